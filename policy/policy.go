@@ -1,0 +1,195 @@
+// Package policy owns the scaling policy model, its validation and its pure
+// evaluation. Nothing in this package performs I/O, reads the clock, starts
+// goroutines or logs: the live leader loop and the simulator both call
+// Evaluate with the time and inputs they choose, so a simulated run is a
+// faithful preview of production behaviour.
+package policy
+
+import (
+	"time"
+)
+
+// MaxMetrics is the largest number of metrics one policy may declare. It is
+// fixed so that a Decision can carry its per-metric proposals without
+// allocating.
+const MaxMetrics = 8
+
+// MetricType says how a metric's value turns into a number of instances.
+type MetricType string
+
+// The metric types a policy may track.
+const (
+	// MetricCPU is average utilization in percent over the group's
+	// in-service instances: desired = ceil(current × value / target).
+	MetricCPU MetricType = "cpu"
+	// MetricRequestRate is the group's total request rate per second:
+	// desired = ceil(value / target_per_instance).
+	MetricRequestRate MetricType = "request_rate"
+	// MetricQueueDepth is a backlog: desired = ceil(value / target_backlog_per_instance).
+	MetricQueueDepth MetricType = "queue_depth"
+)
+
+// PredictiveMode selects whether forecasts are computed and whether they act.
+type PredictiveMode string
+
+// The predictive modes.
+const (
+	// PredictOff computes no forecast.
+	PredictOff PredictiveMode = "off"
+	// PredictForecastOnly records the predictive proposal without acting on it.
+	PredictForecastOnly PredictiveMode = "forecast-only"
+	// PredictForecastAndScale scales to the larger of the reactive and the
+	// predictive proposal.
+	PredictForecastAndScale PredictiveMode = "forecast-and-scale"
+)
+
+// Policy is one validated scaling policy. Build it with Parse (which applies
+// defaults and validates) rather than by hand; Evaluate assumes a valid policy.
+type Policy struct {
+	// ID names the policy: [a-z0-9-], 1..63 characters.
+	ID string `json:"id" yaml:"id"`
+	// Target names the cloud group the policy resizes.
+	Target Target `json:"target" yaml:"target"`
+	// Min is the smallest size the policy will ever ask for.
+	Min int `json:"min" yaml:"min"`
+	// Max is the largest size the policy will ever ask for.
+	Max int `json:"max" yaml:"max"`
+	// Warmup is the boot-to-ready time of a new instance.
+	Warmup Duration `json:"warmup" yaml:"warmup"`
+	// EvaluationInterval is how often the leader evaluates the policy.
+	EvaluationInterval Duration `json:"evaluation_interval" yaml:"evaluation_interval"`
+	// Tolerance is the relative band around each target inside which no
+	// change is proposed (0.1 means ±10 %).
+	Tolerance float64 `json:"tolerance" yaml:"tolerance"`
+	// Metrics are tracked independently; the largest proposal wins.
+	Metrics []Metric `json:"metrics" yaml:"metrics"`
+	// ScaleOut paces growth.
+	ScaleOut ScaleOut `json:"scale_out" yaml:"scale_out"`
+	// ScaleIn paces shrinking.
+	ScaleIn ScaleIn `json:"scale_in" yaml:"scale_in"`
+	// Predictive configures forecasting.
+	Predictive Predictive `json:"predictive" yaml:"predictive"`
+	// StaleAfter is the age beyond which a metric sample no longer counts.
+	StaleAfter Duration `json:"stale_after" yaml:"stale_after"`
+	// FallbackSize, when positive, is the size to grow to while every metric
+	// is stale; 0 holds the current size. Stale data never scales in.
+	FallbackSize int `json:"fallback_size" yaml:"fallback_size"`
+}
+
+// Target names a cloud group. Provider is aws, azure, gcp or fake; the other
+// fields are provider-specific and checked by the cloud drivers.
+type Target struct {
+	// Provider selects the cloud driver.
+	Provider string `json:"provider" yaml:"provider"`
+	// Group is the AWS Auto Scaling group, the GCP instance group manager or the fake group name.
+	Group string `json:"group,omitempty" yaml:"group,omitempty"`
+	// Region is the AWS or GCP region.
+	Region string `json:"region,omitempty" yaml:"region,omitempty"`
+	// Zone is the GCP zone of a zonal managed instance group.
+	Zone string `json:"zone,omitempty" yaml:"zone,omitempty"`
+	// Project is the GCP project.
+	Project string `json:"project,omitempty" yaml:"project,omitempty"`
+	// Subscription is the Azure subscription id.
+	Subscription string `json:"subscription,omitempty" yaml:"subscription,omitempty"`
+	// ResourceGroup is the Azure resource group.
+	ResourceGroup string `json:"resource_group,omitempty" yaml:"resource_group,omitempty"`
+	// ScaleSet is the Azure VM scale set name.
+	ScaleSet string `json:"scale_set,omitempty" yaml:"scale_set,omitempty"`
+}
+
+// Metric is one tracked signal and its per-instance target.
+type Metric struct {
+	// Name identifies the metric within the policy (and in traces and pushes).
+	Name string `json:"name" yaml:"name"`
+	// Type says how the value turns into a size.
+	Type MetricType `json:"type" yaml:"type"`
+	// Target is the utilization % (cpu), requests/s per instance
+	// (request_rate) or backlog per instance (queue_depth).
+	Target float64 `json:"target" yaml:"target"`
+}
+
+// MaxStep is a rate limit in the style of Kubernetes HPA behavior policies:
+// within any Period the size may change by at most the larger of Instances
+// and Percent of the size at the start of the period. A zero Instances or
+// Percent disables that half of the limit; both zero means no limit.
+type MaxStep struct {
+	// Instances is an absolute change allowed per period.
+	Instances int `json:"instances" yaml:"instances"`
+	// Percent is a change allowed per period relative to the size at its start.
+	Percent float64 `json:"percent" yaml:"percent"`
+	// Period is the sliding window the limit applies to.
+	Period Duration `json:"period" yaml:"period"`
+}
+
+// ScaleOut paces growth.
+type ScaleOut struct {
+	// Cooldown is the minimum time between two scale-outs.
+	Cooldown Duration `json:"cooldown" yaml:"cooldown"`
+	// MaxStep limits growth per period.
+	MaxStep MaxStep `json:"max_step" yaml:"max_step"`
+}
+
+// ScaleIn paces shrinking.
+type ScaleIn struct {
+	// Cooldown is the minimum time after any scaling action before a scale-in.
+	Cooldown Duration `json:"cooldown" yaml:"cooldown"`
+	// Stabilization is the window whose highest recommendation a scale-in
+	// may not go below.
+	Stabilization Duration `json:"stabilization" yaml:"stabilization"`
+	// MaxStep limits shrinking per period.
+	MaxStep MaxStep `json:"max_step" yaml:"max_step"`
+}
+
+// Predictive configures forecasting.
+type Predictive struct {
+	// Mode is off, forecast-only or forecast-and-scale.
+	Mode PredictiveMode `json:"mode" yaml:"mode"`
+	// Lead is how far ahead to forecast; about the instance warm-up.
+	Lead Duration `json:"lead" yaml:"lead"`
+	// Season is "none", "auto" or a duration such as "24h".
+	Season Season `json:"season" yaml:"season"`
+	// History is how much metric history forecasting and season detection use.
+	History Duration `json:"history" yaml:"history"`
+}
+
+// Season is the seasonal period used by Holt-Winters forecasting.
+// Auto asks for detection from history; a zero Period with Auto false means none.
+type Season struct {
+	// Auto requests automatic detection.
+	Auto bool
+	// Period is a configured season length; zero when none or auto.
+	Period time.Duration
+}
+
+// String renders the season as it is written in a policy file.
+func (s Season) String() string {
+	switch {
+	case s.Auto:
+		return "auto"
+	case s.Period == 0:
+		return "none"
+	default:
+		return Duration(s.Period).String()
+	}
+}
+
+// MarshalText renders the season as it is written in a policy file.
+func (s Season) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses "none", "auto" or a duration.
+func (s *Season) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "auto":
+		*s = Season{Auto: true}
+		return nil
+	case "none", "":
+		*s = Season{}
+		return nil
+	}
+	d, err := ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*s = Season{Period: d}
+	return nil
+}
