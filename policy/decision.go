@@ -1,0 +1,258 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Limit names the rule that bound a decision's result.
+type Limit uint8
+
+// The rules that can bind a decision, in the order Evaluate applies them.
+const (
+	// LimitNone means the recommendation went through unchanged.
+	LimitNone Limit = iota
+	// LimitTolerance means every proposal was within the tolerance band.
+	LimitTolerance
+	// LimitStaleData means stale or missing data prevented a scale-in or
+	// triggered the fallback size.
+	LimitStaleData
+	// LimitStabilization means a higher recommendation within the scale-in
+	// stabilization window held the size up.
+	LimitStabilization
+	// LimitCooldown means a scale-out or scale-in cooldown was running.
+	LimitCooldown
+	// LimitRateLimit means the max_step rate limit capped the change.
+	LimitRateLimit
+	// LimitBounds means min or max clamped the result.
+	LimitBounds
+)
+
+// String is the name used in decision records and timelines.
+func (l Limit) String() string {
+	switch l {
+	case LimitNone:
+		return "none"
+	case LimitTolerance:
+		return "tolerance"
+	case LimitStaleData:
+		return "stale-data"
+	case LimitStabilization:
+		return "stabilization"
+	case LimitCooldown:
+		return "cooldown"
+	case LimitRateLimit:
+		return "rate-limit"
+	case LimitBounds:
+		return "bounds"
+	default:
+		return fmt.Sprintf("limit(%d)", uint8(l))
+	}
+}
+
+// MarshalText renders the limit's name.
+func (l Limit) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText parses a limit's name.
+func (l *Limit) UnmarshalText(b []byte) error {
+	for c := LimitNone; c <= LimitBounds; c++ {
+		if c.String() == string(b) {
+			*l = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown limit %q", b)
+}
+
+// Action is what a decision does to the group.
+type Action uint8
+
+// The actions.
+const (
+	// ActionHold keeps the current size.
+	ActionHold Action = iota
+	// ActionScaleOut grows the group.
+	ActionScaleOut
+	// ActionScaleIn shrinks the group.
+	ActionScaleIn
+)
+
+// String is the action's name.
+func (a Action) String() string {
+	switch a {
+	case ActionScaleOut:
+		return "scale-out"
+	case ActionScaleIn:
+		return "scale-in"
+	default:
+		return "hold"
+	}
+}
+
+// MetricProposal is what one metric asked for.
+type MetricProposal struct {
+	// Value is the sample value the proposal was computed from.
+	Value float64
+	// Stale is true when the sample was missing or older than stale_after.
+	Stale bool
+	// Reactive is the size the current value asks for (after tolerance);
+	// 0 when stale.
+	Reactive int
+	// WithinTolerance is true when the value was inside the tolerance band,
+	// so Reactive is the current size.
+	WithinTolerance bool
+	// Forecast is the value expected at now+lead (for cpu: demand in
+	// percent-instances, i.e. utilization × in-service instances); NaN when
+	// no forecast was made.
+	Forecast float64
+	// Predictive is the size the forecast asks for; 0 when no forecast.
+	Predictive int
+	// Season is the seasonal period the forecast used; 0 for none.
+	Season time.Duration
+}
+
+// Decision is the outcome of one evaluation and its explanation. Next is the
+// state to keep for the following evaluation.
+type Decision struct {
+	// Time is the evaluation instant.
+	Time time.Time
+	// Current and Ready are the inputs' sizes.
+	Current, Ready int
+	// Reactive is the largest fresh per-metric proposal.
+	Reactive int
+	// Predictive is the largest per-metric forecast proposal; 0 when none.
+	Predictive int
+	// Recommended combines reactive, predictive (when acting on forecasts)
+	// and stale-data handling, before stabilization, cooldowns, rate limits and bounds.
+	Recommended int
+	// Desired is the final size.
+	Desired int
+	// Action is what Desired means for the group.
+	Action Action
+	// Bound is the last rule that changed the result on its way from
+	// Recommended (or from the proposals, for tolerance) to Desired.
+	Bound Limit
+	// Stale is true when at least one metric was stale or missing.
+	Stale bool
+	// UsedForecast is true when the predictive proposal raised the recommendation.
+	UsedForecast bool
+	// Metrics holds NumMetrics per-metric proposals, indexed like Policy.Metrics.
+	Metrics [MaxMetrics]MetricProposal
+	// NumMetrics is how many entries of Metrics are used.
+	NumMetrics int
+	// Next is the state after this decision, assuming it is carried out.
+	Next State
+}
+
+// Proposals returns the used part of Metrics.
+func (d *Decision) Proposals() []MetricProposal { return d.Metrics[:d.NumMetrics] }
+
+// Reason is a one-line explanation: the action, the sizes and the binding rule.
+func (d *Decision) Reason() string {
+	var b strings.Builder
+	b.WriteString(d.Action.String())
+	if d.Action != ActionHold {
+		fmt.Fprintf(&b, " %d->%d", d.Current, d.Desired)
+	}
+	if d.UsedForecast {
+		b.WriteString(" forecast")
+	}
+	if d.Bound != LimitNone {
+		b.WriteString(" bound:")
+		b.WriteString(d.Bound.String())
+	}
+	return b.String()
+}
+
+// Explain is a human-readable account of the decision against its policy:
+// each metric's value and proposal, the forecast, and the binding rule.
+func (d *Decision) Explain(p Policy) string {
+	var b strings.Builder
+	b.WriteString(d.Reason())
+	b.WriteString(":")
+	for i, m := range d.Proposals() {
+		if i >= len(p.Metrics) {
+			break
+		}
+		spec := p.Metrics[i]
+		if m.Stale {
+			fmt.Fprintf(&b, " %s stale;", spec.Name)
+			continue
+		}
+		fmt.Fprintf(&b, " %s=%.4g (target %.4g) proposes %d", spec.Name, m.Value, spec.Target, m.Reactive)
+		if m.WithinTolerance {
+			b.WriteString(" (within tolerance)")
+		}
+		if !math.IsNaN(m.Forecast) {
+			fmt.Fprintf(&b, ", forecast %.4g proposes %d", m.Forecast, m.Predictive)
+		}
+		b.WriteString(";")
+	}
+	fmt.Fprintf(&b, " recommended %d, desired %d", d.Recommended, d.Desired)
+	return b.String()
+}
+
+// Record is the serializable form of a Decision without its next state: what
+// the decision history stores and what the API and simulator show.
+type Record struct {
+	Time        time.Time        `json:"time"`
+	Current     int              `json:"current"`
+	Ready       int              `json:"ready"`
+	Reactive    int              `json:"reactive"`
+	Predictive  int              `json:"predictive"`
+	Recommended int              `json:"recommended"`
+	Desired     int              `json:"desired"`
+	Action      string           `json:"action"`
+	Bound       Limit            `json:"bound"`
+	Stale       bool             `json:"stale"`
+	Forecast    bool             `json:"used_forecast"`
+	Reason      string           `json:"reason"`
+	Metrics     []MetricRecord   `json:"metrics"`
+}
+
+// MetricRecord is the serializable form of a MetricProposal.
+type MetricRecord struct {
+	Name            string   `json:"name"`
+	Value           *float64 `json:"value,omitempty"`
+	Stale           bool     `json:"stale"`
+	Reactive        int      `json:"reactive"`
+	WithinTolerance bool     `json:"within_tolerance"`
+	Forecast        *float64 `json:"forecast,omitempty"`
+	Predictive      int      `json:"predictive,omitempty"`
+	Season          Duration `json:"season,omitempty"`
+}
+
+// Record converts the decision into its serializable record.
+func (d *Decision) Record(p Policy) Record {
+	r := Record{
+		Time: d.Time.UTC(), Current: d.Current, Ready: d.Ready, Reactive: d.Reactive,
+		Predictive: d.Predictive, Recommended: d.Recommended, Desired: d.Desired,
+		Action: d.Action.String(), Bound: d.Bound, Stale: d.Stale, Forecast: d.UsedForecast,
+		Reason: d.Explain(p),
+	}
+	for i, m := range d.Proposals() {
+		mr := MetricRecord{Stale: m.Stale, Reactive: m.Reactive, WithinTolerance: m.WithinTolerance,
+			Predictive: m.Predictive, Season: Duration(m.Season)}
+		if i < len(p.Metrics) {
+			mr.Name = p.Metrics[i].Name
+		}
+		if !m.Stale && isFinite(m.Value) {
+			v := m.Value
+			mr.Value = &v
+		}
+		if isFinite(m.Forecast) {
+			f := m.Forecast
+			mr.Forecast = &f
+		}
+		r.Metrics = append(r.Metrics, mr)
+	}
+	return r
+}
+
+// MarshalJSON encodes the action by name so records read well.
+func (a Action) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
+
+func isFinite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

@@ -1,0 +1,361 @@
+package policy
+
+import (
+	"math"
+	"time"
+
+	"github.com/capstan-io/capstan/policy/forecast"
+)
+
+// seasonRecheck is how often season detection reruns for `season: auto`.
+// Detection reads the whole history window, so it runs rarely; a daily or
+// weekly cycle does not appear or vanish within an hour.
+const seasonRecheck = time.Hour
+
+// minForecastObservations is how many observations a model needs before its
+// forecast is trusted: level and trend need at least two, and a third keeps a
+// single noisy pair from setting the trend.
+const minForecastObservations = 3
+
+// roundingSlack keeps float noise (3.0000000001 instances) from adding an
+// instance when a ratio is exactly on a boundary.
+const roundingSlack = 1e-9
+
+// Evaluate decides the desired size of a policy's group from the inputs,
+// the state kept from the previous evaluation, and the evaluation time.
+//
+// It is a pure function: it performs no I/O, reads no clock, starts no
+// goroutines and logs nothing, so the leader loop and the simulator get the
+// same answer for the same arguments.
+//
+// Evaluate takes ownership of s, like append: the returned Decision.Next may
+// reuse s's slices, so the caller must keep Next and drop s (use State.Clone
+// to keep both). This lets steady-state evaluation run without allocating.
+//
+// The pipeline, each step recorded in the Decision:
+//  1. per metric: staleness, the reactive proposal (target tracking with a
+//     tolerance band) and, when prediction is on, the forecast at now+lead and
+//     its proposal;
+//  2. the recommendation: the largest reactive proposal, raised to the
+//     largest predictive one in forecast-and-scale mode; with stale data it
+//     never goes below the current size, and with all data stale it holds or
+//     grows to the fallback size;
+//  3. scale-in stabilization: never below the highest recommendation of the window;
+//  4. cooldowns: scale-out after the last scale-out, scale-in after the last action of either kind;
+//  5. rate limits measured from the size at the start of each period;
+//  6. min and max.
+func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
+	d := Decision{Time: now, Current: in.Current, Ready: in.Ready, NumMetrics: len(p.Metrics)}
+	current := in.Current
+	predicting := p.Predictive.Mode == PredictForecastOnly || p.Predictive.Mode == PredictForecastAndScale
+	if predicting && len(s.Models) != len(p.Metrics) {
+		s.Models = make([]MetricModel, len(p.Metrics))
+	}
+
+	// 1. Per-metric proposals.
+	anyFresh, anyStale, allTolerance := false, false, true
+	reactive, predictive := 0, 0
+	for i := range p.Metrics {
+		m := &p.Metrics[i]
+		smp := in.Metrics[i]
+		mp := &d.Metrics[i]
+		mp.Forecast = math.NaN()
+		mp.Value = smp.Value
+		fresh := smp.Present && isFinite(smp.Value) && now.Sub(smp.Time) <= p.StaleAfter.D()
+		if !fresh {
+			mp.Stale = true
+			anyStale = true
+		} else {
+			anyFresh = true
+			mp.Reactive, mp.WithinTolerance = reactiveProposal(m, smp.Value, in, p.Tolerance)
+			allTolerance = allTolerance && mp.WithinTolerance
+			reactive = max(reactive, mp.Reactive)
+		}
+		if !predicting {
+			continue
+		}
+		mm := &s.Models[i]
+		configureSeason(p, mm, in.History[i], now)
+		if smp.Present && isFinite(smp.Value) {
+			mm.Model.Observe(smp.Time, demand(m, smp.Value, in), forecast.DefaultParams())
+		}
+		if mm.Model.Count >= minForecastObservations {
+			f := mm.Model.Forecast(now.Add(p.Predictive.Lead.D()), forecast.DefaultParams())
+			if isFinite(f) {
+				mp.Forecast = max(f, 0)
+				mp.Predictive = demandProposal(m, mp.Forecast, current, p.Tolerance)
+				mp.Season = mm.Model.Period
+				predictive = max(predictive, mp.Predictive)
+			}
+		}
+	}
+	d.Reactive, d.Predictive, d.Stale = reactive, predictive, anyStale
+
+	// 2. The recommendation.
+	rec := reactive
+	bound := LimitNone
+	if anyFresh && allTolerance {
+		bound = LimitTolerance
+	}
+	if p.Predictive.Mode == PredictForecastAndScale && predictive > rec {
+		rec = predictive
+		d.UsedForecast = true
+		bound = LimitNone
+	}
+	switch {
+	case !anyFresh:
+		// No data at all: hold, or grow to the fallback size. Never shrink.
+		rec = max(rec, current)
+		if p.FallbackSize > rec {
+			rec = p.FallbackSize
+		}
+		bound = LimitStaleData
+	case anyStale && rec < current:
+		rec = current
+		bound = LimitStaleData
+	}
+	d.Recommended = rec
+
+	// 3. Scale-in stabilization over a monotonic queue of recommendations.
+	desired := rec
+	s.Recommendations = pushRecommendation(s.Recommendations, now, rec, p.ScaleIn.Stabilization.D())
+	if desired < current && len(s.Recommendations) > 0 {
+		if high := min(s.Recommendations[0].Size, current); high > desired {
+			desired = high
+			bound = LimitStabilization
+		}
+	}
+
+	// 4. Cooldowns.
+	if desired > current && !s.LastScaleOut.IsZero() && now.Before(s.LastScaleOut.Add(p.ScaleOut.Cooldown.D())) {
+		desired, bound = current, LimitCooldown
+	}
+	if desired < current {
+		last := s.LastScaleOut
+		if s.LastScaleIn.After(last) {
+			last = s.LastScaleIn
+		}
+		if !last.IsZero() && now.Before(last.Add(p.ScaleIn.Cooldown.D())) {
+			desired, bound = current, LimitCooldown
+		}
+	}
+
+	// 5. Rate limits.
+	s.Changes = pruneChanges(s.Changes, now, max(p.ScaleOut.MaxStep.Period.D(), p.ScaleIn.MaxStep.Period.D()))
+	if desired > current {
+		if limit, ok := upperLimit(p.ScaleOut.MaxStep, s.Changes, current, now); ok && desired > limit {
+			desired, bound = max(limit, current), LimitRateLimit
+		}
+	} else if desired < current {
+		if limit, ok := lowerLimit(p.ScaleIn.MaxStep, s.Changes, current, now); ok && desired < limit {
+			desired, bound = min(limit, current), LimitRateLimit
+		}
+	}
+
+	// 6. Bounds.
+	if clamped := min(max(desired, p.Min), p.Max); clamped != desired {
+		desired, bound = clamped, LimitBounds
+	}
+
+	d.Desired, d.Bound = desired, bound
+	switch {
+	case desired > current:
+		d.Action = ActionScaleOut
+		s.LastScaleOut = now
+		s.Changes = append(s.Changes, Change{At: now, From: current, To: desired})
+	case desired < current:
+		d.Action = ActionScaleIn
+		s.LastScaleIn = now
+		s.Changes = append(s.Changes, Change{At: now, From: current, To: desired})
+	}
+	d.Next = s
+	return d
+}
+
+// reactiveProposal is HPA-style target tracking for one fresh metric value.
+func reactiveProposal(m *Metric, value float64, in Inputs, tolerance float64) (int, bool) {
+	if m.Type == MetricCPU {
+		over := measuredOver(in)
+		if in.Current > 0 && math.Abs(value/m.Target-1) <= tolerance {
+			return in.Current, true
+		}
+		return ceilSize(float64(over) * value / m.Target), false
+	}
+	if withinBand(value, m.Target, in.Current, tolerance) {
+		return in.Current, true
+	}
+	return ceilSize(value / m.Target), false
+}
+
+// demandProposal turns a demand (requests/s, backlog, or cpu
+// percent-instances) into a size, keeping the current size when the demand
+// per current instance is within the tolerance band.
+func demandProposal(m *Metric, demand float64, current int, tolerance float64) int {
+	if withinBand(demand, m.Target, current, tolerance) {
+		return current
+	}
+	return ceilSize(demand / m.Target)
+}
+
+// withinBand reports whether demand spread over current instances is within
+// tolerance of the per-instance target.
+func withinBand(demand, target float64, current int, tolerance float64) bool {
+	if current <= 0 {
+		return false
+	}
+	return math.Abs(demand/(target*float64(current))-1) <= tolerance
+}
+
+// demand converts a sample to the quantity forecasts model: cpu utilization
+// becomes percent-instances over the instances it was measured on.
+func demand(m *Metric, value float64, in Inputs) float64 {
+	if m.Type == MetricCPU {
+		return value * float64(measuredOver(in))
+	}
+	return value
+}
+
+// measuredOver is the number of instances a cpu average covers: the
+// in-service ones, or the desired size while none report as in service.
+func measuredOver(in Inputs) int {
+	if in.Ready > 0 {
+		return in.Ready
+	}
+	return in.Current
+}
+
+func ceilSize(x float64) int {
+	if !(x > 0) {
+		return 0
+	}
+	if x > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int(math.Ceil(x - roundingSlack))
+}
+
+// configureSeason (re)fits a metric's model when its season must change: on
+// first use, when the configured season differs, and hourly for `season: auto`.
+func configureSeason(p Policy, mm *MetricModel, hist Window, now time.Time) {
+	season := p.Predictive.Season
+	if !mm.CheckedAt.IsZero() {
+		if !season.Auto && mm.Model.Period == season.Period {
+			return // configured season already in place
+		}
+		if season.Auto && now.Sub(mm.CheckedAt) < seasonRecheck {
+			return
+		}
+	}
+	mm.CheckedAt = now
+	hist = trimWindow(hist, now, p.Predictive.History.D())
+	period := season.Period
+	if season.Auto {
+		period = 0
+		if len(hist.Values) > 0 && hist.Step > 0 {
+			period, _ = forecast.DetectSeason(hist.Values, hist.Step, forecast.DefaultCandidates())
+		}
+		if period == mm.Model.Period && mm.Model.Count > 0 {
+			return // same season as before: keep the running model
+		}
+	}
+	if len(hist.Values) > 0 && hist.Step > 0 {
+		forecast.Fit(&mm.Model, hist.Values, hist.Start, hist.Step, period, forecast.DefaultParams())
+		return
+	}
+	step := p.EvaluationInterval.D()
+	mm.Model.Reset(period, step)
+}
+
+// trimWindow keeps the part of w within history before now.
+func trimWindow(w Window, now time.Time, history time.Duration) Window {
+	if w.Step <= 0 || len(w.Values) == 0 {
+		return w
+	}
+	if end := now.Sub(w.Start)/w.Step + 1; end < time.Duration(len(w.Values)) {
+		if end < 0 {
+			end = 0
+		}
+		w.Values = w.Values[:end]
+	}
+	if keep := int(history / w.Step); history > 0 && keep < len(w.Values) {
+		drop := len(w.Values) - keep
+		w.Start = w.Start.Add(time.Duration(drop) * w.Step)
+		w.Values = w.Values[drop:]
+	}
+	return w
+}
+
+// pushRecommendation adds rec to the monotonic queue, dropping entries that
+// left the window and entries no higher than rec (they can never be the
+// maximum again). It reuses q's storage.
+func pushRecommendation(q []Recommendation, now time.Time, rec int, window time.Duration) []Recommendation {
+	cut := now.Add(-window)
+	drop := 0
+	for drop < len(q) && !q[drop].At.After(cut) {
+		drop++
+	}
+	if drop > 0 {
+		q = q[:copy(q, q[drop:])]
+	}
+	for len(q) > 0 && q[len(q)-1].Size <= rec {
+		q = q[:len(q)-1]
+	}
+	if window <= 0 {
+		return q
+	}
+	return append(q, Recommendation{At: now, Size: rec})
+}
+
+// pruneChanges drops changes older than the longest rate-limit period, in place.
+func pruneChanges(c []Change, now time.Time, period time.Duration) []Change {
+	cut := now.Add(-period)
+	drop := 0
+	for drop < len(c) && !c[drop].At.After(cut) {
+		drop++
+	}
+	if drop == 0 {
+		return c
+	}
+	return c[:copy(c, c[drop:])]
+}
+
+// periodStart is the size at the start of the period: the current size
+// minus the net change made within it.
+func periodStart(changes []Change, current int, now time.Time, period time.Duration) int {
+	cut := now.Add(-period)
+	start := current
+	for _, c := range changes {
+		if c.At.After(cut) {
+			start -= c.To - c.From
+		}
+	}
+	return max(start, 0)
+}
+
+// allowedStep is the larger of the absolute and the relative change allowed
+// per period, at least one instance so a limit never freezes a small group.
+func allowedStep(ms MaxStep, start int, roundUp bool) (int, bool) {
+	if ms.Period <= 0 || (ms.Instances <= 0 && ms.Percent <= 0) {
+		return 0, false
+	}
+	rel := float64(start) * ms.Percent / 100
+	var pct int
+	if roundUp {
+		pct = int(math.Ceil(rel - roundingSlack))
+	} else {
+		pct = int(math.Floor(rel + roundingSlack))
+	}
+	return max(ms.Instances, pct, 1), true
+}
+
+func upperLimit(ms MaxStep, changes []Change, current int, now time.Time) (int, bool) {
+	start := periodStart(changes, current, now, ms.Period.D())
+	step, ok := allowedStep(ms, start, true)
+	return start + step, ok
+}
+
+func lowerLimit(ms MaxStep, changes []Change, current int, now time.Time) (int, bool) {
+	start := periodStart(changes, current, now, ms.Period.D())
+	step, ok := allowedStep(ms, start, false)
+	return start - step, ok
+}

@@ -1,0 +1,400 @@
+package policy
+
+import (
+	"math"
+	"reflect"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// basePolicy is a one-metric policy with pacing switched off, so each test
+// turns on only the rule it is about.
+func basePolicy(metrics ...Metric) Policy {
+	if len(metrics) == 0 {
+		metrics = []Metric{{Name: "rps", Type: MetricRequestRate, Target: 100}}
+	}
+	return Policy{
+		ID: "t", Target: Target{Provider: "fake", Group: "g"}, Min: 1, Max: 100,
+		Warmup: Duration(time.Minute), EvaluationInterval: Duration(10 * time.Second),
+		Tolerance: 0, Metrics: metrics, StaleAfter: Duration(time.Minute),
+		Predictive: Predictive{Mode: PredictOff, History: Duration(7 * 24 * time.Hour)},
+	}
+}
+
+func inputs(current, ready int, values ...float64) Inputs {
+	in := Inputs{Current: current, Ready: ready}
+	for i, v := range values {
+		in.Metrics[i] = Sample{Time: t0, Value: v, Present: true}
+	}
+	return in
+}
+
+func TestEvaluateTargetTracking(t *testing.T) {
+	cpu := Metric{Name: "cpu", Type: MetricCPU, Target: 60}
+	rps := Metric{Name: "rps", Type: MetricRequestRate, Target: 200}
+	jobs := Metric{Name: "jobs", Type: MetricQueueDepth, Target: 50}
+	tests := []struct {
+		name      string
+		metrics   []Metric
+		tolerance float64
+		in        Inputs
+		want      int
+		bound     Limit
+	}{
+		{"cpu scales from ready count", []Metric{cpu}, 0, inputs(4, 4, 90), 6, LimitNone},
+		{"cpu measured over ready, not desired", []Metric{cpu}, 0, inputs(8, 4, 90), 6, LimitNone},
+		{"cpu falls back to current when none ready", []Metric{cpu}, 0, inputs(4, 0, 90), 6, LimitNone},
+		{"request rate is total over per-instance target", []Metric{rps}, 0, inputs(3, 3, 1001), 6, LimitNone},
+		{"queue depth is backlog over per-instance target", []Metric{jobs}, 0, inputs(3, 3, 400), 8, LimitNone},
+		{"largest proposal wins", []Metric{cpu, rps, jobs}, 0, inputs(4, 4, 30, 1500, 100), 8, LimitNone},
+		{"exact ratio does not add an instance", []Metric{rps}, 0, inputs(2, 2, 600), 3, LimitNone},
+		{"within tolerance holds", []Metric{cpu}, 0.1, inputs(4, 4, 65), 4, LimitTolerance},
+		{"outside tolerance moves", []Metric{cpu}, 0.1, inputs(4, 4, 67), 5, LimitNone},
+		{"request rate within tolerance holds", []Metric{rps}, 0.1, inputs(5, 5, 1090), 5, LimitTolerance},
+		{"scale in when demand drops", []Metric{rps}, 0.1, inputs(10, 10, 400), 2, LimitNone},
+		{"min bounds", []Metric{rps}, 0, inputs(3, 3, 1), 2, LimitBounds},
+		{"max bounds", []Metric{rps}, 0, inputs(3, 3, 1e9), 100, LimitBounds},
+		{"zero demand goes to min", []Metric{jobs}, 0, inputs(5, 5, 0), 2, LimitBounds},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePolicy(tc.metrics...)
+			p.Min, p.Tolerance = 2, tc.tolerance
+			d := Evaluate(p, tc.in, State{}, t0)
+			if d.Desired != tc.want || d.Bound != tc.bound {
+				t.Fatalf("desired %d bound %v, want %d bound %v (%s)", d.Desired, d.Bound, tc.want, tc.bound, d.Explain(p))
+			}
+		})
+	}
+}
+
+func TestEvaluateCooldowns(t *testing.T) {
+	p := basePolicy()
+	p.ScaleOut.Cooldown = Duration(time.Minute)
+	p.ScaleIn.Cooldown = Duration(5 * time.Minute)
+	tests := []struct {
+		name          string
+		state         State
+		value         float64
+		want          int
+		bound         Limit
+		wantLastOutAt time.Time
+	}{
+		{"scale-out inside cooldown holds", State{LastScaleOut: t0.Add(-30 * time.Second)}, 900, 5, LimitCooldown, t0.Add(-30 * time.Second)},
+		{"scale-out after cooldown acts", State{LastScaleOut: t0.Add(-time.Minute)}, 900, 9, LimitNone, t0},
+		{"scale-out not blocked by a recent scale-in", State{LastScaleIn: t0.Add(-time.Second)}, 900, 9, LimitNone, t0},
+		{"scale-in inside its cooldown holds", State{LastScaleIn: t0.Add(-4 * time.Minute)}, 100, 5, LimitCooldown, time.Time{}},
+		{"scale-in waits after a scale-out too", State{LastScaleOut: t0.Add(-4 * time.Minute)}, 100, 5, LimitCooldown, t0.Add(-4 * time.Minute)},
+		{"scale-in after cooldown acts", State{LastScaleIn: t0.Add(-5 * time.Minute)}, 100, 1, LimitNone, time.Time{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Evaluate(p, inputs(5, 5, tc.value), tc.state, t0)
+			if d.Desired != tc.want || d.Bound != tc.bound {
+				t.Fatalf("desired %d bound %v, want %d bound %v", d.Desired, d.Bound, tc.want, tc.bound)
+			}
+			if !d.Next.LastScaleOut.Equal(tc.wantLastOutAt) {
+				t.Fatalf("next LastScaleOut %v, want %v", d.Next.LastScaleOut, tc.wantLastOutAt)
+			}
+		})
+	}
+}
+
+func TestEvaluateStabilizationTakesHighestInWindow(t *testing.T) {
+	p := basePolicy()
+	p.ScaleIn.Stabilization = Duration(5 * time.Minute)
+	var s State
+	// Recommendations 9, 7, 3 at one-minute steps: while 9 is in the window
+	// the group stays at 9; once it leaves, 7 holds; then 3 wins.
+	steps := []struct {
+		at      time.Duration
+		value   float64
+		current int
+		want    int
+		bound   Limit
+	}{
+		{0, 900, 9, 9, LimitTolerance},
+		{1 * time.Minute, 700, 9, 9, LimitStabilization},
+		{2 * time.Minute, 300, 9, 9, LimitStabilization},
+		{5*time.Minute + time.Second, 300, 9, 7, LimitStabilization},
+		{6*time.Minute + time.Second, 300, 7, 3, LimitNone},
+	}
+	for i, st := range steps {
+		d := Evaluate(p, Inputs{Current: st.current, Ready: st.current, Metrics: [MaxMetrics]Sample{{Time: t0.Add(st.at), Value: st.value, Present: true}}}, s, t0.Add(st.at))
+		s = d.Next
+		if d.Desired != st.want || d.Bound != st.bound {
+			t.Fatalf("step %d: desired %d bound %v, want %d bound %v", i, d.Desired, d.Bound, st.want, st.bound)
+		}
+	}
+	if len(s.Recommendations) == 0 || s.Recommendations[0].Size != 3 {
+		t.Fatalf("queue %+v: want the latest recommendation 3 at its head", s.Recommendations)
+	}
+}
+
+func TestEvaluateRateLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		out, in MaxStep
+		changes []Change
+		current int
+		value   float64
+		want    int
+		bound   Limit
+	}{
+		{"instances allow more than percent", MaxStep{Instances: 4, Percent: 10, Period: Duration(time.Minute)}, MaxStep{}, nil, 10, 5000, 14, LimitRateLimit},
+		{"percent allows more than instances", MaxStep{Instances: 4, Percent: 100, Period: Duration(time.Minute)}, MaxStep{}, nil, 10, 5000, 20, LimitRateLimit},
+		{"measured from the period's start", MaxStep{Instances: 4, Period: Duration(time.Minute)}, MaxStep{},
+			[]Change{{At: t0.Add(-30 * time.Second), From: 10, To: 12}}, 12, 5000, 14, LimitRateLimit},
+		{"old changes do not count", MaxStep{Instances: 4, Period: Duration(time.Minute)}, MaxStep{},
+			[]Change{{At: t0.Add(-61 * time.Second), From: 10, To: 12}}, 12, 5000, 16, LimitRateLimit},
+		{"period used up holds", MaxStep{Instances: 2, Period: Duration(time.Minute)}, MaxStep{},
+			[]Change{{At: t0.Add(-10 * time.Second), From: 10, To: 12}}, 12, 5000, 12, LimitRateLimit},
+		{"under the limit passes", MaxStep{Instances: 4, Period: Duration(time.Minute)}, MaxStep{}, nil, 10, 1200, 12, LimitNone},
+		{"scale-in percent of start", MaxStep{}, MaxStep{Instances: 1, Percent: 10, Period: Duration(time.Minute)}, nil, 40, 100, 36, LimitRateLimit},
+		{"scale-in instances of start", MaxStep{}, MaxStep{Instances: 2, Percent: 1, Period: Duration(time.Minute)}, nil, 40, 100, 38, LimitRateLimit},
+		{"scale-in at least one instance", MaxStep{}, MaxStep{Percent: 10, Period: Duration(time.Minute)}, nil, 5, 100, 4, LimitRateLimit},
+		{"no limit configured", MaxStep{}, MaxStep{}, nil, 40, 100, 1, LimitNone},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePolicy()
+			p.ScaleOut.MaxStep, p.ScaleIn.MaxStep = tc.out, tc.in
+			d := Evaluate(p, inputs(tc.current, tc.current, tc.value), State{Changes: tc.changes}, t0)
+			if d.Desired != tc.want || d.Bound != tc.bound {
+				t.Fatalf("desired %d bound %v, want %d bound %v", d.Desired, d.Bound, tc.want, tc.bound)
+			}
+		})
+	}
+}
+
+func TestEvaluateStaleData(t *testing.T) {
+	cpu := Metric{Name: "cpu", Type: MetricCPU, Target: 50}
+	rps := Metric{Name: "rps", Type: MetricRequestRate, Target: 100}
+	old := t0.Add(-2 * time.Minute)
+	tests := []struct {
+		name     string
+		fallback int
+		samples  [MaxMetrics]Sample
+		want     int
+		bound    Limit
+		stale    bool
+	}{
+		{"all fresh scales in", 0, [MaxMetrics]Sample{{Time: t0, Value: 10, Present: true}, {Time: t0, Value: 100, Present: true}}, 2, LimitNone, false},
+		{"one stale never scales in", 0, [MaxMetrics]Sample{{Time: t0, Value: 10, Present: true}, {Time: old, Value: 100, Present: true}}, 10, LimitStaleData, true},
+		{"one missing never scales in", 0, [MaxMetrics]Sample{{Time: t0, Value: 10, Present: true}}, 10, LimitStaleData, true},
+		{"stale one still lets the fresh one scale out", 0, [MaxMetrics]Sample{{Time: t0, Value: 100, Present: true}, {Time: old, Value: 100, Present: true}}, 20, LimitNone, true},
+		{"all stale holds", 0, [MaxMetrics]Sample{{Time: old, Value: 99, Present: true}, {Time: old, Value: 9999, Present: true}}, 10, LimitStaleData, true},
+		{"all stale grows to fallback", 15, [MaxMetrics]Sample{{Time: old, Value: 1, Present: true}}, 15, LimitStaleData, true},
+		{"fallback below current holds", 4, [MaxMetrics]Sample{}, 10, LimitStaleData, true},
+		{"NaN counts as stale", 0, [MaxMetrics]Sample{{Time: t0, Value: math.NaN(), Present: true}, {Time: t0, Value: math.Inf(1), Present: true}}, 10, LimitStaleData, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePolicy(cpu, rps)
+			p.Min, p.FallbackSize = 2, tc.fallback
+			d := Evaluate(p, Inputs{Current: 10, Ready: 10, Metrics: tc.samples}, State{}, t0)
+			if d.Desired != tc.want || d.Bound != tc.bound || d.Stale != tc.stale {
+				t.Fatalf("desired %d bound %v stale %v, want %d %v %v (%s)", d.Desired, d.Bound, d.Stale, tc.want, tc.bound, tc.stale, d.Explain(p))
+			}
+		})
+	}
+}
+
+// rampState feeds a linear ramp of request rate so the model learns a trend.
+func rampState(t *testing.T, p Policy, steps int) (State, Inputs) {
+	t.Helper()
+	var s State
+	var in Inputs
+	for i := 0; i < steps; i++ {
+		now := t0.Add(time.Duration(i) * time.Minute)
+		in = Inputs{Current: 10, Ready: 10}
+		in.Metrics[0] = Sample{Time: now, Value: 1000 + 20*float64(i), Present: true}
+		s = Evaluate(p, in, s, now).Next
+	}
+	return s, in
+}
+
+func TestEvaluatePredictive(t *testing.T) {
+	for _, tc := range []struct {
+		mode        PredictiveMode
+		wantActOnIt bool
+	}{
+		{PredictForecastAndScale, true},
+		{PredictForecastOnly, false},
+	} {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			p := basePolicy()
+			p.EvaluationInterval = Duration(time.Minute) // the cadence rampState feeds
+			p.Predictive = Predictive{Mode: tc.mode, Lead: Duration(20 * time.Minute), Season: Season{}, History: Duration(24 * time.Hour)}
+			s, _ := rampState(t, p, 30)
+			now := t0.Add(30 * time.Minute)
+			in := Inputs{Current: 16, Ready: 16}
+			in.Metrics[0] = Sample{Time: now, Value: 1600, Present: true}
+			d := Evaluate(p, in, s, now)
+			if d.Reactive != 16 {
+				t.Fatalf("reactive %d, want 16", d.Reactive)
+			}
+			mp := d.Metrics[0]
+			if math.IsNaN(mp.Forecast) || mp.Forecast <= 1600 || d.Predictive <= 16 {
+				t.Fatalf("forecast %.1f predictive %d: want a rising forecast above 1600 proposing more than 16", mp.Forecast, d.Predictive)
+			}
+			if got := d.Desired > 16; got != tc.wantActOnIt || d.UsedForecast != tc.wantActOnIt {
+				t.Fatalf("desired %d used %v: acting on the forecast should be %v", d.Desired, d.UsedForecast, tc.wantActOnIt)
+			}
+		})
+	}
+}
+
+func TestPredictionNeverScalesInBelowReactive(t *testing.T) {
+	p := basePolicy()
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(30 * time.Minute), History: Duration(24 * time.Hour)}
+	// A falling ramp: the forecast is far below the current demand.
+	var s State
+	for i := 0; i < 30; i++ {
+		now := t0.Add(time.Duration(i) * time.Minute)
+		in := Inputs{Current: 20, Ready: 20}
+		in.Metrics[0] = Sample{Time: now, Value: 2000 - 50*float64(i), Present: true}
+		d := Evaluate(p, in, s, now)
+		s = d.Next
+		if d.Desired < d.Reactive && d.Bound == LimitNone {
+			t.Fatalf("step %d: desired %d below reactive %d without a limit (predictive %d)", i, d.Desired, d.Reactive, d.Predictive)
+		}
+		if d.Recommended < d.Reactive {
+			t.Fatalf("step %d: recommended %d below reactive %d", i, d.Recommended, d.Reactive)
+		}
+	}
+}
+
+func TestEvaluateIsDeterministicAndLeavesPolicyAlone(t *testing.T) {
+	p := basePolicy(Metric{Name: "cpu", Type: MetricCPU, Target: 50}, Metric{Name: "rps", Type: MetricRequestRate, Target: 100})
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(3 * time.Minute), Season: Season{Auto: true}, History: Duration(24 * time.Hour)}
+	p.ScaleIn.Stabilization = Duration(5 * time.Minute)
+	before := basePolicy(Metric{Name: "cpu", Type: MetricCPU, Target: 50}, Metric{Name: "rps", Type: MetricRequestRate, Target: 100})
+	before.Predictive, before.ScaleIn = p.Predictive, p.ScaleIn
+	var s1, s2 State
+	for i := 0; i < 50; i++ {
+		now := t0.Add(time.Duration(i) * 10 * time.Second)
+		in := inputs(5, 5, 40+float64(i%7), 300+float64(i*3))
+		for j := 0; j < 2; j++ {
+			in.Metrics[j].Time = now
+		}
+		d1 := Evaluate(p, in, s1, now)
+		d2 := Evaluate(p, in, s2, now)
+		s1, s2 = d1.Next, d2.Next
+		d1.Next, d2.Next = State{}, State{}
+		if !reflect.DeepEqual(stripNaN(d1), stripNaN(d2)) {
+			t.Fatalf("step %d: two evaluations of the same arguments differ:\n%+v\n%+v", i, d1, d2)
+		}
+	}
+	if !reflect.DeepEqual(p, before) {
+		t.Fatal("Evaluate changed the policy")
+	}
+}
+
+// stripNaN replaces NaN forecasts so DeepEqual can compare decisions.
+func stripNaN(d Decision) Decision {
+	for i := range d.Metrics {
+		if math.IsNaN(d.Metrics[i].Forecast) {
+			d.Metrics[i].Forecast = -1
+		}
+	}
+	return d
+}
+
+func TestStateBinaryRoundTrip(t *testing.T) {
+	p := basePolicy()
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(time.Minute), Season: Season{Period: time.Hour}, History: Duration(24 * time.Hour)}
+	p.ScaleIn.Stabilization = Duration(5 * time.Minute)
+	p.ScaleOut.MaxStep = MaxStep{Instances: 2, Period: Duration(time.Minute)}
+	var s State
+	for i := 0; i < 200; i++ {
+		now := t0.Add(time.Duration(i) * time.Minute)
+		v := 500 + 400*math.Sin(float64(i)/10)
+		d := Evaluate(p, Inputs{Current: 5, Ready: 5, Metrics: [MaxMetrics]Sample{{Time: now, Value: v, Present: true}}}, s, now)
+		s = d.Next
+	}
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got State
+	if err := got.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := got.MarshalBinary()
+	if string(again) != string(b) {
+		t.Fatal("re-encoding a decoded state changed its bytes")
+	}
+	if !got.LastScaleOut.Equal(s.LastScaleOut) || len(got.Models) != 1 || got.Models[0].Model.Level != s.Models[0].Model.Level {
+		t.Fatalf("decoded state differs: %+v vs %+v", got, s)
+	}
+	// Both states must make the same next decision.
+	now := t0.Add(200 * time.Minute)
+	in := Inputs{Current: 5, Ready: 5, Metrics: [MaxMetrics]Sample{{Time: now, Value: 900, Present: true}}}
+	a, c := Evaluate(p, in, s.Clone(), now), Evaluate(p, in, got, now)
+	if a.Desired != c.Desired || a.Metrics[0].Forecast != c.Metrics[0].Forecast {
+		t.Fatalf("decoded state decides differently: %d/%v vs %d/%v", a.Desired, a.Metrics[0].Forecast, c.Desired, c.Metrics[0].Forecast)
+	}
+	t.Logf("state with a 1h seasonal model encodes in %d bytes", len(b))
+	for _, bad := range [][]byte{nil, {9}, b[:len(b)/2], append(append([]byte{}, b...), 0)} {
+		var s State
+		if err := s.UnmarshalBinary(bad); err == nil {
+			t.Fatalf("decoding %d bytes of garbage succeeded", len(bad))
+		}
+	}
+}
+
+func FuzzStateUnmarshal(f *testing.F) {
+	s := State{LastScaleOut: t0, Changes: []Change{{At: t0, From: 1, To: 3}}, Recommendations: []Recommendation{{At: t0, Size: 4}}}
+	b, _ := s.MarshalBinary()
+	f.Add(b)
+	f.Add([]byte{1, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s State
+		if err := s.UnmarshalBinary(data); err != nil {
+			return
+		}
+		again, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s2 State
+		if err := s2.UnmarshalBinary(again); err != nil {
+			t.Fatalf("re-decoding failed: %v", err)
+		}
+	})
+}
+
+func BenchmarkEvaluate(b *testing.B) {
+	p := basePolicy(
+		Metric{Name: "cpu", Type: MetricCPU, Target: 60},
+		Metric{Name: "rps", Type: MetricRequestRate, Target: 200},
+		Metric{Name: "jobs", Type: MetricQueueDepth, Target: 50},
+	)
+	p.Tolerance = 0.1
+	p.ScaleOut = ScaleOut{Cooldown: Duration(time.Minute), MaxStep: MaxStep{Instances: 4, Percent: 100, Period: Duration(time.Minute)}}
+	p.ScaleIn = ScaleIn{Cooldown: Duration(5 * time.Minute), Stabilization: Duration(5 * time.Minute), MaxStep: MaxStep{Instances: 2, Percent: 10, Period: Duration(time.Minute)}}
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(3 * time.Minute), Season: Season{Period: 24 * time.Hour}, History: Duration(7 * 24 * time.Hour)}
+	var s State
+	in := Inputs{Current: 10, Ready: 10}
+	step := func(i int) {
+		now := t0.Add(time.Duration(i) * 10 * time.Second)
+		phase := 2 * math.Pi * float64(i%8640) / 8640
+		in.Metrics[0] = Sample{Time: now, Value: 55 + 10*math.Sin(phase), Present: true}
+		in.Metrics[1] = Sample{Time: now, Value: 2000 + 500*math.Sin(phase), Present: true}
+		in.Metrics[2] = Sample{Time: now, Value: 400 + 100*math.Cos(phase), Present: true}
+		d := Evaluate(p, in, s, now)
+		s = d.Next
+		in.Current, in.Ready = d.Desired, d.Desired
+	}
+	for i := 0; i < 10000; i++ { // reach steady state: models configured, queues at capacity
+		step(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		step(10000 + i)
+	}
+}
