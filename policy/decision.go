@@ -198,19 +198,19 @@ func (d *Decision) Explain(p Policy) string {
 // Record is the serializable form of a Decision without its next state: what
 // the decision history stores and what the API and simulator show.
 type Record struct {
-	Time        time.Time        `json:"time"`
-	Current     int              `json:"current"`
-	Ready       int              `json:"ready"`
-	Reactive    int              `json:"reactive"`
-	Predictive  int              `json:"predictive"`
-	Recommended int              `json:"recommended"`
-	Desired     int              `json:"desired"`
-	Action      string           `json:"action"`
-	Bound       Limit            `json:"bound"`
-	Stale       bool             `json:"stale"`
-	Forecast    bool             `json:"used_forecast"`
-	Reason      string           `json:"reason"`
-	Metrics     []MetricRecord   `json:"metrics"`
+	Time        time.Time      `json:"time"`
+	Current     int            `json:"current"`
+	Ready       int            `json:"ready"`
+	Reactive    int            `json:"reactive"`
+	Predictive  int            `json:"predictive"`
+	Recommended int            `json:"recommended"`
+	Desired     int            `json:"desired"`
+	Action      string         `json:"action"`
+	Bound       Limit          `json:"bound"`
+	Stale       bool           `json:"stale"`
+	Forecast    bool           `json:"used_forecast"`
+	Reason      string         `json:"reason"`
+	Metrics     []MetricRecord `json:"metrics"`
 }
 
 // MetricRecord is the serializable form of a MetricProposal.
