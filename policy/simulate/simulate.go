@@ -1,0 +1,367 @@
+// Package simulate replays a recorded metric trace through policy.Evaluate
+// with a virtual clock and a simulated group. Like the policy package it does
+// no I/O: the caller parses the trace and writes the results.
+//
+// The simulated group: a scale-out adds instances that become ready after the
+// policy's warmup; a scale-in removes instances at once, booting ones first.
+//
+// The load model, per metric type:
+//   - request_rate and queue_depth are exogenous demand: the trace value is
+//     what the policy sees, whatever the group's size;
+//   - cpu is utilization recorded on a group of RecordedSize instances, so
+//     the demand it implies is value × RecordedSize percent-instances; the
+//     policy sees that demand spread over the simulated ready instances,
+//     capped at 100 %.
+package simulate
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/capstan-io/capstan/policy"
+)
+
+// Series is a trace already mapped onto a policy: Values[j] belongs to
+// Policy.Metrics[j]. NaN marks a missing sample.
+type Series struct {
+	// Times are Unix nanoseconds, strictly increasing.
+	Times []int64
+	// Values holds one column per policy metric.
+	Values [][]float64
+}
+
+// Config is a simulation's setup.
+type Config struct {
+	// Policy is the validated policy to replay.
+	Policy policy.Policy
+	// InitialSize is the group's size, all ready, at the first sample; 0
+	// means the size the policy's targets ask for at the first sample.
+	InitialSize int
+	// RecordedSize is the size of the group a cpu trace was recorded on;
+	// required when the policy has a cpu metric.
+	RecordedSize int
+}
+
+// Errors returned for a simulation that cannot run.
+var (
+	// ErrNoSamples means the series is empty.
+	ErrNoSamples = errors.New("simulate: the trace has no samples")
+	// ErrShape means the series does not match the policy's metrics.
+	ErrShape = errors.New("simulate: the trace does not match the policy's metrics")
+	// ErrRecordedSize means a cpu metric needs the recorded group size.
+	ErrRecordedSize = errors.New("simulate: a cpu metric needs the recorded group size (--recorded-size)")
+)
+
+// Row is the timeline entry of one trace sample.
+type Row struct {
+	// Action, Bound and UsedForecast describe the decision shown for the
+	// row: the last one since the previous sample that changed the size, or
+	// else the one at the sample.
+	Action       policy.Action
+	Bound        policy.Limit
+	UsedForecast bool
+	// From and To are that decision's sizes.
+	From, To int
+	// Stale is true when a metric was stale at the sample.
+	Stale bool
+}
+
+// Result is a simulation's timeline and summary. Timeline slices have one
+// entry per trace sample.
+type Result struct {
+	// Times are the sample times (Unix nanoseconds).
+	Times []int64
+	// Observed[j] is metric j as the policy saw it at each sample (for cpu,
+	// the utilization of the simulated ready instances).
+	Observed [][]float64
+	// Forecast[j] is the forecast of metric j for now+lead made at each
+	// sample (NaN when none), in the metric's demand unit (cpu: percent-instances
+	// converted back to utilization over the desired size); nil with prediction off.
+	Forecast [][]float64
+	// Needed is the instance count the samples' demand needs at the targets.
+	Needed []int32
+	// Desired and Ready are the group's sizes after the decision at each sample.
+	Desired, Ready []int32
+	// Rows explain each sample's decision.
+	Rows []Row
+	// Summary scores the run.
+	Summary Summary
+}
+
+// Summary scores a run on the three things that matter together: time under
+// provisioned, cost and churn.
+type Summary struct {
+	// Samples is the number of trace samples replayed.
+	Samples int `json:"samples"`
+	// Evaluations is how many times Evaluate ran (samples plus the
+	// evaluation_interval steps between them).
+	Evaluations int `json:"evaluations"`
+	// InstanceHours integrates the desired size (booting instances cost too)
+	// over the trace's span, the last sample lasting one trace step.
+	InstanceHours float64 `json:"instance_hours"`
+	// UnderProvisionedSamples counts samples at which some metric's demand
+	// exceeded what the ready instances serve at target × (1 + tolerance):
+	// value > ready × target × (1 + tolerance) for request_rate and
+	// queue_depth, recorded utilization × recorded size > ready × target ×
+	// (1 + tolerance) for cpu.
+	UnderProvisionedSamples int `json:"underprovisioned_samples"`
+	// UnderProvisionedFraction is UnderProvisionedSamples / Samples.
+	UnderProvisionedFraction float64 `json:"underprovisioned_fraction"`
+	// ScaleOuts and ScaleIns count actions.
+	ScaleOuts int `json:"scale_out_actions"`
+	ScaleIns  int `json:"scale_in_actions"`
+	// PeakSize is the largest desired size reached.
+	PeakSize int `json:"peak_size"`
+	// StaleSamples counts samples evaluated with a stale or missing metric.
+	StaleSamples int `json:"stale_samples"`
+}
+
+// group is the simulated cloud group: instances become ready warmup after
+// they are requested and leave at once.
+type group struct {
+	desired int
+	ready   int
+	pending []int64 // ready-at times, ascending
+	head    int     // pending[head:] are still booting
+}
+
+func (g *group) advance(now int64) {
+	for g.head < len(g.pending) && g.pending[g.head] <= now {
+		g.head++
+		g.ready++
+	}
+	if g.head == len(g.pending) {
+		g.pending, g.head = g.pending[:0], 0
+	}
+}
+
+func (g *group) resize(now int64, n int, warmup time.Duration) {
+	for ; g.desired < n; g.desired++ {
+		if warmup <= 0 {
+			g.ready++
+			continue
+		}
+		g.pending = append(g.pending, now+int64(warmup))
+	}
+	for ; g.desired > n; g.desired-- {
+		if len(g.pending) > g.head { // booting instances go first: they serve nothing yet
+			g.pending = g.pending[:len(g.pending)-1]
+			continue
+		}
+		g.ready--
+	}
+}
+
+// Run replays s through p.Evaluate. Evaluation happens at every sample and
+// every evaluation_interval between samples.
+func Run(cfg Config, s Series) (*Result, error) {
+	p := cfg.Policy
+	n := len(s.Times)
+	if n == 0 {
+		return nil, ErrNoSamples
+	}
+	if len(s.Values) != len(p.Metrics) {
+		return nil, fmt.Errorf("%w: %d columns for %d metrics", ErrShape, len(s.Values), len(p.Metrics))
+	}
+	hasCPU := false
+	for j, m := range p.Metrics {
+		if len(s.Values[j]) != n {
+			return nil, fmt.Errorf("%w: metric %s has %d values for %d times", ErrShape, m.Name, len(s.Values[j]), n)
+		}
+		hasCPU = hasCPU || m.Type == policy.MetricCPU
+	}
+	if hasCPU && cfg.RecordedSize <= 0 {
+		return nil, ErrRecordedSize
+	}
+	predicting := p.Predictive.Mode != policy.PredictOff && p.Predictive.Mode != ""
+
+	res := &Result{
+		Times:    s.Times,
+		Observed: make([][]float64, len(p.Metrics)),
+		Needed:   make([]int32, n),
+		Desired:  make([]int32, n),
+		Ready:    make([]int32, n),
+		Rows:     make([]Row, n),
+	}
+	// demand[j] is what the forecasting window holds: the demand observed at
+	// each sample, in the model's unit (cpu: percent-instances).
+	demand := make([][]float64, len(p.Metrics))
+	for j := range p.Metrics {
+		res.Observed[j] = make([]float64, n)
+		if predicting {
+			demand[j] = make([]float64, n)
+		}
+	}
+	if predicting {
+		res.Forecast = make([][]float64, len(p.Metrics))
+		for j := range res.Forecast {
+			res.Forecast[j] = make([]float64, n)
+		}
+	}
+
+	step := medianStep(s.Times)
+	interval := int64(p.EvaluationInterval.D())
+	warmup := p.Warmup.D()
+	tol := 1 + p.Tolerance
+	recorded := float64(cfg.RecordedSize)
+
+	// trueDemand is the load a sample puts on the group, per metric, in
+	// "instances at target" units once divided by the target.
+	trueDemand := func(j, i int) float64 {
+		v := s.Values[j][i]
+		if p.Metrics[j].Type == policy.MetricCPU {
+			return v * recorded
+		}
+		return v
+	}
+	neededAt := func(i int) int {
+		need := 0
+		for j, m := range p.Metrics {
+			if v := trueDemand(j, i); !math.IsNaN(v) {
+				need = max(need, int(math.Ceil(v/m.Target-1e-9)))
+			}
+		}
+		return need
+	}
+
+	g := group{desired: cfg.InitialSize}
+	if g.desired <= 0 {
+		g.desired = min(max(neededAt(0), p.Min), p.Max)
+	}
+	g.ready = g.desired
+
+	var (
+		state     policy.State
+		in        policy.Inputs
+		sum       Summary
+		lastEval  int64
+		instNanos float64
+		row       Row
+		acted     bool
+	)
+	evaluate := func(now int64, i int) policy.Decision {
+		g.advance(now)
+		if sum.Evaluations > 0 {
+			instNanos += float64(g.desired) * float64(now-lastEval)
+		}
+		lastEval = now
+		in.Current, in.Ready = g.desired, g.ready
+		if predicting {
+			for j := range p.Metrics {
+				in.History[j] = policy.Window{Start: time.Unix(0, s.Times[0]).UTC(), Step: step, Values: demand[j][:i+1]}
+			}
+		}
+		t := time.Unix(0, now).UTC()
+		d := policy.Evaluate(p, in, state, t)
+		state = d.Next
+		sum.Evaluations++
+		if d.Desired != g.desired {
+			g.resize(now, d.Desired, warmup)
+			if d.Action == policy.ActionScaleOut {
+				sum.ScaleOuts++
+			} else {
+				sum.ScaleIns++
+			}
+			sum.PeakSize = max(sum.PeakSize, d.Desired)
+			row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
+			acted = true
+		}
+		return d
+	}
+
+	sum.PeakSize = g.desired
+	for i := 0; i < n; i++ {
+		now := s.Times[i]
+		if i > 0 && interval > 0 {
+			for e := s.Times[i-1] + interval; e < now; e += interval {
+				evaluate(e, i-1)
+			}
+		}
+		// The sample arrives: cpu utilization is measured over the ready instances now.
+		g.advance(now)
+		for j, m := range p.Metrics {
+			v := s.Values[j][i]
+			if math.IsNaN(v) {
+				res.Observed[j][i] = math.NaN()
+				if predicting {
+					demand[j][i] = math.NaN()
+				}
+				continue // the previous sample ages; staleness decides
+			}
+			if m.Type == policy.MetricCPU {
+				over := g.ready
+				if over == 0 {
+					over = g.desired
+				}
+				util := 100.0
+				if over > 0 {
+					util = math.Min(100, v*recorded/float64(over))
+				}
+				v = util
+				if predicting {
+					demand[j][i] = util * float64(over)
+				}
+			} else if predicting {
+				demand[j][i] = v
+			}
+			res.Observed[j][i] = v
+			in.Metrics[j] = policy.Sample{Time: time.Unix(0, now).UTC(), Value: v, Present: true}
+		}
+		d := evaluate(now, i)
+		if !acted {
+			row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
+		}
+		res.Rows[i], acted = row, false
+		if d.Stale {
+			sum.StaleSamples++
+		}
+		if predicting {
+			for j, m := range p.Metrics {
+				f := d.Metrics[j].Forecast
+				if m.Type == policy.MetricCPU && !math.IsNaN(f) {
+					f = math.Min(100, f/float64(max(g.desired, 1)))
+				}
+				res.Forecast[j][i] = f
+			}
+		}
+		res.Desired[i], res.Ready[i] = int32(g.desired), int32(g.ready)
+		need := neededAt(i)
+		res.Needed[i] = int32(need)
+		for j, m := range p.Metrics {
+			v := trueDemand(j, i)
+			if !math.IsNaN(v) && v > float64(g.ready)*m.Target*tol {
+				sum.UnderProvisionedSamples++
+				break
+			}
+		}
+	}
+	instNanos += float64(g.desired) * float64(step)
+	sum.Samples = n
+	sum.InstanceHours = instNanos / float64(time.Hour)
+	sum.UnderProvisionedFraction = float64(sum.UnderProvisionedSamples) / float64(n)
+	res.Summary = sum
+	return res, nil
+}
+
+// medianStep is the typical spacing of the samples; one minute for a single sample.
+func medianStep(times []int64) time.Duration {
+	if len(times) < 2 {
+		return time.Minute
+	}
+	// A full sort would allocate; traces are near-regular, so the median of
+	// a bounded prefix of gaps is the step.
+	const probe = 64
+	k := min(len(times)-1, probe)
+	gaps := make([]int64, k)
+	for i := range gaps {
+		gaps[i] = times[i+1] - times[i]
+	}
+	for i := 1; i < len(gaps); i++ { // insertion sort on at most 64 values
+		for j := i; j > 0 && gaps[j] < gaps[j-1]; j-- {
+			gaps[j], gaps[j-1] = gaps[j-1], gaps[j]
+		}
+	}
+	return time.Duration(gaps[len(gaps)/2])
+}

@@ -1,0 +1,178 @@
+package simulate
+
+import (
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/policy"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+
+func testPolicy(m policy.Metric) policy.Policy {
+	return policy.Policy{
+		ID: "sim", Target: policy.Target{Provider: "fake", Group: "g"}, Min: 1, Max: 50,
+		Warmup: policy.Duration(2 * time.Minute), EvaluationInterval: policy.Duration(time.Minute),
+		Metrics: []policy.Metric{m}, StaleAfter: policy.Duration(5 * time.Minute),
+		Predictive: policy.Predictive{Mode: policy.PredictOff},
+	}
+}
+
+// series builds a one-metric series of one-minute samples.
+func series(values ...float64) Series {
+	s := Series{Times: make([]int64, len(values)), Values: [][]float64{values}}
+	for i := range values {
+		s.Times[i] = t0 + int64(i)*int64(time.Minute)
+	}
+	return s
+}
+
+func TestGroupWarmupAndScaleIn(t *testing.T) {
+	var g group
+	g.resize(0, 3, 0) // no warmup: ready at once
+	if g.desired != 3 || g.ready != 3 {
+		t.Fatalf("got %+v", g)
+	}
+	g.resize(10, 6, 100)
+	g.advance(109)
+	if g.ready != 3 {
+		t.Fatalf("ready %d before warmup ends, want 3", g.ready)
+	}
+	g.advance(110)
+	if g.ready != 6 {
+		t.Fatalf("ready %d after warmup, want 6", g.ready)
+	}
+	g.resize(200, 9, 100)
+	g.resize(201, 7, 100) // removes two booting instances, keeps ready ones
+	if g.ready != 6 || g.desired != 7 || len(g.pending)-g.head != 1 {
+		t.Fatalf("after removing booting instances: %+v", g)
+	}
+	g.resize(202, 4, 100) // the last booting one, then two ready ones
+	if g.ready != 4 || g.desired != 4 || len(g.pending) != g.head {
+		t.Fatalf("after removing ready instances: %+v", g)
+	}
+}
+
+func TestRunRequestRate(t *testing.T) {
+	p := testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 100})
+	// Demand doubles at minute 2; the new instances are ready two minutes later.
+	res, err := Run(Config{Policy: p}, series(200, 200, 400, 400, 400, 400))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDesired := []int32{2, 2, 4, 4, 4, 4}
+	wantReady := []int32{2, 2, 2, 2, 4, 4}
+	for i := range wantDesired {
+		if res.Desired[i] != wantDesired[i] || res.Ready[i] != wantReady[i] {
+			t.Fatalf("sample %d: desired %d ready %d, want %d %d", i, res.Desired[i], res.Ready[i], wantDesired[i], wantReady[i])
+		}
+	}
+	s := res.Summary
+	if s.Samples != 6 || s.ScaleOuts != 1 || s.ScaleIns != 0 || s.UnderProvisionedSamples != 2 || s.PeakSize != 4 {
+		t.Fatalf("summary %+v", s)
+	}
+	// 2 instances for 2 minutes, 4 for 4 minutes (the last sample lasts one step).
+	if want := (2*2 + 4*4) / 60.0; math.Abs(s.InstanceHours-want) > 1e-9 {
+		t.Fatalf("instance-hours %v, want %v", s.InstanceHours, want)
+	}
+	if s.Evaluations != 6 {
+		t.Fatalf("evaluations %d, want 6 (interval equals the trace step)", s.Evaluations)
+	}
+	if r := res.Rows[2]; r.Action != policy.ActionScaleOut || r.From != 2 || r.To != 4 {
+		t.Fatalf("row 2: %+v", r)
+	}
+}
+
+func TestRunEvaluatesBetweenSamples(t *testing.T) {
+	p := testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 100})
+	p.EvaluationInterval = policy.Duration(10 * time.Second)
+	res, err := Run(Config{Policy: p}, series(100, 100, 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summary.Evaluations != 13 { // 3 samples + 5 steps in each of 2 gaps
+		t.Fatalf("evaluations %d, want 13", res.Summary.Evaluations)
+	}
+}
+
+func TestRunCPULoadModel(t *testing.T) {
+	p := testPolicy(policy.Metric{Name: "cpu", Type: policy.MetricCPU, Target: 50})
+	p.Warmup = 0
+	// Recorded at 80 % on 5 instances = 400 percent-instances of demand.
+	res, err := Run(Config{Policy: p, InitialSize: 5, RecordedSize: 5}, series(80, 80, 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Observed[0][0] != 80 {
+		t.Fatalf("first observation %v, want 80 on the recorded size", res.Observed[0][0])
+	}
+	if res.Desired[0] != 8 || res.Observed[0][1] != 50 {
+		t.Fatalf("desired %d then utilization %v: want 8 instances at 50 %%", res.Desired[0], res.Observed[0][1])
+	}
+	if res.Needed[0] != 8 {
+		t.Fatalf("needed %d, want 8", res.Needed[0])
+	}
+	// Utilization is capped at 100 % when the group is far too small.
+	res, err = Run(Config{Policy: p, InitialSize: 1, RecordedSize: 5}, series(80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Observed[0][0] != 100 {
+		t.Fatalf("utilization %v on 1 instance, want capped at 100", res.Observed[0][0])
+	}
+}
+
+func TestRunMissingSamplesGoStale(t *testing.T) {
+	p := testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 100})
+	p.StaleAfter = policy.Duration(90 * time.Second)
+	nan := math.NaN()
+	res, err := Run(Config{Policy: p, InitialSize: 8}, series(800, nan, nan, 100, 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At minute 2 the last sample is two minutes old: stale, so no scale-in.
+	if res.Desired[2] != 8 || !res.Rows[2].Stale {
+		t.Fatalf("desired %d stale %v at minute 2, want a stale hold at 8", res.Desired[2], res.Rows[2].Stale)
+	}
+	if res.Desired[3] != 1 {
+		t.Fatalf("desired %d once fresh data arrives, want 1", res.Desired[3])
+	}
+	if res.Summary.StaleSamples == 0 {
+		t.Fatal("stale samples not counted")
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	rps := testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 100})
+	cpu := testPolicy(policy.Metric{Name: "cpu", Type: policy.MetricCPU, Target: 50})
+	tests := []struct {
+		name string
+		cfg  Config
+		s    Series
+		want error
+	}{
+		{"empty", Config{Policy: rps}, Series{}, ErrNoSamples},
+		{"too many columns", Config{Policy: rps}, Series{Times: []int64{1}, Values: [][]float64{{1}, {2}}}, ErrShape},
+		{"short column", Config{Policy: rps}, Series{Times: []int64{1, 2}, Values: [][]float64{{1}}}, ErrShape},
+		{"cpu without recorded size", Config{Policy: cpu}, series(50), ErrRecordedSize},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Run(tc.cfg, tc.s); !errors.Is(err, tc.want) {
+				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMedianStep(t *testing.T) {
+	times := []int64{0, 60, 120, 240, 300, 360} // one gap of two steps
+	if got := medianStep(times); got != 60 {
+		t.Fatalf("median step %v, want 60ns", got)
+	}
+	if got := medianStep([]int64{5}); got != time.Minute {
+		t.Fatalf("single sample step %v, want a minute", got)
+	}
+}
