@@ -1,0 +1,149 @@
+package policy
+
+import (
+	"os"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// TestParseAppliesDefaults parses testdata/minimal.yaml, which sets only
+// what has no default, and expects every documented default.
+func TestParseAppliesDefaults(t *testing.T) {
+	data, err := os.ReadFile("testdata/minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Policy{
+		ID:                 "queue-workers",
+		Target:             Target{Provider: "fake", Group: "workers"},
+		Min:                1,
+		Max:                10,
+		Warmup:             Duration(180 * time.Second),
+		EvaluationInterval: Duration(10 * time.Second),
+		Tolerance:          0.1,
+		Metrics:            []Metric{{Name: "jobs", Type: MetricQueueDepth, Target: 100}},
+		ScaleOut: ScaleOut{
+			Cooldown: Duration(60 * time.Second),
+			MaxStep:  MaxStep{Instances: 4, Percent: 100, Period: Duration(60 * time.Second)},
+		},
+		ScaleIn: ScaleIn{
+			Cooldown:      Duration(300 * time.Second),
+			Stabilization: Duration(300 * time.Second),
+			MaxStep:       MaxStep{Instances: 2, Percent: 10, Period: Duration(60 * time.Second)},
+		},
+		Predictive: Predictive{
+			Mode:    PredictOff,
+			Lead:    Duration(180 * time.Second),
+			Season:  Season{Auto: true},
+			History: Duration(7 * 24 * time.Hour),
+		},
+		StaleAfter:   Duration(60 * time.Second),
+		FallbackSize: 0,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse(minimal.yaml) =\n%+v\nwant\n%+v", got, want)
+	}
+	// Defaults() documents the same values the parser applies.
+	d := Defaults()
+	d.ID, d.Target, d.Min, d.Max, d.Metrics = want.ID, want.Target, want.Min, want.Max, want.Metrics
+	if !reflect.DeepEqual(d, want) {
+		t.Errorf("Defaults() disagrees with Parse:\n%+v\n%+v", d, want)
+	}
+}
+
+func TestParseDefaultsOnlyAbsentFields(t *testing.T) {
+	tests := []struct {
+		name  string
+		set   []string
+		check func(p Policy) bool
+	}{
+		{"explicit tolerance 0 stays 0", []string{"tolerance: 0"}, func(p Policy) bool { return p.Tolerance == 0 }},
+		{"explicit fallback stays", []string{"fallback_size: 5"}, func(p Policy) bool { return p.FallbackSize == 5 }},
+		{"explicit zero cooldown stays", []string{"scale_out: {cooldown: 0s}"}, func(p Policy) bool {
+			return p.ScaleOut.Cooldown == 0 && p.ScaleOut.MaxStep == Defaults().ScaleOut.MaxStep
+		}},
+		{"explicit season none stays", []string{"predictive: {season: none}"}, func(p Policy) bool { return p.Predictive.Season == Season{} }},
+		{"explicit lead 0 stays", []string{"predictive: {lead: 0s}"}, func(p Policy) bool { return p.Predictive.Lead == 0 }},
+		{"lead follows explicit warmup", []string{"warmup: 45s"}, func(p Policy) bool { return p.Predictive.Lead == Duration(45*time.Second) }},
+		{"explicit lead wins over warmup", []string{"warmup: 45s", "predictive: {lead: 2m}"}, func(p Policy) bool {
+			return p.Predictive.Lead == Duration(2*time.Minute)
+		}},
+		{"stale_after floor is 60s", []string{"evaluation_interval: 5s"}, func(p Policy) bool { return p.StaleAfter == Duration(time.Minute) }},
+		{"stale_after is 3 x interval when larger", []string{"evaluation_interval: 30s"}, func(p Policy) bool {
+			return p.StaleAfter == Duration(90*time.Second)
+		}},
+		{"explicit stale_after stays", []string{"evaluation_interval: 30s", "stale_after: 45s"}, func(p Policy) bool {
+			return p.StaleAfter == Duration(45*time.Second)
+		}},
+		{"max_step defaults per field", []string{"scale_in: {max_step: {percent: 0}}"}, func(p Policy) bool {
+			return p.ScaleIn.MaxStep == MaxStep{Instances: 2, Percent: 0, Period: Duration(time.Minute)}
+		}},
+		{"null means absent", []string{"scale_in: {cooldown: null}"}, func(p Policy) bool {
+			return p.ScaleIn.Cooldown == Duration(5*time.Minute)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse([]byte(policyDoc(tt.set...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(p) {
+				t.Errorf("unexpected policy %+v", p)
+			}
+		})
+	}
+}
+
+func TestApplyDefaults(t *testing.T) {
+	base := Policy{
+		ID:      "web",
+		Target:  Target{Provider: "fake", Group: "g"},
+		Max:     5,
+		Metrics: []Metric{{Name: "cpu", Type: MetricCPU, Target: 50}},
+	}
+
+	// nil present: zero values count as absent.
+	p := base
+	p.Warmup = Duration(time.Minute)
+	p.EvaluationInterval = Duration(time.Minute)
+	p.ApplyDefaults(nil)
+	if p.Tolerance != 0.1 || p.Predictive.Lead != Duration(time.Minute) || p.StaleAfter != Duration(3*time.Minute) ||
+		p.Predictive.Season != (Season{Auto: true}) || p.ScaleIn.MaxStep.Percent != 10 {
+		t.Errorf("ApplyDefaults(nil) = %+v", p)
+	}
+	if err := p.Validate(); err != nil {
+		t.Errorf("defaulted policy is invalid: %v", err)
+	}
+
+	// An explicit present function keeps written zeros.
+	p = base
+	written := map[string]bool{"tolerance": true, "predictive.season": true, "scale_in.max_step.percent": true}
+	p.ApplyDefaults(func(path string) bool { return written[path] })
+	if p.Tolerance != 0 || p.Predictive.Season != (Season{}) || p.ScaleIn.MaxStep.Percent != 0 || p.ScaleIn.MaxStep.Instances != 2 {
+		t.Errorf("ApplyDefaults(present) = %+v", p)
+	}
+
+	// Everything present: nothing changes.
+	p = base
+	p.ApplyDefaults(func(string) bool { return true })
+	if !reflect.DeepEqual(p, base) {
+		t.Errorf("ApplyDefaults(all present) changed the policy: %+v", p)
+	}
+}
+
+func TestDefaultStaleAfterGuardsAbsurdIntervals(t *testing.T) {
+	for _, iv := range []time.Duration{-time.Second, 0, time.Second, 1<<63 - 1} {
+		if got := defaultStaleAfter(iv); got != time.Minute {
+			t.Errorf("defaultStaleAfter(%v) = %v, want 1m", iv, got)
+		}
+	}
+	if got := defaultStaleAfter(time.Hour); got != 3*time.Hour {
+		t.Errorf("defaultStaleAfter(1h) = %v", got)
+	}
+}
