@@ -26,6 +26,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	if rest[0] == '-' {
 		neg = true
 		rest = rest[1:]
+		if rest == "" {
+			return 0, fmt.Errorf("%q: %w", s, ErrBadDuration)
+		}
 	}
 	var days time.Duration
 	if i := strings.IndexByte(rest, 'd'); i > 0 {

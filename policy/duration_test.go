@@ -32,6 +32,7 @@ func TestParseDuration(t *testing.T) {
 	}
 	bad := []string{
 		"",
+		"-",
 		"d",
 		"7",
 		"1.5d",
