@@ -1,0 +1,197 @@
+package report
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/policy/simulate"
+)
+
+// bufSize is large enough that a row never straddles a flush in practice and
+// that writes to slow sinks (files, pipes) are batched.
+const bufSize = 64 << 10
+
+// WriteTimelineCSV writes one CSV row per sample:
+//
+//	time,<metric...>,[forecast_<metric>...],needed,desired,ready,reason
+//
+// Times are RFC 3339 UTC; values use the shortest 'g' formatting that
+// round-trips, with an empty cell for a missing (NaN) value; the forecast
+// columns appear only when the run forecast. reason is the action, its sizes
+// ("scale-out 4->7"), and the flags forecast, bound:<limit> and stale.
+//
+// The writer sits in a pipeline that moves millions of samples per second,
+// so rows are built with strconv appends straight into the bufio buffer
+// rather than through fmt or encoding/csv.
+func WriteTimelineCSV(w io.Writer, p policy.Policy, r *simulate.Result) error {
+	n, err := checkShape(p, r)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, bufSize)
+	b := bw.AvailableBuffer()
+	b = append(b, "time"...)
+	for _, m := range p.Metrics {
+		b = append(b, ',')
+		b = appendCSVField(b, m.Name)
+	}
+	if r.Forecast != nil {
+		for _, m := range p.Metrics {
+			b = append(b, ',')
+			b = appendCSVField(b, "forecast_"+m.Name)
+		}
+	}
+	b = append(b, ",needed,desired,ready,reason\n"...)
+	if _, err := bw.Write(b); err != nil {
+		return err
+	}
+
+	var ta timeAppender
+	for i := 0; i < n; i++ {
+		b = bw.AvailableBuffer()
+		b = ta.append(b, r.Times[i])
+		for _, col := range r.Observed {
+			b = append(b, ',')
+			if v := col[i]; !math.IsNaN(v) {
+				b = strconv.AppendFloat(b, v, 'g', -1, 64)
+			}
+		}
+		for _, col := range r.Forecast {
+			b = append(b, ',')
+			if v := col[i]; !math.IsNaN(v) {
+				b = strconv.AppendFloat(b, v, 'g', -1, 64)
+			}
+		}
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(r.Needed[i]), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(r.Desired[i]), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(r.Ready[i]), 10)
+		b = append(b, ',')
+		b = appendReason(b, r.Rows[i])
+		b = append(b, '\n')
+		// b was appended in place in bw's free space, so this Write is a
+		// copy onto itself; its error is sticky and surfaces at Flush.
+		bw.Write(b)
+		if err := makeRoom(bw); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// rowRoom is more than any row needs (eight metrics with forecasts and a
+// reason take under 600 bytes).
+const rowRoom = 1 << 10
+
+// makeRoom flushes early when the next row might not fit in the buffer's
+// free space: appending past it would copy the row into a fresh allocation
+// every few hundred rows. Flushing here also stops a run whose writer failed
+// (a closed pipe) without formatting the rest of the trace.
+func makeRoom(bw *bufio.Writer) error {
+	if bw.Available() < rowRoom {
+		return bw.Flush()
+	}
+	return nil
+}
+
+// appendCSVField quotes s per RFC 4180 only when it needs it. Policy
+// validation keeps metric names plain, but a header must never be able to
+// shift the columns of every row below it.
+func appendCSVField(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, ",\"\r\n") && (s == "" || (s[0] != ' ' && s[0] != '\t')) {
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	b = append(b, strings.ReplaceAll(s, `"`, `""`)...)
+	return append(b, '"')
+}
+
+// WriteTimelineJSON writes the run as one JSON object:
+//
+//	{"summary":{...},"timeline":[{"time":"...","values":{"cpu":42.5},
+//	 "forecast":{"cpu":44},"needed":3,"desired":4,"ready":4,"reason":"hold"}, ...]}
+//
+// Missing values are null. "forecast" is present only when the run forecast.
+// Each timeline entry sits on its own line so the file can be skimmed and
+// grepped; the summary uses simulate.Summary's own JSON tags so the two
+// never disagree.
+func WriteTimelineJSON(w io.Writer, p policy.Policy, r *simulate.Result) error {
+	n, err := checkShape(p, r)
+	if err != nil {
+		return err
+	}
+	sum, err := json.Marshal(r.Summary)
+	if err != nil {
+		return fmt.Errorf("report: summary: %w", err)
+	}
+	// Metric names are quoted once; encoding/json does the escaping.
+	keys := make([][]byte, len(p.Metrics))
+	for j, m := range p.Metrics {
+		k, err := json.Marshal(m.Name)
+		if err != nil {
+			return err
+		}
+		keys[j] = append(k, ':')
+	}
+
+	bw := bufio.NewWriterSize(w, bufSize)
+	b := bw.AvailableBuffer()
+	b = append(b, `{"summary":`...)
+	b = append(b, sum...)
+	b = append(b, `,"timeline":[`...)
+	if _, err := bw.Write(b); err != nil {
+		return err
+	}
+	var ta timeAppender
+	for i := 0; i < n; i++ {
+		b = bw.AvailableBuffer()
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n{\"time\":\""...)
+		b = ta.append(b, r.Times[i])
+		b = append(b, `","values":{`...)
+		for j, col := range r.Observed {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, keys[j]...)
+			b = appendJSONFloat(b, col[i])
+		}
+		b = append(b, '}')
+		if r.Forecast != nil {
+			b = append(b, `,"forecast":{`...)
+			for j, col := range r.Forecast {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, keys[j]...)
+				b = appendJSONFloat(b, col[i])
+			}
+			b = append(b, '}')
+		}
+		b = append(b, `,"needed":`...)
+		b = strconv.AppendInt(b, int64(r.Needed[i]), 10)
+		b = append(b, `,"desired":`...)
+		b = strconv.AppendInt(b, int64(r.Desired[i]), 10)
+		b = append(b, `,"ready":`...)
+		b = strconv.AppendInt(b, int64(r.Ready[i]), 10)
+		b = append(b, `,"reason":"`...)
+		b = appendReason(b, r.Rows[i]) // only [a-z0-9 :>-]: nothing to escape
+		b = append(b, `"}`...)
+		bw.Write(b) // in place; the error is sticky
+		if err := makeRoom(bw); err != nil {
+			return err
+		}
+	}
+	bw.WriteString("\n]}\n")
+	return bw.Flush()
+}
