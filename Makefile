@@ -1,0 +1,47 @@
+# Capstan build, test and demo targets. Everything runs from a plain checkout
+# with Go from https://go.dev and modules from the module proxy.
+GO      ?= go
+BIN     := bin/capstan
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# Packages that run goroutines; they are tested under the race detector too.
+RACE_PKGS := ./policy/... ./metrics/... ./cmd/...
+
+.PHONY: build test unit race lint bench fuzz run clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/capstan
+
+# test: lint, unit tests (the example replays are tests in cmd/capstan), race tests.
+test: lint unit race
+
+unit:
+	$(GO) test -count=1 ./...
+
+race:
+	$(GO) test -count=1 -race $(RACE_PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./metrics/...
+
+# fuzz: a short run of every fuzz target (FUZZTIME=5m for a longer one).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./policy/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./metrics/trace/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBinary$$' -fuzztime $(FUZZTIME) ./policy/forecast/
+	$(GO) test -run '^$$' -fuzz '^FuzzStateUnmarshal$$' -fuzztime $(FUZZTIME) ./policy/
+
+# run: until the agent lands, a simulate demo on a bundled trace.
+run: build
+	@mkdir -p out
+	./$(BIN) simulate --policy examples/policies/app-cpu.yaml --trace examples/traces/app_cpu_usage_1min.csv \
+		--output out/timeline.csv --report out/report.html
+	@echo "report: out/report.html  timeline: out/timeline.csv"
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capstan-io/capstan/metrics/trace"
+	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/policy/simulate"
+	"github.com/capstan-io/capstan/policy/simulate/report"
+)
+
+// simulateOptions are the flags of `capstan simulate`.
+type simulateOptions struct {
+	policyFile   string
+	traceFile    string
+	metrics      []string
+	initialSize  int
+	recordedSize int
+	output       string
+	reportFile   string
+	jsonSummary  bool
+	skipBadRows  bool
+	timezone     string
+	predictive   string
+}
+
+func newSimulateCommand() *cobra.Command {
+	var o simulateOptions
+	cmd := &cobra.Command{
+		Use:   "simulate --policy FILE --trace FILE",
+		Short: "Replay a recorded metric trace through a policy (dry run, no cloud calls)",
+		Long: `Replay a recorded metric trace through the same policy evaluation the
+agent runs, with a virtual clock and a simulated group whose new instances
+become ready after the policy's warmup. Prints a summary; optionally writes a
+per-sample timeline (CSV, or JSON when the file name ends in .json) and a
+self-contained HTML report with a chart.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSimulate(cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.policyFile, "policy", "", "policy file (YAML or JSON)")
+	f.StringVar(&o.traceFile, "trace", "", "trace CSV: a time column (timestamp, time or ts) and one column per metric")
+	f.StringArrayVar(&o.metrics, "metric", nil, "map a policy metric to a trace column, NAME=COLUMN (repeatable)")
+	f.IntVar(&o.initialSize, "initial-size", 0, "group size at the first sample (default: what the targets ask for at the first sample, within min..max)")
+	f.IntVar(&o.recordedSize, "recorded-size", 0, "size of the group a cpu trace was recorded on (required for cpu metrics)")
+	f.StringVar(&o.output, "output", "", "write the per-sample timeline here (CSV; JSON if the name ends in .json; - for stdout)")
+	f.StringVar(&o.reportFile, "report", "", "write a self-contained HTML report with a chart here")
+	f.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
+	f.BoolVar(&o.skipBadRows, "skip-bad-rows", false, "skip malformed trace rows (counted and reported) instead of failing")
+	f.StringVar(&o.timezone, "timezone", "UTC", "time zone of trace times written without one (YYYY-MM-DD HH:MM:SS)")
+	f.StringVar(&o.predictive, "predictive", "", "override the policy's predictive mode: off, forecast-only or forecast-and-scale")
+	_ = cmd.MarkFlagRequired("policy")
+	_ = cmd.MarkFlagRequired("trace")
+	return cmd
+}
+
+func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
+	p, err := loadPolicy(o.policyFile)
+	if err != nil {
+		return err
+	}
+	if o.predictive != "" {
+		mode := policy.PredictiveMode(o.predictive)
+		switch mode {
+		case policy.PredictOff, policy.PredictForecastOnly, policy.PredictForecastAndScale:
+			p.Predictive.Mode = mode
+		default:
+			return fmt.Errorf("--predictive: must be one of off, forecast-only, forecast-and-scale (got %q)", o.predictive)
+		}
+	}
+	if o.initialSize < 0 {
+		return fmt.Errorf("--initial-size: must be >= 0 (got %d)", o.initialSize)
+	}
+	if o.recordedSize < 0 {
+		return fmt.Errorf("--recorded-size: must be >= 0 (got %d)", o.recordedSize)
+	}
+	loc, err := time.LoadLocation(o.timezone)
+	if err != nil {
+		return fmt.Errorf("--timezone: %w", err)
+	}
+	data, err := readFileLimited(o.traceFile, maxTraceFile)
+	if err != nil {
+		return fmt.Errorf("reading trace: %w", err)
+	}
+	tr, err := trace.ParseBytes(data, trace.Options{SkipBadRows: o.skipBadRows, Location: loc})
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.traceFile, err)
+	}
+	if tr.SkippedCount > 0 {
+		fmt.Fprintf(stderr, "skipped %d bad row(s) in %s\n", tr.SkippedCount, o.traceFile)
+		for _, s := range tr.Skipped {
+			fmt.Fprintf(stderr, "  line %d: %v\n", s.Line, s.Err)
+		}
+	}
+	series, err := mapTrace(p, tr, o.metrics)
+	if err != nil {
+		return err
+	}
+	if step := tr.Step(); step > p.StaleAfter.D() {
+		fmt.Fprintf(stderr, "warning: the trace's step (%s) is longer than stale_after (%s): metrics look stale between samples, so the policy will not scale in\n",
+			policy.Duration(step), p.StaleAfter)
+	}
+	res, err := simulate.Run(simulate.Config{Policy: p, InitialSize: o.initialSize, RecordedSize: o.recordedSize}, series)
+	if err != nil {
+		return err
+	}
+	if o.output != "" {
+		if err := writeTo(o.output, stdout, func(w io.Writer) error {
+			if strings.HasSuffix(o.output, ".json") {
+				return report.WriteTimelineJSON(w, p, res)
+			}
+			return report.WriteTimelineCSV(w, p, res)
+		}); err != nil {
+			return fmt.Errorf("writing timeline: %w", err)
+		}
+	}
+	if o.reportFile != "" {
+		opts := report.HTMLOptions{
+			Title:      "Capstan simulation: " + p.ID,
+			TraceName:  filepath.Base(o.traceFile),
+			PolicyName: filepath.Base(o.policyFile),
+		}
+		if err := writeTo(o.reportFile, stdout, func(w io.Writer) error {
+			return report.WriteHTML(w, opts, p, res, res.Summary)
+		}); err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
+	}
+	if o.output == "-" {
+		return nil // stdout carries the timeline
+	}
+	if o.jsonSummary {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res.Summary)
+	}
+	return report.WriteSummary(stdout, res.Summary)
+}
+
+// mapTrace picks one trace column per policy metric: explicit NAME=COLUMN
+// mappings first, then a lone value column for a lone metric, then columns
+// named like the metrics.
+func mapTrace(p policy.Policy, tr *trace.Trace, mappings []string) (simulate.Series, error) {
+	cols := make(map[string]string, len(mappings))
+	for _, m := range mappings {
+		name, col, ok := strings.Cut(m, "=")
+		if !ok || name == "" || col == "" {
+			return simulate.Series{}, fmt.Errorf("--metric %q: must be NAME=COLUMN", m)
+		}
+		known := false
+		for _, pm := range p.Metrics {
+			known = known || pm.Name == name
+		}
+		if !known {
+			return simulate.Series{}, fmt.Errorf("--metric %q: policy %s has no metric %q", m, p.ID, name)
+		}
+		if _, ok := tr.Column(col); !ok {
+			return simulate.Series{}, fmt.Errorf("--metric %q: the trace has no column %q (columns: %s)", m, col, strings.Join(tr.Columns, ", "))
+		}
+		cols[name] = col
+	}
+	s := simulate.Series{Times: tr.Times, Values: make([][]float64, len(p.Metrics))}
+	for j, pm := range p.Metrics {
+		col, ok := cols[pm.Name]
+		if !ok && len(p.Metrics) == 1 && len(tr.Columns) == 1 {
+			col, ok = tr.Columns[0], true
+		}
+		if !ok {
+			col = pm.Name
+		}
+		idx, found := tr.Column(col)
+		if !found {
+			return simulate.Series{}, fmt.Errorf("metric %s: the trace has no column %q (columns: %s); map one with --metric %s=COLUMN",
+				pm.Name, col, strings.Join(tr.Columns, ", "), pm.Name)
+		}
+		s.Values[j] = tr.Values[idx]
+	}
+	return s, nil
+}
+
+// writeTo writes through a buffered file (or stdout for "-").
+func writeTo(path string, stdout io.Writer, write func(io.Writer) error) error {
+	if path == "-" {
+		bw := bufio.NewWriter(stdout)
+		if err := write(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(f)
+	if err := write(bw); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
