@@ -1,0 +1,161 @@
+package forecast
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+)
+
+// encodingVersion is the first byte of every encoded model. Bump it when the
+// layout changes; DecodeBinary rejects versions it does not know, so an old
+// node never misreads a newer node's state.
+const encodingVersion = 1
+
+// AppendBinary appends a compact, versioned encoding of m to b and returns
+// the extended slice; with enough capacity in b it does not allocate, so a
+// model can be stored in replicated state on every evaluation.
+//
+// Layout (version 1): the version byte; LastUnixNano, Count, Step, Period and
+// Slot as varints; Level and Trend as little-endian IEEE 754 float64; the
+// number of seasonal slots as a uvarint followed by that many float64s.
+//
+// It does not implement encoding.BinaryAppender (which also returns an
+// error) because encoding a model cannot fail.
+func (m *Model) AppendBinary(b []byte) []byte {
+	b = append(b, encodingVersion)
+	b = binary.AppendVarint(b, m.LastUnixNano)
+	b = binary.AppendVarint(b, int64(m.Count))
+	b = binary.AppendVarint(b, int64(m.Step))
+	b = binary.AppendVarint(b, int64(m.Period))
+	b = binary.AppendVarint(b, int64(m.Slot))
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(m.Level))
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(m.Trend))
+	b = binary.AppendUvarint(b, uint64(len(m.Season)))
+	for _, s := range m.Season {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s))
+	}
+	return b
+}
+
+// DecodeBinary reads one model encoded by AppendBinary from the front of b
+// into m and returns the bytes after it, so several models can be stored
+// back to back. It never panics: truncated input, an unknown version and a
+// model that Observe or Forecast could not use safely (negative durations, a
+// season that disagrees with its period and slot, non-finite state) are
+// errors wrapping ErrEncoding or ErrVersion, and m is left unchanged. The
+// Season slice's capacity is reused.
+func (m *Model) DecodeBinary(b []byte) (rest []byte, err error) {
+	d := decoder{b: b}
+	if v := d.byte(); d.err == nil && v != encodingVersion {
+		return b, fmt.Errorf("forecast: version %d: %w", v, ErrVersion)
+	}
+	var n Model
+	n.LastUnixNano = d.varint()
+	count := d.varint()
+	n.Step = time.Duration(d.varint())
+	n.Period = time.Duration(d.varint())
+	n.Slot = time.Duration(d.varint())
+	n.Level = d.float()
+	n.Trend = d.float()
+	slots := d.uvarint()
+	if d.err != nil {
+		return b, d.err
+	}
+	switch {
+	case count < 0 || count > math.MaxInt:
+		return b, fmt.Errorf("forecast: count %d: %w", count, ErrEncoding)
+	case n.Step < 0 || n.Period < 0 || n.Slot < 0:
+		return b, fmt.Errorf("forecast: negative duration: %w", ErrEncoding)
+	case slots > MaxSlots:
+		return b, fmt.Errorf("forecast: %d seasonal slots: %w", slots, ErrEncoding)
+	case n.Period == 0 && (slots != 0 || n.Slot != 0):
+		return b, fmt.Errorf("forecast: season without a period: %w", ErrEncoding)
+	case n.Period > 0 && (slots == 0 || n.Slot != n.Period/time.Duration(slots)):
+		return b, fmt.Errorf("forecast: period %v, slot %v and %d slots disagree: %w", n.Period, n.Slot, slots, ErrEncoding)
+	case !finite(n.Level) || !finite(n.Trend):
+		return b, fmt.Errorf("forecast: non-finite level or trend: %w", ErrEncoding)
+	}
+	n.Count = int(count)
+	// Check the whole season before touching m, so m stays unchanged on error.
+	season := d.take(int(slots) * 8)
+	if d.err != nil {
+		return b, d.err
+	}
+	for i := 0; i < len(season); i += 8 {
+		if !finite(math.Float64frombits(binary.LittleEndian.Uint64(season[i:]))) {
+			return b, fmt.Errorf("forecast: non-finite seasonal component: %w", ErrEncoding)
+		}
+	}
+	n.Season = m.Season[:0]
+	for i := 0; i < len(season); i += 8 {
+		n.Season = append(n.Season, math.Float64frombits(binary.LittleEndian.Uint64(season[i:])))
+	}
+	*m = n
+	return d.b, nil
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// decoder reads from b and remembers the first error, so DecodeBinary can
+// read every field and check once.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("forecast: truncated %s: %w", what, ErrEncoding)
+	}
+}
+
+func (d *decoder) take(n int) []byte {
+	if d.err != nil || n < 0 || n > len(d.b) {
+		d.fail("data")
+		return nil
+	}
+	p := d.b[:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *decoder) byte() byte {
+	if p := d.take(1); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, k := binary.Varint(d.b)
+	if k <= 0 {
+		d.fail("varint")
+		return 0
+	}
+	d.b = d.b[k:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, k := binary.Uvarint(d.b)
+	if k <= 0 {
+		d.fail("uvarint")
+		return 0
+	}
+	d.b = d.b[k:]
+	return v
+}
+
+func (d *decoder) float() float64 {
+	if p := d.take(8); p != nil {
+		return math.Float64frombits(binary.LittleEndian.Uint64(p))
+	}
+	return 0
+}

@@ -1,0 +1,177 @@
+package forecast
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"testing"
+	"time"
+)
+
+// encodingSamples are models worth round-tripping: zero, Holt, seasonal
+// after a warm start, and a hand-built one with extreme values.
+func encodingSamples() []Model {
+	var holt, hw Model
+	Fit(&holt, []float64{1, 2, 3, 5, 8}, t0, time.Minute, 0, DefaultParams())
+	Fit(&hw, synth(3*288, 5*time.Minute, 1, dailySine).values, t0, 5*time.Minute, 24*time.Hour, DefaultParams())
+	var extreme Model
+	extreme.Reset(time.Hour, 2*time.Hour)
+	extreme.LastUnixNano, extreme.Level, extreme.Trend, extreme.Count = math.MinInt64, -math.MaxFloat64, math.SmallestNonzeroFloat64, math.MaxInt32
+	extreme.Season[0] = math.MaxFloat64
+	return []Model{{}, holt, hw, extreme}
+}
+
+func TestEncodingRoundTrip(t *testing.T) {
+	for i, m := range encodingSamples() {
+		b := m.AppendBinary([]byte("prefix"))
+		if !bytes.HasPrefix(b, []byte("prefix")) {
+			t.Fatalf("sample %d: prefix lost", i)
+		}
+		b = append(b, "suffix"...)
+		var got Model
+		rest, err := got.DecodeBinary(b[len("prefix"):])
+		if err != nil {
+			t.Fatalf("sample %d: %v", i, err)
+		}
+		if string(rest) != "suffix" {
+			t.Errorf("sample %d: rest %q, want suffix", i, rest)
+		}
+		if !sameModel(got, m) {
+			t.Errorf("sample %d: decoded %+v, want %+v", i, got, m)
+		}
+		p := DefaultParams()
+		at := time.Unix(0, m.LastUnixNano).Add(5 * time.Minute)
+		if f, g := m.Forecast(at, p), got.Forecast(at, p); f != g && !(math.IsNaN(f) && math.IsNaN(g)) {
+			t.Errorf("sample %d: decoded model forecasts %v, original %v", i, g, f)
+		}
+	}
+}
+
+// sameModel compares field by field; Season by value, nil equal to empty.
+func sameModel(a, b Model) bool {
+	if a.LastUnixNano != b.LastUnixNano || a.Count != b.Count || a.Step != b.Step || a.Period != b.Period || a.Slot != b.Slot ||
+		math.Float64bits(a.Level) != math.Float64bits(b.Level) || math.Float64bits(a.Trend) != math.Float64bits(b.Trend) ||
+		len(a.Season) != len(b.Season) {
+		return false
+	}
+	for i := range a.Season {
+		if math.Float64bits(a.Season[i]) != math.Float64bits(b.Season[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestEncodingSize(t *testing.T) {
+	var m Model
+	Fit(&m, synth(3*1440, time.Minute, 1, dailySine).values, t0, time.Minute, 24*time.Hour, DefaultParams())
+	// 288 float64 components dominate; the header must stay small.
+	if n := len(m.AppendBinary(nil)); n > 288*8+64 {
+		t.Errorf("daily model encodes to %d bytes", n)
+	}
+}
+
+func TestDecodeBinaryErrors(t *testing.T) {
+	var hw Model
+	Fit(&hw, synth(2*24, time.Hour, 1, dailySine).values, t0, time.Hour, 24*time.Hour, DefaultParams())
+	valid := hw.AppendBinary(nil)
+	// reencode builds an encoding from a model that bypasses Reset.
+	reencode := func(f func(*Model)) []byte {
+		m := hw.Clone()
+		f(&m)
+		return m.AppendBinary(nil)
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"empty", nil, ErrEncoding},
+		{"unknown version", append([]byte{99}, valid[1:]...), ErrVersion},
+		{"truncated header", valid[:5], ErrEncoding},
+		{"truncated season", valid[:len(valid)-1], ErrEncoding},
+		{"negative count", reencode(func(m *Model) { m.Count = -1 }), ErrEncoding},
+		{"negative step", reencode(func(m *Model) { m.Step = -time.Second }), ErrEncoding},
+		{"slot disagrees with period", reencode(func(m *Model) { m.Slot = time.Minute }), ErrEncoding},
+		{"season without a period", reencode(func(m *Model) { m.Period, m.Slot = 0, 0 }), ErrEncoding},
+		{"period without a season", reencode(func(m *Model) { m.Season = nil }), ErrEncoding},
+		{"too many slots", reencode(func(m *Model) {
+			m.Season = make([]float64, MaxSlots+1)
+			m.Slot = m.Period / time.Duration(MaxSlots+1)
+		}), ErrEncoding},
+		{"NaN level", reencode(func(m *Model) { m.Level = math.NaN() }), ErrEncoding},
+		{"infinite trend", reencode(func(m *Model) { m.Trend = math.Inf(-1) }), ErrEncoding},
+		{"NaN seasonal component", reencode(func(m *Model) { m.Season[3] = math.NaN() }), ErrEncoding},
+		{"overlong varint", append([]byte{1}, bytes.Repeat([]byte{0xff}, 11)...), ErrEncoding},
+	} {
+		m := hw.Clone()
+		rest, err := m.DecodeBinary(c.b)
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: err %v, want %v", c.name, err, c.want)
+		}
+		if !bytes.Equal(rest, c.b) {
+			t.Errorf("%s: rest has %d bytes, want the input back", c.name, len(rest))
+		}
+		if !sameModel(m, hw) {
+			t.Errorf("%s: model changed on error", c.name)
+		}
+	}
+	// Every truncation of a valid encoding fails cleanly.
+	for n := range len(valid) {
+		var m Model
+		if _, err := m.DecodeBinary(valid[:n]); !errors.Is(err, ErrEncoding) {
+			t.Fatalf("truncated to %d bytes: err %v", n, err)
+		}
+	}
+}
+
+func TestEncodingDoesNotAllocate(t *testing.T) {
+	var m Model
+	Fit(&m, synth(3*1440, time.Minute, 1, dailySine).values, t0, time.Minute, 24*time.Hour, DefaultParams())
+	buf := m.AppendBinary(nil)
+	dst := m.Clone()
+	allocs := testing.AllocsPerRun(100, func() {
+		buf = m.AppendBinary(buf[:0])
+		if _, err := dst.DecodeBinary(buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("AppendBinary+DecodeBinary allocated %v times", allocs)
+	}
+}
+
+func FuzzDecodeBinary(f *testing.F) {
+	for _, m := range encodingSamples() {
+		f.Add(m.AppendBinary(nil))
+	}
+	f.Add([]byte{})
+	f.Add([]byte{1, 0, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m Model
+		rest, err := m.DecodeBinary(b)
+		if err != nil {
+			if !errors.Is(err, ErrEncoding) && !errors.Is(err, ErrVersion) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if !sameModel(m, Model{}) || !bytes.Equal(rest, b) {
+				t.Fatalf("failed decode changed the model or consumed input")
+			}
+			return
+		}
+		if len(rest) > len(b) || !bytes.Equal(rest, b[len(b)-len(rest):]) {
+			t.Fatalf("rest is not a suffix of the input")
+		}
+		// A decoded model re-encodes to one that decodes identically, and
+		// is safe to use on the hot path.
+		var again Model
+		if _, err := again.DecodeBinary(m.AppendBinary(nil)); err != nil || !sameModel(again, m) {
+			t.Fatalf("re-encoding failed: %v", err)
+		}
+		p := DefaultParams()
+		at := time.Unix(0, m.LastUnixNano)
+		m.Forecast(at.Add(time.Minute), p)
+		m.Observe(at.Add(time.Minute), 1, p)
+		m.Forecast(at.Add(time.Hour), p)
+	})
+}

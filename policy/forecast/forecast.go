@@ -1,0 +1,448 @@
+// Package forecast predicts a metric's value a short lead ahead (about one
+// instance warm-up) so that a policy can scale before demand arrives.
+//
+// The model is additive Holt-Winters with a damped trend; without a season
+// it is double exponential smoothing (Holt). Like the rest of package policy
+// it is pure: no I/O, no clock reads, no goroutines, no logging. Time always
+// comes in as an argument, so the live leader loop and the simulator produce
+// the same forecasts from the same inputs.
+//
+// Observe and Forecast sit on the hot path of policy evaluation: both are
+// O(1) and never allocate. Fit (warm start from history), DetectSeason and
+// Clone allocate and are meant for the rare moments a model is (re)built.
+package forecast
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// MaxSlots bounds the number of seasonal components, so a model's size and
+// its encoding stay small (a 24 h season gets 5-minute slots) and a daily
+// season still learns its shape within one or two days.
+const MaxSlots = 288
+
+// DefaultStep is the damping and smoothing unit used when a model was reset
+// with no positive step, so that a zero Model is usable rather than dividing
+// by zero. One minute is the usual resolution of the metrics Capstan reads.
+const DefaultStep = time.Minute
+
+// Params are smoothing constants. Alpha, Beta and Phi are per Model.Step (the
+// nominal observation step): an observation that arrives n steps after the
+// previous one is treated like n regular steps, so the weight given to it is
+// 1-(1-Alpha)^n and the trend is damped by Phi^n. Gamma is per slot's worth
+// of observations (see Observe), so its meaning does not change when a 24 h
+// season is observed every 10 s instead of every 5 minutes.
+type Params struct {
+	// Alpha is the level smoothing weight in [0, 1]: higher follows the
+	// latest observation more closely and smooths noise less.
+	Alpha float64
+	// Beta is the trend smoothing weight in [0, 1]: higher reacts to a
+	// change of slope sooner but mistakes noise for a slope more often.
+	Beta float64
+	// Gamma is the seasonal smoothing weight in [0, 1] applied once per
+	// slot's worth of observations: higher adapts the daily shape sooner
+	// but lets one odd day distort the next.
+	Gamma float64
+	// Phi is the trend damping per step in [0, 1]: a forecast h steps ahead
+	// extrapolates the trend by Phi+Phi²+…+Phi^h steps, never more than
+	// Phi/(1-Phi) steps, so a ramp is not extrapolated without bound. 1 is
+	// an undamped (linear) trend, 0 ignores the trend.
+	Phi float64
+}
+
+// DefaultParams returns constants tuned on the recorded traces and on the
+// synthetic series in the package tests. Alpha 0.4 smooths sample noise
+// without lagging far behind a level change; Beta 0.1 learns a ramp's slope
+// within about ten steps yet is not fooled by one noisy sample; Phi 0.9
+// damps the trend so that at most 9 steps of it are ever extrapolated (a
+// 5-step lead extrapolates 3.7), which keeps a forecast from overshooting
+// when a ramp ends; Gamma 0.3 lets the season adapt over a few cycles
+// without one odd day rewriting it. Lower Alpha and Beta forecast a stable
+// season better but follow non-seasonal changes later.
+func DefaultParams() Params {
+	return Params{Alpha: 0.4, Beta: 0.1, Gamma: 0.3, Phi: 0.9}
+}
+
+// Validate reports whether every constant is within its range. Observe and
+// Forecast clamp out-of-range values rather than fail, because they run on
+// the hot path; validate once where the parameters are configured.
+func (p Params) Validate() error {
+	for _, c := range []struct {
+		name string
+		v    float64
+	}{{"alpha", p.Alpha}, {"beta", p.Beta}, {"gamma", p.Gamma}, {"phi", p.Phi}} {
+		if !(c.v >= 0 && c.v <= 1) {
+			return fmt.Errorf("forecast: %s %v not in [0, 1]: %w", c.name, c.v, ErrParams)
+		}
+	}
+	return nil
+}
+
+// Sentinel errors; match them with errors.Is.
+var (
+	// ErrParams reports a smoothing constant outside [0, 1].
+	ErrParams = errors.New("invalid forecast parameters")
+	// ErrEncoding reports a truncated or inconsistent model encoding.
+	ErrEncoding = errors.New("invalid forecast model encoding")
+	// ErrVersion reports a model encoding of a version this code cannot read.
+	ErrVersion = errors.New("unknown forecast model encoding version")
+)
+
+// clamped returns p with every constant forced into [0, 1]; NaN becomes 0,
+// so a bad configuration degrades to "no smoothing of that part" instead of
+// poisoning the model with NaN.
+func (p Params) clamped() Params {
+	return Params{Alpha: unit(p.Alpha), Beta: unit(p.Beta), Gamma: unit(p.Gamma), Phi: unit(p.Phi)}
+}
+
+func unit(x float64) float64 {
+	if !(x > 0) {
+		return 0
+	}
+	if x > 1 {
+		return 1
+	}
+	return x
+}
+
+// Model is additive Holt-Winters with a damped trend; with no season it is
+// double exponential smoothing (Holt). The zero value is a usable Holt model
+// with a one-minute step. All state is in exported fields (besides a cache
+// derived from Params) so that it can be stored in replicated policy state
+// (see AppendBinary); a model restored on another node forecasts exactly as
+// the original would.
+type Model struct {
+	// LastUnixNano is the time of the last observation absorbed. Together
+	// with Count == 0 a zero value means "nothing observed yet". Fit sets it
+	// one step before the first value, with Count 0, to anchor the initial
+	// level and trend it estimated.
+	LastUnixNano int64
+	// Level is the deseasonalised value at LastUnixNano.
+	Level float64
+	// Trend is the level's slope per second, so that it means the same
+	// whatever the observation step.
+	Trend float64
+	// Count is the number of observations absorbed since the last Reset.
+	Count int
+	// Step is the nominal observation step: the unit of Alpha, Beta and Phi.
+	// Zero means DefaultStep.
+	Step time.Duration
+	// Period is the season length; 0 means no season (Holt).
+	Period time.Duration
+	// Slot is the width of one seasonal slot, Period / len(Season).
+	Slot time.Duration
+	// Season holds the additive seasonal components, indexed by the slot of
+	// the wall-clock time (t mod Period), so that the season stays aligned
+	// with the clock across restarts and after a model is restored.
+	Season []float64
+
+	// logs caches logarithms for the irregular-spacing powers; see logCache.
+	logs logCache
+}
+
+// logCache holds ln(1-Alpha), ln(1-Beta) and ln(Phi) of the clamped Params
+// last used. An observation n steps after the last one needs those raised
+// to the power n, and n is rarely a whole number on a live clock (an
+// evaluation every minute lands a few milliseconds early or late), so this
+// is the common case. x^n = exp(n×ln x); caching the logarithms leaves one
+// math.Exp per power, which halves the cost of an irregular Observe. It is
+// derived state: never encoded, rebuilt whenever Params change.
+type logCache struct {
+	p                Params
+	ok               bool
+	alpha, beta, phi float64
+}
+
+// newLogCache returns the cache for clamped p.
+func newLogCache(p Params) logCache {
+	return logCache{p: p, ok: true, alpha: math.Log(1 - p.Alpha), beta: math.Log(1 - p.Beta), phi: math.Log(p.Phi)}
+}
+
+// Reset clears the model and configures its season. The season gets one slot
+// per step but at most MaxSlots, so every slot receives observations; a
+// period of zero (or less) configures Holt. The Season slice's capacity is
+// reused, so resetting a model in place does not allocate once it has held a
+// season of that size.
+func (m *Model) Reset(period, step time.Duration) {
+	if step < 0 {
+		step = 0
+	}
+	season := m.Season[:0]
+	var slot time.Duration
+	if period > 0 {
+		n := MaxSlots
+		if step > 0 && period/step < MaxSlots {
+			n = max(1, int(period/step))
+		}
+		if cap(season) < n {
+			season = make([]float64, n)
+		} else {
+			season = season[:n]
+			clear(season)
+		}
+		slot = period / time.Duration(n)
+		if slot <= 0 { // period shorter than MaxSlots nanoseconds
+			season, slot = season[:1], period
+		}
+	} else {
+		period = 0
+	}
+	*m = Model{Step: step, Period: period, Slot: slot, Season: season}
+}
+
+// empty reports whether nothing has been observed or fitted yet.
+func (m *Model) empty() bool { return m.Count == 0 && m.LastUnixNano == 0 }
+
+// stepNanos returns the nominal step in nanoseconds, never zero.
+func (m *Model) stepNanos() int64 {
+	if m.Step > 0 {
+		return int64(m.Step)
+	}
+	return int64(DefaultStep)
+}
+
+// blend locates tn between the centres of two neighbouring seasonal slots:
+// the seasonal component at tn is Season[i]+w×(Season[j]-Season[i]). Slot
+// i = (tn mod Period)/Slot is the one tn falls in; interpolating towards the
+// neighbour keeps a smooth daily shape from turning into a staircase whose
+// steps the level and trend would otherwise chase. It returns i < 0 when the
+// model has no (usable) season, and tolerates hand-built or restored models
+// whose fields disagree, because an index out of range would panic on the
+// hot path.
+func (m *Model) blend(tn int64) (i, j int, w float64) {
+	n := len(m.Season)
+	if m.Period <= 0 || m.Slot <= 0 || n == 0 {
+		return -1, -1, 0
+	}
+	r := tn % int64(m.Period)
+	if r < 0 {
+		r += int64(m.Period)
+	}
+	pos := float64(r)/float64(m.Slot) + 0.5 // position after the centre of the slot before
+	i = int(pos) - 1                        // pos > 0, so int truncates like floor
+	w = pos - 1 - float64(i)
+	switch {
+	case i < 0: // before the first slot's centre: between the last slot and the first
+		i = n - 1
+	case i >= n-1: // after the last slot's centre (or in the remainder of an uneven division)
+		i, w = n-1, min(w, 1)
+	}
+	j = i + 1
+	if j == n {
+		j = 0
+	}
+	return i, j, w
+}
+
+// seasonAt returns the seasonal component at tn; 0 without a season.
+func (m *Model) seasonAt(tn int64) float64 {
+	i, j, w := m.blend(tn)
+	if i < 0 {
+		return 0
+	}
+	return m.Season[i] + w*(m.Season[j]-m.Season[i])
+}
+
+// dampedSteps returns Phi+Phi²+…+Phi^n for a real n ≥ 0, given phiN = Phi^n:
+// the number of steps of trend a damped forecast n steps ahead extrapolates.
+func dampedSteps(phi, phiN, n float64) float64 {
+	if phi >= 1-1e-9 {
+		return n
+	}
+	return phi * (1 - phiN) / (1 - phi)
+}
+
+// Observe absorbs the value y observed at t. Values at or before the last
+// observation and non-finite values are ignored, so a replayed or
+// out-of-order sample cannot corrupt the model.
+//
+// Spacing may be irregular: when the observation comes n (real-valued) steps
+// after the last one, the level and trend weights become 1-(1-Alpha)^n and
+// 1-(1-Beta)^n and the trend is damped by Phi^n, as if n regular steps had
+// passed. The seasonal error is shared between the two slots whose centres
+// t lies between, with total weight Gamma×Step/Slot capped at Gamma, because
+// a slot receives Slot/Step observations per cycle.
+func (m *Model) Observe(t time.Time, y float64, p Params) {
+	if !finite(y) {
+		return
+	}
+	tn := t.UnixNano()
+	i, j, w := m.blend(tn)
+	var s float64
+	if i >= 0 {
+		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
+	}
+	if m.empty() {
+		m.Level, m.Trend = y-s, 0
+		m.LastUnixNano, m.Count = tn, 1
+		return
+	}
+	if tn <= m.LastUnixNano {
+		return
+	}
+	p = p.clamped()
+	if !m.logs.ok || m.logs.p != p {
+		m.logs = newLogCache(p)
+	}
+	step := m.stepNanos()
+	gap := tn - m.LastUnixNano
+	if gap < 0 { // overflowed: a restored model from the far past
+		gap = math.MaxInt64
+	}
+	stepSec := float64(step) / 1e9
+	a, b, phiN, steps := p.Alpha, p.Beta, p.Phi, p.Phi
+	if gap != step {
+		// x^n = exp(n×ln x), with ln x cached.
+		n := float64(gap) / float64(step)
+		a = 1 - math.Exp(n*m.logs.alpha)
+		b = 1 - math.Exp(n*m.logs.beta)
+		phiN = math.Exp(n * m.logs.phi)
+		steps = dampedSteps(p.Phi, phiN, n)
+	}
+	prev := m.Level
+	m.Level = a*(y-s) + (1-a)*(prev+m.Trend*stepSec*steps)
+	m.Trend = b*(m.Level-prev)/(float64(gap)/1e9) + (1-b)*phiN*m.Trend
+	if i >= 0 {
+		g := p.Gamma
+		if m.Slot > time.Duration(step) {
+			g *= float64(step) / float64(m.Slot)
+		}
+		// Share the seasonal error between the two slots tn lies between,
+		// in proportion to their weight in s.
+		e := g * (y - m.Level - s)
+		m.Season[i] += (1 - w) * e
+		m.Season[j] += w * e
+	}
+	m.LastUnixNano = tn
+	m.Count++
+}
+
+// Forecast returns the value expected at t, usually the last observation
+// plus the lead: level, plus the damped trend over the time since the last
+// observation, plus the seasonal component at t (interpolated between the
+// centres of the slots around t). A t at or before the
+// last observation gets no trend. It returns NaN before any observation, so a
+// caller cannot mistake "no forecast" for a forecast of zero.
+func (m *Model) Forecast(t time.Time, p Params) float64 {
+	if m.empty() {
+		return math.NaN()
+	}
+	tn := t.UnixNano()
+	f := m.Level
+	if gap := tn - m.LastUnixNano; gap > 0 && m.Trend != 0 {
+		phi := unit(p.Phi)
+		step := m.stepNanos()
+		n := float64(gap) / float64(step)
+		// Forecast only reads the cache, so that concurrent forecasts from
+		// one model are safe; Observe keeps it current.
+		lnPhi := m.logs.phi
+		if !m.logs.ok || m.logs.p.Phi != phi {
+			lnPhi = math.Log(phi)
+		}
+		f += m.Trend * float64(step) / 1e9 * dampedSteps(phi, math.Exp(n*lnPhi), n)
+	}
+	return f + m.seasonAt(tn)
+}
+
+// Clone returns a deep copy, so that a what-if forecast (or a simulator run)
+// can advance a copy without touching the original's Season.
+func (m Model) Clone() Model {
+	if m.Season != nil {
+		m.Season = append([]float64(nil), m.Season...)
+	}
+	return m
+}
+
+// Fit warm-starts m from history: values[i] was observed at start+i×step
+// (NaN marks a missing value). It resets m to the given season and, when the
+// history holds at least one full season, initialises the level, trend and
+// season the classic Holt-Winters way from the first (up to two) seasons:
+// the trend from the change between the two seasons, the seasonal components
+// from each slot's average deviation from that trend line. It then absorbs
+// every value, so the model ends in the same state as if it had been running
+// all along. A non-positive step is taken as DefaultStep.
+func Fit(m *Model, values []float64, start time.Time, step, period time.Duration, p Params) {
+	m.Reset(period, step)
+	step = time.Duration(m.stepNanos())
+	if len(m.Season) > 0 {
+		m.initSeason(values, start, step)
+	}
+	t := start
+	for _, v := range values {
+		m.Observe(t, v, p)
+		t = t.Add(step)
+	}
+}
+
+// initSeason sets Level, Trend and Season from the first (up to two) full
+// seasons of values and anchors them one step before start; it leaves m
+// untouched when that history has no data. Every estimate is built to
+// tolerate gaps: the trend compares only positions present in both seasons,
+// and the level is the mean of the slot averages rather than of the values,
+// so a missing afternoon does not read as a drop in level.
+func (m *Model) initSeason(values []float64, start time.Time, step time.Duration) {
+	per := max(1, int(m.Period/step))
+	cycles := min(2, len(values)/per)
+	if cycles == 0 {
+		return
+	}
+	var trend float64 // per second
+	if cycles == 2 {
+		var sum float64
+		n := 0
+		for i, v := range values[:per] {
+			if w := values[i+per]; finite(v) && finite(w) {
+				sum += w - v
+				n++
+			}
+		}
+		if n > 0 {
+			trend = sum / float64(n) / (float64(per) * step.Seconds())
+		}
+	}
+	// Average each slot's detrended values, weighted like Observe's update so
+	// that each component estimates the season at its slot's centre.
+	sums := make([]float64, len(m.Season))
+	weights := make([]float64, len(m.Season))
+	startNs := start.UnixNano()
+	for i, v := range values[:cycles*per] {
+		if !finite(v) {
+			continue
+		}
+		d := v - trend*float64(i)*step.Seconds()
+		si, sj, w := m.blend(startNs + int64(i)*int64(step))
+		sums[si] += (1 - w) * d
+		weights[si] += 1 - w
+		sums[sj] += w * d
+		weights[sj] += w
+	}
+	var level float64
+	filled := 0
+	for i := range sums {
+		if weights[i] > 0 {
+			sums[i] /= weights[i]
+			level += sums[i]
+			filled++
+		}
+	}
+	if filled == 0 {
+		return
+	}
+	// Additive components sum to zero, or the level absorbs the offset and
+	// the two drift against each other. A slot never observed stays 0.
+	level /= float64(filled)
+	for i := range m.Season {
+		if weights[i] > 0 {
+			m.Season[i] = sums[i] - level
+		}
+	}
+	m.Trend = trend
+	m.Level = level - trend*step.Seconds()
+	m.LastUnixNano = startNs - int64(step)
+	if m.LastUnixNano == 0 {
+		m.LastUnixNano = -1 // 0 with Count 0 would read as "nothing observed"
+	}
+}
