@@ -1,0 +1,294 @@
+package trace
+
+import (
+	"math"
+	"time"
+)
+
+// Layouts used by the time.Parse fallback. The fast path below implements the
+// common shapes of these same layouts; the fallback keeps time.Parse as the
+// reference for anything the fast path declines (single-digit hours, a comma
+// before the fraction, out-of-range zone offsets), so both paths always agree.
+const (
+	layoutNaive     = "2006-01-02 15:04:05"
+	layoutSpaceZone = "2006-01-02 15:04:05Z07:00"
+)
+
+// zoneResolver turns a wall-clock time in a Location into Unix seconds with the
+// same result as time.Date, but caches the zone period it last looked up.
+// Calling time.Date per row would cost a Location lookup each time; trace rows
+// are sorted, so nearly every row falls in the cached period.
+type zoneResolver struct {
+	loc        *time.Location
+	utc        bool  // loc has no offsets at all, skip everything
+	valid      bool  // start, end and offset describe a looked-up period
+	start, end int64 // the cached zone period [start, end) in Unix seconds
+	offset     int64 // seconds east of UTC during that period
+}
+
+func newZoneResolver(loc *time.Location) zoneResolver {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return zoneResolver{loc: loc, utc: loc == time.UTC}
+}
+
+// lookup returns the offset in effect at Unix second sec and its period,
+// the same triple as the runtime's internal Location.lookup.
+func (z *zoneResolver) lookup(sec int64) (offset, start, end int64) {
+	if z.valid && z.start <= sec && sec < z.end {
+		return z.offset, z.start, z.end
+	}
+	t := time.Unix(sec, 0).In(z.loc)
+	_, off := t.Zone()
+	s, e := t.ZoneBounds()
+	start, end = math.MinInt64, math.MaxInt64
+	if !s.IsZero() {
+		start = s.Unix()
+	}
+	if !e.IsZero() {
+		end = e.Unix()
+	}
+	z.valid, z.offset, z.start, z.end = true, int64(off), start, end
+	return z.offset, start, end
+}
+
+// toUTC converts wall-clock seconds (civil time computed as if it were UTC)
+// to real Unix seconds. It mirrors time.Date step for step, including its
+// choice in the repeated hour at the end of daylight saving time and its
+// handling of the skipped hour at the start, so that the fast path and the
+// time.ParseInLocation fallback never disagree.
+func (z *zoneResolver) toUTC(wall int64) int64 {
+	if z.utc {
+		return wall
+	}
+	offset, start, end := z.lookup(wall)
+	if offset != 0 {
+		utc := wall - offset
+		if utc < start || utc >= end {
+			offset, _, _ = z.lookup(utc)
+		}
+		wall -= offset
+	}
+	return wall
+}
+
+// daysFromCivil returns the number of days from 1970-01-01 to the given
+// proleptic Gregorian date (Howard Hinnant's algorithm). It replaces
+// time.Date on the hot path; the date is validated by the caller.
+func daysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400 // [0, 399]
+	mp := m + 9        // March-based month: Mar=0 ... Feb=11
+	if m > 2 {
+		mp = m - 3
+	}
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
+
+func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+// daysIn is the number of days in month m of year y.
+func daysIn(m, y int) int {
+	switch m {
+	case 2:
+		if isLeap(y) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// unixNano combines Unix seconds and a nanosecond fraction in [0, 1e9),
+// refusing instants that int64 nanoseconds cannot hold (before 1677 or after
+// 2262) instead of silently wrapping around.
+func unixNano(sec int64, nsec int64) (int64, bool) {
+	const (
+		maxSec = math.MaxInt64 / 1_000_000_000               // 9223372036 (.854775807)
+		minSec = math.MinInt64/1_000_000_000 - 1             // -9223372037 (+.145224192)
+		maxNs  = math.MaxInt64 % 1_000_000_000               // 854775807
+		minNs  = 1_000_000_000 + math.MinInt64%1_000_000_000 // 145224192
+	)
+	switch {
+	case sec > maxSec || sec < minSec:
+		return 0, false
+	case sec == maxSec && nsec > maxNs:
+		return 0, false
+	case sec == minSec:
+		if nsec < minNs {
+			return 0, false
+		}
+		// sec*1e9 alone would overflow; borrow a second from nsec.
+		return (sec+1)*1e9 + (nsec - 1e9), true
+	}
+	return sec*1e9 + nsec, true
+}
+
+// num2 parses exactly two ASCII digits at s[i:i+2].
+func num2(s []byte, i int) (int, bool) {
+	a, b := s[i]-'0', s[i+1]-'0'
+	return int(a)*10 + int(b), a < 10 && b < 10
+}
+
+// parseTime parses a trimmed time cell into Unix nanoseconds. The form is
+// detected per cell: a '-' after four digits means a calendar date, anything
+// else is read as epoch seconds.
+func (p *parser) parseTime(s []byte) (int64, bool) {
+	if len(s) >= 10 && s[4] == '-' {
+		if ns, ok := p.parseDateFast(s); ok {
+			return ns, true
+		}
+		return p.parseDateSlow(s)
+	}
+	return parseEpoch(s)
+}
+
+// parseDateFast handles "YYYY-MM-DD HH:MM:SS" (naive, in the configured
+// Location) and "YYYY-MM-DDTHH:MM:SS" followed by "Z" or "±HH:MM" (RFC 3339),
+// each with an optional fraction of a second (digits past nanoseconds are
+// truncated, as time.Parse does). A space separator with a zone
+// suffix is also RFC 3339 (its section 5.6 allows the space). Anything else
+// returns false and goes to the time.Parse fallback, which has the final say.
+func (p *parser) parseDateFast(s []byte) (int64, bool) {
+	if len(s) < 19 || s[7] != '-' || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	sep := s[10]
+	if sep != ' ' && sep != 'T' {
+		return 0, false
+	}
+	y1, ok1 := num2(s, 0)
+	y2, ok2 := num2(s, 2)
+	mo, ok3 := num2(s, 5)
+	d, ok4 := num2(s, 8)
+	h, ok5 := num2(s, 11)
+	mi, ok6 := num2(s, 14)
+	se, ok7 := num2(s, 17)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) {
+		return 0, false
+	}
+	y := y1*100 + y2
+	if mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || h > 23 || mi > 59 || se > 59 {
+		return 0, false
+	}
+	rest := s[19:]
+	var nsec int64
+	if len(rest) >= 2 && rest[0] == '.' && rest[1]-'0' < 10 {
+		n := 1
+		scale := int64(1e8)
+		for ; n < len(rest) && rest[n]-'0' < 10; n++ {
+			nsec += int64(rest[n]-'0') * scale
+			scale /= 10 // reaches 0 after nine digits: later digits are truncated
+		}
+		rest = rest[n:]
+	}
+	wall := daysFromCivil(int64(y), int64(mo), int64(d))*86400 + int64(h*3600+mi*60+se)
+	var sec int64
+	switch {
+	case len(rest) == 0:
+		if sep == 'T' {
+			return 0, false // RFC 3339 requires a zone; let time.Parse explain
+		}
+		sec = p.zones.toUTC(wall)
+	case len(rest) == 1 && rest[0] == 'Z':
+		sec = wall
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		oh, okh := num2(rest, 1)
+		om, okm := num2(rest, 4)
+		if !okh || !okm || oh > 23 || om > 59 {
+			return 0, false
+		}
+		off := int64(oh*3600 + om*60)
+		if rest[0] == '-' {
+			off = -off
+		}
+		sec = wall - off
+	default:
+		return 0, false
+	}
+	return unixNano(sec, nsec)
+}
+
+// parseDateSlow is the authoritative parser for date-like cells the fast path
+// declined. It allocates, but only runs for unusual or invalid cells.
+func (p *parser) parseDateSlow(s []byte) (int64, bool) {
+	str := string(s)
+	t, err := time.Parse(time.RFC3339Nano, str)
+	if err != nil {
+		t, err = time.Parse(layoutSpaceZone, str)
+	}
+	if err != nil {
+		t, err = time.ParseInLocation(layoutNaive, str, p.zones.loc)
+	}
+	if err != nil {
+		return 0, false
+	}
+	return unixNano(t.Unix(), int64(t.Nanosecond()))
+}
+
+// parseEpoch parses Unix epoch seconds: an optional '-', digits, and an
+// optional '.' followed by digits (nanoseconds kept, finer digits truncated).
+// The arithmetic is done in integers so that "1628640000.1" is exactly
+// 1628640000100000000 ns, which a float64 detour could not promise.
+func parseEpoch(s []byte) (int64, bool) {
+	ns, n, ok := scanEpoch(s)
+	return ns, ok && n == len(s)
+}
+
+// scanEpoch parses epoch seconds at the start of s and returns how many
+// bytes they used, for the row fast path (see scanNumber).
+func scanEpoch(s []byte) (ns int64, n int, ok bool) {
+	i := 0
+	neg := false
+	if len(s) > 0 && s[0] == '-' {
+		neg = true
+		i++
+	}
+	start := i
+	var sec int64
+	for ; i < len(s) && s[i]-'0' < 10; i++ {
+		if sec > 1e15 { // far beyond year 2262; also keeps sec*10 from overflowing
+			return 0, i, false
+		}
+		sec = sec*10 + int64(s[i]-'0')
+	}
+	if i == start {
+		return 0, i, false
+	}
+	var nsec int64
+	if i < len(s) && s[i] == '.' {
+		i++
+		fs := i
+		scale := int64(1e8)
+		for ; i < len(s) && s[i]-'0' < 10; i++ {
+			nsec += int64(s[i]-'0') * scale
+			scale /= 10
+		}
+		if i == fs {
+			return 0, i, false
+		}
+	}
+	if neg {
+		// -s.f seconds is -(s+1) seconds plus (1 - .f): normalise so that
+		// unixNano always sees a fraction in [0, 1e9).
+		sec = -sec
+		if nsec != 0 {
+			sec--
+			nsec = 1e9 - nsec
+		}
+	}
+	ns, ok = unixNano(sec, nsec)
+	return ns, i, ok
+}
