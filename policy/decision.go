@@ -112,6 +112,11 @@ type MetricProposal struct {
 	Predictive int
 	// Season is the seasonal period the forecast used; 0 for none.
 	Season time.Duration
+	// Skill is 1 − (the forecast's mean squared error ÷ persistence's) at
+	// the lead horizon; NaN until enough forecasts have been scored.
+	Skill float64
+	// Trusted is true when Skill is above 0: only trusted forecasts act.
+	Trusted bool
 }
 
 // Decision is the outcome of one evaluation and its explanation. Next is the
@@ -188,6 +193,14 @@ func (d *Decision) Explain(p Policy) string {
 		}
 		if !math.IsNaN(m.Forecast) {
 			fmt.Fprintf(&b, ", forecast %.4g proposes %d", m.Forecast, m.Predictive)
+			switch {
+			case math.IsNaN(m.Skill):
+				b.WriteString(" (not trusted yet: too few forecasts scored)")
+			case !m.Trusted:
+				fmt.Fprintf(&b, " (not trusted: skill %.2f)", m.Skill)
+			default:
+				fmt.Fprintf(&b, " (skill %.2f)", m.Skill)
+			}
 		}
 		b.WriteString(";")
 	}
@@ -223,6 +236,8 @@ type MetricRecord struct {
 	Forecast        *float64 `json:"forecast,omitempty"`
 	Predictive      int      `json:"predictive,omitempty"`
 	Season          Duration `json:"season,omitempty"`
+	Skill           *float64 `json:"skill,omitempty"`
+	Trusted         bool     `json:"trusted,omitempty"`
 }
 
 // Record converts the decision into its serializable record.
@@ -235,7 +250,7 @@ func (d *Decision) Record(p Policy) Record {
 	}
 	for i, m := range d.Proposals() {
 		mr := MetricRecord{Stale: m.Stale, Reactive: m.Reactive, WithinTolerance: m.WithinTolerance,
-			Predictive: m.Predictive, Season: Duration(m.Season)}
+			Predictive: m.Predictive, Season: Duration(m.Season), Trusted: m.Trusted}
 		if i < len(p.Metrics) {
 			mr.Name = p.Metrics[i].Name
 		}
@@ -246,6 +261,10 @@ func (d *Decision) Record(p Policy) Record {
 		if isFinite(m.Forecast) {
 			f := m.Forecast
 			mr.Forecast = &f
+		}
+		if isFinite(m.Skill) {
+			sk := m.Skill
+			mr.Skill = &sk
 		}
 		r.Metrics = append(r.Metrics, mr)
 	}

@@ -3,19 +3,7 @@ package policy
 import (
 	"math"
 	"time"
-
-	"github.com/capstan-io/capstan/policy/forecast"
 )
-
-// seasonRecheck is how often season detection reruns for `season: auto`.
-// Detection reads the whole history window, so it runs rarely; a daily or
-// weekly cycle does not appear or vanish within an hour.
-const seasonRecheck = time.Hour
-
-// minForecastObservations is how many observations a model needs before its
-// forecast is trusted: level and trend need at least two, and a third keeps a
-// single noisy pair from setting the trend.
-const minForecastObservations = 3
 
 // roundingSlack keeps float noise (3.0000000001 instances) from adding an
 // instance when a ratio is exactly on a boundary.
@@ -48,6 +36,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	d := Decision{Time: now, Current: in.Current, Ready: in.Ready, NumMetrics: len(p.Metrics)}
 	current := in.Current
 	predicting := p.Predictive.Mode == PredictForecastOnly || p.Predictive.Mode == PredictForecastAndScale
+	lead := p.Predictive.Lead.D()
 	if predicting && len(s.Models) != len(p.Metrics) {
 		s.Models = make([]MetricModel, len(p.Metrics))
 	}
@@ -59,7 +48,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		m := &p.Metrics[i]
 		smp := in.Metrics[i]
 		mp := &d.Metrics[i]
-		mp.Forecast = math.NaN()
+		mp.Forecast, mp.Skill = math.NaN(), math.NaN()
 		mp.Value = smp.Value
 		fresh := smp.Present && isFinite(smp.Value) && now.Sub(smp.Time) <= p.StaleAfter.D()
 		if !fresh {
@@ -76,15 +65,27 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		}
 		mm := &s.Models[i]
 		configureSeason(p, mm, in.History[i], now)
-		if smp.Present && isFinite(smp.Value) {
-			mm.Model.Observe(smp.Time, demand(m, smp.Value, in), forecast.DefaultParams())
+		if !smp.Present || !isFinite(smp.Value) {
+			continue
 		}
-		if mm.Model.Count >= minForecastObservations {
-			f := mm.Model.Forecast(now.Add(p.Predictive.Lead.D()), forecast.DefaultParams())
-			if isFinite(f) {
-				mp.Forecast = max(f, 0)
-				mp.Predictive = demandProposal(m, mp.Forecast, current, p.Tolerance)
-				mp.Season = mm.Model.Period
+		y := demand(m, smp.Value, in)
+		f := math.NaN()
+		if tn := smp.Time.UnixNano(); tn > mm.Model.LastUnixNano {
+			f = observe(mm, tn, smp.Time, y, lead)
+		}
+		if mm.Model.Count < minForecastObservations {
+			continue
+		}
+		if !smp.Time.Equal(now) || math.IsNaN(f) { // observe forecast for the sample time + lead
+			f = anchoredForecast(&mm.Model, y, smp.Time, now.Add(lead))
+		}
+		if isFinite(f) {
+			mp.Forecast = max(f, 0)
+			mp.Predictive = demandProposal(m, mp.Forecast, current, p.Tolerance)
+			mp.Season = mm.Model.Period
+			mp.Skill = mm.Skill()
+			mp.Trusted = mp.Skill > 0
+			if mp.Trusted {
 				predictive = max(predictive, mp.Predictive)
 			}
 		}
@@ -232,57 +233,6 @@ func ceilSize(x float64) int {
 		return math.MaxInt32
 	}
 	return int(math.Ceil(x - roundingSlack))
-}
-
-// configureSeason (re)fits a metric's model when its season must change: on
-// first use, when the configured season differs, and hourly for `season: auto`.
-func configureSeason(p Policy, mm *MetricModel, hist Window, now time.Time) {
-	season := p.Predictive.Season
-	if !mm.CheckedAt.IsZero() {
-		if !season.Auto && mm.Model.Period == season.Period {
-			return // configured season already in place
-		}
-		if season.Auto && now.Sub(mm.CheckedAt) < seasonRecheck {
-			return
-		}
-	}
-	mm.CheckedAt = now
-	hist = trimWindow(hist, now, p.Predictive.History.D())
-	period := season.Period
-	if season.Auto {
-		period = 0
-		if len(hist.Values) > 0 && hist.Step > 0 {
-			period, _ = forecast.DetectSeason(hist.Values, hist.Step, forecast.DefaultCandidates())
-		}
-		if period == mm.Model.Period && mm.Model.Count > 0 {
-			return // same season as before: keep the running model
-		}
-	}
-	if len(hist.Values) > 0 && hist.Step > 0 {
-		forecast.Fit(&mm.Model, hist.Values, hist.Start, hist.Step, period, forecast.DefaultParams())
-		return
-	}
-	step := p.EvaluationInterval.D()
-	mm.Model.Reset(period, step)
-}
-
-// trimWindow keeps the part of w within history before now.
-func trimWindow(w Window, now time.Time, history time.Duration) Window {
-	if w.Step <= 0 || len(w.Values) == 0 {
-		return w
-	}
-	if end := now.Sub(w.Start)/w.Step + 1; end < time.Duration(len(w.Values)) {
-		if end < 0 {
-			end = 0
-		}
-		w.Values = w.Values[:end]
-	}
-	if keep := int(history / w.Step); history > 0 && keep < len(w.Values) {
-		drop := len(w.Values) - keep
-		w.Start = w.Start.Add(time.Duration(drop) * w.Step)
-		w.Values = w.Values[drop:]
-	}
-	return w
 }
 
 // pushRecommendation adds rec to the monotonic queue, dropping entries that

@@ -202,18 +202,18 @@ func TestEvaluateStaleData(t *testing.T) {
 	}
 }
 
-// rampState feeds a linear ramp of request rate so the model learns a trend.
-func rampState(t *testing.T, p Policy, steps int) (State, Inputs) {
+// rampState feeds a linear ramp of request rate, one sample a minute, so the
+// model learns a trend and scores enough forecasts to be trusted.
+func rampState(t *testing.T, p Policy, steps int) State {
 	t.Helper()
 	var s State
-	var in Inputs
 	for i := 0; i < steps; i++ {
 		now := t0.Add(time.Duration(i) * time.Minute)
-		in = Inputs{Current: 10, Ready: 10}
+		in := Inputs{Current: 10, Ready: 10}
 		in.Metrics[0] = Sample{Time: now, Value: 1000 + 20*float64(i), Present: true}
 		s = Evaluate(p, in, s, now).Next
 	}
-	return s, in
+	return s
 }
 
 func TestEvaluatePredictive(t *testing.T) {
@@ -227,23 +227,80 @@ func TestEvaluatePredictive(t *testing.T) {
 		t.Run(string(tc.mode), func(t *testing.T) {
 			p := basePolicy()
 			p.EvaluationInterval = Duration(time.Minute) // the cadence rampState feeds
-			p.Predictive = Predictive{Mode: tc.mode, Lead: Duration(20 * time.Minute), Season: Season{}, History: Duration(24 * time.Hour)}
-			s, _ := rampState(t, p, 30)
-			now := t0.Add(30 * time.Minute)
-			in := Inputs{Current: 16, Ready: 16}
-			in.Metrics[0] = Sample{Time: now, Value: 1600, Present: true}
+			p.Predictive = Predictive{Mode: tc.mode, Lead: Duration(5 * time.Minute), Season: Season{}, History: Duration(24 * time.Hour)}
+			s := rampState(t, p, 60)
+			now := t0.Add(60 * time.Minute)
+			in := Inputs{Current: 22, Ready: 22}
+			in.Metrics[0] = Sample{Time: now, Value: 2200, Present: true}
 			d := Evaluate(p, in, s, now)
-			if d.Reactive != 16 {
-				t.Fatalf("reactive %d, want 16", d.Reactive)
+			if d.Reactive != 22 {
+				t.Fatalf("reactive %d, want 22", d.Reactive)
 			}
 			mp := d.Metrics[0]
-			if math.IsNaN(mp.Forecast) || mp.Forecast <= 1600 || d.Predictive <= 16 {
-				t.Fatalf("forecast %.1f predictive %d: want a rising forecast above 1600 proposing more than 16", mp.Forecast, d.Predictive)
+			if !mp.Trusted || !(mp.Skill > 0) {
+				t.Fatalf("skill %v trusted %v: a ramp should be forecast better than by persistence", mp.Skill, mp.Trusted)
 			}
-			if got := d.Desired > 16; got != tc.wantActOnIt || d.UsedForecast != tc.wantActOnIt {
+			if math.IsNaN(mp.Forecast) || mp.Forecast <= 2200 || d.Predictive <= 22 {
+				t.Fatalf("forecast %.1f predictive %d: want a rising forecast above 2200 proposing more than 22", mp.Forecast, d.Predictive)
+			}
+			if got := d.Desired > 22; got != tc.wantActOnIt || d.UsedForecast != tc.wantActOnIt {
 				t.Fatalf("desired %d used %v: acting on the forecast should be %v", d.Desired, d.UsedForecast, tc.wantActOnIt)
 			}
 		})
+	}
+}
+
+// TestUnskilledForecastDoesNotAct feeds noise around a flat level: the
+// forecast cannot beat persistence, so it is recorded but never acts.
+func TestUnskilledForecastDoesNotAct(t *testing.T) {
+	p := basePolicy()
+	p.EvaluationInterval = Duration(time.Minute)
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(5 * time.Minute), History: Duration(24 * time.Hour)}
+	var s State
+	var d Decision
+	x := uint32(1)
+	for i := 0; i < 600; i++ {
+		x = x*1664525 + 1013904223 // a fixed pseudo-random sequence
+		noise := float64(x>>8)/float64(1<<24)*400 - 200
+		now := t0.Add(time.Duration(i) * time.Minute)
+		in := Inputs{Current: 10, Ready: 10}
+		in.Metrics[0] = Sample{Time: now, Value: 1000 + noise, Present: true}
+		d = Evaluate(p, in, s, now)
+		s = d.Next
+		if d.UsedForecast && !d.Metrics[0].Trusted {
+			t.Fatalf("step %d: an untrusted forecast raised the recommendation", i)
+		}
+	}
+	if mp := d.Metrics[0]; mp.Trusted || !(mp.Skill <= 0) {
+		t.Fatalf("skill %v trusted %v after 600 noisy samples: want untrusted", mp.Skill, mp.Trusted)
+	}
+}
+
+// TestSeasonFromHistory hands Evaluate a week of daily history: the first
+// evaluation detects the 24 h season, backtests the model on the history and
+// trusts it at once, without waiting for live forecasts to be scored.
+func TestSeasonFromHistory(t *testing.T) {
+	p := basePolicy()
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(15 * time.Minute), Season: Season{Auto: true}, History: Duration(7 * 24 * time.Hour)}
+	step := 5 * time.Minute
+	n := 7 * 24 * 12
+	values := make([]float64, n)
+	start := t0.Add(-time.Duration(n) * step)
+	for i := range values {
+		hour := float64(i%(24*12)) / 12
+		values[i] = 1000 + 800*math.Sin(2*math.Pi*hour/24) + float64(i%5)
+	}
+	now := start.Add(time.Duration(n-1) * step)
+	in := Inputs{Current: 10, Ready: 10}
+	in.Metrics[0] = Sample{Time: now, Value: values[n-1], Present: true}
+	in.History[0] = Window{Start: start, Step: step, Values: values}
+	d := Evaluate(p, in, State{}, now)
+	mp := d.Metrics[0]
+	if mp.Season != 24*time.Hour || !mp.Trusted {
+		t.Fatalf("season %v trusted %v skill %v: want a trusted 24h model from history", mp.Season, mp.Trusted, mp.Skill)
+	}
+	if d.Next.Models[0].Scored < minScoredForecasts {
+		t.Fatalf("scored %d forecasts in the backtest", d.Next.Models[0].Scored)
 	}
 }
 
@@ -298,6 +355,9 @@ func stripNaN(d Decision) Decision {
 	for i := range d.Metrics {
 		if math.IsNaN(d.Metrics[i].Forecast) {
 			d.Metrics[i].Forecast = -1
+		}
+		if math.IsNaN(d.Metrics[i].Skill) {
+			d.Metrics[i].Skill = -1
 		}
 	}
 	return d

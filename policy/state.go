@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/capstan-io/capstan/policy/forecast"
@@ -47,13 +48,40 @@ type Recommendation struct {
 	Size int
 }
 
-// MetricModel is one metric's forecasting state.
+// MetricModel is one metric's forecasting state: the smoother and the
+// running score of its forecasts against persistence (the last value).
 type MetricModel struct {
 	// Model is the smoother.
 	Model forecast.Model
 	// CheckedAt is when the season was last detected or configured; zero
 	// forces a (re)configuration at the next evaluation.
 	CheckedAt time.Time
+	// Pending are forecasts made at past observations, waiting for the
+	// first observation at or after their target time to be scored.
+	Pending []PendingForecast
+	// ErrForecast and ErrNaive are exponentially weighted mean squared
+	// errors, at the lead horizon, of the forecast and of persistence.
+	ErrForecast, ErrNaive float64
+	// Scored counts the forecasts scored so far.
+	Scored int
+}
+
+// PendingForecast is a forecast waiting for its outcome.
+type PendingForecast struct {
+	// At is the target time (Unix nanoseconds).
+	At int64
+	// Forecast is what the model expected at At; Naive is the value observed
+	// when the forecast was made, persistence's forecast for At.
+	Forecast, Naive float64
+}
+
+// Skill is 1 − ErrForecast/ErrNaive: above 0 the forecasts beat
+// persistence at the lead horizon. NaN until enough forecasts are scored.
+func (m *MetricModel) Skill() float64 {
+	if m.Scored < minScoredForecasts || !(m.ErrNaive > 0) {
+		return math.NaN()
+	}
+	return 1 - m.ErrForecast/m.ErrNaive
 }
 
 // Clone returns a deep copy, for callers that need to keep a state after
@@ -64,7 +92,9 @@ func (s State) Clone() State {
 	c.Recommendations = append([]Recommendation(nil), s.Recommendations...)
 	c.Models = make([]MetricModel, len(s.Models))
 	for i, m := range s.Models {
-		c.Models[i] = MetricModel{Model: m.Model.Clone(), CheckedAt: m.CheckedAt}
+		c.Models[i] = m
+		c.Models[i].Model = m.Model.Clone()
+		c.Models[i].Pending = append([]PendingForecast(nil), m.Pending...)
 	}
 	if s.Models == nil {
 		c.Models = nil
@@ -104,6 +134,15 @@ func (s State) MarshalBinary() ([]byte, error) {
 	for i := range s.Models {
 		b = appendTime(b, s.Models[i].CheckedAt)
 		b = s.Models[i].Model.AppendBinary(b)
+		b = appendFloat(b, s.Models[i].ErrForecast)
+		b = appendFloat(b, s.Models[i].ErrNaive)
+		b = binary.AppendUvarint(b, uint64(s.Models[i].Scored))
+		b = binary.AppendUvarint(b, uint64(len(s.Models[i].Pending)))
+		for _, pf := range s.Models[i].Pending {
+			b = binary.AppendVarint(b, pf.At)
+			b = appendFloat(b, pf.Forecast)
+			b = appendFloat(b, pf.Naive)
+		}
 	}
 	return b, nil
 }
@@ -143,6 +182,15 @@ func (s *State) UnmarshalBinary(b []byte) error {
 				break
 			}
 			d.b = rest
+			mm := &out.Models[i]
+			mm.ErrForecast, mm.ErrNaive = d.float(), d.float()
+			mm.Scored = int(min(d.uvarint(), maxScored))
+			if n := d.count(); n > 0 {
+				mm.Pending = make([]PendingForecast, n)
+				for j := range mm.Pending {
+					mm.Pending[j] = PendingForecast{At: d.varint(), Forecast: d.float(), Naive: d.float()}
+				}
+			}
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {
@@ -153,6 +201,10 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	}
 	*s = out
 	return nil
+}
+
+func appendFloat(b []byte, f float64) []byte {
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
 }
 
 func appendTime(b []byte, t time.Time) []byte {
@@ -197,6 +249,19 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
+func (d *decoder) float() float64 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 8 {
+		d.err = errShort
+		return 0
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+	d.b = d.b[8:]
+	return v
+}
+
 func (d *decoder) int() int {
 	v := d.varint()
 	if v > 1<<31 || v < -(1<<31) {
@@ -216,7 +281,7 @@ func (d *decoder) time() time.Time {
 	return time.Unix(0, v).UTC()
 }
 
-func (d *decoder) count() int {
+func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
@@ -226,6 +291,14 @@ func (d *decoder) count() int {
 		return 0
 	}
 	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) count() int {
+	v := d.uvarint()
+	if d.err != nil {
+		return 0
+	}
 	if v > maxStateEntries || v > uint64(len(d.b)) { // every entry takes at least one byte
 		d.err = fmt.Errorf("list of %d entries is too long", v)
 		return 0

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkSimulateEndToEnd measures `capstan simulate` as a user runs it:
+// read and parse the policy and a 16-day, 1-minute trace CSV, replay it,
+// write the timeline CSV, print the summary. samples/s is the headline.
+func BenchmarkSimulateEndToEnd(b *testing.B) {
+	dir := b.TempDir()
+	const samples = 16 * 24 * 60
+	var sb strings.Builder
+	sb.WriteString("ts,value\n")
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	for i := 0; i < samples; i++ {
+		v := 500 + 400*math.Sin(2*math.Pi*float64(i)/1440) + float64(i%7)
+		fmt.Fprintf(&sb, "%d,%.3f\n", start+int64(i)*60, v)
+	}
+	tracePath := filepath.Join(dir, "trace.csv")
+	if err := os.WriteFile(tracePath, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"off", "forecast-and-scale"} {
+		policyPath := filepath.Join(dir, mode+".yaml")
+		pol := fmt.Sprintf(`id: bench
+target: {provider: fake, group: g}
+min: 1
+max: 100
+evaluation_interval: 1m
+metrics: [{name: rps, type: request_rate, target: 50}]
+predictive: {mode: %s, lead: 3m, season: 24h, history: 7d}
+stale_after: 3m
+`, mode)
+		if err := os.WriteFile(policyPath, []byte(pol), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(mode, func(b *testing.B) {
+			o := simulateOptions{policyFile: policyPath, traceFile: tracePath, timezone: "UTC",
+				output: filepath.Join(dir, "timeline.csv")}
+			for i := 0; i < b.N; i++ {
+				if err := runSimulate(io.Discard, io.Discard, o); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(samples)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+		})
+	}
+}
