@@ -59,6 +59,9 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newPolicyCommand(), newSimulateCommand())
+	root.AddCommand(
+		newPolicyCommand(), newSimulateCommand(),
+		newAgentCommand(), newDecisionsCommand(), newStatusCommand(), newFeedCommand(), newFakeCloudCommand(),
+	)
 	return root
 }

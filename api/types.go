@@ -1,0 +1,182 @@
+// Package api is Capstan's REST API: request and response types, the HTTP
+// handlers, forwarding of writes to the Raft leader, and the client the CLI
+// uses. Handlers talk to a narrow Backend declared here; the control plane
+// implements it.
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/capstan-io/capstan/policy"
+)
+
+// Backend is what the handlers need from the control plane. Writes must
+// return only after Raft has committed them on a quorum. Implementations
+// return the sentinel errors below (wrapped) so handlers can map them to
+// status codes with errors.Is; a *policy.ValidationError maps to 400 with
+// its field list.
+type Backend interface {
+	// PutPolicy creates or replaces a policy. ifMatch is "" for an
+	// unconditional write, or the version (ETag value without quotes) the
+	// caller last read; "*" requires that the policy exist, "0" that it not.
+	PutPolicy(ctx context.Context, p policy.Policy, ifMatch string) (PolicyRecord, error)
+	// DeletePolicy removes a policy, with the same ifMatch rules.
+	DeletePolicy(ctx context.Context, id, ifMatch string) error
+	// GetPolicy returns one policy.
+	GetPolicy(ctx context.Context, id string) (PolicyRecord, error)
+	// ListPolicies returns every policy, sorted by id.
+	ListPolicies(ctx context.Context) ([]PolicyRecord, error)
+	// Decisions returns up to limit of the policy's most recent decisions, newest first.
+	Decisions(ctx context.Context, id string, limit int) ([]policy.Record, error)
+	// PolicyStatus returns the policy's live state.
+	PolicyStatus(ctx context.Context, id string) (PolicyStatus, error)
+	// PushMetrics validates and commits samples; it reports per sample.
+	PushMetrics(ctx context.Context, samples []Sample) (PushResult, error)
+	// Cluster describes the Raft cluster as this node sees it.
+	Cluster(ctx context.Context) (ClusterInfo, error)
+	// Join adds a voter.
+	Join(ctx context.Context, req JoinRequest) error
+	// RemoveMember removes a server from the cluster.
+	RemoveMember(ctx context.Context, id string) error
+	// Ready returns nil when a leader is known and this node has applied
+	// what the leader committed; otherwise an error saying why not.
+	Ready(ctx context.Context) error
+	// Leader reports whether this node leads and, if not, the leader's
+	// HTTP address, waiting up to the given time for an election to finish.
+	// It returns ErrNoLeader when none appears in time.
+	Leader(ctx context.Context, wait time.Duration) (self bool, httpAddr string, err error)
+}
+
+// Sentinel errors a Backend returns; the handlers map them to HTTP statuses.
+var (
+	// ErrNotFound maps to 404.
+	ErrNotFound = errors.New("not found")
+	// ErrPrecondition maps to 412: If-Match did not match the current version.
+	ErrPrecondition = errors.New("precondition failed")
+	// ErrNoLeader maps to 503: no leader could be reached in time.
+	ErrNoLeader = errors.New("no leader")
+	// ErrBadRequest maps to 400 for input problems that are not policy field errors.
+	ErrBadRequest = errors.New("bad request")
+	// ErrConflict maps to 409, e.g. joining a node id that exists with another address.
+	ErrConflict = errors.New("conflict")
+)
+
+// PolicyRecord is a stored policy with its version. The version is the Raft
+// index of the write that produced it; the API sends it as the ETag.
+type PolicyRecord struct {
+	Policy    policy.Policy `json:"policy"`
+	Version   uint64        `json:"version"`
+	UpdatedAt time.Time     `json:"updated_at"`
+}
+
+// PolicyStatus is a policy's live state.
+type PolicyStatus struct {
+	ID string `json:"id"`
+	// Desired and Ready are the group's sizes at the last evaluation.
+	Desired int `json:"desired"`
+	Ready   int `json:"ready"`
+	// LastEvaluation is when the leader last evaluated the policy.
+	LastEvaluation *time.Time `json:"last_evaluation,omitempty"`
+	// ScaleOutCooldownUntil and ScaleInCooldownUntil are when the cooldowns end (absent when not running).
+	ScaleOutCooldownUntil *time.Time `json:"scale_out_cooldown_until,omitempty"`
+	ScaleInCooldownUntil  *time.Time `json:"scale_in_cooldown_until,omitempty"`
+	// LastDecision is the most recent recorded decision.
+	LastDecision *policy.Record `json:"last_decision,omitempty"`
+	// Metrics are the latest sample of each metric.
+	Metrics []MetricStatus `json:"metrics"`
+	// PendingIntent is a scaling action committed but not yet confirmed.
+	PendingIntent *Intent `json:"pending_intent,omitempty"`
+}
+
+// MetricStatus is a metric's latest sample and forecast.
+type MetricStatus struct {
+	Name     string     `json:"name"`
+	Value    *float64   `json:"value,omitempty"`
+	Time     *time.Time `json:"time,omitempty"`
+	Forecast *float64   `json:"forecast,omitempty"`
+	Skill    *float64   `json:"skill,omitempty"`
+}
+
+// Intent is a scaling action the leader committed before acting on it.
+type Intent struct {
+	ID     uint64    `json:"id"`
+	Policy string    `json:"policy"`
+	Group  string    `json:"group"`
+	From   int       `json:"from"`
+	To     int       `json:"to"`
+	Reason string    `json:"reason"`
+	Term   uint64    `json:"term"`
+	Node   string    `json:"node"`
+	At     time.Time `json:"at"`
+}
+
+// Sample is one pushed metric sample.
+type Sample struct {
+	Policy string    `json:"policy"`
+	Metric string    `json:"metric"`
+	Time   time.Time `json:"time"`
+	Value  float64   `json:"value"`
+}
+
+// PushRequest is the body of POST /v1/metrics.
+type PushRequest struct {
+	Samples []Sample `json:"samples"`
+}
+
+// PushResult reports which samples were accepted.
+type PushResult struct {
+	Accepted int            `json:"accepted"`
+	Rejected []RejectedItem `json:"rejected,omitempty"`
+}
+
+// RejectedItem names a rejected sample by its index in the request and says why.
+type RejectedItem struct {
+	Index  int    `json:"index"`
+	Reason string `json:"reason"`
+}
+
+// ClusterInfo describes the cluster as one node sees it.
+type ClusterInfo struct {
+	// Node is this node's id and Role its Raft state (leader, follower, candidate).
+	Node string `json:"node"`
+	Role string `json:"role"`
+	// LeaderID and LeaderAddr name the current leader (empty when unknown).
+	LeaderID       string   `json:"leader_id"`
+	LeaderRaftAddr string   `json:"leader_raft_addr"`
+	LeaderHTTPAddr string   `json:"leader_http_addr"`
+	Term           uint64   `json:"term"`
+	CommitIndex    uint64   `json:"commit_index"`
+	AppliedIndex   uint64   `json:"applied_index"`
+	Members        []Member `json:"members"`
+}
+
+// Member is one Raft server.
+type Member struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr,omitempty"`
+	Suffrage string `json:"suffrage"`
+	Role     string `json:"role"`
+}
+
+// JoinRequest is the body of POST /v1/cluster/join.
+type JoinRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
+}
+
+// ErrorBody is the one error shape every endpoint returns.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail describes an error: a stable code, a message, and the fields
+// at fault for validation errors.
+type ErrorDetail struct {
+	Code    string              `json:"code"`
+	Message string              `json:"message"`
+	Fields  []policy.FieldError `json:"fields,omitempty"`
+}
