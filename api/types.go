@@ -142,6 +142,12 @@ type ClusterInfo struct {
 	// Node is this node's id and Role its Raft state (leader, follower, candidate).
 	Node string `json:"node"`
 	Role string `json:"role"`
+	// NodeRaftAddr and NodeHTTPAddr are this node's own addresses; fresh
+	// nodes read them from their peers to bootstrap a cluster.
+	NodeRaftAddr string `json:"node_raft_addr"`
+	NodeHTTPAddr string `json:"node_http_addr"`
+	// Bootstrapped is false while this node has no Raft state yet.
+	Bootstrapped bool `json:"bootstrapped"`
 	// LeaderID and LeaderAddr name the current leader (empty when unknown).
 	LeaderID       string   `json:"leader_id"`
 	LeaderRaftAddr string   `json:"leader_raft_addr"`
