@@ -1,0 +1,265 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/policy"
+)
+
+var _ api.Backend = (*Node)(nil)
+
+// Sample validation bounds: a sample must be recent enough to matter and not
+// claim to come from the future (beyond clock skew).
+const (
+	maxSampleAge  = time.Hour
+	maxSampleSkew = 5 * time.Minute
+)
+
+// PutPolicy commits a policy write; it returns once Raft has committed it.
+func (n *Node) PutPolicy(ctx context.Context, p policy.Policy, ifMatch string) (api.PolicyRecord, error) {
+	if err := p.Validate(); err != nil {
+		return api.PolicyRecord{}, err
+	}
+	res, err := n.applyResult(ctx, CmdPutPolicy, putPolicyCmd{Policy: p, IfMatch: ifMatch, At: n.now().UTC()})
+	if err != nil {
+		return api.PolicyRecord{}, err
+	}
+	return res.record, nil
+}
+
+// DeletePolicy commits a policy removal.
+func (n *Node) DeletePolicy(ctx context.Context, id, ifMatch string) error {
+	return n.apply(ctx, CmdDeletePolicy, deletePolicyCmd{ID: id, IfMatch: ifMatch})
+}
+
+// GetPolicy reads a policy from this node's state.
+func (n *Node) GetPolicy(_ context.Context, id string) (api.PolicyRecord, error) {
+	return n.fsm.Policy(id)
+}
+
+// ListPolicies reads every policy from this node's state.
+func (n *Node) ListPolicies(context.Context) ([]api.PolicyRecord, error) {
+	return n.fsm.Policies(), nil
+}
+
+// Decisions reads a policy's decision history, newest first.
+func (n *Node) Decisions(_ context.Context, id string, limit int) ([]policy.Record, error) {
+	return n.fsm.Decisions(id, limit)
+}
+
+// PolicyStatus reads a policy's live state.
+func (n *Node) PolicyStatus(_ context.Context, id string) (api.PolicyStatus, error) {
+	st, ps, err := n.fsm.status(id)
+	if err != nil {
+		return st, err
+	}
+	rec, _ := n.fsm.Policy(id)
+	if !ps.LastScaleOut.IsZero() {
+		if end := ps.LastScaleOut.Add(rec.Policy.ScaleOut.Cooldown.D()); end.After(n.now()) {
+			st.ScaleOutCooldownUntil = &end
+		}
+	}
+	last := ps.LastScaleIn
+	if ps.LastScaleOut.After(last) {
+		last = ps.LastScaleOut
+	}
+	if !last.IsZero() {
+		if end := last.Add(rec.Policy.ScaleIn.Cooldown.D()); end.After(n.now()) {
+			st.ScaleInCooldownUntil = &end
+		}
+	}
+	if st.LastDecision != nil {
+		for i := range st.Metrics {
+			for _, m := range st.LastDecision.Metrics {
+				if m.Name == st.Metrics[i].Name {
+					st.Metrics[i].Forecast, st.Metrics[i].Skill = m.Forecast, m.Skill
+				}
+			}
+		}
+	}
+	return st, nil
+}
+
+// PushMetrics validates each sample, commits the accepted ones in one Raft
+// entry, and reports the rejected ones by index.
+func (n *Node) PushMetrics(ctx context.Context, samples []api.Sample) (api.PushResult, error) {
+	now := n.now()
+	var res api.PushResult
+	accepted := make([]api.Sample, 0, len(samples))
+	metrics := map[string]map[string]bool{}
+	for _, rec := range n.fsm.Policies() {
+		set := map[string]bool{}
+		for _, m := range rec.Policy.Metrics {
+			set[m.Name] = true
+		}
+		metrics[rec.Policy.ID] = set
+	}
+	for i, s := range samples {
+		reason := ""
+		switch {
+		case metrics[s.Policy] == nil:
+			reason = fmt.Sprintf("policy: unknown policy %q", s.Policy)
+		case !metrics[s.Policy][s.Metric]:
+			reason = fmt.Sprintf("metric: policy %q has no metric %q", s.Policy, s.Metric)
+		case math.IsNaN(s.Value) || math.IsInf(s.Value, 0):
+			reason = "value: must be a finite number"
+		case s.Time.IsZero():
+			reason = "time: required"
+		case s.Time.Before(now.Add(-maxSampleAge)):
+			reason = fmt.Sprintf("time: more than %s in the past", maxSampleAge)
+		case s.Time.After(now.Add(maxSampleSkew)):
+			reason = fmt.Sprintf("time: more than %s in the future", maxSampleSkew)
+		}
+		if reason != "" {
+			res.Rejected = append(res.Rejected, api.RejectedItem{Index: i, Reason: reason})
+			continue
+		}
+		s.Time = s.Time.UTC()
+		accepted = append(accepted, s)
+	}
+	if len(accepted) > 0 {
+		if err := n.apply(ctx, CmdSamples, samplesCmd{Samples: accepted}); err != nil {
+			return api.PushResult{}, err
+		}
+	}
+	res.Accepted = len(accepted)
+	return res, nil
+}
+
+// Cluster describes the Raft cluster from this node's view.
+func (n *Node) Cluster(context.Context) (api.ClusterInfo, error) {
+	addr, id := n.raft.LeaderWithID()
+	info := api.ClusterInfo{
+		Node: n.cfg.NodeID, Role: roleName(n.raft.State()), NodeRaftAddr: n.cfg.RaftAddr, NodeHTTPAddr: n.cfg.HTTPAddr,
+		LeaderID: string(id), LeaderRaftAddr: string(addr), LeaderHTTPAddr: n.fsm.nodeHTTPAddr(string(id)),
+		Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(),
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return info, fmt.Errorf("reading the raft configuration: %w", err)
+	}
+	for _, s := range f.Configuration().Servers {
+		role := "follower"
+		if s.ID == id {
+			role = "leader"
+		}
+		if s.Suffrage != raft.Voter {
+			role = "nonvoter"
+		}
+		info.Members = append(info.Members, api.Member{ID: string(s.ID), RaftAddr: string(s.Address),
+			HTTPAddr: n.fsm.nodeHTTPAddr(string(s.ID)), Suffrage: s.Suffrage.String(), Role: role})
+	}
+	info.Bootstrapped = len(info.Members) > 0
+	return info, nil
+}
+
+func roleName(s raft.RaftState) string {
+	switch s {
+	case raft.Leader:
+		return "leader"
+	case raft.Candidate:
+		return "candidate"
+	case raft.Shutdown:
+		return "shutdown"
+	default:
+		return "follower"
+	}
+}
+
+// Join adds a voter (or re-registers a member's HTTP address). It must run
+// on the leader; the API forwards it there.
+func (n *Node) Join(ctx context.Context, req api.JoinRequest) error {
+	if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
+		return fmt.Errorf("%w: id, raft_addr and http_addr are required", api.ErrBadRequest)
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	member := false
+	for _, s := range f.Configuration().Servers {
+		switch {
+		case s.ID == raft.ServerID(req.ID) && s.Address == raft.ServerAddress(req.RaftAddr):
+			member = true
+		case s.ID == raft.ServerID(req.ID):
+			return fmt.Errorf("%w: server %q is a member at %s, not %s; remove it first", api.ErrConflict, req.ID, s.Address, req.RaftAddr)
+		case s.Address == raft.ServerAddress(req.RaftAddr):
+			return fmt.Errorf("%w: %s belongs to server %q", api.ErrConflict, req.RaftAddr, s.ID)
+		}
+	}
+	if !member {
+		if err := n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
+			return raftErr("adding the voter", err)
+		}
+		n.log.Info("added a voter", "id", req.ID, "raft_addr", req.RaftAddr)
+	}
+	return n.apply(ctx, CmdRegisterNode, registerNodeCmd{ID: req.ID, HTTPAddr: req.HTTPAddr})
+}
+
+// RemoveMember removes a server from the Raft configuration.
+func (n *Node) RemoveMember(_ context.Context, id string) error {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.ID == raft.ServerID(id) {
+			if err := n.raft.RemoveServer(s.ID, 0, n.cfg.ApplyTimeout).Error(); err != nil {
+				return raftErr("removing the server", err)
+			}
+			n.log.Info("removed a server", "id", id)
+			return nil
+		}
+	}
+	return fmt.Errorf("server %q: %w", id, api.ErrNotFound)
+}
+
+func raftErr(what string, err error) error {
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		return fmt.Errorf("%s: %w: %w", what, api.ErrNoLeader, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Ready is nil once a leader is known and this node has applied everything
+// committed up to when it was asked.
+func (n *Node) Ready(context.Context) error {
+	if n.raftLeader() == "" {
+		return fmt.Errorf("%w: no leader is known", api.ErrNoLeader)
+	}
+	if applied, commit := n.raft.AppliedIndex(), n.raft.CommitIndex(); applied < commit {
+		return fmt.Errorf("catching up: applied %d of %d committed entries", applied, commit)
+	}
+	return nil
+}
+
+// Leader reports whether this node leads, or where the leader's API is,
+// waiting up to wait for an election to produce one.
+func (n *Node) Leader(ctx context.Context, wait time.Duration) (bool, string, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		if n.raft.State() == raft.Leader {
+			return true, "", nil
+		}
+		if id := n.raftLeader(); id != "" {
+			if addr := n.fsm.nodeHTTPAddr(id); addr != "" {
+				return false, addr, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return false, "", fmt.Errorf("%w: no Raft leader with a known API address within %s; retry", api.ErrNoLeader, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return false, "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

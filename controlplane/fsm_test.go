@@ -1,0 +1,176 @@
+package controlplane
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/policy"
+)
+
+func testPolicy(id string) policy.Policy {
+	p, err := policy.Parse([]byte("id: " + id + `
+target: {provider: fake, group: ` + id + `}
+min: 1
+max: 10
+metrics: [{name: rps, type: request_rate, target: 100}]
+`))
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// applier feeds commands to an FSM with increasing indexes, as Raft would.
+type applier struct {
+	f     *FSM
+	index uint64
+}
+
+func (a *applier) apply(t *testing.T, ct CommandType, payload any) applyResult {
+	t.Helper()
+	data, err := encodeCommand(ct, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.index++
+	return a.f.Apply(&raft.Log{Index: a.index, Type: raft.LogCommand, Data: data}).(applyResult)
+}
+
+func TestFSMPolicyWritesAndIfMatch(t *testing.T) {
+	a := &applier{f: NewFSM(10)}
+	tests := []struct {
+		name    string
+		cmd     CommandType
+		payload any
+		wantErr error
+		version uint64 // expected version of policy "web" afterwards (0 = absent)
+	}{
+		{"create requires absence with If-Match 0", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "0"}, nil, 1},
+		{"If-Match 0 fails once it exists", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "0"}, api.ErrPrecondition, 1},
+		{"stale version fails", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "7"}, api.ErrPrecondition, 1},
+		{"garbage If-Match fails", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "abc"}, api.ErrPrecondition, 1},
+		{"current version succeeds", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "1"}, nil, 5},
+		{"star requires existence and succeeds", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "*"}, nil, 6},
+		{"unconditional succeeds", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web")}, nil, 7},
+		{"delete with a stale version fails", CmdDeletePolicy, deletePolicyCmd{ID: "web", IfMatch: "1"}, api.ErrPrecondition, 7},
+		{"delete succeeds", CmdDeletePolicy, deletePolicyCmd{ID: "web", IfMatch: "7"}, nil, 0},
+		{"delete of a missing policy is not found", CmdDeletePolicy, deletePolicyCmd{ID: "web"}, api.ErrNotFound, 0},
+		{"star on a missing policy fails", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "*"}, api.ErrPrecondition, 0},
+	}
+	for _, tc := range tests {
+		res := a.apply(t, tc.cmd, tc.payload)
+		if !errors.Is(res.err, tc.wantErr) || (tc.wantErr == nil && res.err != nil) {
+			t.Fatalf("%s: error %v, want %v", tc.name, res.err, tc.wantErr)
+		}
+		rec, err := a.f.Policy("web")
+		got := rec.Version
+		if err != nil {
+			got = 0
+		}
+		if got != tc.version {
+			t.Fatalf("%s: version %d, want %d", tc.name, got, tc.version)
+		}
+	}
+}
+
+func TestFSMRefusesUnknownCommandsLoudly(t *testing.T) {
+	for _, data := range [][]byte{{99, commandVersion, '{', '}'}, {byte(CmdPutPolicy), 9, '{', '}'}, {1}} {
+		func() {
+			defer func() {
+				r := recover()
+				if r == nil || !strings.Contains(r.(string), "refusing log entry") {
+					t.Fatalf("entry %v: recovered %v, want a loud refusal", data, r)
+				}
+			}()
+			NewFSM(10).Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: data})
+		}()
+	}
+}
+
+func TestFSMDecisionHistoryIsBoundedAndNewestFirst(t *testing.T) {
+	a := &applier{f: NewFSM(3)}
+	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web")})
+	for i := 1; i <= 5; i++ {
+		rec := policy.Record{Desired: i, Action: "scale-out"}
+		if res := a.apply(t, CmdEvaluated, evaluatedCmd{Policy: "web", PolicyVersion: 1, Record: &rec, Desired: i}); res.err != nil {
+			t.Fatal(res.err)
+		}
+	}
+	got, err := a.f.Decisions("web", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Desired != 5 || got[2].Desired != 3 {
+		t.Fatalf("history %+v: want the 3 newest, newest first", got)
+	}
+	// An evaluation of a replaced policy version is refused.
+	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web")})
+	if res := a.apply(t, CmdEvaluated, evaluatedCmd{Policy: "web", PolicyVersion: 1}); !errors.Is(res.err, api.ErrPrecondition) {
+		t.Fatalf("stale evaluation: %v, want a precondition failure", res.err)
+	}
+}
+
+func TestFSMSamplesKeepTheNewest(t *testing.T) {
+	a := &applier{f: NewFSM(3)}
+	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web")})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a.apply(t, CmdSamples, samplesCmd{Samples: []api.Sample{
+		{Policy: "web", Metric: "rps", Time: t0.Add(time.Minute), Value: 2},
+		{Policy: "web", Metric: "rps", Time: t0, Value: 1}, // older: ignored
+		{Policy: "gone", Metric: "rps", Time: t0, Value: 1}, // unknown policy: ignored
+	}})
+	v, _ := a.f.view("web")
+	if s := v.Samples["rps"]; s.Value != 2 {
+		t.Fatalf("latest sample %+v, want value 2", s)
+	}
+}
+
+type memSink struct {
+	bytes.Buffer
+	cancelled bool
+}
+
+func (s *memSink) ID() string    { return "mem" }
+func (s *memSink) Cancel() error { s.cancelled = true; return nil }
+func (s *memSink) Close() error  { return nil }
+
+func TestFSMSnapshotRestoreIsExact(t *testing.T) {
+	a := &applier{f: NewFSM(5)}
+	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), At: time.Unix(100, 0).UTC()})
+	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("api"), At: time.Unix(200, 0).UTC()})
+	st := policy.State{LastScaleOut: time.Unix(300, 0).UTC(), Changes: []policy.Change{{At: time.Unix(300, 0).UTC(), From: 1, To: 3}}}
+	b, _ := st.MarshalBinary()
+	rec := policy.Record{Desired: 3, Action: "scale-out", Reason: "because"}
+	a.apply(t, CmdEvaluated, evaluatedCmd{Policy: "web", PolicyVersion: 1, State: b, Record: &rec, Desired: 3, Ready: 1, At: time.Unix(300, 0).UTC()})
+	a.apply(t, CmdIntent, intentCmd{Intent: api.Intent{Policy: "api", From: 1, To: 2, Term: 4, Node: "n1"}})
+	a.apply(t, CmdSamples, samplesCmd{Samples: []api.Sample{{Policy: "web", Metric: "rps", Time: time.Unix(290, 0).UTC(), Value: 250}}})
+	a.apply(t, CmdRegisterNode, registerNodeCmd{ID: "n1", HTTPAddr: "127.0.0.1:1"})
+
+	snap, err := a.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	restored := NewFSM(5)
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := a.f.dump()
+	got, _ := restored.dump()
+	if !bytes.Equal(want, got) {
+		t.Fatalf("restored state differs:\nwant %s\ngot  %s", want, got)
+	}
+	if err := NewFSM(5).Restore(io.NopCloser(strings.NewReader("not json"))); err == nil {
+		t.Fatal("restoring garbage succeeded")
+	}
+}

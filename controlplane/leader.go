@@ -1,0 +1,373 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/policy"
+)
+
+// monitorLeadership follows Raft's NotifyCh (which, unlike LeaderCh, reports
+// every transition) and runs the leader loop exactly while this node leads.
+func (n *Node) monitorLeadership(ctx context.Context) {
+	var (
+		stop context.CancelFunc
+		done chan struct{}
+	)
+	stopLoop := func() {
+		if stop != nil {
+			stop()
+			<-done
+			stop, done = nil, nil
+		}
+	}
+	defer stopLoop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case leader := <-n.leaderCh:
+			switch {
+			case leader && stop == nil:
+				lctx, cancel := context.WithCancel(ctx)
+				stop, done = cancel, make(chan struct{})
+				go func() { defer close(done); n.leaderLoop(lctx) }()
+			case !leader:
+				stopLoop()
+			}
+		}
+	}
+}
+
+// leaderLoop runs while this node leads. It first waits until the FSM has
+// applied everything earlier leaders committed (Barrier), then reconciles
+// intents they left pending, then evaluates policies when they are due and
+// when fresh samples arrive. Its context is cancelled the moment leadership
+// is lost; a cloud call is never started after that, and every intent is
+// committed before its cloud call, so a deposed leader cannot act.
+func (n *Node) leaderLoop(ctx context.Context) {
+	term := n.raft.CurrentTerm()
+	log := n.log.With("term", term)
+	log.Info("leading")
+	n.metrics.leaderChanges.Inc()
+	if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
+		log.Warn("barrier failed; stepping back", "err", err)
+		return
+	}
+	if err := n.apply(ctx, CmdRegisterNode, registerNodeCmd{ID: n.cfg.NodeID, HTTPAddr: n.cfg.HTTPAddr}); err != nil && ctx.Err() == nil {
+		log.Warn("registering this node failed", "err", err)
+	}
+	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}}
+	l.reconcileAll(ctx)
+
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range max(1, n.cfg.Workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				l.evaluate(ctx, id)
+				l.done(id)
+			}
+		}()
+	}
+	defer func() { close(work); wg.Wait(); log.Info("no longer leading") }()
+
+	tick := time.NewTicker(n.cfg.Tick)
+	defer tick.Stop()
+	dispatch := func(id string) {
+		if !l.claim(id) {
+			return
+		}
+		select {
+		case work <- id:
+		case <-ctx.Done():
+			l.done(id)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-n.fresh:
+			dispatch(id)
+		case <-tick.C:
+			now := n.now()
+			for _, rec := range n.fsm.Policies() {
+				if v, ok := n.fsm.view(rec.Policy.ID); ok && now.Sub(v.Last) >= rec.Policy.EvaluationInterval.D() {
+					dispatch(rec.Policy.ID)
+				}
+				if ctx.Err() != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// notifyFresh wakes the leader loop for policies with new samples; it never
+// blocks Raft's apply goroutine.
+func (n *Node) notifyFresh(ids []string) {
+	if n.raft == nil || n.raft.State() != raft.Leader {
+		return
+	}
+	for _, id := range ids {
+		select {
+		case n.fresh <- id:
+		default: // the tick will pick it up
+		}
+	}
+}
+
+// loop is one leadership term's evaluation state.
+type loop struct {
+	n    *Node
+	term uint64
+	log  interface {
+		Info(string, ...any)
+		Warn(string, ...any)
+		Debug(string, ...any)
+	}
+	mu   sync.Mutex
+	busy map[string]bool
+	// synced remembers when each policy's state was last committed and its
+	// encoding without models, to decide when another commit is due.
+	synced sync.Map
+}
+
+type syncMark struct {
+	at     time.Time
+	pacing string
+}
+
+func (l *loop) claim(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy[id] {
+		return false
+	}
+	l.busy[id] = true
+	return true
+}
+
+func (l *loop) done(id string) {
+	l.mu.Lock()
+	delete(l.busy, id)
+	l.mu.Unlock()
+}
+
+// reconcileAll resolves the intents earlier leaders committed but did not
+// finish: describing the group tells whether the action took effect. The
+// action is never repeated; the next evaluation decides afresh.
+func (l *loop) reconcileAll(ctx context.Context) {
+	for _, rec := range l.n.fsm.Policies() {
+		v, ok := l.n.fsm.view(rec.Policy.ID)
+		if !ok {
+			continue
+		}
+		for _, in := range v.Pending {
+			outcome, detail := "abandoned", ""
+			if drv, err := l.n.cfg.Drivers(rec.Policy.Target.Provider); err == nil {
+				cctx, cancel := context.WithTimeout(ctx, l.n.cfg.CloudTimeout)
+				gs, err := drv.Describe(cctx, groupRef(rec.Policy.Target))
+				cancel()
+				switch {
+				case err != nil:
+					detail = "describe failed: " + err.Error()
+				case gs.Desired == in.To:
+					outcome = "applied"
+				default:
+					detail = fmt.Sprintf("group is at %d, not %d", gs.Desired, in.To)
+				}
+			}
+			l.log.Info("reconciled a pending intent", "policy", in.Policy, "intent", in.ID, "outcome", outcome, "detail", detail)
+			if err := l.n.apply(ctx, CmdResult, resultCmd{Policy: in.Policy, IntentID: in.ID, Outcome: outcome, Error: detail, At: l.n.now()}); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// groupRef converts a policy target into a driver's group reference.
+func groupRef(t policy.Target) cloud.GroupRef {
+	return cloud.GroupRef{Provider: t.Provider, Group: t.Group, Region: t.Region, Zone: t.Zone, Project: t.Project,
+		Subscription: t.Subscription, ResourceGroup: t.ResourceGroup, ScaleSet: t.ScaleSet}
+}
+
+// evaluate runs one policy through policy.Evaluate and carries out the
+// decision: intent, cloud call, result, state.
+func (l *loop) evaluate(ctx context.Context, id string) {
+	n := l.n
+	v, ok := n.fsm.view(id)
+	if !ok || ctx.Err() != nil {
+		return
+	}
+	p := v.Record.Policy
+	n.metrics.evaluations.Inc()
+	drv, err := n.cfg.Drivers(p.Target.Provider)
+	if err != nil {
+		n.metrics.evalErrors.WithLabelValues("driver").Inc()
+		l.log.Warn("no driver", "policy", id, "err", err)
+		l.commitEvaluated(ctx, v, nil, nil, 0, 0)
+		return
+	}
+	ref := groupRef(p.Target)
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.CloudTimeout)
+	gs, err := timedDescribe(cctx, n.metrics, drv, ref)
+	cancel()
+	if err != nil {
+		n.metrics.evalErrors.WithLabelValues("describe").Inc()
+		l.log.Warn("describe failed", "policy", id, "group", ref.String(), "err", err)
+		l.commitEvaluated(ctx, v, nil, nil, 0, 0)
+		return
+	}
+
+	var state policy.State
+	if len(v.State) > 0 {
+		if err := state.UnmarshalBinary(v.State); err != nil {
+			l.log.Warn("stored state unreadable; starting afresh", "policy", id, "err", err)
+			state = policy.State{}
+		}
+	}
+	in := policy.Inputs{Current: gs.Desired, Ready: gs.InService}
+	for i, m := range p.Metrics {
+		if s, ok := v.Samples[m.Name]; ok {
+			in.Metrics[i] = policy.Sample{Time: s.Time, Value: s.Value, Present: true}
+		}
+	}
+	now := n.now()
+	d := policy.Evaluate(p, in, state, now)
+	desired := d.Desired
+	// The provider's own bounds win: asking for more than its max fails.
+	if gs.Max > 0 && desired > gs.Max {
+		desired = gs.Max
+	}
+	if desired < gs.Min {
+		desired = gs.Min
+	}
+	proposed := d.Recommended != d.Current || desired != d.Current
+	var record *policy.Record
+	if proposed {
+		r := d.Record(p)
+		r.Desired = desired
+		record = &r
+		n.metrics.decisions.WithLabelValues(d.Action.String()).Inc()
+	}
+	next := d.Next
+	if desired != gs.Desired {
+		if record == nil {
+			r := d.Record(p)
+			record = &r
+		}
+		if gs.Busy {
+			// Do not fight an activity in progress: hold, and try again at the next evaluation.
+			record.Action, record.Reason = "hold", "cloud activity in progress; "+record.Reason
+			l.commitEvaluated(ctx, v, nil, record, gs.Desired, gs.InService)
+			return
+		}
+		if err := l.act(ctx, p, ref, drv, gs.Desired, desired, d.Reason()); err != nil {
+			record.Action = "failed"
+			record.Reason = err.Error() + "; " + record.Reason
+			// The action did not happen: keep the old state (no cooldown starts).
+			l.commitEvaluated(ctx, v, nil, record, gs.Desired, gs.InService)
+			return
+		}
+	}
+	l.commitEvaluated(ctx, v, &next, record, desired, gs.InService)
+}
+
+// act commits an intent, performs the cloud call under the caller identity
+// of this node and term, and commits the result.
+func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv cloud.Driver, from, to int, reason string) error {
+	n := l.n
+	intent := api.Intent{Policy: p.ID, Group: ref.String(), From: from, To: to, Reason: reason, Term: l.term, Node: n.cfg.NodeID, At: n.now()}
+	res, err := n.applyResult(ctx, CmdIntent, intentCmd{Intent: intent})
+	if err != nil {
+		return fmt.Errorf("committing the intent: %w", err)
+	}
+	if ctx.Err() != nil {
+		// Leadership ended after the intent was committed: the next leader
+		// reconciles it by describing the group.
+		return ctx.Err()
+	}
+	cctx, cancel := context.WithTimeout(cloud.WithCaller(ctx, cloud.Caller{Node: n.cfg.NodeID, Term: l.term}), n.cfg.CloudTimeout)
+	callErr := timedSetDesired(cctx, n.metrics, drv, ref, to)
+	cancel()
+	outcome, detail := "applied", ""
+	if callErr != nil {
+		outcome, detail = "failed", callErr.Error()
+		n.metrics.actuations.WithLabelValues("error").Inc()
+		l.log.Warn("scaling failed", "policy", p.ID, "from", from, "to", to, "err", callErr)
+	} else {
+		n.metrics.actuations.WithLabelValues("ok").Inc()
+		l.log.Info("scaled", "policy", p.ID, "group", ref.String(), "from", from, "to", to, "reason", reason)
+	}
+	if err := n.apply(ctx, CmdResult, resultCmd{Policy: p.ID, IntentID: res.index, Outcome: outcome, Error: detail, At: n.now()}); err != nil {
+		l.log.Warn("committing the result failed; the next leader reconciles it", "policy", p.ID, "err", err)
+	}
+	return callErr
+}
+
+// commitEvaluated writes the evaluation's outcome. The state is committed
+// when the decision is recorded, when pacing state (cooldowns, rate-limit
+// history, stabilization window) changed, and at least every StateSync;
+// forecasting models change every evaluation and are synced on that clock.
+func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.State, record *policy.Record, desired, ready int) {
+	n := l.n
+	id := v.Record.Policy.ID
+	cmd := evaluatedCmd{Policy: id, PolicyVersion: v.Record.Version, Record: record, Desired: desired, Ready: ready, At: n.now()}
+	var mark syncMark
+	if next != nil {
+		pacing := pacingKey(*next)
+		prev, _ := l.synced.Load(id)
+		pm, _ := prev.(syncMark)
+		if record != nil || pacing != pm.pacing || cmd.At.Sub(pm.at) >= n.cfg.StateSync {
+			b, err := next.MarshalBinary()
+			if err == nil {
+				cmd.State = b
+				mark = syncMark{at: cmd.At, pacing: pacing}
+			}
+		}
+	}
+	if err := n.apply(ctx, CmdEvaluated, cmd); err != nil {
+		if !errors.Is(err, api.ErrNoLeader) && ctx.Err() == nil {
+			l.log.Debug("committing the evaluation failed", "policy", id, "err", err)
+		}
+		return
+	}
+	if cmd.State != nil {
+		l.synced.Store(id, mark)
+	}
+}
+
+// pacingKey encodes the parts of a state that must never be lost in a
+// failover: cooldown times, rate-limit history and the stabilization window.
+func pacingKey(s policy.State) string {
+	p := s
+	p.Models = nil
+	b, _ := p.MarshalBinary()
+	return string(b)
+}
+
+// timedDescribe and timedSetDesired record cloud latency and outcome.
+func timedDescribe(ctx context.Context, m *nodeMetrics, d cloud.Driver, g cloud.GroupRef) (cloud.GroupState, error) {
+	start := time.Now()
+	gs, err := d.Describe(ctx, g)
+	m.observeCloud(g.Provider, "describe", start, err)
+	return gs, err
+}
+
+func timedSetDesired(ctx context.Context, m *nodeMetrics, d cloud.Driver, g cloud.GroupRef, to int) error {
+	start := time.Now()
+	err := d.SetDesired(ctx, g, to)
+	m.observeCloud(g.Provider, "set_desired", start, err)
+	return err
+}

@@ -1,0 +1,472 @@
+// Package controlplane runs Capstan as a Raft-replicated service: the FSM
+// that holds policies, their state and decision history; the node that wires
+// hashicorp/raft to bbolt storage and a TCP transport; the leader-only loop
+// that evaluates policies and actuates through cloud drivers, writing an
+// intent before every cloud call; and the api.Backend the REST API serves.
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/cloud"
+)
+
+// Config is a node's configuration. DefaultConfig fills what can be
+// defaulted; Validate checks the rest.
+type Config struct {
+	// NodeID is this server's stable Raft id.
+	NodeID string
+	// DataDir holds the Raft log and stable store (bbolt) and snapshots.
+	DataDir string
+	// RaftAddr is the TCP address Raft listens on and advertises.
+	RaftAddr string
+	// HTTPAddr is the address peers and clients reach this node's API at.
+	HTTPAddr string
+	// BootstrapExpect is how many servers to wait for before bootstrapping
+	// a new cluster; 0 joins an existing cluster through Join instead.
+	BootstrapExpect int
+	// Join lists peers' HTTP addresses (host:port) used to discover the
+	// other servers at bootstrap, or to join an existing cluster.
+	Join []string
+
+	// HeartbeatTimeout, ElectionTimeout and LeaderLeaseTimeout are Raft's
+	// failure-detection timings. The defaults replace a lost leader in
+	// about a second on a LAN.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	// SnapshotThreshold is how many log entries trigger a snapshot.
+	SnapshotThreshold uint64
+	// SnapshotInterval is how often Raft checks whether to snapshot.
+	SnapshotInterval time.Duration
+	// TrailingLogs is how many entries are kept after a snapshot, so a
+	// follower slightly behind catches up from the log.
+	TrailingLogs uint64
+
+	// MaxDecisions bounds the decision history kept per policy.
+	MaxDecisions int
+	// Tick is how often the leader loop looks for policies that are due.
+	Tick time.Duration
+	// Workers evaluate due policies in parallel on the leader.
+	Workers int
+	// CloudTimeout bounds each cloud call.
+	CloudTimeout time.Duration
+	// ApplyTimeout bounds each Raft write.
+	ApplyTimeout time.Duration
+	// StateSync is the longest the leader goes without committing a policy's
+	// state when nothing else forces a commit.
+	StateSync time.Duration
+
+	// Drivers resolves a target provider to its cloud driver.
+	Drivers func(provider string) (cloud.Driver, error)
+	// Logger receives the node's logs; Registerer its metrics.
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// HTTPClient reaches peers' APIs at bootstrap and join.
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the tunables' defaults.
+func DefaultConfig() Config {
+	return Config{
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
+		SnapshotThreshold:  8192,
+		SnapshotInterval:   30 * time.Second,
+		TrailingLogs:       10240,
+		MaxDecisions:       100,
+		Tick:               time.Second,
+		Workers:            8,
+		CloudTimeout:       10 * time.Second,
+		ApplyTimeout:       5 * time.Second,
+		StateSync:          60 * time.Second,
+	}
+}
+
+// Validate reports every configuration problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.NodeID == "" {
+		errs = append(errs, errors.New("node-id: required"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir: required"))
+	}
+	if _, _, err := net.SplitHostPort(c.RaftAddr); err != nil {
+		errs = append(errs, fmt.Errorf("raft-addr: must be host:port: %w", err))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("http-addr: must be host:port: %w", err))
+	}
+	if c.BootstrapExpect < 0 {
+		errs = append(errs, errors.New("bootstrap-expect: must be >= 0"))
+	}
+	if c.BootstrapExpect > 1 && len(c.Join) == 0 {
+		errs = append(errs, errors.New("join: required to find the other servers when bootstrap-expect > 1"))
+	}
+	if c.ElectionTimeout <= 0 || c.HeartbeatTimeout <= 0 || c.LeaderLeaseTimeout <= 0 {
+		errs = append(errs, errors.New("raft timeouts: must be > 0"))
+	}
+	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		errs = append(errs, errors.New("leader-lease-timeout: must not exceed heartbeat-timeout"))
+	}
+	if c.Drivers == nil {
+		errs = append(errs, errors.New("drivers: required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Node is one Capstan server.
+type Node struct {
+	cfg     Config
+	fsm     *FSM
+	raft    *raft.Raft
+	trans   *raft.NetworkTransport
+	store   *raftboltdb.BoltStore
+	snaps   raft.SnapshotStore
+	log     *slog.Logger
+	metrics *nodeMetrics
+	now     func() time.Time
+
+	leaderCh chan bool
+	// fresh carries policy ids with new samples to the leader loop.
+	fresh chan string
+
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+// NewNode opens the node's storage and starts Raft. Call Run to bootstrap
+// or join and to run the leader loop; call Shutdown to stop.
+func NewNode(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data-dir: %w", err)
+	}
+	n := &Node{
+		cfg: cfg, fsm: NewFSM(cfg.MaxDecisions), log: cfg.Logger.With("node", cfg.NodeID), now: cfg.Now,
+		leaderCh: make(chan bool, 8), fresh: make(chan string, 1024),
+	}
+	n.fsm.onSamples = n.notifyFresh
+	m, err := newNodeMetrics(cfg.Registerer, n)
+	if err != nil {
+		return nil, err
+	}
+	n.metrics = m
+
+	store, err := raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
+	if err != nil {
+		return nil, fmt.Errorf("opening raft store: %w", err)
+	}
+	n.store = store
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{n.log}})
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("opening snapshot store: %w", err)
+	}
+	n.snaps = snaps
+	addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("raft-addr: %w", err)
+	}
+	trans, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 3, 5*time.Second, hlog)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("raft transport: %w", err)
+	}
+	n.trans = trans
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.NotifyCh = n.leaderCh
+	rc.Logger = hlog
+	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, trans)
+	if err != nil {
+		trans.Close()
+		store.Close()
+		return nil, fmt.Errorf("starting raft: %w", err)
+	}
+	n.raft = r
+	return n, nil
+}
+
+// slogWriter adapts hclog output to slog.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// Run forms or joins the cluster, keeps this node's HTTP address registered,
+// and runs the leader loop whenever this node leads, until ctx ends.
+func (n *Node) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	n.cancel = cancel
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); n.monitorLeadership(ctx) }()
+	go func() { defer n.wg.Done(); n.register(ctx) }()
+	if err := n.formCluster(ctx); err != nil && ctx.Err() == nil {
+		n.log.Error("forming the cluster failed", "err", err)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// Shutdown stops the loops and Raft and closes storage. A leader hands
+// leadership to another server first, so the cluster keeps evaluating.
+func (n *Node) Shutdown() error {
+	if n.raft.State() == raft.Leader && n.voters() > 1 {
+		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+			n.log.Warn("leadership transfer failed", "err", err)
+		}
+	}
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.wg.Wait()
+	err := n.raft.Shutdown().Error()
+	n.trans.Close()
+	if cerr := n.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (n *Node) voters() int {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	c := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			c++
+		}
+	}
+	return c
+}
+
+// FSM exposes the state machine (read-only use), for tests and wiring.
+func (n *Node) FSM() *FSM { return n.fsm }
+
+// Raft exposes the Raft instance, for tests and metrics.
+func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// formCluster bootstraps a new cluster once BootstrapExpect servers are
+// known, or joins an existing one. A node with Raft state does nothing: it
+// rejoins with its stored configuration.
+func (n *Node) formCluster(ctx context.Context) error {
+	has, err := raft.HasExistingState(n.store, n.store, n.snaps)
+	if err != nil {
+		return fmt.Errorf("checking raft state: %w", err)
+	}
+	if has {
+		return nil
+	}
+	self := raft.Server{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAddr), Suffrage: raft.Voter}
+	if n.cfg.BootstrapExpect == 1 {
+		return n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{self}}).Error()
+	}
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		servers, joinable, err := n.discover(ctx)
+		switch {
+		case joinable != "":
+			if err := n.joinVia(ctx, joinable); err == nil {
+				n.log.Info("joined the cluster", "via", joinable)
+				return nil
+			} else {
+				n.log.Debug("join failed", "via", joinable, "err", err)
+			}
+		case err == nil && n.cfg.BootstrapExpect > 1 && len(servers) >= n.cfg.BootstrapExpect:
+			servers = append(servers, self)
+			sort.Slice(servers, func(i, j int) bool { return servers[i].ID < servers[j].ID })
+			n.log.Info("bootstrapping the cluster", "servers", len(servers))
+			err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+			if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+				return fmt.Errorf("bootstrap: %w", err)
+			}
+			return nil
+		}
+		if st := n.raft.State(); st == raft.Leader || st == raft.Follower && n.raftLeader() != "" {
+			return nil // someone added us meanwhile
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+	return ctx.Err()
+}
+
+// discover asks each peer for its identity. It returns the distinct other
+// fresh servers it found, or the address of a peer that already belongs to
+// a cluster (so this node should join rather than bootstrap).
+func (n *Node) discover(ctx context.Context) ([]raft.Server, string, error) {
+	seen := map[raft.ServerID]raft.Server{}
+	var lastErr error
+	for _, peer := range n.cfg.Join {
+		info, err := n.peerInfo(ctx, peer)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if info.Node == n.cfg.NodeID {
+			continue
+		}
+		if info.Bootstrapped && info.LeaderID != "" {
+			return nil, peer, nil
+		}
+		seen[raft.ServerID(info.Node)] = raft.Server{ID: raft.ServerID(info.Node), Address: raft.ServerAddress(info.NodeRaftAddr), Suffrage: raft.Voter}
+	}
+	out := make([]raft.Server, 0, len(seen))
+	for _, s := range seen {
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, "", lastErr
+	}
+	return out, "", nil
+}
+
+func (n *Node) peerInfo(ctx context.Context, peer string) (api.ClusterInfo, error) {
+	var info api.ClusterInfo
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+peer+"/v1/cluster", nil)
+	if err != nil {
+		return info, err
+	}
+	resp, err := n.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return info, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return info, fmt.Errorf("%s: %s", peer, resp.Status)
+	}
+	return info, json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info)
+}
+
+// joinVia asks a peer (which forwards to the leader) to add this node.
+func (n *Node) joinVia(ctx context.Context, peer string) error {
+	body, _ := json.Marshal(api.JoinRequest{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.cfg.HTTPAddr})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+peer+"/v1/cluster/join", strings.NewReader(string(body)))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := n.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s: %s: %s", peer, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// register keeps this node's HTTP address in the replicated node registry,
+// so followers can forward writes to whichever node leads.
+func (n *Node) register(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if n.fsm.nodeHTTPAddr(n.cfg.NodeID) == n.cfg.HTTPAddr {
+			return
+		}
+		if n.raft.State() == raft.Leader {
+			if err := n.apply(ctx, CmdRegisterNode, registerNodeCmd{ID: n.cfg.NodeID, HTTPAddr: n.cfg.HTTPAddr}); err != nil {
+				n.log.Debug("registering failed", "err", err)
+			}
+		} else if leader := n.raftLeader(); leader != "" {
+			if addr := n.fsm.nodeHTTPAddr(leader); addr != "" {
+				if err := n.joinVia(ctx, addr); err != nil {
+					n.log.Debug("registering through the leader failed", "err", err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// raftLeader is the current leader's server id, or "".
+func (n *Node) raftLeader() string {
+	_, id := n.raft.LeaderWithID()
+	return string(id)
+}
+
+// apply commits a command and waits for the FSM's answer.
+func (n *Node) apply(ctx context.Context, t CommandType, payload any) error {
+	_, err := n.applyResult(ctx, t, payload)
+	return err
+}
+
+func (n *Node) applyResult(ctx context.Context, t CommandType, payload any) (applyResult, error) {
+	data, err := encodeCommand(t, payload)
+	if err != nil {
+		return applyResult{}, err
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	f := n.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+			return applyResult{}, fmt.Errorf("%w: %w", api.ErrNoLeader, err)
+		}
+		return applyResult{}, fmt.Errorf("raft apply: %w", err)
+	}
+	return errorFrom(f.Response())
+}
