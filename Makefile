@@ -4,9 +4,9 @@ GO      ?= go
 BIN     := bin/capstan
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Packages that run goroutines; they are tested under the race detector too.
-RACE_PKGS := ./policy/... ./metrics/... ./cmd/...
+RACE_PKGS := ./policy/... ./metrics/... ./cmd/... ./controlplane/... ./api/... ./cloud/...
 
-.PHONY: build test unit race lint bench fuzz run clean
+.PHONY: build test unit race lint bench fuzz run simulate-demo clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/capstan
@@ -36,8 +36,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBinary$$' -fuzztime $(FUZZTIME) ./policy/forecast/
 	$(GO) test -run '^$$' -fuzz '^FuzzStateUnmarshal$$' -fuzztime $(FUZZTIME) ./policy/
 
-# run: until the agent lands, a simulate demo on a bundled trace.
+# run: a local three-node cluster on loopback with the fake cloud, fed from a trace.
 run: build
+	examples/local-cluster/run.sh
+
+# simulate-demo: replay a bundled trace through a policy and write a report.
+simulate-demo: build
 	@mkdir -p out
 	./$(BIN) simulate --policy examples/policies/app-cpu.yaml --trace examples/traces/app_cpu_usage_1min.csv \
 		--output out/timeline.csv --report out/report.html

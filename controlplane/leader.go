@@ -93,6 +93,20 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			l.done(id)
 		}
 	}
+	dueAll := func(force bool) {
+		now := n.now()
+		for _, rec := range n.fsm.Policies() {
+			if v, ok := n.fsm.view(rec.Policy.ID); ok && (force || now.Sub(v.Last) >= rec.Policy.EvaluationInterval.D()) {
+				dispatch(rec.Policy.ID)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+		}
+	}
+	// A new leader evaluates everything at once: the gap in evaluation
+	// after a failover is then the election alone, not election plus a tick.
+	dueAll(true)
 	for {
 		select {
 		case <-ctx.Done():
@@ -100,15 +114,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		case id := <-n.fresh:
 			dispatch(id)
 		case <-tick.C:
-			now := n.now()
-			for _, rec := range n.fsm.Policies() {
-				if v, ok := n.fsm.view(rec.Policy.ID); ok && now.Sub(v.Last) >= rec.Policy.EvaluationInterval.D() {
-					dispatch(rec.Policy.ID)
-				}
-				if ctx.Err() != nil {
-					return
-				}
-			}
+			dueAll(false)
 		}
 	}
 }

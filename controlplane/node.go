@@ -97,7 +97,7 @@ func DefaultConfig() Config {
 		SnapshotInterval:   30 * time.Second,
 		TrailingLogs:       10240,
 		MaxDecisions:       100,
-		Tick:               time.Second,
+		Tick:               250 * time.Millisecond,
 		Workers:            8,
 		CloudTimeout:       10 * time.Second,
 		ApplyTimeout:       5 * time.Second,
@@ -323,7 +323,7 @@ func (n *Node) formCluster(ctx context.Context) error {
 			} else {
 				n.log.Debug("join failed", "via", joinable, "err", err)
 			}
-		case err == nil && n.cfg.BootstrapExpect > 1 && len(servers) >= n.cfg.BootstrapExpect:
+		case err == nil && n.cfg.BootstrapExpect > 1 && len(servers)+1 >= n.cfg.BootstrapExpect:
 			servers = append(servers, self)
 			sort.Slice(servers, func(i, j int) bool { return servers[i].ID < servers[j].ID })
 			n.log.Info("bootstrapping the cluster", "servers", len(servers))

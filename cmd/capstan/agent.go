@@ -1,8 +1,245 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
 
-// newAgentCommand is a placeholder until the command lands.
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/cloud/fake"
+	"github.com/capstan-io/capstan/controlplane"
+)
+
+// agentOptions are `capstan agent`'s settings, from flags or a config file
+// whose keys are the flag names with underscores.
+type agentOptions struct {
+	NodeID             string        `yaml:"node_id"`
+	DataDir            string        `yaml:"data_dir"`
+	RaftAddr           string        `yaml:"raft_addr"`
+	HTTPAddr           string        `yaml:"http_addr"`
+	BootstrapExpect    int           `yaml:"bootstrap_expect"`
+	Join               []string      `yaml:"join"`
+	HeartbeatTimeout   time.Duration `yaml:"heartbeat_timeout"`
+	ElectionTimeout    time.Duration `yaml:"election_timeout"`
+	LeaderLeaseTimeout time.Duration `yaml:"leader_lease_timeout"`
+	SnapshotThreshold  uint64        `yaml:"snapshot_threshold"`
+	SnapshotInterval   time.Duration `yaml:"snapshot_interval"`
+	TrailingLogs       uint64        `yaml:"trailing_logs"`
+	MaxDecisions       int           `yaml:"max_decisions"`
+	FakeCloud          string        `yaml:"fake_cloud"`
+	FakeBootDelay      time.Duration `yaml:"fake_boot_delay"`
+	LogLevel           string        `yaml:"log_level"`
+	MaxBody            int64         `yaml:"max_body_bytes"`
+}
+
 func newAgentCommand() *cobra.Command {
-	return &cobra.Command{Use: "agent", Short: "not available yet", Hidden: true}
+	d := controlplane.DefaultConfig()
+	o := agentOptions{
+		HeartbeatTimeout: d.HeartbeatTimeout, ElectionTimeout: d.ElectionTimeout, LeaderLeaseTimeout: d.LeaderLeaseTimeout,
+		SnapshotThreshold: d.SnapshotThreshold, SnapshotInterval: d.SnapshotInterval, TrailingLogs: d.TrailingLogs,
+		MaxDecisions: d.MaxDecisions, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
+	}
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a Capstan server (one node of a Raft cluster) with its REST API",
+		Long: `Run one Capstan server. Three servers started with --bootstrap-expect 3 and
+each other's HTTP addresses in --join form a cluster by themselves; a server
+restarted on its data directory rejoins with no flag changes. Settings can
+also come from --config FILE (YAML, keys are the flag names with
+underscores); flags given on the command line win.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile != "" {
+				if err := loadAgentConfig(configFile, &o, cmd.Flags()); err != nil {
+					return err
+				}
+			}
+			return runAgent(cmd.Context(), cmd.ErrOrStderr(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "YAML config file")
+	f.StringVar(&o.NodeID, "node-id", "", "this server's stable id (required)")
+	f.StringVar(&o.DataDir, "data-dir", "", "directory for the Raft log, stable store and snapshots (required)")
+	f.StringVar(&o.RaftAddr, "raft-addr", "127.0.0.1:7001", "host:port for Raft traffic (listen and advertise)")
+	f.StringVar(&o.HTTPAddr, "http-addr", "127.0.0.1:8081", "host:port for the REST API")
+	f.IntVar(&o.BootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many servers are known (0: join an existing cluster)")
+	f.StringSliceVar(&o.Join, "join", nil, "peers' HTTP addresses (host:port, comma-separated) to discover or join")
+	f.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", o.HeartbeatTimeout, "Raft heartbeat timeout")
+	f.DurationVar(&o.ElectionTimeout, "election-timeout", o.ElectionTimeout, "Raft election timeout")
+	f.DurationVar(&o.LeaderLeaseTimeout, "leader-lease-timeout", o.LeaderLeaseTimeout, "Raft leader lease timeout")
+	f.Uint64Var(&o.SnapshotThreshold, "snapshot-threshold", o.SnapshotThreshold, "log entries between snapshots")
+	f.DurationVar(&o.SnapshotInterval, "snapshot-interval", o.SnapshotInterval, "how often to check whether to snapshot")
+	f.Uint64Var(&o.TrailingLogs, "trailing-logs", o.TrailingLogs, "log entries kept after a snapshot")
+	f.IntVar(&o.MaxDecisions, "max-decisions", o.MaxDecisions, "decision records kept per policy")
+	f.StringVar(&o.FakeCloud, "fake-cloud", "", "base URL of a `capstan fakecloud` server for provider fake (default: an in-process fake cloud)")
+	f.DurationVar(&o.FakeBootDelay, "fake-boot-delay", o.FakeBootDelay, "boot delay of the in-process fake cloud")
+	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
+	f.Int64Var(&o.MaxBody, "max-body-bytes", o.MaxBody, "largest request body the API accepts")
+	return cmd
+}
+
+// loadAgentConfig reads a YAML config file into o, leaving alone the
+// settings given as flags on the command line.
+func loadAgentConfig(path string, o *agentOptions, flags *pflag.FlagSet) error {
+	data, err := readFileLimited(path, maxPolicyFile)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	fromFile := *o
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fromFile); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	// Flags set on the command line win over the file.
+	keep := *o
+	*o = fromFile
+	flags.Visit(func(fl *pflag.Flag) {
+		switch fl.Name {
+		case "node-id":
+			o.NodeID = keep.NodeID
+		case "data-dir":
+			o.DataDir = keep.DataDir
+		case "raft-addr":
+			o.RaftAddr = keep.RaftAddr
+		case "http-addr":
+			o.HTTPAddr = keep.HTTPAddr
+		case "bootstrap-expect":
+			o.BootstrapExpect = keep.BootstrapExpect
+		case "join":
+			o.Join = keep.Join
+		case "heartbeat-timeout":
+			o.HeartbeatTimeout = keep.HeartbeatTimeout
+		case "election-timeout":
+			o.ElectionTimeout = keep.ElectionTimeout
+		case "leader-lease-timeout":
+			o.LeaderLeaseTimeout = keep.LeaderLeaseTimeout
+		case "snapshot-threshold":
+			o.SnapshotThreshold = keep.SnapshotThreshold
+		case "snapshot-interval":
+			o.SnapshotInterval = keep.SnapshotInterval
+		case "trailing-logs":
+			o.TrailingLogs = keep.TrailingLogs
+		case "max-decisions":
+			o.MaxDecisions = keep.MaxDecisions
+		case "fake-cloud":
+			o.FakeCloud = keep.FakeCloud
+		case "fake-boot-delay":
+			o.FakeBootDelay = keep.FakeBootDelay
+		case "log-level":
+			o.LogLevel = keep.LogLevel
+		case "max-body-bytes":
+			o.MaxBody = keep.MaxBody
+		}
+	})
+	return nil
+}
+
+func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: must be debug, info, warn or error (got %q)", o.LogLevel)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	drivers, err := newDrivers(o, logger)
+	if err != nil {
+		return err
+	}
+	cfg := controlplane.DefaultConfig()
+	cfg.NodeID, cfg.DataDir, cfg.RaftAddr, cfg.HTTPAddr = o.NodeID, o.DataDir, o.RaftAddr, o.HTTPAddr
+	cfg.BootstrapExpect, cfg.Join = o.BootstrapExpect, o.Join
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = o.HeartbeatTimeout, o.ElectionTimeout, o.LeaderLeaseTimeout
+	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = o.SnapshotThreshold, o.SnapshotInterval, o.TrailingLogs
+	cfg.MaxDecisions, cfg.Drivers, cfg.Logger, cfg.Registerer = o.MaxDecisions, drivers, logger, reg
+	if o.MaxBody <= 0 {
+		return fmt.Errorf("--max-body-bytes: must be > 0")
+	}
+
+	ln, err := net.Listen("tcp", o.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	node, err := controlplane.NewNode(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{
+		Handler: api.NewHandler(api.Options{Backend: node, Logger: logger, Registerer: reg, Gatherer: reg,
+			MaxBodyBytes: o.MaxBody, HTTPClient: &http.Client{Timeout: 30 * time.Second}}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	logger.Info("capstan agent starting", "node", o.NodeID, "http", o.HTTPAddr, "raft", o.RaftAddr, "version", version)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); _ = node.Run(ctx) }()
+
+	var result error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			result = fmt.Errorf("http server: %w", err)
+		}
+	}
+	logger.Info("shutting down")
+	// Hand over leadership and stop Raft first, so the cluster keeps
+	// evaluating; then stop serving.
+	if err := node.Shutdown(); err != nil {
+		logger.Warn("raft shutdown", "err", err)
+	}
+	<-runDone
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	return result
+}
+
+// newDrivers returns the driver lookup: one explicit switch over the
+// providers Capstan supports. Adding a provider is one case here.
+func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver, error), error) {
+	var fakeDriver cloud.Driver
+	if o.FakeCloud != "" {
+		if !strings.HasPrefix(o.FakeCloud, "http://") && !strings.HasPrefix(o.FakeCloud, "https://") {
+			return nil, fmt.Errorf("--fake-cloud: must be an http:// or https:// URL (got %q)", o.FakeCloud)
+		}
+		fakeDriver = fake.NewClient(strings.TrimRight(o.FakeCloud, "/"), &http.Client{Timeout: 10 * time.Second})
+	} else {
+		if o.FakeBootDelay < 0 {
+			return nil, fmt.Errorf("--fake-boot-delay: must be >= 0")
+		}
+		fakeDriver = fake.NewDriver(fake.New(fake.Options{BootDelay: o.FakeBootDelay, AutoCreate: true, DefaultMax: 1000}))
+		logger.Info("provider fake uses an in-process fake cloud; give --fake-cloud to share one between agents")
+	}
+	return func(provider string) (cloud.Driver, error) {
+		switch provider {
+		case "fake":
+			return fakeDriver, nil
+		case "aws", "azure", "gcp":
+			return nil, fmt.Errorf("provider %s: driver not available in this build yet", provider)
+		default:
+			return nil, fmt.Errorf("provider %q: unknown", provider)
+		}
+	}, nil
 }

@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"fmt"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/cloud/fake"
+)
+
+// TestLeaderFailover kills (and, separately, pauses) the leader after it
+// scaled out and started a cooldown. A new leader must take over within 2 s
+// and evaluate, keep every acknowledged write, honour the cooldown, and the
+// fake cloud must never see a call from a deposed leader.
+func TestLeaderFailover(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sig  syscall.Signal
+	}{
+		{"SIGKILL", syscall.SIGKILL},
+		{"SIGSTOP", syscall.SIGSTOP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startCluster(t, 3)
+			if err := c.fake.CreateGroup(ctx(t), "web", 0, 100, 2); err != nil {
+				t.Fatal(err)
+			}
+			leader := c.waitLeader(5 * time.Second)
+			f := c.follower(leader)
+			putWeb(t, f, "30s")
+			push(t, f, 500)
+			eventually(t, 5*time.Second, "scale-out to 5", func() error {
+				if d := c.groupDesired(t); d != 5 {
+					return fmt.Errorf("desired %d", d)
+				}
+				return nil
+			})
+			// An acknowledged write just before the failure.
+			ack, err := f.client.PutPolicy(ctx(t), []byte(`{"id":"acked","target":{"provider":"fake","group":"acked"},"min":1,"max":3,"metrics":[{"name":"rps","type":"request_rate","target":1}]}`), "application/json", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			failedAt := time.Now()
+			if tc.sig == syscall.SIGKILL {
+				c.kill(leader)
+			} else {
+				c.signal(leader, syscall.SIGSTOP)
+			}
+			next := c.waitLeader(5*time.Second, leader)
+			// The new leader evaluates: the policy's last evaluation moves past the failure.
+			var firstEval time.Time
+			eventually(t, 5*time.Second, "evaluation by the new leader", func() error {
+				st, err := next.client.State(ctx(t), "web")
+				if err != nil {
+					return err
+				}
+				if st.LastEvaluation == nil || !st.LastEvaluation.After(failedAt) {
+					return fmt.Errorf("last evaluation %v", st.LastEvaluation)
+				}
+				firstEval = *st.LastEvaluation
+				return nil
+			})
+			took := firstEval.Sub(failedAt)
+			t.Logf("%s: first evaluation by %s %s after the leader failed", tc.name, next.id, took.Round(time.Millisecond))
+			if took > 2*time.Second {
+				t.Errorf("failover took %s, want under 2s", took)
+			}
+			if got, err := next.client.GetPolicy(ctx(t), "acked"); err != nil || got.Version != ack.Version {
+				t.Fatalf("acknowledged write lost: %+v %v", got, err)
+			}
+
+			// Demand rises, but the cooldown that began before the failover still holds.
+			push(t, next, 900)
+			time.Sleep(2 * time.Second)
+			if d := c.groupDesired(t); d != 5 {
+				t.Fatalf("desired %d during the cooldown, want 5", d)
+			}
+			recs, err := next.client.Decisions(ctx(t), "web", 1)
+			if err != nil || len(recs) == 0 || recs[0].Bound.String() != "cooldown" {
+				t.Fatalf("latest decision %+v %v: want a hold bound by the cooldown", recs, err)
+			}
+
+			if tc.sig == syscall.SIGSTOP {
+				c.signal(leader, syscall.SIGCONT)
+				time.Sleep(2 * time.Second) // the old leader wakes up deposed
+			}
+			calls, err := c.fake.Calls(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkNoDeposedCalls(t, calls)
+		})
+	}
+}
+
+// checkNoDeposedCalls asserts that resize calls come with strictly
+// identified callers and that, in arrival order, terms never go back: a call
+// with an older term after a newer one would be a deposed leader acting.
+func checkNoDeposedCalls(t *testing.T, calls []fake.Call) {
+	t.Helper()
+	var sets []fake.Call
+	for _, c := range calls {
+		if c.Op == fake.OpSetDesired {
+			sets = append(sets, c)
+		}
+	}
+	sort.SliceStable(sets, func(i, j int) bool { return sets[i].Time.Before(sets[j].Time) })
+	var maxTerm uint64
+	leaderOf := map[uint64]string{}
+	for _, c := range sets {
+		if c.Caller.Node == "" || c.Caller.Term == 0 {
+			t.Fatalf("resize call without a caller: %+v", c)
+		}
+		if c.Caller.Term < maxTerm {
+			t.Fatalf("call from %s in term %d after a call in term %d: a deposed leader acted", c.Caller.Node, c.Caller.Term, maxTerm)
+		}
+		if prev, ok := leaderOf[c.Caller.Term]; ok && prev != c.Caller.Node {
+			t.Fatalf("two nodes (%s, %s) acted in term %d", prev, c.Caller.Node, c.Caller.Term)
+		}
+		leaderOf[c.Caller.Term] = c.Caller.Node
+		maxTerm = c.Caller.Term
+	}
+	if len(sets) == 0 {
+		t.Fatal("no resize calls recorded")
+	}
+}

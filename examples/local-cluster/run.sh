@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Starts a local three-node Capstan cluster on loopback with a shared fake
+# cloud, applies the demo policy, and feeds it load replayed from a trace.
+# Ctrl-C stops everything. Plaintext HTTP on 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-bin/capstan}
+DATA=${DATA:-out/local-cluster}
+mkdir -p "$DATA"
+pids=()
+cleanup() {
+	trap - INT TERM EXIT
+	echo; echo "stopping the cluster..."
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	echo "stopped. Data is kept in $DATA (delete it for a fresh cluster)."
+}
+trap cleanup INT TERM EXIT
+
+"$BIN" fakecloud --addr 127.0.0.1:7070 --boot-delay 10s --auto-create >"$DATA/fakecloud.log" 2>&1 &
+pids+=($!)
+JOIN=127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083
+for i in 1 2 3; do
+	"$BIN" agent --node-id "node$i" --data-dir "$DATA/node$i" \
+		--raft-addr "127.0.0.1:700$i" --http-addr "127.0.0.1:808$i" \
+		--bootstrap-expect 3 --join "$JOIN" --fake-cloud http://127.0.0.1:7070 \
+		>"$DATA/node$i.log" 2>&1 &
+	pids+=($!)
+done
+export CAPSTAN_ADDR=http://127.0.0.1:8081
+printf 'waiting for a leader'
+for _ in $(seq 1 60); do
+	if curl -fsS "$CAPSTAN_ADDR/readyz" >/dev/null 2>&1; then break; fi
+	printf '.'; sleep 0.5
+done
+echo
+"$BIN" policy apply -f examples/local-cluster/policy.yaml
+"$BIN" feed --trace examples/traces/app_cpu_usage_1min.csv --policy demo --metric usage --speed 60 --loop \
+	>"$DATA/feed.log" 2>&1 &
+pids+=($!)
+cat <<TXT
+
+Capstan is running: three agents (node1..node3, API on 127.0.0.1:8081..8083,
+Raft on 127.0.0.1:7001..7003), a fake cloud on 127.0.0.1:7070, and a feeder
+replaying examples/traces/app_cpu_usage_1min.csv into policy "demo".
+
+Try, in another terminal (export CAPSTAN_ADDR=http://127.0.0.1:8082 to talk to another node):
+  $BIN status                      # the cluster: leader, term, members
+  $BIN decisions demo              # what the policy decided and why
+  curl -s 127.0.0.1:7070/v1/groups # the fake group's size
+  curl -s 127.0.0.1:8081/metrics | grep ^capstan_
+  kill <pid of the leader>         # watch another node take over
+Agent pids: node1=${pids[1]} node2=${pids[2]} node3=${pids[3]}
+Logs: $DATA/*.log. Ctrl-C stops everything.
+TXT
+wait
