@@ -123,7 +123,7 @@ func TestFSMSamplesKeepTheNewest(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	a.apply(t, CmdSamples, samplesCmd{Samples: []api.Sample{
 		{Policy: "web", Metric: "rps", Time: t0.Add(time.Minute), Value: 2},
-		{Policy: "web", Metric: "rps", Time: t0, Value: 1}, // older: ignored
+		{Policy: "web", Metric: "rps", Time: t0, Value: 1},  // older: ignored
 		{Policy: "gone", Metric: "rps", Time: t0, Value: 1}, // unknown policy: ignored
 	}})
 	v, _ := a.f.view("web")
