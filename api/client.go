@@ -81,7 +81,12 @@ func policyID(body []byte) (id string) {
 		}
 	}()
 	var doc struct {
-		ID string `yaml:"id"`
+		ID string `json:"id" yaml:"id"`
+	}
+	// Most bodies are JSON, which encoding/json reads much faster than the
+	// YAML decoder; YAML (and JSON with an odd id) falls through.
+	if err := json.Unmarshal(body, &doc); err == nil && doc.ID != "" {
+		return doc.ID
 	}
 	if err := yaml.Unmarshal(body, &doc); err != nil || doc.ID == "" {
 		return "-"

@@ -1,8 +1,68 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
 
-// newDecisionsCommand is a placeholder until the command lands.
+	"github.com/spf13/cobra"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/policy"
+)
+
 func newDecisionsCommand() *cobra.Command {
-	return &cobra.Command{Use: "decisions", Short: "not available yet", Hidden: true}
+	var (
+		af     apiFlags
+		limit  int
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "decisions ID",
+		Short: "Show a policy's recent scaling decisions and why each was made",
+		Long: `Show a policy's most recent decisions, newest first: every evaluation that
+proposed a change, acted on or held, with the rule that bound the result
+(bounds, cooldown, stabilization, rate-limit, tolerance, stale-data) and
+each metric's proposal. -o json prints the full records.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			if limit < 1 || limit > api.MaxDecisionLimit {
+				return fmt.Errorf("--limit: must be in [1,%d] (got %d)", api.MaxDecisionLimit, limit)
+			}
+			t, err := af.target()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var recs []policy.Record
+			if err := t.call(ctx, func(c *api.Client) error {
+				recs, err = c.Decisions(ctx, args[0], limit)
+				return err
+			}); err != nil {
+				return describe(err)
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				if recs == nil {
+					recs = []policy.Record{}
+				}
+				return writeJSON(out, api.DecisionList{Decisions: recs})
+			}
+			if len(recs) == 0 {
+				fmt.Fprintf(out, "no decisions recorded for %s yet\n", args[0])
+				return nil
+			}
+			tw := newTable(out)
+			fmt.Fprintln(tw, "TIME\tACTION\tFROM->TO\tBOUND\tREASON")
+			for _, r := range recs {
+				fmt.Fprintf(tw, "%s\t%s\t%d->%d\t%s\t%s\n", formatTime(r.Time), r.Action, r.Current, r.Desired, r.Bound, r.Reason)
+			}
+			return tw.Flush()
+		},
+	}
+	af.register(cmd)
+	cmd.Flags().IntVar(&limit, "limit", api.DefaultDecisionLimit, fmt.Sprintf("how many decisions to show, newest first (at most %d)", api.MaxDecisionLimit))
+	outputFlag(cmd, &output, "table", "json")
+	return cmd
 }

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -15,7 +21,8 @@ func newPolicyCommand() *cobra.Command {
 		Use:   "policy",
 		Short: "Work with scaling policies",
 	}
-	cmd.AddCommand(newPolicyValidateCommand())
+	cmd.AddCommand(newPolicyValidateCommand(), newPolicyApplyCommand(), newPolicyListCommand(),
+		newPolicyGetCommand(), newPolicyDeleteCommand())
 	return cmd
 }
 
@@ -68,4 +75,215 @@ func loadPolicy(file string) (policy.Policy, error) {
 		return policy.Policy{}, fmt.Errorf("%s: %w", file, err)
 	}
 	return p, nil
+}
+
+func newPolicyApplyCommand() *cobra.Command {
+	var (
+		af      apiFlags
+		file    string
+		ifMatch string
+	)
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE",
+		Short: "Create or replace a policy on the cluster from a file (YAML or JSON)",
+		Long: `Send a policy file to the cluster. The server validates it exactly as
+'capstan policy validate' does and answers once Raft has committed it; every
+problem is listed at once and nothing is changed when any is found.
+
+--if-match VERSION applies only if the stored policy is still at VERSION (as
+printed by 'capstan policy get'); 0 applies only if the policy does not exist.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := af.target()
+			if err != nil {
+				return err
+			}
+			return runPolicyApply(cmd.Context(), cmd.OutOrStdout(), t, file, ifMatch)
+		},
+	}
+	af.register(cmd)
+	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (YAML or JSON); - reads standard input")
+	cmd.Flags().StringVar(&ifMatch, "if-match", "", "apply only if the stored version is this one (0: only if it does not exist)")
+	_ = cmd.MarkFlagRequired("file")
+	return cmd
+}
+
+func runPolicyApply(ctx context.Context, stdout io.Writer, t *apiTarget, file, ifMatch string) error {
+	var (
+		data []byte
+		err  error
+	)
+	if file == "-" {
+		data, err = readAllLimited(os.Stdin, maxPolicyFile)
+	} else {
+		data, err = readFileLimited(file, maxPolicyFile)
+	}
+	if err != nil {
+		return fmt.Errorf("reading policy: %w", err)
+	}
+	// JSON is YAML, so either type would parse; naming it right gets JSON
+	// syntax errors explained by a JSON decoder.
+	ctype := "application/yaml"
+	if trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff"); len(trimmed) > 0 && trimmed[0] == '{' {
+		ctype = "application/json"
+	}
+	var rec api.PolicyRecord
+	err = t.call(ctx, func(c *api.Client) error {
+		rec, err = c.PutPolicy(ctx, data, ctype, ifMatch)
+		return err
+	})
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Code == api.CodeInvalidPolicy && len(ae.Fields) > 0 {
+		msg := fmt.Sprintf("%s: %d error(s):", file, len(ae.Fields))
+		for _, f := range ae.Fields {
+			msg += "\n  " + f.Error()
+		}
+		return &exitError{code: 1, err: errors.New(msg)}
+	}
+	if err != nil {
+		return describe(err)
+	}
+	fmt.Fprintf(stdout, "applied %s (version %d)\n", rec.Policy.ID, rec.Version)
+	return nil
+}
+
+func newPolicyListCommand() *cobra.Command {
+	var (
+		af     apiFlags
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the cluster's policies",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			t, err := af.target()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var recs []api.PolicyRecord
+			if err := t.call(ctx, func(c *api.Client) error {
+				recs, err = c.ListPolicies(ctx)
+				return err
+			}); err != nil {
+				return describe(err)
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				return writeJSON(out, api.PolicyList{Policies: recs})
+			}
+			if len(recs) == 0 {
+				fmt.Fprintln(out, "no policies; add one with 'capstan policy apply -f FILE'")
+				return nil
+			}
+			tw := newTable(out)
+			fmt.Fprintln(tw, "ID\tPROVIDER\tGROUP\tMIN\tMAX\tMETRICS\tVERSION")
+			for _, r := range recs {
+				p := r.Policy
+				names := make([]string, len(p.Metrics))
+				for i, m := range p.Metrics {
+					names[i] = m.Name
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%d\n", p.ID, p.Target.Provider, orDash(groupName(p.Target)),
+					p.Min, p.Max, strings.Join(names, ","), r.Version)
+			}
+			return tw.Flush()
+		},
+	}
+	af.register(cmd)
+	outputFlag(cmd, &output, "table", "json")
+	return cmd
+}
+
+// groupName is the provider's name for the group a policy scales.
+func groupName(t policy.Target) string {
+	if t.ScaleSet != "" {
+		return t.ScaleSet
+	}
+	return t.Group
+}
+
+func newPolicyGetCommand() *cobra.Command {
+	var (
+		af     apiFlags
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "get ID",
+		Short: "Print a policy as stored, with every default filled in",
+		Long: `Print a policy as the cluster stores it. YAML output is a policy file
+(headed by a comment with its version) that 'capstan policy apply' accepts
+back; JSON output is the API's record: the policy, its version and when it
+was last written.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, "yaml", "json"); err != nil {
+				return err
+			}
+			t, err := af.target()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var rec api.PolicyRecord
+			if err := t.call(ctx, func(c *api.Client) error {
+				rec, err = c.GetPolicy(ctx, args[0])
+				return err
+			}); err != nil {
+				return describe(err)
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				return writeJSON(out, rec)
+			}
+			y, err := policy.Marshal(rec.Policy)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "# version %d, updated %s\n", rec.Version, formatTime(rec.UpdatedAt))
+			_, err = out.Write(y)
+			return err
+		},
+	}
+	af.register(cmd)
+	outputFlag(cmd, &output, "yaml", "json")
+	return cmd
+}
+
+func newPolicyDeleteCommand() *cobra.Command {
+	var (
+		af      apiFlags
+		ifMatch string
+	)
+	cmd := &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a policy from the cluster (the group keeps its current size)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if ifMatch != "" && ifMatch != "*" {
+				if _, err := strconv.ParseUint(ifMatch, 10, 64); err != nil {
+					return fmt.Errorf("--if-match: want a version number (got %q)", ifMatch)
+				}
+			}
+			t, err := af.target()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if err := t.call(ctx, func(c *api.Client) error {
+				return c.DeletePolicy(ctx, args[0], ifMatch)
+			}); err != nil {
+				return describe(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
+			return nil
+		},
+	}
+	af.register(cmd)
+	cmd.Flags().StringVar(&ifMatch, "if-match", "", "delete only if the stored version is this one")
+	return cmd
 }

@@ -1,8 +1,155 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"fmt"
+	"io"
 
-// newStatusCommand is a placeholder until the command lands.
+	"github.com/spf13/cobra"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/policy"
+)
+
+// maxStatusPolicies bounds how many policies `capstan status` asks about
+// one by one; beyond it the summary points at `capstan policy list`.
+const maxStatusPolicies = 50
+
+// statusReport is `capstan status -o json`.
+type statusReport struct {
+	Cluster  api.ClusterInfo    `json:"cluster"`
+	Policies []api.PolicyStatus `json:"policies"`
+	// PoliciesError says why the policy part is missing or incomplete.
+	PoliciesError string `json:"policies_error,omitempty"`
+}
+
 func newStatusCommand() *cobra.Command {
-	return &cobra.Command{Use: "status", Short: "not available yet", Hidden: true}
+	var (
+		af     apiFlags
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the cluster (members, leader, Raft indexes) and each policy's group size",
+		Long: `Show the cluster as the node at --addr sees it: its role, the leader, the
+Raft term and commit/applied indexes, the members; then, for each policy,
+the desired and ready sizes and the last decision.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			t, err := af.target()
+			if err != nil {
+				return err
+			}
+			rep, err := gatherStatus(cmd.Context(), t)
+			if err != nil {
+				return describe(err)
+			}
+			if output == "json" {
+				return writeJSON(cmd.OutOrStdout(), rep)
+			}
+			return printStatus(cmd.OutOrStdout(), rep)
+		},
+	}
+	af.register(cmd)
+	outputFlag(cmd, &output, "table", "json")
+	return cmd
+}
+
+// gatherStatus asks for the cluster, then the policies. Only the cluster
+// part is required: a node without a leader still has a view of the
+// cluster worth showing.
+func gatherStatus(ctx context.Context, t *apiTarget) (statusReport, error) {
+	var rep statusReport
+	err := t.call(ctx, func(c *api.Client) error {
+		var err error
+		rep.Cluster, err = c.Cluster(ctx)
+		return err
+	})
+	if err != nil {
+		return rep, err
+	}
+	var recs []api.PolicyRecord
+	err = t.call(ctx, func(c *api.Client) error {
+		recs, err = c.ListPolicies(ctx)
+		return err
+	})
+	if err != nil {
+		rep.PoliciesError = err.Error()
+		return rep, nil
+	}
+	rep.Policies = []api.PolicyStatus{}
+	for i, r := range recs {
+		if i == maxStatusPolicies {
+			rep.PoliciesError = fmt.Sprintf("%d more policies not shown; see capstan policy list", len(recs)-i)
+			break
+		}
+		var st api.PolicyStatus
+		err := t.call(ctx, func(c *api.Client) error {
+			st, err = c.State(ctx, r.Policy.ID)
+			return err
+		})
+		if err != nil {
+			rep.PoliciesError = fmt.Sprintf("policy %s: %v", r.Policy.ID, err)
+			continue
+		}
+		rep.Policies = append(rep.Policies, st)
+	}
+	return rep, nil
+}
+
+func printStatus(w io.Writer, rep statusReport) error {
+	c := rep.Cluster
+	leader := "none known"
+	if c.LeaderID != "" {
+		leader = c.LeaderID
+		if c.LeaderHTTPAddr != "" {
+			leader += " (API " + c.LeaderHTTPAddr + ")"
+		}
+	}
+	tw := newTable(w)
+	fmt.Fprintf(tw, "node:\t%s (%s)\n", c.Node, orDash(c.Role))
+	fmt.Fprintf(tw, "leader:\t%s\n", leader)
+	fmt.Fprintf(tw, "term:\t%d\n", c.Term)
+	fmt.Fprintf(tw, "commit/applied:\t%d / %d\n", c.CommitIndex, c.AppliedIndex)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = newTable(w)
+	fmt.Fprintln(tw, "MEMBER\tROLE\tSUFFRAGE\tRAFT ADDRESS\tAPI ADDRESS")
+	for _, m := range c.Members {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, orDash(m.Role), orDash(m.Suffrage), orDash(m.RaftAddr), orDash(m.HTTPAddr))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(rep.Policies) > 0 {
+		fmt.Fprintln(w)
+		tw = newTable(w)
+		fmt.Fprintln(tw, "POLICY\tDESIRED\tREADY\tLAST DECISION\tAT")
+		for _, st := range rep.Policies {
+			last, at := "-", "-"
+			if d := st.LastDecision; d != nil {
+				last = fmt.Sprintf("%s %d->%d", d.Action, d.Current, d.Desired)
+				if d.Bound != policy.LimitNone {
+					last += " (bound: " + d.Bound.String() + ")"
+				}
+				at = formatTime(d.Time)
+			}
+			if st.PendingIntent != nil {
+				last += fmt.Sprintf(", pending %d->%d", st.PendingIntent.From, st.PendingIntent.To)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", st.ID, st.Desired, st.Ready, last, at)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if rep.PoliciesError != "" {
+		fmt.Fprintf(w, "\npolicies: %s\n", rep.PoliciesError)
+	}
+	return nil
 }

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capstan-io/capstan/api"
+)
+
+// defaultAddr is the API address client commands use when neither --addr
+// nor CAPSTAN_ADDR says otherwise: the agent's default --http-addr.
+const defaultAddr = "http://127.0.0.1:8081"
+
+// addrEnv names the environment variable that sets the default --addr, so
+// an operator points every command at a cluster once per shell.
+const addrEnv = "CAPSTAN_ADDR"
+
+// apiFlags are the flags every command that talks to the API shares.
+type apiFlags struct {
+	addr    string
+	timeout time.Duration
+}
+
+// register adds --addr and --timeout to cmd.
+func (f *apiFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.addr, "addr", "",
+		"API address of a node (any node; writes are forwarded to the leader), or several, comma-separated, tried in order when one does not answer (default $"+addrEnv+", else "+defaultAddr+")")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each API request")
+}
+
+// target resolves the addresses: --addr, then $CAPSTAN_ADDR, then the default.
+func (f *apiFlags) target() (*apiTarget, error) {
+	addr := f.addr
+	if addr == "" {
+		addr = os.Getenv(addrEnv)
+	}
+	if addr == "" {
+		addr = defaultAddr
+	}
+	if f.timeout <= 0 {
+		return nil, fmt.Errorf("--timeout: must be > 0 (got %s)", f.timeout)
+	}
+	hc := &http.Client{Timeout: f.timeout}
+	t := &apiTarget{}
+	for _, a := range strings.Split(addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			t.clients = append(t.clients, api.NewClient(a, hc))
+		}
+	}
+	if len(t.clients) == 0 {
+		return nil, fmt.Errorf("--addr: no address in %q", addr)
+	}
+	return t, nil
+}
+
+// apiTarget is one or more nodes of a cluster. Any node serves any request
+// (followers forward writes), so the nodes are interchangeable: a call
+// moves on to the next node only when a node does not answer at all, and
+// the node that answered is tried first next time.
+type apiTarget struct {
+	clients []*api.Client
+	cur     int
+}
+
+// call runs fn against the current node, then the others in turn while
+// nothing answers. An answer, even an error answer, ends the search: the
+// cluster has spoken.
+func (t *apiTarget) call(ctx context.Context, fn func(*api.Client) error) error {
+	var err error
+	for i := range t.clients {
+		c := t.clients[(t.cur+i)%len(t.clients)]
+		err = fn(c)
+		var ae *api.Error
+		if err == nil || errors.As(err, &ae) || ctx.Err() != nil {
+			t.cur = (t.cur + i) % len(t.clients)
+			return err
+		}
+	}
+	return err
+}
+
+// describe turns an API error into what an operator reads: the message,
+// then each field at fault on its own line.
+func describe(err error) error {
+	var ae *api.Error
+	if !errors.As(err, &ae) || len(ae.Fields) == 0 {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString(ae.Message)
+	for _, f := range ae.Fields {
+		b.WriteString("\n  ")
+		if f.Path != "" {
+			b.WriteString(f.Path + ": ")
+		}
+		b.WriteString(f.Message)
+	}
+	return &exitError{code: 1, err: errors.New(b.String())}
+}
+
+// outputFlag adds -o/--output with the formats a command supports; the
+// first is the default.
+func outputFlag(cmd *cobra.Command, dst *string, formats ...string) {
+	cmd.Flags().StringVarP(dst, "output", "o", formats[0], "output format: "+strings.Join(formats, ", "))
+}
+
+// checkOutput refuses a format the command does not support.
+func checkOutput(got string, formats ...string) error {
+	for _, f := range formats {
+		if got == f {
+			return nil
+		}
+	}
+	return fmt.Errorf("--output: must be one of %s (got %q)", strings.Join(formats, ", "), got)
+}
+
+// writeJSON prints v as indented JSON, for -o json.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// newTable returns a tabwriter for aligned columns; call Flush when done.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}
+
+// formatTime renders an instant compactly in UTC, the zone decision
+// records and traces use; "-" when unset.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// orDash renders an empty value as "-" so table columns stay aligned.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/api/apitest"
+	"github.com/capstan-io/capstan/policy"
+)
+
+// startAPI serves the real API handler over an in-memory backend.
+func startAPI(t *testing.T) (*apitest.Backend, string) {
+	t.Helper()
+	b := apitest.NewBackend("n1")
+	srv := httptest.NewServer(api.NewHandler(api.Options{Backend: b}))
+	t.Cleanup(srv.Close)
+	return b, srv.URL
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	code, stdout, stderr := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("capstan %s: exit %d\n%s", strings.Join(args, " "), code, stderr)
+	}
+	return stdout
+}
+
+func TestPolicyApplyListGetDelete(t *testing.T) {
+	b, url := startAPI(t)
+	file := "../../examples/policies/app-cpu.yaml"
+
+	out := mustRun(t, "policy", "apply", "-f", file, "--addr", url)
+	rec, ok := b.Policy("app-cpu")
+	if !ok || out != "applied app-cpu (version 1)\n" {
+		t.Fatalf("apply printed %q; stored %v", out, ok)
+	}
+	want, err := loadPolicy(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !policiesEqual(rec.Policy, want) {
+		t.Fatalf("stored %+v\nwant   %+v", rec.Policy, want)
+	}
+
+	out = mustRun(t, "policy", "list", "--addr", url)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "ID PROVIDER GROUP MIN MAX METRICS VERSION" ||
+		strings.Join(strings.Fields(lines[1]), " ") != "app-cpu fake app 2 30 usage 1" {
+		t.Fatalf("list:\n%s", out)
+	}
+	var l api.PolicyList
+	if err := json.Unmarshal([]byte(mustRun(t, "policy", "list", "-o", "json", "--addr", url)), &l); err != nil || len(l.Policies) != 1 {
+		t.Fatalf("list -o json: %v %+v", err, l)
+	}
+
+	// get -o yaml is a policy file: applying it back changes nothing but the version.
+	y := mustRun(t, "policy", "get", "app-cpu", "--addr", url)
+	if !strings.HasPrefix(y, "# version 1, updated ") {
+		t.Fatalf("get:\n%s", y)
+	}
+	back := writeFile(t, "back.yaml", y)
+	if out := mustRun(t, "policy", "apply", "-f", back, "--if-match", "1", "--addr", url); out != "applied app-cpu (version 2)\n" {
+		t.Fatalf("re-apply: %q", out)
+	}
+	if rec, _ := b.Policy("app-cpu"); !policiesEqual(rec.Policy, want) {
+		t.Fatalf("round trip through get changed the policy: %+v", rec.Policy)
+	}
+	var got api.PolicyRecord
+	if err := json.Unmarshal([]byte(mustRun(t, "policy", "get", "app-cpu", "-o", "json", "--addr", url)), &got); err != nil || got.Version != 2 {
+		t.Fatalf("get -o json: %v %+v", err, got)
+	}
+
+	// A stale --if-match is refused and changes nothing.
+	code, _, stderr := runCLI(t, "policy", "apply", "-f", file, "--if-match", "1", "--addr", url)
+	if code != 1 || !strings.Contains(stderr, "precondition_failed") {
+		t.Fatalf("stale apply: exit %d %s", code, stderr)
+	}
+	if out := mustRun(t, "policy", "delete", "app-cpu", "--addr", url); out != "deleted app-cpu\n" {
+		t.Fatalf("delete: %q", out)
+	}
+	if _, ok := b.Policy("app-cpu"); ok {
+		t.Fatal("still there after delete")
+	}
+	code, _, stderr = runCLI(t, "policy", "get", "app-cpu", "--addr", url)
+	if code != 1 || !strings.Contains(stderr, "not_found") {
+		t.Fatalf("get after delete: exit %d %s", code, stderr)
+	}
+	if out := mustRun(t, "policy", "list", "--addr", url); !strings.HasPrefix(out, "no policies") {
+		t.Fatalf("empty list: %q", out)
+	}
+}
+
+// policiesEqual compares through JSON, which is how the API carries them.
+func policiesEqual(a, b policy.Policy) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
+}
+
+func TestPolicyApplyValidationErrors(t *testing.T) {
+	b, url := startAPI(t)
+	bad := writeFile(t, "bad.yaml", "id: web\ntarget: {provider: fake, group: g}\nmin: 3\nmax: 2\nmetrics: []\nscale_in: {max_step: {percent: 150}}\n")
+	code, stdout, stderr := runCLI(t, "policy", "apply", "-f", bad, "--addr", url)
+	if code != 1 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	for _, want := range []string{"3 error(s):", "\n  max: must be >= min (3)", "\n  metrics: ", "\n  scale_in.max_step.percent: must be in [0,100]"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	badJSON := writeFile(t, "bad.json", `{"id": "web", "min": }`)
+	code, _, stderr = runCLI(t, "policy", "apply", "-f", badJSON, "--addr", url)
+	if code != 1 || !strings.Contains(stderr, "malformed JSON") {
+		t.Fatalf("malformed JSON: exit %d %s", code, stderr)
+	}
+	if b.Writes() != 0 {
+		t.Fatal("an invalid policy was written")
+	}
+}
+
+func TestAddrFromEnvironment(t *testing.T) {
+	b, url := startAPI(t)
+	if _, err := b.PutPolicy(context.Background(), mustParse(t, "../../examples/policies/app-cpu.yaml"), ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CAPSTAN_ADDR", url)
+	if out := mustRun(t, "policy", "list"); !strings.Contains(out, "app-cpu") {
+		t.Fatalf("list via CAPSTAN_ADDR: %q", out)
+	}
+	// --addr wins over the environment.
+	t.Setenv("CAPSTAN_ADDR", "http://127.0.0.1:1")
+	if out := mustRun(t, "policy", "list", "--addr", url); !strings.Contains(out, "app-cpu") {
+		t.Fatalf("--addr over CAPSTAN_ADDR: %q", out)
+	}
+	code, _, stderr := runCLI(t, "policy", "list")
+	if code == 0 || !strings.Contains(stderr, "127.0.0.1:1") {
+		t.Fatalf("unreachable CAPSTAN_ADDR: exit %d %s", code, stderr)
+	}
+	// Several addresses: a node that does not answer is skipped.
+	if out := mustRun(t, "policy", "list", "--addr", "http://127.0.0.1:1,"+url); !strings.Contains(out, "app-cpu") {
+		t.Fatalf("failover: %q", out)
+	}
+	_, _, help := runCLI(t, "policy", "list", "--help")
+	_, helpOut, _ := runCLI(t, "policy", "list", "--help")
+	if !strings.Contains(help+helpOut, "CAPSTAN_ADDR") {
+		t.Fatalf("help does not mention CAPSTAN_ADDR:\n%s", help+helpOut)
+	}
+}
+
+func mustParse(t *testing.T, file string) policy.Policy {
+	t.Helper()
+	p, err := loadPolicy(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDecisionsAndStatus(t *testing.T) {
+	b, url := startAPI(t)
+	p := mustParse(t, "../../examples/policies/app-cpu.yaml")
+	if _, err := b.PutPolicy(context.Background(), p, ""); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+	d1 := policy.Record{Time: at, Action: "scale-out", Current: 2, Desired: 4, Bound: policy.LimitRateLimit, Reason: "scale-out 2->4 bound:rate-limit: usage=40 (target 10) proposes 4"}
+	d2 := policy.Record{Time: at.Add(time.Minute), Action: "hold", Current: 4, Desired: 4, Bound: policy.LimitCooldown, Reason: "hold bound:cooldown"}
+	b.AddDecisions("app-cpu", d1, d2)
+	b.SetStatus(api.PolicyStatus{ID: "app-cpu", Desired: 4, Ready: 3, LastDecision: &d2})
+
+	out := mustRun(t, "decisions", "app-cpu", "--addr", url)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "TIME ACTION FROM->TO BOUND REASON" ||
+		!strings.Contains(lines[1], "hold") || !strings.Contains(lines[2], "2->4") || !strings.Contains(lines[2], "rate-limit") {
+		t.Fatalf("decisions:\n%s", out)
+	}
+	var dl api.DecisionList
+	if err := json.Unmarshal([]byte(mustRun(t, "decisions", "app-cpu", "--limit", "1", "-o", "json", "--addr", url)), &dl); err != nil || len(dl.Decisions) != 1 {
+		t.Fatalf("decisions -o json: %v %+v", err, dl)
+	}
+	code, _, stderr := runCLI(t, "decisions", "nope", "--addr", url)
+	if code != 1 || !strings.Contains(stderr, "not_found") {
+		t.Fatalf("decisions of a missing policy: exit %d %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "decisions", "app-cpu", "--limit", "0", "--addr", url); code == 0 || !strings.Contains(stderr, "--limit") {
+		t.Fatalf("--limit 0: exit %d %s", code, stderr)
+	}
+
+	out = mustRun(t, "status", "--addr", url)
+	for _, want := range []string{"node:", "n1 (leader)", "commit/applied:", "MEMBER", "127.0.0.1:7000", "app-cpu", "hold 4->4 (bound: cooldown)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	var rep statusReport
+	if err := json.Unmarshal([]byte(mustRun(t, "status", "-o", "json", "--addr", url)), &rep); err != nil ||
+		rep.Cluster.Node != "n1" || len(rep.Policies) != 1 || rep.Policies[0].Desired != 4 {
+		t.Fatalf("status -o json: %v %+v", err, rep)
+	}
+}
+
+const feedTrace = `timestamp,rps,cpu
+2024-01-01 00:00:00,100,10
+2024-01-01 00:01:00,110,11
+2024-01-01 00:02:00,,12
+2024-01-01 00:03:00,130,13
+2024-01-01 00:04:00,140,14
+2024-01-01 00:05:00,150,15
+2024-01-01 00:06:00,160,16
+`
+
+const feedPolicy = `id: web
+target: {provider: fake, group: web}
+min: 1
+max: 10
+metrics: [{name: rps, type: request_rate, target: 100}]
+`
+
+func TestFeedSendsTheTrace(t *testing.T) {
+	b, url := startAPI(t)
+	if _, err := b.PutPolicy(context.Background(), mustParse(t, writeFile(t, "p.yaml", feedPolicy)), ""); err != nil {
+		t.Fatal(err)
+	}
+	tr := writeFile(t, "t.csv", feedTrace)
+	start := time.Now()
+	out := mustRun(t, "feed", "--trace", tr, "--policy", "web", "--metric", "rps", "--speed", "1e6", "--batch", "2", "--progress", "2", "--addr", url)
+	got := b.Samples()
+	want := []float64{100, 110, 130, 140, 150, 160} // the empty cell is skipped
+	if len(got) != len(want) {
+		t.Fatalf("%d samples, want %d:\n%s", len(got), len(want), out)
+	}
+	for i, s := range got {
+		if s.Policy != "web" || s.Metric != "rps" || s.Value != want[i] {
+			t.Errorf("sample %d: %+v, want web/rps %v", i, s, want[i])
+		}
+		if s.Time.Before(start.Add(-time.Second)) || s.Time.After(time.Now()) {
+			t.Errorf("sample %d stamped %s, not the time it was sent", i, s.Time)
+		}
+		if i > 0 {
+			// 60 s of trace at 1e6x is 60 µs of wall time.
+			if d := s.Time.Sub(got[i-1].Time); d <= 0 || d > time.Millisecond {
+				t.Errorf("samples %d and %d are %s apart", i-1, i, d)
+			}
+		}
+	}
+	if !strings.Contains(out, "sent 2 samples") || !strings.Contains(out, "done: sent 6 samples") || !strings.Contains(out, "6 accepted") {
+		t.Fatalf("output:\n%s", out)
+	}
+
+	// --column picks another column; the metric must exist in the policy.
+	code, _, stderr := runCLI(t, "feed", "--trace", tr, "--policy", "web", "--metric", "cpu", "--column", "cpu", "--speed", "1e6", "--addr", url)
+	if code == 0 || !strings.Contains(stderr, `policy web has no such metric`) {
+		t.Fatalf("unknown metric: exit %d %s", code, stderr)
+	}
+}
+
+func TestFeedPacesInRealTime(t *testing.T) {
+	b, url := startAPI(t)
+	if _, err := b.PutPolicy(context.Background(), mustParse(t, writeFile(t, "p.yaml", feedPolicy)), ""); err != nil {
+		t.Fatal(err)
+	}
+	tr := writeFile(t, "t.csv", feedTrace)
+	start := time.Now()
+	// 6 minutes of trace at 3600x: 100 ms from first to last sample.
+	mustRun(t, "feed", "--trace", tr, "--policy", "web", "--metric", "rps", "--speed", "3600", "--addr", url)
+	if el := time.Since(start); el < 100*time.Millisecond {
+		t.Fatalf("replay took %s, want at least 100ms", el)
+	}
+	got := b.Samples()
+	if d := got[len(got)-1].Time.Sub(got[0].Time); math.Abs(float64(d-100*time.Millisecond)) > float64(time.Millisecond) {
+		t.Fatalf("first and last sample stamped %s apart, want 100ms", d)
+	}
+}
+
+func TestFeedLoopsUntilInterrupted(t *testing.T) {
+	b, url := startAPI(t)
+	if _, err := b.PutPolicy(context.Background(), mustParse(t, writeFile(t, "p.yaml", feedPolicy)), ""); err != nil {
+		t.Fatal(err)
+	}
+	tr := writeFile(t, "t.csv", feedTrace)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"feed", "--trace", tr, "--policy", "web", "--metric", "rps", "--speed", "36000", "--loop", "--progress", "0", "--addr", url}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if n := len(b.Samples()); n <= 6 {
+		t.Fatalf("%d samples after 300ms of a 10ms trace on --loop", n)
+	}
+	if !strings.Contains(stdout.String(), "stopped: sent") {
+		t.Fatalf("output: %s", stdout.String())
+	}
+	// The seam keeps the rhythm: consecutive samples are never stamped out of order.
+	got := b.Samples()
+	for i := 1; i < len(got); i++ {
+		if !got[i].Time.After(got[i-1].Time) {
+			t.Fatalf("samples %d and %d stamped %s and %s", i-1, i, got[i-1].Time, got[i].Time)
+		}
+	}
+}
+
+func TestFeedErrors(t *testing.T) {
+	_, url := startAPI(t)
+	tr := writeFile(t, "t.csv", feedTrace)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing policy", []string{"--policy", "nope", "--metric", "rps"}, "policy nope does not exist"},
+		{"ambiguous column", []string{"--policy", "web", "--metric", "load"}, "pick one with --column"},
+		{"unknown column", []string{"--policy", "web", "--metric", "rps", "--column", "mem"}, `--column "mem"`},
+		{"bad speed", []string{"--policy", "web", "--metric", "rps", "--speed", "0"}, "--speed"},
+		{"bad batch", []string{"--policy", "web", "--metric", "rps", "--batch", "10001"}, "--batch"},
+		{"bad start", []string{"--policy", "web", "--metric", "rps", "--start", "tomorrow"}, "--start"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"feed", "--trace", tr, "--addr", url}, tc.args...)
+			code, _, stderr := runCLI(t, args...)
+			if code == 0 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q, want %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestFeedStartInThePastSkipsAhead(t *testing.T) {
+	b, url := startAPI(t)
+	if _, err := b.PutPolicy(context.Background(), mustParse(t, writeFile(t, "p.yaml", feedPolicy)), ""); err != nil {
+		t.Fatal(err)
+	}
+	tr := writeFile(t, "t.csv", feedTrace)
+	// At 360x, a start 550 ms ago is 3.3 minutes into the trace: the replay
+	// sends the 00:03 sample at once and goes on from there.
+	start := time.Now().Add(-550 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	mustRun(t, "feed", "--trace", tr, "--policy", "web", "--metric", "rps", "--speed", "360", "--start", start, "--addr", url)
+	var vals []float64
+	for _, s := range b.Samples() {
+		vals = append(vals, s.Value)
+	}
+	if len(vals) != 4 || vals[0] != 130 || vals[3] != 160 {
+		t.Fatalf("sent %v, want [130 140 150 160]", vals)
+	}
+}
