@@ -140,3 +140,22 @@ func TestClientErrors(t *testing.T) {
 		t.Fatalf("connection refused: %v", err)
 	}
 }
+
+// TestClientOversizedPolicy: a body refused on its declared length, before
+// it is read, still reaches the client as a 413 and not as a broken pipe,
+// whether the node serves it or forwards it.
+func TestClientOversizedPolicy(t *testing.T) {
+	leader := newNode(t, "n1", nil)
+	follower := newNode(t, "n2", nil)
+	follower.b.SetLeader(false, strings.TrimPrefix(leader.srv.URL, "http://"))
+	big := []byte(`{"id":"web","x":"` + strings.Repeat("x", 3<<20) + `"}`)
+	for _, n := range []*node{leader, follower} {
+		for i := 0; i < 5; i++ {
+			_, err := api.NewClient(n.srv.URL, nil).PutPolicy(context.Background(), big, "application/json", "")
+			var ae *api.Error
+			if !errors.As(err, &ae) || ae.Status != 413 || ae.Code != api.CodeBodyTooLarge {
+				t.Fatalf("%v, want 413 body_too_large", err)
+			}
+		}
+	}
+}

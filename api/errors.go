@@ -22,7 +22,10 @@ type apiError struct {
 	err    error
 }
 
+// Error is the message the client sees.
 func (e *apiError) Error() string { return e.msg }
+
+// Unwrap exposes the cause, so errors.Is sees through a handler's verdict.
 func (e *apiError) Unwrap() error { return e.err }
 
 // errorResponse decides the status and body for err. Handler-made errors
