@@ -372,6 +372,8 @@ type evalView struct {
 	Samples map[string]api.Sample
 	Pending []api.Intent
 	Last    time.Time
+	// Desired and Ready are the sizes last committed.
+	Desired, Ready int
 }
 
 // view copies what evaluating a policy needs.
@@ -383,6 +385,7 @@ func (f *FSM) view(id string) (evalView, bool) {
 		return evalView{}, false
 	}
 	v := evalView{Record: e.Record, State: e.State, Pending: append([]api.Intent(nil), e.Pending...), Last: e.LastEvaluation,
+		Desired: e.Desired, Ready: e.Ready,
 		Samples: make(map[string]api.Sample, len(e.Samples))}
 	for k, s := range e.Samples {
 		v.Samples[k] = s

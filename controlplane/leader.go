@@ -64,7 +64,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	if err := n.apply(ctx, CmdRegisterNode, registerNodeCmd{ID: n.cfg.NodeID, HTTPAddr: n.cfg.HTTPAddr}); err != nil && ctx.Err() == nil {
 		log.Warn("registering this node failed", "err", err)
 	}
-	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}}
+	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}}
 	l.reconcileAll(ctx)
 
 	work := make(chan string)
@@ -96,7 +96,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	dueAll := func(force bool) {
 		now := n.now()
 		for _, rec := range n.fsm.Policies() {
-			if v, ok := n.fsm.view(rec.Policy.ID); ok && (force || now.Sub(v.Last) >= rec.Policy.EvaluationInterval.D()) {
+			if force || now.Sub(l.lastEvaluation(rec.Policy.ID)) >= rec.Policy.EvaluationInterval.D() {
 				dispatch(rec.Policy.ID)
 			}
 			if ctx.Err() != nil {
@@ -144,6 +144,9 @@ type loop struct {
 	}
 	mu   sync.Mutex
 	busy map[string]bool
+	// last is when this term last evaluated each policy. Quiet evaluations
+	// are not committed, so the replicated LastEvaluation can lag it.
+	last map[string]time.Time
 	// synced remembers when each policy's state was last committed and its
 	// encoding without models, to decide when another commit is due.
 	synced sync.Map
@@ -152,6 +155,21 @@ type loop struct {
 type syncMark struct {
 	at     time.Time
 	pacing string
+}
+
+// lastEvaluation is when the policy was last evaluated, by this term or,
+// before its first evaluation, by anyone (as committed).
+func (l *loop) lastEvaluation(id string) time.Time {
+	l.mu.Lock()
+	t, ok := l.last[id]
+	l.mu.Unlock()
+	if ok {
+		return t
+	}
+	if v, ok := l.n.fsm.view(id); ok {
+		return v.Last
+	}
+	return time.Time{}
 }
 
 func (l *loop) claim(id string) bool {
@@ -222,7 +240,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	if err != nil {
 		n.metrics.evalErrors.WithLabelValues("driver").Inc()
 		l.log.Warn("no driver", "policy", id, "err", err)
-		l.commitEvaluated(ctx, v, nil, nil, 0, 0)
+		l.commitEvaluated(ctx, v, nil, nil, v.Desired, v.Ready)
 		return
 	}
 	ref := groupRef(p.Target)
@@ -232,7 +250,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	if err != nil {
 		n.metrics.evalErrors.WithLabelValues("describe").Inc()
 		l.log.Warn("describe failed", "policy", id, "group", ref.String(), "err", err)
-		l.commitEvaluated(ctx, v, nil, nil, 0, 0)
+		l.commitEvaluated(ctx, v, nil, nil, v.Desired, v.Ready)
 		return
 	}
 
@@ -343,6 +361,17 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 			}
 		}
 	}
+	l.mu.Lock()
+	_, evaluatedThisTerm := l.last[id]
+	l.last[id] = cmd.At
+	l.mu.Unlock()
+	// A quiet evaluation (nothing recorded, no state due, same sizes) is not
+	// worth a Raft write; the first one of a term always is, so followers
+	// see that the new leader evaluates.
+	if evaluatedThisTerm && cmd.State == nil && record == nil && desired == v.Desired && ready == v.Ready &&
+		cmd.At.Sub(v.Last) < n.cfg.StateSync {
+		return
+	}
 	if err := n.apply(ctx, CmdEvaluated, cmd); err != nil {
 		if !errors.Is(err, api.ErrNoLeader) && ctx.Err() == nil {
 			l.log.Debug("committing the evaluation failed", "policy", id, "err", err)
@@ -354,11 +383,16 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 	}
 }
 
-// pacingKey encodes the parts of a state that must never be lost in a
-// failover: cooldown times, rate-limit history and the stabilization window.
+// pacingKey encodes the parts of a state whose change forces a commit:
+// cooldown times, the rate-limit history and the sizes in the stabilization
+// window. The window's timestamps move at every evaluation; they are
+// refreshed with the rest of the state at least every StateSync, so a
+// failover can shorten a stabilization window by at most that much.
 func pacingKey(s policy.State) string {
-	p := s
-	p.Models = nil
+	p := policy.State{LastScaleOut: s.LastScaleOut, LastScaleIn: s.LastScaleIn, Changes: s.Changes}
+	for _, r := range s.Recommendations {
+		p.Recommendations = append(p.Recommendations, policy.Recommendation{Size: r.Size})
+	}
 	b, _ := p.MarshalBinary()
 	return string(b)
 }

@@ -223,6 +223,8 @@ func NewNode(cfg Config) (*Node, error) {
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.NotifyCh = n.leaderCh
+	// Concurrent writes share one log append and fsync.
+	rc.BatchApplyCh = true
 	rc.Logger = hlog
 	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, trans)
 	if err != nil {

@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 }
 
 // freePort returns a loopback address nobody listens on right now.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,7 +68,7 @@ type node struct {
 }
 
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	fake    *fake.Client
 	fakeURL string
@@ -78,7 +78,7 @@ type cluster struct {
 }
 
 // startCluster starts a fake cloud and n agents that bootstrap together.
-func startCluster(t *testing.T, n int, extra ...string) *cluster {
+func startCluster(t testing.TB, n int, extra ...string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir(), extra: extra}
 	fakeAddr := freePort(t)

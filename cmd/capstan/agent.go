@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -44,6 +45,7 @@ type agentOptions struct {
 	FakeBootDelay      time.Duration `yaml:"fake_boot_delay"`
 	LogLevel           string        `yaml:"log_level"`
 	MaxBody            int64         `yaml:"max_body_bytes"`
+	DebugAddr          string        `yaml:"debug_addr"`
 }
 
 func newAgentCommand() *cobra.Command {
@@ -91,6 +93,7 @@ underscores); flags given on the command line win.`,
 	f.DurationVar(&o.FakeBootDelay, "fake-boot-delay", o.FakeBootDelay, "boot delay of the in-process fake cloud")
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
 	f.Int64Var(&o.MaxBody, "max-body-bytes", o.MaxBody, "largest request body the API accepts")
+	f.StringVar(&o.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this host:port (keep it on loopback)")
 	return cmd
 }
 
@@ -146,6 +149,8 @@ func loadAgentConfig(path string, o *agentOptions, flags *pflag.FlagSet) error {
 			o.LogLevel = keep.LogLevel
 		case "max-body-bytes":
 			o.MaxBody = keep.MaxBody
+		case "debug-addr":
+			o.DebugAddr = keep.DebugAddr
 		}
 	})
 	return nil
@@ -184,12 +189,21 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler: api.NewHandler(api.Options{Backend: node, Logger: logger, Registerer: reg, Gatherer: reg,
-			MaxBodyBytes: o.MaxBody, HTTPClient: &http.Client{Timeout: 30 * time.Second}}),
+		Handler: api.NewHandler(api.Options{Backend: node, NodeID: o.NodeID, Logger: logger, Registerer: reg, Gatherer: reg,
+			MaxBodyBytes: o.MaxBody, HTTPClient: forwardingClient()}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	logger.Info("capstan agent starting", "node", o.NodeID, "http", o.HTTPAddr, "raft", o.RaftAddr, "version", version)
 
+	if o.DebugAddr != "" {
+		dbg := &http.Server{Addr: o.DebugAddr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Warn("debug server", "err", err)
+			}
+		}()
+		defer dbg.Close()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	runDone := make(chan struct{})
@@ -214,6 +228,27 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	return result
+}
+
+// forwardingClient carries writes from followers to the leader. It keeps
+// many idle connections to the leader: with the default two, concurrent
+// forwarded writes would open and close a connection each.
+func forwardingClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 128
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// pprofMux serves the runtime profiles; on its own listener so the API
+// never exposes them.
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // newDrivers returns the driver lookup: one explicit switch over the

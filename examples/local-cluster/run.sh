@@ -27,7 +27,7 @@ for i in 1 2 3; do
 		>"$DATA/node$i.log" 2>&1 &
 	pids+=($!)
 done
-export CAPSTAN_ADDR=http://127.0.0.1:8081
+export CAPSTAN_ADDR=http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083
 printf 'waiting for a leader'
 for _ in $(seq 1 60); do
 	if curl -fsS "$CAPSTAN_ADDR/readyz" >/dev/null 2>&1; then break; fi
@@ -35,7 +35,8 @@ for _ in $(seq 1 60); do
 done
 echo
 "$BIN" policy apply -f examples/local-cluster/policy.yaml
-"$BIN" feed --trace examples/traces/app_cpu_usage_1min.csv --policy demo --metric usage --speed 60 --loop \
+"$BIN" feed --addr 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083 \
+	--trace examples/traces/app_cpu_usage_1min.csv --policy demo --metric usage --speed 60 --loop \
 	>"$DATA/feed.log" 2>&1 &
 pids+=($!)
 cat <<TXT
