@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/capstan
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Packages that run goroutines; they are tested under the race detector too.
-RACE_PKGS := ./policy/... ./metrics/... ./cmd/... ./controlplane/... ./api/... ./cloud/...
+RACE_PKGS := ./policy/... ./metrics/... ./cmd/... ./controlplane/... ./api/... ./cloud/... ./e2e/...
 
 .PHONY: build test unit race lint bench fuzz run simulate-demo clean
 

@@ -15,7 +15,7 @@ import (
 // spread over all three nodes (followers forward to the leader).
 func BenchmarkPolicyWrites(b *testing.B) {
 	c := startCluster(b, 3)
-	c.waitLeader(5*time.Second)
+	c.waitLeader(5 * time.Second)
 	const clients = 64
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -49,13 +49,13 @@ func BenchmarkPolicyWrites(b *testing.B) {
 func BenchmarkFailover(b *testing.B) {
 	for it := 0; it < b.N; it++ {
 		c := startCluster(b, 3)
-		leader := c.waitLeader(5*time.Second)
+		leader := c.waitLeader(5 * time.Second)
 		if _, err := leader.client.PutPolicy(context.Background(), []byte(`{"id":"web","target":{"provider":"fake","group":"web"},"min":1,"max":5,"evaluation_interval":"1s","metrics":[{"name":"rps","type":"request_rate","target":100}]}`), "application/json", ""); err != nil {
 			b.Fatal(err)
 		}
 		var took []time.Duration
 		for k := 0; k < 10; k++ {
-			leader = c.waitLeader(10*time.Second)
+			leader = c.waitLeader(10 * time.Second)
 			time.Sleep(1500 * time.Millisecond) // a settled cluster and a recent evaluation
 			killed := time.Now()
 			c.kill(leader)

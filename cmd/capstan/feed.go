@@ -211,11 +211,20 @@ func runFeed(ctx context.Context, stdout, stderr io.Writer, t *apiTarget, o feed
 // cannot be asked right now is only a warning: the replay retries anyway.
 func checkFeedTarget(ctx context.Context, stderr io.Writer, t *apiTarget, id, metric string) error {
 	var rec api.PolicyRecord
-	err := t.call(ctx, func(c *api.Client) error {
-		var err error
-		rec, err = c.GetPolicy(ctx, id)
-		return err
-	})
+	// Reads are served by whichever node answers, and a follower may not
+	// have applied a policy committed a moment ago: give it a few seconds.
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		err = t.call(ctx, func(c *api.Client) error {
+			var err error
+			rec, err = c.GetPolicy(ctx, id)
+			return err
+		})
+		if !errors.Is(err, api.ErrNotFound) || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	switch {
 	case errors.Is(err, api.ErrNotFound):
 		return fmt.Errorf("policy %s does not exist; apply it first with 'capstan policy apply -f FILE'", id)

@@ -30,7 +30,7 @@ done
 export CAPSTAN_ADDR=http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083
 printf 'waiting for a leader'
 for _ in $(seq 1 60); do
-	if curl -fsS "$CAPSTAN_ADDR/readyz" >/dev/null 2>&1; then break; fi
+	if curl -fsS http://127.0.0.1:8081/readyz >/dev/null 2>&1; then break; fi
 	printf '.'; sleep 0.5
 done
 echo
