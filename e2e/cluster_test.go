@@ -137,6 +137,11 @@ func (c *cluster) stopAll() {
 		c.fakeP.Process.Kill()
 		c.fakeP.Wait()
 	}
+	for _, nd := range c.nodes {
+		if strings.Contains(nd.log.String(), "DATA RACE") {
+			c.t.Errorf("%s: the race detector reported a data race:\n%s", nd.id, nd.log.String())
+		}
+	}
 	if c.t.Failed() {
 		for _, nd := range c.nodes {
 			c.t.Logf("---- %s log ----\n%s", nd.id, tail(nd.log.String(), 40))
