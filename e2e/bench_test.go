@@ -11,36 +11,45 @@ import (
 )
 
 // BenchmarkPolicyWrites measures committed policy writes per second through
-// the API of a three-node loopback cluster, with 64 concurrent clients
-// spread over all three nodes (followers forward to the leader).
+// the API of a three-node loopback cluster with 64 concurrent clients, either
+// spread over all three nodes (followers forward to the leader) or all
+// talking to the leader.
 func BenchmarkPolicyWrites(b *testing.B) {
 	c := startCluster(b, 3)
-	c.waitLeader(5 * time.Second)
-	const clients = 64
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for w := 0; w < clients; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			nd := c.nodes[w%len(c.nodes)]
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				body := fmt.Sprintf(`{"id":"p%d","target":{"provider":"fake","group":"g%d"},"min":0,"max":3,"evaluation_interval":"1h","metrics":[{"name":"rps","type":"request_rate","target":10}]}`, i%5000, i%5000)
-				if _, err := nd.client.PutPolicy(context.Background(), []byte(body), "application/json", ""); err != nil {
-					b.Error(err)
-					return
-				}
+	leader := c.waitLeader(5 * time.Second)
+	for _, mode := range []string{"spread", "leader"} {
+		b.Run(mode, func(b *testing.B) {
+			targets := c.nodes
+			if mode == "leader" {
+				targets = []*node{leader}
 			}
-		}(w)
+			const clients = 64
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for w := 0; w < clients; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					nd := targets[w%len(targets)]
+					for {
+						i := next.Add(1)
+						if i > int64(b.N) {
+							return
+						}
+						body := fmt.Sprintf(`{"id":"p%d","target":{"provider":"fake","group":"g%d"},"min":0,"max":3,"evaluation_interval":"1h","metrics":[{"name":"rps","type":"request_rate","target":10}]}`, i%5000, i%5000)
+						if _, err := nd.client.PutPolicy(context.Background(), []byte(body), "application/json", ""); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}(w)
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
+		})
 	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
 }
 
 // BenchmarkFailover kills the leader ten times (restarting it each time)

@@ -47,6 +47,9 @@ func Parse(data []byte) (Policy, error) {
 	if len(data) > MaxPolicyBytes {
 		return Policy{}, docError(fmt.Sprintf("policy is %d bytes, larger than the %d-byte limit", len(data), MaxPolicyBytes))
 	}
+	if p, err := parseJSONFast(data); err == nil {
+		return p, nil
+	}
 	root, msg := decodeDocument(data)
 	if msg != "" {
 		return Policy{}, docError(msg)
