@@ -225,8 +225,6 @@ func NewNode(cfg Config) (*Node, error) {
 	rc.NotifyCh = n.leaderCh
 	// Concurrent writes share one log append and fsync.
 	rc.BatchApplyCh = true
-	rc.MaxAppendEntries = 256
-	rc.CommitTimeout = 5 * time.Millisecond
 	rc.Logger = hlog
 	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, trans)
 	if err != nil {
