@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Packages that run goroutines; they are tested under the race detector too.
 RACE_PKGS := ./policy/... ./metrics/... ./cmd/... ./controlplane/... ./api/... ./cloud/... ./e2e/...
 
-.PHONY: build test unit race lint bench fuzz run simulate-demo clean
+.PHONY: build test unit race lint bench bench-cluster fuzz run simulate-demo clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/capstan
@@ -26,7 +26,12 @@ lint:
 	$(GO) vet ./...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./metrics/...
+	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./metrics/... ./cmd/... ./controlplane/...
+
+# bench-cluster: write throughput and failover times on real agent processes.
+bench-cluster:
+	$(GO) test -run '^$$' -bench PolicyWrites -benchtime 20000x ./e2e/
+	$(GO) test -run '^$$' -bench Failover -benchtime 1x ./e2e/
 
 # fuzz: a short run of every fuzz target (FUZZTIME=5m for a longer one).
 FUZZTIME ?= 30s
@@ -35,6 +40,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./metrics/trace/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBinary$$' -fuzztime $(FUZZTIME) ./policy/forecast/
 	$(GO) test -run '^$$' -fuzz '^FuzzStateUnmarshal$$' -fuzztime $(FUZZTIME) ./policy/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseJSONFastPath$$' -fuzztime $(FUZZTIME) ./policy/
+	$(GO) test -run '^$$' -fuzz '^FuzzPushRequest$$' -fuzztime $(FUZZTIME) ./api/
 
 # run: a local three-node cluster on loopback with the fake cloud, fed from a trace.
 run: build
