@@ -267,6 +267,9 @@ func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver
 		fakeDriver = fake.NewDriver(fake.New(fake.Options{BootDelay: o.FakeBootDelay, AutoCreate: true, DefaultMax: 1000}))
 		logger.Info("provider fake uses an in-process fake cloud; give --fake-cloud to share one between agents")
 	}
+	// Transient failures (throttling, 5xx, timeouts) are retried with
+	// capped, jittered backoff within each call's deadline.
+	fakeDriver = cloud.NewRetrying(fakeDriver, cloud.DefaultRetryOptions())
 	return func(provider string) (cloud.Driver, error) {
 		switch provider {
 		case "fake":

@@ -1,0 +1,91 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+)
+
+// RetryOptions shapes the capped exponential backoff a Retrying driver uses.
+type RetryOptions struct {
+	// Initial is the first wait; each later wait grows by Multiplier up to Max.
+	Initial    time.Duration
+	Max        time.Duration
+	Multiplier float64
+	// Jitter randomizes each wait by ±Jitter of itself, so drivers on
+	// several nodes do not retry in lockstep.
+	Jitter float64
+	// MaxTries bounds the attempts; 0 means until the context ends.
+	MaxTries uint
+}
+
+// DefaultRetryOptions suits cloud control-plane APIs: start at 200 ms,
+// double up to 5 s, ±20 % jitter, at most 6 tries, always within the
+// caller's deadline.
+func DefaultRetryOptions() RetryOptions {
+	return RetryOptions{Initial: 200 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.2, MaxTries: 6}
+}
+
+// Retrying wraps a driver so that transient failures (throttling, 5xx,
+// timeouts) are retried with capped exponential backoff and jitter within
+// the context's deadline. Permanent errors (not found, invalid) and
+// conflicts (an activity in progress: retry at the next evaluation, not
+// now) return at once.
+type Retrying struct {
+	d    Driver
+	opts RetryOptions
+}
+
+var _ Driver = (*Retrying)(nil)
+
+// NewRetrying wraps d. cenkalti/backoff provides the backoff arithmetic.
+func NewRetrying(d Driver, opts RetryOptions) *Retrying {
+	return &Retrying{d: d, opts: opts}
+}
+
+func (r *Retrying) backoff() backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = r.opts.Initial, r.opts.Max
+	b.Multiplier, b.RandomizationFactor = r.opts.Multiplier, r.opts.Jitter
+	return b
+}
+
+func (r *Retrying) retry(ctx context.Context, op func() error) error {
+	opts := []backoff.RetryOption{backoff.WithBackOff(r.backoff()), backoff.WithMaxElapsedTime(0)}
+	if r.opts.MaxTries > 0 {
+		opts = append(opts, backoff.WithMaxTries(r.opts.MaxTries))
+	}
+	var last error
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		last = op()
+		if last != nil && !Transient(last) {
+			return struct{}{}, backoff.Permanent(last)
+		}
+		return struct{}{}, last
+	}, opts...)
+	if err != nil && ctx.Err() != nil && last != nil && !errors.Is(err, last) {
+		// Stopped waiting because the caller gave up: say why it was
+		// waiting as well as why it stopped.
+		return errors.Join(last, ctx.Err())
+	}
+	return err
+}
+
+// Describe retries the wrapped Describe on transient errors.
+func (r *Retrying) Describe(ctx context.Context, g GroupRef) (GroupState, error) {
+	var gs GroupState
+	err := r.retry(ctx, func() error {
+		var err error
+		gs, err = r.d.Describe(ctx, g)
+		return err
+	})
+	return gs, err
+}
+
+// SetDesired retries the wrapped SetDesired on transient errors; it is
+// idempotent, so a retry after an unseen success is harmless.
+func (r *Retrying) SetDesired(ctx context.Context, g GroupRef, n int) error {
+	return r.retry(ctx, func() error { return r.d.SetDesired(ctx, g, n) })
+}

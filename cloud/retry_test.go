@@ -1,0 +1,74 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// scripted fails with the given errors in turn, then succeeds.
+type scripted struct {
+	errs  []error
+	calls int
+}
+
+func (s *scripted) next() error {
+	s.calls++
+	if s.calls <= len(s.errs) {
+		return s.errs[s.calls-1]
+	}
+	return nil
+}
+
+func (s *scripted) Describe(context.Context, GroupRef) (GroupState, error) {
+	return GroupState{}, s.next()
+}
+func (s *scripted) SetDesired(context.Context, GroupRef, int) error { return s.next() }
+
+func TestRetryingRetriesOnlyTransientErrors(t *testing.T) {
+	opts := RetryOptions{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2, MaxTries: 4}
+	tests := []struct {
+		name      string
+		errs      []error
+		want      error
+		wantCalls int
+	}{
+		{"success", nil, nil, 1},
+		{"throttled then success", []error{ErrThrottled, ErrThrottled}, nil, 3},
+		{"unavailable then success", []error{ErrUnavailable}, nil, 2},
+		{"throttled beyond the tries", []error{ErrThrottled, ErrThrottled, ErrThrottled, ErrThrottled, ErrThrottled}, ErrThrottled, 4},
+		{"not found is permanent", []error{ErrNotFound}, ErrNotFound, 1},
+		{"invalid is permanent", []error{ErrInvalid}, ErrInvalid, 1},
+		{"conflict waits for the next evaluation", []error{ErrConflict}, ErrConflict, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &scripted{errs: tc.errs}
+			err := NewRetrying(s, opts).SetDesired(context.Background(), GroupRef{}, 1)
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+			if s.calls != tc.wantCalls {
+				t.Fatalf("%d calls, want %d", s.calls, tc.wantCalls)
+			}
+		})
+	}
+}
+
+func TestRetryingStopsAtTheDeadline(t *testing.T) {
+	s := &scripted{errs: make([]error, 1000)}
+	for i := range s.errs {
+		s.errs[i] = ErrThrottled
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := NewRetrying(s, RetryOptions{Initial: 20 * time.Millisecond, Max: time.Second, Multiplier: 2}).Describe(ctx, GroupRef{})
+	if !errors.Is(err, ErrThrottled) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v, want throttled and the deadline", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("took %s, want to stop at the 100ms deadline", took)
+	}
+}
