@@ -33,3 +33,20 @@ func readAllLimited(r io.Reader, limit int64) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// readPolicyFile reads a policy file, or standard input for "-".
+func readPolicyFile(file string) ([]byte, error) {
+	var (
+		data []byte
+		err  error
+	)
+	if file == "-" {
+		data, err = readAllLimited(os.Stdin, maxPolicyFile)
+	} else {
+		data, err = readFileLimited(file, maxPolicyFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	return data, nil
+}

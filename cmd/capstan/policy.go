@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
@@ -50,17 +49,9 @@ func newPolicyValidateCommand() *cobra.Command {
 // loadPolicy reads and parses a policy file. A validation failure comes back
 // as one error listing every field problem, one per line.
 func loadPolicy(file string) (policy.Policy, error) {
-	var (
-		data []byte
-		err  error
-	)
-	if file == "-" {
-		data, err = readAllLimited(os.Stdin, maxPolicyFile)
-	} else {
-		data, err = readFileLimited(file, maxPolicyFile)
-	}
+	data, err := readPolicyFile(file)
 	if err != nil {
-		return policy.Policy{}, fmt.Errorf("reading policy: %w", err)
+		return policy.Policy{}, err
 	}
 	p, err := policy.Parse(data)
 	if err != nil {
@@ -109,17 +100,9 @@ printed by 'capstan policy get'); 0 applies only if the policy does not exist.`,
 }
 
 func runPolicyApply(ctx context.Context, stdout io.Writer, t *apiTarget, file, ifMatch string) error {
-	var (
-		data []byte
-		err  error
-	)
-	if file == "-" {
-		data, err = readAllLimited(os.Stdin, maxPolicyFile)
-	} else {
-		data, err = readFileLimited(file, maxPolicyFile)
-	}
+	data, err := readPolicyFile(file)
 	if err != nil {
-		return fmt.Errorf("reading policy: %w", err)
+		return err
 	}
 	// JSON is YAML, so either type would parse; naming it right gets JSON
 	// syntax errors explained by a JSON decoder.
