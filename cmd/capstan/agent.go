@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"reflect"
 	"strings"
 	"time"
 
@@ -110,49 +111,18 @@ func loadAgentConfig(path string, o *agentOptions, flags *pflag.FlagSet) error {
 	if err := dec.Decode(&fromFile); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("--config %s: %w", path, err)
 	}
-	// Flags set on the command line win over the file.
-	keep := *o
-	*o = fromFile
+	// Flags set on the command line win over the file. Each flag's field
+	// is the one whose yaml key is the flag name with underscores.
+	fileV, flagV := reflect.ValueOf(&fromFile).Elem(), reflect.ValueOf(o).Elem()
 	flags.Visit(func(fl *pflag.Flag) {
-		switch fl.Name {
-		case "node-id":
-			o.NodeID = keep.NodeID
-		case "data-dir":
-			o.DataDir = keep.DataDir
-		case "raft-addr":
-			o.RaftAddr = keep.RaftAddr
-		case "http-addr":
-			o.HTTPAddr = keep.HTTPAddr
-		case "bootstrap-expect":
-			o.BootstrapExpect = keep.BootstrapExpect
-		case "join":
-			o.Join = keep.Join
-		case "heartbeat-timeout":
-			o.HeartbeatTimeout = keep.HeartbeatTimeout
-		case "election-timeout":
-			o.ElectionTimeout = keep.ElectionTimeout
-		case "leader-lease-timeout":
-			o.LeaderLeaseTimeout = keep.LeaderLeaseTimeout
-		case "snapshot-threshold":
-			o.SnapshotThreshold = keep.SnapshotThreshold
-		case "snapshot-interval":
-			o.SnapshotInterval = keep.SnapshotInterval
-		case "trailing-logs":
-			o.TrailingLogs = keep.TrailingLogs
-		case "max-decisions":
-			o.MaxDecisions = keep.MaxDecisions
-		case "fake-cloud":
-			o.FakeCloud = keep.FakeCloud
-		case "fake-boot-delay":
-			o.FakeBootDelay = keep.FakeBootDelay
-		case "log-level":
-			o.LogLevel = keep.LogLevel
-		case "max-body-bytes":
-			o.MaxBody = keep.MaxBody
-		case "debug-addr":
-			o.DebugAddr = keep.DebugAddr
+		key := strings.ReplaceAll(fl.Name, "-", "_")
+		for i := 0; i < fileV.NumField(); i++ {
+			if fileV.Type().Field(i).Tag.Get("yaml") == key {
+				fileV.Field(i).Set(flagV.Field(i))
+			}
 		}
 	})
+	*o = fromFile
 	return nil
 }
 
