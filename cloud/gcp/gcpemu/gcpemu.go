@@ -1,0 +1,617 @@
+// Package gcpemu is an in-process emulator of the part of the Compute
+// Engine REST API (v1) that the gcp driver uses, for pointing the real SDK
+// client at (option.WithEndpoint(server URL), option.WithoutAuthentication):
+//
+//	GET  /compute/v1/projects/{p}/zones/{z}/instanceGroupManagers/{name}
+//	POST /compute/v1/projects/{p}/zones/{z}/instanceGroupManagers/{name}/resize?size=N
+//	GET  /compute/v1/projects/{p}/zones/{z}/operations/{operation}
+//	POST /compute/v1/projects/{p}/zones/{z}/operations/{operation}/wait
+//	GET  /compute/v1/projects/{p}/zones/{z}/autoscalers/{name}
+//
+// and the same under regions/{r} for regional groups. Bodies are Compute
+// Engine's JSON (camelCase fields, 64-bit ids as strings, enums as names);
+// errors are Google's JSON error format with the reasons Compute Engine
+// uses (notFound, invalid, rateLimitExceeded, resourceNotReady, ...).
+//
+// The emulator keeps state: a resize changes targetSize at once, new
+// instances spend Options.BootDelay in the "creating" action before they
+// count as running ("none"), removed ones go at once, and the resize
+// operation stays RUNNING for Options.OperationDelay before it is DONE.
+// Faults are injected per call kind (InjectFault).
+//
+// Bounds: a MIG has no min or max; its autoscaler has. A group created with
+// an Autoscaler gets one attached (status.autoscaler links to it), mode OFF
+// by default, and the driver reads the bounds from it. The emulator does
+// not enforce an autoscaler's bounds on a resize (an autoscaler in mode OFF
+// does not act on its group; the driver checks the bounds itself); it
+// refuses negative sizes and sizes above the per-group limit
+// (Options.MaxZonalSize, Options.MaxRegionalSize) with a 400 invalid, as
+// Compute Engine does.
+package gcpemu
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/capstan-io/capstan/cloud"
+)
+
+// Compute Engine's limits on the number of instances in one group, used
+// when Options leave them zero.
+const (
+	DefaultMaxZonalSize    = 1000
+	DefaultMaxRegionalSize = 2000
+)
+
+// Options shape an Emulator. Zero durations mean "at once"; zero limits
+// mean the defaults above.
+type Options struct {
+	// BootDelay is how long a new instance is "creating" before it runs.
+	BootDelay time.Duration
+	// OperationDelay is how long a resize operation stays RUNNING. Zero
+	// makes the resize answer with an operation that is already DONE.
+	OperationDelay time.Duration
+	// MaxZonalSize and MaxRegionalSize are the largest sizes a resize may ask for.
+	MaxZonalSize, MaxRegionalSize int
+	// Now is the emulator's clock; nil means time.Now. Request delays
+	// (Slow faults, the operation wait endpoint) use real time regardless.
+	Now func() time.Time
+}
+
+// Autoscaler is an autoscaler attached to a group: the bounds the driver
+// reports as Min and Max.
+type Autoscaler struct {
+	// Min and Max are the autoscaler's minNumReplicas and maxNumReplicas.
+	Min, Max int
+	// Mode is OFF (the default here: Capstan decides, the autoscaler only
+	// holds the bounds), ON or ONLY_SCALE_OUT.
+	Mode string
+}
+
+// GroupStatus is a group's state as the emulator holds it.
+type GroupStatus struct {
+	// TargetSize is the size the group converges to (what a resize sets).
+	TargetSize int
+	// Running instances have booted; Creating ones have not yet.
+	Running, Creating int
+	// Stable is false while instances are creating or a resize operation runs.
+	Stable bool
+	// Autoscaler is the attached autoscaler, nil if none.
+	Autoscaler *Autoscaler
+}
+
+// Op names the kind of API call a fault applies to.
+type Op string
+
+// The call kinds.
+const (
+	// OpGet is GET .../instanceGroupManagers/{name} (the driver's Describe,
+	// and the read at the start of SetDesired).
+	OpGet Op = "get"
+	// OpResize is POST .../instanceGroupManagers/{name}/resize.
+	OpResize Op = "resize"
+	// OpGetOperation is GET (or POST .../wait) .../operations/{operation}.
+	OpGetOperation Op = "operation"
+	// OpGetAutoscaler is GET .../autoscalers/{name}.
+	OpGetAutoscaler Op = "autoscaler"
+)
+
+// FaultKind is how an injected fault answers.
+type FaultKind int
+
+// The fault kinds, each answered the way Compute Engine does.
+const (
+	// Throttle answers 429 RESOURCE_EXHAUSTED, reason rateLimitExceeded.
+	Throttle FaultKind = iota + 1
+	// ServerError answers 503 UNAVAILABLE, reason backendError.
+	ServerError
+	// InternalError answers 500 INTERNAL, reason internalError.
+	InternalError
+	// NotReady answers 400, reason resourceNotReady: what Compute Engine
+	// says while another operation on the group is still running.
+	NotReady
+	// Conflict answers 409 ABORTED, reason conflict.
+	Conflict
+	// NotFound answers 404, reason notFound, as if the resource were gone.
+	NotFound
+	// Slow delays the answer by Fault.Delay (or until the client gives
+	// up), then answers normally.
+	Slow
+	// OperationFails (OpResize only) accepts the resize but its operation
+	// ends DONE with an error (httpErrorStatusCode 500, code
+	// INTERNAL_ERROR) and the size does not change.
+	OperationFails
+)
+
+// Fault is an injected failure.
+type Fault struct {
+	// Op is the call kind it applies to.
+	Op Op
+	// Group limits it to calls about the group of that name (its
+	// autoscaler, the operations resizing it); empty means any.
+	Group string
+	// Kind is how the affected calls are answered.
+	Kind FaultKind
+	// Times is how many matching calls it affects: 0 means once, a
+	// negative value every call from now on.
+	Times int
+	// Delay is the wait for Slow.
+	Delay time.Duration
+}
+
+// Call is one request the emulator answered, for tests to count and inspect.
+type Call struct {
+	// Op is the call kind, Method the HTTP method.
+	Op     Op
+	Method string
+	// Path and Query are as received, e.g. "/compute/v1/projects/p/zones/z/instanceGroupManagers/g/resize" and "size=4".
+	Path, Query string
+	// Status is the HTTP status answered (0 if the client went away first).
+	Status int
+	// Fault is the injected fault's kind, 0 if none.
+	Fault FaultKind
+}
+
+// Emulator is the emulated API and its state. It is an http.Handler and
+// safe for concurrent use.
+type Emulator struct {
+	opts Options
+	mux  *http.ServeMux
+
+	mu     sync.Mutex
+	groups map[resKey]*group
+	ops    map[resKey]*operation
+	faults []*Fault
+	calls  []Call
+	nextID uint64
+}
+
+// resKey names a zonal or regional resource.
+type resKey struct {
+	project, scope, location, name string // scope is "zones" or "regions"
+}
+
+func keyOf(ref cloud.GroupRef) (resKey, error) {
+	switch {
+	case ref.Project == "" || ref.Group == "":
+		return resKey{}, errors.New("gcpemu: the group needs a project and a name")
+	case (ref.Zone == "") == (ref.Region == ""):
+		return resKey{}, errors.New("gcpemu: the group needs exactly one of zone and region")
+	case ref.Zone != "":
+		return resKey{ref.Project, "zones", ref.Zone, ref.Group}, nil
+	default:
+		return resKey{ref.Project, "regions", ref.Region, ref.Group}, nil
+	}
+}
+
+type group struct {
+	id         uint64
+	created    time.Time
+	targetSize int
+	// readyAt holds, per instance, when it is (or was) running.
+	readyAt []time.Time
+	// busyUntil is when the last resize operation is DONE.
+	busyUntil  time.Time
+	autoscaler *autoscaler
+}
+
+type autoscaler struct {
+	id      uint64
+	name    string
+	created time.Time
+	Autoscaler
+}
+
+type operation struct {
+	id       uint64
+	key      resKey // its own name and scope
+	target   resKey
+	targetID uint64
+	size     int
+	created  time.Time
+	doneAt   time.Time
+	fail     bool
+}
+
+// New returns an empty emulator.
+func New(opts Options) *Emulator {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxZonalSize == 0 {
+		opts.MaxZonalSize = DefaultMaxZonalSize
+	}
+	if opts.MaxRegionalSize == 0 {
+		opts.MaxRegionalSize = DefaultMaxRegionalSize
+	}
+	e := &Emulator{opts: opts, groups: map[resKey]*group{}, ops: map[resKey]*operation{}, nextID: 1000}
+	const base = "/compute/v1/projects/{project}/{scope}/{location}/"
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+base+"instanceGroupManagers/{name}", e.handleGet)
+	mux.HandleFunc("POST "+base+"instanceGroupManagers/{name}/resize", e.handleResize)
+	mux.HandleFunc("GET "+base+"operations/{name}", e.handleOperation)
+	mux.HandleFunc("POST "+base+"operations/{name}/wait", e.handleOperation)
+	mux.HandleFunc("GET "+base+"autoscalers/{name}", e.handleAutoscaler)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "notFound", fmt.Sprintf("The requested URL %s was not found on this server.", r.URL.Path))
+	})
+	e.mux = mux
+	return e
+}
+
+// ServeHTTP answers one API request.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.mux.ServeHTTP(w, r)
+}
+
+// CreateGroup makes a group of targetSize instances, all running. With as
+// non-nil an autoscaler named after the group is attached (mode OFF unless
+// as.Mode says otherwise).
+func (e *Emulator) CreateGroup(ref cloud.GroupRef, targetSize int, as *Autoscaler) error {
+	k, err := keyOf(ref)
+	if err != nil {
+		return err
+	}
+	if targetSize < 0 {
+		return fmt.Errorf("gcpemu: target size %d is negative", targetSize)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.groups[k]; ok {
+		return fmt.Errorf("gcpemu: group %s already exists", k.path("instanceGroupManagers"))
+	}
+	now := e.opts.Now()
+	g := &group{id: e.id(), created: now, targetSize: targetSize}
+	for i := 0; i < targetSize; i++ {
+		g.readyAt = append(g.readyAt, now)
+	}
+	e.groups[k] = g
+	e.setAutoscaler(k, g, as)
+	return nil
+}
+
+// SetAutoscaler attaches, changes or (with nil) detaches a group's autoscaler.
+func (e *Emulator) SetAutoscaler(ref cloud.GroupRef, as *Autoscaler) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k, g, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	e.setAutoscaler(k, g, as)
+	return nil
+}
+
+func (e *Emulator) setAutoscaler(k resKey, g *group, as *Autoscaler) {
+	if as == nil {
+		g.autoscaler = nil
+		return
+	}
+	a := &autoscaler{id: e.id(), name: k.name, created: e.opts.Now(), Autoscaler: *as}
+	if a.Mode == "" {
+		a.Mode = "OFF"
+	}
+	g.autoscaler = a
+}
+
+// Group returns a group's state.
+func (e *Emulator) Group(ref cloud.GroupRef) (GroupStatus, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, g, err := e.lookup(ref)
+	if err != nil {
+		return GroupStatus{}, err
+	}
+	now := e.opts.Now()
+	running, creating := g.counts(now)
+	st := GroupStatus{TargetSize: g.targetSize, Running: running, Creating: creating, Stable: g.stable(now)}
+	if g.autoscaler != nil {
+		as := g.autoscaler.Autoscaler
+		st.Autoscaler = &as
+	}
+	return st, nil
+}
+
+// Desired returns a group's targetSize.
+func (e *Emulator) Desired(ref cloud.GroupRef) (int, error) {
+	st, err := e.Group(ref)
+	return st.TargetSize, err
+}
+
+// InjectFault queues f; faults are matched in the order injected.
+func (e *Emulator) InjectFault(f Fault) error {
+	switch f.Op {
+	case OpGet, OpResize, OpGetOperation, OpGetAutoscaler:
+	default:
+		return fmt.Errorf("gcpemu: unknown call kind %q", f.Op)
+	}
+	if f.Kind < Throttle || f.Kind > OperationFails {
+		return fmt.Errorf("gcpemu: unknown fault kind %d", f.Kind)
+	}
+	if f.Kind == OperationFails && f.Op != OpResize {
+		return errors.New("gcpemu: OperationFails applies to resize calls only")
+	}
+	if f.Times == 0 {
+		f.Times = 1
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults = append(e.faults, &f)
+	return nil
+}
+
+// ClearFaults drops the faults not yet used up.
+func (e *Emulator) ClearFaults() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults = nil
+}
+
+// Calls returns the requests answered so far, oldest first.
+func (e *Emulator) Calls() []Call {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.calls)
+}
+
+func (e *Emulator) lookup(ref cloud.GroupRef) (resKey, *group, error) {
+	k, err := keyOf(ref)
+	if err != nil {
+		return resKey{}, nil, err
+	}
+	g, ok := e.groups[k]
+	if !ok {
+		return resKey{}, nil, fmt.Errorf("gcpemu: no group %s", k.path("instanceGroupManagers"))
+	}
+	return k, g, nil
+}
+
+// id hands out resource ids; callers hold e.mu.
+func (e *Emulator) id() uint64 {
+	e.nextID++
+	return e.nextID
+}
+
+func (g *group) counts(now time.Time) (running, creating int) {
+	for _, t := range g.readyAt {
+		if now.Before(t) {
+			creating++
+		} else {
+			running++
+		}
+	}
+	return running, creating
+}
+
+func (g *group) stable(now time.Time) bool {
+	_, creating := g.counts(now)
+	return creating == 0 && !now.Before(g.busyUntil)
+}
+
+// resizeTo adds booting instances or removes instances, the ones not yet
+// running first (as Compute Engine prefers), at once.
+func (g *group) resizeTo(n int, now, ready time.Time) {
+	g.targetSize = n
+	for len(g.readyAt) < n {
+		g.readyAt = append(g.readyAt, ready)
+	}
+	if len(g.readyAt) > n {
+		slices.SortFunc(g.readyAt, func(a, b time.Time) int { return a.Compare(b) })
+		g.readyAt = g.readyAt[:n]
+	}
+}
+
+// begin records a call and takes the first matching fault, if any. k is
+// the resource the call names; a fault's Group matches the group's name
+// (for an operation, the group it resizes).
+func (e *Emulator) begin(r *http.Request, op Op, k resKey) (int, *Fault) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	name := k.name
+	if o, ok := e.ops[k]; ok && op == OpGetOperation {
+		name = o.target.name
+	}
+	var fault *Fault
+	for i, f := range e.faults {
+		if f.Op != op || (f.Group != "" && f.Group != name) {
+			continue
+		}
+		c := *f
+		fault = &c
+		if f.Times > 0 {
+			f.Times--
+			if f.Times == 0 {
+				e.faults = slices.Delete(e.faults, i, i+1)
+			}
+		}
+		break
+	}
+	c := Call{Op: op, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
+	if fault != nil {
+		c.Fault = fault.Kind
+	}
+	e.calls = append(e.calls, c)
+	return len(e.calls) - 1, fault
+}
+
+// finish records the status a call was answered with.
+func (e *Emulator) finish(i, status int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.calls[i].Status = status
+}
+
+// serve runs the shared part of every handler: record the call, apply a
+// fault, and otherwise let answer write the response. It returns early,
+// having answered, when a fault decides the outcome.
+func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, op Op, answer func(k resKey, f *Fault) (int, any)) {
+	k := resKey{r.PathValue("project"), r.PathValue("scope"), r.PathValue("location"), r.PathValue("name")}
+	i, f := e.begin(r, op, k)
+	if k.scope != "zones" && k.scope != "regions" {
+		e.finish(i, writeError(w, http.StatusNotFound, "notFound", fmt.Sprintf("The requested URL %s was not found on this server.", r.URL.Path)))
+		return
+	}
+	if f != nil && f.Kind == Slow {
+		t := time.NewTimer(f.Delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			// The client gave up; nobody reads an answer.
+			return
+		}
+	}
+	if f != nil {
+		if status, reason, msg, ok := faultAnswer(f.Kind, k); ok {
+			e.finish(i, writeError(w, status, reason, msg))
+			return
+		}
+	}
+	status, body := answer(k, f)
+	if eb, ok := body.(errorBody); ok {
+		e.finish(i, writeError(w, status, eb.reason, eb.message))
+		return
+	}
+	e.finish(i, writeJSON(w, status, body))
+}
+
+// errorBody is what an answer func returns to have a Google error written.
+type errorBody struct{ reason, message string }
+
+func notFound(k resKey, collection string) (int, any) {
+	return http.StatusNotFound, errorBody{"notFound", fmt.Sprintf("The resource '%s' was not found", k.path(collection))}
+}
+
+func (e *Emulator) handleGet(w http.ResponseWriter, r *http.Request) {
+	e.serve(w, r, OpGet, func(k resKey, _ *Fault) (int, any) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		g, ok := e.groups[k]
+		if !ok {
+			return notFound(k, "instanceGroupManagers")
+		}
+		return http.StatusOK, e.groupJSON(baseURL(r), k, g)
+	})
+}
+
+func (e *Emulator) handleResize(w http.ResponseWriter, r *http.Request) {
+	e.serve(w, r, OpResize, func(k resKey, f *Fault) (int, any) {
+		q := r.URL.Query()
+		size, err := strconv.Atoi(q.Get("size"))
+		if err != nil {
+			return http.StatusBadRequest, errorBody{"required", "Required field 'size' not specified or invalid"}
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		g, ok := e.groups[k]
+		if !ok {
+			return notFound(k, "instanceGroupManagers")
+		}
+		limit := e.opts.MaxZonalSize
+		if k.scope == "regions" {
+			limit = e.opts.MaxRegionalSize
+		}
+		switch {
+		case size < 0:
+			return http.StatusBadRequest, errorBody{"invalid", fmt.Sprintf("Invalid value for field 'size': '%d'. Must be greater than or equal to 0.", size)}
+		case size > limit:
+			return http.StatusBadRequest, errorBody{"invalid", fmt.Sprintf("Invalid value for field 'size': '%d'. Must be less than or equal to %d.", size, limit)}
+		}
+		now := e.opts.Now()
+		op := &operation{
+			id:       e.id(),
+			target:   k,
+			targetID: g.id,
+			size:     size,
+			created:  now,
+			doneAt:   now.Add(e.opts.OperationDelay),
+			fail:     f != nil && f.Kind == OperationFails,
+		}
+		// Compute Engine's operation names: "operation-" millis, then two hex groups.
+		name := fmt.Sprintf("operation-%d-%016x-%08x", now.UnixMilli(), op.id*0x9e3779b97f4a7c15, op.id)
+		op.key = resKey{k.project, k.scope, k.location, name}
+		e.ops[op.key] = op
+		if !op.fail {
+			g.resizeTo(size, now, now.Add(e.opts.BootDelay))
+		}
+		if op.doneAt.After(g.busyUntil) {
+			g.busyUntil = op.doneAt
+		}
+		return http.StatusOK, e.operationJSON(baseURL(r), op)
+	})
+}
+
+func (e *Emulator) handleOperation(w http.ResponseWriter, r *http.Request) {
+	wait := r.Method == http.MethodPost
+	e.serve(w, r, OpGetOperation, func(k resKey, _ *Fault) (int, any) {
+		e.mu.Lock()
+		op, ok := e.ops[k]
+		e.mu.Unlock()
+		if !ok {
+			return notFound(k, "operations")
+		}
+		if wait {
+			// operations.wait returns when the operation is DONE or after
+			// about two minutes, whichever comes first.
+			if d := op.doneAt.Sub(e.opts.Now()); d > 0 {
+				t := time.NewTimer(min(d, 2*time.Minute))
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+				}
+				t.Stop()
+			}
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return http.StatusOK, e.operationJSON(baseURL(r), op)
+	})
+}
+
+func (e *Emulator) handleAutoscaler(w http.ResponseWriter, r *http.Request) {
+	e.serve(w, r, OpGetAutoscaler, func(k resKey, _ *Fault) (int, any) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		// Autoscalers are named after their group here.
+		g, ok := e.groups[k]
+		if !ok || g.autoscaler == nil {
+			return notFound(k, "autoscalers")
+		}
+		return http.StatusOK, e.autoscalerJSON(baseURL(r), k, g)
+	})
+}
+
+// faultAnswer is the error Compute Engine gives for a fault kind; ok is
+// false for kinds that do not answer with an error.
+func faultAnswer(kind FaultKind, k resKey) (status int, reason, msg string, ok bool) {
+	switch kind {
+	case Throttle:
+		return http.StatusTooManyRequests, "rateLimitExceeded",
+			"Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of service 'compute.googleapis.com' for consumer 'project_number:000000000000'.", true
+	case ServerError:
+		return http.StatusServiceUnavailable, "backendError", "The service is currently unavailable.", true
+	case InternalError:
+		return http.StatusInternalServerError, "internalError", "Internal error. Please try again or contact Google Support.", true
+	case NotReady:
+		return http.StatusBadRequest, "resourceNotReady", fmt.Sprintf("The resource '%s' is not ready", k.path("instanceGroupManagers")), true
+	case Conflict:
+		return http.StatusConflict, "conflict", fmt.Sprintf("The resource '%s' is being modified by another operation.", k.path("instanceGroupManagers")), true
+	case NotFound:
+		return http.StatusNotFound, "notFound", fmt.Sprintf("The resource '%s' was not found", k.path("instanceGroupManagers")), true
+	}
+	return 0, "", "", false
+}
+
+// writeJSON writes body and returns the status, for the call record.
+func writeJSON(w http.ResponseWriter, status int, body any) int {
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+	return status
+}
