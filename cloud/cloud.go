@@ -71,11 +71,17 @@ var (
 	ErrUnavailable = errors.New("cloud: provider unavailable")
 	// ErrConflict means a scaling activity is in progress. Retry later.
 	ErrConflict = errors.New("cloud: conflicting activity in progress")
+	// ErrOperationFailed means the provider accepted a resize and its
+	// long-running operation then failed. Drivers wrap it together with
+	// ErrUnavailable; it is not retried at once (the operation often ran
+	// for minutes before failing): the next evaluation decides again.
+	ErrOperationFailed = errors.New("cloud: the provider's operation failed")
 )
 
-// Transient reports whether err is worth retrying soon.
+// Transient reports whether err is worth retrying soon: throttling and
+// unavailability are, a failed long-running operation is not.
 func Transient(err error) bool {
-	return errors.Is(err, ErrThrottled) || errors.Is(err, ErrUnavailable)
+	return (errors.Is(err, ErrThrottled) || errors.Is(err, ErrUnavailable)) && !errors.Is(err, ErrOperationFailed)
 }
 
 // Caller identifies who makes a cloud call: the node and the Raft term under

@@ -41,6 +41,7 @@ func TestRetryingRetriesOnlyTransientErrors(t *testing.T) {
 		{"not found is permanent", []error{ErrNotFound}, ErrNotFound, 1},
 		{"invalid is permanent", []error{ErrInvalid}, ErrInvalid, 1},
 		{"conflict waits for the next evaluation", []error{ErrConflict}, ErrConflict, 1},
+		{"a failed operation waits for the next evaluation", []error{errors.Join(ErrUnavailable, ErrOperationFailed)}, ErrOperationFailed, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/cenkalti/backoff/v5"
 
 	"github.com/capstan-io/capstan/cloud"
 )
@@ -31,6 +30,9 @@ type apiError struct {
 	detail string // replaces the status, code and message when set
 	kind   error  // a cloud sentinel, or nil for a cancelled call
 	err    error  // what the SDK returned
+	// opFailed marks a long-running operation that ended Failed: it also
+	// matches cloud.ErrOperationFailed, which cloud.Retrying does not retry.
+	opFailed bool
 }
 
 func (e *apiError) Error() string {
@@ -59,6 +61,9 @@ func (e *apiError) Error() string {
 func (e *apiError) Unwrap() []error {
 	if e.kind == nil {
 		return []error{e.err}
+	}
+	if e.opFailed {
+		return []error{e.kind, cloud.ErrOperationFailed, e.err}
 	}
 	return []error{e.kind, e.err}
 }
@@ -102,15 +107,16 @@ func callErr(ctx context.Context, what string, g cloud.GroupRef, err error) erro
 func operationFailed(g cloud.GroupRef, from int64, to int, re *azcore.ResponseError) error {
 	code, msg := errorBody(re)
 	e := &apiError{
-		what:   fmt.Sprintf("updating the capacity from %d to %d of scale set", from, to),
-		group:  refName(g),
-		code:   code,
-		msg:    msg,
-		detail: "the long-running operation failed: " + code + ": " + msg,
-		kind:   cloud.ErrUnavailable,
-		err:    re,
+		what:     fmt.Sprintf("updating the capacity from %d to %d of scale set", from, to),
+		group:    refName(g),
+		code:     code,
+		msg:      msg,
+		detail:   "the long-running operation failed: " + code + ": " + msg,
+		kind:     cloud.ErrUnavailable,
+		err:      re,
+		opFailed: true,
 	}
-	return backoff.Permanent(error(e))
+	return e
 }
 
 // classify maps an ARM error answer to a cloud sentinel. The order

@@ -158,7 +158,7 @@ func Run(t *testing.T, newSetup func(t *testing.T) Setup) {
 		{"server error always gives up unavailable", Fault{Kind: ServerError, Op: "set_desired", Times: -1}, cloud.ErrUnavailable, false, false},
 		{"describe throttled once is retried", Fault{Kind: Throttle, Op: "describe", Times: 1}, nil, false, true},
 		{"busy is a conflict", Fault{Kind: Busy, Op: "set_desired", Times: -1}, cloud.ErrConflict, false, false},
-		{"failed operation is an error", Fault{Kind: OperationFails, Op: "set_desired", Times: 1}, cloud.ErrUnavailable, true, false},
+		{"failed operation is reported, not retried at once", Fault{Kind: OperationFails, Op: "set_desired", Times: 1}, cloud.ErrOperationFailed, true, false},
 	}
 	for _, fc := range faults {
 		t.Run(fc.name, func(t *testing.T) {

@@ -77,14 +77,6 @@ func (em emulator) Inject(t testing.TB, f drivertest.Fault) {
 		ef.Kind = gcpemu.Slow
 	case drivertest.OperationFails:
 		ef.Kind = gcpemu.OperationFails
-		// The suite expects a failed operation to surface through
-		// cloud.Retrying as ErrUnavailable with the size unchanged. A
-		// failed operation is ErrUnavailable (transient), so the wrapper
-		// retries it; one failure alone would be absorbed by the next
-		// attempt. Failing every attempt makes the case test what it
-		// means to: the failure's classification and that nothing
-		// changed. TestFailedOperationOnceIsRetried covers a single one.
-		ef.Times = -1
 	default:
 		t.Fatalf("unknown fault kind %d", f.Kind)
 	}

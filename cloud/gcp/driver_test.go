@@ -341,7 +341,7 @@ func TestFailedOperation(t *testing.T) {
 	}
 }
 
-func TestFailedOperationOnceIsRetried(t *testing.T) {
+func TestFailedOperationIsNotRetriedAtOnce(t *testing.T) {
 	d, emu := newTestDriver(t, gcpemu.Options{OperationDelay: 5 * time.Millisecond}, time.Millisecond)
 	g := zonal.ref("opfail-once")
 	if err := emu.CreateGroup(g, 2, nil); err != nil {
@@ -350,14 +350,15 @@ func TestFailedOperationOnceIsRetried(t *testing.T) {
 	if err := emu.InjectFault(gcpemu.Fault{Op: gcpemu.OpResize, Kind: gcpemu.OperationFails, Times: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := cloud.NewRetrying(d, drivertest.FastRetry()).SetDesired(testCtx(t), g, 4); err != nil {
-		t.Fatalf("error %v, want the retry to succeed", err)
+	err := cloud.NewRetrying(d, drivertest.FastRetry()).SetDesired(testCtx(t), g, 4)
+	if !errors.Is(err, cloud.ErrOperationFailed) || !errors.Is(err, cloud.ErrUnavailable) {
+		t.Fatalf("error %v, want a failed operation (unavailable)", err)
 	}
-	if n := countOps(emu.Calls(), gcpemu.OpResize); n != 2 {
-		t.Fatalf("%d resize calls, want 2 (the failed one and the retry)", n)
+	if n := countOps(emu.Calls(), gcpemu.OpResize); n != 1 {
+		t.Fatalf("%d resize calls, want 1: the next evaluation retries, not the wrapper", n)
 	}
-	if n, _ := emu.Desired(g); n != 4 {
-		t.Fatalf("desired %d, want 4", n)
+	if n, _ := emu.Desired(g); n != 2 {
+		t.Fatalf("desired %d, want 2", n)
 	}
 }
 

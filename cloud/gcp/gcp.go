@@ -336,7 +336,7 @@ func (d *Driver) wait(ctx context.Context, t target, n int, op *compute.Operatio
 	}
 	if oerr := operationFailure(op.Proto()); oerr != nil {
 		d.log.DebugContext(ctx, "gcp resize failed", "group", t.String(), "to", n, "operation", op.Name(), "err", oerr.Error())
-		return fmt.Errorf("gcp: resize %s to %d: %w: %w", t, n, cloud.ErrUnavailable, oerr)
+		return fmt.Errorf("gcp: resize %s to %d: %w: %w: %w", t, n, cloud.ErrUnavailable, cloud.ErrOperationFailed, oerr)
 	}
 	d.log.DebugContext(ctx, "gcp resize done", "group", t.String(), "to", n, "operation", op.Name(), "waited", time.Since(start))
 	return nil
