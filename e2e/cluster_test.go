@@ -75,12 +75,19 @@ type cluster struct {
 	fakeP   *exec.Cmd
 	nodes   []*node
 	extra   []string
+	env     []string
 }
 
 // startCluster starts a fake cloud and n agents that bootstrap together.
 func startCluster(t testing.TB, n int, extra ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dir: t.TempDir(), extra: extra}
+	return startClusterEnv(t, n, nil, extra...)
+}
+
+// startClusterEnv is startCluster with extra environment for the agents.
+func startClusterEnv(t testing.TB, n int, env []string, extra ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, dir: t.TempDir(), extra: extra, env: env}
 	fakeAddr := freePort(t)
 	c.fakeP = exec.Command(binary, "fakecloud", "--addr", fakeAddr, "--boot-delay", "1s", "--auto-create")
 	c.fakeP.Stderr = &bytes.Buffer{}
@@ -111,6 +118,7 @@ func (c *cluster) start(nd *node, join, fakeURL string) {
 		"--http-addr", nd.httpAddr, "--bootstrap-expect", strconv.Itoa(len(c.nodes)), "--join", join,
 		"--fake-cloud", fakeURL, "--log-level", "info"}
 	nd.cmd = exec.Command(binary, append(args, c.extra...)...)
+	nd.cmd.Env = append(os.Environ(), c.env...)
 	nd.log = &bytes.Buffer{}
 	nd.cmd.Stdout, nd.cmd.Stderr = nd.log, nd.log
 	if err := nd.cmd.Start(); err != nil {

@@ -12,17 +12,25 @@ import (
 	"net/http/pprof"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	azcloud "github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/api/option"
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/cloud/aws"
+	"github.com/capstan-io/capstan/cloud/azure"
 	"github.com/capstan-io/capstan/cloud/fake"
+	"github.com/capstan-io/capstan/cloud/gcp"
 	"github.com/capstan-io/capstan/controlplane"
 )
 
@@ -47,6 +55,14 @@ type agentOptions struct {
 	LogLevel           string        `yaml:"log_level"`
 	MaxBody            int64         `yaml:"max_body_bytes"`
 	DebugAddr          string        `yaml:"debug_addr"`
+	CloudTimeout       time.Duration `yaml:"cloud_timeout"`
+	AWSEndpoint        string        `yaml:"aws_endpoint"`
+	GCPEndpoint        string        `yaml:"gcp_endpoint"`
+	GCPNoAuth          bool          `yaml:"gcp_no_auth"`
+	AzureEndpoint      string        `yaml:"azure_endpoint"`
+	AzureAudience      string        `yaml:"azure_audience"`
+	AzureAuthority     string        `yaml:"azure_authority_host"`
+	AzureEmulatorToken string        `yaml:"azure_emulator_token"`
 }
 
 func newAgentCommand() *cobra.Command {
@@ -55,6 +71,7 @@ func newAgentCommand() *cobra.Command {
 		HeartbeatTimeout: d.HeartbeatTimeout, ElectionTimeout: d.ElectionTimeout, LeaderLeaseTimeout: d.LeaderLeaseTimeout,
 		SnapshotThreshold: d.SnapshotThreshold, SnapshotInterval: d.SnapshotInterval, TrailingLogs: d.TrailingLogs,
 		MaxDecisions: d.MaxDecisions, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
+		CloudTimeout: d.CloudTimeout,
 	}
 	var configFile string
 	cmd := &cobra.Command{
@@ -95,6 +112,14 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
 	f.Int64Var(&o.MaxBody, "max-body-bytes", o.MaxBody, "largest request body the API accepts")
 	f.StringVar(&o.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this host:port (keep it on loopback)")
+	f.DurationVar(&o.CloudTimeout, "cloud-timeout", o.CloudTimeout, "bound on each cloud call, retries included")
+	f.StringVar(&o.AWSEndpoint, "aws-endpoint", "", "AWS Auto Scaling endpoint override (other partitions, emulators); default: the SDK's")
+	f.StringVar(&o.GCPEndpoint, "gcp-endpoint", "", "Compute Engine endpoint override (private endpoints, emulators); default: the SDK's")
+	f.BoolVar(&o.GCPNoAuth, "gcp-no-auth", false, "send GCP calls without credentials (emulators only)")
+	f.StringVar(&o.AzureEndpoint, "azure-endpoint", "", "Azure Resource Manager endpoint override (sovereign clouds, emulators); default: Azure public cloud")
+	f.StringVar(&o.AzureAudience, "azure-audience", "", "token audience for --azure-endpoint (default: the endpoint)")
+	f.StringVar(&o.AzureAuthority, "azure-authority-host", "", "Microsoft Entra authority host for --azure-endpoint's cloud")
+	f.StringVar(&o.AzureEmulatorToken, "azure-emulator-token", "", "use this fixed bearer token and allow plain http (emulators only; never a real token)")
 	return cmd
 }
 
@@ -145,6 +170,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = o.HeartbeatTimeout, o.ElectionTimeout, o.LeaderLeaseTimeout
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = o.SnapshotThreshold, o.SnapshotInterval, o.TrailingLogs
 	cfg.MaxDecisions, cfg.Drivers, cfg.Logger, cfg.Registerer = o.MaxDecisions, drivers, logger, reg
+	cfg.CloudTimeout = o.CloudTimeout
 	if o.MaxBody <= 0 {
 		return fmt.Errorf("--max-body-bytes: must be > 0")
 	}
@@ -222,8 +248,14 @@ func pprofMux() *http.ServeMux {
 }
 
 // newDrivers returns the driver lookup: one explicit switch over the
-// providers Capstan supports. Adding a provider is one case here.
+// providers Capstan supports; adding a provider is one case here. Drivers
+// are built on first use, so an agent that never scales on a provider
+// needs no credentials for it, and a failed build (no credentials yet) is
+// retried at the next evaluation rather than remembered.
 func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver, error), error) {
+	if o.CloudTimeout <= 0 {
+		return nil, fmt.Errorf("--cloud-timeout: must be > 0")
+	}
 	var fakeDriver cloud.Driver
 	if o.FakeCloud != "" {
 		if !strings.HasPrefix(o.FakeCloud, "http://") && !strings.HasPrefix(o.FakeCloud, "https://") {
@@ -237,17 +269,102 @@ func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver
 		fakeDriver = fake.NewDriver(fake.New(fake.Options{BootDelay: o.FakeBootDelay, AutoCreate: true, DefaultMax: 1000}))
 		logger.Info("provider fake uses an in-process fake cloud; give --fake-cloud to share one between agents")
 	}
+	azureOpts, err := azureOptions(o, logger)
+	if err != nil {
+		return nil, err
+	}
+	if o.GCPNoAuth {
+		logger.Warn("--gcp-no-auth: GCP calls carry no credentials; use it only with an emulator")
+	}
 	// Transient failures (throttling, 5xx, timeouts) are retried with
 	// capped, jittered backoff within each call's deadline.
-	fakeDriver = cloud.NewRetrying(fakeDriver, cloud.DefaultRetryOptions())
+	retrying := func(d cloud.Driver) cloud.Driver { return cloud.NewRetrying(d, cloud.DefaultRetryOptions()) }
+	fakeDriver = retrying(fakeDriver)
+	lazy := func(build func(context.Context) (cloud.Driver, error)) func() (cloud.Driver, error) {
+		var mu sync.Mutex
+		var d cloud.Driver
+		return func() (cloud.Driver, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if d != nil {
+				return d, nil
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), o.CloudTimeout)
+			defer cancel()
+			built, err := build(ctx)
+			if err != nil {
+				return nil, err
+			}
+			d = retrying(built)
+			return d, nil
+		}
+	}
+	awsDriver := lazy(func(ctx context.Context) (cloud.Driver, error) {
+		return aws.New(ctx, aws.Options{BaseEndpoint: o.AWSEndpoint, Logger: logger})
+	})
+	gcpDriver := lazy(func(ctx context.Context) (cloud.Driver, error) {
+		opts := gcp.Options{Endpoint: o.GCPEndpoint, Logger: logger}
+		if o.GCPNoAuth {
+			opts.ClientOptions = append(opts.ClientOptions, option.WithoutAuthentication())
+		}
+		return gcp.New(ctx, opts)
+	})
+	azureDriver := lazy(func(ctx context.Context) (cloud.Driver, error) {
+		return azure.New(ctx, azureOpts)
+	})
 	return func(provider string) (cloud.Driver, error) {
 		switch provider {
 		case "fake":
 			return fakeDriver, nil
-		case "aws", "azure", "gcp":
-			return nil, fmt.Errorf("provider %s: driver not available in this build yet", provider)
+		case "aws":
+			return awsDriver()
+		case "gcp":
+			return gcpDriver()
+		case "azure":
+			return azureDriver()
 		default:
 			return nil, fmt.Errorf("provider %q: unknown", provider)
 		}
 	}, nil
+}
+
+// azureOptions turns the --azure-* flags into driver options.
+func azureOptions(o agentOptions, logger *slog.Logger) (azure.Options, error) {
+	opts := azure.Options{Logger: logger}
+	// A scale-out's operation lasts until the new VMs are provisioned,
+	// often minutes: stop waiting a little before the cloud timeout and
+	// let describe report the group busy meanwhile.
+	opts.OperationWait = o.CloudTimeout * 8 / 10
+	if o.AzureEndpoint != "" {
+		audience := o.AzureAudience
+		if audience == "" {
+			audience = o.AzureEndpoint
+		}
+		opts.Cloud = azcloud.Configuration{
+			ActiveDirectoryAuthorityHost: o.AzureAuthority,
+			Services: map[azcloud.ServiceName]azcloud.ServiceConfiguration{
+				azcloud.ResourceManager: {Endpoint: strings.TrimRight(o.AzureEndpoint, "/"), Audience: audience},
+			},
+		}
+	}
+	if o.AzureEmulatorToken != "" {
+		logger.Warn("--azure-emulator-token: Azure calls use a fixed token and may go over plain http; use it only with an emulator")
+		opts.Credential = staticToken(o.AzureEmulatorToken)
+		opts.InsecureAllowCredentialWithHTTP = true
+		if o.AzureEndpoint == "" {
+			return opts, errors.New("--azure-emulator-token: needs --azure-endpoint")
+		}
+	}
+	if err := opts.Validate(); err != nil {
+		return opts, fmt.Errorf("--azure-*: %w", err)
+	}
+	return opts, nil
+}
+
+// staticToken is a credential that always presents the same token; it
+// exists for emulators, which only check that a bearer token arrives.
+type staticToken string
+
+func (t staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: string(t), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
