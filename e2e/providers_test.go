@@ -90,10 +90,14 @@ func TestClusterScalesEmulatedProviders(t *testing.T) {
 		}
 		return nil
 	})
+	// The decision is committed right after the cloud call returns.
 	for id := range policies {
-		recs, err := next.client.Decisions(ctx(t), id, 1)
-		if err != nil || len(recs) == 0 || recs[0].Desired != 8 {
-			t.Fatalf("%s: latest decision %+v %v", id, recs, err)
-		}
+		eventually(t, 5*time.Second, "the decision of "+id, func() error {
+			recs, err := next.client.Decisions(ctx(t), id, 1)
+			if err != nil || len(recs) == 0 || recs[0].Desired != 8 {
+				return fmt.Errorf("latest decision %+v %v", recs, err)
+			}
+			return nil
+		})
 	}
 }
