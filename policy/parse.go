@@ -403,6 +403,7 @@ func (w *walker) metrics(ms *[]Metric) fieldHandler {
 				"name":   w.text(&m.Name),
 				"type":   w.text((*string)(&m.Type)),
 				"target": w.number(&m.Target),
+				"source": w.source(&m.Source),
 			})
 		}
 		*ms = list
@@ -412,6 +413,28 @@ func (w *walker) metrics(ms *[]Metric) fieldHandler {
 // text accepts any plain scalar and keeps its text as written, so that a
 // group named 12345 or a zone named "on" need no quoting. Tags that carry
 // no text (binary, custom tags) are refused.
+func (w *walker) source(src *Source) fieldHandler {
+	return func(path string, n *yaml.Node) {
+		w.fields(path, n, map[string]fieldHandler{
+			"kind":              w.text((*string)(&src.Kind)),
+			"query":             w.text(&src.Query),
+			"queue_url":         w.text(&src.QueueURL),
+			"region":            w.text(&src.Region),
+			"include_in_flight": w.boolean(&src.IncludeInFlight),
+		})
+	}
+}
+
+func (w *walker) boolean(dst *bool) fieldHandler {
+	return func(path string, n *yaml.Node) {
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+			w.fail(path, "must be true or false")
+			return
+		}
+		*dst = n.Value == "true"
+	}
+}
+
 func (w *walker) text(dst *string) fieldHandler {
 	return func(path string, n *yaml.Node) {
 		if n.Kind != yaml.ScalarNode {
@@ -576,7 +599,16 @@ func Marshal(p Policy) ([]byte, error) {
 	)
 	metrics := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, m := range p.Metrics {
-		item := yamlMap("name", yamlStr(m.Name), "type", yamlStr(string(m.Type)), "target", yamlNum(m.Target))
+		var source *yaml.Node
+		if m.Source != (Source{}) {
+			var inFlight *yaml.Node
+			if m.Source.IncludeInFlight {
+				inFlight = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"}
+			}
+			source = yamlMap("kind", yamlOptStr(string(m.Source.Kind)), "query", yamlOptStr(m.Source.Query),
+				"queue_url", yamlOptStr(m.Source.QueueURL), "region", yamlOptStr(m.Source.Region), "include_in_flight", inFlight)
+		}
+		item := yamlMap("name", yamlStr(m.Name), "type", yamlStr(string(m.Type)), "target", yamlNum(m.Target), "source", source)
 		// One line per metric reads like a table, as in the examples.
 		item.Style = yaml.FlowStyle
 		metrics.Content = append(metrics.Content, item)

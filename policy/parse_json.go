@@ -15,7 +15,8 @@ import (
 var jsonKeys = map[string][]string{
 	"":                   {"id", "target", "min", "max", "warmup", "evaluation_interval", "tolerance", "metrics", "scale_out", "scale_in", "predictive", "stale_after", "fallback_size"},
 	"target":             {"provider", "group", "region", "zone", "project", "subscription", "resource_group", "scale_set"},
-	"metrics[]":          {"name", "type", "target"},
+	"metrics[]":          {"name", "type", "target", "source"},
+	"metrics[].source":   {"kind", "query", "queue_url", "region", "include_in_flight"},
 	"scale_out":          {"cooldown", "max_step"},
 	"scale_out.max_step": {"instances", "percent", "period"},
 	"scale_in":           {"cooldown", "stabilization", "max_step"},

@@ -24,6 +24,7 @@ func TestJSONKeysMatchStructTags(t *testing.T) {
 	for schema, v := range map[string]any{
 		"": Policy{}, "target": Target{}, "metrics[]": Metric{}, "scale_out": ScaleOut{},
 		"scale_out.max_step": MaxStep{}, "scale_in": ScaleIn{}, "scale_in.max_step": MaxStep{}, "predictive": Predictive{},
+		"metrics[].source": Source{},
 	} {
 		got := append([]string(nil), jsonKeys[schema]...)
 		sort.Strings(got)

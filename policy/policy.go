@@ -106,6 +106,47 @@ type Metric struct {
 	// Target is the utilization % (cpu), requests/s per instance
 	// (request_rate) or backlog per instance (queue_depth).
 	Target float64 `json:"target" yaml:"target"`
+	// Source says where the metric's samples come from; the zero value is push.
+	Source Source `json:"source,omitzero" yaml:"source,omitempty"`
+}
+
+// SourceKind names where a metric's samples come from.
+type SourceKind string
+
+// The source kinds.
+const (
+	// SourcePush takes samples pushed to POST /v1/metrics or sent by a
+	// Prometheus remote-write (series labelled capstan_policy and
+	// capstan_metric). It is the default.
+	SourcePush SourceKind = "push"
+	// SourcePrometheus runs a PromQL query against a Prometheus server at
+	// every evaluation interval.
+	SourcePrometheus SourceKind = "prometheus"
+	// SourceSQS reads an Amazon SQS queue's approximate depth.
+	SourceSQS SourceKind = "sqs"
+)
+
+// Source configures where a metric's samples come from.
+type Source struct {
+	// Kind is push (the default when empty), prometheus or sqs.
+	Kind SourceKind `json:"kind,omitempty" yaml:"kind,omitempty"`
+	// Query is the PromQL expression (prometheus); it must return one
+	// series or a scalar.
+	Query string `json:"query,omitempty" yaml:"query,omitempty"`
+	// QueueURL and Region name the SQS queue (sqs).
+	QueueURL string `json:"queue_url,omitempty" yaml:"queue_url,omitempty"`
+	Region   string `json:"region,omitempty" yaml:"region,omitempty"`
+	// IncludeInFlight adds the messages received but not yet deleted
+	// (ApproximateNumberOfMessagesNotVisible) to the depth (sqs).
+	IncludeInFlight bool `json:"include_in_flight,omitempty" yaml:"include_in_flight,omitempty"`
+}
+
+// EffectiveKind is the source kind, with the default applied.
+func (s Source) EffectiveKind() SourceKind {
+	if s.Kind == "" {
+		return SourcePush
+	}
+	return s.Kind
 }
 
 // MaxStep is a rate limit in the style of Kubernetes HPA behavior policies:

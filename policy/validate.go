@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -336,6 +337,8 @@ func (c *ruleChecker) metrics(ms []Metric) {
 			c.add(typ, "must be one of cpu, request_rate, queue_depth")
 		}
 
+		c.source(base+".source", m)
+
 		tgt := base + ".target"
 		if !c.required(tgt) || !checkFinite(c, tgt, m.Target) {
 			continue
@@ -346,6 +349,57 @@ func (c *ruleChecker) metrics(ms []Metric) {
 		case m.Type == MetricCPU && c.has(typ) && m.Target > maxCPUTarget:
 			c.addf(tgt, "must be in (0,%d] for cpu", maxCPUTarget)
 		}
+	}
+}
+
+// maxQueryLen bounds a PromQL query: long enough for any real expression,
+// short enough that a policy stays a small replicated record.
+const maxQueryLen = 4096
+
+// source checks a metric's source: the fields its kind needs, and none of
+// another kind's.
+func (c *ruleChecker) source(path string, m Metric) {
+	s := m.Source
+	notFor := func(field, value string) {
+		if value != "" {
+			c.addf(path+"."+field, "not used by source kind %s", s.EffectiveKind())
+		}
+	}
+	switch s.EffectiveKind() {
+	case SourcePush:
+		notFor("query", s.Query)
+		notFor("queue_url", s.QueueURL)
+		notFor("region", s.Region)
+		if s.IncludeInFlight {
+			c.add(path+".include_in_flight", "not used by source kind push")
+		}
+	case SourcePrometheus:
+		switch {
+		case strings.TrimSpace(s.Query) == "":
+			c.add(path+".query", "required for source kind prometheus")
+		case len(s.Query) > maxQueryLen:
+			c.addf(path+".query", "must be at most %d characters", maxQueryLen)
+		}
+		notFor("queue_url", s.QueueURL)
+		notFor("region", s.Region)
+		if s.IncludeInFlight {
+			c.add(path+".include_in_flight", "not used by source kind prometheus")
+		}
+	case SourceSQS:
+		if u, err := url.Parse(s.QueueURL); s.QueueURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			c.add(path+".queue_url", "required for source kind sqs: the queue's URL, https://sqs.REGION.amazonaws.com/ACCOUNT/NAME")
+		}
+		if s.Region == "" {
+			c.add(path+".region", "required for source kind sqs")
+		} else if !onlyChars(s.Region, '-') {
+			c.add(path+".region", "must contain only lowercase letters, digits and '-'")
+		}
+		notFor("query", s.Query)
+		if m.Type != "" && m.Type != MetricQueueDepth {
+			c.add(path+".kind", "sqs measures a backlog: the metric's type must be queue_depth")
+		}
+	default:
+		c.add(path+".kind", "must be one of push, prometheus, sqs")
 	}
 }
 

@@ -1,0 +1,63 @@
+package policy
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestMetricSources(t *testing.T) {
+	base := "id: web\ntarget: {provider: fake, group: g}\nmin: 1\nmax: 5\nmetrics:\n"
+	tests := []struct {
+		name   string
+		metric string
+		errs   []string // "path: message" substrings; none = valid
+	}{
+		{"default is push", `  - {name: rps, type: request_rate, target: 10}`, nil},
+		{"explicit push", `  - {name: rps, type: request_rate, target: 10, source: {kind: push}}`, nil},
+		{"prometheus", `  - {name: cpu, type: cpu, target: 60, source: {kind: prometheus, query: 'avg(rate(process_cpu_seconds_total{job="web"}[1m])) * 100'}}`, nil},
+		{"sqs", `  - {name: jobs, type: queue_depth, target: 50, source: {kind: sqs, queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/jobs", region: us-east-1, include_in_flight: true}}`, nil},
+		{"unknown kind", `  - {name: rps, type: request_rate, target: 10, source: {kind: kafka}}`,
+			[]string{"metrics[0].source.kind: must be one of push, prometheus, sqs"}},
+		{"prometheus needs a query", `  - {name: rps, type: request_rate, target: 10, source: {kind: prometheus}}`,
+			[]string{"metrics[0].source.query: required for source kind prometheus"}},
+		{"sqs needs a queue and a region", `  - {name: jobs, type: queue_depth, target: 50, source: {kind: sqs}}`,
+			[]string{"metrics[0].source.queue_url: required", "metrics[0].source.region: required"}},
+		{"sqs is a backlog", `  - {name: rps, type: request_rate, target: 10, source: {kind: sqs, queue_url: "https://sqs.us-east-1.amazonaws.com/1/q", region: us-east-1}}`,
+			[]string{"metrics[0].source.kind: sqs measures a backlog"}},
+		{"fields of another kind", `  - {name: rps, type: request_rate, target: 10, source: {kind: push, query: up, region: x}}`,
+			[]string{"metrics[0].source.query: not used by source kind push", "metrics[0].source.region: not used by source kind push"}},
+		{"unknown field", `  - {name: rps, type: request_rate, target: 10, source: {kind: push, quary: up}}`,
+			[]string{"metrics[0].source.quary: unknown field"}},
+		{"bool field", `  - {name: jobs, type: queue_depth, target: 50, source: {kind: sqs, queue_url: "https://sqs.us-east-1.amazonaws.com/1/q", region: us-east-1, include_in_flight: yes}}`,
+			[]string{"metrics[0].source.include_in_flight: must be true or false"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Parse([]byte(base + tc.metric + "\n"))
+			if len(tc.errs) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Marshal and Parse round-trip the source.
+				out, err := Marshal(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				again, err := Parse(out)
+				if err != nil || !reflect.DeepEqual(p, again) {
+					t.Fatalf("round trip: %v\n%s", err, out)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, want := range tc.errs {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+}
