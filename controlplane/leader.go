@@ -254,6 +254,16 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		return
 	}
 
+	if pulled := l.readPulled(ctx, p); len(pulled) > 0 {
+		for _, s := range pulled {
+			v.Samples[s.Metric] = s
+		}
+		// Replicated like pushed samples, so the next leader and every
+		// node's status see them.
+		if err := n.apply(ctx, CmdSamples, samplesCmd{Samples: pulled}); err != nil && ctx.Err() == nil {
+			l.log.Debug("committing pulled samples failed", "policy", id, "err", err)
+		}
+	}
 	var state policy.State
 	if len(v.State) > 0 {
 		if err := state.UnmarshalBinary(v.State); err != nil {

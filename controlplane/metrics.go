@@ -19,6 +19,7 @@ type nodeMetrics struct {
 	actuations    *prometheus.CounterVec
 	leaderChanges prometheus.Counter
 	cloudLatency  *prometheus.HistogramVec
+	sourceErrors  *prometheus.CounterVec
 }
 
 func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
@@ -36,6 +37,8 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 		cloudLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "capstan_cloud_request_duration_seconds", Help: "Cloud API call latency.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"provider", "operation", "outcome"}),
+		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "capstan_source_errors_total", Help: "Failed reads of pulled metric sources, by kind; the metric goes stale."}, []string{"kind"}),
 	}
 	raftState := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_raft_leader", Help: "1 when this node is the Raft leader."},
@@ -72,7 +75,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 	policies := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_policies", Help: "Policies in the replicated state."},
 		func() float64 { return float64(len(n.fsm.Policies())) })
-	for _, c := range []prometheus.Collector{m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, raftState, applied, commit, term, policies} {
+	for _, c := range []prometheus.Collector{m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, raftState, applied, commit, term, policies} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/policy"
 )
 
 // Config is a node's configuration. DefaultConfig fills what can be
@@ -78,6 +79,9 @@ type Config struct {
 
 	// Drivers resolves a target provider to its cloud driver.
 	Drivers func(provider string) (cloud.Driver, error)
+	// Readers resolves a pulled metric source kind (prometheus, sqs) to
+	// its reader; nil supports pushed metrics only.
+	Readers func(kind policy.SourceKind) (MetricReader, error)
 	// Logger receives the node's logs; Registerer its metrics.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
