@@ -1,0 +1,191 @@
+// Package window keeps a metric's recent history as fixed-step buckets in a
+// bounded ring: what forecasting and season detection read. Every node's
+// state machine aggregates the same committed samples in the same order, so
+// every node holds the same window and a new leader predicts from full
+// history at once.
+package window
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Agg says how the samples falling into one bucket combine.
+type Agg uint8
+
+// The aggregations.
+const (
+	// Mean averages the samples: cpu utilization, and request rates (each
+	// sample is the group's total rate, so their mean is the bucket's rate).
+	Mean Agg = iota
+	// Max keeps the largest: a backlog's worst moment in the bucket.
+	Max
+	// Last keeps the latest.
+	Last
+)
+
+// Window is a ring of fixed-step buckets aligned to multiples of Step since
+// the Unix epoch. It is not safe for concurrent use; its owner locks.
+type Window struct {
+	step  int64 // nanoseconds
+	agg   Agg
+	slots []bucket
+	// head is the bucket index (time / step) of the newest bucket; the ring
+	// holds head-len(slots)+1 .. head.
+	head int64
+	any  bool
+}
+
+type bucket struct {
+	sum   float64
+	n     uint32
+	value float64 // max or last
+	at    int64   // time of the sample behind value, for Last
+}
+
+// New returns a window of length buckets of the given step.
+func New(step time.Duration, length int, agg Agg) *Window {
+	if step <= 0 || length <= 0 {
+		panic("window.New: step and length must be positive")
+	}
+	return &Window{step: int64(step), agg: agg, slots: make([]bucket, length)}
+}
+
+// Step is the bucket width.
+func (w *Window) Step() time.Duration { return time.Duration(w.step) }
+
+// Len is the number of buckets the window holds.
+func (w *Window) Len() int { return len(w.slots) }
+
+// Add folds one sample into its bucket. Samples older than the window are
+// dropped; a newer one advances the window, emptying the buckets it passes.
+// Non-finite values are dropped. It does not allocate.
+func (w *Window) Add(t time.Time, v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return
+	}
+	tn := t.UnixNano()
+	idx := floorDiv(tn, w.step)
+	n := int64(len(w.slots))
+	switch {
+	case !w.any:
+		w.head, w.any = idx, true
+	case idx > w.head:
+		gap := idx - w.head
+		if gap >= n {
+			clear(w.slots)
+		} else {
+			for i := w.head + 1; i <= idx; i++ {
+				w.slots[mod(i, n)] = bucket{}
+			}
+		}
+		w.head = idx
+	case idx <= w.head-n:
+		return // older than the window
+	}
+	b := &w.slots[mod(idx, n)]
+	switch w.agg {
+	case Mean:
+		b.sum += v
+	case Max:
+		if b.n == 0 || v > b.value {
+			b.value = v
+		}
+	case Last:
+		if b.n == 0 || tn >= b.at {
+			b.value, b.at = v, tn
+		}
+	}
+	b.n++
+}
+
+// Values returns the buckets from the oldest to the one holding upTo
+// (inclusive), NaN where a bucket has no samples, and the start time of the
+// first. Buckets after upTo (there are none unless samples came from the
+// future) are left out. It allocates the slice it returns.
+func (w *Window) Values(upTo time.Time) (start time.Time, values []float64) {
+	if !w.any {
+		return time.Time{}, nil
+	}
+	n := int64(len(w.slots))
+	last := min(w.head, floorDiv(upTo.UnixNano(), w.step))
+	first := w.head - n + 1
+	if last < first {
+		return time.Time{}, nil
+	}
+	values = make([]float64, 0, last-first+1)
+	for i := first; i <= last; i++ {
+		b := w.slots[mod(i, n)]
+		switch {
+		case b.n == 0:
+			values = append(values, math.NaN())
+		case w.agg == Mean:
+			values = append(values, b.sum/float64(b.n))
+		default:
+			values = append(values, b.value)
+		}
+	}
+	return time.Unix(0, first*w.step).UTC(), values
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && (a < 0) {
+		q--
+	}
+	return q
+}
+
+func mod(a, n int64) int {
+	r := a % n
+	if r < 0 {
+		r += n
+	}
+	return int(r)
+}
+
+// wire is the window's JSON form in snapshots: exact, so a restored window
+// continues as the original would.
+type wire struct {
+	Step  int64     `json:"step"`
+	Agg   Agg       `json:"agg"`
+	Head  int64     `json:"head"`
+	Any   bool      `json:"any"`
+	Sum   []float64 `json:"sum"`
+	N     []uint32  `json:"n"`
+	Value []float64 `json:"value"`
+	At    []int64   `json:"at"`
+}
+
+// ErrBadWindow is returned when a window's JSON does not decode into a
+// consistent window.
+var ErrBadWindow = errors.New("window: malformed encoding")
+
+// MarshalJSON encodes the window exactly.
+func (w *Window) MarshalJSON() ([]byte, error) {
+	x := wire{Step: w.step, Agg: w.agg, Head: w.head, Any: w.any}
+	for _, b := range w.slots {
+		x.Sum, x.N, x.Value, x.At = append(x.Sum, b.sum), append(x.N, b.n), append(x.Value, b.value), append(x.At, b.at)
+	}
+	return json.Marshal(x)
+}
+
+// UnmarshalJSON restores a window MarshalJSON encoded.
+func (w *Window) UnmarshalJSON(data []byte) error {
+	var x wire
+	if err := json.Unmarshal(data, &x); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadWindow, err)
+	}
+	n := len(x.Sum)
+	if x.Step <= 0 || n == 0 || len(x.N) != n || len(x.Value) != n || len(x.At) != n || x.Agg > Last {
+		return ErrBadWindow
+	}
+	*w = Window{step: x.Step, agg: x.Agg, head: x.Head, any: x.Any, slots: make([]bucket, n)}
+	for i := range w.slots {
+		w.slots[i] = bucket{sum: x.Sum[i], n: x.N[i], value: x.Value[i], at: x.At[i]}
+	}
+	return nil
+}
