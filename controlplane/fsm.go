@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/metrics/window"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -27,6 +28,9 @@ type policyEntry struct {
 	Pending []api.Intent `json:"pending,omitempty"`
 	// Samples holds the latest sample of each metric.
 	Samples map[string]api.Sample `json:"samples,omitempty"`
+	// Windows holds each metric's bucketed history, built from the same
+	// committed samples on every node, for forecasting.
+	Windows map[string]*window.Window `json:"windows,omitempty"`
 	// Desired and Ready are the sizes seen at the last evaluation.
 	Desired        int       `json:"desired"`
 	Ready          int       `json:"ready"`
@@ -162,8 +166,8 @@ func (f *FSM) applyPutPolicy(payload []byte, index uint64) applyResult {
 		e = &policyEntry{Samples: map[string]api.Sample{}}
 		f.data.Policies[c.Policy.ID] = e
 	} else if !sameMetrics(e.Record.Policy, c.Policy) {
-		// New metrics make the old forecasting models and samples meaningless.
-		e.State, e.Samples = nil, map[string]api.Sample{}
+		// New metrics make the old forecasting models, samples and history meaningless.
+		e.State, e.Samples, e.Windows = nil, map[string]api.Sample{}, nil
 	}
 	e.Record = api.PolicyRecord{Policy: c.Policy, Version: index, UpdatedAt: c.At}
 	return applyResult{record: e.Record}
@@ -260,6 +264,7 @@ func (f *FSM) applySamples(payload []byte) (applyResult, []string) {
 		if e.Samples == nil {
 			e.Samples = map[string]api.Sample{}
 		}
+		f.addToWindow(e, s)
 		if old, ok := e.Samples[s.Metric]; ok && !s.Time.After(old.Time) {
 			continue
 		}
@@ -269,6 +274,81 @@ func (f *FSM) applySamples(payload []byte) (applyResult, []string) {
 		}
 	}
 	return applyResult{}, touched
+}
+
+// History windows: buckets wide enough that a policy's whole prediction
+// history fits in maxWindowBuckets (7 days → 5-minute buckets, the
+// resolution of a daily season's slots), never narrower than the policy's
+// evaluation interval.
+const maxWindowBuckets = 2016
+
+// windowShape is the bucket width and count for a policy's history.
+func windowShape(p policy.Policy) (time.Duration, int) {
+	history := p.Predictive.History.D()
+	if history <= 0 {
+		history = time.Hour
+	}
+	step := max(p.EvaluationInterval.D(), (history+maxWindowBuckets-1)/maxWindowBuckets)
+	step = step.Round(time.Second)
+	if step < time.Second {
+		step = time.Second
+	}
+	return step, int(min(int64(maxWindowBuckets), int64(history/step)+1))
+}
+
+// addToWindow folds a sample into its metric's history. A cpu sample is
+// recorded as demand (utilization × in-service instances, the last size
+// committed), because forecasts are of demand; every node computes it from
+// the same replicated values.
+func (f *FSM) addToWindow(e *policyEntry, s api.Sample) {
+	var m *policy.Metric
+	for i := range e.Record.Policy.Metrics {
+		if e.Record.Policy.Metrics[i].Name == s.Metric {
+			m = &e.Record.Policy.Metrics[i]
+		}
+	}
+	if m == nil {
+		return
+	}
+	step, length := windowShape(e.Record.Policy)
+	if e.Windows == nil {
+		e.Windows = map[string]*window.Window{}
+	}
+	w := e.Windows[s.Metric]
+	if w == nil || w.Step() != step || w.Len() != length {
+		agg := window.Mean
+		if m.Type == policy.MetricQueueDepth {
+			agg = window.Max
+		}
+		w = window.New(step, length, agg)
+		e.Windows[s.Metric] = w
+	}
+	v := s.Value
+	if m.Type == policy.MetricCPU {
+		v *= float64(max(e.Ready, 1))
+	}
+	w.Add(s.Time, v)
+}
+
+// history returns each metric's window as policy.Windows, up to now.
+func (f *FSM) history(id string, now time.Time) [policy.MaxMetrics]policy.Window {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out [policy.MaxMetrics]policy.Window
+	e := f.data.Policies[id]
+	if e == nil {
+		return out
+	}
+	for i, m := range e.Record.Policy.Metrics {
+		if i >= policy.MaxMetrics {
+			break
+		}
+		if w := e.Windows[m.Name]; w != nil {
+			start, values := w.Values(now)
+			out[i] = policy.Window{Start: start, Step: w.Step(), Values: values}
+		}
+	}
+	return out
 }
 
 func (f *FSM) applyRegisterNode(payload []byte) applyResult {

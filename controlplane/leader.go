@@ -278,6 +278,9 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		}
 	}
 	now := n.now()
+	if state.NeedsHistory(p, now) {
+		in.History = n.fsm.history(id, now)
+	}
 	d := policy.Evaluate(p, in, state, now)
 	desired := d.Desired
 	// The provider's own bounds win: asking for more than its max fails.

@@ -458,3 +458,31 @@ func BenchmarkEvaluate(b *testing.B) {
 		step(10000 + i)
 	}
 }
+
+func TestNeedsHistory(t *testing.T) {
+	p := basePolicy()
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(time.Minute), Season: Season{Auto: true}, History: Duration(24 * time.Hour)}
+	checked := State{Models: []MetricModel{{CheckedAt: t0}}}
+	off := p
+	off.Predictive.Mode = PredictOff
+	configured := p
+	configured.Predictive.Season = Season{Period: time.Hour}
+	tests := []struct {
+		name string
+		p    Policy
+		s    State
+		now  time.Time
+		want bool
+	}{
+		{"prediction off", off, State{}, t0, false},
+		{"no model yet", p, State{}, t0, true},
+		{"auto, checked recently", p, checked, t0.Add(time.Minute), false},
+		{"auto, an hour later", p, checked, t0.Add(time.Hour), true},
+		{"configured season differs from the model's", configured, checked, t0.Add(time.Minute), true},
+	}
+	for _, tc := range tests {
+		if got := tc.s.NeedsHistory(tc.p, tc.now); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -86,6 +86,31 @@ func anchoredForecast(m *forecast.Model, observed float64, observedAt, target ti
 	return observed + m.Forecast(target, params) - m.Forecast(observedAt, params)
 }
 
+// NeedsHistory reports whether the next evaluation of p with state s at
+// now will (re)build a forecasting model and so read Inputs.History. The
+// caller can skip assembling history windows otherwise: steady-state
+// evaluation learns from the latest sample alone.
+func (s State) NeedsHistory(p Policy, now time.Time) bool {
+	if p.Predictive.Mode != PredictForecastOnly && p.Predictive.Mode != PredictForecastAndScale {
+		return false
+	}
+	if len(s.Models) != len(p.Metrics) {
+		return true
+	}
+	season := p.Predictive.Season
+	for _, mm := range s.Models {
+		switch {
+		case mm.CheckedAt.IsZero():
+			return true
+		case !season.Auto && mm.Model.Period != season.Period:
+			return true
+		case season.Auto && now.Sub(mm.CheckedAt) >= seasonRecheck:
+			return true
+		}
+	}
+	return false
+}
+
 // configureSeason (re)builds a metric's model when its season must change:
 // on first use, when the configured season differs, and hourly for
 // `season: auto`. Each candidate season is backtested on the history and the

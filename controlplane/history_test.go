@@ -1,0 +1,99 @@
+package controlplane
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/policy"
+)
+
+// TestReplicatedHistoryGivesTheSameForecast feeds four days of a daily
+// cycle through the FSM, moves the state to another node by snapshot, and
+// has a leader with no model state on each node evaluate: both fit their
+// model from the replicated history and forecast the same, at once.
+func TestReplicatedHistoryGivesTheSameForecast(t *testing.T) {
+	p, err := policy.Parse([]byte(`id: web
+target: {provider: fake, group: web}
+min: 1
+max: 100
+evaluation_interval: 1m
+metrics: [{name: rps, type: request_rate, target: 100}]
+predictive: {mode: forecast-and-scale, lead: 10m, season: 24h, history: 7d}
+stale_after: 5m
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{f: NewFSM(10)}
+	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: p})
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var batch []api.Sample
+	var last api.Sample
+	for i := 0; i < 4*24*60; i++ {
+		ts := start.Add(time.Duration(i) * time.Minute)
+		v := 2000 + 1500*math.Sin(2*math.Pi*float64(i)/1440) + float64(i%7)
+		last = api.Sample{Policy: "web", Metric: "rps", Time: ts, Value: v}
+		batch = append(batch, last)
+		if len(batch) == 500 {
+			a.apply(t, CmdSamples, samplesCmd{Samples: batch})
+			batch = nil
+		}
+	}
+	a.apply(t, CmdSamples, samplesCmd{Samples: batch})
+
+	snap, _ := a.f.Snapshot()
+	sink := &memSink{}
+	snap.Persist(sink)
+	b := NewFSM(10)
+	if err := b.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+
+	now := last.Time
+	forecast := func(f *FSM) policy.MetricProposal {
+		var s policy.State
+		if !s.NeedsHistory(p, now) {
+			t.Fatal("a leader without models should need history")
+		}
+		in := policy.Inputs{Current: 20, Ready: 20, History: f.history("web", now)}
+		in.Metrics[0] = policy.Sample{Time: last.Time, Value: last.Value, Present: true}
+		if len(in.History[0].Values) < 3*24*12 {
+			t.Fatalf("history has %d buckets, want at least three days of 5-minute buckets", len(in.History[0].Values))
+		}
+		return policy.Evaluate(p, in, s, now).Metrics[0]
+	}
+	fa, fb := forecast(a.f), forecast(b)
+	if math.IsNaN(fa.Forecast) || fa.Season != 24*time.Hour || !fa.Trusted {
+		t.Fatalf("forecast %+v: want a trusted 24h forecast from history", fa)
+	}
+	if fa.Forecast != fb.Forecast || fa.Predictive != fb.Predictive || fa.Skill != fb.Skill {
+		t.Fatalf("nodes disagree: %+v vs %+v", fa, fb)
+	}
+	// The forecast follows the cycle: 10 minutes after the last sample.
+	want := 2000 + 1500*math.Sin(2*math.Pi*float64(4*24*60-1+10)/1440)
+	if math.Abs(fa.Forecast-want) > 150 {
+		t.Fatalf("forecast %.0f, want about %.0f", fa.Forecast, want)
+	}
+}
+
+func TestWindowShape(t *testing.T) {
+	for _, tc := range []struct {
+		history, interval time.Duration
+		step              time.Duration
+		length            int
+	}{
+		{7 * 24 * time.Hour, 10 * time.Second, 5 * time.Minute, 2016},
+		{time.Hour, 10 * time.Second, 10 * time.Second, 361},
+		{14 * 24 * time.Hour, time.Minute, 10 * time.Minute, 2016},
+	} {
+		p := policy.Policy{EvaluationInterval: policy.Duration(tc.interval), Predictive: policy.Predictive{History: policy.Duration(tc.history)}}
+		step, n := windowShape(p)
+		if step != tc.step || n != tc.length {
+			t.Errorf("history %v interval %v: %v × %d, want %v × %d", tc.history, tc.interval, step, n, tc.step, tc.length)
+		}
+	}
+}
