@@ -1,0 +1,105 @@
+package sqs
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/capstan-io/capstan/metrics/sqs/sqsemu"
+)
+
+// slowConn widens the race memoryBody avoids: each write returns late, so
+// net/http's write loop is still busy after the server has answered, and
+// reads come in small, slow pieces.
+type slowConn struct{ net.Conn }
+
+func (c slowConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	time.Sleep(30 * time.Millisecond)
+	return n, err
+}
+
+func (c slowConn) Read(p []byte) (int, error) {
+	time.Sleep(200 * time.Microsecond)
+	return c.Conn.Read(p[:min(len(p), 64)])
+}
+
+func slowClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return slowConn{c}, nil
+	}}}
+}
+
+// TestSlowConnection: reads arrive whole when the request write and the
+// response read overlap (see memoryBody).
+func TestSlowConnection(t *testing.T) {
+	hermetic(t)
+	emu := sqsemu.New(sqsemu.Options{Region: testRegion})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	rd, err := NewReader(context.Background(), Options{
+		BaseEndpoint: srv.URL, HTTPClient: slowClient(), MaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(testAccessKey, testSecretKey, ""),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := emu.CreateQueue("jobs")
+	if err := emu.SetDepth(url, 123456789, 987654321); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		v, _, err := rd.Read(context.Background(), source(url, true))
+		if err != nil || v != 123456789+987654321 {
+			t.Fatalf("read %d: %v, %v", i, v, err)
+		}
+	}
+}
+
+// TestMemoryBody: the forwarded body is an in-memory copy that survives the
+// SDK closing the original, and is replayable.
+func TestMemoryBody(t *testing.T) {
+	const payload = `{"AttributeNames":["ApproximateNumberOfMessages"],"QueueUrl":"https://sqs.eu-west-1.amazonaws.com/1/q"}`
+	var orig io.ReadCloser
+	next := doFunc(func(req *http.Request) (*http.Response, error) {
+		orig.Close() // as smithy-go does once Do returns
+		got, err := io.ReadAll(req.Body)
+		if err != nil || string(got) != payload || req.ContentLength != int64(len(payload)) {
+			t.Errorf("forwarded body %q (%v), length %d", got, err, req.ContentLength)
+		}
+		again, _ := req.GetBody()
+		if b, _ := io.ReadAll(again); string(b) != payload {
+			t.Errorf("GetBody gave %q", b)
+		}
+		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+	})
+	orig = io.NopCloser(strings.NewReader(payload))
+	req, err := http.NewRequest(http.MethodPost, "http://example.invalid/", orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (memoryBody{next: next}).Do(req); err != nil {
+		t.Fatal(err)
+	}
+	big := io.NopCloser(bytes.NewReader(make([]byte, maxRequestBody+1)))
+	req, _ = http.NewRequest(http.MethodPost, "http://example.invalid/", big)
+	if _, err := (memoryBody{next: next}).Do(req); err == nil {
+		t.Error("an oversized body was accepted")
+	}
+}
+
+type doFunc func(*http.Request) (*http.Response, error)
+
+func (f doFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
