@@ -42,7 +42,8 @@ type Options struct {
 	// discards.
 	Logger *slog.Logger
 	// Registerer receives the API's own metrics
-	// (capstan_api_requests_total, capstan_api_request_duration_seconds).
+	// (capstan_api_requests_total, capstan_api_request_duration_seconds,
+	// capstan_ingest_samples_total, capstan_ingest_rejected_total).
 	// nil leaves them unregistered. When the collectors are already
 	// registered (two handlers on one registry) the existing ones are used.
 	Registerer prometheus.Registerer
@@ -82,6 +83,7 @@ type handler struct {
 	promHTTP   http.Handler // nil when there is nothing to expose
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
+	ingest     ingestMetrics
 	mux        *http.ServeMux
 }
 
@@ -136,6 +138,7 @@ func NewHandler(opts Options) http.Handler {
 		h.promHTTP = promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
 	}
 	h.requests, h.duration = newRequestMetrics(opts.Registerer)
+	h.ingest = newIngestMetrics(opts.Registerer)
 
 	routes := []route{
 		{"PUT", "/v1/policies/{id}", true, h.putPolicy},
@@ -145,6 +148,7 @@ func NewHandler(opts Options) http.Handler {
 		{"GET", "/v1/policies/{id}/decisions", false, h.decisions},
 		{"GET", "/v1/policies/{id}/state", false, h.policyState},
 		{"POST", "/v1/metrics", true, h.pushMetrics},
+		{"POST", "/api/v1/write", true, h.remoteWrite},
 		{"GET", "/v1/cluster", false, h.cluster},
 		{"POST", "/v1/cluster/join", true, h.join},
 		{"DELETE", "/v1/cluster/members/{id}", true, h.removeMember},
@@ -609,10 +613,12 @@ func (h *handler) pushMetrics(w http.ResponseWriter, r *http.Request) error {
 	}
 	data, err := readBody(w, r, h.maxBody)
 	if err != nil {
+		h.ingest.refused(sourcePush, err)
 		return err
 	}
 	samples, err := decodePush(data)
 	if err != nil {
+		h.ingest.refused(sourcePush, err)
 		return err
 	}
 	var (
@@ -623,6 +629,7 @@ func (h *handler) pushMetrics(w http.ResponseWriter, r *http.Request) error {
 	for i, s := range samples {
 		if reason := checkSample(s); reason != "" {
 			rejected = append(rejected, RejectedItem{Index: i, Reason: reason})
+			h.ingest.reject(sourcePush, rejectReason(reason), 1)
 			continue
 		}
 		valid = append(valid, s)
@@ -634,6 +641,7 @@ func (h *handler) pushMetrics(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		h.ingest.backendVerdicts(sourcePush, got)
 		res.Accepted = got.Accepted
 		for _, rj := range got.Rejected {
 			if rj.Index >= 0 && rj.Index < len(index) {
@@ -660,7 +668,7 @@ func decodePush(data []byte) ([]Sample, error) {
 			msg:    `samples: want at least one sample, as {"samples":[{"policy":"web","metric":"cpu","time":"2024-01-01T00:00:00Z","value":42.5}]}`,
 			fields: []policy.FieldError{{Path: "samples", Message: "must hold at least one sample"}}}
 	case n > MaxSamplesPerPush:
-		return nil, &apiError{status: http.StatusBadRequest, code: CodeBadRequest,
+		return nil, &apiError{status: http.StatusBadRequest, code: CodeBadRequest, err: errTooManySamples,
 			msg:    fmt.Sprintf("samples: %d samples in one batch; at most %d are accepted, split the batch", n, MaxSamplesPerPush),
 			fields: []policy.FieldError{{Path: "samples", Message: fmt.Sprintf("at most %d samples per batch", MaxSamplesPerPush)}}}
 	}
