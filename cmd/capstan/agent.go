@@ -17,7 +17,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azcloud "github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -32,6 +32,9 @@ import (
 	"github.com/capstan-io/capstan/cloud/fake"
 	"github.com/capstan-io/capstan/cloud/gcp"
 	"github.com/capstan-io/capstan/controlplane"
+	"github.com/capstan-io/capstan/metrics/prom"
+	"github.com/capstan-io/capstan/metrics/sqs"
+	"github.com/capstan-io/capstan/policy"
 )
 
 // agentOptions are `capstan agent`'s settings, from flags or a config file
@@ -63,6 +66,9 @@ type agentOptions struct {
 	AzureAudience      string        `yaml:"azure_audience"`
 	AzureAuthority     string        `yaml:"azure_authority_host"`
 	AzureEmulatorToken string        `yaml:"azure_emulator_token"`
+	PrometheusURL      string        `yaml:"prometheus_url"`
+	PrometheusTimeout  time.Duration `yaml:"prometheus_timeout"`
+	SQSEndpoint        string        `yaml:"sqs_endpoint"`
 }
 
 func newAgentCommand() *cobra.Command {
@@ -71,7 +77,7 @@ func newAgentCommand() *cobra.Command {
 		HeartbeatTimeout: d.HeartbeatTimeout, ElectionTimeout: d.ElectionTimeout, LeaderLeaseTimeout: d.LeaderLeaseTimeout,
 		SnapshotThreshold: d.SnapshotThreshold, SnapshotInterval: d.SnapshotInterval, TrailingLogs: d.TrailingLogs,
 		MaxDecisions: d.MaxDecisions, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
-		CloudTimeout: d.CloudTimeout,
+		CloudTimeout: d.CloudTimeout, PrometheusTimeout: 5 * time.Second,
 	}
 	var configFile string
 	cmd := &cobra.Command{
@@ -120,6 +126,9 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&o.AzureAudience, "azure-audience", "", "token audience for --azure-endpoint (default: the endpoint)")
 	f.StringVar(&o.AzureAuthority, "azure-authority-host", "", "Microsoft Entra authority host for --azure-endpoint's cloud")
 	f.StringVar(&o.AzureEmulatorToken, "azure-emulator-token", "", "use this fixed bearer token and allow plain http (emulators only; never a real token)")
+	f.StringVar(&o.PrometheusURL, "prometheus-url", "", "Prometheus server that metrics with source kind prometheus are queried on")
+	f.DurationVar(&o.PrometheusTimeout, "prometheus-timeout", o.PrometheusTimeout, "bound on each PromQL query")
+	f.StringVar(&o.SQSEndpoint, "sqs-endpoint", "", "Amazon SQS endpoint override (VPC endpoints, emulators); default: the SDK's")
 	return cmd
 }
 
@@ -171,6 +180,11 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = o.SnapshotThreshold, o.SnapshotInterval, o.TrailingLogs
 	cfg.MaxDecisions, cfg.Drivers, cfg.Logger, cfg.Registerer = o.MaxDecisions, drivers, logger, reg
 	cfg.CloudTimeout = o.CloudTimeout
+	readers, err := newReaders(o, logger, reg)
+	if err != nil {
+		return err
+	}
+	cfg.Readers = readers
 	if o.MaxBody <= 0 {
 		return fmt.Errorf("--max-body-bytes: must be > 0")
 	}
@@ -328,6 +342,48 @@ func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver
 	}, nil
 }
 
+// newReaders returns the lookup of pulled metric sources, again one explicit
+// switch. The Prometheus reader exists only with --prometheus-url; the SQS
+// reader is built on first use, like the cloud drivers.
+func newReaders(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) (func(policy.SourceKind) (controlplane.MetricReader, error), error) {
+	var promReader controlplane.MetricReader
+	if o.PrometheusURL != "" {
+		r, err := prom.NewReader(prom.Options{Address: o.PrometheusURL, Timeout: o.PrometheusTimeout, Registerer: reg, Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("--prometheus-url: %w", err)
+		}
+		promReader = r
+	}
+	var (
+		mu        sync.Mutex
+		sqsReader controlplane.MetricReader
+	)
+	return func(kind policy.SourceKind) (controlplane.MetricReader, error) {
+		switch kind {
+		case policy.SourcePrometheus:
+			if promReader == nil {
+				return nil, errors.New("source kind prometheus: start the agent with --prometheus-url")
+			}
+			return promReader, nil
+		case policy.SourceSQS:
+			mu.Lock()
+			defer mu.Unlock()
+			if sqsReader == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), o.CloudTimeout)
+				defer cancel()
+				r, err := sqs.NewReader(ctx, sqs.Options{BaseEndpoint: o.SQSEndpoint, Logger: logger, Registerer: reg})
+				if err != nil {
+					return nil, err
+				}
+				sqsReader = r
+			}
+			return sqsReader, nil
+		default:
+			return nil, fmt.Errorf("source kind %q: not pulled", kind)
+		}
+	}, nil
+}
+
 // azureOptions turns the --azure-* flags into driver options.
 func azureOptions(o agentOptions, logger *slog.Logger) (azure.Options, error) {
 	opts := azure.Options{Logger: logger}
@@ -365,6 +421,6 @@ func azureOptions(o agentOptions, logger *slog.Logger) (azure.Options, error) {
 // exists for emulators, which only check that a bearer token arrives.
 type staticToken string
 
-func (t staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+func (t staticToken) GetToken(context.Context, azpolicy.TokenRequestOptions) (azcore.AccessToken, error) {
 	return azcore.AccessToken{Token: string(t), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
