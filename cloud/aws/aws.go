@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/capstan-io/capstan/cloud/aws/reqbody"
 	"log/slog"
 	"math"
 	"net/http"
@@ -166,12 +167,12 @@ func (d *Driver) client(region string) *autoscaling.Client {
 		if d.httpClient != nil {
 			o.HTTPClient = d.httpClient
 		}
-		// See memoryBody. Wrapping the SDK's client (from cfg, with any
+		// See reqbody.MemoryBody. Wrapping the SDK's client (from cfg, with any
 		// AWS_CA_BUNDLE applied) also stops the SDK from tuning it per
 		// service; that tuning is opt-in (AWS_DEFAULTS_MODE and the
 		// 2026 socket read timeout) and the caller's deadline bounds
 		// every call anyway.
-		o.HTTPClient = memoryBody{next: o.HTTPClient}
+		o.HTTPClient = reqbody.MemoryBody{Next: o.HTTPClient}
 		// Belt and braces with the config-level NopRetryer (see New): a
 		// max-attempts setting from the environment must not wrap it.
 		o.Retryer = awssdk.NopRetryer{}

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/capstan-io/capstan/cloud/aws/reqbody"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -282,10 +283,10 @@ func (r *Reader) client(region string) *awssqs.Client {
 		if r.httpClient != nil {
 			o.HTTPClient = r.httpClient
 		}
-		// See memoryBody. Wrapping the SDK's client also stops the
+		// See reqbody.MemoryBody. Wrapping the SDK's client also stops the
 		// SDK from tuning it per service; that tuning is opt-in and
 		// the read's deadline bounds every call anyway.
-		o.HTTPClient = memoryBody{next: o.HTTPClient}
+		o.HTTPClient = reqbody.MemoryBody{Next: o.HTTPClient}
 		// Belt and braces with the config-level NopRetryer (see
 		// NewReader): a max-attempts setting from the environment
 		// must not wrap it.

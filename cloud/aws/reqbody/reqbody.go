@@ -1,4 +1,6 @@
-package aws
+// Package reqbody holds HTTP plumbing shared by Capstan's AWS SDK clients
+// (the Auto Scaling driver and the SQS metric source).
+package reqbody
 
 import (
 	"bytes"
@@ -9,11 +11,11 @@ import (
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 )
 
-// maxRequestBody bounds the request bodies memoryBody buffers. The driver's
-// requests are form posts of a few hundred bytes.
-const maxRequestBody = 1 << 20
+// MaxRequestBody bounds the request bodies MemoryBody buffers. Capstan's
+// AWS requests are form posts or JSON objects of a few hundred bytes.
+const MaxRequestBody = 1 << 20
 
-// memoryBody is an HTTP client that hands net/http each request body as an
+// MemoryBody is an HTTP client that hands net/http each request body as an
 // in-memory reader before sending it. It works around a race between
 // smithy-go and net/http that cuts off responses:
 //
@@ -29,28 +31,29 @@ const maxRequestBody = 1 << 20
 // 5,000 (responses over 4 KiB, which need more than one read). With a
 // *bytes.Reader the transport writes the request in one piece after the
 // length check, and smithy-go's close no longer reaches it.
-type memoryBody struct {
-	next awssdk.HTTPClient
+type MemoryBody struct {
+	// Next sends the buffered request; usually the SDK's own client.
+	Next awssdk.HTTPClient
 }
 
 // Do buffers the request body and sends the request through next.
-func (c memoryBody) Do(req *http.Request) (*http.Response, error) {
+func (c MemoryBody) Do(req *http.Request) (*http.Response, error) {
 	if req.Body == nil || req.Body == http.NoBody {
-		return c.next.Do(req)
+		return c.Next.Do(req)
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, maxRequestBody+1))
+	body, err := io.ReadAll(io.LimitReader(req.Body, MaxRequestBody+1))
 	closeErr := req.Body.Close()
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("aws: buffering the request body: %w", err)
+		return nil, fmt.Errorf("aws http: buffering the request body: %w", err)
 	case closeErr != nil:
-		return nil, fmt.Errorf("aws: closing the request body: %w", closeErr)
-	case len(body) > maxRequestBody:
-		return nil, fmt.Errorf("aws: request body over %d bytes", maxRequestBody)
+		return nil, fmt.Errorf("aws http: closing the request body: %w", closeErr)
+	case len(body) > MaxRequestBody:
+		return nil, fmt.Errorf("aws http: request body over %d bytes", MaxRequestBody)
 	}
 	out := req.Clone(req.Context())
 	out.Body = io.NopCloser(bytes.NewReader(body))
 	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	out.ContentLength = int64(len(body))
-	return c.next.Do(out)
+	return c.Next.Do(out)
 }
