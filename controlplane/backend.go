@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/metrics/window"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -94,7 +95,9 @@ func (n *Node) PushMetrics(ctx context.Context, samples []api.Sample) (api.PushR
 	var res api.PushResult
 	accepted := make([]api.Sample, 0, len(samples))
 	metrics := map[string]map[string]bool{}
+	policies := map[string]policy.Policy{}
 	for _, rec := range n.fsm.Policies() {
+		policies[rec.Policy.ID] = rec.Policy
 		set := map[string]bool{}
 		for _, m := range rec.Policy.Metrics {
 			set[m.Name] = true
@@ -125,7 +128,7 @@ func (n *Node) PushMetrics(ctx context.Context, samples []api.Sample) (api.PushR
 		accepted = append(accepted, s)
 	}
 	if len(accepted) > 0 {
-		if err := n.apply(ctx, CmdSamples, samplesCmd{Samples: accepted}); err != nil {
+		if err := n.apply(ctx, CmdBuckets, aggregate(accepted, policies)); err != nil {
 			return api.PushResult{}, err
 		}
 	}
@@ -262,4 +265,47 @@ func (n *Node) Leader(ctx context.Context, wait time.Duration) (bool, string, er
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// aggregate turns a batch of accepted samples into what the FSM needs: the
+// newest sample of each metric, and one partial aggregate per history
+// bucket. A batch of 1,000 samples of a few metrics becomes a handful of
+// records, so Raft carries (and every FSM decodes) far less than the raw
+// batch, with the same resulting windows.
+func aggregate(samples []api.Sample, policies map[string]policy.Policy) bucketsCmd {
+	type metricKey struct{ policy, metric string }
+	type bucketKey struct {
+		metricKey
+		bucket int64
+	}
+	latest := map[metricKey]api.Sample{}
+	partials := map[bucketKey]*metricPartial{}
+	var order []bucketKey
+	for _, s := range samples {
+		mk := metricKey{s.Policy, s.Metric}
+		if old, ok := latest[mk]; !ok || s.Time.After(old.Time) {
+			latest[mk] = s
+		}
+		step, _ := windowShape(policies[s.Policy])
+		bk := bucketKey{mk, window.BucketOf(s.Time, step)}
+		p := partials[bk]
+		if p == nil {
+			p = &metricPartial{Policy: s.Policy, Metric: s.Metric, Step: int64(step), Partial: window.Partial{Bucket: bk.bucket}}
+			partials[bk] = p
+			order = append(order, bk)
+		}
+		p.Observe(s.Time.UnixNano(), s.Value)
+	}
+	var c bucketsCmd
+	for _, bk := range order {
+		c.Partials = append(c.Partials, *partials[bk])
+	}
+	for _, s := range samples { // in batch order, each metric once
+		mk := metricKey{s.Policy, s.Metric}
+		if l, ok := latest[mk]; ok {
+			c.Latest = append(c.Latest, l)
+			delete(latest, mk)
+		}
+	}
+	return c
 }

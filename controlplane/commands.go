@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/metrics/window"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -30,6 +31,10 @@ const (
 	CmdSamples CommandType = 6
 	// CmdRegisterNode records a node's HTTP address for forwarding.
 	CmdRegisterNode CommandType = 7
+	// CmdBuckets records a batch of pushed samples pre-aggregated by the
+	// leader: the newest sample of each metric, and one partial aggregate
+	// per history bucket instead of every sample.
+	CmdBuckets CommandType = 8
 )
 
 // commandVersion is the second byte of every entry. A node refuses a version
@@ -83,6 +88,22 @@ type evaluatedCmd struct {
 
 type samplesCmd struct {
 	Samples []api.Sample `json:"samples"`
+}
+
+// bucketsCmd is CmdBuckets's payload.
+type bucketsCmd struct {
+	Latest   []api.Sample    `json:"latest"`
+	Partials []metricPartial `json:"partials"`
+}
+
+// metricPartial is one bucket's partial aggregate for one policy metric,
+// with the bucket width the leader used (a policy change in between makes
+// it not match the window, and it is dropped).
+type metricPartial struct {
+	Policy string `json:"policy"`
+	Metric string `json:"metric"`
+	Step   int64  `json:"step"`
+	window.Partial
 }
 
 type registerNodeCmd struct {

@@ -109,6 +109,8 @@ func (f *FSM) Apply(l *raft.Log) any {
 		res, notify = f.applySamples(payload)
 	case CmdRegisterNode:
 		res = f.applyRegisterNode(payload)
+	case CmdBuckets:
+		res, notify = f.applyBuckets(payload)
 	default:
 		f.mu.Unlock()
 		panic(fmt.Sprintf("controlplane: refusing log entry %d: %v: type %d; upgrade this node before restarting it", l.Index, ErrUnknownCommand, t))
@@ -296,38 +298,80 @@ func windowShape(p policy.Policy) (time.Duration, int) {
 	return step, int(min(int64(maxWindowBuckets), int64(history/step)+1))
 }
 
-// addToWindow folds a sample into its metric's history. A cpu sample is
-// recorded as demand (utilization × in-service instances, the last size
-// committed), because forecasts are of demand; every node computes it from
-// the same replicated values.
-func (f *FSM) addToWindow(e *policyEntry, s api.Sample) {
+// metricWindow returns the metric's history window, creating or reshaping
+// it to the policy's current shape, and the factor samples are scaled by: a
+// cpu window records demand (utilization × in-service instances, the last
+// size committed), because forecasts are of demand; every node computes it
+// from the same replicated values.
+func (f *FSM) metricWindow(e *policyEntry, metric string) (*window.Window, float64) {
 	var m *policy.Metric
 	for i := range e.Record.Policy.Metrics {
-		if e.Record.Policy.Metrics[i].Name == s.Metric {
+		if e.Record.Policy.Metrics[i].Name == metric {
 			m = &e.Record.Policy.Metrics[i]
 		}
 	}
 	if m == nil {
-		return
+		return nil, 0
 	}
 	step, length := windowShape(e.Record.Policy)
 	if e.Windows == nil {
 		e.Windows = map[string]*window.Window{}
 	}
-	w := e.Windows[s.Metric]
+	w := e.Windows[metric]
 	if w == nil || w.Step() != step || w.Len() != length {
 		agg := window.Mean
 		if m.Type == policy.MetricQueueDepth {
 			agg = window.Max
 		}
 		w = window.New(step, length, agg)
-		e.Windows[s.Metric] = w
+		e.Windows[metric] = w
 	}
-	v := s.Value
+	factor := 1.0
 	if m.Type == policy.MetricCPU {
-		v *= float64(max(e.Ready, 1))
+		factor = float64(max(e.Ready, 1))
 	}
-	w.Add(s.Time, v)
+	return w, factor
+}
+
+// addToWindow folds a sample into its metric's history.
+func (f *FSM) addToWindow(e *policyEntry, s api.Sample) {
+	if w, factor := f.metricWindow(e, s.Metric); w != nil {
+		w.Add(s.Time, s.Value*factor)
+	}
+}
+
+// applyBuckets merges the leader's pre-aggregated partials into the windows
+// and keeps the newest sample of each metric.
+func (f *FSM) applyBuckets(payload []byte) (applyResult, []string) {
+	var c bucketsCmd
+	decodePayload(payload, &c)
+	for _, p := range c.Partials {
+		e := f.data.Policies[p.Policy]
+		if e == nil {
+			continue
+		}
+		if w, factor := f.metricWindow(e, p.Metric); w != nil && int64(w.Step()) == p.Step {
+			w.Merge(p.Partial, factor)
+		}
+	}
+	var touched []string
+	for _, s := range c.Latest {
+		e := f.data.Policies[s.Policy]
+		if e == nil {
+			continue
+		}
+		if e.Samples == nil {
+			e.Samples = map[string]api.Sample{}
+		}
+		if old, ok := e.Samples[s.Metric]; ok && !s.Time.After(old.Time) {
+			continue
+		}
+		e.Samples[s.Metric] = s
+		if len(touched) == 0 || touched[len(touched)-1] != s.Policy {
+			touched = append(touched, s.Policy)
+		}
+	}
+	return applyResult{}, touched
 }
 
 // history returns each metric's window as policy.Windows, up to now.

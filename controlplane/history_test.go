@@ -97,3 +97,58 @@ func TestWindowShape(t *testing.T) {
 		}
 	}
 }
+
+// TestAggregatedPushEqualsRawSamples: committing a pushed batch as the
+// leader's per-bucket partials leaves every node with the same windows and
+// latest samples as committing the raw samples would.
+func TestAggregatedPushEqualsRawSamples(t *testing.T) {
+	p, err := policy.Parse([]byte(`id: web
+target: {provider: fake, group: web}
+min: 1
+max: 100
+metrics: [{name: cpu, type: cpu, target: 60}, {name: jobs, type: queue_depth, target: 10}]
+predictive: {history: 1h}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, agg := &applier{f: NewFSM(10)}, &applier{f: NewFSM(10)}
+	for _, a := range []*applier{raw, agg} {
+		a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: p})
+		a.apply(t, CmdEvaluated, evaluatedCmd{Policy: "web", PolicyVersion: 1, Desired: 4, Ready: 3})
+	}
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for batch := 0; batch < 5; batch++ {
+		var samples []api.Sample
+		for i := 0; i < 1000; i++ {
+			ts := start.Add(time.Duration(batch*1000+i) * 37 * time.Millisecond)
+			samples = append(samples,
+				api.Sample{Policy: "web", Metric: "cpu", Time: ts, Value: float64(i%90) + 0.5},
+				api.Sample{Policy: "web", Metric: "jobs", Time: ts, Value: float64((i * 7) % 300)})
+		}
+		raw.apply(t, CmdSamples, samplesCmd{Samples: samples})
+		cmd := aggregate(samples, map[string]policy.Policy{"web": p})
+		if len(cmd.Partials) >= len(samples)/10 {
+			t.Fatalf("%d partials for %d samples: the batch was not aggregated", len(cmd.Partials), len(samples))
+		}
+		agg.apply(t, CmdBuckets, cmd)
+	}
+	now := start.Add(time.Hour)
+	hr, ha := raw.f.history("web", now), agg.f.history("web", now)
+	for i := 0; i < 2; i++ {
+		if len(hr[i].Values) == 0 || len(hr[i].Values) != len(ha[i].Values) || !hr[i].Start.Equal(ha[i].Start) {
+			t.Fatalf("metric %d: windows differ in shape: %d vs %d", i, len(hr[i].Values), len(ha[i].Values))
+		}
+		for j := range hr[i].Values {
+			a, b := hr[i].Values[j], ha[i].Values[j]
+			if !(math.IsNaN(a) && math.IsNaN(b)) && math.Abs(a-b) > 1e-6*math.Max(1, math.Abs(a)) {
+				t.Fatalf("metric %d bucket %d: raw %v, aggregated %v", i, j, a, b)
+			}
+		}
+	}
+	vr, _ := raw.f.view("web")
+	va, _ := agg.f.view("web")
+	if vr.Samples["cpu"] != va.Samples["cpu"] || vr.Samples["jobs"] != va.Samples["jobs"] {
+		t.Fatalf("latest samples differ: %+v vs %+v", vr.Samples, va.Samples)
+	}
+}

@@ -70,20 +70,7 @@ func (w *Window) Add(t time.Time, v float64) {
 	tn := t.UnixNano()
 	idx := floorDiv(tn, w.step)
 	n := int64(len(w.slots))
-	switch {
-	case !w.any:
-		w.head, w.any = idx, true
-	case idx > w.head:
-		gap := idx - w.head
-		if gap >= n {
-			clear(w.slots)
-		} else {
-			for i := w.head + 1; i <= idx; i++ {
-				w.slots[mod(i, n)] = bucket{}
-			}
-		}
-		w.head = idx
-	case idx <= w.head-n:
+	if !w.advance(idx) {
 		return // older than the window
 	}
 	b := &w.slots[mod(idx, n)]
@@ -100,6 +87,87 @@ func (w *Window) Add(t time.Time, v float64) {
 		}
 	}
 	b.n++
+}
+
+// Partial is an aggregate of several samples of one bucket, so a batch of
+// raw samples can travel (through Raft) as one record per bucket instead of
+// one per sample. Merging a Partial gives the same bucket as adding its
+// samples one by one.
+type Partial struct {
+	// Bucket is the bucket's index: its start time in nanoseconds / step.
+	Bucket int64 `json:"bucket"`
+	// Sum and N are for means; Max the largest value; Last the value of
+	// the latest sample, taken at LastAt (Unix nanoseconds).
+	Sum    float64 `json:"sum"`
+	N      uint32  `json:"n"`
+	Max    float64 `json:"max"`
+	Last   float64 `json:"last"`
+	LastAt int64   `json:"last_at"`
+}
+
+// Observe folds one sample into the partial.
+func (p *Partial) Observe(tn int64, v float64) {
+	if p.N == 0 || v > p.Max {
+		p.Max = v
+	}
+	if p.N == 0 || tn >= p.LastAt {
+		p.Last, p.LastAt = v, tn
+	}
+	p.Sum += v
+	p.N++
+}
+
+// BucketOf is the index of the bucket holding time t for this step.
+func BucketOf(t time.Time, step time.Duration) int64 { return floorDiv(t.UnixNano(), int64(step)) }
+
+// Merge folds a partial aggregate into its bucket, scaling its values by
+// factor (a cpu window records utilization × instances). Like Add, it
+// advances the window for a newer bucket and ignores one older than the window.
+func (w *Window) Merge(p Partial, factor float64) {
+	if p.N == 0 || !finite(p.Sum*factor) || !finite(p.Max*factor) || !finite(p.Last*factor) {
+		return
+	}
+	if !w.advance(p.Bucket) {
+		return
+	}
+	b := &w.slots[mod(p.Bucket, int64(len(w.slots)))]
+	switch w.agg {
+	case Mean:
+		b.sum += p.Sum * factor
+	case Max:
+		if b.n == 0 || p.Max*factor > b.value {
+			b.value = p.Max * factor
+		}
+	case Last:
+		if b.n == 0 || p.LastAt >= b.at {
+			b.value, b.at = p.Last*factor, p.LastAt
+		}
+	}
+	b.n += p.N
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// advance moves the window so it holds bucket idx, and reports false when
+// idx is older than the window.
+func (w *Window) advance(idx int64) bool {
+	n := int64(len(w.slots))
+	switch {
+	case !w.any:
+		w.head, w.any = idx, true
+	case idx > w.head:
+		if idx-w.head >= n {
+			clear(w.slots)
+		} else {
+			for i := w.head + 1; i <= idx; i++ {
+				w.slots[mod(i, n)] = bucket{}
+			}
+		}
+		w.head = idx
+	case idx <= w.head-n:
+		return false
+	}
+	return true
 }
 
 // Values returns the buckets from the oldest to the one holding upTo

@@ -114,3 +114,35 @@ func BenchmarkAdd(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 }
+
+// TestMergeEqualsAdd: folding samples into partials per bucket and merging
+// them gives the same window as adding the samples one by one.
+func TestMergeEqualsAdd(t *testing.T) {
+	for _, agg := range []Agg{Mean, Max, Last} {
+		step := 10 * time.Second
+		byOne, merged := New(step, 6, agg), New(step, 6, agg)
+		partials := map[int64]*Partial{}
+		for i := 0; i < 200; i++ {
+			ts := at(float64(i) * 0.7)
+			v := float64((i * 37) % 11)
+			byOne.Add(ts, v*3)
+			idx := BucketOf(ts, step)
+			if partials[idx] == nil {
+				partials[idx] = &Partial{Bucket: idx}
+			}
+			partials[idx].Observe(ts.UnixNano(), v)
+		}
+		for idx := BucketOf(at(0), step); idx <= BucketOf(at(140), step); idx++ {
+			if p := partials[idx]; p != nil {
+				merged.Merge(*p, 3)
+			}
+		}
+		_, a := vals(byOne, at(200))
+		_, b := vals(merged, at(200))
+		for i := range a {
+			if math.Abs(a[i]-b[i]) > 1e-9 {
+				t.Fatalf("agg %d: bucket %d: add %v, merge %v", agg, i, a, b)
+			}
+		}
+	}
+}
