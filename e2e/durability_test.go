@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -31,14 +32,19 @@ func TestRestartAllKeepsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	beforeDecisions, err := leader.client.Decisions(ctx(t), "web", 100)
-	if err != nil || len(beforeDecisions) == 0 {
-		t.Fatalf("decisions %v %v", beforeDecisions, err)
-	}
-	beforeState, err := leader.client.State(ctx(t), "web")
-	if err != nil || beforeState.ScaleOutCooldownUntil == nil {
-		t.Fatalf("state %+v %v: want a running scale-out cooldown", beforeState, err)
-	}
+	// The decision and the state are committed right after the cloud call.
+	var beforeDecisions []policy.Record
+	var beforeState api.PolicyStatus
+	eventually(t, 5*time.Second, "the decision and the cooldown", func() error {
+		var err error
+		if beforeDecisions, err = leader.client.Decisions(ctx(t), "web", 100); err != nil || len(beforeDecisions) == 0 {
+			return fmt.Errorf("decisions %v %v", beforeDecisions, err)
+		}
+		if beforeState, err = leader.client.State(ctx(t), "web"); err != nil || beforeState.ScaleOutCooldownUntil == nil {
+			return fmt.Errorf("state %+v %v: want a running scale-out cooldown", beforeState, err)
+		}
+		return nil
+	})
 
 	for _, nd := range c.nodes {
 		c.kill(nd)
