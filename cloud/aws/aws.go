@@ -18,13 +18,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/capstan-io/capstan/cloud/aws/reqbody"
+	"github.com/capstan-io/capstan/cloud/aws/awsclient"
 	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
@@ -89,8 +88,7 @@ type Driver struct {
 	httpClient   *http.Client // nil: the SDK's
 	log          *slog.Logger
 
-	mu      sync.Mutex
-	clients map[string]*autoscaling.Client // by region
+	clients *awsclient.PerRegion[*autoscaling.Client]
 }
 
 var _ cloud.Driver = (*Driver)(nil)
@@ -145,20 +143,18 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		// regions share one connection pool.
 		cfg.HTTPClient = awshttp.NewBuildableClient()
 	}
-	return &Driver{cfg: cfg, baseEndpoint: opts.BaseEndpoint, httpClient: opts.HTTPClient, log: log, clients: make(map[string]*autoscaling.Client)}, nil
+	d := &Driver{cfg: cfg, baseEndpoint: opts.BaseEndpoint, httpClient: opts.HTTPClient, log: log}
+	d.clients = awsclient.NewPerRegion(d.newClient)
+	return d, nil
 }
 
-// client returns the region's client, making it on first use under the
-// lock, so concurrent first calls for a region make one client. Making a
-// client resolves its options, endpoint rules and auth schemes, so it is
-// done once per region rather than per call; the credentials cache and the
-// connection pool in cfg are shared by every region's client.
-func (d *Driver) client(region string) *autoscaling.Client {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if c, ok := d.clients[region]; ok {
-		return c
-	}
+// client returns the region's client (awsclient.PerRegion makes each once;
+// the credentials cache and the connection pool in cfg are shared by every
+// region's client).
+func (d *Driver) client(region string) *autoscaling.Client { return d.clients.Get(region) }
+
+// newClient makes a region's client.
+func (d *Driver) newClient(region string) *autoscaling.Client {
 	c := autoscaling.NewFromConfig(d.cfg, func(o *autoscaling.Options) {
 		o.Region = region
 		if d.baseEndpoint != "" {
@@ -167,12 +163,12 @@ func (d *Driver) client(region string) *autoscaling.Client {
 		if d.httpClient != nil {
 			o.HTTPClient = d.httpClient
 		}
-		// See reqbody.MemoryBody. Wrapping the SDK's client (from cfg, with any
+		// See awsclient.MemoryBody. Wrapping the SDK's client (from cfg, with any
 		// AWS_CA_BUNDLE applied) also stops the SDK from tuning it per
 		// service; that tuning is opt-in (AWS_DEFAULTS_MODE and the
 		// 2026 socket read timeout) and the caller's deadline bounds
 		// every call anyway.
-		o.HTTPClient = reqbody.MemoryBody{Next: o.HTTPClient}
+		o.HTTPClient = awsclient.MemoryBody{Next: o.HTTPClient}
 		// Belt and braces with the config-level NopRetryer (see New): a
 		// max-attempts setting from the environment must not wrap it.
 		o.Retryer = awssdk.NopRetryer{}
@@ -181,17 +177,12 @@ func (d *Driver) client(region string) *autoscaling.Client {
 		// bodies to the logger: never.
 		o.ClientLogMode = 0
 	})
-	d.clients[region] = c
 	d.log.Debug("aws autoscaling client created", "region", region, "custom_endpoint", d.baseEndpoint != "")
 	return c
 }
 
 // clientCount reports how many region clients exist (for tests).
-func (d *Driver) clientCount() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.clients)
-}
+func (d *Driver) clientCount() int { return d.clients.Len() }
 
 // validate checks the fields an AWS target needs, before any call.
 func validate(g cloud.GroupRef) error {

@@ -3,7 +3,7 @@ package aws
 import (
 	"bytes"
 	"context"
-	"github.com/capstan-io/capstan/cloud/aws/reqbody"
+	"github.com/capstan-io/capstan/cloud/aws/awsclient"
 	"io"
 	"net"
 	"net/http"
@@ -19,7 +19,7 @@ import (
 	"github.com/capstan-io/capstan/cloud/aws/awsemu"
 )
 
-// slowConn widens the race reqbody.MemoryBody avoids: each write returns late, so
+// slowConn widens the race awsclient.MemoryBody avoids: each write returns late, so
 // net/http's write loop is still busy after the server has answered, and
 // reads come in small, slow pieces, so a large response is still being read
 // when the write loop finishes.
@@ -47,7 +47,7 @@ func slowClient() *http.Client {
 }
 
 // TestLargeResponseNotCutOff: a describe of a big group arrives whole even
-// when the request write and the response read overlap (see reqbody.MemoryBody).
+// when the request write and the response read overlap (see awsclient.MemoryBody).
 func TestLargeResponseNotCutOff(t *testing.T) {
 	hermetic(t)
 	emu := awsemu.New(awsemu.Options{})
@@ -72,7 +72,7 @@ func TestLargeResponseNotCutOff(t *testing.T) {
 	}
 
 	// The bare SDK client, for the record: if this stops failing, the SDK
-	// has fixed the race and reqbody.MemoryBody can go.
+	// has fixed the race and awsclient.MemoryBody can go.
 	raw := autoscaling.New(autoscaling.Options{
 		Region: testRegion, BaseEndpoint: awssdk.String(srv.URL), Credentials: creds,
 		HTTPClient: slowClient(), Retryer: awssdk.NopRetryer{},
@@ -103,12 +103,12 @@ func TestMemoryBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (reqbody.MemoryBody{Next: next}).Do(req); err != nil {
+	if _, err := (awsclient.MemoryBody{Next: next}).Do(req); err != nil {
 		t.Fatal(err)
 	}
-	big := io.NopCloser(bytes.NewReader(make([]byte, reqbody.MaxRequestBody+1)))
+	big := io.NopCloser(bytes.NewReader(make([]byte, awsclient.MaxRequestBody+1)))
 	req, _ = http.NewRequest(http.MethodPost, "http://example.invalid/", big)
-	if _, err := (reqbody.MemoryBody{Next: next}).Do(req); err == nil {
+	if _, err := (awsclient.MemoryBody{Next: next}).Do(req); err == nil {
 		t.Error("an oversized body was accepted")
 	}
 }

@@ -21,13 +21,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/capstan-io/capstan/cloud/aws/reqbody"
+	"github.com/capstan-io/capstan/cloud/aws/awsclient"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
@@ -136,8 +135,7 @@ type Reader struct {
 	queries      *prometheus.CounterVec // nil without a Registerer
 	duration     prometheus.Histogram   // nil without a Registerer
 
-	mu      sync.Mutex
-	clients map[string]*awssqs.Client // by region
+	clients *awsclient.PerRegion[*awssqs.Client]
 }
 
 // NewReader loads the shared AWS configuration (credentials chain, HTTP
@@ -171,8 +169,8 @@ func NewReader(ctx context.Context, opts Options) (*Reader, error) {
 		maxAttempts:  opts.MaxAttempts,
 		now:          opts.Now,
 		log:          opts.Logger,
-		clients:      make(map[string]*awssqs.Client),
 	}
+	r.clients = awsclient.NewPerRegion(r.newClient)
 	if r.timeout == 0 {
 		r.timeout = DefaultTimeout
 	}
@@ -264,17 +262,13 @@ func alreadyRegistered[T prometheus.Collector](err error) (T, bool) {
 	return c, ok
 }
 
-// client returns the region's client, making it on first use under the
-// lock, so concurrent first reads for a region make one client. Making a
-// client resolves its options, endpoint rules and auth schemes, so it is
-// done once per region rather than per read; the credentials cache and the
-// connection pool in cfg are shared by every region's client.
-func (r *Reader) client(region string) *awssqs.Client {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c, ok := r.clients[region]; ok {
-		return c
-	}
+// client returns the region's client (awsclient.PerRegion makes each once;
+// the credentials cache and the connection pool in cfg are shared by every
+// region's client).
+func (r *Reader) client(region string) *awssqs.Client { return r.clients.Get(region) }
+
+// newClient makes a region's client.
+func (r *Reader) newClient(region string) *awssqs.Client {
 	c := awssqs.NewFromConfig(r.cfg, func(o *awssqs.Options) {
 		o.Region = region
 		if r.baseEndpoint != "" {
@@ -283,10 +277,10 @@ func (r *Reader) client(region string) *awssqs.Client {
 		if r.httpClient != nil {
 			o.HTTPClient = r.httpClient
 		}
-		// See reqbody.MemoryBody. Wrapping the SDK's client also stops the
+		// See awsclient.MemoryBody. Wrapping the SDK's client also stops the
 		// SDK from tuning it per service; that tuning is opt-in and
 		// the read's deadline bounds every call anyway.
-		o.HTTPClient = reqbody.MemoryBody{Next: o.HTTPClient}
+		o.HTTPClient = awsclient.MemoryBody{Next: o.HTTPClient}
 		// Belt and braces with the config-level NopRetryer (see
 		// NewReader): a max-attempts setting from the environment
 		// must not wrap it.
@@ -296,17 +290,12 @@ func (r *Reader) client(region string) *awssqs.Client {
 		// bodies to the logger: never.
 		o.ClientLogMode = 0
 	})
-	r.clients[region] = c
 	r.log.Debug("aws sqs client created", "region", region, "custom_endpoint", r.baseEndpoint != "")
 	return c
 }
 
 // clientCount reports how many region clients exist (for tests).
-func (r *Reader) clientCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.clients)
-}
+func (r *Reader) clientCount() int { return r.clients.Len() }
 
 // Read returns the queue's approximate depth: ApproximateNumberOfMessages,
 // plus ApproximateNumberOfMessagesNotVisible when src.IncludeInFlight, as

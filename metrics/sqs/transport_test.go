@@ -3,7 +3,7 @@ package sqs
 import (
 	"bytes"
 	"context"
-	"github.com/capstan-io/capstan/cloud/aws/reqbody"
+	"github.com/capstan-io/capstan/cloud/aws/awsclient"
 	"io"
 	"net"
 	"net/http"
@@ -17,7 +17,7 @@ import (
 	"github.com/capstan-io/capstan/metrics/sqs/sqsemu"
 )
 
-// slowConn widens the race reqbody.MemoryBody avoids: each write returns late, so
+// slowConn widens the race awsclient.MemoryBody avoids: each write returns late, so
 // net/http's write loop is still busy after the server has answered, and
 // reads come in small, slow pieces.
 type slowConn struct{ net.Conn }
@@ -44,7 +44,7 @@ func slowClient() *http.Client {
 }
 
 // TestSlowConnection: reads arrive whole when the request write and the
-// response read overlap (see reqbody.MemoryBody).
+// response read overlap (see awsclient.MemoryBody).
 func TestSlowConnection(t *testing.T) {
 	hermetic(t)
 	emu := sqsemu.New(sqsemu.Options{Region: testRegion})
@@ -91,12 +91,12 @@ func TestMemoryBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (reqbody.MemoryBody{Next: next}).Do(req); err != nil {
+	if _, err := (awsclient.MemoryBody{Next: next}).Do(req); err != nil {
 		t.Fatal(err)
 	}
-	big := io.NopCloser(bytes.NewReader(make([]byte, reqbody.MaxRequestBody+1)))
+	big := io.NopCloser(bytes.NewReader(make([]byte, awsclient.MaxRequestBody+1)))
 	req, _ = http.NewRequest(http.MethodPost, "http://example.invalid/", big)
-	if _, err := (reqbody.MemoryBody{Next: next}).Do(req); err == nil {
+	if _, err := (awsclient.MemoryBody{Next: next}).Do(req); err == nil {
 		t.Error("an oversized body was accepted")
 	}
 }

@@ -3,6 +3,8 @@ package awsemu_test
 import (
 	"context"
 	"errors"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/capstan-io/capstan/cloud/aws/awsclient"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -39,7 +41,10 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 // setup serves an emulator and returns a bare SDK client for it: no
-// driver, no retries, so the tests see exactly what the wire carried.
+// driver, no retries, so the tests see exactly what the wire carried. Its
+// HTTP client buffers request bodies (awsclient.MemoryBody), which changes
+// nothing on the wire but keeps smithy-go's body-close race (see
+// cloud/aws/transport_test.go) from failing these tests now and then.
 func setup(t *testing.T, opts awsemu.Options) (*awsemu.Emulator, *autoscaling.Client, string) {
 	t.Helper()
 	emu := awsemu.New(opts)
@@ -50,6 +55,7 @@ func setup(t *testing.T, opts awsemu.Options) (*awsemu.Emulator, *autoscaling.Cl
 		BaseEndpoint: aws.String(srv.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEMUTEST", "secret", ""),
 		Retryer:      aws.NopRetryer{},
+		HTTPClient:   awsclient.MemoryBody{Next: awshttp.NewBuildableClient()},
 	})
 	return emu, client, srv.URL
 }

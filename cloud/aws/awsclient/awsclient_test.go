@@ -1,4 +1,4 @@
-package reqbody
+package awsclient
 
 import (
 	"bytes"

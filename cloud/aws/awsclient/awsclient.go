@@ -1,12 +1,13 @@
-// Package reqbody holds HTTP plumbing shared by Capstan's AWS SDK clients
+// Package awsclient holds plumbing shared by Capstan's AWS SDK clients
 // (the Auto Scaling driver and the SQS metric source).
-package reqbody
+package awsclient
 
 import (
 	"bytes"
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 )
@@ -56,4 +57,38 @@ func (c MemoryBody) Do(req *http.Request) (*http.Response, error) {
 	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	out.ContentLength = int64(len(body))
 	return c.Next.Do(out)
+}
+
+// PerRegion makes one SDK client per region on first use and keeps it: a
+// client resolves its options, endpoint rules and auth schemes when it is
+// made, so that happens once per region rather than per call. It is safe
+// for concurrent use; concurrent first calls for a region make one client.
+type PerRegion[C any] struct {
+	mu      sync.Mutex
+	clients map[string]C
+	make    func(region string) C
+}
+
+// NewPerRegion returns an empty cache that builds clients with make.
+func NewPerRegion[C any](make func(region string) C) *PerRegion[C] {
+	return &PerRegion[C]{clients: map[string]C{}, make: make}
+}
+
+// Get returns the region's client, making it if needed.
+func (p *PerRegion[C]) Get(region string) C {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.clients[region]; ok {
+		return c
+	}
+	c := p.make(region)
+	p.clients[region] = c
+	return c
+}
+
+// Len is how many region clients exist.
+func (p *PerRegion[C]) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.clients)
 }
