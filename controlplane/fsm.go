@@ -257,8 +257,19 @@ func (f *FSM) applyEvaluated(payload []byte) applyResult {
 func (f *FSM) applySamples(payload []byte) (applyResult, []string) {
 	var c samplesCmd
 	decodePayload(payload, &c)
-	var touched []string
 	for _, s := range c.Samples {
+		if e := f.data.Policies[s.Policy]; e != nil {
+			f.addToWindow(e, s)
+		}
+	}
+	return applyResult{}, f.keepLatest(c.Samples)
+}
+
+// keepLatest records each sample that is newer than its metric's latest and
+// returns the policies that got one, for the leader loop to evaluate.
+func (f *FSM) keepLatest(samples []api.Sample) []string {
+	var touched []string
+	for _, s := range samples {
 		e := f.data.Policies[s.Policy]
 		if e == nil {
 			continue
@@ -266,7 +277,6 @@ func (f *FSM) applySamples(payload []byte) (applyResult, []string) {
 		if e.Samples == nil {
 			e.Samples = map[string]api.Sample{}
 		}
-		f.addToWindow(e, s)
 		if old, ok := e.Samples[s.Metric]; ok && !s.Time.After(old.Time) {
 			continue
 		}
@@ -275,7 +285,7 @@ func (f *FSM) applySamples(payload []byte) (applyResult, []string) {
 			touched = append(touched, s.Policy)
 		}
 	}
-	return applyResult{}, touched
+	return touched
 }
 
 // History windows: buckets wide enough that a policy's whole prediction
@@ -354,24 +364,7 @@ func (f *FSM) applyBuckets(payload []byte) (applyResult, []string) {
 			w.Merge(p.Partial, factor)
 		}
 	}
-	var touched []string
-	for _, s := range c.Latest {
-		e := f.data.Policies[s.Policy]
-		if e == nil {
-			continue
-		}
-		if e.Samples == nil {
-			e.Samples = map[string]api.Sample{}
-		}
-		if old, ok := e.Samples[s.Metric]; ok && !s.Time.After(old.Time) {
-			continue
-		}
-		e.Samples[s.Metric] = s
-		if len(touched) == 0 || touched[len(touched)-1] != s.Policy {
-			touched = append(touched, s.Policy)
-		}
-	}
-	return applyResult{}, touched
+	return applyResult{}, f.keepLatest(c.Latest)
 }
 
 // history returns each metric's window as policy.Windows, up to now.
