@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -54,10 +55,14 @@ func TestMain(m *testing.M) {
 // picks below Linux's ephemeral range (32768 and up): a port the test
 // closes and an agent then binds could otherwise be taken in between by
 // any outgoing connection, of which parallel test packages make many.
+// Ports are handed out in sequence from a random start, so two calls in
+// this process never return the same port before the first is bound (a
+// random pick per call did, once, in CI: two agents given one Raft port).
 func freePort(t testing.TB) string {
 	t.Helper()
 	for range 1000 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		port := portBase + int(nextPort.Add(1))%portSpan
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
@@ -68,6 +73,20 @@ func freePort(t testing.TB) string {
 	t.Fatal("no free port below the ephemeral range")
 	return ""
 }
+
+const (
+	portBase = 20000
+	portSpan = 12000
+)
+
+// nextPort is the offset of the last port freePort handed out; it starts
+// at random so concurrent runs of this package on one machine rarely
+// walk the same ports.
+var nextPort = func() *atomic.Int64 {
+	var n atomic.Int64
+	n.Store(rand.Int64N(portSpan))
+	return &n
+}()
 
 type node struct {
 	id, raftAddr, httpAddr, dataDir string
