@@ -79,7 +79,12 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			}
 		}()
 	}
-	defer func() { close(work); wg.Wait(); log.Info("no longer leading") }()
+	defer func() {
+		close(work)
+		wg.Wait()
+		n.metrics.forgetInputs("")
+		log.Info("no longer leading")
+	}()
 
 	tick := time.NewTicker(n.cfg.Tick)
 	defer tick.Stop()
@@ -95,7 +100,9 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	}
 	dueAll := func(force bool) {
 		now := n.now()
-		for _, rec := range n.fsm.Policies() {
+		policies := n.fsm.Policies()
+		l.forgetDeleted(policies)
+		for _, rec := range policies {
 			if force || now.Sub(l.lastEvaluation(rec.Policy.ID)) >= rec.Policy.EvaluationInterval.D() {
 				dispatch(rec.Policy.ID)
 			}
@@ -170,6 +177,23 @@ func (l *loop) lastEvaluation(id string) time.Time {
 		return v.Last
 	}
 	return time.Time{}
+}
+
+// forgetDeleted drops what this term remembers of policies that no longer
+// exist, including their freshness metrics.
+func (l *loop) forgetDeleted(policies []api.PolicyRecord) {
+	live := make(map[string]bool, len(policies))
+	for _, rec := range policies {
+		live[rec.Policy.ID] = true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id := range l.last {
+		if !live[id] {
+			delete(l.last, id)
+			l.n.metrics.forgetInputs(id)
+		}
+	}
 }
 
 func (l *loop) claim(id string) bool {
@@ -282,6 +306,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		in.History = n.fsm.history(id, now)
 	}
 	d := policy.Evaluate(p, in, state, now)
+	n.metrics.observeInputs(p, in, d, now)
 	desired := d.Desired
 	// The provider's own bounds win: asking for more than its max fails.
 	if gs.Max > 0 && desired > gs.Max {

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/policy"
 )
 
 // nodeMetrics are the node's own Prometheus metrics, registered only on the
@@ -20,6 +21,11 @@ type nodeMetrics struct {
 	leaderChanges prometheus.Counter
 	cloudLatency  *prometheus.HistogramVec
 	sourceErrors  *prometheus.CounterVec
+	// metricStale and metricAge describe the inputs of the leader's last
+	// evaluation of each policy; only the leader sets them, and it clears
+	// them when it stops leading, so a cluster exports one value per metric.
+	metricStale *prometheus.GaugeVec
+	metricAge   *prometheus.GaugeVec
 }
 
 func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
@@ -39,6 +45,12 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"provider", "operation", "outcome"}),
 		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "capstan_source_errors_total", Help: "Failed reads of pulled metric sources, by kind; the metric goes stale."}, []string{"kind"}),
+		metricStale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "capstan_metric_stale", Help: "1 while a policy metric's newest sample is missing or older than the policy's stale_after (no scale-in then), else 0; exported by the leader."},
+			[]string{"policy", "metric"}),
+		metricAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "capstan_metric_age_seconds", Help: "Age of a policy metric's newest sample at the leader's last evaluation; absent while no sample has arrived."},
+			[]string{"policy", "metric"}),
 	}
 	raftState := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_raft_leader", Help: "1 when this node is the Raft leader."},
@@ -75,7 +87,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 	policies := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_policies", Help: "Policies in the replicated state."},
 		func() float64 { return float64(len(n.fsm.Policies())) })
-	for _, c := range []prometheus.Collector{m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, raftState, applied, commit, term, policies} {
+	for _, c := range []prometheus.Collector{m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, raftState, applied, commit, term, policies} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -100,4 +112,33 @@ func (m *nodeMetrics) observeCloud(provider, op string, start time.Time, err err
 		outcome = "error"
 	}
 	m.cloudLatency.WithLabelValues(provider, op, outcome).Observe(time.Since(start).Seconds())
+}
+
+// observeInputs records the freshness of each metric the leader just
+// evaluated.
+func (m *nodeMetrics) observeInputs(p policy.Policy, in policy.Inputs, d policy.Decision, now time.Time) {
+	for i, pm := range p.Metrics {
+		stale := 0.0
+		if d.Metrics[i].Stale {
+			stale = 1
+		}
+		m.metricStale.WithLabelValues(p.ID, pm.Name).Set(stale)
+		if in.Metrics[i].Present {
+			m.metricAge.WithLabelValues(p.ID, pm.Name).Set(now.Sub(in.Metrics[i].Time).Seconds())
+		} else {
+			m.metricAge.DeleteLabelValues(p.ID, pm.Name)
+		}
+	}
+}
+
+// forgetInputs drops the freshness series of the given policy, or of every
+// policy when id is empty.
+func (m *nodeMetrics) forgetInputs(id string) {
+	if id == "" {
+		m.metricStale.Reset()
+		m.metricAge.Reset()
+		return
+	}
+	m.metricStale.DeletePartialMatch(prometheus.Labels{"policy": id})
+	m.metricAge.DeletePartialMatch(prometheus.Labels{"policy": id})
 }

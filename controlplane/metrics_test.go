@@ -1,0 +1,85 @@
+package controlplane
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/cloud/fake"
+	"github.com/capstan-io/capstan/policy"
+)
+
+// TestLeaderExportsMetricFreshness checks capstan_metric_stale and
+// capstan_metric_age_seconds: set per metric at each evaluation, and gone
+// once the policy is deleted.
+func TestLeaderExportsMetricFreshness(t *testing.T) {
+	fc := fake.New(fake.Options{AutoCreate: true, DefaultMax: 100, DefaultDesired: 2})
+	drv := fake.NewDriver(fc)
+	reg := prometheus.NewRegistry()
+	cfg := DefaultConfig()
+	cfg.NodeID, cfg.DataDir = "n1", filepath.Join(t.TempDir(), "n1")
+	cfg.RaftAddr, cfg.HTTPAddr = freeAddr(t), "127.0.0.1:1"
+	cfg.BootstrapExpect, cfg.Tick = 1, 20*time.Millisecond
+	cfg.Registerer = reg
+	cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
+	n, err := NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go n.Run(ctx)
+	t.Cleanup(func() { cancel(); n.Shutdown() })
+
+	p, err := policy.Parse([]byte(`{"id":"web","target":{"provider":"fake","group":"web"},"min":1,"max":10,
+"evaluation_interval":"1s","stale_after":"1h",
+"metrics":[{"name":"cpu","type":"cpu","target":60},{"name":"rps","type":"request_rate","target":100}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return n.Raft().State().String() == "Leader" })
+	if _, err := n.PutPolicy(ctx, p, ""); err != nil {
+		t.Fatal(err)
+	}
+	sampleTime := time.Now().Add(-30 * time.Second)
+	if _, err := n.PushMetrics(ctx, []api.Sample{{Policy: "web", Metric: "cpu", Time: sampleTime, Value: 55}}); err != nil {
+		t.Fatal(err)
+	}
+	stale := func(metric string) float64 {
+		return testutil.ToFloat64(n.metrics.metricStale.WithLabelValues("web", metric))
+	}
+	waitFor(t, func() bool { return testutil.CollectAndCount(n.metrics.metricStale) == 2 && stale("rps") == 1 })
+	if got := stale("cpu"); got != 0 {
+		t.Errorf("capstan_metric_stale{metric=cpu} = %v, want 0 (fresh sample)", got)
+	}
+	if got := testutil.CollectAndCount(n.metrics.metricAge); got != 1 {
+		t.Errorf("capstan_metric_age_seconds has %d series, want 1 (only cpu has a sample)", got)
+	}
+	if age := testutil.ToFloat64(n.metrics.metricAge.WithLabelValues("web", "cpu")); age < 30 || age > 60 {
+		t.Errorf("capstan_metric_age_seconds{metric=cpu} = %v, want about 30", age)
+	}
+
+	if err := n.DeletePolicy(ctx, "web", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		return testutil.CollectAndCount(n.metrics.metricStale) == 0 && testutil.CollectAndCount(n.metrics.metricAge) == 0
+	})
+}
+
+// waitFor polls cond for up to ten seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
