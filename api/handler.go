@@ -658,6 +658,15 @@ func (h *handler) pushMetrics(w http.ResponseWriter, r *http.Request) error {
 
 // decodePush decodes a push body strictly, naming the sample at fault.
 func decodePush(data []byte) ([]Sample, error) {
+	if samples, ok := decodePushFast(data); ok {
+		return samples, nil
+	}
+	return decodePushStrict(data)
+}
+
+// decodePushStrict is decodePush through encoding/json: every body the fast
+// path passes over lands here, and every error message comes from here.
+func decodePushStrict(data []byte) ([]Sample, error) {
 	var raw rawPush
 	if err := decodeStrict(data, "", &raw); err != nil {
 		return nil, err
