@@ -94,15 +94,25 @@ func (n *Node) PushMetrics(ctx context.Context, samples []api.Sample) (api.PushR
 	now := n.now()
 	var res api.PushResult
 	accepted := make([]api.Sample, 0, len(samples))
+	// Only the policies this batch names are looked up: a cluster may hold
+	// thousands, and a batch usually feeds a few.
 	metrics := map[string]map[string]bool{}
 	policies := map[string]policy.Policy{}
-	for _, rec := range n.fsm.Policies() {
-		policies[rec.Policy.ID] = rec.Policy
-		set := map[string]bool{}
+	for _, s := range samples {
+		if _, seen := metrics[s.Policy]; seen {
+			continue
+		}
+		rec, err := n.fsm.Policy(s.Policy)
+		if err != nil {
+			metrics[s.Policy] = nil
+			continue
+		}
+		policies[s.Policy] = rec.Policy
+		set := make(map[string]bool, len(rec.Policy.Metrics))
 		for _, m := range rec.Policy.Metrics {
 			set[m.Name] = true
 		}
-		metrics[rec.Policy.ID] = set
+		metrics[s.Policy] = set
 	}
 	for i, s := range samples {
 		reason := ""
