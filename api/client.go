@@ -146,7 +146,7 @@ func (c *Client) State(ctx context.Context, id string) (PolicyStatus, error) {
 
 // PushMetrics sends one batch of at most MaxSamplesPerPush samples.
 func (c *Client) PushMetrics(ctx context.Context, samples []Sample) (PushResult, error) {
-	body, err := json.Marshal(PushRequest{Samples: samples})
+	body, err := appendPushJSON(nil, samples)
 	if err != nil {
 		return PushResult{}, fmt.Errorf("encoding samples: %w", err)
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -127,4 +128,67 @@ func BenchmarkDecodePush(b *testing.B) {
 			b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "samples/s")
 		})
 	}
+}
+
+// TestAppendPushJSON: the client's encoder produces what decodes to the
+// same samples as json.Marshal's output, takes the fast decoder's path for
+// plain names, and refuses what JSON cannot carry.
+func TestAppendPushJSON(t *testing.T) {
+	at := time.Date(2026, 11, 27, 1, 2, 3, 456789000, time.FixedZone("x", 5400))
+	good := []Sample{
+		{Policy: "web", Metric: "cpu", Time: at, Value: 42.5},
+		{Policy: "p-1", Metric: "rps", Time: at.UTC(), Value: -1e-7},
+		{Policy: "web", Metric: "big", Time: at, Value: 1e300},
+		{Policy: "w\"e\\b\u00e9\n", Metric: "m\u2028", Time: at, Value: 0},
+		{Policy: "web", Metric: "neg0", Time: at, Value: math.Copysign(0, -1)},
+		{Policy: "web", Metric: "int", Time: at, Value: 123456789012},
+	}
+	body, err := appendPushJSON(nil, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := decodePushStrict(mustMarshal(t, PushRequest{Samples: good}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodePushStrict(body)
+	if err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Policy != w.Policy || g.Metric != w.Metric || !g.Time.Equal(w.Time) || g.Value != w.Value || math.Signbit(g.Value) != math.Signbit(w.Value) {
+			t.Errorf("sample %d: %+v, want %+v", i, g, w)
+		}
+	}
+	if _, ok := decodePushFast(mustAppend(t, good[:3])); !ok {
+		t.Error("plain samples encoded off the fast decoder's path")
+	}
+	for _, bad := range []Sample{
+		{Policy: "web", Metric: "cpu", Time: at, Value: math.NaN()},
+		{Policy: "web", Metric: "cpu", Time: at, Value: math.Inf(-1)},
+		{Policy: "web", Metric: "cpu", Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Value: 1},
+	} {
+		if _, err := appendPushJSON(nil, []Sample{bad}); err == nil {
+			t.Errorf("%+v encoded without an error", bad)
+		}
+	}
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mustAppend(t *testing.T, s []Sample) []byte {
+	t.Helper()
+	b, err := appendPushJSON(nil, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
