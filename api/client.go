@@ -176,6 +176,12 @@ func (c *Client) RemoveMember(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/cluster/members/"+url.PathEscape(id), nil, nil, nil)
 }
 
+// Healthy returns nil when the node's process serves its API (GET /healthz
+// answers 200), whether or not the cluster has a leader.
+func (c *Client) Healthy(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/healthz", nil, nil, nil)
+}
+
 // Ready returns nil when the node is ready (GET /readyz answers 200), else
 // why not.
 func (c *Client) Ready(ctx context.Context) error {

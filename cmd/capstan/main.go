@@ -61,7 +61,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(
 		newPolicyCommand(), newSimulateCommand(),
-		newAgentCommand(), newDecisionsCommand(), newStatusCommand(), newFeedCommand(), newFakeCloudCommand(),
+		newAgentCommand(), newDecisionsCommand(), newHistoryCommand(), newStatusCommand(), newFeedCommand(), newFakeCloudCommand(), newHealthCommand(),
 	)
 	return root
 }
