@@ -360,6 +360,8 @@ func trafficCases(t *testing.T) []trafficCase {
 			body: pushBody(`{"policy":"web","metric":"cpu","value":1}`), status: 200, invalid: true},
 		{name: "push malformed", method: "POST", path: "/v1/metrics", header: ct, body: `{"samples":[`, status: 400, invalid: true},
 		{name: "push no samples", method: "POST", path: "/v1/metrics", header: ct, body: `{"samples":[]}`, status: 400, invalid: true},
+		{name: "push bad time", method: "POST", path: "/v1/metrics", header: ct,
+			body: pushBody(`{"policy":"web","metric":"cpu","time":"yesterday","value":1}`), status: 400, invalid: true},
 		{name: "push unknown field", method: "POST", path: "/v1/metrics", header: ct,
 			body: pushBody(`{"policy":"web","metric":"cpu","time":"2024-01-01T00:00:00Z","value":1,"unit":"%"}`), status: 400, invalid: true},
 		{name: "push wrong type", method: "POST", path: "/v1/metrics", header: ct,
@@ -511,8 +513,20 @@ func (v *validator) exchange(t *testing.T, base string, tc trafficCase) string {
 	if err := openapi3filter.ValidateResponse(ctx, rin); err != nil {
 		t.Errorf("the %d answer does not match the document: %v\nbody: %.500s", resp.StatusCode, err, body)
 	}
+	// kin-openapi checks the headers a response documents, not the ones
+	// it leaves out; these are part of the contract and must be documented.
+	if doc := route.Operation.Responses.Status(resp.StatusCode); doc != nil {
+		for _, name := range contractHeaders {
+			if resp.Header.Get(name) != "" && doc.Value.Headers[name] == nil {
+				t.Errorf("the %d answer carries %s, which the document does not list for it", resp.StatusCode, name)
+			}
+		}
+	}
 	return route.Method + " " + route.Path
 }
+
+// contractHeaders are the response headers clients act on.
+var contractHeaders = []string{"ETag", "Retry-After", "WWW-Authenticate", "Allow", "Location"}
 
 // checkErrorShape validates an error body against the Error schema.
 func checkErrorShape(t *testing.T, doc *openapi3.T, status int, body []byte) {
