@@ -183,6 +183,7 @@ func (h *handler) routes() []route {
 		{"DELETE", "/v1/policies/{id}", true, h.deletePolicy},
 		{"GET", "/v1/policies/{id}/decisions", false, h.decisions},
 		{"GET", "/v1/policies/{id}/state", false, h.policyState},
+		{"GET", "/v1/policies/{id}/history", false, h.history},
 		{"POST", "/v1/metrics", true, h.pushMetrics},
 		{"POST", "/api/v1/write", true, h.remoteWrite},
 		{"GET", "/v1/cluster", false, h.cluster},

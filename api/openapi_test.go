@@ -351,6 +351,10 @@ func trafficCases(t *testing.T) []trafficCase {
 			b.SetStatus(api.PolicyStatus{ID: "web", Metrics: []api.MetricStatus{{Name: "cpu"}, {Name: "rps"}}})
 		}, method: "GET", path: "/v1/policies/web/state", status: 200},
 		{name: "state unknown", method: "GET", path: "/v1/policies/nope/state", status: 404},
+		{name: "history", method: "GET", path: "/v1/policies/web/history", status: 200},
+		{name: "history of one metric", method: "GET", path: "/v1/policies/web/history?metric=cpu", status: 200},
+		{name: "history unknown metric", method: "GET", path: "/v1/policies/web/history?metric=nope", status: 404},
+		{name: "history unknown policy", method: "GET", path: "/v1/policies/nope/history", status: 404},
 
 		// Metrics in.
 		{name: "push", method: "POST", path: "/v1/metrics", header: ct, body: pushBody(sample("web", "cpu"), sample("web", "rps")), status: 200},

@@ -27,6 +27,19 @@ const (
 	Last
 )
 
+// String names the aggregation: "mean", "max" or "last".
+func (a Agg) String() string {
+	switch a {
+	case Mean:
+		return "mean"
+	case Max:
+		return "max"
+	case Last:
+		return "last"
+	}
+	return "unknown"
+}
+
 // Window is a ring of fixed-step buckets aligned to multiples of Step since
 // the Unix epoch. It is not safe for concurrent use; its owner locks.
 type Window struct {
@@ -56,6 +69,9 @@ func New(step time.Duration, length int, agg Agg) *Window {
 
 // Step is the bucket width.
 func (w *Window) Step() time.Duration { return time.Duration(w.step) }
+
+// Aggregation is how the window combines the samples of a bucket.
+func (w *Window) Aggregation() Agg { return w.agg }
 
 // Len is the number of buckets the window holds.
 func (w *Window) Len() int { return len(w.slots) }

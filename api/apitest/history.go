@@ -1,0 +1,52 @@
+package apitest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/capstan-io/capstan/api"
+)
+
+// historyStep is the fake's bucket width: the cluster's default.
+const historyStep = 10 * time.Second
+
+var _ api.HistoryReader = (*Backend)(nil)
+
+// History buckets the accepted samples of each of the policy's metrics by
+// 10 s, averaging them (the fake does not distinguish metric types).
+func (b *Backend) History(_ context.Context, id string) ([]api.MetricHistory, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rec, ok := b.policies[id]
+	if !ok {
+		return nil, fmt.Errorf("policy %q: %w", id, api.ErrNotFound)
+	}
+	out := make([]api.MetricHistory, 0, len(rec.Policy.Metrics))
+	for _, m := range rec.Policy.Metrics {
+		type acc struct {
+			sum float64
+			n   int
+		}
+		buckets := map[time.Time]*acc{}
+		for _, s := range b.samples {
+			if s.Policy != id || s.Metric != m.Name {
+				continue
+			}
+			t := s.Time.UTC().Truncate(historyStep)
+			if buckets[t] == nil {
+				buckets[t] = &acc{}
+			}
+			buckets[t].sum += s.Value
+			buckets[t].n++
+		}
+		h := api.MetricHistory{Metric: m.Name, Type: string(m.Type), Step: historyStep.String(), Aggregation: "mean", Buckets: []api.HistoryBucket{}}
+		for t, a := range buckets {
+			h.Buckets = append(h.Buckets, api.HistoryBucket{Time: t, Value: a.sum / float64(a.n)})
+		}
+		sort.Slice(h.Buckets, func(i, j int) bool { return h.Buckets[i].Time.Before(h.Buckets[j].Time) })
+		out = append(out, h)
+	}
+	return out, nil
+}
