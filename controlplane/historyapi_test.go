@@ -1,0 +1,55 @@
+package controlplane
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/policy"
+)
+
+// TestHistoryOfServesTheWindows: the API view of a policy's windows lists
+// the non-empty buckets of each metric in policy order, with the window's
+// step and aggregation, and names an unknown policy.
+func TestHistoryOfServesTheWindows(t *testing.T) {
+	p, err := policy.Parse([]byte(`{"id":"web","target":{"provider":"fake","group":"web"},"min":1,"max":10,
+"metrics":[{"name":"jobs","type":"queue_depth","target":10},{"name":"rps","type":"request_rate","target":100}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{f: NewFSM(10)}
+	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: p})
+	start := time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)
+	var samples []api.Sample
+	for i := 0; i < 30; i++ { // three 10 s buckets, the middle one empty for jobs
+		ts := start.Add(time.Duration(i) * time.Second)
+		if i < 10 || i >= 20 {
+			samples = append(samples, api.Sample{Policy: "web", Metric: "jobs", Time: ts, Value: float64(i)})
+		}
+		samples = append(samples, api.Sample{Policy: "web", Metric: "rps", Time: ts, Value: 100})
+	}
+	a.apply(t, CmdBuckets, aggregate(samples, map[string]policy.Policy{"web": p}))
+
+	got, err := a.f.historyOf("web", start.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Metric != "jobs" || got[1].Metric != "rps" {
+		t.Fatalf("metrics %+v, want jobs then rps", got)
+	}
+	jobs, rps := got[0], got[1]
+	if jobs.Aggregation != "max" || rps.Aggregation != "mean" || jobs.Step != "10s" {
+		t.Errorf("jobs %s/%s, rps %s: want max/10s and mean", jobs.Aggregation, jobs.Step, rps.Aggregation)
+	}
+	want := []api.HistoryBucket{{Time: start, Value: 9}, {Time: start.Add(20 * time.Second), Value: 29}}
+	if len(jobs.Buckets) != 2 || jobs.Buckets[0] != want[0] || jobs.Buckets[1] != want[1] {
+		t.Errorf("jobs buckets %+v, want %+v", jobs.Buckets, want)
+	}
+	if len(rps.Buckets) != 3 || rps.Buckets[2].Value != 100 {
+		t.Errorf("rps buckets %+v, want three of 100", rps.Buckets)
+	}
+	if _, err := a.f.historyOf("nope", start); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("unknown policy: %v, want ErrNotFound", err)
+	}
+}
