@@ -150,7 +150,7 @@ func (n *Node) PushMetrics(ctx context.Context, samples []api.Sample) (api.PushR
 func (n *Node) Cluster(context.Context) (api.ClusterInfo, error) {
 	addr, id := n.raft.LeaderWithID()
 	info := api.ClusterInfo{
-		Node: n.cfg.NodeID, Role: roleName(n.raft.State()), NodeRaftAddr: n.cfg.RaftAddr, NodeHTTPAddr: n.cfg.HTTPAddr,
+		Node: n.cfg.NodeID, Role: roleName(n.raft.State()), NodeRaftAddr: n.cfg.RaftAddr, NodeHTTPAddr: n.apiAddr(),
 		LeaderID: string(id), LeaderRaftAddr: string(addr), LeaderHTTPAddr: n.fsm.nodeHTTPAddr(string(id)),
 		Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(),
 	}
@@ -206,6 +206,9 @@ func (n *Node) Join(ctx context.Context, req api.JoinRequest) error {
 		case s.Address == raft.ServerAddress(req.RaftAddr):
 			return fmt.Errorf("%w: %s belongs to server %q", api.ErrConflict, req.RaftAddr, s.ID)
 		}
+	}
+	if err := n.verifyJoin(ctx, req, !member); err != nil {
+		return err
 	}
 	if !member {
 		if err := n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {

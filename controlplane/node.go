@@ -27,7 +27,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/api/tlsutil"
 	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/controlplane/raftls"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -85,8 +87,16 @@ type Config struct {
 	// Logger receives the node's logs; Registerer its metrics.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
-	// HTTPClient reaches peers' APIs at bootstrap and join.
+	// HTTPClient reaches peers' APIs at bootstrap and join. With TLS it
+	// must verify peers against the cluster CA and present the node
+	// certificate (see tlsutil.Store.DialTLSContext).
 	HTTPClient *http.Client
+	// TLS, when set, holds the node certificate and the cluster CA: Raft
+	// runs over mutual TLS, peers' APIs are reached over https, this
+	// node's API address is advertised as https://HTTPAddr, and a server
+	// joins only if it proves, with a node certificate of the cluster CA,
+	// that it is the server it says it is. nil runs plaintext.
+	TLS *tlsutil.Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -206,15 +216,10 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("opening snapshot store: %w", err)
 	}
 	n.snaps = snaps
-	addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+	trans, err := n.newTransport(hlog)
 	if err != nil {
 		store.Close()
-		return nil, fmt.Errorf("raft-addr: %w", err)
-	}
-	trans, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 3, 5*time.Second, hlog)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("raft transport: %w", err)
+		return nil, err
 	}
 	n.trans = trans
 
@@ -238,6 +243,61 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n.raft = r
 	return n, nil
+}
+
+// newTransport is Raft's network transport: plain TCP, or mutual TLS when
+// the node has a certificate.
+func (n *Node) newTransport(hlog hclog.Logger) (*raft.NetworkTransport, error) {
+	const maxPool, timeout = 3, 5 * time.Second
+	addr, err := net.ResolveTCPAddr("tcp", n.cfg.RaftAddr)
+	if err != nil {
+		return nil, fmt.Errorf("raft-addr: %w", err)
+	}
+	if n.cfg.TLS == nil {
+		trans, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, addr, maxPool, timeout, hlog)
+		if err != nil {
+			return nil, fmt.Errorf("raft transport: %w", err)
+		}
+		return trans, nil
+	}
+	if addr.IP == nil || addr.IP.IsUnspecified() {
+		return nil, fmt.Errorf("raft-addr: %s is not an address peers can reach (it is also the advertised address)", n.cfg.RaftAddr)
+	}
+	ln, err := net.Listen("tcp", n.cfg.RaftAddr)
+	if err != nil {
+		return nil, fmt.Errorf("raft-addr: %w", err)
+	}
+	layer, err := raftls.New(raftls.Options{Listener: ln, Advertise: addr,
+		Server: n.cfg.TLS.PeerServerConfig(), Client: n.cfg.TLS.PeerClientConfig(),
+		Logger: n.log, Registerer: n.cfg.Registerer})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: layer, MaxPool: maxPool, Timeout: timeout, Logger: hlog}), nil
+}
+
+// apiAddr is this node's API address as it registers it: HTTPAddr, with
+// the https scheme when the API is served over TLS, so peers forwarding
+// to it know to use TLS.
+func (n *Node) apiAddr() string {
+	if n.cfg.TLS != nil {
+		return "https://" + n.cfg.HTTPAddr
+	}
+	return n.cfg.HTTPAddr
+}
+
+// peerURL is the URL of path on a peer's API. peer is host:port (the
+// scheme follows whether this node uses TLS) or a URL with a scheme.
+func (n *Node) peerURL(peer, path string) string {
+	if strings.Contains(peer, "://") {
+		return strings.TrimRight(peer, "/") + path
+	}
+	if n.cfg.TLS != nil {
+		return "https://" + peer + path
+	}
+	return "http://" + peer + path
 }
 
 // slogWriter adapts hclog output to slog.
@@ -383,7 +443,7 @@ func (n *Node) discover(ctx context.Context) ([]raft.Server, string, error) {
 
 func (n *Node) peerInfo(ctx context.Context, peer string) (api.ClusterInfo, error) {
 	var info api.ClusterInfo
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+peer+"/v1/cluster", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(peer, "/v1/cluster"), nil)
 	if err != nil {
 		return info, err
 	}
@@ -400,8 +460,8 @@ func (n *Node) peerInfo(ctx context.Context, peer string) (api.ClusterInfo, erro
 
 // joinVia asks a peer (which forwards to the leader) to add this node.
 func (n *Node) joinVia(ctx context.Context, peer string) error {
-	body, _ := json.Marshal(api.JoinRequest{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.cfg.HTTPAddr})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+peer+"/v1/cluster/join", strings.NewReader(string(body)))
+	body, _ := json.Marshal(api.JoinRequest{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.apiAddr()})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.peerURL(peer, "/v1/cluster/join"), strings.NewReader(string(body)))
 	if err != nil {
 		return err
 	}
@@ -424,11 +484,11 @@ func (n *Node) register(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		if n.fsm.nodeHTTPAddr(n.cfg.NodeID) == n.cfg.HTTPAddr {
+		if n.fsm.nodeHTTPAddr(n.cfg.NodeID) == n.apiAddr() {
 			return
 		}
 		if n.raft.State() == raft.Leader {
-			if err := n.apply(ctx, CmdRegisterNode, registerNodeCmd{ID: n.cfg.NodeID, HTTPAddr: n.cfg.HTTPAddr}); err != nil {
+			if err := n.apply(ctx, CmdRegisterNode, registerNodeCmd{ID: n.cfg.NodeID, HTTPAddr: n.apiAddr()}); err != nil {
 				n.log.Debug("registering failed", "err", err)
 			}
 		} else if leader := n.raftLeader(); leader != "" {

@@ -245,6 +245,11 @@ func (s *Store) PeerServerConfig() *tls.Config {
 			return &tls.Config{
 				MinVersion:   tls.VersionTLS12,
 				Certificates: []tls.Certificate{*m.cert},
+				// Raft connections are long-lived and pooled: resumption
+				// would save nothing, and a ticket the server sends
+				// after the handshake would sit unread in a probe that
+				// only checks the certificate.
+				SessionTicketsDisabled: true,
 				// Ask for any certificate and verify it below, so the
 				// check is the same as on the dialing side (both usages).
 				ClientAuth: tls.RequireAnyClientCert,
