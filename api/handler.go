@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"mime"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -749,8 +748,8 @@ func (h *handler) join(w http.ResponseWriter, r *http.Request) error {
 	for _, f := range []struct{ path, v string }{{"raft_addr", req.RaftAddr}, {"http_addr", req.HTTPAddr}} {
 		if f.v == "" {
 			fields = append(fields, policy.FieldError{Path: f.path, Message: "required"})
-		} else if _, port, err := net.SplitHostPort(f.v); err != nil || port == "" {
-			fields = append(fields, policy.FieldError{Path: f.path, Message: fmt.Sprintf("must be HOST:PORT, got %q", f.v)})
+		} else if msg := checkJoinAddr(f.path, f.v); msg != "" {
+			fields = append(fields, policy.FieldError{Path: f.path, Message: msg})
 		}
 	}
 	if len(fields) > 0 {
