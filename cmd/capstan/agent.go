@@ -69,6 +69,11 @@ type agentOptions struct {
 	PrometheusURL      string        `yaml:"prometheus_url"`
 	PrometheusTimeout  time.Duration `yaml:"prometheus_timeout"`
 	SQSEndpoint        string        `yaml:"sqs_endpoint"`
+	TLSCert            string        `yaml:"tls_cert"`
+	TLSKey             string        `yaml:"tls_key"`
+	TLSCA              string        `yaml:"tls_ca"`
+	TLSClientCA        string        `yaml:"tls_client_ca"`
+	TLSClientAuth      string        `yaml:"tls_client_auth"`
 }
 
 func newAgentCommand() *cobra.Command {
@@ -77,7 +82,7 @@ func newAgentCommand() *cobra.Command {
 		HeartbeatTimeout: d.HeartbeatTimeout, ElectionTimeout: d.ElectionTimeout, LeaderLeaseTimeout: d.LeaderLeaseTimeout,
 		SnapshotThreshold: d.SnapshotThreshold, SnapshotInterval: d.SnapshotInterval, TrailingLogs: d.TrailingLogs,
 		MaxDecisions: d.MaxDecisions, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
-		CloudTimeout: d.CloudTimeout, PrometheusTimeout: 5 * time.Second,
+		CloudTimeout: d.CloudTimeout, PrometheusTimeout: 5 * time.Second, TLSClientAuth: "none",
 	}
 	var configFile string
 	cmd := &cobra.Command{
@@ -129,6 +134,11 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&o.PrometheusURL, "prometheus-url", "", "Prometheus server that metrics with source kind prometheus are queried on")
 	f.DurationVar(&o.PrometheusTimeout, "prometheus-timeout", o.PrometheusTimeout, "bound on each PromQL query")
 	f.StringVar(&o.SQSEndpoint, "sqs-endpoint", "", "Amazon SQS endpoint override (VPC endpoints, emulators); default: the SDK's")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "node certificate (PEM): serve the API over https and run Raft over mutual TLS with it; SIGHUP reloads it")
+	f.StringVar(&o.TLSKey, "tls-key", "", "private key of --tls-cert (PEM)")
+	f.StringVar(&o.TLSCA, "tls-ca", "", "cluster CA (PEM): peers' certificates must chain to it")
+	f.StringVar(&o.TLSClientCA, "tls-client-ca", "", "CA (PEM) for API client certificates, besides --tls-ca")
+	f.StringVar(&o.TLSClientAuth, "tls-client-auth", o.TLSClientAuth, "API client certificates: none, request (verified when given) or require")
 	return cmd
 }
 
@@ -169,6 +179,10 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	tlsSetup, err := newAgentTLS(o, logger)
+	if err != nil {
+		return err
+	}
 	drivers, err := newDrivers(o, logger)
 	if err != nil {
 		return err
@@ -180,6 +194,8 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = o.SnapshotThreshold, o.SnapshotInterval, o.TrailingLogs
 	cfg.MaxDecisions, cfg.Drivers, cfg.Logger, cfg.Registerer = o.MaxDecisions, drivers, logger, reg
 	cfg.CloudTimeout = o.CloudTimeout
+	cfg.TLS = tlsSetup.Store()
+	cfg.HTTPClient = &http.Client{Transport: tlsSetup.transport(), Timeout: 5 * time.Second}
 	readers, err := newReaders(o, logger, reg)
 	if err != nil {
 		return err
@@ -200,7 +216,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	}
 	srv := &http.Server{
 		Handler: api.NewHandler(api.Options{Backend: node, NodeID: o.NodeID, Logger: logger, Registerer: reg, Gatherer: reg,
-			MaxBodyBytes: o.MaxBody, HTTPClient: forwardingClient()}),
+			MaxBodyBytes: o.MaxBody, HTTPClient: forwardingClient(tlsSetup.transport())}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	logger.Info("capstan agent starting", "node", o.NodeID, "http", o.HTTPAddr, "raft", o.RaftAddr, "version", version)
@@ -215,7 +231,8 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		defer dbg.Close()
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- tlsSetup.serve(srv, ln) }()
+	tlsSetup.reloadOnHUP(ctx)
 	runDone := make(chan struct{})
 	go func() { defer close(runDone); _ = node.Run(ctx) }()
 
@@ -240,11 +257,10 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	return result
 }
 
-// forwardingClient carries writes from followers to the leader. It keeps
-// many idle connections to the leader: with the default two, concurrent
-// forwarded writes would open and close a connection each.
-func forwardingClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+// forwardingClient carries writes from followers to the leader over tr.
+// It keeps many idle connections to the leader: with the default two,
+// concurrent forwarded writes would open and close a connection each.
+func forwardingClient(tr *http.Transport) *http.Client {
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 128
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }

@@ -29,6 +29,7 @@ const addrEnv = "CAPSTAN_ADDR"
 type apiFlags struct {
 	addr    string
 	timeout time.Duration
+	tls     clientTLSFlags
 }
 
 // register adds --addr and --timeout to cmd.
@@ -36,6 +37,7 @@ func (f *apiFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.addr, "addr", "",
 		"API address of a node (any node; writes are forwarded to the leader), or several, comma-separated, tried in order when one does not answer (default $"+addrEnv+", else "+defaultAddr+")")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each API request")
+	f.tls.register(cmd)
 }
 
 // target resolves the addresses: --addr, then $CAPSTAN_ADDR, then the default.
@@ -50,11 +52,15 @@ func (f *apiFlags) target() (*apiTarget, error) {
 	if f.timeout <= 0 {
 		return nil, fmt.Errorf("--timeout: must be > 0 (got %s)", f.timeout)
 	}
-	hc := &http.Client{Timeout: f.timeout}
+	tr, err := f.tls.transport()
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: f.timeout, Transport: tr}
 	t := &apiTarget{}
 	for _, a := range strings.Split(addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {
-			t.clients = append(t.clients, api.NewClient(a, hc))
+			t.clients = append(t.clients, api.NewClient(f.tls.url(a), hc))
 		}
 	}
 	if len(t.clients) == 0 {

@@ -63,5 +63,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newPolicyCommand(), newSimulateCommand(),
 		newAgentCommand(), newDecisionsCommand(), newHistoryCommand(), newStatusCommand(), newFeedCommand(), newFakeCloudCommand(), newHealthCommand(),
 	)
+	root.AddCommand(newTLSCommand())
 	return root
 }
