@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -421,7 +422,33 @@ func (w *walker) source(src *Source) fieldHandler {
 			"queue_url":         w.text(&src.QueueURL),
 			"region":            w.text(&src.Region),
 			"include_in_flight": w.boolean(&src.IncludeInFlight),
+			"match":             w.labelMap(&src.Match),
+			"match_re":          w.labelMap(&src.MatchRE),
 		})
+	}
+}
+
+// labelMap reads a mapping of label names to string values.
+func (w *walker) labelMap(dst *map[string]string) fieldHandler {
+	return func(path string, n *yaml.Node) {
+		if n.Kind != yaml.MappingNode {
+			w.fail(path, "must be a mapping of label names to values")
+			return
+		}
+		out := make(map[string]string, len(n.Content)/2)
+		handlers := make(map[string]fieldHandler, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Kind == yaml.ScalarNode {
+				name := k.Value
+				var v string
+				handlers[name] = func(p string, n *yaml.Node) {
+					w.text(&v)(p, n)
+					out[name] = v
+				}
+			}
+		}
+		w.fields(path, n, handlers)
+		*dst = out
 	}
 }
 
@@ -600,13 +627,14 @@ func Marshal(p Policy) ([]byte, error) {
 	metrics := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, m := range p.Metrics {
 		var source *yaml.Node
-		if m.Source != (Source{}) {
+		if !m.Source.IsZero() {
 			var inFlight *yaml.Node
 			if m.Source.IncludeInFlight {
 				inFlight = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"}
 			}
 			source = yamlMap("kind", yamlOptStr(string(m.Source.Kind)), "query", yamlOptStr(m.Source.Query),
-				"queue_url", yamlOptStr(m.Source.QueueURL), "region", yamlOptStr(m.Source.Region), "include_in_flight", inFlight)
+				"queue_url", yamlOptStr(m.Source.QueueURL), "region", yamlOptStr(m.Source.Region), "include_in_flight", inFlight,
+				"match", yamlLabelMap(m.Source.Match), "match_re", yamlLabelMap(m.Source.MatchRE))
 		}
 		item := yamlMap("name", yamlStr(m.Name), "type", yamlStr(string(m.Type)), "target", yamlNum(m.Target), "source", source)
 		// One line per metric reads like a table, as in the examples.
@@ -704,4 +732,17 @@ func yamlDur(d Duration) *yaml.Node { return yamlStr(d.String()) }
 
 func yamlStep(s MaxStep) *yaml.Node {
 	return yamlMap("instances", yamlInt(s.Instances), "percent", yamlNum(s.Percent), "period", yamlDur(s.Period))
+}
+
+// yamlLabelMap renders a label map with sorted keys, or nil when empty.
+func yamlLabelMap(m map[string]string) *yaml.Node {
+	if len(m) == 0 {
+		return nil
+	}
+	names := slices.Sorted(maps.Keys(m))
+	var kv []any
+	for _, k := range names {
+		kv = append(kv, k, yamlStr(m[k]))
+	}
+	return yamlMap(kv...)
 }

@@ -139,7 +139,28 @@ type Source struct {
 	// IncludeInFlight adds the messages received but not yet deleted
 	// (ApproximateNumberOfMessagesNotVisible) to the depth (sqs).
 	IncludeInFlight bool `json:"include_in_flight,omitempty" yaml:"include_in_flight,omitempty"`
+	// Match and MatchRE route Prometheus remote-write series to the metric
+	// by their labels (push): a series feeds it when every label in Match
+	// has exactly that value and every label in MatchRE matches that
+	// regular expression (RE2, anchored at both ends, as in PromQL). When
+	// several series feed one metric, the leader combines the newest
+	// sample of each series not older than stale_after: request_rate and
+	// queue_depth add them up (the group's total rate or backlog), cpu
+	// averages them. Series labelled capstan_policy and capstan_metric need
+	// no matcher and are taken as group values.
+	Match   map[string]string `json:"match,omitempty" yaml:"match,omitempty"`
+	MatchRE map[string]string `json:"match_re,omitempty" yaml:"match_re,omitempty"`
 }
+
+// IsZero reports whether the source is entirely unset.
+func (s Source) IsZero() bool {
+	return s.Kind == "" && s.Query == "" && s.QueueURL == "" && s.Region == "" && !s.IncludeInFlight &&
+		len(s.Match) == 0 && len(s.MatchRE) == 0
+}
+
+// Matches reports whether the source routes remote-write series by label
+// matchers.
+func (s Source) Matches() bool { return len(s.Match) > 0 || len(s.MatchRE) > 0 }
 
 // EffectiveKind is the source kind, with the default applied.
 func (s Source) EffectiveKind() SourceKind {

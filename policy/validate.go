@@ -3,8 +3,11 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -365,8 +368,17 @@ func (c *ruleChecker) source(path string, m Metric) {
 			c.addf(path+"."+field, "not used by source kind %s", s.EffectiveKind())
 		}
 	}
+	if s.EffectiveKind() != SourcePush {
+		if s.Match != nil {
+			c.addf(path+".match", "not used by source kind %s", s.EffectiveKind())
+		}
+		if s.MatchRE != nil {
+			c.addf(path+".match_re", "not used by source kind %s", s.EffectiveKind())
+		}
+	}
 	switch s.EffectiveKind() {
 	case SourcePush:
+		c.matchers(path, s)
 		notFor("query", s.Query)
 		notFor("queue_url", s.QueueURL)
 		notFor("region", s.Region)
@@ -493,4 +505,62 @@ func fmtDur(d time.Duration) string {
 		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
 	}
 	return Duration(d).String()
+}
+
+// Limits of a source's label matchers.
+const (
+	maxMatchers          = 16
+	maxMatcherValueBytes = 1024
+)
+
+// labelNameRE is Prometheus's label name syntax.
+var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// matchers checks a push source's label matchers: valid label names,
+// values within bounds, regular expressions that compile, and at least one
+// matcher that an absent label cannot satisfy (as PromQL demands of a
+// selector), so that a matcher never routes every series to a policy.
+func (c *ruleChecker) matchers(path string, s Source) {
+	if s.Match == nil && s.MatchRE == nil {
+		return
+	}
+	if len(s.Match)+len(s.MatchRE) > maxMatchers {
+		c.addf(path+".match", "at most %d label matchers in match and match_re together", maxMatchers)
+		return
+	}
+	selective := false
+	check := func(field string, m map[string]string, regex bool) {
+		if m != nil && len(m) == 0 {
+			c.add(path+"."+field, "must name at least one label")
+		}
+		for _, name := range slices.Sorted(maps.Keys(m)) {
+			value, at := m[name], joinPath(path+"."+field, name)
+			switch {
+			case !labelNameRE.MatchString(name):
+				c.add(at, "must be a Prometheus label name: [a-zA-Z_][a-zA-Z0-9_]*")
+				continue
+			case name == "capstan_policy" || name == "capstan_metric":
+				c.add(at, "capstan_policy and capstan_metric route a series by themselves; match on the series' own labels instead")
+				continue
+			case len(value) > maxMatcherValueBytes:
+				c.addf(at, "must be at most %d bytes", maxMatcherValueBytes)
+				continue
+			}
+			if !regex {
+				selective = selective || value != ""
+				continue
+			}
+			if _, err := regexp.Compile(value); err != nil {
+				c.addf(at, "must be an RE2 regular expression: %v", err)
+				continue
+			}
+			re := regexp.MustCompile("^(?s:" + value + ")$")
+			selective = selective || !re.MatchString("")
+		}
+	}
+	check("match", s.Match, false)
+	check("match_re", s.MatchRE, true)
+	if !selective && (len(s.Match) > 0 || len(s.MatchRE) > 0) {
+		c.add(path+".match", "needs at least one matcher that a series without the label cannot satisfy (a non-empty value in match, or a match_re that does not match the empty string)")
+	}
 }
