@@ -36,6 +36,14 @@ const (
 	rejectOther         = "other"         // a Backend reason not recognised below
 )
 
+// SeriesRouter is the part of a Backend that routes remote-write series by
+// the label matchers of policy sources (source.match, source.match_re).
+type SeriesRouter interface {
+	// SeriesRouter returns the router for one request, consistent with
+	// the policies at the time of the call.
+	SeriesRouter() remotewrite.Router
+}
+
 // errTooManySamples marks the refusal of a push over MaxSamplesPerPush, so
 // that it counts as too_large rather than malformed.
 var errTooManySamples = errors.New("too many samples")
@@ -201,7 +209,11 @@ func (h *handler) remoteWrite(w http.ResponseWriter, r *http.Request) error {
 		h.ingest.refused(sourceRemoteWrite, err)
 		return err
 	}
-	decoded, st, err := remotewrite.DecodeBytes(data)
+	var route remotewrite.Router
+	if sr, ok := h.b.(SeriesRouter); ok {
+		route = sr.SeriesRouter()
+	}
+	decoded, st, err := remotewrite.DecodeRouted(data, route)
 	if err != nil {
 		h.ingest.refused(sourceRemoteWrite, err)
 		if errors.Is(err, remotewrite.ErrTooLarge) {

@@ -118,6 +118,11 @@ type Sample struct {
 	Metric string    `json:"metric"`
 	Time   time.Time `json:"time"`
 	Value  float64   `json:"value"`
+	// Series identifies the remote-write series a sample came from when a
+	// source's label matcher routed it (see remotewrite.Sample); 0 for
+	// pushed samples and for series labelled capstan_policy and
+	// capstan_metric. It is not part of the JSON push format.
+	Series uint64 `json:"-"`
 }
 
 // PushRequest is the body of POST /v1/metrics.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -137,13 +138,40 @@ func (n *Node) PushMetrics(ctx context.Context, samples []api.Sample) (api.PushR
 		s.Time = s.Time.UTC()
 		accepted = append(accepted, s)
 	}
-	if len(accepted) > 0 {
-		if err := n.apply(ctx, CmdBuckets, aggregate(accepted, policies)); err != nil {
-			return api.PushResult{}, err
-		}
+	if err := n.commitSamples(ctx, accepted, policies); err != nil {
+		return api.PushResult{}, err
 	}
 	res.Accepted = len(accepted)
 	return res, nil
+}
+
+// commitSamples commits accepted samples as bucket partials. Samples of
+// label-matched series are first combined into group samples (series.go);
+// those commits are serialized, because each reads the series points the
+// previous one committed.
+func (n *Node) commitSamples(ctx context.Context, samples []api.Sample, policies map[string]policy.Policy) error {
+	if len(samples) == 0 {
+		return nil
+	}
+	i := slices.IndexFunc(samples, func(s api.Sample) bool { return s.Series != 0 })
+	if i < 0 {
+		return n.apply(ctx, CmdBuckets, aggregate(samples, policies))
+	}
+	plain := make([]api.Sample, 0, len(samples))
+	var series []api.Sample
+	for _, s := range samples {
+		if s.Series != 0 {
+			series = append(series, s)
+		} else {
+			plain = append(plain, s)
+		}
+	}
+	n.seriesMu.Lock()
+	defer n.seriesMu.Unlock()
+	group, updates := n.combineSeries(series, policies)
+	cmd := aggregate(append(plain, group...), policies)
+	cmd.Series = updates
+	return n.apply(ctx, CmdBuckets, cmd)
 }
 
 // Cluster describes the Raft cluster from this node's view.

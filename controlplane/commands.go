@@ -94,6 +94,9 @@ type samplesCmd struct {
 type bucketsCmd struct {
 	Latest   []api.Sample    `json:"latest"`
 	Partials []metricPartial `json:"partials"`
+	// Series are the newest points of the label-matched series behind
+	// the partials (series.go).
+	Series []seriesUpdate `json:"series,omitempty"`
 }
 
 // metricPartial is one bucket's partial aggregate for one policy metric,

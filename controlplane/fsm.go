@@ -31,6 +31,9 @@ type policyEntry struct {
 	// Windows holds each metric's bucketed history, built from the same
 	// committed samples on every node, for forecasting.
 	Windows map[string]*window.Window `json:"windows,omitempty"`
+	// Series holds, per metric, the newest point of each remote-write
+	// series a label matcher routes to it (series.go).
+	Series map[string]map[uint64]seriesPoint `json:"series,omitempty"`
 	// Desired and Ready are the sizes seen at the last evaluation.
 	Desired        int       `json:"desired"`
 	Ready          int       `json:"ready"`
@@ -169,7 +172,7 @@ func (f *FSM) applyPutPolicy(payload []byte, index uint64) applyResult {
 		f.data.Policies[c.Policy.ID] = e
 	} else if !sameMetrics(e.Record.Policy, c.Policy) {
 		// New metrics make the old forecasting models, samples and history meaningless.
-		e.State, e.Samples, e.Windows = nil, map[string]api.Sample{}, nil
+		e.State, e.Samples, e.Windows, e.Series = nil, map[string]api.Sample{}, nil, nil
 	}
 	e.Record = api.PolicyRecord{Policy: c.Policy, Version: index, UpdatedAt: c.At}
 	return applyResult{record: e.Record}
@@ -364,6 +367,7 @@ func (f *FSM) applyBuckets(payload []byte) (applyResult, []string) {
 			w.Merge(p.Partial, factor)
 		}
 	}
+	f.applySeries(c.Series)
 	return applyResult{}, f.keepLatest(c.Latest)
 }
 

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -167,6 +168,11 @@ type Node struct {
 	leaderCh chan bool
 	// fresh carries policy ids with new samples to the leader loop.
 	fresh chan string
+	// seriesMu serializes the commits of label-matched series samples,
+	// which read the committed series points (series.go); seriesIdx is
+	// the compiled label matchers of the current policies.
+	seriesMu  sync.Mutex
+	seriesIdx atomic.Pointer[seriesIndex]
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc

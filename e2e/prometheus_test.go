@@ -269,6 +269,16 @@ func TestPrometheusQueryDrivesCluster(t *testing.T) {
 // that it matches the web policy's rps metric, with short batching so the
 // test does not wait on Prometheus's defaults.
 func remoteWriteConfig(agentAddr string) string {
+	return remoteWriteSection(agentAddr, `      - target_label: capstan_policy
+        replacement: web
+      - target_label: capstan_metric
+        replacement: rps
+`)
+}
+
+// remoteWriteSection forwards the exporter's gauge to an agent, with more
+// write_relabel_configs rules appended.
+func remoteWriteSection(agentAddr, relabel string) string {
 	return fmt.Sprintf(`remote_write:
   - url: http://%s/api/v1/write
     remote_timeout: 5s
@@ -280,11 +290,7 @@ func remoteWriteConfig(agentAddr string) string {
       - source_labels: [__name__]
         regex: %s
         action: keep
-      - target_label: capstan_policy
-        replacement: web
-      - target_label: capstan_metric
-        replacement: rps
-`, agentAddr, exporterMetric)
+%s`, agentAddr, exporterMetric, relabel)
 }
 
 // boolFlag matches a pflag help line for a flag that takes no value.
@@ -369,4 +375,36 @@ func waitMetricValue(t *testing.T, nd *node, policyID, metric string, want float
 		}
 		return fmt.Errorf("metric %s not in state %+v", metric, st.Metrics)
 	})
+}
+
+// TestPrometheusRemoteWriteSumsMatchedSeries: Prometheus scrapes two
+// instances of an exporter and remote-writes their gauges as they are, with
+// no capstan_* labels; the policy's label matcher routes both series to its
+// request_rate metric, whose value on every node is their sum.
+func TestPrometheusRemoteWriteSumsMatchedSeries(t *testing.T) {
+	needPrometheus(t)
+	c := startCluster(t, 3)
+	leader := c.waitLeader(10 * time.Second)
+	pol := `{"id":"web","target":{"provider":"fake","group":"web"},"min":1,"max":20,"evaluation_interval":"1s",
+"scale_out":{"cooldown":"1s"},"metrics":[{"name":"rps","type":"request_rate","target":100,
+"source":{"match":{"__name__":"` + exporterMetric + `","job":"exporter"}}}]}`
+	if _, err := leader.client.PutPolicy(ctx(t), []byte(pol), "application/json", ""); err != nil {
+		t.Fatal(err)
+	}
+	a, b := startExporter(t, 150), startExporter(t, 270)
+	config := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: exporter
+    static_configs:
+      - targets: [%q, %q]
+%s`, a.addr, b.addr, remoteWriteSection(c.follower(leader).httpAddr, ""))
+	startPrometheus(t, config)
+	for _, nd := range c.nodes {
+		waitMetricValue(t, nd, "web", "rps", 420, 45*time.Second)
+	}
+	waitDesired(t, c, 5, 30*time.Second) // ceil(420 / 100)
+	b.gauge.Set(30)
+	waitMetricValue(t, leader, "web", "rps", 180, 30*time.Second)
 }

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 )
@@ -88,7 +89,21 @@ type Sample struct {
 	Time time.Time
 	// Value is finite: staleness markers, NaN and ±Inf never get here.
 	Value float64
+	// Series identifies the series of a sample routed by a label matcher
+	// (a hash of its labels, never 0), so that the control plane can
+	// combine the series feeding one metric; 0 for series routed by
+	// PolicyLabel and MetricLabel, whose values are the group's.
+	Series uint64
 }
+
+// Target is a policy metric a series feeds.
+type Target struct {
+	Policy, Metric string
+}
+
+// Router returns the policy metrics a series without the routing labels
+// feeds, judged by its labels; nil when it feeds none.
+type Router func(series labels.Labels) []Target
 
 // Stats account for every float sample of a decoded request: each one is
 // counted in exactly one of Accepted, Stale, NotFinite and UnknownSamples,
@@ -98,7 +113,8 @@ type Stats struct {
 	Series int
 	// Samples is the number of float samples over all series.
 	Samples int
-	// Accepted is the number of Samples returned.
+	// Accepted is the number of samples routed to at least one metric; a
+	// series a Router sends to several metrics returns a Sample per metric.
 	Accepted int
 	// Stale is the number of staleness markers dropped. Prometheus sends
 	// one when a series disappears; Capstan ages samples by their time
@@ -143,6 +159,13 @@ func Decode(r io.Reader, maxBytes int64) ([]Sample, Stats, error) {
 // policy and metric exist and the time is recent is the caller's
 // (the control plane's) to decide.
 func DecodeBytes(body []byte) ([]Sample, Stats, error) {
+	return DecodeRouted(body, nil)
+}
+
+// DecodeRouted is DecodeBytes that also routes series without the routing
+// labels through route (nil routes none): each of their samples is
+// returned once per Target, with the series' Series id.
+func DecodeRouted(body []byte, route Router) ([]Sample, Stats, error) {
 	// The block header claims the decoded length, and snappy.Decode
 	// allocates that much up front: check the claim before trusting it.
 	n, err := snappy.DecodedLen(body)
@@ -160,11 +183,11 @@ func DecodeBytes(body []byte) ([]Sample, Stats, error) {
 	if err := req.Unmarshal(buf); err != nil {
 		return nil, Stats{}, fmt.Errorf("%w: %w", ErrBadProtobuf, err)
 	}
-	return fromRequest(&req)
+	return fromRequest(&req, route)
 }
 
 // fromRequest maps a decoded request's series to samples.
-func fromRequest(req *prompb.WriteRequest) ([]Sample, Stats, error) {
+func fromRequest(req *prompb.WriteRequest, route Router) ([]Sample, Stats, error) {
 	st := Stats{Series: len(req.Timeseries)}
 	for i := range req.Timeseries {
 		st.Samples += len(req.Timeseries[i].Samples)
@@ -174,27 +197,43 @@ func fromRequest(req *prompb.WriteRequest) ([]Sample, Stats, error) {
 		return nil, Stats{}, fmt.Errorf("%w: %d samples, at most %d per request", ErrTooLarge, st.Samples, MaxSamples)
 	}
 	out := make([]Sample, 0, st.Samples)
+	var builder labels.ScratchBuilder
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
-		pol, met := routing(ts.Labels)
-		known := pol != "" && met != ""
-		if !known {
+		targets := make([]Target, 0, 1)
+		var series uint64
+		if pol, met := routing(ts.Labels); pol != "" && met != "" {
+			targets = append(targets, Target{pol, met})
+		} else if route != nil {
+			builder.Reset()
+			for _, l := range ts.Labels {
+				builder.Add(l.Name, l.Value)
+			}
+			builder.Sort()
+			lbls := builder.Labels()
+			if targets = route(lbls); len(targets) > 0 {
+				series = max(lbls.Hash(), 1)
+			}
+		}
+		if len(targets) == 0 {
 			st.UnknownSeries++
 		}
 		for _, s := range ts.Samples {
 			switch {
 			case value.IsStaleNaN(s.Value):
 				st.Stale++
-			case !known:
+			case len(targets) == 0:
 				st.UnknownSamples++
 			case math.IsNaN(s.Value) || math.IsInf(s.Value, 0):
 				st.NotFinite++
 			default:
-				out = append(out, Sample{Policy: pol, Metric: met, Time: time.UnixMilli(s.Timestamp).UTC(), Value: s.Value})
+				st.Accepted++
+				for _, t := range targets {
+					out = append(out, Sample{Policy: t.Policy, Metric: t.Metric, Time: time.UnixMilli(s.Timestamp).UTC(), Value: s.Value, Series: series})
+				}
 			}
 		}
 	}
-	st.Accepted = len(out)
 	return out, st, nil
 }
 

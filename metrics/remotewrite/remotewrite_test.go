@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/capstan-io/capstan/metrics/remotewrite"
@@ -250,4 +251,51 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDecodeRouted: series without the routing labels go where the Router
+// sends them, each with a stable series id of its own; series with the
+// labels keep them, with no id, and the Router never sees them.
+func TestDecodeRouted(t *testing.T) {
+	ms := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC).UnixMilli()
+	web1 := []string{"__name__", "rps", "instance", "web-1", "job", "web"}
+	web2 := []string{"__name__", "rps", "job", "web", "instance", "web-2"} // labels out of order
+	req := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+		series(web1, prompb.Sample{Value: 10, Timestamp: ms}, prompb.Sample{Value: staleNaN, Timestamp: ms + 1}),
+		series(web2, prompb.Sample{Value: 20, Timestamp: ms}),
+		series([]string{"__name__", "rps", "job", "db"}, prompb.Sample{Value: 5, Timestamp: ms}),
+		series(capstan("web", "cpu"), prompb.Sample{Value: 0.5, Timestamp: ms}),
+	}}
+	var seen []string
+	route := func(l labels.Labels) []remotewrite.Target {
+		seen = append(seen, l.String())
+		if l.Get("job") != "web" {
+			return nil
+		}
+		return []remotewrite.Target{{Policy: "web", Metric: "rps"}, {Policy: "all", Metric: "rps"}}
+	}
+	got, st, err := remotewrite.DecodeRouted(encode(t, req), route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 3 || seen[1] != `{__name__="rps", instance="web-2", job="web"}` {
+		t.Errorf("router saw %q; want the three unlabelled series, labels sorted", seen)
+	}
+	if len(got) != 5 {
+		t.Fatalf("got %+v, want 2 series x 2 targets + the labelled one", got)
+	}
+	if got[0].Series == 0 || got[0].Series != got[1].Series || got[2].Series == got[0].Series || got[2].Series != got[3].Series {
+		t.Errorf("series ids %d %d %d %d: want one per series, shared by its targets", got[0].Series, got[1].Series, got[2].Series, got[3].Series)
+	}
+	if got[0].Policy != "web" || got[1].Policy != "all" || got[4].Policy != "web" || got[4].Metric != "cpu" || got[4].Series != 0 {
+		t.Errorf("samples %+v", got)
+	}
+	again, _, _ := remotewrite.DecodeRouted(encode(t, req), route)
+	if again[0].Series != got[0].Series {
+		t.Error("series id not stable across requests")
+	}
+	want := remotewrite.Stats{Series: 4, Samples: 5, Accepted: 3, Stale: 1, UnknownSeries: 1, UnknownSamples: 1}
+	if st != want {
+		t.Errorf("stats %+v, want %+v", st, want)
+	}
 }
