@@ -104,6 +104,10 @@ type cluster struct {
 	nodes   []*node
 	extra   []string
 	env     []string
+	// tls, when set (startTLSCluster, tls_test.go), runs the agents with
+	// node certificates (API over https, Raft over mutual TLS) and the
+	// clients over https.
+	tls *clusterTLS
 }
 
 // startCluster starts a fake cloud and n agents that bootstrap together.
@@ -115,7 +119,17 @@ func startCluster(t testing.TB, n int, extra ...string) *cluster {
 // startClusterEnv is startCluster with extra environment for the agents.
 func startClusterEnv(t testing.TB, n int, env []string, extra ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dir: t.TempDir(), extra: extra, env: env}
+	return startClusterWith(t, n, func(c *cluster) { c.env = env }, extra...)
+}
+
+// startClusterWith is startCluster with options: set sets the cluster's
+// fields (env, tls, ...) before any process starts.
+func startClusterWith(t testing.TB, n int, set func(*cluster), extra ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, dir: t.TempDir(), extra: extra}
+	if set != nil {
+		set(c)
+	}
 	fakeAddr := freePort(t)
 	c.fakeP = exec.Command(binary, "fakecloud", "--addr", fakeAddr, "--boot-delay", "1s", "--auto-create")
 	c.fakeP.Stderr = &bytes.Buffer{}
@@ -128,7 +142,7 @@ func startClusterEnv(t testing.TB, n int, env []string, extra ...string) *cluste
 	for i := 0; i < n; i++ {
 		nd := &node{id: fmt.Sprintf("n%d", i+1), raftAddr: freePort(t), httpAddr: freePort(t)}
 		nd.dataDir = filepath.Join(c.dir, nd.id)
-		nd.client = api.NewClient("http://"+nd.httpAddr, &http.Client{Timeout: 10 * time.Second})
+		nd.client = c.newClient(nd.httpAddr)
 		joins = append(joins, nd.httpAddr)
 		c.nodes = append(c.nodes, nd)
 	}
@@ -145,6 +159,9 @@ func (c *cluster) start(nd *node, join, fakeURL string) {
 	args := []string{"agent", "--node-id", nd.id, "--data-dir", nd.dataDir, "--raft-addr", nd.raftAddr,
 		"--http-addr", nd.httpAddr, "--bootstrap-expect", strconv.Itoa(len(c.nodes)), "--join", join,
 		"--fake-cloud", fakeURL, "--log-level", "info"}
+	if c.tls != nil {
+		args = append(args, c.tls.agentArgs(nd.id)...)
+	}
 	nd.cmd = exec.Command(binary, append(args, c.extra...)...)
 	nd.cmd.Env = append(os.Environ(), c.env...)
 	nd.log = &bytes.Buffer{}
@@ -152,6 +169,14 @@ func (c *cluster) start(nd *node, join, fakeURL string) {
 	if err := nd.cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
+}
+
+// newClient is an API client of the agent at addr (host:port).
+func (c *cluster) newClient(addr string) *api.Client {
+	if c.tls != nil {
+		return c.tls.client(addr)
+	}
+	return api.NewClient("http://"+addr, &http.Client{Timeout: 10 * time.Second})
 }
 
 // restart starts a stopped node again with its original flags and data.
