@@ -38,8 +38,8 @@ func TestSeriesRouter(t *testing.T) {
 		series labels.Labels
 		want   []remotewrite.Target
 	}{
-		{labels.FromStrings("__name__", "rate1m", "job", "web", "instance", "a"), []remotewrite.Target{{"web", "rps"}, {"web", "cpu"}}},
-		{labels.FromStrings("__name__", "other", "job", "api"), []remotewrite.Target{{"web", "cpu"}}},
+		{labels.FromStrings("__name__", "rate1m", "job", "web", "instance", "a"), []remotewrite.Target{{Policy: "web", Metric: "rps"}, {Policy: "web", Metric: "cpu"}}},
+		{labels.FromStrings("__name__", "other", "job", "api"), []remotewrite.Target{{Policy: "web", Metric: "cpu"}}},
 		{labels.FromStrings("__name__", "rate1m", "job", "webx"), nil},
 		{labels.FromStrings("__name__", "rate1m"), nil},
 	}
