@@ -13,7 +13,7 @@ import (
 // the non-empty buckets of each metric in policy order, with the window's
 // step and aggregation, and names an unknown policy.
 func TestHistoryOfServesTheWindows(t *testing.T) {
-	p, err := policy.Parse([]byte(`{"id":"web","target":{"provider":"fake","group":"web"},"min":1,"max":10,
+	p, err := policy.Parse([]byte(`{"id":"web","target":{"provider":"fake","group":"web"},"min":1,"max":10,"predictive":{"history":"1h"},
 "metrics":[{"name":"jobs","type":"queue_depth","target":10},{"name":"rps","type":"request_rate","target":100}]}`))
 	if err != nil {
 		t.Fatal(err)
