@@ -16,6 +16,8 @@ cleanup() {
 	echo "stopped. Data is kept in $DATA (delete it for a fresh cluster)."
 }
 trap cleanup INT TERM EXIT
+echo "Plaintext on loopback: the API and Raft traffic are not encrypted (no TLS). This is a demo, not a secured cluster;"
+echo "see 'Security: TLS' in README.md for capstan tls init and the --tls-* flags."
 
 "$BIN" fakecloud --addr 127.0.0.1:7070 --boot-delay 10s --auto-create >"$DATA/fakecloud.log" 2>&1 &
 pids+=($!)
@@ -42,7 +44,7 @@ pids+=($!)
 cat <<TXT
 
 Capstan is running: three agents (node1..node3, API on 127.0.0.1:8081..8083,
-Raft on 127.0.0.1:7001..7003), a fake cloud on 127.0.0.1:7070, and a feeder
+Raft on 127.0.0.1:7001..7003, all plaintext on loopback), a fake cloud on 127.0.0.1:7070, and a feeder
 replaying examples/traces/app_cpu_usage_1min.csv into policy "demo".
 
 Try, in another terminal (export CAPSTAN_ADDR=http://127.0.0.1:8082 to talk to another node):
