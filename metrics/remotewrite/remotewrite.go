@@ -25,6 +25,11 @@
 //	    write_relabel_configs:
 //	      - {source_labels: [capstan_policy], regex: .+, action: keep}
 //
+// A series without those labels can still feed metrics: DecodeRouted asks
+// a Router (the control plane's, built from the label matchers in policy
+// sources) where it goes, and marks its samples with a series id so that
+// the samples of many series can be combined into one group value.
+//
 // The package does not import the api package (the api imports this one),
 // so Sample mirrors api.Sample field for field and converts to it with a
 // plain conversion.
