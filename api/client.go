@@ -30,20 +30,32 @@ const defaultClientTimeout = 30 * time.Second
 // forwarded by the server, so any node will do. Its methods mirror the
 // routes. A non-2xx answer comes back as an *Error.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string // bearer token secret; empty sends none
 }
+
+// ClientOption configures a Client.
+type ClientOption func(*Client)
+
+// WithToken makes the client send "Authorization: Bearer <secret>" with
+// every request; an empty secret sends none.
+func WithToken(secret string) ClientOption { return func(c *Client) { c.token = secret } }
 
 // NewClient returns a client of the node at baseURL ("http://host:port";
 // a bare "host:port" means http). hc nil uses a client with a 30 s timeout.
-func NewClient(baseURL string, hc *http.Client) *Client {
+func NewClient(baseURL string, hc *http.Client, opts ...ClientOption) *Client {
 	if !strings.Contains(baseURL, "://") {
 		baseURL = "http://" + baseURL
 	}
 	if hc == nil {
 		hc = &http.Client{Timeout: defaultClientTimeout}
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // BaseURL is the node address the client talks to.
@@ -203,6 +215,9 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, bod
 		req.Header[k] = vs
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, c.base+path, err)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/capstan-io/capstan/api/auth"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -83,9 +84,13 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if status == 499 {
 		level = slog.LevelDebug
 	}
+	var token string // the caller's token name (never its secret), once known
+	if rec, ok := w.(*statusRecorder); ok {
+		token = rec.token
+	}
 	h.log.LogAttrs(r.Context(), level, "api error",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
-		slog.Int("status", status), slog.String("code", detail.Code), slog.Any("err", err))
+		slog.Int("status", status), slog.String("code", detail.Code), slog.String("token", token), slog.Any("err", err))
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
@@ -94,7 +99,8 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 
 // Error is a non-2xx answer from the API as the Client returns it.
 // errors.Is works with the sentinels (ErrNotFound, ErrPrecondition,
-// ErrNoLeader, ErrBadRequest, ErrConflict) and errors.As with a
+// ErrNoLeader, ErrBadRequest, ErrConflict, and auth.ErrUnauthenticated,
+// auth.ErrForbidden, auth.ErrRateLimited) and errors.As with a
 // *policy.ValidationError for invalid_policy answers.
 type Error struct {
 	// Status is the HTTP status code.
@@ -137,6 +143,12 @@ func (e *Error) Unwrap() error {
 		return ErrConflict
 	case CodeInvalidPolicy:
 		return &policy.ValidationError{Fields: e.Fields}
+	case CodeUnauthenticated:
+		return auth.ErrUnauthenticated
+	case CodeForbidden:
+		return auth.ErrForbidden
+	case CodeRateLimited:
+		return auth.ErrRateLimited
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/capstan-io/capstan/api/auth"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -65,6 +66,11 @@ type Options struct {
 	// NodeID names this node in the X-Capstan-Forwarded-By header of the
 	// requests it forwards; empty uses the Host the request was sent to.
 	NodeID string
+	// Auth checks every request's bearer token against the role its route
+	// needs (/healthz and /readyz excepted) and the token's rate limit;
+	// nil turns authentication off, which only the agent's explicit
+	// --insecure-no-auth does.
+	Auth *auth.Authenticator
 }
 
 // apiFunc is a route's handler. Returning an error hands it to writeError,
@@ -84,17 +90,24 @@ type handler struct {
 	duration   *prometheus.HistogramVec
 	ingest     ingestMetrics
 	mux        *http.ServeMux
+	auth       *auth.Authenticator
 	spec       []byte // the OpenAPI document as JSON, converted once by NewHandler
 	specErr    error  // why it could not be converted, if it could not
 }
 
-// route is one endpoint. Writes go through the leader check and are
-// forwarded when this node does not lead.
+// route is one endpoint. Each declares the role a token needs for it
+// (roleOpen: none). Writes go through the leader check and are forwarded
+// when this node does not lead, after this node has authenticated them.
 type route struct {
 	method, path string
+	role         auth.Role
 	write        bool
 	fn           apiFunc
 }
+
+// roleOpen marks the routes that need no token: the probes, which load
+// balancers and orchestrators call without credentials.
+const roleOpen auth.Role = "open"
 
 // NewHandler returns the REST API served by every node. Reads are answered
 // from this node's state; writes (policy PUT and DELETE, metric pushes,
@@ -113,6 +126,7 @@ func NewHandler(opts Options) http.Handler {
 		hc:         opts.HTTPClient,
 		nodeID:     opts.NodeID,
 		mux:        http.NewServeMux(),
+		auth:       opts.Auth,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -147,10 +161,14 @@ func NewHandler(opts Options) http.Handler {
 	methods := map[string][]string{}
 	var paths []string
 	for _, rt := range routes {
+		if rt.role != roleOpen && !rt.role.Valid() {
+			panic(fmt.Sprintf("api.NewHandler: route %s %s declares no role", rt.method, rt.path))
+		}
 		fn := rt.fn
 		if rt.write {
 			fn = h.leaderOnly(fn)
 		}
+		fn = h.authenticate(rt.method, rt.path, rt.role, fn)
 		h.mux.Handle(rt.method+" "+rt.path, h.instrument(rt.path, fn))
 		if _, ok := methods[rt.path]; !ok {
 			paths = append(paths, rt.path)
@@ -176,22 +194,25 @@ func NewHandler(opts Options) http.Handler {
 // added here and not documented in openapi.yaml fails that test.
 func (h *handler) routes() []route {
 	return []route{
-		{"PUT", "/v1/policies/{id}", true, h.putPolicy},
-		{"GET", "/v1/policies", false, h.listPolicies},
-		{"GET", "/v1/policies/{id}", false, h.getPolicy},
-		{"DELETE", "/v1/policies/{id}", true, h.deletePolicy},
-		{"GET", "/v1/policies/{id}/decisions", false, h.decisions},
-		{"GET", "/v1/policies/{id}/state", false, h.policyState},
-		{"GET", "/v1/policies/{id}/history", false, h.history},
-		{"POST", "/v1/metrics", true, h.pushMetrics},
-		{"POST", "/api/v1/write", true, h.remoteWrite},
-		{"GET", "/v1/cluster", false, h.cluster},
-		{"POST", "/v1/cluster/join", true, h.join},
-		{"DELETE", "/v1/cluster/members/{id}", true, h.removeMember},
-		{"GET", "/healthz", false, h.healthz},
-		{"GET", "/readyz", false, h.readyz},
-		{"GET", "/metrics", false, h.metrics},
-		{"GET", OpenAPIPath, false, h.openAPI},
+		{"PUT", "/v1/policies/{id}", auth.RoleWrite, true, h.putPolicy},
+		{"GET", "/v1/policies", auth.RoleRead, false, h.listPolicies},
+		{"GET", "/v1/policies/{id}", auth.RoleRead, false, h.getPolicy},
+		{"DELETE", "/v1/policies/{id}", auth.RoleWrite, true, h.deletePolicy},
+		{"GET", "/v1/policies/{id}/decisions", auth.RoleRead, false, h.decisions},
+		{"GET", "/v1/policies/{id}/state", auth.RoleRead, false, h.policyState},
+		{"GET", "/v1/policies/{id}/history", auth.RoleRead, false, h.history},
+		{"POST", "/v1/metrics", auth.RoleWrite, true, h.pushMetrics},
+		{"POST", "/api/v1/write", auth.RoleWrite, true, h.remoteWrite},
+		{"GET", "/v1/cluster", auth.RoleRead, false, h.cluster},
+		{"POST", "/v1/cluster/join", auth.RoleAdmin, true, h.join},
+		{"DELETE", "/v1/cluster/members/{id}", auth.RoleAdmin, true, h.removeMember},
+		{"POST", "/v1/tokens", auth.RoleAdmin, true, h.createToken},
+		{"GET", "/v1/tokens", auth.RoleAdmin, false, h.listTokens},
+		{"DELETE", "/v1/tokens/{name}", auth.RoleAdmin, true, h.deleteToken},
+		{"GET", "/healthz", roleOpen, false, h.healthz},
+		{"GET", "/readyz", roleOpen, false, h.readyz},
+		{"GET", "/metrics", auth.RoleRead, false, h.metrics},
+		{"GET", OpenAPIPath, auth.RoleRead, false, h.openAPI},
 	}
 }
 
@@ -230,6 +251,7 @@ func newRequestMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, *prom
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	token  string // the caller's token name, once known
 }
 
 // WriteHeader records the first status written.
@@ -272,7 +294,7 @@ func (h *handler) instrument(pattern string, fn apiFunc) http.Handler {
 		h.log.LogAttrs(r.Context(), slog.LevelDebug, "api request",
 			slog.String("method", r.Method), slog.String("route", pattern), slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status), slog.Duration("duration", elapsed),
-			slog.String("forwarded_by", r.Header.Get(ForwardedByHeader)))
+			slog.String("token", rec.token), slog.String("forwarded_by", r.Header.Get(ForwardedByHeader)))
 	})
 }
 

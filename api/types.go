@@ -47,6 +47,8 @@ type Backend interface {
 	// HTTP address, waiting up to the given time for an election to finish.
 	// It returns ErrNoLeader when none appears in time.
 	Leader(ctx context.Context, wait time.Duration) (self bool, httpAddr string, err error)
+	// TokenBackend keeps the tokens created through the API.
+	TokenBackend
 }
 
 // Sentinel errors a Backend returns; the handlers map them to HTTP statuses.

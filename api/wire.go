@@ -36,6 +36,9 @@ const (
 	CodeNoLeader             = "no_leader"              // 503: no leader reachable in time; retry
 	CodeNotReady             = "not_ready"              // 503 from /readyz
 	CodeTimeout              = "timeout"                // 504: the backend did not answer in time
+	CodeUnauthenticated      = "unauthenticated"        // 401: no token, or one this node does not know (with WWW-Authenticate: Bearer)
+	CodeForbidden            = "forbidden"              // 403: the token's role is too low for the route
+	CodeRateLimited          = "rate_limited"           // 429: the token is over its rate limit (with Retry-After)
 )
 
 // PolicyList is the body of GET /v1/policies. The list sits in an object so

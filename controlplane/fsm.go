@@ -47,6 +47,8 @@ type fsmData struct {
 	Nodes map[string]string `json:"nodes"`
 	// Actions counts applied intents per policy, for tests and metrics.
 	Intents uint64 `json:"intents"`
+	// Tokens are the API-created tokens (tokens.go), hashes only.
+	Tokens tokenTable `json:"tokens,omitzero"`
 }
 
 // FSM is Capstan's replicated state machine. Raft calls Apply, Snapshot and
@@ -114,6 +116,10 @@ func (f *FSM) Apply(l *raft.Log) any {
 		res = f.applyRegisterNode(payload)
 	case CmdBuckets:
 		res, notify = f.applyBuckets(payload)
+	case CmdCreateToken:
+		res = f.applyCreateToken(payload)
+	case CmdDeleteToken:
+		res = f.applyDeleteToken(payload)
 	default:
 		f.mu.Unlock()
 		panic(fmt.Sprintf("controlplane: refusing log entry %d: %v: type %d; upgrade this node before restarting it", l.Index, ErrUnknownCommand, t))

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/api/auth"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -25,6 +27,7 @@ type Backend struct {
 	status    map[string]api.PolicyStatus
 	samples   []api.Sample
 	members   []api.Member
+	tokens    map[string]auth.Token
 	index     uint64 // the "Raft index" of the last write
 	writes    int    // committed writes, for "nothing changed" checks
 
@@ -44,6 +47,7 @@ func NewBackend(nodeID string) *Backend {
 		policies:  map[string]api.PolicyRecord{},
 		decisions: map[string][]policy.Record{},
 		status:    map[string]api.PolicyStatus{},
+		tokens:    map[string]auth.Token{},
 		leader:    true,
 		nodeID:    nodeID,
 		now:       time.Now,
@@ -319,4 +323,48 @@ func (b *Backend) Leader(ctx context.Context, wait time.Duration) (bool, string,
 	case <-t.C:
 		return false, "", fmt.Errorf("no leader after %s: %w", wait, api.ErrNoLeader)
 	}
+}
+
+// CreateToken implements api.Backend.
+func (b *Backend) CreateToken(_ context.Context, t auth.Token) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.tokens[t.Name]; ok {
+		return fmt.Errorf("token %q exists: %w", t.Name, api.ErrConflict)
+	}
+	b.tokens[t.Name] = t
+	b.index++
+	b.writes++
+	return nil
+}
+
+// DeleteToken implements api.Backend.
+func (b *Backend) DeleteToken(_ context.Context, name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.tokens[name]; !ok {
+		return fmt.Errorf("API token %q: %w", name, api.ErrNotFound)
+	}
+	delete(b.tokens, name)
+	b.index++
+	b.writes++
+	return nil
+}
+
+// ListTokens implements api.Backend.
+func (b *Backend) ListTokens(context.Context) ([]auth.Token, error) {
+	return b.APITokens(), nil
+}
+
+// APITokens implements auth.Source, so an Authenticator in a test sees the
+// tokens created through the API at once.
+func (b *Backend) APITokens() []auth.Token {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]auth.Token, 0, len(b.tokens))
+	for _, t := range b.tokens {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, c auth.Token) int { return strings.Compare(a.Name, c.Name) })
+	return out
 }

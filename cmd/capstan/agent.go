@@ -26,6 +26,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/api/auth"
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/aws"
 	"github.com/capstan-io/capstan/cloud/azure"
@@ -74,6 +75,14 @@ type agentOptions struct {
 	TLSCA              string        `yaml:"tls_ca"`
 	TLSClientCA        string        `yaml:"tls_client_ca"`
 	TLSClientAuth      string        `yaml:"tls_client_auth"`
+
+	// Authentication (agent_auth.go).
+	TokenFile      string         `yaml:"token_file"`
+	Tokens         auth.TokenList `yaml:"tokens"`
+	InsecureNoAuth bool           `yaml:"insecure_no_auth"`
+	TokenRate      float64        `yaml:"token_rate"`
+	TokenBurst     int            `yaml:"token_burst"`
+	NodeTokenFile  string         `yaml:"node_token_file"`
 }
 
 func newAgentCommand() *cobra.Command {
@@ -83,6 +92,7 @@ func newAgentCommand() *cobra.Command {
 		SnapshotThreshold: d.SnapshotThreshold, SnapshotInterval: d.SnapshotInterval, TrailingLogs: d.TrailingLogs,
 		MaxDecisions: d.MaxDecisions, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
 		CloudTimeout: d.CloudTimeout, PrometheusTimeout: 5 * time.Second, TLSClientAuth: "none",
+		TokenRate: defaultTokenRate, TokenBurst: defaultTokenBurst,
 	}
 	var configFile string
 	cmd := &cobra.Command{
@@ -139,6 +149,11 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&o.TLSCA, "tls-ca", "", "cluster CA (PEM): peers' certificates must chain to it")
 	f.StringVar(&o.TLSClientCA, "tls-client-ca", "", "CA (PEM) for API client certificates, besides --tls-ca")
 	f.StringVar(&o.TLSClientAuth, "tls-client-auth", o.TLSClientAuth, "API client certificates: none, request (verified when given) or require")
+	f.StringVar(&o.TokenFile, "token-file", "", "YAML file of API tokens (tokens: [{name, role, hash, rate, burst}]); capstan token generate prints entries; SIGHUP reloads it")
+	f.StringVar(&o.NodeTokenFile, "node-token-file", "", "file holding the secret of an admin token this node presents to its peers' APIs to discover and join them (required with --join)")
+	f.BoolVar(&o.InsecureNoAuth, "insecure-no-auth", false, "serve the API without authentication (logs a warning at every start; never on a network)")
+	f.Float64Var(&o.TokenRate, "token-rate", o.TokenRate, "default request rate limit per token on this node, per second (0: unlimited)")
+	f.IntVar(&o.TokenBurst, "token-burst", o.TokenBurst, "default request burst per token above --token-rate")
 	return cmd
 }
 
@@ -178,6 +193,10 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	authSetup, err := newAgentAuth(o, logger)
+	if err != nil {
+		return err
+	}
 
 	tlsSetup, err := newAgentTLS(o, logger)
 	if err != nil {
@@ -196,6 +215,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	cfg.CloudTimeout = o.CloudTimeout
 	cfg.TLS = tlsSetup.Store()
 	cfg.HTTPClient = &http.Client{Transport: tlsSetup.transport(), Timeout: 5 * time.Second}
+	cfg.HTTPClient = authSetup.peerClient(cfg.HTTPClient)
 	readers, err := newReaders(o, logger, reg)
 	if err != nil {
 		return err
@@ -214,9 +234,15 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		ln.Close()
 		return err
 	}
+	authn, err := authSetup.authenticator(node.FSM())
+	if err != nil {
+		_ = node.Shutdown()
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
 		Handler: api.NewHandler(api.Options{Backend: node, NodeID: o.NodeID, Logger: logger, Registerer: reg, Gatherer: reg,
-			MaxBodyBytes: o.MaxBody, HTTPClient: forwardingClient(tlsSetup.transport())}),
+			MaxBodyBytes: o.MaxBody, Auth: authn, HTTPClient: forwardingClient(tlsSetup.transport())}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	logger.Info("capstan agent starting", "node", o.NodeID, "http", o.HTTPAddr, "raft", o.RaftAddr, "version", version)
@@ -230,6 +256,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		}()
 		defer dbg.Close()
 	}
+	authSetup.reloadOnHUP(ctx)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- tlsSetup.serve(srv, ln) }()
 	tlsSetup.reloadOnHUP(ctx)

@@ -29,6 +29,7 @@ const addrEnv = "CAPSTAN_ADDR"
 type apiFlags struct {
 	addr    string
 	timeout time.Duration
+	token   clientTokenFlags
 	tls     clientTLSFlags
 }
 
@@ -37,6 +38,7 @@ func (f *apiFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.addr, "addr", "",
 		"API address of a node (any node; writes are forwarded to the leader), or several, comma-separated, tried in order when one does not answer (default $"+addrEnv+", else "+defaultAddr+")")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each API request")
+	f.token.register(cmd)
 	f.tls.register(cmd)
 }
 
@@ -52,6 +54,10 @@ func (f *apiFlags) target() (*apiTarget, error) {
 	if f.timeout <= 0 {
 		return nil, fmt.Errorf("--timeout: must be > 0 (got %s)", f.timeout)
 	}
+	withToken, err := f.token.option()
+	if err != nil {
+		return nil, err
+	}
 	tr, err := f.tls.transport()
 	if err != nil {
 		return nil, err
@@ -60,7 +66,7 @@ func (f *apiFlags) target() (*apiTarget, error) {
 	t := &apiTarget{}
 	for _, a := range strings.Split(addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {
-			t.clients = append(t.clients, api.NewClient(f.tls.url(a), hc))
+			t.clients = append(t.clients, api.NewClient(f.tls.url(a), hc, withToken))
 		}
 	}
 	if len(t.clients) == 0 {

@@ -64,5 +64,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newAgentCommand(), newDecisionsCommand(), newHistoryCommand(), newStatusCommand(), newFeedCommand(), newFakeCloudCommand(), newHealthCommand(),
 	)
 	root.AddCommand(newTLSCommand())
+	root.AddCommand(newTokenCommand())
 	return root
 }

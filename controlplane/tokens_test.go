@@ -1,0 +1,107 @@
+package controlplane
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/api/auth"
+)
+
+func apiToken(t *testing.T, name string, role auth.Role) (auth.Token, string) {
+	t.Helper()
+	secret, err := auth.GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return auth.Token{Name: name, Role: role, Hash: auth.HashSecret(secret), Rate: 3, Burst: 4,
+		CreatedAt: time.Unix(1000, 0).UTC()}, secret
+}
+
+func TestFSMTokensCreateDeleteAndConflict(t *testing.T) {
+	a := &applier{f: NewFSM(5)}
+	ci, _ := apiToken(t, "ci", auth.RoleWrite)
+	dash, _ := apiToken(t, "dash", auth.RoleRead)
+	for _, tc := range []struct {
+		name    string
+		cmd     CommandType
+		payload any
+		wantErr error
+		want    []string // API token names afterwards
+	}{
+		{"create", CmdCreateToken, createTokenCmd{Token: ci}, nil, []string{"ci"}},
+		{"create a second", CmdCreateToken, createTokenCmd{Token: dash}, nil, []string{"ci", "dash"}},
+		{"same name again", CmdCreateToken, createTokenCmd{Token: dash}, api.ErrConflict, []string{"ci", "dash"}},
+		{"delete", CmdDeleteToken, deleteTokenCmd{Name: "ci"}, nil, []string{"dash"}},
+		{"delete again", CmdDeleteToken, deleteTokenCmd{Name: "ci"}, api.ErrNotFound, []string{"dash"}},
+	} {
+		before := a.f.APITokens()
+		res := a.apply(t, tc.cmd, tc.payload)
+		if !errors.Is(res.err, tc.wantErr) {
+			t.Fatalf("%s: error %v, want %v", tc.name, res.err, tc.wantErr)
+		}
+		var names []string
+		for _, tok := range a.f.APITokens() {
+			names = append(names, tok.Name)
+			if tok.Origin != auth.OriginAPI {
+				t.Fatalf("%s: token %q has origin %q", tc.name, tok.Name, tok.Origin)
+			}
+		}
+		if strings.Join(names, ",") != strings.Join(tc.want, ",") {
+			t.Fatalf("%s: tokens %v, want %v", tc.name, names, tc.want)
+		}
+		// A list handed out earlier is never changed under its reader.
+		if tc.wantErr == nil && len(before) > 0 && len(a.f.APITokens()) > 0 && &before[0] == &a.f.APITokens()[0] {
+			t.Fatalf("%s: the token list was modified in place", tc.name)
+		}
+	}
+}
+
+func TestFSMTokensSurviveSnapshotWithHashesOnly(t *testing.T) {
+	a := &applier{f: NewFSM(5)}
+	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), At: time.Unix(100, 0).UTC()})
+	ci, secret := apiToken(t, "ci", auth.RoleAdmin)
+	a.apply(t, CmdCreateToken, createTokenCmd{Token: ci})
+	snap, err := a.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sink.Bytes(), []byte(secret)) || !bytes.Contains(sink.Bytes(), []byte(ci.Hash)) {
+		t.Fatalf("the snapshot must hold the hash and never the secret:\n%s", sink.Bytes())
+	}
+	restored := NewFSM(5)
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	got := restored.APITokens()
+	want := ci
+	want.Origin = auth.OriginAPI
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("restored tokens %+v, want %+v", got, want)
+	}
+	w, _ := a.f.dump()
+	g, _ := restored.dump()
+	if !bytes.Equal(w, g) {
+		t.Fatalf("restored state differs:\nwant %s\ngot  %s", w, g)
+	}
+	// A snapshot from before tokens existed restores with none, and a
+	// state without tokens snapshots without the key.
+	old := NewFSM(5)
+	if err := old.Restore(io.NopCloser(strings.NewReader(`{"policies":{},"nodes":{},"intents":0}`))); err != nil {
+		t.Fatal(err)
+	}
+	if len(old.APITokens()) != 0 {
+		t.Fatalf("tokens from nowhere: %+v", old.APITokens())
+	}
+	if d, _ := old.dump(); bytes.Contains(d, []byte(`"tokens"`)) {
+		t.Fatalf("an empty token table is written: %s", d)
+	}
+}
