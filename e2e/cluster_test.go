@@ -108,6 +108,10 @@ type cluster struct {
 	// node certificates (API over https, Raft over mutual TLS) and the
 	// clients over https.
 	tls *clusterTLS
+	// auth, set by default (auth_test.go), runs the agents with a token
+	// file and gives the clients the admin token; nil (or
+	// --insecure-no-auth in extra) runs them without authentication.
+	auth *clusterAuth
 }
 
 // startCluster starts a fake cloud and n agents that bootstrap together.
@@ -127,6 +131,9 @@ func startClusterEnv(t testing.TB, n int, env []string, extra ...string) *cluste
 func startClusterWith(t testing.TB, n int, set func(*cluster), extra ...string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir(), extra: extra}
+	if !insecure(extra) {
+		c.auth = newClusterAuth(t, c.dir)
+	}
 	if set != nil {
 		set(c)
 	}
@@ -162,6 +169,9 @@ func (c *cluster) start(nd *node, join, fakeURL string) {
 	if c.tls != nil {
 		args = append(args, c.tls.agentArgs(nd.id)...)
 	}
+	if c.auth != nil {
+		args = append(args, c.auth.agentArgs()...)
+	}
 	nd.cmd = exec.Command(binary, append(args, c.extra...)...)
 	nd.cmd.Env = append(os.Environ(), c.env...)
 	nd.log = &bytes.Buffer{}
@@ -171,12 +181,13 @@ func (c *cluster) start(nd *node, join, fakeURL string) {
 	}
 }
 
-// newClient is an API client of the agent at addr (host:port).
+// newClient is an API client of the agent at addr (host:port), with the
+// admin token when the cluster has auth.
 func (c *cluster) newClient(addr string) *api.Client {
 	if c.tls != nil {
-		return c.tls.client(addr)
+		return api.NewClient("https://"+addr, c.tls.httpClient(), c.auth.clientOptions()...)
 	}
-	return api.NewClient("http://"+addr, &http.Client{Timeout: 10 * time.Second})
+	return api.NewClient("http://"+addr, &http.Client{Timeout: 10 * time.Second}, c.auth.clientOptions()...)
 }
 
 // restart starts a stopped node again with its original flags and data.

@@ -267,9 +267,10 @@ func TestPrometheusQueryDrivesCluster(t *testing.T) {
 
 // remoteWriteConfig forwards the exporter's gauge to an agent, labelled so
 // that it matches the web policy's rps metric, with short batching so the
-// test does not wait on Prometheus's defaults.
-func remoteWriteConfig(agentAddr string) string {
-	return remoteWriteSection(agentAddr, `      - target_label: capstan_policy
+// test does not wait on Prometheus's defaults. tokenFile, when not empty,
+// holds the bearer token Prometheus sends (a write token).
+func remoteWriteConfig(agentAddr, tokenFile string) string {
+	return remoteWriteSection(agentAddr, tokenFile, `      - target_label: capstan_policy
         replacement: web
       - target_label: capstan_metric
         replacement: rps
@@ -277,10 +278,15 @@ func remoteWriteConfig(agentAddr string) string {
 }
 
 // remoteWriteSection forwards the exporter's gauge to an agent, with more
-// write_relabel_configs rules appended.
-func remoteWriteSection(agentAddr, relabel string) string {
+// write_relabel_configs rules appended, sending the token in tokenFile
+// (none when empty).
+func remoteWriteSection(agentAddr, tokenFile, relabel string) string {
+	authz := ""
+	if tokenFile != "" {
+		authz = "\n    authorization:\n      credentials_file: " + tokenFile
+	}
 	return fmt.Sprintf(`remote_write:
-  - url: http://%s/api/v1/write
+  - url: http://%s/api/v1/write%s
     remote_timeout: 5s
     queue_config:
       batch_send_deadline: 1s
@@ -290,7 +296,7 @@ func remoteWriteSection(agentAddr, relabel string) string {
       - source_labels: [__name__]
         regex: %s
         action: keep
-%s`, agentAddr, exporterMetric, relabel)
+%s`, agentAddr, authz, exporterMetric, relabel)
 }
 
 // boolFlag matches a pflag help line for a flag that takes no value.
@@ -319,6 +325,9 @@ func TestPrometheusRemoteWriteFeedsPolicy(t *testing.T) {
 		}
 		req.Header.Set("Content-Type", "application/x-protobuf")
 		req.Header.Set("Content-Encoding", "snappy")
+		if c.auth != nil {
+			req.Header.Set("Authorization", "Bearer "+c.auth.secrets["write"])
+		}
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -332,7 +341,7 @@ func TestPrometheusRemoteWriteFeedsPolicy(t *testing.T) {
 
 	exp := startExporter(t, 420)
 	start := time.Now()
-	startPrometheus(t, scrapeConfig(exp, remoteWriteConfig(c.follower(leader).httpAddr)))
+	startPrometheus(t, scrapeConfig(exp, remoteWriteConfig(c.follower(leader).httpAddr, c.auth.secretFile(t, "write"))))
 	for _, nd := range c.nodes {
 		waitMetricValue(t, nd, "web", "rps", 420, 45*time.Second)
 	}
@@ -399,7 +408,7 @@ scrape_configs:
   - job_name: exporter
     static_configs:
       - targets: [%q, %q]
-%s`, a.addr, b.addr, remoteWriteSection(c.follower(leader).httpAddr, ""))
+%s`, a.addr, b.addr, remoteWriteSection(c.follower(leader).httpAddr, c.auth.secretFile(t, "write"), ""))
 	startPrometheus(t, config)
 	for _, nd := range c.nodes {
 		waitMetricValue(t, nd, "web", "rps", 420, 45*time.Second)
