@@ -24,3 +24,19 @@ var OpenAPIJSON = openAPIJSON
 
 // OpenAPIDocYAML is the embedded document as written.
 var OpenAPIDocYAML = openAPIYAML
+
+// RouteRoles maps "METHOD /path" of every route to the role a token needs
+// for it ("none" for the open probes), so the OpenAPI test can check each
+// operation's x-capstan-role.
+func RouteRoles() map[string]string {
+	var h handler
+	out := map[string]string{}
+	for _, rt := range h.routes() {
+		role := string(rt.role)
+		if rt.role == roleOpen {
+			role = "none"
+		}
+		out[rt.method+" "+rt.path] = role
+	}
+	return out
+}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/api/apitest"
+	"github.com/capstan-io/capstan/api/auth"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -125,6 +126,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 // forwarding, body limits).
 func TestOpenAPIOperationsAreComplete(t *testing.T) {
 	doc := servedSpec(t)
+	roles := api.RouteRoles()
 	ids := map[string]string{}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
@@ -145,10 +147,13 @@ func TestOpenAPIOperationsAreComplete(t *testing.T) {
 				t.Errorf("%s: open (security: []) but x-capstan-role is %q", name, role)
 			case !slices.Contains([]string{"none", "read", "write", "admin"}, role):
 				t.Errorf("%s: x-capstan-role %q; want read, write, admin or none", name, role)
-			case method == "GET" && role != "read" && role != "none":
-				t.Errorf("%s: a GET needs role read, not %q", name, role)
-			case method != "GET" && role == "read":
+			case method == "GET" && role == "write":
+				t.Errorf("%s: a GET needs role read (or admin, for tokens and audit), not write", name)
+			case method != "GET" && role == "read" && op.Extensions["x-capstan-internal"] != true:
 				t.Errorf("%s: a write cannot need only role read", name)
+			}
+			if want, ok := roles[name]; ok && role != want {
+				t.Errorf("%s: x-capstan-role %q, but the route needs role %q", name, role, want)
 			}
 			if role != "none" && !strings.Contains(op.Description, "Role: `"+role+"`") {
 				t.Errorf("%s: the description should say \"Role: `%s`\" for people", name, role)
@@ -172,10 +177,12 @@ func TestOpenAPIOperationsAreComplete(t *testing.T) {
 	}
 }
 
-// validator checks requests and responses against the served document.
-type validator struct {
+// specValidator checks requests and responses against the served document.
+type specValidator struct {
 	router routers.Router
 	doc    *openapi3.T
+	// tokens, when set, are sent as trafficCase.token says.
+	tokens specTokens
 }
 
 // registerProtobuf lets openapi3filter read remote-write bodies as the
@@ -185,7 +192,7 @@ var registerProtobuf = sync.OnceFunc(func() {
 	openapi3filter.RegisterBodyDecoder("application/x-protobuf", openapi3filter.FileBodyDecoder)
 })
 
-func newValidator(t *testing.T) *validator {
+func newSpecValidator(t *testing.T) *specValidator {
 	t.Helper()
 	registerProtobuf()
 	doc := servedSpec(t)
@@ -193,7 +200,7 @@ func newValidator(t *testing.T) *validator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &validator{router: router, doc: doc}
+	return &specValidator{router: router, doc: doc}
 }
 
 // options are strict: a status the document does not list is an error.
@@ -201,11 +208,15 @@ func validationOptions() *openapi3filter.Options {
 	return &openapi3filter.Options{
 		IncludeResponseStatus: true,
 		MultiError:            true,
-		// The handler under test runs without auth; this checks only that
-		// the scheme the document names is the bearer scheme.
+		// The document's one scheme is a bearer token; whether the token
+		// is good is the server's to say.
 		AuthenticationFunc: func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 			if in.SecuritySchemeName != "bearerAuth" {
 				return fmt.Errorf("unexpected security scheme %q", in.SecuritySchemeName)
+			}
+			h := in.RequestValidationInput.Request.Header.Get("Authorization")
+			if !strings.HasPrefix(h, "Bearer ") {
+				return fmt.Errorf("no bearer token")
 			}
 			return nil
 		},
@@ -223,6 +234,14 @@ type trafficCase struct {
 	body   string
 	// status is the answer the handler must give.
 	status int
+	// token names the token sent: "" is an admin token, "read" and
+	// "write" tokens of those roles, "slow" a token with a rate limit of
+	// one request, "unknown" a well-formed secret no node knows, "none"
+	// no Authorization header.
+	token string
+	// prior is how many times the same request is sent before the one
+	// checked (to use up a rate limit).
+	prior int
 	// invalid says the document itself refuses the request: a malformed
 	// body, a parameter out of range, or a request the server takes
 	// leniently although it lacks what the document asks for (a
@@ -261,6 +280,66 @@ func seedWeb(t *testing.T, b *apitest.Backend) {
 
 func noLeader(_ *testing.T, b *apitest.Backend) { b.SetLeader(false, "") }
 
+// specTokens are the file tokens of the traffic test's nodes, by the
+// trafficCase.token that selects them, with their secrets.
+type specTokens map[string]string
+
+func openAPITokens(t *testing.T) (specTokens, []auth.Token) {
+	t.Helper()
+	secrets := specTokens{}
+	var file []auth.Token
+	for _, tk := range []struct {
+		name  string
+		role  auth.Role
+		rate  float64
+		burst int
+	}{
+		{"admin", auth.RoleAdmin, 0, 0}, {"read", auth.RoleRead, 0, 0}, {"write", auth.RoleWrite, 0, 0},
+		{"slow", auth.RoleAdmin, 0.001, 1},
+	} {
+		secret, err := auth.GenerateSecret()
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets[tk.name] = secret
+		file = append(file, auth.Token{Name: tk.name, Role: tk.role, Hash: auth.HashSecret(secret),
+			Rate: tk.rate, Burst: tk.burst, Origin: auth.OriginFile})
+	}
+	unknown, err := auth.GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets["unknown"] = unknown
+	return secrets, file
+}
+
+// openAPINode is newNode with authentication by the given file tokens and
+// by the tokens created through its backend.
+func openAPINode(t *testing.T, file []auth.Token, tweak func(*api.Options)) *node {
+	t.Helper()
+	return newNode(t, "n1", func(o *api.Options) {
+		a, err := auth.New(auth.Options{Load: func() ([]auth.Token, error) { return file, nil }, Source: o.Backend.(auth.Source)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Auth = a
+		if tweak != nil {
+			tweak(o)
+		}
+	})
+}
+
+// authorization is the Authorization header for a case's token.
+func (tt specTokens) authorization(token string) string {
+	switch token {
+	case "none":
+		return ""
+	case "":
+		token = "admin"
+	}
+	return "Bearer " + tt[token]
+}
+
 const (
 	jsonCT = "application/json"
 	// smallBody is the body limit of the traffic test's handler, so that
@@ -268,8 +347,8 @@ const (
 	smallBody = 16 << 10
 )
 
-// pad makes a valid JSON object larger than the body limit by indenting it.
-func pad(obj string) string {
+// padJSON makes a valid JSON object larger than the body limit by indenting it.
+func padJSON(obj string) string {
 	return strings.Replace(obj, "{", "{"+strings.Repeat(" ", smallBody), 1)
 }
 
@@ -277,7 +356,7 @@ func pushBody(samples ...string) string {
 	return `{"samples":[` + strings.Join(samples, ",") + `]}`
 }
 
-func sample(policy, metric string) string {
+func pushSample(policy, metric string) string {
 	return fmt.Sprintf(`{"policy":%q,"metric":%q,"time":%q,"value":42.5}`, policy, metric, time.Now().UTC().Format(time.RFC3339))
 }
 
@@ -330,7 +409,7 @@ func trafficCases(t *testing.T) []trafficCase {
 		{name: "put id mismatch", method: "PUT", path: "/v1/policies/other", header: ct, body: webPolicy, status: 400},
 		{name: "put wrong content type", method: "PUT", path: "/v1/policies/web", header: map[string]string{"Content-Type": "text/plain"},
 			body: webPolicy, status: 415, invalid: true},
-		{name: "put oversized", method: "PUT", path: "/v1/policies/web", header: ct, body: pad(webPolicy), status: 413},
+		{name: "put oversized", method: "PUT", path: "/v1/policies/web", header: ct, body: padJSON(webPolicy), status: 413},
 		{name: "put no leader", setup: noLeader, method: "PUT", path: "/v1/policies/web", header: ct, body: webPolicy, status: 503},
 		{name: "get", method: "GET", path: "/v1/policies/web", status: 200},
 		{name: "get not modified", method: "GET", path: "/v1/policies/web", header: map[string]string{"If-None-Match": `"1"`}, status: 304},
@@ -359,9 +438,9 @@ func trafficCases(t *testing.T) []trafficCase {
 		{name: "history unknown policy", method: "GET", path: "/v1/policies/nope/history", status: 404},
 
 		// Metrics in.
-		{name: "push", method: "POST", path: "/v1/metrics", header: ct, body: pushBody(sample("web", "cpu"), sample("web", "rps")), status: 200},
+		{name: "push", method: "POST", path: "/v1/metrics", header: ct, body: pushBody(pushSample("web", "cpu"), pushSample("web", "rps")), status: 200},
 		{name: "push with rejections", method: "POST", path: "/v1/metrics", header: ct,
-			body: pushBody(sample("web", "cpu"), sample("nope", "cpu"), sample("web", "mem")), status: 200},
+			body: pushBody(pushSample("web", "cpu"), pushSample("nope", "cpu"), pushSample("web", "mem")), status: 200},
 		{name: "push sample without time", method: "POST", path: "/v1/metrics", header: ct,
 			body: pushBody(`{"policy":"web","metric":"cpu","value":1}`), status: 200, invalid: true},
 		{name: "push malformed", method: "POST", path: "/v1/metrics", header: ct, body: `{"samples":[`, status: 400, invalid: true},
@@ -374,8 +453,8 @@ func trafficCases(t *testing.T) []trafficCase {
 			body: pushBody(`{"policy":"web","metric":"cpu","time":"2024-01-01T00:00:00Z","value":"high"}`), status: 400, invalid: true},
 		{name: "push wrong content type", method: "POST", path: "/v1/metrics", header: map[string]string{"Content-Type": "text/csv"},
 			body: "web,cpu,1", status: 415, invalid: true},
-		{name: "push oversized", method: "POST", path: "/v1/metrics", header: ct, body: pad(pushBody(sample("web", "cpu"))), status: 413},
-		{name: "push no leader", setup: noLeader, method: "POST", path: "/v1/metrics", header: ct, body: pushBody(sample("web", "cpu")), status: 503},
+		{name: "push oversized", method: "POST", path: "/v1/metrics", header: ct, body: padJSON(pushBody(pushSample("web", "cpu"))), status: 413},
+		{name: "push no leader", setup: noLeader, method: "POST", path: "/v1/metrics", header: ct, body: pushBody(pushSample("web", "cpu")), status: 503},
 		{name: "remote write", method: "POST", path: "/api/v1/write", header: rwHdr, body: rw(rwSeries("web", "rps", now, 10, 20)), status: 204},
 		{name: "remote write without headers", method: "POST", path: "/api/v1/write", body: rw(rwSeries("web", "rps", now, 10)), status: 204, invalid: true},
 		{name: "remote write undecodable", method: "POST", path: "/api/v1/write", header: rwHdr, body: "not snappy", status: 400},
@@ -400,11 +479,52 @@ func trafficCases(t *testing.T) []trafficCase {
 			body: `{"id":"n2","raft_addr":"nowhere","http_addr":"127.0.0.1:8002"}`, status: 400, invalid: true},
 		{name: "join wrong content type", method: "POST", path: "/v1/cluster/join", header: map[string]string{"Content-Type": "application/xml"},
 			body: "<join/>", status: 415, invalid: true},
-		{name: "join oversized", method: "POST", path: "/v1/cluster/join", header: ct, body: pad(join), status: 413},
+		{name: "join oversized", method: "POST", path: "/v1/cluster/join", header: ct, body: padJSON(join), status: 413},
 		{name: "join no leader", setup: noLeader, method: "POST", path: "/v1/cluster/join", header: ct, body: join, status: 503},
 		{name: "remove member", method: "DELETE", path: "/v1/cluster/members/n1", status: 204},
 		{name: "remove unknown member", method: "DELETE", path: "/v1/cluster/members/n9", status: 404},
 		{name: "remove member no leader", setup: noLeader, method: "DELETE", path: "/v1/cluster/members/n1", status: 503},
+
+		// Authentication, on a read, a write and an admin route.
+		{name: "no token", token: "none", method: "GET", path: "/v1/policies", status: 401, invalid: true},
+		{name: "unknown token", token: "unknown", method: "GET", path: "/v1/policies", status: 401},
+		{name: "not a bearer token", header: map[string]string{"Authorization": "Basic YWRtaW46YWRtaW4="},
+			method: "GET", path: "/v1/policies", status: 401, invalid: true},
+		{name: "no token on a write", token: "none", method: "PUT", path: "/v1/policies/web", header: ct, body: webPolicy, status: 401, invalid: true},
+		{name: "read token on a write", token: "read", method: "PUT", path: "/v1/policies/web", header: ct, body: webPolicy, status: 403},
+		{name: "read token on a push", token: "read", method: "POST", path: "/v1/metrics", header: ct, body: pushBody(pushSample("web", "cpu")), status: 403},
+		{name: "write token on membership", token: "write", method: "POST", path: "/v1/cluster/join", header: ct, body: join, status: 403},
+		{name: "write token on tokens", token: "write", method: "GET", path: "/v1/tokens", status: 403},
+		{name: "rate limited", token: "slow", prior: 1, method: "GET", path: "/v1/policies", status: 429},
+		{name: "read token reads", token: "read", method: "GET", path: "/v1/policies/web", status: 200},
+		{name: "read token on the probes", token: "none", method: "GET", path: "/readyz", status: 200},
+
+		// Tokens.
+		{name: "tokens", method: "GET", path: "/v1/tokens", status: 200},
+		{name: "create token", method: "POST", path: "/v1/tokens", header: ct, body: `{"name":"ci-deploy","role":"write"}`, status: 201},
+		{name: "create token with limits", method: "POST", path: "/v1/tokens", header: ct,
+			body: `{"name":"dashboards","role":"read","rate":5,"burst":10}`, status: 201},
+		{name: "create token named like a file token", method: "POST", path: "/v1/tokens", header: ct,
+			body: `{"name":"read","role":"read"}`, status: 409},
+		{name: "create token bad role", method: "POST", path: "/v1/tokens", header: ct, body: `{"name":"x","role":"root"}`, status: 400, invalid: true},
+		{name: "create token bad name", method: "POST", path: "/v1/tokens", header: ct, body: `{"name":"-x y","role":"read"}`, status: 400, invalid: true},
+		{name: "create token unknown field", method: "POST", path: "/v1/tokens", header: ct,
+			body: `{"name":"x","role":"read","secret":"capstan_x"}`, status: 400, invalid: true},
+		{name: "create token wrong content type", method: "POST", path: "/v1/tokens", header: map[string]string{"Content-Type": "text/plain"},
+			body: "x", status: 415, invalid: true},
+		{name: "create token oversized", method: "POST", path: "/v1/tokens", header: ct, body: padJSON(`{"name":"x","role":"read"}`), status: 413},
+		{name: "create token no leader", setup: noLeader, method: "POST", path: "/v1/tokens", header: ct, body: `{"name":"x","role":"read"}`, status: 503},
+		{name: "create token with auth off", tweak: func(o *api.Options) { o.Auth = nil }, token: "none",
+			method: "POST", path: "/v1/tokens", header: ct, body: `{"name":"x","role":"read"}`, status: 400, invalid: true},
+		{name: "delete token", setup: func(t *testing.T, b *apitest.Backend) {
+			if err := b.CreateToken(context.Background(), auth.Token{Name: "old", Role: auth.RoleRead,
+				Hash: auth.HashSecret("capstan_" + strings.Repeat("A", 43)), Origin: auth.OriginAPI, CreatedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}, method: "DELETE", path: "/v1/tokens/old", status: 204},
+		{name: "delete unknown token", method: "DELETE", path: "/v1/tokens/nope", status: 404},
+		{name: "delete file token", method: "DELETE", path: "/v1/tokens/read", status: 409},
+		{name: "delete token no leader", setup: noLeader, method: "DELETE", path: "/v1/tokens/nope", status: 503},
 
 		// Operations.
 		{name: "healthz", method: "GET", path: "/healthz", status: 200},
@@ -424,14 +544,16 @@ func trafficCases(t *testing.T) []trafficCase {
 // every status the handler gives must be documented, and every body must
 // match its schema.
 func TestOpenAPIRealTraffic(t *testing.T) {
-	v := newValidator(t)
+	v := newSpecValidator(t)
+	secrets, fileTokens := openAPITokens(t)
+	v.tokens = secrets
 	succeeded := map[string]bool{}
 	cases := trafficCases(t)
 	ran := 0
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ran++
-			n := newNode(t, "n1", func(o *api.Options) {
+			n := openAPINode(t, fileTokens, func(o *api.Options) {
 				o.MaxBodyBytes = smallBody
 				if tc.tweak != nil {
 					tc.tweak(o)
@@ -464,7 +586,22 @@ func TestOpenAPIRealTraffic(t *testing.T) {
 // exchange sends tc to the server at base, checks the request and the
 // answer against the document, and returns the operation ("METHOD /path")
 // it was routed to.
-func (v *validator) exchange(t *testing.T, base string, tc trafficCase) string {
+func (v *specValidator) exchange(t *testing.T, base string, tc trafficCase) string {
+	t.Helper()
+	if v.tokens != nil && tc.header["Authorization"] == "" {
+		if h := v.tokens.authorization(tc.token); h != "" {
+			hdr := map[string]string{"Authorization": h}
+			for k, val := range tc.header {
+				hdr[k] = val
+			}
+			tc.header = hdr
+		}
+	}
+	return v.exchangeAs(t, base, tc)
+}
+
+// exchangeAs is exchange with the headers as given.
+func (v *specValidator) exchangeAs(t *testing.T, base string, tc trafficCase) string {
 	t.Helper()
 	newReq := func() *http.Request {
 		var body io.Reader
@@ -498,6 +635,14 @@ func (v *validator) exchange(t *testing.T, base string, tc trafficCase) string {
 		t.Errorf("the document has no operation for %s %s: %v", tc.method, tc.path, findErr)
 	}
 
+	for range tc.prior {
+		resp, err := http.DefaultClient.Do(newReq())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
 	resp, err := http.DefaultClient.Do(newReq())
 	if err != nil {
 		t.Fatal(err)
@@ -557,7 +702,7 @@ func checkErrorShape(t *testing.T, doc *openapi3.T, status int, body []byte) {
 // known path with a method it does not serve, and an unknown path. Their
 // shapes are the document's MethodNotAllowed and NotFound responses.
 func TestOpenAPIUnroutedAnswers(t *testing.T) {
-	v := newValidator(t)
+	v := newSpecValidator(t)
 	n := newNode(t, "n1", nil)
 	for _, tc := range []struct {
 		method, path string
@@ -628,7 +773,9 @@ func TestOpenAPIExamplePoliciesValidate(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no example policies found in examples/policies")
 	}
-	v := newValidator(t)
+	v := newSpecValidator(t)
+	secrets, fileTokens := openAPITokens(t)
+	v.tokens = secrets
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			data, err := os.ReadFile(f)
@@ -649,7 +796,7 @@ func TestOpenAPIExamplePoliciesValidate(t *testing.T) {
 				t.Fatal(err)
 			}
 			id, _ := value.(map[string]any)["id"].(string)
-			n := newNode(t, "n1", nil)
+			n := openAPINode(t, fileTokens, nil)
 			v.exchange(t, n.srv.URL, trafficCase{method: "PUT", path: "/v1/policies/" + id,
 				header: map[string]string{"Content-Type": jsonCT}, body: string(body), status: 200})
 		})
