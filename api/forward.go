@@ -122,6 +122,10 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, addr string) e
 		by = r.Host
 	}
 	out.Header.Set(ForwardedByHeader, by)
+	// The leader records the write in the audit log with the client's
+	// address, which only this node saw.
+	out.Header.Set(ClientAddrHeader, r.RemoteAddr)
+	markForwarded(r.Context())
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		out.Header.Add("X-Forwarded-For", ip)
 	}

@@ -164,11 +164,12 @@ func NewHandler(opts Options) http.Handler {
 		if rt.role != roleOpen && !rt.role.Valid() {
 			panic(fmt.Sprintf("api.NewHandler: route %s %s declares no role", rt.method, rt.path))
 		}
-		fn := rt.fn
+		fn := h.auditIdentity(rt.method, rt.path, rt.fn)
 		if rt.write {
 			fn = h.leaderOnly(fn)
 		}
 		fn = h.authenticate(rt.method, rt.path, rt.role, fn)
+		fn = h.audit(rt.method, rt.path, fn)
 		h.mux.Handle(rt.method+" "+rt.path, h.instrument(rt.path, fn))
 		if _, ok := methods[rt.path]; !ok {
 			paths = append(paths, rt.path)
@@ -213,6 +214,8 @@ func (h *handler) routes() []route {
 		{"GET", "/readyz", roleOpen, false, h.readyz},
 		{"GET", "/metrics", auth.RoleRead, false, h.metrics},
 		{"GET", OpenAPIPath, auth.RoleRead, false, h.openAPI},
+		{"GET", "/v1/audit", auth.RoleAdmin, false, h.auditLog},
+		{"POST", "/v1/audit", auth.RoleRead, true, h.recordRefusal},
 	}
 }
 

@@ -49,6 +49,8 @@ type Backend interface {
 	Leader(ctx context.Context, wait time.Duration) (self bool, httpAddr string, err error)
 	// TokenBackend keeps the tokens created through the API.
 	TokenBackend
+	// AuditBackend keeps the audit log of API writes.
+	AuditBackend
 }
 
 // Sentinel errors a Backend returns; the handlers map them to HTTP statuses.

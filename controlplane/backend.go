@@ -29,7 +29,9 @@ func (n *Node) PutPolicy(ctx context.Context, p policy.Policy, ifMatch string) (
 	if err := p.Validate(); err != nil {
 		return api.PolicyRecord{}, err
 	}
-	res, err := n.applyResult(ctx, CmdPutPolicy, putPolicyCmd{Policy: p, IfMatch: ifMatch, At: n.now().UTC()})
+	cmd := putPolicyCmd{Policy: p, IfMatch: ifMatch, At: n.now().UTC(), Audit: n.auditOf(ctx)}
+	res, err := n.applyResult(ctx, CmdPutPolicy, cmd)
+	auditCommitted(ctx, cmd.Audit, res)
 	if err != nil {
 		return api.PolicyRecord{}, err
 	}
@@ -38,7 +40,10 @@ func (n *Node) PutPolicy(ctx context.Context, p policy.Policy, ifMatch string) (
 
 // DeletePolicy commits a policy removal.
 func (n *Node) DeletePolicy(ctx context.Context, id, ifMatch string) error {
-	return n.apply(ctx, CmdDeletePolicy, deletePolicyCmd{ID: id, IfMatch: ifMatch})
+	cmd := deletePolicyCmd{ID: id, IfMatch: ifMatch, Audit: n.auditOf(ctx)}
+	res, err := n.applyResult(ctx, CmdDeletePolicy, cmd)
+	auditCommitted(ctx, cmd.Audit, res)
+	return err
 }
 
 // GetPolicy reads a policy from this node's state.

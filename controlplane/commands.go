@@ -51,11 +51,15 @@ type putPolicyCmd struct {
 	Policy  policy.Policy `json:"policy"`
 	IfMatch string        `json:"if_match,omitempty"`
 	At      time.Time     `json:"at"`
+	// Audit is the write's audit entry, committed with it (audit.go).
+	Audit *auditCmd `json:"audit,omitempty"`
 }
 
 type deletePolicyCmd struct {
 	ID      string `json:"id"`
 	IfMatch string `json:"if_match,omitempty"`
+	// Audit is the write's audit entry, committed with it (audit.go).
+	Audit *auditCmd `json:"audit,omitempty"`
 }
 
 // intentCmd is CmdIntent's payload; the FSM assigns the intent its id (the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strconv"
 	"sync"
@@ -49,6 +50,8 @@ type fsmData struct {
 	Intents uint64 `json:"intents"`
 	// Tokens are the API-created tokens (tokens.go), hashes only.
 	Tokens tokenTable `json:"tokens,omitzero"`
+	// Audit is the bounded audit log of API writes (audit.go), oldest first.
+	Audit []api.AuditEntry `json:"audit,omitempty"`
 }
 
 // FSM is Capstan's replicated state machine. Raft calls Apply, Snapshot and
@@ -103,7 +106,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	case CmdPutPolicy:
 		res = f.applyPutPolicy(payload, l.Index)
 	case CmdDeletePolicy:
-		res = f.applyDeletePolicy(payload)
+		res = f.applyDeletePolicy(payload, l.Index)
 	case CmdIntent:
 		res = f.applyIntent(payload, l.Index)
 	case CmdResult:
@@ -120,6 +123,8 @@ func (f *FSM) Apply(l *raft.Log) any {
 		res = f.applyCreateToken(payload)
 	case CmdDeleteToken:
 		res = f.applyDeleteToken(payload)
+	case CmdAudit:
+		res = f.applyAudit(payload, l.Index)
 	default:
 		f.mu.Unlock()
 		panic(fmt.Sprintf("controlplane: refusing log entry %d: %v: type %d; upgrade this node before restarting it", l.Index, ErrUnknownCommand, t))
@@ -162,7 +167,7 @@ func checkIfMatch(ifMatch string, current uint64) error {
 	return nil
 }
 
-func (f *FSM) applyPutPolicy(payload []byte, index uint64) applyResult {
+func (f *FSM) applyPutPolicy(payload []byte, index uint64) (res applyResult) {
 	var c putPolicyCmd
 	decodePayload(payload, &c)
 	e := f.data.Policies[c.Policy.ID]
@@ -170,6 +175,7 @@ func (f *FSM) applyPutPolicy(payload []byte, index uint64) applyResult {
 	if e != nil {
 		current = e.Record.Version
 	}
+	defer func() { f.auditPolicyWrite(c.Audit, index, current, res, http.StatusOK) }()
 	if err := checkIfMatch(c.IfMatch, current); err != nil {
 		return applyResult{err: err}
 	}
@@ -198,10 +204,15 @@ func sameMetrics(a, b policy.Policy) bool {
 	return true
 }
 
-func (f *FSM) applyDeletePolicy(payload []byte) applyResult {
+func (f *FSM) applyDeletePolicy(payload []byte, index uint64) (res applyResult) {
 	var c deletePolicyCmd
 	decodePayload(payload, &c)
 	e := f.data.Policies[c.ID]
+	var current uint64
+	if e != nil {
+		current = e.Record.Version
+	}
+	defer func() { f.auditPolicyWrite(c.Audit, index, current, res, http.StatusNoContent) }()
 	if e == nil {
 		return applyResult{err: fmt.Errorf("policy %q: %w", c.ID, api.ErrNotFound)}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -152,6 +153,17 @@ func TestFSMSnapshotRestoreIsExact(t *testing.T) {
 	a.apply(t, CmdIntent, intentCmd{Intent: api.Intent{Policy: "api", From: 1, To: 2, Term: 4, Node: "n1"}})
 	a.apply(t, CmdSamples, samplesCmd{Samples: []api.Sample{{Policy: "web", Metric: "rps", Time: time.Unix(290, 0).UTC(), Value: 250}}})
 	a.apply(t, CmdRegisterNode, registerNodeCmd{ID: "n1", HTTPAddr: "127.0.0.1:1"})
+	// The audit log, bounded: entries committed with a write and on their own.
+	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "1", At: time.Unix(310, 0).UTC(),
+		Audit: &auditCmd{Entry: api.AuditEntry{Time: time.Unix(310, 0).UTC(), Token: "deployer", Source: "127.0.0.1:5000",
+			ForwardedBy: "n2", Via: "127.0.0.1:6000", Method: "PUT", Path: "/v1/policies/web", Action: api.AuditPolicyPut, Target: "web"}, Max: 3}})
+	for i := range 3 {
+		a.apply(t, CmdAudit, auditCmd{Entry: api.AuditEntry{Time: time.Unix(int64(320+i), 0).UTC(), Token: "viewer",
+			Action: api.AuditClusterRemove, Target: "n9", Status: 403, Code: "forbidden"}, Max: 3})
+	}
+	if got := a.f.AuditLog(10); len(got) != 3 {
+		t.Fatalf("audit log before the snapshot: %+v, want 3 entries", got)
+	}
 
 	snap, err := a.f.Snapshot()
 	if err != nil {
@@ -169,6 +181,9 @@ func TestFSMSnapshotRestoreIsExact(t *testing.T) {
 	got, _ := restored.dump()
 	if !bytes.Equal(want, got) {
 		t.Fatalf("restored state differs:\nwant %s\ngot  %s", want, got)
+	}
+	if w, g := a.f.AuditLog(10), restored.AuditLog(10); len(g) != 3 || !reflect.DeepEqual(w, g) {
+		t.Fatalf("restored audit log differs:\nwant %+v\ngot  %+v", w, g)
 	}
 	if err := NewFSM(5).Restore(io.NopCloser(strings.NewReader("not json"))); err == nil {
 		t.Fatal("restoring garbage succeeded")

@@ -68,6 +68,9 @@ type Config struct {
 
 	// MaxDecisions bounds the decision history kept per policy.
 	MaxDecisions int
+	// MaxAuditEntries bounds the audit log; the oldest entries are
+	// dropped. 0 means DefaultMaxAuditEntries.
+	MaxAuditEntries int
 	// Tick is how often the leader loop looks for policies that are due.
 	Tick time.Duration
 	// Workers evaluate due policies in parallel on the leader.

@@ -28,8 +28,9 @@ type Backend struct {
 	samples   []api.Sample
 	members   []api.Member
 	tokens    map[string]auth.Token
-	index     uint64 // the "Raft index" of the last write
-	writes    int    // committed writes, for "nothing changed" checks
+	audit     auditLog // see audit.go
+	index     uint64   // the "Raft index" of the last write
+	writes    int      // committed writes, for "nothing changed" checks
 
 	leader     bool
 	leaderAddr string

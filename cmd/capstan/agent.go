@@ -54,6 +54,7 @@ type agentOptions struct {
 	SnapshotInterval   time.Duration `yaml:"snapshot_interval"`
 	TrailingLogs       uint64        `yaml:"trailing_logs"`
 	MaxDecisions       int           `yaml:"max_decisions"`
+	MaxAuditEntries    int           `yaml:"max_audit_entries"`
 	FakeCloud          string        `yaml:"fake_cloud"`
 	FakeBootDelay      time.Duration `yaml:"fake_boot_delay"`
 	LogLevel           string        `yaml:"log_level"`
@@ -90,7 +91,7 @@ func newAgentCommand() *cobra.Command {
 	o := agentOptions{
 		HeartbeatTimeout: d.HeartbeatTimeout, ElectionTimeout: d.ElectionTimeout, LeaderLeaseTimeout: d.LeaderLeaseTimeout,
 		SnapshotThreshold: d.SnapshotThreshold, SnapshotInterval: d.SnapshotInterval, TrailingLogs: d.TrailingLogs,
-		MaxDecisions: d.MaxDecisions, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
+		MaxDecisions: d.MaxDecisions, MaxAuditEntries: controlplane.DefaultMaxAuditEntries, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
 		CloudTimeout: d.CloudTimeout, PrometheusTimeout: 5 * time.Second, TLSClientAuth: "none",
 		TokenRate: defaultTokenRate, TokenBurst: defaultTokenBurst,
 	}
@@ -128,6 +129,7 @@ underscores); flags given on the command line win.`,
 	f.DurationVar(&o.SnapshotInterval, "snapshot-interval", o.SnapshotInterval, "how often to check whether to snapshot")
 	f.Uint64Var(&o.TrailingLogs, "trailing-logs", o.TrailingLogs, "log entries kept after a snapshot")
 	f.IntVar(&o.MaxDecisions, "max-decisions", o.MaxDecisions, "decision records kept per policy")
+	f.IntVar(&o.MaxAuditEntries, "max-audit-entries", o.MaxAuditEntries, "audit log entries kept (the oldest are dropped); the leader's value applies")
 	f.StringVar(&o.FakeCloud, "fake-cloud", "", "base URL of a `capstan fakecloud` server for provider fake (default: an in-process fake cloud)")
 	f.DurationVar(&o.FakeBootDelay, "fake-boot-delay", o.FakeBootDelay, "boot delay of the in-process fake cloud")
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
@@ -213,6 +215,10 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = o.SnapshotThreshold, o.SnapshotInterval, o.TrailingLogs
 	cfg.MaxDecisions, cfg.Drivers, cfg.Logger, cfg.Registerer = o.MaxDecisions, drivers, logger, reg
 	cfg.CloudTimeout = o.CloudTimeout
+	if o.MaxAuditEntries <= 0 {
+		return fmt.Errorf("--max-audit-entries: must be > 0 (got %d)", o.MaxAuditEntries)
+	}
+	cfg.MaxAuditEntries = o.MaxAuditEntries
 	cfg.TLS = tlsSetup.Store()
 	cfg.HTTPClient = &http.Client{Transport: tlsSetup.transport(), Timeout: 5 * time.Second}
 	cfg.HTTPClient = authSetup.peerClient(cfg.HTTPClient)

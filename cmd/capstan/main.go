@@ -65,5 +65,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	)
 	root.AddCommand(newTLSCommand())
 	root.AddCommand(newTokenCommand())
+	root.AddCommand(newAuditCommand())
 	return root
 }

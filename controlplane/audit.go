@@ -1,0 +1,117 @@
+package controlplane
+
+import (
+	"context"
+	"slices"
+
+	"github.com/capstan-io/capstan/api"
+)
+
+// CmdAudit records one audit entry on its own: a refused write, or a
+// write whose change cannot carry its entry (membership, tokens). Policy
+// writes carry theirs in the same entry (putPolicyCmd.Audit), so a
+// committed change always has its audit entry. Persisted: never renumber.
+const CmdAudit CommandType = 30
+
+// DefaultMaxAuditEntries is how many audit entries the log keeps when the
+// agent's --max-audit-entries is not set.
+const DefaultMaxAuditEntries = 10_000
+
+// auditCmd is CmdAudit's payload, and the optional audit of a policy
+// write.
+type auditCmd struct {
+	Entry api.AuditEntry `json:"entry"`
+	// Max is the proposing leader's bound. It travels with each entry so
+	// that every node trims its log at the same point and all logs (and
+	// snapshots) stay identical, whatever each node's own flag says.
+	Max int `json:"max"`
+}
+
+// auditOf returns the audit entry the API hands along with a write, ready
+// to commit with it, or nil when the write is not audited.
+func (n *Node) auditOf(ctx context.Context) *auditCmd {
+	e, ok := api.AuditFromContext(ctx)
+	if !ok {
+		return nil
+	}
+	e.Time = n.now().UTC()
+	return &auditCmd{Entry: e, Max: n.maxAudit()}
+}
+
+// auditCommitted tells the API that a write's audit entry was committed
+// with it: res came out of the FSM (it has an index), whatever its error.
+func auditCommitted(ctx context.Context, a *auditCmd, res applyResult) {
+	if a != nil && res.index != 0 {
+		api.AuditRecorded(ctx)
+	}
+}
+
+func (n *Node) maxAudit() int {
+	if n.cfg.MaxAuditEntries > 0 {
+		return n.cfg.MaxAuditEntries
+	}
+	return DefaultMaxAuditEntries
+}
+
+// Audit implements api.Backend: it commits one entry through Raft.
+func (n *Node) Audit(ctx context.Context, e api.AuditEntry) error {
+	if e.Time.IsZero() {
+		e.Time = n.now().UTC()
+	}
+	return n.apply(ctx, CmdAudit, auditCmd{Entry: e, Max: n.maxAudit()})
+}
+
+// AuditLog implements api.Backend from this node's replica.
+func (n *Node) AuditLog(_ context.Context, limit int) ([]api.AuditEntry, error) {
+	return n.fsm.AuditLog(limit), nil
+}
+
+func (f *FSM) applyAudit(payload []byte, index uint64) applyResult {
+	var c auditCmd
+	decodePayload(payload, &c)
+	f.appendAudit(&c, index, c.Entry.Status, c.Entry.Code)
+	return applyResult{}
+}
+
+// auditPolicyWrite records a policy write's audit entry, when it carries
+// one, with the write's outcome: the versions before and after, and the
+// status the API answers with. Every node computes the same from the same
+// entry.
+func (f *FSM) auditPolicyWrite(a *auditCmd, index, before uint64, res applyResult, okStatus int) {
+	if a == nil {
+		return
+	}
+	a.Entry.OldVersion = before
+	status, code := okStatus, ""
+	if res.err != nil {
+		status, code = api.AuditStatus(res.err)
+	} else {
+		a.Entry.NewVersion = res.record.Version
+	}
+	f.appendAudit(a, index, status, code)
+}
+
+// appendAudit adds an entry under index and drops the oldest beyond the
+// command's bound. Reslicing keeps appends amortized O(1): the backing
+// array is copied only when append grows it.
+func (f *FSM) appendAudit(a *auditCmd, index uint64, status int, code string) {
+	e := a.Entry
+	e.ID, e.Status, e.Code = index, status, code
+	f.data.Audit = append(f.data.Audit, e)
+	limit := a.Max
+	if limit <= 0 {
+		limit = DefaultMaxAuditEntries
+	}
+	if over := len(f.data.Audit) - limit; over > 0 {
+		f.data.Audit = f.data.Audit[over:]
+	}
+}
+
+// AuditLog returns up to limit audit entries, newest first.
+func (f *FSM) AuditLog(limit int) []api.AuditEntry {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := slices.Clone(f.data.Audit[max(0, len(f.data.Audit)-limit):])
+	slices.Reverse(out)
+	return out
+}
