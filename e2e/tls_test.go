@@ -91,11 +91,8 @@ func (ct *clusterTLS) agentArgs(id string) []string {
 		"--tls-ca", filepath.Join(ct.dir, "ca.crt"), "--tls-client-auth", ct.clientAuth}
 }
 
-// client is an https API client presenting the admin certificate.
-func (ct *clusterTLS) client(addr string) *api.Client {
-	return api.NewClient("https://"+addr, ct.httpClient())
-}
-
+// httpClient is an https client that trusts the cluster CA and presents
+// the admin certificate.
 func (ct *clusterTLS) httpClient() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: ct.cfg.Clone()}}
 }
@@ -239,7 +236,9 @@ func TestTLSRogueNodeIsRefused(t *testing.T) {
 	c.start(rogue, strings.Join(joins, ","), c.fakeURL)
 	t.Cleanup(func() { c.kill(rogue) })
 
-	// Its join, sent for it by a trusted admin client, is refused.
+	// Its join, sent for it by a trusted admin client, is refused. (The
+	// rogue agent even holds the cluster's node token: a leaked token does
+	// not make it a node.)
 	f := c.follower(leader)
 	err = f.client.Join(ctx(t), api.JoinRequest{ID: "n4", RaftAddr: rogue.raftAddr, HTTPAddr: "https://" + rogue.httpAddr})
 	var ae *api.Error
@@ -347,7 +346,14 @@ var acceptFailures = regexp.MustCompile(`(?m)^capstan_raft_tls_handshake_failure
 // handshakeFailures reads a node's count of refused Raft handshakes from /metrics.
 func handshakeFailures(t *testing.T, c *cluster, nd *node) int {
 	t.Helper()
-	resp, err := c.tls.httpClient().Get("https://" + nd.httpAddr + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, "https://"+nd.httpAddr+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.auth != nil {
+		req.Header.Set("Authorization", "Bearer "+c.auth.secrets["read"])
+	}
+	resp, err := c.tls.httpClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
