@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -94,14 +95,16 @@ func TestClientTLSFlags(t *testing.T) {
 		want string
 	}{
 		{"no CA", []string{"--addr", url, "--client-cert", cert, "--client-key", key}, "certificate signed by unknown authority"},
-		{"no client certificate", []string{"--addr", url, "--ca-cert", ca}, "certificate required"},
+		// With TLS 1.3 the client may finish its handshake before the server
+		// refuses it, and then sees the refusal only as a closed connection.
+		{"no client certificate", []string{"--addr", url, "--ca-cert", ca}, "certificate required|broken pipe|connection reset by peer"},
 		{"plaintext to a TLS API", []string{"--addr", "http://" + hostPort}, "HTTP request to an HTTPS server"},
 		{"missing CA file", []string{"--addr", url, "--ca-cert", filepath.Join(dir, "nope.crt")}, "--ca-cert:"},
 		{"key without certificate", []string{"--addr", url, "--ca-cert", ca, "--client-key", key}, "--client-cert: required with client-key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCLI(t, append([]string{"policy", "list"}, tc.args...)...)
-			if code == 0 || !strings.Contains(stderr, tc.want) {
+			if code == 0 || !slices.ContainsFunc(strings.Split(tc.want, "|"), func(w string) bool { return strings.Contains(stderr, w) }) {
 				t.Fatalf("exit %d, %q; want an error containing %q", code, stderr, tc.want)
 			}
 		})
