@@ -74,7 +74,8 @@ func (f *FSM) applyAudit(payload []byte, index uint64) applyResult {
 }
 
 // auditPolicyWrite records a policy write's audit entry, when it carries
-// one, with the write's outcome: the versions before and after, and the
+// one, with the write's outcome: the versions before and after (the same
+// when the write was refused; 0 where the policy does not exist), and the
 // status the API answers with. Every node computes the same from the same
 // entry.
 func (f *FSM) auditPolicyWrite(a *auditCmd, index, before uint64, res applyResult, okStatus int) {
@@ -83,10 +84,13 @@ func (f *FSM) auditPolicyWrite(a *auditCmd, index, before uint64, res applyResul
 	}
 	a.Entry.OldVersion = before
 	status, code := okStatus, ""
-	if res.err != nil {
+	switch {
+	case res.err != nil:
+		// Refused: the version stays what it was.
 		status, code = api.AuditStatus(res.err)
-	} else {
-		a.Entry.NewVersion = res.record.Version
+		a.Entry.NewVersion = before
+	default:
+		a.Entry.NewVersion = res.record.Version // 0 after a delete
 	}
 	f.appendAudit(a, index, status, code)
 }

@@ -79,8 +79,8 @@ func TestFSMPolicyWritesCarryTheirAuditEntry(t *testing.T) {
 	}{
 		{"create", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), Audit: audit(api.AuditPolicyPut)}, nil, 200, "", 0, 1},
 		{"replace", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "1", Audit: audit(api.AuditPolicyPut)}, nil, 200, "", 1, 2},
-		{"stale If-Match", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "1", Audit: audit(api.AuditPolicyPut)}, api.ErrPrecondition, 412, api.CodePreconditionFailed, 2, 0},
-		{"stale delete", CmdDeletePolicy, deletePolicyCmd{ID: "web", IfMatch: "1", Audit: audit(api.AuditPolicyDelete)}, api.ErrPrecondition, 412, api.CodePreconditionFailed, 2, 0},
+		{"stale If-Match", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "1", Audit: audit(api.AuditPolicyPut)}, api.ErrPrecondition, 412, api.CodePreconditionFailed, 2, 2},
+		{"stale delete", CmdDeletePolicy, deletePolicyCmd{ID: "web", IfMatch: "1", Audit: audit(api.AuditPolicyDelete)}, api.ErrPrecondition, 412, api.CodePreconditionFailed, 2, 2},
 		{"delete", CmdDeletePolicy, deletePolicyCmd{ID: "web", IfMatch: "2", Audit: audit(api.AuditPolicyDelete)}, nil, 204, "", 2, 0},
 		{"delete a missing policy", CmdDeletePolicy, deletePolicyCmd{ID: "web", Audit: audit(api.AuditPolicyDelete)}, api.ErrNotFound, 404, api.CodeNotFound, 0, 0},
 	}

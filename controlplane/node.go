@@ -336,8 +336,12 @@ func (n *Node) Run(ctx context.Context) error {
 // leadership to another server first, so the cluster keeps evaluating.
 func (n *Node) Shutdown() error {
 	if n.raft.State() == raft.Leader && n.voters() > 1 {
+		start := time.Now()
 		if err := n.raft.LeadershipTransfer().Error(); err != nil {
 			n.log.Warn("leadership transfer failed", "err", err)
+		} else {
+			// Operators doing a rolling restart look for this line.
+			n.log.Info("leadership handed over before stopping", "took", time.Since(start).Round(time.Millisecond))
 		}
 	}
 	if n.cancel != nil {

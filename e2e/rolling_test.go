@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -139,6 +140,10 @@ func (c *cluster) rollingRestart(t *testing.T, nd *node) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s did not exit within 30s of SIGTERM", nd.id)
+	}
+	// The process has exited and Wait has returned: its log is complete.
+	if info.Role == "leader" && !strings.Contains(nd.log.String(), "leadership handed over before stopping") {
+		t.Errorf("%s led, but its log does not say it handed leadership over:\n%s", nd.id, tail(nd.log.String(), 20))
 	}
 	t.Logf("%s (%s) stopped %s after SIGTERM at %s", nd.id, info.Role, time.Since(stopped).Round(time.Millisecond), stopped.Format("15:04:05.000"))
 	c.restart(nd)

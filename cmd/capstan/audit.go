@@ -79,20 +79,14 @@ func auditSource(e api.AuditEntry) string {
 	return orDash(e.Source)
 }
 
-// auditChange shows a policy write's versions (ETags) before and after:
-// "-" where the policy did not exist, so a creation reads "-->5" and a
-// deletion "5->-". Other actions change what TARGET names.
+// auditChange shows a policy write's versions (ETags) before and after,
+// 0 standing for "did not exist" as in If-Match: a creation reads "0->5",
+// a deletion "5->0". Other actions change what TARGET names.
 func auditChange(e api.AuditEntry) string {
 	if e.OldVersion == 0 && e.NewVersion == 0 {
 		return "-"
 	}
-	v := func(n uint64) string {
-		if n == 0 {
-			return "-"
-		}
-		return strconv.FormatUint(n, 10)
-	}
-	return v(e.OldVersion) + "->" + v(e.NewVersion)
+	return strconv.FormatUint(e.OldVersion, 10) + "->" + strconv.FormatUint(e.NewVersion, 10)
 }
 
 // auditResult is the HTTP status, with the error code of a refusal.

@@ -30,7 +30,7 @@ func TestAuditCommand(t *testing.T) {
 		"TIME TOKEN SOURCE ACTION TARGET CHANGE RESULT",
 		"2026-03-01 12:02:00Z deployer 10.0.0.5:41002 policy.put web 7->9 200",
 		"2026-03-01 12:01:00Z viewer 10.0.0.6:41001 via n2 policy.delete web - 403 forbidden",
-		"2026-03-01 12:00:00Z deployer 10.0.0.5:41000 policy.put web -->7 200",
+		"2026-03-01 12:00:00Z deployer 10.0.0.5:41000 policy.put web 0->7 200",
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("audit printed:\n%s", out)
