@@ -526,6 +526,30 @@ func trafficCases(t *testing.T) []trafficCase {
 		{name: "delete file token", method: "DELETE", path: "/v1/tokens/read", status: 409},
 		{name: "delete token no leader", setup: noLeader, method: "DELETE", path: "/v1/tokens/nope", status: 503},
 
+		// Audit.
+		{name: "audit", setup: func(t *testing.T, b *apitest.Backend) {
+			if err := b.Audit(context.Background(), api.AuditEntry{Time: time.Now(), Node: "n1", Token: "admin", Role: "admin",
+				Source: "127.0.0.1:50000", Method: "PUT", Path: "/v1/policies/web", Action: api.AuditPolicyPut, Target: "web",
+				NewVersion: 1, Status: 200}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Audit(context.Background(), api.AuditEntry{Time: time.Now(), Node: "n1", Token: "read", Role: "read",
+				Source: "127.0.0.1:50001", ForwardedBy: "n2", Via: "127.0.0.1:50002", Method: "DELETE", Path: "/v1/policies/web",
+				Action: api.AuditPolicyDelete, Target: "web", OldVersion: 1, Status: 403, Code: "forbidden"}); err != nil {
+				t.Fatal(err)
+			}
+		}, method: "GET", path: "/v1/audit", status: 200},
+		{name: "audit limit", method: "GET", path: "/v1/audit?limit=10", status: 200},
+		{name: "relay a refusal", token: "read", method: "POST", path: "/v1/audit",
+			header: map[string]string{"Content-Type": jsonCT, api.ForwardedByHeader: "n2"},
+			body:   `{"method":"PUT","path":"/v1/policies/web","source":"127.0.0.1:50000"}`, status: 204},
+		{name: "relay a refusal not forwarded", token: "read", method: "POST", path: "/v1/audit", header: ct,
+			body: `{"method":"PUT","path":"/v1/policies/web","source":"127.0.0.1:50000"}`, status: 400, invalid: true},
+		{name: "relay an allowed write", token: "write", method: "POST", path: "/v1/audit",
+			header: map[string]string{"Content-Type": jsonCT, api.ForwardedByHeader: "n2"},
+			body:   `{"method":"PUT","path":"/v1/policies/web","source":"127.0.0.1:50000"}`, status: 400},
+		{name: "audit limit zero", method: "GET", path: "/v1/audit?limit=0", status: 400, invalid: true},
+
 		// Operations.
 		{name: "healthz", method: "GET", path: "/healthz", status: 200},
 		{name: "readyz", method: "GET", path: "/readyz", status: 200},
