@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,7 +67,9 @@ func (f *apiFlags) target() (*apiTarget, error) {
 	t := &apiTarget{}
 	for _, a := range strings.Split(addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {
-			t.clients = append(t.clients, api.NewClient(f.tls.url(a), hc, withToken))
+			u := f.tls.url(a)
+			t.clients = append(t.clients, api.NewClient(u, hc, withToken))
+			t.tlsWithoutCert = t.tlsWithoutCert || (strings.HasPrefix(u, "https://") && f.tls.clientCert == "")
 		}
 	}
 	if len(t.clients) == 0 {
@@ -82,6 +85,11 @@ func (f *apiFlags) target() (*apiTarget, error) {
 type apiTarget struct {
 	clients []*api.Client
 	cur     int
+	// tlsWithoutCert is set when a node is reached over https with no
+	// client certificate: a server that requires one closes the
+	// connection after the handshake, which the client may see only as a
+	// broken connection, so a failure gets a hint.
+	tlsWithoutCert bool
 }
 
 // call runs fn against the current node, then the others in turn while
@@ -97,6 +105,11 @@ func (t *apiTarget) call(ctx context.Context, fn func(*api.Client) error) error 
 			t.cur = (t.cur + i) % len(t.clients)
 			return err
 		}
+	}
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	if err != nil && t.tlsWithoutCert && !errors.As(err, &unknownAuthority) && !errors.As(err, &hostname) {
+		err = fmt.Errorf("%w (if the API requires client certificates, give --client-cert and --client-key)", err)
 	}
 	return err
 }
