@@ -392,6 +392,16 @@ func (n *Node) formCluster(ctx context.Context) error {
 		return n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{self}}).Error()
 	}
 	backoff := 200 * time.Millisecond
+	// Failures are expected while peers start, so they are logged only
+	// after 10 s and then at most every 10 s; a node that can never join (a certificate from another
+	// CA, a wrong token) then says why instead of waiting silently.
+	lastWarn := time.Now()
+	warn := func(msg string, args ...any) {
+		if time.Since(lastWarn) >= 10*time.Second {
+			lastWarn = time.Now()
+			n.log.Warn(msg, args...)
+		}
+	}
 	for ctx.Err() == nil {
 		servers, joinable, err := n.discover(ctx)
 		switch {
@@ -400,8 +410,10 @@ func (n *Node) formCluster(ctx context.Context) error {
 				n.log.Info("joined the cluster", "via", joinable)
 				return nil
 			} else {
-				n.log.Debug("join failed", "via", joinable, "err", err)
+				warn("joining the cluster failed; retrying", "via", joinable, "err", err)
 			}
+		case err != nil:
+			warn("no peer answered yet; retrying", "join", strings.Join(n.cfg.Join, ","), "err", err)
 		case err == nil && n.cfg.BootstrapExpect > 1 && len(servers)+1 >= n.cfg.BootstrapExpect:
 			servers = append(servers, self)
 			sort.Slice(servers, func(i, j int) bool { return servers[i].ID < servers[j].ID })
