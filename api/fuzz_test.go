@@ -3,12 +3,14 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/api/apitest"
+	"github.com/capstan-io/capstan/api/auth"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -74,6 +76,73 @@ func FuzzPushRequest(f *testing.F) {
 		for _, rj := range res.Rejected {
 			if rj.Index < 0 || rj.Index >= len(req.Samples) || strings.TrimSpace(rj.Reason) == "" {
 				t.Fatalf("rejection %+v", rj)
+			}
+		}
+	})
+}
+
+// FuzzJSONWrites throws arbitrary bodies at the API's JSON write routes
+// other than pushes (a policy put, a token creation, a cluster join): the
+// handler never panics or answers 5xx, answers every refusal in the error
+// shape, and a refused request changes nothing.
+func FuzzJSONWrites(f *testing.F) {
+	for _, seed := range []struct {
+		route byte
+		body  string
+	}{
+		{0, webJSON},
+		{0, `{"id":"web","target":{"provider":"fake","group":"g"},"min":1,"max":2,"metrics":[{"name":"q","type":"queue_depth","target":5,"source":{"match":{"job":"x"}}}]}`},
+		{0, `{"id":"web","min":"x"}`}, {0, "id: web\n"}, {0, `{"id":"web","target":null}`},
+		{1, `{"name":"ci","role":"write"}`}, {1, `{"name":"ci","role":"root","rate":-1}`}, {1, `{"name":"","role":"read","x":1}`},
+		{2, `{"id":"n2","raft_addr":"127.0.0.1:7002","http_addr":"https://127.0.0.1:8082"}`}, {2, `{"id":"n2"}`}, {2, `[]`},
+		{0, ``}, {1, `{`}, {2, `null`},
+	} {
+		f.Add(seed.route, []byte(seed.body))
+	}
+	routes := []struct{ method, path string }{
+		{"PUT", "/v1/policies/web"},
+		{"POST", "/v1/tokens"},
+		{"POST", "/v1/cluster/join"},
+	}
+	b := apitest.NewBackend("n1")
+	secret, err := auth.GenerateSecret()
+	if err != nil {
+		f.Fatal(err)
+	}
+	admin := []auth.Token{{Name: "admin", Role: auth.RoleAdmin, Hash: auth.HashSecret(secret)}}
+	authn, err := auth.New(auth.Options{Load: func() ([]auth.Token, error) { return admin, nil }, Source: b})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := api.NewHandler(api.Options{Backend: b, MaxBodyBytes: 64 << 10, Auth: authn})
+	send := func(method, path string, body io.Reader) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, body)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+secret)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	// The routes are reachable: a good body of each is accepted.
+	for i, good := range []string{webJSON, `{"name":"ci","role":"write"}`, `{"id":"n2","raft_addr":"127.0.0.1:7002","http_addr":"127.0.0.1:8082"}`} {
+		if rec := send(routes[i].method, routes[i].path, strings.NewReader(good)); rec.Code >= 300 {
+			f.Fatalf("%s %s with a good body: %d %s", routes[i].method, routes[i].path, rec.Code, rec.Body)
+		}
+	}
+	f.Fuzz(func(t *testing.T, route byte, body []byte) {
+		rt := routes[int(route)%len(routes)]
+		before := b.Writes()
+		rec := send(rt.method, rt.path, bytes.NewReader(body))
+		switch {
+		case rec.Code >= 500:
+			t.Fatalf("%s %s: status %d for %q: %s", rt.method, rt.path, rec.Code, body, rec.Body)
+		case rec.Code >= 400:
+			var eb api.ErrorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error.Code == "" || eb.Error.Message == "" {
+				t.Fatalf("status %d without the error shape: %s", rec.Code, rec.Body)
+			}
+			if b.Writes() != before {
+				t.Fatalf("%s %s refused with %d, yet the backend changed", rt.method, rt.path, rec.Code)
 			}
 		}
 	})
