@@ -61,6 +61,10 @@ func errorResponse(err error) (int, ErrorDetail) {
 		return http.StatusBadRequest, ErrorDetail{Code: CodeBadRequest, Message: err.Error()}
 	case errors.Is(err, ErrConflict):
 		return http.StatusConflict, ErrorDetail{Code: CodeConflict, Message: err.Error()}
+	case errors.Is(err, auth.ErrForbidden):
+		// A backend's refusal on grounds of identity, e.g. a joining
+		// server that does not prove who it is.
+		return http.StatusForbidden, ErrorDetail{Code: CodeForbidden, Message: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, ErrorDetail{Code: CodeTimeout, Message: err.Error() + "; retry"}
 	case errors.Is(err, context.Canceled):

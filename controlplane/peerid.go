@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/api/auth"
 	"github.com/capstan-io/capstan/api/tlsutil"
 )
 
@@ -19,7 +20,8 @@ import (
 const identityProbeTimeout = 5 * time.Second
 
 // errIdentity marks a join refused because the server did not prove it is
-// who it says. Such a join changes nothing.
+// who it says (403, wrapped with auth.ErrForbidden). Such a join changes
+// nothing.
 var errIdentity = errors.New("the server did not prove its identity with a node certificate of the cluster CA")
 
 // verifyJoin checks, when the cluster runs TLS, that the addresses in a
@@ -82,13 +84,13 @@ func (n *Node) proveIdentity(ctx context.Context, id, field, addr string, dial f
 	conn, err := dial(ctx, addr)
 	if err != nil {
 		n.log.Warn("join refused: TLS handshake with the joining server failed", "id", id, field, addr, "err", err)
-		return fmt.Errorf("%w: join of %q refused: %w: TLS handshake with its %s %s failed: %w", api.ErrBadRequest, id, errIdentity, field, addr, err)
+		return fmt.Errorf("%w: join of %q refused: %w: TLS handshake with its %s %s failed: %w", auth.ErrForbidden, id, errIdentity, field, addr, err)
 	}
 	defer conn.Close()
 	leaf := conn.ConnectionState().PeerCertificates[0]
 	if got := tlsutil.NodeName(leaf); got != id {
 		n.log.Warn("join refused: the joining server's certificate names another node", "id", id, field, addr, "certificate", got)
-		return fmt.Errorf("%w: join of %q refused: %w: its %s %s presents the certificate of node %q", api.ErrBadRequest, id, errIdentity, field, addr, got)
+		return fmt.Errorf("%w: join of %q refused: %w: its %s %s presents the certificate of node %q", auth.ErrForbidden, id, errIdentity, field, addr, got)
 	}
 	return nil
 }

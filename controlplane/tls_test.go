@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/api/auth"
 	"github.com/capstan-io/capstan/api/tlsutil"
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/fake"
@@ -110,17 +111,18 @@ func TestTLSJoinNeedsANodeCertificateNamingTheServer(t *testing.T) {
 	refused := []struct {
 		name string
 		req  api.JoinRequest
+		kind error // auth.ErrForbidden (403) for a failed proof of identity, api.ErrBadRequest (400) for a malformed request
 		want string
 	}{
-		{"raft address with a foreign CA's certificate", api.JoinRequest{ID: "n3", RaftAddr: foreign, HTTPAddr: "https://" + n2Cert}, "raft_addr"},
-		{"raft address presenting another node's certificate", api.JoinRequest{ID: "n3", RaftAddr: n2Cert, HTTPAddr: n2API}, `certificate of node "n2"`},
-		{"plaintext raft address", api.JoinRequest{ID: "n3", RaftAddr: freeAddr(t), HTTPAddr: n2API}, "TLS handshake"},
-		{"http address of an impostor", api.JoinRequest{ID: "n2", RaftAddr: n2.cfg.RaftAddr, HTTPAddr: "https://" + foreign}, "http_addr"},
-		{"plain http address", api.JoinRequest{ID: "n2", RaftAddr: n2.cfg.RaftAddr, HTTPAddr: "http://" + strings.TrimPrefix(n2API, "https://")}, "want https://"},
+		{"raft address with a foreign CA's certificate", api.JoinRequest{ID: "n3", RaftAddr: foreign, HTTPAddr: "https://" + n2Cert}, auth.ErrForbidden, "raft_addr"},
+		{"raft address presenting another node's certificate", api.JoinRequest{ID: "n3", RaftAddr: n2Cert, HTTPAddr: n2API}, auth.ErrForbidden, `certificate of node "n2"`},
+		{"plaintext raft address", api.JoinRequest{ID: "n3", RaftAddr: freeAddr(t), HTTPAddr: n2API}, auth.ErrForbidden, "TLS handshake"},
+		{"http address of an impostor", api.JoinRequest{ID: "n2", RaftAddr: n2.cfg.RaftAddr, HTTPAddr: "https://" + foreign}, auth.ErrForbidden, "http_addr"},
+		{"plain http address", api.JoinRequest{ID: "n2", RaftAddr: n2.cfg.RaftAddr, HTTPAddr: "http://" + strings.TrimPrefix(n2API, "https://")}, api.ErrBadRequest, "want https://"},
 	}
 	for _, tc := range refused {
 		err := n1.Join(ctx, tc.req)
-		if err == nil || !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
+		if err == nil || !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: join error %v, want a refusal mentioning %q", tc.name, err, tc.want)
 		}
 		if got := servers(t, n1); len(got) != 1 {

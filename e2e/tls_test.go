@@ -242,8 +242,8 @@ func TestTLSRogueNodeIsRefused(t *testing.T) {
 	f := c.follower(leader)
 	err = f.client.Join(ctx(t), api.JoinRequest{ID: "n4", RaftAddr: rogue.raftAddr, HTTPAddr: "https://" + rogue.httpAddr})
 	var ae *api.Error
-	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || !strings.Contains(ae.Message, "did not prove its identity") {
-		t.Fatalf("join of the rogue: %v, want a 400 refusal", err)
+	if !errors.As(err, &ae) || ae.Status != http.StatusForbidden || ae.Code != api.CodeForbidden || !strings.Contains(ae.Message, "did not prove its identity") {
+		t.Fatalf("join of the rogue: %v, want a 403 refusal", err)
 	}
 
 	// Raft RPCs with its certificate, and in plaintext: a vote request in
