@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -32,17 +33,11 @@ Needs a token with the admin role. -o json prints the full entries.`,
 			if limit < 1 || limit > api.MaxAuditLimit {
 				return fmt.Errorf("--limit: must be in [1,%d] (got %d)", api.MaxAuditLimit, limit)
 			}
-			t, err := af.target()
+			entries, err := query(cmd, &af, func(ctx context.Context, c *api.Client) ([]api.AuditEntry, error) {
+				return c.AuditLog(ctx, limit)
+			})
 			if err != nil {
 				return err
-			}
-			ctx := cmd.Context()
-			var entries []api.AuditEntry
-			if err := t.call(ctx, func(c *api.Client) error {
-				entries, err = c.AuditLog(ctx, limit)
-				return err
-			}); err != nil {
-				return describe(err)
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {

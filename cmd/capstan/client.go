@@ -178,3 +178,23 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// query runs get against the cluster the flags name, trying the nodes in
+// turn while none answers, and returns an API error as an operator reads
+// it (describe). It is the fetch half of every read command.
+func query[T any](cmd *cobra.Command, af *apiFlags, get func(context.Context, *api.Client) (T, error)) (T, error) {
+	var v T
+	t, err := af.target()
+	if err != nil {
+		return v, err
+	}
+	ctx := cmd.Context()
+	if err := t.call(ctx, func(c *api.Client) error {
+		var err error
+		v, err = get(ctx, c)
+		return err
+	}); err != nil {
+		return v, describe(err)
+	}
+	return v, nil
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -30,17 +31,11 @@ each metric's proposal. -o json prints the full records.`,
 			if limit < 1 || limit > api.MaxDecisionLimit {
 				return fmt.Errorf("--limit: must be in [1,%d] (got %d)", api.MaxDecisionLimit, limit)
 			}
-			t, err := af.target()
+			recs, err := query(cmd, &af, func(ctx context.Context, c *api.Client) ([]policy.Record, error) {
+				return c.Decisions(ctx, args[0], limit)
+			})
 			if err != nil {
 				return err
-			}
-			ctx := cmd.Context()
-			var recs []policy.Record
-			if err := t.call(ctx, func(c *api.Client) error {
-				recs, err = c.Decisions(ctx, args[0], limit)
-				return err
-			}); err != nil {
-				return describe(err)
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {

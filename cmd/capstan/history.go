@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -32,17 +33,11 @@ every bucket.`,
 			if last < 1 {
 				return fmt.Errorf("--last: must be at least 1 (got %d)", last)
 			}
-			t, err := af.target()
+			hist, err := query(cmd, &af, func(ctx context.Context, c *api.Client) ([]api.MetricHistory, error) {
+				return c.History(ctx, args[0], metric)
+			})
 			if err != nil {
 				return err
-			}
-			ctx := cmd.Context()
-			var hist []api.MetricHistory
-			if err := t.call(ctx, func(c *api.Client) error {
-				hist, err = c.History(ctx, args[0], metric)
-				return err
-			}); err != nil {
-				return describe(err)
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {

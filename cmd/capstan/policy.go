@@ -143,17 +143,11 @@ func newPolicyListCommand() *cobra.Command {
 			if err := checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
-			t, err := af.target()
+			recs, err := query(cmd, &af, func(ctx context.Context, c *api.Client) ([]api.PolicyRecord, error) {
+				return c.ListPolicies(ctx)
+			})
 			if err != nil {
 				return err
-			}
-			ctx := cmd.Context()
-			var recs []api.PolicyRecord
-			if err := t.call(ctx, func(c *api.Client) error {
-				recs, err = c.ListPolicies(ctx)
-				return err
-			}); err != nil {
-				return describe(err)
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
@@ -207,17 +201,11 @@ was last written.`,
 			if err := checkOutput(output, "yaml", "json"); err != nil {
 				return err
 			}
-			t, err := af.target()
+			rec, err := query(cmd, &af, func(ctx context.Context, c *api.Client) (api.PolicyRecord, error) {
+				return c.GetPolicy(ctx, args[0])
+			})
 			if err != nil {
 				return err
-			}
-			ctx := cmd.Context()
-			var rec api.PolicyRecord
-			if err := t.call(ctx, func(c *api.Client) error {
-				rec, err = c.GetPolicy(ctx, args[0])
-				return err
-			}); err != nil {
-				return describe(err)
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {

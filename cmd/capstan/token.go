@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -201,17 +202,11 @@ func newTokenListCommand() *cobra.Command {
 			if err := checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
-			t, err := af.target()
+			list, err := query(cmd, &af, func(ctx context.Context, c *api.Client) ([]api.TokenInfo, error) {
+				return c.ListTokens(ctx)
+			})
 			if err != nil {
 				return err
-			}
-			ctx := cmd.Context()
-			var list []api.TokenInfo
-			if err := t.call(ctx, func(c *api.Client) error {
-				list, err = c.ListTokens(ctx)
-				return err
-			}); err != nil {
-				return describe(err)
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
