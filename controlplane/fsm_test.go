@@ -142,6 +142,25 @@ func (s *memSink) ID() string    { return "mem" }
 func (s *memSink) Cancel() error { s.cancelled = true; return nil }
 func (s *memSink) Close() error  { return nil }
 
+// snapshotRoundTrip persists f's snapshot and restores it into a new FSM,
+// returning the snapshot's bytes and the restored FSM.
+func snapshotRoundTrip(t *testing.T, f *FSM) ([]byte, *FSM) {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	restored := NewFSM(f.maxDecisions)
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	return sink.Bytes(), restored
+}
+
 func TestFSMSnapshotRestoreIsExact(t *testing.T) {
 	a := &applier{f: NewFSM(5)}
 	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), At: time.Unix(100, 0).UTC()})
@@ -165,18 +184,7 @@ func TestFSMSnapshotRestoreIsExact(t *testing.T) {
 		t.Fatalf("audit log before the snapshot: %+v, want 3 entries", got)
 	}
 
-	snap, err := a.f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	restored := NewFSM(5)
-	if err := restored.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	_, restored := snapshotRoundTrip(t, a.f)
 	want, _ := a.f.dump()
 	got, _ := restored.dump()
 	if !bytes.Equal(want, got) {

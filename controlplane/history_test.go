@@ -1,8 +1,6 @@
 package controlplane
 
 import (
-	"bytes"
-	"io"
 	"math"
 	"testing"
 	"time"
@@ -45,13 +43,7 @@ stale_after: 5m
 	}
 	a.apply(t, CmdSamples, samplesCmd{Samples: batch})
 
-	snap, _ := a.f.Snapshot()
-	sink := &memSink{}
-	snap.Persist(sink)
-	b := NewFSM(10)
-	if err := b.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	_, b := snapshotRoundTrip(t, a.f)
 
 	now := last.Time
 	forecast := func(f *FSM) policy.MetricProposal {

@@ -1,9 +1,7 @@
 package controlplane
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"reflect"
 	"testing"
 	"time"
@@ -114,18 +112,7 @@ func TestMatchedSeriesAreCombined(t *testing.T) {
 		t.Errorf("rps series points %+v: want only instance 2 left", pts)
 	}
 
-	snap, err := n.fsm.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	restored := NewFSM(5)
-	if err := restored.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	_, restored := snapshotRoundTrip(t, n.fsm)
 	for _, m := range []string{"rps", "cpu"} {
 		if w, g := n.fsm.seriesPoints("web", m), restored.seriesPoints("web", m); !reflect.DeepEqual(w, g) {
 			t.Errorf("%s series points after restore %+v, want %+v", m, g, w)
