@@ -165,6 +165,13 @@ func (a *agentAuth) reloadOnHUP(ctx context.Context) {
 	if a == nil || a.authn == nil {
 		return
 	}
+	onSIGHUP(ctx, func() { _ = a.authn.Reload() })
+}
+
+// onSIGHUP calls reload on every SIGHUP until ctx ends, from a goroutine
+// of its own; the signal is caught from the moment it returns. Each thing
+// the agent reloads (tokens, certificates) registers its own handler.
+func onSIGHUP(ctx context.Context, reload func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -174,7 +181,7 @@ func (a *agentAuth) reloadOnHUP(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				_ = a.authn.Reload()
+				reload()
 			}
 		}
 	}()

@@ -6,9 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/capstan-io/capstan/api/tlsutil"
@@ -96,21 +93,11 @@ func (a *agentTLS) reloadOnHUP(ctx context.Context) {
 	if a == nil {
 		return
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				if err := a.store.Reload(); err != nil {
-					a.log.Error("SIGHUP: TLS reload failed; keeping the certificates in use", "err", err)
-					continue
-				}
-				a.logCertificate("SIGHUP: TLS certificates reloaded")
-			}
+	onSIGHUP(ctx, func() {
+		if err := a.store.Reload(); err != nil {
+			a.log.Error("SIGHUP: TLS reload failed; keeping the certificates in use", "err", err)
+			return
 		}
-	}()
+		a.logCertificate("SIGHUP: TLS certificates reloaded")
+	})
 }
