@@ -41,8 +41,13 @@ type Config struct {
 	NodeID string
 	// DataDir holds the Raft log and stable store (bbolt) and snapshots.
 	DataDir string
-	// RaftAddr is the TCP address Raft listens on and advertises.
+	// RaftAddr is the TCP address Raft advertises: the address peers dial
+	// and the one in the cluster configuration. It must resolve to an IP
+	// address this node is reachable at.
 	RaftAddr string
+	// RaftBind is the address Raft listens on; empty listens on RaftAddr.
+	// A node in a container binds 0.0.0.0:PORT and advertises its DNS name.
+	RaftBind string
 	// HTTPAddr is the address peers and clients reach this node's API at.
 	HTTPAddr string
 	// BootstrapExpect is how many servers to wait for before bootstrapping
@@ -137,6 +142,11 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("http-addr: must be host:port: %w", err))
+	}
+	if c.RaftBind != "" {
+		if _, _, err := net.SplitHostPort(c.RaftBind); err != nil {
+			errs = append(errs, fmt.Errorf("raft-bind: must be host:port: %w", err))
+		}
 	}
 	if c.BootstrapExpect < 0 {
 		errs = append(errs, errors.New("bootstrap-expect: must be >= 0"))
@@ -262,19 +272,23 @@ func (n *Node) newTransport(hlog hclog.Logger) (*raft.NetworkTransport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft-addr: %w", err)
 	}
+	bind := n.cfg.RaftBind
+	if bind == "" {
+		bind = n.cfg.RaftAddr
+	}
 	if n.cfg.TLS == nil {
-		trans, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, addr, maxPool, timeout, hlog)
+		trans, err := raft.NewTCPTransportWithLogger(bind, addr, maxPool, timeout, hlog)
 		if err != nil {
 			return nil, fmt.Errorf("raft transport: %w", err)
 		}
 		return trans, nil
 	}
 	if addr.IP == nil || addr.IP.IsUnspecified() {
-		return nil, fmt.Errorf("raft-addr: %s is not an address peers can reach (it is also the advertised address)", n.cfg.RaftAddr)
+		return nil, fmt.Errorf("raft-addr: %s is not an address peers can reach (it is the advertised address; listen on all interfaces with raft-bind)", n.cfg.RaftAddr)
 	}
-	ln, err := net.Listen("tcp", n.cfg.RaftAddr)
+	ln, err := net.Listen("tcp", bind)
 	if err != nil {
-		return nil, fmt.Errorf("raft-addr: %w", err)
+		return nil, fmt.Errorf("raft-bind: %w", err)
 	}
 	layer, err := raftls.New(raftls.Options{Listener: ln, Advertise: addr,
 		Server: n.cfg.TLS.PeerServerConfig(), Client: n.cfg.TLS.PeerClientConfig(),

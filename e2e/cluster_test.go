@@ -112,6 +112,10 @@ type cluster struct {
 	// file and gives the clients the admin token; nil (or
 	// --insecure-no-auth in extra) runs them without authentication.
 	auth *clusterAuth
+	// bindAll, when set, has the agents listen on all interfaces
+	// (--raft-bind and --http-bind 0.0.0.0:PORT) while they advertise
+	// their 127.0.0.1 addresses.
+	bindAll bool
 }
 
 // startCluster starts a fake cloud and n agents that bootstrap together.
@@ -171,6 +175,11 @@ func (c *cluster) start(nd *node, join, fakeURL string) {
 	}
 	if c.auth != nil {
 		args = append(args, c.auth.agentArgs()...)
+	}
+	if c.bindAll {
+		_, raftPort, _ := net.SplitHostPort(nd.raftAddr)
+		_, httpPort, _ := net.SplitHostPort(nd.httpAddr)
+		args = append(args, "--raft-bind", "0.0.0.0:"+raftPort, "--http-bind", "0.0.0.0:"+httpPort)
 	}
 	nd.cmd = exec.Command(binary, append(args, c.extra...)...)
 	nd.cmd.Env = append(os.Environ(), c.env...)

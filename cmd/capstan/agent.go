@@ -45,6 +45,8 @@ type agentOptions struct {
 	DataDir            string        `yaml:"data_dir"`
 	RaftAddr           string        `yaml:"raft_addr"`
 	HTTPAddr           string        `yaml:"http_addr"`
+	RaftBind           string        `yaml:"raft_bind"`
+	HTTPBind           string        `yaml:"http_bind"`
 	BootstrapExpect    int           `yaml:"bootstrap_expect"`
 	Join               []string      `yaml:"join"`
 	HeartbeatTimeout   time.Duration `yaml:"heartbeat_timeout"`
@@ -118,8 +120,10 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&configFile, "config", "", "YAML config file")
 	f.StringVar(&o.NodeID, "node-id", "", "this server's stable id (required)")
 	f.StringVar(&o.DataDir, "data-dir", "", "directory for the Raft log, stable store and snapshots (required)")
-	f.StringVar(&o.RaftAddr, "raft-addr", "127.0.0.1:7001", "host:port for Raft traffic (listen and advertise)")
-	f.StringVar(&o.HTTPAddr, "http-addr", "127.0.0.1:8081", "host:port for the REST API")
+	f.StringVar(&o.RaftAddr, "raft-addr", "127.0.0.1:7001", "host:port peers reach Raft at (advertised; also listened on unless --raft-bind)")
+	f.StringVar(&o.HTTPAddr, "http-addr", "127.0.0.1:8081", "host:port peers and clients reach the REST API at (advertised; also listened on unless --http-bind)")
+	f.StringVar(&o.RaftBind, "raft-bind", "", "host:port Raft listens on, e.g. 0.0.0.0:7001 in a container whose --raft-addr is its DNS name (default --raft-addr)")
+	f.StringVar(&o.HTTPBind, "http-bind", "", "host:port the REST API listens on, e.g. 0.0.0.0:8081 (default --http-addr)")
 	f.IntVar(&o.BootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many servers are known (0: join an existing cluster)")
 	f.StringSliceVar(&o.Join, "join", nil, "peers' HTTP addresses (host:port, comma-separated) to discover or join")
 	f.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", o.HeartbeatTimeout, "Raft heartbeat timeout")
@@ -210,6 +214,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	}
 	cfg := controlplane.DefaultConfig()
 	cfg.NodeID, cfg.DataDir, cfg.RaftAddr, cfg.HTTPAddr = o.NodeID, o.DataDir, o.RaftAddr, o.HTTPAddr
+	cfg.RaftBind = o.RaftBind
 	cfg.BootstrapExpect, cfg.Join = o.BootstrapExpect, o.Join
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = o.HeartbeatTimeout, o.ElectionTimeout, o.LeaderLeaseTimeout
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = o.SnapshotThreshold, o.SnapshotInterval, o.TrailingLogs
@@ -231,9 +236,13 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		return fmt.Errorf("--max-body-bytes: must be > 0")
 	}
 
-	ln, err := net.Listen("tcp", o.HTTPAddr)
+	httpBind, bindFlag := o.HTTPAddr, "--http-addr"
+	if o.HTTPBind != "" {
+		httpBind, bindFlag = o.HTTPBind, "--http-bind"
+	}
+	ln, err := net.Listen("tcp", httpBind)
 	if err != nil {
-		return fmt.Errorf("--http-addr: %w", err)
+		return fmt.Errorf("%s: %w", bindFlag, err)
 	}
 	node, err := controlplane.NewNode(cfg)
 	if err != nil {
@@ -251,7 +260,14 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 			MaxBodyBytes: o.MaxBody, Auth: authn, HTTPClient: forwardingClient(tlsSetup.transport())}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	logger.Info("capstan agent starting", "node", o.NodeID, "http", o.HTTPAddr, "raft", o.RaftAddr, "version", version)
+	started := []any{"node", o.NodeID, "http", o.HTTPAddr, "raft", o.RaftAddr, "version", version}
+	if o.HTTPBind != "" {
+		started = append(started, "http_bind", o.HTTPBind)
+	}
+	if o.RaftBind != "" {
+		started = append(started, "raft_bind", o.RaftBind)
+	}
+	logger.Info("capstan agent starting", started...)
 
 	if o.DebugAddr != "" {
 		dbg := &http.Server{Addr: o.DebugAddr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}

@@ -1,0 +1,38 @@
+package controlplane
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/capstan-io/capstan/cloud"
+)
+
+func TestConfigValidateAddresses(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(*Config)
+		want string // substring of the error; "" for valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"bind all interfaces", func(c *Config) { c.RaftBind = "0.0.0.0:7001" }, ""},
+		{"bad raft-bind", func(c *Config) { c.RaftBind = "7001" }, "raft-bind: must be host:port"},
+		{"bad raft-addr", func(c *Config) { c.RaftAddr = "nohost" }, "raft-addr: must be host:port"},
+		{"bad http-addr", func(c *Config) { c.HTTPAddr = "" }, "http-addr: must be host:port"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.NodeID, c.DataDir, c.RaftAddr, c.HTTPAddr = "n1", t.TempDir(), "127.0.0.1:7001", "127.0.0.1:8081"
+			c.BootstrapExpect = 1
+			c.Drivers = func(string) (cloud.Driver, error) { return nil, nil }
+			tc.set(&c)
+			err := c.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("valid config refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
