@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/capstan-io/capstan/api/auth"
+	"github.com/capstan-io/capstan/metrics/promreg"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -232,20 +233,10 @@ func newRequestMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, *prom
 		Help:    "REST API request latency by route pattern and method, including forwarding to the leader.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	}, []string{"route", "method"})
-	if reg == nil {
-		return requests, duration
-	}
-	var are prometheus.AlreadyRegisteredError
-	if err := reg.Register(requests); errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-			requests = existing
-		}
-	}
-	if err := reg.Register(duration); errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(*prometheus.HistogramVec); ok {
-			duration = existing
-		}
-	}
+	// A clash with a different collector leaves these unexported rather
+	// than failing the API.
+	requests, _ = promreg.Register(reg, requests)
+	duration, _ = promreg.Register(reg, duration)
 	return requests, duration
 }
 

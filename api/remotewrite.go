@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/capstan-io/capstan/metrics/promreg"
 	"github.com/capstan-io/capstan/metrics/remotewrite"
 )
 
@@ -67,24 +68,9 @@ func newIngestMetrics(reg prometheus.Registerer) ingestMetrics {
 			Help: "Pushed and remote-written samples the leader rejected, by source and reason; a request refused whole (malformed, too_large) counts once.",
 		}, []string{"source", "reason"}),
 	}
-	m.samples = registerOrReuse(reg, m.samples)
-	m.rejected = registerOrReuse(reg, m.rejected)
+	m.samples, _ = promreg.Register(reg, m.samples)
+	m.rejected, _ = promreg.Register(reg, m.rejected)
 	return m
-}
-
-// registerOrReuse registers c on reg and returns it, or returns the
-// collector of the same kind already registered there.
-func registerOrReuse[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if reg == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if err := reg.Register(c); errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	return c
 }
 
 // reject counts n rejections.

@@ -17,6 +17,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/capstan-io/capstan/metrics/promreg"
 )
 
 // DefaultHandshakeTimeout bounds an accepted connection's handshake, so a
@@ -89,14 +91,9 @@ func New(o Options) (*Layer, error) {
 		Name: "capstan_raft_tls_handshake_failures_total",
 		Help: "Raft connections whose TLS handshake failed, by direction (accept: a peer dialed this node; dial: this node dialed a peer).",
 	}, []string{"direction"})
-	if o.Registerer != nil {
-		if err := o.Registerer.Register(failures); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("raftls: registering metrics: %w", err)
-			}
-			failures = are.ExistingCollector.(*prometheus.CounterVec)
-		}
+	failures, err := promreg.Register(o.Registerer, failures)
+	if err != nil {
+		return nil, fmt.Errorf("raftls: registering metrics: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Layer{

@@ -21,7 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/capstan-io/capstan/cloud/aws/awsclient"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -38,6 +37,8 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/capstan-io/capstan/cloud/aws/awsclient"
+	"github.com/capstan-io/capstan/metrics/promreg"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -232,34 +233,16 @@ func (r *Reader) register(reg prometheus.Registerer) error {
 		Name: "capstan_source_query_duration_seconds", Help: durationHelp, ConstLabels: kind,
 		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
 	})
-	if err := reg.Register(queries); err != nil {
-		existing, ok := alreadyRegistered[*prometheus.CounterVec](err)
-		if !ok {
-			return fmt.Errorf("sqs: registering capstan_source_queries_total: %w", err)
-		}
-		queries = existing
+	queries, err := promreg.Register(reg, queries)
+	if err != nil {
+		return fmt.Errorf("sqs: registering capstan_source_queries_total: %w", err)
 	}
-	if err := reg.Register(duration); err != nil {
-		existing, ok := alreadyRegistered[prometheus.Histogram](err)
-		if !ok {
-			return fmt.Errorf("sqs: registering capstan_source_query_duration_seconds: %w", err)
-		}
-		duration = existing
+	duration, err = promreg.Register(reg, duration)
+	if err != nil {
+		return fmt.Errorf("sqs: registering capstan_source_query_duration_seconds: %w", err)
 	}
 	r.queries, r.duration = queries, duration
 	return nil
-}
-
-// alreadyRegistered returns the collector a registration clashed with, if
-// the clash is with an identical collector of type T.
-func alreadyRegistered[T prometheus.Collector](err error) (T, bool) {
-	var are prometheus.AlreadyRegisteredError
-	if !errors.As(err, &are) {
-		var zero T
-		return zero, false
-	}
-	c, ok := are.ExistingCollector.(T)
-	return c, ok
 }
 
 // client returns the region's client (awsclient.PerRegion makes each once;
