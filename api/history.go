@@ -39,11 +39,7 @@ type HistoryReader interface {
 
 // history serves GET /v1/policies/{id}/history[?metric=NAME].
 func (h *handler) history(w http.ResponseWriter, r *http.Request) error {
-	hr, ok := h.b.(HistoryReader)
-	if !ok {
-		return &apiError{status: http.StatusNotImplemented, code: CodeInternal, msg: "this backend keeps no metric history"}
-	}
-	out, err := hr.History(r.Context(), r.PathValue("id"))
+	out, err := h.b.History(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

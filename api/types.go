@@ -51,6 +51,8 @@ type Backend interface {
 	TokenBackend
 	// AuditBackend keeps the audit log of API writes.
 	AuditBackend
+	// HistoryReader serves the replicated metric windows.
+	HistoryReader
 }
 
 // Sentinel errors a Backend returns; the handlers map them to HTTP statuses.

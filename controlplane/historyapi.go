@@ -8,8 +8,6 @@ import (
 	"github.com/capstan-io/capstan/api"
 )
 
-var _ api.HistoryReader = (*Node)(nil)
-
 // History returns the replicated metric windows of a policy as this node
 // holds them, up to now; every node answers the same once it has applied
 // the same entries.

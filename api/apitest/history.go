@@ -12,8 +12,6 @@ import (
 // historyStep is the fake's bucket width: the cluster's default.
 const historyStep = 10 * time.Second
 
-var _ api.HistoryReader = (*Backend)(nil)
-
 // History buckets the accepted samples of each of the policy's metrics by
 // 10 s, averaging them (the fake does not distinguish metric types).
 func (b *Backend) History(_ context.Context, id string) ([]api.MetricHistory, error) {
