@@ -213,17 +213,12 @@ func matchesAll(ms []*labels.Matcher, series labels.Labels) bool {
 // currentSeriesIndex returns the index for the policies the FSM holds,
 // rebuilding it when they changed.
 func (n *Node) currentSeriesIndex() *seriesIndex {
-	recs := n.fsm.Policies()
-	var fp [2]uint64
-	fp[1] = uint64(len(recs))
-	for _, r := range recs {
-		fp[0] = max(fp[0], r.Version)
-	}
+	fp := n.fsm.policySetFingerprint()
 	if idx := n.seriesIdx.Load(); idx != nil && idx.fingerprint == fp {
 		return idx
 	}
 	idx := &seriesIndex{fingerprint: fp}
-	for _, r := range recs {
+	for _, r := range n.fsm.Policies() {
 		for _, m := range r.Policy.Metrics {
 			if !m.Source.Matches() || m.Source.EffectiveKind() != policy.SourcePush {
 				continue
@@ -240,6 +235,18 @@ func (n *Node) currentSeriesIndex() *seriesIndex {
 	}
 	n.seriesIdx.Store(idx)
 	return idx
+}
+
+// policySetFingerprint is seriesIndex.fingerprint for the policies the
+// FSM holds, read without copying them: every remote-write request asks.
+func (f *FSM) policySetFingerprint() [2]uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fp := [2]uint64{0, uint64(len(f.data.Policies))}
+	for _, e := range f.data.Policies {
+		fp[0] = max(fp[0], e.Record.Version)
+	}
+	return fp
 }
 
 // compileMatchers builds Prometheus label matchers from a source, in a
