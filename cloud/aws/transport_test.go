@@ -3,48 +3,20 @@ package aws
 import (
 	"bytes"
 	"context"
-	"github.com/capstan-io/capstan/cloud/aws/awsclient"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 
+	"github.com/capstan-io/capstan/cloud/aws/awsclient"
+	"github.com/capstan-io/capstan/cloud/aws/awsclient/awsclienttest"
 	"github.com/capstan-io/capstan/cloud/aws/awsemu"
 )
-
-// slowConn widens the race awsclient.MemoryBody avoids: each write returns late, so
-// net/http's write loop is still busy after the server has answered, and
-// reads come in small, slow pieces, so a large response is still being read
-// when the write loop finishes.
-type slowConn struct{ net.Conn }
-
-func (c slowConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	time.Sleep(30 * time.Millisecond)
-	return n, err
-}
-
-func (c slowConn) Read(p []byte) (int, error) {
-	time.Sleep(200 * time.Microsecond)
-	return c.Conn.Read(p[:min(len(p), 512)])
-}
-
-func slowClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return slowConn{c}, nil
-	}}}
-}
 
 // TestLargeResponseNotCutOff: a describe of a big group arrives whole even
 // when the request write and the response read overlap (see awsclient.MemoryBody).
@@ -57,7 +29,7 @@ func TestLargeResponseNotCutOff(t *testing.T) {
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	creds := credentials.NewStaticCredentialsProvider(testAccessKey, testSecretKey, "")
-	drv, err := New(context.Background(), Options{BaseEndpoint: srv.URL, Credentials: creds, HTTPClient: slowClient()})
+	drv, err := New(context.Background(), Options{BaseEndpoint: srv.URL, Credentials: creds, HTTPClient: awsclienttest.SlowClient(512)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +47,7 @@ func TestLargeResponseNotCutOff(t *testing.T) {
 	// has fixed the race and awsclient.MemoryBody can go.
 	raw := autoscaling.New(autoscaling.Options{
 		Region: testRegion, BaseEndpoint: awssdk.String(srv.URL), Credentials: creds,
-		HTTPClient: slowClient(), Retryer: awssdk.NopRetryer{},
+		HTTPClient: awsclienttest.SlowClient(512), Retryer: awssdk.NopRetryer{},
 	})
 	_, err = raw.DescribeAutoScalingGroups(context.Background(), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{"big"}})
 	t.Logf("bare SDK client under the same conditions: %v", err)

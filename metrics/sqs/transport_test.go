@@ -3,45 +3,18 @@ package sqs
 import (
 	"bytes"
 	"context"
-	"github.com/capstan-io/capstan/cloud/aws/awsclient"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/capstan-io/capstan/cloud/aws/awsclient"
+	"github.com/capstan-io/capstan/cloud/aws/awsclient/awsclienttest"
 	"github.com/capstan-io/capstan/metrics/sqs/sqsemu"
 )
-
-// slowConn widens the race awsclient.MemoryBody avoids: each write returns late, so
-// net/http's write loop is still busy after the server has answered, and
-// reads come in small, slow pieces.
-type slowConn struct{ net.Conn }
-
-func (c slowConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	time.Sleep(30 * time.Millisecond)
-	return n, err
-}
-
-func (c slowConn) Read(p []byte) (int, error) {
-	time.Sleep(200 * time.Microsecond)
-	return c.Conn.Read(p[:min(len(p), 64)])
-}
-
-func slowClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return slowConn{c}, nil
-	}}}
-}
 
 // TestSlowConnection: reads arrive whole when the request write and the
 // response read overlap (see awsclient.MemoryBody).
@@ -51,7 +24,7 @@ func TestSlowConnection(t *testing.T) {
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	rd, err := NewReader(context.Background(), Options{
-		BaseEndpoint: srv.URL, HTTPClient: slowClient(), MaxAttempts: 1,
+		BaseEndpoint: srv.URL, HTTPClient: awsclienttest.SlowClient(64), MaxAttempts: 1,
 		Credentials: credentials.NewStaticCredentialsProvider(testAccessKey, testSecretKey, ""),
 	})
 	if err != nil {
