@@ -66,6 +66,7 @@ self-contained HTML report with a chart.`,
 	f.StringVar(&o.compare, "compare", "", "also replay the same policy with prediction off and compare: off")
 	_ = cmd.MarkFlagRequired("policy")
 	_ = cmd.MarkFlagRequired("trace")
+	cmd.AddCommand(newScoreboardCommand())
 	return cmd
 }
 

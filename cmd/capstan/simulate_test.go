@@ -108,3 +108,61 @@ func TestSimulateCompareFlagErrors(t *testing.T) {
 	}
 }
 
+// TestScoreboardCommand checks the scoreboard's mechanics on one trace, not
+// its numbers: the board has the three runs, and the exit status is 1
+// exactly when a check failed.
+func TestScoreboardCommand(t *testing.T) {
+	code, out, stderr := runCLI(t, "simulate", "scoreboard", "--json", "--traces", "../../examples/traces",
+		"--trace", "elb_request_count_5min.csv")
+	var board struct {
+		Traces []struct {
+			Trace struct {
+				Name string `json:"name"`
+			} `json:"trace"`
+			Baseline, Off, Forecast simulate.Summary
+			Checks                  []struct {
+				Name string `json:"name"`
+				Pass bool   `json:"pass"`
+			} `json:"checks"`
+		} `json:"traces"`
+		Examples []json.RawMessage `json:"examples"`
+	}
+	if err := json.Unmarshal([]byte(out), &board); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(board.Traces) != 1 || len(board.Examples) != 0 {
+		t.Fatalf("%d traces and %d examples, want just the one trace", len(board.Traces), len(board.Examples))
+	}
+	row := board.Traces[0]
+	if row.Trace.Name != "elb_request_count_5min.csv" || row.Baseline.Samples != 4032 || row.Off.Samples != 4032 ||
+		row.Forecast.Samples != 4032 || len(row.Checks) != 2 {
+		t.Fatalf("row %+v", row)
+	}
+	failed := false
+	for _, c := range row.Checks {
+		failed = failed || !c.Pass
+	}
+	if wantCode := map[bool]int{false: 0, true: 1}[failed]; code != wantCode {
+		t.Fatalf("exit %d with failed=%v, want %d (stderr %q)", code, failed, wantCode, stderr)
+	}
+	if failed && !strings.Contains(stderr, "targets missed") {
+		t.Fatalf("stderr %q does not say targets were missed", stderr)
+	}
+}
+
+func TestScoreboardCommandErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--trace", "nope.csv"}, `--trace "nope.csv": not a scoreboard trace`},
+		{[]string{"--json", "--markdown"}, "--markdown and --json: choose one"},
+		{[]string{"--traces", t.TempDir(), "--trace", "elb_request_count_5min.csv"}, "elb_request_count_5min.csv: no such file"},
+	}
+	for _, tt := range tests {
+		code, _, stderr := runCLI(t, append([]string{"simulate", "scoreboard"}, tt.args...)...)
+		if code != 1 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
