@@ -216,5 +216,3 @@ func metricsBody(t *testing.T, c *cluster, nd *node) []byte {
 	}
 	return body
 }
-
-
