@@ -94,6 +94,12 @@ type AuditEntry struct {
 	// (empty on success).
 	Status int    `json:"status"`
 	Code   string `json:"code,omitempty"`
+	// Count is how many refusals this entry stands for when the same
+	// token's refusals were folded into it (omitted for one), and Last
+	// the time of the latest; Time is the first's. See the README's
+	// audit section.
+	Count int       `json:"count,omitempty"`
+	Last  time.Time `json:"last,omitzero"`
 }
 
 // AuditList is the body of GET /v1/audit, newest first.

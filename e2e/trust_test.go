@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
+	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/api/auth"
 )
 
@@ -215,4 +216,71 @@ func metricsBody(t *testing.T, c *cluster, nd *node) []byte {
 		t.Fatal(errors.Join(err, fmt.Errorf("/metrics on %s: HTTP %d", nd.id, resp.StatusCode)))
 	}
 	return body
+}
+
+// TestAuditFloodKeepsAdminEntries plays issue 14's audit flood: with a
+// log of 50 entries, an admin creates a token, then a read token sends
+// 150 refused writes through a follower and the leader, each with a made-up
+// source port, and 150 forged relays of refusals (POST /v1/audit with a
+// forwarding header). The admin's entry survives on every node, the forged
+// relays record nothing, and the refusals that are recorded are folded
+// (their count adds up) instead of taking the log.
+func TestAuditFloodKeepsAdminEntries(t *testing.T) {
+	c := startCluster(t, 3, "--max-audit-entries", "50")
+	leader := c.waitLeader(10 * time.Second)
+	f := c.follower(leader)
+	if _, err := leader.client.CreateToken(ctx(t), api.TokenRequest{Name: "ci", Role: "write"}); err != nil {
+		t.Fatal(err)
+	}
+	read := "Bearer " + c.auth.secrets["read"]
+	relayed := 0
+	for i := range 150 {
+		nd := []*node{f, leader}[i%2]
+		if code, _ := rawCall(t, nd, "DELETE", "/v1/policies/web", read, ""); code != http.StatusForbidden {
+			t.Fatalf("DELETE with the read token on %s: %d, want 403", nd.id, code)
+		}
+		req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, "http://"+leader.httpAddr+"/v1/audit",
+			strings.NewReader(fmt.Sprintf(`{"method":"DELETE","path":"/v1/policies/web","source":"10.6.6.%d:666"}`, i%250)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", read)
+		req.Header.Set(api.ForwardedByHeader, f.id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNoContent {
+			relayed++
+		}
+	}
+	if relayed != 0 {
+		t.Errorf("%d forged relays were recorded", relayed)
+	}
+	for _, nd := range c.nodes {
+		eventually(t, 10*time.Second, "the audit log on "+nd.id, func() error {
+			entries, err := nd.client.AuditLog(ctx(t), 1000)
+			if err != nil {
+				return err
+			}
+			created, refusals, forged := false, 0, 0
+			for _, e := range entries {
+				switch {
+				case e.Action == api.AuditTokenCreate && e.Target == "ci" && e.Status == http.StatusCreated:
+					created = true
+				case e.Token == "read" && strings.HasPrefix(e.Source, "10.6.6."):
+					forged++
+				case e.Token == "read" && e.Status == http.StatusForbidden:
+					refusals += max(e.Count, 1)
+				}
+			}
+			if !created || forged != 0 || refusals != 150 {
+				return fmt.Errorf("token.create kept %v, forged entries %d, refusals counted %d (want true, 0, 150) in %d entries",
+					created, forged, refusals, len(entries))
+			}
+			return nil
+		})
+	}
 }
