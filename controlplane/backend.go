@@ -187,6 +187,11 @@ func (n *Node) Cluster(context.Context) (api.ClusterInfo, error) {
 		LeaderID: string(id), LeaderRaftAddr: string(addr), LeaderHTTPAddr: n.fsm.nodeHTTPAddr(string(id)),
 		Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(),
 	}
+	if a := n.fsm.Applied(); a != 0 {
+		// What the FSM has applied, not only been handed: a revocation
+		// waits on it (waitApplied).
+		info.AppliedIndex = a
+	}
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return info, fmt.Errorf("reading the raft configuration: %w", err)
@@ -264,6 +269,9 @@ func (n *Node) RemoveMember(_ context.Context, id string) error {
 				return raftErr("removing the server", err)
 			}
 			n.log.Info("removed a server", "id", id)
+			if n.layer != nil {
+				n.layer.Prune()
+			}
 			return nil
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -52,6 +53,9 @@ type fsmData struct {
 	Tokens tokenTable `json:"tokens,omitzero"`
 	// Audit is the bounded audit log of API writes (audit.go), oldest first.
 	Audit []api.AuditEntry `json:"audit,omitempty"`
+	// AuditKept are the successful admin and membership changes, oldest
+	// first, which only their like evict (auditretention.go).
+	AuditKept []api.AuditEntry `json:"audit_kept,omitempty"`
 }
 
 // FSM is Capstan's replicated state machine. Raft calls Apply, Snapshot and
@@ -64,7 +68,15 @@ type FSM struct {
 	// onSamples is called (outside the lock) after samples are applied, so
 	// the leader loop can evaluate at once. It may be nil.
 	onSamples func(policies []string)
+	// applied is the index of the last entry Apply finished (0 after a
+	// restore until the next). Raft's own AppliedIndex counts entries
+	// handed to the FSM, which applies them a little later.
+	applied atomic.Uint64
 }
+
+// Applied is the index of the last log entry this FSM finished applying,
+// or 0 when it has applied none since it started or restored.
+func (f *FSM) Applied() uint64 { return f.applied.Load() }
 
 // NewFSM returns an empty state machine that keeps up to maxDecisions
 // decision records per policy.
@@ -130,6 +142,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 		panic(fmt.Sprintf("controlplane: refusing log entry %d: %v: type %d; upgrade this node before restarting it", l.Index, ErrUnknownCommand, t))
 	}
 	f.mu.Unlock()
+	f.applied.Store(l.Index)
 	res.index = l.Index
 	if len(notify) > 0 && f.onSamples != nil {
 		f.onSamples(notify)
