@@ -98,6 +98,7 @@ type handler struct {
 	nodeSecret string
 	peerNode   PeerNodeFunc
 	relays     *relayQueue
+	failures   failureLog   // rate-limits the lines of 401s and 429s
 	promHTTP   http.Handler // nil when there is nothing to expose
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
