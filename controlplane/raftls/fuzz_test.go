@@ -48,7 +48,7 @@ func FuzzPeerConn(f *testing.F) {
 	f.Add([]byte{9, 0x80})
 	f.Add([]byte{rpcAppendEntries, 0xdb, 0xff, 0xff, 0xff, 0xff})
 	l := &Layer{log: slog.New(slog.DiscardHandler), live: map[tracked]struct{}{},
-		members: func(id string) (raft.ServerAddress, bool) { return "127.0.0.1:2", id == "n1" || id == "n2" },
+		members:  func(id string) (raft.ServerAddress, bool) { return "127.0.0.1:2", id == "n1" || id == "n2" },
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x"}, []string{"direction", "reason"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "y"}, []string{"direction"})}
 	f.Fuzz(func(t *testing.T, in []byte) {
