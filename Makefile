@@ -51,6 +51,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./metrics/remotewrite/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFile$$' -fuzztime $(FUZZTIME) ./api/auth/
 	$(GO) test -run '^$$' -fuzz '^FuzzTargetPath$$' -fuzztime $(FUZZTIME) ./cloud/azure/
+	$(GO) test -run '^$$' -fuzz '^FuzzPeerConn$$' -fuzztime $(FUZZTIME) ./controlplane/raftls/
 
 # run: a local three-node cluster on loopback with the fake cloud, fed from a trace.
 run: build
