@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -163,6 +165,44 @@ func TestScoreboardCommandErrors(t *testing.T) {
 		code, _, stderr := runCLI(t, append([]string{"simulate", "scoreboard"}, tt.args...)...)
 		if code != 1 || !strings.Contains(stderr, tt.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
+// TestSimulateReportOverlays: with --compare and --baseline the report
+// draws both other runs and compares them; --unit names the metric's unit.
+func TestSimulateReportOverlays(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "r.html")
+	code, _, stderr := runCLI(t, "simulate", "--policy", elbPolicy, "--trace", elbTrace, "--report", out,
+		"--baseline", "hpa", "--compare", "off", "--unit", "requests=requests per 5 min")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	html, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"desired, prediction off", "desired, HPA reference", "<td>HPA reference</td>",
+		"request rate, in requests per 5 min", `<h2 class="views">By day</h2>`} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
+func TestSimulateUnitErrors(t *testing.T) {
+	tests := []struct {
+		unit, want string
+	}{
+		{"requests", `--unit "requests": must be NAME=UNIT`},
+		{"requests= ", `--unit "requests= ": must be NAME=UNIT`},
+		{"rps=requests/s", `--unit "rps=requests/s": policy elb-requests has no metric "rps"`},
+		{"requests=" + strings.Repeat("x", 41), "the unit must be at most 40 bytes"},
+	}
+	for _, tt := range tests {
+		code, _, stderr := runCLI(t, "simulate", "--policy", elbPolicy, "--trace", elbTrace, "--unit", tt.unit)
+		if code != 1 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("--unit %q: exit %d, stderr %q; want %q", tt.unit, code, stderr, tt.want)
 		}
 	}
 }
