@@ -287,28 +287,8 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		row       Row
 		acted     bool
 	)
-	evaluate := func(now int64, i int) policy.Decision {
-		g.advance(now)
-		if sum.Evaluations > 0 {
-			instNanos += float64(g.desired) * float64(now-lastEval)
-		}
-		lastEval = now
-		in.Current, in.Ready = g.desired, g.ready
-		if predicting {
-			for j := range p.Metrics {
-				in.History[j] = policy.Window{Start: time.Unix(0, s.Times[0]).UTC(), Step: step, Values: demand[j][:i+1]}
-			}
-		}
-		t := time.Unix(0, now).UTC()
-		var d policy.Decision
-		if ref != nil {
-			h := ref.Evaluate(p, in, t)
-			d = policy.Decision{Time: t, Current: in.Current, Ready: in.Ready, Reactive: h.Recommended,
-				Recommended: h.Recommended, Desired: h.Desired, Action: h.Action, Bound: h.Bound}
-		} else {
-			d = policy.Evaluate(p, in, state, t)
-			state = d.Next
-		}
+	// account carries a decision out on the group and counts it.
+	account := func(now int64, d *policy.Decision) {
 		sum.Evaluations++
 		if d.Desired != g.desired {
 			g.resize(now, d.Desired, warmup)
@@ -322,6 +302,30 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
 			acted = true
 		}
+	}
+	evaluate := func(now int64, i int) policy.Decision {
+		g.advance(now)
+		if sum.Evaluations > 0 {
+			instNanos += float64(g.desired) * float64(now-lastEval)
+		}
+		lastEval = now
+		in.Current, in.Ready = g.desired, g.ready
+		if predicting {
+			for j := range p.Metrics {
+				in.History[j] = policy.Window{Start: time.Unix(0, s.Times[0]).UTC(), Step: step, Values: demand[j][:i+1]}
+			}
+		}
+		t := time.Unix(0, now).UTC()
+		if ref != nil {
+			h := ref.Evaluate(p, in, t)
+			d := policy.Decision{Time: t, Current: in.Current, Ready: in.Ready, Reactive: h.Recommended,
+				Recommended: h.Recommended, Desired: h.Desired, Action: h.Action, Bound: h.Bound}
+			account(now, &d)
+			return d
+		}
+		d := policy.Evaluate(p, in, state, t)
+		state = d.Next
+		account(now, &d)
 		return d
 	}
 
