@@ -629,8 +629,8 @@ svg path.ready-area{fill:#dbeafe;stroke:none}
 .sw.bar-in{height:11px;border:0;background:#f87171}
 .sw.sk0{border-color:#c026d3}.sw.sk1{border-color:#0891b2}.sw.sk2{border-color:#65a30d}
 .sw.trust{height:6px;border:0;background:#e879f9}
-.ov0{stroke:#ea580c;stroke-width:1.3;stroke-dasharray:6 3}
-.ov1{stroke:#7c3aed;stroke-width:1.5;stroke-dasharray:1.5 2.5}
+.ov0{stroke:#ea580c;stroke-width:1.3;stroke-dasharray:6 3;stroke-opacity:.8}
+.ov1{stroke:#7c3aed;stroke-width:1.5;stroke-dasharray:1.5 2.5;stroke-opacity:.8}
 .ov2{stroke:#0d9488;stroke-width:1.5;stroke-dasharray:1.5 2.5}
 svg path.mk-out{fill:#16a34a;stroke:none}
 svg path.mk-in{fill:#dc2626;stroke:none}
