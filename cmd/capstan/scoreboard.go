@@ -134,19 +134,20 @@ func runScoreboard(stdout io.Writer, o scoreboardOptions) error {
 	return nil
 }
 
-// runJobs runs jobs on up to workers goroutines and returns the first error.
-// The replays are pure CPU work, so one worker per core is the most that helps.
+// runJobs runs jobs on up to workers goroutines and returns every error,
+// joined. The replays are pure CPU work, so one worker per core is the
+// most that helps.
 func runJobs(jobs []scoreJob, workers int) error {
 	next := make(chan scoreJob)
-	errs := make([]error, workers)
+	errs := make([][]error, workers) // one list per worker: no lock needed
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for job := range next {
-				if err := job(); err != nil && errs[w] == nil {
-					errs[w] = err
+				if err := job(); err != nil {
+					errs[w] = append(errs[w], err)
 				}
 			}
 		}()
@@ -156,7 +157,11 @@ func runJobs(jobs []scoreJob, workers int) error {
 	}
 	close(next)
 	wg.Wait()
-	return errors.Join(errs...)
+	var all []error
+	for _, e := range errs {
+		all = append(all, e...)
+	}
+	return errors.Join(all...)
 }
 
 // loadSeries reads a two-column trace file as a one-metric series.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -203,6 +205,33 @@ func TestSimulateUnitErrors(t *testing.T) {
 		code, _, stderr := runCLI(t, "simulate", "--policy", elbPolicy, "--trace", elbTrace, "--unit", tt.unit)
 		if code != 1 || !strings.Contains(stderr, tt.want) {
 			t.Errorf("--unit %q: exit %d, stderr %q; want %q", tt.unit, code, stderr, tt.want)
+		}
+	}
+}
+
+// TestRunJobs: every job runs once whatever the number of workers, and
+// the errors come back joined.
+func TestRunJobs(t *testing.T) {
+	for _, workers := range []int{1, 2, 7} {
+		done := make([]int, 20)
+		var jobs []scoreJob
+		for i := range done {
+			jobs = append(jobs, func() error {
+				done[i]++
+				if i%9 == 4 {
+					return fmt.Errorf("job %d: %w", i, errTargetsMissed)
+				}
+				return nil
+			})
+		}
+		err := runJobs(jobs, workers)
+		for i, d := range done {
+			if d != 1 {
+				t.Fatalf("%d workers: job %d ran %d times", workers, i, d)
+			}
+		}
+		if !errors.Is(err, errTargetsMissed) || !strings.Contains(err.Error(), "job 4") || !strings.Contains(err.Error(), "job 13") {
+			t.Fatalf("%d workers: error %v, want jobs 4 and 13", workers, err)
 		}
 	}
 }
