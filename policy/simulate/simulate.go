@@ -12,6 +12,10 @@
 //     the demand it implies is value × RecordedSize percent-instances; the
 //     policy sees that demand spread over the simulated ready instances,
 //     capped at 100 %.
+//
+// RunBaseline replays a trace the same way through the HPA-style reference
+// of package baseline instead of the policy, so the two compare figure by
+// figure.
 package simulate
 
 import (
