@@ -116,8 +116,9 @@ func TestSimulateCompareFlagErrors(t *testing.T) {
 // its numbers: the board has the three runs, and the exit status is 1
 // exactly when a check failed.
 func TestScoreboardCommand(t *testing.T) {
+	reports := filepath.Join(t.TempDir(), "reports")
 	code, out, stderr := runCLI(t, "simulate", "scoreboard", "--json", "--traces", "../../examples/traces",
-		"--trace", "elb_request_count_5min.csv")
+		"--trace", "elb_request_count_5min.csv", "--reports", reports)
 	var board struct {
 		Traces []struct {
 			Trace struct {
@@ -151,6 +152,15 @@ func TestScoreboardCommand(t *testing.T) {
 	}
 	if failed && !strings.Contains(stderr, "targets missed") {
 		t.Fatalf("stderr %q does not say targets were missed", stderr)
+	}
+	html, err := os.ReadFile(filepath.Join(reports, "elb_request_count_5min.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"desired, prediction off", "desired, HPA reference", "elb_request_count_5min.csv"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("scoreboard report lacks %q", want)
+		}
 	}
 }
 
