@@ -98,16 +98,26 @@ func Policy(t Trace, values []float64) (policy.Policy, int, error) {
 		return policy.Policy{}, 0, fmt.Errorf("%w: %s", ErrNoDemand, t.Name)
 	}
 	target := TargetFraction * p99 / PeakInstances
-	p := policy.Defaults()
-	p.ID = "scoreboard"
-	p.Target = policy.Target{Provider: "fake", Group: "scoreboard"}
-	p.Min, p.Max = Min, Max
-	p.Metrics = []policy.Metric{{Name: "demand", Type: t.Type, Target: target}}
-	p.Warmup = policy.Duration(Warmup)
-	p.EvaluationInterval = policy.Duration(EvaluationInterval)
-	p.StaleAfter = policy.Duration(max(time.Duration(p.StaleAfter), 3*EvaluationInterval))
-	p.Predictive = policy.Predictive{Mode: policy.PredictForecastAndScale, Lead: policy.Duration(Lead),
-		Season: policy.Season{Auto: true}, History: p.Predictive.History}
+	p := policy.Policy{
+		ID:                 "scoreboard",
+		Target:             policy.Target{Provider: "fake", Group: "scoreboard"},
+		Min:                Min,
+		Max:                Max,
+		Metrics:            []policy.Metric{{Name: "demand", Type: t.Type, Target: target}},
+		Warmup:             policy.Duration(Warmup),
+		EvaluationInterval: policy.Duration(EvaluationInterval),
+		Predictive: policy.Predictive{Mode: policy.PredictForecastAndScale, Lead: policy.Duration(Lead),
+			Season: policy.Season{Auto: true}},
+	}
+	// Everything else comes from the engine's own defaults, as it would for
+	// a policy file that names only these fields.
+	p.ApplyDefaults(func(path string) bool {
+		switch path {
+		case "warmup", "evaluation_interval", "predictive.mode", "predictive.lead", "predictive.season":
+			return true
+		}
+		return false
+	})
 	if err := p.Validate(); err != nil {
 		return policy.Policy{}, 0, fmt.Errorf("scoreboard: %s: %w", t.Name, err)
 	}
