@@ -270,24 +270,30 @@ func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, [
 }
 
 // periodFigures summarizes one period: the policy's actions and
-// under-provisioned samples, and each overlay's actions.
+// under-provisioned samples, and each overlay's.
 func periodFigures(r *simulate.Result, ovs []Overlay, pd period) string {
 	outs, ins := countActions(r.Events, pd.start, pd.end)
-	under := 0
+	s := strconv.Itoa(outs+ins) + " actions (" + strconv.Itoa(outs) + " out, " + strconv.Itoa(ins) + " in) · " +
+		strconv.Itoa(countUnder(r, pd)) + " under-provisioned"
+	for _, o := range ovs {
+		oo, oi := countActions(o.Result.Events, pd.start, pd.end)
+		s += " · " + o.Label + ": " + strconv.Itoa(oo+oi) + " actions, " + strconv.Itoa(countUnder(o.Result, pd)) + " under"
+	}
+	return s
+}
+
+// countUnder counts the period's samples the run's summary counts as
+// under-provisioned (0 when the run does not mark them).
+func countUnder(r *simulate.Result, pd period) int {
+	n := 0
 	if len(r.Under) == len(r.Times) {
 		for i := pd.i0; i < pd.i1; i++ {
 			if r.Under[i] {
-				under++
+				n++
 			}
 		}
 	}
-	s := strconv.Itoa(outs+ins) + " actions (" + strconv.Itoa(outs) + " out, " + strconv.Itoa(ins) + " in) · " +
-		strconv.Itoa(under) + " under-provisioned"
-	for _, o := range ovs {
-		oo, oi := countActions(o.Result.Events, pd.start, pd.end)
-		s += " · " + o.Label + " " + strconv.Itoa(oo+oi)
-	}
-	return s
+	return n
 }
 
 func countActions(events []simulate.Event, from, to int64) (outs, ins int) {

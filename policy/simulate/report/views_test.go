@@ -2,6 +2,7 @@ package report
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -148,6 +149,15 @@ func TestOverlaysAndComparison(t *testing.T) {
 		if got := strings.Count(doc, `<path class="`+cls+`" d="M`); got != 4 {
 			t.Errorf("%d %s lines, want 4", got, cls)
 		}
+	}
+	// Each view compares the day's figures of every run.
+	offOuts, offIns := countActions(off.Events, r.Times[0], r.Times[0]+int64(day))
+	refOuts, refIns := countActions(ref.Events, r.Times[0], r.Times[0]+int64(day))
+	firstDay := period{start: r.Times[0], end: r.Times[0] + int64(day), i0: 0, i1: 1440}
+	wantNote := fmt.Sprintf("prediction off: %d actions, %d under · HPA reference: %d actions, %d under",
+		offOuts+offIns, countUnder(off, firstDay), refOuts+refIns, countUnder(ref, firstDay))
+	if !strings.Contains(doc, wantNote) {
+		t.Errorf("the first day's view lacks %q", wantNote)
 	}
 	for _, want := range []string{"<td>prediction off</td>", "<td>HPA reference</td>",
 		"under-provisioned 0.50× · instance-hours 1.00×", "under-provisioned 3.00× · instance-hours 1.00×",
