@@ -41,8 +41,11 @@ const (
 	smallPadLeft  = 40.0
 	smallPadRight = padRight
 	// maxDailyViews is the longest trace shown day by day; longer ones
-	// are shown week by week (29 weeks for 200 days).
-	maxDailyViews = 21
+	// are shown week by week (29 weeks for 200 days), and beyond
+	// maxWeeklyViews weeks several weeks to a view, so a report of years
+	// stays a readable (and bounded) page.
+	maxDailyViews  = 21
+	maxWeeklyViews = 53
 	day           = 24 * time.Hour
 	week          = 7 * day
 )
@@ -53,18 +56,22 @@ type period struct {
 	i0, i1     int   // samples [i0, i1)
 }
 
-// periodLength picks days or weeks for a span of samples.
+// periodLength picks days, weeks, or a whole number of weeks for a span
+// of samples.
 func periodLength(times []int64) time.Duration {
-	if time.Duration(times[len(times)-1]-times[0]) <= maxDailyViews*day {
+	span := time.Duration(times[len(times)-1] - times[0])
+	if span <= maxDailyViews*day {
 		return day
 	}
-	return week
+	k := (span + maxWeeklyViews*week - 1) / (maxWeeklyViews * week)
+	return time.Duration(k) * week
 }
 
-// periods splits the samples into UTC days, or weeks starting on Monday.
+// periods splits the samples into UTC days, or runs of whole weeks starting
+// on a Monday.
 func periods(times []int64, length time.Duration) []period {
 	origin := int64(0)
-	if length == week {
+	if length >= week {
 		origin = int64(4 * day) // 1970-01-05 was a Monday
 	}
 	l := int64(length)
@@ -248,8 +255,11 @@ func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, [
 	ps := periods(r.Times, length)
 	ys := newYScale(0, float64(capacityTop(r, ovs)), 4, true, padTop+markStrip, smallHeight-padBottom)
 	name := "By day"
-	if length == week {
+	switch {
+	case length == week:
 		name = "By week"
+	case length > week:
+		name = "By " + strconv.Itoa(int(length/week)) + " weeks"
 	}
 	out := make([]panel, 0, len(ps))
 	for _, pd := range ps {
@@ -257,8 +267,11 @@ func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, [
 		ticks := timeTicks(xs, 8)
 		body := drawCapacity(nil, r, ovs, pd.i0, pd.i1, pd.end, xs, ys)
 		title := time.Unix(0, pd.start).UTC().Format("Mon 2 Jan 2006")
-		if length == week {
+		switch {
+		case length == week:
 			title = "Week of " + title
+		case length > week:
+			title = time.Unix(0, pd.start).UTC().Format("2 Jan 2006") + " – " + time.Unix(0, pd.end-1).UTC().Format("2 Jan 2006")
 		}
 		out = append(out, panel{
 			Title: title,
