@@ -302,7 +302,9 @@ func TestRunBaselineIgnoresThePolicysPacing(t *testing.T) {
 				Season: policy.Season{Auto: true}, History: policy.Duration(7 * 24 * time.Hour)}
 		}, false},
 		{"stale_after and fallback", func(p *policy.Policy) { p.StaleAfter = policy.Duration(time.Minute); p.FallbackSize = 40 }, false},
-		{"target", func(p *policy.Policy) { p.Metrics = []policy.Metric{{Name: "rps", Type: policy.MetricRequestRate, Target: 50}} }, true},
+		{"target", func(p *policy.Policy) {
+			p.Metrics = []policy.Metric{{Name: "rps", Type: policy.MetricRequestRate, Target: 50}}
+		}, true},
 		{"max", func(p *policy.Policy) { p.Max = 5 }, true},
 		{"warmup", func(p *policy.Policy) { p.Warmup = policy.Duration(20 * time.Minute) }, true},
 	}

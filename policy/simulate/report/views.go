@@ -46,8 +46,8 @@ const (
 	// stays a readable (and bounded) page.
 	maxDailyViews  = 21
 	maxWeeklyViews = 53
-	day           = 24 * time.Hour
-	week          = 7 * day
+	day            = 24 * time.Hour
+	week           = 7 * day
 )
 
 // period is one small multiple's time range and the samples in it.
