@@ -25,11 +25,13 @@ const (
 	// Stabilization is the scale-in stabilization window: a scale-in never
 	// goes below the highest recommendation of the last 300 s.
 	Stabilization = 300 * time.Second
-	// ScaleUpPeriod, ScaleUpPods and ScaleUpPercent are HPA's default
-	// scale-up policies: within any 15 s the size may grow by the larger of
-	// 4 instances and 100 % of the size at the start of that 15 s.
-	ScaleUpPeriod  = 15 * time.Second
-	ScaleUpPods    = 4
+	// ScaleUpPeriod is the window of HPA's default scale-up policies:
+	// within any 15 s the size may grow by the larger of ScaleUpPods and
+	// ScaleUpPercent of the size at the start of that 15 s.
+	ScaleUpPeriod = 15 * time.Second
+	// ScaleUpPods is the absolute scale-up allowed per ScaleUpPeriod.
+	ScaleUpPods = 4
+	// ScaleUpPercent is the relative scale-up allowed per ScaleUpPeriod.
 	ScaleUpPercent = 100
 )
 
