@@ -114,9 +114,9 @@ func capacityTop(r *simulate.Result, ovs []Overlay) int {
 
 // drawCapacity draws samples [i0, i1) of the capacity chart body: the
 // deficit, ready area and line, needed, the overlays' desired sizes, the
-// policy's desired size, the scale-out and scale-in markers, and the
-// under-provisioned strip under the axis.
-func drawCapacity(b []byte, r *simulate.Result, ovs []Overlay, i0, i1 int, end int64, xs xScale, ys yScale) []byte {
+// policy's desired size, the markers of the actions made in [from, end),
+// and the under-provisioned strip under the axis.
+func drawCapacity(b []byte, r *simulate.Result, ovs []Overlay, i0, i1 int, from, end int64, xs xScale, ys yScale) []byte {
 	times := r.Times[i0:i1]
 	n := len(times)
 	at := func(i int) int64 { return times[i] }
@@ -152,7 +152,7 @@ func drawCapacity(b []byte, r *simulate.Result, ovs []Overlay, i0, i1 int, end i
 	b = append(b, `<path class="desired" d="`...)
 	b = stepPath(b, r.Desired[i0:i1], times, xs, ys, false)
 	b = append(b, `"/>`...)
-	b = markers(b, r.Events, times[0], end, xs, ys)
+	b = markers(b, r.Events, from, end, xs, ys)
 	// A deficit of one instance is a hairline at this scale, so every
 	// under-provisioned stretch is also marked on a strip under the axis.
 	b = append(b, `<g class="rug">`...)
@@ -265,7 +265,7 @@ func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, [
 	for _, pd := range ps {
 		xs := xScale{t0: pd.start, t1: pd.end, left: smallPadLeft, right: smallWidth - smallPadRight}
 		ticks := timeTicks(xs, 8)
-		body := drawCapacity(nil, r, ovs, pd.i0, pd.i1, pd.end, xs, ys)
+		body := drawCapacity(nil, r, ovs, pd.i0, pd.i1, pd.start, pd.end, xs, ys)
 		title := time.Unix(0, pd.start).UTC().Format("Mon 2 Jan 2006")
 		switch {
 		case length == week:

@@ -243,3 +243,23 @@ func TestUnits(t *testing.T) {
 		t.Error("cpu is not in %")
 	}
 }
+
+// TestViewMarksActionsBeforeItsFirstSample: an action made by an
+// evaluation between the last sample of one day and the first of the next
+// is marked in the next day's view.
+func TestViewMarksActionsBeforeItsFirstSample(t *testing.T) {
+	p, r := synthetic(2*1440, false, 0)
+	for i := range r.Times {
+		r.Times[i] += int64(30 * time.Second)
+	}
+	day2 := time.Date(2025, 3, 4, 0, 0, 10, 0, time.UTC).UnixNano()
+	r.Events = []simulate.Event{{At: day2, From: 3, To: 5}}
+	doc := renderHTML(t, HTMLOptions{}, p, r)
+	views := regexp.MustCompile(`(?s)aria-label="capacity, (Mon|Tue) [^"]*".*?</svg>`).FindAllString(doc, -1)
+	if len(views) != 2 {
+		t.Fatalf("%d day views, want 2", len(views))
+	}
+	if strings.Contains(views[0], "tk-out") || !strings.Contains(views[1], `<g class="tk-out"><rect x="39.6"`) {
+		t.Errorf("the action at 00:00:10 should tick the second day's view at its left edge:\n%.300s\n%.300s", views[0], views[1])
+	}
+}
