@@ -325,8 +325,8 @@ func countActions(events []simulate.Event, from, to int64) (outs, ins int) {
 
 // actionsPanel charts the scale actions of each UTC day: the policy's as
 // bars (scale-outs stacked on scale-ins), each overlay's total as a step
-// line.
-func actionsPanel(r *simulate.Result, ovs []Overlay) panel {
+// line. The note quotes the summary's average, so page and summary agree.
+func actionsPanel(r *simulate.Result, s simulate.Summary, ovs []Overlay) panel {
 	ps := periods(r.Times, day)
 	xs := xScale{t0: ps[0].start, t1: ps[len(ps)-1].end, left: plotLeft, right: plotRight}
 	type counts struct{ outs, ins int }
@@ -387,10 +387,9 @@ func actionsPanel(r *simulate.Result, ovs []Overlay) panel {
 	for j, o := range ovs {
 		legend = append(legend, legendItem{overlayClass(j), o.Label + " (all actions)"})
 	}
-	days := float64(xs.t1-xs.t0) / float64(day)
 	return panel{
 		Title:  "Actions per day",
-		Note:   "scale actions in each UTC day · " + strconv.FormatFloat(float64(r.Summary.Actions())/days, 'f', 1, 64) + " a day on average",
+		Note:   "scale actions in each UTC day · " + strconv.FormatFloat(s.ActionsPerDay, 'f', 1, 64) + " a day over the trace",
 		Legend: legend,
 		SVG:    chartSVG("actions per day chart", height, xs, ys, timeTicks(xs, maxTimeTicks), b),
 	}

@@ -233,6 +233,10 @@ func TestSkillAndActionsCharts(t *testing.T) {
 	if bars == nil || strings.Count(bars[1], "<rect") != 3 {
 		t.Errorf("want one scale-out bar per day: %v", bars)
 	}
+	r.Summary.ActionsPerDay = 12.34
+	if doc := renderHTML(t, HTMLOptions{}, p, r); !strings.Contains(doc, "scale actions in each UTC day · 12.3 a day over the trace") {
+		t.Error("the actions chart does not quote the summary's actions per day")
+	}
 	_, noFc := synthetic(3*1440, false, 0)
 	if doc := renderHTML(t, HTMLOptions{}, p, noFc); strings.Contains(doc, "forecast skill chart") {
 		t.Error("a skill chart without forecasts")
