@@ -1,7 +1,9 @@
 package window
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"reflect"
 	"testing"
@@ -145,4 +147,84 @@ func TestMergeEqualsAdd(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBinaryRoundTripIsExact: every aggregation survives AppendBinary and
+// UnmarshalBinary bit for bit (empty buckets included) and continues as the
+// original would; malformed encodings are refused and leave the window as
+// it was.
+func TestBinaryRoundTripIsExact(t *testing.T) {
+	for _, agg := range []Agg{Mean, Max, Last} {
+		t.Run(agg.String(), func(t *testing.T) {
+			w := New(10*time.Second, 8, agg)
+			var empty Window
+			b, _ := New(time.Second, 3, agg).AppendBinary(nil)
+			if err := empty.UnmarshalBinary(b); err != nil || empty.any {
+				t.Fatalf("empty window: %v", err)
+			}
+			for i := range 50 {
+				if i%7 != 3 { // leave gaps: empty buckets
+					w.Add(at(float64(i)*3.7), float64(i%9)-2.5)
+				}
+			}
+			b, err := w.AppendBinary([]byte("prefix"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r Window
+			if err := r.UnmarshalBinary(b[len("prefix"):]); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(*w, r) {
+				t.Fatalf("restored window differs:\n%+v\n%+v", *w, r)
+			}
+			w.Add(at(200), 1)
+			r.Add(at(200), 1)
+			if !reflect.DeepEqual(*w, r) {
+				t.Fatal("restored window continues differently")
+			}
+			good, _ := w.AppendBinary(nil)
+			bad := map[string][]byte{
+				"empty":           nil,
+				"unknown version": append([]byte{9}, good[1:]...),
+				"unknown agg":     append([]byte{good[0], 7}, good[2:]...),
+				"truncated":       good[:len(good)-1],
+				"trailing bytes":  append(append([]byte{}, good...), 0),
+			}
+			for name, data := range bad {
+				before := r
+				if err := r.UnmarshalBinary(data); !errors.Is(err, ErrBadWindow) {
+					t.Errorf("%s: error %v, want ErrBadWindow", name, err)
+				}
+				if !reflect.DeepEqual(before, r) {
+					t.Errorf("%s: a refused encoding changed the window", name)
+				}
+			}
+		})
+	}
+}
+
+// FuzzUnmarshalBinary: arbitrary bytes never panic, and whatever decodes
+// re-encodes to bytes that decode and re-encode to themselves (compared
+// as bytes: a bucket may hold NaN, which DeepEqual never finds equal).
+func FuzzUnmarshalBinary(f *testing.F) {
+	w := New(10*time.Second, 8, Last)
+	w.Add(at(1), 2)
+	good, _ := w.AppendBinary(nil)
+	f.Add(good)
+	f.Add([]byte{1, 0, 20, 0, 0, 1, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r Window
+		if err := r.UnmarshalBinary(data); err != nil {
+			return
+		}
+		again, _ := r.AppendBinary(nil)
+		var r2 Window
+		if err := r2.UnmarshalBinary(again); err != nil {
+			t.Fatalf("a re-encoded window does not decode: %v", err)
+		}
+		if third, _ := r2.AppendBinary(nil); !bytes.Equal(again, third) {
+			t.Fatal("a re-encoded window does not decode to itself")
+		}
+	})
 }
