@@ -146,7 +146,8 @@ func (d *dec) bytes() []byte {
 	if d.err != nil {
 		return nil
 	}
-	v := append([]byte(nil), d.b[:n]...)
+	v := make([]byte, n) // never nil: a present empty value stays present
+	copy(v, d.b)
 	d.b = d.b[n:]
 	return v
 }
