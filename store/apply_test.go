@@ -85,13 +85,13 @@ func TestApplyOutcomes(t *testing.T) {
 		{"register a node", RegisterNode{ID: "n1", HTTPAddr: "a:1"}, OK, 14, func(s *State) bool { return s.Nodes["n1"] == "a:1" }},
 		{"audit on its own keeps its status, bounded by Max", AuditCommand{Entry: AuditEntry{Status: 403, Code: "forbidden"}, Max: 3}, OK, 14,
 			func(s *State) bool {
-				return len(s.Audit) == 3 && s.Audit[2].Status == 403 && s.Audit[2].ID == 20 && s.Audit[0].ID == 2
+				return len(s.Audit) == 3 && s.Audit[2].Status == 403 && s.Audit[2].ID == 20 && s.Audit[0].ID == 1
 			}},
 		{"delete with a stale version", DeletePolicy{ID: "web", IfMatch: "1"}, PreconditionFailed, 14, nil},
 		{"delete", DeletePolicy{ID: "web", IfMatch: "14", Audit: audit}, OK, 0,
 			func(s *State) bool {
 				a := s.Audit[2]
-				return a.OldVersion == 14 && a.NewVersion == 0 && a.Outcome == OK
+				return s.Audit[0].ID == 2 && a.OldVersion == 14 && a.NewVersion == 0 && a.Outcome == OK
 			}},
 		{"delete of a missing policy", DeletePolicy{ID: "web", Audit: audit}, NotFound, 0,
 			func(s *State) bool { return s.Audit[2].Outcome == NotFound }},
