@@ -57,8 +57,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	log := n.log.With("term", term)
 	log.Info("leading")
 	n.metrics.leaderChanges.Inc()
-	if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
-		log.Warn("barrier failed; stepping back", "err", err)
+	if !n.barrier(ctx, log) {
 		return
 	}
 	if err := n.apply(ctx, CmdRegisterNode, registerNodeCmd{ID: n.cfg.NodeID, HTTPAddr: n.apiAddr()}); err != nil && ctx.Err() == nil {
@@ -123,6 +122,51 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		case <-tick.C:
 			dueAll(false)
 		}
+	}
+}
+
+// Barrier retries: the first wait (Node.barrierBackoff) and its cap, and
+// how many failures in a row make the leader hand leadership to another
+// voter.
+const (
+	barrierBackoff       = 50 * time.Millisecond
+	barrierMaxBackoff    = 2 * time.Second
+	barrierStepDownAfter = 5
+)
+
+// barrier waits until this node's FSM has applied everything earlier
+// leaders committed, and reports whether the leader loop may go on. A
+// failed barrier (say an enqueue timeout while the disk stalls) does not
+// end leadership, so giving up would leave a leader that never evaluates
+// until the next election: it is retried with backoff while this node
+// leads, and after barrierStepDownAfter failures in a row the node also
+// tries to hand leadership to another voter (as Nomad retries its barrier
+// in the same place). It returns false once leadership is gone.
+func (n *Node) barrier(ctx context.Context, log interface{ Warn(string, ...any) }) bool {
+	wait := n.barrierBackoff
+	for attempt := 1; ; attempt++ {
+		err := n.barrierFn(n.cfg.ApplyTimeout)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil || n.raft.State() != raft.Leader {
+			return false
+		}
+		log.Warn("barrier failed; retrying while leading", "attempt", attempt, "retry_in", wait, "err", err)
+		if attempt%barrierStepDownAfter == 0 {
+			if err := n.raft.LeadershipTransfer().Error(); err != nil {
+				log.Warn("cannot hand leadership over; still retrying the barrier", "err", err)
+			} else {
+				log.Warn("handed leadership over after failed barriers")
+				return false
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, max(barrierMaxBackoff, n.barrierBackoff))
 	}
 }
 

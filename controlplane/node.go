@@ -178,6 +178,11 @@ type Node struct {
 	metrics *nodeMetrics
 	now     func() time.Time
 
+	// barrierFn is raft's Barrier; tests replace it to make it fail.
+	barrierFn func(timeout time.Duration) error
+	// barrierBackoff is the first wait before retrying a failed barrier.
+	barrierBackoff time.Duration
+
 	leaderCh chan bool
 	// fresh carries policy ids with new samples to the leader loop.
 	fresh chan string
@@ -261,6 +266,8 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
 	n.raft = r
+	n.barrierFn = func(timeout time.Duration) error { return r.Barrier(timeout).Error() }
+	n.barrierBackoff = barrierBackoff
 	return n, nil
 }
 
