@@ -81,7 +81,7 @@ func checkIfMatch(ifMatch string, current uint64) (Outcome, string) {
 }
 
 func (s *State) putPolicy(index uint64, c PutPolicy) (res Result) {
-	e := s.Policies[c.Policy.ID]
+	e := s.writable(c.Policy.ID)
 	var current uint64
 	if e != nil {
 		current = e.Record.Version
@@ -91,7 +91,7 @@ func (s *State) putPolicy(index uint64, c PutPolicy) (res Result) {
 		return Result{Outcome: o, Detail: detail}
 	}
 	if e == nil {
-		e = &Policy{Samples: map[string]Sample{}}
+		e = &Policy{Samples: map[string]Sample{}, epoch: s.epoch}
 		s.Policies[c.Policy.ID] = e
 	} else if !sameMetrics(e.Record.Policy, c.Policy) {
 		// New metrics make the old forecasting models, samples and history meaningless.
@@ -125,7 +125,7 @@ func (s *State) deletePolicy(index uint64, c DeletePolicy) (res Result) {
 }
 
 func (s *State) putIntent(index uint64, c PutIntent) Result {
-	e := s.Policies[c.Intent.Policy]
+	e := s.writable(c.Intent.Policy)
 	if e == nil {
 		return Result{Outcome: NotFound, Detail: fmt.Sprintf("policy %q does not exist", c.Intent.Policy)}
 	}
@@ -137,14 +137,14 @@ func (s *State) putIntent(index uint64, c PutIntent) Result {
 }
 
 func (s *State) intentResult(c IntentResult) Result {
-	if e := s.Policies[c.Policy]; e != nil {
+	if e := s.writable(c.Policy); e != nil {
 		e.Pending = slices.DeleteFunc(e.Pending, func(in Intent) bool { return in.ID == c.IntentID })
 	}
 	return Result{}
 }
 
 func (s *State) evaluated(c Evaluated, opt Options) Result {
-	e := s.Policies[c.Policy]
+	e := s.writable(c.Policy)
 	if e == nil || e.Record.Version != c.PolicyVersion {
 		return Result{Outcome: PreconditionFailed, Detail: fmt.Sprintf("policy %q changed while it was evaluated", c.Policy)}
 	}
@@ -167,7 +167,7 @@ func (s *State) evaluated(c Evaluated, opt Options) Result {
 
 func (s *State) samples(c Samples) Result {
 	for _, x := range c.Samples {
-		if e := s.Policies[x.Policy]; e != nil {
+		if e := s.writable(x.Policy); e != nil {
 			if w, factor := e.metricWindow(x.Metric); w != nil {
 				w.Add(x.Time, x.Value*factor)
 			}
@@ -181,7 +181,7 @@ func (s *State) samples(c Samples) Result {
 func (s *State) keepLatest(samples []Sample) []string {
 	var touched []string
 	for _, x := range samples {
-		e := s.Policies[x.Policy]
+		e := s.writable(x.Policy)
 		if e == nil {
 			continue
 		}
@@ -202,7 +202,7 @@ func (s *State) keepLatest(samples []Sample) []string {
 
 func (s *State) buckets(c Buckets) Result {
 	for _, p := range c.Partials {
-		e := s.Policies[p.Policy]
+		e := s.writable(p.Policy)
 		if e == nil {
 			continue
 		}
@@ -271,7 +271,7 @@ func (s *State) applySeries(updates []SeriesUpdate) {
 	type key struct{ policy, metric string }
 	var touched []key
 	for _, u := range updates {
-		e := s.Policies[u.Policy]
+		e := s.writable(u.Policy)
 		if e == nil || !slices.ContainsFunc(e.Record.Policy.Metrics, func(m policy.Metric) bool { return m.Name == u.Metric }) {
 			continue
 		}

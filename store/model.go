@@ -104,6 +104,10 @@ type Policy struct {
 	Desired, Ready int
 	// LastEvaluation is when the policy was last evaluated.
 	LastEvaluation time.Time
+
+	// epoch is the State's epoch when this copy was made: older copies
+	// may be shared with a View and are copied before a change (view.go).
+	epoch uint64
 }
 
 // State is the whole replicated state. Its zero value is not ready: use
@@ -119,6 +123,9 @@ type State struct {
 	Tokens map[string]Token
 	// Audit is the bounded audit log, oldest first.
 	Audit []AuditEntry
+
+	// epoch counts the Views taken (view.go).
+	epoch uint64
 }
 
 // New returns an empty state.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -393,4 +394,11 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	}
 	*w = x
 	return nil
+}
+
+// Clone returns an independent copy of the window.
+func (w *Window) Clone() *Window {
+	c := *w
+	c.slots = slices.Clone(w.slots)
+	return &c
 }
