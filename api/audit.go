@@ -94,6 +94,12 @@ type AuditEntry struct {
 	// (empty on success).
 	Status int    `json:"status"`
 	Code   string `json:"code,omitempty"`
+	// Count is how many refusals this entry stands for when the same
+	// token's refusals were folded into it (omitted for one), and Last
+	// the time of the latest; Time is the first's. See the README's
+	// audit section.
+	Count int       `json:"count,omitempty"`
+	Last  time.Time `json:"last,omitzero"`
 }
 
 // AuditList is the body of GET /v1/audit, newest first.
@@ -241,11 +247,18 @@ func (h *handler) audit(method, pattern string, next apiFunc) apiFunc {
 		case status == http.StatusUnauthorized || status == http.StatusTooManyRequests:
 			h.logAudit(r, slog.LevelInfo, "audit: refused write logged, not recorded", e, nil)
 			return err
-		case status == http.StatusForbidden && r.Header.Get(ForwardedByHeader) == "":
-			self, addr, lerr := h.b.Leader(r.Context(), h.leaderWait)
-			if lerr == nil && !self && addr != "" {
-				if rerr := h.relayRefusal(r, addr, e); rerr != nil {
-					h.logAudit(r, slog.LevelWarn, "audit: refusal not relayed to the leader", e, rerr)
+		case status == http.StatusForbidden && !fromProvenNode(r):
+			// A 403 decided here, on a request no node forwarded: if this
+			// node does not lead, the leader records it; if no leader
+			// takes it now, it waits in the relay queue.
+			self, _, lerr := h.b.Leader(r.Context(), h.leaderWait)
+			if lerr != nil || !self {
+				ref := refusalOf(r, e)
+				actx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.leaderWait)
+				defer cancel()
+				if rerr := h.sendRefusal(actx, ref); rerr != nil {
+					h.logAudit(r, slog.LevelWarn, "audit: no leader took the refusal; queued to relay later", e, rerr)
+					h.relays.add(ref)
 				}
 				return err
 			}
@@ -286,7 +299,7 @@ func (h *handler) auditEntry(r *http.Request, action string) AuditEntry {
 	if h.auth == nil {
 		e.Token = AnonymousToken
 	}
-	if by := r.Header.Get(ForwardedByHeader); by != "" {
+	if by, ok := fromNode(r); ok {
 		e.ForwardedBy, e.Via = truncate(by, maxAuditTarget), r.RemoteAddr
 		if src := r.Header.Get(ClientAddrHeader); src != "" {
 			e.Source = truncate(src, maxAuditTarget)
@@ -402,41 +415,73 @@ func (c *Client) AuditLog(ctx context.Context, limit int) ([]AuditEntry, error) 
 // AuditRefusal is the body of POST /v1/audit, which only nodes send: a
 // write that a follower refused with 403 (it refuses without forwarding
 // the write), relayed to the leader for the audit log since a follower
-// cannot commit. The relay carries the client's Authorization header; the
-// leader authenticates it again, takes the token name from it, and
-// records the refusal only if that token's role indeed may not make the
-// write, so a relayed entry cannot claim anything about another token or
-// a write that would have been allowed.
+// cannot commit. The leader takes it only from a node (its node
+// certificate, or the node token in NodeTokenHeader), and records it only
+// if the token it names exists and its role may indeed not make the write.
 type AuditRefusal struct {
 	Method string `json:"method"`
 	Path   string `json:"path"`
 	// Source is the client's address as the follower saw it.
 	Source string `json:"source"`
+	// Token is the name of the refused caller's token ("" when it had
+	// none the follower could name).
+	Token string `json:"token,omitempty"`
+	// Time is when the follower refused the write; a refusal relayed late
+	// (no leader at the time) keeps its own time.
+	Time time.Time `json:"time,omitzero"`
 }
 
-// relayRefusal sends a follower's 403 to the leader's POST /v1/audit.
-func (h *handler) relayRefusal(r *http.Request, addr string, e AuditEntry) error {
+// fromProvenNode reports whether a node (not a client posing as one) sent r.
+func fromProvenNode(r *http.Request) bool {
+	_, ok := fromNode(r)
+	return ok
+}
+
+// refusalOf is the relay body of a 403 this node decided.
+func refusalOf(r *http.Request, e AuditEntry) AuditRefusal {
+	return AuditRefusal{Method: e.Method, Path: r.URL.EscapedPath(), Source: e.Source, Token: e.Token, Time: time.Now().UTC()}
+}
+
+// sendRefusal hands a refusal to whoever records it: this node's backend
+// when it leads, the leader's POST /v1/audit otherwise.
+func (h *handler) sendRefusal(ctx context.Context, ref AuditRefusal) error {
+	self, addr, err := h.b.Leader(ctx, 0)
+	switch {
+	case err != nil:
+		return err
+	case self:
+		e, err := h.refusalEntry(ref, "", "")
+		if err != nil {
+			return err
+		}
+		return h.b.Audit(ctx, e)
+	case addr == "":
+		return fmt.Errorf("%w: the leader's HTTP address is not known yet", ErrNoLeader)
+	}
+	return h.relayRefusal(ctx, addr, ref)
+}
+
+// relayRefusal sends a follower's 403 to the leader's POST /v1/audit,
+// authenticated as a node (setNodeHeaders; the node token is also the
+// bearer token, since the route needs the admin role).
+func (h *handler) relayRefusal(ctx context.Context, addr string, ref AuditRefusal) error {
 	target, err := leaderURL(addr, &url.URL{Path: "/v1/audit"})
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(AuditRefusal{Method: e.Method, Path: r.URL.EscapedPath(), Source: e.Source})
+	body, err := json.Marshal(ref)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.leaderWait)
-	defer cancel()
 	out, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	out.Header.Set("Content-Type", "application/json")
-	out.Header.Set("Authorization", r.Header.Get("Authorization"))
-	by := h.nodeID
-	if by == "" {
-		by = r.Host
+	h.setNodeHeaders(out, out)
+	if h.nodeSecret != "" {
+		out.Header.Set("Authorization", "Bearer "+h.nodeSecret)
 	}
-	out.Header.Set(ForwardedByHeader, by)
 	resp, err := h.hc.Do(out)
 	if err != nil {
 		return err
@@ -450,14 +495,12 @@ func (h *handler) relayRefusal(r *http.Request, addr string, e AuditEntry) error
 }
 
 // recordRefusal serves POST /v1/audit on the leader: it records a 403 a
-// follower relayed (see AuditRefusal), after checking that the caller's
-// token really may not make that write.
+// follower relayed (see AuditRefusal). Only a node may send it.
 func (h *handler) recordRefusal(w http.ResponseWriter, r *http.Request) error {
-	by := r.Header.Get(ForwardedByHeader)
-	id, authed := auth.FromContext(r.Context())
-	if by == "" || !authed {
-		return &apiError{status: http.StatusBadRequest, code: CodeBadRequest,
-			msg: "POST /v1/audit is how nodes relay refused writes to the leader; it needs the " + ForwardedByHeader + " header and a token"}
+	by, ok := fromNode(r)
+	if !ok {
+		return &apiError{status: http.StatusForbidden, code: CodeForbidden,
+			msg: "POST /v1/audit is how nodes relay refused writes to the leader; only a node may send it (its node certificate, or the node token in " + NodeTokenHeader + ")"}
 	}
 	if err := requireJSON(r); err != nil {
 		return err
@@ -470,15 +513,38 @@ func (h *handler) recordRefusal(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(data, "", &req); err != nil {
 		return err
 	}
+	e, err := h.refusalEntry(req, by, r.RemoteAddr)
+	if err != nil {
+		return err
+	}
+	if err := h.b.Audit(r.Context(), e); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// refusalEntry checks a relayed refusal and makes its entry: the write
+// must be an audited route, and the token it names must exist and be of
+// a role that may not make it (with authentication on).
+func (h *handler) refusalEntry(req AuditRefusal, by, via string) (AuditEntry, error) {
 	rt, target, ok := h.auditedRoute(req.Method, req.Path)
 	if !ok {
-		return &apiError{status: http.StatusBadRequest, code: CodeBadRequest,
+		return AuditEntry{}, &apiError{status: http.StatusBadRequest, code: CodeBadRequest,
 			msg:    fmt.Sprintf("%s %s is not an audited write", truncate(req.Method, 16), truncate(req.Path, maxAuditPath)),
 			fields: []policy.FieldError{{Path: "path", Message: "must be the path of an audited write"}}}
 	}
-	if id.Role.Allows(rt.role) {
-		return &apiError{status: http.StatusBadRequest, code: CodeBadRequest,
-			msg: fmt.Sprintf("token %q may make %s %s; there is no refusal to record", id.Name, rt.method, rt.path)}
+	if h.auth != nil {
+		role, known := h.auth.RoleOf(req.Token)
+		if !known {
+			return AuditEntry{}, &apiError{status: http.StatusBadRequest, code: CodeBadRequest,
+				msg:    fmt.Sprintf("token: no token is named %q", truncate(req.Token, maxAuditTarget)),
+				fields: []policy.FieldError{{Path: "token", Message: "must name an existing token"}}}
+		}
+		if role.Allows(rt.role) {
+			return AuditEntry{}, &apiError{status: http.StatusBadRequest, code: CodeBadRequest,
+				msg: fmt.Sprintf("token %q may make %s %s; there is no refusal to record", req.Token, rt.method, rt.path)}
+		}
 	}
 	action, _, _ := auditAction(rt.method, rt.path)
 	path, err := url.PathUnescape(req.Path)
@@ -487,14 +553,9 @@ func (h *handler) recordRefusal(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Role stays empty, as in a 403 recorded on the leader itself: the
 	// token's role is what the refusal is about, not who acted.
-	e := AuditEntry{Node: h.nodeID, Token: id.Name, Source: truncate(req.Source, maxAuditTarget),
-		ForwardedBy: truncate(by, maxAuditTarget), Via: r.RemoteAddr, Method: rt.method, Path: truncate(path, maxAuditPath),
-		Action: action, Target: target, Status: http.StatusForbidden, Code: CodeForbidden}
-	if err := h.b.Audit(r.Context(), e); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return AuditEntry{Time: req.Time, Node: h.nodeID, Token: truncate(req.Token, maxAuditTarget), Source: truncate(req.Source, maxAuditTarget),
+		ForwardedBy: truncate(by, maxAuditTarget), Via: via, Method: rt.method, Path: truncate(path, maxAuditPath),
+		Action: action, Target: target, Status: http.StatusForbidden, Code: CodeForbidden}, nil
 }
 
 // auditedRoute finds the audited route that serves method and path, and

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/api/apitest"
@@ -50,9 +51,12 @@ func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); retur
 
 // newAuditNode is an API node that checks the given tokens and those its
 // backend holds, logging into logs when given.
-func newAuditNode(t *testing.T, id string, tokens []auth.Token, logs *lockedBuffer) *node {
+func newAuditNode(t *testing.T, id string, tokens []auth.Token, logs *lockedBuffer, tweaks ...func(*api.Options)) *node {
 	t.Helper()
 	return newNode(t, id, func(o *api.Options) {
+		for _, tw := range tweaks {
+			tw(o)
+		}
 		a, err := auth.New(auth.Options{Load: func() ([]auth.Token, error) { return tokens, nil },
 			Source: o.Backend.(*apitest.Backend)})
 		if err != nil {
@@ -264,7 +268,7 @@ func TestAuditAnonymousWhenAuthIsOff(t *testing.T) {
 func TestAuditThroughAFollower(t *testing.T) {
 	k, tokens := newAuditKeys(t)
 	leader := newAuditNode(t, "leader", tokens, nil)
-	follower := newAuditNode(t, "follower", tokens, nil)
+	follower := newAuditNode(t, "follower", tokens, nil, withNodeSecret(k["boss"]))
 	follower.b.SetLeader(false, strings.TrimPrefix(leader.srv.URL, "http://"))
 	c := newAddrClient()
 
@@ -303,34 +307,155 @@ func TestAuditThroughAFollower(t *testing.T) {
 	}
 }
 
-// TestAuditRelayCannotForge: POST /v1/audit records only a refusal the
-// caller's own token really earns.
+// withNodeSecret gives a node its node token.
+func withNodeSecret(secret string) func(*api.Options) {
+	return func(o *api.Options) { o.NodeSecret = secret }
+}
+
+// TestAuditRelayCannotForge: POST /v1/audit takes refusals only from a
+// node (the node token), and records only a refusal the named token
+// really earns. A client's token, whatever its role and headers, records
+// nothing (issue 14: a read token filled the log through this route).
 func TestAuditRelayCannotForge(t *testing.T) {
 	k, tokens := newAuditKeys(t)
 	n := newAuditNode(t, "n1", tokens, nil)
-	relay := func(token, forwardedBy, body string) int {
-		hdr := map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + k[token]}
-		if forwardedBy != "" {
-			hdr[api.ForwardedByHeader] = forwardedBy
+	relay := func(bearer, nodeToken, body string) int {
+		hdr := map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + k[bearer], api.ForwardedByHeader: "n2"}
+		if nodeToken != "" {
+			hdr[api.NodeTokenHeader] = k[nodeToken]
 		}
 		return send(t, "POST", n.srv.URL+"/v1/audit", hdr, body).status
 	}
+	const refusal = `{"method":"PUT","path":"/v1/policies/web","source":"1.2.3.4:5","token":"reader"}`
 	for _, tc := range []struct {
-		name, token, by, body string
-		status                int
+		name, bearer, nodeToken, body string
+		status                        int
 	}{
-		{"not from a node", "reader", "", `{"method":"PUT","path":"/v1/policies/web","source":"1.2.3.4:5"}`, 400},
-		{"an allowed write is no refusal", "writer", "n2", `{"method":"PUT","path":"/v1/policies/web","source":"1.2.3.4:5"}`, 400},
-		{"not an audited write", "reader", "n2", `{"method":"POST","path":"/v1/metrics","source":"1.2.3.4:5"}`, 400},
-		{"unknown field", "reader", "n2", `{"method":"PUT","path":"/v1/policies/web","token":"boss"}`, 400},
-		{"a real refusal", "reader", "n2", `{"method":"PUT","path":"/v1/policies/web","source":"1.2.3.4:5"}`, 204},
+		{"a read token posing as a node", "reader", "", refusal, 403},
+		{"a read token with its own secret as node token", "reader", "reader", refusal, 403},
+		{"an admin token without the node header", "boss", "", refusal, 403},
+		{"a write token with a write secret as node token", "writer", "writer", refusal, 403},
+		{"a node: an allowed write is no refusal", "boss", "boss", `{"method":"PUT","path":"/v1/policies/web","source":"1.2.3.4:5","token":"writer"}`, 400},
+		{"a node: not an audited write", "boss", "boss", `{"method":"POST","path":"/v1/metrics","source":"1.2.3.4:5","token":"reader"}`, 400},
+		{"a node: unknown field", "boss", "boss", `{"method":"PUT","path":"/v1/policies/web","role":"admin"}`, 400},
+		{"a node: unknown token", "boss", "boss", `{"method":"PUT","path":"/v1/policies/web","token":"ghost"}`, 400},
+		{"a node: a real refusal", "boss", "boss", refusal, 204},
 	} {
-		if got := relay(tc.token, tc.by, tc.body); got != tc.status {
+		if got := relay(tc.bearer, tc.nodeToken, tc.body); got != tc.status {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.status)
 		}
 	}
 	got := auditOf(t, n, k["boss"])
 	if len(got) != 1 || got[0].Token != "reader" || got[0].Status != 403 || got[0].Source != "1.2.3.4:5" || got[0].ForwardedBy != "n2" {
-		t.Fatalf("log %+v, want only the reader's refusal", got)
+		t.Fatalf("log %+v, want only the relayed refusal of the reader", got)
+	}
+}
+
+// TestForgedNodeHeadersAreIgnored: a client that sends the headers nodes
+// use between themselves (X-Capstan-Forwarded-By, X-Capstan-Client-Addr)
+// does not pass for a node. On a follower, its refused write is relayed to
+// the leader like any other (issue 14: it was not, and was lost); its
+// allowed write is forwarded, not answered 503. On the leader, its write
+// is recorded with its true address and no forwarding node.
+func TestForgedNodeHeadersAreIgnored(t *testing.T) {
+	k, tokens := newAuditKeys(t)
+	leader := newAuditNode(t, "leader", tokens, nil)
+	follower := newAuditNode(t, "follower", tokens, nil, withNodeSecret(k["boss"]))
+	follower.b.SetLeader(false, strings.TrimPrefix(leader.srv.URL, "http://"))
+	c := newAddrClient()
+	forged := func(method, url, token, body string) (int, string) {
+		req, err := http.NewRequest(method, url, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+k[token])
+		req.Header.Set(api.ForwardedByHeader, "n1")
+		req.Header.Set(api.ClientAddrHeader, "10.9.9.9:1")
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return resp.StatusCode, c.last
+	}
+
+	for _, tc := range []struct {
+		name, via, method, path, token, body string
+		status                               int
+		want                                 api.AuditEntry // Source is the client's
+	}{
+		{"refused on the follower", "follower", "DELETE", "/v1/policies/web", "reader", "", 403,
+			api.AuditEntry{Node: "leader", Token: "reader", ForwardedBy: "follower", Action: api.AuditPolicyDelete, Target: "web", Status: 403, Code: api.CodeForbidden}},
+		{"allowed on the follower", "follower", "PUT", "/v1/policies/web", "writer", webJSON, 200,
+			api.AuditEntry{Node: "leader", Token: "writer", Role: "write", ForwardedBy: "follower", Action: api.AuditPolicyPut, Target: "web", Status: 200}},
+		{"refused on the leader", "leader", "DELETE", "/v1/policies/web", "reader", "", 403,
+			api.AuditEntry{Node: "leader", Token: "reader", Action: api.AuditPolicyDelete, Target: "web", Status: 403, Code: api.CodeForbidden}},
+		{"allowed on the leader", "leader", "PUT", "/v1/policies/web", "writer", webJSON, 200,
+			api.AuditEntry{Node: "leader", Token: "writer", Role: "write", Action: api.AuditPolicyPut, Target: "web", Status: 200}},
+	} {
+		srv := leader.srv.URL
+		if tc.via == "follower" {
+			srv = follower.srv.URL
+		}
+		before := len(auditOf(t, leader, k["boss"]))
+		status, client := forged(tc.method, srv+tc.path, tc.token, tc.body)
+		if status != tc.status {
+			t.Fatalf("%s: %d, want %d", tc.name, status, tc.status)
+		}
+		got := auditOf(t, leader, k["boss"])
+		if len(got) != before+1 {
+			t.Fatalf("%s: %d new entries on the leader, want 1", tc.name, len(got)-before)
+		}
+		e := got[0]
+		if e.Source != client || e.ForwardedBy != tc.want.ForwardedBy || e.Token != tc.want.Token || e.Role != tc.want.Role ||
+			e.Status != tc.want.Status || e.Code != tc.want.Code || e.Action != tc.want.Action || e.Target != tc.want.Target || e.Node != "leader" {
+			t.Errorf("%s: entry %+v, want %+v from source %s", tc.name, e, tc.want, client)
+		}
+	}
+	if n := len(auditOf(t, follower, k["boss"])); n != 0 {
+		t.Errorf("the follower's own backend holds %d entries; only the leader records", n)
+	}
+}
+
+// TestRefusalsWaitForALeader: a 403 decided on a follower while no leader
+// is known is kept and relayed, with its own time, once one is.
+func TestRefusalsWaitForALeader(t *testing.T) {
+	k, tokens := newAuditKeys(t)
+	leader := newAuditNode(t, "leader", tokens, nil)
+	var logs lockedBuffer
+	follower := newAuditNode(t, "follower", tokens, &logs, withNodeSecret(k["boss"]))
+	follower.b.SetLeader(false, "")
+	c := newAddrClient()
+	var clients []string
+	for range 3 {
+		status, _, client := c.send(t, "DELETE", follower.srv.URL+"/v1/policies/web", k["reader"], "")
+		if status != 403 {
+			t.Fatalf("DELETE by a reader: %d, want 403", status)
+		}
+		clients = append(clients, client)
+	}
+	refusedBy := time.Now()
+	if !strings.Contains(logs.String(), "queued to relay later") {
+		t.Fatalf("the follower did not say it queued the refusals:\n%s", logs.String())
+	}
+	follower.b.SetLeader(false, strings.TrimPrefix(leader.srv.URL, "http://"))
+	deadline := time.Now().Add(5 * time.Second)
+	var got []api.AuditEntry
+	for time.Now().Before(deadline) {
+		if got = auditOf(t, leader, k["boss"]); len(got) == 3 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(got) != 3 {
+		t.Fatalf("the leader holds %d entries, want the 3 queued refusals", len(got))
+	}
+	for i, e := range got { // newest first
+		if e.Source != clients[2-i] || e.Token != "reader" || e.Status != 403 || e.ForwardedBy != "follower" || e.Time.After(refusedBy) {
+			t.Errorf("entry %d: %+v, want the refusal of %s at its own time (before %s)", i, e, clients[2-i], refusedBy)
+		}
 	}
 }

@@ -15,7 +15,8 @@ import (
 // when this node leads, otherwise forward it to the leader, waiting up to
 // LeaderWait for an election to finish.
 //
-// A request that another node already forwarded is never forwarded again:
+// A request that another node already forwarded (proven by its node
+// certificate or node token, see withPeer) is never forwarded again:
 // if it lands on a node that does not lead (leadership moved while it was
 // in flight) it is answered 503 no_leader, and the client retries. That
 // keeps a write from bouncing between followers whose views of the leader
@@ -32,7 +33,7 @@ func (h *handler) leaderOnly(next apiFunc) apiFunc {
 		case self:
 			return next(w, r)
 		}
-		if by := r.Header.Get(ForwardedByHeader); by != "" {
+		if by, ok := fromNode(r); ok {
 			return &apiError{status: http.StatusServiceUnavailable, code: CodeNoLeader,
 				msg: fmt.Sprintf("this node is not the leader either (forwarded by %s; leader now at %q): leadership is changing; retry", by, addr)}
 		}
@@ -117,11 +118,7 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, addr string) e
 	}
 	out.ContentLength = r.ContentLength
 	copyHeaders(out.Header, r.Header)
-	by := h.nodeID
-	if by == "" {
-		by = r.Host
-	}
-	out.Header.Set(ForwardedByHeader, by)
+	h.setNodeHeaders(out, r)
 	// The leader records the write in the audit log with the client's
 	// address, which only this node saw.
 	out.Header.Set(ClientAddrHeader, r.RemoteAddr)

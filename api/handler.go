@@ -72,6 +72,15 @@ type Options struct {
 	// nil turns authentication off, which only the agent's explicit
 	// --insecure-no-auth does.
 	Auth *auth.Authenticator
+	// NodeSecret is this node's node token (an admin token's secret),
+	// sent in NodeTokenHeader on the requests it forwards or relays to
+	// peers so they know a node sent them; empty sends none.
+	NodeSecret string
+	// PeerNode names the node of a TLS client certificate when it is a
+	// node certificate of the cluster CA; a peer that presents one (API
+	// client certificates requested) is a node without a node token. nil
+	// when the API runs without TLS.
+	PeerNode PeerNodeFunc
 }
 
 // apiFunc is a route's handler. Returning an error hands it to writeError,
@@ -86,6 +95,9 @@ type handler struct {
 	leaderWait time.Duration
 	hc         *http.Client
 	nodeID     string
+	nodeSecret string
+	peerNode   PeerNodeFunc
+	relays     *relayQueue
 	promHTTP   http.Handler // nil when there is nothing to expose
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
@@ -126,6 +138,8 @@ func NewHandler(opts Options) http.Handler {
 		leaderWait: opts.LeaderWait,
 		hc:         opts.HTTPClient,
 		nodeID:     opts.NodeID,
+		nodeSecret: opts.NodeSecret,
+		peerNode:   opts.PeerNode,
 		mux:        http.NewServeMux(),
 		auth:       opts.Auth,
 	}
@@ -153,6 +167,7 @@ func NewHandler(opts Options) http.Handler {
 	if gatherer != nil {
 		h.promHTTP = promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
 	}
+	h.relays = newRelayQueue(h.sendRefusal, h.log, 250*time.Millisecond)
 	h.requests, h.duration = newRequestMetrics(opts.Registerer)
 	h.ingest = newIngestMetrics(opts.Registerer)
 
@@ -216,7 +231,7 @@ func (h *handler) routes() []route {
 		{"GET", "/metrics", auth.RoleRead, false, h.metrics},
 		{"GET", OpenAPIPath, auth.RoleRead, false, h.openAPI},
 		{"GET", "/v1/audit", auth.RoleAdmin, false, h.auditLog},
-		{"POST", "/v1/audit", auth.RoleRead, true, h.recordRefusal},
+		{"POST", "/v1/audit", auth.RoleAdmin, true, h.recordRefusal},
 	}
 }
 
@@ -274,6 +289,7 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func (h *handler) instrument(pattern string, fn apiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		r = h.withPeer(r)
 		rec := &statusRecorder{ResponseWriter: w}
 		if err := fn(rec, r); err != nil {
 			h.writeError(rec, r, err)

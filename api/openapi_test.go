@@ -540,14 +540,18 @@ func trafficCases(t *testing.T) []trafficCase {
 			}
 		}, method: "GET", path: "/v1/audit", status: 200},
 		{name: "audit limit", method: "GET", path: "/v1/audit?limit=10", status: 200},
-		{name: "relay a refusal", token: "read", method: "POST", path: "/v1/audit",
+		{name: "relay a refusal", token: "admin", method: "POST", path: "/v1/audit",
+			header: map[string]string{"Content-Type": jsonCT, api.ForwardedByHeader: "n2", api.NodeTokenHeader: "$admin"},
+			body:   `{"method":"PUT","path":"/v1/policies/web","source":"127.0.0.1:50000","token":"read"}`, status: 204},
+		{name: "relay a refusal not from a node", token: "admin", method: "POST", path: "/v1/audit",
 			header: map[string]string{"Content-Type": jsonCT, api.ForwardedByHeader: "n2"},
-			body:   `{"method":"PUT","path":"/v1/policies/web","source":"127.0.0.1:50000"}`, status: 204},
-		{name: "relay a refusal not forwarded", token: "read", method: "POST", path: "/v1/audit", header: ct,
-			body: `{"method":"PUT","path":"/v1/policies/web","source":"127.0.0.1:50000"}`, status: 400, invalid: true},
-		{name: "relay an allowed write", token: "write", method: "POST", path: "/v1/audit",
+			body:   `{"method":"PUT","path":"/v1/policies/web","source":"127.0.0.1:50000","token":"read"}`, status: 403},
+		{name: "relay by a read token", token: "read", method: "POST", path: "/v1/audit",
 			header: map[string]string{"Content-Type": jsonCT, api.ForwardedByHeader: "n2"},
-			body:   `{"method":"PUT","path":"/v1/policies/web","source":"127.0.0.1:50000"}`, status: 400},
+			body:   `{"method":"PUT","path":"/v1/policies/web","source":"127.0.0.1:50000","token":"read"}`, status: 403},
+		{name: "relay an allowed write", token: "admin", method: "POST", path: "/v1/audit",
+			header: map[string]string{"Content-Type": jsonCT, api.ForwardedByHeader: "n2", api.NodeTokenHeader: "$admin"},
+			body:   `{"method":"PUT","path":"/v1/policies/web","source":"127.0.0.1:50000","token":"write"}`, status: 400},
 		{name: "audit limit zero", method: "GET", path: "/v1/audit?limit=0", status: 400, invalid: true},
 
 		// Operations.
@@ -619,6 +623,13 @@ func (v *specValidator) exchange(t *testing.T, base string, tc trafficCase) stri
 				hdr[k] = val
 			}
 			tc.header = hdr
+		}
+	}
+	// "$admin" in a header stands for the admin token's secret (the node
+	// token of the node-to-node routes).
+	for k, val := range tc.header {
+		if val == "$admin" && v.tokens != nil {
+			tc.header[k] = strings.TrimPrefix(v.tokens.authorization("admin"), "Bearer ")
 		}
 	}
 	return v.exchangeAs(t, base, tc)

@@ -2,7 +2,9 @@ package controlplane
 
 import (
 	"context"
-	"slices"
+	"fmt"
+	"net"
+	"time"
 
 	"github.com/capstan-io/capstan/api"
 )
@@ -17,6 +19,14 @@ const CmdAudit CommandType = 30
 // agent's --max-audit-entries is not set.
 const DefaultMaxAuditEntries = 10_000
 
+// Defaults of the audit log's flood rules (auditRetention): refusals of
+// one token from one source are folded together over a minute, and one
+// token adds at most 20 refusal entries a minute.
+const (
+	DefaultAuditFoldWindow = time.Minute
+	DefaultAuditPerToken   = 20
+)
+
 // auditCmd is CmdAudit's payload, and the optional audit of a policy
 // write.
 type auditCmd struct {
@@ -25,6 +35,48 @@ type auditCmd struct {
 	// that every node trims its log at the same point and all logs (and
 	// snapshots) stay identical, whatever each node's own flag says.
 	Max int `json:"max"`
+	// Flood carries the proposing leader's flood rules, for the same
+	// reason; entries committed before it existed have none and apply as
+	// they always did (appended, oldest dropped).
+	Flood *auditFlood `json:"flood,omitempty"`
+}
+
+// auditFlood are the flood rules an entry is recorded under.
+type auditFlood struct {
+	WindowSeconds int64 `json:"window_s"`
+	PerToken      int   `json:"per_token"`
+}
+
+// defaultFlood is the rules a leader proposes.
+var defaultFlood = auditFlood{WindowSeconds: int64(DefaultAuditFoldWindow / time.Second), PerToken: DefaultAuditPerToken}
+
+// retention is the audit retention of an entry's rules, over API entries.
+func (a *auditCmd) retention() auditRetention[api.AuditEntry] {
+	return auditRetention[api.AuditEntry]{Max: a.Max, Window: time.Duration(a.Flood.WindowSeconds) * time.Second,
+		PerToken: a.Flood.PerToken, Facts: auditEntryFacts, Fold: foldAuditEntry}
+}
+
+// auditEntryFacts is what the retention rules read of an API entry.
+func auditEntryFacts(e api.AuditEntry) auditFacts {
+	source := e.Source
+	if host, _, err := net.SplitHostPort(source); err == nil {
+		source = host
+	}
+	f := auditFacts{Token: e.Token, Source: source, Time: e.Time, Refusal: e.Status >= 400,
+		Kind: fmt.Sprintf("%s %s %d %s", e.Action, e.Target, e.Status, e.Code)}
+	switch e.Action {
+	case api.AuditClusterJoin, api.AuditClusterRemove, api.AuditTokenCreate, api.AuditTokenDelete:
+		f.Privileged = !f.Refusal
+	}
+	return f
+}
+
+// foldAuditEntry counts one more refusal, made at, into e.
+func foldAuditEntry(e *api.AuditEntry, at time.Time) {
+	e.Count = max(e.Count, 1) + 1
+	if at.After(e.Last) {
+		e.Last = at
+	}
 }
 
 // auditOf returns the audit entry the API hands along with a write, ready
@@ -35,7 +87,7 @@ func (n *Node) auditOf(ctx context.Context) *auditCmd {
 		return nil
 	}
 	e.Time = n.now().UTC()
-	return &auditCmd{Entry: e, Max: n.maxAudit()}
+	return &auditCmd{Entry: e, Max: n.maxAudit(), Flood: &defaultFlood}
 }
 
 // auditCommitted tells the API that a write's audit entry was committed
@@ -58,7 +110,7 @@ func (n *Node) Audit(ctx context.Context, e api.AuditEntry) error {
 	if e.Time.IsZero() {
 		e.Time = n.now().UTC()
 	}
-	return n.apply(ctx, CmdAudit, auditCmd{Entry: e, Max: n.maxAudit()})
+	return n.apply(ctx, CmdAudit, auditCmd{Entry: e, Max: n.maxAudit(), Flood: &defaultFlood})
 }
 
 // AuditLog implements api.Backend from this node's replica.
@@ -101,6 +153,11 @@ func (f *FSM) auditPolicyWrite(a *auditCmd, index, before uint64, res applyResul
 func (f *FSM) appendAudit(a *auditCmd, index uint64, status int, code string) {
 	e := a.Entry
 	e.ID, e.Status, e.Code = index, status, code
+	if a.Flood != nil {
+		l := a.retention().Add(auditLogs[api.AuditEntry]{Main: f.data.Audit, Kept: f.data.AuditKept}, e)
+		f.data.Audit, f.data.AuditKept = l.Main, l.Kept
+		return
+	}
 	f.data.Audit = append(f.data.Audit, e)
 	limit := a.Max
 	if limit <= 0 {
@@ -111,11 +168,21 @@ func (f *FSM) appendAudit(a *auditCmd, index uint64, status int, code string) {
 	}
 }
 
-// AuditLog returns up to limit audit entries, newest first.
+// AuditLog returns up to limit audit entries, newest first: the main log
+// and the kept admin and membership changes, merged by id.
 func (f *FSM) AuditLog(limit int) []api.AuditEntry {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := slices.Clone(f.data.Audit[max(0, len(f.data.Audit)-limit):])
-	slices.Reverse(out)
+	main, kept := f.data.Audit, f.data.AuditKept
+	out := make([]api.AuditEntry, 0, min(limit, len(main)+len(kept)))
+	for len(out) < limit && (len(main) > 0 || len(kept) > 0) {
+		if len(kept) == 0 || len(main) > 0 && main[len(main)-1].ID > kept[len(kept)-1].ID {
+			out = append(out, main[len(main)-1])
+			main = main[:len(main)-1]
+		} else {
+			out = append(out, kept[len(kept)-1])
+			kept = kept[:len(kept)-1]
+		}
+	}
 	return out
 }

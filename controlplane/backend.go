@@ -264,6 +264,9 @@ func (n *Node) RemoveMember(_ context.Context, id string) error {
 				return raftErr("removing the server", err)
 			}
 			n.log.Info("removed a server", "id", id)
+			if n.layer != nil {
+				n.layer.Prune()
+			}
 			return nil
 		}
 	}

@@ -52,6 +52,9 @@ type fsmData struct {
 	Tokens tokenTable `json:"tokens,omitzero"`
 	// Audit is the bounded audit log of API writes (audit.go), oldest first.
 	Audit []api.AuditEntry `json:"audit,omitempty"`
+	// AuditKept are the successful admin and membership changes, oldest
+	// first, which only their like evict (auditretention.go).
+	AuditKept []api.AuditEntry `json:"audit_kept,omitempty"`
 }
 
 // FSM is Capstan's replicated state machine. Raft calls Apply, Snapshot and

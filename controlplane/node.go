@@ -168,10 +168,14 @@ func (c Config) Validate() error {
 
 // Node is one Capstan server.
 type Node struct {
-	cfg     Config
-	fsm     *FSM
-	raft    *raft.Raft
-	trans   *raft.NetworkTransport
+	cfg   Config
+	fsm   *FSM
+	raft  *raft.Raft
+	trans *raft.NetworkTransport
+	// layer is the mutual-TLS stream under trans (nil without TLS);
+	// peers says which servers it lets in.
+	layer   *raftls.Layer
+	peers   *raftPeers
 	store   *raftboltdb.BoltStore
 	snaps   raft.SnapshotStore
 	log     *slog.Logger
@@ -219,7 +223,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, fsm: NewFSM(cfg.MaxDecisions), log: cfg.Logger.With("node", cfg.NodeID), now: cfg.Now,
-		leaderCh: make(chan bool, 8), fresh: make(chan string, 1024),
+		leaderCh: make(chan bool, 8), fresh: make(chan string, 1024), peers: &raftPeers{},
 	}
 	n.fsm.onSamples = n.notifyFresh
 	m, err := newNodeMetrics(cfg.Registerer, n)
@@ -268,11 +272,13 @@ func NewNode(cfg Config) (*Node, error) {
 	n.raft = r
 	n.barrierFn = func(timeout time.Duration) error { return r.Barrier(timeout).Error() }
 	n.barrierBackoff = barrierBackoff
+	n.peers.r.Store(r)
 	return n, nil
 }
 
 // newTransport is Raft's network transport: plain TCP, or mutual TLS when
-// the node has a certificate.
+// the node has a certificate, in which case only current members (see
+// raftPeers) may connect, each speaking only as itself.
 func (n *Node) newTransport(hlog hclog.Logger) (*raft.NetworkTransport, error) {
 	const maxPool, timeout = 3, 5 * time.Second
 	addr, err := net.ResolveTCPAddr("tcp", n.cfg.RaftAddr)
@@ -299,11 +305,12 @@ func (n *Node) newTransport(hlog hclog.Logger) (*raft.NetworkTransport, error) {
 	}
 	layer, err := raftls.New(raftls.Options{Listener: ln, Advertise: addr,
 		Server: n.cfg.TLS.PeerServerConfig(), Client: n.cfg.TLS.PeerClientConfig(),
-		Logger: n.log, Registerer: n.cfg.Registerer})
+		Logger: n.log, Registerer: n.cfg.Registerer, Members: n.peers.lookup})
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
+	n.layer = layer
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: maxPool, Timeout: timeout, Logger: hlog}), nil
 }
@@ -343,9 +350,10 @@ func (w slogWriter) Write(p []byte) (int, error) {
 func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	n.cancel = cancel
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.monitorLeadership(ctx) }()
 	go func() { defer n.wg.Done(); n.register(ctx) }()
+	go func() { defer n.wg.Done(); n.refreshPeers(ctx, 5*time.Second) }()
 	if err := n.formCluster(ctx); err != nil && ctx.Err() == nil {
 		n.log.Error("forming the cluster failed", "err", err)
 	}
@@ -472,6 +480,7 @@ func (n *Node) discover(ctx context.Context) ([]raft.Server, string, error) {
 		if info.Node == n.cfg.NodeID {
 			continue
 		}
+		n.peers.expect(info)
 		if info.Bootstrapped && info.LeaderID != "" {
 			return nil, peer, nil
 		}

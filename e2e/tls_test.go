@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,7 +21,6 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/capstan-io/capstan/api"
-	"github.com/capstan-io/capstan/controlplane/raftls"
 )
 
 // clusterTLS is a cluster's certificates, made by `capstan tls init` as a
@@ -310,25 +308,7 @@ func TestTLSRogueNodeIsRefused(t *testing.T) {
 // rogueTransport is a Raft transport over TLS that presents cert (none
 // when nil) and trusts anything.
 func rogueTransport(t *testing.T, cert *tls.Certificate) raft.Transport {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := &tls.Config{InsecureSkipVerify: true}
-	server := &tls.Config{ClientAuth: tls.RequestClientCert}
-	if cert != nil {
-		client.Certificates = []tls.Certificate{*cert}
-		server.Certificates = []tls.Certificate{*cert}
-	}
-	layer, err := raftls.New(raftls.Options{Listener: ln, Server: server, Client: client})
-	if err != nil {
-		t.Fatal(err)
-	}
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 1, Timeout: 2 * time.Second,
-		Logger: hclog.New(&hclog.LoggerOptions{Output: io.Discard})})
-	t.Cleanup(func() { trans.Close() })
-	return trans
+	return attackerTransport(t, cert)
 }
 
 func plainTransport(t *testing.T) raft.Transport {
@@ -346,22 +326,9 @@ var acceptFailures = regexp.MustCompile(`(?m)^capstan_raft_tls_handshake_failure
 // handshakeFailures reads a node's count of refused Raft handshakes from /metrics.
 func handshakeFailures(t *testing.T, c *cluster, nd *node) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "https://"+nd.httpAddr+"/metrics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.auth != nil {
-		req.Header.Set("Authorization", "Bearer "+c.auth.secrets["read"])
-	}
-	resp, err := c.tls.httpClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	m := acceptFailures.FindSubmatch(body)
+	m := acceptFailures.FindSubmatch(metricsBody(t, c, nd))
 	if m == nil {
-		t.Fatalf("%s: no capstan_raft_tls_handshake_failures_total in /metrics (HTTP %d)", nd.id, resp.StatusCode)
+		t.Fatalf("%s: no capstan_raft_tls_handshake_failures_total in /metrics", nd.id)
 	}
 	n, _ := strconv.Atoi(string(m[1]))
 	return n

@@ -224,6 +224,45 @@ func (a *Authenticator) Authenticate(r *http.Request, need Role) (Identity, erro
 	return Identity{Name: tok.Name, Role: tok.Role}, nil
 }
 
+// Verify checks a secret the way Authenticate checks a bearer token, less
+// the rate limit: the token must be known and its role must allow need.
+// Nodes prove themselves to each other with it (the node token, an admin
+// token), on requests whose Authorization header is the client's. The
+// error is an *Error.
+func (a *Authenticator) Verify(secret string, need Role) (Identity, error) {
+	secret = strings.TrimSpace(secret)
+	tok, ok := Token{}, false
+	if LooksLikeSecret(secret) {
+		tok, ok = a.lookup(secret)
+	}
+	if !ok {
+		return Identity{}, &Error{Kind: ErrUnauthenticated, Msg: "the node token is not valid here"}
+	}
+	if !tok.Role.Allows(need) {
+		return Identity{}, &Error{Kind: ErrForbidden, Token: tok.Name,
+			Msg: fmt.Sprintf("token %q has role %s; this needs role %s", tok.Name, tok.Role, need)}
+	}
+	return Identity{Name: tok.Name, Role: tok.Role}, nil
+}
+
+// RoleOf is the role of the token named name, file or API; false when
+// no token has that name.
+func (a *Authenticator) RoleOf(name string) (Role, bool) {
+	for _, t := range *a.file.Load() {
+		if t.Name == name {
+			return t.Role, true
+		}
+	}
+	if a.opts.Source != nil {
+		for _, t := range a.opts.Source.APITokens() {
+			if t.Name == name {
+				return t.Role, true
+			}
+		}
+	}
+	return "", false
+}
+
 // lookup finds the token whose hash is the secret's. Every stored hash is
 // compared, in constant time, so timing tells nothing about which (or
 // whether a) token matched. File tokens win over an API token with the

@@ -213,6 +213,20 @@ func verifyNode(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) 
 	return nil
 }
 
+// NodeOf is the node id of the certificate a TLS peer presented, when it
+// is a node certificate of the current cluster CA (chain, validity, both
+// usages). An API client certificate, or one of the extra client CA,
+// is no node's.
+func (s *Store) NodeOf(cs *tls.ConnectionState) (string, bool) {
+	if cs == nil || len(cs.PeerCertificates) == 0 {
+		return "", false
+	}
+	if verifyNode(cs.PeerCertificates, s.cur.Load().ca, time.Now()) != nil {
+		return "", false
+	}
+	return NodeName(cs.PeerCertificates[0]), true
+}
+
 // NodeName is the node id a node certificate names: its common name.
 func NodeName(c *x509.Certificate) string { return c.Subject.CommonName }
 

@@ -255,9 +255,16 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		ln.Close()
 		return err
 	}
+	apiOpts := api.Options{Backend: node, NodeID: o.NodeID, Logger: logger, Registerer: reg, Gatherer: reg,
+		MaxBodyBytes: o.MaxBody, Auth: authn, HTTPClient: forwardingClient(tlsSetup.transport())}
+	if authSetup != nil {
+		apiOpts.NodeSecret = authSetup.nodeSecret // proves to peers that this node forwards and relays
+	}
+	if st := tlsSetup.Store(); st != nil {
+		apiOpts.PeerNode = st.NodeOf
+	}
 	srv := &http.Server{
-		Handler: api.NewHandler(api.Options{Backend: node, NodeID: o.NodeID, Logger: logger, Registerer: reg, Gatherer: reg,
-			MaxBodyBytes: o.MaxBody, Auth: authn, HTTPClient: forwardingClient(tlsSetup.transport())}),
+		Handler:           api.NewHandler(apiOpts),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	started := []any{"node", o.NodeID, "http", o.HTTPAddr, "raft", o.RaftAddr, "version", version}

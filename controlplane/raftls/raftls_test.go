@@ -2,11 +2,13 @@ package raftls
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,14 +20,14 @@ import (
 	"github.com/capstan-io/capstan/api/tlsutil"
 )
 
-// pki is a cluster CA with nodes n1 and n2, and a foreign CA with its own n1.
+// pki is a cluster CA with nodes n1, n2 and n3, and a foreign CA with its own n1.
 type pki struct{ dir, other string }
 
 func newPKI(t *testing.T) pki {
 	t.Helper()
 	p := pki{dir: t.TempDir(), other: t.TempDir()}
 	for _, d := range []string{p.dir, p.other} {
-		if _, _, err := tlsutil.Init(tlsutil.InitOptions{Dir: d, Nodes: []string{"n1", "n2"}, Hosts: []string{"127.0.0.1"}, Clients: []string{"admin"}}); err != nil {
+		if _, _, err := tlsutil.Init(tlsutil.InitOptions{Dir: d, Nodes: []string{"n1", "n2", "n3"}, Hosts: []string{"127.0.0.1"}, Clients: []string{"admin"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -76,17 +78,75 @@ func (p pki) keyPair(t *testing.T, dir, name string) tls.Certificate {
 func rogueEndpoint(t *testing.T, cert *tls.Certificate) *endpoint {
 	server := &tls.Config{ClientAuth: tls.RequestClientCert}
 	client := &tls.Config{InsecureSkipVerify: true}
+	id := "rogue"
 	if cert != nil {
 		server.Certificates = []tls.Certificate{*cert}
 		client.Certificates = []tls.Certificate{*cert}
+		leaf, err := x509.ParseCertificate(cert.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		id = tlsutil.NodeName(leaf)
 	}
-	return tlsEndpoint(t, server, client)
+	e := tlsEndpoint(t, id, server, client, anyone)
+	return e
+}
+
+// anyone is the membership of a rogue, which takes any peer.
+func anyone(string) (raft.ServerAddress, bool) { return "", true }
+
+// roster is a membership the test changes.
+type roster struct {
+	mu sync.Mutex
+	m  map[string]raft.ServerAddress
+}
+
+func newRoster(eps ...*endpoint) *roster {
+	r := &roster{m: map[string]raft.ServerAddress{}}
+	for _, e := range eps {
+		r.add(e)
+	}
+	return r
+}
+
+func (r *roster) add(e *endpoint) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[e.id] = e.trans.LocalAddr()
+}
+
+func (r *roster) remove(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, id)
+}
+
+func (r *roster) lookup(id string) (raft.ServerAddress, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a, ok := r.m[id]
+	return a, ok
 }
 
 type endpoint struct {
+	id    string
 	trans *raft.NetworkTransport
 	reg   *prometheus.Registry
 	layer *Layer
+	// got counts the AppendEntries that reached Raft.
+	got *atomicCount
+}
+
+type atomicCount struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *atomicCount) inc() { c.mu.Lock(); c.n++; c.mu.Unlock() }
+func (c *atomicCount) get() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }
 
 func listen(t *testing.T) net.Listener {
@@ -98,21 +158,28 @@ func listen(t *testing.T) net.Listener {
 	return ln
 }
 
-// tlsEndpoint is a Raft transport over a Layer with the given configs,
-// answering every AppendEntries with success.
-func tlsEndpoint(t *testing.T, server, client *tls.Config) *endpoint {
+// tlsEndpoint is node id's Raft transport over a Layer with the given
+// configs and membership, answering every AppendEntries with success.
+func tlsEndpoint(t *testing.T, id string, server, client *tls.Config, members Members) *endpoint {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	l, err := New(Options{Listener: listen(t), Server: server, Client: client, Registerer: reg, HandshakeTimeout: 2 * time.Second})
+	l, err := New(Options{Listener: listen(t), Server: server, Client: client, Registerer: reg, HandshakeTimeout: 2 * time.Second, Members: members})
 	if err != nil {
 		t.Fatal(err)
 	}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: l, MaxPool: 2, Timeout: 2 * time.Second,
 		Logger: hclog.New(&hclog.LoggerOptions{Output: io.Discard})})
-	e := &endpoint{trans: trans, reg: reg, layer: l}
-	serveRPCs(t, trans)
+	e := &endpoint{id: id, trans: trans, reg: reg, layer: l, got: &atomicCount{}}
+	serveRPCs(t, trans, e.got)
 	t.Cleanup(func() { trans.Close() })
 	return e
+}
+
+// nodeEndpoint is node id of the PKI, with the membership r.
+func (p pki) nodeEndpoint(t *testing.T, id string, r *roster) *endpoint {
+	t.Helper()
+	s := p.store(t, id)
+	return tlsEndpoint(t, id, s.PeerServerConfig(), s.PeerClientConfig(), r.lookup)
 }
 
 // plainEndpoint is Raft's own plaintext TCP transport: a peer with no
@@ -123,18 +190,28 @@ func plainEndpoint(t *testing.T) *endpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveRPCs(t, trans)
+	got := &atomicCount{}
+	serveRPCs(t, trans, got)
 	t.Cleanup(func() { trans.Close() })
-	return &endpoint{trans: trans}
+	return &endpoint{id: "plain", trans: trans, got: got}
 }
 
-func serveRPCs(t *testing.T, trans *raft.NetworkTransport) {
+func serveRPCs(t *testing.T, trans *raft.NetworkTransport, got *atomicCount) {
 	done := make(chan struct{})
 	t.Cleanup(func() { close(done) })
 	go func() {
 		for {
 			select {
 			case rpc := <-trans.Consumer():
+				got.inc()
+				if req, ok := rpc.Command.(*raft.InstallSnapshotRequest); ok {
+					data, err := io.ReadAll(rpc.Reader)
+					if err == nil && int64(len(data)) != req.Size {
+						err = fmt.Errorf("read %d snapshot bytes, want %d", len(data), req.Size)
+					}
+					rpc.Respond(&raft.InstallSnapshotResponse{Term: req.Term, Success: err == nil}, err)
+					continue
+				}
 				req, ok := rpc.Command.(*raft.AppendEntriesRequest)
 				if !ok {
 					rpc.Respond(nil, fmt.Errorf("unexpected %T", rpc.Command))
@@ -151,11 +228,16 @@ func serveRPCs(t *testing.T, trans *raft.NetworkTransport) {
 // appendEntries sends one AppendEntries with a log entry from one
 // endpoint to another and checks the answer.
 func appendEntries(from, to *endpoint) error {
-	req := &raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{ID: []byte("from"), Addr: []byte(from.trans.LocalAddr())},
+	return appendEntriesAs(from, from.id, to)
+}
+
+// appendEntriesAs is appendEntries with the header claiming to come from claimed.
+func appendEntriesAs(from *endpoint, claimed string, to *endpoint) error {
+	req := &raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{ID: []byte(claimed), Addr: []byte(from.trans.LocalAddr())},
 		Term: 7, PrevLogEntry: 41, PrevLogTerm: 7, LeaderCommitIndex: 41,
 		Entries: []*raft.Log{{Index: 42, Term: 7, Type: raft.LogCommand, Data: []byte("hello")}}}
 	var resp raft.AppendEntriesResponse
-	if err := from.trans.AppendEntries("to", to.trans.LocalAddr(), req, &resp); err != nil {
+	if err := from.trans.AppendEntries(raft.ServerID(to.id), to.trans.LocalAddr(), req, &resp); err != nil {
 		return err
 	}
 	if !resp.Success || resp.Term != 7 || resp.LastLog != 42 {
@@ -170,9 +252,10 @@ func failures(e *endpoint, direction string) float64 {
 
 func TestGoodPeersExchangeRaftRPCs(t *testing.T) {
 	p := newPKI(t)
-	s1, s2 := p.store(t, "n1"), p.store(t, "n2")
-	a := tlsEndpoint(t, s1.PeerServerConfig(), s1.PeerClientConfig())
-	b := tlsEndpoint(t, s2.PeerServerConfig(), s2.PeerClientConfig())
+	r := newRoster()
+	a, b := p.nodeEndpoint(t, "n1", r), p.nodeEndpoint(t, "n2", r)
+	r.add(a)
+	r.add(b)
 	for i := range 3 { // the second and third reuse the pooled connection
 		if err := appendEntries(a, b); err != nil {
 			t.Fatalf("n1 -> n2, RPC %d: %v", i, err)
@@ -186,6 +269,9 @@ func TestGoodPeersExchangeRaftRPCs(t *testing.T) {
 			t.Fatalf("%v handshake failures between good peers", f)
 		}
 	}
+	if got := a.got.get() + b.got.get(); got != 6 {
+		t.Fatalf("%d RPCs reached Raft, want 6", got)
+	}
 	if n, err := testutil.GatherAndCount(a.reg, "capstan_raft_tls_handshake_failures_total"); err != nil || n != 2 {
 		t.Fatalf("metric series: %d %v, want accept and dial", n, err)
 	}
@@ -193,7 +279,6 @@ func TestGoodPeersExchangeRaftRPCs(t *testing.T) {
 
 func TestBadPeersAreRefusedInBothDirections(t *testing.T) {
 	p := newPKI(t)
-	good := p.store(t, "n1")
 	foreign := p.keyPair(t, p.other, "n1")
 	expired := p.expired(t)
 	client := p.keyPair(t, p.dir, "admin")
@@ -208,8 +293,11 @@ func TestBadPeersAreRefusedInBothDirections(t *testing.T) {
 		{"plaintext Raft", plainEndpoint},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := tlsEndpoint(t, good.PeerServerConfig(), good.PeerClientConfig())
+			members := newRoster()
+			g := p.nodeEndpoint(t, "n1", members)
 			r := tc.rogue(t)
+			members.add(g)
+			members.add(r) // even a member's address is refused without a good certificate
 
 			// Rogue dials the good node: refused, nothing reaches Raft.
 			if err := appendEntries(r, g); err == nil {
@@ -238,7 +326,7 @@ func TestHandshakeTimeoutAndClose(t *testing.T) {
 	p := newPKI(t)
 	s := p.store(t, "n1")
 	reg := prometheus.NewRegistry()
-	l, err := New(Options{Listener: listen(t), Server: s.PeerServerConfig(), Client: s.PeerClientConfig(), Registerer: reg, HandshakeTimeout: 200 * time.Millisecond})
+	l, err := New(Options{Listener: listen(t), Server: s.PeerServerConfig(), Client: s.PeerClientConfig(), Registerer: reg, HandshakeTimeout: 200 * time.Millisecond, Members: anyone})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +342,9 @@ func TestHandshakeTimeoutAndClose(t *testing.T) {
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("the layer did not close a silent connection within its handshake timeout")
 	}
+	// The handshake's context closes the connection before the failure
+	// is counted, so the count may trail the close a little.
+	waitFor(func() bool { return testutil.ToFloat64(l.failures.WithLabelValues("accept")) == 1 })
 	if got := testutil.ToFloat64(l.failures.WithLabelValues("accept")); got != 1 {
 		t.Fatalf("accept failures %v, want 1", got)
 	}
