@@ -123,14 +123,53 @@ func goldenLog(t *testing.T) []goldenEntry {
 	}
 }
 
+// goldenFloodLog exercises the audit log's flood rules (auditretention.go),
+// which came after the first fixtures: refusals folded into one entry
+// with a count, privileged changes kept apart, and an entry committed
+// without rules. Written to legacy-v1-flood.
+func goldenFloodLog(t *testing.T) []goldenEntry {
+	t.Helper()
+	at := func(s int64) time.Time { return time.Unix(1_780_000_000+s, 0).UTC() }
+	flood := &auditFlood{WindowSeconds: 60, PerToken: 20}
+	entry := func(token, action, target string, status int, code string, s int64) api.AuditEntry {
+		return api.AuditEntry{Time: at(s), Node: "n1", Token: token, Role: "write", Source: "10.0.0.9:" + fmt.Sprint(5000+s),
+			Method: "PUT", Path: "/v1/x", Action: action, Target: target, Status: status, Code: code}
+	}
+	write := func(s int64) *auditCmd {
+		e := entry("deployer", api.AuditPolicyPut, "web", 0, "", s)
+		return &auditCmd{Entry: e, Max: 6, Flood: flood}
+	}
+	return []goldenEntry{
+		{"put-policy", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "0", At: at(1), Audit: write(1)}},
+		{"put-policy-refused", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "9", At: at(2), Audit: write(2)}},
+		{"put-policy-refused-again", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "9", At: at(3), Audit: write(3)}},
+		{"audit-refusal", CmdAudit, auditCmd{Entry: entry("viewer", api.AuditClusterRemove, "n3", 403, "forbidden", 4), Max: 6, Flood: flood}},
+		{"audit-refusal-again", CmdAudit, auditCmd{Entry: entry("viewer", api.AuditClusterRemove, "n3", 403, "forbidden", 5), Max: 6, Flood: flood}},
+		{"audit-token-create", CmdAudit, auditCmd{Entry: entry("root", api.AuditTokenCreate, "ci", 201, "", 6), Max: 6, Flood: flood}},
+		{"audit-cluster-join", CmdAudit, auditCmd{Entry: entry("root", api.AuditClusterJoin, "n4", 204, "", 7), Max: 6, Flood: flood}},
+		{"audit-without-rules", CmdAudit, auditCmd{Entry: entry("viewer", api.AuditClusterRemove, "n3", 403, "forbidden", 8), Max: 6}},
+		{"delete-policy", CmdDeletePolicy, deletePolicyCmd{ID: "web", Audit: &auditCmd{Entry: entry("deployer", api.AuditPolicyDelete, "web", 0, "", 9), Max: 6, Flood: flood}}},
+		{"audit-refusal-after-window", CmdAudit, auditCmd{Entry: entry("viewer", api.AuditClusterRemove, "n3", 403, "forbidden", 70), Max: 6, Flood: flood}},
+	}
+}
+
 // TestGoldenLegacyFixtures writes (with -update-golden) or checks the
 // fixtures: each log entry as this code encodes it, and the snapshot of
 // the state they leave. Without the flag it fails when this code no longer
 // writes what the fixtures hold, so they stay a true record of the
 // encoding store/ must keep reading.
 func TestGoldenLegacyFixtures(t *testing.T) {
+	for _, set := range []struct {
+		dir        string
+		log        func(*testing.T) []goldenEntry
+		auditCount int
+	}{{goldenDir, goldenLog, 5}, {goldenDir + "-flood", goldenFloodLog, 8}} {
+		t.Run(filepath.Base(set.dir), func(t *testing.T) { checkGolden(t, set.dir, set.log(t), set.auditCount) })
+	}
+}
+
+func checkGolden(t *testing.T, dir string, entries []goldenEntry, auditCount int) {
 	f := NewFSM(10)
-	entries := goldenLog(t)
 	files := map[string][]byte{}
 	for i, e := range entries {
 		data, err := encodeCommand(e.cmd, e.payload)
@@ -142,11 +181,11 @@ func TestGoldenLegacyFixtures(t *testing.T) {
 	}
 	snap, _ := snapshotRoundTrip(t, f)
 	files["snapshot.json"] = snap
-	if got := len(f.AuditLog(100)); got != 5 {
-		t.Fatalf("the fixture's audit log has %d entries, want 5 (with writes, refused writes and on its own)", got)
+	if got := len(f.AuditLog(100)); got != auditCount {
+		t.Fatalf("the fixture's audit log has %d entries, want %d", got, auditCount)
 	}
 	for name, want := range files {
-		path := filepath.Join(goldenDir, name)
+		path := filepath.Join(dir, name)
 		if *updateGolden {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				t.Fatal(err)
