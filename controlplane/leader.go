@@ -12,6 +12,7 @@ import (
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 // monitorLeadership follows Raft's NotifyCh (which, unlike LeaderCh, reports
@@ -60,7 +61,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	if !n.barrier(ctx, log) {
 		return
 	}
-	if err := n.apply(ctx, CmdRegisterNode, registerNodeCmd{ID: n.cfg.NodeID, HTTPAddr: n.apiAddr()}); err != nil && ctx.Err() == nil {
+	if err := n.apply(ctx, store.RegisterNode{ID: n.cfg.NodeID, HTTPAddr: n.apiAddr()}); err != nil && ctx.Err() == nil {
 		log.Warn("registering this node failed", "err", err)
 	}
 	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}}
@@ -281,7 +282,7 @@ func (l *loop) reconcileAll(ctx context.Context) {
 				}
 			}
 			l.log.Info("reconciled a pending intent", "policy", in.Policy, "intent", in.ID, "outcome", outcome, "detail", detail)
-			if err := l.n.apply(ctx, CmdResult, resultCmd{Policy: in.Policy, IntentID: in.ID, Outcome: outcome, Error: detail, At: l.n.now()}); err != nil {
+			if err := l.n.apply(ctx, store.IntentResult{Policy: in.Policy, IntentID: in.ID, Outcome: outcome, Error: detail, At: l.n.now()}); err != nil {
 				return
 			}
 		}
@@ -328,7 +329,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		}
 		// Replicated like pushed samples, so the next leader and every
 		// node's status see them.
-		if err := n.apply(ctx, CmdSamples, samplesCmd{Samples: pulled}); err != nil && ctx.Err() == nil {
+		if err := n.apply(ctx, store.Samples{Samples: pulled}); err != nil && ctx.Err() == nil {
 			l.log.Debug("committing pulled samples failed", "policy", id, "err", err)
 		}
 	}
@@ -394,8 +395,8 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 // of this node and term, and commits the result.
 func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv cloud.Driver, from, to int, reason string) error {
 	n := l.n
-	intent := api.Intent{Policy: p.ID, Group: ref.String(), From: from, To: to, Reason: reason, Term: l.term, Node: n.cfg.NodeID, At: n.now()}
-	res, err := n.applyResult(ctx, CmdIntent, intentCmd{Intent: intent})
+	intent := store.Intent{Policy: p.ID, Group: ref.String(), From: from, To: to, Reason: reason, Term: l.term, Node: n.cfg.NodeID, At: n.now()}
+	res, err := n.applyResult(ctx, store.PutIntent{Intent: intent})
 	if err != nil {
 		return fmt.Errorf("committing the intent: %w", err)
 	}
@@ -416,7 +417,7 @@ func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv
 		n.metrics.actuations.WithLabelValues("ok").Inc()
 		l.log.Info("scaled", "policy", p.ID, "group", ref.String(), "from", from, "to", to, "reason", reason)
 	}
-	if err := n.apply(ctx, CmdResult, resultCmd{Policy: p.ID, IntentID: res.index, Outcome: outcome, Error: detail, At: n.now()}); err != nil {
+	if err := n.apply(ctx, store.IntentResult{Policy: p.ID, IntentID: res.index, Outcome: outcome, Error: detail, At: n.now()}); err != nil {
 		l.log.Warn("committing the result failed; the next leader reconciles it", "policy", p.ID, "err", err)
 	}
 	return callErr
@@ -429,7 +430,7 @@ func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv
 func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.State, record *policy.Record, desired, ready int) {
 	n := l.n
 	id := v.Record.Policy.ID
-	cmd := evaluatedCmd{Policy: id, PolicyVersion: v.Record.Version, Record: record, Desired: desired, Ready: ready, At: n.now()}
+	cmd := store.Evaluated{Policy: id, PolicyVersion: v.Record.Version, Record: record, Desired: desired, Ready: ready, At: n.now()}
 	var mark syncMark
 	if next != nil {
 		pacing := pacingKey(*next)
@@ -454,7 +455,7 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		cmd.At.Sub(v.Last) < n.cfg.StateSync {
 		return
 	}
-	if err := n.apply(ctx, CmdEvaluated, cmd); err != nil {
+	if err := n.apply(ctx, cmd); err != nil {
 		if !errors.Is(err, api.ErrNoLeader) && ctx.Err() == nil {
 			l.log.Debug("committing the evaluation failed", "policy", id, "err", err)
 		}

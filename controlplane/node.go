@@ -32,6 +32,7 @@ import (
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/controlplane/raftls"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 // Config is a node's configuration. DefaultConfig fills what can be
@@ -543,7 +544,7 @@ func (n *Node) register(ctx context.Context) {
 			return
 		}
 		if n.raft.State() == raft.Leader {
-			if err := n.apply(ctx, CmdRegisterNode, registerNodeCmd{ID: n.cfg.NodeID, HTTPAddr: n.apiAddr()}); err != nil {
+			if err := n.apply(ctx, store.RegisterNode{ID: n.cfg.NodeID, HTTPAddr: n.apiAddr()}); err != nil {
 				n.log.Debug("registering failed", "err", err)
 			}
 		} else if leader := n.raftLeader(); leader != "" {
@@ -568,13 +569,15 @@ func (n *Node) raftLeader() string {
 }
 
 // apply commits a command and waits for the FSM's answer.
-func (n *Node) apply(ctx context.Context, t CommandType, payload any) error {
-	_, err := n.applyResult(ctx, t, payload)
+func (n *Node) apply(ctx context.Context, c store.Command) error {
+	_, err := n.applyResult(ctx, c)
 	return err
 }
 
-func (n *Node) applyResult(ctx context.Context, t CommandType, payload any) (applyResult, error) {
-	data, err := encodeCommand(t, payload)
+// applyResult commits a command and returns the FSM's answer and, for a
+// refused command, the API error its outcome maps to.
+func (n *Node) applyResult(ctx context.Context, c store.Command) (applyResult, error) {
+	data, err := store.Encode(c)
 	if err != nil {
 		return applyResult{}, err
 	}

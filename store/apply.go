@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"time"
@@ -339,11 +340,19 @@ func (s *State) auditPolicyWrite(a *AuditCommand, index, before uint64, res Resu
 	s.appendAudit(c, index)
 }
 
-// appendAudit adds an entry under index and drops the oldest beyond the
-// command's bound. Reslicing keeps appends amortized O(1).
+// appendAudit adds an entry under index: under the command's flood rules
+// when it has them, else appended with the oldest beyond the command's
+// bound dropped. Reslicing keeps appends amortized O(1).
 func (s *State) appendAudit(c AuditCommand, index uint64) {
 	e := c.Entry
 	e.ID = index
+	if c.Flood != nil {
+		r := auditRetention[AuditEntry]{Max: c.Max, Window: time.Duration(c.Flood.WindowSeconds) * time.Second,
+			PerToken: c.Flood.PerToken, Facts: auditEntryFacts, Fold: foldAuditEntry}
+		l := r.Add(auditLogs[AuditEntry]{Main: s.Audit, Kept: s.AuditKept}, e)
+		s.Audit, s.AuditKept = l.Main, l.Kept
+		return
+	}
 	s.Audit = append(s.Audit, e)
 	limit := c.Max
 	if limit <= 0 {
@@ -351,5 +360,32 @@ func (s *State) appendAudit(c AuditCommand, index uint64) {
 	}
 	if over := len(s.Audit) - limit; over > 0 {
 		s.Audit = s.Audit[over:]
+	}
+}
+
+// The audit actions whose successful entries the flood rules keep apart:
+// admin and membership changes. They are the API's action names, kept in
+// the replicated entries as data.
+var privilegedAuditActions = []string{"cluster.join", "cluster.remove", "token.create", "token.delete"}
+
+// auditEntryFacts is what the retention rules read of an entry. A policy
+// write's entry is a refusal by its Outcome, any other by the status the
+// API recorded; its kind names both, so a repeat is the same refusal.
+func auditEntryFacts(e AuditEntry) auditFacts {
+	source := e.Source
+	if host, _, err := net.SplitHostPort(source); err == nil {
+		source = host
+	}
+	f := auditFacts{Token: e.Token, Source: source, Time: e.Time, Refusal: e.Status >= 400 || e.Outcome != OK,
+		Kind: fmt.Sprintf("%s %s %d %s %d", e.Action, e.Target, e.Status, e.Code, e.Outcome)}
+	f.Privileged = !f.Refusal && slices.Contains(privilegedAuditActions, e.Action)
+	return f
+}
+
+// foldAuditEntry counts one more refusal, made at, into e.
+func foldAuditEntry(e *AuditEntry, at time.Time) {
+	e.Count = max(e.Count, 1) + 1
+	if at.After(e.Last) {
+		e.Last = at
 	}
 }

@@ -108,6 +108,19 @@ type DeleteToken struct{ Name string }
 type AuditCommand struct {
 	Entry AuditEntry
 	Max   int
+	// Flood carries the proposing leader's flood rules, for the same
+	// reason; entries committed before they existed have none and apply
+	// as they always did (appended, oldest dropped).
+	Flood *AuditFlood
+}
+
+// AuditFlood are the flood rules an audit entry is recorded under
+// (auditRetention): refusals of one token, source and kind within
+// WindowSeconds fold into one entry, and one token adds at most PerToken
+// refusal entries in that window.
+type AuditFlood struct {
+	WindowSeconds int64
+	PerToken      int
 }
 
 // Type implements Command.

@@ -129,6 +129,8 @@ func (e *enc) audit(a AuditEntry) {
 	e.byte(uint8(a.Outcome))
 	e.int(a.Status)
 	e.string(a.Code)
+	e.int(a.Count)
+	e.time(a.Last)
 }
 
 func (d *dec) audit() AuditEntry {
@@ -138,6 +140,7 @@ func (d *dec) audit() AuditEntry {
 	}
 	a.OldVersion, a.NewVersion = d.uvarint(), d.uvarint()
 	a.Outcome, a.Status, a.Code = Outcome(d.byte()), d.int(), d.string()
+	a.Count, a.Last = d.int(), d.time()
 	return a
 }
 
@@ -149,13 +152,29 @@ func (e *enc) auditCommand(a *AuditCommand) {
 	e.bool(true)
 	e.audit(a.Entry)
 	e.int(a.Max)
+	e.flood(a.Flood)
+}
+
+func (e *enc) flood(f *AuditFlood) {
+	e.bool(f != nil)
+	if f != nil {
+		e.varint(f.WindowSeconds)
+		e.int(f.PerToken)
+	}
+}
+
+func (d *dec) flood() *AuditFlood {
+	if !d.bool() {
+		return nil
+	}
+	return &AuditFlood{WindowSeconds: d.varint(), PerToken: d.int()}
 }
 
 func (d *dec) auditCommand() *AuditCommand {
 	if !d.bool() {
 		return nil
 	}
-	return &AuditCommand{Entry: d.audit(), Max: d.int()}
+	return &AuditCommand{Entry: d.audit(), Max: d.int(), Flood: d.flood()}
 }
 
 // optFloat encodes a *float64 (absent, or a value).

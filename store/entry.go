@@ -111,6 +111,7 @@ func (e *enc) command(c Command) error {
 	case AuditCommand:
 		e.audit(c.Entry)
 		e.int(c.Max)
+		e.flood(c.Flood)
 	default:
 		return fmt.Errorf("%w: %T", ErrUnknownCommand, c) // unreachable: Command is sealed
 	}
@@ -156,7 +157,7 @@ func (d *dec) command(t CommandType) Command {
 	case CmdDeleteToken:
 		return DeleteToken{Name: d.string()}
 	case CmdAudit:
-		return AuditCommand{Entry: d.audit(), Max: d.int()}
+		return AuditCommand{Entry: d.audit(), Max: d.int(), Flood: d.flood()}
 	}
 	d.fail(fmt.Sprintf("no decoder for %s", t))
 	return nil

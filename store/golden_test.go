@@ -15,14 +15,23 @@ import (
 // that came before this package (controlplane/golden_test.go): 20 log
 // entries of every command type, applied at indexes 1..20, and the JSON
 // snapshot of the state they left, with a decision history bound of 10.
-const legacyDir = "testdata/legacy-v1"
+// testdata/legacy-v1-flood holds 10 entries of the audit log's flood
+// rules, which came later in the same encoding.
+const (
+	legacyDir      = "testdata/legacy-v1"
+	legacyFloodDir = "testdata/legacy-v1-flood"
+)
+
+var legacyDirs = map[string]int{legacyDir: 20, legacyFloodDir: 10}
 
 var legacyOptions = Options{MaxDecisions: 10}
 
-func legacyEntries(t *testing.T) [][]byte {
+func legacyEntries(t *testing.T) [][]byte { return legacyEntriesOf(t, legacyDir) }
+
+func legacyEntriesOf(t *testing.T, dir string) [][]byte {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(legacyDir, "log", "*.bin"))
-	if err != nil || len(files) != 20 {
+	files, err := filepath.Glob(filepath.Join(dir, "log", "*.bin"))
+	if err != nil || len(files) != legacyDirs[dir] {
 		t.Fatalf("legacy log: %d files, %v", len(files), err)
 	}
 	slices.Sort(files)
@@ -60,9 +69,11 @@ func snapshotBytes(t *testing.T, s *State) []byte {
 	return b.Bytes()
 }
 
-func readLegacySnapshot(t *testing.T) (*State, []byte) {
+func readLegacySnapshot(t *testing.T) (*State, []byte) { return readLegacySnapshotOf(t, legacyDir) }
+
+func readLegacySnapshotOf(t *testing.T, dir string) (*State, []byte) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(legacyDir, "snapshot.json"))
+	data, err := os.ReadFile(filepath.Join(dir, "snapshot.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +88,14 @@ func readLegacySnapshot(t *testing.T) (*State, []byte) {
 // old log replays, and both give the same state, byte for byte in the new
 // canonical encoding; that state survives the new snapshot exactly.
 func TestLegacySnapshotAndLogGiveTheSameState(t *testing.T) {
-	fromSnapshot, _ := readLegacySnapshot(t)
-	fromLog := replay(t, legacyEntries(t))
+	for dir := range legacyDirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) { checkLegacySameState(t, dir) })
+	}
+}
+
+func checkLegacySameState(t *testing.T, dir string) {
+	fromSnapshot, _ := readLegacySnapshotOf(t, dir)
+	fromLog := replay(t, legacyEntriesOf(t, dir))
 	want := snapshotBytes(t, fromSnapshot)
 	if got := snapshotBytes(t, fromLog); !bytes.Equal(got, want) {
 		t.Fatalf("replaying the legacy log gives another state than restoring the legacy snapshot (%d vs %d bytes)", len(got), len(want))
@@ -99,7 +116,13 @@ func TestLegacySnapshotAndLogGiveTheSameState(t *testing.T) {
 // current version decodes to the same command, and that log replays to the
 // same state as the legacy one.
 func TestLegacyLogInTheNewEncoding(t *testing.T) {
-	entries := legacyEntries(t)
+	for dir := range legacyDirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) { checkLegacyNewEncoding(t, dir) })
+	}
+}
+
+func checkLegacyNewEncoding(t *testing.T, dir string) {
+	entries := legacyEntriesOf(t, dir)
 	var current [][]byte
 	for i, data := range entries {
 		c, err := Decode(data)
@@ -211,4 +234,35 @@ func auditField(es []AuditEntry, f func(AuditEntry) any) []any {
 		out = append(out, f(e))
 	}
 	return out
+}
+
+// TestLegacyFloodSnapshotContent: the flood rules' state as the old code
+// left it: folded refusals with their counts, the kept privileged changes
+// apart, and policy writes' statuses turned into outcomes.
+func TestLegacyFloodSnapshotContent(t *testing.T) {
+	s, _ := readLegacySnapshotOf(t, legacyFloodDir)
+	at := func(sec int64) time.Time { return time.Unix(1_780_000_000+sec, 0).UTC() }
+	type row struct {
+		ID      uint64
+		Outcome Outcome
+		Status  int
+		Count   int
+		Last    time.Time
+	}
+	rows := func(es []AuditEntry) []row {
+		var out []row
+		for _, e := range es {
+			out = append(out, row{e.ID, e.Outcome, e.Status, e.Count, e.Last})
+		}
+		return out
+	}
+	wantMain := []row{{1, OK, 0, 0, time.Time{}}, {2, PreconditionFailed, 0, 2, at(3)}, {4, OK, 403, 2, at(5)},
+		{8, OK, 403, 0, time.Time{}}, {9, OK, 0, 0, time.Time{}}, {10, OK, 403, 0, time.Time{}}}
+	wantKept := []row{{6, OK, 201, 0, time.Time{}}, {7, OK, 204, 0, time.Time{}}}
+	if got := rows(s.Audit); !reflect.DeepEqual(got, wantMain) {
+		t.Errorf("main audit log\n%+v, want\n%+v", got, wantMain)
+	}
+	if got := rows(s.AuditKept); !reflect.DeepEqual(got, wantKept) {
+		t.Errorf("kept audit log\n%+v, want\n%+v", got, wantKept)
+	}
 }

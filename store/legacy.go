@@ -31,11 +31,17 @@ type legacyAuditEntry struct {
 	NewVersion  uint64    `json:"new_version,omitempty"`
 	Status      int       `json:"status"`
 	Code        string    `json:"code,omitempty"`
+	Count       int       `json:"count,omitempty"`
+	Last        time.Time `json:"last,omitzero"`
 }
 
 type legacyAuditCmd struct {
 	Entry legacyAuditEntry `json:"entry"`
 	Max   int              `json:"max"`
+	Flood *struct {
+		WindowSeconds int64 `json:"window_s"`
+		PerToken      int   `json:"per_token"`
+	} `json:"flood"`
 }
 
 type legacyIntent struct {
@@ -113,7 +119,7 @@ func legacyOutcome(a legacyAuditEntry) (Outcome, bool) {
 func (a legacyAuditEntry) entry(inSnapshot bool) AuditEntry {
 	e := AuditEntry{ID: a.ID, Time: a.Time, Node: a.Node, Token: a.Token, Role: a.Role, Source: a.Source,
 		ForwardedBy: a.ForwardedBy, Via: a.Via, Method: a.Method, Path: a.Path, Action: a.Action, Target: a.Target,
-		OldVersion: a.OldVersion, NewVersion: a.NewVersion, Status: a.Status, Code: a.Code}
+		OldVersion: a.OldVersion, NewVersion: a.NewVersion, Status: a.Status, Code: a.Code, Count: a.Count, Last: a.Last}
 	if o, ok := legacyOutcome(a); ok && inSnapshot {
 		e.Outcome, e.Status, e.Code = o, 0, ""
 	}
@@ -124,7 +130,11 @@ func (a *legacyAuditCmd) command() *AuditCommand {
 	if a == nil {
 		return nil
 	}
-	return &AuditCommand{Entry: a.Entry.entry(false), Max: a.Max}
+	c := &AuditCommand{Entry: a.Entry.entry(false), Max: a.Max}
+	if a.Flood != nil {
+		c.Flood = &AuditFlood{WindowSeconds: a.Flood.WindowSeconds, PerToken: a.Flood.PerToken}
+	}
+	return c
 }
 
 func (in legacyIntent) intent() Intent { return Intent(in) }
@@ -268,6 +278,8 @@ type legacySnapshot struct {
 	Intents uint64                 `json:"intents"`
 	Tokens  map[string]legacyToken `json:"tokens"`
 	Audit   []legacyAuditEntry     `json:"audit"`
+	// AuditKept came with the audit log's flood rules.
+	AuditKept []legacyAuditEntry `json:"audit_kept"`
 }
 
 type legacySeriesPoint struct {
@@ -316,6 +328,9 @@ func decodeLegacySnapshot(data []byte) (*State, error) {
 	}
 	for _, a := range l.Audit {
 		s.Audit = append(s.Audit, a.entry(true))
+	}
+	for _, a := range l.AuditKept {
+		s.AuditKept = append(s.AuditKept, a.entry(true))
 	}
 	return s, nil
 }

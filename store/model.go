@@ -82,6 +82,11 @@ type AuditEntry struct {
 	Outcome     Outcome
 	Status      int
 	Code        string
+	// Count is how many refusals the entry stands for when the flood
+	// rules folded repeats into it (0 or 1: just itself), and Last the
+	// time of the latest.
+	Count int
+	Last  time.Time
 }
 
 // Policy is everything the state keeps for one policy.
@@ -123,6 +128,9 @@ type State struct {
 	Tokens map[string]Token
 	// Audit is the bounded audit log, oldest first.
 	Audit []AuditEntry
+	// AuditKept are the successful admin and membership changes, oldest
+	// first, which only their like evict (auditretention.go).
+	AuditKept []AuditEntry
 
 	// epoch counts the Views taken (view.go).
 	epoch uint64

@@ -86,7 +86,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // FuzzDecode: arbitrary entries never panic; whatever decodes re-encodes
 // and decodes to the same command.
 func FuzzDecode(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join(legacyDir, "log", "*.bin"))
+	files, _ := filepath.Glob("testdata/legacy-v1*/log/*.bin")
 	for _, file := range files {
 		b, _ := os.ReadFile(file)
 		f.Add(b)

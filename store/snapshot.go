@@ -85,9 +85,11 @@ func (s *State) encodeHeader(e *enc) {
 	for _, k := range slices.Sorted(maps.Keys(s.Tokens)) {
 		e.token(s.Tokens[k])
 	}
-	e.uvarint(uint64(len(s.Audit)))
-	for _, a := range s.Audit {
-		e.audit(a)
+	for _, log := range [...][]AuditEntry{s.Audit, s.AuditKept} {
+		e.uvarint(uint64(len(log)))
+		for _, a := range log {
+			e.audit(a)
+		}
 	}
 	e.uvarint(uint64(len(s.Policies)))
 }
@@ -102,10 +104,12 @@ func (d *dec) header(s *State) (policies int) {
 		t := d.token()
 		s.Tokens[t.Name] = t
 	}
-	if n := d.n(16); n > 0 {
-		s.Audit = make([]AuditEntry, 0, n)
-		for range n {
-			s.Audit = append(s.Audit, d.audit())
+	for _, log := range [...]*[]AuditEntry{&s.Audit, &s.AuditKept} {
+		if n := d.n(16); n > 0 {
+			*log = make([]AuditEntry, 0, n)
+			for range n {
+				*log = append(*log, d.audit())
+			}
 		}
 	}
 	return int(d.uvarint())

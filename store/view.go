@@ -22,8 +22,9 @@ func (s *State) View() *State {
 		Tokens:   maps.Clone(s.Tokens),
 		// Entries are never changed in place; appends past the view's
 		// length and trims from the front leave its elements alone.
-		Audit: slices.Clip(s.Audit),
-		epoch: s.epoch,
+		Audit:     slices.Clip(s.Audit),
+		AuditKept: slices.Clip(s.AuditKept),
+		epoch:     s.epoch,
 	}
 }
 
