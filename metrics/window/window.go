@@ -43,13 +43,20 @@ func (a Agg) String() string {
 }
 
 // Window is a ring of fixed-step buckets aligned to multiples of Step since
-// the Unix epoch. It is not safe for concurrent use; its owner locks.
+// the Unix epoch. Its memory grows with the buckets it has been through,
+// up to its length: a week-long window that has seen an hour of samples
+// holds an hour of buckets. It is not safe for concurrent use; its owner
+// locks.
 type Window struct {
-	step  int64 // nanoseconds
-	agg   Agg
+	step   int64 // nanoseconds
+	agg    Agg
+	length int
+	// slots is, once it holds length buckets, the ring: bucket index i at
+	// slots[i mod length]. Before that it grows: it holds the buckets
+	// head-len(slots)+1 .. head in order, and older ones are empty.
 	slots []bucket
-	// head is the bucket index (time / step) of the newest bucket; the ring
-	// holds head-len(slots)+1 .. head.
+	// head is the bucket index (time / step) of the newest bucket; the
+	// window spans head-length+1 .. head.
 	head int64
 	any  bool
 }
@@ -66,7 +73,7 @@ func New(step time.Duration, length int, agg Agg) *Window {
 	if step <= 0 || length <= 0 {
 		panic("window.New: step and length must be positive")
 	}
-	return &Window{step: int64(step), agg: agg, slots: make([]bucket, length)}
+	return &Window{step: int64(step), agg: agg, length: length}
 }
 
 // Step is the bucket width.
@@ -75,8 +82,54 @@ func (w *Window) Step() time.Duration { return time.Duration(w.step) }
 // Aggregation is how the window combines the samples of a bucket.
 func (w *Window) Aggregation() Agg { return w.agg }
 
-// Len is the number of buckets the window holds.
-func (w *Window) Len() int { return len(w.slots) }
+// Len is the number of buckets the window spans.
+func (w *Window) Len() int { return w.length }
+
+// full reports whether the slots are the whole ring.
+func (w *Window) full() bool { return len(w.slots) == w.length }
+
+// first is the index of the oldest stored bucket.
+func (w *Window) first() int64 { return w.head - int64(len(w.slots)) + 1 }
+
+// slot returns the bucket for index idx, which must be within the window
+// (advance said so), making room for it while the window grows.
+func (w *Window) slot(idx int64) *bucket {
+	if !w.full() && idx < w.first() {
+		// A late sample older than the stored buckets: prepend empty ones.
+		need := int(w.first() - idx)
+		if len(w.slots)+need >= w.length {
+			w.toRing()
+		} else {
+			w.slots = append(make([]bucket, need, need+len(w.slots)), w.slots...)
+		}
+	}
+	if w.full() {
+		return &w.slots[mod(idx, int64(w.length))]
+	}
+	return &w.slots[idx-w.first()]
+}
+
+// get returns the bucket for idx within the window (empty where none is stored).
+func (w *Window) get(idx int64) bucket {
+	switch {
+	case w.full():
+		return w.slots[mod(idx, int64(w.length))]
+	case idx < w.first() || idx > w.head:
+		return bucket{}
+	}
+	return w.slots[idx-w.first()]
+}
+
+// toRing turns the growing slots into the full ring for the same head.
+func (w *Window) toRing() {
+	ring := make([]bucket, w.length)
+	for i, b := range w.slots {
+		if j := w.first() + int64(i); j > w.head-int64(w.length) {
+			ring[mod(j, int64(w.length))] = b
+		}
+	}
+	w.slots = ring
+}
 
 // Add folds one sample into its bucket. Samples older than the window are
 // dropped; a newer one advances the window, emptying the buckets it passes.
@@ -87,11 +140,10 @@ func (w *Window) Add(t time.Time, v float64) {
 	}
 	tn := t.UnixNano()
 	idx := floorDiv(tn, w.step)
-	n := int64(len(w.slots))
 	if !w.advance(idx) {
 		return // older than the window
 	}
-	b := &w.slots[mod(idx, n)]
+	b := w.slot(idx)
 	switch w.agg {
 	case Mean:
 		b.sum += v
@@ -148,7 +200,7 @@ func (w *Window) Merge(p Partial, factor float64) {
 	if !w.advance(p.Bucket) {
 		return
 	}
-	b := &w.slots[mod(p.Bucket, int64(len(w.slots)))]
+	b := w.slot(p.Bucket)
 	switch w.agg {
 	case Mean:
 		b.sum += p.Sum * factor
@@ -169,11 +221,15 @@ func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 // advance moves the window so it holds bucket idx, and reports false when
 // idx is older than the window.
 func (w *Window) advance(idx int64) bool {
-	n := int64(len(w.slots))
+	n := int64(w.length)
 	switch {
 	case !w.any:
 		w.head, w.any = idx, true
-	case idx > w.head:
+		w.slots = append(w.slots[:0], bucket{})
+		if w.length == 1 {
+			w.toRing()
+		}
+	case idx > w.head && w.full():
 		if idx-w.head >= n {
 			clear(w.slots)
 		} else {
@@ -182,6 +238,25 @@ func (w *Window) advance(idx int64) bool {
 			}
 		}
 		w.head = idx
+	case idx > w.head:
+		gap := idx - w.head
+		if int64(len(w.slots))+gap < n {
+			for range gap {
+				w.slots = append(w.slots, bucket{})
+			}
+			w.head = idx
+		} else {
+			// Growing past the length: from now on a ring.
+			w.toRing()
+			if idx-w.head >= n {
+				clear(w.slots)
+			} else {
+				for i := w.head + 1; i <= idx; i++ {
+					w.slots[mod(i, n)] = bucket{}
+				}
+			}
+			w.head = idx
+		}
 	case idx <= w.head-n:
 		return false
 	}
@@ -196,7 +271,7 @@ func (w *Window) Values(upTo time.Time) (start time.Time, values []float64) {
 	if !w.any {
 		return time.Time{}, nil
 	}
-	n := int64(len(w.slots))
+	n := int64(w.length)
 	last := min(w.head, floorDiv(upTo.UnixNano(), w.step))
 	first := w.head - n + 1
 	if last < first {
@@ -204,7 +279,7 @@ func (w *Window) Values(upTo time.Time) (start time.Time, values []float64) {
 	}
 	values = make([]float64, 0, last-first+1)
 	for i := first; i <= last; i++ {
-		b := w.slots[mod(i, n)]
+		b := w.get(i)
 		switch {
 		case b.n == 0:
 			values = append(values, math.NaN())
@@ -253,7 +328,17 @@ var ErrBadWindow = errors.New("window: malformed encoding")
 // MarshalJSON encodes the window exactly.
 func (w *Window) MarshalJSON() ([]byte, error) {
 	x := wire{Step: w.step, Agg: w.agg, Head: w.head, Any: w.any}
-	for _, b := range w.slots {
+	ring := w.slots
+	if !w.full() {
+		c := w.Clone()
+		if c.any {
+			c.toRing()
+		} else {
+			c.slots = make([]bucket, c.length)
+		}
+		ring = c.slots
+	}
+	for _, b := range ring {
 		x.Sum, x.N, x.Value, x.At = append(x.Sum, b.sum), append(x.N, b.n), append(x.Value, b.value), append(x.At, b.at)
 	}
 	return json.Marshal(x)
@@ -269,10 +354,11 @@ func (w *Window) UnmarshalJSON(data []byte) error {
 	if x.Step <= 0 || n == 0 || len(x.N) != n || len(x.Value) != n || len(x.At) != n || x.Agg > Last {
 		return ErrBadWindow
 	}
-	*w = Window{step: x.Step, agg: x.Agg, head: x.Head, any: x.Any, slots: make([]bucket, n)}
+	*w = Window{step: x.Step, agg: x.Agg, length: n, head: x.Head, any: x.Any, slots: make([]bucket, n)}
 	for i := range w.slots {
 		w.slots[i] = bucket{sum: x.Sum[i], n: x.N[i], value: x.Value[i], at: x.At[i]}
 	}
+	w.compact()
 	return nil
 }
 
@@ -299,8 +385,14 @@ func (w *Window) AppendBinary(b []byte) ([]byte, error) {
 	} else {
 		b = append(b, 0)
 	}
-	b = binary.AppendUvarint(b, uint64(len(w.slots)))
-	for _, s := range w.slots {
+	b = binary.AppendUvarint(b, uint64(w.length))
+	// Canonical: the buckets from the oldest holding samples to the head,
+	// oldest first, however they are laid out in memory, so equal windows
+	// encode equally and a restored one holds only what it needs.
+	lo := w.oldestFilled()
+	b = binary.AppendUvarint(b, uint64(w.head-lo+1))
+	for i := lo; w.any && i <= w.head; i++ {
+		s := w.get(i)
 		b = binary.AppendUvarint(b, uint64(s.n))
 		if s.n == 0 {
 			continue
@@ -356,11 +448,20 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	}
 	anyData := d[0] == 1
 	d = d[1:]
-	n, ok := uvarint()
-	if !ok || n == 0 || n > maxBinaryBuckets || n > uint64(len(d)) {
+	length, ok := uvarint()
+	if !ok || length == 0 || length > maxBinaryBuckets {
 		return fail("bad length")
 	}
-	x := Window{step: step, agg: agg, head: head, any: anyData, slots: make([]bucket, n)}
+	n, ok := uvarint()
+	// Stored buckets: none before the first sample, else from one to the
+	// whole ring.
+	if !ok || n > length || n > uint64(len(d)) || (n == 0) == anyData {
+		return fail("bad bucket count")
+	}
+	x := Window{step: step, agg: agg, length: int(length), head: head, any: anyData}
+	if n > 0 {
+		x.slots = make([]bucket, n) // oldest first; a ring once n == length, below
+	}
 	for i := range x.slots {
 		cnt, ok := uvarint()
 		if !ok || cnt > math.MaxUint32 {
@@ -392,8 +493,47 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	if len(d) != 0 {
 		return fail(fmt.Sprintf("%d trailing bytes", len(d)))
 	}
+	if x.full() {
+		// The buckets head-length+1 .. head, in ring positions.
+		linear := x.slots
+		x.slots = make([]bucket, x.length)
+		for i, s := range linear {
+			x.slots[mod(x.head-int64(x.length)+1+int64(i), int64(x.length))] = s
+		}
+	}
 	*w = x
 	return nil
+}
+
+// oldestFilled is the index of the oldest bucket holding samples (the
+// head when none does, or before the first sample).
+func (w *Window) oldestFilled() int64 {
+	if !w.any {
+		return w.head + 1
+	}
+	for i := w.head - int64(len(w.slots)) + 1; i < w.head; i++ {
+		if w.get(i).n > 0 {
+			return i
+		}
+	}
+	return w.head
+}
+
+// compact drops the empty buckets older than the oldest holding samples,
+// so a decoded window holds only what it needs, as a grown one does.
+func (w *Window) compact() {
+	if !w.any {
+		w.slots = nil
+		return
+	}
+	lo := w.oldestFilled()
+	if k := w.head - lo + 1; k < int64(w.length) {
+		out := make([]bucket, k)
+		for i := range out {
+			out[i] = w.get(lo + int64(i))
+		}
+		w.slots = out
+	}
 }
 
 // Clone returns an independent copy of the window.

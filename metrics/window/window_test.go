@@ -175,13 +175,22 @@ func TestBinaryRoundTripIsExact(t *testing.T) {
 			if err := r.UnmarshalBinary(b[len("prefix"):]); err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(*w, r) {
+			same := func() bool {
+				s1, v1 := vals(w, at(1e6))
+				s2, v2 := vals(&r, at(1e6))
+				e1, _ := w.AppendBinary(nil)
+				e2, _ := r.AppendBinary(nil)
+				return s1.Equal(s2) && reflect.DeepEqual(v1, v2) && bytes.Equal(e1, e2)
+			}
+			if !same() {
 				t.Fatalf("restored window differs:\n%+v\n%+v", *w, r)
 			}
-			w.Add(at(200), 1)
-			r.Add(at(200), 1)
-			if !reflect.DeepEqual(*w, r) {
-				t.Fatal("restored window continues differently")
+			for _, sec := range []float64{200, 150, 600, 1e4} {
+				w.Add(at(sec), 1)
+				r.Add(at(sec), 1)
+				if !same() {
+					t.Fatalf("restored window continues differently after a sample at %v s", sec)
+				}
 			}
 			good, _ := w.AppendBinary(nil)
 			bad := map[string][]byte{
@@ -227,4 +236,105 @@ func FuzzUnmarshalBinary(f *testing.F) {
 			t.Fatal("a re-encoded window does not decode to itself")
 		}
 	})
+}
+
+// model is a plain reference for a window: buckets by index, the newest
+// index, and the length; what Values must show.
+type model struct {
+	agg     Agg
+	length  int64
+	head    int64
+	any     bool
+	buckets map[int64]bucket
+}
+
+func (m *model) add(idx int64, tn int64, v float64) {
+	if !m.any {
+		m.head, m.any = idx, true
+	}
+	if idx <= m.head-m.length {
+		return
+	}
+	m.head = max(m.head, idx)
+	b := m.buckets[idx]
+	switch m.agg {
+	case Mean:
+		b.sum += v
+	case Max:
+		if b.n == 0 || v > b.value {
+			b.value = v
+		}
+	case Last:
+		if b.n == 0 || tn >= b.at {
+			b.value, b.at = v, tn
+		}
+	}
+	b.n++
+	m.buckets[idx] = b
+}
+
+func (m *model) values(step int64) []float64 {
+	var out []float64
+	for i := m.head - m.length + 1; i <= m.head; i++ {
+		b, ok := m.buckets[i]
+		switch {
+		case !ok || b.n == 0:
+			out = append(out, -1)
+		case m.agg == Mean:
+			out = append(out, b.sum/float64(b.n))
+		default:
+			out = append(out, b.value)
+		}
+	}
+	return out
+}
+
+// TestWindowGrowsAsBucketsFill: a window holds memory for the buckets it
+// has been through, not its whole length, and behaves exactly like the
+// reference through growth, late samples, gaps, jumps past its length and
+// the switch to a ring; both encodings round-trip it at every step.
+func TestWindowGrowsAsBucketsFill(t *testing.T) {
+	w := New(10*time.Second, 2016, Mean)
+	for i := range 10 {
+		w.Add(at(float64(i*10)), 1)
+	}
+	if c := cap(w.slots); c > 64 {
+		t.Fatalf("a 2,016-bucket window holds %d buckets after 10", c)
+	}
+	moves := []float64{0, 10, 10, -25, 30, 5, 200, -150, 15, 10, -5, 400, 10, 10, 1000, -990, 20}
+	for _, agg := range []Agg{Mean, Max, Last} {
+		for _, length := range []int{1, 2, 7, 40} {
+			w := New(10*time.Second, length, agg)
+			m := &model{agg: agg, length: int64(length), buckets: map[int64]bucket{}}
+			now := 1000.0
+			for k, d := range moves {
+				now += d
+				tm := at(now)
+				v := float64(k%5) + 0.25
+				w.Add(tm, v)
+				m.add(floorDiv(tm.UnixNano(), w.step), tm.UnixNano(), v)
+				_, got := vals(w, at(1e7))
+				if want := m.values(w.step); !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s, length %d, step %d: values\n%v, want\n%v", agg, length, k, got, want)
+				}
+				bin, _ := w.AppendBinary(nil)
+				var r Window
+				if err := r.UnmarshalBinary(bin); err != nil {
+					t.Fatal(err)
+				}
+				again, _ := r.AppendBinary(nil)
+				if _, gotB := vals(&r, at(1e7)); !reflect.DeepEqual(gotB, got) || !bytes.Equal(again, bin) {
+					t.Fatalf("%s, length %d, step %d: binary round trip: %v, want %v", agg, length, k, gotB, got)
+				}
+				js, _ := json.Marshal(w)
+				var rj Window
+				if err := json.Unmarshal(js, &rj); err != nil {
+					t.Fatal(err)
+				}
+				if _, gotJ := vals(&rj, at(1e7)); !reflect.DeepEqual(gotJ, got) {
+					t.Fatalf("%s, length %d, step %d: JSON round trip: %v, want %v", agg, length, k, gotJ, got)
+				}
+			}
+		}
+	}
 }
