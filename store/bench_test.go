@@ -160,3 +160,37 @@ func BenchmarkEncodeEntry(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkView measures what Snapshot holds the FSM's lock for: taking
+// the immutable view of 10,000 policies (its cost does not depend on the
+// windows, which are shared), and the copy-on-write a policy costs at its
+// first change after a view (one week-old policy: two full windows).
+func BenchmarkView(b *testing.B) {
+	s := New()
+	for i := range 10_000 {
+		id := fmt.Sprintf("policy-%05d", i)
+		s.Apply(uint64(i+1), PutPolicy{Policy: testPolicyB(b, id)}, Options{})
+	}
+	b.Run("view-10000-policies", func(b *testing.B) {
+		for b.Loop() {
+			s.View()
+		}
+	})
+	week := benchState(b, 1)
+	at := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	b.Run("first-change-after-view", func(b *testing.B) {
+		for b.Loop() {
+			week.View()
+			week.Apply(1_000_000, Samples{Samples: []Sample{{Policy: "policy-00000", Metric: "rps", Time: at, Value: 1}}}, Options{})
+		}
+	})
+}
+
+func testPolicyB(b *testing.B, id string) policy.Policy {
+	p, err := policy.Parse([]byte(`{"id":"` + id + `","target":{"provider":"fake","group":"` + id + `"},"min":1,"max":10,` +
+		`"metrics":[{"name":"rps","type":"request_rate","target":100}]}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
