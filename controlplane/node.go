@@ -109,6 +109,20 @@ type Config struct {
 	TLS *tlsutil.Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Storage, when set, replaces the node's Raft storage and network
+	// (raft-boltdb in DataDir, file snapshots, TCP or mutual TLS): tests
+	// run whole clusters in one process on raft's in-memory stores and
+	// InmemTransport. nil in production.
+	Storage *RaftStorage
+}
+
+// RaftStorage is what a Raft server needs besides its FSM: its log, its
+// stable store, its snapshots and its transport.
+type RaftStorage struct {
+	Logs      raft.LogStore
+	Stable    raft.StableStore
+	Snapshots raft.SnapshotStore
+	Transport raft.Transport
 }
 
 // DefaultConfig returns the tunables' defaults.
@@ -169,16 +183,17 @@ func (c Config) Validate() error {
 
 // Node is one Capstan server.
 type Node struct {
-	cfg   Config
-	fsm   *FSM
-	raft  *raft.Raft
-	trans *raft.NetworkTransport
-	// layer is the mutual-TLS stream under trans (nil without TLS);
-	// peers says which servers it lets in.
+	cfg  Config
+	fsm  *FSM
+	raft *raft.Raft
+	// storage is Raft's log, stable store, snapshots and transport.
+	storage RaftStorage
+	// closers close the storage and transport NewNode opened, in order.
+	closers []io.Closer
+	// layer is the mutual-TLS stream under the transport (nil without
+	// TLS); peers says which servers it lets in.
 	layer   *raftls.Layer
 	peers   *raftPeers
-	store   *raftboltdb.BoltStore
-	snaps   raft.SnapshotStore
 	log     *slog.Logger
 	metrics *nodeMetrics
 	now     func() time.Time
@@ -233,24 +248,13 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n.metrics = m
 
-	store, err := raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
-	if err != nil {
-		return nil, fmt.Errorf("opening raft store: %w", err)
-	}
-	n.store = store
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{n.log}})
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("opening snapshot store: %w", err)
-	}
-	n.snaps = snaps
-	trans, err := n.newTransport(hlog)
-	if err != nil {
-		store.Close()
+	if cfg.Storage != nil {
+		n.storage = *cfg.Storage
+	} else if err := n.openStorage(hlog); err != nil {
+		n.close()
 		return nil, err
 	}
-	n.trans = trans
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
@@ -264,10 +268,10 @@ func NewNode(cfg Config) (*Node, error) {
 	// Concurrent writes share one log append and fsync.
 	rc.BatchApplyCh = true
 	rc.Logger = hlog
-	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, trans)
+	st := n.storage
+	r, err := raft.NewRaft(rc, n.fsm, st.Logs, st.Stable, st.Snapshots, st.Transport)
 	if err != nil {
-		trans.Close()
-		store.Close()
+		n.close()
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
 	n.raft = r
@@ -275,6 +279,40 @@ func NewNode(cfg Config) (*Node, error) {
 	n.barrierBackoff = barrierBackoff
 	n.peers.r.Store(r)
 	return n, nil
+}
+
+// openStorage opens the durable Raft storage in DataDir (raft-boltdb for
+// the log and stable store, file snapshots) and the network transport.
+func (n *Node) openStorage(hlog hclog.Logger) error {
+	bolt, err := raftboltdb.NewBoltStore(filepath.Join(n.cfg.DataDir, "raft.db"))
+	if err != nil {
+		return fmt.Errorf("opening raft store: %w", err)
+	}
+	n.closers = append(n.closers, bolt)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, hlog)
+	if err != nil {
+		return fmt.Errorf("opening snapshot store: %w", err)
+	}
+	trans, err := n.newTransport(hlog)
+	if err != nil {
+		return err
+	}
+	// The transport closes before the store.
+	n.closers = append([]io.Closer{trans}, n.closers...)
+	n.storage = RaftStorage{Logs: bolt, Stable: bolt, Snapshots: snaps, Transport: trans}
+	return nil
+}
+
+// close closes what openStorage opened and returns the first error.
+func (n *Node) close() error {
+	var first error
+	for _, c := range n.closers {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	n.closers = nil
+	return first
 }
 
 // newTransport is Raft's network transport: plain TCP, or mutual TLS when
@@ -379,8 +417,7 @@ func (n *Node) Shutdown() error {
 	}
 	n.wg.Wait()
 	err := n.raft.Shutdown().Error()
-	n.trans.Close()
-	if cerr := n.store.Close(); err == nil {
+	if cerr := n.close(); err == nil {
 		err = cerr
 	}
 	return err
@@ -410,7 +447,7 @@ func (n *Node) Raft() *raft.Raft { return n.raft }
 // known, or joins an existing one. A node with Raft state does nothing: it
 // rejoins with its stored configuration.
 func (n *Node) formCluster(ctx context.Context) error {
-	has, err := raft.HasExistingState(n.store, n.store, n.snaps)
+	has, err := raft.HasExistingState(n.storage.Logs, n.storage.Stable, n.storage.Snapshots)
 	if err != nil {
 		return fmt.Errorf("checking raft state: %w", err)
 	}
