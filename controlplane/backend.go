@@ -188,6 +188,11 @@ func (n *Node) Cluster(context.Context) (api.ClusterInfo, error) {
 		LeaderID: string(id), LeaderRaftAddr: string(addr), LeaderHTTPAddr: n.fsm.nodeHTTPAddr(string(id)),
 		Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(),
 	}
+	if a := n.fsm.Applied(); a != 0 {
+		// What the FSM has applied, not only been handed: a revocation
+		// waits on it (waitApplied).
+		info.AppliedIndex = a
+	}
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return info, fmt.Errorf("reading the raft configuration: %w", err)

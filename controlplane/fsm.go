@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -34,7 +35,15 @@ type FSM struct {
 	// onSamples is called (outside the lock) after samples are applied, so
 	// the leader loop can evaluate at once. It may be nil.
 	onSamples func(policies []string)
+	// applied is the index of the last entry Apply finished (0 after a
+	// restore until the next). Raft's own AppliedIndex counts entries
+	// handed to the FSM, which applies them a little later.
+	applied atomic.Uint64
 }
+
+// Applied is the index of the last log entry this FSM finished applying,
+// or 0 when it has applied none since it started or restored.
+func (f *FSM) Applied() uint64 { return f.applied.Load() }
 
 // NewFSM returns an empty state machine that keeps up to maxDecisions
 // decision records per policy.
@@ -98,6 +107,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 		f.tokens = tokenList(f.state.Tokens)
 	}
 	f.mu.Unlock()
+	f.applied.Store(l.Index)
 	if len(res.Touched) > 0 && f.onSamples != nil {
 		f.onSamples(res.Touched)
 	}

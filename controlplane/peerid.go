@@ -32,6 +32,9 @@ var errIdentity = errors.New("the server did not prove its identity with a node 
 // change the quorum even though it could never take part), nor point the
 // registry, and with it forwarded writes, at itself.
 func (n *Node) verifyJoin(ctx context.Context, req api.JoinRequest, newVoter bool) error {
+	if err := n.checkJoinScheme(req.HTTPAddr); err != nil {
+		return err
+	}
 	s := n.cfg.TLS
 	if s == nil {
 		return nil
@@ -52,17 +55,11 @@ func (n *Node) verifyJoin(ctx context.Context, req api.JoinRequest, newVoter boo
 	if n.fsm.nodeHTTPAddr(req.ID) == req.HTTPAddr {
 		return nil
 	}
-	hostPort := req.HTTPAddr
-	if strings.Contains(hostPort, "://") {
-		u, err := url.Parse(hostPort)
-		if err != nil {
-			return fmt.Errorf("%w: http_addr: %w", api.ErrBadRequest, err)
-		}
-		if u.Scheme != "https" {
-			return fmt.Errorf("%w: http_addr: the cluster serves its API over TLS; want https://, got %q", api.ErrBadRequest, req.HTTPAddr)
-		}
-		hostPort = u.Host
+	u, err := url.Parse(req.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("%w: http_addr: %w", api.ErrBadRequest, err)
 	}
+	hostPort := u.Host
 	dial := func(ctx context.Context, addr string) (*tls.Conn, error) {
 		c, err := s.DialTLSContext(ctx, "tcp", addr)
 		if err != nil {
@@ -71,6 +68,25 @@ func (n *Node) verifyJoin(ctx context.Context, req api.JoinRequest, newVoter boo
 		return c.(*tls.Conn), nil
 	}
 	return n.proveIdentity(ctx, req.ID, "http_addr", hostPort, dial)
+}
+
+// checkJoinScheme refuses an API address whose scheme is not the
+// cluster's: peers forward writes, with the client's token, to the address
+// as registered, so on a TLS cluster a scheme-less or http:// address
+// would send them in plaintext (issue 14). TLS clusters take only
+// https://HOST:PORT; plaintext ones HOST:PORT or http://HOST:PORT.
+func (n *Node) checkJoinScheme(httpAddr string) error {
+	scheme := ""
+	if i := strings.Index(httpAddr, "://"); i >= 0 {
+		scheme = httpAddr[:i]
+	}
+	switch {
+	case n.cfg.TLS != nil && scheme != "https":
+		return fmt.Errorf("%w: http_addr: the cluster serves its API over TLS; want https://HOST:PORT, got %q", api.ErrBadRequest, httpAddr)
+	case n.cfg.TLS == nil && scheme != "" && scheme != "http":
+		return fmt.Errorf("%w: http_addr: the cluster serves its API in plaintext; want HOST:PORT or http://HOST:PORT, got %q", api.ErrBadRequest, httpAddr)
+	}
+	return nil
 }
 
 // proveIdentity handshakes with addr and checks that the certificate it

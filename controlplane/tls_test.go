@@ -119,6 +119,7 @@ func TestTLSJoinNeedsANodeCertificateNamingTheServer(t *testing.T) {
 		{"plaintext raft address", api.JoinRequest{ID: "n3", RaftAddr: freeAddr(t), HTTPAddr: n2API}, auth.ErrForbidden, "TLS handshake"},
 		{"http address of an impostor", api.JoinRequest{ID: "n2", RaftAddr: n2.cfg.RaftAddr, HTTPAddr: "https://" + foreign}, auth.ErrForbidden, "http_addr"},
 		{"plain http address", api.JoinRequest{ID: "n2", RaftAddr: n2.cfg.RaftAddr, HTTPAddr: "http://" + strings.TrimPrefix(n2API, "https://")}, api.ErrBadRequest, "want https://"},
+		{"http address without a scheme", api.JoinRequest{ID: "n2", RaftAddr: n2.cfg.RaftAddr, HTTPAddr: strings.TrimPrefix(n2API, "https://")}, api.ErrBadRequest, "want https://"},
 	}
 	for _, tc := range refused {
 		err := n1.Join(ctx, tc.req)
@@ -153,6 +154,16 @@ func TestTLSJoinNeedsANodeCertificateNamingTheServer(t *testing.T) {
 		t.Fatalf("n2's view: %+v %v", info, err)
 	}
 
+	// Nor re-registered without its scheme, which would make forwarding
+	// to it plaintext (issue 14).
+	err = n1.Join(ctx, api.JoinRequest{ID: "n2", RaftAddr: n2.cfg.RaftAddr, HTTPAddr: strings.TrimPrefix(n2API, "https://")})
+	if !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("re-registering n2 without a scheme: %v", err)
+	}
+	if addr := n1.fsm.nodeHTTPAddr("n2"); addr != n2API {
+		t.Fatalf("n2 registered at %s after a refused join, want %s", addr, n2API)
+	}
+
 	// A member's API address cannot be pointed at an impostor either.
 	err = n1.Join(ctx, api.JoinRequest{ID: "n2", RaftAddr: n2.cfg.RaftAddr, HTTPAddr: "https://" + foreign})
 	if !errors.Is(err, errIdentity) {
@@ -179,5 +190,30 @@ func TestTLSNodeRefusesAnUnspecifiedRaftAddress(t *testing.T) {
 	cfg.Drivers = func(string) (cloud.Driver, error) { return nil, errors.New("none") }
 	if _, err := NewNode(cfg); err == nil || !strings.Contains(err.Error(), "raft-addr") {
 		t.Fatalf("NewNode with raft-addr 0.0.0.0: %v", err)
+	}
+}
+
+// TestPlaintextJoinRefusesHTTPS: a plaintext cluster takes HOST:PORT or
+// http:// API addresses only; nothing changes on a refusal.
+func TestPlaintextJoinRefusesHTTPS(t *testing.T) {
+	n, _ := singleNode(t, time.Hour)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"https://127.0.0.1:9", false},
+		{"ftp://127.0.0.1:9", false},
+		{"127.0.0.1:9", true},
+		{"http://127.0.0.1:9", true},
+	} {
+		// n1 re-registers its own address: a join that changes no voter.
+		err := n.Join(ctx, api.JoinRequest{ID: "n1", RaftAddr: n.cfg.RaftAddr, HTTPAddr: tc.addr})
+		if tc.ok != (err == nil) || err != nil && !errors.Is(err, api.ErrBadRequest) {
+			t.Errorf("http_addr %q: %v, want ok=%v (else a 400)", tc.addr, err, tc.ok)
+		}
+		if !tc.ok && n.fsm.nodeHTTPAddr("n1") == tc.addr {
+			t.Errorf("http_addr %q was registered", tc.addr)
+		}
 	}
 }

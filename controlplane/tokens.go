@@ -49,13 +49,23 @@ func (n *Node) CreateToken(ctx context.Context, t auth.Token) error {
 	return n.apply(ctx, store.CreateToken{Token: tokenToStore(t)})
 }
 
-// DeleteToken commits the removal of an API token.
+// DeleteToken commits the removal of an API token, and returns once
+// every live member has applied it (waitApplied), so the token is refused
+// everywhere when the revocation is acknowledged.
 func (n *Node) DeleteToken(ctx context.Context, name string) error {
 	// Checked here too so that a mistyped name costs no log entry.
 	if !n.hasToken(name) {
 		return fmt.Errorf("API token %q: %w", name, api.ErrNotFound)
 	}
-	return n.apply(ctx, store.DeleteToken{Name: name})
+	res, err := n.applyResult(ctx, store.DeleteToken{Name: name})
+	if err != nil {
+		return err
+	}
+	if err := n.waitApplied(ctx, res.index, DefaultRevokeWait); err != nil {
+		return fmt.Errorf("API token %q: the revocation is committed, but not yet in force on every node within %s: %w (%w)",
+			name, DefaultRevokeWait, err, context.DeadlineExceeded)
+	}
+	return nil
 }
 
 // hasToken reports whether an API token has the name.

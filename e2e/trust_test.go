@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -282,5 +283,49 @@ func TestAuditFloodKeepsAdminEntries(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// TestRevokedTokenIsRefusedEverywhereAtOnce: a token revoked through a
+// follower is refused by every node in the very next request after the
+// revocation is acknowledged (issue 14: followers accepted it for a few
+// milliseconds, sometimes the one that acknowledged it).
+func TestRevokedTokenIsRefusedEverywhereAtOnce(t *testing.T) {
+	c := startCluster(t, 3)
+	leader := c.waitLeader(10 * time.Second)
+	f := c.follower(leader)
+	for round := range 10 {
+		name := fmt.Sprintf("r%d", round)
+		created, err := leader.client.CreateToken(ctx(t), api.TokenRequest{Name: name, Role: "read"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bearer := "Bearer " + created.Secret
+		for _, nd := range c.nodes {
+			eventually(t, 5*time.Second, name+" accepted on "+nd.id, func() error {
+				if code, _ := rawCall(t, nd, "GET", "/v1/policies", bearer, ""); code != http.StatusOK {
+					return fmt.Errorf("HTTP %d", code)
+				}
+				return nil
+			})
+		}
+		if err := f.client.DeleteToken(ctx(t), name); err != nil {
+			t.Fatalf("revoking %s through %s: %v", name, f.id, err)
+		}
+		codes := make([]int, len(c.nodes))
+		var wg sync.WaitGroup
+		for i, nd := range c.nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[i], _ = rawCall(t, nd, "GET", "/v1/policies", bearer, "")
+			}()
+		}
+		wg.Wait()
+		for i, nd := range c.nodes {
+			if codes[i] != http.StatusUnauthorized {
+				t.Errorf("round %d: %s answered %d to the revoked token right after the revocation, want 401", round, nd.id, codes[i])
+			}
+		}
 	}
 }

@@ -42,10 +42,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
@@ -256,8 +258,47 @@ func (d *Driver) client(subscription string) (*armcompute.VirtualMachineScaleSet
 	return c, nil
 }
 
-// checkRef returns an error naming the missing fields of g.
+// Azure's naming rules for the identifiers a target names. The SDK
+// path-escapes each into the request path, but escaping leaves "." and
+// ".." as they are, and the URL then resolves them as dot segments: a
+// resource group ".." addressed another subscription's scale set (issue
+// 14). These accept what Azure accepts and nothing that can change the
+// path's shape.
+var (
+	// subscriptionRE is a subscription id: a GUID.
+	subscriptionRE = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
+	// resourceGroupRE is a resource group name: 1-90 letters, digits,
+	// '_', '-', '.', '(' or ')', not ending in '.'.
+	resourceGroupRE = regexp.MustCompile(`^[-\p{L}\p{N}_.()]{0,89}[-\p{L}\p{N}_()]$`)
+	// scaleSetRE is a scale set name: 1-64 letters, digits, '_', '-' or
+	// '.', starting with a letter, digit or '_' and ending with a letter,
+	// digit or '_'.
+	scaleSetRE = regexp.MustCompile(`^[A-Za-z0-9_]([-A-Za-z0-9_.]{0,62}[A-Za-z0-9_])?$`)
+)
+
+// checkRef returns an error naming the missing fields of g, or the first
+// field that breaks Azure's naming rules.
 func checkRef(g cloud.GroupRef) error {
+	if err := checkRefPresent(g); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name, v, rule string
+		re            *regexp.Regexp
+	}{
+		{"subscription", g.Subscription, "a subscription id (a GUID like 00000000-0000-0000-0000-000000000000)", subscriptionRE},
+		{"resource_group", g.ResourceGroup, "a resource group name (1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.')", resourceGroupRE},
+		{"scale_set", g.ScaleSet, "a scale set name (1-64 letters, digits, '_', '-' or '.', starting and ending with a letter, digit or '_')", scaleSetRE},
+	} {
+		if !utf8.ValidString(f.v) || !f.re.MatchString(f.v) {
+			return fmt.Errorf("azure: %s %q is not %s: %w", f.name, f.v, f.rule, cloud.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// checkRefPresent returns an error naming the missing fields of g.
+func checkRefPresent(g cloud.GroupRef) error {
 	var missing []string
 	for _, f := range []struct{ name, v string }{
 		{"subscription", g.Subscription}, {"resource_group", g.ResourceGroup}, {"scale_set", g.ScaleSet},

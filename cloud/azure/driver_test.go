@@ -264,7 +264,7 @@ func (c *countingCredential) GetToken(context.Context, policy.TokenRequestOption
 func TestOneClientPerSubscription(t *testing.T) {
 	cred := &countingCredential{}
 	e, d := serve(t, azemu.Options{}, func(o *azure.Options) { o.Credential = cred })
-	subs := []string{"sub-a", "sub-b", "sub-c"}
+	subs := []string{"aaaaaaaa-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000-0000-000000000002", "cccccccc-0000-0000-0000-000000000003"}
 	for _, s := range subs {
 		if err := e.CreateGroup(s, testRG, "web", 0, 10, 2); err != nil {
 			t.Fatal(err)

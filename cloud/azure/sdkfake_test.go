@@ -95,7 +95,7 @@ func TestAgainstTheSDKServerFake(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := ctxT(t)
-	g := cloud.GroupRef{Provider: "azure", Subscription: "sub", ResourceGroup: "rg", ScaleSet: "web"}
+	g := cloud.GroupRef{Provider: "azure", Subscription: testSub, ResourceGroup: "rg", ScaleSet: "web"}
 
 	gs, err := d.Describe(ctx, g)
 	if want := (cloud.GroupState{Desired: 3, Max: 12, InService: 3}); err != nil || gs != want {
@@ -120,7 +120,7 @@ func TestAgainstTheSDKServerFake(t *testing.T) {
 	if !errors.Is(err, cloud.ErrUnavailable) || !errors.As(err, &re) || re.ErrorCode != "AllocationFailed" {
 		t.Fatalf("failed operation: %v, want ErrUnavailable with AllocationFailed", err)
 	}
-	if _, err := d.Describe(ctx, cloud.GroupRef{Subscription: "sub", ResourceGroup: "rg", ScaleSet: "gone"}); !errors.Is(err, cloud.ErrNotFound) {
+	if _, err := d.Describe(ctx, cloud.GroupRef{Subscription: testSub, ResourceGroup: "rg", ScaleSet: "gone"}); !errors.Is(err, cloud.ErrNotFound) {
 		t.Fatalf("missing: %v, want ErrNotFound", err)
 	}
 }
