@@ -245,7 +245,9 @@ func (h *handler) audit(method, pattern string, next apiFunc) apiFunc {
 		e.Status, e.Code = status, code
 		switch {
 		case status == http.StatusUnauthorized || status == http.StatusTooManyRequests:
-			h.logAudit(r, slog.LevelInfo, "audit: refused write logged, not recorded", e, nil)
+			// writeError logs it too, rate-limited; this line is for
+			// debugging only, or a flood would write two per request.
+			h.logAudit(r, slog.LevelDebug, "audit: refused write logged, not recorded", e, nil)
 			return err
 		case status == http.StatusForbidden && !fromProvenNode(r):
 			// A 403 decided here, on a request no node forwarded: if this

@@ -32,6 +32,11 @@ func (h *handler) authenticate(method, pattern string, need auth.Role, next apiF
 		if rec != nil {
 			rec.token = id.Name
 		}
+		if need == auth.RoleAdmin {
+			if err := h.checkNodeCertUse(r, pattern); err != nil {
+				return err
+			}
+		}
 		return next(w, r.WithContext(auth.NewContext(r.Context(), id)))
 	}
 }
@@ -54,4 +59,25 @@ func authError(w http.ResponseWriter, method, pattern string, err error) error {
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="capstan"`)
 	return &apiError{status: http.StatusUnauthorized, code: CodeUnauthenticated, msg: ae.Msg, err: err}
+}
+
+// checkNodeCertUse refuses a node certificate used as a client
+// certificate on an admin route, unless the request is a node's own (a
+// forwarded or relayed request from a proven node, or a join, which
+// proves the joining node's identity itself) or the operator allowed it
+// (Options.NodeCertAdmin). A node's key then cannot stand in for an
+// operator's client certificate.
+func (h *handler) checkNodeCertUse(r *http.Request, pattern string) error {
+	if h.nodeAdmin || h.peerNode == nil || r.TLS == nil || pattern == "/v1/cluster/join" {
+		return nil
+	}
+	id, isNode := h.peerNode(r.TLS)
+	if !isNode {
+		return nil
+	}
+	if _, ok := fromNode(r); ok {
+		return nil
+	}
+	return &apiError{status: http.StatusForbidden, code: CodeForbidden,
+		msg: fmt.Sprintf("%s %s: the client certificate is node %q's; admin routes take a client certificate (capstan tls init --clients) unless the agents run with --tls-node-cert-admin", r.Method, pattern, id)}
 }

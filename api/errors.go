@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/capstan-io/capstan/api/auth"
 	"github.com/capstan-io/capstan/policy"
@@ -92,9 +93,18 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if rec, ok := w.(*statusRecorder); ok {
 		token = rec.token
 	}
-	h.log.LogAttrs(r.Context(), level, "api error",
-		slog.String("method", r.Method), slog.String("path", r.URL.Path),
-		slog.Int("status", status), slog.String("code", detail.Code), slog.String("token", token), slog.Any("err", err))
+	attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", status), slog.String("code", detail.Code), slog.String("token", token), slog.Any("err", err)}
+	if status == http.StatusUnauthorized || status == http.StatusTooManyRequests {
+		// A flood of these would bury everything else: one line per
+		// token and source every failureLogEvery, with the count.
+		write, n := h.failures.note(token, r.RemoteAddr, status, time.Now())
+		if !write {
+			level = slog.LevelDebug
+		}
+		attrs = append(attrs, slog.String("source", r.RemoteAddr), slog.Int("count", n))
+	}
+	h.log.LogAttrs(r.Context(), level, "api error", attrs...)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}

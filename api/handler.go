@@ -81,6 +81,12 @@ type Options struct {
 	// client certificates requested) is a node without a node token. nil
 	// when the API runs without TLS.
 	PeerNode PeerNodeFunc
+	// NodeCertAdmin lets a client present a node certificate as its
+	// client certificate on admin routes. Off, a node certificate there
+	// is refused (403) unless the request is a node's own: a write
+	// another node forwards or relays, or a node's join. A certificate
+	// says what it is for; the agent's --tls-node-cert-admin.
+	NodeCertAdmin bool
 }
 
 // apiFunc is a route's handler. Returning an error hands it to writeError,
@@ -97,7 +103,9 @@ type handler struct {
 	nodeID     string
 	nodeSecret string
 	peerNode   PeerNodeFunc
+	nodeAdmin  bool
 	relays     *relayQueue
+	failures   failureLog   // rate-limits the lines of 401s and 429s
 	promHTTP   http.Handler // nil when there is nothing to expose
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
@@ -140,6 +148,7 @@ func NewHandler(opts Options) http.Handler {
 		nodeID:     opts.NodeID,
 		nodeSecret: opts.NodeSecret,
 		peerNode:   opts.PeerNode,
+		nodeAdmin:  opts.NodeCertAdmin,
 		mux:        http.NewServeMux(),
 		auth:       opts.Auth,
 	}

@@ -167,6 +167,21 @@ func load(f Files) (*material, error) {
 	return &material{cert: &cert, ca: ca, clientCAs: clientCAs}, nil
 }
 
+// aeadSuites are the TLS 1.2 cipher suites every Capstan endpoint offers
+// and accepts: ECDHE key exchange with an AEAD cipher only. Go's defaults
+// still include CBC suites with SHA-1 MACs (ECDHE-ECDSA-AES128-SHA,
+// AES256-SHA). TLS 1.3 suites are not configurable and all AEAD.
+func aeadSuites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
+}
+
 // ParseCertificatesFile reads the certificates of a PEM file.
 func ParseCertificatesFile(path string) ([]*x509.Certificate, error) {
 	data, err := os.ReadFile(path)
@@ -234,9 +249,9 @@ func NodeName(c *x509.Certificate) string { return c.Subject.CommonName }
 // certificate, TLS 1.2 at least, and client certificates per auth,
 // verified against the client CA and the cluster CA.
 func (s *Store) ServerConfig(auth ClientAuth) *tls.Config {
-	base := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}, ClientAuth: auth.tlsType()}
+	base := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: aeadSuites(), NextProtos: []string{"h2", "http/1.1"}, ClientAuth: auth.tlsType()}
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
+		MinVersion: tls.VersionTLS12, CipherSuites: aeadSuites(),
 		// Each handshake gets a config built from the current material,
 		// so a reload takes effect for the next connection.
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -253,11 +268,12 @@ func (s *Store) ServerConfig(auth ClientAuth) *tls.Config {
 // must present a node certificate of the cluster CA.
 func (s *Store) PeerServerConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
+		MinVersion: tls.VersionTLS12, CipherSuites: aeadSuites(),
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			m := s.cur.Load()
 			return &tls.Config{
 				MinVersion:   tls.VersionTLS12,
+				CipherSuites: aeadSuites(),
 				Certificates: []tls.Certificate{*m.cert},
 				// Raft connections are long-lived and pooled: resumption
 				// would save nothing, and a ticket the server sends
@@ -281,7 +297,7 @@ func (s *Store) PeerServerConfig() *tls.Config {
 // and a node is named by its certificate, not by the address it is dialed at.
 func (s *Store) PeerClientConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
+		MinVersion: tls.VersionTLS12, CipherSuites: aeadSuites(),
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return s.cur.Load().cert, nil
 		},
@@ -306,7 +322,7 @@ func (s *Store) DialTLSContext(ctx context.Context, network, addr string) (net.C
 	}
 	m := s.cur.Load()
 	d := &tls.Dialer{Config: &tls.Config{
-		MinVersion: tls.VersionTLS12,
+		MinVersion: tls.VersionTLS12, CipherSuites: aeadSuites(),
 		ServerName: host,
 		RootCAs:    m.ca,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -319,7 +335,7 @@ func (s *Store) DialTLSContext(ctx context.Context, network, addr string) (net.C
 // ClientConfig is a TLS config for a CLI client: roots from caFile (the
 // system's when empty) and, when certFile is set, a client certificate.
 func ClientConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: aeadSuites()}
 	if caFile != "" {
 		pool, err := loadPool(caFile)
 		if err != nil {

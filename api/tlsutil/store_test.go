@@ -289,3 +289,68 @@ func TestClientConfigAndParseClientAuth(t *testing.T) {
 		t.Errorf("ParseClientAuth(always): %v", err)
 	}
 }
+
+// TestTLS12OffersOnlyAEADSuites: on TLS 1.2, the API and Raft ports (and
+// the node's dialers) take only ECDHE with an AEAD cipher; a client that
+// offers only CBC or SHA-1 suites is refused (issue 14), one that offers
+// GCM gets through.
+func TestTLS12OffersOnlyAEADSuites(t *testing.T) {
+	p := newPKI(t)
+	s, err := NewStore(p.files("n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := p.keyPair(t, p.dir, "n2")
+	for _, srv := range []struct {
+		name string
+		cfg  *tls.Config
+	}{
+		{"API", s.ServerConfig(ClientAuthNone)},
+		{"Raft", s.PeerServerConfig()},
+	} {
+		for _, tc := range []struct {
+			suite uint16
+			ok    bool
+		}{
+			{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, false},
+			{tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, false},
+			{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, false},
+			{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, true},
+			{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, true},
+		} {
+			ln, err := tls.Listen("tcp", "127.0.0.1:0", srv.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				c, err := ln.Accept()
+				if err == nil {
+					_ = c.(*tls.Conn).Handshake()
+					c.Close()
+				}
+			}()
+			c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12,
+				CipherSuites: []uint16{tc.suite}, Certificates: []tls.Certificate{cert}})
+			if err == nil {
+				c.Close()
+			}
+			ln.Close()
+			if (err == nil) != tc.ok {
+				t.Errorf("%s with %s only: %v, want ok=%v", srv.name, tls.CipherSuiteName(tc.suite), err, tc.ok)
+			}
+		}
+	}
+	// The node's own dialers offer no CBC suite either.
+	for _, c := range []*tls.Config{s.PeerClientConfig()} {
+		for _, id := range c.CipherSuites {
+			for _, bad := range tls.InsecureCipherSuites() {
+				if id == bad.ID {
+					t.Errorf("the peer dialer offers %s", bad.Name)
+				}
+			}
+			if name := tls.CipherSuiteName(id); !strings.Contains(name, "GCM") && !strings.Contains(name, "CHACHA20") {
+				t.Errorf("the peer dialer offers %s", name)
+			}
+		}
+	}
+}

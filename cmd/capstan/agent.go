@@ -78,6 +78,7 @@ type agentOptions struct {
 	TLSCA              string        `yaml:"tls_ca"`
 	TLSClientCA        string        `yaml:"tls_client_ca"`
 	TLSClientAuth      string        `yaml:"tls_client_auth"`
+	TLSNodeCertAdmin   bool          `yaml:"tls_node_cert_admin"`
 
 	// Authentication (agent_auth.go).
 	TokenFile      string         `yaml:"token_file"`
@@ -155,6 +156,7 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&o.TLSCA, "tls-ca", "", "cluster CA (PEM): peers' certificates must chain to it")
 	f.StringVar(&o.TLSClientCA, "tls-client-ca", "", "CA (PEM) for API client certificates, besides --tls-ca")
 	f.StringVar(&o.TLSClientAuth, "tls-client-auth", o.TLSClientAuth, "API client certificates: none, request (verified when given) or require")
+	f.BoolVar(&o.TLSNodeCertAdmin, "tls-node-cert-admin", false, "let clients use a node certificate as their API client certificate on admin routes (by default only nodes' own requests to each other may)")
 	f.StringVar(&o.TokenFile, "token-file", "", "YAML file of API tokens (tokens: [{name, role, hash, rate, burst}]); capstan token generate prints entries; SIGHUP reloads it")
 	f.StringVar(&o.NodeTokenFile, "node-token-file", "", "file holding the secret of an admin token this node presents to its peers' APIs to discover and join them (required with --join)")
 	f.BoolVar(&o.InsecureNoAuth, "insecure-no-auth", false, "serve the API without authentication (logs a warning at every start; never on a network)")
@@ -262,6 +264,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	}
 	if st := tlsSetup.Store(); st != nil {
 		apiOpts.PeerNode = st.NodeOf
+		apiOpts.NodeCertAdmin = o.TLSNodeCertAdmin
 	}
 	srv := &http.Server{
 		Handler:           api.NewHandler(apiOpts),

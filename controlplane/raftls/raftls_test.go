@@ -23,7 +23,7 @@ import (
 // pki is a cluster CA with nodes n1, n2 and n3, and a foreign CA with its own n1.
 type pki struct{ dir, other string }
 
-func newPKI(t *testing.T) pki {
+func newPKI(t testing.TB) pki {
 	t.Helper()
 	p := pki{dir: t.TempDir(), other: t.TempDir()}
 	for _, d := range []string{p.dir, p.other} {
@@ -34,7 +34,7 @@ func newPKI(t *testing.T) pki {
 	return p
 }
 
-func (p pki) store(t *testing.T, id string) *tlsutil.Store {
+func (p pki) store(t testing.TB, id string) *tlsutil.Store {
 	t.Helper()
 	s, err := tlsutil.NewStore(tlsutil.Files{Cert: filepath.Join(p.dir, id+".crt"), Key: filepath.Join(p.dir, id+".key"), CA: filepath.Join(p.dir, "ca.crt")})
 	if err != nil {
@@ -149,7 +149,7 @@ func (c *atomicCount) get() int {
 	return c.n
 }
 
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -160,7 +160,7 @@ func listen(t *testing.T) net.Listener {
 
 // tlsEndpoint is node id's Raft transport over a Layer with the given
 // configs and membership, answering every AppendEntries with success.
-func tlsEndpoint(t *testing.T, id string, server, client *tls.Config, members Members) *endpoint {
+func tlsEndpoint(t testing.TB, id string, server, client *tls.Config, members Members) *endpoint {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	l, err := New(Options{Listener: listen(t), Server: server, Client: client, Registerer: reg, HandshakeTimeout: 2 * time.Second, Members: members})
@@ -176,7 +176,7 @@ func tlsEndpoint(t *testing.T, id string, server, client *tls.Config, members Me
 }
 
 // nodeEndpoint is node id of the PKI, with the membership r.
-func (p pki) nodeEndpoint(t *testing.T, id string, r *roster) *endpoint {
+func (p pki) nodeEndpoint(t testing.TB, id string, r *roster) *endpoint {
 	t.Helper()
 	s := p.store(t, id)
 	return tlsEndpoint(t, id, s.PeerServerConfig(), s.PeerClientConfig(), r.lookup)
@@ -196,7 +196,7 @@ func plainEndpoint(t *testing.T) *endpoint {
 	return &endpoint{id: "plain", trans: trans, got: got}
 }
 
-func serveRPCs(t *testing.T, trans *raft.NetworkTransport, got *atomicCount) {
+func serveRPCs(t testing.TB, trans *raft.NetworkTransport, got *atomicCount) {
 	done := make(chan struct{})
 	t.Cleanup(func() { close(done) })
 	go func() {
