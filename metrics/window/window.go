@@ -55,17 +55,21 @@ type Window struct {
 	// slots[i mod length]. Before that it grows: it holds the buckets
 	// head-len(slots)+1 .. head in order, and older ones are empty.
 	slots []bucket
+	// ats holds, for Last windows only, the time of each slot's value,
+	// at the same positions; other windows do not pay for it.
+	ats []int64
 	// head is the bucket index (time / step) of the newest bucket; the
 	// window spans head-length+1 .. head.
 	head int64
 	any  bool
 }
 
+// bucket is 16 bytes: its value (the sum for Mean, the max or last
+// value otherwise) and its sample count. A full week of 2,016 buckets is
+// 32 KB per window.
 type bucket struct {
-	sum   float64
-	n     uint32
-	value float64 // max or last
-	at    int64   // time of the sample behind value, for Last
+	v float64
+	n uint32
 }
 
 // New returns a window of length buckets of the given step.
@@ -91,9 +95,9 @@ func (w *Window) full() bool { return len(w.slots) == w.length }
 // first is the index of the oldest stored bucket.
 func (w *Window) first() int64 { return w.head - int64(len(w.slots)) + 1 }
 
-// slot returns the bucket for index idx, which must be within the window
-// (advance said so), making room for it while the window grows.
-func (w *Window) slot(idx int64) *bucket {
+// slot returns the position of bucket idx in slots, which must be within
+// the window (advance said so), making room for it while the window grows.
+func (w *Window) slot(idx int64) int {
 	if !w.full() && idx < w.first() {
 		// A late sample older than the stored buckets: prepend empty ones.
 		need := int(w.first() - idx)
@@ -101,34 +105,70 @@ func (w *Window) slot(idx int64) *bucket {
 			w.toRing()
 		} else {
 			w.slots = append(make([]bucket, need, need+len(w.slots)), w.slots...)
+			if w.agg == Last {
+				w.ats = append(make([]int64, need, need+len(w.ats)), w.ats...)
+			}
 		}
 	}
 	if w.full() {
-		return &w.slots[mod(idx, int64(w.length))]
+		return mod(idx, int64(w.length))
 	}
-	return &w.slots[idx-w.first()]
+	return int(idx - w.first())
 }
 
-// get returns the bucket for idx within the window (empty where none is stored).
-func (w *Window) get(idx int64) bucket {
+// get returns the bucket for idx within the window and, for Last, its
+// value's time (empty where none is stored).
+func (w *Window) get(idx int64) (bucket, int64) {
+	pos := -1
 	switch {
 	case w.full():
-		return w.slots[mod(idx, int64(w.length))]
-	case idx < w.first() || idx > w.head:
-		return bucket{}
+		pos = mod(idx, int64(w.length))
+	case idx >= w.first() && idx <= w.head:
+		pos = int(idx - w.first())
 	}
-	return w.slots[idx-w.first()]
+	if pos < 0 {
+		return bucket{}, 0
+	}
+	if w.agg == Last {
+		return w.slots[pos], w.ats[pos]
+	}
+	return w.slots[pos], 0
+}
+
+// grow appends k empty buckets to the growing slots.
+func (w *Window) grow(k int64) {
+	for range k {
+		w.slots = append(w.slots, bucket{})
+		if w.agg == Last {
+			w.ats = append(w.ats, 0)
+		}
+	}
+}
+
+// empty clears the bucket at position pos.
+func (w *Window) empty(pos int) {
+	w.slots[pos] = bucket{}
+	if w.agg == Last {
+		w.ats[pos] = 0
+	}
 }
 
 // toRing turns the growing slots into the full ring for the same head.
 func (w *Window) toRing() {
 	ring := make([]bucket, w.length)
+	var ats []int64
+	if w.agg == Last {
+		ats = make([]int64, w.length)
+	}
 	for i, b := range w.slots {
 		if j := w.first() + int64(i); j > w.head-int64(w.length) {
 			ring[mod(j, int64(w.length))] = b
+			if ats != nil {
+				ats[mod(j, int64(w.length))] = w.ats[i]
+			}
 		}
 	}
-	w.slots = ring
+	w.slots, w.ats = ring, ats
 }
 
 // Add folds one sample into its bucket. Samples older than the window are
@@ -143,17 +183,18 @@ func (w *Window) Add(t time.Time, v float64) {
 	if !w.advance(idx) {
 		return // older than the window
 	}
-	b := w.slot(idx)
+	pos := w.slot(idx)
+	b := &w.slots[pos]
 	switch w.agg {
 	case Mean:
-		b.sum += v
+		b.v += v
 	case Max:
-		if b.n == 0 || v > b.value {
-			b.value = v
+		if b.n == 0 || v > b.v {
+			b.v = v
 		}
 	case Last:
-		if b.n == 0 || tn >= b.at {
-			b.value, b.at = v, tn
+		if b.n == 0 || tn >= w.ats[pos] {
+			b.v, w.ats[pos] = v, tn
 		}
 	}
 	b.n++
@@ -200,17 +241,18 @@ func (w *Window) Merge(p Partial, factor float64) {
 	if !w.advance(p.Bucket) {
 		return
 	}
-	b := w.slot(p.Bucket)
+	pos := w.slot(p.Bucket)
+	b := &w.slots[pos]
 	switch w.agg {
 	case Mean:
-		b.sum += p.Sum * factor
+		b.v += p.Sum * factor
 	case Max:
-		if b.n == 0 || p.Max*factor > b.value {
-			b.value = p.Max * factor
+		if b.n == 0 || p.Max*factor > b.v {
+			b.v = p.Max * factor
 		}
 	case Last:
-		if b.n == 0 || p.LastAt >= b.at {
-			b.value, b.at = p.Last*factor, p.LastAt
+		if b.n == 0 || p.LastAt >= w.ats[pos] {
+			b.v, w.ats[pos] = p.Last*factor, p.LastAt
 		}
 	}
 	b.n += p.N
@@ -225,38 +267,29 @@ func (w *Window) advance(idx int64) bool {
 	switch {
 	case !w.any:
 		w.head, w.any = idx, true
-		w.slots = append(w.slots[:0], bucket{})
+		w.slots, w.ats = w.slots[:0], w.ats[:0]
+		w.grow(1)
 		if w.length == 1 {
 			w.toRing()
 		}
-	case idx > w.head && w.full():
+	case idx > w.head:
+		if !w.full() && int64(len(w.slots))+idx-w.head < n {
+			w.grow(idx - w.head)
+			w.head = idx
+			break
+		}
+		if !w.full() {
+			w.toRing() // growing past the length: from now on a ring
+		}
 		if idx-w.head >= n {
 			clear(w.slots)
+			clear(w.ats)
 		} else {
 			for i := w.head + 1; i <= idx; i++ {
-				w.slots[mod(i, n)] = bucket{}
+				w.empty(mod(i, n))
 			}
 		}
 		w.head = idx
-	case idx > w.head:
-		gap := idx - w.head
-		if int64(len(w.slots))+gap < n {
-			for range gap {
-				w.slots = append(w.slots, bucket{})
-			}
-			w.head = idx
-		} else {
-			// Growing past the length: from now on a ring.
-			w.toRing()
-			if idx-w.head >= n {
-				clear(w.slots)
-			} else {
-				for i := w.head + 1; i <= idx; i++ {
-					w.slots[mod(i, n)] = bucket{}
-				}
-			}
-			w.head = idx
-		}
 	case idx <= w.head-n:
 		return false
 	}
@@ -279,14 +312,14 @@ func (w *Window) Values(upTo time.Time) (start time.Time, values []float64) {
 	}
 	values = make([]float64, 0, last-first+1)
 	for i := first; i <= last; i++ {
-		b := w.get(i)
+		b, _ := w.get(i)
 		switch {
 		case b.n == 0:
 			values = append(values, math.NaN())
 		case w.agg == Mean:
-			values = append(values, b.sum/float64(b.n))
+			values = append(values, b.v/float64(b.n))
 		default:
-			values = append(values, b.value)
+			values = append(values, b.v)
 		}
 	}
 	return time.Unix(0, first*w.step).UTC(), values
@@ -328,18 +361,25 @@ var ErrBadWindow = errors.New("window: malformed encoding")
 // MarshalJSON encodes the window exactly.
 func (w *Window) MarshalJSON() ([]byte, error) {
 	x := wire{Step: w.step, Agg: w.agg, Head: w.head, Any: w.any}
-	ring := w.slots
+	c := w
 	if !w.full() {
-		c := w.Clone()
+		c = w.Clone()
 		if c.any {
 			c.toRing()
 		} else {
 			c.slots = make([]bucket, c.length)
+			c.ats = make([]int64, c.length)
 		}
-		ring = c.slots
 	}
-	for _, b := range ring {
-		x.Sum, x.N, x.Value, x.At = append(x.Sum, b.sum), append(x.N, b.n), append(x.Value, b.value), append(x.At, b.at)
+	for i, b := range c.slots {
+		sum, value, at := 0.0, b.v, int64(0)
+		if c.agg == Mean {
+			sum, value = b.v, 0
+		}
+		if c.agg == Last {
+			at = c.ats[i]
+		}
+		x.Sum, x.N, x.Value, x.At = append(x.Sum, sum), append(x.N, b.n), append(x.Value, value), append(x.At, at)
 	}
 	return json.Marshal(x)
 }
@@ -355,8 +395,15 @@ func (w *Window) UnmarshalJSON(data []byte) error {
 		return ErrBadWindow
 	}
 	*w = Window{step: x.Step, agg: x.Agg, length: n, head: x.Head, any: x.Any, slots: make([]bucket, n)}
+	if w.agg == Last {
+		w.ats = slices.Clone(x.At)
+	}
 	for i := range w.slots {
-		w.slots[i] = bucket{sum: x.Sum[i], n: x.N[i], value: x.Value[i], at: x.At[i]}
+		// A Mean bucket's value is its sum; the other arrays are zero.
+		w.slots[i] = bucket{v: x.Value[i], n: x.N[i]}
+		if w.agg == Mean {
+			w.slots[i].v = x.Sum[i]
+		}
 	}
 	w.compact()
 	return nil
@@ -392,18 +439,14 @@ func (w *Window) AppendBinary(b []byte) ([]byte, error) {
 	lo := w.oldestFilled()
 	b = binary.AppendUvarint(b, uint64(w.head-lo+1))
 	for i := lo; w.any && i <= w.head; i++ {
-		s := w.get(i)
+		s, at := w.get(i)
 		b = binary.AppendUvarint(b, uint64(s.n))
 		if s.n == 0 {
 			continue
 		}
-		v := s.value
-		if w.agg == Mean {
-			v = s.sum
-		}
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.v))
 		if w.agg == Last {
-			b = binary.AppendVarint(b, s.at)
+			b = binary.AppendVarint(b, at)
 		}
 	}
 	return b, nil
@@ -461,6 +504,9 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	x := Window{step: step, agg: agg, length: int(length), head: head, any: anyData}
 	if n > 0 {
 		x.slots = make([]bucket, n) // oldest first; a ring once n == length, below
+		if agg == Last {
+			x.ats = make([]int64, n)
+		}
 	}
 	for i := range x.slots {
 		cnt, ok := uvarint()
@@ -475,31 +521,20 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 		}
 		v := math.Float64frombits(binary.LittleEndian.Uint64(d))
 		d = d[8:]
-		s := bucket{n: uint32(cnt)}
-		if agg == Mean {
-			s.sum = v
-		} else {
-			s.value = v
-		}
+		x.slots[i] = bucket{v: v, n: uint32(cnt)}
 		if agg == Last {
 			at, ok := varint()
 			if !ok {
 				return fail("bad bucket time")
 			}
-			s.at = at
+			x.ats[i] = at
 		}
-		x.slots[i] = s
 	}
 	if len(d) != 0 {
 		return fail(fmt.Sprintf("%d trailing bytes", len(d)))
 	}
 	if x.full() {
-		// The buckets head-length+1 .. head, in ring positions.
-		linear := x.slots
-		x.slots = make([]bucket, x.length)
-		for i, s := range linear {
-			x.slots[mod(x.head-int64(x.length)+1+int64(i), int64(x.length))] = s
-		}
+		x.toRing() // the buckets head-length+1 .. head, into ring positions
 	}
 	*w = x
 	return nil
@@ -512,7 +547,7 @@ func (w *Window) oldestFilled() int64 {
 		return w.head + 1
 	}
 	for i := w.head - int64(len(w.slots)) + 1; i < w.head; i++ {
-		if w.get(i).n > 0 {
+		if b, _ := w.get(i); b.n > 0 {
 			return i
 		}
 	}
@@ -523,22 +558,30 @@ func (w *Window) oldestFilled() int64 {
 // so a decoded window holds only what it needs, as a grown one does.
 func (w *Window) compact() {
 	if !w.any {
-		w.slots = nil
+		w.slots, w.ats = nil, nil
 		return
 	}
 	lo := w.oldestFilled()
 	if k := w.head - lo + 1; k < int64(w.length) {
 		out := make([]bucket, k)
-		for i := range out {
-			out[i] = w.get(lo + int64(i))
+		var ats []int64
+		if w.agg == Last {
+			ats = make([]int64, k)
 		}
-		w.slots = out
+		for i := range out {
+			b, at := w.get(lo + int64(i))
+			out[i] = b
+			if ats != nil {
+				ats[i] = at
+			}
+		}
+		w.slots, w.ats = out, ats
 	}
 }
 
 // Clone returns an independent copy of the window.
 func (w *Window) Clone() *Window {
 	c := *w
-	c.slots = slices.Clone(w.slots)
+	c.slots, c.ats = slices.Clone(w.slots), slices.Clone(w.ats)
 	return &c
 }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -245,7 +246,13 @@ type model struct {
 	length  int64
 	head    int64
 	any     bool
-	buckets map[int64]bucket
+	buckets map[int64]modelBucket
+}
+
+type modelBucket struct {
+	sum, value float64
+	at         int64
+	n          uint32
 }
 
 func (m *model) add(idx int64, tn int64, v float64) {
@@ -298,14 +305,17 @@ func TestWindowGrowsAsBucketsFill(t *testing.T) {
 	for i := range 10 {
 		w.Add(at(float64(i*10)), 1)
 	}
-	if c := cap(w.slots); c > 64 {
-		t.Fatalf("a 2,016-bucket window holds %d buckets after 10", c)
+	if c := cap(w.slots); c > 64 || w.ats != nil {
+		t.Fatalf("a 2,016-bucket mean window holds %d buckets after 10 (times: %v)", c, w.ats != nil)
+	}
+	if size := unsafe.Sizeof(bucket{}); size != 16 {
+		t.Fatalf("a bucket takes %d bytes, want 16", size)
 	}
 	moves := []float64{0, 10, 10, -25, 30, 5, 200, -150, 15, 10, -5, 400, 10, 10, 1000, -990, 20}
 	for _, agg := range []Agg{Mean, Max, Last} {
 		for _, length := range []int{1, 2, 7, 40} {
 			w := New(10*time.Second, length, agg)
-			m := &model{agg: agg, length: int64(length), buckets: map[int64]bucket{}}
+			m := &model{agg: agg, length: int64(length), buckets: map[int64]modelBucket{}}
 			now := 1000.0
 			for k, d := range moves {
 				now += d
