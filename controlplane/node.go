@@ -1,8 +1,11 @@
-// Package controlplane runs Capstan as a Raft-replicated service: the FSM
-// that holds policies, their state and decision history; the node that wires
-// hashicorp/raft to bbolt storage and a TCP transport; the leader-only loop
-// that evaluates policies and actuates through cloud drivers, writing an
-// intent before every cloud call; and the api.Backend the REST API serves.
+// Package controlplane runs Capstan as a Raft-replicated service: the FSM,
+// Raft's glue around the state that package store owns (its model,
+// commands and encodings); the node that wires hashicorp/raft to bbolt
+// storage and a TCP or mutual-TLS transport (or, in tests, to in-memory
+// stores and transport: Config.Storage); the leader-only loop that
+// evaluates policies and actuates through cloud drivers, writing an
+// intent before every cloud call; and the api.Backend the REST API serves,
+// which maps the API's types to the store's.
 package controlplane
 
 import (
