@@ -61,7 +61,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	if !n.barrier(ctx, log) {
 		return
 	}
-	if err := n.apply(ctx, store.RegisterNode{ID: n.cfg.NodeID, HTTPAddr: n.apiAddr()}); err != nil && ctx.Err() == nil {
+	if err := n.registerSelf(ctx); err != nil && ctx.Err() == nil {
 		log.Warn("registering this node failed", "err", err)
 	}
 	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}}

@@ -583,16 +583,8 @@ func (n *Node) register(ctx context.Context) {
 		if n.fsm.nodeHTTPAddr(n.cfg.NodeID) == n.apiAddr() {
 			return
 		}
-		if n.raft.State() == raft.Leader {
-			if err := n.apply(ctx, store.RegisterNode{ID: n.cfg.NodeID, HTTPAddr: n.apiAddr()}); err != nil {
-				n.log.Debug("registering failed", "err", err)
-			}
-		} else if leader := n.raftLeader(); leader != "" {
-			if addr := n.fsm.nodeHTTPAddr(leader); addr != "" {
-				if err := n.joinVia(ctx, addr); err != nil {
-					n.log.Debug("registering through the leader failed", "err", err)
-				}
-			}
+		if err := n.registerSelf(ctx); err != nil {
+			n.log.Debug("registering failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -600,6 +592,28 @@ func (n *Node) register(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// registerSelf is the one way a node records its HTTP address in the
+// registry: a leader commits it, a follower asks the leader (a join, which
+// re-registers a member). The register loop calls it until the address is
+// in, and a new leader at once, so writes forwarded to it find it.
+func (n *Node) registerSelf(ctx context.Context) error {
+	if n.raft.State() == raft.Leader {
+		return n.apply(ctx, store.RegisterNode{ID: n.cfg.NodeID, HTTPAddr: n.apiAddr()})
+	}
+	leader := n.raftLeader()
+	if leader == "" {
+		return errors.New("no leader known")
+	}
+	addr := n.fsm.nodeHTTPAddr(leader)
+	if addr == "" {
+		return fmt.Errorf("the leader %s has no registered address yet", leader)
+	}
+	if err := n.joinVia(ctx, addr); err != nil {
+		return fmt.Errorf("through the leader: %w", err)
+	}
+	return nil
 }
 
 // raftLeader is the current leader's server id, or "".
