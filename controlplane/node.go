@@ -10,7 +10,6 @@ package controlplane
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -538,40 +537,26 @@ func (n *Node) discover(ctx context.Context) ([]raft.Server, string, error) {
 }
 
 func (n *Node) peerInfo(ctx context.Context, peer string) (api.ClusterInfo, error) {
-	var info api.ClusterInfo
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(peer, "/v1/cluster"), nil)
+	info, err := n.peerClient(peer).Cluster(ctx)
 	if err != nil {
-		return info, err
+		return info, fmt.Errorf("%s: %w", peer, err)
 	}
-	resp, err := n.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return info, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return info, fmt.Errorf("%s: %s", peer, resp.Status)
-	}
-	return info, json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info)
+	return info, nil
 }
 
 // joinVia asks a peer (which forwards to the leader) to add this node.
 func (n *Node) joinVia(ctx context.Context, peer string) error {
-	body, _ := json.Marshal(api.JoinRequest{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.apiAddr()})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.peerURL(peer, "/v1/cluster/join"), strings.NewReader(string(body)))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := n.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s: %s: %s", peer, resp.Status, strings.TrimSpace(string(msg)))
+	req := api.JoinRequest{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.apiAddr()}
+	if err := n.peerClient(peer).Join(ctx, req); err != nil {
+		return fmt.Errorf("%s: %w", peer, err)
 	}
 	return nil
+}
+
+// peerClient is the API client of a peer (host:port or a URL), over this
+// node's HTTP client: the one client of Capstan's API, shared with the CLI.
+func (n *Node) peerClient(peer string) *api.Client {
+	return api.NewClient(n.peerURL(peer, ""), n.cfg.HTTPClient)
 }
 
 // register keeps this node's HTTP address in the replicated node registry,
