@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/capstan-io/capstan/api/auth"
 )
@@ -19,6 +20,10 @@ const NodeTokenHeader = "X-Capstan-Node-Token"
 // PeerNodeFunc reports the node id of a TLS client's certificate when it
 // is a node certificate of the cluster CA (tlsutil.Store.NodeOf).
 type PeerNodeFunc func(cs *tls.ConnectionState) (id string, ok bool)
+
+// headerRefused keys the failure log's count of node-to-node headers
+// ignored from a client (it is no HTTP status).
+const headerRefused = 0
 
 // peerKey is the context key of a request's proven sender node.
 type peerKey struct{}
@@ -63,8 +68,11 @@ func (h *handler) withPeer(r *http.Request) *http.Request {
 		}
 	}
 	if p.node == "" {
-		h.log.LogAttrs(r.Context(), slog.LevelInfo, "api: node-to-node headers from a sender that is not a node; ignored",
-			slog.String("path", r.URL.Path), slog.String("source", r.RemoteAddr), slog.String("forwarded_by", by))
+		// Rate-limited like 401s: a client could send these on every request.
+		if write, n := h.failures.note("", r.RemoteAddr, headerRefused, time.Now()); write {
+			h.log.LogAttrs(r.Context(), slog.LevelInfo, "api: node-to-node headers from a sender that is not a node; ignored",
+				slog.String("path", r.URL.Path), slog.String("source", r.RemoteAddr), slog.String("forwarded_by", by), slog.Int("count", n))
+		}
 	}
 	return r.WithContext(context.WithValue(r.Context(), peerKey{}, p))
 }

@@ -70,9 +70,9 @@ func (r *recorder) UnreadByte() error {
 // hands the request's bytes to Raft; a request that fails closes the
 // connection before Raft sees any of it.
 type peerConn struct {
-	*tls.Conn
-	id string
-	l  *Layer
+	net.Conn // a *tls.Conn, whose handshake named id
+	id       string
+	l        *Layer
 
 	in  recorder
 	dec *codec.Decoder
@@ -83,7 +83,7 @@ type peerConn struct {
 	err     error
 }
 
-func newPeerConn(l *Layer, c *tls.Conn, id string) *peerConn {
+func newPeerConn(l *Layer, c net.Conn, id string) *peerConn {
 	pc := &peerConn{Conn: c, id: id, l: l, in: recorder{r: bufio.NewReader(c)}}
 	pc.dec = codec.NewDecoder(&pc.in, &codec.MsgpackHandle{})
 	return pc
