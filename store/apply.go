@@ -347,6 +347,9 @@ func (s *State) appendAudit(c AuditCommand, index uint64) {
 	e := c.Entry
 	e.ID = index
 	if c.Flood != nil {
+		// The flood rules fold repeats into entries in place: a view may
+		// hold them.
+		s.writableAudit()
 		r := auditRetention[AuditEntry]{Max: c.Max, Window: time.Duration(c.Flood.WindowSeconds) * time.Second,
 			PerToken: c.Flood.PerToken, Facts: auditEntryFacts, Fold: foldAuditEntry}
 		l := r.Add(auditLogs[AuditEntry]{Main: s.Audit, Kept: s.AuditKept}, e)

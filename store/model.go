@@ -132,8 +132,9 @@ type State struct {
 	// first, which only their like evict (auditretention.go).
 	AuditKept []AuditEntry
 
-	// epoch counts the Views taken (view.go).
-	epoch uint64
+	// epoch counts the Views taken (view.go); auditEpoch is the epoch at
+	// which the audit logs were last copied.
+	epoch, auditEpoch uint64
 }
 
 // New returns an empty state.

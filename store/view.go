@@ -41,6 +41,17 @@ func (s *State) writable(id string) *Policy {
 	return c
 }
 
+// writableAudit copies the audit logs before Apply changes an entry in
+// place, when a view may share them (appends and trims leave a view's
+// entries alone and need no copy).
+func (s *State) writableAudit() {
+	if s.auditEpoch == s.epoch {
+		return
+	}
+	s.Audit, s.AuditKept = slices.Clone(s.Audit), slices.Clone(s.AuditKept)
+	s.auditEpoch = s.epoch
+}
+
 // clone copies what Apply changes in place: pending intents, latest
 // samples, windows and series points. Records, evaluation states and
 // policy values are replaced, never changed, and stay shared; decisions are

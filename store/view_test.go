@@ -23,6 +23,10 @@ func TestViewIsImmutable(t *testing.T) {
 		IntentResult{Policy: "queue", IntentID: 11},
 		PutIntent{Intent: Intent{Policy: "web", From: 4, To: 5}},
 		AuditCommand{Entry: AuditEntry{Status: 400, Code: "bad_request"}, Max: 2},
+		// Refusals folded into an entry a view holds (flood rules).
+		AuditCommand{Entry: AuditEntry{Token: "t", Source: "a:1", Time: at, Status: 403}, Max: 5, Flood: &AuditFlood{WindowSeconds: 60, PerToken: 5}},
+		AuditCommand{Entry: AuditEntry{Token: "t", Source: "a:2", Time: at.Add(time.Second), Status: 403}, Max: 5, Flood: &AuditFlood{WindowSeconds: 60, PerToken: 5}},
+		AuditCommand{Entry: AuditEntry{Token: "t", Source: "a:3", Time: at.Add(2 * time.Second), Status: 403}, Max: 5, Flood: &AuditFlood{WindowSeconds: 60, PerToken: 5}},
 		CreateToken{Token: Token{Name: "late", Role: "read"}},
 		RegisterNode{ID: "n3", HTTPAddr: "c:1"},
 		PutPolicy{Policy: testPolicy(t, "web", `[{"name":"cpu","type":"cpu","target":50}]`)},
