@@ -1,13 +1,15 @@
-// Package controlplane runs Capstan as a Raft-replicated service: the FSM
-// that holds policies, their state and decision history; the node that wires
-// hashicorp/raft to bbolt storage and a TCP transport; the leader-only loop
-// that evaluates policies and actuates through cloud drivers, writing an
-// intent before every cloud call; and the api.Backend the REST API serves.
+// Package controlplane runs Capstan as a Raft-replicated service: the FSM,
+// Raft's glue around the state that package store owns (its model,
+// commands and encodings); the node that wires hashicorp/raft to bbolt
+// storage and a TCP or mutual-TLS transport (or, in tests, to in-memory
+// stores and transport: Config.Storage); the leader-only loop that
+// evaluates policies and actuates through cloud drivers, writing an
+// intent before every cloud call; and the api.Backend the REST API serves,
+// which maps the API's types to the store's.
 package controlplane
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +34,7 @@ import (
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/controlplane/raftls"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 // Config is a node's configuration. DefaultConfig fills what can be
@@ -108,6 +111,20 @@ type Config struct {
 	TLS *tlsutil.Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Storage, when set, replaces the node's Raft storage and network
+	// (raft-boltdb in DataDir, file snapshots, TCP or mutual TLS): tests
+	// run whole clusters in one process on raft's in-memory stores and
+	// InmemTransport. nil in production.
+	Storage *RaftStorage
+}
+
+// RaftStorage is what a Raft server needs besides its FSM: its log, its
+// stable store, its snapshots and its transport.
+type RaftStorage struct {
+	Logs      raft.LogStore
+	Stable    raft.StableStore
+	Snapshots raft.SnapshotStore
+	Transport raft.Transport
 }
 
 // DefaultConfig returns the tunables' defaults.
@@ -168,19 +185,25 @@ func (c Config) Validate() error {
 
 // Node is one Capstan server.
 type Node struct {
-	cfg   Config
-	fsm   *FSM
-	raft  *raft.Raft
-	trans *raft.NetworkTransport
-	// layer is the mutual-TLS stream under trans (nil without TLS);
-	// peers says which servers it lets in.
+	cfg  Config
+	fsm  *FSM
+	raft *raft.Raft
+	// storage is Raft's log, stable store, snapshots and transport.
+	storage RaftStorage
+	// closers close the storage and transport NewNode opened, in order.
+	closers []io.Closer
+	// layer is the mutual-TLS stream under the transport (nil without
+	// TLS); peers says which servers it lets in.
 	layer   *raftls.Layer
 	peers   *raftPeers
-	store   *raftboltdb.BoltStore
-	snaps   raft.SnapshotStore
 	log     *slog.Logger
 	metrics *nodeMetrics
 	now     func() time.Time
+
+	// barrierFn is raft's Barrier; tests replace it to make it fail.
+	barrierFn func(timeout time.Duration) error
+	// barrierBackoff is the first wait before retrying a failed barrier.
+	barrierBackoff time.Duration
 
 	leaderCh chan bool
 	// fresh carries policy ids with new samples to the leader loop.
@@ -227,24 +250,13 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n.metrics = m
 
-	store, err := raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
-	if err != nil {
-		return nil, fmt.Errorf("opening raft store: %w", err)
-	}
-	n.store = store
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{n.log}})
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("opening snapshot store: %w", err)
-	}
-	n.snaps = snaps
-	trans, err := n.newTransport(hlog)
-	if err != nil {
-		store.Close()
+	if cfg.Storage != nil {
+		n.storage = *cfg.Storage
+	} else if err := n.openStorage(hlog); err != nil {
+		n.close()
 		return nil, err
 	}
-	n.trans = trans
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
@@ -258,15 +270,51 @@ func NewNode(cfg Config) (*Node, error) {
 	// Concurrent writes share one log append and fsync.
 	rc.BatchApplyCh = true
 	rc.Logger = hlog
-	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, trans)
+	st := n.storage
+	r, err := raft.NewRaft(rc, n.fsm, st.Logs, st.Stable, st.Snapshots, st.Transport)
 	if err != nil {
-		trans.Close()
-		store.Close()
+		n.close()
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
 	n.raft = r
+	n.barrierFn = func(timeout time.Duration) error { return r.Barrier(timeout).Error() }
+	n.barrierBackoff = barrierBackoff
 	n.peers.r.Store(r)
 	return n, nil
+}
+
+// openStorage opens the durable Raft storage in DataDir (raft-boltdb for
+// the log and stable store, file snapshots) and the network transport.
+func (n *Node) openStorage(hlog hclog.Logger) error {
+	bolt, err := raftboltdb.NewBoltStore(filepath.Join(n.cfg.DataDir, "raft.db"))
+	if err != nil {
+		return fmt.Errorf("opening raft store: %w", err)
+	}
+	n.closers = append(n.closers, bolt)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, hlog)
+	if err != nil {
+		return fmt.Errorf("opening snapshot store: %w", err)
+	}
+	trans, err := n.newTransport(hlog)
+	if err != nil {
+		return err
+	}
+	// The transport closes before the store.
+	n.closers = append([]io.Closer{trans}, n.closers...)
+	n.storage = RaftStorage{Logs: bolt, Stable: bolt, Snapshots: snaps, Transport: trans}
+	return nil
+}
+
+// close closes what openStorage opened and returns the first error.
+func (n *Node) close() error {
+	var first error
+	for _, c := range n.closers {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	n.closers = nil
+	return first
 }
 
 // newTransport is Raft's network transport: plain TCP, or mutual TLS when
@@ -371,8 +419,7 @@ func (n *Node) Shutdown() error {
 	}
 	n.wg.Wait()
 	err := n.raft.Shutdown().Error()
-	n.trans.Close()
-	if cerr := n.store.Close(); err == nil {
+	if cerr := n.close(); err == nil {
 		err = cerr
 	}
 	return err
@@ -402,7 +449,7 @@ func (n *Node) Raft() *raft.Raft { return n.raft }
 // known, or joins an existing one. A node with Raft state does nothing: it
 // rejoins with its stored configuration.
 func (n *Node) formCluster(ctx context.Context) error {
-	has, err := raft.HasExistingState(n.store, n.store, n.snaps)
+	has, err := raft.HasExistingState(n.storage.Logs, n.storage.Stable, n.storage.Snapshots)
 	if err != nil {
 		return fmt.Errorf("checking raft state: %w", err)
 	}
@@ -490,40 +537,26 @@ func (n *Node) discover(ctx context.Context) ([]raft.Server, string, error) {
 }
 
 func (n *Node) peerInfo(ctx context.Context, peer string) (api.ClusterInfo, error) {
-	var info api.ClusterInfo
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(peer, "/v1/cluster"), nil)
+	info, err := n.peerClient(peer).Cluster(ctx)
 	if err != nil {
-		return info, err
+		return info, fmt.Errorf("%s: %w", peer, err)
 	}
-	resp, err := n.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return info, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return info, fmt.Errorf("%s: %s", peer, resp.Status)
-	}
-	return info, json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info)
+	return info, nil
 }
 
 // joinVia asks a peer (which forwards to the leader) to add this node.
 func (n *Node) joinVia(ctx context.Context, peer string) error {
-	body, _ := json.Marshal(api.JoinRequest{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.apiAddr()})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.peerURL(peer, "/v1/cluster/join"), strings.NewReader(string(body)))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := n.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s: %s: %s", peer, resp.Status, strings.TrimSpace(string(msg)))
+	req := api.JoinRequest{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.apiAddr()}
+	if err := n.peerClient(peer).Join(ctx, req); err != nil {
+		return fmt.Errorf("%s: %w", peer, err)
 	}
 	return nil
+}
+
+// peerClient is the API client of a peer (host:port or a URL), over this
+// node's HTTP client: the one client of Capstan's API, shared with the CLI.
+func (n *Node) peerClient(peer string) *api.Client {
+	return api.NewClient(n.peerURL(peer, ""), n.cfg.HTTPClient)
 }
 
 // register keeps this node's HTTP address in the replicated node registry,
@@ -535,16 +568,8 @@ func (n *Node) register(ctx context.Context) {
 		if n.fsm.nodeHTTPAddr(n.cfg.NodeID) == n.apiAddr() {
 			return
 		}
-		if n.raft.State() == raft.Leader {
-			if err := n.apply(ctx, CmdRegisterNode, registerNodeCmd{ID: n.cfg.NodeID, HTTPAddr: n.apiAddr()}); err != nil {
-				n.log.Debug("registering failed", "err", err)
-			}
-		} else if leader := n.raftLeader(); leader != "" {
-			if addr := n.fsm.nodeHTTPAddr(leader); addr != "" {
-				if err := n.joinVia(ctx, addr); err != nil {
-					n.log.Debug("registering through the leader failed", "err", err)
-				}
-			}
+		if err := n.registerSelf(ctx); err != nil {
+			n.log.Debug("registering failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -554,6 +579,28 @@ func (n *Node) register(ctx context.Context) {
 	}
 }
 
+// registerSelf is the one way a node records its HTTP address in the
+// registry: a leader commits it, a follower asks the leader (a join, which
+// re-registers a member). The register loop calls it until the address is
+// in, and a new leader at once, so writes forwarded to it find it.
+func (n *Node) registerSelf(ctx context.Context) error {
+	if n.raft.State() == raft.Leader {
+		return n.apply(ctx, store.RegisterNode{ID: n.cfg.NodeID, HTTPAddr: n.apiAddr()})
+	}
+	leader := n.raftLeader()
+	if leader == "" {
+		return errors.New("no leader known")
+	}
+	addr := n.fsm.nodeHTTPAddr(leader)
+	if addr == "" {
+		return fmt.Errorf("the leader %s has no registered address yet", leader)
+	}
+	if err := n.joinVia(ctx, addr); err != nil {
+		return fmt.Errorf("through the leader: %w", err)
+	}
+	return nil
+}
+
 // raftLeader is the current leader's server id, or "".
 func (n *Node) raftLeader() string {
 	_, id := n.raft.LeaderWithID()
@@ -561,13 +608,15 @@ func (n *Node) raftLeader() string {
 }
 
 // apply commits a command and waits for the FSM's answer.
-func (n *Node) apply(ctx context.Context, t CommandType, payload any) error {
-	_, err := n.applyResult(ctx, t, payload)
+func (n *Node) apply(ctx context.Context, c store.Command) error {
+	_, err := n.applyResult(ctx, c)
 	return err
 }
 
-func (n *Node) applyResult(ctx context.Context, t CommandType, payload any) (applyResult, error) {
-	data, err := encodeCommand(t, payload)
+// applyResult commits a command and returns the FSM's answer and, for a
+// refused command, the API error its outcome maps to.
+func (n *Node) applyResult(ctx context.Context, c store.Command) (applyResult, error) {
+	data, err := store.Encode(c)
 	if err != nil {
 		return applyResult{}, err
 	}

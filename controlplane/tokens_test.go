@@ -10,6 +10,7 @@ import (
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/api/auth"
+	"github.com/capstan-io/capstan/store"
 )
 
 func apiToken(t *testing.T, name string, role auth.Role) (auth.Token, string) {
@@ -28,21 +29,20 @@ func TestFSMTokensCreateDeleteAndConflict(t *testing.T) {
 	dash, _ := apiToken(t, "dash", auth.RoleRead)
 	for _, tc := range []struct {
 		name    string
-		cmd     CommandType
-		payload any
+		payload store.Command
 		wantErr error
 		want    []string // API token names afterwards
 	}{
-		{"create", CmdCreateToken, createTokenCmd{Token: ci}, nil, []string{"ci"}},
-		{"create a second", CmdCreateToken, createTokenCmd{Token: dash}, nil, []string{"ci", "dash"}},
-		{"same name again", CmdCreateToken, createTokenCmd{Token: dash}, api.ErrConflict, []string{"ci", "dash"}},
-		{"delete", CmdDeleteToken, deleteTokenCmd{Name: "ci"}, nil, []string{"dash"}},
-		{"delete again", CmdDeleteToken, deleteTokenCmd{Name: "ci"}, api.ErrNotFound, []string{"dash"}},
+		{"create", store.CreateToken{Token: tokenToStore(ci)}, nil, []string{"ci"}},
+		{"create a second", store.CreateToken{Token: tokenToStore(dash)}, nil, []string{"ci", "dash"}},
+		{"same name again", store.CreateToken{Token: tokenToStore(dash)}, api.ErrConflict, []string{"ci", "dash"}},
+		{"delete", store.DeleteToken{Name: "ci"}, nil, []string{"dash"}},
+		{"delete again", store.DeleteToken{Name: "ci"}, api.ErrNotFound, []string{"dash"}},
 	} {
 		before := a.f.APITokens()
-		res := a.apply(t, tc.cmd, tc.payload)
-		if !errors.Is(res.err, tc.wantErr) {
-			t.Fatalf("%s: error %v, want %v", tc.name, res.err, tc.wantErr)
+		res := a.apply(t, tc.payload)
+		if !errors.Is(res.failure(), tc.wantErr) {
+			t.Fatalf("%s: error %v, want %v", tc.name, res.failure(), tc.wantErr)
 		}
 		var names []string
 		for _, tok := range a.f.APITokens() {
@@ -63,9 +63,9 @@ func TestFSMTokensCreateDeleteAndConflict(t *testing.T) {
 
 func TestFSMTokensSurviveSnapshotWithHashesOnly(t *testing.T) {
 	a := &applier{f: NewFSM(5)}
-	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), At: time.Unix(100, 0).UTC()})
+	a.apply(t, store.PutPolicy{Policy: testPolicy("web"), At: time.Unix(100, 0).UTC()})
 	ci, secret := apiToken(t, "ci", auth.RoleAdmin)
-	a.apply(t, CmdCreateToken, createTokenCmd{Token: ci})
+	a.apply(t, store.CreateToken{Token: tokenToStore(ci)})
 	data, restored := snapshotRoundTrip(t, a.f)
 	if bytes.Contains(data, []byte(secret)) || !bytes.Contains(data, []byte(ci.Hash)) {
 		t.Fatalf("the snapshot must hold the hash and never the secret:\n%s", data)
