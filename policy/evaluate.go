@@ -43,6 +43,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 
 	// 1. Per-metric proposals.
 	anyFresh, anyStale, allTolerance := false, false, true
+	var evidence time.Time // the newest fresh sample: what a recommendation rests on
 	reactive, predictive := 0, 0
 	for i := range p.Metrics {
 		m := &p.Metrics[i]
@@ -56,6 +57,9 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 			anyStale = true
 		} else {
 			anyFresh = true
+			if smp.Time.After(evidence) {
+				evidence = smp.Time
+			}
 			mp.Reactive, mp.WithinTolerance = reactiveProposal(m, smp.Value, in, p.Tolerance)
 			allTolerance = allTolerance && mp.WithinTolerance
 			reactive = max(reactive, mp.Reactive)
@@ -77,7 +81,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 			continue
 		}
 		if !smp.Time.Equal(now) || math.IsNaN(f) { // observe forecast for the sample time + lead
-			f = anchoredForecast(&mm.Model, y, smp.Time, now.Add(lead))
+			f = anchoredForecast(mm, y, smp.Time, now.Add(lead))
 		}
 		if isFinite(f) {
 			mp.Forecast = max(f, 0)
@@ -103,6 +107,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		d.UsedForecast = true
 		bound = LimitNone
 	}
+	fresh := rec // what the fresh data asks for, before the stale-data hold
 	switch {
 	case !anyFresh:
 		// No data at all: hold, or grow to the fallback size. Never shrink.
@@ -118,8 +123,19 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	d.Recommended = rec
 
 	// 3. Scale-in stabilization over a monotonic queue of recommendations.
+	// Only a new fresh sample is evidence: a hold forced by stale data says
+	// nothing about demand, and an evaluation between two samples sees the
+	// same sample again. Entering either would keep an old, higher
+	// recommendation alive for ever on a trace sampled less often than
+	// stale_after (every 5 minutes against the default 60 s).
+	// A forecast that raised the recommendation is new evidence at every
+	// evaluation, because each one looks at a later instant.
 	desired := rec
-	s.Recommendations = pushRecommendation(s.Recommendations, now, rec, p.ScaleIn.Stabilization.D())
+	push := (anyFresh && evidence.After(s.Evidence)) || d.UsedForecast
+	if anyFresh && evidence.After(s.Evidence) {
+		s.Evidence = evidence
+	}
+	s.Recommendations = pushRecommendation(s.Recommendations, now, fresh, push, p.ScaleIn.Stabilization.D())
 	if desired < current && len(s.Recommendations) > 0 {
 		if high := min(s.Recommendations[0].Size, current); high > desired {
 			desired = high
@@ -235,10 +251,10 @@ func ceilSize(x float64) int {
 	return int(math.Ceil(x - roundingSlack))
 }
 
-// pushRecommendation adds rec to the monotonic queue, dropping entries that
-// left the window and entries no higher than rec (they can never be the
-// maximum again). It reuses q's storage.
-func pushRecommendation(q []Recommendation, now time.Time, rec int, window time.Duration) []Recommendation {
+// pushRecommendation drops the entries of the monotonic queue that left the
+// window and, when add is set, adds rec, dropping entries no higher than rec
+// first (they can never be the maximum again). It reuses q's storage.
+func pushRecommendation(q []Recommendation, now time.Time, rec int, add bool, window time.Duration) []Recommendation {
 	cut := now.Add(-window)
 	drop := 0
 	for drop < len(q) && !q[drop].At.After(cut) {
@@ -247,11 +263,11 @@ func pushRecommendation(q []Recommendation, now time.Time, rec int, window time.
 	if drop > 0 {
 		q = q[:copy(q, q[drop:])]
 	}
+	if window <= 0 || !add {
+		return q
+	}
 	for len(q) > 0 && q[len(q)-1].Size <= rec {
 		q = q[:len(q)-1]
-	}
-	if window <= 0 {
-		return q
 	}
 	return append(q, Recommendation{At: now, Size: rec})
 }

@@ -51,10 +51,11 @@ func observe(mm *MetricModel, tn int64, t time.Time, y float64, lead time.Durati
 		pf := mm.Pending[done]
 		ef, en := (y-pf.Forecast)*(y-pf.Forecast), (y-pf.Naive)*(y-pf.Naive)
 		if mm.Scored == 0 {
-			mm.ErrForecast, mm.ErrNaive = ef, en
+			mm.ErrForecast, mm.ErrNaive, mm.ErrBias = ef, en, y-pf.Forecast
 		} else {
 			mm.ErrForecast += skillWeight * (ef - mm.ErrForecast)
 			mm.ErrNaive += skillWeight * (en - mm.ErrNaive)
+			mm.ErrBias += skillWeight * (y - pf.Forecast - mm.ErrBias)
 		}
 		mm.Scored = min(mm.Scored+1, maxScored)
 		done++
@@ -62,11 +63,11 @@ func observe(mm *MetricModel, tn int64, t time.Time, y float64, lead time.Durati
 	if done > 0 {
 		mm.Pending = mm.Pending[:copy(mm.Pending, mm.Pending[done:])]
 	}
-	mm.Model.Observe(t, y, forecast.DefaultParams())
+	mm.Model.Observe(t, y, mm.Params)
 	if mm.Model.Count < minForecastObservations {
 		return math.NaN()
 	}
-	f := anchoredForecast(&mm.Model, y, t, t.Add(lead))
+	f := anchoredForecast(mm, y, t, t.Add(lead))
 	at := tn + int64(lead)
 	if n := len(mm.Pending); lead <= 0 || !isFinite(f) || n == maxPending || (n > 0 && at-mm.Pending[n-1].At < int64(lead)/maxPending) {
 		return f // enough forecasts in flight to score this horizon
@@ -81,9 +82,10 @@ func observe(mm *MetricModel, tn int64, t time.Time, y float64, lead time.Durati
 // keeps smoothing from biasing the proposal: on a noisy flat signal the
 // expected change is about zero, so max(reactive, predictive) adds capacity
 // only where the model expects demand to rise, by as much as it expects.
-func anchoredForecast(m *forecast.Model, observed float64, observedAt, target time.Time) float64 {
-	params := forecast.DefaultParams()
-	return observed + m.Forecast(target, params) - m.Forecast(observedAt, params)
+func anchoredForecast(mm *MetricModel, observed float64, observedAt, target time.Time) float64 {
+	m := &mm.Model
+	at := m.Forecast(observedAt, mm.Params)
+	return m.Forecast(target, mm.Params) + mm.Persist*(observed-at)
 }
 
 // NeedsHistory reports whether the next evaluation of p with state s at
@@ -165,17 +167,19 @@ func configureSeason(p Policy, mm *MetricModel, hist Window, now time.Time) {
 		// Too little history to score anything: start the configured or
 		// detected season from what there is.
 		resetModel(mm, candidates[0], p.EvaluationInterval.D())
-		forecast.Fit(&mm.Model, hist.Values, hist.Start, hist.Step, candidates[0], forecast.DefaultParams())
+		forecast.Fit(&mm.Model, hist.Values, hist.Start, hist.Step, candidates[0], mm.Params)
 		return
 	}
 	best.CheckedAt = now
 	*mm = best
 }
 
-// resetModel starts an empty model with no scores.
+// resetModel starts an empty model with no scores, the default parameters
+// and full anchoring, until a backtest chooses better ones.
 func resetModel(mm *MetricModel, period, step time.Duration) {
 	mm.Model.Reset(period, step)
-	mm.Pending, mm.ErrForecast, mm.ErrNaive, mm.Scored = mm.Pending[:0], 0, 0, 0
+	mm.Pending, mm.ErrForecast, mm.ErrNaive, mm.ErrBias, mm.Scored = mm.Pending[:0], 0, 0, 0, 0
+	mm.Params, mm.Persist = forecast.DefaultParams(), 1
 }
 
 // backtest builds a model of the given season from the start of the recent
@@ -194,7 +198,8 @@ func backtest(mm *MetricModel, hist Window, period, lead time.Duration) bool {
 	}
 	from := scoreFrom - warm
 	start := hist.Start.Add(time.Duration(from) * hist.Step)
-	forecast.Fit(&mm.Model, hist.Values[from:scoreFrom], start, hist.Step, period, forecast.DefaultParams())
+	mm.Params, mm.Persist = forecast.DefaultParams(), 1
+	forecast.Fit(&mm.Model, hist.Values[from:scoreFrom], start, hist.Step, period, mm.Params)
 	t := hist.Start.Add(time.Duration(scoreFrom) * hist.Step)
 	for _, v := range hist.Values[scoreFrom:] {
 		if isFinite(v) {
