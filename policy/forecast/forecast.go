@@ -19,10 +19,12 @@ import (
 	"time"
 )
 
-// MaxSlots bounds the number of seasonal components, so a model's size and
-// its encoding stay small (a 24 h season gets 5-minute slots) and a daily
-// season still learns its shape within one or two days.
-const MaxSlots = 288
+// MaxSlots bounds the number of seasonal components: a 24 h season gets
+// slots as fine as one minute, so a sharp ramp at :04 or :34 past the hour
+// keeps its shape instead of being smeared over 5 minutes, and a model stays
+// below 12 KB encoded (1,440 × 8 bytes of components and a small header).
+// Coarser data gets one slot per step (a 5-minute trace, 288 slots).
+const MaxSlots = 1440
 
 // DefaultStep is the damping and smoothing unit used when a model was reset
 // with no positive step, so that a zero Model is usable rather than dividing
