@@ -45,11 +45,16 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	anyFresh, anyStale, allTolerance := false, false, true
 	var evidence time.Time // the newest fresh sample: what a recommendation rests on
 	reactive, predictive := 0, 0
+	// guard is the size the forecasts' upper bounds over the lead need;
+	// guarded is false unless every metric has a fresh, trusted forecast
+	// with an upper bound, so the guard never speaks for a metric it does
+	// not know.
+	guard, guarded := 0, predicting && len(p.Metrics) > 0
 	for i := range p.Metrics {
 		m := &p.Metrics[i]
 		smp := in.Metrics[i]
 		mp := &d.Metrics[i]
-		mp.Forecast, mp.Skill = math.NaN(), math.NaN()
+		mp.Forecast, mp.Skill, mp.Upper = math.NaN(), math.NaN(), math.NaN()
 		mp.Value = smp.Value
 		fresh := smp.Present && isFinite(smp.Value) && now.Sub(smp.Time) <= p.StaleAfter.D()
 		if !fresh {
@@ -89,10 +94,16 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 			mp.Season = mm.Model.Period
 			mp.Skill = mm.Skill()
 			mp.Trusted = mp.Skill > 0
+			mp.Upper = max(mm.Upper(mp.Forecast), 0)
 			if mp.Trusted {
 				predictive = max(predictive, mp.Predictive)
 			}
 		}
+		if mp.Stale || !mp.Trusted || !isFinite(mp.Upper) {
+			guarded = false
+			continue
+		}
+		guard = max(guard, mp.Reactive, ceilSize(mp.Upper/m.Target))
 	}
 	d.Reactive, d.Predictive, d.Stale = reactive, predictive, anyStale
 
@@ -142,6 +153,22 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 			bound = LimitStabilization
 		}
 	}
+	// Forecast-guarded scale-in: the window holds capacity in case demand
+	// comes back. When the forecasts' upper bounds over the lead say it will
+	// not, release it (never below the recommendation, so never below the
+	// reactive proposal); when one reaches it, the hold stands. Without this,
+	// capacity added ahead of a predicted peak is paid for a whole window
+	// after the peak has passed.
+	if bound == LimitStabilization && guarded && p.Predictive.Mode == PredictForecastAndScale {
+		// A release smaller than the tolerance band would be followed by
+		// another at nearly every evaluation as the bound drifts down.
+		if to := max(guard, rec); to < desired && float64(desired-to) >= max(1, p.Tolerance*float64(current)) {
+			desired, bound = to, LimitNone
+			d.ScaleInRule = RuleForecastRelease
+		} else {
+			d.ScaleInRule = RuleForecastHold
+		}
+	}
 
 	// 4. Cooldowns.
 	if desired > current && !s.LastScaleOut.IsZero() && now.Before(s.LastScaleOut.Add(p.ScaleOut.Cooldown.D())) {
@@ -154,6 +181,20 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		}
 		if !last.IsZero() && now.Before(last.Add(p.ScaleIn.Cooldown.D())) {
 			desired, bound = current, LimitCooldown
+		}
+	}
+
+	// 4b. Anti-flapping: after flapMinReversals direction reversals within
+	// the flapping window, a scale-in must also wait until the last
+	// scale-out is older than the stabilization window (at least the
+	// scale-in cooldown) times one plus the number of reversals, so an
+	// oscillating signal is followed more slowly the longer it oscillates.
+	s.Reversals = pruneTimes(s.Reversals, now.Add(-flapWindow(p)))
+	d.Reversals = len(s.Reversals)
+	if desired < current && len(s.Reversals) >= flapMinReversals && !s.LastScaleOut.IsZero() {
+		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D())
+		if now.Before(s.LastScaleOut.Add(wait)) {
+			desired, bound, d.Damped = current, LimitFlapping, true
 		}
 	}
 
@@ -184,6 +225,17 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		d.Action = ActionScaleIn
 		s.LastScaleIn = now
 		s.Changes = append(s.Changes, Change{At: now, From: current, To: desired})
+	}
+	if d.Action != ActionHold {
+		if s.LastAction != ActionHold && s.LastAction != d.Action {
+			d.Reversal = true
+			if len(s.Reversals) == maxReversals {
+				s.Reversals = s.Reversals[:copy(s.Reversals, s.Reversals[1:])]
+			}
+			s.Reversals = append(s.Reversals, now)
+			d.Reversals = len(s.Reversals)
+		}
+		s.LastAction = d.Action
 	}
 	d.Next = s
 	return d
@@ -270,6 +322,42 @@ func pushRecommendation(q []Recommendation, now time.Time, rec int, add bool, wi
 		q = q[:len(q)-1]
 	}
 	return append(q, Recommendation{At: now, Size: rec})
+}
+
+// Anti-flapping: a group that reverses direction flapMinReversals times
+// within flapWindow is oscillating, whatever caused it (a noisy metric, a
+// forecast and the reactive rule pulling in turn, a cpu load that moves with
+// the group's size).
+const (
+	// flapMinReversals is how many reversals within the window count as
+	// flapping: one reversal is an ordinary peak (out, then in).
+	flapMinReversals = 3
+	// flapMaxFactor caps how many times the stabilization window a damped
+	// scale-in waits after the last scale-out.
+	flapMaxFactor = 8
+	// maxReversals bounds the reversals kept in State.
+	maxReversals = 64
+	// minFlapWindow is the shortest flapping window.
+	minFlapWindow = time.Hour
+)
+
+// flapWindow is how far back reversals count: four times the longer of the
+// scale-in stabilization window and cooldown, and at least an hour, so the
+// window scales with how slowly the policy means to scale in.
+func flapWindow(p Policy) time.Duration {
+	return max(minFlapWindow, 4*max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D()))
+}
+
+// pruneTimes drops the times at or before cut, in place.
+func pruneTimes(ts []time.Time, cut time.Time) []time.Time {
+	drop := 0
+	for drop < len(ts) && !ts[drop].After(cut) {
+		drop++
+	}
+	if drop == 0 {
+		return ts
+	}
+	return ts[:copy(ts, ts[drop:])]
 }
 
 // pruneChanges drops changes older than the longest rate-limit period, in place.

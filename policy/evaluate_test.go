@@ -359,6 +359,9 @@ func stripNaN(d Decision) Decision {
 		if math.IsNaN(d.Metrics[i].Skill) {
 			d.Metrics[i].Skill = -1
 		}
+		if math.IsNaN(d.Metrics[i].Upper) {
+			d.Metrics[i].Upper = -1
+		}
 	}
 	return d
 }

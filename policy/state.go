@@ -97,6 +97,21 @@ type PendingForecast struct {
 	Forecast, Naive float64
 }
 
+// upperZ is the one-sided normal quantile of the forecast's upper bound:
+// demand stays below it about 95 % of the time when errors are normal.
+const upperZ = 1.645
+
+// Upper is the forecast's upper bound: f plus the recent bias (when the
+// forecasts ran low) plus upperZ standard deviations of the recent
+// lead-ahead error. NaN until enough forecasts are scored.
+func (m *MetricModel) Upper(f float64) float64 {
+	if m.Scored < minScoredForecasts || !isFinite(f) {
+		return math.NaN()
+	}
+	sd := math.Sqrt(max(0, m.ErrForecast-m.ErrBias*m.ErrBias))
+	return f + max(0, m.ErrBias) + upperZ*sd
+}
+
 // Skill is 1 − ErrForecast/ErrNaive: above 0 the forecasts beat
 // persistence at the lead horizon. NaN until enough forecasts are scored.
 func (m *MetricModel) Skill() float64 {
