@@ -31,6 +31,8 @@ type simulateOptions struct {
 	skipBadRows  bool
 	timezone     string
 	predictive   string
+	baseline     string
+	compare      string
 }
 
 func newSimulateCommand() *cobra.Command {
@@ -60,8 +62,11 @@ self-contained HTML report with a chart.`,
 	f.BoolVar(&o.skipBadRows, "skip-bad-rows", false, "skip malformed trace rows (counted and reported) instead of failing")
 	f.StringVar(&o.timezone, "timezone", "UTC", "time zone of trace times written without one (YYYY-MM-DD HH:MM:SS)")
 	f.StringVar(&o.predictive, "predictive", "", "override the policy's predictive mode: off, forecast-only or forecast-and-scale")
+	f.StringVar(&o.baseline, "baseline", "", "also replay a reference rule beside the policy and compare: hpa")
+	f.StringVar(&o.compare, "compare", "", "also replay the same policy with prediction off and compare: off")
 	_ = cmd.MarkFlagRequired("policy")
 	_ = cmd.MarkFlagRequired("trace")
+	cmd.AddCommand(newScoreboardCommand())
 	return cmd
 }
 
@@ -78,6 +83,12 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 		default:
 			return fmt.Errorf("--predictive: must be one of off, forecast-only, forecast-and-scale (got %q)", o.predictive)
 		}
+	}
+	if o.baseline != "" && o.baseline != "hpa" {
+		return fmt.Errorf("--baseline: must be hpa (got %q)", o.baseline)
+	}
+	if o.compare != "" && o.compare != "off" {
+		return fmt.Errorf("--compare: must be off (got %q)", o.compare)
 	}
 	if o.initialSize < 0 {
 		return fmt.Errorf("--initial-size: must be >= 0 (got %d)", o.initialSize)
@@ -111,9 +122,27 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 		fmt.Fprintf(stderr, "warning: the trace's step (%s) is longer than stale_after (%s): metrics look stale between samples, so the policy will not scale in\n",
 			policy.Duration(step), p.StaleAfter)
 	}
-	res, err := simulate.Run(simulate.Config{Policy: p, InitialSize: o.initialSize, RecordedSize: o.recordedSize}, series)
+	cfg := simulate.Config{Policy: p, InitialSize: o.initialSize, RecordedSize: o.recordedSize}
+	res, err := simulate.Run(cfg, series)
 	if err != nil {
 		return err
+	}
+	// The comparison runs cost a replay each, so they run only when asked.
+	var off, ref *simulate.Result
+	if o.compare == "off" {
+		off = res
+		if p.Predictive.Mode != policy.PredictOff {
+			offCfg := cfg
+			offCfg.Policy.Predictive.Mode = policy.PredictOff
+			if off, err = simulate.Run(offCfg, series); err != nil {
+				return err
+			}
+		}
+	}
+	if o.baseline == "hpa" {
+		if ref, err = simulate.RunBaseline(cfg, series); err != nil {
+			return err
+		}
 	}
 	if o.output != "" {
 		if err := writeTo(o.output, stdout, func(w io.Writer) error {
@@ -140,12 +169,43 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	if o.output == "-" {
 		return nil // stdout carries the timeline
 	}
+	if off == nil && ref == nil {
+		if o.jsonSummary {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(res.Summary)
+		}
+		return report.WriteSummary(stdout, res.Summary)
+	}
+	cmp := comparison{Policy: res.Summary}
+	runs := []report.Run{{Label: "policy", Summary: res.Summary}}
+	if off != nil {
+		r := simulate.Compare(res.Summary, off.Summary)
+		cmp.Off, cmp.VsOff = &off.Summary, &r
+		runs = append(runs, report.Run{Label: "off", Summary: off.Summary})
+	}
+	if ref != nil {
+		r := simulate.Compare(res.Summary, ref.Summary)
+		cmp.Baseline, cmp.BaselineRule, cmp.VsBaseline = &ref.Summary, o.baseline, &r
+		runs = append(runs, report.Run{Label: o.baseline, Summary: ref.Summary})
+	}
 	if o.jsonSummary {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res.Summary)
+		return enc.Encode(cmp)
 	}
-	return report.WriteSummary(stdout, res.Summary)
+	return report.WriteComparison(stdout, runs)
+}
+
+// comparison is the --json output of a run with --compare or --baseline:
+// each run's summary and the policy's figures over the others'.
+type comparison struct {
+	Policy       simulate.Summary  `json:"policy"`
+	Off          *simulate.Summary `json:"off,omitempty"`
+	Baseline     *simulate.Summary `json:"baseline,omitempty"`
+	BaselineRule string            `json:"baseline_rule,omitempty"`
+	VsOff        *simulate.Ratios  `json:"policy_vs_off,omitempty"`
+	VsBaseline   *simulate.Ratios  `json:"policy_vs_baseline,omitempty"`
 }
 
 // mapTrace picks one trace column per policy metric: explicit NAME=COLUMN

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/policy/simulate/baseline"
 )
 
 // Series is a trace already mapped onto a policy: Values[j] belongs to
@@ -112,6 +113,10 @@ type Summary struct {
 	// ScaleOuts and ScaleIns count actions.
 	ScaleOuts int `json:"scale_out_actions"`
 	ScaleIns  int `json:"scale_in_actions"`
+	// ActionsPerDay is (ScaleOuts + ScaleIns) per 24 h of the trace's span
+	// (the last sample lasting one step): churn that compares across traces
+	// of different lengths.
+	ActionsPerDay float64 `json:"actions_per_day"`
 	// PeakSize is the largest desired size reached.
 	PeakSize int `json:"peak_size"`
 	// StaleSamples counts samples evaluated with a stale or missing metric.
@@ -156,7 +161,21 @@ func (g *group) resize(now int64, n int, warmup time.Duration) {
 
 // Run replays s through p.Evaluate. Evaluation happens at every sample and
 // every evaluation_interval between samples.
-func Run(cfg Config, s Series) (*Result, error) {
+func Run(cfg Config, s Series) (*Result, error) { return run(cfg, s, nil) }
+
+// RunBaseline replays s through the HPA-style reference (package baseline)
+// instead of policy.Evaluate, on the same simulated group, load model and
+// evaluation times, so its summary compares with Run's figure by figure.
+// From the policy it takes min, max, warmup, the evaluation interval and
+// the metrics' types and targets; prediction is off. Under-provisioning is
+// scored with the policy's tolerance, like Run's.
+func RunBaseline(cfg Config, s Series) (*Result, error) {
+	cfg.Policy.Predictive.Mode = policy.PredictOff
+	return run(cfg, s, new(baseline.HPA))
+}
+
+// run is Run, or RunBaseline when ref is not nil.
+func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	p := cfg.Policy
 	n := len(s.Times)
 	if n == 0 {
@@ -254,8 +273,15 @@ func Run(cfg Config, s Series) (*Result, error) {
 			}
 		}
 		t := time.Unix(0, now).UTC()
-		d := policy.Evaluate(p, in, state, t)
-		state = d.Next
+		var d policy.Decision
+		if ref != nil {
+			h := ref.Evaluate(p, in, t)
+			d = policy.Decision{Time: t, Current: in.Current, Ready: in.Ready, Reactive: h.Recommended,
+				Recommended: h.Recommended, Desired: h.Desired, Action: h.Action, Bound: h.Bound}
+		} else {
+			d = policy.Evaluate(p, in, state, t)
+			state = d.Next
+		}
 		sum.Evaluations++
 		if d.Desired != g.desired {
 			g.resize(now, d.Desired, warmup)
@@ -338,6 +364,8 @@ func Run(cfg Config, s Series) (*Result, error) {
 		}
 	}
 	instNanos += float64(g.desired) * float64(step)
+	span := float64(s.Times[n-1]-s.Times[0]) + float64(step)
+	sum.ActionsPerDay = float64(sum.ScaleOuts+sum.ScaleIns) / (span / float64(24*time.Hour))
 	sum.Samples = n
 	sum.InstanceHours = instNanos / float64(time.Hour)
 	sum.UnderProvisionedFraction = float64(sum.UnderProvisionedSamples) / float64(n)

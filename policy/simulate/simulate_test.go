@@ -176,3 +176,92 @@ func TestMedianStep(t *testing.T) {
 		t.Fatalf("single sample step %v, want a minute", got)
 	}
 }
+
+// TestRunBaselineKeepsItsOwnRules: the reference replays on the same group
+// and load model but with its own fixed pacing. The policy here would hold
+// every scale-in for 15 minutes and forbid one for 10 minutes after an
+// action; the reference scales in 300 s after the peak, whatever the policy
+// says, and never forecasts.
+func TestRunBaselineKeepsItsOwnRules(t *testing.T) {
+	p := testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 100})
+	p.Tolerance = 0.1
+	p.ScaleIn = policy.ScaleIn{Cooldown: policy.Duration(10 * time.Minute), Stabilization: policy.Duration(15 * time.Minute)}
+	p.Predictive = policy.Predictive{Mode: policy.PredictForecastAndScale, Lead: policy.Duration(3 * time.Minute), Season: policy.Season{Auto: true},
+		History: policy.Duration(7 * 24 * time.Hour)}
+	nan := math.NaN()
+	// 8 instances' worth for a minute, then 2; one sample missing.
+	s := series(200, 800, 200, 200, nan, 200, 200, 200, 200, 200)
+	res, err := RunBaseline(Config{Policy: p}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDesired := []int32{2, 6, 6, 6, 6, 6, 6, 2, 2, 2}
+	wantReady := []int32{2, 2, 2, 6, 6, 6, 6, 2, 2, 2}
+	for i := range wantDesired {
+		if res.Desired[i] != wantDesired[i] || res.Ready[i] != wantReady[i] {
+			t.Fatalf("sample %d: desired %d ready %d, want %d %d", i, res.Desired[i], res.Ready[i], wantDesired[i], wantReady[i])
+		}
+	}
+	if res.Forecast != nil {
+		t.Fatal("the reference made forecasts")
+	}
+	if r := res.Rows[1]; r.Action != policy.ActionScaleOut || r.Bound != policy.LimitRateLimit || r.To != 6 {
+		t.Fatalf("row 1: %+v, want a scale-out to 6 bound by the scale-up limit", r)
+	}
+	if r := res.Rows[6]; r.Bound != policy.LimitStabilization {
+		t.Fatalf("row 6: %+v, want held by stabilization", r)
+	}
+	if r := res.Rows[7]; r.Action != policy.ActionScaleIn || r.To != 2 {
+		t.Fatalf("row 7: %+v, want the scale-in 300 s after the peak's recommendation", r)
+	}
+	sum := res.Summary
+	if sum.ScaleOuts != 1 || sum.ScaleIns != 1 || sum.UnderProvisionedSamples != 1 || sum.StaleSamples != 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	// The policy itself is still bound by its own 15-minute hold.
+	own, err := Run(Config{Policy: p}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own.Desired[9] <= 2 {
+		t.Fatalf("the policy scaled in to %d within its stabilization window", own.Desired[9])
+	}
+}
+
+// TestRunBaselineCPU: the reference sees cpu through the same load model
+// (utilization of the ready instances) and scales from the ready count.
+func TestRunBaselineCPU(t *testing.T) {
+	p := testPolicy(policy.Metric{Name: "cpu", Type: policy.MetricCPU, Target: 50})
+	p.Warmup = 0
+	res, err := RunBaseline(Config{Policy: p, InitialSize: 5, RecordedSize: 5}, series(80, 80, 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Desired[0] != 8 || res.Observed[0][1] != 50 || res.Desired[2] != 8 {
+		t.Fatalf("desired %v, utilization %v: want 8 instances at 50 %%", res.Desired, res.Observed[0])
+	}
+	if _, err := RunBaseline(Config{Policy: p}, series(80)); !errors.Is(err, ErrRecordedSize) {
+		t.Fatalf("error %v, want ErrRecordedSize", err)
+	}
+}
+
+func TestActionsPerDay(t *testing.T) {
+	p := testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 100})
+	p.ScaleIn = policy.ScaleIn{}
+	// Six hours of samples, one an hour: 2 → 4 → 2 → 4 is three actions in
+	// a quarter of a day (the last sample lasts one step).
+	s := Series{Times: make([]int64, 6), Values: [][]float64{{200, 400, 200, 400, 400, 400}}}
+	for i := range s.Times {
+		s.Times[i] = t0 + int64(i)*int64(time.Hour)
+	}
+	p.StaleAfter = policy.Duration(2 * time.Hour)
+	p.EvaluationInterval = policy.Duration(time.Hour)
+	p.Warmup = 0
+	res, err := Run(Config{Policy: p}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Summary; got.ScaleOuts+got.ScaleIns != 3 || math.Abs(got.ActionsPerDay-12) > 1e-9 {
+		t.Fatalf("%d actions, %v per day; want 3 and 12", got.ScaleOuts+got.ScaleIns, got.ActionsPerDay)
+	}
+}

@@ -28,6 +28,7 @@ func WriteSummary(w io.Writer, s simulate.Summary) error {
 			"(" + strconv.FormatFloat(100*s.UnderProvisionedFraction, 'f', 2, 64) + "%)"},
 		{"scale-out actions", strconv.Itoa(s.ScaleOuts), ""},
 		{"scale-in actions", strconv.Itoa(s.ScaleIns), ""},
+		{"actions per day", strconv.FormatFloat(s.ActionsPerDay, 'f', 1, 64), ""},
 		{"peak size", strconv.Itoa(s.PeakSize), ""},
 		{"stale samples", strconv.Itoa(s.StaleSamples), ""},
 	}

@@ -266,7 +266,7 @@ func TestShapeMismatch(t *testing.T) {
 
 func TestWriteSummary(t *testing.T) {
 	s := simulate.Summary{Samples: 11520, Evaluations: 23040, InstanceHours: 1234.56, UnderProvisionedSamples: 12,
-		UnderProvisionedFraction: 12.0 / 11520, ScaleOuts: 41, ScaleIns: 38, PeakSize: 24, StaleSamples: 0}
+		UnderProvisionedFraction: 12.0 / 11520, ScaleOuts: 41, ScaleIns: 38, ActionsPerDay: 9.875, PeakSize: 24, StaleSamples: 0}
 	var b strings.Builder
 	if err := WriteSummary(&b, s); err != nil {
 		t.Fatal(err)
@@ -278,6 +278,7 @@ func TestWriteSummary(t *testing.T) {
 		"under-provisioned samples      12  (0.10%)\n" +
 		"scale-out actions              41\n" +
 		"scale-in actions               38\n" +
+		"actions per day               9.9\n" +
 		"peak size                      24\n" +
 		"stale samples                   0\n"
 	if b.String() != want {

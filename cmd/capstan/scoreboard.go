@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capstan-io/capstan/metrics/trace"
+	"github.com/capstan-io/capstan/policy/simulate"
+	"github.com/capstan-io/capstan/policy/simulate/scoreboard"
+)
+
+// scoreboardOptions are the flags of `capstan simulate scoreboard`.
+type scoreboardOptions struct {
+	traces     string
+	policies   string
+	only       []string
+	markdown   bool
+	jsonOut    bool
+	noExamples bool
+}
+
+// errTargetsMissed is the error of a scoreboard run that missed a target.
+var errTargetsMissed = errors.New("scoreboard: targets missed")
+
+func newScoreboardCommand() *cobra.Command {
+	var o scoreboardOptions
+	cmd := &cobra.Command{
+		Use:   "scoreboard",
+		Short: "Score the engine against the HPA reference on every bundled trace (exit 1 when a target is missed)",
+		Long: `Replay each of the twelve traces in --traces three times under one convention
+(per-instance target 0.7 × p99 / 20, warmup 180s, lead 180s, season auto,
+evaluation every 60s, other fields default; cpu traces as recorded on 20
+instances): through the HPA-style reference, the policy with prediction off,
+and with forecast-and-scale. Prints each run's under-provisioned samples,
+instance-hours and actions per day, the forecast's ratios to the reference and
+each target as PASS or FAIL; then replays every bundled example policy on its
+trace and checks it makes at most 20 actions a day without more
+under-provisioning than before. Exits 1 when any target is missed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runScoreboard(cmd.OutOrStdout(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.traces, "traces", "examples/traces", "directory holding the scoreboard's traces")
+	f.StringVar(&o.policies, "policies", "examples/policies", "directory holding the bundled example policies")
+	f.StringArrayVar(&o.only, "trace", nil, "score only this trace file name (repeatable)")
+	f.BoolVar(&o.markdown, "markdown", false, "print Markdown tables (the form BENCHMARKS.md keeps)")
+	f.BoolVar(&o.jsonOut, "json", false, "print the board as JSON")
+	f.BoolVar(&o.noExamples, "no-examples", false, "skip the bundled example policies")
+	return cmd
+}
+
+// scoreJob is one unit of the scoreboard's work, scored on any worker.
+type scoreJob func() error
+
+func runScoreboard(stdout io.Writer, o scoreboardOptions) error {
+	if o.markdown && o.jsonOut {
+		return errors.New("--markdown and --json: choose one")
+	}
+	traces := scoreboard.Traces()
+	if len(o.only) > 0 {
+		var picked []scoreboard.Trace
+		for _, name := range o.only {
+			found := false
+			for _, t := range traces {
+				if t.Name == name {
+					picked, found = append(picked, t), true
+				}
+			}
+			if !found {
+				return fmt.Errorf("--trace %q: not a scoreboard trace", name)
+			}
+		}
+		traces = picked
+	}
+	var examples []scoreboard.Example
+	if !o.noExamples && len(o.only) == 0 {
+		examples = scoreboard.Examples()
+	}
+	board := scoreboard.Board{Rows: make([]scoreboard.Row, len(traces)), Examples: make([]scoreboard.ExampleRow, len(examples))}
+	var jobs []scoreJob
+	for i, t := range traces {
+		jobs = append(jobs, func() error {
+			s, err := loadSeries(filepath.Join(o.traces, t.Name))
+			if err != nil {
+				return err
+			}
+			board.Rows[i], err = scoreboard.Score(t, s)
+			return err
+		})
+	}
+	for i, ex := range examples {
+		jobs = append(jobs, func() error {
+			p, err := loadPolicy(filepath.Join(o.policies, ex.Policy))
+			if err != nil {
+				return err
+			}
+			s, err := loadSeries(filepath.Join(o.traces, ex.Trace))
+			if err != nil {
+				return err
+			}
+			board.Examples[i], err = scoreboard.ScoreExample(ex, p, s)
+			return err
+		})
+	}
+	if err := runJobs(jobs, runtime.GOMAXPROCS(0)); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case o.jsonOut:
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(board)
+	case o.markdown:
+		err = board.WriteMarkdown(stdout)
+	default:
+		err = board.WriteText(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if missed, total := board.Missed(); missed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%w: %d of %d", errTargetsMissed, missed, total)}
+	}
+	return nil
+}
+
+// runJobs runs jobs on up to workers goroutines and returns the first error.
+// The replays are pure CPU work, so one worker per core is the most that helps.
+func runJobs(jobs []scoreJob, workers int) error {
+	next := make(chan scoreJob)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for job := range next {
+				if err := job(); err != nil && errs[w] == nil {
+					errs[w] = err
+				}
+			}
+		}()
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// loadSeries reads a two-column trace file as a one-metric series.
+func loadSeries(path string) (simulate.Series, error) {
+	data, err := readFileLimited(path, maxTraceFile)
+	if err != nil {
+		return simulate.Series{}, fmt.Errorf("reading trace: %w", err)
+	}
+	tr, err := trace.ParseBytes(data, trace.Options{})
+	if err != nil {
+		return simulate.Series{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(tr.Columns) != 1 {
+		return simulate.Series{}, fmt.Errorf("%s: %d value columns, want 1", path, len(tr.Columns))
+	}
+	return simulate.Series{Times: tr.Times, Values: tr.Values}, nil
+}

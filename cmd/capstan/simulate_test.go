@@ -1,0 +1,168 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/capstan-io/capstan/policy/simulate"
+)
+
+const (
+	elbPolicy = "../../examples/policies/elb-requests.yaml"
+	elbTrace  = "../../examples/traces/elb_request_count_5min.csv"
+)
+
+// TestSimulateCompareJSON: --baseline hpa and --compare off put three runs
+// side by side; the policy's run is the one a plain simulate makes, and the
+// ratios are its figures over the others'.
+func TestSimulateCompareJSON(t *testing.T) {
+	code, plain, stderr := runCLI(t, "simulate", "--json", "--policy", elbPolicy, "--trace", elbTrace)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var alone simulate.Summary
+	if err := json.Unmarshal([]byte(plain), &alone); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "simulate", "--json", "--baseline", "hpa", "--compare", "off", "--policy", elbPolicy, "--trace", elbTrace)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got struct {
+		Policy, Off, Baseline simulate.Summary
+		BaselineRule          string              `json:"baseline_rule"`
+		VsOff                 map[string]*float64 `json:"policy_vs_off"`
+		VsBaseline            map[string]*float64 `json:"policy_vs_baseline"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if got.Policy != alone {
+		t.Errorf("policy run %+v differs from the plain run %+v", got.Policy, alone)
+	}
+	if got.BaselineRule != "hpa" || got.Baseline.Samples != alone.Samples || got.Off.Samples != alone.Samples {
+		t.Errorf("baseline %q %+v, off %+v", got.BaselineRule, got.Baseline, got.Off)
+	}
+	if got.Baseline == got.Policy || got.Off == got.Policy {
+		t.Errorf("a comparison run is the policy run itself: %+v", got)
+	}
+	for name, pair := range map[string]struct {
+		r     map[string]*float64
+		other simulate.Summary
+	}{"off": {got.VsOff, got.Off}, "baseline": {got.VsBaseline, got.Baseline}} {
+		want := simulate.Compare(got.Policy, pair.other)
+		for k, w := range map[string]simulate.Factor{"underprovisioned_samples": want.UnderProvisioned,
+			"instance_hours": want.InstanceHours, "actions": want.Actions} {
+			if v := pair.r[k]; v == nil || *v != float64(w) {
+				t.Errorf("policy_vs_%s.%s = %v, want %v", name, k, v, w)
+			}
+		}
+	}
+
+	// With prediction already off, --compare off is the policy's own run.
+	code, out, stderr = runCLI(t, "simulate", "--json", "--predictive", "off", "--compare", "off", "--policy", elbPolicy, "--trace", elbTrace)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	got.Off, got.Policy = simulate.Summary{}, simulate.Summary{}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.Off != got.Policy {
+		t.Fatalf("%v: off %+v, policy %+v", err, got.Off, got.Policy)
+	}
+	if strings.Contains(out, `"baseline"`) {
+		t.Errorf("a baseline without --baseline:\n%s", out)
+	}
+}
+
+func TestSimulateCompareText(t *testing.T) {
+	code, out, stderr := runCLI(t, "simulate", "--baseline", "hpa", "--compare", "off", "--policy", elbPolicy, "--trace", elbTrace)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(out, "\n")
+	if f := strings.Fields(lines[0]); len(f) != 3 || f[0] != "policy" || f[1] != "off" || f[2] != "hpa" {
+		t.Fatalf("header %q, want policy off hpa", lines[0])
+	}
+	for _, want := range []string{"under-provisioned samples", "instance-hours", "scale-out actions", "scale-in actions",
+		"actions per day", "policy / off: under-provisioned ", "policy / hpa: under-provisioned "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("comparison lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestSimulateCompareFlagErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--baseline", "keda"}, `--baseline: must be hpa (got "keda")`},
+		{[]string{"--compare", "on"}, `--compare: must be off (got "on")`},
+	}
+	for _, tt := range tests {
+		args := append([]string{"simulate", "--policy", elbPolicy, "--trace", elbTrace}, tt.args...)
+		code, out, stderr := runCLI(t, args...)
+		if code == 0 || !strings.Contains(stderr, tt.want) || out != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want an error with %q and no output", tt.args, code, stderr, out, tt.want)
+		}
+	}
+}
+
+// TestScoreboardCommand checks the scoreboard's mechanics on one trace, not
+// its numbers: the board has the three runs, and the exit status is 1
+// exactly when a check failed.
+func TestScoreboardCommand(t *testing.T) {
+	code, out, stderr := runCLI(t, "simulate", "scoreboard", "--json", "--traces", "../../examples/traces",
+		"--trace", "elb_request_count_5min.csv")
+	var board struct {
+		Traces []struct {
+			Trace struct {
+				Name string `json:"name"`
+			} `json:"trace"`
+			Baseline, Off, Forecast simulate.Summary
+			Checks                  []struct {
+				Name string `json:"name"`
+				Pass bool   `json:"pass"`
+			} `json:"checks"`
+		} `json:"traces"`
+		Examples []json.RawMessage `json:"examples"`
+	}
+	if err := json.Unmarshal([]byte(out), &board); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(board.Traces) != 1 || len(board.Examples) != 0 {
+		t.Fatalf("%d traces and %d examples, want just the one trace", len(board.Traces), len(board.Examples))
+	}
+	row := board.Traces[0]
+	if row.Trace.Name != "elb_request_count_5min.csv" || row.Baseline.Samples != 4032 || row.Off.Samples != 4032 ||
+		row.Forecast.Samples != 4032 || len(row.Checks) != 2 {
+		t.Fatalf("row %+v", row)
+	}
+	failed := false
+	for _, c := range row.Checks {
+		failed = failed || !c.Pass
+	}
+	if wantCode := map[bool]int{false: 0, true: 1}[failed]; code != wantCode {
+		t.Fatalf("exit %d with failed=%v, want %d (stderr %q)", code, failed, wantCode, stderr)
+	}
+	if failed && !strings.Contains(stderr, "targets missed") {
+		t.Fatalf("stderr %q does not say targets were missed", stderr)
+	}
+}
+
+func TestScoreboardCommandErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--trace", "nope.csv"}, `--trace "nope.csv": not a scoreboard trace`},
+		{[]string{"--json", "--markdown"}, "--markdown and --json: choose one"},
+		{[]string{"--traces", t.TempDir(), "--trace", "elb_request_count_5min.csv"}, "elb_request_count_5min.csv: no such file"},
+	}
+	for _, tt := range tests {
+		code, _, stderr := runCLI(t, append([]string{"simulate", "scoreboard"}, tt.args...)...)
+		if code != 1 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
