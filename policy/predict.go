@@ -32,9 +32,6 @@ const (
 	maxPending = 32
 	// maxScored caps the score count so it never overflows.
 	maxScored = 1 << 30
-	// backtestPoints bounds the history a candidate model is scored on, so
-	// choosing a model stays cheap however long the history is.
-	backtestPoints = 2000
 	// holtWarmup is how many values a trend-only model absorbs before its
 	// forecasts are scored in a backtest.
 	holtWarmup = 10
@@ -49,13 +46,15 @@ func observe(mm *MetricModel, tn int64, t time.Time, y float64, lead time.Durati
 	done := 0
 	for done < len(mm.Pending) && mm.Pending[done].At <= tn {
 		pf := mm.Pending[done]
-		ef, en := (y-pf.Forecast)*(y-pf.Forecast), (y-pf.Naive)*(y-pf.Naive)
+		e := y - pf.Forecast
+		ef, en, sq := asymmetricLoss(e), asymmetricLoss(y-pf.Naive), e*e
 		if mm.Scored == 0 {
-			mm.ErrForecast, mm.ErrNaive, mm.ErrBias = ef, en, y-pf.Forecast
+			mm.ErrForecast, mm.ErrNaive, mm.ErrBias, mm.ErrSquare = ef, en, e, sq
 		} else {
 			mm.ErrForecast += skillWeight * (ef - mm.ErrForecast)
 			mm.ErrNaive += skillWeight * (en - mm.ErrNaive)
-			mm.ErrBias += skillWeight * (y - pf.Forecast - mm.ErrBias)
+			mm.ErrBias += skillWeight * (e - mm.ErrBias)
+			mm.ErrSquare += skillWeight * (sq - mm.ErrSquare)
 		}
 		mm.Scored = min(mm.Scored+1, maxScored)
 		done++
@@ -69,11 +68,18 @@ func observe(mm *MetricModel, tn int64, t time.Time, y float64, lead time.Durati
 	}
 	f := anchoredForecast(mm, y, t, t.Add(lead))
 	at := tn + int64(lead)
-	if n := len(mm.Pending); lead <= 0 || !isFinite(f) || n == maxPending || (n > 0 && at-mm.Pending[n-1].At < int64(lead)/maxPending) {
+	if lead <= 0 || !isFinite(f) || !roomForForecast(len(mm.Pending), at, mm.Pending, lead) {
 		return f // enough forecasts in flight to score this horizon
 	}
 	mm.Pending = append(mm.Pending, PendingForecast{At: at, Forecast: f, Naive: y})
 	return f
+}
+
+// roomForForecast reports whether a forecast for at joins the n in flight:
+// at most maxPending, spaced at least lead/maxPending apart, so that scoring
+// costs the same whether samples come every 10 s or every 5 minutes.
+func roomForForecast(n int, at int64, pending []PendingForecast, lead time.Duration) bool {
+	return n < maxPending && (n == 0 || at-pending[n-1].At >= int64(lead)/maxPending)
 }
 
 // anchoredForecast is the demand expected at target: the latest observation
@@ -100,7 +106,8 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 		return true
 	}
 	season := p.Predictive.Season
-	for _, mm := range s.Models {
+	for i := range s.Models {
+		mm := &s.Models[i]
 		switch {
 		case mm.CheckedAt.IsZero():
 			return true
@@ -108,9 +115,18 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 			return true
 		case season.Auto && now.Sub(mm.CheckedAt) >= seasonRecheck:
 			return true
+		case mm.retuneDue(now):
+			return true
 		}
 	}
 	return false
+}
+
+// retuneDue reports whether the model has run for as long as the history it
+// was chosen on (and at least seasonRecheck), so that choosing again rests on
+// about twice the evidence.
+func (m *MetricModel) retuneDue(now time.Time) bool {
+	return !m.TunedAt.IsZero() && now.Sub(m.TunedAt) >= max(seasonRecheck, m.TunedSpan)
 }
 
 // configureSeason (re)builds a metric's model when its season must change:
@@ -121,7 +137,8 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 // predecessor's, and does not have to wait for fresh ones.
 func configureSeason(p Policy, mm *MetricModel, hist Window, now time.Time) {
 	season := p.Predictive.Season
-	if !mm.CheckedAt.IsZero() {
+	retune := mm.retuneDue(now)
+	if !mm.CheckedAt.IsZero() && !retune {
 		if !season.Auto && mm.Model.Period == season.Period {
 			return // configured season already in place
 		}
@@ -141,7 +158,7 @@ func configureSeason(p Policy, mm *MetricModel, hist Window, now time.Time) {
 	candidates := [2]time.Duration{season.Period, -1}
 	if season.Auto {
 		detected, _ := forecast.DetectSeason(hist.Values, hist.Step, forecast.DefaultCandidates())
-		if detected == mm.Model.Period && mm.Model.Count > 0 {
+		if detected == mm.Model.Period && mm.Model.Count > 0 && !retune {
 			return // same season as before: keep the running model
 		}
 		candidates = [2]time.Duration{detected, 0}
@@ -150,27 +167,15 @@ func configureSeason(p Policy, mm *MetricModel, hist Window, now time.Time) {
 		}
 	}
 	var best MetricModel
-	found := false
-	for _, period := range candidates {
-		if period < 0 {
-			continue
-		}
-		var c MetricModel
-		if !backtest(&c, hist, period, lead) {
-			continue
-		}
-		if !found || c.ErrForecast < best.ErrForecast {
-			best, found = c, true
-		}
-	}
+	found := tune(&best, hist, candidates[:], lead)
 	if !found {
 		// Too little history to score anything: start the configured or
 		// detected season from what there is.
 		resetModel(mm, candidates[0], p.EvaluationInterval.D())
 		forecast.Fit(&mm.Model, hist.Values, hist.Start, hist.Step, candidates[0], mm.Params)
-		return
+		best = *mm
 	}
-	best.CheckedAt = now
+	best.CheckedAt, best.TunedAt, best.TunedSpan = now, now, hist.End().Sub(hist.Start)
 	*mm = best
 }
 
@@ -178,28 +183,192 @@ func configureSeason(p Policy, mm *MetricModel, hist Window, now time.Time) {
 // and full anchoring, until a backtest chooses better ones.
 func resetModel(mm *MetricModel, period, step time.Duration) {
 	mm.Model.Reset(period, step)
-	mm.Pending, mm.ErrForecast, mm.ErrNaive, mm.ErrBias, mm.Scored = mm.Pending[:0], 0, 0, 0, 0
+	mm.Pending, mm.ErrForecast, mm.ErrNaive, mm.ErrBias, mm.ErrSquare, mm.Scored = mm.Pending[:0], 0, 0, 0, 0, 0
 	mm.Params, mm.Persist = forecast.DefaultParams(), 1
 }
 
-// backtest builds a model of the given season from the start of the recent
-// history and scores its forecasts on the rest, exactly as live evaluation
-// would. It reports false when the history is too short to score enough
-// forecasts.
-func backtest(mm *MetricModel, hist Window, period, lead time.Duration) bool {
-	warm := holtWarmup
-	if period > 0 {
-		warm = max(int(period/hist.Step), holtWarmup)
+// underCost is how much more a forecast that runs low costs than one that
+// runs high by the same amount, in the backtest that chooses a model: a low
+// forecast leaves demand without capacity (the reactive rule catches up only
+// after a warmup), a high one pays for idle instances.
+const underCost = 3
+
+// asymmetricLoss is the cost of a forecast error e (observed minus
+// forecast): its square, underCost times over when the forecast ran low.
+// Both the backtest that chooses a model and the skill that decides whether
+// its forecasts act use it, so a model is trusted by the measure it was
+// chosen by.
+func asymmetricLoss(e float64) float64 {
+	if e > 0 {
+		return underCost * e * e
 	}
-	n := len(hist.Values)
-	scoreFrom := max(warm, n-backtestPoints)
-	if n-scoreFrom <= minScoredForecasts+int(lead/hist.Step) {
+	return e * e
+}
+
+// tuneAlphas and tuneGammas are the level and seasonal smoothing weights the
+// backtest tries: from a level that follows the data within a few steps
+// (whose season only learns a leftover) to one that changes over tens of
+// steps (so a daily shape lives in the season), and a season that adapts
+// over a few cycles or over about ten. Beta and Phi keep their defaults: the
+// damped trend matters little at a lead of a few steps. tunePersist are the
+// shares of the latest residual a forecast may keep (see Persist): all of
+// it (anchored to the last observation), half, or none (the model alone).
+var (
+	tuneAlphas  = [...]float64{0.05, 0.15, 0.4}
+	tuneGammas  = [...]float64{0.1, 0.3}
+	tunePersist = [...]float64{0, 0.5, 1}
+)
+
+// tuned is the best model setup a tuning has found so far.
+type tuned struct {
+	period  time.Duration
+	params  forecast.Params
+	persist float64
+	loss    float64
+}
+
+// tune backtests every candidate season with every parameter set and
+// persistence, and leaves in mm the model whose forecasts had the lowest
+// asymmetric loss over the history, replayed once more to carry its scores.
+// It reports false when the history is too short to score any.
+func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Duration) bool {
+	best := tuned{loss: math.Inf(1)}
+	var bt backtester
+	// Every candidate is scored on the same stretch, after the longest
+	// season's warm-up, or a season would be judged on one day fewer than
+	// the trend-only model and the two losses would not compare.
+	var longest time.Duration
+	for _, period := range candidates {
+		longest = max(longest, period)
+	}
+	for _, period := range candidates {
+		if period < 0 {
+			continue
+		}
+		gammas := tuneGammas[:]
+		if period == 0 {
+			gammas = gammas[:1] // no season: gamma plays no part
+		}
+		for _, a := range tuneAlphas {
+			for _, g := range gammas {
+				params := forecast.DefaultParams()
+				params.Alpha, params.Gamma = a, g
+				losses, ok := bt.run(hist, period, longest, lead, params)
+				if !ok {
+					continue
+				}
+				for i, l := range losses {
+					if l < best.loss {
+						best = tuned{period: period, params: params, persist: tunePersist[i], loss: l}
+					}
+				}
+			}
+		}
+	}
+	if math.IsInf(best.loss, 1) {
 		return false
 	}
-	from := scoreFrom - warm
-	start := hist.Start.Add(time.Duration(from) * hist.Step)
-	mm.Params, mm.Persist = forecast.DefaultParams(), 1
-	forecast.Fit(&mm.Model, hist.Values[from:scoreFrom], start, hist.Step, period, mm.Params)
+	return backtest(mm, hist, best.period, longest, lead, best.params, best.persist)
+}
+
+// backtester scores one model setup on a history for every persistence in
+// tunePersist at once: persistence changes the forecasts, not the model, so
+// one replay serves them all. Its buffers are reused across setups.
+type backtester struct {
+	model   forecast.Model
+	pending []pendingParts
+}
+
+// pendingParts is a backtest forecast in flight: the model's own forecast
+// and the residual it may add a share of.
+type pendingParts struct {
+	at          int64
+	base, resid float64
+}
+
+// run replays the history as backtest does and returns the mean asymmetric
+// loss for each persistence, and false when too few forecasts were scored.
+func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, params forecast.Params) (losses [len(tunePersist)]float64, ok bool) {
+	from, scoreFrom, ok := backtestRange(hist, warmup, lead)
+	if !ok {
+		return losses, false
+	}
+	m := &bt.model
+	forecast.Fit(m, hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step), hist.Step, period, params)
+	bt.pending = bt.pending[:0]
+	ahead, now := m.Horizon(lead, params), m.Horizon(0, params)
+	n := 0
+	t := hist.Start.Add(time.Duration(scoreFrom) * hist.Step)
+	for _, y := range hist.Values[scoreFrom:] {
+		tn := t.UnixNano()
+		t = t.Add(hist.Step)
+		if !isFinite(y) {
+			continue
+		}
+		done := 0
+		for done < len(bt.pending) && bt.pending[done].at <= tn {
+			pf := bt.pending[done]
+			for i, k := range tunePersist {
+				losses[i] += asymmetricLoss(y - pf.base - k*pf.resid)
+			}
+			n++
+			done++
+		}
+		if done > 0 {
+			bt.pending = bt.pending[:copy(bt.pending, bt.pending[done:])]
+		}
+		m.Observe(time.Unix(0, tn), y, params)
+		if m.Count < minForecastObservations {
+			continue
+		}
+		at := tn + int64(lead)
+		if k := len(bt.pending); lead <= 0 || k == maxPending || (k > 0 && at-bt.pending[k-1].at < int64(lead)/maxPending) {
+			continue // the spacing observe keeps (roomForForecast)
+		}
+		base := m.ForecastAhead(ahead)
+		resid := y - m.ForecastAhead(now)
+		if isFinite(base) && isFinite(resid) {
+			bt.pending = append(bt.pending, pendingParts{at: at, base: base, resid: resid})
+		}
+	}
+	if n < minScoredForecasts {
+		return losses, false
+	}
+	for i := range losses {
+		losses[i] /= float64(n)
+	}
+	return losses, true
+}
+
+// maxBacktestPoints bounds the history a backtest replays, so that choosing
+// a model stays cheap however fine the data: a week of 1-minute samples.
+const maxBacktestPoints = 7 * 24 * 60
+
+// backtestRange is where a backtest starts (up to the last
+// maxBacktestPoints values) and where its scoring starts: after a season of
+// warmup (the longest candidate's), or holtWarmup values without one; ok is
+// false when too little history is left to score enough forecasts at the lead.
+func backtestRange(hist Window, warmup, lead time.Duration) (from, scoreFrom int, ok bool) {
+	warm := max(int(warmup/hist.Step), holtWarmup)
+	n := len(hist.Values)
+	from = max(0, n-maxBacktestPoints)
+	scoreFrom = from + warm
+	return from, scoreFrom, n-scoreFrom > minScoredForecasts+int(lead/hist.Step)
+}
+
+// backtest builds a model of the given season, parameters and persistence
+// from the start of the history, warmed up as backtestRange says, and
+// scores its forecasts on all the rest, exactly as live evaluation would, so
+// the model starts with its own scores. It reports false when too few were
+// scored.
+func backtest(mm *MetricModel, hist Window, period, warmup, lead time.Duration, params forecast.Params, persist float64) bool {
+	from, scoreFrom, ok := backtestRange(hist, warmup, lead)
+	if !ok {
+		return false
+	}
+	resetModel(mm, period, hist.Step)
+	mm.Params, mm.Persist = params, persist
+	forecast.Fit(&mm.Model, hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step), hist.Step, period, mm.Params)
 	t := hist.Start.Add(time.Duration(scoreFrom) * hist.Step)
 	for _, v := range hist.Values[scoreFrom:] {
 		if isFinite(v) {

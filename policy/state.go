@@ -67,15 +67,25 @@ type MetricModel struct {
 	// CheckedAt is when the season was last detected or configured; zero
 	// forces a (re)configuration at the next evaluation.
 	CheckedAt time.Time
+	// TunedAt is when the model was last chosen by a backtest (or started
+	// from too little history to backtest), and TunedSpan how much history
+	// that had: the model is chosen again once it has run for as long as
+	// that history (at least an hour), so its choice rests on twice the
+	// evidence each time until the history window is full.
+	TunedAt   time.Time
+	TunedSpan time.Duration
 	// Pending are forecasts made at past observations, waiting for the
 	// first observation at or after their target time to be scored.
 	Pending []PendingForecast
-	// ErrForecast and ErrNaive are exponentially weighted mean squared
-	// errors, at the lead horizon, of the forecast and of persistence.
+	// ErrForecast and ErrNaive are exponentially weighted means, at the lead
+	// horizon, of the asymmetric loss (see asymmetricLoss: a forecast that
+	// runs low costs more) of the forecast and of persistence. Version 1
+	// states kept plain squared errors here.
 	ErrForecast, ErrNaive float64
-	// ErrBias is the exponentially weighted mean of (observed − forecast)
-	// at the lead horizon: with ErrForecast it gives the forecast's upper bound.
-	ErrBias float64
+	// ErrBias and ErrSquare are exponentially weighted means of the
+	// forecast's error (observed − forecast) and of its square, at the lead
+	// horizon: the forecast's upper bound comes from them.
+	ErrBias, ErrSquare float64
 	// Params are the smoothing constants chosen for this series by the
 	// backtest (forecast.DefaultParams for a model decoded from version 1).
 	Params forecast.Params
@@ -108,12 +118,12 @@ func (m *MetricModel) Upper(f float64) float64 {
 	if m.Scored < minScoredForecasts || !isFinite(f) {
 		return math.NaN()
 	}
-	sd := math.Sqrt(max(0, m.ErrForecast-m.ErrBias*m.ErrBias))
+	sd := math.Sqrt(max(0, m.ErrSquare-m.ErrBias*m.ErrBias))
 	return f + max(0, m.ErrBias) + upperZ*sd
 }
 
 // Skill is 1 − ErrForecast/ErrNaive: above 0 the forecasts beat
-// persistence at the lead horizon. NaN until enough forecasts are scored.
+// persistence at the lead horizon, by the asymmetric loss. NaN until enough forecasts are scored.
 func (m *MetricModel) Skill() float64 {
 	if m.Scored < minScoredForecasts || !(m.ErrNaive > 0) {
 		return math.NaN()
@@ -143,9 +153,11 @@ func (s State) Clone() State {
 // stateVersion is the first byte of the binary encoding; a decoder refuses
 // versions it does not know rather than guessing. Version 2 adds, after the
 // recommendations, the evidence time, the last action and the reversals, and
-// after each model's pending forecasts its bias, parameters and persistence;
-// version 1 still decodes (policy/testdata/state-v1.hex), its models with the
-// parameters and full anchoring they were built with.
+// after each model's pending forecasts its error bias and square, its
+// parameters and persistence, and when it was last tuned on how much
+// history; version 1 still decodes (policy/testdata/state-v1.hex), its
+// models with the parameters and full anchoring they were built with, their
+// squared errors standing in for the asymmetric loss until rescored.
 const stateVersion = 2
 
 // maxStateEntries bounds every list in a decoded state so that garbage input
@@ -195,9 +207,11 @@ func (s State) MarshalBinary() ([]byte, error) {
 			b = appendFloat(b, pf.Forecast)
 			b = appendFloat(b, pf.Naive)
 		}
-		for _, f := range [...]float64{mm.ErrBias, mm.Params.Alpha, mm.Params.Beta, mm.Params.Gamma, mm.Params.Phi, mm.Persist} {
+		for _, f := range [...]float64{mm.ErrBias, mm.ErrSquare, mm.Params.Alpha, mm.Params.Beta, mm.Params.Gamma, mm.Params.Phi, mm.Persist} {
 			b = appendFloat(b, f)
 		}
+		b = appendTime(b, mm.TunedAt)
+		b = binary.AppendVarint(b, int64(mm.TunedSpan))
 	}
 	return b, nil
 }
@@ -254,6 +268,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 			d.b = rest
 			mm := &out.Models[i]
 			mm.ErrForecast, mm.ErrNaive = d.float(), d.float()
+			mm.ErrSquare = mm.ErrForecast // version 1 scored plain squared errors
 			mm.Scored = int(min(d.uvarint(), maxScored))
 			if n := d.count(); n > 0 {
 				mm.Pending = make([]PendingForecast, n)
@@ -263,10 +278,11 @@ func (s *State) UnmarshalBinary(b []byte) error {
 			}
 			mm.Params, mm.Persist = forecast.DefaultParams(), 1
 			if version >= 2 {
-				mm.ErrBias = d.float()
+				mm.ErrBias, mm.ErrSquare = d.float(), d.float()
 				mm.Params = forecast.Params{Alpha: d.float(), Beta: d.float(), Gamma: d.float(), Phi: d.float()}
 				mm.Persist = d.float()
-				if d.err == nil && (mm.Params.Validate() != nil || !(mm.Persist >= 0 && mm.Persist <= 1) || !isFinite(mm.ErrBias)) {
+				mm.TunedAt, mm.TunedSpan = d.time(), time.Duration(d.varint())
+				if d.err == nil && (mm.Params.Validate() != nil || !(mm.Persist >= 0 && mm.Persist <= 1) || !isFinite(mm.ErrBias) || !(mm.ErrSquare >= 0) || mm.TunedSpan < 0) {
 					d.err = fmt.Errorf("model %d: parameters out of range", i)
 				}
 			}

@@ -522,3 +522,28 @@ func TestObserveAfterExtremeGap(t *testing.T) {
 		t.Errorf("level %v trend %v after an extreme gap, want level 20", m.Level, m.Trend)
 	}
 }
+
+// TestForecastAheadMatchesForecast: a precomputed horizon forecasts exactly
+// what Forecast does at the same distance after the last observation, for
+// several steps, dampings and distances.
+func TestForecastAheadMatchesForecast(t *testing.T) {
+	for _, step := range []time.Duration{15 * time.Second, time.Minute, 30 * time.Minute} {
+		for _, phi := range []float64{0, 0.5, 0.9, 1} {
+			p := DefaultParams()
+			p.Phi = phi
+			var m Model
+			Fit(&m, synth(3*96, step, 2, func(s float64) float64 { return dailySine(s) + s/300 }).values, t0, step, 24*time.Hour, p)
+			last := time.Unix(0, m.LastUnixNano)
+			for _, ahead := range []time.Duration{0, step / 2, step, 3 * time.Minute, 7 * step} {
+				want := m.Forecast(last.Add(ahead), p)
+				if got := m.ForecastAhead(m.Horizon(ahead, p)); math.Abs(got-want) > 1e-9*math.Max(1, math.Abs(want)) {
+					t.Errorf("step %v phi %v ahead %v: ForecastAhead %v, Forecast %v", step, phi, ahead, got, want)
+				}
+			}
+		}
+	}
+	var empty Model
+	if !math.IsNaN(empty.ForecastAhead(empty.Horizon(time.Minute, DefaultParams()))) {
+		t.Error("an empty model forecast a number")
+	}
+}
