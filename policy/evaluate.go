@@ -341,11 +341,15 @@ const (
 	minFlapWindow = time.Hour
 )
 
-// flapWindow is how far back reversals count: four times the longer of the
+// flapWindow is how far back reversals count: eight times the longer of the
 // scale-in stabilization window and cooldown, and at least an hour, so the
-// window scales with how slowly the policy means to scale in.
+// window scales with how slowly the policy means to scale in. Eight, not
+// four: a group that buys back each hour's peak shortly after releasing it
+// (asg-cpu's hourly job) reverses twice an hour but only during some hours,
+// and a shorter window saw too few reversals at once to damp it; a daily
+// cycle reverses about twice a day, far fewer.
 func flapWindow(p Policy) time.Duration {
-	return max(minFlapWindow, 4*max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D()))
+	return max(minFlapWindow, 8*max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D()))
 }
 
 // pruneTimes drops the times at or before cut, in place.
