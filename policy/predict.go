@@ -298,10 +298,9 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	bt.pending = bt.pending[:0]
 	ahead, now := m.Horizon(lead, params), m.Horizon(0, params)
 	n := 0
-	t := hist.Start.Add(time.Duration(scoreFrom) * hist.Step)
+	tn := hist.Start.Add(time.Duration(scoreFrom-1) * hist.Step).UnixNano()
 	for _, y := range hist.Values[scoreFrom:] {
-		tn := t.UnixNano()
-		t = t.Add(hist.Step)
+		tn += int64(hist.Step) // the time of y
 		if !isFinite(y) {
 			continue
 		}
@@ -341,7 +340,8 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 }
 
 // maxBacktestPoints bounds the history a backtest replays, so that choosing
-// a model stays cheap however fine the data: a week of 1-minute samples.
+// a model stays cheap however fine the data: four days of 1-minute samples,
+// a week of 5-minute ones and more.
 const maxBacktestPoints = 7 * 24 * 60
 
 // backtestRange is where a backtest starts (up to the last
@@ -369,12 +369,12 @@ func backtest(mm *MetricModel, hist Window, period, warmup, lead time.Duration, 
 	resetModel(mm, period, hist.Step)
 	mm.Params, mm.Persist = params, persist
 	forecast.Fit(&mm.Model, hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step), hist.Step, period, mm.Params)
-	t := hist.Start.Add(time.Duration(scoreFrom) * hist.Step)
+	tn := hist.Start.Add(time.Duration(scoreFrom) * hist.Step).UnixNano()
 	for _, v := range hist.Values[scoreFrom:] {
 		if isFinite(v) {
-			observe(mm, t.UnixNano(), t, v, lead)
+			observe(mm, tn, time.Unix(0, tn), v, lead)
 		}
-		t = t.Add(hist.Step)
+		tn += int64(hist.Step)
 	}
 	return mm.Scored >= minScoredForecasts
 }
