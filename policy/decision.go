@@ -155,9 +155,11 @@ type MetricProposal struct {
 	// WithinTolerance is true when the value was inside the tolerance band,
 	// so Reactive is the current size.
 	WithinTolerance bool
-	// Forecast is the value expected at now+lead (for cpu: demand in
-	// percent-instances, i.e. utilization × in-service instances); NaN when
-	// no forecast was made.
+	// Forecast is the value expected at the sample's time plus the data
+	// step plus the lead, or at now+lead if that is later: what a decision
+	// on this sample must cover until one on the next sample can take
+	// effect (for cpu: demand in percent-instances, i.e. utilization ×
+	// in-service instances); NaN when no forecast was made.
 	Forecast float64
 	// Predictive is the size the forecast asks for; 0 when no forecast.
 	Predictive int

@@ -85,8 +85,15 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		if mm.Model.Count < minForecastObservations {
 			continue
 		}
-		if !smp.Time.Equal(now) || math.IsNaN(f) { // observe forecast for the sample time + lead
-			f = anchoredForecast(mm, y, smp.Time, now.Add(lead))
+		// What is decided on one sample must last until a decision on the
+		// next one can take effect: forecast for the sample's time plus the
+		// data step plus the lead (never less than now+lead). Between two
+		// samples the target then stays put, so a forecast does not creep
+		// up minute by minute on a 30-minute trace, one scale-out per
+		// evaluation; observe's forecast (for the sample time + lead) is
+		// the one that is scored.
+		if target := smp.Time.Add(mm.Model.Step + lead); target.After(now.Add(lead)) || math.IsNaN(f) || !smp.Time.Equal(now) {
+			f = anchoredForecast(mm, y, smp.Time, maxTime(target, now.Add(lead)))
 		}
 		if isFinite(f) {
 			mp.Forecast = max(f, 0)
@@ -416,4 +423,12 @@ func lowerLimit(ms MaxStep, changes []Change, current int, now time.Time) (int, 
 	start := periodStart(changes, current, now, ms.Period.D())
 	step, ok := allowedStep(ms, start, false)
 	return start - step, ok
+}
+
+// maxTime is the later of a and b.
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

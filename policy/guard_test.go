@@ -134,3 +134,51 @@ func TestAntiFlapping(t *testing.T) {
 		t.Fatalf("%d reversals in the window at the end", last.Reversals)
 	}
 }
+
+// TestForecastCoversUntilTheNextSample: on a trace sampled every 30 minutes
+// and evaluated every minute, the forecast made on a sample covers the
+// sample time plus one data step plus the lead, and stays put until the next
+// sample, instead of creeping up with every evaluation (one small scale-out
+// a minute on a rising ramp).
+func TestForecastCoversUntilTheNextSample(t *testing.T) {
+	p := basePolicy()
+	p.EvaluationInterval = Duration(time.Minute)
+	p.StaleAfter = Duration(45 * time.Minute)
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(5 * time.Minute), History: Duration(7 * 24 * time.Hour)}
+	const step = 30 * time.Minute
+	// Three days of a clean ramp as history, so the model is built on the
+	// data's own 30-minute step.
+	n := 144
+	values := make([]float64, n)
+	for i := range values {
+		values[i] = 1000 + 10*float64(i)
+	}
+	start := t0.Add(-time.Duration(n-1) * step)
+	sampleAt := t0
+	var s State
+	var forecasts []float64
+	for m := 0; m < 30; m++ {
+		now := sampleAt.Add(time.Duration(m) * time.Minute)
+		in := Inputs{Current: 20, Ready: 20}
+		in.Metrics[0] = Sample{Time: sampleAt, Value: values[n-1], Present: true}
+		in.History[0] = Window{Start: start, Step: step, Values: values}
+		d := Evaluate(p, in, s, now)
+		s = d.Next
+		forecasts = append(forecasts, d.Metrics[0].Forecast)
+	}
+	if s.Models[0].Model.Step != step {
+		t.Fatalf("model step %v, want the data's %v", s.Models[0].Model.Step, step)
+	}
+	for m, f := range forecasts {
+		if f != forecasts[0] {
+			t.Fatalf("forecast %v at minute %d, %v at the sample: want it to stay put between samples", f, m, forecasts[0])
+		}
+	}
+	// On the rising ramp that is well above what the same model expects at
+	// the lead alone.
+	mm := s.Models[0]
+	leadOnly := anchoredForecast(&mm, values[n-1], sampleAt, sampleAt.Add(5*time.Minute))
+	if !(forecasts[0] > values[n-1] && forecasts[0]-values[n-1] > 2*(leadOnly-values[n-1])) {
+		t.Fatalf("forecast %v, at the lead alone %v, sample %v: want the forecast to cover the next step too", forecasts[0], leadOnly, values[n-1])
+	}
+}
