@@ -3,6 +3,8 @@ package policy
 import (
 	"math"
 	"time"
+
+	"github.com/capstan-io/capstan/policy/forecast"
 )
 
 // roundingSlack keeps float noise (3.0000000001 instances) from adding an
@@ -92,8 +94,14 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		// up minute by minute on a 30-minute trace, one scale-out per
 		// evaluation; observe's forecast (for the sample time + lead) is
 		// the one that is scored.
-		if target := smp.Time.Add(mm.Model.Step + lead); target.After(now.Add(lead)) || math.IsNaN(f) || !smp.Time.Equal(now) {
-			f = anchoredForecast(mm, y, smp.Time, maxTime(target, now.Add(lead)))
+		switch target := smp.Time.Add(mm.Model.Step + lead); {
+		case target.Before(now.Add(lead)): // a sample older than a step
+			f = anchoredForecast(mm, y, smp.Time, now.Add(lead))
+		case math.IsNaN(f) && mm.Model.LastUnixNano == smp.Time.UnixNano(): // between samples
+			_, decided := mm.horizonsFor(lead)
+			f = mm.Model.ForecastAhead(decided) + mm.Persist*(y-mm.Model.ForecastAhead(forecast.Horizon{}))
+		case math.IsNaN(f):
+			f = anchoredForecast(mm, y, smp.Time, target)
 		}
 		if isFinite(f) {
 			mp.Forecast = max(f, 0)
@@ -423,12 +431,4 @@ func lowerLimit(ms MaxStep, changes []Change, current int, now time.Time) (int, 
 	start := periodStart(changes, current, now, ms.Period.D())
 	step, ok := allowedStep(ms, start, false)
 	return start - step, ok
-}
-
-// maxTime is the later of a and b.
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }

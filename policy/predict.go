@@ -39,9 +39,10 @@ const (
 
 // observe scores the pending forecasts whose target time the new
 // observation reaches, feeds the observation to the model, and remembers the
-// forecast made from it for scoring later. It returns that forecast (for
-// t+lead; NaN when none was made) so an evaluation at t need not repeat it.
-// It reuses the state's buffers.
+// forecast made from it for t+lead for scoring later. It returns the
+// forecast a decision on this observation uses, for t plus the model's step
+// plus the lead (NaN when none was made), so an evaluation need not repeat
+// it. It reuses the state's buffers.
 func observe(mm *MetricModel, tn int64, t time.Time, y float64, lead time.Duration) float64 {
 	done := 0
 	for done < len(mm.Pending) && mm.Pending[done].At <= tn {
@@ -66,13 +67,27 @@ func observe(mm *MetricModel, tn int64, t time.Time, y float64, lead time.Durati
 	if mm.Model.Count < minForecastObservations {
 		return math.NaN()
 	}
-	f := anchoredForecast(mm, y, t, t.Add(lead))
+	scored, decided := mm.horizonsFor(lead)
+	resid := y - mm.Model.ForecastAhead(forecast.Horizon{})
+	f := mm.Model.ForecastAhead(scored) + mm.Persist*resid
 	at := tn + int64(lead)
-	if lead <= 0 || !isFinite(f) || !roomForForecast(len(mm.Pending), at, mm.Pending, lead) {
-		return f // enough forecasts in flight to score this horizon
+	if lead > 0 && isFinite(f) && roomForForecast(len(mm.Pending), at, mm.Pending, lead) {
+		mm.Pending = append(mm.Pending, PendingForecast{At: at, Forecast: f, Naive: y})
 	}
-	mm.Pending = append(mm.Pending, PendingForecast{At: at, Forecast: f, Naive: y})
-	return f
+	return mm.Model.ForecastAhead(decided) + mm.Persist*resid
+}
+
+// horizonsFor returns the horizons of the scored forecast (the lead) and of
+// the decided one (the data step plus the lead) for the model's step and
+// damping, worked out once and kept until one of those changes, so that the
+// forecasts made on every sample need no math.Exp.
+func (mm *MetricModel) horizonsFor(lead time.Duration) (scored, decided forecast.Horizon) {
+	c := &mm.horizons
+	if !c.ok || c.step != mm.Model.Step || c.lead != lead || c.phi != mm.Params.Phi {
+		*c = horizonCache{step: mm.Model.Step, lead: lead, phi: mm.Params.Phi, ok: true,
+			scored: mm.Model.Horizon(lead, mm.Params), decided: mm.Model.Horizon(mm.Model.Step+lead, mm.Params)}
+	}
+	return c.scored, c.decided
 }
 
 // roomForForecast reports whether a forecast for at joins the n in flight:
@@ -82,12 +97,13 @@ func roomForForecast(n int, at int64, pending []PendingForecast, lead time.Durat
 	return n < maxPending && (n == 0 || at-pending[n-1].At >= int64(lead)/maxPending)
 }
 
-// anchoredForecast is the demand expected at target: the latest observation
-// plus the change the model expects between the observation's time and
-// target. Anchoring on the observation rather than taking the model's level
-// keeps smoothing from biasing the proposal: on a noisy flat signal the
-// expected change is about zero, so max(reactive, predictive) adds capacity
-// only where the model expects demand to rise, by as much as it expects.
+// anchoredForecast is the demand expected at target: the model's forecast
+// plus the chosen share (Persist) of the latest residual, the observation
+// minus the model's value at its time. With all of it the forecast is
+// anchored on the observation (the latest value plus the change the model
+// expects), which on smooth data keeps smoothing from biasing the proposal;
+// on noisy data a smaller share keeps one noisy sample from being carried
+// over the lead.
 func anchoredForecast(mm *MetricModel, observed float64, observedAt, target time.Time) float64 {
 	m := &mm.Model
 	at := m.Forecast(observedAt, mm.Params)

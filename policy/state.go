@@ -96,6 +96,19 @@ type MetricModel struct {
 	Persist float64
 	// Scored counts the forecasts scored so far.
 	Scored int
+
+	// horizons caches derived forecast horizons; never encoded.
+	horizons horizonCache
+}
+
+// horizonCache holds the horizons horizonsFor works out, with the step,
+// lead and damping they were worked out for. It is derived state: a decoded
+// or cloned model rebuilds or copies it and forecasts exactly the same.
+type horizonCache struct {
+	step, lead      time.Duration
+	phi             float64
+	ok              bool
+	scored, decided forecast.Horizon
 }
 
 // PendingForecast is a forecast waiting for its outcome.
