@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -52,5 +53,29 @@ stale_after: 3m
 			}
 			b.ReportMetric(float64(samples)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 		})
+	}
+	// The same run with the two comparison replays, --compare off and
+	// --baseline hpa: what asking for them costs (samples/s counts the
+	// trace once).
+	b.Run("forecast-and-scale+compare+baseline", func(b *testing.B) {
+		o := simulateOptions{policyFile: filepath.Join(dir, "forecast-and-scale.yaml"), traceFile: tracePath, timezone: "UTC",
+			output: filepath.Join(dir, "timeline.csv"), compare: "off", baseline: "hpa"}
+		for i := 0; i < b.N; i++ {
+			if err := runSimulate(io.Discard, io.Discard, o); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(samples)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+	})
+}
+
+// BenchmarkScoreboard measures `capstan simulate scoreboard` on the bundled
+// traces and example policies: 41 replays on every core.
+func BenchmarkScoreboard(b *testing.B) {
+	o := scoreboardOptions{traces: "../../examples/traces", policies: "../../examples/policies"}
+	for i := 0; i < b.N; i++ {
+		if err := runScoreboard(io.Discard, o); err != nil && !errors.Is(err, errTargetsMissed) {
+			b.Fatal(err)
+		}
 	}
 }

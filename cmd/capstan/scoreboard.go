@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
 
 	"github.com/capstan-io/capstan/metrics/trace"
 	"github.com/capstan-io/capstan/policy/simulate"
+	"github.com/capstan-io/capstan/policy/simulate/report"
 	"github.com/capstan-io/capstan/policy/simulate/scoreboard"
 )
 
@@ -24,6 +27,7 @@ type scoreboardOptions struct {
 	markdown   bool
 	jsonOut    bool
 	noExamples bool
+	reports    string
 }
 
 // errTargetsMissed is the error of a scoreboard run that missed a target.
@@ -55,6 +59,7 @@ under-provisioning than before. Exits 1 when any target is missed.`,
 	f.BoolVar(&o.markdown, "markdown", false, "print Markdown tables (the form BENCHMARKS.md keeps)")
 	f.BoolVar(&o.jsonOut, "json", false, "print the board as JSON")
 	f.BoolVar(&o.noExamples, "no-examples", false, "skip the bundled example policies")
+	f.StringVar(&o.reports, "reports", "", "also write each trace's HTML report (the three runs overlaid) into this directory")
 	return cmd
 }
 
@@ -64,6 +69,11 @@ type scoreJob func() error
 func runScoreboard(stdout io.Writer, o scoreboardOptions) error {
 	if o.markdown && o.jsonOut {
 		return errors.New("--markdown and --json: choose one")
+	}
+	if o.reports != "" {
+		if err := os.MkdirAll(o.reports, 0o755); err != nil {
+			return fmt.Errorf("--reports: %w", err)
+		}
 	}
 	traces := scoreboard.Traces()
 	if len(o.only) > 0 {
@@ -93,8 +103,15 @@ func runScoreboard(stdout io.Writer, o scoreboardOptions) error {
 			if err != nil {
 				return err
 			}
-			board.Rows[i], err = scoreboard.Score(t, s)
-			return err
+			rs, err := scoreboard.Replay(t, s)
+			if err != nil {
+				return err
+			}
+			board.Rows[i] = scoreboard.Score(t, rs)
+			if o.reports == "" {
+				return nil
+			}
+			return writeScoreboardReport(filepath.Join(o.reports, strings.TrimSuffix(t.Name, ".csv")+".html"), t, rs)
 		})
 	}
 	for i, ex := range examples {
@@ -134,19 +151,20 @@ func runScoreboard(stdout io.Writer, o scoreboardOptions) error {
 	return nil
 }
 
-// runJobs runs jobs on up to workers goroutines and returns the first error.
-// The replays are pure CPU work, so one worker per core is the most that helps.
+// runJobs runs jobs on up to workers goroutines and returns every error,
+// joined. The replays are pure CPU work, so one worker per core is the
+// most that helps.
 func runJobs(jobs []scoreJob, workers int) error {
 	next := make(chan scoreJob)
-	errs := make([]error, workers)
+	errs := make([][]error, workers) // one list per worker: no lock needed
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for job := range next {
-				if err := job(); err != nil && errs[w] == nil {
-					errs[w] = err
+				if err := job(); err != nil {
+					errs[w] = append(errs[w], err)
 				}
 			}
 		}()
@@ -156,7 +174,30 @@ func runJobs(jobs []scoreJob, workers int) error {
 	}
 	close(next)
 	wg.Wait()
-	return errors.Join(errs...)
+	var all []error
+	for _, e := range errs {
+		all = append(all, e...)
+	}
+	return errors.Join(all...)
+}
+
+// writeScoreboardReport writes one trace's report: the forecast run, with
+// the prediction-off and reference runs as overlays.
+func writeScoreboardReport(path string, t scoreboard.Trace, rs scoreboard.Replays) error {
+	opts := report.HTMLOptions{
+		Title:     "Capstan scoreboard: " + t.Name,
+		TraceName: t.Name,
+		Overlays: []report.Overlay{
+			{Label: "prediction off", Result: rs.Off},
+			{Label: "HPA reference", Result: rs.Baseline},
+		},
+	}
+	if err := writeTo(path, io.Discard, func(w io.Writer) error {
+		return report.WriteHTML(w, opts, rs.Policy, rs.Forecast, rs.Forecast.Summary)
+	}); err != nil {
+		return fmt.Errorf("writing report: %w", err)
+	}
+	return nil
 }
 
 // loadSeries reads a two-column trace file as a one-metric series.

@@ -33,6 +33,7 @@ type simulateOptions struct {
 	predictive   string
 	baseline     string
 	compare      string
+	units        []string
 }
 
 func newSimulateCommand() *cobra.Command {
@@ -64,6 +65,7 @@ self-contained HTML report with a chart.`,
 	f.StringVar(&o.predictive, "predictive", "", "override the policy's predictive mode: off, forecast-only or forecast-and-scale")
 	f.StringVar(&o.baseline, "baseline", "", "also replay a reference rule beside the policy and compare: hpa")
 	f.StringVar(&o.compare, "compare", "", "also replay the same policy with prediction off and compare: off")
+	f.StringArrayVar(&o.units, "unit", nil, "name the unit of a metric's values in the report, NAME=UNIT, e.g. rps=requests/s (repeatable)")
 	_ = cmd.MarkFlagRequired("policy")
 	_ = cmd.MarkFlagRequired("trace")
 	cmd.AddCommand(newScoreboardCommand())
@@ -95,6 +97,10 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	}
 	if o.recordedSize < 0 {
 		return fmt.Errorf("--recorded-size: must be >= 0 (got %d)", o.recordedSize)
+	}
+	units, err := parseUnits(p, o.units)
+	if err != nil {
+		return err
 	}
 	loc, err := time.LoadLocation(o.timezone)
 	if err != nil {
@@ -159,6 +165,13 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 			Title:      "Capstan simulation: " + p.ID,
 			TraceName:  filepath.Base(o.traceFile),
 			PolicyName: filepath.Base(o.policyFile),
+			Units:      units,
+		}
+		if off != nil && off != res {
+			opts.Overlays = append(opts.Overlays, report.Overlay{Label: "prediction off", Result: off})
+		}
+		if ref != nil {
+			opts.Overlays = append(opts.Overlays, report.Overlay{Label: "HPA reference", Result: ref})
 		}
 		if err := writeTo(o.reportFile, stdout, func(w io.Writer) error {
 			return report.WriteHTML(w, opts, p, res, res.Summary)
@@ -206,6 +219,32 @@ type comparison struct {
 	BaselineRule string            `json:"baseline_rule,omitempty"`
 	VsOff        *simulate.Ratios  `json:"policy_vs_off,omitempty"`
 	VsBaseline   *simulate.Ratios  `json:"policy_vs_baseline,omitempty"`
+}
+
+// maxUnitLen bounds a --unit label: it is a short axis caption.
+const maxUnitLen = 40
+
+// parseUnits reads the --unit NAME=UNIT flags against the policy's metrics.
+func parseUnits(p policy.Policy, flags []string) (map[string]string, error) {
+	units := make(map[string]string, len(flags))
+	for _, f := range flags {
+		name, unit, ok := strings.Cut(f, "=")
+		if !ok || name == "" || strings.TrimSpace(unit) == "" {
+			return nil, fmt.Errorf("--unit %q: must be NAME=UNIT", f)
+		}
+		if len(unit) > maxUnitLen {
+			return nil, fmt.Errorf("--unit %q: the unit must be at most %d bytes", f, maxUnitLen)
+		}
+		known := false
+		for _, m := range p.Metrics {
+			known = known || m.Name == name
+		}
+		if !known {
+			return nil, fmt.Errorf("--unit %q: policy %s has no metric %q", f, p.ID, name)
+		}
+		units[name] = strings.TrimSpace(unit)
+	}
+	return units, nil
 }
 
 // mapTrace picks one trace column per policy metric: explicit NAME=COLUMN

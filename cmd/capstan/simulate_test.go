@@ -2,6 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -112,8 +116,9 @@ func TestSimulateCompareFlagErrors(t *testing.T) {
 // its numbers: the board has the three runs, and the exit status is 1
 // exactly when a check failed.
 func TestScoreboardCommand(t *testing.T) {
+	reports := filepath.Join(t.TempDir(), "reports")
 	code, out, stderr := runCLI(t, "simulate", "scoreboard", "--json", "--traces", "../../examples/traces",
-		"--trace", "elb_request_count_5min.csv")
+		"--trace", "elb_request_count_5min.csv", "--reports", reports)
 	var board struct {
 		Traces []struct {
 			Trace struct {
@@ -148,6 +153,15 @@ func TestScoreboardCommand(t *testing.T) {
 	if failed && !strings.Contains(stderr, "targets missed") {
 		t.Fatalf("stderr %q does not say targets were missed", stderr)
 	}
+	html, err := os.ReadFile(filepath.Join(reports, "elb_request_count_5min.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"desired, prediction off", "desired, HPA reference", "elb_request_count_5min.csv"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("scoreboard report lacks %q", want)
+		}
+	}
 }
 
 func TestScoreboardCommandErrors(t *testing.T) {
@@ -163,6 +177,71 @@ func TestScoreboardCommandErrors(t *testing.T) {
 		code, _, stderr := runCLI(t, append([]string{"simulate", "scoreboard"}, tt.args...)...)
 		if code != 1 || !strings.Contains(stderr, tt.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
+// TestSimulateReportOverlays: with --compare and --baseline the report
+// draws both other runs and compares them; --unit names the metric's unit.
+func TestSimulateReportOverlays(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "r.html")
+	code, _, stderr := runCLI(t, "simulate", "--policy", elbPolicy, "--trace", elbTrace, "--report", out,
+		"--baseline", "hpa", "--compare", "off", "--unit", "requests=requests per 5 min")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	html, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"desired, prediction off", "desired, HPA reference", "<td>HPA reference</td>",
+		"request rate, in requests per 5 min", `<h2 class="views">By day</h2>`} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
+func TestSimulateUnitErrors(t *testing.T) {
+	tests := []struct {
+		unit, want string
+	}{
+		{"requests", `--unit "requests": must be NAME=UNIT`},
+		{"requests= ", `--unit "requests= ": must be NAME=UNIT`},
+		{"rps=requests/s", `--unit "rps=requests/s": policy elb-requests has no metric "rps"`},
+		{"requests=" + strings.Repeat("x", 41), "the unit must be at most 40 bytes"},
+	}
+	for _, tt := range tests {
+		code, _, stderr := runCLI(t, "simulate", "--policy", elbPolicy, "--trace", elbTrace, "--unit", tt.unit)
+		if code != 1 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("--unit %q: exit %d, stderr %q; want %q", tt.unit, code, stderr, tt.want)
+		}
+	}
+}
+
+// TestRunJobs: every job runs once whatever the number of workers, and
+// the errors come back joined.
+func TestRunJobs(t *testing.T) {
+	for _, workers := range []int{1, 2, 7} {
+		done := make([]int, 20)
+		var jobs []scoreJob
+		for i := range done {
+			jobs = append(jobs, func() error {
+				done[i]++
+				if i%9 == 4 {
+					return fmt.Errorf("job %d: %w", i, errTargetsMissed)
+				}
+				return nil
+			})
+		}
+		err := runJobs(jobs, workers)
+		for i, d := range done {
+			if d != 1 {
+				t.Fatalf("%d workers: job %d ran %d times", workers, i, d)
+			}
+		}
+		if !errors.Is(err, errTargetsMissed) || !strings.Contains(err.Error(), "job 4") || !strings.Contains(err.Error(), "job 13") {
+			t.Fatalf("%d workers: error %v, want jobs 4 and 13", workers, err)
 		}
 	}
 }

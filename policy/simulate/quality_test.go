@@ -111,3 +111,50 @@ func BenchmarkRunExample(b *testing.B) {
 		}
 	}
 }
+
+// TestTimelineMatchesSummary: the per-sample records the report draws from
+// add up to the summary: one event per action, one Under mark per
+// under-provisioned sample, and skill and trust wherever a forecast was made.
+func TestTimelineMatchesSummary(t *testing.T) {
+	p, s := loadExample(t, examples[0])
+	res, err := Run(Config{Policy: p, RecordedSize: examples[0].recorded}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := res.Summary
+	if len(res.Events) != sum.ScaleOuts+sum.ScaleIns {
+		t.Fatalf("%d events for %d actions", len(res.Events), sum.ScaleOuts+sum.ScaleIns)
+	}
+	outs := 0
+	for i, e := range res.Events {
+		if e.To > e.From {
+			outs++
+		}
+		if i > 0 && (e.At < res.Events[i-1].At || e.From != res.Events[i-1].To) {
+			t.Fatalf("event %d %+v does not follow %+v", i, e, res.Events[i-1])
+		}
+	}
+	under, scored, trusted := 0, 0, 0
+	for i := range res.Times {
+		if res.Under[i] {
+			under++
+		}
+		if sk := res.Skill[0][i]; sk == sk {
+			scored++
+		}
+		if res.Trusted[0][i] {
+			trusted++
+		}
+	}
+	if outs != sum.ScaleOuts || under != sum.UnderProvisionedSamples {
+		t.Fatalf("%d scale-out events, %d under marks; summary %+v", outs, under, sum)
+	}
+	if scored == 0 || trusted > scored {
+		t.Fatalf("skill scored at %d samples, trusted at %d", scored, trusted)
+	}
+	p.Predictive.Mode = policy.PredictOff
+	res, err = Run(Config{Policy: p}, s)
+	if err != nil || res.Skill != nil || res.Trusted != nil {
+		t.Fatalf("prediction off: %v, skill %v", err, res.Skill != nil)
+	}
+}

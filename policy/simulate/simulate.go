@@ -12,6 +12,10 @@
 //     the demand it implies is value × RecordedSize percent-instances; the
 //     policy sees that demand spread over the simulated ready instances,
 //     capped at 100 %.
+//
+// RunBaseline replays a trace the same way through the HPA-style reference
+// of package baseline instead of the policy, so the two compare figure by
+// figure.
 package simulate
 
 import (
@@ -85,10 +89,32 @@ type Result struct {
 	Needed []int32
 	// Desired and Ready are the group's sizes after the decision at each sample.
 	Desired, Ready []int32
+	// Skill[j] is the forecast skill the decision at each sample reported
+	// for metric j (NaN until scored) and Trusted[j] whether that forecast
+	// was trusted to act; nil with prediction off.
+	Skill   [][]float64
+	Trusted [][]bool
+	// Under marks the samples counted as under-provisioned in the summary.
+	Under []bool
 	// Rows explain each sample's decision.
 	Rows []Row
+	// Events are every size change, in time order, including those made
+	// by evaluations between two samples (which Rows fold into one).
+	Events []Event
 	// Summary scores the run.
 	Summary Summary
+}
+
+// Event is one size change of the simulated group.
+type Event struct {
+	// At is the evaluation time (Unix nanoseconds).
+	At int64
+	// From and To are the sizes before and after.
+	From, To int32
+	// UsedForecast is true when a forecast raised the recommendation.
+	UsedForecast bool
+	// Bound is the rule that bound the decision.
+	Bound policy.Limit
 }
 
 // Summary scores a run on the three things that matter together: time under
@@ -203,6 +229,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		Desired:  make([]int32, n),
 		Ready:    make([]int32, n),
 		Rows:     make([]Row, n),
+		Under:    make([]bool, n),
 	}
 	// demand[j] is what the forecasting window holds: the demand observed at
 	// each sample, in the model's unit (cpu: percent-instances).
@@ -215,8 +242,12 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	}
 	if predicting {
 		res.Forecast = make([][]float64, len(p.Metrics))
+		res.Skill = make([][]float64, len(p.Metrics))
+		res.Trusted = make([][]bool, len(p.Metrics))
 		for j := range res.Forecast {
 			res.Forecast[j] = make([]float64, n)
+			res.Skill[j] = make([]float64, n)
+			res.Trusted[j] = make([]bool, n)
 		}
 	}
 
@@ -260,6 +291,22 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		row       Row
 		acted     bool
 	)
+	// account carries a decision out on the group and counts it.
+	account := func(now int64, d *policy.Decision) {
+		sum.Evaluations++
+		if d.Desired != g.desired {
+			g.resize(now, d.Desired, warmup)
+			if d.Action == policy.ActionScaleOut {
+				sum.ScaleOuts++
+			} else {
+				sum.ScaleIns++
+			}
+			sum.PeakSize = max(sum.PeakSize, d.Desired)
+			res.Events = append(res.Events, Event{At: now, From: int32(d.Current), To: int32(d.Desired), UsedForecast: d.UsedForecast, Bound: d.Bound})
+			row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
+			acted = true
+		}
+	}
 	evaluate := func(now int64, i int) policy.Decision {
 		g.advance(now)
 		if sum.Evaluations > 0 {
@@ -273,27 +320,16 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			}
 		}
 		t := time.Unix(0, now).UTC()
-		var d policy.Decision
 		if ref != nil {
 			h := ref.Evaluate(p, in, t)
-			d = policy.Decision{Time: t, Current: in.Current, Ready: in.Ready, Reactive: h.Recommended,
+			d := policy.Decision{Time: t, Current: in.Current, Ready: in.Ready, Reactive: h.Recommended,
 				Recommended: h.Recommended, Desired: h.Desired, Action: h.Action, Bound: h.Bound}
-		} else {
-			d = policy.Evaluate(p, in, state, t)
-			state = d.Next
+			account(now, &d)
+			return d
 		}
-		sum.Evaluations++
-		if d.Desired != g.desired {
-			g.resize(now, d.Desired, warmup)
-			if d.Action == policy.ActionScaleOut {
-				sum.ScaleOuts++
-			} else {
-				sum.ScaleIns++
-			}
-			sum.PeakSize = max(sum.PeakSize, d.Desired)
-			row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
-			acted = true
-		}
+		d := policy.Evaluate(p, in, state, t)
+		state = d.Next
+		account(now, &d)
 		return d
 	}
 
@@ -350,6 +386,8 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 					f = math.Min(100, f/float64(max(g.desired, 1)))
 				}
 				res.Forecast[j][i] = f
+				res.Skill[j][i] = d.Metrics[j].Skill
+				res.Trusted[j][i] = d.Metrics[j].Trusted
 			}
 		}
 		res.Desired[i], res.Ready[i] = int32(g.desired), int32(g.ready)
@@ -359,6 +397,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			v := trueDemand(j, i)
 			if !math.IsNaN(v) && v > float64(g.ready)*m.Target*tol {
 				sum.UnderProvisionedSamples++
+				res.Under[i] = true
 				break
 			}
 		}

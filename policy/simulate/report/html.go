@@ -25,6 +25,12 @@ type HTMLOptions struct {
 	// PolicyName identifies the policy when its ID alone is ambiguous,
 	// typically the policy file's name.
 	PolicyName string
+	// Overlays are other runs of the same trace (prediction off, the HPA
+	// reference) drawn over the policy's capacity and compared in a table.
+	Overlays []Overlay
+	// Units names the unit of a metric's values by metric name, e.g.
+	// "requests/s"; without one a rate or backlog is in the trace's unit.
+	Units map[string]string
 }
 
 // Chart heights in SVG units; the capacity chart is the one readers judge
@@ -55,6 +61,9 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 	if n == 0 {
 		return fmt.Errorf("%w: no samples to chart", ErrMismatch)
 	}
+	if err := checkOverlays(r, opts.Overlays); err != nil {
+		return err
+	}
 	pg := page{
 		Title:    opts.Title,
 		Subtitle: subtitle(opts, p, r),
@@ -65,13 +74,22 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 	if pg.Title == "" {
 		pg.Title = "Scaling simulation: " + p.ID
 	}
+	if len(opts.Overlays) > 0 {
+		pg.Compare = comparisonRows(s, opts.Overlays)
+	}
 
 	xs := newXScale(r.Times)
 	ticks := timeTicks(xs, maxTimeTicks)
+	pg.Panels = append(pg.Panels, capacityPanel(r, opts.Overlays, xs, ticks))
+	pg.Panels = append(pg.Panels, actionsPanel(r, opts.Overlays))
 	for j := range p.Metrics {
-		pg.Panels = append(pg.Panels, metricPanel(p, r, j, xs, ticks))
+		pg.Panels = append(pg.Panels, metricPanel(p, r, j, opts.Units, xs, ticks))
 	}
-	pg.Panels = append(pg.Panels, capacityPanel(r, xs, ticks))
+	if r.Skill != nil && r.Trusted != nil {
+		pg.Panels = append(pg.Panels, skillPanel(p, r, xs, ticks))
+	}
+	pg.ViewsTitle, pg.Views = periodPanels(p, r, opts.Overlays)
+	pg.ViewsLegend = capacityLegend(opts.Overlays)
 
 	var buf bytes.Buffer
 	if err := pageTemplate.Execute(&buf, pg); err != nil {
@@ -86,7 +104,11 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 type page struct {
 	Title, Subtitle, Settings string
 	Cards                     []card
+	Compare                   []comparisonRow
 	Panels                    []panel
+	ViewsTitle                string
+	ViewsLegend               []legendItem
+	Views                     []panel
 	Footnote                  []string
 }
 
@@ -165,6 +187,7 @@ func cards(r *simulate.Result, s simulate.Summary, p policy.Policy) []card {
 			Detail: groupInt(s.UnderProvisionedSamples) + " samples", Warn: s.UnderProvisionedSamples > 0},
 		{Label: "Scale-outs", Value: groupInt(s.ScaleOuts), Detail: "actions"},
 		{Label: "Scale-ins", Value: groupInt(s.ScaleIns), Detail: "actions"},
+		{Label: "Actions per day", Value: strconv.FormatFloat(s.ActionsPerDay, 'f', 1, 64), Detail: "scale-outs and scale-ins"},
 		{Label: "Peak size", Value: groupInt(s.PeakSize), Detail: peak},
 		{Label: "Stale samples", Value: groupInt(s.StaleSamples), Detail: "missing or stale", Warn: s.StaleSamples > 0},
 	}
@@ -172,12 +195,15 @@ func cards(r *simulate.Result, s simulate.Summary, p policy.Policy) []card {
 
 func footnote(n int, forecast bool) []string {
 	notes := []string{
-		"Under-provisioned (summary): a sample at which some metric's demand exceeded what the ready instances " +
+		"Under-provisioned: a sample at which some metric's demand exceeded what the ready instances " +
 			"serve at target × (1 + tolerance) — value > ready × target × (1 + tolerance) for request_rate and " +
 			"queue_depth, recorded utilization × recorded size > ready × target × (1 + tolerance) for cpu. " +
-			"The capacity chart fills the deficit where needed rises above ready and marks every such stretch " +
-			"(ready < needed) on the strip under its axis; that test has no tolerance, so the marks can cover " +
-			"slightly more than the count.",
+			"The capacity charts fill the deficit where needed rises above ready, and mark the samples the summary " +
+			"counts on the strip under their axis.",
+		"Markers: every scale-out ticks the upper green row above a capacity chart, every scale-in the lower red " +
+			"row, so the density of actions shows however many there are. Where they are sparse enough to tell apart, " +
+			"▲ also marks a scale-out above the size it reached and ▼ a scale-in below it. Actions in one pixel " +
+			"column share a tick; the per-day chart and the views' titles count every action.",
 		"Needed is the instance count the sample's demand needs at the targets; desired is the size the policy " +
 			"asked for (booting instances included); ready is the instances serving.",
 	}
@@ -193,7 +219,7 @@ func footnote(n int, forecast bool) []string {
 	return append(notes, "Times are UTC.")
 }
 
-func metricPanel(p policy.Policy, r *simulate.Result, j int, xs xScale, ticks []timeTick) panel {
+func metricPanel(p policy.Policy, r *simulate.Result, j int, units map[string]string, xs xScale, ticks []timeTick) panel {
 	m := p.Metrics[j]
 	n := len(r.Times)
 	obs := r.Observed[j]
@@ -243,17 +269,18 @@ func metricPanel(p policy.Policy, r *simulate.Result, j int, xs xScale, ticks []
 	pn := panel{Title: m.Name}
 	legend := []legendItem{}
 	tgt := strconv.FormatFloat(m.Target, 'g', -1, 64)
+	unit := unitNote(m, units)
 	switch m.Type {
 	case policy.MetricCPU:
-		pn.Note = "cpu utilization of the ready instances, % · target " + tgt + " %"
+		pn.Note = "cpu utilization of the ready instances, " + unit + " · target " + tgt + " %"
 		legend = append(legend, legendItem{"val", "utilization"})
 		legend = append(legend, legendItem{"ref", "target"})
 	case policy.MetricRequestRate:
-		pn.Note = "request rate, requests/s · target " + tgt + " per instance"
+		pn.Note = "request rate, in " + unit + " · target " + tgt + " per instance"
 		legend = append(legend, legendItem{"val", "request rate"})
 		legend = append(legend, legendItem{"ref", "ready × target"})
 	default:
-		pn.Note = string(m.Type) + " · target " + tgt + " per instance"
+		pn.Note = "backlog (" + string(m.Type) + "), in " + unit + " · target " + tgt + " per instance"
 		legend = append(legend, legendItem{"val", string(m.Type)})
 		legend = append(legend, legendItem{"ref", "ready × target"})
 	}
@@ -322,90 +349,52 @@ func refStep(b []byte, r *simulate.Result, target float64, xs xScale, ys yScale)
 	return stepPath(b, r.Ready, r.Times, xs, scaled, false)
 }
 
-func capacityPanel(r *simulate.Result, xs xScale, ticks []timeTick) panel {
-	n := len(r.Times)
-	top := 0
-	for i := 0; i < n; i++ {
-		top = max(top, int(r.Needed[i]), int(r.Desired[i]), int(r.Ready[i]))
-	}
-	ys := newYScale(0, float64(top), 5, true, padTop, capacityChartHeight-padBottom)
-
-	at := func(i int) int64 { return r.Times[i] }
-	need := func(i int) float64 {
-		// With every metric missing the simulator reports needed as 0;
-		// drawing that would look like demand vanished, so leave a gap.
-		for _, col := range r.Observed {
-			if !math.IsNaN(col[i]) {
-				return float64(r.Needed[i])
-			}
-		}
-		return math.NaN()
-	}
-	var b []byte
-	// Layering does the under-provisioning arithmetic: needed is filled in
-	// the warning colour and the opaque ready area painted over it, so only
-	// the deficit where needed rises above ready stays visible.
-	b = append(b, `<path class="deficit" d="`...)
-	b = stepMaxArea(b, r.Needed, r.Times, xs, ys)
-	b = append(b, `"/><path class="ready-area" d="`...)
-	b = stepPath(b, r.Ready, r.Times, xs, ys, true)
-	b = append(b, `"/><path class="ready" d="`...)
-	b = stepPath(b, r.Ready, r.Times, xs, ys, false)
-	b = append(b, `"/><path class="needed" d="`...)
-	b = seriesPath(b, isDense(n), n, at, need, 0, xs, ys)
-	b = append(b, `"/><path class="desired" d="`...)
-	b = stepPath(b, r.Desired, r.Times, xs, ys, false)
-	// A deficit of one instance is a hairline at this scale, so every
-	// under-provisioned stretch is also marked on a strip under the axis.
-	b = append(b, `"/><g class="rug">`...)
-	b = underBands(b, r, xs, ys.bottom+2, 5)
-	b = append(b, `</g>`...)
-
+func capacityPanel(r *simulate.Result, ovs []Overlay, xs xScale, ticks []timeTick) panel {
+	ys := newYScale(0, float64(capacityTop(r, ovs)), 5, true, padTop+markStrip, capacityChartHeight-padBottom)
+	b := drawCapacity(nil, r, ovs, 0, len(r.Times), xs.t1+1, xs, ys)
 	return panel{
-		Title: "Capacity",
-		Note:  "instances",
-		Legend: []legendItem{
-			{"needed", "needed"}, {"desired", "desired"}, {"ready", "ready"}, {"under", "under-provisioned (ready < needed)"},
-		},
-		SVG: chartSVG("capacity chart", capacityChartHeight, xs, ys, ticks, b),
+		Title:  "Capacity",
+		Note:   "instances",
+		Legend: capacityLegend(ovs),
+		SVG:    chartSVG("capacity chart", capacityChartHeight, xs, ys, ticks, b),
 	}
 }
 
-// underBands marks, as a strip at y of height h, the stretches where fewer
-// instances were ready than the demand needed. A stretch lasts until the next sample; stretches closer
-// than a pixel are merged so a flapping trace does not emit thousands of
-// slivers.
-func underBands(b []byte, r *simulate.Result, xs xScale, y, h float64) []byte {
-	n := len(r.Times)
+// capacityLegend names the capacity charts' series.
+func capacityLegend(ovs []Overlay) []legendItem {
+	l := []legendItem{{"needed", "needed"}, {"desired", "desired"}, {"ready", "ready"}}
+	for k, o := range ovs {
+		l = append(l, legendItem{overlayClass(k), "desired, " + o.Label})
+	}
+	return append(l, legendItem{"mk-out", "scale-out"}, legendItem{"mk-in", "scale-in"},
+		legendItem{"under", "under-provisioned"})
+}
+
+// rugBands marks, as a strip at y of height h, the stretches of samples
+// [0, n) where on holds. A stretch lasts until the next sample (the last
+// one to the axis' end); stretches closer than a pixel are merged so a
+// flapping trace does not emit thousands of slivers.
+func rugBands(b []byte, n int, at func(int) int64, on func(int) bool, xs xScale, y, h float64) []byte {
 	var x0, x1 float64
 	open := false
 	emit := func() {
 		if !open {
 			return
 		}
-		w := math.Max(x1-x0, 1)
-		b = append(b, `<rect x="`...)
-		b = appendCoord(b, x0)
-		b = append(b, `" y="`...)
-		b = appendCoord(b, y)
-		b = append(b, `" width="`...)
-		b = appendCoord(b, w)
-		b = append(b, `" height="`...)
-		b = appendCoord(b, h)
-		b = append(b, `"/>`...)
+		b = rect(b, x0, y, math.Max(x1-x0, 1), h)
 		open = false
 	}
 	for i := 0; i < n; i++ {
-		if r.Ready[i] >= r.Needed[i] {
+		if !on(i) {
 			continue
 		}
 		j := i
-		for j+1 < n && r.Ready[j+1] < r.Needed[j+1] {
+		for j+1 < n && on(j+1) {
 			j++
 		}
-		s, e := xs.x(r.Times[i]), xs.right
+		s, e := xs.x(at(i)), xs.right
 		if j+1 < n {
-			e = xs.x(r.Times[j+1])
+			e = xs.x(at(j + 1))
 		}
 		if open && s-x1 < 1 {
 			x1 = e
@@ -424,7 +413,7 @@ func underBands(b []byte, r *simulate.Result, xs xScale, y, h float64) []byte {
 func chartSVG(label string, height float64, xs xScale, ys yScale, ticks []timeTick, body []byte) template.HTML {
 	var b []byte
 	b = append(b, `<svg viewBox="0 0 `...)
-	b = strconv.AppendFloat(b, svgWidth, 'f', -1, 64)
+	b = strconv.AppendFloat(b, xs.right+padRight, 'f', -1, 64)
 	b = append(b, ' ')
 	b = strconv.AppendFloat(b, height, 'f', -1, 64)
 	b = append(b, `" role="img" aria-label="`...)
@@ -630,6 +619,38 @@ svg path.ready-area{fill:#dbeafe;stroke:none}
 .ready{stroke:#2563eb;stroke-width:1.2}
 .desired{stroke:#0f172a;stroke-width:1.3}
 .needed{stroke:#6b7280;stroke-width:.9}
+.sw.ov0{border-top:2px dashed #ea580c}
+.sw.ov1{border-top:2px dotted #7c3aed}
+.sw.ov2{border-top:2px dotted #0d9488}
+.sw.mk-out,.sw.mk-in{width:0;height:0;border:0;border-left:5px solid transparent;border-right:5px solid transparent}
+.sw.mk-out{border-bottom:8px solid #16a34a}
+.sw.mk-in{border-top:8px solid #dc2626}
+.sw.bar-out{height:11px;border:0;background:#16a34a}
+.sw.bar-in{height:11px;border:0;background:#f87171}
+.sw.sk0{border-color:#c026d3}.sw.sk1{border-color:#0891b2}.sw.sk2{border-color:#65a30d}
+.sw.trust{height:6px;border:0;background:#e879f9}
+.ov0{stroke:#ea580c;stroke-width:1.3;stroke-dasharray:6 3;stroke-opacity:.8}
+.ov1{stroke:#7c3aed;stroke-width:1.5;stroke-dasharray:1.5 2.5;stroke-opacity:.8}
+.ov2{stroke:#0d9488;stroke-width:1.5;stroke-dasharray:1.5 2.5}
+svg path.mk-out{fill:#16a34a;stroke:none}
+svg path.mk-in{fill:#dc2626;stroke:none}
+.bar-out rect{fill:#16a34a}
+.bar-in rect{fill:#f87171}
+.sk0{stroke:#c026d3;stroke-width:1.3}.sk1{stroke:#0891b2;stroke-width:1.3}.sk2{stroke:#65a30d;stroke-width:1.3}
+.trust rect{fill:#e879f9}
+.tk-out rect{fill:#16a34a}
+.tk-in rect{fill:#dc2626}
+table.cmp{border-collapse:collapse;background:#fff;border:1px solid var(--line);border-radius:8px;margin:0 0 14px;font-variant-numeric:tabular-nums;width:100%}
+table.cmp th,table.cmp td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
+table.cmp th:first-child,table.cmp td:first-child{text-align:left}
+table.cmp td.r{text-align:left;color:#334155;white-space:normal}
+table.cmp th{font-size:12px;color:var(--muted);font-weight:600}
+h2.views{font-size:17px;margin:22px 0 4px}
+.views-legend{margin:0 0 10px}
+.multiples{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:10px}
+.multiples .panel{margin:0;padding:8px 10px 4px}
+.multiples .panel h2{font-size:13.5px}
+.multiples .panel h2 small{font-size:12px}
 footer{color:var(--muted);font-size:12.5px;margin-top:16px;border-top:1px solid var(--line);padding-top:10px}
 footer p{margin:4px 0;max-width:1000px}
 </style>
@@ -644,6 +665,14 @@ footer p{margin:4px 0;max-width:1000px}
 <div class="card{{if .Warn}} warn{{end}}"><div class="k">{{.Label}}</div><div class="v">{{.Value}}</div><div class="d">{{.Detail}}</div></div>
 {{- end}}
 </section>
+{{- if .Compare}}
+<table class="cmp">
+<tr><th>run</th><th>under-provisioned</th><th>%</th><th>instance-hours</th><th>scale-outs</th><th>scale-ins</th><th>actions/day</th><th>peak</th><th>policy ÷ run</th></tr>
+{{- range .Compare}}
+<tr><td>{{.Label}}</td><td>{{.Under}}</td><td>{{.UnderPct}}</td><td>{{.Hours}}</td><td>{{.Outs}}</td><td>{{.Ins}}</td><td>{{.PerDay}}</td><td>{{.Peak}}</td><td class="r">{{.Ratios}}</td></tr>
+{{- end}}
+</table>
+{{- end}}
 {{- range .Panels}}
 <section class="panel">
 <header><h2>{{.Title}}<small>{{.Note}}</small></h2><div class="legend">
@@ -651,6 +680,20 @@ footer p{margin:4px 0;max-width:1000px}
 </div></header>
 {{.SVG}}
 </section>
+{{- end}}
+{{- if .Views}}
+<h2 class="views">{{.ViewsTitle}}</h2>
+<div class="legend views-legend">
+{{- range .ViewsLegend}}<span><i class="sw {{.Class}}"></i>{{.Label}}</span>{{end -}}
+</div>
+<div class="multiples">
+{{- range .Views}}
+<section class="panel">
+<header><h2>{{.Title}}<small>{{.Note}}</small></h2></header>
+{{.SVG}}
+</section>
+{{- end}}
+</div>
 {{- end}}
 <footer>
 {{- range .Footnote}}

@@ -44,7 +44,10 @@ func synthetic(n int, forecast bool, seed int) (policy.Policy, *simulate.Result)
 	}
 	if forecast {
 		r.Forecast = [][]float64{make([]float64, n), make([]float64, n)}
+		r.Skill = [][]float64{make([]float64, n), make([]float64, n)}
+		r.Trusted = [][]bool{make([]bool, n), make([]bool, n)}
 	}
+	r.Under = make([]bool, n)
 	for i := range n {
 		r.Times[i] = t0 + int64(i)*int64(time.Minute)
 		phase := 2 * math.Pi * float64(i) / 1440
@@ -61,8 +64,14 @@ func synthetic(n int, forecast bool, seed int) (policy.Policy, *simulate.Result)
 		if forecast {
 			r.Forecast[0][i] = 1000 + 800*math.Sin(phase+0.04)
 			r.Forecast[1][i] = math.NaN()
+			r.Skill[0][i], r.Skill[1][i] = 0.5*math.Sin(phase), math.NaN()
+			r.Trusted[0][i] = r.Skill[0][i] > 0
 		}
+		r.Under[i] = r.Ready[i] < need
 		r.Rows[i] = simulate.Row{Action: policy.ActionHold, From: int(lag + 1), To: int(lag + 1)}
+		if i > 0 && r.Desired[i] != r.Desired[i-1] {
+			r.Events = append(r.Events, simulate.Event{At: r.Times[i], From: r.Desired[i-1], To: r.Desired[i]})
+		}
 	}
 	r.Summary = simulate.Summary{Samples: n, Evaluations: n, InstanceHours: 12345.67, UnderProvisionedSamples: 321,
 		UnderProvisionedFraction: 321 / float64(n), ScaleOuts: 77, ScaleIns: 66, PeakSize: 19, StaleSamples: 4}
@@ -145,16 +154,21 @@ func TestWriteHTML(t *testing.T) {
 			if len(doc) >= 2<<20 {
 				t.Errorf("%d bytes, want < 2 MB", len(doc))
 			}
-			// One chart per metric plus capacity.
-			if got := strings.Count(doc, "<svg "); got != len(p.Metrics)+1 {
-				t.Errorf("%d charts, want %d", got, len(p.Metrics)+1)
+			// Capacity, actions per day, one chart per metric, forecast
+			// skill with prediction on, and one view per UTC day.
+			want := 2 + len(p.Metrics) + (tt.n+1439)/1440
+			if tt.forecast {
+				want++
+			}
+			if got := strings.Count(doc, "<svg "); got != want {
+				t.Errorf("%d charts, want %d", got, want)
 			}
 			if got := strings.Contains(doc, `class="fc"`); got != tt.forecast {
 				t.Errorf("forecast line present = %v", got)
 			}
 			for _, want := range []string{
 				groupInt(tt.n), "12,345.7", "321 samples", ">77<", ">66<", ">19<",
-				"&lt;x&gt;", "web-&lt;api&gt;", "Under-provisioned (summary)",
+				"&lt;x&gt;", "web-&lt;api&gt;", "Under-provisioned: a sample",
 			} {
 				if !strings.Contains(doc, want) {
 					t.Errorf("missing %q", want)

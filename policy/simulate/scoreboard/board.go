@@ -57,8 +57,14 @@ func (b Board) Missed() (missed, total int) {
 // forecast's ratio to the reference, and each target as PASS or FAIL with
 // its figure.
 func (b Board) WriteText(w io.Writer) error {
+	// Numbers align right; names are padded to one width so they read left-aligned.
+	nameW := len("trace")
+	for _, r := range b.Rows {
+		nameW = max(nameW, len(strings.TrimSuffix(r.Trace.Name, ".csv")))
+	}
+	pad := func(s string) string { return s + strings.Repeat(" ", nameW-len(s)) }
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "trace\tclass\ttarget\tunder ref\toff\tfcst\tfcst/ref\tinst-h ref\toff\tfcst\tfcst/ref\tacts/day ref\toff\tfcst\tfcst/ref\t")
+	fmt.Fprintln(tw, pad("trace")+"\tclass\ttarget\tunder ref\toff\tfcst\tfcst/ref\tinst-h ref\toff\tfcst\tfcst/ref\tacts/day ref\toff\tfcst\tfcst/ref\t")
 	for _, r := range b.Rows {
 		class := "other"
 		if r.Trace.Daily {
@@ -66,7 +72,7 @@ func (b Board) WriteText(w io.Writer) error {
 		}
 		ref, off, fc := r.Baseline, r.Off, r.Forecast
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%.0f\t%.0f\t%.0f\t%s\t%.1f\t%.1f\t%.1f\t%s\t\n",
-			strings.TrimSuffix(r.Trace.Name, ".csv"), class, strconv.FormatFloat(r.Target, 'g', 4, 64),
+			pad(strings.TrimSuffix(r.Trace.Name, ".csv")), class, strconv.FormatFloat(r.Target, 'g', 4, 64),
 			ref.UnderProvisionedSamples, off.UnderProvisionedSamples, fc.UnderProvisionedSamples,
 			r.Ratios.UnderProvisioned, ref.InstanceHours, off.InstanceHours, fc.InstanceHours, r.Ratios.InstanceHours,
 			ref.ActionsPerDay, off.ActionsPerDay, fc.ActionsPerDay, r.Ratios.Actions)

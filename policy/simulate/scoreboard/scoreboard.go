@@ -98,16 +98,26 @@ func Policy(t Trace, values []float64) (policy.Policy, int, error) {
 		return policy.Policy{}, 0, fmt.Errorf("%w: %s", ErrNoDemand, t.Name)
 	}
 	target := TargetFraction * p99 / PeakInstances
-	p := policy.Defaults()
-	p.ID = "scoreboard"
-	p.Target = policy.Target{Provider: "fake", Group: "scoreboard"}
-	p.Min, p.Max = Min, Max
-	p.Metrics = []policy.Metric{{Name: "demand", Type: t.Type, Target: target}}
-	p.Warmup = policy.Duration(Warmup)
-	p.EvaluationInterval = policy.Duration(EvaluationInterval)
-	p.StaleAfter = policy.Duration(max(time.Duration(p.StaleAfter), 3*EvaluationInterval))
-	p.Predictive = policy.Predictive{Mode: policy.PredictForecastAndScale, Lead: policy.Duration(Lead),
-		Season: policy.Season{Auto: true}, History: p.Predictive.History}
+	p := policy.Policy{
+		ID:                 "scoreboard",
+		Target:             policy.Target{Provider: "fake", Group: "scoreboard"},
+		Min:                Min,
+		Max:                Max,
+		Metrics:            []policy.Metric{{Name: "demand", Type: t.Type, Target: target}},
+		Warmup:             policy.Duration(Warmup),
+		EvaluationInterval: policy.Duration(EvaluationInterval),
+		Predictive: policy.Predictive{Mode: policy.PredictForecastAndScale, Lead: policy.Duration(Lead),
+			Season: policy.Season{Auto: true}},
+	}
+	// Everything else comes from the engine's own defaults, as it would for
+	// a policy file that names only these fields.
+	p.ApplyDefaults(func(path string) bool {
+		switch path {
+		case "warmup", "evaluation_interval", "predictive.mode", "predictive.lead", "predictive.season":
+			return true
+		}
+		return false
+	})
 	if err := p.Validate(); err != nil {
 		return policy.Policy{}, 0, fmt.Errorf("scoreboard: %s: %w", t.Name, err)
 	}
@@ -201,36 +211,48 @@ func Checks(daily bool, ref, got simulate.Summary) []Check {
 	return []Check{under, hours}
 }
 
-// Score replays one trace three times under the convention (the HPA
-// reference, prediction off, forecast-and-scale) and checks the targets.
-// s holds the trace's single column.
-func Score(t Trace, s simulate.Series) (Row, error) {
+// Replays are one trace's three runs under the convention, whole: what a
+// row is scored from, and what a report draws.
+type Replays struct {
+	// Policy is the convention's forecast-and-scale policy for the trace.
+	Policy policy.Policy
+	// Baseline, Off and Forecast are the HPA reference, the policy with
+	// prediction off, and the policy as built.
+	Baseline, Off, Forecast *simulate.Result
+}
+
+// Replay runs one trace three times under the convention. s holds the
+// trace's single column.
+func Replay(t Trace, s simulate.Series) (Replays, error) {
 	if len(s.Values) != 1 {
-		return Row{}, fmt.Errorf("scoreboard: %s: %d columns, want 1", t.Name, len(s.Values))
+		return Replays{}, fmt.Errorf("scoreboard: %s: %d columns, want 1", t.Name, len(s.Values))
 	}
 	p, recorded, err := Policy(t, s.Values[0])
 	if err != nil {
-		return Row{}, err
+		return Replays{}, err
 	}
-	row := Row{Trace: t, Target: p.Metrics[0].Target}
+	rs := Replays{Policy: p}
 	cfg := simulate.Config{Policy: p, RecordedSize: recorded}
-	ref, err := simulate.RunBaseline(cfg, s)
-	if err != nil {
-		return Row{}, fmt.Errorf("scoreboard: %s: %w", t.Name, err)
+	if rs.Baseline, err = simulate.RunBaseline(cfg, s); err != nil {
+		return Replays{}, fmt.Errorf("scoreboard: %s: %w", t.Name, err)
 	}
-	fc, err := simulate.Run(cfg, s)
-	if err != nil {
-		return Row{}, fmt.Errorf("scoreboard: %s: %w", t.Name, err)
+	if rs.Forecast, err = simulate.Run(cfg, s); err != nil {
+		return Replays{}, fmt.Errorf("scoreboard: %s: %w", t.Name, err)
 	}
 	cfg.Policy.Predictive.Mode = policy.PredictOff
-	off, err := simulate.Run(cfg, s)
-	if err != nil {
-		return Row{}, fmt.Errorf("scoreboard: %s: %w", t.Name, err)
+	if rs.Off, err = simulate.Run(cfg, s); err != nil {
+		return Replays{}, fmt.Errorf("scoreboard: %s: %w", t.Name, err)
 	}
-	row.Baseline, row.Off, row.Forecast = ref.Summary, off.Summary, fc.Summary
+	return rs, nil
+}
+
+// Score checks one trace's replays against the targets of its class.
+func Score(t Trace, rs Replays) Row {
+	row := Row{Trace: t, Target: rs.Policy.Metrics[0].Target,
+		Baseline: rs.Baseline.Summary, Off: rs.Off.Summary, Forecast: rs.Forecast.Summary}
 	row.Ratios = simulate.Compare(row.Forecast, row.Baseline)
 	row.Checks = Checks(t.Daily, row.Baseline, row.Forecast)
-	return row, nil
+	return row
 }
 
 // Example is a bundled example policy and the trace it is written for.

@@ -166,15 +166,16 @@ func daily(days int) simulate.Series {
 	return s
 }
 
-// TestScoreRunsThreeReplays: a row holds exactly the reference, off and
+// TestScoreRunsThreeReplays: the replays and the row hold exactly the reference, off and
 // forecast runs of the convention policy, and its checks are Checks of them.
 func TestScoreRunsThreeReplays(t *testing.T) {
 	tr := Trace{Name: "synthetic.csv", Type: policy.MetricRequestRate, Daily: true}
 	s := daily(3)
-	row, err := Score(tr, s)
+	rs, err := Replay(tr, s)
 	if err != nil {
 		t.Fatal(err)
 	}
+	row := Score(tr, rs)
 	p, _, err := Policy(tr, s.Values[0])
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +200,10 @@ func TestScoreRunsThreeReplays(t *testing.T) {
 			t.Fatalf("check %d: %+v, want %+v", i, row.Checks[i], want[i])
 		}
 	}
-	if _, err := Score(tr, simulate.Series{Times: s.Times, Values: [][]float64{s.Values[0], s.Values[0]}}); err == nil {
+	if rs.Policy.Metrics[0].Target != p.Metrics[0].Target || rs.Forecast.Summary != fc.Summary {
+		t.Fatalf("replays %+v do not hold the convention's runs", rs.Policy)
+	}
+	if _, err := Replay(tr, simulate.Series{Times: s.Times, Values: [][]float64{s.Values[0], s.Values[0]}}); err == nil {
 		t.Fatal("two columns scored")
 	}
 }

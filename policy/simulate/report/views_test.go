@@ -1,0 +1,208 @@
+package report
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/policy/simulate"
+)
+
+func TestPeriods(t *testing.T) {
+	mon := time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC) // a Monday
+	at := func(d time.Duration) int64 { return mon.Add(d).UnixNano() }
+	times := []int64{at(-time.Hour), at(0), at(23 * time.Hour), at(24 * time.Hour), at(9 * 24 * time.Hour)}
+	days := periods(times, day)
+	want := []period{
+		{at(-day), at(0), 0, 1}, {at(0), at(day), 1, 3}, {at(day), at(2 * day), 3, 4}, {at(9 * day), at(10 * day), 4, 5},
+	}
+	if len(days) != len(want) {
+		t.Fatalf("days %+v, want %+v", days, want)
+	}
+	for i := range want {
+		if days[i] != want[i] {
+			t.Errorf("day %d: %+v, want %+v", i, days[i], want[i])
+		}
+	}
+	weeks := periods(times, week)
+	wantW := []period{{at(-week), at(0), 0, 1}, {at(0), at(week), 1, 4}, {at(week), at(2 * week), 4, 5}}
+	if len(weeks) != len(wantW) {
+		t.Fatalf("weeks %+v, want %+v", weeks, wantW)
+	}
+	for i := range wantW {
+		if weeks[i] != wantW[i] {
+			t.Errorf("week %d: %+v, want %+v", i, weeks[i], wantW[i])
+		}
+	}
+}
+
+// TestViewsPerDayOrWeek: two days read day by day, 30 days week by week,
+// each view titled with its period and its own figures.
+func TestViewsPerDayOrWeek(t *testing.T) {
+	tests := []struct {
+		name    string
+		n       int
+		heading string
+		titles  []string
+	}{
+		{"two days", 2 * 1440, "By day", []string{"Mon 3 Mar 2025", "Tue 4 Mar 2025"}},
+		{"thirty days", 30 * 1440, "By week", []string{"Week of Mon 3 Mar 2025", "Week of Mon 10 Mar 2025",
+			"Week of Mon 17 Mar 2025", "Week of Mon 24 Mar 2025", "Week of Mon 31 Mar 2025"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, r := synthetic(tt.n, false, 0)
+			doc := renderHTML(t, HTMLOptions{}, p, r)
+			checkWellFormed(t, doc)
+			if !strings.Contains(doc, `<h2 class="views">`+tt.heading+`</h2>`) {
+				t.Errorf("no %q heading", tt.heading)
+			}
+			views := regexp.MustCompile(`<section class="panel">\s*<header><h2>([^<]*)<small>(\d+) actions \((\d+) out, (\d+) in\) · (\d+) under-provisioned</small>`).
+				FindAllStringSubmatch(doc, -1)
+			if len(views) != len(tt.titles) {
+				t.Fatalf("%d views, want %d", len(views), len(tt.titles))
+			}
+			total, under := 0, 0
+			for i, v := range views {
+				if v[1] != tt.titles[i] {
+					t.Errorf("view %d titled %q, want %q", i, v[1], tt.titles[i])
+				}
+				total += atoi(t, v[2])
+				under += atoi(t, v[5])
+			}
+			if total != len(r.Events) {
+				t.Errorf("views count %d actions, the run made %d", total, len(r.Events))
+			}
+			wantUnder := 0
+			for _, u := range r.Under {
+				if u {
+					wantUnder++
+				}
+			}
+			if under != wantUnder {
+				t.Errorf("views count %d under-provisioned samples, the run has %d", under, wantUnder)
+			}
+		})
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// TestMarkers: every action ticks its strip; triangles mark them while
+// they are sparse, and give way to the ticks alone when they are not.
+func TestMarkers(t *testing.T) {
+	xs := xScale{t0: 0, t1: 1000, left: 0, right: 1000}
+	ys := yScale{lo: 0, hi: 10, top: 20, bottom: 120}
+	sparse := []simulate.Event{{At: 100, From: 2, To: 4}, {At: 300, From: 4, To: 6}, {At: 600, From: 6, To: 3}, {At: 2000, From: 3, To: 9}}
+	got := string(markers(nil, sparse, 0, 1000, xs, ys))
+	// The event at 2000 is outside [0, 1000).
+	if n := strings.Count(got, `<g class="tk-out"><rect`); n != 1 || strings.Count(got, "<rect") != 3 {
+		t.Errorf("ticks: %s", got)
+	}
+	out := regexp.MustCompile(`<path class="mk-out" d="([^"]*)"`).FindStringSubmatch(got)
+	in := regexp.MustCompile(`<path class="mk-in" d="([^"]*)"`).FindStringSubmatch(got)
+	if out == nil || in == nil || strings.Count(out[1], "M") != 2 || strings.Count(in[1], "M") != 1 {
+		t.Fatalf("triangles: %s", got)
+	}
+	// A scale-out's ▲ sits above the size it reached, a scale-in's ▼ below.
+	if !strings.HasPrefix(out[1], "M100,72l-3.5,6h7zM300,52l-3.5,6h7z") || !strings.HasPrefix(in[1], "M600,98l-3.5,-6h7z") {
+		t.Errorf("triangle placement: out %s in %s", out[1], in[1])
+	}
+
+	var dense []simulate.Event
+	for i := range 500 {
+		dense = append(dense, simulate.Event{At: int64(i * 2), From: 2, To: int32(3 + i%2)})
+	}
+	got = string(markers(nil, dense, 0, 1000, xs, ys))
+	if strings.Contains(got, "mk-out") || !strings.Contains(got, "tk-out") {
+		t.Errorf("500 actions in 1000 columns should be ticks only: %.200s", got)
+	}
+	// Two actions in one column share a tick.
+	got = string(markers(nil, []simulate.Event{{At: 500, From: 1, To: 2}, {At: 500, From: 2, To: 5}}, 0, 1000, xs, ys))
+	if strings.Count(got, "<rect") != 1 || !strings.Contains(got, "M500,62") {
+		t.Errorf("same column: %s", got)
+	}
+}
+
+// TestOverlaysAndComparison: the prediction-off and reference runs are
+// drawn over every capacity chart and compared in the table.
+func TestOverlaysAndComparison(t *testing.T) {
+	p, r := synthetic(2*1440, true, 0)
+	_, off := synthetic(2*1440, false, 3)
+	_, ref := synthetic(2*1440, false, 5)
+	off.Summary.UnderProvisionedSamples, ref.Summary.UnderProvisionedSamples = 642, 107
+	opts := HTMLOptions{Overlays: []Overlay{{"prediction off", off}, {"HPA reference", ref}}}
+	doc := renderHTML(t, opts, p, r)
+	checkWellFormed(t, doc)
+	// The overview capacity chart, two day views, and the actions chart's lines.
+	for _, cls := range []string{"ov0", "ov1"} {
+		if got := strings.Count(doc, `<path class="`+cls+`" d="M`); got != 4 {
+			t.Errorf("%d %s lines, want 4", got, cls)
+		}
+	}
+	for _, want := range []string{"<td>prediction off</td>", "<td>HPA reference</td>",
+		"under-provisioned 0.50× · instance-hours 1.00×", "under-provisioned 3.00× · instance-hours 1.00×",
+		"desired, prediction off", "desired, HPA reference", "prediction off (all actions)"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	// Without overlays there is no table and no overlay line.
+	plain := renderHTML(t, HTMLOptions{}, p, r)
+	if strings.Contains(plain, `class="cmp"`) || strings.Contains(plain, `class="ov0"`) {
+		t.Error("comparison drawn without overlays")
+	}
+	// An overlay of another trace is refused.
+	_, short := synthetic(1440, false, 0)
+	err := WriteHTML(&strings.Builder{}, HTMLOptions{Overlays: []Overlay{{"off", short}}}, p, r, r.Summary)
+	if !errors.Is(err, ErrMismatch) {
+		t.Fatalf("error %v, want ErrMismatch", err)
+	}
+}
+
+// TestSkillAndActionsCharts: the skill chart draws the engine's skill with
+// the trusted stretches underneath; the actions chart has one bar per day
+// with actions.
+func TestSkillAndActionsCharts(t *testing.T) {
+	p, r := synthetic(3*1440, true, 0)
+	doc := renderHTML(t, HTMLOptions{}, p, r)
+	skill := regexp.MustCompile(`(?s)aria-label="forecast skill chart".*?</svg>`).FindString(doc)
+	if !strings.Contains(skill, `<path class="sk0" d="M`) || !strings.Contains(skill, `<g class="trust"><rect`) {
+		t.Errorf("skill chart lacks the skill line or the trusted strip")
+	}
+	actions := regexp.MustCompile(`(?s)aria-label="actions per day chart".*?</svg>`).FindString(doc)
+	bars := regexp.MustCompile(`(?s)<g class="bar-out">(.*?)</g>`).FindStringSubmatch(actions)
+	if bars == nil || strings.Count(bars[1], "<rect") != 3 {
+		t.Errorf("want one scale-out bar per day: %v", bars)
+	}
+	_, noFc := synthetic(3*1440, false, 0)
+	if doc := renderHTML(t, HTMLOptions{}, p, noFc); strings.Contains(doc, "forecast skill chart") {
+		t.Error("a skill chart without forecasts")
+	}
+}
+
+// TestUnits: a rate keeps the trace's unit unless the user names one; it
+// is never assumed to be per second.
+func TestUnits(t *testing.T) {
+	p, r := synthetic(300, false, 0)
+	doc := renderHTML(t, HTMLOptions{}, p, r)
+	if !strings.Contains(doc, "request rate, in the trace&#39;s unit · target 100 per instance") || strings.Contains(doc, "requests/s") {
+		t.Error("a rate without a unit should read in the trace's unit")
+	}
+	doc = renderHTML(t, HTMLOptions{Units: map[string]string{"<x>": "requests per 5 min"}}, p, r)
+	if !strings.Contains(doc, "request rate, in requests per 5 min · target 100 per instance") {
+		t.Error("the user's unit is not shown")
+	}
+	if !strings.Contains(doc, "cpu utilization of the ready instances, % · target 60 %") {
+		t.Error("cpu is not in %")
+	}
+}
