@@ -131,18 +131,22 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 			return true
 		case season.Auto && now.Sub(mm.CheckedAt) >= seasonRecheck:
 			return true
-		case mm.retuneDue(now):
+		case mm.retuneDue(now, p.Predictive.History.D()):
 			return true
 		}
 	}
 	return false
 }
 
-// retuneDue reports whether the model has run for as long as the history it
-// was chosen on (and at least seasonRecheck), so that choosing again rests on
-// about twice the evidence.
-func (m *MetricModel) retuneDue(now time.Time) bool {
-	return !m.TunedAt.IsZero() && now.Sub(m.TunedAt) >= max(seasonRecheck, m.TunedSpan)
+// retuneDue reports whether the model has run for three times as long as
+// the history it was chosen on, or for the whole history window, whichever
+// is shorter (and at least seasonRecheck): while the window fills, choosing
+// again rests on four times the evidence, so a model is chosen only about
+// log4 of the window's length times, which keeps tuning to a small share of
+// a replay's time; once it is full, the choice follows the data window by
+// window.
+func (m *MetricModel) retuneDue(now time.Time, history time.Duration) bool {
+	return !m.TunedAt.IsZero() && now.Sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
 }
 
 // configureSeason (re)builds a metric's model when its season must change:
@@ -153,7 +157,7 @@ func (m *MetricModel) retuneDue(now time.Time) bool {
 // predecessor's, and does not have to wait for fresh ones.
 func configureSeason(p Policy, mm *MetricModel, hist Window, now time.Time) {
 	season := p.Predictive.Season
-	retune := mm.retuneDue(now)
+	retune := mm.retuneDue(now, p.Predictive.History.D())
 	if !mm.CheckedAt.IsZero() && !retune {
 		if !season.Auto && mm.Model.Period == season.Period {
 			return // configured season already in place

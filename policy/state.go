@@ -69,9 +69,10 @@ type MetricModel struct {
 	CheckedAt time.Time
 	// TunedAt is when the model was last chosen by a backtest (or started
 	// from too little history to backtest), and TunedSpan how much history
-	// that had: the model is chosen again once it has run for as long as
-	// that history (at least an hour), so its choice rests on twice the
-	// evidence each time until the history window is full.
+	// that had: the model is chosen again once it has run for three times
+	// that or for the whole history window, whichever is shorter (at least
+	// an hour), so while the window fills each choice rests on four times
+	// the evidence of the last.
 	TunedAt   time.Time
 	TunedSpan time.Duration
 	// Pending are forecasts made at past observations, waiting for the

@@ -102,9 +102,9 @@ func TestAsymmetricLoss(t *testing.T) {
 	}
 }
 
-// TestRetuneSchedule: a model is chosen again once it has run for as long as
-// the history it was chosen on (at least an hour), and NeedsHistory says so,
-// so the leader hands over the history windows for it.
+// TestRetuneSchedule: a model is chosen again once it has run for three
+// times as long as the history it was chosen on (at least an hour), and
+// NeedsHistory says so, so the leader hands over the history windows for it.
 func TestRetuneSchedule(t *testing.T) {
 	p := basePolicy()
 	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(time.Minute), Season: Season{Period: 24 * time.Hour}, History: Duration(7 * 24 * time.Hour)}
@@ -116,8 +116,10 @@ func TestRetuneSchedule(t *testing.T) {
 	}{
 		{"a short history waits an hour", 10 * time.Minute, 59 * time.Minute, false},
 		{"a short history retunes after an hour", 10 * time.Minute, time.Hour, true},
-		{"two days of history wait two days", 48 * time.Hour, 47 * time.Hour, false},
-		{"two days of history retune after two", 48 * time.Hour, 48 * time.Hour, true},
+		{"two hours of history wait six", 2 * time.Hour, 6*time.Hour - time.Second, false},
+		{"two hours of history retune after six", 2 * time.Hour, 6 * time.Hour, true},
+		{"three days of history wait a history window (7 days), not nine", 72 * time.Hour, 7*24*time.Hour - time.Second, false},
+		{"three days of history retune after a window", 72 * time.Hour, 7 * 24 * time.Hour, true},
 	} {
 		mm := MetricModel{CheckedAt: t0, TunedAt: t0, TunedSpan: c.span}
 		mm.Model.Reset(24*time.Hour, time.Minute)
@@ -129,7 +131,7 @@ func TestRetuneSchedule(t *testing.T) {
 	// And the evaluation then retunes on the longer history.
 	values := series(3*288, 20, func(i int) float64 { return 1000 + 600*math.Sin(2*math.Pi*float64(i)/288) })
 	start := t0.Add(-time.Duration(len(values)) * 5 * time.Minute)
-	mm := MetricModel{CheckedAt: t0.Add(-3 * time.Hour), TunedAt: t0.Add(-3 * time.Hour), TunedSpan: 2 * time.Hour, Params: forecast.DefaultParams()}
+	mm := MetricModel{CheckedAt: t0.Add(-6 * time.Hour), TunedAt: t0.Add(-6 * time.Hour), TunedSpan: 2 * time.Hour, Params: forecast.DefaultParams()}
 	mm.Model.Reset(24*time.Hour, 5*time.Minute)
 	configureSeason(p, &mm, Window{Start: start, Step: 5 * time.Minute, Values: values}, t0)
 	if !mm.TunedAt.Equal(t0) || mm.TunedSpan != time.Duration(len(values))*5*time.Minute || mm.Scored == 0 {
