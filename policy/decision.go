@@ -147,14 +147,9 @@ func (r *ScaleInRule) UnmarshalText(b []byte) error {
 type MetricProposal struct {
 	// Value is the sample value the proposal was computed from.
 	Value float64
-	// Stale is true when the sample was missing or older than stale_after.
-	Stale bool
 	// Reactive is the size the current value asks for (after tolerance);
 	// 0 when stale.
 	Reactive int
-	// WithinTolerance is true when the value was inside the tolerance band,
-	// so Reactive is the current size.
-	WithinTolerance bool
 	// Forecast is the value expected at the sample's time plus the data
 	// step plus the lead, or at now+lead if that is later: what a decision
 	// on this sample must cover until one on the next sample can take
@@ -169,9 +164,17 @@ type MetricProposal struct {
 	Upper float64
 	// Season is the seasonal period the forecast used; 0 for none.
 	Season time.Duration
-	// Skill is 1 − (the forecast's mean squared error ÷ persistence's) at
+	// Skill is 1 − (the forecast's mean asymmetric loss ÷ persistence's) at
 	// the lead horizon; NaN until enough forecasts have been scored.
 	Skill float64
+	// The flags sit together so that a Decision, copied on every
+	// evaluation, stays small.
+
+	// Stale is true when the sample was missing or older than stale_after.
+	Stale bool
+	// WithinTolerance is true when the value was inside the tolerance band,
+	// so Reactive is the current size.
+	WithinTolerance bool
 	// Trusted is true when Skill is above 0: only trusted forecasts act.
 	Trusted bool
 }
@@ -192,6 +195,9 @@ type Decision struct {
 	Recommended int
 	// Desired is the final size.
 	Desired int
+	// Reversals is the number of direction reversals within the flapping
+	// window, including this decision's.
+	Reversals int
 	// Action is what Desired means for the group.
 	Action Action
 	// Bound is the last rule that changed the result on its way from
@@ -207,9 +213,6 @@ type Decision struct {
 	// Reversal is true when this decision's action reverses the direction
 	// of the previous one (a scale-in after a scale-out or the other way round).
 	Reversal bool
-	// Reversals is the number of reversals within the flapping window,
-	// including this decision's.
-	Reversals int
 	// Damped is true when anti-flapping held back a scale-in (Bound is
 	// then LimitFlapping).
 	Damped bool
