@@ -67,7 +67,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 			if smp.Time.After(evidence) {
 				evidence = smp.Time
 			}
-			mp.Reactive, mp.WithinTolerance = reactiveProposal(m, smp.Value, in, p.Tolerance)
+			mp.Reactive, mp.WithinTolerance = reactiveProposal(m, smp.Value, &in, p.Tolerance)
 			allTolerance = allTolerance && mp.WithinTolerance
 			reactive = max(reactive, mp.Reactive)
 		}
@@ -79,7 +79,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		if !smp.Present || !isFinite(smp.Value) {
 			continue
 		}
-		y := demand(m, smp.Value, in)
+		y := demand(m, smp.Value, &in)
 		f := math.NaN()
 		if tn := smp.Time.UnixNano(); tn > mm.Model.LastUnixNano {
 			f = observe(mm, tn, smp.Time, y, lead)
@@ -257,7 +257,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 }
 
 // reactiveProposal is HPA-style target tracking for one fresh metric value.
-func reactiveProposal(m *Metric, value float64, in Inputs, tolerance float64) (int, bool) {
+func reactiveProposal(m *Metric, value float64, in *Inputs, tolerance float64) (int, bool) {
 	if m.Type == MetricCPU {
 		over := measuredOver(in)
 		if in.Current > 0 && math.Abs(value/m.Target-1) <= tolerance {
@@ -292,7 +292,7 @@ func withinBand(demand, target float64, current int, tolerance float64) bool {
 
 // demand converts a sample to the quantity forecasts model: cpu utilization
 // becomes percent-instances over the instances it was measured on.
-func demand(m *Metric, value float64, in Inputs) float64 {
+func demand(m *Metric, value float64, in *Inputs) float64 {
 	if m.Type == MetricCPU {
 		return value * float64(measuredOver(in))
 	}
@@ -301,7 +301,7 @@ func demand(m *Metric, value float64, in Inputs) float64 {
 
 // measuredOver is the number of instances a cpu average covers: the
 // in-service ones, or the desired size while none report as in service.
-func measuredOver(in Inputs) int {
+func measuredOver(in *Inputs) int {
 	if in.Ready > 0 {
 		return in.Ready
 	}
