@@ -204,7 +204,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	// scale-out is older than the stabilization window (at least the
 	// scale-in cooldown) times one plus the number of reversals, so an
 	// oscillating signal is followed more slowly the longer it oscillates.
-	s.Reversals = pruneTimes(s.Reversals, now.Add(-flapWindow(p)))
+	s.Reversals = pruneBefore(s.Reversals, now.Add(-flapWindow(p)), timeOf)
 	d.Reversals = len(s.Reversals)
 	if desired < current && len(s.Reversals) >= flapMinReversals && !s.LastScaleOut.IsZero() {
 		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D())
@@ -214,7 +214,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	}
 
 	// 5. Rate limits.
-	s.Changes = pruneChanges(s.Changes, now, max(p.ScaleOut.MaxStep.Period.D(), p.ScaleIn.MaxStep.Period.D()))
+	s.Changes = pruneBefore(s.Changes, now.Add(-max(p.ScaleOut.MaxStep.Period.D(), p.ScaleIn.MaxStep.Period.D())), changeAt)
 	if desired > current {
 		if limit, ok := upperLimit(p.ScaleOut.MaxStep, s.Changes, current, now); ok && desired > limit {
 			desired, bound = max(limit, current), LimitRateLimit
@@ -322,14 +322,7 @@ func ceilSize(x float64) int {
 // window and, when add is set, adds rec, dropping entries no higher than rec
 // first (they can never be the maximum again). It reuses q's storage.
 func pushRecommendation(q []Recommendation, now time.Time, rec int, add bool, window time.Duration) []Recommendation {
-	cut := now.Add(-window)
-	drop := 0
-	for drop < len(q) && !q[drop].At.After(cut) {
-		drop++
-	}
-	if drop > 0 {
-		q = q[:copy(q, q[drop:])]
-	}
+	q = pruneBefore(q, now.Add(-window), recommendationAt)
 	if window <= 0 || !add {
 		return q
 	}
@@ -367,30 +360,23 @@ func flapWindow(p Policy) time.Duration {
 	return max(minFlapWindow, 8*max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D()))
 }
 
-// pruneTimes drops the times at or before cut, in place.
-func pruneTimes(ts []time.Time, cut time.Time) []time.Time {
+// pruneBefore drops the leading entries of s (oldest first) whose time, as
+// at reads it, is at or before cut, in place: the one pruning rule of the
+// state's change, recommendation and reversal lists.
+func pruneBefore[T any](s []T, cut time.Time, at func(*T) time.Time) []T {
 	drop := 0
-	for drop < len(ts) && !ts[drop].After(cut) {
+	for drop < len(s) && !at(&s[drop]).After(cut) {
 		drop++
 	}
 	if drop == 0 {
-		return ts
+		return s
 	}
-	return ts[:copy(ts, ts[drop:])]
+	return s[:copy(s, s[drop:])]
 }
 
-// pruneChanges drops changes older than the longest rate-limit period, in place.
-func pruneChanges(c []Change, now time.Time, period time.Duration) []Change {
-	cut := now.Add(-period)
-	drop := 0
-	for drop < len(c) && !c[drop].At.After(cut) {
-		drop++
-	}
-	if drop == 0 {
-		return c
-	}
-	return c[:copy(c, c[drop:])]
-}
+func timeOf(t *time.Time) time.Time                { return *t }
+func changeAt(c *Change) time.Time                 { return c.At }
+func recommendationAt(r *Recommendation) time.Time { return r.At }
 
 // periodStart is the size at the start of the period: the current size
 // minus the net change made within it.
