@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -114,6 +116,9 @@ func TestAntiFlapping(t *testing.T) {
 				if d.Bound != LimitFlapping || d.Desired != current || d.Reversals < flapMinReversals {
 					t.Fatalf("damped decision: bound %v desired %d reversals %d (%s)", d.Bound, d.Desired, d.Reversals, d.Explain(p))
 				}
+				if r := d.Record(p); !r.Damped || r.Bound != LimitFlapping || !strings.Contains(r.Reason, "scale-in damped") {
+					t.Fatalf("the record of a damped decision does not say so: %+v", r)
+				}
 			}
 			if d.Reversal {
 				reversals++
@@ -180,5 +185,30 @@ func TestForecastCoversUntilTheNextSample(t *testing.T) {
 	leadOnly := anchoredForecast(&mm, values[n-1], sampleAt, sampleAt.Add(5*time.Minute))
 	if !(forecasts[0] > values[n-1] && forecasts[0]-values[n-1] > 2*(leadOnly-values[n-1])) {
 		t.Fatalf("forecast %v, at the lead alone %v, sample %v: want the forecast to cover the next step too", forecasts[0], leadOnly, values[n-1])
+	}
+}
+
+// TestUpperBound: the forecast's upper bound adds the recent bias when
+// forecasts ran low (never subtracts it when they ran high) and 1.645
+// standard deviations of the recent error; none before enough scores.
+func TestUpperBound(t *testing.T) {
+	tests := []struct {
+		name         string
+		scored       int
+		bias, square float64
+		want         float64
+	}{
+		{"too few scores", minScoredForecasts - 1, 0, 4, math.NaN()},
+		{"unbiased: 1.645 sd", minScoredForecasts, 0, 4, 100 + upperZ*2},
+		{"ran low: the bias is added", minScoredForecasts, 3, 9 + 4, 100 + 3 + upperZ*2},
+		{"ran high: the bias is not subtracted", minScoredForecasts, -3, 9 + 4, 100 + upperZ*2},
+		{"no error: the forecast itself", minScoredForecasts, 0, 0, 100},
+	}
+	for _, tc := range tests {
+		mm := MetricModel{Scored: tc.scored, ErrBias: tc.bias, ErrSquare: tc.square}
+		got := mm.Upper(100)
+		if math.IsNaN(tc.want) != math.IsNaN(got) || (!math.IsNaN(got) && math.Abs(got-tc.want) > 1e-9) {
+			t.Errorf("%s: Upper(100) = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
