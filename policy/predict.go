@@ -173,6 +173,9 @@ func configureSeason(p Policy, mm *MetricModel, hist Window, now time.Time) {
 		if mm.Model.Count == 0 || mm.Model.Period != season.Period {
 			resetModel(mm, season.Period, p.EvaluationInterval.D())
 		}
+		if retune {
+			mm.TunedAt = now // no history to choose on: try again a period later, not at every evaluation
+		}
 		return
 	}
 	candidates := [2]time.Duration{season.Period, -1}

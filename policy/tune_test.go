@@ -138,3 +138,22 @@ func TestRetuneSchedule(t *testing.T) {
 		t.Fatalf("tuned at %v on %v with %d scores: want a retune now on the whole history", mm.TunedAt, mm.TunedSpan, mm.Scored)
 	}
 }
+
+// TestRetuneWithoutHistory: a retune that finds no history (a caller that
+// has none to give) waits for the next period instead of asking for history
+// at every evaluation.
+func TestRetuneWithoutHistory(t *testing.T) {
+	p := basePolicy()
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(time.Minute), Season: Season{Period: time.Hour}, History: Duration(24 * time.Hour)}
+	mm := MetricModel{CheckedAt: t0.Add(-2 * time.Hour), TunedAt: t0.Add(-2 * time.Hour), TunedSpan: 10 * time.Minute}
+	mm.Model.Reset(time.Hour, time.Minute)
+	mm.Model.Observe(t0.Add(-time.Minute), 5, forecast.DefaultParams())
+	configureSeason(p, &mm, Window{}, t0)
+	s := State{Models: []MetricModel{mm}}
+	if s.NeedsHistory(p, t0.Add(time.Minute)) {
+		t.Fatal("still asks for history right after a retune that had none")
+	}
+	if !s.NeedsHistory(p, t0.Add(time.Hour)) {
+		t.Fatal("does not ask again a period later")
+	}
+}
