@@ -45,7 +45,10 @@ func newSimulateCommand() *cobra.Command {
 agent runs, with a virtual clock and a simulated group whose new instances
 become ready after the policy's warmup. Prints a summary; optionally writes a
 per-sample timeline (CSV, or JSON when the file name ends in .json) and a
-self-contained HTML report with a chart.`,
+self-contained HTML report. --compare off and --baseline hpa also replay the
+policy with prediction off and an HPA-style reference on the same trace and
+show the runs side by side. "capstan simulate scoreboard" scores the engine
+against that reference on every bundled trace.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSimulate(cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
@@ -58,7 +61,7 @@ self-contained HTML report with a chart.`,
 	f.IntVar(&o.initialSize, "initial-size", 0, "group size at the first sample (default: what the targets ask for at the first sample, within min..max)")
 	f.IntVar(&o.recordedSize, "recorded-size", 0, "size of the group a cpu trace was recorded on (required for cpu metrics)")
 	f.StringVar(&o.output, "output", "", "write the per-sample timeline here (CSV; JSON if the name ends in .json; - for stdout)")
-	f.StringVar(&o.reportFile, "report", "", "write a self-contained HTML report with a chart here")
+	f.StringVar(&o.reportFile, "report", "", "write a self-contained HTML report here (charts, per-day or per-week views, the comparison runs)")
 	f.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
 	f.BoolVar(&o.skipBadRows, "skip-bad-rows", false, "skip malformed trace rows (counted and reported) instead of failing")
 	f.StringVar(&o.timezone, "timezone", "UTC", "time zone of trace times written without one (YYYY-MM-DD HH:MM:SS)")
