@@ -24,14 +24,20 @@ const roundingSlack = 1e-9
 //
 // The pipeline, each step recorded in the Decision:
 //  1. per metric: staleness, the reactive proposal (target tracking with a
-//     tolerance band) and, when prediction is on, the forecast at now+lead and
+//     tolerance band) and, when prediction is on, the forecast (for the
+//     sample's time plus the data step plus the lead), its upper bound and
 //     its proposal;
 //  2. the recommendation: the largest reactive proposal, raised to the
 //     largest predictive one in forecast-and-scale mode; with stale data it
 //     never goes below the current size, and with all data stale it holds or
 //     grows to the fallback size;
-//  3. scale-in stabilization: never below the highest recommendation of the window;
-//  4. cooldowns: scale-out after the last scale-out, scale-in after the last action of either kind;
+//  3. scale-in stabilization: never below the highest recommendation of the
+//     window (fed only by new fresh samples and by forecasts that raised the
+//     recommendation); in forecast-and-scale mode the forecasts' upper bounds
+//     may release what the window holds, down to the recommendation;
+//  4. cooldowns: scale-out after the last scale-out, scale-in after the last
+//     action of either kind; then anti-flapping: after repeated direction
+//     reversals a scale-in also waits a multiple of the stabilization window;
 //  5. rate limits measured from the size at the start of each period;
 //  6. min and max.
 func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
@@ -177,11 +183,12 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	if bound == LimitStabilization && guarded && p.Predictive.Mode == PredictForecastAndScale {
 		// A release smaller than the tolerance band would be followed by
 		// another at nearly every evaluation as the bound drifts down.
-		if to := max(guard, rec); to < desired && float64(desired-to) >= max(1, p.Tolerance*float64(current)) {
+		switch to := max(guard, rec); {
+		case to >= desired:
+			d.ScaleInRule = RuleForecastHold
+		case float64(desired-to) >= max(1, p.Tolerance*float64(current)):
 			desired, bound = to, LimitNone
 			d.ScaleInRule = RuleForecastRelease
-		} else {
-			d.ScaleInRule = RuleForecastHold
 		}
 	}
 

@@ -212,3 +212,32 @@ func TestUpperBound(t *testing.T) {
 		}
 	}
 }
+
+// TestForecastReleaseSmallerThanToleranceWaits: a release by less than the
+// tolerance band would be followed by another at nearly every evaluation as
+// the upper bound drifts down, so the stabilization hold stands, and the
+// decision names no forecast rule (none held it: the bound is below it).
+func TestForecastReleaseSmallerThanToleranceWaits(t *testing.T) {
+	p := basePolicy()
+	p.Tolerance = 0.1
+	p.EvaluationInterval = Duration(time.Minute)
+	p.ScaleIn.Stabilization = Duration(30 * time.Minute)
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(5 * time.Minute), History: Duration(24 * time.Hour)}
+	s := trainRamp(p, 120, 3200, -10, 0, 20)
+	now := t0.Add(120 * time.Minute)
+	in := Inputs{Current: 20, Ready: 20}
+	in.Metrics[0] = Sample{Time: now, Value: 1000, Present: true}
+	// Where the guard would release to from a hold of 20.
+	probe := s.Clone()
+	probe.Recommendations = []Recommendation{{At: now.Add(-10 * time.Minute), Size: 20}}
+	to := Evaluate(p, in, probe, now).Desired
+	if to >= 19 {
+		t.Fatalf("the guard releases to %d: the test needs a release of several instances", to)
+	}
+	// Hold one instance above that: a release of 1 is below 10 % of 20.
+	s.Recommendations = []Recommendation{{At: now.Add(-10 * time.Minute), Size: to + 1}}
+	d := Evaluate(p, in, s, now)
+	if d.Desired != to+1 || d.Bound != LimitStabilization || d.ScaleInRule != RuleNone {
+		t.Fatalf("desired %d bound %v rule %v, want the hold %d by stabilization and no forecast rule (%s)", d.Desired, d.Bound, d.ScaleInRule, to+1, d.Explain(p))
+	}
+}
