@@ -33,6 +33,8 @@ type cluster struct {
 type clusterOptions struct {
 	// trailingLogs is how many entries a snapshot leaves (0: the default).
 	trailingLogs uint64
+	// legacy runs every node in the rolling-upgrade mode.
+	legacy bool
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -66,6 +68,7 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 			cfg.TrailingLogs = o.trailingLogs
 		}
 		cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
+		cfg.LegacyEncoding = o.legacy
 		cfg.Storage = &RaftStorage{Logs: logs, Stable: logs, Snapshots: snaps, Transport: c.trans[i]}
 		n, err := NewNode(cfg)
 		if err != nil {
@@ -368,6 +371,53 @@ func TestCluster(t *testing.T) {
 			if got := len(c.nodes[lag].fsm.Policies()); got != 20 {
 				t.Fatalf("the lagging node holds %d policies, want 20", got)
 			}
+		}},
+		{"the rolling-upgrade mode writes what the version before store/ reads", clusterOptions{legacy: true, trailingLogs: 4}, func(t *testing.T, c *cluster) {
+			li, l := c.leader()
+			lag := others(li)[0]
+			c.isolate(lag)
+			if _, err := l.PutPolicy(ctx, webPolicy(t, 3), ""); err != nil {
+				t.Fatal(err)
+			}
+			c.waitFor("the action", c.groupAt(3))
+			for i := range 10 {
+				p := webPolicy(t, 1)
+				p.ID, p.Target.Group = fmt.Sprintf("p%02d", i), fmt.Sprintf("g%02d", i)
+				if _, err := l.PutPolicy(ctx, p, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			first, _ := c.logs[li].FirstIndex()
+			last, _ := c.logs[li].LastIndex()
+			commands := 0
+			for idx := first; idx <= last; idx++ {
+				var e raft.Log
+				if err := c.logs[li].GetLog(idx, &e); err == nil && e.Type == raft.LogCommand {
+					commands++
+					if e.Data[1] != store.VersionJSON {
+						t.Fatalf("entry %d (%s) is in version %d", idx, store.CommandType(e.Data[0]), e.Data[1])
+					}
+				}
+			}
+			if commands < 12 {
+				t.Fatalf("%d commands in the log", commands)
+			}
+			if err := l.raft.Snapshot().Error(); err != nil {
+				t.Fatal(err)
+			}
+			list, _ := c.snaps[li].List()
+			_, rc, err := c.snaps[li].Open(list[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := make([]byte, 1)
+			_, err = rc.Read(head)
+			rc.Close()
+			if err != nil || head[0] != '{' {
+				t.Fatalf("the snapshot starts with %q (%v), not the JSON document", head, err)
+			}
+			c.heal(lag)
+			c.converged(0, 1, 2)
 		}},
 	}
 	for _, tc := range tests {

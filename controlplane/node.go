@@ -111,6 +111,12 @@ type Config struct {
 	TLS *tlsutil.Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// LegacyEncoding writes Raft entries and snapshots in the version-1
+	// JSON encoding, which servers of the version before store/ read: set
+	// it on every new server while a cluster is upgraded from that version,
+	// and restart them without it once none runs the old one (README,
+	// rolling-upgrade rule). Every server reads both encodings either way.
+	LegacyEncoding bool
 	// Storage, when set, replaces the node's Raft storage and network
 	// (raft-boltdb in DataDir, file snapshots, TCP or mutual TLS): tests
 	// run whole clusters in one process on raft's in-memory stores and
@@ -244,6 +250,7 @@ func NewNode(cfg Config) (*Node, error) {
 		leaderCh: make(chan bool, 8), fresh: make(chan string, 1024), peers: &raftPeers{},
 	}
 	n.fsm.onSamples = n.notifyFresh
+	n.fsm.legacySnapshots = cfg.LegacyEncoding
 	m, err := newNodeMetrics(cfg.Registerer, n)
 	if err != nil {
 		return nil, err
@@ -616,7 +623,11 @@ func (n *Node) apply(ctx context.Context, c store.Command) error {
 // applyResult commits a command and returns the FSM's answer and, for a
 // refused command, the API error its outcome maps to.
 func (n *Node) applyResult(ctx context.Context, c store.Command) (applyResult, error) {
-	data, err := store.Encode(c)
+	version := store.CurrentVersion
+	if n.cfg.LegacyEncoding {
+		version = store.VersionJSON
+	}
+	data, err := store.EncodeVersion(c, version)
 	if err != nil {
 		return applyResult{}, err
 	}
