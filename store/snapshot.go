@@ -260,6 +260,7 @@ type crcReader struct {
 	crc uint32
 }
 
+// ReadByte reads and checksums one byte (io.ByteReader, for varints).
 func (c *crcReader) ReadByte() (byte, error) {
 	b, err := c.r.ReadByte()
 	if err == nil {
@@ -268,6 +269,7 @@ func (c *crcReader) ReadByte() (byte, error) {
 	return b, err
 }
 
+// Read reads and checksums.
 func (c *crcReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.crc = crc32.Update(c.crc, castagnoli, p[:n])
