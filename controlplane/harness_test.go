@@ -231,6 +231,44 @@ func others(i int) []int {
 	return out
 }
 
+// reconcileAfterFailover: a leader committed an intent, its call landed
+// (or not), and it died before committing the result. The next leader
+// resolves the intent by describing the group and never repeats the call;
+// the group stays where the cloud has it.
+func reconcileAfterFailover(landed bool) func(t *testing.T, c *cluster) {
+	return func(t *testing.T, c *cluster) {
+		ctx := context.Background()
+		li, l := c.leader()
+		if _, err := l.PutPolicy(ctx, webPolicy(t, 1), ""); err != nil {
+			t.Fatal(err)
+		}
+		in := store.Intent{Policy: "web", Group: "fake/web", From: 2, To: 5, Term: l.raft.CurrentTerm(), Node: l.cfg.NodeID, At: time.Now()}
+		if err := l.apply(ctx, store.PutIntent{Intent: in}); err != nil {
+			t.Fatal(err)
+		}
+		want := 2
+		if landed {
+			if err := c.cloud.SetDesired(ctx, "web", 5); err != nil {
+				t.Fatal(err)
+			}
+			want = 5
+		}
+		c.isolate(li)
+		_, nl := c.leader(others(li)...)
+		c.waitFor("the new leader to resolve the pending intent", func() bool {
+			v, _ := nl.fsm.view("web")
+			return len(v.Pending) == 0
+		})
+		c.converged(others(li)...)
+		if calls := c.setDesiredCalls(); len(calls) != 0 {
+			t.Fatalf("calls %+v: reconciling describes the group, it never repeats the action", calls)
+		}
+		if gs, _ := c.cloud.Describe("web"); gs.Desired != want {
+			t.Fatalf("group at %d, want %d", gs.Desired, want)
+		}
+	}
+}
+
 // TestCluster runs the control plane's multi-node behaviours on the
 // in-process cluster, each checked by its effects: the calls the cloud
 // received (with the caller's node and term), the intents in the Raft log,
@@ -263,34 +301,8 @@ func TestCluster(t *testing.T) {
 				}
 			}
 		}},
-		{"a pending intent is reconciled after a failover, never repeated", clusterOptions{}, func(t *testing.T, c *cluster) {
-			li, l := c.leader()
-			if _, err := l.PutPolicy(ctx, webPolicy(t, 1), ""); err != nil {
-				t.Fatal(err)
-			}
-			// A leader committed an intent, its call landed, and it died
-			// before committing the result.
-			in := store.Intent{Policy: "web", Group: "fake/web", From: 2, To: 5, Term: l.raft.CurrentTerm(), Node: l.cfg.NodeID, At: time.Now()}
-			if err := l.apply(ctx, store.PutIntent{Intent: in}); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.cloud.SetDesired(ctx, "web", 5); err != nil {
-				t.Fatal(err)
-			}
-			c.isolate(li)
-			_, nl := c.leader(others(li)...)
-			c.waitFor("the new leader to resolve the pending intent", func() bool {
-				v, _ := nl.fsm.view("web")
-				return len(v.Pending) == 0
-			})
-			c.converged(others(li)...)
-			if calls := c.setDesiredCalls(); len(calls) != 0 {
-				t.Fatalf("calls %+v: reconciling describes the group, it never repeats the action", calls)
-			}
-			if gs, _ := c.cloud.Describe("web"); gs.Desired != 5 {
-				t.Fatalf("group at %d, want 5: the landed action stands", gs.Desired)
-			}
-		}},
+		{"a pending intent whose call landed is reconciled after a failover, never repeated", clusterOptions{}, reconcileAfterFailover(true)},
+		{"a pending intent whose call never landed is reconciled after a failover, never repeated", clusterOptions{}, reconcileAfterFailover(false)},
 		{"a deposed leader never calls", clusterOptions{}, func(t *testing.T, c *cluster) {
 			li, l := c.leader()
 			if _, err := l.PutPolicy(ctx, webPolicy(t, 3), ""); err != nil {
