@@ -75,20 +75,17 @@ func (r applyResult) record() api.PolicyRecord { return api.PolicyRecord(r.res.R
 
 // outcomeError maps a store outcome to the API's sentinel errors.
 func outcomeError(o store.Outcome, detail string) error {
-	var sentinel error
 	switch o {
 	case store.OK:
 		return nil
 	case store.NotFound:
-		sentinel = api.ErrNotFound
+		return fmt.Errorf("%s: %w", detail, api.ErrNotFound) // `policy "web" does not exist: not found`
 	case store.PreconditionFailed:
-		sentinel = api.ErrPrecondition
+		return fmt.Errorf("%w: %s", api.ErrPrecondition, detail) // `precondition failed: version is 3, not 9`
 	case store.Conflict:
-		sentinel = api.ErrConflict
-	default:
-		return fmt.Errorf("controlplane: unknown outcome %v: %s", o, detail)
+		return fmt.Errorf("%w: %s", api.ErrConflict, detail)
 	}
-	return fmt.Errorf("%w: %s", sentinel, detail)
+	return fmt.Errorf("controlplane: unknown outcome %v: %s", o, detail)
 }
 
 var _ raft.FSM = (*FSM)(nil)
