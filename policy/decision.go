@@ -216,6 +216,9 @@ type Decision struct {
 	// Damped is true when anti-flapping held back a scale-in (Bound is
 	// then LimitFlapping).
 	Damped bool
+	// HourlyCost is what Desired instances cost per hour at the policy's
+	// price; 0 when the policy is not priced.
+	HourlyCost float64
 	// Metrics holds NumMetrics per-metric proposals, indexed like Policy.Metrics.
 	Metrics [MaxMetrics]MetricProposal
 	// NumMetrics is how many entries of Metrics are used.
@@ -314,6 +317,7 @@ type Record struct {
 	Reversal    bool           `json:"reversal,omitempty"`
 	Reversals   int            `json:"reversals,omitempty"`
 	Damped      bool           `json:"damped,omitempty"`
+	HourlyCost  float64        `json:"hourly_cost,omitempty"`
 	Reason      string         `json:"reason"`
 	Metrics     []MetricRecord `json:"metrics"`
 }
@@ -340,7 +344,7 @@ func (d *Decision) Record(p Policy) Record {
 		Predictive: d.Predictive, Recommended: d.Recommended, Desired: d.Desired,
 		Action: d.Action.String(), Bound: d.Bound, Stale: d.Stale, Forecast: d.UsedForecast,
 		ScaleInRule: d.ScaleInRule, Reversal: d.Reversal, Reversals: d.Reversals, Damped: d.Damped,
-		Reason: d.Explain(p),
+		HourlyCost: d.HourlyCost, Reason: d.Explain(p),
 	}
 	for i, m := range d.Proposals() {
 		mr := MetricRecord{Stale: m.Stale, Reactive: m.Reactive, WithinTolerance: m.WithinTolerance,

@@ -238,6 +238,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	}
 
 	d.Desired, d.Bound = desired, bound
+	d.HourlyCost = p.Cost.Hourly(desired)
 	switch {
 	case desired > current:
 		d.Action = ActionScaleOut

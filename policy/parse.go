@@ -351,6 +351,12 @@ func (w *walker) policy(n *yaml.Node, p *Policy) {
 		},
 		"stale_after":   w.duration(&p.StaleAfter),
 		"fallback_size": w.integer(&p.FallbackSize),
+		"cost": func(path string, n *yaml.Node) {
+			w.fields(path, n, map[string]fieldHandler{
+				"per_instance_hour": w.number(&p.Cost.PerInstanceHour),
+				"currency":          w.text(&p.Cost.Currency),
+			})
+		},
 	})
 }
 
@@ -667,6 +673,7 @@ func Marshal(p Policy) ([]byte, error) {
 		),
 		"stale_after", yamlDur(p.StaleAfter),
 		"fallback_size", yamlInt(p.FallbackSize),
+		"cost", yamlCost(p.Cost),
 	)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

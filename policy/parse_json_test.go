@@ -24,7 +24,7 @@ func TestJSONKeysMatchStructTags(t *testing.T) {
 	for schema, v := range map[string]any{
 		"": Policy{}, "target": Target{}, "metrics[]": Metric{}, "scale_out": ScaleOut{},
 		"scale_out.max_step": MaxStep{}, "scale_in": ScaleIn{}, "scale_in.max_step": MaxStep{}, "predictive": Predictive{},
-		"metrics[].source": Source{},
+		"metrics[].source": Source{}, "cost": Cost{},
 	} {
 		// Label matchers hold arbitrary keys: a policy with them takes the
 		// full parser.

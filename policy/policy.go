@@ -74,6 +74,8 @@ type Policy struct {
 	// FallbackSize, when positive, is the size to grow to while every metric
 	// is stale; 0 holds the current size. Stale data never scales in.
 	FallbackSize int `json:"fallback_size" yaml:"fallback_size"`
+	// Cost prices the instances; the zero value means unpriced.
+	Cost Cost `json:"cost,omitzero" yaml:"cost,omitempty"`
 }
 
 // Target names a cloud group. Provider is aws, azure, gcp or fake; the other
