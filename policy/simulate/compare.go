@@ -51,13 +51,50 @@ type Ratios struct {
 	InstanceHours Factor `json:"instance_hours"`
 	// Actions is the ratio of scale-outs plus scale-ins.
 	Actions Factor `json:"actions"`
+	// Cost is the ratio of costs and CostDifference got's cost minus
+	// ref's, in Currency; all three are left out unless both runs are
+	// priced in the same currency.
+	Cost           *Factor  `json:"cost,omitempty"`
+	CostDifference *float64 `json:"cost_difference,omitempty"`
+	Currency       string   `json:"currency,omitempty"`
 }
+
+// Priced reports whether the summary has a cost.
+func (s Summary) Priced() bool { return s.Currency != "" }
 
 // Compare divides got's figures by ref's.
 func Compare(got, ref Summary) Ratios {
-	return Ratios{
+	r := Ratios{
 		UnderProvisioned: Ratio(float64(got.UnderProvisionedSamples), float64(ref.UnderProvisionedSamples)),
 		InstanceHours:    Ratio(got.InstanceHours, ref.InstanceHours),
 		Actions:          Ratio(float64(got.Actions()), float64(ref.Actions())),
 	}
+	if got.Priced() && got.Currency == ref.Currency {
+		f, diff := Ratio(got.Cost, ref.Cost), got.Cost-ref.Cost
+		r.Cost, r.CostDifference, r.Currency = &f, &diff, got.Currency
+	}
+	return r
+}
+
+// Money renders an amount with two decimals and its currency: "12.34 USD".
+func Money(v float64, currency string) string {
+	return strconv.FormatFloat(v, 'f', 2, 64) + " " + currency
+}
+
+// SignedMoney renders a difference with its sign: "+1.20 USD", "-3.05 USD".
+func SignedMoney(v float64, currency string) string {
+	s := Money(v, currency)
+	if v >= 0 {
+		s = "+" + s
+	}
+	return s
+}
+
+// CostNote is the cost part of a one-line comparison, "cost 0.95× (-1.23
+// USD)", or "" when the runs are not both priced.
+func (r Ratios) CostNote() string {
+	if r.Cost == nil || r.CostDifference == nil {
+		return ""
+	}
+	return "cost " + r.Cost.String() + " (" + SignedMoney(*r.CostDifference, r.Currency) + ")"
 }

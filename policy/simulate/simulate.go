@@ -147,6 +147,10 @@ type Summary struct {
 	PeakSize int `json:"peak_size"`
 	// StaleSamples counts samples evaluated with a stale or missing metric.
 	StaleSamples int `json:"stale_samples"`
+	// Cost is InstanceHours at the policy's price, in Currency; both are
+	// left out when the policy is not priced.
+	Cost     float64 `json:"cost,omitempty"`
+	Currency string  `json:"currency,omitempty"`
 }
 
 // group is the simulated cloud group: instances become ready warmup after
@@ -408,6 +412,9 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	sum.Samples = n
 	sum.InstanceHours = instNanos / float64(time.Hour)
 	sum.UnderProvisionedFraction = float64(sum.UnderProvisionedSamples) / float64(n)
+	if p.Cost.Priced() {
+		sum.Cost, sum.Currency = p.Cost.Of(sum.InstanceHours), p.Cost.Currency
+	}
 	res.Summary = sum
 	return res, nil
 }

@@ -46,6 +46,17 @@ func WriteComparison(w io.Writer, runs []Run) error {
 		{"peak size", func(s simulate.Summary) string { return strconv.Itoa(s.PeakSize) }},
 		{"stale samples", func(s simulate.Summary) string { return strconv.Itoa(s.StaleSamples) }},
 	}
+	if runs[0].Summary.Priced() {
+		rows = append(rows, struct {
+			label string
+			value func(simulate.Summary) string
+		}{"cost (" + runs[0].Summary.Currency + ")", func(s simulate.Summary) string {
+			if !s.Priced() {
+				return "-"
+			}
+			return strconv.FormatFloat(s.Cost, 'f', 2, 64)
+		}})
+	}
 	cells := make([][]string, len(rows)+1)
 	cells[0] = append(cells[0], "")
 	for _, r := range runs {
@@ -80,7 +91,11 @@ func WriteComparison(w io.Writer, runs []Run) error {
 	for _, other := range runs[1:] {
 		r := simulate.Compare(runs[0].Summary, other.Summary)
 		b.WriteString(runs[0].Label + " / " + other.Label + ": under-provisioned " + r.UnderProvisioned.String() +
-			", instance-hours " + r.InstanceHours.String() + ", actions " + r.Actions.String() + "\n")
+			", instance-hours " + r.InstanceHours.String() + ", actions " + r.Actions.String())
+		if note := r.CostNote(); note != "" {
+			b.WriteString(", " + note)
+		}
+		b.WriteByte('\n')
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -55,3 +55,49 @@ func TestWriteComparison(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteComparisonCost(t *testing.T) {
+	pol := simulate.Summary{Samples: 10, InstanceHours: 110, Cost: 55, Currency: "USD"}
+	hpa := simulate.Summary{Samples: 10, InstanceHours: 100, Cost: 50, Currency: "USD"}
+	var b bytes.Buffer
+	if err := WriteComparison(&b, []Run{{"policy", pol}, {"hpa", hpa}}); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, want := range []string{"cost (USD)", "55.00", "50.00", "policy / hpa: under-provisioned 1.00×, instance-hours 1.10×, actions 1.00×, cost 1.10× (+5.00 USD)\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
+	}
+	b.Reset()
+	pol.Cost, pol.Currency, hpa.Cost, hpa.Currency = 0, "", 0, ""
+	if err := WriteComparison(&b, []Run{{"policy", pol}, {"hpa", hpa}}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "cost") {
+		t.Errorf("unpriced comparison shows cost:\n%s", b.String())
+	}
+}
+
+func TestWriteSummaryCost(t *testing.T) {
+	tests := []struct {
+		name string
+		s    simulate.Summary
+		want string // a line that must appear; "" means no cost line at all
+	}{
+		{"priced", simulate.Summary{InstanceHours: 10, Cost: 1.92, Currency: "USD"}, "1.92  USD"},
+		{"unpriced", simulate.Summary{InstanceHours: 10}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteSummary(&b, tt.s); err != nil {
+				t.Fatal(err)
+			}
+			has := strings.Contains(b.String(), "cost")
+			if tt.want == "" && has || tt.want != "" && !strings.Contains(b.String(), tt.want) {
+				t.Errorf("summary:\n%s\nwant cost line %q", b.String(), tt.want)
+			}
+		})
+	}
+}

@@ -179,7 +179,7 @@ func cards(r *simulate.Result, s simulate.Summary, p policy.Policy) []card {
 	if p.Max > 0 {
 		peak = "policy max " + strconv.Itoa(p.Max)
 	}
-	return []card{
+	cs := []card{
 		{Label: "Samples", Value: groupInt(s.Samples), Detail: "every " + humanDuration(step)},
 		{Label: "Evaluations", Value: groupInt(s.Evaluations), Detail: "every " + humanDuration(p.EvaluationInterval.D())},
 		{Label: "Instance-hours", Value: groupFloat(s.InstanceHours, 1), Detail: avg},
@@ -191,6 +191,11 @@ func cards(r *simulate.Result, s simulate.Summary, p policy.Policy) []card {
 		{Label: "Peak size", Value: groupInt(s.PeakSize), Detail: peak},
 		{Label: "Stale samples", Value: groupInt(s.StaleSamples), Detail: "missing or stale", Warn: s.StaleSamples > 0},
 	}
+	if s.Priced() {
+		cs = append(cs, card{Label: "Cost", Value: groupFloat(s.Cost, 2) + " " + s.Currency,
+			Detail: strconv.FormatFloat(p.Cost.PerInstanceHour, 'f', -1, 64) + " " + s.Currency + " per instance-hour"})
+	}
+	return cs
 }
 
 func footnote(n int, forecast bool) []string {
@@ -667,9 +672,9 @@ footer p{margin:4px 0;max-width:1000px}
 </section>
 {{- if .Compare}}
 <table class="cmp">
-<tr><th>run</th><th>under-provisioned</th><th>%</th><th>instance-hours</th><th>scale-outs</th><th>scale-ins</th><th>actions/day</th><th>peak</th><th>policy ÷ run</th></tr>
+<tr><th>run</th><th>under-provisioned</th><th>%</th><th>instance-hours</th><th>scale-outs</th><th>scale-ins</th><th>actions/day</th><th>peak</th><th>cost</th><th>policy ÷ run</th></tr>
 {{- range .Compare}}
-<tr><td>{{.Label}}</td><td>{{.Under}}</td><td>{{.UnderPct}}</td><td>{{.Hours}}</td><td>{{.Outs}}</td><td>{{.Ins}}</td><td>{{.PerDay}}</td><td>{{.Peak}}</td><td class="r">{{.Ratios}}</td></tr>
+<tr><td>{{.Label}}</td><td>{{.Under}}</td><td>{{.UnderPct}}</td><td>{{.Hours}}</td><td>{{.Outs}}</td><td>{{.Ins}}</td><td>{{.PerDay}}</td><td>{{.Peak}}</td><td>{{.Cost}}</td><td class="r">{{.Ratios}}</td></tr>
 {{- end}}
 </table>
 {{- end}}

@@ -368,3 +368,28 @@ func TestHumanAndGrouping(t *testing.T) {
 		t.Errorf("groupFloat = %s", got)
 	}
 }
+
+// TestWriteHTMLCost checks that a priced run shows a cost card and that the
+// comparison table gives each run's cost and the policy's difference.
+func TestWriteHTMLCost(t *testing.T) {
+	p, r := synthetic(300, false, 0)
+	p.Cost = policy.Cost{PerInstanceHour: 0.192, Currency: "USD"}
+	r.Summary.Cost, r.Summary.Currency = 0.192*r.Summary.InstanceHours, "USD"
+	ref := *r
+	ref.Summary.InstanceHours, ref.Summary.Cost, ref.Summary.Currency = 10000, 1920, "USD"
+	doc := renderHTML(t, HTMLOptions{Overlays: []Overlay{{Label: "HPA reference", Result: &ref}}}, p, r)
+	checkWellFormed(t, doc)
+	cost := groupFloat(r.Summary.Cost, 2) + " USD"
+	// html/template writes the sign as &#43;.
+	diff := strings.Replace(simulate.SignedMoney(r.Summary.Cost-1920, "USD"), "+", "&#43;", 1) + ")"
+	for _, want := range []string{">Cost<", cost, "0.192 USD per instance-hour", "<th>cost</th>", "1,920.00 USD", diff} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	p.Cost = policy.Cost{}
+	_, r = synthetic(300, false, 0)
+	if doc := renderHTML(t, HTMLOptions{}, p, r); strings.Contains(doc, ">Cost<") {
+		t.Error("an unpriced run shows a cost card")
+	}
+}

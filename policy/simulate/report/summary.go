@@ -32,6 +32,9 @@ func WriteSummary(w io.Writer, s simulate.Summary) error {
 		{"peak size", strconv.Itoa(s.PeakSize), ""},
 		{"stale samples", strconv.Itoa(s.StaleSamples), ""},
 	}
+	if s.Priced() {
+		rows = append(rows, struct{ label, value, note string }{"cost", strconv.FormatFloat(s.Cost, 'f', 2, 64), s.Currency})
+	}
 	lw, vw := 0, 0
 	for _, r := range rows {
 		lw, vw = max(lw, len(r.label)), max(vw, len(r.value))

@@ -461,18 +461,24 @@ func skillPanel(p policy.Policy, r *simulate.Result, xs xScale, ticks []timeTick
 type comparisonRow struct {
 	Label                                           string
 	Under, UnderPct, Hours, Outs, Ins, PerDay, Peak string
+	// Cost is the run's cost with its currency; "-" when not priced.
+	Cost string
 	// Ratios are the policy's figures over this run's; empty for the policy's own row.
 	Ratios string
 }
 
 func comparisonRows(s simulate.Summary, ovs []Overlay) []comparisonRow {
 	row := func(label string, x simulate.Summary) comparisonRow {
-		return comparisonRow{
+		r := comparisonRow{
 			Label: label, Under: groupInt(x.UnderProvisionedSamples),
 			UnderPct: strconv.FormatFloat(100*x.UnderProvisionedFraction, 'f', 2, 64) + " %",
 			Hours:    groupFloat(x.InstanceHours, 1), Outs: groupInt(x.ScaleOuts), Ins: groupInt(x.ScaleIns),
-			PerDay: strconv.FormatFloat(x.ActionsPerDay, 'f', 1, 64), Peak: groupInt(x.PeakSize),
+			PerDay: strconv.FormatFloat(x.ActionsPerDay, 'f', 1, 64), Peak: groupInt(x.PeakSize), Cost: "-",
 		}
+		if x.Priced() {
+			r.Cost = groupFloat(x.Cost, 2) + " " + x.Currency
+		}
+		return r
 	}
 	rows := []comparisonRow{row("policy", s)}
 	for _, o := range ovs {
@@ -480,6 +486,9 @@ func comparisonRows(s simulate.Summary, ovs []Overlay) []comparisonRow {
 		q := simulate.Compare(s, o.Result.Summary)
 		cr.Ratios = "under-provisioned " + q.UnderProvisioned.String() + " · instance-hours " + q.InstanceHours.String() +
 			" · actions " + q.Actions.String()
+		if note := q.CostNote(); note != "" {
+			cr.Ratios += " · " + note
+		}
 		rows = append(rows, cr)
 	}
 	return rows
