@@ -60,7 +60,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
-		newPolicyCommand(), newSimulateCommand(),
+		newPolicyCommand(), newSimulateCommand(), newRecommendCommand(),
 		newAgentCommand(), newDecisionsCommand(), newHistoryCommand(), newStatusCommand(), newFeedCommand(), newFakeCloudCommand(), newHealthCommand(),
 	)
 	root.AddCommand(newTLSCommand())

@@ -209,7 +209,7 @@ td:first-child,th:first-child{text-align:left}pre{background:#f6f8fa;padding:8px
 <p><strong>{{.Verdict}}</strong></p>
 <p>Rule: {{.Rule}}</p>
 <table>
-<tr><th>point</th><th>target</th><th>stabilization</th><th>scale-in cooldown</th><th>predictive</th><th>min</th><th>under-provisioned</th><th>instance-hours</th>{{if .Priced}}<th>cost</th>{{end}}<th>actions/day</th></tr>
+<tr><th>point</th><th>target ×</th><th>stabilization</th><th>scale-in cooldown</th><th>predictive</th><th>min</th><th>under-provisioned</th><th>instance-hours</th>{{if .Priced}}<th>cost</th>{{end}}<th>actions/day</th></tr>
 {{- range .Rows}}
 <tr><td>{{.Label}}</td><td>{{.Target}}</td><td>{{.Stabilization}}</td><td>{{.Cooldown}}</td><td>{{.Mode}}</td><td>{{.Min}}</td><td>{{.Under}}</td><td>{{.Hours}}</td>{{if $.Priced}}<td>{{.Cost}}</td>{{end}}<td>{{.PerDay}}</td></tr>
 {{- end}}

@@ -61,9 +61,10 @@ func (s Space) Size() int {
 
 // DefaultSpace is the search around p: targets from 0.8× to 1.2×, the
 // stabilization window and scale-in cooldown halved, kept and doubled,
-// prediction off or forecast-and-scale with a lead of one and two warmups,
+// prediction off or forecast-and-scale with the policy's own lead (when it
+// scales on forecasts) and a lead of one and two warmups,
 // and min kept or raised to the size the trace needs 10 % of the time or
-// less (floorMin, from Floor). It holds 5 × 3 × 3 × 3 × 2 = 270 candidates
+// less (floorMin, from Floor). It holds 5 × 3 × 3 × 4 × 2 = 360 candidates
 // at most (fewer when values coincide or fall outside the policy's limits).
 func DefaultSpace(p policy.Policy, floorMin int) Space {
 	s := Space{TargetScales: []float64{0.8, 0.9, 1, 1.1, 1.2}}
@@ -74,7 +75,11 @@ func DefaultSpace(p policy.Policy, floorMin int) Space {
 		warm = policy.Duration(time.Minute)
 	}
 	s.Predictive = []Prediction{{Mode: policy.PredictOff}}
-	for _, lead := range uniqueDurations([]policy.Duration{warm, 2 * warm}, maxPacing) {
+	leads := []policy.Duration{warm, 2 * warm}
+	if p.Predictive.Mode == policy.PredictForecastAndScale {
+		leads = append([]policy.Duration{p.Predictive.Lead}, leads...)
+	}
+	for _, lead := range uniqueDurations(leads, maxPacing) {
 		s.Predictive = append(s.Predictive, Prediction{Mode: policy.PredictForecastAndScale, Lead: lead})
 	}
 	s.Mins = []int{p.Min}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capstan-io/capstan/metrics/trace"
+	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/policy/simulate"
+	"github.com/capstan-io/capstan/policy/simulate/recommend"
+)
+
+// recommendOptions are the flags of `capstan recommend`.
+type recommendOptions struct {
+	policyFile   string
+	traceFile    string
+	metrics      []string
+	recordedSize int
+	reportFile   string
+	jsonOut      bool
+	timezone     string
+	workers      int
+}
+
+func newRecommendCommand() *cobra.Command {
+	var o recommendOptions
+	cmd := &cobra.Command{
+		Use:   "recommend --policy FILE --trace FILE",
+		Short: "Search a policy's settings on a trace and recommend one (dry run, no cloud calls)",
+		Long: `Replay a recorded trace through the policy and through every candidate
+setting around it (metric targets 0.8× to 1.2×, scale-in stabilization and
+cooldown halved, kept and doubled, prediction off or forecast-and-scale with
+the policy's own lead or one or two warmups, min kept or raised to what the trace needs 90 %
+of the time), in parallel on every core. Prints the Pareto front of
+under-provisioned time against instance-hours (and cost when the policy is
+priced), the recommended point and its change as a YAML diff. The rule: ` + recommend.Rule,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRecommend(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.policyFile, "policy", "", "policy file (YAML or JSON)")
+	f.StringVar(&o.traceFile, "trace", "", "trace CSV: a time column and one column per metric")
+	f.StringArrayVar(&o.metrics, "metric", nil, "map a policy metric to a trace column, NAME=COLUMN (repeatable)")
+	f.IntVar(&o.recordedSize, "recorded-size", 0, "size of the group a cpu trace was recorded on (required for cpu metrics)")
+	f.StringVar(&o.reportFile, "report", "", "write a self-contained HTML report of the front here")
+	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
+	f.StringVar(&o.timezone, "timezone", "UTC", "time zone of trace times written without one")
+	f.IntVar(&o.workers, "workers", 0, "replays run at once (default: the available cores)")
+	_ = cmd.MarkFlagRequired("policy")
+	_ = cmd.MarkFlagRequired("trace")
+	return cmd
+}
+
+func runRecommend(ctx context.Context, stdout, stderr io.Writer, o recommendOptions) error {
+	if o.recordedSize < 0 {
+		return fmt.Errorf("--recorded-size: must be >= 0 (got %d)", o.recordedSize)
+	}
+	if o.workers < 0 {
+		return fmt.Errorf("--workers: must be >= 0 (got %d)", o.workers)
+	}
+	if o.workers == 0 {
+		o.workers = runtime.GOMAXPROCS(0)
+	}
+	p, err := loadPolicy(o.policyFile)
+	if err != nil {
+		return err
+	}
+	loc, err := time.LoadLocation(o.timezone)
+	if err != nil {
+		return fmt.Errorf("--timezone: %w", err)
+	}
+	data, err := readFileLimited(o.traceFile, maxTraceFile)
+	if err != nil {
+		return fmt.Errorf("reading trace: %w", err)
+	}
+	tr, err := trace.ParseBytes(data, trace.Options{Location: loc})
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.traceFile, err)
+	}
+	series, err := mapTrace(p, tr, o.metrics)
+	if err != nil {
+		return err
+	}
+	cfg := simulate.Config{Policy: p, RecordedSize: o.recordedSize}
+	space := recommend.DefaultSpace(p, recommend.Floor(p, series, o.recordedSize, 0.1))
+	start := time.Now()
+	res, err := recommend.Search(ctx, cfg, series, space, o.workers)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "replayed %d candidates (%d skipped as invalid) over %d samples in %s on %d workers\n",
+		len(res.Candidates), res.Skipped, len(series.Times), time.Since(start).Round(10*time.Millisecond), o.workers)
+	diff := ""
+	if res.Recommended >= 0 {
+		if diff, err = recommend.Diff(p, res.Candidates[res.Recommended].Policy); err != nil {
+			return err
+		}
+	}
+	if o.reportFile != "" {
+		opts := recommend.HTMLOptions{PolicyName: filepath.Base(o.policyFile), TraceName: filepath.Base(o.traceFile)}
+		if err := writeTo(o.reportFile, stdout, func(w io.Writer) error { return recommend.WriteHTML(w, opts, res) }); err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
+		if o.reportFile == "-" {
+			return nil
+		}
+	}
+	if o.jsonOut {
+		return writeRecommendJSON(stdout, res, diff)
+	}
+	return writeRecommendText(stdout, res, diff)
+}
+
+// recommendJSON is the --json output.
+type recommendJSON struct {
+	Rule        string                `json:"rule"`
+	Current     recommend.Candidate   `json:"current"`
+	Front       []recommend.Candidate `json:"front"`
+	Recommended *recommend.Candidate  `json:"recommended,omitempty"`
+	VsCurrent   *simulate.Ratios      `json:"recommended_vs_current,omitempty"`
+	Diff        string                `json:"diff,omitempty"`
+	Candidates  int                   `json:"candidates"`
+	Skipped     int                   `json:"skipped"`
+}
+
+func writeRecommendJSON(w io.Writer, res *recommend.Result, diff string) error {
+	out := recommendJSON{Rule: recommend.Rule, Current: res.Current, Diff: diff, Candidates: len(res.Candidates), Skipped: res.Skipped}
+	for _, i := range res.Front {
+		out.Front = append(out.Front, res.Candidates[i])
+	}
+	if res.Recommended >= 0 {
+		c := res.Candidates[res.Recommended]
+		r := simulate.Compare(c.Summary, res.Current.Summary)
+		out.Recommended, out.VsCurrent = &c, &r
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// writeRecommendText prints the front as a table, the current policy
+// first, then the recommendation and its diff.
+func writeRecommendText(w io.Writer, res *recommend.Result, diff string) error {
+	priced := res.Current.Summary.Priced()
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "point\ttarget ×\tstabilization\tscale-in cooldown\tpredictive\tmin\tunder-provisioned\tinstance-hours\t"
+	if priced {
+		head += "cost (" + res.Current.Summary.Currency + ")\t"
+	}
+	fmt.Fprintln(tw, head+"actions/day\t")
+	row := func(label string, c recommend.Candidate) {
+		s, st := c.Summary, c.Settings
+		mode := string(st.Mode)
+		if st.Mode == policy.PredictForecastAndScale {
+			mode += " " + st.Lead.String()
+		}
+		line := fmt.Sprintf("%s\t%.2f×\t%s\t%s\t%s\t%d\t%d (%.2f%%)\t%.1f\t", label, st.TargetScale, st.Stabilization, st.ScaleInCooldown,
+			mode, st.Min, s.UnderProvisionedSamples, 100*s.UnderProvisionedFraction, s.InstanceHours)
+		if priced {
+			line += strconv.FormatFloat(s.Cost, 'f', 2, 64) + "\t"
+		}
+		fmt.Fprintln(tw, line+strconv.FormatFloat(s.ActionsPerDay, 'f', 1, 64)+"\t")
+	}
+	row("current", res.Current)
+	for k, i := range res.Front {
+		label := "front " + strconv.Itoa(k+1)
+		if i == res.Recommended {
+			label = "* " + label
+		}
+		row(label, res.Candidates[i])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nPareto front: %d of %d candidates (under-provisioned time against %s).\nRule: %s\n",
+		len(res.Front), len(res.Candidates), map[bool]string{false: "instance-hours", true: "cost"}[priced], recommend.Rule)
+	if res.Recommended < 0 {
+		b.WriteString("\nRecommendation: keep the current policy.\n")
+	} else {
+		c := res.Candidates[res.Recommended]
+		r := simulate.Compare(c.Summary, res.Current.Summary)
+		fmt.Fprintf(&b, "\nRecommendation (* above): under-provisioned %s, instance-hours %s, actions %s",
+			r.UnderProvisioned, r.InstanceHours, r.Actions)
+		if note := r.CostNote(); note != "" {
+			b.WriteString(", " + note)
+		}
+		b.WriteString(" against the current policy.\n\n" + diff)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
