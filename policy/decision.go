@@ -32,10 +32,13 @@ const (
 	// LimitFlapping means a scale-in was damped because the group reversed
 	// direction too often within the flapping window.
 	LimitFlapping
+	// LimitSchedule means a scheduled window's min or max clamped the
+	// result (Decision.Schedule names the window).
+	LimitSchedule
 )
 
 // lastLimit is the highest Limit, for parsing.
-const lastLimit = LimitFlapping
+const lastLimit = LimitSchedule
 
 // String is the name used in decision records and timelines.
 func (l Limit) String() string {
@@ -56,6 +59,8 @@ func (l Limit) String() string {
 		return "bounds"
 	case LimitFlapping:
 		return "flapping"
+	case LimitSchedule:
+		return "schedule"
 	default:
 		return fmt.Sprintf("limit(%d)", uint8(l))
 	}
@@ -216,6 +221,9 @@ type Decision struct {
 	// Damped is true when anti-flapping held back a scale-in (Bound is
 	// then LimitFlapping).
 	Damped bool
+	// Schedule names the scheduled window whose min or max bound the
+	// result (Bound is then LimitSchedule); empty otherwise.
+	Schedule string
 	// HourlyCost is what Desired instances cost per hour at the policy's
 	// price; 0 when the policy is not priced.
 	HourlyCost float64
@@ -250,6 +258,9 @@ func (d *Decision) Reason() string {
 	if d.Bound != LimitNone {
 		b.WriteString(" bound:")
 		b.WriteString(d.Bound.String())
+		if d.Schedule != "" {
+			b.WriteString(" " + d.Schedule)
+		}
 	}
 	return b.String()
 }
@@ -317,6 +328,7 @@ type Record struct {
 	Reversal    bool           `json:"reversal,omitempty"`
 	Reversals   int            `json:"reversals,omitempty"`
 	Damped      bool           `json:"damped,omitempty"`
+	Schedule    string         `json:"schedule,omitempty"`
 	HourlyCost  float64        `json:"hourly_cost,omitempty"`
 	Reason      string         `json:"reason"`
 	Metrics     []MetricRecord `json:"metrics"`
@@ -344,7 +356,7 @@ func (d *Decision) Record(p Policy) Record {
 		Predictive: d.Predictive, Recommended: d.Recommended, Desired: d.Desired,
 		Action: d.Action.String(), Bound: d.Bound, Stale: d.Stale, Forecast: d.UsedForecast,
 		ScaleInRule: d.ScaleInRule, Reversal: d.Reversal, Reversals: d.Reversals, Damped: d.Damped,
-		HourlyCost: d.HourlyCost, Reason: d.Explain(p),
+		Schedule: d.Schedule, HourlyCost: d.HourlyCost, Reason: d.Explain(p),
 	}
 	for i, m := range d.Proposals() {
 		mr := MetricRecord{Stale: m.Stale, Reactive: m.Reactive, WithinTolerance: m.WithinTolerance,

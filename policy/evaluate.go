@@ -232,9 +232,17 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		}
 	}
 
-	// 6. Bounds.
-	if clamped := min(max(desired, p.Min), p.Max); clamped != desired {
-		desired, bound = clamped, LimitBounds
+	// 6. Bounds, narrowed by the scheduled windows open now (or, for a
+	// raised min, opening within the warmup).
+	sched := boundsAt(p.Schedules, now, p.Warmup.D())
+	lo, hi := sched.apply(p.Min, p.Max)
+	if clamped := min(max(desired, lo), hi); clamped != desired {
+		if name := sched.binding(clamped, p.Min, p.Max, clamped > desired); name != "" {
+			bound, d.Schedule = LimitSchedule, name
+		} else {
+			bound = LimitBounds
+		}
+		desired = clamped
 	}
 
 	d.Desired, d.Bound = desired, bound

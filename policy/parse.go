@@ -49,6 +49,7 @@ func Parse(data []byte) (Policy, error) {
 		return Policy{}, docError(fmt.Sprintf("policy is %d bytes, larger than the %d-byte limit", len(data), MaxPolicyBytes))
 	}
 	if p, err := parseJSONFast(data); err == nil {
+		p.Schedules = compileSchedules(p.Schedules)
 		return p, nil
 	}
 	root, msg := decodeDocument(data)
@@ -74,6 +75,7 @@ func Parse(data []byte) (Policy, error) {
 	if len(errs) > 0 {
 		return Policy{}, &ValidationError{Fields: errs}
 	}
+	p.Schedules = compileSchedules(p.Schedules)
 	return p, nil
 }
 
@@ -351,6 +353,7 @@ func (w *walker) policy(n *yaml.Node, p *Policy) {
 		},
 		"stale_after":   w.duration(&p.StaleAfter),
 		"fallback_size": w.integer(&p.FallbackSize),
+		"schedules":     w.schedules(&p.Schedules),
 		"cost": func(path string, n *yaml.Node) {
 			w.fields(path, n, map[string]fieldHandler{
 				"per_instance_hour": w.number(&p.Cost.PerInstanceHour),
@@ -673,6 +676,7 @@ func Marshal(p Policy) ([]byte, error) {
 		),
 		"stale_after", yamlDur(p.StaleAfter),
 		"fallback_size", yamlInt(p.FallbackSize),
+		"schedules", yamlSchedules(p.Schedules),
 		"cost", yamlCost(p.Cost),
 	)
 	var buf bytes.Buffer

@@ -13,7 +13,7 @@ import (
 // object's path ("metrics[]" stands for every metrics element). It mirrors
 // the struct tags of Policy; TestJSONKeysMatchStructTags keeps them in step.
 var jsonKeys = map[string][]string{
-	"":                   {"id", "target", "min", "max", "warmup", "evaluation_interval", "tolerance", "metrics", "scale_out", "scale_in", "predictive", "stale_after", "fallback_size", "cost"},
+	"":                   {"id", "target", "min", "max", "warmup", "evaluation_interval", "tolerance", "metrics", "scale_out", "scale_in", "predictive", "stale_after", "fallback_size", "schedules", "cost"},
 	"cost":               {"per_instance_hour", "currency"},
 	"target":             {"provider", "group", "region", "zone", "project", "subscription", "resource_group", "scale_set"},
 	"metrics[]":          {"name", "type", "target", "source"},

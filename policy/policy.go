@@ -74,6 +74,9 @@ type Policy struct {
 	// FallbackSize, when positive, is the size to grow to while every metric
 	// is stale; 0 holds the current size. Stale data never scales in.
 	FallbackSize int `json:"fallback_size" yaml:"fallback_size"`
+	// Schedules are windows of scheduled capacity that raise min and/or
+	// cap max while they are open.
+	Schedules []Schedule `json:"schedules,omitempty" yaml:"schedules,omitempty"`
 	// Cost prices the instances; the zero value means unpriced.
 	Cost Cost `json:"cost,omitzero" yaml:"cost,omitempty"`
 }

@@ -175,6 +175,7 @@ func (c *ruleChecker) policy(p Policy) {
 		c.addf("stale_after", "must be >= evaluation_interval (%s)", fmtDur(p.EvaluationInterval.D()))
 	}
 	c.fallback(p)
+	c.schedules(p)
 	c.cost(p.Cost)
 }
 

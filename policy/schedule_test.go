@@ -1,0 +1,251 @@
+package policy
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseSchedules(t *testing.T) {
+	const rule = "must be <= schedules[0].max (10): the windows can be open at once, and overlapping windows combine by the highest min and the lowest max, which must not cross"
+	tests := []struct {
+		name string
+		sch  string
+		errs []FieldError
+	}{
+		{"recurring", `[{name: mornings, cron: "0 8 * * MON-FRI", timezone: Europe/Berlin, duration: 2h, min: 10}]`, nil},
+		{"descriptor", `[{name: nightly, cron: "@daily", duration: 1h, max: 5}]`, nil},
+		{"one-off", `[{name: black-friday, start: "2026-11-27T00:00:00-05:00", end: "2026-11-28T00:00:00-05:00", min: 20, max: 40}]`, nil},
+		{"no name", `[{cron: "0 8 * * *", duration: 1h, min: 3}]`, []FieldError{{"schedules[0].name", "required"}}},
+		{"bad name", `[{name: Big_Day, cron: "0 8 * * *", duration: 1h, min: 3}]`,
+			[]FieldError{{"schedules[0].name", "must contain only lowercase letters, digits and '-'"}}},
+		{"duplicate name", `[{name: a, cron: "0 8 * * *", duration: 1h, min: 3}, {name: a, cron: "0 9 * * *", duration: 1h, min: 3}]`,
+			[]FieldError{{"schedules[1].name", "duplicate name, first used by schedules[0]"}}},
+		{"bad cron", `[{name: a, cron: "0 25 * * *", duration: 1h, min: 3}]`, nil}, // checked by prefix below
+		{"six fields", `[{name: a, cron: "0 0 8 * * *", duration: 1h, min: 3}]`, nil},
+		{"every", `[{name: a, cron: "@every 1h", duration: 1h, min: 3}]`,
+			[]FieldError{{"schedules[0].cron", "@every is not anchored to the clock: use a cron expression such as */30 * * * *"}}},
+		{"tz in cron", `[{name: a, cron: "CRON_TZ=UTC 0 8 * * *", duration: 1h, min: 3}]`,
+			[]FieldError{{"schedules[0].cron", "must not name a time zone: use the timezone field"}}},
+		{"never", `[{name: a, cron: "0 0 30 2 *", duration: 1h, min: 3}]`, []FieldError{{"schedules[0].cron", "never matches a date"}}},
+		{"bad zone", `[{name: a, cron: "0 8 * * *", timezone: Mars/Olympus, duration: 1h, min: 3}]`,
+			[]FieldError{{"schedules[0].timezone", "must be an IANA time zone such as Europe/Berlin or America/New_York"}}},
+		{"no duration", `[{name: a, cron: "0 8 * * *", min: 3}]`,
+			[]FieldError{{"schedules[0].duration", "required for a cron window: a duration in (0s,31d]"}}},
+		{"long duration", `[{name: a, cron: "0 8 * * *", duration: 40d, min: 3}]`,
+			[]FieldError{{"schedules[0].duration", "required for a cron window: a duration in (0s,31d]"}}},
+		{"both kinds", `[{name: a, cron: "0 8 * * *", duration: 1h, start: "2026-11-27T00:00:00Z", end: "2026-11-28T00:00:00Z", min: 3}]`,
+			[]FieldError{{"schedules[0].cron", "a window is either recurring (cron, timezone, duration) or one-off (start, end), not both"}}},
+		{"neither kind", `[{name: a, min: 3}]`,
+			[]FieldError{{"schedules[0]", "needs cron and duration (a recurring window) or start and end (a one-off window)"}}},
+		{"no end", `[{name: a, start: "2026-11-27T00:00:00Z", min: 3}]`, []FieldError{{"schedules[0].end", "required for a one-off window"}}},
+		{"end before start", `[{name: a, start: "2026-11-27T00:00:00Z", end: "2026-11-26T00:00:00Z", min: 3}]`,
+			[]FieldError{{"schedules[0].end", "must be after start"}}},
+		{"no offset", `[{name: a, start: "2026-11-27 00:00:00", end: "2026-11-28T00:00:00Z", min: 3}]`,
+			[]FieldError{{"schedules[0].start", "must be an RFC 3339 time with an offset, such as 2026-11-27T00:00:00-05:00 or 2026-11-27T05:00:00Z"}}},
+		{"zone on one-off", `[{name: a, timezone: UTC, start: "2026-11-27T00:00:00Z", end: "2026-11-28T00:00:00Z", min: 3}]`,
+			[]FieldError{{"schedules[0].timezone", "not used by a one-off window: write start and end with their offset"}}},
+		{"no bounds", `[{name: a, cron: "0 8 * * *", duration: 1h}]`,
+			[]FieldError{{"schedules[0]", "needs min (to raise the minimum) or max (to cap the size), or both"}}},
+		{"min over policy max", `[{name: a, cron: "0 8 * * *", duration: 1h, min: 41}]`,
+			[]FieldError{{"schedules[0].min", "must be <= the policy's max (40)"}}},
+		{"max under policy min", `[{name: a, cron: "0 8 * * *", duration: 1h, max: 1}]`,
+			[]FieldError{{"schedules[0].max", "must be >= the policy's min (2)"}}},
+		{"min over own max", `[{name: a, cron: "0 8 * * *", duration: 1h, min: 9, max: 5}]`,
+			[]FieldError{{"schedules[0].max", "must be >= the window's min (9)"}}},
+		{"crossing windows", `[{name: a, cron: "0 8 * * *", duration: 1h, max: 10}, {name: b, start: "2026-11-27T00:00:00Z", end: "2026-11-28T00:00:00Z", min: 12}]`,
+			[]FieldError{{"schedules[1].min", rule}}},
+		{"crossing recurring windows", `[{name: a, cron: "0 22 * * *", timezone: Europe/Berlin, duration: 8h, max: 10}, {name: b, cron: "0 4 * * MON", duration: 2h, min: 12}]`, // overlaps only in winter, when 06:00 Berlin is 05:00 UTC
+			[]FieldError{{"schedules[1].min", rule}}},
+		{"disjoint recurring windows may cross", `[{name: a, cron: "0 22 * * *", duration: 8h, max: 4}, {name: b, cron: "0 8 * * *", duration: 2h, min: 12}]`, nil},
+		{"disjoint one-off and recurring", `[{name: a, cron: "0 22 * * *", duration: 8h, max: 4}, {name: b, start: "2026-11-27T08:00:00Z", end: "2026-11-27T20:00:00Z", min: 12}]`, nil},
+		{"back to back one-offs", `[{name: a, start: "2026-11-26T00:00:00Z", end: "2026-11-27T00:00:00Z", max: 4}, {name: b, start: "2026-11-27T00:00:00Z", end: "2026-11-28T00:00:00Z", min: 12}]`, nil},
+		{"unknown field", `[{name: a, cron: "0 8 * * *", duration: 1h, min: 3, desired: 4}]`,
+			[]FieldError{{"schedules[0].desired", "unknown field"}}},
+		{"not a list", `{name: a}`, []FieldError{{"schedules", "must be a list"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse([]byte(policyDoc("schedules: " + tt.sch)))
+			switch tt.name {
+			case "bad cron", "six fields":
+				fe := fieldErrors(t, err)
+				if len(fe) != 1 || fe[0].Path != "schedules[0].cron" || !strings.HasPrefix(fe[0].Message, "must be a five-field cron expression") {
+					t.Fatalf("errors = %v", fe)
+				}
+				return
+			}
+			if tt.errs != nil {
+				if got := fieldErrors(t, err); !reflect.DeepEqual(got, tt.errs) {
+					t.Fatalf("errors = %v, want %v", got, tt.errs)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Schedules) == 0 || p.Schedules[0].compiled == nil {
+				t.Fatalf("schedules not compiled: %+v", p.Schedules)
+			}
+			// Marshal writes them back, and JSON carries them.
+			out, err := Marshal(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := Parse(out)
+			if err != nil {
+				t.Fatalf("Parse(Marshal) = %v\n%s", err, out)
+			}
+			js, _ := json.Marshal(p)
+			viaJSON, err := Parse(js)
+			if err != nil {
+				t.Fatalf("Parse(JSON) = %v\n%s", err, js)
+			}
+			for _, q := range []Policy{back, viaJSON} {
+				for i := range q.Schedules {
+					a, b := q.Schedules[i], p.Schedules[i]
+					a.compiled, b.compiled = nil, nil
+					if !a.Start.Equal(b.Start) || !a.End.Equal(b.End) {
+						t.Fatalf("round trip window %v–%v, want %v–%v", a.Start, a.End, b.Start, b.End)
+					}
+					a.Start, a.End, b.Start, b.End = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+					if a != b {
+						t.Fatalf("round trip %+v, want %+v", a, b)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestScheduleActivity checks when a window counts as open, with the lead
+// that raises a min early.
+func TestScheduleActivity(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip("no tzdata:", err) // the system has none; nothing here can check a zone
+	}
+	mornings := Schedule{Name: "m", Cron: "0 8 * * MON-FRI", TimeZone: "Europe/Berlin", Duration: Duration(2 * time.Hour), Min: 5}
+	oneOff := Schedule{Name: "o", Start: time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 28, 5, 0, 0, 0, time.UTC), Min: 5}
+	at := func(y int, mo time.Month, d, h, mi int, loc *time.Location) time.Time { return time.Date(y, mo, d, h, mi, 0, 0, loc) }
+	tests := []struct {
+		name  string
+		s     Schedule
+		now   time.Time
+		ahead time.Duration
+		want  bool
+	}{
+		{"opens at 08:00 Berlin (winter, 07:00 UTC)", mornings, at(2026, 12, 7, 7, 0, time.UTC), 0, true},
+		{"before it opens", mornings, at(2026, 12, 7, 7, 59, berlin), 0, false},
+		{"lead reaches the opening", mornings, at(2026, 12, 7, 7, 55, berlin), 5 * time.Minute, true},
+		{"lead short of the opening", mornings, at(2026, 12, 7, 7, 54, berlin), 5 * time.Minute, false},
+		{"last minute", mornings, at(2026, 12, 7, 9, 59, berlin), 0, true},
+		{"closes at 10:00", mornings, at(2026, 12, 7, 10, 0, berlin), 0, false},
+		{"summer time: 08:00 Berlin is 06:00 UTC", mornings, at(2026, 7, 6, 6, 30, time.UTC), 0, true},
+		{"not on Saturday", mornings, at(2026, 12, 5, 8, 30, berlin), 0, false},
+		{"one-off open", oneOff, at(2026, 11, 27, 12, 0, time.UTC), 0, true},
+		{"one-off before, lead reaches", oneOff, at(2026, 11, 27, 4, 57, time.UTC), 3 * time.Minute, true},
+		{"one-off before", oneOff, at(2026, 11, 27, 4, 57, time.UTC), time.Minute, false},
+		{"one-off ended", oneOff, at(2026, 11, 28, 5, 0, time.UTC), time.Hour, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, msg := tt.s.compile()
+			if msg != "" {
+				t.Fatal(msg)
+			}
+			if got := c.activeWithin(tt.now, tt.ahead); got != tt.want {
+				t.Fatalf("active at %s (+%s) = %v, want %v", tt.now, tt.ahead, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestScheduleNext(t *testing.T) {
+	s := Schedule{Name: "m", Cron: "30 8 * * MON", TimeZone: "America/New_York", Duration: Duration(time.Hour), Min: 3}
+	from := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC) // New York moves to summer time on 8 March 2026
+	got := s.Next(from, 3)
+	want := []string{"2026-03-02T08:30:00-05:00", "2026-03-09T08:30:00-04:00", "2026-03-16T08:30:00-04:00"}
+	if len(got) != len(want) {
+		t.Fatalf("got %d activations, want 3", len(got))
+	}
+	for i, a := range got {
+		if a.Start.Format(time.RFC3339) != want[i] || a.End.Sub(a.Start) != time.Hour {
+			t.Errorf("activation %d = %s–%s, want %s for 1h", i, a.Start.Format(time.RFC3339), a.End.Format(time.RFC3339), want[i])
+		}
+	}
+	one := Schedule{Name: "o", Start: from.Add(time.Hour), End: from.Add(2 * time.Hour), Min: 3}
+	if got := one.Next(from, 3); len(got) != 1 || !got[0].Start.Equal(one.Start) {
+		t.Fatalf("one-off Next = %v", got)
+	}
+	if got := one.Next(from.Add(3*time.Hour), 3); got != nil {
+		t.Fatalf("ended one-off Next = %v", got)
+	}
+}
+
+// TestEvaluateSchedules drives Evaluate around scheduled windows: a min
+// raised early by the warmup and named in the decision, a cap, overlapping
+// windows combining, and the policy's own bounds outside the windows.
+func TestEvaluateSchedules(t *testing.T) {
+	base, err := Parse([]byte(policyDoc(
+		"metrics: [{name: rps, type: request_rate, target: 100}]",
+		"warmup: 5m",
+		`schedules: [{name: peak, cron: "0 8 * * *", duration: 2h, min: 10}, {name: event, start: "2026-01-05T09:00:00Z", end: "2026-01-05T09:30:00Z", min: 15, max: 20}, {name: quiet, cron: "0 22 * * *", duration: 8h, max: 4}]`,
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		at       time.Duration // after midnight
+		rps      float64
+		current  int
+		desired  int
+		bound    Limit
+		schedule string
+	}{
+		{"outside windows: policy min", 7 * time.Hour, 50, 2, 2, LimitBounds, ""},
+		{"within warmup of 08:00: raised early", 7*time.Hour + 56*time.Minute, 50, 2, 10, LimitSchedule, "peak"},
+		{"before the warmup: not yet", 7*time.Hour + 54*time.Minute, 50, 2, 2, LimitBounds, ""},
+		{"open: demand above the raised min wins", 8*time.Hour + 30*time.Minute, 1500, 10, 15, LimitNone, ""},
+		{"overlap: highest min", 9*time.Hour + 10*time.Minute, 50, 10, 15, LimitSchedule, "event"},
+		{"overlap: lowest max caps", 9*time.Hour + 10*time.Minute, 5000, 15, 20, LimitSchedule, "event"},
+		{"quiet hours cap", 23 * time.Hour, 3000, 4, 4, LimitSchedule, "quiet"},
+		{"policy max outside windows", 12 * time.Hour, 90000, 36, 40, LimitBounds, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := day.Add(tt.at)
+			var in Inputs
+			in.Current, in.Ready = tt.current, tt.current
+			in.Metrics[0] = Sample{Time: now, Value: tt.rps, Present: true}
+			// A fresh state: no cooldown or rate limit in the way.
+			p := base
+			p.ScaleOut.MaxStep = MaxStep{}
+			p.ScaleIn.MaxStep = MaxStep{}
+			p.ScaleIn.Stabilization = 0
+			d := Evaluate(p, in, State{}, now)
+			if d.Desired != tt.desired || d.Bound != tt.bound || d.Schedule != tt.schedule {
+				t.Fatalf("desired %d bound %s schedule %q, want %d %s %q (%s)", d.Desired, d.Bound, d.Schedule, tt.desired, tt.bound, tt.schedule, d.Reason())
+			}
+			if tt.schedule != "" && !strings.Contains(d.Reason(), "bound:schedule "+tt.schedule) {
+				t.Fatalf("reason %q does not name the schedule", d.Reason())
+			}
+			if r := d.Record(p); r.Schedule != tt.schedule {
+				t.Fatalf("record schedule %q", r.Schedule)
+			}
+			// A policy decoded without Parse (as the store does) evaluates the same.
+			js, _ := json.Marshal(p)
+			var q Policy
+			if err := json.Unmarshal(js, &q); err != nil {
+				t.Fatal(err)
+			}
+			if e := Evaluate(q, in, State{}, now); e.Desired != d.Desired || e.Schedule != d.Schedule {
+				t.Fatalf("decoded policy: desired %d schedule %q", e.Desired, e.Schedule)
+			}
+		})
+	}
+}
