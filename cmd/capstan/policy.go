@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +27,7 @@ func newPolicyCommand() *cobra.Command {
 }
 
 func newPolicyValidateCommand() *cobra.Command {
-	var file string
+	var file, from string
 	cmd := &cobra.Command{
 		Use:   "validate -f FILE",
 		Short: "Check a policy file (YAML or JSON) and print OK or every error",
@@ -38,9 +39,16 @@ func newPolicyValidateCommand() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "OK: policy %s (%d metrics, size %d..%d, predictive %s)\n",
 				p.ID, len(p.Metrics), p.Min, p.Max, p.Predictive.Mode)
-			return nil
+			at := time.Now()
+			if from != "" {
+				if at, err = time.Parse(time.RFC3339, from); err != nil {
+					return fmt.Errorf("--from: must be an RFC 3339 time such as 2026-11-20T00:00:00Z (got %q)", from)
+				}
+			}
+			return writePolicyExtras(cmd.OutOrStdout(), p, at)
 		},
 	}
+	cmd.Flags().StringVar(&from, "from", "", "list scheduled windows opening after this time (RFC 3339; default now)")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (YAML or JSON); - reads standard input")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
