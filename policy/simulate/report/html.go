@@ -68,6 +68,7 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 		Title:    opts.Title,
 		Subtitle: subtitle(opts, p, r),
 		Settings: settings(p),
+		Windows:  scheduleLines(p, r),
 		Cards:    cards(r, s, p),
 		Footnote: footnote(n, r.Forecast != nil),
 	}
@@ -110,6 +111,9 @@ type page struct {
 	ViewsLegend               []legendItem
 	Views                     []panel
 	Footnote                  []string
+	// Windows describes the policy's scheduled windows and their openings
+	// within the trace.
+	Windows []string
 }
 
 type card struct {
@@ -665,6 +669,9 @@ footer p{margin:4px 0;max-width:1000px}
 <h1>{{.Title}}</h1>
 <p class="sub">{{.Subtitle}}</p>
 <p class="settings">{{.Settings}}</p>
+{{- if .Windows}}
+<ul class="settings">{{range .Windows}}<li>{{.}}</li>{{end}}</ul>
+{{- end}}
 <section class="cards">
 {{- range .Cards}}
 <div class="card{{if .Warn}} warn{{end}}"><div class="k">{{.Label}}</div><div class="v">{{.Value}}</div><div class="d">{{.Detail}}</div></div>

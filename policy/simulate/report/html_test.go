@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -392,4 +393,42 @@ func TestWriteHTMLCost(t *testing.T) {
 	if doc := renderHTML(t, HTMLOptions{}, p, r); strings.Contains(doc, ">Cost<") {
 		t.Error("an unpriced run shows a cost card")
 	}
+}
+
+// TestWriteHTMLSchedules checks that the report lists the policy's windows
+// with their openings within the trace and counts the changes they made.
+func TestWriteHTMLSchedules(t *testing.T) {
+	p, r := synthetic(3*1440, false, 0) // three days of one-minute samples
+	first := time.Unix(0, r.Times[0]).UTC()
+	p.Schedules = []policy.Schedule{
+		{Name: "mornings", Cron: "0 8 * * *", TimeZone: "Europe/Berlin", Duration: policy.Duration(2 * time.Hour), Min: 5},
+		{Name: "later", Start: first.AddDate(0, 1, 0), End: first.AddDate(0, 1, 1), Max: 9},
+	}
+	r.Events = append(r.Events, simulate.Event{At: r.Times[10], From: 2, To: 5, Bound: policy.LimitSchedule})
+	doc := renderHTML(t, HTMLOptions{}, p, r)
+	opening := time.Date(first.Year(), first.Month(), first.Day(), 8, 0, 0, 0, mustZone(t, "Europe/Berlin"))
+	if opening.Before(first) {
+		opening = opening.AddDate(0, 0, 1)
+	}
+	for _, want := range []string{
+		"schedule mornings: min 5 · cron 0 8 * * * (Europe/Berlin) for 2h · open " + opening.Format("Mon 2006-01-02 15:04 MST"),
+		"schedule later: max 9 · one-off · not open during the trace",
+		"1 of " + strconv.Itoa(len(r.Events)) + " size changes were set by a scheduled window",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if strings.Count(doc, "<li>schedule mornings") != 1 || strings.Count(doc, "CET, ") != 2 {
+		t.Errorf("want one line for mornings with its three openings")
+	}
+}
+
+func mustZone(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Skip("no tzdata:", err)
+	}
+	return loc
 }
