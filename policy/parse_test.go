@@ -556,6 +556,8 @@ func FuzzParse(f *testing.F) {
 		"", "~", "[]", "{}", "a: &a [*a]", "id: !!binary aGk=", "min: 0x_1", "warmup: -",
 		policyDoc("predictive: {season: 1d, history: 2d}"),
 		policyDoc("metrics: [~, {name: x}]"),
+		policyDoc(`schedules: [{name: a, cron: "0 8 * * MON-FRI", timezone: Europe/Berlin, duration: 2h, min: 10}, {name: b, start: "2026-11-27T00:00:00.5+00:00", end: "2026-11-28T00:00:00-05:00", max: 30}]`),
+		policyDoc("cost: {per_instance_hour: 0.192, currency: USD}"),
 	} {
 		f.Add([]byte(s))
 	}

@@ -361,15 +361,16 @@ func (c *compiledSchedule) openDuring(from, to time.Time) bool {
 	return !open.IsZero() && open.Before(to)
 }
 
-// compileSchedules returns scheds with each window compiled (a new slice,
-// so no caller's policy changes under it), or scheds itself when empty or
-// when one does not compile.
+// compileSchedules returns scheds with each window compiled and its times
+// in fixed zones (a new slice, so no caller's policy changes under it):
+// nil when empty, scheds itself when one does not compile.
 func compileSchedules(scheds []Schedule) []Schedule {
 	if len(scheds) == 0 {
-		return scheds
+		return nil // "schedules: []" reads as none, as Marshal writes it
 	}
 	out := make([]Schedule, len(scheds))
 	for i, s := range scheds {
+		s.Start, s.End = fixedZone(s.Start), fixedZone(s.End)
 		c, _, msg := s.compile()
 		if msg != "" {
 			return scheds
@@ -378,6 +379,20 @@ func compileSchedules(scheds []Schedule) []Schedule {
 		out[i] = s
 	}
 	return out
+}
+
+// fixedZone keeps t's instant and offset but not the machine's Local zone,
+// which time.Parse picks when the offset happens to match it: the same
+// file then reads the same on every machine.
+func fixedZone(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	_, off := t.Zone()
+	if off == 0 {
+		return t.UTC()
+	}
+	return t.In(time.FixedZone("", off))
 }
 
 // schedules decodes the schedules list of a policy file.
@@ -442,10 +457,10 @@ func yamlSchedules(scheds []Schedule) *yaml.Node {
 	for _, s := range scheds {
 		var start, end, dur, lo, hi *yaml.Node
 		if !s.Start.IsZero() {
-			start = yamlStr(s.Start.Format(time.RFC3339))
+			start = yamlStr(s.Start.Format(time.RFC3339Nano))
 		}
 		if !s.End.IsZero() {
-			end = yamlStr(s.End.Format(time.RFC3339))
+			end = yamlStr(s.End.Format(time.RFC3339Nano))
 		}
 		if s.Duration != 0 {
 			dur = yamlDur(s.Duration)

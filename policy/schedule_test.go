@@ -129,7 +129,9 @@ func TestScheduleActivity(t *testing.T) {
 	}
 	mornings := Schedule{Name: "m", Cron: "0 8 * * MON-FRI", TimeZone: "Europe/Berlin", Duration: Duration(2 * time.Hour), Min: 5}
 	oneOff := Schedule{Name: "o", Start: time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 28, 5, 0, 0, 0, time.UTC), Min: 5}
-	at := func(y int, mo time.Month, d, h, mi int, loc *time.Location) time.Time { return time.Date(y, mo, d, h, mi, 0, 0, loc) }
+	at := func(y int, mo time.Month, d, h, mi int, loc *time.Location) time.Time {
+		return time.Date(y, mo, d, h, mi, 0, 0, loc)
+	}
 	tests := []struct {
 		name  string
 		s     Schedule
@@ -247,5 +249,32 @@ func TestEvaluateSchedules(t *testing.T) {
 				t.Fatalf("decoded policy: desired %d schedule %q", e.Desired, e.Schedule)
 			}
 		})
+	}
+}
+
+// TestEmptySchedulesReadAsNone: "schedules: []" (found by FuzzParse) and
+// its JSON form parse to no schedules, as Marshal writes them, and a zero
+// offset reads as UTC whatever the machine's zone.
+func TestEmptySchedulesReadAsNone(t *testing.T) {
+	for _, doc := range []string{policyDoc("schedules: []"), `{"id":"a","target":{"provider":"fake","group":"g"},"min":0,"max":1,"metrics":[{"name":"m","type":"queue_depth","target":5}],"schedules":[]}`} {
+		p, err := Parse([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Schedules != nil {
+			t.Fatalf("schedules = %#v, want nil", p.Schedules)
+		}
+	}
+	p, err := Parse([]byte(policyDoc(`schedules: [{name: a, start: "2026-11-27T00:00:00+00:00", end: "2026-11-28T00:00:00.5-05:00", min: 3}]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Schedules[0]; s.Start.Location() != time.UTC {
+		t.Fatalf("start %v is not in UTC", s.Start)
+	}
+	out, _ := Marshal(p)
+	back, err := Parse(out)
+	if err != nil || !reflect.DeepEqual(back, p) {
+		t.Fatalf("round trip: %v\n%s", err, out)
 	}
 }
