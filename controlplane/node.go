@@ -176,6 +176,7 @@ type Node struct {
 	// peers says which servers it lets in.
 	layer   *raftls.Layer
 	peers   *raftPeers
+	health  memberHealth
 	store   *raftboltdb.BoltStore
 	snaps   raft.SnapshotStore
 	log     *slog.Logger
@@ -343,8 +344,9 @@ func (w slogWriter) Write(p []byte) (int, error) {
 func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	n.cancel = cancel
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go func() { defer n.wg.Done(); n.monitorLeadership(ctx) }()
+	go func() { defer n.wg.Done(); n.watchHealth(ctx) }()
 	go func() { defer n.wg.Done(); n.register(ctx) }()
 	go func() { defer n.wg.Done(); n.refreshPeers(ctx, 5*time.Second) }()
 	if err := n.formCluster(ctx); err != nil && ctx.Err() == nil {
