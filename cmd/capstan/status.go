@@ -78,6 +78,7 @@ func gatherStatus(ctx context.Context, t *apiTarget) (statusReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	t.learn(rep.Cluster)
 	var recs []api.PolicyRecord
 	err = t.call(ctx, func(c *api.Client) error {
 		recs, err = c.ListPolicies(ctx)
