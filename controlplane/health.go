@@ -64,8 +64,10 @@ type apiProbe struct {
 	info api.ClusterInfo
 }
 
-// observe records one Raft observation.
-func (h *memberHealth) observe(o raft.Observation, now time.Time) {
+// observe records one Raft observation. When it is the first successful
+// heartbeat to a peer after failures, it returns the peer and how long
+// its heartbeats failed, for the log.
+func (h *memberHealth) observe(o raft.Observation, now time.Time) (resumed string, down time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch d := o.Data.(type) {
@@ -80,6 +82,9 @@ func (h *memberHealth) observe(o raft.Observation, now time.Time) {
 		f.lastContact = d.LastContact
 		h.failing[string(d.PeerID)] = f
 	case raft.ResumedHeartbeatObservation:
+		if f, ok := h.failing[string(d.PeerID)]; ok {
+			resumed, down = string(d.PeerID), now.Sub(f.since)
+		}
 		delete(h.failing, string(d.PeerID))
 	case raft.PeerObservation:
 		if d.Removed {
@@ -93,6 +98,7 @@ func (h *memberHealth) observe(o raft.Observation, now time.Time) {
 			h.failing = nil
 		}
 	}
+	return resumed, down
 }
 
 // recordProbe stores the outcome of asking member id for its view.
@@ -217,7 +223,11 @@ func (n *Node) watchHealth(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case o := <-ch:
-			n.health.observe(o, n.now())
+			// The failures themselves are logged by Raft (rate-limited,
+			// see raftLogger); the recovery is logged here, once.
+			if peer, down := n.health.observe(o, n.now()); peer != "" {
+				n.log.Info("raft: heartbeats to member resumed", "peer", peer, "failing_for", down.Round(time.Millisecond))
+			}
 		case <-t.C:
 			n.probeMembers(ctx)
 		}

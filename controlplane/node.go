@@ -233,7 +233,7 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("opening raft store: %w", err)
 	}
 	n.store = store
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{n.log}})
+	hlog := newRaftLogger(n.log, hclog.Info, cfg.Now)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog)
 	if err != nil {
 		store.Close()
@@ -329,14 +329,6 @@ func (n *Node) peerURL(peer, path string) string {
 		return "https://" + peer + path
 	}
 	return "http://" + peer + path
-}
-
-// slogWriter adapts hclog output to slog.
-type slogWriter struct{ l *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Warn(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
 
 // Run forms or joins the cluster, keeps this node's HTTP address registered,
