@@ -86,7 +86,11 @@ func runScoreboard(stdout io.Writer, o scoreboardOptions) error {
 				}
 			}
 			if !found {
-				return fmt.Errorf("--trace %q: not a scoreboard trace", name)
+				names := make([]string, len(traces))
+				for k, t := range traces {
+					names[k] = t.Name
+				}
+				return fmt.Errorf("--trace %q: not a scoreboard trace (one of %s)", name, strings.Join(names, ", "))
 			}
 		}
 		traces = picked

@@ -321,7 +321,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		}
 		t := time.Unix(0, now).UTC()
 		if ref != nil {
-			h := ref.Evaluate(p, in, t)
+			h := ref.Evaluate(&p, &in, t)
 			d := policy.Decision{Time: t, Current: in.Current, Ready: in.Ready, Reactive: h.Recommended,
 				Recommended: h.Recommended, Desired: h.Desired, Action: h.Action, Bound: h.Bound}
 			account(now, &d)

@@ -265,3 +265,66 @@ func TestActionsPerDay(t *testing.T) {
 		t.Fatalf("%d actions, %v per day; want 3 and 12", got.ScaleOuts+got.ScaleIns, got.ActionsPerDay)
 	}
 }
+
+// TestRunBaselineIgnoresThePolicysPacing: the reference reads from the
+// policy only min, max, warmup, the evaluation interval and the metrics;
+// changing anything else leaves its decisions unchanged, and changing one
+// of those changes them. (The policy's tolerance still scores
+// under-provisioning, for every run alike.)
+func TestRunBaselineIgnoresThePolicysPacing(t *testing.T) {
+	base := testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 100})
+	base.Tolerance = 0.1
+	vals := make([]float64, 240)
+	for i := range vals {
+		vals[i] = 600 + 500*math.Sin(float64(i)/20) + float64(i%7*30)
+	}
+	s := series(vals...)
+	ref, err := RunBaseline(Config{Policy: base}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.Summary.ScaleIns == 0 || ref.Summary.ScaleOuts == 0 {
+		t.Fatalf("the trace should make the reference act both ways: %+v", ref.Summary)
+	}
+	tests := []struct {
+		name    string
+		change  func(p *policy.Policy)
+		changes bool
+	}{
+		{"tolerance", func(p *policy.Policy) { p.Tolerance = 0.5 }, false},
+		{"stabilization and cooldowns", func(p *policy.Policy) {
+			p.ScaleIn = policy.ScaleIn{Cooldown: policy.Duration(time.Hour), Stabilization: policy.Duration(time.Hour),
+				MaxStep: policy.MaxStep{Instances: 1, Period: policy.Duration(time.Hour)}}
+			p.ScaleOut = policy.ScaleOut{Cooldown: policy.Duration(time.Hour), MaxStep: policy.MaxStep{Instances: 1, Period: policy.Duration(time.Hour)}}
+		}, false},
+		{"prediction", func(p *policy.Policy) {
+			p.Predictive = policy.Predictive{Mode: policy.PredictForecastAndScale, Lead: policy.Duration(10 * time.Minute),
+				Season: policy.Season{Auto: true}, History: policy.Duration(7 * 24 * time.Hour)}
+		}, false},
+		{"stale_after and fallback", func(p *policy.Policy) { p.StaleAfter = policy.Duration(time.Minute); p.FallbackSize = 40 }, false},
+		{"target", func(p *policy.Policy) {
+			p.Metrics = []policy.Metric{{Name: "rps", Type: policy.MetricRequestRate, Target: 50}}
+		}, true},
+		{"max", func(p *policy.Policy) { p.Max = 5 }, true},
+		{"warmup", func(p *policy.Policy) { p.Warmup = policy.Duration(20 * time.Minute) }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := base
+			p.Metrics = append([]policy.Metric(nil), base.Metrics...)
+			tt.change(&p)
+			got, err := RunBaseline(Config{Policy: p}, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			same := got.Summary.ScaleOuts == ref.Summary.ScaleOuts && got.Summary.ScaleIns == ref.Summary.ScaleIns &&
+				got.Summary.InstanceHours == ref.Summary.InstanceHours
+			for i := range got.Desired {
+				same = same && got.Desired[i] == ref.Desired[i] && got.Ready[i] == ref.Ready[i]
+			}
+			if same == tt.changes {
+				t.Fatalf("changing %s: run changed = %v, want %v (%+v vs %+v)", tt.name, !same, tt.changes, got.Summary, ref.Summary)
+			}
+		})
+	}
+}

@@ -25,11 +25,13 @@ const (
 	// Stabilization is the scale-in stabilization window: a scale-in never
 	// goes below the highest recommendation of the last 300 s.
 	Stabilization = 300 * time.Second
-	// ScaleUpPeriod, ScaleUpPods and ScaleUpPercent are HPA's default
-	// scale-up policies: within any 15 s the size may grow by the larger of
-	// 4 instances and 100 % of the size at the start of that 15 s.
-	ScaleUpPeriod  = 15 * time.Second
-	ScaleUpPods    = 4
+	// ScaleUpPeriod is the window of HPA's default scale-up policies:
+	// within any 15 s the size may grow by the larger of ScaleUpPods and
+	// ScaleUpPercent of the size at the start of that 15 s.
+	ScaleUpPeriod = 15 * time.Second
+	// ScaleUpPods is the absolute scale-up allowed per ScaleUpPeriod.
+	ScaleUpPods = 4
+	// ScaleUpPercent is the relative scale-up allowed per ScaleUpPeriod.
 	ScaleUpPercent = 100
 )
 
@@ -78,7 +80,7 @@ type Decision struct {
 
 // Evaluate applies the HPA rule at now, from the group's current (desired)
 // and ready sizes and the latest sample of each metric, and records the
-// outcome in h. It reads from p only min, max and the metrics' types and
+// outcome in h. p and in are only read (pointers because both are large). It reads from p only min, max and the metrics' types and
 // targets; tolerance, stabilization and pacing are the reference's own.
 //
 // Per metric, HPA's target tracking:
@@ -98,16 +100,16 @@ type Decision struct {
 //     ago (HPA's default; the default scale-in policy, −100 % per 15 s,
 //     never binds);
 //  3. min and max.
-func (h *HPA) Evaluate(p policy.Policy, in policy.Inputs, now time.Time) Decision {
+func (h *HPA) Evaluate(p *policy.Policy, in *policy.Inputs, now time.Time) Decision {
 	current := in.Current
 	d := Decision{Recommended: current}
 	rec, seen, allTol := 0, false, true
 	for j := range p.Metrics {
-		s := in.Metrics[j]
+		s := &in.Metrics[j]
 		if !s.Present || math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
 			continue
 		}
-		n, within := propose(p.Metrics[j], s.Value, in)
+		n, within := propose(&p.Metrics[j], s.Value, in)
 		d.Proposals[j] = n
 		rec, seen = max(rec, n), true
 		allTol = allTol && within
@@ -163,7 +165,7 @@ func (h *HPA) Evaluate(p policy.Policy, in policy.Inputs, now time.Time) Decisio
 }
 
 // propose is one metric's HPA proposal and whether it was within tolerance.
-func propose(m policy.Metric, value float64, in policy.Inputs) (int, bool) {
+func propose(m *policy.Metric, value float64, in *policy.Inputs) (int, bool) {
 	if m.Type == policy.MetricCPU {
 		over := in.Ready
 		if over <= 0 {

@@ -60,7 +60,7 @@ func TestHPAProposal(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var h HPA
-			d := h.Evaluate(tt.p, tt.in, t0)
+			d := h.Evaluate(&tt.p, &tt.in, t0)
 			if d.Desired != tt.want || d.Bound != tt.bound || d.Action != tt.action {
 				t.Errorf("desired %d bound %s action %s, want %d %s %s", d.Desired, d.Bound, d.Action, tt.want, tt.bound, tt.action)
 			}
@@ -87,7 +87,8 @@ func runSteps(t *testing.T, p policy.Policy, steps []step) {
 	t.Helper()
 	var h HPA
 	for i, s := range steps {
-		d := h.Evaluate(p, inputs(s.current, s.current, s.value), t0.Add(s.at))
+		in := inputs(s.current, s.current, s.value)
+		d := h.Evaluate(&p, &in, t0.Add(s.at))
 		if d.Desired != s.want || d.Bound != s.bound {
 			t.Fatalf("step %d at %s: desired %d bound %s, want %d %s", i, s.at, d.Desired, d.Bound, s.want, s.bound)
 		}
@@ -137,10 +138,26 @@ func TestHPAWindowStaysBounded(t *testing.T) {
 	cur := 10
 	for i := 0; i < 100_000; i++ {
 		v := float64(10 + i%7)
-		d := h.Evaluate(p, inputs(cur, cur, v), t0.Add(time.Duration(i)*10*time.Second))
+		in := inputs(cur, cur, v)
+		d := h.Evaluate(&p, &in, t0.Add(time.Duration(i)*10*time.Second))
 		cur = d.Desired
 	}
 	if len(h.recs) > 200 || cap(h.events) > 64 {
 		t.Fatalf("window holds %d recommendations (cap %d), %d events", len(h.recs), cap(h.recs), cap(h.events))
+	}
+}
+
+// BenchmarkHPA is one evaluation of the reference in steady state (a
+// window of 30 recommendations, one every 10 s): it must not slow a
+// comparison run down next to policy.Evaluate.
+func BenchmarkHPA(b *testing.B) {
+	p := onePolicy(policy.MetricRequestRate, 10)
+	var h HPA
+	in := inputs(10, 10, 100)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		in.Metrics[0].Value = float64(90 + i%40)
+		d := h.Evaluate(&p, &in, t0.Add(time.Duration(i)*10*time.Second))
+		in.Current, in.Ready = d.Desired, d.Desired
 	}
 }

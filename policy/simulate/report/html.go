@@ -81,7 +81,7 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 	xs := newXScale(r.Times)
 	ticks := timeTicks(xs, maxTimeTicks)
 	pg.Panels = append(pg.Panels, capacityPanel(r, opts.Overlays, xs, ticks))
-	pg.Panels = append(pg.Panels, actionsPanel(r, opts.Overlays))
+	pg.Panels = append(pg.Panels, actionsPanel(r, s, opts.Overlays))
 	for j := range p.Metrics {
 		pg.Panels = append(pg.Panels, metricPanel(p, r, j, opts.Units, xs, ticks))
 	}
@@ -351,7 +351,7 @@ func refStep(b []byte, r *simulate.Result, target float64, xs xScale, ys yScale)
 
 func capacityPanel(r *simulate.Result, ovs []Overlay, xs xScale, ticks []timeTick) panel {
 	ys := newYScale(0, float64(capacityTop(r, ovs)), 5, true, padTop+markStrip, capacityChartHeight-padBottom)
-	b := drawCapacity(nil, r, ovs, 0, len(r.Times), xs.t1+1, xs, ys)
+	b := drawCapacity(nil, r, ovs, 0, len(r.Times), xs.t0, xs.t1+1, xs, ys)
 	return panel{
 		Title:  "Capacity",
 		Note:   "instances",

@@ -41,10 +41,13 @@ const (
 	smallPadLeft  = 40.0
 	smallPadRight = padRight
 	// maxDailyViews is the longest trace shown day by day; longer ones
-	// are shown week by week (29 weeks for 200 days).
-	maxDailyViews = 21
-	day           = 24 * time.Hour
-	week          = 7 * day
+	// are shown week by week (29 weeks for 200 days), and beyond
+	// maxWeeklyViews weeks several weeks to a view, so a report of years
+	// stays a readable (and bounded) page.
+	maxDailyViews  = 21
+	maxWeeklyViews = 53
+	day            = 24 * time.Hour
+	week           = 7 * day
 )
 
 // period is one small multiple's time range and the samples in it.
@@ -53,18 +56,22 @@ type period struct {
 	i0, i1     int   // samples [i0, i1)
 }
 
-// periodLength picks days or weeks for a span of samples.
+// periodLength picks days, weeks, or a whole number of weeks for a span
+// of samples.
 func periodLength(times []int64) time.Duration {
-	if time.Duration(times[len(times)-1]-times[0]) <= maxDailyViews*day {
+	span := time.Duration(times[len(times)-1] - times[0])
+	if span <= maxDailyViews*day {
 		return day
 	}
-	return week
+	k := (span + maxWeeklyViews*week - 1) / (maxWeeklyViews * week)
+	return time.Duration(k) * week
 }
 
-// periods splits the samples into UTC days, or weeks starting on Monday.
+// periods splits the samples into UTC days, or runs of whole weeks starting
+// on a Monday.
 func periods(times []int64, length time.Duration) []period {
 	origin := int64(0)
-	if length == week {
+	if length >= week {
 		origin = int64(4 * day) // 1970-01-05 was a Monday
 	}
 	l := int64(length)
@@ -107,9 +114,9 @@ func capacityTop(r *simulate.Result, ovs []Overlay) int {
 
 // drawCapacity draws samples [i0, i1) of the capacity chart body: the
 // deficit, ready area and line, needed, the overlays' desired sizes, the
-// policy's desired size, the scale-out and scale-in markers, and the
-// under-provisioned strip under the axis.
-func drawCapacity(b []byte, r *simulate.Result, ovs []Overlay, i0, i1 int, end int64, xs xScale, ys yScale) []byte {
+// policy's desired size, the markers of the actions made in [from, end),
+// and the under-provisioned strip under the axis.
+func drawCapacity(b []byte, r *simulate.Result, ovs []Overlay, i0, i1 int, from, end int64, xs xScale, ys yScale) []byte {
 	times := r.Times[i0:i1]
 	n := len(times)
 	at := func(i int) int64 { return times[i] }
@@ -145,7 +152,7 @@ func drawCapacity(b []byte, r *simulate.Result, ovs []Overlay, i0, i1 int, end i
 	b = append(b, `<path class="desired" d="`...)
 	b = stepPath(b, r.Desired[i0:i1], times, xs, ys, false)
 	b = append(b, `"/>`...)
-	b = markers(b, r.Events, times[0], end, xs, ys)
+	b = markers(b, r.Events, from, end, xs, ys)
 	// A deficit of one instance is a hairline at this scale, so every
 	// under-provisioned stretch is also marked on a strip under the axis.
 	b = append(b, `<g class="rug">`...)
@@ -248,17 +255,23 @@ func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, [
 	ps := periods(r.Times, length)
 	ys := newYScale(0, float64(capacityTop(r, ovs)), 4, true, padTop+markStrip, smallHeight-padBottom)
 	name := "By day"
-	if length == week {
+	switch {
+	case length == week:
 		name = "By week"
+	case length > week:
+		name = "By " + strconv.Itoa(int(length/week)) + " weeks"
 	}
 	out := make([]panel, 0, len(ps))
 	for _, pd := range ps {
 		xs := xScale{t0: pd.start, t1: pd.end, left: smallPadLeft, right: smallWidth - smallPadRight}
 		ticks := timeTicks(xs, 8)
-		body := drawCapacity(nil, r, ovs, pd.i0, pd.i1, pd.end, xs, ys)
+		body := drawCapacity(nil, r, ovs, pd.i0, pd.i1, pd.start, pd.end, xs, ys)
 		title := time.Unix(0, pd.start).UTC().Format("Mon 2 Jan 2006")
-		if length == week {
+		switch {
+		case length == week:
 			title = "Week of " + title
+		case length > week:
+			title = time.Unix(0, pd.start).UTC().Format("2 Jan 2006") + " – " + time.Unix(0, pd.end-1).UTC().Format("2 Jan 2006")
 		}
 		out = append(out, panel{
 			Title: title,
@@ -270,24 +283,30 @@ func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, [
 }
 
 // periodFigures summarizes one period: the policy's actions and
-// under-provisioned samples, and each overlay's actions.
+// under-provisioned samples, and each overlay's.
 func periodFigures(r *simulate.Result, ovs []Overlay, pd period) string {
 	outs, ins := countActions(r.Events, pd.start, pd.end)
-	under := 0
+	s := strconv.Itoa(outs+ins) + " actions (" + strconv.Itoa(outs) + " out, " + strconv.Itoa(ins) + " in) · " +
+		strconv.Itoa(countUnder(r, pd)) + " under-provisioned"
+	for _, o := range ovs {
+		oo, oi := countActions(o.Result.Events, pd.start, pd.end)
+		s += " · " + o.Label + ": " + strconv.Itoa(oo+oi) + " actions, " + strconv.Itoa(countUnder(o.Result, pd)) + " under"
+	}
+	return s
+}
+
+// countUnder counts the period's samples the run's summary counts as
+// under-provisioned (0 when the run does not mark them).
+func countUnder(r *simulate.Result, pd period) int {
+	n := 0
 	if len(r.Under) == len(r.Times) {
 		for i := pd.i0; i < pd.i1; i++ {
 			if r.Under[i] {
-				under++
+				n++
 			}
 		}
 	}
-	s := strconv.Itoa(outs+ins) + " actions (" + strconv.Itoa(outs) + " out, " + strconv.Itoa(ins) + " in) · " +
-		strconv.Itoa(under) + " under-provisioned"
-	for _, o := range ovs {
-		oo, oi := countActions(o.Result.Events, pd.start, pd.end)
-		s += " · " + o.Label + " " + strconv.Itoa(oo+oi)
-	}
-	return s
+	return n
 }
 
 func countActions(events []simulate.Event, from, to int64) (outs, ins int) {
@@ -306,8 +325,8 @@ func countActions(events []simulate.Event, from, to int64) (outs, ins int) {
 
 // actionsPanel charts the scale actions of each UTC day: the policy's as
 // bars (scale-outs stacked on scale-ins), each overlay's total as a step
-// line.
-func actionsPanel(r *simulate.Result, ovs []Overlay) panel {
+// line. The note quotes the summary's average, so page and summary agree.
+func actionsPanel(r *simulate.Result, s simulate.Summary, ovs []Overlay) panel {
 	ps := periods(r.Times, day)
 	xs := xScale{t0: ps[0].start, t1: ps[len(ps)-1].end, left: plotLeft, right: plotRight}
 	type counts struct{ outs, ins int }
@@ -368,10 +387,9 @@ func actionsPanel(r *simulate.Result, ovs []Overlay) panel {
 	for j, o := range ovs {
 		legend = append(legend, legendItem{overlayClass(j), o.Label + " (all actions)"})
 	}
-	days := float64(xs.t1-xs.t0) / float64(day)
 	return panel{
 		Title:  "Actions per day",
-		Note:   "scale actions in each UTC day · " + strconv.FormatFloat(float64(r.Summary.Actions())/days, 'f', 1, 64) + " a day on average",
+		Note:   "scale actions in each UTC day · " + strconv.FormatFloat(s.ActionsPerDay, 'f', 1, 64) + " a day over the trace",
 		Legend: legend,
 		SVG:    chartSVG("actions per day chart", height, xs, ys, timeTicks(xs, maxTimeTicks), b),
 	}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -38,6 +39,22 @@ func TestPeriods(t *testing.T) {
 	}
 }
 
+func TestPeriodLength(t *testing.T) {
+	t0 := time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC).UnixNano()
+	tests := []struct {
+		span time.Duration
+		want time.Duration
+	}{
+		{0, day}, {2 * day, day}, {21 * day, day}, {21*day + time.Minute, week}, {200 * day, week},
+		{53 * week, week}, {53*week + time.Minute, 2 * week}, {3 * 365 * day, 3 * week},
+	}
+	for _, tt := range tests {
+		if got := periodLength([]int64{t0, t0 + int64(tt.span)}); got != tt.want {
+			t.Errorf("span %v: period %v, want %v", tt.span, got, tt.want)
+		}
+	}
+}
+
 // TestViewsPerDayOrWeek: two days read day by day, 30 days week by week,
 // each view titled with its period and its own figures.
 func TestViewsPerDayOrWeek(t *testing.T) {
@@ -50,10 +67,23 @@ func TestViewsPerDayOrWeek(t *testing.T) {
 		{"two days", 2 * 1440, "By day", []string{"Mon 3 Mar 2025", "Tue 4 Mar 2025"}},
 		{"thirty days", 30 * 1440, "By week", []string{"Week of Mon 3 Mar 2025", "Week of Mon 10 Mar 2025",
 			"Week of Mon 17 Mar 2025", "Week of Mon 24 Mar 2025", "Week of Mon 31 Mar 2025"}},
+		{"two years", 2 * 365 * 1440, "By 2 weeks", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, r := synthetic(tt.n, false, 0)
+			// Long spans are sampled every 30 minutes to keep the test fast.
+			stretch := max(1, tt.n/(60*1440))
+			if stretch > 1 {
+				stretch = 30
+			}
+			p, r := synthetic(tt.n/stretch, false, 0)
+			t0 := r.Times[0]
+			for i := range r.Times {
+				r.Times[i] = t0 + (r.Times[i]-t0)*int64(stretch)
+			}
+			for k := range r.Events {
+				r.Events[k].At = t0 + (r.Events[k].At-t0)*int64(stretch)
+			}
 			doc := renderHTML(t, HTMLOptions{}, p, r)
 			checkWellFormed(t, doc)
 			if !strings.Contains(doc, `<h2 class="views">`+tt.heading+`</h2>`) {
@@ -61,6 +91,16 @@ func TestViewsPerDayOrWeek(t *testing.T) {
 			}
 			views := regexp.MustCompile(`<section class="panel">\s*<header><h2>([^<]*)<small>(\d+) actions \((\d+) out, (\d+) in\) · (\d+) under-provisioned</small>`).
 				FindAllStringSubmatch(doc, -1)
+			if tt.titles == nil { // too many to list: check the count and the first
+				weeks := (tt.n/1440 + 13) / 14 // two-week views
+				if len(views) != weeks || views[0][1] != "3 Mar 2025 – 16 Mar 2025" {
+					t.Fatalf("%d views, the first %q; want %d from 3 Mar 2025 – 16 Mar 2025", len(views), views[0][1], weeks)
+				}
+				tt.titles = make([]string, len(views))
+				for i := range views {
+					tt.titles[i] = views[i][1]
+				}
+			}
 			if len(views) != len(tt.titles) {
 				t.Fatalf("%d views, want %d", len(views), len(tt.titles))
 			}
@@ -149,6 +189,15 @@ func TestOverlaysAndComparison(t *testing.T) {
 			t.Errorf("%d %s lines, want 4", got, cls)
 		}
 	}
+	// Each view compares the day's figures of every run.
+	offOuts, offIns := countActions(off.Events, r.Times[0], r.Times[0]+int64(day))
+	refOuts, refIns := countActions(ref.Events, r.Times[0], r.Times[0]+int64(day))
+	firstDay := period{start: r.Times[0], end: r.Times[0] + int64(day), i0: 0, i1: 1440}
+	wantNote := fmt.Sprintf("prediction off: %d actions, %d under · HPA reference: %d actions, %d under",
+		offOuts+offIns, countUnder(off, firstDay), refOuts+refIns, countUnder(ref, firstDay))
+	if !strings.Contains(doc, wantNote) {
+		t.Errorf("the first day's view lacks %q", wantNote)
+	}
 	for _, want := range []string{"<td>prediction off</td>", "<td>HPA reference</td>",
 		"under-provisioned 0.50× · instance-hours 1.00×", "under-provisioned 3.00× · instance-hours 1.00×",
 		"desired, prediction off", "desired, HPA reference", "prediction off (all actions)"} {
@@ -184,6 +233,10 @@ func TestSkillAndActionsCharts(t *testing.T) {
 	if bars == nil || strings.Count(bars[1], "<rect") != 3 {
 		t.Errorf("want one scale-out bar per day: %v", bars)
 	}
+	r.Summary.ActionsPerDay = 12.34
+	if doc := renderHTML(t, HTMLOptions{}, p, r); !strings.Contains(doc, "scale actions in each UTC day · 12.3 a day over the trace") {
+		t.Error("the actions chart does not quote the summary's actions per day")
+	}
 	_, noFc := synthetic(3*1440, false, 0)
 	if doc := renderHTML(t, HTMLOptions{}, p, noFc); strings.Contains(doc, "forecast skill chart") {
 		t.Error("a skill chart without forecasts")
@@ -204,5 +257,25 @@ func TestUnits(t *testing.T) {
 	}
 	if !strings.Contains(doc, "cpu utilization of the ready instances, % · target 60 %") {
 		t.Error("cpu is not in %")
+	}
+}
+
+// TestViewMarksActionsBeforeItsFirstSample: an action made by an
+// evaluation between the last sample of one day and the first of the next
+// is marked in the next day's view.
+func TestViewMarksActionsBeforeItsFirstSample(t *testing.T) {
+	p, r := synthetic(2*1440, false, 0)
+	for i := range r.Times {
+		r.Times[i] += int64(30 * time.Second)
+	}
+	day2 := time.Date(2025, 3, 4, 0, 0, 10, 0, time.UTC).UnixNano()
+	r.Events = []simulate.Event{{At: day2, From: 3, To: 5}}
+	doc := renderHTML(t, HTMLOptions{}, p, r)
+	views := regexp.MustCompile(`(?s)aria-label="capacity, (Mon|Tue) [^"]*".*?</svg>`).FindAllString(doc, -1)
+	if len(views) != 2 {
+		t.Fatalf("%d day views, want 2", len(views))
+	}
+	if strings.Contains(views[0], "tk-out") || !strings.Contains(views[1], `<g class="tk-out"><rect x="39.6"`) {
+		t.Errorf("the action at 00:00:10 should tick the second day's view at its left edge:\n%.300s\n%.300s", views[0], views[1])
 	}
 }

@@ -19,14 +19,15 @@ import (
 )
 
 // The convention every trace is replayed with, so a trace's figures mean
-// the same as another's. Fields not listed take the policy defaults
-// (policy.Defaults), as a new user's policy would.
+// the same as another's. Fields not listed take the engine's defaults
+// (policy.ApplyDefaults), as a new user's policy would.
 const (
-	// PeakInstances and TargetFraction set each trace's per-instance
-	// target to TargetFraction × p99 / PeakInstances: an instance serves
-	// p99/PeakInstances at full load and is run at 70 % of that, so the
-	// p99 demand needs about 29 instances at the target.
-	PeakInstances  = 20
+	// PeakInstances sets each trace's per-instance capacity to
+	// p99 / PeakInstances: at its p99 the demand fills 20 instances.
+	PeakInstances = 20
+	// TargetFraction is the share of that capacity an instance is run at:
+	// the per-instance target is TargetFraction × p99 / PeakInstances, so
+	// the p99 demand needs about 29 instances at the target.
 	TargetFraction = 0.7
 	// CPURecordedSize is the group size a cpu trace is taken to have been
 	// recorded on. With 20 the same formula reads naturally for cpu: at
@@ -34,16 +35,18 @@ const (
 	// load, and the target is 70 % of the p99 utilization (70 % for a
 	// trace that reaches 100 %).
 	CPURecordedSize = 20
-	// Warmup, Lead and EvaluationInterval: new instances serve after 180 s,
-	// forecasts look 180 s ahead, and the policy is evaluated every 60 s
-	// (and at every sample of a finer trace). 60 s keeps the 200-day
-	// traces fast; HPA itself syncs every 15 s.
-	Warmup             = 180 * time.Second
-	Lead               = 180 * time.Second
+	// Warmup is the time a new instance takes to serve.
+	Warmup = 180 * time.Second
+	// Lead is how far ahead the forecasts look.
+	Lead = 180 * time.Second
+	// EvaluationInterval is how often the policy is evaluated between
+	// samples (a finer trace is evaluated at every sample). 60 s keeps the
+	// 200-day traces fast; HPA itself syncs every 15 s.
 	EvaluationInterval = 60 * time.Second
-	// Min and Max bound every group: Max far above any trace's peak need,
-	// so bounds never decide a figure.
+	// Min is every group's smallest size.
 	Min = 1
+	// Max is every group's largest size: far above any trace's peak need,
+	// so bounds never decide a figure.
 	Max = 2000
 )
 
