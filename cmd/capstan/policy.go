@@ -38,12 +38,27 @@ func newPolicyValidateCommand() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "OK: policy %s (%d metrics, size %d..%d, predictive %s)\n",
 				p.ID, len(p.Metrics), p.Min, p.Max, p.Predictive.Mode)
+			for _, w := range policyWarnings(p) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (YAML or JSON); - reads standard input")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
+}
+
+// policyWarnings lists what a valid policy will still need elsewhere, so
+// that validate says it before simulate or the agent does.
+func policyWarnings(p policy.Policy) []string {
+	var out []string
+	for i, m := range p.Metrics {
+		if m.Type == policy.MetricCPU {
+			out = append(out, fmt.Sprintf("metrics[%d] (%s) is a cpu metric: capstan simulate needs --recorded-size, the size of the group the trace was recorded on (utilization alone does not say how many instances carried it)", i, m.Name))
+		}
+	}
+	return out
 }
 
 // loadPolicy reads and parses a policy file. A validation failure comes back
@@ -59,7 +74,11 @@ func loadPolicy(file string) (policy.Policy, error) {
 		if errors.As(err, &ve) {
 			msg := fmt.Sprintf("%s: %d error(s):", file, len(ve.Fields))
 			for _, f := range ve.Fields {
-				msg += "\n  " + f.Path + ": " + f.Message
+				msg += "\n  "
+				if f.Path != "" { // a syntax error belongs to no field; its message names the line
+					msg += f.Path + ": "
+				}
+				msg += f.Message
 			}
 			return policy.Policy{}, &exitError{code: 1, err: errors.New(msg)}
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,6 +102,9 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	if o.recordedSize < 0 {
 		return fmt.Errorf("--recorded-size: must be >= 0 (got %d)", o.recordedSize)
 	}
+	if o.recordedSize > 0 && !slices.ContainsFunc(p.Metrics, func(m policy.Metric) bool { return m.Type == policy.MetricCPU }) {
+		return fmt.Errorf("--recorded-size: applies only to cpu metrics, and policy %s has none (its values already count the whole group)", p.ID)
+	}
 	units, err := parseUnits(p, o.units)
 	if err != nil {
 		return err
@@ -120,7 +124,7 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	if tr.SkippedCount > 0 {
 		fmt.Fprintf(stderr, "skipped %d bad row(s) in %s\n", tr.SkippedCount, o.traceFile)
 		for _, s := range tr.Skipped {
-			fmt.Fprintf(stderr, "  line %d: %v\n", s.Line, s.Err)
+			fmt.Fprintf(stderr, "  %v\n", s.Err) // the error names its line
 		}
 	}
 	series, err := mapTrace(p, tr, o.metrics)
