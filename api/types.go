@@ -157,6 +157,8 @@ type ClusterInfo struct {
 	// nodes read them from their peers to bootstrap a cluster.
 	NodeRaftAddr string `json:"node_raft_addr"`
 	NodeHTTPAddr string `json:"node_http_addr"`
+	// Version is the Capstan version this node runs.
+	Version string `json:"version,omitempty"`
 	// Bootstrapped is false while this node has no Raft state yet.
 	Bootstrapped bool `json:"bootstrapped"`
 	// LeaderID and LeaderAddr name the current leader (empty when unknown).

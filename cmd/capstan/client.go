@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/capstan-io/capstan/api"
 )
@@ -230,6 +231,39 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// writeFormat prints v as JSON or YAML (-o json, -o yaml). YAML is the
+// JSON document re-encoded, so both name fields alike (the json tags) and
+// keep their order.
+func writeFormat(w io.Writer, format string, v any) error {
+	if format != "yaml" {
+		return writeJSON(w, v)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	blockStyle(&doc)
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+// blockStyle drops the flow style and quotes the JSON source gave every
+// node; the encoder quotes what would otherwise read as another type.
+func blockStyle(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
 }
 
 // newTable returns a tabwriter for aligned columns; call Flush when done.
