@@ -169,7 +169,7 @@ func newPolicyListCommand() *cobra.Command {
 		Short: "List the cluster's policies",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
 				return err
 			}
 			recs, err := query(cmd, &af, func(ctx context.Context, c *api.Client) ([]api.PolicyRecord, error) {
@@ -179,8 +179,8 @@ func newPolicyListCommand() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if output == "json" {
-				return writeJSON(out, api.PolicyList{Policies: recs})
+			if output != "table" {
+				return writeFormat(out, output, api.PolicyList{Policies: recs})
 			}
 			if len(recs) == 0 {
 				fmt.Fprintln(out, "no policies; add one with 'capstan policy apply -f FILE'")
@@ -201,7 +201,7 @@ func newPolicyListCommand() *cobra.Command {
 		},
 	}
 	af.register(cmd)
-	outputFlag(cmd, &output, "table", "json")
+	outputFlag(cmd, &output, "table", "json", "yaml")
 	return cmd
 }
 

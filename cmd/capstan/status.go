@@ -28,6 +28,7 @@ func newStatusCommand() *cobra.Command {
 	var (
 		af     apiFlags
 		output string
+		wf     watchFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "status",
@@ -40,28 +41,33 @@ A member's health sums up two checks: RAFT CONTACT, whether the leader's
 heartbeats reach it (from Raft's own observations; a follower shows the
 leader's view), and API, whether its API answered the asked node's probe
 (every second). LAG is how many Raft entries its applied index is behind.
-A killed member shows as down within a few seconds.`,
+A killed member shows as down within a few seconds.
+
+--watch refreshes the view every --interval until interrupted.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
 				return err
 			}
 			t, err := af.target()
 			if err != nil {
 				return err
 			}
-			rep, err := gatherStatus(cmd.Context(), t)
-			if err != nil {
-				return describe(err)
-			}
-			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), rep)
-			}
-			return printStatus(cmd.OutOrStdout(), rep)
+			return wf.run(cmd.Context(), cmd.OutOrStdout(), commandLine(cmd, args), func(w io.Writer) error {
+				rep, err := gatherStatus(cmd.Context(), t)
+				if err != nil {
+					return describe(err)
+				}
+				if output != "table" {
+					return writeFormat(w, output, rep)
+				}
+				return printStatus(w, rep)
+			})
 		},
 	}
 	af.register(cmd)
-	outputFlag(cmd, &output, "table", "json")
+	wf.register(cmd)
+	outputFlag(cmd, &output, "table", "json", "yaml")
 	return cmd
 }
 
