@@ -2,6 +2,8 @@ package controlplane
 
 import (
 	"context"
+	"errors"
+	"net/url"
 	"sync"
 	"time"
 
@@ -264,6 +266,11 @@ func (n *Node) probeMembers(ctx context.Context) {
 				return
 			}
 			if err != nil {
+				// net/http's error repeats the URL; the member is named already.
+				var ue *url.Error
+				if errors.As(err, &ue) {
+					err = ue.Err
+				}
 				p.err = err.Error()
 			}
 			p.info = info

@@ -22,8 +22,9 @@ const raftLogRepeatWindow = 30 * time.Second
 // raftLogger routes the Raft library's logs (an hclog.Logger) to slog:
 // each line keeps its message and arguments as slog attributes, at the
 // matching slog level, so no second timestamp or "[ERROR]" ends up inside
-// a slog message. Raft's errors about one peer (a failed heartbeat or
-// append to a member that is down) are logged as WARN: the cluster carries
+// a slog message. Raft's errors about one peer (a failed heartbeat, append
+// or vote request to a member that is down: a "peer" or "target"
+// argument) are logged as WARN: the cluster carries
 // on without that member, and member health shows it. Identical lines
 // (same level, message and arguments, durations such as Raft's backoff
 // aside) are rate-limited (repeats).
@@ -121,7 +122,7 @@ func (r *raftLogger) Log(level hclog.Level, msg string, args ...any) {
 	}
 	all := append(append([]any{}, r.implied...), args...)
 	sl := slogLevel(level)
-	if sl == slog.LevelError && hasKey(all, "peer") {
+	if sl == slog.LevelError && (hasKey(all, "peer") || hasKey(all, "target")) {
 		sl = slog.LevelWarn
 	}
 	ok, n := r.repeats.admit(repeatKey(level, r.name, msg, all))

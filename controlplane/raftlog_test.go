@@ -47,6 +47,9 @@ func TestRaftLoggerLevelsAndShape(t *testing.T) {
 		{"an error about one peer is a warning", func(l hclog.Logger) {
 			l.Error("failed to heartbeat to", "peer", "127.0.0.1:7001", "backoff time", 250*time.Millisecond, "error", errors.New("connection refused"))
 		}, "WARN", "failed to heartbeat to", map[string]any{"peer": "127.0.0.1:7001", "error": "connection refused"}},
+		{"a failed vote request to one peer is a warning", func(l hclog.Logger) {
+			l.Error("failed to make requestVote RPC", "target", "{Voter n1 127.0.0.1:7001}", "error", errors.New("connection refused"), "term", 3)
+		}, "WARN", "failed to make requestVote RPC", map[string]any{"term": 3.0}},
 		{"debug is below the level", func(l hclog.Logger) { l.Debug("noise") }, "", "", nil},
 		{"named and with", func(l hclog.Logger) { l.Named("snapshot").With("id", "s1").Info("saved") }, "INFO", "saved", map[string]any{"module": "raft.snapshot", "id": "s1"}},
 	}

@@ -179,14 +179,14 @@ func printStatus(w io.Writer, rep statusReport) error {
 }
 
 // raftContact renders whether the leader hears from m: "ok", "leader", or
-// "failing, last 12s ago"; "-" when unknown.
+// "failing, last contact 12s ago"; "-" when unknown.
 func raftContact(m api.Member) string {
 	switch m.RaftContact {
 	case "", "unknown":
 		return "-"
 	case "failing":
 		if m.LastContactSeconds != nil {
-			return fmt.Sprintf("failing, last %s ago", (time.Duration(*m.LastContactSeconds) * time.Second).String())
+			return fmt.Sprintf("failing, last contact %s ago", (time.Duration(*m.LastContactSeconds) * time.Second).String())
 		}
 	}
 	return m.RaftContact

@@ -30,7 +30,7 @@ func TestStatusShowsMemberHealth(t *testing.T) {
 	for id, want := range map[string]string{
 		"MEMBER": "MEMBER ROLE HEALTH RAFT CONTACT LAG API RAFT ADDRESS API ADDRESS",
 		"n1":     "n1 leader ok leader 0 reachable 127.0.0.1:7001 127.0.0.1:8081",
-		"n2":     "n2 follower down failing, last 12s ago - unreachable 127.0.0.1:7002 127.0.0.1:8082",
+		"n2":     "n2 follower down failing, last contact 12s ago - unreachable 127.0.0.1:7002 127.0.0.1:8082",
 		"n3":     "n3 follower ok ok 3 reachable 127.0.0.1:7003 127.0.0.1:8083",
 		"n2:":    "n2: API unreachable: connection refused",
 	} {
