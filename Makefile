@@ -61,7 +61,7 @@ run: build
 simulate-demo: build
 	@mkdir -p out
 	./$(BIN) simulate --policy examples/policies/app-cpu.yaml --trace examples/traces/app_cpu_usage_1min.csv \
-		--output out/timeline.csv --report out/report.html
+		--timeline out/timeline.csv --report out/report.html
 	@echo "report: out/report.html  timeline: out/timeline.csv"
 
 # quality: the scoreboard. Replays the twelve traces in examples/traces
