@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # cloud SDKs compile twice). `make unit` is the quick plain run.
 RACE_PKGS := ./...
 
-.PHONY: build test unit race lint bench bench-cluster fuzz run simulate-demo quality clean
+.PHONY: build test unit race lint bench bench-cluster fuzz run simulate-demo quality image image-test clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/capstan
@@ -71,6 +71,27 @@ simulate-demo: build
 # it scores today's engine, it does not test the code.
 quality: build
 	./$(BIN) simulate scoreboard
+
+# image: the agent image from a static binary built here, with podman (or
+# buildah: PODMAN=buildah) from Debian's packages; FROM scratch, so nothing
+# is pulled (examples/deploy/Containerfile.local). The multi-stage
+# examples/deploy/Dockerfile builds the same from source elsewhere.
+PODMAN    ?= podman
+IMAGE     ?= capstan:$(VERSION)
+IMAGE_DIR ?= out/image
+image:
+	@rm -rf $(IMAGE_DIR) && mkdir -p $(IMAGE_DIR)/data
+	CGO_ENABLED=0 $(GO) build -trimpath -tags timetzdata -ldflags "-s -w -X main.version=$(VERSION)" -o $(IMAGE_DIR)/capstan ./cmd/capstan
+	cp /etc/ssl/certs/ca-certificates.crt $(IMAGE_DIR)/
+	$(PODMAN) build --file examples/deploy/Containerfile.local --build-arg VERSION=$(VERSION) --tag $(IMAGE) $(IMAGE_DIR)
+	@echo "image: $(IMAGE)"
+
+# image-test: build the image, then start three agents from the image's own
+# filesystem with the Kubernetes manifests' flags and check that they form
+# a cluster and answer /readyz (cmd/capstan TestImageFormsACluster; root,
+# podman and a minute or two).
+image-test:
+	CAPSTAN_REQUIRE_PODMAN=1 $(GO) test -count=1 -run '^TestImageFormsACluster$$' -v ./cmd/capstan/
 
 clean:
 	rm -rf bin out
