@@ -50,6 +50,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONWrites$$' -fuzztime $(FUZZTIME) ./api/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./metrics/remotewrite/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFile$$' -fuzztime $(FUZZTIME) ./api/auth/
+	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalBinary$$' -fuzztime $(FUZZTIME) ./metrics/window/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./store/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadSnapshot$$' -fuzztime $(FUZZTIME) ./store/
 	$(GO) test -run '^$$' -fuzz '^FuzzTargetPath$$' -fuzztime $(FUZZTIME) ./cloud/azure/
 	$(GO) test -run '^$$' -fuzz '^FuzzPeerConn$$' -fuzztime $(FUZZTIME) ./controlplane/raftls/
 

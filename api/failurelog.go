@@ -35,8 +35,9 @@ type failureCount struct {
 // failureLogEvery, carrying how many there were. It only decides; the
 // caller writes the line.
 type failureLog struct {
-	mu   sync.Mutex
-	keys map[failureKey]*failureCount
+	mu     sync.Mutex
+	keys   map[failureKey]*failureCount
+	pruned time.Time // when prune last ran: at most once a period, so a flood costs O(1) a failure
 }
 
 // note records one failure at now and returns whether to write a line,
@@ -54,8 +55,9 @@ func (l *failureLog) note(token, remoteAddr string, status int, now time.Time) (
 	}
 	c, ok := l.keys[k]
 	if !ok {
-		if len(l.keys) >= maxFailureKeys {
+		if len(l.keys) >= maxFailureKeys && now.Sub(l.pruned) >= failureLogEvery {
 			l.prune(now)
+			l.pruned = now
 		}
 		if len(l.keys) >= maxFailureKeys {
 			k = failureKey{token: "*", host: "*", status: status}

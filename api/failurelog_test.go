@@ -60,4 +60,12 @@ func TestFailureLogBoundsItsMemory(t *testing.T) {
 	if len(l.keys) > maxFailureKeys+1 || lines > maxFailureKeys+1 {
 		t.Fatalf("%d keys, %d lines; want at most %d keys (one shared by the overflow) and %d lines", len(l.keys), lines, maxFailureKeys+1, maxFailureKeys+1)
 	}
+	// A period later the quiet sources are forgotten: a new one has a key
+	// of its own again.
+	if log, n := l.note("", "192.0.2.1:1", 401, t0.Add(failureLogEvery)); !log || n != 1 {
+		t.Fatalf("a new source a period later: log=%v count=%d, want its own first line", log, n)
+	}
+	if _, ok := l.keys[failureKey{host: "192.0.2.1", status: 401}]; !ok {
+		t.Fatal("the new source shares the overflow key after the quiet ones were due to be forgotten")
+	}
 }

@@ -49,24 +49,7 @@ func (h *handler) withPeer(r *http.Request) *http.Request {
 	if by == "" && secret == "" {
 		return r
 	}
-	p := &peer{}
-	switch {
-	case h.peerNode != nil && r.TLS != nil:
-		if id, ok := h.peerNode(r.TLS); ok && h.isMember(r.Context(), id) {
-			p.node = id
-			break
-		}
-		fallthrough
-	default:
-		if h.auth == nil {
-			p.node = by
-		} else if _, err := h.auth.Verify(secret, auth.RoleAdmin); secret != "" && err == nil {
-			p.node = by
-			if p.node == "" {
-				p.node = "unnamed node"
-			}
-		}
-	}
+	p := &peer{node: h.proveNode(r, by, secret)}
 	if p.node == "" {
 		// Rate-limited like 401s: a client could send these on every request.
 		if write, n := h.failures.note("", r.RemoteAddr, headerRefused, time.Now()); write {
@@ -75,6 +58,31 @@ func (h *handler) withPeer(r *http.Request) *http.Request {
 		}
 	}
 	return r.WithContext(context.WithValue(r.Context(), peerKey{}, p))
+}
+
+// proveNode is the id of the node that sent r, or "" when nothing proves
+// a node did: its certificate names a member (the id is the
+// certificate's), or its node token is valid (the id is the one it
+// claims), or authentication is off (the claim is taken as it is).
+func (h *handler) proveNode(r *http.Request, by, secret string) string {
+	if h.peerNode != nil && r.TLS != nil {
+		if id, ok := h.peerNode(r.TLS); ok && h.isMember(r.Context(), id) {
+			return id
+		}
+	}
+	switch {
+	case h.auth == nil:
+		return by
+	case secret == "":
+		return ""
+	}
+	if _, err := h.auth.Verify(secret, auth.RoleAdmin); err != nil {
+		return ""
+	}
+	if by == "" {
+		return "unnamed node"
+	}
+	return by
 }
 
 // fromNode is the id of the member node that sent r, and whether one did.

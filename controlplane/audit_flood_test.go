@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/store"
 )
 
 // TestFSMAuditFloodRules: entries committed with the flood rules keep the
@@ -17,17 +18,17 @@ import (
 func TestFSMAuditFloodRules(t *testing.T) {
 	a := &applier{f: NewFSM(10)}
 	at := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
-	record := func(e api.AuditEntry, flood *auditFlood) {
+	record := func(e api.AuditEntry, flood *store.AuditFlood) {
 		t.Helper()
-		if res := a.apply(t, CmdAudit, auditCmd{Entry: e, Max: 5, Flood: flood}); res.err != nil {
-			t.Fatal(res.err)
+		if res := a.apply(t, store.AuditCommand{Entry: auditToStore(e), Max: 5, Flood: flood}); res.failure() != nil {
+			t.Fatal(res.failure())
 		}
 	}
-	record(api.AuditEntry{Time: at, Token: "boss", Action: api.AuditTokenCreate, Target: "ci", Status: 201}, &defaultFlood)
-	record(api.AuditEntry{Time: at, Token: "boss", Action: api.AuditClusterJoin, Target: "n4", Status: 204}, &defaultFlood)
+	record(api.AuditEntry{Time: at, Token: "boss", Action: api.AuditTokenCreate, Target: "ci", Status: 201}, defaultFlood())
+	record(api.AuditEntry{Time: at, Token: "boss", Action: api.AuditClusterJoin, Target: "n4", Status: 204}, defaultFlood())
 	for i := range 100 {
 		record(api.AuditEntry{Time: at.Add(time.Duration(i) * 100 * time.Millisecond), Token: "reader", Source: fmt.Sprintf("10.0.0.%d:%d", i%3, 40000+i),
-			Action: api.AuditPolicyDelete, Target: "web", Status: 403, Code: "forbidden"}, &defaultFlood)
+			Action: api.AuditPolicyDelete, Target: "web", Status: 403, Code: "forbidden"}, defaultFlood())
 	}
 	got := a.f.AuditLog(100)
 	var kinds []string

@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/store"
 )
 
 func TestFSMAuditLogIsBoundedAndNewestFirst(t *testing.T) {
 	a := &applier{f: NewFSM(10)}
 	for i := range 5 {
 		e := api.AuditEntry{Token: "ops", Action: api.AuditClusterRemove, Target: string(rune('a' + i)), Status: 403, Code: "forbidden"}
-		if res := a.apply(t, CmdAudit, auditCmd{Entry: e, Max: 3}); res.err != nil {
-			t.Fatal(res.err)
+		if res := a.apply(t, store.AuditCommand{Entry: auditToStore(e), Max: 3}); res.failure() != nil {
+			t.Fatal(res.failure())
 		}
 	}
 	tests := []struct {
@@ -42,18 +43,18 @@ func TestFSMAuditLogIsBoundedAndNewestFirst(t *testing.T) {
 	}
 	// A later leader with a larger bound keeps more; one with a smaller
 	// bound trims at once.
-	a.apply(t, CmdAudit, auditCmd{Entry: api.AuditEntry{Target: "f"}, Max: 10})
+	a.apply(t, store.AuditCommand{Entry: store.AuditEntry{Target: "f"}, Max: 10})
 	if n := len(a.f.AuditLog(100)); n != 4 {
 		t.Errorf("after a larger bound: %d entries, want 4", n)
 	}
-	a.apply(t, CmdAudit, auditCmd{Entry: api.AuditEntry{Target: "g"}, Max: 2})
+	a.apply(t, store.AuditCommand{Entry: store.AuditEntry{Target: "g"}, Max: 2})
 	if got := a.f.AuditLog(100); len(got) != 2 || got[0].Target != "g" || got[1].Target != "f" {
 		t.Errorf("after a smaller bound: %+v, want g, f", got)
 	}
 	// No bound in the command means the default.
 	b := &applier{f: NewFSM(10)}
 	for range DefaultMaxAuditEntries + 5 {
-		b.apply(t, CmdAudit, auditCmd{Entry: api.AuditEntry{Target: "x"}})
+		b.apply(t, store.AuditCommand{Entry: store.AuditEntry{Target: "x"}})
 	}
 	if got := b.f.AuditLog(DefaultMaxAuditEntries * 2); len(got) != DefaultMaxAuditEntries || got[0].ID != DefaultMaxAuditEntries+5 {
 		t.Errorf("default bound: %d entries, newest %d; want %d, newest %d", len(got), got[0].ID, DefaultMaxAuditEntries, DefaultMaxAuditEntries+5)
@@ -65,29 +66,28 @@ func TestFSMAuditLogIsBoundedAndNewestFirst(t *testing.T) {
 // FSM decided there: versions before and after, status and code.
 func TestFSMPolicyWritesCarryTheirAuditEntry(t *testing.T) {
 	a := &applier{f: NewFSM(10)}
-	audit := func(action string) *auditCmd {
-		return &auditCmd{Entry: api.AuditEntry{Token: "deployer", Source: "10.0.0.9:5555", Action: action, Target: "web"}, Max: 100}
+	audit := func(action string) *store.AuditCommand {
+		return &store.AuditCommand{Entry: store.AuditEntry{Token: "deployer", Source: "10.0.0.9:5555", Action: action, Target: "web"}, Max: 100}
 	}
 	tests := []struct {
 		name     string
-		cmd      CommandType
-		payload  any
+		payload  store.Command
 		wantErr  error
 		status   int
 		code     string
 		old, new uint64
 	}{
-		{"create", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), Audit: audit(api.AuditPolicyPut)}, nil, 200, "", 0, 1},
-		{"replace", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "1", Audit: audit(api.AuditPolicyPut)}, nil, 200, "", 1, 2},
-		{"stale If-Match", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "1", Audit: audit(api.AuditPolicyPut)}, api.ErrPrecondition, 412, api.CodePreconditionFailed, 2, 2},
-		{"stale delete", CmdDeletePolicy, deletePolicyCmd{ID: "web", IfMatch: "1", Audit: audit(api.AuditPolicyDelete)}, api.ErrPrecondition, 412, api.CodePreconditionFailed, 2, 2},
-		{"delete", CmdDeletePolicy, deletePolicyCmd{ID: "web", IfMatch: "2", Audit: audit(api.AuditPolicyDelete)}, nil, 204, "", 2, 0},
-		{"delete a missing policy", CmdDeletePolicy, deletePolicyCmd{ID: "web", Audit: audit(api.AuditPolicyDelete)}, api.ErrNotFound, 404, api.CodeNotFound, 0, 0},
+		{"create", store.PutPolicy{Policy: testPolicy("web"), Audit: audit(api.AuditPolicyPut)}, nil, 200, "", 0, 1},
+		{"replace", store.PutPolicy{Policy: testPolicy("web"), IfMatch: "1", Audit: audit(api.AuditPolicyPut)}, nil, 200, "", 1, 2},
+		{"stale If-Match", store.PutPolicy{Policy: testPolicy("web"), IfMatch: "1", Audit: audit(api.AuditPolicyPut)}, api.ErrPrecondition, 412, api.CodePreconditionFailed, 2, 2},
+		{"stale delete", store.DeletePolicy{ID: "web", IfMatch: "1", Audit: audit(api.AuditPolicyDelete)}, api.ErrPrecondition, 412, api.CodePreconditionFailed, 2, 2},
+		{"delete", store.DeletePolicy{ID: "web", IfMatch: "2", Audit: audit(api.AuditPolicyDelete)}, nil, 204, "", 2, 0},
+		{"delete a missing policy", store.DeletePolicy{ID: "web", Audit: audit(api.AuditPolicyDelete)}, api.ErrNotFound, 404, api.CodeNotFound, 0, 0},
 	}
 	for _, tc := range tests {
-		res := a.apply(t, tc.cmd, tc.payload)
-		if !errors.Is(res.err, tc.wantErr) || (tc.wantErr == nil && res.err != nil) {
-			t.Fatalf("%s: error %v, want %v", tc.name, res.err, tc.wantErr)
+		res := a.apply(t, tc.payload)
+		if !errors.Is(res.failure(), tc.wantErr) || (tc.wantErr == nil && res.failure() != nil) {
+			t.Fatalf("%s: error %v, want %v", tc.name, res.failure(), tc.wantErr)
 		}
 		got := a.f.AuditLog(1)
 		if len(got) != 1 {
@@ -102,7 +102,7 @@ func TestFSMPolicyWritesCarryTheirAuditEntry(t *testing.T) {
 	// A write without an audit entry (the leader's own, or an old log's)
 	// records none.
 	before := len(a.f.AuditLog(100))
-	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("api")})
+	a.apply(t, store.PutPolicy{Policy: testPolicy("api")})
 	if after := len(a.f.AuditLog(100)); after != before {
 		t.Errorf("an unaudited write added %d entries", after-before)
 	}

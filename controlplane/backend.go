@@ -13,6 +13,7 @@ import (
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/metrics/window"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 var _ api.Backend = (*Node)(nil)
@@ -29,19 +30,19 @@ func (n *Node) PutPolicy(ctx context.Context, p policy.Policy, ifMatch string) (
 	if err := p.Validate(); err != nil {
 		return api.PolicyRecord{}, err
 	}
-	cmd := putPolicyCmd{Policy: p, IfMatch: ifMatch, At: n.now().UTC(), Audit: n.auditOf(ctx)}
-	res, err := n.applyResult(ctx, CmdPutPolicy, cmd)
+	cmd := store.PutPolicy{Policy: p, IfMatch: ifMatch, At: n.now().UTC(), Audit: n.auditOf(ctx)}
+	res, err := n.applyResult(ctx, cmd)
 	auditCommitted(ctx, cmd.Audit, res)
 	if err != nil {
 		return api.PolicyRecord{}, err
 	}
-	return res.record, nil
+	return res.record(), nil
 }
 
 // DeletePolicy commits a policy removal.
 func (n *Node) DeletePolicy(ctx context.Context, id, ifMatch string) error {
-	cmd := deletePolicyCmd{ID: id, IfMatch: ifMatch, Audit: n.auditOf(ctx)}
-	res, err := n.applyResult(ctx, CmdDeletePolicy, cmd)
+	cmd := store.DeletePolicy{ID: id, IfMatch: ifMatch, Audit: n.auditOf(ctx)}
+	res, err := n.applyResult(ctx, cmd)
 	auditCommitted(ctx, cmd.Audit, res)
 	return err
 }
@@ -160,7 +161,7 @@ func (n *Node) commitSamples(ctx context.Context, samples []api.Sample, policies
 	}
 	i := slices.IndexFunc(samples, func(s api.Sample) bool { return s.Series != 0 })
 	if i < 0 {
-		return n.apply(ctx, CmdBuckets, aggregate(samples, policies))
+		return n.apply(ctx, aggregate(samples, policies))
 	}
 	plain := make([]api.Sample, 0, len(samples))
 	var series []api.Sample
@@ -176,7 +177,7 @@ func (n *Node) commitSamples(ctx context.Context, samples []api.Sample, policies
 	group, updates := n.combineSeries(series, policies)
 	cmd := aggregate(append(plain, group...), policies)
 	cmd.Series = updates
-	return n.apply(ctx, CmdBuckets, cmd)
+	return n.apply(ctx, cmd)
 }
 
 // Cluster describes the Raft cluster from this node's view.
@@ -223,60 +224,6 @@ func roleName(s raft.RaftState) string {
 	default:
 		return "follower"
 	}
-}
-
-// Join adds a voter (or re-registers a member's HTTP address). It must run
-// on the leader; the API forwards it there.
-func (n *Node) Join(ctx context.Context, req api.JoinRequest) error {
-	if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
-		return fmt.Errorf("%w: id, raft_addr and http_addr are required", api.ErrBadRequest)
-	}
-	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return err
-	}
-	member := false
-	for _, s := range f.Configuration().Servers {
-		switch {
-		case s.ID == raft.ServerID(req.ID) && s.Address == raft.ServerAddress(req.RaftAddr):
-			member = true
-		case s.ID == raft.ServerID(req.ID):
-			return fmt.Errorf("%w: server %q is a member at %s, not %s; remove it first", api.ErrConflict, req.ID, s.Address, req.RaftAddr)
-		case s.Address == raft.ServerAddress(req.RaftAddr):
-			return fmt.Errorf("%w: %s belongs to server %q", api.ErrConflict, req.RaftAddr, s.ID)
-		}
-	}
-	if err := n.verifyJoin(ctx, req, !member); err != nil {
-		return err
-	}
-	if !member {
-		if err := n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
-			return raftErr("adding the voter", err)
-		}
-		n.log.Info("added a voter", "id", req.ID, "raft_addr", req.RaftAddr)
-	}
-	return n.apply(ctx, CmdRegisterNode, registerNodeCmd{ID: req.ID, HTTPAddr: req.HTTPAddr})
-}
-
-// RemoveMember removes a server from the Raft configuration.
-func (n *Node) RemoveMember(_ context.Context, id string) error {
-	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return err
-	}
-	for _, s := range f.Configuration().Servers {
-		if s.ID == raft.ServerID(id) {
-			if err := n.raft.RemoveServer(s.ID, 0, n.cfg.ApplyTimeout).Error(); err != nil {
-				return raftErr("removing the server", err)
-			}
-			n.log.Info("removed a server", "id", id)
-			if n.layer != nil {
-				n.layer.Prune()
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("server %q: %w", id, api.ErrNotFound)
 }
 
 func raftErr(what string, err error) error {
@@ -327,38 +274,38 @@ func (n *Node) Leader(ctx context.Context, wait time.Duration) (bool, string, er
 // bucket. A batch of 1,000 samples of a few metrics becomes a handful of
 // records, so Raft carries (and every FSM decodes) far less than the raw
 // batch, with the same resulting windows.
-func aggregate(samples []api.Sample, policies map[string]policy.Policy) bucketsCmd {
+func aggregate(samples []api.Sample, policies map[string]policy.Policy) store.Buckets {
 	type metricKey struct{ policy, metric string }
 	type bucketKey struct {
 		metricKey
 		bucket int64
 	}
 	latest := map[metricKey]api.Sample{}
-	partials := map[bucketKey]*metricPartial{}
+	partials := map[bucketKey]*store.MetricPartial{}
 	var order []bucketKey
 	for _, s := range samples {
 		mk := metricKey{s.Policy, s.Metric}
 		if old, ok := latest[mk]; !ok || s.Time.After(old.Time) {
 			latest[mk] = s
 		}
-		step, _ := windowShape(policies[s.Policy])
+		step, _ := store.WindowShape(policies[s.Policy])
 		bk := bucketKey{mk, window.BucketOf(s.Time, step)}
 		p := partials[bk]
 		if p == nil {
-			p = &metricPartial{Policy: s.Policy, Metric: s.Metric, Step: int64(step), Partial: window.Partial{Bucket: bk.bucket}}
+			p = &store.MetricPartial{Policy: s.Policy, Metric: s.Metric, Step: int64(step), Partial: window.Partial{Bucket: bk.bucket}}
 			partials[bk] = p
 			order = append(order, bk)
 		}
-		p.Observe(s.Time.UnixNano(), s.Value)
+		p.Partial.Observe(s.Time.UnixNano(), s.Value)
 	}
-	var c bucketsCmd
+	var c store.Buckets
 	for _, bk := range order {
 		c.Partials = append(c.Partials, *partials[bk])
 	}
 	for _, s := range samples { // in batch order, each metric once
 		mk := metricKey{s.Policy, s.Metric}
 		if l, ok := latest[mk]; ok {
-			c.Latest = append(c.Latest, l)
+			c.Latest = append(c.Latest, store.Sample(l))
 			delete(latest, mk)
 		}
 	}

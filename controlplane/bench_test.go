@@ -19,6 +19,13 @@ import (
 // singleNode starts a one-server cluster on loopback with an in-process fake cloud.
 func singleNode(tb testing.TB, tick time.Duration) (*Node, *fake.Cloud) {
 	tb.Helper()
+	return startSingleNode(tb, tick, nil)
+}
+
+// startSingleNode is singleNode with a hook that adjusts the node before
+// it runs.
+func startSingleNode(tb testing.TB, tick time.Duration, setup func(*Node)) (*Node, *fake.Cloud) {
+	tb.Helper()
 	fc := fake.New(fake.Options{AutoCreate: true, DefaultMax: 1000, DefaultDesired: 2})
 	drv := fake.NewDriver(fc)
 	cfg := DefaultConfig()
@@ -29,6 +36,9 @@ func singleNode(tb testing.TB, tick time.Duration) (*Node, *fake.Cloud) {
 	n, err := NewNode(cfg)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if setup != nil {
+		setup(n)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go n.Run(ctx)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 // BenchmarkBucketRound10kSeries measures what replicating one 10 s bucket
@@ -21,14 +22,14 @@ func BenchmarkBucketRound10kSeries(b *testing.B) {
 	const policies, perSeries = 5000, 10
 	f := NewFSM(10)
 	index := uint64(0)
-	apply := func(ct CommandType, payload any) int {
-		data, err := encodeCommand(ct, payload)
+	apply := func(c store.Command) int {
+		data, err := store.Encode(c)
 		if err != nil {
 			b.Fatal(err)
 		}
 		index++
-		if res, ok := f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: data}).(applyResult); ok && res.err != nil {
-			b.Fatal(res.err)
+		if res, ok := f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: data}).(applyResult); ok && res.failure() != nil {
+			b.Fatal(res.failure())
 		}
 		return len(data)
 	}
@@ -41,7 +42,7 @@ func BenchmarkBucketRound10kSeries(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		apply(CmdPutPolicy, putPolicyCmd{Policy: p})
+		apply(store.PutPolicy{Policy: p})
 		byID[id] = p
 	}
 	start := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
@@ -69,7 +70,7 @@ func BenchmarkBucketRound10kSeries(b *testing.B) {
 		samples := rounds[i%len(rounds)]
 		t0 := time.Now()
 		cmd := aggregate(samples, byID)
-		data, err := encodeCommand(CmdBuckets, cmd)
+		data, err := store.Encode(cmd)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 func testPolicy(id string) policy.Policy {
@@ -34,9 +35,9 @@ type applier struct {
 	index uint64
 }
 
-func (a *applier) apply(t *testing.T, ct CommandType, payload any) applyResult {
+func (a *applier) apply(t *testing.T, c store.Command) applyResult {
 	t.Helper()
-	data, err := encodeCommand(ct, payload)
+	data, err := store.Encode(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,31 +45,39 @@ func (a *applier) apply(t *testing.T, ct CommandType, payload any) applyResult {
 	return a.f.Apply(&raft.Log{Index: a.index, Type: raft.LogCommand, Data: data}).(applyResult)
 }
 
+// toStoreSamples maps API samples to the store's, as the API edge does.
+func toStoreSamples(in []api.Sample) []store.Sample {
+	out := make([]store.Sample, 0, len(in))
+	for _, s := range in {
+		out = append(out, store.Sample(s))
+	}
+	return out
+}
+
 func TestFSMPolicyWritesAndIfMatch(t *testing.T) {
 	a := &applier{f: NewFSM(10)}
 	tests := []struct {
 		name    string
-		cmd     CommandType
-		payload any
+		payload store.Command
 		wantErr error
 		version uint64 // expected version of policy "web" afterwards (0 = absent)
 	}{
-		{"create requires absence with If-Match 0", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "0"}, nil, 1},
-		{"If-Match 0 fails once it exists", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "0"}, api.ErrPrecondition, 1},
-		{"stale version fails", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "7"}, api.ErrPrecondition, 1},
-		{"garbage If-Match fails", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "abc"}, api.ErrPrecondition, 1},
-		{"current version succeeds", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "1"}, nil, 5},
-		{"star requires existence and succeeds", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "*"}, nil, 6},
-		{"unconditional succeeds", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web")}, nil, 7},
-		{"delete with a stale version fails", CmdDeletePolicy, deletePolicyCmd{ID: "web", IfMatch: "1"}, api.ErrPrecondition, 7},
-		{"delete succeeds", CmdDeletePolicy, deletePolicyCmd{ID: "web", IfMatch: "7"}, nil, 0},
-		{"delete of a missing policy is not found", CmdDeletePolicy, deletePolicyCmd{ID: "web"}, api.ErrNotFound, 0},
-		{"star on a missing policy fails", CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "*"}, api.ErrPrecondition, 0},
+		{"create requires absence with If-Match 0", store.PutPolicy{Policy: testPolicy("web"), IfMatch: "0"}, nil, 1},
+		{"If-Match 0 fails once it exists", store.PutPolicy{Policy: testPolicy("web"), IfMatch: "0"}, api.ErrPrecondition, 1},
+		{"stale version fails", store.PutPolicy{Policy: testPolicy("web"), IfMatch: "7"}, api.ErrPrecondition, 1},
+		{"garbage If-Match fails", store.PutPolicy{Policy: testPolicy("web"), IfMatch: "abc"}, api.ErrPrecondition, 1},
+		{"current version succeeds", store.PutPolicy{Policy: testPolicy("web"), IfMatch: "1"}, nil, 5},
+		{"star requires existence and succeeds", store.PutPolicy{Policy: testPolicy("web"), IfMatch: "*"}, nil, 6},
+		{"unconditional succeeds", store.PutPolicy{Policy: testPolicy("web")}, nil, 7},
+		{"delete with a stale version fails", store.DeletePolicy{ID: "web", IfMatch: "1"}, api.ErrPrecondition, 7},
+		{"delete succeeds", store.DeletePolicy{ID: "web", IfMatch: "7"}, nil, 0},
+		{"delete of a missing policy is not found", store.DeletePolicy{ID: "web"}, api.ErrNotFound, 0},
+		{"star on a missing policy fails", store.PutPolicy{Policy: testPolicy("web"), IfMatch: "*"}, api.ErrPrecondition, 0},
 	}
 	for _, tc := range tests {
-		res := a.apply(t, tc.cmd, tc.payload)
-		if !errors.Is(res.err, tc.wantErr) || (tc.wantErr == nil && res.err != nil) {
-			t.Fatalf("%s: error %v, want %v", tc.name, res.err, tc.wantErr)
+		res := a.apply(t, tc.payload)
+		if !errors.Is(res.failure(), tc.wantErr) || (tc.wantErr == nil && res.failure() != nil) {
+			t.Fatalf("%s: error %v, want %v", tc.name, res.failure(), tc.wantErr)
 		}
 		rec, err := a.f.Policy("web")
 		got := rec.Version
@@ -81,27 +90,45 @@ func TestFSMPolicyWritesAndIfMatch(t *testing.T) {
 	}
 }
 
+// TestFSMRefusesUnknownCommandsLoudly: an entry of an unknown type or
+// version, or one that does not decode, stops the node (a panic naming
+// the entry) and changes nothing of the state.
 func TestFSMRefusesUnknownCommandsLoudly(t *testing.T) {
-	for _, data := range [][]byte{{99, commandVersion, '{', '}'}, {byte(CmdPutPolicy), 9, '{', '}'}, {1}} {
+	good, err := store.Encode(store.PutPolicy{Policy: testPolicy("api")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, data := range [][]byte{
+		{99, store.CurrentVersion, '{', '}'},
+		{byte(store.CmdPutPolicy), 9, '{', '}'},
+		{1},
+		good[:len(good)-1],
+	} {
+		a := &applier{f: NewFSM(10)}
+		a.apply(t, store.PutPolicy{Policy: testPolicy("web")})
+		before, _ := a.f.dump()
 		func() {
 			defer func() {
 				r := recover()
-				if r == nil || !strings.Contains(r.(string), "refusing log entry") {
+				if r == nil || !strings.Contains(r.(string), "refusing log entry 2") {
 					t.Fatalf("entry %v: recovered %v, want a loud refusal", data, r)
 				}
 			}()
-			NewFSM(10).Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: data})
+			a.f.Apply(&raft.Log{Index: 2, Type: raft.LogCommand, Data: data})
 		}()
+		if after, _ := a.f.dump(); !bytes.Equal(before, after) {
+			t.Fatalf("entry %v: a refused entry changed the state", data)
+		}
 	}
 }
 
 func TestFSMDecisionHistoryIsBoundedAndNewestFirst(t *testing.T) {
 	a := &applier{f: NewFSM(3)}
-	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web")})
+	a.apply(t, store.PutPolicy{Policy: testPolicy("web")})
 	for i := 1; i <= 5; i++ {
 		rec := policy.Record{Desired: i, Action: "scale-out"}
-		if res := a.apply(t, CmdEvaluated, evaluatedCmd{Policy: "web", PolicyVersion: 1, Record: &rec, Desired: i}); res.err != nil {
-			t.Fatal(res.err)
+		if res := a.apply(t, store.Evaluated{Policy: "web", PolicyVersion: 1, Record: &rec, Desired: i}); res.failure() != nil {
+			t.Fatal(res.failure())
 		}
 	}
 	got, err := a.f.Decisions("web", 10)
@@ -112,17 +139,17 @@ func TestFSMDecisionHistoryIsBoundedAndNewestFirst(t *testing.T) {
 		t.Fatalf("history %+v: want the 3 newest, newest first", got)
 	}
 	// An evaluation of a replaced policy version is refused.
-	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web")})
-	if res := a.apply(t, CmdEvaluated, evaluatedCmd{Policy: "web", PolicyVersion: 1}); !errors.Is(res.err, api.ErrPrecondition) {
-		t.Fatalf("stale evaluation: %v, want a precondition failure", res.err)
+	a.apply(t, store.PutPolicy{Policy: testPolicy("web")})
+	if res := a.apply(t, store.Evaluated{Policy: "web", PolicyVersion: 1}); !errors.Is(res.failure(), api.ErrPrecondition) {
+		t.Fatalf("stale evaluation: %v, want a precondition failure", res.failure())
 	}
 }
 
 func TestFSMSamplesKeepTheNewest(t *testing.T) {
 	a := &applier{f: NewFSM(3)}
-	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web")})
+	a.apply(t, store.PutPolicy{Policy: testPolicy("web")})
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	a.apply(t, CmdSamples, samplesCmd{Samples: []api.Sample{
+	a.apply(t, store.Samples{Samples: []store.Sample{
 		{Policy: "web", Metric: "rps", Time: t0.Add(time.Minute), Value: 2},
 		{Policy: "web", Metric: "rps", Time: t0, Value: 1},  // older: ignored
 		{Policy: "gone", Metric: "rps", Time: t0, Value: 1}, // unknown policy: ignored
@@ -154,7 +181,7 @@ func snapshotRoundTrip(t *testing.T, f *FSM) ([]byte, *FSM) {
 	if err := snap.Persist(sink); err != nil {
 		t.Fatal(err)
 	}
-	restored := NewFSM(f.maxDecisions)
+	restored := NewFSM(f.opt.MaxDecisions)
 	if err := restored.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
 		t.Fatal(err)
 	}
@@ -163,21 +190,21 @@ func snapshotRoundTrip(t *testing.T, f *FSM) ([]byte, *FSM) {
 
 func TestFSMSnapshotRestoreIsExact(t *testing.T) {
 	a := &applier{f: NewFSM(5)}
-	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), At: time.Unix(100, 0).UTC()})
-	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("api"), At: time.Unix(200, 0).UTC()})
+	a.apply(t, store.PutPolicy{Policy: testPolicy("web"), At: time.Unix(100, 0).UTC()})
+	a.apply(t, store.PutPolicy{Policy: testPolicy("api"), At: time.Unix(200, 0).UTC()})
 	st := policy.State{LastScaleOut: time.Unix(300, 0).UTC(), Changes: []policy.Change{{At: time.Unix(300, 0).UTC(), From: 1, To: 3}}}
 	b, _ := st.MarshalBinary()
 	rec := policy.Record{Desired: 3, Action: "scale-out", Reason: "because"}
-	a.apply(t, CmdEvaluated, evaluatedCmd{Policy: "web", PolicyVersion: 1, State: b, Record: &rec, Desired: 3, Ready: 1, At: time.Unix(300, 0).UTC()})
-	a.apply(t, CmdIntent, intentCmd{Intent: api.Intent{Policy: "api", From: 1, To: 2, Term: 4, Node: "n1"}})
-	a.apply(t, CmdSamples, samplesCmd{Samples: []api.Sample{{Policy: "web", Metric: "rps", Time: time.Unix(290, 0).UTC(), Value: 250}}})
-	a.apply(t, CmdRegisterNode, registerNodeCmd{ID: "n1", HTTPAddr: "127.0.0.1:1"})
+	a.apply(t, store.Evaluated{Policy: "web", PolicyVersion: 1, State: b, Record: &rec, Desired: 3, Ready: 1, At: time.Unix(300, 0).UTC()})
+	a.apply(t, store.PutIntent{Intent: store.Intent{Policy: "api", From: 1, To: 2, Term: 4, Node: "n1"}})
+	a.apply(t, store.Samples{Samples: []store.Sample{{Policy: "web", Metric: "rps", Time: time.Unix(290, 0).UTC(), Value: 250}}})
+	a.apply(t, store.RegisterNode{ID: "n1", HTTPAddr: "127.0.0.1:1"})
 	// The audit log, bounded: entries committed with a write and on their own.
-	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: testPolicy("web"), IfMatch: "1", At: time.Unix(310, 0).UTC(),
-		Audit: &auditCmd{Entry: api.AuditEntry{Time: time.Unix(310, 0).UTC(), Token: "deployer", Source: "127.0.0.1:5000",
+	a.apply(t, store.PutPolicy{Policy: testPolicy("web"), IfMatch: "1", At: time.Unix(310, 0).UTC(),
+		Audit: &store.AuditCommand{Entry: store.AuditEntry{Time: time.Unix(310, 0).UTC(), Token: "deployer", Source: "127.0.0.1:5000",
 			ForwardedBy: "n2", Via: "127.0.0.1:6000", Method: "PUT", Path: "/v1/policies/web", Action: api.AuditPolicyPut, Target: "web"}, Max: 3}})
 	for i := range 3 {
-		a.apply(t, CmdAudit, auditCmd{Entry: api.AuditEntry{Time: time.Unix(int64(320+i), 0).UTC(), Token: "viewer",
+		a.apply(t, store.AuditCommand{Entry: store.AuditEntry{Time: time.Unix(int64(320+i), 0).UTC(), Token: "viewer",
 			Action: api.AuditClusterRemove, Target: "n9", Status: 403, Code: "forbidden"}, Max: 3})
 	}
 	if got := a.f.AuditLog(10); len(got) != 3 {

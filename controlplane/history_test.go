@@ -7,6 +7,7 @@ import (
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 // TestReplicatedHistoryGivesTheSameForecast feeds four days of a daily
@@ -27,7 +28,7 @@ stale_after: 5m
 		t.Fatal(err)
 	}
 	a := &applier{f: NewFSM(10)}
-	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: p})
+	a.apply(t, store.PutPolicy{Policy: p})
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	var batch []api.Sample
 	var last api.Sample
@@ -37,11 +38,11 @@ stale_after: 5m
 		last = api.Sample{Policy: "web", Metric: "rps", Time: ts, Value: v}
 		batch = append(batch, last)
 		if len(batch) == 500 {
-			a.apply(t, CmdSamples, samplesCmd{Samples: batch})
+			a.apply(t, store.Samples{Samples: toStoreSamples(batch)})
 			batch = nil
 		}
 	}
-	a.apply(t, CmdSamples, samplesCmd{Samples: batch})
+	a.apply(t, store.Samples{Samples: toStoreSamples(batch)})
 
 	_, b := snapshotRoundTrip(t, a.f)
 
@@ -83,7 +84,7 @@ func TestWindowShape(t *testing.T) {
 		{14 * 24 * time.Hour, time.Minute, 10 * time.Minute, 2016},
 	} {
 		p := policy.Policy{EvaluationInterval: policy.Duration(tc.interval), Predictive: policy.Predictive{History: policy.Duration(tc.history)}}
-		step, n := windowShape(p)
+		step, n := store.WindowShape(p)
 		if step != tc.step || n != tc.length {
 			t.Errorf("history %v interval %v: %v × %d, want %v × %d", tc.history, tc.interval, step, n, tc.step, tc.length)
 		}
@@ -106,8 +107,8 @@ predictive: {history: 1h}
 	}
 	raw, agg := &applier{f: NewFSM(10)}, &applier{f: NewFSM(10)}
 	for _, a := range []*applier{raw, agg} {
-		a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: p})
-		a.apply(t, CmdEvaluated, evaluatedCmd{Policy: "web", PolicyVersion: 1, Desired: 4, Ready: 3})
+		a.apply(t, store.PutPolicy{Policy: p})
+		a.apply(t, store.Evaluated{Policy: "web", PolicyVersion: 1, Desired: 4, Ready: 3})
 	}
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for batch := 0; batch < 5; batch++ {
@@ -118,12 +119,12 @@ predictive: {history: 1h}
 				api.Sample{Policy: "web", Metric: "cpu", Time: ts, Value: float64(i%90) + 0.5},
 				api.Sample{Policy: "web", Metric: "jobs", Time: ts, Value: float64((i * 7) % 300)})
 		}
-		raw.apply(t, CmdSamples, samplesCmd{Samples: samples})
+		raw.apply(t, store.Samples{Samples: toStoreSamples(samples)})
 		cmd := aggregate(samples, map[string]policy.Policy{"web": p})
 		if len(cmd.Partials) >= len(samples)/10 {
 			t.Fatalf("%d partials for %d samples: the batch was not aggregated", len(cmd.Partials), len(samples))
 		}
-		agg.apply(t, CmdBuckets, cmd)
+		agg.apply(t, cmd)
 	}
 	now := start.Add(time.Hour)
 	hr, ha := raw.f.history("web", now), agg.f.history("web", now)

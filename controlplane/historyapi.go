@@ -18,7 +18,7 @@ func (n *Node) History(_ context.Context, id string) ([]api.MetricHistory, error
 func (f *FSM) historyOf(id string, now time.Time) ([]api.MetricHistory, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	e := f.data.Policies[id]
+	e := f.state.Policies[id]
 	if e == nil {
 		return nil, errNoPolicy(id)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 // TestHistoryOfServesTheWindows: the API view of a policy's windows lists
@@ -19,7 +20,7 @@ func TestHistoryOfServesTheWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &applier{f: NewFSM(10)}
-	a.apply(t, CmdPutPolicy, putPolicyCmd{Policy: p})
+	a.apply(t, store.PutPolicy{Policy: p})
 	start := time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)
 	var samples []api.Sample
 	for i := 0; i < 30; i++ { // three 10 s buckets, the middle one empty for jobs
@@ -29,7 +30,7 @@ func TestHistoryOfServesTheWindows(t *testing.T) {
 		}
 		samples = append(samples, api.Sample{Policy: "web", Metric: "rps", Time: ts, Value: 100})
 	}
-	a.apply(t, CmdBuckets, aggregate(samples, map[string]policy.Policy{"web": p}))
+	a.apply(t, aggregate(samples, map[string]policy.Policy{"web": p}))
 
 	got, err := a.f.historyOf("web", start.Add(time.Minute))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 // monitorLeadership follows Raft's NotifyCh (which, unlike LeaderCh, reports
@@ -57,11 +58,10 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	log := n.log.With("term", term)
 	log.Info("leading")
 	n.metrics.leaderChanges.Inc()
-	if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
-		log.Warn("barrier failed; stepping back", "err", err)
+	if !n.barrier(ctx, log) {
 		return
 	}
-	if err := n.apply(ctx, CmdRegisterNode, registerNodeCmd{ID: n.cfg.NodeID, HTTPAddr: n.apiAddr()}); err != nil && ctx.Err() == nil {
+	if err := n.registerSelf(ctx); err != nil && ctx.Err() == nil {
 		log.Warn("registering this node failed", "err", err)
 	}
 	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}}
@@ -123,6 +123,51 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		case <-tick.C:
 			dueAll(false)
 		}
+	}
+}
+
+// Barrier retries: the first wait (Node.barrierBackoff) and its cap, and
+// how many failures in a row make the leader hand leadership to another
+// voter.
+const (
+	barrierBackoff       = 50 * time.Millisecond
+	barrierMaxBackoff    = 2 * time.Second
+	barrierStepDownAfter = 5
+)
+
+// barrier waits until this node's FSM has applied everything earlier
+// leaders committed, and reports whether the leader loop may go on. A
+// failed barrier (say an enqueue timeout while the disk stalls) does not
+// end leadership, so giving up would leave a leader that never evaluates
+// until the next election: it is retried with backoff while this node
+// leads, and after barrierStepDownAfter failures in a row the node also
+// tries to hand leadership to another voter (as Nomad retries its barrier
+// in the same place). It returns false once leadership is gone.
+func (n *Node) barrier(ctx context.Context, log interface{ Warn(string, ...any) }) bool {
+	wait := n.barrierBackoff
+	for attempt := 1; ; attempt++ {
+		err := n.barrierFn(n.cfg.ApplyTimeout)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil || n.raft.State() != raft.Leader {
+			return false
+		}
+		log.Warn("barrier failed; retrying while leading", "attempt", attempt, "retry_in", wait, "err", err)
+		if attempt%barrierStepDownAfter == 0 {
+			if err := n.raft.LeadershipTransfer().Error(); err != nil {
+				log.Warn("cannot hand leadership over; still retrying the barrier", "err", err)
+			} else {
+				log.Warn("handed leadership over after failed barriers")
+				return false
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, max(barrierMaxBackoff, n.barrierBackoff))
 	}
 }
 
@@ -237,7 +282,7 @@ func (l *loop) reconcileAll(ctx context.Context) {
 				}
 			}
 			l.log.Info("reconciled a pending intent", "policy", in.Policy, "intent", in.ID, "outcome", outcome, "detail", detail)
-			if err := l.n.apply(ctx, CmdResult, resultCmd{Policy: in.Policy, IntentID: in.ID, Outcome: outcome, Error: detail, At: l.n.now()}); err != nil {
+			if err := l.n.apply(ctx, store.IntentResult{Policy: in.Policy, IntentID: in.ID, Outcome: outcome, Error: detail, At: l.n.now()}); err != nil {
 				return
 			}
 		}
@@ -284,7 +329,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		}
 		// Replicated like pushed samples, so the next leader and every
 		// node's status see them.
-		if err := n.apply(ctx, CmdSamples, samplesCmd{Samples: pulled}); err != nil && ctx.Err() == nil {
+		if err := n.apply(ctx, store.Samples{Samples: pulled}); err != nil && ctx.Err() == nil {
 			l.log.Debug("committing pulled samples failed", "policy", id, "err", err)
 		}
 	}
@@ -351,8 +396,8 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 // of this node and term, and commits the result.
 func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv cloud.Driver, from, to int, reason string) error {
 	n := l.n
-	intent := api.Intent{Policy: p.ID, Group: ref.String(), From: from, To: to, Reason: reason, Term: l.term, Node: n.cfg.NodeID, At: n.now()}
-	res, err := n.applyResult(ctx, CmdIntent, intentCmd{Intent: intent})
+	intent := store.Intent{Policy: p.ID, Group: ref.String(), From: from, To: to, Reason: reason, Term: l.term, Node: n.cfg.NodeID, At: n.now()}
+	res, err := n.applyResult(ctx, store.PutIntent{Intent: intent})
 	if err != nil {
 		return fmt.Errorf("committing the intent: %w", err)
 	}
@@ -373,7 +418,7 @@ func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv
 		n.metrics.actuations.WithLabelValues("ok").Inc()
 		l.log.Info("scaled", "policy", p.ID, "group", ref.String(), "from", from, "to", to, "reason", reason)
 	}
-	if err := n.apply(ctx, CmdResult, resultCmd{Policy: p.ID, IntentID: res.index, Outcome: outcome, Error: detail, At: n.now()}); err != nil {
+	if err := n.apply(ctx, store.IntentResult{Policy: p.ID, IntentID: res.index, Outcome: outcome, Error: detail, At: n.now()}); err != nil {
 		l.log.Warn("committing the result failed; the next leader reconciles it", "policy", p.ID, "err", err)
 	}
 	return callErr
@@ -386,7 +431,7 @@ func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv
 func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.State, record *policy.Record, desired, ready int) {
 	n := l.n
 	id := v.Record.Policy.ID
-	cmd := evaluatedCmd{Policy: id, PolicyVersion: v.Record.Version, Record: record, Desired: desired, Ready: ready, At: n.now()}
+	cmd := store.Evaluated{Policy: id, PolicyVersion: v.Record.Version, Record: record, Desired: desired, Ready: ready, At: n.now()}
 	var mark syncMark
 	if next != nil {
 		pacing := pacingKey(*next)
@@ -411,7 +456,7 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		cmd.At.Sub(v.Last) < n.cfg.StateSync {
 		return
 	}
-	if err := n.apply(ctx, CmdEvaluated, cmd); err != nil {
+	if err := n.apply(ctx, cmd); err != nil {
 		if !errors.Is(err, api.ErrNoLeader) && ctx.Err() == nil {
 			l.log.Debug("committing the evaluation failed", "policy", id, "err", err)
 		}

@@ -1,13 +1,15 @@
-// Package controlplane runs Capstan as a Raft-replicated service: the FSM
-// that holds policies, their state and decision history; the node that wires
-// hashicorp/raft to bbolt storage and a TCP transport; the leader-only loop
-// that evaluates policies and actuates through cloud drivers, writing an
-// intent before every cloud call; and the api.Backend the REST API serves.
+// Package controlplane runs Capstan as a Raft-replicated service: the FSM,
+// Raft's glue around the state that package store owns (its model,
+// commands and encodings); the node that wires hashicorp/raft to bbolt
+// storage and a TCP or mutual-TLS transport (or, in tests, to in-memory
+// stores and transport: Config.Storage); the leader-only loop that
+// evaluates policies and actuates through cloud drivers, writing an
+// intent before every cloud call; and the api.Backend the REST API serves,
+// which maps the API's types to the store's.
 package controlplane
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +18,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ import (
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/controlplane/raftls"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 // Config is a node's configuration. DefaultConfig fills what can be
@@ -108,6 +110,26 @@ type Config struct {
 	TLS *tlsutil.Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// LegacyEncoding writes Raft entries and snapshots in the version-1
+	// JSON encoding, which servers of the version before store/ read: set
+	// it on every new server while a cluster is upgraded from that version,
+	// and restart them without it once none runs the old one (README,
+	// rolling-upgrade rule). Every server reads both encodings either way.
+	LegacyEncoding bool
+	// Storage, when set, replaces the node's Raft storage and network
+	// (raft-boltdb in DataDir, file snapshots, TCP or mutual TLS): tests
+	// run whole clusters in one process on raft's in-memory stores and
+	// InmemTransport. nil in production.
+	Storage *RaftStorage
+}
+
+// RaftStorage is what a Raft server needs besides its FSM: its log, its
+// stable store, its snapshots and its transport.
+type RaftStorage struct {
+	Logs      raft.LogStore
+	Stable    raft.StableStore
+	Snapshots raft.SnapshotStore
+	Transport raft.Transport
 }
 
 // DefaultConfig returns the tunables' defaults.
@@ -168,20 +190,26 @@ func (c Config) Validate() error {
 
 // Node is one Capstan server.
 type Node struct {
-	cfg   Config
-	fsm   *FSM
-	raft  *raft.Raft
-	trans *raft.NetworkTransport
-	// layer is the mutual-TLS stream under trans (nil without TLS);
-	// peers says which servers it lets in.
+	cfg  Config
+	fsm  *FSM
+	raft *raft.Raft
+	// storage is Raft's log, stable store, snapshots and transport.
+	storage RaftStorage
+	// closers close the storage and transport NewNode opened, in order.
+	closers []io.Closer
+	// layer is the mutual-TLS stream under the transport (nil without
+	// TLS); peers says which servers it lets in.
 	layer   *raftls.Layer
 	peers   *raftPeers
 	health  memberHealth
-	store   *raftboltdb.BoltStore
-	snaps   raft.SnapshotStore
 	log     *slog.Logger
 	metrics *nodeMetrics
 	now     func() time.Time
+
+	// barrierFn is raft's Barrier; tests replace it to make it fail.
+	barrierFn func(timeout time.Duration) error
+	// barrierBackoff is the first wait before retrying a failed barrier.
+	barrierBackoff time.Duration
 
 	leaderCh chan bool
 	// fresh carries policy ids with new samples to the leader loop.
@@ -222,30 +250,20 @@ func NewNode(cfg Config) (*Node, error) {
 		leaderCh: make(chan bool, 8), fresh: make(chan string, 1024), peers: &raftPeers{},
 	}
 	n.fsm.onSamples = n.notifyFresh
+	n.fsm.legacySnapshots = cfg.LegacyEncoding
 	m, err := newNodeMetrics(cfg.Registerer, n)
 	if err != nil {
 		return nil, err
 	}
 	n.metrics = m
 
-	store, err := raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
-	if err != nil {
-		return nil, fmt.Errorf("opening raft store: %w", err)
-	}
-	n.store = store
 	hlog := newRaftLogger(n.log, hclog.Info, cfg.Now)
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("opening snapshot store: %w", err)
-	}
-	n.snaps = snaps
-	trans, err := n.newTransport(hlog)
-	if err != nil {
-		store.Close()
+	if cfg.Storage != nil {
+		n.storage = *cfg.Storage
+	} else if err := n.openStorage(hlog); err != nil {
+		n.close()
 		return nil, err
 	}
-	n.trans = trans
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
@@ -259,15 +277,51 @@ func NewNode(cfg Config) (*Node, error) {
 	// Concurrent writes share one log append and fsync.
 	rc.BatchApplyCh = true
 	rc.Logger = hlog
-	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, trans)
+	st := n.storage
+	r, err := raft.NewRaft(rc, n.fsm, st.Logs, st.Stable, st.Snapshots, st.Transport)
 	if err != nil {
-		trans.Close()
-		store.Close()
+		n.close()
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
 	n.raft = r
+	n.barrierFn = func(timeout time.Duration) error { return r.Barrier(timeout).Error() }
+	n.barrierBackoff = barrierBackoff
 	n.peers.r.Store(r)
 	return n, nil
+}
+
+// openStorage opens the durable Raft storage in DataDir (raft-boltdb for
+// the log and stable store, file snapshots) and the network transport.
+func (n *Node) openStorage(hlog hclog.Logger) error {
+	bolt, err := raftboltdb.NewBoltStore(filepath.Join(n.cfg.DataDir, "raft.db"))
+	if err != nil {
+		return fmt.Errorf("opening raft store: %w", err)
+	}
+	n.closers = append(n.closers, bolt)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, hlog)
+	if err != nil {
+		return fmt.Errorf("opening snapshot store: %w", err)
+	}
+	trans, err := n.newTransport(hlog)
+	if err != nil {
+		return err
+	}
+	// The transport closes before the store.
+	n.closers = append([]io.Closer{trans}, n.closers...)
+	n.storage = RaftStorage{Logs: bolt, Stable: bolt, Snapshots: snaps, Transport: trans}
+	return nil
+}
+
+// close closes what openStorage opened and returns the first error.
+func (n *Node) close() error {
+	var first error
+	for _, c := range n.closers {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	n.closers = nil
+	return first
 }
 
 // newTransport is Raft's network transport: plain TCP, or mutual TLS when
@@ -365,8 +419,7 @@ func (n *Node) Shutdown() error {
 	}
 	n.wg.Wait()
 	err := n.raft.Shutdown().Error()
-	n.trans.Close()
-	if cerr := n.store.Close(); err == nil {
+	if cerr := n.close(); err == nil {
 		err = cerr
 	}
 	return err
@@ -392,162 +445,6 @@ func (n *Node) FSM() *FSM { return n.fsm }
 // Raft exposes the Raft instance, for tests and metrics.
 func (n *Node) Raft() *raft.Raft { return n.raft }
 
-// formCluster bootstraps a new cluster once BootstrapExpect servers are
-// known, or joins an existing one. A node with Raft state does nothing: it
-// rejoins with its stored configuration.
-func (n *Node) formCluster(ctx context.Context) error {
-	has, err := raft.HasExistingState(n.store, n.store, n.snaps)
-	if err != nil {
-		return fmt.Errorf("checking raft state: %w", err)
-	}
-	if has {
-		return nil
-	}
-	self := raft.Server{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAddr), Suffrage: raft.Voter}
-	if n.cfg.BootstrapExpect == 1 {
-		return n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{self}}).Error()
-	}
-	backoff := 200 * time.Millisecond
-	// Failures are expected while peers start, so they are logged only
-	// after 10 s and then at most every 10 s; a node that can never join (a certificate from another
-	// CA, a wrong token) then says why instead of waiting silently.
-	lastWarn := time.Now()
-	warn := func(msg string, args ...any) {
-		if time.Since(lastWarn) >= 10*time.Second {
-			lastWarn = time.Now()
-			n.log.Warn(msg, args...)
-		}
-	}
-	for ctx.Err() == nil {
-		servers, joinable, err := n.discover(ctx)
-		switch {
-		case joinable != "":
-			if err := n.joinVia(ctx, joinable); err == nil {
-				n.log.Info("joined the cluster", "via", joinable)
-				return nil
-			} else {
-				warn("joining the cluster failed; retrying", "via", joinable, "err", err)
-			}
-		case err != nil:
-			warn("no peer answered yet; retrying", "join", strings.Join(n.cfg.Join, ","), "err", err)
-		case err == nil && n.cfg.BootstrapExpect > 1 && len(servers)+1 >= n.cfg.BootstrapExpect:
-			servers = append(servers, self)
-			sort.Slice(servers, func(i, j int) bool { return servers[i].ID < servers[j].ID })
-			n.log.Info("bootstrapping the cluster", "servers", len(servers))
-			err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
-			if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-				return fmt.Errorf("bootstrap: %w", err)
-			}
-			return nil
-		}
-		if st := n.raft.State(); st == raft.Leader || st == raft.Follower && n.raftLeader() != "" {
-			return nil // someone added us meanwhile
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 2*time.Second)
-	}
-	return ctx.Err()
-}
-
-// discover asks each peer for its identity. It returns the distinct other
-// fresh servers it found, or the address of a peer that already belongs to
-// a cluster (so this node should join rather than bootstrap).
-func (n *Node) discover(ctx context.Context) ([]raft.Server, string, error) {
-	seen := map[raft.ServerID]raft.Server{}
-	var lastErr error
-	for _, peer := range n.cfg.Join {
-		info, err := n.peerInfo(ctx, peer)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if info.Node == n.cfg.NodeID {
-			continue
-		}
-		n.peers.expect(info)
-		if info.Bootstrapped && info.LeaderID != "" {
-			return nil, peer, nil
-		}
-		seen[raft.ServerID(info.Node)] = raft.Server{ID: raft.ServerID(info.Node), Address: raft.ServerAddress(info.NodeRaftAddr), Suffrage: raft.Voter}
-	}
-	out := make([]raft.Server, 0, len(seen))
-	for _, s := range seen {
-		out = append(out, s)
-	}
-	if len(out) == 0 {
-		return nil, "", lastErr
-	}
-	return out, "", nil
-}
-
-func (n *Node) peerInfo(ctx context.Context, peer string) (api.ClusterInfo, error) {
-	var info api.ClusterInfo
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(peer, "/v1/cluster"), nil)
-	if err != nil {
-		return info, err
-	}
-	resp, err := n.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return info, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return info, fmt.Errorf("%s: %s", peer, resp.Status)
-	}
-	return info, json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info)
-}
-
-// joinVia asks a peer (which forwards to the leader) to add this node.
-func (n *Node) joinVia(ctx context.Context, peer string) error {
-	body, _ := json.Marshal(api.JoinRequest{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.apiAddr()})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.peerURL(peer, "/v1/cluster/join"), strings.NewReader(string(body)))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := n.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s: %s: %s", peer, resp.Status, strings.TrimSpace(string(msg)))
-	}
-	return nil
-}
-
-// register keeps this node's HTTP address in the replicated node registry,
-// so followers can forward writes to whichever node leads.
-func (n *Node) register(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		if n.fsm.nodeHTTPAddr(n.cfg.NodeID) == n.apiAddr() {
-			return
-		}
-		if n.raft.State() == raft.Leader {
-			if err := n.apply(ctx, CmdRegisterNode, registerNodeCmd{ID: n.cfg.NodeID, HTTPAddr: n.apiAddr()}); err != nil {
-				n.log.Debug("registering failed", "err", err)
-			}
-		} else if leader := n.raftLeader(); leader != "" {
-			if addr := n.fsm.nodeHTTPAddr(leader); addr != "" {
-				if err := n.joinVia(ctx, addr); err != nil {
-					n.log.Debug("registering through the leader failed", "err", err)
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // raftLeader is the current leader's server id, or "".
 func (n *Node) raftLeader() string {
 	_, id := n.raft.LeaderWithID()
@@ -555,13 +452,19 @@ func (n *Node) raftLeader() string {
 }
 
 // apply commits a command and waits for the FSM's answer.
-func (n *Node) apply(ctx context.Context, t CommandType, payload any) error {
-	_, err := n.applyResult(ctx, t, payload)
+func (n *Node) apply(ctx context.Context, c store.Command) error {
+	_, err := n.applyResult(ctx, c)
 	return err
 }
 
-func (n *Node) applyResult(ctx context.Context, t CommandType, payload any) (applyResult, error) {
-	data, err := encodeCommand(t, payload)
+// applyResult commits a command and returns the FSM's answer and, for a
+// refused command, the API error its outcome maps to.
+func (n *Node) applyResult(ctx context.Context, c store.Command) (applyResult, error) {
+	version := store.CurrentVersion
+	if n.cfg.LegacyEncoding {
+		version = store.VersionJSON
+	}
+	data, err := store.EncodeVersion(c, version)
 	if err != nil {
 		return applyResult{}, err
 	}

@@ -97,7 +97,8 @@ func (p *raftPeers) learn(info api.ClusterInfo) {
 // refreshPeers runs until ctx ends: while this node is a member without a
 // leader, it asks the other members of its configuration for the current
 // members every interval, so a leader that joined while this node was
-// down can reach it (see raftPeers).
+// down can reach it (see raftPeers); once a leader is known it forgets
+// them again.
 func (n *Node) refreshPeers(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -107,11 +108,17 @@ func (n *Node) refreshPeers(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		if n.raftLeader() != "" || n.raft.State() == raft.Leader {
-			continue
-		}
 		f := n.raft.GetConfiguration()
 		if f.Error() != nil {
+			continue
+		}
+		if n.raftLeader() != "" || n.raft.State() == raft.Leader {
+			if len(f.Configuration().Servers) > 0 {
+				// The configuration holds and a leader is known: what was
+				// learned while there was none is stale (a member named
+				// then may have been removed since).
+				n.peers.learn(api.ClusterInfo{})
+			}
 			continue
 		}
 		for _, s := range f.Configuration().Servers {

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"io"
 	"testing"
 	"time"
@@ -98,4 +99,30 @@ func TestRaftPeersLookup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRefreshPeersForgetsOnceALeaderIsKnown: what a node learned while it
+// had no leader stops counting once it has one, so a member named then
+// and removed since is not let in.
+func TestRefreshPeersForgetsOnceALeaderIsKnown(t *testing.T) {
+	n, _ := singleNode(t, time.Hour)
+	n.peers.learn(api.ClusterInfo{Members: []api.Member{{ID: "gone", RaftAddr: "127.0.0.1:9"}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); n.refreshPeers(ctx, 5*time.Millisecond) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n.peers.mu.Lock()
+		left := len(n.peers.expected)
+		n.peers.mu.Unlock()
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d learned servers kept while a leader is known", left)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }

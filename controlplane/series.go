@@ -11,6 +11,7 @@ import (
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/metrics/remotewrite"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 // Series routed by a source's label matchers feed a metric together: many
@@ -24,72 +25,12 @@ import (
 // that stops reporting drops out after stale_after, as a vanished target
 // drops out of a PromQL sum after its lookback.
 
-// seriesPoint is the newest sample of one series.
-type seriesPoint struct {
-	T int64   `json:"t"` // Unix nanoseconds
-	V float64 `json:"v"`
-}
-
-// seriesUpdate sets a series' newest point; part of a bucketsCmd.
-type seriesUpdate struct {
-	Policy string  `json:"policy"`
-	Metric string  `json:"metric"`
-	ID     uint64  `json:"id"`
-	T      int64   `json:"t"`
-	V      float64 `json:"v"`
-}
-
-// applySeries records series points (under the write lock) and forgets the
-// points of each updated metric that are older than the policy's
-// stale_after before its newest: the same cut on every node, since it
-// depends only on the committed points.
-func (f *FSM) applySeries(updates []seriesUpdate) {
-	type key struct{ policy, metric string }
-	touched := map[key]bool{}
-	for _, u := range updates {
-		e := f.data.Policies[u.Policy]
-		if e == nil || !hasMetric(e.Record.Policy, u.Metric) {
-			continue
-		}
-		if e.Series == nil {
-			e.Series = map[string]map[uint64]seriesPoint{}
-		}
-		pts := e.Series[u.Metric]
-		if pts == nil {
-			pts = map[uint64]seriesPoint{}
-			e.Series[u.Metric] = pts
-		}
-		if old, ok := pts[u.ID]; !ok || u.T >= old.T {
-			pts[u.ID] = seriesPoint{T: u.T, V: u.V}
-		}
-		touched[key{u.Policy, u.Metric}] = true
-	}
-	for k := range touched {
-		e := f.data.Policies[k.policy]
-		pts := e.Series[k.metric]
-		newest := int64(0)
-		for _, p := range pts {
-			newest = max(newest, p.T)
-		}
-		cut := newest - int64(e.Record.Policy.StaleAfter.D())
-		for id, p := range pts {
-			if p.T < cut {
-				delete(pts, id)
-			}
-		}
-	}
-}
-
-func hasMetric(p policy.Policy, name string) bool {
-	return slices.ContainsFunc(p.Metrics, func(m policy.Metric) bool { return m.Name == name })
-}
-
 // seriesPoints copies the points of the series feeding a metric.
-func (f *FSM) seriesPoints(id, metric string) map[uint64]seriesPoint {
+func (f *FSM) seriesPoints(id, metric string) map[uint64]store.SeriesPoint {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := map[uint64]seriesPoint{}
-	if e := f.data.Policies[id]; e != nil {
+	out := map[uint64]store.SeriesPoint{}
+	if e := f.state.Policies[id]; e != nil {
 		for sid, p := range e.Series[metric] {
 			out[sid] = p
 		}
@@ -101,7 +42,7 @@ func (f *FSM) seriesPoints(id, metric string) map[uint64]seriesPoint {
 // the series updates to commit with them. It reads the committed points of
 // each metric it touches; the caller holds Node.seriesMu so that no other
 // batch commits points in between.
-func (n *Node) combineSeries(samples []api.Sample, policies map[string]policy.Policy) ([]api.Sample, []seriesUpdate) {
+func (n *Node) combineSeries(samples []api.Sample, policies map[string]policy.Policy) ([]api.Sample, []store.SeriesUpdate) {
 	type key struct{ policy, metric string }
 	byMetric := map[key][]api.Sample{}
 	var order []key
@@ -113,7 +54,7 @@ func (n *Node) combineSeries(samples []api.Sample, policies map[string]policy.Po
 		byMetric[k] = append(byMetric[k], s)
 	}
 	var group []api.Sample
-	var updates []seriesUpdate
+	var updates []store.SeriesUpdate
 	for _, k := range order {
 		p := policies[k.policy]
 		var typ policy.MetricType
@@ -129,7 +70,7 @@ func (n *Node) combineSeries(samples []api.Sample, policies map[string]policy.Po
 			at := batch[i].Time
 			for ; i < len(batch) && batch[i].Time.Equal(at); i++ {
 				if old, ok := pts[batch[i].Series]; !ok || at.UnixNano() >= old.T {
-					pts[batch[i].Series] = seriesPoint{T: at.UnixNano(), V: batch[i].Value}
+					pts[batch[i].Series] = store.SeriesPoint{T: at.UnixNano(), V: batch[i].Value}
 				}
 			}
 			group = append(group, api.Sample{Policy: k.policy, Metric: k.metric, Time: at,
@@ -141,7 +82,7 @@ func (n *Node) combineSeries(samples []api.Sample, policies map[string]policy.Po
 		}
 		slices.Sort(ids)
 		for _, id := range ids {
-			updates = append(updates, seriesUpdate{Policy: k.policy, Metric: k.metric, ID: id, T: pts[id].T, V: pts[id].V})
+			updates = append(updates, store.SeriesUpdate{Policy: k.policy, Metric: k.metric, ID: id, T: pts[id].T, V: pts[id].V})
 		}
 	}
 	return group, updates
@@ -149,7 +90,7 @@ func (n *Node) combineSeries(samples []api.Sample, policies map[string]policy.Po
 
 // combinePoints is the group value of the points at or after since: the
 // mean for cpu (each series an instance's utilization), else the sum.
-func combinePoints(pts map[uint64]seriesPoint, since int64, typ policy.MetricType) float64 {
+func combinePoints(pts map[uint64]store.SeriesPoint, since int64, typ policy.MetricType) float64 {
 	// Summing in a fixed order keeps the result independent of map order.
 	ids := make([]uint64, 0, len(pts))
 	for id, p := range pts {
@@ -242,8 +183,8 @@ func (n *Node) currentSeriesIndex() *seriesIndex {
 func (f *FSM) policySetFingerprint() [2]uint64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	fp := [2]uint64{0, uint64(len(f.data.Policies))}
-	for _, e := range f.data.Policies {
+	fp := [2]uint64{0, uint64(len(f.state.Policies))}
+	for _, e := range f.state.Policies {
 		fp[0] = max(fp[0], e.Record.Version)
 	}
 	return fp

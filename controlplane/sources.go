@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 // MetricReader reads the current value of a pulled metric source (a
@@ -19,12 +19,12 @@ type MetricReader interface {
 // returned for the evaluation and for replication; a failed read leaves the
 // metric's previous sample to age, so it goes stale (and, by policy, never
 // scales in) rather than being guessed.
-func (l *loop) readPulled(ctx context.Context, p policy.Policy) []api.Sample {
+func (l *loop) readPulled(ctx context.Context, p policy.Policy) []store.Sample {
 	n := l.n
 	if n.cfg.Readers == nil {
 		return nil
 	}
-	var out []api.Sample
+	var out []store.Sample
 	for _, m := range p.Metrics {
 		kind := m.Source.EffectiveKind()
 		if kind == policy.SourcePush {
@@ -44,7 +44,7 @@ func (l *loop) readPulled(ctx context.Context, p policy.Policy) []api.Sample {
 			l.log.Warn("reading the metric failed; it will go stale", "policy", p.ID, "metric", m.Name, "kind", kind, "err", err)
 			continue
 		}
-		out = append(out, api.Sample{Policy: p.ID, Metric: m.Name, Time: at.UTC(), Value: v})
+		out = append(out, store.Sample{Policy: p.ID, Metric: m.Name, Time: at.UTC(), Value: v})
 	}
 	return out
 }

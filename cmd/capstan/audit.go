@@ -84,10 +84,15 @@ func auditChange(e api.AuditEntry) string {
 	return strconv.FormatUint(e.OldVersion, 10) + "->" + strconv.FormatUint(e.NewVersion, 10)
 }
 
-// auditResult is the HTTP status, with the error code of a refusal.
+// auditResult is the HTTP status, with the error code of a refusal and,
+// for refusals folded into one entry, how many and until when.
 func auditResult(e api.AuditEntry) string {
-	if e.Code == "" {
-		return strconv.Itoa(e.Status)
+	r := strconv.Itoa(e.Status)
+	if e.Code != "" {
+		r += " " + e.Code
 	}
-	return strconv.Itoa(e.Status) + " " + e.Code
+	if e.Count > 1 {
+		r += fmt.Sprintf(" x%d until %s", e.Count, formatTime(e.Last))
+	}
+	return r
 }

@@ -19,6 +19,8 @@ func TestAuditCommand(t *testing.T) {
 			Path: "/v1/policies/web", Action: api.AuditPolicyDelete, Target: "web", Status: 403, Code: api.CodeForbidden},
 		{Time: at.Add(2 * time.Minute), Token: "deployer", Source: "10.0.0.5:41002", Method: "PUT", Path: "/v1/policies/web",
 			Action: api.AuditPolicyPut, Target: "web", OldVersion: 7, NewVersion: 9, Status: 200},
+		{Time: at.Add(3 * time.Minute), Token: "viewer", Source: "10.0.0.6:41003", Method: "DELETE", Path: "/v1/policies/web",
+			Action: api.AuditPolicyDelete, Target: "web", Status: 403, Code: api.CodeForbidden, Count: 34, Last: at.Add(3*time.Minute + 50*time.Second)},
 	} {
 		if err := b.Audit(t.Context(), e); err != nil {
 			t.Fatal(err)
@@ -28,6 +30,7 @@ func TestAuditCommand(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	want := []string{
 		"TIME TOKEN SOURCE ACTION TARGET CHANGE RESULT",
+		"2026-03-01 12:03:00Z viewer 10.0.0.6:41003 policy.delete web - 403 forbidden x34 until 2026-03-01 12:03:50Z",
 		"2026-03-01 12:02:00Z deployer 10.0.0.5:41002 policy.put web 7->9 200",
 		"2026-03-01 12:01:00Z viewer 10.0.0.6:41001 via n2 policy.delete web - 403 forbidden",
 		"2026-03-01 12:00:00Z deployer 10.0.0.5:41000 policy.put web 0->7 200",
@@ -42,8 +45,8 @@ func TestAuditCommand(t *testing.T) {
 	}
 
 	var l api.AuditList
-	if err := json.Unmarshal([]byte(mustRun(t, "audit", "--limit", "2", "-o", "json", "--addr", url)), &l); err != nil ||
-		len(l.Entries) != 2 || l.Entries[0].NewVersion != 9 || l.Entries[1].Code != api.CodeForbidden {
+	if err := json.Unmarshal([]byte(mustRun(t, "audit", "--limit", "3", "-o", "json", "--addr", url)), &l); err != nil ||
+		len(l.Entries) != 3 || l.Entries[0].Count != 34 || l.Entries[1].NewVersion != 9 || l.Entries[2].Code != api.CodeForbidden {
 		t.Fatalf("audit -o json: %v %+v", err, l)
 	}
 

@@ -1,11 +1,14 @@
 package window
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -142,6 +145,205 @@ func TestMergeEqualsAdd(t *testing.T) {
 		for i := range a {
 			if math.Abs(a[i]-b[i]) > 1e-9 {
 				t.Fatalf("agg %d: bucket %d: add %v, merge %v", agg, i, a, b)
+			}
+		}
+	}
+}
+
+// TestBinaryRoundTripIsExact: every aggregation survives AppendBinary and
+// UnmarshalBinary bit for bit (empty buckets included) and continues as the
+// original would; malformed encodings are refused and leave the window as
+// it was.
+func TestBinaryRoundTripIsExact(t *testing.T) {
+	for _, agg := range []Agg{Mean, Max, Last} {
+		t.Run(agg.String(), func(t *testing.T) {
+			w := New(10*time.Second, 8, agg)
+			var empty Window
+			b, _ := New(time.Second, 3, agg).AppendBinary(nil)
+			if err := empty.UnmarshalBinary(b); err != nil || empty.any {
+				t.Fatalf("empty window: %v", err)
+			}
+			for i := range 50 {
+				if i%7 != 3 { // leave gaps: empty buckets
+					w.Add(at(float64(i)*3.7), float64(i%9)-2.5)
+				}
+			}
+			b, err := w.AppendBinary([]byte("prefix"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r Window
+			if err := r.UnmarshalBinary(b[len("prefix"):]); err != nil {
+				t.Fatal(err)
+			}
+			same := func() bool {
+				s1, v1 := vals(w, at(1e6))
+				s2, v2 := vals(&r, at(1e6))
+				e1, _ := w.AppendBinary(nil)
+				e2, _ := r.AppendBinary(nil)
+				return s1.Equal(s2) && reflect.DeepEqual(v1, v2) && bytes.Equal(e1, e2)
+			}
+			if !same() {
+				t.Fatalf("restored window differs:\n%+v\n%+v", *w, r)
+			}
+			for _, sec := range []float64{200, 150, 600, 1e4} {
+				w.Add(at(sec), 1)
+				r.Add(at(sec), 1)
+				if !same() {
+					t.Fatalf("restored window continues differently after a sample at %v s", sec)
+				}
+			}
+			good, _ := w.AppendBinary(nil)
+			bad := map[string][]byte{
+				"empty":           nil,
+				"unknown version": append([]byte{9}, good[1:]...),
+				"unknown agg":     append([]byte{good[0], 7}, good[2:]...),
+				"truncated":       good[:len(good)-1],
+				"trailing bytes":  append(append([]byte{}, good...), 0),
+			}
+			for name, data := range bad {
+				before := r
+				if err := r.UnmarshalBinary(data); !errors.Is(err, ErrBadWindow) {
+					t.Errorf("%s: error %v, want ErrBadWindow", name, err)
+				}
+				if !reflect.DeepEqual(before, r) {
+					t.Errorf("%s: a refused encoding changed the window", name)
+				}
+			}
+		})
+	}
+}
+
+// FuzzUnmarshalBinary: arbitrary bytes never panic, and whatever decodes
+// re-encodes to bytes that decode and re-encode to themselves (compared
+// as bytes: a bucket may hold NaN, which DeepEqual never finds equal).
+func FuzzUnmarshalBinary(f *testing.F) {
+	w := New(10*time.Second, 8, Last)
+	w.Add(at(1), 2)
+	good, _ := w.AppendBinary(nil)
+	f.Add(good)
+	f.Add([]byte{1, 0, 20, 0, 0, 1, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r Window
+		if err := r.UnmarshalBinary(data); err != nil {
+			return
+		}
+		again, _ := r.AppendBinary(nil)
+		var r2 Window
+		if err := r2.UnmarshalBinary(again); err != nil {
+			t.Fatalf("a re-encoded window does not decode: %v", err)
+		}
+		if third, _ := r2.AppendBinary(nil); !bytes.Equal(again, third) {
+			t.Fatal("a re-encoded window does not decode to itself")
+		}
+	})
+}
+
+// model is a plain reference for a window: buckets by index, the newest
+// index, and the length; what Values must show.
+type model struct {
+	agg     Agg
+	length  int64
+	head    int64
+	any     bool
+	buckets map[int64]modelBucket
+}
+
+type modelBucket struct {
+	sum, value float64
+	at         int64
+	n          uint32
+}
+
+func (m *model) add(idx int64, tn int64, v float64) {
+	if !m.any {
+		m.head, m.any = idx, true
+	}
+	if idx <= m.head-m.length {
+		return
+	}
+	m.head = max(m.head, idx)
+	b := m.buckets[idx]
+	switch m.agg {
+	case Mean:
+		b.sum += v
+	case Max:
+		if b.n == 0 || v > b.value {
+			b.value = v
+		}
+	case Last:
+		if b.n == 0 || tn >= b.at {
+			b.value, b.at = v, tn
+		}
+	}
+	b.n++
+	m.buckets[idx] = b
+}
+
+func (m *model) values(step int64) []float64 {
+	var out []float64
+	for i := m.head - m.length + 1; i <= m.head; i++ {
+		b, ok := m.buckets[i]
+		switch {
+		case !ok || b.n == 0:
+			out = append(out, -1)
+		case m.agg == Mean:
+			out = append(out, b.sum/float64(b.n))
+		default:
+			out = append(out, b.value)
+		}
+	}
+	return out
+}
+
+// TestWindowGrowsAsBucketsFill: a window holds memory for the buckets it
+// has been through, not its whole length, and behaves exactly like the
+// reference through growth, late samples, gaps, jumps past its length and
+// the switch to a ring; both encodings round-trip it at every step.
+func TestWindowGrowsAsBucketsFill(t *testing.T) {
+	w := New(10*time.Second, 2016, Mean)
+	for i := range 10 {
+		w.Add(at(float64(i*10)), 1)
+	}
+	if c := cap(w.slots); c > 64 || w.ats != nil {
+		t.Fatalf("a 2,016-bucket mean window holds %d buckets after 10 (times: %v)", c, w.ats != nil)
+	}
+	if size := unsafe.Sizeof(bucket{}); size != 16 {
+		t.Fatalf("a bucket takes %d bytes, want 16", size)
+	}
+	moves := []float64{0, 10, 10, -25, 30, 5, 200, -150, 15, 10, -5, 400, 10, 10, 1000, -990, 20}
+	for _, agg := range []Agg{Mean, Max, Last} {
+		for _, length := range []int{1, 2, 7, 40} {
+			w := New(10*time.Second, length, agg)
+			m := &model{agg: agg, length: int64(length), buckets: map[int64]modelBucket{}}
+			now := 1000.0
+			for k, d := range moves {
+				now += d
+				tm := at(now)
+				v := float64(k%5) + 0.25
+				w.Add(tm, v)
+				m.add(floorDiv(tm.UnixNano(), w.step), tm.UnixNano(), v)
+				_, got := vals(w, at(1e7))
+				if want := m.values(w.step); !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s, length %d, step %d: values\n%v, want\n%v", agg, length, k, got, want)
+				}
+				bin, _ := w.AppendBinary(nil)
+				var r Window
+				if err := r.UnmarshalBinary(bin); err != nil {
+					t.Fatal(err)
+				}
+				again, _ := r.AppendBinary(nil)
+				if _, gotB := vals(&r, at(1e7)); !reflect.DeepEqual(gotB, got) || !bytes.Equal(again, bin) {
+					t.Fatalf("%s, length %d, step %d: binary round trip: %v, want %v", agg, length, k, gotB, got)
+				}
+				js, _ := json.Marshal(w)
+				var rj Window
+				if err := json.Unmarshal(js, &rj); err != nil {
+					t.Fatal(err)
+				}
+				if _, gotJ := vals(&rj, at(1e7)); !reflect.DeepEqual(gotJ, got) {
+					t.Fatalf("%s, length %d, step %d: JSON round trip: %v, want %v", agg, length, k, gotJ, got)
+				}
 			}
 		}
 	}

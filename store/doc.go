@@ -1,0 +1,36 @@
+// Package store owns what a Capstan cluster remembers: the replicated state
+// model (policies and their versions, evaluation state, pending intents,
+// decision history, latest samples, metric windows and series points, API
+// tokens, the audit log and the node registry), the commands that change
+// it, and the versioned encodings of those commands (Raft log entries) and
+// of the state (snapshots).
+//
+// Applying a command is a deterministic function of the command, its Raft
+// index and the state: no clock, no HTTP, no map-order dependence, and an
+// Outcome code instead of an error message computed elsewhere. Two nodes
+// that apply the same log hold byte-identical snapshots, whatever version
+// of the API layer each runs.
+//
+// The package imports nothing from api/, net/http or controlplane/ (a test
+// checks it): the API maps its wire types to these at its edge, and the
+// control plane's Raft FSM delegates here.
+//
+// Encodings: every log entry is a type byte, a version byte and a payload
+// (registry.go). Version 1 is the JSON written before this package existed;
+// it still decodes, so an upgraded node replays an old log to the same
+// state (golden fixtures in testdata/legacy-v1* prove it), and it can still
+// be written (EncodeVersion, WriteLegacySnapshot), byte for byte as the old
+// code did, while a cluster is upgraded from that version. Version 2 is a
+// compact binary encoding. Snapshots are either the legacy JSON document or
+// a versioned, checksummed binary stream (WriteSnapshot, ReadSnapshot).
+// Anything of an unknown type or version is refused with ErrUnknownCommand
+// or ErrUnknownSnapshot, before any of it is applied.
+//
+// Snapshots do not hold up Apply: View copies only the map of policies,
+// and Apply copies a policy (and the audit log) the first time it changes
+// it after a View (view.go).
+//
+// The Raft log and stable store stay with the control plane (raft-boltdb):
+// hashicorp/raft's types reach net/http through its metrics library, which
+// this package must not import.
+package store

@@ -1,0 +1,287 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"github.com/capstan-io/capstan/metrics/window"
+	"github.com/capstan-io/capstan/policy"
+)
+
+// The binary encodings of the model's values, shared by commands and
+// snapshots. Each writes its fields in declaration order; adding a field
+// means a new CurrentVersion (registry.go) and a decoder for the old one.
+
+// policyValue is a policy in the policy package's own JSON, its stable
+// document format: policies are small and rarely written, and reusing it
+// keeps one definition of what a policy is.
+func (e *enc) policyValue(p policy.Policy) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encoding policy %q: %w", p.ID, err)
+	}
+	e.bytes(b)
+	return nil
+}
+
+func (d *dec) policyValue() policy.Policy {
+	var p policy.Policy
+	b := d.bytes()
+	if d.err == nil {
+		if err := json.Unmarshal(b, &p); err != nil {
+			d.fail("policy: " + err.Error())
+		}
+	}
+	return p
+}
+
+func (e *enc) record(r PolicyRecord) error {
+	if err := e.policyValue(r.Policy); err != nil {
+		return err
+	}
+	e.uvarint(r.Version)
+	e.time(r.UpdatedAt)
+	return nil
+}
+
+func (d *dec) record() PolicyRecord {
+	return PolicyRecord{Policy: d.policyValue(), Version: d.uvarint(), UpdatedAt: d.time()}
+}
+
+func (e *enc) intent(in Intent) {
+	e.uvarint(in.ID)
+	e.string(in.Policy)
+	e.string(in.Group)
+	e.int(in.From)
+	e.int(in.To)
+	e.string(in.Reason)
+	e.uvarint(in.Term)
+	e.string(in.Node)
+	e.time(in.At)
+}
+
+func (d *dec) intent() Intent {
+	return Intent{ID: d.uvarint(), Policy: d.string(), Group: d.string(), From: d.int(), To: d.int(),
+		Reason: d.string(), Term: d.uvarint(), Node: d.string(), At: d.time()}
+}
+
+// sample omits the policy when the caller knows it (the latest samples of
+// one policy in a snapshot); withPolicy says which form this is.
+func (e *enc) sample(s Sample, withPolicy bool) {
+	if withPolicy {
+		e.string(s.Policy)
+	}
+	e.string(s.Metric)
+	e.time(s.Time)
+	e.float(s.Value)
+	e.uvarint(s.Series)
+}
+
+func (d *dec) sample(policyID string, withPolicy bool) Sample {
+	s := Sample{Policy: policyID}
+	if withPolicy {
+		s.Policy = d.string()
+	}
+	s.Metric, s.Time, s.Value, s.Series = d.string(), d.time(), d.float(), d.uvarint()
+	return s
+}
+
+func (e *enc) samples(ss []Sample) {
+	e.uvarint(uint64(len(ss)))
+	for _, s := range ss {
+		e.sample(s, true)
+	}
+}
+
+func (d *dec) samples() []Sample {
+	n := d.n(4)
+	var out []Sample
+	for range n {
+		out = append(out, d.sample("", true))
+	}
+	return out
+}
+
+func (e *enc) token(t Token) {
+	e.string(t.Name)
+	e.string(t.Role)
+	e.string(t.Hash)
+	e.float(t.Rate)
+	e.int(t.Burst)
+	e.string(t.Origin)
+	e.time(t.CreatedAt)
+}
+
+func (d *dec) token() Token {
+	return Token{Name: d.string(), Role: d.string(), Hash: d.string(), Rate: d.float(), Burst: d.int(),
+		Origin: d.string(), CreatedAt: d.time()}
+}
+
+func (e *enc) audit(a AuditEntry) {
+	e.uvarint(a.ID)
+	e.time(a.Time)
+	for _, s := range [...]string{a.Node, a.Token, a.Role, a.Source, a.ForwardedBy, a.Via, a.Method, a.Path, a.Action, a.Target} {
+		e.string(s)
+	}
+	e.uvarint(a.OldVersion)
+	e.uvarint(a.NewVersion)
+	e.byte(uint8(a.Outcome))
+	e.int(a.Status)
+	e.string(a.Code)
+	e.int(a.Count)
+	e.time(a.Last)
+}
+
+func (d *dec) audit() AuditEntry {
+	a := AuditEntry{ID: d.uvarint(), Time: d.time()}
+	for _, p := range [...]*string{&a.Node, &a.Token, &a.Role, &a.Source, &a.ForwardedBy, &a.Via, &a.Method, &a.Path, &a.Action, &a.Target} {
+		*p = d.string()
+	}
+	a.OldVersion, a.NewVersion = d.uvarint(), d.uvarint()
+	a.Outcome, a.Status, a.Code = Outcome(d.byte()), d.int(), d.string()
+	if a.Outcome > Conflict {
+		d.fail(fmt.Sprintf("unknown outcome %d", a.Outcome))
+	}
+	a.Count, a.Last = d.int(), d.time()
+	return a
+}
+
+func (e *enc) auditCommand(a *AuditCommand) {
+	if a == nil {
+		e.bool(false)
+		return
+	}
+	e.bool(true)
+	e.audit(a.Entry)
+	e.int(a.Max)
+	e.flood(a.Flood)
+}
+
+func (e *enc) flood(f *AuditFlood) {
+	e.bool(f != nil)
+	if f != nil {
+		e.varint(f.WindowSeconds)
+		e.int(f.PerToken)
+	}
+}
+
+func (d *dec) flood() *AuditFlood {
+	if !d.bool() {
+		return nil
+	}
+	return &AuditFlood{WindowSeconds: d.varint(), PerToken: d.int()}
+}
+
+func (d *dec) auditCommand() *AuditCommand {
+	if !d.bool() {
+		return nil
+	}
+	return &AuditCommand{Entry: d.audit(), Max: d.int(), Flood: d.flood()}
+}
+
+// optFloat encodes a *float64 (absent, or a value).
+func (e *enc) optFloat(v *float64) {
+	e.bool(v != nil)
+	if v != nil {
+		e.float(*v)
+	}
+}
+
+func (d *dec) optFloat() *float64 {
+	if !d.bool() {
+		return nil
+	}
+	v := d.float()
+	return &v
+}
+
+func (e *enc) decision(r policy.Record) {
+	e.time(r.Time)
+	for _, v := range [...]int{r.Current, r.Ready, r.Reactive, r.Predictive, r.Recommended, r.Desired} {
+		e.int(v)
+	}
+	e.string(r.Action)
+	e.byte(uint8(r.Bound))
+	e.bool(r.Stale)
+	e.bool(r.Forecast)
+	e.string(r.Reason)
+	e.bool(r.Metrics != nil)
+	e.uvarint(uint64(len(r.Metrics)))
+	for _, m := range r.Metrics {
+		e.string(m.Name)
+		e.optFloat(m.Value)
+		e.bool(m.Stale)
+		e.int(m.Reactive)
+		e.bool(m.WithinTolerance)
+		e.optFloat(m.Forecast)
+		e.int(m.Predictive)
+		e.varint(int64(m.Season))
+		e.optFloat(m.Skill)
+		e.bool(m.Trusted)
+	}
+}
+
+func (d *dec) decision() policy.Record {
+	r := policy.Record{Time: d.time()}
+	for _, p := range [...]*int{&r.Current, &r.Ready, &r.Reactive, &r.Predictive, &r.Recommended, &r.Desired} {
+		*p = d.int()
+	}
+	r.Action, r.Bound, r.Stale, r.Forecast, r.Reason = d.string(), policy.Limit(d.byte()), d.bool(), d.bool(), d.string()
+	// Only the limits the policy package names: a record must also be
+	// writable as the JSON the API and version 1 show.
+	if err := new(policy.Limit).UnmarshalText([]byte(r.Bound.String())); err != nil {
+		d.fail(err.Error())
+	}
+	hasMetrics := d.bool()
+	n := d.n(8)
+	if hasMetrics {
+		r.Metrics = make([]policy.MetricRecord, 0, n)
+	}
+	for range n {
+		m := policy.MetricRecord{Name: d.string(), Value: d.optFloat(), Stale: d.bool(), Reactive: d.int(),
+			WithinTolerance: d.bool(), Forecast: d.optFloat(), Predictive: d.int(), Season: policy.Duration(d.varint()),
+			Skill: d.optFloat(), Trusted: d.bool()}
+		r.Metrics = append(r.Metrics, m)
+	}
+	return r
+}
+
+func (e *enc) window(w *window.Window) {
+	// AppendBinary cannot fail; its error is the BinaryAppender contract.
+	var body []byte
+	body, _ = w.AppendBinary(body)
+	e.bytes(body)
+}
+
+func (d *dec) window() *window.Window {
+	b := d.bytes()
+	if d.err != nil {
+		return nil
+	}
+	w := new(window.Window)
+	if err := w.UnmarshalBinary(b); err != nil {
+		d.fail(err.Error())
+		return nil
+	}
+	return w
+}
+
+func (e *enc) partial(p window.Partial) {
+	e.varint(p.Bucket)
+	e.float(p.Sum)
+	e.uvarint(uint64(p.N))
+	e.float(p.Max)
+	e.float(p.Last)
+	e.varint(p.LastAt)
+}
+
+func (d *dec) partial() window.Partial {
+	p := window.Partial{Bucket: d.varint(), Sum: d.float()}
+	n := d.uvarint()
+	if n > math.MaxUint32 {
+		d.fail("partial count out of range")
+	}
+	p.N, p.Max, p.Last, p.LastAt = uint32(n), d.float(), d.float(), d.varint()
+	return p
+}

@@ -1,0 +1,164 @@
+package store
+
+import (
+	"fmt"
+)
+
+// Encode frames a command as a log entry: its type byte, CurrentVersion,
+// and the binary payload.
+func Encode(c Command) ([]byte, error) {
+	e := &enc{b: make([]byte, 0, 64)}
+	e.byte(uint8(c.Type()))
+	e.byte(CurrentVersion)
+	if err := e.command(c); err != nil {
+		return nil, fmt.Errorf("encoding %s: %w", c.Type(), err)
+	}
+	return e.b, nil
+}
+
+// Decode reads a log entry of any version this code knows. It refuses an
+// unknown type or version, or a payload that does not decode exactly, with
+// ErrUnknownCommand; it never returns part of a command.
+func Decode(data []byte) (Command, error) {
+	if len(data) < 2 {
+		return nil, fmt.Errorf("%w: entry of %d bytes", ErrUnknownCommand, len(data))
+	}
+	t, v, payload := CommandType(data[0]), data[1], data[2:]
+	if !t.Known() {
+		return nil, fmt.Errorf("%w: type %d (version %d); this node knows types up to %d", ErrUnknownCommand, data[0], v, len(commandNames)-1)
+	}
+	var (
+		c   Command
+		err error
+	)
+	switch v {
+	case VersionJSON:
+		c, err = decodeLegacyCommand(t, payload)
+	case VersionBinary:
+		d := &dec{b: payload}
+		c = d.command(t)
+		err = d.done()
+	default:
+		return nil, fmt.Errorf("%w: %s version %d (this node reads versions %d to %d)", ErrUnknownCommand, t, v, VersionJSON, CurrentVersion)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s version %d: %w", ErrUnknownCommand, t, v, err)
+	}
+	return c, nil
+}
+
+func (e *enc) command(c Command) error {
+	switch c := c.(type) {
+	case PutPolicy:
+		if err := e.policyValue(c.Policy); err != nil {
+			return err
+		}
+		e.string(c.IfMatch)
+		e.time(c.At)
+		e.auditCommand(c.Audit)
+	case DeletePolicy:
+		e.string(c.ID)
+		e.string(c.IfMatch)
+		e.auditCommand(c.Audit)
+	case PutIntent:
+		e.intent(c.Intent)
+	case IntentResult:
+		e.string(c.Policy)
+		e.uvarint(c.IntentID)
+		e.string(c.Outcome)
+		e.string(c.Error)
+		e.time(c.At)
+	case Evaluated:
+		e.string(c.Policy)
+		e.uvarint(c.PolicyVersion)
+		e.bool(c.State != nil)
+		if c.State != nil {
+			e.bytes(c.State)
+		}
+		e.bool(c.Record != nil)
+		if c.Record != nil {
+			e.decision(*c.Record)
+		}
+		e.int(c.Desired)
+		e.int(c.Ready)
+		e.time(c.At)
+	case Samples:
+		e.samples(c.Samples)
+	case RegisterNode:
+		e.string(c.ID)
+		e.string(c.HTTPAddr)
+	case Buckets:
+		e.samples(c.Latest)
+		e.uvarint(uint64(len(c.Partials)))
+		for _, p := range c.Partials {
+			e.string(p.Policy)
+			e.string(p.Metric)
+			e.varint(p.Step)
+			e.partial(p.Partial)
+		}
+		e.uvarint(uint64(len(c.Series)))
+		for _, s := range c.Series {
+			e.string(s.Policy)
+			e.string(s.Metric)
+			e.uvarint(s.ID)
+			e.varint(s.T)
+			e.float(s.V)
+		}
+	case CreateToken:
+		e.token(c.Token)
+	case DeleteToken:
+		e.string(c.Name)
+	case AuditCommand:
+		e.audit(c.Entry)
+		e.int(c.Max)
+		e.flood(c.Flood)
+	default:
+		return fmt.Errorf("%w: %T", ErrUnknownCommand, c) // unreachable: Command is sealed
+	}
+	return nil
+}
+
+func (d *dec) command(t CommandType) Command {
+	switch t {
+	case CmdPutPolicy:
+		return PutPolicy{Policy: d.policyValue(), IfMatch: d.string(), At: d.time(), Audit: d.auditCommand()}
+	case CmdDeletePolicy:
+		return DeletePolicy{ID: d.string(), IfMatch: d.string(), Audit: d.auditCommand()}
+	case CmdIntent:
+		return PutIntent{Intent: d.intent()}
+	case CmdResult:
+		return IntentResult{Policy: d.string(), IntentID: d.uvarint(), Outcome: d.string(), Error: d.string(), At: d.time()}
+	case CmdEvaluated:
+		c := Evaluated{Policy: d.string(), PolicyVersion: d.uvarint()}
+		if d.bool() {
+			c.State = d.bytes()
+		}
+		if d.bool() {
+			r := d.decision()
+			c.Record = &r
+		}
+		c.Desired, c.Ready, c.At = d.int(), d.int(), d.time()
+		return c
+	case CmdSamples:
+		return Samples{Samples: d.samples()}
+	case CmdRegisterNode:
+		return RegisterNode{ID: d.string(), HTTPAddr: d.string()}
+	case CmdBuckets:
+		c := Buckets{Latest: d.samples()}
+		for range d.n(8) {
+			c.Partials = append(c.Partials, MetricPartial{Policy: d.string(), Metric: d.string(), Step: d.varint(), Partial: d.partial()})
+		}
+		for range d.n(8) {
+			c.Series = append(c.Series, SeriesUpdate{Policy: d.string(), Metric: d.string(), ID: d.uvarint(), T: d.varint(), V: d.float()})
+		}
+		return c
+	case CmdCreateToken:
+		return CreateToken{Token: d.token()}
+	case CmdDeleteToken:
+		return DeleteToken{Name: d.string()}
+	case CmdAudit:
+		return AuditCommand{Entry: d.audit(), Max: d.int(), Flood: d.flood()}
+	}
+	d.fail(fmt.Sprintf("no decoder for %s", t))
+	return nil
+}

@@ -1,0 +1,89 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// CommandType is the first byte of every Raft log entry Capstan writes.
+type CommandType uint8
+
+// The command types. Values are persisted in the Raft log: never renumber,
+// never reuse. This is the one place that hands them out.
+const (
+	// CmdPutPolicy creates or replaces a policy.
+	CmdPutPolicy CommandType = 1
+	// CmdDeletePolicy removes a policy and everything kept for it.
+	CmdDeletePolicy CommandType = 2
+	// CmdIntent records a scaling action before the leader performs it.
+	CmdIntent CommandType = 3
+	// CmdResult records the outcome of an intent.
+	CmdResult CommandType = 4
+	// CmdEvaluated records a policy's new state and, when the evaluation
+	// proposed a change, its decision record.
+	CmdEvaluated CommandType = 5
+	// CmdSamples records pushed metric samples one by one.
+	CmdSamples CommandType = 6
+	// CmdRegisterNode records a node's HTTP address for forwarding.
+	CmdRegisterNode CommandType = 7
+	// CmdBuckets records a batch of samples pre-aggregated by the leader:
+	// the newest sample of each metric, one partial aggregate per history
+	// bucket, and the newest point of each label-matched series.
+	CmdBuckets CommandType = 8
+	// CmdCreateToken adds an API token (its hash, never its secret).
+	CmdCreateToken CommandType = 20
+	// CmdDeleteToken removes an API token.
+	CmdDeleteToken CommandType = 21
+	// CmdAudit records one audit entry on its own (a refused write, or a
+	// write whose change cannot carry its entry).
+	CmdAudit CommandType = 30
+)
+
+// The command encodings, the second byte of every entry.
+const (
+	// VersionJSON is the JSON payload written before store/ existed. It is
+	// decoded, never written: old logs replay, new entries are binary.
+	VersionJSON uint8 = 1
+	// VersionBinary is the compact binary payload (codec.go).
+	VersionBinary uint8 = 2
+	// CurrentVersion is the version Encode writes.
+	CurrentVersion = VersionBinary
+)
+
+// commandNames names every known type; a type missing here is unknown.
+var commandNames = [...]string{
+	CmdPutPolicy:    "put-policy",
+	CmdDeletePolicy: "delete-policy",
+	CmdIntent:       "intent",
+	CmdResult:       "result",
+	CmdEvaluated:    "evaluated",
+	CmdSamples:      "samples",
+	CmdRegisterNode: "register-node",
+	CmdBuckets:      "buckets",
+	CmdCreateToken:  "create-token",
+	CmdDeleteToken:  "delete-token",
+	CmdAudit:        "audit",
+}
+
+// String names the command type, or says it is unknown.
+func (t CommandType) String() string {
+	if int(t) < len(commandNames) && commandNames[t] != "" {
+		return commandNames[t]
+	}
+	return fmt.Sprintf("unknown(%d)", uint8(t))
+}
+
+// Known reports whether this code understands the type.
+func (t CommandType) Known() bool { return int(t) < len(commandNames) && commandNames[t] != "" }
+
+// Errors. A node that meets ErrUnknownCommand or ErrUnknownSnapshot must
+// stop rather than skip: the nodes that understood the entry would hold a
+// different state.
+var (
+	// ErrUnknownCommand refuses an entry of a type or version this code
+	// does not know, or one whose payload does not decode.
+	ErrUnknownCommand = errors.New("store: unknown or malformed command")
+	// ErrUnknownSnapshot refuses a snapshot of a version this code does
+	// not know, or one that does not decode.
+	ErrUnknownSnapshot = errors.New("store: unknown or malformed snapshot")
+)
