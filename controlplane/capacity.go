@@ -22,6 +22,7 @@ type capacityMetrics struct {
 	value     *prometheus.GaugeVec   // policy, metric
 	target    *prometheus.GaugeVec   // policy, metric
 	forecast  *prometheus.GaugeVec   // policy, metric
+	upper     *prometheus.GaugeVec   // policy, metric
 	binding   *prometheus.GaugeVec   // policy, rule
 	actions   *prometheus.CounterVec // policy, direction: out, in
 	instances []prometheus.Collector
@@ -65,9 +66,13 @@ func newCapacityMetrics() *capacityMetrics {
 			Name: "capstan_policy_metric_forecast",
 			Help: "The value the leader's last evaluation expects at now + the policy's lead (for cpu: utilization x in-service instances); absent when no forecast was made."},
 			[]string{"policy", "metric"}),
+		upper: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "capstan_policy_metric_forecast_upper",
+			Help: "The forecast's upper bound at the leader's last evaluation (forecast plus the recent bias and 1.645 standard deviations of the lead-ahead error); absent until enough forecasts are scored."},
+			[]string{"policy", "metric"}),
 		binding: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "capstan_policy_binding_rule",
-			Help: "1 for the rule that last changed the leader's last decision on its way to the desired size (none, tolerance, stale-data, stabilization, cooldown, rate-limit, bounds), 0 for the others."},
+			Help: "1 for the rule that last changed the leader's last decision on its way to the desired size (none, tolerance, stale-data, stabilization, cooldown, rate-limit, bounds, flapping), 0 for the others."},
 			[]string{"policy", "rule"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "capstan_policy_scaling_decisions_total",
@@ -75,7 +80,7 @@ func newCapacityMetrics() *capacityMetrics {
 			[]string{"policy", "direction"}),
 	}
 	m.rules = bindingRules()
-	m.instances = []prometheus.Collector{m.group, m.proposal, m.value, m.target, m.forecast, m.binding, m.actions}
+	m.instances = []prometheus.Collector{m.group, m.proposal, m.value, m.target, m.forecast, m.upper, m.binding, m.actions}
 	return m
 }
 
@@ -99,11 +104,8 @@ func (m *capacityMetrics) observe(p policy.Policy, gs cloud.GroupState, in polic
 		} else {
 			m.value.DeleteLabelValues(p.ID, pm.Name)
 		}
-		if f := d.Metrics[i].Forecast; i < d.NumMetrics && !math.IsNaN(f) && !math.IsInf(f, 0) {
-			m.forecast.WithLabelValues(p.ID, pm.Name).Set(f)
-		} else {
-			m.forecast.DeleteLabelValues(p.ID, pm.Name)
-		}
+		setOrDelete(m.forecast, p.ID, pm.Name, i < d.NumMetrics, d.Metrics[i].Forecast)
+		setOrDelete(m.upper, p.ID, pm.Name, i < d.NumMetrics, d.Metrics[i].Upper)
 	}
 	for _, r := range m.rules {
 		v := 0.0
@@ -125,11 +127,22 @@ func (m *capacityMetrics) forget(id string) {
 	for _, c := range []interface {
 		Reset()
 		DeletePartialMatch(prometheus.Labels) int
-	}{m.group, m.proposal, m.value, m.target, m.forecast, m.binding, m.actions} {
+	}{m.group, m.proposal, m.value, m.target, m.forecast, m.upper, m.binding, m.actions} {
 		if id == "" {
 			c.Reset()
 		} else {
 			c.DeletePartialMatch(prometheus.Labels{"policy": id})
 		}
 	}
+}
+
+// setOrDelete sets the gauge of (policy, metric) to v when ok and v is a
+// finite number (NaN means "none" in a decision), else removes it, so a
+// missing value reads as absent rather than as 0.
+func setOrDelete(g *prometheus.GaugeVec, policy, metric string, ok bool, v float64) {
+	if ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+		g.WithLabelValues(policy, metric).Set(v)
+		return
+	}
+	g.DeleteLabelValues(policy, metric)
 }

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,8 +22,8 @@ func TestCapacityMetrics(t *testing.T) {
 	in := policy.Inputs{Current: 4, Ready: 3}
 	in.Metrics[0] = policy.Sample{Value: 75, Present: true}
 	d := policy.Decision{Reactive: 5, Predictive: 7, Recommended: 7, Desired: 6, Action: policy.ActionScaleOut, Bound: policy.LimitRateLimit, NumMetrics: 2}
-	d.Metrics[0].Forecast = 390
-	d.Metrics[1].Forecast = math.NaN()
+	d.Metrics[0].Forecast, d.Metrics[0].Upper = 390, 420
+	d.Metrics[1].Forecast, d.Metrics[1].Upper = math.NaN(), math.NaN()
 
 	reg := prometheus.NewRegistry()
 	m := newCapacityMetrics()
@@ -33,7 +34,7 @@ func TestCapacityMetrics(t *testing.T) {
 	d.Action, d.Bound = policy.ActionScaleIn, policy.LimitCooldown
 	m.observe(p, cloud.GroupState{Desired: 6, InService: 4, Pending: 2}, in, d)
 	none := policy.Decision{NumMetrics: 1}
-	none.Metrics[0].Forecast = math.NaN()
+	none.Metrics[0].Forecast, none.Metrics[0].Upper = math.NaN(), math.NaN()
 	m.observe(other, cloud.GroupState{Desired: 1}, policy.Inputs{}, none)
 
 	want := `
@@ -62,6 +63,7 @@ capstan_group_instances{policy="web",state="pending"} 2
 		{"target cpu", []string{"web", "cpu"}, 60},
 		{"target rps", []string{"web", "rps"}, 100},
 		{"forecast cpu", []string{"web", "cpu"}, 390},
+		{"upper cpu", []string{"web", "cpu"}, 420},
 		{"binding cooldown", []string{"web", "cooldown"}, 1},
 		{"binding rate-limit", []string{"web", "rate-limit"}, 0},
 		{"binding none (batch)", []string{"batch", "none"}, 1},
@@ -79,6 +81,8 @@ capstan_group_instances{policy="web",state="pending"} 2
 			got = testutil.ToFloat64(m.target.WithLabelValues(c.labels...))
 		case strings.HasPrefix(c.name, "forecast"):
 			got = testutil.ToFloat64(m.forecast.WithLabelValues(c.labels...))
+		case strings.HasPrefix(c.name, "upper"):
+			got = testutil.ToFloat64(m.upper.WithLabelValues(c.labels...))
 		case strings.HasPrefix(c.name, "binding"):
 			got = testutil.ToFloat64(m.binding.WithLabelValues(c.labels...))
 		case strings.HasPrefix(c.name, "actions"):
@@ -92,12 +96,27 @@ capstan_group_instances{policy="web",state="pending"} 2
 	if n := testutil.CollectAndCount(m.value); n != 1 {
 		t.Errorf("capstan_policy_metric_value has %d series, want 1 (only web/cpu has a sample)", n)
 	}
-	if n := testutil.CollectAndCount(m.forecast); n != 1 {
-		t.Errorf("capstan_policy_metric_forecast has %d series, want 1 (only web/cpu has a forecast)", n)
+	for _, g := range []*prometheus.GaugeVec{m.forecast, m.upper} {
+		if n := testutil.CollectAndCount(g); n != 1 {
+			t.Errorf("forecast gauge has %d series, want 1 (only web/cpu has a forecast)", n)
+		}
 	}
-	// The rule label is bounded: one series per named rule and policy.
-	if n, rules := testutil.CollectAndCount(m.binding), len(bindingRules()); n != 2*rules || rules != 7 {
-		t.Errorf("capstan_policy_binding_rule: %d series for %d rules, want 2 policies x 7 rules", n, rules)
+	// The rule label is bounded: one series per named rule and policy,
+	// every rule the engine names and nothing else.
+	rules := bindingRules()
+	if n := testutil.CollectAndCount(m.binding); n != 2*len(rules) {
+		t.Errorf("capstan_policy_binding_rule: %d series for %d rules, want 2 policies x %d", n, len(rules), len(rules))
+	}
+	for _, want := range []policy.Limit{policy.LimitNone, policy.LimitTolerance, policy.LimitStaleData, policy.LimitStabilization,
+		policy.LimitCooldown, policy.LimitRateLimit, policy.LimitBounds, policy.LimitFlapping} {
+		if !slices.Contains(rules, want) {
+			t.Errorf("binding rules %v lack %s", rules, want)
+		}
+	}
+	for _, r := range rules {
+		if strings.HasPrefix(r.String(), "limit(") {
+			t.Errorf("binding rule %s has no name", r)
+		}
 	}
 
 	m.forget("web")
