@@ -261,9 +261,11 @@ func TestDeadMemberShownDown(t *testing.T) {
 	waitFor(t, func() bool {
 		return memberOf(t, leader, victimID).Health == healthDown && memberOf(t, other, victimID).Health == healthDown
 	})
-	if took := time.Since(stopped); took > 5*time.Second {
+	took := time.Since(stopped)
+	if took > 5*time.Second {
 		t.Errorf("dead member shown down after %s, want within 5s", took)
 	}
+	t.Logf("dead member shown down by the leader and the other follower after %s", took.Round(time.Millisecond))
 	m := memberOf(t, other, victimID)
 	if m.RaftContact != contactFailing || m.API != "unreachable" || m.APIError == "" {
 		t.Errorf("follower's view of the dead member: %+v", m)
