@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -27,7 +26,7 @@ type recommendOptions struct {
 	metrics      []string
 	recordedSize int
 	reportFile   string
-	jsonOut      bool
+	output       string
 	timezone     string
 	workers      int
 }
@@ -55,7 +54,7 @@ priced), the recommended point and its change as a YAML diff. The rule: ` + reco
 	f.StringArrayVar(&o.metrics, "metric", nil, "map a policy metric to a trace column, NAME=COLUMN (repeatable)")
 	f.IntVar(&o.recordedSize, "recorded-size", 0, "size of the group a cpu trace was recorded on (required for cpu metrics)")
 	f.StringVar(&o.reportFile, "report", "", "write a self-contained HTML report of the front here")
-	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
+	outputFlag(cmd, &o.output, "table", "json", "yaml")
 	f.StringVar(&o.timezone, "timezone", "UTC", "time zone of trace times written without one")
 	f.IntVar(&o.workers, "workers", 0, "replays run at once (default: the available cores)")
 	_ = cmd.MarkFlagRequired("policy")
@@ -66,6 +65,9 @@ priced), the recommended point and its change as a YAML diff. The rule: ` + reco
 func runRecommend(ctx context.Context, stdout, stderr io.Writer, o recommendOptions) error {
 	if o.recordedSize < 0 {
 		return fmt.Errorf("--recorded-size: must be >= 0 (got %d)", o.recordedSize)
+	}
+	if err := checkOutput(o.output, "table", "json", "yaml"); err != nil {
+		return err
 	}
 	if o.workers < 0 {
 		return fmt.Errorf("--workers: must be >= 0 (got %d)", o.workers)
@@ -117,13 +119,13 @@ func runRecommend(ctx context.Context, stdout, stderr io.Writer, o recommendOpti
 			return nil
 		}
 	}
-	if o.jsonOut {
-		return writeRecommendJSON(stdout, res, diff)
+	if o.output != "table" {
+		return writeRecommendFormat(stdout, o.output, res, diff)
 	}
 	return writeRecommendText(stdout, res, diff)
 }
 
-// recommendJSON is the --json output.
+// recommendJSON is the -o json (and yaml) output.
 type recommendJSON struct {
 	Rule        string                `json:"rule"`
 	Current     recommend.Candidate   `json:"current"`
@@ -135,7 +137,7 @@ type recommendJSON struct {
 	Skipped     int                   `json:"skipped"`
 }
 
-func writeRecommendJSON(w io.Writer, res *recommend.Result, diff string) error {
+func writeRecommendFormat(w io.Writer, format string, res *recommend.Result, diff string) error {
 	out := recommendJSON{Rule: recommend.Rule, Current: res.Current, Diff: diff, Candidates: len(res.Candidates), Skipped: res.Skipped}
 	for _, i := range res.Front {
 		out.Front = append(out.Front, res.Candidates[i])
@@ -145,9 +147,7 @@ func writeRecommendJSON(w io.Writer, res *recommend.Result, diff string) error {
 		r := simulate.Compare(c.Summary, res.Current.Summary)
 		out.Recommended, out.VsCurrent = &c, &r
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return writeFormat(w, format, out)
 }
 
 // writeRecommendText prints the front as a table, the current policy

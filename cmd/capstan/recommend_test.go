@@ -47,7 +47,7 @@ cost: {per_instance_hour: 0.192, currency: USD}
 
 func TestRecommendCLI(t *testing.T) {
 	pol, tr := writeRecommendInputs(t)
-	code, out, stderr := runCLI(t, "recommend", "--policy", pol, "--trace", tr, "--json")
+	code, out, stderr := runCLI(t, "recommend", "--policy", pol, "--trace", tr, "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -114,6 +114,7 @@ func TestRecommendCLIErrors(t *testing.T) {
 		{"no trace", []string{"--policy", pol}, `"trace" not set`},
 		{"bad workers", []string{"--policy", pol, "--trace", tr, "--workers", "-1"}, "--workers: must be >= 0"},
 		{"bad recorded size", []string{"--policy", pol, "--trace", tr, "--recorded-size", "-2"}, "--recorded-size: must be >= 0"},
+		{"bad format", []string{"--policy", pol, "--trace", tr, "-o", "csv"}, "--output: must be one of table, json, yaml"},
 		{"bad zone", []string{"--policy", pol, "--trace", tr, "--timezone", "Mars/Base"}, "--timezone"},
 		{"unknown column", []string{"--policy", pol, "--trace", tr, "--metric", "rps=nope"}, `no column "nope"`},
 	}
