@@ -24,6 +24,7 @@ type capacityMetrics struct {
 	forecast  *prometheus.GaugeVec   // policy, metric
 	upper     *prometheus.GaugeVec   // policy, metric
 	binding   *prometheus.GaugeVec   // policy, rule
+	cost      *prometheus.GaugeVec   // policy, currency
 	actions   *prometheus.CounterVec // policy, direction: out, in
 	instances []prometheus.Collector
 	rules     []policy.Limit
@@ -72,15 +73,19 @@ func newCapacityMetrics() *capacityMetrics {
 			[]string{"policy", "metric"}),
 		binding: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "capstan_policy_binding_rule",
-			Help: "1 for the rule that last changed the leader's last decision on its way to the desired size (none, tolerance, stale-data, stabilization, cooldown, rate-limit, bounds, flapping), 0 for the others."},
+			Help: "1 for the rule that last changed the leader's last decision on its way to the desired size (none, tolerance, stale-data, stabilization, cooldown, rate-limit, bounds, flapping, schedule), 0 for the others."},
 			[]string{"policy", "rule"}),
+		cost: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "capstan_policy_hourly_cost",
+			Help: "What the leader's last decision's desired size costs per hour at the policy's cost.per_instance_hour, in the policy's currency (label); absent for a policy without a cost."},
+			[]string{"policy", "currency"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "capstan_policy_scaling_decisions_total",
 			Help: "Evaluations of the leader that decided to resize the group, by direction (out, in)."},
 			[]string{"policy", "direction"}),
 	}
 	m.rules = bindingRules()
-	m.instances = []prometheus.Collector{m.group, m.proposal, m.value, m.target, m.forecast, m.upper, m.binding, m.actions}
+	m.instances = []prometheus.Collector{m.group, m.proposal, m.value, m.target, m.forecast, m.upper, m.binding, m.cost, m.actions}
 	return m
 }
 
@@ -114,6 +119,12 @@ func (m *capacityMetrics) observe(p policy.Policy, gs cloud.GroupState, in polic
 		}
 		m.binding.WithLabelValues(p.ID, r.String()).Set(v)
 	}
+	// One series per policy: a currency changed by a new policy version
+	// replaces the old one rather than leaving it behind.
+	m.cost.DeletePartialMatch(prometheus.Labels{"policy": p.ID})
+	if p.Cost.Priced() {
+		m.cost.WithLabelValues(p.ID, p.Cost.Currency).Set(d.HourlyCost)
+	}
 	switch d.Action {
 	case policy.ActionScaleOut:
 		m.actions.WithLabelValues(p.ID, "out").Inc()
@@ -127,7 +138,7 @@ func (m *capacityMetrics) forget(id string) {
 	for _, c := range []interface {
 		Reset()
 		DeletePartialMatch(prometheus.Labels) int
-	}{m.group, m.proposal, m.value, m.target, m.forecast, m.upper, m.binding, m.actions} {
+	}{m.group, m.proposal, m.value, m.target, m.forecast, m.upper, m.binding, m.cost, m.actions} {
 		if id == "" {
 			c.Reset()
 		} else {

@@ -17,11 +17,12 @@ import (
 // evaluation sets, the binding-rule enum, the action counters by
 // direction, and that forgetting a policy drops its series.
 func TestCapacityMetrics(t *testing.T) {
-	p := policy.Policy{ID: "web", Metrics: []policy.Metric{{Name: "cpu", Type: "cpu", Target: 60}, {Name: "rps", Type: "request_rate", Target: 100}}}
+	p := policy.Policy{ID: "web", Metrics: []policy.Metric{{Name: "cpu", Type: "cpu", Target: 60}, {Name: "rps", Type: "request_rate", Target: 100}},
+		Cost: policy.Cost{PerInstanceHour: 0.5, Currency: "EUR"}}
 	other := policy.Policy{ID: "batch", Metrics: []policy.Metric{{Name: "queue", Target: 10}}}
 	in := policy.Inputs{Current: 4, Ready: 3}
 	in.Metrics[0] = policy.Sample{Value: 75, Present: true}
-	d := policy.Decision{Reactive: 5, Predictive: 7, Recommended: 7, Desired: 6, Action: policy.ActionScaleOut, Bound: policy.LimitRateLimit, NumMetrics: 2}
+	d := policy.Decision{Reactive: 5, Predictive: 7, Recommended: 7, Desired: 6, Action: policy.ActionScaleOut, Bound: policy.LimitRateLimit, NumMetrics: 2, HourlyCost: 3}
 	d.Metrics[0].Forecast, d.Metrics[0].Upper = 390, 420
 	d.Metrics[1].Forecast, d.Metrics[1].Upper = math.NaN(), math.NaN()
 
@@ -67,6 +68,7 @@ capstan_group_instances{policy="web",state="pending"} 2
 		{"binding cooldown", []string{"web", "cooldown"}, 1},
 		{"binding rate-limit", []string{"web", "rate-limit"}, 0},
 		{"binding none (batch)", []string{"batch", "none"}, 1},
+		{"cost web", []string{"web", "EUR"}, 3},
 		{"actions out", []string{"web", "out"}, 1},
 		{"actions in", []string{"web", "in"}, 1},
 	}
@@ -85,12 +87,18 @@ capstan_group_instances{policy="web",state="pending"} 2
 			got = testutil.ToFloat64(m.upper.WithLabelValues(c.labels...))
 		case strings.HasPrefix(c.name, "binding"):
 			got = testutil.ToFloat64(m.binding.WithLabelValues(c.labels...))
+		case strings.HasPrefix(c.name, "cost"):
+			got = testutil.ToFloat64(m.cost.WithLabelValues(c.labels...))
 		case strings.HasPrefix(c.name, "actions"):
 			got = testutil.ToFloat64(m.actions.WithLabelValues(c.labels...))
 		}
 		if got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, got, c.want)
 		}
+	}
+	// Absent for the unpriced batch policy: one series, web's.
+	if n := testutil.CollectAndCount(m.cost); n != 1 {
+		t.Errorf("capstan_policy_hourly_cost has %d series, want 1 (only web is priced)", n)
 	}
 	// Absent, not zero: rps has no sample and no forecast.
 	if n := testutil.CollectAndCount(m.value); n != 1 {
@@ -108,7 +116,7 @@ capstan_group_instances{policy="web",state="pending"} 2
 		t.Errorf("capstan_policy_binding_rule: %d series for %d rules, want 2 policies x %d", n, len(rules), len(rules))
 	}
 	for _, want := range []policy.Limit{policy.LimitNone, policy.LimitTolerance, policy.LimitStaleData, policy.LimitStabilization,
-		policy.LimitCooldown, policy.LimitRateLimit, policy.LimitBounds, policy.LimitFlapping} {
+		policy.LimitCooldown, policy.LimitRateLimit, policy.LimitBounds, policy.LimitFlapping, policy.LimitSchedule} {
 		if !slices.Contains(rules, want) {
 			t.Errorf("binding rules %v lack %s", rules, want)
 		}
