@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/capstan-io/capstan/metrics/trace"
 	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/policy/simulate"
 	"github.com/capstan-io/capstan/policy/simulate/recommend"
@@ -79,17 +79,12 @@ func runRecommend(ctx context.Context, stdout, stderr io.Writer, o recommendOpti
 	if err != nil {
 		return err
 	}
-	loc, err := time.LoadLocation(o.timezone)
-	if err != nil {
-		return fmt.Errorf("--timezone: %w", err)
+	if o.recordedSize > 0 && !slices.ContainsFunc(p.Metrics, func(m policy.Metric) bool { return m.Type == policy.MetricCPU }) {
+		return fmt.Errorf("--recorded-size: applies only to cpu metrics, and policy %s has none (its values already count the whole group)", p.ID)
 	}
-	data, err := readFileLimited(o.traceFile, maxTraceFile)
+	tr, err := loadTrace(o.traceFile, o.timezone, false, stderr)
 	if err != nil {
-		return fmt.Errorf("reading trace: %w", err)
-	}
-	tr, err := trace.ParseBytes(data, trace.Options{Location: loc})
-	if err != nil {
-		return fmt.Errorf("%s: %w", o.traceFile, err)
+		return err
 	}
 	series, err := mapTrace(p, tr, o.metrics)
 	if err != nil {

@@ -115,6 +115,7 @@ func TestRecommendCLIErrors(t *testing.T) {
 		{"bad workers", []string{"--policy", pol, "--trace", tr, "--workers", "-1"}, "--workers: must be >= 0"},
 		{"bad recorded size", []string{"--policy", pol, "--trace", tr, "--recorded-size", "-2"}, "--recorded-size: must be >= 0"},
 		{"bad format", []string{"--policy", pol, "--trace", tr, "-o", "csv"}, "--output: must be one of table, json, yaml"},
+		{"recorded size without cpu", []string{"--policy", pol, "--trace", tr, "--recorded-size", "3"}, "--recorded-size: applies only to cpu metrics"},
 		{"bad zone", []string{"--policy", pol, "--trace", tr, "--timezone", "Mars/Base"}, "--timezone"},
 		{"unknown column", []string{"--policy", pol, "--trace", tr, "--metric", "rps=nope"}, `no column "nope"`},
 	}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -133,23 +132,9 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	if err != nil {
 		return err
 	}
-	loc, err := time.LoadLocation(o.timezone)
+	tr, err := loadTrace(o.traceFile, o.timezone, o.skipBadRows, stderr)
 	if err != nil {
-		return fmt.Errorf("--timezone: %w", err)
-	}
-	data, err := readFileLimited(o.traceFile, maxTraceFile)
-	if err != nil {
-		return fmt.Errorf("reading trace: %w", err)
-	}
-	tr, err := trace.ParseBytes(data, trace.Options{SkipBadRows: o.skipBadRows, Location: loc})
-	if err != nil {
-		return fmt.Errorf("%s: %w", o.traceFile, err)
-	}
-	if tr.SkippedCount > 0 {
-		fmt.Fprintf(stderr, "skipped %d bad row(s) in %s\n", tr.SkippedCount, o.traceFile)
-		for _, s := range tr.Skipped {
-			fmt.Fprintf(stderr, "  %v\n", s.Err) // the error names its line
-		}
+		return err
 	}
 	series, err := mapTrace(p, tr, o.metrics)
 	if err != nil {
