@@ -128,3 +128,43 @@ func TestRecommendCLIErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSimulateCostCLI: a priced policy's simulate summary, in every
+// format, and its comparison with the HPA reference show the cost and the
+// difference in money.
+func TestSimulateCostCLI(t *testing.T) {
+	pol, tr := writeRecommendInputs(t)
+	code, out, stderr := runCLI(t, "simulate", "--policy", pol, "--trace", tr, "-o", "json", "--baseline", "hpa")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got struct {
+		Policy, Baseline struct {
+			Hours    float64 `json:"instance_hours"`
+			Cost     float64
+			Currency string
+		}
+		VsBaseline struct {
+			Cost           float64 `json:"cost"`
+			CostDifference float64 `json:"cost_difference"`
+			Currency       string
+		} `json:"policy_vs_baseline"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if math.Abs(got.Policy.Cost-0.192*got.Policy.Hours) > 1e-9 || got.Policy.Currency != "USD" || got.Baseline.Currency != "USD" {
+		t.Fatalf("policy %+v, baseline %+v", got.Policy, got.Baseline)
+	}
+	if d := got.Policy.Cost - got.Baseline.Cost; math.Abs(got.VsBaseline.CostDifference-d) > 1e-9 || got.VsBaseline.Currency != "USD" {
+		t.Fatalf("vs baseline %+v, want difference %v", got.VsBaseline, d)
+	}
+	code, text, _ := runCLI(t, "simulate", "--policy", pol, "--trace", tr, "--baseline", "hpa")
+	if code != 0 || !strings.Contains(text, "cost (USD)") || !strings.Contains(text, "policy / hpa: ") || !strings.Contains(text, ", cost ") {
+		t.Fatalf("exit %d, table:\n%s", code, text)
+	}
+	code, plain, _ := runCLI(t, "simulate", "--policy", pol, "--trace", tr)
+	if code != 0 || !strings.Contains(plain, "cost") || !strings.Contains(plain, "USD") {
+		t.Fatalf("exit %d, summary:\n%s", code, plain)
+	}
+}
