@@ -1,9 +1,11 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -72,14 +74,32 @@ type compiledSchedule struct {
 	loc        *time.Location
 	start, end time.Time
 	duration   time.Duration
+	// last remembers one answer of next: a cron walk costs microseconds
+	// (zone lookups per step), and consecutive evaluations ask about
+	// nearly the same instant. The answer is a fact about the calendar,
+	// so sharing it between goroutines (the parallel replays of
+	// recommend) only needs the pointer swap to be atomic.
+	last *atomic.Pointer[nextAnswer]
+}
+
+// nextAnswer records that the first opening after any instant in
+// [from, open) is open.
+type nextAnswer struct{ from, open time.Time }
+
+// compiledForm returns the schedule ready to evaluate: the form Parse
+// compiled (whose remembered answers it shares), or a fresh one.
+func (s Schedule) compiledForm() (compiledSchedule, string, string) {
+	if s.compiled != nil {
+		return *s.compiled, "", ""
+	}
+	return s.compile()
 }
 
 // compile parses the cron expression and loads the time zone, returning
 // the rule the schedule breaks (with the field it concerns) on failure.
+// Validation and listings use a fresh form each time, so that they leave
+// nothing behind in a policy (two parses of one file stay deeply equal).
 func (s Schedule) compile() (compiledSchedule, string, string) {
-	if s.compiled != nil {
-		return *s.compiled, "", ""
-	}
 	c := compiledSchedule{loc: time.UTC, start: s.Start, end: s.End, duration: s.Duration.D()}
 	if !s.Recurring() {
 		return c, "", ""
@@ -108,13 +128,23 @@ func (s Schedule) compile() (compiledSchedule, string, string) {
 	}
 	spec.Location = c.loc
 	c.spec = spec
+	c.last = new(atomic.Pointer[nextAnswer])
 	return c, "", ""
 }
 
 // next returns the first activation opening after t (zero if none within
 // the cron library's five-year search).
 func (c *compiledSchedule) next(t time.Time) time.Time {
-	return c.spec.Next(t)
+	if c.last != nil {
+		if a := c.last.Load(); a != nil && !t.Before(a.from) && t.Before(a.open) {
+			return a.open
+		}
+	}
+	open := c.spec.Next(t)
+	if c.last != nil && !open.IsZero() {
+		c.last.Store(&nextAnswer{from: t, open: open})
+	}
+	return open
 }
 
 // activeWithin reports whether the window is open at some instant of
@@ -169,7 +199,7 @@ type scheduleBounds struct {
 func boundsAt(scheds []Schedule, now time.Time, lead time.Duration) scheduleBounds {
 	var b scheduleBounds
 	for _, s := range scheds {
-		c, _, msg := s.compile()
+		c, _, msg := s.compiledForm()
 		if msg != "" {
 			continue // Validate refuses it; a decoded policy that skipped Validate must not panic here
 		}
@@ -235,9 +265,9 @@ func (c *ruleChecker) schedules(p Policy) {
 		case s.Recurring() && oneOff:
 			c.add(base+".cron", "a window is either recurring (cron, timezone, duration) or one-off (start, end), not both")
 		case s.Recurring():
-			if _, field, msg := s.compile(); msg != "" {
+			if cs, field, msg := s.compile(); msg != "" {
 				c.add(base+"."+field, msg)
-			} else if cs, _, _ := s.compile(); cs.next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+			} else if cs.next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
 				c.add(base+".cron", "never matches a date")
 			}
 			if s.Duration <= 0 || s.Duration.D() > maxScheduleDuration {
@@ -379,6 +409,26 @@ func compileSchedules(scheds []Schedule) []Schedule {
 		out[i] = s
 	}
 	return out
+}
+
+// UnmarshalJSON decodes a schedule and compiles it, as Parse does, so a
+// policy decoded from JSON without Parse (the replicated store does that)
+// evaluates without re-reading its cron expression and zone file at every
+// evaluation. A schedule that does not compile is kept as written, for
+// Validate to report.
+func (s *Schedule) UnmarshalJSON(data []byte) error {
+	type plain Schedule // without this method
+	var v plain
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*s = Schedule(v)
+	s.compiled = nil
+	s.Start, s.End = fixedZone(s.Start), fixedZone(s.End)
+	if c, _, msg := s.compile(); msg == "" {
+		s.compiled = &c
+	}
+	return nil
 }
 
 // fixedZone keeps t's instant and offset but not the machine's Local zone,

@@ -289,3 +289,41 @@ func TestDiff(t *testing.T) {
 		t.Fatalf("Diff of a policy with itself = %q", d)
 	}
 }
+
+// TestSearchWithSchedules replays a scheduled policy's candidates in
+// parallel (they share the parsed windows and what those remember of the
+// calendar): the answers match a one-worker search, and every candidate
+// keeps the window's minimum during it.
+func TestSearchWithSchedules(t *testing.T) {
+	p, err := policy.Parse([]byte(`id: rec
+target: {provider: fake, group: g}
+min: 1
+max: 40
+warmup: 2m
+evaluation_interval: 1m
+stale_after: 3m
+metrics: [{name: rps, type: request_rate, target: 100}]
+schedules: [{name: mornings, cron: "0 6 * * *", timezone: Europe/Berlin, duration: 2h, min: 25}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := dailyTrace(2)
+	sp := Space{TargetScales: []float64{0.9, 1, 1.1}, Stabilizations: []policy.Duration{policy.Duration(time.Minute), policy.Duration(10 * time.Minute)}}
+	one, err := Search(context.Background(), simulate.Config{Policy: p}, s, sp, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := Search(context.Background(), simulate.Config{Policy: p}, s, sp, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range one.Candidates {
+		if one.Candidates[i].Summary != two.Candidates[i].Summary {
+			t.Fatalf("candidate %d: %+v with one worker, %+v with two", i, one.Candidates[i].Summary, two.Candidates[i].Summary)
+		}
+		if peak := one.Candidates[i].Summary.PeakSize; peak < 25 {
+			t.Fatalf("candidate %d peaked at %d, below the window's min 25", i, peak)
+		}
+	}
+}
