@@ -52,6 +52,13 @@ type Schedule struct {
 // Recurring reports whether the window is a cron one.
 func (s Schedule) Recurring() bool { return s.Cron != "" }
 
+// OpenAt reports whether the window is open at t. A schedule that does
+// not compile is never open.
+func (s Schedule) OpenAt(t time.Time) bool {
+	c, _, msg := s.compiledForm()
+	return msg == "" && c.activeWithin(t, 0)
+}
+
 // Activation is one opening of a schedule: [Start, End).
 type Activation struct {
 	Start, End time.Time

@@ -50,7 +50,26 @@ schedules: [{name: launch, start: "` + start.Format(time.RFC3339) + `", end: "` 
 	if got := res.Desired[at(3*time.Hour+10*time.Minute)]; got != 2 {
 		t.Errorf("desired %d after the window, want back to 2", got)
 	}
+	// The timeline marks the samples at which the window was open.
+	for i, on := range res.Scheduled {
+		if want := i >= at(2*time.Hour) && i < at(3*time.Hour); on != want {
+			t.Fatalf("sample %d: scheduled %v, want %v", i, on, want)
+		}
+	}
+	if len(res.Scheduled) != len(vals) {
+		t.Fatalf("%d scheduled marks for %d samples", len(res.Scheduled), len(vals))
+	}
 	if res.Summary.UnderProvisionedSamples != 0 {
 		t.Errorf("%d under-provisioned samples", res.Summary.UnderProvisionedSamples)
+	}
+}
+
+func TestRunWithoutSchedulesMarksNothing(t *testing.T) {
+	res, err := Run(Config{Policy: testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 100})}, series(100, 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Scheduled != nil {
+		t.Fatalf("scheduled %v, want nil", res.Scheduled)
 	}
 }

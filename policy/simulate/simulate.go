@@ -96,6 +96,9 @@ type Result struct {
 	Trusted [][]bool
 	// Under marks the samples counted as under-provisioned in the summary.
 	Under []bool
+	// Scheduled marks the samples at which one of the policy's scheduled
+	// windows was open; nil when the policy has none.
+	Scheduled []bool
 	// Rows explain each sample's decision.
 	Rows []Row
 	// Events are every size change, in time order, including those made
@@ -395,6 +398,15 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			}
 		}
 		res.Desired[i], res.Ready[i] = int32(g.desired), int32(g.ready)
+		if len(p.Schedules) > 0 {
+			if res.Scheduled == nil {
+				res.Scheduled = make([]bool, n)
+			}
+			t := time.Unix(0, now).UTC()
+			for _, sc := range p.Schedules {
+				res.Scheduled[i] = res.Scheduled[i] || sc.OpenAt(t)
+			}
+		}
 		need := neededAt(i)
 		res.Needed[i] = int32(need)
 		for j, m := range p.Metrics {

@@ -361,10 +361,14 @@ func refStep(b []byte, r *simulate.Result, target float64, xs xScale, ys yScale)
 func capacityPanel(r *simulate.Result, ovs []Overlay, xs xScale, ticks []timeTick) panel {
 	ys := newYScale(0, float64(capacityTop(r, ovs)), 5, true, padTop+markStrip, capacityChartHeight-padBottom)
 	b := drawCapacity(nil, r, ovs, 0, len(r.Times), xs.t0, xs.t1+1, xs, ys)
+	legend := capacityLegend(ovs)
+	if slices.Contains(r.Scheduled, true) {
+		legend = append(legend, legendItem{"sched", "scheduled window open"})
+	}
 	return panel{
 		Title:  "Capacity",
 		Note:   "instances",
-		Legend: capacityLegend(ovs),
+		Legend: legend,
 		SVG:    chartSVG("capacity chart", capacityChartHeight, xs, ys, ticks, b),
 	}
 }
@@ -610,6 +614,7 @@ h1{font-size:22px;line-height:1.25;margin:0 0 6px;font-weight:650}
 .sw.desired{border-color:#0f172a}
 .sw.ready{height:11px;border:0;border-top:2px solid #2563eb;background:#bfdbfe}
 .sw.under{height:11px;border:0;background:#f59e0b}
+.sched rect{fill:#6366f1;fill-opacity:.10}.sw.sched{height:11px;border:0;background:#6366f120}
 svg{display:block;width:100%;height:auto;overflow:visible}
 svg path{fill:none;stroke-linejoin:round;stroke-linecap:round}
 .grid path{stroke:#edf1f6;stroke-width:1}

@@ -405,7 +405,23 @@ func TestWriteHTMLSchedules(t *testing.T) {
 		{Name: "later", Start: first.AddDate(0, 1, 0), End: first.AddDate(0, 1, 1), Max: 9},
 	}
 	r.Events = append(r.Events, simulate.Event{At: r.Times[10], From: 2, To: 5, Bound: policy.LimitSchedule})
+	plain := renderHTML(t, HTMLOptions{}, p, r)
+	if strings.Contains(plain, `<g class="sched">`) || strings.Contains(plain, "scheduled window open") {
+		t.Error("shading drawn without the simulator's marks")
+	}
+	r.Scheduled = make([]bool, len(r.Times))
+	for i := 480; i < 600; i++ { // two hours of the first day
+		r.Scheduled[i] = true
+	}
 	doc := renderHTML(t, HTMLOptions{}, p, r)
+	checkWellFormed(t, doc)
+	// The capacity chart and the first day's view each shade one stretch.
+	if got := strings.Count(doc, `<g class="sched"><rect`); got != 2 {
+		t.Errorf("%d shaded capacity charts, want 2 (the whole run and day 1)", got)
+	}
+	if !strings.Contains(doc, "scheduled window open") {
+		t.Error("no legend for the shading")
+	}
 	opening := time.Date(first.Year(), first.Month(), first.Day(), 8, 0, 0, 0, mustZone(t, "Europe/Berlin"))
 	if opening.Before(first) {
 		opening = opening.AddDate(0, 0, 1)

@@ -130,6 +130,12 @@ func drawCapacity(b []byte, r *simulate.Result, ovs []Overlay, i0, i1 int, from,
 		}
 		return math.NaN()
 	}
+	// Scheduled windows shade the plot behind everything else.
+	if len(r.Scheduled) == len(r.Times) {
+		b = append(b, `<g class="sched">`...)
+		b = rugBands(b, n, at, func(i int) bool { return r.Scheduled[i0+i] }, xs, ys.top, ys.bottom-ys.top)
+		b = append(b, `</g>`...)
+	}
 	// Layering does the under-provisioning arithmetic: needed is filled in
 	// the warning colour and the opaque ready area painted over it, so only
 	// the deficit where needed rises above ready stays visible.
