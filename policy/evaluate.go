@@ -192,6 +192,21 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		}
 	}
 
+	// Guarded pace: the scale-in rate limit is built for a blind scale-in,
+	// which cannot tell a dip from the end of a peak. When every metric's
+	// trusted forecast upper bound over the lead and the reactive proposal
+	// agree that demand is below the current size, the release down to the
+	// size they agree on (guardedTo) is not held to max_step; only the part
+	// below it is. Cooldowns and anti-flapping still apply: a cooldown is
+	// the operator's "at most this often", max_step only "this far blind".
+	// Without it a 5-minute trace sheds at most 10 % per sample (one
+	// scale-in per 300 s cooldown) and pays for idle capacity for an hour
+	// after a peak.
+	guardedTo := current
+	if guarded && p.Predictive.Mode == PredictForecastAndScale && desired < current {
+		guardedTo = min(current, max(guard, rec, desired))
+	}
+
 	// 4. Cooldowns.
 	if desired > current && !s.LastScaleOut.IsZero() && now.Before(s.LastScaleOut.Add(p.ScaleOut.Cooldown.D())) {
 		desired, bound = current, LimitCooldown
@@ -228,7 +243,14 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		}
 	} else if desired < current {
 		if limit, ok := lowerLimit(p.ScaleIn.MaxStep, s.Changes, current, now); ok && desired < limit {
+			want := desired
 			desired, bound = min(limit, current), LimitRateLimit
+			if guardedTo < desired {
+				desired, d.ScaleInRule = guardedTo, RuleForecastRelease
+				if desired == want {
+					bound = LimitNone // the limit no longer decided anything
+				}
+			}
 		}
 	}
 
