@@ -147,6 +147,13 @@ type Summary struct {
 	PeakSize int `json:"peak_size"`
 	// StaleSamples counts samples evaluated with a stale or missing metric.
 	StaleSamples int `json:"stale_samples"`
+	// Reversals counts actions that reversed the direction of the one
+	// before (a scale-in after a scale-out or the other way round): how
+	// much the group went back and forth.
+	Reversals int `json:"reversals"`
+	// Damped counts evaluations at which anti-flapping held back a
+	// scale-in (policy.Decision.Damped): how often the damping acted.
+	Damped int `json:"damped_decisions"`
 }
 
 // group is the simulated cloud group: instances become ready warmup after
@@ -294,6 +301,12 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	// account carries a decision out on the group and counts it.
 	account := func(now int64, d *policy.Decision) {
 		sum.Evaluations++
+		if d.Reversal {
+			sum.Reversals++
+		}
+		if d.Damped {
+			sum.Damped++
+		}
 		if d.Desired != g.desired {
 			g.resize(now, d.Desired, warmup)
 			if d.Action == policy.ActionScaleOut {
