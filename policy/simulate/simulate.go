@@ -149,7 +149,8 @@ type Summary struct {
 	StaleSamples int `json:"stale_samples"`
 	// Reversals counts actions that reversed the direction of the one
 	// before (a scale-in after a scale-out or the other way round): how
-	// much the group went back and forth.
+	// much the group went back and forth. Counted from the size changes,
+	// so a baseline run has them too.
 	Reversals int `json:"reversals"`
 	// Damped counts evaluations at which anti-flapping held back a
 	// scale-in (policy.Decision.Damped): how often the damping acted.
@@ -299,10 +300,17 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		acted     bool
 	)
 	// account carries a decision out on the group and counts it.
+	// lastDir is the direction of the latest size change: reversals are
+	// counted here from the changes, not taken from the decisions, so the
+	// HPA reference's are counted the same way.
+	lastDir := policy.ActionHold
 	account := func(now int64, d *policy.Decision) {
 		sum.Evaluations++
-		if d.Reversal {
-			sum.Reversals++
+		if d.Action != policy.ActionHold && d.Desired != g.desired {
+			if lastDir != policy.ActionHold && lastDir != d.Action {
+				sum.Reversals++
+			}
+			lastDir = d.Action
 		}
 		if d.Damped {
 			sum.Damped++
