@@ -199,9 +199,10 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	// size they agree on (guardedTo) is not held to max_step; only the part
 	// below it is. Cooldowns and anti-flapping still apply: a cooldown is
 	// the operator's "at most this often", max_step only "this far blind".
-	// Without it a 5-minute trace sheds at most 10 % per sample (one
-	// scale-in per 300 s cooldown) and pays for idle capacity for an hour
-	// after a peak.
+	// Without it, capacity the forecasts no longer need is shed only
+	// max_step at a time (by default 10 % a minute, and once per cooldown
+	// where one is set), and after a peak on a 5-minute trace it was paid
+	// for up to an hour longer than the HPA reference's.
 	guardedTo := current
 	if guarded && p.Predictive.Mode == PredictForecastAndScale && desired < current {
 		guardedTo = min(current, max(guard, rec, desired))
