@@ -311,10 +311,10 @@ type Record struct {
 	Bound       Limit          `json:"bound"`
 	Stale       bool           `json:"stale"`
 	Forecast    bool           `json:"used_forecast"`
-	ScaleInRule ScaleInRule    `json:"scale_in_rule"`
-	Reversal    bool           `json:"reversal"`
-	Reversals   int            `json:"reversals"`
-	Damped      bool           `json:"damped"`
+	ScaleInRule ScaleInRule    `json:"scale_in_rule,omitempty"`
+	Reversal    bool           `json:"reversal,omitempty"`
+	Reversals   int            `json:"reversals,omitempty"`
+	Damped      bool           `json:"damped,omitempty"`
 	Reason      string         `json:"reason"`
 	Metrics     []MetricRecord `json:"metrics"`
 }
