@@ -295,11 +295,16 @@ func TestCluster(t *testing.T) {
 			if !c.committedIntents(li)[fmt.Sprintf("%s/%d/3", l.cfg.NodeID, term)] {
 				t.Fatal("the call has no intent committed before it")
 			}
-			for i, n := range c.nodes {
-				if v, _ := n.fsm.view("web"); len(v.Pending) != 0 {
-					t.Fatalf("node %d still holds the intent as pending: its result was not committed", i)
+			// The group reaches 3 when the call lands; the result is
+			// committed after that, so wait for it rather than race it.
+			c.waitFor("every node to apply the intent's result (no pending intent)", func() bool {
+				for _, n := range c.nodes {
+					if v, _ := n.fsm.view("web"); len(v.Pending) != 0 {
+						return false
+					}
 				}
-			}
+				return true
+			})
 		}},
 		{"a pending intent whose call landed is reconciled after a failover, never repeated", clusterOptions{}, reconcileAfterFailover(true)},
 		{"a pending intent whose call never landed is reconciled after a failover, never repeated", clusterOptions{}, reconcileAfterFailover(false)},
