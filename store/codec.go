@@ -61,6 +61,8 @@ const maxListLen = 1 << 26
 type dec struct {
 	b   []byte
 	err error
+	// fenced says whether intents carry their fence (see dec.intent).
+	fenced bool
 }
 
 func (d *dec) fail(what string) {

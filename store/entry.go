@@ -34,8 +34,8 @@ func Decode(data []byte) (Command, error) {
 	switch v {
 	case VersionJSON:
 		c, err = decodeLegacyCommand(t, payload)
-	case VersionBinary:
-		d := &dec{b: payload}
+	case VersionBinary, VersionFenced:
+		d := &dec{b: payload, fenced: v >= VersionFenced}
 		c = d.command(t)
 		err = d.done()
 	default:
@@ -125,7 +125,7 @@ func (d *dec) command(t CommandType) Command {
 	case CmdDeletePolicy:
 		return DeletePolicy{ID: d.string(), IfMatch: d.string(), Audit: d.auditCommand()}
 	case CmdIntent:
-		return PutIntent{Intent: d.intent()}
+		return PutIntent{Intent: d.intent(d.fenced)}
 	case CmdResult:
 		return IntentResult{Policy: d.string(), IntentID: d.uvarint(), Outcome: d.string(), Error: d.string(), At: d.time()}
 	case CmdEvaluated:
