@@ -116,6 +116,11 @@ type Intent struct {
 	Term   uint64    `json:"term"`
 	Node   string    `json:"node"`
 	At     time.Time `json:"at"`
+	// SendBy is when the driver stops sending requests for it, and
+	// InDoubtUntil when any request it sent has taken effect or never
+	// will (docs/fencing.md); absent for intents older than fencing.
+	SendBy       *time.Time `json:"send_by,omitempty"`
+	InDoubtUntil *time.Time `json:"in_doubt_until,omitempty"`
 }
 
 // Sample is one pushed metric sample.
