@@ -33,6 +33,9 @@ type cluster struct {
 type clusterOptions struct {
 	// trailingLogs is how many entries a snapshot leaves (0: the default).
 	trailingLogs uint64
+	// cloudTimeout and cloudSettle replace the harness's 1 s call bound
+	// and the default settle time when set.
+	cloudTimeout, cloudSettle time.Duration
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -64,6 +67,12 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		cfg.SnapshotThreshold, cfg.SnapshotInterval = 1<<20, time.Hour // snapshots only when a test asks
 		if o.trailingLogs > 0 {
 			cfg.TrailingLogs = o.trailingLogs
+		}
+		if o.cloudTimeout > 0 {
+			cfg.CloudTimeout = o.cloudTimeout
+		}
+		if o.cloudSettle > 0 {
+			cfg.CloudSettle = o.cloudSettle
 		}
 		cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
 		cfg.Storage = &RaftStorage{Logs: logs, Stable: logs, Snapshots: snaps, Transport: c.trans[i]}

@@ -83,8 +83,15 @@ type Config struct {
 	Tick time.Duration
 	// Workers evaluate due policies in parallel on the leader.
 	Workers int
-	// CloudTimeout bounds each cloud call.
+	// CloudTimeout bounds each cloud call. A resize's bound is also its
+	// fence: no request for it is sent after its intent's SendBy, which is
+	// CloudTimeout after the intent (docs/fencing.md).
 	CloudTimeout time.Duration
+	// CloudSettle is how long after SendBy a request the provider already
+	// received may still take effect. Until then a resize whose outcome is
+	// unknown keeps its group in doubt: no new action, and it counts for
+	// cooldowns and rate limits.
+	CloudSettle time.Duration
 	// ApplyTimeout bounds each Raft write.
 	ApplyTimeout time.Duration
 	// StateSync is the longest the leader goes without committing a policy's
@@ -140,6 +147,7 @@ func DefaultConfig() Config {
 		Tick:               250 * time.Millisecond,
 		Workers:            8,
 		CloudTimeout:       10 * time.Second,
+		CloudSettle:        20 * time.Second,
 		ApplyTimeout:       5 * time.Second,
 		StateSync:          60 * time.Second,
 	}
