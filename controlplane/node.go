@@ -185,6 +185,9 @@ func (c Config) Validate() error {
 	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
 		errs = append(errs, errors.New("leader-lease-timeout: must not exceed heartbeat-timeout"))
 	}
+	if c.CloudSettle < 0 {
+		errs = append(errs, fmt.Errorf("cloud-settle: must be >= 0 (got %s)", c.CloudSettle))
+	}
 	if c.Drivers == nil {
 		errs = append(errs, errors.New("drivers: required"))
 	}
