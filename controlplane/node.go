@@ -297,7 +297,12 @@ func NewNode(cfg Config) (*Node, error) {
 // openStorage opens the durable Raft storage in DataDir (raft-boltdb for
 // the log and stable store, file snapshots) and the network transport.
 func (n *Node) openStorage(hlog hclog.Logger) error {
-	bolt, err := raftboltdb.NewBoltStore(filepath.Join(n.cfg.DataDir, "raft.db"))
+	path := filepath.Join(n.cfg.DataDir, "raft.db")
+	// Checked read-only first: a corrupt store is refused, never written.
+	if err := checkRaftStore(path); err != nil {
+		return err
+	}
+	bolt, err := raftboltdb.NewBoltStore(path)
 	if err != nil {
 		return fmt.Errorf("opening raft store: %w", err)
 	}
