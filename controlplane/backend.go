@@ -225,60 +225,6 @@ func roleName(s raft.RaftState) string {
 	}
 }
 
-// Join adds a voter (or re-registers a member's HTTP address). It must run
-// on the leader; the API forwards it there.
-func (n *Node) Join(ctx context.Context, req api.JoinRequest) error {
-	if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
-		return fmt.Errorf("%w: id, raft_addr and http_addr are required", api.ErrBadRequest)
-	}
-	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return err
-	}
-	member := false
-	for _, s := range f.Configuration().Servers {
-		switch {
-		case s.ID == raft.ServerID(req.ID) && s.Address == raft.ServerAddress(req.RaftAddr):
-			member = true
-		case s.ID == raft.ServerID(req.ID):
-			return fmt.Errorf("%w: server %q is a member at %s, not %s; remove it first", api.ErrConflict, req.ID, s.Address, req.RaftAddr)
-		case s.Address == raft.ServerAddress(req.RaftAddr):
-			return fmt.Errorf("%w: %s belongs to server %q", api.ErrConflict, req.RaftAddr, s.ID)
-		}
-	}
-	if err := n.verifyJoin(ctx, req, !member); err != nil {
-		return err
-	}
-	if !member {
-		if err := n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
-			return raftErr("adding the voter", err)
-		}
-		n.log.Info("added a voter", "id", req.ID, "raft_addr", req.RaftAddr)
-	}
-	return n.apply(ctx, store.RegisterNode{ID: req.ID, HTTPAddr: req.HTTPAddr})
-}
-
-// RemoveMember removes a server from the Raft configuration.
-func (n *Node) RemoveMember(_ context.Context, id string) error {
-	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return err
-	}
-	for _, s := range f.Configuration().Servers {
-		if s.ID == raft.ServerID(id) {
-			if err := n.raft.RemoveServer(s.ID, 0, n.cfg.ApplyTimeout).Error(); err != nil {
-				return raftErr("removing the server", err)
-			}
-			n.log.Info("removed a server", "id", id)
-			if n.layer != nil {
-				n.layer.Prune()
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("server %q: %w", id, api.ErrNotFound)
-}
-
 func raftErr(what string, err error) error {
 	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 		return fmt.Errorf("%s: %w: %w", what, api.ErrNoLeader, err)

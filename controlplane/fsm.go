@@ -32,6 +32,9 @@ type FSM struct {
 	// on every token change, so checking a token on the request path
 	// costs no copy.
 	tokens []auth.Token
+	// legacySnapshots writes snapshots in the version-1 JSON encoding
+	// (Config.LegacyEncoding).
+	legacySnapshots bool
 	// onSamples is called (outside the lock) after samples are applied, so
 	// the leader loop can evaluate at once. It may be nil.
 	onSamples func(policies []string)
@@ -72,20 +75,17 @@ func (r applyResult) record() api.PolicyRecord { return api.PolicyRecord(r.res.R
 
 // outcomeError maps a store outcome to the API's sentinel errors.
 func outcomeError(o store.Outcome, detail string) error {
-	var sentinel error
 	switch o {
 	case store.OK:
 		return nil
 	case store.NotFound:
-		sentinel = api.ErrNotFound
+		return fmt.Errorf("%s: %w", detail, api.ErrNotFound) // `policy "web" does not exist: not found`
 	case store.PreconditionFailed:
-		sentinel = api.ErrPrecondition
+		return fmt.Errorf("%w: %s", api.ErrPrecondition, detail) // `precondition failed: version is 3, not 9`
 	case store.Conflict:
-		sentinel = api.ErrConflict
-	default:
-		return fmt.Errorf("controlplane: unknown outcome %v: %s", o, detail)
+		return fmt.Errorf("%w: %s", api.ErrConflict, detail)
 	}
-	return fmt.Errorf("%w: %s", sentinel, detail)
+	return fmt.Errorf("controlplane: unknown outcome %v: %s", o, detail)
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -142,7 +142,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.Lock()
 	v := f.state.View()
 	f.mu.Unlock()
-	return &fsmSnapshot{view: v}, nil
+	return &fsmSnapshot{view: v, legacy: f.legacySnapshots}, nil
 }
 
 // Restore replaces the state with a snapshot's, of any version the store
@@ -160,11 +160,19 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-type fsmSnapshot struct{ view *store.State }
+type fsmSnapshot struct {
+	view   *store.State
+	legacy bool
+}
 
-// Persist streams the view's binary snapshot to the sink.
+// Persist streams the view's snapshot to the sink: binary, or the
+// version-1 JSON in the rolling-upgrade mode.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := s.view.WriteSnapshot(sink); err != nil {
+	write := s.view.WriteSnapshot
+	if s.legacy {
+		write = s.view.WriteLegacySnapshot
+	}
+	if err := write(sink); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("writing snapshot: %w", err)
 	}

@@ -36,6 +36,8 @@ type clusterOptions struct {
 	// cloudTimeout and cloudSettle replace the harness's 1 s call bound
 	// and the default settle time when set.
 	cloudTimeout, cloudSettle time.Duration
+	// legacy runs every node in the rolling-upgrade mode.
+	legacy bool
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -75,6 +77,7 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 			cfg.CloudSettle = o.cloudSettle
 		}
 		cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
+		cfg.LegacyEncoding = o.legacy
 		cfg.Storage = &RaftStorage{Logs: logs, Stable: logs, Snapshots: snaps, Transport: c.trans[i]}
 		n, err := NewNode(cfg)
 		if err != nil {
@@ -237,6 +240,44 @@ func others(i int) []int {
 	return out
 }
 
+// reconcileAfterFailover: a leader committed an intent, its call landed
+// (or not), and it died before committing the result. The next leader
+// resolves the intent by describing the group and never repeats the call;
+// the group stays where the cloud has it.
+func reconcileAfterFailover(landed bool) func(t *testing.T, c *cluster) {
+	return func(t *testing.T, c *cluster) {
+		ctx := context.Background()
+		li, l := c.leader()
+		if _, err := l.PutPolicy(ctx, webPolicy(t, 1), ""); err != nil {
+			t.Fatal(err)
+		}
+		in := store.Intent{Policy: "web", Group: "fake/web", From: 2, To: 5, Term: l.raft.CurrentTerm(), Node: l.cfg.NodeID, At: time.Now()}
+		if err := l.apply(ctx, store.PutIntent{Intent: in}); err != nil {
+			t.Fatal(err)
+		}
+		want := 2
+		if landed {
+			if err := c.cloud.SetDesired(ctx, "web", 5); err != nil {
+				t.Fatal(err)
+			}
+			want = 5
+		}
+		c.isolate(li)
+		_, nl := c.leader(others(li)...)
+		c.waitFor("the new leader to resolve the pending intent", func() bool {
+			v, _ := nl.fsm.view("web")
+			return len(v.Pending) == 0
+		})
+		c.converged(others(li)...)
+		if calls := c.setDesiredCalls(); len(calls) != 0 {
+			t.Fatalf("calls %+v: reconciling describes the group, it never repeats the action", calls)
+		}
+		if gs, _ := c.cloud.Describe("web"); gs.Desired != want {
+			t.Fatalf("group at %d, want %d", gs.Desired, want)
+		}
+	}
+}
+
 // TestCluster runs the control plane's multi-node behaviours on the
 // in-process cluster, each checked by its effects: the calls the cloud
 // received (with the caller's node and term), the intents in the Raft log,
@@ -269,34 +310,8 @@ func TestCluster(t *testing.T) {
 				}
 			}
 		}},
-		{"a pending intent is reconciled after a failover, never repeated", clusterOptions{}, func(t *testing.T, c *cluster) {
-			li, l := c.leader()
-			if _, err := l.PutPolicy(ctx, webPolicy(t, 1), ""); err != nil {
-				t.Fatal(err)
-			}
-			// A leader committed an intent, its call landed, and it died
-			// before committing the result.
-			in := store.Intent{Policy: "web", Group: "fake/web", From: 2, To: 5, Term: l.raft.CurrentTerm(), Node: l.cfg.NodeID, At: time.Now()}
-			if err := l.apply(ctx, store.PutIntent{Intent: in}); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.cloud.SetDesired(ctx, "web", 5); err != nil {
-				t.Fatal(err)
-			}
-			c.isolate(li)
-			_, nl := c.leader(others(li)...)
-			c.waitFor("the new leader to resolve the pending intent", func() bool {
-				v, _ := nl.fsm.view("web")
-				return len(v.Pending) == 0
-			})
-			c.converged(others(li)...)
-			if calls := c.setDesiredCalls(); len(calls) != 0 {
-				t.Fatalf("calls %+v: reconciling describes the group, it never repeats the action", calls)
-			}
-			if gs, _ := c.cloud.Describe("web"); gs.Desired != 5 {
-				t.Fatalf("group at %d, want 5: the landed action stands", gs.Desired)
-			}
-		}},
+		{"a pending intent whose call landed is reconciled after a failover, never repeated", clusterOptions{}, reconcileAfterFailover(true)},
+		{"a pending intent whose call never landed is reconciled after a failover, never repeated", clusterOptions{}, reconcileAfterFailover(false)},
 		{"a deposed leader never calls", clusterOptions{}, func(t *testing.T, c *cluster) {
 			li, l := c.leader()
 			if _, err := l.PutPolicy(ctx, webPolicy(t, 3), ""); err != nil {
@@ -377,6 +392,53 @@ func TestCluster(t *testing.T) {
 			if got := len(c.nodes[lag].fsm.Policies()); got != 20 {
 				t.Fatalf("the lagging node holds %d policies, want 20", got)
 			}
+		}},
+		{"the rolling-upgrade mode writes what the version before store/ reads", clusterOptions{legacy: true, trailingLogs: 4}, func(t *testing.T, c *cluster) {
+			li, l := c.leader()
+			lag := others(li)[0]
+			c.isolate(lag)
+			if _, err := l.PutPolicy(ctx, webPolicy(t, 3), ""); err != nil {
+				t.Fatal(err)
+			}
+			c.waitFor("the action", c.groupAt(3))
+			for i := range 10 {
+				p := webPolicy(t, 1)
+				p.ID, p.Target.Group = fmt.Sprintf("p%02d", i), fmt.Sprintf("g%02d", i)
+				if _, err := l.PutPolicy(ctx, p, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			first, _ := c.logs[li].FirstIndex()
+			last, _ := c.logs[li].LastIndex()
+			commands := 0
+			for idx := first; idx <= last; idx++ {
+				var e raft.Log
+				if err := c.logs[li].GetLog(idx, &e); err == nil && e.Type == raft.LogCommand {
+					commands++
+					if e.Data[1] != store.VersionJSON {
+						t.Fatalf("entry %d (%s) is in version %d", idx, store.CommandType(e.Data[0]), e.Data[1])
+					}
+				}
+			}
+			if commands < 12 {
+				t.Fatalf("%d commands in the log", commands)
+			}
+			if err := l.raft.Snapshot().Error(); err != nil {
+				t.Fatal(err)
+			}
+			list, _ := c.snaps[li].List()
+			_, rc, err := c.snaps[li].Open(list[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := make([]byte, 1)
+			_, err = rc.Read(head)
+			rc.Close()
+			if err != nil || head[0] != '{' {
+				t.Fatalf("the snapshot starts with %q (%v), not the JSON document", head, err)
+			}
+			c.heal(lag)
+			c.converged(0, 1, 2)
 		}},
 	}
 	for _, tc := range tests {

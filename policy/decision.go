@@ -29,7 +29,13 @@ const (
 	LimitRateLimit
 	// LimitBounds means min or max clamped the result.
 	LimitBounds
+	// LimitFlapping means a scale-in was damped because the group reversed
+	// direction too often within the flapping window.
+	LimitFlapping
 )
+
+// lastLimit is the highest Limit, for parsing.
+const lastLimit = LimitFlapping
 
 // String is the name used in decision records and timelines.
 func (l Limit) String() string {
@@ -48,6 +54,8 @@ func (l Limit) String() string {
 		return "rate-limit"
 	case LimitBounds:
 		return "bounds"
+	case LimitFlapping:
+		return "flapping"
 	default:
 		return fmt.Sprintf("limit(%d)", uint8(l))
 	}
@@ -58,7 +66,7 @@ func (l Limit) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 
 // UnmarshalText parses a limit's name.
 func (l *Limit) UnmarshalText(b []byte) error {
-	for c := LimitNone; c <= LimitBounds; c++ {
+	for c := LimitNone; c <= lastLimit; c++ {
 		if c.String() == string(b) {
 			*l = c
 			return nil
@@ -92,29 +100,81 @@ func (a Action) String() string {
 	}
 }
 
+// ScaleInRule names the forecast rule that decided about capacity held by
+// the scale-in stabilization window.
+type ScaleInRule uint8
+
+// The forecast rules of a scale-in.
+const (
+	// RuleNone means no forecast rule applied.
+	RuleNone ScaleInRule = iota
+	// RuleForecastRelease means the forecasts' upper bounds over the lead
+	// showed the held capacity is not needed, so it was released below the
+	// stabilization hold (never below the recommendation).
+	RuleForecastRelease
+	// RuleForecastHold means an upper bound reached the held capacity, so
+	// the stabilization hold stood.
+	RuleForecastHold
+)
+
+// String is the rule's name in decision records.
+func (r ScaleInRule) String() string {
+	switch r {
+	case RuleForecastRelease:
+		return "forecast-release"
+	case RuleForecastHold:
+		return "forecast-hold"
+	default:
+		return "none"
+	}
+}
+
+// MarshalText renders the rule's name.
+func (r ScaleInRule) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText parses a rule's name.
+func (r *ScaleInRule) UnmarshalText(b []byte) error {
+	for c := RuleNone; c <= RuleForecastHold; c++ {
+		if c.String() == string(b) {
+			*r = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown scale-in rule %q", b)
+}
+
 // MetricProposal is what one metric asked for.
 type MetricProposal struct {
 	// Value is the sample value the proposal was computed from.
 	Value float64
-	// Stale is true when the sample was missing or older than stale_after.
-	Stale bool
 	// Reactive is the size the current value asks for (after tolerance);
 	// 0 when stale.
 	Reactive int
-	// WithinTolerance is true when the value was inside the tolerance band,
-	// so Reactive is the current size.
-	WithinTolerance bool
-	// Forecast is the value expected at now+lead (for cpu: demand in
-	// percent-instances, i.e. utilization × in-service instances); NaN when
-	// no forecast was made.
+	// Forecast is the value expected at the sample's time plus the data
+	// step plus the lead, or at now+lead if that is later: what a decision
+	// on this sample must cover until one on the next sample can take
+	// effect (for cpu: demand in percent-instances, i.e. utilization ×
+	// in-service instances); NaN when no forecast was made.
 	Forecast float64
 	// Predictive is the size the forecast asks for; 0 when no forecast.
 	Predictive int
+	// Upper is the forecast's upper bound (Forecast plus the recent bias and
+	// 1.645 standard deviations of the recent lead-ahead error); NaN until
+	// enough forecasts are scored.
+	Upper float64
 	// Season is the seasonal period the forecast used; 0 for none.
 	Season time.Duration
-	// Skill is 1 − (the forecast's mean squared error ÷ persistence's) at
+	// Skill is 1 − (the forecast's mean asymmetric loss ÷ persistence's) at
 	// the lead horizon; NaN until enough forecasts have been scored.
 	Skill float64
+	// The flags sit together so that a Decision, copied on every
+	// evaluation, stays small.
+
+	// Stale is true when the sample was missing or older than stale_after.
+	Stale bool
+	// WithinTolerance is true when the value was inside the tolerance band,
+	// so Reactive is the current size.
+	WithinTolerance bool
 	// Trusted is true when Skill is above 0: only trusted forecasts act.
 	Trusted bool
 }
@@ -135,6 +195,9 @@ type Decision struct {
 	Recommended int
 	// Desired is the final size.
 	Desired int
+	// Reversals is the number of direction reversals within the flapping
+	// window, including this decision's.
+	Reversals int
 	// Action is what Desired means for the group.
 	Action Action
 	// Bound is the last rule that changed the result on its way from
@@ -144,6 +207,15 @@ type Decision struct {
 	Stale bool
 	// UsedForecast is true when the predictive proposal raised the recommendation.
 	UsedForecast bool
+	// ScaleInRule is the forecast rule that released or kept capacity held
+	// by the stabilization window (forecast-and-scale mode only).
+	ScaleInRule ScaleInRule
+	// Reversal is true when this decision's action reverses the direction
+	// of the previous one (a scale-in after a scale-out or the other way round).
+	Reversal bool
+	// Damped is true when anti-flapping held back a scale-in (Bound is
+	// then LimitFlapping).
+	Damped bool
 	// Metrics holds NumMetrics per-metric proposals, indexed like Policy.Metrics.
 	Metrics [MaxMetrics]MetricProposal
 	// NumMetrics is how many entries of Metrics are used.
@@ -164,6 +236,13 @@ func (d *Decision) Reason() string {
 	}
 	if d.UsedForecast {
 		b.WriteString(" forecast")
+	}
+	if d.ScaleInRule != RuleNone {
+		b.WriteString(" rule:")
+		b.WriteString(d.ScaleInRule.String())
+	}
+	if d.Reversal {
+		b.WriteString(" reversal")
 	}
 	if d.Bound != LimitNone {
 		b.WriteString(" bound:")
@@ -193,6 +272,9 @@ func (d *Decision) Explain(p Policy) string {
 		}
 		if !math.IsNaN(m.Forecast) {
 			fmt.Fprintf(&b, ", forecast %.4g proposes %d", m.Forecast, m.Predictive)
+			if !math.IsNaN(m.Upper) {
+				fmt.Fprintf(&b, " (upper bound %.4g)", m.Upper)
+			}
 			switch {
 			case math.IsNaN(m.Skill):
 				b.WriteString(" (not trusted yet: too few forecasts scored)")
@@ -205,6 +287,12 @@ func (d *Decision) Explain(p Policy) string {
 		b.WriteString(";")
 	}
 	fmt.Fprintf(&b, " recommended %d, desired %d", d.Recommended, d.Desired)
+	switch {
+	case d.Damped:
+		fmt.Fprintf(&b, "; scale-in damped: %d direction reversals within the flapping window", d.Reversals)
+	case d.Reversals > 0:
+		fmt.Fprintf(&b, "; %d direction reversals within the flapping window", d.Reversals)
+	}
 	return b.String()
 }
 
@@ -222,6 +310,10 @@ type Record struct {
 	Bound       Limit          `json:"bound"`
 	Stale       bool           `json:"stale"`
 	Forecast    bool           `json:"used_forecast"`
+	ScaleInRule ScaleInRule    `json:"scale_in_rule,omitempty"`
+	Reversal    bool           `json:"reversal,omitempty"`
+	Reversals   int            `json:"reversals,omitempty"`
+	Damped      bool           `json:"damped,omitempty"`
 	Reason      string         `json:"reason"`
 	Metrics     []MetricRecord `json:"metrics"`
 }
@@ -235,6 +327,7 @@ type MetricRecord struct {
 	WithinTolerance bool     `json:"within_tolerance"`
 	Forecast        *float64 `json:"forecast,omitempty"`
 	Predictive      int      `json:"predictive,omitempty"`
+	Upper           *float64 `json:"forecast_upper,omitempty"`
 	Season          Duration `json:"season,omitempty"`
 	Skill           *float64 `json:"skill,omitempty"`
 	Trusted         bool     `json:"trusted,omitempty"`
@@ -246,6 +339,7 @@ func (d *Decision) Record(p Policy) Record {
 		Time: d.Time.UTC(), Current: d.Current, Ready: d.Ready, Reactive: d.Reactive,
 		Predictive: d.Predictive, Recommended: d.Recommended, Desired: d.Desired,
 		Action: d.Action.String(), Bound: d.Bound, Stale: d.Stale, Forecast: d.UsedForecast,
+		ScaleInRule: d.ScaleInRule, Reversal: d.Reversal, Reversals: d.Reversals, Damped: d.Damped,
 		Reason: d.Explain(p),
 	}
 	for i, m := range d.Proposals() {
@@ -261,6 +355,10 @@ func (d *Decision) Record(p Policy) Record {
 		if isFinite(m.Forecast) {
 			f := m.Forecast
 			mr.Forecast = &f
+		}
+		if isFinite(m.Upper) {
+			u := m.Upper
+			mr.Upper = &u
 		}
 		if isFinite(m.Skill) {
 			sk := m.Skill

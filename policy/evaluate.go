@@ -3,6 +3,8 @@ package policy
 import (
 	"math"
 	"time"
+
+	"github.com/capstan-io/capstan/policy/forecast"
 )
 
 // roundingSlack keeps float noise (3.0000000001 instances) from adding an
@@ -22,14 +24,20 @@ const roundingSlack = 1e-9
 //
 // The pipeline, each step recorded in the Decision:
 //  1. per metric: staleness, the reactive proposal (target tracking with a
-//     tolerance band) and, when prediction is on, the forecast at now+lead and
+//     tolerance band) and, when prediction is on, the forecast (for the
+//     sample's time plus the data step plus the lead), its upper bound and
 //     its proposal;
 //  2. the recommendation: the largest reactive proposal, raised to the
 //     largest predictive one in forecast-and-scale mode; with stale data it
 //     never goes below the current size, and with all data stale it holds or
 //     grows to the fallback size;
-//  3. scale-in stabilization: never below the highest recommendation of the window;
-//  4. cooldowns: scale-out after the last scale-out, scale-in after the last action of either kind;
+//  3. scale-in stabilization: never below the highest recommendation of the
+//     window (fed only by new fresh samples and by forecasts that raised the
+//     recommendation); in forecast-and-scale mode the forecasts' upper bounds
+//     may release what the window holds, down to the recommendation;
+//  4. cooldowns: scale-out after the last scale-out, scale-in after the last
+//     action of either kind; then anti-flapping: after repeated direction
+//     reversals a scale-in also waits a multiple of the stabilization window;
 //  5. rate limits measured from the size at the start of each period;
 //  6. min and max.
 func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
@@ -43,12 +51,18 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 
 	// 1. Per-metric proposals.
 	anyFresh, anyStale, allTolerance := false, false, true
+	var evidence time.Time // the newest fresh sample: what a recommendation rests on
 	reactive, predictive := 0, 0
+	// guard is the size the forecasts' upper bounds over the lead need;
+	// guarded is false unless every metric has a fresh, trusted forecast
+	// with an upper bound, so the guard never speaks for a metric it does
+	// not know.
+	guard, guarded := 0, predicting && len(p.Metrics) > 0
 	for i := range p.Metrics {
 		m := &p.Metrics[i]
 		smp := in.Metrics[i]
 		mp := &d.Metrics[i]
-		mp.Forecast, mp.Skill = math.NaN(), math.NaN()
+		mp.Forecast, mp.Skill, mp.Upper = math.NaN(), math.NaN(), math.NaN()
 		mp.Value = smp.Value
 		fresh := smp.Present && isFinite(smp.Value) && now.Sub(smp.Time) <= p.StaleAfter.D()
 		if !fresh {
@@ -56,7 +70,10 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 			anyStale = true
 		} else {
 			anyFresh = true
-			mp.Reactive, mp.WithinTolerance = reactiveProposal(m, smp.Value, in, p.Tolerance)
+			if smp.Time.After(evidence) {
+				evidence = smp.Time
+			}
+			mp.Reactive, mp.WithinTolerance = reactiveProposal(m, smp.Value, &in, p.Tolerance)
 			allTolerance = allTolerance && mp.WithinTolerance
 			reactive = max(reactive, mp.Reactive)
 		}
@@ -68,7 +85,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		if !smp.Present || !isFinite(smp.Value) {
 			continue
 		}
-		y := demand(m, smp.Value, in)
+		y := demand(m, smp.Value, &in)
 		f := math.NaN()
 		if tn := smp.Time.UnixNano(); tn > mm.Model.LastUnixNano {
 			f = observe(mm, tn, smp.Time, y, lead)
@@ -76,8 +93,21 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		if mm.Model.Count < minForecastObservations {
 			continue
 		}
-		if !smp.Time.Equal(now) || math.IsNaN(f) { // observe forecast for the sample time + lead
-			f = anchoredForecast(&mm.Model, y, smp.Time, now.Add(lead))
+		// What is decided on one sample must last until a decision on the
+		// next one can take effect: forecast for the sample's time plus the
+		// data step plus the lead (never less than now+lead). Between two
+		// samples the target then stays put, so a forecast does not creep
+		// up minute by minute on a 30-minute trace, one scale-out per
+		// evaluation; observe's forecast (for the sample time + lead) is
+		// the one that is scored.
+		switch target := smp.Time.Add(mm.Model.Step + lead); {
+		case target.Before(now.Add(lead)): // a sample older than a step
+			f = anchoredForecast(mm, y, smp.Time, now.Add(lead))
+		case math.IsNaN(f) && mm.Model.LastUnixNano == smp.Time.UnixNano(): // between samples
+			_, decided := mm.horizonsFor(lead)
+			f = mm.Model.ForecastAhead(decided) + mm.Persist*(y-mm.Model.ForecastAhead(forecast.Horizon{}))
+		case math.IsNaN(f):
+			f = anchoredForecast(mm, y, smp.Time, target)
 		}
 		if isFinite(f) {
 			mp.Forecast = max(f, 0)
@@ -85,10 +115,16 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 			mp.Season = mm.Model.Period
 			mp.Skill = mm.Skill()
 			mp.Trusted = mp.Skill > 0
+			mp.Upper = max(mm.Upper(mp.Forecast), 0)
 			if mp.Trusted {
 				predictive = max(predictive, mp.Predictive)
 			}
 		}
+		if mp.Stale || !mp.Trusted || !isFinite(mp.Upper) {
+			guarded = false
+			continue
+		}
+		guard = max(guard, mp.Reactive, ceilSize(mp.Upper/m.Target))
 	}
 	d.Reactive, d.Predictive, d.Stale = reactive, predictive, anyStale
 
@@ -103,6 +139,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		d.UsedForecast = true
 		bound = LimitNone
 	}
+	fresh := rec // what the fresh data asks for, before the stale-data hold
 	switch {
 	case !anyFresh:
 		// No data at all: hold, or grow to the fallback size. Never shrink.
@@ -118,12 +155,40 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	d.Recommended = rec
 
 	// 3. Scale-in stabilization over a monotonic queue of recommendations.
+	// Only a new fresh sample is evidence: a hold forced by stale data says
+	// nothing about demand, and an evaluation between two samples sees the
+	// same sample again. Entering either would keep an old, higher
+	// recommendation alive for ever on a trace sampled less often than
+	// stale_after (every 5 minutes against the default 60 s).
+	// A forecast that raised the recommendation is new evidence at every
+	// evaluation, because each one looks at a later instant.
 	desired := rec
-	s.Recommendations = pushRecommendation(s.Recommendations, now, rec, p.ScaleIn.Stabilization.D())
+	push := (anyFresh && evidence.After(s.Evidence)) || d.UsedForecast
+	if anyFresh && evidence.After(s.Evidence) {
+		s.Evidence = evidence
+	}
+	s.Recommendations = pushRecommendation(s.Recommendations, now, fresh, push, p.ScaleIn.Stabilization.D())
 	if desired < current && len(s.Recommendations) > 0 {
 		if high := min(s.Recommendations[0].Size, current); high > desired {
 			desired = high
 			bound = LimitStabilization
+		}
+	}
+	// Forecast-guarded scale-in: the window holds capacity in case demand
+	// comes back. When the forecasts' upper bounds over the lead say it will
+	// not, release it (never below the recommendation, so never below the
+	// reactive proposal); when one reaches it, the hold stands. Without this,
+	// capacity added ahead of a predicted peak is paid for a whole window
+	// after the peak has passed.
+	if bound == LimitStabilization && guarded && p.Predictive.Mode == PredictForecastAndScale {
+		// A release smaller than the tolerance band would be followed by
+		// another at nearly every evaluation as the bound drifts down.
+		switch to := max(guard, rec); {
+		case to >= desired:
+			d.ScaleInRule = RuleForecastHold
+		case float64(desired-to) >= max(1, p.Tolerance*float64(current)):
+			desired, bound = to, LimitNone
+			d.ScaleInRule = RuleForecastRelease
 		}
 	}
 
@@ -141,8 +206,22 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		}
 	}
 
+	// 4b. Anti-flapping: after flapMinReversals direction reversals within
+	// the flapping window, a scale-in must also wait until the last
+	// scale-out is older than the stabilization window (at least the
+	// scale-in cooldown) times one plus the number of reversals, so an
+	// oscillating signal is followed more slowly the longer it oscillates.
+	s.Reversals = pruneBefore(s.Reversals, now.Add(-flapWindow(p)), timeOf)
+	d.Reversals = len(s.Reversals)
+	if desired < current && len(s.Reversals) >= flapMinReversals && !s.LastScaleOut.IsZero() {
+		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D())
+		if now.Before(s.LastScaleOut.Add(wait)) {
+			desired, bound, d.Damped = current, LimitFlapping, true
+		}
+	}
+
 	// 5. Rate limits.
-	s.Changes = pruneChanges(s.Changes, now, max(p.ScaleOut.MaxStep.Period.D(), p.ScaleIn.MaxStep.Period.D()))
+	s.Changes = pruneBefore(s.Changes, now.Add(-max(p.ScaleOut.MaxStep.Period.D(), p.ScaleIn.MaxStep.Period.D())), changeAt)
 	if desired > current {
 		if limit, ok := upperLimit(p.ScaleOut.MaxStep, s.Changes, current, now); ok && desired > limit {
 			desired, bound = max(limit, current), LimitRateLimit
@@ -169,12 +248,23 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		s.LastScaleIn = now
 		s.Changes = append(s.Changes, Change{At: now, From: current, To: desired})
 	}
+	if d.Action != ActionHold {
+		if s.LastAction != ActionHold && s.LastAction != d.Action {
+			d.Reversal = true
+			if len(s.Reversals) == maxReversals {
+				s.Reversals = s.Reversals[:copy(s.Reversals, s.Reversals[1:])]
+			}
+			s.Reversals = append(s.Reversals, now)
+			d.Reversals = len(s.Reversals)
+		}
+		s.LastAction = d.Action
+	}
 	d.Next = s
 	return d
 }
 
 // reactiveProposal is HPA-style target tracking for one fresh metric value.
-func reactiveProposal(m *Metric, value float64, in Inputs, tolerance float64) (int, bool) {
+func reactiveProposal(m *Metric, value float64, in *Inputs, tolerance float64) (int, bool) {
 	if m.Type == MetricCPU {
 		over := measuredOver(in)
 		if in.Current > 0 && math.Abs(value/m.Target-1) <= tolerance {
@@ -209,7 +299,7 @@ func withinBand(demand, target float64, current int, tolerance float64) bool {
 
 // demand converts a sample to the quantity forecasts model: cpu utilization
 // becomes percent-instances over the instances it was measured on.
-func demand(m *Metric, value float64, in Inputs) float64 {
+func demand(m *Metric, value float64, in *Inputs) float64 {
 	if m.Type == MetricCPU {
 		return value * float64(measuredOver(in))
 	}
@@ -218,7 +308,7 @@ func demand(m *Metric, value float64, in Inputs) float64 {
 
 // measuredOver is the number of instances a cpu average covers: the
 // in-service ones, or the desired size while none report as in service.
-func measuredOver(in Inputs) int {
+func measuredOver(in *Inputs) int {
 	if in.Ready > 0 {
 		return in.Ready
 	}
@@ -235,39 +325,65 @@ func ceilSize(x float64) int {
 	return int(math.Ceil(x - roundingSlack))
 }
 
-// pushRecommendation adds rec to the monotonic queue, dropping entries that
-// left the window and entries no higher than rec (they can never be the
-// maximum again). It reuses q's storage.
-func pushRecommendation(q []Recommendation, now time.Time, rec int, window time.Duration) []Recommendation {
-	cut := now.Add(-window)
-	drop := 0
-	for drop < len(q) && !q[drop].At.After(cut) {
-		drop++
-	}
-	if drop > 0 {
-		q = q[:copy(q, q[drop:])]
+// pushRecommendation drops the entries of the monotonic queue that left the
+// window and, when add is set, adds rec, dropping entries no higher than rec
+// first (they can never be the maximum again). It reuses q's storage.
+func pushRecommendation(q []Recommendation, now time.Time, rec int, add bool, window time.Duration) []Recommendation {
+	q = pruneBefore(q, now.Add(-window), recommendationAt)
+	if window <= 0 || !add {
+		return q
 	}
 	for len(q) > 0 && q[len(q)-1].Size <= rec {
 		q = q[:len(q)-1]
 	}
-	if window <= 0 {
-		return q
-	}
 	return append(q, Recommendation{At: now, Size: rec})
 }
 
-// pruneChanges drops changes older than the longest rate-limit period, in place.
-func pruneChanges(c []Change, now time.Time, period time.Duration) []Change {
-	cut := now.Add(-period)
+// Anti-flapping: a group that reverses direction flapMinReversals times
+// within flapWindow is oscillating, whatever caused it (a noisy metric, a
+// forecast and the reactive rule pulling in turn, a cpu load that moves with
+// the group's size).
+const (
+	// flapMinReversals is how many reversals within the window count as
+	// flapping: one reversal is an ordinary peak (out, then in).
+	flapMinReversals = 3
+	// flapMaxFactor caps how many times the stabilization window a damped
+	// scale-in waits after the last scale-out.
+	flapMaxFactor = 8
+	// maxReversals bounds the reversals kept in State.
+	maxReversals = 64
+	// minFlapWindow is the shortest flapping window.
+	minFlapWindow = time.Hour
+)
+
+// flapWindow is how far back reversals count: eight times the longer of the
+// scale-in stabilization window and cooldown, and at least an hour, so the
+// window scales with how slowly the policy means to scale in. Eight, not
+// four: a group that buys back each hour's peak shortly after releasing it
+// (asg-cpu's hourly job) reverses twice an hour but only during some hours,
+// and a shorter window saw too few reversals at once to damp it; a daily
+// cycle reverses about twice a day, far fewer.
+func flapWindow(p Policy) time.Duration {
+	return max(minFlapWindow, 8*max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D()))
+}
+
+// pruneBefore drops the leading entries of s (oldest first) whose time, as
+// at reads it, is at or before cut, in place: the one pruning rule of the
+// state's change, recommendation and reversal lists.
+func pruneBefore[T any](s []T, cut time.Time, at func(*T) time.Time) []T {
 	drop := 0
-	for drop < len(c) && !c[drop].At.After(cut) {
+	for drop < len(s) && !at(&s[drop]).After(cut) {
 		drop++
 	}
 	if drop == 0 {
-		return c
+		return s
 	}
-	return c[:copy(c, c[drop:])]
+	return s[:copy(s, s[drop:])]
 }
+
+func timeOf(t *time.Time) time.Time                { return *t }
+func changeAt(c *Change) time.Time                 { return c.At }
+func recommendationAt(r *Recommendation) time.Time { return r.At }
 
 // periodStart is the size at the start of the period: the current size
 // minus the net change made within it.

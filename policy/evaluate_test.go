@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"encoding/hex"
 	"math"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -359,6 +362,9 @@ func stripNaN(d Decision) Decision {
 		if math.IsNaN(d.Metrics[i].Skill) {
 			d.Metrics[i].Skill = -1
 		}
+		if math.IsNaN(d.Metrics[i].Upper) {
+			d.Metrics[i].Upper = -1
+		}
 	}
 	return d
 }
@@ -411,6 +417,19 @@ func FuzzStateUnmarshal(f *testing.F) {
 	b, _ := s.MarshalBinary()
 	f.Add(b)
 	f.Add([]byte{1, 0, 0, 0, 0, 0})
+	// A version 2 state with a tuned model, reversals and evidence, and the
+	// version 1 golden bytes, so mutations start from both layouts.
+	p := basePolicy()
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(time.Minute), Season: Season{Period: time.Hour}, History: Duration(24 * time.Hour)}
+	full := trainRamp(p, 90, 1000, 5, 50, 10)
+	full.Reversals, full.LastAction = []time.Time{t0}, ActionScaleIn
+	b2, _ := full.MarshalBinary()
+	f.Add(b2)
+	if raw, err := os.ReadFile("testdata/state-v1.hex"); err == nil {
+		if v1, err := hex.DecodeString(strings.TrimSpace(string(raw))); err == nil {
+			f.Add(v1)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s State
 		if err := s.UnmarshalBinary(data); err != nil {

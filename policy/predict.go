@@ -32,9 +32,6 @@ const (
 	maxPending = 32
 	// maxScored caps the score count so it never overflows.
 	maxScored = 1 << 30
-	// backtestPoints bounds the history a candidate model is scored on, so
-	// choosing a model stays cheap however long the history is.
-	backtestPoints = 2000
 	// holtWarmup is how many values a trend-only model absorbs before its
 	// forecasts are scored in a backtest.
 	holtWarmup = 10
@@ -42,19 +39,23 @@ const (
 
 // observe scores the pending forecasts whose target time the new
 // observation reaches, feeds the observation to the model, and remembers the
-// forecast made from it for scoring later. It returns that forecast (for
-// t+lead; NaN when none was made) so an evaluation at t need not repeat it.
-// It reuses the state's buffers.
+// forecast made from it for t+lead for scoring later. It returns the
+// forecast a decision on this observation uses, for t plus the model's step
+// plus the lead (NaN when none was made), so an evaluation need not repeat
+// it. It reuses the state's buffers.
 func observe(mm *MetricModel, tn int64, t time.Time, y float64, lead time.Duration) float64 {
 	done := 0
 	for done < len(mm.Pending) && mm.Pending[done].At <= tn {
 		pf := mm.Pending[done]
-		ef, en := (y-pf.Forecast)*(y-pf.Forecast), (y-pf.Naive)*(y-pf.Naive)
+		e := y - pf.Forecast
+		ef, en, sq := asymmetricLoss(e), asymmetricLoss(y-pf.Naive), e*e
 		if mm.Scored == 0 {
-			mm.ErrForecast, mm.ErrNaive = ef, en
+			mm.ErrForecast, mm.ErrNaive, mm.ErrBias, mm.ErrSquare = ef, en, e, sq
 		} else {
 			mm.ErrForecast += skillWeight * (ef - mm.ErrForecast)
 			mm.ErrNaive += skillWeight * (en - mm.ErrNaive)
+			mm.ErrBias += skillWeight * (e - mm.ErrBias)
+			mm.ErrSquare += skillWeight * (sq - mm.ErrSquare)
 		}
 		mm.Scored = min(mm.Scored+1, maxScored)
 		done++
@@ -62,28 +63,51 @@ func observe(mm *MetricModel, tn int64, t time.Time, y float64, lead time.Durati
 	if done > 0 {
 		mm.Pending = mm.Pending[:copy(mm.Pending, mm.Pending[done:])]
 	}
-	mm.Model.Observe(t, y, forecast.DefaultParams())
+	mm.Model.Observe(t, y, mm.Params)
 	if mm.Model.Count < minForecastObservations {
 		return math.NaN()
 	}
-	f := anchoredForecast(&mm.Model, y, t, t.Add(lead))
+	scored, decided := mm.horizonsFor(lead)
+	resid := y - mm.Model.ForecastAhead(forecast.Horizon{})
+	f := mm.Model.ForecastAhead(scored) + mm.Persist*resid
 	at := tn + int64(lead)
-	if n := len(mm.Pending); lead <= 0 || !isFinite(f) || n == maxPending || (n > 0 && at-mm.Pending[n-1].At < int64(lead)/maxPending) {
-		return f // enough forecasts in flight to score this horizon
+	if lead > 0 && isFinite(f) && roomForForecast(len(mm.Pending), at, mm.Pending, lead) {
+		mm.Pending = append(mm.Pending, PendingForecast{At: at, Forecast: f, Naive: y})
 	}
-	mm.Pending = append(mm.Pending, PendingForecast{At: at, Forecast: f, Naive: y})
-	return f
+	return mm.Model.ForecastAhead(decided) + mm.Persist*resid
 }
 
-// anchoredForecast is the demand expected at target: the latest observation
-// plus the change the model expects between the observation's time and
-// target. Anchoring on the observation rather than taking the model's level
-// keeps smoothing from biasing the proposal: on a noisy flat signal the
-// expected change is about zero, so max(reactive, predictive) adds capacity
-// only where the model expects demand to rise, by as much as it expects.
-func anchoredForecast(m *forecast.Model, observed float64, observedAt, target time.Time) float64 {
-	params := forecast.DefaultParams()
-	return observed + m.Forecast(target, params) - m.Forecast(observedAt, params)
+// horizonsFor returns the horizons of the scored forecast (the lead) and of
+// the decided one (the data step plus the lead) for the model's step and
+// damping, worked out once and kept until one of those changes, so that the
+// forecasts made on every sample need no math.Exp.
+func (mm *MetricModel) horizonsFor(lead time.Duration) (scored, decided forecast.Horizon) {
+	c := &mm.horizons
+	if !c.ok || c.step != mm.Model.Step || c.lead != lead || c.phi != mm.Params.Phi {
+		*c = horizonCache{step: mm.Model.Step, lead: lead, phi: mm.Params.Phi, ok: true,
+			scored: mm.Model.Horizon(lead, mm.Params), decided: mm.Model.Horizon(mm.Model.Step+lead, mm.Params)}
+	}
+	return c.scored, c.decided
+}
+
+// roomForForecast reports whether a forecast for at joins the n in flight:
+// at most maxPending, spaced at least lead/maxPending apart, so that scoring
+// costs the same whether samples come every 10 s or every 5 minutes.
+func roomForForecast(n int, at int64, pending []PendingForecast, lead time.Duration) bool {
+	return n < maxPending && (n == 0 || at-pending[n-1].At >= int64(lead)/maxPending)
+}
+
+// anchoredForecast is the demand expected at target: the model's forecast
+// plus the chosen share (Persist) of the latest residual, the observation
+// minus the model's value at its time. With all of it the forecast is
+// anchored on the observation (the latest value plus the change the model
+// expects), which on smooth data keeps smoothing from biasing the proposal;
+// on noisy data a smaller share keeps one noisy sample from being carried
+// over the lead.
+func anchoredForecast(mm *MetricModel, observed float64, observedAt, target time.Time) float64 {
+	m := &mm.Model
+	at := m.Forecast(observedAt, mm.Params)
+	return m.Forecast(target, mm.Params) + mm.Persist*(observed-at)
 }
 
 // NeedsHistory reports whether the next evaluation of p with state s at
@@ -98,7 +122,8 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 		return true
 	}
 	season := p.Predictive.Season
-	for _, mm := range s.Models {
+	for i := range s.Models {
+		mm := &s.Models[i]
 		switch {
 		case mm.CheckedAt.IsZero():
 			return true
@@ -106,9 +131,22 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 			return true
 		case season.Auto && now.Sub(mm.CheckedAt) >= seasonRecheck:
 			return true
+		case mm.retuneDue(now, p.Predictive.History.D()):
+			return true
 		}
 	}
 	return false
+}
+
+// retuneDue reports whether the model has run for three times as long as
+// the history it was chosen on, or for the whole history window, whichever
+// is shorter (and at least seasonRecheck): while the window fills, choosing
+// again rests on four times the evidence, so a model is chosen only about
+// log4 of the window's length times, which keeps tuning to a small share of
+// a replay's time; once it is full, the choice follows the data window by
+// window.
+func (m *MetricModel) retuneDue(now time.Time, history time.Duration) bool {
+	return !m.TunedAt.IsZero() && now.Sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
 }
 
 // configureSeason (re)builds a metric's model when its season must change:
@@ -119,7 +157,8 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 // predecessor's, and does not have to wait for fresh ones.
 func configureSeason(p Policy, mm *MetricModel, hist Window, now time.Time) {
 	season := p.Predictive.Season
-	if !mm.CheckedAt.IsZero() {
+	retune := mm.retuneDue(now, p.Predictive.History.D())
+	if !mm.CheckedAt.IsZero() && !retune {
 		if !season.Auto && mm.Model.Period == season.Period {
 			return // configured season already in place
 		}
@@ -134,12 +173,15 @@ func configureSeason(p Policy, mm *MetricModel, hist Window, now time.Time) {
 		if mm.Model.Count == 0 || mm.Model.Period != season.Period {
 			resetModel(mm, season.Period, p.EvaluationInterval.D())
 		}
+		if retune {
+			mm.TunedAt = now // no history to choose on: try again a period later, not at every evaluation
+		}
 		return
 	}
 	candidates := [2]time.Duration{season.Period, -1}
 	if season.Auto {
 		detected, _ := forecast.DetectSeason(hist.Values, hist.Step, forecast.DefaultCandidates())
-		if detected == mm.Model.Period && mm.Model.Count > 0 {
+		if detected == mm.Model.Period && mm.Model.Count > 0 && !retune {
 			return // same season as before: keep the running model
 		}
 		candidates = [2]time.Duration{detected, 0}
@@ -148,59 +190,230 @@ func configureSeason(p Policy, mm *MetricModel, hist Window, now time.Time) {
 		}
 	}
 	var best MetricModel
-	found := false
-	for _, period := range candidates {
-		if period < 0 {
-			continue
-		}
-		var c MetricModel
-		if !backtest(&c, hist, period, lead) {
-			continue
-		}
-		if !found || c.ErrForecast < best.ErrForecast {
-			best, found = c, true
-		}
-	}
+	found := tune(&best, hist, candidates[:], lead)
 	if !found {
 		// Too little history to score anything: start the configured or
 		// detected season from what there is.
 		resetModel(mm, candidates[0], p.EvaluationInterval.D())
-		forecast.Fit(&mm.Model, hist.Values, hist.Start, hist.Step, candidates[0], forecast.DefaultParams())
-		return
+		forecast.Fit(&mm.Model, hist.Values, hist.Start, hist.Step, candidates[0], mm.Params)
+		best = *mm
 	}
-	best.CheckedAt = now
+	best.CheckedAt, best.TunedAt, best.TunedSpan = now, now, hist.End().Sub(hist.Start)
 	*mm = best
 }
 
-// resetModel starts an empty model with no scores.
+// resetModel starts an empty model with no scores, the default parameters
+// and full anchoring, until a backtest chooses better ones.
 func resetModel(mm *MetricModel, period, step time.Duration) {
 	mm.Model.Reset(period, step)
-	mm.Pending, mm.ErrForecast, mm.ErrNaive, mm.Scored = mm.Pending[:0], 0, 0, 0
+	mm.Pending, mm.ErrForecast, mm.ErrNaive, mm.ErrBias, mm.ErrSquare, mm.Scored = mm.Pending[:0], 0, 0, 0, 0, 0
+	mm.Params, mm.Persist = forecast.DefaultParams(), 1
 }
 
-// backtest builds a model of the given season from the start of the recent
-// history and scores its forecasts on the rest, exactly as live evaluation
-// would. It reports false when the history is too short to score enough
-// forecasts.
-func backtest(mm *MetricModel, hist Window, period, lead time.Duration) bool {
-	warm := holtWarmup
-	if period > 0 {
-		warm = max(int(period/hist.Step), holtWarmup)
+// underCost is how much more a forecast that runs low costs than one that
+// runs high by the same amount, in the backtest that chooses a model: a low
+// forecast leaves demand without capacity (the reactive rule catches up only
+// after a warmup), a high one pays for idle instances.
+const underCost = 3
+
+// asymmetricLoss is the cost of a forecast error e (observed minus
+// forecast): its square, underCost times over when the forecast ran low.
+// Both the backtest that chooses a model and the skill that decides whether
+// its forecasts act use it, so a model is trusted by the measure it was
+// chosen by.
+func asymmetricLoss(e float64) float64 {
+	if e > 0 {
+		return underCost * e * e
 	}
-	n := len(hist.Values)
-	scoreFrom := max(warm, n-backtestPoints)
-	if n-scoreFrom <= minScoredForecasts+int(lead/hist.Step) {
+	return e * e
+}
+
+// tuneAlphas and tuneGammas are the level and seasonal smoothing weights the
+// backtest tries: from a level that follows the data within a few steps
+// (whose season only learns a leftover) to one that changes over tens of
+// steps (so a daily shape lives in the season), and a season that adapts
+// over a few cycles or over about ten. Beta and Phi keep their defaults: the
+// damped trend matters little at a lead of a few steps. tunePersist are the
+// shares of the latest residual a forecast may keep (see Persist): all of
+// it (anchored to the last observation), half, or none (the model alone).
+var (
+	tuneAlphas  = [...]float64{0.05, 0.15, 0.4}
+	tuneGammas  = [...]float64{0.3, 0.1}
+	tunePersist = [...]float64{0, 0.5, 1}
+)
+
+// tuned is the best model setup a tuning has found so far.
+type tuned struct {
+	period  time.Duration
+	params  forecast.Params
+	persist float64
+	loss    float64
+}
+
+// tune backtests every candidate season with every parameter set and
+// persistence, and leaves in mm the model whose forecasts had the lowest
+// asymmetric loss over the history, replayed once more to carry its scores.
+// It reports false when the history is too short to score any.
+func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Duration) bool {
+	best := tuned{loss: math.Inf(1)}
+	var bt backtester
+	// Every candidate is scored on the same stretch, after the longest
+	// season's warm-up, or a season would be judged on one day fewer than
+	// the trend-only model and the two losses would not compare.
+	var longest time.Duration
+	for _, period := range candidates {
+		longest = max(longest, period)
+	}
+	try := func(period time.Duration, params forecast.Params) float64 {
+		losses, ok := bt.run(hist, period, longest, lead, params)
+		if !ok {
+			return math.Inf(1)
+		}
+		lowest := math.Inf(1)
+		for i, l := range losses {
+			lowest = min(lowest, l)
+			if l < best.loss {
+				best = tuned{period: period, params: params, persist: tunePersist[i], loss: l}
+			}
+		}
+		return lowest
+	}
+	for _, period := range candidates {
+		if period < 0 {
+			continue
+		}
+		// One parameter at a time: the level smoothing with the first
+		// seasonal smoothing, then the other seasonal smoothings with the
+		// best level. The two barely interact at these settings, and this
+		// takes 4 replays instead of 6.
+		params := forecast.DefaultParams()
+		params.Gamma = tuneGammas[0]
+		bestAlpha, bestLoss := tuneAlphas[0], math.Inf(1)
+		for _, a := range tuneAlphas {
+			params.Alpha = a
+			if l := try(period, params); l < bestLoss {
+				bestAlpha, bestLoss = a, l
+			}
+		}
+		if period == 0 {
+			continue // no season: gamma plays no part
+		}
+		params.Alpha = bestAlpha
+		for _, g := range tuneGammas[1:] {
+			params.Gamma = g
+			try(period, params)
+		}
+	}
+	if math.IsInf(best.loss, 1) {
 		return false
 	}
-	from := scoreFrom - warm
-	start := hist.Start.Add(time.Duration(from) * hist.Step)
-	forecast.Fit(&mm.Model, hist.Values[from:scoreFrom], start, hist.Step, period, forecast.DefaultParams())
-	t := hist.Start.Add(time.Duration(scoreFrom) * hist.Step)
+	return backtest(mm, hist, best.period, longest, lead, best.params, best.persist)
+}
+
+// backtester scores one model setup on a history for every persistence in
+// tunePersist at once: persistence changes the forecasts, not the model, so
+// one replay serves them all. Its buffers are reused across setups.
+type backtester struct {
+	model   forecast.Model
+	pending []pendingParts
+}
+
+// pendingParts is a backtest forecast in flight: the model's own forecast
+// and the residual it may add a share of.
+type pendingParts struct {
+	at          int64
+	base, resid float64
+}
+
+// run replays the history as backtest does and returns the mean asymmetric
+// loss for each persistence, and false when too few forecasts were scored.
+func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, params forecast.Params) (losses [len(tunePersist)]float64, ok bool) {
+	from, scoreFrom, ok := backtestRange(hist, warmup, lead)
+	if !ok {
+		return losses, false
+	}
+	m := &bt.model
+	forecast.Fit(m, hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step), hist.Step, period, params)
+	bt.pending = bt.pending[:0]
+	ahead, now := m.Horizon(lead, params), m.Horizon(0, params)
+	n := 0
+	tn := hist.Start.Add(time.Duration(scoreFrom-1) * hist.Step).UnixNano()
+	for _, y := range hist.Values[scoreFrom:] {
+		tn += int64(hist.Step) // the time of y
+		if !isFinite(y) {
+			continue
+		}
+		done := 0
+		for done < len(bt.pending) && bt.pending[done].at <= tn {
+			pf := bt.pending[done]
+			for i, k := range tunePersist {
+				losses[i] += asymmetricLoss(y - pf.base - k*pf.resid)
+			}
+			n++
+			done++
+		}
+		if done > 0 {
+			bt.pending = bt.pending[:copy(bt.pending, bt.pending[done:])]
+		}
+		m.Observe(time.Unix(0, tn), y, params)
+		if m.Count < minForecastObservations {
+			continue
+		}
+		at := tn + int64(lead)
+		if k := len(bt.pending); lead <= 0 || k == maxPending || (k > 0 && at-bt.pending[k-1].at < int64(lead)/maxPending) {
+			continue // the spacing observe keeps (roomForForecast)
+		}
+		base := m.ForecastAhead(ahead)
+		resid := y - m.ForecastAhead(now)
+		if isFinite(base) && isFinite(resid) {
+			bt.pending = append(bt.pending, pendingParts{at: at, base: base, resid: resid})
+		}
+	}
+	if n < minScoredForecasts {
+		return losses, false
+	}
+	for i := range losses {
+		losses[i] /= float64(n)
+	}
+	return losses, true
+}
+
+// maxBacktestPoints bounds the history a backtest replays, so that choosing
+// a model stays cheap however fine the data: four days of 1-minute samples,
+// a week of 5-minute ones and more.
+const maxBacktestPoints = 7 * 24 * 60
+
+// backtestRange is where a backtest starts (up to the last
+// maxBacktestPoints values) and where its scoring starts: after a season of
+// warmup (the longest candidate's), or holtWarmup values without one; ok is
+// false when too little history is left to score enough forecasts at the lead.
+func backtestRange(hist Window, warmup, lead time.Duration) (from, scoreFrom int, ok bool) {
+	warm := max(int(warmup/hist.Step), holtWarmup)
+	n := len(hist.Values)
+	from = max(0, n-maxBacktestPoints)
+	scoreFrom = from + warm
+	return from, scoreFrom, n-scoreFrom > minScoredForecasts+int(lead/hist.Step)
+}
+
+// backtest builds a model of the given season, parameters and persistence
+// from the start of the history, warmed up as backtestRange says, and
+// scores its forecasts on all the rest, exactly as live evaluation would, so
+// the model starts with its own scores. It reports false when too few were
+// scored.
+func backtest(mm *MetricModel, hist Window, period, warmup, lead time.Duration, params forecast.Params, persist float64) bool {
+	from, scoreFrom, ok := backtestRange(hist, warmup, lead)
+	if !ok {
+		return false
+	}
+	resetModel(mm, period, hist.Step)
+	mm.Params, mm.Persist = params, persist
+	forecast.Fit(&mm.Model, hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step), hist.Step, period, mm.Params)
+	tn := hist.Start.Add(time.Duration(scoreFrom) * hist.Step).UnixNano()
 	for _, v := range hist.Values[scoreFrom:] {
 		if isFinite(v) {
-			observe(mm, t.UnixNano(), t, v, lead)
+			observe(mm, tn, time.Unix(0, tn), v, lead)
 		}
-		t = t.Add(hist.Step)
+		tn += int64(hist.Step)
 	}
 	return mm.Scored >= minScoredForecasts
 }

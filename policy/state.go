@@ -24,9 +24,20 @@ type State struct {
 	// period, oldest first.
 	Changes []Change
 	// Recommendations is a monotonic queue of the recommendations within the
-	// scale-in stabilization window: times increase and sizes strictly
-	// decrease, so the first entry is always the window's highest.
+	// scale-in stabilization window, one per fresh sample (stale-data holds
+	// and repeated evaluations of one sample add none): times increase and
+	// sizes strictly decrease, so the first entry is always the window's highest.
 	Recommendations []Recommendation
+	// LastAction is the direction of the policy's latest scale action
+	// (ActionHold before the first one), to tell a reversal from a repeat.
+	LastAction Action
+	// Reversals are the times of recent direction reversals (a scale-in
+	// after a scale-out or the other way round) within the flapping window,
+	// oldest first; see Policy's anti-flapping rule in Evaluate.
+	Reversals []time.Time
+	// Evidence is the time of the newest fresh sample a recommendation was
+	// entered for; a sample no newer is not entered again.
+	Evidence time.Time
 	// Models holds one forecasting model per policy metric (empty while
 	// prediction is off).
 	Models []MetricModel
@@ -56,14 +67,49 @@ type MetricModel struct {
 	// CheckedAt is when the season was last detected or configured; zero
 	// forces a (re)configuration at the next evaluation.
 	CheckedAt time.Time
+	// TunedAt is when the model was last chosen by a backtest (or started
+	// from too little history to backtest), and TunedSpan how much history
+	// that had: the model is chosen again once it has run for three times
+	// that or for the whole history window, whichever is shorter (at least
+	// an hour), so while the window fills each choice rests on four times
+	// the evidence of the last.
+	TunedAt   time.Time
+	TunedSpan time.Duration
 	// Pending are forecasts made at past observations, waiting for the
 	// first observation at or after their target time to be scored.
 	Pending []PendingForecast
-	// ErrForecast and ErrNaive are exponentially weighted mean squared
-	// errors, at the lead horizon, of the forecast and of persistence.
+	// ErrForecast and ErrNaive are exponentially weighted means, at the lead
+	// horizon, of the asymmetric loss (see asymmetricLoss: a forecast that
+	// runs low costs more) of the forecast and of persistence. Version 1
+	// states kept plain squared errors here.
 	ErrForecast, ErrNaive float64
+	// ErrBias and ErrSquare are exponentially weighted means of the
+	// forecast's error (observed − forecast) and of its square, at the lead
+	// horizon: the forecast's upper bound comes from them.
+	ErrBias, ErrSquare float64
+	// Params are the smoothing constants chosen for this series by the
+	// backtest (forecast.DefaultParams for a model decoded from version 1).
+	Params forecast.Params
+	// Persist is the share, in [0, 1], of the latest residual (observation
+	// minus the model's value) expected to persist over the lead, chosen by
+	// the backtest: 1 anchors the forecast to the last observation, 0 trusts
+	// the model alone.
+	Persist float64
 	// Scored counts the forecasts scored so far.
 	Scored int
+
+	// horizons caches derived forecast horizons; never encoded.
+	horizons horizonCache
+}
+
+// horizonCache holds the horizons horizonsFor works out, with the step,
+// lead and damping they were worked out for. It is derived state: a decoded
+// or cloned model rebuilds or copies it and forecasts exactly the same.
+type horizonCache struct {
+	step, lead      time.Duration
+	phi             float64
+	ok              bool
+	scored, decided forecast.Horizon
 }
 
 // PendingForecast is a forecast waiting for its outcome.
@@ -75,8 +121,23 @@ type PendingForecast struct {
 	Forecast, Naive float64
 }
 
+// upperZ is the one-sided normal quantile of the forecast's upper bound:
+// demand stays below it about 95 % of the time when errors are normal.
+const upperZ = 1.645
+
+// Upper is the forecast's upper bound: f plus the recent bias (when the
+// forecasts ran low) plus upperZ standard deviations of the recent
+// lead-ahead error. NaN until enough forecasts are scored.
+func (m *MetricModel) Upper(f float64) float64 {
+	if m.Scored < minScoredForecasts || !isFinite(f) {
+		return math.NaN()
+	}
+	sd := math.Sqrt(max(0, m.ErrSquare-m.ErrBias*m.ErrBias))
+	return f + max(0, m.ErrBias) + upperZ*sd
+}
+
 // Skill is 1 − ErrForecast/ErrNaive: above 0 the forecasts beat
-// persistence at the lead horizon. NaN until enough forecasts are scored.
+// persistence at the lead horizon, by the asymmetric loss. NaN until enough forecasts are scored.
 func (m *MetricModel) Skill() float64 {
 	if m.Scored < minScoredForecasts || !(m.ErrNaive > 0) {
 		return math.NaN()
@@ -90,6 +151,7 @@ func (s State) Clone() State {
 	c := s
 	c.Changes = append([]Change(nil), s.Changes...)
 	c.Recommendations = append([]Recommendation(nil), s.Recommendations...)
+	c.Reversals = append([]time.Time(nil), s.Reversals...)
 	c.Models = make([]MetricModel, len(s.Models))
 	for i, m := range s.Models {
 		c.Models[i] = m
@@ -103,8 +165,14 @@ func (s State) Clone() State {
 }
 
 // stateVersion is the first byte of the binary encoding; a decoder refuses
-// versions it does not know rather than guessing.
-const stateVersion = 1
+// versions it does not know rather than guessing. Version 2 adds, after the
+// recommendations, the evidence time, the last action and the reversals, and
+// after each model's pending forecasts its error bias and square, its
+// parameters and persistence, and when it was last tuned on how much
+// history; version 1 still decodes (policy/testdata/state-v1.hex), its
+// models with the parameters and full anchoring they were built with, their
+// squared errors standing in for the asymmetric loss until rescored.
+const stateVersion = 2
 
 // maxStateEntries bounds every list in a decoded state so that garbage input
 // cannot make the decoder allocate without limit.
@@ -113,7 +181,10 @@ const maxStateEntries = 1 << 16
 // ErrBadState is returned when a binary state does not decode.
 var ErrBadState = errors.New("policy: malformed state encoding")
 
-// MarshalBinary encodes the state compactly (varints; times as Unix nanoseconds).
+// MarshalBinary encodes the state compactly (varints; times as Unix
+// nanoseconds; floats as 8 little-endian bytes). A model with a 24 h season
+// at 1-minute resolution (1,440 slots) takes about 11.6 KB; a state without
+// models takes tens of bytes.
 func (s State) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 64)
 	b = append(b, stateVersion)
@@ -130,29 +201,43 @@ func (s State) MarshalBinary() ([]byte, error) {
 		b = appendTime(b, r.At)
 		b = binary.AppendVarint(b, int64(r.Size))
 	}
+	b = appendTime(b, s.Evidence)
+	b = append(b, byte(s.LastAction))
+	b = binary.AppendUvarint(b, uint64(len(s.Reversals)))
+	for _, r := range s.Reversals {
+		b = appendTime(b, r)
+	}
 	b = binary.AppendUvarint(b, uint64(len(s.Models)))
 	for i := range s.Models {
-		b = appendTime(b, s.Models[i].CheckedAt)
-		b = s.Models[i].Model.AppendBinary(b)
-		b = appendFloat(b, s.Models[i].ErrForecast)
-		b = appendFloat(b, s.Models[i].ErrNaive)
-		b = binary.AppendUvarint(b, uint64(s.Models[i].Scored))
-		b = binary.AppendUvarint(b, uint64(len(s.Models[i].Pending)))
-		for _, pf := range s.Models[i].Pending {
+		mm := &s.Models[i]
+		b = appendTime(b, mm.CheckedAt)
+		b = mm.Model.AppendBinary(b)
+		b = appendFloat(b, mm.ErrForecast)
+		b = appendFloat(b, mm.ErrNaive)
+		b = binary.AppendUvarint(b, uint64(mm.Scored))
+		b = binary.AppendUvarint(b, uint64(len(mm.Pending)))
+		for _, pf := range mm.Pending {
 			b = binary.AppendVarint(b, pf.At)
 			b = appendFloat(b, pf.Forecast)
 			b = appendFloat(b, pf.Naive)
 		}
+		for _, f := range [...]float64{mm.ErrBias, mm.ErrSquare, mm.Params.Alpha, mm.Params.Beta, mm.Params.Gamma, mm.Params.Phi, mm.Persist} {
+			b = appendFloat(b, f)
+		}
+		b = appendTime(b, mm.TunedAt)
+		b = binary.AppendVarint(b, int64(mm.TunedSpan))
 	}
 	return b, nil
 }
 
-// UnmarshalBinary decodes what MarshalBinary produced. It never panics on
-// malformed input and leaves s unchanged on error.
+// UnmarshalBinary decodes what MarshalBinary produced, in this version or
+// the previous one. It never panics on malformed input and leaves s
+// unchanged on error.
 func (s *State) UnmarshalBinary(b []byte) error {
 	d := decoder{b: b}
-	if v := d.byte(); d.err == nil && v != stateVersion {
-		return fmt.Errorf("%w: unknown version %d", ErrBadState, v)
+	version := d.byte()
+	if d.err == nil && version != 1 && version != stateVersion {
+		return fmt.Errorf("%w: unknown version %d", ErrBadState, version)
 	}
 	var out State
 	out.LastScaleOut = d.time()
@@ -167,6 +252,19 @@ func (s *State) UnmarshalBinary(b []byte) error {
 		out.Recommendations = make([]Recommendation, n)
 		for i := range out.Recommendations {
 			out.Recommendations[i] = Recommendation{At: d.time(), Size: d.int()}
+		}
+	}
+	if version >= 2 {
+		out.Evidence = d.time()
+		out.LastAction = Action(d.byte())
+		if out.LastAction > ActionScaleIn && d.err == nil {
+			d.err = fmt.Errorf("unknown action %d", out.LastAction)
+		}
+		if n := d.count(); n > 0 {
+			out.Reversals = make([]time.Time, n)
+			for i := range out.Reversals {
+				out.Reversals[i] = d.time()
+			}
 		}
 	}
 	if n := d.count(); n > 0 {
@@ -184,11 +282,22 @@ func (s *State) UnmarshalBinary(b []byte) error {
 			d.b = rest
 			mm := &out.Models[i]
 			mm.ErrForecast, mm.ErrNaive = d.float(), d.float()
+			mm.ErrSquare = mm.ErrForecast // version 1 scored plain squared errors
 			mm.Scored = int(min(d.uvarint(), maxScored))
 			if n := d.count(); n > 0 {
 				mm.Pending = make([]PendingForecast, n)
 				for j := range mm.Pending {
 					mm.Pending[j] = PendingForecast{At: d.varint(), Forecast: d.float(), Naive: d.float()}
+				}
+			}
+			mm.Params, mm.Persist = forecast.DefaultParams(), 1
+			if version >= 2 {
+				mm.ErrBias, mm.ErrSquare = d.float(), d.float()
+				mm.Params = forecast.Params{Alpha: d.float(), Beta: d.float(), Gamma: d.float(), Phi: d.float()}
+				mm.Persist = d.float()
+				mm.TunedAt, mm.TunedSpan = d.time(), time.Duration(d.varint())
+				if d.err == nil && (mm.Params.Validate() != nil || !(mm.Persist >= 0 && mm.Persist <= 1) || !isFinite(mm.ErrBias) || !(mm.ErrSquare >= 0) || mm.TunedSpan < 0) {
+					d.err = fmt.Errorf("model %d: parameters out of range", i)
 				}
 			}
 		}

@@ -18,9 +18,19 @@
 // Encodings: every log entry is a type byte, a version byte and a payload
 // (registry.go). Version 1 is the JSON written before this package existed;
 // it still decodes, so an upgraded node replays an old log to the same
-// state (golden fixtures in testdata/legacy-v1 prove it). Version 2 is a
+// state (golden fixtures in testdata/legacy-v1* prove it), and it can still
+// be written (EncodeVersion, WriteLegacySnapshot), byte for byte as the old
+// code did, while a cluster is upgraded from that version. Version 2 is a
 // compact binary encoding. Snapshots are either the legacy JSON document or
-// a versioned binary stream. Anything of an unknown type or version is
-// refused with ErrUnknownCommand or ErrUnknownSnapshot, before any of it is
-// applied.
+// a versioned, checksummed binary stream (WriteSnapshot, ReadSnapshot).
+// Anything of an unknown type or version is refused with ErrUnknownCommand
+// or ErrUnknownSnapshot, before any of it is applied.
+//
+// Snapshots do not hold up Apply: View copies only the map of policies,
+// and Apply copies a policy (and the audit log) the first time it changes
+// it after a View (view.go).
+//
+// The Raft log and stable store stay with the control plane (raft-boltdb):
+// hashicorp/raft's types reach net/http through its metrics library, which
+// this package must not import.
 package store

@@ -59,8 +59,10 @@ func (e *enc) intent(in Intent) {
 	e.uvarint(in.Term)
 	e.string(in.Node)
 	e.time(in.At)
-	e.time(in.SendBy)
-	e.time(in.Settled)
+	if !e.unfenced {
+		e.time(in.SendBy)
+		e.time(in.Settled)
+	}
 }
 
 // intent reads an intent; fenced says whether the encoding carries the
@@ -148,6 +150,9 @@ func (d *dec) audit() AuditEntry {
 	}
 	a.OldVersion, a.NewVersion = d.uvarint(), d.uvarint()
 	a.Outcome, a.Status, a.Code = Outcome(d.byte()), d.int(), d.string()
+	if a.Outcome > Conflict {
+		d.fail(fmt.Sprintf("unknown outcome %d", a.Outcome))
+	}
 	a.Count, a.Last = d.int(), d.time()
 	return a
 }
@@ -233,6 +238,11 @@ func (d *dec) decision() policy.Record {
 		*p = d.int()
 	}
 	r.Action, r.Bound, r.Stale, r.Forecast, r.Reason = d.string(), policy.Limit(d.byte()), d.bool(), d.bool(), d.string()
+	// Only the limits the policy package names: a record must also be
+	// writable as the JSON the API and version 1 show.
+	if err := new(policy.Limit).UnmarshalText([]byte(r.Bound.String())); err != nil {
+		d.fail(err.Error())
+	}
 	hasMetrics := d.bool()
 	n := d.n(8)
 	if hasMetrics {

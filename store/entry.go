@@ -6,10 +6,14 @@ import (
 
 // Encode frames a command as a log entry: its type byte, CurrentVersion,
 // and the binary payload.
-func Encode(c Command) ([]byte, error) {
-	e := &enc{b: make([]byte, 0, 64)}
+func Encode(c Command) ([]byte, error) { return encodeBinary(c, CurrentVersion) }
+
+// encodeBinary frames c in a binary version: VersionFenced, or
+// VersionBinary, which leaves out the intents' fence.
+func encodeBinary(c Command, v uint8) ([]byte, error) {
+	e := &enc{b: make([]byte, 0, 64), unfenced: v == VersionBinary}
 	e.byte(uint8(c.Type()))
-	e.byte(CurrentVersion)
+	e.byte(v)
 	if err := e.command(c); err != nil {
 		return nil, fmt.Errorf("encoding %s: %w", c.Type(), err)
 	}

@@ -63,6 +63,10 @@ func TestUnfencedEntriesStillReplay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Written back in version 2, an entry has the old code's bytes.
+		if v2, err := EncodeVersion(c, VersionBinary); err != nil || !bytes.Equal(v2, data) {
+			t.Fatalf("%s in version 2: %x, %v; want the fixture's %x", c.Type(), v2, err, data)
+		}
 		b, err := Encode(c)
 		if err != nil {
 			t.Fatal(err)

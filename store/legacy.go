@@ -38,10 +38,12 @@ type legacyAuditEntry struct {
 type legacyAuditCmd struct {
 	Entry legacyAuditEntry `json:"entry"`
 	Max   int              `json:"max"`
-	Flood *struct {
-		WindowSeconds int64 `json:"window_s"`
-		PerToken      int   `json:"per_token"`
-	} `json:"flood"`
+	Flood *legacyFlood     `json:"flood,omitempty"`
+}
+
+type legacyFlood struct {
+	WindowSeconds int64 `json:"window_s"`
+	PerToken      int   `json:"per_token"`
 }
 
 type legacyIntent struct {
@@ -146,7 +148,7 @@ func (s legacySample) sample() Sample {
 	return Sample{Policy: s.Policy, Metric: s.Metric, Time: s.Time, Value: s.Value}
 }
 
-func legacySamples(in []legacySample) []Sample {
+func fromLegacySamples(in []legacySample) []Sample {
 	var out []Sample
 	for _, s := range in {
 		out = append(out, s.sample())
@@ -155,6 +157,61 @@ func legacySamples(in []legacySample) []Sample {
 }
 
 func (t legacyToken) token() Token { return Token(t) }
+
+// The version-1 payloads, field for field and tag for tag as the old code
+// declared them, so that encoding one gives the bytes the old code wrote
+// (the fixture tests check it) and an old node reads what a new one writes
+// in this version.
+type (
+	legacyPutPolicy struct {
+		Policy  policy.Policy   `json:"policy"`
+		IfMatch string          `json:"if_match,omitempty"`
+		At      time.Time       `json:"at"`
+		Audit   *legacyAuditCmd `json:"audit,omitempty"`
+	}
+	legacyDeletePolicy struct {
+		ID      string          `json:"id"`
+		IfMatch string          `json:"if_match,omitempty"`
+		Audit   *legacyAuditCmd `json:"audit,omitempty"`
+	}
+	legacyIntentCmd struct {
+		Intent legacyIntent `json:"intent"`
+	}
+	legacyResult struct {
+		Policy   string    `json:"policy"`
+		IntentID uint64    `json:"intent_id"`
+		Outcome  string    `json:"outcome"`
+		Error    string    `json:"error,omitempty"`
+		At       time.Time `json:"at"`
+	}
+	legacyEvaluated struct {
+		Policy        string         `json:"policy"`
+		PolicyVersion uint64         `json:"policy_version"`
+		State         []byte         `json:"state,omitempty"`
+		Record        *policy.Record `json:"record,omitempty"`
+		Desired       int            `json:"desired"`
+		Ready         int            `json:"ready"`
+		At            time.Time      `json:"at"`
+	}
+	legacySamples struct {
+		Samples []legacySample `json:"samples"`
+	}
+	legacyRegisterNode struct {
+		ID       string `json:"id"`
+		HTTPAddr string `json:"http_addr"`
+	}
+	legacyBuckets struct {
+		Latest   []legacySample       `json:"latest"`
+		Partials []legacyPartial      `json:"partials"`
+		Series   []legacySeriesUpdate `json:"series,omitempty"`
+	}
+	legacyCreateToken struct {
+		Token legacyToken `json:"token"`
+	}
+	legacyDeleteToken struct {
+		Name string `json:"name"`
+	}
+)
 
 // decodeLegacyCommand decodes a version-1 payload. Like the code that
 // wrote it, it ignores fields it does not know.
@@ -167,71 +224,37 @@ func decodeLegacyCommand(t CommandType, payload []byte) (Command, error) {
 	}
 	switch t {
 	case CmdPutPolicy:
-		var c struct {
-			Policy  policy.Policy   `json:"policy"`
-			IfMatch string          `json:"if_match"`
-			At      time.Time       `json:"at"`
-			Audit   *legacyAuditCmd `json:"audit"`
-		}
+		var c legacyPutPolicy
 		err := unmarshal(&c)
 		return PutPolicy{Policy: c.Policy, IfMatch: c.IfMatch, At: c.At, Audit: c.Audit.command()}, err
 	case CmdDeletePolicy:
-		var c struct {
-			ID      string          `json:"id"`
-			IfMatch string          `json:"if_match"`
-			Audit   *legacyAuditCmd `json:"audit"`
-		}
+		var c legacyDeletePolicy
 		err := unmarshal(&c)
 		return DeletePolicy{ID: c.ID, IfMatch: c.IfMatch, Audit: c.Audit.command()}, err
 	case CmdIntent:
-		var c struct {
-			Intent legacyIntent `json:"intent"`
-		}
+		var c legacyIntentCmd
 		err := unmarshal(&c)
 		return PutIntent{Intent: c.Intent.intent()}, err
 	case CmdResult:
-		var c struct {
-			Policy   string    `json:"policy"`
-			IntentID uint64    `json:"intent_id"`
-			Outcome  string    `json:"outcome"`
-			Error    string    `json:"error"`
-			At       time.Time `json:"at"`
-		}
+		var c legacyResult
 		err := unmarshal(&c)
 		return IntentResult(c), err
 	case CmdEvaluated:
-		var c struct {
-			Policy        string         `json:"policy"`
-			PolicyVersion uint64         `json:"policy_version"`
-			State         []byte         `json:"state"`
-			Record        *policy.Record `json:"record"`
-			Desired       int            `json:"desired"`
-			Ready         int            `json:"ready"`
-			At            time.Time      `json:"at"`
-		}
+		var c legacyEvaluated
 		err := unmarshal(&c)
 		return Evaluated(c), err
 	case CmdSamples:
-		var c struct {
-			Samples []legacySample `json:"samples"`
-		}
+		var c legacySamples
 		err := unmarshal(&c)
-		return Samples{Samples: legacySamples(c.Samples)}, err
+		return Samples{Samples: fromLegacySamples(c.Samples)}, err
 	case CmdRegisterNode:
-		var c struct {
-			ID       string `json:"id"`
-			HTTPAddr string `json:"http_addr"`
-		}
+		var c legacyRegisterNode
 		err := unmarshal(&c)
 		return RegisterNode(c), err
 	case CmdBuckets:
-		var c struct {
-			Latest   []legacySample       `json:"latest"`
-			Partials []legacyPartial      `json:"partials"`
-			Series   []legacySeriesUpdate `json:"series"`
-		}
+		var c legacyBuckets
 		err := unmarshal(&c)
-		out := Buckets{Latest: legacySamples(c.Latest)}
+		out := Buckets{Latest: fromLegacySamples(c.Latest)}
 		for _, p := range c.Partials {
 			out.Partials = append(out.Partials, MetricPartial{Policy: p.Policy, Metric: p.Metric, Step: p.Step, Partial: p.Partial})
 		}
@@ -240,15 +263,11 @@ func decodeLegacyCommand(t CommandType, payload []byte) (Command, error) {
 		}
 		return out, err
 	case CmdCreateToken:
-		var c struct {
-			Token legacyToken `json:"token"`
-		}
+		var c legacyCreateToken
 		err := unmarshal(&c)
 		return CreateToken{Token: c.Token.token()}, err
 	case CmdDeleteToken:
-		var c struct {
-			Name string `json:"name"`
-		}
+		var c legacyDeleteToken
 		err := unmarshal(&c)
 		return DeleteToken(c), err
 	case CmdAudit:
@@ -259,30 +278,33 @@ func decodeLegacyCommand(t CommandType, payload []byte) (Command, error) {
 	return nil, fmt.Errorf("no version-1 decoder for %s", t)
 }
 
-// legacySnapshot is the version-1 snapshot document.
+// legacySnapshot is the version-1 snapshot document, tag for tag as the
+// old code declared it.
 type legacySnapshot struct {
-	Policies map[string]*struct {
-		Record struct {
-			Policy    policy.Policy `json:"policy"`
-			Version   uint64        `json:"version"`
-			UpdatedAt time.Time     `json:"updated_at"`
-		} `json:"record"`
-		State          []byte                                  `json:"state"`
-		Decisions      []policy.Record                         `json:"decisions"`
-		Pending        []legacyIntent                          `json:"pending"`
-		Samples        map[string]legacySample                 `json:"samples"`
-		Windows        map[string]*window.Window               `json:"windows"`
-		Series         map[string]map[uint64]legacySeriesPoint `json:"series"`
-		Desired        int                                     `json:"desired"`
-		Ready          int                                     `json:"ready"`
-		LastEvaluation time.Time                               `json:"last_evaluation"`
-	} `json:"policies"`
-	Nodes   map[string]string      `json:"nodes"`
-	Intents uint64                 `json:"intents"`
-	Tokens  map[string]legacyToken `json:"tokens"`
-	Audit   []legacyAuditEntry     `json:"audit"`
+	Policies map[string]*legacyPolicyEntry `json:"policies"`
+	Nodes    map[string]string             `json:"nodes"`
+	Intents  uint64                        `json:"intents"`
+	Tokens   map[string]legacyToken        `json:"tokens,omitempty"`
+	Audit    []legacyAuditEntry            `json:"audit,omitempty"`
 	// AuditKept came with the audit log's flood rules.
-	AuditKept []legacyAuditEntry `json:"audit_kept"`
+	AuditKept []legacyAuditEntry `json:"audit_kept,omitempty"`
+}
+
+type legacyPolicyEntry struct {
+	Record struct {
+		Policy    policy.Policy `json:"policy"`
+		Version   uint64        `json:"version"`
+		UpdatedAt time.Time     `json:"updated_at"`
+	} `json:"record"`
+	State          []byte                                  `json:"state,omitempty"`
+	Decisions      []policy.Record                         `json:"decisions,omitempty"`
+	Pending        []legacyIntent                          `json:"pending,omitempty"`
+	Samples        map[string]legacySample                 `json:"samples,omitempty"`
+	Windows        map[string]*window.Window               `json:"windows,omitempty"`
+	Series         map[string]map[uint64]legacySeriesPoint `json:"series,omitempty"`
+	Desired        int                                     `json:"desired"`
+	Ready          int                                     `json:"ready"`
+	LastEvaluation time.Time                               `json:"last_evaluation"`
 }
 
 type legacySeriesPoint struct {

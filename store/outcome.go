@@ -16,7 +16,8 @@ const (
 	// PreconditionFailed: an If-Match did not hold, or an evaluation was
 	// of a policy version since replaced.
 	PreconditionFailed Outcome = 2
-	// Conflict: the name is taken.
+	// Conflict: the name is taken. The last outcome: a decoder refuses
+	// larger values.
 	Conflict Outcome = 3
 )
 

@@ -263,16 +263,20 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 type crcReader struct {
 	r   *bufio.Reader
 	crc uint32
+	one [1]byte
 }
 
+// ReadByte reads and checksums one byte (io.ByteReader, for varints).
 func (c *crcReader) ReadByte() (byte, error) {
 	b, err := c.r.ReadByte()
 	if err == nil {
-		c.crc = crc32.Update(c.crc, castagnoli, []byte{b})
+		c.one[0] = b
+		c.crc = crc32.Update(c.crc, castagnoli, c.one[:])
 	}
 	return b, err
 }
 
+// Read reads and checksums.
 func (c *crcReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.crc = crc32.Update(c.crc, castagnoli, p[:n])

@@ -57,6 +57,7 @@ type agentOptions struct {
 	TrailingLogs       uint64        `yaml:"trailing_logs"`
 	MaxDecisions       int           `yaml:"max_decisions"`
 	MaxAuditEntries    int           `yaml:"max_audit_entries"`
+	RaftLegacyEncoding bool          `yaml:"raft_legacy_encoding"`
 	FakeCloud          string        `yaml:"fake_cloud"`
 	FakeBootDelay      time.Duration `yaml:"fake_boot_delay"`
 	LogLevel           string        `yaml:"log_level"`
@@ -136,6 +137,7 @@ underscores); flags given on the command line win.`,
 	f.Uint64Var(&o.TrailingLogs, "trailing-logs", o.TrailingLogs, "log entries kept after a snapshot")
 	f.IntVar(&o.MaxDecisions, "max-decisions", o.MaxDecisions, "decision records kept per policy")
 	f.IntVar(&o.MaxAuditEntries, "max-audit-entries", o.MaxAuditEntries, "audit log entries kept (the oldest are dropped); the leader's value applies")
+	f.BoolVar(&o.RaftLegacyEncoding, "raft-legacy-encoding", false, "write Raft entries and snapshots in the JSON encoding servers before store/ read; only while upgrading a cluster from that version (README)")
 	f.StringVar(&o.FakeCloud, "fake-cloud", "", "base URL of a `capstan fakecloud` server for provider fake (default: an in-process fake cloud)")
 	f.DurationVar(&o.FakeBootDelay, "fake-boot-delay", o.FakeBootDelay, "boot delay of the in-process fake cloud")
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
@@ -228,6 +230,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		return fmt.Errorf("--max-audit-entries: must be > 0 (got %d)", o.MaxAuditEntries)
 	}
 	cfg.MaxAuditEntries = o.MaxAuditEntries
+	cfg.LegacyEncoding = o.RaftLegacyEncoding
 	cfg.TLS = tlsSetup.Store()
 	cfg.HTTPClient = &http.Client{Transport: tlsSetup.transport(), Timeout: 5 * time.Second}
 	cfg.HTTPClient = authSetup.peerClient(cfg.HTTPClient)

@@ -65,10 +65,14 @@ func sameModel(a, b Model) bool {
 func TestEncodingSize(t *testing.T) {
 	var m Model
 	Fit(&m, synth(3*1440, time.Minute, 1, dailySine).values, t0, time.Minute, 24*time.Hour, DefaultParams())
-	// 288 float64 components dominate; the header must stay small.
-	if n := len(m.AppendBinary(nil)); n > 288*8+64 {
-		t.Errorf("daily model encodes to %d bytes", n)
+	// A daily season of 1-minute data has MaxSlots (1,440) one-minute
+	// slots; their float64 components dominate and the header must stay
+	// small: under 11,600 bytes in all, as the package documents.
+	n := len(m.AppendBinary(nil))
+	if len(m.Season) != 1440 || n > 1440*8+64 {
+		t.Errorf("daily model of 1-minute data: %d slots encode to %d bytes", len(m.Season), n)
 	}
+	t.Logf("a 24h model with %d slots encodes to %d bytes", len(m.Season), n)
 }
 
 func TestDecodeBinaryErrors(t *testing.T) {

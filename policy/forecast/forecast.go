@@ -19,10 +19,12 @@ import (
 	"time"
 )
 
-// MaxSlots bounds the number of seasonal components, so a model's size and
-// its encoding stay small (a 24 h season gets 5-minute slots) and a daily
-// season still learns its shape within one or two days.
-const MaxSlots = 288
+// MaxSlots bounds the number of seasonal components: a 24 h season gets
+// slots as fine as one minute, so a sharp ramp at :04 or :34 past the hour
+// keeps its shape instead of being smeared over 5 minutes, and a model stays
+// below 12 KB encoded (1,440 × 8 bytes of components and a small header).
+// Coarser data gets one slot per step (a 5-minute trace, 288 slots).
+const MaxSlots = 1440
 
 // DefaultStep is the damping and smoothing unit used when a model was reset
 // with no positive step, so that a zero Model is usable rather than dividing
@@ -345,6 +347,36 @@ func (m *Model) Forecast(t time.Time, p Params) float64 {
 		f += m.Trend * float64(step) / 1e9 * dampedSteps(phi, math.Exp(n*lnPhi), n)
 	}
 	return f + m.seasonAt(tn)
+}
+
+// Horizon is a forecast distance with its damped-trend multiplier worked
+// out once, for callers that forecast the same distance ahead of every
+// observation (a backtest): ForecastAhead then needs no math.Exp.
+type Horizon struct {
+	ahead int64   // nanoseconds after the last observation
+	trend float64 // seconds of trend extrapolated over ahead
+}
+
+// Horizon returns the horizon ahead of the last observation for m's step
+// and p's damping. It is valid for any model with the same Step.
+func (m *Model) Horizon(ahead time.Duration, p Params) Horizon {
+	if ahead <= 0 {
+		return Horizon{}
+	}
+	phi := unit(p.Phi)
+	step := m.stepNanos()
+	n := float64(ahead) / float64(step)
+	return Horizon{ahead: int64(ahead), trend: float64(step) / 1e9 * dampedSteps(phi, math.Pow(phi, n), n)}
+}
+
+// ForecastAhead is Forecast at the last observation's time plus h.ahead,
+// with h made by Horizon for the same step and damping; NaN before any
+// observation.
+func (m *Model) ForecastAhead(h Horizon) float64 {
+	if m.empty() {
+		return math.NaN()
+	}
+	return m.Level + m.Trend*h.trend + m.seasonAt(m.LastUnixNano+h.ahead)
 }
 
 // Clone returns a deep copy, so that a what-if forecast (or a simulator run)

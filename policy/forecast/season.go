@@ -79,18 +79,48 @@ func DetectSeason(values []float64, step time.Duration, candidates []time.Durati
 	bestK := 0 // bucket size of the accepted period
 	for _, c := range cands {
 		k := max(1, c.lag/detectPointsPerPeriod)
-		acf, ok := d.score(c.lag, k)
+		acf, _, ok := d.score(c.lag, k)
 		if !ok {
 			continue
 		}
 		if period != 0 {
-			if same, _ := d.score(c.lag, bestK); 1-same > detectLongerShare*(1-strength) {
+			// A longer candidate that holds whole cycles of the accepted
+			// one contains its shape too: a 24 h model with 1-minute slots
+			// carries an hourly pattern. It wins when it explains at least as
+			// much at the shorter one's resolution, rather than having to
+			// explain far more; otherwise two significant seasons swap
+			// whenever noise tips the balance, and every swap rebuilds the
+			// model. A longer one that does not contain the shorter (or
+			// cannot resolve it in MaxSlots slots) must still leave at most
+			// detectLongerShare of the shorter one's unexplained part.
+			same, pairs, _ := d.score(c.lag, bestK)
+			need := 1 - detectLongerShare*(1-strength)
+			if contains(c.period, period) && pairs > 0 {
+				// At least as much, give or take the autocorrelation's
+				// sampling error (about 1/√pairs; two of them, like the
+				// significance threshold).
+				need = strength - 2/math.Sqrt(float64(pairs))
+			}
+			if same < need {
 				continue
 			}
 		}
 		period, strength, bestK = c.period, acf, k
 	}
 	return period, strength
+}
+
+// contains reports whether a season of length long carries one of length
+// short as part of its own shape: it holds whole short cycles; each short
+// cycle fits in one of the long season's detection buckets, so that the
+// short pattern is a detail within the long shape (an hourly pattern within
+// the day) rather than the long shape being a repetition of the short one
+// (a week of days, which the stricter detectLongerShare rule judges); and
+// the long season's MaxSlots slots resolve the short cycle as finely as
+// detection does (detectPointsPerPeriod slots per cycle).
+func contains(long, short time.Duration) bool {
+	return short > 0 && long%short == 0 && long/short >= detectPointsPerPeriod &&
+		long/MaxSlots <= short/detectPointsPerPeriod
 }
 
 // detector holds the series and buffers that DetectSeason reuses for every
@@ -118,9 +148,9 @@ func newDetector(values []float64, kMin int) *detector {
 }
 
 // score averages the values into buckets of k steps, detrends them over lag
-// steps and returns the autocorrelation at that lag, and whether it is both
-// significant and a local peak.
-func (d *detector) score(lagSteps, k int) (acf float64, ok bool) {
+// steps and returns the autocorrelation at that lag, the number of pairs it
+// rests on, and whether it is both significant and a local peak.
+func (d *detector) score(lagSteps, k int) (acf float64, pairs int, ok bool) {
 	x := downsample(d.values, k, d.means[:0])
 	d.sums, d.counts = prefixSums(x, d.sums[:0], d.counts[:0])
 	resid := d.resids[:len(x)]
@@ -131,11 +161,11 @@ func (d *detector) score(lagSteps, k int) (acf float64, ok bool) {
 	xMean, xVar := moments(x)
 	mean, variance := moments(resid)
 	if !(variance > 1e-12*(xMean*xMean+xVar)) { // relative to x's mean square
-		return 0, false
+		return 0, 0, false
 	}
-	acf, pairs := autocorrelation(resid, mean, variance, lag)
+	acf, pairs = autocorrelation(resid, mean, variance, lag)
 	ok = acf > max(detectMinACF, 2/math.Sqrt(float64(pairs))) && localPeak(resid, mean, variance, lag, acf)
-	return acf, ok
+	return acf, pairs, ok
 }
 
 // localPeak reports whether the autocorrelation at lag, acf, is higher than

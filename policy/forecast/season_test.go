@@ -135,3 +135,62 @@ func BenchmarkDetectSeason(b *testing.B) {
 		}
 	}
 }
+
+// TestDetectSeasonPrefersContainingSeason: a daily shape with a sharp
+// half-hourly job on top is significant at both 1 h and 24 h. The 24 h
+// season at 1-minute slots carries the hourly pattern too, so detection
+// answers 24h, and keeps answering it as the window slides hour by hour
+// instead of swapping whenever noise tips the balance (each swap rebuilds
+// the model).
+func TestDetectSeasonPrefersContainingSeason(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		spike float64 // height of the job's load at :04 and :34
+	}{
+		{"small job", 10},
+		{"job as tall as the daily swing", 40},
+		{"job taller than the daily swing", 80},
+	} {
+		shape := func(sec float64) float64 {
+			v := dailySine(sec)
+			if m := int(sec/60) % 30; m >= 4 && m < 9 { // five minutes from :04 and :34
+				v += c.spike
+			}
+			return v
+		}
+		tr := synth(6*1440, time.Minute, 5, shape)
+		swaps, last := 0, time.Duration(-1)
+		for end := 3 * 1440; end <= len(tr.values); end += 60 {
+			got, _ := DetectSeason(tr.values[:end], time.Minute, DefaultCandidates())
+			if got != day {
+				t.Errorf("%s: window of %d minutes: DetectSeason = %v, want 24h", c.name, end, got)
+			}
+			if last >= 0 && got != last {
+				swaps++
+			}
+			last = got
+		}
+		if swaps > 0 {
+			t.Errorf("%s: %d swaps over three days of hourly rechecks", c.name, swaps)
+		}
+	}
+}
+
+// TestDetectSeasonSlidingOnTraces reruns detection hourly over the last
+// 7 days, as season: auto does, on a recorded trace where both the hourly and
+// the daily season are significant: the answer settles on 24h.
+func TestDetectSeasonSlidingOnTraces(t *testing.T) {
+	tr := loadTrace(t, "crane_input1_1min.csv")
+	hist := int(7 * day / tr.step)
+	swaps, last := 0, time.Duration(-1)
+	for end := int(2 * day / tr.step); end <= len(tr.values); end += int(hour / tr.step) {
+		got, _ := DetectSeason(tr.values[max(0, end-hist):end], tr.step, DefaultCandidates())
+		if last >= 0 && got != last {
+			swaps++
+		}
+		last = got
+	}
+	if swaps > 2 || last != day {
+		t.Errorf("%d season swaps over %d days of hourly rechecks, ending on %v; want at most 2, ending on 24h", swaps, len(tr.values)*int(tr.step)/int(day), last)
+	}
+}

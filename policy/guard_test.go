@@ -1,0 +1,243 @@
+package policy
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+// trainRamp feeds a ramp of request rate (slope per minute, with a fixed
+// pseudo-random noise of the given amplitude), one sample a minute, so that
+// the model learns the trend and scores enough forecasts to be trusted.
+func trainRamp(p Policy, steps int, start, slope, noise float64, current int) State {
+	var s State
+	x := uint32(7)
+	for i := 0; i < steps; i++ {
+		x = x*1664525 + 1013904223
+		n := (float64(x>>8)/float64(1<<24)*2 - 1) * noise
+		now := t0.Add(time.Duration(i) * time.Minute)
+		in := Inputs{Current: current, Ready: current}
+		in.Metrics[0] = Sample{Time: now, Value: start + slope*float64(i) + n, Present: true}
+		s = Evaluate(p, in, s, now).Next
+	}
+	return s
+}
+
+// TestForecastGuardedScaleIn checks both forecast rules on capacity that
+// the stabilization window holds: released when the forecasts' upper bound
+// over the lead is below it, kept when the upper bound reaches it; and that
+// neither rule acts in forecast-only mode.
+func TestForecastGuardedScaleIn(t *testing.T) {
+	tests := []struct {
+		name    string
+		mode    PredictiveMode
+		noise   float64
+		value   float64 // the sample at the decision
+		current int
+		rule    ScaleInRule
+		bound   Limit
+	}{
+		// A clean falling ramp: the forecast is sure demand keeps falling.
+		{"falling ramp releases", PredictForecastAndScale, 0, 1000, 20, RuleForecastRelease, LimitNone},
+		{"forecast-only records, never releases", PredictForecastOnly, 0, 1000, 20, RuleNone, LimitStabilization},
+		// A noisy rise: one low sample, but the upper bound reaches the held size.
+		{"noisy rise holds", PredictForecastAndScale, 150, 1400, 16, RuleForecastHold, LimitStabilization},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePolicy()
+			p.EvaluationInterval = Duration(time.Minute)
+			p.ScaleIn.Stabilization = Duration(30 * time.Minute)
+			p.Predictive = Predictive{Mode: tc.mode, Lead: Duration(5 * time.Minute), History: Duration(24 * time.Hour)}
+			slope := -10.0
+			if tc.rule == RuleForecastHold {
+				slope = 20
+			}
+			s := trainRamp(p, 120, 2000-120*slope, slope, tc.noise, tc.current)
+			// The window holds the highest recommendation of the last 30
+			// minutes; put 20 there explicitly so the test does not depend
+			// on the size the training ramp recommended.
+			now := t0.Add(120 * time.Minute)
+			s.Recommendations = []Recommendation{{At: now.Add(-10 * time.Minute), Size: tc.current}}
+			in := Inputs{Current: tc.current, Ready: tc.current}
+			in.Metrics[0] = Sample{Time: now, Value: tc.value, Present: true}
+			d := Evaluate(p, in, s, now)
+			mp := d.Metrics[0]
+			if d.ScaleInRule != tc.rule || d.Bound != tc.bound {
+				t.Fatalf("rule %v bound %v, want %v %v (%s)", d.ScaleInRule, d.Bound, tc.rule, tc.bound, d.Explain(p))
+			}
+			if !mp.Trusted || !(mp.Upper >= mp.Forecast) {
+				t.Fatalf("forecast %.1f upper %.1f trusted %v: want a trusted forecast with an upper bound", mp.Forecast, mp.Upper, mp.Trusted)
+			}
+			switch tc.rule {
+			case RuleForecastRelease:
+				if d.Desired >= tc.current || d.Desired < d.Recommended || d.Desired < d.Reactive {
+					t.Fatalf("released to %d from %d: want below the hold, not below recommended %d or reactive %d", d.Desired, tc.current, d.Recommended, d.Reactive)
+				}
+			default:
+				if d.Desired != tc.current {
+					t.Fatalf("desired %d, want the held %d", d.Desired, tc.current)
+				}
+			}
+			if r := d.Record(p); r.ScaleInRule != tc.rule || r.Metrics[0].Upper == nil {
+				t.Fatalf("record rule %v upper %v: the decision record must carry both", r.ScaleInRule, r.Metrics[0].Upper)
+			}
+		})
+	}
+}
+
+// TestAntiFlapping drives a demand that swings between 9 and 3 instances'
+// worth every 3 minutes. The first reversals go through; from the third
+// within the flapping window on, a scale-in waits a growing multiple of the
+// stabilization window after the last scale-out, the decision says so, and
+// the number of actions falls.
+func TestAntiFlapping(t *testing.T) {
+	p := basePolicy()
+	p.ScaleIn.Stabilization = Duration(time.Minute)
+	run := func(steps int) (actions, damped, reversals int, last Decision) {
+		var s State
+		current := 3
+		for i := 0; i < steps; i++ {
+			now := t0.Add(time.Duration(i) * 30 * time.Second)
+			v := 300.0
+			if (i/6)%2 == 1 {
+				v = 900
+			}
+			in := Inputs{Current: current, Ready: current}
+			in.Metrics[0] = Sample{Time: now, Value: v, Present: true}
+			d := Evaluate(p, in, s, now)
+			s = d.Next
+			if d.Action != ActionHold {
+				actions++
+			}
+			if d.Damped {
+				damped++
+				if d.Bound != LimitFlapping || d.Desired != current || d.Reversals < flapMinReversals {
+					t.Fatalf("damped decision: bound %v desired %d reversals %d (%s)", d.Bound, d.Desired, d.Reversals, d.Explain(p))
+				}
+				if r := d.Record(p); !r.Damped || r.Bound != LimitFlapping || !strings.Contains(r.Reason, "scale-in damped") {
+					t.Fatalf("the record of a damped decision does not say so: %+v", r)
+				}
+			}
+			if d.Reversal {
+				reversals++
+			}
+			current, last = d.Desired, d
+		}
+		return actions, damped, reversals, last
+	}
+	actions, damped, reversals, last := run(240) // two hours, 20 swings
+	if damped == 0 || reversals < flapMinReversals {
+		t.Fatalf("%d damped decisions, %d reversals: an oscillation of 20 swings must be damped", damped, reversals)
+	}
+	// Undamped, every swing is two actions: 40 in two hours.
+	if actions > 30 {
+		t.Fatalf("%d actions in two hours of swings, want at most 30 (of 40 undamped)", actions)
+	}
+	if last.Reversals > maxReversals || last.Reversals < flapMinReversals {
+		t.Fatalf("%d reversals in the window at the end", last.Reversals)
+	}
+}
+
+// TestForecastCoversUntilTheNextSample: on a trace sampled every 30 minutes
+// and evaluated every minute, the forecast made on a sample covers the
+// sample time plus one data step plus the lead, and stays put until the next
+// sample, instead of creeping up with every evaluation (one small scale-out
+// a minute on a rising ramp).
+func TestForecastCoversUntilTheNextSample(t *testing.T) {
+	p := basePolicy()
+	p.EvaluationInterval = Duration(time.Minute)
+	p.StaleAfter = Duration(45 * time.Minute)
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(5 * time.Minute), History: Duration(7 * 24 * time.Hour)}
+	const step = 30 * time.Minute
+	// Three days of a clean ramp as history, so the model is built on the
+	// data's own 30-minute step.
+	n := 144
+	values := make([]float64, n)
+	for i := range values {
+		values[i] = 1000 + 10*float64(i)
+	}
+	start := t0.Add(-time.Duration(n-1) * step)
+	sampleAt := t0
+	var s State
+	var forecasts []float64
+	for m := 0; m < 30; m++ {
+		now := sampleAt.Add(time.Duration(m) * time.Minute)
+		in := Inputs{Current: 20, Ready: 20}
+		in.Metrics[0] = Sample{Time: sampleAt, Value: values[n-1], Present: true}
+		in.History[0] = Window{Start: start, Step: step, Values: values}
+		d := Evaluate(p, in, s, now)
+		s = d.Next
+		forecasts = append(forecasts, d.Metrics[0].Forecast)
+	}
+	if s.Models[0].Model.Step != step {
+		t.Fatalf("model step %v, want the data's %v", s.Models[0].Model.Step, step)
+	}
+	for m, f := range forecasts {
+		if f != forecasts[0] {
+			t.Fatalf("forecast %v at minute %d, %v at the sample: want it to stay put between samples", f, m, forecasts[0])
+		}
+	}
+	// On the rising ramp that is well above what the same model expects at
+	// the lead alone.
+	mm := s.Models[0]
+	leadOnly := anchoredForecast(&mm, values[n-1], sampleAt, sampleAt.Add(5*time.Minute))
+	if !(forecasts[0] > values[n-1] && forecasts[0]-values[n-1] > 2*(leadOnly-values[n-1])) {
+		t.Fatalf("forecast %v, at the lead alone %v, sample %v: want the forecast to cover the next step too", forecasts[0], leadOnly, values[n-1])
+	}
+}
+
+// TestUpperBound: the forecast's upper bound adds the recent bias when
+// forecasts ran low (never subtracts it when they ran high) and 1.645
+// standard deviations of the recent error; none before enough scores.
+func TestUpperBound(t *testing.T) {
+	tests := []struct {
+		name         string
+		scored       int
+		bias, square float64
+		want         float64
+	}{
+		{"too few scores", minScoredForecasts - 1, 0, 4, math.NaN()},
+		{"unbiased: 1.645 sd", minScoredForecasts, 0, 4, 100 + upperZ*2},
+		{"ran low: the bias is added", minScoredForecasts, 3, 9 + 4, 100 + 3 + upperZ*2},
+		{"ran high: the bias is not subtracted", minScoredForecasts, -3, 9 + 4, 100 + upperZ*2},
+		{"no error: the forecast itself", minScoredForecasts, 0, 0, 100},
+	}
+	for _, tc := range tests {
+		mm := MetricModel{Scored: tc.scored, ErrBias: tc.bias, ErrSquare: tc.square}
+		got := mm.Upper(100)
+		if math.IsNaN(tc.want) != math.IsNaN(got) || (!math.IsNaN(got) && math.Abs(got-tc.want) > 1e-9) {
+			t.Errorf("%s: Upper(100) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestForecastReleaseSmallerThanToleranceWaits: a release by less than the
+// tolerance band would be followed by another at nearly every evaluation as
+// the upper bound drifts down, so the stabilization hold stands, and the
+// decision names no forecast rule (none held it: the bound is below it).
+func TestForecastReleaseSmallerThanToleranceWaits(t *testing.T) {
+	p := basePolicy()
+	p.Tolerance = 0.1
+	p.EvaluationInterval = Duration(time.Minute)
+	p.ScaleIn.Stabilization = Duration(30 * time.Minute)
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(5 * time.Minute), History: Duration(24 * time.Hour)}
+	s := trainRamp(p, 120, 3200, -10, 0, 20)
+	now := t0.Add(120 * time.Minute)
+	in := Inputs{Current: 20, Ready: 20}
+	in.Metrics[0] = Sample{Time: now, Value: 1000, Present: true}
+	// Where the guard would release to from a hold of 20.
+	probe := s.Clone()
+	probe.Recommendations = []Recommendation{{At: now.Add(-10 * time.Minute), Size: 20}}
+	to := Evaluate(p, in, probe, now).Desired
+	if to >= 19 {
+		t.Fatalf("the guard releases to %d: the test needs a release of several instances", to)
+	}
+	// Hold one instance above that: a release of 1 is below 10 % of 20.
+	s.Recommendations = []Recommendation{{At: now.Add(-10 * time.Minute), Size: to + 1}}
+	d := Evaluate(p, in, s, now)
+	if d.Desired != to+1 || d.Bound != LimitStabilization || d.ScaleInRule != RuleNone {
+		t.Fatalf("desired %d bound %v rule %v, want the hold %d by stabilization and no forecast rule (%s)", d.Desired, d.Bound, d.ScaleInRule, to+1, d.Explain(p))
+	}
+}

@@ -1,0 +1,105 @@
+package policy
+
+import (
+	"encoding/hex"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/policy/forecast"
+)
+
+// TestStabilizationEvidence replays samples that arrive every 5 minutes,
+// evaluated every 10 s as the leader loop does, and checks when the group
+// first scales in after demand drops. Only a new fresh sample is evidence for
+// the scale-in stabilization window: a hold forced by stale data and an
+// evaluation that sees the same sample again must not keep the old, higher
+// recommendation alive. On the old code the first case never scaled in and
+// the second scaled in one evaluation before the next sample instead of at
+// the sample that showed the drop.
+func TestStabilizationEvidence(t *testing.T) {
+	const sampleEvery = 5 * time.Minute
+	tests := []struct {
+		name       string
+		staleAfter time.Duration
+		values     []float64 // one per sample, every 5 minutes, from t0
+		wantInAt   time.Duration
+		wantSize   int
+	}{
+		// stale_after 60 s on a 5-minute trace: most evaluations see stale
+		// data and hold; those holds are not recommendations.
+		{"stale holds are not evidence", time.Minute, []float64{900, 900, 300, 300}, 2 * sampleEvery, 3},
+		// Fresh all along: the 900 sample leaves the 5-minute window at the
+		// next sample, so the drop acts at once.
+		{"the same sample counts once", 10 * time.Minute, []float64{900, 300, 300}, sampleEvery, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePolicy()
+			p.StaleAfter = Duration(tc.staleAfter)
+			p.ScaleIn.Stabilization = Duration(5 * time.Minute)
+			var s State
+			current := 9
+			end := time.Duration(len(tc.values)) * sampleEvery
+			for at := time.Duration(0); at < end; at += 10 * time.Second {
+				k := int(at / sampleEvery)
+				in := Inputs{Current: current, Ready: current}
+				in.Metrics[0] = Sample{Time: t0.Add(time.Duration(k) * sampleEvery), Value: tc.values[k], Present: true}
+				d := Evaluate(p, in, s, t0.Add(at))
+				s = d.Next
+				if d.Desired < current {
+					if at != tc.wantInAt || d.Desired != tc.wantSize {
+						t.Fatalf("scaled in %d->%d at %v, want ->%d at %v (%s)", current, d.Desired, at, tc.wantSize, tc.wantInAt, d.Explain(p))
+					}
+					return
+				}
+				current = d.Desired
+			}
+			t.Fatalf("never scaled in from %d; want ->%d at %v", current, tc.wantSize, tc.wantInAt)
+		})
+	}
+}
+
+// TestStateDecodesVersion1 decodes golden bytes written by the version 1
+// encoder: old replicated states and snapshots must still load, with the
+// parameters and the full anchoring their models were built with, and
+// re-encode in the current version.
+func TestStateDecodesVersion1(t *testing.T) {
+	raw, err := os.ReadFile("testdata/state-v1.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s State
+	if err := s.UnmarshalBinary(b); err != nil {
+		t.Fatalf("version 1 state does not decode: %v", err)
+	}
+	if !s.LastScaleOut.Equal(t0.Add(time.Minute)) || !s.LastScaleIn.Equal(t0.Add(2*time.Minute)) ||
+		len(s.Changes) != 1 || s.Changes[0].To != 5 || len(s.Recommendations) != 1 || s.Recommendations[0].Size != 4 {
+		t.Fatalf("decoded %+v", s)
+	}
+	if len(s.Models) != 1 {
+		t.Fatalf("%d models, want 1", len(s.Models))
+	}
+	mm := s.Models[0]
+	if mm.Model.Period != time.Hour || len(mm.Model.Season) != 3 || mm.Scored != 12 || mm.ErrForecast != 1.5 ||
+		len(mm.Pending) != 1 || mm.Pending[0].Forecast != 11.5 {
+		t.Fatalf("decoded model %+v", mm)
+	}
+	if mm.Params != forecast.DefaultParams() || mm.Persist != 1 || !s.Evidence.IsZero() || len(s.Reversals) != 0 {
+		t.Fatalf("version 1 model got params %+v persist %v evidence %v", mm.Params, mm.Persist, s.Evidence)
+	}
+	again, _ := s.MarshalBinary()
+	if again[0] != stateVersion {
+		t.Fatalf("re-encoded as version %d, want %d", again[0], stateVersion)
+	}
+	var s2 State
+	if err := s2.UnmarshalBinary(again); err != nil || !reflect.DeepEqual(s, s2) {
+		t.Fatalf("version %d round trip: %v\n%+v\n%+v", stateVersion, err, s, s2)
+	}
+}

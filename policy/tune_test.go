@@ -1,0 +1,159 @@
+package policy
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/policy/forecast"
+)
+
+// series builds n values every step from f(i) plus Gaussian noise of sigma.
+func series(n int, sigma float64, f func(i int) float64) []float64 {
+	rng := rand.New(rand.NewPCG(5, 6))
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = f(i) + sigma*rng.NormFloat64()
+	}
+	return v
+}
+
+// TestTuneChoosesFromHistory: the smoothing, the persistence and the season
+// are read from each series' own history by the asymmetric backtest, not
+// fixed.
+func TestTuneChoosesFromHistory(t *testing.T) {
+	const perDay = 288 // 5-minute steps
+	daily := func(i int) float64 { return 1000 + 600*math.Sin(2*math.Pi*float64(i)/perDay) }
+	walk := func() func(int) float64 {
+		rng := rand.New(rand.NewPCG(7, 8))
+		level := 1000.0
+		return func(int) float64 { level += 40 * rng.NormFloat64(); return level }
+	}()
+	tests := []struct {
+		name       string
+		values     []float64
+		candidates []time.Duration
+		wantPeriod time.Duration
+		check      func(t *testing.T, mm MetricModel)
+	}{
+		{"noisy daily cycle: a slow level, so the season carries the shape; little of a residual persists",
+			series(6*perDay, 60, daily), []time.Duration{24 * time.Hour, 0}, 24 * time.Hour,
+			func(t *testing.T, mm MetricModel) {
+				if mm.Params.Alpha > 0.15 || mm.Persist > 0.5 {
+					t.Errorf("alpha %v persist %v: want a slow level (≤ 0.15) and at most half the residual", mm.Params.Alpha, mm.Persist)
+				}
+			}},
+		{"random walk: the last value is the best guess, so the residual persists",
+			series(6*perDay, 0, walk), []time.Duration{0}, 0,
+			func(t *testing.T, mm MetricModel) {
+				if mm.Persist != 1 && mm.Params.Alpha < 0.4 {
+					t.Errorf("alpha %v persist %v: want the forecast to follow the last value", mm.Params.Alpha, mm.Persist)
+				}
+			}},
+		// Finding 5: a seasonal series whose last day is noisy. Judged on the
+		// whole history the season wins; judged on the recent forecasts
+		// alone (as before) it did not.
+		{"daily cycle, noisy last day: the season still wins on the whole history",
+			append(series(5*perDay, 20, daily), series(perDay, 400, func(i int) float64 { return daily(5*perDay + i) })...),
+			[]time.Duration{24 * time.Hour, 0}, 24 * time.Hour, nil},
+	}
+	start := t0.Add(-7 * 24 * time.Hour)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var mm MetricModel
+			hist := Window{Start: start, Step: 5 * time.Minute, Values: tc.values}
+			if !tune(&mm, hist, tc.candidates, 15*time.Minute) {
+				t.Fatal("nothing scored")
+			}
+			if mm.Model.Period != tc.wantPeriod {
+				t.Fatalf("season %v, want %v (params %+v persist %v)", mm.Model.Period, tc.wantPeriod, mm.Params, mm.Persist)
+			}
+			if mm.Scored < minScoredForecasts {
+				t.Fatalf("the chosen model carries %d scores", mm.Scored)
+			}
+			if tc.check != nil {
+				tc.check(t, mm)
+			}
+		})
+	}
+}
+
+// TestAsymmetricLoss: a forecast that runs low costs underCost times one
+// that runs high by as much, and persistence is judged the same way.
+func TestAsymmetricLoss(t *testing.T) {
+	for _, c := range []struct{ e, want float64 }{{2, underCost * 4}, {-2, 4}, {0, 0}} {
+		if got := asymmetricLoss(c.e); got != c.want {
+			t.Errorf("asymmetricLoss(%v) = %v, want %v", c.e, got, c.want)
+		}
+	}
+	// A model that runs 10 low scores worse than one that runs 10 high.
+	var low, high MetricModel
+	for i := 0; i < 50; i++ {
+		at := t0.Add(time.Duration(i) * time.Minute).UnixNano()
+		low.Pending = append(low.Pending[:0], PendingForecast{At: at, Forecast: 90, Naive: 100})
+		high.Pending = append(high.Pending[:0], PendingForecast{At: at, Forecast: 110, Naive: 100})
+		now := time.Unix(0, at)
+		observe(&low, at, now, 100, time.Minute)
+		observe(&high, at, now, 100, time.Minute)
+	}
+	if !(low.ErrForecast > high.ErrForecast) || low.ErrSquare != high.ErrSquare {
+		t.Fatalf("low %v high %v (squares %v %v): want a low forecast to cost more, squared errors equal", low.ErrForecast, high.ErrForecast, low.ErrSquare, high.ErrSquare)
+	}
+}
+
+// TestRetuneSchedule: a model is chosen again once it has run for three
+// times as long as the history it was chosen on (at least an hour), and
+// NeedsHistory says so, so the leader hands over the history windows for it.
+func TestRetuneSchedule(t *testing.T) {
+	p := basePolicy()
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(time.Minute), Season: Season{Period: 24 * time.Hour}, History: Duration(7 * 24 * time.Hour)}
+	for _, c := range []struct {
+		name  string
+		span  time.Duration
+		after time.Duration
+		want  bool
+	}{
+		{"a short history waits an hour", 10 * time.Minute, 59 * time.Minute, false},
+		{"a short history retunes after an hour", 10 * time.Minute, time.Hour, true},
+		{"two hours of history wait six", 2 * time.Hour, 6*time.Hour - time.Second, false},
+		{"two hours of history retune after six", 2 * time.Hour, 6 * time.Hour, true},
+		{"three days of history wait a history window (7 days), not nine", 72 * time.Hour, 7*24*time.Hour - time.Second, false},
+		{"three days of history retune after a window", 72 * time.Hour, 7 * 24 * time.Hour, true},
+	} {
+		mm := MetricModel{CheckedAt: t0, TunedAt: t0, TunedSpan: c.span}
+		mm.Model.Reset(24*time.Hour, time.Minute)
+		s := State{Models: []MetricModel{mm}}
+		if got := s.NeedsHistory(p, t0.Add(c.after)); got != c.want {
+			t.Errorf("%s: NeedsHistory %v, want %v", c.name, got, c.want)
+		}
+	}
+	// And the evaluation then retunes on the longer history.
+	values := series(3*288, 20, func(i int) float64 { return 1000 + 600*math.Sin(2*math.Pi*float64(i)/288) })
+	start := t0.Add(-time.Duration(len(values)) * 5 * time.Minute)
+	mm := MetricModel{CheckedAt: t0.Add(-6 * time.Hour), TunedAt: t0.Add(-6 * time.Hour), TunedSpan: 2 * time.Hour, Params: forecast.DefaultParams()}
+	mm.Model.Reset(24*time.Hour, 5*time.Minute)
+	configureSeason(p, &mm, Window{Start: start, Step: 5 * time.Minute, Values: values}, t0)
+	if !mm.TunedAt.Equal(t0) || mm.TunedSpan != time.Duration(len(values))*5*time.Minute || mm.Scored == 0 {
+		t.Fatalf("tuned at %v on %v with %d scores: want a retune now on the whole history", mm.TunedAt, mm.TunedSpan, mm.Scored)
+	}
+}
+
+// TestRetuneWithoutHistory: a retune that finds no history (a caller that
+// has none to give) waits for the next period instead of asking for history
+// at every evaluation.
+func TestRetuneWithoutHistory(t *testing.T) {
+	p := basePolicy()
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(time.Minute), Season: Season{Period: time.Hour}, History: Duration(24 * time.Hour)}
+	mm := MetricModel{CheckedAt: t0.Add(-2 * time.Hour), TunedAt: t0.Add(-2 * time.Hour), TunedSpan: 10 * time.Minute}
+	mm.Model.Reset(time.Hour, time.Minute)
+	mm.Model.Observe(t0.Add(-time.Minute), 5, forecast.DefaultParams())
+	configureSeason(p, &mm, Window{}, t0)
+	s := State{Models: []MetricModel{mm}}
+	if s.NeedsHistory(p, t0.Add(time.Minute)) {
+		t.Fatal("still asks for history right after a retune that had none")
+	}
+	if !s.NeedsHistory(p, t0.Add(time.Hour)) {
+		t.Fatal("does not ask again a period later")
+	}
+}
