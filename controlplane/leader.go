@@ -561,7 +561,7 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		return
 	}
 	if err := n.apply(ctx, cmd); err != nil {
-		if !errors.Is(err, api.ErrNoLeader) && ctx.Err() == nil {
+		if !errors.Is(err, api.ErrNoLeader) && !errors.Is(err, api.ErrOutcomeUnknown) && ctx.Err() == nil {
 			l.log.Debug("committing the evaluation failed", "policy", id, "err", err)
 		}
 		return

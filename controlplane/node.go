@@ -496,10 +496,22 @@ func (n *Node) applyResult(ctx context.Context, c store.Command) (applyResult, e
 	}
 	f := n.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
-			return applyResult{}, fmt.Errorf("%w: %w", api.ErrNoLeader, err)
-		}
-		return applyResult{}, fmt.Errorf("raft apply: %w", err)
+		return applyResult{}, applyError(err)
 	}
 	return errorFrom(f.Response())
+}
+
+// applyError maps a failed Raft apply to what the client can do about it.
+// Refused before the entry was handed to Raft (not the leader, a transfer
+// under way, the queue full): the write was not made, 503 no_leader.
+// Handed over and then leadership was lost (or Raft shut down): the entry
+// may still commit under the next leader, 503 outcome_unknown.
+func applyError(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("%w: %w", api.ErrNoLeader, err)
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("%w: leadership was lost after the write was handed to Raft: %w", api.ErrOutcomeUnknown, err)
+	}
+	return fmt.Errorf("raft apply: %w", err)
 }
