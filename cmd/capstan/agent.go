@@ -271,10 +271,9 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		apiOpts.PeerNode = st.NodeOf
 		apiOpts.NodeCertAdmin = o.TLSNodeCertAdmin
 	}
-	srv := &http.Server{
-		Handler:           api.NewHandler(apiOpts),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	// Slow, idle and too many clients are bounded (api.DefaultServerLimits).
+	limits := api.DefaultServerLimits()
+	srv := api.NewServer(api.NewHandler(apiOpts), limits)
 	started := []any{"node", o.NodeID, "http", o.HTTPAddr, "raft", o.RaftAddr, "version", version}
 	if o.HTTPBind != "" {
 		started = append(started, "http_bind", o.HTTPBind)
@@ -295,7 +294,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	}
 	authSetup.reloadOnHUP(ctx)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- tlsSetup.serve(srv, ln) }()
+	go func() { serveErr <- tlsSetup.serve(srv, api.LimitListener(ln, limits)) }()
 	tlsSetup.reloadOnHUP(ctx)
 	runDone := make(chan struct{})
 	go func() { defer close(runDone); _ = node.Run(ctx) }()
