@@ -87,6 +87,7 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		c.failed = append(c.failed, fail)
 		real := n.barrierFn
 		n.barrierBackoff = time.Millisecond
+		n.roundTripEvery = 20 * time.Millisecond
 		n.barrierFn = func(timeout time.Duration) error {
 			if fail.Load() {
 				return raft.ErrEnqueueTimeout

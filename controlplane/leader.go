@@ -65,6 +65,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	if err := n.registerSelf(ctx); err != nil && ctx.Err() == nil {
 		log.Warn("registering this node failed", "err", err)
 	}
+	go n.watchRoundTrip(ctx, log)
 	// Intents earlier leaders left pending are settled by each policy's
 	// first evaluation (settle), which dueAll(true) runs at once.
 	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{}}

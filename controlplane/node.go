@@ -220,6 +220,9 @@ type Node struct {
 	barrierFn func(timeout time.Duration) error
 	// barrierBackoff is the first wait before retrying a failed barrier.
 	barrierBackoff time.Duration
+	// roundTripEvery is how often the leader measures its Raft round
+	// trip (the roundTripEvery constant when zero; tests shorten it).
+	roundTripEvery time.Duration
 
 	leaderCh chan bool
 	// fresh carries policy ids with new samples to the leader loop.
