@@ -75,6 +75,9 @@ type Options struct {
 	// that the leader's answer reaches the caller unchanged; the default
 	// does not.
 	HTTPClient *http.Client
+	// Version is the Capstan version this node runs, reported by
+	// GET /v1/cluster ("" reports none).
+	Version string
 	// NodeID names this node in the X-Capstan-Forwarded-By header of the
 	// requests it forwards; empty uses the Host the request was sent to.
 	NodeID string
@@ -107,6 +110,7 @@ type apiFunc func(w http.ResponseWriter, r *http.Request) error
 // handler is the REST API.
 type handler struct {
 	b          Backend
+	version    string
 	log        *slog.Logger
 	maxBody    int64
 	leaderWait time.Duration
@@ -160,6 +164,7 @@ func NewHandler(opts Options) http.Handler {
 		forwardTimeout: opts.ForwardTimeout,
 		hc:             opts.HTTPClient,
 		nodeID:         opts.NodeID,
+		version:        opts.Version,
 		nodeSecret:     opts.NodeSecret,
 		peerNode:       opts.PeerNode,
 		nodeAdmin:      opts.NodeCertAdmin,
@@ -783,6 +788,7 @@ func (h *handler) cluster(w http.ResponseWriter, r *http.Request) error {
 	if info.Members == nil {
 		info.Members = []Member{}
 	}
+	info.Version = h.version
 	h.writeJSON(w, r, http.StatusOK, info)
 	return nil
 }

@@ -209,6 +209,7 @@ func (n *Node) Cluster(context.Context) (api.ClusterInfo, error) {
 			HTTPAddr: n.fsm.nodeHTTPAddr(string(s.ID)), Suffrage: s.Suffrage.String(), Role: role})
 	}
 	info.Bootstrapped = len(info.Members) > 0
+	n.health.fill(&info, n.now())
 	return info, nil
 }
 

@@ -398,6 +398,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	}
 	d := policy.Evaluate(p, in, state, now)
 	n.metrics.observeInputs(p, in, d, now)
+	n.metrics.capacity.observe(p, gs, in, d)
 	desired := d.Desired
 	// The provider's own bounds win: asking for more than its max fails.
 	if gs.Max > 0 && desired > gs.Max {

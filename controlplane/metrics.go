@@ -28,6 +28,9 @@ type nodeMetrics struct {
 	metricAge   *prometheus.GaugeVec
 	// roundTrip is the leader's last measured Raft quorum round trip.
 	roundTrip prometheus.Gauge
+	// capacity holds the per-policy gauges of capacity against demand
+	// (capacity.go), also the leader's only.
+	capacity *capacityMetrics
 }
 
 func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
@@ -56,6 +59,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 			Name: "capstan_metric_age_seconds", Help: "Age of a policy metric's newest sample at the leader's last evaluation; absent while no sample has arrived."},
 			[]string{"policy", "metric"}),
 	}
+	m.capacity = newCapacityMetrics()
 	raftState := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_raft_leader", Help: "1 when this node is the Raft leader."},
 		func() float64 {
@@ -91,7 +95,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 	policies := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_policies", Help: "Policies in the replicated state."},
 		func() float64 { return float64(len(n.fsm.Policies())) })
-	for _, c := range []prometheus.Collector{m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, m.roundTrip, raftState, applied, commit, term, policies} {
+	for _, c := range append(m.capacity.collectors(), m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, m.roundTrip, raftState, applied, commit, term, policies, newHealthCollector(n)) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -138,6 +142,7 @@ func (m *nodeMetrics) observeInputs(p policy.Policy, in policy.Inputs, d policy.
 // forgetInputs drops the freshness series of the given policy, or of every
 // policy when id is empty.
 func (m *nodeMetrics) forgetInputs(id string) {
+	m.capacity.forget(id)
 	if id == "" {
 		m.metricStale.Reset()
 		m.metricAge.Reset()

@@ -212,6 +212,7 @@ type Node struct {
 	// TLS); peers says which servers it lets in.
 	layer   *raftls.Layer
 	peers   *raftPeers
+	health  memberHealth
 	log     *slog.Logger
 	metrics *nodeMetrics
 	now     func() time.Time
@@ -270,7 +271,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n.metrics = m
 
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{n.log}})
+	hlog := newRaftLogger(n.log, hclog.Info, cfg.Now)
 	if cfg.Storage != nil {
 		n.storage = *cfg.Storage
 	} else if err := n.openStorage(hlog); err != nil {
@@ -403,21 +404,14 @@ func (n *Node) peerURL(peer, path string) string {
 	return "http://" + peer + path
 }
 
-// slogWriter adapts hclog output to slog.
-type slogWriter struct{ l *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Warn(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 // Run forms or joins the cluster, keeps this node's HTTP address registered,
 // and runs the leader loop whenever this node leads, until ctx ends.
 func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	n.cancel = cancel
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go func() { defer n.wg.Done(); n.monitorLeadership(ctx) }()
+	go func() { defer n.wg.Done(); n.watchHealth(ctx) }()
 	go func() { defer n.wg.Done(); n.register(ctx) }()
 	go func() { defer n.wg.Done(); n.refreshPeers(ctx, 5*time.Second) }()
 	if err := n.formCluster(ctx); err != nil && ctx.Err() == nil {

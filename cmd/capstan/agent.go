@@ -262,7 +262,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		ln.Close()
 		return err
 	}
-	apiOpts := api.Options{Backend: node, NodeID: o.NodeID, Logger: logger, Registerer: reg, Gatherer: reg,
+	apiOpts := api.Options{Backend: node, NodeID: o.NodeID, Version: version, Logger: logger, Registerer: reg, Gatherer: reg,
 		MaxBodyBytes: o.MaxBody, Auth: authn, HTTPClient: forwardingClient(tlsSetup.transport())}
 	if authSetup != nil {
 		apiOpts.NodeSecret = authSetup.nodeSecret // proves to peers that this node forwards and relays
