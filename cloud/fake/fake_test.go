@@ -417,7 +417,7 @@ func TestSlowCallLandsAfterTheCallerGivesUp(t *testing.T) {
 			c := fake.New(fake.Options{})
 			tr := transports(t, c)[i]
 			mustCreate(t, c, "web", 0, 10, 1)
-			const delay = 300 * time.Millisecond
+			const delay = time.Second
 			if err := c.InjectFault(fake.Fault{Op: fake.OpSetDesired, Delay: delay}); err != nil {
 				t.Fatal(err)
 			}

@@ -309,7 +309,7 @@ func TestFaults(t *testing.T) {
 
 	// A slow resize still lands after its client gave up, as AWS applies a
 	// request it has received; the log has it in effect order.
-	must(emu.InjectFault(awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: 300 * time.Millisecond}))
+	must(emu.InjectFault(awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: time.Second}))
 	sctx, scancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer scancel()
 	if _, err := client.SetDesiredCapacity(sctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("a"), DesiredCapacity: aws.Int32(5)}); !errors.Is(err, context.DeadlineExceeded) {

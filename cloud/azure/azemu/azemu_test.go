@@ -281,7 +281,7 @@ func TestFaults(t *testing.T) {
 // takes effect when the delay is over and is logged then.
 func TestSlowUpdateLandsAfterTheClientLeaves(t *testing.T) {
 	e, srv, _ := setup(t, azemu.Options{})
-	const delay = 300 * time.Millisecond
+	const delay = time.Second
 	if err := e.InjectFault(azemu.Fault{Kind: azemu.Slow, Op: azemu.OpSetDesired, Delay: delay}); err != nil {
 		t.Fatal(err)
 	}

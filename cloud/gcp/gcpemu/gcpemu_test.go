@@ -270,7 +270,7 @@ func TestSlowResizeLandsAfterTheClientLeaves(t *testing.T) {
 	if err := e.CreateGroup(zref, 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.InjectFault(gcpemu.Fault{Op: gcpemu.OpResize, Kind: gcpemu.Slow, Delay: 300 * time.Millisecond}); err != nil {
+	if err := e.InjectFault(gcpemu.Fault{Op: gcpemu.OpResize, Kind: gcpemu.Slow, Delay: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	base := srv.URL + "/compute/v1/projects/proj-1/zones/us-central1-a/instanceGroupManagers/web/resize?size="
