@@ -54,8 +54,8 @@ func TestCorruptRaftStoreExitsCleanly(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		cancel()
 		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() == 0 {
-			t.Fatalf("agent on a corrupt store: %v, want a non-zero exit\n%s", err, out)
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("agent on a corrupt store: %v, want exit status 1\n%s", err, out)
 		}
 		text := string(out)
 		for _, want := range []string{path, "corrupt", "Move the data directory aside"} {
