@@ -100,8 +100,8 @@ func (a Action) String() string {
 	}
 }
 
-// ScaleInRule names the forecast rule that decided about capacity held by
-// the scale-in stabilization window or by the scale-in rate limit.
+// ScaleInRule names the rule that decided about capacity held by the
+// scale-in stabilization window, the scale-in rate limit or anti-flapping.
 type ScaleInRule uint8
 
 // The forecast rules of a scale-in.
@@ -116,6 +116,11 @@ const (
 	// RuleForecastHold means an upper bound reached the held capacity, so
 	// the stabilization hold stood.
 	RuleForecastHold
+	// RuleNoiseRelease means anti-flapping would have damped the scale-in,
+	// but no trusted forecast could have caused the reversals and the
+	// scale-in sheds more than twice the series' forecast-error spread: a
+	// fall in demand beyond its noise.
+	RuleNoiseRelease
 )
 
 // String is the rule's name in decision records.
@@ -125,6 +130,8 @@ func (r ScaleInRule) String() string {
 		return "forecast-release"
 	case RuleForecastHold:
 		return "forecast-hold"
+	case RuleNoiseRelease:
+		return "noise-release"
 	default:
 		return "none"
 	}
@@ -135,7 +142,7 @@ func (r ScaleInRule) MarshalText() ([]byte, error) { return []byte(r.String()), 
 
 // UnmarshalText parses a rule's name.
 func (r *ScaleInRule) UnmarshalText(b []byte) error {
-	for c := RuleNone; c <= RuleForecastHold; c++ {
+	for c := RuleNone; c <= RuleNoiseRelease; c++ {
 		if c.String() == string(b) {
 			*r = c
 			return nil

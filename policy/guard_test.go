@@ -303,3 +303,65 @@ func TestGuardedPace(t *testing.T) {
 		})
 	}
 }
+
+// TestNoiseRelease checks which damped scale-ins anti-flapping lets go:
+// only one that sheds more than flapNoiseZ times the series' own
+// forecast-error spread, and only when no trusted forecast could have
+// caused the reversals (forecast-only mode cannot act on one). A noisy
+// level of 20 instances' worth is trained, then the group is put in the
+// middle of an oscillation (three reversals, a scale-out 2 minutes ago).
+func TestNoiseRelease(t *testing.T) {
+	tests := []struct {
+		name   string
+		mode   PredictiveMode
+		slope  float64
+		noise  float64
+		value  float64 // the sample at the decision
+		rule   ScaleInRule
+		damped bool
+	}{
+		{"deep fall on a noisy level is released", PredictForecastOnly, 0, 300, 1000, RuleNoiseRelease, false},
+		{"fall within the noise stays damped", PredictForecastOnly, 0, 300, 1850, RuleNone, true},
+		{"a trusted forecast that may act keeps the damping", PredictForecastAndScale, -10, 0, 1000, RuleNone, true},
+		{"prediction off keeps the damping", PredictOff, 0, 300, 1000, RuleNone, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePolicy()
+			p.EvaluationInterval = Duration(time.Minute)
+			p.ScaleIn.Stabilization = Duration(30 * time.Minute)
+			p.Predictive = Predictive{Mode: tc.mode, Lead: Duration(5 * time.Minute), History: Duration(24 * time.Hour)}
+			const current = 20
+			s := trainRamp(p, 120, 2000-120*tc.slope, tc.slope, tc.noise, current)
+			now := t0.Add(120 * time.Minute)
+			s.Recommendations = nil
+			s.Reversals = []time.Time{now.Add(-20 * time.Minute), now.Add(-10 * time.Minute), now.Add(-5 * time.Minute)}
+			s.LastScaleOut, s.LastAction = now.Add(-2*time.Minute), ActionScaleOut
+			in := Inputs{Current: current, Ready: current}
+			in.Metrics[0] = Sample{Time: now, Value: tc.value, Present: true}
+			d := Evaluate(p, in, s, now)
+			if d.Damped != tc.damped || d.ScaleInRule != tc.rule {
+				t.Fatalf("damped %v rule %v, want %v %v (%s)", d.Damped, d.ScaleInRule, tc.damped, tc.rule, d.Explain(p))
+			}
+			if tc.mode != PredictOff {
+				sd, ok := d.Next.Models[0].Spread()
+				drop := float64(current - d.Reactive)
+				if !ok || (tc.rule == RuleNoiseRelease) != (drop >= flapNoiseZ*sd/p.Metrics[0].Target) && tc.noise > 0 {
+					t.Fatalf("spread %.1f (%v) against a fall of %.0f instances: the case does not test the rule", sd, ok, drop)
+				}
+			}
+			if tc.damped {
+				if d.Desired != current || d.Bound != LimitFlapping {
+					t.Fatalf("desired %d bound %v, want the damped %d", d.Desired, d.Bound, current)
+				}
+				return
+			}
+			if d.Desired >= current || d.Desired < d.Reactive {
+				t.Fatalf("released to %d: want below %d, not below the reactive %d", d.Desired, current, d.Reactive)
+			}
+			if r := d.Record(p); r.ScaleInRule != RuleNoiseRelease || r.Damped || !strings.Contains(r.Reason, "noise-release") {
+				t.Fatalf("the record must name the release: %+v", r)
+			}
+		})
+	}
+}
