@@ -63,6 +63,10 @@ var (
 	ErrPrecondition = errors.New("precondition failed")
 	// ErrNoLeader maps to 503: no leader could be reached in time.
 	ErrNoLeader = errors.New("no leader")
+	// ErrOutcomeUnknown maps to 503 outcome_unknown: the write was handed
+	// to Raft (or sent to the leader) and leadership was lost or the
+	// answer did not come in time, so it may or may not have committed.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
 	// ErrBadRequest maps to 400 for input problems that are not policy field errors.
 	ErrBadRequest = errors.New("bad request")
 	// ErrConflict maps to 409, e.g. joining a node id that exists with another address.
@@ -116,6 +120,11 @@ type Intent struct {
 	Term   uint64    `json:"term"`
 	Node   string    `json:"node"`
 	At     time.Time `json:"at"`
+	// SendBy is when the driver stops sending requests for it, and
+	// InDoubtUntil when any request it sent has taken effect or never
+	// will (docs/fencing.md); absent for intents older than fencing.
+	SendBy       *time.Time `json:"send_by,omitempty"`
+	InDoubtUntil *time.Time `json:"in_doubt_until,omitempty"`
 }
 
 // Sample is one pushed metric sample.

@@ -262,8 +262,10 @@ func TestDeadMemberShownDown(t *testing.T) {
 		return memberOf(t, leader, victimID).Health == healthDown && memberOf(t, other, victimID).Health == healthDown
 	})
 	took := time.Since(stopped)
-	if took > 5*time.Second {
-		t.Errorf("dead member shown down after %s, want within 5s", took)
+	// Measured 1.0 s on an idle machine; the bound is loose because a
+	// loaded -race run once took 8 s (probes and heartbeats starved).
+	if took > 15*time.Second {
+		t.Errorf("dead member shown down after %s, want within 15s", took)
 	}
 	t.Logf("dead member shown down by the leader and the other follower after %s", took.Round(time.Millisecond))
 	m := memberOf(t, other, victimID)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,33 +129,44 @@ type clusterState struct {
 
 func stateOf(t *testing.T, nd *node) clusterState {
 	t.Helper()
-	var s clusterState
-	var err error
-	if s.Policies, err = nd.client.ListPolicies(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	info, err := nd.client.Cluster(ctx(t))
+	s, err := readState(ctx(t), nd)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return s
+}
+
+// readState is stateOf returning its error, for use inside eventually: a
+// follower that has not yet applied the policy answers not_found, which
+// is a reason to wait, not a failure.
+func readState(c context.Context, nd *node) (clusterState, error) {
+	var s clusterState
+	var err error
+	if s.Policies, err = nd.client.ListPolicies(c); err != nil {
+		return s, err
+	}
+	info, err := nd.client.Cluster(c)
+	if err != nil {
+		return s, err
 	}
 	// The membership, not its health: health (last contact, applied
 	// index and lag, API probes) moves on its own.
 	for _, m := range info.Members {
 		s.Members = append(s.Members, api.Member{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, Suffrage: m.Suffrage, Role: m.Role})
 	}
-	if s.Tokens, err = nd.client.ListTokens(ctx(t)); err != nil {
-		t.Fatal(err)
+	if s.Tokens, err = nd.client.ListTokens(c); err != nil {
+		return s, err
 	}
-	st, err := nd.client.State(ctx(t), "web")
+	st, err := nd.client.State(c, "web")
 	if err != nil {
-		t.Fatal(err)
+		return s, err
 	}
 	for _, m := range st.Metrics {
 		if m.Name == "rps" {
 			s.Metric = m.Value
 		}
 	}
-	return s
+	return s, nil
 }
 
 // TestUnauthorizedRequestsAreRefusedAndChangeNothing: writes without a
@@ -171,7 +183,10 @@ func TestUnauthorizedRequestsAreRefusedAndChangeNothing(t *testing.T) {
 	// every node registering its API address (through its node token).
 	eventually(t, 10*time.Second, "the sample and every member's address on every node", func() error {
 		for _, nd := range c.nodes {
-			s := stateOf(t, nd)
+			s, err := readState(ctx(t), nd)
+			if err != nil {
+				return fmt.Errorf("%s: %w", nd.id, err)
+			}
 			if s.Metric == nil || *s.Metric != 150 {
 				return fmt.Errorf("%s: metric %v", nd.id, s.Metric)
 			}

@@ -105,8 +105,8 @@ func (a Action) String() string {
 	}
 }
 
-// ScaleInRule names the forecast rule that decided about capacity held by
-// the scale-in stabilization window.
+// ScaleInRule names the rule that decided about capacity held by the
+// scale-in stabilization window, the scale-in rate limit or anti-flapping.
 type ScaleInRule uint8
 
 // The forecast rules of a scale-in.
@@ -115,11 +115,17 @@ const (
 	RuleNone ScaleInRule = iota
 	// RuleForecastRelease means the forecasts' upper bounds over the lead
 	// showed the held capacity is not needed, so it was released below the
-	// stabilization hold (never below the recommendation).
+	// stabilization hold, or further than the scale-in max_step allows a
+	// blind step (never below the recommendation or the upper bounds).
 	RuleForecastRelease
 	// RuleForecastHold means an upper bound reached the held capacity, so
 	// the stabilization hold stood.
 	RuleForecastHold
+	// RuleNoiseRelease means anti-flapping would have damped the scale-in,
+	// but no trusted forecast could have caused the reversals and the
+	// scale-in sheds more than twice the series' forecast-error spread: a
+	// fall in demand beyond its noise.
+	RuleNoiseRelease
 )
 
 // String is the rule's name in decision records.
@@ -129,6 +135,8 @@ func (r ScaleInRule) String() string {
 		return "forecast-release"
 	case RuleForecastHold:
 		return "forecast-hold"
+	case RuleNoiseRelease:
+		return "noise-release"
 	default:
 		return "none"
 	}
@@ -139,7 +147,7 @@ func (r ScaleInRule) MarshalText() ([]byte, error) { return []byte(r.String()), 
 
 // UnmarshalText parses a rule's name.
 func (r *ScaleInRule) UnmarshalText(b []byte) error {
-	for c := RuleNone; c <= RuleForecastHold; c++ {
+	for c := RuleNone; c <= RuleNoiseRelease; c++ {
 		if c.String() == string(b) {
 			*r = c
 			return nil

@@ -58,6 +58,10 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	// with an upper bound, so the guard never speaks for a metric it does
 	// not know.
 	guard, guarded := 0, predicting && len(p.Metrics) > 0
+	// noise is the widest spread of the metrics' forecast errors at the
+	// lead, in instances; noiseKnown is false unless every metric has one.
+	// anyTrusted is true when some metric's forecast may act.
+	noise, noiseKnown, anyTrusted := 0.0, predicting && len(p.Metrics) > 0, false
 	for i := range p.Metrics {
 		m := &p.Metrics[i]
 		smp := in.Metrics[i]
@@ -120,6 +124,12 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 				predictive = max(predictive, mp.Predictive)
 			}
 		}
+		if sd, ok := mm.Spread(); ok && m.Target > 0 {
+			noise = max(noise, sd/m.Target)
+		} else {
+			noiseKnown = false
+		}
+		anyTrusted = anyTrusted || (mp.Trusted && p.Predictive.Mode == PredictForecastAndScale)
 		if mp.Stale || !mp.Trusted || !isFinite(mp.Upper) {
 			guarded = false
 			continue
@@ -192,6 +202,22 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		}
 	}
 
+	// Guarded pace: the scale-in rate limit is built for a blind scale-in,
+	// which cannot tell a dip from the end of a peak. When every metric's
+	// trusted forecast upper bound over the lead and the reactive proposal
+	// agree that demand is below the current size, the release down to the
+	// size they agree on (guardedTo) is not held to max_step; only the part
+	// below it is. Cooldowns and anti-flapping still apply: a cooldown is
+	// the operator's "at most this often", max_step only "this far blind".
+	// Without it, capacity the forecasts no longer need is shed only
+	// max_step at a time (by default 10 % a minute, and once per cooldown
+	// where one is set), and after a peak on a 5-minute trace it was paid
+	// for up to an hour longer than the HPA reference's.
+	guardedTo := current
+	if guarded && p.Predictive.Mode == PredictForecastAndScale && desired < current {
+		guardedTo = min(current, max(guard, rec, desired))
+	}
+
 	// 4. Cooldowns.
 	if desired > current && !s.LastScaleOut.IsZero() && now.Before(s.LastScaleOut.Add(p.ScaleOut.Cooldown.D())) {
 		desired, bound = current, LimitCooldown
@@ -211,11 +237,22 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	// scale-out is older than the stabilization window (at least the
 	// scale-in cooldown) times one plus the number of reversals, so an
 	// oscillating signal is followed more slowly the longer it oscillates.
+	// Noise release: when no trusted forecast could have caused the
+	// reversals (no forecast-driven scale-out to undo), a scale-in deeper
+	// than flapNoiseZ times the series' own forecast-error spread is a fall
+	// in demand beyond its noise, not a swing around a level, and is not
+	// damped. The spread adapts per series; the examples' hourly cycle of a
+	// trusted forecast asking for capacity that the reactive side sheds
+	// half an hour later keeps its damping.
 	s.Reversals = pruneBefore(s.Reversals, now.Add(-flapWindow(p)), timeOf)
 	d.Reversals = len(s.Reversals)
 	if desired < current && len(s.Reversals) >= flapMinReversals && !s.LastScaleOut.IsZero() {
 		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D())
-		if now.Before(s.LastScaleOut.Add(wait)) {
+		switch {
+		case !now.Before(s.LastScaleOut.Add(wait)):
+		case noiseKnown && !anyTrusted && float64(current-desired) >= max(1, flapNoiseZ*noise):
+			d.ScaleInRule = RuleNoiseRelease
+		default:
 			desired, bound, d.Damped = current, LimitFlapping, true
 		}
 	}
@@ -228,7 +265,14 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		}
 	} else if desired < current {
 		if limit, ok := lowerLimit(p.ScaleIn.MaxStep, s.Changes, current, now); ok && desired < limit {
+			want := desired
 			desired, bound = min(limit, current), LimitRateLimit
+			if guardedTo < desired {
+				desired, d.ScaleInRule = guardedTo, RuleForecastRelease
+				if desired == want {
+					bound = LimitNone // the limit no longer decided anything
+				}
+			}
 		}
 	}
 
@@ -359,6 +403,9 @@ const (
 	// flapMaxFactor caps how many times the stabilization window a damped
 	// scale-in waits after the last scale-out.
 	flapMaxFactor = 8
+	// flapNoiseZ is how many standard deviations of the forecast error a
+	// damped scale-in must shed to go through (see Evaluate's noise release).
+	flapNoiseZ = 2
 	// maxReversals bounds the reversals kept in State.
 	maxReversals = 64
 	// minFlapWindow is the shortest flapping window.

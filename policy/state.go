@@ -129,11 +129,21 @@ const upperZ = 1.645
 // forecasts ran low) plus upperZ standard deviations of the recent
 // lead-ahead error. NaN until enough forecasts are scored.
 func (m *MetricModel) Upper(f float64) float64 {
-	if m.Scored < minScoredForecasts || !isFinite(f) {
+	sd, ok := m.Spread()
+	if !ok || !isFinite(f) {
 		return math.NaN()
 	}
-	sd := math.Sqrt(max(0, m.ErrSquare-m.ErrBias*m.ErrBias))
 	return f + max(0, m.ErrBias) + upperZ*sd
+}
+
+// Spread is the standard deviation of the scored forecasts' errors at the
+// lead (their recent weighted mean removed); false until enough are scored.
+// Upper and the noise release of anti-flapping share it.
+func (m *MetricModel) Spread() (float64, bool) {
+	if m.Scored < minScoredForecasts {
+		return 0, false
+	}
+	return math.Sqrt(max(0, m.ErrSquare-m.ErrBias*m.ErrBias)), true
 }
 
 // Skill is 1 − ErrForecast/ErrNaive: above 0 the forecasts beat

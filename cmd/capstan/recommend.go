@@ -38,7 +38,8 @@ func newRecommendCommand() *cobra.Command {
 		Short: "Search a policy's settings on a trace and recommend one (dry run, no cloud calls)",
 		Long: `Replay a recorded trace through the policy and through every candidate
 setting around it (metric targets 0.8× to 1.2×, scale-in stabilization and
-cooldown halved, kept and doubled, prediction off or forecast-and-scale with
+cooldown halved, kept and doubled (or 0, one and two warmups when 0),
+prediction off or forecast-and-scale with
 the policy's own lead or one or two warmups, min kept or raised to what the trace needs 90 %
 of the time), in parallel on every core. Prints the Pareto front of
 under-provisioned time against instance-hours (and cost when the policy is

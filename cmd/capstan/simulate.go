@@ -141,7 +141,7 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 		return err
 	}
 	if step := tr.Step(); step > p.StaleAfter.D() {
-		fmt.Fprintf(stderr, "warning: the trace's step (%s) is longer than stale_after (%s): metrics look stale between samples, so the policy will not scale in\n",
+		fmt.Fprintf(stderr, "warning: the trace's step (%s) is longer than stale_after (%s): between samples the metrics look stale and the policy only holds or grows, so it scales in only on a fresh sample\n",
 			policy.Duration(step), p.StaleAfter)
 	}
 	cfg := simulate.Config{Policy: p, InitialSize: o.initialSize, RecordedSize: o.recordedSize}

@@ -310,3 +310,35 @@ func TestSimulateOutputIsAFormat(t *testing.T) {
 		t.Errorf("simulate left %d file(s) in the working directory", len(entries))
 	}
 }
+
+// TestSimulateCoarseTraceWarning: a trace sampled less often than
+// stale_after draws a warning that says what happens (the policy scales in
+// only on a fresh sample), and the run does scale in, which the earlier
+// text ("will not scale in") denied.
+func TestSimulateCoarseTraceWarning(t *testing.T) {
+	pol := filepath.Join(t.TempDir(), "p.yaml")
+	if err := os.WriteFile(pol, []byte(`id: coarse
+target: {provider: fake, group: g}
+min: 1
+max: 100
+evaluation_interval: 1m
+stale_after: 2m
+metrics: [{name: rps, type: request_rate, target: 0.5}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "simulate", "-o", "json", "--policy", pol, "--trace", elbTrace)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "longer than stale_after (2m): between samples the metrics look stale and the policy only holds or grows, so it scales in only on a fresh sample") {
+		t.Errorf("warning missing or changed:\n%s", stderr)
+	}
+	var s simulate.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.ScaleIns == 0 {
+		t.Errorf("no scale-in on a coarse trace: %+v", s)
+	}
+}

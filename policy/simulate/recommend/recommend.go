@@ -60,7 +60,8 @@ func (s Space) Size() int {
 }
 
 // DefaultSpace is the search around p: targets from 0.8× to 1.2×, the
-// stabilization window and scale-in cooldown halved, kept and doubled,
+// stabilization window and scale-in cooldown halved, kept and doubled (0,
+// one warmup and two when the policy has none),
 // prediction off or forecast-and-scale with the policy's own lead (when it
 // scales on forecasts) and a lead of one and two warmups,
 // and min kept or raised to the size the trace needs 10 % of the time or
@@ -68,12 +69,12 @@ func (s Space) Size() int {
 // at most (fewer when values coincide or fall outside the policy's limits).
 func DefaultSpace(p policy.Policy, floorMin int) Space {
 	s := Space{TargetScales: []float64{0.8, 0.9, 1, 1.1, 1.2}}
-	s.Stabilizations = around(p.ScaleIn.Stabilization, maxPacing)
-	s.ScaleInCooldowns = around(p.ScaleIn.Cooldown, maxPacing)
 	warm := p.Warmup
 	if warm <= 0 {
 		warm = policy.Duration(time.Minute)
 	}
+	s.Stabilizations = around(p.ScaleIn.Stabilization, warm, maxPacing)
+	s.ScaleInCooldowns = around(p.ScaleIn.Cooldown, warm, maxPacing)
 	s.Predictive = []Prediction{{Mode: policy.PredictOff}}
 	leads := []policy.Duration{warm, 2 * warm}
 	if p.Predictive.Mode == policy.PredictForecastAndScale {
@@ -92,8 +93,12 @@ func DefaultSpace(p policy.Policy, floorMin int) Space {
 // maxPacing is the policy package's limit on pacing windows (24 h).
 const maxPacing = policy.Duration(24 * time.Hour)
 
-// around is d halved, kept and doubled, without duplicates or values above hi.
-func around(d, hi policy.Duration) []policy.Duration {
+// around is d halved, kept and doubled, without duplicates or values above
+// hi; for a zero d (off), 0, one and two units.
+func around(d, unit, hi policy.Duration) []policy.Duration {
+	if d <= 0 {
+		return uniqueDurations([]policy.Duration{0, unit, 2 * unit}, hi)
+	}
 	return uniqueDurations([]policy.Duration{d / 2, d, 2 * d}, hi)
 }
 
