@@ -115,10 +115,14 @@ func runRecommend(ctx context.Context, stdout, stderr io.Writer, o recommendOpti
 			return nil
 		}
 	}
-	if o.output != "table" {
-		return writeRecommendFormat(stdout, o.output, res, diff)
+	var edges []string
+	if res.Recommended >= 0 {
+		edges = space.AtEdge(res.Candidates[res.Recommended].Settings)
 	}
-	return writeRecommendText(stdout, res, diff)
+	if o.output != "table" {
+		return writeRecommendFormat(stdout, o.output, res, diff, edges)
+	}
+	return writeRecommendText(stdout, res, diff, edges)
 }
 
 // recommendJSON is the -o json (and yaml) output.
@@ -129,12 +133,13 @@ type recommendJSON struct {
 	Recommended *recommend.Candidate  `json:"recommended,omitempty"`
 	VsCurrent   *simulate.Ratios      `json:"recommended_vs_current,omitempty"`
 	Diff        string                `json:"diff,omitempty"`
+	AtEdge      []string              `json:"at_edge_of_search,omitempty"`
 	Candidates  int                   `json:"candidates"`
 	Skipped     int                   `json:"skipped"`
 }
 
-func writeRecommendFormat(w io.Writer, format string, res *recommend.Result, diff string) error {
-	out := recommendJSON{Rule: recommend.Rule, Current: res.Current, Diff: diff, Candidates: len(res.Candidates), Skipped: res.Skipped}
+func writeRecommendFormat(w io.Writer, format string, res *recommend.Result, diff string, edges []string) error {
+	out := recommendJSON{Rule: recommend.Rule, Current: res.Current, Diff: diff, AtEdge: edges, Candidates: len(res.Candidates), Skipped: res.Skipped}
 	for _, i := range res.Front {
 		out.Front = append(out.Front, res.Candidates[i])
 	}
@@ -148,7 +153,7 @@ func writeRecommendFormat(w io.Writer, format string, res *recommend.Result, dif
 
 // writeRecommendText prints the front as a table, the current policy
 // first, then the recommendation and its diff.
-func writeRecommendText(w io.Writer, res *recommend.Result, diff string) error {
+func writeRecommendText(w io.Writer, res *recommend.Result, diff string, edges []string) error {
 	priced := res.Current.Summary.Priced()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := "point\ttarget ×\tstabilization\tscale-in cooldown\tpredictive\tmin\tunder-provisioned\tinstance-hours\t"
@@ -193,7 +198,16 @@ func writeRecommendText(w io.Writer, res *recommend.Result, diff string) error {
 		if note := r.CostNote(); note != "" {
 			b.WriteString(", " + note)
 		}
-		b.WriteString(" against the current policy.\n\n" + diff)
+		b.WriteString(" against the current policy.\n")
+		if len(edges) > 0 {
+			verb := "is"
+			if len(edges) > 1 {
+				verb = "are"
+			}
+			fmt.Fprintf(&b, "Note: %s %s at the edge of the range searched; apply the change and run recommend again to search beyond it.\n",
+				strings.Join(edges, ", "), verb)
+		}
+		b.WriteString("\n" + diff)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -66,6 +66,7 @@ func TestRecommendCLI(t *testing.T) {
 			}
 		}
 		VsCurrent  map[string]any `json:"recommended_vs_current"`
+		AtEdge     []string       `json:"at_edge_of_search"`
 		Diff       string
 		Candidates int
 	}
@@ -97,6 +98,11 @@ func TestRecommendCLI(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("text output lacks %q:\n%s", want, text)
 		}
+	}
+	// The text names the settings at the edge of the search, as the JSON does.
+	if note := strings.Contains(text, "at the edge of the range searched"); note != (len(got.AtEdge) > 0) ||
+		(note && !strings.Contains(text, "Note: "+strings.Join(got.AtEdge, ", "))) {
+		t.Errorf("at edge %v, text note %v:\n%s", got.AtEdge, note, text)
 	}
 	if !strings.Contains(stderr, "candidates") {
 		t.Errorf("stderr does not state the search: %q", stderr)

@@ -415,3 +415,38 @@ func better(a, b simulate.Summary) bool {
 	}
 	return a.ActionsPerDay < b.ActionsPerDay
 }
+
+// AtEdge names the settings of st that sit at the end of their searched
+// range (the smallest or largest of two or more values tried): there the
+// search may have stopped short of a better point, and another search
+// around st can go further. Mode and min are not ranges and are never named.
+func (sp Space) AtEdge(st Settings) []string {
+	var out []string
+	if edge(sp.TargetScales, st.TargetScale) {
+		out = append(out, "target")
+	}
+	if edge(sp.Stabilizations, st.Stabilization) {
+		out = append(out, "scale_in.stabilization")
+	}
+	if edge(sp.ScaleInCooldowns, st.ScaleInCooldown) {
+		out = append(out, "scale_in.cooldown")
+	}
+	var leads []policy.Duration
+	for _, pr := range sp.Predictive {
+		if pr.Mode == policy.PredictForecastAndScale {
+			leads = append(leads, pr.Lead)
+		}
+	}
+	if st.Mode == policy.PredictForecastAndScale && edge(leads, st.Lead) {
+		out = append(out, "predictive.lead")
+	}
+	return out
+}
+
+// edge reports whether v is the smallest or the largest of two or more values.
+func edge[T float64 | policy.Duration](values []T, v T) bool {
+	if len(values) < 2 {
+		return false
+	}
+	return v == slices.Min(values) || v == slices.Max(values)
+}

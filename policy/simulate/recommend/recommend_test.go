@@ -327,3 +327,31 @@ schedules: [{name: mornings, cron: "0 6 * * *", timezone: Europe/Berlin, duratio
 		}
 	}
 }
+
+func TestAtEdge(t *testing.T) {
+	m := func(d time.Duration) policy.Duration { return policy.Duration(d) }
+	sp := Space{
+		TargetScales:     []float64{0.8, 1, 1.2},
+		Stabilizations:   []policy.Duration{m(time.Minute), m(5 * time.Minute), m(10 * time.Minute)},
+		ScaleInCooldowns: []policy.Duration{m(time.Minute)},
+		Predictive: []Prediction{{Mode: policy.PredictOff}, {Mode: policy.PredictForecastAndScale, Lead: m(2 * time.Minute)},
+			{Mode: policy.PredictForecastAndScale, Lead: m(4 * time.Minute)}, {Mode: policy.PredictForecastAndScale, Lead: m(8 * time.Minute)}},
+	}
+	tests := []struct {
+		name string
+		st   Settings
+		want []string
+	}{
+		{"inside", Settings{TargetScale: 1, Stabilization: m(5 * time.Minute), ScaleInCooldown: m(time.Minute), Mode: policy.PredictForecastAndScale, Lead: m(4 * time.Minute)}, nil},
+		{"top target, bottom stabilization", Settings{TargetScale: 1.2, Stabilization: m(time.Minute), ScaleInCooldown: m(time.Minute), Mode: policy.PredictOff}, []string{"target", "scale_in.stabilization"}},
+		{"longest lead", Settings{TargetScale: 1, Stabilization: m(5 * time.Minute), Mode: policy.PredictForecastAndScale, Lead: m(8 * time.Minute)}, []string{"predictive.lead"}},
+		{"lead ignored with prediction off", Settings{TargetScale: 0.9, Stabilization: m(5 * time.Minute), Mode: policy.PredictOff, Lead: m(8 * time.Minute)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sp.AtEdge(tt.st); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("AtEdge = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
