@@ -132,12 +132,24 @@ func (r *raftLogger) Log(level hclog.Level, msg string, args ...any) {
 	attrs := make([]any, 0, len(all)+4)
 	attrs = append(attrs, "module", r.name)
 	for i := 0; i+1 < len(all); i += 2 {
-		attrs = append(attrs, fmt.Sprint(all[i]), all[i+1])
+		attrs = append(attrs, fmt.Sprint(all[i]), attrValue(all[i+1]))
 	}
 	if n > 0 {
 		attrs = append(attrs, "repeated", n, "within", r.repeats.window.String())
 	}
 	r.log.Log(context.Background(), sl, msg, attrs...)
+}
+
+// attrValue renders hclog's deferred formats (hclog.Fmt, which Raft uses
+// for its server lists) as the text they stand for; slog would print the
+// format verb and its arguments side by side ("[%+v [...]]").
+func attrValue(v any) any {
+	if f, ok := v.(hclog.Format); ok && len(f) > 0 {
+		if format, ok := f[0].(string); ok {
+			return fmt.Sprintf(format, f[1:]...)
+		}
+	}
+	return v
 }
 
 // hasKey reports whether key names one of the key/value pairs in args.

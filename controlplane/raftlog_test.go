@@ -50,6 +50,9 @@ func TestRaftLoggerLevelsAndShape(t *testing.T) {
 		{"a failed vote request to one peer is a warning", func(l hclog.Logger) {
 			l.Error("failed to make requestVote RPC", "target", "{Voter n1 127.0.0.1:7001}", "error", errors.New("connection refused"), "term", 3)
 		}, "WARN", "failed to make requestVote RPC", map[string]any{"term": 3.0}},
+		{"a deferred format is rendered", func(l hclog.Logger) {
+			l.Info("initial configuration", "index", 0, "servers", hclog.Fmt("%+v", []raft.Server{{ID: "n1", Address: "127.0.0.1:7001"}}))
+		}, "INFO", "initial configuration", map[string]any{"servers": "[{Suffrage:Voter ID:n1 Address:127.0.0.1:7001}]"}},
 		{"debug is below the level", func(l hclog.Logger) { l.Debug("noise") }, "", "", nil},
 		{"named and with", func(l hclog.Logger) { l.Named("snapshot").With("id", "s1").Info("saved") }, "INFO", "saved", map[string]any{"module": "raft.snapshot", "id": "s1"}},
 	}
