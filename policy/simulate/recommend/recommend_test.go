@@ -355,3 +355,19 @@ func TestAtEdge(t *testing.T) {
 		})
 	}
 }
+
+// TestDiffDifferentShapes: when the two files have different lines (a
+// window added), the diff shows both documents whole rather than pairing
+// unrelated lines.
+func TestDiffDifferentShapes(t *testing.T) {
+	p := testPolicy()
+	q := p
+	q.Schedules = []policy.Schedule{{Name: "m", Cron: "0 8 * * *", Duration: policy.Duration(time.Hour), Min: 5}}
+	d, err := Diff(p, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(d, "-id: rec\n") || !strings.Contains(d, "+id: rec\n") || !strings.Contains(d, "+schedules:\n") || strings.Contains(d, "@@") {
+		t.Fatalf("Diff =\n%s", d)
+	}
+}
