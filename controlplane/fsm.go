@@ -157,6 +157,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.state, f.tokens = s, tokens
 	f.mu.Unlock()
+	// The index applied before belongs to the replaced state: a lagging
+	// node that installs a leader's snapshot would otherwise report its
+	// old, lower index until its next apply, and a revocation waiting on
+	// it (waitApplied) would wait for nothing. Zero makes Cluster fall
+	// back on Raft's applied index, which Raft sets to the snapshot's.
+	f.applied.Store(0)
 	return nil
 }
 
