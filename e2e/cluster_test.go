@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -125,6 +126,11 @@ type cluster struct {
 	// nodeArgs, when set, gives a node extra flags of its own (e.g. a
 	// --debug-addr port).
 	nodeArgs func(*node) []string
+	// seed, when set, prepares the nodes' data directories before any
+	// agent starts (e.g. a Raft snapshot of a week-old state).
+	seed func(nodes []*node) error
+	// startWait bounds the wait for the first leader (default 10 s).
+	startWait time.Duration
 }
 
 // startCluster starts a fake cloud and n agents that bootstrap together.
@@ -168,11 +174,16 @@ func startClusterWith(t testing.TB, n int, set func(*cluster), extra ...string) 
 		joins = append(joins, nd.httpAddr)
 		c.nodes = append(c.nodes, nd)
 	}
+	if c.seed != nil {
+		if err := c.seed(c.nodes); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, nd := range c.nodes {
 		c.start(nd, strings.Join(joins, ","), c.fakeURL)
 	}
 	t.Cleanup(c.stopAll)
-	c.waitLeader(10 * time.Second)
+	c.waitLeader(cmp.Or(c.startWait, 10*time.Second))
 	return c
 }
 

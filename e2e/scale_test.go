@@ -35,25 +35,46 @@ func BenchmarkScale(b *testing.B) {
 	// A small smoke setting keeps each series at one sample per batch.
 	plan.Batch = min(plan.Batch, plan.series()/plan.Clients)
 	httpCloud := os.Getenv("CAPSTAN_SCALE_CLOUD") == "http"
+	history := envDuration(b, "CAPSTAN_SCALE_HISTORY", 0)
 	for range b.N {
+		var seeded string
 		c := startClusterWith(b, 3, func(c *cluster) {
 			c.inProcessCloud = !httpCloud
 			c.nodeArgs = func(nd *node) []string { return []string{"--debug-addr", debugAddr(b, nd)} }
+			if history > 0 {
+				c.startWait = 5 * time.Minute
+				c.seed = func(nodes []*node) error {
+					t0 := time.Now()
+					if err := mkdirs(nodes); err != nil {
+						return err
+					}
+					size, err := seedHistory(nodes, plan.Policies, history, time.Now().UTC().Truncate(time.Minute))
+					seeded = fmt.Sprintf("%s of history seeded as a %.1f MB snapshot in %s", history, float64(size)/1e6, time.Since(t0).Round(time.Second))
+					return err
+				}
+			}
 		}, "--log-level", "warn")
-		c.waitLeader(10 * time.Second)
 		for _, nd := range c.nodes {
 			b.Logf("%s: pid %d, pprof at http://%s/debug/pprof/", nd.id, nd.cmd.Process.Pid, debugAddr(b, nd))
 		}
-		loadStart := time.Now()
-		putScalePolicies(b, c, plan.Policies)
-		b.Logf("%d policies written in %s", plan.Policies, time.Since(loadStart).Round(time.Millisecond))
+		if seeded != "" {
+			b.Log(seeded)
+		} else {
+			loadStart := time.Now()
+			putScalePolicies(b, c, plan.Policies)
+			b.Logf("%d policies written in %s", plan.Policies, time.Since(loadStart).Round(time.Millisecond))
+		}
 
 		r := runScaleLoad(b, c, plan, dur)
 		rows := r.rows(plan)
 		rows = append(rows, restartAll(b, c), catchUp(b, c))
 		var out bytes.Buffer
-		fmt.Fprintf(&out, "\nload run: %d policies, %.0f samples/s, %s, cloud %s\n\n", plan.Policies, plan.rate(), dur,
+		fmt.Fprintf(&out, "\nload run: %d policies, %.0f samples/s, %s, cloud %s\n", plan.Policies, plan.rate(), dur,
 			map[bool]string{true: "HTTP (capstan fakecloud)", false: "in-process fake"}[httpCloud])
+		if seeded != "" {
+			fmt.Fprintln(&out, seeded)
+		}
+		fmt.Fprintln(&out)
 		writeScaleTable(&out, rows)
 		b.Log(out.String())
 		fmt.Fprint(os.Stderr, out.String())
