@@ -42,12 +42,16 @@ bench-cluster:
 # then a restart of all three after SIGKILL and a wiped follower's
 # catch-up. SCALE_DURATION=30m is the issue's run; the default is a smoke.
 # SCALE_CLOUD=http shares one `capstan fakecloud` instead of each agent's
-# in-process fake. Not part of `make test`.
+# in-process fake; SCALE_HISTORY=7d starts the agents on a week of
+# synthetic history (a seeded snapshot) instead of empty windows.
+# Not part of `make test`.
 SCALE_DURATION ?= 3m
 SCALE_POLICIES ?= 10000
 SCALE_CLOUD    ?= inprocess
+SCALE_HISTORY  ?=
 bench-scale:
 	CAPSTAN_SCALE_DURATION=$(SCALE_DURATION) CAPSTAN_SCALE_POLICIES=$(SCALE_POLICIES) CAPSTAN_SCALE_CLOUD=$(SCALE_CLOUD) \
+		CAPSTAN_SCALE_HISTORY=$(SCALE_HISTORY) \
 		$(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 3h -v ./e2e/
 
 # fuzz: a short run of every fuzz target (FUZZTIME=5m for a longer one).
