@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -95,11 +96,20 @@ func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
 	if v == "" {
 		return def
 	}
-	d, err := time.ParseDuration(v)
+	d, err := parseDays(v)
 	if err != nil || d <= 0 {
-		b.Fatalf("%s: want a positive duration such as 3m or 30m, got %q", name, v)
+		b.Fatalf("%s: want a positive duration such as 3m, 30m or 7d, got %q", name, v)
 	}
 	return d
+}
+
+// parseDays is time.ParseDuration that also takes whole days ("7d").
+func parseDays(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		return time.Duration(n) * 24 * time.Hour, err
+	}
+	return time.ParseDuration(v)
 }
 
 func envInt(b *testing.B, name string, def int) int {

@@ -190,3 +190,23 @@ func TestPercentileAndTable(t *testing.T) {
 		t.Fatalf("table:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
+
+func TestParseDays(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"7d", 7 * 24 * time.Hour, true},
+		{"30m", 30 * time.Minute, true},
+		{"90s", 90 * time.Second, true},
+		{"xd", 0, false},
+		{"7", 0, false},
+	}
+	for _, tc := range tests {
+		got, err := parseDays(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
+			t.Errorf("parseDays(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
