@@ -48,12 +48,15 @@ func seedHistory(nodes []*node, policies int, history time.Duration, end time.Ti
 	for _, nd := range nodes {
 		servers = append(servers, raft.Server{ID: raft.ServerID(nd.id), Address: raft.ServerAddress(nd.raftAddr), Suffrage: raft.Voter})
 	}
+	// Create encodes the old-format peer list through a transport; every
+	// transport encodes an address as its bytes, so an in-memory one does.
+	_, trans := raft.NewInmemTransport("")
 	for _, nd := range nodes {
 		snaps, err := raft.NewFileSnapshotStore(nd.dataDir, 2, io.Discard)
 		if err != nil {
 			return 0, err
 		}
-		sink, err := snaps.Create(raft.SnapshotVersionMax, index, 1, raft.Configuration{Servers: servers}, 1, nil)
+		sink, err := snaps.Create(raft.SnapshotVersionMax, index, 1, raft.Configuration{Servers: servers}, 1, trans)
 		if err != nil {
 			return 0, err
 		}
