@@ -185,8 +185,14 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	return sink.Close()
 }
 
-// Release drops the view.
-func (s *fsmSnapshot) Release() { s.view = nil }
+// Release drops the view and tells the state, so that it stops copying
+// policies on their first change.
+func (s *fsmSnapshot) Release() {
+	if s.view != nil {
+		s.view.Release()
+		s.view = nil
+	}
+}
 
 // --- read accessors -------------------------------------------------------
 
