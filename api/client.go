@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -220,6 +221,11 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, bod
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		// net/http repeats the method and URL in its error; say them once.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("%s %s: %w", method, c.base+path, err)
 	}
 	defer resp.Body.Close()

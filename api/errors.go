@@ -56,6 +56,9 @@ func errorResponse(err error) (int, ErrorDetail) {
 	case errors.Is(err, ErrPrecondition):
 		return http.StatusPreconditionFailed, ErrorDetail{Code: CodePreconditionFailed,
 			Message: err.Error() + " (If-Match does not match the current version; GET it again)"}
+	case errors.Is(err, ErrOutcomeUnknown):
+		return http.StatusServiceUnavailable, ErrorDetail{Code: CodeOutcomeUnknown,
+			Message: err.Error() + "; the write may or may not have been made: read it back, or retry it idempotently (PUT with If-Match)"}
 	case errors.Is(err, ErrNoLeader):
 		return http.StatusServiceUnavailable, ErrorDetail{Code: CodeNoLeader, Message: err.Error() + "; retry"}
 	case errors.Is(err, ErrBadRequest):
@@ -151,6 +154,8 @@ func (e *Error) Unwrap() error {
 		return ErrPrecondition
 	case CodeNoLeader:
 		return ErrNoLeader
+	case CodeOutcomeUnknown:
+		return ErrOutcomeUnknown
 	case CodeBadRequest:
 		return ErrBadRequest
 	case CodeConflict:

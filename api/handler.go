@@ -28,9 +28,15 @@ import (
 // (about a second), short enough that a client is not left hanging.
 const DefaultLeaderWait = 5 * time.Second
 
-// defaultForwardTimeout bounds a forwarded write when Options has no
-// HTTPClient: the leader answers once Raft commits, which takes
-// milliseconds on a healthy cluster.
+// DefaultForwardTimeout bounds one forwarded write when Options leaves
+// ForwardTimeout zero: the leader answers once Raft commits, which takes
+// milliseconds on a healthy cluster and at most its apply timeout (5 s)
+// plus a wait for an election (5 s) on a sick one. A forward that times out
+// after it was sent answers 503 outcome_unknown.
+const DefaultForwardTimeout = 10 * time.Second
+
+// defaultForwardTimeout is the default client's own bound, a backstop
+// behind the per-request ForwardTimeout.
 const defaultForwardTimeout = 30 * time.Second
 
 // Options configure NewHandler. Only Backend is required; every other field
@@ -57,13 +63,21 @@ type Options struct {
 	// policy.MaxPolicyBytes.
 	MaxBodyBytes int64
 	// LeaderWait is how long a write waits for a leader to be elected
-	// before answering 503 no_leader; 0 means DefaultLeaderWait.
+	// before answering 503 no_leader; 0 means DefaultLeaderWait. A leader
+	// that cannot be reached (connection refused: it is dead but not yet
+	// replaced) counts as none: the write waits for the next one.
 	LeaderWait time.Duration
+	// ForwardTimeout bounds one forwarded write once the leader has been
+	// reached; 0 means DefaultForwardTimeout.
+	ForwardTimeout time.Duration
 	// HTTPClient forwards writes to the leader. nil uses a client with a
 	// 30 s timeout. Its redirect policy should not follow redirects, so
 	// that the leader's answer reaches the caller unchanged; the default
 	// does not.
 	HTTPClient *http.Client
+	// Version is the Capstan version this node runs, reported by
+	// GET /v1/cluster ("" reports none).
+	Version string
 	// NodeID names this node in the X-Capstan-Forwarded-By header of the
 	// requests it forwards; empty uses the Host the request was sent to.
 	NodeID string
@@ -96,24 +110,27 @@ type apiFunc func(w http.ResponseWriter, r *http.Request) error
 // handler is the REST API.
 type handler struct {
 	b          Backend
+	version    string
 	log        *slog.Logger
 	maxBody    int64
 	leaderWait time.Duration
-	hc         *http.Client
-	nodeID     string
-	nodeSecret string
-	peerNode   PeerNodeFunc
-	nodeAdmin  bool
-	relays     *relayQueue
-	failures   failureLog   // rate-limits the lines of 401s and 429s
-	promHTTP   http.Handler // nil when there is nothing to expose
-	requests   *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
-	ingest     ingestMetrics
-	mux        *http.ServeMux
-	auth       *auth.Authenticator
-	spec       []byte // the OpenAPI document as JSON, converted once by NewHandler
-	specErr    error  // why it could not be converted, if it could not
+	// forwardTimeout bounds one forwarded write.
+	forwardTimeout time.Duration
+	hc             *http.Client
+	nodeID         string
+	nodeSecret     string
+	peerNode       PeerNodeFunc
+	nodeAdmin      bool
+	relays         *relayQueue
+	failures       failureLog   // rate-limits the lines of 401s and 429s
+	promHTTP       http.Handler // nil when there is nothing to expose
+	requests       *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+	ingest         ingestMetrics
+	mux            *http.ServeMux
+	auth           *auth.Authenticator
+	spec           []byte // the OpenAPI document as JSON, converted once by NewHandler
+	specErr        error  // why it could not be converted, if it could not
 }
 
 // route is one endpoint. Each declares the role a token needs for it
@@ -140,17 +157,19 @@ func NewHandler(opts Options) http.Handler {
 		panic("api.NewHandler: Options.Backend is nil")
 	}
 	h := &handler{
-		b:          opts.Backend,
-		log:        opts.Logger,
-		maxBody:    opts.MaxBodyBytes,
-		leaderWait: opts.LeaderWait,
-		hc:         opts.HTTPClient,
-		nodeID:     opts.NodeID,
-		nodeSecret: opts.NodeSecret,
-		peerNode:   opts.PeerNode,
-		nodeAdmin:  opts.NodeCertAdmin,
-		mux:        http.NewServeMux(),
-		auth:       opts.Auth,
+		b:              opts.Backend,
+		log:            opts.Logger,
+		maxBody:        opts.MaxBodyBytes,
+		leaderWait:     opts.LeaderWait,
+		forwardTimeout: opts.ForwardTimeout,
+		hc:             opts.HTTPClient,
+		nodeID:         opts.NodeID,
+		version:        opts.Version,
+		nodeSecret:     opts.NodeSecret,
+		peerNode:       opts.PeerNode,
+		nodeAdmin:      opts.NodeCertAdmin,
+		mux:            http.NewServeMux(),
+		auth:           opts.Auth,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -160,6 +179,9 @@ func NewHandler(opts Options) http.Handler {
 	}
 	if h.leaderWait <= 0 {
 		h.leaderWait = DefaultLeaderWait
+	}
+	if h.forwardTimeout <= 0 {
+		h.forwardTimeout = DefaultForwardTimeout
 	}
 	if h.hc == nil {
 		h.hc = &http.Client{
@@ -766,6 +788,7 @@ func (h *handler) cluster(w http.ResponseWriter, r *http.Request) error {
 	if info.Members == nil {
 		info.Members = []Member{}
 	}
+	info.Version = h.version
 	h.writeJSON(w, r, http.StatusOK, info)
 	return nil
 }

@@ -489,15 +489,67 @@ func TestNoLeaderTimesOut(t *testing.T) {
 	}
 }
 
-func TestForwardingToDeadLeader(t *testing.T) {
+// TestForwardingWhenTheLeaderIsGone: a leader that refuses connections
+// (dead, and Raft here has not noticed yet) counts as no leader: the write
+// waits for the next one within LeaderWait, and is answered no_leader only
+// if none is reachable by then. A leader that takes the write and never
+// answers is different: the write may have been made, so the answer is
+// outcome_unknown, after ForwardTimeout and not the client's patience.
+func TestForwardingWhenTheLeaderIsGone(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
-	addr := strings.TrimPrefix(dead.URL, "http://")
+	deadAddr := strings.TrimPrefix(dead.URL, "http://")
 	dead.Close()
-	n := newNode(t, "n1", nil)
-	n.b.SetLeader(false, addr)
-	r := send(t, "DELETE", n.srv.URL+"/v1/policies/web", nil, "")
-	if r.status != 503 || r.errBody(t).Code != "no_leader" {
-		t.Fatalf("status %d: %s", r.status, r.body)
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // the server sees the client go only once the body is read
+		<-r.Context().Done()
+	}))
+	t.Cleanup(hung.Close)
+	hungAddr := strings.TrimPrefix(hung.URL, "http://")
+
+	tests := []struct {
+		name       string
+		leader     string
+		newLeader  bool // a live leader takes over after 100 ms
+		wantStatus int
+		wantCode   string
+		within     [2]time.Duration
+	}{
+		{"dead leader replaced within the wait", deadAddr, true, 200, "", [2]time.Duration{100 * time.Millisecond, 2 * time.Second}},
+		{"dead leader never replaced", deadAddr, false, 503, "no_leader", [2]time.Duration{300 * time.Millisecond, 2 * time.Second}},
+		{"leader reached, no answer", hungAddr, false, 503, "outcome_unknown", [2]time.Duration{200 * time.Millisecond, 2 * time.Second}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			live := newNode(t, "live", nil)
+			n := newNode(t, "n1", func(o *api.Options) {
+				o.LeaderWait, o.ForwardTimeout = 300*time.Millisecond, 200*time.Millisecond
+			})
+			n.b.SetLeader(false, tc.leader)
+			if tc.newLeader {
+				time.AfterFunc(100*time.Millisecond, func() { n.b.SetLeader(false, strings.TrimPrefix(live.srv.URL, "http://")) })
+			}
+			start := time.Now()
+			r := send(t, "PUT", n.srv.URL+"/v1/policies/web", map[string]string{"Content-Type": "application/yaml"}, webYAML)
+			took := time.Since(start)
+			if r.status != tc.wantStatus {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			if took < tc.within[0] || took > tc.within[1] {
+				t.Fatalf("answered after %s, want within %v", took, tc.within)
+			}
+			if tc.wantStatus == 200 {
+				if rec, ok := live.b.Policy("web"); !ok || rec.Policy.Max != 20 {
+					t.Fatal("the write did not reach the new leader with its body")
+				}
+				return
+			}
+			if e := r.errBody(t); e.Code != tc.wantCode {
+				t.Fatalf("error %+v, want %s", e, tc.wantCode)
+			}
+			if r.header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+		})
 	}
 }
 

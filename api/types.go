@@ -63,6 +63,10 @@ var (
 	ErrPrecondition = errors.New("precondition failed")
 	// ErrNoLeader maps to 503: no leader could be reached in time.
 	ErrNoLeader = errors.New("no leader")
+	// ErrOutcomeUnknown maps to 503 outcome_unknown: the write was handed
+	// to Raft (or sent to the leader) and leadership was lost or the
+	// answer did not come in time, so it may or may not have committed.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
 	// ErrBadRequest maps to 400 for input problems that are not policy field errors.
 	ErrBadRequest = errors.New("bad request")
 	// ErrConflict maps to 409, e.g. joining a node id that exists with another address.
@@ -116,6 +120,11 @@ type Intent struct {
 	Term   uint64    `json:"term"`
 	Node   string    `json:"node"`
 	At     time.Time `json:"at"`
+	// SendBy is when the driver stops sending requests for it, and
+	// InDoubtUntil when any request it sent has taken effect or never
+	// will (docs/fencing.md); absent for intents older than fencing.
+	SendBy       *time.Time `json:"send_by,omitempty"`
+	InDoubtUntil *time.Time `json:"in_doubt_until,omitempty"`
 }
 
 // Sample is one pushed metric sample.
@@ -157,6 +166,8 @@ type ClusterInfo struct {
 	// nodes read them from their peers to bootstrap a cluster.
 	NodeRaftAddr string `json:"node_raft_addr"`
 	NodeHTTPAddr string `json:"node_http_addr"`
+	// Version is the Capstan version this node runs.
+	Version string `json:"version,omitempty"`
 	// Bootstrapped is false while this node has no Raft state yet.
 	Bootstrapped bool `json:"bootstrapped"`
 	// LeaderID and LeaderAddr name the current leader (empty when unknown).
@@ -176,6 +187,28 @@ type Member struct {
 	HTTPAddr string `json:"http_addr,omitempty"`
 	Suffrage string `json:"suffrage"`
 	Role     string `json:"role"`
+	// Health sums the fields below up: ok, degraded (Raft contact or API
+	// failing), down (both failing) or unknown (nothing known yet).
+	Health string `json:"health,omitempty"`
+	// RaftContact is whether the leader's heartbeats reach the member, from
+	// Raft's own observations: ok, failing, leader (the member leads) or
+	// unknown (no leader, or its view not fetched yet). A follower shows
+	// the leader's view as of its last probe of the leader.
+	RaftContact string `json:"raft_contact,omitempty"`
+	// LastContactSeconds is how long ago the leader last heard from the
+	// member: 0 while heartbeats succeed; absent when unknown.
+	LastContactSeconds *float64 `json:"last_contact_seconds,omitempty"`
+	// AppliedIndex is the member's applied Raft index at its last probe,
+	// and AppliedLag how far it is behind the highest commit index known
+	// (absent when the member's API does not answer).
+	AppliedIndex uint64  `json:"applied_index,omitempty"`
+	AppliedLag   *uint64 `json:"applied_lag,omitempty"`
+	// API is whether the member's API answered the last probe of this
+	// node (reachable, unreachable, unknown), APIError why not, and
+	// APICheckedAt when it was probed.
+	API          string    `json:"api,omitempty"`
+	APIError     string    `json:"api_error,omitempty"`
+	APICheckedAt time.Time `json:"api_checked_at,omitzero"`
 }
 
 // JoinRequest is the body of POST /v1/cluster/join.

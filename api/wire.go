@@ -33,7 +33,8 @@ const (
 	CodeBodyTooLarge         = "body_too_large"         // 413
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415
 	CodeInternal             = "internal"               // 500
-	CodeNoLeader             = "no_leader"              // 503: no leader reachable in time; retry
+	CodeNoLeader             = "no_leader"              // 503: no leader reachable in time; the write was not made; retry
+	CodeOutcomeUnknown       = "outcome_unknown"        // 503: the write reached Raft or the leader, and whether it committed is unknown (with Retry-After); retry idempotently (PUT with If-Match)
 	CodeNotReady             = "not_ready"              // 503 from /readyz
 	CodeTimeout              = "timeout"                // 504: the backend did not answer in time
 	CodeUnauthenticated      = "unauthenticated"        // 401: no token, or one this node does not know (with WWW-Authenticate: Bearer)

@@ -59,6 +59,15 @@ func (r *Retrying) retry(ctx context.Context, op func() error) error {
 	}
 	var last error
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		// The fence (docs/fencing.md): no attempt is sent once the
+		// caller's deadline has passed, the first one included, so a
+		// resize's requests all leave before its intent's SendBy.
+		if err := ctx.Err(); err != nil {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			return struct{}{}, backoff.Permanent(context.DeadlineExceeded)
+		}
 		last = op()
 		if last != nil && !Transient(last) {
 			return struct{}{}, backoff.Permanent(last)

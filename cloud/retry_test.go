@@ -73,3 +73,32 @@ func TestRetryingStopsAtTheDeadline(t *testing.T) {
 		t.Fatalf("took %s, want to stop at the 100ms deadline", took)
 	}
 }
+
+// TestRetryingSendsNothingPastTheDeadline: the fence. A call whose
+// deadline has passed is never sent, and no retry starts after it.
+func TestRetryingSendsNothingPastTheDeadline(t *testing.T) {
+	tests := []struct {
+		name      string
+		deadline  time.Duration // from now
+		errs      []error
+		wantCalls int
+	}{
+		{"deadline already passed", -time.Millisecond, nil, 0},
+		{"deadline passes during the backoff", 30 * time.Millisecond, []error{ErrUnavailable, ErrUnavailable, ErrUnavailable}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &scripted{errs: tc.errs}
+			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(tc.deadline))
+			defer cancel()
+			opts := RetryOptions{Initial: 50 * time.Millisecond, Max: 50 * time.Millisecond, Multiplier: 1, MaxTries: 5}
+			err := NewRetrying(s, opts).SetDesired(ctx, GroupRef{}, 1)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("error %v, want the deadline", err)
+			}
+			if s.calls != tc.wantCalls {
+				t.Fatalf("%d calls sent, want %d", s.calls, tc.wantCalls)
+			}
+		})
+	}
+}

@@ -209,6 +209,7 @@ func (n *Node) Cluster(context.Context) (api.ClusterInfo, error) {
 			HTTPAddr: n.fsm.nodeHTTPAddr(string(s.ID)), Suffrage: s.Suffrage.String(), Role: role})
 	}
 	info.Bootstrapped = len(info.Members) > 0
+	n.health.fill(&info, n.now())
 	return info, nil
 }
 
@@ -232,14 +233,47 @@ func raftErr(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// Ready is nil once a leader is known and this node has applied everything
-// committed up to when it was asked.
-func (n *Node) Ready(context.Context) error {
-	if n.raftLeader() == "" {
+// readyLag is how many entries a node may trail the leader's commit index
+// by and still be ready: a busy cluster commits samples continuously, so
+// a node is never exactly caught up, but a restarted one is thousands of
+// entries behind.
+const readyLag = 64
+
+// readyAsk bounds the question to the leader (its commit index).
+const readyAsk = time.Second
+
+// Ready reports whether this node serves current data: it knows a leader,
+// and it has applied the log up to the commit index the leader reports,
+// within readyLag. A follower's own commit index is no measure of that
+// (right after a restart it is whatever its own log holds), so it asks the
+// leader. The error says why not.
+func (n *Node) Ready(ctx context.Context) error {
+	id := n.raftLeader()
+	if id == "" {
 		return fmt.Errorf("%w: no leader is known", api.ErrNoLeader)
 	}
-	if applied, commit := n.raft.AppliedIndex(), n.raft.CommitIndex(); applied < commit {
-		return fmt.Errorf("catching up: applied %d of %d committed entries", applied, commit)
+	applied := n.raft.AppliedIndex()
+	if a := n.fsm.Applied(); a != 0 {
+		applied = a
+	}
+	if n.raft.State() == raft.Leader {
+		if commit := n.raft.CommitIndex(); applied+readyLag < commit {
+			return fmt.Errorf("catching up: applied %d of %d committed entries", applied, commit)
+		}
+		return nil
+	}
+	addr := n.fsm.nodeHTTPAddr(id)
+	if addr == "" {
+		return fmt.Errorf("catching up: applied %d entries, and the leader %s's API address is not among them yet", applied, id)
+	}
+	actx, cancel := context.WithTimeout(ctx, readyAsk)
+	defer cancel()
+	info, err := n.peerInfo(actx, addr)
+	if err != nil {
+		return fmt.Errorf("cannot learn the leader %s's commit index: %w", id, err)
+	}
+	if applied+readyLag < info.CommitIndex {
+		return fmt.Errorf("catching up: applied %d entries, the leader %s has committed %d", applied, id, info.CommitIndex)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/capstan-io/capstan/cloud"
 )
@@ -18,6 +19,8 @@ func TestConfigValidateAddresses(t *testing.T) {
 		{"bad raft-bind", func(c *Config) { c.RaftBind = "7001" }, "raft-bind: must be host:port"},
 		{"bad raft-addr", func(c *Config) { c.RaftAddr = "nohost" }, "raft-addr: must be host:port"},
 		{"bad http-addr", func(c *Config) { c.HTTPAddr = "" }, "http-addr: must be host:port"},
+		{"no settle time", func(c *Config) { c.CloudSettle = 0 }, ""},
+		{"negative settle time", func(c *Config) { c.CloudSettle = -time.Second }, "cloud-settle: must be >= 0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -283,8 +283,7 @@ func (f *FSM) status(id string) (api.PolicyStatus, policy.State, error) {
 		st.LastDecision = &d
 	}
 	if n := len(e.Pending); n > 0 {
-		in := api.Intent(e.Pending[n-1])
-		st.PendingIntent = &in
+		st.PendingIntent = apiIntent(e.Pending[n-1])
 	}
 	for _, m := range e.Record.Policy.Metrics {
 		ms := api.MetricStatus{Name: m.Name}
@@ -334,4 +333,15 @@ func errorFrom(resp any) (applyResult, error) {
 		return applyResult{}, errors.New("controlplane: unexpected apply response")
 	}
 	return r, r.failure()
+}
+
+// apiIntent is an intent as the API shows it.
+func apiIntent(in store.Intent) *api.Intent {
+	out := &api.Intent{ID: in.ID, Policy: in.Policy, Group: in.Group, From: in.From, To: in.To, Reason: in.Reason,
+		Term: in.Term, Node: in.Node, At: in.At}
+	if !in.Settled.IsZero() {
+		sendBy, settled := in.SendBy, in.Settled
+		out.SendBy, out.InDoubtUntil = &sendBy, &settled
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -64,8 +65,10 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	if err := n.registerSelf(ctx); err != nil && ctx.Err() == nil {
 		log.Warn("registering this node failed", "err", err)
 	}
-	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}}
-	l.reconcileAll(ctx)
+	go n.watchRoundTrip(ctx, log)
+	// Intents earlier leaders left pending are settled by each policy's
+	// first evaluation (settle), which dueAll(true) runs at once.
+	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{}}
 
 	work := make(chan string)
 	var wg sync.WaitGroup
@@ -202,6 +205,9 @@ type loop struct {
 	// synced remembers when each policy's state was last committed and its
 	// encoding without models, to decide when another commit is due.
 	synced sync.Map
+	// held is, per policy, the intent this term last recorded an in_doubt
+	// decision for, so a hold is recorded once, not at every evaluation.
+	held map[string]uint64
 }
 
 type syncMark struct {
@@ -257,36 +263,71 @@ func (l *loop) done(id string) {
 	l.mu.Unlock()
 }
 
-// reconcileAll resolves the intents earlier leaders committed but did not
-// finish: describing the group tells whether the action took effect. The
-// action is never repeated; the next evaluation decides afresh.
-func (l *loop) reconcileAll(ctx context.Context) {
-	for _, rec := range l.n.fsm.Policies() {
-		v, ok := l.n.fsm.view(rec.Policy.ID)
-		if !ok {
-			continue
+// Intent outcomes, as IntentResult records them. outcomeAbandoned is only
+// in entries written before fencing: an intent is no longer given up on
+// because the group was not at its size when a new leader looked.
+const (
+	outcomeApplied    = "applied"
+	outcomeFailed     = "failed"
+	outcomeNotApplied = "not_applied"
+)
+
+// settle resolves the intents pending for a policy before it is evaluated
+// (docs/fencing.md). An intent whose Settled time has not come may still
+// take effect: its group is in doubt and the policy holds; settle returns
+// that intent. Once settled, a describe proves the outcome: at the
+// intent's size it was applied (and counts for cooldowns and rate limits,
+// folded into state), otherwise it was not, for no request of it can land
+// any more. A describe that fails proves nothing: the intent stays pending
+// and the policy holds. Intents from before fencing settle at once.
+func (l *loop) settle(ctx context.Context, v evalView, drv cloud.Driver, ref cloud.GroupRef, state *policy.State) (*store.Intent, string) {
+	n := l.n
+	for _, in := range v.Pending {
+		now := n.now()
+		if now.Before(in.Settled) {
+			return &in, fmt.Sprintf("the outcome of intent %d (%d -> %d, term %d) is unknown until %s",
+				in.ID, in.From, in.To, in.Term, in.Settled.UTC().Format(time.RFC3339Nano))
 		}
-		for _, in := range v.Pending {
-			outcome, detail := "abandoned", ""
-			if drv, err := l.n.cfg.Drivers(rec.Policy.Target.Provider); err == nil {
-				cctx, cancel := context.WithTimeout(ctx, l.n.cfg.CloudTimeout)
-				gs, err := drv.Describe(cctx, groupRef(rec.Policy.Target))
-				cancel()
-				switch {
-				case err != nil:
-					detail = "describe failed: " + err.Error()
-				case gs.Desired == in.To:
-					outcome = "applied"
-				default:
-					detail = fmt.Sprintf("group is at %d, not %d", gs.Desired, in.To)
-				}
-			}
-			l.log.Info("reconciled a pending intent", "policy", in.Policy, "intent", in.ID, "outcome", outcome, "detail", detail)
-			if err := l.n.apply(ctx, store.IntentResult{Policy: in.Policy, IntentID: in.ID, Outcome: outcome, Error: detail, At: l.n.now()}); err != nil {
-				return
-			}
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.CloudTimeout)
+		gs, err := timedDescribe(cctx, n.metrics, drv, ref)
+		cancel()
+		if err != nil {
+			return &in, fmt.Sprintf("intent %d (%d -> %d, term %d) is unresolved: describe failed: %v", in.ID, in.From, in.To, in.Term, err)
+		}
+		outcome, detail := outcomeApplied, ""
+		if gs.Desired == in.To {
+			countAction(state, in)
+		} else {
+			outcome, detail = outcomeNotApplied, fmt.Sprintf("group is at %d, not %d, after the intent settled", gs.Desired, in.To)
+		}
+		l.log.Info("settled a pending intent", "policy", in.Policy, "intent", in.ID, "term", in.Term, "outcome", outcome, "detail", detail)
+		if err := n.apply(ctx, store.IntentResult{Policy: in.Policy, IntentID: in.ID, Outcome: outcome, Error: detail, At: now}); err != nil {
+			return &in, "committing the intent's outcome failed: " + err.Error()
 		}
 	}
+	return nil, ""
+}
+
+// countAction makes a resize count in the policy's pacing state as if this
+// evaluation had made it: its cooldown starts when the intent was made and
+// it joins the rate-limit history, unless the state already holds it.
+func countAction(s *policy.State, in store.Intent) {
+	if in.To == in.From {
+		return
+	}
+	for _, c := range s.Changes {
+		if c.At.Equal(in.At) && c.To == in.To {
+			return
+		}
+	}
+	if in.To > in.From && in.At.After(s.LastScaleOut) {
+		s.LastScaleOut = in.At
+	}
+	if in.To < in.From && in.At.After(s.LastScaleIn) {
+		s.LastScaleIn = in.At
+	}
+	s.Changes = append(s.Changes, policy.Change{At: in.At, From: in.From, To: in.To})
+	slices.SortFunc(s.Changes, func(a, b policy.Change) int { return a.At.Compare(b.At) })
 }
 
 // groupRef converts a policy target into a driver's group reference.
@@ -313,13 +354,25 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		return
 	}
 	ref := groupRef(p.Target)
+	var state policy.State
+	if len(v.State) > 0 {
+		if err := state.UnmarshalBinary(v.State); err != nil {
+			l.log.Warn("stored state unreadable; starting afresh", "policy", id, "err", err)
+			state = policy.State{}
+		}
+	}
+	if in, why := l.settle(ctx, v, drv, ref, &state); in != nil {
+		l.hold(ctx, v, in, why)
+		return
+	}
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.CloudTimeout)
 	gs, err := timedDescribe(cctx, n.metrics, drv, ref)
 	cancel()
 	if err != nil {
 		n.metrics.evalErrors.WithLabelValues("describe").Inc()
 		l.log.Warn("describe failed", "policy", id, "group", ref.String(), "err", err)
-		l.commitEvaluated(ctx, v, nil, nil, v.Desired, v.Ready)
+		// state, not nil: it may hold an intent settle just counted.
+		l.commitEvaluated(ctx, v, &state, nil, v.Desired, v.Ready)
 		return
 	}
 
@@ -331,13 +384,6 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		// node's status see them.
 		if err := n.apply(ctx, store.Samples{Samples: pulled}); err != nil && ctx.Err() == nil {
 			l.log.Debug("committing pulled samples failed", "policy", id, "err", err)
-		}
-	}
-	var state policy.State
-	if len(v.State) > 0 {
-		if err := state.UnmarshalBinary(v.State); err != nil {
-			l.log.Warn("stored state unreadable; starting afresh", "policy", id, "err", err)
-			state = policy.State{}
 		}
 	}
 	in := policy.Inputs{Current: gs.Desired, Ready: gs.InService}
@@ -352,6 +398,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	}
 	d := policy.Evaluate(p, in, state, now)
 	n.metrics.observeInputs(p, in, d, now)
+	n.metrics.capacity.observe(p, gs, in, d)
 	desired := d.Desired
 	// The provider's own bounds win: asking for more than its max fails.
 	if gs.Max > 0 && desired > gs.Max {
@@ -377,50 +424,110 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		if gs.Busy {
 			// Do not fight an activity in progress: hold, and try again at the next evaluation.
 			record.Action, record.Reason = "hold", "cloud activity in progress; "+record.Reason
-			l.commitEvaluated(ctx, v, nil, record, gs.Desired, gs.InService)
+			l.commitEvaluated(ctx, v, &state, record, gs.Desired, gs.InService)
 			return
 		}
-		if err := l.act(ctx, p, ref, drv, gs.Desired, desired, d.Reason()); err != nil {
+		if _, err := l.act(ctx, p, ref, drv, gs.Desired, desired, d.Reason()); err != nil {
+			if errors.Is(err, errInDoubt) {
+				// It may have happened: it counts (the cooldown starts)
+				// until it is settled.
+				record.Action = "in_doubt"
+				record.Reason = err.Error() + "; " + record.Reason
+				l.commitEvaluated(ctx, v, &next, record, gs.Desired, gs.InService)
+				return
+			}
 			record.Action = "failed"
 			record.Reason = err.Error() + "; " + record.Reason
-			// The action did not happen: keep the old state (no cooldown starts).
-			l.commitEvaluated(ctx, v, nil, record, gs.Desired, gs.InService)
+			// The action did not happen: keep the old state (no cooldown
+			// starts), with what settle counted.
+			l.commitEvaluated(ctx, v, &state, record, gs.Desired, gs.InService)
 			return
 		}
 	}
 	l.commitEvaluated(ctx, v, &next, record, desired, gs.InService)
 }
 
-// act commits an intent, performs the cloud call under the caller identity
-// of this node and term, and commits the result.
-func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv cloud.Driver, from, to int, reason string) error {
+// errInDoubt says that a resize may or may not take effect: the request
+// may have reached the provider, and the answer did not come back.
+var errInDoubt = errors.New("the outcome is unknown")
+
+// inDoubt reports whether a failed call may still have taken effect: the
+// caller gave up (deadline, cancelled leadership) or the provider was
+// unavailable mid-request. Refusals (throttled, invalid, conflict, not
+// found) and a failed long-running operation are known failures.
+func inDoubt(err error) bool {
+	switch {
+	case errors.Is(err, cloud.ErrOperationFailed):
+		return false
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.Is(err, cloud.ErrUnavailable):
+		return true
+	}
+	return false
+}
+
+// act commits an intent with its fence, performs the cloud call under the
+// caller identity of this node and term with the fence's SendBy as its
+// deadline, and commits the result when it is known. A call whose outcome
+// is unknown leaves the intent pending, and returns an error wrapping
+// errInDoubt: the policy's next evaluation (or the next leader's) settles
+// it once its Settled time has passed.
+func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv cloud.Driver, from, to int, reason string) (store.Intent, error) {
 	n := l.n
-	intent := store.Intent{Policy: p.ID, Group: ref.String(), From: from, To: to, Reason: reason, Term: l.term, Node: n.cfg.NodeID, At: n.now()}
+	now := n.now()
+	intent := store.Intent{Policy: p.ID, Group: ref.String(), From: from, To: to, Reason: reason, Term: l.term, Node: n.cfg.NodeID,
+		At: now, SendBy: now.Add(n.cfg.CloudTimeout), Settled: now.Add(n.cfg.CloudTimeout + n.cfg.CloudSettle)}
 	res, err := n.applyResult(ctx, store.PutIntent{Intent: intent})
 	if err != nil {
-		return fmt.Errorf("committing the intent: %w", err)
+		return intent, fmt.Errorf("committing the intent: %w", err)
 	}
+	intent.ID = res.index
 	if ctx.Err() != nil {
 		// Leadership ended after the intent was committed: the next leader
-		// reconciles it by describing the group.
-		return ctx.Err()
+		// settles it once its fence has passed.
+		return intent, ctx.Err()
 	}
-	cctx, cancel := context.WithTimeout(cloud.WithCaller(ctx, cloud.Caller{Node: n.cfg.NodeID, Term: l.term}), n.cfg.CloudTimeout)
+	// The fence: the call's deadline is the intent's SendBy, on the
+	// node's clock (the wall clock, not the monotonic one, so that the
+	// deadline is the instant written in the intent).
+	cctx, cancel := context.WithDeadline(cloud.WithCaller(ctx, cloud.Caller{Node: n.cfg.NodeID, Term: l.term}), intent.SendBy)
 	callErr := timedSetDesired(cctx, n.metrics, drv, ref, to)
 	cancel()
-	outcome, detail := "applied", ""
-	if callErr != nil {
-		outcome, detail = "failed", callErr.Error()
-		n.metrics.actuations.WithLabelValues("error").Inc()
-		l.log.Warn("scaling failed", "policy", p.ID, "from", from, "to", to, "err", callErr)
-	} else {
+	outcome, detail := outcomeApplied, ""
+	switch {
+	case callErr == nil:
 		n.metrics.actuations.WithLabelValues("ok").Inc()
 		l.log.Info("scaled", "policy", p.ID, "group", ref.String(), "from", from, "to", to, "reason", reason)
+	case inDoubt(callErr):
+		n.metrics.actuations.WithLabelValues("in_doubt").Inc()
+		l.log.Warn("scaling outcome unknown; the group is in doubt", "policy", p.ID, "from", from, "to", to,
+			"until", intent.Settled, "err", callErr)
+		return intent, fmt.Errorf("%w until %s: %w", errInDoubt, intent.Settled.UTC().Format(time.RFC3339Nano), callErr)
+	default:
+		outcome, detail = outcomeFailed, callErr.Error()
+		n.metrics.actuations.WithLabelValues("error").Inc()
+		l.log.Warn("scaling failed", "policy", p.ID, "from", from, "to", to, "err", callErr)
 	}
-	if err := n.apply(ctx, store.IntentResult{Policy: p.ID, IntentID: res.index, Outcome: outcome, Error: detail, At: n.now()}); err != nil {
-		l.log.Warn("committing the result failed; the next leader reconciles it", "policy", p.ID, "err", err)
+	if err := n.apply(ctx, store.IntentResult{Policy: p.ID, IntentID: intent.ID, Outcome: outcome, Error: detail, At: n.now()}); err != nil {
+		l.log.Warn("committing the result failed; the next evaluation settles it", "policy", p.ID, "err", err)
 	}
-	return callErr
+	return intent, callErr
+}
+
+// hold records that a policy is held while an intent is in doubt. The
+// decision (action in_doubt, and why and until when in its reason) is
+// recorded once per intent and term; later holds are quiet evaluations.
+func (l *loop) hold(ctx context.Context, v evalView, in *store.Intent, why string) {
+	id := v.Record.Policy.ID
+	l.mu.Lock()
+	first := l.held[id] != in.ID
+	l.held[id] = in.ID
+	l.mu.Unlock()
+	var record *policy.Record
+	if first {
+		l.log.Info("holding: group in doubt", "policy", id, "intent", in.ID, "why", why)
+		record = &policy.Record{Time: l.n.now(), Action: "in_doubt", Current: v.Desired, Ready: v.Ready, Desired: in.To, Reason: why}
+	}
+	l.commitEvaluated(ctx, v, nil, record, v.Desired, v.Ready)
 }
 
 // commitEvaluated writes the evaluation's outcome. The state is committed
@@ -456,7 +563,7 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		return
 	}
 	if err := n.apply(ctx, cmd); err != nil {
-		if !errors.Is(err, api.ErrNoLeader) && ctx.Err() == nil {
+		if !errors.Is(err, api.ErrNoLeader) && !errors.Is(err, api.ErrOutcomeUnknown) && ctx.Err() == nil {
 			l.log.Debug("committing the evaluation failed", "policy", id, "err", err)
 		}
 		return

@@ -26,6 +26,11 @@ type nodeMetrics struct {
 	// them when it stops leading, so a cluster exports one value per metric.
 	metricStale *prometheus.GaugeVec
 	metricAge   *prometheus.GaugeVec
+	// roundTrip is the leader's last measured Raft quorum round trip.
+	roundTrip prometheus.Gauge
+	// capacity holds the per-policy gauges of capacity against demand
+	// (capacity.go), also the leader's only.
+	capacity *capacityMetrics
 }
 
 func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
@@ -48,10 +53,13 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 		metricStale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "capstan_metric_stale", Help: "1 while a policy metric's newest sample is missing or older than the policy's stale_after (no scale-in then), else 0; exported by the leader."},
 			[]string{"policy", "metric"}),
+		roundTrip: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "capstan_raft_round_trip_seconds", Help: "The leader's last measured Raft round trip to a quorum (a heartbeat round, every 2 s); compare with --leader-lease-timeout."}),
 		metricAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "capstan_metric_age_seconds", Help: "Age of a policy metric's newest sample at the leader's last evaluation; absent while no sample has arrived."},
 			[]string{"policy", "metric"}),
 	}
+	m.capacity = newCapacityMetrics()
 	raftState := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_raft_leader", Help: "1 when this node is the Raft leader."},
 		func() float64 {
@@ -87,7 +95,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 	policies := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_policies", Help: "Policies in the replicated state."},
 		func() float64 { return float64(len(n.fsm.Policies())) })
-	for _, c := range []prometheus.Collector{m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, raftState, applied, commit, term, policies} {
+	for _, c := range append(m.capacity.collectors(), m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, m.roundTrip, raftState, applied, commit, term, policies, newHealthCollector(n)) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -134,6 +142,7 @@ func (m *nodeMetrics) observeInputs(p policy.Policy, in policy.Inputs, d policy.
 // forgetInputs drops the freshness series of the given policy, or of every
 // policy when id is empty.
 func (m *nodeMetrics) forgetInputs(id string) {
+	m.capacity.forget(id)
 	if id == "" {
 		m.metricStale.Reset()
 		m.metricAge.Reset()

@@ -82,8 +82,15 @@ type Config struct {
 	Tick time.Duration
 	// Workers evaluate due policies in parallel on the leader.
 	Workers int
-	// CloudTimeout bounds each cloud call.
+	// CloudTimeout bounds each cloud call. A resize's bound is also its
+	// fence: no request for it is sent after its intent's SendBy, which is
+	// CloudTimeout after the intent (docs/fencing.md).
 	CloudTimeout time.Duration
+	// CloudSettle is how long after SendBy a request the provider already
+	// received may still take effect. Until then a resize whose outcome is
+	// unknown keeps its group in doubt: no new action, and it counts for
+	// cooldowns and rate limits.
+	CloudSettle time.Duration
 	// ApplyTimeout bounds each Raft write.
 	ApplyTimeout time.Duration
 	// StateSync is the longest the leader goes without committing a policy's
@@ -145,6 +152,7 @@ func DefaultConfig() Config {
 		Tick:               250 * time.Millisecond,
 		Workers:            8,
 		CloudTimeout:       10 * time.Second,
+		CloudSettle:        20 * time.Second,
 		ApplyTimeout:       5 * time.Second,
 		StateSync:          60 * time.Second,
 	}
@@ -182,6 +190,9 @@ func (c Config) Validate() error {
 	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
 		errs = append(errs, errors.New("leader-lease-timeout: must not exceed heartbeat-timeout"))
 	}
+	if c.CloudSettle < 0 {
+		errs = append(errs, fmt.Errorf("cloud-settle: must be >= 0 (got %s)", c.CloudSettle))
+	}
 	if c.Drivers == nil {
 		errs = append(errs, errors.New("drivers: required"))
 	}
@@ -201,6 +212,7 @@ type Node struct {
 	// TLS); peers says which servers it lets in.
 	layer   *raftls.Layer
 	peers   *raftPeers
+	health  memberHealth
 	log     *slog.Logger
 	metrics *nodeMetrics
 	now     func() time.Time
@@ -209,6 +221,9 @@ type Node struct {
 	barrierFn func(timeout time.Duration) error
 	// barrierBackoff is the first wait before retrying a failed barrier.
 	barrierBackoff time.Duration
+	// roundTripEvery is how often the leader measures its Raft round
+	// trip (the roundTripEvery constant when zero; tests shorten it).
+	roundTripEvery time.Duration
 
 	leaderCh chan bool
 	// fresh carries policy ids with new samples to the leader loop.
@@ -256,7 +271,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n.metrics = m
 
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{n.log}})
+	hlog := newRaftLogger(n.log, hclog.Info, cfg.Now)
 	if cfg.Storage != nil {
 		n.storage = *cfg.Storage
 	} else if err := n.openStorage(hlog); err != nil {
@@ -292,7 +307,12 @@ func NewNode(cfg Config) (*Node, error) {
 // openStorage opens the durable Raft storage in DataDir (raft-boltdb for
 // the log and stable store, file snapshots) and the network transport.
 func (n *Node) openStorage(hlog hclog.Logger) error {
-	bolt, err := raftboltdb.NewBoltStore(filepath.Join(n.cfg.DataDir, "raft.db"))
+	path := filepath.Join(n.cfg.DataDir, "raft.db")
+	// Checked read-only first: a corrupt store is refused, never written.
+	if err := checkRaftStore(path); err != nil {
+		return err
+	}
+	bolt, err := raftboltdb.NewBoltStore(path)
 	if err != nil {
 		return fmt.Errorf("opening raft store: %w", err)
 	}
@@ -384,21 +404,14 @@ func (n *Node) peerURL(peer, path string) string {
 	return "http://" + peer + path
 }
 
-// slogWriter adapts hclog output to slog.
-type slogWriter struct{ l *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Warn(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 // Run forms or joins the cluster, keeps this node's HTTP address registered,
 // and runs the leader loop whenever this node leads, until ctx ends.
 func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	n.cancel = cancel
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go func() { defer n.wg.Done(); n.monitorLeadership(ctx) }()
+	go func() { defer n.wg.Done(); n.watchHealth(ctx) }()
 	go func() { defer n.wg.Done(); n.register(ctx) }()
 	go func() { defer n.wg.Done(); n.refreshPeers(ctx, 5*time.Second) }()
 	if err := n.formCluster(ctx); err != nil && ctx.Err() == nil {
@@ -480,10 +493,22 @@ func (n *Node) applyResult(ctx context.Context, c store.Command) (applyResult, e
 	}
 	f := n.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
-			return applyResult{}, fmt.Errorf("%w: %w", api.ErrNoLeader, err)
-		}
-		return applyResult{}, fmt.Errorf("raft apply: %w", err)
+		return applyResult{}, applyError(err)
 	}
 	return errorFrom(f.Response())
+}
+
+// applyError maps a failed Raft apply to what the client can do about it.
+// Refused before the entry was handed to Raft (not the leader, a transfer
+// under way, the queue full): the write was not made, 503 no_leader.
+// Handed over and then leadership was lost (or Raft shut down): the entry
+// may still commit under the next leader, 503 outcome_unknown.
+func applyError(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("%w: %w", api.ErrNoLeader, err)
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("%w: leadership was lost after the write was handed to Raft: %w", api.ErrOutcomeUnknown, err)
+	}
+	return fmt.Errorf("raft apply: %w", err)
 }

@@ -101,7 +101,7 @@ func (a Action) String() string {
 }
 
 // ScaleInRule names the forecast rule that decided about capacity held by
-// the scale-in stabilization window.
+// the scale-in stabilization window or by the scale-in rate limit.
 type ScaleInRule uint8
 
 // The forecast rules of a scale-in.
@@ -110,7 +110,8 @@ const (
 	RuleNone ScaleInRule = iota
 	// RuleForecastRelease means the forecasts' upper bounds over the lead
 	// showed the held capacity is not needed, so it was released below the
-	// stabilization hold (never below the recommendation).
+	// stabilization hold, or further than the scale-in max_step allows a
+	// blind step (never below the recommendation or the upper bounds).
 	RuleForecastRelease
 	// RuleForecastHold means an upper bound reached the held capacity, so
 	// the stabilization hold stood.

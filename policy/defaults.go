@@ -5,7 +5,12 @@ import "time"
 // Defaults returns the values a policy gets for fields it does not set.
 // They follow Kubernetes HPA's behavior defaults where one exists, so a
 // policy that names only its target, bounds and metrics behaves like an HPA
-// an operator already knows:
+// an operator already knows. Scale-in has no cooldown by default, as in
+// HPA's behavior API: the stabilization window already keeps a scale-in from
+// following a dip, and a 300 s cooldown after every action on top of it cut
+// the max_step pace (10 % per 60 s) to 10 % per 300 s, which on 5- and
+// 30-minute traces kept idle capacity for an hour after each peak (1.1-1.5x
+// the HPA reference's instance-hours in the scoreboard):
 //
 //	warmup:              180s
 //	evaluation_interval: 10s
@@ -14,7 +19,7 @@ import "time"
 //	  cooldown: 60s
 //	  max_step: {instances: 4, percent: 100, period: 60s}
 //	scale_in:
-//	  cooldown:      300s
+//	  cooldown:      0s
 //	  stabilization: 300s
 //	  max_step: {instances: 2, percent: 10, period: 60s}
 //	predictive:
@@ -38,7 +43,7 @@ func Defaults() Policy {
 			MaxStep:  MaxStep{Instances: 4, Percent: 100, Period: Duration(60 * time.Second)},
 		},
 		ScaleIn: ScaleIn{
-			Cooldown:      Duration(300 * time.Second),
+			Cooldown:      0,
 			Stabilization: Duration(300 * time.Second),
 			MaxStep:       MaxStep{Instances: 2, Percent: 10, Period: Duration(60 * time.Second)},
 		},

@@ -32,7 +32,7 @@ func TestParseAppliesDefaults(t *testing.T) {
 			MaxStep:  MaxStep{Instances: 4, Percent: 100, Period: Duration(60 * time.Second)},
 		},
 		ScaleIn: ScaleIn{
-			Cooldown:      Duration(300 * time.Second),
+			Cooldown:      0,
 			Stabilization: Duration(300 * time.Second),
 			MaxStep:       MaxStep{Instances: 2, Percent: 10, Period: Duration(60 * time.Second)},
 		},
@@ -83,7 +83,10 @@ func TestParseDefaultsOnlyAbsentFields(t *testing.T) {
 		{"max_step defaults per field", []string{"scale_in: {max_step: {percent: 0}}"}, func(p Policy) bool {
 			return p.ScaleIn.MaxStep == MaxStep{Instances: 2, Percent: 0, Period: Duration(time.Minute)}
 		}},
-		{"null means absent", []string{"scale_in: {cooldown: null}"}, func(p Policy) bool {
+		{"null means absent", []string{"scale_in: {cooldown: null, stabilization: null}"}, func(p Policy) bool {
+			return p.ScaleIn.Cooldown == 0 && p.ScaleIn.Stabilization == Duration(5*time.Minute)
+		}},
+		{"explicit scale-in cooldown stays", []string{"scale_in: {cooldown: 5m}"}, func(p Policy) bool {
 			return p.ScaleIn.Cooldown == Duration(5*time.Minute)
 		}},
 	}

@@ -192,6 +192,22 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		}
 	}
 
+	// Guarded pace: the scale-in rate limit is built for a blind scale-in,
+	// which cannot tell a dip from the end of a peak. When every metric's
+	// trusted forecast upper bound over the lead and the reactive proposal
+	// agree that demand is below the current size, the release down to the
+	// size they agree on (guardedTo) is not held to max_step; only the part
+	// below it is. Cooldowns and anti-flapping still apply: a cooldown is
+	// the operator's "at most this often", max_step only "this far blind".
+	// Without it, capacity the forecasts no longer need is shed only
+	// max_step at a time (by default 10 % a minute, and once per cooldown
+	// where one is set), and after a peak on a 5-minute trace it was paid
+	// for up to an hour longer than the HPA reference's.
+	guardedTo := current
+	if guarded && p.Predictive.Mode == PredictForecastAndScale && desired < current {
+		guardedTo = min(current, max(guard, rec, desired))
+	}
+
 	// 4. Cooldowns.
 	if desired > current && !s.LastScaleOut.IsZero() && now.Before(s.LastScaleOut.Add(p.ScaleOut.Cooldown.D())) {
 		desired, bound = current, LimitCooldown
@@ -228,7 +244,14 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		}
 	} else if desired < current {
 		if limit, ok := lowerLimit(p.ScaleIn.MaxStep, s.Changes, current, now); ok && desired < limit {
+			want := desired
 			desired, bound = min(limit, current), LimitRateLimit
+			if guardedTo < desired {
+				desired, d.ScaleInRule = guardedTo, RuleForecastRelease
+				if desired == want {
+					bound = LimitNone // the limit no longer decided anything
+				}
+			}
 		}
 	}
 

@@ -241,3 +241,65 @@ func TestForecastReleaseSmallerThanToleranceWaits(t *testing.T) {
 		t.Fatalf("desired %d bound %v rule %v, want the hold %d by stabilization and no forecast rule (%s)", d.Desired, d.Bound, d.ScaleInRule, to+1, d.Explain(p))
 	}
 }
+
+// TestGuardedPace checks that a scale-in the forecasts' upper bounds and the
+// reactive proposal agree on is not held to max_step, that the part below
+// what they agree on still is, and that a cooldown, forecast-only mode and
+// an upper bound that reaches the current size keep the blind pacing.
+func TestGuardedPace(t *testing.T) {
+	tests := []struct {
+		name     string
+		mode     PredictiveMode
+		slope    float64
+		noise    float64
+		value    float64 // the sample at the decision
+		current  int
+		cooldown bool // a scale-in happened a minute ago
+		rule     ScaleInRule
+		bound    Limit
+	}{
+		{"falling ramp sheds past max_step", PredictForecastAndScale, -10, 0, 1000, 40, false, RuleForecastRelease, LimitNone},
+		{"forecast-only keeps max_step", PredictForecastOnly, -10, 0, 1000, 40, false, RuleNone, LimitRateLimit},
+		{"cooldown still holds", PredictForecastAndScale, -10, 0, 1000, 40, true, RuleNone, LimitCooldown},
+		// A rise with a single low sample: the upper bound reaches the
+		// current size, so the scale-in is blind and paced.
+		{"noisy rise keeps max_step", PredictForecastAndScale, 20, 150, 1400, 16, false, RuleNone, LimitRateLimit},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePolicy()
+			p.EvaluationInterval = Duration(time.Minute)
+			p.ScaleIn = ScaleIn{Cooldown: Duration(5 * time.Minute), MaxStep: MaxStep{Instances: 1, Period: Duration(time.Minute)}}
+			p.Predictive = Predictive{Mode: tc.mode, Lead: Duration(5 * time.Minute), History: Duration(24 * time.Hour)}
+			s := trainRamp(p, 120, 2000-120*tc.slope, tc.slope, tc.noise, tc.current)
+			now := t0.Add(120 * time.Minute)
+			s.Recommendations, s.Changes, s.Reversals = nil, nil, nil
+			s.LastScaleIn, s.LastScaleOut = time.Time{}, time.Time{}
+			if tc.cooldown {
+				s.LastScaleIn = now.Add(-time.Minute)
+			}
+			in := Inputs{Current: tc.current, Ready: tc.current}
+			in.Metrics[0] = Sample{Time: now, Value: tc.value, Present: true}
+			d := Evaluate(p, in, s, now)
+			if d.ScaleInRule != tc.rule || d.Bound != tc.bound {
+				t.Fatalf("rule %v bound %v, want %v %v (%s)", d.ScaleInRule, d.Bound, tc.rule, tc.bound, d.Explain(p))
+			}
+			mp := d.Metrics[0]
+			switch tc.bound {
+			case LimitNone:
+				guard := ceilSize(mp.Upper / p.Metrics[0].Target)
+				if d.Desired >= tc.current-1 || d.Desired < max(d.Recommended, guard) {
+					t.Fatalf("desired %d from %d: want more than max_step's one instance, not below recommended %d or the upper bound's %d", d.Desired, tc.current, d.Recommended, guard)
+				}
+			case LimitRateLimit:
+				if d.Desired != tc.current-1 {
+					t.Fatalf("desired %d from %d: want max_step's one instance", d.Desired, tc.current)
+				}
+			case LimitCooldown:
+				if d.Desired != tc.current {
+					t.Fatalf("desired %d, want the current %d", d.Desired, tc.current)
+				}
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/capstan-io/capstan/policy/forecast"
@@ -264,8 +265,12 @@ func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Du
 	for _, period := range candidates {
 		longest = max(longest, period)
 	}
-	try := func(period time.Duration, params forecast.Params) float64 {
-		losses, ok := bt.run(hist, period, longest, lead, params)
+	// try replays one setup and returns its lowest loss over the
+	// persistences; a replay that can no longer beat bound stops early and
+	// returns +Inf (see backtester.run), so bound must be a loss whose
+	// beaters are the only runs that matter to the caller.
+	try := func(period time.Duration, params forecast.Params, bound float64) float64 {
+		losses, ok := bt.run(hist, period, longest, lead, params, bound)
 		if !ok {
 			return math.Inf(1)
 		}
@@ -291,7 +296,10 @@ func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Du
 		bestAlpha, bestLoss := tuneAlphas[0], math.Inf(1)
 		for _, a := range tuneAlphas {
 			params.Alpha = a
-			if l := try(period, params); l < bestLoss {
+			// Bounded by this season's best so far, not the overall best:
+			// the gammas below start from this season's best alpha, so
+			// the alphas must be ranked exactly among themselves.
+			if l := try(period, params, bestLoss); l < bestLoss {
 				bestAlpha, bestLoss = a, l
 			}
 		}
@@ -301,7 +309,7 @@ func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Du
 		params.Alpha = bestAlpha
 		for _, g := range tuneGammas[1:] {
 			params.Gamma = g
-			try(period, params)
+			try(period, params, best.loss)
 		}
 	}
 	if math.IsInf(best.loss, 1) {
@@ -316,6 +324,9 @@ func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Du
 type backtester struct {
 	model   forecast.Model
 	pending []pendingParts
+	// replayed counts the values fed to the model, over all runs: what
+	// the early exit saves shows here.
+	replayed int
 }
 
 // pendingParts is a backtest forecast in flight: the model's own forecast
@@ -327,11 +338,19 @@ type pendingParts struct {
 
 // run replays the history as backtest does and returns the mean asymmetric
 // loss for each persistence, and false when too few forecasts were scored.
-func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, params forecast.Params) (losses [len(tunePersist)]float64, ok bool) {
+//
+// It also returns false as soon as the setup can no longer reach a mean
+// loss below bound (+Inf for no bound): losses only add up, and no replay
+// scores more forecasts than it has values to score on, so once every
+// persistence's running sum exceeds bound times that count, its final mean
+// does too. The choice tune makes is the same as without the early exit;
+// a setup far worse than the best so far costs a fraction of a replay.
+func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, params forecast.Params, bound float64) (losses [len(tunePersist)]float64, ok bool) {
 	from, scoreFrom, ok := backtestRange(hist, warmup, lead)
 	if !ok {
 		return losses, false
 	}
+	limit := bound * float64(len(hist.Values)-scoreFrom) // +Inf when unbounded
 	m := &bt.model
 	forecast.Fit(m, hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step), hist.Step, period, params)
 	bt.pending = bt.pending[:0]
@@ -354,8 +373,12 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 		}
 		if done > 0 {
 			bt.pending = bt.pending[:copy(bt.pending, bt.pending[done:])]
+			if slices.Min(losses[:]) > limit {
+				return losses, false
+			}
 		}
 		m.Observe(time.Unix(0, tn), y, params)
+		bt.replayed++
 		if m.Count < minForecastObservations {
 			continue
 		}

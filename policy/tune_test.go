@@ -3,6 +3,7 @@ package policy
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -155,5 +156,77 @@ func TestRetuneWithoutHistory(t *testing.T) {
 	}
 	if !s.NeedsHistory(p, t0.Add(time.Hour)) {
 		t.Fatal("does not ask again a period later")
+	}
+}
+
+// TestBacktestEarlyExit: a replay bounded by the best loss so far stops
+// early exactly when its final loss could not beat the bound, and one that
+// can beat it runs to the end with the same losses as an unbounded one.
+func TestBacktestEarlyExit(t *testing.T) {
+	const perDay = 1440 // 1-minute steps
+	daily := func(i int) float64 { return 1000 + 600*math.Sin(2*math.Pi*float64(i)/perDay) }
+	hist := Window{Start: t0.Add(-4 * 24 * time.Hour), Step: time.Minute, Values: series(4*perDay, 60, daily)}
+	lead := 3 * time.Minute
+	type setup struct {
+		period time.Duration
+		alpha  float64
+	}
+	var setups []setup
+	for _, period := range []time.Duration{24 * time.Hour, 0} {
+		for _, a := range tuneAlphas {
+			setups = append(setups, setup{period, a})
+		}
+	}
+	// Unbounded: every setup's losses, and the best of them.
+	full := make([][len(tunePersist)]float64, len(setups))
+	best := math.Inf(1)
+	for i, s := range setups {
+		var bt backtester
+		p := forecast.DefaultParams()
+		p.Alpha = s.alpha
+		l, ok := bt.run(hist, s.period, 24*time.Hour, lead, p, math.Inf(1))
+		if !ok {
+			t.Fatalf("%+v: nothing scored", s)
+		}
+		full[i] = l
+		best = min(best, slices.Min(l[:]))
+	}
+	cut, replayed, saved := 0, 0, 0
+	for i, s := range setups {
+		var bounded, unbounded backtester
+		p := forecast.DefaultParams()
+		p.Alpha = s.alpha
+		l, ok := bounded.run(hist, s.period, 24*time.Hour, lead, p, best)
+		unbounded.run(hist, s.period, 24*time.Hour, lead, p, math.Inf(1))
+		switch beats := slices.Min(full[i][:]) <= best; {
+		case beats && (!ok || l != full[i]):
+			t.Errorf("%+v: the best setup was cut or scored differently: %v %v, want %v", s, ok, l, full[i])
+		case !beats && ok:
+			t.Errorf("%+v: loss %v above the bound %v, yet the bounded run finished", s, slices.Min(full[i][:]), best)
+		case !beats:
+			cut++
+			replayed, saved = replayed+unbounded.replayed, saved+unbounded.replayed-bounded.replayed
+			if bounded.replayed >= unbounded.replayed {
+				t.Errorf("%+v: cut, yet replayed %d values of %d", s, bounded.replayed, unbounded.replayed)
+			}
+		}
+	}
+	if cut == 0 {
+		t.Fatal("no setup was cut: the test does not exercise the early exit")
+	}
+	t.Logf("%d of %d setups cut early, saving %d of their %d replayed values", cut, len(setups), saved, replayed)
+}
+
+// BenchmarkTune measures choosing a model for 4 days of 1-minute history
+// with a daily and a no-season candidate.
+func BenchmarkTune(b *testing.B) {
+	const perDay = 1440
+	daily := func(i int) float64 { return 1000 + 600*math.Sin(2*math.Pi*float64(i)/perDay) }
+	hist := Window{Start: t0.Add(-4 * 24 * time.Hour), Step: time.Minute, Values: series(4*perDay, 60, daily)}
+	var mm MetricModel
+	for b.Loop() {
+		if !tune(&mm, hist, []time.Duration{24 * time.Hour, 0}, 3*time.Minute) {
+			b.Fatal("nothing scored")
+		}
 	}
 }

@@ -11,7 +11,11 @@ import (
 // enc appends the primitives of the binary encodings: varints for
 // integers, 8 little-endian bytes for floats, length-prefixed strings, and
 // times as a presence byte and Unix nanoseconds (always restored in UTC).
-type enc struct{ b []byte }
+type enc struct {
+	b []byte
+	// unfenced leaves out the intents' fence, for VersionBinary.
+	unfenced bool
+}
 
 func (e *enc) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *enc) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
@@ -61,6 +65,8 @@ const maxListLen = 1 << 26
 type dec struct {
 	b   []byte
 	err error
+	// fenced says whether intents carry their fence (see dec.intent).
+	fenced bool
 }
 
 func (d *dec) fail(what string) {

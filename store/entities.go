@@ -59,11 +59,21 @@ func (e *enc) intent(in Intent) {
 	e.uvarint(in.Term)
 	e.string(in.Node)
 	e.time(in.At)
+	if !e.unfenced {
+		e.time(in.SendBy)
+		e.time(in.Settled)
+	}
 }
 
-func (d *dec) intent() Intent {
-	return Intent{ID: d.uvarint(), Policy: d.string(), Group: d.string(), From: d.int(), To: d.int(),
+// intent reads an intent; fenced says whether the encoding carries the
+// fence (VersionFenced entries and snapshots from SnapshotVersion 3).
+func (d *dec) intent(fenced bool) Intent {
+	in := Intent{ID: d.uvarint(), Policy: d.string(), Group: d.string(), From: d.int(), To: d.int(),
 		Reason: d.string(), Term: d.uvarint(), Node: d.string(), At: d.time()}
+	if fenced {
+		in.SendBy, in.Settled = d.time(), d.time()
+	}
+	return in
 }
 
 // sample omits the policy when the caller knows it (the latest samples of

@@ -6,10 +6,14 @@ import (
 
 // Encode frames a command as a log entry: its type byte, CurrentVersion,
 // and the binary payload.
-func Encode(c Command) ([]byte, error) {
-	e := &enc{b: make([]byte, 0, 64)}
+func Encode(c Command) ([]byte, error) { return encodeBinary(c, CurrentVersion) }
+
+// encodeBinary frames c in a binary version: VersionFenced, or
+// VersionBinary, which leaves out the intents' fence.
+func encodeBinary(c Command, v uint8) ([]byte, error) {
+	e := &enc{b: make([]byte, 0, 64), unfenced: v == VersionBinary}
 	e.byte(uint8(c.Type()))
-	e.byte(CurrentVersion)
+	e.byte(v)
 	if err := e.command(c); err != nil {
 		return nil, fmt.Errorf("encoding %s: %w", c.Type(), err)
 	}
@@ -34,8 +38,8 @@ func Decode(data []byte) (Command, error) {
 	switch v {
 	case VersionJSON:
 		c, err = decodeLegacyCommand(t, payload)
-	case VersionBinary:
-		d := &dec{b: payload}
+	case VersionBinary, VersionFenced:
+		d := &dec{b: payload, fenced: v >= VersionFenced}
 		c = d.command(t)
 		err = d.done()
 	default:
@@ -125,7 +129,7 @@ func (d *dec) command(t CommandType) Command {
 	case CmdDeletePolicy:
 		return DeletePolicy{ID: d.string(), IfMatch: d.string(), Audit: d.auditCommand()}
 	case CmdIntent:
-		return PutIntent{Intent: d.intent()}
+		return PutIntent{Intent: d.intent(d.fenced)}
 	case CmdResult:
 		return IntentResult{Policy: d.string(), IntentID: d.uvarint(), Outcome: d.string(), Error: d.string(), At: d.time()}
 	case CmdEvaluated:

@@ -139,7 +139,10 @@ func (a *legacyAuditCmd) command() *AuditCommand {
 	return c
 }
 
-func (in legacyIntent) intent() Intent { return Intent(in) }
+func (in legacyIntent) intent() Intent {
+	return Intent{ID: in.ID, Policy: in.Policy, Group: in.Group, From: in.From, To: in.To, Reason: in.Reason,
+		Term: in.Term, Node: in.Node, At: in.At}
+}
 
 func (s legacySample) sample() Sample {
 	return Sample{Policy: s.Policy, Metric: s.Metric, Time: s.Time, Value: s.Value}

@@ -13,11 +13,12 @@ import (
 // check that it reproduces the old code's bytes exactly.
 
 // EncodeVersion frames a command as a log entry in the given encoding
-// version (VersionBinary or VersionJSON).
+// version (VersionFenced, VersionBinary or VersionJSON). The older two
+// leave out the intents' fence: their readers settle such intents at once.
 func EncodeVersion(c Command, v uint8) ([]byte, error) {
 	switch v {
-	case VersionBinary:
-		return Encode(c)
+	case VersionFenced, VersionBinary:
+		return encodeBinary(c, v)
 	case VersionJSON:
 		body, err := json.Marshal(legacyCommand(c))
 		if err != nil {
@@ -25,7 +26,7 @@ func EncodeVersion(c Command, v uint8) ([]byte, error) {
 		}
 		return append([]byte{byte(c.Type()), VersionJSON}, body...), nil
 	}
-	return nil, fmt.Errorf("%w: this node writes versions %d and %d, not %d", ErrUnknownCommand, VersionJSON, VersionBinary, v)
+	return nil, fmt.Errorf("%w: this node writes versions %d to %d, not %d", ErrUnknownCommand, VersionJSON, VersionFenced, v)
 }
 
 // legacyCommand is a command's version-1 payload.
@@ -36,7 +37,7 @@ func legacyCommand(c Command) any {
 	case DeletePolicy:
 		return legacyDeletePolicy{ID: c.ID, IfMatch: c.IfMatch, Audit: legacyAuditOf(c.Audit)}
 	case PutIntent:
-		return legacyIntentCmd{Intent: legacyIntent(c.Intent)}
+		return legacyIntentCmd{Intent: toLegacyIntent(c.Intent)}
 	case IntentResult:
 		return legacyResult(c)
 	case Evaluated:
@@ -118,7 +119,7 @@ func (s *State) WriteLegacySnapshot(w io.Writer) error {
 			Desired: p.Desired, Ready: p.Ready, LastEvaluation: p.LastEvaluation}
 		e.Record.Policy, e.Record.Version, e.Record.UpdatedAt = p.Record.Policy, p.Record.Version, p.Record.UpdatedAt
 		for _, in := range p.Pending {
-			e.Pending = append(e.Pending, legacyIntent(in))
+			e.Pending = append(e.Pending, toLegacyIntent(in))
 		}
 		if len(p.Samples) > 0 {
 			e.Samples = make(map[string]legacySample, len(p.Samples))
@@ -157,4 +158,10 @@ func (s *State) WriteLegacySnapshot(w io.Writer) error {
 		return fmt.Errorf("writing a version-1 snapshot: %w", err)
 	}
 	return nil
+}
+
+// toLegacyIntent is an intent in version 1, which has no fence.
+func toLegacyIntent(in Intent) legacyIntent {
+	return legacyIntent{ID: in.ID, Policy: in.Policy, Group: in.Group, From: in.From, To: in.To, Reason: in.Reason,
+		Term: in.Term, Node: in.Node, At: in.At}
 }

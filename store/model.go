@@ -18,16 +18,24 @@ type PolicyRecord struct {
 
 // Intent is a scaling action committed before the leader performs it. ID is
 // the Raft index of its entry; Term the proposing leader's.
+//
+// SendBy and Settled are its fence (docs/fencing.md): the driver sends no
+// request for it after SendBy, and by Settled any request it did send has
+// taken effect or never will. Until Settled the intent's outcome may be
+// unknown, and the group is in doubt. Both are zero for intents committed
+// before fencing existed: those are settled at once.
 type Intent struct {
-	ID     uint64
-	Policy string
-	Group  string
-	From   int
-	To     int
-	Reason string
-	Term   uint64
-	Node   string
-	At     time.Time
+	ID      uint64
+	Policy  string
+	Group   string
+	From    int
+	To      int
+	Reason  string
+	Term    uint64
+	Node    string
+	At      time.Time
+	SendBy  time.Time
+	Settled time.Time
 }
 
 // Sample is one metric sample of a policy. Series identifies the

@@ -44,10 +44,15 @@ const (
 	// VersionJSON is the JSON payload written before store/ existed. It is
 	// decoded, never written: old logs replay, new entries are binary.
 	VersionJSON uint8 = 1
-	// VersionBinary is the compact binary payload (codec.go).
+	// VersionBinary is the compact binary payload (codec.go). It is
+	// decoded, never written since VersionFenced.
 	VersionBinary uint8 = 2
+	// VersionFenced is VersionBinary whose intents carry their fence
+	// (Intent.SendBy and Intent.Settled); every other command is encoded
+	// as in VersionBinary.
+	VersionFenced uint8 = 3
 	// CurrentVersion is the version Encode writes.
-	CurrentVersion = VersionBinary
+	CurrentVersion = VersionFenced
 )
 
 // commandNames names every known type; a type missing here is unknown.

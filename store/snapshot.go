@@ -21,8 +21,12 @@ import (
 // version-1 snapshot is the legacy JSON document and starts with '{'.
 const (
 	snapshotMagic = "\x89CSN"
-	// SnapshotVersion is the binary snapshot version WriteSnapshot writes.
-	SnapshotVersion uint8 = 2
+	// SnapshotVersion is the binary snapshot version WriteSnapshot writes;
+	// 3 added the intents' fence (Intent.SendBy and Settled) to version 2,
+	// which is still read.
+	SnapshotVersion uint8 = 3
+	// snapshotUnfenced is the binary version whose intents have no fence.
+	snapshotUnfenced uint8 = 2
 	// maxRecord bounds one snapshot record (one policy with its windows is
 	// under a megabyte).
 	maxRecord = 1 << 28
@@ -175,7 +179,7 @@ func (d *dec) policyEntry() (string, *Policy) {
 	if n := d.n(8); n > 0 {
 		p.Pending = make([]Intent, 0, n)
 		for range n {
-			p.Pending = append(p.Pending, d.intent())
+			p.Pending = append(p.Pending, d.intent(d.fenced))
 		}
 	}
 	n := d.n(4)
@@ -244,12 +248,13 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 	if len(head) < len(snapshotMagic)+1 || string(head[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: neither a JSON nor a binary snapshot", ErrUnknownSnapshot)
 	}
-	if v := head[len(snapshotMagic)]; v != SnapshotVersion {
-		return nil, fmt.Errorf("%w: version %d (this node reads 1 and %d)", ErrUnknownSnapshot, v, SnapshotVersion)
+	v := head[len(snapshotMagic)]
+	if v != SnapshotVersion && v != snapshotUnfenced {
+		return nil, fmt.Errorf("%w: version %d (this node reads 1 to %d)", ErrUnknownSnapshot, v, SnapshotVersion)
 	}
-	s, err := readBinarySnapshot(br)
+	s, err := readBinarySnapshot(br, v >= SnapshotVersion)
 	if err != nil {
-		return nil, fmt.Errorf("%w: version %d: %w", ErrUnknownSnapshot, SnapshotVersion, err)
+		return nil, fmt.Errorf("%w: version %d: %w", ErrUnknownSnapshot, v, err)
 	}
 	return s, nil
 }
@@ -278,7 +283,7 @@ func (c *crcReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func readBinarySnapshot(br *bufio.Reader) (*State, error) {
+func readBinarySnapshot(br *bufio.Reader, fenced bool) (*State, error) {
 	cr := &crcReader{r: br}
 	if _, err := io.ReadFull(cr, make([]byte, len(snapshotMagic)+1)); err != nil {
 		return nil, err
@@ -299,7 +304,7 @@ func readBinarySnapshot(br *bufio.Reader) (*State, error) {
 		if _, err := io.ReadFull(cr, buf); err != nil {
 			return nil, fmt.Errorf("record: %w", noEOF(err))
 		}
-		return &dec{b: buf}, nil
+		return &dec{b: buf, fenced: fenced}, nil
 	}
 	s := New()
 	d, err := next()

@@ -65,6 +65,13 @@ func (b *Backend) SetLeader(self bool, addr string) {
 	b.leader, b.leaderAddr = self, addr
 }
 
+// SetMembers replaces the members Cluster reports.
+func (b *Backend) SetMembers(ms []api.Member) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.members = slices.Clone(ms)
+}
+
 // SetNotReady makes Ready return err (nil: ready).
 func (b *Backend) SetNotReady(err error) {
 	b.mu.Lock()

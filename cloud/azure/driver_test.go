@@ -330,7 +330,7 @@ func TestCancellationDuringPolling(t *testing.T) {
 		fault *azemu.Fault
 	}{
 		{"between polls", nil},
-		{"during a hung poll", &azemu.Fault{Kind: azemu.Slow, Op: azemu.OpPoll, Times: -1, Delay: time.Minute}},
+		{"during a hung poll", &azemu.Fault{Kind: azemu.Slow, Op: azemu.OpPoll, Times: -1, Delay: 200 * time.Millisecond}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// The operation outlives the test; the poller would wait an
@@ -354,8 +354,9 @@ func TestCancellationDuringPolling(t *testing.T) {
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("error %v, want context.Canceled", err)
 			}
-			// A hung poll is logged when its handler returns, which is
-			// just after the client hangs up.
+			// A hung poll is logged when it has run its course (the
+			// emulator carries a request on after its client hangs up),
+			// its delay after it arrived.
 			if !eventually(func() bool { return calls(e, azemu.OpPoll) > 0 }) {
 				t.Fatal("never polled: the cancel did not land during PollUntilDone")
 			}

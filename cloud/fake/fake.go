@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/cloud/emukit"
 )
 
 // Operation names, used in the call log and to aim faults.
@@ -38,7 +39,7 @@ const (
 // DefaultMaxCalls is how many call log entries a Cloud keeps when
 // Options.MaxCalls is zero: enough for hours of a local cluster, bounded so
 // a long-running fakecloud server does not grow without limit.
-const DefaultMaxCalls = 10000
+const DefaultMaxCalls = emukit.DefaultMaxCalls
 
 // MaxGroupSize bounds a group's max. The fake keeps one entry per instance
 // and groups can be created over HTTP, so the bound keeps a typo (or a
@@ -101,6 +102,11 @@ type Call struct {
 	Caller cloud.Caller `json:"caller"`
 	// Err is the error returned, empty on success.
 	Err string `json:"err,omitempty"`
+	// Arrival numbers the calls in the order they arrived, from 1; the
+	// log itself is in the order they took effect, which differs when a
+	// slow call lands after a later one. Done is when it took effect.
+	Arrival uint64    `json:"arrival"`
+	Done    time.Time `json:"done"`
 }
 
 // Fault makes matching calls fail, or answer slowly, a number of times.
@@ -116,9 +122,10 @@ type Fault struct {
 	// Times is how many matching calls the fault affects: 0 means one,
 	// a negative value means every matching call until ClearFaults.
 	Times int
-	// Delay makes matching calls wait this long before answering (and then
-	// fail with Err, or proceed if Err is nil). The wait ends early if the
-	// call's context is cancelled, as a real client's would.
+	// Delay makes matching calls take this long (and then fail with Err,
+	// or take effect if Err is nil). A caller that gives up sooner gets its
+	// context's error at once, but the call still takes effect when the
+	// delay is over, as a request a real provider has received does.
 	Delay time.Duration
 }
 
@@ -153,8 +160,8 @@ type Cloud struct {
 
 	mu     sync.Mutex
 	groups map[string]*group
-	faults []*Fault
-	calls  []Call // up to 2*maxCalls; the newest maxCalls are the log
+	faults emukit.Faults[Fault]
+	calls  *emukit.Log[Call]
 }
 
 // group is one instance group. Instances are kept as their ready times,
@@ -180,7 +187,7 @@ func New(opts Options) *Cloud {
 	if now == nil {
 		now = time.Now
 	}
-	return &Cloud{opts: opts, now: now, groups: make(map[string]*group)}
+	return &Cloud{opts: opts, now: now, groups: make(map[string]*group), calls: emukit.NewLog[Call](opts.MaxCalls)}
 }
 
 // CreateGroup adds a group whose desired instances are all ready at once:
@@ -247,48 +254,59 @@ func (c *Cloud) describe(ctx context.Context, name string) (cloud.GroupState, er
 }
 
 // call runs one provider call: fault, optional delay, the operation, and
-// the log entry. The delay is waited out without the lock so a slow call
-// does not stall the others.
+// the log entry. A delayed call takes effect after its delay even if the
+// caller gives up first (emukit.Slow); the delay is waited out without the
+// lock so a slow call does not stall the others.
 func (c *Cloud) call(ctx context.Context, op, name string, n int) (cloud.GroupState, error) {
-	start := c.now()
 	caller, _ := cloud.CallerFrom(ctx)
-	entry := Call{Time: start, Op: op, Group: name, To: n, Caller: caller}
+	entry := Call{Time: c.now(), Op: op, Group: name, To: n, Caller: caller}
 
 	// A call whose context is already done never reaches the provider, so
-	// it leaves the faults for the calls that do.
-	var f *Fault
-	err := ctxErr(ctx)
-	if err == nil {
-		c.mu.Lock()
-		f = c.takeFault(op, name)
-		c.mu.Unlock()
+	// it leaves the faults for the calls that do, and is not logged.
+	if err := ctxErr(ctx); err != nil {
+		return cloud.GroupState{}, err
 	}
-	if err == nil && f != nil && f.Delay > 0 {
-		err = wait(ctx, f.Delay)
-	}
+	entry.Arrival = c.calls.Arrive()
+	f, faulty := c.faults.Take(func(f Fault) bool {
+		return (f.Group == "" || f.Group == name) && (f.Op == "" || f.Op == op)
+	})
 	var st cloud.GroupState
-	c.mu.Lock()
-	if err == nil && f != nil && f.Err != nil {
-		err = fmt.Errorf("fake cloud: injected fault on %s of group %q: %w", op, name, f.Err)
-	}
-	if err == nil {
-		st, err = c.apply(op, name, n, &entry)
-	} else if g, ok := c.groups[name]; ok {
-		entry.From = g.desired
-		if op == OpDescribe {
-			entry.To = g.desired
+	effect := func() error {
+		c.mu.Lock()
+		var err error
+		if faulty && f.Err != nil {
+			err = fmt.Errorf("fake cloud: injected fault on %s of group %q: %w", op, name, f.Err)
+			if g, ok := c.groups[name]; ok {
+				entry.From = g.desired
+				if op == OpDescribe {
+					entry.To = g.desired
+				}
+			}
+		} else {
+			st, err = c.apply(op, name, n, &entry)
 		}
+		if err != nil {
+			entry.Err = err.Error()
+		}
+		entry.Done = c.now()
+		c.calls.Done(entry.Arrival, entry)
+		c.mu.Unlock()
+		if c.opts.OnCall != nil {
+			c.opts.OnCall(entry)
+		}
+		return err
 	}
-	if err != nil {
-		entry.Err = err.Error()
+	if !faulty || f.Delay == 0 {
+		err := effect()
+		return st, err
 	}
-	c.logLocked(entry)
-	c.mu.Unlock()
-
-	if c.opts.OnCall != nil {
-		c.opts.OnCall(entry)
+	if _, err := emukit.Slow(ctx, f.Delay, effect); err != nil {
+		if ctx.Err() != nil {
+			return cloud.GroupState{}, ctxErr(ctx)
+		}
+		return cloud.GroupState{}, err
 	}
-	return st, err
+	return st, nil
 }
 
 // apply performs op on the group and fills in the log entry's sizes; the
@@ -327,21 +345,12 @@ func (c *Cloud) InjectFault(f Fault) error {
 	if err := f.Validate(); err != nil {
 		return fmt.Errorf("fake cloud: %v: %w", err, cloud.ErrInvalid)
 	}
-	if f.Times == 0 {
-		f.Times = 1
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.faults = append(c.faults, &f)
+	c.faults.Add(f, f.Times)
 	return nil
 }
 
 // ClearFaults drops every queued fault, including unlimited ones.
-func (c *Cloud) ClearFaults() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.faults = nil
-}
+func (c *Cloud) ClearFaults() { c.faults.Clear() }
 
 // SetBusy marks a group as having a scaling activity in progress: Describe
 // reports Busy and SetDesired fails with cloud.ErrConflict until it is
@@ -358,41 +367,9 @@ func (c *Cloud) SetBusy(name string, busy bool) error {
 	return nil
 }
 
-// Calls returns a copy of the call log, oldest first.
-func (c *Cloud) Calls() []Call {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	start := max(0, len(c.calls)-c.opts.MaxCalls)
-	return slices.Clone(c.calls[start:])
-}
-
-// takeFault consumes and returns the first fault matching the call, if
-// any; the caller holds the lock.
-func (c *Cloud) takeFault(op, name string) *Fault {
-	for i, f := range c.faults {
-		if (f.Group != "" && f.Group != name) || (f.Op != "" && f.Op != op) {
-			continue
-		}
-		picked := *f
-		if f.Times > 0 {
-			f.Times--
-			if f.Times == 0 {
-				c.faults = slices.Delete(c.faults, i, i+1)
-			}
-		}
-		return &picked
-	}
-	return nil
-}
-
-// logLocked appends to the call log. The slice may grow to twice the limit
-// before the oldest half is dropped, so appending stays amortised O(1).
-func (c *Cloud) logLocked(e Call) {
-	c.calls = append(c.calls, e)
-	if len(c.calls) >= 2*c.opts.MaxCalls {
-		c.calls = slices.Clone(c.calls[len(c.calls)-c.opts.MaxCalls:])
-	}
-}
+// Calls returns a copy of the call log in the order the calls took effect,
+// oldest first; each entry's Arrival says where it stood in arrival order.
+func (c *Cloud) Calls() []Call { return c.calls.Calls() }
 
 func newGroup(min, max, desired int, now time.Time) *group {
 	g := &group{min: min, max: max}
@@ -456,16 +433,4 @@ func ctxErr(ctx context.Context) error {
 		return fmt.Errorf("fake cloud: call abandoned: %w: %w", cloud.ErrUnavailable, err)
 	}
 	return nil
-}
-
-// wait sleeps for d or until ctx is done.
-func wait(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctxErr(ctx)
-	}
 }

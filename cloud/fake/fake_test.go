@@ -407,41 +407,57 @@ func TestCallLogBounded(t *testing.T) {
 	}
 }
 
-func TestSlowFaultHonoursCancellation(t *testing.T) {
-	c := fake.New(fake.Options{})
-	mustCreate(t, c, "web", 0, 10, 1)
-	for _, tr := range transports(t, c) {
-		for _, op := range []string{fake.OpDescribe, fake.OpSetDesired} {
-			t.Run(tr.name+"/"+op, func(t *testing.T) {
-				if err := c.InjectFault(fake.Fault{Op: op, Delay: time.Hour}); err != nil {
-					t.Fatal(err)
+// TestSlowCallLandsAfterTheCallerGivesUp: a caller that gives up on a slow
+// call gets its context's error at once, and the call still takes effect
+// when its delay is over, as a request a real provider received does. The
+// log shows it in effect order, after a later call that landed first.
+func TestSlowCallLandsAfterTheCallerGivesUp(t *testing.T) {
+	for i, name := range []string{"inproc", "http"} {
+		t.Run(name, func(t *testing.T) {
+			c := fake.New(fake.Options{})
+			tr := transports(t, c)[i]
+			mustCreate(t, c, "web", 0, 10, 1)
+			const delay = time.Second
+			if err := c.InjectFault(fake.Fault{Op: fake.OpSetDesired, Delay: delay}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- tr.d.SetDesired(ctx, ref("web"), 9) }()
+			time.Sleep(50 * time.Millisecond) // let the call arrive
+			cancel()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.Canceled) || !errors.Is(err, cloud.ErrUnavailable) {
+					t.Errorf("abandoned slow call = %v, want ErrUnavailable wrapping context.Canceled", err)
 				}
-				defer c.ClearFaults()
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				go func() {
-					if op == fake.OpDescribe {
-						_, err := tr.d.Describe(ctx, ref("web"))
-						done <- err
-						return
-					}
-					done <- tr.d.SetDesired(ctx, ref("web"), 9)
-				}()
-				time.Sleep(20 * time.Millisecond) // let the call start waiting
-				cancel()
-				select {
-				case err := <-done:
-					if !errors.Is(err, context.Canceled) || !errors.Is(err, cloud.ErrUnavailable) {
-						t.Errorf("cancelled slow call = %v, want ErrUnavailable wrapping context.Canceled", err)
-					}
-				case <-time.After(5 * time.Second):
-					t.Fatal("slow call did not return after its context was cancelled")
+			case <-time.After(delay / 2):
+				t.Fatal("the slow call did not return when its caller gave up")
+			}
+			// A later call lands first.
+			if err := tr.d.SetDesired(context.Background(), ref("web"), 4); err != nil {
+				t.Fatal(err)
+			}
+			if st := mustState(t, c, "web"); st.Desired != 4 {
+				t.Fatalf("desired %d, want 4 before the slow call lands", st.Desired)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for mustState(t, c, "web").Desired != 9 {
+				if time.Now().After(deadline) {
+					t.Fatal("the abandoned call never took effect")
 				}
-				if st := mustState(t, c, "web"); st.Desired != 1 {
-					t.Errorf("a cancelled SetDesired resized the group: %+v", st)
+				time.Sleep(10 * time.Millisecond)
+			}
+			var sets []fake.Call
+			for _, call := range c.Calls() {
+				if call.Op == fake.OpSetDesired {
+					sets = append(sets, call)
 				}
-			})
-		}
+			}
+			if len(sets) != 2 || sets[0].To != 4 || sets[1].To != 9 || sets[1].Arrival >= sets[0].Arrival || sets[1].From != 4 {
+				t.Fatalf("log %+v: want the call to 4 first in effect order, then the earlier-arrived call to 9 (from 4)", sets)
+			}
+		})
 	}
 }
 

@@ -64,6 +64,7 @@ type agentOptions struct {
 	MaxBody            int64         `yaml:"max_body_bytes"`
 	DebugAddr          string        `yaml:"debug_addr"`
 	CloudTimeout       time.Duration `yaml:"cloud_timeout"`
+	CloudSettle        time.Duration `yaml:"cloud_settle"`
 	AWSEndpoint        string        `yaml:"aws_endpoint"`
 	GCPEndpoint        string        `yaml:"gcp_endpoint"`
 	GCPNoAuth          bool          `yaml:"gcp_no_auth"`
@@ -96,7 +97,7 @@ func newAgentCommand() *cobra.Command {
 		HeartbeatTimeout: d.HeartbeatTimeout, ElectionTimeout: d.ElectionTimeout, LeaderLeaseTimeout: d.LeaderLeaseTimeout,
 		SnapshotThreshold: d.SnapshotThreshold, SnapshotInterval: d.SnapshotInterval, TrailingLogs: d.TrailingLogs,
 		MaxDecisions: d.MaxDecisions, MaxAuditEntries: controlplane.DefaultMaxAuditEntries, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
-		CloudTimeout: d.CloudTimeout, PrometheusTimeout: 5 * time.Second, TLSClientAuth: "none",
+		CloudTimeout: d.CloudTimeout, CloudSettle: d.CloudSettle, PrometheusTimeout: 5 * time.Second, TLSClientAuth: "none",
 		TokenRate: defaultTokenRate, TokenBurst: defaultTokenBurst,
 	}
 	var configFile string
@@ -142,7 +143,8 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
 	f.Int64Var(&o.MaxBody, "max-body-bytes", o.MaxBody, "largest request body the API accepts")
 	f.StringVar(&o.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this host:port (keep it on loopback)")
-	f.DurationVar(&o.CloudTimeout, "cloud-timeout", o.CloudTimeout, "bound on each cloud call, retries included")
+	f.DurationVar(&o.CloudTimeout, "cloud-timeout", o.CloudTimeout, "bound on each cloud call, retries included; no resize request is sent after it")
+	f.DurationVar(&o.CloudSettle, "cloud-settle", o.CloudSettle, "how long after --cloud-timeout a resize the provider received may still take effect; its group is held until then (docs/fencing.md)")
 	f.StringVar(&o.AWSEndpoint, "aws-endpoint", "", "AWS Auto Scaling endpoint override (other partitions, emulators); default: the SDK's")
 	f.StringVar(&o.GCPEndpoint, "gcp-endpoint", "", "Compute Engine endpoint override (private endpoints, emulators); default: the SDK's")
 	f.BoolVar(&o.GCPNoAuth, "gcp-no-auth", false, "send GCP calls without credentials (emulators only)")
@@ -223,7 +225,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = o.HeartbeatTimeout, o.ElectionTimeout, o.LeaderLeaseTimeout
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = o.SnapshotThreshold, o.SnapshotInterval, o.TrailingLogs
 	cfg.MaxDecisions, cfg.Drivers, cfg.Logger, cfg.Registerer = o.MaxDecisions, drivers, logger, reg
-	cfg.CloudTimeout = o.CloudTimeout
+	cfg.CloudTimeout, cfg.CloudSettle = o.CloudTimeout, o.CloudSettle
 	if o.MaxAuditEntries <= 0 {
 		return fmt.Errorf("--max-audit-entries: must be > 0 (got %d)", o.MaxAuditEntries)
 	}
@@ -260,7 +262,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		ln.Close()
 		return err
 	}
-	apiOpts := api.Options{Backend: node, NodeID: o.NodeID, Logger: logger, Registerer: reg, Gatherer: reg,
+	apiOpts := api.Options{Backend: node, NodeID: o.NodeID, Version: version, Logger: logger, Registerer: reg, Gatherer: reg,
 		MaxBodyBytes: o.MaxBody, Auth: authn, HTTPClient: forwardingClient(tlsSetup.transport())}
 	if authSetup != nil {
 		apiOpts.NodeSecret = authSetup.nodeSecret // proves to peers that this node forwards and relays
@@ -269,10 +271,9 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		apiOpts.PeerNode = st.NodeOf
 		apiOpts.NodeCertAdmin = o.TLSNodeCertAdmin
 	}
-	srv := &http.Server{
-		Handler:           api.NewHandler(apiOpts),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	// Slow, idle and too many clients are bounded (api.DefaultServerLimits).
+	limits := api.DefaultServerLimits()
+	srv := api.NewServer(api.NewHandler(apiOpts), limits)
 	started := []any{"node", o.NodeID, "http", o.HTTPAddr, "raft", o.RaftAddr, "version", version}
 	if o.HTTPBind != "" {
 		started = append(started, "http_bind", o.HTTPBind)
@@ -293,7 +294,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	}
 	authSetup.reloadOnHUP(ctx)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- tlsSetup.serve(srv, ln) }()
+	go func() { serveErr <- tlsSetup.serve(srv, api.LimitListener(ln, limits)) }()
 	tlsSetup.reloadOnHUP(ctx)
 	runDone := make(chan struct{})
 	go func() { defer close(runDone); _ = node.Run(ctx) }()

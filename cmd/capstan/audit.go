@@ -27,7 +27,7 @@ the HTTP status and error code. Metric pushes are data and are not audited.
 Needs a token with the admin role. -o json prints the full entries.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
 				return err
 			}
 			if limit < 1 || limit > api.MaxAuditLimit {
@@ -40,11 +40,11 @@ Needs a token with the admin role. -o json prints the full entries.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if output == "json" {
+			if output != "table" {
 				if entries == nil {
 					entries = []api.AuditEntry{}
 				}
-				return writeJSON(out, api.AuditList{Entries: entries})
+				return writeFormat(out, output, api.AuditList{Entries: entries})
 			}
 			if len(entries) == 0 {
 				fmt.Fprintln(out, "no writes recorded yet")
@@ -61,7 +61,7 @@ Needs a token with the admin role. -o json prints the full entries.`,
 	}
 	af.register(cmd)
 	cmd.Flags().IntVar(&limit, "limit", api.DefaultAuditLimit, fmt.Sprintf("how many entries to show, newest first (at most %d)", api.MaxAuditLimit))
-	outputFlag(cmd, &output, "table", "json")
+	outputFlag(cmd, &output, "table", "json", "yaml")
 	return cmd
 }
 

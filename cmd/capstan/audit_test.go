@@ -53,7 +53,7 @@ func TestAuditCommand(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		flag string
-	}{{[]string{"--limit", "0"}, "--limit"}, {[]string{"-o", "yaml"}, "--output"}} {
+	}{{[]string{"--limit", "0"}, "--limit"}, {[]string{"-o", "xml"}, "--output"}} {
 		if code, _, stderr := runCLI(t, append([]string{"audit", "--addr", url}, tc.args...)...); code == 0 || !strings.Contains(stderr, tc.flag) {
 			t.Errorf("audit %v: exit %d, stderr %q; want an error naming %s", tc.args, code, stderr, tc.flag)
 		}

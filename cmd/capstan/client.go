@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -14,13 +15,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/capstan-io/capstan/api"
 )
 
-// defaultAddr is the API address client commands use when neither --addr
-// nor CAPSTAN_ADDR says otherwise: the agent's default --http-addr.
-const defaultAddr = "http://127.0.0.1:8081"
+// defaultAddr is the API addresses client commands try when neither
+// --addr nor CAPSTAN_ADDR says otherwise: the three nodes of the local
+// cluster (make run), the first being the agent's default --http-addr.
+const defaultAddr = "http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083"
 
 // addrEnv names the environment variable that sets the default --addr, so
 // an operator points every command at a cluster once per shell.
@@ -37,13 +40,16 @@ type apiFlags struct {
 // register adds --addr and --timeout to cmd.
 func (f *apiFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.addr, "addr", "",
-		"API address of a node (any node; writes are forwarded to the leader), or several, comma-separated, tried in order when one does not answer (default $"+addrEnv+", else "+defaultAddr+")")
+		"API address of a node (any node; writes are forwarded to the leader), or several, comma-separated, tried in order when one does not answer (default $"+addrEnv+", else the three local nodes "+defaultAddr+", then the members the cluster last reported)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each API request")
 	f.token.register(cmd)
 	f.tls.register(cmd)
 }
 
-// target resolves the addresses: --addr, then $CAPSTAN_ADDR, then the default.
+// target resolves the addresses: --addr, then $CAPSTAN_ADDR, then the
+// default. Without --addr, the members the cluster reported last time
+// (memberCache) are tried after those, so the CLI still finds a cluster
+// whose first listed nodes are down.
 func (f *apiFlags) target() (*apiTarget, error) {
 	addr := f.addr
 	if addr == "" {
@@ -63,17 +69,24 @@ func (f *apiFlags) target() (*apiTarget, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Timeout: f.timeout, Transport: tr}
-	t := &apiTarget{}
+	t := &apiTarget{newClient: func(u string) *api.Client {
+		return api.NewClient(u, &http.Client{Timeout: f.timeout, Transport: tr}, withToken)
+	}}
 	for _, a := range strings.Split(addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			u := f.tls.url(a)
-			t.clients = append(t.clients, api.NewClient(u, hc, withToken))
+			t.add(u)
 			t.tlsWithoutCert = t.tlsWithoutCert || (strings.HasPrefix(u, "https://") && f.tls.clientCert == "")
 		}
 	}
 	if len(t.clients) == 0 {
 		return nil, fmt.Errorf("--addr: no address in %q", addr)
+	}
+	if f.addr == "" {
+		t.cache = &memberCache{seeds: addr}
+		for _, m := range t.cache.load() {
+			t.add(f.tls.url(m))
+		}
 	}
 	return t, nil
 }
@@ -83,8 +96,12 @@ func (f *apiFlags) target() (*apiTarget, error) {
 // moves on to the next node only when a node does not answer at all, and
 // the node that answered is tried first next time.
 type apiTarget struct {
-	clients []*api.Client
-	cur     int
+	clients   []*api.Client
+	cur       int
+	newClient func(url string) *api.Client
+	// cache remembers the members a node reports, for the next run;
+	// nil when --addr was given.
+	cache *memberCache
 	// tlsWithoutCert is set when a node is reached over https with no
 	// client certificate: a server that requires one closes the
 	// connection after the handshake, which the client may see only as a
@@ -92,11 +109,40 @@ type apiTarget struct {
 	tlsWithoutCert bool
 }
 
+// add appends a node unless it is already known.
+func (t *apiTarget) add(u string) {
+	for _, c := range t.clients {
+		if c.BaseURL() == api.NewClient(u, nil).BaseURL() {
+			return
+		}
+	}
+	t.clients = append(t.clients, t.newClient(u))
+}
+
+// learn adds the members a node reported, so the rest of the run can move
+// on to them, and remembers them for the next run.
+func (t *apiTarget) learn(info api.ClusterInfo) {
+	var addrs []string
+	for _, m := range info.Members {
+		if m.HTTPAddr != "" {
+			t.add(m.HTTPAddr)
+			addrs = append(addrs, m.HTTPAddr)
+		}
+	}
+	if t.cache != nil && len(addrs) > 0 {
+		t.cache.store(addrs)
+	}
+}
+
 // call runs fn against the current node, then the others in turn while
 // nothing answers. An answer, even an error answer, ends the search: the
-// cluster has spoken.
+// cluster has spoken. When no node answers, the error names each node
+// and why once, and says what to try next.
 func (t *apiTarget) call(ctx context.Context, fn func(*api.Client) error) error {
-	var err error
+	var (
+		err   error
+		fails []string
+	)
 	for i := range t.clients {
 		c := t.clients[(t.cur+i)%len(t.clients)]
 		err = fn(c)
@@ -105,13 +151,43 @@ func (t *apiTarget) call(ctx context.Context, fn func(*api.Client) error) error 
 			t.cur = (t.cur + i) % len(t.clients)
 			return err
 		}
+		fails = append(fails, c.BaseURL()+": "+cause(err))
 	}
 	var unknownAuthority x509.UnknownAuthorityError
 	var hostname x509.HostnameError
-	if err != nil && t.tlsWithoutCert && !errors.As(err, &unknownAuthority) && !errors.As(err, &hostname) {
-		err = fmt.Errorf("%w (if the API requires client certificates, give --client-cert and --client-key)", err)
+	hint := "is the cluster running (make run)? Point --addr or $" + addrEnv + " at a node that is up; `capstan status` lists the members"
+	if t.tlsWithoutCert && !errors.As(err, &unknownAuthority) && !errors.As(err, &hostname) {
+		hint = "if the API requires client certificates, give --client-cert and --client-key"
 	}
-	return err
+	what := "the node did not answer"
+	if len(fails) > 1 {
+		what = fmt.Sprintf("no node answered (%d tried)", len(fails))
+	}
+	return &unreachableError{msg: fmt.Sprintf("%s:\n  %s\nhint: %s", what, strings.Join(fails, "\n  "), hint), err: err}
+}
+
+// unreachableError is a call no node answered; it wraps the last node's
+// error, so errors.Is still sees its cause.
+type unreachableError struct {
+	msg string
+	err error
+}
+
+func (e *unreachableError) Error() string { return e.msg }
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// cause is the innermost reason of a request error, without the method
+// and URL the client put in front: "dial tcp 127.0.0.1:8081: connect:
+// connection refused" becomes "dial: connect: connection refused".
+func cause(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op.Op + ": " + op.Err.Error() // op.Error() repeats the address
+	}
+	if u := errors.Unwrap(err); u != nil {
+		return u.Error()
+	}
+	return err.Error()
 }
 
 // describe turns an API error into what an operator reads: the message,
@@ -155,6 +231,39 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// writeFormat prints v as JSON or YAML (-o json, -o yaml). YAML is the
+// JSON document re-encoded, so both name fields alike (the json tags) and
+// keep their order.
+func writeFormat(w io.Writer, format string, v any) error {
+	if format != "yaml" {
+		return writeJSON(w, v)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	blockStyle(&doc)
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+// blockStyle drops the flow style and quotes the JSON source gave every
+// node; the encoder quotes what would otherwise read as another type.
+func blockStyle(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
 }
 
 // newTable returns a tabwriter for aligned columns; call Flush when done.

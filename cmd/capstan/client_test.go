@@ -94,7 +94,7 @@ func TestPolicyApplyListGetDelete(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "precondition_failed") {
 		t.Fatalf("stale apply: exit %d %s", code, stderr)
 	}
-	if out := mustRun(t, "policy", "delete", "app-cpu", "--addr", url); out != "deleted app-cpu\n" {
+	if out := mustRun(t, "policy", "delete", "app-cpu", "--yes", "--addr", url); out != "deleted app-cpu\n" {
 		t.Fatalf("delete: %q", out)
 	}
 	if _, ok := b.Policy("app-cpu"); ok {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +16,7 @@ func newDecisionsCommand() *cobra.Command {
 		af     apiFlags
 		limit  int
 		output string
+		wf     watchFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "decisions ID",
@@ -22,42 +24,50 @@ func newDecisionsCommand() *cobra.Command {
 		Long: `Show a policy's most recent decisions, newest first: every evaluation that
 proposed a change, acted on or held, with the rule that bound the result
 (bounds, cooldown, stabilization, rate-limit, tolerance, stale-data) and
-each metric's proposal. -o json prints the full records.`,
+each metric's proposal. -o json prints the full records. --watch refreshes
+the list every --interval until interrupted.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
 				return err
 			}
 			if limit < 1 || limit > api.MaxDecisionLimit {
 				return fmt.Errorf("--limit: must be in [1,%d] (got %d)", api.MaxDecisionLimit, limit)
 			}
-			recs, err := query(cmd, &af, func(ctx context.Context, c *api.Client) ([]policy.Record, error) {
-				return c.Decisions(ctx, args[0], limit)
-			})
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				if recs == nil {
-					recs = []policy.Record{}
+			return wf.run(cmd.Context(), cmd.OutOrStdout(), commandLine(cmd, args), func(out io.Writer) error {
+				recs, err := query(cmd, &af, func(ctx context.Context, c *api.Client) ([]policy.Record, error) {
+					return c.Decisions(ctx, args[0], limit)
+				})
+				if err != nil {
+					return err
 				}
-				return writeJSON(out, api.DecisionList{Decisions: recs})
-			}
-			if len(recs) == 0 {
-				fmt.Fprintf(out, "no decisions recorded for %s yet\n", args[0])
-				return nil
-			}
-			tw := newTable(out)
-			fmt.Fprintln(tw, "TIME\tACTION\tFROM->TO\tBOUND\tREASON")
-			for _, r := range recs {
-				fmt.Fprintf(tw, "%s\t%s\t%d->%d\t%s\t%s\n", formatTime(r.Time), r.Action, r.Current, r.Desired, r.Bound, r.Reason)
-			}
-			return tw.Flush()
+				return printDecisions(out, output, args[0], recs)
+			})
 		},
 	}
 	af.register(cmd)
+	wf.register(cmd)
 	cmd.Flags().IntVar(&limit, "limit", api.DefaultDecisionLimit, fmt.Sprintf("how many decisions to show, newest first (at most %d)", api.MaxDecisionLimit))
-	outputFlag(cmd, &output, "table", "json")
+	outputFlag(cmd, &output, "table", "json", "yaml")
 	return cmd
+}
+
+// printDecisions prints a policy's decisions in the -o format.
+func printDecisions(out io.Writer, output, id string, recs []policy.Record) error {
+	if output != "table" {
+		if recs == nil {
+			recs = []policy.Record{}
+		}
+		return writeFormat(out, output, api.DecisionList{Decisions: recs})
+	}
+	if len(recs) == 0 {
+		fmt.Fprintf(out, "no decisions recorded for %s yet\n", id)
+		return nil
+	}
+	tw := newTable(out)
+	fmt.Fprintln(tw, "TIME\tACTION\tFROM->TO\tBOUND\tREASON")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%s\t%s\t%d->%d\t%s\t%s\n", formatTime(r.Time), r.Action, r.Current, r.Desired, r.Bound, r.Reason)
+	}
+	return tw.Flush()
 }

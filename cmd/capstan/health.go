@@ -23,7 +23,11 @@ func newHealthCommand() *cobra.Command {
 serves its API, leader or not. With --ready, ask whether it is ready
 instead: GET /readyz answers once a leader is known and the node has
 applied what it committed. Prints "ok" and exits 0, or prints why not and
-exits 1. Neither endpoint needs a token. Meant for container healthchecks.`,
+exits 1. Neither endpoint needs a token. Meant for container healthchecks.
+
+Only the first address of --addr (or $CAPSTAN_ADDR, or the default list) is
+asked: unlike the other commands, health does not move on to another node,
+since the question is about that node.`,
 		Example: `  capstan health --addr https://capstan1:8081
   capstan health --ready --addr 127.0.0.1:8081`,
 		Args: cobra.NoArgs,
@@ -32,6 +36,7 @@ exits 1. Neither endpoint needs a token. Meant for container healthchecks.`,
 			if err != nil {
 				return err
 			}
+			t.clients = t.clients[:1] // that node, not whichever answers
 			ctx := cmd.Context()
 			err = t.call(ctx, func(c *api.Client) error {
 				if ready {

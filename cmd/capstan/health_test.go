@@ -24,6 +24,7 @@ func TestHealth(t *testing.T) {
 		{"alive without a leader", []string{"health", "--addr", url}, 0, "ok\n", ""},
 		{"not ready without a leader", []string{"health", "--ready", "--addr", url}, 1, "", "not ready: "},
 		{"nothing listening", []string{"health", "--addr", closed.URL}, 1, "", "not alive: "},
+		{"only the first node is asked", []string{"health", "--addr", closed.URL + "," + url}, 1, "", "not alive: the node did not answer"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,7 +27,7 @@ buckets hold demand (utilization × instances in service). -o json prints
 every bucket.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
 				return err
 			}
 			if last < 1 {
@@ -40,8 +40,8 @@ every bucket.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if output == "json" {
-				return writeJSON(out, hist)
+			if output != "table" {
+				return writeFormat(out, output, hist)
 			}
 			tw := newTable(out)
 			fmt.Fprintln(tw, "METRIC\tTYPE\tSTEP\tAGG\tBUCKET\tVALUE")
@@ -61,6 +61,6 @@ every bucket.`,
 	af.register(cmd)
 	cmd.Flags().StringVar(&metric, "metric", "", "show only this metric")
 	cmd.Flags().IntVar(&last, "last", 12, "how many of the newest non-empty buckets to show per metric in the table")
-	outputFlag(cmd, &output, "table", "json")
+	outputFlag(cmd, &output, "table", "json", "yaml")
 	return cmd
 }

@@ -66,5 +66,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newTLSCommand())
 	root.AddCommand(newTokenCommand())
 	root.AddCommand(newAuditCommand())
+	root.AddCommand(newVersionCommand())
 	return root
 }

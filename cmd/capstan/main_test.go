@@ -42,7 +42,7 @@ func TestExampleReplays(t *testing.T) {
 		for _, mode := range []string{"off", "forecast-and-scale"} {
 			name := ex.policy + "-" + mode
 			t.Run(name, func(t *testing.T) {
-				args := append([]string{"simulate", "--json", "--predictive", mode,
+				args := append([]string{"simulate", "-o", "json", "--predictive", mode,
 					"--policy", filepath.Join("..", "..", "examples", "policies", ex.policy+".yaml"),
 					"--trace", filepath.Join("..", "..", "examples", "traces", ex.trace)}, ex.extra...)
 				code, out, errOut := runCLI(t, args...)
@@ -89,7 +89,7 @@ func TestSimulateWritesTimelineAndReport(t *testing.T) {
 	csvPath, jsonPath, htmlPath := filepath.Join(dir, "t.csv"), filepath.Join(dir, "t.json"), filepath.Join(dir, "r.html")
 	for _, out := range []string{csvPath, jsonPath} {
 		code, stdout, stderr := runCLI(t, "simulate", "--policy", "../../examples/policies/elb-requests.yaml",
-			"--trace", "../../examples/traces/elb_request_count_5min.csv", "--output", out, "--report", htmlPath)
+			"--trace", "../../examples/traces/elb_request_count_5min.csv", "--timeline", out, "--report", htmlPath)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
@@ -169,7 +169,7 @@ func TestCLIErrors(t *testing.T) {
 func TestSkipBadRows(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "t.csv")
 	os.WriteFile(p, []byte("timestamp,value\n2024-01-01 00:00:00,100\n2024-01-01 00:01:00,abc\n2024-01-01 00:02:00,300\n"), 0o644)
-	code, stdout, stderr := runCLI(t, "simulate", "--json", "--skip-bad-rows", "--policy", "../../examples/policies/app-cpu.yaml", "--trace", p)
+	code, stdout, stderr := runCLI(t, "simulate", "-o", "json", "--skip-bad-rows", "--policy", "../../examples/policies/app-cpu.yaml", "--trace", p)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

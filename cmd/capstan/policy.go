@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -21,7 +22,7 @@ func newPolicyCommand() *cobra.Command {
 		Short: "Work with scaling policies",
 	}
 	cmd.AddCommand(newPolicyValidateCommand(), newPolicyApplyCommand(), newPolicyListCommand(),
-		newPolicyGetCommand(), newPolicyDeleteCommand())
+		newPolicyGetCommand(), newPolicyDeleteCommand(), newPolicyDiffCommand())
 	return cmd
 }
 
@@ -38,12 +39,27 @@ func newPolicyValidateCommand() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "OK: policy %s (%d metrics, size %d..%d, predictive %s)\n",
 				p.ID, len(p.Metrics), p.Min, p.Max, p.Predictive.Mode)
+			for _, w := range policyWarnings(p) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (YAML or JSON); - reads standard input")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
+}
+
+// policyWarnings lists what a valid policy will still need elsewhere, so
+// that validate says it before simulate or the agent does.
+func policyWarnings(p policy.Policy) []string {
+	var out []string
+	for i, m := range p.Metrics {
+		if m.Type == policy.MetricCPU {
+			out = append(out, fmt.Sprintf("metrics[%d] (%s) is a cpu metric: capstan simulate needs --recorded-size, the size of the group the trace was recorded on (utilization alone does not say how many instances carried it)", i, m.Name))
+		}
+	}
+	return out
 }
 
 // loadPolicy reads and parses a policy file. A validation failure comes back
@@ -59,7 +75,11 @@ func loadPolicy(file string) (policy.Policy, error) {
 		if errors.As(err, &ve) {
 			msg := fmt.Sprintf("%s: %d error(s):", file, len(ve.Fields))
 			for _, f := range ve.Fields {
-				msg += "\n  " + f.Path + ": " + f.Message
+				msg += "\n  "
+				if f.Path != "" { // a syntax error belongs to no field; its message names the line
+					msg += f.Path + ": "
+				}
+				msg += f.Message
 			}
 			return policy.Policy{}, &exitError{code: 1, err: errors.New(msg)}
 		}
@@ -75,11 +95,14 @@ func newPolicyApplyCommand() *cobra.Command {
 		ifMatch string
 	)
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE",
-		Short: "Create or replace a policy on the cluster from a file (YAML or JSON)",
+		Use:   "apply -f FILE|DIR",
+		Short: "Create or replace policies on the cluster from a file or a directory of files (YAML or JSON)",
 		Long: `Send a policy file to the cluster. The server validates it exactly as
 'capstan policy validate' does and answers once Raft has committed it; every
 problem is listed at once and nothing is changed when any is found.
+
+-f DIR applies every *.yaml, *.yml and *.json file of the directory in one
+go: all are validated first, and nothing is applied if one is invalid.
 
 --if-match VERSION applies only if the stored policy is still at VERSION (as
 printed by 'capstan policy get'); 0 applies only if the policy does not exist.`,
@@ -89,11 +112,17 @@ printed by 'capstan policy get'); 0 applies only if the policy does not exist.`,
 			if err != nil {
 				return err
 			}
+			if fi, err := os.Stat(file); err == nil && fi.IsDir() {
+				if ifMatch != "" {
+					return fmt.Errorf("--if-match: applies to one policy file, not to the directory %s", file)
+				}
+				return runPolicyApplyDir(cmd.Context(), cmd.OutOrStdout(), t, file)
+			}
 			return runPolicyApply(cmd.Context(), cmd.OutOrStdout(), t, file, ifMatch)
 		},
 	}
 	af.register(cmd)
-	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (YAML or JSON); - reads standard input")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (YAML or JSON), a directory of them, or - for standard input")
 	cmd.Flags().StringVar(&ifMatch, "if-match", "", "apply only if the stored version is this one (0: only if it does not exist)")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
@@ -140,7 +169,7 @@ func newPolicyListCommand() *cobra.Command {
 		Short: "List the cluster's policies",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
 				return err
 			}
 			recs, err := query(cmd, &af, func(ctx context.Context, c *api.Client) ([]api.PolicyRecord, error) {
@@ -150,8 +179,8 @@ func newPolicyListCommand() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if output == "json" {
-				return writeJSON(out, api.PolicyList{Policies: recs})
+			if output != "table" {
+				return writeFormat(out, output, api.PolicyList{Policies: recs})
 			}
 			if len(recs) == 0 {
 				fmt.Fprintln(out, "no policies; add one with 'capstan policy apply -f FILE'")
@@ -172,7 +201,7 @@ func newPolicyListCommand() *cobra.Command {
 		},
 	}
 	af.register(cmd)
-	outputFlag(cmd, &output, "table", "json")
+	outputFlag(cmd, &output, "table", "json", "yaml")
 	return cmd
 }
 
@@ -229,16 +258,20 @@ func newPolicyDeleteCommand() *cobra.Command {
 	var (
 		af      apiFlags
 		ifMatch string
+		yes     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "delete ID",
-		Short: "Delete a policy from the cluster (the group keeps its current size)",
+		Short: "Delete a policy from the cluster (the group keeps its current size); asks first unless --yes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if ifMatch != "" && ifMatch != "*" {
 				if _, err := strconv.ParseUint(ifMatch, 10, 64); err != nil {
 					return fmt.Errorf("--if-match: want a version number (got %q)", ifMatch)
 				}
+			}
+			if !yes && !confirm(cmd.InOrStdin(), cmd.ErrOrStderr(), fmt.Sprintf("Delete policy %s? Its group stops scaling and keeps its current size.", args[0])) {
+				return &exitError{code: 1, err: fmt.Errorf("policy %s not deleted (answer y, or pass --yes)", args[0])}
 			}
 			t, err := af.target()
 			if err != nil {
@@ -256,5 +289,6 @@ func newPolicyDeleteCommand() *cobra.Command {
 	}
 	af.register(cmd)
 	cmd.Flags().StringVar(&ifMatch, "if-match", "", "delete only if the stored version is this one")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
 	return cmd
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +25,7 @@ type scoreboardOptions struct {
 	only       []string
 	markdown   bool
 	jsonOut    bool
+	output     string
 	noExamples bool
 	reports    string
 }
@@ -49,6 +49,12 @@ trace and checks it makes at most 20 actions a day without more
 under-provisioning than before. Exits 1 when any target is missed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.jsonOut || o.markdown {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: --json and --markdown are deprecated: use -o json or -o markdown")
+			}
+			if err := o.resolveOutput(cmd.Flags().Changed("output")); err != nil {
+				return err
+			}
 			return runScoreboard(cmd.OutOrStdout(), o)
 		},
 	}
@@ -56,20 +62,43 @@ under-provisioning than before. Exits 1 when any target is missed.`,
 	f.StringVar(&o.traces, "traces", "examples/traces", "directory holding the scoreboard's traces")
 	f.StringVar(&o.policies, "policies", "examples/policies", "directory holding the bundled example policies")
 	f.StringArrayVar(&o.only, "trace", nil, "score only this trace file name (repeatable)")
-	f.BoolVar(&o.markdown, "markdown", false, "print Markdown tables (the form BENCHMARKS.md keeps)")
-	f.BoolVar(&o.jsonOut, "json", false, "print the board as JSON")
+	outputFlag(cmd, &o.output, "table", "json", "yaml", "markdown")
+	f.BoolVar(&o.markdown, "markdown", false, "print Markdown tables (same as -o markdown)")
+	f.BoolVar(&o.jsonOut, "json", false, "print the board as JSON (same as -o json)")
+	// Kept for scripts, hidden; cobra's MarkDeprecated would print its
+	// notice on stdout, into the board.
+	_ = f.MarkHidden("markdown")
+	_ = f.MarkHidden("json")
 	f.BoolVar(&o.noExamples, "no-examples", false, "skip the bundled example policies")
 	f.StringVar(&o.reports, "reports", "", "also write each trace's HTML report (the three runs overlaid) into this directory")
 	return cmd
+}
+
+// resolveOutput folds the deprecated --json and --markdown into -o, and
+// refuses two formats at once.
+func (o *scoreboardOptions) resolveOutput(outputSet bool) error {
+	if o.markdown && o.jsonOut {
+		return errors.New("--markdown and --json: choose one")
+	}
+	for _, alias := range []struct {
+		on     bool
+		format string
+	}{{o.jsonOut, "json"}, {o.markdown, "markdown"}} {
+		if !alias.on {
+			continue
+		}
+		if outputSet && o.output != alias.format {
+			return fmt.Errorf("--%s and --output %s: choose one", alias.format, o.output)
+		}
+		o.output = alias.format
+	}
+	return checkOutput(o.output, "table", "json", "yaml", "markdown")
 }
 
 // scoreJob is one unit of the scoreboard's work, scored on any worker.
 type scoreJob func() error
 
 func runScoreboard(stdout io.Writer, o scoreboardOptions) error {
-	if o.markdown && o.jsonOut {
-		return errors.New("--markdown and --json: choose one")
-	}
 	if o.reports != "" {
 		if err := os.MkdirAll(o.reports, 0o755); err != nil {
 			return fmt.Errorf("--reports: %w", err)
@@ -136,12 +165,10 @@ func runScoreboard(stdout io.Writer, o scoreboardOptions) error {
 		return err
 	}
 	var err error
-	switch {
-	case o.jsonOut:
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(board)
-	case o.markdown:
+	switch o.output {
+	case "json", "yaml":
+		err = writeFormat(stdout, o.output, board)
+	case "markdown":
 		err = board.WriteMarkdown(stdout)
 	default:
 		err = board.WriteText(stdout)

@@ -2,11 +2,12 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ type simulateOptions struct {
 	metrics      []string
 	initialSize  int
 	recordedSize int
+	timeline     string
 	output       string
 	reportFile   string
 	jsonSummary  bool
@@ -43,14 +45,35 @@ func newSimulateCommand() *cobra.Command {
 		Short: "Replay a recorded metric trace through a policy (dry run, no cloud calls)",
 		Long: `Replay a recorded metric trace through the same policy evaluation the
 agent runs, with a virtual clock and a simulated group whose new instances
-become ready after the policy's warmup. Prints a summary; optionally writes a
-per-sample timeline (CSV, or JSON when the file name ends in .json) and a
-self-contained HTML report. --compare off and --baseline hpa also replay the
+become ready after the policy's warmup. Prints a summary (-o table, json or
+yaml); optionally writes a per-sample timeline (--timeline FILE: CSV, or JSON
+when the file name ends in .json) and a self-contained HTML report
+(--report FILE). --compare off and --baseline hpa also replay the
 policy with prediction off and an HPA-style reference on the same trace and
 show the runs side by side. "capstan simulate scoreboard" scores the engine
 against that reference on every bundled trace.`,
 		Args: cobra.NoArgs,
+		Example: `  mkdir -p out
+  capstan simulate --policy examples/policies/app-cpu.yaml --trace examples/traces/app_cpu_usage_1min.csv \
+      --timeline out/timeline.csv --report out/report.html
+  capstan simulate --policy examples/policies/nyc-taxi.yaml --trace examples/traces/nyc_taxi_passengers_30min.csv -o json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.jsonSummary {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: --json is deprecated: use -o json")
+				if cmd.Flags().Changed("output") && o.output != "json" {
+					return fmt.Errorf("--json and --output %s: choose one", o.output)
+				}
+				o.output = "json"
+			}
+			if err := checkOutput(o.output, "table", "json", "yaml"); err != nil {
+				if strings.ContainsAny(o.output, "./") || o.output == "-" {
+					return fmt.Errorf("%w; -o/--output is the summary's format: write the per-sample timeline with --timeline %s", err, o.output)
+				}
+				return err
+			}
+			if o.timeline == "-" && cmd.Flags().Changed("output") {
+				return errors.New("--timeline - and --output: standard output carries the timeline, so no summary is printed; drop one")
+			}
 			return runSimulate(cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
 		},
 	}
@@ -60,9 +83,11 @@ against that reference on every bundled trace.`,
 	f.StringArrayVar(&o.metrics, "metric", nil, "map a policy metric to a trace column, NAME=COLUMN (repeatable)")
 	f.IntVar(&o.initialSize, "initial-size", 0, "group size at the first sample (default: what the targets ask for at the first sample, within min..max)")
 	f.IntVar(&o.recordedSize, "recorded-size", 0, "size of the group a cpu trace was recorded on (required for cpu metrics)")
-	f.StringVar(&o.output, "output", "", "write the per-sample timeline here (CSV; JSON if the name ends in .json; - for stdout)")
-	f.StringVar(&o.reportFile, "report", "", "write a self-contained HTML report here (charts, per-day or per-week views, the comparison runs)")
-	f.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
+	f.StringVar(&o.timeline, "timeline", "", "write the per-sample timeline to this file (CSV; JSON if the name ends in .json; - for stdout)")
+	f.StringVar(&o.reportFile, "report", "", "write a self-contained HTML report to this file (charts, per-day or per-week views, the comparison runs)")
+	outputFlag(cmd, &o.output, "table", "json", "yaml")
+	f.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON (same as -o json)")
+	_ = f.MarkHidden("json") // kept for scripts; cobra's MarkDeprecated would print its notice on stdout
 	f.BoolVar(&o.skipBadRows, "skip-bad-rows", false, "skip malformed trace rows (counted and reported) instead of failing")
 	f.StringVar(&o.timezone, "timezone", "UTC", "time zone of trace times written without one (YYYY-MM-DD HH:MM:SS)")
 	f.StringVar(&o.predictive, "predictive", "", "override the policy's predictive mode: off, forecast-only or forecast-and-scale")
@@ -101,6 +126,9 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	if o.recordedSize < 0 {
 		return fmt.Errorf("--recorded-size: must be >= 0 (got %d)", o.recordedSize)
 	}
+	if o.recordedSize > 0 && !slices.ContainsFunc(p.Metrics, func(m policy.Metric) bool { return m.Type == policy.MetricCPU }) {
+		return fmt.Errorf("--recorded-size: applies only to cpu metrics, and policy %s has none (its values already count the whole group)", p.ID)
+	}
 	units, err := parseUnits(p, o.units)
 	if err != nil {
 		return err
@@ -120,7 +148,7 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	if tr.SkippedCount > 0 {
 		fmt.Fprintf(stderr, "skipped %d bad row(s) in %s\n", tr.SkippedCount, o.traceFile)
 		for _, s := range tr.Skipped {
-			fmt.Fprintf(stderr, "  line %d: %v\n", s.Line, s.Err)
+			fmt.Fprintf(stderr, "  %v\n", s.Err) // the error names its line
 		}
 	}
 	series, err := mapTrace(p, tr, o.metrics)
@@ -128,7 +156,7 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 		return err
 	}
 	if step := tr.Step(); step > p.StaleAfter.D() {
-		fmt.Fprintf(stderr, "warning: the trace's step (%s) is longer than stale_after (%s): metrics look stale between samples, so the policy will not scale in\n",
+		fmt.Fprintf(stderr, "warning: the trace's step (%s) is longer than stale_after (%s): between samples the metrics look stale and the policy only holds or grows, so it scales in only on a fresh sample\n",
 			policy.Duration(step), p.StaleAfter)
 	}
 	cfg := simulate.Config{Policy: p, InitialSize: o.initialSize, RecordedSize: o.recordedSize}
@@ -153,9 +181,9 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 			return err
 		}
 	}
-	if o.output != "" {
-		if err := writeTo(o.output, stdout, func(w io.Writer) error {
-			if strings.HasSuffix(o.output, ".json") {
+	if o.timeline != "" {
+		if err := writeTo(o.timeline, stdout, func(w io.Writer) error {
+			if strings.HasSuffix(o.timeline, ".json") {
 				return report.WriteTimelineJSON(w, p, res)
 			}
 			return report.WriteTimelineCSV(w, p, res)
@@ -182,14 +210,12 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 			return fmt.Errorf("writing report: %w", err)
 		}
 	}
-	if o.output == "-" {
+	if o.timeline == "-" {
 		return nil // stdout carries the timeline
 	}
 	if off == nil && ref == nil {
-		if o.jsonSummary {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(res.Summary)
+		if o.output != "table" {
+			return writeFormat(stdout, o.output, res.Summary)
 		}
 		return report.WriteSummary(stdout, res.Summary)
 	}
@@ -205,15 +231,13 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 		cmp.Baseline, cmp.BaselineRule, cmp.VsBaseline = &ref.Summary, o.baseline, &r
 		runs = append(runs, report.Run{Label: o.baseline, Summary: ref.Summary})
 	}
-	if o.jsonSummary {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(cmp)
+	if o.output != "table" {
+		return writeFormat(stdout, o.output, cmp)
 	}
 	return report.WriteComparison(stdout, runs)
 }
 
-// comparison is the --json output of a run with --compare or --baseline:
+// comparison is the -o json output of a run with --compare or --baseline:
 // each run's summary and the policy's figures over the others'.
 type comparison struct {
 	Policy       simulate.Summary  `json:"policy"`

@@ -21,7 +21,7 @@ const (
 // side by side; the policy's run is the one a plain simulate makes, and the
 // ratios are its figures over the others'.
 func TestSimulateCompareJSON(t *testing.T) {
-	code, plain, stderr := runCLI(t, "simulate", "--json", "--policy", elbPolicy, "--trace", elbTrace)
+	code, plain, stderr := runCLI(t, "simulate", "-o", "json", "--policy", elbPolicy, "--trace", elbTrace)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -29,7 +29,7 @@ func TestSimulateCompareJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(plain), &alone); err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr := runCLI(t, "simulate", "--json", "--baseline", "hpa", "--compare", "off", "--policy", elbPolicy, "--trace", elbTrace)
+	code, out, stderr := runCLI(t, "simulate", "-o", "json", "--baseline", "hpa", "--compare", "off", "--policy", elbPolicy, "--trace", elbTrace)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -65,7 +65,7 @@ func TestSimulateCompareJSON(t *testing.T) {
 	}
 
 	// With prediction already off, --compare off is the policy's own run.
-	code, out, stderr = runCLI(t, "simulate", "--json", "--predictive", "off", "--compare", "off", "--policy", elbPolicy, "--trace", elbTrace)
+	code, out, stderr = runCLI(t, "simulate", "-o", "json", "--predictive", "off", "--compare", "off", "--policy", elbPolicy, "--trace", elbTrace)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -117,7 +117,7 @@ func TestSimulateCompareFlagErrors(t *testing.T) {
 // exactly when a check failed.
 func TestScoreboardCommand(t *testing.T) {
 	reports := filepath.Join(t.TempDir(), "reports")
-	code, out, stderr := runCLI(t, "simulate", "scoreboard", "--json", "--traces", "../../examples/traces",
+	code, out, stderr := runCLI(t, "simulate", "scoreboard", "-o", "json", "--traces", "../../examples/traces",
 		"--trace", "elb_request_count_5min.csv", "--reports", reports)
 	var board struct {
 		Traces []struct {
@@ -171,6 +171,8 @@ func TestScoreboardCommandErrors(t *testing.T) {
 	}{
 		{[]string{"--trace", "nope.csv"}, `--trace "nope.csv": not a scoreboard trace`},
 		{[]string{"--json", "--markdown"}, "--markdown and --json: choose one"},
+		{[]string{"--json", "-o", "markdown"}, "--json and --output markdown: choose one"},
+		{[]string{"-o", "csv"}, "--output: must be one of table, json, yaml, markdown"},
 		{[]string{"--traces", t.TempDir(), "--trace", "elb_request_count_5min.csv"}, "elb_request_count_5min.csv: no such file"},
 	}
 	for _, tt := range tests {
@@ -243,5 +245,100 @@ func TestRunJobs(t *testing.T) {
 		if !errors.Is(err, errTargetsMissed) || !strings.Contains(err.Error(), "job 4") || !strings.Contains(err.Error(), "job 13") {
 			t.Fatalf("%d workers: error %v, want jobs 4 and 13", workers, err)
 		}
+	}
+}
+
+// TestSimulateOutputIsAFormat checks issue 12 item 4: -o/--output is the
+// summary's format as on every command, the timeline file is --timeline,
+// and the old file meaning is refused with a pointer to --timeline instead
+// of writing a file named after the format.
+func TestSimulateOutputIsAFormat(t *testing.T) {
+	root, err := filepath.Abs(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := filepath.Join(root, "examples", "policies", "nyc-taxi.yaml")
+	tr := filepath.Join(root, "examples", "traces", "nyc_taxi_passengers_30min.csv")
+	dir := t.TempDir()
+	t.Chdir(dir)
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		check    func(t *testing.T, stdout, stderr string)
+	}{
+		{"-o json prints the summary as JSON", []string{"-o", "json"}, 0, func(t *testing.T, stdout, _ string) {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(stdout), &m); err != nil || m["samples"] == nil {
+				t.Errorf("not the JSON summary: %v\n%s", err, stdout)
+			}
+		}},
+		{"--output yaml prints YAML", []string{"--output", "yaml"}, 0, func(t *testing.T, stdout, _ string) {
+			if !strings.Contains(stdout, "samples: ") {
+				t.Errorf("not the YAML summary:\n%s", stdout)
+			}
+		}},
+		{"--output FILE is refused", []string{"--output", "timeline.csv"}, 1, func(t *testing.T, _, stderr string) {
+			if !strings.Contains(stderr, "write the per-sample timeline with --timeline timeline.csv") {
+				t.Errorf("no pointer to --timeline:\n%s", stderr)
+			}
+		}},
+		{"--timeline - with -o is refused", []string{"--timeline", "-", "-o", "json"}, 1, func(t *testing.T, _, stderr string) {
+			if !strings.Contains(stderr, "--timeline - and --output") {
+				t.Errorf("stderr:\n%s", stderr)
+			}
+		}},
+		{"--json still works, deprecated", []string{"--json"}, 0, func(t *testing.T, stdout, stderr string) {
+			if !strings.HasPrefix(stdout, "{") || !strings.Contains(stderr, "use -o json") {
+				t.Errorf("stdout %.40q stderr %q", stdout, stderr)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, append([]string{"simulate", "--policy", pol, "--trace", tr}, tt.args...)...)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\n%s", code, tt.wantCode, stderr)
+			}
+			tt.check(t, stdout, stderr)
+		})
+	}
+	// Nothing was written into the working directory: no file named
+	// after a format.
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 0 {
+		t.Errorf("simulate left %d file(s) in the working directory", len(entries))
+	}
+}
+
+// TestSimulateCoarseTraceWarning: a trace sampled less often than
+// stale_after draws a warning that says what happens (the policy scales in
+// only on a fresh sample), and the run does scale in, which the earlier
+// text ("will not scale in") denied.
+func TestSimulateCoarseTraceWarning(t *testing.T) {
+	pol := filepath.Join(t.TempDir(), "p.yaml")
+	if err := os.WriteFile(pol, []byte(`id: coarse
+target: {provider: fake, group: g}
+min: 1
+max: 100
+evaluation_interval: 1m
+stale_after: 2m
+metrics: [{name: rps, type: request_rate, target: 0.5}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "simulate", "-o", "json", "--policy", pol, "--trace", elbTrace)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "longer than stale_after (2m): between samples the metrics look stale and the policy only holds or grows, so it scales in only on a fresh sample") {
+		t.Errorf("warning missing or changed:\n%s", stderr)
+	}
+	var s simulate.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.ScaleIns == 0 {
+		t.Errorf("no scale-in on a coarse trace: %+v", s)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,34 +28,46 @@ func newStatusCommand() *cobra.Command {
 	var (
 		af     apiFlags
 		output string
+		wf     watchFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the cluster (members, leader, Raft indexes) and each policy's group size",
+		Short: "Show the cluster (members and their health, leader, Raft indexes) and each policy's group size",
 		Long: `Show the cluster as the node at --addr sees it: its role, the leader, the
-Raft term and commit/applied indexes, the members; then, for each policy,
-the desired and ready sizes and the last decision.`,
+Raft term and commit/applied indexes, the members and their health; then,
+for each policy, the desired and ready sizes and the last decision.
+
+A member's health sums up two checks: RAFT CONTACT, whether the leader's
+heartbeats reach it (from Raft's own observations; a follower shows the
+leader's view), and API, whether its API answered the asked node's probe
+(every second). LAG is how many Raft entries its applied index is behind.
+A killed member shows as down within a few seconds.
+
+--watch refreshes the view every --interval until interrupted.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
 				return err
 			}
 			t, err := af.target()
 			if err != nil {
 				return err
 			}
-			rep, err := gatherStatus(cmd.Context(), t)
-			if err != nil {
-				return describe(err)
-			}
-			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), rep)
-			}
-			return printStatus(cmd.OutOrStdout(), rep)
+			return wf.run(cmd.Context(), cmd.OutOrStdout(), commandLine(cmd, args), func(w io.Writer) error {
+				rep, err := gatherStatus(cmd.Context(), t)
+				if err != nil {
+					return describe(err)
+				}
+				if output != "table" {
+					return writeFormat(w, output, rep)
+				}
+				return printStatus(w, rep)
+			})
 		},
 	}
 	af.register(cmd)
-	outputFlag(cmd, &output, "table", "json")
+	wf.register(cmd)
+	outputFlag(cmd, &output, "table", "json", "yaml")
 	return cmd
 }
 
@@ -71,6 +84,7 @@ func gatherStatus(ctx context.Context, t *apiTarget) (statusReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	t.learn(rep.Cluster)
 	var recs []api.PolicyRecord
 	err = t.call(ctx, func(c *api.Client) error {
 		recs, err = c.ListPolicies(ctx)
@@ -119,12 +133,22 @@ func printStatus(w io.Writer, rep statusReport) error {
 	}
 	fmt.Fprintln(w)
 	tw = newTable(w)
-	fmt.Fprintln(tw, "MEMBER\tROLE\tSUFFRAGE\tRAFT ADDRESS\tAPI ADDRESS")
+	fmt.Fprintln(tw, "MEMBER\tROLE\tHEALTH\tRAFT CONTACT\tLAG\tAPI\tRAFT ADDRESS\tAPI ADDRESS")
 	for _, m := range c.Members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, orDash(m.Role), orDash(m.Suffrage), orDash(m.RaftAddr), orDash(m.HTTPAddr))
+		lag := "-"
+		if m.AppliedLag != nil {
+			lag = fmt.Sprint(*m.AppliedLag)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, orDash(m.Role), orDash(m.Health), raftContact(m), lag,
+			orDash(m.API), orDash(m.RaftAddr), orDash(m.HTTPAddr))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, m := range c.Members {
+		if m.APIError != "" {
+			fmt.Fprintf(w, "%s: API unreachable: %s\n", m.ID, m.APIError)
+		}
 	}
 	if len(rep.Policies) > 0 {
 		fmt.Fprintln(w)
@@ -152,4 +176,18 @@ func printStatus(w io.Writer, rep statusReport) error {
 		fmt.Fprintf(w, "\npolicies: %s\n", rep.PoliciesError)
 	}
 	return nil
+}
+
+// raftContact renders whether the leader hears from m: "ok", "leader", or
+// "failing, last contact 12s ago"; "-" when unknown.
+func raftContact(m api.Member) string {
+	switch m.RaftContact {
+	case "", "unknown":
+		return "-"
+	case "failing":
+		if m.LastContactSeconds != nil {
+			return fmt.Sprintf("failing, last contact %s ago", (time.Duration(*m.LastContactSeconds) * time.Second).String())
+		}
+	}
+	return m.RaftContact
 }

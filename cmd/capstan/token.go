@@ -154,7 +154,7 @@ printed once; it cannot be shown again, only replaced. Needs an admin
 token (--token or CAPSTAN_TOKEN).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
 				return err
 			}
 			role, err := spec.check()
@@ -175,8 +175,8 @@ token (--token or CAPSTAN_TOKEN).`,
 				return describe(err)
 			}
 			out := cmd.OutOrStdout()
-			if output == "json" {
-				return writeJSON(out, created)
+			if output != "table" {
+				return writeFormat(out, output, created)
 			}
 			_, err = fmt.Fprintf(out, "created token %q (role %s). Its secret, shown once:\n\n  %s\n\nClients send it with --token or %s.\n",
 				created.Name, created.Role, created.Secret, tokenEnv)
@@ -185,7 +185,7 @@ token (--token or CAPSTAN_TOKEN).`,
 	}
 	af.register(cmd)
 	spec.register(cmd)
-	outputFlag(cmd, &output, "table", "json")
+	outputFlag(cmd, &output, "table", "json", "yaml")
 	return cmd
 }
 
@@ -199,7 +199,7 @@ func newTokenListCommand() *cobra.Command {
 		Short: "List the tokens (names, roles, origin, limits; never secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
 				return err
 			}
 			list, err := query(cmd, &af, func(ctx context.Context, c *api.Client) ([]api.TokenInfo, error) {
@@ -209,11 +209,11 @@ func newTokenListCommand() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if output == "json" {
+			if output != "table" {
 				if list == nil {
 					list = []api.TokenInfo{}
 				}
-				return writeJSON(out, api.TokenList{Tokens: list})
+				return writeFormat(out, output, api.TokenList{Tokens: list})
 			}
 			tw := newTable(out)
 			fmt.Fprintln(tw, "NAME\tROLE\tORIGIN\tRATE\tBURST\tCREATED")
@@ -228,7 +228,7 @@ func newTokenListCommand() *cobra.Command {
 		},
 	}
 	af.register(cmd)
-	outputFlag(cmd, &output, "table", "json")
+	outputFlag(cmd, &output, "table", "json", "yaml")
 	return cmd
 }
 

@@ -15,7 +15,14 @@ cleanup() {
 	wait 2>/dev/null || true
 	echo "stopped. Data is kept in $DATA (delete it for a fresh cluster)."
 }
-trap cleanup INT TERM EXIT
+# Ctrl-C (INT) and SIGTERM are how this demo is meant to end: stop the
+# processes and exit 0, so `make run` does not report "Error 143/130".
+stop() {
+	cleanup
+	exit 0
+}
+trap stop INT TERM
+trap cleanup EXIT
 echo "Plaintext on loopback: the API and Raft traffic are not encrypted (no TLS). This is a demo, not a secured cluster;"
 echo "see 'Security: TLS' in README.md for capstan tls init and the --tls-* flags."
 
@@ -59,16 +66,17 @@ replaying examples/traces/app_cpu_usage_1min.csv into policy "demo".
 The API wants a token. This run made an admin token "demo-admin"; its secret is in
 $DATA/admin.secret and the agents' token file (hashes only) is $DATA/tokens.yaml.
 
-Try, in another terminal (export CAPSTAN_ADDR=http://127.0.0.1:8082 to talk to another node):
+Try, in another terminal (the CLI tries 127.0.0.1:8081..8083 in turn, so any node will do):
   export CAPSTAN_TOKEN=\$(cat $DATA/admin.secret)
-  $BIN status                      # the cluster: leader, term, members
+  $BIN status                      # the cluster: leader, term, members and their health
+  $BIN status --watch              # the same, refreshed every 2s (Ctrl-C ends it)
   $BIN decisions demo              # what the policy decided and why
   $BIN token create --name viewer --role read   # a read-only token, replicated to every node
   $BIN token list                  # names, roles, origin (file or api)
   curl -s 127.0.0.1:7070/v1/groups # the fake group's size
-  curl -s -H "Authorization: Bearer \$CAPSTAN_TOKEN" 127.0.0.1:8081/metrics | grep ^capstan_
+  curl -s -H "Authorization: Bearer \$CAPSTAN_TOKEN" 127.0.0.1:8081/metrics | grep ^capstan_   # the leader's per-policy series only on the leader (capstan_raft_leader 1)
   curl -s 127.0.0.1:8081/v1/policies  # refused: 401 without a token
-  kill <pid of the leader>         # watch another node take over
+  kill <pid of the leader>         # watch another node take over, and status show it down
 Agent pids: node1=${pids[1]} node2=${pids[2]} node3=${pids[3]}
 Logs: $DATA/*.log. Ctrl-C stops everything.
 TXT

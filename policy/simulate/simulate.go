@@ -147,6 +147,14 @@ type Summary struct {
 	PeakSize int `json:"peak_size"`
 	// StaleSamples counts samples evaluated with a stale or missing metric.
 	StaleSamples int `json:"stale_samples"`
+	// Reversals counts actions that reversed the direction of the one
+	// before (a scale-in after a scale-out or the other way round): how
+	// much the group went back and forth. Counted from the size changes,
+	// so a baseline run has them too.
+	Reversals int `json:"reversals"`
+	// Damped counts evaluations at which anti-flapping held back a
+	// scale-in (policy.Decision.Damped): how often the damping acted.
+	Damped int `json:"damped_decisions"`
 }
 
 // group is the simulated cloud group: instances become ready warmup after
@@ -292,8 +300,21 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		acted     bool
 	)
 	// account carries a decision out on the group and counts it.
+	// lastDir is the direction of the latest size change: reversals are
+	// counted here from the changes, not taken from the decisions, so the
+	// HPA reference's are counted the same way.
+	lastDir := policy.ActionHold
 	account := func(now int64, d *policy.Decision) {
 		sum.Evaluations++
+		if d.Action != policy.ActionHold && d.Desired != g.desired {
+			if lastDir != policy.ActionHold && lastDir != d.Action {
+				sum.Reversals++
+			}
+			lastDir = d.Action
+		}
+		if d.Damped {
+			sum.Damped++
+		}
 		if d.Desired != g.desired {
 			g.resize(now, d.Desired, warmup)
 			if d.Action == policy.ActionScaleOut {

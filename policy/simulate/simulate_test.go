@@ -328,3 +328,65 @@ func TestRunBaselineIgnoresThePolicysPacing(t *testing.T) {
 		})
 	}
 }
+
+// TestRunCountsReversalsAndDamping checks the summary's churn counts: a
+// demand that swings every few minutes reverses the group's direction
+// (counted as the events show it) until anti-flapping holds scale-ins
+// back; a demand that only rises and falls once reverses once and is never
+// damped. The HPA reference's reversals count the same way, and it is
+// never damped.
+func TestRunCountsReversalsAndDamping(t *testing.T) {
+	swing := make([]float64, 240)
+	peak := make([]float64, 240)
+	for i := range swing {
+		swing[i] = 300
+		if (i/4)%2 == 1 {
+			swing[i] = 900
+		}
+		peak[i] = 300
+		if i >= 60 && i < 120 {
+			peak[i] = 900
+		}
+	}
+	tests := []struct {
+		name       string
+		values     []float64
+		wantDamped bool
+	}{
+		{"swinging demand", swing, true},
+		{"one peak", peak, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 100})
+			p.ScaleIn.Stabilization = policy.Duration(time.Minute)
+			for _, r := range []struct {
+				name       string
+				run        func(Config, Series) (*Result, error)
+				wantDamped bool
+			}{{"policy", Run, tc.wantDamped}, {"hpa", RunBaseline, false}} {
+				res, err := r.run(Config{Policy: p}, series(tc.values...))
+				if err != nil {
+					t.Fatal(err)
+				}
+				flips := 0
+				for i := 1; i < len(res.Events); i++ {
+					up, wasUp := res.Events[i].To > res.Events[i].From, res.Events[i-1].To > res.Events[i-1].From
+					if up != wasUp {
+						flips++
+					}
+				}
+				s := res.Summary
+				if s.Reversals != flips {
+					t.Fatalf("%s: reversals %d, the events show %d", r.name, s.Reversals, flips)
+				}
+				if r.name == "policy" && flips == 0 {
+					t.Fatalf("policy: no reversal: the demand does not exercise the count")
+				}
+				if (s.Damped > 0) != r.wantDamped {
+					t.Fatalf("%s: damped decisions %d, want damping %v", r.name, s.Damped, r.wantDamped)
+				}
+			}
+		})
+	}
+}

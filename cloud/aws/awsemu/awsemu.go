@@ -39,6 +39,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/capstan-io/capstan/cloud/emukit"
 )
 
 // Actions the emulator serves; they also aim faults and label calls.
@@ -68,7 +70,7 @@ const StatusDeleting = "Delete in progress"
 
 // DefaultMaxCalls is how many call log entries an Emulator keeps when
 // Options.MaxCalls is zero; benchmarks make millions of calls.
-const DefaultMaxCalls = 10000
+const DefaultMaxCalls = emukit.DefaultMaxCalls
 
 // maxBody bounds a request body; real requests are a few hundred bytes.
 const maxBody = 1 << 20
@@ -112,8 +114,9 @@ type Fault struct {
 	// Times is how many matching requests the fault affects: 0 means one,
 	// a negative value means all of them until ClearFaults.
 	Times int
-	// Delay makes matching requests wait this long first. The wait ends
-	// without an answer if the client goes away, as a real server's would.
+	// Delay makes matching requests take this long. A client that goes
+	// away sooner gets no answer, but the request still takes effect when
+	// the delay is over, as one AWS has received does.
 	Delay time.Duration
 	// Disconnect drops the connection without answering (after Delay), as
 	// a failing load balancer does.
@@ -160,6 +163,8 @@ type Call struct {
 	// dropped or the client went away); Code the error code, "" on success.
 	Status int
 	Code   string
+	// Arrival numbers the requests in the order they arrived, from 1.
+	Arrival uint64
 }
 
 // GroupInfo is a group as the emulator holds it, for assertions.
@@ -177,8 +182,8 @@ type Emulator struct {
 
 	mu      sync.Mutex
 	groups  map[string]*group
-	faults  []*Fault
-	calls   []Call // up to 2*MaxCalls; the newest MaxCalls are the log
+	faults  emukit.Faults[Fault]
+	calls   *emukit.Log[Call]
 	nextID  uint64 // instance ids
 	nextReq uint64 // request ids
 }
@@ -218,7 +223,7 @@ func New(opts Options) *Emulator {
 	if now == nil {
 		now = time.Now
 	}
-	return &Emulator{opts: opts, now: now, groups: make(map[string]*group)}
+	return &Emulator{opts: opts, now: now, groups: make(map[string]*group), calls: emukit.NewLog[Call](opts.MaxCalls)}
 }
 
 // CreateGroup adds a group whose desired instances are all InService: a
@@ -295,29 +300,16 @@ func (e *Emulator) InjectFault(f Fault) error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
-	if f.Times == 0 {
-		f.Times = 1
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults = append(e.faults, &f)
+	e.faults.Add(f, f.Times)
 	return nil
 }
 
 // ClearFaults removes every queued fault.
-func (e *Emulator) ClearFaults() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults = nil
-}
+func (e *Emulator) ClearFaults() { e.faults.Clear() }
 
-// Calls returns the call log, oldest first.
-func (e *Emulator) Calls() []Call {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	start := max(0, len(e.calls)-e.opts.MaxCalls)
-	return slices.Clone(e.calls[start:])
-}
+// Calls returns the call log in the order the requests took effect (or
+// were answered), oldest first; Call.Arrival gives their arrival order.
+func (e *Emulator) Calls() []Call { return e.calls.Calls() }
 
 // launch adds n instances that become InService at readyAt.
 func (e *Emulator) launch(g *group, n int, readyAt time.Time) {
@@ -371,10 +363,16 @@ func faultError(f *Fault) *apiError {
 
 // ServeHTTP answers one Query API request.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	call := Call{Time: e.now(), DesiredCapacity: -1}
+	call := Call{Time: e.now(), DesiredCapacity: -1, Arrival: e.calls.Arrive()}
 	reqID := e.requestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
-	defer func() { e.record(call) }()
+	// A slow request hands its log entry to the effect that lands later.
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			e.calls.Done(call.Arrival, call)
+		}
+	}()
 
 	fail := func(a *apiError) {
 		call.Status, call.Code = a.status, a.code
@@ -424,7 +422,23 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if f := e.takeFault(call.Action, call.Groups); f != nil {
+	f, faulty := e.faults.Take(func(f Fault) bool {
+		return (f.Action == "" || f.Action == call.Action) && (f.Group == "" || slices.Contains(call.Groups, f.Group))
+	})
+	run := func() (any, *apiError) {
+		switch {
+		case faulty && f.Code != "":
+			return nil, faultError(&f)
+		case call.Action == ActionDescribe:
+			return e.describe(call.Groups, call.Region, reqID), nil
+		default:
+			return e.setDesired(form, call.Region, reqID)
+		}
+	}
+	var body any
+	var err *apiError
+	switch {
+	case faulty && f.Disconnect:
 		if f.Delay > 0 {
 			t := time.NewTimer(f.Delay)
 			select {
@@ -434,23 +448,25 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return // the client went away: nobody to answer
 			}
 		}
-		if f.Disconnect {
-			// The documented way to make net/http drop the connection
-			// without a response.
-			panic(http.ErrAbortHandler)
+		// The documented way to make net/http drop the connection
+		// without a response.
+		panic(http.ErrAbortHandler)
+	case faulty && f.Delay > 0:
+		handedOff = true
+		landed := call
+		if _, gone := emukit.Slow(r.Context(), f.Delay, func() error {
+			body, err = run()
+			landed.Status, landed.Code = http.StatusOK, ""
+			if err != nil {
+				landed.Status, landed.Code = err.status, err.code
+			}
+			e.calls.Done(landed.Arrival, landed)
+			return nil
+		}); gone != nil {
+			return // the client went away; the request lands later, unanswered
 		}
-		if f.Code != "" {
-			fail(faultError(f))
-			return
-		}
-	}
-
-	var body any
-	var err *apiError
-	if call.Action == ActionDescribe {
-		body = e.describe(call.Groups, call.Region, reqID)
-	} else {
-		body, err = e.setDesired(form, call.Region, reqID)
+	default:
+		body, err = run()
 	}
 	if err != nil {
 		fail(err)
@@ -487,43 +503,11 @@ func credentialScope(r *http.Request) (akid, region string, err *apiError) {
 	return "", "", errorf(http.StatusBadRequest, CodeIncompleteSignature, "Authorization header requires a Credential parameter.")
 }
 
-// takeFault consumes the first fault matching the request.
-func (e *Emulator) takeFault(action string, groups []string) *Fault {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for i, f := range e.faults {
-		if f.Action != "" && f.Action != action {
-			continue
-		}
-		if f.Group != "" && !slices.Contains(groups, f.Group) {
-			continue
-		}
-		taken := *f
-		if f.Times > 0 {
-			f.Times--
-			if f.Times == 0 {
-				e.faults = slices.Delete(e.faults, i, i+1)
-			}
-		}
-		return &taken
-	}
-	return nil
-}
-
 func (e *Emulator) requestID() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.nextReq++
 	return fmt.Sprintf("00000000-0000-4000-8000-%012x", e.nextReq)
-}
-
-func (e *Emulator) record(c Call) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.calls = append(e.calls, c)
-	if len(e.calls) >= 2*e.opts.MaxCalls {
-		e.calls = slices.Clone(e.calls[len(e.calls)-e.opts.MaxCalls:])
-	}
 }
 
 // describe answers DescribeAutoScalingGroups: the named groups that exist,

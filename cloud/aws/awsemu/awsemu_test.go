@@ -307,6 +307,31 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("slow describe: %v after %s", err, time.Since(start))
 	}
 
+	// A slow resize still lands after its client gave up, as AWS applies a
+	// request it has received; the log has it in effect order.
+	must(emu.InjectFault(awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: time.Second}))
+	sctx, scancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer scancel()
+	if _, err := client.SetDesiredCapacity(sctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("a"), DesiredCapacity: aws.Int32(5)}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("slow resize: %v, want the client's deadline", err)
+	}
+	if d, _ := emu.Desired("a"); d != 2 {
+		t.Fatalf("desired %d before the slow resize lands, want 2", d)
+	}
+	must(set("b")) // arrives later, lands first
+	deadline := time.Now().Add(5 * time.Second)
+	for d, _ := emu.Desired("a"); d != 5; d, _ = emu.Desired("a") {
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned resize never landed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	calls := emu.Calls()
+	last, prev := calls[len(calls)-1], calls[len(calls)-2]
+	if last.DesiredCapacity != 5 || last.Status != http.StatusOK || prev.Groups[0] != "b" || last.Arrival >= prev.Arrival {
+		t.Fatalf("log ends %+v, %+v: want b's resize, then the earlier-arrived resize of a", prev, last)
+	}
+
 	for _, bad := range []awsemu.Fault{{}, {Action: "Nope", Code: "X"}, {Code: "X", Status: 200}, {Delay: -1}} {
 		if err := emu.InjectFault(bad); err == nil {
 			t.Errorf("fault %+v accepted", bad)

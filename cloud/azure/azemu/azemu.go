@@ -51,7 +51,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,6 +66,7 @@ import (
 
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/azure"
+	"github.com/capstan-io/capstan/cloud/emukit"
 )
 
 // Operation names, used in the call log and to aim faults.
@@ -81,7 +84,7 @@ const (
 const DefaultToken = "azemu-token"
 
 // DefaultMaxCalls bounds the call log when Options.MaxCalls is zero.
-const DefaultMaxCalls = 10000
+const DefaultMaxCalls = emukit.DefaultMaxCalls
 
 // maxCapacity is Azure's own limit on sku.capacity.
 const maxCapacity = 1000
@@ -137,8 +140,10 @@ const (
 	// a concurrent request", as Compute does while another operation
 	// holds the scale set.
 	Busy
-	// Slow waits Fault.Delay before answering normally; the wait ends if
-	// the client goes away.
+	// Slow makes the request take Fault.Delay, then answers normally. A
+	// client that goes away sooner gets no answer, but the request still
+	// takes effect when the delay is over (an update starts), as ARM
+	// carries out a request it has accepted.
 	Slow
 	// OperationFails accepts an update and ends its operation Failed with
 	// Fault.Code and Fault.Message (AllocationFailed by default). It
@@ -221,8 +226,12 @@ type Call struct {
 	Token string
 	// IfMatch is the If-Match header, if any.
 	IfMatch string
-	// Status is the answer's status; 0 when the client went away first.
+	// Status is the answer's status (also when the client went away
+	// before a slow request was answered).
 	Status int
+	// Arrival numbers the requests in the order they arrived, from 1; the
+	// log itself is in the order they took effect.
+	Arrival uint64
 }
 
 // Emulator is the emulated ARM endpoint holding scale sets. It is safe for
@@ -237,8 +246,8 @@ type Emulator struct {
 	sets    map[string]*scaleSet
 	ops     map[string]*operation
 	running []*operation
-	faults  []*Fault
-	calls   []Call
+	faults  emukit.Faults[Fault]
+	calls   *emukit.Log[Call]
 	seq     int // operation and request ids
 }
 
@@ -291,6 +300,7 @@ func New(opts Options) *Emulator {
 		opts: opts, now: now,
 		subs: make(map[string]bool), rgs: make(map[string]bool),
 		sets: make(map[string]*scaleSet), ops: make(map[string]*operation),
+		calls: emukit.NewLog[Call](opts.MaxCalls),
 	}
 }
 
@@ -377,28 +387,16 @@ func (e *Emulator) InjectFault(f Fault) error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
-	if f.Times == 0 {
-		f.Times = 1
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults = append(e.faults, &f)
+	e.faults.Add(f, f.Times)
 	return nil
 }
 
 // ClearFaults drops every queued fault.
-func (e *Emulator) ClearFaults() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults = nil
-}
+func (e *Emulator) ClearFaults() { e.faults.Clear() }
 
-// Calls returns the call log, oldest first.
-func (e *Emulator) Calls() []Call {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return slices.Clone(e.calls)
-}
+// Calls returns the call log in the order the requests took effect, oldest
+// first (the newest Options.MaxCalls).
+func (e *Emulator) Calls() []Call { return e.calls.Calls() }
 
 // CloudConfig is the cloud configuration that points the SDK at an
 // emulator served at baseURL (for example an httptest server's URL). The
@@ -454,9 +452,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call.Op = rt.op
 	tok, hasTok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	call.Token = tok
+	call.Arrival = e.calls.Arrive()
+	// A slow request hands its log entry to the effect that lands later.
+	handedOff := false
 	defer func() {
-		call.Status = rec.status
-		e.record(call)
+		if !handedOff {
+			call.Status = rec.status
+			e.calls.Done(call.Arrival, call)
+		}
 	}()
 	e.mu.Lock()
 	e.seq++
@@ -490,18 +493,31 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	f := e.takeFault(rt.op)
+	var f *Fault
+	if taken, ok := e.faults.Take(func(f Fault) bool { return f.Op == "" || f.Op == rt.op }); ok {
+		f = &taken
+	}
 	failOp := (*Fault)(nil)
 	if f != nil {
 		switch f.Kind {
 		case Slow:
-			t := time.NewTimer(f.Delay)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				return // the client went away; nobody reads an answer
+			// The answer is built aside: it outlives this handler when
+			// the client goes first, and then must not touch w.
+			handedOff = true
+			buf := httptest.NewRecorder()
+			landed := call
+			if _, gone := emukit.Slow(r.Context(), f.Delay, func() error {
+				e.serveRoute(buf, r, rt, body, nil)
+				landed.Status = buf.Code
+				e.calls.Done(landed.Arrival, landed)
+				return nil
+			}); gone != nil {
+				return // the client went away; the request lands later, unanswered
 			}
+			maps.Copy(rec.Header(), buf.Header())
+			rec.WriteHeader(buf.Code)
+			_, _ = rec.Write(buf.Body.Bytes())
+			return
 		case Throttle:
 			writeThrottled(rec, rt.op, f.RetryAfter)
 			return
@@ -519,15 +535,20 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	e.serveRoute(rec, r, rt, body, failOp)
+}
+
+// serveRoute answers a request that no fault refused.
+func (e *Emulator) serveRoute(w http.ResponseWriter, r *http.Request, rt route, body []byte, failOp *Fault) {
 	switch {
 	case rt.op == OpPoll:
-		e.servePoll(rec, r, rt)
+		e.servePoll(w, r, rt)
 	case rt.op == OpSetDesired:
-		e.serveUpdate(rec, r, rt, body, failOp)
+		e.serveUpdate(w, r, rt, body, failOp)
 	case rt.instanceView:
-		e.serveInstanceView(rec, rt)
+		e.serveInstanceView(w, rt)
 	default:
-		e.serveGet(rec, rt)
+		e.serveGet(w, rt)
 	}
 }
 
@@ -564,36 +585,6 @@ func parseRoute(method, path string) route {
 		return rt
 	}
 	return route{}
-}
-
-// takeFault returns the first queued fault matching op and consumes one of
-// its times.
-func (e *Emulator) takeFault(op string) *Fault {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for i, f := range e.faults {
-		if f.Op != "" && f.Op != op {
-			continue
-		}
-		c := *f
-		if f.Times > 0 {
-			f.Times--
-			if f.Times == 0 {
-				e.faults = slices.Delete(e.faults, i, i+1)
-			}
-		}
-		return &c
-	}
-	return nil
-}
-
-func (e *Emulator) record(c Call) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.calls = append(e.calls, c)
-	if len(e.calls) > 2*e.opts.MaxCalls {
-		e.calls = slices.Clone(e.calls[len(e.calls)-e.opts.MaxCalls:])
-	}
 }
 
 // lookup finds a scale set or writes the 404 Azure would.

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/cloud/emukit"
 )
 
 // Compute Engine's limits on the number of instances in one group, used
@@ -62,6 +63,9 @@ type Options struct {
 	// Now is the emulator's clock; nil means time.Now. Request delays
 	// (Slow faults, the operation wait endpoint) use real time regardless.
 	Now func() time.Time
+	// MaxCalls bounds the call log (oldest dropped); zero means
+	// emukit.DefaultMaxCalls.
+	MaxCalls int
 }
 
 // Autoscaler is an autoscaler attached to a group: the bounds the driver
@@ -120,8 +124,10 @@ const (
 	Conflict
 	// NotFound answers 404, reason notFound, as if the resource were gone.
 	NotFound
-	// Slow delays the answer by Fault.Delay (or until the client gives
-	// up), then answers normally.
+	// Slow makes the call take Fault.Delay, then answers normally. A
+	// client that gives up sooner gets no answer, but the call still takes
+	// effect when the delay is over (a resize is applied), as Compute
+	// Engine carries out a request it has received.
 	Slow
 	// OperationFails (OpResize only) accepts the resize but its operation
 	// ends DONE with an error (httpErrorStatusCode 500, code
@@ -156,6 +162,9 @@ type Call struct {
 	Status int
 	// Fault is the injected fault's kind, 0 if none.
 	Fault FaultKind
+	// Arrival numbers the calls in the order they arrived, from 1; the
+	// log itself is in the order they took effect.
+	Arrival uint64
 }
 
 // Emulator is the emulated API and its state. It is an http.Handler and
@@ -167,8 +176,8 @@ type Emulator struct {
 	mu     sync.Mutex
 	groups map[resKey]*group
 	ops    map[resKey]*operation
-	faults []*Fault
-	calls  []Call
+	faults emukit.Faults[Fault]
+	calls  *emukit.Log[Call]
 	nextID uint64
 }
 
@@ -230,7 +239,8 @@ func New(opts Options) *Emulator {
 	if opts.MaxRegionalSize == 0 {
 		opts.MaxRegionalSize = DefaultMaxRegionalSize
 	}
-	e := &Emulator{opts: opts, groups: map[resKey]*group{}, ops: map[resKey]*operation{}, nextID: 1000}
+	e := &Emulator{opts: opts, groups: map[resKey]*group{}, ops: map[resKey]*operation{}, nextID: 1000,
+		calls: emukit.NewLog[Call](opts.MaxCalls)}
 	const base = "/compute/v1/projects/{project}/{scope}/{location}/"
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+base+"instanceGroupManagers/{name}", e.handleGet)
@@ -337,28 +347,16 @@ func (e *Emulator) InjectFault(f Fault) error {
 	if f.Kind == OperationFails && f.Op != OpResize {
 		return errors.New("gcpemu: OperationFails applies to resize calls only")
 	}
-	if f.Times == 0 {
-		f.Times = 1
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults = append(e.faults, &f)
+	e.faults.Add(f, f.Times)
 	return nil
 }
 
 // ClearFaults drops the faults not yet used up.
-func (e *Emulator) ClearFaults() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults = nil
-}
+func (e *Emulator) ClearFaults() { e.faults.Clear() }
 
-// Calls returns the requests answered so far, oldest first.
-func (e *Emulator) Calls() []Call {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return slices.Clone(e.calls)
-}
+// Calls returns the requests answered so far (the newest Options.MaxCalls)
+// in the order they took effect, oldest first.
+func (e *Emulator) Calls() []Call { return e.calls.Calls() }
 
 func (e *Emulator) lookup(ref cloud.GroupRef) (resKey, *group, error) {
 	k, err := keyOf(ref)
@@ -407,78 +405,68 @@ func (g *group) resizeTo(n int, now, ready time.Time) {
 	}
 }
 
-// begin records a call and takes the first matching fault, if any. k is
-// the resource the call names; a fault's Group matches the group's name
-// (for an operation, the group it resizes).
-func (e *Emulator) begin(r *http.Request, op Op, k resKey) (int, *Fault) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// takeFault takes the first fault matching a call. k is the resource the
+// call names; a fault's Group matches the group's name (for an operation,
+// the group it resizes).
+func (e *Emulator) takeFault(op Op, k resKey) *Fault {
 	name := k.name
-	if o, ok := e.ops[k]; ok && op == OpGetOperation {
-		name = o.target.name
-	}
-	var fault *Fault
-	for i, f := range e.faults {
-		if f.Op != op || (f.Group != "" && f.Group != name) {
-			continue
+	if op == OpGetOperation {
+		e.mu.Lock()
+		if o, ok := e.ops[k]; ok {
+			name = o.target.name
 		}
-		c := *f
-		fault = &c
-		if f.Times > 0 {
-			f.Times--
-			if f.Times == 0 {
-				e.faults = slices.Delete(e.faults, i, i+1)
-			}
-		}
-		break
+		e.mu.Unlock()
 	}
-	c := Call{Op: op, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
-	if fault != nil {
-		c.Fault = fault.Kind
+	f, ok := e.faults.Take(func(f Fault) bool { return f.Op == op && (f.Group == "" || f.Group == name) })
+	if !ok {
+		return nil
 	}
-	e.calls = append(e.calls, c)
-	return len(e.calls) - 1, fault
+	return &f
 }
 
-// finish records the status a call was answered with.
-func (e *Emulator) finish(i, status int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.calls[i].Status = status
-}
-
-// serve runs the shared part of every handler: record the call, apply a
-// fault, and otherwise let answer write the response. It returns early,
-// having answered, when a fault decides the outcome.
+// serve runs the shared part of every handler: take a fault, apply it, and
+// otherwise let answer decide the response; then log the call and answer.
+// A Slow call takes effect after its delay even when the client has gone.
 func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, op Op, answer func(k resKey, f *Fault) (int, any)) {
 	k := resKey{r.PathValue("project"), r.PathValue("scope"), r.PathValue("location"), r.PathValue("name")}
-	i, f := e.begin(r, op, k)
-	if k.scope != "zones" && k.scope != "regions" {
-		e.finish(i, writeError(w, http.StatusNotFound, "notFound", fmt.Sprintf("The requested URL %s was not found on this server.", r.URL.Path)))
-		return
+	c := Call{Op: op, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Arrival: e.calls.Arrive()}
+	f := e.takeFault(op, k)
+	if f != nil {
+		c.Fault = f.Kind
+	}
+	var (
+		status int
+		body   any
+	)
+	result := func() error {
+		switch {
+		case k.scope != "zones" && k.scope != "regions":
+			status, body = http.StatusNotFound, errorBody{"notFound", fmt.Sprintf("The requested URL %s was not found on this server.", r.URL.Path)}
+		case f != nil:
+			if st, reason, msg, ok := faultAnswer(f.Kind, k); ok {
+				status, body = st, errorBody{reason, msg}
+				break
+			}
+			status, body = answer(k, f)
+		default:
+			status, body = answer(k, f)
+		}
+		c.Status = status
+		e.calls.Done(c.Arrival, c)
+		return nil
 	}
 	if f != nil && f.Kind == Slow {
-		t := time.NewTimer(f.Delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			// The client gave up; nobody reads an answer.
-			return
+		if _, gone := emukit.Slow(r.Context(), f.Delay, result); gone != nil {
+			return // the client gave up; the call lands later, unanswered
 		}
+	} else {
+		_ = result()
 	}
-	if f != nil {
-		if status, reason, msg, ok := faultAnswer(f.Kind, k); ok {
-			e.finish(i, writeError(w, status, reason, msg))
-			return
-		}
-	}
-	status, body := answer(k, f)
 	if eb, ok := body.(errorBody); ok {
-		e.finish(i, writeError(w, status, eb.reason, eb.message))
+		writeError(w, status, eb.reason, eb.message)
 		return
 	}
-	e.finish(i, writeJSON(w, status, body))
+	writeJSON(w, status, body)
 }
 
 // errorBody is what an answer func returns to have a Google error written.

@@ -262,6 +262,50 @@ func TestSlowHonoursTheClient(t *testing.T) {
 	// stuck for the hour would hang the test.
 }
 
+// TestSlowResizeLandsAfterTheClientLeaves: Compute Engine carries out a
+// resize it has received even if the client stops waiting; the log shows
+// it after a later resize that took effect first.
+func TestSlowResizeLandsAfterTheClientLeaves(t *testing.T) {
+	e, srv := setup(t, gcpemu.Options{MaxCalls: 3})
+	if err := e.CreateGroup(zref, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.InjectFault(gcpemu.Fault{Op: gcpemu.OpResize, Kind: gcpemu.Slow, Delay: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	base := srv.URL + "/compute/v1/projects/proj-1/zones/us-central1-a/instanceGroupManagers/web/resize?size="
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"7", nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("a slow answer arrived")
+	}
+	if d, _ := e.Desired(zref); d != 1 {
+		t.Fatalf("size %d before the slow resize lands, want 1", d)
+	}
+	if code, body := do(t, "POST", base+"4"); code != 200 {
+		t.Fatalf("resize: %d %s", code, body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for d, _ := e.Desired(zref); d != 7; d, _ = e.Desired(zref) {
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned resize never landed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	calls := e.Calls()
+	if len(calls) != 2 || calls[0].Query != "size=4" || calls[1].Query != "size=7" || calls[1].Arrival != 1 || calls[0].Arrival != 2 {
+		t.Fatalf("log %+v: want size=4 (second to arrive) then size=7 (first)", calls)
+	}
+	for range 5 {
+		do(t, "GET", srv.URL+"/compute/v1/projects/proj-1/zones/us-central1-a/instanceGroupManagers/web")
+	}
+	if n := len(e.Calls()); n != 3 {
+		t.Fatalf("log holds %d calls, want the bound of 3", n)
+	}
+}
+
 func TestScaleInRemovesBootingFirst(t *testing.T) {
 	clk := &clock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
 	e, srv := setup(t, gcpemu.Options{BootDelay: time.Minute, Now: clk.Now})

@@ -48,6 +48,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/capstan-io/capstan/cloud/emukit"
 )
 
 // TargetPrefix is the X-Amz-Target prefix of every SQS operation in the
@@ -107,7 +109,7 @@ const DefaultRegion = "us-east-1"
 
 // DefaultMaxCalls is how many call log entries an Emulator keeps when
 // Options.MaxCalls is zero; benchmarks make millions of calls.
-const DefaultMaxCalls = 10000
+const DefaultMaxCalls = emukit.DefaultMaxCalls
 
 // maxBody bounds a request body; real GetQueueAttributes requests are a
 // few hundred bytes.
@@ -219,8 +221,8 @@ type Emulator struct {
 
 	mu      sync.Mutex
 	queues  map[string]*queue // by URL path, /ACCOUNT/NAME
-	faults  []*Fault
-	calls   []Call // up to 2*MaxCalls; the newest MaxCalls are the log
+	faults  emukit.Faults[Fault]
+	calls   *emukit.Log[Call]
 	nextReq uint64
 }
 
@@ -249,7 +251,7 @@ func New(opts Options) *Emulator {
 	if now == nil {
 		now = time.Now
 	}
-	return &Emulator{opts: opts, now: now, queues: make(map[string]*queue)}
+	return &Emulator{opts: opts, now: now, queues: make(map[string]*queue), calls: emukit.NewLog[Call](opts.MaxCalls)}
 }
 
 // CreateQueue makes an empty queue and returns its URL,
@@ -355,25 +357,17 @@ func (e *Emulator) InjectFault(f Fault) error {
 	if f.QueueURL != "" {
 		f.QueueURL, _ = queuePath(f.QueueURL) // validated above
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults = append(e.faults, &f)
+	e.faults.Add(f, f.Times)
 	return nil
 }
 
 // ClearFaults removes every queued fault.
-func (e *Emulator) ClearFaults() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults = nil
-}
+func (e *Emulator) ClearFaults() { e.faults.Clear() }
 
-// Calls returns the call log, oldest first.
+// Calls returns the call log in the order the requests were answered,
+// oldest first.
 func (e *Emulator) Calls() []Call {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	start := max(0, len(e.calls)-e.opts.MaxCalls)
-	out := slices.Clone(e.calls[start:])
+	out := e.calls.Calls()
 	for i := range out {
 		out[i].AttributeNames = slices.Clone(out[i].AttributeNames)
 	}
@@ -491,9 +485,10 @@ type attributesResponse struct {
 // ServeHTTP answers one JSON-protocol request.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := Call{Time: e.now()}
+	arrival := e.calls.Arrive()
 	reqID := e.requestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
-	defer func() { e.record(call) }()
+	defer func() { e.calls.Done(arrival, call) }()
 
 	fail := func(a *apiError) {
 		call.Status, call.Code = a.status, a.shortCode()
@@ -675,25 +670,13 @@ func (e *Emulator) attributes(q *queue, path string) map[string]string {
 // takeFault consumes the first fault matching the request.
 func (e *Emulator) takeFault(action, queueURL string) *Fault {
 	path, _ := queuePath(queueURL) // "" for a bad URL: only unaimed faults match
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for i, f := range e.faults {
-		if f.Action != "" && f.Action != action {
-			continue
-		}
-		if f.QueueURL != "" && f.QueueURL != path {
-			continue
-		}
-		taken := *f
-		if f.Times > 0 {
-			f.Times--
-			if f.Times == 0 {
-				e.faults = slices.Delete(e.faults, i, i+1)
-			}
-		}
-		return &taken
+	f, ok := e.faults.Take(func(f Fault) bool {
+		return (f.Action == "" || f.Action == action) && (f.QueueURL == "" || f.QueueURL == path)
+	})
+	if !ok {
+		return nil
 	}
-	return nil
+	return &f
 }
 
 func (e *Emulator) requestID() string {
@@ -701,15 +684,6 @@ func (e *Emulator) requestID() string {
 	defer e.mu.Unlock()
 	e.nextReq++
 	return fmt.Sprintf("00000000-0000-4000-8000-%012x", e.nextReq)
-}
-
-func (e *Emulator) record(c Call) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.calls = append(e.calls, c)
-	if len(e.calls) >= 2*e.opts.MaxCalls {
-		e.calls = slices.Clone(e.calls[len(e.calls)-e.opts.MaxCalls:])
-	}
 }
 
 // writeError answers in SQS's JSON error shape: the namespaced __type and

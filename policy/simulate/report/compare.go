@@ -45,6 +45,8 @@ func WriteComparison(w io.Writer, runs []Run) error {
 		{"actions per day", func(s simulate.Summary) string { return strconv.FormatFloat(s.ActionsPerDay, 'f', 1, 64) }},
 		{"peak size", func(s simulate.Summary) string { return strconv.Itoa(s.PeakSize) }},
 		{"stale samples", func(s simulate.Summary) string { return strconv.Itoa(s.StaleSamples) }},
+		{"reversals", func(s simulate.Summary) string { return strconv.Itoa(s.Reversals) }},
+		{"damped decisions", func(s simulate.Summary) string { return strconv.Itoa(s.Damped) }},
 	}
 	cells := make([][]string, len(rows)+1)
 	cells[0] = append(cells[0], "")

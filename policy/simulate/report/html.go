@@ -190,6 +190,8 @@ func cards(r *simulate.Result, s simulate.Summary, p policy.Policy) []card {
 		{Label: "Actions per day", Value: strconv.FormatFloat(s.ActionsPerDay, 'f', 1, 64), Detail: "scale-outs and scale-ins"},
 		{Label: "Peak size", Value: groupInt(s.PeakSize), Detail: peak},
 		{Label: "Stale samples", Value: groupInt(s.StaleSamples), Detail: "missing or stale", Warn: s.StaleSamples > 0},
+		{Label: "Reversals", Value: groupInt(s.Reversals), Detail: "out then in, or in then out"},
+		{Label: "Damped", Value: groupInt(s.Damped), Detail: "scale-ins held by anti-flapping"},
 	}
 }
 

@@ -31,6 +31,8 @@ func WriteSummary(w io.Writer, s simulate.Summary) error {
 		{"actions per day", strconv.FormatFloat(s.ActionsPerDay, 'f', 1, 64), ""},
 		{"peak size", strconv.Itoa(s.PeakSize), ""},
 		{"stale samples", strconv.Itoa(s.StaleSamples), ""},
+		{"reversals", strconv.Itoa(s.Reversals), ""},
+		{"damped decisions", strconv.Itoa(s.Damped), ""},
 	}
 	lw, vw := 0, 0
 	for _, r := range rows {

@@ -266,7 +266,8 @@ func TestShapeMismatch(t *testing.T) {
 
 func TestWriteSummary(t *testing.T) {
 	s := simulate.Summary{Samples: 11520, Evaluations: 23040, InstanceHours: 1234.56, UnderProvisionedSamples: 12,
-		UnderProvisionedFraction: 12.0 / 11520, ScaleOuts: 41, ScaleIns: 38, ActionsPerDay: 9.875, PeakSize: 24, StaleSamples: 0}
+		UnderProvisionedFraction: 12.0 / 11520, ScaleOuts: 41, ScaleIns: 38, ActionsPerDay: 9.875, PeakSize: 24, StaleSamples: 0,
+		Reversals: 17, Damped: 230}
 	var b strings.Builder
 	if err := WriteSummary(&b, s); err != nil {
 		t.Fatal(err)
@@ -280,7 +281,9 @@ func TestWriteSummary(t *testing.T) {
 		"scale-in actions               38\n" +
 		"actions per day               9.9\n" +
 		"peak size                      24\n" +
-		"stale samples                   0\n"
+		"stale samples                   0\n" +
+		"reversals                      17\n" +
+		"damped decisions              230\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}

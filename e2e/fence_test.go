@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/cloud/fake"
+)
+
+// TestSlowResizeWithPausedLeader is the operator's bad day of issue 11 on
+// real agent processes: the fake cloud's resize is slow (it lands 1.8 s
+// after it arrives, whatever its caller does), and the leader is paused
+// with SIGSTOP right after sending it. Checked on the cloud's call log in
+// EFFECT order: the terms of resizes never go back, the action is not
+// repeated by the new leader, whose decisions say in_doubt until the
+// intent settles, and the cooldown holds. Bounded: about 10 s.
+func TestSlowResizeWithPausedLeader(t *testing.T) {
+	c := startCluster(t, 3, "--cloud-timeout", "1s", "--cloud-settle", "1500ms")
+	if err := c.fake.CreateGroup(ctx(t), "web", 0, 100, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.fake.InjectFault(ctx(t), fake.Fault{Group: "web", Op: fake.OpSetDesired, Delay: 1800 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	leader := c.waitLeader(5 * time.Second)
+	f := c.follower(leader)
+	putWeb(t, f, "30s")
+	push(t, f, 500) // the leader resizes 2 -> 5 at once; the call is slow
+	time.Sleep(300 * time.Millisecond)
+	c.signal(leader, syscall.SIGSTOP)
+	next := c.waitLeader(5*time.Second, leader)
+	eventually(t, 8*time.Second, "the slow resize to land and its intent to settle", func() error {
+		if d := c.groupDesired(t); d != 5 {
+			return fmt.Errorf("desired %d", d)
+		}
+		st, err := next.client.State(ctx(t), "web")
+		if err != nil {
+			return err
+		}
+		if st.PendingIntent != nil {
+			return fmt.Errorf("intent %d still pending", st.PendingIntent.ID)
+		}
+		return nil
+	})
+	push(t, next, 900) // demand rises: the cooldown from the old term's resize holds
+	time.Sleep(1500 * time.Millisecond)
+	c.signal(leader, syscall.SIGCONT)
+	time.Sleep(1500 * time.Millisecond) // the old leader wakes up deposed
+
+	calls, err := c.fake.Calls(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sets []fake.Call // effect order
+	var log []string
+	for _, call := range calls {
+		if call.Op == fake.OpSetDesired && call.Group == "web" {
+			sets = append(sets, call)
+			log = append(log, fmt.Sprintf("%s term %d: %d -> %d", call.Caller.Node, call.Caller.Term, call.From, call.To))
+		}
+	}
+	summary := strings.Join(log, "; ")
+	for i := 1; i < len(sets); i++ {
+		if sets[i].Caller.Term < sets[i-1].Caller.Term {
+			t.Fatalf("by effect order the terms go back: %s", summary)
+		}
+	}
+	if len(sets) != 1 {
+		t.Fatalf("%d resizes of web, want the one (not repeated, cooldown held): %s", len(sets), summary)
+	}
+	recs, err := next.client.Decisions(ctx(t), "web", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Action == "failed" {
+			t.Fatalf("decision %+v: a resize of unknown outcome was called failed", r)
+		}
+	}
+	checkNoDeposedCalls(t, calls)
+}
