@@ -157,6 +157,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.state, f.tokens = s, tokens
 	f.mu.Unlock()
+	// The index applied before belongs to the replaced state: a lagging
+	// node that installs a leader's snapshot would otherwise report its
+	// old, lower index until its next apply, and a revocation waiting on
+	// it (waitApplied) would wait for nothing. Zero makes Cluster fall
+	// back on Raft's applied index, which Raft sets to the snapshot's.
+	f.applied.Store(0)
 	return nil
 }
 
@@ -179,8 +185,14 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	return sink.Close()
 }
 
-// Release drops the view.
-func (s *fsmSnapshot) Release() { s.view = nil }
+// Release drops the view and tells the state, so that it stops copying
+// policies on their first change.
+func (s *fsmSnapshot) Release() {
+	if s.view != nil {
+		s.view.Release()
+		s.view = nil
+	}
+}
 
 // --- read accessors -------------------------------------------------------
 

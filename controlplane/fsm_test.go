@@ -224,3 +224,42 @@ func TestFSMSnapshotRestoreIsExact(t *testing.T) {
 		t.Fatal("restoring garbage succeeded")
 	}
 }
+
+// TestFSMAppliedAfterRestore: Applied reports the last applied index, is 0
+// after a restore (the old index belongs to the replaced state) and follows
+// the applies that come after it.
+func TestFSMAppliedAfterRestore(t *testing.T) {
+	a := &applier{f: NewFSM(5)}
+	a.apply(t, store.PutPolicy{Policy: testPolicy("web"), At: time.Unix(100, 0).UTC()})
+	a.apply(t, store.PutPolicy{Policy: testPolicy("api"), At: time.Unix(200, 0).UTC()})
+	src := &applier{f: NewFSM(5), index: 40}
+	src.apply(t, store.PutPolicy{Policy: testPolicy("db"), At: time.Unix(300, 0).UTC()})
+	snap, err := src.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name string
+		do   func()
+		want uint64
+	}{
+		{"after two applies", func() {}, 2},
+		{"after a restore", func() {
+			if err := a.f.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+				t.Fatal(err)
+			}
+			a.index = 41 // the snapshot's index, as Raft resumes after it
+		}, 0},
+		{"after the next apply", func() { a.apply(t, store.PutPolicy{Policy: testPolicy("web"), At: time.Unix(400, 0).UTC()}) }, 42},
+	}
+	for _, s := range steps {
+		s.do()
+		if got := a.f.Applied(); got != s.want {
+			t.Fatalf("%s: Applied() = %d, want %d", s.name, got, s.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -93,6 +94,8 @@ type node struct {
 	cmd                             *exec.Cmd
 	log                             *bytes.Buffer
 	client                          *api.Client
+	// debug is the node's --debug-addr (pprof), when the test gives one.
+	debug string
 }
 
 type cluster struct {
@@ -116,6 +119,18 @@ type cluster struct {
 	// (--raft-bind and --http-bind 0.0.0.0:PORT) while they advertise
 	// their 127.0.0.1 addresses.
 	bindAll bool
+	// inProcessCloud, when set, starts no `capstan fakecloud`: each agent
+	// uses its own in-process fake cloud (no --fake-cloud), so a load run
+	// measures the control plane without an HTTP cloud's cost.
+	inProcessCloud bool
+	// nodeArgs, when set, gives a node extra flags of its own (e.g. a
+	// --debug-addr port).
+	nodeArgs func(*node) []string
+	// seed, when set, prepares the nodes' data directories before any
+	// agent starts (e.g. a Raft snapshot of a week-old state).
+	seed func(nodes []*node) error
+	// startWait bounds the wait for the first leader (default 10 s).
+	startWait time.Duration
 }
 
 // startCluster starts a fake cloud and n agents that bootstrap together.
@@ -141,14 +156,16 @@ func startClusterWith(t testing.TB, n int, set func(*cluster), extra ...string) 
 	if set != nil {
 		set(c)
 	}
-	fakeAddr := freePort(t)
-	c.fakeP = exec.Command(binary, "fakecloud", "--addr", fakeAddr, "--boot-delay", "1s", "--auto-create")
-	c.fakeP.Stderr = &bytes.Buffer{}
-	if err := c.fakeP.Start(); err != nil {
-		t.Fatal(err)
+	if !c.inProcessCloud {
+		fakeAddr := freePort(t)
+		c.fakeP = exec.Command(binary, "fakecloud", "--addr", fakeAddr, "--boot-delay", "1s", "--auto-create")
+		c.fakeP.Stderr = &bytes.Buffer{}
+		if err := c.fakeP.Start(); err != nil {
+			t.Fatal(err)
+		}
+		c.fakeURL = "http://" + fakeAddr
+		c.fake = fake.NewClient(c.fakeURL, &http.Client{Timeout: 5 * time.Second})
 	}
-	c.fakeURL = "http://" + fakeAddr
-	c.fake = fake.NewClient(c.fakeURL, &http.Client{Timeout: 5 * time.Second})
 	var joins []string
 	for i := 0; i < n; i++ {
 		nd := &node{id: fmt.Sprintf("n%d", i+1), raftAddr: freePort(t), httpAddr: freePort(t)}
@@ -157,11 +174,16 @@ func startClusterWith(t testing.TB, n int, set func(*cluster), extra ...string) 
 		joins = append(joins, nd.httpAddr)
 		c.nodes = append(c.nodes, nd)
 	}
+	if c.seed != nil {
+		if err := c.seed(c.nodes); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, nd := range c.nodes {
-		c.start(nd, strings.Join(joins, ","), "http://"+fakeAddr)
+		c.start(nd, strings.Join(joins, ","), c.fakeURL)
 	}
 	t.Cleanup(c.stopAll)
-	c.waitLeader(10 * time.Second)
+	c.waitLeader(cmp.Or(c.startWait, 10*time.Second))
 	return c
 }
 
@@ -169,7 +191,13 @@ func (c *cluster) start(nd *node, join, fakeURL string) {
 	c.t.Helper()
 	args := []string{"agent", "--node-id", nd.id, "--data-dir", nd.dataDir, "--raft-addr", nd.raftAddr,
 		"--http-addr", nd.httpAddr, "--bootstrap-expect", strconv.Itoa(len(c.nodes)), "--join", join,
-		"--fake-cloud", fakeURL, "--log-level", "info"}
+		"--log-level", "info"}
+	if fakeURL != "" {
+		args = append(args, "--fake-cloud", fakeURL)
+	}
+	if c.nodeArgs != nil {
+		args = append(args, c.nodeArgs(nd)...)
+	}
 	if c.tls != nil {
 		args = append(args, c.tls.agentArgs(nd.id)...)
 	}
@@ -214,7 +242,7 @@ func (c *cluster) stopAll() {
 		c.signal(nd, syscall.SIGCONT)
 		c.kill(nd)
 	}
-	if c.fakeP.Process != nil {
+	if c.fakeP != nil && c.fakeP.Process != nil {
 		c.fakeP.Process.Kill()
 		c.fakeP.Wait()
 	}

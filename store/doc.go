@@ -28,7 +28,8 @@
 //
 // Snapshots do not hold up Apply: View copies only the map of policies,
 // and Apply copies a policy (and the audit log) the first time it changes
-// it after a View (view.go).
+// it while a View is held; once every view is released (Release, after
+// the snapshot is written), Apply changes in place again (view.go).
 //
 // The Raft log and stable store stay with the control plane (raft-boltdb):
 // hashicorp/raft's types reach net/http through its metrics library, which

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/capstan-io/capstan/metrics/window"
@@ -143,6 +144,12 @@ type State struct {
 	// epoch counts the Views taken (view.go); auditEpoch is the epoch at
 	// which the audit logs were last copied.
 	epoch, auditEpoch uint64
+	// views counts the Views taken from this state and not yet released;
+	// a view holds the same counter in origin. Released views share
+	// nothing any more, so Apply changes in place again (view.go).
+	views *atomic.Int64
+	// origin is, in a view, its state's views counter; nil once released.
+	origin *atomic.Int64
 }
 
 // New returns an empty state.

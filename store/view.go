@@ -3,6 +3,7 @@ package store
 import (
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	"github.com/capstan-io/capstan/metrics/window"
 )
@@ -15,6 +16,10 @@ import (
 // view; it stays valid for as long as it is kept, while Apply goes on.
 func (s *State) View() *State {
 	s.epoch++ // every policy existing now is shared with the view
+	if s.views == nil {
+		s.views = new(atomic.Int64)
+	}
+	s.views.Add(1)
 	return &State{
 		Policies: maps.Clone(s.Policies),
 		Nodes:    maps.Clone(s.Nodes),
@@ -25,14 +30,40 @@ func (s *State) View() *State {
 		Audit:     slices.Clip(s.Audit),
 		AuditKept: slices.Clip(s.AuditKept),
 		epoch:     s.epoch,
+		origin:    s.views,
 	}
 }
+
+// Release tells the state this view was taken from that the view is no
+// longer read. Once every view is released, Apply changes policies in
+// place again instead of copying each on its first change: without it,
+// every snapshot made the state copy every policy it later touched (a
+// week-old policy's windows are about 64 KB), long after the snapshot had
+// been written. Call it once, when done with the view (Raft's
+// FSMSnapshot.Release); it may run concurrently with Apply. A view never
+// released only costs those copies.
+func (s *State) Release() {
+	if o := s.origin; o != nil {
+		s.origin = nil
+		o.Add(-1)
+	}
+}
+
+// shared reports whether a view still unreleased may share what this
+// state held when the last view was taken. The counter is atomic: a view
+// released on another goroutine has finished reading before the count
+// drops, so a 0 read here means nothing shares the state.
+func (s *State) shared() bool { return s.views != nil && s.views.Load() > 0 }
 
 // writable returns the policy for Apply to change, copying it first when a
 // view may share it.
 func (s *State) writable(id string) *Policy {
 	p := s.Policies[id]
 	if p == nil || p.epoch == s.epoch {
+		return p
+	}
+	if !s.shared() {
+		p.epoch = s.epoch
 		return p
 	}
 	c := p.clone()
@@ -45,7 +76,8 @@ func (s *State) writable(id string) *Policy {
 // place, when a view may share them (appends and trims leave a view's
 // entries alone and need no copy).
 func (s *State) writableAudit() {
-	if s.auditEpoch == s.epoch {
+	if s.auditEpoch == s.epoch || !s.shared() {
+		s.auditEpoch = s.epoch
 		return
 	}
 	s.Audit, s.AuditKept = slices.Clone(s.Audit), slices.Clone(s.AuditKept)

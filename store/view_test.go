@@ -47,6 +47,10 @@ func TestViewIsImmutable(t *testing.T) {
 				t.Error(err)
 			}
 			got[i] = b.Bytes()
+			// As Raft does once Persist is done: from here on Apply may
+			// change in place what this view shared (unless a newer
+			// view is still held), concurrently with the other views.
+			v.Release()
 		}()
 		withViews.Apply(uint64(i+1), c, legacyOptions)
 	}
@@ -77,5 +81,59 @@ func TestViewIsImmutable(t *testing.T) {
 	}
 	if !bytes.Equal(snapshotBytes(t, withViews), snapshotBytes(t, without)) {
 		t.Fatal("taking views changed the state")
+	}
+}
+
+// TestReleasedViewStopsCopies: while a view is held, Apply copies a policy
+// before its first change (the view keeps the old one); once every view
+// is released, Apply changes policies in place again. Before Release,
+// every snapshot made the state copy every policy it touched afterwards,
+// week-old windows included, for as long as the node ran.
+func TestReleasedViewStopsCopies(t *testing.T) {
+	at := time.Unix(1_780_000_000, 0).UTC()
+	tests := []struct {
+		name     string
+		views    int // taken before the change
+		released int // of those, released before the change
+		wantCopy bool
+	}{
+		{"no view", 0, 0, false},
+		{"a view held", 1, 0, true},
+		{"a view released", 1, 1, false},
+		{"two views, one released", 2, 1, true},
+		{"two views, both released", 2, 2, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New()
+			s.Apply(1, PutPolicy{Policy: testPolicy(t, "web", `[{"name":"rps","type":"request_rate","target":100}]`), At: at}, Options{})
+			s.Apply(2, Samples{Samples: []Sample{{Policy: "web", Metric: "rps", Time: at, Value: 1}}}, Options{})
+			var views []*State
+			for range tc.views {
+				views = append(views, s.View())
+			}
+			for _, v := range views[:tc.released] {
+				v.Release()
+				v.Release() // a second call changes nothing
+			}
+			before := s.Policies["web"]
+			var snap []byte
+			if len(views) > 0 {
+				snap = snapshotBytes(t, views[len(views)-1])
+			}
+			s.Apply(3, Samples{Samples: []Sample{{Policy: "web", Metric: "rps", Time: at.Add(time.Minute), Value: 2}}}, Options{})
+			if copied := s.Policies["web"] != before; copied != tc.wantCopy {
+				t.Fatalf("policy copied: %v, want %v", copied, tc.wantCopy)
+			}
+			if tc.wantCopy && !bytes.Equal(snapshotBytes(t, views[len(views)-1]), snap) {
+				t.Fatal("a held view changed under Apply")
+			}
+			// The next change never copies again within the same epoch.
+			after := s.Policies["web"]
+			s.Apply(4, Samples{Samples: []Sample{{Policy: "web", Metric: "rps", Time: at.Add(2 * time.Minute), Value: 3}}}, Options{})
+			if s.Policies["web"] != after {
+				t.Fatal("a second change copied the policy again")
+			}
+		})
 	}
 }
