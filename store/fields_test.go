@@ -22,7 +22,7 @@ func (f *filler) next() int { f.n++; return f.n }
 
 var (
 	timeType   = reflect.TypeFor[time.Time]()
-	policyType = reflect.TypeFor[policy.Policy]()
+	seasonType = reflect.TypeFor[policy.Season]()
 	windowType = reflect.TypeFor[*window.Window]()
 )
 
@@ -31,10 +31,9 @@ func (f *filler) fill(v reflect.Value) {
 	case timeType:
 		v.Set(reflect.ValueOf(time.Unix(1_780_000_000, int64(f.next())).UTC()))
 		return
-	case policyType:
-		// Carried as the policy package's own JSON document, whose fields
-		// the policy package owns; a valid policy keeps that JSON honest.
-		v.Set(reflect.ValueOf(policy.Policy{ID: "web", Min: 1, Max: 9}))
+	case seasonType:
+		// Auto and Period exclude each other (a policy's JSON holds one).
+		v.Set(reflect.ValueOf(policy.Season{Period: time.Duration(f.next())}))
 		return
 	case windowType:
 		// Carried in the window package's own binary encoding.
@@ -109,7 +108,8 @@ func filled[T any](t *testing.T) T {
 
 // TestEncodingsKeepEveryField: every command, with every exported field of
 // everything it carries set (the decision record and its metrics, intents,
-// samples, tokens, audit entries), survives the current log entry encoding
+// samples, tokens, audit entries, and the policy itself, carried as the
+// policy package's JSON document), survives the current log entry encoding
 // exactly; and a state with every field set survives the current snapshot.
 // Adding a field to policy.Record, or to any type store encodes, without
 // encoding it fails here.
