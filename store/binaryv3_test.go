@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -84,5 +85,45 @@ func TestVersion3StillReplays(t *testing.T) {
 	}
 	if !reflect.DeepEqual(replay(t, again), fromLog) {
 		t.Fatal("the log re-encoded in the current version gives another state")
+	}
+}
+
+// TestOlderSnapshotVersionsAreTheOldCodes: written in an older binary
+// version, a snapshot has the bytes the old code wrote (the frozen
+// fixtures), whether the state came from that snapshot or from replaying
+// the log; an unknown version is refused.
+func TestOlderSnapshotVersionsAreTheOldCodes(t *testing.T) {
+	v2entries, v2snap := binaryV2(t)
+	v3entries, v3snap := binaryV3(t)
+	tests := []struct {
+		name    string
+		v       uint8
+		entries [][]byte
+		want    []byte
+	}{
+		{"version 2", 2, v2entries, v2snap},
+		{"version 3", 3, v3entries, v3snap},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			restored, err := ReadSnapshot(bytes.NewReader(tc.want))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, s := range map[string]*State{"restored": restored, "replayed": replay(t, tc.entries)} {
+				var b bytes.Buffer
+				if err := s.WriteSnapshotVersion(&b, tc.v); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(b.Bytes(), tc.want) {
+					t.Errorf("%s state in version %d: %d bytes, not the fixture's %d", name, tc.v, b.Len(), len(tc.want))
+				}
+			}
+		})
+	}
+	for _, v := range []uint8{0, 1, SnapshotVersion + 1} {
+		if err := New().WriteSnapshotVersion(new(bytes.Buffer), v); !errors.Is(err, ErrUnknownSnapshot) {
+			t.Errorf("writing binary snapshot version %d: %v, want ErrUnknownSnapshot", v, err)
+		}
 	}
 }

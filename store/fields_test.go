@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"reflect"
 	"slices"
 	"testing"
@@ -226,27 +227,37 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 			})
 		}
 	}
-	t.Run("version-1 snapshot", func(t *testing.T) {
-		s := New()
-		r := filled[policy.Record](t)
-		r.Bound = policy.LimitSchedule
-		s.Policies["web"] = &Policy{Record: PolicyRecord{Policy: policy.Policy{ID: "web", Min: 1, Max: 9}, Version: 1}, Decisions: []policy.Record{r}}
-		var b bytes.Buffer
-		if err := s.WriteLegacySnapshot(&b); err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(b.Bytes(), []byte(`"schedule"`)) || bytes.Contains(b.Bytes(), []byte(`forecast_upper`)) {
-			t.Fatalf("the version-1 snapshot holds what its readers do not know: %s", b.Bytes())
-		}
-		back, err := ReadSnapshot(&b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := back.Policies["web"].Decisions[0], priorRecord(r); !reflect.DeepEqual(got, want) {
-			t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
-		}
-		if s.Policies["web"].Decisions[0].Bound != policy.LimitSchedule || s.Policies["web"].Decisions[0].Metrics[0].Upper == nil {
-			t.Fatal("writing the version-1 snapshot changed the state")
-		}
-	})
+	snapshots := []struct {
+		name  string
+		write func(*State, io.Writer) error
+	}{
+		{"version-1 snapshot", (*State).WriteLegacySnapshot},
+		{"version-2 snapshot", func(s *State, w io.Writer) error { return s.WriteSnapshotVersion(w, 2) }},
+		{"version-3 snapshot", func(s *State, w io.Writer) error { return s.WriteSnapshotVersion(w, 3) }},
+	}
+	for _, tc := range snapshots {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New()
+			r := filled[policy.Record](t)
+			r.Bound = policy.LimitSchedule
+			s.Policies["web"] = &Policy{Record: PolicyRecord{Policy: policy.Policy{ID: "web", Min: 1, Max: 9}, Version: 1}, Decisions: []policy.Record{r}}
+			var b bytes.Buffer
+			if err := tc.write(s, &b); err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b.Bytes(), []byte(`"schedule"`)) || bytes.Contains(b.Bytes(), []byte(`forecast_upper`)) {
+				t.Fatalf("the snapshot holds what its readers do not know: %s", b.Bytes())
+			}
+			back, err := ReadSnapshot(&b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := back.Policies["web"].Decisions[0], priorRecord(r); !reflect.DeepEqual(got, want) || got.Bound != policy.LimitBounds {
+				t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
+			}
+			if s.Policies["web"].Decisions[0].Bound != policy.LimitSchedule || s.Policies["web"].Decisions[0].Metrics[0].Upper == nil {
+				t.Fatal("writing the snapshot changed the state")
+			}
+		})
+	}
 }

@@ -39,14 +39,24 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // WriteSnapshot streams the state's binary snapshot to w, one policy at a
 // time, so that memory beyond the state is one policy's record. The
 // encoding is canonical (maps in key order): equal states give equal bytes.
-func (s *State) WriteSnapshot(w io.Writer) error {
+func (s *State) WriteSnapshot(w io.Writer) error { return s.WriteSnapshotVersion(w, SnapshotVersion) }
+
+// WriteSnapshotVersion writes the binary snapshot in version v (2 to
+// SnapshotVersion), for a cluster still running servers that read no
+// newer one: it leaves out what v has no place for, as EncodeVersion does
+// for entries (the intents' fence before 3, the decision fields of 4 with
+// their bounds mapped by priorRecord).
+func (s *State) WriteSnapshotVersion(w io.Writer, v uint8) error {
+	if v < snapshotUnfenced || v > SnapshotVersion {
+		return fmt.Errorf("%w: this node writes binary snapshot versions %d to %d, not %d", ErrUnknownSnapshot, snapshotUnfenced, SnapshotVersion, v)
+	}
 	bw := bufio.NewWriterSize(w, 1<<16)
 	crc := crc32.New(castagnoli)
 	out := io.MultiWriter(bw, crc)
-	if _, err := out.Write(append([]byte(snapshotMagic), SnapshotVersion)); err != nil {
+	if _, err := out.Write(append([]byte(snapshotMagic), v)); err != nil {
 		return fmt.Errorf("writing snapshot: %w", err)
 	}
-	e := &enc{b: make([]byte, 0, 1<<12), v: SnapshotVersion}
+	e := &enc{b: make([]byte, 0, 1<<12), v: v}
 	var frame [binary.MaxVarintLen64]byte
 	flush := func() error {
 		n := binary.PutUvarint(frame[:], uint64(len(e.b)))
