@@ -97,7 +97,7 @@ func maxEnum(t reflect.Type) uint8 {
 	return 1
 }
 
-func filled[T any](t *testing.T) T {
+func filled[T any](t testing.TB) T {
 	t.Helper()
 	var v T
 	new(filler).fill(reflect.ValueOf(&v).Elem())
