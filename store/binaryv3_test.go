@@ -3,10 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
-	"slices"
 	"testing"
 	"time"
 )
@@ -19,29 +16,7 @@ const binaryV3Dir = "testdata/binary-v3"
 
 func binaryV3(t *testing.T) (entries [][]byte, snapshot []byte) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(binaryV3Dir, "log", "*.bin"))
-	if err != nil || len(files) != 21 {
-		t.Fatalf("binary-v3 log: %d files, %v", len(files), err)
-	}
-	slices.Sort(files)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b[1] != VersionFenced {
-			t.Fatalf("%s is version %d, want %d", f, b[1], VersionFenced)
-		}
-		entries = append(entries, b)
-	}
-	snapshot, err = os.ReadFile(filepath.Join(binaryV3Dir, "snapshot.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if snapshot[len(snapshotMagic)] != 3 {
-		t.Fatalf("snapshot.bin is version %d, want 3", snapshot[len(snapshotMagic)])
-	}
-	return entries, snapshot
+	return binaryFixture(t, binaryV3Dir, 21, VersionFenced)
 }
 
 // TestVersion3StillReplays: version-3 entries and snapshots decode to the
