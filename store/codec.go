@@ -13,8 +13,10 @@ import (
 // times as a presence byte and Unix nanoseconds (always restored in UTC).
 type enc struct {
 	b []byte
-	// unfenced leaves out the intents' fence, for VersionBinary.
-	unfenced bool
+	// v is the binary version written (VersionBinary to CurrentVersion;
+	// a snapshot's version is the entry version of the same content):
+	// what an older one has no place for is left out (entities.go).
+	v uint8
 }
 
 func (e *enc) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
@@ -65,8 +67,8 @@ const maxListLen = 1 << 26
 type dec struct {
 	b   []byte
 	err error
-	// fenced says whether intents carry their fence (see dec.intent).
-	fenced bool
+	// v is the binary version read, as in enc.
+	v uint8
 }
 
 func (d *dec) fail(what string) {

@@ -59,18 +59,18 @@ func (e *enc) intent(in Intent) {
 	e.uvarint(in.Term)
 	e.string(in.Node)
 	e.time(in.At)
-	if !e.unfenced {
+	if e.v >= VersionFenced {
 		e.time(in.SendBy)
 		e.time(in.Settled)
 	}
 }
 
-// intent reads an intent; fenced says whether the encoding carries the
-// fence (VersionFenced entries and snapshots from SnapshotVersion 3).
-func (d *dec) intent(fenced bool) Intent {
+// intent reads an intent, with its fence from VersionFenced entries and
+// snapshots from version 3 on.
+func (d *dec) intent() Intent {
 	in := Intent{ID: d.uvarint(), Policy: d.string(), Group: d.string(), From: d.int(), To: d.int(),
 		Reason: d.string(), Term: d.uvarint(), Node: d.string(), At: d.time()}
-	if fenced {
+	if d.v >= VersionFenced {
 		in.SendBy, in.Settled = d.time(), d.time()
 	}
 	return in
@@ -206,7 +206,13 @@ func (d *dec) optFloat() *float64 {
 	return &v
 }
 
+// decision writes a decision record. Versions before VersionDecisions
+// get priorRecord's form of it: the fields they know, in their order.
 func (e *enc) decision(r policy.Record) {
+	full := e.v >= VersionDecisions
+	if !full {
+		r = priorRecord(r)
+	}
 	e.time(r.Time)
 	for _, v := range [...]int{r.Current, r.Ready, r.Reactive, r.Predictive, r.Recommended, r.Desired} {
 		e.int(v)
@@ -216,6 +222,14 @@ func (e *enc) decision(r policy.Record) {
 	e.bool(r.Stale)
 	e.bool(r.Forecast)
 	e.string(r.Reason)
+	if full {
+		e.byte(uint8(r.ScaleInRule))
+		e.bool(r.Reversal)
+		e.int(r.Reversals)
+		e.bool(r.Damped)
+		e.string(r.Schedule)
+		e.float(r.HourlyCost)
+	}
 	e.bool(r.Metrics != nil)
 	e.uvarint(uint64(len(r.Metrics)))
 	for _, m := range r.Metrics {
@@ -229,7 +243,38 @@ func (e *enc) decision(r policy.Record) {
 		e.varint(int64(m.Season))
 		e.optFloat(m.Skill)
 		e.bool(m.Trusted)
+		if full {
+			e.optFloat(m.Upper)
+		}
 	}
+}
+
+// priorRecord is a decision record as versions 1 to 3 hold it, for a
+// cluster still running servers of those versions: without the fields
+// they have no place for, and with a bound they know. Those servers know
+// neither the schedule nor the flapping bound, and refuse a record naming
+// one (the whole entry or snapshot, and with it the node), so a schedule's
+// clamp is written as the bound it is a form of (bounds: the size was
+// clamped to a min or max), and anti-flapping's damping as the hold it is
+// a form of (stabilization: a scale-in was held back). The reason text
+// still names the rule. The copy shares nothing with r.
+func priorRecord(r policy.Record) policy.Record {
+	switch r.Bound {
+	case policy.LimitSchedule:
+		r.Bound = policy.LimitBounds
+	case policy.LimitFlapping:
+		r.Bound = policy.LimitStabilization
+	}
+	r.ScaleInRule, r.Reversal, r.Reversals, r.Damped, r.Schedule, r.HourlyCost = policy.RuleNone, false, 0, false, "", 0
+	if r.Metrics != nil {
+		ms := make([]policy.MetricRecord, len(r.Metrics))
+		for i, m := range r.Metrics {
+			m.Upper = nil
+			ms[i] = m
+		}
+		r.Metrics = ms
+	}
+	return r
 }
 
 func (d *dec) decision() policy.Record {
@@ -243,6 +288,15 @@ func (d *dec) decision() policy.Record {
 	if err := new(policy.Limit).UnmarshalText([]byte(r.Bound.String())); err != nil {
 		d.fail(err.Error())
 	}
+	full := d.v >= VersionDecisions
+	if full {
+		r.ScaleInRule, r.Reversal, r.Reversals, r.Damped = policy.ScaleInRule(d.byte()), d.bool(), d.int(), d.bool()
+		r.Schedule, r.HourlyCost = d.string(), d.float()
+		var rule policy.ScaleInRule
+		if err := rule.UnmarshalText([]byte(r.ScaleInRule.String())); err != nil || rule != r.ScaleInRule {
+			d.fail(fmt.Sprintf("unknown scale-in rule %d", r.ScaleInRule))
+		}
+	}
 	hasMetrics := d.bool()
 	n := d.n(8)
 	if hasMetrics {
@@ -252,6 +306,9 @@ func (d *dec) decision() policy.Record {
 		m := policy.MetricRecord{Name: d.string(), Value: d.optFloat(), Stale: d.bool(), Reactive: d.int(),
 			WithinTolerance: d.bool(), Forecast: d.optFloat(), Predictive: d.int(), Season: policy.Duration(d.varint()),
 			Skill: d.optFloat(), Trusted: d.bool()}
+		if full {
+			m.Upper = d.optFloat()
+		}
 		r.Metrics = append(r.Metrics, m)
 	}
 	return r

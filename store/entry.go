@@ -8,10 +8,10 @@ import (
 // and the binary payload.
 func Encode(c Command) ([]byte, error) { return encodeBinary(c, CurrentVersion) }
 
-// encodeBinary frames c in a binary version: VersionFenced, or
-// VersionBinary, which leaves out the intents' fence.
+// encodeBinary frames c in a binary version: CurrentVersion, or an older
+// one, which leaves out what it has no place for (EncodeVersion).
 func encodeBinary(c Command, v uint8) ([]byte, error) {
-	e := &enc{b: make([]byte, 0, 64), unfenced: v == VersionBinary}
+	e := &enc{b: make([]byte, 0, 64), v: v}
 	e.byte(uint8(c.Type()))
 	e.byte(v)
 	if err := e.command(c); err != nil {
@@ -38,8 +38,8 @@ func Decode(data []byte) (Command, error) {
 	switch v {
 	case VersionJSON:
 		c, err = decodeLegacyCommand(t, payload)
-	case VersionBinary, VersionFenced:
-		d := &dec{b: payload, fenced: v >= VersionFenced}
+	case VersionBinary, VersionFenced, VersionDecisions:
+		d := &dec{b: payload, v: v}
 		c = d.command(t)
 		err = d.done()
 	default:
@@ -129,7 +129,7 @@ func (d *dec) command(t CommandType) Command {
 	case CmdDeletePolicy:
 		return DeletePolicy{ID: d.string(), IfMatch: d.string(), Audit: d.auditCommand()}
 	case CmdIntent:
-		return PutIntent{Intent: d.intent(d.fenced)}
+		return PutIntent{Intent: d.intent()}
 	case CmdResult:
 		return IntentResult{Policy: d.string(), IntentID: d.uvarint(), Outcome: d.string(), Error: d.string(), At: d.time()}
 	case CmdEvaluated:

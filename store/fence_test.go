@@ -17,9 +17,16 @@ const binaryV2Dir = "testdata/binary-v2"
 
 func binaryV2(t *testing.T) (entries [][]byte, snapshot []byte) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(binaryV2Dir, "log", "*.bin"))
-	if err != nil || len(files) != 4 {
-		t.Fatalf("binary-v2 log: %d files, %v", len(files), err)
+	return binaryFixture(t, binaryV2Dir, 4, VersionBinary)
+}
+
+// binaryFixture reads a frozen binary fixture: n log entries, each of
+// entry version v, and a snapshot of binary snapshot version v.
+func binaryFixture(t *testing.T, dir string, n int, v uint8) (entries [][]byte, snapshot []byte) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "log", "*.bin"))
+	if err != nil || len(files) != n {
+		t.Fatalf("%s log: %d files, %v; want %d", dir, len(files), err, n)
 	}
 	slices.Sort(files)
 	for _, f := range files {
@@ -27,14 +34,17 @@ func binaryV2(t *testing.T) (entries [][]byte, snapshot []byte) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b[1] != VersionBinary {
-			t.Fatalf("%s is version %d, want %d", f, b[1], VersionBinary)
+		if b[1] != v {
+			t.Fatalf("%s is version %d, want %d", f, b[1], v)
 		}
 		entries = append(entries, b)
 	}
-	snapshot, err = os.ReadFile(filepath.Join(binaryV2Dir, "snapshot.bin"))
+	snapshot, err = os.ReadFile(filepath.Join(dir, "snapshot.bin"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(snapshot) <= len(snapshotMagic) || snapshot[len(snapshotMagic)] != v {
+		t.Fatalf("%s/snapshot.bin is not a version-%d snapshot", dir, v)
 	}
 	return entries, snapshot
 }

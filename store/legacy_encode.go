@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+
+	"github.com/capstan-io/capstan/policy"
 )
 
 // Writing the version-1 encoding. A cluster upgrading from the version
@@ -13,11 +15,15 @@ import (
 // check that it reproduces the old code's bytes exactly.
 
 // EncodeVersion frames a command as a log entry in the given encoding
-// version (VersionFenced, VersionBinary or VersionJSON). The older two
-// leave out the intents' fence: their readers settle such intents at once.
+// version (CurrentVersion, VersionFenced, VersionBinary or VersionJSON).
+// The older ones leave out what their readers have no place for:
+// VersionBinary and VersionJSON the intents' fence (their readers settle
+// such intents at once), all three the decision fields VersionDecisions
+// added, and a decision bound by a schedule or by anti-flapping is
+// written as the bound those versions know (priorRecord).
 func EncodeVersion(c Command, v uint8) ([]byte, error) {
 	switch v {
-	case VersionFenced, VersionBinary:
+	case VersionDecisions, VersionFenced, VersionBinary:
 		return encodeBinary(c, v)
 	case VersionJSON:
 		body, err := json.Marshal(legacyCommand(c))
@@ -26,7 +32,7 @@ func EncodeVersion(c Command, v uint8) ([]byte, error) {
 		}
 		return append([]byte{byte(c.Type()), VersionJSON}, body...), nil
 	}
-	return nil, fmt.Errorf("%w: this node writes versions %d to %d, not %d", ErrUnknownCommand, VersionJSON, VersionFenced, v)
+	return nil, fmt.Errorf("%w: this node writes versions %d to %d, not %d", ErrUnknownCommand, VersionJSON, CurrentVersion, v)
 }
 
 // legacyCommand is a command's version-1 payload.
@@ -41,6 +47,10 @@ func legacyCommand(c Command) any {
 	case IntentResult:
 		return legacyResult(c)
 	case Evaluated:
+		if c.Record != nil {
+			r := priorRecord(*c.Record)
+			c.Record = &r
+		}
 		return legacyEvaluated(c)
 	case Samples:
 		return legacySamples{Samples: toLegacySamples(c.Samples)}
@@ -115,7 +125,7 @@ func toLegacySamples(in []Sample) []legacySample {
 func (s *State) WriteLegacySnapshot(w io.Writer) error {
 	doc := legacySnapshot{Policies: make(map[string]*legacyPolicyEntry, len(s.Policies)), Nodes: s.Nodes, Intents: s.Intents}
 	for id, p := range s.Policies {
-		e := &legacyPolicyEntry{State: p.EvalState, Decisions: p.Decisions, Windows: p.Windows,
+		e := &legacyPolicyEntry{State: p.EvalState, Decisions: priorRecords(p.Decisions), Windows: p.Windows,
 			Desired: p.Desired, Ready: p.Ready, LastEvaluation: p.LastEvaluation}
 		e.Record.Policy, e.Record.Version, e.Record.UpdatedAt = p.Record.Policy, p.Record.Version, p.Record.UpdatedAt
 		for _, in := range p.Pending {
@@ -158,6 +168,18 @@ func (s *State) WriteLegacySnapshot(w io.Writer) error {
 		return fmt.Errorf("writing a version-1 snapshot: %w", err)
 	}
 	return nil
+}
+
+// priorRecords is a decision history as version 1 holds it (priorRecord).
+func priorRecords(rs []policy.Record) []policy.Record {
+	if rs == nil {
+		return nil
+	}
+	out := make([]policy.Record, len(rs))
+	for i, r := range rs {
+		out[i] = priorRecord(r)
+	}
+	return out
 }
 
 // toLegacyIntent is an intent in version 1, which has no fence.

@@ -33,7 +33,7 @@ func TestDecodeRefusesWhatItDoesNotKnow(t *testing.T) {
 		{"unassigned type between known ones", []byte{15, CurrentVersion}, "type 15"},
 		{"unknown version", append([]byte{good[0], 9}, good[2:]...), "version 9"},
 		{"version 0", append([]byte{good[0], 0}, good[2:]...), "version 0"},
-		{"truncated binary", good[:len(good)-1], "register-node version 3"},
+		{"truncated binary", good[:len(good)-1], "register-node version 4"},
 		{"trailing bytes", append(append([]byte{}, good...), 0), "trailing bytes"},
 		{"binary payload labelled JSON", append([]byte{good[0], VersionJSON}, good[2:]...), "json"},
 		{"JSON payload labelled binary", append([]byte{legacy[0], VersionBinary}, legacy[2:]...), "put-policy version 2"},
@@ -86,7 +86,11 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // FuzzDecode: arbitrary entries never panic; whatever decodes re-encodes
 // and decodes to the same command.
 func FuzzDecode(f *testing.F) {
-	files, _ := filepath.Glob("testdata/legacy-v1*/log/*.bin")
+	files, _ := filepath.Glob("testdata/*/log/*.bin")
+	// A decision with every field of version 4 set.
+	if b, err := Encode(filled[Evaluated](f)); err == nil {
+		f.Add(b)
+	}
 	for _, file := range files {
 		b, _ := os.ReadFile(file)
 		f.Add(b)
@@ -143,6 +147,10 @@ func FuzzDecode(f *testing.F) {
 func FuzzReadSnapshot(f *testing.F) {
 	raw, _ := os.ReadFile(filepath.Join(legacyDir, "snapshot.json"))
 	f.Add(raw)
+	for _, dir := range []string{binaryV2Dir, binaryV3Dir} {
+		b, _ := os.ReadFile(filepath.Join(dir, "snapshot.bin"))
+		f.Add(b)
+	}
 	if s, err := ReadSnapshot(bytes.NewReader(raw)); err == nil {
 		var b bytes.Buffer
 		_ = s.WriteSnapshot(&b)

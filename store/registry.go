@@ -45,14 +45,21 @@ const (
 	// decoded, never written: old logs replay, new entries are binary.
 	VersionJSON uint8 = 1
 	// VersionBinary is the compact binary payload (codec.go). It is
-	// decoded, never written since VersionFenced.
+	// decoded, and written only by EncodeVersion (rolling upgrades),
+	// since VersionFenced.
 	VersionBinary uint8 = 2
 	// VersionFenced is VersionBinary whose intents carry their fence
 	// (Intent.SendBy and Intent.Settled); every other command is encoded
-	// as in VersionBinary.
+	// as in VersionBinary. It is decoded, and written only by
+	// EncodeVersion (rolling upgrades), since VersionDecisions.
 	VersionFenced uint8 = 3
+	// VersionDecisions is VersionFenced whose decision records carry
+	// every field of policy.Record and policy.MetricRecord (the scale-in
+	// rule, reversals, damping, the schedule, the hourly cost, each
+	// metric's forecast upper bound), which versions 1 to 3 dropped.
+	VersionDecisions uint8 = 4
 	// CurrentVersion is the version Encode writes.
-	CurrentVersion = VersionFenced
+	CurrentVersion = VersionDecisions
 )
 
 // commandNames names every known type; a type missing here is unknown.

@@ -21,10 +21,12 @@ import (
 // version-1 snapshot is the legacy JSON document and starts with '{'.
 const (
 	snapshotMagic = "\x89CSN"
-	// SnapshotVersion is the binary snapshot version WriteSnapshot writes;
-	// 3 added the intents' fence (Intent.SendBy and Settled) to version 2,
-	// which is still read.
-	SnapshotVersion uint8 = 3
+	// SnapshotVersion is the binary snapshot version WriteSnapshot writes.
+	// Each binary snapshot version holds what the entry version of the
+	// same number holds: 3 added the intents' fence (Intent.SendBy and
+	// Settled) to 2, and 4 every field of policy.Record to the decision
+	// history (VersionDecisions). Versions 2 and 3 are still read.
+	SnapshotVersion uint8 = VersionDecisions
 	// snapshotUnfenced is the binary version whose intents have no fence.
 	snapshotUnfenced uint8 = 2
 	// maxRecord bounds one snapshot record (one policy with its windows is
@@ -37,14 +39,24 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // WriteSnapshot streams the state's binary snapshot to w, one policy at a
 // time, so that memory beyond the state is one policy's record. The
 // encoding is canonical (maps in key order): equal states give equal bytes.
-func (s *State) WriteSnapshot(w io.Writer) error {
+func (s *State) WriteSnapshot(w io.Writer) error { return s.WriteSnapshotVersion(w, SnapshotVersion) }
+
+// WriteSnapshotVersion writes the binary snapshot in version v (2 to
+// SnapshotVersion), for a cluster still running servers that read no
+// newer one: it leaves out what v has no place for, as EncodeVersion does
+// for entries (the intents' fence before 3, the decision fields of 4 with
+// their bounds mapped by priorRecord).
+func (s *State) WriteSnapshotVersion(w io.Writer, v uint8) error {
+	if v < snapshotUnfenced || v > SnapshotVersion {
+		return fmt.Errorf("%w: this node writes binary snapshot versions %d to %d, not %d", ErrUnknownSnapshot, snapshotUnfenced, SnapshotVersion, v)
+	}
 	bw := bufio.NewWriterSize(w, 1<<16)
 	crc := crc32.New(castagnoli)
 	out := io.MultiWriter(bw, crc)
-	if _, err := out.Write(append([]byte(snapshotMagic), SnapshotVersion)); err != nil {
+	if _, err := out.Write(append([]byte(snapshotMagic), v)); err != nil {
 		return fmt.Errorf("writing snapshot: %w", err)
 	}
-	e := &enc{b: make([]byte, 0, 1<<12)}
+	e := &enc{b: make([]byte, 0, 1<<12), v: v}
 	var frame [binary.MaxVarintLen64]byte
 	flush := func() error {
 		n := binary.PutUvarint(frame[:], uint64(len(e.b)))
@@ -179,7 +191,7 @@ func (d *dec) policyEntry() (string, *Policy) {
 	if n := d.n(8); n > 0 {
 		p.Pending = make([]Intent, 0, n)
 		for range n {
-			p.Pending = append(p.Pending, d.intent(d.fenced))
+			p.Pending = append(p.Pending, d.intent())
 		}
 	}
 	n := d.n(4)
@@ -249,10 +261,10 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 		return nil, fmt.Errorf("%w: neither a JSON nor a binary snapshot", ErrUnknownSnapshot)
 	}
 	v := head[len(snapshotMagic)]
-	if v != SnapshotVersion && v != snapshotUnfenced {
+	if v < snapshotUnfenced || v > SnapshotVersion {
 		return nil, fmt.Errorf("%w: version %d (this node reads 1 to %d)", ErrUnknownSnapshot, v, SnapshotVersion)
 	}
-	s, err := readBinarySnapshot(br, v >= SnapshotVersion)
+	s, err := readBinarySnapshot(br, v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: version %d: %w", ErrUnknownSnapshot, v, err)
 	}
@@ -283,7 +295,7 @@ func (c *crcReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func readBinarySnapshot(br *bufio.Reader, fenced bool) (*State, error) {
+func readBinarySnapshot(br *bufio.Reader, v uint8) (*State, error) {
 	cr := &crcReader{r: br}
 	if _, err := io.ReadFull(cr, make([]byte, len(snapshotMagic)+1)); err != nil {
 		return nil, err
@@ -304,7 +316,7 @@ func readBinarySnapshot(br *bufio.Reader, fenced bool) (*State, error) {
 		if _, err := io.ReadFull(cr, buf); err != nil {
 			return nil, fmt.Errorf("record: %w", noEOF(err))
 		}
-		return &dec{b: buf, fenced: fenced}, nil
+		return &dec{b: buf, v: v}, nil
 	}
 	s := New()
 	d, err := next()

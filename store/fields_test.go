@@ -1,0 +1,263 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/metrics/window"
+	"github.com/capstan-io/capstan/policy"
+)
+
+// filler sets every exported field of a value to a non-zero value, by
+// reflection, so that a field added to an encoded type later is filled
+// too, and a round trip that drops it fails (TestEncodingsKeepEveryField).
+// Numbers count up from one, so two fields swapped by an encoder differ.
+type filler struct{ n int }
+
+func (f *filler) next() int { f.n++; return f.n }
+
+var (
+	timeType   = reflect.TypeFor[time.Time]()
+	seasonType = reflect.TypeFor[policy.Season]()
+	windowType = reflect.TypeFor[*window.Window]()
+)
+
+func (f *filler) fill(v reflect.Value) {
+	switch v.Type() {
+	case timeType:
+		v.Set(reflect.ValueOf(time.Unix(1_780_000_000, int64(f.next())).UTC()))
+		return
+	case seasonType:
+		// Auto and Period exclude each other (a policy's JSON holds one).
+		v.Set(reflect.ValueOf(policy.Season{Period: time.Duration(f.next())}))
+		return
+	case windowType:
+		// Carried in the window package's own binary encoding.
+		w := window.New(10*time.Second, 6, window.Mean)
+		w.Add(time.Unix(1_780_000_000, 0), float64(f.next()))
+		v.Set(reflect.ValueOf(w))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				f.fill(v.Field(i))
+			}
+		}
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		f.fill(v.Elem())
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := range 2 {
+			f.fill(v.Index(i))
+		}
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		f.fill(k)
+		f.fill(e)
+		m.SetMapIndex(k, e)
+		v.Set(m)
+	case reflect.String:
+		v.SetString("s" + string(rune('a'+f.next()%26)))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(f.next()))
+	case reflect.Uint8:
+		// Enumerations (policy.Limit, policy.ScaleInRule, Outcome): the
+		// highest value each knows, so a newly added one is tried too.
+		v.SetUint(uint64(maxEnum(v.Type())))
+	case reflect.Uint, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(f.next()))
+	case reflect.Float32, reflect.Float64:
+		v.SetFloat(float64(f.next()) + 0.5)
+	default:
+		panic("filler: no rule for " + v.Type().String())
+	}
+}
+
+// maxEnum is the highest known value of a byte-sized enumeration.
+func maxEnum(t reflect.Type) uint8 {
+	switch t {
+	case reflect.TypeFor[policy.Limit]():
+		return uint8(policy.LimitSchedule)
+	case reflect.TypeFor[policy.ScaleInRule]():
+		return uint8(policy.RuleNoiseRelease)
+	case reflect.TypeFor[Outcome]():
+		return uint8(Conflict)
+	}
+	return 1
+}
+
+func filled[T any](t testing.TB) T {
+	t.Helper()
+	var v T
+	new(filler).fill(reflect.ValueOf(&v).Elem())
+	if reflect.ValueOf(v).IsZero() {
+		t.Fatalf("%T not filled", v)
+	}
+	return v
+}
+
+// TestEncodingsKeepEveryField: every command, with every exported field of
+// everything it carries set (the decision record and its metrics, intents,
+// samples, tokens, audit entries, and the policy itself, carried as the
+// policy package's JSON document), survives the current log entry encoding
+// exactly; and a state with every field set survives the current snapshot.
+// Adding a field to policy.Record, or to any type store encodes, without
+// encoding it fails here.
+func TestEncodingsKeepEveryField(t *testing.T) {
+	commands := []Command{
+		filled[PutPolicy](t), filled[DeletePolicy](t), filled[PutIntent](t), filled[IntentResult](t),
+		filled[Evaluated](t), filled[Samples](t), filled[RegisterNode](t), filled[Buckets](t),
+		filled[CreateToken](t), filled[DeleteToken](t), filled[AuditCommand](t),
+	}
+	seen := map[CommandType]bool{}
+	for _, c := range commands {
+		seen[c.Type()] = true
+		t.Run(c.Type().String(), func(t *testing.T) {
+			b, err := Encode(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(back, c) {
+				t.Fatalf("the log entry drops or changes a field:\nsent %+v\ngot  %+v", c, back)
+			}
+		})
+	}
+	for ty := CommandType(0); ty < CommandType(len(commandNames)); ty++ {
+		if ty.Known() && !seen[ty] {
+			t.Errorf("command %s is not checked here", ty)
+		}
+	}
+
+	t.Run("snapshot", func(t *testing.T) {
+		s := filled[State](t)
+		// The keys the snapshot derives from the values: a policy's id
+		// and its samples' policy and metric, a token's name.
+		for id, p := range s.Policies {
+			samples := map[string]Sample{}
+			for _, x := range p.Samples {
+				x.Policy = id
+				samples[x.Metric] = x
+			}
+			p.Samples = samples
+		}
+		tokens := map[string]Token{}
+		for _, tok := range s.Tokens {
+			tokens[tok.Name] = tok
+		}
+		s.Tokens = tokens
+		var b bytes.Buffer
+		if err := s.WriteSnapshot(&b); err != nil {
+			t.Fatal(err)
+		}
+		back, err := ReadSnapshot(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(back, &s) {
+			for id, p := range s.Policies {
+				if q := back.Policies[id]; q != nil && !reflect.DeepEqual(q.Decisions, p.Decisions) {
+					t.Errorf("decisions:\nsent %+v\ngot  %+v", p.Decisions, q.Decisions)
+				}
+			}
+			t.Fatal("the snapshot drops or changes a field")
+		}
+	})
+}
+
+// TestOlderVersionsGetABoundTheyKnow: in the rolling-upgrade mode a
+// decision is written in a version that has no place for the fields
+// version 4 added, and whose servers refuse a bound they do not know (the
+// schedule and flapping bounds came after version 3): they get the bound
+// each is a form of, and the fields they do not hold are zero, whichever
+// older version is written, entry or snapshot. The state is not changed.
+func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
+	tests := []struct {
+		bound, want policy.Limit
+	}{
+		{policy.LimitSchedule, policy.LimitBounds},
+		{policy.LimitFlapping, policy.LimitStabilization},
+		{policy.LimitCooldown, policy.LimitCooldown},
+		{policy.LimitBounds, policy.LimitBounds},
+	}
+	for _, tc := range tests {
+		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions} {
+			t.Run(fmt.Sprintf("%s/version %d", tc.bound, v), func(t *testing.T) {
+				c := filled[Evaluated](t)
+				c.Record.Bound = tc.bound
+				sent := *c.Record
+				sent.Metrics = slices.Clone(sent.Metrics)
+				b, err := EncodeVersion(c, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				back, err := Decode(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := *back.(Evaluated).Record
+				want := sent
+				if v < VersionDecisions {
+					want = priorRecord(sent)
+					if want.Bound != tc.want || want.Bound > policy.LimitBounds || want.Schedule != "" ||
+						want.ScaleInRule != policy.RuleNone || want.Metrics[0].Upper != nil {
+						t.Fatalf("version %d record %+v: want bound %s and no fields of version 4", v, want, tc.want)
+					}
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("decoded\n%+v\nwant\n%+v", got, want)
+				}
+				if !reflect.DeepEqual(*c.Record, sent) {
+					t.Fatal("encoding an older version changed the record it was given")
+				}
+			})
+		}
+	}
+	snapshots := []struct {
+		name  string
+		write func(*State, io.Writer) error
+	}{
+		{"version-1 snapshot", (*State).WriteLegacySnapshot},
+		{"version-2 snapshot", func(s *State, w io.Writer) error { return s.WriteSnapshotVersion(w, 2) }},
+		{"version-3 snapshot", func(s *State, w io.Writer) error { return s.WriteSnapshotVersion(w, 3) }},
+	}
+	for _, tc := range snapshots {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New()
+			r := filled[policy.Record](t)
+			r.Bound = policy.LimitSchedule
+			s.Policies["web"] = &Policy{Record: PolicyRecord{Policy: policy.Policy{ID: "web", Min: 1, Max: 9}, Version: 1}, Decisions: []policy.Record{r}}
+			var b bytes.Buffer
+			if err := tc.write(s, &b); err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b.Bytes(), []byte(`"schedule"`)) || bytes.Contains(b.Bytes(), []byte(`forecast_upper`)) {
+				t.Fatalf("the snapshot holds what its readers do not know: %s", b.Bytes())
+			}
+			back, err := ReadSnapshot(&b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := back.Policies["web"].Decisions[0], priorRecord(r); !reflect.DeepEqual(got, want) || got.Bound != policy.LimitBounds {
+				t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
+			}
+			if s.Policies["web"].Decisions[0].Bound != policy.LimitSchedule || s.Policies["web"].Decisions[0].Metrics[0].Upper == nil {
+				t.Fatal("writing the snapshot changed the state")
+			}
+		})
+	}
+}
