@@ -39,6 +39,8 @@ type clusterOptions struct {
 	cloudTimeout, cloudSettle time.Duration
 	// writeVersion is every node's Config.WriteVersion (0: the newest).
 	writeVersion int
+	// now replaces every node's clock when set.
+	now func() time.Time
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -82,6 +84,9 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		}
 		cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
 		cfg.WriteVersion = o.writeVersion
+		if o.now != nil {
+			cfg.Now = o.now
+		}
 		cfg.Storage = &RaftStorage{Logs: logs, Stable: logs, Snapshots: snaps, Transport: c.trans[i]}
 		n, err := NewNode(cfg)
 		if err != nil {
