@@ -112,8 +112,8 @@ func TestFSMPolicyWritesCarryTheirAuditEntry(t *testing.T) {
 // the entry the API hands along in the context is committed with the
 // write, and the API is told so (it must not record the write again).
 func TestNodeCommitsAPolicyWriteWithItsAuditEntry(t *testing.T) {
-	n, _ := singleNode(t, time.Hour)
-	n.cfg.MaxAuditEntries = 2
+	// Set before the node runs: its leader loop reads the config.
+	n, _ := startSingleNode(t, time.Hour, func(n *Node) { n.cfg.MaxAuditEntries = 2 })
 	base := context.Background()
 	entry := api.AuditEntry{Token: "deployer", Source: "192.0.2.1:4000", Method: "PUT", Path: "/v1/policies/web",
 		Action: api.AuditPolicyPut, Target: "web"}

@@ -145,7 +145,7 @@ type RaftStorage struct {
 
 // writeVersion is the encoding version WriteVersion asks for, once
 // validated.
-func (c Config) writeVersion() uint8 {
+func (c *Config) writeVersion() uint8 {
 	if c.WriteVersion == 0 {
 		return store.CurrentVersion
 	}
