@@ -101,19 +101,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			l.done(id)
 		}
 	}
-	dueAll := func(force bool) {
-		now := n.now()
-		policies := n.fsm.Policies()
-		l.forgetDeleted(policies)
-		for _, rec := range policies {
-			if force || now.Sub(l.lastEvaluation(rec.Policy.ID)) >= rec.Policy.EvaluationInterval.D() {
-				dispatch(rec.Policy.ID)
-			}
-			if ctx.Err() != nil {
-				return
-			}
-		}
-	}
+	dueAll := func(force bool) { l.forDue(ctx, n.now(), force, dispatch) }
 	// A new leader evaluates everything at once: the gap in evaluation
 	// after a failover is then the election alone, not election plus a tick.
 	dueAll(true)
@@ -213,6 +201,21 @@ type loop struct {
 type syncMark struct {
 	at     time.Time
 	pacing string
+}
+
+// forDue calls dispatch, in id order, for every policy due at now (every
+// policy when force), and stops when ctx ends.
+func (l *loop) forDue(ctx context.Context, now time.Time, force bool, dispatch func(id string)) {
+	policies := l.n.fsm.Policies()
+	l.forgetDeleted(policies)
+	for _, rec := range policies {
+		if force || now.Sub(l.lastEvaluation(rec.Policy.ID)) >= rec.Policy.EvaluationInterval.D() {
+			dispatch(rec.Policy.ID)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
 }
 
 // lastEvaluation is when the policy was last evaluated, by this term or,
