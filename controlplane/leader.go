@@ -196,6 +196,10 @@ type loop struct {
 	// held is, per policy, the intent this term last recorded an in_doubt
 	// decision for, so a hold is recorded once, not at every evaluation.
 	held map[string]uint64
+	// listed is the policy schedule the last tick read, so that what the
+	// term remembers of deleted policies is dropped once per change of
+	// the policy set, not at every tick. Only the loop's goroutine uses it.
+	listed *policySchedule
 }
 
 type syncMark struct {
@@ -206,11 +210,14 @@ type syncMark struct {
 // forDue calls dispatch, in id order, for every policy due at now (every
 // policy when force), and stops when ctx ends.
 func (l *loop) forDue(ctx context.Context, now time.Time, force bool, dispatch func(id string)) {
-	policies := l.n.fsm.Policies()
-	l.forgetDeleted(policies)
-	for _, rec := range policies {
-		if force || now.Sub(l.lastEvaluation(rec.Policy.ID)) >= rec.Policy.EvaluationInterval.D() {
-			dispatch(rec.Policy.ID)
+	s := l.n.fsm.schedule()
+	if s != l.listed {
+		l.forgetDeleted(s.list)
+		l.listed = s
+	}
+	for _, p := range s.list {
+		if force || now.Sub(l.lastEvaluation(p.ID)) >= p.Interval {
+			dispatch(p.ID)
 		}
 		if ctx.Err() != nil {
 			return
@@ -235,10 +242,10 @@ func (l *loop) lastEvaluation(id string) time.Time {
 
 // forgetDeleted drops what this term remembers of policies that no longer
 // exist, including their freshness metrics.
-func (l *loop) forgetDeleted(policies []api.PolicyRecord) {
+func (l *loop) forgetDeleted(policies []scheduled) {
 	live := make(map[string]bool, len(policies))
-	for _, rec := range policies {
-		live[rec.Policy.ID] = true
+	for _, p := range policies {
+		live[p.ID] = true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
