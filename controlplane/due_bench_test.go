@@ -19,18 +19,24 @@ func fsmWithPolicies(tb testing.TB, n int) (*FSM, uint64) {
 	f := NewFSM(10)
 	index := uint64(0)
 	for i := range n {
-		id := fmt.Sprintf("p%05d", i)
-		p, err := policy.Parse([]byte(fmt.Sprintf(`{"id":%q,"target":{"provider":"fake","group":%q},"min":1,"max":50,
-"evaluation_interval":"10s",
-"metrics":[{"name":"rps","type":"request_rate","target":100},{"name":"queue","type":"queue_depth","target":10}],
-"predictive":{"mode":"forecast-and-scale","history":"1d"}}`, id, id)))
-		if err != nil {
-			tb.Fatal(err)
-		}
 		index++
-		applyCmd(tb, f, index, store.PutPolicy{Policy: p})
+		applyCmd(tb, f, index, store.PutPolicy{Policy: twoMetricPolicy(tb, fmt.Sprintf("p%05d", i), "10s")})
 	}
 	return f, index + 1
+}
+
+// twoMetricPolicy is a predictive policy with two metrics, evaluated at
+// the given interval.
+func twoMetricPolicy(tb testing.TB, id, interval string) policy.Policy {
+	tb.Helper()
+	p, err := policy.Parse([]byte(fmt.Sprintf(`{"id":%q,"target":{"provider":"fake","group":%q},"min":1,"max":50,
+"evaluation_interval":%q,
+"metrics":[{"name":"rps","type":"request_rate","target":100},{"name":"queue","type":"queue_depth","target":10}],
+"predictive":{"mode":"forecast-and-scale","history":"1d"}}`, id, id, interval)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
 }
 
 // applyCmd applies one command to f at index and fails on a refusal.
