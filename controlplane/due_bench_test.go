@@ -52,28 +52,54 @@ func applyCmd(tb testing.TB, f *FSM, index uint64, c store.Command) {
 }
 
 // BenchmarkDueTick measures one tick of the leader loop's due-policy
-// listing at 10,000 policies, every one evaluated by this term 5 s ago,
-// so none is due: the steady-state cost the leader pays every Tick
-// (250 ms by default) whatever the load.
+// listing at 10,000 policies evaluated every 10 s, the work the leader
+// does every Tick (250 ms by default) whatever the load. idle: every
+// policy was evaluated 5 s ago, none is due. steady: the clock moves by a
+// tick each time and the last evaluations are spread over the interval,
+// so a fortieth of the policies (250) is due at each tick; dispatch
+// records the evaluation as a worker would.
 func BenchmarkDueTick(b *testing.B) {
-	const policies = 10_000
-	f, _ := fsmWithPolicies(b, policies)
-	now := time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)
-	l := &loop{n: &Node{fsm: f}, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{}}
-	for i := range policies {
-		l.last[fmt.Sprintf("p%05d", i)] = now.Add(-5 * time.Second)
-	}
-	ctx := context.Background()
-	dispatched := 0
-	// The first tick after a change of the policy set lists it; the
-	// benchmark measures the ticks between changes.
-	l.forDue(ctx, now, false, func(string) { dispatched++ })
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		l.forDue(ctx, now, false, func(string) { dispatched++ })
-	}
-	if dispatched != 0 {
-		b.Fatalf("%d policies dispatched, want none due", dispatched)
+	const policies, tick = 10_000, 250 * time.Millisecond
+	start := time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)
+	for _, steady := range []bool{false, true} {
+		name := map[bool]string{false: "idle", true: "steady"}[steady]
+		b.Run(name, func(b *testing.B) {
+			f, _ := fsmWithPolicies(b, policies)
+			l := &loop{n: &Node{fsm: f}, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{}}
+			for i := range policies {
+				age := 5 * time.Second
+				if steady {
+					age = time.Duration(i%40) * tick
+				}
+				l.last[fmt.Sprintf("p%05d", i)] = start.Add(-age)
+			}
+			ctx := context.Background()
+			now := start
+			dispatched := 0
+			evaluate := func(id string) {
+				dispatched++
+				l.last[id] = now
+			}
+			// The first tick after a change of the policy set lists it;
+			// the benchmark measures the ticks between changes.
+			l.forDue(ctx, now, false, evaluate)
+			dispatched = 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if steady {
+					now = now.Add(tick)
+				}
+				l.forDue(ctx, now, false, evaluate)
+			}
+			b.StopTimer()
+			want := 0
+			if steady {
+				want = b.N * policies / 40
+			}
+			if dispatched != want {
+				b.Fatalf("%d policies dispatched in %d ticks, want %d", dispatched, b.N, want)
+			}
+		})
 	}
 }
