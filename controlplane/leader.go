@@ -200,6 +200,9 @@ type loop struct {
 	// term remembers of deleted policies is dropped once per change of
 	// the policy set, not at every tick. Only the loop's goroutine uses it.
 	listed *policySchedule
+	// queue holds the listed policies by when each is next due (due.go);
+	// only the loop's goroutine uses it.
+	queue dueQueue
 }
 
 type syncMark struct {
@@ -207,18 +210,27 @@ type syncMark struct {
 	pacing string
 }
 
-// forDue calls dispatch, in id order, for every policy due at now (every
-// policy when force), and stops when ctx ends.
+// forDue calls dispatch for every policy due at now, earliest first, or
+// for every policy in id order when force, and stops when ctx ends. It
+// lists the policies and rebuilds the due queue only when the policy set
+// changed (due.go); between changes a tick costs O(due × log n).
 func (l *loop) forDue(ctx context.Context, now time.Time, force bool, dispatch func(id string)) {
 	s := l.n.fsm.schedule()
 	if s != l.listed {
 		l.forgetDeleted(s.list)
 		l.listed = s
+		l.requeue(s)
+	}
+	if !force {
+		l.popDue(now, func(id string) {
+			if ctx.Err() == nil {
+				dispatch(id)
+			}
+		})
+		return
 	}
 	for _, p := range s.list {
-		if force || now.Sub(l.lastEvaluation(p.ID)) >= p.Interval {
-			dispatch(p.ID)
-		}
+		dispatch(p.ID)
 		if ctx.Err() != nil {
 			return
 		}

@@ -80,8 +80,8 @@ func TestPolicySchedule(t *testing.T) {
 }
 
 // TestForDue checks which policies a tick dispatches: those whose last
-// evaluation is at least their interval old (or all, when forced), in id
-// order; and that a policy deleted since the last tick is dispatched no
+// evaluation is at least their interval old, earliest due first (or all
+// in id order, when forced); and that a policy deleted since the last tick is dispatched no
 // more and forgotten by the term.
 func TestForDue(t *testing.T) {
 	now := time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)
@@ -93,7 +93,7 @@ func TestForDue(t *testing.T) {
 		want    []string
 	}{
 		{"none due", map[string]time.Duration{"a": 5 * time.Second, "b": 29 * time.Second, "c": 59 * time.Second}, false, "", nil},
-		{"interval reached", map[string]time.Duration{"a": 10 * time.Second, "b": 31 * time.Second, "c": 59 * time.Second}, false, "", []string{"a", "b"}},
+		{"interval reached, earliest first", map[string]time.Duration{"a": 10 * time.Second, "b": 31 * time.Second, "c": 59 * time.Second}, false, "", []string{"b", "a"}},
 		{"never evaluated", map[string]time.Duration{"a": time.Second}, false, "", []string{"b", "c"}},
 		{"forced", map[string]time.Duration{"a": 0, "b": 0, "c": 0}, true, "", []string{"a", "b", "c"}},
 		{"deleted", map[string]time.Duration{"a": time.Minute, "b": time.Minute, "c": time.Minute}, false, "b", []string{"a", "c"}},
@@ -127,5 +127,51 @@ func TestForDue(t *testing.T) {
 				t.Errorf("the term still remembers deleted policy %q", tc.deleted)
 			}
 		})
+	}
+}
+
+// TestForDueAcrossTicks follows one policy evaluated every 10 s through
+// ticks: a dispatch whose evaluation is not recorded (it failed, or is
+// still running) is dispatched again at the next tick; an evaluation run
+// early (fresh samples) moves the next due time; a new interval counts
+// from the last evaluation.
+func TestForDueAcrossTicks(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)
+	f := NewFSM(10)
+	applyCmd(t, f, 1, store.PutPolicy{Policy: twoMetricPolicy(t, "web", "10s")})
+	l := &loop{n: &Node{fsm: f}, busy: map[string]bool{}, last: map[string]time.Time{"web": t0}, held: map[string]uint64{}}
+	steps := []struct {
+		name     string
+		at       time.Duration // the tick's time after t0
+		before   func()        // what happens before the tick
+		want     bool          // dispatched
+		evaluate bool          // the dispatched evaluation is recorded at the tick's time
+	}{
+		{"not due", 9 * time.Second, nil, false, false},
+		{"due, evaluation fails", 10 * time.Second, nil, true, false},
+		{"again at the next tick", 10250 * time.Millisecond, nil, true, true},
+		{"evaluated 250 ms ago", 10500 * time.Millisecond, nil, false, false},
+		{"evaluated early for fresh samples", 15 * time.Second, func() { l.last["web"] = t0.Add(15 * time.Second) }, false, false},
+		{"not due at the old due time", 20250 * time.Millisecond, nil, false, false},
+		{"due 10 s after the early evaluation", 25 * time.Second, nil, true, true},
+		{"interval now 1m", 26 * time.Second, func() { applyCmd(t, f, 2, store.PutPolicy{Policy: twoMetricPolicy(t, "web", "1m")}) }, false, false},
+		{"not due at 10 s", 35 * time.Second, nil, false, false},
+		{"due at 1m", 85 * time.Second, nil, true, true},
+	}
+	for _, st := range steps {
+		if st.before != nil {
+			st.before()
+		}
+		now := t0.Add(st.at)
+		got := false
+		l.forDue(context.Background(), now, false, func(id string) {
+			got = true
+			if st.evaluate {
+				l.last[id] = now
+			}
+		})
+		if got != st.want {
+			t.Errorf("%s (t0+%v): dispatched = %v, want %v", st.name, st.at, got, st.want)
+		}
 	}
 }
