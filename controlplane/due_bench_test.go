@@ -103,3 +103,31 @@ func BenchmarkDueTick(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDueTickAfterWrite measures the tick that follows a policy
+// write at 10,000 policies: the write's Apply, then a tick that lists the
+// policy set again and rebuilds the due queue (none due), the most a
+// flood of policy writes costs the tick.
+func BenchmarkDueTickAfterWrite(b *testing.B) {
+	const policies = 10_000
+	now := time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)
+	f, index := fsmWithPolicies(b, policies)
+	l := &loop{n: &Node{fsm: f}, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{}}
+	for i := range policies {
+		l.last[fmt.Sprintf("p%05d", i)] = now.Add(-5 * time.Second)
+	}
+	write := store.PutPolicy{Policy: twoMetricPolicy(b, "p00000", "10s")}
+	ctx := context.Background()
+	dispatched := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		applyCmd(b, f, index, write)
+		index++
+		l.forDue(ctx, now, false, func(string) { dispatched++ })
+	}
+	b.StopTimer()
+	if dispatched != 0 {
+		b.Fatalf("%d policies dispatched, want none due", dispatched)
+	}
+}
