@@ -219,7 +219,9 @@ func (l *loop) forDue(ctx context.Context, now time.Time, force bool, dispatch f
 	if s != l.listed {
 		l.forgetDeleted(s.list)
 		l.listed = s
-		l.requeue(s)
+		if !force {
+			l.requeue(s, time.Time{})
+		}
 	}
 	if !force {
 		l.popDue(now, func(id string) {
@@ -229,6 +231,7 @@ func (l *loop) forDue(ctx context.Context, now time.Time, force bool, dispatch f
 		})
 		return
 	}
+	l.requeue(s, now)
 	for _, p := range s.list {
 		dispatch(p.ID)
 		if ctx.Err() != nil {

@@ -175,3 +175,38 @@ func TestForDueAcrossTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestForDueAfterForcedTick: a new term's forced tick dispatches every
+// policy; the next tick dispatches again only those whose evaluation was
+// not recorded, and the others come due an interval after theirs.
+func TestForDueAfterForcedTick(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)
+	f := NewFSM(10)
+	for i, id := range []string{"c", "a", "b"} {
+		applyCmd(t, f, uint64(i+1), store.PutPolicy{Policy: twoMetricPolicy(t, id, "10s")})
+	}
+	l := &loop{n: &Node{fsm: f}, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{}}
+	ticks := []struct {
+		at     time.Duration
+		force  bool
+		record []string // evaluations recorded at this tick
+		want   []string
+	}{
+		{0, true, []string{"a", "b"}, []string{"a", "b", "c"}},
+		{250 * time.Millisecond, false, []string{"c"}, []string{"c"}},
+		{500 * time.Millisecond, false, nil, nil},
+		{10 * time.Second, false, []string{"a", "b"}, []string{"a", "b"}},
+		{10250 * time.Millisecond, false, []string{"c"}, []string{"c"}},
+	}
+	for _, tk := range ticks {
+		now := t0.Add(tk.at)
+		var got []string
+		l.forDue(context.Background(), now, tk.force, func(id string) { got = append(got, id) })
+		if !slices.Equal(got, tk.want) {
+			t.Errorf("tick at t0+%v: dispatched %v, want %v", tk.at, got, tk.want)
+		}
+		for _, id := range tk.record {
+			l.last[id] = now
+		}
+	}
+}
