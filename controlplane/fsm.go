@@ -46,7 +46,10 @@ type FSM struct {
 	// that took effect, restores), under mu; sched is the schedule built
 	// for the latest count read (schedule.go).
 	policyGen uint64
-	sched     atomic.Pointer[policySchedule]
+	// policyRemovals counts the deletes that took effect and the
+	// restores, under mu.
+	policyRemovals uint64
+	sched          atomic.Pointer[policySchedule]
 }
 
 // Applied is the index of the last log entry this FSM finished applying,
@@ -110,6 +113,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 	res := f.state.Apply(l.Index, c, f.opt)
 	if res.Outcome == store.OK && changesPolicySet(c) {
 		f.policyGen++
+		if removesPolicy(c) {
+			f.policyRemovals++
+		}
 	}
 	if t := c.Type(); t == store.CmdCreateToken || t == store.CmdDeleteToken {
 		f.tokens = tokenList(f.state.Tokens)
@@ -165,6 +171,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.state, f.tokens = s, tokens
 	f.policyGen++
+	f.policyRemovals++
 	f.mu.Unlock()
 	// The index applied before belongs to the replaced state: a lagging
 	// node that installs a leader's snapshot would otherwise report its

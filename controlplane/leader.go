@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -197,7 +198,7 @@ type loop struct {
 	// decision for, so a hold is recorded once, not at every evaluation.
 	held map[string]uint64
 	// listed is the policy schedule the last tick read, so that what the
-	// term remembers of deleted policies is dropped once per change of
+	// term remembers of deleted policies is dropped once per removal from
 	// the policy set, not at every tick. Only the loop's goroutine uses it.
 	listed *policySchedule
 	// queue holds the listed policies by when each is next due (due.go);
@@ -217,7 +218,9 @@ type syncMark struct {
 func (l *loop) forDue(ctx context.Context, now time.Time, force bool, dispatch func(id string)) {
 	s := l.n.fsm.schedule()
 	if s != l.listed {
-		l.forgetDeleted(s.list)
+		if l.listed == nil || s.removals != l.listed.removals {
+			l.forgetDeleted(s.list)
+		}
 		l.listed = s
 		if !force {
 			l.requeue(s, time.Time{})
@@ -232,7 +235,7 @@ func (l *loop) forDue(ctx context.Context, now time.Time, force bool, dispatch f
 		return
 	}
 	l.requeue(s, now)
-	for _, p := range s.list {
+	for _, p := range slices.SortedFunc(slices.Values(s.list), func(a, b scheduled) int { return strings.Compare(a.ID, b.ID) }) {
 		dispatch(p.ID)
 		if ctx.Err() != nil {
 			return

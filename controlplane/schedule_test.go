@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +17,8 @@ import (
 
 // TestPolicySchedule applies commands one after the other and checks after
 // each whether the schedule was rebuilt (a new value) and what it lists:
-// only a put or delete that took effect, or a restore, rebuilds it.
+// only a put or delete that took effect, or a restore, rebuilds it; only
+// a delete or a restore counts as a removal.
 func TestPolicySchedule(t *testing.T) {
 	f := NewFSM(10)
 	at := time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)
@@ -28,7 +30,7 @@ func TestPolicySchedule(t *testing.T) {
 	}{
 		{"first policy", store.PutPolicy{Policy: twoMetricPolicy(t, "web", "10s")}, true,
 			[]scheduled{{"web", 10 * time.Second}}},
-		{"second policy, sorted by id", store.PutPolicy{Policy: twoMetricPolicy(t, "api", "30s")}, true,
+		{"second policy", store.PutPolicy{Policy: twoMetricPolicy(t, "api", "30s")}, true,
 			[]scheduled{{"api", 30 * time.Second}, {"web", 10 * time.Second}}},
 		{"samples", store.Samples{Samples: []store.Sample{{Policy: "web", Metric: "rps", Time: at, Value: 5}}}, false,
 			[]scheduled{{"api", 30 * time.Second}, {"web", 10 * time.Second}}},
@@ -69,8 +71,13 @@ func TestPolicySchedule(t *testing.T) {
 		if rebuilt := got != prev; rebuilt != st.rebuilt {
 			t.Errorf("%s: rebuilt = %v, want %v", st.name, rebuilt, st.rebuilt)
 		}
-		if !slices.Equal(got.list, st.want) {
-			t.Errorf("%s: schedule %v, want %v", st.name, got.list, st.want)
+		list := slices.SortedFunc(slices.Values(got.list), func(a, b scheduled) int { return strings.Compare(a.ID, b.ID) })
+		if !slices.Equal(list, st.want) {
+			t.Errorf("%s: schedule %v, want %v", st.name, list, st.want)
+		}
+		wantRemoval := st.name == "delete" || st.name == "restore"
+		if removed := got.removals != prev.removals; removed != wantRemoval {
+			t.Errorf("%s: counted as a removal = %v, want %v", st.name, removed, wantRemoval)
 		}
 		if again := f.schedule(); again != got {
 			t.Errorf("%s: a second read rebuilt the schedule", st.name)
