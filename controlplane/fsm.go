@@ -43,6 +43,14 @@ type FSM struct {
 	// restore until the next). Raft's own AppliedIndex counts entries
 	// handed to the FSM, which applies them a little later.
 	applied atomic.Uint64
+	// policyGen counts the changes to the policy set (puts and deletes
+	// that took effect, restores), under mu; sched is the schedule built
+	// for the latest count read (schedule.go).
+	policyGen uint64
+	// policyRemovals counts the deletes that took effect and the
+	// restores, under mu.
+	policyRemovals uint64
+	sched          atomic.Pointer[policySchedule]
 }
 
 // Applied is the index of the last log entry this FSM finished applying,
@@ -104,6 +112,12 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	res := f.state.Apply(l.Index, c, f.opt)
+	if res.Outcome == store.OK && changesPolicySet(c) {
+		f.policyGen++
+		if removesPolicy(c) {
+			f.policyRemovals++
+		}
+	}
 	if t := c.Type(); t == store.CmdCreateToken || t == store.CmdDeleteToken {
 		f.tokens = tokenList(f.state.Tokens)
 	}
@@ -157,6 +171,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	tokens := tokenList(s.Tokens)
 	f.mu.Lock()
 	f.state, f.tokens = s, tokens
+	f.policyGen++
+	f.policyRemovals++
 	f.mu.Unlock()
 	// The index applied before belongs to the replaced state: a lagging
 	// node that installs a leader's snapshot would otherwise report its

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,19 +102,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			l.done(id)
 		}
 	}
-	dueAll := func(force bool) {
-		now := n.now()
-		policies := n.fsm.Policies()
-		l.forgetDeleted(policies)
-		for _, rec := range policies {
-			if force || now.Sub(l.lastEvaluation(rec.Policy.ID)) >= rec.Policy.EvaluationInterval.D() {
-				dispatch(rec.Policy.ID)
-			}
-			if ctx.Err() != nil {
-				return
-			}
-		}
-	}
+	dueAll := func(force bool) { l.forDue(ctx, n.now(), force, dispatch) }
 	// A new leader evaluates everything at once: the gap in evaluation
 	// after a failover is then the election alone, not election plus a tick.
 	dueAll(true)
@@ -208,11 +197,50 @@ type loop struct {
 	// held is, per policy, the intent this term last recorded an in_doubt
 	// decision for, so a hold is recorded once, not at every evaluation.
 	held map[string]uint64
+	// listed is the policy schedule the last tick read, so that what the
+	// term remembers of deleted policies is dropped once per removal from
+	// the policy set, not at every tick. Only the loop's goroutine uses it.
+	listed *policySchedule
+	// queue holds the listed policies by when each is next due (due.go);
+	// only the loop's goroutine uses it.
+	queue dueQueue
 }
 
 type syncMark struct {
 	at     time.Time
 	pacing string
+}
+
+// forDue calls dispatch for every policy due at now, earliest first, or
+// for every policy in id order when force, and stops when ctx ends. It
+// lists the policies and rebuilds the due queue only when the policy set
+// changed (due.go); between changes a tick costs O(due × log n).
+func (l *loop) forDue(ctx context.Context, now time.Time, force bool, dispatch func(id string)) {
+	s := l.n.fsm.schedule()
+	if s != l.listed {
+		if l.listed == nil || s.removals != l.listed.removals {
+			l.forgetDeleted(s.list)
+		}
+		l.listed = s
+		if !force {
+			l.requeue(s, time.Time{})
+		}
+	}
+	if !force {
+		l.popDue(now, func(id string) {
+			if ctx.Err() == nil {
+				dispatch(id)
+			}
+		})
+		return
+	}
+	l.requeue(s, now)
+	for _, p := range slices.SortedFunc(slices.Values(s.list), func(a, b scheduled) int { return strings.Compare(a.ID, b.ID) }) {
+		dispatch(p.ID)
+		if ctx.Err() != nil {
+			return
+		}
+	}
 }
 
 // lastEvaluation is when the policy was last evaluated, by this term or,
@@ -232,10 +260,10 @@ func (l *loop) lastEvaluation(id string) time.Time {
 
 // forgetDeleted drops what this term remembers of policies that no longer
 // exist, including their freshness metrics.
-func (l *loop) forgetDeleted(policies []api.PolicyRecord) {
+func (l *loop) forgetDeleted(policies []scheduled) {
 	live := make(map[string]bool, len(policies))
-	for _, rec := range policies {
-		live[rec.Policy.ID] = true
+	for _, p := range policies {
+		live[p.ID] = true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

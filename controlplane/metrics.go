@@ -94,7 +94,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 		})
 	policies := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_policies", Help: "Policies in the replicated state."},
-		func() float64 { return float64(len(n.fsm.Policies())) })
+		func() float64 { return float64(n.fsm.policyCount()) })
 	for _, c := range append(m.capacity.collectors(), m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, m.roundTrip, raftState, applied, commit, term, policies, newHealthCollector(n)) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
