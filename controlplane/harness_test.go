@@ -38,12 +38,18 @@ type clusterOptions struct {
 	cloudTimeout, cloudSettle time.Duration
 	// legacy runs every node in the rolling-upgrade mode.
 	legacy bool
+	// driver, when set, replaces the fake cloud's driver for every
+	// provider (the fake cloud is still made, unused).
+	driver cloud.Driver
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
 	c := &cluster{t: t, cloud: fake.New(fake.Options{AutoCreate: true, DefaultMax: 100, DefaultDesired: 2})}
-	drv := fake.NewDriver(c.cloud)
+	var drv cloud.Driver = fake.NewDriver(c.cloud)
+	if o.driver != nil {
+		drv = o.driver
+	}
 	var servers []raft.Server
 	for i := range 3 {
 		addr, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("10.0.0.%d:7001", i+1)))
