@@ -106,8 +106,8 @@ func TestSettleFromAWSActivities(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-			t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+			// Each run waits out a fence on its own cluster: run them side by side.
+			t.Parallel()
 			emu := awsemu.New(awsemu.Options{})
 			srv := httptest.NewServer(emu)
 			t.Cleanup(srv.Close)
