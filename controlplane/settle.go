@@ -33,8 +33,9 @@ const activitySkew = 5 * time.Second
 // that intent. Once settled, the evidence decides (settleOutcome): the
 // provider's activity record where the driver offers one, and always a
 // describe. An applied intent counts for cooldowns and rate limits (folded
-// into state). Evidence that cannot be read proves nothing: the intent
-// stays pending and the policy holds. Intents from before fencing settle
+// into state). A describe that fails proves nothing: the intent stays
+// pending and the policy holds. An activity record that cannot be read
+// leaves the describe to decide, as it does for drivers without one. Intents from before fencing settle
 // at once. Each settled intent gets a decision "settled" saying which
 // evidence decided it.
 //
@@ -61,10 +62,13 @@ func (l *loop) settle(ctx context.Context, v evalView, drv cloud.Driver, ref clo
 		if err != nil {
 			return &in, fmt.Sprintf("intent %d (%d -> %d, term %d) is unresolved: describe failed: %v", in.ID, in.From, in.To, in.Term, err)
 		}
-		if actErr != nil && !errors.Is(actErr, errors.ErrUnsupported) {
-			return &in, fmt.Sprintf("intent %d (%d -> %d, term %d) is unresolved: reading the provider's activities failed: %v", in.ID, in.From, in.To, in.Term, actErr)
-		}
 		outcome, evidence := settleOutcome(in, gs, acts, actErr == nil)
+		if actErr != nil && !errors.Is(actErr, errors.ErrUnsupported) {
+			// After Settled the describe alone is proof (docs/fencing.md):
+			// an activity record that cannot be read (a missing IAM
+			// permission, an outage) costs its evidence, never a hold.
+			evidence += "; the activity record was unreadable: " + actErr.Error()
+		}
 		if outcome == outcomeApplied {
 			countAction(state, in)
 		}

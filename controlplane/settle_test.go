@@ -93,6 +93,7 @@ func TestSettleFromAWSActivities(t *testing.T) {
 	cases := []struct {
 		name     string
 		fault    awsemu.Fault
+		refuse   bool // DescribeScalingActivities is denied (no IAM permission)
 		setBack  bool // set the group back to 2 by hand once the resize landed
 		outcome  string
 		evidence []string
@@ -101,6 +102,8 @@ func TestSettleFromAWSActivities(t *testing.T) {
 			outcome: outcomeApplied, evidence: []string{"settled by scaling activity", "(2 -> 5,", "describe: group at 5"}},
 		{name: "changed by hand", fault: awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: 450 * time.Millisecond}, setBack: true,
 			outcome: outcomeApplied, evidence: []string{"settled by scaling activity", "(2 -> 5,", "describe: group at 2"}},
+		{name: "activities denied", fault: awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: 450 * time.Millisecond}, refuse: true,
+			outcome: outcomeApplied, evidence: []string{"settled by describe: group at 5", "the activity record was unreadable", "AccessDenied"}},
 		{name: "dropped", fault: awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: 300 * time.Millisecond, Disconnect: true},
 			outcome: outcomeNotApplied, evidence: []string{"group is at 2, not 5", "no scaling activity to 5"}},
 	}
@@ -121,6 +124,12 @@ func TestSettleFromAWSActivities(t *testing.T) {
 			}
 			if err := emu.InjectFault(tc.fault); err != nil {
 				t.Fatal(err)
+			}
+			if tc.refuse {
+				denied := awsemu.Fault{Action: awsemu.ActionActivities, Code: "AccessDenied", Status: 403, Times: -1}
+				if err := emu.InjectFault(denied); err != nil {
+					t.Fatal(err)
+				}
 			}
 			c := newCluster(t, clusterOptions{cloudTimeout: cloudTimeout, cloudSettle: cloudSettle,
 				driver: cloud.NewRetrying(drv, cloud.DefaultRetryOptions())})
