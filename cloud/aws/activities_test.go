@@ -3,8 +3,11 @@ package aws
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/aws/awsemu"
@@ -118,4 +121,22 @@ func TestActivitiesPaged(t *testing.T) {
 	if pages != activitiesMaxPages {
 		t.Errorf("%d DescribeScalingActivities calls, want %d", pages, activitiesMaxPages)
 	}
+}
+
+// FuzzActivityCause: any Cause parses without panicking into both sizes
+// or neither, and a cause worded as AWS words it gives back its sizes.
+func FuzzActivityCause(f *testing.F) {
+	f.Add("At 2026-03-01T12:00:00Z a user request explicitly set group desired capacity changing the desired capacity from 2 to 5.", uint32(2), uint32(5))
+	f.Add("an instance was started in response to a difference between desired and actual capacity", uint32(0), uint32(1))
+	f.Add("changing the desired capacity from 99999999999999999999 to 1", uint32(7), uint32(0))
+	f.Fuzz(func(t *testing.T, cause string, from, to uint32) {
+		a := activity(types.Activity{Cause: &cause})
+		if (a.From < 0) != (a.To < 0) || a.From < -1 || a.To < -1 {
+			t.Fatalf("cause %q: from %d, to %d", cause, a.From, a.To)
+		}
+		worded := fmt.Sprintf("At noon a user request changing the desired capacity from %d to %d.", from, to)
+		if b := activity(types.Activity{Cause: &worded}); b.From != int(from) || b.To != int(to) {
+			t.Fatalf("cause %q: from %d, to %d", worded, b.From, b.To)
+		}
+	})
 }
