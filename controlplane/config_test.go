@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/store"
 )
 
 func TestConfigValidateAddresses(t *testing.T) {
@@ -21,6 +22,13 @@ func TestConfigValidateAddresses(t *testing.T) {
 		{"bad http-addr", func(c *Config) { c.HTTPAddr = "" }, "http-addr: must be host:port"},
 		{"no settle time", func(c *Config) { c.CloudSettle = 0 }, ""},
 		{"negative settle time", func(c *Config) { c.CloudSettle = -time.Second }, "cloud-settle: must be >= 0"},
+		{"write the newest version", func(c *Config) { c.WriteVersion = 0 }, ""},
+		{"write version 1", func(c *Config) { c.WriteVersion = 1 }, ""},
+		{"write version 3", func(c *Config) { c.WriteVersion = 3 }, ""},
+		{"write the current version", func(c *Config) { c.WriteVersion = int(store.CurrentVersion) }, ""},
+		{"write a version too new", func(c *Config) { c.WriteVersion = int(store.CurrentVersion) + 1 }, "raft-write-version: must be a version this server writes, 1 to 4 (got 5)"},
+		{"write a version that wraps a byte", func(c *Config) { c.WriteVersion = 258 }, "raft-write-version: must be a version this server writes"},
+		{"write a negative version", func(c *Config) { c.WriteVersion = -1 }, "raft-write-version: must be a version this server writes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,9 +32,10 @@ type FSM struct {
 	// on every token change, so checking a token on the request path
 	// costs no copy.
 	tokens []auth.Token
-	// legacySnapshots writes snapshots in the version-1 JSON encoding
-	// (Config.LegacyEncoding).
-	legacySnapshots bool
+	// snapshotVersion is the encoding version snapshots are written in
+	// (Config.WriteVersion): store.SnapshotVersion, or an older one while
+	// a cluster is upgraded.
+	snapshotVersion uint8
 	// onSamples is called (outside the lock) after samples are applied, so
 	// the leader loop can evaluate at once. It may be nil.
 	onSamples func(policies []string)
@@ -51,7 +52,7 @@ func (f *FSM) Applied() uint64 { return f.applied.Load() }
 // NewFSM returns an empty state machine that keeps up to maxDecisions
 // decision records per policy.
 func NewFSM(maxDecisions int) *FSM {
-	return &FSM{state: store.New(), opt: store.Options{MaxDecisions: maxDecisions}}
+	return &FSM{state: store.New(), opt: store.Options{MaxDecisions: maxDecisions}, snapshotVersion: store.SnapshotVersion}
 }
 
 // applyResult is what Apply returns to the proposer through the
@@ -142,7 +143,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.Lock()
 	v := f.state.View()
 	f.mu.Unlock()
-	return &fsmSnapshot{view: v, legacy: f.legacySnapshots}, nil
+	return &fsmSnapshot{view: v, version: f.snapshotVersion}, nil
 }
 
 // Restore replaces the state with a snapshot's, of any version the store
@@ -167,18 +168,21 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 }
 
 type fsmSnapshot struct {
-	view   *store.State
-	legacy bool
+	view    *store.State
+	version uint8
 }
 
-// Persist streams the view's snapshot to the sink: binary, or the
-// version-1 JSON in the rolling-upgrade mode.
+// Persist streams the view's snapshot to the sink in its version: binary,
+// or the version-1 JSON document while a cluster is upgraded from the
+// version before store/.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	write := s.view.WriteSnapshot
-	if s.legacy {
-		write = s.view.WriteLegacySnapshot
+	var err error
+	if s.version == store.VersionJSON {
+		err = s.view.WriteLegacySnapshot(sink)
+	} else {
+		err = s.view.WriteSnapshotVersion(sink, s.version)
 	}
-	if err := write(sink); err != nil {
+	if err != nil {
 		sink.Cancel()
 		return fmt.Errorf("writing snapshot: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,8 +37,10 @@ type clusterOptions struct {
 	// cloudTimeout and cloudSettle replace the harness's 1 s call bound
 	// and the default settle time when set.
 	cloudTimeout, cloudSettle time.Duration
-	// legacy runs every node in the rolling-upgrade mode.
-	legacy bool
+	// writeVersion is every node's Config.WriteVersion (0: the newest).
+	writeVersion int
+	// now replaces every node's clock when set.
+	now func() time.Time
 	// driver, when set, replaces the fake cloud's driver for every
 	// provider (the fake cloud is still made, unused).
 	driver cloud.Driver
@@ -86,7 +89,10 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 			cfg.CloudSettle = o.cloudSettle
 		}
 		cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
-		cfg.LegacyEncoding = o.legacy
+		cfg.WriteVersion = o.writeVersion
+		if o.now != nil {
+			cfg.Now = o.now
+		}
 		cfg.Storage = &RaftStorage{Logs: logs, Stable: logs, Snapshots: snaps, Transport: c.trans[i]}
 		n, err := NewNode(cfg)
 		if err != nil {
@@ -408,55 +414,92 @@ func TestCluster(t *testing.T) {
 				t.Fatalf("the lagging node holds %d policies, want 20", got)
 			}
 		}},
-		{"the rolling-upgrade mode writes what the version before store/ reads", clusterOptions{legacy: true, trailingLogs: 4}, func(t *testing.T, c *cluster) {
-			li, l := c.leader()
-			lag := others(li)[0]
-			c.isolate(lag)
-			if _, err := l.PutPolicy(ctx, webPolicy(t, 3), ""); err != nil {
-				t.Fatal(err)
-			}
-			c.waitFor("the action", c.groupAt(3))
-			for i := range 10 {
-				p := webPolicy(t, 1)
-				p.ID, p.Target.Group = fmt.Sprintf("p%02d", i), fmt.Sprintf("g%02d", i)
-				if _, err := l.PutPolicy(ctx, p, ""); err != nil {
-					t.Fatal(err)
-				}
-			}
-			first, _ := c.logs[li].FirstIndex()
-			last, _ := c.logs[li].LastIndex()
-			commands := 0
-			for idx := first; idx <= last; idx++ {
-				var e raft.Log
-				if err := c.logs[li].GetLog(idx, &e); err == nil && e.Type == raft.LogCommand {
-					commands++
-					if e.Data[1] != store.VersionJSON {
-						t.Fatalf("entry %d (%s) is in version %d", idx, store.CommandType(e.Data[0]), e.Data[1])
-					}
-				}
-			}
-			if commands < 12 {
-				t.Fatalf("%d commands in the log", commands)
-			}
-			if err := l.raft.Snapshot().Error(); err != nil {
-				t.Fatal(err)
-			}
-			list, _ := c.snaps[li].List()
-			_, rc, err := c.snaps[li].Open(list[0].ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			head := make([]byte, 1)
-			_, err = rc.Read(head)
-			rc.Close()
-			if err != nil || head[0] != '{' {
-				t.Fatalf("the snapshot starts with %q (%v), not the JSON document", head, err)
-			}
-			c.heal(lag)
-			c.converged(0, 1, 2)
-		}},
+	}
+	for v := store.VersionJSON; v <= store.CurrentVersion; v++ {
+		tests = append(tests, struct {
+			name string
+			opts clusterOptions
+			run  func(t *testing.T, c *cluster)
+		}{fmt.Sprintf("the rolling-upgrade mode writes entries and snapshots in version %d", v), clusterOptions{writeVersion: int(v), trailingLogs: 4}, writesVersion(v)})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newCluster(t, tc.opts)) })
+	}
+}
+
+// binarySnapshotMagic opens every binary snapshot (store/snapshot.go); a
+// version-1 snapshot is a JSON document and opens with '{'.
+const binarySnapshotMagic = "\x89CSN"
+
+// writesVersion: a cluster whose servers write version v (an upgrade from
+// the servers of that version) commits every entry in v, with the intents'
+// fence exactly when v has a place for it (3 on), writes its snapshots in
+// v, and a lagging node catches up from such a snapshot.
+func writesVersion(v uint8) func(t *testing.T, c *cluster) {
+	return func(t *testing.T, c *cluster) {
+		ctx := context.Background()
+		li, l := c.leader()
+		lag := others(li)[0]
+		c.isolate(lag)
+		if _, err := l.PutPolicy(ctx, webPolicy(t, 3), ""); err != nil {
+			t.Fatal(err)
+		}
+		c.waitFor("the action", c.groupAt(3))
+		for i := range 10 {
+			p := webPolicy(t, 1)
+			p.ID, p.Target.Group = fmt.Sprintf("p%02d", i), fmt.Sprintf("g%02d", i)
+			if _, err := l.PutPolicy(ctx, p, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		first, _ := c.logs[li].FirstIndex()
+		last, _ := c.logs[li].LastIndex()
+		commands, intents := 0, 0
+		for idx := first; idx <= last; idx++ {
+			var e raft.Log
+			if err := c.logs[li].GetLog(idx, &e); err != nil || e.Type != raft.LogCommand {
+				continue
+			}
+			commands++
+			if e.Data[1] != v {
+				t.Fatalf("entry %d (%s) is in version %d, want %d", idx, store.CommandType(e.Data[0]), e.Data[1], v)
+			}
+			cmd, err := store.Decode(e.Data)
+			if err != nil {
+				t.Fatalf("entry %d: %v", idx, err)
+			}
+			if in, ok := cmd.(store.PutIntent); ok {
+				intents++
+				if fenced := !in.Intent.SendBy.IsZero() && !in.Intent.Settled.IsZero(); fenced != (v >= store.VersionFenced) {
+					t.Fatalf("entry %d: intent in version %d with fence %v (send by %v, settled %v)", idx, v, fenced, in.Intent.SendBy, in.Intent.Settled)
+				}
+			}
+		}
+		if commands < 12 || intents == 0 {
+			t.Fatalf("%d commands, %d intents in the log", commands, intents)
+		}
+		if err := l.raft.Snapshot().Error(); err != nil {
+			t.Fatal(err)
+		}
+		list, _ := c.snaps[li].List()
+		_, rc, err := c.snaps[li].Open(list[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := make([]byte, len(binarySnapshotMagic)+1)
+		_, err = io.ReadFull(rc, head)
+		rc.Close()
+		want := append([]byte(binarySnapshotMagic), v)
+		if v == store.VersionJSON {
+			head, want = head[:1], []byte("{")
+		}
+		if err != nil || !bytes.Equal(head, want) {
+			t.Fatalf("the snapshot starts with %q (%v), want %q", head, err, want)
+		}
+		c.heal(lag)
+		c.converged(0, 1, 2)
+		if list, _ := c.snaps[lag].List(); len(list) == 0 {
+			t.Fatal("the lagging node caught up without installing the snapshot")
+		}
 	}
 }

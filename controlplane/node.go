@@ -117,12 +117,16 @@ type Config struct {
 	TLS *tlsutil.Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// LegacyEncoding writes Raft entries and snapshots in the version-1
-	// JSON encoding, which servers of the version before store/ read: set
-	// it on every new server while a cluster is upgraded from that version,
-	// and restart them without it once none runs the old one (README,
-	// rolling-upgrade rule). Every server reads both encodings either way.
-	LegacyEncoding bool
+	// WriteVersion is the encoding version of the Raft entries and
+	// snapshots this server writes (store.VersionJSON to
+	// store.CurrentVersion; 0 means store.CurrentVersion). An older one is
+	// for rolling upgrades only: set it on every new server to the version
+	// the servers not yet upgraded write, so that they read everything the
+	// new ones send, and restart the new ones without it once none runs
+	// the old version (README, rolling-upgrade rule). Every server reads
+	// every version up to its own either way. What an older version has no
+	// place for is left out (store.EncodeVersion).
+	WriteVersion int
 	// Storage, when set, replaces the node's Raft storage and network
 	// (raft-boltdb in DataDir, file snapshots, TCP or mutual TLS): tests
 	// run whole clusters in one process on raft's in-memory stores and
@@ -137,6 +141,15 @@ type RaftStorage struct {
 	Stable    raft.StableStore
 	Snapshots raft.SnapshotStore
 	Transport raft.Transport
+}
+
+// writeVersion is the encoding version WriteVersion asks for, once
+// validated.
+func (c Config) writeVersion() uint8 {
+	if c.WriteVersion == 0 {
+		return store.CurrentVersion
+	}
+	return uint8(c.WriteVersion)
 }
 
 // DefaultConfig returns the tunables' defaults.
@@ -192,6 +205,9 @@ func (c Config) Validate() error {
 	}
 	if c.CloudSettle < 0 {
 		errs = append(errs, fmt.Errorf("cloud-settle: must be >= 0 (got %s)", c.CloudSettle))
+	}
+	if c.WriteVersion != 0 && (c.WriteVersion < int(store.VersionJSON) || c.WriteVersion > int(store.CurrentVersion)) {
+		errs = append(errs, fmt.Errorf("raft-write-version: must be a version this server writes, %d to %d (got %d)", store.VersionJSON, store.CurrentVersion, c.WriteVersion))
 	}
 	if c.Drivers == nil {
 		errs = append(errs, errors.New("drivers: required"))
@@ -264,7 +280,7 @@ func NewNode(cfg Config) (*Node, error) {
 		leaderCh: make(chan bool, 8), fresh: make(chan string, 1024), peers: &raftPeers{},
 	}
 	n.fsm.onSamples = n.notifyFresh
-	n.fsm.legacySnapshots = cfg.LegacyEncoding
+	n.fsm.snapshotVersion = cfg.writeVersion()
 	m, err := newNodeMetrics(cfg.Registerer, n)
 	if err != nil {
 		return nil, err
@@ -479,11 +495,7 @@ func (n *Node) apply(ctx context.Context, c store.Command) error {
 // applyResult commits a command and returns the FSM's answer and, for a
 // refused command, the API error its outcome maps to.
 func (n *Node) applyResult(ctx context.Context, c store.Command) (applyResult, error) {
-	version := store.CurrentVersion
-	if n.cfg.LegacyEncoding {
-		version = store.VersionJSON
-	}
-	data, err := store.EncodeVersion(c, version)
+	data, err := store.EncodeVersion(c, n.cfg.writeVersion())
 	if err != nil {
 		return applyResult{}, err
 	}

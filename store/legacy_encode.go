@@ -10,7 +10,7 @@ import (
 
 // Writing the version-1 encoding. A cluster upgrading from the version
 // before store/ runs the new servers in this mode until every server runs
-// the new version (controlplane's Config.LegacyEncoding): the old servers
+// the new version (controlplane's Config.WriteVersion 1): the old servers
 // can then read every entry and snapshot the new ones send them. The tests
 // check that it reproduces the old code's bytes exactly.
 

@@ -36,6 +36,7 @@ import (
 	"github.com/capstan-io/capstan/metrics/prom"
 	"github.com/capstan-io/capstan/metrics/sqs"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 // agentOptions are `capstan agent`'s settings, from flags or a config file
@@ -57,6 +58,7 @@ type agentOptions struct {
 	TrailingLogs       uint64        `yaml:"trailing_logs"`
 	MaxDecisions       int           `yaml:"max_decisions"`
 	MaxAuditEntries    int           `yaml:"max_audit_entries"`
+	RaftWriteVersion   int           `yaml:"raft_write_version"`
 	RaftLegacyEncoding bool          `yaml:"raft_legacy_encoding"`
 	FakeCloud          string        `yaml:"fake_cloud"`
 	FakeBootDelay      time.Duration `yaml:"fake_boot_delay"`
@@ -137,7 +139,8 @@ underscores); flags given on the command line win.`,
 	f.Uint64Var(&o.TrailingLogs, "trailing-logs", o.TrailingLogs, "log entries kept after a snapshot")
 	f.IntVar(&o.MaxDecisions, "max-decisions", o.MaxDecisions, "decision records kept per policy")
 	f.IntVar(&o.MaxAuditEntries, "max-audit-entries", o.MaxAuditEntries, "audit log entries kept (the oldest are dropped); the leader's value applies")
-	f.BoolVar(&o.RaftLegacyEncoding, "raft-legacy-encoding", false, "write Raft entries and snapshots in the JSON encoding servers before store/ read; only while upgrading a cluster from that version (README)")
+	f.IntVar(&o.RaftWriteVersion, "raft-write-version", 0, fmt.Sprintf("encoding version of the Raft entries and snapshots this server writes, %d to %d (0: the newest, %d); an older one only while upgrading a cluster from servers that write it (README)", store.VersionJSON, store.CurrentVersion, store.CurrentVersion))
+	f.BoolVar(&o.RaftLegacyEncoding, "raft-legacy-encoding", false, "the same as --raft-write-version 1: the JSON encoding servers before store/ read")
 	f.StringVar(&o.FakeCloud, "fake-cloud", "", "base URL of a `capstan fakecloud` server for provider fake (default: an in-process fake cloud)")
 	f.DurationVar(&o.FakeBootDelay, "fake-boot-delay", o.FakeBootDelay, "boot delay of the in-process fake cloud")
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
@@ -167,6 +170,19 @@ underscores); flags given on the command line win.`,
 	f.Float64Var(&o.TokenRate, "token-rate", o.TokenRate, "default request rate limit per token on this node, per second (0: unlimited)")
 	f.IntVar(&o.TokenBurst, "token-burst", o.TokenBurst, "default request burst per token above --token-rate")
 	return cmd
+}
+
+// raftWriteVersion is the encoding version --raft-write-version asks for,
+// with --raft-legacy-encoding, the flag of the release that could write
+// only version 1, kept as its alias. Config.Validate checks the range.
+func raftWriteVersion(o agentOptions) (int, error) {
+	if !o.RaftLegacyEncoding {
+		return o.RaftWriteVersion, nil
+	}
+	if o.RaftWriteVersion != 0 && o.RaftWriteVersion != int(store.VersionJSON) {
+		return 0, fmt.Errorf("--raft-legacy-encoding: is --raft-write-version %d, which contradicts --raft-write-version %d; give only --raft-write-version", store.VersionJSON, o.RaftWriteVersion)
+	}
+	return int(store.VersionJSON), nil
 }
 
 // loadAgentConfig reads a YAML config file into o, leaving alone the
@@ -230,7 +246,9 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		return fmt.Errorf("--max-audit-entries: must be > 0 (got %d)", o.MaxAuditEntries)
 	}
 	cfg.MaxAuditEntries = o.MaxAuditEntries
-	cfg.LegacyEncoding = o.RaftLegacyEncoding
+	if cfg.WriteVersion, err = raftWriteVersion(o); err != nil {
+		return err
+	}
 	cfg.TLS = tlsSetup.Store()
 	cfg.HTTPClient = &http.Client{Transport: tlsSetup.transport(), Timeout: 5 * time.Second}
 	cfg.HTTPClient = authSetup.peerClient(cfg.HTTPClient)

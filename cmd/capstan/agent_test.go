@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,5 +35,48 @@ func TestAgentConfigFileAndFlagPrecedence(t *testing.T) {
 	err := loadAgentConfig(file, &o, fs)
 	if err == nil || !strings.Contains(err.Error(), "node_idd") {
 		t.Fatalf("unknown key: %v, want an error naming it", err)
+	}
+}
+
+// TestRaftWriteVersion: --raft-write-version picks the encoding written,
+// --raft-legacy-encoding is its alias for version 1, and a contradiction
+// or a version this binary cannot write is refused naming the flag.
+func TestRaftWriteVersion(t *testing.T) {
+	tests := []struct {
+		name string
+		o    agentOptions
+		want int
+		err  string
+	}{
+		{"default: the newest", agentOptions{}, 0, ""},
+		{"version 3", agentOptions{RaftWriteVersion: 3}, 3, ""},
+		{"the alias", agentOptions{RaftLegacyEncoding: true}, 1, ""},
+		{"the alias and version 1", agentOptions{RaftLegacyEncoding: true, RaftWriteVersion: 1}, 1, ""},
+		{"the alias contradicted", agentOptions{RaftLegacyEncoding: true, RaftWriteVersion: 3}, 0, "--raft-legacy-encoding: is --raft-write-version 1, which contradicts --raft-write-version 3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := raftWriteVersion(tc.o)
+			switch {
+			case tc.err == "" && (err != nil || got != tc.want):
+				t.Fatalf("version %d, %v; want %d", got, err, tc.want)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("error %v, want one containing %q", err, tc.err)
+			}
+		})
+	}
+	// Through the agent command: refused before anything starts.
+	for args, want := range map[string]string{
+		"--raft-write-version 5":                        "raft-write-version: must be a version this server writes, 1 to 4 (got 5)",
+		"--raft-write-version -1":                       "raft-write-version: must be a version this server writes",
+		"--raft-legacy-encoding --raft-write-version 2": "--raft-legacy-encoding: is --raft-write-version 1",
+	} {
+		cmd := newAgentCommand()
+		cmd.SetArgs(append([]string{"--node-id", "n1", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--insecure-no-auth"}, strings.Fields(args)...))
+		cmd.SetErr(io.Discard)
+		cmd.SetOut(io.Discard)
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("capstan agent %s: %v, want an error containing %q", args, err, want)
+		}
 	}
 }
