@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -97,4 +98,23 @@ func (r *Retrying) Describe(ctx context.Context, g GroupRef) (GroupState, error)
 // idempotent, so a retry after an unseen success is harmless.
 func (r *Retrying) SetDesired(ctx context.Context, g GroupRef, n int) error {
 	return r.retry(ctx, func() error { return r.d.SetDesired(ctx, g, n) })
+}
+
+// Activities retries the wrapped driver's Activities on transient errors.
+// A driver that keeps no activity record gets errors.ErrUnsupported, so a
+// caller can tell "no record" from "no activities".
+func (r *Retrying) Activities(ctx context.Context, g GroupRef, since time.Time) ([]Activity, error) {
+	ar, ok := r.d.(interface {
+		Activities(ctx context.Context, g GroupRef, since time.Time) ([]Activity, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("cloud: %T keeps no activity record: %w", r.d, errors.ErrUnsupported)
+	}
+	var acts []Activity
+	err := r.retry(ctx, func() error {
+		var err error
+		acts, err = ar.Activities(ctx, g, since)
+		return err
+	})
+	return acts, err
 }

@@ -102,3 +102,50 @@ func TestRetryingSendsNothingPastTheDeadline(t *testing.T) {
 		})
 	}
 }
+
+// withActivities is a scripted driver that keeps an activity record.
+type withActivities struct{ scripted }
+
+func (w *withActivities) Activities(context.Context, GroupRef, time.Time) ([]Activity, error) {
+	if err := w.next(); err != nil {
+		return nil, err
+	}
+	return []Activity{{ID: "a1", From: 2, To: 5, Status: ActivitySuccessful}}, nil
+}
+
+// TestRetryingActivities: Activities passes through with the same retries
+// as the other calls, and a driver without a record answers
+// errors.ErrUnsupported without being called.
+func TestRetryingActivities(t *testing.T) {
+	opts := RetryOptions{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2, MaxTries: 4}
+	tests := []struct {
+		name      string
+		drv       Driver
+		want      error
+		wantActs  int
+		wantCalls int
+	}{
+		{"no record", &scripted{}, errors.ErrUnsupported, 0, 0},
+		{"read", &withActivities{}, nil, 1, 1},
+		{"throttled then read", &withActivities{scripted{errs: []error{ErrThrottled}}}, nil, 1, 2},
+		{"not found", &withActivities{scripted{errs: []error{ErrNotFound}}}, ErrNotFound, 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			acts, err := NewRetrying(tt.drv, opts).Activities(context.Background(), GroupRef{Group: "g"}, time.Time{})
+			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			calls := 0
+			switch d := tt.drv.(type) {
+			case *scripted:
+				calls = d.calls
+			case *withActivities:
+				calls = d.calls
+			}
+			if len(acts) != tt.wantActs || calls != tt.wantCalls {
+				t.Fatalf("%d activities after %d calls, want %d after %d", len(acts), calls, tt.wantActs, tt.wantCalls)
+			}
+		})
+	}
+}

@@ -140,9 +140,15 @@ func TestOwnResizeInDoubt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var inDoubt int
+	var inDoubt, settled int
 	for _, d := range decisions {
 		switch d.Action {
+		case "settled":
+			// The fake driver keeps an activity record: it decides.
+			settled++
+			if !strings.Contains(d.Reason, "applied: settled by scaling activity fake-") {
+				t.Fatalf("settled decision %q: want applied, by the fake cloud's activity", d.Reason)
+			}
 		case "in_doubt":
 			inDoubt++
 			if !strings.Contains(d.Reason, "until") {
@@ -152,8 +158,8 @@ func TestOwnResizeInDoubt(t *testing.T) {
 			t.Fatalf("decision %+v: a resize of unknown outcome is not a failure", d)
 		}
 	}
-	if inDoubt != 1 {
-		t.Fatalf("%d in_doubt decisions, want 1: %+v", inDoubt, decisions)
+	if inDoubt != 1 || settled != 1 {
+		t.Fatalf("%d in_doubt and %d settled decisions, want 1 each: %+v", inDoubt, settled, decisions)
 	}
 	_, st, err := l.fsm.status("web")
 	if err != nil {

@@ -41,12 +41,18 @@ type clusterOptions struct {
 	writeVersion int
 	// now replaces every node's clock when set.
 	now func() time.Time
+	// driver, when set, replaces the fake cloud's driver for every
+	// provider (the fake cloud is still made, unused).
+	driver cloud.Driver
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
 	c := &cluster{t: t, cloud: fake.New(fake.Options{AutoCreate: true, DefaultMax: 100, DefaultDesired: 2})}
-	drv := fake.NewDriver(c.cloud)
+	var drv cloud.Driver = fake.NewDriver(c.cloud)
+	if o.driver != nil {
+		drv = o.driver
+	}
 	var servers []raft.Server
 	for i := range 3 {
 		addr, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("10.0.0.%d:7001", i+1)))

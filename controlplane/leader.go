@@ -300,42 +300,6 @@ const (
 	outcomeNotApplied = "not_applied"
 )
 
-// settle resolves the intents pending for a policy before it is evaluated
-// (docs/fencing.md). An intent whose Settled time has not come may still
-// take effect: its group is in doubt and the policy holds; settle returns
-// that intent. Once settled, a describe proves the outcome: at the
-// intent's size it was applied (and counts for cooldowns and rate limits,
-// folded into state), otherwise it was not, for no request of it can land
-// any more. A describe that fails proves nothing: the intent stays pending
-// and the policy holds. Intents from before fencing settle at once.
-func (l *loop) settle(ctx context.Context, v evalView, drv cloud.Driver, ref cloud.GroupRef, state *policy.State) (*store.Intent, string) {
-	n := l.n
-	for _, in := range v.Pending {
-		now := n.now()
-		if now.Before(in.Settled) {
-			return &in, fmt.Sprintf("the outcome of intent %d (%d -> %d, term %d) is unknown until %s",
-				in.ID, in.From, in.To, in.Term, in.Settled.UTC().Format(time.RFC3339Nano))
-		}
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.CloudTimeout)
-		gs, err := timedDescribe(cctx, n.metrics, drv, ref)
-		cancel()
-		if err != nil {
-			return &in, fmt.Sprintf("intent %d (%d -> %d, term %d) is unresolved: describe failed: %v", in.ID, in.From, in.To, in.Term, err)
-		}
-		outcome, detail := outcomeApplied, ""
-		if gs.Desired == in.To {
-			countAction(state, in)
-		} else {
-			outcome, detail = outcomeNotApplied, fmt.Sprintf("group is at %d, not %d, after the intent settled", gs.Desired, in.To)
-		}
-		l.log.Info("settled a pending intent", "policy", in.Policy, "intent", in.ID, "term", in.Term, "outcome", outcome, "detail", detail)
-		if err := n.apply(ctx, store.IntentResult{Policy: in.Policy, IntentID: in.ID, Outcome: outcome, Error: detail, At: now}); err != nil {
-			return &in, "committing the intent's outcome failed: " + err.Error()
-		}
-	}
-	return nil, ""
-}
-
 // countAction makes a resize count in the policy's pacing state as if this
 // evaluation had made it: its cooldown starts when the intent was made and
 // it joins the rate-limit history, unless the state already holds it.

@@ -541,3 +541,53 @@ func TestNewPanicsOnBadOptions(t *testing.T) {
 	}()
 	fake.New(fake.Options{AutoCreate: true, DefaultMax: 2, DefaultDesired: 3})
 }
+
+// TestDriverActivities: the fake driver's activity record is the resizes
+// that took effect and changed the group, newest first, from since on.
+func TestDriverActivities(t *testing.T) {
+	type step struct {
+		group string
+		n     int
+	}
+	cases := []struct {
+		name  string
+		steps []step
+		since time.Duration // after the cloud's start; negative: from the start
+		want  [][2]int
+	}{
+		{"none", nil, -1, nil},
+		{"one", []step{{"web", 5}}, -1, [][2]int{{2, 5}}},
+		{"newest first, no-ops and other groups left out", []step{{"web", 5}, {"web", 5}, {"api", 7}, {"web", 3}}, -1, [][2]int{{5, 3}, {2, 5}}},
+		{"refused resize left out", []step{{"web", 50}, {"web", 4}}, -1, [][2]int{{2, 4}}},
+		{"since", []step{{"web", 5}, {"web", 3}}, 90 * time.Second, [][2]int{{5, 3}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+			now := start
+			c := fake.New(fake.Options{AutoCreate: true, DefaultMax: 10, DefaultDesired: 2, Now: func() time.Time { return now }})
+			d := fake.NewDriver(c)
+			ctx := context.Background()
+			for _, s := range tc.steps {
+				now = now.Add(time.Minute)
+				_ = d.SetDesired(ctx, cloud.GroupRef{Group: s.group}, s.n)
+			}
+			since := start.Add(tc.since)
+			if tc.since < 0 {
+				since = start
+			}
+			acts, err := d.Activities(ctx, cloud.GroupRef{Group: "web"}, since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(acts) != len(tc.want) {
+				t.Fatalf("activities %+v, want %v", acts, tc.want)
+			}
+			for i, w := range tc.want {
+				if acts[i].From != w[0] || acts[i].To != w[1] || acts[i].Status != cloud.ActivitySuccessful || acts[i].ID == "" {
+					t.Errorf("activity %d = %+v, want %d -> %d", i, acts[i], w[0], w[1])
+				}
+			}
+		})
+	}
+}

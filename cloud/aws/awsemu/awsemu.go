@@ -1,6 +1,8 @@
 // Package awsemu is an in-process emulator of the Amazon EC2 Auto Scaling
-// Query API, enough of it for Capstan's driver: DescribeAutoScalingGroups
-// and SetDesiredCapacity. The real aws-sdk-go-v2 client talks to it over
+// Query API, enough of it for Capstan's driver: DescribeAutoScalingGroups,
+// SetDesiredCapacity and DescribeScalingActivities (one activity per
+// desired-capacity change that took effect, its cause worded as AWS words a
+// user request's, newest first, paged by MaxRecords and NextToken). The real aws-sdk-go-v2 client talks to it over
 // HTTP (BaseEndpoint = an httptest server's URL, any static credentials),
 // so tests exercise the SDK's serializers, signing, deserializers and error
 // handling rather than a mock of the driver.
@@ -47,7 +49,12 @@ import (
 const (
 	ActionDescribe   = "DescribeAutoScalingGroups"
 	ActionSetDesired = "SetDesiredCapacity"
+	ActionActivities = "DescribeScalingActivities"
 )
+
+// maxActivities is how many scaling activities the emulator keeps per
+// group, newest last; AWS keeps six weeks of them.
+const maxActivities = 1000
 
 // APIVersion is the only Version the emulator accepts.
 const APIVersion = "2011-01-01"
@@ -97,8 +104,8 @@ type Options struct {
 // Fault makes matching requests fail, answer slowly, or both. Faults are
 // matched in the order injected; each request consumes at most one.
 type Fault struct {
-	// Action limits the fault to ActionDescribe or ActionSetDesired; ""
-	// matches both.
+	// Action limits the fault to ActionDescribe, ActionSetDesired or
+	// ActionActivities; "" matches every action.
 	Action string
 	// Group limits the fault to requests naming this group; "" matches any.
 	Group string
@@ -126,9 +133,9 @@ type Fault struct {
 // Validate reports whether the fault can be injected.
 func (f Fault) Validate() error {
 	switch f.Action {
-	case "", ActionDescribe, ActionSetDesired:
+	case "", ActionDescribe, ActionSetDesired, ActionActivities:
 	default:
-		return fmt.Errorf("awsemu: fault action must be %q, %q or empty (got %q)", ActionDescribe, ActionSetDesired, f.Action)
+		return fmt.Errorf("awsemu: fault action must be %q, %q, %q or empty (got %q)", ActionDescribe, ActionSetDesired, ActionActivities, f.Action)
 	}
 	if f.Delay < 0 {
 		return fmt.Errorf("awsemu: fault delay must be >= 0 (got %s)", f.Delay)
@@ -197,6 +204,18 @@ type group struct {
 	cooldown          time.Duration
 	status            string
 	instances         []instance
+	activities        []activity // newest last, at most maxActivities
+	nextActivity      uint64
+}
+
+// activity is one scaling activity, recorded when a SetDesiredCapacity
+// takes effect (which for a slow request is after its delay, in the
+// call log's effect order).
+type activity struct {
+	id             string
+	start, end     time.Time // end is when the last launched instance is ready
+	from, to       int
+	launch, region string
 }
 
 type instance struct {
@@ -409,7 +428,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			call.Groups = append(call.Groups, name[0])
 		}
-	case ActionSetDesired:
+	case ActionSetDesired, ActionActivities:
 		if name := form.Get("AutoScalingGroupName"); name != "" {
 			call.Groups = []string{name}
 		}
@@ -431,6 +450,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return nil, faultError(&f)
 		case call.Action == ActionDescribe:
 			return e.describe(call.Groups, call.Region, reqID), nil
+		case call.Action == ActionActivities:
+			return e.describeActivities(form, call.Region, reqID)
 		default:
 			return e.setDesired(form, call.Region, reqID)
 		}
@@ -594,6 +615,7 @@ func (e *Emulator) setDesired(form map[string][]string, region, reqID string) (a
 			// which instance went.
 			g.instances = g.instances[:n]
 		}
+		g.recordActivity(now, g.desired, n, e.opts.BootDelay)
 		g.desired = n
 		g.lastScaling = now
 	}

@@ -1,0 +1,134 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
+)
+
+// activityReader is what settle uses of a driver that offers the
+// provider's activity record (the AWS driver's scaling activities, through
+// cloud.Retrying). A driver without one is settled by describe alone; one
+// wrapped by cloud.Retrying answers errors.ErrUnsupported when the driver
+// under it has no record.
+type activityReader interface {
+	Activities(ctx context.Context, g cloud.GroupRef, since time.Time) ([]cloud.Activity, error)
+}
+
+// activitySkew is how far before an intent's time an activity may start
+// and still be its effect: the clock difference between a node and the
+// provider that the fence already assumes is a few seconds
+// (docs/fencing.md).
+const activitySkew = 5 * time.Second
+
+// settle resolves the intents pending for a policy before it is evaluated
+// (docs/fencing.md). An intent whose Settled time has not come may still
+// take effect: its group is in doubt and the policy holds; settle returns
+// that intent. Once settled, the evidence decides (settleOutcome): the
+// provider's activity record where the driver offers one, and always a
+// describe. An applied intent counts for cooldowns and rate limits (folded
+// into state). A describe that fails proves nothing: the intent stays
+// pending and the policy holds. An activity record that cannot be read
+// leaves the describe to decide, as it does for drivers without one. Intents from before fencing settle
+// at once. Each settled intent gets a decision "settled" saying which
+// evidence decided it.
+//
+// An activity never settles an intent before Settled: it proves that one
+// request of the intent took effect, not that no other will (cloud.Retrying
+// may have sent another attempt before SendBy, which can still land and
+// would undo a newer resize made meanwhile).
+func (l *loop) settle(ctx context.Context, v evalView, drv cloud.Driver, ref cloud.GroupRef, state *policy.State) (*store.Intent, string) {
+	n := l.n
+	for _, in := range v.Pending {
+		now := n.now()
+		if now.Before(in.Settled) {
+			return &in, fmt.Sprintf("the outcome of intent %d (%d -> %d, term %d) is unknown until %s",
+				in.ID, in.From, in.To, in.Term, in.Settled.UTC().Format(time.RFC3339Nano))
+		}
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.CloudTimeout)
+		gs, err := timedDescribe(cctx, n.metrics, drv, ref)
+		var acts []cloud.Activity
+		var actErr error
+		if err == nil {
+			acts, actErr = readActivities(cctx, drv, ref, in.At.Add(-activitySkew))
+		}
+		cancel()
+		if err != nil {
+			return &in, fmt.Sprintf("intent %d (%d -> %d, term %d) is unresolved: describe failed: %v", in.ID, in.From, in.To, in.Term, err)
+		}
+		outcome, evidence := settleOutcome(in, gs, acts, actErr == nil)
+		if actErr != nil && !errors.Is(actErr, errors.ErrUnsupported) {
+			// After Settled the describe alone is proof (docs/fencing.md):
+			// an activity record that cannot be read (a missing IAM
+			// permission, an outage) costs its evidence, never a hold.
+			evidence += "; the activity record was unreadable: " + actErr.Error()
+		}
+		if outcome == outcomeApplied {
+			countAction(state, in)
+		}
+		l.log.Info("settled a pending intent", "policy", in.Policy, "intent", in.ID, "term", in.Term, "outcome", outcome, "evidence", evidence)
+		if err := n.apply(ctx, store.IntentResult{Policy: in.Policy, IntentID: in.ID, Outcome: outcome, Error: evidence, At: now}); err != nil {
+			return &in, "committing the intent's outcome failed: " + err.Error()
+		}
+		rec := policy.Record{Time: now, Action: "settled", Current: gs.Desired, Ready: gs.InService, Desired: in.To,
+			Reason: fmt.Sprintf("intent %d (%d -> %d, term %d) %s: %s", in.ID, in.From, in.To, in.Term, outcome, evidence)}
+		if err := n.apply(ctx, store.Evaluated{Policy: in.Policy, PolicyVersion: v.Record.Version, Record: &rec,
+			Desired: v.Desired, Ready: v.Ready, At: now}); err != nil && ctx.Err() == nil {
+			l.log.Debug("recording the settled decision failed", "policy", in.Policy, "err", err)
+		}
+	}
+	return nil, ""
+}
+
+// readActivities asks the driver for the group's activities since since,
+// or answers errors.ErrUnsupported when it keeps no activity record.
+func readActivities(ctx context.Context, drv cloud.Driver, ref cloud.GroupRef, since time.Time) ([]cloud.Activity, error) {
+	ar, ok := drv.(activityReader)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return ar.Activities(ctx, ref, since)
+}
+
+// settleOutcome decides a settled intent's outcome from a describe taken
+// after Settled and, when haveActs, the provider's activities since the
+// intent (newest first, as drivers return them). An activity that changed
+// the desired capacity to the intent's size, starting between the intent's
+// time (less activitySkew) and Settled, proves the intent applied, even if
+// the group has changed since. Without one, the describe decides: at the
+// intent's size it was applied (a resize to the size the group already had
+// records no activity), otherwise not applied. The evidence says which.
+func settleOutcome(in store.Intent, gs cloud.GroupState, acts []cloud.Activity, haveActs bool) (outcome, evidence string) {
+	described := fmt.Sprintf("describe: group at %d", gs.Desired)
+	if haveActs {
+		for _, a := range acts {
+			if a.To != in.To || a.Start.Before(in.At.Add(-activitySkew)) || a.Start.After(in.Settled) {
+				continue
+			}
+			return outcomeApplied, fmt.Sprintf("settled by scaling activity %s (%d -> %d, %s, started %s); %s",
+				a.ID, a.From, a.To, a.Status, a.Start.UTC().Format(time.RFC3339Nano), described)
+		}
+	}
+	var why []string
+	if haveActs {
+		why = append(why, fmt.Sprintf("no scaling activity to %d", in.To))
+	}
+	if gs.Desired == in.To {
+		return outcomeApplied, "settled by describe: group at " + fmt.Sprint(in.To) + prefixed(why)
+	}
+	return outcomeNotApplied, fmt.Sprintf("settled by describe: group is at %d, not %d, after the intent settled", gs.Desired, in.To) + prefixed(why)
+}
+
+// prefixed joins notes after "; ", or returns "" for none.
+func prefixed(notes []string) string {
+	if len(notes) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(notes, "; ")
+}
