@@ -191,7 +191,13 @@ func (c *cluster) start(nd *node, join, fakeURL string) {
 	c.t.Helper()
 	args := []string{"agent", "--node-id", nd.id, "--data-dir", nd.dataDir, "--raft-addr", nd.raftAddr,
 		"--http-addr", nd.httpAddr, "--bootstrap-expect", strconv.Itoa(len(c.nodes)), "--join", join,
-		"--log-level", "info"}
+		"--log-level", "info",
+		// The fake cloud answers on loopback in milliseconds: a short fence
+		// (docs/fencing.md) so that a failover which catches an intent in
+		// flight holds its group for seconds, not the defaults' 30 s. A test
+		// that needs other values passes them in extra, which come last and
+		// win.
+		"--cloud-timeout", "5s", "--cloud-settle", "1s"}
 	if fakeURL != "" {
 		args = append(args, "--fake-cloud", fakeURL)
 	}
