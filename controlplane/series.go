@@ -112,11 +112,10 @@ func combinePoints(pts map[uint64]store.SeriesPoint, since int64, typ policy.Met
 // seriesIndex is the compiled label matchers of every push source, for one
 // set of policies.
 type seriesIndex struct {
-	// fingerprint identifies the policy set: policy versions are Raft
-	// indexes, so every put raises the largest and every delete lowers
-	// the count.
-	fingerprint [2]uint64
-	entries     []matcherEntry
+	// gen is the FSM's policy-set generation (policyGen) the index was
+	// built for: it moves on every put, delete and restore.
+	gen     uint64
+	entries []matcherEntry
 }
 
 type matcherEntry struct {
@@ -154,11 +153,11 @@ func matchesAll(ms []*labels.Matcher, series labels.Labels) bool {
 // currentSeriesIndex returns the index for the policies the FSM holds,
 // rebuilding it when they changed.
 func (n *Node) currentSeriesIndex() *seriesIndex {
-	fp := n.fsm.policySetFingerprint()
-	if idx := n.seriesIdx.Load(); idx != nil && idx.fingerprint == fp {
+	gen := n.fsm.policySetGen()
+	if idx := n.seriesIdx.Load(); idx != nil && idx.gen == gen {
 		return idx
 	}
-	idx := &seriesIndex{fingerprint: fp}
+	idx := &seriesIndex{gen: gen}
 	for _, r := range n.fsm.Policies() {
 		for _, m := range r.Policy.Metrics {
 			if !m.Source.Matches() || m.Source.EffectiveKind() != policy.SourcePush {
@@ -178,16 +177,12 @@ func (n *Node) currentSeriesIndex() *seriesIndex {
 	return idx
 }
 
-// policySetFingerprint is seriesIndex.fingerprint for the policies the
-// FSM holds, read without copying them: every remote-write request asks.
-func (f *FSM) policySetFingerprint() [2]uint64 {
+// policySetGen is the policy-set generation the series index is keyed by:
+// every remote-write request asks, so it reads a counter, not the policies.
+func (f *FSM) policySetGen() uint64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	fp := [2]uint64{0, uint64(len(f.state.Policies))}
-	for _, e := range f.state.Policies {
-		fp[0] = max(fp[0], e.Record.Version)
-	}
-	return fp
+	return f.policyGen
 }
 
 // compileMatchers builds Prometheus label matchers from a source, in a
