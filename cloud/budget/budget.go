@@ -1,0 +1,267 @@
+// Package budget keeps Capstan's cloud calls within a per-account call
+// budget, so that a control plane describing ten thousand groups does not
+// exhaust the provider's API rate limit, which it shares with everything
+// else in the account.
+//
+// A Budget holds, per provider account (and region where the provider
+// counts per region), one token bucket for reads and one for writes. Wrap
+// decorates a cloud.Driver: each provider call takes a token first, and a
+// call that cannot get one before its context's deadline fails with
+// ErrWaitExceeded without being sent. Writes go before reads when both
+// wait. A throttle answer from the provider (cloud.ErrThrottled) cuts the
+// bucket's rate multiplicatively, each success adds a step back up to the
+// configured rate (AIMD). The buckets are golang.org/x/time/rate limiters;
+// the package moves their limits.
+//
+// The decorator sits under cloud.Retrying, so each retry of a throttled
+// call takes a token again, at the rate the throttle cut.
+package budget
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/capstan-io/capstan/cloud"
+)
+
+// ErrWaitExceeded means the call budget had no token for a call before
+// its caller's deadline (or the caller gave up waiting). The call was not
+// sent, so its outcome is known: nothing happened. It deliberately wraps
+// neither cloud.ErrThrottled (cloud.Retrying would retry a wait the
+// deadline already rules out) nor the context's error (the control plane
+// reads a wrapped deadline as "the request may have landed": in doubt).
+var ErrWaitExceeded = errors.New("cloud budget: no call token before the deadline")
+
+// Provider is a provider's budget and how its driver spends calls.
+type Provider struct {
+	// Read and Write are the configured rates of the read and write
+	// buckets, in calls per second per scope; 0 means unlimited. Each
+	// bucket holds one second's worth of calls (at least one call).
+	Read, Write float64
+	// DescribeCost is how many provider calls one Describe makes (GCP
+	// reads the group and its autoscaler; Azure the scale set and its
+	// instance view).
+	DescribeCost int
+	// PageSize is the most groups one batch-describe call answers, and
+	// PageKey says which groups one call can answer together: the budget
+	// splits a batch into such pages and takes a token per page. A driver
+	// that implements Pager says it itself instead.
+	PageSize int
+	PageKey  func(cloud.GroupRef) string
+}
+
+// Scope is the account (and region) a group's calls count against at its
+// provider: the region for AWS (the agent's credentials are one account,
+// and Auto Scaling throttles per account and Region), the project for GCP
+// (Compute Engine rate quotas are per project), the subscription for
+// Azure (Resource Manager throttles per subscription; this budget cannot
+// tell which Resource Manager region serves a call, so it counts the
+// whole subscription together, the conservative choice). Other providers
+// have one scope.
+func Scope(g cloud.GroupRef) string {
+	switch g.Provider {
+	case "aws":
+		return g.Region
+	case "gcp":
+		return g.Project
+	case "azure":
+		return g.Subscription
+	default:
+		return ""
+	}
+}
+
+// Defaults returns the providers' default budgets. They are deliberately
+// a fraction of the published limits, because the limit is shared with
+// every other client of the account (consoles, CLIs, CI, other
+// controllers):
+//
+//   - aws: 10 reads/s and 5 writes/s per Region. AWS publishes that EC2
+//     Auto Scaling throttles with a token bucket per account and Region,
+//     shared by all its actions ("Amazon EC2 Auto Scaling API Reference",
+//     section "API request rate"), but not the bucket's size or refill;
+//     15 calls/s together stays under what the AWS knowledge-center
+//     article "How do I keep my Auto Scaling API calls from being
+//     throttled?" treats as normal use. A batch page is up to 50 groups of
+//     one Region (DescribeAutoScalingGroups' limit on names).
+//   - gcp: 10 reads/s and 5 writes/s per project. Compute Engine's rate
+//     quotas are per project per minute, by default 1,500 read (get)
+//     requests, 1,500 list requests and 1,500 mutation ("queries")
+//     requests a minute, i.e. 25/s each ("Compute Engine rate quotas",
+//     cloud.google.com/compute/api-quota); operation polls have their own
+//     quota. A batch page is up to 500 groups of one zone or region
+//     (maxResults' limit on a list).
+//   - azure: 10 reads/s and 5 writes/s per subscription. Azure Resource
+//     Manager's token buckets hold 250 reads refilled at 25/s and 200
+//     writes refilled at 10/s per subscription, region and principal
+//     ("Understand how Azure Resource Manager throttles requests",
+//     Microsoft Learn), and the compute resource provider adds per-minute
+//     limits per subscription, region and scale set ("Compute throttling
+//     limits", Microsoft Learn). A batch page is one resource group's
+//     scale sets, up to 100 per page.
+//   - fake: unlimited.
+func Defaults() map[string]Provider {
+	return map[string]Provider{
+		"aws": {Read: 10, Write: 5, DescribeCost: 1, PageSize: 50,
+			PageKey: func(g cloud.GroupRef) string { return g.Region }},
+		"gcp": {Read: 10, Write: 5, DescribeCost: 2, PageSize: 500,
+			PageKey: func(g cloud.GroupRef) string { return g.Project + "/" + g.Zone + g.Region }},
+		"azure": {Read: 10, Write: 5, DescribeCost: 2, PageSize: 100,
+			PageKey: func(g cloud.GroupRef) string { return g.Subscription + "/" + g.ResourceGroup }},
+		"fake": {DescribeCost: 1, PageSize: 500, PageKey: func(cloud.GroupRef) string { return "" }},
+	}
+}
+
+// Options configure a Budget. The zero value gives every provider its
+// default budget and registers no metrics.
+type Options struct {
+	// Read and Write override the default rates per provider (calls per
+	// second; 0: unlimited); a provider they leave out keeps its default.
+	Read, Write Rates
+	// Registerer receives the budget's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Logger receives a record each time a throttle cuts a rate; nil
+	// discards them.
+	Logger *slog.Logger
+	// Decrease multiplies a bucket's rate on a throttle answer; 0 means
+	// DefaultDecrease. It must be in (0, 1).
+	Decrease float64
+	// Increase is the fraction of the configured rate each success adds
+	// back; 0 means DefaultIncrease. It must be in (0, 1].
+	Increase float64
+	// Floor is the fraction of the configured rate that throttles never
+	// cut below; 0 means DefaultFloor. It must be in (0, 1].
+	Floor float64
+}
+
+// The AIMD defaults: a throttle halves the rate, twenty successes bring it
+// from the floor back to the configured rate, and it never drops below a
+// twentieth of the configured rate (AWS, GCP and Azure all refill their
+// buckets continuously, so a twentieth still gets calls through).
+const (
+	DefaultDecrease = 0.5
+	DefaultIncrease = 0.05
+	DefaultFloor    = 0.05
+)
+
+// Budget is the call budget of every provider account the agent calls. It
+// is safe for concurrent use.
+type Budget struct {
+	providers map[string]Provider
+	aimd      aimdConfig
+	m         *metrics
+	log       *slog.Logger
+	now       func() time.Time
+
+	mu       sync.Mutex
+	accounts map[[2]string]*account
+}
+
+// New checks opts and returns a Budget; its metrics are registered on
+// opts.Registerer.
+func New(opts Options) (*Budget, error) {
+	providers := Defaults()
+	for _, o := range []struct {
+		name  string
+		rates Rates
+		set   func(*Provider, float64)
+	}{
+		{"read", opts.Read, func(p *Provider, r float64) { p.Read = r }},
+		{"write", opts.Write, func(p *Provider, r float64) { p.Write = r }},
+	} {
+		for _, name := range slices.Sorted(maps.Keys(o.rates)) {
+			p, ok := providers[name]
+			if !ok {
+				return nil, fmt.Errorf("%s rate of provider %q: unknown provider (known: %s)", o.name, name, knownProviders(providers))
+			}
+			r := o.rates[name]
+			if err := checkRate(r); err != nil {
+				return nil, fmt.Errorf("%s rate of provider %q: %w", o.name, name, err)
+			}
+			o.set(&p, r)
+			providers[name] = p
+		}
+	}
+	c := aimdConfig{decrease: opts.Decrease, increase: opts.Increase, floor: opts.Floor}
+	if c.decrease == 0 {
+		c.decrease = DefaultDecrease
+	}
+	if c.increase == 0 {
+		c.increase = DefaultIncrease
+	}
+	if c.floor == 0 {
+		c.floor = DefaultFloor
+	}
+	switch {
+	case !(c.decrease > 0 && c.decrease < 1):
+		return nil, fmt.Errorf("decrease: must be between 0 and 1, exclusive (got %g)", c.decrease)
+	case !(c.increase > 0 && c.increase <= 1):
+		return nil, fmt.Errorf("increase: must be above 0 and at most 1 (got %g)", c.increase)
+	case !(c.floor > 0 && c.floor <= 1):
+		return nil, fmt.Errorf("floor: must be above 0 and at most 1 (got %g)", c.floor)
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("cloud budget metrics: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Budget{providers: providers, aimd: c, m: m, log: log, now: time.Now, accounts: make(map[[2]string]*account)}, nil
+}
+
+// checkRate is the rule every configured rate follows.
+func checkRate(r float64) error {
+	if math.IsNaN(r) || math.IsInf(r, 0) || r < 0 {
+		return fmt.Errorf("must be a finite number of calls per second >= 0, 0 for unlimited (got %g)", r)
+	}
+	return nil
+}
+
+func knownProviders(p map[string]Provider) string {
+	return strings.Join(slices.Sorted(maps.Keys(p)), ", ")
+}
+
+// Provider returns the budget New settled on for a provider.
+func (b *Budget) Provider(name string) (Provider, bool) {
+	p, ok := b.providers[name]
+	return p, ok
+}
+
+// account returns the budget of a provider's scope, made on first use.
+func (b *Budget) account(provider, scope string) *account {
+	key := [2]string{provider, scope}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if a, ok := b.accounts[key]; ok {
+		return a
+	}
+	p := b.providers[provider]
+	cost := max(1, p.DescribeCost)
+	var buckets [2]*aimd
+	var gauges [2]accountGauges
+	for k, r := range [2]float64{p.Read, p.Write} {
+		if r > 0 {
+			buckets[k] = newAIMD(r, cost, b.aimd)
+			gauges[k] = b.m.gauges(provider, scope, kind(k))
+		} else {
+			// Unlimited: series nobody collects, so that an unlimited
+			// bucket exports no misleading rate of 0.
+			gauges[k] = accountGauges{rate: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unused"}),
+				configured: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unused"}), waiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unused"})}
+		}
+	}
+	a := newAccount(provider, scope, b.now, buckets, gauges)
+	b.accounts[key] = a
+	return a
+}
