@@ -59,7 +59,9 @@ func (r *recorder) Describe(_ context.Context, g cloud.GroupRef) (cloud.GroupSta
 	return cloud.GroupState{Desired: len(g.Group)}, nil
 }
 
-func (r *recorder) SetDesired(context.Context, cloud.GroupRef, int) error { return r.pop("set_desired") }
+func (r *recorder) SetDesired(context.Context, cloud.GroupRef, int) error {
+	return r.pop("set_desired")
+}
 
 // batchRecorder also describes in batches, and records each batch's groups.
 type batchRecorder struct{ *recorder }
@@ -330,7 +332,9 @@ func TestDescribeBatchPages(t *testing.T) {
 	}
 	mixed := append(mkRefs(120, "us-east-1"), mkRefs(30, "eu-west-1")...)
 	// interleave the regions so paging must group them
-	slices.SortStableFunc(mixed, func(a, b cloud.GroupRef) int { return strings.Compare(a.Group[len(a.Group)-1:], b.Group[len(b.Group)-1:]) })
+	slices.SortStableFunc(mixed, func(a, b cloud.GroupRef) int {
+		return strings.Compare(a.Group[len(a.Group)-1:], b.Group[len(b.Group)-1:])
+	})
 	cases := []struct {
 		name      string
 		refs      []cloud.GroupRef
