@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Rates are per-provider rates in calls per second, written
@@ -68,6 +70,27 @@ func (r *Rates) Set(s string) error {
 		}
 		(*r)[name] = v
 	}
+	return nil
+}
+
+// UnmarshalYAML reads a mapping of provider to rate (a config file's
+// "cloud_read_rate: {aws: 20}") into fresh rates, by the same rule as
+// ParseRates. Fresh, because decoding into the map a flag already filled
+// would merge the file's entries into the command line's.
+func (r *Rates) UnmarshalYAML(value *yaml.Node) error {
+	var m map[string]float64
+	if err := value.Decode(&m); err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		if name == "" {
+			return fmt.Errorf("line %d: a rate needs a provider name", value.Line)
+		}
+		if err := checkRate(m[name]); err != nil {
+			return fmt.Errorf("line %d: provider %q: rate %w", value.Line, name, err)
+		}
+	}
+	*r = m
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/capstan-io/capstan/cloud/budget"
 )
 
@@ -81,4 +83,36 @@ func FuzzParseRates(f *testing.F) {
 			t.Fatalf("ParseRates(%q) = %v, whose String %q reads back as %v, %v", s, r, r.String(), back, err)
 		}
 	})
+}
+
+// TestRatesYAML: a config file's mapping replaces the rates (never merges
+// into a flag's), by ParseRates' rule.
+func TestRatesYAML(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    budget.Rates
+		wantErr string
+	}{
+		{"r: {aws: 20, gcp: 0.5}", budget.Rates{"aws": 20, "gcp": 0.5}, ""},
+		{"r: {}", budget.Rates{}, ""},
+		{"r: {aws: -1}", nil, `line 1: provider "aws": rate must be a finite number`},
+		{"r: {aws: .nan}", nil, `provider "aws": rate must be a finite number`},
+		{"r: {aws: fast}", nil, "cannot unmarshal"},
+		{"r: [aws]", nil, "cannot unmarshal"},
+	}
+	for _, tc := range cases {
+		v := struct {
+			R budget.Rates `yaml:"r"`
+		}{R: budget.Rates{"azure": 3}}
+		err := yaml.Unmarshal([]byte(tc.in), &v)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: %v, want an error containing %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || !maps.Equal(v.R, tc.want) {
+			t.Errorf("%s: %v, %v; want %v", tc.in, v.R, err, tc.want)
+		}
+	}
 }

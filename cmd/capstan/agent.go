@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +32,7 @@ import (
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/aws"
 	"github.com/capstan-io/capstan/cloud/azure"
+	"github.com/capstan-io/capstan/cloud/budget"
 	"github.com/capstan-io/capstan/cloud/fake"
 	"github.com/capstan-io/capstan/cloud/gcp"
 	"github.com/capstan-io/capstan/controlplane"
@@ -67,6 +70,8 @@ type agentOptions struct {
 	DebugAddr          string        `yaml:"debug_addr"`
 	CloudTimeout       time.Duration `yaml:"cloud_timeout"`
 	CloudSettle        time.Duration `yaml:"cloud_settle"`
+	CloudReadRate      budget.Rates  `yaml:"cloud_read_rate"`
+	CloudWriteRate     budget.Rates  `yaml:"cloud_write_rate"`
 	AWSEndpoint        string        `yaml:"aws_endpoint"`
 	GCPEndpoint        string        `yaml:"gcp_endpoint"`
 	GCPNoAuth          bool          `yaml:"gcp_no_auth"`
@@ -148,6 +153,8 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&o.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this host:port (keep it on loopback)")
 	f.DurationVar(&o.CloudTimeout, "cloud-timeout", o.CloudTimeout, "bound on each cloud call, retries included; no resize request is sent after it")
 	f.DurationVar(&o.CloudSettle, "cloud-settle", o.CloudSettle, "how long after --cloud-timeout a resize the provider received may still take effect; its group is held until then (docs/fencing.md)")
+	f.Var(&o.CloudReadRate, "cloud-read-rate", "call budget for reads (describes), in calls per second per provider account (AWS: per region, GCP: per project, Azure: per subscription), e.g. aws=20,gcp=8; 0: unlimited; providers not given keep their defaults: "+budgetDefaults(func(p budget.Provider) float64 { return p.Read })+" (README: Cloud providers)")
+	f.Var(&o.CloudWriteRate, "cloud-write-rate", "call budget for writes (resizes), like --cloud-read-rate; writes go before reads; defaults: "+budgetDefaults(func(p budget.Provider) float64 { return p.Write }))
 	f.StringVar(&o.AWSEndpoint, "aws-endpoint", "", "AWS Auto Scaling endpoint override (other partitions, emulators); default: the SDK's")
 	f.StringVar(&o.GCPEndpoint, "gcp-endpoint", "", "Compute Engine endpoint override (private endpoints, emulators); default: the SDK's")
 	f.BoolVar(&o.GCPNoAuth, "gcp-no-auth", false, "send GCP calls without credentials (emulators only)")
@@ -230,7 +237,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	if err != nil {
 		return err
 	}
-	drivers, err := newDrivers(o, logger)
+	drivers, err := newDrivers(o, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -363,9 +370,13 @@ func pprofMux() *http.ServeMux {
 // are built on first use, so an agent that never scales on a provider
 // needs no credentials for it, and a failed build (no credentials yet) is
 // retried at the next evaluation rather than remembered.
-func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver, error), error) {
+func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) (func(string) (cloud.Driver, error), error) {
 	if o.CloudTimeout <= 0 {
 		return nil, fmt.Errorf("--cloud-timeout: must be > 0")
+	}
+	calls, err := budget.New(budget.Options{Read: o.CloudReadRate, Write: o.CloudWriteRate, Registerer: reg, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("--cloud-read-rate, --cloud-write-rate: %w", err)
 	}
 	var fakeDriver cloud.Driver
 	if o.FakeCloud != "" {
@@ -388,10 +399,13 @@ func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver
 		logger.Warn("--gcp-no-auth: GCP calls carry no credentials; use it only with an emulator")
 	}
 	// Transient failures (throttling, 5xx, timeouts) are retried with
-	// capped, jittered backoff within each call's deadline.
-	retrying := func(d cloud.Driver) cloud.Driver { return cloud.NewRetrying(d, cloud.DefaultRetryOptions()) }
-	fakeDriver = retrying(fakeDriver)
-	lazy := func(build func(context.Context) (cloud.Driver, error)) func() (cloud.Driver, error) {
+	// capped, jittered backoff within each call's deadline. The call
+	// budget sits under the retries, so that every attempt takes a token.
+	retrying := func(provider string, d cloud.Driver) cloud.Driver {
+		return cloud.NewRetrying(calls.Wrap(provider, d), cloud.DefaultRetryOptions())
+	}
+	fakeDriver = retrying("fake", fakeDriver)
+	lazy := func(provider string, build func(context.Context) (cloud.Driver, error)) func() (cloud.Driver, error) {
 		var mu sync.Mutex
 		var d cloud.Driver
 		return func() (cloud.Driver, error) {
@@ -406,21 +420,21 @@ func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver
 			if err != nil {
 				return nil, err
 			}
-			d = retrying(built)
+			d = retrying(provider, built)
 			return d, nil
 		}
 	}
-	awsDriver := lazy(func(ctx context.Context) (cloud.Driver, error) {
+	awsDriver := lazy("aws", func(ctx context.Context) (cloud.Driver, error) {
 		return aws.New(ctx, aws.Options{BaseEndpoint: o.AWSEndpoint, Logger: logger})
 	})
-	gcpDriver := lazy(func(ctx context.Context) (cloud.Driver, error) {
+	gcpDriver := lazy("gcp", func(ctx context.Context) (cloud.Driver, error) {
 		opts := gcp.Options{Endpoint: o.GCPEndpoint, Logger: logger}
 		if o.GCPNoAuth {
 			opts.ClientOptions = append(opts.ClientOptions, option.WithoutAuthentication())
 		}
 		return gcp.New(ctx, opts)
 	})
-	azureDriver := lazy(func(ctx context.Context) (cloud.Driver, error) {
+	azureDriver := lazy("azure", func(ctx context.Context) (cloud.Driver, error) {
 		return azure.New(ctx, azureOpts)
 	})
 	return func(provider string) (cloud.Driver, error) {
@@ -437,6 +451,16 @@ func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver
 			return nil, fmt.Errorf("provider %q: unknown", provider)
 		}
 	}, nil
+}
+
+// budgetDefaults lists the providers' default budget rates for --help.
+func budgetDefaults(rate func(budget.Provider) float64) string {
+	defaults := budget.Defaults()
+	parts := make([]string, 0, len(defaults))
+	for _, name := range slices.Sorted(maps.Keys(defaults)) {
+		parts = append(parts, fmt.Sprintf("%s=%g", name, rate(defaults[name])))
+	}
+	return strings.Join(parts, ",")
 }
 
 // newReaders returns the lookup of pulled metric sources, again one explicit
