@@ -107,6 +107,7 @@ func (a *account) acquire(ctx context.Context, k kind, cost int) (time.Time, err
 	}
 	if delay == 0 {
 		a.mu.Unlock()
+		a.gauges[k].spent.Add(float64(cost))
 		return now, nil
 	}
 	if k == write {
@@ -130,6 +131,7 @@ func (a *account) acquire(ctx context.Context, k kind, cost int) (time.Time, err
 		return time.Time{}, a.errWait(k, "the caller gave up while waiting: "+ctx.Err().Error())
 	}
 	a.gauges[k].waiting.Dec()
+	a.gauges[k].spent.Add(float64(cost))
 	if k == write {
 		a.mu.Lock()
 		a.writeDone()

@@ -41,22 +41,16 @@ import (
 // reads a wrapped deadline as "the request may have landed": in doubt).
 var ErrWaitExceeded = errors.New("cloud budget: no call token before the deadline")
 
-// Provider is a provider's budget and how its driver spends calls.
+// Provider is a provider's budget.
 type Provider struct {
 	// Read and Write are the configured rates of the read and write
 	// buckets, in calls per second per scope; 0 means unlimited. Each
 	// bucket holds one second's worth of calls (at least one call).
 	Read, Write float64
-	// DescribeCost is how many provider calls one Describe makes (GCP
-	// reads the group and its autoscaler; Azure the scale set and its
-	// instance view).
-	DescribeCost int
-	// PageSize is the most groups one batch-describe call answers, and
-	// PageKey says which groups one call can answer together: the budget
-	// splits a batch into such pages and takes a token per page. A driver
-	// that implements Pager says it itself instead.
+	// PageSize is how many groups a driver describes with one provider
+	// call, for a driver the budget does not meter by its requests
+	// (Wrap): a batch goes in pages of PageSize groups, a token each.
 	PageSize int
-	PageKey  func(cloud.GroupRef) string
 }
 
 // Scope is the account (and region) a group's calls count against at its
@@ -85,39 +79,39 @@ func Scope(g cloud.GroupRef) string {
 // every other client of the account (consoles, CLIs, CI, other
 // controllers):
 //
-//   - aws: 10 reads/s and 5 writes/s per Region. AWS publishes that EC2
-//     Auto Scaling throttles with a token bucket per account and Region,
+//   - aws: 10 reads/s and 5 writes/s per Region. EC2 Auto Scaling
+//     throttles with a token bucket per account and Region, one bucket
 //     shared by all its actions ("Amazon EC2 Auto Scaling API Reference",
-//     section "API request rate"), but not the bucket's size or refill;
-//     15 calls/s together stays under what the AWS knowledge-center
-//     article "How do I keep my Auto Scaling API calls from being
-//     throttled?" treats as normal use. A batch page is up to 50 groups of
-//     one Region (DescribeAutoScalingGroups' limit on names).
+//     section "API request rate"; the AWS re:Post article "How do I keep
+//     my Auto Scaling API calls from being throttled?"), and publishes
+//     neither the bucket's size nor its refill rate: the defaults are a
+//     guess kept low, 15 calls/s for both buckets together; AWS's
+//     CloudWatch usage metrics (AWS/Usage, service AutoScaling) show what
+//     an account really uses before raising them.
 //   - gcp: 10 reads/s and 5 writes/s per project. Compute Engine's rate
-//     quotas are per project per minute, by default 1,500 read (get)
-//     requests, 1,500 list requests and 1,500 mutation ("queries")
-//     requests a minute, i.e. 25/s each ("Compute Engine rate quotas",
-//     cloud.google.com/compute/api-quota); operation polls have their own
-//     quota. A batch page is up to 500 groups of one zone or region
-//     (maxResults' limit on a list).
+//     quotas are per project per minute, by default 1,500 read (get),
+//     1,500 list and 1,500 mutation requests a minute, 25/s each
+//     ("Compute Engine rate quotas", cloud.google.com/compute/api-quota);
+//     the budget's read bucket serves gets and lists together.
 //   - azure: 10 reads/s and 5 writes/s per subscription. Azure Resource
 //     Manager's token buckets hold 250 reads refilled at 25/s and 200
 //     writes refilled at 10/s per subscription, region and principal
 //     ("Understand how Azure Resource Manager throttles requests",
 //     Microsoft Learn), and the compute resource provider adds per-minute
-//     limits per subscription, region and scale set ("Compute throttling
-//     limits", Microsoft Learn). A batch page is one resource group's
-//     scale sets, up to 100 per page.
+//     limits per subscription, region and resource ("Compute throttling
+//     limits", Microsoft Learn).
 //   - fake: unlimited.
+//
+// PageSize matters only to Wrap (drivers the budget does not meter by
+// their requests): AWS's limit of 50 names per DescribeAutoScalingGroups,
+// GCP's 500 results per list page, Azure's one instance view per scale
+// set, the fake cloud's 100 names per call.
 func Defaults() map[string]Provider {
 	return map[string]Provider{
-		"aws": {Read: 10, Write: 5, DescribeCost: 1, PageSize: 50,
-			PageKey: func(g cloud.GroupRef) string { return g.Region }},
-		"gcp": {Read: 10, Write: 5, DescribeCost: 2, PageSize: 500,
-			PageKey: func(g cloud.GroupRef) string { return g.Project + "/" + g.Zone + g.Region }},
-		"azure": {Read: 10, Write: 5, DescribeCost: 2, PageSize: 100,
-			PageKey: func(g cloud.GroupRef) string { return g.Subscription + "/" + g.ResourceGroup }},
-		"fake": {DescribeCost: 1, PageSize: 500, PageKey: func(cloud.GroupRef) string { return "" }},
+		"aws":   {Read: 10, Write: 5, PageSize: 50},
+		"gcp":   {Read: 10, Write: 5, PageSize: 500},
+		"azure": {Read: 10, Write: 5, PageSize: 1},
+		"fake":  {PageSize: 100},
 	}
 }
 
@@ -247,18 +241,18 @@ func (b *Budget) account(provider, scope string) *account {
 		return a
 	}
 	p := b.providers[provider]
-	cost := max(1, p.DescribeCost)
 	var buckets [2]*aimd
 	var gauges [2]accountGauges
 	for k, r := range [2]float64{p.Read, p.Write} {
 		if r > 0 {
-			buckets[k] = newAIMD(r, cost, b.aimd)
+			buckets[k] = newAIMD(r, 1, b.aimd)
 			gauges[k] = b.m.gauges(provider, scope, kind(k))
 		} else {
 			// Unlimited: series nobody collects, so that an unlimited
 			// bucket exports no misleading rate of 0.
-			gauges[k] = accountGauges{rate: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unused"}),
-				configured: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unused"}), waiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unused"})}
+			unused := func() prometheus.Gauge { return prometheus.NewGauge(prometheus.GaugeOpts{Name: "unused"}) }
+			gauges[k] = accountGauges{rate: unused(), configured: unused(), waiting: unused(),
+				spent: prometheus.NewCounter(prometheus.CounterOpts{Name: "unused"})}
 		}
 	}
 	a := newAccount(provider, scope, b.now, buckets, gauges)

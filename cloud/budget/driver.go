@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,29 +10,24 @@ import (
 	"github.com/capstan-io/capstan/cloud"
 )
 
-// Pager is implemented by a batch-describing driver that says how its
-// DescribeBatch splits groups into provider calls. Without it the budget
-// pages by the provider's PageSize and PageKey.
-type Pager interface {
-	// BatchPages partitions the indexes of refs into pages, each the
-	// groups one provider call describes; every index appears once.
-	BatchPages(refs []cloud.GroupRef) [][]int
-}
-
 // activityReader is the optional activity record of a driver (the AWS
 // driver's scaling activities), read when settling an in-doubt resize.
 type activityReader interface {
 	Activities(ctx context.Context, g cloud.GroupRef, since time.Time) ([]cloud.Activity, error)
 }
 
-// Driver is a cloud.Driver whose provider calls spend the budget. Wrap
-// returns it, or a *BatchDriver when the wrapped driver describes in
-// batches.
+// Driver is a cloud.Driver whose provider calls spend the budget. Wrap and
+// WrapMetered return it, or a *BatchDriver when the wrapped driver
+// describes in batches.
 type Driver struct {
 	d        cloud.Driver
 	provider string
 	p        Provider
 	b        *Budget
+	// metered: the driver's HTTP requests go through Transport, which
+	// takes a token per request; otherwise the decorator takes them per
+	// call.
+	metered bool
 }
 
 // BatchDriver is a Driver that also implements cloud.BatchDescriber,
@@ -47,58 +43,99 @@ var (
 	_ activityReader       = (*Driver)(nil)
 )
 
-// Wrap returns d with its calls spending the budget of provider (the name
-// a policy's target.provider gives, which picks the rates and the batch
-// pages). The result implements cloud.BatchDescriber exactly when d does.
-// A provider New does not know is unlimited.
+// WrapMetered returns d with its calls spending the budget of provider
+// (the name a policy's target.provider gives, which picks the rates), for
+// a driver whose HTTP client sends through Transport: every request a call
+// makes takes a token, the second read of a describe, each page of a batch
+// and each poll of a long-running operation included, so the budget counts
+// exactly what the provider counts. The result implements
+// cloud.BatchDescriber exactly when d does. A provider New does not know
+// is unlimited.
+func (b *Budget) WrapMetered(provider string, d cloud.Driver) cloud.Driver {
+	return b.wrap(provider, d, true)
+}
+
+// Wrap is WrapMetered for a driver whose requests the budget does not see:
+// the decorator takes one token per call, and a batch goes in pages of
+// PageSize groups, a token each. It is exact for a driver that makes one
+// provider request per call and per page (the AWS driver; the fake
+// cloud's client).
 func (b *Budget) Wrap(provider string, d cloud.Driver) cloud.Driver {
+	return b.wrap(provider, d, false)
+}
+
+func (b *Budget) wrap(provider string, d cloud.Driver, metered bool) cloud.Driver {
 	p, ok := b.providers[provider]
 	if !ok {
-		p = Provider{DescribeCost: 1, PageSize: 1, PageKey: func(cloud.GroupRef) string { return "" }}
+		p = Provider{PageSize: 1}
 	}
-	bd := &Driver{d: d, provider: provider, p: p, b: b}
+	bd := &Driver{d: d, provider: provider, p: p, b: b, metered: metered}
 	if batch, ok := d.(cloud.BatchDescriber); ok {
 		return &BatchDriver{Driver: bd, batch: batch}
 	}
 	return bd
 }
 
-// call takes cost tokens of g's account, makes the call, feeds its outcome
-// back to the bucket and counts it.
-func (d *Driver) call(ctx context.Context, g cloud.GroupRef, k kind, op string, cost int, fn func(context.Context) error) error {
+// call runs fn under g's account: it takes the tokens (per request through
+// Transport, or one here), feeds the outcome back to the bucket
+// and counts the call. outcome reduces fn's result to the error that
+// tells the bucket and the counter how the provider answered (a batch's
+// per-group throttles, say).
+func (d *Driver) call(ctx context.Context, g cloud.GroupRef, k kind, op string, fn func(context.Context) error, outcome func(error) error) error {
 	a := d.b.account(d.provider, Scope(g))
-	granted, err := a.acquire(ctx, k, cost)
-	if err != nil {
-		d.b.m.count(d.provider, op, err)
-		return err
+	var granted time.Time
+	var err error
+	if d.metered {
+		st := &callState{a: a, kind: k}
+		err = fn(context.WithValue(ctx, callKey{}, st))
+		var refused error
+		var wrote bool
+		granted, refused, wrote = st.result()
+		if refused != nil && !wrote {
+			// Nothing that changes the group was sent: the call is
+			// known not to have happened, whatever the driver made of
+			// the failed request (often "unavailable", in doubt).
+			err = refused
+		}
+	} else {
+		granted, err = a.acquire(ctx, k, 1)
+		if err != nil {
+			d.b.m.count(d.provider, op, err)
+			return err
+		}
+		err = fn(ctx)
 	}
-	err = fn(ctx)
-	if a.done(k, granted, err) {
+	seen := err
+	if outcome != nil {
+		seen = outcome(err)
+	}
+	if !granted.IsZero() && a.done(k, granted, seen) {
 		d.b.log.Warn("cloud provider throttled: cutting the call budget", "provider", d.provider, "scope", a.name(),
 			"bucket", k.String(), "op", op, "rate", a.rate(k))
 	}
-	d.b.m.count(d.provider, op, err)
+	d.b.m.count(d.provider, op, seen)
 	return err
 }
 
-// Describe takes the describe's cost in read tokens, then describes.
+// Describe spends read tokens, then describes.
 func (d *Driver) Describe(ctx context.Context, g cloud.GroupRef) (cloud.GroupState, error) {
 	var gs cloud.GroupState
-	err := d.call(ctx, g, read, "describe", max(1, d.p.DescribeCost), func(ctx context.Context) error {
+	err := d.call(ctx, g, read, "describe", func(ctx context.Context) error {
 		var err error
 		gs, err = d.d.Describe(ctx, g)
 		return err
-	})
+	}, nil)
 	return gs, err
 }
 
-// SetDesired takes a write token, then resizes. A resize that got no
-// token was not sent: ErrWaitExceeded, not in doubt.
+// SetDesired spends a write token (reads for what the driver reads, such
+// as an operation's polls), then resizes. A resize that got no token for
+// its write was not sent: ErrWaitExceeded, never in doubt.
 func (d *Driver) SetDesired(ctx context.Context, g cloud.GroupRef, n int) error {
-	return d.call(ctx, g, write, "set_desired", 1, func(ctx context.Context) error { return d.d.SetDesired(ctx, g, n) })
+	return d.call(ctx, g, write, "set_desired", func(ctx context.Context) error { return d.d.SetDesired(ctx, g, n) }, nil)
 }
 
-// Activities takes a read token, then reads the wrapped driver's activity
+// Activities spends read tokens, then reads the wrapped driver's activity
 // record; a driver that keeps none gets errors.ErrUnsupported, as from
 // cloud.Retrying, and spends nothing.
 func (d *Driver) Activities(ctx context.Context, g cloud.GroupRef, since time.Time) ([]cloud.Activity, error) {
@@ -107,123 +144,137 @@ func (d *Driver) Activities(ctx context.Context, g cloud.GroupRef, since time.Ti
 		return nil, fmt.Errorf("cloud: %T keeps no activity record: %w", d.d, errors.ErrUnsupported)
 	}
 	var acts []cloud.Activity
-	err := d.call(ctx, g, read, "activities", 1, func(ctx context.Context) error {
+	err := d.call(ctx, g, read, "activities", func(ctx context.Context) error {
 		var err error
 		acts, err = ar.Activities(ctx, g, since)
 		return err
-	})
+	}, nil)
 	return acts, err
 }
 
-// DescribeBatch splits refs into pages, one provider call each, and
-// describes them page by page, each after taking one read token: the
-// pages are paced by the bucket like single calls, and a throttled page
-// slows the pages after it. A page that fails as a whole (throttled,
-// unavailable, or no token before the deadline) fails its own groups only;
-// the call fails as a whole only when no page was described.
+// DescribeBatch describes refs through the wrapped driver's batch call,
+// spending read tokens per provider call. Metered (WrapMetered), each
+// request the driver makes takes its token when it goes out, so the pages
+// and lists of a batch are paced by the bucket like single calls, and a
+// throttled page slows the pages after it. Unmetered (Wrap), the batch is
+// cut into pages of PageSize groups, one token and one call of the
+// wrapped driver each, which is one provider call each when PageSize is
+// what the driver puts in one call (AWS: 50 names per
+// DescribeAutoScalingGroups).
 //
-// Why pages here rather than a token function the drivers call: the
-// decorator needs nothing from the drivers but their DescribeBatch, and a
-// page is the unit a provider answers in one call (AWS: 50 names), so one
-// token per page is one token per call as long as the page shape matches
-// the driver's; a driver whose shape differs says so with Pager.
+// Why both: a token per request at the transport is exact whatever the
+// batch's shape, and the GCP and Azure batches have irregular shapes (GCP:
+// a filtered list per location for a few groups, the location's whole
+// list for many, the autoscalers' list beside it; Azure: a resource
+// group's list, then an instance view per scale set). The AWS driver's
+// batch is regular, one call per 50 names, and metering its requests
+// would mean giving the SDK a client of ours, which loses the SDK's own
+// (AWS_CA_BUNDLE, for one); so it is paged here instead.
+//
+// A batch is also split by scope (region, project, subscription), so that
+// each part spends its own account's budget; the drivers split the same
+// way. A part (a scope, or a page) that fails as a whole fails its own
+// groups; the call fails as a whole only when every part did. The
+// bucket hears of a part's whole-call error, else of a throttle one of
+// its groups carries (the drivers end a batch at its first throttled
+// call).
 func (d *BatchDriver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cloud.Described, error) {
-	pages, err := d.pages(refs)
-	if err != nil {
-		return nil, err
+	var order []string
+	byScope := map[string][]int{}
+	for i, g := range refs {
+		s := Scope(g)
+		if _, ok := byScope[s]; !ok {
+			order = append(order, s)
+		}
+		byScope[s] = append(byScope[s], i)
+	}
+	if len(order) <= 1 {
+		return d.describeScope(ctx, refs)
 	}
 	out := make([]cloud.Described, len(refs))
 	var firstErr error
 	described := false
-	for _, page := range pages {
-		sub := make([]cloud.GroupRef, len(page))
-		for i, idx := range page {
-			sub[i] = refs[idx]
+	for _, s := range order {
+		idx := byScope[s]
+		part := make([]cloud.GroupRef, len(idx))
+		for i, j := range idx {
+			part[i] = refs[j]
 		}
-		var res []cloud.Described
-		err := d.call(ctx, sub[0], read, "describe_batch", 1, func(ctx context.Context) error {
-			var err error
-			res, err = d.batch.DescribeBatch(ctx, sub)
-			if err == nil && len(res) != len(sub) {
-				err = fmt.Errorf("cloud: batch describe answered %d groups for %d asked", len(res), len(sub))
-			}
-			return err
-		})
+		res, err := d.describeScope(ctx, part)
 		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			for _, idx := range page {
-				out[idx].Err = err
+			firstErr = cmp.Or(firstErr, err)
+			for _, j := range idx {
+				out[j].Err = err
 			}
 			continue
 		}
 		described = true
-		for i, idx := range page {
-			out[idx] = res[i]
+		for i, j := range idx {
+			out[j] = res[i]
 		}
 	}
-	if !described && firstErr != nil {
+	if !described {
 		return nil, firstErr
 	}
 	return out, nil
 }
 
-// pages is the driver's own paging when it has one, else the provider's.
-func (d *BatchDriver) pages(refs []cloud.GroupRef) ([][]int, error) {
-	if p, ok := d.d.(Pager); ok {
-		pages := p.BatchPages(refs)
-		if err := checkPages(pages, len(refs)); err != nil {
-			return nil, fmt.Errorf("cloud budget: %T.BatchPages: %w", d.d, err)
-		}
-		return pages, nil
+// describeScope describes refs of one scope: metered, with one call of the
+// wrapped driver; unmetered, page by page.
+func (d *BatchDriver) describeScope(ctx context.Context, refs []cloud.GroupRef) ([]cloud.Described, error) {
+	if len(refs) == 0 {
+		return d.batch.DescribeBatch(ctx, refs)
 	}
-	return pageBy(refs, d.p.PageSize, d.p.PageKey), nil
-}
-
-// pageBy groups refs by key, in the order keys first appear, and cuts each
-// key's groups into pages of at most size.
-func pageBy(refs []cloud.GroupRef, size int, key func(cloud.GroupRef) string) [][]int {
-	size = max(1, size)
-	var order []string
-	byKey := map[string][]int{}
-	for i, g := range refs {
-		k := key(g)
-		if _, ok := byKey[k]; !ok {
-			order = append(order, k)
-		}
-		byKey[k] = append(byKey[k], i)
+	if d.metered {
+		return d.describePart(ctx, refs)
 	}
-	var pages [][]int
-	for _, k := range order {
-		idx := byKey[k]
-		for len(idx) > 0 {
-			n := min(size, len(idx))
-			pages = append(pages, idx[:n:n])
-			idx = idx[n:]
-		}
-	}
-	return pages
-}
-
-// checkPages reports whether pages partition 0..n-1 into non-empty pages.
-func checkPages(pages [][]int, n int) error {
-	seen := make([]bool, n)
-	count := 0
-	for _, p := range pages {
-		if len(p) == 0 {
-			return errors.New("an empty page")
-		}
-		for _, i := range p {
-			if i < 0 || i >= n || seen[i] {
-				return fmt.Errorf("index %d is out of range or in two pages", i)
+	size := max(1, d.p.PageSize)
+	out := make([]cloud.Described, len(refs))
+	var firstErr error
+	described := false
+	for start := 0; start < len(refs); start += size {
+		page := refs[start:min(start+size, len(refs))]
+		res, err := d.describePart(ctx, page)
+		if err != nil {
+			firstErr = cmp.Or(firstErr, err)
+			for i := range page {
+				out[start+i].Err = err
 			}
-			seen[i] = true
-			count++
+			continue
 		}
+		described = true
+		copy(out[start:], res)
 	}
-	if count != n {
-		return fmt.Errorf("the pages hold %d of %d groups", count, n)
+	if !described {
+		return nil, firstErr
 	}
-	return nil
+	return out, nil
+}
+
+// describePart describes refs with one call of the wrapped driver, after
+// one token (unmetered) or a token per request (metered).
+func (d *BatchDriver) describePart(ctx context.Context, refs []cloud.GroupRef) ([]cloud.Described, error) {
+	var out []cloud.Described
+	err := d.call(ctx, refs[0], read, "describe_batch", func(ctx context.Context) error {
+		var err error
+		out, err = d.batch.DescribeBatch(ctx, refs)
+		if err == nil && len(out) != len(refs) {
+			err = fmt.Errorf("cloud: batch describe answered %d groups for %d asked", len(out), len(refs))
+		}
+		return err
+	}, func(err error) error {
+		if err != nil {
+			return err
+		}
+		for _, r := range out {
+			if errors.Is(r.Err, cloud.ErrThrottled) || errors.Is(r.Err, ErrWaitExceeded) {
+				return r.Err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

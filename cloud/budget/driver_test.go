@@ -84,14 +84,6 @@ func (b batchRecorder) DescribeBatch(_ context.Context, refs []cloud.GroupRef) (
 	return out, nil
 }
 
-// pagingRecorder states its own pages: every group alone.
-type pagingRecorder struct {
-	batchRecorder
-	pages func(refs []cloud.GroupRef) [][]int
-}
-
-func (p pagingRecorder) BatchPages(refs []cloud.GroupRef) [][]int { return p.pages(refs) }
-
 // activityRecorder keeps an activity record.
 type activityRecorder struct{ *recorder }
 
@@ -318,10 +310,12 @@ func TestResizeWithoutToken(t *testing.T) {
 	}
 }
 
-// TestDescribeBatchPages: a batch takes one token per provider call, in
-// pages of the provider's shape (or the driver's own), keeps the order of
-// refs, and a page that fails fails only its groups.
-func TestDescribeBatchPages(t *testing.T) {
+// TestDescribeBatch: unmetered, a batch goes in pages of PageSize groups
+// of one scope, a token of the scope's budget and a call of the wrapped
+// driver each, the answers kept in the order of refs; a page whose call
+// fails fails its own groups, and the call fails as a whole only when
+// every page did.
+func TestDescribeBatch(t *testing.T) {
 	throttled := fmt.Errorf("Rate exceeded: %w", cloud.ErrThrottled)
 	mkRefs := func(n int, region string) []cloud.GroupRef {
 		var out []cloud.GroupRef
@@ -330,46 +324,54 @@ func TestDescribeBatchPages(t *testing.T) {
 		}
 		return out
 	}
-	mixed := append(mkRefs(120, "us-east-1"), mkRefs(30, "eu-west-1")...)
-	// interleave the regions so paging must group them
-	slices.SortStableFunc(mixed, func(a, b cloud.GroupRef) int {
-		return strings.Compare(a.Group[len(a.Group)-1:], b.Group[len(b.Group)-1:])
-	})
+	interleave := func(a, b []cloud.GroupRef) []cloud.GroupRef {
+		var out []cloud.GroupRef
+		for i := range max(len(a), len(b)) {
+			if i < len(a) {
+				out = append(out, a[i])
+			}
+			if i < len(b) {
+				out = append(out, b[i])
+			}
+		}
+		return out
+	}
 	cases := []struct {
-		name      string
-		refs      []cloud.GroupRef
-		answers   []error
-		pager     func([]cloud.GroupRef) [][]int
-		wantPages []int // page sizes in order
-		wantErr   bool  // the whole call fails
-		failed    int   // groups with an error
+		name       string
+		refs       []cloud.GroupRef
+		answers    []error
+		wantCalls  []int              // groups per call of the wrapped driver
+		wantTokens map[string]float64 // tokens spent per region
+		wantErr    bool               // the whole call fails
+		failed     int                // groups with an error
 	}{
-		{name: "pages of 50 per region", refs: mixed, wantPages: []int{50, 50, 20, 30}},
-		{name: "one small page", refs: mkRefs(3, "us-west-2"), wantPages: []int{3}},
-		{name: "a throttled page fails its groups only", refs: mixed, answers: []error{nil, throttled}, wantPages: []int{50, 50, 20, 30}, failed: 50},
-		{name: "every page failed: the call fails", refs: mkRefs(60, "us-east-1"), answers: []error{throttled, cloud.ErrUnavailable}, wantPages: []int{50, 10}, wantErr: true},
-		{name: "the driver's own pages", refs: mkRefs(5, "us-east-1"),
-			pager:     func(refs []cloud.GroupRef) [][]int { return [][]int{{4, 0}, {1, 2, 3}} },
-			wantPages: []int{2, 3}},
-		{name: "a driver's broken pages are refused", refs: mkRefs(3, "us-east-1"),
-			pager:   func(refs []cloud.GroupRef) [][]int { return [][]int{{0, 1}, {1, 2}} },
-			wantErr: true},
+		{name: "one region: pages of 50, a token each", refs: mkRefs(120, "us-east-1"),
+			wantCalls: []int{50, 50, 20}, wantTokens: map[string]float64{"us-east-1": 3}},
+		{name: "two regions: pages and a budget each", refs: interleave(mkRefs(120, "us-east-1"), mkRefs(30, "eu-west-1")),
+			wantCalls: []int{50, 50, 20, 30}, wantTokens: map[string]float64{"us-east-1": 3, "eu-west-1": 1}},
+		{name: "a throttled page fails its groups only", refs: mkRefs(120, "us-east-1"),
+			answers: []error{nil, throttled}, wantCalls: []int{50, 50, 20}, wantTokens: map[string]float64{"us-east-1": 3}, failed: 50},
+		{name: "a throttled region fails its groups only", refs: interleave(mkRefs(20, "us-east-1"), mkRefs(30, "eu-west-1")),
+			answers: []error{nil, throttled}, wantCalls: []int{20, 30}, wantTokens: map[string]float64{"us-east-1": 1, "eu-west-1": 1}, failed: 30},
+		{name: "every region failed: the call fails", refs: interleave(mkRefs(2, "us-east-1"), mkRefs(3, "eu-west-1")),
+			answers: []error{throttled, cloud.ErrUnavailable}, wantCalls: []int{2, 3}, wantErr: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			b, reg := newBudget(t, budget.Options{})
 			rec := &recorder{errs: slices.Clone(tc.answers)}
-			var inner cloud.Driver = batchRecorder{rec}
-			if tc.pager != nil {
-				inner = pagingRecorder{batchRecorder{rec}, tc.pager}
-			}
-			out, err := b.Wrap("aws", inner).(cloud.BatchDescriber).DescribeBatch(context.Background(), tc.refs)
+			out, err := b.Wrap("aws", batchRecorder{rec}).(cloud.BatchDescriber).DescribeBatch(context.Background(), tc.refs)
 			var sizes []int
 			for _, p := range rec.pages {
 				sizes = append(sizes, len(p))
 			}
-			if !slices.Equal(sizes, tc.wantPages) {
-				t.Errorf("pages %v, want %v", sizes, tc.wantPages)
+			if !slices.Equal(sizes, tc.wantCalls) {
+				t.Errorf("calls of %v groups, want %v", sizes, tc.wantCalls)
+			}
+			for region, want := range tc.wantTokens {
+				if got := value(t, reg, "capstan_cloud_budget_tokens_total", map[string]string{"provider": "aws", "scope": region, "bucket": "read"}); got != want {
+					t.Errorf("%s: %g tokens spent, want %g", region, got, want)
+				}
 			}
 			if tc.wantErr {
 				if err == nil {
@@ -386,7 +388,7 @@ func TestDescribeBatchPages(t *testing.T) {
 				case d.Err != nil:
 					failed++
 					if !errors.Is(d.Err, cloud.ErrThrottled) {
-						t.Errorf("group %d: %v, want its page's throttle", i, d.Err)
+						t.Errorf("group %d: %v, want its region's throttle", i, d.Err)
 					}
 				case d.State.Desired != len(tc.refs[i].Group):
 					t.Errorf("group %d (%s): desired %d, another group's answer", i, tc.refs[i].Group, d.State.Desired)
@@ -394,10 +396,6 @@ func TestDescribeBatchPages(t *testing.T) {
 			}
 			if failed != tc.failed {
 				t.Errorf("%d groups failed, want %d", failed, tc.failed)
-			}
-			ok := calls(t, reg, "aws", "describe_batch", "ok") + calls(t, reg, "aws", "describe_batch", "throttled")
-			if int(ok) != len(tc.wantPages) {
-				t.Errorf("counted %g batch calls, want %d (one per page)", ok, len(tc.wantPages))
 			}
 		})
 	}

@@ -23,11 +23,13 @@ type metrics struct {
 	rate       *prometheus.GaugeVec
 	configured *prometheus.GaugeVec
 	waiting    *prometheus.GaugeVec
+	spent      *prometheus.CounterVec
 }
 
 // accountGauges are one bucket's series.
 type accountGauges struct {
 	rate, configured, waiting prometheus.Gauge
+	spent                     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -49,11 +51,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "capstan_cloud_budget_waiting",
 			Help: "Calls waiting for a token of a call budget bucket (reads also wait while writes wait)."},
 			bucketLabels),
+		spent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "capstan_cloud_budget_tokens_total",
+			Help: "Tokens taken from a call budget bucket: the provider requests sent (for the HTTP drivers, every request, pages and operation polls included)."},
+			bucketLabels),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.rate, m.configured, m.waiting} {
+	for _, c := range []prometheus.Collector{m.calls, m.rate, m.configured, m.waiting, m.spent} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -63,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 func (m *metrics) gauges(provider, scope string, k kind) accountGauges {
 	l := prometheus.Labels{"provider": provider, "scope": scope, "bucket": k.String()}
-	return accountGauges{rate: m.rate.With(l), configured: m.configured.With(l), waiting: m.waiting.With(l)}
+	return accountGauges{rate: m.rate.With(l), configured: m.configured.With(l), waiting: m.waiting.With(l), spent: m.spent.With(l)}
 }
 
 // count records one provider call's result.

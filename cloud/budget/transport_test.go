@@ -1,0 +1,227 @@
+package budget_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/cloud/budget"
+)
+
+// httpDriver is a driver over HTTP shaped like the real ones: a describe
+// is two GETs (the group and its instance view, as Azure's), a resize a
+// GET, a POST and two GETs polling its operation (as GCP's and Azure's),
+// a batch one POST per 50 groups (as AWS's DescribeAutoScalingGroups).
+// A failed request is "unavailable", as the drivers classify connection
+// failures; a 429 is throttled.
+type httpDriver struct {
+	base   string
+	client *http.Client
+}
+
+func (d *httpDriver) do(ctx context.Context, method, path string) error {
+	req, err := http.NewRequestWithContext(ctx, method, d.base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %w", method, path, cloud.ErrUnavailable, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusTooManyRequests {
+		return fmt.Errorf("%s %s: %w", method, path, cloud.ErrThrottled)
+	}
+	return nil
+}
+
+func (d *httpDriver) Describe(ctx context.Context, g cloud.GroupRef) (cloud.GroupState, error) {
+	if err := d.do(ctx, http.MethodGet, "/groups/"+g.Group); err != nil {
+		return cloud.GroupState{}, err
+	}
+	return cloud.GroupState{Desired: 1}, d.do(ctx, http.MethodGet, "/groups/"+g.Group+"/view")
+}
+
+func (d *httpDriver) SetDesired(ctx context.Context, g cloud.GroupRef, n int) error {
+	for _, step := range []struct{ method, path string }{
+		{http.MethodGet, "/groups/" + g.Group},
+		{http.MethodPost, "/groups/" + g.Group + "/resize"},
+		{http.MethodGet, "/operations/1"},
+		{http.MethodGet, "/operations/1"},
+	} {
+		if err := d.do(ctx, step.method, step.path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *httpDriver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cloud.Described, error) {
+	for i := 0; i < len(refs); i += 50 {
+		if err := d.do(ctx, http.MethodPost, "/describe"); err != nil {
+			return nil, err
+		}
+	}
+	return make([]cloud.Described, len(refs)), nil
+}
+
+// countingServer counts requests by method and path, and answers 429 to
+// the paths in throttle.
+type countingServer struct {
+	mu       sync.Mutex
+	requests map[string]int
+	throttle map[string]bool
+}
+
+func (s *countingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests[r.Method+" "+r.URL.Path]++
+	if s.throttle[r.URL.Path] {
+		w.WriteHeader(http.StatusTooManyRequests)
+	}
+}
+
+func (s *countingServer) count(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[key]
+}
+
+// newMetered is an httpDriver metered by a budget, the server it calls,
+// and a reader of the budget's series of provider azure, scope sub.
+func newMetered(t *testing.T, opts budget.Options) (cloud.Driver, *countingServer, func(name, bucket string) float64) {
+	t.Helper()
+	srv := &countingServer{requests: map[string]int{}, throttle: map[string]bool{}}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	b, reg := newBudget(t, opts)
+	d := b.WrapMetered("azure", &httpDriver{base: hs.URL, client: &http.Client{Transport: budget.Transport(nil)}})
+	metric := func(name, bucket string) float64 {
+		v := value(t, reg, name, map[string]string{"provider": "azure", "scope": "sub", "bucket": bucket})
+		if v != v { // NaN: no series yet
+			return 0
+		}
+		return v
+	}
+	return d, srv, metric
+}
+
+var azRef = cloud.GroupRef{Provider: "azure", Subscription: "sub", ResourceGroup: "rg", ScaleSet: "ss", Group: "ss"}
+
+// TestMeteredTokensPerRequest: metered, a call spends one token per
+// request it makes: a GET from the read bucket, any other method from the
+// call's own bucket.
+func TestMeteredTokensPerRequest(t *testing.T) {
+	cases := []struct {
+		name              string
+		call              func(ctx context.Context, d cloud.Driver) error
+		wantRead, wantOut float64 // read and write tokens
+	}{
+		{"describe: two reads", func(ctx context.Context, d cloud.Driver) error { _, err := d.Describe(ctx, azRef); return err }, 2, 0},
+		{"resize: one write, its read and two polls", func(ctx context.Context, d cloud.Driver) error { return d.SetDesired(ctx, azRef, 3) }, 3, 1},
+		{"batch of 120: three pages, read though POST", func(ctx context.Context, d cloud.Driver) error {
+			refs := make([]cloud.GroupRef, 120)
+			for i := range refs {
+				refs[i] = azRef
+			}
+			_, err := d.(cloud.BatchDescriber).DescribeBatch(ctx, refs)
+			return err
+		}, 3, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, _, metric := newMetered(t, budget.Options{})
+			if err := tc.call(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+			r, w := metric("capstan_cloud_budget_tokens_total", "read"), metric("capstan_cloud_budget_tokens_total", "write")
+			if r != tc.wantRead || w != tc.wantOut {
+				t.Errorf("tokens read %g, write %g; want %g, %g", r, w, tc.wantRead, tc.wantOut)
+			}
+		})
+	}
+}
+
+// TestMeteredRefusals: a resize whose write request gets no token was not
+// sent, and fails with ErrWaitExceeded alone, whatever the driver made of
+// the failed request; once the write went out, a refused poll leaves the
+// driver's "unavailable" (in doubt) in place, because the resize may land.
+func TestMeteredRefusals(t *testing.T) {
+	cases := []struct {
+		name        string
+		opts        budget.Options
+		wantResizes int
+		inDoubt     bool
+	}{
+		{"no write token: not sent, not in doubt", budget.Options{Write: budget.Rates{"azure": 0.1}}, 0, false},
+		{"a poll without a token after the write: in doubt", budget.Options{Read: budget.Rates{"azure": 0.1}}, 1, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, srv, _ := newMetered(t, tc.opts)
+			// The limited bucket holds one token: the write bucket's goes
+			// to an earlier resize; the read bucket's to the resize's
+			// own first GET, so that its first poll finds none.
+			if !tc.inDoubt {
+				if err := d.SetDesired(context.Background(), cloud.GroupRef{Provider: "azure", Subscription: "sub", Group: "other"}, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err := d.SetDesired(ctx, azRef, 3)
+			if !errors.Is(err, budget.ErrWaitExceeded) {
+				t.Fatalf("resize: %v, want it to say the budget held a request back", err)
+			}
+			if got := errors.Is(err, cloud.ErrUnavailable); got != tc.inDoubt {
+				t.Errorf("resize error %v: unavailable (in doubt) %v, want %v", err, got, tc.inDoubt)
+			}
+			if got := srv.count("POST /groups/ss/resize"); got != tc.wantResizes {
+				t.Errorf("%d resize requests reached the provider, want %d", got, tc.wantResizes)
+			}
+			if ctx.Err() != nil {
+				t.Error("the call waited out its deadline instead of failing at once")
+			}
+		})
+	}
+}
+
+// TestMeteredThrottle: a provider's 429 on any request of a metered call
+// cuts the call's bucket; requests outside a metered call pass untouched.
+func TestMeteredThrottle(t *testing.T) {
+	d, srv, metric := newMetered(t, budget.Options{Read: budget.Rates{"azure": 8}})
+	tokens := func(bucket string) float64 { return metric("capstan_cloud_budget_tokens_total", bucket) }
+	srv.mu.Lock()
+	srv.throttle["/groups/ss/view"] = true
+	srv.mu.Unlock()
+	if _, err := d.Describe(context.Background(), azRef); !errors.Is(err, cloud.ErrThrottled) {
+		t.Fatalf("describe: %v, want throttled", err)
+	}
+	if got := metric("capstan_cloud_budget_rate", "read"); got != 4 {
+		t.Errorf("read rate %g after a throttled request, want 4", got)
+	}
+	if got := tokens("read"); got != 2 {
+		t.Errorf("read tokens %g, want 2", got)
+	}
+	// Outside a metered call: no token.
+	client := &http.Client{Transport: budget.Transport(nil)}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	for range 20 {
+		resp, err := client.Get(hs.URL + "/unmetered")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if got := tokens("read"); got != 2 {
+		t.Errorf("read tokens %g after unmetered requests, want still 2", got)
+	}
+}
