@@ -39,7 +39,10 @@ type Retrying struct {
 	opts RetryOptions
 }
 
-var _ Driver = (*Retrying)(nil)
+var (
+	_ Driver         = (*Retrying)(nil)
+	_ BatchDescriber = (*Retrying)(nil)
+)
 
 // NewRetrying wraps d. cenkalti/backoff provides the backoff arithmetic.
 func NewRetrying(d Driver, opts RetryOptions) *Retrying {
@@ -98,6 +101,32 @@ func (r *Retrying) Describe(ctx context.Context, g GroupRef) (GroupState, error)
 // idempotent, so a retry after an unseen success is harmless.
 func (r *Retrying) SetDesired(ctx context.Context, g GroupRef, n int) error {
 	return r.retry(ctx, func() error { return r.d.SetDesired(ctx, g, n) })
+}
+
+// DescribeBatch describes refs through the wrapped driver's batch call,
+// retrying the call as a whole when it fails as a whole with a transient
+// error; a group that fails on its own is not retried (the caller asks
+// again at its next refresh). A wrapped driver without a batch call gets
+// one retried Describe per group. Without this method a Retrying driver
+// would hide its driver's batch call from DescribeAll.
+func (r *Retrying) DescribeBatch(ctx context.Context, refs []GroupRef) ([]Described, error) {
+	if _, ok := r.d.(BatchDescriber); !ok {
+		out := make([]Described, len(refs))
+		for i, g := range refs {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			out[i].State, out[i].Err = r.Describe(ctx, g)
+		}
+		return out, nil
+	}
+	var out []Described
+	err := r.retry(ctx, func() error {
+		var err error
+		out, err = DescribeAll(ctx, r.d, refs)
+		return err
+	})
+	return out, err
 }
 
 // Activities retries the wrapped driver's Activities on transient errors.
