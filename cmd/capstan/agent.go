@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	compute "cloud.google.com/go/compute/apiv1"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azcloud "github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -26,6 +27,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/api/option"
+	htransport "google.golang.org/api/transport/http"
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/api/auth"
@@ -401,8 +403,19 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 	// Transient failures (throttling, 5xx, timeouts) are retried with
 	// capped, jittered backoff within each call's deadline. The call
 	// budget sits under the retries, so that every attempt takes a token.
+	// AWS and the fake cloud make one request per call (a batch: per 50
+	// or 100 groups), so the budget counts their calls; the GCP and Azure
+	// drivers make several, of irregular shapes, so their HTTP clients
+	// send through the budget's transport, which counts each request.
 	retrying := func(provider string, d cloud.Driver) cloud.Driver {
-		return cloud.NewRetrying(calls.Wrap(provider, d), cloud.DefaultRetryOptions())
+		var budgeted cloud.Driver
+		switch provider {
+		case "gcp", "azure":
+			budgeted = calls.WrapMetered(provider, d)
+		default:
+			budgeted = calls.Wrap(provider, d)
+		}
+		return cloud.NewRetrying(budgeted, cloud.DefaultRetryOptions())
 	}
 	fakeDriver = retrying("fake", fakeDriver)
 	lazy := func(provider string, build func(context.Context) (cloud.Driver, error)) func() (cloud.Driver, error) {
@@ -429,9 +442,17 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 	})
 	gcpDriver := lazy("gcp", func(ctx context.Context) (cloud.Driver, error) {
 		opts := gcp.Options{Endpoint: o.GCPEndpoint, Logger: logger}
+		// The SDK's authenticating transport over the budget's: every
+		// Compute Engine request takes a token (WrapMetered).
+		auth := []option.ClientOption{option.WithScopes(compute.DefaultAuthScopes()...)}
 		if o.GCPNoAuth {
-			opts.ClientOptions = append(opts.ClientOptions, option.WithoutAuthentication())
+			auth = append(auth, option.WithoutAuthentication())
 		}
+		tr, err := htransport.NewTransport(ctx, budget.Transport(cloudTransport()), auth...)
+		if err != nil {
+			return nil, fmt.Errorf("gcp: credentials: %w", err)
+		}
+		opts.ClientOptions = append(opts.ClientOptions, option.WithHTTPClient(&http.Client{Transport: tr}))
 		return gcp.New(ctx, opts)
 	})
 	azureDriver := lazy("azure", func(ctx context.Context) (cloud.Driver, error) {
@@ -451,6 +472,16 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 			return nil, fmt.Errorf("provider %q: unknown", provider)
 		}
 	}, nil
+}
+
+// cloudTransport is the HTTP transport under the budget's for the GCP and
+// Azure SDKs: Go's default (proxy from the environment, HTTP/2) with an
+// idle pool sized for batches of concurrent requests to one endpoint,
+// where the default keeps two connections and closes the rest.
+func cloudTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 64, 32
+	return tr
 }
 
 // budgetDefaults lists the providers' default budget rates for --help.
@@ -507,7 +538,9 @@ func newReaders(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 
 // azureOptions turns the --azure-* flags into driver options.
 func azureOptions(o agentOptions, logger *slog.Logger) (azure.Options, error) {
-	opts := azure.Options{Logger: logger}
+	// Every Resource Manager request takes a token of the call budget
+	// (WrapMetered), polls of a resize's operation included.
+	opts := azure.Options{Logger: logger, HTTPClient: &http.Client{Transport: budget.Transport(cloudTransport())}}
 	// A scale-out's operation lasts until the new VMs are provisioned,
 	// often minutes: stop waiting a little before the cloud timeout and
 	// let describe report the group busy meanwhile.
