@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/cloud/azure/azemu"
 	"github.com/capstan-io/capstan/cloud/budget"
+	"github.com/capstan-io/capstan/cloud/gcp/gcpemu"
 )
 
 // TestCloudBudgetFlags: the budget flags reach the drivers (the fake
@@ -45,7 +48,7 @@ func TestCloudBudgetFlags(t *testing.T) {
 	if err := d.SetDesired(ctx, g, 3); !errors.Is(err, budget.ErrWaitExceeded) {
 		t.Fatalf("second resize within the second: %v, want ErrWaitExceeded", err)
 	}
-	if got := callsTotal(t, reg, "fake", "set_desired", "budget_wait_exceeded"); got != 1 {
+	if got := gatherValue(t, reg, "capstan_cloud_calls_total", map[string]string{"provider": "fake", "op": "set_desired", "result": "budget_wait_exceeded"}); got != 1 {
 		t.Errorf("capstan_cloud_calls_total{result=budget_wait_exceeded} = %g, want 1", got)
 	}
 
@@ -94,25 +97,82 @@ func TestCloudBudgetFlags(t *testing.T) {
 	}
 }
 
-// callsTotal is capstan_cloud_calls_total's value for the labels, 0 if absent.
-func callsTotal(t *testing.T, reg *prometheus.Registry, provider, op, result string) float64 {
+// TestCloudBudgetMeters: the agent's GCP and Azure drivers send every
+// request through the budget's transport: a describe that reads the group
+// and its autoscaler (GCP) or its instance view (Azure) takes two read
+// tokens, and the emulators see exactly the requests the budget counted.
+func TestCloudBudgetMeters(t *testing.T) {
+	gemu := gcpemu.New(gcpemu.Options{})
+	zemu := azemu.New(azemu.Options{})
+	gsrv, zsrv := httptest.NewServer(gemu), httptest.NewServer(zemu)
+	t.Cleanup(gsrv.Close)
+	t.Cleanup(zsrv.Close)
+	mig := cloud.GroupRef{Provider: "gcp", Project: "capstan-test", Zone: "us-central1-a", Group: "workers"}
+	if err := gemu.CreateGroup(mig, 2, &gcpemu.Autoscaler{Min: 0, Max: 50}); err != nil {
+		t.Fatal(err)
+	}
+	const sub = "00000000-0000-0000-0000-000000000000"
+	if err := zemu.CreateGroup(sub, "rg", "api", 0, 50, 2); err != nil {
+		t.Fatal(err)
+	}
+	vmss := cloud.GroupRef{Provider: "azure", Subscription: sub, ResourceGroup: "rg", ScaleSet: "api"}
+	o := agentOptions{CloudTimeout: 5 * time.Second, FakeBootDelay: time.Second, GCPEndpoint: gsrv.URL, GCPNoAuth: true,
+		AzureEndpoint: zsrv.URL, AzureEmulatorToken: azemu.DefaultToken}
+	reg := prometheus.NewRegistry()
+	drivers, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		g     cloud.GroupRef
+		scope string
+		calls func() int
+	}{
+		{mig, "capstan-test", func() int { return len(gemu.Calls()) }},
+		{vmss, sub, func() int { return len(zemu.Calls()) }},
+	}
+	for _, tc := range cases {
+		d, err := drivers(tc.g.Provider)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := tc.calls()
+		if _, err := d.Describe(context.Background(), tc.g); err != nil {
+			t.Fatalf("%s: %v", tc.g.Provider, err)
+		}
+		sent := tc.calls() - before
+		tokens := gatherValue(t, reg, "capstan_cloud_budget_tokens_total", map[string]string{"provider": tc.g.Provider, "scope": tc.scope, "bucket": "read"})
+		if sent != 2 || tokens != float64(sent) {
+			t.Errorf("%s describe: %d requests reached the emulator, %g tokens taken; want 2 and 2", tc.g.Provider, sent, tokens)
+		}
+	}
+}
+
+// gatherValue is the value of the series of name with exactly labels, 0 if absent.
+func gatherValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "capstan_cloud_calls_total" {
+		if mf.GetName() != name {
 			continue
 		}
+	metric:
 		for _, m := range mf.GetMetric() {
-			l := map[string]string{}
-			for _, p := range m.GetLabel() {
-				l[p.GetName()] = p.GetValue()
+			if len(m.GetLabel()) != len(labels) {
+				continue
 			}
-			if l["provider"] == provider && l["op"] == op && l["result"] == result {
+			for _, l := range m.GetLabel() {
+				if labels[l.GetName()] != l.GetValue() {
+					continue metric
+				}
+			}
+			if m.Counter != nil {
 				return m.GetCounter().GetValue()
 			}
+			return m.GetGauge().GetValue()
 		}
 	}
 	return 0
