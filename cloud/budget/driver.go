@@ -77,10 +77,13 @@ func (b *Budget) wrap(provider string, d cloud.Driver, metered bool) cloud.Drive
 }
 
 // call runs fn under g's account: it takes the tokens (per request through
-// Transport, or one here), feeds the outcome back to the bucket
-// and counts the call. outcome reduces fn's result to the error that
-// tells the bucket and the counter how the provider answered (a batch's
-// per-group throttles, say).
+// Transport, or one here), feeds the outcome back to the bucket and counts
+// the call. outcome reduces fn's result to the error that tells the bucket
+// and the counter how the provider answered (a batch's per-group
+// throttles, say). Metered, the bucket told is that of the call's last
+// request: the drivers stop at their first failed request, so a throttle
+// is the answer to the last one (a resize's poll, a read, cuts the read
+// bucket).
 func (d *Driver) call(ctx context.Context, g cloud.GroupRef, k kind, op string, fn func(context.Context) error, outcome func(error) error) error {
 	a := d.b.account(d.provider, Scope(g))
 	var granted time.Time
@@ -90,8 +93,8 @@ func (d *Driver) call(ctx context.Context, g cloud.GroupRef, k kind, op string, 
 		err = fn(context.WithValue(ctx, callKey{}, st))
 		var refused error
 		var wrote bool
-		granted, refused, wrote = st.result()
-		if refused != nil && !wrote {
+		granted, refused, wrote, k = st.result()
+		if err != nil && refused != nil && !wrote {
 			// Nothing that changes the group was sent: the call is
 			// known not to have happened, whatever the driver made of
 			// the failed request (often "unavailable", in doubt).

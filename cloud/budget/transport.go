@@ -20,16 +20,24 @@ type callState struct {
 	mu sync.Mutex
 	// first is when the call's first request got its token.
 	first time.Time
+	// last is the bucket of the last request that went out.
+	last kind
 	// wrote is true once a request that may change the group went out.
 	wrote bool
 	// refused is the first request the budget held back.
 	refused error
 }
 
-func (s *callState) result() (first time.Time, refused error, wrote bool) {
+// result is what the call's requests did: when the first got its token,
+// the first refusal, whether a write went out, and the last request's
+// bucket (the call's own when none went out).
+func (s *callState) result() (first time.Time, refused error, wrote bool, last kind) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.first, s.refused, s.wrote
+	if s.first.IsZero() {
+		return s.first, s.refused, s.wrote, s.kind
+	}
+	return s.first, s.refused, s.wrote, s.last
 }
 
 // refusal is a request the budget held back. It is NonRetriable, so
@@ -83,6 +91,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if st.first.IsZero() {
 		st.first = granted
 	}
+	st.last = k
 	if k == write {
 		st.wrote = true
 	}

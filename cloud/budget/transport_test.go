@@ -193,24 +193,40 @@ func TestMeteredRefusals(t *testing.T) {
 	}
 }
 
-// TestMeteredThrottle: a provider's 429 on any request of a metered call
-// cuts the call's bucket; requests outside a metered call pass untouched.
+// TestMeteredThrottle: a provider's 429 cuts the bucket of the request it
+// answered: a describe's read, a resize's write, or the resize's poll (a
+// read, although the call is a write).
 func TestMeteredThrottle(t *testing.T) {
-	d, srv, metric := newMetered(t, budget.Options{Read: budget.Rates{"azure": 8}})
-	tokens := func(bucket string) float64 { return metric("capstan_cloud_budget_tokens_total", bucket) }
-	srv.mu.Lock()
-	srv.throttle["/groups/ss/view"] = true
-	srv.mu.Unlock()
-	if _, err := d.Describe(context.Background(), azRef); !errors.Is(err, cloud.ErrThrottled) {
-		t.Fatalf("describe: %v, want throttled", err)
+	cases := []struct {
+		name              string
+		path              string // the path answered 429
+		call              func(d cloud.Driver) error
+		wantRead, wantOut float64
+	}{
+		{"a describe's second read", "/groups/ss/view", func(d cloud.Driver) error { _, err := d.Describe(context.Background(), azRef); return err }, 4, 6},
+		{"a resize's write", "/groups/ss/resize", func(d cloud.Driver) error { return d.SetDesired(context.Background(), azRef, 2) }, 8, 3},
+		{"a resize's poll", "/operations/1", func(d cloud.Driver) error { return d.SetDesired(context.Background(), azRef, 2) }, 4, 6},
 	}
-	if got := metric("capstan_cloud_budget_rate", "read"); got != 4 {
-		t.Errorf("read rate %g after a throttled request, want 4", got)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, srv, metric := newMetered(t, budget.Options{Read: budget.Rates{"azure": 8}, Write: budget.Rates{"azure": 6}})
+			srv.mu.Lock()
+			srv.throttle[tc.path] = true
+			srv.mu.Unlock()
+			if err := tc.call(d); !errors.Is(err, cloud.ErrThrottled) {
+				t.Fatalf("%v, want throttled", err)
+			}
+			if r, w := metric("capstan_cloud_budget_rate", "read"), metric("capstan_cloud_budget_rate", "write"); r != tc.wantRead || w != tc.wantOut {
+				t.Errorf("rates read %g, write %g; want %g, %g", r, w, tc.wantRead, tc.wantOut)
+			}
+		})
 	}
-	if got := tokens("read"); got != 2 {
-		t.Errorf("read tokens %g, want 2", got)
-	}
-	// Outside a metered call: no token.
+}
+
+// TestMeteredUnmeteredRequests: requests outside a metered call pass
+// untouched.
+func TestMeteredUnmeteredRequests(t *testing.T) {
+	_, srv, metric := newMetered(t, budget.Options{Read: budget.Rates{"azure": 1}})
 	client := &http.Client{Transport: budget.Transport(nil)}
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
@@ -221,7 +237,43 @@ func TestMeteredThrottle(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	if got := tokens("read"); got != 2 {
-		t.Errorf("read tokens %g after unmetered requests, want still 2", got)
+	if got := metric("capstan_cloud_budget_tokens_total", "read"); got != 0 {
+		t.Errorf("%g read tokens taken by requests outside a metered call", got)
+	}
+}
+
+// partialBatch describes each group with its own GET and, as the Azure
+// driver does, fails only the group whose request failed.
+type partialBatch struct{ httpDriver }
+
+func (p *partialBatch) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cloud.Described, error) {
+	out := make([]cloud.Described, len(refs))
+	for i, g := range refs {
+		out[i].Err = p.do(ctx, http.MethodGet, "/groups/"+g.Group+"/view")
+	}
+	return out, nil
+}
+
+// TestMeteredPartialBatch: a batch whose driver answered some groups keeps
+// their answers when the budget held a later request back; that group
+// alone carries the refusal.
+func TestMeteredPartialBatch(t *testing.T) {
+	srv := &countingServer{requests: map[string]int{}, throttle: map[string]bool{}}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	b, reg := newBudget(t, budget.Options{Read: budget.Rates{"azure": 0.1}})
+	d := b.WrapMetered("azure", &partialBatch{httpDriver{base: hs.URL, client: &http.Client{Transport: budget.Transport(nil)}}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	refs := []cloud.GroupRef{azRef, {Provider: "azure", Subscription: "sub", Group: "b"}}
+	out, err := d.(cloud.BatchDescriber).DescribeBatch(ctx, refs)
+	if err != nil {
+		t.Fatalf("the batch failed as a whole: %v", err)
+	}
+	if out[0].Err != nil || !errors.Is(out[1].Err, budget.ErrWaitExceeded) {
+		t.Errorf("answers %+v: want the first group described and the second held back", out)
+	}
+	if got := calls(t, reg, "azure", "describe_batch", "budget_wait_exceeded"); got != 1 {
+		t.Errorf("the batch counted as budget_wait_exceeded %g times, want 1", got)
 	}
 }
