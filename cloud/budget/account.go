@@ -99,7 +99,7 @@ func (a *account) acquire(ctx context.Context, k kind, cost int) (time.Time, err
 		return time.Time{}, fmt.Errorf("%s %s %s: a call costing %d tokens exceeds the bucket's burst %d", a.provider, a.name(), k, cost, b.lim.Burst())
 	}
 	delay := r.DelayFrom(now)
-	if dl, ok := ctx.Deadline(); ok && now.Add(delay).After(dl) {
+	if dl, ok := ctx.Deadline(); ok && !now.Add(delay).Before(dl) {
 		r.CancelAt(now)
 		a.mu.Unlock()
 		return time.Time{}, a.errWait(k, fmt.Sprintf("the next token comes in %s, after the caller's deadline in %s (rate %.3g/s)",
@@ -136,6 +136,14 @@ func (a *account) acquire(ctx context.Context, k kind, cost int) (time.Time, err
 		a.mu.Lock()
 		a.writeDone()
 		a.mu.Unlock()
+	}
+	// The timer and the deadline can fire together: a call whose caller
+	// is gone is not sent (the driver would fail it with the context's
+	// error, which reads as in doubt).
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, a.errWait(k, "the caller gave up as the token came: "+err.Error())
+	}
+	if k == write {
 		return a.now(), nil
 	}
 	// A write that came while this read waited goes first.
