@@ -100,10 +100,14 @@ func TestAWSEmulatorPacing(t *testing.T) {
 // TestAWSEmulatorThrottles: Throttling answers from the emulator cut the
 // read rate once per answer to a call paced at the current rate, the
 // retries go out at the cut rate until one succeeds, successes grow the
-// rate back, and every throttle the emulator answered is counted.
+// rate back by a twentieth of the configured rate a second, and every
+// throttle the emulator answered is counted.
 func TestAWSEmulatorThrottles(t *testing.T) {
 	fast := cloud.RetryOptions{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2, MaxTries: 10}
-	emu, drv, metric := newAWSHarness(t, budget.Options{Read: budget.Rates{"aws": 20}}, fast)
+	// The budget's clock moves a second per describe; a describe's
+	// retries come at the same instant.
+	clk := newClock()
+	emu, drv, metric := newAWSHarness(t, budget.Options{Read: budget.Rates{"aws": 20}, Now: clk.Now}, fast)
 	if err := emu.CreateGroup("web", 1, 10, 4); err != nil {
 		t.Fatal(err)
 	}
@@ -115,10 +119,12 @@ func TestAWSEmulatorThrottles(t *testing.T) {
 		describes int
 		wantRate  float64
 	}{
-		// 20 -> 10 -> 5 -> 2.5, then the retry's success adds 1 (a twentieth of 20).
-		{"three throttles, then the retry goes through", 3, 1, 3.5},
-		{"successes grow it back", 0, 5, 8.5},
-		{"a throttle halves the grown rate", 1, 1, 5.25},
+		// 20 -> 10 -> 5 -> 2.5; the retry's success comes at the same
+		// instant and adds nothing.
+		{"three throttles, then the retry goes through", 3, 1, 2.5},
+		// a second each, a twentieth of 20 a second
+		{"successes grow it back", 0, 5, 7.5},
+		{"a throttle halves the grown rate", 1, 1, 3.75},
 		{"back to the configured rate and no further", 0, 30, 20},
 	}
 	for _, tc := range cases {
@@ -128,6 +134,7 @@ func TestAWSEmulatorThrottles(t *testing.T) {
 			}
 		}
 		for i := range tc.describes {
+			clk.Advance(time.Second)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			gs, err := drv.Describe(ctx, g)
 			cancel()

@@ -9,14 +9,18 @@ import (
 
 // aimd is one token bucket whose refill rate adapts to the provider's
 // answers: a throttle cuts the rate by the decrease factor (never below
-// the floor), each success adds a fixed step back (never above the
-// configured rate, the ceiling). The tokens themselves are kept by a
+// the floor); while calls succeed, the rate grows back by a fixed step per
+// second (never above the configured rate, the ceiling). The increase is
+// per second, not per success: per success the growth would be
+// proportional to the rate itself, exponential rather than additive, and
+// would overshoot the provider's limit again within moments of a cut. The tokens themselves are kept by a
 // golang.org/x/time/rate Limiter; aimd only moves its limit and burst. It
 // is not safe for concurrent use: its account's mutex guards it.
 type aimd struct {
 	lim *rate.Limiter
 	// ceiling is the configured rate, floor the lowest a throttle can
-	// bring it to, step what a success adds back (all in calls per second).
+	// bring it to (calls per second); step is what the rate grows by per
+	// second of successes (calls per second per second).
 	ceiling, floor, step float64
 	decrease             float64
 	// minBurst is the most tokens one call takes (a describe that costs
@@ -28,13 +32,17 @@ type aimd struct {
 	// (as TCP halves its window once per round trip, not once per lost
 	// packet).
 	lastCut time.Time
+	// changed is when the rate last changed, from which a success
+	// measures its growth.
+	changed time.Time
 }
 
 // aimdConfig is what an aimd needs beyond its configured rate.
 type aimdConfig struct {
 	// decrease multiplies the rate on a throttle (0 < decrease < 1).
 	decrease float64
-	// increase is the fraction of the configured rate a success adds.
+	// increase is the fraction of the configured rate the rate grows by
+	// per second of successes.
 	increase float64
 	// floor is the fraction of the configured rate a throttle never goes below.
 	floor float64
@@ -70,14 +78,20 @@ func (b *aimd) throttled(now, granted time.Time) bool {
 	if granted.Before(b.lastCut) {
 		return false
 	}
-	b.lastCut = now
+	b.lastCut, b.changed = now, now
 	b.set(now, max(b.floor, b.rate()*b.decrease))
 	return true
 }
 
-// succeeded records a call the provider served.
+// succeeded records a call the provider served: the rate grows by step for
+// each second since it last changed.
 func (b *aimd) succeeded(now time.Time) {
-	if r := b.rate(); r < b.ceiling {
-		b.set(now, min(b.ceiling, r+b.step))
+	r := b.rate()
+	if r >= b.ceiling {
+		return
+	}
+	if dt := now.Sub(b.changed).Seconds(); dt > 0 {
+		b.changed = now
+		b.set(now, min(b.ceiling, r+b.step*dt))
 	}
 }

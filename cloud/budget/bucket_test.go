@@ -20,8 +20,9 @@ var defaultAIMD = aimdConfig{decrease: DefaultDecrease, increase: DefaultIncreas
 func TestAIMD(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	type step struct {
-		// at is when the answer comes; granted when its call got its token.
-		at, granted time.Duration
+		// at is when the answer comes, granted when its call got its
+		// token, in seconds.
+		at, granted float64
 		throttled   bool
 		wantRate    float64
 		wantCut     bool
@@ -50,10 +51,19 @@ func TestAIMD(t *testing.T) {
 			{at: 9, granted: 8, throttled: true, wantRate: 0.5, wantCut: true},
 			{at: 11, granted: 10, throttled: true, wantRate: 0.5, wantCut: true},
 		}},
-		{"successes add a twentieth back each", []step{
+		{"successes add a twentieth back per second", []step{
 			{at: 1, granted: 0, throttled: true, wantRate: 5, wantCut: true},
 			{at: 2, granted: 2, wantRate: 5.5},
 			{at: 3, granted: 3, wantRate: 6},
+		}},
+		{"many successes in a second add no more than one", []step{
+			{at: 1, granted: 0, throttled: true, wantRate: 5, wantCut: true},
+			{at: 1.25, granted: 1.2, wantRate: 5.125}, {at: 1.5, granted: 1.4, wantRate: 5.25},
+			{at: 1.5, granted: 1.5, wantRate: 5.25}, {at: 2, granted: 1.9, wantRate: 5.5},
+		}},
+		{"a success after a pause adds the pause's worth", []step{
+			{at: 1, granted: 0, throttled: true, wantRate: 5, wantCut: true},
+			{at: 5, granted: 4.9, wantRate: 7},
 		}},
 		{"successes stop at the configured rate", []step{
 			{at: 1, granted: 0, throttled: true, wantRate: 5, wantCut: true},
@@ -70,7 +80,7 @@ func TestAIMD(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newAIMD(10, 2, defaultAIMD)
 			for i, s := range tc.steps {
-				now, granted := t0.Add(s.at*time.Second), t0.Add(s.granted*time.Second)
+				now, granted := t0.Add(time.Duration(s.at*float64(time.Second))), t0.Add(time.Duration(s.granted*float64(time.Second)))
 				cut := false
 				if s.throttled {
 					cut = b.throttled(now, granted)

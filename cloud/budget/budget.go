@@ -129,18 +129,24 @@ type Options struct {
 	// Decrease multiplies a bucket's rate on a throttle answer; 0 means
 	// DefaultDecrease. It must be in (0, 1).
 	Decrease float64
-	// Increase is the fraction of the configured rate each success adds
-	// back; 0 means DefaultIncrease. It must be in (0, 1].
+	// Increase is the fraction of the configured rate the rate grows back
+	// by per second while calls succeed; 0 means DefaultIncrease. It must
+	// be in (0, 1].
 	Increase float64
 	// Floor is the fraction of the configured rate that throttles never
 	// cut below; 0 means DefaultFloor. It must be in (0, 1].
 	Floor float64
+	// Now is the clock the buckets fill and grow by; nil means time.Now.
+	// Tests pass one they move, so that growth is exact. (Waits are
+	// real timers whatever the clock.)
+	Now func() time.Time
 }
 
-// The AIMD defaults: a throttle halves the rate, twenty successes bring it
-// from the floor back to the configured rate, and it never drops below a
-// twentieth of the configured rate (AWS, GCP and Azure all refill their
-// buckets continuously, so a twentieth still gets calls through).
+// The AIMD defaults: a throttle halves the rate, which then grows back by a
+// twentieth of the configured rate per second of successful calls (from
+// half to full in ten seconds, from the floor in nineteen), and never
+// drops below a twentieth of the configured rate (the providers refill
+// their buckets continuously, so a twentieth still gets calls through).
 const (
 	DefaultDecrease = 0.5
 	DefaultIncrease = 0.05
@@ -211,7 +217,11 @@ func New(opts Options) (*Budget, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Budget{providers: providers, aimd: c, m: m, log: log, now: time.Now, accounts: make(map[[2]string]*account)}, nil
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Budget{providers: providers, aimd: c, m: m, log: log, now: now, accounts: make(map[[2]string]*account)}, nil
 }
 
 // checkRate is the rule every configured rate follows.

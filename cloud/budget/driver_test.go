@@ -91,6 +91,26 @@ func (a activityRecorder) Activities(context.Context, cloud.GroupRef, time.Time)
 	return []cloud.Activity{{ID: "a1"}}, a.pop("activities")
 }
 
+// clock is a time source a test moves.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 func newBudget(t *testing.T, opts budget.Options) (*budget.Budget, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -189,8 +209,8 @@ func TestWrapKeepsTheDriversExtensions(t *testing.T) {
 }
 
 // TestThrottleAnswers checks AIMD through the decorator: the provider's
-// throttle answers cut the read rate, its successes grow it back, and
-// every call is counted by result.
+// throttle answers cut the read rate, its successes grow it back (the
+// clock moves a second per call), and every call is counted by result.
 func TestThrottleAnswers(t *testing.T) {
 	throttled := fmt.Errorf("Rate exceeded: %w", cloud.ErrThrottled)
 	cases := []struct {
@@ -201,15 +221,17 @@ func TestThrottleAnswers(t *testing.T) {
 	}{
 		{"one throttle halves", []error{throttled}, 10, map[string]float64{"throttled": 1}},
 		{"two throttles quarter", []error{throttled, throttled}, 5, map[string]float64{"throttled": 2}},
-		{"successes grow back by a twentieth of 20 each", []error{throttled, throttled, nil, nil}, 7, map[string]float64{"throttled": 2, "ok": 2}},
+		{"successes grow back by a twentieth of 20 a second", []error{throttled, throttled, nil, nil}, 7, map[string]float64{"throttled": 2, "ok": 2}},
 		{"other errors leave the rate alone", []error{throttled, cloud.ErrNotFound, cloud.ErrUnavailable}, 10, map[string]float64{"throttled": 1, "error": 2}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b, reg := newBudget(t, budget.Options{Read: budget.Rates{"aws": 20}})
+			clk := newClock()
+			b, reg := newBudget(t, budget.Options{Read: budget.Rates{"aws": 20}, Now: clk.Now})
 			rec := &recorder{errs: slices.Clone(tc.answers)}
 			d := b.Wrap("aws", rec)
 			for range tc.answers {
+				clk.Advance(time.Second)
 				_, _ = d.Describe(context.Background(), awsRef("web", "us-east-1"))
 			}
 			labels := map[string]string{"provider": "aws", "scope": "us-east-1", "bucket": "read"}
