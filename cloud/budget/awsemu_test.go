@@ -3,6 +3,7 @@ package budget_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"golang.org/x/time/rate"
 
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/aws"
@@ -160,5 +162,110 @@ func TestAWSEmulatorThrottles(t *testing.T) {
 	}
 	if got := metric("capstan_cloud_calls_total", map[string]string{"provider": "aws", "op": "describe", "result": "ok"}); int(got) != 37 {
 		t.Errorf("capstan_cloud_calls_total{result=ok} = %g, want 37", got)
+	}
+}
+
+// limitedAWS is the Auto Scaling emulator behind a per-account rate limit
+// on describes, answering as AWS does beyond it (400 Throttling "Rate
+// exceeded"), and logging when each request came and whether it was
+// throttled. It stands in for the emulators' own limits until they have
+// them.
+type limitedAWS struct {
+	next http.Handler
+	lim  *rate.Limiter
+
+	mu  sync.Mutex
+	log []time.Time
+	thr []bool
+}
+
+const throttlingXML = `<?xml version="1.0" encoding="UTF-8"?>
+<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>limited</RequestId></ErrorResponse>`
+
+func (l *limitedAWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	allowed := l.lim.Allow()
+	l.mu.Lock()
+	l.log, l.thr = append(l.log, time.Now()), append(l.thr, !allowed)
+	l.mu.Unlock()
+	if !allowed {
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(throttlingXML))
+		return
+	}
+	l.next.ServeHTTP(w, r)
+}
+
+// TestAWSEmulatorRateLimitConverges: configured at twice what the account
+// allows, the budget is cut by the first throttles and then stays under
+// the limit: in the run's second half almost no call is throttled. With a
+// fixed budget, half of them would be.
+func TestAWSEmulatorRateLimitConverges(t *testing.T) {
+	const limit, configured = 50.0, 100.0
+	emu := awsemu.New(awsemu.Options{})
+	if err := emu.CreateGroup("web", 1, 10, 2); err != nil {
+		t.Fatal(err)
+	}
+	lim := &limitedAWS{next: emu, lim: rate.NewLimiter(limit, int(limit))}
+	srv := httptest.NewServer(lim)
+	t.Cleanup(srv.Close)
+	for k, v := range map[string]string{
+		"AWS_CONFIG_FILE": t.TempDir() + "/config", "AWS_SHARED_CREDENTIALS_FILE": t.TempDir() + "/credentials",
+		"AWS_PROFILE": "", "AWS_REGION": "", "AWS_ENDPOINT_URL": "", "AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		t.Setenv(k, v)
+	}
+	d, err := aws.New(context.Background(), aws.Options{BaseEndpoint: srv.URL,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDBUDGETTEST000001", "secret", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, reg := newBudget(t, budget.Options{Read: budget.Rates{"aws": configured}})
+	drv := cloud.NewRetrying(b.Wrap("aws", d), cloud.RetryOptions{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond, Multiplier: 2, MaxTries: 20})
+
+	const run = 3 * time.Second
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for time.Since(start) < run {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err := drv.Describe(ctx, cloud.GroupRef{Provider: "aws", Group: "web", Region: "us-east-1"})
+				cancel()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	lim.mu.Lock()
+	defer lim.mu.Unlock()
+	half := start.Add(run / 2)
+	var first, second, firstThr, secondThr int
+	for i, at := range lim.log {
+		if at.Before(half) {
+			first++
+			if lim.thr[i] {
+				firstThr++
+			}
+			continue
+		}
+		second++
+		if lim.thr[i] {
+			secondThr++
+		}
+	}
+	t.Logf("first half: %d requests, %d throttled; second half: %d requests, %d throttled; read rate now %.3g/s",
+		first, firstThr, second, secondThr, value(t, reg, "capstan_cloud_budget_rate", map[string]string{"provider": "aws", "scope": "us-east-1", "bucket": "read"}))
+	if firstThr == 0 {
+		t.Fatal("the account never throttled: the test shows nothing")
+	}
+	if second == 0 || float64(secondThr) > 0.05*float64(second) {
+		t.Errorf("second half: %d of %d requests throttled, want under 5%%", secondThr, second)
+	}
+	if got := value(t, reg, "capstan_cloud_budget_rate", map[string]string{"provider": "aws", "scope": "us-east-1", "bucket": "read"}); got > limit {
+		t.Errorf("read rate %g at the end, above the account's %g", got, limit)
 	}
 }

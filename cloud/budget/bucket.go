@@ -80,6 +80,12 @@ func (b *aimd) throttled(now, granted time.Time) bool {
 	}
 	b.lastCut, b.changed = now, now
 	b.set(now, max(b.floor, b.rate()*b.decrease))
+	// The provider's bucket is empty: so is ours. Tokens left here would
+	// let a burst through at once and earn a second cut, and a third, for
+	// the one overload.
+	if left := int(b.lim.TokensAt(now)); left > 0 {
+		b.lim.AllowN(now, left)
+	}
 	return true
 }
 

@@ -90,6 +90,9 @@ func TestAIMD(t *testing.T) {
 				if math.Abs(b.rate()-s.wantRate) > 1e-9 || cut != s.wantCut {
 					t.Fatalf("step %d: rate %g, cut %v; want %g, %v", i, b.rate(), cut, s.wantRate, s.wantCut)
 				}
+				if cut && b.lim.TokensAt(now) >= 1 {
+					t.Fatalf("step %d: %g tokens left after a cut, want the bucket emptied", i, b.lim.TokensAt(now))
+				}
 				if want := max(2, int(math.Ceil(s.wantRate))); b.lim.Burst() != want {
 					t.Fatalf("step %d: burst %d, want %d (one second at %g/s, at least the largest cost 2)", i, b.lim.Burst(), want, s.wantRate)
 				}
