@@ -109,7 +109,7 @@ func TestAWSEmulatorThrottles(t *testing.T) {
 	// The budget's clock moves a second per describe; a describe's
 	// retries come at the same instant.
 	clk := newClock()
-	emu, drv, metric := newAWSHarness(t, budget.Options{Read: budget.Rates{"aws": 20}, Now: clk.Now}, fast)
+	emu, drv, metric := newAWSHarness(t, budget.Options{Read: budget.Rates{"aws": 200}, Now: clk.Now}, fast)
 	if err := emu.CreateGroup("web", 1, 10, 4); err != nil {
 		t.Fatal(err)
 	}
@@ -121,13 +121,14 @@ func TestAWSEmulatorThrottles(t *testing.T) {
 		describes int
 		wantRate  float64
 	}{
-		// 20 -> 10 -> 5 -> 2.5; the retry's success comes at the same
-		// instant and adds nothing.
-		{"three throttles, then the retry goes through", 3, 1, 2.5},
-		// a second each, a twentieth of 20 a second
-		{"successes grow it back", 0, 5, 7.5},
-		{"a throttle halves the grown rate", 1, 1, 3.75},
-		{"back to the configured rate and no further", 0, 30, 20},
+		// 200 -> 100 -> 50 -> 25; the retry's success comes at the same
+		// instant and adds nothing. (The retries wait for their tokens in
+		// real time: a high rate keeps those waits short.)
+		{"three throttles, then the retry goes through", 3, 1, 25},
+		// a second each, a twentieth of 200 a second
+		{"successes grow it back", 0, 5, 75},
+		{"a throttle halves the grown rate", 1, 1, 37.5},
+		{"back to the configured rate and no further", 0, 30, 200},
 	}
 	for _, tc := range cases {
 		if tc.throttles > 0 {
