@@ -1,6 +1,8 @@
-// Package prom reads a policy metric from a Prometheus server: the leader
-// runs the metric's PromQL expression as an instant query at every
-// evaluation and uses the single number it returns.
+// Package prom reads policy metrics from a Prometheus server: each metric's
+// PromQL expression runs as an instant query and yields a single number.
+// Read answers one source; ReadBatch answers many, merging queries that
+// differ only in one label's value into one query (merge.go), which is how
+// the leader reads every policy's query once per evaluation interval.
 //
 // A query either yields exactly one finite value or fails with an error that
 // says why, classified by the sentinels below, so the caller can let the

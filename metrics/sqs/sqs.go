@@ -3,7 +3,8 @@
 // BOOL}). A Reader calls GetQueueAttributes through the official
 // aws-sdk-go-v2 client and reports ApproximateNumberOfMessages, plus
 // ApproximateNumberOfMessagesNotVisible when the source includes in-flight
-// messages. It implements the control plane's MetricReader.
+// messages. It implements the control plane's MetricReader, and its
+// BatchReader with ReadBatch: one call per distinct queue, a few at once.
 //
 // The reader keeps one SDK client per region, made the first time a region
 // is used. Credentials come from the SDK's default chain unless
