@@ -172,29 +172,63 @@ func TestPulledSourcesBatched(t *testing.T) {
 	waitAll("samples after the outage", func(id string, _ float64, at time.Time) bool { return at.After(frozen[id]) })
 }
 
-// BenchmarkPulledQueries runs 1,000 policies pulling one query shape for
-// 1,000 jobs on a leading node for three 5 s intervals, and reports the
-// queries Prometheus answered and the evaluations served per interval
-// (BENCHMARKS.md, issue 15). b.N is ignored: one run is the measurement.
+// BenchmarkPulledQueries runs 1,000 policies with a pulled source on a
+// leading node for three 5 s intervals, and reports the reads their
+// sources answered and the evaluations run per interval (BENCHMARKS.md,
+// issue 15). prometheus: one query shape for 1,000 jobs, through
+// metrics/prom against an HTTP fake; queue: 250 queues, four policies each,
+// through a reader with no ReadBatch (the shape of SQS, one call per
+// queue). b.N is ignored: one run is the measurement.
 func BenchmarkPulledQueries(b *testing.B) {
 	const (
 		policies  = 1000
+		queues    = 250
 		interval  = 5 * time.Second
 		intervals = 3
 	)
-	jp := newJobProm(b)
-	n := pullNode(b, jp)
-	ctx := context.Background()
-	for i := range policies {
-		if _, err := n.PutPolicy(ctx, pullPolicy(b, i, interval.String()), ""); err != nil {
-			b.Fatal(err)
+	measure := func(b *testing.B, n *Node, reads func() int64, policy func(i int) policy.Policy) {
+		ctx := context.Background()
+		for i := range policies {
+			if _, err := n.PutPolicy(ctx, policy(i), ""); err != nil {
+				b.Fatal(err)
+			}
 		}
+		// Let every policy be evaluated once, then measure.
+		time.Sleep(interval)
+		evals0, r0 := testutil.ToFloat64(n.metrics.evaluations), reads()
+		time.Sleep(intervals * interval)
+		evals, r := testutil.ToFloat64(n.metrics.evaluations)-evals0, reads()-r0
+		b.ReportMetric(float64(r)/intervals, "reads/interval")
+		b.ReportMetric(evals/intervals, "evaluations/interval")
 	}
-	// Let every policy be evaluated once, then measure.
-	time.Sleep(interval)
-	evals0, q0 := testutil.ToFloat64(n.metrics.evaluations), jp.queries.Load()
-	time.Sleep(intervals * interval)
-	evals, queries := testutil.ToFloat64(n.metrics.evaluations)-evals0, jp.queries.Load()-q0
-	b.ReportMetric(float64(queries)/intervals, "queries/interval")
-	b.ReportMetric(evals/intervals, "evaluations/interval")
+	b.Run("prometheus", func(b *testing.B) {
+		jp := newJobProm(b)
+		measure(b, pullNode(b, jp), jp.queries.Load, func(i int) policy.Policy { return pullPolicy(b, i, interval.String()) })
+	})
+	b.Run("queue", func(b *testing.B) {
+		var calls atomic.Int64
+		r := queueReader{calls: &calls}
+		n, _ := startSingleNode(b, 20*time.Millisecond, func(n *Node) {
+			n.cfg.Readers = func(policy.SourceKind) (MetricReader, error) { return r, nil }
+		})
+		measure(b, n, calls.Load, func(i int) policy.Policy {
+			id := fmt.Sprintf("p%04d", i)
+			p, err := policy.Parse([]byte(fmt.Sprintf(`{"id":%q,"target":{"provider":"fake","group":%q},"min":1,"max":1000,
+"evaluation_interval":%q,"metrics":[{"name":"backlog","type":"queue_depth","target":100,
+"source":{"kind":"sqs","queue_url":"https://sqs.us-east-1.amazonaws.com/123456789012/q%d","region":"us-east-1"}}]}`,
+				id, id, interval.String(), i%queues)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return p
+		})
+	})
+}
+
+// queueReader answers every queue with depth 10, as one call each.
+type queueReader struct{ calls *atomic.Int64 }
+
+func (q queueReader) Read(context.Context, policy.Source) (float64, time.Time, error) {
+	q.calls.Add(1)
+	return 10, time.Now(), nil
 }
