@@ -100,7 +100,9 @@ func fresh(fetched, now time.Time, interval time.Duration) bool {
 	if interval <= 0 {
 		return false
 	}
-	return !fetched.After(now) && fetched.Truncate(interval).Equal(now.Truncate(interval))
+	// A value fetched a little after now (by an evaluation that started
+	// later) serves as well, as long as it is in the same slot.
+	return fetched.Truncate(interval).Equal(now.Truncate(interval))
 }
 
 // pullCache serves the leader's reads of pulled metric sources. A read the
@@ -135,8 +137,9 @@ func newPullCache(sources func(policy.SourceKind) map[sourceKey]pullSource, time
 func (c *pullCache) read(ctx context.Context, r MetricReader, src policy.Source, interval time.Duration, now time.Time) (pulled, bool) {
 	key := keyOf(src)
 	// A refresh another evaluation started in an earlier slot may not be
-	// fresh for this one; after waiting for at most two, this evaluation
-	// starts its own, which is fresh by construction.
+	// fresh for this one, so this waits for (or runs) up to three: one it
+	// runs itself is fresh by construction. Only if the slot turned during
+	// each of them does it take the newest value there is.
 	for range 3 {
 		c.mu.Lock()
 		if e, ok := c.entries[key]; ok && fresh(e.fetched, now, interval) {

@@ -26,7 +26,8 @@ func TestFresh(t *testing.T) {
 		{"next slot, one second later", 9 * time.Second, 10 * time.Second, 10 * time.Second, false},
 		{"a whole interval later", 3 * time.Second, 13 * time.Second, 10 * time.Second, false},
 		{"a longer interval spans both", 9 * time.Second, 10 * time.Second, time.Minute, true},
-		{"fetched after now (clock stepped back)", 5 * time.Second, time.Second, 10 * time.Second, false},
+		{"fetched a little after now, same slot", 5 * time.Second, time.Second, 10 * time.Second, true},
+		{"fetched in a later slot (clock stepped back)", 15 * time.Second, time.Second, 10 * time.Second, false},
 		{"no interval", 0, 0, 0, false},
 	}
 	for _, c := range cases {
