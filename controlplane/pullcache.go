@@ -152,7 +152,7 @@ func (c *pullCache) read(ctx context.Context, r MetricReader, src policy.Source,
 			done = make(chan struct{})
 			c.flights[key.kind] = done
 			c.mu.Unlock()
-			c.refresh(ctx, r, key.kind, key, src, now, done)
+			c.refresh(ctx, r, key.kind, key, src, interval, now, done)
 			continue
 		}
 		c.mu.Unlock()
@@ -172,8 +172,9 @@ func (c *pullCache) read(ctx context.Context, r MetricReader, src policy.Source,
 }
 
 // refresh reads every source of kind that some policy would not find fresh
-// at now, plus want, and ends the flight done.
-func (c *pullCache) refresh(ctx context.Context, r MetricReader, kind policy.SourceKind, want sourceKey, wantSrc policy.Source, now time.Time, done chan struct{}) {
+// at now, plus want (read by a policy evaluated every interval), and ends
+// the flight done.
+func (c *pullCache) refresh(ctx context.Context, r MetricReader, kind policy.SourceKind, want sourceKey, wantSrc policy.Source, interval time.Duration, now time.Time, done chan struct{}) {
 	defer func() {
 		c.mu.Lock()
 		delete(c.flights, kind)
@@ -182,8 +183,9 @@ func (c *pullCache) refresh(ctx context.Context, r MetricReader, kind policy.Sou
 	}()
 	all := c.sources(kind)
 	var (
-		keys []sourceKey
-		srcs []policy.Source
+		keys     []sourceKey
+		srcs     []policy.Source
+		shortest = interval
 	)
 	c.mu.Lock()
 	for k := range c.entries {
@@ -197,6 +199,7 @@ func (c *pullCache) refresh(ctx context.Context, r MetricReader, kind policy.Sou
 			continue
 		}
 		keys, srcs = append(keys, k), append(srcs, s.src)
+		shortest = min(shortest, s.every)
 	}
 	c.mu.Unlock()
 	if _, ok := all[want]; !ok {
@@ -206,7 +209,11 @@ func (c *pullCache) refresh(ctx context.Context, r MetricReader, kind policy.Sou
 	c.metrics.refreshes.WithLabelValues(string(kind)).Inc()
 	c.metrics.refreshed.WithLabelValues(string(kind)).Add(float64(len(srcs)))
 
-	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	// The refresh may take as long as the shortest interval it serves (a
+	// value that arrives later is of no use: its slot is over), and never
+	// less than the cloud timeout one read had: a thousand queues at one
+	// call each need more than 10 s at a few calls at once.
+	rctx, cancel := context.WithTimeout(ctx, max(c.timeout, shortest))
 	defer cancel()
 	got := make([]pulled, len(srcs))
 	seen := make([]bool, len(srcs))

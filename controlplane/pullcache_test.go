@@ -290,3 +290,26 @@ func TestPullCacheWaitEndsWithContext(t *testing.T) {
 		t.Fatalf("waited %s", d)
 	}
 }
+
+// TestPullCacheRefreshOutlastsTheCloudTimeout: a refresh of many sources
+// may take up to the shortest interval it serves, not just the timeout one
+// read had, so that sources read one call each all arrive.
+func TestPullCacheRefreshOutlastsTheCloudTimeout(t *testing.T) {
+	f := &fakeReader{values: map[string]float64{}, delay: 20 * time.Millisecond}
+	var queries []string
+	for i := range 3 * pullConcurrency {
+		q := fmt.Sprintf("q%d", i)
+		queries = append(queries, q)
+		f.values[q] = 1
+	}
+	c := newPullCache(listing(10*time.Second, queries...), 30*time.Millisecond, slog.New(slog.DiscardHandler), newPullMetrics())
+	now := time.Now()
+	for _, q := range queries {
+		if got, _ := c.read(context.Background(), f, promQuery(q), 10*time.Second, now); got.err != nil {
+			t.Fatalf("%s: %v", q, got.err)
+		}
+	}
+	if n := f.reads.Load(); n != int32(len(queries)) {
+		t.Fatalf("%d reads, want %d", n, len(queries))
+	}
+}
