@@ -238,8 +238,12 @@ func TestConnectionsAreReused(t *testing.T) {
 		atMost  int32
 		atLeast int32
 	}{
-		{name: "sequential reads", atMost: 1},
-		{name: "parallel batches", batch: true, atMost: DefaultConcurrency},
+		// net/http hands a connection back to its pool from another
+		// goroutine just after the response is read, and dials when a
+		// request finds the pool empty meanwhile: a loaded machine may see
+		// one or two connections more than needed, never dozens.
+		{name: "sequential reads", atMost: 3},
+		{name: "parallel batches", batch: true, atMost: DefaultConcurrency + 2},
 		{name: "parallel batches, library default transport", rt: api.DefaultRoundTripper, batch: true, atLeast: 50},
 	}
 	for _, c := range cases {

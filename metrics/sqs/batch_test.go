@@ -153,8 +153,12 @@ func TestConnectionsAreReused(t *testing.T) {
 		}
 	}
 	t.Logf("200 batched reads: %d connections; then 200 single reads: %d more", batched, conns.Load()-batched)
-	if batched > DefaultConcurrency || conns.Load() != batched {
-		t.Fatalf("%d connections for 200 batched reads (want at most %d), %d more for 200 single ones (want 0)",
-			batched, DefaultConcurrency, conns.Load()-batched)
+	// net/http hands a connection back to its pool from another goroutine
+	// just after the response is read, and dials when a request finds the
+	// pool empty meanwhile: a loaded machine may see a connection or two
+	// more than needed, never one per read.
+	if batched > DefaultConcurrency+2 || conns.Load() > batched+2 {
+		t.Fatalf("%d connections for 200 batched reads (want at most %d), %d more for 200 single ones (want at most 2)",
+			batched, DefaultConcurrency+2, conns.Load()-batched)
 	}
 }
