@@ -225,8 +225,10 @@ func TestPullCacheReadsEachBounded(t *testing.T) {
 	if got, _ := c.read(context.Background(), f, promQuery("q0"), 10*time.Second, time.Now()); got.err != nil {
 		t.Fatal(got.err)
 	}
-	if n, m := f.reads.Load(), f.maxBusy.Load(); n != 40 || m != pullConcurrency {
-		t.Fatalf("%d reads, %d at once; want 40, %d", n, m, pullConcurrency)
+	// At most pullConcurrency at once; more than one shows they do run in
+	// parallel (a loaded machine may not always reach the bound).
+	if n, m := f.reads.Load(), f.maxBusy.Load(); n != 40 || m > pullConcurrency || m < 2 {
+		t.Fatalf("%d reads, %d at once; want 40, 2 to %d", n, m, pullConcurrency)
 	}
 }
 

@@ -218,8 +218,10 @@ func TestReadBatchBoundsConcurrency(t *testing.T) {
 	if n := len(f.queries()); n != 12 {
 		t.Fatalf("%d queries, want 12", n)
 	}
-	if m := f.maxBusy.Load(); m != 3 {
-		t.Fatalf("at most %d queries in flight, want 3", m)
+	// At most three; more than one shows they do run in parallel (a
+	// loaded machine may not always reach three).
+	if m := f.maxBusy.Load(); m > 3 || m < 2 {
+		t.Fatalf("at most %d queries in flight, want 2 or 3", m)
 	}
 }
 
