@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -155,6 +158,15 @@ func TestPullCacheOneRefreshPerSlot(t *testing.T) {
 	for _, n := range f.sizes {
 		if n != 100 {
 			t.Fatalf("batch sizes %v, want 100 each", f.sizes)
+		}
+	}
+	for _, m := range []struct {
+		name string
+		c    *prometheus.CounterVec
+		want float64
+	}{{"served", c.metrics.served, 300}, {"refreshes", c.metrics.refreshes, 3}, {"refreshed", c.metrics.refreshed, 300}} {
+		if got := testutil.ToFloat64(m.c.WithLabelValues("prometheus")); got != m.want {
+			t.Errorf("%s counted %v, want %v", m.name, got, m.want)
 		}
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/capstan-io/capstan/policy"
 )
@@ -111,7 +113,8 @@ func TestReadBatchAnswersEachSource(t *testing.T) {
 			`{"metric":{"job":"other"},"value":[1700000000.5,"9"]}`),
 		`sum(up) / 2`: success(`{"resultType":"scalar","result":[1700000000.5,"3"]}`),
 	})
-	r, err := NewReader(Options{Address: f.srv.URL, Retries: -1})
+	reg := prometheus.NewPedanticRegistry()
+	r, err := NewReader(Options{Address: f.srv.URL, Retries: -1, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +144,16 @@ func TestReadBatchAnswersEachSource(t *testing.T) {
 	slices.Sort(asked)
 	if want := []string{merged, `sum(up) / 2`}; !slices.Equal(asked, want) {
 		t.Fatalf("queries sent %q, want %q", asked, want)
+	}
+	// The counter counts queries (and refused sources), not sources served.
+	want := `
+# HELP capstan_source_queries_total Reads of pulled metric sources, by kind and outcome.
+# TYPE capstan_source_queries_total counter
+capstan_source_queries_total{kind="prometheus",outcome="bad_query"} 2
+capstan_source_queries_total{kind="prometheus",outcome="ok"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "capstan_source_queries_total"); err != nil {
+		t.Fatal(err)
 	}
 }
 
