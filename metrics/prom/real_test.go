@@ -92,6 +92,10 @@ func TestReadBatchMatchesReadOnRealPrometheus(t *testing.T) {
 		reqs.WithLabelValues(svc).Add(float64(i))
 	}
 	load.WithLabelValues("web", "p2").Set(5) // web has two pods: ambiguous unless aggregated
+	const many = 300                         // more values than one merged query takes
+	for i := range many {
+		load.WithLabelValues(fmt.Sprintf("gen-%d", i), "p1").Set(float64(i))
+	}
 	exp := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	t.Cleanup(exp.Close)
 	url := startPrometheus(t, strings.TrimPrefix(exp.URL, "http://"))
@@ -103,7 +107,7 @@ func TestReadBatchMatchesReadOnRealPrometheus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	for {
-		if _, _, err := r.Read(ctx, promSource(`sum(app_load{svc="c|d"})`)); err == nil {
+		if _, _, err := r.Read(ctx, promSource(fmt.Sprintf(`sum(app_load{svc="gen-%d"})`, many-1))); err == nil {
 			break
 		} else if ctx.Err() != nil {
 			t.Fatalf("the exporter was never scraped: %v", err)
@@ -118,6 +122,9 @@ func TestReadBatchMatchesReadOnRealPrometheus(t *testing.T) {
 			`sum(app_load{svc=%q}) * 2`} {
 			srcs = append(srcs, promSource(fmt.Sprintf(q, svc)))
 		}
+	}
+	for i := range many {
+		srcs = append(srcs, promSource(fmt.Sprintf(`sum(app_load{svc="gen-%d"})`, i)))
 	}
 	srcs = append(srcs, promSource(`sum(app_load{svc="api"`), promSource(`app_load{svc="api"}[1m]`))
 
@@ -145,8 +152,9 @@ func TestReadBatchMatchesReadOnRealPrometheus(t *testing.T) {
 		}
 	}
 	t.Logf("%d sources answered by %d queries", len(srcs), f.n.Load())
-	// 6 merged shapes (the *2 one is not mergeable: 6 singles), 2 invalid.
-	if n := f.n.Load(); n != 6+6+2 {
-		t.Errorf("%d queries sent, want 14", n)
+	// 6 merged shapes, the sum one in two queries for its 306 values (at
+	// most 256 each); the *2 one is not mergeable: 6 singles; 2 invalid.
+	if n := f.n.Load(); n != 7+6+2 {
+		t.Errorf("%d queries sent, want 15", n)
 	}
 }
