@@ -204,6 +204,9 @@ type loop struct {
 	// queue holds the listed policies by when each is next due (due.go);
 	// only the loop's goroutine uses it.
 	queue dueQueue
+	// pulls is the term's cache of pulled metric sources (sources.go),
+	// made on first use under mu.
+	pulls *pullCache
 }
 
 type syncMark struct {
@@ -368,7 +371,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		return
 	}
 
-	if pulled := l.readPulled(ctx, p); len(pulled) > 0 {
+	if pulled := l.readPulled(ctx, p, v.Samples); len(pulled) > 0 {
 		for _, s := range pulled {
 			v.Samples[s.Metric] = s
 		}
