@@ -98,9 +98,25 @@ func (r *Retrying) Describe(ctx context.Context, g GroupRef) (GroupState, error)
 }
 
 // SetDesired retries the wrapped SetDesired on transient errors; it is
-// idempotent, so a retry after an unseen success is harmless.
+// idempotent, so a retry after an unseen success is harmless. When an
+// attempt's outcome was unknown (the provider unavailable mid-request)
+// and a later one was refused (throttled, invalid, or held back by a call
+// budget, never sent), the error carries both: the first attempt may
+// still have landed, and the caller must hold the group in doubt rather
+// than record a plain failure.
 func (r *Retrying) SetDesired(ctx context.Context, g GroupRef, n int) error {
-	return r.retry(ctx, func() error { return r.d.SetDesired(ctx, g, n) })
+	var unknown error
+	err := r.retry(ctx, func() error {
+		err := r.d.SetDesired(ctx, g, n)
+		if unknown == nil && errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrOperationFailed) {
+			unknown = err
+		}
+		return err
+	})
+	if err != nil && unknown != nil && !errors.Is(err, ErrUnavailable) {
+		return errors.Join(err, fmt.Errorf("an earlier attempt's outcome is unknown: %w", unknown))
+	}
+	return err
 }
 
 // DescribeBatch describes refs through the wrapped driver's batch call,

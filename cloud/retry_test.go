@@ -206,3 +206,37 @@ func TestRetryingDescribeBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryingKeepsAnUnknownOutcome: a resize whose attempt met an
+// unavailable provider, and whose retry was then refused, may have landed
+// by the first attempt: its error says unavailable (in doubt) as well as
+// why the retry failed.
+func TestRetryingKeepsAnUnknownOutcome(t *testing.T) {
+	opts := RetryOptions{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2, MaxTries: 4}
+	tests := []struct {
+		name        string
+		errs        []error
+		wantLast    error
+		unavailable bool
+	}{
+		{"unavailable, then invalid", []error{ErrUnavailable, ErrInvalid}, ErrInvalid, true},
+		{"unavailable, then throttled to the end", []error{ErrUnavailable, ErrThrottled, ErrThrottled, ErrThrottled}, ErrThrottled, true},
+		{"throttled, then invalid: known", []error{ErrThrottled, ErrInvalid}, ErrInvalid, false},
+		{"a failed operation: its own error, not retried", []error{errors.Join(ErrUnavailable, ErrOperationFailed)}, ErrOperationFailed, true},
+		{"unavailable, then success", []error{ErrUnavailable}, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := NewRetrying(&scripted{errs: tc.errs}, opts).SetDesired(context.Background(), GroupRef{}, 1)
+			if tc.wantLast == nil {
+				if err != nil {
+					t.Fatalf("error %v, want success", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.wantLast) || errors.Is(err, ErrUnavailable) != tc.unavailable {
+				t.Errorf("error %v: want %v, unavailable %v", err, tc.wantLast, tc.unavailable)
+			}
+		})
+	}
+}
