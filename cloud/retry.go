@@ -78,10 +78,15 @@ func (r *Retrying) retry(ctx context.Context, op func() error) error {
 		}
 		return struct{}{}, last
 	}, opts...)
-	if err != nil && ctx.Err() != nil && last != nil && !errors.Is(err, last) {
+	if err != nil && last != nil && !errors.Is(err, last) && (ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
 		// Stopped waiting because the caller gave up: say why it was
-		// waiting as well as why it stopped.
-		return errors.Join(last, ctx.Err())
+		// waiting as well as why it stopped. (The fence's own deadline
+		// check can stop it a moment before the context says so.)
+		stop := ctx.Err()
+		if stop == nil {
+			stop = context.DeadlineExceeded
+		}
+		return errors.Join(last, stop)
 	}
 	return err
 }
