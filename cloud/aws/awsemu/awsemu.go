@@ -416,16 +416,21 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := Call{Time: e.now(), DesiredCapacity: -1, Arrival: e.calls.Arrive()}
 	reqID := e.requestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
-	// A slow request hands its log entry to the effect that lands later.
+	// The call is logged once: before its answer is written, so that a
+	// client reading the log after its answer finds the call there, or by
+	// the effect of a slow request, which lands later (handedOff).
 	handedOff := false
-	defer func() {
+	logCall := func() {
 		if !handedOff {
+			handedOff = true
 			e.calls.Done(call.Arrival, call)
 		}
-	}()
+	}
+	defer logCall() // a dropped connection
 
 	fail := func(a *apiError) {
 		call.Status, call.Code = a.status, a.code
+		logCall()
 		writeError(w, a, reqID)
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/" {
@@ -533,6 +538,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	call.Status = http.StatusOK
+	logCall()
 	writeXML(w, http.StatusOK, body)
 }
 

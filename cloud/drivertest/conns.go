@@ -1,0 +1,28 @@
+package drivertest
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+)
+
+// ConnCountingServer serves h on a test server that counts the TCP
+// connections clients open to it, for the connection-reuse tests each
+// driver has: a client that keeps connections alive opens a handful for
+// hundreds of calls, one that does not opens about one per call (and
+// leaves as many sockets in TIME_WAIT). conns reports the count so far.
+func ConnCountingServer(t testing.TB, h http.Handler) (srv *httptest.Server, conns func() int64) {
+	t.Helper()
+	var n atomic.Int64
+	srv = httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			n.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, n.Load
+}
