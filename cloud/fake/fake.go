@@ -67,6 +67,13 @@ type Options struct {
 	// Cloud's lock (so it may call back into the Cloud). The fakecloud
 	// command uses it to log resizes as they happen.
 	OnCall func(Call)
+	// RateLimit throttles provider calls as a real provider's API limits
+	// do (the fake is one account): describes take from the read bucket,
+	// resizes from the write bucket; a call over the limit fails with
+	// cloud.ErrThrottled (HTTP 429 with Retry-After over the wire), is
+	// logged with Throttled set and changes nothing. The zero value is no
+	// limit.
+	RateLimit emukit.RateLimit
 }
 
 // Validate reports whether the options are consistent.
@@ -80,7 +87,7 @@ func (o Options) Validate() error {
 	if err := checkSizes(o.DefaultMin, o.DefaultMax, o.DefaultDesired); err != nil {
 		return fmt.Errorf("default group sizes: %w", err)
 	}
-	return nil
+	return o.RateLimit.Validate()
 }
 
 // Call is one entry of the call log: what was asked, by whom, and how it
@@ -89,10 +96,12 @@ func (o Options) Validate() error {
 type Call struct {
 	// Time is when the call arrived, by the Cloud's clock.
 	Time time.Time `json:"time"`
-	// Op is OpDescribe or OpSetDesired.
+	// Op is OpDescribe, OpDescribeBatch or OpSetDesired.
 	Op string `json:"op"`
-	// Group is the group name.
+	// Group is the group name ("" for a batch describe).
 	Group string `json:"group"`
+	// Groups are the names a batch describe asked for, in order.
+	Groups []string `json:"groups,omitempty"`
 	// From is the desired size before the call, To the size asked for
 	// (for a describe both are the size seen). Both are 0 when the group
 	// does not exist.
@@ -107,13 +116,17 @@ type Call struct {
 	// slow call lands after a later one. Done is when it took effect.
 	Arrival uint64    `json:"arrival"`
 	Done    time.Time `json:"done"`
+	// Throttled is true when Options.RateLimit refused the call.
+	Throttled bool `json:"throttled,omitempty"`
 }
 
 // Fault makes matching calls fail, or answer slowly, a number of times.
 type Fault struct {
 	// Group limits the fault to one group; "" matches any.
 	Group string
-	// Op limits the fault to OpDescribe or OpSetDesired; "" matches both.
+	// Op limits the fault to OpDescribe, OpDescribeBatch or OpSetDesired;
+	// "" matches all of them. A batch describe matches a fault's Group
+	// when it names that group.
 	Op string
 	// Err is what matching calls return (wrapped): one of the cloud
 	// sentinels ErrNotFound, ErrInvalid, ErrThrottled, ErrUnavailable or
@@ -136,9 +149,9 @@ var sentinels = []error{cloud.ErrNotFound, cloud.ErrInvalid, cloud.ErrThrottled,
 // Validate reports whether the fault can be injected.
 func (f Fault) Validate() error {
 	switch f.Op {
-	case "", OpDescribe, OpSetDesired:
+	case "", OpDescribe, OpDescribeBatch, OpSetDesired:
 	default:
-		return fmt.Errorf("fault op must be %q, %q or empty (got %q)", OpDescribe, OpSetDesired, f.Op)
+		return fmt.Errorf("fault op must be %q, %q, %q or empty (got %q)", OpDescribe, OpDescribeBatch, OpSetDesired, f.Op)
 	}
 	if f.Err != nil && !slices.ContainsFunc(sentinels, func(s error) bool { return errors.Is(f.Err, s) }) {
 		return fmt.Errorf("fault error must be one of the cloud sentinel errors (got %v)", f.Err)
@@ -160,8 +173,9 @@ type Cloud struct {
 
 	mu     sync.Mutex
 	groups map[string]*group
-	faults emukit.Faults[Fault]
-	calls  *emukit.Log[Call]
+	faults  emukit.Faults[Fault]
+	calls   *emukit.Log[Call]
+	limiter *emukit.Limiter
 }
 
 // group is one instance group. Instances are kept as their ready times,
@@ -187,7 +201,8 @@ func New(opts Options) *Cloud {
 	if now == nil {
 		now = time.Now
 	}
-	return &Cloud{opts: opts, now: now, groups: make(map[string]*group), calls: emukit.NewLog[Call](opts.MaxCalls)}
+	return &Cloud{opts: opts, now: now, groups: make(map[string]*group), calls: emukit.NewLog[Call](opts.MaxCalls),
+		limiter: emukit.NewLimiter(opts.RateLimit)}
 }
 
 // CreateGroup adds a group whose desired instances are all ready at once:
@@ -267,6 +282,9 @@ func (c *Cloud) call(ctx context.Context, op, name string, n int) (cloud.GroupSt
 		return cloud.GroupState{}, err
 	}
 	entry.Arrival = c.calls.Arrive()
+	if err := c.throttle(&entry); err != nil {
+		return cloud.GroupState{}, err
+	}
 	f, faulty := c.faults.Take(func(f Fault) bool {
 		return (f.Group == "" || f.Group == name) && (f.Op == "" || f.Op == op)
 	})
