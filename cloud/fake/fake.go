@@ -171,8 +171,8 @@ type Cloud struct {
 	opts Options
 	now  func() time.Time
 
-	mu     sync.Mutex
-	groups map[string]*group
+	mu      sync.Mutex
+	groups  map[string]*group
 	faults  emukit.Faults[Fault]
 	calls   *emukit.Log[Call]
 	limiter *emukit.Limiter
