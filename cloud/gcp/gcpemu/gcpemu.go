@@ -192,9 +192,9 @@ type Emulator struct {
 	opts Options
 	mux  *http.ServeMux
 
-	mu     sync.Mutex
-	groups map[resKey]*group
-	ops    map[resKey]*operation
+	mu      sync.Mutex
+	groups  map[resKey]*group
+	ops     map[resKey]*operation
 	faults  emukit.Faults[Fault]
 	calls   *emukit.Log[Call]
 	limiter *emukit.Limiter
