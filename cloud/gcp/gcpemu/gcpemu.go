@@ -7,8 +7,12 @@
 //	GET  /compute/v1/projects/{p}/zones/{z}/operations/{operation}
 //	POST /compute/v1/projects/{p}/zones/{z}/operations/{operation}/wait
 //	GET  /compute/v1/projects/{p}/zones/{z}/autoscalers/{name}
+//	GET  /compute/v1/projects/{p}/zones/{z}/instanceGroupManagers?filter=&maxResults=&pageToken=
+//	GET  /compute/v1/projects/{p}/zones/{z}/autoscalers?filter=&maxResults=&pageToken=
 //
-// and the same under regions/{r} for regional groups. Bodies are Compute
+// and the same under regions/{r} for regional groups. Lists are sorted by
+// name and paged (maxResults up to 500, capped by Options.PageSize); their
+// filter may be name eq/ne REGEX or name =/!= "NAME". Bodies are Compute
 // Engine's JSON (camelCase fields, 64-bit ids as strings, enums as names);
 // errors are Google's JSON error format with the reasons Compute Engine
 // uses (notFound, invalid, rateLimitExceeded, resourceNotReady, ...).
@@ -17,7 +21,8 @@
 // instances spend Options.BootDelay in the "creating" action before they
 // count as running ("none"), removed ones go at once, and the resize
 // operation stays RUNNING for Options.OperationDelay before it is DONE.
-// Faults are injected per call kind (InjectFault).
+// Faults are injected per call kind (InjectFault), and Options.RateLimit
+// throttles each project (403 rateLimitExceeded).
 //
 // Bounds: a MIG has no min or max; its autoscaler has. A group created with
 // an Autoscaler gets one attached (status.autoscaler links to it), mode OFF
