@@ -481,14 +481,20 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok, hasTok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	call.Token = tok
 	call.Arrival = e.calls.Arrive()
-	// A slow request hands its log entry to the effect that lands later.
+	// The call is logged once: as its status is written, before the
+	// answer reaches the client (so a client reading the log after its
+	// answer finds the call there), or by the effect of a slow request,
+	// which lands later (handedOff).
 	handedOff := false
-	defer func() {
+	logCall := func(status int) {
 		if !handedOff {
-			call.Status = rec.status
+			handedOff = true
+			call.Status = status
 			e.calls.Done(call.Arrival, call)
 		}
-	}()
+	}
+	rec.onStatus = logCall
+	defer func() { logCall(rec.status) }() // nothing was written
 	e.mu.Lock()
 	e.seq++
 	rec.Header().Set("x-ms-request-id", fmt.Sprintf("00000000-0000-4000-a000-%012d", e.seq))
@@ -892,22 +898,27 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// statusWriter remembers the status written.
+// statusWriter remembers the status written, and tells onStatus (if set)
+// before it goes out.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	onStatus func(int)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		if w.onStatus != nil {
+			w.onStatus(code)
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
