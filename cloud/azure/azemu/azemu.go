@@ -11,6 +11,9 @@
 //   - PATCH  .../virtualMachineScaleSets/{name} (sku, tags): a long-running
 //     operation. The answer is 200 with the scale set in provisioningState
 //     Updating, an Azure-AsyncOperation header and a Location header.
+//   - GET    /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets
+//     (the resource group's scale sets, sorted by name, Options.PageSize
+//     per page, the rest behind nextLink)
 //   - GET    /subscriptions/{s}/providers/Microsoft.Compute/locations/{loc}/operations/{id}
 //     (the Azure-AsyncOperation URL): {"status":"InProgress"} until
 //     Options.OperationDuration has passed, then Succeeded, or Failed with
@@ -23,7 +26,9 @@
 // {"error":{"code":...,"message":...}}, with the status and code Azure
 // uses: 404 SubscriptionNotFound / ResourceGroupNotFound /
 // ResourceNotFound, 400 InvalidParameter, 409 Conflict for a concurrent
-// operation, 412 PreconditionFailed for a stale If-Match, and on injected
+// operation, 412 PreconditionFailed for a stale If-Match, 429 with
+// Retry-After for a request over Options.RateLimit (per subscription), and
+// on injected
 // faults 429 (the Compute provider's throttling answer, with Retry-After),
 // 5xx and slow answers.
 //
