@@ -28,9 +28,8 @@
 // ResourceNotFound, 400 InvalidParameter, 409 Conflict for a concurrent
 // operation, 412 PreconditionFailed for a stale If-Match, 429 with
 // Retry-After for a request over Options.RateLimit (per subscription), and
-// on injected
-// faults 429 (the Compute provider's throttling answer, with Retry-After),
-// 5xx and slow answers.
+// on injected faults 429 (the Compute provider's throttling answer, with
+// Retry-After), 5xx and slow answers.
 //
 // Two things differ from Azure on purpose:
 //
