@@ -2,7 +2,9 @@
 // against an emulator of its provider's API: describe; resize up and down;
 // an idempotent repeat; refusing sizes outside the group's bounds; each
 // fault class mapped to the right error and retry behaviour; cancellation
-// that stops waiting promptly. A driver package runs it from a test with
+// that stops waiting promptly; batch describes (cloud.BatchDescriber) that
+// answer as single describes do, report missing groups per group, page,
+// and report a throttle as cloud.ErrThrottled. A driver package runs it from a test with
 // its own emulator behind the Emulator interface.
 package drivertest
 
