@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -134,21 +134,17 @@ func TestConnectionReuse(t *testing.T) {
 	if n := conns(); n > 2 {
 		t.Fatalf("400 sequential calls opened %d connections, want 1 (2 at most)", n)
 	}
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for range 25 {
-				if _, err := drv.Describe(ctx, ref("web")); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
+	// Bursts of 16 overlapping calls (each takes 2 ms at the emulator).
+	if err := emu.InjectFault(awsemu.Fault{Action: awsemu.ActionDescribe, Delay: 2 * time.Millisecond, Times: -1}); err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
-	// A dial racing a connection's return to the pool can add one now
-	// and then; without keep-alive it would be about 200.
-	if n := conns(); n > 16 {
-		t.Fatalf("200 more calls, 8 at a time, brought the connections to %d, want at most 16", n)
+	before := conns()
+	drivertest.Bursts(t, 10, 16, func() error {
+		_, err := drv.Describe(ctx, ref("web"))
+		return err
+	})
+	t.Logf("10 bursts of 16 calls opened %d connections", conns()-before)
+	if n := conns() - before; n > 32 {
+		t.Fatalf("10 bursts of 16 calls opened %d connections, want at most 32", n)
 	}
 }

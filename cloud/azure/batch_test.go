@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/azure"
@@ -148,19 +148,17 @@ func TestConnectionReuse(t *testing.T) {
 	if n := conns(); n > 8+1 {
 		t.Fatalf("250 calls opened %d connections, want at most 9 (the batch reads 8 instance views at a time)", n)
 	}
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for range 25 {
-				if _, err := d.Describe(ctx, refs[0]); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
+	// Bursts of 16 overlapping calls (each read takes 2 ms at the emulator).
+	if err := e.InjectFault(azemu.Fault{Kind: azemu.Slow, Op: azemu.OpDescribe, Delay: 2 * time.Millisecond, Times: -1}); err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
-	if n := conns(); n > 16 {
-		t.Fatalf("400 more calls, 8 at a time, brought the connections to %d, want at most 16", n)
+	before := conns()
+	drivertest.Bursts(t, 10, 16, func() error {
+		_, err := d.Describe(ctx, refs[0])
+		return err
+	})
+	t.Logf("10 bursts of 16 calls opened %d connections", conns()-before)
+	if n := conns() - before; n > 32 {
+		t.Fatalf("10 bursts of 16 calls opened %d connections, want at most 32", n)
 	}
 }

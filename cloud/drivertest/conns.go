@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -25,4 +26,25 @@ func ConnCountingServer(t testing.TB, h http.Handler) (srv *httptest.Server, con
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv, n.Load
+}
+
+// Bursts makes rounds bursts of width concurrent calls, each burst
+// waiting for the last to end, as a leader's evaluations come in ticks:
+// the pattern that shows an idle pool too small for the concurrency, whose
+// surplus connections close when a burst ends and are dialled again by
+// the next. Make the calls overlap (a slow fault of a few milliseconds)
+// for the pattern to show.
+func Bursts(t testing.TB, rounds, width int, call func() error) {
+	t.Helper()
+	for range rounds {
+		var wg sync.WaitGroup
+		for range width {
+			wg.Go(func() {
+				if err := call(); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
 }
