@@ -149,12 +149,12 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		cfg.HTTPClient = awshttp.NewBuildableClient()
 	}
 	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
-		// Auto Scaling speaks HTTP/1.1, one call per connection at a
-		// time, and the SDK keeps 10 idle connections per host: a burst
-		// of more concurrent calls closed the surplus when it ended and
-		// dialled it again for the next (59 connections for 10 bursts of
-		// 16 calls against the emulator; 15 with this pool). A copy, so the CA bundle and
-		// timeouts the configuration applied stay.
+		// Over HTTP/1.1 a connection carries one call at a time, and the
+		// SDK keeps 10 idle connections per host: a burst of more
+		// concurrent calls closed the surplus when it ended and dialled
+		// it again for the next (59 connections for 10 bursts of 16
+		// calls against the emulator; 15 with this pool). A copy, so the
+		// CA bundle and timeouts the configuration applied stay.
 		cfg.HTTPClient = bc.WithTransportOptions(func(t *http.Transport) {
 			t.MaxIdleConns = max(t.MaxIdleConns, maxIdleConns)
 			t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, maxIdleConns)
