@@ -2,7 +2,9 @@ package azure
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 
@@ -32,8 +34,10 @@ var _ cloud.BatchDescriber = (*Driver)(nil)
 // cloud.ErrInvalid, and a target that fails validation gets its
 // cloud.ErrInvalid without a call.
 //
-// A failed call fails the scale sets it was for: a list, its resource
-// group's; an instance view, its scale set. When the failure is transient
+// A list refused for want of access to the resource group (403: read is
+// granted on each scale set, not on the group) falls back to one Describe
+// per scale set there. Otherwise a failed call fails the scale sets it was
+// for: a list, its resource group's; an instance view, its scale set. When the failure is transient
 // (throttled, unavailable, the context ended) it also ends the batch for
 // the subscription, whose read budget ARM meters: the scale sets whose
 // calls were not yet sent carry the same error, those already described
@@ -90,6 +94,20 @@ func (d *Driver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cl
 		if err == nil {
 			sets, err = listScaleSets(ctx, c, b.ref)
 		}
+		if err != nil && listForbidden(err) {
+			// Read granted on each scale set but not on its resource
+			// group: describe them one by one, as Describe would.
+			d.log.Debug("azure: listing a resource group's scale sets is forbidden; describing them one by one",
+				"subscription", b.ref.Subscription, "resource_group", b.ref.ResourceGroup, "err", err)
+			for _, name := range b.names {
+				g := refs[b.at[name][0]]
+				gs, err := d.Describe(ctx, g)
+				for _, i := range b.at[name] {
+					out[i].State, out[i].Err = gs, err
+				}
+			}
+			continue
+		}
 		if err != nil {
 			if cloud.Transient(err) || ctx.Err() != nil {
 				ended[sub] = err
@@ -120,6 +138,13 @@ func (d *Driver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cl
 		}
 	}
 	return out, nil
+}
+
+// listForbidden reports whether a list failed for want of read access to
+// the resource group (403), as when a role is assigned on each scale set.
+func listForbidden(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.status == http.StatusForbidden
 }
 
 // listScaleSets lists a resource group's scale sets, every page, keyed by

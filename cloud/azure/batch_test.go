@@ -162,3 +162,33 @@ func TestConnectionReuse(t *testing.T) {
 		t.Fatalf("10 bursts of 16 calls opened %d connections, want at most 32", n)
 	}
 }
+
+// TestDescribeBatchListForbidden: where read is granted on each scale set
+// but not on its resource group, the list's 403 makes the batch describe
+// those scale sets one by one; other resource groups are still listed.
+func TestDescribeBatchListForbidden(t *testing.T) {
+	e, d := serve(t, azemu.Options{}, nil)
+	refs := mkSets(t, e, testSub, testRG, "a", 3)
+	refs = append(refs, mkSets(t, e, testSub, "other-rg", "b", 2)...)
+	if err := e.InjectFault(azemu.Fault{Kind: azemu.Error, Op: azemu.OpList, Status: 403, Code: "AuthorizationFailed",
+		Message: "The client does not have authorization to perform action 'Microsoft.Compute/virtualMachineScaleSets/read' over scope '/subscriptions/.../resourceGroups/capstan-rg'."}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.DescribeBatch(context.Background(), refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		j := i
+		if i >= 3 {
+			j = i - 3
+		}
+		if r.Err != nil || r.State.Desired != j%5 || r.State.Max != 10 {
+			t.Fatalf("scale set %d: %+v (err %v)", i, r.State, r.Err)
+		}
+	}
+	// Two lists (one refused), three gets and five instance views.
+	if got, want := fmt.Sprint(callKinds(e)), fmt.Sprint(map[string]int{azemu.OpDescribe: 3, "instance_view": 5, azemu.OpList: 2}); got != want {
+		t.Fatalf("calls %s, want %s", got, want)
+	}
+}
