@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 
 	"cloud.google.com/go/compute/apiv1/computepb"
@@ -49,7 +51,10 @@ func (l location) String() string {
 // means no bounds, and a target that fails validation gets its
 // cloud.ErrInvalid without a call.
 //
-// A failed call fails its location's groups. When the failure is
+// A list refused for want of a permission (403: a role that grants get
+// but not list, as before batch describes) falls back to describing that
+// location's groups one by one. Otherwise a failed call fails its
+// location's groups. When the failure is
 // transient (throttled, unavailable, the context ended) it also ends the
 // batch for the project: Compute Engine meters API calls per project, so
 // the project's locations not yet listed carry the same error rather than
@@ -98,6 +103,19 @@ func (d *Driver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cl
 		if err == nil {
 			bounds, err = d.listBounds(ctx, igms)
 		}
+		if err != nil && listForbidden(err) {
+			// Get granted but not list (a role made before batch
+			// describes): describe the location's groups one by one,
+			// as Describe would.
+			d.log.DebugContext(ctx, "gcp: listing is forbidden; describing the groups one by one", "location", l.String(), "err", err.Error())
+			for name, idx := range b.at {
+				gs, _, err := d.describe(ctx, target{project: l.project, location: l.name, regional: l.regional, name: name})
+				for _, i := range idx {
+					out[i].State, out[i].Err = gs, err
+				}
+			}
+			continue
+		}
 		if err != nil {
 			if cloud.Transient(err) || ctx.Err() != nil {
 				ended[l.project] = err
@@ -125,6 +143,13 @@ func (d *Driver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cl
 		}
 	}
 	return out, nil
+}
+
+// listForbidden reports whether a list was refused for want of a
+// permission (403 and not a rate limit).
+func listForbidden(err error) bool {
+	code, reasons, ok := apiErrorFacts(err)
+	return ok && code == http.StatusForbidden && !slices.ContainsFunc(reasons, throttleReason)
 }
 
 // nameFilter is a list filter matching exactly the names (RFC 1035

@@ -162,3 +162,35 @@ func TestConnectionReuse(t *testing.T) {
 		t.Fatalf("20 bursts of 16 calls opened %d connections, want at most 32", n)
 	}
 }
+
+// TestDescribeBatchListForbidden: with get granted but not list, the
+// refused list makes the batch describe that zone's groups one by one.
+func TestDescribeBatchListForbidden(t *testing.T) {
+	d, emu := newTestDriver(t, gcpemu.Options{}, 0)
+	refs := mkGroups(t, emu, testProject, "us-central1-a", "g", 4)
+	if err := emu.InjectFault(gcpemu.Fault{Op: gcpemu.OpList, Kind: gcpemu.Forbidden}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.DescribeBatch(context.Background(), refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		wantMax := 0
+		if i%2 == 0 {
+			wantMax = 10
+		}
+		if r.Err != nil || r.State.Desired != i%5 || r.State.Max != wantMax {
+			t.Fatalf("group %d: %+v (err %v)", i, r.State, r.Err)
+		}
+	}
+	var gets int
+	for _, c := range emu.Calls() {
+		if c.Op == gcpemu.OpGet {
+			gets++
+		}
+	}
+	if gets != 4 {
+		t.Fatalf("%d gets, want one per group (4) after the refused list", gets)
+	}
+}

@@ -155,6 +155,9 @@ const (
 	// ends DONE with an error (httpErrorStatusCode 500, code
 	// INTERNAL_ERROR) and the size does not change.
 	OperationFails
+	// Forbidden answers 403, reason forbidden: the caller lacks the
+	// permission the call needs (compute.instanceGroupManagers.list, say).
+	Forbidden
 )
 
 // Fault is an injected failure.
@@ -378,7 +381,7 @@ func (e *Emulator) InjectFault(f Fault) error {
 	default:
 		return fmt.Errorf("gcpemu: unknown call kind %q", f.Op)
 	}
-	if f.Kind < Throttle || f.Kind > OperationFails {
+	if f.Kind < Throttle || f.Kind > Forbidden {
 		return fmt.Errorf("gcpemu: unknown fault kind %d", f.Kind)
 	}
 	if f.Kind == OperationFails && f.Op != OpResize {
@@ -641,6 +644,8 @@ func faultAnswer(kind FaultKind, k resKey) (status int, reason, msg string, ok b
 		return http.StatusConflict, "conflict", fmt.Sprintf("The resource '%s' is being modified by another operation.", k.path("instanceGroupManagers")), true
 	case NotFound:
 		return http.StatusNotFound, "notFound", fmt.Sprintf("The resource '%s' was not found", k.path("instanceGroupManagers")), true
+	case Forbidden:
+		return http.StatusForbidden, "forbidden", fmt.Sprintf("Required permission for 'projects/%s' is missing.", k.project), true
 	}
 	return 0, "", "", false
 }
