@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/capstan-io/capstan/cloud"
-	"github.com/capstan-io/capstan/cloud/emukit"
 )
 
 // OpDescribeBatch is a provider-side read of many groups in one call
@@ -84,45 +83,22 @@ func (c *Cloud) describeBatch(ctx context.Context, names []string) ([]cloud.Desc
 	}
 	caller, _ := cloud.CallerFrom(ctx)
 	entry := Call{Time: c.now(), Op: OpDescribeBatch, Groups: slices.Clone(names), Caller: caller}
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	entry.Arrival = c.calls.Arrive()
-	if err := c.throttle(&entry); err != nil {
-		return nil, err
-	}
-	f, faulty := c.faults.Take(func(f Fault) bool {
+	match := func(f Fault) bool {
 		return (f.Group == "" || slices.Contains(names, f.Group)) && (f.Op == "" || f.Op == OpDescribeBatch)
-	})
+	}
 	var out []cloud.Described
-	effect := func() error {
-		c.mu.Lock()
-		var err error
-		if faulty && f.Err != nil {
-			err = fmt.Errorf("fake cloud: injected fault on %s of %d groups: %w", OpDescribeBatch, len(names), f.Err)
-			entry.Err = err.Error()
-		} else {
-			out = make([]cloud.Described, len(names))
-			for i, name := range names {
-				var e Call
-				out[i].State, out[i].Err = c.apply(OpDescribe, name, 0, &e)
-			}
+	err := c.provide(ctx, &entry, match, func(f *Fault) error {
+		if f != nil && f.Err != nil {
+			return fmt.Errorf("fake cloud: injected fault on %s of %d groups: %w", OpDescribeBatch, len(names), f.Err)
 		}
-		entry.Done = c.now()
-		c.calls.Done(entry.Arrival, entry)
-		c.mu.Unlock()
-		if c.opts.OnCall != nil {
-			c.opts.OnCall(entry)
+		out = make([]cloud.Described, len(names))
+		for i, name := range names {
+			var e Call
+			out[i].State, out[i].Err = c.apply(OpDescribe, name, 0, &e)
 		}
-		return err
-	}
-	if !faulty || f.Delay == 0 {
-		return out, effect()
-	}
-	if _, err := emukit.Slow(ctx, f.Delay, effect); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctxErr(ctx)
-		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil

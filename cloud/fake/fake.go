@@ -268,63 +268,77 @@ func (c *Cloud) describe(ctx context.Context, name string) (cloud.GroupState, er
 	return c.call(ctx, OpDescribe, name, 0)
 }
 
-// call runs one provider call: fault, optional delay, the operation, and
-// the log entry. A delayed call takes effect after its delay even if the
-// caller gives up first (emukit.Slow); the delay is waited out without the
-// lock so a slow call does not stall the others.
+// call runs one provider call on one group (see provide).
 func (c *Cloud) call(ctx context.Context, op, name string, n int) (cloud.GroupState, error) {
 	caller, _ := cloud.CallerFrom(ctx)
 	entry := Call{Time: c.now(), Op: op, Group: name, To: n, Caller: caller}
-
-	// A call whose context is already done never reaches the provider, so
-	// it leaves the faults for the calls that do, and is not logged.
-	if err := ctxErr(ctx); err != nil {
-		return cloud.GroupState{}, err
-	}
-	entry.Arrival = c.calls.Arrive()
-	if err := c.throttle(&entry); err != nil {
-		return cloud.GroupState{}, err
-	}
-	f, faulty := c.faults.Take(func(f Fault) bool {
-		return (f.Group == "" || f.Group == name) && (f.Op == "" || f.Op == op)
-	})
+	match := func(f Fault) bool { return (f.Group == "" || f.Group == name) && (f.Op == "" || f.Op == op) }
 	var st cloud.GroupState
-	effect := func() error {
-		c.mu.Lock()
-		var err error
-		if faulty && f.Err != nil {
-			err = fmt.Errorf("fake cloud: injected fault on %s of group %q: %w", op, name, f.Err)
+	err := c.provide(ctx, &entry, match, func(f *Fault) error {
+		if f != nil && f.Err != nil {
 			if g, ok := c.groups[name]; ok {
 				entry.From = g.desired
 				if op == OpDescribe {
 					entry.To = g.desired
 				}
 			}
-		} else {
-			st, err = c.apply(op, name, n, &entry)
+			return fmt.Errorf("fake cloud: injected fault on %s of group %q: %w", op, name, f.Err)
 		}
+		var err error
+		st, err = c.apply(op, name, n, &entry)
+		return err
+	})
+	if err != nil {
+		return cloud.GroupState{}, err
+	}
+	return st, nil
+}
+
+// provide runs one provider call. A call whose context is already done
+// never reaches the provider: it leaves the faults for the calls that do,
+// and is not logged. Otherwise the call is numbered, rate limited (see
+// throttle) and matched against the faults; then work runs under the lock,
+// given the fault taken (nil if none), and the call is logged with work's
+// error. With a fault's delay that happens after it (emukit.Slow), even if
+// the caller gives up first, and the delay is waited out without the lock
+// so a slow call does not stall the others.
+func (c *Cloud) provide(ctx context.Context, entry *Call, match func(Fault) bool, work func(f *Fault) error) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	entry.Arrival = c.calls.Arrive()
+	if err := c.throttle(entry); err != nil {
+		return err
+	}
+	f, faulty := c.faults.Take(match)
+	var taken *Fault
+	if faulty {
+		taken = &f
+	}
+	effect := func() error {
+		c.mu.Lock()
+		err := work(taken)
 		if err != nil {
 			entry.Err = err.Error()
 		}
 		entry.Done = c.now()
-		c.calls.Done(entry.Arrival, entry)
+		c.calls.Done(entry.Arrival, *entry)
 		c.mu.Unlock()
 		if c.opts.OnCall != nil {
-			c.opts.OnCall(entry)
+			c.opts.OnCall(*entry)
 		}
 		return err
 	}
 	if !faulty || f.Delay == 0 {
-		err := effect()
-		return st, err
+		return effect()
 	}
 	if _, err := emukit.Slow(ctx, f.Delay, effect); err != nil {
 		if ctx.Err() != nil {
-			return cloud.GroupState{}, ctxErr(ctx)
+			return ctxErr(ctx)
 		}
-		return cloud.GroupState{}, err
+		return err
 	}
-	return st, nil
+	return nil
 }
 
 // apply performs op on the group and fills in the log entry's sizes; the

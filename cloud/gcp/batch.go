@@ -184,17 +184,29 @@ func (d *Driver) listGroups(ctx context.Context, l location, names []string) (ma
 		}, noRetry()).Next
 	}
 	out := make(map[string]*computepb.InstanceGroupManager, len(names))
-	for {
-		igm, err := next()
-		if errors.Is(err, iterator.Done) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, classify(ctx, "list instance group managers in "+l.String(), err)
-		}
+	err := each(next, func(igm *computepb.InstanceGroupManager) {
 		if want[igm.GetName()] {
 			out[igm.GetName()] = igm
 		}
+	})
+	if err != nil {
+		return nil, classify(ctx, "list instance group managers in "+l.String(), err)
+	}
+	return out, nil
+}
+
+// each calls f with every item next yields, page after page, until the
+// iterator is done or fails.
+func each[T any](next func() (T, error), f func(T)) error {
+	for {
+		it, err := next()
+		if errors.Is(err, iterator.Done) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		f(it)
 	}
 }
 
@@ -247,17 +259,13 @@ func (d *Driver) listBounds(ctx context.Context, igms map[string]*computepb.Inst
 				Project: l.project, Zone: l.name, Filter: filter, MaxResults: proto.Uint32(listPage),
 			}, noRetry()).Next
 		}
-		for {
-			as, err := next()
-			if errors.Is(err, iterator.Done) {
-				break
-			}
-			if err != nil {
-				return nil, classify(ctx, "list autoscalers in "+l.String(), err)
-			}
+		err := each(next, func(as *computepb.Autoscaler) {
 			if link, ok := w.links[as.GetName()]; ok {
 				out[link] = autoscalerBounds(as, as.GetName())
 			}
+		})
+		if err != nil {
+			return nil, classify(ctx, "list autoscalers in "+l.String(), err)
 		}
 	}
 	return out, nil
