@@ -12,6 +12,7 @@ import (
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/aws/awsemu"
 	"github.com/capstan-io/capstan/cloud/drivertest"
+	"github.com/capstan-io/capstan/cloud/emukit"
 )
 
 // batchRefs creates n groups named prefix-NNN (desired i%5) and returns
@@ -146,5 +147,28 @@ func TestConnectionReuse(t *testing.T) {
 	t.Logf("10 bursts of 16 calls opened %d connections", conns()-before)
 	if n := conns() - before; n > 32 {
 		t.Fatalf("10 bursts of 16 calls opened %d connections, want at most 32", n)
+	}
+}
+
+// TestDescribeBatchRateLimited: against an emulator that enforces a read
+// rate, as AWS does per account and region, the calls within the budget
+// answer their groups and the first throttled call ends the region's
+// batch: its groups and the later ones are ErrThrottled, nothing more is
+// sent there.
+func TestDescribeBatchRateLimited(t *testing.T) {
+	clk := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h := newHarness(t, awsemu.Options{Now: func() time.Time { return clk }, RateLimit: emukit.RateLimit{ReadsPerSecond: 1, Burst: 2}})
+	refs := batchRefs(t, h.emu, "g", testRegion, 180) // four calls: 50, 50, 50, 30
+	got, err := h.drv.DescribeBatch(context.Background(), refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if throttled := errors.Is(r.Err, cloud.ErrThrottled); throttled != (i >= 100) || i < 100 && r.Err != nil {
+			t.Fatalf("group %d: err %v, want throttled %v", i, r.Err, i >= 100)
+		}
+	}
+	if n, calls := h.emu.Throttled(), describeCalls(h.emu)[testRegion]; n != 1 || len(calls) != 3 {
+		t.Fatalf("%d throttled of %d calls, want 1 of 3", n, len(calls))
 	}
 }
