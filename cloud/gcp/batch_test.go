@@ -12,6 +12,7 @@ import (
 
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/drivertest"
+	"github.com/capstan-io/capstan/cloud/emukit"
 	"github.com/capstan-io/capstan/cloud/gcp"
 	"github.com/capstan-io/capstan/cloud/gcp/gcpemu"
 )
@@ -192,5 +193,28 @@ func TestDescribeBatchListForbidden(t *testing.T) {
 	}
 	if gets != 4 {
 		t.Fatalf("%d gets, want one per group (4) after the refused list", gets)
+	}
+}
+
+// TestDescribeBatchRateLimited: the emulator's rate limit answers 403
+// rateLimitExceeded, which is a throttle, not a missing permission: the
+// batch reports ErrThrottled and does not fall back to one get per group.
+func TestDescribeBatchRateLimited(t *testing.T) {
+	d, emu := newTestDriver(t, gcpemu.Options{RateLimit: emukit.RateLimit{ReadsPerSecond: 0.001, Burst: 1}}, 0)
+	refs := mkGroups(t, emu, testProject, "us-central1-a", "g", 4)
+	refs = append(refs, mkGroups(t, emu, testProject, "us-central1-b", "h", 2)...)
+	got, err := d.DescribeBatch(context.Background(), refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if !errors.Is(r.Err, cloud.ErrThrottled) {
+			t.Fatalf("group %d: %+v (err %v), want ErrThrottled", i, r.State, r.Err)
+		}
+	}
+	// The group list of us-central1-a used the one token; its autoscaler
+	// list was throttled, which ended the project's batch.
+	if calls := len(emu.Calls()); calls != 2 || emu.Throttled() != 1 {
+		t.Fatalf("%d calls, %d throttled; want 2 calls, 1 throttled", calls, emu.Throttled())
 	}
 }
