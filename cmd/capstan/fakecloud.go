@@ -208,7 +208,7 @@ func runFakeCloud(ctx context.Context, stderr io.Writer, o fakeCloudOptions) err
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	log.Info("fake cloud listening", "addr", ln.Addr().String(), "boot_delay", o.bootDelay,
-		"groups", len(specs), "auto_create", o.autoCreate)
+		"groups", len(specs), "auto_create", o.autoCreate, "read_rate", o.readRate, "write_rate", o.writeRate)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
