@@ -172,3 +172,23 @@ func TestDescribeBatchRateLimited(t *testing.T) {
 		t.Fatalf("%d throttled of %d calls, want 1 of 3", n, len(calls))
 	}
 }
+
+// TestDescribeBatchFollowsNextToken: when AWS answers a call in several
+// pages, the driver follows NextToken and answers every group.
+func TestDescribeBatchFollowsNextToken(t *testing.T) {
+	h := newHarness(t, awsemu.Options{PageSize: 7})
+	refs := batchRefs(t, h.emu, "g", testRegion, 20)
+	got, err := h.drv.DescribeBatch(context.Background(), refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if r.Err != nil || r.State.Desired != i%5 {
+			t.Fatalf("group %d: %+v (err %v)", i, r.State, r.Err)
+		}
+	}
+	// One call's three pages: each a request naming the same 20 groups.
+	if calls := describeCalls(h.emu)[testRegion]; fmt.Sprint(calls) != "[20 20 20]" {
+		t.Fatalf("describe requests (names in each) %v, want [20 20 20]", calls)
+	}
+}

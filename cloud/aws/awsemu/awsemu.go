@@ -112,6 +112,10 @@ type Options struct {
 	// MaxCalls bounds the call log (oldest entries are dropped); zero
 	// means DefaultMaxCalls.
 	MaxCalls int
+	// PageSize, when positive, caps each DescribeAutoScalingGroups page
+	// below the request's MaxRecords, as AWS may answer fewer records than
+	// asked: tests set it to make a describe of a few groups page.
+	PageSize int
 	// RateLimit throttles each account (access key id and region, as
 	// AWS meters an account per region): DescribeAutoScalingGroups and
 	// DescribeScalingActivities take from the read bucket,
@@ -249,8 +253,8 @@ type instance struct {
 // New returns an emulator with no groups. It panics on negative options or
 // an invalid rate limit, a programming error.
 func New(opts Options) *Emulator {
-	if opts.BootDelay < 0 || opts.DefaultCooldown < 0 || opts.MaxCalls < 0 {
-		panic("awsemu.New: BootDelay, DefaultCooldown and MaxCalls must be >= 0")
+	if opts.BootDelay < 0 || opts.DefaultCooldown < 0 || opts.MaxCalls < 0 || opts.PageSize < 0 {
+		panic("awsemu.New: BootDelay, DefaultCooldown, MaxCalls and PageSize must be >= 0")
 	}
 	if err := opts.RateLimit.Validate(); err != nil {
 		panic("awsemu.New: " + err.Error())
@@ -589,6 +593,9 @@ func (e *Emulator) describe(form map[string][]string, names []string, region, re
 	size, offset, aerr := paging(form, DefaultDescribeRecords)
 	if aerr != nil {
 		return nil, aerr
+	}
+	if e.opts.PageSize > 0 {
+		size = min(size, e.opts.PageSize)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
