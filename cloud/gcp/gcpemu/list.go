@@ -44,7 +44,7 @@ func (e *Emulator) handleListAutoscalers(w http.ResponseWriter, r *http.Request)
 // request's filter, sorted by name, as collection's items.
 func (e *Emulator) list(r *http.Request, k resKey, collection string, has func(*group) bool, item func(string, resKey, *group) any) (int, any) {
 	q := r.URL.Query()
-	match, err := parseFilter(q.Get("filter"))
+	match, err := parseNameFilter(q.Get("filter"))
 	if err != nil {
 		return http.StatusBadRequest, errorBody{"invalid", err.Error()}
 	}
@@ -96,12 +96,12 @@ func (e *Emulator) list(r *http.Request, k resKey, collection string, has func(*
 	return http.StatusOK, out
 }
 
-// parseFilter reads the part of Compute Engine's list filter syntax the
+// parseNameFilter reads the part of Compute Engine's list filter syntax the
 // emulator supports: empty (everything), name eq REGEX or name ne REGEX
 // (RE2, matching the whole name; quoted or not), and name = "NAME" or
 // name != "NAME". Anything else is refused as Compute Engine refuses a
 // filter it cannot parse.
-func parseFilter(f string) (func(string) bool, error) {
+func parseNameFilter(f string) (func(string) bool, error) {
 	f = strings.TrimSpace(f)
 	if f == "" {
 		return func(string) bool { return true }, nil
