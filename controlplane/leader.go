@@ -481,7 +481,11 @@ func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv
 	// The fence: the call's deadline is the intent's SendBy, on the
 	// node's clock (the wall clock, not the monotonic one, so that the
 	// deadline is the instant written in the intent).
-	cctx, cancel := context.WithDeadline(cloud.WithCaller(ctx, cloud.Caller{Node: n.cfg.NodeID, Term: l.term}), intent.SendBy)
+	// The request id names the intent at providers that take one
+	// (Compute Engine: its retries land once, and its operation record
+	// names the intent when the intent is settled).
+	cctx := cloud.WithRequest(cloud.WithCaller(ctx, cloud.Caller{Node: n.cfg.NodeID, Term: l.term}), cloud.RequestID(p.ID, intent.ID))
+	cctx, cancel := context.WithDeadline(cctx, intent.SendBy)
 	callErr := timedSetDesired(cctx, n.metrics, drv, ref, to)
 	cancel()
 	outcome, detail := outcomeApplied, ""
