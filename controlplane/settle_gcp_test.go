@@ -27,8 +27,12 @@ import (
 // counts for the cooldown. With the operation list failing, the describe
 // decides and says the record was unreadable.
 func TestSettleFromGCPOperations(t *testing.T) {
+	// The deadline leaves the SDK's first calls (a cold client under
+	// -race) room to send the resize; the slow resize outlives it and
+	// lands before Settled.
 	const (
-		cloudTimeout = 200 * time.Millisecond
+		cloudTimeout = time.Second
+		delay        = 1300 * time.Millisecond
 		cloudSettle  = 1500 * time.Millisecond
 	)
 	ref := cloud.GroupRef{Provider: "gcp", Project: "proj-1", Zone: "us-central1-a", Group: "web"}
@@ -58,7 +62,7 @@ func TestSettleFromGCPOperations(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { drv.Close() })
-			if err := emu.InjectFault(gcpemu.Fault{Op: gcpemu.OpResize, Kind: gcpemu.Slow, Delay: 450 * time.Millisecond}); err != nil {
+			if err := emu.InjectFault(gcpemu.Fault{Op: gcpemu.OpResize, Kind: gcpemu.Slow, Delay: delay}); err != nil {
 				t.Fatal(err)
 			}
 			if tc.listFail {
@@ -74,6 +78,16 @@ func TestSettleFromGCPOperations(t *testing.T) {
 			if _, err := l.PutPolicy(context.Background(), p, ""); err != nil {
 				t.Fatal(err)
 			}
+			// The slow resize's intent: under a loaded -race run a later
+			// resize can be in doubt too, and settled first.
+			var first uint64
+			c.waitFor("the intent", func() bool {
+				v, _ := l.fsm.view("web")
+				if len(v.Pending) > 0 {
+					first = v.Pending[0].ID
+				}
+				return first != 0
+			})
 			at := func(n int) func() bool { return func() bool { d, _ := emu.Desired(ref); return d == n } }
 			if tc.setBack {
 				c.waitFor("the slow resize to land", at(5))
@@ -85,7 +99,7 @@ func TestSettleFromGCPOperations(t *testing.T) {
 			c.waitFor("a settled decision", func() bool {
 				ds, _ := l.fsm.Decisions("web", 100)
 				for _, d := range ds {
-					if d.Action == "settled" {
+					if d.Action == "settled" && strings.HasPrefix(d.Reason, fmt.Sprintf("intent %d ", first)) {
 						settled = d.Reason
 						return true
 					}
@@ -100,13 +114,12 @@ func TestSettleFromGCPOperations(t *testing.T) {
 					t.Errorf("settled decision %q lacks %q", settled, w)
 				}
 			}
-			_, st, err := l.fsm.status("web")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.LastScaleOut.IsZero() {
-				t.Error("the applied resize does not count for the cooldown")
-			}
+			// The state the settle counted it in is committed by the same
+			// evaluation, just after the settled decision.
+			c.waitFor("the applied resize to count for the cooldown", func() bool {
+				_, st, err := l.fsm.status("web")
+				return err == nil && !st.LastScaleOut.IsZero()
+			})
 		})
 	}
 }
