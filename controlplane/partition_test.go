@@ -6,12 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/cloud/fake"
 	"github.com/capstan-io/capstan/policy"
-	"github.com/capstan-io/capstan/store"
 )
 
 // TestPartitionDuringSlowResize is the Jepsen-style check of issue 11 on
@@ -130,26 +127,4 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 			}
 		})
 	}
-}
-
-// intents are the intents of a policy in node i's Raft log, in log order.
-func (c *cluster) intents(i int, policyID string) []store.Intent {
-	c.t.Helper()
-	var out []store.Intent
-	first, _ := c.logs[i].FirstIndex()
-	last, _ := c.logs[i].LastIndex()
-	for idx := first; idx <= last && idx > 0; idx++ {
-		var l raft.Log
-		if err := c.logs[i].GetLog(idx, &l); err != nil || l.Type != raft.LogCommand {
-			continue
-		}
-		cmd, err := store.Decode(l.Data)
-		if err != nil {
-			c.t.Fatalf("entry %d: %v", idx, err)
-		}
-		if in, ok := cmd.(store.PutIntent); ok && in.Intent.Policy == policyID {
-			out = append(out, in.Intent)
-		}
-	}
-	return out
 }

@@ -80,14 +80,7 @@ func TestSettleFromGCPOperations(t *testing.T) {
 			}
 			// The slow resize's intent: under a loaded -race run a later
 			// resize can be in doubt too, and settled first.
-			var first uint64
-			c.waitFor("the intent", func() bool {
-				v, _ := l.fsm.view("web")
-				if len(v.Pending) > 0 {
-					first = v.Pending[0].ID
-				}
-				return first != 0
-			})
+			first := c.firstIntent(l, "web")
 			at := func(n int) func() bool { return func() bool { d, _ := emu.Desired(ref); return d == n } }
 			if tc.setBack {
 				c.waitFor("the slow resize to land", at(5))
@@ -95,17 +88,7 @@ func TestSettleFromGCPOperations(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var settled string
-			c.waitFor("a settled decision", func() bool {
-				ds, _ := l.fsm.Decisions("web", 100)
-				for _, d := range ds {
-					if d.Action == "settled" && strings.HasPrefix(d.Reason, fmt.Sprintf("intent %d ", first)) {
-						settled = d.Reason
-						return true
-					}
-				}
-				return false
-			})
+			settled := c.settledReason(l, "web", first)
 			if !strings.Contains(settled, fmt.Sprintf(") %s: ", tc.outcome)) {
 				t.Errorf("settled decision %q: want outcome %s", settled, tc.outcome)
 			}
@@ -114,12 +97,7 @@ func TestSettleFromGCPOperations(t *testing.T) {
 					t.Errorf("settled decision %q lacks %q", settled, w)
 				}
 			}
-			// The state the settle counted it in is committed by the same
-			// evaluation, just after the settled decision.
-			c.waitFor("the applied resize to count for the cooldown", func() bool {
-				_, st, err := l.fsm.status("web")
-				return err == nil && !st.LastScaleOut.IsZero()
-			})
+			c.countsForCooldown(l, "web")
 		})
 	}
 }

@@ -156,6 +156,7 @@ func TestSettleFromAWSActivities(t *testing.T) {
 			if _, err := l.PutPolicy(context.Background(), p, ""); err != nil {
 				t.Fatal(err)
 			}
+			first := c.firstIntent(l, "web")
 			at := func(n int) func() bool { return func() bool { d, _ := emu.Desired("web"); return d == n } }
 			if tc.setBack {
 				c.waitFor("the slow resize to land", at(5))
@@ -163,17 +164,7 @@ func TestSettleFromAWSActivities(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var settled string
-			c.waitFor("a settled decision", func() bool {
-				ds, _ := l.fsm.Decisions("web", 100)
-				for _, d := range ds {
-					if d.Action == "settled" {
-						settled = d.Reason
-						return true
-					}
-				}
-				return false
-			})
+			settled := c.settledReason(l, "web", first)
 			if !strings.Contains(settled, fmt.Sprintf(") %s: ", tc.outcome)) {
 				t.Errorf("settled decision %q: want outcome %s", settled, tc.outcome)
 			}
@@ -183,13 +174,7 @@ func TestSettleFromAWSActivities(t *testing.T) {
 				}
 			}
 			if tc.outcome == outcomeApplied {
-				_, st, err := l.fsm.status("web")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if st.LastScaleOut.IsZero() {
-					t.Error("the applied resize does not count for the cooldown")
-				}
+				c.countsForCooldown(l, "web")
 			}
 		})
 	}
