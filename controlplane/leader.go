@@ -212,6 +212,9 @@ type loop struct {
 	// Settled time (wake.go), per policy; woken delivers them to the loop.
 	wakes map[string]wake
 	woken chan string
+	// pulls is the term's cache of pulled metric sources (sources.go),
+	// made on first use under mu.
+	pulls *pullCache
 }
 
 type syncMark struct {
@@ -376,7 +379,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		return
 	}
 
-	if pulled := l.readPulled(ctx, p); len(pulled) > 0 {
+	if pulled := l.readPulled(ctx, p, v.Samples); len(pulled) > 0 {
 		for _, s := range pulled {
 			v.Samples[s.Metric] = s
 		}
