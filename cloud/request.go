@@ -10,7 +10,7 @@ import (
 // requestNamespace is the UUID namespace of Capstan's request ids (a
 // random UUID fixed once), so RequestID's ids cannot collide with ids
 // other software derives the same way.
-var requestNamespace = uuid.MustParse("5b0c7e64-2f7d-4c1e-9a53-0d3f6c8e41a7")
+const requestNamespace = "5b0c7e64-2f7d-4c1e-9a53-0d3f6c8e41a7"
 
 // RequestID is the provider request id of one intent's resize: the same
 // for every attempt of that intent (so a provider that deduplicates by
@@ -21,7 +21,7 @@ var requestNamespace = uuid.MustParse("5b0c7e64-2f7d-4c1e-9a53-0d3f6c8e41a7")
 // derives it again when it settles the intent and looks for it in the
 // provider's operation record (Activity.Request).
 func RequestID(policy string, intent uint64) string {
-	return uuid.NewSHA1(requestNamespace, []byte(policy+"\x00"+strconv.FormatUint(intent, 10))).String()
+	return uuid.NewSHA1(uuid.MustParse(requestNamespace), []byte(policy+"\x00"+strconv.FormatUint(intent, 10))).String()
 }
 
 type requestKey struct{}

@@ -24,7 +24,7 @@ import (
 // effect.
 func TestETagFencesALateUpdate(t *testing.T) {
 	cases := []struct {
-		name  string
+		name     string
 		delay    time.Duration // of the deposed leader's update
 		newDelay time.Duration // of the new leader's
 		want     int
@@ -77,8 +77,8 @@ func TestETagFencesALateUpdate(t *testing.T) {
 				t.Fatalf("both updates must carry the ETag both leaders read: %s", summary)
 			}
 			last := updates[1]
-			wantLast := map[string]bool{"old": last.Arrival == firstUpdate(e), "new": last.Arrival != firstUpdate(e)}
-			if last.Status != http.StatusPreconditionFailed || !wantLast[tc.refused] || updates[0].Status/100 != 2 {
+			lastIsOld := last.Arrival == firstUpdate(e)
+			if last.Status != http.StatusPreconditionFailed || lastIsOld != (tc.refused == "old") || updates[0].Status/100 != 2 {
 				t.Fatalf("effect order %s: want the %s leader's update to take effect second and be refused with 412", summary, tc.refused)
 			}
 			if tc.refused == "new" && !errors.Is(newErr, cloud.ErrConflict) {

@@ -140,14 +140,24 @@ type cond struct {
 // filter is a parsed list filter: every condition must hold.
 type filter []cond
 
-// filterFields are the operation fields a filter may name.
-var filterFields = map[string]func(operationJSON) string{
-	"name":              func(o operationJSON) string { return o.Name },
-	"targetLink":        func(o operationJSON) string { return o.TargetLink },
-	"operationType":     func(o operationJSON) string { return o.OperationType },
-	"status":            func(o operationJSON) string { return o.Status },
-	"clientOperationId": func(o operationJSON) string { return o.ClientOperationID },
-	"user":              func(o operationJSON) string { return o.User },
+// filterField is the value of the operation field a filter names, and
+// whether a filter may name it.
+func filterField(o operationJSON, name string) (string, bool) {
+	switch name {
+	case "name":
+		return o.Name, true
+	case "targetLink":
+		return o.TargetLink, true
+	case "operationType":
+		return o.OperationType, true
+	case "status":
+		return o.Status, true
+	case "clientOperationId":
+		return o.ClientOperationID, true
+	case "user":
+		return o.User, true
+	}
+	return "", false
 }
 
 // parseFilter reads the subset of Compute Engine's list filter syntax the
@@ -177,7 +187,7 @@ func parseFilter(s string) (filter, error) {
 // Match reports whether the operation satisfies every condition.
 func (f filter) Match(o operationJSON) bool {
 	for _, c := range f {
-		if (filterFields[c.Field](o) == c.Value) == c.Not {
+		if v, _ := filterField(o, c.Field); (v == c.Value) == c.Not {
 			return false
 		}
 	}
@@ -226,7 +236,7 @@ func (p *filterParser) comparison() (cond, error) {
 	if c.Field == "" {
 		return cond{}, p.errorf("want a field name")
 	}
-	if _, ok := filterFields[c.Field]; !ok {
+	if _, ok := filterField(operationJSON{}, c.Field); !ok {
 		return cond{}, fmt.Errorf("field %q cannot be filtered on (only name, targetLink, operationType, status, clientOperationId, user)", c.Field)
 	}
 	p.space()
