@@ -6,7 +6,10 @@
 // has an autoscaler attached, the autoscaler (autoscalers.get) for its
 // bounds. SetDesired reads the group the same way, resizes it
 // (instanceGroupManagers.resize) only when the size differs, and polls the
-// returned zone or region operation until it is DONE.
+// returned zone or region operation until it is DONE; the resize carries
+// the request id the context holds (cloud.RequestFrom) as its requestId.
+// Activities (operations.go) lists the group's resize operations, which
+// the control plane reads to settle a resize whose outcome was unknown.
 //
 // Sizes, as GroupState reports them:
 //   - Desired is the group's targetSize.
