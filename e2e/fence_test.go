@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,7 +16,8 @@ import (
 // with SIGSTOP right after sending it. Checked on the cloud's call log in
 // EFFECT order: the terms of resizes never go back, the action is not
 // repeated by the new leader, whose decisions say in_doubt until the
-// intent settles, and the cooldown holds. Bounded: about 10 s.
+// intent settles, and the cooldown holds; the intent is settled by the
+// fake cloud's activity record, read over HTTP. Bounded: about 10 s.
 func TestSlowResizeWithPausedLeader(t *testing.T) {
 	c := startCluster(t, 3, "--cloud-timeout", "1s", "--cloud-settle", "1500ms")
 	if err := c.fake.CreateGroup(ctx(t), "web", 0, 100, 2); err != nil {
@@ -67,9 +69,22 @@ func TestSlowResizeWithPausedLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	settled := 0
 	for _, r := range recs {
-		if r.Action == "failed" {
+		switch r.Action {
+		case "failed":
 			t.Fatalf("decision %+v: a resize of unknown outcome was called failed", r)
+		case "settled":
+			// The agents read the shared fake cloud's activity record
+			// (--fake-cloud): the resize is proven by it, not by a
+			// describe alone.
+			settled++
+			if !strings.Contains(r.Reason, "applied: settled by scaling activity fake-") {
+				t.Fatalf("settled decision %q: want applied, by the fake cloud's activity record", r.Reason)
+			}
 		}
+	}
+	if settled != 1 {
+		t.Fatalf("%d settled decisions, want the intent's one: %+v", settled, recs)
 	}
 }
