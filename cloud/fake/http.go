@@ -67,6 +67,7 @@ type (
 //	POST   /v1/groups/{name}         create: {"min":1,"max":10,"desired":2}
 //	PUT    /v1/groups/{name}/desired resize: {"desired":5} (a provider call)
 //	PUT    /v1/groups/{name}/busy    {"busy":true} marks a scaling activity in progress
+//	GET    /v1/groups/{name}/activities?since=RFC3339  the group's resizes that took effect, newest first
 //	GET    /v1/calls                 the call log, oldest first
 //	POST   /v1/faults                {"group":"web","op":"set_desired","err":"throttled","times":2,"delay":"1s"}
 //	DELETE /v1/faults                clear all faults
@@ -87,6 +88,7 @@ func NewHandler(c *Cloud) http.Handler {
 	mux.HandleFunc("POST /v1/groups/{name}", h.create)
 	mux.HandleFunc("PUT /v1/groups/{name}/desired", h.setDesired)
 	mux.HandleFunc("PUT /v1/groups/{name}/busy", h.setBusy)
+	mux.HandleFunc("GET /v1/groups/{name}/activities", h.activities)
 	mux.HandleFunc("GET /v1/calls", h.calls)
 	mux.HandleFunc("POST /v1/faults", h.injectFault)
 	mux.HandleFunc("DELETE /v1/faults", h.clearFaults)

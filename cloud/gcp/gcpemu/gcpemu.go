@@ -4,6 +4,7 @@
 //
 //	GET  /compute/v1/projects/{p}/zones/{z}/instanceGroupManagers/{name}
 //	POST /compute/v1/projects/{p}/zones/{z}/instanceGroupManagers/{name}/resize?size=N
+//	GET  /compute/v1/projects/{p}/zones/{z}/operations?filter=...&orderBy=...
 //	GET  /compute/v1/projects/{p}/zones/{z}/operations/{operation}
 //	POST /compute/v1/projects/{p}/zones/{z}/operations/{operation}/wait
 //	GET  /compute/v1/projects/{p}/zones/{z}/autoscalers/{name}
@@ -22,7 +23,12 @@
 // count as running ("none"), removed ones go at once, and the resize
 // operation stays RUNNING for Options.OperationDelay before it is DONE.
 // Faults are injected per call kind (InjectFault), and Options.RateLimit
-// throttles each project (403 rateLimitExceeded).
+// throttles each project (403 rateLimitExceeded). A resize with a
+// requestId (a UUID) is carried out once: a second one with the same id
+// answers with the first one's operation, and the operation records the
+// id as its clientOperationId, as Compute Engine does. The operation list
+// serves the filter syntax parseFilter reads (enough for the driver's
+// `targetLink = "..."`) and orders by name or "creationTimestamp desc".
 //
 // Bounds: a MIG has no min or max; its autoscaler has. A group created with
 // an Autoscaler gets one attached (status.autoscaler links to it), mode OFF
@@ -254,6 +260,8 @@ type operation struct {
 	created  time.Time
 	doneAt   time.Time
 	fail     bool
+	// requestID is the resize's requestId (its clientOperationId), "" if none.
+	requestID string
 }
 
 // New returns an empty emulator. It panics on an invalid rate limit or a
@@ -283,6 +291,7 @@ func New(opts Options) *Emulator {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+base+"instanceGroupManagers/{name}", e.handleGet)
 	mux.HandleFunc("POST "+base+"instanceGroupManagers/{name}/resize", e.handleResize)
+	mux.HandleFunc("GET "+base+"operations", e.handleListOperations)
 	mux.HandleFunc("GET "+base+"operations/{name}", e.handleOperation)
 	mux.HandleFunc("POST "+base+"operations/{name}/wait", e.handleOperation)
 	mux.HandleFunc("GET "+base+"autoscalers/{name}", e.handleAutoscaler)
@@ -377,7 +386,7 @@ func (e *Emulator) Desired(ref cloud.GroupRef) (int, error) {
 // InjectFault queues f; faults are matched in the order injected.
 func (e *Emulator) InjectFault(f Fault) error {
 	switch f.Op {
-	case OpGet, OpResize, OpGetOperation, OpGetAutoscaler, OpList, OpListAutoscalers:
+	case OpGet, OpResize, OpGetOperation, OpGetAutoscaler, OpList, OpListAutoscalers, OpListOperations:
 	default:
 		return fmt.Errorf("gcpemu: unknown call kind %q", f.Op)
 	}
@@ -547,11 +556,20 @@ func (e *Emulator) handleResize(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return http.StatusBadRequest, errorBody{"required", "Required field 'size' not specified or invalid"}
 		}
+		reqID := q.Get("requestId")
+		if msg := requestIDError(reqID); msg != "" {
+			return http.StatusBadRequest, errorBody{"invalid", msg}
+		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		g, ok := e.groups[k]
 		if !ok {
 			return notFound(k, "instanceGroupManagers")
+		}
+		if op := e.repeatedRequest(k, reqID); op != nil {
+			// Received before (checked when the request takes effect, so a
+			// slow first attempt and a retry land once).
+			return http.StatusOK, e.operationJSON(baseURL(r), op)
 		}
 		limit := e.opts.MaxZonalSize
 		if k.scope == "regions" {
@@ -572,6 +590,8 @@ func (e *Emulator) handleResize(w http.ResponseWriter, r *http.Request) {
 			created:  now,
 			doneAt:   now.Add(e.opts.OperationDelay),
 			fail:     f != nil && f.Kind == OperationFails,
+
+			requestID: reqID,
 		}
 		// Compute Engine's operation names: "operation-" millis, then two hex groups.
 		name := fmt.Sprintf("operation-%d-%016x-%08x", now.UnixMilli(), op.id*0x9e3779b97f4a7c15, op.id)

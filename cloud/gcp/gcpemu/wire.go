@@ -82,6 +82,7 @@ type operationJSON struct {
 	HTTPErrorStatusCode int          `json:"httpErrorStatusCode,omitempty"`
 	HTTPErrorMessage    string       `json:"httpErrorMessage,omitempty"`
 	SelfLink            string       `json:"selfLink"`
+	ClientOperationID   string       `json:"clientOperationId,omitempty"`
 }
 
 type autoscalingPolicyJSON struct {
@@ -167,13 +168,17 @@ func (e *Emulator) groupJSON(base string, k resKey, g *group) groupJSON {
 func (e *Emulator) operationJSON(base string, op *operation) operationJSON {
 	now := e.opts.Now()
 	zone, region := op.key.scopeLink(base)
+	opType := "compute.instanceGroupManagers.resize"
+	if op.key.scope == "regions" {
+		opType = "compute.regionInstanceGroupManagers.resize"
+	}
 	o := operationJSON{
 		Kind:          "compute#operation",
 		ID:            strconv.FormatUint(op.id, 10),
 		Name:          op.key.name,
 		Zone:          zone,
 		Region:        region,
-		OperationType: "compute.instanceGroupManagers.resize",
+		OperationType: opType,
 		TargetLink:    base + op.target.path("instanceGroupManagers"),
 		TargetID:      strconv.FormatUint(op.targetID, 10),
 		Status:        "RUNNING",
@@ -181,6 +186,8 @@ func (e *Emulator) operationJSON(base string, op *operation) operationJSON {
 		InsertTime:    op.created.Format(timeLayout),
 		StartTime:     op.created.Format(timeLayout),
 		SelfLink:      base + op.key.path("operations"),
+
+		ClientOperationID: op.requestID,
 	}
 	if now.Before(op.doneAt) {
 		return o
