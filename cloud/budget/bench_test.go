@@ -89,7 +89,7 @@ func BenchmarkMeteredDescribe(b *testing.B) {
 		d    cloud.Driver
 	}{
 		{"driver", &httpDriver{base: "http://azure.invalid", client: &http.Client{Transport: ok}}},
-		{"metered", bud.WrapMetered("azure", &httpDriver{base: "http://azure.invalid", client: &http.Client{Transport: budget.Transport(ok)}})},
+		{"metered", bud.WrapMetered("azure", &httpDriver{base: "http://azure.invalid", client: &http.Client{Transport: bud.Transport("azure", ok)}})},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()

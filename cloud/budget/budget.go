@@ -136,6 +136,10 @@ type Options struct {
 	// Floor is the fraction of the configured rate that throttles never
 	// cut below; 0 means DefaultFloor. It must be in (0, 1].
 	Floor float64
+	// DetachedWait bounds the wait for a token of a request that carries
+	// no caller's deadline (see Budget.Transport); 0 means
+	// DefaultDetachedWait.
+	DetachedWait time.Duration
 	// Now is the clock the buckets fill and grow by; nil means time.Now.
 	// Tests pass one they move, so that growth is exact. (Waits are
 	// real timers whatever the clock.)
@@ -153,6 +157,10 @@ const (
 	DefaultFloor    = 0.05
 )
 
+// DefaultDetachedWait is how long a request without a deadline of its own
+// waits for a token at most: the agent's default --cloud-timeout.
+const DefaultDetachedWait = 10 * time.Second
+
 // Budget is the call budget of every provider account the agent calls. It
 // is safe for concurrent use.
 type Budget struct {
@@ -161,6 +169,8 @@ type Budget struct {
 	m         *metrics
 	log       *slog.Logger
 	now       func() time.Time
+	// detachedWait bounds the token wait of a request without a deadline.
+	detachedWait time.Duration
 
 	mu       sync.Mutex
 	accounts map[[2]string]*account
@@ -221,7 +231,14 @@ func New(opts Options) (*Budget, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Budget{providers: providers, aimd: c, m: m, log: log, now: now, accounts: make(map[[2]string]*account)}, nil
+	wait := opts.DetachedWait
+	if wait < 0 {
+		return nil, fmt.Errorf("detached wait: must be >= 0 (got %s)", wait)
+	}
+	if wait == 0 {
+		wait = DefaultDetachedWait
+	}
+	return &Budget{providers: providers, aimd: c, m: m, log: log, now: now, detachedWait: wait, accounts: make(map[[2]string]*account)}, nil
 }
 
 // checkRate is the rule every configured rate follows.

@@ -1,7 +1,9 @@
 package budget
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -51,30 +53,42 @@ func (r *refusal) Unwrap() error { return r.err }
 // NonRetriable marks the error final for azcore's retry policy.
 func (r *refusal) NonRetriable() {}
 
-// Transport returns a RoundTripper that sends each request of a metered
-// call (WrapMetered) only after it took a token of the call's account: a
-// GET or HEAD from the read bucket, any other method from the call's own
-// bucket (AWS sends its describes as POST; a resize's polls are GETs).
-// Requests outside a metered call (credential fetches) pass untouched.
-// A request that gets no token before its context's deadline fails with
-// an error wrapping ErrWaitExceeded and is not sent.
-func Transport(base http.RoundTripper) http.RoundTripper {
+// Transport returns a RoundTripper for provider's SDK that sends each
+// request of a metered call (WrapMetered) only after it took a token of
+// the call's account: a GET or HEAD from the read bucket, any other method
+// from the call's own bucket (AWS sends its describes as POST; a resize's
+// polls are GETs). A request that gets no token before its context's
+// deadline fails with an error wrapping ErrWaitExceeded and is not sent.
+//
+// A request that carries no call (the GCP SDK's list calls are sent
+// without their caller's context) still takes a token when its URL names
+// the account (a GCP project, an Azure subscription), waiting at most
+// Options.DetachedWait for it; others (credential fetches) pass
+// untouched.
+func (b *Budget) Transport(provider string, base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &transport{base: base}
+	return &transport{base: base, b: b, provider: provider}
 }
 
-type transport struct{ base http.RoundTripper }
+type transport struct {
+	base     http.RoundTripper
+	b        *Budget
+	provider string
+}
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	st, ok := req.Context().Value(callKey{}).(*callState)
-	if !ok {
-		return t.base.RoundTrip(req)
-	}
-	k := st.kind
+	k := write
 	if req.Method == http.MethodGet || req.Method == http.MethodHead {
 		k = read
+	}
+	st, ok := req.Context().Value(callKey{}).(*callState)
+	if !ok {
+		return t.detached(req, k)
+	}
+	if k == write {
+		k = st.kind
 	}
 	granted, err := st.a.acquire(req.Context(), k, 1)
 	st.mu.Lock()
@@ -97,4 +111,45 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	st.mu.Unlock()
 	return t.base.RoundTrip(req)
+}
+
+// detached spends a token for a request outside a metered call, of the
+// account its URL names, bounded by DetachedWait since the request has
+// no deadline of its own.
+func (t *transport) detached(req *http.Request, k kind) (*http.Response, error) {
+	scope, ok := scopeOfURL(t.provider, req.URL.Path)
+	if !ok {
+		return t.base.RoundTrip(req)
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), t.b.detachedWait)
+	defer cancel()
+	if _, err := t.b.account(t.provider, scope).acquire(ctx, k, 1); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, &refusal{err}
+	}
+	return t.base.RoundTrip(req)
+}
+
+// scopeOfURL is the account a request's path names, as Scope names a
+// group's: the project of a Compute Engine path
+// (/compute/v1/projects/P/...), the subscription of a Resource Manager one
+// (/subscriptions/S/...).
+func scopeOfURL(provider, path string) (string, bool) {
+	var marker string
+	switch provider {
+	case "gcp":
+		marker = "/projects/"
+	case "azure":
+		marker = "/subscriptions/"
+	default:
+		return "", false
+	}
+	_, rest, ok := strings.Cut(path, marker)
+	if !ok {
+		return "", false
+	}
+	scope, _, _ := strings.Cut(rest, "/")
+	return scope, scope != ""
 }

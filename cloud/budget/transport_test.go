@@ -102,7 +102,7 @@ func newMetered(t *testing.T, opts budget.Options) (cloud.Driver, *countingServe
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	b, reg := newBudget(t, opts)
-	d := b.WrapMetered("azure", &httpDriver{base: hs.URL, client: &http.Client{Transport: budget.Transport(nil)}})
+	d := b.WrapMetered("azure", &httpDriver{base: hs.URL, client: &http.Client{Transport: b.Transport("azure", nil)}})
 	metric := func(name, bucket string) float64 {
 		v := value(t, reg, name, map[string]string{"provider": "azure", "scope": "sub", "bucket": bucket})
 		if v != v { // NaN: no series yet
@@ -223,22 +223,48 @@ func TestMeteredThrottle(t *testing.T) {
 	}
 }
 
-// TestMeteredUnmeteredRequests: requests outside a metered call pass
-// untouched.
-func TestMeteredUnmeteredRequests(t *testing.T) {
-	_, srv, metric := newMetered(t, budget.Options{Read: budget.Rates{"azure": 1}})
-	client := &http.Client{Transport: budget.Transport(nil)}
+// TestDetachedRequests: a request outside a metered call (the GCP SDK
+// sends its lists without the caller's context) takes a token of the
+// account its URL names, waiting at most DetachedWait; one whose URL names
+// none (a credential fetch) passes untouched.
+func TestDetachedRequests(t *testing.T) {
+	srv := &countingServer{requests: map[string]int{}, throttle: map[string]bool{}}
 	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	for range 20 {
-		resp, err := client.Get(hs.URL + "/unmetered")
-		if err != nil {
-			t.Fatal(err)
+	t.Cleanup(hs.Close)
+	b, reg := newBudget(t, budget.Options{Read: budget.Rates{"gcp": 0.1}, DetachedWait: 50 * time.Millisecond})
+	client := &http.Client{Transport: b.Transport("gcp", nil)}
+	tokens := func() float64 {
+		v := value(t, reg, "capstan_cloud_budget_tokens_total", map[string]string{"provider": "gcp", "scope": "p1", "bucket": "read"})
+		if v != v {
+			return 0
 		}
-		resp.Body.Close()
+		return v
 	}
-	if got := metric("capstan_cloud_budget_tokens_total", "read"); got != 0 {
-		t.Errorf("%g read tokens taken by requests outside a metered call", got)
+	cases := []struct {
+		path       string
+		wantErr    bool
+		wantTokens float64
+	}{
+		{"/token", false, 0},
+		{"/token", false, 0},
+		{"/compute/v1/projects/p1/zones/z/instanceGroupManagers", false, 1},
+		// The bucket's one token is gone: no token within 50 ms.
+		{"/compute/v1/projects/p1/zones/z/autoscalers", true, 1},
+	}
+	for _, tc := range cases {
+		resp, err := client.Get(hs.URL + tc.path)
+		if err == nil {
+			resp.Body.Close()
+		}
+		if (err != nil) != tc.wantErr || (err != nil && !errors.Is(err, budget.ErrWaitExceeded)) {
+			t.Errorf("GET %s: %v, want an error %v", tc.path, err, tc.wantErr)
+		}
+		if got := tokens(); got != tc.wantTokens {
+			t.Errorf("GET %s: %g tokens of p1 taken, want %g", tc.path, got, tc.wantTokens)
+		}
+	}
+	if got := srv.count("GET /compute/v1/projects/p1/zones/z/autoscalers"); got != 0 {
+		t.Errorf("the refused request reached the provider %d times", got)
 	}
 }
 
@@ -262,7 +288,7 @@ func TestMeteredPartialBatch(t *testing.T) {
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	b, reg := newBudget(t, budget.Options{Read: budget.Rates{"azure": 0.1}})
-	d := b.WrapMetered("azure", &partialBatch{httpDriver{base: hs.URL, client: &http.Client{Transport: budget.Transport(nil)}}})
+	d := b.WrapMetered("azure", &partialBatch{httpDriver{base: hs.URL, client: &http.Client{Transport: b.Transport("azure", nil)}}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	refs := []cloud.GroupRef{azRef, {Provider: "azure", Subscription: "sub", Group: "b"}}

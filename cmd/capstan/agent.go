@@ -376,7 +376,8 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 	if o.CloudTimeout <= 0 {
 		return nil, fmt.Errorf("--cloud-timeout: must be > 0")
 	}
-	calls, err := budget.New(budget.Options{Read: o.CloudReadRate, Write: o.CloudWriteRate, Registerer: reg, Logger: logger})
+	calls, err := budget.New(budget.Options{Read: o.CloudReadRate, Write: o.CloudWriteRate, Registerer: reg, Logger: logger,
+		DetachedWait: o.CloudTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("--cloud-read-rate, --cloud-write-rate: %w", err)
 	}
@@ -393,7 +394,7 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 		fakeDriver = fake.NewDriver(fake.New(fake.Options{BootDelay: o.FakeBootDelay, AutoCreate: true, DefaultMax: 1000}))
 		logger.Info("provider fake uses an in-process fake cloud; give --fake-cloud to share one between agents")
 	}
-	azureOpts, err := azureOptions(o, logger)
+	azureOpts, err := azureOptions(o, logger, calls.Transport("azure", cloudTransport()))
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +449,7 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 		if o.GCPNoAuth {
 			auth = append(auth, option.WithoutAuthentication())
 		}
-		tr, err := htransport.NewTransport(ctx, budget.Transport(cloudTransport()), auth...)
+		tr, err := htransport.NewTransport(ctx, calls.Transport("gcp", cloudTransport()), auth...)
 		if err != nil {
 			return nil, fmt.Errorf("gcp: credentials: %w", err)
 		}
@@ -544,10 +545,10 @@ func newReaders(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 }
 
 // azureOptions turns the --azure-* flags into driver options.
-func azureOptions(o agentOptions, logger *slog.Logger) (azure.Options, error) {
+func azureOptions(o agentOptions, logger *slog.Logger, transport http.RoundTripper) (azure.Options, error) {
 	// Every Resource Manager request takes a token of the call budget
 	// (WrapMetered), polls of a resize's operation included.
-	opts := azure.Options{Logger: logger, HTTPClient: &http.Client{Transport: budget.Transport(cloudTransport())}}
+	opts := azure.Options{Logger: logger, HTTPClient: &http.Client{Transport: transport}}
 	// A scale-out's operation lasts until the new VMs are provisioned,
 	// often minutes: stop waiting a little before the cloud timeout and
 	// let describe report the group busy meanwhile.

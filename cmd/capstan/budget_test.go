@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/cloud/aws/awsemu"
 	"github.com/capstan-io/capstan/cloud/azure/azemu"
 	"github.com/capstan-io/capstan/cloud/budget"
 	"github.com/capstan-io/capstan/cloud/gcp/gcpemu"
@@ -176,4 +179,91 @@ func gatherValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 		}
 	}
 	return 0
+}
+
+// TestCloudBudgetBatches: through the agent's drivers (cloud.Retrying over
+// the budget over each driver), a batch describe of many groups takes one
+// read token per request its provider's emulator receives: AWS pages of
+// 50 names, GCP's lists per zone, Azure's list and an instance view per
+// scale set.
+func TestCloudBudgetBatches(t *testing.T) {
+	for k, v := range map[string]string{
+		"AWS_CONFIG_FILE": t.TempDir() + "/config", "AWS_SHARED_CREDENTIALS_FILE": t.TempDir() + "/credentials",
+		"AWS_PROFILE": "", "AWS_REGION": "", "AWS_ENDPOINT_URL": "", "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_ACCESS_KEY_ID": "AKIDBUDGETTEST000001", "AWS_SECRET_ACCESS_KEY": "not-a-secret",
+	} {
+		t.Setenv(k, v)
+	}
+	aemu, gemu, zemu := awsemu.New(awsemu.Options{}), gcpemu.New(gcpemu.Options{}), azemu.New(azemu.Options{})
+	servers := map[string]string{}
+	for name, h := range map[string]http.Handler{"aws": aemu, "gcp": gemu, "azure": zemu} {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		servers[name] = srv.URL
+	}
+	const sub = "00000000-0000-0000-0000-000000000000"
+	var awsRefs, gcpRefs, azRefs []cloud.GroupRef
+	for i := range 120 {
+		name := fmt.Sprintf("g%03d", i)
+		if err := aemu.CreateGroup(name, 0, 10, 1); err != nil {
+			t.Fatal(err)
+		}
+		awsRefs = append(awsRefs, cloud.GroupRef{Provider: "aws", Group: name, Region: "us-east-1"})
+		mig := cloud.GroupRef{Provider: "gcp", Project: "capstan-test", Zone: "us-central1-a", Group: name}
+		if err := gemu.CreateGroup(mig, 1, &gcpemu.Autoscaler{Min: 0, Max: 10}); err != nil {
+			t.Fatal(err)
+		}
+		gcpRefs = append(gcpRefs, mig)
+		if i < 30 {
+			if err := zemu.CreateGroup(sub, "rg", name, 0, 10, 1); err != nil {
+				t.Fatal(err)
+			}
+			azRefs = append(azRefs, cloud.GroupRef{Provider: "azure", Subscription: sub, ResourceGroup: "rg", ScaleSet: name})
+		}
+	}
+	// Read budgets high enough that no describe waits long.
+	o := agentOptions{CloudTimeout: 10 * time.Second, FakeBootDelay: time.Second, AWSEndpoint: servers["aws"],
+		GCPEndpoint: servers["gcp"], GCPNoAuth: true, AzureEndpoint: servers["azure"], AzureEmulatorToken: azemu.DefaultToken,
+		CloudReadRate: budget.Rates{"aws": 100, "gcp": 100, "azure": 100}}
+	reg := prometheus.NewRegistry()
+	drivers, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		refs      []cloud.GroupRef
+		scope     string
+		requests  func() int
+		wantCalls int // what the driver's batch costs, per its own tests
+	}{
+		{awsRefs, "us-east-1", func() int { return len(aemu.Calls()) }, 3},
+		{gcpRefs, "capstan-test", func() int { return len(gemu.Calls()) }, 2},
+		{azRefs, sub, func() int { return len(zemu.Calls()) }, 31},
+	}
+	for _, tc := range cases {
+		provider := tc.refs[0].Provider
+		d, err := drivers(provider)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := d.(cloud.BatchDescriber); !ok {
+			t.Fatalf("%s: the agent's driver hides the batch call", provider)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := cloud.DescribeAll(ctx, d, tc.refs)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", provider, err)
+		}
+		for i, r := range out {
+			if r.Err != nil || r.State.Desired != 1 {
+				t.Fatalf("%s group %d: %+v", provider, i, r)
+			}
+		}
+		sent := tc.requests()
+		tokens := gatherValue(t, reg, "capstan_cloud_budget_tokens_total", map[string]string{"provider": provider, "scope": tc.scope, "bucket": "read"})
+		if sent != tc.wantCalls || tokens != float64(sent) {
+			t.Errorf("%s: %d groups cost %d requests and %g tokens; want %d and as many tokens", provider, len(tc.refs), sent, tokens, tc.wantCalls)
+		}
+	}
 }
