@@ -3,7 +3,6 @@ package budget_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sync"
@@ -11,12 +10,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"golang.org/x/time/rate"
 
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/aws"
 	"github.com/capstan-io/capstan/cloud/aws/awsemu"
 	"github.com/capstan-io/capstan/cloud/budget"
+	"github.com/capstan-io/capstan/cloud/emukit"
 )
 
 // newAWSHarness returns an Auto Scaling emulator and the AWS driver
@@ -162,51 +161,23 @@ func TestAWSEmulatorThrottles(t *testing.T) {
 	}
 }
 
-// limitedAWS is the Auto Scaling emulator behind a per-account rate limit
-// on describes, answering as AWS does beyond it (400 Throttling "Rate
-// exceeded"), and logging when each request came and whether it was
-// throttled. It stands in for the emulators' own limits until they have
-// them.
-type limitedAWS struct {
-	next http.Handler
-	lim  *rate.Limiter
-
-	mu  sync.Mutex
-	log []time.Time
-	thr []bool
-}
-
-const throttlingXML = `<?xml version="1.0" encoding="UTF-8"?>
-<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>limited</RequestId></ErrorResponse>`
-
-func (l *limitedAWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	allowed := l.lim.Allow()
-	l.mu.Lock()
-	l.log, l.thr = append(l.log, time.Now()), append(l.thr, !allowed)
-	l.mu.Unlock()
-	if !allowed {
-		w.Header().Set("Content-Type", "text/xml")
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write([]byte(throttlingXML))
-		return
-	}
-	l.next.ServeHTTP(w, r)
-}
-
-// TestAWSEmulatorRateLimitConverges: configured at twice what the account
-// allows, the budget is cut by the first throttles and then stays under
-// the limit: from a second after the first throttle on, almost no call is
-// throttled. With a fixed budget, half of them are.
+// TestAWSEmulatorRateLimitConverges: against the emulator's own
+// per-account limit (awsemu Options.RateLimit, answering Throttling "Rate
+// exceeded"), a budget configured at twice what the account allows is cut
+// by the first throttles and then stays under the limit: from a second
+// after the first throttle on, almost no call is throttled. With a fixed
+// budget, half of them are.
 func TestAWSEmulatorRateLimitConverges(t *testing.T) {
 	// An account limit the eight callers exceed easily, even under the
 	// race detector on a loaded machine.
 	const limit, configured = 20.0, 40.0
-	emu := awsemu.New(awsemu.Options{})
+	// The emulator's own per-account limit, answering Throttling "Rate
+	// exceeded" beyond it as AWS does.
+	emu := awsemu.New(awsemu.Options{RateLimit: emukit.RateLimit{ReadsPerSecond: limit, Burst: int(limit)}})
 	if err := emu.CreateGroup("web", 1, 10, 2); err != nil {
 		t.Fatal(err)
 	}
-	lim := &limitedAWS{next: emu, lim: rate.NewLimiter(limit, int(limit))}
-	srv := httptest.NewServer(lim)
+	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	for k, v := range map[string]string{
 		"AWS_CONFIG_FILE": t.TempDir() + "/config", "AWS_SHARED_CREDENTIALS_FILE": t.TempDir() + "/credentials",
@@ -239,36 +210,30 @@ func TestAWSEmulatorRateLimitConverges(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	lim.mu.Lock()
-	defer lim.mu.Unlock()
+	calls := emu.Calls() // in effect order: sort by arrival time
+	slices.SortFunc(calls, func(a, b awsemu.Call) int { return a.Time.Compare(b.Time) })
 	// Adapted: from a second after the first throttle on.
-	firstThrottle := -1
-	for i, thr := range lim.thr {
-		if thr {
-			firstThrottle = i
-			break
-		}
-	}
+	firstThrottle := slices.IndexFunc(calls, func(c awsemu.Call) bool { return c.Throttled })
 	if firstThrottle < 0 {
 		t.Fatal("the account never throttled: the test shows nothing")
 	}
-	adapted := lim.log[firstThrottle].Add(time.Second)
+	adapted := calls[firstThrottle].Time.Add(time.Second)
 	var before, beforeThr, after, afterThr int
-	for i, at := range lim.log {
-		if at.Before(adapted) {
+	for _, c := range calls {
+		if c.Time.Before(adapted) {
 			before++
-			if lim.thr[i] {
+			if c.Throttled {
 				beforeThr++
 			}
 			continue
 		}
 		after++
-		if lim.thr[i] {
+		if c.Throttled {
 			afterThr++
 		}
 	}
 	t.Logf("first throttle after %s; until a second later %d requests, %d throttled; then %d requests, %d throttled; read rate now %.3g/s",
-		lim.log[firstThrottle].Sub(start).Round(time.Millisecond), before, beforeThr, after, afterThr,
+		calls[firstThrottle].Time.Sub(start).Round(time.Millisecond), before, beforeThr, after, afterThr,
 		value(t, reg, "capstan_cloud_budget_rate", map[string]string{"provider": "aws", "scope": "us-east-1", "bucket": "read"}))
 	if after < 10 || float64(afterThr) > 0.1*float64(after) {
 		t.Errorf("from a second after the first throttle: %d of %d requests throttled, want under 10%% of at least 10", afterThr, after)
