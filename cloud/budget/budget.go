@@ -4,14 +4,17 @@
 // else in the account.
 //
 // A Budget holds, per provider account (and region where the provider
-// counts per region), one token bucket for reads and one for writes. Wrap
-// decorates a cloud.Driver: each provider call takes a token first, and a
-// call that cannot get one before its context's deadline fails with
-// ErrWaitExceeded without being sent. Writes go before reads when both
-// wait. A throttle answer from the provider (cloud.ErrThrottled) cuts the
-// bucket's rate multiplicatively, each success adds a step back up to the
-// configured rate (AIMD). The buckets are golang.org/x/time/rate limiters;
-// the package moves their limits.
+// counts per region), one token bucket for reads and one for writes.
+// WrapMetered decorates a cloud.Driver whose HTTP client sends through
+// Budget.Transport, which takes a token per request; Wrap decorates one
+// that makes a request per call, and takes a token per call (a batch: per
+// page). A call that cannot get its token before its context's deadline
+// fails with ErrWaitExceeded without being sent. Writes go before reads
+// when both wait. A throttle answer from the provider (cloud.ErrThrottled)
+// cuts the bucket's rate multiplicatively and empties it; while calls
+// succeed the rate grows back by a fixed step per second up to the
+// configured rate (AIMD). The buckets are golang.org/x/time/rate
+// limiters; the package moves their limits.
 //
 // The decorator sits under cloud.Retrying, so each retry of a throttled
 // call takes a token again, at the rate the throttle cut.
