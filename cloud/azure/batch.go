@@ -22,7 +22,9 @@ var _ cloud.BatchDescriber = (*Driver)(nil)
 
 // DescribeBatch describes the scale sets with one VirtualMachineScaleSets
 // list per resource group (all its pages, following nextLink) instead of
-// a get per scale set, then one instance view per scale set. ARM's list
+// a get per scale set, then one instance view per scale set; a resource
+// group with only one scale set in the batch gets a plain Describe (two
+// calls, never more than the list's). ARM's list
 // carries sku.capacity, the tags and provisioningState, that is Desired,
 // Min, Max and Busy; it does not carry the instances' states, and ARM has
 // no batch read of instance views (the list has no $expand), so
@@ -86,6 +88,20 @@ func (d *Driver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cl
 		if err := ended[sub]; err != nil {
 			for _, idx := range b.at {
 				fail(idx, err)
+			}
+			continue
+		}
+		if len(b.names) == 1 {
+			// One scale set: Get and GetInstanceView are two calls,
+			// never more than a list of its resource group (a page
+			// or more) and the instance view.
+			idx := b.at[b.names[0]]
+			gs, err := d.Describe(ctx, refs[idx[0]])
+			for _, i := range idx {
+				out[i].State, out[i].Err = gs, err
+			}
+			if err != nil && (cloud.Transient(err) || ctx.Err() != nil) {
+				ended[sub] = err
 			}
 			continue
 		}
