@@ -210,9 +210,9 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	// below it is. Cooldowns and anti-flapping still apply: a cooldown is
 	// the operator's "at most this often", max_step only "this far blind".
 	// Without it, capacity the forecasts no longer need is shed only
-	// max_step at a time (by default 10 % a minute, and once per cooldown
-	// where one is set), and after a peak on a 5-minute trace it was paid
-	// for up to an hour longer than the HPA reference's.
+	// max_step at a time (10 % a minute was the default then, and once per
+	// cooldown where one is set), and after a peak on a 5-minute trace it
+	// was paid for up to an hour longer than the HPA reference's.
 	guardedTo := current
 	if guarded && p.Predictive.Mode == PredictForecastAndScale && desired < current {
 		guardedTo = min(current, max(guard, rec, desired))
