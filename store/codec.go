@@ -17,6 +17,9 @@ type enc struct {
 	// a snapshot's version is the entry version of the same content):
 	// what an older one has no place for is left out (entities.go).
 	v uint8
+	// scratch is reused for the parts encoded apart before their length
+	// prefix (windows), so a snapshot does not allocate one per window.
+	scratch []byte
 }
 
 func (e *enc) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }

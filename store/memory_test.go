@@ -72,7 +72,8 @@ var memPoliciesFlag = flag.Int("store.mem-policies", 1000, "policies in Benchmar
 // seconds), then the view is released. persist-peak-bytes is the highest
 // heap seen during that (sampled every millisecond) above the live heap
 // before it; cow-bytes is the live heap with the view held and the round
-// applied, above the live heap before: what the copy-on-write kept.
+// applied, above the live heap before: what the copy-on-write kept,
+// measured once Persist is done and before the view is released.
 //
 //	go test -run '^$' -bench Memory -benchtime 1x ./store/
 //	go test -run '^$' -bench Memory -benchtime 1x ./store/ -args -store.mem-policies=10000
@@ -122,10 +123,10 @@ func BenchmarkMemory(b *testing.B) {
 			id := fmt.Sprintf("policy-%05d", i)
 			s.Apply(index, Samples{Samples: []Sample{{Policy: id, Metric: "rps", Time: end, Value: 1}, {Policy: id, Metric: "queue", Time: end, Value: 2}}}, Options{})
 		}
-		cow := liveHeap() - base
 		writer.Wait() // Persist done
 		close(done)
 		sampler.Wait()
+		cow := liveHeap() - base // the view still held
 		v.Release()
 		if werr != nil {
 			b.Fatal(werr)
