@@ -163,6 +163,18 @@ func (d *dec) bytes() []byte {
 	return v
 }
 
+// borrow is bytes without the copy: the slice is only valid while the
+// record being decoded is, for a decoder that keeps nothing of it.
+func (d *dec) borrow() []byte {
+	n := d.n(1)
+	if d.err != nil {
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
 func (d *dec) string() string {
 	n := d.n(1)
 	if d.err != nil {

@@ -321,7 +321,7 @@ func (e *enc) window(w *window.Window) {
 }
 
 func (d *dec) window() *window.Window {
-	b := d.bytes()
+	b := d.borrow() // UnmarshalBinary keeps none of it
 	if d.err != nil {
 		return nil
 	}

@@ -562,7 +562,11 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	if anyData {
 		x.start(head)
 	}
-	// The stored buckets, oldest first, end at the head.
+	// The stored buckets, oldest first, end at the head. Restoring a
+	// snapshot is mostly this loop: it fills each chunk directly.
+	var c *chunk
+	var ats *[chunkLen]int64
+	cur := int64(math.MinInt64) // the chunk number c holds
 	for i := head - int64(n) + 1; i <= head && n > 0; i++ {
 		cnt, ok := uvarint()
 		if !ok || cnt > math.MaxUint32 {
@@ -574,16 +578,31 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 		if len(d) < 8 {
 			return fail("short bucket")
 		}
-		b := bucket{v: math.Float64frombits(binary.LittleEndian.Uint64(d)), n: uint32(cnt)}
+		v := math.Float64frombits(binary.LittleEndian.Uint64(d))
 		d = d[8:]
+		if k := floorDiv(i, chunkLen); k != cur {
+			x.set(i, bucket{}) // creates the chunk, owned
+			pos, _ := x.locate(i)
+			c, cur = x.chunks[pos], k
+			if agg == Last {
+				ats = x.ats[pos]
+			}
+		}
+		off := int(i - cur*chunkLen)
+		c.v[off], c.n[off] = v, uint16(cnt)
+		if cnt>>16 != 0 {
+			if x.hi == nil {
+				x.hi = map[int64]uint16{}
+			}
+			x.hi[i] = uint16(cnt >> 16)
+		}
 		if agg == Last {
 			at, ok := varint()
 			if !ok {
 				return fail("bad bucket time")
 			}
-			b.at = at
+			ats[off] = at
 		}
-		x.set(i, b)
 	}
 	if len(d) != 0 {
 		return fail(fmt.Sprintf("%d trailing bytes", len(d)))
