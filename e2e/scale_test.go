@@ -43,11 +43,18 @@ func BenchmarkScale(b *testing.B) {
 	// (NODE.log), and CAPSTAN_SCALE_LOG_LEVEL their level (warn; info
 	// adds Raft's snapshot lines, to line elections up with snapshots).
 	logDir, logLevel := os.Getenv("CAPSTAN_SCALE_LOGS"), cmp.Or(os.Getenv("CAPSTAN_SCALE_LOG_LEVEL"), "warn")
+	// CAPSTAN_SCALE_GOMEMLIMIT is the agents' GOMEMLIMIT (README,
+	// "Memory"), set for them only: the benchmark process holds the
+	// seeded state too.
+	limit := os.Getenv("CAPSTAN_SCALE_GOMEMLIMIT")
 	for range b.N {
 		var seeded string
 		c := startClusterWith(b, 3, func(c *cluster) {
 			c.inProcessCloud = !httpCloud
 			c.nodeArgs = func(nd *node) []string { return []string{"--debug-addr", debugAddr(b, nd)} }
+			if limit != "" {
+				c.env = append(c.env, "GOMEMLIMIT="+limit)
+			}
 			if history > 0 {
 				c.startWait = 5 * time.Minute
 				c.seed = func(nodes []*node) error {
