@@ -495,15 +495,27 @@ func (w *Window) AppendBinary(b []byte) ([]byte, error) {
 	// encode equally and a restored one holds only what it needs.
 	lo := w.oldestFilled()
 	b = binary.AppendUvarint(b, uint64(w.head-lo+1))
-	for i := lo; w.any && i <= w.head; i++ {
-		s := w.get(i)
-		b = binary.AppendUvarint(b, uint64(s.n))
-		if s.n == 0 {
+	// A chunk at a time: snapshots are mostly this loop.
+	for i := lo; w.any && i <= w.head; {
+		pos, off := w.locate(i)
+		end := min(w.head, i+int64(chunkLen-1-off))
+		c := w.chunks[pos]
+		if c == nil {
+			for ; i <= end; i++ {
+				b = append(b, 0) // an empty bucket: its count, 0
+			}
 			continue
 		}
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.v))
-		if w.agg == Last {
-			b = binary.AppendVarint(b, s.at)
+		for ; i <= end; i, off = i+1, off+1 {
+			n := w.count(c, off, i)
+			b = binary.AppendUvarint(b, uint64(n))
+			if n == 0 {
+				continue
+			}
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(c.v[off]))
+			if w.agg == Last {
+				b = binary.AppendVarint(b, w.ats[pos][off])
+			}
 		}
 	}
 	return b, nil
