@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -73,7 +74,8 @@ var memPoliciesFlag = flag.Int("store.mem-policies", 1000, "policies in Benchmar
 // heap seen during that (sampled every millisecond) above the live heap
 // before it; cow-bytes is the live heap with the view held and the round
 // applied, above the live heap before: what the copy-on-write kept,
-// measured once Persist is done and before the view is released.
+// measured once Persist is done and before the view is released;
+// restore-s is reading the snapshot back into a new state.
 //
 //	go test -run '^$' -bench Memory -benchtime 1x ./store/
 //	go test -run '^$' -bench Memory -benchtime 1x ./store/ -args -store.mem-policies=10000
@@ -134,6 +136,16 @@ func BenchmarkMemory(b *testing.B) {
 		b.ReportMetric(float64(cow), "cow-bytes")
 		b.ReportMetric(took.Seconds(), "persist-s")
 	}
+	// Restoring that snapshot, as a restarting node does first.
+	var buf bytes.Buffer
+	if err := s.WriteSnapshot(&buf); err != nil {
+		b.Fatal(err)
+	}
+	restoreStart := time.Now()
+	if _, err := ReadSnapshot(&buf); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(time.Since(restoreStart).Seconds(), "restore-s")
 	// Reported after the loop: b.Loop's first call resets the metrics.
 	days, metrics := 7.0, 2.0
 	b.ReportMetric(float64(held)/(float64(n)*metrics*days), "bytes/policy-metric-day")
