@@ -45,6 +45,9 @@ type clusterOptions struct {
 	// driver, when set, replaces the fake cloud's driver for every
 	// provider (the fake cloud is still made, unused).
 	driver cloud.Driver
+	// snapshotTurns, when set, is every node's SnapshotThreshold, and the
+	// test steps the snapshot turns itself (Node.snapshotIfDue).
+	snapshotTurns uint64
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -74,7 +77,10 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		cfg := DefaultConfig()
 		cfg.NodeID, cfg.DataDir = string(servers[i].ID), t.TempDir()
 		cfg.RaftAddr, cfg.HTTPAddr = string(servers[i].Address), "127.0.0.1:1"
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
+		// Short enough for quick failovers, long enough that a -race run
+		// on a loaded 2-core machine does not lose its leader mid-test
+		// (100/100/50 ms did, in TestCluster and the decisions-API test).
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 150*time.Millisecond
 		cfg.Tick, cfg.ApplyTimeout, cfg.CloudTimeout = 20*time.Millisecond, 2*time.Second, time.Second
 		cfg.SnapshotThreshold, cfg.SnapshotInterval = 1<<20, time.Hour // snapshots only when a test asks
 		if o.trailingLogs > 0 {
@@ -94,11 +100,15 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		if o.now != nil {
 			cfg.Now = o.now
 		}
+		if o.snapshotTurns > 0 {
+			cfg.SnapshotThreshold = o.snapshotTurns
+		}
 		cfg.Storage = &RaftStorage{Logs: logs, Stable: logs, Snapshots: snaps, Transport: c.trans[i]}
 		n, err := NewNode(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		n.snapshotTurns = o.snapshotTurns == 0
 		fail := new(atomic.Bool)
 		c.failed = append(c.failed, fail)
 		real := n.barrierFn
