@@ -453,7 +453,11 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 		if err != nil {
 			return nil, fmt.Errorf("gcp: credentials: %w", err)
 		}
-		opts.ClientOptions = append(opts.ClientOptions, option.WithHTTPClient(&http.Client{Transport: tr}))
+		// Timeout: the SDK's List methods build their requests without
+		// the caller's context (Get sets it), so nothing else would end a
+		// batch describe's list that the API holds; no call of the
+		// driver's may outlive --cloud-timeout anyway.
+		opts.ClientOptions = append(opts.ClientOptions, option.WithHTTPClient(&http.Client{Transport: tr, Timeout: o.CloudTimeout}))
 		return gcp.New(ctx, opts)
 	})
 	azureDriver := lazy("azure", func(ctx context.Context) (cloud.Driver, error) {
