@@ -73,6 +73,16 @@ func TestActivities(t *testing.T) {
 			}
 		})
 	}
+	t.Run("no operations", func(t *testing.T) {
+		d, emu := newTestDriver(t, gcpemu.Options{}, time.Millisecond)
+		g := zonal.ref("web")
+		if err := emu.CreateGroup(g, 2, nil); err != nil {
+			t.Fatal(err)
+		}
+		if acts, err := d.Activities(testCtx(t), g, time.Time{}); err != nil || len(acts) != 0 {
+			t.Fatalf("activities %+v, %v: want none", acts, err)
+		}
+	})
 	t.Run("faults", func(t *testing.T) {
 		for _, tc := range []struct {
 			fault gcpemu.Fault
