@@ -196,14 +196,7 @@ func (d *Driver) describe(ctx context.Context, t target) (cloud.GroupState, *bou
 	if err != nil {
 		return cloud.GroupState{}, nil, err
 	}
-	a := igm.GetCurrentActions()
-	gs := cloud.GroupState{
-		Desired:   int(igm.GetTargetSize()),
-		InService: int(a.GetNone() + a.GetRefreshing()),
-		Pending: int(a.GetCreating() + a.GetCreatingWithoutRetries() + a.GetRecreating() +
-			a.GetRestarting() + a.GetStarting() + a.GetResuming() + a.GetVerifying()),
-		Busy: !igm.GetStatus().GetIsStable(),
-	}
+	gs := igmState(igm)
 	link := igm.GetStatus().GetAutoscaler()
 	if link == "" {
 		return gs, nil, nil
@@ -301,13 +294,7 @@ func (d *Driver) getAutoscaler(ctx context.Context, t target, link string) (*bou
 		}
 		return nil, err
 	}
-	p := as.GetAutoscalingPolicy()
-	mode := p.GetMode()
-	if mode == "" {
-		// The API's default mode.
-		mode = computepb.AutoscalingPolicy_ON.String()
-	}
-	return &bounds{name: ref.name, min: int(p.GetMinNumReplicas()), max: int(p.GetMaxNumReplicas()), mode: mode}, nil
+	return autoscalerBounds(as, ref.name), nil
 }
 
 // resize sends the resize, with the request id ctx carries

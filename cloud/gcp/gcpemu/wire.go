@@ -238,6 +238,8 @@ func statusName(status int, reason string) string {
 		return "INVALID_ARGUMENT"
 	case status == http.StatusNotFound:
 		return "NOT_FOUND"
+	case status == http.StatusForbidden:
+		return "PERMISSION_DENIED"
 	case status == http.StatusConflict:
 		return "ABORTED"
 	case status == http.StatusTooManyRequests:
@@ -258,7 +260,7 @@ func statusName(status int, reason string) string {
 // end adds to quota errors. It returns the status, for the call record.
 func writeError(w http.ResponseWriter, status int, reason, msg string) int {
 	domain := "global"
-	if status == http.StatusTooManyRequests {
+	if status == http.StatusTooManyRequests || reason == "rateLimitExceeded" {
 		domain = "usageLimits"
 	}
 	body := map[string]any{
