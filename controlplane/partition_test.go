@@ -28,14 +28,21 @@ import (
 //   - no acknowledged write is lost: a policy written on the new leader
 //     during the partition is on every node after it heals, at its version.
 //
-// The runs share nothing and run side by side: about 3 s in all.
+// The timing: the slow resize lands about 1.5 s after its intent, later
+// than a new leader is elected and first evaluates (so without the fence's
+// hold it would act first and be undone by the old term's resize), and
+// at least 0.5 s before the intent settles (2.3 s: the bound the fence
+// relies on, with room for a loaded machine). The cooldown (3 s) outlasts
+// Settled, so a new leader that did not count the settled intent would
+// scale out again too early. The runs share nothing and run side by
+// side: about 5 s in all.
 func TestPartitionDuringSlowResize(t *testing.T) {
 	const (
 		runs         = 6
-		cloudTimeout = 200 * time.Millisecond
-		delay        = 450 * time.Millisecond // lands after the deadline, before Settled
-		cloudSettle  = time.Second            // a wide margin for a loaded machine's late effect
-		cooldown     = 1500 * time.Millisecond
+		cloudTimeout = 300 * time.Millisecond
+		delay        = 1500 * time.Millisecond
+		cloudSettle  = 2 * time.Second
+		cooldown     = 3 * time.Second
 	)
 	for run := range runs {
 		t.Run(fmt.Sprint(run), func(t *testing.T) {
@@ -72,7 +79,7 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 			li := slices.IndexFunc(c.nodes, func(n *Node) bool { return n.cfg.NodeID == sender })
 			// Vary where the cut falls: before the call is sent, while it
 			// is in flight, after its deadline.
-			time.Sleep(time.Duration(run) * 50 * time.Millisecond)
+			time.Sleep(time.Duration(run) * 80 * time.Millisecond)
 			c.isolate(li)
 
 			other := webPolicy(t, 1)
