@@ -45,6 +45,9 @@ type clusterOptions struct {
 	// driver, when set, replaces the fake cloud's driver for every
 	// provider (the fake cloud is still made, unused).
 	driver cloud.Driver
+	// snapshotTurns, when set, is every node's SnapshotThreshold, and the
+	// test steps the snapshot turns itself (Node.snapshotIfDue).
+	snapshotTurns uint64
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -97,11 +100,15 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		if o.now != nil {
 			cfg.Now = o.now
 		}
+		if o.snapshotTurns > 0 {
+			cfg.SnapshotThreshold = o.snapshotTurns
+		}
 		cfg.Storage = &RaftStorage{Logs: logs, Stable: logs, Snapshots: snaps, Transport: c.trans[i]}
 		n, err := NewNode(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		n.snapshotTurns = o.snapshotTurns == 0
 		fail := new(atomic.Bool)
 		c.failed = append(c.failed, fail)
 		real := n.barrierFn
