@@ -44,6 +44,8 @@ type clusterOptions struct {
 	// driver, when set, replaces the fake cloud's driver for every
 	// provider (the fake cloud is still made, unused).
 	driver cloud.Driver
+	// groupRefresh replaces every node's GroupRefresh when set.
+	groupRefresh time.Duration
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -90,6 +92,9 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		}
 		cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
 		cfg.WriteVersion = o.writeVersion
+		if o.groupRefresh > 0 {
+			cfg.GroupRefresh = o.groupRefresh
+		}
 		if o.now != nil {
 			cfg.Now = o.now
 		}
