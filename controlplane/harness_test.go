@@ -46,6 +46,9 @@ type clusterOptions struct {
 	driver cloud.Driver
 	// groupRefresh replaces every node's GroupRefresh when set.
 	groupRefresh time.Duration
+	// wrap, when set, wraps the driver every node uses (the fake cloud's,
+	// or driver).
+	wrap func(cloud.Driver) cloud.Driver
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -54,6 +57,9 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	var drv cloud.Driver = fake.NewDriver(c.cloud)
 	if o.driver != nil {
 		drv = o.driver
+	}
+	if o.wrap != nil {
+		drv = o.wrap(drv)
 	}
 	var servers []raft.Server
 	for i := range 3 {
