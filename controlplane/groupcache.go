@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/policy"
 )
 
 // groupBatch is how many groups one refresh call asks a batch-capable
@@ -384,6 +385,12 @@ func (c *groupCache) fetchBatch(ctx context.Context, drv cloud.Driver, batch boo
 // wait returns when the background prefetches have ended; the leader
 // loop calls it after cancelling their context.
 func (c *groupCache) wait() { c.wg.Wait() }
+
+// groupAge is a group state's age as a decision records it: to the
+// millisecond, and at least one, since zero means unknown.
+func groupAge(age time.Duration) policy.Duration {
+	return policy.Duration(max(time.Millisecond, age.Round(time.Millisecond)))
+}
 
 // groupRefs appends the group of each policy of ids that exists to out.
 func (f *FSM) groupRefs(ids []string, out []cloud.GroupRef) []cloud.GroupRef {

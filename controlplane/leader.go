@@ -445,6 +445,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	if proposed {
 		r := d.Record(p)
 		r.Desired = desired
+		r.GroupAge = groupAge(cs.Age)
 		record = &r
 		n.metrics.decisions.WithLabelValues(d.Action.String()).Inc()
 	}
@@ -452,6 +453,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	if desired != gs.Desired {
 		if record == nil {
 			r := d.Record(p)
+			r.GroupAge = groupAge(cs.Age)
 			record = &r
 		}
 		if gs.Busy {
