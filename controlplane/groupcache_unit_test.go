@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/cloud/fake"
 )
 
 // gatedDriver answers describes from sizes, one call at a time through
@@ -175,6 +177,44 @@ func TestGroupCacheRules(t *testing.T) {
 			c := testGroupCache(t, d, func() time.Time { return time.Unix(0, clock.Load()) }, 10*time.Second)
 			tc.run(t, d, c, &clock)
 			c.wait()
+		})
+	}
+}
+
+// BenchmarkGroupRefresh measures the cache's own cost of refreshing 10,000
+// groups of the in-process fake cloud (whose describe is a map read), one
+// describe a group or in batches of groupBatch (each batch answered group
+// by group by the same fake): what a refresh costs the leader beyond the
+// provider's calls.
+func BenchmarkGroupRefresh(b *testing.B) {
+	const groups = 10000
+	for _, batch := range []bool{false, true} {
+		b.Run(map[bool]string{false: "single", true: "batch"}[batch], func(b *testing.B) {
+			fc := fake.New(fake.Options{AutoCreate: true, DefaultMax: 100, DefaultDesired: 2})
+			var d cloud.Driver = fake.NewDriver(fc)
+			counter := &countingDriver{under: d}
+			d = counter
+			if batch {
+				d = batchingDriver{counter}
+			}
+			m, err := newNodeMetrics(prometheus.NewRegistry(), &Node{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c := newGroupCache(func(string) (cloud.Driver, error) { return d, nil }, time.Now, m, 10*time.Second, 15*time.Second)
+			refs := make([]cloud.GroupRef, groups)
+			for i := range refs {
+				refs[i] = ref(fmt.Sprintf("g%05d", i))
+			}
+			ctx := context.Background()
+			c.refresh(ctx, refs)
+			calls0 := counter.calls()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				c.refresh(ctx, refs)
+			}
+			b.ReportMetric(float64(counter.calls()-calls0)/float64(b.N), "calls/refresh")
 		})
 	}
 }
