@@ -244,6 +244,9 @@ type loop struct {
 	queue dueQueue
 	// groups is the term's group-state cache (groupcache.go).
 	groups *groupCache
+	// pulls is the term's cache of pulled metric sources (sources.go),
+	// made on first use under mu.
+	pulls *pullCache
 }
 
 type syncMark struct {
@@ -409,7 +412,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		return
 	}
 
-	if pulled := l.readPulled(ctx, p); len(pulled) > 0 {
+	if pulled := l.readPulled(ctx, p, v.Samples); len(pulled) > 0 {
 		for _, s := range pulled {
 			v.Samples[s.Metric] = s
 		}

@@ -43,6 +43,8 @@ type nodeMetrics struct {
 	// capacity holds the per-policy gauges of capacity against demand
 	// (capacity.go), also the leader's only.
 	capacity *capacityMetrics
+	// pull counts the pull cache's reads and refreshes (pullcache.go).
+	pull pullMetrics
 }
 
 func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
@@ -87,6 +89,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)}),
 	}
 	m.capacity = newCapacityMetrics()
+	m.pull = newPullMetrics()
 	raftState := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_raft_leader", Help: "1 when this node is the Raft leader."},
 		func() float64 {
@@ -122,7 +125,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 	policies := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_policies", Help: "Policies in the replicated state."},
 		func() float64 { return float64(n.fsm.policyCount()) })
-	for _, c := range append(m.capacity.collectors(), m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, m.roundTrip,
+	for _, c := range append(append(m.capacity.collectors(), m.pull.collectors()...), m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, m.roundTrip,
 		m.groupDescribed, m.groupSaved, m.groupAge, m.groupOldest, m.groupsCached, m.groupRefresh, raftState, applied, commit, term, policies, newHealthCollector(n)) {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -248,10 +248,10 @@ func (c *ruleChecker) target(t Target) {
 			if f.value == "" {
 				c.addf(path, "required for provider %s", t.Provider)
 			}
-			c.cloudName(path, f.value)
+			c.cloudName(t.Provider, path, f.value)
 		case t.Provider == "gcp" && (f.name == "zone" || f.name == "region"):
 			// Presence is checked below: a GCP group is zonal or regional, never both.
-			c.cloudName(path, f.value)
+			c.cloudName(t.Provider, path, f.value)
 		case f.value != "":
 			c.addf(path, "not used by provider %s", t.Provider)
 		}
@@ -269,12 +269,22 @@ func (c *ruleChecker) target(t Target) {
 // cloudName checks the one thing every provider agrees on for resource
 // names, so that a stray newline or a pasted blob fails here with the field
 // named rather than later as an opaque cloud API error (or a forged log line).
-func (c *ruleChecker) cloudName(path, v string) {
+// GCP and Azure put these names into request paths, where "." and ".." are
+// dot segments and '/', '?', '#' or '\' change the path's shape (a resource
+// group ".." addressed another subscription's scale set, issue 14): the
+// drivers refuse them, and the policy is refused here, at write time, so
+// that it never reaches the cluster.
+func (c *ruleChecker) cloudName(provider, path, v string) {
 	switch {
 	case len(v) > maxCloudNameLen:
 		c.addf(path, "must be at most %d characters", maxCloudNameLen)
 	case !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0:
 		c.add(path, "must not contain control characters")
+	case provider != "gcp" && provider != "azure":
+	case v == "." || v == "..":
+		c.addf(path, "must not be %q (provider %s puts it in a request path)", v, provider)
+	case strings.ContainsAny(v, `/?#\`):
+		c.addf(path, "must not contain '/', '?', '#' or '\\' (provider %s puts it in a request path)", provider)
 	}
 }
 

@@ -98,6 +98,17 @@ func TestValidateRules(t *testing.T) {
 		{"target name length", func(p *Policy) { p.Target.Group = strings.Repeat("g", 256) }, "target.group", "must be at most 255 characters"},
 		{"target name control chars", func(p *Policy) { p.Target.Region = "us-east-1\n" }, "target.region", "must not contain control characters"},
 		{"target name invalid UTF-8", func(p *Policy) { p.Target.Region = "us\xffeast" }, "target.region", "must not contain control characters"},
+		{"azure resource group ..", func(p *Policy) {
+			p.Target = Target{Provider: "azure", Subscription: "s", ResourceGroup: "..", ScaleSet: "ss"}
+		}, "target.resource_group", `must not be ".." (provider azure puts it in a request path)`},
+		{"azure scale set .", func(p *Policy) {
+			p.Target = Target{Provider: "azure", Subscription: "s", ResourceGroup: "rg", ScaleSet: "."}
+		}, "target.scale_set", `must not be "." (provider azure puts it in a request path)`},
+		{"azure subscription with a slash", func(p *Policy) {
+			p.Target = Target{Provider: "azure", Subscription: "s/../t", ResourceGroup: "rg", ScaleSet: "ss"}
+		}, "target.subscription", `must not contain '/', '?', '#' or '\' (provider azure puts it in a request path)`},
+		{"gcp zone ..", func(p *Policy) { p.Target = Target{Provider: "gcp", Project: "p", Group: "g", Zone: ".."} }, "target.zone", `must not be ".." (provider gcp puts it in a request path)`},
+		{"gcp group with a query", func(p *Policy) { p.Target = Target{Provider: "gcp", Project: "p", Group: "g?x=1", Zone: "z"} }, "target.group", `must not contain '/', '?', '#' or '\' (provider gcp puts it in a request path)`},
 		{"fake group", func(p *Policy) { p.Target = Target{Provider: "fake"} }, "target.group", "required for provider fake"},
 		{"fake no region", func(p *Policy) { p.Target = Target{Provider: "fake", Group: "g", Region: "r"} }, "target.region", "not used by provider fake"},
 

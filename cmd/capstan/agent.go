@@ -441,6 +441,13 @@ func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver
 	}, nil
 }
 
+// Both pulled-source readers read many sources at once; the leader's pull
+// cache finds that by type assertion, so it is checked here at compile time.
+var (
+	_ controlplane.BatchReader = (*prom.Reader)(nil)
+	_ controlplane.BatchReader = (*sqs.Reader)(nil)
+)
+
 // newReaders returns the lookup of pulled metric sources, again one explicit
 // switch. The Prometheus reader exists only with --prometheus-url; the SQS
 // reader is built on first use, like the cloud drivers.

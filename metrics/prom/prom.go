@@ -1,6 +1,8 @@
-// Package prom reads a policy metric from a Prometheus server: the leader
-// runs the metric's PromQL expression as an instant query at every
-// evaluation and uses the single number it returns.
+// Package prom reads policy metrics from a Prometheus server: each metric's
+// PromQL expression runs as an instant query and yields a single number.
+// Read answers one source; ReadBatch answers many, merging queries that
+// differ only in one label's value into one query (merge.go), which is how
+// the leader reads every policy's query once per evaluation interval.
 //
 // A query either yields exactly one finite value or fails with an error that
 // says why, classified by the sentinels below, so the caller can let the
@@ -9,6 +11,7 @@
 package prom
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +63,9 @@ const (
 	// DefaultRetries is how many times a query that failed with
 	// ErrUnavailable is tried again.
 	DefaultRetries = 2
+	// DefaultConcurrency is how many queries a ReadBatch runs at once, and
+	// the size of the idle connection pool of the default transport.
+	DefaultConcurrency = 8
 )
 
 // The retry backoff is short and capped: a Read happens within one
@@ -104,8 +110,17 @@ type Options struct {
 	// negative value disables retries.
 	Retries int
 	// RoundTripper carries the HTTP requests (for TLS settings or
-	// authentication); nil means the client library's default transport.
+	// authentication); nil means a transport that keeps up to Concurrency
+	// idle connections to the server alive for reuse (the client library's
+	// default keeps two, so concurrent queries would keep opening and
+	// closing connections).
 	RoundTripper http.RoundTripper
+	// Concurrency bounds how many queries one ReadBatch runs at once;
+	// 0 means DefaultConcurrency.
+	Concurrency int
+	// MaxMerge bounds how many distinct label values one merged query of a
+	// ReadBatch selects; 0 means DefaultMaxMerge.
+	MaxMerge int
 	// Registerer, if set, receives the reader's metrics; nothing is
 	// registered anywhere else.
 	Registerer prometheus.Registerer
@@ -118,6 +133,8 @@ type Options struct {
 type Reader struct {
 	api      v1.API
 	timeout  time.Duration
+	workers  int
+	maxMerge int
 	tries    uint
 	log      *slog.Logger
 	queries  *prometheus.CounterVec
@@ -149,9 +166,13 @@ func NewReader(opts Options) (*Reader, error) {
 	case retries < 0:
 		retries = 0
 	}
+	if opts.Concurrency < 0 || opts.MaxMerge < 0 {
+		return nil, fmt.Errorf("prometheus concurrency (%d) and max merge (%d): must not be negative", opts.Concurrency, opts.MaxMerge)
+	}
+	workers := cmp.Or(opts.Concurrency, DefaultConcurrency)
 	rt := opts.RoundTripper
 	if rt == nil {
-		rt = api.DefaultRoundTripper
+		rt = keepAliveTransport(workers)
 	}
 	// The transport is wrapped to learn each response's HTTP status: the
 	// client library folds 429 into a generic client error, and the status
@@ -165,10 +186,12 @@ func NewReader(opts Options) (*Reader, error) {
 		log = slog.Default()
 	}
 	r := &Reader{
-		api:     v1.NewAPI(client),
-		timeout: timeout,
-		tries:   uint(retries) + 1,
-		log:     log.With("source", "prometheus"),
+		api:      v1.NewAPI(client),
+		timeout:  timeout,
+		workers:  workers,
+		maxMerge: cmp.Or(opts.MaxMerge, DefaultMaxMerge),
+		tries:    uint(retries) + 1,
+		log:      log.With("source", "prometheus"),
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name:        "capstan_source_queries_total",
 			Help:        queriesHelp,
@@ -201,9 +224,14 @@ func NewReader(opts Options) (*Reader, error) {
 func (r *Reader) Read(ctx context.Context, src policy.Source) (float64, time.Time, error) {
 	start := time.Now()
 	v, at, err := r.read(ctx, src)
+	r.observe(ctx, start, err)
+	return v, at, err
+}
+
+// observe counts one query that started at start and ended with err.
+func (r *Reader) observe(ctx context.Context, start time.Time, err error) {
 	r.duration.Observe(time.Since(start).Seconds())
 	r.queries.WithLabelValues(outcome(ctx, err)).Inc()
-	return v, at, err
 }
 
 // sample is one query's answer.
@@ -213,24 +241,45 @@ type sample struct {
 }
 
 func (r *Reader) read(ctx context.Context, src policy.Source) (float64, time.Time, error) {
+	q, err := sourceQuery(src)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	val, err := r.query(ctx, q)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	s, err := single(q, val)
+	return s.v, s.at, err
+}
+
+// sourceQuery checks that src is a prometheus source with a query and
+// returns the query as sent.
+func sourceQuery(src policy.Source) (string, error) {
 	if k := src.EffectiveKind(); k != policy.SourcePrometheus {
-		return 0, time.Time{}, fmt.Errorf("%w: source kind %q is not %q", ErrBadQuery, k, policy.SourcePrometheus)
+		return "", fmt.Errorf("%w: source kind %q is not %q", ErrBadQuery, k, policy.SourcePrometheus)
 	}
 	q := strings.TrimSpace(src.Query)
 	if q == "" {
-		return 0, time.Time{}, fmt.Errorf("%w: the source has no query", ErrBadQuery)
+		return "", fmt.Errorf("%w: the source has no query", ErrBadQuery)
 	}
+	return q, nil
+}
+
+// query runs q as an instant query evaluated now, retrying failures with
+// ErrUnavailable within ctx, and returns Prometheus's answer as it is.
+func (r *Reader) query(ctx context.Context, q string) (model.Value, error) {
 	// Retry's own result drops the last attempt's error when ctx ends, so
 	// the attempt keeps it: the caller should learn both why the query
 	// failed and that it stopped trying.
 	var last error
-	s, err := backoff.Retry(ctx, func() (sample, error) {
-		s, retry, err := r.attempt(ctx, q)
+	val, err := backoff.Retry(ctx, func() (model.Value, error) {
+		val, retry, err := r.attempt(ctx, q)
 		last = err
 		if err != nil && !retry {
-			return s, backoff.Permanent(err)
+			return val, backoff.Permanent(err)
 		}
-		return s, err
+		return val, err
 	},
 		backoff.WithBackOff(&backoff.ExponentialBackOff{
 			InitialInterval:     backoffInitial,
@@ -247,19 +296,19 @@ func (r *Reader) read(ctx context.Context, src policy.Source) (float64, time.Tim
 		}),
 	)
 	if err == nil {
-		return s.v, s.at, nil
+		return val, nil
 	}
 	if last == nil {
 		last = err
 	}
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(last, cerr) {
-		return 0, time.Time{}, fmt.Errorf("%w (gave up: %w)", last, cerr)
+		return nil, fmt.Errorf("%w (gave up: %w)", last, cerr)
 	}
-	return 0, time.Time{}, last
+	return nil, last
 }
 
 // attempt runs the query once. retry says whether a failure is transient.
-func (r *Reader) attempt(ctx context.Context, q string) (sample, bool, error) {
+func (r *Reader) attempt(ctx context.Context, q string) (model.Value, bool, error) {
 	actx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	// Prometheus gets the time actually left, which a caller's shorter
@@ -270,7 +319,7 @@ func (r *Reader) attempt(ctx context.Context, q string) (sample, bool, error) {
 		evalTimeout = promDuration(time.Until(dl))
 	}
 	if evalTimeout <= 0 {
-		return sample{}, false, fmt.Errorf("%w: query %q: %w", ErrUnavailable, q, context.DeadlineExceeded)
+		return nil, false, fmt.Errorf("%w: query %q: %w", ErrUnavailable, q, context.DeadlineExceeded)
 	}
 	rec := &statusRecorder{}
 	actx = context.WithValue(actx, statusKey{}, rec)
@@ -285,13 +334,12 @@ func (r *Reader) attempt(ctx context.Context, q string) (sample, bool, error) {
 			// The caller gave up (err wraps its context's error): trying
 			// again cannot help, and classifying by status would blame
 			// Prometheus for a cut-off request.
-			return sample{}, false, fmt.Errorf("%w: query %q: %w", ErrUnavailable, q, err)
+			return nil, false, fmt.Errorf("%w: query %q: %w", ErrUnavailable, q, err)
 		}
 		retry, err := classify(err, rec)
-		return sample{}, retry, fmt.Errorf("query %q: %w", q, err)
+		return nil, retry, fmt.Errorf("query %q: %w", q, err)
 	}
-	s, err := single(q, val)
-	return s, false, err
+	return val, false, nil
 }
 
 // promDuration rounds d down to a duration whose String form Prometheus
@@ -398,6 +446,17 @@ func outcome(ctx context.Context, err error) string {
 	default:
 		return outcomeUnavailable
 	}
+}
+
+// keepAliveTransport is the default transport with an idle pool of idle
+// connections per host, so that up to idle concurrent queries reuse their
+// connections instead of each opening a new one (and leaving a socket in
+// TIME_WAIT) when the pool of two that net/http keeps by default is full.
+func keepAliveTransport(idle int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = idle
+	t.MaxIdleConnsPerHost = idle
+	return t
 }
 
 // statusKey is the context key under which an attempt's statusRecorder

@@ -129,6 +129,16 @@ func retryable(sentinel error) bool {
 	return sentinel == ErrThrottled || sentinel == ErrUnavailable
 }
 
+// sentinelOf is the package sentinel err wraps, if any.
+func sentinelOf(err error) error {
+	for _, s := range []error{ErrQueueNotFound, ErrThrottled, ErrUnavailable, ErrInvalid} {
+		if errors.Is(err, s) {
+			return s
+		}
+	}
+	return nil
+}
+
 // outcome labels a query's result in capstan_source_queries_total.
 func outcome(err, sentinel error) string {
 	switch {

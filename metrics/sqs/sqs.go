@@ -3,7 +3,8 @@
 // BOOL}). A Reader calls GetQueueAttributes through the official
 // aws-sdk-go-v2 client and reports ApproximateNumberOfMessages, plus
 // ApproximateNumberOfMessagesNotVisible when the source includes in-flight
-// messages. It implements the control plane's MetricReader.
+// messages. It implements the control plane's MetricReader, and its
+// BatchReader with ReadBatch: one call per distinct queue, a few at once.
 //
 // The reader keeps one SDK client per region, made the first time a region
 // is used. Credentials come from the SDK's default chain unless
@@ -18,6 +19,7 @@
 package sqs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,6 +55,12 @@ const DefaultTimeout = 5 * time.Second
 // DefaultMaxAttempts is how many requests one Read may make when
 // Options.MaxAttempts is zero: the first and two retries.
 const DefaultMaxAttempts = 3
+
+// DefaultConcurrency is how many GetQueueAttributes calls one ReadBatch
+// makes at once when Options.Concurrency is zero. The reader's default
+// HTTP client keeps as many idle connections per host (at least the SDK's
+// 10), so a batch reuses its connections from one interval to the next.
+const DefaultConcurrency = 8
 
 // The retry backoff: short, because a depth read feeds an evaluation that
 // will happen again at the next interval anyway; capped, so a throttled
@@ -96,6 +104,9 @@ type Options struct {
 	// MaxAttempts bounds the requests one Read makes when SQS throttles
 	// or fails; zero means DefaultMaxAttempts, 1 disables retries.
 	MaxAttempts int
+	// Concurrency bounds the calls one ReadBatch makes at once; zero
+	// means DefaultConcurrency.
+	Concurrency int
 	// HTTPClient, when set, carries the SQS requests; nil uses the SDK's
 	// default client (with AWS_CA_BUNDLE applied). Credential providers
 	// that call out keep the SDK's client.
@@ -131,6 +142,7 @@ type Reader struct {
 	httpClient   *http.Client // nil: the SDK's
 	timeout      time.Duration
 	maxAttempts  int
+	workers      int
 	now          func() time.Time
 	log          *slog.Logger
 	queries      *prometheus.CounterVec // nil without a Registerer
@@ -160,14 +172,16 @@ func NewReader(ctx context.Context, opts Options) (*Reader, error) {
 			return nil, fmt.Errorf("sqs: base endpoint %q must be an absolute http or https URL without user information: %w", u.Redacted(), ErrInvalid)
 		}
 	}
-	if opts.Timeout < 0 || opts.MaxAttempts < 0 {
-		return nil, fmt.Errorf("sqs: timeout (%s) and max attempts (%d) must be >= 0: %w", opts.Timeout, opts.MaxAttempts, ErrInvalid)
+	if opts.Timeout < 0 || opts.MaxAttempts < 0 || opts.Concurrency < 0 {
+		return nil, fmt.Errorf("sqs: timeout (%s), max attempts (%d) and concurrency (%d) must be >= 0: %w",
+			opts.Timeout, opts.MaxAttempts, opts.Concurrency, ErrInvalid)
 	}
 	r := &Reader{
 		baseEndpoint: opts.BaseEndpoint,
 		httpClient:   opts.HTTPClient,
 		timeout:      opts.Timeout,
 		maxAttempts:  opts.MaxAttempts,
+		workers:      cmp.Or(opts.Concurrency, DefaultConcurrency),
 		now:          opts.Now,
 		log:          opts.Logger,
 	}
@@ -214,8 +228,13 @@ func NewReader(ctx context.Context, opts Options) (*Reader, error) {
 	}
 	if cfg.HTTPClient == nil {
 		// Made here rather than by each region's client so that all
-		// regions share one connection pool.
-		cfg.HTTPClient = awshttp.NewBuildableClient()
+		// regions share one connection pool, and with room in it for a
+		// batch's concurrent calls to keep their connections alive.
+		idle := max(awshttp.DefaultHTTPTransportMaxIdleConnsPerHost, r.workers)
+		cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConnsPerHost = idle
+			t.MaxIdleConns = max(t.MaxIdleConns, idle)
+		})
 	}
 	r.cfg = cfg
 	return r, nil
@@ -290,44 +309,72 @@ func (r *Reader) clientCount() int { return r.clients.Len() }
 // before any request is sent.
 func (r *Reader) Read(ctx context.Context, src policy.Source) (value float64, at time.Time, err error) {
 	start := time.Now()
-	var sentinel error
-	defer func() {
-		if r.queries != nil {
-			r.queries.WithLabelValues(outcome(err, sentinel)).Inc()
-			r.duration.Observe(time.Since(start).Seconds())
-		}
-	}()
 	q, err := parseSource(src)
 	if err != nil {
-		sentinel = ErrInvalid
+		r.observe(start, err, ErrInvalid)
 		return 0, time.Time{}, err
 	}
+	attrs, at, err := r.attributes(ctx, q, src.QueueURL, src.Region, src.IncludeInFlight)
+	if err == nil {
+		value, err = depthOf(q, src, attrs)
+	}
+	r.observe(start, err, sentinelOf(err))
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return value, at, nil
+}
+
+// observe counts one call that started at start and ended with err,
+// classified as sentinel.
+func (r *Reader) observe(start time.Time, err, sentinel error) {
+	if r.queries != nil {
+		r.queries.WithLabelValues(outcome(err, sentinel)).Inc()
+		r.duration.Observe(time.Since(start).Seconds())
+	}
+}
+
+// depthOf is the source's depth from a queue's attributes; q names the
+// queue in errors.
+func depthOf(q string, src policy.Source, attrs map[string]string) (float64, error) {
+	v, err := depth(attrs, src.IncludeInFlight)
+	if err != nil {
+		return 0, fmt.Errorf("sqs %s %s (%s): %w: %w", opGetQueueAttributes, q, src.Region, ErrUnavailable, err)
+	}
+	return v, nil
+}
+
+// attributes calls GetQueueAttributes for the queue's visible depth, and its
+// in-flight count too when inFlight, retrying throttling and outages (see
+// Read). q is the queue URL as errors name it. It returns the attributes
+// and the time they arrived; an error wraps the sentinel it was classified
+// as, if any.
+func (r *Reader) attributes(ctx context.Context, q, queueURL, region string, inFlight bool) (map[string]string, time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 
-	client := r.client(src.Region)
+	client := r.client(region)
 	in := &awssqs.GetQueueAttributesInput{
-		QueueUrl:       awssdk.String(src.QueueURL),
+		QueueUrl:       awssdk.String(queueURL),
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages},
 	}
-	if src.IncludeInFlight {
+	if inFlight {
 		in.AttributeNames = append(in.AttributeNames, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)
 	}
 	bo := &backoff.ExponentialBackOff{
 		InitialInterval: retryInitial, MaxInterval: retryMax,
 		Multiplier: retryMultiplier, RandomizationFactor: retryJitter,
 	}
+	var (
+		err      error
+		sentinel error
+	)
 	attempt := 0
 	for {
 		attempt++
 		out, callErr := client.GetQueueAttributes(ctx, in)
 		if callErr == nil {
-			value, err = depth(out.Attributes, src.IncludeInFlight)
-			if err != nil {
-				sentinel = ErrUnavailable
-				return 0, time.Time{}, fmt.Errorf("sqs %s %s (%s): %w: %w", opGetQueueAttributes, q, src.Region, ErrUnavailable, err)
-			}
-			return value, r.now(), nil
+			return out.Attributes, r.now(), nil
 		}
 		err = callErr
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
@@ -345,7 +392,7 @@ func (r *Reader) Read(ctx context.Context, src policy.Source) (value float64, at
 			// SQS said instead.
 			break
 		}
-		r.log.Debug("sqs read failed; retrying", "queue", q, "region", src.Region, "attempt", attempt, "wait", wait, "err", callErr)
+		r.log.Debug("sqs read failed; retrying", "queue", q, "region", region, "attempt", attempt, "wait", wait, "err", callErr)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -362,9 +409,9 @@ func (r *Reader) Read(ctx context.Context, src policy.Source) (value float64, at
 		tries = fmt.Sprintf(" after %d attempts", attempt)
 	}
 	if sentinel != nil {
-		return 0, time.Time{}, fmt.Errorf("sqs %s %s (%s)%s: %w: %w", opGetQueueAttributes, q, src.Region, tries, sentinel, err)
+		return nil, time.Time{}, fmt.Errorf("sqs %s %s (%s)%s: %w: %w", opGetQueueAttributes, q, region, tries, sentinel, err)
 	}
-	return 0, time.Time{}, fmt.Errorf("sqs %s %s (%s)%s: %w", opGetQueueAttributes, q, src.Region, tries, err)
+	return nil, time.Time{}, fmt.Errorf("sqs %s %s (%s)%s: %w", opGetQueueAttributes, q, region, tries, err)
 }
 
 // depth sums the attributes asked for. SQS reports them as decimal
