@@ -128,7 +128,11 @@ func runDecisionScenario(t *testing.T, spec string, steps []decisionStep) bool {
 	var clock atomic.Int64
 	clock.Store(time.Now().UTC().Truncate(time.Second).UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
-	c := newCluster(t, clusterOptions{now: now, cloudTimeout: time.Hour})
+	// Describes one group per call (countingDriver), so that the fault
+	// below reaches the leader's batched first describe too, whatever
+	// batch call the fake cloud offers.
+	c := newCluster(t, clusterOptions{now: now, cloudTimeout: time.Hour,
+		wrap: func(d cloud.Driver) cloud.Driver { return &countingDriver{under: d} }})
 	p, err := policy.Parse([]byte(spec))
 	if err != nil {
 		t.Fatal(err)

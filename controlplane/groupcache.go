@@ -354,7 +354,9 @@ func (c *groupCache) fetch(ctx context.Context, jobs []fetchJob) {
 }
 
 // fetchBatch describes jobs in one DescribeAll call (one DescribeBatch
-// when batch, else one Describe per job) and records each answer.
+// when batch, else one Describe per job) and records each answer. A
+// batch of one is a Describe: no provider describes one group cheaper in
+// a list.
 func (c *groupCache) fetchBatch(ctx context.Context, drv cloud.Driver, batch bool, jobs []fetchJob) {
 	refs := make([]cloud.GroupRef, len(jobs))
 	for i, j := range jobs {
@@ -362,14 +364,22 @@ func (c *groupCache) fetchBatch(ctx context.Context, drv cloud.Driver, batch boo
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	sent := c.now()
-	start := time.Now()
-	out, err := cloud.DescribeAll(cctx, drv, refs)
-	cancel()
-	op := "describe"
-	if batch {
-		op = "describe_batch"
+	var out []cloud.Described
+	var err error
+	if len(refs) == 1 {
+		var d cloud.Described
+		d.State, d.Err = timedDescribe(cctx, c.metrics, drv, refs[0])
+		out = []cloud.Described{d}
+	} else {
+		start := time.Now()
+		out, err = cloud.DescribeAll(cctx, drv, refs)
+		op := "describe"
+		if batch {
+			op = "describe_batch"
+		}
+		c.metrics.observeCloud(refs[0].Provider, op, start, err)
 	}
-	c.metrics.observeCloud(refs[0].Provider, op, start, err)
+	cancel()
 	for i, j := range jobs {
 		d := cloud.Described{Err: err}
 		if err == nil {

@@ -12,23 +12,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/capstan-io/capstan/cloud"
-	"github.com/capstan-io/capstan/cloud/fake"
 	"github.com/capstan-io/capstan/store"
 )
 
 // countingDriver counts the provider calls the leader makes through it:
 // each Describe, and each DescribeBatch as one call (as one AWS
 // DescribeAutoScalingGroups page is), answered group by group by the
-// driver under it. It offers no activity record, so a settled intent is
-// decided by its describe alone.
+// driver under it. It describes one group at a time whatever the driver
+// under it can (batchingDriver adds batches), offers no activity record,
+// so a settled intent is decided by its describe alone, and fails every
+// describe with ErrUnavailable while fail is set.
 type countingDriver struct {
 	under     cloud.Driver
 	describes atomic.Int64
 	batches   atomic.Int64
+	fail      atomic.Bool
 }
 
 func (d *countingDriver) Describe(ctx context.Context, g cloud.GroupRef) (cloud.GroupState, error) {
 	d.describes.Add(1)
+	if d.fail.Load() {
+		return cloud.GroupState{}, fmt.Errorf("counting driver: describe of %s: %w", g, cloud.ErrUnavailable)
+	}
 	return d.under.Describe(ctx, g)
 }
 
@@ -46,6 +51,9 @@ var _ cloud.BatchDescriber = batchingDriver{}
 
 func (d batchingDriver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cloud.Described, error) {
 	d.batches.Add(1)
+	if d.fail.Load() {
+		return nil, fmt.Errorf("counting driver: batch describe: %w", cloud.ErrUnavailable)
+	}
 	out := make([]cloud.Described, len(refs))
 	for i, r := range refs {
 		out[i].State, out[i].Err = d.under.Describe(ctx, r)
@@ -220,15 +228,19 @@ func TestGroupCache(t *testing.T) {
 			c.waitFor("the first leader, leading again, to describe the group afresh", desired(6))
 			return true
 		}},
-		{"a policy is not acted on from state older than twice the refresh period", clusterOptions{groupRefresh: 100 * time.Millisecond}, func(t *testing.T, c *cluster) bool {
+		{"a policy is not acted on from state older than twice the refresh period", clusterOptions{groupRefresh: 100 * time.Millisecond,
+			wrap: func(d cloud.Driver) cloud.Driver { return batchingDriver{&countingDriver{under: d}} }}, func(t *testing.T, c *cluster) bool {
 			_, l := c.leader()
 			if _, err := l.PutPolicy(ctx, webPolicy(t, 1), ""); err != nil {
 				t.Fatal(err)
 			}
 			c.waitFor("the first evaluation", func() bool { v, _ := l.fsm.view("web"); return v.Desired == 2 })
-			if err := c.cloud.InjectFault(fake.Fault{Group: "web", Op: fake.OpDescribe, Err: cloud.ErrUnavailable, Times: -1}); err != nil {
+			drv, err := l.cfg.Drivers("fake")
+			if err != nil {
 				t.Fatal(err)
 			}
+			counter := drv.(batchingDriver).countingDriver
+			counter.fail.Store(true)           // refreshes and describes alike
 			time.Sleep(300 * time.Millisecond) // the cached state ages past 200 ms
 			// 800 requests/s at 100 per instance: the policy wants 8.
 			demand := func() {
@@ -246,7 +258,7 @@ func TestGroupCache(t *testing.T) {
 			}
 			// The same demand does drive the resize once the group can be
 			// described.
-			c.cloud.ClearFaults()
+			counter.fail.Store(false)
 			demand()
 			c.waitFor("a scale-out once the group is described", func() bool {
 				gs, err := c.cloud.Describe("web")
