@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -203,6 +204,17 @@ func (c *cluster) setDesiredCalls() []fake.Call {
 func (c *cluster) committedIntents(i int) map[string]bool {
 	c.t.Helper()
 	out := map[string]bool{}
+	for _, in := range c.intents(i, "") {
+		out[fmt.Sprintf("%s/%d/%d", in.Node, in.Term, in.To)] = true
+	}
+	return out
+}
+
+// intents are the intents in node i's Raft log, in log order: a policy's,
+// or every policy's when policyID is empty.
+func (c *cluster) intents(i int, policyID string) []store.Intent {
+	c.t.Helper()
+	var out []store.Intent
 	first, _ := c.logs[i].FirstIndex()
 	last, _ := c.logs[i].LastIndex()
 	for idx := first; idx <= last && idx > 0; idx++ {
@@ -214,11 +226,54 @@ func (c *cluster) committedIntents(i int) map[string]bool {
 		if err != nil {
 			c.t.Fatalf("entry %d: %v", idx, err)
 		}
-		if in, ok := cmd.(store.PutIntent); ok {
-			out[fmt.Sprintf("%s/%d/%d", in.Intent.Node, in.Intent.Term, in.Intent.To)] = true
+		if in, ok := cmd.(store.PutIntent); ok && (policyID == "" || in.Intent.Policy == policyID) {
+			out = append(out, in.Intent)
 		}
 	}
 	return out
+}
+
+// settledReason waits for node n's settled decision on intent of policy
+// id (the first settled one when intent is 0) and returns its reason.
+func (c *cluster) settledReason(n *Node, id string, intent uint64) string {
+	c.t.Helper()
+	var reason string
+	c.waitFor("a settled decision", func() bool {
+		ds, _ := n.fsm.Decisions(id, 100)
+		for _, d := range ds {
+			if d.Action == "settled" && (intent == 0 || strings.HasPrefix(d.Reason, fmt.Sprintf("intent %d ", intent))) {
+				reason = d.Reason
+				return true
+			}
+		}
+		return false
+	})
+	return reason
+}
+
+// firstIntent waits for a pending intent of policy id on node n and
+// returns its id.
+func (c *cluster) firstIntent(n *Node, id string) uint64 {
+	c.t.Helper()
+	var first uint64
+	c.waitFor("the intent", func() bool {
+		if v, _ := n.fsm.view(id); len(v.Pending) > 0 {
+			first = v.Pending[0].ID
+		}
+		return first != 0
+	})
+	return first
+}
+
+// countsForCooldown waits until node n's state of policy id has a
+// scale-out: the state a settle counted an intent in is committed by the
+// same evaluation, just after its settled decision.
+func (c *cluster) countsForCooldown(n *Node, id string) {
+	c.t.Helper()
+	c.waitFor("the applied resize to count for the cooldown", func() bool {
+		_, st, err := n.fsm.status(id)
+		return err == nil && !st.LastScaleOut.IsZero()
+	})
 }
 
 // converged waits until the given nodes hold the same state.
