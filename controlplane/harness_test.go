@@ -82,7 +82,10 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		cfg := DefaultConfig()
 		cfg.NodeID, cfg.DataDir = string(servers[i].ID), t.TempDir()
 		cfg.RaftAddr, cfg.HTTPAddr = string(servers[i].Address), "127.0.0.1:1"
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
+		// Short enough for quick failovers, long enough that a -race run
+		// on a loaded 2-core machine does not lose its leader mid-test
+		// (100/100/50 ms did, in TestCluster and the decisions-API test).
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 150*time.Millisecond
 		cfg.Tick, cfg.ApplyTimeout, cfg.CloudTimeout = 20*time.Millisecond, 2*time.Second, time.Second
 		cfg.SnapshotThreshold, cfg.SnapshotInterval = 1<<20, time.Hour // snapshots only when a test asks
 		if o.trailingLogs > 0 {

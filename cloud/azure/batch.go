@@ -22,7 +22,9 @@ var _ cloud.BatchDescriber = (*Driver)(nil)
 
 // DescribeBatch describes the scale sets with one VirtualMachineScaleSets
 // list per resource group (all its pages, following nextLink) instead of
-// a get per scale set, then one instance view per scale set. ARM's list
+// a get per scale set, then one instance view per scale set; a resource
+// group with only one scale set in the batch gets a plain Describe (two
+// calls, never more than the list's). ARM's list
 // carries sku.capacity, the tags and provisioningState, that is Desired,
 // Min, Max and Busy; it does not carry the instances' states, and ARM has
 // no batch read of instance views (the list has no $expand), so
@@ -36,13 +38,14 @@ var _ cloud.BatchDescriber = (*Driver)(nil)
 //
 // A list refused for want of access to the resource group (403: read is
 // granted on each scale set, not on the group) falls back to one Describe
-// per scale set there. Otherwise a failed call fails the scale sets it was
-// for: a list, its resource group's; an instance view, its scale set. When the failure is transient
-// (throttled, unavailable, the context ended) it also ends the batch for
-// the subscription, whose read budget ARM meters: the scale sets whose
-// calls were not yet sent carry the same error, those already described
-// keep their answers, and other subscriptions carry on. The whole call
-// fails only when ctx has ended before the first call.
+// per scale set there. Otherwise a failed call fails the scale sets it
+// was for: a list, its resource group's; an instance view, its scale set.
+// When the failure is transient (throttled, unavailable, the context
+// ended) it also ends the batch for the subscription, whose read budget
+// ARM meters: the scale sets whose calls were not yet sent carry the same
+// error, those already described keep their answers, and other
+// subscriptions carry on. The whole call fails only when ctx has ended
+// before the first call.
 func (d *Driver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cloud.Described, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -89,6 +92,15 @@ func (d *Driver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cl
 			}
 			continue
 		}
+		if len(b.names) == 1 {
+			// One scale set: Get and GetInstanceView are two calls,
+			// never more than a list of its resource group (a page
+			// or more) and the instance view.
+			if stop := d.describeEach(ctx, refs, b.names, b.at, out); stop != nil {
+				ended[sub] = stop
+			}
+			continue
+		}
 		c, err := d.client(b.ref.Subscription)
 		var sets map[string]armcompute.VirtualMachineScaleSet
 		if err == nil {
@@ -99,12 +111,8 @@ func (d *Driver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cl
 			// group: describe them one by one, as Describe would.
 			d.log.Debug("azure: listing a resource group's scale sets is forbidden; describing them one by one",
 				"subscription", b.ref.Subscription, "resource_group", b.ref.ResourceGroup, "err", err)
-			for _, name := range b.names {
-				g := refs[b.at[name][0]]
-				gs, err := d.Describe(ctx, g)
-				for _, i := range b.at[name] {
-					out[i].State, out[i].Err = gs, err
-				}
+			if stop := d.describeEach(ctx, refs, b.names, b.at, out); stop != nil {
+				ended[sub] = stop
 			}
 			continue
 		}
@@ -138,6 +146,26 @@ func (d *Driver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cl
 		}
 	}
 	return out, nil
+}
+
+// describeEach describes the scale sets one by one, as Describe does,
+// into out. A transient failure stops it: the scale sets not yet read
+// carry that error, which it returns.
+func (d *Driver) describeEach(ctx context.Context, refs []cloud.GroupRef, names []string, at map[string][]int, out []cloud.Described) (stop error) {
+	for _, name := range names {
+		var gs cloud.GroupState
+		err := stop
+		if err == nil {
+			gs, err = d.Describe(ctx, refs[at[name][0]])
+			if err != nil && (cloud.Transient(err) || ctx.Err() != nil) {
+				stop = err
+			}
+		}
+		for _, i := range at[name] {
+			out[i].State, out[i].Err = gs, err
+		}
+	}
+	return stop
 }
 
 // listForbidden reports whether a list failed for want of read access to

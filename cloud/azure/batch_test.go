@@ -192,3 +192,22 @@ func TestDescribeBatchListForbidden(t *testing.T) {
 		t.Fatalf("calls %s, want %s", got, want)
 	}
 }
+
+// TestDescribeBatchOneSetInAGroup: a resource group with one scale set in
+// the batch is read with Get and GetInstanceView, not a list of the whole
+// group.
+func TestDescribeBatchOneSetInAGroup(t *testing.T) {
+	e, d := serve(t, azemu.Options{PageSize: 2}, nil)
+	_ = mkSets(t, e, testSub, testRG, "other", 5) // in the group, not asked for
+	refs := mkSets(t, e, testSub, testRG, "a", 1)
+	got, err := d.DescribeBatch(context.Background(), refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Err != nil || got[0].State.Max != 10 {
+		t.Fatalf("scale set: %+v (err %v)", got[0].State, got[0].Err)
+	}
+	if got, want := fmt.Sprint(callKinds(e)), fmt.Sprint(map[string]int{azemu.OpDescribe: 1, "instance_view": 1}); got != want {
+		t.Fatalf("calls %s, want %s", got, want)
+	}
+}

@@ -108,11 +108,24 @@ func (d *Driver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cl
 			// describes): describe the location's groups one by one,
 			// as Describe would.
 			d.log.DebugContext(ctx, "gcp: listing is forbidden; describing the groups one by one", "location", l.String(), "err", err.Error())
-			for name, idx := range b.at {
-				gs, _, err := d.describe(ctx, target{project: l.project, location: l.name, regional: l.regional, name: name})
-				for _, i := range idx {
+			// A transient failure stops it, as it ends the project's
+			// batch: the groups not yet read carry that error.
+			var stop error
+			for _, name := range b.names {
+				var gs cloud.GroupState
+				err := stop
+				if err == nil {
+					gs, _, err = d.describe(ctx, target{project: l.project, location: l.name, regional: l.regional, name: name})
+					if err != nil && (cloud.Transient(err) || ctx.Err() != nil) {
+						stop = err
+					}
+				}
+				for _, i := range b.at[name] {
 					out[i].State, out[i].Err = gs, err
 				}
+			}
+			if stop != nil {
+				ended[l.project] = stop
 			}
 			continue
 		}

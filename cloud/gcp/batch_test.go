@@ -218,3 +218,34 @@ func TestDescribeBatchRateLimited(t *testing.T) {
 		t.Fatalf("%d calls, %d throttled; want 2 calls, 1 throttled", calls, emu.Throttled())
 	}
 }
+
+// TestDescribeBatchForbiddenThenThrottled: describing one by one after a
+// refused list stops at the first throttle: the groups not yet read carry
+// it, and no more gets are sent.
+func TestDescribeBatchForbiddenThenThrottled(t *testing.T) {
+	d, emu := newTestDriver(t, gcpemu.Options{}, 0)
+	refs := mkGroups(t, emu, testProject, "us-central1-a", "g", 4)
+	for _, f := range []gcpemu.Fault{{Op: gcpemu.OpList, Kind: gcpemu.Forbidden}, {Op: gcpemu.OpGet, Kind: gcpemu.Throttle}} {
+		if err := emu.InjectFault(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := d.DescribeBatch(context.Background(), refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if !errors.Is(r.Err, cloud.ErrThrottled) {
+			t.Fatalf("group %d: %+v (err %v), want ErrThrottled", i, r.State, r.Err)
+		}
+	}
+	var gets int
+	for _, c := range emu.Calls() {
+		if c.Op == gcpemu.OpGet {
+			gets++
+		}
+	}
+	if gets != 1 {
+		t.Fatalf("%d gets, want 1 (none after the throttle)", gets)
+	}
+}

@@ -10,7 +10,8 @@ import (
 // which field.
 func FuzzParseFilter(f *testing.F) {
 	for _, s := range []string{``, `targetLink = "https://x/compute/v1/projects/p/zones/z/instanceGroupManagers/g"`,
-		`(status = "DONE") AND (name != op-1)`, `user = "a\"b"`, `(`, `name =`, `name = "`, `x = 1`, `name = a\`} {
+		`(status = "DONE") AND (name != op-1)`, `user = "a\"b"`, `(`, `name =`, `name = "`, `x = 1`, `name = a\`,
+		`name eq "(?:g-01|g-07)"`, `name ne g-0[1-9]`, `name eq '(g'`, `name ~ "g"`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

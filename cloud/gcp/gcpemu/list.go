@@ -3,7 +3,6 @@ package gcpemu
 import (
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,9 +43,9 @@ func (e *Emulator) handleListAutoscalers(w http.ResponseWriter, r *http.Request)
 // request's filter, sorted by name, as collection's items.
 func (e *Emulator) list(r *http.Request, k resKey, collection string, has func(*group) bool, item func(string, resKey, *group) any) (int, any) {
 	q := r.URL.Query()
-	match, err := parseNameFilter(q.Get("filter"))
+	conds, err := parseFilterOf(q.Get("filter"), func(f string) bool { return f == "name" }, "name")
 	if err != nil {
-		return http.StatusBadRequest, errorBody{"invalid", err.Error()}
+		return http.StatusBadRequest, errorBody{"invalid", "Invalid value for field 'filter': " + err.Error()}
 	}
 	size := maxPage
 	if raw := q.Get("maxResults"); raw != "" {
@@ -71,7 +70,8 @@ func (e *Emulator) list(r *http.Request, k resKey, collection string, has func(*
 	defer e.mu.Unlock()
 	var keys []resKey
 	for gk, g := range e.groups {
-		if gk.project == k.project && gk.scope == k.scope && gk.location == k.location && has(g) && match(gk.name) {
+		if gk.project == k.project && gk.scope == k.scope && gk.location == k.location && has(g) &&
+			conds.MatchBy(func(string) string { return gk.name }) {
 			keys = append(keys, gk)
 		}
 	}
@@ -94,40 +94,4 @@ func (e *Emulator) list(r *http.Request, k resKey, collection string, has func(*
 		out.NextPageToken = strconv.Itoa(end)
 	}
 	return http.StatusOK, out
-}
-
-// parseNameFilter reads the part of Compute Engine's list filter syntax the
-// emulator supports: empty (everything), name eq REGEX or name ne REGEX
-// (RE2, matching the whole name; quoted or not), and name = "NAME" or
-// name != "NAME". Anything else is refused as Compute Engine refuses a
-// filter it cannot parse.
-func parseNameFilter(f string) (func(string) bool, error) {
-	f = strings.TrimSpace(f)
-	if f == "" {
-		return func(string) bool { return true }, nil
-	}
-	bad := fmt.Errorf("Invalid value for field 'filter': '%s'. Invalid list filter expression.", f)
-	field, rest, ok := strings.Cut(f, " ")
-	if !ok || field != "name" {
-		return nil, bad
-	}
-	op, val, ok := strings.Cut(strings.TrimSpace(rest), " ")
-	if !ok {
-		return nil, bad
-	}
-	val = strings.TrimSpace(val)
-	if len(val) >= 2 && (val[0] == '"' || val[0] == '\'') && val[len(val)-1] == val[0] {
-		val = val[1 : len(val)-1]
-	}
-	switch op {
-	case "=", "!=":
-		return func(n string) bool { return (n == val) == (op == "=") }, nil
-	case "eq", "ne":
-		re, err := regexp.Compile(`^(?:` + val + `)$`)
-		if err != nil {
-			return nil, bad
-		}
-		return func(n string) bool { return re.MatchString(n) == (op == "eq") }, nil
-	}
-	return nil, bad
 }

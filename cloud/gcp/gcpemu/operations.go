@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -131,10 +132,12 @@ func (e *Emulator) repeatedRequest(k resKey, id string) *operation {
 }
 
 // cond is one comparison of a list filter: Field = Value or, with Not,
-// Field != Value.
+// Field != Value; with Re, Field eq Value (or ne: Not), Value a regular
+// expression (RE2) that must match the whole field.
 type cond struct {
 	Field, Value string
 	Not          bool
+	Re           *regexp.Regexp
 }
 
 // filter is a parsed list filter: every condition must hold.
@@ -160,14 +163,24 @@ func filterField(o operationJSON, name string) (string, bool) {
 	return "", false
 }
 
-// parseFilter reads the subset of Compute Engine's list filter syntax the
-// emulator serves: comparisons `field = "value"` or `field != "value"`
-// (the value quoted, with \" and \\ escapes, or a bare word), each
-// optionally in parentheses, joined by AND or by spaces. An empty filter
-// matches everything. Errors name the position and what was expected.
+// parseFilter reads an operation list's filter (see parseFilterOf), on
+// the fields filterField knows.
 func parseFilter(s string) (filter, error) {
+	return parseFilterOf(s, func(name string) bool { _, ok := filterField(operationJSON{}, name); return ok },
+		"name, targetLink, operationType, status, clientOperationId, user")
+}
+
+// parseFilterOf reads the subset of Compute Engine's list filter syntax
+// the emulator serves: comparisons `field = "value"` or `field != "value"`
+// (the value in double or single quotes, with \" and \\ escapes, or a
+// bare word) and `field eq "regexp"` or `field ne "regexp"` (RE2, matching
+// the whole value), each optionally in parentheses, joined by AND or by
+// spaces, on the fields allowed accepts (fields names them in errors). An
+// empty filter matches everything. Errors name the position and what was
+// expected.
+func parseFilterOf(s string, allowed func(string) bool, fields string) (filter, error) {
 	var f filter
-	p := &filterParser{s: s}
+	p := &filterParser{s: s, allowed: allowed, fields: fields}
 	for {
 		p.space()
 		if p.done() {
@@ -186,8 +199,18 @@ func parseFilter(s string) (filter, error) {
 
 // Match reports whether the operation satisfies every condition.
 func (f filter) Match(o operationJSON) bool {
+	return f.MatchBy(func(field string) string { v, _ := filterField(o, field); return v })
+}
+
+// MatchBy reports whether the fields get returns satisfy every condition.
+func (f filter) MatchBy(get func(field string) string) bool {
 	for _, c := range f {
-		if v, _ := filterField(o, c.Field); (v == c.Value) == c.Not {
+		v := get(c.Field)
+		eq := v == c.Value
+		if c.Re != nil {
+			eq = c.Re.MatchString(v)
+		}
+		if eq == c.Not {
 			return false
 		}
 	}
@@ -195,8 +218,10 @@ func (f filter) Match(o operationJSON) bool {
 }
 
 type filterParser struct {
-	s   string
-	pos int
+	s       string
+	pos     int
+	allowed func(string) bool
+	fields  string
 }
 
 func (p *filterParser) done() bool { return p.pos >= len(p.s) }
@@ -236,25 +261,37 @@ func (p *filterParser) comparison() (cond, error) {
 	if c.Field == "" {
 		return cond{}, p.errorf("want a field name")
 	}
-	if _, ok := filterField(operationJSON{}, c.Field); !ok {
-		return cond{}, fmt.Errorf("field %q cannot be filtered on (only name, targetLink, operationType, status, clientOperationId, user)", c.Field)
+	if !p.allowed(c.Field) {
+		return cond{}, fmt.Errorf("field %q cannot be filtered on (only %s)", c.Field, p.fields)
 	}
 	p.space()
+	re := false
 	switch {
 	case strings.HasPrefix(p.s[p.pos:], "!="):
 		c.Not = true
 		p.pos += 2
 	case strings.HasPrefix(p.s[p.pos:], "="):
 		p.pos++
+	case p.word("eq"):
+		re = true
+	case p.word("ne"):
+		re, c.Not = true, true
 	default:
-		return cond{}, p.errorf("want = or != after %s", c.Field)
+		return cond{}, p.errorf("want =, !=, eq or ne after %s", c.Field)
 	}
 	p.space()
+	at := p.pos
 	v, err := p.value()
 	if err != nil {
 		return cond{}, err
 	}
 	c.Value = v
+	if re {
+		if c.Re, err = regexp.Compile(`^(?:` + v + `)$`); err != nil {
+			p.pos = at
+			return cond{}, p.errorf("%s is not a regular expression: %v", v, err)
+		}
+	}
 	if paren {
 		p.space()
 		if p.done() || p.s[p.pos] != ')' {
@@ -269,9 +306,10 @@ func (p *filterParser) value() (string, error) {
 	if p.done() {
 		return "", p.errorf("want a value")
 	}
-	if p.s[p.pos] != '"' {
+	quote := p.s[p.pos]
+	if quote != '"' && quote != '\'' {
 		start := p.pos
-		for !p.done() && p.s[p.pos] != ' ' && p.s[p.pos] != ')' && p.s[p.pos] != '(' && p.s[p.pos] != '"' {
+		for !p.done() && p.s[p.pos] != ' ' && p.s[p.pos] != ')' && p.s[p.pos] != '(' && p.s[p.pos] != '"' && p.s[p.pos] != '\'' {
 			p.pos++
 		}
 		if p.pos == start {
@@ -283,7 +321,7 @@ func (p *filterParser) value() (string, error) {
 	var b strings.Builder
 	for !p.done() {
 		switch ch := p.s[p.pos]; ch {
-		case '"':
+		case quote:
 			p.pos++
 			return b.String(), nil
 		case '\\':
