@@ -45,7 +45,7 @@ type Recording struct {
 // recorded demand back exactly. The recorded size is the group's ready
 // size, raised when needed so that no utilization exceeds 100 %. It
 // returns the recorded size, 0 when there is no cpu metric. A recording
-// with no bucket at all is an error: there is nothing to replay.
+// with no bucket at all is ErrConflict: there is nothing to replay yet.
 func HistoryTrace(rec Recording) (*trace.Trace, int, error) {
 	var times []int64
 	cpu := false
@@ -68,7 +68,7 @@ func HistoryTrace(rec Recording) (*trace.Trace, int, error) {
 		}
 	}
 	if len(times) == 0 {
-		return nil, 0, fmt.Errorf("%w: policy %s has no recorded history yet (no metric window holds a sample)", ErrBadRequest, rec.Policy.Policy.ID)
+		return nil, 0, fmt.Errorf("%w: policy %s has no recorded history yet (no metric window holds a sample)", ErrConflict, rec.Policy.Policy.ID)
 	}
 	slices.Sort(times)
 	times = slices.Compact(times)

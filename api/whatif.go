@@ -3,9 +3,9 @@ package api
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,9 +129,13 @@ type Replay struct {
 // metric with no column of its name, or whose type differs from the
 // stored metric of that name (the history holds what that type records),
 // is a *policy.ValidationError naming the field; a replay over
-// MaxReplayEvaluations is refused naming evaluation_interval. The two
-// runs use a core each.
+// MaxReplayEvaluations is refused naming evaluation_interval, and a
+// history of fewer than two buckets is ErrConflict. The two runs use a
+// core each.
 func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, error) {
+	if len(tr.Times) < 2 {
+		return nil, fmt.Errorf("%w: the history of policy %s holds %d bucket(s); a replay needs at least two", ErrConflict, stored.ID, len(tr.Times))
+	}
 	recorded, err := recordedSizeOf(tr)
 	if err != nil {
 		return nil, err
