@@ -136,7 +136,7 @@ func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, e
 	if len(tr.Times) < 2 {
 		return nil, fmt.Errorf("%w: the history of policy %s holds %d bucket(s); a replay needs at least two", ErrConflict, stored.ID, len(tr.Times))
 	}
-	recorded, err := recordedSizeOf(tr)
+	recorded, err := TraceRecordedSize(tr)
 	if err != nil {
 		return nil, err
 	}
@@ -206,9 +206,10 @@ func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, e
 	return out, nil
 }
 
-// recordedSizeOf reads a trace's RecordedSizeColumn: 0 without one, else
-// its value, which must be one positive whole number on every row.
-func recordedSizeOf(tr *trace.Trace) (int, error) {
+// TraceRecordedSize reads a trace's RecordedSizeColumn: 0 without one,
+// else its value, which must be one whole number of instances (1 to
+// 1,000,000) on every row that has one.
+func TraceRecordedSize(tr *trace.Trace) (int, error) {
 	idx, ok := tr.Column(RecordedSizeColumn)
 	if !ok {
 		return 0, nil
