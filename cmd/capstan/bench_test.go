@@ -107,8 +107,8 @@ func (h *historyBackend) Recording(context.Context, string) (api.Recording, erro
 // a user runs it against a node: read the candidate file, fetch the
 // stored policy and 7 days of its history of 3 metrics (rps, cpu, queue)
 // as CSV over HTTP, parse it, replay the stored policy and the candidate
-// (prediction on, a daily season) on two cores, and print both with the
-// verdict. The 5m step is the cluster's today (a 7-day predictive.history
+// (prediction on, a configured daily season or an auto-detected one) on
+// two cores, and print both with the verdict. The 5m step is the cluster's today (a 7-day predictive.history
 // in 2,016 buckets); 1m is the finer history the store rework is to keep.
 func BenchmarkDryRun(b *testing.B) {
 	const stored = `id: bench
@@ -122,10 +122,15 @@ metrics:
   - {name: rps, type: request_rate, target: 100}
   - {name: cpu, type: cpu, target: 60}
   - {name: queue, type: queue_depth, target: 50}
-predictive: {mode: forecast-and-scale, lead: 5m, season: 24h, history: 7d}
+predictive: {mode: forecast-and-scale, lead: 5m, season: SEASON, history: 7d}
 `
-	for _, step := range []time.Duration{5 * time.Minute, time.Minute} {
-		b.Run("step="+step.String(), func(b *testing.B) {
+	for _, bc := range []struct {
+		step   time.Duration
+		season string
+	}{{5 * time.Minute, "24h"}, {5 * time.Minute, "auto"}, {time.Minute, "24h"}, {time.Minute, "auto"}} {
+		step := bc.step
+		stored := strings.Replace(stored, "SEASON", bc.season, 1)
+		b.Run("step="+step.String()+"/season="+bc.season, func(b *testing.B) {
 			n := int(7 * 24 * time.Hour / step)
 			start := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
 			series := func(base, amp float64, phase int) []api.HistoryBucket {
