@@ -23,11 +23,19 @@ type ServerLimits struct {
 	// MaxConns caps the connections open at once; further ones wait in
 	// the kernel's accept queue until one closes.
 	MaxConns int
+	// MaxConnsPerClient caps the connections one client (a remote IP
+	// address) holds open at once; further ones of that client are closed
+	// as soon as they are accepted, so one client cannot hold MaxConns
+	// idle connections and lock everyone else out. None when not positive.
+	MaxConnsPerClient int
 }
 
 // DefaultServerLimits are the agent's: a body of up to MaxBodyBytes sent
 // within 30 s, answers within 30 s, idle connections closed after 2
-// minutes, 64 KiB of headers, 1,024 connections.
+// minutes, 64 KiB of headers, 1,024 connections, at most 512 (half) of
+// them from one client: room for a follower's forwarded writes (its
+// forwarding client keeps up to 128 idle connections to the leader) and
+// for clients behind one proxy.
 func DefaultServerLimits() ServerLimits {
 	return ServerLimits{
 		ReadHeaderTimeout: 10 * time.Second,
@@ -36,6 +44,7 @@ func DefaultServerLimits() ServerLimits {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		MaxConns:          1024,
+		MaxConnsPerClient: 512,
 	}
 }
 
@@ -51,10 +60,15 @@ func NewServer(h http.Handler, l ServerLimits) *http.Server {
 	}
 }
 
-// LimitListener caps the connections ln hands out at once (MaxConns; none
-// when it is not positive). golang.org/x/net's netutil does it with the
-// semaphore a hand-rolled cap would re-implement.
+// LimitListener caps the connections ln hands out at once: per client
+// (MaxConnsPerClient, connlimit.go) and in all (MaxConns), each only when
+// positive. golang.org/x/net's netutil does the total with the semaphore a
+// hand-rolled cap would re-implement. The per-client cap sits under it, so
+// a connection closed for its client's cap never holds a slot of the total.
 func LimitListener(ln net.Listener, l ServerLimits) net.Listener {
+	if l.MaxConnsPerClient > 0 {
+		ln = limitPerClient(ln, l.MaxConnsPerClient)
+	}
 	if l.MaxConns <= 0 {
 		return ln
 	}

@@ -123,3 +123,65 @@ func TestServerLimits(t *testing.T) {
 		held[1].Close()
 	})
 }
+
+// TestPerClientConnectionCap: many idle clients from one address hold at
+// most MaxConnsPerClient connections; the rest are closed at once, so
+// another client is still served (under the total cap they would have
+// filled), and a slot freed is usable again.
+func TestPerClientConnectionCap(t *testing.T) {
+	const perClient, idle = 3, 40
+	addr := serveLimited(t, api.ServerLimits{WriteTimeout: time.Second, IdleTimeout: time.Minute, MaxConns: idle, MaxConnsPerClient: perClient})
+	dialFrom := func(t *testing.T, local string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	served := func(c net.Conn) bool {
+		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	var conns []net.Conn
+	for range idle { // idle: they send nothing
+		conns = append(conns, dialFrom(t, "127.0.0.1"))
+	}
+	var held []net.Conn
+	closed := 0
+	for _, c := range conns {
+		if closedWithin(c, 300*time.Millisecond) {
+			closed++
+		} else {
+			held = append(held, c)
+		}
+	}
+	if len(held) != perClient || closed != idle-perClient {
+		t.Fatalf("%d idle connections held and %d closed, want %d held", len(held), closed, perClient)
+	}
+	// The total cap (as many as the idle client tried) is not filled:
+	// another client is served at once.
+	if !served(dialFrom(t, "127.0.0.2")) {
+		t.Fatal("another client was not served while one client's idle connections were capped")
+	}
+	// Over its cap, the idle client's next connection is closed too ...
+	if !closedWithin(dialFrom(t, "127.0.0.1"), time.Second) {
+		t.Fatal("a connection over the client's cap was kept")
+	}
+	// ... until one of its connections closes.
+	held[0].Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for !served(dialFrom(t, "127.0.0.1")) {
+		if time.Now().After(deadline) {
+			t.Fatal("a freed slot was not given back to its client")
+		}
+	}
+}

@@ -22,7 +22,8 @@ const (
 )
 
 // Activity is one change a provider's activity record reports for a group:
-// for AWS, a scaling activity (DescribeScalingActivities). It is evidence
+// for AWS, a scaling activity (DescribeScalingActivities); for GCP, a
+// resize operation (zoneOperations or regionOperations list). It is evidence
 // that a resize request reached the provider and took effect, which the
 // control plane uses when it settles an intent whose outcome is unknown.
 type Activity struct {
@@ -42,4 +43,10 @@ type Activity struct {
 	Status ActivityStatus `json:"status"`
 	// Description is the provider's one-line description.
 	Description string `json:"description,omitempty"`
+	// Request is the client's request id the provider recorded with the
+	// change (Compute Engine's clientOperationId, the requestId a driver
+	// sent from RequestFrom), empty when there is none. It names the
+	// intent whose request made the change (RequestID) even when the
+	// record does not say the sizes, as Compute Engine's does not.
+	Request string `json:"request,omitempty"`
 }

@@ -75,10 +75,16 @@ func (r *Retrying) retry(ctx context.Context, op func() error) error {
 		}
 		return struct{}{}, last
 	}, opts...)
-	if err != nil && ctx.Err() != nil && last != nil && !errors.Is(err, last) {
+	stopped := ctx.Err()
+	if stopped == nil && errors.Is(err, context.DeadlineExceeded) {
+		// The fence's own clock check can see the deadline pass a moment
+		// before the context's timer fires.
+		stopped = context.DeadlineExceeded
+	}
+	if err != nil && stopped != nil && last != nil && !errors.Is(err, last) {
 		// Stopped waiting because the caller gave up: say why it was
 		// waiting as well as why it stopped.
-		return errors.Join(last, ctx.Err())
+		return errors.Join(last, stopped)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,6 +45,9 @@ type clusterOptions struct {
 	// driver, when set, replaces the fake cloud's driver for every
 	// provider (the fake cloud is still made, unused).
 	driver cloud.Driver
+	// snapshotTurns, when set, is every node's SnapshotThreshold, and the
+	// test steps the snapshot turns itself (Node.snapshotIfDue).
+	snapshotTurns uint64
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -73,7 +77,10 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		cfg := DefaultConfig()
 		cfg.NodeID, cfg.DataDir = string(servers[i].ID), t.TempDir()
 		cfg.RaftAddr, cfg.HTTPAddr = string(servers[i].Address), "127.0.0.1:1"
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
+		// Short enough for quick failovers, long enough that a -race run
+		// on a loaded 2-core machine does not lose its leader mid-test
+		// (100/100/50 ms did, in TestCluster and the decisions-API test).
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 150*time.Millisecond
 		cfg.Tick, cfg.ApplyTimeout, cfg.CloudTimeout = 20*time.Millisecond, 2*time.Second, time.Second
 		cfg.SnapshotThreshold, cfg.SnapshotInterval = 1<<20, time.Hour // snapshots only when a test asks
 		if o.trailingLogs > 0 {
@@ -93,11 +100,15 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		if o.now != nil {
 			cfg.Now = o.now
 		}
+		if o.snapshotTurns > 0 {
+			cfg.SnapshotThreshold = o.snapshotTurns
+		}
 		cfg.Storage = &RaftStorage{Logs: logs, Stable: logs, Snapshots: snaps, Transport: c.trans[i]}
 		n, err := NewNode(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		n.snapshotTurns = o.snapshotTurns == 0
 		fail := new(atomic.Bool)
 		c.failed = append(c.failed, fail)
 		real := n.barrierFn
@@ -192,6 +203,17 @@ func (c *cluster) setDesiredCalls() []fake.Call {
 func (c *cluster) committedIntents(i int) map[string]bool {
 	c.t.Helper()
 	out := map[string]bool{}
+	for _, in := range c.intents(i, "") {
+		out[fmt.Sprintf("%s/%d/%d", in.Node, in.Term, in.To)] = true
+	}
+	return out
+}
+
+// intents are the intents in node i's Raft log, in log order: a policy's,
+// or every policy's when policyID is empty.
+func (c *cluster) intents(i int, policyID string) []store.Intent {
+	c.t.Helper()
+	var out []store.Intent
 	first, _ := c.logs[i].FirstIndex()
 	last, _ := c.logs[i].LastIndex()
 	for idx := first; idx <= last && idx > 0; idx++ {
@@ -203,11 +225,54 @@ func (c *cluster) committedIntents(i int) map[string]bool {
 		if err != nil {
 			c.t.Fatalf("entry %d: %v", idx, err)
 		}
-		if in, ok := cmd.(store.PutIntent); ok {
-			out[fmt.Sprintf("%s/%d/%d", in.Intent.Node, in.Intent.Term, in.Intent.To)] = true
+		if in, ok := cmd.(store.PutIntent); ok && (policyID == "" || in.Intent.Policy == policyID) {
+			out = append(out, in.Intent)
 		}
 	}
 	return out
+}
+
+// settledReason waits for node n's settled decision on intent of policy
+// id (the first settled one when intent is 0) and returns its reason.
+func (c *cluster) settledReason(n *Node, id string, intent uint64) string {
+	c.t.Helper()
+	var reason string
+	c.waitFor("a settled decision", func() bool {
+		ds, _ := n.fsm.Decisions(id, 100)
+		for _, d := range ds {
+			if d.Action == "settled" && (intent == 0 || strings.HasPrefix(d.Reason, fmt.Sprintf("intent %d ", intent))) {
+				reason = d.Reason
+				return true
+			}
+		}
+		return false
+	})
+	return reason
+}
+
+// firstIntent waits for a pending intent of policy id on node n and
+// returns its id.
+func (c *cluster) firstIntent(n *Node, id string) uint64 {
+	c.t.Helper()
+	var first uint64
+	c.waitFor("the intent", func() bool {
+		if v, _ := n.fsm.view(id); len(v.Pending) > 0 {
+			first = v.Pending[0].ID
+		}
+		return first != 0
+	})
+	return first
+}
+
+// countsForCooldown waits until node n's state of policy id has a
+// scale-out: the state a settle counted an intent in is committed by the
+// same evaluation, just after its settled decision.
+func (c *cluster) countsForCooldown(n *Node, id string) {
+	c.t.Helper()
+	c.waitFor("the applied resize to count for the cooldown", func() bool {
+		_, st, err := n.fsm.status(id)
+		return err == nil && !st.LastScaleOut.IsZero()
+	})
 }
 
 // converged waits until the given nodes hold the same state.

@@ -69,7 +69,9 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	go n.watchRoundTrip(ctx, log)
 	// Intents earlier leaders left pending are settled by each policy's
 	// first evaluation (settle), which dueAll(true) runs at once.
-	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{}}
+	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{},
+		wakes: map[string]wake{}, woken: make(chan string)}
+	defer l.stopWakes()
 
 	work := make(chan string)
 	var wg sync.WaitGroup
@@ -111,6 +113,8 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case id := <-n.fresh:
+			dispatch(id)
+		case id := <-l.woken:
 			dispatch(id)
 		case <-tick.C:
 			dueAll(false)
@@ -204,6 +208,10 @@ type loop struct {
 	// queue holds the listed policies by when each is next due (due.go);
 	// only the loop's goroutine uses it.
 	queue dueQueue
+	// wakes are the re-evaluations scheduled at an in-doubt intent's
+	// Settled time (wake.go), per policy; woken delivers them to the loop.
+	wakes map[string]wake
+	woken chan string
 	// pulls is the term's cache of pulled metric sources (sources.go),
 	// made on first use under mu.
 	pulls *pullCache
@@ -422,8 +430,9 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 			l.commitEvaluated(ctx, v, &state, record, gs.Desired, gs.InService)
 			return
 		}
-		if _, err := l.act(ctx, p, ref, drv, gs.Desired, desired, d.Reason()); err != nil {
+		if intent, err := l.act(ctx, p, ref, drv, gs.Desired, desired, d.Reason()); err != nil {
 			if errors.Is(err, errInDoubt) {
+				l.wakeAtSettled(ctx, id, intent.ID, intent.Settled)
 				// It may have happened: it counts (the cooldown starts)
 				// until it is settled.
 				record.Action = "in_doubt"
@@ -484,7 +493,11 @@ func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv
 	// The fence: the call's deadline is the intent's SendBy, on the
 	// node's clock (the wall clock, not the monotonic one, so that the
 	// deadline is the instant written in the intent).
-	cctx, cancel := context.WithDeadline(cloud.WithCaller(ctx, cloud.Caller{Node: n.cfg.NodeID, Term: l.term}), intent.SendBy)
+	// The request id names the intent at providers that take one
+	// (Compute Engine: its retries land once, and its operation record
+	// names the intent when the intent is settled).
+	cctx := cloud.WithRequest(cloud.WithCaller(ctx, cloud.Caller{Node: n.cfg.NodeID, Term: l.term}), cloud.RequestID(p.ID, intent.ID))
+	cctx, cancel := context.WithDeadline(cctx, intent.SendBy)
 	callErr := timedSetDesired(cctx, n.metrics, drv, ref, to)
 	cancel()
 	outcome, detail := outcomeApplied, ""
@@ -517,6 +530,7 @@ func (l *loop) hold(ctx context.Context, v evalView, in *store.Intent, why strin
 	first := l.held[id] != in.ID
 	l.held[id] = in.ID
 	l.mu.Unlock()
+	l.wakeAtSettled(ctx, id, in.ID, in.Settled)
 	var record *policy.Record
 	if first {
 		l.log.Info("holding: group in doubt", "policy", id, "intent", in.ID, "why", why)

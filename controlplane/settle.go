@@ -98,15 +98,35 @@ func readActivities(ctx context.Context, drv cloud.Driver, ref cloud.GroupRef, s
 
 // settleOutcome decides a settled intent's outcome from a describe taken
 // after Settled and, when haveActs, the provider's activities since the
-// intent (newest first, as drivers return them). An activity that changed
-// the desired capacity to the intent's size, starting between the intent's
-// time (less activitySkew) and Settled, proves the intent applied, even if
-// the group has changed since. Without one, the describe decides: at the
-// intent's size it was applied (a resize to the size the group already had
-// records no activity), otherwise not applied. The evidence says which.
+// intent (newest first, as drivers return them). Two kinds of record prove
+// the intent applied, even if the group has changed since:
+//   - an operation carrying the intent's own request id
+//     (cloud.RequestID; Compute Engine's clientOperationId) that did not
+//     fail: the request id names the intent, so neither sizes nor times
+//     are needed (Compute Engine's operations record no sizes);
+//   - an activity that changed the desired capacity to the intent's size,
+//     starting between the intent's time (less activitySkew) and Settled
+//     (AWS's scaling activities, the fake cloud's record).
+//
+// Without one, the describe decides: at the intent's size it was applied
+// (a resize to the size the group already had records nothing),
+// otherwise not applied. The evidence says which.
 func settleOutcome(in store.Intent, gs cloud.GroupState, acts []cloud.Activity, haveActs bool) (outcome, evidence string) {
 	described := fmt.Sprintf("describe: group at %d", gs.Desired)
+	var why []string
 	if haveActs {
+		req := cloud.RequestID(in.Policy, in.ID)
+		for _, a := range acts {
+			if a.Request != req {
+				continue
+			}
+			if a.Status == cloud.ActivityFailed {
+				why = append(why, fmt.Sprintf("the intent's operation %s failed (%s)", a.ID, a.Description))
+				continue
+			}
+			return outcomeApplied, fmt.Sprintf("settled by operation %s of the intent's request %s (%s, started %s); %s",
+				a.ID, a.Request, a.Status, a.Start.UTC().Format(time.RFC3339Nano), described)
+		}
 		for _, a := range acts {
 			if a.To != in.To || a.Start.Before(in.At.Add(-activitySkew)) || a.Start.After(in.Settled) {
 				continue
@@ -114,9 +134,6 @@ func settleOutcome(in store.Intent, gs cloud.GroupState, acts []cloud.Activity, 
 			return outcomeApplied, fmt.Sprintf("settled by scaling activity %s (%d -> %d, %s, started %s); %s",
 				a.ID, a.From, a.To, a.Status, a.Start.UTC().Format(time.RFC3339Nano), described)
 		}
-	}
-	var why []string
-	if haveActs {
 		why = append(why, fmt.Sprintf("no scaling activity to %d", in.To))
 	}
 	if gs.Desired == in.To {

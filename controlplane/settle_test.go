@@ -21,7 +21,12 @@ import (
 // TestSettleOutcome: which evidence decides a settled intent's outcome.
 func TestSettleOutcome(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	in := store.Intent{ID: 7, From: 2, To: 5, At: at, SendBy: at.Add(time.Second), Settled: at.Add(3 * time.Second)}
+	in := store.Intent{ID: 7, Policy: "web", From: 2, To: 5, At: at, SendBy: at.Add(time.Second), Settled: at.Add(3 * time.Second)}
+	// op is a Compute Engine operation: no sizes, the request id it carried.
+	op := func(id string, start time.Duration, req string, st cloud.ActivityStatus) cloud.Activity {
+		return cloud.Activity{ID: id, Start: at.Add(start), From: -1, To: -1, Status: st, Request: req, Description: "resize"}
+	}
+	own := cloud.RequestID("web", 7)
 	act := func(id string, start time.Duration, from, to int) cloud.Activity {
 		return cloud.Activity{ID: id, Start: at.Add(start), From: from, To: to, Status: cloud.ActivitySuccessful}
 	}
@@ -50,6 +55,17 @@ func TestSettleOutcome(t *testing.T) {
 			[]string{"settled by describe: group at 5; no scaling activity to 5"}},
 		{"no activity, group at the size", 5, nil, true, outcomeApplied,
 			[]string{"settled by describe: group at 5; no scaling activity to 5"}},
+		{"the intent's operation, group changed since", 2,
+			[]cloud.Activity{op("op2", 2*time.Second, "", cloud.ActivitySuccessful), op("op1", 500*time.Millisecond, own, cloud.ActivitySuccessful)}, true, outcomeApplied,
+			[]string{"settled by operation op1 of the intent's request " + own, "describe: group at 2"}},
+		{"the intent's operation, still running", 5, []cloud.Activity{op("op1", 500*time.Millisecond, own, cloud.ActivityInProgress)}, true, outcomeApplied,
+			[]string{"settled by operation op1", "InProgress"}},
+		{"the intent's operation failed", 2, []cloud.Activity{op("op1", 500*time.Millisecond, own, cloud.ActivityFailed)}, true, outcomeNotApplied,
+			[]string{"group is at 2, not 5", "the intent's operation op1 failed"}},
+		{"another intent's operation", 2, []cloud.Activity{op("op1", 500*time.Millisecond, cloud.RequestID("web", 8), cloud.ActivitySuccessful)}, true, outcomeNotApplied,
+			[]string{"group is at 2, not 5"}},
+		{"another policy's request with the same intent id", 2, []cloud.Activity{op("op1", 500*time.Millisecond, cloud.RequestID("api", 7), cloud.ActivitySuccessful)}, true, outcomeNotApplied,
+			[]string{"group is at 2, not 5"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,6 +156,7 @@ func TestSettleFromAWSActivities(t *testing.T) {
 			if _, err := l.PutPolicy(context.Background(), p, ""); err != nil {
 				t.Fatal(err)
 			}
+			first := c.firstIntent(l, "web")
 			at := func(n int) func() bool { return func() bool { d, _ := emu.Desired("web"); return d == n } }
 			if tc.setBack {
 				c.waitFor("the slow resize to land", at(5))
@@ -147,17 +164,7 @@ func TestSettleFromAWSActivities(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var settled string
-			c.waitFor("a settled decision", func() bool {
-				ds, _ := l.fsm.Decisions("web", 100)
-				for _, d := range ds {
-					if d.Action == "settled" {
-						settled = d.Reason
-						return true
-					}
-				}
-				return false
-			})
+			settled := c.settledReason(l, "web", first)
 			if !strings.Contains(settled, fmt.Sprintf(") %s: ", tc.outcome)) {
 				t.Errorf("settled decision %q: want outcome %s", settled, tc.outcome)
 			}
@@ -167,13 +174,7 @@ func TestSettleFromAWSActivities(t *testing.T) {
 				}
 			}
 			if tc.outcome == outcomeApplied {
-				_, st, err := l.fsm.status("web")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if st.LastScaleOut.IsZero() {
-					t.Error("the applied resize does not count for the cooldown")
-				}
+				c.countsForCooldown(l, "web")
 			}
 		})
 	}

@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,11 +39,22 @@ func BenchmarkScale(b *testing.B) {
 	plan.Batch = min(plan.Batch, plan.series()/plan.Clients)
 	httpCloud := os.Getenv("CAPSTAN_SCALE_CLOUD") == "http"
 	history := envDuration(b, "CAPSTAN_SCALE_HISTORY", 0)
+	// CAPSTAN_SCALE_LOGS names a directory to keep each agent's log in
+	// (NODE.log), and CAPSTAN_SCALE_LOG_LEVEL their level (warn; info
+	// adds Raft's snapshot lines, to line elections up with snapshots).
+	logDir, logLevel := os.Getenv("CAPSTAN_SCALE_LOGS"), cmp.Or(os.Getenv("CAPSTAN_SCALE_LOG_LEVEL"), "warn")
+	// CAPSTAN_SCALE_GOMEMLIMIT is the agents' GOMEMLIMIT (README,
+	// "Memory"), set for them only: the benchmark process holds the
+	// seeded state too.
+	limit := os.Getenv("CAPSTAN_SCALE_GOMEMLIMIT")
 	for range b.N {
 		var seeded string
 		c := startClusterWith(b, 3, func(c *cluster) {
 			c.inProcessCloud = !httpCloud
 			c.nodeArgs = func(nd *node) []string { return []string{"--debug-addr", debugAddr(b, nd)} }
+			if limit != "" {
+				c.env = append(c.env, "GOMEMLIMIT="+limit)
+			}
 			if history > 0 {
 				c.startWait = 5 * time.Minute
 				c.seed = func(nodes []*node) error {
@@ -54,7 +67,7 @@ func BenchmarkScale(b *testing.B) {
 					return err
 				}
 			}
-		}, "--log-level", "warn")
+		}, "--log-level", logLevel)
 		for _, nd := range c.nodes {
 			b.Logf("%s: pid %d, pprof at http://%s/debug/pprof/", nd.id, nd.cmd.Process.Pid, debugAddr(b, nd))
 		}
@@ -72,6 +85,9 @@ func BenchmarkScale(b *testing.B) {
 		}
 		killed := time.Now()
 		r.raftLog = electionLines(c)
+		if logDir != "" {
+			keepLogs(b, c, logDir)
+		}
 		rows := r.rows(plan)
 		rows = append(rows, restartAll(b, c, killed), catchUp(b, c))
 		var out bytes.Buffer
@@ -397,6 +413,18 @@ func electionLines(c *cluster) string {
 		parts = append(parts, fmt.Sprintf("%s %d", nd.id, n))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// keepLogs writes each agent's log so far to dir/NODE.log.
+func keepLogs(b *testing.B, c *cluster, dir string) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		b.Fatal(err)
+	}
+	for _, nd := range c.nodes {
+		if err := os.WriteFile(filepath.Join(dir, nd.id+".log"), []byte(nd.log.String()), 0o640); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // sortedTerms is the terms seen, in order.

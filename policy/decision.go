@@ -122,9 +122,10 @@ const (
 	// the stabilization hold stood.
 	RuleForecastHold
 	// RuleNoiseRelease means anti-flapping would have damped the scale-in,
-	// but no trusted forecast could have caused the reversals and the
-	// scale-in sheds more than twice the series' forecast-error spread: a
-	// fall in demand beyond its noise.
+	// but no forecast raised a scale-out since the last scale-in (so none
+	// bought the capacity being shed) and the scale-in sheds more than
+	// twice the series' forecast-error spread: a fall in demand beyond its
+	// noise.
 	RuleNoiseRelease
 )
 

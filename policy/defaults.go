@@ -5,12 +5,17 @@ import "time"
 // Defaults returns the values a policy gets for fields it does not set.
 // They follow Kubernetes HPA's behavior defaults where one exists, so a
 // policy that names only its target, bounds and metrics behaves like an HPA
-// an operator already knows. Scale-in has no cooldown by default, as in
-// HPA's behavior API: the stabilization window already keeps a scale-in from
-// following a dip, and a 300 s cooldown after every action on top of it cut
-// the max_step pace (10 % per 60 s) to 10 % per 300 s, which on 5- and
-// 30-minute traces kept idle capacity for an hour after each peak (1.1-1.5x
-// the HPA reference's instance-hours in the scoreboard):
+// an operator already knows. Scale-in has no cooldown and no rate limit by
+// default, as in HPA's behavior API (whose default scale-down policy, 100 %
+// per 15 s, never binds): the stabilization window already keeps a
+// scale-in from following a dip. A 300 s cooldown after every action cut
+// the old max_step pace (10 % per 60 s) to 10 % per 300 s, and that pace
+// itself, once the stabilization window had let go, kept paying for
+// capacity the demand had left: with prediction off the scoreboard
+// measured it at 1.26x the HPA reference's instance-hours on
+// elb_request_count and 1.36x on batch_job_submissions, 1.09x and 1.04x
+// without it. An operator who wants a pace sets scale_in.max_step
+// ({instances: 2} alone means 2 per 60 s). The defaults:
 //
 //	warmup:              180s
 //	evaluation_interval: 10s
@@ -21,7 +26,7 @@ import "time"
 //	scale_in:
 //	  cooldown:      0s
 //	  stabilization: 300s
-//	  max_step: {instances: 2, percent: 10, period: 60s}
+//	  max_step: {instances: 0, percent: 0, period: 60s} (no limit)
 //	predictive:
 //	  mode:    off
 //	  lead:    the policy's warmup (180s when warmup is defaulted too)
@@ -45,7 +50,7 @@ func Defaults() Policy {
 		ScaleIn: ScaleIn{
 			Cooldown:      0,
 			Stabilization: Duration(300 * time.Second),
-			MaxStep:       MaxStep{Instances: 2, Percent: 10, Period: Duration(60 * time.Second)},
+			MaxStep:       MaxStep{Period: Duration(60 * time.Second)},
 		},
 		Predictive: Predictive{
 			Mode:    PredictOff,

@@ -34,7 +34,7 @@ func TestParseAppliesDefaults(t *testing.T) {
 		ScaleIn: ScaleIn{
 			Cooldown:      0,
 			Stabilization: Duration(300 * time.Second),
-			MaxStep:       MaxStep{Instances: 2, Percent: 10, Period: Duration(60 * time.Second)},
+			MaxStep:       MaxStep{Period: Duration(60 * time.Second)},
 		},
 		Predictive: Predictive{
 			Mode:    PredictOff,
@@ -80,8 +80,11 @@ func TestParseDefaultsOnlyAbsentFields(t *testing.T) {
 		{"explicit stale_after stays", []string{"evaluation_interval: 30s", "stale_after: 45s"}, func(p Policy) bool {
 			return p.StaleAfter == Duration(45*time.Second)
 		}},
-		{"max_step defaults per field", []string{"scale_in: {max_step: {percent: 0}}"}, func(p Policy) bool {
-			return p.ScaleIn.MaxStep == MaxStep{Instances: 2, Percent: 0, Period: Duration(time.Minute)}
+		{"max_step defaults per field", []string{"scale_in: {max_step: {instances: 3}}"}, func(p Policy) bool {
+			return p.ScaleIn.MaxStep == MaxStep{Instances: 3, Percent: 0, Period: Duration(time.Minute)}
+		}},
+		{"scale-out max_step defaults per field", []string{"scale_out: {max_step: {percent: 0}}"}, func(p Policy) bool {
+			return p.ScaleOut.MaxStep == MaxStep{Instances: 4, Percent: 0, Period: Duration(time.Minute)}
 		}},
 		{"null means absent", []string{"scale_in: {cooldown: null, stabilization: null}"}, func(p Policy) bool {
 			return p.ScaleIn.Cooldown == 0 && p.ScaleIn.Stabilization == Duration(5*time.Minute)
@@ -117,7 +120,7 @@ func TestApplyDefaults(t *testing.T) {
 	p.EvaluationInterval = Duration(time.Minute)
 	p.ApplyDefaults(nil)
 	if p.Tolerance != 0.1 || p.Predictive.Lead != Duration(time.Minute) || p.StaleAfter != Duration(3*time.Minute) ||
-		p.Predictive.Season != (Season{Auto: true}) || p.ScaleIn.MaxStep.Percent != 10 {
+		p.Predictive.Season != (Season{Auto: true}) || p.ScaleIn.MaxStep != (MaxStep{Period: Duration(time.Minute)}) {
 		t.Errorf("ApplyDefaults(nil) = %+v", p)
 	}
 	if err := p.Validate(); err != nil {
@@ -126,9 +129,9 @@ func TestApplyDefaults(t *testing.T) {
 
 	// An explicit present function keeps written zeros.
 	p = base
-	written := map[string]bool{"tolerance": true, "predictive.season": true, "scale_in.max_step.percent": true}
+	written := map[string]bool{"tolerance": true, "predictive.season": true, "scale_out.max_step.percent": true}
 	p.ApplyDefaults(func(path string) bool { return written[path] })
-	if p.Tolerance != 0 || p.Predictive.Season != (Season{}) || p.ScaleIn.MaxStep.Percent != 0 || p.ScaleIn.MaxStep.Instances != 2 {
+	if p.Tolerance != 0 || p.Predictive.Season != (Season{}) || p.ScaleOut.MaxStep.Percent != 0 || p.ScaleOut.MaxStep.Instances != 4 {
 		t.Errorf("ApplyDefaults(present) = %+v", p)
 	}
 
@@ -148,5 +151,49 @@ func TestDefaultStaleAfterGuardsAbsurdIntervals(t *testing.T) {
 	}
 	if got := defaultStaleAfter(time.Hour); got != 3*time.Hour {
 		t.Errorf("defaultStaleAfter(1h) = %v", got)
+	}
+}
+
+// TestDefaultScaleInIsHPAs replays a peak and its end through the smallest
+// policy (testdata/minimal.yaml): with the default scale-in, as with an
+// HPA's, the stabilization window alone decides, and once it lets go the
+// group falls to the recommendation in one step; a max_step the operator
+// writes still paces it.
+func TestDefaultScaleInIsHPAs(t *testing.T) {
+	data, err := os.ReadFile("testdata/minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		maxStep *MaxStep // nil: the default
+		after   time.Duration
+		want    int
+		bound   Limit
+	}{
+		{"within the window the peak holds", nil, 4 * time.Minute, 10, LimitStabilization},
+		{"after the window one step to the recommendation", nil, 5*time.Minute + time.Second, 1, LimitNone},
+		{"an explicit max_step paces it", &MaxStep{Instances: 2, Period: Duration(time.Minute)}, 5*time.Minute + time.Second, 8, LimitRateLimit},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Parse(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.maxStep != nil {
+				p.ScaleIn.MaxStep = *tc.maxStep
+			}
+			sample := func(at time.Duration, v float64) Inputs {
+				in := Inputs{Current: 10, Ready: 10}
+				in.Metrics[0] = Sample{Time: t0.Add(at), Value: v, Present: true}
+				return in
+			}
+			d := Evaluate(p, sample(0, 1000), State{}, t0) // the peak: 10 instances
+			d = Evaluate(p, sample(tc.after, 100), d.Next, t0.Add(tc.after))
+			if d.Desired != tc.want || d.Bound != tc.bound {
+				t.Fatalf("desired %d bound %v, want %d bound %v (%s)", d.Desired, d.Bound, tc.want, tc.bound, d.Explain(p))
+			}
+		})
 	}
 }

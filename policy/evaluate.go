@@ -60,8 +60,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	guard, guarded := 0, predicting && len(p.Metrics) > 0
 	// noise is the widest spread of the metrics' forecast errors at the
 	// lead, in instances; noiseKnown is false unless every metric has one.
-	// anyTrusted is true when some metric's forecast may act.
-	noise, noiseKnown, anyTrusted := 0.0, predicting && len(p.Metrics) > 0, false
+	noise, noiseKnown := 0.0, predicting && len(p.Metrics) > 0
 	for i := range p.Metrics {
 		m := &p.Metrics[i]
 		smp := in.Metrics[i]
@@ -129,7 +128,6 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		} else {
 			noiseKnown = false
 		}
-		anyTrusted = anyTrusted || (mp.Trusted && p.Predictive.Mode == PredictForecastAndScale)
 		if mp.Stale || !mp.Trusted || !isFinite(mp.Upper) {
 			guarded = false
 			continue
@@ -210,9 +208,9 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	// below it is. Cooldowns and anti-flapping still apply: a cooldown is
 	// the operator's "at most this often", max_step only "this far blind".
 	// Without it, capacity the forecasts no longer need is shed only
-	// max_step at a time (by default 10 % a minute, and once per cooldown
-	// where one is set), and after a peak on a 5-minute trace it was paid
-	// for up to an hour longer than the HPA reference's.
+	// max_step at a time (10 % a minute was the default then, and once per
+	// cooldown where one is set), and after a peak on a 5-minute trace it
+	// was paid for up to an hour longer than the HPA reference's.
 	guardedTo := current
 	if guarded && p.Predictive.Mode == PredictForecastAndScale && desired < current {
 		guardedTo = min(current, max(guard, rec, desired))
@@ -237,20 +235,25 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	// scale-out is older than the stabilization window (at least the
 	// scale-in cooldown) times one plus the number of reversals, so an
 	// oscillating signal is followed more slowly the longer it oscillates.
-	// Noise release: when no trusted forecast could have caused the
-	// reversals (no forecast-driven scale-out to undo), a scale-in deeper
-	// than flapNoiseZ times the series' own forecast-error spread is a fall
-	// in demand beyond its noise, not a swing around a level, and is not
+	// Noise release: when no forecast raised a scale-out since the last
+	// scale-in (the capacity to shed was bought by the reactive rule, so
+	// the forecast did not cause this swing), a scale-in deeper than
+	// flapNoiseZ times the series' own forecast-error spread is a fall in
+	// demand beyond its noise, not a swing around a level, and is not
 	// damped. The spread adapts per series; the examples' hourly cycle of a
-	// trusted forecast asking for capacity that the reactive side sheds
-	// half an hour later keeps its damping.
+	// forecast asking for capacity that the reactive side sheds half an
+	// hour later keeps its damping, because the forecast bought that rise.
+	// (The rule used to ask whether any forecast was trusted now: on noisy
+	// 5-minute traces a forecast is trusted most of the time, so every
+	// reactive swing was damped too, at 1.07-1.20x the reference's
+	// instance-hours.)
 	s.Reversals = pruneBefore(s.Reversals, now.Add(-flapWindow(p)), timeOf)
 	d.Reversals = len(s.Reversals)
 	if desired < current && len(s.Reversals) >= flapMinReversals && !s.LastScaleOut.IsZero() {
 		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D())
 		switch {
 		case !now.Before(s.LastScaleOut.Add(wait)):
-		case noiseKnown && !anyTrusted && float64(current-desired) >= max(1, flapNoiseZ*noise):
+		case noiseKnown && !s.LastForecastScaleOut.After(s.LastScaleIn) && float64(current-desired) >= max(1, flapNoiseZ*noise):
 			d.ScaleInRule = RuleNoiseRelease
 		default:
 			desired, bound, d.Damped = current, LimitFlapping, true
@@ -295,6 +298,9 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	case desired > current:
 		d.Action = ActionScaleOut
 		s.LastScaleOut = now
+		if d.UsedForecast {
+			s.LastForecastScaleOut = now
+		}
 		s.Changes = append(s.Changes, Change{At: now, From: current, To: desired})
 	case desired < current:
 		d.Action = ActionScaleIn

@@ -393,7 +393,8 @@ func TestStateBinaryRoundTrip(t *testing.T) {
 	if string(again) != string(b) {
 		t.Fatal("re-encoding a decoded state changed its bytes")
 	}
-	if !got.LastScaleOut.Equal(s.LastScaleOut) || len(got.Models) != 1 || got.Models[0].Model.Level != s.Models[0].Model.Level {
+	if !got.LastScaleOut.Equal(s.LastScaleOut) || !got.LastForecastScaleOut.Equal(s.LastForecastScaleOut) ||
+		len(got.Models) != 1 || got.Models[0].Model.Level != s.Models[0].Model.Level {
 		t.Fatalf("decoded state differs: %+v vs %+v", got, s)
 	}
 	// Both states must make the same next decision.

@@ -306,24 +306,29 @@ func TestGuardedPace(t *testing.T) {
 
 // TestNoiseRelease checks which damped scale-ins anti-flapping lets go:
 // only one that sheds more than flapNoiseZ times the series' own
-// forecast-error spread, and only when no trusted forecast could have
-// caused the reversals (forecast-only mode cannot act on one). A noisy
-// level of 20 instances' worth is trained, then the group is put in the
-// middle of an oscillation (three reversals, a scale-out 2 minutes ago).
+// forecast-error spread, and only when no forecast raised a scale-out since
+// the last scale-in (a trusted forecast that bought the rise may cause the
+// reversals itself; one that did not, did not). A noisy level of 20
+// instances' worth is trained, then the group is put in the middle of an
+// oscillation (three reversals, a scale-out 2 minutes ago, a scale-in 10
+// minutes ago).
 func TestNoiseRelease(t *testing.T) {
 	tests := []struct {
-		name   string
-		mode   PredictiveMode
-		slope  float64
-		noise  float64
-		value  float64 // the sample at the decision
-		rule   ScaleInRule
-		damped bool
+		name  string
+		mode  PredictiveMode
+		slope float64
+		noise float64
+		value float64 // the sample at the decision
+		// forecastRise: the scale-out 2 minutes ago was raised by a forecast.
+		forecastRise bool
+		rule         ScaleInRule
+		damped       bool
 	}{
-		{"deep fall on a noisy level is released", PredictForecastOnly, 0, 300, 1000, RuleNoiseRelease, false},
-		{"fall within the noise stays damped", PredictForecastOnly, 0, 300, 1850, RuleNone, true},
-		{"a trusted forecast that may act keeps the damping", PredictForecastAndScale, -10, 0, 1000, RuleNone, true},
-		{"prediction off keeps the damping", PredictOff, 0, 300, 1000, RuleNone, true},
+		{"deep fall on a noisy level is released", PredictForecastOnly, 0, 300, 1000, false, RuleNoiseRelease, false},
+		{"fall within the noise stays damped", PredictForecastOnly, 0, 300, 1850, false, RuleNone, true},
+		{"a trusted forecast that bought the rise keeps the damping", PredictForecastAndScale, -10, 0, 1000, true, RuleNone, true},
+		{"a trusted forecast that did not buy the rise releases", PredictForecastAndScale, -10, 0, 1000, false, RuleNoiseRelease, false},
+		{"prediction off keeps the damping", PredictOff, 0, 300, 1000, false, RuleNone, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -336,7 +341,14 @@ func TestNoiseRelease(t *testing.T) {
 			now := t0.Add(120 * time.Minute)
 			s.Recommendations = nil
 			s.Reversals = []time.Time{now.Add(-20 * time.Minute), now.Add(-10 * time.Minute), now.Add(-5 * time.Minute)}
-			s.LastScaleOut, s.LastAction = now.Add(-2*time.Minute), ActionScaleOut
+			s.LastScaleOut, s.LastScaleIn, s.LastAction = now.Add(-2*time.Minute), now.Add(-10*time.Minute), ActionScaleOut
+			s.LastForecastScaleOut = time.Time{}
+			if tc.forecastRise {
+				s.LastForecastScaleOut = s.LastScaleOut
+			}
+			if tc.mode == PredictForecastAndScale && !(s.Models[0].Skill() > 0) {
+				t.Fatal("the forecast is not trusted: the case does not test the rule")
+			}
 			in := Inputs{Current: current, Ready: current}
 			in.Metrics[0] = Sample{Time: now, Value: tc.value, Present: true}
 			d := Evaluate(p, in, s, now)

@@ -103,3 +103,70 @@ func TestStateDecodesVersion1(t *testing.T) {
 		t.Fatalf("version %d round trip: %v\n%+v\n%+v", stateVersion, err, s, s2)
 	}
 }
+
+// TestStateDecodesVersion2 decodes golden bytes written by the version 2
+// encoder (the version 1 fixture with evidence, a reversal and a tuned
+// model): they load as written, without a forecast-raised scale-out, which
+// version 3 added, and re-encode in the current version.
+func TestStateDecodesVersion2(t *testing.T) {
+	raw, err := os.ReadFile("testdata/state-v2.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != 2 {
+		t.Fatalf("fixture is version %d, want 2", b[0])
+	}
+	var s State
+	if err := s.UnmarshalBinary(b); err != nil {
+		t.Fatalf("version 2 state does not decode: %v", err)
+	}
+	mm := s.Models[0]
+	if !s.Evidence.Equal(t0.Add(3*time.Minute)) || s.LastAction != ActionScaleIn || len(s.Reversals) != 1 ||
+		!s.LastForecastScaleOut.IsZero() || mm.Persist != 0.5 || mm.Params.Alpha != 0.15 || mm.TunedSpan != 6*time.Hour {
+		t.Fatalf("decoded %+v", s)
+	}
+	again, _ := s.MarshalBinary()
+	var s2 State
+	if err := s2.UnmarshalBinary(again); err != nil || again[0] != stateVersion || !reflect.DeepEqual(s, s2) {
+		t.Fatalf("version %d round trip: %v\n%+v\n%+v", stateVersion, err, s, s2)
+	}
+}
+
+// TestForecastScaleOutIsRecorded checks that the state remembers a
+// scale-out a forecast raised, and only that kind: the noise release of
+// anti-flapping reads it.
+func TestForecastScaleOutIsRecorded(t *testing.T) {
+	p := basePolicy()
+	p.EvaluationInterval = Duration(time.Minute)
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(5 * time.Minute), History: Duration(24 * time.Hour)}
+	tests := []struct {
+		name     string
+		slope    float64 // of the trained ramp from 2000, per minute
+		value    float64 // the sample at the decision
+		forecast bool    // want a forecast-raised scale-out
+	}{
+		{"a rise the forecast sees coming", 10, 3200, true},
+		{"a jump on a flat level the reactive rule follows", 0, 2600, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			const current = 20
+			s := trainRamp(p, 120, 2000, tc.slope, 0, current)
+			s.LastScaleOut, s.LastForecastScaleOut, s.Changes = time.Time{}, time.Time{}, nil
+			now := t0.Add(120 * time.Minute)
+			in := Inputs{Current: current, Ready: current}
+			in.Metrics[0] = Sample{Time: now, Value: tc.value, Present: true}
+			d := Evaluate(p, in, s, now)
+			if d.Action != ActionScaleOut || d.UsedForecast != tc.forecast {
+				t.Fatalf("action %v used forecast %v, want a scale-out with %v (%s)", d.Action, d.UsedForecast, tc.forecast, d.Explain(p))
+			}
+			if got := d.Next.LastForecastScaleOut.Equal(now); got != tc.forecast {
+				t.Fatalf("LastForecastScaleOut %v at %v: recorded %v, want %v", d.Next.LastForecastScaleOut, now, got, tc.forecast)
+			}
+		})
+	}
+}

@@ -38,6 +38,11 @@ type State struct {
 	// Evidence is the time of the newest fresh sample a recommendation was
 	// entered for; a sample no newer is not entered again.
 	Evidence time.Time
+	// LastForecastScaleOut is when a forecast last raised a scale-out
+	// (Decision.UsedForecast); zero if never. Anti-flapping's noise release
+	// reads it: a rise a forecast bought since the last scale-in may be the
+	// cause of the reversals, a rise the reactive rule bought is not.
+	LastForecastScaleOut time.Time
 	// Models holds one forecasting model per policy metric (empty while
 	// prediction is off).
 	Models []MetricModel
@@ -179,10 +184,13 @@ func (s State) Clone() State {
 // recommendations, the evidence time, the last action and the reversals, and
 // after each model's pending forecasts its error bias and square, its
 // parameters and persistence, and when it was last tuned on how much
-// history; version 1 still decodes (policy/testdata/state-v1.hex), its
-// models with the parameters and full anchoring they were built with, their
-// squared errors standing in for the asymmetric loss until rescored.
-const stateVersion = 2
+// history. Version 3 adds, after the reversals, the time of the last
+// forecast-raised scale-out. Versions 1 and 2 still decode
+// (policy/testdata/state-v1.hex, state-v2.hex): version 1 models with the
+// parameters and full anchoring they were built with, their squared errors
+// standing in for the asymmetric loss until rescored; both as if no
+// forecast had raised a scale-out.
+const stateVersion = 3
 
 // maxStateEntries bounds every list in a decoded state so that garbage input
 // cannot make the decoder allocate without limit.
@@ -217,6 +225,7 @@ func (s State) MarshalBinary() ([]byte, error) {
 	for _, r := range s.Reversals {
 		b = appendTime(b, r)
 	}
+	b = appendTime(b, s.LastForecastScaleOut)
 	b = binary.AppendUvarint(b, uint64(len(s.Models)))
 	for i := range s.Models {
 		mm := &s.Models[i]
@@ -246,7 +255,7 @@ func (s State) MarshalBinary() ([]byte, error) {
 func (s *State) UnmarshalBinary(b []byte) error {
 	d := decoder{b: b}
 	version := d.byte()
-	if d.err == nil && version != 1 && version != stateVersion {
+	if d.err == nil && (version < 1 || version > stateVersion) {
 		return fmt.Errorf("%w: unknown version %d", ErrBadState, version)
 	}
 	var out State
@@ -276,6 +285,9 @@ func (s *State) UnmarshalBinary(b []byte) error {
 				out.Reversals[i] = d.time()
 			}
 		}
+	}
+	if version >= 3 {
+		out.LastForecastScaleOut = d.time()
 	}
 	if n := d.count(); n > 0 {
 		out.Models = make([]MetricModel, n)

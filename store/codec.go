@@ -17,6 +17,9 @@ type enc struct {
 	// a snapshot's version is the entry version of the same content):
 	// what an older one has no place for is left out (entities.go).
 	v uint8
+	// scratch is reused for the parts encoded apart before their length
+	// prefix (windows), so a snapshot does not allocate one per window.
+	scratch []byte
 }
 
 func (e *enc) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
@@ -156,6 +159,18 @@ func (d *dec) bytes() []byte {
 	}
 	v := make([]byte, n) // never nil: a present empty value stays present
 	copy(v, d.b)
+	d.b = d.b[n:]
+	return v
+}
+
+// borrow is bytes without the copy: the slice is only valid while the
+// record being decoded is, for a decoder that keeps nothing of it.
+func (d *dec) borrow() []byte {
+	n := d.n(1)
+	if d.err != nil {
+		return nil
+	}
+	v := d.b[:n:n]
 	d.b = d.b[n:]
 	return v
 }

@@ -32,8 +32,10 @@
 //
 // Snapshots do not hold up Apply: View copies only the map of policies,
 // and Apply copies a policy (and the audit log) the first time it changes
-// it while a View is held; once every view is released (Release, after
-// the snapshot is written), Apply changes in place again (view.go).
+// it while a View is held, its windows sharing their buckets until a
+// chunk of them changes (window.Clone); once every view is released
+// (Release, after the snapshot is written), Apply changes in place again
+// (view.go).
 //
 // The Raft log and stable store stay with the control plane (raft-boltdb):
 // hashicorp/raft's types reach net/http through its metrics library, which

@@ -316,13 +316,12 @@ func (d *dec) decision() policy.Record {
 
 func (e *enc) window(w *window.Window) {
 	// AppendBinary cannot fail; its error is the BinaryAppender contract.
-	var body []byte
-	body, _ = w.AppendBinary(body)
-	e.bytes(body)
+	e.scratch, _ = w.AppendBinary(e.scratch[:0])
+	e.bytes(e.scratch)
 }
 
 func (d *dec) window() *window.Window {
-	b := d.bytes()
+	b := d.borrow() // UnmarshalBinary keeps none of it
 	if d.err != nil {
 		return nil
 	}

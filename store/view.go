@@ -10,8 +10,11 @@ import (
 
 // View returns an immutable copy of the state for a snapshot, in time
 // proportional to the number of policies, not to the data they hold: the
-// policies themselves are shared, and the state copies a policy (windows
-// included) the first time Apply changes it after a View. The caller must
+// policies themselves are shared, and the state copies a policy the first
+// time Apply changes it after a View. That copy shares the windows'
+// buckets too (window.Clone): a window copies a chunk of 64 buckets
+// before its first change to it, so a policy fed while a snapshot is
+// written costs about 4 KB, not its week of history. The caller must
 // hold whatever lock guards Apply while View runs, and must not change the
 // view; it stays valid for as long as it is kept, while Apply goes on.
 func (s *State) View() *State {
@@ -38,10 +41,11 @@ func (s *State) View() *State {
 // longer read. Once every view is released, Apply changes policies in
 // place again instead of copying each on its first change: without it,
 // every snapshot made the state copy every policy it later touched (a
-// week-old policy's windows are about 64 KB), long after the snapshot had
-// been written. Call it once, when done with the view (Raft's
-// FSMSnapshot.Release); it may run concurrently with Apply. A view never
-// released only costs those copies.
+// week-old policy's windows were about 64 KB before windows shared their
+// chunks, and are still a few KB of chunk tables and copied chunks), long
+// after the snapshot had been written. Call it once, when done with the
+// view (Raft's FSMSnapshot.Release); it may run concurrently with Apply.
+// A view never released only costs those copies.
 func (s *State) Release() {
 	if o := s.origin; o != nil {
 		s.origin = nil
@@ -85,7 +89,8 @@ func (s *State) writableAudit() {
 }
 
 // clone copies what Apply changes in place: pending intents, latest
-// samples, windows and series points. Records, evaluation states and
+// samples, windows (their chunk tables: the buckets stay shared until
+// changed) and series points. Records, evaluation states and
 // policy values are replaced, never changed, and stay shared; decisions are
 // only appended to (after Clip, into a new array) or replaced.
 func (p *Policy) clone() *Policy {

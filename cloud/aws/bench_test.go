@@ -2,11 +2,17 @@ package aws
 
 import (
 	"context"
+	"fmt"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/aws/awsemu"
+	"github.com/capstan-io/capstan/cloud/drivertest"
 )
 
 // BenchmarkDriverOverhead measures one driver call against the emulator
@@ -53,4 +59,31 @@ func BenchmarkDriverOverhead(b *testing.B) {
 		// Alternate sizes so every call is a real resize.
 		run(b, func(i int) error { return h.drv.SetDesired(ctx, g, 10+i%2) })
 	})
+}
+
+// BenchmarkDescribe10k describes 10,000 groups of 2 instances in one
+// region: DescribeBatch (50 names a call) against one Describe per group.
+// Run with -benchtime 1x; the figures are in BENCHMARKS.md (issue 15).
+func BenchmarkDescribe10k(b *testing.B) {
+	hermetic(b)
+	emu := awsemu.New(awsemu.Options{})
+	counter := &drivertest.RequestCounter{Next: emu}
+	srv := httptest.NewServer(counter)
+	b.Cleanup(srv.Close)
+	drv, err := New(context.Background(), Options{
+		BaseEndpoint: srv.URL,
+		Credentials:  credentials.NewStaticCredentialsProvider(testAccessKey, testSecretKey, ""),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	refs := make([]cloud.GroupRef, 10000)
+	for i := range refs {
+		name := fmt.Sprintf("group-%05d", i)
+		if err := emu.CreateGroup(name, 0, 10, 2); err != nil {
+			b.Fatal(err)
+		}
+		refs[i] = ref(name)
+	}
+	drivertest.BenchDescribeAll(b, refs, drv, drv, counter.Count)
 }

@@ -88,7 +88,7 @@ func (c conformanceEmulator) Inject(t testing.TB, f drivertest.Fault) {
 		af.Times = -1
 	}
 	switch f.Op {
-	case "describe":
+	case "describe", "describe_batch":
 		af.Action = awsemu.ActionDescribe
 	case "set_desired":
 		af.Action = awsemu.ActionSetDesired
@@ -124,8 +124,10 @@ func TestConformance(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) drivertest.Setup {
 		h := newHarness(t, awsemu.Options{BootDelay: time.Minute})
 		return drivertest.Setup{
-			Driver:   cloud.NewRetrying(h.drv, drivertest.FastRetry()),
-			Emulator: conformanceEmulator{h.emu},
+			Driver:    cloud.NewRetrying(h.drv, drivertest.FastRetry()),
+			Emulator:  conformanceEmulator{h.emu},
+			Batch:     h.drv,
+			BatchPage: awsemu.MaxNamesPerDescribe,
 		}
 	})
 }

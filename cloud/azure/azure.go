@@ -103,7 +103,9 @@ type Options struct {
 	// is readable by anyone on the path.
 	InsecureAllowCredentialWithHTTP bool
 	// Transport sends the HTTP requests; nil means the SDK's default
-	// transport. At most one of Transport and HTTPClient may be set.
+	// transport's settings with a larger idle connection pool (64 per
+	// host, see newTransport). At most one of Transport and HTTPClient
+	// may be set.
 	Transport policy.Transporter
 	// HTTPClient sends the HTTP requests when Transport is nil, for example
 	// to go through a proxy. It is also used by DefaultAzureCredential.
@@ -189,6 +191,8 @@ func New(_ context.Context, opts Options) (*Driver, error) {
 		transport = opts.Transport
 	case opts.HTTPClient != nil:
 		transport = opts.HTTPClient
+	default:
+		transport = &http.Client{Transport: newTransport()}
 	}
 	cred := opts.Credential
 	if cred == nil {

@@ -40,6 +40,9 @@ func (em *emulator) Missing(testing.TB) cloud.GroupRef {
 func (em *emulator) Inject(t testing.TB, f drivertest.Fault) {
 	t.Helper()
 	af := azemu.Fault{Op: f.Op, Times: f.Times, Delay: f.Delay}
+	if f.Op == "describe_batch" {
+		af.Op = azemu.OpList
+	}
 	switch f.Kind {
 	case drivertest.Throttle:
 		af.Kind = azemu.Throttle
@@ -98,11 +101,14 @@ func TestConformance(t *testing.T) {
 		// Operations run a little while, so the poller sees InProgress
 		// before Succeeded; instances boot for a minute, as in the fake's
 		// conformance run.
-		e, d := serve(t, azemu.Options{OperationDuration: 5 * time.Millisecond, BootDelay: time.Minute}, nil)
+		// Pages of 7 scale sets make the batch cases follow nextLink.
+		e, d := serve(t, azemu.Options{OperationDuration: 5 * time.Millisecond, BootDelay: time.Minute, PageSize: 7}, nil)
 		return drivertest.Setup{
 			Driver:        cloud.NewRetrying(d, drivertest.FastRetry()),
 			Emulator:      &emulator{e: e},
 			HasOperations: true,
+			Batch:         d,
+			BatchPage:     7,
 		}
 	})
 }

@@ -2,7 +2,9 @@
 // against an emulator of its provider's API: describe; resize up and down;
 // an idempotent repeat; refusing sizes outside the group's bounds; each
 // fault class mapped to the right error and retry behaviour; cancellation
-// that stops waiting promptly. A driver package runs it from a test with
+// that stops waiting promptly; batch describes (cloud.BatchDescriber) that
+// answer as single describes do, report missing groups per group, page,
+// and report a throttle as cloud.ErrThrottled. A driver package runs it from a test with
 // its own emulator behind the Emulator interface.
 package drivertest
 
@@ -39,7 +41,9 @@ const (
 // Fault describes injected failures.
 type Fault struct {
 	Kind FaultKind
-	// Op is "describe" or "set_desired".
+	// Op is "describe", "describe_batch" (the provider call a batch
+	// describe makes: AWS's DescribeAutoScalingGroups, GCP's and Azure's
+	// lists) or "set_desired".
 	Op string
 	// Times is how many calls fail; a negative value means all of them.
 	Times int
@@ -68,6 +72,14 @@ type Setup struct {
 	// HasOperations is true for providers whose resize is a long-running
 	// operation (GCP, Azure): the suite then checks OperationFails.
 	HasOperations bool
+	// Batch is the driver's batch describe, unwrapped: the suite checks
+	// its answers against single describes, and that a throttled batch
+	// reports cloud.ErrThrottled (a retrying wrapper would absorb it).
+	Batch cloud.BatchDescriber
+	// BatchPage is how many groups one provider call of Batch answers at
+	// most (AWS: 50 names per call; GCP and Azure: the emulator's page
+	// size); the suite describes more than two pages' worth.
+	BatchPage int
 }
 
 // FastRetry are retry options for tests: real backoff, small intervals.
@@ -197,6 +209,7 @@ func Run(t *testing.T, newSetup func(t *testing.T) Setup) {
 			t.Fatalf("error %v, want ErrConflict on the first call", err)
 		}
 	})
+	runBatch(t, newSetup, ctx)
 	t.Run("cancellation stops waiting promptly", func(t *testing.T) {
 		s := newSetup(t)
 		g := s.Emulator.CreateGroup(t, "grp-cancel", 0, 10, 2)

@@ -1,7 +1,9 @@
-// Package emukit is the fault and call-log kit the provider emulators
-// (awsemu, gcpemu, azemu, sqsemu) and the fake cloud share, so their fault
-// injection and call logs behave alike instead of drifting apart: one bound
-// on the log, one way to consume a fault, and one notion of a slow call.
+// Package emukit is the fault, call-log and rate-limit kit the provider
+// emulators (awsemu, gcpemu, azemu, sqsemu) and the fake cloud share, so
+// their fault injection, call logs and throttling behave alike instead of
+// drifting apart: one bound on the log, one way to consume a fault, one
+// notion of a slow call, and one per-account token bucket (Limiter) behind
+// each provider's own throttle answer.
 //
 // A slow call here behaves as a real cloud's does: once a request has
 // arrived, the provider carries it out after the delay whether or not the

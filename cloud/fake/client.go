@@ -31,12 +31,41 @@ type Client struct {
 
 var _ cloud.Driver = (*Client)(nil)
 
+// MaxIdleConns bounds the idle keep-alive connections a Client keeps to
+// its fake cloud: as many as a leader's burst of concurrent calls is
+// likely to use, so a burst reuses the last one's connections.
+const MaxIdleConns = 64
+
+// IdleConnTimeout is how long a Client's idle connection stays open.
+const IdleConnTimeout = 90 * time.Second
+
+// NewTransport returns the transport a Client uses when its http.Client
+// has none: net/http's default settings (proxy from the environment,
+// dial and TLS timeouts, HTTP/2), but a pool of MaxIdleConns idle
+// connections to the host instead of two. With two, every burst of
+// concurrent calls closed all but two of its connections when it ended,
+// and the next burst dialled them again: a loaded leader left thousands of
+// sockets in TIME_WAIT (issue 15).
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = MaxIdleConns
+	t.MaxIdleConnsPerHost = MaxIdleConns
+	t.IdleConnTimeout = IdleConnTimeout
+	return t
+}
+
 // NewClient returns a client of the fake cloud at baseURL (for example
 // "http://127.0.0.1:7070"). A nil hc means an http.Client with
-// DefaultClientTimeout.
+// DefaultClientTimeout. An hc without a Transport is copied and given
+// NewTransport(), so its calls reuse connections.
 func NewClient(baseURL string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: DefaultClientTimeout}
+	}
+	if hc.Transport == nil {
+		cp := *hc
+		cp.Transport = NewTransport()
+		hc = &cp
 	}
 	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
 }
@@ -150,6 +179,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		// worth retrying like any other broken response.
 		return fmt.Errorf("fake cloud: %s %s: decoding the response: %w: %w", method, path, cloud.ErrUnavailable, err)
 	}
+	// Read to the end (the encoder's newline, if the decoder stopped
+	// short of it): net/http reuses only a connection whose answer was
+	// read to its end.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
 	return nil
 }
 

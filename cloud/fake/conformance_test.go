@@ -30,6 +30,9 @@ func (e emulator) Missing(testing.TB) cloud.GroupRef {
 
 func (e emulator) Inject(t testing.TB, f drivertest.Fault) {
 	ff := fake.Fault{Op: f.Op, Times: f.Times}
+	if f.Op == "describe_batch" {
+		ff.Op = fake.OpDescribeBatch
+	}
 	if ff.Times < 0 {
 		ff.Times = -1
 	}
@@ -60,7 +63,8 @@ func (e emulator) Desired(t testing.TB, g cloud.GroupRef) int {
 func TestConformanceInProcess(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) drivertest.Setup {
 		c := fake.New(fake.Options{BootDelay: time.Minute})
-		return drivertest.Setup{Driver: cloud.NewRetrying(fake.NewDriver(c), drivertest.FastRetry()), Emulator: emulator{c}}
+		d := fake.NewDriver(c)
+		return drivertest.Setup{Driver: cloud.NewRetrying(d, drivertest.FastRetry()), Emulator: emulator{c}, Batch: d, BatchPage: fake.MaxBatch}
 	})
 }
 
@@ -70,6 +74,7 @@ func TestConformanceHTTP(t *testing.T) {
 		c := fake.New(fake.Options{BootDelay: time.Minute})
 		srv := httptest.NewServer(fake.NewHandler(c))
 		t.Cleanup(srv.Close)
-		return drivertest.Setup{Driver: cloud.NewRetrying(fake.NewClient(srv.URL, nil), drivertest.FastRetry()), Emulator: emulator{c}}
+		cl := fake.NewClient(srv.URL, nil)
+		return drivertest.Setup{Driver: cloud.NewRetrying(cl, drivertest.FastRetry()), Emulator: emulator{c}, Batch: cl, BatchPage: fake.MaxBatch}
 	})
 }

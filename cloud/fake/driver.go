@@ -3,7 +3,6 @@ package fake
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/capstan-io/capstan/cloud"
@@ -38,11 +37,7 @@ func (d *Driver) SetDesired(ctx context.Context, g cloud.GroupRef, n int) error 
 	return d.c.SetDesired(ctx, g.Group, n)
 }
 
-// Activities is the fake cloud's activity record, read from its call log:
-// each resize of the group that took effect and changed its size, at the
-// time it took effect, newest first, from since on. It is not a provider
-// call (no fault, not logged), and it sees only what the bounded call log
-// still holds.
+// Activities is the fake cloud's activity record (Cloud.Activities).
 func (d *Driver) Activities(ctx context.Context, g cloud.GroupRef, since time.Time) ([]cloud.Activity, error) {
 	if g.Group == "" {
 		return nil, errNoGroup()
@@ -50,16 +45,7 @@ func (d *Driver) Activities(ctx context.Context, g cloud.GroupRef, since time.Ti
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var out []cloud.Activity
-	for _, c := range d.c.Calls() {
-		if c.Op != OpSetDesired || c.Group != g.Group || c.Err != "" || c.From == c.To || c.Done.Before(since) {
-			continue
-		}
-		out = append(out, cloud.Activity{ID: fmt.Sprintf("fake-%d", c.Arrival), Start: c.Done, End: c.Done,
-			From: c.From, To: c.To, Status: cloud.ActivitySuccessful, Description: fmt.Sprintf("resize from %d to %d", c.From, c.To)})
-	}
-	slices.Reverse(out)
-	return out, nil
+	return d.c.Activities(g.Group, since), nil
 }
 
 func errNoGroup() error {

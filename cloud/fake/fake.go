@@ -67,6 +67,13 @@ type Options struct {
 	// Cloud's lock (so it may call back into the Cloud). The fakecloud
 	// command uses it to log resizes as they happen.
 	OnCall func(Call)
+	// RateLimit throttles provider calls as a real provider's API limits
+	// do (the fake is one account): describes take from the read bucket,
+	// resizes from the write bucket; a call over the limit fails with
+	// cloud.ErrThrottled (HTTP 429 with Retry-After over the wire), is
+	// logged with Throttled set and changes nothing. The zero value is no
+	// limit.
+	RateLimit emukit.RateLimit
 }
 
 // Validate reports whether the options are consistent.
@@ -80,7 +87,7 @@ func (o Options) Validate() error {
 	if err := checkSizes(o.DefaultMin, o.DefaultMax, o.DefaultDesired); err != nil {
 		return fmt.Errorf("default group sizes: %w", err)
 	}
-	return nil
+	return o.RateLimit.Validate()
 }
 
 // Call is one entry of the call log: what was asked, by whom, and how it
@@ -89,10 +96,12 @@ func (o Options) Validate() error {
 type Call struct {
 	// Time is when the call arrived, by the Cloud's clock.
 	Time time.Time `json:"time"`
-	// Op is OpDescribe or OpSetDesired.
+	// Op is OpDescribe, OpDescribeBatch or OpSetDesired.
 	Op string `json:"op"`
-	// Group is the group name.
+	// Group is the group name ("" for a batch describe).
 	Group string `json:"group"`
+	// Groups are the names a batch describe asked for, in order.
+	Groups []string `json:"groups,omitempty"`
 	// From is the desired size before the call, To the size asked for
 	// (for a describe both are the size seen). Both are 0 when the group
 	// does not exist.
@@ -107,13 +116,17 @@ type Call struct {
 	// slow call lands after a later one. Done is when it took effect.
 	Arrival uint64    `json:"arrival"`
 	Done    time.Time `json:"done"`
+	// Throttled is true when Options.RateLimit refused the call.
+	Throttled bool `json:"throttled,omitempty"`
 }
 
 // Fault makes matching calls fail, or answer slowly, a number of times.
 type Fault struct {
 	// Group limits the fault to one group; "" matches any.
 	Group string
-	// Op limits the fault to OpDescribe or OpSetDesired; "" matches both.
+	// Op limits the fault to OpDescribe, OpDescribeBatch or OpSetDesired;
+	// "" matches all of them. A batch describe matches a fault's Group
+	// when it names that group.
 	Op string
 	// Err is what matching calls return (wrapped): one of the cloud
 	// sentinels ErrNotFound, ErrInvalid, ErrThrottled, ErrUnavailable or
@@ -136,9 +149,9 @@ var sentinels = []error{cloud.ErrNotFound, cloud.ErrInvalid, cloud.ErrThrottled,
 // Validate reports whether the fault can be injected.
 func (f Fault) Validate() error {
 	switch f.Op {
-	case "", OpDescribe, OpSetDesired:
+	case "", OpDescribe, OpDescribeBatch, OpSetDesired:
 	default:
-		return fmt.Errorf("fault op must be %q, %q or empty (got %q)", OpDescribe, OpSetDesired, f.Op)
+		return fmt.Errorf("fault op must be %q, %q, %q or empty (got %q)", OpDescribe, OpDescribeBatch, OpSetDesired, f.Op)
 	}
 	if f.Err != nil && !slices.ContainsFunc(sentinels, func(s error) bool { return errors.Is(f.Err, s) }) {
 		return fmt.Errorf("fault error must be one of the cloud sentinel errors (got %v)", f.Err)
@@ -158,10 +171,11 @@ type Cloud struct {
 	opts Options
 	now  func() time.Time
 
-	mu     sync.Mutex
-	groups map[string]*group
-	faults emukit.Faults[Fault]
-	calls  *emukit.Log[Call]
+	mu      sync.Mutex
+	groups  map[string]*group
+	faults  emukit.Faults[Fault]
+	calls   *emukit.Log[Call]
+	limiter *emukit.Limiter
 }
 
 // group is one instance group. Instances are kept as their ready times,
@@ -187,7 +201,8 @@ func New(opts Options) *Cloud {
 	if now == nil {
 		now = time.Now
 	}
-	return &Cloud{opts: opts, now: now, groups: make(map[string]*group), calls: emukit.NewLog[Call](opts.MaxCalls)}
+	return &Cloud{opts: opts, now: now, groups: make(map[string]*group), calls: emukit.NewLog[Call](opts.MaxCalls),
+		limiter: emukit.NewLimiter(opts.RateLimit)}
 }
 
 // CreateGroup adds a group whose desired instances are all ready at once:
@@ -253,60 +268,77 @@ func (c *Cloud) describe(ctx context.Context, name string) (cloud.GroupState, er
 	return c.call(ctx, OpDescribe, name, 0)
 }
 
-// call runs one provider call: fault, optional delay, the operation, and
-// the log entry. A delayed call takes effect after its delay even if the
-// caller gives up first (emukit.Slow); the delay is waited out without the
-// lock so a slow call does not stall the others.
+// call runs one provider call on one group (see provide).
 func (c *Cloud) call(ctx context.Context, op, name string, n int) (cloud.GroupState, error) {
 	caller, _ := cloud.CallerFrom(ctx)
 	entry := Call{Time: c.now(), Op: op, Group: name, To: n, Caller: caller}
-
-	// A call whose context is already done never reaches the provider, so
-	// it leaves the faults for the calls that do, and is not logged.
-	if err := ctxErr(ctx); err != nil {
-		return cloud.GroupState{}, err
-	}
-	entry.Arrival = c.calls.Arrive()
-	f, faulty := c.faults.Take(func(f Fault) bool {
-		return (f.Group == "" || f.Group == name) && (f.Op == "" || f.Op == op)
-	})
+	match := func(f Fault) bool { return (f.Group == "" || f.Group == name) && (f.Op == "" || f.Op == op) }
 	var st cloud.GroupState
-	effect := func() error {
-		c.mu.Lock()
-		var err error
-		if faulty && f.Err != nil {
-			err = fmt.Errorf("fake cloud: injected fault on %s of group %q: %w", op, name, f.Err)
+	err := c.provide(ctx, &entry, match, func(f *Fault) error {
+		if f != nil && f.Err != nil {
 			if g, ok := c.groups[name]; ok {
 				entry.From = g.desired
 				if op == OpDescribe {
 					entry.To = g.desired
 				}
 			}
-		} else {
-			st, err = c.apply(op, name, n, &entry)
+			return fmt.Errorf("fake cloud: injected fault on %s of group %q: %w", op, name, f.Err)
 		}
+		var err error
+		st, err = c.apply(op, name, n, &entry)
+		return err
+	})
+	if err != nil {
+		return cloud.GroupState{}, err
+	}
+	return st, nil
+}
+
+// provide runs one provider call. A call whose context is already done
+// never reaches the provider: it leaves the faults for the calls that do,
+// and is not logged. Otherwise the call is numbered, rate limited (see
+// throttle) and matched against the faults; then work runs under the lock,
+// given the fault taken (nil if none), and the call is logged with work's
+// error. With a fault's delay that happens after it (emukit.Slow), even if
+// the caller gives up first, and the delay is waited out without the lock
+// so a slow call does not stall the others.
+func (c *Cloud) provide(ctx context.Context, entry *Call, match func(Fault) bool, work func(f *Fault) error) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	entry.Arrival = c.calls.Arrive()
+	if err := c.throttle(entry); err != nil {
+		return err
+	}
+	f, faulty := c.faults.Take(match)
+	var taken *Fault
+	if faulty {
+		taken = &f
+	}
+	effect := func() error {
+		c.mu.Lock()
+		err := work(taken)
 		if err != nil {
 			entry.Err = err.Error()
 		}
 		entry.Done = c.now()
-		c.calls.Done(entry.Arrival, entry)
+		c.calls.Done(entry.Arrival, *entry)
 		c.mu.Unlock()
 		if c.opts.OnCall != nil {
-			c.opts.OnCall(entry)
+			c.opts.OnCall(*entry)
 		}
 		return err
 	}
 	if !faulty || f.Delay == 0 {
-		err := effect()
-		return st, err
+		return effect()
 	}
 	if _, err := emukit.Slow(ctx, f.Delay, effect); err != nil {
 		if ctx.Err() != nil {
-			return cloud.GroupState{}, ctxErr(ctx)
+			return ctxErr(ctx)
 		}
-		return cloud.GroupState{}, err
+		return err
 	}
-	return st, nil
+	return nil
 }
 
 // apply performs op on the group and fills in the log entry's sizes; the

@@ -3,6 +3,8 @@ package fake_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -543,8 +545,22 @@ func TestNewPanicsOnBadOptions(t *testing.T) {
 }
 
 // TestDriverActivities: the fake driver's activity record is the resizes
-// that took effect and changed the group, newest first, from since on.
+// that took effect and changed the group, newest first, from since on;
+// the HTTP client (--fake-cloud) reads the same record from a shared fake
+// cloud.
 func TestDriverActivities(t *testing.T) {
+	type activityDriver interface {
+		cloud.Driver
+		Activities(ctx context.Context, g cloud.GroupRef, since time.Time) ([]cloud.Activity, error)
+	}
+	drivers := map[string]func(t *testing.T, c *fake.Cloud) activityDriver{
+		"in process": func(_ *testing.T, c *fake.Cloud) activityDriver { return fake.NewDriver(c) },
+		"http": func(t *testing.T, c *fake.Cloud) activityDriver {
+			srv := httptest.NewServer(fake.NewHandler(c))
+			t.Cleanup(srv.Close)
+			return fake.NewClient(srv.URL, srv.Client())
+		},
+	}
 	type step struct {
 		group string
 		n     int
@@ -562,32 +578,55 @@ func TestDriverActivities(t *testing.T) {
 		{"since", []step{{"web", 5}, {"web", 3}}, 90 * time.Second, [][2]int{{5, 3}}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-			now := start
-			c := fake.New(fake.Options{AutoCreate: true, DefaultMax: 10, DefaultDesired: 2, Now: func() time.Time { return now }})
-			d := fake.NewDriver(c)
-			ctx := context.Background()
-			for _, s := range tc.steps {
-				now = now.Add(time.Minute)
-				_ = d.SetDesired(ctx, cloud.GroupRef{Group: s.group}, s.n)
-			}
-			since := start.Add(tc.since)
-			if tc.since < 0 {
-				since = start
-			}
-			acts, err := d.Activities(ctx, cloud.GroupRef{Group: "web"}, since)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(acts) != len(tc.want) {
-				t.Fatalf("activities %+v, want %v", acts, tc.want)
-			}
-			for i, w := range tc.want {
-				if acts[i].From != w[0] || acts[i].To != w[1] || acts[i].Status != cloud.ActivitySuccessful || acts[i].ID == "" {
-					t.Errorf("activity %d = %+v, want %d -> %d", i, acts[i], w[0], w[1])
+		for kind, newDriver := range drivers {
+			t.Run(kind+"/"+tc.name, func(t *testing.T) {
+				start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+				var mu sync.Mutex
+				now := start
+				clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+				c := fake.New(fake.Options{AutoCreate: true, DefaultMax: 10, DefaultDesired: 2, Now: clock})
+				d := newDriver(t, c)
+				ctx := context.Background()
+				for _, s := range tc.steps {
+					mu.Lock()
+					now = now.Add(time.Minute)
+					mu.Unlock()
+					_ = d.SetDesired(ctx, cloud.GroupRef{Group: s.group}, s.n)
 				}
-			}
-		})
+				since := start.Add(tc.since)
+				if tc.since < 0 {
+					since = start
+				}
+				acts, err := d.Activities(ctx, cloud.GroupRef{Group: "web"}, since)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(acts) != len(tc.want) {
+					t.Fatalf("activities %+v, want %v", acts, tc.want)
+				}
+				for i, w := range tc.want {
+					if acts[i].From != w[0] || acts[i].To != w[1] || acts[i].Status != cloud.ActivitySuccessful || acts[i].ID == "" {
+						t.Errorf("activity %d = %+v, want %d -> %d", i, acts[i], w[0], w[1])
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestHTTPActivitiesRefusesABadSince: the since parameter must be an RFC
+// 3339 time; the answer names it.
+func TestHTTPActivitiesRefusesABadSince(t *testing.T) {
+	c := fake.New(fake.Options{AutoCreate: true})
+	srv := httptest.NewServer(fake.NewHandler(c))
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/v1/groups/web/activities?since=yesterday")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "since") || !strings.Contains(string(body), "invalid") {
+		t.Fatalf("%d %s: want 400 invalid naming since", resp.StatusCode, body)
 	}
 }

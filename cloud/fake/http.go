@@ -63,15 +63,20 @@ type (
 //
 //	GET    /v1/groups                all groups' states, keyed by name
 //	GET    /v1/groups/{name}         one group's state (a provider call: faults apply, logged)
+//	POST   /v1/describe              many groups' states: {"groups":["web","api"]} (a provider call)
 //	POST   /v1/groups/{name}         create: {"min":1,"max":10,"desired":2}
 //	PUT    /v1/groups/{name}/desired resize: {"desired":5} (a provider call)
 //	PUT    /v1/groups/{name}/busy    {"busy":true} marks a scaling activity in progress
+//	GET    /v1/groups/{name}/activities?since=RFC3339  the group's resizes that took effect, newest first
 //	GET    /v1/calls                 the call log, oldest first
 //	POST   /v1/faults                {"group":"web","op":"set_desired","err":"throttled","times":2,"delay":"1s"}
 //	DELETE /v1/faults                clear all faults
 //
-// Provider calls take the caller from the X-Capstan-Node and X-Capstan-Term
-// headers. Errors are {"error":{"code":"...","message":"..."}} with codes
+// A batch describe names at most MaxBatch groups and answers
+// {"groups":[{"state":{...}},{"error":{"code":"not_found","message":"..."}}]},
+// one entry per name in order; a throttled or failed call answers with an
+// error status as a single describe does. Provider calls take the caller
+// from the X-Capstan-Node and X-Capstan-Term headers. Errors are {"error":{"code":"...","message":"..."}} with codes
 // not_found (404), invalid (400), throttled (429), unavailable (503) and
 // conflict (409).
 func NewHandler(c *Cloud) http.Handler {
@@ -79,9 +84,11 @@ func NewHandler(c *Cloud) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/groups", h.groups)
 	mux.HandleFunc("GET /v1/groups/{name}", h.describe)
+	mux.HandleFunc("POST /v1/describe", h.describeBatch)
 	mux.HandleFunc("POST /v1/groups/{name}", h.create)
 	mux.HandleFunc("PUT /v1/groups/{name}/desired", h.setDesired)
 	mux.HandleFunc("PUT /v1/groups/{name}/busy", h.setBusy)
+	mux.HandleFunc("GET /v1/groups/{name}/activities", h.activities)
 	mux.HandleFunc("GET /v1/calls", h.calls)
 	mux.HandleFunc("POST /v1/faults", h.injectFault)
 	mux.HandleFunc("DELETE /v1/faults", h.clearFaults)
@@ -278,15 +285,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // the "fake cloud: " prefix and the sentinel's own text, which the client
 // adds back when it rebuilds the error, so they are not doubled.
 func writeError(w http.ResponseWriter, err error) {
+	detail, status := wireError(err)
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, errorBody{Error: detail})
+}
+
+// wireError is err as the API sends it, and its HTTP status.
+func wireError(err error) (errorDetail, int) {
 	code, status := codeStatus(err)
 	msg := strings.TrimPrefix(err.Error(), "fake cloud: ")
 	if s := SentinelFor(code); s != nil {
 		msg = strings.TrimSuffix(msg, ": "+s.Error())
 	}
-	if status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "1")
-	}
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+	return errorDetail{Code: code, Message: msg}, status
 }
 
 func invalidf(format string, args ...any) error {

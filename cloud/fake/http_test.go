@@ -31,6 +31,9 @@ func TestHTTPErrorWire(t *testing.T) {
 	if err := c.InjectFault(fake.Fault{Group: "slowpoke", Err: cloud.ErrThrottled}); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.InjectFault(fake.Fault{Group: "batchpoke", Op: fake.OpDescribeBatch, Err: cloud.ErrThrottled}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, method, path, body string
 		header                   map[string]string
@@ -50,6 +53,10 @@ func TestHTTPErrorWire(t *testing.T) {
 		{"bad fault op", "POST", "/v1/faults", `{"op":"delete","err":"throttled"}`, nil, 400, "invalid"},
 		{"injected throttle", "PUT", "/v1/groups/slowpoke/desired", `{"desired":1}`, nil, 429, "throttled"},
 		{"busy unknown group", "PUT", "/v1/groups/nope/busy", `{"busy":true}`, nil, 404, "not_found"},
+		{"batch without groups", "POST", "/v1/describe", `{}`, nil, 400, "invalid"},
+		{"batch with an empty name", "POST", "/v1/describe", `{"groups":["web",""]}`, nil, 400, "invalid"},
+		{"batch over the limit", "POST", "/v1/describe", `{"groups":[` + strings.Repeat(`"web",`, fake.MaxBatch) + `"web"]}`, nil, 400, "invalid"},
+		{"batch naming a throttled group", "POST", "/v1/describe", `{"groups":["web","batchpoke"]}`, nil, 429, "throttled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))

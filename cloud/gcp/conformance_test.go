@@ -18,6 +18,9 @@ import (
 
 const testProject = "capstan-test"
 
+// testPage is the emulator's list page size in the conformance suite.
+const testPage = 7
+
 // scope says where the suite's groups live: a zone or a region.
 type scope struct {
 	zone, region string
@@ -59,6 +62,8 @@ func (em emulator) Inject(t testing.TB, f drivertest.Fault) {
 	switch f.Op {
 	case "describe":
 		ef.Op = gcpemu.OpGet
+	case "describe_batch":
+		ef.Op = gcpemu.OpList
 	case "set_desired":
 		ef.Op = gcpemu.OpResize
 	default:
@@ -122,11 +127,14 @@ func TestConformance(t *testing.T) {
 			drivertest.Run(t, func(t *testing.T) drivertest.Setup {
 				// Operations take a few polls; instances boot slower than
 				// the suite runs, as in life.
-				d, emu := newTestDriver(t, gcpemu.Options{BootDelay: time.Minute, OperationDelay: 15 * time.Millisecond}, 5*time.Millisecond)
+				// Pages of 7 make the batch cases page.
+				d, emu := newTestDriver(t, gcpemu.Options{BootDelay: time.Minute, OperationDelay: 15 * time.Millisecond, PageSize: testPage}, 5*time.Millisecond)
 				return drivertest.Setup{
 					Driver:        cloud.NewRetrying(d, drivertest.FastRetry()),
 					Emulator:      emulator{emu, tc.s},
 					HasOperations: true,
+					Batch:         d,
+					BatchPage:     testPage,
 				}
 			})
 		})

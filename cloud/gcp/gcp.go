@@ -6,7 +6,10 @@
 // has an autoscaler attached, the autoscaler (autoscalers.get) for its
 // bounds. SetDesired reads the group the same way, resizes it
 // (instanceGroupManagers.resize) only when the size differs, and polls the
-// returned zone or region operation until it is DONE.
+// returned zone or region operation until it is DONE; the resize carries
+// the request id the context holds (cloud.RequestFrom) as its requestId.
+// Activities (operations.go) lists the group's resize operations, which
+// the control plane reads to settle a resize whose outcome was unknown.
 //
 // Sizes, as GroupState reports them:
 //   - Desired is the group's targetSize.
@@ -79,6 +82,8 @@ type Driver struct {
 	regional     *compute.RegionInstanceGroupManagersClient
 	autoscalers  *compute.AutoscalersClient
 	rAutoscalers *compute.RegionAutoscalersClient
+	zoneOps      *compute.ZoneOperationsClient   // Activities (operations.go)
+	regionOps    *compute.RegionOperationsClient // Activities (operations.go)
 	log          *slog.Logger
 	poll         time.Duration
 }
@@ -133,6 +138,14 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		d.Close()
 		return nil, fmt.Errorf("gcp: creating the region autoscalers client: %w", err)
 	}
+	if d.zoneOps, err = compute.NewZoneOperationsRESTClient(ctx, copts...); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("gcp: creating the zone operations client: %w", err)
+	}
+	if d.regionOps, err = compute.NewRegionOperationsRESTClient(ctx, copts...); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("gcp: creating the region operations client: %w", err)
+	}
 	return d, nil
 }
 
@@ -150,6 +163,12 @@ func (d *Driver) Close() error {
 	}
 	if d.rAutoscalers != nil {
 		errs = append(errs, d.rAutoscalers.Close())
+	}
+	if d.zoneOps != nil {
+		errs = append(errs, d.zoneOps.Close())
+	}
+	if d.regionOps != nil {
+		errs = append(errs, d.regionOps.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -177,14 +196,7 @@ func (d *Driver) describe(ctx context.Context, t target) (cloud.GroupState, *bou
 	if err != nil {
 		return cloud.GroupState{}, nil, err
 	}
-	a := igm.GetCurrentActions()
-	gs := cloud.GroupState{
-		Desired:   int(igm.GetTargetSize()),
-		InService: int(a.GetNone() + a.GetRefreshing()),
-		Pending: int(a.GetCreating() + a.GetCreatingWithoutRetries() + a.GetRecreating() +
-			a.GetRestarting() + a.GetStarting() + a.GetResuming() + a.GetVerifying()),
-		Busy: !igm.GetStatus().GetIsStable(),
-	}
+	gs := igmState(igm)
 	link := igm.GetStatus().GetAutoscaler()
 	if link == "" {
 		return gs, nil, nil
@@ -282,25 +294,27 @@ func (d *Driver) getAutoscaler(ctx context.Context, t target, link string) (*bou
 		}
 		return nil, err
 	}
-	p := as.GetAutoscalingPolicy()
-	mode := p.GetMode()
-	if mode == "" {
-		// The API's default mode.
-		mode = computepb.AutoscalingPolicy_ON.String()
-	}
-	return &bounds{name: ref.name, min: int(p.GetMinNumReplicas()), max: int(p.GetMaxNumReplicas()), mode: mode}, nil
+	return autoscalerBounds(as, ref.name), nil
 }
 
+// resize sends the resize, with the request id ctx carries
+// (cloud.RequestFrom) as its requestId: Compute Engine then carries out
+// every attempt of one intent once, and records the id in the operation
+// (clientOperationId), where Activities finds it.
 func (d *Driver) resize(ctx context.Context, t target, n int32) (*compute.Operation, error) {
 	var op *compute.Operation
 	var err error
+	var reqID *string
+	if id, ok := cloud.RequestFrom(ctx); ok {
+		reqID = &id
+	}
 	if t.regional {
 		op, err = d.regional.Resize(ctx, &computepb.ResizeRegionInstanceGroupManagerRequest{
-			Project: t.project, Region: t.location, InstanceGroupManager: t.name, Size: n,
+			Project: t.project, Region: t.location, InstanceGroupManager: t.name, Size: n, RequestId: reqID,
 		}, noRetry())
 	} else {
 		op, err = d.zonal.Resize(ctx, &computepb.ResizeInstanceGroupManagerRequest{
-			Project: t.project, Zone: t.location, InstanceGroupManager: t.name, Size: n,
+			Project: t.project, Zone: t.location, InstanceGroupManager: t.name, Size: n, RequestId: reqID,
 		}, noRetry())
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/capstan-io/capstan/cloud/emukit"
 	"github.com/capstan-io/capstan/cloud/fake"
 )
 
@@ -26,6 +28,9 @@ type fakeCloudOptions struct {
 	defaultMin     int
 	defaultMax     int
 	defaultDesired int
+	readRate       float64
+	writeRate      float64
+	rateBurst      int
 }
 
 // fakeGroupSpec is one --group flag, parsed.
@@ -52,6 +57,9 @@ GET /v1/groups and GET /v1/calls and break it with POST /v1/faults.
 
 Groups are created up front with --group NAME=MIN:MAX:DESIRED (repeatable),
 at run time with POST /v1/groups/NAME, or on first use with --auto-create.
+--read-rate and --write-rate throttle it as a provider's API limits do:
+calls over the limit are answered 429 throttled, change nothing and show
+in the call log with "throttled": true.
 Runs until interrupted (SIGINT or SIGTERM), then shuts down gracefully.`,
 		Example: `  capstan fakecloud --addr 127.0.0.1:7070 --boot-delay 30s --group web=1:20:2
   curl -s 127.0.0.1:7070/v1/groups
@@ -69,6 +77,9 @@ Runs until interrupted (SIGINT or SIGTERM), then shuts down gracefully.`,
 	f.IntVar(&o.defaultMin, "default-min", 0, "min size of auto-created groups")
 	f.IntVar(&o.defaultMax, "default-max", 100, "max size of auto-created groups")
 	f.IntVar(&o.defaultDesired, "default-desired", 1, "initial size of auto-created groups")
+	f.Float64Var(&o.readRate, "read-rate", 0, "throttle describes above this many calls per second, as a provider's API limit does (429 throttled; 0: no limit)")
+	f.Float64Var(&o.writeRate, "write-rate", 0, "throttle resizes above this many calls per second (0: no limit)")
+	f.IntVar(&o.rateBurst, "rate-burst", 0, "calls an idle fake cloud takes at once before --read-rate and --write-rate apply (0: one second's worth)")
 	return cmd
 }
 
@@ -92,6 +103,17 @@ func (o fakeCloudOptions) validate() ([]fakeGroupSpec, error) {
 		return nil, fmt.Errorf("--default-max: must be <= %d (got %d)", fake.MaxGroupSize, o.defaultMax)
 	case o.defaultDesired < o.defaultMin || o.defaultDesired > o.defaultMax:
 		return nil, fmt.Errorf("--default-desired: must be within --default-min %d and --default-max %d (got %d)", o.defaultMin, o.defaultMax, o.defaultDesired)
+	}
+	for _, r := range []struct {
+		flag string
+		v    float64
+	}{{"--read-rate", o.readRate}, {"--write-rate", o.writeRate}} {
+		if !(r.v >= 0) || math.IsInf(r.v, 0) {
+			return nil, fmt.Errorf("%s: must be a number of calls per second >= 0 (got %v)", r.flag, r.v)
+		}
+	}
+	if o.rateBurst < 0 {
+		return nil, fmt.Errorf("--rate-burst: must be >= 0 (got %d)", o.rateBurst)
 	}
 	specs := make([]fakeGroupSpec, 0, len(o.groups))
 	seen := make(map[string]bool, len(o.groups))
@@ -162,6 +184,7 @@ func runFakeCloud(ctx context.Context, stderr io.Writer, o fakeCloudOptions) err
 		DefaultMax:     o.defaultMax,
 		DefaultDesired: o.defaultDesired,
 		OnCall:         func(call fake.Call) { logFakeCall(ctx, log, call) },
+		RateLimit:      emukit.RateLimit{ReadsPerSecond: o.readRate, WritesPerSecond: o.writeRate, Burst: o.rateBurst},
 	})
 	for _, g := range specs {
 		if err := c.CreateGroup(g.name, g.min, g.max, g.desired); err != nil {
@@ -185,7 +208,7 @@ func runFakeCloud(ctx context.Context, stderr io.Writer, o fakeCloudOptions) err
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	log.Info("fake cloud listening", "addr", ln.Addr().String(), "boot_delay", o.bootDelay,
-		"groups", len(specs), "auto_create", o.autoCreate)
+		"groups", len(specs), "auto_create", o.autoCreate, "read_rate", o.readRate, "write_rate", o.writeRate)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -212,7 +235,7 @@ func runFakeCloud(ctx context.Context, stderr io.Writer, o fakeCloudOptions) err
 // agents make constantly, at debug.
 func logFakeCall(ctx context.Context, log *slog.Logger, call fake.Call) {
 	level := slog.LevelInfo
-	if call.Op == fake.OpDescribe {
+	if call.Op == fake.OpDescribe || call.Op == fake.OpDescribeBatch {
 		level = slog.LevelDebug
 	}
 	attrs := []slog.Attr{

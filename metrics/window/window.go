@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -43,36 +44,68 @@ func (a Agg) String() string {
 }
 
 // Window is a ring of fixed-step buckets aligned to multiples of Step since
-// the Unix epoch. Its memory grows with the buckets it has been through,
-// up to its length: a week-long window that has seen an hour of samples
-// holds an hour of buckets. It is not safe for concurrent use; its owner
-// locks.
+// the Unix epoch, held in chunks of chunkLen buckets. Its memory grows with
+// the buckets it has been given samples for, up to its length: a week-long
+// window that has seen an hour of samples holds one chunk. A bucket costs
+// 10 bytes (an 8-byte value, a 2-byte count; Last windows add the 8-byte
+// time of their value), so a full week of 2,016 five-minute buckets is
+// about 21 KB. Copies (Clone) share chunks until one of them changes a
+// chunk, which it then copies: a snapshot's copy of a window costs its
+// chunk table, and the live window copies about one chunk (640 bytes)
+// while the snapshot is written, not the whole window.
+//
+// It is not safe for concurrent use; its owner locks. A clone may be read
+// while the window it was cloned from goes on changing.
 type Window struct {
 	step   int64 // nanoseconds
 	agg    Agg
 	length int
-	// slots is, once it holds length buckets, the ring: bucket index i at
-	// slots[i mod length]. Before that it grows: it holds the buckets
-	// head-len(slots)+1 .. head in order, and older ones are empty.
-	slots []bucket
-	// ats holds, for Last windows only, the time of each slot's value,
-	// at the same positions; other windows do not pay for it.
-	ats []int64
+	// chunks is the ring of chunks, empty until the first sample: chunk
+	// number k (the buckets k*chunkLen .. k*chunkLen+chunkLen-1) sits at
+	// chunks[k mod len(chunks)], and len(chunks) is the most chunks the
+	// window's span can touch (ringChunks). A nil chunk is empty buckets.
+	// Every chunk from the oldest the window spans to the head's is the
+	// one its position names; buckets of the oldest that are older than
+	// the window are stale and never read.
+	chunks []*chunk
+	// ats holds, for Last windows only, the time of each bucket's value,
+	// chunk for chunk at the same positions; other windows do not pay
+	// for it.
+	ats []*[chunkLen]int64
+	// owned says which chunks this window may change in place: the
+	// others may be shared with a clone, and are copied before a change.
+	owned []bool
+	// hi holds the count's upper 16 bits for the rare bucket of more
+	// than 65,535 samples, by bucket index; nil when there is none.
+	hi map[int64]uint16
 	// head is the bucket index (time / step) of the newest bucket; the
 	// window spans head-length+1 .. head.
 	head int64
 	any  bool
 }
 
-// bucket is 16 bytes: its value (the sum for Mean, the max or last
-// value otherwise) and its sample count. A full week of 2,016 buckets is
-// 32 KB per window.
-type bucket struct {
-	v float64
-	n uint32
+// chunkLen is how many consecutive buckets a chunk holds: a week-long
+// window is 32 or 33 chunks, and copying one before a change is 640 bytes.
+const chunkLen = 64
+
+// chunk is chunkLen buckets: for each its value (the sum for Mean, the
+// max or last value otherwise) and the low 16 bits of its sample count,
+// as two arrays so that nothing is padding: 640 bytes, a Go size class,
+// and no pointers for the garbage collector to scan.
+type chunk struct {
+	v [chunkLen]float64
+	n [chunkLen]uint16
 }
 
-// New returns a window of length buckets of the given step.
+// bucket is one bucket read out of its chunk.
+type bucket struct {
+	v  float64
+	n  uint32
+	at int64 // Last windows only
+}
+
+// New returns a window of length buckets of the given step. It holds no
+// buckets until its first sample.
 func New(step time.Duration, length int, agg Agg) *Window {
 	if step <= 0 || length <= 0 {
 		panic("window.New: step and length must be positive")
@@ -89,91 +122,106 @@ func (w *Window) Aggregation() Agg { return w.agg }
 // Len is the number of buckets the window spans.
 func (w *Window) Len() int { return w.length }
 
-// full reports whether the slots are the whole ring.
-func (w *Window) full() bool { return len(w.slots) == w.length }
+// ringChunks is how many chunks a span of length buckets can touch: one
+// more than it fills when it does not start at a chunk's first bucket.
+func ringChunks(length int) int { return 1 + (length+chunkLen-2)/chunkLen }
 
-// first is the index of the oldest stored bucket.
-func (w *Window) first() int64 { return w.head - int64(len(w.slots)) + 1 }
+// first is the index of the oldest bucket the window spans.
+func (w *Window) first() int64 { return w.head - int64(w.length) + 1 }
 
-// slot returns the position of bucket idx in slots, which must be within
-// the window (advance said so), making room for it while the window grows.
-func (w *Window) slot(idx int64) int {
-	if !w.full() && idx < w.first() {
-		// A late sample older than the stored buckets: prepend empty ones.
-		need := int(w.first() - idx)
-		if len(w.slots)+need >= w.length {
-			w.toRing()
-		} else {
-			w.slots = append(make([]bucket, need, need+len(w.slots)), w.slots...)
-			if w.agg == Last {
-				w.ats = append(make([]int64, need, need+len(w.ats)), w.ats...)
-			}
-		}
-	}
-	if w.full() {
-		return mod(idx, int64(w.length))
-	}
-	return int(idx - w.first())
+// locate returns the position in the ring of bucket idx's chunk and idx's
+// offset in that chunk.
+func (w *Window) locate(idx int64) (pos, off int) {
+	k := floorDiv(idx, chunkLen)
+	return mod(k, int64(len(w.chunks))), int(idx - k*chunkLen)
 }
 
-// get returns the bucket for idx within the window and, for Last, its
-// value's time (empty where none is stored).
-func (w *Window) get(idx int64) (bucket, int64) {
-	pos := -1
+// get returns bucket idx, empty when it is outside the window or holds
+// no samples.
+func (w *Window) get(idx int64) bucket {
+	if !w.any || idx < w.first() || idx > w.head {
+		return bucket{}
+	}
+	pos, off := w.locate(idx)
+	c := w.chunks[pos]
+	if c == nil {
+		return bucket{}
+	}
+	b := bucket{v: c.v[off], n: w.count(c, off, idx)}
+	if w.agg == Last {
+		b.at = w.ats[pos][off]
+	}
+	return b
+}
+
+// count is the sample count of bucket idx at offset off of chunk c.
+func (w *Window) count(c *chunk, off int, idx int64) uint32 {
+	n := uint32(c.n[off])
+	if w.hi != nil {
+		n |= uint32(w.hi[idx]) << 16
+	}
+	return n
+}
+
+// set stores bucket idx, which must be within the window, copying or
+// creating its chunk first when this window does not own it.
+func (w *Window) set(idx int64, b bucket) {
+	pos, off := w.locate(idx)
+	c := w.chunks[pos]
 	switch {
-	case w.full():
-		pos = mod(idx, int64(w.length))
-	case idx >= w.first() && idx <= w.head:
-		pos = int(idx - w.first())
-	}
-	if pos < 0 {
-		return bucket{}, 0
-	}
-	if w.agg == Last {
-		return w.slots[pos], w.ats[pos]
-	}
-	return w.slots[pos], 0
-}
-
-// grow appends k empty buckets to the growing slots.
-func (w *Window) grow(k int64) {
-	for range k {
-		w.slots = append(w.slots, bucket{})
+	case c == nil:
+		c = new(chunk)
+		w.chunks[pos] = c
 		if w.agg == Last {
-			w.ats = append(w.ats, 0)
+			w.ats[pos] = new([chunkLen]int64)
 		}
+		w.owned[pos] = true
+	case !w.owned[pos]:
+		cp := *c
+		c = &cp
+		w.chunks[pos] = c
+		if w.agg == Last {
+			at := *w.ats[pos]
+			w.ats[pos] = &at
+		}
+		w.owned[pos] = true
+	}
+	c.v[off], c.n[off] = b.v, uint16(b.n)
+	if hi := uint16(b.n >> 16); hi != 0 {
+		if w.hi == nil {
+			w.hi = map[int64]uint16{}
+		}
+		w.hi[idx] = hi
+	} else if w.hi != nil {
+		delete(w.hi, idx)
+	}
+	if w.agg == Last {
+		w.ats[pos][off] = b.at
 	}
 }
 
-// empty clears the bucket at position pos.
-func (w *Window) empty(pos int) {
-	w.slots[pos] = bucket{}
+// start makes the ring for the first sample, at bucket idx.
+func (w *Window) start(idx int64) {
+	n := ringChunks(w.length)
+	w.chunks, w.owned, w.hi = make([]*chunk, n), make([]bool, n), nil
 	if w.agg == Last {
-		w.ats[pos] = 0
+		w.ats = make([]*[chunkLen]int64, n)
 	}
+	w.head, w.any = idx, true
 }
 
-// toRing turns the growing slots into the full ring for the same head.
-func (w *Window) toRing() {
-	ring := make([]bucket, w.length)
-	var ats []int64
+// drop empties the chunk at ring position pos.
+func (w *Window) drop(pos int) {
+	w.chunks[pos], w.owned[pos] = nil, false
 	if w.agg == Last {
-		ats = make([]int64, w.length)
+		w.ats[pos] = nil
 	}
-	for i, b := range w.slots {
-		if j := w.first() + int64(i); j > w.head-int64(w.length) {
-			ring[mod(j, int64(w.length))] = b
-			if ats != nil {
-				ats[mod(j, int64(w.length))] = w.ats[i]
-			}
-		}
-	}
-	w.slots, w.ats = ring, ats
 }
 
 // Add folds one sample into its bucket. Samples older than the window are
 // dropped; a newer one advances the window, emptying the buckets it passes.
-// Non-finite values are dropped. It does not allocate.
+// Non-finite values are dropped. It allocates only the first time a chunk
+// of buckets gets a sample, or is changed after a Clone.
 func (w *Window) Add(t time.Time, v float64) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return
@@ -183,8 +231,7 @@ func (w *Window) Add(t time.Time, v float64) {
 	if !w.advance(idx) {
 		return // older than the window
 	}
-	pos := w.slot(idx)
-	b := &w.slots[pos]
+	b := w.get(idx)
 	switch w.agg {
 	case Mean:
 		b.v += v
@@ -193,11 +240,12 @@ func (w *Window) Add(t time.Time, v float64) {
 			b.v = v
 		}
 	case Last:
-		if b.n == 0 || tn >= w.ats[pos] {
-			b.v, w.ats[pos] = v, tn
+		if b.n == 0 || tn >= b.at {
+			b.v, b.at = v, tn
 		}
 	}
 	b.n++
+	w.set(idx, b)
 }
 
 // Partial is an aggregate of several samples of one bucket, so a batch of
@@ -241,8 +289,7 @@ func (w *Window) Merge(p Partial, factor float64) {
 	if !w.advance(p.Bucket) {
 		return
 	}
-	pos := w.slot(p.Bucket)
-	b := &w.slots[pos]
+	b := w.get(p.Bucket)
 	switch w.agg {
 	case Mean:
 		b.v += p.Sum * factor
@@ -251,11 +298,12 @@ func (w *Window) Merge(p Partial, factor float64) {
 			b.v = p.Max * factor
 		}
 	case Last:
-		if b.n == 0 || p.LastAt >= w.ats[pos] {
-			b.v, w.ats[pos] = p.Last*factor, p.LastAt
+		if b.n == 0 || p.LastAt >= b.at {
+			b.v, b.at = p.Last*factor, p.LastAt
 		}
 	}
 	b.n += p.N
+	w.set(p.Bucket, b)
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
@@ -263,34 +311,32 @@ func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 // advance moves the window so it holds bucket idx, and reports false when
 // idx is older than the window.
 func (w *Window) advance(idx int64) bool {
-	n := int64(w.length)
 	switch {
 	case !w.any:
-		w.head, w.any = idx, true
-		w.slots, w.ats = w.slots[:0], w.ats[:0]
-		w.grow(1)
-		if w.length == 1 {
-			w.toRing()
-		}
+		w.start(idx)
 	case idx > w.head:
-		if !w.full() && int64(len(w.slots))+idx-w.head < n {
-			w.grow(idx - w.head)
-			w.head = idx
-			break
-		}
-		if !w.full() {
-			w.toRing() // growing past the length: from now on a ring
-		}
-		if idx-w.head >= n {
-			clear(w.slots)
-			clear(w.ats)
+		from, to := floorDiv(w.head, chunkLen), floorDiv(idx, chunkLen)
+		// The chunks the head moves into held chunks older than the
+		// window: empty them. Buckets after the old head in its own
+		// chunk have never had a sample.
+		if n := int64(len(w.chunks)); to-from >= n {
+			for pos := range w.chunks {
+				w.drop(pos)
+			}
 		} else {
-			for i := w.head + 1; i <= idx; i++ {
-				w.empty(mod(i, n))
+			for k := from + 1; k <= to; k++ {
+				w.drop(mod(k, n))
 			}
 		}
 		w.head = idx
-	case idx <= w.head-n:
+		if w.hi != nil {
+			for i := range w.hi {
+				if i < w.first() {
+					delete(w.hi, i)
+				}
+			}
+		}
+	case idx < w.first():
 		return false
 	}
 	return true
@@ -311,15 +357,24 @@ func (w *Window) Values(upTo time.Time) (start time.Time, values []float64) {
 		return time.Time{}, nil
 	}
 	values = make([]float64, 0, last-first+1)
-	for i := first; i <= last; i++ {
-		b, _ := w.get(i)
-		switch {
-		case b.n == 0:
-			values = append(values, math.NaN())
-		case w.agg == Mean:
-			values = append(values, b.v/float64(b.n))
-		default:
-			values = append(values, b.v)
+	for i := first; i <= last; {
+		// A chunk at a time.
+		pos, off := w.locate(i)
+		end := min(last, i+int64(chunkLen-1-off))
+		c := w.chunks[pos]
+		for ; i <= end; i, off = i+1, off+1 {
+			var n uint32
+			if c != nil {
+				n = w.count(c, off, i)
+			}
+			switch {
+			case n == 0:
+				values = append(values, math.NaN())
+			case w.agg == Mean:
+				values = append(values, c.v[off]/float64(n))
+			default:
+				values = append(values, c.v[off])
+			}
 		}
 	}
 	return time.Unix(0, first*w.step).UTC(), values
@@ -358,28 +413,18 @@ type wire struct {
 // consistent window.
 var ErrBadWindow = errors.New("window: malformed encoding")
 
-// MarshalJSON encodes the window exactly.
+// MarshalJSON encodes the window exactly: every array as long as the
+// window, bucket idx at position idx mod length (the ring this encoding
+// was first written from), zeros where there is no bucket.
 func (w *Window) MarshalJSON() ([]byte, error) {
-	x := wire{Step: w.step, Agg: w.agg, Head: w.head, Any: w.any}
-	c := w
-	if !w.full() {
-		c = w.Clone()
-		if c.any {
-			c.toRing()
-		} else {
-			c.slots = make([]bucket, c.length)
-			c.ats = make([]int64, c.length)
+	x := wire{Step: w.step, Agg: w.agg, Head: w.head, Any: w.any,
+		Sum: make([]float64, w.length), N: make([]uint32, w.length), Value: make([]float64, w.length), At: make([]int64, w.length)}
+	for i := w.first(); w.any && i <= w.head; i++ {
+		b, pos := w.get(i), mod(i, int64(w.length))
+		x.N[pos], x.Value[pos], x.At[pos] = b.n, b.v, b.at
+		if w.agg == Mean {
+			x.Sum[pos], x.Value[pos] = b.v, 0
 		}
-	}
-	for i, b := range c.slots {
-		sum, value, at := 0.0, b.v, int64(0)
-		if c.agg == Mean {
-			sum, value = b.v, 0
-		}
-		if c.agg == Last {
-			at = c.ats[i]
-		}
-		x.Sum, x.N, x.Value, x.At = append(x.Sum, sum), append(x.N, b.n), append(x.Value, value), append(x.At, at)
 	}
 	return json.Marshal(x)
 }
@@ -394,18 +439,30 @@ func (w *Window) UnmarshalJSON(data []byte) error {
 	if x.Step <= 0 || n == 0 || len(x.N) != n || len(x.Value) != n || len(x.At) != n || x.Agg > Last {
 		return ErrBadWindow
 	}
-	*w = Window{step: x.Step, agg: x.Agg, length: n, head: x.Head, any: x.Any, slots: make([]bucket, n)}
-	if w.agg == Last {
-		w.ats = slices.Clone(x.At)
-	}
-	for i := range w.slots {
-		// A Mean bucket's value is its sum; the other arrays are zero.
-		w.slots[i] = bucket{v: x.Value[i], n: x.N[i]}
-		if w.agg == Mean {
-			w.slots[i].v = x.Sum[i]
+	r := Window{step: x.Step, agg: x.Agg, length: n, head: x.Head}
+	if x.Any {
+		r.start(x.Head)
+		// From the oldest bucket holding samples: older ones are empty.
+		lo := r.first()
+		for lo < r.head && x.N[mod(lo, int64(n))] == 0 {
+			lo++
+		}
+		for i := lo; i <= r.head; i++ {
+			pos := mod(i, int64(n))
+			// A Mean bucket's value is its sum; the other arrays are zero.
+			b := bucket{v: x.Value[pos], n: x.N[pos]}
+			if r.agg == Mean {
+				b.v = x.Sum[pos]
+			}
+			if r.agg == Last {
+				b.at = x.At[pos]
+			}
+			if b != (bucket{}) {
+				r.set(i, b)
+			}
 		}
 	}
-	w.compact()
+	*w = r
 	return nil
 }
 
@@ -438,15 +495,27 @@ func (w *Window) AppendBinary(b []byte) ([]byte, error) {
 	// encode equally and a restored one holds only what it needs.
 	lo := w.oldestFilled()
 	b = binary.AppendUvarint(b, uint64(w.head-lo+1))
-	for i := lo; w.any && i <= w.head; i++ {
-		s, at := w.get(i)
-		b = binary.AppendUvarint(b, uint64(s.n))
-		if s.n == 0 {
+	// A chunk at a time: snapshots are mostly this loop.
+	for i := lo; w.any && i <= w.head; {
+		pos, off := w.locate(i)
+		end := min(w.head, i+int64(chunkLen-1-off))
+		c := w.chunks[pos]
+		if c == nil {
+			for ; i <= end; i++ {
+				b = append(b, 0) // an empty bucket: its count, 0
+			}
 			continue
 		}
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.v))
-		if w.agg == Last {
-			b = binary.AppendVarint(b, at)
+		for ; i <= end; i, off = i+1, off+1 {
+			n := w.count(c, off, i)
+			b = binary.AppendUvarint(b, uint64(n))
+			if n == 0 {
+				continue
+			}
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(c.v[off]))
+			if w.agg == Last {
+				b = binary.AppendVarint(b, w.ats[pos][off])
+			}
 		}
 	}
 	return b, nil
@@ -501,14 +570,16 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	if !ok || n > length || n > uint64(len(d)) || (n == 0) == anyData {
 		return fail("bad bucket count")
 	}
-	x := Window{step: step, agg: agg, length: int(length), head: head, any: anyData}
-	if n > 0 {
-		x.slots = make([]bucket, n) // oldest first; a ring once n == length, below
-		if agg == Last {
-			x.ats = make([]int64, n)
-		}
+	x := Window{step: step, agg: agg, length: int(length), head: head}
+	if anyData {
+		x.start(head)
 	}
-	for i := range x.slots {
+	// The stored buckets, oldest first, end at the head. Restoring a
+	// snapshot is mostly this loop: it fills each chunk directly.
+	var c *chunk
+	var ats *[chunkLen]int64
+	cur := int64(math.MinInt64) // the chunk number c holds
+	for i := head - int64(n) + 1; i <= head && n > 0; i++ {
 		cnt, ok := uvarint()
 		if !ok || cnt > math.MaxUint32 {
 			return fail("bad bucket count")
@@ -521,67 +592,69 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 		}
 		v := math.Float64frombits(binary.LittleEndian.Uint64(d))
 		d = d[8:]
-		x.slots[i] = bucket{v: v, n: uint32(cnt)}
+		if k := floorDiv(i, chunkLen); k != cur {
+			x.set(i, bucket{}) // creates the chunk, owned
+			pos, _ := x.locate(i)
+			c, cur = x.chunks[pos], k
+			if agg == Last {
+				ats = x.ats[pos]
+			}
+		}
+		off := int(i - cur*chunkLen)
+		c.v[off], c.n[off] = v, uint16(cnt)
+		if cnt>>16 != 0 {
+			if x.hi == nil {
+				x.hi = map[int64]uint16{}
+			}
+			x.hi[i] = uint16(cnt >> 16)
+		}
 		if agg == Last {
 			at, ok := varint()
 			if !ok {
 				return fail("bad bucket time")
 			}
-			x.ats[i] = at
+			ats[off] = at
 		}
 	}
 	if len(d) != 0 {
 		return fail(fmt.Sprintf("%d trailing bytes", len(d)))
-	}
-	if x.full() {
-		x.toRing() // the buckets head-length+1 .. head, into ring positions
 	}
 	*w = x
 	return nil
 }
 
 // oldestFilled is the index of the oldest bucket holding samples (the
-// head when none does, or before the first sample).
+// head when none does, or after it before the first sample).
 func (w *Window) oldestFilled() int64 {
 	if !w.any {
 		return w.head + 1
 	}
-	for i := w.head - int64(len(w.slots)) + 1; i < w.head; i++ {
-		if b, _ := w.get(i); b.n > 0 {
-			return i
+	for i := w.first(); i < w.head; {
+		pos, off := w.locate(i)
+		end := min(w.head-1, i+int64(chunkLen-1-off))
+		if c := w.chunks[pos]; c != nil {
+			for ; i <= end; i, off = i+1, off+1 {
+				if w.count(c, off, i) > 0 {
+					return i
+				}
+			}
 		}
+		i = end + 1
 	}
 	return w.head
 }
 
-// compact drops the empty buckets older than the oldest holding samples,
-// so a decoded window holds only what it needs, as a grown one does.
-func (w *Window) compact() {
-	if !w.any {
-		w.slots, w.ats = nil, nil
-		return
-	}
-	lo := w.oldestFilled()
-	if k := w.head - lo + 1; k < int64(w.length) {
-		out := make([]bucket, k)
-		var ats []int64
-		if w.agg == Last {
-			ats = make([]int64, k)
-		}
-		for i := range out {
-			b, at := w.get(lo + int64(i))
-			out[i] = b
-			if ats != nil {
-				ats[i] = at
-			}
-		}
-		w.slots, w.ats = out, ats
-	}
-}
-
-// Clone returns an independent copy of the window.
+// Clone returns a copy of the window that shares its chunks of buckets
+// with w until either changes one, which it then copies: the copy costs
+// the chunk table, not the buckets. Clone marks w's chunks as shared, so
+// it must not run concurrently with another Clone, Add or Merge of w;
+// reading w (Values, the encodings) while it runs is safe.
 func (w *Window) Clone() *Window {
 	c := *w
-	c.slots, c.ats = slices.Clone(w.slots), slices.Clone(w.ats)
+	c.chunks, c.ats, c.hi = slices.Clone(w.chunks), slices.Clone(w.ats), maps.Clone(w.hi)
+	if w.owned != nil {
+		c.owned = make([]bool, len(w.owned))
+		clear(w.owned)
+	}
 	return &c
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -87,12 +89,12 @@ func TestJSONRoundTripIsExact(t *testing.T) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(*w, r) {
+	if !same(w, &r) {
 		t.Fatal("restored window differs")
 	}
 	w.Add(at(200), 1)
 	r.Add(at(200), 1)
-	if !reflect.DeepEqual(*w, r) {
+	if !same(w, &r) {
 		t.Fatal("restored window continues differently")
 	}
 	for _, bad := range []string{`{}`, `{"step":0}`, `{"step":10,"sum":[1],"n":[],"value":[1],"at":[1]}`, `nope`} {
@@ -305,11 +307,11 @@ func TestWindowGrowsAsBucketsFill(t *testing.T) {
 	for i := range 10 {
 		w.Add(at(float64(i*10)), 1)
 	}
-	if c := cap(w.slots); c > 64 || w.ats != nil {
-		t.Fatalf("a 2,016-bucket mean window holds %d buckets after 10 (times: %v)", c, w.ats != nil)
+	if c := held(w); c != 1 || w.ats != nil {
+		t.Fatalf("a 2,016-bucket mean window holds %d chunks after 10 buckets (times: %v), want 1", c, w.ats != nil)
 	}
-	if size := unsafe.Sizeof(bucket{}); size != 16 {
-		t.Fatalf("a bucket takes %d bytes, want 16", size)
+	if size := unsafe.Sizeof(chunk{}); size != 640 {
+		t.Fatalf("a chunk of %d buckets takes %d bytes, want 640", chunkLen, size)
 	}
 	moves := []float64{0, 10, 10, -25, 30, 5, 200, -150, 15, 10, -5, 400, 10, 10, 1000, -990, 20}
 	for _, agg := range []Agg{Mean, Max, Last} {
@@ -346,5 +348,196 @@ func TestWindowGrowsAsBucketsFill(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// held is how many chunks of buckets the window holds.
+func held(w *Window) int {
+	n := 0
+	for _, c := range w.chunks {
+		if c != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// same reports whether two windows hold the same buckets: the same
+// shape, values and both encodings, whatever their memory layout.
+func same(a, b *Window) bool {
+	s1, v1 := vals(a, at(1e9))
+	s2, v2 := vals(b, at(1e9))
+	e1, _ := a.AppendBinary(nil)
+	e2, _ := b.AppendBinary(nil)
+	j1, _ := json.Marshal(a)
+	j2, _ := json.Marshal(b)
+	return a.step == b.step && a.agg == b.agg && a.length == b.length && a.head == b.head && a.any == b.any &&
+		s1.Equal(s2) && reflect.DeepEqual(v1, v2) && bytes.Equal(e1, e2) && bytes.Equal(j1, j2)
+}
+
+// fullWeek is a week-long window of five-minute buckets, every bucket
+// filled.
+func fullWeek() *Window {
+	w := New(5*time.Minute, 2016, Mean)
+	for i := range 2016 {
+		w.Add(t0.Add(time.Duration(i)*5*time.Minute), float64(i%97)+0.5)
+	}
+	return w
+}
+
+// BenchmarkEncodeWeek measures what a snapshot and an evaluation read of
+// a full week-long window: its binary encoding and its values.
+func BenchmarkEncodeWeek(b *testing.B) {
+	w := fullWeek()
+	b.Run("append-binary", func(b *testing.B) {
+		var buf []byte
+		for b.Loop() {
+			buf, _ = w.AppendBinary(buf[:0])
+		}
+	})
+	b.Run("values", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			w.Values(t0.Add(8 * 24 * time.Hour))
+		}
+	})
+}
+
+// TestWindowAcrossChunks: windows longer than a chunk, and of lengths
+// around a chunk's, behave exactly like the reference model through
+// random moves of the head (within a chunk, across several, past the
+// whole window), late samples and merges, and round-trip through both
+// encodings at every step.
+func TestWindowAcrossChunks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for _, agg := range []Agg{Mean, Max, Last} {
+		for _, length := range []int{63, 64, 65, 129, 300, 2016} {
+			w := New(10*time.Second, length, agg)
+			m := &model{agg: agg, length: int64(length), buckets: map[int64]modelBucket{}}
+			now := 1e5
+			for k := range 600 {
+				switch r := rng.IntN(100); {
+				case r < 60:
+					now += rng.Float64() * 40 // the next few buckets
+				case r < 80:
+					now -= rng.Float64() * float64(length) * 12 // late, sometimes older than the window
+				case r < 95:
+					now += rng.Float64() * 700 * 10 // across chunks
+				default:
+					now += float64(length) * 10 * (1 + rng.Float64()) // past the whole window
+				}
+				tm := at(now)
+				v := float64(rng.IntN(1000))/8 - 20
+				w.Add(tm, v)
+				m.add(floorDiv(tm.UnixNano(), w.step), tm.UnixNano(), v)
+				_, got := vals(w, at(1e9))
+				if want := m.values(w.step); !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s, length %d, step %d: values differ from the model", agg, length, k)
+				}
+				if k%25 == 0 {
+					bin, _ := w.AppendBinary(nil)
+					var r Window
+					if err := r.UnmarshalBinary(bin); err != nil {
+						t.Fatal(err)
+					}
+					js, _ := json.Marshal(w)
+					var rj Window
+					if err := json.Unmarshal(js, &rj); err != nil {
+						t.Fatal(err)
+					}
+					if !same(w, &r) || !same(w, &rj) {
+						t.Fatalf("%s, length %d, step %d: a decoded window differs", agg, length, k)
+					}
+				}
+			}
+			if c, limit := held(w), ringChunks(length); c > limit {
+				t.Fatalf("%s, length %d: %d chunks held, at most %d", agg, length, c, limit)
+			}
+		}
+	}
+}
+
+// TestCloneSharesUntilChanged: a clone shares the chunks and keeps what
+// it held however the original moves on (and the other way round), and a
+// change after a clone copies one chunk, not the window.
+func TestCloneSharesUntilChanged(t *testing.T) {
+	moves := []struct {
+		name string
+		d    time.Duration // from the head's time
+	}{
+		{"same bucket", 0},
+		{"late, in an older chunk", -3 * 24 * time.Hour},
+		{"next bucket", 5 * time.Minute},
+		{"next chunk", 64 * 5 * time.Minute},
+		{"past the window", 8 * 24 * time.Hour},
+	}
+	head := t0.Add(2015 * 5 * time.Minute)
+	for _, mv := range moves {
+		for _, changeClone := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/change clone %v", mv.name, changeClone), func(t *testing.T) {
+				w := fullWeek()
+				c := w.Clone()
+				before, _ := w.AppendBinary(nil)
+				changed, kept := w, c
+				if changeClone {
+					changed, kept = c, w
+				}
+				changed.Add(head.Add(mv.d), 1e6)
+				if after, _ := kept.AppendBinary(nil); !bytes.Equal(before, after) {
+					t.Fatal("a change to one copy showed in the other")
+				}
+				if got, _ := changed.AppendBinary(nil); bytes.Equal(got, before) {
+					t.Fatal("the change did not take")
+				}
+				copied := 0
+				for i := range changed.chunks {
+					if changed.chunks[i] != nil && changed.chunks[i] != kept.chunks[i] {
+						copied++
+					}
+				}
+				if copied > 1 {
+					t.Fatalf("%d chunks copied for one sample, want at most 1", copied)
+				}
+			})
+		}
+	}
+}
+
+// TestCountsBeyond16Bits: a bucket's sample count is exact beyond the
+// 16 bits a chunk keeps, through merges, adds, both encodings and the
+// window sliding past the bucket.
+func TestCountsBeyond16Bits(t *testing.T) {
+	step := 10 * time.Second
+	w := New(step, 100, Mean)
+	idx := BucketOf(at(5), step)
+	w.Merge(Partial{Bucket: idx, Sum: 70_000 * 2, N: 70_000}, 1)
+	w.Add(at(5), 2)
+	w.Merge(Partial{Bucket: idx + 1, Sum: 65_535, N: 65_535}, 1)
+	w.Add(at(15), 1) // 65,536: just past 16 bits
+	if _, v := w.Values(at(20)); len(v) != 100 || v[98] != 2 || v[99] != 1 {
+		t.Fatalf("means %v, want 2 and 1 at the end", v[98:])
+	}
+	if got := w.get(idx).n; got != 70_001 {
+		t.Fatalf("count %d, want 70,001", got)
+	}
+	bin, _ := w.AppendBinary(nil)
+	js, _ := json.Marshal(w)
+	var r, rj Window
+	if err := r.UnmarshalBinary(bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &rj); err != nil {
+		t.Fatal(err)
+	}
+	if !same(w, &r) || !same(w, &rj) || r.get(idx+1).n != 65_536 {
+		t.Fatal("a decoded window lost the wide counts")
+	}
+	c := w.Clone()
+	w.Add(at(1e4), 1) // the window slides past both buckets
+	if len(w.hi) != 0 {
+		t.Fatalf("wide counts of buckets out of the window kept: %v", w.hi)
+	}
+	if c.get(idx).n != 70_001 {
+		t.Fatal("the clone lost its wide count")
 	}
 }

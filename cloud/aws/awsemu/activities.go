@@ -3,7 +3,6 @@ package awsemu
 import (
 	"encoding/xml"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 )
@@ -30,29 +29,14 @@ func (g *group) recordActivity(now time.Time, from, to int, boot time.Duration) 
 // for none names no group and lists nothing (the emulator keeps no
 // account-wide list).
 func (e *Emulator) describeActivities(form map[string][]string, region, reqID string) (any, *apiError) {
-	get := func(k string) string {
-		if v := form[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
+	size, offset, aerr := paging(form, 100)
+	if aerr != nil {
+		return nil, aerr
 	}
-	size := 100
-	if raw := get("MaxRecords"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 100 {
-			return nil, errorf(http.StatusBadRequest, CodeValidationError, "Value %q for parameter MaxRecords is invalid: must be an integer from 1 to 100", raw)
-		}
-		size = n
+	var name string
+	if v := form["AutoScalingGroupName"]; len(v) > 0 {
+		name = v[0]
 	}
-	offset := 0
-	if tok := get("NextToken"); tok != "" {
-		n, err := strconv.Atoi(tok)
-		if err != nil || n < 0 {
-			return nil, errorf(http.StatusBadRequest, "InvalidNextToken", "The token '%s' is invalid.", tok)
-		}
-		offset = n
-	}
-	name := get("AutoScalingGroupName")
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	resp := activitiesResponse{Xmlns: xmlns, RequestID: reqID}

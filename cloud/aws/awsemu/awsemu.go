@@ -27,8 +27,13 @@
 // at once, booting ones first; a desired capacity outside [min, max] is a
 // ValidationError with AWS's wording; HonorCooldown=true is refused with
 // ScalingActivityInProgress during the group's cooldown; a missing group is
-// absent from describes and a ValidationError on writes. Faults are injected
-// as AWS error codes, delays or dropped connections.
+// absent from describes and a ValidationError on writes. A describe may
+// name at most 50 groups (more is AWS's ValidationError "The number of group
+// names that may be passed in is limited to 50") and is paged by
+// MaxRecords (default 50, at most 100) and NextToken. Options.RateLimit
+// throttles each access key and region as AWS throttles an account: 400
+// Throttling "Rate exceeded". Faults are injected as AWS error codes,
+// delays or dropped connections.
 package awsemu
 
 import (
@@ -51,6 +56,14 @@ const (
 	ActionSetDesired = "SetDesiredCapacity"
 	ActionActivities = "DescribeScalingActivities"
 )
+
+// MaxNamesPerDescribe is how many group names one DescribeAutoScalingGroups
+// call may name; AWS refuses more with a ValidationError.
+const MaxNamesPerDescribe = 50
+
+// DefaultDescribeRecords is DescribeAutoScalingGroups's page size when the
+// request sets no MaxRecords (it may ask for up to 100).
+const DefaultDescribeRecords = 50
 
 // maxActivities is how many scaling activities the emulator keeps per
 // group, newest last; AWS keeps six weeks of them.
@@ -99,6 +112,17 @@ type Options struct {
 	// MaxCalls bounds the call log (oldest entries are dropped); zero
 	// means DefaultMaxCalls.
 	MaxCalls int
+	// PageSize, when positive, caps each DescribeAutoScalingGroups page
+	// below the request's MaxRecords, as AWS may answer fewer records than
+	// asked: tests set it to make a describe of a few groups page.
+	PageSize int
+	// RateLimit throttles each account (access key id and region, as
+	// AWS meters an account per region): DescribeAutoScalingGroups and
+	// DescribeScalingActivities take from the read bucket,
+	// SetDesiredCapacity from the write bucket. A call over the limit is
+	// answered 400 Throttling "Rate exceeded", as AWS answers, and
+	// changes nothing. The zero value is no limit.
+	RateLimit emukit.RateLimit
 }
 
 // Fault makes matching requests fail, answer slowly, or both. Faults are
@@ -172,6 +196,8 @@ type Call struct {
 	Code   string
 	// Arrival numbers the requests in the order they arrived, from 1.
 	Arrival uint64
+	// Throttled is true when Options.RateLimit refused the call.
+	Throttled bool
 }
 
 // GroupInfo is a group as the emulator holds it, for assertions.
@@ -191,6 +217,7 @@ type Emulator struct {
 	groups  map[string]*group
 	faults  emukit.Faults[Fault]
 	calls   *emukit.Log[Call]
+	limiter *emukit.Limiter
 	nextID  uint64 // instance ids
 	nextReq uint64 // request ids
 }
@@ -223,11 +250,14 @@ type instance struct {
 	readyAt time.Time
 }
 
-// New returns an emulator with no groups. It panics on negative options, a
-// programming error.
+// New returns an emulator with no groups. It panics on negative options or
+// an invalid rate limit, a programming error.
 func New(opts Options) *Emulator {
-	if opts.BootDelay < 0 || opts.DefaultCooldown < 0 || opts.MaxCalls < 0 {
-		panic("awsemu.New: BootDelay, DefaultCooldown and MaxCalls must be >= 0")
+	if opts.BootDelay < 0 || opts.DefaultCooldown < 0 || opts.MaxCalls < 0 || opts.PageSize < 0 {
+		panic("awsemu.New: BootDelay, DefaultCooldown, MaxCalls and PageSize must be >= 0")
+	}
+	if err := opts.RateLimit.Validate(); err != nil {
+		panic("awsemu.New: " + err.Error())
 	}
 	if opts.DefaultCooldown == 0 {
 		opts.DefaultCooldown = 300 * time.Second
@@ -242,7 +272,8 @@ func New(opts Options) *Emulator {
 	if now == nil {
 		now = time.Now
 	}
-	return &Emulator{opts: opts, now: now, groups: make(map[string]*group), calls: emukit.NewLog[Call](opts.MaxCalls)}
+	return &Emulator{opts: opts, now: now, groups: make(map[string]*group), calls: emukit.NewLog[Call](opts.MaxCalls),
+		limiter: emukit.NewLimiter(opts.RateLimit)}
 }
 
 // CreateGroup adds a group whose desired instances are all InService: a
@@ -330,6 +361,10 @@ func (e *Emulator) ClearFaults() { e.faults.Clear() }
 // were answered), oldest first; Call.Arrival gives their arrival order.
 func (e *Emulator) Calls() []Call { return e.calls.Calls() }
 
+// Throttled is how many calls Options.RateLimit has refused; unlike the
+// bounded call log it counts every one.
+func (e *Emulator) Throttled() uint64 { return e.limiter.Throttled() }
+
 // launch adds n instances that become InService at readyAt.
 func (e *Emulator) launch(g *group, n int, readyAt time.Time) {
 	for range n {
@@ -385,16 +420,21 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := Call{Time: e.now(), DesiredCapacity: -1, Arrival: e.calls.Arrive()}
 	reqID := e.requestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
-	// A slow request hands its log entry to the effect that lands later.
+	// The call is logged once: before its answer is written, so that a
+	// client reading the log after its answer finds the call there, or by
+	// the effect of a slow request, which lands later (handedOff).
 	handedOff := false
-	defer func() {
+	logCall := func() {
 		if !handedOff {
+			handedOff = true
 			e.calls.Done(call.Arrival, call)
 		}
-	}()
+	}
+	defer logCall() // a dropped connection
 
 	fail := func(a *apiError) {
 		call.Status, call.Code = a.status, a.code
+		logCall()
 		writeError(w, a, reqID)
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/" {
@@ -441,6 +481,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The rate limit is checked before faults, as AWS's front end
+	// throttles before the service sees the request: a throttled call
+	// consumes no fault and changes nothing.
+	if !e.limiter.Allow(call.AccessKeyID+"/"+call.Region, call.Action == ActionSetDesired, call.Time) {
+		call.Throttled = true
+		fail(errorf(http.StatusBadRequest, CodeThrottling, "Rate exceeded"))
+		return
+	}
 	f, faulty := e.faults.Take(func(f Fault) bool {
 		return (f.Action == "" || f.Action == call.Action) && (f.Group == "" || slices.Contains(call.Groups, f.Group))
 	})
@@ -449,7 +497,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case faulty && f.Code != "":
 			return nil, faultError(&f)
 		case call.Action == ActionDescribe:
-			return e.describe(call.Groups, call.Region, reqID), nil
+			return e.describe(form, call.Groups, call.Region, reqID)
 		case call.Action == ActionActivities:
 			return e.describeActivities(form, call.Region, reqID)
 		default:
@@ -494,6 +542,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	call.Status = http.StatusOK
+	logCall()
 	writeXML(w, http.StatusOK, body)
 }
 
@@ -533,9 +582,21 @@ func (e *Emulator) requestID() string {
 
 // describe answers DescribeAutoScalingGroups: the named groups that exist,
 // in the order named, or every group by name when none is named. Unknown
-// names are left out, not errors, as AWS does. Paging is not emulated: one
-// page holds every match.
-func (e *Emulator) describe(names []string, region, reqID string) describeResponse {
+// names are left out, not errors, as AWS does. More than MaxNamesPerDescribe
+// names is a ValidationError with AWS's wording. The matches are paged as
+// AWS pages them: MaxRecords (1..100, default 50) per answer, and a
+// NextToken (an opaque offset into the matches) while more remain.
+func (e *Emulator) describe(form map[string][]string, names []string, region, reqID string) (any, *apiError) {
+	if len(names) > MaxNamesPerDescribe {
+		return nil, errorf(http.StatusBadRequest, CodeValidationError, "The number of group names that may be passed in is limited to %d", MaxNamesPerDescribe)
+	}
+	size, offset, aerr := paging(form, DefaultDescribeRecords)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if e.opts.PageSize > 0 {
+		size = min(size, e.opts.PageSize)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if len(names) == 0 {
@@ -544,18 +605,55 @@ func (e *Emulator) describe(names []string, region, reqID string) describeRespon
 		}
 		slices.Sort(names)
 	}
-	now := e.now()
-	resp := describeResponse{Xmlns: xmlns, RequestID: reqID}
+	var matches []string
 	seen := map[string]bool{}
 	for _, name := range names {
-		g, ok := e.groups[name]
-		if !ok || seen[name] {
+		if _, ok := e.groups[name]; !ok || seen[name] {
 			continue
 		}
 		seen[name] = true
-		resp.Groups = append(resp.Groups, e.xmlGroup(name, g, region, now))
+		matches = append(matches, name)
 	}
-	return resp
+	if offset > len(matches) {
+		return nil, errorf(http.StatusBadRequest, "InvalidNextToken", "The token '%d' is invalid.", offset)
+	}
+	now := e.now()
+	resp := describeResponse{Xmlns: xmlns, RequestID: reqID}
+	end := min(offset+size, len(matches))
+	for _, name := range matches[offset:end] {
+		resp.Groups = append(resp.Groups, e.xmlGroup(name, e.groups[name], region, now))
+	}
+	if end < len(matches) {
+		resp.NextToken = strconv.Itoa(end)
+	}
+	return resp, nil
+}
+
+// paging reads MaxRecords (1..100, def if absent) and NextToken (an
+// offset) as AWS's describe actions take them.
+func paging(form map[string][]string, def int) (size, offset int, _ *apiError) {
+	get := func(k string) string {
+		if v := form[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	size = def
+	if raw := get("MaxRecords"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 100 {
+			return 0, 0, errorf(http.StatusBadRequest, CodeValidationError, "Value %q for parameter MaxRecords is invalid: must be an integer from 1 to 100", raw)
+		}
+		size = n
+	}
+	if tok := get("NextToken"); tok != "" {
+		n, err := strconv.Atoi(tok)
+		if err != nil || n < 0 {
+			return 0, 0, errorf(http.StatusBadRequest, "InvalidNextToken", "The token '%s' is invalid.", tok)
+		}
+		offset = n
+	}
+	return size, offset, nil
 }
 
 // setDesired answers SetDesiredCapacity with AWS's checks and messages.
@@ -631,6 +729,7 @@ type describeResponse struct {
 	XMLName   xml.Name   `xml:"DescribeAutoScalingGroupsResponse"`
 	Xmlns     string     `xml:"xmlns,attr"`
 	Groups    []xmlGroup `xml:"DescribeAutoScalingGroupsResult>AutoScalingGroups>member"`
+	NextToken string     `xml:"DescribeAutoScalingGroupsResult>NextToken,omitempty"`
 	RequestID string     `xml:"ResponseMetadata>RequestId"`
 }
 

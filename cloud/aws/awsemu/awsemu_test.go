@@ -309,8 +309,11 @@ func TestFaults(t *testing.T) {
 
 	// A slow resize still lands after its client gave up, as AWS applies a
 	// request it has received; the log has it in effect order.
-	must(emu.InjectFault(awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: time.Second}))
-	sctx, scancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// The client's deadline leaves time for the request to reach the
+	// emulator on a loaded machine (at 50 ms it sometimes did not, and
+	// then nothing could land); the delay outlasts it well.
+	must(emu.InjectFault(awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: 2 * time.Second}))
+	sctx, scancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer scancel()
 	if _, err := client.SetDesiredCapacity(sctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("a"), DesiredCapacity: aws.Int32(5)}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("slow resize: %v, want the client's deadline", err)

@@ -11,6 +11,9 @@
 //   - PATCH  .../virtualMachineScaleSets/{name} (sku, tags): a long-running
 //     operation. The answer is 200 with the scale set in provisioningState
 //     Updating, an Azure-AsyncOperation header and a Location header.
+//   - GET    /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets
+//     (the resource group's scale sets, sorted by name, Options.PageSize
+//     per page, the rest behind nextLink)
 //   - GET    /subscriptions/{s}/providers/Microsoft.Compute/locations/{loc}/operations/{id}
 //     (the Azure-AsyncOperation URL): {"status":"InProgress"} until
 //     Options.OperationDuration has passed, then Succeeded, or Failed with
@@ -23,9 +26,10 @@
 // {"error":{"code":...,"message":...}}, with the status and code Azure
 // uses: 404 SubscriptionNotFound / ResourceGroupNotFound /
 // ResourceNotFound, 400 InvalidParameter, 409 Conflict for a concurrent
-// operation, 412 PreconditionFailed for a stale If-Match, and on injected
-// faults 429 (the Compute provider's throttling answer, with Retry-After),
-// 5xx and slow answers.
+// operation, 412 PreconditionFailed for a stale If-Match, 429 with
+// Retry-After for a request over Options.RateLimit (per subscription), and
+// on injected faults 429 (the Compute provider's throttling answer, with
+// Retry-After), 5xx and slow answers.
 //
 // Two things differ from Azure on purpose:
 //
@@ -77,7 +81,13 @@ const (
 	OpSetDesired = "set_desired"
 	// OpPoll is a read of a long-running operation's status.
 	OpPoll = "poll"
+	// OpList is a list of a resource group's scale sets (one page).
+	OpList = "list"
 )
+
+// DefaultPageSize is how many scale sets a list page holds when
+// Options.PageSize is zero.
+const DefaultPageSize = 100
 
 // DefaultToken is the bearer token DriverOptions hands the driver when
 // Options.Token is empty.
@@ -111,6 +121,15 @@ type Options struct {
 	// MaxCalls bounds the call log (oldest dropped); zero means
 	// DefaultMaxCalls.
 	MaxCalls int
+	// PageSize is how many scale sets one list page holds (the rest
+	// follow nextLink); zero means DefaultPageSize.
+	PageSize int
+	// RateLimit throttles each subscription, as ARM does: updates take
+	// from the write bucket, every other request (gets, instance views,
+	// lists, operation polls) from the read bucket. A request over the
+	// limit is answered 429 with Retry-After and the Compute provider's
+	// throttling body, and changes nothing. The zero value is no limit.
+	RateLimit emukit.RateLimit
 }
 
 // Validate reports whether the options are consistent.
@@ -121,7 +140,10 @@ func (o Options) Validate() error {
 	if o.MaxCalls < 0 {
 		return fmt.Errorf("azemu: max calls must be >= 0 (got %d)", o.MaxCalls)
 	}
-	return nil
+	if o.PageSize < 0 {
+		return fmt.Errorf("azemu: page size must be >= 0 (got %d)", o.PageSize)
+	}
+	return o.RateLimit.Validate()
 }
 
 // FaultKind is a failure the emulator can inject.
@@ -157,8 +179,8 @@ const (
 type Fault struct {
 	// Kind is the failure.
 	Kind FaultKind
-	// Op limits the fault to OpDescribe, OpSetDesired or OpPoll; ""
-	// matches any request.
+	// Op limits the fault to OpDescribe, OpSetDesired, OpPoll or OpList;
+	// "" matches any request.
 	Op string
 	// Times is how many matching requests the fault affects: 0 means one,
 	// a negative value means every one until ClearFaults. A request
@@ -177,9 +199,9 @@ type Fault struct {
 // Validate reports whether the fault can be injected.
 func (f Fault) Validate() error {
 	switch f.Op {
-	case "", OpDescribe, OpSetDesired, OpPoll:
+	case "", OpDescribe, OpSetDesired, OpPoll, OpList:
 	default:
-		return fmt.Errorf("azemu: fault op must be %q, %q, %q or empty (got %q)", OpDescribe, OpSetDesired, OpPoll, f.Op)
+		return fmt.Errorf("azemu: fault op must be %q, %q, %q, %q or empty (got %q)", OpDescribe, OpSetDesired, OpPoll, OpList, f.Op)
 	}
 	switch f.Kind {
 	case Throttle, Busy:
@@ -214,8 +236,8 @@ type Call struct {
 	Time time.Time
 	// Method is the HTTP method.
 	Method string
-	// Path is the URL path; Op is OpDescribe, OpSetDesired, OpPoll or ""
-	// for a path the emulator does not serve.
+	// Path is the URL path; Op is OpDescribe, OpSetDesired, OpPoll,
+	// OpList or "" for a path the emulator does not serve.
 	Path string
 	Op   string
 	// APIVersion is the api-version query parameter.
@@ -232,6 +254,8 @@ type Call struct {
 	// Arrival numbers the requests in the order they arrived, from 1; the
 	// log itself is in the order they took effect.
 	Arrival uint64
+	// Throttled is true when Options.RateLimit refused the request.
+	Throttled bool
 }
 
 // Emulator is the emulated ARM endpoint holding scale sets. It is safe for
@@ -248,6 +272,7 @@ type Emulator struct {
 	running []*operation
 	faults  emukit.Faults[Fault]
 	calls   *emukit.Log[Call]
+	limiter *emukit.Limiter
 	seq     int // operation and request ids
 }
 
@@ -292,6 +317,9 @@ func New(opts Options) *Emulator {
 	if opts.MaxCalls == 0 {
 		opts.MaxCalls = DefaultMaxCalls
 	}
+	if opts.PageSize == 0 {
+		opts.PageSize = DefaultPageSize
+	}
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -300,7 +328,7 @@ func New(opts Options) *Emulator {
 		opts: opts, now: now,
 		subs: make(map[string]bool), rgs: make(map[string]bool),
 		sets: make(map[string]*scaleSet), ops: make(map[string]*operation),
-		calls: emukit.NewLog[Call](opts.MaxCalls),
+		calls: emukit.NewLog[Call](opts.MaxCalls), limiter: emukit.NewLimiter(opts.RateLimit),
 	}
 }
 
@@ -394,6 +422,10 @@ func (e *Emulator) InjectFault(f Fault) error {
 // ClearFaults drops every queued fault.
 func (e *Emulator) ClearFaults() { e.faults.Clear() }
 
+// Throttled is how many requests Options.RateLimit has refused; unlike
+// the bounded call log it counts every one.
+func (e *Emulator) Throttled() uint64 { return e.limiter.Throttled() }
+
 // Calls returns the call log in the order the requests took effect, oldest
 // first (the newest Options.MaxCalls).
 func (e *Emulator) Calls() []Call { return e.calls.Calls() }
@@ -453,14 +485,20 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok, hasTok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	call.Token = tok
 	call.Arrival = e.calls.Arrive()
-	// A slow request hands its log entry to the effect that lands later.
+	// The call is logged once: as its status is written, before the
+	// answer reaches the client (so a client reading the log after its
+	// answer finds the call there), or by the effect of a slow request,
+	// which lands later (handedOff).
 	handedOff := false
-	defer func() {
+	logCall := func(status int) {
 		if !handedOff {
-			call.Status = rec.status
+			handedOff = true
+			call.Status = status
 			e.calls.Done(call.Arrival, call)
 		}
-	}()
+	}
+	rec.onStatus = logCall
+	defer func() { logCall(rec.status) }() // nothing was written
 	e.mu.Lock()
 	e.seq++
 	rec.Header().Set("x-ms-request-id", fmt.Sprintf("00000000-0000-4000-a000-%012d", e.seq))
@@ -493,6 +531,13 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// ARM throttles before the resource provider sees the request: a
+	// throttled request consumes no fault and changes nothing.
+	if !e.limiter.Allow(strings.ToLower(rt.sub), rt.op == OpSetDesired, call.Time) {
+		call.Throttled = true
+		writeThrottled(rec, rt.op, time.Second)
+		return
+	}
 	var f *Fault
 	if taken, ok := e.faults.Take(func(f Fault) bool { return f.Op == "" || f.Op == rt.op }); ok {
 		f = &taken
@@ -545,6 +590,8 @@ func (e *Emulator) serveRoute(w http.ResponseWriter, r *http.Request, rt route, 
 		e.servePoll(w, r, rt)
 	case rt.op == OpSetDesired:
 		e.serveUpdate(w, r, rt, body, failOp)
+	case rt.op == OpList:
+		e.serveList(w, r, rt)
 	case rt.instanceView:
 		e.serveInstanceView(w, rt)
 	default:
@@ -574,6 +621,13 @@ func parseRoute(method, path string) route {
 			rt.op = OpDescribe
 		case method == http.MethodPatch && !rt.instanceView:
 			rt.op = OpSetDesired
+		}
+		return rt
+	case len(seg) == 7 && is(0, "subscriptions") && is(2, "resourceGroups") && is(4, "providers") &&
+		is(5, "Microsoft.Compute") && is(6, "virtualMachineScaleSets"):
+		rt := route{known: true, sub: seg[1], rg: seg[3]}
+		if method == http.MethodGet {
+			rt.op = OpList
 		}
 		return rt
 	case len(seg) == 8 && is(0, "subscriptions") && is(2, "providers") && is(3, "Microsoft.Compute") &&
@@ -848,22 +902,27 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// statusWriter remembers the status written.
+// statusWriter remembers the status written, and tells onStatus (if set)
+// before it goes out.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	onStatus func(int)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		if w.onStatus != nil {
+			w.onStatus(code)
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }

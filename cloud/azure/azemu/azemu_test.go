@@ -307,9 +307,20 @@ func TestSlowUpdateLandsAfterTheClientLeaves(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	calls := e.Calls()
-	if last := calls[len(calls)-1]; last.Op != azemu.OpSetDesired || last.Status/100 != 2 || last.Token != "tok" {
-		t.Fatalf("last call %+v, want the accepted set_desired with the token", last)
+	// The call log is written just after the update takes effect: wait
+	// for it too (under load the test read it in between, empty).
+	for {
+		calls := e.Calls()
+		if len(calls) > 0 {
+			if last := calls[len(calls)-1]; last.Op != azemu.OpSetDesired || last.Status/100 != 2 || last.Token != "tok" {
+				t.Fatalf("last call %+v, want the accepted set_desired with the token", last)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned update took effect and was never logged")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

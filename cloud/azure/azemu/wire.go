@@ -110,7 +110,7 @@ func writeErrorTarget(w http.ResponseWriter, status int, code, msg, target strin
 // policy (per API group and window) is exhausted: 429, Retry-After, and
 // the code OperationNotAllowed with a TooManyRequests detail.
 func writeThrottled(w http.ResponseWriter, op string, retryAfter time.Duration) {
-	policy := map[string]string{OpDescribe: "GetVMScaleSet3Min", OpSetDesired: "PutVMScaleSet3Min", OpPoll: "GetOperation3Min"}[op]
+	policy := map[string]string{OpDescribe: "GetVMScaleSet3Min", OpList: "GetVMScaleSet3Min", OpSetDesired: "PutVMScaleSet3Min", OpPoll: "GetOperation3Min"}[op]
 	secs := int(retryAfter / time.Second)
 	if secs < 1 {
 		secs = 1

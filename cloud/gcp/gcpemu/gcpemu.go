@@ -4,11 +4,16 @@
 //
 //	GET  /compute/v1/projects/{p}/zones/{z}/instanceGroupManagers/{name}
 //	POST /compute/v1/projects/{p}/zones/{z}/instanceGroupManagers/{name}/resize?size=N
+//	GET  /compute/v1/projects/{p}/zones/{z}/operations?filter=...&orderBy=...
 //	GET  /compute/v1/projects/{p}/zones/{z}/operations/{operation}
 //	POST /compute/v1/projects/{p}/zones/{z}/operations/{operation}/wait
 //	GET  /compute/v1/projects/{p}/zones/{z}/autoscalers/{name}
+//	GET  /compute/v1/projects/{p}/zones/{z}/instanceGroupManagers?filter=&maxResults=&pageToken=
+//	GET  /compute/v1/projects/{p}/zones/{z}/autoscalers?filter=&maxResults=&pageToken=
 //
-// and the same under regions/{r} for regional groups. Bodies are Compute
+// and the same under regions/{r} for regional groups. Lists are sorted by
+// name and paged (maxResults up to 500, capped by Options.PageSize); their
+// filter may be name eq/ne REGEX or name =/!= "NAME". Bodies are Compute
 // Engine's JSON (camelCase fields, 64-bit ids as strings, enums as names);
 // errors are Google's JSON error format with the reasons Compute Engine
 // uses (notFound, invalid, rateLimitExceeded, resourceNotReady, ...).
@@ -17,7 +22,13 @@
 // instances spend Options.BootDelay in the "creating" action before they
 // count as running ("none"), removed ones go at once, and the resize
 // operation stays RUNNING for Options.OperationDelay before it is DONE.
-// Faults are injected per call kind (InjectFault).
+// Faults are injected per call kind (InjectFault), and Options.RateLimit
+// throttles each project (403 rateLimitExceeded). A resize with a
+// requestId (a UUID) is carried out once: a second one with the same id
+// answers with the first one's operation, and the operation records the
+// id as its clientOperationId, as Compute Engine does. The operation list
+// serves the filter syntax parseFilter reads (enough for the driver's
+// `targetLink = "..."`) and orders by name or "creationTimestamp desc".
 //
 // Bounds: a MIG has no min or max; its autoscaler has. A group created with
 // an Autoscaler gets one attached (status.autoscaler links to it), mode OFF
@@ -66,6 +77,17 @@ type Options struct {
 	// MaxCalls bounds the call log (oldest dropped); zero means
 	// emukit.DefaultMaxCalls.
 	MaxCalls int
+	// PageSize caps the items of one list answer below the request's
+	// maxResults (Compute Engine's own cap is 500, the default when zero):
+	// tests set a few to exercise paging.
+	PageSize int
+	// RateLimit throttles each project, as Compute Engine meters API
+	// requests per project: resizes take from the write bucket, every
+	// other call (gets, lists, operation polls) from the read bucket. A
+	// call over the limit is answered 403 with reason rateLimitExceeded
+	// ("Rate Limit Exceeded"), as Compute Engine answers one over a
+	// per-second limit, and changes nothing. The zero value is no limit.
+	RateLimit emukit.RateLimit
 }
 
 // Autoscaler is an autoscaler attached to a group: the bounds the driver
@@ -104,6 +126,12 @@ const (
 	OpGetOperation Op = "operation"
 	// OpGetAutoscaler is GET .../autoscalers/{name}.
 	OpGetAutoscaler Op = "autoscaler"
+	// OpList is GET .../instanceGroupManagers (a zone's or region's
+	// groups, filtered and paged: the driver's batch describe).
+	OpList Op = "list"
+	// OpListAutoscalers is GET .../autoscalers (the batch describe's
+	// read of the bounds).
+	OpListAutoscalers Op = "list_autoscalers"
 )
 
 // FaultKind is how an injected fault answers.
@@ -133,6 +161,9 @@ const (
 	// ends DONE with an error (httpErrorStatusCode 500, code
 	// INTERNAL_ERROR) and the size does not change.
 	OperationFails
+	// Forbidden answers 403, reason forbidden: the caller lacks the
+	// permission the call needs (compute.instanceGroupManagers.list, say).
+	Forbidden
 )
 
 // Fault is an injected failure.
@@ -165,6 +196,8 @@ type Call struct {
 	// Arrival numbers the calls in the order they arrived, from 1; the
 	// log itself is in the order they took effect.
 	Arrival uint64
+	// Throttled is true when Options.RateLimit refused the call.
+	Throttled bool
 }
 
 // Emulator is the emulated API and its state. It is an http.Handler and
@@ -173,12 +206,13 @@ type Emulator struct {
 	opts Options
 	mux  *http.ServeMux
 
-	mu     sync.Mutex
-	groups map[resKey]*group
-	ops    map[resKey]*operation
-	faults emukit.Faults[Fault]
-	calls  *emukit.Log[Call]
-	nextID uint64
+	mu      sync.Mutex
+	groups  map[resKey]*group
+	ops     map[resKey]*operation
+	faults  emukit.Faults[Fault]
+	calls   *emukit.Log[Call]
+	limiter *emukit.Limiter
+	nextID  uint64
 }
 
 // resKey names a zonal or regional resource.
@@ -226,10 +260,22 @@ type operation struct {
 	created  time.Time
 	doneAt   time.Time
 	fail     bool
+	// requestID is the resize's requestId (its clientOperationId), "" if none.
+	requestID string
 }
 
-// New returns an empty emulator.
+// New returns an empty emulator. It panics on an invalid rate limit or a
+// negative page size, a programming error.
 func New(opts Options) *Emulator {
+	if err := opts.RateLimit.Validate(); err != nil {
+		panic("gcpemu.New: " + err.Error())
+	}
+	if opts.PageSize < 0 {
+		panic("gcpemu.New: PageSize must be >= 0")
+	}
+	if opts.PageSize == 0 || opts.PageSize > maxPage {
+		opts.PageSize = maxPage
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -240,14 +286,17 @@ func New(opts Options) *Emulator {
 		opts.MaxRegionalSize = DefaultMaxRegionalSize
 	}
 	e := &Emulator{opts: opts, groups: map[resKey]*group{}, ops: map[resKey]*operation{}, nextID: 1000,
-		calls: emukit.NewLog[Call](opts.MaxCalls)}
+		calls: emukit.NewLog[Call](opts.MaxCalls), limiter: emukit.NewLimiter(opts.RateLimit)}
 	const base = "/compute/v1/projects/{project}/{scope}/{location}/"
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+base+"instanceGroupManagers/{name}", e.handleGet)
 	mux.HandleFunc("POST "+base+"instanceGroupManagers/{name}/resize", e.handleResize)
+	mux.HandleFunc("GET "+base+"operations", e.handleListOperations)
 	mux.HandleFunc("GET "+base+"operations/{name}", e.handleOperation)
 	mux.HandleFunc("POST "+base+"operations/{name}/wait", e.handleOperation)
 	mux.HandleFunc("GET "+base+"autoscalers/{name}", e.handleAutoscaler)
+	mux.HandleFunc("GET "+base+"instanceGroupManagers", e.handleList)
+	mux.HandleFunc("GET "+base+"autoscalers", e.handleListAutoscalers)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "notFound", fmt.Sprintf("The requested URL %s was not found on this server.", r.URL.Path))
 	})
@@ -337,11 +386,11 @@ func (e *Emulator) Desired(ref cloud.GroupRef) (int, error) {
 // InjectFault queues f; faults are matched in the order injected.
 func (e *Emulator) InjectFault(f Fault) error {
 	switch f.Op {
-	case OpGet, OpResize, OpGetOperation, OpGetAutoscaler:
+	case OpGet, OpResize, OpGetOperation, OpGetAutoscaler, OpList, OpListAutoscalers, OpListOperations:
 	default:
 		return fmt.Errorf("gcpemu: unknown call kind %q", f.Op)
 	}
-	if f.Kind < Throttle || f.Kind > OperationFails {
+	if f.Kind < Throttle || f.Kind > Forbidden {
 		return fmt.Errorf("gcpemu: unknown fault kind %d", f.Kind)
 	}
 	if f.Kind == OperationFails && f.Op != OpResize {
@@ -353,6 +402,10 @@ func (e *Emulator) InjectFault(f Fault) error {
 
 // ClearFaults drops the faults not yet used up.
 func (e *Emulator) ClearFaults() { e.faults.Clear() }
+
+// Throttled is how many calls Options.RateLimit has refused; unlike the
+// bounded call log it counts every one.
+func (e *Emulator) Throttled() uint64 { return e.limiter.Throttled() }
 
 // Calls returns the requests answered so far (the newest Options.MaxCalls)
 // in the order they took effect, oldest first.
@@ -430,6 +483,14 @@ func (e *Emulator) takeFault(op Op, k resKey) *Fault {
 func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, op Op, answer func(k resKey, f *Fault) (int, any)) {
 	k := resKey{r.PathValue("project"), r.PathValue("scope"), r.PathValue("location"), r.PathValue("name")}
 	c := Call{Op: op, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Arrival: e.calls.Arrive()}
+	// The rate limit comes first, as Google's front end throttles before
+	// Compute Engine sees the call: a throttled call consumes no fault.
+	if !e.limiter.Allow(k.project, op == OpResize, e.opts.Now()) {
+		c.Status, c.Throttled = http.StatusForbidden, true
+		e.calls.Done(c.Arrival, c)
+		writeError(w, http.StatusForbidden, "rateLimitExceeded", "Rate Limit Exceeded")
+		return
+	}
 	f := e.takeFault(op, k)
 	if f != nil {
 		c.Fault = f.Kind
@@ -495,11 +556,20 @@ func (e *Emulator) handleResize(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return http.StatusBadRequest, errorBody{"required", "Required field 'size' not specified or invalid"}
 		}
+		reqID := q.Get("requestId")
+		if msg := requestIDError(reqID); msg != "" {
+			return http.StatusBadRequest, errorBody{"invalid", msg}
+		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		g, ok := e.groups[k]
 		if !ok {
 			return notFound(k, "instanceGroupManagers")
+		}
+		if op := e.repeatedRequest(k, reqID); op != nil {
+			// Received before (checked when the request takes effect, so a
+			// slow first attempt and a retry land once).
+			return http.StatusOK, e.operationJSON(baseURL(r), op)
 		}
 		limit := e.opts.MaxZonalSize
 		if k.scope == "regions" {
@@ -520,6 +590,8 @@ func (e *Emulator) handleResize(w http.ResponseWriter, r *http.Request) {
 			created:  now,
 			doneAt:   now.Add(e.opts.OperationDelay),
 			fail:     f != nil && f.Kind == OperationFails,
+
+			requestID: reqID,
 		}
 		// Compute Engine's operation names: "operation-" millis, then two hex groups.
 		name := fmt.Sprintf("operation-%d-%016x-%08x", now.UnixMilli(), op.id*0x9e3779b97f4a7c15, op.id)
@@ -592,6 +664,8 @@ func faultAnswer(kind FaultKind, k resKey) (status int, reason, msg string, ok b
 		return http.StatusConflict, "conflict", fmt.Sprintf("The resource '%s' is being modified by another operation.", k.path("instanceGroupManagers")), true
 	case NotFound:
 		return http.StatusNotFound, "notFound", fmt.Sprintf("The resource '%s' was not found", k.path("instanceGroupManagers")), true
+	case Forbidden:
+		return http.StatusForbidden, "forbidden", fmt.Sprintf("Required permission for 'projects/%s' is missing.", k.project), true
 	}
 	return 0, "", "", false
 }

@@ -288,7 +288,8 @@ func TestSlowResizeLandsAfterTheClientLeaves(t *testing.T) {
 		t.Fatalf("resize: %d %s", code, body)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for d, _ := e.Desired(zref); d != 7; d, _ = e.Desired(zref) {
+	// The call is logged just after it takes effect: wait for both.
+	for d, _ := e.Desired(zref); d != 7 || len(e.Calls()) < 2; d, _ = e.Desired(zref) {
 		if time.Now().After(deadline) {
 			t.Fatal("the abandoned resize never landed")
 		}

@@ -82,6 +82,7 @@ type operationJSON struct {
 	HTTPErrorStatusCode int          `json:"httpErrorStatusCode,omitempty"`
 	HTTPErrorMessage    string       `json:"httpErrorMessage,omitempty"`
 	SelfLink            string       `json:"selfLink"`
+	ClientOperationID   string       `json:"clientOperationId,omitempty"`
 }
 
 type autoscalingPolicyJSON struct {
@@ -167,13 +168,17 @@ func (e *Emulator) groupJSON(base string, k resKey, g *group) groupJSON {
 func (e *Emulator) operationJSON(base string, op *operation) operationJSON {
 	now := e.opts.Now()
 	zone, region := op.key.scopeLink(base)
+	opType := "compute.instanceGroupManagers.resize"
+	if op.key.scope == "regions" {
+		opType = "compute.regionInstanceGroupManagers.resize"
+	}
 	o := operationJSON{
 		Kind:          "compute#operation",
 		ID:            strconv.FormatUint(op.id, 10),
 		Name:          op.key.name,
 		Zone:          zone,
 		Region:        region,
-		OperationType: "compute.instanceGroupManagers.resize",
+		OperationType: opType,
 		TargetLink:    base + op.target.path("instanceGroupManagers"),
 		TargetID:      strconv.FormatUint(op.targetID, 10),
 		Status:        "RUNNING",
@@ -181,6 +186,8 @@ func (e *Emulator) operationJSON(base string, op *operation) operationJSON {
 		InsertTime:    op.created.Format(timeLayout),
 		StartTime:     op.created.Format(timeLayout),
 		SelfLink:      base + op.key.path("operations"),
+
+		ClientOperationID: op.requestID,
 	}
 	if now.Before(op.doneAt) {
 		return o
@@ -231,6 +238,8 @@ func statusName(status int, reason string) string {
 		return "INVALID_ARGUMENT"
 	case status == http.StatusNotFound:
 		return "NOT_FOUND"
+	case status == http.StatusForbidden:
+		return "PERMISSION_DENIED"
 	case status == http.StatusConflict:
 		return "ABORTED"
 	case status == http.StatusTooManyRequests:
@@ -251,7 +260,7 @@ func statusName(status int, reason string) string {
 // end adds to quota errors. It returns the status, for the call record.
 func writeError(w http.ResponseWriter, status int, reason, msg string) int {
 	domain := "global"
-	if status == http.StatusTooManyRequests {
+	if status == http.StatusTooManyRequests || reason == "rateLimitExceeded" {
 		domain = "usageLimits"
 	}
 	body := map[string]any{

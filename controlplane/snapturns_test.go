@@ -1,0 +1,136 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/capstan-io/capstan/store"
+)
+
+// TestSnapshotDue: a node snapshots at its own turns, slot×every/slots
+// into each run of every entries, once per run, counting from its latest
+// snapshot wherever that was taken (a restored or installed one, or
+// Raft's fallback off the turns).
+func TestSnapshotDue(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		applied, last, every uint64
+		slot, slots          int
+		want                 bool
+	}{
+		{"first turn of slot 0", 300, 0, 300, 0, 3, true},
+		{"before it", 299, 0, 300, 0, 3, false},
+		{"slot 1 of 3: a third in", 100, 0, 300, 1, 3, true},
+		{"slot 1 before its turn", 99, 0, 300, 1, 3, false},
+		{"slot 2 of 3", 200, 0, 300, 2, 3, true},
+		{"slot 2 just before", 199, 0, 300, 2, 3, false},
+		{"taken at its turn: not again until the next", 399, 100, 300, 1, 3, false},
+		{"its next turn", 400, 100, 300, 1, 3, true},
+		{"late by many entries: once", 1000, 100, 300, 1, 3, true},
+		{"after a late one, back on the turns", 1299, 1000, 300, 1, 3, false},
+		{"after a late one, the next turn", 1300, 1000, 300, 1, 3, true},
+		{"a snapshot off the turns (fallback, restore)", 650, 610, 300, 2, 3, false},
+		{"then its turn", 800, 610, 300, 2, 3, true},
+		{"a single voter", 300, 0, 300, 0, 1, true},
+		{"a threshold of 0 never", 1 << 40, 0, 0, 0, 3, false},
+		{"no voters never", 1 << 40, 0, 300, 0, 0, false},
+		{"a slot out of range never", 1 << 40, 0, 300, 3, 3, false},
+	} {
+		if got := snapshotDue(tc.applied, tc.last, tc.every, tc.slot, tc.slots); got != tc.want {
+			t.Errorf("%s: snapshotDue(%d, %d, %d, %d, %d) = %v", tc.name, tc.applied, tc.last, tc.every, tc.slot, tc.slots, got)
+		}
+	}
+}
+
+// TestSnapshotTurn: a voter's place is its rank by id among the voters,
+// whatever the configuration's order; a non-voter takes the only turn.
+func TestSnapshotTurn(t *testing.T) {
+	servers := []raft.Server{
+		{ID: "n3", Suffrage: raft.Voter}, {ID: "n1", Suffrage: raft.Voter},
+		{ID: "n0", Suffrage: raft.Nonvoter}, {ID: "n2", Suffrage: raft.Voter},
+	}
+	for _, tc := range []struct {
+		id          raft.ServerID
+		slot, slots int
+	}{{"n1", 0, 3}, {"n2", 1, 3}, {"n3", 2, 3}, {"n0", 0, 1}, {"gone", 0, 1}} {
+		if slot, slots := snapshotTurn(servers, tc.id); slot != tc.slot || slots != tc.slots {
+			t.Errorf("%s: turn %d of %d, want %d of %d", tc.id, slot, slots, tc.slot, tc.slots)
+		}
+	}
+	for _, tc := range []struct{ interval, want time.Duration }{
+		{30 * time.Second, time.Second}, {200 * time.Millisecond, 200 * time.Millisecond}, {time.Millisecond, 10 * time.Millisecond},
+	} {
+		if got := snapshotPoll(tc.interval); got != tc.want {
+			t.Errorf("snapshotPoll(%s) = %s, want %s", tc.interval, got, tc.want)
+		}
+	}
+}
+
+// TestSnapshotTurnsStagger: in a three-node cluster applying one log,
+// each node snapshots at its own turn, a third of the threshold after
+// the one before: never two at the same index, each within a few entries
+// of its turn (the entries committed between two looks).
+func TestSnapshotTurnsStagger(t *testing.T) {
+	const every = 60
+	c := newCluster(t, clusterOptions{snapshotTurns: every})
+	_, l := c.leader()
+	taken := make([][]uint64, 3)
+	ctx := context.Background()
+	for i := range 200 {
+		if err := l.apply(ctx, store.RegisterNode{ID: fmt.Sprintf("x%d", i), HTTPAddr: "127.0.0.1:1"}); err != nil {
+			t.Fatal(err)
+		}
+		at := l.raft.AppliedIndex()
+		for k, n := range c.nodes {
+			slot, slots := snapshotTurn(mustConfig(t, n), raft.ServerID(n.cfg.NodeID))
+			last, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
+			if !snapshotDue(at, last, every, slot, slots) {
+				continue
+			}
+			// A follower learns of the commit a little later: wait for
+			// it only when its turn has come (waiting at every entry
+			// makes the test take 20 s).
+			c.waitFor("the node applied the entry", func() bool { return n.raft.AppliedIndex() >= at })
+			if !n.snapshotIfDue() {
+				t.Fatalf("node %d: no snapshot at its turn (index %d, latest snapshot %d)", k, at, last)
+			}
+			list, err := c.snaps[k].List()
+			if err != nil || len(list) == 0 {
+				t.Fatalf("node %d: no snapshot listed (%v)", k, err)
+			}
+			taken[k] = append(taken[k], list[0].Index)
+		}
+	}
+	seen := map[uint64]int{}
+	for k, idxs := range taken {
+		id := raft.ServerID(c.nodes[k].cfg.NodeID)
+		slot, slots := snapshotTurn(mustConfig(t, c.nodes[k]), id)
+		off := uint64(slot) * every / uint64(slots)
+		if len(idxs) < 2 {
+			t.Fatalf("%s: snapshots at %v, want one per %d entries", id, idxs, every)
+		}
+		for _, idx := range idxs {
+			if late := (idx + every - off) % every; late > 3 {
+				t.Errorf("%s (turn %d of %d): a snapshot at index %d, %d entries past its turn", id, slot, slots, idx, late)
+			}
+			if other, dup := seen[idx]; dup {
+				t.Errorf("nodes %d and %d both snapshotted at index %d", other, k, idx)
+			}
+			seen[idx] = k
+		}
+	}
+}
+
+func mustConfig(t *testing.T, n *Node) []raft.Server {
+	t.Helper()
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		t.Fatal(err)
+	}
+	return f.Configuration().Servers
+}
