@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/metrics/trace"
 	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/policy/simulate"
@@ -35,12 +36,21 @@ type simulateOptions struct {
 	baseline     string
 	compare      string
 	units        []string
+	// fromCluster names a policy on the cluster whose history is replayed
+	// instead of a trace file; af reaches the cluster.
+	fromCluster string
+	af          apiFlags
 }
+
+// notFromCluster are the flags that shape a trace file's replay, which a
+// replay of the cluster's history does not take.
+var notFromCluster = []string{"trace", "metric", "initial-size", "recorded-size", "timeline", "skip-bad-rows",
+	"timezone", "predictive", "baseline", "compare", "unit", "json"}
 
 func newSimulateCommand() *cobra.Command {
 	var o simulateOptions
 	cmd := &cobra.Command{
-		Use:   "simulate --policy FILE --trace FILE",
+		Use:   "simulate (--policy FILE --trace FILE | --from-cluster ID [--policy FILE])",
 		Short: "Replay a recorded metric trace through a policy (dry run, no cloud calls)",
 		Long: `Replay a recorded metric trace through the same policy evaluation the
 agent runs, with a virtual clock and a simulated group whose new instances
@@ -50,13 +60,32 @@ when the file name ends in .json) and a self-contained HTML report
 (--report FILE). --compare off and --baseline hpa also replay the
 policy with prediction off and an HPA-style reference on the same trace and
 show the runs side by side. "capstan simulate scoreboard" scores the engine
-against that reference on every bundled trace.`,
+against that reference on every bundled trace.
+
+--from-cluster ID replays the cluster's own history of policy ID (the
+replicated metric windows, as 'capstan history ID --trace FILE' writes
+them) instead of a trace file: through the stored policy alone, or with
+--policy FILE through the stored policy and that candidate side by side
+(the same as 'capstan policy apply --dry-run -f FILE'), with the verdict.
+--report draws both. Exit status: 0 when the candidate is no worse on all
+figures (under-provisioned samples, instance-hours, actions, and cost when
+both are priced), 3 when it is worse on any, 1 on an error. Nothing is
+written to the cluster.`,
 		Args: cobra.NoArgs,
 		Example: `  mkdir -p out
   capstan simulate --policy examples/policies/app-cpu.yaml --trace examples/traces/app_cpu_usage_1min.csv \
       --timeline out/timeline.csv --report out/report.html
-  capstan simulate --policy examples/policies/nyc-taxi.yaml --trace examples/traces/nyc_taxi_passengers_30min.csv -o json`,
+  capstan simulate --policy examples/policies/nyc-taxi.yaml --trace examples/traces/nyc_taxi_passengers_30min.csv -o json
+  capstan simulate --from-cluster demo --policy new-demo.yaml --report out/dry-run.html`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.fromCluster != "" {
+				return runSimulateFromCluster(cmd, o)
+			}
+			for _, f := range []string{"policy", "trace"} {
+				if !cmd.Flags().Changed(f) {
+					return fmt.Errorf("--%s: required (or replay the cluster's history with --from-cluster ID)", f)
+				}
+			}
 			if o.jsonSummary {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning: --json is deprecated: use -o json")
 				if cmd.Flags().Changed("output") && o.output != "json" {
@@ -93,10 +122,41 @@ against that reference on every bundled trace.`,
 	f.StringVar(&o.baseline, "baseline", "", "also replay a reference rule beside the policy and compare: hpa")
 	f.StringVar(&o.compare, "compare", "", "also replay the same policy with prediction off and compare: off")
 	f.StringArrayVar(&o.units, "unit", nil, "name the unit of a metric's values in the report, NAME=UNIT, e.g. rps=requests/s (repeatable)")
-	_ = cmd.MarkFlagRequired("policy")
-	_ = cmd.MarkFlagRequired("trace")
+	f.StringVar(&o.fromCluster, "from-cluster", "", "replay the cluster's history of this policy id instead of a trace (with --policy: the stored policy and the candidate side by side; exit 3 when the candidate is worse)")
+	o.af.register(cmd)
 	cmd.AddCommand(newScoreboardCommand())
 	return cmd
+}
+
+// runSimulateFromCluster is simulate --from-cluster: the cluster's
+// history replayed through the stored policy, and the --policy candidate
+// beside it when given.
+func runSimulateFromCluster(cmd *cobra.Command, o simulateOptions) error {
+	for _, f := range notFromCluster {
+		if cmd.Flags().Changed(f) {
+			return fmt.Errorf("--%s: not with --from-cluster, which replays the cluster's history as the cluster recorded it", f)
+		}
+	}
+	if err := checkOutput(o.output, "table", "json", "yaml"); err != nil {
+		return err
+	}
+	t, err := o.af.target()
+	if err != nil {
+		return err
+	}
+	wo := whatIfOptions{id: o.fromCluster, reportFile: o.reportFile, output: o.output, file: o.policyFile}
+	if o.policyFile != "" {
+		p, err := loadPolicy(o.policyFile)
+		if err != nil {
+			return err
+		}
+		if p.ID != o.fromCluster {
+			return fmt.Errorf("--policy %s: its id is %q, not the --from-cluster policy %q; a candidate replaces the policy of its own id",
+				o.policyFile, p.ID, o.fromCluster)
+		}
+		wo.candidate = &p
+	}
+	return runWhatIf(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), t, wo)
 }
 
 func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
@@ -138,6 +198,9 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	}
 	series, err := mapTrace(p, tr, o.metrics)
 	if err != nil {
+		return err
+	}
+	if o.recordedSize, err = traceRecordedSize(p, tr, o.recordedSize); err != nil {
 		return err
 	}
 	if step := tr.Step(); step > p.StaleAfter.D() {
@@ -233,6 +296,27 @@ type comparison struct {
 	VsBaseline   *simulate.Ratios  `json:"policy_vs_baseline,omitempty"`
 }
 
+// traceRecordedSize is the recorded size of a cpu trace: the
+// --recorded-size flag, or the recorded-size column a cluster's history
+// CSV states (capstan history --trace); both must agree when both are given.
+func traceRecordedSize(p policy.Policy, tr *trace.Trace, flag int) (int, error) {
+	inTrace, err := api.TraceRecordedSize(tr)
+	if err != nil {
+		return 0, err
+	}
+	hasCPU := slices.ContainsFunc(p.Metrics, func(m policy.Metric) bool { return m.Type == policy.MetricCPU })
+	switch {
+	case inTrace == 0 || !hasCPU:
+		return flag, nil
+	case flag == 0:
+		return inTrace, nil
+	case flag != inTrace:
+		return 0, fmt.Errorf("--recorded-size %d: the trace states %s %d in its %s column; drop the flag, or give the same size",
+			flag, api.RecordedSizeColumn, inTrace, api.RecordedSizeColumn)
+	}
+	return flag, nil
+}
+
 // maxUnitLen bounds a --unit label: it is a short axis caption.
 const maxUnitLen = 40
 
@@ -281,11 +365,13 @@ func mapTrace(p policy.Policy, tr *trace.Trace, mappings []string) (simulate.Ser
 		}
 		cols[name] = col
 	}
+	// The recorded size a history CSV states is not a metric.
+	values := slices.DeleteFunc(slices.Clone(tr.Columns), func(c string) bool { return c == api.RecordedSizeColumn })
 	s := simulate.Series{Times: tr.Times, Values: make([][]float64, len(p.Metrics))}
 	for j, pm := range p.Metrics {
 		col, ok := cols[pm.Name]
-		if !ok && len(p.Metrics) == 1 && len(tr.Columns) == 1 {
-			col, ok = tr.Columns[0], true
+		if !ok && len(p.Metrics) == 1 && len(values) == 1 {
+			col, ok = values[0], true
 		}
 		if !ok {
 			col = pm.Name
