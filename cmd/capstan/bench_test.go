@@ -45,7 +45,7 @@ stale_after: 3m
 		}
 		b.Run(mode, func(b *testing.B) {
 			o := simulateOptions{policyFile: policyPath, traceFile: tracePath, timezone: "UTC",
-				output: filepath.Join(dir, "timeline.csv")}
+				timeline: filepath.Join(dir, "timeline.csv")}
 			for i := 0; i < b.N; i++ {
 				if err := runSimulate(io.Discard, io.Discard, o); err != nil {
 					b.Fatal(err)
@@ -59,7 +59,7 @@ stale_after: 3m
 	// trace once).
 	b.Run("forecast-and-scale+compare+baseline", func(b *testing.B) {
 		o := simulateOptions{policyFile: filepath.Join(dir, "forecast-and-scale.yaml"), traceFile: tracePath, timezone: "UTC",
-			output: filepath.Join(dir, "timeline.csv"), compare: "off", baseline: "hpa"}
+			timeline: filepath.Join(dir, "timeline.csv"), compare: "off", baseline: "hpa"}
 		for i := 0; i < b.N; i++ {
 			if err := runSimulate(io.Discard, io.Discard, o); err != nil {
 				b.Fatal(err)
