@@ -300,6 +300,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	var (
 		state     policy.State
 		in        policy.Inputs
+		dec       policy.Decision // written in place by EvaluateInto: no copies of it, the policy or the inputs per evaluation
 		sum       Summary
 		lastEval  int64
 		instNanos float64
@@ -335,7 +336,9 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			acted = true
 		}
 	}
-	evaluate := func(now int64, i int) policy.Decision {
+	histStart := time.Unix(0, s.Times[0]).UTC()
+	// evaluate returns the decision in dec, valid until the next call.
+	evaluate := func(now int64, i int) *policy.Decision {
 		g.advance(now)
 		if sum.Evaluations > 0 {
 			instNanos += float64(g.desired) * float64(now-lastEval)
@@ -344,21 +347,21 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		in.Current, in.Ready = g.desired, g.ready
 		if predicting {
 			for j := range p.Metrics {
-				in.History[j] = policy.Window{Start: time.Unix(0, s.Times[0]).UTC(), Step: step, Values: demand[j][:i+1]}
+				in.History[j] = policy.Window{Start: histStart, Step: step, Values: demand[j][:i+1]}
 			}
 		}
 		t := time.Unix(0, now).UTC()
 		if ref != nil {
 			h := ref.Evaluate(&p, &in, t)
-			d := policy.Decision{Time: t, Current: in.Current, Ready: in.Ready, Reactive: h.Recommended,
+			dec = policy.Decision{Time: t, Current: in.Current, Ready: in.Ready, Reactive: h.Recommended,
 				Recommended: h.Recommended, Desired: h.Desired, Action: h.Action, Bound: h.Bound}
-			account(now, &d)
-			return d
+			account(now, &dec)
+			return &dec
 		}
-		d := policy.Evaluate(p, in, state, t)
-		state = d.Next
-		account(now, &d)
-		return d
+		policy.EvaluateInto(&dec, &p, &in, state, t)
+		state = dec.Next
+		account(now, &dec)
+		return &dec
 	}
 
 	sum.PeakSize = g.desired
