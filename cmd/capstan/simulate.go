@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -145,36 +146,29 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 			policy.Duration(step), p.StaleAfter)
 	}
 	cfg := simulate.Config{Policy: p, InitialSize: o.initialSize, RecordedSize: o.recordedSize}
+	// The comparison runs cost a replay each, so they run only when asked,
+	// and beside the policy's own replay and the timeline's writing: a
+	// replay is sequential, so on two cores the three take little longer
+	// than one. They share only what they read (the series, the policy's
+	// slices; a compiled schedule's cache is atomic).
+	cmp := startComparisons(cfg, series, o.compare == "off", o.baseline == "hpa")
 	res, err := simulate.Run(cfg, series)
 	if err != nil {
+		cmp.wait()
 		return err
 	}
-	// The comparison runs cost a replay each, so they run only when asked.
-	var off, ref *simulate.Result
-	if o.compare == "off" {
-		off = res
-		if p.Predictive.Mode != policy.PredictOff {
-			offCfg := cfg
-			offCfg.Policy.Predictive.Mode = policy.PredictOff
-			if off, err = simulate.Run(offCfg, series); err != nil {
-				return err
-			}
-		}
-	}
-	if o.baseline == "hpa" {
-		if ref, err = simulate.RunBaseline(cfg, series); err != nil {
+	if o.timeline != "" {
+		if err := writeTimeline(o.timeline, stdout, p, res); err != nil {
+			cmp.wait()
 			return err
 		}
 	}
-	if o.timeline != "" {
-		if err := writeTo(o.timeline, stdout, func(w io.Writer) error {
-			if strings.HasSuffix(o.timeline, ".json") {
-				return report.WriteTimelineJSON(w, p, res)
-			}
-			return report.WriteTimelineCSV(w, p, res)
-		}); err != nil {
-			return fmt.Errorf("writing timeline: %w", err)
-		}
+	off, ref, err := cmp.wait()
+	if err != nil {
+		return err
+	}
+	if o.compare == "off" && off == nil {
+		off = res // prediction is off already: the policy's run is its own comparison
 	}
 	if o.reportFile != "" {
 		opts := report.HTMLOptions{
@@ -204,22 +198,83 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 		}
 		return report.WriteSummary(stdout, res.Summary)
 	}
-	cmp := comparison{Policy: res.Summary}
+	sums := comparison{Policy: res.Summary}
 	runs := []report.Run{{Label: "policy", Summary: res.Summary}}
 	if off != nil {
 		r := simulate.Compare(res.Summary, off.Summary)
-		cmp.Off, cmp.VsOff = &off.Summary, &r
+		sums.Off, sums.VsOff = &off.Summary, &r
 		runs = append(runs, report.Run{Label: "off", Summary: off.Summary})
 	}
 	if ref != nil {
 		r := simulate.Compare(res.Summary, ref.Summary)
-		cmp.Baseline, cmp.BaselineRule, cmp.VsBaseline = &ref.Summary, o.baseline, &r
+		sums.Baseline, sums.BaselineRule, sums.VsBaseline = &ref.Summary, o.baseline, &r
 		runs = append(runs, report.Run{Label: o.baseline, Summary: ref.Summary})
 	}
 	if o.output != "table" {
-		return writeFormat(stdout, o.output, cmp)
+		return writeFormat(stdout, o.output, sums)
 	}
 	return report.WriteComparison(stdout, runs)
+}
+
+// writeTimeline writes the per-sample timeline to path (JSON when it ends
+// in .json, else CSV; "-" is stdout).
+func writeTimeline(path string, stdout io.Writer, p policy.Policy, res *simulate.Result) error {
+	if err := writeTo(path, stdout, func(w io.Writer) error {
+		if strings.HasSuffix(path, ".json") {
+			return report.WriteTimelineJSON(w, p, res)
+		}
+		return report.WriteTimelineCSV(w, p, res)
+	}); err != nil {
+		return fmt.Errorf("writing timeline: %w", err)
+	}
+	return nil
+}
+
+// comparisons are the replays run beside the policy's own, with
+// prediction off and through the HPA reference, each in a goroutine that
+// wait joins.
+type comparisons struct {
+	wg             sync.WaitGroup
+	off, ref       *simulate.Result
+	offErr, refErr error
+}
+
+// startComparisons starts the replays asked for: off (unless the policy's
+// prediction is off already: its own run is that comparison) and the HPA
+// reference.
+func startComparisons(cfg simulate.Config, series simulate.Series, off, hpa bool) *comparisons {
+	c := new(comparisons)
+	if off && cfg.Policy.Predictive.Mode != policy.PredictOff {
+		offCfg := cfg
+		offCfg.Policy.Predictive.Mode = policy.PredictOff
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.off, c.offErr = simulate.Run(offCfg, series)
+		}()
+	}
+	if hpa {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.ref, c.refErr = simulate.RunBaseline(cfg, series)
+		}()
+	}
+	return c
+}
+
+// wait returns the comparison runs (nil where not run) once both are done,
+// and the first error, the off run's before the reference's, in the order
+// they used to run.
+func (c *comparisons) wait() (off, ref *simulate.Result, err error) {
+	c.wg.Wait()
+	if c.offErr != nil {
+		return nil, nil, c.offErr
+	}
+	if c.refErr != nil {
+		return nil, nil, c.refErr
+	}
+	return c.off, c.ref, nil
 }
 
 // comparison is the -o json output of a run with --compare or --baseline:
