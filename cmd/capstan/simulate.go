@@ -152,12 +152,23 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	// than one. They share only what they read (the series, the policy's
 	// slices; a compiled schedule's cache is atomic).
 	cmp := startComparisons(cfg, series, o.compare == "off", o.baseline == "hpa")
+	// A CSV timeline is written while the replay runs, a stretch of rows
+	// at a time (simulate.Config.Rows); a JSON one starts with the summary,
+	// so it waits for the end.
+	var stream *timelineStream
+	if o.timeline != "" && !strings.HasSuffix(o.timeline, ".json") {
+		stream = &timelineStream{path: o.timeline, stdout: stdout, policy: p}
+		cfg.Rows = stream.rows
+	}
 	res, err := simulate.Run(cfg, series)
+	if werr := stream.wait(); err == nil {
+		err = werr
+	}
 	if err != nil {
 		cmp.wait()
 		return err
 	}
-	if o.timeline != "" {
+	if o.timeline != "" && stream == nil {
 		if err := writeTimeline(o.timeline, stdout, p, res); err != nil {
 			cmp.wait()
 			return err
@@ -228,6 +239,63 @@ func writeTimeline(path string, stdout io.Writer, p policy.Policy, res *simulate
 		return fmt.Errorf("writing timeline: %w", err)
 	}
 	return nil
+}
+
+// timelineStream writes the timeline CSV in its own goroutine while the
+// replay runs: simulate.Config.Rows hands it each finished stretch of rows
+// over a channel. The goroutine (and the file) starts at the first stretch,
+// so a replay that fails its checks leaves no file behind, as before.
+type timelineStream struct {
+	path   string
+	stdout io.Writer
+	policy policy.Policy
+	done   chan int      // rows final so far; closed by wait
+	ended  chan struct{} // closed when the goroutine returns
+	err    error         // the goroutine's, read after ended
+}
+
+// rows is the replay's simulate.Config.Rows.
+func (ts *timelineStream) rows(r *simulate.Result, done int) {
+	if ts.done == nil {
+		ts.done, ts.ended = make(chan int, 64), make(chan struct{})
+		go ts.write(r)
+	}
+	ts.done <- done
+}
+
+// write runs in the stream's goroutine until done is closed.
+func (ts *timelineStream) write(r *simulate.Result) {
+	defer close(ts.ended)
+	defer func() {
+		for range ts.done { // after an error: keep the replay from blocking
+		}
+	}()
+	ts.err = writeTo(ts.path, ts.stdout, func(w io.Writer) error {
+		t, err := report.NewTimelineCSV(w, ts.policy, r)
+		if err != nil {
+			return err
+		}
+		for done := range ts.done {
+			if err := t.WriteRows(done); err != nil {
+				return err
+			}
+		}
+		return t.Flush()
+	})
+	if ts.err != nil {
+		ts.err = fmt.Errorf("writing timeline: %w", ts.err)
+	}
+}
+
+// wait ends the stream after the replay and returns its error; nil on a
+// nil stream or one that never started.
+func (ts *timelineStream) wait() error {
+	if ts == nil || ts.done == nil {
+		return nil
+	}
+	close(ts.done)
+	<-ts.ended
+	return ts.err
 }
 
 // comparisons are the replays run beside the policy's own, with

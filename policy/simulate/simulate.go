@@ -47,7 +47,22 @@ type Config struct {
 	// RecordedSize is the size of the group a cpu trace was recorded on;
 	// required when the policy has a cpu metric.
 	RecordedSize int
+	// Rows, when set, is called by Run as the timeline fills, with the
+	// Result being built and done, the number of samples whose entries are
+	// final: every RowsChunk samples and once more when the replay ends.
+	// The Result's per-sample slices (Times, Observed, Forecast, Needed,
+	// Desired, Ready, Skill, Trusted, Under, Scheduled, Rows) have their
+	// full length before the first call and entries below done never
+	// change again, so another goroutine may read them while the replay
+	// goes on, if Rows hands done over with a synchronizing operation (a
+	// channel send); Events and Summary are final only when Run returns.
+	// capstan simulate writes its timeline CSV this way, on a second core.
+	// It is never called when Run fails.
+	Rows func(r *Result, done int)
 }
+
+// RowsChunk is how many samples Config.Rows is called after.
+const RowsChunk = 2048
 
 // Errors returned for a simulation that cannot run.
 var (
@@ -441,6 +456,12 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				break
 			}
 		}
+		if cfg.Rows != nil && (i+1)%RowsChunk == 0 {
+			cfg.Rows(res, i+1)
+		}
+	}
+	if cfg.Rows != nil && n%RowsChunk != 0 {
+		cfg.Rows(res, n)
 	}
 	instNanos += float64(g.desired) * float64(step)
 	span := float64(s.Times[n-1]-s.Times[0]) + float64(step)
