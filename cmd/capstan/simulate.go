@@ -145,7 +145,9 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 		fmt.Fprintf(stderr, "warning: the trace's step (%s) is longer than stale_after (%s): between samples the metrics look stale and the policy only holds or grows, so it scales in only on a fresh sample\n",
 			policy.Duration(step), p.StaleAfter)
 	}
-	cfg := simulate.Config{Policy: p, InitialSize: o.initialSize, RecordedSize: o.recordedSize}
+	// Without a report the comparison runs are only summed up, and without
+	// a timeline either so is the policy's: their timelines are not kept.
+	cfg := simulate.Config{Policy: p, InitialSize: o.initialSize, RecordedSize: o.recordedSize, SummaryOnly: o.reportFile == ""}
 	// The comparison runs cost a replay each, so they run only when asked,
 	// and beside the policy's own replay and the timeline's writing: a
 	// replay is sequential, so on two cores the three take little longer
@@ -160,6 +162,7 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 		stream = &timelineStream{path: o.timeline, stdout: stdout, policy: p}
 		cfg.Rows = stream.rows
 	}
+	cfg.SummaryOnly = o.timeline == "" && o.reportFile == ""
 	res, err := simulate.Run(cfg, series)
 	if werr := stream.wait(); err == nil {
 		err = werr

@@ -59,6 +59,13 @@ type Config struct {
 	// capstan simulate writes its timeline CSV this way, on a second core.
 	// It is never called when Run fails.
 	Rows func(r *Result, done int)
+	// SummaryOnly scores the replay without keeping its timeline: the
+	// Result holds Times and Summary, and its per-sample slices and Events
+	// are nil. A caller that prints only the summary (capstan simulate
+	// without --timeline or --report, the comparison runs without a
+	// report) saves their memory, about 70 bytes a sample, and the time to
+	// fill them; the Summary is the same. Rows is not called.
+	SummaryOnly bool
 }
 
 // RowsChunk is how many samples Config.Rows is called after.
@@ -252,25 +259,25 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	}
 	predicting := p.Predictive.Mode != policy.PredictOff && p.Predictive.Mode != ""
 
-	res := &Result{
-		Times:    s.Times,
-		Observed: make([][]float64, len(p.Metrics)),
-		Needed:   make([]int32, n),
-		Desired:  make([]int32, n),
-		Ready:    make([]int32, n),
-		Rows:     make([]Row, n),
-		Under:    make([]bool, n),
+	keep := !cfg.SummaryOnly // the timeline: every per-sample slice, Rows and Events
+	res := &Result{Times: s.Times}
+	if keep {
+		res.Observed = make([][]float64, len(p.Metrics))
+		res.Needed, res.Desired, res.Ready = make([]int32, n), make([]int32, n), make([]int32, n)
+		res.Rows, res.Under = make([]Row, n), make([]bool, n)
+		for j := range p.Metrics {
+			res.Observed[j] = make([]float64, n)
+		}
 	}
 	// demand[j] is what the forecasting window holds: the demand observed at
 	// each sample, in the model's unit (cpu: percent-instances).
 	demand := make([][]float64, len(p.Metrics))
-	for j := range p.Metrics {
-		res.Observed[j] = make([]float64, n)
-		if predicting {
+	if predicting {
+		for j := range p.Metrics {
 			demand[j] = make([]float64, n)
 		}
 	}
-	if predicting {
+	if predicting && keep {
 		res.Forecast = make([][]float64, len(p.Metrics))
 		res.Skill = make([][]float64, len(p.Metrics))
 		res.Trusted = make([][]bool, len(p.Metrics))
@@ -311,6 +318,16 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		g.desired = min(max(neededAt(0), p.Min), p.Max)
 	}
 	g.ready = g.desired
+	// underAt reports whether sample i's demand exceeds what the ready
+	// instances serve at target × (1 + tolerance) for some metric.
+	underAt := func(i int) bool {
+		for j, m := range p.Metrics {
+			if v := trueDemand(j, i); !math.IsNaN(v) && v > float64(g.ready)*m.Target*tol {
+				return true
+			}
+		}
+		return false
+	}
 
 	var (
 		state     policy.State
@@ -346,9 +363,11 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				sum.ScaleIns++
 			}
 			sum.PeakSize = max(sum.PeakSize, d.Desired)
-			res.Events = append(res.Events, Event{At: now, From: int32(d.Current), To: int32(d.Desired), UsedForecast: d.UsedForecast, Bound: d.Bound})
-			row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
-			acted = true
+			if keep {
+				res.Events = append(res.Events, Event{At: now, From: int32(d.Current), To: int32(d.Desired), UsedForecast: d.UsedForecast, Bound: d.Bound})
+				row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
+				acted = true
+			}
 		}
 	}
 	histStart := time.Unix(0, s.Times[0]).UTC()
@@ -392,7 +411,9 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		for j, m := range p.Metrics {
 			v := s.Values[j][i]
 			if math.IsNaN(v) {
-				res.Observed[j][i] = math.NaN()
+				if keep {
+					res.Observed[j][i] = math.NaN()
+				}
 				if predicting {
 					demand[j][i] = math.NaN()
 				}
@@ -414,17 +435,25 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			} else if predicting {
 				demand[j][i] = v
 			}
-			res.Observed[j][i] = v
+			if keep {
+				res.Observed[j][i] = v
+			}
 			in.Metrics[j] = policy.Sample{Time: time.Unix(0, now).UTC(), Value: v, Present: true}
 		}
 		d := evaluate(now, i)
+		if d.Stale {
+			sum.StaleSamples++
+		}
+		if !keep {
+			if underAt(i) {
+				sum.UnderProvisionedSamples++
+			}
+			continue
+		}
 		if !acted {
 			row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
 		}
 		res.Rows[i], acted = row, false
-		if d.Stale {
-			sum.StaleSamples++
-		}
 		if predicting {
 			for j, m := range p.Metrics {
 				f := d.Metrics[j].Forecast
@@ -446,21 +475,16 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				res.Scheduled[i] = res.Scheduled[i] || sc.OpenAt(t)
 			}
 		}
-		need := neededAt(i)
-		res.Needed[i] = int32(need)
-		for j, m := range p.Metrics {
-			v := trueDemand(j, i)
-			if !math.IsNaN(v) && v > float64(g.ready)*m.Target*tol {
-				sum.UnderProvisionedSamples++
-				res.Under[i] = true
-				break
-			}
+		res.Needed[i] = int32(neededAt(i))
+		if underAt(i) {
+			sum.UnderProvisionedSamples++
+			res.Under[i] = true
 		}
 		if cfg.Rows != nil && (i+1)%RowsChunk == 0 {
 			cfg.Rows(res, i+1)
 		}
 	}
-	if cfg.Rows != nil && n%RowsChunk != 0 {
+	if cfg.Rows != nil && keep && n%RowsChunk != 0 {
 		cfg.Rows(res, n)
 	}
 	instNanos += float64(g.desired) * float64(step)

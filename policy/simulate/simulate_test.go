@@ -451,3 +451,56 @@ func TestRunHandsOverFinishedRows(t *testing.T) {
 		t.Fatal("no error for an empty series")
 	}
 }
+
+// TestSummaryOnly: a replay that keeps no timeline scores exactly as one
+// that does, for the policy with prediction on and off and for the HPA
+// reference, and keeps none of the per-sample slices.
+func TestSummaryOnly(t *testing.T) {
+	tests := []struct {
+		ex   example
+		mode policy.PredictiveMode
+		hpa  bool
+	}{
+		{examples[0], policy.PredictForecastAndScale, false},
+		{examples[0], policy.PredictOff, false},
+		{examples[0], policy.PredictOff, true},
+		{examples[2], policy.PredictForecastAndScale, false}, // cpu: demand follows the group
+		{examples[4], policy.PredictForecastAndScale, false}, // 5-minute samples, stale between them
+	}
+	for _, tc := range tests {
+		t.Run(tc.ex.policy+"/"+string(tc.mode)+map[bool]string{true: "/hpa"}[tc.hpa], func(t *testing.T) {
+			p, s := loadExample(t, tc.ex)
+			if n := 1500; len(s.Times) > n { // five days of 5-minute samples: enough to act, quick
+				s = Series{Times: s.Times[:n], Values: [][]float64{s.Values[0][:n]}}
+			}
+			p.Predictive.Mode = tc.mode
+			run := Run
+			if tc.hpa {
+				run = RunBaseline
+			}
+			full, err := run(Config{Policy: p, RecordedSize: tc.ex.recorded}, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			called := false
+			lean, err := run(Config{Policy: p, RecordedSize: tc.ex.recorded, SummaryOnly: true,
+				Rows: func(*Result, int) { called = true }}, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lean.Summary != full.Summary {
+				t.Fatalf("summary only %+v, with the timeline %+v", lean.Summary, full.Summary)
+			}
+			if full.Summary.Actions() == 0 || full.Summary.UnderProvisionedSamples == 0 {
+				t.Fatalf("%+v: no actions or no under-provisioning to compare", full.Summary)
+			}
+			if lean.Observed != nil || lean.Forecast != nil || lean.Rows != nil || lean.Under != nil || lean.Desired != nil ||
+				lean.Events != nil || lean.Needed != nil || called {
+				t.Fatalf("a summary-only run kept its timeline (Rows called: %v)", called)
+			}
+			if len(lean.Times) != len(s.Times) {
+				t.Fatalf("%d times, want %d", len(lean.Times), len(s.Times))
+			}
+		})
+	}
+}
