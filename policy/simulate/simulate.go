@@ -370,7 +370,12 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			}
 		}
 	}
-	histStart := time.Unix(0, s.Times[0]).UTC()
+	if predicting {
+		for j := range p.Metrics {
+			in.History[j] = policy.Window{Start: time.Unix(0, s.Times[0]).UTC(), Step: step}
+		}
+	}
+	histLen := 0 // the samples in.History holds: it grows with the sample, not at every evaluation between two
 	// evaluate returns the decision in dec, valid until the next call.
 	evaluate := func(now int64, i int) *policy.Decision {
 		g.advance(now)
@@ -379,9 +384,10 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		}
 		lastEval = now
 		in.Current, in.Ready = g.desired, g.ready
-		if predicting {
+		if predicting && histLen != i+1 {
+			histLen = i + 1
 			for j := range p.Metrics {
-				in.History[j] = policy.Window{Start: histStart, Step: step, Values: demand[j][:i+1]}
+				in.History[j].Values = demand[j][:histLen]
 			}
 		}
 		t := time.Unix(0, now).UTC()
