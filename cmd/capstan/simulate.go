@@ -172,7 +172,7 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 		return err
 	}
 	if o.timeline != "" && stream == nil {
-		if err := writeTimeline(o.timeline, stdout, p, res); err != nil {
+		if err := writeTimelineJSON(o.timeline, stdout, p, res); err != nil {
 			cmp.wait()
 			return err
 		}
@@ -230,14 +230,11 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	return report.WriteComparison(stdout, runs)
 }
 
-// writeTimeline writes the per-sample timeline to path (JSON when it ends
-// in .json, else CSV; "-" is stdout).
-func writeTimeline(path string, stdout io.Writer, p policy.Policy, res *simulate.Result) error {
+// writeTimelineJSON writes the finished run's timeline as JSON to path (a
+// CSV one is streamed during the run: timelineStream).
+func writeTimelineJSON(path string, stdout io.Writer, p policy.Policy, res *simulate.Result) error {
 	if err := writeTo(path, stdout, func(w io.Writer) error {
-		if strings.HasSuffix(path, ".json") {
-			return report.WriteTimelineJSON(w, p, res)
-		}
-		return report.WriteTimelineCSV(w, p, res)
+		return report.WriteTimelineJSON(w, p, res)
 	}); err != nil {
 		return fmt.Errorf("writing timeline: %w", err)
 	}
