@@ -96,7 +96,7 @@ type Row struct {
 }
 
 // Result is a simulation's timeline and summary. Timeline slices have one
-// entry per trace sample.
+// entry per trace sample; with Config.SummaryOnly they and Events are nil.
 type Result struct {
 	// Times are the sample times (Unix nanoseconds).
 	Times []int64
