@@ -60,12 +60,28 @@ stale_after: 3m
 		if err := os.WriteFile(policyPath, []byte(pol), 0o644); err != nil {
 			b.Fatal(err)
 		}
-		b.Run(mode, func(b *testing.B) {
-			o := simulateOptions{policyFile: policyPath, traceFile: tracePath, timezone: "UTC",
-				timeline: filepath.Join(dir, "timeline.csv")}
+	}
+	// Each mode with the timeline CSV; forecast-and-scale printing only
+	// the summary, as plain `capstan simulate` does (no timeline kept or
+	// written); and with the two comparison replays, --compare off and
+	// --baseline hpa: what asking for them costs (samples/s counts the
+	// trace once).
+	fs, timeline := filepath.Join(dir, "forecast-and-scale.yaml"), filepath.Join(dir, "timeline.csv")
+	cases := []struct {
+		name string
+		o    simulateOptions
+	}{
+		{"off", simulateOptions{policyFile: filepath.Join(dir, "off.yaml"), timeline: timeline}},
+		{"forecast-and-scale", simulateOptions{policyFile: fs, timeline: timeline}},
+		{"forecast-and-scale-summary-only", simulateOptions{policyFile: fs, output: "table"}},
+		{"forecast-and-scale+compare+baseline", simulateOptions{policyFile: fs, timeline: timeline, compare: "off", baseline: "hpa"}},
+	}
+	for _, c := range cases {
+		c.o.traceFile, c.o.timezone = tracePath, "UTC"
+		b.Run(c.name, func(b *testing.B) {
 			cpu := cpuTime()
 			for i := 0; i < b.N; i++ {
-				if err := runSimulate(io.Discard, io.Discard, o); err != nil {
+				if err := runSimulate(io.Discard, io.Discard, c.o); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -73,34 +89,6 @@ stale_after: 3m
 			b.ReportMetric(float64(samples)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 		})
 	}
-	// The same run printing only the summary, as plain `capstan simulate`
-	// does: no timeline is kept or written.
-	b.Run("forecast-and-scale-summary-only", func(b *testing.B) {
-		o := simulateOptions{policyFile: filepath.Join(dir, "forecast-and-scale.yaml"), traceFile: tracePath, timezone: "UTC", output: "table"}
-		cpu := cpuTime()
-		for i := 0; i < b.N; i++ {
-			if err := runSimulate(io.Discard, io.Discard, o); err != nil {
-				b.Fatal(err)
-			}
-		}
-		reportCPU(b, cpu)
-		b.ReportMetric(float64(samples)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
-	})
-	// The same run with the two comparison replays, --compare off and
-	// --baseline hpa: what asking for them costs (samples/s counts the
-	// trace once).
-	b.Run("forecast-and-scale+compare+baseline", func(b *testing.B) {
-		o := simulateOptions{policyFile: filepath.Join(dir, "forecast-and-scale.yaml"), traceFile: tracePath, timezone: "UTC",
-			timeline: filepath.Join(dir, "timeline.csv"), compare: "off", baseline: "hpa"}
-		cpu := cpuTime()
-		for i := 0; i < b.N; i++ {
-			if err := runSimulate(io.Discard, io.Discard, o); err != nil {
-				b.Fatal(err)
-			}
-		}
-		reportCPU(b, cpu)
-		b.ReportMetric(float64(samples)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
-	})
 }
 
 // BenchmarkScoreboard measures `capstan simulate scoreboard` on the bundled
