@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -207,37 +208,44 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 		fmt.Fprintf(stderr, "warning: the trace's step (%s) is longer than stale_after (%s): between samples the metrics look stale and the policy only holds or grows, so it scales in only on a fresh sample\n",
 			policy.Duration(step), p.StaleAfter)
 	}
-	cfg := simulate.Config{Policy: p, InitialSize: o.initialSize, RecordedSize: o.recordedSize}
+	// Without a report the comparison runs are only summed up, and without
+	// a timeline either so is the policy's: their timelines are not kept.
+	cfg := simulate.Config{Policy: p, InitialSize: o.initialSize, RecordedSize: o.recordedSize, SummaryOnly: o.reportFile == ""}
+	// The comparison runs cost a replay each, so they run only when asked,
+	// and beside the policy's own replay and the timeline's writing: a
+	// replay is sequential, so on two cores the three take little longer
+	// than one. They share only what they read (the series, the policy's
+	// slices; a compiled schedule's cache is atomic).
+	cmp := startComparisons(cfg, series, o.compare == "off", o.baseline == "hpa")
+	// A CSV timeline is written while the replay runs, a stretch of rows
+	// at a time (simulate.Config.Rows); a JSON one starts with the summary,
+	// so it waits for the end.
+	var stream *timelineStream
+	if o.timeline != "" && !strings.HasSuffix(o.timeline, ".json") {
+		stream = &timelineStream{path: o.timeline, stdout: stdout, policy: p}
+		cfg.Rows = stream.rows
+	}
+	cfg.SummaryOnly = o.timeline == "" && o.reportFile == ""
 	res, err := simulate.Run(cfg, series)
+	if werr := stream.wait(); err == nil {
+		err = werr
+	}
 	if err != nil {
+		cmp.wait()
 		return err
 	}
-	// The comparison runs cost a replay each, so they run only when asked.
-	var off, ref *simulate.Result
-	if o.compare == "off" {
-		off = res
-		if p.Predictive.Mode != policy.PredictOff {
-			offCfg := cfg
-			offCfg.Policy.Predictive.Mode = policy.PredictOff
-			if off, err = simulate.Run(offCfg, series); err != nil {
-				return err
-			}
-		}
-	}
-	if o.baseline == "hpa" {
-		if ref, err = simulate.RunBaseline(cfg, series); err != nil {
+	if o.timeline != "" && stream == nil {
+		if err := writeTimelineJSON(o.timeline, stdout, p, res); err != nil {
+			cmp.wait()
 			return err
 		}
 	}
-	if o.timeline != "" {
-		if err := writeTo(o.timeline, stdout, func(w io.Writer) error {
-			if strings.HasSuffix(o.timeline, ".json") {
-				return report.WriteTimelineJSON(w, p, res)
-			}
-			return report.WriteTimelineCSV(w, p, res)
-		}); err != nil {
-			return fmt.Errorf("writing timeline: %w", err)
-		}
+	off, ref, err := cmp.wait()
+	if err != nil {
+		return err
+	}
+	if o.compare == "off" && off == nil {
+		off = res // prediction is off already: the policy's run is its own comparison
 	}
 	if o.reportFile != "" {
 		opts := report.HTMLOptions{
@@ -267,22 +275,137 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 		}
 		return report.WriteSummary(stdout, res.Summary)
 	}
-	cmp := comparison{Policy: res.Summary}
+	sums := comparison{Policy: res.Summary}
 	runs := []report.Run{{Label: "policy", Summary: res.Summary}}
 	if off != nil {
 		r := simulate.Compare(res.Summary, off.Summary)
-		cmp.Off, cmp.VsOff = &off.Summary, &r
+		sums.Off, sums.VsOff = &off.Summary, &r
 		runs = append(runs, report.Run{Label: "off", Summary: off.Summary})
 	}
 	if ref != nil {
 		r := simulate.Compare(res.Summary, ref.Summary)
-		cmp.Baseline, cmp.BaselineRule, cmp.VsBaseline = &ref.Summary, o.baseline, &r
+		sums.Baseline, sums.BaselineRule, sums.VsBaseline = &ref.Summary, o.baseline, &r
 		runs = append(runs, report.Run{Label: o.baseline, Summary: ref.Summary})
 	}
 	if o.output != "table" {
-		return writeFormat(stdout, o.output, cmp)
+		return writeFormat(stdout, o.output, sums)
 	}
 	return report.WriteComparison(stdout, runs)
+}
+
+// writeTimelineJSON writes the finished run's timeline as JSON to path (a
+// CSV one is streamed during the run: timelineStream).
+func writeTimelineJSON(path string, stdout io.Writer, p policy.Policy, res *simulate.Result) error {
+	if err := writeTo(path, stdout, func(w io.Writer) error {
+		return report.WriteTimelineJSON(w, p, res)
+	}); err != nil {
+		return fmt.Errorf("writing timeline: %w", err)
+	}
+	return nil
+}
+
+// timelineStream writes the timeline CSV in its own goroutine while the
+// replay runs: simulate.Config.Rows hands it each finished stretch of rows
+// over a channel. The goroutine (and the file) starts at the first stretch,
+// so a replay that fails its checks leaves no file behind, as before.
+type timelineStream struct {
+	path   string
+	stdout io.Writer
+	policy policy.Policy
+	done   chan int      // rows final so far; closed by wait
+	ended  chan struct{} // closed when the goroutine returns
+	err    error         // the goroutine's, read after ended
+}
+
+// rows is the replay's simulate.Config.Rows.
+func (ts *timelineStream) rows(r *simulate.Result, done int) {
+	if ts.done == nil {
+		ts.done, ts.ended = make(chan int, 64), make(chan struct{})
+		go ts.write(r)
+	}
+	ts.done <- done
+}
+
+// write runs in the stream's goroutine until done is closed.
+func (ts *timelineStream) write(r *simulate.Result) {
+	defer close(ts.ended)
+	defer func() {
+		for range ts.done { // after an error: keep the replay from blocking
+		}
+	}()
+	ts.err = writeTo(ts.path, ts.stdout, func(w io.Writer) error {
+		t, err := report.NewTimelineCSV(w, ts.policy, r)
+		if err != nil {
+			return err
+		}
+		for done := range ts.done {
+			if err := t.WriteRows(done); err != nil {
+				return err
+			}
+		}
+		return t.Flush()
+	})
+	if ts.err != nil {
+		ts.err = fmt.Errorf("writing timeline: %w", ts.err)
+	}
+}
+
+// wait ends the stream after the replay and returns its error; nil on a
+// nil stream or one that never started.
+func (ts *timelineStream) wait() error {
+	if ts == nil || ts.done == nil {
+		return nil
+	}
+	close(ts.done)
+	<-ts.ended
+	return ts.err
+}
+
+// comparisons are the replays run beside the policy's own, with
+// prediction off and through the HPA reference, each in a goroutine that
+// wait joins.
+type comparisons struct {
+	wg             sync.WaitGroup
+	off, ref       *simulate.Result
+	offErr, refErr error
+}
+
+// startComparisons starts the replays asked for: off (unless the policy's
+// prediction is off already: its own run is that comparison) and the HPA
+// reference.
+func startComparisons(cfg simulate.Config, series simulate.Series, off, hpa bool) *comparisons {
+	c := new(comparisons)
+	if off && cfg.Policy.Predictive.Mode != policy.PredictOff {
+		offCfg := cfg
+		offCfg.Policy.Predictive.Mode = policy.PredictOff
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.off, c.offErr = simulate.Run(offCfg, series)
+		}()
+	}
+	if hpa {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.ref, c.refErr = simulate.RunBaseline(cfg, series)
+		}()
+	}
+	return c
+}
+
+// wait returns the comparison runs (nil where not run) once both are done,
+// and the first error, the off run's before the reference's, in the order
+// they used to run.
+func (c *comparisons) wait() (off, ref *simulate.Result, err error) {
+	c.wg.Wait()
+	if c.offErr != nil {
+		return nil, nil, c.offErr
+	}
+	if c.refErr != nil {
+		return nil, nil, c.refErr
+	}
+	return c.off, c.ref, nil
 }
 
 // comparison is the -o json output of a run with --compare or --baseline:
