@@ -708,53 +708,29 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 	n := l.n
 	id := v.Record.Policy.ID
 	cmd := store.Evaluated{Policy: id, PolicyVersion: v.Record.Version, Record: record, Desired: desired, Ready: ready, At: n.now()}
-	var mark syncMark
-	reason := commitQuiet
-	if record != nil {
-		reason = commitRecord
-	}
-	if next != nil {
-		l.keepState(id, v.Record.Version, *next)
-		pacing := pacingKey(*next)
-		prev, _ := l.synced.Load(id)
-		pm, _ := prev.(syncMark)
-		stateReason := commitQuiet
-		switch {
-		case pacing != pm.pacing:
-			stateReason = commitPacing
-		case cmd.At.Sub(pm.at) >= n.cfg.StateSync:
-			stateReason = commitStateSync
-		}
-		// A decision record alone does not carry the state: what a
-		// successor needs of it is its pacing (committed when it changes)
-		// and models no older than StateSync.
-		if stateReason != commitQuiet {
-			b, err := next.MarshalBinary()
-			if err == nil {
-				cmd.State = b
-				mark = syncMark{at: cmd.At, pacing: pacing}
-				if reason == commitQuiet {
-					reason = stateReason
-				}
-			}
-		}
-	}
 	l.mu.Lock()
 	_, evaluatedThisTerm := l.last[id]
 	l.last[id] = cmd.At
 	l.mu.Unlock()
-	// A quiet evaluation (nothing recorded, no state due, same sizes) is not
-	// worth a Raft write; the first one of a term always is, so followers
-	// see that the new leader evaluates.
-	if reason == commitQuiet {
-		switch {
-		case desired != v.Desired || ready != v.Ready:
-			reason = commitSizes
-		case !evaluatedThisTerm:
-			reason = commitFirst
-		case cmd.At.Sub(v.Last) >= n.cfg.StateSync:
-			reason = commitHeartbeat
+	check := commitCheck{recorded: record != nil, sizesChanged: desired != v.Desired || ready != v.Ready,
+		firstOfTerm: !evaluatedThisTerm, sinceCommit: cmd.At.Sub(v.Last), stateSync: n.cfg.StateSync}
+	var mark syncMark
+	if next != nil {
+		l.keepState(id, v.Record.Version, *next)
+		prev, _ := l.synced.Load(id)
+		pm, _ := prev.(syncMark)
+		mark = syncMark{at: cmd.At, pacing: pacingKey(*next)}
+		check.hasState, check.pacingChanged, check.sinceStateSync = true, mark.pacing != pm.pacing, cmd.At.Sub(pm.at)
+	}
+	reason, withState := check.decide()
+	if withState {
+		b, err := next.MarshalBinary()
+		if err != nil {
+			l.log.Warn("encoding the state failed; committing without it", "policy", id, "err", err)
+			check.hasState = false
+			reason, withState = check.decide()
 		}
+		cmd.State = b
 	}
 	n.metrics.evalCommits[reason].Inc()
 	if reason == commitQuiet {
@@ -766,9 +742,54 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		}
 		return
 	}
-	if cmd.State != nil {
+	if withState {
 		l.synced.Store(id, mark)
 	}
+}
+
+// commitCheck is what decides whether an evaluation is committed, and
+// with its state or without.
+type commitCheck struct {
+	// recorded: the evaluation recorded a decision.
+	recorded bool
+	// hasState: the evaluation left a state; pacingChanged: its pacingKey
+	// differs from the last one this term committed; sinceStateSync: how
+	// long ago this term last committed the policy's state (the zero
+	// time when never, so always long).
+	hasState, pacingChanged bool
+	sinceStateSync          time.Duration
+	// sizesChanged: the group's desired or ready size differs from the
+	// committed one; firstOfTerm: this term had not evaluated the policy.
+	sizesChanged, firstOfTerm bool
+	// sinceCommit is the age of the committed LastEvaluation.
+	sinceCommit time.Duration
+	stateSync   time.Duration
+}
+
+// decide returns why the evaluation is committed (commitQuiet: it is
+// not) and whether the state goes with it: only when its pacing changed
+// or it was last committed StateSync ago, whatever else forces the
+// commit. A quiet evaluation (nothing recorded, no state due, same sizes)
+// is not worth a Raft write; the first one of a term always is, so
+// followers see that the new leader evaluates, and LastEvaluation is
+// refreshed at least every StateSync.
+func (c commitCheck) decide() (reason commitReason, withState bool) {
+	withState = c.hasState && (c.pacingChanged || c.sinceStateSync >= c.stateSync)
+	switch {
+	case c.recorded:
+		reason = commitRecord
+	case withState && c.pacingChanged:
+		reason = commitPacing
+	case withState:
+		reason = commitStateSync
+	case c.sizesChanged:
+		reason = commitSizes
+	case c.firstOfTerm:
+		reason = commitFirst
+	case c.sinceCommit >= c.stateSync:
+		reason = commitHeartbeat
+	}
+	return reason, withState
 }
 
 // pacingKey encodes the parts of a state whose change forces a commit:
