@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -185,6 +186,16 @@ func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.
 	}
 	b.StopTimer()
 	c := countEntries(b, n.storage.Logs, first, n.Raft().LastIndex())
+	// The heap the term's kept states hold (latestState).
+	var with, without runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&with)
+	l.mu.Lock()
+	l.latest = nil
+	l.mu.Unlock()
+	runtime.GC()
+	runtime.ReadMemStats(&without)
+	b.ReportMetric((float64(with.HeapAlloc)-float64(without.HeapAlloc))/float64(policies), "keptB/policy")
 	evals := float64(rounds * policies)
 	for r := range commitReasons {
 		b.ReportMetric(100*(testutil.ToFloat64(n.metrics.evalCommits[r])-before[r])/evals, "%"+r.String())
