@@ -105,7 +105,9 @@ type Config struct {
 	// ApplyTimeout bounds each Raft write.
 	ApplyTimeout time.Duration
 	// StateSync is the longest the leader goes without committing a policy's
-	// state when nothing else forces a commit.
+	// state: its pacing is committed whenever it changes, the rest (the
+	// forecasting models) at this period, and a decision record alone does
+	// not carry it.
 	StateSync time.Duration
 	// GroupRefresh is how often the leader describes, in batches, every
 	// group its policies scale (groupcache.go). Evaluations read that
