@@ -527,7 +527,14 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	if state.NeedsHistory(p, now) {
 		in.History = n.fsm.history(id, now)
 	}
+	// Evaluate reuses the state's buffers (it takes ownership, like
+	// append), and the paths below that keep the state from before it (a
+	// busy group, a failed resize) commit it: they get a copy of its
+	// pacing lists, which Evaluate prunes in place and would otherwise
+	// leave duplicated or overwritten.
+	before := keepPacing(state)
 	d := policy.Evaluate(p, in, state, now)
+	state = before
 	n.metrics.observeInputs(p, in, d, now)
 	n.metrics.capacity.observe(p, gs, in, d)
 	desired := d.Desired
@@ -586,6 +593,17 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		}
 	}
 	l.commitEvaluated(ctx, v, &next, record, desired, gs.InService)
+}
+
+// keepPacing returns s with its own copies of the lists Evaluate changes
+// in place: rate-limit changes, the stabilization window and reversals.
+// The forecasting models stay shared: what they learned from the sample
+// stays learned whatever the cloud call does.
+func keepPacing(s policy.State) policy.State {
+	s.Changes = slices.Clone(s.Changes)
+	s.Recommendations = slices.Clone(s.Recommendations)
+	s.Reversals = slices.Clone(s.Reversals)
+	return s
 }
 
 // errInDoubt says that a resize may or may not take effect: the request
