@@ -59,12 +59,12 @@ func (c *ruleChecker) budget(p Policy) {
 	limit, _ := p.Budget.Cap(p.Cost)
 	if c.has("min") && p.Min > limit {
 		c.addf(path, "must pay for min: %d instances cost %s %s per hour, the budget pays for %d",
-			p.Min, fmtMoney(p.Cost.Hourly(p.Min)), p.Cost.Currency, limit)
+			p.Min, FormatMoney(p.Cost.Hourly(p.Min)), p.Cost.Currency, limit)
 	}
 	for i, s := range p.Schedules {
 		if s.Min > limit {
 			c.addf(path, "must pay for schedules[%d] (%s) min: %d instances cost %s %s per hour, the budget pays for %d",
-				i, s.Name, s.Min, fmtMoney(p.Cost.Hourly(s.Min)), p.Cost.Currency, limit)
+				i, s.Name, s.Min, FormatMoney(p.Cost.Hourly(s.Min)), p.Cost.Currency, limit)
 		}
 	}
 }
@@ -77,8 +77,8 @@ func yamlBudget(b Budget) *yaml.Node {
 	return yamlMap("max_hourly_cost", yamlNum(b.MaxHourlyCost))
 }
 
-// fmtMoney renders an amount for messages: to a hundredth of a cent, with
-// no float noise (0.288, not 0.28800000000000003).
-func fmtMoney(v float64) string {
+// FormatMoney renders an amount of money for people: to a hundredth of a
+// cent, with no float noise (0.288, not 0.28800000000000003).
+func FormatMoney(v float64) string {
 	return strconv.FormatFloat(math.Round(v*1e4)/1e4, 'f', -1, 64)
 }
