@@ -138,11 +138,10 @@ func (m *capacityMetrics) observe(p policy.Policy, gs cloud.GroupState, in polic
 	}
 	// Created at 0 for a budgeted policy so that increase() sees the
 	// first capped evaluation.
-	if !p.Budget.IsZero() {
-		c := m.budget.WithLabelValues(p.ID)
-		if d.Bound == policy.LimitBudget {
-			c.Inc()
-		}
+	if p.Budget.IsZero() {
+		m.budget.DeleteLabelValues(p.ID) // a budget removed by a new version
+	} else if c := m.budget.WithLabelValues(p.ID); d.Bound == policy.LimitBudget {
+		c.Inc()
 	}
 }
 

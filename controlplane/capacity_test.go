@@ -107,10 +107,18 @@ capstan_group_instances{policy="web",state="pending"} 2
 	if n := testutil.CollectAndCount(m.cost); n != 1 {
 		t.Errorf("capstan_policy_hourly_cost has %d series, want 1 (only web is priced)", n)
 	}
-	// Only the budgeted web policy has a budget series.
+	// Only the budgeted web policy has a budget series, until a new
+	// version of it drops the budget.
 	if n := testutil.CollectAndCount(m.budget); n != 1 {
 		t.Errorf("capstan_policy_budget_bound_total has %d series, want 1 (only web has a budget)", n)
 	}
+	unbudgeted := p
+	unbudgeted.Budget = policy.Budget{}
+	m.observe(unbudgeted, cloud.GroupState{Desired: 6, InService: 4, Pending: 2}, in, d)
+	if n := testutil.CollectAndCount(m.budget); n != 0 {
+		t.Errorf("capstan_policy_budget_bound_total has %d series after the budget was dropped, want 0", n)
+	}
+	m.observe(p, cloud.GroupState{Desired: 6, InService: 4, Pending: 2}, in, d)
 	// Absent, not zero: rps has no sample and no forecast.
 	if n := testutil.CollectAndCount(m.value); n != 1 {
 		t.Errorf("capstan_policy_metric_value has %d series, want 1 (only web/cpu has a sample)", n)

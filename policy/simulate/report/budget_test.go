@@ -60,3 +60,28 @@ func TestReportShowsTheBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestComparisonShowsBudgetCaps: the side-by-side table gets a
+// budget-capped row when any run was capped (a dry-run adding a budget
+// against a policy without one), and none otherwise.
+func TestComparisonShowsBudgetCaps(t *testing.T) {
+	tests := []struct {
+		name string
+		runs []Run
+		want string // "" for no row
+	}{
+		{"candidate capped", []Run{{"candidate", simulate.Summary{BudgetBound: 7}}, {"stored", simulate.Summary{}}}, "budget-capped decisions              7        0"},
+		{"none capped", []Run{{"candidate", simulate.Summary{}}, {"stored", simulate.Summary{}}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteComparison(&b, tt.runs); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(b.String(), "budget-capped"); got != (tt.want != "") || !strings.Contains(b.String(), tt.want) {
+				t.Errorf("comparison:\n%s\nwant row %q", b.String(), tt.want)
+			}
+		})
+	}
+}
