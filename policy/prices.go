@@ -54,8 +54,17 @@ func checkPrice(provider string, v float64) error {
 	default:
 		return fmt.Errorf("provider %q: must be one of aws, azure, gcp, fake", provider)
 	}
+	if err := CheckPrice(v); err != nil {
+		return fmt.Errorf("provider %q: %w", provider, err)
+	}
+	return nil
+}
+
+// CheckPrice applies a policy's rule for cost.per_instance_hour to a price
+// given elsewhere (a default price, capstan simulate --price).
+func CheckPrice(v float64) error {
 	if !isFinite(v) || v <= 0 || v > maxPerInstanceHour {
-		return fmt.Errorf("provider %q: price must be > 0 and <= %d per instance-hour (got %v)", provider, maxPerInstanceHour, v)
+		return fmt.Errorf("price must be > 0 and <= %d per instance-hour (got %v)", maxPerInstanceHour, v)
 	}
 	return nil
 }

@@ -35,6 +35,8 @@ type simulateOptions struct {
 	baseline     string
 	compare      string
 	units        []string
+	price        float64
+	currency     string
 }
 
 func newSimulateCommand() *cobra.Command {
@@ -92,6 +94,8 @@ against that reference on every bundled trace.`,
 	f.StringVar(&o.predictive, "predictive", "", "override the policy's predictive mode: off, forecast-only or forecast-and-scale")
 	f.StringVar(&o.baseline, "baseline", "", "also replay a reference rule beside the policy and compare: hpa")
 	f.StringVar(&o.compare, "compare", "", "also replay the same policy with prediction off and compare: off")
+	f.Float64Var(&o.price, "price", 0, "price per instance-hour for a policy without a cost of its own (the agent's --default-price), so the summary and report show cost; the policy's cost: wins")
+	f.StringVar(&o.currency, "price-currency", "USD", "currency of --price (three uppercase letters)")
 	f.StringArrayVar(&o.units, "unit", nil, "name the unit of a metric's values in the report, NAME=UNIT, e.g. rps=requests/s (repeatable)")
 	_ = cmd.MarkFlagRequired("policy")
 	_ = cmd.MarkFlagRequired("trace")
@@ -115,6 +119,15 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	}
 	if o.baseline != "" && o.baseline != "hpa" {
 		return fmt.Errorf("--baseline: must be hpa (got %q)", o.baseline)
+	}
+	if o.price != 0 {
+		if err := policy.CheckPrice(o.price); err != nil {
+			return fmt.Errorf("--price: %w", err)
+		}
+		if err := policy.CheckCurrency(o.currency); err != nil {
+			return fmt.Errorf("--price-currency: %w", err)
+		}
+		p = policy.WithDefaultCost(p, map[string]policy.Cost{p.Target.Provider: {PerInstanceHour: o.price, Currency: o.currency}})
 	}
 	if o.compare != "" && o.compare != "off" {
 		return fmt.Errorf("--compare: must be off (got %q)", o.compare)
