@@ -37,14 +37,24 @@ func TestVersion5StillReplays(t *testing.T) {
 	if last := ds[len(ds)-1]; last.GroupAge == 0 || last.Schedule != "business-hours" {
 		t.Fatalf("the version-5 decision record: %+v", last)
 	}
+	writesBackAsFrozen(t, fromLog, entries, snap, VersionGroupAge)
+}
+
+// writesBackAsFrozen checks a frozen fixture of version v against the
+// state its log gives: each entry written back in v has the fixture's
+// bytes, the state written as a version-v snapshot is the fixture's
+// snapshot, and the log re-encoded in the current version replays to the
+// same state.
+func writesBackAsFrozen(t *testing.T, fromLog *State, entries [][]byte, snap []byte, v uint8) {
+	t.Helper()
 	var again [][]byte
 	for i, data := range entries {
 		c, err := Decode(data)
 		if err != nil {
 			t.Fatalf("entry %d: %v", i+1, err)
 		}
-		if b, err := EncodeVersion(c, VersionGroupAge); err != nil || !bytes.Equal(b, data) {
-			t.Fatalf("entry %d (%s) in version 5: %x, %v; want the fixture's %x", i+1, c.Type(), b, err, data)
+		if b, err := EncodeVersion(c, v); err != nil || !bytes.Equal(b, data) {
+			t.Fatalf("entry %d (%s) in version %d: %x, %v; want the fixture's %x", i+1, c.Type(), v, b, err, data)
 		}
 		b, err := Encode(c)
 		if err != nil {
@@ -59,10 +69,10 @@ func TestVersion5StillReplays(t *testing.T) {
 		t.Fatal("the log re-encoded in the current version gives another state")
 	}
 	var b bytes.Buffer
-	if err := fromLog.WriteSnapshotVersion(&b, VersionGroupAge); err != nil {
+	if err := fromLog.WriteSnapshotVersion(&b, v); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(b.Bytes(), snap) {
-		t.Fatalf("the state in version 5: %d bytes, not the fixture's %d", b.Len(), len(snap))
+		t.Fatalf("the state in version %d: %d bytes, not the fixture's %d", v, b.Len(), len(snap))
 	}
 }
