@@ -165,6 +165,11 @@ func TestEvaluateBudget(t *testing.T) {
 				if r := d.Reason(); !strings.Contains(r, "bound:budget") {
 					t.Fatalf("reason %q does not name the budget", r)
 				}
+				if e := d.Explain(p); !strings.HasSuffix(e, "; capped by the budget: 3.2 USD per hour pays for 6 instances") {
+					t.Fatalf("explanation %q does not say what the budget pays for", e)
+				}
+			} else if e := d.Explain(p); strings.Contains(e, "budget") {
+				t.Fatalf("explanation %q mentions a budget that did not bind", e)
 			}
 		})
 	}

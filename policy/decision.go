@@ -321,6 +321,10 @@ func (d *Decision) Explain(p Policy) string {
 	case d.Reversals > 0:
 		fmt.Fprintf(&b, "; %d direction reversals within the flapping window", d.Reversals)
 	}
+	if limit, ok := p.Budget.Cap(p.Cost); ok && d.Bound == LimitBudget {
+		fmt.Fprintf(&b, "; capped by the budget: %s %s per hour pays for %d instances",
+			FormatMoney(p.Budget.MaxHourlyCost), p.Cost.Currency, limit)
+	}
 	return b.String()
 }
 
