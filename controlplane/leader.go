@@ -470,7 +470,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	if !ok || ctx.Err() != nil {
 		return
 	}
-	p := v.Record.Policy
+	p := policy.WithDefaultCost(v.Record.Policy, n.cfg.DefaultCosts)
 	n.metrics.evaluations.Inc()
 	drv, err := n.cfg.Drivers(p.Target.Provider)
 	if err != nil {

@@ -114,6 +114,10 @@ type Config struct {
 	// state; one never acts on state older than twice this period, and
 	// describes the group again first.
 	GroupRefresh time.Duration
+	// DefaultCosts price, by provider, the policies with no cost of their
+	// own, so their decisions and capstan_policy_hourly_cost speak in
+	// money too (policy.WithDefaultCost); nil prices none.
+	DefaultCosts map[string]policy.Cost
 
 	// Drivers resolves a target provider to its cloud driver.
 	Drivers func(provider string) (cloud.Driver, error)
