@@ -106,7 +106,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		y := demand(m, smp.Value, in)
 		f := math.NaN()
 		if tn := smp.Time.UnixNano(); tn > mm.Model.LastUnixNano {
-			f = observe(mm, tn, smp.Time, y, lead)
+			f = observe(mm, tn, y, lead)
 		}
 		if mm.Model.Count < minForecastObservations {
 			continue

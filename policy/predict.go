@@ -44,7 +44,7 @@ const (
 // forecast a decision on this observation uses, for t plus the model's step
 // plus the lead (NaN when none was made), so an evaluation need not repeat
 // it. It reuses the state's buffers.
-func observe(mm *MetricModel, tn int64, t time.Time, y float64, lead time.Duration) float64 {
+func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
 	done := 0
 	for done < len(mm.Pending) && mm.Pending[done].At <= tn {
 		pf := mm.Pending[done]
@@ -64,12 +64,12 @@ func observe(mm *MetricModel, tn int64, t time.Time, y float64, lead time.Durati
 	if done > 0 {
 		mm.Pending = mm.Pending[:copy(mm.Pending, mm.Pending[done:])]
 	}
-	mm.Model.Observe(t, y, mm.Params)
+	fitted := mm.Model.ObserveNanos(tn, y, mm.Params)
 	if mm.Model.Count < minForecastObservations {
 		return math.NaN()
 	}
 	scored, decided := mm.horizonsFor(lead)
-	resid := y - mm.Model.ForecastAhead(forecast.Horizon{})
+	resid := y - fitted
 	f := mm.Model.ForecastAhead(scored) + mm.Persist*resid
 	at := tn + int64(lead)
 	if lead > 0 && isFinite(f) && roomForForecast(len(mm.Pending), at, mm.Pending, lead) {
@@ -354,7 +354,7 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	m := &bt.model
 	forecast.Fit(m, hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step), hist.Step, period, params)
 	bt.pending = bt.pending[:0]
-	ahead, now := m.Horizon(lead, params), m.Horizon(0, params)
+	ahead := m.Horizon(lead, params)
 	n := 0
 	tn := hist.Start.Add(time.Duration(scoreFrom-1) * hist.Step).UnixNano()
 	for _, y := range hist.Values[scoreFrom:] {
@@ -377,7 +377,7 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 				return losses, false
 			}
 		}
-		m.Observe(time.Unix(0, tn), y, params)
+		fitted := m.ObserveNanos(tn, y, params)
 		bt.replayed++
 		if m.Count < minForecastObservations {
 			continue
@@ -387,7 +387,7 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 			continue // the spacing observe keeps (roomForForecast)
 		}
 		base := m.ForecastAhead(ahead)
-		resid := y - m.ForecastAhead(now)
+		resid := y - fitted
 		if isFinite(base) && isFinite(resid) {
 			bt.pending = append(bt.pending, pendingParts{at: at, base: base, resid: resid})
 		}
@@ -434,7 +434,7 @@ func backtest(mm *MetricModel, hist Window, period, warmup, lead time.Duration, 
 	tn := hist.Start.Add(time.Duration(scoreFrom) * hist.Step).UnixNano()
 	for _, v := range hist.Values[scoreFrom:] {
 		if isFinite(v) {
-			observe(mm, tn, time.Unix(0, tn), v, lead)
+			observe(mm, tn, v, lead)
 		}
 		tn += int64(hist.Step)
 	}

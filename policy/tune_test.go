@@ -94,9 +94,8 @@ func TestAsymmetricLoss(t *testing.T) {
 		at := t0.Add(time.Duration(i) * time.Minute).UnixNano()
 		low.Pending = append(low.Pending[:0], PendingForecast{At: at, Forecast: 90, Naive: 100})
 		high.Pending = append(high.Pending[:0], PendingForecast{At: at, Forecast: 110, Naive: 100})
-		now := time.Unix(0, at)
-		observe(&low, at, now, 100, time.Minute)
-		observe(&high, at, now, 100, time.Minute)
+		observe(&low, at, 100, time.Minute)
+		observe(&high, at, 100, time.Minute)
 	}
 	if !(low.ErrForecast > high.ErrForecast) || low.ErrSquare != high.ErrSquare {
 		t.Fatalf("low %v high %v (squares %v %v): want a low forecast to cost more, squared errors equal", low.ErrForecast, high.ErrForecast, low.ErrSquare, high.ErrSquare)
