@@ -76,3 +76,18 @@ func TestReadFileLimitedSizesItsBuffer(t *testing.T) {
 		t.Fatalf("%v allocations per read, want at most 6", allocs)
 	}
 }
+
+// BenchmarkReadFileLimited reads a 16-day 1-minute trace's worth of CSV
+// (23,040 rows, about 440 KB), as simulate reads its --trace.
+func BenchmarkReadFileLimited(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "trace.csv")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("1704067200,500.000\n"), 23040), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := readFileLimited(path, maxTraceFile); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
