@@ -424,16 +424,40 @@ func (m Model) Clone() Model {
 // every value, so the model ends in the same state as if it had been running
 // all along. A non-positive step is taken as DefaultStep.
 func Fit(m *Model, values []float64, start time.Time, step, period time.Duration, p Params) {
+	m.Seed(values, start, step, period)
+	m.Absorb(values, start, p)
+}
+
+// Seed is the first half of Fit: it resets m to the given season and
+// initialises the level, trend and season from values as Fit does, but
+// absorbs none of them. The result depends on values, start, step and
+// period only, not on the smoothing parameters, so backtests of several
+// parameter sets over one history can seed one model once and start each
+// from a copy of it (CopyFrom), then Absorb.
+func (m *Model) Seed(values []float64, start time.Time, step, period time.Duration) {
 	m.Reset(period, step)
-	step = time.Duration(m.stepNanos())
 	if len(m.Season) > 0 {
-		m.initSeason(values, start, step)
+		m.initSeason(values, start, time.Duration(m.stepNanos()))
 	}
+}
+
+// Absorb is the second half of Fit: it observes values[i] at start plus i
+// of m's steps (DefaultStep when m has none), as Fit does after Seed.
+func (m *Model) Absorb(values []float64, start time.Time, p Params) {
+	step := m.stepNanos()
 	tn := start.UnixNano()
 	for _, v := range values {
 		m.observe(tn, v, p)
-		tn += int64(step)
+		tn += step
 	}
+}
+
+// CopyFrom makes m a deep copy of src, reusing m's Season buffer when it
+// is large enough (Clone allocates a new one).
+func (m *Model) CopyFrom(src *Model) {
+	season := append(m.Season[:0], src.Season...)
+	*m = *src
+	m.Season = season
 }
 
 // initSeason sets Level, Trend and Season from the first (up to two) full

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -590,6 +591,46 @@ func TestObserveNanosIsObserveThenForecastAhead(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("model differs from Observe's:\n got  %+v\n want %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestSeedAbsorbIsFit: Fit is Seed then Absorb, and a model started from a
+// copy of a seed (CopyFrom) ends where Fit ends, whatever the model held
+// before and for every smoothing; the copy shares no season with its seed.
+func TestSeedAbsorbIsFit(t *testing.T) {
+	values := synth(3*96, 15*time.Minute, 2, dailySine).values
+	values[40] = math.NaN()
+	tests := []struct {
+		name         string
+		step, period time.Duration
+	}{
+		{"daily season", 15 * time.Minute, 24 * time.Hour},
+		{"hourly season", 15 * time.Minute, time.Hour},
+		{"no season", 15 * time.Minute, 0},
+		{"no step (DefaultStep)", 0, 24 * time.Hour},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var seed Model
+			seed.Seed(values, t0, tc.step, tc.period)
+			pristine := seed.Clone()
+			for _, alpha := range []float64{0.05, 0.4} {
+				p := DefaultParams()
+				p.Alpha = alpha
+				var want Model
+				Fit(&want, values, t0, tc.step, tc.period, p)
+				got := Model{Level: 7, Count: 3, Season: make([]float64, 5000)} // a used model, larger buffer
+				got.CopyFrom(&seed)
+				got.Absorb(values, t0, p)
+				if got.Level != want.Level || got.Trend != want.Trend || got.LastUnixNano != want.LastUnixNano || got.Count != want.Count ||
+					got.Step != want.Step || got.Period != want.Period || got.Slot != want.Slot || !slices.Equal(got.Season, want.Season) {
+					t.Fatalf("alpha %v: seeded and absorbed %+v, Fit %+v", alpha, got, want)
+				}
+				if !reflect.DeepEqual(seed, pristine) {
+					t.Fatalf("alpha %v: absorbing into the copy changed the seed", alpha)
+				}
 			}
 		})
 	}
