@@ -70,10 +70,11 @@ func TestReadFileLimitedSizesItsBuffer(t *testing.T) {
 	if size != 19<<15 {
 		t.Fatalf("read %d bytes, want %d", size, 19<<15)
 	}
-	// os.Open and Stat allocate a few small objects; growing a buffer from
-	// 512 bytes to 600 KB would add about a dozen more.
-	if allocs > 6 {
-		t.Fatalf("%v allocations per read, want at most 6", allocs)
+	// os.Open and Stat allocate a few small objects (6; 7 under the race
+	// detector); growing a buffer from 512 bytes to 600 KB adds about
+	// twenty more (27 before).
+	if allocs > 10 {
+		t.Fatalf("%v allocations per read, want at most 10", allocs)
 	}
 }
 
