@@ -48,6 +48,11 @@ type clusterOptions struct {
 	// snapshotTurns, when set, is every node's SnapshotThreshold, and the
 	// test steps the snapshot turns itself (Node.snapshotIfDue).
 	snapshotTurns uint64
+	// groupRefresh replaces every node's GroupRefresh when set.
+	groupRefresh time.Duration
+	// wrap, when set, wraps the driver every node uses (the fake cloud's,
+	// or driver).
+	wrap func(cloud.Driver) cloud.Driver
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -56,6 +61,9 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	var drv cloud.Driver = fake.NewDriver(c.cloud)
 	if o.driver != nil {
 		drv = o.driver
+	}
+	if o.wrap != nil {
+		drv = o.wrap(drv)
 	}
 	var servers []raft.Server
 	for i := range 3 {
@@ -97,6 +105,9 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		}
 		cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
 		cfg.WriteVersion = o.writeVersion
+		if o.groupRefresh > 0 {
+			cfg.GroupRefresh = o.groupRefresh
+		}
 		if o.now != nil {
 			cfg.Now = o.now
 		}

@@ -69,8 +69,11 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	go n.watchRoundTrip(ctx, log)
 	// Intents earlier leaders left pending are settled by each policy's
 	// first evaluation (settle), which dueAll(true) runs at once.
+	// The group-state cache lives and dies with the term: a new leader
+	// describes every group afresh rather than trust an older view.
+	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
 	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{},
-		wakes: map[string]wake{}, woken: make(chan string)}
+		wakes: map[string]wake{}, woken: make(chan string), groups: groups}
 	defer l.stopWakes()
 
 	work := make(chan string)
@@ -85,9 +88,13 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			}
 		}()
 	}
+	refreshed := make(chan struct{})
+	go func() { defer close(refreshed); l.refreshGroups(ctx) }()
 	defer func() {
 		close(work)
 		wg.Wait()
+		<-refreshed
+		groups.wait()
 		n.metrics.forgetInputs("")
 		log.Info("no longer leading")
 	}()
@@ -104,7 +111,22 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			l.done(id)
 		}
 	}
-	dueAll := func(force bool) { l.forDue(ctx, n.now(), force, dispatch) }
+	// The policies due in one tick are dispatched after their groups that
+	// are not cached are asked for in one batch (groupcache.go).
+	var due []string
+	var refs []cloud.GroupRef
+	dueAll := func(force bool) {
+		due = due[:0]
+		l.forDue(ctx, n.now(), force, func(id string) { due = append(due, id) })
+		refs = n.fsm.groupRefs(due, refs[:0])
+		groups.prefetch(ctx, refs)
+		for _, id := range due {
+			if ctx.Err() != nil {
+				return
+			}
+			dispatch(id)
+		}
+	}
 	// A new leader evaluates everything at once: the gap in evaluation
 	// after a failover is then the election alone, not election plus a tick.
 	dueAll(true)
@@ -118,6 +140,22 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			dispatch(id)
 		case <-tick.C:
 			dueAll(false)
+		}
+	}
+}
+
+// refreshGroups describes every policy's group, in batches, every
+// GroupRefresh until ctx ends. The term's first evaluations described
+// their groups (prefetch), so the first refresh is one period in.
+func (l *loop) refreshGroups(ctx context.Context) {
+	t := time.NewTicker(l.n.cfg.GroupRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			l.groups.refresh(ctx, l.n.fsm.allGroupRefs())
 		}
 	}
 }
@@ -212,6 +250,8 @@ type loop struct {
 	// Settled time (wake.go), per policy; woken delivers them to the loop.
 	wakes map[string]wake
 	woken chan string
+	// groups is the term's group-state cache (groupcache.go).
+	groups *groupCache
 	// pulls is the term's cache of pulled metric sources (sources.go),
 	// made on first use under mu.
 	pulls *pullCache
@@ -368,9 +408,10 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		l.hold(ctx, v, in, why)
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.CloudTimeout)
-	gs, err := timedDescribe(cctx, n.metrics, drv, ref)
-	cancel()
+	// Cached state, unless it is missing, older than twice GroupRefresh or
+	// from before this term's resize: then the group is described first.
+	cs, err := l.groups.get(ctx, drv, ref)
+	gs := cs.GroupState
 	if err != nil {
 		n.metrics.evalErrors.WithLabelValues("describe").Inc()
 		l.log.Warn("describe failed", "policy", id, "group", ref.String(), "err", err)
@@ -415,6 +456,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	if proposed {
 		r := d.Record(p)
 		r.Desired = desired
+		r.GroupAge = groupAge(cs.Age)
 		record = &r
 		n.metrics.decisions.WithLabelValues(d.Action.String()).Inc()
 	}
@@ -422,15 +464,23 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	if desired != gs.Desired {
 		if record == nil {
 			r := d.Record(p)
+			r.GroupAge = groupAge(cs.Age)
 			record = &r
 		}
 		if gs.Busy {
-			// Do not fight an activity in progress: hold, and try again at the next evaluation.
+			// Do not fight an activity in progress: hold, and try again at
+			// the next evaluation, which describes the group again rather
+			// than read the busy state until the next refresh.
+			l.groups.invalidate(ref)
 			record.Action, record.Reason = "hold", "cloud activity in progress; "+record.Reason
 			l.commitEvaluated(ctx, v, &state, record, gs.Desired, gs.InService)
 			return
 		}
-		if intent, err := l.act(ctx, p, ref, drv, gs.Desired, desired, d.Reason()); err != nil {
+		intent, err := l.act(ctx, p, ref, drv, gs.Desired, desired, d.Reason())
+		// Whatever came of it, the cached state is from before the
+		// resize: the next evaluation describes the group again.
+		l.groups.invalidate(ref)
+		if err != nil {
 			if errors.Is(err, errInDoubt) {
 				l.wakeAtSettled(ctx, id, intent.ID, intent.Settled)
 				// It may have happened: it counts (the cooldown starts)

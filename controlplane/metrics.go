@@ -28,6 +28,18 @@ type nodeMetrics struct {
 	metricAge   *prometheus.GaugeVec
 	// roundTrip is the leader's last measured Raft quorum round trip.
 	roundTrip prometheus.Gauge
+	// groupDescribed counts groups described for the leader's group-state
+	// cache, by why; groupSaved counts evaluations that read cached state
+	// instead (each was a describe call before the cache).
+	groupDescribed *prometheus.CounterVec
+	groupSaved     prometheus.Counter
+	// groupAge is how old the group state each evaluation read was;
+	// groupOldest and groupsCached describe the cache after each refresh;
+	// groupRefresh is how long a refresh of every group took.
+	groupAge     prometheus.Histogram
+	groupOldest  prometheus.Gauge
+	groupsCached prometheus.Gauge
+	groupRefresh prometheus.Histogram
 	// capacity holds the per-policy gauges of capacity against demand
 	// (capacity.go), also the leader's only.
 	capacity *capacityMetrics
@@ -60,6 +72,21 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 		metricAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "capstan_metric_age_seconds", Help: "Age of a policy metric's newest sample at the leader's last evaluation; absent while no sample has arrived."},
 			[]string{"policy", "metric"}),
+		groupDescribed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "capstan_group_describes_total", Help: "Groups the leader described for its group-state cache, by reason: refresh (the periodic batch), prefetch (due and not cached, batched per tick), evaluation (one group on demand), settle (proof of an intent's outcome)."},
+			[]string{"reason"}),
+		groupSaved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "capstan_group_describes_saved_total", Help: "Evaluations that read their group's state from the leader's cache instead of describing the group."}),
+		groupAge: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "capstan_group_state_age_seconds", Help: "Age of the group state each evaluation read, from when its describe was sent.",
+			Buckets: []float64{0.1, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 45, 60, 120}}),
+		groupOldest: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "capstan_group_state_oldest_seconds", Help: "Age of the oldest group state in the leader's cache after its last refresh; compare with twice --group-refresh, beyond which no evaluation acts on it."}),
+		groupsCached: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "capstan_group_cache_groups", Help: "Groups in the leader's group-state cache after its last refresh."}),
+		groupRefresh: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "capstan_group_refresh_duration_seconds", Help: "How long the leader took to describe every group of its policies, in batches.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)}),
 	}
 	m.capacity = newCapacityMetrics()
 	m.pull = newPullMetrics()
@@ -98,7 +125,8 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 	policies := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_policies", Help: "Policies in the replicated state."},
 		func() float64 { return float64(n.fsm.policyCount()) })
-	for _, c := range append(append(m.capacity.collectors(), m.pull.collectors()...), m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, m.roundTrip, raftState, applied, commit, term, policies, newHealthCollector(n)) {
+	for _, c := range append(append(m.capacity.collectors(), m.pull.collectors()...), m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, m.roundTrip,
+		m.groupDescribed, m.groupSaved, m.groupAge, m.groupOldest, m.groupsCached, m.groupRefresh, raftState, applied, commit, term, policies, newHealthCollector(n)) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -147,6 +175,8 @@ func (m *nodeMetrics) observeInputs(p policy.Policy, in policy.Inputs, d policy.
 func (m *nodeMetrics) forgetInputs(id string) {
 	m.capacity.forget(id)
 	if id == "" {
+		m.groupOldest.Set(0)
+		m.groupsCached.Set(0)
 		m.metricStale.Reset()
 		m.metricAge.Reset()
 		return

@@ -107,6 +107,11 @@ type Config struct {
 	// StateSync is the longest the leader goes without committing a policy's
 	// state when nothing else forces a commit.
 	StateSync time.Duration
+	// GroupRefresh is how often the leader describes, in batches, every
+	// group its policies scale (groupcache.go). Evaluations read that
+	// state; one never acts on state older than twice this period, and
+	// describes the group again first.
+	GroupRefresh time.Duration
 
 	// Drivers resolves a target provider to its cloud driver.
 	Drivers func(provider string) (cloud.Driver, error)
@@ -186,6 +191,7 @@ func DefaultConfig() Config {
 		CloudSettle:        20 * time.Second,
 		ApplyTimeout:       5 * time.Second,
 		StateSync:          60 * time.Second,
+		GroupRefresh:       15 * time.Second,
 	}
 }
 
@@ -220,6 +226,9 @@ func (c Config) Validate() error {
 	}
 	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
 		errs = append(errs, errors.New("leader-lease-timeout: must not exceed heartbeat-timeout"))
+	}
+	if c.GroupRefresh <= 0 {
+		errs = append(errs, fmt.Errorf("group-refresh: must be > 0 (got %s)", c.GroupRefresh))
 	}
 	if c.CloudSettle < 0 {
 		errs = append(errs, fmt.Errorf("cloud-settle: must be >= 0 (got %s)", c.CloudSettle))

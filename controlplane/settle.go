@@ -52,7 +52,9 @@ func (l *loop) settle(ctx context.Context, v evalView, drv cloud.Driver, ref clo
 				in.ID, in.From, in.To, in.Term, in.Settled.UTC().Format(time.RFC3339Nano))
 		}
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.CloudTimeout)
-		gs, err := timedDescribe(cctx, n.metrics, drv, ref)
+		// Fresh, never cached: only a describe sent after Settled proves
+		// the outcome.
+		gs, err := l.groups.describe(cctx, drv, ref)
 		var acts []cloud.Activity
 		var actErr error
 		if err == nil {

@@ -322,25 +322,30 @@ func (d *Decision) Explain(p Policy) string {
 // Record is the serializable form of a Decision without its next state: what
 // the decision history stores and what the API and simulator show.
 type Record struct {
-	Time        time.Time      `json:"time"`
-	Current     int            `json:"current"`
-	Ready       int            `json:"ready"`
-	Reactive    int            `json:"reactive"`
-	Predictive  int            `json:"predictive"`
-	Recommended int            `json:"recommended"`
-	Desired     int            `json:"desired"`
-	Action      string         `json:"action"`
-	Bound       Limit          `json:"bound"`
-	Stale       bool           `json:"stale"`
-	Forecast    bool           `json:"used_forecast"`
-	ScaleInRule ScaleInRule    `json:"scale_in_rule,omitempty"`
-	Reversal    bool           `json:"reversal,omitempty"`
-	Reversals   int            `json:"reversals,omitempty"`
-	Damped      bool           `json:"damped,omitempty"`
-	Schedule    string         `json:"schedule,omitempty"`
-	HourlyCost  float64        `json:"hourly_cost,omitempty"`
-	Reason      string         `json:"reason"`
-	Metrics     []MetricRecord `json:"metrics"`
+	Time        time.Time   `json:"time"`
+	Current     int         `json:"current"`
+	Ready       int         `json:"ready"`
+	Reactive    int         `json:"reactive"`
+	Predictive  int         `json:"predictive"`
+	Recommended int         `json:"recommended"`
+	Desired     int         `json:"desired"`
+	Action      string      `json:"action"`
+	Bound       Limit       `json:"bound"`
+	Stale       bool        `json:"stale"`
+	Forecast    bool        `json:"used_forecast"`
+	ScaleInRule ScaleInRule `json:"scale_in_rule,omitempty"`
+	Reversal    bool        `json:"reversal,omitempty"`
+	Reversals   int         `json:"reversals,omitempty"`
+	Damped      bool        `json:"damped,omitempty"`
+	Schedule    string      `json:"schedule,omitempty"`
+	HourlyCost  float64     `json:"hourly_cost,omitempty"`
+	// GroupAge is how old the group state the decision was made from
+	// was: the leader reads its groups from a cache refreshed every
+	// --group-refresh. Zero when unknown (the simulator, a hold or a
+	// settled intent, records from before it was kept).
+	GroupAge Duration       `json:"group_age,omitempty"`
+	Reason   string         `json:"reason"`
+	Metrics  []MetricRecord `json:"metrics"`
 }
 
 // MetricRecord is the serializable form of a MetricProposal.

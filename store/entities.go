@@ -207,7 +207,8 @@ func (d *dec) optFloat() *float64 {
 }
 
 // decision writes a decision record. Versions before VersionDecisions
-// get priorRecord's form of it: the fields they know, in their order.
+// get priorRecord's form of it: the fields they know, in their order;
+// versions before VersionGroupAge leave out its group age.
 func (e *enc) decision(r policy.Record) {
 	full := e.v >= VersionDecisions
 	if !full {
@@ -229,6 +230,9 @@ func (e *enc) decision(r policy.Record) {
 		e.bool(r.Damped)
 		e.string(r.Schedule)
 		e.float(r.HourlyCost)
+	}
+	if e.v >= VersionGroupAge {
+		e.varint(int64(r.GroupAge))
 	}
 	e.bool(r.Metrics != nil)
 	e.uvarint(uint64(len(r.Metrics)))
@@ -266,6 +270,7 @@ func priorRecord(r policy.Record) policy.Record {
 		r.Bound = policy.LimitStabilization
 	}
 	r.ScaleInRule, r.Reversal, r.Reversals, r.Damped, r.Schedule, r.HourlyCost = policy.RuleNone, false, 0, false, "", 0
+	r.GroupAge = 0
 	if r.Metrics != nil {
 		ms := make([]policy.MetricRecord, len(r.Metrics))
 		for i, m := range r.Metrics {
@@ -296,6 +301,9 @@ func (d *dec) decision() policy.Record {
 		if err := rule.UnmarshalText([]byte(r.ScaleInRule.String())); err != nil || rule != r.ScaleInRule {
 			d.fail(fmt.Sprintf("unknown scale-in rule %d", r.ScaleInRule))
 		}
+	}
+	if d.v >= VersionGroupAge {
+		r.GroupAge = policy.Duration(d.varint())
 	}
 	hasMetrics := d.bool()
 	n := d.n(8)

@@ -184,7 +184,8 @@ func TestEncodingsKeepEveryField(t *testing.T) {
 // version 4 added, and whose servers refuse a bound they do not know (the
 // schedule and flapping bounds came after version 3): they get the bound
 // each is a form of, and the fields they do not hold are zero, whichever
-// older version is written, entry or snapshot. The state is not changed.
+// older version is written, entry or snapshot. Version 4 holds all but
+// the group age version 5 added. The state is not changed.
 func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 	tests := []struct {
 		bound, want policy.Limit
@@ -195,7 +196,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		{policy.LimitBounds, policy.LimitBounds},
 	}
 	for _, tc := range tests {
-		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions} {
+		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge} {
 			t.Run(fmt.Sprintf("%s/version %d", tc.bound, v), func(t *testing.T) {
 				c := filled[Evaluated](t)
 				c.Record.Bound = tc.bound
@@ -211,6 +212,12 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 				}
 				got := *back.(Evaluated).Record
 				want := sent
+				if v < VersionGroupAge {
+					if sent.GroupAge == 0 {
+						t.Fatal("the record has no group age to leave out")
+					}
+					want.GroupAge = 0
+				}
 				if v < VersionDecisions {
 					want = priorRecord(sent)
 					if want.Bound != tc.want || want.Bound > policy.LimitBounds || want.Schedule != "" ||
@@ -235,6 +242,27 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		{"version-2 snapshot", func(s *State, w io.Writer) error { return s.WriteSnapshotVersion(w, 2) }},
 		{"version-3 snapshot", func(s *State, w io.Writer) error { return s.WriteSnapshotVersion(w, 3) }},
 	}
+	t.Run("version-4 snapshot", func(t *testing.T) {
+		s := New()
+		r := filled[policy.Record](t)
+		s.Policies["web"] = &Policy{Record: PolicyRecord{Policy: policy.Policy{ID: "web", Min: 1, Max: 9}, Version: 1}, Decisions: []policy.Record{r}}
+		var b bytes.Buffer
+		if err := s.WriteSnapshotVersion(&b, VersionDecisions); err != nil {
+			t.Fatal(err)
+		}
+		back, err := ReadSnapshot(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := r
+		want.GroupAge = 0
+		if got := back.Policies["web"].Decisions[0]; !reflect.DeepEqual(got, want) {
+			t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
+		}
+		if s.Policies["web"].Decisions[0].GroupAge != r.GroupAge {
+			t.Fatal("writing the snapshot changed the state")
+		}
+	})
 	for _, tc := range snapshots {
 		t.Run(tc.name, func(t *testing.T) {
 			s := New()

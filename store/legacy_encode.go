@@ -19,11 +19,11 @@ import (
 // The older ones leave out what their readers have no place for:
 // VersionBinary and VersionJSON the intents' fence (their readers settle
 // such intents at once), all three the decision fields VersionDecisions
-// added, and a decision bound by a schedule or by anti-flapping is
+// added, all four the decision's group age (VersionGroupAge), and a decision bound by a schedule or by anti-flapping is
 // written as the bound those versions know (priorRecord).
 func EncodeVersion(c Command, v uint8) ([]byte, error) {
 	switch v {
-	case VersionDecisions, VersionFenced, VersionBinary:
+	case VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
 		return encodeBinary(c, v)
 	case VersionJSON:
 		body, err := json.Marshal(legacyCommand(c))

@@ -33,7 +33,7 @@ func TestDecodeRefusesWhatItDoesNotKnow(t *testing.T) {
 		{"unassigned type between known ones", []byte{15, CurrentVersion}, "type 15"},
 		{"unknown version", append([]byte{good[0], 9}, good[2:]...), "version 9"},
 		{"version 0", append([]byte{good[0], 0}, good[2:]...), "version 0"},
-		{"truncated binary", good[:len(good)-1], "register-node version 4"},
+		{"truncated binary", good[:len(good)-1], "register-node version 5"},
 		{"trailing bytes", append(append([]byte{}, good...), 0), "trailing bytes"},
 		{"binary payload labelled JSON", append([]byte{good[0], VersionJSON}, good[2:]...), "json"},
 		{"JSON payload labelled binary", append([]byte{legacy[0], VersionBinary}, legacy[2:]...), "put-policy version 2"},
@@ -87,7 +87,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // and decodes to the same command.
 func FuzzDecode(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*/log/*.bin")
-	// A decision with every field of version 4 set.
+	// A decision with every field of the current version set.
 	if b, err := Encode(filled[Evaluated](f)); err == nil {
 		f.Add(b)
 	}

@@ -58,8 +58,12 @@ const (
 	// rule, reversals, damping, the schedule, the hourly cost, each
 	// metric's forecast upper bound), which versions 1 to 3 dropped.
 	VersionDecisions uint8 = 4
+	// VersionGroupAge is VersionDecisions whose decision records carry
+	// how old the group state they were made from was
+	// (policy.Record.GroupAge), which versions 1 to 4 drop.
+	VersionGroupAge uint8 = 5
 	// CurrentVersion is the version Encode writes.
-	CurrentVersion = VersionDecisions
+	CurrentVersion = VersionGroupAge
 )
 
 // commandNames names every known type; a type missing here is unknown.

@@ -25,8 +25,9 @@ const (
 	// Each binary snapshot version holds what the entry version of the
 	// same number holds: 3 added the intents' fence (Intent.SendBy and
 	// Settled) to 2, and 4 every field of policy.Record to the decision
-	// history (VersionDecisions). Versions 2 and 3 are still read.
-	SnapshotVersion uint8 = VersionDecisions
+	// history (VersionDecisions), 5 the group age of each decision
+	// (VersionGroupAge). Versions 2 to 4 are still read.
+	SnapshotVersion uint8 = VersionGroupAge
 	// snapshotUnfenced is the binary version whose intents have no fence.
 	snapshotUnfenced uint8 = 2
 	// maxRecord bounds one snapshot record (one policy with its windows is

@@ -67,6 +67,7 @@ type agentOptions struct {
 	DebugAddr          string        `yaml:"debug_addr"`
 	CloudTimeout       time.Duration `yaml:"cloud_timeout"`
 	CloudSettle        time.Duration `yaml:"cloud_settle"`
+	GroupRefresh       time.Duration `yaml:"group_refresh"`
 	AWSEndpoint        string        `yaml:"aws_endpoint"`
 	GCPEndpoint        string        `yaml:"gcp_endpoint"`
 	GCPNoAuth          bool          `yaml:"gcp_no_auth"`
@@ -99,7 +100,7 @@ func newAgentCommand() *cobra.Command {
 		HeartbeatTimeout: d.HeartbeatTimeout, ElectionTimeout: d.ElectionTimeout, LeaderLeaseTimeout: d.LeaderLeaseTimeout,
 		SnapshotThreshold: d.SnapshotThreshold, SnapshotInterval: d.SnapshotInterval, TrailingLogs: d.TrailingLogs,
 		MaxDecisions: d.MaxDecisions, MaxAuditEntries: controlplane.DefaultMaxAuditEntries, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
-		CloudTimeout: d.CloudTimeout, CloudSettle: d.CloudSettle, PrometheusTimeout: 5 * time.Second, TLSClientAuth: "none",
+		CloudTimeout: d.CloudTimeout, CloudSettle: d.CloudSettle, GroupRefresh: d.GroupRefresh, PrometheusTimeout: 5 * time.Second, TLSClientAuth: "none",
 		TokenRate: defaultTokenRate, TokenBurst: defaultTokenBurst,
 	}
 	var configFile string
@@ -148,6 +149,7 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&o.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this host:port (keep it on loopback)")
 	f.DurationVar(&o.CloudTimeout, "cloud-timeout", o.CloudTimeout, "bound on each cloud call, retries included; no resize request is sent after it")
 	f.DurationVar(&o.CloudSettle, "cloud-settle", o.CloudSettle, "how long after --cloud-timeout a resize the provider received may still take effect; its group is held until then (docs/fencing.md)")
+	f.DurationVar(&o.GroupRefresh, "group-refresh", o.GroupRefresh, "how often the leader describes every group its policies scale, in batches; evaluations read that state, and state older than twice this is described again before it is acted on")
 	f.StringVar(&o.AWSEndpoint, "aws-endpoint", "", "AWS Auto Scaling endpoint override (other partitions, emulators); default: the SDK's")
 	f.StringVar(&o.GCPEndpoint, "gcp-endpoint", "", "Compute Engine endpoint override (private endpoints, emulators); default: the SDK's")
 	f.BoolVar(&o.GCPNoAuth, "gcp-no-auth", false, "send GCP calls without credentials (emulators only)")
@@ -241,7 +243,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = o.HeartbeatTimeout, o.ElectionTimeout, o.LeaderLeaseTimeout
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = o.SnapshotThreshold, o.SnapshotInterval, o.TrailingLogs
 	cfg.MaxDecisions, cfg.Drivers, cfg.Logger, cfg.Registerer = o.MaxDecisions, drivers, logger, reg
-	cfg.CloudTimeout, cfg.CloudSettle = o.CloudTimeout, o.CloudSettle
+	cfg.CloudTimeout, cfg.CloudSettle, cfg.GroupRefresh = o.CloudTimeout, o.CloudSettle, o.GroupRefresh
 	if o.MaxAuditEntries <= 0 {
 		return fmt.Errorf("--max-audit-entries: must be > 0 (got %d)", o.MaxAuditEntries)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -183,15 +184,17 @@ func TestDecisionsAndStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
-	d1 := policy.Record{Time: at, Action: "scale-out", Current: 2, Desired: 4, Bound: policy.LimitRateLimit, Reason: "scale-out 2->4 bound:rate-limit: usage=40 (target 10) proposes 4"}
+	d1 := policy.Record{Time: at, Action: "scale-out", Current: 2, Desired: 4, Bound: policy.LimitRateLimit, GroupAge: policy.Duration(4200 * time.Millisecond),
+		Reason: "scale-out 2->4 bound:rate-limit: usage=40 (target 10) proposes 4"}
 	d2 := policy.Record{Time: at.Add(time.Minute), Action: "hold", Current: 4, Desired: 4, Bound: policy.LimitCooldown, Reason: "hold bound:cooldown"}
 	b.AddDecisions("app-cpu", d1, d2)
 	b.SetStatus(api.PolicyStatus{ID: "app-cpu", Desired: 4, Ready: 3, LastDecision: &d2})
 
 	out := mustRun(t, "decisions", "app-cpu", "--addr", url)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "TIME ACTION FROM->TO BOUND REASON" ||
-		!strings.Contains(lines[1], "hold") || !strings.Contains(lines[2], "2->4") || !strings.Contains(lines[2], "rate-limit") {
+	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "TIME ACTION FROM->TO BOUND GROUP AGE REASON" ||
+		!slices.Equal(strings.Fields(lines[1])[2:6], []string{"hold", "4->4", "cooldown", "-"}) ||
+		!slices.Equal(strings.Fields(lines[2])[2:6], []string{"scale-out", "2->4", "rate-limit", "4.2s"}) {
 		t.Fatalf("decisions:\n%s", out)
 	}
 	var dl api.DecisionList

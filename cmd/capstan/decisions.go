@@ -23,7 +23,9 @@ func newDecisionsCommand() *cobra.Command {
 		Short: "Show a policy's recent scaling decisions and why each was made",
 		Long: `Show a policy's most recent decisions, newest first: every evaluation that
 proposed a change, acted on or held, with the rule that bound the result
-(bounds, cooldown, stabilization, rate-limit, tolerance, stale-data) and
+(bounds, cooldown, stabilization, rate-limit, tolerance, stale-data), how
+old the group state it was made from was (GROUP AGE: the leader reads
+groups from a cache refreshed every --group-refresh; "-" when unknown) and
 each metric's proposal. -o json prints the full records. --watch refreshes
 the list every --interval until interrupted.`,
 		Args: cobra.ExactArgs(1),
@@ -65,9 +67,13 @@ func printDecisions(out io.Writer, output, id string, recs []policy.Record) erro
 		return nil
 	}
 	tw := newTable(out)
-	fmt.Fprintln(tw, "TIME\tACTION\tFROM->TO\tBOUND\tREASON")
+	fmt.Fprintln(tw, "TIME\tACTION\tFROM->TO\tBOUND\tGROUP AGE\tREASON")
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%d->%d\t%s\t%s\n", formatTime(r.Time), r.Action, r.Current, r.Desired, r.Bound, r.Reason)
+		age := "-" // unknown: a hold, a settled intent, an older record
+		if r.GroupAge > 0 {
+			age = r.GroupAge.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d->%d\t%s\t%s\t%s\n", formatTime(r.Time), r.Action, r.Current, r.Desired, r.Bound, age, r.Reason)
 	}
 	return tw.Flush()
 }

@@ -1,0 +1,431 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/policy"
+)
+
+// groupBatch is how many groups one refresh call asks a batch-capable
+// driver for. The driver pages within it by the provider's own limit (50
+// names per AWS DescribeAutoScalingGroups call); each call has its own
+// CloudTimeout, so one slow page does not cost the whole refresh.
+const groupBatch = 200
+
+// groupFetchers bounds the describe calls a cache runs at once: batches for
+// batch-capable drivers, single describes for the others.
+const groupFetchers = 4
+
+// groupCache is one leadership term's view of the cloud groups its
+// policies scale (issue 15). Evaluations read it instead of describing
+// their group every time, which at 10,000 policies was a thousand calls a
+// second against providers that throttle at tens. The leader loop creates
+// it and drops it with the term, so a new leader never trusts what an
+// earlier term (or this node in an earlier term) saw.
+//
+// A group's state is described:
+//   - for every group of a current policy, in batches, every refresh period
+//     (Config.GroupRefresh, the refresh loop);
+//   - on demand when an evaluation finds it not cached, marked dirty or
+//     older than maxAge; the groups due in the same tick are described in
+//     one batch (prefetch);
+//   - fresh, bypassing the cache, when settle needs proof of an intent's
+//     outcome (describe).
+//
+// This term's own resize of a group marks it dirty: its next evaluation
+// describes it again, and a describe that started before the resize ended
+// is not kept, so a resize is never followed by an evaluation of the size
+// before it.
+type groupCache struct {
+	drivers func(provider string) (cloud.Driver, error)
+	now     func() time.Time
+	metrics *nodeMetrics
+	// timeout bounds each describe call (Config.CloudTimeout).
+	timeout time.Duration
+	// maxAge is the oldest state an evaluation may act on; older state is
+	// described again first.
+	maxAge time.Duration
+
+	mu     sync.Mutex
+	groups map[cloud.GroupRef]*cachedGroup
+	// wg tracks prefetches running in the background; wait ends them.
+	wg sync.WaitGroup
+}
+
+// cachedGroup is one group's entry.
+type cachedGroup struct {
+	state cloud.GroupState
+	// at is when the describe that answered state was sent: its age is
+	// counted from the oldest instant the answer can describe. Zero: never
+	// described.
+	at time.Time
+	// gen counts this term's resizes of the group. A describe keeps its
+	// answer only if no resize ended while it ran.
+	gen uint64
+	// dirty is set by a resize and cleared by the next describe sent
+	// after it.
+	dirty bool
+	// fetching is closed when the describe in flight for the group ends;
+	// nil when none is. Evaluations that need the group wait for it
+	// instead of sending another.
+	fetching chan struct{}
+	// err is why the last describe failed, for those that waited on it.
+	err error
+}
+
+// cachedState is a group's state as an evaluation reads it.
+type cachedState struct {
+	cloud.GroupState
+	// Age is how old the state was when read: from when its describe was
+	// sent to the reader's now.
+	Age time.Duration
+	// Cached says that it was read from the cache, not described for this
+	// evaluation.
+	Cached bool
+}
+
+func newGroupCache(drivers func(string) (cloud.Driver, error), now func() time.Time, m *nodeMetrics, timeout, refresh time.Duration) *groupCache {
+	return &groupCache{drivers: drivers, now: now, metrics: m, timeout: timeout, maxAge: 2 * refresh,
+		groups: map[cloud.GroupRef]*cachedGroup{}}
+}
+
+// usable reports whether g's state may drive an evaluation at now.
+func (c *groupCache) usable(g *cachedGroup, now time.Time) bool {
+	return !g.at.IsZero() && !g.dirty && now.Sub(g.at) <= c.maxAge
+}
+
+// entry returns ref's entry, adding it; c.mu must be held.
+func (c *groupCache) entry(ref cloud.GroupRef) *cachedGroup {
+	g := c.groups[ref]
+	if g == nil {
+		g = &cachedGroup{}
+		c.groups[ref] = g
+	}
+	return g
+}
+
+// get returns ref's state for an evaluation: the cached state while it is
+// usable, otherwise the answer of the describe in flight for it, or of a
+// describe it sends. An error means there is no state the evaluation may
+// act on.
+func (c *groupCache) get(ctx context.Context, drv cloud.Driver, ref cloud.GroupRef) (cachedState, error) {
+	waited := false
+	for {
+		c.mu.Lock()
+		g := c.entry(ref)
+		now := c.now()
+		if c.usable(g, now) {
+			st := cachedState{GroupState: g.state, Age: max(0, now.Sub(g.at)), Cached: !waited}
+			c.mu.Unlock()
+			if st.Cached {
+				c.metrics.groupSaved.Inc()
+			}
+			c.metrics.groupAge.Observe(st.Age.Seconds())
+			return st, nil
+		}
+		if ch := g.fetching; ch != nil {
+			c.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return cachedState{}, ctx.Err()
+			}
+			c.mu.Lock()
+			g, err := c.groups[ref], error(nil)
+			if g != nil {
+				err = g.err
+			}
+			usable := g != nil && c.usable(g, c.now())
+			c.mu.Unlock()
+			if !usable && err != nil {
+				return cachedState{}, err
+			}
+			waited = true
+			continue
+		}
+		ch := make(chan struct{})
+		g.fetching = ch
+		gen := g.gen
+		c.mu.Unlock()
+		c.metrics.groupDescribed.WithLabelValues("evaluation").Inc()
+		cctx, cancel := context.WithTimeout(ctx, c.timeout)
+		sent := c.now()
+		gs, err := timedDescribe(cctx, c.metrics, drv, ref)
+		cancel()
+		c.finish(ref, ch, gen, sent, cloud.Described{State: gs, Err: err})
+		if err != nil {
+			return cachedState{}, err
+		}
+		age := max(0, c.now().Sub(sent))
+		c.metrics.groupAge.Observe(age.Seconds())
+		return cachedState{GroupState: gs, Age: age}, nil
+	}
+}
+
+// finish records the answer of a describe of ref sent at sent, started
+// when the group's resize count was gen, and wakes those waiting on ch.
+// An answer is kept only if no resize of the group ended meanwhile, and
+// never replaces a newer one.
+func (c *groupCache) finish(ref cloud.GroupRef, ch chan struct{}, gen uint64, sent time.Time, d cloud.Described) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[ref]
+	if g == nil {
+		// Forgotten meanwhile (its policy was deleted): nobody waits
+		// on an entry that is gone, but close in case one does.
+		close(ch)
+		return
+	}
+	if g.fetching == ch {
+		g.fetching = nil
+	}
+	g.err = d.Err
+	if d.Err == nil && g.gen == gen && !sent.Before(g.at) {
+		g.state, g.at, g.dirty = d.State, sent, false
+	}
+	close(ch)
+}
+
+// invalidate marks ref dirty: after this term's resize of it ended,
+// whatever its outcome, or when it was busy with an activity. The next
+// evaluation describes the group again, and the answer of a describe in
+// flight now is not kept.
+func (c *groupCache) invalidate(ref cloud.GroupRef) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.entry(ref)
+	g.gen++
+	g.dirty = true
+}
+
+// describe sends a describe of ref now, bypassing the cache, as settle
+// needs to prove an intent's outcome; its answer also refreshes the cache.
+func (c *groupCache) describe(ctx context.Context, drv cloud.Driver, ref cloud.GroupRef) (cloud.GroupState, error) {
+	c.mu.Lock()
+	gen := c.entry(ref).gen
+	c.mu.Unlock()
+	c.metrics.groupDescribed.WithLabelValues("settle").Inc()
+	sent := c.now()
+	gs, err := timedDescribe(ctx, c.metrics, drv, ref)
+	if err == nil {
+		c.mu.Lock()
+		if g := c.groups[ref]; g != nil && g.gen == gen && !sent.Before(g.at) {
+			g.state, g.at, g.dirty, g.err = gs, sent, false, nil
+		}
+		c.mu.Unlock()
+	}
+	return gs, err
+}
+
+// prefetch starts describing, in batches and in the background, those of
+// refs that an evaluation could not read from the cache now and that no
+// describe is in flight for. The evaluations that need them wait for the
+// answers in get.
+func (c *groupCache) prefetch(ctx context.Context, refs []cloud.GroupRef) {
+	jobs := c.claim(refs, func(g *cachedGroup, now time.Time) bool { return !c.usable(g, now) })
+	if len(jobs) == 0 {
+		return
+	}
+	c.metrics.groupDescribed.WithLabelValues("prefetch").Add(float64(len(jobs)))
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.fetch(ctx, jobs)
+	}()
+}
+
+// refresh describes, in batches, every group in refs (the groups of the
+// current policies) that no describe is in flight for, and forgets the
+// groups not in refs. It returns when every answer is in.
+func (c *groupCache) refresh(ctx context.Context, refs []cloud.GroupRef) {
+	start := time.Now()
+	keep := make(map[cloud.GroupRef]bool, len(refs))
+	for _, r := range refs {
+		keep[r] = true
+	}
+	c.mu.Lock()
+	for r, g := range c.groups {
+		if !keep[r] && g.fetching == nil {
+			delete(c.groups, r)
+		}
+	}
+	c.mu.Unlock()
+	jobs := c.claim(refs, func(*cachedGroup, time.Time) bool { return true })
+	c.metrics.groupDescribed.WithLabelValues("refresh").Add(float64(len(jobs)))
+	c.fetch(ctx, jobs)
+	c.metrics.groupRefresh.Observe(time.Since(start).Seconds())
+	c.observeOldest()
+}
+
+// observeOldest sets the gauge of the oldest cached state.
+func (c *groupCache) observeOldest() {
+	c.mu.Lock()
+	now, oldest, n := c.now(), time.Duration(0), len(c.groups)
+	for _, g := range c.groups {
+		if !g.at.IsZero() {
+			oldest = max(oldest, now.Sub(g.at))
+		}
+	}
+	c.mu.Unlock()
+	c.metrics.groupOldest.Set(oldest.Seconds())
+	c.metrics.groupsCached.Set(float64(n))
+}
+
+// fetchJob is one group a fetch describes.
+type fetchJob struct {
+	ref cloud.GroupRef
+	ch  chan struct{}
+	gen uint64
+}
+
+// claim marks the groups of refs that want a describe (and have none in
+// flight) as being fetched, once each, and returns them.
+func (c *groupCache) claim(refs []cloud.GroupRef, want func(*cachedGroup, time.Time) bool) []fetchJob {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	var jobs []fetchJob
+	for _, r := range refs {
+		g := c.entry(r)
+		if g.fetching != nil || !want(g, now) {
+			continue
+		}
+		g.fetching = make(chan struct{})
+		jobs = append(jobs, fetchJob{ref: r, ch: g.fetching, gen: g.gen})
+	}
+	return jobs
+}
+
+// fetch describes the claimed groups: per provider, in calls of up to
+// groupBatch groups to a driver that batches and of one group to one
+// that does not, at most groupFetchers calls at a time. Every job is
+// finished, answered or not.
+func (c *groupCache) fetch(ctx context.Context, jobs []fetchJob) {
+	byProvider := map[string][]fetchJob{}
+	var order []string
+	for _, j := range jobs {
+		if _, ok := byProvider[j.ref.Provider]; !ok {
+			order = append(order, j.ref.Provider)
+		}
+		byProvider[j.ref.Provider] = append(byProvider[j.ref.Provider], j)
+	}
+	type call struct {
+		drv   cloud.Driver
+		batch bool
+		jobs  []fetchJob
+	}
+	calls := make(chan call)
+	var wg sync.WaitGroup
+	for range groupFetchers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for cl := range calls {
+				c.fetchBatch(ctx, cl.drv, cl.batch, cl.jobs)
+			}
+		}()
+	}
+	for _, prov := range order {
+		js := byProvider[prov]
+		drv, err := c.drivers(prov)
+		if err != nil {
+			for _, j := range js {
+				c.finish(j.ref, j.ch, j.gen, time.Time{}, cloud.Described{Err: err})
+			}
+			continue
+		}
+		size := 1
+		_, batch := drv.(cloud.BatchDescriber)
+		if batch {
+			size = groupBatch
+		}
+		for len(js) > 0 {
+			n := min(size, len(js))
+			calls <- call{drv: drv, batch: batch, jobs: js[:n]}
+			js = js[n:]
+		}
+	}
+	close(calls)
+	wg.Wait()
+}
+
+// fetchBatch describes jobs in one DescribeAll call (one DescribeBatch
+// when batch, else one Describe per job) and records each answer. A
+// batch of one is a Describe: no provider describes one group cheaper in
+// a list.
+func (c *groupCache) fetchBatch(ctx context.Context, drv cloud.Driver, batch bool, jobs []fetchJob) {
+	refs := make([]cloud.GroupRef, len(jobs))
+	for i, j := range jobs {
+		refs[i] = j.ref
+	}
+	cctx, cancel := context.WithTimeout(ctx, c.timeout)
+	sent := c.now()
+	var out []cloud.Described
+	var err error
+	if len(refs) == 1 {
+		var d cloud.Described
+		d.State, d.Err = timedDescribe(cctx, c.metrics, drv, refs[0])
+		out = []cloud.Described{d}
+	} else {
+		start := time.Now()
+		out, err = cloud.DescribeAll(cctx, drv, refs)
+		op := "describe"
+		if batch {
+			op = "describe_batch"
+		}
+		c.metrics.observeCloud(refs[0].Provider, op, start, err)
+	}
+	cancel()
+	for i, j := range jobs {
+		d := cloud.Described{Err: err}
+		if err == nil {
+			d = out[i]
+		}
+		if d.Err != nil {
+			d.Err = fmt.Errorf("describing %s: %w", j.ref, d.Err)
+		}
+		c.finish(j.ref, j.ch, j.gen, sent, d)
+	}
+}
+
+// wait returns when the background prefetches have ended; the leader
+// loop calls it after cancelling their context.
+func (c *groupCache) wait() { c.wg.Wait() }
+
+// groupAge is a group state's age as a decision records it: to the
+// millisecond, and at least one, since zero means unknown.
+func groupAge(age time.Duration) policy.Duration {
+	return policy.Duration(max(time.Millisecond, age.Round(time.Millisecond)))
+}
+
+// groupRefs appends the group of each policy of ids that exists to out.
+func (f *FSM) groupRefs(ids []string, out []cloud.GroupRef) []cloud.GroupRef {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, id := range ids {
+		if e := f.state.Policies[id]; e != nil {
+			out = append(out, groupRef(e.Record.Policy.Target))
+		}
+	}
+	return out
+}
+
+// allGroupRefs returns the group of every policy, once each.
+func (f *FSM) allGroupRefs() []cloud.GroupRef {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	seen := make(map[cloud.GroupRef]bool, len(f.state.Policies))
+	out := make([]cloud.GroupRef, 0, len(f.state.Policies))
+	for _, e := range f.state.Policies {
+		r := groupRef(e.Record.Policy.Target)
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,220 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/cloud/fake"
+)
+
+// gatedDriver answers describes from sizes, one call at a time through
+// gate when it is set, failing the groups in fail; it counts calls.
+type gatedDriver struct {
+	mu    sync.Mutex
+	sizes map[string]int
+	fail  map[string]error
+	gate  chan struct{}
+	calls atomic.Int64
+}
+
+func (d *gatedDriver) Describe(ctx context.Context, g cloud.GroupRef) (cloud.GroupState, error) {
+	d.calls.Add(1)
+	if d.gate != nil {
+		select {
+		case <-d.gate:
+		case <-ctx.Done():
+			return cloud.GroupState{}, ctx.Err()
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.fail[g.Group]; err != nil {
+		return cloud.GroupState{}, err
+	}
+	return cloud.GroupState{Desired: d.sizes[g.Group], Max: 100}, nil
+}
+
+func (d *gatedDriver) SetDesired(context.Context, cloud.GroupRef, int) error { return nil }
+
+func (d *gatedDriver) set(group string, n int) {
+	d.mu.Lock()
+	d.sizes[group] = n
+	d.mu.Unlock()
+}
+
+func testGroupCache(t *testing.T, d cloud.Driver, now func() time.Time, refresh time.Duration) *groupCache {
+	t.Helper()
+	m, err := newNodeMetrics(prometheus.NewRegistry(), &Node{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newGroupCache(func(string) (cloud.Driver, error) { return d, nil }, now, m, time.Second, refresh)
+}
+
+func ref(group string) cloud.GroupRef { return cloud.GroupRef{Provider: "fake", Group: group} }
+
+// TestGroupCacheRules checks the cache's rules one by one on a driver the
+// test controls: which reads are served from the cache and which send a
+// describe, and what an answer that comes too late is worth.
+func TestGroupCacheRules(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Unix(1_780_000_000, 0)
+	tests := []struct {
+		name string
+		run  func(t *testing.T, d *gatedDriver, c *groupCache, clock *atomic.Int64)
+	}{
+		{"a cached state is read without a call until it is older than twice the refresh", func(t *testing.T, d *gatedDriver, c *groupCache, clock *atomic.Int64) {
+			for i, step := range []struct {
+				advance time.Duration
+				calls   int64
+				cached  bool
+			}{{0, 1, false}, {10 * time.Second, 1, true}, {10 * time.Second, 1, true}, {11 * time.Second, 2, false}, {time.Second, 2, true}} {
+				clock.Add(int64(step.advance))
+				st, err := c.get(ctx, d, ref("a"))
+				if err != nil || st.Desired != 2 || st.Cached != step.cached || d.calls.Load() != step.calls {
+					t.Fatalf("read %d: %+v, %v after %d calls; want cached %v after %d", i, st, err, d.calls.Load(), step.cached, step.calls)
+				}
+			}
+		}},
+		{"the age of a cached state is counted from when its describe was sent", func(t *testing.T, d *gatedDriver, c *groupCache, clock *atomic.Int64) {
+			if _, err := c.get(ctx, d, ref("a")); err != nil {
+				t.Fatal(err)
+			}
+			clock.Add(int64(7 * time.Second))
+			if st, err := c.get(ctx, d, ref("a")); err != nil || st.Age != 7*time.Second {
+				t.Fatalf("%+v, %v: want an age of 7s", st, err)
+			}
+		}},
+		{"an invalidated group is described again", func(t *testing.T, d *gatedDriver, c *groupCache, clock *atomic.Int64) {
+			if _, err := c.get(ctx, d, ref("a")); err != nil {
+				t.Fatal(err)
+			}
+			d.set("a", 5)
+			c.invalidate(ref("a"))
+			if st, err := c.get(ctx, d, ref("a")); err != nil || st.Desired != 5 || st.Cached {
+				t.Fatalf("%+v, %v: want 5, described again", st, err)
+			}
+		}},
+		{"an answer sent before an invalidation is not kept", func(t *testing.T, d *gatedDriver, c *groupCache, clock *atomic.Int64) {
+			d.gate = make(chan struct{})
+			c.prefetch(ctx, []cloud.GroupRef{ref("a")})
+			for d.calls.Load() == 0 { // the describe is in flight
+				time.Sleep(time.Millisecond)
+			}
+			c.invalidate(ref("a")) // a resize ended meanwhile
+			d.gate <- struct{}{}   // the old answer: 2
+			c.wait()
+			d.set("a", 5)
+			go func() { d.gate <- struct{}{} }()
+			if st, err := c.get(ctx, d, ref("a")); err != nil || st.Desired != 5 || d.calls.Load() != 2 {
+				t.Fatalf("%+v, %v after %d calls: want 5 from a second describe", st, err, d.calls.Load())
+			}
+		}},
+		{"evaluations of one group share one describe", func(t *testing.T, d *gatedDriver, c *groupCache, clock *atomic.Int64) {
+			d.gate = make(chan struct{})
+			var wg sync.WaitGroup
+			sizes := make([]int, 4)
+			for i := range sizes {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					st, _ := c.get(ctx, d, ref("a"))
+					sizes[i] = st.Desired
+				}()
+			}
+			time.Sleep(20 * time.Millisecond) // all four are waiting
+			d.gate <- struct{}{}
+			wg.Wait()
+			if d.calls.Load() != 1 || sizes[0] != 2 || sizes[3] != 2 {
+				t.Fatalf("%d calls, sizes %v: want one call answering all four", d.calls.Load(), sizes)
+			}
+		}},
+		{"a failed describe is the evaluation's error and keeps the last state out of use once old", func(t *testing.T, d *gatedDriver, c *groupCache, clock *atomic.Int64) {
+			if _, err := c.get(ctx, d, ref("a")); err != nil {
+				t.Fatal(err)
+			}
+			d.fail["a"] = cloud.ErrThrottled
+			c.refresh(ctx, []cloud.GroupRef{ref("a")})
+			if st, err := c.get(ctx, d, ref("a")); err != nil || !st.Cached {
+				t.Fatalf("%+v, %v: a failed refresh leaves young state in use", st, err)
+			}
+			clock.Add(int64(21 * time.Second))
+			if _, err := c.get(ctx, d, ref("a")); !errors.Is(err, cloud.ErrThrottled) {
+				t.Fatalf("%v: want the describe's error for state too old to use", err)
+			}
+		}},
+		{"a refresh describes every group of refs and forgets the others", func(t *testing.T, d *gatedDriver, c *groupCache, clock *atomic.Int64) {
+			d.fail["c"] = cloud.ErrNotFound
+			c.prefetch(ctx, []cloud.GroupRef{ref("a"), ref("gone")})
+			c.wait()
+			c.refresh(ctx, []cloud.GroupRef{ref("a"), ref("b"), ref("c")})
+			if d.calls.Load() != 5 {
+				t.Fatalf("%d calls, want 2 prefetched and 3 refreshed", d.calls.Load())
+			}
+			c.mu.Lock()
+			_, gone := c.groups[ref("gone")]
+			b := c.groups[ref("b")]
+			cg := c.groups[ref("c")]
+			c.mu.Unlock()
+			if gone || b == nil || b.at.IsZero() || cg == nil || !cg.at.IsZero() || !errors.Is(cg.err, cloud.ErrNotFound) {
+				t.Fatalf("after the refresh: gone kept %v, b %+v, c %+v", gone, b, cg)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var clock atomic.Int64
+			clock.Store(t0.UnixNano())
+			d := &gatedDriver{sizes: map[string]int{"a": 2, "b": 3}, fail: map[string]error{}}
+			c := testGroupCache(t, d, func() time.Time { return time.Unix(0, clock.Load()) }, 10*time.Second)
+			tc.run(t, d, c, &clock)
+			c.wait()
+		})
+	}
+}
+
+// BenchmarkGroupRefresh measures the cache's own cost of refreshing 10,000
+// groups of the in-process fake cloud (whose describe is a map read), one
+// describe a group or in batches of groupBatch (each batch answered group
+// by group by the same fake): what a refresh costs the leader beyond the
+// provider's calls.
+func BenchmarkGroupRefresh(b *testing.B) {
+	const groups = 10000
+	for _, batch := range []bool{false, true} {
+		b.Run(map[bool]string{false: "single", true: "batch"}[batch], func(b *testing.B) {
+			fc := fake.New(fake.Options{AutoCreate: true, DefaultMax: 100, DefaultDesired: 2})
+			var d cloud.Driver = fake.NewDriver(fc)
+			counter := &countingDriver{under: d}
+			d = counter
+			if batch {
+				d = batchingDriver{counter}
+			}
+			m, err := newNodeMetrics(prometheus.NewRegistry(), &Node{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c := newGroupCache(func(string) (cloud.Driver, error) { return d, nil }, time.Now, m, 10*time.Second, 15*time.Second)
+			refs := make([]cloud.GroupRef, groups)
+			for i := range refs {
+				refs[i] = ref(fmt.Sprintf("g%05d", i))
+			}
+			ctx := context.Background()
+			c.refresh(ctx, refs)
+			calls0 := counter.calls()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				c.refresh(ctx, refs)
+			}
+			b.ReportMetric(float64(counter.calls()-calls0)/float64(b.N), "calls/refresh")
+		})
+	}
+}
