@@ -81,6 +81,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzTargetPath$$' -fuzztime $(FUZZTIME) ./cloud/azure/
 	$(GO) test -run '^$$' -fuzz '^FuzzPeerConn$$' -fuzztime $(FUZZTIME) ./controlplane/raftls/
 	$(GO) test -run '^$$' -fuzz '^FuzzPlan$$' -fuzztime $(FUZZTIME) ./metrics/prom/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRates$$' -fuzztime $(FUZZTIME) ./cloud/budget/
 
 # run: a local three-node cluster on loopback with the fake cloud, fed from a trace.
 run: build

@@ -39,7 +39,10 @@ type Retrying struct {
 	opts RetryOptions
 }
 
-var _ Driver = (*Retrying)(nil)
+var (
+	_ Driver         = (*Retrying)(nil)
+	_ BatchDescriber = (*Retrying)(nil)
+)
 
 // NewRetrying wraps d. cenkalti/backoff provides the backoff arithmetic.
 func NewRetrying(d Driver, opts RetryOptions) *Retrying {
@@ -101,9 +104,51 @@ func (r *Retrying) Describe(ctx context.Context, g GroupRef) (GroupState, error)
 }
 
 // SetDesired retries the wrapped SetDesired on transient errors; it is
-// idempotent, so a retry after an unseen success is harmless.
+// idempotent, so a retry after an unseen success is harmless. When an
+// attempt's outcome was unknown (the provider unavailable mid-request)
+// and a later one was refused (throttled, invalid, or held back by a call
+// budget, never sent), the error carries both: the first attempt may
+// still have landed, and the caller must hold the group in doubt rather
+// than record a plain failure.
 func (r *Retrying) SetDesired(ctx context.Context, g GroupRef, n int) error {
-	return r.retry(ctx, func() error { return r.d.SetDesired(ctx, g, n) })
+	var unknown error
+	err := r.retry(ctx, func() error {
+		err := r.d.SetDesired(ctx, g, n)
+		if unknown == nil && errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrOperationFailed) {
+			unknown = err
+		}
+		return err
+	})
+	if err != nil && unknown != nil && !errors.Is(err, ErrUnavailable) {
+		return errors.Join(err, fmt.Errorf("an earlier attempt's outcome is unknown: %w", unknown))
+	}
+	return err
+}
+
+// DescribeBatch describes refs through the wrapped driver's batch call,
+// retrying the call as a whole when it fails as a whole with a transient
+// error; a group that fails on its own is not retried (the caller asks
+// again at its next refresh). A wrapped driver without a batch call gets
+// one retried Describe per group. Without this method a Retrying driver
+// would hide its driver's batch call from DescribeAll.
+func (r *Retrying) DescribeBatch(ctx context.Context, refs []GroupRef) ([]Described, error) {
+	if _, ok := r.d.(BatchDescriber); !ok {
+		out := make([]Described, len(refs))
+		for i, g := range refs {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			out[i].State, out[i].Err = r.Describe(ctx, g)
+		}
+		return out, nil
+	}
+	var out []Described
+	err := r.retry(ctx, func() error {
+		var err error
+		out, err = DescribeAll(ctx, r.d, refs)
+		return err
+	})
+	return out, err
 }
 
 // Activities retries the wrapped driver's Activities on transient errors.

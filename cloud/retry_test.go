@@ -149,3 +149,94 @@ func TestRetryingActivities(t *testing.T) {
 		})
 	}
 }
+
+// scriptedBatch is a scripted driver with a batch call, which fails with
+// the script's errors in turn and then answers every group.
+type scriptedBatch struct{ scripted }
+
+func (s *scriptedBatch) DescribeBatch(_ context.Context, refs []GroupRef) ([]Described, error) {
+	if err := s.next(); err != nil {
+		return nil, err
+	}
+	out := make([]Described, len(refs))
+	for i := range out {
+		out[i].State.Desired = i
+	}
+	return out, nil
+}
+
+// TestRetryingDescribeBatch: a Retrying driver passes its driver's batch
+// call through, retrying it as a whole on transient errors only, and
+// falls back to retried single describes for a driver without one.
+func TestRetryingDescribeBatch(t *testing.T) {
+	opts := RetryOptions{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2, MaxTries: 4}
+	refs := []GroupRef{{Group: "a"}, {Group: "b"}, {Group: "c"}}
+	tests := []struct {
+		name      string
+		d         interface{ next() error }
+		errs      []error
+		want      error
+		wantCalls int
+	}{
+		{"a batch: one call", &scriptedBatch{}, nil, nil, 1},
+		{"a throttled batch is retried whole", &scriptedBatch{}, []error{ErrThrottled, ErrUnavailable}, nil, 3},
+		{"a batch not found is not retried", &scriptedBatch{}, []error{ErrInvalid}, ErrInvalid, 1},
+		{"no batch call: a retried describe per group", &scripted{}, []error{ErrThrottled}, nil, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var d Driver
+			var s *scripted
+			switch v := tc.d.(type) {
+			case *scriptedBatch:
+				v.errs, d, s = tc.errs, v, &v.scripted
+			case *scripted:
+				v.errs, d, s = tc.errs, v, v
+			}
+			out, err := DescribeAll(context.Background(), NewRetrying(d, opts), refs)
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+			if s.calls != tc.wantCalls {
+				t.Errorf("%d calls of the driver, want %d", s.calls, tc.wantCalls)
+			}
+			if err == nil && len(out) != len(refs) {
+				t.Errorf("%d answers for %d groups", len(out), len(refs))
+			}
+		})
+	}
+}
+
+// TestRetryingKeepsAnUnknownOutcome: a resize whose attempt met an
+// unavailable provider, and whose retry was then refused, may have landed
+// by the first attempt: its error says unavailable (in doubt) as well as
+// why the retry failed.
+func TestRetryingKeepsAnUnknownOutcome(t *testing.T) {
+	opts := RetryOptions{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2, MaxTries: 4}
+	tests := []struct {
+		name        string
+		errs        []error
+		wantLast    error
+		unavailable bool
+	}{
+		{"unavailable, then invalid", []error{ErrUnavailable, ErrInvalid}, ErrInvalid, true},
+		{"unavailable, then throttled to the end", []error{ErrUnavailable, ErrThrottled, ErrThrottled, ErrThrottled}, ErrThrottled, true},
+		{"throttled, then invalid: known", []error{ErrThrottled, ErrInvalid}, ErrInvalid, false},
+		{"a failed operation: its own error, not retried", []error{errors.Join(ErrUnavailable, ErrOperationFailed)}, ErrOperationFailed, true},
+		{"unavailable, then success", []error{ErrUnavailable}, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := NewRetrying(&scripted{errs: tc.errs}, opts).SetDesired(context.Background(), GroupRef{}, 1)
+			if tc.wantLast == nil {
+				if err != nil {
+					t.Fatalf("error %v, want success", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.wantLast) || errors.Is(err, ErrUnavailable) != tc.unavailable {
+				t.Errorf("error %v: want %v, unavailable %v", err, tc.wantLast, tc.unavailable)
+			}
+		})
+	}
+}

@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	compute "cloud.google.com/go/compute/apiv1"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azcloud "github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -24,12 +27,14 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/api/option"
+	htransport "google.golang.org/api/transport/http"
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/api/auth"
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/aws"
 	"github.com/capstan-io/capstan/cloud/azure"
+	"github.com/capstan-io/capstan/cloud/budget"
 	"github.com/capstan-io/capstan/cloud/fake"
 	"github.com/capstan-io/capstan/cloud/gcp"
 	"github.com/capstan-io/capstan/controlplane"
@@ -68,6 +73,8 @@ type agentOptions struct {
 	CloudTimeout       time.Duration `yaml:"cloud_timeout"`
 	CloudSettle        time.Duration `yaml:"cloud_settle"`
 	GroupRefresh       time.Duration `yaml:"group_refresh"`
+	CloudReadRate      budget.Rates  `yaml:"cloud_read_rate"`
+	CloudWriteRate     budget.Rates  `yaml:"cloud_write_rate"`
 	AWSEndpoint        string        `yaml:"aws_endpoint"`
 	GCPEndpoint        string        `yaml:"gcp_endpoint"`
 	GCPNoAuth          bool          `yaml:"gcp_no_auth"`
@@ -150,6 +157,8 @@ underscores); flags given on the command line win.`,
 	f.DurationVar(&o.CloudTimeout, "cloud-timeout", o.CloudTimeout, "bound on each cloud call, retries included; no resize request is sent after it")
 	f.DurationVar(&o.CloudSettle, "cloud-settle", o.CloudSettle, "how long after --cloud-timeout a resize the provider received may still take effect; its group is held until then (docs/fencing.md)")
 	f.DurationVar(&o.GroupRefresh, "group-refresh", o.GroupRefresh, "how often the leader describes every group its policies scale, in batches; evaluations read that state, and state older than twice this is described again before it is acted on")
+	f.Var(&o.CloudReadRate, "cloud-read-rate", "call budget for reads (describes), in calls per second per provider account (AWS: per region, GCP: per project, Azure: per subscription), e.g. aws=20,gcp=8; 0: unlimited; providers not given keep their defaults: "+budgetDefaults(func(p budget.Provider) float64 { return p.Read })+" (README: Cloud providers)")
+	f.Var(&o.CloudWriteRate, "cloud-write-rate", "call budget for writes (resizes), like --cloud-read-rate; writes go before reads; defaults: "+budgetDefaults(func(p budget.Provider) float64 { return p.Write }))
 	f.StringVar(&o.AWSEndpoint, "aws-endpoint", "", "AWS Auto Scaling endpoint override (other partitions, emulators); default: the SDK's")
 	f.StringVar(&o.GCPEndpoint, "gcp-endpoint", "", "Compute Engine endpoint override (private endpoints, emulators); default: the SDK's")
 	f.BoolVar(&o.GCPNoAuth, "gcp-no-auth", false, "send GCP calls without credentials (emulators only)")
@@ -232,7 +241,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	if err != nil {
 		return err
 	}
-	drivers, err := newDrivers(o, logger)
+	drivers, err := newDrivers(o, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -365,9 +374,14 @@ func pprofMux() *http.ServeMux {
 // are built on first use, so an agent that never scales on a provider
 // needs no credentials for it, and a failed build (no credentials yet) is
 // retried at the next evaluation rather than remembered.
-func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver, error), error) {
+func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) (func(string) (cloud.Driver, error), error) {
 	if o.CloudTimeout <= 0 {
 		return nil, fmt.Errorf("--cloud-timeout: must be > 0")
+	}
+	calls, err := budget.New(budget.Options{Read: o.CloudReadRate, Write: o.CloudWriteRate, Registerer: reg, Logger: logger,
+		DetachedWait: o.CloudTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("--cloud-read-rate, --cloud-write-rate: %w", err)
 	}
 	var fakeDriver cloud.Driver
 	if o.FakeCloud != "" {
@@ -382,7 +396,7 @@ func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver
 		fakeDriver = fake.NewDriver(fake.New(fake.Options{BootDelay: o.FakeBootDelay, AutoCreate: true, DefaultMax: 1000}))
 		logger.Info("provider fake uses an in-process fake cloud; give --fake-cloud to share one between agents")
 	}
-	azureOpts, err := azureOptions(o, logger)
+	azureOpts, err := azureOptions(o, logger, calls.Transport("azure", cloudTransport()))
 	if err != nil {
 		return nil, err
 	}
@@ -390,10 +404,24 @@ func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver
 		logger.Warn("--gcp-no-auth: GCP calls carry no credentials; use it only with an emulator")
 	}
 	// Transient failures (throttling, 5xx, timeouts) are retried with
-	// capped, jittered backoff within each call's deadline.
-	retrying := func(d cloud.Driver) cloud.Driver { return cloud.NewRetrying(d, cloud.DefaultRetryOptions()) }
-	fakeDriver = retrying(fakeDriver)
-	lazy := func(build func(context.Context) (cloud.Driver, error)) func() (cloud.Driver, error) {
+	// capped, jittered backoff within each call's deadline. The call
+	// budget sits under the retries, so that every attempt takes a token.
+	// AWS and the fake cloud make one request per call (a batch: per 50
+	// or 100 groups), so the budget counts their calls; the GCP and Azure
+	// drivers make several, of irregular shapes, so their HTTP clients
+	// send through the budget's transport, which counts each request.
+	retrying := func(provider string, d cloud.Driver) cloud.Driver {
+		var budgeted cloud.Driver
+		switch provider {
+		case "gcp", "azure":
+			budgeted = calls.WrapMetered(provider, d)
+		default:
+			budgeted = calls.Wrap(provider, d)
+		}
+		return cloud.NewRetrying(budgeted, cloud.DefaultRetryOptions())
+	}
+	fakeDriver = retrying("fake", fakeDriver)
+	lazy := func(provider string, build func(context.Context) (cloud.Driver, error)) func() (cloud.Driver, error) {
 		var mu sync.Mutex
 		var d cloud.Driver
 		return func() (cloud.Driver, error) {
@@ -408,21 +436,29 @@ func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver
 			if err != nil {
 				return nil, err
 			}
-			d = retrying(built)
+			d = retrying(provider, built)
 			return d, nil
 		}
 	}
-	awsDriver := lazy(func(ctx context.Context) (cloud.Driver, error) {
+	awsDriver := lazy("aws", func(ctx context.Context) (cloud.Driver, error) {
 		return aws.New(ctx, aws.Options{BaseEndpoint: o.AWSEndpoint, Logger: logger})
 	})
-	gcpDriver := lazy(func(ctx context.Context) (cloud.Driver, error) {
+	gcpDriver := lazy("gcp", func(ctx context.Context) (cloud.Driver, error) {
 		opts := gcp.Options{Endpoint: o.GCPEndpoint, Logger: logger}
+		// The SDK's authenticating transport over the budget's: every
+		// Compute Engine request takes a token (WrapMetered).
+		auth := []option.ClientOption{option.WithScopes(compute.DefaultAuthScopes()...)}
 		if o.GCPNoAuth {
-			opts.ClientOptions = append(opts.ClientOptions, option.WithoutAuthentication())
+			auth = append(auth, option.WithoutAuthentication())
 		}
+		tr, err := htransport.NewTransport(ctx, calls.Transport("gcp", cloudTransport()), auth...)
+		if err != nil {
+			return nil, fmt.Errorf("gcp: credentials: %w", err)
+		}
+		opts.ClientOptions = append(opts.ClientOptions, option.WithHTTPClient(&http.Client{Transport: tr}))
 		return gcp.New(ctx, opts)
 	})
-	azureDriver := lazy(func(ctx context.Context) (cloud.Driver, error) {
+	azureDriver := lazy("azure", func(ctx context.Context) (cloud.Driver, error) {
 		return azure.New(ctx, azureOpts)
 	})
 	return func(provider string) (cloud.Driver, error) {
@@ -439,6 +475,26 @@ func newDrivers(o agentOptions, logger *slog.Logger) (func(string) (cloud.Driver
 			return nil, fmt.Errorf("provider %q: unknown", provider)
 		}
 	}, nil
+}
+
+// cloudTransport is the HTTP transport under the budget's for the GCP and
+// Azure SDKs: Go's default (proxy from the environment, HTTP/2) with an
+// idle pool sized for batches of concurrent requests to one endpoint,
+// where the default keeps two connections and closes the rest.
+func cloudTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 64, 32
+	return tr
+}
+
+// budgetDefaults lists the providers' default budget rates for --help.
+func budgetDefaults(rate func(budget.Provider) float64) string {
+	defaults := budget.Defaults()
+	parts := make([]string, 0, len(defaults))
+	for _, name := range slices.Sorted(maps.Keys(defaults)) {
+		parts = append(parts, fmt.Sprintf("%s=%g", name, rate(defaults[name])))
+	}
+	return strings.Join(parts, ",")
 }
 
 // Both pulled-source readers read many sources at once; the leader's pull
@@ -491,8 +547,10 @@ func newReaders(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 }
 
 // azureOptions turns the --azure-* flags into driver options.
-func azureOptions(o agentOptions, logger *slog.Logger) (azure.Options, error) {
-	opts := azure.Options{Logger: logger}
+func azureOptions(o agentOptions, logger *slog.Logger, transport http.RoundTripper) (azure.Options, error) {
+	// Every Resource Manager request takes a token of the call budget
+	// (WrapMetered), polls of a resize's operation included.
+	opts := azure.Options{Logger: logger, HTTPClient: &http.Client{Transport: transport}}
 	// A scale-out's operation lasts until the new VMs are provisioned,
 	// often minutes: stop waiting a little before the cloud timeout and
 	// let describe report the group busy meanwhile.

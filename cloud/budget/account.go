@@ -1,0 +1,224 @@
+package budget
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/capstan-io/capstan/cloud"
+)
+
+// kind says which of an account's buckets a call draws from.
+type kind int
+
+const (
+	read kind = iota
+	write
+)
+
+func (k kind) String() string {
+	if k == write {
+		return "write"
+	}
+	return "read"
+}
+
+// account is the budget of one provider account (and region, where the
+// provider counts per region): a read bucket and a write bucket, and the
+// rule that writes go first. A nil bucket is unlimited.
+type account struct {
+	provider, scope string
+	now             func() time.Time
+	gauges          [2]accountGauges
+
+	mu      sync.Mutex
+	buckets [2]*aimd
+	// writesWaiting counts writes waiting for a token. While it is above
+	// zero no read starts: at providers whose throttle counts reads and
+	// writes together (AWS has one bucket for every Auto Scaling action;
+	// Azure's compute provider counts per scale set), a read sent now
+	// could cost the waiting resize its turn. writesGone is closed, and
+	// replaced, when the count drops to zero.
+	writesWaiting int
+	writesGone    chan struct{}
+}
+
+func newAccount(provider, scope string, now func() time.Time, buckets [2]*aimd, g [2]accountGauges) *account {
+	a := &account{provider: provider, scope: scope, now: now, buckets: buckets, gauges: g, writesGone: make(chan struct{})}
+	for k, b := range buckets {
+		if b != nil {
+			g[k].rate.Set(b.rate())
+			g[k].configured.Set(b.ceiling)
+		}
+	}
+	return a
+}
+
+// errWait is the error of a call that got no token: it wraps
+// ErrWaitExceeded and says why as text only, never wrapping the context's
+// error, because the control plane treats a wrapped deadline or
+// cancellation as "the request may have reached the provider" (in doubt),
+// and a call the budget held back never left.
+func (a *account) errWait(k kind, why string) error {
+	return fmt.Errorf("%s %s %s: %w: %s", a.provider, a.name(), k, ErrWaitExceeded, why)
+}
+
+func (a *account) name() string {
+	if a.scope == "" {
+		return "(one account)"
+	}
+	return a.scope
+}
+
+// acquire takes cost tokens from the k bucket, waiting for them as long as
+// ctx allows, and returns when it granted them. A wait that cannot end
+// before ctx's deadline fails at once, without waiting in vain. Reads also
+// wait while writes wait (see writesWaiting).
+func (a *account) acquire(ctx context.Context, k kind, cost int) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, a.errWait(k, "the caller gave up before a token was asked for: "+err.Error())
+	}
+	if k == read {
+		if err := a.awaitNoWrites(ctx); err != nil {
+			return time.Time{}, err
+		}
+	}
+	a.mu.Lock()
+	b := a.buckets[k]
+	if b == nil {
+		a.mu.Unlock()
+		return a.now(), nil
+	}
+	now := a.now()
+	r := b.lim.ReserveN(now, cost)
+	if !r.OK() {
+		a.mu.Unlock()
+		// burstFor keeps the burst at least the largest cost.
+		return time.Time{}, fmt.Errorf("%s %s %s: a call costing %d tokens exceeds the bucket's burst %d", a.provider, a.name(), k, cost, b.lim.Burst())
+	}
+	delay := r.DelayFrom(now)
+	if dl, ok := ctx.Deadline(); ok && !now.Add(delay).Before(dl) {
+		r.CancelAt(now)
+		a.mu.Unlock()
+		return time.Time{}, a.errWait(k, fmt.Sprintf("the next token comes in %s, after the caller's deadline in %s (rate %.3g/s)",
+			delay.Round(time.Millisecond), dl.Sub(now).Round(time.Millisecond), b.rate()))
+	}
+	if delay == 0 {
+		a.mu.Unlock()
+		a.gauges[k].spent.Add(float64(cost))
+		return now, nil
+	}
+	if k == write {
+		a.writesWaiting++
+	}
+	a.mu.Unlock()
+
+	a.gauges[k].waiting.Inc()
+	t := time.NewTimer(delay)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		a.gauges[k].waiting.Dec()
+		a.mu.Lock()
+		r.CancelAt(a.now()) // give the token back to the calls behind
+		if k == write {
+			a.writeDone()
+		}
+		a.mu.Unlock()
+		return time.Time{}, a.errWait(k, "the caller gave up while waiting: "+ctx.Err().Error())
+	}
+	a.gauges[k].waiting.Dec()
+	a.gauges[k].spent.Add(float64(cost))
+	if k == write {
+		a.mu.Lock()
+		a.writeDone()
+		a.mu.Unlock()
+	}
+	// The timer and the deadline can fire together: a call whose caller
+	// is gone is not sent (the driver would fail it with the context's
+	// error, which reads as in doubt).
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, a.errWait(k, "the caller gave up as the token came: "+err.Error())
+	}
+	if k == write {
+		return a.now(), nil
+	}
+	// A write that came while this read waited goes first.
+	if err := a.awaitNoWrites(ctx); err != nil {
+		return time.Time{}, err
+	}
+	return a.now(), nil
+}
+
+// writeDone ends one write's wait; a.mu is held.
+func (a *account) writeDone() {
+	a.writesWaiting--
+	if a.writesWaiting == 0 {
+		close(a.writesGone)
+		a.writesGone = make(chan struct{})
+	}
+}
+
+// awaitNoWrites returns once no write is waiting for a token.
+func (a *account) awaitNoWrites(ctx context.Context) error {
+	counted := false
+	defer func() {
+		if counted {
+			a.gauges[read].waiting.Dec()
+		}
+	}()
+	for {
+		a.mu.Lock()
+		if a.writesWaiting == 0 {
+			a.mu.Unlock()
+			return nil
+		}
+		gone := a.writesGone
+		a.mu.Unlock()
+		if !counted {
+			counted = true
+			a.gauges[read].waiting.Inc()
+		}
+		select {
+		case <-gone:
+		case <-ctx.Done():
+			return a.errWait(read, "the caller gave up while writes went first: "+ctx.Err().Error())
+		}
+	}
+}
+
+// done feeds a call's outcome back to its bucket: a throttle cuts the
+// rate, a success grows it back; other failures (not found, invalid,
+// unavailable) say nothing about the rate and leave it alone.
+func (a *account) done(k kind, granted time.Time, err error) (cut bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b := a.buckets[k]
+	if b == nil {
+		return false
+	}
+	now := a.now()
+	switch {
+	case err == nil:
+		b.succeeded(now)
+	case errors.Is(err, cloud.ErrThrottled):
+		cut = b.throttled(now, granted)
+	default:
+		return false
+	}
+	a.gauges[k].rate.Set(b.rate())
+	return cut
+}
+
+// rate is the k bucket's current rate, 0 when it is unlimited.
+func (a *account) rate(k kind) float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.buckets[k] == nil {
+		return 0
+	}
+	return a.buckets[k].rate()
+}
