@@ -137,6 +137,8 @@ type decisionSummary struct {
 	// Failures are the reasons of the first few failed or in-doubt
 	// actions, for the report.
 	Failures []string
+	// Examples are the first reason seen of each action.
+	Examples map[string]string
 	// Ages are the group ages the decisions record (those that have one).
 	Ages []time.Duration
 }
@@ -157,9 +159,12 @@ func isThrottleReason(reason string) bool {
 // summarizeDecisions counts actions and throttle failures and collects
 // the group ages of recs.
 func summarizeDecisions(recs []policy.Record) decisionSummary {
-	s := decisionSummary{Records: len(recs), Actions: map[string]int{}}
+	s := decisionSummary{Records: len(recs), Actions: map[string]int{}, Examples: map[string]string{}}
 	for _, r := range recs {
 		s.Actions[r.Action]++
+		if _, ok := s.Examples[r.Action]; !ok {
+			s.Examples[r.Action] = r.Reason
+		}
 		if r.GroupAge > 0 {
 			s.Ages = append(s.Ages, time.Duration(r.GroupAge))
 		}
@@ -199,6 +204,7 @@ func (r *cloudResult) rows(o cloudRunOptions) []scaleRow {
 		{What: "throttled calls (leader's capstan_cloud_calls_total)", Got: fmt.Sprintf("%.0f; by op and result %v", thrLeader, lm.Calls)},
 		{What: "throttled answers reaching a decision", Got: fmt.Sprintf("%d (of %d decisions %v; held back by the budget %d; failures %q)", d.Throttled, d.Records, d.Actions, d.HeldBack, d.Failures),
 			Target: "0", Met: check(d.Throttled == 0)},
+		{What: "decisions: a reason of each action", Got: fmt.Sprintf("%q", d.Examples)},
 		{What: "evaluations whose describe failed", Got: fmt.Sprintf("%.0f", lm.DescribeErrors)},
 		{What: "group state age: decisions' group_age p99 / max", Got: fmt.Sprintf("%s / %s (%d decisions)", ms(percentile(ages, 0.99)), ms(percentile(ages, 1)), len(ages))},
 		{What: "group state age: evaluations over 30 s, p99 bucket; oldest cached (polled every 2 s)",

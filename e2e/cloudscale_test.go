@@ -5,10 +5,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -80,12 +82,13 @@ func BenchmarkCloudScale(b *testing.B) {
 		c := startClusterWith(b, 3, func(c *cluster) {
 			c.inProcessCloud = true
 			c.env = emu.env
+			c.nodeArgs = func(nd *node) []string { return []string{"--debug-addr", debugAddr(b, nd)} }
 		}, append(append(emu.args(srv.URL), rates...), "--log-level", "warn")...)
 		t0 = time.Now()
 		putPolicies(b, c, o.Policies, func(i int) string { return scalePolicyOn(i, emu.target(i)) })
 		b.Logf("%d policies written in %s", o.Policies, time.Since(t0).Round(time.Millisecond))
 
-		res := runCloudLoad(b, c, emu, o)
+		res := runCloudLoad(b, c, emu, o, logDir)
 		res.load = [2]string{load0, loadAverage()}
 		res.decisions = readDecisions(b, c, o.Policies)
 		res.emulator = emu.summary()
@@ -151,7 +154,7 @@ const loadCallLog = 500_000
 // Azure scale sets in ten resource groups (BENCHMARKS "Batch describes").
 const (
 	loadGCPProject     = "capstan-load"
-	loadAzureSub       = "00000000-0000-0000-0000-00000000load"
+	loadAzureSub       = "10ad0000-0000-4000-8000-000000000015"
 	loadGCPZones       = 4
 	loadAzureResGroups = 10
 )
@@ -267,7 +270,9 @@ type cloudResult struct {
 
 // runCloudLoad feeds samples, asks for the scale-outs, then idles, and
 // reads the leader's metrics.
-func runCloudLoad(b *testing.B, c *cluster, emu *loadEmulator, o cloudRunOptions) *cloudResult {
+// With a logDir, the leader's CPU profile of the idle phase is kept there
+// (leader-idle.pprof).
+func runCloudLoad(b *testing.B, c *cluster, emu *loadEmulator, o cloudRunOptions, logDir string) *cloudResult {
 	res := &cloudResult{}
 	var mu sync.Mutex
 	burst := map[int]bool{}
@@ -295,7 +300,7 @@ func runCloudLoad(b *testing.B, c *cluster, emu *loadEmulator, o cloudRunOptions
 		feedScale(ctx, c, plan, start, feed)
 	}()
 	// Poll the cluster view and the leader's oldest cached state every 2 s
-	// until the idle phase ends.
+	// until the idle phase starts.
 	probeCtx, stopProbe := context.WithCancel(context.Background())
 	probed := make(chan struct{})
 	go func() {
@@ -342,7 +347,11 @@ func runCloudLoad(b *testing.B, c *cluster, emu *loadEmulator, o cloudRunOptions
 	<-fed
 	feed.wall = time.Since(start)
 
-	// Idle: no samples. The evaluations that were due settle first.
+	// Idle: no samples, and no probes (a scrape of the leader's /metrics,
+	// a series per policy, cost more than half of the leader's idle CPU
+	// when it ran every 2 s). The evaluations that were due settle first.
+	stopProbe()
+	<-probed
 	time.Sleep(10 * time.Second)
 	leader := c.waitLeader(time.Minute)
 	cpu0, err := readProc(leader.cmd.Process.Pid)
@@ -350,14 +359,15 @@ func runCloudLoad(b *testing.B, c *cluster, emu *loadEmulator, o cloudRunOptions
 		b.Fatal(err)
 	}
 	t0 := time.Now()
-	time.Sleep(o.Idle)
+	if logDir != "" {
+		profileCPU(b, leader, o.Idle, filepath.Join(logDir, "leader-idle.pprof"))
+	}
+	time.Sleep(time.Until(t0.Add(o.Idle)))
 	cpu1, err := readProc(leader.cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
 	res.leader, res.idleCPU, res.idle = leader.id, cpu1.CPU-cpu0.CPU, time.Since(t0)
-	stopProbe()
-	<-probed
 	m, err := scrapeMetrics(c, leader)
 	if err != nil {
 		b.Fatal(err)
@@ -458,4 +468,29 @@ func readDecisions(b *testing.B, c *cluster, n int) decisionSummary {
 	close(work)
 	wg.Wait()
 	return summarizeDecisions(all)
+}
+
+// profileCPU writes nd's CPU profile over d (its --debug-addr pprof) to
+// file; a failure is logged, not fatal: the profile only explains figures.
+func profileCPU(b *testing.B, nd *node, d time.Duration, file string) {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debugAddr(b, nd), int(d.Seconds()))
+	resp, err := (&http.Client{Timeout: d + 30*time.Second}).Get(url)
+	if err != nil {
+		b.Logf("CPU profile of %s: %v", nd.id, err)
+		return
+	}
+	defer resp.Body.Close()
+	if err := os.MkdirAll(filepath.Dir(file), 0o750); err != nil {
+		b.Logf("CPU profile of %s: %v", nd.id, err)
+		return
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		b.Logf("CPU profile of %s: %v", nd.id, err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		b.Logf("CPU profile of %s: %v", nd.id, err)
+	}
 }
