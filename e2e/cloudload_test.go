@@ -145,9 +145,10 @@ type decisionSummary struct {
 
 // throttleWords are what the providers' throttle answers say, as the
 // drivers pass them into an error's text (lower case): AWS's Throttling
-// "Rate exceeded", GCP's rateLimitExceeded, ARM's 429 TooManyRequests,
+// "Rate exceeded", GCP's rateLimitExceeded ("Rate Limit Exceeded"), ARM's
+// 429 TooManyRequests,
 // and cloud.ErrThrottled's own "throttled".
-var throttleWords = []string{"throttl", "rate exceeded", "ratelimitexceeded", "too many requests", "toomanyrequests", "429"}
+var throttleWords = []string{"throttl", "rate exceeded", "rate limit exceeded", "ratelimitexceeded", "too many requests", "toomanyrequests", "429"}
 
 // isThrottleReason reports whether a decision's reason carries a
 // provider's throttle answer.
