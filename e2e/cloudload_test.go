@@ -214,6 +214,8 @@ func (r *cloudResult) rows(o cloudRunOptions) []scaleRow {
 		{What: "budget rate at the end, by bucket", Got: fmt.Sprintf("%v (configured %v reads/s, %v writes/s)", lm.Rates, o.Limit.ReadsPerSecond, o.Limit.WritesPerSecond)},
 		{What: "scale-out: push to the emulator's new size, p50 / p99", Got: fmt.Sprintf("%s / %s (%d groups, %d not within 30 s)", ms(p50), ms(p99), len(lat), r.missed),
 			Target: "p99 < 1 s", Met: check(r.missed == 0 && len(lat) > 0 && p99 < time.Second)},
+		{What: "scale-out: push to the leader's decision, p50 / max", Got: fmt.Sprintf("%s / %s (%d decided)", ms(percentile(slices.Clone(r.decided), 0.5)), ms(percentile(slices.Clone(r.decided), 1)), len(r.decided))},
+		{What: "leader CPU while fed (" + r.leader + ")", Got: fmt.Sprintf("%.1f %% of a core", 100*r.feedCPU.Seconds()/max(r.feed.wall.Seconds(), 1e-9))},
 		{What: "samples accepted while feeding", Got: fmt.Sprintf("%d over %s, push errors %v", r.feed.pushed.Load(), r.feed.wall.Round(time.Second), r.feed.errors)},
 		{What: "leadership changes", Got: fmt.Sprintf("%d (terms %v, leaders %v)", changes, sortedTerms(r.feed.terms), r.feed.leaders), Target: "0", Met: check(changes == 0)},
 		{What: "leader CPU at idle (" + r.leader + ", no samples)", Got: fmt.Sprintf("%.1f %% of a core over %s", 100*idle, r.idle.Round(time.Second)),

@@ -254,6 +254,12 @@ type cloudResult struct {
 	// emulator's new size; missed counts those not grown within 30 s.
 	scaleOut []time.Duration
 	missed   int
+	// decided is each scaled-out group's time from the push to the
+	// leader's scale-out decision (the record's time), the evaluation's
+	// share of scaleOut.
+	decided []time.Duration
+	// feedCPU is the CPU the leader at the end used while fed.
+	feedCPU time.Duration
 	// oldest is the largest capstan_group_state_oldest_seconds the
 	// leader reported while polled every 2 s.
 	oldest float64
@@ -293,6 +299,12 @@ func runCloudLoad(b *testing.B, c *cluster, emu *loadEmulator, o cloudRunOptions
 	res.feed = feed
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	cpu0 := map[string]time.Duration{}
+	for _, nd := range c.nodes {
+		if u, err := readProc(nd.cmd.Process.Pid); err == nil {
+			cpu0[nd.id] = u.CPU
+		}
+	}
 	start := time.Now()
 	fed := make(chan struct{})
 	go func() {
@@ -343,9 +355,15 @@ func runCloudLoad(b *testing.B, c *cluster, emu *loadEmulator, o cloudRunOptions
 	}
 	res.scaleOut, res.missed = watchScaleOut(emu, picks, pushed, 30*time.Second)
 	b.Logf("scale-outs: %d grew, %d did not within 30 s", len(res.scaleOut), res.missed)
+	res.decided = decisionLags(b, c, picks, pushed)
 	cancel()
 	<-fed
 	feed.wall = time.Since(start)
+	if leader := c.waitLeader(time.Minute); leader != nil {
+		if u, err := readProc(leader.cmd.Process.Pid); err == nil {
+			res.feedCPU = u.CPU - cpu0[leader.id]
+		}
+	}
 
 	// Idle: no samples, and no probes (a scrape of the leader's /metrics,
 	// a series per policy, cost more than half of the leader's idle CPU
@@ -354,7 +372,7 @@ func runCloudLoad(b *testing.B, c *cluster, emu *loadEmulator, o cloudRunOptions
 	<-probed
 	time.Sleep(10 * time.Second)
 	leader := c.waitLeader(time.Minute)
-	cpu0, err := readProc(leader.cmd.Process.Pid)
+	idle0, err := readProc(leader.cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -363,11 +381,11 @@ func runCloudLoad(b *testing.B, c *cluster, emu *loadEmulator, o cloudRunOptions
 		profileCPU(b, leader, o.Idle, filepath.Join(logDir, "leader-idle.pprof"))
 	}
 	time.Sleep(time.Until(t0.Add(o.Idle)))
-	cpu1, err := readProc(leader.cmd.Process.Pid)
+	idle1, err := readProc(leader.cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	res.leader, res.idleCPU, res.idle = leader.id, cpu1.CPU-cpu0.CPU, time.Since(t0)
+	res.leader, res.idleCPU, res.idle = leader.id, idle1.CPU-idle0.CPU, time.Since(t0)
 	m, err := scrapeMetrics(c, leader)
 	if err != nil {
 		b.Fatal(err)
@@ -493,4 +511,29 @@ func profileCPU(b *testing.B, nd *node, d time.Duration, file string) {
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		b.Logf("CPU profile of %s: %v", nd.id, err)
 	}
+}
+
+// decisionLags reads the picked policies' decisions and returns, for each
+// that has a scale-out decided after pushed, how long after it came.
+func decisionLags(b *testing.B, c *cluster, picks []int, pushed time.Time) []time.Duration {
+	var out []time.Duration
+	for _, i := range picks {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		recs, err := c.nodes[0].client.Decisions(ctx, scalePolicyID(i), 20)
+		cancel()
+		if err != nil {
+			b.Logf("decisions of %s: %v", scalePolicyID(i), err)
+			continue
+		}
+		var first time.Time
+		for _, r := range recs {
+			if r.Action == "scale-out" && !r.Time.Before(pushed) && (first.IsZero() || r.Time.Before(first)) {
+				first = r.Time
+			}
+		}
+		if !first.IsZero() {
+			out = append(out, first.Sub(pushed))
+		}
+	}
+	return out
 }
