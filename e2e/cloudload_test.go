@@ -30,8 +30,9 @@ func parseMetrics(r io.Reader) (metricFamilies, error) {
 	return p.TextToMetricFamilies(r)
 }
 
-// scrapeMetrics reads nd's /metrics with the read token.
-func scrapeMetrics(c *cluster, nd *node) (metricFamilies, error) {
+// scrapeMetricsWithin reads nd's /metrics with the read token, waiting at
+// most within.
+func scrapeMetricsWithin(c *cluster, nd *node, within time.Duration) (metricFamilies, error) {
 	req, err := http.NewRequest(http.MethodGet, "http://"+nd.httpAddr+"/metrics", nil)
 	if err != nil {
 		return nil, err
@@ -39,7 +40,7 @@ func scrapeMetrics(c *cluster, nd *node) (metricFamilies, error) {
 	if c.auth != nil {
 		req.Header.Set("Authorization", "Bearer "+c.auth.secrets["read"])
 	}
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: within}).Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +203,7 @@ func (r *cloudResult) rows(o cloudRunOptions) []scaleRow {
 	oldestOK := r.oldest <= 30 && lm.Over30s == 0
 	return []scaleRow{
 		{What: "throttled calls (emulator)", Got: fmt.Sprintf("%d; calls by op %v, throttled %v", e.Throttled, e.Calls, e.ThrottledCalls)},
-		{What: "throttled calls (leader's capstan_cloud_calls_total)", Got: fmt.Sprintf("%.0f; by op and result %v", thrLeader, lm.Calls)},
+		{What: "throttled calls (leader's capstan_cloud_calls_total)", Got: fmt.Sprintf("%.0f; by op and result %v%s", thrLeader, lm.Calls, unread(r.metricsErr))},
 		{What: "throttled answers reaching a decision", Got: fmt.Sprintf("%d (of %d decisions %v; held back by the budget %d; failures %q)", d.Throttled, d.Records, d.Actions, d.HeldBack, d.Failures),
 			Target: "0", Met: check(d.Throttled == 0)},
 		{What: "decisions: a reason of each action", Got: fmt.Sprintf("%q", d.Examples)},
@@ -221,4 +222,13 @@ func (r *cloudResult) rows(o cloudRunOptions) []scaleRow {
 		{What: "leader CPU at idle (" + r.leader + ", no samples)", Got: fmt.Sprintf("%.1f %% of a core over %s", 100*idle, r.idle.Round(time.Second)),
 			Target: "< 5 %", Met: check(idle < 0.05)},
 	}
+}
+
+// unread notes, after a figure from the leader's /metrics, that it could
+// not be read.
+func unread(err string) string {
+	if err == "" {
+		return ""
+	}
+	return " (the leader's /metrics unread: " + err + ")"
 }
