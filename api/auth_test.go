@@ -91,6 +91,8 @@ var routeCases = []struct {
 	{"GET", "/v1/policies/web", "", auth.RoleRead},
 	{"GET", "/v1/policies/web/decisions", "", auth.RoleRead},
 	{"GET", "/v1/policies/web/state", "", auth.RoleRead},
+	{"GET", "/v1/policies/web/history?format=csv", "", auth.RoleRead},
+	{"POST", "/v1/policies/web/simulate", webJSON, auth.RoleRead},
 	{"GET", "/v1/cluster", "", auth.RoleRead},
 	{"GET", "/metrics", "", auth.RoleRead},
 	{"GET", api.OpenAPIPath, "", auth.RoleRead},

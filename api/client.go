@@ -239,6 +239,10 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, bod
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
 	}
+	if raw, ok := out.(*[]byte); ok { // a body that is not JSON, such as a CSV
+		*raw = data
+		return nil
+	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("%s %s: decoding the answer: %w", method, c.base+path, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/api/apitest"
@@ -144,6 +145,75 @@ func FuzzJSONWrites(f *testing.F) {
 			if b.Writes() != before {
 				t.Fatalf("%s %s refused with %d, yet the backend changed", rt.method, rt.path, rec.Code)
 			}
+		}
+	})
+}
+
+// FuzzSimulateRequest throws arbitrary candidate bodies, as JSON or YAML,
+// at POST /v1/policies/{id}/simulate over a short recorded history: the
+// handler must never panic or answer 5xx, must answer a WhatIf whose
+// verdict agrees with its figures or an error in the one shape, and must
+// write nothing.
+func FuzzSimulateRequest(f *testing.F) {
+	for _, seed := range []string{
+		webJSON,
+		strings.Replace(webJSON, `"target":100`, `"target":1e-300`, 1),
+		strings.Replace(webJSON, `"max":10`, `"max":100000`, 1),
+		strings.Replace(webJSON, `"min":1`, `"min":1,"evaluation_interval":"1s","predictive":{"mode":"forecast-and-scale","season":"auto"}`, 1),
+		strings.Replace(webJSON, `"min":1`, `"min":1,"cost":{"per_instance_hour":0.5,"currency":"EUR"}`, 1),
+		"id: web\ntarget: {provider: fake, group: web}\nmin: 0\nmax: 1\nmetrics: [{name: rps, type: request_rate, target: 1}]\n",
+		`{"id":"web"}`, `{}`, `null`, ``, `{"id":"web",`, "id: [", "\xff",
+	} {
+		f.Add([]byte(seed), false)
+		f.Add([]byte(seed), true)
+	}
+	b := apitest.NewBackend("n1")
+	web, err := policy.Parse([]byte(webJSON))
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := b.PutPolicy(f.Context(), web, ""); err != nil {
+		f.Fatal(err)
+	}
+	b.SetStatus(api.PolicyStatus{ID: "web", Ready: 2})
+	at := time.Now().UTC().Truncate(10 * time.Second).Add(-10 * time.Minute)
+	var samples []api.Sample
+	for i := range 40 {
+		ts := at.Add(time.Duration(i) * 10 * time.Second)
+		samples = append(samples, api.Sample{Policy: "web", Metric: "cpu", Time: ts, Value: float64(20 + i)},
+			api.Sample{Policy: "web", Metric: "rps", Time: ts, Value: float64(100 + 10*i)})
+	}
+	if _, err := b.PushMetrics(f.Context(), samples); err != nil {
+		f.Fatal(err)
+	}
+	writes := b.Writes()
+	h := api.NewHandler(api.Options{Backend: b, MaxBodyBytes: 64 << 10})
+	f.Fuzz(func(t *testing.T, body []byte, yaml bool) {
+		req := httptest.NewRequest("POST", "/v1/policies/web/simulate", bytes.NewReader(body))
+		if yaml {
+			req.Header.Set("Content-Type", "application/yaml")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
+		}
+		if rec.Code == 200 {
+			var w api.WhatIf
+			if err := json.Unmarshal(rec.Body.Bytes(), &w); err != nil {
+				t.Fatalf("200 that is not a WhatIf: %v: %s", err, rec.Body)
+			}
+			if w.Verdict.NoWorse != (len(w.Verdict.Worse) == 0) || w.Stored.Samples != w.Candidate.Samples {
+				t.Fatalf("inconsistent answer: %s", rec.Body)
+			}
+		} else {
+			var eb api.ErrorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error.Code == "" {
+				t.Fatalf("status %d not in the error shape: %s", rec.Code, rec.Body)
+			}
+		}
+		if b.Writes() != writes {
+			t.Fatalf("the replay wrote %d time(s)", b.Writes()-writes)
 		}
 	})
 }

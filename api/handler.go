@@ -129,8 +129,9 @@ type handler struct {
 	ingest         ingestMetrics
 	mux            *http.ServeMux
 	auth           *auth.Authenticator
-	spec           []byte // the OpenAPI document as JSON, converted once by NewHandler
-	specErr        error  // why it could not be converted, if it could not
+	replays        chan struct{} // one token per what-if replay allowed at once
+	spec           []byte        // the OpenAPI document as JSON, converted once by NewHandler
+	specErr        error         // why it could not be converted, if it could not
 }
 
 // route is one endpoint. Each declares the role a token needs for it
@@ -198,6 +199,7 @@ func NewHandler(opts Options) http.Handler {
 	if gatherer != nil {
 		h.promHTTP = promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
 	}
+	h.replays = make(chan struct{}, MaxConcurrentReplays)
 	h.relays = newRelayQueue(h.sendRefusal, h.log, 250*time.Millisecond)
 	h.requests, h.duration = newRequestMetrics(opts.Registerer)
 	h.ingest = newIngestMetrics(opts.Registerer)
@@ -249,6 +251,7 @@ func (h *handler) routes() []route {
 		{"GET", "/v1/policies/{id}/decisions", auth.RoleRead, false, h.decisions},
 		{"GET", "/v1/policies/{id}/state", auth.RoleRead, false, h.policyState},
 		{"GET", "/v1/policies/{id}/history", auth.RoleRead, false, h.history},
+		{"POST", "/v1/policies/{id}/simulate", auth.RoleRead, false, h.simulate},
 		{"POST", "/v1/metrics", auth.RoleWrite, true, h.pushMetrics},
 		{"POST", "/api/v1/write", auth.RoleWrite, true, h.remoteWrite},
 		{"GET", "/v1/cluster", auth.RoleRead, false, h.cluster},
@@ -561,37 +564,16 @@ func jsonKind(kind string) string {
 // policy.Parse, exactly like a file, so defaults and explicit zeros behave
 // the same whichever way a policy arrives.
 func (h *handler) putPolicy(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	mt, err := mediaType(r)
-	if err != nil {
+	if err := checkPolicyType(r); err != nil {
 		return err
-	}
-	if !isJSONType(mt) && !isYAMLType(mt) {
-		return &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
-			msg: fmt.Sprintf("Content-Type %s is not supported for policies; send application/json or application/yaml", mt)}
 	}
 	ifMatch, err := parseIfMatch(r)
 	if err != nil {
 		return err
 	}
-	data, err := readBody(w, r, min(h.maxBody, policy.MaxPolicyBytes))
+	p, err := h.readPolicy(w, r)
 	if err != nil {
 		return err
-	}
-	if isJSONType(mt) && !json.Valid(data) {
-		// policy.Parse would read it as YAML and say something about YAML;
-		// a JSON client deserves the JSON decoder's account.
-		var v any
-		return jsonError(json.Unmarshal(data, &v), "")
-	}
-	p, err := policy.Parse(data)
-	if err != nil {
-		return err
-	}
-	if p.ID != id {
-		return &apiError{status: http.StatusBadRequest, code: CodeInvalidPolicy,
-			msg:    fmt.Sprintf("invalid policy: id %q does not match the id %q in the URL", p.ID, id),
-			fields: []policy.FieldError{{Path: "id", Message: fmt.Sprintf("must equal the id in the URL (%q)", id)}}}
 	}
 	rec, err := h.b.PutPolicy(r.Context(), p, ifMatch)
 	if err != nil {
@@ -600,6 +582,47 @@ func (h *handler) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	setETag(w, rec.Version)
 	h.writeJSON(w, r, http.StatusOK, rec)
 	return nil
+}
+
+// checkPolicyType refuses a policy body of a type other than JSON or YAML.
+func checkPolicyType(r *http.Request) error {
+	mt, err := mediaType(r)
+	if err != nil {
+		return err
+	}
+	if !isJSONType(mt) && !isYAMLType(mt) {
+		return &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+			msg: fmt.Sprintf("Content-Type %s is not supported for policies; send application/json or application/yaml", mt)}
+	}
+	return nil
+}
+
+// readPolicy reads and validates a policy body (JSON or YAML, as its
+// Content-Type says, which checkPolicyType has checked) whose id must be
+// the one in the URL.
+func (h *handler) readPolicy(w http.ResponseWriter, r *http.Request) (policy.Policy, error) {
+	id := r.PathValue("id")
+	mt, _ := mediaType(r)
+	data, err := readBody(w, r, min(h.maxBody, policy.MaxPolicyBytes))
+	if err != nil {
+		return policy.Policy{}, err
+	}
+	if isJSONType(mt) && !json.Valid(data) {
+		// policy.Parse would read it as YAML and say something about YAML;
+		// a JSON client deserves the JSON decoder's account.
+		var v any
+		return policy.Policy{}, jsonError(json.Unmarshal(data, &v), "")
+	}
+	p, err := policy.Parse(data)
+	if err != nil {
+		return policy.Policy{}, err
+	}
+	if p.ID != id {
+		return policy.Policy{}, &apiError{status: http.StatusBadRequest, code: CodeInvalidPolicy,
+			msg:    fmt.Sprintf("invalid policy: id %q does not match the id %q in the URL", p.ID, id),
+			fields: []policy.FieldError{{Path: "id", Message: fmt.Sprintf("must equal the id in the URL (%q)", id)}}}
+	}
+	return p, nil
 }
 
 func (h *handler) listPolicies(w http.ResponseWriter, r *http.Request) error {

@@ -2,9 +2,12 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/capstan-io/capstan/policy"
 )
 
 // MetricHistory is the replicated window of one policy metric: the
@@ -35,14 +38,33 @@ type HistoryReader interface {
 	// History returns the windows of every metric of policy id, in the
 	// policy's metric order; api.ErrNotFound for an unknown policy.
 	History(ctx context.Context, id string) ([]MetricHistory, error)
+	// Recording returns the policy, its metric windows and its group's
+	// ready size read at one instant, for a replay; api.ErrNotFound for an
+	// unknown policy.
+	Recording(ctx context.Context, id string) (Recording, error)
 }
 
-// history serves GET /v1/policies/{id}/history[?metric=NAME].
+// history serves GET /v1/policies/{id}/history[?metric=NAME][&format=json|csv].
 func (h *handler) history(w http.ResponseWriter, r *http.Request) error {
-	out, err := h.b.History(r.Context(), r.PathValue("id"))
+	format := r.URL.Query().Get("format")
+	switch format {
+	case "", "json", "csv":
+	default:
+		return &apiError{status: http.StatusBadRequest, code: CodeBadRequest,
+			msg:    fmt.Sprintf("format: must be json or csv (got %q)", format),
+			fields: []policy.FieldError{{Path: "format", Message: "must be json or csv"}}}
+	}
+	var rec Recording
+	var err error
+	if format == "csv" {
+		rec, err = h.b.Recording(r.Context(), r.PathValue("id"))
+	} else {
+		rec.History, err = h.b.History(r.Context(), r.PathValue("id"))
+	}
 	if err != nil {
 		return err
 	}
+	out := rec.History
 	if name := r.URL.Query().Get("metric"); name != "" {
 		var only []MetricHistory
 		for _, m := range out {
@@ -55,6 +77,23 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) error {
 				msg: "policy " + r.PathValue("id") + " has no metric " + name}
 		}
 		out = only
+	}
+	if format == "csv" {
+		rec.History = out
+		tr, _, err := HistoryTrace(rec)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+rec.Policy.Policy.ID+`-history.csv"`)
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodHead {
+			return nil
+		}
+		if err := WriteTraceCSV(w, tr); err != nil {
+			h.log.Debug("writing the history CSV", "err", err) // the client went away; the status is sent
+		}
+		return nil
 	}
 	if out == nil {
 		out = []MetricHistory{}
@@ -71,5 +110,17 @@ func (c *Client) History(ctx context.Context, id, metric string) ([]MetricHistor
 	}
 	var out []MetricHistory
 	err := c.do(ctx, http.MethodGet, path, nil, nil, &out)
+	return out, err
+}
+
+// HistoryCSV fetches the history of a policy as a trace CSV
+// (GET /v1/policies/{id}/history?format=csv), which trace.Parse reads.
+func (c *Client) HistoryCSV(ctx context.Context, id, metric string) ([]byte, error) {
+	q := url.Values{"format": {"csv"}}
+	if metric != "" {
+		q.Set("metric", metric)
+	}
+	var out []byte
+	err := c.do(ctx, http.MethodGet, "/v1/policies/"+url.PathEscape(id)+"/history?"+q.Encode(), nil, nil, &out)
 	return out, err
 }

@@ -140,6 +140,10 @@ func TestOpenAPIOperationsAreComplete(t *testing.T) {
 			ids[op.OperationID] = name
 			role, _ := op.Extensions["x-capstan-role"].(string)
 			open := op.Security != nil && len(*op.Security) == 0
+			// x-capstan-read-only marks a POST that only computes (a
+			// what-if replay): it changes nothing, needs no leader, and
+			// role read may call it.
+			readOnly := op.Extensions["x-capstan-read-only"] == true
 			switch {
 			case role == "none" && !open:
 				t.Errorf("%s: x-capstan-role none, but the operation is not open (security: [])", name)
@@ -149,7 +153,7 @@ func TestOpenAPIOperationsAreComplete(t *testing.T) {
 				t.Errorf("%s: x-capstan-role %q; want read, write, admin or none", name, role)
 			case method == "GET" && role == "write":
 				t.Errorf("%s: a GET needs role read (or admin, for tokens and audit), not write", name)
-			case method != "GET" && role == "read" && op.Extensions["x-capstan-internal"] != true:
+			case method != "GET" && role == "read" && op.Extensions["x-capstan-internal"] != true && !readOnly:
 				t.Errorf("%s: a write cannot need only role read", name)
 			}
 			if want, ok := roles[name]; ok && role != want {
@@ -162,7 +166,7 @@ func TestOpenAPIOperationsAreComplete(t *testing.T) {
 			if !open {
 				want = append(want, 401, 403, 429, 500)
 			}
-			if method != "GET" {
+			if method != "GET" && !readOnly {
 				want = append(want, 503)
 			}
 			if op.RequestBody != nil {
@@ -279,6 +283,21 @@ func seedWeb(t *testing.T, b *apitest.Backend) {
 }
 
 func noLeader(_ *testing.T, b *apitest.Backend) { b.SetLeader(false, "") }
+
+// withSamples gives web twenty minutes of cpu and rps history.
+func withSamples(t *testing.T, b *apitest.Backend) {
+	t.Helper()
+	at := time.Now().UTC().Truncate(10 * time.Second).Add(-20 * time.Minute)
+	var samples []api.Sample
+	for i := range 120 {
+		ts := at.Add(time.Duration(i) * 10 * time.Second)
+		samples = append(samples, api.Sample{Policy: "web", Metric: "cpu", Time: ts, Value: 40 + float64(i%30)},
+			api.Sample{Policy: "web", Metric: "rps", Time: ts, Value: 100 + float64(i)})
+	}
+	if _, err := b.PushMetrics(context.Background(), samples); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // specTokens are the file tokens of the traffic test's nodes, by the
 // trafficCase.token that selects them, with their secrets.
@@ -436,6 +455,30 @@ func trafficCases(t *testing.T) []trafficCase {
 		{name: "history of one metric", method: "GET", path: "/v1/policies/web/history?metric=cpu", status: 200},
 		{name: "history unknown metric", method: "GET", path: "/v1/policies/web/history?metric=nope", status: 404},
 		{name: "history unknown policy", method: "GET", path: "/v1/policies/nope/history", status: 404},
+		{name: "history as a trace CSV", setup: withSamples, method: "GET", path: "/v1/policies/web/history?format=csv", status: 200},
+		{name: "history as JSON", setup: withSamples, method: "GET", path: "/v1/policies/web/history?format=json", status: 200},
+		{name: "history in an unknown format", method: "GET", path: "/v1/policies/web/history?format=xml", status: 400, invalid: true},
+		{name: "history CSV before any sample", method: "GET", path: "/v1/policies/web/history?format=csv", status: 409},
+
+		// What-if replays.
+		{name: "simulate", setup: withSamples, method: "POST", path: "/v1/policies/web/simulate", header: ct,
+			body: strings.Replace(webPolicy, `"target":100`, `"target":50`, 1), status: 200},
+		{name: "simulate yaml", setup: withSamples, method: "POST", path: "/v1/policies/web/simulate", header: map[string]string{"Content-Type": "application/yaml"},
+			body: strings.ReplaceAll(webPolicy, "\n", " "), status: 200},
+		{name: "simulate with a read token", setup: withSamples, token: "read", method: "POST", path: "/v1/policies/web/simulate", header: ct, body: webPolicy, status: 200},
+		{name: "simulate invalid candidate", setup: withSamples, method: "POST", path: "/v1/policies/web/simulate", header: ct,
+			body: strings.Replace(webPolicy, `"min":1,"max":10`, `"min":5,"max":2`, 1), status: 400},
+		{name: "simulate a metric with no history", setup: withSamples, method: "POST", path: "/v1/policies/web/simulate", header: ct,
+			body: strings.Replace(webPolicy, `"name":"rps"`, `"name":"qps"`, 1), status: 400},
+		{name: "simulate id mismatch", method: "POST", path: "/v1/policies/web/simulate", header: ct,
+			body: strings.Replace(webPolicy, `"web"`, `"api"`, 1), status: 400},
+		{name: "simulate unknown policy", method: "POST", path: "/v1/policies/nope/simulate", header: ct,
+			body: strings.Replace(webPolicy, `"id":"web"`, `"id":"nope"`, 1), status: 404},
+		{name: "simulate before any sample", method: "POST", path: "/v1/policies/web/simulate", header: ct, body: webPolicy, status: 409},
+		{name: "simulate oversized", method: "POST", path: "/v1/policies/web/simulate", header: ct, body: padJSON(webPolicy), status: 413},
+		{name: "simulate wrong content type", method: "POST", path: "/v1/policies/web/simulate", header: map[string]string{"Content-Type": "text/plain"},
+			body: webPolicy, status: 415, invalid: true},
+		{name: "simulate without a token", token: "none", method: "POST", path: "/v1/policies/web/simulate", header: ct, body: webPolicy, status: 401, invalid: true},
 
 		// Metrics in.
 		{name: "push", method: "POST", path: "/v1/metrics", header: ct, body: pushBody(pushSample("web", "cpu"), pushSample("web", "rps")), status: 200},

@@ -17,7 +17,7 @@ func TestOwnResizeInDoubt(t *testing.T) {
 	const (
 		cloudTimeout = 200 * time.Millisecond
 		delay        = 450 * time.Millisecond
-		cloudSettle  = 500 * time.Millisecond
+		cloudSettle  = time.Second // the resize lands by 650 ms: a wide margin for a loaded machine
 	)
 	ctx := context.Background()
 	c := newCluster(t, clusterOptions{cloudTimeout: cloudTimeout, cloudSettle: cloudSettle})

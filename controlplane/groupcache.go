@@ -2,11 +2,13 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/cloud/budget"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -49,6 +51,11 @@ type groupCache struct {
 	// maxAge is the oldest state an evaluation may act on; older state is
 	// described again first.
 	maxAge time.Duration
+	// backoff is how long after a throttled describe of a group
+	// evaluations leave it to the refresh (one refresh period): against a
+	// provider that throttles, a failed refresh must not turn into a
+	// describe per evaluation, the load the cache exists to avoid.
+	backoff time.Duration
 
 	mu     sync.Mutex
 	groups map[cloud.GroupRef]*cachedGroup
@@ -73,8 +80,11 @@ type cachedGroup struct {
 	// nil when none is. Evaluations that need the group wait for it
 	// instead of sending another.
 	fetching chan struct{}
-	// err is why the last describe failed, for those that waited on it.
-	err error
+	// err is why the last describe failed, for those that waited on it,
+	// and failed when: a throttled group is not described on its own
+	// until a refresh period later (backingOff).
+	err    error
+	failed time.Time
 }
 
 // cachedState is a group's state as an evaluation reads it.
@@ -89,13 +99,25 @@ type cachedState struct {
 }
 
 func newGroupCache(drivers func(string) (cloud.Driver, error), now func() time.Time, m *nodeMetrics, timeout, refresh time.Duration) *groupCache {
-	return &groupCache{drivers: drivers, now: now, metrics: m, timeout: timeout, maxAge: 2 * refresh,
+	return &groupCache{drivers: drivers, now: now, metrics: m, timeout: timeout, maxAge: 2 * refresh, backoff: refresh,
 		groups: map[cloud.GroupRef]*cachedGroup{}}
 }
 
 // usable reports whether g's state may drive an evaluation at now.
 func (c *groupCache) usable(g *cachedGroup, now time.Time) bool {
 	return !g.at.IsZero() && !g.dirty && now.Sub(g.at) <= c.maxAge
+}
+
+// backingOff reports whether g's last describe was refused for want of
+// calls (the provider throttled it, or the call budget had no token for
+// it) less than a refresh period before now: evaluations then get that
+// error instead of describing the group again, and the next refresh
+// retries it. Other failures (unavailable, not found) are described again
+// by the next evaluation, as before the cache: one evaluation's
+// transient error does not hold a policy for a refresh period.
+func (c *groupCache) backingOff(g *cachedGroup, now time.Time) bool {
+	return g.err != nil && now.Sub(g.failed) < c.backoff &&
+		(errors.Is(g.err, cloud.ErrThrottled) || errors.Is(g.err, budget.ErrWaitExceeded))
 }
 
 // entry returns ref's entry, adding it; c.mu must be held.
@@ -109,9 +131,10 @@ func (c *groupCache) entry(ref cloud.GroupRef) *cachedGroup {
 }
 
 // get returns ref's state for an evaluation: the cached state while it is
-// usable, otherwise the answer of the describe in flight for it, or of a
-// describe it sends. An error means there is no state the evaluation may
-// act on.
+// usable, otherwise the answer of the describe in flight for it, the error
+// of its last describe when that was throttled less than a refresh period
+// ago, or the answer of a describe it sends. An error means there is no state
+// the evaluation may act on.
 func (c *groupCache) get(ctx context.Context, drv cloud.Driver, ref cloud.GroupRef) (cachedState, error) {
 	waited := false
 	for {
@@ -146,6 +169,11 @@ func (c *groupCache) get(ctx context.Context, drv cloud.Driver, ref cloud.GroupR
 			}
 			waited = true
 			continue
+		}
+		if c.backingOff(g, now) {
+			err := g.err
+			c.mu.Unlock()
+			return cachedState{}, err
 		}
 		ch := make(chan struct{})
 		g.fetching = ch
@@ -184,6 +212,9 @@ func (c *groupCache) finish(ref cloud.GroupRef, ch chan struct{}, gen uint64, se
 		g.fetching = nil
 	}
 	g.err = d.Err
+	if d.Err != nil {
+		g.failed = c.now()
+	}
 	if d.Err == nil && g.gen == gen && !sent.Before(g.at) {
 		g.state, g.at, g.dirty = d.State, sent, false
 	}
@@ -226,7 +257,7 @@ func (c *groupCache) describe(ctx context.Context, drv cloud.Driver, ref cloud.G
 // describe is in flight for. The evaluations that need them wait for the
 // answers in get.
 func (c *groupCache) prefetch(ctx context.Context, refs []cloud.GroupRef) {
-	jobs := c.claim(refs, func(g *cachedGroup, now time.Time) bool { return !c.usable(g, now) })
+	jobs := c.claim(refs, func(g *cachedGroup, now time.Time) bool { return !c.usable(g, now) && !c.backingOff(g, now) })
 	if len(jobs) == 0 {
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capstan-io/capstan/cloud"
+	"github.com/capstan-io/capstan/cloud/budget"
 	"github.com/capstan-io/capstan/cloud/fake"
 )
 
@@ -149,6 +150,44 @@ func TestGroupCacheRules(t *testing.T) {
 			clock.Add(int64(21 * time.Second))
 			if _, err := c.get(ctx, d, ref("a")); !errors.Is(err, cloud.ErrThrottled) {
 				t.Fatalf("%v: want the describe's error for state too old to use", err)
+			}
+		}},
+		{"a describe refused for want of calls is left to the refresh for a refresh period", func(t *testing.T, d *gatedDriver, c *groupCache, clock *atomic.Int64) {
+			for _, refused := range []error{cloud.ErrThrottled, budget.ErrWaitExceeded} {
+				d.fail["a"] = refused
+				calls0 := d.calls.Load()
+				for i, step := range []struct {
+					advance time.Duration
+					calls   int64
+				}{{0, 1}, {time.Second, 1}, {8 * time.Second, 1}, {time.Second, 2}} {
+					clock.Add(int64(step.advance))
+					c.prefetch(ctx, []cloud.GroupRef{ref("a")})
+					c.wait()
+					if _, err := c.get(ctx, d, ref("a")); !errors.Is(err, refused) || d.calls.Load()-calls0 != step.calls {
+						t.Fatalf("%v, read %d: %v after %d calls; want it after %d", refused, i, err, d.calls.Load()-calls0, step.calls)
+					}
+				}
+				delete(d.fail, "a")
+				c.refresh(ctx, []cloud.GroupRef{ref("a")}) // the refresh retries it at once
+				if st, err := c.get(ctx, d, ref("a")); err != nil || st.Desired != 2 || d.calls.Load()-calls0 != 3 {
+					t.Fatalf("%+v, %v after %d calls: want the refresh's answer", st, err, d.calls.Load()-calls0)
+				}
+				c.invalidate(ref("a")) // the next round starts uncached
+				clock.Add(int64(time.Minute))
+			}
+		}},
+		{"other failures are described again by the next evaluation", func(t *testing.T, d *gatedDriver, c *groupCache, clock *atomic.Int64) {
+			for _, err := range []error{cloud.ErrUnavailable, cloud.ErrNotFound} {
+				d.fail["a"] = err
+				calls := d.calls.Load()
+				for range 2 {
+					if _, got := c.get(ctx, d, ref("a")); !errors.Is(got, err) {
+						t.Fatalf("%v, want %v", got, err)
+					}
+				}
+				if n := d.calls.Load() - calls; n != 2 {
+					t.Fatalf("%v: %d calls for two evaluations, want 2", err, n)
+				}
 			}
 		}},
 		{"a refresh describes every group of refs and forgets the others", func(t *testing.T, d *gatedDriver, c *groupCache, clock *atomic.Int64) {

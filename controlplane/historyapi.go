@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/store"
 )
 
 // History returns the replicated metric windows of a policy as this node
@@ -15,6 +16,23 @@ func (n *Node) History(_ context.Context, id string) ([]api.MetricHistory, error
 	return n.fsm.historyOf(id, n.now())
 }
 
+// Recording returns a policy, its metric windows up to now and its
+// group's ready size as this node holds them, read under one lock so that
+// they belong together: what a what-if replay needs.
+func (n *Node) Recording(_ context.Context, id string) (api.Recording, error) {
+	return n.fsm.recordingOf(id, n.now())
+}
+
+func (f *FSM) recordingOf(id string, now time.Time) (api.Recording, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	e := f.state.Policies[id]
+	if e == nil {
+		return api.Recording{}, errNoPolicy(id)
+	}
+	return api.Recording{Policy: api.PolicyRecord(e.Record), History: windowsOf(e, now), Ready: e.Ready}, nil
+}
+
 func (f *FSM) historyOf(id string, now time.Time) ([]api.MetricHistory, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -22,6 +40,12 @@ func (f *FSM) historyOf(id string, now time.Time) ([]api.MetricHistory, error) {
 	if e == nil {
 		return nil, errNoPolicy(id)
 	}
+	return windowsOf(e, now), nil
+}
+
+// windowsOf lists a policy's windows up to now, in its metric order; the
+// caller holds the FSM's lock.
+func windowsOf(e *store.Policy, now time.Time) []api.MetricHistory {
 	out := make([]api.MetricHistory, 0, len(e.Record.Policy.Metrics))
 	for _, m := range e.Record.Policy.Metrics {
 		h := api.MetricHistory{Metric: m.Name, Type: string(m.Type), Buckets: []api.HistoryBucket{}}
@@ -36,5 +60,5 @@ func (f *FSM) historyOf(id string, now time.Time) ([]api.MetricHistory, error) {
 		}
 		out = append(out, h)
 	}
-	return out, nil
+	return out
 }

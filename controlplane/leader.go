@@ -135,6 +135,10 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case id := <-n.fresh:
+			if l.ownSamples(id) {
+				// The evaluation that committed them has used them.
+				continue
+			}
 			dispatch(id)
 		case id := <-l.woken:
 			dispatch(id)
@@ -255,6 +259,46 @@ type loop struct {
 	// pulls is the term's cache of pulled metric sources (sources.go),
 	// made on first use under mu.
 	pulls *pullCache
+	// selfFed counts, per policy, the commits of pulled samples its own
+	// evaluations made whose fresh-sample wake-up has not come yet (under
+	// mu; made on first use).
+	selfFed map[string]int
+}
+
+// feedingSelf notes that an evaluation of id is about to commit the
+// samples it pulled, and returns the undo for a commit that failed.
+func (l *loop) feedingSelf(id string) (undo func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.selfFed == nil {
+		l.selfFed = map[string]int{}
+	}
+	l.selfFed[id]++
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.selfFed[id]--; l.selfFed[id] <= 0 {
+			delete(l.selfFed, id)
+		}
+	}
+}
+
+// ownSamples reports whether a fresh-sample wake-up of id is the echo of
+// samples one of its own evaluations pulled and committed, and consumes
+// it: that evaluation already decided on them, and another one would only
+// read the same values (a pulled metric is read once per interval) and
+// describe nothing new, which doubled the evaluations of pulled policies.
+// A wake-up of pushed samples, committed separately, still evaluates.
+func (l *loop) ownSamples(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.selfFed[id] == 0 {
+		return false
+	}
+	if l.selfFed[id]--; l.selfFed[id] == 0 {
+		delete(l.selfFed, id)
+	}
+	return true
 }
 
 type syncMark struct {
@@ -426,8 +470,12 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		}
 		// Replicated like pushed samples, so the next leader and every
 		// node's status see them.
-		if err := n.apply(ctx, store.Samples{Samples: pulled}); err != nil && ctx.Err() == nil {
-			l.log.Debug("committing pulled samples failed", "policy", id, "err", err)
+		undo := l.feedingSelf(id)
+		if err := n.apply(ctx, store.Samples{Samples: pulled}); err != nil {
+			undo()
+			if ctx.Err() == nil {
+				l.log.Debug("committing pulled samples failed", "policy", id, "err", err)
+			}
 		}
 	}
 	in := policy.Inputs{Current: gs.Desired, Ready: gs.InService}

@@ -2,7 +2,9 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -26,21 +28,27 @@ import (
 //   - no acknowledged write is lost: a policy written on the new leader
 //     during the partition is on every node after it heals, at its version.
 //
-// The runs share nothing and run side by side: about 3 s in all.
+// The timing: the slow resize lands about 1.5 s after its intent, later
+// than a new leader is elected and first evaluates (so without the fence's
+// hold it would act first and be undone by the old term's resize), and
+// at least 0.5 s before the intent settles (2.3 s: the bound the fence
+// relies on, with room for a loaded machine). The cooldown (3 s) outlasts
+// Settled, so a new leader that did not count the settled intent would
+// scale out again too early. The runs share nothing and run side by
+// side: about 5 s in all.
 func TestPartitionDuringSlowResize(t *testing.T) {
 	const (
 		runs         = 6
-		cloudTimeout = 200 * time.Millisecond
-		delay        = 450 * time.Millisecond // lands after the deadline, before Settled
-		cloudSettle  = 500 * time.Millisecond
-		cooldown     = 1500 * time.Millisecond
+		cloudTimeout = 300 * time.Millisecond
+		delay        = 1500 * time.Millisecond
+		cloudSettle  = 2 * time.Second
+		cooldown     = 3 * time.Second
 	)
 	for run := range runs {
 		t.Run(fmt.Sprint(run), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			c := newCluster(t, clusterOptions{cloudTimeout: cloudTimeout, cloudSettle: cloudSettle})
-			li, l := c.leader()
 			if err := c.cloud.InjectFault(fake.Fault{Group: "web", Op: fake.OpSetDesired, Delay: delay}); err != nil {
 				t.Fatal(err)
 			}
@@ -57,27 +65,33 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 			}
 			// The group is at 2, the minimum 5: the leader resizes at once,
 			// and the resize is slow.
-			if _, err := l.PutPolicy(ctx, p, ""); err != nil {
-				t.Fatal(err)
-			}
-			c.waitFor("the intent", func() bool { v, _ := l.fsm.view("web"); return len(v.Pending) > 0 })
+			c.onLeader(nil, func(n *Node) error { _, err := n.PutPolicy(ctx, p, ""); return err })
+			var sender string
+			c.waitFor("the intent", func() bool {
+				for _, n := range c.nodes {
+					if v, _ := n.fsm.view("web"); len(v.Pending) > 0 {
+						sender = v.Pending[0].Node
+						return true
+					}
+				}
+				return false
+			})
+			li := slices.IndexFunc(c.nodes, func(n *Node) bool { return n.cfg.NodeID == sender })
 			// Vary where the cut falls: before the call is sent, while it
 			// is in flight, after its deadline.
-			time.Sleep(time.Duration(run) * 50 * time.Millisecond)
+			time.Sleep(time.Duration(run) * 80 * time.Millisecond)
 			c.isolate(li)
-			_, nl := c.leader(others(li)...)
 
 			other := webPolicy(t, 1)
 			other.ID, other.Target.Group = "api", "api"
-			acked, err := nl.PutPolicy(ctx, other, "")
-			if err != nil {
-				t.Fatal(err)
-			}
+			var acked api.PolicyRecord
+			c.onLeader(others(li), func(n *Node) error { acked, err = n.PutPolicy(ctx, other, ""); return err })
 			// Demand for 8: the new leader wants to scale out again, once
 			// it knows the old intent's outcome and its cooldown is over.
-			if _, err := nl.PushMetrics(ctx, []api.Sample{{Policy: "web", Metric: "rps", Time: time.Now(), Value: 800}}); err != nil {
-				t.Fatal(err)
-			}
+			c.onLeader(others(li), func(n *Node) error {
+				_, err := n.PushMetrics(ctx, []api.Sample{{Policy: "web", Metric: "rps", Time: time.Now(), Value: 800}})
+				return err
+			})
 			c.waitFor("the new leader's scale-out", c.groupAt(8))
 			time.Sleep(200 * time.Millisecond) // room for a late or repeated call
 			c.heal(li)
@@ -87,7 +101,6 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 			if err := fake.CheckResizes(calls); err != nil {
 				t.Fatal(err)
 			}
-			_, nl = c.leader()
 			intents := c.intents(others(li)[0], "web")
 			var sets []fake.Call
 			sent := map[string]int{}
@@ -126,5 +139,22 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 				}
 			}
 		})
+	}
+}
+
+// onLeader runs f on a leader among the given nodes (all when none), and
+// again on whichever leads next when leadership moves under it (as it may
+// on a loaded -race run: the write is then not acknowledged), until f
+// succeeds or fails otherwise, which fails the test.
+func (c *cluster) onLeader(among []int, f func(n *Node) error) {
+	c.t.Helper()
+	var err error
+	c.waitFor("a leader to take the write", func() bool {
+		_, n := c.leader(among...)
+		err = f(n)
+		return err == nil || !(errors.Is(err, api.ErrNoLeader) || errors.Is(err, api.ErrOutcomeUnknown))
+	})
+	if err != nil {
+		c.t.Fatal(err)
 	}
 }

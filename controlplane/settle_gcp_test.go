@@ -33,7 +33,7 @@ func TestSettleFromGCPOperations(t *testing.T) {
 	const (
 		cloudTimeout = time.Second
 		delay        = 1300 * time.Millisecond
-		cloudSettle  = 1500 * time.Millisecond
+		cloudSettle  = 2500 * time.Millisecond
 	)
 	ref := cloud.GroupRef{Provider: "gcp", Project: "proj-1", Zone: "us-central1-a", Group: "web"}
 	cases := []struct {

@@ -104,8 +104,12 @@ func TestReadActivities(t *testing.T) {
 // shows the resize happened, so it counts for the cooldown.
 func TestSettleFromAWSActivities(t *testing.T) {
 	const (
-		cloudTimeout = 200 * time.Millisecond
-		cloudSettle  = 1500 * time.Millisecond
+		// The deadline leaves the SDK's first calls (a cold client under
+		// -race) room to send the resize; the slow one outlives it and
+		// lands (or is dropped) before Settled.
+		cloudTimeout = time.Second
+		delay        = 1300 * time.Millisecond
+		cloudSettle  = 2500 * time.Millisecond
 	)
 	cases := []struct {
 		name     string
@@ -115,13 +119,13 @@ func TestSettleFromAWSActivities(t *testing.T) {
 		outcome  string
 		evidence []string
 	}{
-		{name: "slow resize lands", fault: awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: 450 * time.Millisecond},
+		{name: "slow resize lands", fault: awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: delay},
 			outcome: outcomeApplied, evidence: []string{"settled by scaling activity", "(2 -> 5,", "describe: group at 5"}},
-		{name: "changed by hand", fault: awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: 450 * time.Millisecond}, setBack: true,
+		{name: "changed by hand", fault: awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: delay}, setBack: true,
 			outcome: outcomeApplied, evidence: []string{"settled by scaling activity", "(2 -> 5,", "describe: group at 2"}},
-		{name: "activities denied", fault: awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: 450 * time.Millisecond}, refuse: true,
+		{name: "activities denied", fault: awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: delay}, refuse: true,
 			outcome: outcomeApplied, evidence: []string{"settled by describe: group at 5", "the activity record was unreadable", "AccessDenied"}},
-		{name: "dropped", fault: awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: 300 * time.Millisecond, Disconnect: true},
+		{name: "dropped", fault: awsemu.Fault{Action: awsemu.ActionSetDesired, Delay: delay, Disconnect: true},
 			outcome: outcomeNotApplied, evidence: []string{"group is at 2, not 5", "no scaling activity to 5"}},
 	}
 	for _, tc := range cases {

@@ -14,13 +14,13 @@ import (
 // TestHeldPolicyWakesWhenItsDoubtClears: a policy held by an intent in
 // doubt is evaluated again at the intent's Settled time, not at its next
 // evaluation interval (a minute here): the settled decision comes within
-// a second of Settled, both for the leader's own resize in doubt and for a
+// milliseconds of Settled (3 s allowed for a loaded machine), both for the leader's own resize in doubt and for a
 // new leader that holds an intent its predecessor left pending.
 func TestHeldPolicyWakesWhenItsDoubtClears(t *testing.T) {
 	const (
 		cloudTimeout = 200 * time.Millisecond
 		cloudSettle  = 500 * time.Millisecond
-		slack        = time.Second // far below the one-minute interval
+		slack        = 3 * time.Second // milliseconds when idle; far below the one-minute interval either way
 	)
 	slowPolicy := func(t *testing.T) policy.Policy {
 		p, err := policy.Parse([]byte(`id: web
@@ -69,7 +69,7 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 			}
 			now := time.Now()
 			in := store.Intent{Policy: "web", Group: "fake:web", From: 2, To: 5, Term: l.raft.CurrentTerm(), Node: l.cfg.NodeID,
-				At: now, SendBy: now.Add(cloudTimeout), Settled: now.Add(cloudTimeout + 2*cloudSettle)}
+				At: now, SendBy: now.Add(cloudTimeout), Settled: now.Add(cloudTimeout + 4*cloudSettle)} // room for the election
 			if err := l.apply(ctx, store.PutIntent{Intent: in}); err != nil {
 				t.Fatal(err)
 			}
@@ -103,7 +103,9 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 				}
 				return false
 			})
-			if late := got.Time.Sub(settledAt); late < 0 || late > slack {
+			late := got.Time.Sub(settledAt)
+			t.Logf("settled %s after the intent's Settled time", late)
+			if late < 0 || late > slack {
 				t.Fatalf("settled at %s, %s after the intent's Settled time %s: want within %s (%s)",
 					got.Time.Format(time.RFC3339Nano), late, settledAt.Format(time.RFC3339Nano), slack, fmt.Sprint(got.Reason))
 			}

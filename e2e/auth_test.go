@@ -411,6 +411,7 @@ func TestAgentRefusesToStartWithoutTokens(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "n1")); err == nil {
 		t.Fatal("the refused agent created its data directory")
 	}
+	httpAddr := base[slices.Index(base, "--http-addr")+1]
 	for range 2 { // every start, not only the first
 		cmd := exec.Command(binary, append(base, "--insecure-no-auth")...)
 		var log bytes.Buffer
@@ -418,7 +419,16 @@ func TestAgentRefusesToStartWithoutTokens(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Second)
+		// Serving means started (the warning comes first); a fixed second
+		// was too short for a -race binary on a loaded machine.
+		eventually(t, 15*time.Second, "the agent to serve", func() error {
+			resp, err := http.Get("http://" + httpAddr + "/healthz")
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			return nil
+		})
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 		if !regexp.MustCompile(`level=WARN msg="API authentication is OFF`).MatchString(log.String()) {

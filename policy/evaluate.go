@@ -41,7 +41,18 @@ const roundingSlack = 1e-9
 //  5. rate limits measured from the size at the start of each period;
 //  6. min and max.
 func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
-	d := Decision{Time: now, Current: in.Current, Ready: in.Ready, NumMetrics: len(p.Metrics)}
+	var d Decision
+	EvaluateInto(&d, &p, &in, s, now)
+	return d
+}
+
+// EvaluateInto is Evaluate writing the decision into d, which it
+// overwrites entirely. It reads p and in through pointers and returns
+// nothing, so a caller that evaluates in a tight loop (the simulator) copies
+// neither the policy, the inputs nor a decision of about 2 KB between them
+// at every evaluation. p and in are only read; s is owned as by Evaluate.
+func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
+	*d = Decision{Time: now, Current: in.Current, Ready: in.Ready, NumMetrics: len(p.Metrics)}
 	current := in.Current
 	predicting := p.Predictive.Mode == PredictForecastOnly || p.Predictive.Mode == PredictForecastAndScale
 	lead := p.Predictive.Lead.D()
@@ -76,7 +87,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 			if smp.Time.After(evidence) {
 				evidence = smp.Time
 			}
-			mp.Reactive, mp.WithinTolerance = reactiveProposal(m, smp.Value, &in, p.Tolerance)
+			mp.Reactive, mp.WithinTolerance = reactiveProposal(m, smp.Value, in, p.Tolerance)
 			allTolerance = allTolerance && mp.WithinTolerance
 			reactive = max(reactive, mp.Reactive)
 		}
@@ -88,7 +99,7 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		if !smp.Present || !isFinite(smp.Value) {
 			continue
 		}
-		y := demand(m, smp.Value, &in)
+		y := demand(m, smp.Value, in)
 		f := math.NaN()
 		if tn := smp.Time.UnixNano(); tn > mm.Model.LastUnixNano {
 			f = observe(mm, tn, smp.Time, y, lead)
@@ -319,7 +330,6 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 		s.LastAction = d.Action
 	}
 	d.Next = s
-	return d
 }
 
 // reactiveProposal is HPA-style target tracking for one fresh metric value.
@@ -425,7 +435,7 @@ const (
 // (asg-cpu's hourly job) reverses twice an hour but only during some hours,
 // and a shorter window saw too few reversals at once to damp it; a daily
 // cycle reverses about twice a day, far fewer.
-func flapWindow(p Policy) time.Duration {
+func flapWindow(p *Policy) time.Duration {
 	return max(minFlapWindow, 8*max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D()))
 }
 

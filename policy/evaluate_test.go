@@ -506,3 +506,15 @@ func TestNeedsHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestIsFinite: the one-comparison isFinite agrees with IsNaN and IsInf on
+// every kind of value, signalling and negative NaNs included.
+func TestIsFinite(t *testing.T) {
+	for _, v := range []float64{0, math.Copysign(0, -1), 1, -1e308, math.MaxFloat64, -math.MaxFloat64,
+		math.SmallestNonzeroFloat64, math.Inf(1), math.Inf(-1), math.NaN(),
+		math.Float64frombits(0x7ff0000000000001), math.Float64frombits(0xfff8000000000000)} {
+		if want := !math.IsNaN(v) && !math.IsInf(v, 0); isFinite(v) != want {
+			t.Errorf("isFinite(%v) = %v, want %v", v, isFinite(v), want)
+		}
+	}
+}

@@ -156,7 +156,7 @@ func (m *MetricModel) retuneDue(now time.Time, history time.Duration) bool {
 // model with the lowest forecast error wins; the backtest's scores become the
 // new model's skill, so a model earns trust on its own forecasts, not on its
 // predecessor's, and does not have to wait for fresh ones.
-func configureSeason(p Policy, mm *MetricModel, hist Window, now time.Time) {
+func configureSeason(p *Policy, mm *MetricModel, hist Window, now time.Time) {
 	season := p.Predictive.Season
 	retune := mm.retuneDue(now, p.Predictive.History.D())
 	if !mm.CheckedAt.IsZero() && !retune {

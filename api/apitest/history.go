@@ -48,3 +48,15 @@ func (b *Backend) History(_ context.Context, id string) ([]api.MetricHistory, er
 	}
 	return out, nil
 }
+
+// Recording is the policy, its History and the ready size SetStatus gave
+// it (0 when none was set).
+func (b *Backend) Recording(ctx context.Context, id string) (api.Recording, error) {
+	hist, err := b.History(ctx, id)
+	if err != nil {
+		return api.Recording{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return api.Recording{Policy: b.policies[id], History: hist, Ready: b.status[id].Ready}, nil
+}

@@ -30,8 +30,8 @@ func TestETagFencesALateUpdate(t *testing.T) {
 		want     int
 		refused  string // whose update is refused: "old" or "new"
 	}{
-		{name: "the late update lands after the new leader's", delay: 400 * time.Millisecond, want: 3, refused: "old"},
-		{name: "the late update lands first", delay: 200 * time.Millisecond, newDelay: 400 * time.Millisecond, want: 5, refused: "new"},
+		{name: "the late update lands after the new leader's", delay: 1200 * time.Millisecond, want: 3, refused: "old"},
+		{name: "the late update lands first", delay: 500 * time.Millisecond, newDelay: 1200 * time.Millisecond, want: 5, refused: "new"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,7 +48,9 @@ func TestETagFencesALateUpdate(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			old, cancel := context.WithTimeout(ctxT(t), 50*time.Millisecond)
+			// 300 ms to read and send (under -race on a loaded machine);
+			// the update itself lands later.
+			old, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
 			defer cancel()
 			if err := d.SetDesired(old, g, 5); !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("the deposed leader's update: %v, want its deadline", err)
@@ -57,8 +59,10 @@ func TestETagFencesALateUpdate(t *testing.T) {
 			// lands (same ETag); in the second case its own update is
 			// slow too and takes effect after the late one.
 			newErr := d.SetDesired(ctxT(t), g, 3)
-			if !eventually(func() bool { return calls(e, azemu.OpSetDesired) == 2 }) {
-				t.Fatalf("%d updates logged, want 2", calls(e, azemu.OpSetDesired))
+			for deadline := time.Now().Add(5 * time.Second); calls(e, azemu.OpSetDesired) < 2; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d updates logged, want 2", calls(e, azemu.OpSetDesired))
+				}
 			}
 			var order []string
 			var updates []azemu.Call

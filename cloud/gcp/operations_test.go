@@ -28,16 +28,29 @@ func TestActivities(t *testing.T) {
 				}
 			}
 			ctx := testCtx(t)
-			// A resize gives up waiting for its operation: it still landed.
+			// A resize stops waiting for its operation once the resize
+			// call has been answered (the emulator's clock, not time,
+			// ends the operation): it landed.
 			resize := func(ref cloud.GroupRef, n int, req string) {
 				t.Helper()
-				c, cancel := ctx, func() {}
+				c := ctx
 				if req != "" {
 					c = cloud.WithRequest(ctx, req)
 				}
-				c, cancel = contextWithTimeout(c, 50*time.Millisecond)
+				c, cancel := context.WithCancel(c)
 				defer cancel()
-				_ = d.SetDesired(c, ref, n)
+				before := countOps(emu.Calls(), gcpemu.OpResize)
+				done := make(chan struct{})
+				go func() { defer close(done); _ = d.SetDesired(c, ref, n) }()
+				deadline := time.Now().Add(5 * time.Second)
+				for countOps(emu.Calls(), gcpemu.OpResize) == before {
+					if time.Now().After(deadline) {
+						t.Fatal("the resize was never sent")
+					}
+					time.Sleep(time.Millisecond)
+				}
+				cancel()
+				<-done
 			}
 			old, reqA, reqB := cloud.RequestID("web", 1), cloud.RequestID("web", 2), cloud.RequestID("web", 3)
 			resize(g, 3, old)
@@ -73,6 +86,16 @@ func TestActivities(t *testing.T) {
 			}
 		})
 	}
+	t.Run("no operations", func(t *testing.T) {
+		d, emu := newTestDriver(t, gcpemu.Options{}, time.Millisecond)
+		g := zonal.ref("web")
+		if err := emu.CreateGroup(g, 2, nil); err != nil {
+			t.Fatal(err)
+		}
+		if acts, err := d.Activities(testCtx(t), g, time.Time{}); err != nil || len(acts) != 0 {
+			t.Fatalf("activities %+v, %v: want none", acts, err)
+		}
+	})
 	t.Run("faults", func(t *testing.T) {
 		for _, tc := range []struct {
 			fault gcpemu.Fault
@@ -107,11 +130,13 @@ func TestRetriedResizeLandsOnce(t *testing.T) {
 	if err := emu.CreateGroup(g, 2, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := emu.InjectFault(gcpemu.Fault{Op: gcpemu.OpResize, Kind: gcpemu.Slow, Delay: 300 * time.Millisecond}); err != nil {
+	// The first attempt has 500 ms to be sent (a read and the resize,
+	// under -race on a loaded machine) and lands a second after that.
+	if err := emu.InjectFault(gcpemu.Fault{Op: gcpemu.OpResize, Kind: gcpemu.Slow, Delay: 1500 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := cloud.WithRequest(testCtx(t), cloud.RequestID("web", 9))
-	first, cancel := contextWithTimeout(ctx, 50*time.Millisecond)
+	first, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	_ = d.SetDesired(first, g, 5) // gives up; lands later
 	cancel()
 	if err := d.SetDesired(ctx, g, 5); err != nil { // the retry
@@ -130,8 +155,4 @@ func TestRetriedResizeLandsOnce(t *testing.T) {
 	if n, _ := emu.Desired(g); n != 3 {
 		t.Fatalf("group at %d: the late attempt undid the newer resize, want 3", n)
 	}
-}
-
-func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, d)
 }

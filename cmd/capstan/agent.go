@@ -72,9 +72,9 @@ type agentOptions struct {
 	DebugAddr          string        `yaml:"debug_addr"`
 	CloudTimeout       time.Duration `yaml:"cloud_timeout"`
 	CloudSettle        time.Duration `yaml:"cloud_settle"`
-	GroupRefresh       time.Duration `yaml:"group_refresh"`
 	CloudReadRate      budget.Rates  `yaml:"cloud_read_rate"`
 	CloudWriteRate     budget.Rates  `yaml:"cloud_write_rate"`
+	GroupRefresh       time.Duration `yaml:"group_refresh"`
 	AWSEndpoint        string        `yaml:"aws_endpoint"`
 	GCPEndpoint        string        `yaml:"gcp_endpoint"`
 	GCPNoAuth          bool          `yaml:"gcp_no_auth"`
@@ -156,9 +156,9 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&o.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this host:port (keep it on loopback)")
 	f.DurationVar(&o.CloudTimeout, "cloud-timeout", o.CloudTimeout, "bound on each cloud call, retries included; no resize request is sent after it")
 	f.DurationVar(&o.CloudSettle, "cloud-settle", o.CloudSettle, "how long after --cloud-timeout a resize the provider received may still take effect; its group is held until then (docs/fencing.md)")
-	f.DurationVar(&o.GroupRefresh, "group-refresh", o.GroupRefresh, "how often the leader describes every group its policies scale, in batches; evaluations read that state, and state older than twice this is described again before it is acted on")
 	f.Var(&o.CloudReadRate, "cloud-read-rate", "call budget for reads (describes), in calls per second per provider account (AWS: per region, GCP: per project, Azure: per subscription), e.g. aws=20,gcp=8; 0: unlimited; providers not given keep their defaults: "+budgetDefaults(func(p budget.Provider) float64 { return p.Read })+" (README: Cloud providers)")
 	f.Var(&o.CloudWriteRate, "cloud-write-rate", "call budget for writes (resizes), like --cloud-read-rate; writes go before reads; defaults: "+budgetDefaults(func(p budget.Provider) float64 { return p.Write }))
+	f.DurationVar(&o.GroupRefresh, "group-refresh", o.GroupRefresh, "how often the leader describes every group its policies scale, in batches; evaluations read that state, and state older than twice this is described again before it is acted on")
 	f.StringVar(&o.AWSEndpoint, "aws-endpoint", "", "AWS Auto Scaling endpoint override (other partitions, emulators); default: the SDK's")
 	f.StringVar(&o.GCPEndpoint, "gcp-endpoint", "", "Compute Engine endpoint override (private endpoints, emulators); default: the SDK's")
 	f.BoolVar(&o.GCPNoAuth, "gcp-no-auth", false, "send GCP calls without credentials (emulators only)")
@@ -455,7 +455,11 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 		if err != nil {
 			return nil, fmt.Errorf("gcp: credentials: %w", err)
 		}
-		opts.ClientOptions = append(opts.ClientOptions, option.WithHTTPClient(&http.Client{Transport: tr}))
+		// Timeout: the SDK's List methods build their requests without
+		// the caller's context (Get sets it), so nothing else would end a
+		// batch describe's list that the API holds; no call of the
+		// driver's may outlive --cloud-timeout anyway.
+		opts.ClientOptions = append(opts.ClientOptions, option.WithHTTPClient(&http.Client{Transport: tr, Timeout: o.CloudTimeout}))
 		return gcp.New(ctx, opts)
 	})
 	azureDriver := lazy("azure", func(ctx context.Context) (cloud.Driver, error) {

@@ -98,9 +98,12 @@ func loadPolicy(file string) (policy.Policy, error) {
 
 func newPolicyApplyCommand() *cobra.Command {
 	var (
-		af      apiFlags
-		file    string
-		ifMatch string
+		af         apiFlags
+		file       string
+		ifMatch    string
+		dryRun     bool
+		reportFile string
+		output     string
 	)
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE|DIR",
@@ -113,12 +116,27 @@ problem is listed at once and nothing is changed when any is found.
 go: all are validated first, and nothing is applied if one is invalid.
 
 --if-match VERSION applies only if the stored policy is still at VERSION (as
-printed by 'capstan policy get'); 0 applies only if the policy does not exist.`,
+printed by 'capstan policy get'); 0 applies only if the policy does not exist.
+
+--dry-run applies nothing: it replays the cluster's recorded history of the
+policy (its replicated metric windows) through the stored policy and through
+the file's, prints them side by side with the verdict, and with --report
+FILE.html draws both. Exit status: 0 when the file's policy is no worse on
+all figures (under-provisioned samples, instance-hours, scale actions, and
+cost when both are priced), 3 when it is worse on any, 1 on an error.`,
+		Example: `  capstan policy apply -f examples/local-cluster/policy.yaml
+  capstan policy apply --dry-run -f new-demo.yaml --report out/dry-run.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !dryRun && (cmd.Flags().Changed("report") || cmd.Flags().Changed("output")) {
+				return errors.New("--report and --output: only with --dry-run, which is what they describe")
+			}
 			t, err := af.target()
 			if err != nil {
 				return err
+			}
+			if dryRun {
+				return runPolicyDryRun(cmd, t, file, ifMatch, reportFile, output)
 			}
 			if fi, err := os.Stat(file); err == nil && fi.IsDir() {
 				if ifMatch != "" {
@@ -132,8 +150,31 @@ printed by 'capstan policy get'); 0 applies only if the policy does not exist.`,
 	af.register(cmd)
 	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (YAML or JSON), a directory of them, or - for standard input")
 	cmd.Flags().StringVar(&ifMatch, "if-match", "", "apply only if the stored version is this one (0: only if it does not exist)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "apply nothing: replay the cluster's history through the stored policy and the file's, side by side (exit 3 when the file's is worse on any figure)")
+	cmd.Flags().StringVar(&reportFile, "report", "", "with --dry-run: write a self-contained HTML report of both replays to this file")
+	outputFlag(cmd, &output, "table", "json", "yaml")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
+}
+
+// runPolicyDryRun is policy apply --dry-run: the file's policy replayed
+// beside the stored one over the cluster's history; nothing is applied.
+func runPolicyDryRun(cmd *cobra.Command, t *apiTarget, file, ifMatch, reportFile, output string) error {
+	if err := checkOutput(output, "table", "json", "yaml"); err != nil {
+		return err
+	}
+	if ifMatch != "" {
+		return errors.New("--if-match: not with --dry-run, which writes nothing")
+	}
+	if fi, err := os.Stat(file); err == nil && fi.IsDir() {
+		return fmt.Errorf("--dry-run: takes one policy file, and %s is a directory", file)
+	}
+	p, err := loadPolicy(file)
+	if err != nil {
+		return err
+	}
+	return runWhatIf(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), t,
+		whatIfOptions{id: p.ID, candidate: &p, file: file, reportFile: reportFile, output: output})
 }
 
 func runPolicyApply(ctx context.Context, stdout io.Writer, t *apiTarget, file, ifMatch string) error {

@@ -136,7 +136,11 @@ func runScoreboard(stdout io.Writer, o scoreboardOptions) error {
 			if err != nil {
 				return err
 			}
-			rs, err := scoreboard.Replay(t, s)
+			replay := scoreboard.ReplaySummaries // the board needs the figures alone
+			if o.reports != "" {
+				replay = scoreboard.Replay
+			}
+			rs, err := replay(t, s)
 			if err != nil {
 				return err
 			}

@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
+	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/metrics/trace"
 	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/policy/simulate"
@@ -35,12 +37,21 @@ type simulateOptions struct {
 	baseline     string
 	compare      string
 	units        []string
+	// fromCluster names a policy on the cluster whose history is replayed
+	// instead of a trace file; af reaches the cluster.
+	fromCluster string
+	af          apiFlags
 }
+
+// notFromCluster are the flags that shape a trace file's replay, which a
+// replay of the cluster's history does not take.
+var notFromCluster = []string{"trace", "metric", "initial-size", "recorded-size", "timeline", "skip-bad-rows",
+	"timezone", "predictive", "baseline", "compare", "unit", "json"}
 
 func newSimulateCommand() *cobra.Command {
 	var o simulateOptions
 	cmd := &cobra.Command{
-		Use:   "simulate --policy FILE --trace FILE",
+		Use:   "simulate (--policy FILE --trace FILE | --from-cluster ID [--policy FILE])",
 		Short: "Replay a recorded metric trace through a policy (dry run, no cloud calls)",
 		Long: `Replay a recorded metric trace through the same policy evaluation the
 agent runs, with a virtual clock and a simulated group whose new instances
@@ -50,13 +61,32 @@ when the file name ends in .json) and a self-contained HTML report
 (--report FILE). --compare off and --baseline hpa also replay the
 policy with prediction off and an HPA-style reference on the same trace and
 show the runs side by side. "capstan simulate scoreboard" scores the engine
-against that reference on every bundled trace.`,
+against that reference on every bundled trace.
+
+--from-cluster ID replays the cluster's own history of policy ID (the
+replicated metric windows, as 'capstan history ID --trace FILE' writes
+them) instead of a trace file: through the stored policy alone, or with
+--policy FILE through the stored policy and that candidate side by side
+(the same as 'capstan policy apply --dry-run -f FILE'), with the verdict.
+--report draws both. Exit status: 0 when the candidate is no worse on all
+figures (under-provisioned samples, instance-hours, actions, and cost when
+both are priced), 3 when it is worse on any, 1 on an error. Nothing is
+written to the cluster.`,
 		Args: cobra.NoArgs,
 		Example: `  mkdir -p out
   capstan simulate --policy examples/policies/app-cpu.yaml --trace examples/traces/app_cpu_usage_1min.csv \
       --timeline out/timeline.csv --report out/report.html
-  capstan simulate --policy examples/policies/nyc-taxi.yaml --trace examples/traces/nyc_taxi_passengers_30min.csv -o json`,
+  capstan simulate --policy examples/policies/nyc-taxi.yaml --trace examples/traces/nyc_taxi_passengers_30min.csv -o json
+  capstan simulate --from-cluster demo --policy new-demo.yaml --report out/dry-run.html`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.fromCluster != "" {
+				return runSimulateFromCluster(cmd, o)
+			}
+			for _, f := range []string{"policy", "trace"} {
+				if !cmd.Flags().Changed(f) {
+					return fmt.Errorf("--%s: required (or replay the cluster's history with --from-cluster ID)", f)
+				}
+			}
 			if o.jsonSummary {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning: --json is deprecated: use -o json")
 				if cmd.Flags().Changed("output") && o.output != "json" {
@@ -93,10 +123,41 @@ against that reference on every bundled trace.`,
 	f.StringVar(&o.baseline, "baseline", "", "also replay a reference rule beside the policy and compare: hpa")
 	f.StringVar(&o.compare, "compare", "", "also replay the same policy with prediction off and compare: off")
 	f.StringArrayVar(&o.units, "unit", nil, "name the unit of a metric's values in the report, NAME=UNIT, e.g. rps=requests/s (repeatable)")
-	_ = cmd.MarkFlagRequired("policy")
-	_ = cmd.MarkFlagRequired("trace")
+	f.StringVar(&o.fromCluster, "from-cluster", "", "replay the cluster's history of this policy id instead of a trace (with --policy: the stored policy and the candidate side by side; exit 3 when the candidate is worse)")
+	o.af.register(cmd)
 	cmd.AddCommand(newScoreboardCommand())
 	return cmd
+}
+
+// runSimulateFromCluster is simulate --from-cluster: the cluster's
+// history replayed through the stored policy, and the --policy candidate
+// beside it when given.
+func runSimulateFromCluster(cmd *cobra.Command, o simulateOptions) error {
+	for _, f := range notFromCluster {
+		if cmd.Flags().Changed(f) {
+			return fmt.Errorf("--%s: not with --from-cluster, which replays the cluster's history as the cluster recorded it", f)
+		}
+	}
+	if err := checkOutput(o.output, "table", "json", "yaml"); err != nil {
+		return err
+	}
+	t, err := o.af.target()
+	if err != nil {
+		return err
+	}
+	wo := whatIfOptions{id: o.fromCluster, reportFile: o.reportFile, output: o.output, file: o.policyFile}
+	if o.policyFile != "" {
+		p, err := loadPolicy(o.policyFile)
+		if err != nil {
+			return err
+		}
+		if p.ID != o.fromCluster {
+			return fmt.Errorf("--policy %s: its id is %q, not the --from-cluster policy %q; a candidate replaces the policy of its own id",
+				o.policyFile, p.ID, o.fromCluster)
+		}
+		wo.candidate = &p
+	}
+	return runWhatIf(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), t, wo)
 }
 
 func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
@@ -140,41 +201,51 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.recordedSize, err = traceRecordedSize(p, tr, o.recordedSize); err != nil {
+		return err
+	}
 	if step := tr.Step(); step > p.StaleAfter.D() {
 		fmt.Fprintf(stderr, "warning: the trace's step (%s) is longer than stale_after (%s): between samples the metrics look stale and the policy only holds or grows, so it scales in only on a fresh sample\n",
 			policy.Duration(step), p.StaleAfter)
 	}
-	cfg := simulate.Config{Policy: p, InitialSize: o.initialSize, RecordedSize: o.recordedSize}
+	// Without a report the comparison runs are only summed up, and without
+	// a timeline either so is the policy's: their timelines are not kept.
+	cfg := simulate.Config{Policy: p, InitialSize: o.initialSize, RecordedSize: o.recordedSize, SummaryOnly: o.reportFile == ""}
+	// The comparison runs cost a replay each, so they run only when asked,
+	// and beside the policy's own replay and the timeline's writing: a
+	// replay is sequential, so on two cores the three take little longer
+	// than one. They share only what they read (the series, the policy's
+	// slices; a compiled schedule's cache is atomic).
+	cmp := startComparisons(cfg, series, o.compare == "off", o.baseline == "hpa")
+	// A CSV timeline is written while the replay runs, a stretch of rows
+	// at a time (simulate.Config.Rows); a JSON one starts with the summary,
+	// so it waits for the end.
+	var stream *timelineStream
+	if o.timeline != "" && !strings.HasSuffix(o.timeline, ".json") {
+		stream = &timelineStream{path: o.timeline, stdout: stdout, policy: p}
+		cfg.Rows = stream.rows
+	}
+	cfg.SummaryOnly = o.timeline == "" && o.reportFile == ""
 	res, err := simulate.Run(cfg, series)
+	if werr := stream.wait(); err == nil {
+		err = werr
+	}
 	if err != nil {
+		cmp.wait()
 		return err
 	}
-	// The comparison runs cost a replay each, so they run only when asked.
-	var off, ref *simulate.Result
-	if o.compare == "off" {
-		off = res
-		if p.Predictive.Mode != policy.PredictOff {
-			offCfg := cfg
-			offCfg.Policy.Predictive.Mode = policy.PredictOff
-			if off, err = simulate.Run(offCfg, series); err != nil {
-				return err
-			}
-		}
-	}
-	if o.baseline == "hpa" {
-		if ref, err = simulate.RunBaseline(cfg, series); err != nil {
+	if o.timeline != "" && stream == nil {
+		if err := writeTimelineJSON(o.timeline, stdout, p, res); err != nil {
+			cmp.wait()
 			return err
 		}
 	}
-	if o.timeline != "" {
-		if err := writeTo(o.timeline, stdout, func(w io.Writer) error {
-			if strings.HasSuffix(o.timeline, ".json") {
-				return report.WriteTimelineJSON(w, p, res)
-			}
-			return report.WriteTimelineCSV(w, p, res)
-		}); err != nil {
-			return fmt.Errorf("writing timeline: %w", err)
-		}
+	off, ref, err := cmp.wait()
+	if err != nil {
+		return err
+	}
+	if o.compare == "off" && off == nil {
+		off = res // prediction is off already: the policy's run is its own comparison
 	}
 	if o.reportFile != "" {
 		opts := report.HTMLOptions{
@@ -204,22 +275,137 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 		}
 		return report.WriteSummary(stdout, res.Summary)
 	}
-	cmp := comparison{Policy: res.Summary}
+	sums := comparison{Policy: res.Summary}
 	runs := []report.Run{{Label: "policy", Summary: res.Summary}}
 	if off != nil {
 		r := simulate.Compare(res.Summary, off.Summary)
-		cmp.Off, cmp.VsOff = &off.Summary, &r
+		sums.Off, sums.VsOff = &off.Summary, &r
 		runs = append(runs, report.Run{Label: "off", Summary: off.Summary})
 	}
 	if ref != nil {
 		r := simulate.Compare(res.Summary, ref.Summary)
-		cmp.Baseline, cmp.BaselineRule, cmp.VsBaseline = &ref.Summary, o.baseline, &r
+		sums.Baseline, sums.BaselineRule, sums.VsBaseline = &ref.Summary, o.baseline, &r
 		runs = append(runs, report.Run{Label: o.baseline, Summary: ref.Summary})
 	}
 	if o.output != "table" {
-		return writeFormat(stdout, o.output, cmp)
+		return writeFormat(stdout, o.output, sums)
 	}
 	return report.WriteComparison(stdout, runs)
+}
+
+// writeTimelineJSON writes the finished run's timeline as JSON to path (a
+// CSV one is streamed during the run: timelineStream).
+func writeTimelineJSON(path string, stdout io.Writer, p policy.Policy, res *simulate.Result) error {
+	if err := writeTo(path, stdout, func(w io.Writer) error {
+		return report.WriteTimelineJSON(w, p, res)
+	}); err != nil {
+		return fmt.Errorf("writing timeline: %w", err)
+	}
+	return nil
+}
+
+// timelineStream writes the timeline CSV in its own goroutine while the
+// replay runs: simulate.Config.Rows hands it each finished stretch of rows
+// over a channel. The goroutine (and the file) starts at the first stretch,
+// so a replay that fails its checks leaves no file behind, as before.
+type timelineStream struct {
+	path   string
+	stdout io.Writer
+	policy policy.Policy
+	done   chan int      // rows final so far; closed by wait
+	ended  chan struct{} // closed when the goroutine returns
+	err    error         // the goroutine's, read after ended
+}
+
+// rows is the replay's simulate.Config.Rows.
+func (ts *timelineStream) rows(r *simulate.Result, done int) {
+	if ts.done == nil {
+		ts.done, ts.ended = make(chan int, 64), make(chan struct{})
+		go ts.write(r)
+	}
+	ts.done <- done
+}
+
+// write runs in the stream's goroutine until done is closed.
+func (ts *timelineStream) write(r *simulate.Result) {
+	defer close(ts.ended)
+	defer func() {
+		for range ts.done { // after an error: keep the replay from blocking
+		}
+	}()
+	ts.err = writeTo(ts.path, ts.stdout, func(w io.Writer) error {
+		t, err := report.NewTimelineCSV(w, ts.policy, r)
+		if err != nil {
+			return err
+		}
+		for done := range ts.done {
+			if err := t.WriteRows(done); err != nil {
+				return err
+			}
+		}
+		return t.Flush()
+	})
+	if ts.err != nil {
+		ts.err = fmt.Errorf("writing timeline: %w", ts.err)
+	}
+}
+
+// wait ends the stream after the replay and returns its error; nil on a
+// nil stream or one that never started.
+func (ts *timelineStream) wait() error {
+	if ts == nil || ts.done == nil {
+		return nil
+	}
+	close(ts.done)
+	<-ts.ended
+	return ts.err
+}
+
+// comparisons are the replays run beside the policy's own, with
+// prediction off and through the HPA reference, each in a goroutine that
+// wait joins.
+type comparisons struct {
+	wg             sync.WaitGroup
+	off, ref       *simulate.Result
+	offErr, refErr error
+}
+
+// startComparisons starts the replays asked for: off (unless the policy's
+// prediction is off already: its own run is that comparison) and the HPA
+// reference.
+func startComparisons(cfg simulate.Config, series simulate.Series, off, hpa bool) *comparisons {
+	c := new(comparisons)
+	if off && cfg.Policy.Predictive.Mode != policy.PredictOff {
+		offCfg := cfg
+		offCfg.Policy.Predictive.Mode = policy.PredictOff
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.off, c.offErr = simulate.Run(offCfg, series)
+		}()
+	}
+	if hpa {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.ref, c.refErr = simulate.RunBaseline(cfg, series)
+		}()
+	}
+	return c
+}
+
+// wait returns the comparison runs (nil where not run) once both are done,
+// and the first error, the off run's before the reference's, in the order
+// they used to run.
+func (c *comparisons) wait() (off, ref *simulate.Result, err error) {
+	c.wg.Wait()
+	if c.offErr != nil {
+		return nil, nil, c.offErr
+	}
+	if c.refErr != nil {
+		return nil, nil, c.refErr
+	}
+	return c.off, c.ref, nil
 }
 
 // comparison is the -o json output of a run with --compare or --baseline:
@@ -231,6 +417,27 @@ type comparison struct {
 	BaselineRule string            `json:"baseline_rule,omitempty"`
 	VsOff        *simulate.Ratios  `json:"policy_vs_off,omitempty"`
 	VsBaseline   *simulate.Ratios  `json:"policy_vs_baseline,omitempty"`
+}
+
+// traceRecordedSize is the recorded size of a cpu trace: the
+// --recorded-size flag, or the recorded-size column a cluster's history
+// CSV states (capstan history --trace); both must agree when both are given.
+func traceRecordedSize(p policy.Policy, tr *trace.Trace, flag int) (int, error) {
+	inTrace, err := api.TraceRecordedSize(tr)
+	if err != nil {
+		return 0, err
+	}
+	hasCPU := slices.ContainsFunc(p.Metrics, func(m policy.Metric) bool { return m.Type == policy.MetricCPU })
+	switch {
+	case inTrace == 0 || !hasCPU:
+		return flag, nil
+	case flag == 0:
+		return inTrace, nil
+	case flag != inTrace:
+		return 0, fmt.Errorf("--recorded-size %d: the trace states %s %d in its %s column; drop the flag, or give the same size",
+			flag, api.RecordedSizeColumn, inTrace, api.RecordedSizeColumn)
+	}
+	return flag, nil
 }
 
 // maxUnitLen bounds a --unit label: it is a short axis caption.
@@ -281,11 +488,13 @@ func mapTrace(p policy.Policy, tr *trace.Trace, mappings []string) (simulate.Ser
 		}
 		cols[name] = col
 	}
+	// The recorded size a history CSV states is not a metric.
+	values := slices.DeleteFunc(slices.Clone(tr.Columns), func(c string) bool { return c == api.RecordedSizeColumn })
 	s := simulate.Series{Times: tr.Times, Values: make([][]float64, len(p.Metrics))}
 	for j, pm := range p.Metrics {
 		col, ok := cols[pm.Name]
-		if !ok && len(p.Metrics) == 1 && len(tr.Columns) == 1 {
-			col, ok = tr.Columns[0], true
+		if !ok && len(p.Metrics) == 1 && len(values) == 1 {
+			col, ok = values[0], true
 		}
 		if !ok {
 			col = pm.Name

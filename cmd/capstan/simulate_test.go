@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/capstan-io/capstan/policy/simulate"
+	"github.com/capstan-io/capstan/policy/simulate/report"
 )
 
 const (
@@ -340,5 +343,53 @@ metrics: [{name: rps, type: request_rate, target: 0.5}]
 	}
 	if s.ScaleIns == 0 {
 		t.Errorf("no scale-in on a coarse trace: %+v", s)
+	}
+}
+
+// TestSimulateStreamsTimeline: the CSV timeline, written while the replay
+// runs, is byte for byte the one written from the finished run (the elb
+// trace's 4,032 samples span two hand-overs and a remainder), with the
+// comparison runs going on beside it or not; a timeline that cannot be
+// written fails the command with the file named.
+func TestSimulateStreamsTimeline(t *testing.T) {
+	p, err := loadPolicy(elbPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := loadTrace(elbTrace, "UTC", false, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	series, err := mapTrace(p, tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := simulate.Run(simulate.Config{Policy: p}, series)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := report.WriteTimelineCSV(&want, p, res); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, extra := range [][]string{nil, {"--compare", "off", "--baseline", "hpa"}} {
+		path := filepath.Join(dir, "t.csv")
+		args := append([]string{"simulate", "--policy", elbPolicy, "--trace", elbTrace, "--timeline", path}, extra...)
+		if code, _, stderr := runCLI(t, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", extra, code, stderr)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("%v: streamed timeline (%d bytes) differs from the finished run's (%d bytes)", extra, len(got), want.Len())
+		}
+	}
+	bad := filepath.Join(dir, "missing", "t.csv")
+	code, _, stderr := runCLI(t, "simulate", "--policy", elbPolicy, "--trace", elbTrace, "--timeline", bad)
+	if code == 0 || !strings.Contains(stderr, "writing timeline") || !strings.Contains(stderr, bad) {
+		t.Fatalf("unwritable timeline: exit %d, stderr %q", code, stderr)
 	}
 }

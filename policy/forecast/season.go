@@ -126,8 +126,44 @@ func contains(long, short time.Duration) bool {
 // detector holds the series and buffers that DetectSeason reuses for every
 // candidate and resolution.
 type detector struct {
-	values                      []float64
-	means, sums, counts, resids []float64
+	values []float64
+	resids []float64
+	// res keeps the series at the two resolutions scored last: a longer
+	// candidate is scored at its own and then at the accepted one's
+	// (DetectSeason's containment check), so the bucketing, its prefix
+	// sums and moments are worked out once per resolution, not per score.
+	res  [2]resolution
+	last int // the index in res used last
+}
+
+// resolution is the series in buckets of k steps (k 0: not filled), with
+// the prefix sums and moments every score at that resolution needs.
+type resolution struct {
+	k                  int
+	means, sums, count []float64
+	x                  []float64 // means, or the values themselves for k 1
+	mean, variance     float64
+}
+
+// at returns the series in buckets of k steps, reusing what is kept.
+func (d *detector) at(k int) *resolution {
+	for i := range d.res {
+		if d.res[i].k == k {
+			d.last = i
+			return &d.res[i]
+		}
+	}
+	d.last = 1 - d.last // replace the one used less recently
+	r := &d.res[d.last]
+	n := (len(d.values) + k - 1) / k
+	if cap(r.sums) < n+1 {
+		r.means, r.sums, r.count = make([]float64, 0, n), make([]float64, 0, n+1), make([]float64, 0, n+1)
+	}
+	r.k = k
+	r.x = downsample(d.values, k, r.means[:0])
+	r.sums, r.count = prefixSums(r.x, r.sums[:0], r.count[:0])
+	r.mean, r.variance = moments(r.x)
+	return r
 }
 
 // newDetector sizes the buffers for the finest resolution used, buckets of
@@ -138,27 +174,21 @@ func newDetector(values []float64, kMin int) *detector {
 	if kMin > 1 {
 		n = (n + kMin - 1) / kMin
 	}
-	return &detector{
-		values: values,
-		means:  make([]float64, 0, n),
-		sums:   make([]float64, 0, n+1),
-		counts: make([]float64, 0, n+1),
-		resids: make([]float64, n),
-	}
+	return &detector{values: values, resids: make([]float64, n)}
 }
 
 // score averages the values into buckets of k steps, detrends them over lag
 // steps and returns the autocorrelation at that lag, the number of pairs it
 // rests on, and whether it is both significant and a local peak.
 func (d *detector) score(lagSteps, k int) (acf float64, pairs int, ok bool) {
-	x := downsample(d.values, k, d.means[:0])
-	d.sums, d.counts = prefixSums(x, d.sums[:0], d.counts[:0])
+	r := d.at(k)
+	x := r.x
 	resid := d.resids[:len(x)]
 	lag := min(int(math.Round(float64(lagSteps)/float64(k))), len(x)/2)
-	detrend(x, d.sums, d.counts, lag, resid)
+	detrend(x, r.sums, r.count, lag, resid)
 	// A residual this small is rounding error (a constant or a pure trend),
 	// whose autocorrelation is meaningless.
-	xMean, xVar := moments(x)
+	xMean, xVar := r.mean, r.variance
 	mean, variance := moments(resid)
 	if !(variance > 1e-12*(xMean*xMean+xVar)) { // relative to x's mean square
 		return 0, 0, false

@@ -194,3 +194,15 @@ func TestDetectSeasonSlidingOnTraces(t *testing.T) {
 		t.Errorf("%d season swaps over %d days of hourly rechecks, ending on %v; want at most 2, ending on 24h", swaps, len(tr.values)*int(tr.step)/int(day), last)
 	}
 }
+
+// TestFinite: the one-comparison finite agrees with IsNaN and IsInf on
+// every kind of value, signalling and negative NaNs included.
+func TestFinite(t *testing.T) {
+	for _, v := range []float64{0, math.Copysign(0, -1), 1, -1e308, math.MaxFloat64, -math.MaxFloat64,
+		math.SmallestNonzeroFloat64, math.Inf(1), math.Inf(-1), math.NaN(),
+		math.Float64frombits(0x7ff0000000000001), math.Float64frombits(0xfff8000000000000)} {
+		if want := !math.IsNaN(v) && !math.IsInf(v, 0); finite(v) != want {
+			t.Errorf("finite(%v) = %v, want %v", v, finite(v), want)
+		}
+	}
+}

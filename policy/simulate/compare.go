@@ -1,6 +1,8 @@
 package simulate
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 )
@@ -40,6 +42,22 @@ func (f Factor) MarshalJSON() ([]byte, error) {
 		return []byte("null"), nil
 	}
 	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes: a number, or null for a
+// factor over a zero reference (NaN), so a client that decodes a
+// comparison does not read "n/a" as 0×.
+func (f *Factor) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Factor(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("factor: %w", err)
+	}
+	*f = Factor(v)
+	return nil
 }
 
 // Ratios compares a run's figures with a reference run's on the three

@@ -3,6 +3,7 @@ package simulate
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/capstan-io/capstan/metrics/trace"
@@ -101,11 +102,18 @@ func BenchmarkRunExample(b *testing.B) {
 			b.Run(ex.policy+"/"+string(mode), func(b *testing.B) {
 				p.Predictive.Mode = mode
 				b.ReportAllocs()
+				var ru0, ru1 syscall.Rusage
+				syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 				for i := 0; i < b.N; i++ {
 					if _, err := Run(Config{Policy: p, RecordedSize: ex.recorded}, s); err != nil {
 						b.Fatal(err)
 					}
 				}
+				// CPU time swings far less than wall time with the
+				// shared machine's load (it includes the collector's).
+				syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+				cpu := ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
+				b.ReportMetric(float64(cpu)/1e6/float64(b.N), "cpu-ms/op")
 				b.ReportMetric(float64(len(s.Times))*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 			})
 		}

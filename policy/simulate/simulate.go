@@ -47,7 +47,29 @@ type Config struct {
 	// RecordedSize is the size of the group a cpu trace was recorded on;
 	// required when the policy has a cpu metric.
 	RecordedSize int
+	// Rows, when set, is called by Run as the timeline fills, with the
+	// Result being built and done, the number of samples whose entries are
+	// final: every RowsChunk samples and once more when the replay ends.
+	// The Result's per-sample slices (Times, Observed, Forecast, Needed,
+	// Desired, Ready, Skill, Trusted, Under, Scheduled, Rows) have their
+	// full length before the first call and entries below done never
+	// change again, so another goroutine may read them while the replay
+	// goes on, if Rows hands done over with a synchronizing operation (a
+	// channel send); Events and Summary are final only when Run returns.
+	// capstan simulate writes its timeline CSV this way, on a second core.
+	// It is never called when Run fails.
+	Rows func(r *Result, done int)
+	// SummaryOnly scores the replay without keeping its timeline: the
+	// Result holds Times and Summary, and its per-sample slices and Events
+	// are nil. A caller that prints only the summary (capstan simulate
+	// without --timeline or --report, the comparison runs without a
+	// report) saves their memory, about 70 bytes a sample, and the time to
+	// fill them; the Summary is the same. Rows is not called.
+	SummaryOnly bool
 }
+
+// RowsChunk is how many samples Config.Rows is called after.
+const RowsChunk = 2048
 
 // Errors returned for a simulation that cannot run.
 var (
@@ -74,7 +96,7 @@ type Row struct {
 }
 
 // Result is a simulation's timeline and summary. Timeline slices have one
-// entry per trace sample.
+// entry per trace sample; with Config.SummaryOnly they and Events are nil.
 type Result struct {
 	// Times are the sample times (Unix nanoseconds).
 	Times []int64
@@ -237,25 +259,25 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	}
 	predicting := p.Predictive.Mode != policy.PredictOff && p.Predictive.Mode != ""
 
-	res := &Result{
-		Times:    s.Times,
-		Observed: make([][]float64, len(p.Metrics)),
-		Needed:   make([]int32, n),
-		Desired:  make([]int32, n),
-		Ready:    make([]int32, n),
-		Rows:     make([]Row, n),
-		Under:    make([]bool, n),
+	keep := !cfg.SummaryOnly // the timeline: every per-sample slice, Rows and Events
+	res := &Result{Times: s.Times}
+	if keep {
+		res.Observed = make([][]float64, len(p.Metrics))
+		res.Needed, res.Desired, res.Ready = make([]int32, n), make([]int32, n), make([]int32, n)
+		res.Rows, res.Under = make([]Row, n), make([]bool, n)
+		for j := range p.Metrics {
+			res.Observed[j] = make([]float64, n)
+		}
 	}
 	// demand[j] is what the forecasting window holds: the demand observed at
 	// each sample, in the model's unit (cpu: percent-instances).
 	demand := make([][]float64, len(p.Metrics))
-	for j := range p.Metrics {
-		res.Observed[j] = make([]float64, n)
-		if predicting {
+	if predicting {
+		for j := range p.Metrics {
 			demand[j] = make([]float64, n)
 		}
 	}
-	if predicting {
+	if predicting && keep {
 		res.Forecast = make([][]float64, len(p.Metrics))
 		res.Skill = make([][]float64, len(p.Metrics))
 		res.Trusted = make([][]bool, len(p.Metrics))
@@ -296,10 +318,21 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		g.desired = min(max(neededAt(0), p.Min), p.Max)
 	}
 	g.ready = g.desired
+	// underAt reports whether sample i's demand exceeds what the ready
+	// instances serve at target × (1 + tolerance) for some metric.
+	underAt := func(i int) bool {
+		for j, m := range p.Metrics {
+			if v := trueDemand(j, i); !math.IsNaN(v) && v > float64(g.ready)*m.Target*tol {
+				return true
+			}
+		}
+		return false
+	}
 
 	var (
 		state     policy.State
 		in        policy.Inputs
+		dec       policy.Decision // written in place by EvaluateInto: no copies of it, the policy or the inputs per evaluation
 		sum       Summary
 		lastEval  int64
 		instNanos float64
@@ -330,35 +363,45 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				sum.ScaleIns++
 			}
 			sum.PeakSize = max(sum.PeakSize, d.Desired)
-			res.Events = append(res.Events, Event{At: now, From: int32(d.Current), To: int32(d.Desired), UsedForecast: d.UsedForecast, Bound: d.Bound})
-			row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
-			acted = true
+			if keep {
+				res.Events = append(res.Events, Event{At: now, From: int32(d.Current), To: int32(d.Desired), UsedForecast: d.UsedForecast, Bound: d.Bound})
+				row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
+				acted = true
+			}
 		}
 	}
-	evaluate := func(now int64, i int) policy.Decision {
+	if predicting {
+		for j := range p.Metrics {
+			in.History[j] = policy.Window{Start: time.Unix(0, s.Times[0]).UTC(), Step: step}
+		}
+	}
+	histLen := 0 // the samples in.History holds: it grows with the sample, not at every evaluation between two
+	// evaluate returns the decision in dec, valid until the next call.
+	evaluate := func(now int64, i int) *policy.Decision {
 		g.advance(now)
 		if sum.Evaluations > 0 {
 			instNanos += float64(g.desired) * float64(now-lastEval)
 		}
 		lastEval = now
 		in.Current, in.Ready = g.desired, g.ready
-		if predicting {
+		if predicting && histLen != i+1 {
+			histLen = i + 1
 			for j := range p.Metrics {
-				in.History[j] = policy.Window{Start: time.Unix(0, s.Times[0]).UTC(), Step: step, Values: demand[j][:i+1]}
+				in.History[j].Values = demand[j][:histLen]
 			}
 		}
 		t := time.Unix(0, now).UTC()
 		if ref != nil {
 			h := ref.Evaluate(&p, &in, t)
-			d := policy.Decision{Time: t, Current: in.Current, Ready: in.Ready, Reactive: h.Recommended,
+			dec = policy.Decision{Time: t, Current: in.Current, Ready: in.Ready, Reactive: h.Recommended,
 				Recommended: h.Recommended, Desired: h.Desired, Action: h.Action, Bound: h.Bound}
-			account(now, &d)
-			return d
+			account(now, &dec)
+			return &dec
 		}
-		d := policy.Evaluate(p, in, state, t)
-		state = d.Next
-		account(now, &d)
-		return d
+		policy.EvaluateInto(&dec, &p, &in, state, t)
+		state = dec.Next
+		account(now, &dec)
+		return &dec
 	}
 
 	sum.PeakSize = g.desired
@@ -374,7 +417,9 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		for j, m := range p.Metrics {
 			v := s.Values[j][i]
 			if math.IsNaN(v) {
-				res.Observed[j][i] = math.NaN()
+				if keep {
+					res.Observed[j][i] = math.NaN()
+				}
 				if predicting {
 					demand[j][i] = math.NaN()
 				}
@@ -396,17 +441,25 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			} else if predicting {
 				demand[j][i] = v
 			}
-			res.Observed[j][i] = v
+			if keep {
+				res.Observed[j][i] = v
+			}
 			in.Metrics[j] = policy.Sample{Time: time.Unix(0, now).UTC(), Value: v, Present: true}
 		}
 		d := evaluate(now, i)
+		if d.Stale {
+			sum.StaleSamples++
+		}
+		if !keep {
+			if underAt(i) {
+				sum.UnderProvisionedSamples++
+			}
+			continue
+		}
 		if !acted {
 			row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
 		}
 		res.Rows[i], acted = row, false
-		if d.Stale {
-			sum.StaleSamples++
-		}
 		if predicting {
 			for j, m := range p.Metrics {
 				f := d.Metrics[j].Forecast
@@ -428,16 +481,17 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				res.Scheduled[i] = res.Scheduled[i] || sc.OpenAt(t)
 			}
 		}
-		need := neededAt(i)
-		res.Needed[i] = int32(need)
-		for j, m := range p.Metrics {
-			v := trueDemand(j, i)
-			if !math.IsNaN(v) && v > float64(g.ready)*m.Target*tol {
-				sum.UnderProvisionedSamples++
-				res.Under[i] = true
-				break
-			}
+		res.Needed[i] = int32(neededAt(i))
+		if underAt(i) {
+			sum.UnderProvisionedSamples++
+			res.Under[i] = true
 		}
+		if cfg.Rows != nil && (i+1)%RowsChunk == 0 {
+			cfg.Rows(res, i+1)
+		}
+	}
+	if cfg.Rows != nil && keep && n%RowsChunk != 0 {
+		cfg.Rows(res, n)
 	}
 	instNanos += float64(g.desired) * float64(step)
 	span := float64(s.Times[n-1]-s.Times[0]) + float64(step)

@@ -3,6 +3,7 @@ package simulate
 import (
 	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -386,6 +387,119 @@ func TestRunCountsReversalsAndDamping(t *testing.T) {
 				if (s.Damped > 0) != r.wantDamped {
 					t.Fatalf("%s: damped decisions %d, want damping %v", r.name, s.Damped, r.wantDamped)
 				}
+			}
+		})
+	}
+}
+
+// TestRunHandsOverFinishedRows: Config.Rows is called every RowsChunk
+// samples and once at the end, and every entry below done is already what
+// the finished Result holds, so a writer may format it while the replay
+// goes on.
+func TestRunHandsOverFinishedRows(t *testing.T) {
+	tests := []struct {
+		name  string
+		n     int
+		dones []int
+	}{
+		{"shorter than a chunk", 100, []int{100}},
+		{"exactly one chunk", RowsChunk, []int{RowsChunk}},
+		{"two chunks and a bit", 2*RowsChunk + 5, []int{RowsChunk, 2 * RowsChunk, 2*RowsChunk + 5}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			values := make([]float64, tc.n)
+			for i := range values {
+				values[i] = 300 + 250*math.Sin(2*math.Pi*float64(i)/360) // scales out and in
+			}
+			p := testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 100})
+			p.Predictive = policy.Predictive{Mode: policy.PredictForecastAndScale, Lead: policy.Duration(3 * time.Minute),
+				Season: policy.Season{Period: 6 * time.Hour}, History: policy.Duration(24 * time.Hour)}
+			type seen struct {
+				desired, ready, needed int32
+				observed, forecast     float64
+				row                    Row
+			}
+			var got []seen
+			var dones []int
+			cfg := Config{Policy: p, Rows: func(r *Result, done int) {
+				dones = append(dones, done)
+				for i := len(got); i < done; i++ {
+					got = append(got, seen{r.Desired[i], r.Ready[i], r.Needed[i], r.Observed[0][i], r.Forecast[0][i], r.Rows[i]})
+				}
+			}}
+			res, err := Run(cfg, series(values...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(dones, tc.dones) {
+				t.Fatalf("Rows called with %v, want %v", dones, tc.dones)
+			}
+			if res.Summary.Actions() == 0 {
+				t.Fatal("no actions: the test does not exercise changing rows")
+			}
+			for i, s := range got {
+				want := seen{res.Desired[i], res.Ready[i], res.Needed[i], res.Observed[0][i], res.Forecast[0][i], res.Rows[i]}
+				if s != want && !(math.IsNaN(s.forecast) && math.IsNaN(want.forecast)) {
+					t.Fatalf("sample %d handed over as %+v, ended as %+v", i, s, want)
+				}
+			}
+		})
+	}
+	if _, err := Run(Config{Policy: testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 1}),
+		Rows: func(*Result, int) { t.Fatal("Rows called by a failing run") }}, Series{}); err == nil {
+		t.Fatal("no error for an empty series")
+	}
+}
+
+// TestSummaryOnly: a replay that keeps no timeline scores exactly as one
+// that does, for the policy with prediction on and off and for the HPA
+// reference, and keeps none of the per-sample slices.
+func TestSummaryOnly(t *testing.T) {
+	tests := []struct {
+		ex   example
+		mode policy.PredictiveMode
+		hpa  bool
+	}{
+		{examples[0], policy.PredictForecastAndScale, false},
+		{examples[0], policy.PredictOff, false},
+		{examples[0], policy.PredictOff, true},
+		{examples[2], policy.PredictForecastAndScale, false}, // cpu: demand follows the group
+		{examples[4], policy.PredictForecastAndScale, false}, // 5-minute samples, stale between them
+	}
+	for _, tc := range tests {
+		t.Run(tc.ex.policy+"/"+string(tc.mode)+map[bool]string{true: "/hpa"}[tc.hpa], func(t *testing.T) {
+			p, s := loadExample(t, tc.ex)
+			if n := 1500; len(s.Times) > n { // five days of 5-minute samples: enough to act, quick
+				s = Series{Times: s.Times[:n], Values: [][]float64{s.Values[0][:n]}}
+			}
+			p.Predictive.Mode = tc.mode
+			run := Run
+			if tc.hpa {
+				run = RunBaseline
+			}
+			full, err := run(Config{Policy: p, RecordedSize: tc.ex.recorded}, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			called := false
+			lean, err := run(Config{Policy: p, RecordedSize: tc.ex.recorded, SummaryOnly: true,
+				Rows: func(*Result, int) { called = true }}, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lean.Summary != full.Summary {
+				t.Fatalf("summary only %+v, with the timeline %+v", lean.Summary, full.Summary)
+			}
+			if full.Summary.Actions() == 0 || full.Summary.UnderProvisionedSamples == 0 {
+				t.Fatalf("%+v: no actions or no under-provisioning to compare", full.Summary)
+			}
+			if lean.Observed != nil || lean.Forecast != nil || lean.Rows != nil || lean.Under != nil || lean.Desired != nil ||
+				lean.Events != nil || lean.Needed != nil || called {
+				t.Fatalf("a summary-only run kept its timeline (Rows called: %v)", called)
+			}
+			if len(lean.Times) != len(s.Times) {
+				t.Fatalf("%d times, want %d", len(lean.Times), len(s.Times))
 			}
 		})
 	}

@@ -29,7 +29,7 @@ const (
 type operationList struct {
 	Kind          string          `json:"kind"`
 	ID            string          `json:"id"`
-	Items         []operationJSON `json:"items"`
+	Items         []operationJSON `json:"items,omitempty"`
 	NextPageToken string          `json:"nextPageToken,omitempty"`
 	SelfLink      string          `json:"selfLink"`
 }

@@ -114,11 +114,13 @@ func TestRequestIDOnce(t *testing.T) {
 	if err := e.CreateGroup(zref, 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.InjectFault(gcpemu.Fault{Op: gcpemu.OpResize, Kind: gcpemu.Slow, Delay: 200 * time.Millisecond}); err != nil {
+	// The first attempt has 300 ms to arrive (under -race on a loaded
+	// machine) and lands a second after it did.
+	if err := e.InjectFault(gcpemu.Fault{Op: gcpemu.OpResize, Kind: gcpemu.Slow, Delay: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	base := srv.URL + "/compute/v1/projects/proj-1/zones/us-central1-a/instanceGroupManagers/web/resize?size="
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "POST", base+"5&requestId="+reqA, nil)
 	if resp, err := http.DefaultClient.Do(req); err == nil {

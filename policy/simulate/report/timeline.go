@@ -30,9 +30,32 @@ const bufSize = 64 << 10
 // so rows are built with strconv appends straight into the bufio buffer
 // rather than through fmt or encoding/csv.
 func WriteTimelineCSV(w io.Writer, p policy.Policy, r *simulate.Result) error {
-	n, err := checkShape(p, r)
+	t, err := NewTimelineCSV(w, p, r)
 	if err != nil {
 		return err
+	}
+	if err := t.WriteRows(len(r.Times)); err != nil {
+		return err
+	}
+	return t.Flush()
+}
+
+// TimelineCSV writes a run's timeline CSV (see WriteTimelineCSV) a stretch
+// of rows at a time, so that it can follow a replay that is still running
+// (simulate.Config.Rows) instead of waiting for the whole run.
+type TimelineCSV struct {
+	bw   *bufio.Writer
+	r    *simulate.Result
+	ta   timeAppender
+	next int // the first row not written yet
+}
+
+// NewTimelineCSV checks r's shape against p and writes the header. r's
+// slices must have their final length (a running replay allocates them
+// before its first sample).
+func NewTimelineCSV(w io.Writer, p policy.Policy, r *simulate.Result) (*TimelineCSV, error) {
+	if _, err := checkShape(p, r); err != nil {
+		return nil, err
 	}
 	bw := bufio.NewWriterSize(w, bufSize)
 	b := bw.AvailableBuffer()
@@ -49,13 +72,19 @@ func WriteTimelineCSV(w io.Writer, p policy.Policy, r *simulate.Result) error {
 	}
 	b = append(b, ",needed,desired,ready,reason\n"...)
 	if _, err := bw.Write(b); err != nil {
-		return err
+		return nil, err
 	}
+	return &TimelineCSV{bw: bw, r: r}, nil
+}
 
-	var ta timeAppender
-	for i := 0; i < n; i++ {
-		b = bw.AvailableBuffer()
-		b = ta.append(b, r.Times[i])
+// WriteRows writes the rows from the first one not written yet up to, not
+// including, row end (at most the run's sample count).
+func (t *TimelineCSV) WriteRows(end int) error {
+	r, bw := t.r, t.bw
+	end = min(end, len(r.Times))
+	for i := t.next; i < end; i++ {
+		b := bw.AvailableBuffer()
+		b = t.ta.append(b, r.Times[i])
 		for _, col := range r.Observed {
 			b = append(b, ',')
 			if v := col[i]; !math.IsNaN(v) {
@@ -84,11 +113,16 @@ func WriteTimelineCSV(w io.Writer, p policy.Policy, r *simulate.Result) error {
 		// copy onto itself; its error is sticky and surfaces at Flush.
 		bw.Write(b)
 		if err := makeRoom(bw); err != nil {
+			t.next = i + 1
 			return err
 		}
 	}
-	return bw.Flush()
+	t.next = max(t.next, end)
+	return nil
 }
+
+// Flush writes out what is buffered.
+func (t *TimelineCSV) Flush() error { return t.bw.Flush() }
 
 // rowRoom is more than any row needs (eight metrics with forecasts and a
 // reason take under 600 bytes).

@@ -334,3 +334,48 @@ func TestWriterErrorsSurface(t *testing.T) {
 		}
 	}
 }
+
+// TestTimelineCSVInStretches: written a stretch of rows at a time, as it
+// follows a running replay, the CSV is byte for byte the one written at once,
+// whatever the stretches (repeated or past the end included).
+func TestTimelineCSVInStretches(t *testing.T) {
+	p, r := synthetic(5000, true, 3)
+	var whole bytes.Buffer
+	if err := WriteTimelineCSV(&whole, p, r); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		ends []int
+	}{
+		{"row by row, then the rest", []int{1, 2, 3, 5000}},
+		{"chunks", []int{2048, 4096, 5000}},
+		{"repeated and shrinking ends", []int{10, 10, 7, 4000, 5000}},
+		{"past the end", []int{9000}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			w, err := NewTimelineCSV(&b, p, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, end := range tc.ends {
+				if err := w.WriteRows(end); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(b.Bytes(), whole.Bytes()) {
+				t.Fatalf("%d bytes in stretches, %d at once", b.Len(), whole.Len())
+			}
+		})
+	}
+	bad := *r
+	bad.Rows = bad.Rows[:10]
+	if _, err := NewTimelineCSV(io.Discard, p, &bad); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("mismatched result: %v, want ErrMismatch", err)
+	}
+}

@@ -226,7 +226,14 @@ type Replays struct {
 
 // Replay runs one trace three times under the convention. s holds the
 // trace's single column.
-func Replay(t Trace, s simulate.Series) (Replays, error) {
+func Replay(t Trace, s simulate.Series) (Replays, error) { return replay(t, s, false) }
+
+// ReplaySummaries is Replay keeping only each run's Summary (see
+// simulate.Config.SummaryOnly), for a board without reports: the same
+// figures, without the timelines' memory and time.
+func ReplaySummaries(t Trace, s simulate.Series) (Replays, error) { return replay(t, s, true) }
+
+func replay(t Trace, s simulate.Series, summaryOnly bool) (Replays, error) {
 	if len(s.Values) != 1 {
 		return Replays{}, fmt.Errorf("scoreboard: %s: %d columns, want 1", t.Name, len(s.Values))
 	}
@@ -235,7 +242,7 @@ func Replay(t Trace, s simulate.Series) (Replays, error) {
 		return Replays{}, err
 	}
 	rs := Replays{Policy: p}
-	cfg := simulate.Config{Policy: p, RecordedSize: recorded}
+	cfg := simulate.Config{Policy: p, RecordedSize: recorded, SummaryOnly: summaryOnly}
 	if rs.Baseline, err = simulate.RunBaseline(cfg, s); err != nil {
 		return Replays{}, fmt.Errorf("scoreboard: %s: %w", t.Name, err)
 	}
@@ -310,7 +317,7 @@ func allPass(cs []Check) bool {
 
 // ScoreExample replays an example policy as bundled and checks it.
 func ScoreExample(ex Example, p policy.Policy, s simulate.Series) (ExampleRow, error) {
-	res, err := simulate.Run(simulate.Config{Policy: p, RecordedSize: ex.RecordedSize}, s)
+	res, err := simulate.Run(simulate.Config{Policy: p, RecordedSize: ex.RecordedSize, SummaryOnly: true}, s)
 	if err != nil {
 		return ExampleRow{}, fmt.Errorf("scoreboard: %s: %w", ex.Policy, err)
 	}

@@ -282,3 +282,30 @@ func TestTracesAreBundled(t *testing.T) {
 		}
 	}
 }
+
+// TestReplaySummaries: the board's figures come out the same whether the
+// replays keep their timelines (for a report) or not.
+func TestReplaySummaries(t *testing.T) {
+	tr := Trace{Name: "synthetic", Type: policy.MetricRequestRate, Daily: true}
+	s := simulate.Series{Values: [][]float64{make([]float64, 3*1440)}}
+	for i := range s.Values[0] {
+		s.Times = append(s.Times, int64(i)*int64(time.Minute))
+		s.Values[0][i] = 100 + 80*math.Sin(2*math.Pi*float64(i)/1440) + float64(i%5)
+	}
+	full, err := Replay(tr, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lean, err := ReplaySummaries(tr, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Score(tr, lean).Baseline != Score(tr, full).Baseline || lean.Off.Summary != full.Off.Summary ||
+		lean.Forecast.Summary != full.Forecast.Summary {
+		t.Fatalf("summaries differ:\n%+v\n%+v", Score(tr, lean), Score(tr, full))
+	}
+	if full.Forecast.Summary.Actions() == 0 || full.Forecast.Rows == nil || lean.Forecast.Rows != nil || lean.Baseline.Rows != nil {
+		t.Fatalf("%d actions; timelines kept: full %v, summaries only %v", full.Forecast.Summary.Actions(),
+			full.Forecast.Rows != nil, lean.Forecast.Rows != nil)
+	}
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/api/apitest"
+	"github.com/capstan-io/capstan/policy/simulate"
+)
+
+const whatIfPolicy = `id: shop
+target: {provider: fake, group: shop}
+min: 1
+max: 40
+warmup: 30s
+evaluation_interval: 10s
+stale_after: 30s
+metrics:
+  - {name: rps, type: request_rate, target: 100}
+  - {name: cpu, type: cpu, target: 60}
+`
+
+// startWhatIf serves the shop policy with fifty minutes of rps and cpu
+// history, its group 3 ready.
+func startWhatIf(t *testing.T) (*apitest.Backend, string) {
+	t.Helper()
+	b, url := startAPI(t)
+	if _, err := b.PutPolicy(context.Background(), mustParse(t, writeFile(t, "shop.yaml", whatIfPolicy)), ""); err != nil {
+		t.Fatal(err)
+	}
+	b.SetStatus(api.PolicyStatus{ID: "shop", Desired: 3, Ready: 3})
+	at := time.Now().UTC().Truncate(10 * time.Second).Add(-50 * time.Minute)
+	var samples []api.Sample
+	for i := range 300 {
+		ts := at.Add(time.Duration(i) * 10 * time.Second)
+		samples = append(samples, api.Sample{Policy: "shop", Metric: "rps", Time: ts, Value: 200 + 3*float64(i%100)},
+			api.Sample{Policy: "shop", Metric: "cpu", Time: ts, Value: 35 + float64(i%40)})
+	}
+	if _, err := b.PushMetrics(context.Background(), samples); err != nil {
+		t.Fatal(err)
+	}
+	return b, url
+}
+
+// TestHistoryTraceFeedsSimulate: history --trace writes a CSV that
+// simulate replays as it is (the cpu metric's recorded size taken from the
+// file), with the very figures simulate --from-cluster gets from the
+// cluster.
+func TestHistoryTraceFeedsSimulate(t *testing.T) {
+	_, url := startWhatIf(t)
+	csv := filepath.Join(t.TempDir(), "shop.csv")
+	code, _, stderr := runCLI(t, "history", "shop", "--trace", csv, "--addr", url)
+	if code != 0 || !strings.Contains(stderr, "wrote 300 buckets of 10s") || !strings.Contains(stderr, "rps, cpu, recorded-size") {
+		t.Fatalf("history --trace: exit %d\n%s", code, stderr)
+	}
+	data, err := os.ReadFile(csv)
+	if err != nil || !strings.HasPrefix(string(data), "time,rps,cpu,recorded-size\n") {
+		t.Fatalf("%v\n%.200s", err, data)
+	}
+	policyFile := writeFile(t, "shop.yaml", whatIfPolicy)
+	var fromFile, fromCluster simulate.Summary
+	if err := json.Unmarshal([]byte(mustRun(t, "simulate", "--policy", policyFile, "--trace", csv, "-o", "json")), &fromFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "simulate", "--from-cluster", "shop", "-o", "json", "--addr", url)), &fromCluster); err != nil {
+		t.Fatal(err)
+	}
+	if fromFile != fromCluster || fromFile.Samples != 300 {
+		t.Errorf("simulate of the file %+v\nsimulate --from-cluster %+v\nwant the same", fromFile, fromCluster)
+	}
+	if out := mustRun(t, "history", "shop", "--trace", "-", "--metric", "rps", "--addr", url); !strings.HasPrefix(out, "time,rps\n") {
+		t.Errorf("--trace - --metric rps: %.100s", out)
+	}
+	if code, _, stderr := runCLI(t, "simulate", "--policy", policyFile, "--trace", csv, "--recorded-size", "7"); code != 1 || !strings.Contains(stderr, "recorded-size 3") {
+		t.Errorf("--recorded-size against the file's: exit %d %s", code, stderr)
+	}
+}
+
+// TestDryRun: policy apply --dry-run and simulate --from-cluster --policy
+// print the stored policy and the candidate side by side with a verdict,
+// exit 0 when the candidate is no worse on all figures and 3 when it is
+// worse on any, write the report with both, and write nothing to the
+// cluster.
+func TestDryRun(t *testing.T) {
+	b, url := startWhatIf(t)
+	writes := b.Writes()
+	dir := t.TempDir()
+	same := writeFile(t, "same.yaml", whatIfPolicy)
+	lower := writeFile(t, "lower.yaml", strings.Replace(whatIfPolicy, "target: 100", "target: 40", 1))
+	report := filepath.Join(dir, "dry-run.html")
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string
+		stderr []string
+	}{
+		{name: "the stored policy is no worse than itself", args: []string{"policy", "apply", "--dry-run", "-f", same},
+			stdout: []string{"replayed 300 buckets of 10s", "candidate", "stored", "candidate / stored: under-provisioned 1.00×", "verdict: no worse on all figures"}},
+		{name: "a lower target costs more", args: []string{"policy", "apply", "--dry-run", "-f", lower, "--report", report},
+			code: exitWorse, stdout: []string{"verdict: worse on: ", "instance-hours"}, stderr: []string{"error: the candidate is worse on: "}},
+		{name: "the same through simulate --from-cluster", args: []string{"simulate", "--from-cluster", "shop", "--policy", lower},
+			code: exitWorse, stdout: []string{"verdict: worse on: "}},
+		{name: "a metric the cluster has no history of", args: []string{"policy", "apply", "--dry-run", "-f", writeFile(t, "qps.yaml", strings.Replace(whatIfPolicy, "name: rps", "name: qps", 1))},
+			code: 1, stderr: []string{"metrics[0].name: the cluster has no recorded history"}},
+		{name: "a policy the cluster does not have", args: []string{"policy", "apply", "--dry-run", "-f", writeFile(t, "new.yaml", strings.Replace(whatIfPolicy, "id: shop", "id: new", 1))},
+			code: 1, stderr: []string{"policy new is not on the cluster"}},
+		{name: "an invalid candidate", args: []string{"policy", "apply", "--dry-run", "-f", writeFile(t, "bad.yaml", strings.Replace(whatIfPolicy, "max: 40", "max: 0", 1))},
+			code: 1, stderr: []string{"max: "}},
+		{name: "--if-match with --dry-run", args: []string{"policy", "apply", "--dry-run", "-f", same, "--if-match", "1"}, code: 1, stderr: []string{"--if-match: not with --dry-run"}},
+		{name: "a directory", args: []string{"policy", "apply", "--dry-run", "-f", dir}, code: 1, stderr: []string{"takes one policy file"}},
+		{name: "--report without --dry-run", args: []string{"policy", "apply", "-f", same, "--report", report}, code: 1, stderr: []string{"only with --dry-run"}},
+		{name: "a candidate of another id", args: []string{"simulate", "--from-cluster", "other", "--policy", same}, code: 1, stderr: []string{`its id is "shop"`}},
+		{name: "a trace with --from-cluster", args: []string{"simulate", "--from-cluster", "shop", "--trace", "x.csv"}, code: 1, stderr: []string{"--trace: not with --from-cluster"}},
+		{name: "simulate without a trace", args: []string{"simulate", "--policy", same}, code: 1, stderr: []string{"--trace: required (or replay the cluster's history with --from-cluster ID)"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, append(tc.args, "--addr", url)...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, stdout, stderr)
+			}
+			for _, want := range tc.stdout {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout)
+				}
+			}
+			for _, want := range tc.stderr {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+		})
+	}
+	html, err := os.ReadFile(report)
+	if err != nil || !strings.Contains(string(html), "stored policy") || !strings.Contains(string(html), "Capstan dry run: shop") {
+		t.Errorf("the report does not draw both runs: %v (%d bytes)", err, len(html))
+	}
+	var w api.WhatIf
+	code, stdout, _ := runCLI(t, "simulate", "--from-cluster", "shop", "--policy", lower, "-o", "json", "--addr", url)
+	if err := json.Unmarshal([]byte(stdout), &w); code != exitWorse || err != nil || w.Verdict.NoWorse || w.History.RecordedSize != 3 || w.StoredVersion == 0 {
+		t.Errorf("-o json: exit %d %v %+v", code, err, w)
+	}
+	if b.Writes() != writes {
+		t.Errorf("dry runs committed %d write(s); they must write nothing", b.Writes()-writes)
+	}
+	if got, _ := b.GetPolicy(context.Background(), "shop"); got.Policy.Metrics[0].Target != 100 {
+		t.Errorf("the stored policy changed: %+v", got.Policy.Metrics[0])
+	}
+}
