@@ -26,6 +26,7 @@ type capacityMetrics struct {
 	binding   *prometheus.GaugeVec   // policy, rule
 	cost      *prometheus.GaugeVec   // policy, currency
 	actions   *prometheus.CounterVec // policy, direction: out, in
+	budget    *prometheus.CounterVec // policy
 	instances []prometheus.Collector
 	rules     []policy.Limit
 }
@@ -73,7 +74,7 @@ func newCapacityMetrics() *capacityMetrics {
 			[]string{"policy", "metric"}),
 		binding: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "capstan_policy_binding_rule",
-			Help: "1 for the rule that last changed the leader's last decision on its way to the desired size (none, tolerance, stale-data, stabilization, cooldown, rate-limit, bounds, flapping, schedule), 0 for the others."},
+			Help: "1 for the rule that last changed the leader's last decision on its way to the desired size (none, tolerance, stale-data, stabilization, cooldown, rate-limit, bounds, flapping, schedule, budget), 0 for the others."},
 			[]string{"policy", "rule"}),
 		cost: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "capstan_policy_hourly_cost",
@@ -83,9 +84,13 @@ func newCapacityMetrics() *capacityMetrics {
 			Name: "capstan_policy_scaling_decisions_total",
 			Help: "Evaluations of the leader that decided to resize the group, by direction (out, in)."},
 			[]string{"policy", "direction"}),
+		budget: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "capstan_policy_budget_bound_total",
+			Help: "Evaluations of the leader whose size the policy's budget capped: demand asked for more instances than budget.max_hourly_cost pays for."},
+			[]string{"policy"}),
 	}
 	m.rules = bindingRules()
-	m.instances = []prometheus.Collector{m.group, m.proposal, m.value, m.target, m.forecast, m.upper, m.binding, m.cost, m.actions}
+	m.instances = []prometheus.Collector{m.group, m.proposal, m.value, m.target, m.forecast, m.upper, m.binding, m.cost, m.actions, m.budget}
 	return m
 }
 
@@ -131,6 +136,13 @@ func (m *capacityMetrics) observe(p policy.Policy, gs cloud.GroupState, in polic
 	case policy.ActionScaleIn:
 		m.actions.WithLabelValues(p.ID, "in").Inc()
 	}
+	// Created at 0 for a budgeted policy so that increase() sees the
+	// first capped evaluation.
+	if p.Budget.IsZero() {
+		m.budget.DeleteLabelValues(p.ID) // a budget removed by a new version
+	} else if c := m.budget.WithLabelValues(p.ID); d.Bound == policy.LimitBudget {
+		c.Inc()
+	}
 }
 
 // forget drops the series of policy id, or of every policy when id is "".
@@ -138,7 +150,7 @@ func (m *capacityMetrics) forget(id string) {
 	for _, c := range []interface {
 		Reset()
 		DeletePartialMatch(prometheus.Labels) int
-	}{m.group, m.proposal, m.value, m.target, m.forecast, m.upper, m.binding, m.cost, m.actions} {
+	}{m.group, m.proposal, m.value, m.target, m.forecast, m.upper, m.binding, m.cost, m.actions, m.budget} {
 		if id == "" {
 			c.Reset()
 		} else {

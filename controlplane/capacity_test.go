@@ -18,7 +18,7 @@ import (
 // direction, and that forgetting a policy drops its series.
 func TestCapacityMetrics(t *testing.T) {
 	p := policy.Policy{ID: "web", Metrics: []policy.Metric{{Name: "cpu", Type: "cpu", Target: 60}, {Name: "rps", Type: "request_rate", Target: 100}},
-		Cost: policy.Cost{PerInstanceHour: 0.5, Currency: "EUR"}}
+		Cost: policy.Cost{PerInstanceHour: 0.5, Currency: "EUR"}, Budget: policy.Budget{MaxHourlyCost: 3}}
 	other := policy.Policy{ID: "batch", Metrics: []policy.Metric{{Name: "queue", Target: 10}}}
 	in := policy.Inputs{Current: 4, Ready: 3}
 	in.Metrics[0] = policy.Sample{Value: 75, Present: true}
@@ -33,6 +33,9 @@ func TestCapacityMetrics(t *testing.T) {
 	}
 	m.observe(p, cloud.GroupState{Desired: 4, InService: 3, Pending: 1}, in, d)
 	d.Action, d.Bound = policy.ActionScaleIn, policy.LimitCooldown
+	m.observe(p, cloud.GroupState{Desired: 6, InService: 4, Pending: 2}, in, d)
+	d.Action, d.Bound = policy.ActionHold, policy.LimitBudget
+	m.observe(p, cloud.GroupState{Desired: 6, InService: 4, Pending: 2}, in, d)
 	m.observe(p, cloud.GroupState{Desired: 6, InService: 4, Pending: 2}, in, d)
 	none := policy.Decision{NumMetrics: 1}
 	none.Metrics[0].Forecast, none.Metrics[0].Upper = math.NaN(), math.NaN()
@@ -65,12 +68,14 @@ capstan_group_instances{policy="web",state="pending"} 2
 		{"target rps", []string{"web", "rps"}, 100},
 		{"forecast cpu", []string{"web", "cpu"}, 390},
 		{"upper cpu", []string{"web", "cpu"}, 420},
-		{"binding cooldown", []string{"web", "cooldown"}, 1},
+		{"binding budget", []string{"web", "budget"}, 1},
+		{"binding cooldown", []string{"web", "cooldown"}, 0},
 		{"binding rate-limit", []string{"web", "rate-limit"}, 0},
 		{"binding none (batch)", []string{"batch", "none"}, 1},
 		{"cost web", []string{"web", "EUR"}, 3},
 		{"actions out", []string{"web", "out"}, 1},
 		{"actions in", []string{"web", "in"}, 1},
+		{"budget web", []string{"web"}, 2},
 	}
 	for _, c := range checks {
 		var got float64
@@ -89,6 +94,8 @@ capstan_group_instances{policy="web",state="pending"} 2
 			got = testutil.ToFloat64(m.binding.WithLabelValues(c.labels...))
 		case strings.HasPrefix(c.name, "cost"):
 			got = testutil.ToFloat64(m.cost.WithLabelValues(c.labels...))
+		case strings.HasPrefix(c.name, "budget"):
+			got = testutil.ToFloat64(m.budget.WithLabelValues(c.labels...))
 		case strings.HasPrefix(c.name, "actions"):
 			got = testutil.ToFloat64(m.actions.WithLabelValues(c.labels...))
 		}
@@ -100,6 +107,18 @@ capstan_group_instances{policy="web",state="pending"} 2
 	if n := testutil.CollectAndCount(m.cost); n != 1 {
 		t.Errorf("capstan_policy_hourly_cost has %d series, want 1 (only web is priced)", n)
 	}
+	// Only the budgeted web policy has a budget series, until a new
+	// version of it drops the budget.
+	if n := testutil.CollectAndCount(m.budget); n != 1 {
+		t.Errorf("capstan_policy_budget_bound_total has %d series, want 1 (only web has a budget)", n)
+	}
+	unbudgeted := p
+	unbudgeted.Budget = policy.Budget{}
+	m.observe(unbudgeted, cloud.GroupState{Desired: 6, InService: 4, Pending: 2}, in, d)
+	if n := testutil.CollectAndCount(m.budget); n != 0 {
+		t.Errorf("capstan_policy_budget_bound_total has %d series after the budget was dropped, want 0", n)
+	}
+	m.observe(p, cloud.GroupState{Desired: 6, InService: 4, Pending: 2}, in, d)
 	// Absent, not zero: rps has no sample and no forecast.
 	if n := testutil.CollectAndCount(m.value); n != 1 {
 		t.Errorf("capstan_policy_metric_value has %d series, want 1 (only web/cpu has a sample)", n)
@@ -116,7 +135,7 @@ capstan_group_instances{policy="web",state="pending"} 2
 		t.Errorf("capstan_policy_binding_rule: %d series for %d rules, want 2 policies x %d", n, len(rules), len(rules))
 	}
 	for _, want := range []policy.Limit{policy.LimitNone, policy.LimitTolerance, policy.LimitStaleData, policy.LimitStabilization,
-		policy.LimitCooldown, policy.LimitRateLimit, policy.LimitBounds, policy.LimitFlapping, policy.LimitSchedule} {
+		policy.LimitCooldown, policy.LimitRateLimit, policy.LimitBounds, policy.LimitFlapping, policy.LimitSchedule, policy.LimitBudget} {
 		if !slices.Contains(rules, want) {
 			t.Errorf("binding rules %v lack %s", rules, want)
 		}

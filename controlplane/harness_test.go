@@ -53,6 +53,8 @@ type clusterOptions struct {
 	// wrap, when set, wraps the driver every node uses (the fake cloud's,
 	// or driver).
 	wrap func(cloud.Driver) cloud.Driver
+	// defaultCosts is every node's Config.DefaultCosts.
+	defaultCosts map[string]policy.Cost
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -105,6 +107,7 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		}
 		cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
 		cfg.WriteVersion = o.writeVersion
+		cfg.DefaultCosts = o.defaultCosts
 		if o.groupRefresh > 0 {
 			cfg.GroupRefresh = o.groupRefresh
 		}

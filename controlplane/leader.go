@@ -240,6 +240,9 @@ type loop struct {
 	// synced remembers when each policy's state was last committed and its
 	// encoding without models, to decide when another commit is due.
 	synced sync.Map
+	// latest is, per policy, the state its last evaluation in this term
+	// left (latestState); under mu, made on first use.
+	latest map[string]latestKept
 	// held is, per policy, the intent this term last recorded an in_doubt
 	// decision for, so a hold is recorded once, not at every evaluation.
 	held map[string]uint64
@@ -306,6 +309,41 @@ type syncMark struct {
 	pacing string
 }
 
+// latestKept is the state a policy's last evaluation in this term left,
+// for the policy version it was evaluated under.
+type latestKept struct {
+	version uint64
+	state   policy.State
+}
+
+// latestState returns a copy of the state this term's last evaluation of
+// the policy left, if it was of this policy version. The leader evaluates
+// from it rather than from the committed state, which lags it by up to
+// StateSync: every evaluation then continues the one before (the
+// forecasting models see every sample, as in the simulator), and only
+// what a successor needs is committed.
+func (l *loop) latestState(id string, version uint64) (policy.State, bool) {
+	l.mu.Lock()
+	k, ok := l.latest[id]
+	l.mu.Unlock()
+	if !ok || k.version != version {
+		return policy.State{}, false
+	}
+	// Evaluate reuses its input's buffers; the kept state must survive an
+	// evaluation that ends without a new one.
+	return k.state.Clone(), true
+}
+
+// keepState remembers the state an evaluation left (see latestState).
+func (l *loop) keepState(id string, version uint64, s policy.State) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.latest == nil {
+		l.latest = map[string]latestKept{}
+	}
+	l.latest[id] = latestKept{version: version, state: s}
+}
+
 // forDue calls dispatch for every policy due at now, earliest first, or
 // for every policy in id order when force, and stops when ctx ends. It
 // lists the policies and rebuilds the due queue only when the policy set
@@ -365,6 +403,7 @@ func (l *loop) forgetDeleted(policies []scheduled) {
 	for id := range l.last {
 		if !live[id] {
 			delete(l.last, id)
+			delete(l.latest, id)
 			l.n.metrics.forgetInputs(id)
 		}
 	}
@@ -431,7 +470,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	if !ok || ctx.Err() != nil {
 		return
 	}
-	p := v.Record.Policy
+	p := policy.WithDefaultCost(v.Record.Policy, n.cfg.DefaultCosts)
 	n.metrics.evaluations.Inc()
 	drv, err := n.cfg.Drivers(p.Target.Provider)
 	if err != nil {
@@ -441,8 +480,8 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		return
 	}
 	ref := groupRef(p.Target)
-	var state policy.State
-	if len(v.State) > 0 {
+	state, ok := l.latestState(id, v.Record.Version)
+	if !ok && len(v.State) > 0 {
 		if err := state.UnmarshalBinary(v.State); err != nil {
 			l.log.Warn("stored state unreadable; starting afresh", "policy", id, "err", err)
 			state = policy.State{}
@@ -488,7 +527,14 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	if state.NeedsHistory(p, now) {
 		in.History = n.fsm.history(id, now)
 	}
+	// Evaluate reuses the state's buffers (it takes ownership, like
+	// append), and the paths below that keep the state from before it (a
+	// busy group, a failed resize) commit it: they get a copy of its
+	// pacing lists, which Evaluate prunes in place and would otherwise
+	// leave duplicated or overwritten.
+	before := keepPacing(state)
 	d := policy.Evaluate(p, in, state, now)
+	state = before
 	n.metrics.observeInputs(p, in, d, now)
 	n.metrics.capacity.observe(p, gs, in, d)
 	desired := d.Desired
@@ -547,6 +593,17 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		}
 	}
 	l.commitEvaluated(ctx, v, &next, record, desired, gs.InService)
+}
+
+// keepPacing returns s with its own copies of the lists Evaluate changes
+// in place: rate-limit changes, the stabilization window and reversals.
+// The forecasting models stay shared: what they learned from the sample
+// stays learned whatever the cloud call does.
+func keepPacing(s policy.State) policy.State {
+	s.Changes = slices.Clone(s.Changes)
+	s.Recommendations = slices.Clone(s.Recommendations)
+	s.Reversals = slices.Clone(s.Reversals)
+	return s
 }
 
 // errInDoubt says that a resize may or may not take effect: the request
@@ -637,36 +694,64 @@ func (l *loop) hold(ctx context.Context, v evalView, in *store.Intent, why strin
 	l.commitEvaluated(ctx, v, nil, record, v.Desired, v.Ready)
 }
 
-// commitEvaluated writes the evaluation's outcome. The state is committed
-// when the decision is recorded, when pacing state (cooldowns, rate-limit
-// history, stabilization window) changed, and at least every StateSync;
-// forecasting models change every evaluation and are synced on that clock.
+// commitReason is why commitEvaluated writes an evaluation, or that it
+// does not (commitQuiet). The reasons are checked in this order and the
+// first that holds is counted (capstan_evaluation_commits_total).
+type commitReason uint8
+
+const (
+	commitQuiet     commitReason = iota // nothing worth a Raft write
+	commitRecord                        // a decision is recorded
+	commitPacing                        // the pacing state changed
+	commitStateSync                     // the state was last committed StateSync ago
+	commitSizes                         // the group's desired or ready size changed
+	commitFirst                         // the term's first evaluation of the policy
+	commitHeartbeat                     // the policy's LastEvaluation is StateSync old
+	commitReasons                       // the number of reasons
+)
+
+// commitReasonNames label capstan_evaluation_commits_total.
+var commitReasonNames = [commitReasons]string{"quiet", "record", "pacing", "state_sync", "sizes", "first_of_term", "heartbeat"}
+
+func (r commitReason) String() string { return commitReasonNames[r] }
+
+// commitEvaluated writes the evaluation's outcome and keeps next as the
+// state the policy's next evaluation in this term starts from. The state
+// is committed when its pacing (pacingKey) changed and at least every
+// StateSync; forecasting models change every evaluation and are synced on
+// that clock. A decision record, a change of the group's sizes, the term's
+// first evaluation of the policy and, every StateSync, its LastEvaluation
+// are committed without the state unless it is due.
 func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.State, record *policy.Record, desired, ready int) {
 	n := l.n
 	id := v.Record.Policy.ID
 	cmd := store.Evaluated{Policy: id, PolicyVersion: v.Record.Version, Record: record, Desired: desired, Ready: ready, At: n.now()}
-	var mark syncMark
-	if next != nil {
-		pacing := pacingKey(*next)
-		prev, _ := l.synced.Load(id)
-		pm, _ := prev.(syncMark)
-		if record != nil || pacing != pm.pacing || cmd.At.Sub(pm.at) >= n.cfg.StateSync {
-			b, err := next.MarshalBinary()
-			if err == nil {
-				cmd.State = b
-				mark = syncMark{at: cmd.At, pacing: pacing}
-			}
-		}
-	}
 	l.mu.Lock()
 	_, evaluatedThisTerm := l.last[id]
 	l.last[id] = cmd.At
 	l.mu.Unlock()
-	// A quiet evaluation (nothing recorded, no state due, same sizes) is not
-	// worth a Raft write; the first one of a term always is, so followers
-	// see that the new leader evaluates.
-	if evaluatedThisTerm && cmd.State == nil && record == nil && desired == v.Desired && ready == v.Ready &&
-		cmd.At.Sub(v.Last) < n.cfg.StateSync {
+	check := commitCheck{recorded: record != nil, sizesChanged: desired != v.Desired || ready != v.Ready,
+		firstOfTerm: !evaluatedThisTerm, sinceCommit: cmd.At.Sub(v.Last), stateSync: n.cfg.StateSync}
+	var mark syncMark
+	if next != nil {
+		l.keepState(id, v.Record.Version, *next)
+		prev, _ := l.synced.Load(id)
+		pm, _ := prev.(syncMark)
+		mark = syncMark{at: cmd.At, pacing: pacingKey(*next)}
+		check.hasState, check.pacingChanged, check.sinceStateSync = true, mark.pacing != pm.pacing, cmd.At.Sub(pm.at)
+	}
+	reason, withState := check.decide()
+	if withState {
+		b, err := next.MarshalBinary()
+		if err != nil {
+			l.log.Warn("encoding the state failed; committing without it", "policy", id, "err", err)
+			check.hasState = false
+			reason, withState = check.decide()
+		}
+		cmd.State = b
+	}
+	n.metrics.evalCommits[reason].Inc()
+	if reason == commitQuiet {
 		return
 	}
 	if err := n.apply(ctx, cmd); err != nil {
@@ -675,18 +760,68 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		}
 		return
 	}
-	if cmd.State != nil {
+	if withState {
 		l.synced.Store(id, mark)
 	}
 }
 
+// commitCheck is what decides whether an evaluation is committed, and
+// with its state or without.
+type commitCheck struct {
+	// recorded: the evaluation recorded a decision.
+	recorded bool
+	// hasState: the evaluation left a state; pacingChanged: its pacingKey
+	// differs from the last one this term committed; sinceStateSync: how
+	// long ago this term last committed the policy's state (the zero
+	// time when never, so always long).
+	hasState, pacingChanged bool
+	sinceStateSync          time.Duration
+	// sizesChanged: the group's desired or ready size differs from the
+	// committed one; firstOfTerm: this term had not evaluated the policy.
+	sizesChanged, firstOfTerm bool
+	// sinceCommit is the age of the committed LastEvaluation.
+	sinceCommit time.Duration
+	stateSync   time.Duration
+}
+
+// decide returns why the evaluation is committed (commitQuiet: it is
+// not) and whether the state goes with it: only when its pacing changed
+// or it was last committed StateSync ago, whatever else forces the
+// commit. A quiet evaluation (nothing recorded, no state due, same sizes)
+// is not worth a Raft write; the first one of a term always is, so
+// followers see that the new leader evaluates, and LastEvaluation is
+// refreshed at least every StateSync.
+func (c commitCheck) decide() (reason commitReason, withState bool) {
+	withState = c.hasState && (c.pacingChanged || c.sinceStateSync >= c.stateSync)
+	switch {
+	case c.recorded:
+		reason = commitRecord
+	case withState && c.pacingChanged:
+		reason = commitPacing
+	case withState:
+		reason = commitStateSync
+	case c.sizesChanged:
+		reason = commitSizes
+	case c.firstOfTerm:
+		reason = commitFirst
+	case c.sinceCommit >= c.stateSync:
+		reason = commitHeartbeat
+	}
+	return reason, withState
+}
+
 // pacingKey encodes the parts of a state whose change forces a commit:
-// cooldown times, the rate-limit history and the sizes in the stabilization
-// window. The window's timestamps move at every evaluation; they are
-// refreshed with the rest of the state at least every StateSync, so a
-// failover can shorten a stabilization window by at most that much.
+// cooldown times, the rate-limit history, the anti-flapping state (last
+// action, reversals, last forecast scale-out) and the sizes in the
+// stabilization window. The window's timestamps move at every evaluation;
+// they are refreshed with the rest of the state at least every StateSync,
+// so a failover can shorten a stabilization window by at most that much.
+// Evidence and the models are left out: a successor that starts from them
+// StateSync old enters a sample again or forecasts from an older model,
+// and decides no pacing differently.
 func pacingKey(s policy.State) string {
-	p := policy.State{LastScaleOut: s.LastScaleOut, LastScaleIn: s.LastScaleIn, Changes: s.Changes}
+	p := policy.State{LastScaleOut: s.LastScaleOut, LastScaleIn: s.LastScaleIn, Changes: s.Changes,
+		LastAction: s.LastAction, Reversals: s.Reversals, LastForecastScaleOut: s.LastForecastScaleOut}
 	for _, r := range s.Recommendations {
 		p.Recommendations = append(p.Recommendations, policy.Recommendation{Size: r.Size})
 	}

@@ -14,7 +14,10 @@ import (
 // nodeMetrics are the node's own Prometheus metrics, registered only on the
 // registerer the node was given.
 type nodeMetrics struct {
-	evaluations   prometheus.Counter
+	evaluations prometheus.Counter
+	// evalCommits counts evaluations by whether and why the leader wrote
+	// them to the Raft log (commitReason), one counter per reason.
+	evalCommits   [commitReasons]prometheus.Counter
 	evalErrors    *prometheus.CounterVec
 	decisions     *prometheus.CounterVec
 	actuations    *prometheus.CounterVec
@@ -88,6 +91,12 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 			Name: "capstan_group_refresh_duration_seconds", Help: "How long the leader took to describe every group of its policies, in batches.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)}),
 	}
+	commits := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "capstan_evaluation_commits_total", Help: "Evaluations by whether and why the leader wrote them to the Raft log: quiet (not written), record (a decision), pacing (cooldowns, rate-limit history or the binding stabilization size changed), state_sync (the state's periodic refresh), sizes (the group's size changed), first_of_term, heartbeat."},
+		[]string{"reason"})
+	for r := range commitReasons {
+		m.evalCommits[r] = commits.WithLabelValues(r.String())
+	}
 	m.capacity = newCapacityMetrics()
 	m.pull = newPullMetrics()
 	raftState := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -125,7 +134,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 	policies := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_policies", Help: "Policies in the replicated state."},
 		func() float64 { return float64(n.fsm.policyCount()) })
-	for _, c := range append(append(m.capacity.collectors(), m.pull.collectors()...), m.evaluations, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, m.roundTrip,
+	for _, c := range append(append(m.capacity.collectors(), m.pull.collectors()...), m.evaluations, commits, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, m.roundTrip,
 		m.groupDescribed, m.groupSaved, m.groupAge, m.groupOldest, m.groupsCached, m.groupRefresh, raftState, applied, commit, term, policies, newHealthCollector(n)) {
 		if err := reg.Register(c); err != nil {
 			return nil, err

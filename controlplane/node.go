@@ -105,13 +105,19 @@ type Config struct {
 	// ApplyTimeout bounds each Raft write.
 	ApplyTimeout time.Duration
 	// StateSync is the longest the leader goes without committing a policy's
-	// state when nothing else forces a commit.
+	// state: its pacing is committed whenever it changes, the rest (the
+	// forecasting models) at this period, and a decision record alone does
+	// not carry it.
 	StateSync time.Duration
 	// GroupRefresh is how often the leader describes, in batches, every
 	// group its policies scale (groupcache.go). Evaluations read that
 	// state; one never acts on state older than twice this period, and
 	// describes the group again first.
 	GroupRefresh time.Duration
+	// DefaultCosts price, by provider, the policies with no cost of their
+	// own, so their decisions and capstan_policy_hourly_cost speak in
+	// money too (policy.WithDefaultCost); nil prices none.
+	DefaultCosts map[string]policy.Cost
 
 	// Drivers resolves a target provider to its cloud driver.
 	Drivers func(provider string) (cloud.Driver, error)

@@ -35,10 +35,13 @@ const (
 	// LimitSchedule means a scheduled window's min or max clamped the
 	// result (Decision.Schedule names the window).
 	LimitSchedule
+	// LimitBudget means the policy's budget capped the size: more
+	// instances would cost more per hour than budget.max_hourly_cost.
+	LimitBudget
 )
 
 // lastLimit is the highest Limit, for parsing.
-const lastLimit = LimitSchedule
+const lastLimit = LimitBudget
 
 // String is the name used in decision records and timelines.
 func (l Limit) String() string {
@@ -61,6 +64,8 @@ func (l Limit) String() string {
 		return "flapping"
 	case LimitSchedule:
 		return "schedule"
+	case LimitBudget:
+		return "budget"
 	default:
 		return fmt.Sprintf("limit(%d)", uint8(l))
 	}
@@ -315,6 +320,10 @@ func (d *Decision) Explain(p Policy) string {
 		fmt.Fprintf(&b, "; scale-in damped: %d direction reversals within the flapping window", d.Reversals)
 	case d.Reversals > 0:
 		fmt.Fprintf(&b, "; %d direction reversals within the flapping window", d.Reversals)
+	}
+	if limit, ok := p.Budget.Cap(p.Cost); ok && d.Bound == LimitBudget {
+		fmt.Fprintf(&b, "; capped by the budget: %s %s per hour pays for %d instances",
+			FormatMoney(p.Budget.MaxHourlyCost), p.Cost.Currency, limit)
 	}
 	return b.String()
 }

@@ -39,7 +39,7 @@ const roundingSlack = 1e-9
 //     action of either kind; then anti-flapping: after repeated direction
 //     reversals a scale-in also waits a multiple of the stabilization window;
 //  5. rate limits measured from the size at the start of each period;
-//  6. min and max.
+//  6. min and max, narrowed by open schedules and by the budget.
 func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 	var d Decision
 	EvaluateInto(&d, &p, &in, s, now)
@@ -294,8 +294,16 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// raised min, opening within the warmup).
 	sched := boundsAt(p.Schedules, now, p.Warmup.D())
 	lo, hi := sched.apply(p.Min, p.Max)
+	// The budget caps the size like a lower max. Validation keeps it from
+	// going below any min; were it ever to, the min wins.
+	capped := false
+	if limit, ok := p.Budget.Cap(p.Cost); ok && limit < hi && limit >= lo {
+		hi, capped = limit, true
+	}
 	if clamped := min(max(desired, lo), hi); clamped != desired {
-		if name := sched.binding(clamped, p.Min, p.Max, clamped > desired); name != "" {
+		if capped && clamped == hi && clamped < desired {
+			bound = LimitBudget
+		} else if name := sched.binding(clamped, p.Min, p.Max, clamped > desired); name != "" {
 			bound, d.Schedule = LimitSchedule, name
 		} else {
 			bound = LimitBounds

@@ -360,6 +360,11 @@ func (w *walker) policy(n *yaml.Node, p *Policy) {
 				"currency":          w.text(&p.Cost.Currency),
 			})
 		},
+		"budget": func(path string, n *yaml.Node) {
+			w.fields(path, n, map[string]fieldHandler{
+				"max_hourly_cost": w.number(&p.Budget.MaxHourlyCost),
+			})
+		},
 	})
 }
 
@@ -678,6 +683,7 @@ func Marshal(p Policy) ([]byte, error) {
 		"fallback_size", yamlInt(p.FallbackSize),
 		"schedules", yamlSchedules(p.Schedules),
 		"cost", yamlCost(p.Cost),
+		"budget", yamlBudget(p.Budget),
 	)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

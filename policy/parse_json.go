@@ -13,8 +13,9 @@ import (
 // object's path ("metrics[]" stands for every metrics element). It mirrors
 // the struct tags of Policy; TestJSONKeysMatchStructTags keeps them in step.
 var jsonKeys = map[string][]string{
-	"":                   {"id", "target", "min", "max", "warmup", "evaluation_interval", "tolerance", "metrics", "scale_out", "scale_in", "predictive", "stale_after", "fallback_size", "schedules", "cost"},
+	"":                   {"id", "target", "min", "max", "warmup", "evaluation_interval", "tolerance", "metrics", "scale_out", "scale_in", "predictive", "stale_after", "fallback_size", "schedules", "cost", "budget"},
 	"cost":               {"per_instance_hour", "currency"},
+	"budget":             {"max_hourly_cost"},
 	"target":             {"provider", "group", "region", "zone", "project", "subscription", "resource_group", "scale_set"},
 	"metrics[]":          {"name", "type", "target", "source"},
 	"metrics[].source":   {"kind", "query", "queue_url", "region", "include_in_flight"},

@@ -79,6 +79,9 @@ type Policy struct {
 	Schedules []Schedule `json:"schedules,omitempty" yaml:"schedules,omitempty"`
 	// Cost prices the instances; the zero value means unpriced.
 	Cost Cost `json:"cost,omitzero" yaml:"cost,omitempty"`
+	// Budget caps the group's hourly cost (it needs Cost); the zero value
+	// means no budget.
+	Budget Budget `json:"budget,omitzero" yaml:"budget,omitempty"`
 }
 
 // Target names a cloud group. Provider is aws, azure, gcp or fake; the other

@@ -177,6 +177,7 @@ func (c *ruleChecker) policy(p Policy) {
 	c.fallback(p)
 	c.schedules(p)
 	c.cost(p.Cost)
+	c.budget(p)
 }
 
 func (c *ruleChecker) id(id string) {

@@ -44,32 +44,5 @@ func TestVersion4StillReplays(t *testing.T) {
 	if last.Schedule != "business-hours" || last.Metrics[0].Upper == nil || last.GroupAge != 0 {
 		t.Fatalf("the version-4 decision record: %+v", last)
 	}
-	var again [][]byte
-	for i, data := range entries {
-		c, err := Decode(data)
-		if err != nil {
-			t.Fatalf("entry %d: %v", i+1, err)
-		}
-		if b, err := EncodeVersion(c, VersionDecisions); err != nil || !bytes.Equal(b, data) {
-			t.Fatalf("entry %d (%s) in version 4: %x, %v; want the fixture's %x", i+1, c.Type(), b, err, data)
-		}
-		b, err := Encode(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b[1] != CurrentVersion {
-			t.Fatalf("re-encoded in version %d", b[1])
-		}
-		again = append(again, b)
-	}
-	if !reflect.DeepEqual(replay(t, again), fromLog) {
-		t.Fatal("the log re-encoded in the current version gives another state")
-	}
-	var b bytes.Buffer
-	if err := fromLog.WriteSnapshotVersion(&b, VersionDecisions); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(b.Bytes(), snap) {
-		t.Fatalf("the state in version 4: %d bytes, not the fixture's %d", b.Len(), len(snap))
-	}
+	writesBackAsFrozen(t, fromLog, entries, snap, VersionDecisions)
 }

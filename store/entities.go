@@ -208,11 +208,15 @@ func (d *dec) optFloat() *float64 {
 
 // decision writes a decision record. Versions before VersionDecisions
 // get priorRecord's form of it: the fields they know, in their order;
-// versions before VersionGroupAge leave out its group age.
+// versions before VersionGroupAge leave out its group age, and those
+// before VersionBudget write a budget bound as bounds.
 func (e *enc) decision(r policy.Record) {
 	full := e.v >= VersionDecisions
 	if !full {
 		r = priorRecord(r)
+	}
+	if e.v < VersionBudget && r.Bound == policy.LimitBudget {
+		r.Bound = policy.LimitBounds // what versions 1 to 5 know it as
 	}
 	e.time(r.Time)
 	for _, v := range [...]int{r.Current, r.Ready, r.Reactive, r.Predictive, r.Recommended, r.Desired} {
@@ -256,15 +260,15 @@ func (e *enc) decision(r policy.Record) {
 // priorRecord is a decision record as versions 1 to 3 hold it, for a
 // cluster still running servers of those versions: without the fields
 // they have no place for, and with a bound they know. Those servers know
-// neither the schedule nor the flapping bound, and refuse a record naming
-// one (the whole entry or snapshot, and with it the node), so a schedule's
-// clamp is written as the bound it is a form of (bounds: the size was
+// neither the schedule, the flapping nor the budget bound, and refuse a
+// record naming one (the whole entry or snapshot, and with it the node), so
+// a schedule's or the budget's clamp is written as the bound it is a form of (bounds: the size was
 // clamped to a min or max), and anti-flapping's damping as the hold it is
 // a form of (stabilization: a scale-in was held back). The reason text
 // still names the rule. The copy shares nothing with r.
 func priorRecord(r policy.Record) policy.Record {
 	switch r.Bound {
-	case policy.LimitSchedule:
+	case policy.LimitSchedule, policy.LimitBudget:
 		r.Bound = policy.LimitBounds
 	case policy.LimitFlapping:
 		r.Bound = policy.LimitStabilization
@@ -292,6 +296,9 @@ func (d *dec) decision() policy.Record {
 	// writable as the JSON the API and version 1 show.
 	if err := new(policy.Limit).UnmarshalText([]byte(r.Bound.String())); err != nil {
 		d.fail(err.Error())
+	}
+	if d.v < VersionBudget && r.Bound == policy.LimitBudget {
+		d.fail(fmt.Sprintf("limit %s in version %d", r.Bound, d.v))
 	}
 	full := d.v >= VersionDecisions
 	if full {

@@ -185,18 +185,20 @@ func TestEncodingsKeepEveryField(t *testing.T) {
 // schedule and flapping bounds came after version 3): they get the bound
 // each is a form of, and the fields they do not hold are zero, whichever
 // older version is written, entry or snapshot. Version 4 holds all but
-// the group age version 5 added. The state is not changed.
+// the group age version 5 added, and versions 1 to 5 know no budget bound
+// (version 6). The state is not changed.
 func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 	tests := []struct {
 		bound, want policy.Limit
 	}{
 		{policy.LimitSchedule, policy.LimitBounds},
 		{policy.LimitFlapping, policy.LimitStabilization},
+		{policy.LimitBudget, policy.LimitBounds},
 		{policy.LimitCooldown, policy.LimitCooldown},
 		{policy.LimitBounds, policy.LimitBounds},
 	}
 	for _, tc := range tests {
-		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge} {
+		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget} {
 			t.Run(fmt.Sprintf("%s/version %d", tc.bound, v), func(t *testing.T) {
 				c := filled[Evaluated](t)
 				c.Record.Bound = tc.bound
@@ -212,6 +214,9 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 				}
 				got := *back.(Evaluated).Record
 				want := sent
+				if v < VersionBudget && sent.Bound == policy.LimitBudget {
+					want.Bound = policy.LimitBounds
+				}
 				if v < VersionGroupAge {
 					if sent.GroupAge == 0 {
 						t.Fatal("the record has no group age to leave out")
@@ -260,6 +265,28 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 			t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
 		}
 		if s.Policies["web"].Decisions[0].GroupAge != r.GroupAge {
+			t.Fatal("writing the snapshot changed the state")
+		}
+	})
+	t.Run("version-5 snapshot", func(t *testing.T) {
+		s := New()
+		r := filled[policy.Record](t)
+		r.Bound = policy.LimitBudget
+		s.Policies["web"] = &Policy{Record: PolicyRecord{Policy: policy.Policy{ID: "web", Min: 1, Max: 9}, Version: 1}, Decisions: []policy.Record{r}}
+		var b bytes.Buffer
+		if err := s.WriteSnapshotVersion(&b, VersionGroupAge); err != nil {
+			t.Fatal(err)
+		}
+		back, err := ReadSnapshot(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := r
+		want.Bound = policy.LimitBounds
+		if got := back.Policies["web"].Decisions[0]; !reflect.DeepEqual(got, want) {
+			t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
+		}
+		if s.Policies["web"].Decisions[0].Bound != policy.LimitBudget {
 			t.Fatal("writing the snapshot changed the state")
 		}
 	})

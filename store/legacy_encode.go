@@ -19,11 +19,12 @@ import (
 // The older ones leave out what their readers have no place for:
 // VersionBinary and VersionJSON the intents' fence (their readers settle
 // such intents at once), all three the decision fields VersionDecisions
-// added, all four the decision's group age (VersionGroupAge), and a decision bound by a schedule or by anti-flapping is
+// added, all four the decision's group age (VersionGroupAge), and a decision bound by a schedule or by anti-flapping
+// (or, in versions 1 to 5, by the budget) is
 // written as the bound those versions know (priorRecord).
 func EncodeVersion(c Command, v uint8) ([]byte, error) {
 	switch v {
-	case VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
+	case VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
 		return encodeBinary(c, v)
 	case VersionJSON:
 		body, err := json.Marshal(legacyCommand(c))

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/capstan-io/capstan/policy"
 )
 
 // TestDecodeRefusesWhatItDoesNotKnow: unknown types and versions, and
@@ -22,6 +24,15 @@ func TestDecodeRefusesWhatItDoesNotKnow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A version-6 decision bound by the budget, relabelled version 5,
+	// whose servers do not know that bound.
+	ev := filled[Evaluated](t)
+	ev.Record.Bound = policy.LimitBudget
+	budgetIn5, err := Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	budgetIn5[1] = VersionGroupAge
 	tests := []struct {
 		name string
 		data []byte
@@ -33,7 +44,8 @@ func TestDecodeRefusesWhatItDoesNotKnow(t *testing.T) {
 		{"unassigned type between known ones", []byte{15, CurrentVersion}, "type 15"},
 		{"unknown version", append([]byte{good[0], 9}, good[2:]...), "version 9"},
 		{"version 0", append([]byte{good[0], 0}, good[2:]...), "version 0"},
-		{"truncated binary", good[:len(good)-1], "register-node version 5"},
+		{"truncated binary", good[:len(good)-1], "register-node version 6"},
+		{"budget bound in version 5", budgetIn5, "limit budget in version 5"},
 		{"trailing bytes", append(append([]byte{}, good...), 0), "trailing bytes"},
 		{"binary payload labelled JSON", append([]byte{good[0], VersionJSON}, good[2:]...), "json"},
 		{"JSON payload labelled binary", append([]byte{legacy[0], VersionBinary}, legacy[2:]...), "put-policy version 2"},

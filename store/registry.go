@@ -62,8 +62,13 @@ const (
 	// how old the group state they were made from was
 	// (policy.Record.GroupAge), which versions 1 to 4 drop.
 	VersionGroupAge uint8 = 5
+	// VersionBudget is VersionGroupAge whose decision records may name
+	// the budget bound (policy.LimitBudget), which versions 1 to 5 do not
+	// know and refuse: written in those, it becomes the bounds bound it is
+	// a form of (a cap on the size). The bytes are otherwise version 5's.
+	VersionBudget uint8 = 6
 	// CurrentVersion is the version Encode writes.
-	CurrentVersion = VersionGroupAge
+	CurrentVersion = VersionBudget
 )
 
 // commandNames names every known type; a type missing here is unknown.

@@ -26,8 +26,9 @@ const (
 	// same number holds: 3 added the intents' fence (Intent.SendBy and
 	// Settled) to 2, and 4 every field of policy.Record to the decision
 	// history (VersionDecisions), 5 the group age of each decision
-	// (VersionGroupAge). Versions 2 to 4 are still read.
-	SnapshotVersion uint8 = VersionGroupAge
+	// (VersionGroupAge), 6 the budget bound (VersionBudget). Versions 2
+	// to 5 are still read.
+	SnapshotVersion uint8 = VersionBudget
 	// snapshotUnfenced is the binary version whose intents have no fence.
 	snapshotUnfenced uint8 = 2
 	// maxRecord bounds one snapshot record (one policy with its windows is

@@ -75,6 +75,8 @@ type agentOptions struct {
 	CloudReadRate      budget.Rates  `yaml:"cloud_read_rate"`
 	CloudWriteRate     budget.Rates  `yaml:"cloud_write_rate"`
 	GroupRefresh       time.Duration `yaml:"group_refresh"`
+	DefaultPrice       policy.Prices `yaml:"default_price"`
+	DefaultCurrency    string        `yaml:"default_price_currency"`
 	AWSEndpoint        string        `yaml:"aws_endpoint"`
 	GCPEndpoint        string        `yaml:"gcp_endpoint"`
 	GCPNoAuth          bool          `yaml:"gcp_no_auth"`
@@ -108,7 +110,7 @@ func newAgentCommand() *cobra.Command {
 		SnapshotThreshold: d.SnapshotThreshold, SnapshotInterval: d.SnapshotInterval, TrailingLogs: d.TrailingLogs,
 		MaxDecisions: d.MaxDecisions, MaxAuditEntries: controlplane.DefaultMaxAuditEntries, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
 		CloudTimeout: d.CloudTimeout, CloudSettle: d.CloudSettle, GroupRefresh: d.GroupRefresh, PrometheusTimeout: 5 * time.Second, TLSClientAuth: "none",
-		TokenRate: defaultTokenRate, TokenBurst: defaultTokenBurst,
+		DefaultCurrency: "USD", TokenRate: defaultTokenRate, TokenBurst: defaultTokenBurst,
 	}
 	var configFile string
 	cmd := &cobra.Command{
@@ -159,6 +161,8 @@ underscores); flags given on the command line win.`,
 	f.Var(&o.CloudReadRate, "cloud-read-rate", "call budget for reads (describes), in calls per second per provider account (AWS: per region, GCP: per project, Azure: per subscription), e.g. aws=20,gcp=8; 0: unlimited; providers not given keep their defaults: "+budgetDefaults(func(p budget.Provider) float64 { return p.Read })+" (README: Cloud providers)")
 	f.Var(&o.CloudWriteRate, "cloud-write-rate", "call budget for writes (resizes), like --cloud-read-rate; writes go before reads; defaults: "+budgetDefaults(func(p budget.Provider) float64 { return p.Write }))
 	f.DurationVar(&o.GroupRefresh, "group-refresh", o.GroupRefresh, "how often the leader describes every group its policies scale, in batches; evaluations read that state, and state older than twice this is described again before it is acted on")
+	f.Var(&o.DefaultPrice, "default-price", "price per instance-hour by provider, e.g. aws=0.096,gcp=0.0949, for policies without a cost of their own: their decisions and capstan_policy_hourly_cost show it (README: Cost)")
+	f.StringVar(&o.DefaultCurrency, "default-price-currency", o.DefaultCurrency, "currency of --default-price: three uppercase letters (ISO 4217)")
 	f.StringVar(&o.AWSEndpoint, "aws-endpoint", "", "AWS Auto Scaling endpoint override (other partitions, emulators); default: the SDK's")
 	f.StringVar(&o.GCPEndpoint, "gcp-endpoint", "", "Compute Engine endpoint override (private endpoints, emulators); default: the SDK's")
 	f.BoolVar(&o.GCPNoAuth, "gcp-no-auth", false, "send GCP calls without credentials (emulators only)")
@@ -194,6 +198,18 @@ func raftWriteVersion(o agentOptions) (int, error) {
 		return 0, fmt.Errorf("--raft-legacy-encoding: is --raft-write-version %d, which contradicts --raft-write-version %d; give only --raft-write-version", store.VersionJSON, o.RaftWriteVersion)
 	}
 	return int(store.VersionJSON), nil
+}
+
+// defaultCosts is --default-price in --default-price-currency, as the
+// control plane takes it; the prices were checked as they were parsed.
+func defaultCosts(o agentOptions) (map[string]policy.Cost, error) {
+	if len(o.DefaultPrice) == 0 {
+		return nil, nil
+	}
+	if err := policy.CheckCurrency(o.DefaultCurrency); err != nil {
+		return nil, fmt.Errorf("--default-price-currency: %w", err)
+	}
+	return o.DefaultPrice.Costs(o.DefaultCurrency), nil
 }
 
 // loadAgentConfig reads a YAML config file into o, leaving alone the
@@ -257,6 +273,9 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		return fmt.Errorf("--max-audit-entries: must be > 0 (got %d)", o.MaxAuditEntries)
 	}
 	cfg.MaxAuditEntries = o.MaxAuditEntries
+	if cfg.DefaultCosts, err = defaultCosts(o); err != nil {
+		return err
+	}
 	if cfg.WriteVersion, err = raftWriteVersion(o); err != nil {
 		return err
 	}

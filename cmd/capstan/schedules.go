@@ -14,7 +14,8 @@ import (
 const nextActivations = 3
 
 // writePolicyExtras prints what `policy validate` adds after OK for a
-// priced or scheduled policy: the price of its size range, and each
+// priced or scheduled policy: the price of its size range, the size its
+// budget pays for, and each
 // window's bounds and next openings in the window's own time zone (and in
 // UTC), so a user sees at once whether the zone is the one meant.
 func writePolicyExtras(w io.Writer, p policy.Policy, from time.Time) error {
@@ -23,6 +24,13 @@ func writePolicyExtras(w io.Writer, p policy.Policy, from time.Time) error {
 		fmt.Fprintf(&b, "cost: %s %s per instance-hour (%d..%d instances: %.2f..%.2f %s per hour)\n",
 			strconv.FormatFloat(p.Cost.PerInstanceHour, 'f', -1, 64), p.Cost.Currency, p.Min, p.Max,
 			p.Cost.Hourly(p.Min), p.Cost.Hourly(p.Max), p.Cost.Currency)
+	}
+	if limit, ok := p.Budget.Cap(p.Cost); ok {
+		fmt.Fprintf(&b, "budget: %s %s per hour, at most %d instances", policy.FormatMoney(p.Budget.MaxHourlyCost), p.Cost.Currency, limit)
+		if limit < p.Max {
+			fmt.Fprintf(&b, " (below max %d: scale-out stops there, bound: budget)", p.Max)
+		}
+		b.WriteString("\n")
 	}
 	for _, s := range p.Schedules {
 		var bounds []string

@@ -19,6 +19,7 @@ schedules:
   - {name: mornings, cron: "0 8 * * MON-FRI", timezone: Europe/Berlin, duration: 2h, min: 10}
   - {name: sale, start: "2026-11-27T00:00:00-05:00", end: "2026-11-28T00:00:00-05:00", min: 12, max: 18}
 cost: {per_instance_hour: 0.5, currency: EUR}
+budget: {max_hourly_cost: 7.9}
 `
 	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
@@ -31,6 +32,7 @@ cost: {per_instance_hour: 0.5, currency: EUR}
 	}{
 		{"winter in Berlin", "2026-11-26T12:00:00Z", []string{
 			"cost: 0.5 EUR per instance-hour (2..20 instances: 1.00..10.00 EUR per hour)",
+			"budget: 7.9 EUR per hour, at most 15 instances (below max 20: scale-out stops there, bound: budget)",
 			`schedule mornings: min 10, cron "0 8 * * MON-FRI" in Europe/Berlin for 2h; next:`,
 			"  Fri 2026-11-27 08:00 CET – Fri 2026-11-27 10:00 CET  (2026-11-27 07:00 UTC)",
 			"  Mon 2026-11-30 08:00 CET", "  Tue 2026-12-01 08:00 CET",

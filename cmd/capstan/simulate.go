@@ -37,6 +37,8 @@ type simulateOptions struct {
 	baseline     string
 	compare      string
 	units        []string
+	price        float64
+	currency     string
 	// fromCluster names a policy on the cluster whose history is replayed
 	// instead of a trace file; af reaches the cluster.
 	fromCluster string
@@ -46,7 +48,7 @@ type simulateOptions struct {
 // notFromCluster are the flags that shape a trace file's replay, which a
 // replay of the cluster's history does not take.
 var notFromCluster = []string{"trace", "metric", "initial-size", "recorded-size", "timeline", "skip-bad-rows",
-	"timezone", "predictive", "baseline", "compare", "unit", "json"}
+	"timezone", "predictive", "baseline", "compare", "unit", "json", "price", "price-currency"}
 
 func newSimulateCommand() *cobra.Command {
 	var o simulateOptions
@@ -122,6 +124,8 @@ written to the cluster.`,
 	f.StringVar(&o.predictive, "predictive", "", "override the policy's predictive mode: off, forecast-only or forecast-and-scale")
 	f.StringVar(&o.baseline, "baseline", "", "also replay a reference rule beside the policy and compare: hpa")
 	f.StringVar(&o.compare, "compare", "", "also replay the same policy with prediction off and compare: off")
+	f.Float64Var(&o.price, "price", 0, "price per instance-hour for a policy without a cost of its own (the agent's --default-price), so the summary and report show cost; the policy's cost: wins")
+	f.StringVar(&o.currency, "price-currency", "USD", "currency of --price (three uppercase letters)")
 	f.StringArrayVar(&o.units, "unit", nil, "name the unit of a metric's values in the report, NAME=UNIT, e.g. rps=requests/s (repeatable)")
 	f.StringVar(&o.fromCluster, "from-cluster", "", "replay the cluster's history of this policy id instead of a trace (with --policy: the stored policy and the candidate side by side; exit 3 when the candidate is worse)")
 	o.af.register(cmd)
@@ -176,6 +180,15 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	}
 	if o.baseline != "" && o.baseline != "hpa" {
 		return fmt.Errorf("--baseline: must be hpa (got %q)", o.baseline)
+	}
+	if o.price != 0 {
+		if err := policy.CheckPrice(o.price); err != nil {
+			return fmt.Errorf("--price: %w", err)
+		}
+		if err := policy.CheckCurrency(o.currency); err != nil {
+			return fmt.Errorf("--price-currency: %w", err)
+		}
+		p = policy.WithDefaultCost(p, map[string]policy.Cost{p.Target.Provider: {PerInstanceHour: o.price, Currency: o.currency}})
 	}
 	if o.compare != "" && o.compare != "off" {
 		return fmt.Errorf("--compare: must be off (got %q)", o.compare)

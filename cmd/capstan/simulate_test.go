@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -343,6 +344,66 @@ metrics: [{name: rps, type: request_rate, target: 0.5}]
 	}
 	if s.ScaleIns == 0 {
 		t.Errorf("no scale-in on a coarse trace: %+v", s)
+	}
+}
+
+// TestSimulatePrice: --price prices a policy without a cost of its own (the
+// summary's cost is its instance-hours at that price, in
+// --price-currency), a policy's own cost wins, and a bad price or currency
+// is refused naming the flag.
+func TestSimulatePrice(t *testing.T) {
+	root, err := filepath.Abs(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := filepath.Join(root, "examples", "traces", "nyc_taxi_passengers_30min.csv")
+	unpriced := filepath.Join(root, "examples", "policies", "nyc-taxi.yaml")
+	priced := filepath.Join(t.TempDir(), "priced.yaml")
+	doc, err := os.ReadFile(unpriced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(priced, append(doc, "\ncost: {per_instance_hour: 1, currency: USD}\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		policy   string
+		args     []string
+		price    float64 // what the summary's cost should be priced at; 0: unpriced
+		currency string
+		err      string
+	}{
+		{"unpriced policy priced by --price", unpriced, []string{"--price", "0.25", "--price-currency", "EUR"}, 0.25, "EUR", ""},
+		{"unpriced without --price", unpriced, nil, 0, "", ""},
+		{"its own cost wins", priced, []string{"--price", "0.25"}, 1, "USD", ""},
+		{"bad price", unpriced, []string{"--price", "-2"}, 0, "", "--price: price must be > 0 and <= 10000 per instance-hour (got -2)"},
+		{"bad currency", unpriced, []string{"--price", "0.2", "--price-currency", "euro"}, 0, "", `--price-currency: currency "euro": must be a three-letter uppercase currency code`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, append([]string{"simulate", "--policy", tt.policy, "--trace", tr, "-o", "json"}, tt.args...)...)
+			if tt.err != "" {
+				if code == 0 || !strings.Contains(stderr, tt.err) {
+					t.Fatalf("exit %d, stderr %q; want an error containing %q", code, stderr, tt.err)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var sum struct {
+				InstanceHours float64 `json:"instance_hours"`
+				Cost          float64 `json:"cost"`
+				Currency      string  `json:"currency"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+				t.Fatal(err)
+			}
+			if want := tt.price * sum.InstanceHours; math.Abs(sum.Cost-want) > 1e-6 || sum.Currency != tt.currency || sum.InstanceHours <= 0 {
+				t.Fatalf("cost %v %s for %v instance-hours, want %v %s", sum.Cost, sum.Currency, sum.InstanceHours, want, tt.currency)
+			}
+		})
 	}
 }
 

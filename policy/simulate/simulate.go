@@ -180,6 +180,10 @@ type Summary struct {
 	// Damped counts evaluations at which anti-flapping held back a
 	// scale-in (policy.Decision.Damped): how often the damping acted.
 	Damped int `json:"damped_decisions"`
+	// BudgetBound counts evaluations whose size the policy's budget
+	// capped (policy.LimitBudget): how often money was chosen over the
+	// capacity demand asked for. Left out when 0.
+	BudgetBound int `json:"budget_bound_decisions,omitempty"`
 	// Cost is InstanceHours at the policy's price, in Currency; both are
 	// left out when the policy is not priced.
 	Cost     float64 `json:"cost,omitempty"`
@@ -354,6 +358,9 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		}
 		if d.Damped {
 			sum.Damped++
+		}
+		if d.Bound == policy.LimitBudget {
+			sum.BudgetBound++
 		}
 		if d.Desired != g.desired {
 			g.resize(now, d.Desired, warmup)

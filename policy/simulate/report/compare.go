@@ -2,6 +2,7 @@ package report
 
 import (
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,6 +48,14 @@ func WriteComparison(w io.Writer, runs []Run) error {
 		{"stale samples", func(s simulate.Summary) string { return strconv.Itoa(s.StaleSamples) }},
 		{"reversals", func(s simulate.Summary) string { return strconv.Itoa(s.Reversals) }},
 		{"damped decisions", func(s simulate.Summary) string { return strconv.Itoa(s.Damped) }},
+	}
+	// Only when a budget bound in some run: a dry-run that adds or
+	// lowers a budget shows what it held back.
+	if slices.ContainsFunc(runs, func(r Run) bool { return r.Summary.BudgetBound > 0 }) {
+		rows = append(rows, struct {
+			label string
+			value func(simulate.Summary) string
+		}{"budget-capped decisions", func(s simulate.Summary) string { return strconv.Itoa(s.BudgetBound) }})
 	}
 	if runs[0].Summary.Priced() {
 		rows = append(rows, struct {

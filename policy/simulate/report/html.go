@@ -68,7 +68,7 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 		Title:    opts.Title,
 		Subtitle: subtitle(opts, p, r),
 		Settings: settings(p),
-		Windows:  scheduleLines(p, r),
+		Windows:  append(scheduleLines(p, r), budgetLines(p, r, s)...),
 		Cards:    cards(r, s, p),
 		Footnote: footnote(n, r.Forecast != nil),
 	}

@@ -1,0 +1,140 @@
+package controlplane
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/policy/forecast"
+)
+
+func TestCommitCheck(t *testing.T) {
+	const sync = time.Minute
+	tests := []struct {
+		name      string
+		c         commitCheck
+		reason    commitReason
+		withState bool
+	}{
+		{"quiet", commitCheck{hasState: true, sinceStateSync: 10 * time.Second, sinceCommit: 10 * time.Second}, commitQuiet, false},
+		{"a record alone does not carry the state", commitCheck{recorded: true, hasState: true, sinceStateSync: 10 * time.Second}, commitRecord, false},
+		{"a record with changed pacing carries it", commitCheck{recorded: true, hasState: true, pacingChanged: true}, commitRecord, true},
+		{"a record when the state is due carries it", commitCheck{recorded: true, hasState: true, sinceStateSync: sync}, commitRecord, true},
+		{"pacing changed", commitCheck{hasState: true, pacingChanged: true, sinceStateSync: time.Second}, commitPacing, true},
+		{"state due", commitCheck{hasState: true, sinceStateSync: sync}, commitStateSync, true},
+		{"sizes changed, state not due", commitCheck{hasState: true, sizesChanged: true, sinceStateSync: time.Second}, commitSizes, false},
+		{"first of term without a state", commitCheck{firstOfTerm: true}, commitFirst, false},
+		{"no state, LastEvaluation old", commitCheck{sinceCommit: sync}, commitHeartbeat, false},
+		{"no state: pacing is not looked at", commitCheck{pacingChanged: true, sinceStateSync: sync}, commitQuiet, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.c.stateSync = sync
+			reason, withState := tc.c.decide()
+			if reason != tc.reason || withState != tc.withState {
+				t.Fatalf("decide() = %v, %v; want %v, %v", reason, withState, tc.reason, tc.withState)
+			}
+		})
+	}
+}
+
+func TestPacingKey(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	base := policy.State{
+		LastScaleOut: t0, LastScaleIn: t0.Add(-time.Hour),
+		Changes:         []policy.Change{{At: t0, From: 2, To: 4}},
+		Recommendations: []policy.Recommendation{{At: t0, Size: 6}, {At: t0.Add(10 * time.Second), Size: 4}},
+		LastAction:      policy.ActionScaleOut, Reversals: []time.Time{t0.Add(-time.Hour)},
+		Evidence: t0, LastForecastScaleOut: t0,
+		Models: []policy.MetricModel{{Scored: 3, Model: forecast.Model{}}},
+	}
+	tests := []struct {
+		name    string
+		change  func(s *policy.State)
+		changes bool
+	}{
+		{"scale-out cooldown", func(s *policy.State) { s.LastScaleOut = t0.Add(time.Second) }, true},
+		{"scale-in cooldown", func(s *policy.State) { s.LastScaleIn = t0 }, true},
+		{"rate-limit history", func(s *policy.State) { s.Changes = append(s.Changes, policy.Change{At: t0, From: 4, To: 5}) }, true},
+		{"a stabilization size", func(s *policy.State) { s.Recommendations[1].Size = 5 }, true},
+		{"a stabilization entry more", func(s *policy.State) {
+			s.Recommendations = append(s.Recommendations, policy.Recommendation{At: t0.Add(20 * time.Second), Size: 3})
+		}, true},
+		{"last action", func(s *policy.State) { s.LastAction = policy.ActionScaleIn }, true},
+		{"reversals", func(s *policy.State) { s.Reversals = nil }, true},
+		{"last forecast scale-out", func(s *policy.State) { s.LastForecastScaleOut = t0.Add(time.Second) }, true},
+		{"a stabilization time only", func(s *policy.State) { s.Recommendations[1].At = t0.Add(20 * time.Second) }, false},
+		{"evidence", func(s *policy.State) { s.Evidence = t0.Add(10 * time.Second) }, false},
+		{"models", func(s *policy.State) { s.Models[0].Scored = 4 }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base.Clone()
+			tc.change(&s)
+			if got := pacingKey(s) != pacingKey(base); got != tc.changes {
+				t.Fatalf("key changed = %v, want %v", got, tc.changes)
+			}
+		})
+	}
+}
+
+// TestEvaluationsContinue checks that the leader evaluates each policy
+// from the state its previous evaluation left, not from the committed
+// state (which lags by up to StateSync): the forecasting models score a
+// forecast at every evaluation, as they do in the simulator, while the
+// state is committed only when due.
+func TestEvaluationsContinue(t *testing.T) {
+	start := time.Now().UTC().Truncate(time.Second)
+	var mu sync.Mutex
+	clock := start
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	n, _ := startSingleNode(t, time.Hour, func(n *Node) {
+		n.now = now
+		n.cfg.GroupRefresh = time.Hour
+		n.fresh = nil // the test evaluates; the node's own loop must not
+	})
+	ctx := context.Background()
+	p, err := policy.Parse([]byte(`{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
+"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.PutPolicy(ctx, p, ""); err != nil {
+		t.Fatal(err)
+	}
+	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
+	l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
+		held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, 1), groups: groups}
+	defer l.stopWakes()
+	var scored []int
+	for i := range 12 {
+		if _, err := n.PushMetrics(ctx, []api.Sample{{Policy: "p", Metric: "rps", Time: now(), Value: float64(150 + 10*(i%3))}}); err != nil {
+			t.Fatal(err)
+		}
+		l.evaluate(ctx, "p")
+		v, _ := n.fsm.view("p")
+		s, ok := l.latestState("p", v.Record.Version)
+		if !ok || len(s.Models) != 1 {
+			t.Fatalf("round %d: no state kept (%v) or no model", i, ok)
+		}
+		scored = append(scored, s.Models[0].Scored)
+		mu.Lock()
+		clock = clock.Add(10 * time.Second)
+		mu.Unlock()
+	}
+	// From the third evaluation on (lead 20 s), every one scores the
+	// forecast made two evaluations before.
+	for i := 3; i < len(scored); i++ {
+		if scored[i] != scored[i-1]+1 {
+			t.Fatalf("forecasts scored after each evaluation: %v; want one more at each evaluation from the third", scored)
+		}
+	}
+	// A replaced policy version starts from the committed state, not from
+	// what the old version left.
+	if _, ok := l.latestState("p", 0); ok {
+		t.Fatal("a kept state was returned for another policy version")
+	}
+}

@@ -1,0 +1,211 @@
+package controlplane
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
+)
+
+var (
+	entriesPolicies = flag.Int("entries.policies", 500, "policies in BenchmarkEvaluatedEntries")
+	entriesRounds   = flag.Int("entries.rounds", 60, "10-second rounds BenchmarkEvaluatedEntries measures")
+	entriesHistory  = flag.Duration("entries.history", 6*time.Hour, "history BenchmarkEvaluatedEntries seeds each window with, one sample per 5 minutes")
+)
+
+// loadPolicy is the load run's policy (e2e's scalePolicy): two metrics,
+// forecast-and-scale over 7 days of history, evaluated every 10 s.
+func loadPolicy(tb testing.TB, id string) policy.Policy {
+	tb.Helper()
+	p, err := policy.Parse([]byte(`{"id":"` + id + `","target":{"provider":"fake","group":"` + id + `"},"min":1,"max":50,"warmup":"2m",` +
+		`"evaluation_interval":"10s","tolerance":0.1,` +
+		`"metrics":[{"name":"rps","type":"request_rate","target":100},{"name":"queue","type":"queue_depth","target":50}],` +
+		`"scale_out":{"cooldown":"2m"},"scale_in":{"cooldown":"10m","stabilization":"5m"},` +
+		`"predictive":{"mode":"forecast-and-scale","lead":"5m","history":"7d"},"stale_after":"1m"}`))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// loadValue is the load run's sample value (e2e's scaleValue): a daily
+// cycle per policy plus a little noise.
+func loadValue(policy, metric int, t time.Time) float64 {
+	phase := 2*math.Pi*float64(t.Unix()%86400)/86400 + float64(policy%24)
+	noise := float64((t.Unix()*7919+int64(policy)*104729)%1000) / 997
+	if metric == 0 {
+		return 500 + 300*math.Sin(phase) + 10*noise
+	}
+	return 100 + 80*math.Sin(phase) + noise
+}
+
+// entryCount is what the Raft log holds between two indexes: entries and
+// bytes, in all and of Evaluated commands.
+type entryCount struct {
+	entries, bytes, evaluated, evaluatedBytes int
+}
+
+// countEntries reads the log entries in (from, to].
+func countEntries(tb testing.TB, logs raft.LogStore, from, to uint64) entryCount {
+	tb.Helper()
+	var c entryCount
+	for i := from + 1; i <= to; i++ {
+		var e raft.Log
+		if err := logs.GetLog(i, &e); err != nil {
+			tb.Fatalf("log %d: %v", i, err)
+		}
+		if e.Type != raft.LogCommand {
+			continue
+		}
+		c.entries++
+		c.bytes += len(e.Data)
+		if len(e.Data) > 0 && store.CommandType(e.Data[0]) == store.CmdEvaluated {
+			c.evaluated++
+			c.evaluatedBytes += len(e.Data)
+		}
+	}
+	return c
+}
+
+// BenchmarkEvaluatedEntries measures what the leader's evaluations write
+// to the Raft log under the load run's feed (make bench-scale): policies
+// like its own, each metric given one sample every 10 s, every policy
+// evaluated once per 10 s round, on a virtual clock so that a round takes
+// what its work takes. Each window first gets -entries.history of
+// history. It reports, per round after the term's first, the Evaluated
+// entries and their bytes, the share of evaluations committed for each
+// reason (commitReason), and the entries and bytes per second the same
+// feed would commit at 10,000 policies.
+//
+//	go test -run '^$' -bench EvaluatedEntries -benchtime 1x ./controlplane/ -args -entries.policies=500
+func BenchmarkEvaluatedEntries(b *testing.B) {
+	for range b.N {
+		benchmarkEvaluatedEntries(b, *entriesPolicies, *entriesRounds, *entriesHistory)
+	}
+}
+
+func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.Duration) {
+	b.StopTimer()
+	var clock atomic.Int64
+	// Real time at the start: intents carry deadlines the fake cloud
+	// honours on the wall clock.
+	start := time.Now().UTC().Truncate(time.Second)
+	clock.Store(start.UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	n, _ := startSingleNode(b, time.Hour, func(n *Node) {
+		n.now = now
+		n.cfg.GroupRefresh = time.Hour
+		// The benchmark evaluates; the node's own loop must not.
+		n.fresh = nil
+	})
+	ctx := context.Background()
+	ids := make([]string, policies)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("s%05d", i)
+		if _, err := n.PutPolicy(ctx, loadPolicy(b, ids[i]), ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// History, one sample per metric per 5 minutes, committed directly
+	// (the API refuses samples older than an hour).
+	var seed []store.Sample
+	for t := start.Add(-history); t.Before(start); t = t.Add(5 * time.Minute) {
+		for i, id := range ids {
+			seed = append(seed, store.Sample{Policy: id, Metric: "rps", Time: t, Value: loadValue(i, 0, t)},
+				store.Sample{Policy: id, Metric: "queue", Time: t, Value: loadValue(i, 1, t)})
+		}
+		if len(seed) >= 20000 {
+			if err := n.apply(ctx, store.Samples{Samples: seed}); err != nil {
+				b.Fatal(err)
+			}
+			seed = seed[:0]
+		}
+	}
+	if len(seed) > 0 {
+		if err := n.apply(ctx, store.Samples{Samples: seed}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
+	l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
+		held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, policies), groups: groups}
+	defer l.stopWakes()
+	round := func() {
+		t := now()
+		var samples []api.Sample
+		for i, id := range ids {
+			samples = append(samples, api.Sample{Policy: id, Metric: "rps", Time: t, Value: loadValue(i, 0, t)},
+				api.Sample{Policy: id, Metric: "queue", Time: t, Value: loadValue(i, 1, t)})
+		}
+		for len(samples) > 0 {
+			k := min(len(samples), 500)
+			if _, err := n.PushMetrics(ctx, samples[:k]); err != nil {
+				b.Fatal(err)
+			}
+			samples = samples[k:]
+		}
+		work := make(chan string)
+		var wg sync.WaitGroup
+		for range n.cfg.Workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for id := range work {
+					l.evaluate(ctx, id)
+				}
+			}()
+		}
+		for _, id := range ids {
+			work <- id
+		}
+		close(work)
+		wg.Wait()
+		clock.Add(int64(10 * time.Second))
+	}
+	round() // the term's first evaluations commit every policy
+	var before [commitReasons]float64
+	for r := range commitReasons {
+		before[r] = testutil.ToFloat64(n.metrics.evalCommits[r])
+	}
+	first := n.Raft().LastIndex()
+	b.StartTimer()
+	for range rounds {
+		round()
+	}
+	b.StopTimer()
+	c := countEntries(b, n.storage.Logs, first, n.Raft().LastIndex())
+	// The heap the term's kept states hold (latestState).
+	var with, without runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&with)
+	l.mu.Lock()
+	l.latest = nil
+	l.mu.Unlock()
+	runtime.GC()
+	runtime.ReadMemStats(&without)
+	b.ReportMetric((float64(with.HeapAlloc)-float64(without.HeapAlloc))/float64(policies), "keptB/policy")
+	evals := float64(rounds * policies)
+	for r := range commitReasons {
+		b.ReportMetric(100*(testutil.ToFloat64(n.metrics.evalCommits[r])-before[r])/evals, "%"+r.String())
+	}
+	perRound := float64(c.evaluated) / float64(rounds)
+	scale := 10000 / float64(policies)
+	b.ReportMetric(perRound, "evaluated/round")
+	b.ReportMetric(float64(c.evaluatedBytes)/max(1, float64(c.evaluated)), "B/evaluated")
+	b.ReportMetric(perRound/10*scale, "evaluated/s@10k")
+	b.ReportMetric(float64(c.evaluatedBytes)/float64(rounds)/10*scale/1e6, "evaluatedMB/s@10k")
+	b.ReportMetric(float64(c.entries)/float64(rounds)/10*scale, "entries/s@10k")
+	b.ReportMetric(float64(c.bytes)/float64(rounds)/10*scale/1e6, "MB/s@10k")
+}
