@@ -525,7 +525,7 @@ func decisionLags(b *testing.B, c *cluster, picks []int, pushed time.Time) []tim
 	var out []time.Duration
 	for _, i := range picks {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		recs, err := c.nodes[0].client.Decisions(ctx, scalePolicyID(i), 20)
+		recs, err := c.nodes[0].client.Decisions(ctx, scalePolicyID(i), 100)
 		cancel()
 		if err != nil {
 			b.Logf("decisions of %s: %v", scalePolicyID(i), err)
