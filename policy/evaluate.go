@@ -52,7 +52,11 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 // neither the policy, the inputs nor a decision of about 2 KB between them
 // at every evaluation. p and in are only read; s is owned as by Evaluate.
 func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
-	*d = Decision{Time: now, Current: in.Current, Ready: in.Ready, NumMetrics: len(p.Metrics)}
+	// Cleared in place, then filled: a composite literal would be built
+	// zeroed on the stack and copied over (two passes over ~830 bytes, at
+	// every evaluation of a replay).
+	*d = Decision{}
+	d.Time, d.Current, d.Ready, d.NumMetrics = now, in.Current, in.Ready, len(p.Metrics)
 	current := in.Current
 	predicting := p.Predictive.Mode == PredictForecastOnly || p.Predictive.Mode == PredictForecastAndScale
 	lead := p.Predictive.Lead.D()
@@ -102,7 +106,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		y := demand(m, smp.Value, in)
 		f := math.NaN()
 		if tn := smp.Time.UnixNano(); tn > mm.Model.LastUnixNano {
-			f = observe(mm, tn, smp.Time, y, lead)
+			f = observe(mm, tn, y, lead)
 		}
 		if mm.Model.Count < minForecastObservations {
 			continue

@@ -447,7 +447,21 @@ func FuzzStateUnmarshal(f *testing.F) {
 	})
 }
 
+// BenchmarkEvaluate measures one evaluation of a three-metric policy with
+// prediction on, in steady state (models configured, queues at capacity),
+// through Evaluate (by value, as the daemon calls it) and EvaluateInto (by
+// pointer into a reused Decision, as the simulator's loop does).
 func BenchmarkEvaluate(b *testing.B) {
+	for _, into := range []bool{false, true} {
+		name := "Evaluate"
+		if into {
+			name = "EvaluateInto"
+		}
+		b.Run(name, func(b *testing.B) { benchmarkEvaluate(b, into) })
+	}
+}
+
+func benchmarkEvaluate(b *testing.B, into bool) {
 	p := basePolicy(
 		Metric{Name: "cpu", Type: MetricCPU, Target: 60},
 		Metric{Name: "rps", Type: MetricRequestRate, Target: 200},
@@ -457,7 +471,10 @@ func BenchmarkEvaluate(b *testing.B) {
 	p.ScaleOut = ScaleOut{Cooldown: Duration(time.Minute), MaxStep: MaxStep{Instances: 4, Percent: 100, Period: Duration(time.Minute)}}
 	p.ScaleIn = ScaleIn{Cooldown: Duration(5 * time.Minute), Stabilization: Duration(5 * time.Minute), MaxStep: MaxStep{Instances: 2, Percent: 10, Period: Duration(time.Minute)}}
 	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(3 * time.Minute), Season: Season{Period: 24 * time.Hour}, History: Duration(7 * 24 * time.Hour)}
-	var s State
+	var (
+		s State
+		d Decision
+	)
 	in := Inputs{Current: 10, Ready: 10}
 	step := func(i int) {
 		now := t0.Add(time.Duration(i) * 10 * time.Second)
@@ -465,7 +482,11 @@ func BenchmarkEvaluate(b *testing.B) {
 		in.Metrics[0] = Sample{Time: now, Value: 55 + 10*math.Sin(phase), Present: true}
 		in.Metrics[1] = Sample{Time: now, Value: 2000 + 500*math.Sin(phase), Present: true}
 		in.Metrics[2] = Sample{Time: now, Value: 400 + 100*math.Cos(phase), Present: true}
-		d := Evaluate(p, in, s, now)
+		if into {
+			EvaluateInto(&d, &p, &in, s, now)
+		} else {
+			d = Evaluate(p, in, s, now)
+		}
 		s = d.Next
 		in.Current, in.Ready = d.Desired, d.Desired
 	}

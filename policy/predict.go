@@ -44,7 +44,7 @@ const (
 // forecast a decision on this observation uses, for t plus the model's step
 // plus the lead (NaN when none was made), so an evaluation need not repeat
 // it. It reuses the state's buffers.
-func observe(mm *MetricModel, tn int64, t time.Time, y float64, lead time.Duration) float64 {
+func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
 	done := 0
 	for done < len(mm.Pending) && mm.Pending[done].At <= tn {
 		pf := mm.Pending[done]
@@ -64,12 +64,12 @@ func observe(mm *MetricModel, tn int64, t time.Time, y float64, lead time.Durati
 	if done > 0 {
 		mm.Pending = mm.Pending[:copy(mm.Pending, mm.Pending[done:])]
 	}
-	mm.Model.Observe(t, y, mm.Params)
+	fitted := mm.Model.ObserveNanos(tn, y, mm.Params)
 	if mm.Model.Count < minForecastObservations {
 		return math.NaN()
 	}
 	scored, decided := mm.horizonsFor(lead)
-	resid := y - mm.Model.ForecastAhead(forecast.Horizon{})
+	resid := y - fitted
 	f := mm.Model.ForecastAhead(scored) + mm.Persist*resid
 	at := tn + int64(lead)
 	if lead > 0 && isFinite(f) && roomForForecast(len(mm.Pending), at, mm.Pending, lead) {
@@ -315,7 +315,7 @@ func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Du
 	if math.IsInf(best.loss, 1) {
 		return false
 	}
-	return backtest(mm, hist, best.period, longest, lead, best.params, best.persist)
+	return backtest(mm, hist, best.period, longest, lead, best.params, best.persist, &bt)
 }
 
 // backtester scores one model setup on a history for every persistence in
@@ -324,9 +324,41 @@ func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Du
 type backtester struct {
 	model   forecast.Model
 	pending []pendingParts
+	// seed is the model Fit starts from on the warm-up stretch of
+	// seedFor (forecast.Model.Seed): it does not depend on the smoothing,
+	// so the runs of one season over one history share it, and so does
+	// the final backtest of the winner.
+	seed    forecast.Model
+	seedFor seedKey
 	// replayed counts the values fed to the model, over all runs: what
 	// the early exit saves shows here.
 	replayed int
+}
+
+// seedKey is what a backtester's seed was made from: the season and the
+// warm-up stretch of a history (its values' first element and length, its
+// start and step). A history's values do not change while it is tuned on.
+type seedKey struct {
+	period, step time.Duration
+	start        int64
+	first        *float64
+	n            int
+}
+
+// seeded leaves in m the model forecast.Fit would start from on
+// values, observed from start every step, with the given season, reusing the
+// backtester's seed when it was made from the same; m is then ready to
+// Absorb the values.
+func (bt *backtester) seeded(m *forecast.Model, values []float64, start time.Time, step, period time.Duration) {
+	key := seedKey{period: period, step: step, start: start.UnixNano(), n: len(values)}
+	if len(values) > 0 {
+		key.first = &values[0]
+	}
+	if key != bt.seedFor || key.first == nil {
+		bt.seed.Seed(values, start, step, period)
+		bt.seedFor = key
+	}
+	m.CopyFrom(&bt.seed)
 }
 
 // pendingParts is a backtest forecast in flight: the model's own forecast
@@ -352,9 +384,11 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	}
 	limit := bound * float64(len(hist.Values)-scoreFrom) // +Inf when unbounded
 	m := &bt.model
-	forecast.Fit(m, hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step), hist.Step, period, params)
+	warm, start := hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step)
+	bt.seeded(m, warm, start, hist.Step, period) // forecast.Fit, sharing its first half
+	m.Absorb(warm, start, params)
 	bt.pending = bt.pending[:0]
-	ahead, now := m.Horizon(lead, params), m.Horizon(0, params)
+	ahead := m.Horizon(lead, params)
 	n := 0
 	tn := hist.Start.Add(time.Duration(scoreFrom-1) * hist.Step).UnixNano()
 	for _, y := range hist.Values[scoreFrom:] {
@@ -377,7 +411,7 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 				return losses, false
 			}
 		}
-		m.Observe(time.Unix(0, tn), y, params)
+		fitted := m.ObserveNanos(tn, y, params)
 		bt.replayed++
 		if m.Count < minForecastObservations {
 			continue
@@ -387,7 +421,7 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 			continue // the spacing observe keeps (roomForForecast)
 		}
 		base := m.ForecastAhead(ahead)
-		resid := y - m.ForecastAhead(now)
+		resid := y - fitted
 		if isFinite(base) && isFinite(resid) {
 			bt.pending = append(bt.pending, pendingParts{at: at, base: base, resid: resid})
 		}
@@ -423,18 +457,20 @@ func backtestRange(hist Window, warmup, lead time.Duration) (from, scoreFrom int
 // scores its forecasts on all the rest, exactly as live evaluation would, so
 // the model starts with its own scores. It reports false when too few were
 // scored.
-func backtest(mm *MetricModel, hist Window, period, warmup, lead time.Duration, params forecast.Params, persist float64) bool {
+func backtest(mm *MetricModel, hist Window, period, warmup, lead time.Duration, params forecast.Params, persist float64, bt *backtester) bool {
 	from, scoreFrom, ok := backtestRange(hist, warmup, lead)
 	if !ok {
 		return false
 	}
 	resetModel(mm, period, hist.Step)
 	mm.Params, mm.Persist = params, persist
-	forecast.Fit(&mm.Model, hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step), hist.Step, period, mm.Params)
+	warm, start := hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step)
+	bt.seeded(&mm.Model, warm, start, hist.Step, period) // forecast.Fit, from the runs' seed
+	mm.Model.Absorb(warm, start, mm.Params)
 	tn := hist.Start.Add(time.Duration(scoreFrom) * hist.Step).UnixNano()
 	for _, v := range hist.Values[scoreFrom:] {
 		if isFinite(v) {
-			observe(mm, tn, time.Unix(0, tn), v, lead)
+			observe(mm, tn, v, lead)
 		}
 		tn += int64(hist.Step)
 	}

@@ -3,6 +3,7 @@ package policy
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -94,9 +95,8 @@ func TestAsymmetricLoss(t *testing.T) {
 		at := t0.Add(time.Duration(i) * time.Minute).UnixNano()
 		low.Pending = append(low.Pending[:0], PendingForecast{At: at, Forecast: 90, Naive: 100})
 		high.Pending = append(high.Pending[:0], PendingForecast{At: at, Forecast: 110, Naive: 100})
-		now := time.Unix(0, at)
-		observe(&low, at, now, 100, time.Minute)
-		observe(&high, at, now, 100, time.Minute)
+		observe(&low, at, 100, time.Minute)
+		observe(&high, at, 100, time.Minute)
 	}
 	if !(low.ErrForecast > high.ErrForecast) || low.ErrSquare != high.ErrSquare {
 		t.Fatalf("low %v high %v (squares %v %v): want a low forecast to cost more, squared errors equal", low.ErrForecast, high.ErrForecast, low.ErrSquare, high.ErrSquare)
@@ -227,6 +227,41 @@ func BenchmarkTune(b *testing.B) {
 	for b.Loop() {
 		if !tune(&mm, hist, []time.Duration{24 * time.Hour, 0}, 3*time.Minute) {
 			b.Fatal("nothing scored")
+		}
+	}
+}
+
+// TestBacktesterSharesItsSeed: one backtester running setup after setup (as
+// tune does, sharing the season's initialisation between them), over one
+// history and then another, scores every setup exactly as a fresh
+// backtester does, and so does the final backtest built from its seed.
+func TestBacktesterSharesItsSeed(t *testing.T) {
+	const perDay = 1440
+	daily := func(i int) float64 { return 1000 + 600*math.Sin(2*math.Pi*float64(i)/perDay) }
+	long := Window{Start: t0.Add(-4 * 24 * time.Hour), Step: time.Minute, Values: series(4*perDay, 60, daily)}
+	short := Window{Start: t0.Add(-3 * 24 * time.Hour), Step: time.Minute, Values: long.Values[perDay:]}
+	shifted := long
+	shifted.Start = shifted.Start.Add(time.Minute) // same values, another start: another seed
+	lead := 3 * time.Minute
+	var shared backtester
+	for _, hist := range []Window{long, short, shifted, long} {
+		for _, period := range []time.Duration{24 * time.Hour, time.Hour, 0, 24 * time.Hour} {
+			for _, a := range tuneAlphas {
+				p := forecast.DefaultParams()
+				p.Alpha = a
+				var fresh backtester
+				want, wantOK := fresh.run(hist, period, 24*time.Hour, lead, p, math.Inf(1))
+				got, gotOK := shared.run(hist, period, 24*time.Hour, lead, p, math.Inf(1))
+				if got != want || gotOK != wantOK {
+					t.Fatalf("start %v, period %v, alpha %v: shared backtester %v %v, fresh %v %v", hist.Start, period, a, got, gotOK, want, wantOK)
+				}
+				var wantMM, gotMM MetricModel
+				backtest(&wantMM, hist, period, 24*time.Hour, lead, p, 0.5, &backtester{})
+				backtest(&gotMM, hist, period, 24*time.Hour, lead, p, 0.5, &shared)
+				if !reflect.DeepEqual(gotMM, wantMM) {
+					t.Fatalf("start %v, period %v, alpha %v: the backtest from the shared seed differs", hist.Start, period, a)
+				}
+			}
 		}
 	}
 }

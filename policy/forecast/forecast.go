@@ -268,11 +268,37 @@ func dampedSteps(phi, phiN, n float64) float64 {
 // t lies between, with total weight Gamma×Step/Slot capped at Gamma, because
 // a slot receives Slot/Step observations per cycle.
 func (m *Model) Observe(t time.Time, y float64, p Params) {
-	if !finite(y) {
-		return
+	m.observe(t.UnixNano(), y, p)
+}
+
+// ObserveNanos is Observe at tn Unix nanoseconds followed by
+// ForecastAhead(Horizon{}), the model's value at its last observation (tn,
+// when y was absorbed): the in-sample fit a residual is taken from. It
+// returns exactly what the two calls return, but looks the season up once,
+// not twice: a backtest and the live forecaster do both for every value.
+func (m *Model) ObserveNanos(tn int64, y float64, p Params) (fitted float64) {
+	i, j, w, ok := m.observe(tn, y, p)
+	if !ok {
+		return m.ForecastAhead(Horizon{})
 	}
-	tn := t.UnixNano()
-	i, j, w := m.blend(tn)
+	// As ForecastAhead(Horizon{}) computes it: the last observation is tn,
+	// so seasonAt(tn) interpolates with the same i, j and w, over the
+	// season as observe has just updated it.
+	var s float64
+	if i >= 0 {
+		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
+	}
+	return m.Level + m.Trend*Horizon{}.trend + s
+}
+
+// observe is Observe at tn Unix nanoseconds. ok reports that y was
+// absorbed and the last observation is now tn; i, j and w are then tn's
+// season slots and weight (blend's).
+func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok bool) {
+	if !finite(y) {
+		return 0, 0, 0, false
+	}
+	i, j, w = m.blend(tn)
 	var s float64
 	if i >= 0 {
 		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
@@ -280,10 +306,10 @@ func (m *Model) Observe(t time.Time, y float64, p Params) {
 	if m.empty() {
 		m.Level, m.Trend = y-s, 0
 		m.LastUnixNano, m.Count = tn, 1
-		return
+		return i, j, w, true
 	}
 	if tn <= m.LastUnixNano {
-		return
+		return 0, 0, 0, false
 	}
 	p = p.clamped()
 	if !m.logs.ok || m.logs.p != p {
@@ -320,6 +346,7 @@ func (m *Model) Observe(t time.Time, y float64, p Params) {
 	}
 	m.LastUnixNano = tn
 	m.Count++
+	return i, j, w, true
 }
 
 // Forecast returns the value expected at t, usually the last observation
@@ -397,16 +424,40 @@ func (m Model) Clone() Model {
 // every value, so the model ends in the same state as if it had been running
 // all along. A non-positive step is taken as DefaultStep.
 func Fit(m *Model, values []float64, start time.Time, step, period time.Duration, p Params) {
+	m.Seed(values, start, step, period)
+	m.Absorb(values, start, p)
+}
+
+// Seed is the first half of Fit: it resets m to the given season and
+// initialises the level, trend and season from values as Fit does, but
+// absorbs none of them. The result depends on values, start, step and
+// period only, not on the smoothing parameters, so backtests of several
+// parameter sets over one history can seed one model once and start each
+// from a copy of it (CopyFrom), then Absorb.
+func (m *Model) Seed(values []float64, start time.Time, step, period time.Duration) {
 	m.Reset(period, step)
-	step = time.Duration(m.stepNanos())
 	if len(m.Season) > 0 {
-		m.initSeason(values, start, step)
+		m.initSeason(values, start, time.Duration(m.stepNanos()))
 	}
-	t := start
+}
+
+// Absorb is the second half of Fit: it observes values[i] at start plus i
+// of m's steps (DefaultStep when m has none), as Fit does after Seed.
+func (m *Model) Absorb(values []float64, start time.Time, p Params) {
+	step := m.stepNanos()
+	tn := start.UnixNano()
 	for _, v := range values {
-		m.Observe(t, v, p)
-		t = t.Add(step)
+		m.observe(tn, v, p)
+		tn += step
 	}
+}
+
+// CopyFrom makes m a deep copy of src, reusing m's Season buffer when it
+// is large enough (Clone allocates a new one).
+func (m *Model) CopyFrom(src *Model) {
+	season := append(m.Season[:0], src.Season...)
+	*m = *src
+	m.Season = season
 }
 
 // initSeason sets Level, Trend and Season from the first (up to two) full

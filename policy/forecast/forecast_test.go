@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -545,5 +547,91 @@ func TestForecastAheadMatchesForecast(t *testing.T) {
 	var empty Model
 	if !math.IsNaN(empty.ForecastAhead(empty.Horizon(time.Minute, DefaultParams()))) {
 		t.Error("an empty model forecast a number")
+	}
+}
+
+// TestObserveNanosIsObserveThenForecastAhead: ObserveNanos leaves the model
+// exactly as Observe does and returns, bit for bit, what
+// ForecastAhead(Horizon{}) returns after it, whether the value is absorbed
+// (first, regular, irregular, within a slot's first half) or ignored (not
+// finite, not newer), with a season and without.
+func TestObserveNanosIsObserveThenForecastAhead(t *testing.T) {
+	p := DefaultParams()
+	seasonal, holt := Model{}, Model{}
+	Fit(&seasonal, synth(3*96, 15*time.Minute, 2, dailySine).values, t0, 15*time.Minute, 24*time.Hour, p)
+	Fit(&holt, synth(50, time.Minute, 2, dailySine).values, t0, time.Minute, 0, p)
+	lastOf := func(m Model) int64 { return m.LastUnixNano }
+	tests := []struct {
+		name string
+		m    Model
+		at   func(m Model) int64
+		y    float64
+	}{
+		{"empty model, first value", Model{}, func(Model) int64 { return t0.UnixNano() }, 42},
+		{"empty seasonal model, first value", func() Model { var m Model; m.Reset(time.Hour, time.Minute); return m }(), func(Model) int64 { return t0.Add(17 * time.Minute).UnixNano() }, 42},
+		{"seasonal, next step", seasonal, func(m Model) int64 { return lastOf(m) + int64(15*time.Minute) }, 130},
+		{"seasonal, irregular gap", seasonal, func(m Model) int64 { return lastOf(m) + int64(37*time.Minute+3*time.Second) }, 80},
+		{"seasonal, a nanosecond later", seasonal, func(m Model) int64 { return lastOf(m) + 1 }, 100},
+		{"seasonal, NaN ignored", seasonal, func(m Model) int64 { return lastOf(m) + int64(15*time.Minute) }, math.NaN()},
+		{"seasonal, +Inf ignored", seasonal, func(m Model) int64 { return lastOf(m) + int64(15*time.Minute) }, math.Inf(1)},
+		{"seasonal, same time ignored", seasonal, lastOf, 500},
+		{"seasonal, older ignored", seasonal, func(m Model) int64 { return lastOf(m) - int64(time.Hour) }, 500},
+		{"no season, next step", holt, func(m Model) int64 { return lastOf(m) + int64(time.Minute) }, 90},
+		{"no season, old ignored", holt, func(m Model) int64 { return lastOf(m) - 1 }, 90},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want, got := tc.m.Clone(), tc.m.Clone()
+			tn := tc.at(tc.m)
+			want.Observe(time.Unix(0, tn), tc.y, p)
+			wantFit := want.ForecastAhead(Horizon{})
+			gotFit := got.ObserveNanos(tn, tc.y, p)
+			if math.Float64bits(gotFit) != math.Float64bits(wantFit) {
+				t.Errorf("fitted %v (%#x), Observe then ForecastAhead %v (%#x)", gotFit, math.Float64bits(gotFit), wantFit, math.Float64bits(wantFit))
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("model differs from Observe's:\n got  %+v\n want %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestSeedAbsorbIsFit: Fit is Seed then Absorb, and a model started from a
+// copy of a seed (CopyFrom) ends where Fit ends, whatever the model held
+// before and for every smoothing; the copy shares no season with its seed.
+func TestSeedAbsorbIsFit(t *testing.T) {
+	values := synth(3*96, 15*time.Minute, 2, dailySine).values
+	values[40] = math.NaN()
+	tests := []struct {
+		name         string
+		step, period time.Duration
+	}{
+		{"daily season", 15 * time.Minute, 24 * time.Hour},
+		{"hourly season", 15 * time.Minute, time.Hour},
+		{"no season", 15 * time.Minute, 0},
+		{"no step (DefaultStep)", 0, 24 * time.Hour},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var seed Model
+			seed.Seed(values, t0, tc.step, tc.period)
+			pristine := seed.Clone()
+			for _, alpha := range []float64{0.05, 0.4} {
+				p := DefaultParams()
+				p.Alpha = alpha
+				var want Model
+				Fit(&want, values, t0, tc.step, tc.period, p)
+				got := Model{Level: 7, Count: 3, Season: make([]float64, 5000)} // a used model, larger buffer
+				got.CopyFrom(&seed)
+				got.Absorb(values, t0, p)
+				if got.Level != want.Level || got.Trend != want.Trend || got.LastUnixNano != want.LastUnixNano || got.Count != want.Count ||
+					got.Step != want.Step || got.Period != want.Period || got.Slot != want.Slot || !slices.Equal(got.Season, want.Season) {
+					t.Fatalf("alpha %v: seeded and absorbed %+v, Fit %+v", alpha, got, want)
+				}
+				if !reflect.DeepEqual(seed, pristine) {
+					t.Fatalf("alpha %v: absorbing into the copy changed the seed", alpha)
+				}
+			}
+		})
 	}
 }

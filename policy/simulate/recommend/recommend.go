@@ -193,7 +193,10 @@ var ErrEmptySpace = errors.New("recommend: no valid candidate in the search spac
 // Search replays cfg's policy and every candidate of space over s, on
 // workers goroutines (at least one), and picks the front and the
 // recommendation. It stops early with ctx's error when ctx is done.
+// Only the replays' summaries are used, so they run with
+// cfg.SummaryOnly: no per-sample timeline is kept for any of them.
 func Search(ctx context.Context, cfg simulate.Config, s simulate.Series, space Space, workers int) (*Result, error) {
+	cfg.SummaryOnly = true
 	base := cfg.Policy
 	cur, err := simulate.Run(cfg, s)
 	if err != nil {

@@ -371,3 +371,32 @@ func TestDiffDifferentShapes(t *testing.T) {
 		t.Fatalf("Diff =\n%s", d)
 	}
 }
+
+// TestSearchSummariesAreFullReplays checks that Search's summary-only
+// replays score the current policy and every candidate exactly as a replay
+// that keeps its timeline does.
+func TestSearchSummariesAreFullReplays(t *testing.T) {
+	p := testPolicy()
+	s := dailyTrace(2)
+	sp := Space{
+		TargetScales: []float64{0.8, 1.2},
+		Predictive:   []Prediction{{Mode: policy.PredictOff}, {Mode: policy.PredictForecastAndScale, Lead: policy.Duration(5 * time.Minute)}},
+	}
+	res, err := Search(context.Background(), simulate.Config{Policy: p}, s, sp, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append([]Candidate{res.Current}, res.Candidates...)
+	for i, c := range all {
+		full, err := simulate.Run(simulate.Config{Policy: c.Policy}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full.Rows == nil {
+			t.Fatalf("candidate %d: the reference replay kept no timeline", i)
+		}
+		if !reflect.DeepEqual(c.Summary, full.Summary) {
+			t.Fatalf("candidate %d (%+v): summary %+v, a full replay's %+v", i, c.Settings, c.Summary, full.Summary)
+		}
+	}
+}
