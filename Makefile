@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # cloud SDKs compile twice). `make unit` is the quick plain run.
 RACE_PKGS := ./...
 
-.PHONY: build test unit race lint bench bench-cluster bench-scale fuzz run simulate-demo quality image image-test clean
+.PHONY: build test unit race lint bench bench-cluster bench-scale bench-cloud fuzz run simulate-demo quality image image-test clean
 
 # build: a static binary (no cgo), compiled with the same flags as the
 # image's, so `make image` after `make build` only relinks instead of
@@ -58,6 +58,27 @@ bench-scale:
 	CAPSTAN_SCALE_DURATION=$(SCALE_DURATION) CAPSTAN_SCALE_POLICIES=$(SCALE_POLICIES) CAPSTAN_SCALE_CLOUD=$(SCALE_CLOUD) \
 		CAPSTAN_SCALE_HISTORY=$(SCALE_HISTORY) \
 		$(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 3h -v ./e2e/
+
+# bench-cloud: issue 15's load run against a throttling provider emulator
+# (BENCHMARKS.md, "Cloud load run"): three agents, CLOUD_POLICIES policies
+# on PROVIDER's emulator (aws, gcp or azure) limited to CLOUD_READ_RATE
+# reads and CLOUD_WRITE_RATE writes a second per account, the agents'
+# call budget the same; samples for CLOUD_DURATION, then a scale-out on
+# CLOUD_SCALEOUTS random groups, then a quiet CLOUD_IDLE for the leader's
+# CPU. CLOUD_LOGS=DIR keeps the agents' logs. Not part of `make test`.
+PROVIDER        ?= aws
+CLOUD_POLICIES  ?= 10000
+CLOUD_DURATION  ?= 2m
+CLOUD_SCALEOUTS ?= 10
+CLOUD_IDLE      ?= 1m
+CLOUD_READ_RATE ?= 20
+CLOUD_WRITE_RATE ?= 10
+CLOUD_LOGS      ?=
+bench-cloud:
+	CAPSTAN_CLOUD_PROVIDER=$(PROVIDER) CAPSTAN_CLOUD_POLICIES=$(CLOUD_POLICIES) CAPSTAN_CLOUD_DURATION=$(CLOUD_DURATION) \
+		CAPSTAN_CLOUD_SCALEOUTS=$(CLOUD_SCALEOUTS) CAPSTAN_CLOUD_IDLE=$(CLOUD_IDLE) CAPSTAN_CLOUD_READ_RATE=$(CLOUD_READ_RATE) \
+		CAPSTAN_CLOUD_WRITE_RATE=$(CLOUD_WRITE_RATE) CAPSTAN_CLOUD_LOGS=$(CLOUD_LOGS) \
+		$(GO) test -run '^$$' -bench '^BenchmarkCloudScale$$' -benchtime 1x -timeout 2h -v ./e2e/
 
 # fuzz: a short run of every fuzz target (FUZZTIME=5m for a longer one).
 FUZZTIME ?= 30s

@@ -146,7 +146,11 @@ func envInt(b *testing.B, name string, def int) int {
 }
 
 // putScalePolicies writes n policies through all three nodes, 32 at a time.
-func putScalePolicies(b *testing.B, c *cluster, n int) {
+func putScalePolicies(b *testing.B, c *cluster, n int) { putPolicies(b, c, n, scalePolicy) }
+
+// putPolicies writes n policies, body(i) the i-th's JSON, through all
+// three nodes, 32 at a time.
+func putPolicies(b *testing.B, c *cluster, n int, body func(i int) string) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := range 32 {
@@ -155,7 +159,7 @@ func putScalePolicies(b *testing.B, c *cluster, n int) {
 			defer wg.Done()
 			nd := c.nodes[w%len(c.nodes)]
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				if _, err := nd.client.PutPolicy(context.Background(), []byte(scalePolicy(i)), "application/json", ""); err != nil {
+				if _, err := nd.client.PutPolicy(context.Background(), []byte(body(i)), "application/json", ""); err != nil {
 					b.Errorf("policy %d via %s: %v", i, nd.id, err)
 					return
 				}
@@ -200,49 +204,11 @@ func runScaleLoad(b *testing.B, c *cluster, plan scalePlan, dur time.Duration) *
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
-	for k := range plan.Clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			nd := c.nodes[k%len(c.nodes)]
-			// Rounds start on a fixed schedule; a push that overruns its
-			// round delays the next (counted as late) rather than piling up.
-			for round, due := 0, start; ctx.Err() == nil; round++ {
-				if wait := time.Until(due); wait > 0 {
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(wait):
-					}
-				} else if round > 0 {
-					r.mu.Lock()
-					r.late++
-					r.mu.Unlock()
-				}
-				due = due.Add(plan.round())
-				samples := plan.batch(k, round, time.Now().UTC())
-				t0 := time.Now()
-				pctx, pcancel := context.WithTimeout(context.Background(), 30*time.Second)
-				res, err := nd.client.PushMetrics(pctx, samples)
-				pcancel()
-				took := time.Since(t0)
-				r.mu.Lock()
-				r.latencies = append(r.latencies, took)
-				var ae *api.Error
-				switch {
-				case errors.As(err, &ae):
-					r.errors[fmt.Sprintf("HTTP %d %s", ae.Status, ae.Code)]++
-				case err != nil:
-					r.errors["transport"]++
-				case res.Accepted != len(samples):
-					r.errors["partly rejected"]++
-				default:
-					r.pushed.Add(int64(len(samples)))
-				}
-				r.mu.Unlock()
-			}
-		}()
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		feedScale(ctx, c, plan, start, r)
+	}()
 	watches := map[string]*snapshotWatch{}
 	for _, nd := range c.nodes {
 		watches[nd.id] = newSnapshotWatch(nd.dataDir)
@@ -297,6 +263,58 @@ func runScaleLoad(b *testing.B, c *cluster, plan scalePlan, dur time.Duration) *
 		r.leaderCPU = r.cpu[lastLeader]
 	}
 	return r
+}
+
+// feedScale is the load run's feeder: plan.Clients clients, spread over
+// the nodes, each sending one batch a round on a fixed schedule from
+// start until ctx ends, recording push latencies, errors, late rounds and
+// accepted samples in r. It returns when every client has stopped.
+func feedScale(ctx context.Context, c *cluster, plan scalePlan, start time.Time, r *scaleResult) {
+	var wg sync.WaitGroup
+	for k := range plan.Clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nd := c.nodes[k%len(c.nodes)]
+			// Rounds start on a fixed schedule; a push that overruns its
+			// round delays the next (counted as late) rather than piling up.
+			for round, due := 0, start; ctx.Err() == nil; round++ {
+				if wait := time.Until(due); wait > 0 {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(wait):
+					}
+				} else if round > 0 {
+					r.mu.Lock()
+					r.late++
+					r.mu.Unlock()
+				}
+				due = due.Add(plan.round())
+				samples := plan.batch(k, round, time.Now().UTC())
+				t0 := time.Now()
+				pctx, pcancel := context.WithTimeout(context.Background(), 30*time.Second)
+				res, err := nd.client.PushMetrics(pctx, samples)
+				pcancel()
+				took := time.Since(t0)
+				r.mu.Lock()
+				r.latencies = append(r.latencies, took)
+				var ae *api.Error
+				switch {
+				case errors.As(err, &ae):
+					r.errors[fmt.Sprintf("HTTP %d %s", ae.Status, ae.Code)]++
+				case err != nil:
+					r.errors["transport"]++
+				case res.Accepted != len(samples):
+					r.errors["partly rejected"]++
+				default:
+					r.pushed.Add(int64(len(samples)))
+				}
+				r.mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // rows summarizes the load phase against the targets.

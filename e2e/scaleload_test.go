@@ -29,6 +29,10 @@ var scaleMetrics = [2]string{"rps", "queue"}
 type scalePlan struct {
 	Policies, Clients, Batch int
 	Period                   time.Duration
+	// Value, when set, replaces scaleValue as the samples' values (the
+	// cloud load run keeps its groups at one size until it asks for a
+	// scale-out).
+	Value func(policy, metric int, t time.Time) float64
 }
 
 // series is the number of (policy, metric) series.
@@ -47,10 +51,17 @@ func (p scalePlan) round() time.Duration {
 func scalePolicyID(i int) string { return fmt.Sprintf("s%05d", i) }
 
 // scalePolicy is the i-th policy's JSON: two metrics, predictive
-// forecast-and-scale over 7 days of history, evaluated every 10 s.
+// forecast-and-scale over 7 days of history, evaluated every 10 s, on the
+// fake cloud's group of its own name.
 func scalePolicy(i int) string {
+	return scalePolicyOn(i, `{"provider":"fake","group":"`+scalePolicyID(i)+`"}`)
+}
+
+// scalePolicyOn is scalePolicy scaling the group target names (a policy
+// target's JSON object).
+func scalePolicyOn(i int, target string) string {
 	id := scalePolicyID(i)
-	return `{"id":"` + id + `","target":{"provider":"fake","group":"` + id + `"},"min":1,"max":50,"warmup":"2m",` +
+	return `{"id":"` + id + `","target":` + target + `,"min":1,"max":50,"warmup":"2m",` +
 		`"evaluation_interval":"10s","tolerance":0.1,` +
 		`"metrics":[{"name":"rps","type":"request_rate","target":100},{"name":"queue","type":"queue_depth","target":50}],` +
 		`"scale_out":{"cooldown":"2m"},"scale_in":{"cooldown":"10m","stabilization":"5m"},` +
@@ -77,7 +88,11 @@ func (p scalePlan) batch(k, r int, now time.Time) []api.Sample {
 	for j := range out {
 		s := (start + j) % p.series()
 		pol, m := s/len(scaleMetrics), s%len(scaleMetrics)
-		out[j] = api.Sample{Policy: scalePolicyID(pol), Metric: scaleMetrics[m], Time: now, Value: scaleValue(pol, m, now)}
+		value := scaleValue
+		if p.Value != nil {
+			value = p.Value
+		}
+		out[j] = api.Sample{Policy: scalePolicyID(pol), Metric: scaleMetrics[m], Time: now, Value: value(pol, m, now)}
 	}
 	return out
 }
