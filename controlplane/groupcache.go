@@ -331,9 +331,8 @@ func (c *groupCache) claim(refs []cloud.GroupRef, want func(*cachedGroup, time.T
 	return jobs
 }
 
-// fetch describes the claimed groups: per provider, in calls of up to
-// groupBatch groups to a driver that batches and of one group to one
-// that does not, at most groupFetchers calls at a time. Every job is
+// fetch describes the claimed groups: per provider, in the calls
+// batchJobs makes, at most groupFetchers calls at a time. Every job is
 // finished, answered or not.
 func (c *groupCache) fetch(ctx context.Context, jobs []fetchJob) {
 	byProvider := map[string][]fetchJob{}
@@ -369,19 +368,62 @@ func (c *groupCache) fetch(ctx context.Context, jobs []fetchJob) {
 			}
 			continue
 		}
-		size := 1
 		_, batch := drv.(cloud.BatchDescriber)
-		if batch {
-			size = groupBatch
-		}
-		for len(js) > 0 {
-			n := min(size, len(js))
-			calls <- call{drv: drv, batch: batch, jobs: js[:n]}
-			js = js[n:]
+		for _, b := range batchJobs(js, batch) {
+			calls <- call{drv: drv, batch: batch, jobs: b}
 		}
 	}
 	close(calls)
 	wg.Wait()
+}
+
+// batchJobs splits one provider's jobs into describe calls: one group a
+// call to a driver that does not batch; otherwise, for GCP and Azure, one
+// call per location with all of its groups, and for the others calls of up
+// to groupBatch groups. The GCP driver lists a whole zone or region (and
+// its autoscalers) once it is asked for more than 50 of its groups, and the
+// Azure driver lists a resource group's scale sets: split into calls of
+// 200 spread over every location, a refresh of 10,000 GCP groups listed
+// each location once per call (about 400 lists instead of 40) and fell
+// behind a 20 reads/s budget (BENCHMARKS.md, cloud load run).
+func batchJobs(js []fetchJob, batch bool) [][]fetchJob {
+	if !batch {
+		out := make([][]fetchJob, len(js))
+		for i := range js {
+			out[i] = js[i : i+1]
+		}
+		return out
+	}
+	var out [][]fetchJob
+	if p := js[0].ref.Provider; p == "gcp" || p == "azure" {
+		byLocation := map[string]int{}
+		for _, j := range js {
+			key := locationOf(j.ref)
+			i, ok := byLocation[key]
+			if !ok {
+				i = len(out)
+				byLocation[key] = i
+				out = append(out, nil)
+			}
+			out[i] = append(out[i], j)
+		}
+		return out
+	}
+	for len(js) > 0 {
+		n := min(groupBatch, len(js))
+		out = append(out, js[:n])
+		js = js[n:]
+	}
+	return out
+}
+
+// locationOf is what a GCP or Azure driver lists in one go: a project's
+// zone or region, a subscription's resource group.
+func locationOf(g cloud.GroupRef) string {
+	if g.Provider == "azure" {
+		return g.Subscription + "/" + g.ResourceGroup
+	}
+	return g.Project + "/" + g.Zone + "/" + g.Region
 }
 
 // fetchBatch describes jobs in one DescribeAll call (one DescribeBatch

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -254,6 +255,60 @@ func BenchmarkGroupRefresh(b *testing.B) {
 				c.refresh(ctx, refs)
 			}
 			b.ReportMetric(float64(counter.calls()-calls0)/float64(b.N), "calls/refresh")
+		})
+	}
+}
+
+// TestBatchJobs: GCP and Azure groups go to their driver one location a
+// call, however many; others in calls of up to groupBatch; a driver that
+// does not batch gets one group a call.
+func TestBatchJobs(t *testing.T) {
+	jobs := func(n int, ref func(i int) cloud.GroupRef) []fetchJob {
+		js := make([]fetchJob, n)
+		for i := range js {
+			js[i].ref = ref(i)
+		}
+		return js
+	}
+	gcpRef := func(i int) cloud.GroupRef {
+		return cloud.GroupRef{Provider: "gcp", Project: "p", Zone: fmt.Sprintf("zone-%d", i%4), Group: fmt.Sprintf("g%d", i)}
+	}
+	azRef := func(i int) cloud.GroupRef {
+		return cloud.GroupRef{Provider: "azure", Subscription: "s", ResourceGroup: fmt.Sprintf("rg%d", i%3), ScaleSet: fmt.Sprintf("v%d", i)}
+	}
+	awsRef := func(i int) cloud.GroupRef {
+		return cloud.GroupRef{Provider: "aws", Region: fmt.Sprintf("r%d", i%2), Group: fmt.Sprintf("g%d", i)}
+	}
+	tests := []struct {
+		name  string
+		js    []fetchJob
+		batch bool
+		sizes []int
+	}{
+		{"gcp: one call per zone", jobs(1000, gcpRef), true, []int{250, 250, 250, 250}},
+		{"azure: one call per resource group", jobs(9, azRef), true, []int{3, 3, 3}},
+		{"aws: calls of groupBatch", jobs(450, awsRef), true, []int{groupBatch, groupBatch, 50}},
+		{"no batch call: one group a call", jobs(3, gcpRef), false, []int{1, 1, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := batchJobs(tt.js, tt.batch)
+			var sizes []int
+			seen := 0
+			for _, b := range got {
+				sizes = append(sizes, len(b))
+				seen += len(b)
+				if tt.batch && (b[0].ref.Provider == "gcp" || b[0].ref.Provider == "azure") {
+					for _, j := range b {
+						if locationOf(j.ref) != locationOf(b[0].ref) {
+							t.Fatalf("a call mixes %s and %s", locationOf(j.ref), locationOf(b[0].ref))
+						}
+					}
+				}
+			}
+			if !slices.Equal(sizes, tt.sizes) || seen != len(tt.js) {
+				t.Fatalf("calls of %v groups (%d in all), want %v", sizes, seen, tt.sizes)
+			}
 		})
 	}
 }
