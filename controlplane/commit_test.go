@@ -111,8 +111,21 @@ func TestEvaluationsContinue(t *testing.T) {
 	defer l.stopWakes()
 	var scored []int
 	for i := range 12 {
-		if _, err := n.PushMetrics(ctx, []api.Sample{{Policy: "p", Metric: "rps", Time: now(), Value: float64(150 + 10*(i%3))}}); err != nil {
+		at := now()
+		if _, err := n.PushMetrics(ctx, []api.Sample{{Policy: "p", Metric: "rps", Time: at, Value: float64(150 + 10*(i%3))}}); err != nil {
 			t.Fatal(err)
+		}
+		// Evaluate once the sample is applied: an evaluation that finds
+		// the previous sample scores nothing (no new evidence), which
+		// shifted the count by one under a loaded make test.
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if v, ok := n.fsm.view("p"); ok && v.Samples["rps"].Time.Equal(at) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the sample at %s was never applied", i, at)
+			}
+			time.Sleep(time.Millisecond)
 		}
 		l.evaluate(ctx, "p")
 		v, _ := n.fsm.view("p")
