@@ -2,12 +2,10 @@ package policy
 
 import (
 	"fmt"
-	"maps"
-	"slices"
-	"strconv"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/capstan-io/capstan/policy/perprovider"
 )
 
 // Prices are default prices per instance-hour by provider (aws, azure,
@@ -22,29 +20,7 @@ type Prices map[string]float64
 // provider, an "=" and a price a policy's cost.per_instance_hour could
 // hold; a provider may appear once.
 func ParsePrices(s string) (Prices, error) {
-	ps := Prices{}
-	if strings.TrimSpace(s) == "" {
-		return ps, nil
-	}
-	for _, entry := range strings.Split(s, ",") {
-		name, val, ok := strings.Cut(strings.TrimSpace(entry), "=")
-		name, val = strings.TrimSpace(name), strings.TrimSpace(val)
-		if !ok || name == "" {
-			return nil, fmt.Errorf("entry %q: must be provider=price, e.g. aws=0.096", entry)
-		}
-		if _, dup := ps[name]; dup {
-			return nil, fmt.Errorf("provider %q: given twice", name)
-		}
-		v, err := strconv.ParseFloat(val, 64)
-		if err != nil {
-			return nil, fmt.Errorf("provider %q: price %q is not a number", name, val)
-		}
-		if err := checkPrice(name, v); err != nil {
-			return nil, err
-		}
-		ps[name] = v
-	}
-	return ps, nil
+	return perprovider.Parse(s, "price", "aws=0.096", checkPrice)
 }
 
 // checkPrice applies a policy's rules for provider and price.
@@ -79,13 +55,7 @@ func CheckCurrency(cur string) error {
 }
 
 // String formats the prices as ParsePrices reads them, providers in order.
-func (ps Prices) String() string {
-	parts := make([]string, 0, len(ps))
-	for _, name := range slices.Sorted(maps.Keys(ps)) {
-		parts = append(parts, name+"="+strconv.FormatFloat(ps[name], 'g', -1, 64))
-	}
-	return strings.Join(parts, ",")
-}
+func (ps Prices) String() string { return perprovider.Format(ps) }
 
 // Set parses s and adds its prices; repeating the flag adds more
 // providers, and a provider given twice is an error.
@@ -94,16 +64,7 @@ func (ps *Prices) Set(s string) error {
 	if err != nil {
 		return err
 	}
-	if *ps == nil {
-		*ps = Prices{}
-	}
-	for name, v := range parsed {
-		if _, dup := (*ps)[name]; dup {
-			return fmt.Errorf("provider %q: given twice", name)
-		}
-		(*ps)[name] = v
-	}
-	return nil
+	return perprovider.Add((*map[string]float64)(ps), parsed)
 }
 
 // Type names the flag's value in help output.
@@ -111,17 +72,11 @@ func (ps *Prices) Type() string { return "provider=price,..." }
 
 // UnmarshalYAML reads a mapping of provider to price (a config file's
 // "default_price: {aws: 0.096}") into fresh prices, by the same rules as
-// ParsePrices. Fresh, because decoding into the map a flag already filled
-// would merge the file's entries into the command line's.
+// ParsePrices.
 func (ps *Prices) UnmarshalYAML(value *yaml.Node) error {
-	var m map[string]float64
-	if err := value.Decode(&m); err != nil {
+	m, err := perprovider.Decode(value, checkPrice)
+	if err != nil {
 		return err
-	}
-	for _, name := range slices.Sorted(maps.Keys(m)) {
-		if err := checkPrice(name, m[name]); err != nil {
-			return fmt.Errorf("line %d: %w", value.Line, err)
-		}
 	}
 	*ps = m
 	return nil
