@@ -238,3 +238,31 @@ func (q queueReader) Read(context.Context, policy.Source) (float64, time.Time, e
 	q.calls.Add(1)
 	return 10, time.Now(), nil
 }
+
+// TestPulledSampleCommitsDoNotReevaluate: a policy's evaluation commits
+// the value it pulled, and that commit's fresh-sample wake-up is its own
+// echo: it must not run the policy again within the interval (it did, 1.8
+// evaluations per interval in BenchmarkPulledQueries).
+func TestPulledSampleCommitsDoNotReevaluate(t *testing.T) {
+	const (
+		policies  = 20
+		interval  = 2 * time.Second
+		intervals = 2
+	)
+	jp := newJobProm(t)
+	n := pullNode(t, jp)
+	ctx := context.Background()
+	for i := range policies {
+		if _, err := n.PutPolicy(ctx, pullPolicy(t, i, interval.String()), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(interval)
+	evals0 := testutil.ToFloat64(n.metrics.evaluations)
+	time.Sleep(intervals * interval)
+	perInterval := (testutil.ToFloat64(n.metrics.evaluations) - evals0) / intervals / policies
+	t.Logf("%.2f evaluations per policy per %s interval", perInterval, interval)
+	if perInterval > 1.25 {
+		t.Fatalf("%.2f evaluations per policy per interval, want about 1", perInterval)
+	}
+}
