@@ -39,6 +39,11 @@ type WhatIf struct {
 	// CandidateVsStored divides the candidate's figures by the stored
 	// policy's.
 	CandidateVsStored simulate.Ratios `json:"candidate_vs_stored"`
+	// ScoredAgainst says what both runs' under-provisioning is scored
+	// against: the stored policy's targets and tolerance, the operator's
+	// definition of enough capacity, so that a candidate with a lower
+	// target is not judged by its own stricter bar.
+	ScoredAgainst string `json:"scored_against"`
 	// Verdict says whether the candidate is no worse on every figure.
 	Verdict Verdict `json:"verdict"`
 	// Warnings are what a reader should know about the replay's fidelity.
@@ -65,6 +70,10 @@ const (
 	FigureActions          = "actions"
 	FigureCost             = "cost"
 )
+
+// ScoredAgainstStored is WhatIf.ScoredAgainst: what a what-if scores
+// both runs' under-provisioning against.
+const ScoredAgainstStored = "under-provisioning of both runs is scored against the stored policy's targets and tolerance (the operator's definition of enough capacity)"
 
 // Verdict is whether a candidate is no worse than the stored policy on
 // every figure: under-provisioned samples, instance-hours, scale actions
@@ -157,13 +166,15 @@ func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, e
 				Message: fmt.Sprintf("replaying %s over this history takes %d evaluations, more than the %d a replay may take; a longer interval or a shorter predictive.history bounds it", p.who, n, MaxReplayEvaluations)}}}
 		}
 	}
+	// Both runs are scored against the stored policy's bar.
+	bar := simulate.StoredBar(stored, storedSeries)
 	out := &Replay{}
 	var storedErr, candErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		out.Stored, storedErr = simulate.Run(simulate.Config{Policy: stored, RecordedSize: recorded}, storedSeries)
+		out.Stored, storedErr = simulate.Run(simulate.Config{Policy: stored, RecordedSize: recorded, Bar: &bar}, storedSeries)
 	})
-	out.Candidate, candErr = simulate.Run(simulate.Config{Policy: candidate, RecordedSize: recorded}, candSeries)
+	out.Candidate, candErr = simulate.Run(simulate.Config{Policy: candidate, RecordedSize: recorded, Bar: &bar}, candSeries)
 	wg.Wait()
 	if storedErr != nil {
 		return nil, fmt.Errorf("replaying the stored policy: %w", storedErr)
@@ -184,6 +195,7 @@ func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, e
 		Stored:            out.Stored.Summary,
 		Candidate:         out.Candidate.Summary,
 		CandidateVsStored: simulate.Compare(out.Candidate.Summary, out.Stored.Summary),
+		ScoredAgainst:     ScoredAgainstStored,
 		Verdict:           Judge(out.Stored.Summary, out.Candidate.Summary),
 		Warnings:          []string{},
 	}

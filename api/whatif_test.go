@@ -436,3 +436,56 @@ func TestSimulateRouteRefuses(t *testing.T) {
 		t.Errorf("refused requests committed %d write(s)", n.b.Writes()-writes)
 	}
 }
+
+// TestReplayScoredAgainstStored: both runs' under-provisioning is scored
+// against the stored policy's targets, not each run's own: a candidate
+// with a higher target is under-provisioned by the operator's bar even
+// where its own laxer bar finds it enough, and one with a lower target is
+// not judged by its own stricter bar.
+func TestReplayScoredAgainstStored(t *testing.T) {
+	stored := mustPolicy(t, rpsPolicy)
+	rec := twoDays()
+	rec.Policy.Policy = stored
+	tr, recorded, err := api.HistoryTrace(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, from, to string
+		underWorse     bool
+	}{
+		{"a laxer target under-provisions", "target: 100", "target: 200", true},
+		{"a stricter target does not", "target: 100", "target: 50", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cand := mustPolicy(t, strings.Replace(rpsPolicy, tc.from, tc.to, 1))
+			rp, err := api.ReplayHistory(tr, stored, cand)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := rp.WhatIf
+			if w.ScoredAgainst != api.ScoredAgainstStored {
+				t.Errorf("scored_against %q", w.ScoredAgainst)
+			}
+			// The candidate scored by its own bar, as before.
+			own, err := simulate.Run(simulate.Config{Policy: cand, RecordedSize: recorded}, simulate.Series{Times: tr.Times, Values: tr.Values[:2]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ownCount, storedCount := w.Candidate.UnderProvisionedSamples, own.Summary.UnderProvisionedSamples, w.Stored.UnderProvisionedSamples
+			if own.Summary.InstanceHours != w.Candidate.InstanceHours {
+				t.Fatalf("the bar changed the candidate's run: %v instance-hours, %v by its own bar", w.Candidate.InstanceHours, own.Summary.InstanceHours)
+			}
+			if tc.underWorse {
+				if got <= storedCount || ownCount >= got {
+					t.Errorf("under-provisioned: candidate %d by the stored bar, %d by its own, stored %d; want more than stored, fewer by its own", got, ownCount, storedCount)
+				}
+			} else if got > storedCount || ownCount <= got {
+				t.Errorf("under-provisioned: candidate %d by the stored bar, %d by its own, stored %d; want at most stored, more by its own", got, ownCount, storedCount)
+			}
+			if slices.Contains(w.Verdict.Worse, api.FigureUnderProvisioned) != tc.underWorse {
+				t.Errorf("verdict %+v", w.Verdict)
+			}
+		})
+	}
+}

@@ -119,6 +119,7 @@ func runWhatIf(ctx context.Context, stdout, stderr io.Writer, t *apiTarget, o wh
 			return err
 		}
 		fmt.Fprintln(stdout, "verdict:", w.Verdict.Text)
+		fmt.Fprintln(stdout, "("+w.ScoredAgainst+")")
 	}
 	if !w.Verdict.NoWorse {
 		return &exitError{code: exitWorse, err: errors.New("the candidate is " + w.Verdict.Text)}
