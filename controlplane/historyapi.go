@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/store"
 )
 
@@ -41,6 +42,17 @@ func (f *FSM) historyOf(id string, now time.Time) ([]api.MetricHistory, error) {
 		return nil, errNoPolicy(id)
 	}
 	return windowsOf(e, now), nil
+}
+
+// forecastEvery is how many of a policy's buckets of width step
+// forecasting reads as one: the default rule's width over step when that
+// is a whole number above 1, else 1 (the window is read as it is).
+func forecastEvery(p policy.Policy, step time.Duration) int {
+	def := store.DefaultWindowStep(p)
+	if step <= 0 || def <= step || def%step != 0 {
+		return 1
+	}
+	return int(def / step)
 }
 
 // windowsOf lists a policy's windows up to now, in its metric order; the

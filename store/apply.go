@@ -215,14 +215,40 @@ func (s *State) buckets(c Buckets) Result {
 	return Result{Touched: s.keepLatest(c.Latest)}
 }
 
-// MaxWindowBuckets bounds a history window: buckets are wide enough that a
-// policy's whole prediction history fits (7 days → 5-minute buckets, the
-// resolution of a daily season's slots), never narrower than the policy's
-// evaluation interval.
+// MaxWindowBuckets bounds a history window by default: buckets are wide
+// enough that a policy's whole prediction history fits (7 days → 5-minute
+// buckets, the resolution of a daily season's slots), never narrower than
+// the policy's evaluation interval.
 const MaxWindowBuckets = 2016
 
-// WindowShape is the bucket width and count of a policy's history windows.
+// WindowShape is the bucket width and count of a policy's history windows,
+// a function of the policy alone so that every node derives the same
+// shape from the log. A policy's predictive.history_step sets the width
+// (policy.MaxHistoryBuckets bounds the count, 10,080: 7 days of 1-minute
+// buckets); without one, the width is the default rule's. Policies read
+// from entries and snapshots of versions 1 to 6 have no history step
+// (VersionHistoryStep), so their windows keep the shape the old code gave.
 func WindowShape(p policy.Policy) (time.Duration, int) {
+	history := p.Predictive.History.D()
+	if history <= 0 {
+		history = time.Hour
+	}
+	if st := p.Predictive.HistoryStep.D().Round(time.Second); st > 0 {
+		// Validation keeps history/st within the bound; an unvalidated
+		// policy is held to it too.
+		st = max(st, (history+policy.MaxHistoryBuckets-1)/policy.MaxHistoryBuckets)
+		return st, int(min(int64(policy.MaxHistoryBuckets), int64(history/st)+1))
+	}
+	step := DefaultWindowStep(p)
+	return step, int(min(int64(MaxWindowBuckets), int64(history/step)+1))
+}
+
+// DefaultWindowStep is the bucket width of a policy's windows by the
+// default rule, whatever its history step: the width forecasting reads
+// the history at (a finer window is read combined into buckets of this
+// width), so that a history step changes what is kept and replayed, not
+// what the forecasts see.
+func DefaultWindowStep(p policy.Policy) time.Duration {
 	history := p.Predictive.History.D()
 	if history <= 0 {
 		history = time.Hour
@@ -232,7 +258,7 @@ func WindowShape(p policy.Policy) (time.Duration, int) {
 	if step < time.Second {
 		step = time.Second
 	}
-	return step, int(min(int64(MaxWindowBuckets), int64(history/step)+1))
+	return step
 }
 
 // metricWindow returns the metric's history window, creating or reshaping

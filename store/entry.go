@@ -38,7 +38,7 @@ func Decode(data []byte) (Command, error) {
 	switch v {
 	case VersionJSON:
 		c, err = decodeLegacyCommand(t, payload)
-	case VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget:
+	case VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionHistoryStep:
 		d := &dec{b: payload, v: v}
 		c = d.command(t)
 		err = d.done()

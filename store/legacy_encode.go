@@ -21,10 +21,11 @@ import (
 // such intents at once), all three the decision fields VersionDecisions
 // added, all four the decision's group age (VersionGroupAge), and a decision bound by a schedule or by anti-flapping
 // (or, in versions 1 to 5, by the budget) is
-// written as the bound those versions know (priorRecord).
+// written as the bound those versions know (priorRecord); versions 1 to 6
+// leave out a policy's history step (priorPolicy).
 func EncodeVersion(c Command, v uint8) ([]byte, error) {
 	switch v {
-	case VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
+	case VersionHistoryStep, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
 		return encodeBinary(c, v)
 	case VersionJSON:
 		body, err := json.Marshal(legacyCommand(c))
@@ -40,7 +41,7 @@ func EncodeVersion(c Command, v uint8) ([]byte, error) {
 func legacyCommand(c Command) any {
 	switch c := c.(type) {
 	case PutPolicy:
-		return legacyPutPolicy{Policy: c.Policy, IfMatch: c.IfMatch, At: c.At, Audit: legacyAuditOf(c.Audit)}
+		return legacyPutPolicy{Policy: priorPolicy(c.Policy), IfMatch: c.IfMatch, At: c.At, Audit: legacyAuditOf(c.Audit)}
 	case DeletePolicy:
 		return legacyDeletePolicy{ID: c.ID, IfMatch: c.IfMatch, Audit: legacyAuditOf(c.Audit)}
 	case PutIntent:
@@ -128,7 +129,7 @@ func (s *State) WriteLegacySnapshot(w io.Writer) error {
 	for id, p := range s.Policies {
 		e := &legacyPolicyEntry{State: p.EvalState, Decisions: priorRecords(p.Decisions), Windows: p.Windows,
 			Desired: p.Desired, Ready: p.Ready, LastEvaluation: p.LastEvaluation}
-		e.Record.Policy, e.Record.Version, e.Record.UpdatedAt = p.Record.Policy, p.Record.Version, p.Record.UpdatedAt
+		e.Record.Policy, e.Record.Version, e.Record.UpdatedAt = priorPolicy(p.Record.Policy), p.Record.Version, p.Record.UpdatedAt
 		for _, in := range p.Pending {
 			e.Pending = append(e.Pending, toLegacyIntent(in))
 		}

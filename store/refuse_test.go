@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -44,7 +45,7 @@ func TestDecodeRefusesWhatItDoesNotKnow(t *testing.T) {
 		{"unassigned type between known ones", []byte{15, CurrentVersion}, "type 15"},
 		{"unknown version", append([]byte{good[0], 9}, good[2:]...), "version 9"},
 		{"version 0", append([]byte{good[0], 0}, good[2:]...), "version 0"},
-		{"truncated binary", good[:len(good)-1], "register-node version 6"},
+		{"truncated binary", good[:len(good)-1], fmt.Sprintf("register-node version %d", CurrentVersion)},
 		{"budget bound in version 5", budgetIn5, "limit budget in version 5"},
 		{"trailing bytes", append(append([]byte{}, good...), 0), "trailing bytes"},
 		{"binary payload labelled JSON", append([]byte{good[0], VersionJSON}, good[2:]...), "json"},

@@ -67,8 +67,17 @@ const (
 	// know and refuse: written in those, it becomes the bounds bound it is
 	// a form of (a cap on the size). The bytes are otherwise version 5's.
 	VersionBudget uint8 = 6
+	// VersionHistoryStep is VersionBudget whose policies may set the
+	// bucket width of their history (policy.Predictive.HistoryStep),
+	// which changes the shape of their replicated windows (WindowShape).
+	// Versions 1 to 6 have no place for it: written in those it is left
+	// out, and read from those it is zero, so an old entry or snapshot
+	// replays to the windows the old code kept. A server that reads no
+	// version 7 refuses the entry rather than keep other windows than
+	// the servers that do. The bytes are otherwise version 6's.
+	VersionHistoryStep uint8 = 7
 	// CurrentVersion is the version Encode writes.
-	CurrentVersion = VersionBudget
+	CurrentVersion = VersionHistoryStep
 )
 
 // commandNames names every known type; a type missing here is unknown.

@@ -26,9 +26,10 @@ const (
 	// same number holds: 3 added the intents' fence (Intent.SendBy and
 	// Settled) to 2, and 4 every field of policy.Record to the decision
 	// history (VersionDecisions), 5 the group age of each decision
-	// (VersionGroupAge), 6 the budget bound (VersionBudget). Versions 2
-	// to 5 are still read.
-	SnapshotVersion uint8 = VersionBudget
+	// (VersionGroupAge), 6 the budget bound (VersionBudget), 7 the
+	// policies' history step (VersionHistoryStep). Versions 2 to 6 are
+	// still read.
+	SnapshotVersion uint8 = VersionHistoryStep
 	// snapshotUnfenced is the binary version whose intents have no fence.
 	snapshotUnfenced uint8 = 2
 	// maxRecord bounds one snapshot record (one policy with its windows is

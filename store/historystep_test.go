@@ -1,0 +1,140 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/policy"
+)
+
+// TestWindowShape: without a history step the default rule (at most
+// MaxWindowBuckets, never narrower than the evaluation interval); with
+// one, its width, at most policy.MaxHistoryBuckets buckets.
+func TestWindowShape(t *testing.T) {
+	const day = 24 * time.Hour
+	for _, tc := range []struct {
+		name          string
+		history, step time.Duration
+		interval      time.Duration
+		wantStep      time.Duration
+		wantLen       int
+	}{
+		{"7d by default: 5m", 7 * day, 0, 10 * time.Second, 5 * time.Minute, 2016},
+		{"1h by default: the interval", time.Hour, 0, 10 * time.Second, 10 * time.Second, 361},
+		{"1h by default, 2s interval", time.Hour, 0, 2 * time.Second, 2 * time.Second, 1801},
+		{"7d at 1m", 7 * day, time.Minute, 10 * time.Second, time.Minute, 10_080},
+		{"7d at 1m, a 5m interval", 7 * day, time.Minute, 5 * time.Minute, time.Minute, 10_080},
+		{"1d at 1m", day, time.Minute, 10 * time.Second, time.Minute, 1441},
+		{"1h at 1s", time.Hour, time.Second, 10 * time.Second, time.Second, 3601},
+		{"7d at 10m", 7 * day, 10 * time.Minute, 10 * time.Second, 10 * time.Minute, 1009},
+		{"an unvalidated 14d at 1m is held to the bound", 14 * day, time.Minute, 10 * time.Second, 2 * time.Minute, 10_080},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p policy.Policy
+			p.Predictive.History, p.Predictive.HistoryStep, p.EvaluationInterval = policy.Duration(tc.history), policy.Duration(tc.step), policy.Duration(tc.interval)
+			step, n := WindowShape(p)
+			if step != tc.wantStep || n != tc.wantLen {
+				t.Fatalf("WindowShape = %s, %d; want %s, %d", step, n, tc.wantStep, tc.wantLen)
+			}
+			if def := DefaultWindowStep(p); tc.step == 0 && def != step {
+				t.Fatalf("DefaultWindowStep = %s, WindowShape's step %s", def, step)
+			}
+		})
+	}
+}
+
+// TestHistoryStepIsVersioned: a policy's history step shapes its windows
+// when it comes in entry version 7; in versions 1 to 6 it is left out when
+// written and zero when read, so the windows have the shape the old code
+// gave them, on every node alike. A version-7 snapshot keeps it.
+func TestHistoryStepIsVersioned(t *testing.T) {
+	fine := testPolicy(t, "web", rps)
+	fine.Predictive.History, fine.Predictive.HistoryStep = policy.Duration(7*24*time.Hour), policy.Duration(time.Minute)
+	at := time.Unix(1_780_000_000, 0).UTC()
+	samples := Samples{Samples: []Sample{{Policy: "web", Metric: "rps", Time: at, Value: 10}, {Policy: "web", Metric: "rps", Time: at.Add(90 * time.Second), Value: 20}}}
+	for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionHistoryStep} {
+		t.Run(fmt.Sprintf("version %d", v), func(t *testing.T) {
+			s := New()
+			for i, c := range []Command{PutPolicy{Policy: fine, At: at}, samples} {
+				b, err := EncodeVersion(c, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				back, err := Decode(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Apply(uint64(i+1), back, Options{})
+			}
+			e := s.Policies["web"]
+			wantStep, wantLen, wantPolicyStep := 5*time.Minute, 2016, time.Duration(0)
+			if v >= VersionHistoryStep {
+				wantStep, wantLen, wantPolicyStep = time.Minute, 10_080, time.Minute
+			}
+			if got := e.Record.Policy.Predictive.HistoryStep.D(); got != wantPolicyStep {
+				t.Fatalf("the stored policy's history step %s, want %s", got, wantPolicyStep)
+			}
+			w := e.Windows["rps"]
+			if w == nil || w.Step() != wantStep || w.Len() != wantLen {
+				t.Fatalf("window %v, want %s × %d", w, wantStep, wantLen)
+			}
+			// The snapshot of the same version holds the same.
+			var buf bytes.Buffer
+			if v == VersionJSON {
+				if err := s.WriteLegacySnapshot(&buf); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := s.WriteSnapshotVersion(&buf, v); err != nil {
+				t.Fatal(err)
+			}
+			r, err := ReadSnapshot(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Policies["web"].Record.Policy.Predictive.HistoryStep.D(); got != wantPolicyStep {
+				t.Fatalf("the snapshot's policy has history step %s, want %s", got, wantPolicyStep)
+			}
+			if got := r.Policies["web"].Windows["rps"]; got.Step() != wantStep || got.Len() != wantLen {
+				t.Fatalf("the snapshot's window is %s × %d", got.Step(), got.Len())
+			}
+		})
+	}
+}
+
+// TestHistoryStepChangeReshapes: changing a policy's history step starts
+// its windows afresh in the new shape at the next sample (as changing its
+// history does): buckets of one width do not split into another.
+func TestHistoryStepChangeReshapes(t *testing.T) {
+	p := testPolicy(t, "web", rps)
+	p.Predictive.History = policy.Duration(7 * 24 * time.Hour)
+	at := time.Unix(1_780_000_000, 0).UTC()
+	s := New()
+	s.Apply(1, PutPolicy{Policy: p, At: at}, Options{})
+	s.Apply(2, Samples{Samples: []Sample{{Policy: "web", Metric: "rps", Time: at, Value: 10}}}, Options{})
+	if w := s.Policies["web"].Windows["rps"]; w.Step() != 5*time.Minute {
+		t.Fatalf("default step %s", w.Step())
+	}
+	p.Predictive.HistoryStep = policy.Duration(time.Minute)
+	s.Apply(3, PutPolicy{Policy: p, At: at}, Options{})
+	s.Apply(4, Samples{Samples: []Sample{{Policy: "web", Metric: "rps", Time: at.Add(time.Minute), Value: 30}}}, Options{})
+	w := s.Policies["web"].Windows["rps"]
+	if w.Step() != time.Minute || w.Len() != 10_080 {
+		t.Fatalf("after the change: %s × %d", w.Step(), w.Len())
+	}
+	start, values := w.Values(at.Add(time.Minute))
+	if n := countFilled(values); n != 1 || !start.Add(time.Duration(len(values)-1)*time.Minute).Equal(at.Add(time.Minute).Truncate(time.Minute)) {
+		t.Fatalf("after the change the window holds %d buckets, want the one new sample's", n)
+	}
+}
+
+func countFilled(values []float64) int {
+	n := 0
+	for _, v := range values {
+		if v == v {
+			n++
+		}
+	}
+	return n
+}
