@@ -31,6 +31,11 @@ type Recording struct {
 	// windows hold demand (utilization × in-service instances), and the
 	// history trace states cpu as utilization over this size.
 	Ready int
+	// DefaultCosts are the node's default prices by provider (the
+	// agent's --default-price), which price a policy with no cost of its
+	// own in decisions (policy.WithDefaultCost), and so in a replay of it
+	// too; nil when the node has none.
+	DefaultCosts map[string]policy.Cost
 }
 
 // HistoryTrace turns a recording into a trace that `capstan simulate`

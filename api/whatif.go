@@ -325,7 +325,10 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) error {
 	case <-r.Context().Done():
 		return r.Context().Err()
 	}
-	rp, err := ReplayHistory(tr, rec.Policy.Policy, candidate)
+	// Priced as the node's decisions are: a policy with no cost of its
+	// own at the node's default price for its provider.
+	stored := policy.WithDefaultCost(rec.Policy.Policy, rec.DefaultCosts)
+	rp, err := ReplayHistory(tr, stored, policy.WithDefaultCost(candidate, rec.DefaultCosts))
 	if err != nil {
 		return err
 	}

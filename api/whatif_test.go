@@ -7,6 +7,8 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -487,5 +489,49 @@ func TestReplayScoredAgainstStored(t *testing.T) {
 				t.Errorf("verdict %+v", w.Verdict)
 			}
 		})
+	}
+}
+
+// TestHistoryStatesDefaultPrices: the history CSV's answer states the
+// node's default prices in the agent flags' forms (none without any), a
+// client reads them back, and one it cannot read is an error naming the
+// header.
+func TestHistoryStatesDefaultPrices(t *testing.T) {
+	n := newNode(t, "n1", nil)
+	putWeb(t, n)
+	at := time.Now().UTC().Truncate(10 * time.Second).Add(-time.Minute)
+	if _, err := api.NewClient(n.srv.URL, nil).PushMetrics(context.Background(), []api.Sample{{Policy: "web", Metric: "rps", Time: at, Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClient(n.srv.URL, nil)
+	ans, err := c.HistoryDownload(context.Background(), "web", "")
+	if err != nil || ans.DefaultCosts != nil || len(ans.CSV) == 0 {
+		t.Fatalf("without default prices: %v %+v", err, ans.DefaultCosts)
+	}
+	costs := map[string]policy.Cost{"aws": {PerInstanceHour: 0.096, Currency: "EUR"}, "gcp": {PerInstanceHour: 0.0949, Currency: "EUR"}}
+	n.b.SetDefaultCosts(costs)
+	r := send(t, "GET", n.srv.URL+"/v1/policies/web/history?format=csv", nil, "")
+	if got, cur := r.header.Get(api.HeaderDefaultPrice), r.header.Get(api.HeaderDefaultPriceCurrency); got != "aws=0.096,gcp=0.0949" || cur != "EUR" {
+		t.Fatalf("headers %q %q", got, cur)
+	}
+	if ans, err = c.HistoryDownload(context.Background(), "web", ""); err != nil || !reflect.DeepEqual(ans.DefaultCosts, costs) {
+		t.Fatalf("read back %v %+v, want %+v", err, ans.DefaultCosts, costs)
+	}
+	for _, tc := range []struct{ price, currency, want string }{
+		{"aws=free", "USD", api.HeaderDefaultPrice},
+		{"mars=1", "USD", api.HeaderDefaultPrice},
+		{"aws=1", "usd", api.HeaderDefaultPriceCurrency},
+		{"", "USD", api.HeaderDefaultPrice},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set(api.HeaderDefaultPrice, tc.price)
+			w.Header().Set(api.HeaderDefaultPriceCurrency, tc.currency)
+			w.Write([]byte("time,rps\n"))
+		}))
+		_, err := api.NewClient(srv.URL, nil).HistoryDownload(context.Background(), "web", "")
+		srv.Close()
+		if err == nil || !strings.Contains(err.Error(), tc.want+" header") {
+			t.Errorf("%q %q: err %v, want one naming %s", tc.price, tc.currency, err, tc.want)
+		}
 	}
 }

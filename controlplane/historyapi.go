@@ -19,9 +19,13 @@ func (n *Node) History(_ context.Context, id string) ([]api.MetricHistory, error
 
 // Recording returns a policy, its metric windows up to now and its
 // group's ready size as this node holds them, read under one lock so that
-// they belong together: what a what-if replay needs.
+// they belong together, and the node's default prices: what a what-if
+// replay needs.
 func (n *Node) Recording(_ context.Context, id string) (api.Recording, error) {
-	return n.fsm.recordingOf(id, n.now())
+	rec, err := n.fsm.recordingOf(id, n.now())
+	// The prices decisions are made at, so that a replay is priced alike.
+	rec.DefaultCosts = n.cfg.DefaultCosts
+	return rec, err
 }
 
 func (f *FSM) recordingOf(id string, now time.Time) (api.Recording, error) {

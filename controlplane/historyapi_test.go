@@ -1,7 +1,9 @@
 package controlplane
 
 import (
+	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -52,5 +54,30 @@ func TestHistoryOfServesTheWindows(t *testing.T) {
 	}
 	if _, err := a.f.historyOf("nope", start); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("unknown policy: %v, want ErrNotFound", err)
+	}
+}
+
+// TestRecordingCarriesDefaultCosts: a node's recording of a policy
+// carries the node's default prices, which price its decisions, so that a
+// replay of the recording is priced alike.
+func TestRecordingCarriesDefaultCosts(t *testing.T) {
+	p, err := policy.Parse([]byte(`{"id":"web","target":{"provider":"fake","group":"web"},"min":1,"max":10,"metrics":[{"name":"rps","type":"request_rate","target":100}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{f: NewFSM(10)}
+	a.apply(t, store.PutPolicy{Policy: p})
+	costs := map[string]policy.Cost{"fake": {PerInstanceHour: 0.25, Currency: "USD"}}
+	for _, tc := range []struct {
+		name  string
+		costs map[string]policy.Cost
+	}{{"none", nil}, {"the agent's", costs}} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := &Node{fsm: a.f, cfg: Config{DefaultCosts: tc.costs}, now: time.Now}
+			rec, err := n.Recording(context.Background(), "web")
+			if err != nil || rec.Policy.Policy.ID != "web" || !reflect.DeepEqual(rec.DefaultCosts, tc.costs) {
+				t.Fatalf("recording %+v, %v; want the default costs %+v", rec, err, tc.costs)
+			}
+		})
 	}
 }
