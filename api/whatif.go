@@ -61,6 +61,10 @@ type ReplaySpan struct {
 	// RecordedSize is the size cpu utilization is stated over (0 without
 	// a cpu metric).
 	RecordedSize int `json:"recorded_size,omitempty"`
+	// InitialSize is the group's recorded ready size at the first bucket,
+	// which both runs start from (0, left out, when the history has no
+	// sizes: they start at what their targets ask for).
+	InitialSize int `json:"initial_size,omitempty"`
 }
 
 // The figures a verdict compares, as Verdict.Worse names them.
@@ -149,6 +153,10 @@ func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, e
 	if err != nil {
 		return nil, err
 	}
+	initial, err := TraceInitialSize(tr)
+	if err != nil {
+		return nil, err
+	}
 	storedSeries, err := historySeries(tr, stored, stored)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the stored policy does not match its own history: %w", ErrBadRequest, err)
@@ -172,9 +180,9 @@ func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, e
 	var storedErr, candErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		out.Stored, storedErr = simulate.Run(simulate.Config{Policy: stored, RecordedSize: recorded, Bar: &bar}, storedSeries)
+		out.Stored, storedErr = simulate.Run(simulate.Config{Policy: stored, InitialSize: initial, RecordedSize: recorded, Bar: &bar}, storedSeries)
 	})
-	out.Candidate, candErr = simulate.Run(simulate.Config{Policy: candidate, RecordedSize: recorded, Bar: &bar}, candSeries)
+	out.Candidate, candErr = simulate.Run(simulate.Config{Policy: candidate, InitialSize: initial, RecordedSize: recorded, Bar: &bar}, candSeries)
 	wg.Wait()
 	if storedErr != nil {
 		return nil, fmt.Errorf("replaying the stored policy: %w", storedErr)
@@ -191,6 +199,7 @@ func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, e
 			Step:         step.String(),
 			Samples:      len(tr.Times),
 			RecordedSize: recorded,
+			InitialSize:  initial,
 		},
 		Stored:            out.Stored.Summary,
 		Candidate:         out.Candidate.Summary,
@@ -243,6 +252,27 @@ func TraceRecordedSize(tr *trace.Trace) (int, error) {
 	return int(size), nil
 }
 
+// TraceInitialSize reads a trace's ReadySizeColumn at its first row: the
+// size a replay starts its group at; 0 without the column or a value
+// there. Every value of the column must be a whole number of instances
+// (0 to 1,000,000).
+func TraceInitialSize(tr *trace.Trace) (int, error) {
+	idx, ok := tr.Column(ReadySizeColumn)
+	if !ok || len(tr.Times) == 0 {
+		return 0, nil
+	}
+	for i, v := range tr.Values[idx] {
+		if !math.IsNaN(v) && (v < 0 || v != math.Trunc(v) || v > 1e6) {
+			return 0, fmt.Errorf("%w: column %s: must be a whole number of instances (0 to 1000000); row %d has %v",
+				ErrBadRequest, ReadySizeColumn, i+1, v)
+		}
+	}
+	if v := tr.Values[idx][0]; !math.IsNaN(v) {
+		return int(v), nil
+	}
+	return 0, nil
+}
+
 // historySeries maps the trace's columns onto p's metrics by name. ref is
 // the stored policy, whose metric types say what each column records.
 func historySeries(tr *trace.Trace, ref, p policy.Policy) (simulate.Series, error) {
@@ -250,7 +280,7 @@ func historySeries(tr *trace.Trace, ref, p policy.Policy) (simulate.Series, erro
 	var fields []policy.FieldError
 	for j, m := range p.Metrics {
 		idx, ok := tr.Column(m.Name)
-		if !ok || m.Name == RecordedSizeColumn {
+		if !ok || m.Name == RecordedSizeColumn || m.Name == ReadySizeColumn {
 			fields = append(fields, policy.FieldError{Path: fmt.Sprintf("metrics[%d].name", j),
 				Message: fmt.Sprintf("the cluster has no recorded history of a metric %q (recorded: %s)", m.Name, strings.Join(metricColumns(tr), ", "))})
 			continue
@@ -269,11 +299,12 @@ func historySeries(tr *trace.Trace, ref, p policy.Policy) (simulate.Series, erro
 	return s, nil
 }
 
-// metricColumns lists a trace's metric columns (the recorded size is not one).
+// metricColumns lists a trace's metric columns (the recorded and ready
+// sizes are not).
 func metricColumns(tr *trace.Trace) []string {
 	var out []string
 	for _, c := range tr.Columns {
-		if c != RecordedSizeColumn {
+		if c != RecordedSizeColumn && c != ReadySizeColumn {
 			out = append(out, c)
 		}
 	}

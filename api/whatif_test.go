@@ -535,3 +535,65 @@ func TestHistoryStatesDefaultPrices(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryTraceReadySizes: a recording with the group's sizes gives
+// the trace a ready-size column, the size in force at each row (empty
+// before the first), which parses back; a replay starts both runs at the
+// first row's size, and a column that is not whole instances is refused.
+func TestHistoryTraceReadySizes(t *testing.T) {
+	stored := mustPolicy(t, rpsPolicy)
+	rec := twoDays()
+	rec.Policy.Policy = stored
+	step := 5 * time.Minute
+	rec.Sizes = []api.SizeAt{{Time: histStart.Add(-time.Hour), Ready: 4}, {Time: histStart.Add(2*step + time.Second), Ready: 7}, {Time: histStart.Add(4 * step), Ready: 6}}
+	tr, _, err := api.HistoryTrace(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csv bytes.Buffer
+	if err := api.WriteTraceCSV(&csv, tr); err != nil {
+		t.Fatal(err)
+	}
+	back, err := trace.ParseBytes(csv.Bytes(), trace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, ok := back.Column(api.ReadySizeColumn)
+	if !ok || !slices.Equal(back.Columns, []string{"rps", "cpu", api.RecordedSizeColumn, api.ReadySizeColumn}) {
+		t.Fatalf("columns %v", back.Columns)
+	}
+	if got, want := back.Values[idx][:6], []float64{4, 4, 4, 7, 6, 6}; !slices.Equal(got, want) {
+		t.Fatalf("ready sizes %v, want %v", got, want)
+	}
+	rp, err := api.ReplayHistory(back, stored, stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp.WhatIf.History.InitialSize != 4 || rp.Stored.Desired[0] != rp.Candidate.Desired[0] {
+		t.Fatalf("initial size %d, first sizes %d %d", rp.WhatIf.History.InitialSize, rp.Stored.Desired[0], rp.Candidate.Desired[0])
+	}
+	// Without sizes the group starts at what the targets ask for (2 at
+	// rps 200 and target 100): another first hour.
+	plain := twoDays()
+	plain.Policy.Policy = stored
+	ptr, _, _ := api.HistoryTrace(plain)
+	if rp0, err := api.ReplayHistory(ptr, stored, stored); err != nil || rp0.WhatIf.History.InitialSize != 0 || rp0.Stored.Summary.InstanceHours == rp.Stored.Summary.InstanceHours {
+		t.Fatalf("without sizes: %v, initial %d, %v instance-hours both ways", err, rp0.WhatIf.History.InitialSize, rp.Stored.Summary.InstanceHours)
+	}
+	// Before the first size: empty, and no initial size.
+	late := rec
+	late.Sizes = rec.Sizes[1:]
+	ltr, _, _ := api.HistoryTrace(late)
+	if n, err := api.TraceInitialSize(ltr); n != 0 || err != nil || !math.IsNaN(ltr.Values[3][0]) {
+		t.Fatalf("before the first size: %d %v %v", n, err, ltr.Values[3][0])
+	}
+	for _, bad := range []float64{-1, 2.5, 2e6} {
+		b := *back
+		b.Values = slices.Clone(back.Values)
+		b.Values[idx] = slices.Clone(back.Values[idx])
+		b.Values[idx][3] = bad
+		if _, err := api.ReplayHistory(&b, stored, stored); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), api.ReadySizeColumn) {
+			t.Errorf("ready size %v: %v", bad, err)
+		}
+	}
+}

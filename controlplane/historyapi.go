@@ -35,7 +35,11 @@ func (f *FSM) recordingOf(id string, now time.Time) (api.Recording, error) {
 	if e == nil {
 		return api.Recording{}, errNoPolicy(id)
 	}
-	return api.Recording{Policy: api.PolicyRecord(e.Record), History: windowsOf(e, now), Ready: e.Ready}, nil
+	rec := api.Recording{Policy: api.PolicyRecord(e.Record), History: windowsOf(e, now), Ready: e.Ready}
+	for _, x := range e.Sizes {
+		rec.Sizes = append(rec.Sizes, api.SizeAt{Time: x.At, Ready: x.Ready})
+	}
+	return rec, nil
 }
 
 func (f *FSM) historyOf(id string, now time.Time) ([]api.MetricHistory, error) {

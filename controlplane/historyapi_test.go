@@ -81,3 +81,49 @@ func TestRecordingCarriesDefaultCosts(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordingHasTheSizes: the committed evaluations of a policy with a
+// history step give its recording the group's ready sizes, which its
+// history CSV states per bucket.
+func TestRecordingHasTheSizes(t *testing.T) {
+	p, err := policy.Parse([]byte(`{"id":"web","target":{"provider":"fake","group":"web"},"min":1,"max":10,"predictive":{"history":"1h","history_step":"1m"},
+"metrics":[{"name":"rps","type":"request_rate","target":100}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{f: NewFSM(10)}
+	a.apply(t, store.PutPolicy{Policy: p})
+	version := a.f.state.Policies["web"].Record.Version
+	start := time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)
+	var samples []api.Sample
+	for i := range 10 {
+		samples = append(samples, api.Sample{Policy: "web", Metric: "rps", Time: start.Add(time.Duration(i) * time.Minute), Value: 100})
+	}
+	a.apply(t, aggregate(samples, map[string]policy.Policy{"web": p}))
+	for _, e := range []struct {
+		ready int
+		at    time.Duration
+	}{{2, 0}, {2, time.Minute}, {5, 3*time.Minute + 30*time.Second}} {
+		a.apply(t, store.Evaluated{Policy: "web", PolicyVersion: version, Desired: e.ready, Ready: e.ready, At: start.Add(e.at)})
+	}
+	n := &Node{fsm: a.f, now: func() time.Time { return start.Add(10 * time.Minute) }}
+	rec, err := n.Recording(context.Background(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []api.SizeAt{{Time: start, Ready: 2}, {Time: start.Add(3*time.Minute + 30*time.Second), Ready: 5}}
+	if !reflect.DeepEqual(rec.Sizes, want) {
+		t.Fatalf("sizes %+v, want %+v", rec.Sizes, want)
+	}
+	tr, _, err := api.HistoryTrace(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, ok := tr.Column(api.ReadySizeColumn)
+	if !ok || len(tr.Times) != 10 {
+		t.Fatalf("columns %v, %d rows", tr.Columns, len(tr.Times))
+	}
+	if got := tr.Values[idx]; got[0] != 2 || got[3] != 2 || got[4] != 5 || got[9] != 5 {
+		t.Fatalf("ready sizes %v", got)
+	}
+}

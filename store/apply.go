@@ -98,6 +98,9 @@ func (s *State) putPolicy(index uint64, c PutPolicy) (res Result) {
 		// New metrics make the old forecasting models, samples and history meaningless.
 		e.EvalState, e.Samples, e.Windows, e.Series = nil, map[string]Sample{}, nil, nil
 	}
+	if c.Policy.Predictive.HistoryStep <= 0 {
+		e.Sizes = nil // kept only with a history step
+	}
 	e.Record = PolicyRecord{Policy: c.Policy, Version: index, UpdatedAt: c.At}
 	return Result{Record: e.Record}
 }
@@ -162,8 +165,39 @@ func (s *State) evaluated(c Evaluated, opt Options) Result {
 			e.Decisions = append(e.Decisions[:0:0], e.Decisions[over:]...)
 		}
 	}
+	e.recordSize(c.Ready, c.At)
 	e.Desired, e.Ready, e.LastEvaluation = c.Desired, c.Ready, c.At
 	return Result{}
+}
+
+// recordSize adds the ready size committed at to the policy's size
+// history when it has a history step and the size changed, and forgets
+// the points the history no longer needs: those older than the policy's
+// predictive.history before at, but the newest of them (the size at the
+// history's start), and any beyond policy.MaxHistoryBuckets. Points are
+// appended and the history resliced, never changed in place, so a View
+// sharing the array keeps what it saw.
+func (e *Policy) recordSize(ready int, at time.Time) {
+	p := e.Record.Policy
+	if p.Predictive.HistoryStep <= 0 {
+		e.Sizes = nil
+		return
+	}
+	if n := len(e.Sizes); n > 0 && (e.Sizes[n-1].Ready == ready || at.Before(e.Sizes[n-1].At)) {
+		return
+	}
+	e.Sizes = append(e.Sizes, SizePoint{At: at, Ready: ready})
+	history := p.Predictive.History.D()
+	if history <= 0 {
+		history = time.Hour
+	}
+	cut := at.Add(-history)
+	drop := 0
+	for drop+1 < len(e.Sizes) && !e.Sizes[drop+1].At.After(cut) {
+		drop++
+	}
+	drop = max(drop, len(e.Sizes)-policy.MaxHistoryBuckets)
+	e.Sizes = e.Sizes[drop:]
 }
 
 func (s *State) samples(c Samples) Result {

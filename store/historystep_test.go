@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -137,4 +138,111 @@ func countFilled(values []float64) int {
 		}
 	}
 	return n
+}
+
+// TestSizeHistory: a policy with a history step keeps its group's ready
+// size, one point per change, over its history (and the size at the
+// history's start); one without keeps none; a View keeps what it saw.
+func TestSizeHistory(t *testing.T) {
+	fine := testPolicy(t, "web", rps)
+	fine.Predictive.HistoryStep = policy.Duration(time.Minute) // history 1h
+	at := time.Unix(1_780_000_000, 0).UTC()
+	minute := func(m int) time.Time { return at.Add(time.Duration(m) * time.Minute) }
+	eval := func(ready int, when time.Time) Command {
+		return Evaluated{Policy: "web", PolicyVersion: 1, Desired: ready, Ready: ready, At: when}
+	}
+	pts := func(xs ...any) []SizePoint {
+		var out []SizePoint
+		for i := 0; i < len(xs); i += 2 {
+			out = append(out, SizePoint{At: minute(xs[i].(int)), Ready: xs[i+1].(int)})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		p     policy.Policy
+		evals []Command
+		want  []SizePoint
+	}{
+		{"no history step: none", testPolicy(t, "web", rps), []Command{eval(2, minute(0)), eval(3, minute(1))}, nil},
+		{"each change", fine, []Command{eval(2, minute(0)), eval(2, minute(1)), eval(3, minute(2)), eval(3, minute(3)), eval(1, minute(4))}, pts(0, 2, 2, 3, 4, 1)},
+		{"older than the history, but the size at its start", fine, []Command{eval(2, minute(0)), eval(3, minute(10)), eval(4, minute(20)), eval(5, minute(75))}, pts(10, 3, 20, 4, 75, 5)},
+		{"an evaluation older than the newest point", fine, []Command{eval(2, minute(5)), eval(3, minute(4))}, pts(5, 2)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New()
+			s.Apply(1, PutPolicy{Policy: tc.p, At: at}, Options{})
+			for i, c := range tc.evals {
+				s.Apply(uint64(i+2), c, Options{})
+			}
+			if got := s.Policies["web"].Sizes; !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("sizes %+v, want %+v", got, tc.want)
+			}
+			var buf bytes.Buffer
+			if err := s.WriteSnapshot(&buf); err != nil {
+				t.Fatal(err)
+			}
+			r, err := ReadSnapshot(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Policies["web"].Sizes; !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("the snapshot's sizes %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("at most MaxHistoryBuckets", func(t *testing.T) {
+		p := fine
+		p.Predictive.History = policy.Duration(7 * 24 * time.Hour)
+		s := New()
+		s.Apply(1, PutPolicy{Policy: p, At: at}, Options{})
+		for i := range policy.MaxHistoryBuckets + 5 {
+			s.Apply(uint64(i+2), eval(1+i%2, at.Add(time.Duration(i)*time.Second)), Options{})
+		}
+		got := s.Policies["web"].Sizes
+		if len(got) != policy.MaxHistoryBuckets || !got[0].At.Equal(at.Add(5*time.Second)) {
+			t.Fatalf("%d points from %v", len(got), got[0].At)
+		}
+	})
+
+	t.Run("a view keeps what it saw; dropping the step forgets them", func(t *testing.T) {
+		s := New()
+		s.Apply(1, PutPolicy{Policy: fine, At: at}, Options{})
+		s.Apply(2, eval(2, minute(0)), Options{})
+		s.Apply(3, eval(3, minute(1)), Options{})
+		v := s.View()
+		s.Apply(4, eval(4, minute(2)), Options{})
+		s.Apply(5, eval(5, minute(70)), Options{})
+		if got := v.Policies["web"].Sizes; !reflect.DeepEqual(got, pts(0, 2, 1, 3)) {
+			t.Fatalf("the view's sizes %+v", got)
+		}
+		v.Release()
+		if got := s.Policies["web"].Sizes; !reflect.DeepEqual(got, pts(2, 4, 70, 5)) {
+			t.Fatalf("sizes %+v", got)
+		}
+		coarse := fine
+		coarse.Predictive.HistoryStep = 0
+		s.Apply(6, PutPolicy{Policy: coarse, At: at}, Options{})
+		if got := s.Policies["web"].Sizes; got != nil {
+			t.Fatalf("sizes kept without a history step: %+v", got)
+		}
+	})
+
+	t.Run("version 6 has no place for them", func(t *testing.T) {
+		s := New()
+		s.Apply(1, PutPolicy{Policy: fine, At: at}, Options{})
+		s.Apply(2, eval(2, minute(0)), Options{})
+		var buf bytes.Buffer
+		if err := s.WriteSnapshotVersion(&buf, VersionBudget); err != nil {
+			t.Fatal(err)
+		}
+		r, err := ReadSnapshot(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Policies["web"]; got.Sizes != nil || got.Record.Policy.Predictive.HistoryStep != 0 {
+			t.Fatalf("version 6: sizes %+v, history step %s", got.Sizes, got.Record.Policy.Predictive.HistoryStep)
+		}
+	})
 }

@@ -176,6 +176,13 @@ func (e *enc) policyEntry(id string, p *Policy) error {
 	e.int(p.Desired)
 	e.int(p.Ready)
 	e.time(p.LastEvaluation)
+	if e.v >= VersionHistoryStep {
+		e.uvarint(uint64(len(p.Sizes)))
+		for _, x := range p.Sizes {
+			e.time(x.At)
+			e.int(x.Ready)
+		}
+	}
 	return nil
 }
 
@@ -232,6 +239,14 @@ func (d *dec) policyEntry() (string, *Policy) {
 		}
 	}
 	p.Desired, p.Ready, p.LastEvaluation = d.int(), d.int(), d.time()
+	if d.v >= VersionHistoryStep {
+		if n := d.n(2); n > 0 {
+			p.Sizes = make([]SizePoint, 0, n)
+			for range n {
+				p.Sizes = append(p.Sizes, SizePoint{At: d.time(), Ready: d.int()})
+			}
+		}
+	}
 	if (!hasWindows && len(p.Windows) > 0) || (!hasSeries && len(p.Series) > 0) {
 		d.fail("entries in an absent map")
 	}

@@ -96,6 +96,7 @@ func (s *State) writableAudit() {
 func (p *Policy) clone() *Policy {
 	c := *p
 	c.Decisions = slices.Clip(p.Decisions)
+	c.Sizes = slices.Clip(p.Sizes)
 	c.Pending = slices.Clone(p.Pending)
 	c.Samples = maps.Clone(p.Samples)
 	if p.Windows != nil {

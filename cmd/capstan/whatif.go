@@ -139,6 +139,10 @@ func replayStored(stdout, stderr io.Writer, tr *trace.Trace, stored policy.Polic
 	if err != nil {
 		return err
 	}
+	initial, err := api.TraceInitialSize(tr)
+	if err != nil {
+		return err
+	}
 	series, err := mapTrace(stored, tr, nil)
 	if err != nil {
 		return err
@@ -147,7 +151,7 @@ func replayStored(stdout, stderr io.Writer, tr *trace.Trace, stored policy.Polic
 		fmt.Fprintf(stderr, "warning: the history's step (%s) is longer than stale_after (%s): between buckets the metrics look stale and the policy only holds or grows, so it scales in only on a fresh bucket\n",
 			policy.Duration(step), stored.StaleAfter)
 	}
-	res, err := simulate.Run(simulate.Config{Policy: stored, RecordedSize: recorded}, series)
+	res, err := simulate.Run(simulate.Config{Policy: stored, InitialSize: initial, RecordedSize: recorded}, series)
 	if err != nil {
 		return err
 	}
