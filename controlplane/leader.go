@@ -159,7 +159,7 @@ func (l *loop) refreshGroups(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			l.groups.refresh(ctx, l.n.fsm.allGroupRefs())
+			l.groups.refreshSpread(ctx, l.n.fsm.allGroupRefs(), l.log)
 		}
 	}
 }

@@ -43,6 +43,9 @@ type nodeMetrics struct {
 	groupOldest  prometheus.Gauge
 	groupsCached prometheus.Gauge
 	groupRefresh prometheus.Histogram
+	// groupOverrun is how far the last periodic refresh ran past its
+	// period (groupcache.go, refreshSpread).
+	groupOverrun prometheus.Gauge
 	// capacity holds the per-policy gauges of capacity against demand
 	// (capacity.go), also the leader's only.
 	capacity *capacityMetrics
@@ -90,6 +93,8 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 		groupRefresh: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "capstan_group_refresh_duration_seconds", Help: "How long the leader took to describe every group of its policies, in batches.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)}),
+		groupOverrun: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "capstan_group_refresh_overrun_seconds", Help: "How far the leader's last refresh of every group ran past --group-refresh (0: it fit); above 0 the provider's read budget cannot describe every group that often."}),
 	}
 	commits := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "capstan_evaluation_commits_total", Help: "Evaluations by whether and why the leader wrote them to the Raft log: quiet (not written), record (a decision), pacing (cooldowns, rate-limit history or the binding stabilization size changed), state_sync (the state's periodic refresh), sizes (the group's size changed), first_of_term, heartbeat."},
@@ -135,7 +140,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 		Name: "capstan_policies", Help: "Policies in the replicated state."},
 		func() float64 { return float64(n.fsm.policyCount()) })
 	for _, c := range append(append(m.capacity.collectors(), m.pull.collectors()...), m.evaluations, commits, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, m.roundTrip,
-		m.groupDescribed, m.groupSaved, m.groupAge, m.groupOldest, m.groupsCached, m.groupRefresh, raftState, applied, commit, term, policies, newHealthCollector(n)) {
+		m.groupDescribed, m.groupSaved, m.groupAge, m.groupOldest, m.groupsCached, m.groupRefresh, m.groupOverrun, raftState, applied, commit, term, policies, newHealthCollector(n)) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -186,6 +191,7 @@ func (m *nodeMetrics) forgetInputs(id string) {
 	if id == "" {
 		m.groupOldest.Set(0)
 		m.groupsCached.Set(0)
+		m.groupOverrun.Set(0)
 		m.metricStale.Reset()
 		m.metricAge.Reset()
 		return

@@ -88,7 +88,7 @@ func (a *account) acquire(ctx context.Context, k kind, cost int) (time.Time, err
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, a.errWait(k, "the caller gave up before a token was asked for: "+err.Error())
 	}
-	if k == read && isBackground(ctx) {
+	if k == read && IsBackground(ctx) {
 		return a.acquireBackground(ctx, cost)
 	}
 	if k == read {

@@ -53,8 +53,8 @@ func Background(ctx context.Context) context.Context {
 	return context.WithValue(ctx, backgroundKey{}, true)
 }
 
-// isBackground reports whether ctx comes from Background.
-func isBackground(ctx context.Context) bool {
+// IsBackground reports whether ctx comes from Background.
+func IsBackground(ctx context.Context) bool {
 	bg, _ := ctx.Value(backgroundKey{}).(bool)
 	return bg
 }
