@@ -130,8 +130,8 @@ func Scope(g cloud.GroupRef) string {
 //
 // PageSize matters only to Wrap (drivers the budget does not meter by
 // their requests): AWS's limit of 50 names per DescribeAutoScalingGroups,
-// GCP's 500 results per list page, Azure's one instance view per scale
-// set, the fake cloud's 100 names per call.
+// GCP's 500 results per list page, the fake cloud's 100 names per call;
+// Azure's 1 is never used (its driver is metered per request).
 func Defaults() map[string]Provider {
 	return map[string]Provider{
 		"aws":   {Read: 10, Write: 5, PageSize: 50},
