@@ -421,9 +421,8 @@ type fetchCall struct {
 }
 
 // plan splits jobs into describe calls: per provider, in the calls
-// batchJobs makes. The jobs of a provider without a driver are finished
-// with that error here (those a refresh has not claimed yet: when their
-// call is run).
+// batchJobs makes; the jobs of a provider without a driver make one call
+// that run fails with the driver's error.
 func (c *groupCache) plan(jobs []fetchJob) []fetchCall {
 	byProvider := map[string][]fetchJob{}
 	var order []string
