@@ -46,8 +46,7 @@ func BenchmarkPolicyGauges(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for i := range ps {
-			m.observeInputs(ps[i], ins[i], ds[i], now)
-			m.capacity.observe(ps[i], gs, ins[i], ds[i])
+			m.policies.observe(ps[i], gs, ins[i], ds[i], now)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

@@ -545,8 +545,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	before := keepPacing(state)
 	d := policy.Evaluate(p, in, state, now)
 	state = before
-	n.metrics.observeInputs(p, in, d, now)
-	n.metrics.capacity.observe(p, gs, in, d)
+	n.metrics.policies.observe(p, gs, in, d, now)
 	desired := d.Desired
 	// The provider's own bounds win: asking for more than its max fails.
 	if gs.Max > 0 && desired > gs.Max {
