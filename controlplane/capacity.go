@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +28,9 @@ import (
 // 108 MB of the leader's heap (BenchmarkPolicyGauges), each child keeping
 // its label values, label pairs and hash.
 type policySeries struct {
-	rules []policy.Limit
+	// sortedRules are bindingRules by name, the order a scrape sends
+	// them in.
+	sortedRules []policy.Limit
 
 	// The families, one Desc each.
 	group, proposal, value, target, forecast, upper, binding, cost, actions, budget, stale, age *prometheus.Desc
@@ -85,7 +88,7 @@ func newPolicySeries() *policySeries {
 		return prometheus.NewDesc(name, help, append([]string{"policy"}, labels...), nil)
 	}
 	return &policySeries{
-		rules: bindingRules(),
+		sortedRules: slices.SortedFunc(slices.Values(bindingRules()), func(a, b policy.Limit) int { return strings.Compare(a.String(), b.String()) }),
 		group: desc("capstan_group_instances",
 			"The policy's instance group as the cloud reported it at the leader's last evaluation, by state: desired, in_service, pending.", "state"),
 		proposal: desc("capstan_policy_proposed_instances",
@@ -194,7 +197,10 @@ func (m *policySeries) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect builds every policy's series from a copy of the records taken
 // under the lock, so that evaluations are not held up for the scrape
-// (prometheus.Collector).
+// (prometheus.Collector). Each family's series go out in the order the
+// registry sorts them into (by label values, the labels in name order),
+// which makes its sort a linear pass: the sort of 260,000 series in
+// arbitrary order was a third of a scrape's CPU.
 func (m *policySeries) Collect(ch chan<- prometheus.Metric) {
 	type entry struct {
 		id string
@@ -204,58 +210,98 @@ func (m *policySeries) Collect(ch chan<- prometheus.Metric) {
 	entries := make([]entry, 0, len(m.policies))
 	for id, r := range m.policies {
 		e := entry{id: id, r: *r}
-		e.r.metrics = append([]metricRecord(nil), r.metrics...)
+		e.r.metrics = slices.Clone(r.metrics)
 		entries = append(entries, e)
 	}
 	m.mu.Unlock()
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.id, b.id) })
+
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
+	// {policy, ...}: by policy, then the second label's values in order.
 	for _, e := range entries {
-		id, r := e.id, &e.r
 		for i, state := range [...]string{"desired", "in_service", "pending"} {
-			gauge(m.group, r.group[i], id, state)
+			gauge(m.group, e.r.group[i], e.id, state)
 		}
-		for i, source := range [...]string{"reactive", "predictive", "recommended", "desired"} {
-			gauge(m.proposal, r.proposal[i], id, source)
+	}
+	// The sources of policyRecord.proposal, and the order of their names.
+	sources := [...]string{"reactive", "predictive", "recommended", "desired"}
+	for _, e := range entries {
+		for _, i := range [...]int{3, 1, 0, 2} {
+			gauge(m.proposal, e.r.proposal[i], e.id, sources[i])
 		}
-		for _, mr := range r.metrics {
-			gauge(m.target, mr.target, id, mr.name)
-			stale := 0.0
-			if mr.stale {
-				stale = 1
-			}
-			gauge(m.stale, stale, id, mr.name)
-			for _, s := range [...]struct {
-				d *prometheus.Desc
-				v float64
-			}{{m.value, mr.value}, {m.age, mr.age}, {m.forecast, mr.forecast}, {m.upper, mr.upper}} {
-				if !math.IsNaN(s.v) {
-					gauge(s.d, s.v, id, mr.name)
-				}
-			}
-		}
-		for _, rule := range m.rules {
+	}
+	for _, e := range entries {
+		for _, rule := range m.sortedRules {
 			v := 0.0
-			if r.bound == rule {
+			if e.r.bound == rule {
 				v = 1
 			}
-			gauge(m.binding, v, id, rule.String())
+			gauge(m.binding, v, e.id, rule.String())
 		}
-		if r.currency != "" {
-			gauge(m.cost, r.cost, id, r.currency)
+	}
+	for _, e := range entries {
+		if e.r.budgeted {
+			counter(m.budget, e.r.budgetBound, e.id)
 		}
-		if r.out > 0 {
-			counter(m.actions, r.out, id, "out")
+	}
+	// {direction, policy}: in before out.
+	for _, e := range entries {
+		if e.r.in > 0 {
+			counter(m.actions, e.r.in, e.id, "in")
 		}
-		if r.in > 0 {
-			counter(m.actions, r.in, id, "in")
+	}
+	for _, e := range entries {
+		if e.r.out > 0 {
+			counter(m.actions, e.r.out, e.id, "out")
 		}
-		if r.budgeted {
-			counter(m.budget, r.budgetBound, id)
+	}
+	// {currency, policy}: by currency, then policy.
+	priced := make([]int, 0, len(entries))
+	for i := range entries {
+		if entries[i].r.currency != "" {
+			priced = append(priced, i)
+		}
+	}
+	slices.SortStableFunc(priced, func(a, b int) int { return strings.Compare(entries[a].r.currency, entries[b].r.currency) })
+	for _, i := range priced {
+		gauge(m.cost, entries[i].r.cost, entries[i].id, entries[i].r.currency)
+	}
+	// {metric, policy}: by metric name, then policy.
+	type ref struct{ e, m int }
+	refs := make([]ref, 0, 2*len(entries))
+	for i := range entries {
+		for j := range entries[i].r.metrics {
+			refs = append(refs, ref{i, j})
+		}
+	}
+	metric := func(r ref) *metricRecord { return &entries[r.e].r.metrics[r.m] }
+	slices.SortStableFunc(refs, func(a, b ref) int { return strings.Compare(metric(a).name, metric(b).name) })
+	for _, f := range []struct {
+		d *prometheus.Desc
+		v func(*metricRecord) float64
+	}{
+		{m.value, func(mr *metricRecord) float64 { return mr.value }},
+		{m.target, func(mr *metricRecord) float64 { return mr.target }},
+		{m.forecast, func(mr *metricRecord) float64 { return mr.forecast }},
+		{m.upper, func(mr *metricRecord) float64 { return mr.upper }},
+		{m.age, func(mr *metricRecord) float64 { return mr.age }},
+		{m.stale, func(mr *metricRecord) float64 {
+			if mr.stale {
+				return 1
+			}
+			return 0
+		}},
+	} {
+		for _, r := range refs {
+			// NaN: absent (no sample, no forecast).
+			if v := f.v(metric(r)); !math.IsNaN(v) {
+				gauge(f.d, v, entries[r.e].id, metric(r).name)
+			}
 		}
 	}
 }

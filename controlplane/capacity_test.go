@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/policy"
@@ -189,4 +190,49 @@ func gatherSeries(t *testing.T, reg prometheus.Gatherer, family string) map[stri
 		}
 	}
 	return out
+}
+
+// TestPolicySeriesCollectedInOrder: each family's series leave Collect in
+// the order the registry sorts them into (label values, labels by name),
+// which keeps a scrape's sort linear; a new rule, source or label must
+// keep it so.
+func TestPolicySeriesCollectedInOrder(t *testing.T) {
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	m := newPolicySeries()
+	for i, id := range []string{"web", "api", "batch", "queue"} {
+		p := policy.Policy{ID: id, Metrics: []policy.Metric{{Name: "rps", Target: 100}, {Name: "cpu", Target: 60}},
+			Cost: policy.Cost{PerInstanceHour: 1, Currency: []string{"USD", "EUR"}[i%2]}, Budget: policy.Budget{MaxHourlyCost: 9}}
+		in := policy.Inputs{}
+		in.Metrics[0] = policy.Sample{Time: now, Value: 1, Present: true}
+		in.Metrics[1] = policy.Sample{Time: now, Value: 2, Present: true}
+		d := policy.Decision{NumMetrics: 2, Action: []policy.Action{policy.ActionScaleOut, policy.ActionScaleIn}[i%2]}
+		m.observe(p, cloud.GroupState{Desired: i}, in, d, now)
+		d.Action = policy.ActionScaleOut
+		m.observe(p, cloud.GroupState{Desired: i}, in, d, now)
+	}
+	ch := make(chan prometheus.Metric, 1000)
+	m.Collect(ch)
+	close(ch)
+	last := map[string][]string{}
+	families := 0
+	for c := range ch {
+		var pb dto.Metric
+		if err := c.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		var values []string
+		for _, l := range pb.GetLabel() { // in name order
+			values = append(values, l.GetValue())
+		}
+		name := c.Desc().String()
+		if prev, ok := last[name]; ok && slices.Compare(prev, values) >= 0 {
+			t.Errorf("%s: %v sent after %v", name, values, prev)
+		} else if !ok {
+			families++
+		}
+		last[name] = values
+	}
+	if families != 12 {
+		t.Errorf("%d families collected, want all 12", families)
+	}
 }
