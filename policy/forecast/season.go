@@ -222,7 +222,20 @@ func downsample(values []float64, k int, out []float64) []float64 {
 		return values
 	}
 	for i := 0; i < len(values); i += k {
-		mean, ok := finiteMean(values[i:min(i+k, len(values))])
+		group := values[i:min(i+k, len(values))]
+		// Most groups have no gap: sum them without a check per value. A
+		// gap makes the sum NaN or infinite, and then the group is summed
+		// again skipping its missing values; a group of finite values whose
+		// sum overflows gets the same sum both ways.
+		var sum float64
+		for _, v := range group {
+			sum += v
+		}
+		if finite(sum) {
+			out = append(out, sum/float64(len(group)))
+			continue
+		}
+		mean, ok := finiteMean(group)
 		if !ok {
 			mean = math.NaN()
 		}

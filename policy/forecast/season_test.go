@@ -280,8 +280,36 @@ func seasonSeries() map[string][]float64 {
 		tiny[i] = 1e-300 * math.Sin(float64(i))
 		huge[i] = 1e150 * (2 + math.Sin(float64(i)/10))
 	}
+	overflow := []float64{1e308, 1e308, 1e308, -1e308, 1, math.NaN(), math.NaN(), math.NaN(), 2, math.Copysign(0, -1)}
 	return map[string][]float64{"cycle": cycle, "gaps": gappy, "infinities": withInf, "ramp": ramp,
-		"constant": constant, "tiny": tiny, "huge": huge, "empty": {}}
+		"constant": constant, "tiny": tiny, "huge": huge, "overflow": overflow, "empty": {}}
+}
+
+// TestDownsampleMatchesGroupMeans: the buckets are bit for bit the means
+// of each group's finite values (NaN for a group with none), whether the
+// group takes the unchecked sum or, with a gap or an overflow, the checked one.
+func TestDownsampleMatchesGroupMeans(t *testing.T) {
+	for name, x := range seasonSeries() {
+		for _, k := range []int{2, 3, 10, 60} {
+			got := downsample(x, k, nil)
+			var want []float64
+			for i := 0; i < len(x); i += k {
+				m, ok := finiteMean(x[i:min(i+k, len(x))])
+				if !ok {
+					m = math.NaN()
+				}
+				want = append(want, m)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s, k %d: %d buckets, want %d", name, k, len(got), len(want))
+			}
+			for i := range got {
+				if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+					t.Errorf("%s, k %d: bucket %d is %v, want %v", name, k, i, got[i], want[i])
+				}
+			}
+		}
+	}
 }
 
 // TestSeasonSumsMatchTwoPasses: prefixSums' and detrend's moments, summed
