@@ -106,6 +106,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPeerConn$$' -fuzztime $(FUZZTIME) ./controlplane/raftls/
 	$(GO) test -run '^$$' -fuzz '^FuzzPlan$$' -fuzztime $(FUZZTIME) ./metrics/prom/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRates$$' -fuzztime $(FUZZTIME) ./cloud/budget/
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendFloat$$' -fuzztime $(FUZZTIME) ./policy/simulate/report/
 
 # run: a local three-node cluster on loopback with the fake cloud, fed from a trace.
 run: build
