@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,4 +211,55 @@ func mustSimulate(t *testing.T, url, doc string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestSimulateStartsAtTheReadySize: simulate --trace on a history CSV
+// with a ready-size column starts the group at its first row's size (the
+// group's recorded size), --initial-size overrides it, and a trace
+// without the column starts at what the targets ask for; the column is
+// never taken for a metric.
+func TestSimulateStartsAtTheReadySize(t *testing.T) {
+	pol := writeFile(t, "p.yaml", `id: p
+target: {provider: fake, group: p}
+min: 1
+max: 40
+warmup: 30m
+evaluation_interval: 1m
+stale_after: 10m
+metrics: [{name: rps, type: request_rate, target: 100}]
+`)
+	var rows, plain strings.Builder
+	rows.WriteString("time,rps,ready-size\n")
+	plain.WriteString("time,rps\n")
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 30 {
+		ts := start.Add(time.Duration(i) * time.Minute).Format(time.RFC3339)
+		fmt.Fprintf(&rows, "%s,200,20\n", ts)
+		fmt.Fprintf(&plain, "%s,200\n", ts)
+	}
+	withSizes, without := writeFile(t, "sizes.csv", rows.String()), writeFile(t, "plain.csv", plain.String())
+	peak := func(args ...string) int {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, append([]string{"simulate", "--policy", pol, "-o", "json"}, args...)...)
+		var s simulate.Summary
+		if err := json.Unmarshal([]byte(stdout), &s); code != 0 || err != nil || s.Samples != 30 {
+			t.Fatalf("exit %d %v\n%s\n%s", code, err, stdout, stderr)
+		}
+		return s.PeakSize
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"the recorded size", []string{"--trace", withSizes}, 20},
+		{"--initial-size wins", []string{"--trace", withSizes, "--initial-size", "7"}, 7},
+		{"no sizes: what the targets ask for", []string{"--trace", without}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := peak(tc.args...); got != tc.want {
+				t.Fatalf("peak size %d, want %d", got, tc.want)
+			}
+		})
+	}
 }
