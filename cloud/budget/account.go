@@ -177,7 +177,8 @@ func (a *account) acquire(ctx context.Context, k kind, cost int) (time.Time, err
 
 // acquireBackground takes cost read tokens for a background read: only
 // tokens the bucket holds now beyond a reserve for foreground reads
-// (backgroundReserve), and only while no write and no other read waits. It never reserves a token ahead as a foreground read does, so a
+// (backgroundReserve), and only while no write and no other read waits.
+// It never reserves a token ahead as a foreground read does, so a
 // foreground read that comes later finds no background reservations in
 // front of it: at worst a background read took the token that was there,
 // and the foreground read waits for the next one. The price is that a
