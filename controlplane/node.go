@@ -317,7 +317,10 @@ func NewNode(cfg Config) (*Node, error) {
 		snapshotTurns: true,
 	}
 	n.fsm.onSamples = n.notifyFresh
-	n.fsm.snapshotVersion = cfg.writeVersion()
+	// Snapshots have versions of their own since entry version 7, which
+	// changed only entries: the newest snapshot version not above the
+	// entries'.
+	n.fsm.snapshotVersion = min(cfg.writeVersion(), store.SnapshotVersion)
 	m, err := newNodeMetrics(cfg.Registerer, n)
 	if err != nil {
 		return nil, err
