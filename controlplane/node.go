@@ -109,6 +109,14 @@ type Config struct {
 	// forecasting models) at this period, and a decision record alone does
 	// not carry it.
 	StateSync time.Duration
+	// ModelSync is the longest the leader goes without committing a
+	// policy's forecasting models (never less often than StateSync): the
+	// commits in between carry the state without them, and every node
+	// keeps the models it holds. A week-old policy's models are most of
+	// its state's 5 KB. A successor resumes forecasting from models at
+	// most this old (or from those of the policy's last action). Entry
+	// version 7 on; in older ones the models go at every state commit.
+	ModelSync time.Duration
 	// GroupRefresh is how often the leader describes, in batches, every
 	// group its policies scale (groupcache.go). Evaluations read that
 	// state; one never acts on state older than twice this period, and
@@ -197,6 +205,7 @@ func DefaultConfig() Config {
 		CloudSettle:        20 * time.Second,
 		ApplyTimeout:       5 * time.Second,
 		StateSync:          60 * time.Second,
+		ModelSync:          5 * time.Minute,
 		GroupRefresh:       15 * time.Second,
 	}
 }

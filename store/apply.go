@@ -43,9 +43,9 @@ func (s *State) Apply(index uint64, c Command, opt Options) Result {
 		return s.evaluated(c, opt)
 	case Evaluations:
 		var res Result
-		for _, x := range c.Items {
+		for i, x := range c.Items {
 			if r := s.evaluated(x, opt); r.Outcome != OK {
-				res.Refused = append(res.Refused, x.Policy)
+				res.Refused = append(res.Refused, i)
 			}
 		}
 		return res

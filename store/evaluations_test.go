@@ -30,14 +30,15 @@ func TestEvaluationsApplyAsEach(t *testing.T) {
 	tests := []struct {
 		name    string
 		items   []Evaluated
-		refused []string
+		refused []int
 	}{
 		{"none", nil, nil},
 		{"one", []Evaluated{ev("web", 1, 2)}, nil},
 		{"two policies", []Evaluated{ev("web", 1, 2), ev("api", 2, 3)}, nil},
 		{"one policy twice: the later wins, both records kept", []Evaluated{ev("web", 1, 2), ev("web", 1, 4)}, nil},
-		{"a replaced version refused, the rest applied", []Evaluated{ev("web", 1, 2), ev("api", 9, 3), ev("web", 1, 5)}, []string{"api"}},
-		{"a policy that does not exist", []Evaluated{ev("gone", 1, 2), ev("api", 2, 3)}, []string{"gone"}},
+		{"a replaced version refused, the rest applied", []Evaluated{ev("web", 1, 2), ev("api", 9, 3), ev("web", 1, 5)}, []int{1}},
+		{"a policy that does not exist", []Evaluated{ev("gone", 1, 2), ev("api", 2, 3)}, []int{0}},
+		{"one policy's second evaluation refused", []Evaluated{ev("api", 2, 2), ev("api", 1, 3)}, []int{1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,10 +52,10 @@ func TestEvaluationsApplyAsEach(t *testing.T) {
 				return s
 			}
 			one, batched := fresh(), fresh()
-			var refused []string
+			var refused []int
 			for i, x := range tc.items {
 				if r := one.Apply(uint64(3+i), x, Options{}); r.Outcome != OK {
-					refused = append(refused, x.Policy)
+					refused = append(refused, i)
 				}
 			}
 			data, err := Encode(Evaluations{Items: tc.items})
@@ -67,7 +68,7 @@ func TestEvaluationsApplyAsEach(t *testing.T) {
 			}
 			r := batched.Apply(3, c, Options{})
 			if r.Outcome != OK || !slices.Equal(r.Refused, tc.refused) || !slices.Equal(refused, tc.refused) {
-				t.Fatalf("outcome %v, refused %q (one by one %q); want %q", r.Outcome, r.Refused, refused, tc.refused)
+				t.Fatalf("outcome %v, refused %v (one by one %v); want %v", r.Outcome, r.Refused, refused, tc.refused)
 			}
 			if !reflect.DeepEqual(one, batched) {
 				t.Fatal("the entry leaves another state than its evaluations one by one")

@@ -48,7 +48,7 @@ type Result struct {
 	// Touched are the policies that got a newer sample, for the leader
 	// loop to evaluate.
 	Touched []string
-	// Refused are the policies whose evaluations in a CmdEvaluations
-	// entry were refused (the policy changed while it was evaluated).
-	Refused []string
+	// Refused are the positions, in a CmdEvaluations entry, of the
+	// evaluations refused (their policy changed while it was evaluated).
+	Refused []int
 }
