@@ -183,11 +183,20 @@ func (c *Config) writeVersion() uint8 {
 }
 
 // DefaultSnapshotThreshold is the log entries between a node's
-// snapshots. Under 10,000 two-metric policies the log grows by about 600
-// entries a second (mostly evaluations), so each node snapshots about once
-// a minute, as it did when Raft's check every 30 to 60 s found the old
-// 8,192 passed; the log then holds at most this plus TrailingLogs entries.
-const DefaultSnapshotThreshold = 32768
+// snapshots. Under 10,000 two-metric policies with a week of history the
+// log grows by about 8 entries and 0.4 MB a second since evaluations are
+// committed a tick at a time (entry version 7; it was 600 entries and
+// 1.3 MB a second with one entry per evaluation, when the threshold was
+// 32,768), so each node snapshots about every 4 minutes, writes about
+// 100 MB of log in between, and replays at most that on a restart; the
+// log then holds at most this plus TrailingLogs entries.
+const DefaultSnapshotThreshold = 2048
+
+// DefaultTrailingLogs is the entries kept after a snapshot: about two
+// minutes of log under that load (a follower further behind installs a
+// snapshot). Entries are fatter since they carry a tick's evaluations:
+// the 10,240 kept before would now be about 500 MB of raft.db.
+const DefaultTrailingLogs = 1024
 
 // DefaultConfig returns the tunables' defaults.
 func DefaultConfig() Config {
@@ -197,7 +206,7 @@ func DefaultConfig() Config {
 		LeaderLeaseTimeout: 500 * time.Millisecond,
 		SnapshotThreshold:  DefaultSnapshotThreshold,
 		SnapshotInterval:   30 * time.Second,
-		TrailingLogs:       10240,
+		TrailingLogs:       DefaultTrailingLogs,
 		MaxDecisions:       100,
 		Tick:               250 * time.Millisecond,
 		Workers:            8,
