@@ -502,7 +502,12 @@ func TestCluster(t *testing.T) {
 		}{fmt.Sprintf("the rolling-upgrade mode writes entries and snapshots in version %d", v), clusterOptions{writeVersion: int(v), trailingLogs: 4}, writesVersion(v)})
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, newCluster(t, tc.opts)) })
+		t.Run(tc.name, func(t *testing.T) {
+			// Each scenario has its own in-memory cluster; they wait on
+			// Raft's timeouts more than they compute.
+			t.Parallel()
+			tc.run(t, newCluster(t, tc.opts))
+		})
 	}
 }
 
