@@ -425,6 +425,7 @@ func (l *loop) forgetDeleted(policies []scheduled) {
 		if !live[id] {
 			delete(l.last, id)
 			delete(l.latest, id)
+			delete(l.holding, id)
 			l.n.metrics.forgetInputs(id)
 		}
 	}
