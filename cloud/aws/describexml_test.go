@@ -133,6 +133,11 @@ func TestDescribeDecoderMatchesSDK(t *testing.T) {
 		{"a character reference in a state", page(group("web", `<Instances><member><LifecycleState>InService&#x20;</LifecycleState></member></Instances>`)), false},
 		{"CDATA", page(group("<![CDATA[web]]>", "")), false},
 		{"a prefixed element", page(`<x:member xmlns:x="u"><AutoScalingGroupName>w</AutoScalingGroupName></x:member>`), false},
+		{"a name in another case", strings.Replace(page(group("web", "")), "<MinSize>1</MinSize>", "<minsize>4</minsize>", 1), false},
+		{"list items not named member", strings.ReplaceAll(page(group("web", `<Instances><item><LifecycleState>InService</LifecycleState></item></Instances>`)),
+			"member>", "item>"), true},
+		{"a second result", strings.Replace(page(group("web", "")), "<ResponseMetadata>",
+			"<DescribeAutoScalingGroupsResult><AutoScalingGroups>"+group("db", "")+"</AutoScalingGroups></DescribeAutoScalingGroupsResult><ResponseMetadata>", 1), false},
 		{"a size with a plus sign", strings.Replace(page(group("web", "")), "<MinSize>1<", "<MinSize>+1<", 1), false},
 		{"a size past int32", strings.Replace(page(group("web", "")), "<MaxSize>9<", "<MaxSize>2147483648<", 1), false},
 	} {
