@@ -33,9 +33,9 @@ import (
 //
 // It hands the answer to the SDK's decoder instead whenever it meets
 // anything outside the plain shape AWS sends: an entity or character
-// reference (&amp;, &#...;) or a CDATA section in a value it reads, a
-// namespace prefix, a number that is not a plain int32, a document that
-// does not close. Errors, other operations and every request go to the
+// reference (&amp;, &#...;), a carriage return or a CDATA section in a
+// value it reads, a namespace prefix, a name it reads in another case, a
+// number that is not a plain int32, a document that does not close. Errors, other operations and every request go to the
 // SDK's protocol unchanged. TestDescribeDecoderMatchesSDK and
 // FuzzDescribeDecoder check that the two decoders agree on what the
 // driver reads.
@@ -307,8 +307,8 @@ func (d *describeDecoder) value(text []byte) error {
 			g.DesiredCapacity, err = int32Ptr(text)
 		}
 	case d.at(elemResult, elemGroups, anyElem, elemInstances, anyElem, elemState):
-		if bytes.IndexByte(text, '&') >= 0 {
-			return errUnsupported
+		if err := checkPlain(text); err != nil {
+			return err
 		}
 		g := &d.groups[len(d.groups)-1]
 		g.Instances[len(g.Instances)-1].LifecycleState = lifecycleState(text)
@@ -316,12 +316,22 @@ func (d *describeDecoder) value(text []byte) error {
 	return err
 }
 
-// plain returns text as a string when it holds no reference to decode.
+// plain returns text as a string when it is plain (checkPlain).
 func plain(text []byte) (string, error) {
-	if bytes.IndexByte(text, '&') >= 0 {
-		return "", errUnsupported
+	if err := checkPlain(text); err != nil {
+		return "", err
 	}
 	return string(text), nil
+}
+
+// checkPlain accepts text that holds no reference to decode and no
+// carriage return, which XML's line-end handling would turn into a
+// newline.
+func checkPlain(text []byte) error {
+	if bytes.IndexByte(text, '&') >= 0 || bytes.IndexByte(text, '\r') >= 0 {
+		return errUnsupported
+	}
+	return nil
 }
 
 func plainPtr(text []byte) (*string, error) {

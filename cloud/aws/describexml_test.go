@@ -132,6 +132,7 @@ func TestDescribeDecoderMatchesSDK(t *testing.T) {
 		{"an entity in a name", page(group("a&amp;b", "")), false},
 		{"a character reference in a state", page(group("web", `<Instances><member><LifecycleState>InService&#x20;</LifecycleState></member></Instances>`)), false},
 		{"CDATA", page(group("<![CDATA[web]]>", "")), false},
+		{"a carriage return in a name", page(group("web\r\n", "")), false},
 		{"a prefixed element", page(`<x:member xmlns:x="u"><AutoScalingGroupName>w</AutoScalingGroupName></x:member>`), false},
 		{"a name in another case", strings.Replace(page(group("web", "")), "<MinSize>1</MinSize>", "<minsize>4</minsize>", 1), false},
 		{"list items not named member", strings.ReplaceAll(page(group("web", `<Instances><item><LifecycleState>InService</LifecycleState></item></Instances>`)),
