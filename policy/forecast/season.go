@@ -79,7 +79,7 @@ func DetectSeason(values []float64, step time.Duration, candidates []time.Durati
 	bestK := 0 // bucket size of the accepted period
 	for _, c := range cands {
 		k := max(1, c.lag/detectPointsPerPeriod)
-		acf, _, ok := d.score(c.lag, k)
+		acf, _, ok := d.score(c.lag, k, true)
 		if !ok {
 			continue
 		}
@@ -93,7 +93,7 @@ func DetectSeason(values []float64, step time.Duration, candidates []time.Durati
 			// model. A longer one that does not contain the shorter (or
 			// cannot resolve it in MaxSlots slots) must still leave at most
 			// detectLongerShare of the shorter one's unexplained part.
-			same, pairs, _ := d.score(c.lag, bestK)
+			same, pairs, _ := d.score(c.lag, bestK, false)
 			need := 1 - detectLongerShare*(1-strength)
 			if contains(c.period, period) && pairs > 0 {
 				// At least as much, give or take the autocorrelation's
@@ -178,8 +178,10 @@ func newDetector(values []float64, kMin int) *detector {
 
 // score averages the values into buckets of k steps, detrends them over lag
 // steps and returns the autocorrelation at that lag, the number of pairs it
-// rests on, and whether it is both significant and a local peak.
-func (d *detector) score(lagSteps, k int) (acf float64, pairs int, ok bool) {
+// rests on, and, when judge is set, whether it is both significant and a
+// local peak (ok is false otherwise: a caller that reads only the
+// autocorrelation saves the four more that the local-peak check costs).
+func (d *detector) score(lagSteps, k int, judge bool) (acf float64, pairs int, ok bool) {
 	r := d.at(k)
 	x := r.x
 	resid := d.resids[:len(x)]
@@ -195,7 +197,7 @@ func (d *detector) score(lagSteps, k int) (acf float64, pairs int, ok bool) {
 	// around it): subtract its mean once, not in each.
 	gaps := centre(resid, mean)
 	acf, pairs = autocorrelation(resid, gaps, variance, lag)
-	ok = acf > max(detectMinACF, 2/math.Sqrt(float64(pairs))) && localPeak(resid, gaps, variance, lag, acf)
+	ok = judge && acf > max(detectMinACF, 2/math.Sqrt(float64(pairs))) && localPeak(resid, gaps, variance, lag, acf)
 	return acf, pairs, ok
 }
 
