@@ -205,16 +205,70 @@ func (d *detector) score(lagSteps, k int, judge bool) (acf float64, pairs int, o
 // at lag, acf, is higher than at each of detectPeakOffsets around it (at
 // least one point away).
 func localPeak(c []float64, gaps bool, variance float64, lag int, acf float64) bool {
-	for _, off := range detectPeakOffsets {
+	var lags [len(detectPeakOffsets)]int
+	for k, off := range detectPeakOffsets {
 		l := int(math.Round(float64(lag) * (1 + off)))
 		if l == lag {
 			l += int(math.Copysign(1, off))
 		}
+		lags[k] = l
+	}
+	if acfs, ok := autocorrelations(c, gaps, variance, lags); ok {
+		for _, a := range acfs {
+			if a >= acf {
+				return false
+			}
+		}
+		return true
+	}
+	for _, l := range lags {
 		if a, _ := autocorrelation(c, gaps, variance, l); a >= acf {
 			return false
 		}
 	}
 	return true
+}
+
+// autocorrelations returns autocorrelation(c, false, variance, l) for each
+// of the lags, bit for bit, in one pass over c rather than four: each lag's
+// sum is its own accumulator, added to in the same order as alone, so the
+// four additions of a step do not wait on each other (alone, each addition
+// waits for the one before). ok is false, and nothing computed, when c has
+// gaps or a lag is not within (0, len(c)): the caller takes them one at a
+// time then.
+func autocorrelations(c []float64, gaps bool, variance float64, lags [4]int) (acfs [4]float64, ok bool) {
+	n := len(c)
+	if gaps || variance <= 0 {
+		return acfs, false
+	}
+	longest := 0
+	for _, l := range lags {
+		if l <= 0 || l >= n {
+			return acfs, false
+		}
+		longest = max(longest, l)
+	}
+	// Every lag has a pair at each i below n-longest; the shorter lags'
+	// remaining pairs follow, in order, in their own loops.
+	m := n - longest
+	l0, l1, l2, l3 := lags[0], lags[1], lags[2], lags[3]
+	a, b0, b1, b2, b3 := c[:m], c[l0:l0+m], c[l1:l1+m], c[l2:l2+m], c[l3:l3+m]
+	s0, s1, s2, s3 := 0.0, 0.0, 0.0, 0.0
+	for i, x := range a {
+		s0 += x * b0[i]
+		s1 += x * b1[i]
+		s2 += x * b2[i]
+		s3 += x * b3[i]
+	}
+	s := [4]float64{s0, s1, s2, s3}
+	for k, l := range lags {
+		sum := s[k]
+		for i := m; i < n-l; i++ {
+			sum += c[i] * c[i+l]
+		}
+		acfs[k] = sum / float64(n-l) / variance
+	}
+	return acfs, true
 }
 
 // downsample appends to out the means of consecutive groups of k values,

@@ -358,3 +358,49 @@ func TestSeasonSumsMatchTwoPasses(t *testing.T) {
 		})
 	}
 }
+
+// TestAutocorrelationsMatchOneAtATime: the four lags of the local-peak
+// check, summed in one pass, are bit for bit each lag's autocorrelation
+// alone; and the pass declines (the caller then goes one lag at a time)
+// for a series with gaps, a lag outside the series or no variance.
+func TestAutocorrelationsMatchOneAtATime(t *testing.T) {
+	cycle := synth(3*1440, time.Minute, 7, dailySine).values
+	mean, variance := momentsOf(cycle)
+	c := slices.Clone(cycle)
+	centre(c, mean)
+	gappy := slices.Clone(c)
+	gappy[100] = math.NaN()
+	tests := []struct {
+		name     string
+		c        []float64
+		gaps     bool
+		variance float64
+		lags     [4]int
+		ok       bool
+	}{
+		{"peak offsets around a day", c, false, variance, [4]int{1152, 1296, 1584, 1728}, true},
+		{"lags out of order, one repeated", c, false, variance, [4]int{50, 3, 50, 4000}, true},
+		{"the longest lag leaves one pair", c, false, variance, [4]int{1, 2, 3, len(c) - 1}, true},
+		{"gaps", gappy, true, variance, [4]int{10, 20, 30, 40}, false},
+		{"a zero lag", c, false, variance, [4]int{0, 20, 30, 40}, false},
+		{"a lag past the end", c, false, variance, [4]int{10, 20, 30, len(c)}, false},
+		{"no variance", c, false, 0, [4]int{10, 20, 30, 40}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			acfs, ok := autocorrelations(tc.c, tc.gaps, tc.variance, tc.lags)
+			if ok != tc.ok {
+				t.Fatalf("ok %v, want %v", ok, tc.ok)
+			}
+			if !ok {
+				return
+			}
+			for k, l := range tc.lags {
+				want, _ := autocorrelation(tc.c, false, tc.variance, l)
+				if math.Float64bits(acfs[k]) != math.Float64bits(want) {
+					t.Errorf("lag %d: %v in one pass, %v alone", l, acfs[k], want)
+				}
+			}
+		})
+	}
+}
