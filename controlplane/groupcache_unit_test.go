@@ -439,3 +439,41 @@ func TestRefreshSpreadClaimsLate(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshYieldsToEvaluations: through the call budget, an evaluation's
+// describe of a group the leader just resized does not queue behind the
+// refresh's reads (synctest clock, 10 reads/s, 200 groups a describe each:
+// a 20 s refresh): it goes at once, from the reserve the refresh leaves,
+// and at worst one token later.
+func TestRefreshYieldsToEvaluations(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := budget.New(budget.Options{Read: budget.Rates{"fake": 10}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := b.Wrap("fake", &clockedDriver{})
+		c := testGroupCache(t, d, time.Now, time.Minute)
+		refs := make([]cloud.GroupRef, 200)
+		for i := range refs {
+			refs[i] = ref(fmt.Sprintf("g%03d", i))
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.refresh(context.Background(), refs)
+		}()
+		for _, at := range []time.Duration{3 * time.Second, 7 * time.Second, 12 * time.Second} {
+			time.Sleep(time.Until(bubbleStart.Add(at)))
+			g := refs[190] // its refresh call comes last
+			c.invalidate(g)
+			asked := time.Now()
+			if _, err := c.get(context.Background(), d, g); err != nil {
+				t.Fatal(err)
+			}
+			if waited := time.Since(asked); waited > 100*time.Millisecond {
+				t.Errorf("at %s the evaluation's describe waited %s behind the refresh, want at most one token (100ms)", at, waited)
+			}
+		}
+		<-done
+	})
+}

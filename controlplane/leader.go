@@ -75,6 +75,17 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{},
 		wakes: map[string]wake{}, woken: make(chan string), groups: groups}
 	defer l.stopWakes()
+	// Evaluations are committed in batches (evalcommits.go) once every
+	// server reads them: not while writing an older entry version.
+	committed := make(chan struct{})
+	if n.cfg.writeVersion() >= store.VersionBatched {
+		// The linger is real time (Raft's), not the policies' clock.
+		l.commits = newEvalBatcher(n.applyResult, n.cfg.Tick, evalBatchMax, time.Now)
+		go func() { defer close(committed); l.commits.run(ctx) }()
+	} else {
+		close(committed)
+	}
+	defer func() { <-committed }()
 
 	work := make(chan string)
 	var wg sync.WaitGroup
@@ -246,6 +257,14 @@ type loop struct {
 	// held is, per policy, the intent this term last recorded an in_doubt
 	// decision for, so a hold is recorded once, not at every evaluation.
 	held map[string]uint64
+	// holding is, per policy, the hold decision this term last recorded
+	// (holdKey), so that a hold repeated at every evaluation (a cooldown,
+	// a stabilization window) is recorded once; under mu, made on first
+	// use.
+	holding map[string]string
+	// commits batches the term's evaluation commits (evalcommits.go); nil
+	// while the node writes an entry version without batches.
+	commits *evalBatcher
 	// listed is the policy schedule the last tick read, so that what the
 	// term remembers of deleted policies is dropped once per removal from
 	// the policy set, not at every tick. Only the loop's goroutine uses it.
@@ -304,9 +323,11 @@ func (l *loop) ownSamples(id string) bool {
 	return true
 }
 
+// syncMark is when a policy's state was last committed (at), when with
+// its models (models), and its pacing then (pacingKey).
 type syncMark struct {
-	at     time.Time
-	pacing string
+	at, models time.Time
+	pacing     string
 }
 
 // latestKept is the state a policy's last evaluation in this term left,
@@ -411,6 +432,7 @@ func (l *loop) forgetDeleted(policies []scheduled) {
 		if !live[id] {
 			delete(l.last, id)
 			delete(l.latest, id)
+			delete(l.holding, id)
 			l.n.metrics.forgetInputs(id)
 		}
 	}
@@ -727,10 +749,12 @@ func (r commitReason) String() string { return commitReasonNames[r] }
 // commitEvaluated writes the evaluation's outcome and keeps next as the
 // state the policy's next evaluation in this term starts from. The state
 // is committed when its pacing (pacingKey) changed and at least every
-// StateSync; forecasting models change every evaluation and are synced on
-// that clock. A decision record, a change of the group's sizes, the term's
-// first evaluation of the policy and, every StateSync, its LastEvaluation
-// are committed without the state unless it is due.
+// StateSync; forecasting models change every evaluation and go with it
+// every ModelSync, and with every action (entry version 7 on; in older
+// versions with every state). A decision record, a change of the group's
+// sizes, the term's first evaluation of the policy and, every StateSync,
+// its LastEvaluation are committed without the state unless it is due.
+// All but actions are committed in the term's batches (evalcommits.go).
 func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.State, record *policy.Record, desired, ready int) {
 	n := l.n
 	id := v.Record.Policy.ID
@@ -738,9 +762,17 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 	l.mu.Lock()
 	_, evaluatedThisTerm := l.last[id]
 	l.last[id] = cmd.At
+	if l.repeatsHold(id, record) {
+		record, cmd.Record = nil, nil
+	}
 	l.mu.Unlock()
 	check := commitCheck{recorded: record != nil, sizesChanged: desired != v.Desired || ready != v.Ready,
 		firstOfTerm: !evaluatedThisTerm, sinceCommit: cmd.At.Sub(v.Last), stateSync: n.cfg.StateSync}
+	// An action, its failure or its doubt is committed before the
+	// evaluation returns, like the intent and the result before it, and
+	// with the whole state: a successor resumes from the models it acted
+	// on.
+	urgent := l.commits == nil || (record != nil && record.Action != policy.ActionHold.String())
 	var mark syncMark
 	if next != nil {
 		l.keepState(id, v.Record.Version, *next)
@@ -748,30 +780,80 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		pm, _ := prev.(syncMark)
 		mark = syncMark{at: cmd.At, pacing: pacingKey(*next)}
 		check.hasState, check.pacingChanged, check.sinceStateSync = true, mark.pacing != pm.pacing, cmd.At.Sub(pm.at)
+		mark.models = cmd.At
+		if cmd.At.Sub(pm.models) < max(n.cfg.ModelSync, n.cfg.StateSync) && len(next.Models) > 0 && !urgent {
+			// The models, most of a week-old state's bytes, are not due:
+			// if the state goes, it goes without them.
+			check.pacingOnly, mark.models = true, pm.models
+		}
 	}
 	reason, withState := check.decide()
 	if withState {
-		b, err := next.MarshalBinary()
+		s := *next
+		if check.pacingOnly {
+			s.Models = nil
+		}
+		b, err := s.MarshalBinary()
 		if err != nil {
 			l.log.Warn("encoding the state failed; committing without it", "policy", id, "err", err)
 			check.hasState = false
 			reason, withState = check.decide()
 		}
-		cmd.State = b
+		if check.pacingOnly {
+			cmd.Pacing = b
+		} else {
+			cmd.State = b
+		}
 	}
 	n.metrics.evalCommits[reason].Inc()
 	if reason == commitQuiet {
 		return
 	}
-	if err := n.apply(ctx, cmd); err != nil {
-		if !errors.Is(err, api.ErrNoLeader) && !errors.Is(err, api.ErrOutcomeUnknown) && ctx.Err() == nil {
-			l.log.Debug("committing the evaluation failed", "policy", id, "err", err)
+	done := func(err error) {
+		if err != nil {
+			if !errors.Is(err, api.ErrNoLeader) && !errors.Is(err, api.ErrOutcomeUnknown) && ctx.Err() == nil {
+				l.log.Debug("committing the evaluation failed", "policy", id, "err", err)
+			}
+			return
 		}
+		if withState {
+			l.synced.Store(id, mark)
+		}
+	}
+	if urgent {
+		done(l.commitNow(ctx, cmd))
 		return
 	}
-	if withState {
-		l.synced.Store(id, mark)
+	l.commits.add(evalCommit{cmd: cmd, done: done}, false)
+}
+
+// repeatsHold reports whether record is a hold this term already recorded
+// for the policy at its previous recorded evaluation (holdKey), and
+// remembers it; any other evaluation ends the episode, so the next hold is
+// recorded again. A policy held by its cooldown or its stabilization
+// window recorded the same hold at every evaluation, about one evaluation
+// in ten under the load run, each a Raft write and a slot of the
+// policy's bounded decision history. Under l.mu.
+func (l *loop) repeatsHold(id string, record *policy.Record) bool {
+	if record == nil || record.Action != policy.ActionHold.String() {
+		delete(l.holding, id)
+		return false
 	}
+	if l.holding == nil {
+		l.holding = map[string]string{}
+	}
+	key := holdKey(*record)
+	same := l.holding[id] == key
+	l.holding[id] = key
+	return same
+}
+
+// holdKey is what makes two hold decisions the same hold: the sizes
+// proposed and kept and the rule that bound them. The metric values, the
+// forecast and the reason text, which move at every evaluation, are left
+// out: the first record of the episode shows them.
+func holdKey(r policy.Record) string {
+	return fmt.Sprintf("%d %d %d %s %t %d %s", r.Current, r.Recommended, r.Desired, r.Bound, r.Stale, r.ScaleInRule, r.Schedule)
 }
 
 // commitCheck is what decides whether an evaluation is committed, and
@@ -785,6 +867,9 @@ type commitCheck struct {
 	// time when never, so always long).
 	hasState, pacingChanged bool
 	sinceStateSync          time.Duration
+	// pacingOnly: if the state goes, it goes without its models (they
+	// were committed less than ModelSync ago).
+	pacingOnly bool
 	// sizesChanged: the group's desired or ready size differs from the
 	// committed one; firstOfTerm: this term had not evaluated the policy.
 	sizesChanged, firstOfTerm bool

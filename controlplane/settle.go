@@ -84,7 +84,7 @@ func (l *loop) settle(ctx context.Context, v evalView, drv cloud.Driver, ref clo
 		}
 		rec := policy.Record{Time: now, Action: "settled", Current: gs.Desired, Ready: gs.InService, Desired: in.To,
 			Reason: fmt.Sprintf("intent %d (%d -> %d, term %d) %s: %s", in.ID, in.From, in.To, in.Term, outcome, evidence)}
-		if err := n.apply(ctx, store.Evaluated{Policy: in.Policy, PolicyVersion: v.Record.Version, Record: &rec,
+		if err := l.commitNow(ctx, store.Evaluated{Policy: in.Policy, PolicyVersion: v.Record.Version, Record: &rec,
 			Desired: v.Desired, Ready: v.Ready, At: now}); err != nil && ctx.Err() == nil {
 			l.log.Debug("recording the settled decision failed", "policy", in.Policy, "err", err)
 		}

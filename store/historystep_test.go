@@ -2,8 +2,10 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,15 +49,15 @@ func TestWindowShape(t *testing.T) {
 }
 
 // TestHistoryStepIsVersioned: a policy's history step shapes its windows
-// when it comes in entry version 7; in versions 1 to 6 it is left out when
+// when it comes in entry version 8; in versions 1 to 7 it is left out when
 // written and zero when read, so the windows have the shape the old code
-// gave them, on every node alike. A version-7 snapshot keeps it.
+// gave them, on every node alike. A version-8 snapshot keeps it.
 func TestHistoryStepIsVersioned(t *testing.T) {
 	fine := testPolicy(t, "web", rps)
 	fine.Predictive.History, fine.Predictive.HistoryStep = policy.Duration(7*24*time.Hour), policy.Duration(time.Minute)
 	at := time.Unix(1_780_000_000, 0).UTC()
 	samples := Samples{Samples: []Sample{{Policy: "web", Metric: "rps", Time: at, Value: 10}, {Policy: "web", Metric: "rps", Time: at.Add(90 * time.Second), Value: 20}}}
-	for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionHistoryStep} {
+	for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionBatched, VersionHistoryStep} {
 		t.Run(fmt.Sprintf("version %d", v), func(t *testing.T) {
 			s := New()
 			for i, c := range []Command{PutPolicy{Policy: fine, At: at}, samples} {
@@ -229,20 +231,39 @@ func TestSizeHistory(t *testing.T) {
 		}
 	})
 
-	t.Run("version 6 has no place for them", func(t *testing.T) {
-		s := New()
-		s.Apply(1, PutPolicy{Policy: fine, At: at}, Options{})
-		s.Apply(2, eval(2, minute(0)), Options{})
+	for _, v := range []uint8{VersionBudget, VersionBatched} {
+		t.Run(fmt.Sprintf("version %d has no place for them", v), func(t *testing.T) {
+			s := New()
+			s.Apply(1, PutPolicy{Policy: fine, At: at}, Options{})
+			s.Apply(2, eval(2, minute(0)), Options{})
+			var buf bytes.Buffer
+			if err := s.WriteSnapshotVersion(&buf, v); err != nil {
+				t.Fatal(err)
+			}
+			// Entry version 7 changed no snapshot: its servers write and
+			// read version 6.
+			if got := buf.Bytes()[len(snapshotMagic)]; got != VersionBudget {
+				t.Fatalf("the snapshot of entry version %d is version %d, want 6", v, got)
+			}
+			r, err := ReadSnapshot(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Policies["web"]; got.Sizes != nil || got.Record.Policy.Predictive.HistoryStep != 0 {
+				t.Fatalf("version %d: sizes %+v, history step %s", v, got.Sizes, got.Record.Policy.Predictive.HistoryStep)
+			}
+		})
+	}
+
+	t.Run("there is no snapshot version 7", func(t *testing.T) {
 		var buf bytes.Buffer
-		if err := s.WriteSnapshotVersion(&buf, VersionBudget); err != nil {
+		if err := New().WriteSnapshot(&buf); err != nil {
 			t.Fatal(err)
 		}
-		r, err := ReadSnapshot(&buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := r.Policies["web"]; got.Sizes != nil || got.Record.Policy.Predictive.HistoryStep != 0 {
-			t.Fatalf("version 6: sizes %+v, history step %s", got.Sizes, got.Record.Policy.Predictive.HistoryStep)
+		b := buf.Bytes()
+		b[len(snapshotMagic)] = VersionBatched
+		if _, err := ReadSnapshot(bytes.NewReader(b)); !errors.Is(err, ErrUnknownSnapshot) || !strings.Contains(err.Error(), "no version 7") {
+			t.Fatalf("a version-7 snapshot: %v", err)
 		}
 	})
 }

@@ -30,6 +30,10 @@ const (
 	// the newest sample of each metric, one partial aggregate per history
 	// bucket, and the newest point of each label-matched series.
 	CmdBuckets CommandType = 8
+	// CmdEvaluations records several evaluations in one entry (a leader
+	// tick's), applied in order as if each were a CmdEvaluated entry.
+	// Since VersionBatched.
+	CmdEvaluations CommandType = 9
 	// CmdCreateToken adds an API token (its hash, never its secret).
 	CmdCreateToken CommandType = 20
 	// CmdDeleteToken removes an API token.
@@ -67,15 +71,22 @@ const (
 	// know and refuse: written in those, it becomes the bounds bound it is
 	// a form of (a cap on the size). The bytes are otherwise version 5's.
 	VersionBudget uint8 = 6
-	// VersionHistoryStep is VersionBudget whose policies may set the
+	// VersionBatched is VersionBudget with two additions versions 1 to 6
+	// do not know: CmdEvaluations, several evaluations in one entry, and
+	// Evaluated.Pacing, a state without its forecasting models that keeps
+	// the stored ones. Every other command is encoded as in VersionBudget,
+	// and snapshots are unchanged (SnapshotVersion stays VersionBudget).
+	VersionBatched uint8 = 7
+	// VersionHistoryStep is VersionBatched whose policies may set the
 	// bucket width of their history (policy.Predictive.HistoryStep),
-	// which changes the shape of their replicated windows (WindowShape).
-	// Versions 1 to 6 have no place for it: written in those it is left
-	// out, and read from those it is zero, so an old entry or snapshot
-	// replays to the windows the old code kept. A server that reads no
-	// version 7 refuses the entry rather than keep other windows than
-	// the servers that do. The bytes are otherwise version 6's.
-	VersionHistoryStep uint8 = 7
+	// which changes the shape of their replicated windows (WindowShape),
+	// and whose snapshots keep the group's size history (Policy.Sizes).
+	// Versions 1 to 7 have no place for either: written in those, they
+	// are left out, and read from those they are zero, so an old entry or
+	// snapshot replays to the windows the old code kept. A server that
+	// reads no version 8 refuses the entry rather than keep other windows
+	// than the servers that do. The bytes are otherwise version 7's.
+	VersionHistoryStep uint8 = 8
 	// CurrentVersion is the version Encode writes.
 	CurrentVersion = VersionHistoryStep
 )
@@ -90,6 +101,7 @@ var commandNames = [...]string{
 	CmdSamples:      "samples",
 	CmdRegisterNode: "register-node",
 	CmdBuckets:      "buckets",
+	CmdEvaluations:  "evaluations",
 	CmdCreateToken:  "create-token",
 	CmdDeleteToken:  "delete-token",
 	CmdAudit:        "audit",

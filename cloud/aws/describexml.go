@@ -8,7 +8,6 @@ import (
 	"math"
 	"sync"
 
-	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/smithy-go"
@@ -34,9 +33,9 @@ import (
 //
 // It hands the answer to the SDK's decoder instead whenever it meets
 // anything outside the plain shape AWS sends: an entity or character
-// reference (&amp;, &#...;) or a CDATA section in a value it reads, a
-// namespace prefix, a number that is not a plain int32, a document that
-// does not close. Errors, other operations and every request go to the
+// reference (&amp;, &#...;), a carriage return or a CDATA section in a
+// value it reads, a namespace prefix, a name it reads in another case, a
+// number that is not a plain int32, a document that does not close. Errors, other operations and every request go to the
 // SDK's protocol unchanged. TestDescribeDecoderMatchesSDK and
 // FuzzDescribeDecoder check that the two decoders agree on what the
 // driver reads.
@@ -104,13 +103,37 @@ type describeDecoder struct {
 	result bool
 }
 
-// The elements the decoder reads, by depth under the response element.
-var (
-	elemResult    = []byte("DescribeAutoScalingGroupsResult")
-	elemGroups    = []byte("AutoScalingGroups")
-	elemMember    = []byte("member")
-	elemInstances = []byte("Instances")
+// The elements the decoder reads. The SDK's decoder matches element
+// names without regard to case and takes any element in a list for an
+// item; this one matches names exactly, hands a name that differs only
+// in case to the SDK's decoder (knownName), and takes any element in a
+// list for an item too.
+const (
+	elemResult    = "DescribeAutoScalingGroupsResult"
+	elemGroups    = "AutoScalingGroups"
+	elemInstances = "Instances"
+	elemNextToken = "NextToken"
+	elemName      = "AutoScalingGroupName"
+	elemStatus    = "Status"
+	elemMin       = "MinSize"
+	elemMax       = "MaxSize"
+	elemDesired   = "DesiredCapacity"
+	elemState     = "LifecycleState"
+	// anyElem in a path (at) stands for any element: a list's item.
+	anyElem = ""
 )
+
+// knownName reports whether name is one the decoder reads in another
+// case, which it leaves to the SDK's decoder.
+func knownName(name []byte) bool {
+	for _, k := range [...]string{elemResult, elemGroups, elemInstances, elemNextToken, elemName, elemStatus, elemMin,
+		elemMax, elemDesired, elemState} {
+		if len(name) == len(k) && string(name) != k && bytes.EqualFold(name, []byte(k)) {
+			return true
+		}
+	}
+	return false
+}
 
 func (d *describeDecoder) run() error {
 	closed := false
@@ -180,11 +203,13 @@ func (d *describeDecoder) run() error {
 				break
 			}
 		}
-		if len(name) == 0 || bytes.IndexByte(name, ':') >= 0 {
+		if len(name) == 0 || bytes.IndexByte(name, ':') >= 0 || knownName(name) {
 			return errUnsupported
 		}
 		d.path = append(d.path, name)
-		d.open()
+		if err := d.open(); err != nil {
+			return err
+		}
 		if self {
 			if err := d.value(nil); err != nil {
 				return err
@@ -225,83 +250,88 @@ func tagEnd(rest []byte) int {
 }
 
 // at reports whether the open elements under the response element are
-// names, in order.
-func (d *describeDecoder) at(names ...[]byte) bool {
+// names, in order (anyElem matching any).
+func (d *describeDecoder) at(names ...string) bool {
 	if len(d.path) != len(names)+1 {
 		return false
 	}
 	for i, n := range names {
-		if !bytes.Equal(d.path[i+1], n) {
+		if n != anyElem && string(d.path[i+1]) != n {
 			return false
 		}
 	}
 	return true
 }
 
-// open starts a group or an instance at its member element.
-func (d *describeDecoder) open() {
+// open starts a group or an instance at its list item. A second result
+// element is left to the SDK's decoder, which reads the first.
+func (d *describeDecoder) open() error {
 	switch {
 	case d.at(elemResult):
+		if d.result {
+			return errUnsupported
+		}
 		d.result = true
-	case d.at(elemResult, elemGroups, elemMember):
+	case d.at(elemResult, elemGroups, anyElem):
 		if d.groups == nil {
 			// A page holds up to recordsPerPage groups: one allocation.
 			d.groups = make([]types.AutoScalingGroup, 0, recordsPerPage)
 		}
 		d.groups = append(d.groups, types.AutoScalingGroup{})
-	case len(d.groups) > 0 && d.at(elemResult, elemGroups, elemMember, elemInstances, elemMember):
+	case d.at(elemResult, elemGroups, anyElem, elemInstances, anyElem):
 		g := &d.groups[len(d.groups)-1]
 		g.Instances = append(g.Instances, types.Instance{})
 	}
+	return nil
 }
 
 // value takes the text of the element closing now when it is one the
 // driver reads.
 func (d *describeDecoder) value(text []byte) error {
-	n := len(d.path)
-	if n < 3 || !bytes.Equal(d.path[1], elemResult) {
-		return nil
-	}
-	last := d.path[n-1]
+	var err error
 	switch {
-	case n == 3 && string(last) == "NextToken":
-		s, err := plain(text)
-		if err != nil {
-			return err
-		}
-		d.next = awssdk.String(s)
-	case n == 5 && len(d.groups) > 0 && bytes.Equal(d.path[2], elemGroups) && bytes.Equal(d.path[3], elemMember):
+	case d.at(elemResult, elemNextToken):
+		d.next, err = plainPtr(text)
+	case d.at(elemResult, elemGroups, anyElem, anyElem):
 		g := &d.groups[len(d.groups)-1]
-		var err error
-		switch string(last) {
-		case "AutoScalingGroupName":
+		switch string(d.path[len(d.path)-1]) {
+		case elemName:
 			g.AutoScalingGroupName, err = plainPtr(text)
-		case "Status":
+		case elemStatus:
 			g.Status, err = plainPtr(text)
-		case "MinSize":
+		case elemMin:
 			g.MinSize, err = int32Ptr(text)
-		case "MaxSize":
+		case elemMax:
 			g.MaxSize, err = int32Ptr(text)
-		case "DesiredCapacity":
+		case elemDesired:
 			g.DesiredCapacity, err = int32Ptr(text)
 		}
-		return err
-	case n == 7 && string(last) == "LifecycleState" && d.at(elemResult, elemGroups, elemMember, elemInstances, elemMember, last):
-		if bytes.IndexByte(text, '&') >= 0 {
-			return errUnsupported
+	case d.at(elemResult, elemGroups, anyElem, elemInstances, anyElem, elemState):
+		if err := checkPlain(text); err != nil {
+			return err
 		}
 		g := &d.groups[len(d.groups)-1]
 		g.Instances[len(g.Instances)-1].LifecycleState = lifecycleState(text)
 	}
-	return nil
+	return err
 }
 
-// plain returns text as a string when it holds no reference to decode.
+// plain returns text as a string when it is plain (checkPlain).
 func plain(text []byte) (string, error) {
-	if bytes.IndexByte(text, '&') >= 0 {
-		return "", errUnsupported
+	if err := checkPlain(text); err != nil {
+		return "", err
 	}
 	return string(text), nil
+}
+
+// checkPlain accepts text that holds no reference to decode and no
+// carriage return, which XML's line-end handling would turn into a
+// newline.
+func checkPlain(text []byte) error {
+	if bytes.IndexByte(text, '&') >= 0 || bytes.IndexByte(text, '\r') >= 0 {
+		return errUnsupported
+	}
+	return nil
 }
 
 func plainPtr(text []byte) (*string, error) {

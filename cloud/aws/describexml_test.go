@@ -19,6 +19,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 
+	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/aws/awsemu"
 )
 
@@ -131,7 +132,13 @@ func TestDescribeDecoderMatchesSDK(t *testing.T) {
 		{"an entity in a name", page(group("a&amp;b", "")), false},
 		{"a character reference in a state", page(group("web", `<Instances><member><LifecycleState>InService&#x20;</LifecycleState></member></Instances>`)), false},
 		{"CDATA", page(group("<![CDATA[web]]>", "")), false},
+		{"a carriage return in a name", page(group("web\r\n", "")), false},
 		{"a prefixed element", page(`<x:member xmlns:x="u"><AutoScalingGroupName>w</AutoScalingGroupName></x:member>`), false},
+		{"a name in another case", strings.Replace(page(group("web", "")), "<MinSize>1</MinSize>", "<minsize>4</minsize>", 1), false},
+		{"list items not named member", strings.ReplaceAll(page(group("web", `<Instances><item><LifecycleState>InService</LifecycleState></item></Instances>`)),
+			"member>", "item>"), true},
+		{"a second result", strings.Replace(page(group("web", "")), "<ResponseMetadata>",
+			"<DescribeAutoScalingGroupsResult><AutoScalingGroups>"+group("db", "")+"</AutoScalingGroups></DescribeAutoScalingGroupsResult><ResponseMetadata>", 1), false},
 		{"a size with a plus sign", strings.Replace(page(group("web", "")), "<MinSize>1<", "<MinSize>+1<", 1), false},
 		{"a size past int32", strings.Replace(page(group("web", "")), "<MaxSize>9<", "<MaxSize>2147483648<", 1), false},
 	} {
@@ -208,4 +215,37 @@ func FuzzDescribeDecoder(f *testing.F) {
 			t.Fatalf("%q\ndriver's decoder read %+v next %q\nSDK's decoder read %+v next %q", doc, gr, gt, wr, wt)
 		}
 	})
+}
+
+// TestDriverDecodesDescribes: the driver's clients decode describes with
+// describeProtocol. The answer has an empty boolean in a field the driver
+// does not read, which the SDK's decoder refuses and the driver's skips.
+func TestDriverDecodesDescribes(t *testing.T) {
+	hermetic(t)
+	answer := `<?xml version="1.0" encoding="UTF-8"?>
+<DescribeAutoScalingGroupsResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><DescribeAutoScalingGroupsResult><AutoScalingGroups>
+<member><AutoScalingGroupName>web</AutoScalingGroupName><MinSize>1</MinSize><MaxSize>9</MaxSize><DesiredCapacity>3</DesiredCapacity>
+<NewInstancesProtectedFromScaleIn></NewInstancesProtectedFromScaleIn>
+<Instances><member><LifecycleState>InService</LifecycleState></member><member><LifecycleState>InService</LifecycleState></member>
+<member><LifecycleState>Pending:Wait</LifecycleState></member></Instances></member>
+</AutoScalingGroups></DescribeAutoScalingGroupsResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></DescribeAutoScalingGroupsResponse>`
+	if _, err := sdkDecode([]byte(answer)); err == nil {
+		t.Fatal("the SDK's decoder accepts the answer: the test cannot tell the decoders apart")
+	}
+	replay := roundTrip(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"text/xml"}},
+			Body: io.NopCloser(strings.NewReader(answer)), Request: r}, nil
+	})
+	drv, err := New(context.Background(), Options{BaseEndpoint: "http://aws.invalid", HTTPClient: &http.Client{Transport: replay},
+		Credentials: credentials.NewStaticCredentialsProvider(testAccessKey, testSecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, err := drv.Describe(context.Background(), ref("web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (cloud.GroupState{Desired: 3, Min: 1, Max: 9, InService: 2, Pending: 1}); gs != want {
+		t.Errorf("described %+v, want %+v", gs, want)
+	}
 }

@@ -176,8 +176,9 @@ func (a *account) acquire(ctx context.Context, k kind, cost int) (time.Time, err
 }
 
 // acquireBackground takes cost read tokens for a background read: only
-// tokens the bucket holds now, and only while no write and no other read
-// waits. It never reserves a token ahead as a foreground read does, so a
+// tokens the bucket holds now beyond a reserve for foreground reads
+// (backgroundReserve), and only while no write and no other read waits.
+// It never reserves a token ahead as a foreground read does, so a
 // foreground read that comes later finds no background reservations in
 // front of it: at worst a background read took the token that was there,
 // and the foreground read waits for the next one. The price is that a
@@ -211,15 +212,16 @@ func (a *account) acquireBackground(ctx context.Context, cost int) (time.Time, e
 			wake = a.readsGone
 		default:
 			tokens := b.lim.TokensAt(now)
-			if tokens >= float64(cost) {
+			need := float64(cost + backgroundReserve(b.lim.Burst(), cost))
+			if tokens >= need {
 				b.lim.AllowN(now, cost)
 				a.mu.Unlock()
 				a.gauges[read].spent.Add(float64(cost))
 				return now, nil
 			}
-			// When the bucket holds cost tokens again, at today's
-			// rate; a foreground read may take them first.
-			delay = time.Duration((float64(cost) - tokens) / b.rate() * float64(time.Second))
+			// When the bucket holds that many again, at today's rate;
+			// a foreground read may take them first.
+			delay = time.Duration((need - tokens) / b.rate() * float64(time.Second))
 			if dl, ok := ctx.Deadline(); ok && !now.Add(delay).Before(dl) {
 				a.mu.Unlock()
 				return time.Time{}, a.errWait(read, fmt.Sprintf("a background read: the next token comes in %s, after the caller's deadline in %s (rate %.3g/s)",
@@ -249,6 +251,18 @@ func (a *account) acquireBackground(ctx context.Context, cost int) (time.Time, e
 			return time.Time{}, a.errWait(read, "a background read: the caller gave up while other calls went first: "+err.Error())
 		}
 	}
+}
+
+// backgroundReserve is how many tokens of a bucket of burst tokens a
+// background read leaves for foreground reads: a quarter, at least one,
+// and never so many that a call of cost tokens could not go at all. A
+// foreground read that finds them there goes at once instead of waiting
+// for the next refill, and the provider's own bucket, which a refresh
+// would otherwise keep as empty as ours, has the same room for it: with
+// a budget as large as the provider's limit, a resize's read sent into an
+// empty bucket was throttled at times (cloud load run).
+func backgroundReserve(burst, cost int) int {
+	return max(0, min(max(1, burst/4), burst-cost))
 }
 
 // readDone ends one foreground read's wait; a.mu is held.

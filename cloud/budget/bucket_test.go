@@ -249,7 +249,8 @@ func gaugeValue(g prometheus.Gauge) float64 { return testutil.ToFloat64(g) }
 // writes, on the budget's own clock (a synctest bubble: time moves only
 // when every goroutine waits, so each wait is measured exactly), and
 // checks the priorities: a foreground read waits at most one token's
-// refill behind the background, foreground reads queue among themselves
+// refill behind the background (none while the reserve the background
+// leaves is there), foreground reads queue among themselves
 // only, writes go before both, and background reads alone get the whole
 // rate.
 func TestBackgroundReads(t *testing.T) {
@@ -266,8 +267,10 @@ func TestBackgroundReads(t *testing.T) {
 		// maxWait is the longest a foreground read may wait.
 		maxWait time.Duration
 	}{
+		// The background leaves a reserve (2 of a bucket of 10): a lone
+		// foreground read finds a token there and does not wait at all.
 		{"one foreground read now and then behind 30 background readers", 30,
-			[]time.Duration{350 * time.Millisecond, time.Second, 2550 * time.Millisecond, 4 * time.Second}, 1, token},
+			[]time.Duration{350 * time.Millisecond, time.Second, 2550 * time.Millisecond, 4 * time.Second}, 1, 0},
 		{"a foreground read right after the bucket was emptied", 30, []time.Duration{0, 100 * time.Millisecond}, 1, token},
 		{"five foreground reads at once queue among themselves only", 30, []time.Duration{time.Second, 3 * time.Second}, 5, 5 * token},
 		{"no background: a foreground read waits for its own token", 0, []time.Duration{50 * time.Millisecond}, 1, token},
@@ -359,4 +362,22 @@ func TestBackgroundAfterWrites(t *testing.T) {
 			t.Fatalf("order %s, want write,foreground,background", got)
 		}
 	})
+}
+
+// TestBackgroundReserve: the tokens a background read leaves in the
+// bucket for foreground reads.
+func TestBackgroundReserve(t *testing.T) {
+	for _, tc := range []struct{ burst, cost, want int }{
+		{20, 1, 5}, // a quarter
+		{10, 1, 2},
+		{3, 1, 1}, // at least one
+		{2, 1, 1},
+		{1, 1, 0}, // but a call must still fit
+		{2, 2, 0},
+		{8, 2, 2},
+	} {
+		if got := backgroundReserve(tc.burst, tc.cost); got != tc.want {
+			t.Errorf("backgroundReserve(%d, %d) = %d, want %d", tc.burst, tc.cost, got, tc.want)
+		}
+	}
 }

@@ -280,7 +280,7 @@ func seasonSeries() map[string][]float64 {
 		tiny[i] = 1e-300 * math.Sin(float64(i))
 		huge[i] = 1e150 * (2 + math.Sin(float64(i)/10))
 	}
-	overflow := []float64{1e308, 1e308, 1e308, -1e308, 1, math.NaN(), math.NaN(), math.NaN(), 2, math.Copysign(0, -1)}
+	overflow := slices.Repeat([]float64{1e308, 1e308, 1e308, -1e308, 1, math.NaN(), math.NaN(), math.NaN(), 2, math.Copysign(0, -1)}, 5)
 	return map[string][]float64{"cycle": cycle, "gaps": gappy, "infinities": withInf, "ramp": ramp,
 		"constant": constant, "tiny": tiny, "huge": huge, "overflow": overflow, "empty": {}}
 }
@@ -290,7 +290,7 @@ func seasonSeries() map[string][]float64 {
 // group takes the unchecked sum or, with a gap or an overflow, the checked one.
 func TestDownsampleMatchesGroupMeans(t *testing.T) {
 	for name, x := range seasonSeries() {
-		for _, k := range []int{2, 3, 10, 60} {
+		for _, k := range []int{2, 3, 8, 10, 60} {
 			got := downsample(x, k, nil)
 			var want []float64
 			for i := 0; i < len(x); i += k {
@@ -353,6 +353,52 @@ func TestSeasonSumsMatchTwoPasses(t *testing.T) {
 							t.Errorf("window %d lag %d: checked loop %v over %d pairs, unchecked %v over %d", window, lag, a, p, got, gotPairs)
 						}
 					}
+				}
+			}
+		})
+	}
+}
+
+// TestAutocorrelationsMatchOneAtATime: the four lags of the local-peak
+// check, summed in one pass, are bit for bit each lag's autocorrelation
+// alone; and the pass declines (the caller then goes one lag at a time)
+// for a series with gaps, a lag outside the series or no variance.
+func TestAutocorrelationsMatchOneAtATime(t *testing.T) {
+	cycle := synth(3*1440, time.Minute, 7, dailySine).values
+	mean, variance := momentsOf(cycle)
+	c := slices.Clone(cycle)
+	centre(c, mean)
+	gappy := slices.Clone(c)
+	gappy[100] = math.NaN()
+	tests := []struct {
+		name     string
+		c        []float64
+		gaps     bool
+		variance float64
+		lags     [4]int
+		ok       bool
+	}{
+		{"peak offsets around a day", c, false, variance, [4]int{1152, 1296, 1584, 1728}, true},
+		{"lags out of order, one repeated", c, false, variance, [4]int{50, 3, 50, 4000}, true},
+		{"the longest lag leaves one pair", c, false, variance, [4]int{1, 2, 3, len(c) - 1}, true},
+		{"gaps", gappy, true, variance, [4]int{10, 20, 30, 40}, false},
+		{"a zero lag", c, false, variance, [4]int{0, 20, 30, 40}, false},
+		{"a lag past the end", c, false, variance, [4]int{10, 20, 30, len(c)}, false},
+		{"no variance", c, false, 0, [4]int{10, 20, 30, 40}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			acfs, ok := autocorrelations(tc.c, tc.gaps, tc.variance, tc.lags)
+			if ok != tc.ok {
+				t.Fatalf("ok %v, want %v", ok, tc.ok)
+			}
+			if !ok {
+				return
+			}
+			for k, l := range tc.lags {
+				want, _ := autocorrelation(tc.c, false, tc.variance, l)
+				if math.Float64bits(acfs[k]) != math.Float64bits(want) {
+					t.Errorf("lag %d: %v in one pass, %v alone", l, acfs[k], want)
 				}
 			}
 		})

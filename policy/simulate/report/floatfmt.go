@@ -55,19 +55,34 @@ func shortestFast(b []byte, v float64) ([]byte, bool) {
 		}
 		return append(b, '0'), true
 	}
-	m := math.Round(a * fastScale)
-	if m/fastScale != a {
+	// a × 10^8 is below 2^47, where a float64's spacing is at most 2^-5,
+	// so adding one half is exact and truncating rounds to nearest (as
+	// math.Round, without its bit handling).
+	u := uint64(a*fastScale + 0.5)
+	if float64(u)/fastScale != a {
 		return b, false
 	}
 	if v < 0 {
 		b = append(b, '-')
 	}
-	u := uint64(m)
-	return appendFraction(strconv.AppendUint(b, u/fastScale, 10), u%fastScale, fastDecimals), true
+	b = strconv.AppendUint(b, u/fastScale, 10)
+	frac := u % fastScale
+	if frac == 0 {
+		return b, true
+	}
+	// The eight decimals, trailing zeros dropped.
+	var d [1 + fastDecimals]byte
+	d[0] = '.'
+	for i := fastDecimals; i > 0; i-- {
+		d[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	end := len(d)
+	for d[end-1] == '0' {
+		end--
+	}
+	return append(b, d[:end]...), true
 }
-
-// pow10 are the exact powers of ten appendG6 scales by.
-var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6}
 
 // appendG6 appends strconv.AppendFloat(b, v, 'g', 6, 64): v rounded to six
 // significant digits, trailing zeros dropped.
@@ -92,11 +107,24 @@ func g6Fast(b []byte, v float64) ([]byte, bool) {
 	if !(a >= 1 && a < 999999.5) {
 		return b, false
 	}
-	e := 0
-	for e < 5 && a >= pow10[e+1] {
-		e++
+	// e is the exponent of a's leading digit; scale is 10^(5-e), exact.
+	var e int
+	var scale float64
+	switch {
+	case a < 1e1:
+		e, scale = 0, 1e5
+	case a < 1e2:
+		e, scale = 1, 1e4
+	case a < 1e3:
+		e, scale = 2, 1e3
+	case a < 1e4:
+		e, scale = 3, 1e2
+	case a < 1e5:
+		e, scale = 4, 1e1
+	default:
+		e, scale = 5, 1
 	}
-	x := a * pow10[5-e]
+	x := a * scale
 	fl := math.Floor(x)
 	f := x - fl
 	if math.Abs(f-0.5) < 1e-6 {
@@ -112,26 +140,21 @@ func g6Fast(b []byte, v float64) ([]byte, bool) {
 	if v < 0 {
 		b = append(b, '-')
 	}
-	places := 5 - e
-	scale := uint64(pow10[places])
-	return appendFraction(strconv.AppendUint(b, r/scale, 10), r%scale, places), true
-}
-
-// appendFraction appends ".ddd", frac written with places digits, zero
-// padded, and its trailing zeros dropped; nothing when frac is 0.
-func appendFraction(b []byte, frac uint64, places int) []byte {
-	if frac == 0 {
-		return b
+	// r's six digits, the point after the first e+1, trailing zeros of the
+	// fraction dropped: constant divisions only, no AppendUint.
+	var d [6]byte
+	for i := 5; i >= 0; i-- {
+		d[i] = byte('0' + r%10)
+		r /= 10
 	}
-	for frac%10 == 0 {
-		frac /= 10
-		places--
+	end := 6
+	for end > e+1 && d[end-1] == '0' {
+		end--
 	}
-	var d [fastDecimals]byte
-	for i := places - 1; i >= 0; i-- {
-		d[i] = byte('0' + frac%10)
-		frac /= 10
+	b = append(b, d[:e+1]...)
+	if end > e+1 {
+		b = append(b, '.')
+		b = append(b, d[e+1:end]...)
 	}
-	b = append(b, '.')
-	return append(b, d[:places]...)
+	return b, true
 }
