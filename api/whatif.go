@@ -217,6 +217,9 @@ func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, e
 				policy.Duration(step), p.who, p.p.StaleAfter))
 		}
 	}
+	if initial == 0 {
+		w.Warnings = append(w.Warnings, "the history records no group size at its first bucket (a policy keeps its group's sizes with a predictive.history_step), so both runs start at what their own targets ask for there, not at the size the group had")
+	}
 	switch sc, cc := stored.Cost, candidate.Cost; {
 	case sc.IsZero() != cc.IsZero():
 		w.Warnings = append(w.Warnings, "cost is not compared: only one of the two policies has a cost")

@@ -572,13 +572,20 @@ func TestHistoryTraceReadySizes(t *testing.T) {
 	if rp.WhatIf.History.InitialSize != 4 || rp.Stored.Desired[0] != rp.Candidate.Desired[0] {
 		t.Fatalf("initial size %d, first sizes %d %d", rp.WhatIf.History.InitialSize, rp.Stored.Desired[0], rp.Candidate.Desired[0])
 	}
+	if slices.ContainsFunc(rp.WhatIf.Warnings, func(w string) bool { return strings.Contains(w, "no group size") }) {
+		t.Fatalf("warned of no size: %q", rp.WhatIf.Warnings)
+	}
 	// Without sizes the group starts at what the targets ask for (2 at
 	// rps 200 and target 100): another first hour.
 	plain := twoDays()
 	plain.Policy.Policy = stored
 	ptr, _, _ := api.HistoryTrace(plain)
-	if rp0, err := api.ReplayHistory(ptr, stored, stored); err != nil || rp0.WhatIf.History.InitialSize != 0 || rp0.Stored.Summary.InstanceHours == rp.Stored.Summary.InstanceHours {
+	rp0, err := api.ReplayHistory(ptr, stored, stored)
+	if err != nil || rp0.WhatIf.History.InitialSize != 0 || rp0.Stored.Summary.InstanceHours == rp.Stored.Summary.InstanceHours {
 		t.Fatalf("without sizes: %v, initial %d, %v instance-hours both ways", err, rp0.WhatIf.History.InitialSize, rp.Stored.Summary.InstanceHours)
+	}
+	if !slices.ContainsFunc(rp0.WhatIf.Warnings, func(w string) bool { return strings.Contains(w, "no group size at its first bucket") }) {
+		t.Fatalf("no warning of the missing size: %q", rp0.WhatIf.Warnings)
 	}
 	// Before the first size: empty, and no initial size.
 	late := rec
