@@ -41,6 +41,16 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// SnapshotVersionFor is the snapshot version a server writing entry
+// version v writes (binary versions only): v itself, but 6 for entry
+// version 7, which changed no snapshot.
+func SnapshotVersionFor(v uint8) uint8 {
+	if v == VersionBatched {
+		return VersionBudget
+	}
+	return min(v, SnapshotVersion)
+}
+
 // WriteSnapshot streams the state's binary snapshot to w, one policy at a
 // time, so that memory beyond the state is one policy's record. The
 // encoding is canonical (maps in key order): equal states give equal bytes.
@@ -56,9 +66,7 @@ func (s *State) WriteSnapshotVersion(w io.Writer, v uint8) error {
 	if v < snapshotUnfenced || v > SnapshotVersion {
 		return fmt.Errorf("%w: this node writes binary snapshot versions %d to %d, not %d", ErrUnknownSnapshot, snapshotUnfenced, SnapshotVersion, v)
 	}
-	if v == VersionBatched {
-		v = VersionBudget
-	}
+	v = SnapshotVersionFor(v)
 	bw := bufio.NewWriterSize(w, 1<<16)
 	crc := crc32.New(castagnoli)
 	out := io.MultiWriter(bw, crc)
