@@ -18,7 +18,9 @@ var historyStepFlag = flag.String("store.history-step", "1m", "predictive.histor
 // BenchmarkHistoryMemory measures what a week of history costs at a
 // history step: memPolicies three-metric policies (request_rate, cpu,
 // queue_depth; history 7d) with every bucket of every window filled, one
-// sample a bucket (a bucket costs the same whatever it holds). It reports
+// sample a bucket (a bucket costs the same whatever it holds), and the
+// group resized every 10 minutes (1,008 sizes a week, which a policy
+// with a history step keeps). It reports
 // the live heap of the whole state, per policy-metric-day, the binary
 // snapshot's size and the time to write and to read it back.
 //
@@ -60,6 +62,11 @@ func BenchmarkHistoryMemory(b *testing.B) {
 		}
 		index++
 		s.Apply(index, Samples{Samples: samples}, Options{})
+		version := s.Policies[id].Record.Version
+		for k, t := 0, start; t.Before(end); k, t = k+1, t.Add(10*time.Minute) {
+			index++
+			s.Apply(index, Evaluated{Policy: id, PolicyVersion: version, Desired: 10 + k%5, Ready: 10 + k%5, At: t}, Options{})
+		}
 	}
 	held := liveHeap() - before
 	var snap bytes.Buffer
@@ -79,6 +86,7 @@ func BenchmarkHistoryMemory(b *testing.B) {
 	restore := time.Since(t0)
 	const metrics, days = 3.0, 7.0
 	b.ReportMetric(float64(buckets), "buckets/window")
+	b.ReportMetric(float64(len(s.Policies["policy-00000"].Sizes)), "sizes/policy")
 	b.ReportMetric(float64(held)/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(held)/(float64(n)*metrics*days), "heap-bytes/metric-day")
 	b.ReportMetric(float64(snap.Len())/(1<<20), "snapshot-MiB")
