@@ -43,6 +43,10 @@ type FSM struct {
 	// restore until the next). Raft's own AppliedIndex counts entries
 	// handed to the FSM, which applies them a little later.
 	applied atomic.Uint64
+	// appliedBytes counts the bytes of the command entries this FSM has
+	// applied since the node started: the log's growth, for the snapshot
+	// turns by size (snapturns.go).
+	appliedBytes atomic.Uint64
 	// policyGen counts the changes to the policy set (puts and deletes
 	// that took effect, restores), under mu; sched is the schedule built
 	// for the latest count read (schedule.go).
@@ -123,6 +127,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Unlock()
 	f.applied.Store(l.Index)
+	f.appliedBytes.Add(uint64(len(l.Data)))
 	if len(res.Touched) > 0 && f.onSamples != nil {
 		f.onSamples(res.Touched)
 	}
