@@ -170,7 +170,7 @@ func (l *loop) refreshGroups(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			l.groups.refresh(ctx, l.n.fsm.allGroupRefs())
+			l.groups.refreshSpread(ctx, l.n.fsm.allGroupRefs(), l.log)
 		}
 	}
 }
@@ -337,12 +337,21 @@ type latestKept struct {
 	state   policy.State
 }
 
-// latestState returns a copy of the state this term's last evaluation of
-// the policy left, if it was of this policy version. The leader evaluates
+// latestState returns the state this term's last evaluation of the
+// policy left, if it was of this policy version. The leader evaluates
 // from it rather than from the committed state, which lags it by up to
 // StateSync: every evaluation then continues the one before (the
 // forecasting models see every sample, as in the simulator), and only
 // what a successor needs is committed.
+//
+// It is not copied: the policy's evaluation (one at a time, claim) owns
+// it, and nothing else reads it. An evaluation that ends before Evaluate
+// keeps no new state, so until then nothing may change the kept one in
+// place (countAction appends to a copy); from Evaluate on, which changes
+// its input's lists and models in place, every path keeps a new state
+// (commitEvaluated), and keepPacing is the one copy of the lists a path
+// that keeps the state from before Evaluate needs. A deep copy here was
+// half of an idle evaluation's garbage (BenchmarkIdleEvaluation).
 func (l *loop) latestState(id string, version uint64) (policy.State, bool) {
 	l.mu.Lock()
 	k, ok := l.latest[id]
@@ -350,9 +359,7 @@ func (l *loop) latestState(id string, version uint64) (policy.State, bool) {
 	if !ok || k.version != version {
 		return policy.State{}, false
 	}
-	// Evaluate reuses its input's buffers; the kept state must survive an
-	// evaluation that ends without a new one.
-	return k.state.Clone(), true
+	return k.state, true
 }
 
 // keepState remembers the state an evaluation left (see latestState).
@@ -474,7 +481,10 @@ func countAction(s *policy.State, in store.Intent) {
 	if in.To < in.From && in.At.After(s.LastScaleIn) {
 		s.LastScaleIn = in.At
 	}
-	s.Changes = append(s.Changes, policy.Change{At: in.At, From: in.From, To: in.To})
+	// Onto a copy: s may be the state the term kept (latestState), which
+	// a hold after this must find unchanged; the sort below would
+	// otherwise reorder its array in place.
+	s.Changes = append(slices.Clip(s.Changes), policy.Change{At: in.At, From: in.From, To: in.To})
 	slices.SortFunc(s.Changes, func(a, b policy.Change) int { return a.At.Compare(b.At) })
 }
 
@@ -557,8 +567,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	before := keepPacing(state)
 	d := policy.Evaluate(p, in, state, now)
 	state = before
-	n.metrics.observeInputs(p, in, d, now)
-	n.metrics.capacity.observe(p, gs, in, d)
+	n.metrics.policies.observe(p, gs, in, d, now)
 	desired := d.Desired
 	// The provider's own bounds win: asking for more than its max fails.
 	if gs.Max > 0 && desired > gs.Max {

@@ -161,8 +161,7 @@ func (d *detector) at(k int) *resolution {
 	}
 	r.k = k
 	r.x = downsample(d.values, k, r.means[:0])
-	r.sums, r.count = prefixSums(r.x, r.sums[:0], r.count[:0])
-	r.mean, r.variance = moments(r.x)
+	r.sums, r.count, r.mean, r.variance = prefixSums(r.x, r.sums[:0], r.count[:0])
 	return r
 }
 
@@ -185,28 +184,31 @@ func (d *detector) score(lagSteps, k int) (acf float64, pairs int, ok bool) {
 	x := r.x
 	resid := d.resids[:len(x)]
 	lag := min(int(math.Round(float64(lagSteps)/float64(k))), len(x)/2)
-	detrend(x, r.sums, r.count, lag, resid)
+	mean, variance := detrend(x, r.sums, r.count, lag, resid)
 	// A residual this small is rounding error (a constant or a pure trend),
 	// whose autocorrelation is meaningless.
 	xMean, xVar := r.mean, r.variance
-	mean, variance := moments(resid)
 	if !(variance > 1e-12*(xMean*xMean+xVar)) { // relative to x's mean square
 		return 0, 0, false
 	}
-	acf, pairs = autocorrelation(resid, mean, variance, lag)
-	ok = acf > max(detectMinACF, 2/math.Sqrt(float64(pairs))) && localPeak(resid, mean, variance, lag, acf)
+	// Five autocorrelations of the same residual follow (at the lag and
+	// around it): subtract its mean once, not in each.
+	gaps := centre(resid, mean)
+	acf, pairs = autocorrelation(resid, gaps, variance, lag)
+	ok = acf > max(detectMinACF, 2/math.Sqrt(float64(pairs))) && localPeak(resid, gaps, variance, lag, acf)
 	return acf, pairs, ok
 }
 
-// localPeak reports whether the autocorrelation at lag, acf, is higher than
-// at each of detectPeakOffsets around it (at least one point away).
-func localPeak(r []float64, mean, variance float64, lag int, acf float64) bool {
+// localPeak reports whether the autocorrelation of the centred residual c
+// at lag, acf, is higher than at each of detectPeakOffsets around it (at
+// least one point away).
+func localPeak(c []float64, gaps bool, variance float64, lag int, acf float64) bool {
 	for _, off := range detectPeakOffsets {
 		l := int(math.Round(float64(lag) * (1 + off)))
 		if l == lag {
 			l += int(math.Copysign(1, off))
 		}
-		if a, _ := autocorrelation(r, mean, variance, l); a >= acf {
+		if a, _ := autocorrelation(c, gaps, variance, l); a >= acf {
 			return false
 		}
 	}
@@ -220,7 +222,20 @@ func downsample(values []float64, k int, out []float64) []float64 {
 		return values
 	}
 	for i := 0; i < len(values); i += k {
-		mean, ok := finiteMean(values[i:min(i+k, len(values))])
+		group := values[i:min(i+k, len(values))]
+		// Most groups have no gap: sum them without a check per value. A
+		// gap makes the sum NaN or infinite, and then the group is summed
+		// again skipping its missing values; a group of finite values whose
+		// sum overflows gets the same sum both ways.
+		var sum float64
+		for _, v := range group {
+			sum += v
+		}
+		if finite(sum) {
+			out = append(out, sum/float64(len(group)))
+			continue
+		}
+		mean, ok := finiteMean(group)
 		if !ok {
 			mean = math.NaN()
 		}
@@ -231,19 +246,23 @@ func downsample(values []float64, k int, out []float64) []float64 {
 
 // prefixSums appends to sums and counts the running sums of the finite
 // values of x and the running counts of them, each one longer than x, for
-// O(1) window means.
-func prefixSums(x, sums, counts []float64) ([]float64, []float64) {
-	sums = append(sums, 0)
-	counts = append(counts, 0)
+// O(1) window means; and returns the mean and variance of those values
+// (summed in the same pass).
+func prefixSums(x, sums, counts []float64) (_, _ []float64, mean, variance float64) {
+	n := len(x)
+	sums, counts = slices.Grow(sums, n+1)[:n+1], slices.Grow(counts, n+1)[:n+1]
+	var sum, sq, c float64
+	sums[0], counts[0] = 0, 0
 	for i, v := range x {
-		sums = append(sums, sums[i])
-		counts = append(counts, counts[i])
 		if finite(v) {
-			sums[i+1] += v
-			counts[i+1]++
+			sum += v
+			sq += v * v
+			c++
 		}
+		sums[i+1], counts[i+1] = sum, c
 	}
-	return sums, counts
+	mean, variance = meanVariance(sum, sq, c)
+	return sums, counts, mean, variance
 }
 
 // detrend writes x minus its trend into out (NaN where x is missing). The
@@ -252,18 +271,22 @@ func prefixSums(x, sums, counts []float64) ([]float64, []float64) {
 // nearest window of centres. Cutting the window short at the ends instead
 // would leave part of a steep trend in the residual, and dropping the ends
 // would leave no pairs at lag window in two periods of data.
-func detrend(x, sums, counts []float64, window int, out []float64) {
+//
+// It returns the mean and variance of out's finite values, summed as it
+// goes rather than in a second pass.
+func detrend(x, sums, counts []float64, window int, out []float64) (mean, variance float64) {
 	half := window / 2
-	mean := func(i int) float64 { // needs a full window around i
+	windowMean := func(i int) float64 { // needs a full window around i
 		lo, hi := i-half, i-half+window
 		return (sums[hi] - sums[lo]) / (counts[hi] - counts[lo])
 	}
 	first, last := half, len(x)-window+half // centres with a full window
 	var left, right float64                 // slopes at either end
 	if q := min(window, last-first); q > 0 {
-		left = (mean(first+q) - mean(first)) / float64(q)
-		right = (mean(last) - mean(last-q)) / float64(q)
+		left = (windowMean(first+q) - windowMean(first)) / float64(q)
+		right = (windowMean(last) - windowMean(last-q)) / float64(q)
 	}
+	var sum, sq, n float64
 	for i, v := range x {
 		var trend float64
 		switch {
@@ -271,51 +294,70 @@ func detrend(x, sums, counts []float64, window int, out []float64) {
 			out[i] = math.NaN()
 			continue
 		case i < first:
-			trend = mean(first) + float64(i-first)*left
+			trend = windowMean(first) + float64(i-first)*left
 		case i > last:
-			trend = mean(last) + float64(i-last)*right
+			trend = windowMean(last) + float64(i-last)*right
 		default:
-			trend = mean(i)
+			trend = windowMean(i)
 		}
-		out[i] = v - trend
-	}
-}
-
-// moments returns the mean and variance of the finite values of r.
-func moments(r []float64) (mean, variance float64) {
-	var sum, sq float64
-	n := 0
-	for _, v := range r {
-		if finite(v) {
-			sum += v
-			sq += v * v
+		r := v - trend
+		out[i] = r
+		if finite(r) { // an empty window's mean is NaN
+			sum += r
+			sq += r * r
 			n++
 		}
 	}
+	return meanVariance(sum, sq, n)
+}
+
+// meanVariance is the mean and variance of n values from their sum and
+// sum of squares; 0, 0 for none.
+func meanVariance(sum, sq, n float64) (mean, variance float64) {
 	if n == 0 {
 		return 0, 0
 	}
-	mean = sum / float64(n)
-	return mean, max(0, sq/float64(n)-mean*mean)
+	mean = sum / n
+	return mean, max(0, sq/n-mean*mean)
 }
 
-// autocorrelation returns the correlation of r (of the given mean and
-// variance) with itself lag points later, and the number of pairs it used.
-// The lagged covariance is averaged over the pairs, not divided by len(r) as
+// centre subtracts mean from every value of r in place (a missing one
+// stays NaN) and reports whether r has a gap, a non-finite value.
+func centre(r []float64, mean float64) (gaps bool) {
+	for i, v := range r {
+		gaps = gaps || !finite(v)
+		r[i] = v - mean
+	}
+	return gaps
+}
+
+// autocorrelation returns the correlation of c, a series already centred
+// (its mean subtracted) of the given variance, with itself lag points
+// later, and the number of pairs it used; gaps says whether c has
+// non-finite values, whose pairs are skipped (a series without any, the
+// common case, needs no check per pair).
+// The lagged covariance is averaged over the pairs, not divided by len(c) as
 // in the textbook estimator, because that one shrinks towards zero as the lag
 // nears half the series, which would make two periods of data look like half
 // a season.
-func autocorrelation(r []float64, mean, variance float64, lag int) (acf float64, pairs int) {
-	if lag <= 0 || variance <= 0 {
+func autocorrelation(c []float64, gaps bool, variance float64, lag int) (acf float64, pairs int) {
+	if lag <= 0 || variance <= 0 || lag >= len(c) {
 		return 0, 0
 	}
 	var cov float64
-	for i := 0; i+lag < len(r); i++ {
-		a, b := r[i], r[i+lag]
-		if finite(a) && finite(b) {
-			cov += (a - mean) * (b - mean)
-			pairs++
+	a, b := c[:len(c)-lag], c[lag:]
+	if gaps {
+		for i, x := range a {
+			if y := b[i]; finite(x) && finite(y) {
+				cov += x * y
+				pairs++
+			}
 		}
+	} else {
+		for i, x := range a {
+			cov += x * b[i]
+		}
+		pairs = len(a)
 	}
 	if pairs == 0 {
 		return 0, 0

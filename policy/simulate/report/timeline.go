@@ -88,7 +88,7 @@ func (t *TimelineCSV) WriteRows(end int) error {
 		for _, col := range r.Observed {
 			b = append(b, ',')
 			if v := col[i]; !math.IsNaN(v) {
-				b = strconv.AppendFloat(b, v, 'g', -1, 64)
+				b = appendShortest(b, v)
 			}
 		}
 		for _, col := range r.Forecast {
@@ -97,7 +97,7 @@ func (t *TimelineCSV) WriteRows(end int) error {
 				// A forecast is an estimate: six significant digits say all
 				// it knows, and fixed precision formats several times faster
 				// than the shortest exact form.
-				b = strconv.AppendFloat(b, v, 'g', 6, 64)
+				b = appendG6(b, v)
 			}
 		}
 		b = append(b, ',')

@@ -1,0 +1,137 @@
+package report
+
+import (
+	"math"
+	"strconv"
+)
+
+// The timeline writers format two or three floats per row, and
+// strconv.AppendFloat was most of the CSV writer's cost (about 45 % of it,
+// 50-110 ns a value). The values a timeline holds are mostly of two
+// shapes: trace values with a few decimals (what a recorded metric looks
+// like), and six-significant-digit forecasts in the everyday range. The
+// two appenders below write those shapes with integer arithmetic and hand
+// every other value to strconv, so their output is always strconv's, byte
+// for byte (FuzzAppendFloat checks it).
+
+// fastDecimals is how many decimals appendShortest's fast path reads: a
+// value that is k <= fastDecimals decimals exactly (once rounded to a
+// float64) is written without strconv.
+const fastDecimals = 8
+
+// fastScale is 10^fastDecimals, exact in a float64.
+const fastScale = 1e8
+
+// appendShortest appends strconv.AppendFloat(b, v, 'g', -1, 64): the
+// shortest decimal that reads back as v, plain for 1e-4 <= |v| < 1e6 and
+// with an exponent outside that range.
+//
+// Fast path, for 1e-4 <= |v| < 1e6: m = round(|v| × 10^8); when m / 10^8
+// reads back as |v| (float64(m) is exact below 2^53 and the division is
+// correctly rounded, as ParseFloat of that decimal is), the decimal m / 10^8
+// with its trailing zeros dropped is the shortest one. It has at most 14
+// significant digits, and any other decimal within v's rounding interval
+// (under 2^-52 |v| wide) with no more digits would differ from it by at
+// least 10^-14 of its magnitude, which is more than that width. When some
+// decimal of at most 8 places reads back as v, m is it (scaled): |v| × 10^8
+// is below 10^14, so its one rounding error is under 0.03.
+func appendShortest(b []byte, v float64) []byte {
+	if out, ok := shortestFast(b, v); ok {
+		return out
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
+}
+
+// shortestFast is appendShortest's fast path; false when v is not of its
+// shapes (b is then unchanged).
+func shortestFast(b []byte, v float64) ([]byte, bool) {
+	a := math.Abs(v)
+	if !(a >= 1e-4 && a < 1e6) {
+		if v != 0 {
+			return b, false
+		}
+		if math.Signbit(v) {
+			return append(b, "-0"...), true
+		}
+		return append(b, '0'), true
+	}
+	m := math.Round(a * fastScale)
+	if m/fastScale != a {
+		return b, false
+	}
+	if v < 0 {
+		b = append(b, '-')
+	}
+	u := uint64(m)
+	return appendFraction(strconv.AppendUint(b, u/fastScale, 10), u%fastScale, fastDecimals), true
+}
+
+// pow10 are the exact powers of ten appendG6 scales by.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6}
+
+// appendG6 appends strconv.AppendFloat(b, v, 'g', 6, 64): v rounded to six
+// significant digits, trailing zeros dropped.
+//
+// Fast path, for 1 <= |v| < 999999.5 (plain notation, and no power of ten
+// below 1 to scale by, which a float64 cannot hold exactly): with e the
+// exponent of |v|'s leading digit, x = |v| × 10^(5-e) is in [10^5, 10^6)
+// with one rounding error of under 10^-10, so unless x's fraction is within
+// 10^-6 of one half (then strconv decides the tie) rounding x to an integer
+// gives exactly strconv's six digits.
+func appendG6(b []byte, v float64) []byte {
+	if out, ok := g6Fast(b, v); ok {
+		return out
+	}
+	return strconv.AppendFloat(b, v, 'g', 6, 64)
+}
+
+// g6Fast is appendG6's fast path; false when v is not of its shapes (b is
+// then unchanged).
+func g6Fast(b []byte, v float64) ([]byte, bool) {
+	a := math.Abs(v)
+	if !(a >= 1 && a < 999999.5) {
+		return b, false
+	}
+	e := 0
+	for e < 5 && a >= pow10[e+1] {
+		e++
+	}
+	x := a * pow10[5-e]
+	fl := math.Floor(x)
+	f := x - fl
+	if math.Abs(f-0.5) < 1e-6 {
+		return b, false
+	}
+	r := uint64(fl)
+	if f > 0.5 {
+		r++
+	}
+	if r == 1e6 { // rounded up to the next power of ten
+		r, e = 1e5, e+1
+	}
+	if v < 0 {
+		b = append(b, '-')
+	}
+	places := 5 - e
+	scale := uint64(pow10[places])
+	return appendFraction(strconv.AppendUint(b, r/scale, 10), r%scale, places), true
+}
+
+// appendFraction appends ".ddd", frac written with places digits, zero
+// padded, and its trailing zeros dropped; nothing when frac is 0.
+func appendFraction(b []byte, frac uint64, places int) []byte {
+	if frac == 0 {
+		return b
+	}
+	for frac%10 == 0 {
+		frac /= 10
+		places--
+	}
+	var d [fastDecimals]byte
+	for i := places - 1; i >= 0; i-- {
+		d[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	b = append(b, '.')
+	return append(b, d[:places]...)
+}
