@@ -140,6 +140,9 @@ func mustConfig(t *testing.T, n *Node) []raft.Server {
 // that many bytes, the three nodes at different indexes; with no byte
 // bound (0) the same entries take no snapshot below the entry threshold.
 func TestSnapshotTurnsByBytes(t *testing.T) {
+	// Waits on the followers' applies, alongside the other waiting
+	// tests (main_test.go).
+	t.Parallel()
 	const every = 64 << 10 // bytes
 	tests := []struct {
 		name  string
