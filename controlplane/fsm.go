@@ -255,9 +255,9 @@ func (f *FSM) Decisions(id string, limit int) ([]policy.Record, error) {
 	if e == nil {
 		return nil, errNoPolicy(id)
 	}
-	out := make([]policy.Record, 0, min(limit, len(e.Decisions)))
-	for i := len(e.Decisions) - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, e.Decisions[i])
+	out := make([]policy.Record, 0, min(limit, e.Decisions.Len()))
+	for i := e.Decisions.Len() - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, e.Decisions.At(i))
 	}
 	return out, nil
 }
@@ -303,8 +303,8 @@ func (f *FSM) status(id string) (api.PolicyStatus, policy.State, error) {
 		t := e.LastEvaluation
 		st.LastEvaluation = &t
 	}
-	if n := len(e.Decisions); n > 0 {
-		d := e.Decisions[n-1]
+	if n := e.Decisions.Len(); n > 0 {
+		d := e.Decisions.At(n - 1)
 		st.LastDecision = &d
 	}
 	if n := len(e.Pending); n > 0 {
