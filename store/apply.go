@@ -191,7 +191,9 @@ func withStoredModels(pacing, stored []byte) []byte {
 	if err != nil {
 		return pacing
 	}
-	return b
+	// Kept until the next commit of the policy's state: without the
+	// room MarshalBinary's appends left (up to as much again).
+	return slices.Clone(b)
 }
 
 func (s *State) samples(c Samples) Result {
