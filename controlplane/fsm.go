@@ -134,7 +134,10 @@ func (f *FSM) Apply(l *raft.Log) any {
 	return applyResult{res: res, index: l.Index}
 }
 
-// history returns each metric's window as policy.Windows, up to now.
+// history returns each metric's window as policy.Windows, up to now, at
+// the width forecasting is fitted at (store.DefaultWindowStep): a finer
+// window (a policy's predictive.history_step) is read combined into
+// buckets of that width, so the forecasts see what they would without it.
 func (f *FSM) history(id string, now time.Time) [policy.MaxMetrics]policy.Window {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -148,8 +151,9 @@ func (f *FSM) history(id string, now time.Time) [policy.MaxMetrics]policy.Window
 			break
 		}
 		if w := e.Windows[m.Name]; w != nil {
-			start, values := w.Values(now)
-			out[i] = policy.Window{Start: start, Step: w.Step(), Values: values}
+			k := forecastEvery(e.Record.Policy, w.Step())
+			start, values := w.ValuesEvery(now, k)
+			out[i] = policy.Window{Start: start, Step: w.Step() * time.Duration(k), Values: values}
 		}
 	}
 	return out

@@ -581,7 +581,7 @@ func writesVersion(v uint8) func(t *testing.T, c *cluster) {
 		head := make([]byte, len(binarySnapshotMagic)+1)
 		_, err = io.ReadFull(rc, head)
 		rc.Close()
-		want := append([]byte(binarySnapshotMagic), min(v, store.SnapshotVersion))
+		want := append([]byte(binarySnapshotMagic), store.SnapshotVersionFor(v))
 		if v == store.VersionJSON {
 			head, want = head[:1], []byte("{")
 		}

@@ -206,7 +206,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		{policy.LimitBounds, policy.LimitBounds},
 	}
 	for _, tc := range tests {
-		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget} {
+		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionHistoryStep} {
 			t.Run(fmt.Sprintf("%s/version %d", tc.bound, v), func(t *testing.T) {
 				c := filled[Evaluated](t)
 				c.Record.Bound = tc.bound

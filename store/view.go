@@ -95,6 +95,7 @@ func (s *State) writableAudit() {
 // decisions, whose appends make a new value.
 func (p *Policy) clone() *Policy {
 	c := *p
+	c.Sizes = slices.Clip(p.Sizes)
 	c.Pending = slices.Clone(p.Pending)
 	c.Samples = maps.Clone(p.Samples)
 	if p.Windows != nil {
