@@ -96,6 +96,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSimulateRequest$$' -fuzztime $(FUZZTIME) ./api/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./metrics/remotewrite/
 	$(GO) test -run '^$$' -fuzz '^FuzzActivityCause$$' -fuzztime $(FUZZTIME) ./cloud/aws/
+	$(GO) test -run '^$$' -fuzz '^FuzzDescribeDecoder$$' -fuzztime $(FUZZTIME) ./cloud/aws/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFilter$$' -fuzztime $(FUZZTIME) ./cloud/gcp/gcpemu/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFile$$' -fuzztime $(FUZZTIME) ./api/auth/
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalBinary$$' -fuzztime $(FUZZTIME) ./metrics/window/
