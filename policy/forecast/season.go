@@ -278,9 +278,9 @@ func autocorrelations(c []float64, gaps bool, variance float64, lags [4]int) (ac
 // value; a gap makes that sum NaN or infinite, and then the group is summed
 // again skipping its missing values (a group of finite values whose sum
 // overflows gets the same sum both ways). Four groups of 8 or more are
-// summed side by side: each sum is a chain of additions in the group's own order, so the
-// result is the same as one group at a time, but the four chains overlap
-// instead of each addition waiting on the one before.
+// summed side by side: each sum is a chain of additions in the group's own
+// order, so the result is the same as one group at a time, but the four
+// chains overlap instead of each addition waiting on the one before.
 func downsample(values []float64, k int, out []float64) []float64 {
 	if k <= 1 {
 		return values
