@@ -56,7 +56,7 @@ func TestDefaultCostPricesUnpricedPolicies(t *testing.T) {
 capstan_policy_hourly_cost{currency=%q,policy="web"} %v
 `, tt.currency, tt.want)
 			}
-			if err := testutil.CollectAndCompare(l.metrics.capacity.cost, strings.NewReader(want)); err != nil {
+			if err := testutil.CollectAndCompare(l.metrics.policies, strings.NewReader(want), "capstan_policy_hourly_cost"); err != nil {
 				t.Fatal(err)
 			}
 			// The stored policy is the one written: the default prices

@@ -1,12 +1,14 @@
 package controlplane
 
 import (
+	"bytes"
 	"fmt"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/policy"
@@ -14,8 +16,9 @@ import (
 
 // BenchmarkPolicyGauges measures the leader's heap held by its
 // per-policy Prometheus series (capacity.go, the freshness gauges) after
-// one evaluation of each of 10,000 load-run policies, and the series
-// they export.
+// one evaluation of each of 10,000 load-run policies, the series they
+// export, and one scrape of them: gathering and writing the text format
+// (wall and CPU time, the page's size).
 //
 //	go test -run '^$' -bench PolicyGauges -benchtime 1x ./controlplane/
 func BenchmarkPolicyGauges(b *testing.B) {
@@ -43,15 +46,26 @@ func BenchmarkPolicyGauges(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for i := range ps {
-			m.observeInputs(ps[i], ins[i], ds[i], now)
-			m.capacity.observe(ps[i], gs, ins[i], ds[i])
+			m.policies.observe(ps[i], gs, ins[i], ds[i], now)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
+		// A scrape: gather and write the text format, as /metrics does.
+		start, cpu0 := time.Now(), cpuTime()
 		mfs, err := reg.Gather()
 		if err != nil {
 			b.Fatal(err)
 		}
+		var page bytes.Buffer
+		enc := expfmt.NewEncoder(&page, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, mf := range mfs {
+			if err := enc.Encode(mf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "scrape-ms")
+		b.ReportMetric(float64((cpuTime() - cpu0).Milliseconds()), "scrape-cpu-ms")
+		b.ReportMetric(float64(page.Len())/1e6, "pageMB")
 		series := 0
 		for _, mf := range mfs {
 			series += len(mf.GetMetric())

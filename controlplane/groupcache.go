@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/capstan-io/capstan/cloud"
@@ -56,6 +57,12 @@ type groupCache struct {
 	// provider that throttles, a failed refresh must not turn into a
 	// describe per evaluation, the load the cache exists to avoid.
 	backoff time.Duration
+	// period is the refresh period (Config.GroupRefresh), over which
+	// refreshSpread spreads a refresh's calls.
+	period time.Duration
+	// warnedOverrun is set once a refresh that ran past its period has
+	// been logged: once a term, not once a period.
+	warnedOverrun atomic.Bool
 
 	mu     sync.Mutex
 	groups map[cloud.GroupRef]*cachedGroup
@@ -99,7 +106,7 @@ type cachedState struct {
 }
 
 func newGroupCache(drivers func(string) (cloud.Driver, error), now func() time.Time, m *nodeMetrics, timeout, refresh time.Duration) *groupCache {
-	return &groupCache{drivers: drivers, now: now, metrics: m, timeout: timeout, maxAge: 2 * refresh, backoff: refresh,
+	return &groupCache{drivers: drivers, now: now, metrics: m, timeout: timeout, maxAge: 2 * refresh, backoff: refresh, period: refresh,
 		groups: map[cloud.GroupRef]*cachedGroup{}}
 }
 
@@ -271,8 +278,32 @@ func (c *groupCache) prefetch(ctx context.Context, refs []cloud.GroupRef) {
 
 // refresh describes, in batches, every group in refs (the groups of the
 // current policies) that no describe is in flight for, and forgets the
-// groups not in refs. It returns when every answer is in.
+// groups not in refs. Its calls go out at once, as background reads (see
+// budget.Background); it returns when every answer is in.
 func (c *groupCache) refresh(ctx context.Context, refs []cloud.GroupRef) {
+	c.refreshOver(ctx, refs, 0, nil)
+}
+
+// refreshSpread is the leader's periodic refresh: refresh with its calls
+// spread evenly over the refresh period instead of sent in one burst, the
+// i-th of n starting i/n of a period in. Each call claims its groups only
+// when it starts, so a group due to be evaluated before its call starts is
+// described on demand (a foreground read) instead of waiting for the
+// refresh. A refresh that ends after its period (the provider's read
+// budget cannot describe every group that often) sets
+// capstan_group_refresh_overrun_seconds and is logged once a term.
+func (c *groupCache) refreshSpread(ctx context.Context, refs []cloud.GroupRef, log warner) {
+	c.refreshOver(ctx, refs, c.period, log)
+}
+
+// warner is the log a refresh that overran its period is told to.
+type warner interface {
+	Warn(msg string, args ...any)
+}
+
+// refreshOver refreshes refs with its calls spread over the duration over
+// (0: all at once).
+func (c *groupCache) refreshOver(ctx context.Context, refs []cloud.GroupRef, over time.Duration, log warner) {
 	start := time.Now()
 	keep := make(map[cloud.GroupRef]bool, len(refs))
 	for _, r := range refs {
@@ -285,10 +316,51 @@ func (c *groupCache) refresh(ctx context.Context, refs []cloud.GroupRef) {
 		}
 	}
 	c.mu.Unlock()
-	jobs := c.claim(refs, func(*cachedGroup, time.Time) bool { return true })
-	c.metrics.groupDescribed.WithLabelValues("refresh").Add(float64(len(jobs)))
-	c.fetch(ctx, jobs)
-	c.metrics.groupRefresh.Observe(time.Since(start).Seconds())
+	// No evaluation waits for these reads: they go after every other
+	// read of the account (cloud/budget).
+	ctx = budget.Background(ctx)
+	planned := make([]fetchJob, 0, len(keep))
+	for _, r := range refs {
+		if keep[r] {
+			planned = append(planned, fetchJob{ref: r})
+			delete(keep, r) // once each
+		}
+	}
+	calls := c.plan(planned)
+	described := 0
+	c.run(ctx, calls, func(i int) ([]fetchJob, bool) {
+		if over > 0 && len(calls) > 1 {
+			at := start.Add(over * time.Duration(i) / time.Duration(len(calls)))
+			if d := time.Until(at); d > 0 {
+				t := time.NewTimer(d)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					return nil, false
+				}
+			}
+		}
+		cl := calls[i]
+		refs := make([]cloud.GroupRef, len(cl.jobs))
+		for j, job := range cl.jobs {
+			refs[j] = job.ref
+		}
+		jobs := c.claim(refs, func(*cachedGroup, time.Time) bool { return true })
+		described += len(jobs)
+		return jobs, true
+	})
+	c.metrics.groupDescribed.WithLabelValues("refresh").Add(float64(described))
+	took := time.Since(start)
+	c.metrics.groupRefresh.Observe(took.Seconds())
+	if over > 0 && ctx.Err() == nil {
+		overrun := max(0, took-over)
+		c.metrics.groupOverrun.Set(overrun.Seconds())
+		if overrun > 0 && log != nil && !c.warnedOverrun.Swap(true) {
+			log.Warn("a refresh of every group took longer than --group-refresh: group state grows older than the period, and is described on demand once older than twice it; raise --group-refresh, or the provider's --cloud-read-rate if its account allows (README, Sizing the read rate)",
+				"took", took.Round(time.Millisecond), "group_refresh", over, "groups", len(planned), "calls", len(calls))
+		}
+	}
 	c.observeOldest()
 }
 
@@ -335,6 +407,23 @@ func (c *groupCache) claim(refs []cloud.GroupRef, want func(*cachedGroup, time.T
 // batchJobs makes, at most groupFetchers calls at a time. Every job is
 // finished, answered or not.
 func (c *groupCache) fetch(ctx context.Context, jobs []fetchJob) {
+	calls := c.plan(jobs)
+	c.run(ctx, calls, func(i int) ([]fetchJob, bool) { return calls[i].jobs, true })
+}
+
+// fetchCall is one describe call a fetch or a refresh makes, or, with
+// err set, the groups of a provider without a driver, which fail with it.
+type fetchCall struct {
+	drv   cloud.Driver
+	batch bool
+	jobs  []fetchJob
+	err   error
+}
+
+// plan splits jobs into describe calls: per provider, in the calls
+// batchJobs makes; the jobs of a provider without a driver make one call
+// that run fails with the driver's error.
+func (c *groupCache) plan(jobs []fetchJob) []fetchCall {
 	byProvider := map[string][]fetchJob{}
 	var order []string
 	for _, j := range jobs {
@@ -343,37 +432,53 @@ func (c *groupCache) fetch(ctx context.Context, jobs []fetchJob) {
 		}
 		byProvider[j.ref.Provider] = append(byProvider[j.ref.Provider], j)
 	}
-	type call struct {
-		drv   cloud.Driver
-		batch bool
-		jobs  []fetchJob
-	}
-	calls := make(chan call)
-	var wg sync.WaitGroup
-	for range groupFetchers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for cl := range calls {
-				c.fetchBatch(ctx, cl.drv, cl.batch, cl.jobs)
-			}
-		}()
-	}
+	var calls []fetchCall
 	for _, prov := range order {
 		js := byProvider[prov]
 		drv, err := c.drivers(prov)
 		if err != nil {
-			for _, j := range js {
-				c.finish(j.ref, j.ch, j.gen, time.Time{}, cloud.Described{Err: err})
-			}
+			calls = append(calls, fetchCall{jobs: js, err: err})
 			continue
 		}
 		_, batch := drv.(cloud.BatchDescriber)
 		for _, b := range batchJobs(js, batch) {
-			calls <- call{drv: drv, batch: batch, jobs: b}
+			calls = append(calls, fetchCall{drv: drv, batch: batch, jobs: b})
 		}
 	}
-	close(calls)
+	return calls
+}
+
+// run makes calls, at most groupFetchers at a time, in order: next(i)
+// returns the jobs of the i-th call when it is due (false: stop, the
+// context ended), which are finished, answered or not.
+func (c *groupCache) run(ctx context.Context, calls []fetchCall, next func(i int) ([]fetchJob, bool)) {
+	work := make(chan fetchCall)
+	var wg sync.WaitGroup
+	for range min(groupFetchers, len(calls)) {
+		wg.Go(func() {
+			for cl := range work {
+				if cl.err != nil {
+					for _, j := range cl.jobs {
+						c.finish(j.ref, j.ch, j.gen, time.Time{}, cloud.Described{Err: cl.err})
+					}
+					continue
+				}
+				c.fetchBatch(ctx, cl.drv, cl.batch, cl.jobs)
+			}
+		})
+	}
+	for i, cl := range calls {
+		jobs, ok := next(i)
+		if !ok {
+			break
+		}
+		if len(jobs) == 0 {
+			continue
+		}
+		cl.jobs = jobs
+		work <- cl
+	}
+	close(work)
 	wg.Wait()
 }
 

@@ -98,6 +98,7 @@ func TestGroupCacheCutsDescribes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each measures its own cluster over a window of time
 			var counter *countingDriver
 			c := newCluster(t, clusterOptions{groupRefresh: tc.refresh, wrap: func(d cloud.Driver) cloud.Driver {
 				counter = &countingDriver{under: d}
@@ -314,6 +315,7 @@ func TestGroupCache(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each has its own cluster and waits on its refreshes
 			for attempt := 1; !tc.run(t, newCluster(t, tc.opts)); attempt++ {
 				if attempt == 5 {
 					t.Fatal("leadership moved by itself in every run")

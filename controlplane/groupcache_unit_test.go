@@ -8,9 +8,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/budget"
@@ -311,4 +313,167 @@ func TestBatchJobs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clockedDriver records, for each describe, when it came (by the clock of
+// the synctest bubble it runs in) and whether its reads were background
+// reads; each describe takes took.
+type clockedDriver struct {
+	took  time.Duration
+	mu    sync.Mutex
+	calls []clockedCall
+}
+
+type clockedCall struct {
+	group      string
+	at         time.Duration // since start
+	background bool
+}
+
+func (d *clockedDriver) Describe(ctx context.Context, g cloud.GroupRef) (cloud.GroupState, error) {
+	d.mu.Lock()
+	d.calls = append(d.calls, clockedCall{group: g.Group, at: time.Since(bubbleStart), background: budget.IsBackground(ctx)})
+	d.mu.Unlock()
+	time.Sleep(d.took)
+	return cloud.GroupState{Desired: 1, Max: 10}, nil
+}
+
+func (d *clockedDriver) SetDesired(context.Context, cloud.GroupRef, int) error { return nil }
+
+func (d *clockedDriver) log() []clockedCall {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.calls)
+}
+
+// bubbleStart is where every synctest bubble's clock starts.
+var bubbleStart = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// warnings counts a refresh's warnings.
+type warnings struct{ n atomic.Int64 }
+
+func (w *warnings) Warn(string, ...any) { w.n.Add(1) }
+
+// TestRefreshSpread runs the leader's periodic refresh on the clock of a
+// synctest bubble: its calls are background reads spread evenly over the
+// period (the i-th of n at i/n of it), each claims its groups only when it
+// starts (so a group needed before then is described on demand, in the
+// foreground, without waiting), and a refresh that runs past its period
+// sets the overrun gauge and is logged once a term.
+func TestRefreshSpread(t *testing.T) {
+	const period = 10 * time.Second
+	refs := []cloud.GroupRef{ref("a"), ref("b"), ref("c"), ref("d")}
+	cases := []struct {
+		name string
+		took time.Duration // each describe's
+		// refreshes run back to back
+		refreshes int
+		wantAt    []time.Duration // when the first refresh's calls came
+		overrun   time.Duration
+		warned    int64
+	}{
+		{"calls spread evenly, within the period", 100 * time.Millisecond, 1,
+			[]time.Duration{0, 2500 * time.Millisecond, 5 * time.Second, 7500 * time.Millisecond}, 0, 0},
+		// Four fetchers: the four calls run at their slots, each for
+		// 9 s; the last ends at 16.5 s, 6.5 s past the period.
+		{"calls that take too long overrun the period, logged once", 9 * time.Second, 2,
+			[]time.Duration{0, 2500 * time.Millisecond, 5 * time.Second, 7500 * time.Millisecond}, 6500 * time.Millisecond, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				d := &clockedDriver{took: tc.took}
+				c := testGroupCache(t, d, time.Now, period)
+				w := &warnings{}
+				for range tc.refreshes {
+					c.refreshSpread(context.Background(), refs, w)
+				}
+				log := d.log()
+				if len(log) != len(refs)*tc.refreshes {
+					t.Fatalf("%d describes, want %d", len(log), len(refs)*tc.refreshes)
+				}
+				for i, want := range tc.wantAt {
+					if log[i].at != want || !log[i].background {
+						t.Errorf("call %d: %+v, want at %s, background", i, log[i], want)
+					}
+				}
+				if got := testutil.ToFloat64(c.metrics.groupOverrun); got != tc.overrun.Seconds() {
+					t.Errorf("overrun gauge %g, want %g", got, tc.overrun.Seconds())
+				}
+				if w.n.Load() != tc.warned {
+					t.Errorf("%d warnings, want %d", w.n.Load(), tc.warned)
+				}
+			})
+		})
+	}
+}
+
+// TestRefreshSpreadClaimsLate: a group whose refresh call has not started
+// yet is not waiting on the refresh: an evaluation that needs it fresh
+// describes it at once, as a foreground read.
+func TestRefreshSpreadClaimsLate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := &clockedDriver{took: 100 * time.Millisecond}
+		c := testGroupCache(t, d, time.Now, 10*time.Second)
+		refs := []cloud.GroupRef{ref("a"), ref("b")}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.refreshSpread(context.Background(), refs, nil)
+		}()
+		time.Sleep(time.Second) // a is refreshed; b's call starts at 5 s
+		c.invalidate(ref("b"))  // say the leader resized it
+		asked := time.Now()
+		st, err := c.get(context.Background(), d, ref("b"))
+		if err != nil || st.Cached {
+			t.Fatalf("%+v, %v: want described", st, err)
+		}
+		if waited := time.Since(asked); waited != d.took {
+			t.Errorf("the evaluation waited %s, want its own describe's %s", waited, d.took)
+		}
+		<-done
+		log := d.log()
+		want := []clockedCall{{"a", 0, true}, {"b", time.Second, false}, {"b", 5 * time.Second, true}}
+		if !slices.Equal(log, want) {
+			t.Errorf("describes %+v, want %+v", log, want)
+		}
+	})
+}
+
+// TestRefreshYieldsToEvaluations: through the call budget, an evaluation's
+// describe of a group the leader just resized does not queue behind the
+// refresh's reads (synctest clock, 10 reads/s, 200 groups a describe each:
+// a 20 s refresh): it goes at once, from the reserve the refresh leaves,
+// and at worst one token later.
+func TestRefreshYieldsToEvaluations(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := budget.New(budget.Options{Read: budget.Rates{"fake": 10}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := b.Wrap("fake", &clockedDriver{})
+		c := testGroupCache(t, d, time.Now, time.Minute)
+		refs := make([]cloud.GroupRef, 200)
+		for i := range refs {
+			refs[i] = ref(fmt.Sprintf("g%03d", i))
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.refresh(context.Background(), refs)
+		}()
+		for _, at := range []time.Duration{3 * time.Second, 7 * time.Second, 12 * time.Second} {
+			time.Sleep(time.Until(bubbleStart.Add(at)))
+			g := refs[190] // its refresh call comes last
+			c.invalidate(g)
+			asked := time.Now()
+			if _, err := c.get(context.Background(), d, g); err != nil {
+				t.Fatal(err)
+			}
+			if waited := time.Since(asked); waited > 100*time.Millisecond {
+				t.Errorf("at %s the evaluation's describe waited %s behind the refresh, want at most one token (100ms)", at, waited)
+			}
+		}
+		<-done
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 // TestKeepPacingSurvivesEvaluate: the state the leader keeps for a busy
@@ -52,5 +53,36 @@ func TestKeepPacingSurvivesEvaluate(t *testing.T) {
 		if !reflect.DeepEqual(pair[0], pair[1]) {
 			t.Errorf("kept %s = %+v after Evaluate, want the state from before it: %+v", name, pair[0], pair[1])
 		}
+	}
+}
+
+// TestCountActionLeavesInputUnchanged: settle counts an applied intent
+// into the state the term kept, which latestState hands out without a
+// copy, and may then hold the policy without keeping a new state; the
+// kept state must come out as it went in, whatever room its list had.
+func TestCountActionLeavesInputUnchanged(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	changes := []policy.Change{{At: t0, From: 2, To: 4}, {At: t0.Add(2 * time.Minute), From: 4, To: 6}}
+	for _, tc := range []struct {
+		name  string
+		spare int
+		in    store.Intent
+	}{
+		{"appended last, no room", 0, store.Intent{At: t0.Add(3 * time.Minute), From: 6, To: 8}},
+		{"appended last, room", 4, store.Intent{At: t0.Add(3 * time.Minute), From: 6, To: 8}},
+		{"sorted to the front, room", 4, store.Intent{At: t0.Add(-time.Minute), From: 1, To: 2}},
+		{"sorted between, room", 4, store.Intent{At: t0.Add(time.Minute), From: 4, To: 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kept := policy.State{Changes: append(make([]policy.Change, 0, len(changes)+tc.spare), changes...)}
+			s := kept
+			countAction(&s, tc.in)
+			if len(s.Changes) != len(changes)+1 {
+				t.Fatalf("counted state has %d changes, want %d", len(s.Changes), len(changes)+1)
+			}
+			if !reflect.DeepEqual(kept.Changes, changes) || !kept.LastScaleOut.IsZero() || !kept.LastScaleIn.IsZero() {
+				t.Errorf("kept state changed by countAction: %+v, want changes %+v", kept, changes)
+			}
+		})
 	}
 }

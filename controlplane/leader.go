@@ -75,6 +75,17 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{},
 		wakes: map[string]wake{}, woken: make(chan string), groups: groups}
 	defer l.stopWakes()
+	// Evaluations are committed in batches (evalcommits.go) once every
+	// server reads them: not while writing an older entry version.
+	committed := make(chan struct{})
+	if n.cfg.writeVersion() >= store.VersionBatched {
+		// The linger is real time (Raft's), not the policies' clock.
+		l.commits = newEvalBatcher(n.applyResult, n.cfg.Tick, evalBatchMax, time.Now)
+		go func() { defer close(committed); l.commits.run(ctx) }()
+	} else {
+		close(committed)
+	}
+	defer func() { <-committed }()
 
 	work := make(chan string)
 	var wg sync.WaitGroup
@@ -159,7 +170,7 @@ func (l *loop) refreshGroups(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			l.groups.refresh(ctx, l.n.fsm.allGroupRefs())
+			l.groups.refreshSpread(ctx, l.n.fsm.allGroupRefs(), l.log)
 		}
 	}
 }
@@ -246,6 +257,14 @@ type loop struct {
 	// held is, per policy, the intent this term last recorded an in_doubt
 	// decision for, so a hold is recorded once, not at every evaluation.
 	held map[string]uint64
+	// holding is, per policy, the hold decision this term last recorded
+	// (holdKey), so that a hold repeated at every evaluation (a cooldown,
+	// a stabilization window) is recorded once; under mu, made on first
+	// use.
+	holding map[string]string
+	// commits batches the term's evaluation commits (evalcommits.go); nil
+	// while the node writes an entry version without batches.
+	commits *evalBatcher
 	// listed is the policy schedule the last tick read, so that what the
 	// term remembers of deleted policies is dropped once per removal from
 	// the policy set, not at every tick. Only the loop's goroutine uses it.
@@ -304,9 +323,11 @@ func (l *loop) ownSamples(id string) bool {
 	return true
 }
 
+// syncMark is when a policy's state was last committed (at), when with
+// its models (models), and its pacing then (pacingKey).
 type syncMark struct {
-	at     time.Time
-	pacing string
+	at, models time.Time
+	pacing     string
 }
 
 // latestKept is the state a policy's last evaluation in this term left,
@@ -316,12 +337,21 @@ type latestKept struct {
 	state   policy.State
 }
 
-// latestState returns a copy of the state this term's last evaluation of
-// the policy left, if it was of this policy version. The leader evaluates
+// latestState returns the state this term's last evaluation of the
+// policy left, if it was of this policy version. The leader evaluates
 // from it rather than from the committed state, which lags it by up to
 // StateSync: every evaluation then continues the one before (the
 // forecasting models see every sample, as in the simulator), and only
 // what a successor needs is committed.
+//
+// It is not copied: the policy's evaluation (one at a time, claim) owns
+// it, and nothing else reads it. An evaluation that ends before Evaluate
+// keeps no new state, so until then nothing may change the kept one in
+// place (countAction appends to a copy); from Evaluate on, which changes
+// its input's lists and models in place, every path keeps a new state
+// (commitEvaluated), and keepPacing is the one copy of the lists a path
+// that keeps the state from before Evaluate needs. A deep copy here was
+// half of an idle evaluation's garbage (BenchmarkIdleEvaluation).
 func (l *loop) latestState(id string, version uint64) (policy.State, bool) {
 	l.mu.Lock()
 	k, ok := l.latest[id]
@@ -329,9 +359,7 @@ func (l *loop) latestState(id string, version uint64) (policy.State, bool) {
 	if !ok || k.version != version {
 		return policy.State{}, false
 	}
-	// Evaluate reuses its input's buffers; the kept state must survive an
-	// evaluation that ends without a new one.
-	return k.state.Clone(), true
+	return k.state, true
 }
 
 // keepState remembers the state an evaluation left (see latestState).
@@ -404,6 +432,7 @@ func (l *loop) forgetDeleted(policies []scheduled) {
 		if !live[id] {
 			delete(l.last, id)
 			delete(l.latest, id)
+			delete(l.holding, id)
 			l.n.metrics.forgetInputs(id)
 		}
 	}
@@ -452,7 +481,10 @@ func countAction(s *policy.State, in store.Intent) {
 	if in.To < in.From && in.At.After(s.LastScaleIn) {
 		s.LastScaleIn = in.At
 	}
-	s.Changes = append(s.Changes, policy.Change{At: in.At, From: in.From, To: in.To})
+	// Onto a copy: s may be the state the term kept (latestState), which
+	// a hold after this must find unchanged; the sort below would
+	// otherwise reorder its array in place.
+	s.Changes = append(slices.Clip(s.Changes), policy.Change{At: in.At, From: in.From, To: in.To})
 	slices.SortFunc(s.Changes, func(a, b policy.Change) int { return a.At.Compare(b.At) })
 }
 
@@ -535,8 +567,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	before := keepPacing(state)
 	d := policy.Evaluate(p, in, state, now)
 	state = before
-	n.metrics.observeInputs(p, in, d, now)
-	n.metrics.capacity.observe(p, gs, in, d)
+	n.metrics.policies.observe(p, gs, in, d, now)
 	desired := d.Desired
 	// The provider's own bounds win: asking for more than its max fails.
 	if gs.Max > 0 && desired > gs.Max {
@@ -718,10 +749,12 @@ func (r commitReason) String() string { return commitReasonNames[r] }
 // commitEvaluated writes the evaluation's outcome and keeps next as the
 // state the policy's next evaluation in this term starts from. The state
 // is committed when its pacing (pacingKey) changed and at least every
-// StateSync; forecasting models change every evaluation and are synced on
-// that clock. A decision record, a change of the group's sizes, the term's
-// first evaluation of the policy and, every StateSync, its LastEvaluation
-// are committed without the state unless it is due.
+// StateSync; forecasting models change every evaluation and go with it
+// every ModelSync, and with every action (entry version 7 on; in older
+// versions with every state). A decision record, a change of the group's
+// sizes, the term's first evaluation of the policy and, every StateSync,
+// its LastEvaluation are committed without the state unless it is due.
+// All but actions are committed in the term's batches (evalcommits.go).
 func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.State, record *policy.Record, desired, ready int) {
 	n := l.n
 	id := v.Record.Policy.ID
@@ -729,9 +762,17 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 	l.mu.Lock()
 	_, evaluatedThisTerm := l.last[id]
 	l.last[id] = cmd.At
+	if l.repeatsHold(id, record) {
+		record, cmd.Record = nil, nil
+	}
 	l.mu.Unlock()
 	check := commitCheck{recorded: record != nil, sizesChanged: desired != v.Desired || ready != v.Ready,
 		firstOfTerm: !evaluatedThisTerm, sinceCommit: cmd.At.Sub(v.Last), stateSync: n.cfg.StateSync}
+	// An action, its failure or its doubt is committed before the
+	// evaluation returns, like the intent and the result before it, and
+	// with the whole state: a successor resumes from the models it acted
+	// on.
+	urgent := l.commits == nil || (record != nil && record.Action != policy.ActionHold.String())
 	var mark syncMark
 	if next != nil {
 		l.keepState(id, v.Record.Version, *next)
@@ -739,30 +780,80 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		pm, _ := prev.(syncMark)
 		mark = syncMark{at: cmd.At, pacing: pacingKey(*next)}
 		check.hasState, check.pacingChanged, check.sinceStateSync = true, mark.pacing != pm.pacing, cmd.At.Sub(pm.at)
+		mark.models = cmd.At
+		if cmd.At.Sub(pm.models) < max(n.cfg.ModelSync, n.cfg.StateSync) && len(next.Models) > 0 && !urgent {
+			// The models, most of a week-old state's bytes, are not due:
+			// if the state goes, it goes without them.
+			check.pacingOnly, mark.models = true, pm.models
+		}
 	}
 	reason, withState := check.decide()
 	if withState {
-		b, err := next.MarshalBinary()
+		s := *next
+		if check.pacingOnly {
+			s.Models = nil
+		}
+		b, err := s.MarshalBinary()
 		if err != nil {
 			l.log.Warn("encoding the state failed; committing without it", "policy", id, "err", err)
 			check.hasState = false
 			reason, withState = check.decide()
 		}
-		cmd.State = b
+		if check.pacingOnly {
+			cmd.Pacing = b
+		} else {
+			cmd.State = b
+		}
 	}
 	n.metrics.evalCommits[reason].Inc()
 	if reason == commitQuiet {
 		return
 	}
-	if err := n.apply(ctx, cmd); err != nil {
-		if !errors.Is(err, api.ErrNoLeader) && !errors.Is(err, api.ErrOutcomeUnknown) && ctx.Err() == nil {
-			l.log.Debug("committing the evaluation failed", "policy", id, "err", err)
+	done := func(err error) {
+		if err != nil {
+			if !errors.Is(err, api.ErrNoLeader) && !errors.Is(err, api.ErrOutcomeUnknown) && ctx.Err() == nil {
+				l.log.Debug("committing the evaluation failed", "policy", id, "err", err)
+			}
+			return
 		}
+		if withState {
+			l.synced.Store(id, mark)
+		}
+	}
+	if urgent {
+		done(l.commitNow(ctx, cmd))
 		return
 	}
-	if withState {
-		l.synced.Store(id, mark)
+	l.commits.add(evalCommit{cmd: cmd, done: done}, false)
+}
+
+// repeatsHold reports whether record is a hold this term already recorded
+// for the policy at its previous recorded evaluation (holdKey), and
+// remembers it; any other evaluation ends the episode, so the next hold is
+// recorded again. A policy held by its cooldown or its stabilization
+// window recorded the same hold at every evaluation, about one evaluation
+// in ten under the load run, each a Raft write and a slot of the
+// policy's bounded decision history. Under l.mu.
+func (l *loop) repeatsHold(id string, record *policy.Record) bool {
+	if record == nil || record.Action != policy.ActionHold.String() {
+		delete(l.holding, id)
+		return false
 	}
+	if l.holding == nil {
+		l.holding = map[string]string{}
+	}
+	key := holdKey(*record)
+	same := l.holding[id] == key
+	l.holding[id] = key
+	return same
+}
+
+// holdKey is what makes two hold decisions the same hold: the sizes
+// proposed and kept and the rule that bound them. The metric values, the
+// forecast and the reason text, which move at every evaluation, are left
+// out: the first record of the episode shows them.
+func holdKey(r policy.Record) string {
+	return fmt.Sprintf("%d %d %d %s %t %d %s", r.Current, r.Recommended, r.Desired, r.Bound, r.Stale, r.ScaleInRule, r.Schedule)
 }
 
 // commitCheck is what decides whether an evaluation is committed, and
@@ -776,6 +867,9 @@ type commitCheck struct {
 	// time when never, so always long).
 	hasState, pacingChanged bool
 	sinceStateSync          time.Duration
+	// pacingOnly: if the state goes, it goes without its models (they
+	// were committed less than ModelSync ago).
+	pacingOnly bool
 	// sizesChanged: the group's desired or ready size differs from the
 	// committed one; firstOfTerm: this term had not evaluated the policy.
 	sizesChanged, firstOfTerm bool

@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capstan-io/capstan/cloud"
-	"github.com/capstan-io/capstan/policy"
 )
 
 // nodeMetrics are the node's own Prometheus metrics, registered only on the
@@ -24,11 +23,6 @@ type nodeMetrics struct {
 	leaderChanges prometheus.Counter
 	cloudLatency  *prometheus.HistogramVec
 	sourceErrors  *prometheus.CounterVec
-	// metricStale and metricAge describe the inputs of the leader's last
-	// evaluation of each policy; only the leader sets them, and it clears
-	// them when it stops leading, so a cluster exports one value per metric.
-	metricStale *prometheus.GaugeVec
-	metricAge   *prometheus.GaugeVec
 	// roundTrip is the leader's last measured Raft quorum round trip.
 	roundTrip prometheus.Gauge
 	// groupDescribed counts groups described for the leader's group-state
@@ -43,9 +37,15 @@ type nodeMetrics struct {
 	groupOldest  prometheus.Gauge
 	groupsCached prometheus.Gauge
 	groupRefresh prometheus.Histogram
-	// capacity holds the per-policy gauges of capacity against demand
-	// (capacity.go), also the leader's only.
-	capacity *capacityMetrics
+	// groupOverrun is how far the last periodic refresh ran past its
+	// period (groupcache.go, refreshSpread).
+	groupOverrun prometheus.Gauge
+	// policies holds the per-policy series (capacity.go): the freshness
+	// of each metric and the gauges of capacity against demand of the
+	// leader's last evaluation of each policy. Only the leader sets them,
+	// and it clears them when it stops leading, so a cluster exports one
+	// value per series.
+	policies *policySeries
 	// pull counts the pull cache's reads and refreshes (pullcache.go).
 	pull pullMetrics
 }
@@ -67,14 +67,8 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"provider", "operation", "outcome"}),
 		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "capstan_source_errors_total", Help: "Failed reads of pulled metric sources, by kind; the metric goes stale."}, []string{"kind"}),
-		metricStale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "capstan_metric_stale", Help: "1 while a policy metric's newest sample is missing or older than the policy's stale_after (no scale-in then), else 0; exported by the leader."},
-			[]string{"policy", "metric"}),
 		roundTrip: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "capstan_raft_round_trip_seconds", Help: "The leader's last measured Raft round trip to a quorum (a heartbeat round, every 2 s); compare with --leader-lease-timeout."}),
-		metricAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "capstan_metric_age_seconds", Help: "Age of a policy metric's newest sample at the leader's last evaluation; absent while no sample has arrived."},
-			[]string{"policy", "metric"}),
 		groupDescribed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "capstan_group_describes_total", Help: "Groups the leader described for its group-state cache, by reason: refresh (the periodic batch), prefetch (due and not cached, batched per tick), evaluation (one group on demand), settle (proof of an intent's outcome)."},
 			[]string{"reason"}),
@@ -90,6 +84,8 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 		groupRefresh: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "capstan_group_refresh_duration_seconds", Help: "How long the leader took to describe every group of its policies, in batches.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)}),
+		groupOverrun: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "capstan_group_refresh_overrun_seconds", Help: "How far the leader's last refresh of every group ran past --group-refresh (0: it fit); above 0 the provider's read budget cannot describe every group that often."}),
 	}
 	commits := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "capstan_evaluation_commits_total", Help: "Evaluations by whether and why the leader wrote them to the Raft log: quiet (not written), record (a decision), pacing (cooldowns, rate-limit history or the binding stabilization size changed), state_sync (the state's periodic refresh), sizes (the group's size changed), first_of_term, heartbeat."},
@@ -97,7 +93,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 	for r := range commitReasons {
 		m.evalCommits[r] = commits.WithLabelValues(r.String())
 	}
-	m.capacity = newCapacityMetrics()
+	m.policies = newPolicySeries()
 	m.pull = newPullMetrics()
 	raftState := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_raft_leader", Help: "1 when this node is the Raft leader."},
@@ -134,8 +130,8 @@ func newNodeMetrics(reg prometheus.Registerer, n *Node) (*nodeMetrics, error) {
 	policies := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "capstan_policies", Help: "Policies in the replicated state."},
 		func() float64 { return float64(n.fsm.policyCount()) })
-	for _, c := range append(append(m.capacity.collectors(), m.pull.collectors()...), m.evaluations, commits, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.metricStale, m.metricAge, m.roundTrip,
-		m.groupDescribed, m.groupSaved, m.groupAge, m.groupOldest, m.groupsCached, m.groupRefresh, raftState, applied, commit, term, policies, newHealthCollector(n)) {
+	for _, c := range append(m.pull.collectors(), m.policies, m.evaluations, commits, m.evalErrors, m.decisions, m.actuations, m.leaderChanges, m.cloudLatency, m.sourceErrors, m.roundTrip,
+		m.groupDescribed, m.groupSaved, m.groupAge, m.groupOldest, m.groupsCached, m.groupRefresh, m.groupOverrun, raftState, applied, commit, term, policies, newHealthCollector(n)) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -162,34 +158,13 @@ func (m *nodeMetrics) observeCloud(provider, op string, start time.Time, err err
 	m.cloudLatency.WithLabelValues(provider, op, outcome).Observe(time.Since(start).Seconds())
 }
 
-// observeInputs records the freshness of each metric the leader just
-// evaluated.
-func (m *nodeMetrics) observeInputs(p policy.Policy, in policy.Inputs, d policy.Decision, now time.Time) {
-	for i, pm := range p.Metrics {
-		stale := 0.0
-		if d.Metrics[i].Stale {
-			stale = 1
-		}
-		m.metricStale.WithLabelValues(p.ID, pm.Name).Set(stale)
-		if in.Metrics[i].Present {
-			m.metricAge.WithLabelValues(p.ID, pm.Name).Set(now.Sub(in.Metrics[i].Time).Seconds())
-		} else {
-			m.metricAge.DeleteLabelValues(p.ID, pm.Name)
-		}
-	}
-}
-
-// forgetInputs drops the freshness series of the given policy, or of every
-// policy when id is empty.
+// forgetInputs drops the per-policy series of the given policy, or of
+// every policy (and the group cache's gauges) when id is empty.
 func (m *nodeMetrics) forgetInputs(id string) {
-	m.capacity.forget(id)
+	m.policies.forget(id)
 	if id == "" {
 		m.groupOldest.Set(0)
 		m.groupsCached.Set(0)
-		m.metricStale.Reset()
-		m.metricAge.Reset()
-		return
+		m.groupOverrun.Set(0)
 	}
-	m.metricStale.DeletePartialMatch(prometheus.Labels{"policy": id})
-	m.metricAge.DeletePartialMatch(prometheus.Labels{"policy": id})
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/cloud"
@@ -50,19 +49,25 @@ func TestLeaderExportsMetricFreshness(t *testing.T) {
 	if _, err := n.PushMetrics(ctx, []api.Sample{{Policy: "web", Metric: "cpu", Time: sampleTime, Value: 55}}); err != nil {
 		t.Fatal(err)
 	}
-	stale := func(metric string) float64 {
-		return testutil.ToFloat64(n.metrics.metricStale.WithLabelValues("web", metric))
+	series := func(family string) map[string]float64 { return gatherSeries(t, reg, family) }
+	stale := func(metric string) (float64, bool) {
+		v, ok := series("capstan_metric_stale")["metric="+metric+",policy=web"]
+		return v, ok
 	}
 	// The policy may be evaluated once before the sample arrives (both
 	// stale); the sample triggers another evaluation.
-	waitFor(t, func() bool { return testutil.CollectAndCount(n.metrics.metricStale) == 2 && stale("cpu") == 0 })
-	if got := stale("rps"); got != 1 {
+	waitFor(t, func() bool {
+		v, ok := stale("cpu")
+		return len(series("capstan_metric_stale")) == 2 && ok && v == 0
+	})
+	if got, _ := stale("rps"); got != 1 {
 		t.Errorf("capstan_metric_stale{metric=rps} = %v, want 1 (no sample)", got)
 	}
-	if got := testutil.CollectAndCount(n.metrics.metricAge); got != 1 {
+	ages := series("capstan_metric_age_seconds")
+	if got := len(ages); got != 1 {
 		t.Errorf("capstan_metric_age_seconds has %d series, want 1 (only cpu has a sample)", got)
 	}
-	if age := testutil.ToFloat64(n.metrics.metricAge.WithLabelValues("web", "cpu")); age < 30 || age > 60 {
+	if age := ages["metric=cpu,policy=web"]; age < 30 || age > 60 {
 		t.Errorf("capstan_metric_age_seconds{metric=cpu} = %v, want about 30", age)
 	}
 
@@ -70,7 +75,7 @@ func TestLeaderExportsMetricFreshness(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool {
-		return testutil.CollectAndCount(n.metrics.metricStale) == 0 && testutil.CollectAndCount(n.metrics.metricAge) == 0
+		return len(series("capstan_metric_stale")) == 0 && len(series("capstan_metric_age_seconds")) == 0
 	})
 }
 

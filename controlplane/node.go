@@ -109,6 +109,14 @@ type Config struct {
 	// forecasting models) at this period, and a decision record alone does
 	// not carry it.
 	StateSync time.Duration
+	// ModelSync is the longest the leader goes without committing a
+	// policy's forecasting models (never less often than StateSync): the
+	// commits in between carry the state without them, and every node
+	// keeps the models it holds. A week-old policy's models are most of
+	// its state's 5 KB. A successor resumes forecasting from models at
+	// most this old (or from those of the policy's last action). Entry
+	// version 7 on; in older ones the models go at every state commit.
+	ModelSync time.Duration
 	// GroupRefresh is how often the leader describes, in batches, every
 	// group its policies scale (groupcache.go). Evaluations read that
 	// state; one never acts on state older than twice this period, and
@@ -175,11 +183,20 @@ func (c *Config) writeVersion() uint8 {
 }
 
 // DefaultSnapshotThreshold is the log entries between a node's
-// snapshots. Under 10,000 two-metric policies the log grows by about 600
-// entries a second (mostly evaluations), so each node snapshots about once
-// a minute, as it did when Raft's check every 30 to 60 s found the old
-// 8,192 passed; the log then holds at most this plus TrailingLogs entries.
-const DefaultSnapshotThreshold = 32768
+// snapshots. Under 10,000 two-metric policies with a week of history the
+// log grows by about 8 entries and 0.4 MB a second since evaluations are
+// committed a tick at a time (entry version 7; it was 600 entries and
+// 1.3 MB a second with one entry per evaluation, when the threshold was
+// 32,768), so each node snapshots about every 4 minutes, writes about
+// 100 MB of log in between, and replays at most that on a restart; the
+// log then holds at most this plus TrailingLogs entries.
+const DefaultSnapshotThreshold = 2048
+
+// DefaultTrailingLogs is the entries kept after a snapshot: about two
+// minutes of log under that load (a follower further behind installs a
+// snapshot). Entries are fatter since they carry a tick's evaluations:
+// the 10,240 kept before would now be about 500 MB of raft.db.
+const DefaultTrailingLogs = 1024
 
 // DefaultConfig returns the tunables' defaults.
 func DefaultConfig() Config {
@@ -189,7 +206,7 @@ func DefaultConfig() Config {
 		LeaderLeaseTimeout: 500 * time.Millisecond,
 		SnapshotThreshold:  DefaultSnapshotThreshold,
 		SnapshotInterval:   30 * time.Second,
-		TrailingLogs:       10240,
+		TrailingLogs:       DefaultTrailingLogs,
 		MaxDecisions:       100,
 		Tick:               250 * time.Millisecond,
 		Workers:            8,
@@ -197,6 +214,7 @@ func DefaultConfig() Config {
 		CloudSettle:        20 * time.Second,
 		ApplyTimeout:       5 * time.Second,
 		StateSync:          60 * time.Second,
+		ModelSync:          5 * time.Minute,
 		GroupRefresh:       15 * time.Second,
 	}
 }
@@ -317,7 +335,10 @@ func NewNode(cfg Config) (*Node, error) {
 		snapshotTurns: true,
 	}
 	n.fsm.onSamples = n.notifyFresh
-	n.fsm.snapshotVersion = cfg.writeVersion()
+	// Snapshots have versions of their own since entry version 7, which
+	// changed only entries: the newest snapshot version not above the
+	// entries'.
+	n.fsm.snapshotVersion = min(cfg.writeVersion(), store.SnapshotVersion)
 	m, err := newNodeMetrics(cfg.Registerer, n)
 	if err != nil {
 		return nil, err

@@ -45,10 +45,14 @@ const activitySkew = 5 * time.Second
 // would undo a newer resize made meanwhile).
 func (l *loop) settle(ctx context.Context, v evalView, drv cloud.Driver, ref cloud.GroupRef, state *policy.State) (*store.Intent, string) {
 	n := l.n
-	for _, in := range v.Pending {
+	// By index: a copied loop variable whose address is returned went to
+	// the heap at every evaluation, pending intents or not. v.Pending is
+	// the view's own copy.
+	for i := range v.Pending {
+		in := &v.Pending[i]
 		now := n.now()
 		if now.Before(in.Settled) {
-			return &in, fmt.Sprintf("the outcome of intent %d (%d -> %d, term %d) is unknown until %s",
+			return in, fmt.Sprintf("the outcome of intent %d (%d -> %d, term %d) is unknown until %s",
 				in.ID, in.From, in.To, in.Term, in.Settled.UTC().Format(time.RFC3339Nano))
 		}
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.CloudTimeout)
@@ -62,9 +66,9 @@ func (l *loop) settle(ctx context.Context, v evalView, drv cloud.Driver, ref clo
 		}
 		cancel()
 		if err != nil {
-			return &in, fmt.Sprintf("intent %d (%d -> %d, term %d) is unresolved: describe failed: %v", in.ID, in.From, in.To, in.Term, err)
+			return in, fmt.Sprintf("intent %d (%d -> %d, term %d) is unresolved: describe failed: %v", in.ID, in.From, in.To, in.Term, err)
 		}
-		outcome, evidence := settleOutcome(in, gs, acts, actErr == nil)
+		outcome, evidence := settleOutcome(*in, gs, acts, actErr == nil)
 		if actErr != nil && !errors.Is(actErr, errors.ErrUnsupported) {
 			// After Settled the describe alone is proof (docs/fencing.md):
 			// an activity record that cannot be read (a missing IAM
@@ -72,15 +76,15 @@ func (l *loop) settle(ctx context.Context, v evalView, drv cloud.Driver, ref clo
 			evidence += "; the activity record was unreadable: " + actErr.Error()
 		}
 		if outcome == outcomeApplied {
-			countAction(state, in)
+			countAction(state, *in)
 		}
 		l.log.Info("settled a pending intent", "policy", in.Policy, "intent", in.ID, "term", in.Term, "outcome", outcome, "evidence", evidence)
 		if err := n.apply(ctx, store.IntentResult{Policy: in.Policy, IntentID: in.ID, Outcome: outcome, Error: evidence, At: now}); err != nil {
-			return &in, "committing the intent's outcome failed: " + err.Error()
+			return in, "committing the intent's outcome failed: " + err.Error()
 		}
 		rec := policy.Record{Time: now, Action: "settled", Current: gs.Desired, Ready: gs.InService, Desired: in.To,
 			Reason: fmt.Sprintf("intent %d (%d -> %d, term %d) %s: %s", in.ID, in.From, in.To, in.Term, outcome, evidence)}
-		if err := n.apply(ctx, store.Evaluated{Policy: in.Policy, PolicyVersion: v.Record.Version, Record: &rec,
+		if err := l.commitNow(ctx, store.Evaluated{Policy: in.Policy, PolicyVersion: v.Record.Version, Record: &rec,
 			Desired: v.Desired, Ready: v.Ready, At: now}); err != nil && ctx.Err() == nil {
 			l.log.Debug("recording the settled decision failed", "policy", in.Policy, "err", err)
 		}

@@ -41,6 +41,14 @@ func (s *State) Apply(index uint64, c Command, opt Options) Result {
 		return s.intentResult(c)
 	case Evaluated:
 		return s.evaluated(c, opt)
+	case Evaluations:
+		var res Result
+		for i, x := range c.Items {
+			if r := s.evaluated(x, opt); r.Outcome != OK {
+				res.Refused = append(res.Refused, i)
+			}
+		}
+		return res
 	case Samples:
 		return s.samples(c)
 	case RegisterNode:
@@ -149,8 +157,11 @@ func (s *State) evaluated(c Evaluated, opt Options) Result {
 	if e == nil || e.Record.Version != c.PolicyVersion {
 		return Result{Outcome: PreconditionFailed, Detail: fmt.Sprintf("policy %q changed while it was evaluated", c.Policy)}
 	}
-	if c.State != nil {
+	switch {
+	case c.State != nil:
 		e.EvalState = c.State
+	case c.Pacing != nil:
+		e.EvalState = withStoredModels(c.Pacing, e.EvalState)
 	}
 	if c.Record != nil {
 		limit := opt.MaxDecisions
@@ -164,6 +175,26 @@ func (s *State) evaluated(c Evaluated, opt Options) Result {
 	}
 	e.Desired, e.Ready, e.LastEvaluation = c.Desired, c.Ready, c.At
 	return Result{}
+}
+
+// withStoredModels is the state pacing (encoded without its models) with
+// the forecasting models of the stored state. A stored state that does not
+// decode has no models to keep, and one that does not decode either is
+// kept as sent: either way every node does the same with the same bytes.
+func withStoredModels(pacing, stored []byte) []byte {
+	var old, next policy.State
+	if len(stored) == 0 || old.UnmarshalBinary(stored) != nil || len(old.Models) == 0 {
+		return pacing
+	}
+	if next.UnmarshalBinary(pacing) != nil {
+		return pacing
+	}
+	next.Models = old.Models
+	b, err := next.MarshalBinary()
+	if err != nil {
+		return pacing
+	}
+	return b
 }
 
 func (s *State) samples(c Samples) Result {

@@ -54,12 +54,23 @@ type Evaluated struct {
 	// PolicyVersion refuses an evaluation of a replaced policy version.
 	PolicyVersion uint64
 	// State is policy.State's binary encoding; nil keeps the stored one.
-	State   []byte
+	State []byte
+	// Pacing is policy.State's binary encoding without its forecasting
+	// models (Models nil): it replaces the stored state, whose models are
+	// kept. A commit forced by a pacing change then does not carry the
+	// models, most of a week-old state's bytes. Ignored when State is
+	// set; VersionBatched on (EncodeVersion refuses it in older ones).
+	Pacing  []byte
 	Record  *policy.Record
 	Desired int
 	Ready   int
 	At      time.Time
 }
+
+// Evaluations records several evaluations in one entry, applied in order,
+// each as its Evaluated would be on its own: one refused (its policy
+// changed) does not stop the others. VersionBatched on.
+type Evaluations struct{ Items []Evaluated }
 
 // Samples records samples one by one.
 type Samples struct{ Samples []Sample }
@@ -139,6 +150,9 @@ func (IntentResult) Type() CommandType { return CmdResult }
 func (Evaluated) Type() CommandType { return CmdEvaluated }
 
 // Type implements Command.
+func (Evaluations) Type() CommandType { return CmdEvaluations }
+
+// Type implements Command.
 func (Samples) Type() CommandType { return CmdSamples }
 
 // Type implements Command.
@@ -161,6 +175,7 @@ func (DeletePolicy) sealed() {}
 func (PutIntent) sealed()    {}
 func (IntentResult) sealed() {}
 func (Evaluated) sealed()    {}
+func (Evaluations) sealed()  {}
 func (Samples) sealed()      {}
 func (RegisterNode) sealed() {}
 func (Buckets) sealed()      {}

@@ -38,7 +38,10 @@ func Decode(data []byte) (Command, error) {
 	switch v {
 	case VersionJSON:
 		c, err = decodeLegacyCommand(t, payload)
-	case VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget:
+	case VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionBatched:
+		if t == CmdEvaluations && v < VersionBatched {
+			return nil, fmt.Errorf("%w: %s version %d (this command exists since version %d)", ErrUnknownCommand, t, v, VersionBatched)
+		}
 		d := &dec{b: payload, v: v}
 		c = d.command(t)
 		err = d.done()
@@ -73,19 +76,12 @@ func (e *enc) command(c Command) error {
 		e.string(c.Error)
 		e.time(c.At)
 	case Evaluated:
-		e.string(c.Policy)
-		e.uvarint(c.PolicyVersion)
-		e.bool(c.State != nil)
-		if c.State != nil {
-			e.bytes(c.State)
+		e.evaluated(c)
+	case Evaluations:
+		e.uvarint(uint64(len(c.Items)))
+		for _, x := range c.Items {
+			e.evaluated(x)
 		}
-		e.bool(c.Record != nil)
-		if c.Record != nil {
-			e.decision(*c.Record)
-		}
-		e.int(c.Desired)
-		e.int(c.Ready)
-		e.time(c.At)
 	case Samples:
 		e.samples(c.Samples)
 	case RegisterNode:
@@ -133,15 +129,12 @@ func (d *dec) command(t CommandType) Command {
 	case CmdResult:
 		return IntentResult{Policy: d.string(), IntentID: d.uvarint(), Outcome: d.string(), Error: d.string(), At: d.time()}
 	case CmdEvaluated:
-		c := Evaluated{Policy: d.string(), PolicyVersion: d.uvarint()}
-		if d.bool() {
-			c.State = d.bytes()
+		return d.evaluated()
+	case CmdEvaluations:
+		var c Evaluations
+		for range d.n(8) {
+			c.Items = append(c.Items, d.evaluated())
 		}
-		if d.bool() {
-			r := d.decision()
-			c.Record = &r
-		}
-		c.Desired, c.Ready, c.At = d.int(), d.int(), d.time()
 		return c
 	case CmdSamples:
 		return Samples{Samples: d.samples()}
@@ -165,4 +158,49 @@ func (d *dec) command(t CommandType) Command {
 	}
 	d.fail(fmt.Sprintf("no decoder for %s", t))
 	return nil
+}
+
+// evaluated encodes an evaluation; since VersionBatched a presence byte
+// and the Pacing state follow, and Pacing is left out when State is set
+// (Apply ignores it then).
+func (e *enc) evaluated(c Evaluated) {
+	e.string(c.Policy)
+	e.uvarint(c.PolicyVersion)
+	e.bool(c.State != nil)
+	if c.State != nil {
+		e.bytes(c.State)
+	}
+	e.bool(c.Record != nil)
+	if c.Record != nil {
+		e.decision(*c.Record)
+	}
+	e.int(c.Desired)
+	e.int(c.Ready)
+	e.time(c.At)
+	if e.v >= VersionBatched {
+		pacing := c.State == nil && c.Pacing != nil
+		e.bool(pacing)
+		if pacing {
+			e.bytes(c.Pacing)
+		}
+	}
+}
+
+func (d *dec) evaluated() Evaluated {
+	c := Evaluated{Policy: d.string(), PolicyVersion: d.uvarint()}
+	if d.bool() {
+		c.State = d.bytes()
+	}
+	if d.bool() {
+		r := d.decision()
+		c.Record = &r
+	}
+	c.Desired, c.Ready, c.At = d.int(), d.int(), d.time()
+	if d.v >= VersionBatched && d.bool() {
+		c.Pacing = d.bytes()
+		if c.State != nil {
+			d.fail("an evaluation with both a state and a pacing state")
+		}
+	}
+	return c
 }

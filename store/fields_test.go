@@ -115,15 +115,20 @@ func filled[T any](t testing.TB) T {
 // Adding a field to policy.Record, or to any type store encodes, without
 // encoding it fails here.
 func TestEncodingsKeepEveryField(t *testing.T) {
+	// An evaluation carries either its whole state or its pacing state
+	// (Pacing is ignored, and not encoded, when State is set): both kinds,
+	// on their own and in one Evaluations entry.
+	withState, withPacing := filled[Evaluated](t), filled[Evaluated](t)
+	withState.Pacing, withPacing.State = nil, nil
 	commands := []Command{
 		filled[PutPolicy](t), filled[DeletePolicy](t), filled[PutIntent](t), filled[IntentResult](t),
-		filled[Evaluated](t), filled[Samples](t), filled[RegisterNode](t), filled[Buckets](t),
+		withState, withPacing, Evaluations{Items: []Evaluated{withState, withPacing}}, filled[Samples](t), filled[RegisterNode](t), filled[Buckets](t),
 		filled[CreateToken](t), filled[DeleteToken](t), filled[AuditCommand](t),
 	}
 	seen := map[CommandType]bool{}
-	for _, c := range commands {
+	for i, c := range commands {
 		seen[c.Type()] = true
-		t.Run(c.Type().String(), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s %d", c.Type(), i), func(t *testing.T) {
 			b, err := Encode(c)
 			if err != nil {
 				t.Fatal(err)

@@ -242,7 +242,8 @@ func decodeLegacyCommand(t CommandType, payload []byte) (Command, error) {
 	case CmdEvaluated:
 		var c legacyEvaluated
 		err := unmarshal(&c)
-		return Evaluated(c), err
+		return Evaluated{Policy: c.Policy, PolicyVersion: c.PolicyVersion, State: c.State, Record: c.Record,
+			Desired: c.Desired, Ready: c.Ready, At: c.At}, err
 	case CmdSamples:
 		var c legacySamples
 		err := unmarshal(&c)

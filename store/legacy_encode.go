@@ -21,10 +21,18 @@ import (
 // such intents at once), all three the decision fields VersionDecisions
 // added, all four the decision's group age (VersionGroupAge), and a decision bound by a schedule or by anti-flapping
 // (or, in versions 1 to 5, by the budget) is
-// written as the bound those versions know (priorRecord).
+// written as the bound those versions know (priorRecord). What versions 1
+// to 6 cannot express at all, CmdEvaluations and Evaluated.Pacing, is
+// refused (ErrUnknownCommand): their writer commits each evaluation on
+// its own, with its whole state.
 func EncodeVersion(c Command, v uint8) ([]byte, error) {
+	if v < VersionBatched && v >= VersionJSON {
+		if err := batchedOnly(c); err != nil {
+			return nil, fmt.Errorf("%w: %s in version %d: %w", ErrUnknownCommand, c.Type(), v, err)
+		}
+	}
 	switch v {
-	case VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
+	case VersionBatched, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
 		return encodeBinary(c, v)
 	case VersionJSON:
 		body, err := json.Marshal(legacyCommand(c))
@@ -34,6 +42,19 @@ func EncodeVersion(c Command, v uint8) ([]byte, error) {
 		return append([]byte{byte(c.Type()), VersionJSON}, body...), nil
 	}
 	return nil, fmt.Errorf("%w: this node writes versions %d to %d, not %d", ErrUnknownCommand, VersionJSON, CurrentVersion, v)
+}
+
+// batchedOnly says what in c only VersionBatched and later can encode.
+func batchedOnly(c Command) error {
+	switch c := c.(type) {
+	case Evaluations:
+		return fmt.Errorf("several evaluations in one entry need version %d", VersionBatched)
+	case Evaluated:
+		if c.State == nil && c.Pacing != nil {
+			return fmt.Errorf("a state without its models (Pacing) needs version %d", VersionBatched)
+		}
+	}
+	return nil
 }
 
 // legacyCommand is a command's version-1 payload.
@@ -47,12 +68,15 @@ func legacyCommand(c Command) any {
 		return legacyIntentCmd{Intent: toLegacyIntent(c.Intent)}
 	case IntentResult:
 		return legacyResult(c)
+	case Evaluations:
+		panic("store: no version-1 encoding of Evaluations") // unreachable: refused by EncodeVersion
 	case Evaluated:
 		if c.Record != nil {
 			r := priorRecord(*c.Record)
 			c.Record = &r
 		}
-		return legacyEvaluated(c)
+		return legacyEvaluated{Policy: c.Policy, PolicyVersion: c.PolicyVersion, State: c.State, Record: c.Record,
+			Desired: c.Desired, Ready: c.Ready, At: c.At}
 	case Samples:
 		return legacySamples{Samples: toLegacySamples(c.Samples)}
 	case RegisterNode:

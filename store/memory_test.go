@@ -65,6 +65,37 @@ func liveHeap() uint64 {
 // issue's load is 10,000 (under a minute to build and about 1 GB of heap).
 var memPoliciesFlag = flag.Int("store.mem-policies", 1000, "policies in BenchmarkMemory")
 
+// memDecisionsFlag is how many decision records BenchmarkMemory gives
+// each policy after its windows: a week-old cluster holds up to
+// --max-decisions (100) per policy, which the load run's seeded state
+// does not.
+var memDecisionsFlag = flag.Int("store.mem-decisions", 100, "decision records per policy in BenchmarkMemory")
+
+// addDecisions commits k decision records to each of the n policies of
+// weekState, shaped like the leader's for its two-metric predictive
+// policies (each metric's value, forecast, upper bound and skill, a
+// reason of about 200 characters), each with an evaluation state of
+// stateBytes, and returns the next index.
+func addDecisions(s *State, n, k, stateBytes int, at time.Time, index uint64) uint64 {
+	state := bytes.Repeat([]byte{7}, stateBytes)
+	for i := range n {
+		id := fmt.Sprintf("policy-%05d", i)
+		for j := range k {
+			f := func(x float64) *float64 { return &x }
+			r := policy.Record{Time: at.Add(time.Duration(j) * 10 * time.Second), Current: 12, Ready: 12, Reactive: 11 + j%3, Predictive: 13,
+				Recommended: 13, Desired: 13, Action: "scale-out", Bound: policy.LimitNone, Forecast: true, HourlyCost: 12.48,
+				Reason: fmt.Sprintf("scale-out 12->13: rps=%d (target 100) proposes 11, queue=%d (target 30) proposes 9, forecast 1262.4 proposes 13 (upper bound 1302.9) (skill 0.41); recommended 13, desired 13", 1000+j, 300+j),
+				Metrics: []policy.MetricRecord{
+					{Name: "rps", Value: f(1000.5 + float64(j)), Reactive: 11, Forecast: f(1262.4), Predictive: 13, Upper: f(1302.9), Season: policy.Duration(24 * time.Hour), Skill: f(0.41), Trusted: true},
+					{Name: "queue", Value: f(300), Reactive: 10, Forecast: f(280.2), Predictive: 10, Upper: f(301.7), Skill: f(0.12)},
+				}}
+			index++
+			s.Apply(index, Evaluated{Policy: id, PolicyVersion: s.Policies[id].Record.Version, State: state, Record: &r, Desired: 13, Ready: 12, At: r.Time}, Options{})
+		}
+	}
+	return index
+}
+
 // BenchmarkMemory measures what the state of memPolicies week-old
 // two-metric policies holds (heap after a full GC, per policy-metric-day)
 // and what a snapshot adds while it is written: the view is taken, every
@@ -84,6 +115,11 @@ func BenchmarkMemory(b *testing.B) {
 	before := liveHeap()
 	s, end := weekState(b, n)
 	held := liveHeap() - before
+	// A week's decision records and evaluation states (5 KB, as a
+	// week-old forecasting policy's), measured apart.
+	beforeDecisions := liveHeap()
+	addDecisions(s, n, *memDecisionsFlag, 5000, end, 1<<30)
+	decisions := liveHeap() - beforeDecisions
 
 	var persisted atomic.Int64
 	var peak uint64
@@ -151,6 +187,10 @@ func BenchmarkMemory(b *testing.B) {
 	b.ReportMetric(float64(held)/(float64(n)*metrics*days), "bytes/policy-metric-day")
 	b.ReportMetric(float64(held)/float64(n), "heap-bytes/policy")
 	b.ReportMetric(float64(held)/(1<<20), "heap-MiB")
+	b.ReportMetric(float64(decisions)/(1<<20), "decisions-MiB")
+	if k := *memDecisionsFlag; k > 0 {
+		b.ReportMetric(float64(decisions-uint64(n*5000))/float64(n*k), "bytes/decision")
+	}
 	b.ReportMetric(float64(peak), "persist-peak-bytes")
 	b.ReportMetric(float64(persisted.Load()), "snapshot-bytes")
 	runtime.KeepAlive(s)

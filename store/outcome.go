@@ -48,4 +48,7 @@ type Result struct {
 	// Touched are the policies that got a newer sample, for the leader
 	// loop to evaluate.
 	Touched []string
+	// Refused are the positions, in a CmdEvaluations entry, of the
+	// evaluations refused (their policy changed while it was evaluated).
+	Refused []int
 }

@@ -33,6 +33,13 @@ func TestDecodeRefusesWhatItDoesNotKnow(t *testing.T) {
 		t.Fatal(err)
 	}
 	budgetIn5[1] = VersionGroupAge
+	// A version-7 entry of several evaluations, relabelled version 6,
+	// which had no such command.
+	batchIn6, err := Encode(Evaluations{Items: []Evaluated{{Policy: "web", PolicyVersion: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batchIn6[1] = VersionBudget
 	tests := []struct {
 		name string
 		data []byte
@@ -44,7 +51,8 @@ func TestDecodeRefusesWhatItDoesNotKnow(t *testing.T) {
 		{"unassigned type between known ones", []byte{15, CurrentVersion}, "type 15"},
 		{"unknown version", append([]byte{good[0], 9}, good[2:]...), "version 9"},
 		{"version 0", append([]byte{good[0], 0}, good[2:]...), "version 0"},
-		{"truncated binary", good[:len(good)-1], "register-node version 6"},
+		{"truncated binary", good[:len(good)-1], "register-node version " + strconv.Itoa(int(CurrentVersion))},
+		{"evaluations in version 6", batchIn6, "evaluations version 6 (this command exists since version 7)"},
 		{"budget bound in version 5", budgetIn5, "limit budget in version 5"},
 		{"trailing bytes", append(append([]byte{}, good...), 0), "trailing bytes"},
 		{"binary payload labelled JSON", append([]byte{good[0], VersionJSON}, good[2:]...), "json"},
@@ -101,6 +109,12 @@ func FuzzDecode(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*/log/*.bin")
 	// A decision with every field of the current version set.
 	if b, err := Encode(filled[Evaluated](f)); err == nil {
+		f.Add(b)
+	}
+	// Several evaluations in one entry, one with a pacing state.
+	withPacing := filled[Evaluated](f)
+	withPacing.State = nil
+	if b, err := Encode(Evaluations{Items: []Evaluated{filled[Evaluated](f), withPacing}}); err == nil {
 		f.Add(b)
 	}
 	for _, file := range files {

@@ -30,6 +30,10 @@ const (
 	// the newest sample of each metric, one partial aggregate per history
 	// bucket, and the newest point of each label-matched series.
 	CmdBuckets CommandType = 8
+	// CmdEvaluations records several evaluations in one entry (a leader
+	// tick's), applied in order as if each were a CmdEvaluated entry.
+	// Since VersionBatched.
+	CmdEvaluations CommandType = 9
 	// CmdCreateToken adds an API token (its hash, never its secret).
 	CmdCreateToken CommandType = 20
 	// CmdDeleteToken removes an API token.
@@ -67,8 +71,14 @@ const (
 	// know and refuse: written in those, it becomes the bounds bound it is
 	// a form of (a cap on the size). The bytes are otherwise version 5's.
 	VersionBudget uint8 = 6
+	// VersionBatched is VersionBudget with two additions versions 1 to 6
+	// do not know: CmdEvaluations, several evaluations in one entry, and
+	// Evaluated.Pacing, a state without its forecasting models that keeps
+	// the stored ones. Every other command is encoded as in VersionBudget,
+	// and snapshots are unchanged (SnapshotVersion stays VersionBudget).
+	VersionBatched uint8 = 7
 	// CurrentVersion is the version Encode writes.
-	CurrentVersion = VersionBudget
+	CurrentVersion = VersionBatched
 )
 
 // commandNames names every known type; a type missing here is unknown.
@@ -81,6 +91,7 @@ var commandNames = [...]string{
 	CmdSamples:      "samples",
 	CmdRegisterNode: "register-node",
 	CmdBuckets:      "buckets",
+	CmdEvaluations:  "evaluations",
 	CmdCreateToken:  "create-token",
 	CmdDeleteToken:  "delete-token",
 	CmdAudit:        "audit",

@@ -193,6 +193,9 @@ func (d *Driver) newClient(region string) *autoscaling.Client {
 		// Request and response logging would write signed headers and
 		// bodies to the logger: never.
 		o.ClientLogMode = 0
+		// The group refresh's answers, decoded for a fraction of the
+		// SDK's cost (describexml.go).
+		o.Protocol = newDescribeProtocol(o.Protocol)
 	})
 	d.log.Debug("aws autoscaling client created", "region", region, "custom_endpoint", d.baseEndpoint != "")
 	return c

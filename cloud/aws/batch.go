@@ -89,7 +89,7 @@ func (d *Driver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cl
 				asg, ok := found[name]
 				for _, i := range b.at[name] {
 					if ok {
-						out[i].State = state(asg)
+						out[i].State = state(*asg)
 					} else {
 						out[i].Err = fmt.Errorf("aws autoscaling %s %s (%s): %w", opDescribe, name, region, cloud.ErrNotFound)
 					}
@@ -103,12 +103,13 @@ func (d *Driver) DescribeBatch(ctx context.Context, refs []cloud.GroupRef) ([]cl
 // describeChunk describes up to namesPerCall groups, page by page, and
 // returns the ones AWS answered by name (AWS matches names exactly;
 // checking again guards against an endpoint that filters loosely).
-func (d *Driver) describeChunk(ctx context.Context, client *autoscaling.Client, names []string) (map[string]types.AutoScalingGroup, error) {
+func (d *Driver) describeChunk(ctx context.Context, client *autoscaling.Client, names []string) (map[string]*types.AutoScalingGroup, error) {
 	want := make(map[string]bool, len(names))
 	for _, n := range names {
 		want[n] = true
 	}
-	found := make(map[string]types.AutoScalingGroup, len(names))
+	// Pointers into the pages: a group's struct is large to copy.
+	found := make(map[string]*types.AutoScalingGroup, len(names))
 	p := autoscaling.NewDescribeAutoScalingGroupsPaginator(client, &autoscaling.DescribeAutoScalingGroupsInput{
 		AutoScalingGroupNames: names,
 		MaxRecords:            awssdk.Int32(recordsPerPage),
@@ -118,7 +119,8 @@ func (d *Driver) describeChunk(ctx context.Context, client *autoscaling.Client, 
 		if err != nil {
 			return nil, err
 		}
-		for _, asg := range page.AutoScalingGroups {
+		for i := range page.AutoScalingGroups {
+			asg := &page.AutoScalingGroups[i]
 			if n := awssdk.ToString(asg.AutoScalingGroupName); want[n] {
 				found[n] = asg
 			}

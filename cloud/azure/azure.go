@@ -24,7 +24,10 @@
 //     ProvisioningState/succeeded or /updating are in service, those in
 //     ProvisioningState/creating are pending, and deleting or failed ones
 //     are neither. Power state is not in the summary, so a stopped
-//     instance still counts as in service.
+//     instance still counts as in service. Describe always reads it;
+//     DescribeBatch reads it only for a scale set in transition, and
+//     counts every instance of a steady one (provisioningState Succeeded)
+//     in service (see DescribeBatch).
 //   - Busy is true while the scale set's provisioningState is Updating,
 //     Creating or Deleting: an operation is in progress.
 //
@@ -323,7 +326,12 @@ func refName(g cloud.GroupRef) string {
 	return g.Subscription + "/" + g.ResourceGroup + "/" + g.ScaleSet
 }
 
-// Describe reads the scale set and its instance view.
+// Describe reads the scale set and its instance view. It always reads
+// the instance view, steady scale set or not: the control plane describes
+// one group on its own when it needs that group's exact state (before
+// acting on it, after its own resize, to settle an intent), while its
+// periodic refresh goes through DescribeBatch, which does without the
+// instance view of a steady scale set.
 func (d *Driver) Describe(ctx context.Context, g cloud.GroupRef) (cloud.GroupState, error) {
 	if err := checkRef(g); err != nil {
 		return cloud.GroupState{}, err
@@ -332,16 +340,29 @@ func (d *Driver) Describe(ctx context.Context, g cloud.GroupRef) (cloud.GroupSta
 	if err != nil {
 		return cloud.GroupState{}, err
 	}
+	return d.describe(ctx, c, g, true)
+}
+
+// describe reads a scale set with Get, and its instance view when always
+// is set or the scale set is in transition (see steady).
+func (d *Driver) describe(ctx context.Context, c *armcompute.VirtualMachineScaleSetsClient, g cloud.GroupRef, always bool) (cloud.GroupState, error) {
 	start := time.Now()
-	ss, err := c.Get(ctx, g.ResourceGroup, g.ScaleSet, nil)
+	got, err := c.Get(ctx, g.ResourceGroup, g.ScaleSet, nil)
 	if err != nil {
 		return cloud.GroupState{}, callErr(ctx, "reading scale set", g, err)
 	}
-	iv, err := c.GetInstanceView(ctx, g.ResourceGroup, g.ScaleSet, nil)
-	if err != nil {
-		return cloud.GroupState{}, callErr(ctx, "reading the instance view of scale set", g, err)
+	ss := got.VirtualMachineScaleSet
+	var gs cloud.GroupState
+	if !always && steady(ss) {
+		gs, err = steadyState(ss)
+	} else {
+		var iv armcompute.VirtualMachineScaleSetsClientGetInstanceViewResponse
+		iv, err = c.GetInstanceView(ctx, g.ResourceGroup, g.ScaleSet, nil)
+		if err != nil {
+			return cloud.GroupState{}, callErr(ctx, "reading the instance view of scale set", g, err)
+		}
+		gs, err = groupState(ss, iv.VirtualMachineScaleSetInstanceView)
 	}
-	gs, err := groupState(ss.VirtualMachineScaleSet, iv.VirtualMachineScaleSetInstanceView)
 	if err != nil {
 		return cloud.GroupState{}, fmt.Errorf("azure: scale set %s: %w", refName(g), err)
 	}

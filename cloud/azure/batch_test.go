@@ -44,8 +44,8 @@ func callKinds(e *azemu.Emulator) map[string]int {
 	return out
 }
 
-// TestDescribeBatchCalls: one list per resource group (its pages) and one
-// instance view per scale set; no plain get.
+// TestDescribeBatchCalls: one list per resource group (its pages) and,
+// for steady scale sets, nothing else: no plain get, no instance view.
 func TestDescribeBatchCalls(t *testing.T) {
 	e, d := serve(t, azemu.Options{PageSize: 10}, nil)
 	refs := mkSets(t, e, testSub, testRG, "a", 25)
@@ -63,8 +63,8 @@ func TestDescribeBatchCalls(t *testing.T) {
 			t.Fatalf("scale set %d: %+v (err %v)", i, r.State, r.Err)
 		}
 	}
-	// 25 sets in pages of 10 and 5 in one: 4 list pages; 30 instance views.
-	if got, want := fmt.Sprint(callKinds(e)), fmt.Sprint(map[string]int{azemu.OpList: 4, "instance_view": 30}); got != want {
+	// 25 sets in pages of 10 and 5 in one: 4 list pages.
+	if got, want := fmt.Sprint(callKinds(e)), fmt.Sprint(map[string]int{azemu.OpList: 4}); got != want {
 		t.Fatalf("calls %s, want %s", got, want)
 	}
 }
@@ -105,6 +105,11 @@ func TestDescribeBatchInstanceViewThrottled(t *testing.T) {
 	// and 20 instance views.
 	e, d := serve(t, azemu.Options{RateLimit: emukit.RateLimit{ReadsPerSecond: 0.001, Burst: 21}}, nil)
 	refs := mkSets(t, e, testSub, testRG, "a", 40)
+	for _, r := range refs { // in transition: their instance views are read
+		if err := e.SetProvisioningState(testSub, testRG, r.ScaleSet, "Updating"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	got, err := d.DescribeBatch(context.Background(), refs)
 	if err != nil {
 		t.Fatal(err)
@@ -141,12 +146,12 @@ func TestConnectionReuse(t *testing.T) {
 		if _, err := d.Describe(ctx, refs[0]); err != nil { // a get and an instance view
 			t.Fatal(err)
 		}
-		if _, err := d.DescribeBatch(ctx, refs); err != nil { // a list and two instance views
+		if _, err := d.DescribeBatch(ctx, refs); err != nil { // a list (steady sets: no instance view)
 			t.Fatal(err)
 		}
 	}
 	if n := conns(); n > 8+1 {
-		t.Fatalf("250 calls opened %d connections, want at most 9 (the batch reads 8 instance views at a time)", n)
+		t.Fatalf("150 calls opened %d connections, want at most 9", n)
 	}
 	// Bursts of 16 overlapping calls (each read takes 2 ms at the emulator).
 	if err := e.InjectFault(azemu.Fault{Kind: azemu.Slow, Op: azemu.OpDescribe, Delay: 2 * time.Millisecond, Times: -1}); err != nil {
@@ -165,7 +170,8 @@ func TestConnectionReuse(t *testing.T) {
 
 // TestDescribeBatchListForbidden: where read is granted on each scale set
 // but not on its resource group, the list's 403 makes the batch describe
-// those scale sets one by one; other resource groups are still listed.
+// those scale sets one by one (a Get each: they are steady, so no instance
+// view); other resource groups are still listed.
 func TestDescribeBatchListForbidden(t *testing.T) {
 	e, d := serve(t, azemu.Options{}, nil)
 	refs := mkSets(t, e, testSub, testRG, "a", 3)
@@ -187,15 +193,15 @@ func TestDescribeBatchListForbidden(t *testing.T) {
 			t.Fatalf("scale set %d: %+v (err %v)", i, r.State, r.Err)
 		}
 	}
-	// Two lists (one refused), three gets and five instance views.
-	if got, want := fmt.Sprint(callKinds(e)), fmt.Sprint(map[string]int{azemu.OpDescribe: 3, "instance_view": 5, azemu.OpList: 2}); got != want {
+	// Two lists (one refused) and three gets.
+	if got, want := fmt.Sprint(callKinds(e)), fmt.Sprint(map[string]int{azemu.OpDescribe: 3, azemu.OpList: 2}); got != want {
 		t.Fatalf("calls %s, want %s", got, want)
 	}
 }
 
 // TestDescribeBatchOneSetInAGroup: a resource group with one scale set in
-// the batch is read with Get and GetInstanceView, not a list of the whole
-// group.
+// the batch is read with a Get (it is steady: no instance view), not a
+// list of the whole group.
 func TestDescribeBatchOneSetInAGroup(t *testing.T) {
 	e, d := serve(t, azemu.Options{PageSize: 2}, nil)
 	_ = mkSets(t, e, testSub, testRG, "other", 5) // in the group, not asked for
@@ -207,7 +213,75 @@ func TestDescribeBatchOneSetInAGroup(t *testing.T) {
 	if got[0].Err != nil || got[0].State.Max != 10 {
 		t.Fatalf("scale set: %+v (err %v)", got[0].State, got[0].Err)
 	}
-	if got, want := fmt.Sprint(callKinds(e)), fmt.Sprint(map[string]int{azemu.OpDescribe: 1, "instance_view": 1}); got != want {
+	if got, want := fmt.Sprint(callKinds(e)), fmt.Sprint(map[string]int{azemu.OpDescribe: 1}); got != want {
 		t.Fatalf("calls %s, want %s", got, want)
+	}
+}
+
+// TestDescribeBatchInstanceViewsInTransition: the batch reads the instance
+// view of a scale set in transition (any provisioningState but Succeeded),
+// and only of those, through the list and through the one-set Get alike;
+// every answer is Describe's.
+func TestDescribeBatchInstanceViewsInTransition(t *testing.T) {
+	for _, tc := range []struct {
+		state string
+		view  bool // the batch reads its instance view
+	}{
+		{"Succeeded", false},
+		{"succeeded", false},
+		{"Updating", true},
+		{"Creating", true},
+		{"Deleting", true},
+		{"Failed", true},
+		{"Canceled", true},
+		{"", true},
+	} {
+		for _, n := range []int{1, 4} { // the Get of a lone set; a list
+			t.Run(fmt.Sprintf("%q/%d sets", tc.state, n), func(t *testing.T) {
+				clk := &manualClock{t: time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)}
+				e, d := serve(t, azemu.Options{PageSize: 2, BootDelay: time.Hour, Now: clk.now},
+					func(o *azure.Options) { o.OperationWait = 20 * time.Millisecond })
+				refs := mkSets(t, e, testSub, testRG, "a", n)
+				// The last set scales out: 2 of its instances creating.
+				last := refs[n-1]
+				if err := d.SetDesired(context.Background(), last, 6); err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range refs {
+					if err := e.SetProvisioningState(testSub, testRG, r.ScaleSet, tc.state); err != nil {
+						t.Fatal(err)
+					}
+				}
+				before := callKinds(e)
+				got, err := d.DescribeBatch(context.Background(), refs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				views := callKinds(e)["instance_view"] - before["instance_view"]
+				if want := map[bool]int{true: n}[tc.view]; views != want {
+					t.Errorf("%d instance views read, want %d", views, want)
+				}
+				for i, r := range refs {
+					want, err := d.Describe(context.Background(), r)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got[i].Err != nil || got[i].State != want {
+						if !tc.view && r == last {
+							continue // see below
+						}
+						t.Errorf("set %d: batch %+v (err %v), Describe %+v", i, got[i].State, got[i].Err, want)
+					}
+				}
+				// A set forced to Succeeded while instances create (the
+				// emulator never does that itself) shows what the list
+				// cannot see: all of sku.capacity in service.
+				if !tc.view {
+					if s := got[n-1].State; s.Desired != 6 || s.InService != 6 || s.Pending != 0 {
+						t.Errorf("steady set from the list: %+v, want 6 in service, none pending", s)
+					}
+				}
+			})
+		}
 	}
 }

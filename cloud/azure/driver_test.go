@@ -410,8 +410,24 @@ func TestOperationWaitReturnsWhileTheOperationRuns(t *testing.T) {
 	}
 }
 
+// manualClock is an emulator clock a test moves.
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *manualClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *manualClock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+// TestDescribeInstancesAndBusy: while a scale-out runs the new instances
+// are pending and the scale set busy; once they are provisioned its
+// operation ends and every instance is in service.
 func TestDescribeInstancesAndBusy(t *testing.T) {
-	e, d := serve(t, azemu.Options{BootDelay: time.Hour}, nil)
+	clk := &manualClock{t: time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)}
+	// The driver stops waiting for the operation after 50 ms; the
+	// emulator's clock does not move meanwhile.
+	e, d := serve(t, azemu.Options{BootDelay: time.Hour, Now: clk.now}, func(o *azure.Options) { o.OperationWait = 50 * time.Millisecond })
 	if err := e.CreateGroup(testSub, testRG, "web", 1, 0, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -422,9 +438,14 @@ func TestDescribeInstancesAndBusy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := cloud.GroupState{Desired: 5, Min: 1, Max: 0, InService: 3, Pending: 2}
+	want := cloud.GroupState{Desired: 5, Min: 1, Max: 0, InService: 3, Pending: 2, Busy: true}
 	if gs != want {
 		t.Fatalf("describe %+v, want %+v (no max tag: Max 0)", gs, want)
+	}
+	clk.add(time.Hour)
+	want = cloud.GroupState{Desired: 5, Min: 1, InService: 5}
+	if gs, err = d.Describe(ctxT(t), ref("web")); err != nil || gs != want {
+		t.Fatalf("after boot: %+v, %v; want %+v", gs, err, want)
 	}
 	if err := e.SetProvisioningState(testSub, testRG, "web", "Updating"); err != nil {
 		t.Fatal(err)
@@ -432,11 +453,14 @@ func TestDescribeInstancesAndBusy(t *testing.T) {
 	if gs, err = d.Describe(ctxT(t), ref("web")); err != nil || !gs.Busy {
 		t.Fatalf("describe %+v, %v: want busy while another operation runs", gs, err)
 	}
+	if err := e.SetProvisioningState(testSub, testRG, "web", "Succeeded"); err != nil {
+		t.Fatal(err)
+	}
 	if err := d.SetDesired(ctxT(t), ref("web"), 2); err != nil {
 		t.Fatal(err)
 	}
 	if gs, err = d.Describe(ctxT(t), ref("web")); err != nil || gs.InService != 2 || gs.Pending != 0 {
-		t.Fatalf("after scale-in: %+v, %v: want the booting instances removed first", gs, err)
+		t.Fatalf("after scale-in: %+v, %v", gs, err)
 	}
 }
 

@@ -43,10 +43,17 @@ type account struct {
 	// replaced, when the count drops to zero.
 	writesWaiting int
 	writesGone    chan struct{}
+	// readsWaiting counts foreground reads between asking for a token
+	// and holding one (or a reservation of one): while it is above zero
+	// no background read takes a token. readsGone is closed, and
+	// replaced, when it drops to zero.
+	readsWaiting int
+	readsGone    chan struct{}
 }
 
 func newAccount(provider, scope string, now func() time.Time, buckets [2]*aimd, g [2]accountGauges) *account {
-	a := &account{provider: provider, scope: scope, now: now, buckets: buckets, gauges: g, writesGone: make(chan struct{})}
+	a := &account{provider: provider, scope: scope, now: now, buckets: buckets, gauges: g,
+		writesGone: make(chan struct{}), readsGone: make(chan struct{})}
 	for k, b := range buckets {
 		if b != nil {
 			g[k].rate.Set(b.rate())
@@ -75,12 +82,27 @@ func (a *account) name() string {
 // acquire takes cost tokens from the k bucket, waiting for them as long as
 // ctx allows, and returns when it granted them. A wait that cannot end
 // before ctx's deadline fails at once, without waiting in vain. Reads also
-// wait while writes wait (see writesWaiting).
+// wait while writes wait (see writesWaiting), and a background read (ctx
+// from Background) while any other read waits (acquireBackground).
 func (a *account) acquire(ctx context.Context, k kind, cost int) (time.Time, error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, a.errWait(k, "the caller gave up before a token was asked for: "+err.Error())
 	}
+	if k == read && IsBackground(ctx) {
+		return a.acquireBackground(ctx, cost)
+	}
 	if k == read {
+		a.mu.Lock()
+		a.readsWaiting++
+		a.mu.Unlock()
+		defer func() {
+			// Held until the read holds its token or its
+			// reservation (or gave up), so no background read
+			// slips in before it.
+			a.mu.Lock()
+			a.readDone()
+			a.mu.Unlock()
+		}()
 		if err := a.awaitNoWrites(ctx); err != nil {
 			return time.Time{}, err
 		}
@@ -151,6 +173,105 @@ func (a *account) acquire(ctx context.Context, k kind, cost int) (time.Time, err
 		return time.Time{}, err
 	}
 	return a.now(), nil
+}
+
+// acquireBackground takes cost read tokens for a background read: only
+// tokens the bucket holds now beyond a reserve for foreground reads
+// (backgroundReserve), and only while no write and no other read waits.
+// It never reserves a token ahead as a foreground read does, so a
+// foreground read that comes later finds no background reservations in
+// front of it: at worst a background read took the token that was there,
+// and the foreground read waits for the next one. The price is that a
+// background read can wait indefinitely while foreground reads keep the
+// bucket empty; its deadline ends that wait (ErrWaitExceeded).
+func (a *account) acquireBackground(ctx context.Context, cost int) (time.Time, error) {
+	counted := false
+	defer func() {
+		if counted {
+			a.gauges[read].waiting.Dec()
+		}
+	}()
+	for {
+		a.mu.Lock()
+		b := a.buckets[read]
+		if b == nil && a.writesWaiting == 0 && a.readsWaiting == 0 {
+			a.mu.Unlock()
+			return a.now(), nil
+		}
+		if b != nil && cost > b.lim.Burst() {
+			a.mu.Unlock()
+			return time.Time{}, fmt.Errorf("%s %s %s: a call costing %d tokens exceeds the bucket's burst %d", a.provider, a.name(), read, cost, b.lim.Burst())
+		}
+		now := a.now()
+		var wake <-chan struct{}
+		var delay time.Duration
+		switch {
+		case a.writesWaiting > 0:
+			wake = a.writesGone
+		case a.readsWaiting > 0:
+			wake = a.readsGone
+		default:
+			tokens := b.lim.TokensAt(now)
+			need := float64(cost + backgroundReserve(b.lim.Burst(), cost))
+			if tokens >= need {
+				b.lim.AllowN(now, cost)
+				a.mu.Unlock()
+				a.gauges[read].spent.Add(float64(cost))
+				return now, nil
+			}
+			// When the bucket holds that many again, at today's rate;
+			// a foreground read may take them first.
+			delay = time.Duration((need - tokens) / b.rate() * float64(time.Second))
+			if dl, ok := ctx.Deadline(); ok && !now.Add(delay).Before(dl) {
+				a.mu.Unlock()
+				return time.Time{}, a.errWait(read, fmt.Sprintf("a background read: the next token comes in %s, after the caller's deadline in %s (rate %.3g/s)",
+					delay.Round(time.Millisecond), dl.Sub(now).Round(time.Millisecond), b.rate()))
+			}
+		}
+		a.mu.Unlock()
+		if !counted {
+			counted = true
+			a.gauges[read].waiting.Inc()
+		}
+		var timer *time.Timer
+		var tick <-chan time.Time
+		if wake == nil {
+			timer = time.NewTimer(max(delay, time.Millisecond))
+			tick = timer.C
+		}
+		select {
+		case <-wake:
+		case <-tick:
+		case <-ctx.Done():
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if err := ctx.Err(); err != nil {
+			return time.Time{}, a.errWait(read, "a background read: the caller gave up while other calls went first: "+err.Error())
+		}
+	}
+}
+
+// backgroundReserve is how many tokens of a bucket of burst tokens a
+// background read leaves for foreground reads: a quarter, at least one,
+// and never so many that a call of cost tokens could not go at all. A
+// foreground read that finds them there goes at once instead of waiting
+// for the next refill, and the provider's own bucket, which a refresh
+// would otherwise keep as empty as ours, has the same room for it: with
+// a budget as large as the provider's limit, a resize's read sent into an
+// empty bucket was throttled at times (cloud load run).
+func backgroundReserve(burst, cost int) int {
+	return max(0, min(max(1, burst/4), burst-cost))
+}
+
+// readDone ends one foreground read's wait; a.mu is held.
+func (a *account) readDone() {
+	a.readsWaiting--
+	if a.readsWaiting == 0 {
+		close(a.readsGone)
+		a.readsGone = make(chan struct{})
+	}
 }
 
 // writeDone ends one write's wait; a.mu is held.

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -239,3 +243,141 @@ func TestWritesBeforeReads(t *testing.T) {
 }
 
 func gaugeValue(g prometheus.Gauge) float64 { return testutil.ToFloat64(g) }
+
+// TestBackgroundReads runs background reads (the leader's refresh: many
+// callers that take every token they can) beside foreground reads and
+// writes, on the budget's own clock (a synctest bubble: time moves only
+// when every goroutine waits, so each wait is measured exactly), and
+// checks the priorities: a foreground read waits at most one token's
+// refill behind the background (none while the reserve the background
+// leaves is there), foreground reads queue among themselves
+// only, writes go before both, and background reads alone get the whole
+// rate.
+func TestBackgroundReads(t *testing.T) {
+	const rate = 10 // reads per second: a token every 100 ms
+	token := time.Second / rate
+	cases := []struct {
+		name string
+		// background is how many background readers take tokens in a
+		// loop from the start; foreground asks for one read each at
+		// these offsets, n at a time.
+		background int
+		at         []time.Duration
+		n          int
+		// maxWait is the longest a foreground read may wait.
+		maxWait time.Duration
+	}{
+		// The background leaves a reserve (2 of a bucket of 10): a lone
+		// foreground read finds a token there and does not wait at all.
+		{"one foreground read now and then behind 30 background readers", 30,
+			[]time.Duration{350 * time.Millisecond, time.Second, 2550 * time.Millisecond, 4 * time.Second}, 1, 0},
+		{"a foreground read right after the bucket was emptied", 30, []time.Duration{0, 100 * time.Millisecond}, 1, token},
+		{"five foreground reads at once queue among themselves only", 30, []time.Duration{time.Second, 3 * time.Second}, 5, 5 * token},
+		{"no background: a foreground read waits for its own token", 0, []time.Duration{50 * time.Millisecond}, 1, token},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a := testAccount(t, rate, 0)
+				ctx, stop := context.WithCancel(context.Background())
+				bg := Background(ctx)
+				var wg sync.WaitGroup
+				var bgGranted atomic.Int64
+				for range tc.background {
+					wg.Go(func() {
+						for {
+							if _, err := a.acquire(bg, read, 1); err != nil {
+								return
+							}
+							bgGranted.Add(1)
+						}
+					})
+				}
+				start := time.Now()
+				for _, at := range tc.at {
+					time.Sleep(time.Until(start.Add(at)))
+					var fg sync.WaitGroup
+					for i := range tc.n {
+						fg.Go(func() {
+							asked := time.Now()
+							granted, err := a.acquire(context.Background(), read, 1)
+							if err != nil {
+								t.Errorf("foreground read %d at %s: %v", i, at, err)
+								return
+							}
+							if w := granted.Sub(asked); w > tc.maxWait {
+								t.Errorf("foreground read %d asked at %s waited %s, want at most %s", i, at, w, tc.maxWait)
+							}
+						})
+					}
+					fg.Wait()
+				}
+				elapsed := time.Since(start)
+				stop()
+				wg.Wait()
+				// Tokens the bucket made over the run (it started
+				// empty), minus the foreground's: the background got
+				// the rest, so it was slowed, not starved.
+				if tc.background > 0 {
+					made := int64(elapsed / token)
+					want := made - int64(len(tc.at)*tc.n) - 1
+					if got := bgGranted.Load(); got < want {
+						t.Errorf("background reads got %d tokens in %s, want at least %d", got, elapsed, want)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestBackgroundAfterWrites: a background read does not take a token
+// while a write waits for one, nor while a foreground read waits behind
+// that write.
+func TestBackgroundAfterWrites(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := testAccount(t, 0, 2) // reads unlimited, writes at 2/s from empty
+		var order []string
+		var mu sync.Mutex
+		note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if _, err := a.acquire(context.Background(), write, 1); err == nil {
+				note("write")
+			}
+		})
+		synctest.Wait() // the write waits for its token (500 ms)
+		wg.Go(func() {
+			if _, err := a.acquire(Background(context.Background()), read, 1); err == nil {
+				note("background")
+			}
+		})
+		synctest.Wait()
+		wg.Go(func() {
+			if _, err := a.acquire(context.Background(), read, 1); err == nil {
+				note("foreground")
+			}
+		})
+		wg.Wait()
+		if got := strings.Join(order, ","); got != "write,foreground,background" {
+			t.Fatalf("order %s, want write,foreground,background", got)
+		}
+	})
+}
+
+// TestBackgroundReserve: the tokens a background read leaves in the
+// bucket for foreground reads.
+func TestBackgroundReserve(t *testing.T) {
+	for _, tc := range []struct{ burst, cost, want int }{
+		{20, 1, 5}, // a quarter
+		{10, 1, 2},
+		{3, 1, 1}, // at least one
+		{2, 1, 1},
+		{1, 1, 0}, // but a call must still fit
+		{2, 2, 0},
+		{8, 2, 2},
+	} {
+		if got := backgroundReserve(tc.burst, tc.cost); got != tc.want {
+			t.Errorf("backgroundReserve(%d, %d) = %d, want %d", tc.burst, tc.cost, got, tc.want)
+		}
+	}
+}

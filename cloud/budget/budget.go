@@ -9,8 +9,10 @@
 // Budget.Transport, which takes a token per request; Wrap decorates one
 // that makes a request per call, and takes a token per call (a batch: per
 // page). A call that cannot get its token before its context's deadline
-// fails with ErrWaitExceeded without being sent. Writes go before reads
-// when both wait. A throttle answer from the provider (cloud.ErrThrottled)
+// fails with ErrWaitExceeded without being sent. Three priorities share
+// an account: writes go before reads when both wait, and foreground reads
+// before background reads (Background: the leader's periodic refresh),
+// which take only the tokens nobody else is waiting for. A throttle answer from the provider (cloud.ErrThrottled)
 // cuts the bucket's rate multiplicatively and empties it; while calls
 // succeed the rate grows back by a fixed step per second up to the
 // configured rate (AIMD). The buckets are golang.org/x/time/rate
@@ -21,6 +23,7 @@
 package budget
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +38,26 @@ import (
 
 	"github.com/capstan-io/capstan/cloud"
 )
+
+// backgroundKey marks a context whose calls' reads are background reads.
+type backgroundKey struct{}
+
+// Background returns ctx with its calls' reads marked as background: the
+// leader's periodic refresh of every group's state, which no evaluation
+// is waiting for. A background read takes a token only when one is there
+// and no write or other read waits for one, and never reserves one ahead,
+// so it delays a foreground read (a resize's own reads, a settle, an
+// evaluation's describe) by at most one token's refill. Writes under ctx
+// are not affected: writes always go first.
+func Background(ctx context.Context) context.Context {
+	return context.WithValue(ctx, backgroundKey{}, true)
+}
+
+// IsBackground reports whether ctx comes from Background.
+func IsBackground(ctx context.Context) bool {
+	bg, _ := ctx.Value(backgroundKey{}).(bool)
+	return bg
+}
 
 // ErrWaitExceeded means the call budget had no token for a call before
 // its caller's deadline (or the caller gave up waiting). The call was not
@@ -107,8 +130,8 @@ func Scope(g cloud.GroupRef) string {
 //
 // PageSize matters only to Wrap (drivers the budget does not meter by
 // their requests): AWS's limit of 50 names per DescribeAutoScalingGroups,
-// GCP's 500 results per list page, Azure's one instance view per scale
-// set, the fake cloud's 100 names per call.
+// GCP's 500 results per list page, the fake cloud's 100 names per call;
+// Azure's 1 is never used (its driver is metered per request).
 func Defaults() map[string]Provider {
 	return map[string]Provider{
 		"aws":   {Read: 10, Write: 5, PageSize: 50},

@@ -169,10 +169,10 @@ func (d *Driver) Activities(ctx context.Context, g cloud.GroupRef, since time.Ti
 // batch's shape, and the GCP and Azure batches have irregular shapes (GCP:
 // a filtered list per location for a few groups, the location's whole
 // list for many, the autoscalers' list beside it; Azure: a resource
-// group's list, then an instance view per scale set). The AWS driver's
-// batch is regular, one call per 50 names, and metering its requests
-// would mean giving the SDK a client of ours, which loses the SDK's own
-// (AWS_CA_BUNDLE, for one); so it is paged here instead.
+// group's list, then an instance view per scale set in transition). The
+// AWS driver's batch is regular, one call per 50 names, and metering its
+// requests would mean giving the SDK a client of ours, which loses the
+// SDK's own (AWS_CA_BUNDLE, for one); so it is paged here instead.
 //
 // A batch is also split by scope (region, project, subscription), so that
 // each part spends its own account's budget; the drivers split the same

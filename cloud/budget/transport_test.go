@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -301,5 +302,38 @@ func TestMeteredPartialBatch(t *testing.T) {
 	}
 	if got := calls(t, reg, "azure", "describe_batch", "budget_wait_exceeded"); got != 1 {
 		t.Errorf("the batch counted as budget_wait_exceeded %g times, want 1", got)
+	}
+}
+
+// TestMeteredBackground: a call under budget.Background makes background
+// reads of its requests through the transport too (the mark travels in
+// the request's context): with a token every two seconds, a background
+// describe's second read is refused at once for want of a token before its
+// deadline, as a background read (never reserved ahead), and a foreground
+// describe's is reserved and waited for.
+func TestMeteredBackground(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		background bool
+		wantErr    string // in the error; "" for none
+	}{
+		{"background", true, "a background read"},
+		{"foreground", false, "the next token comes in"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, srv, _ := newMetered(t, budget.Options{Read: budget.Rates{"azure": 0.5}})
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			if tc.background {
+				ctx = budget.Background(ctx)
+			}
+			_, err := d.Describe(ctx, azRef)
+			if !errors.Is(err, budget.ErrWaitExceeded) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("describe: %v, want ErrWaitExceeded saying %q", err, tc.wantErr)
+			}
+			if n := srv.count("GET /groups/ss"); n != 1 {
+				t.Fatalf("%d first reads sent, want 1", n)
+			}
+		})
 	}
 }

@@ -63,6 +63,15 @@ func (l *Log[T]) Arrive() uint64 {
 	return l.arrivals
 }
 
+// Arrivals is how many calls have arrived so far, including those that
+// have not yet taken effect: a test waits on it to know a slow call reached
+// the emulator before its caller gives up.
+func (l *Log[T]) Arrivals() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.arrivals
+}
+
 // Done logs a call that arrived as number arrival and has now taken effect
 // (or failed). The slice may grow to twice the bound before the oldest half
 // is dropped, so logging stays amortised O(1).

@@ -403,6 +403,10 @@ func (c *Cloud) SetBusy(name string, busy bool) error {
 // oldest first; each entry's Arrival says where it stood in arrival order.
 func (c *Cloud) Calls() []Call { return c.calls.Calls() }
 
+// Arrivals is how many driver calls have reached the fake, including slow
+// ones that have not taken effect yet (Calls lists only those that have).
+func (c *Cloud) Arrivals() uint64 { return c.calls.Arrivals() }
+
 func newGroup(min, max, desired int, now time.Time) *group {
 	g := &group{min: min, max: max}
 	g.resize(desired, now)

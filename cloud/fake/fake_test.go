@@ -425,8 +425,17 @@ func TestSlowCallLandsAfterTheCallerGivesUp(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
+			arrived := c.Arrivals()
 			go func() { done <- tr.d.SetDesired(ctx, ref("web"), 9) }()
-			time.Sleep(50 * time.Millisecond) // let the call arrive
+			// Give up only once the call has reached the fake: a request
+			// cancelled before it is sent never takes effect, which is not
+			// what this test is about (a fixed 50 ms sleep was too short
+			// for the HTTP transport on a loaded machine).
+			for wait := time.Now().Add(5 * time.Second); c.Arrivals() == arrived; time.Sleep(time.Millisecond) {
+				if time.Now().After(wait) {
+					t.Fatal("the slow call never reached the fake")
+				}
+			}
 			cancel()
 			select {
 			case err := <-done:

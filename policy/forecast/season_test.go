@@ -252,3 +252,201 @@ func TestDetectSeasonFalsePositivesAtFirstChance(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDetectSeasonTraces runs detection as `season: auto` does, over
+// the last 7 days of recorded traces of each step (elb has gaps; crane_input15
+// is the finest, 15 s).
+func BenchmarkDetectSeasonTraces(b *testing.B) {
+	for _, name := range []string{"app_cpu_usage_1min.csv", "crane_input15_15s.csv", "elb_request_count_5min.csv", "nyc_taxi_passengers_30min.csv"} {
+		tr := loadTrace(b, name)
+		values := tr.values[max(0, len(tr.values)-int(week/tr.step)):]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				DetectSeason(values, tr.step, DefaultCandidates())
+			}
+		})
+	}
+}
+
+// momentsOf is the mean and variance of the finite values of r, two plain
+// passes: what the fused sums of prefixSums and detrend must equal.
+func momentsOf(r []float64) (mean, variance float64) {
+	var sum, sq float64
+	n := 0
+	for _, v := range r {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			sum += v
+			sq += v * v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	mean = sum / float64(n)
+	return mean, max(0, sq/float64(n)-mean*mean)
+}
+
+// acfOf is the autocorrelation at lag of r (not centred) by the textbook
+// loop, skipping pairs with a missing side: the reference for autocorrelation.
+func acfOf(r []float64, mean, variance float64, lag int) (float64, int) {
+	var cov float64
+	pairs := 0
+	for i := 0; i+lag < len(r); i++ {
+		a, b := r[i], r[i+lag]
+		if !math.IsNaN(a) && !math.IsInf(a, 0) && !math.IsNaN(b) && !math.IsInf(b, 0) {
+			cov += (a - mean) * (b - mean)
+			pairs++
+		}
+	}
+	if lag <= 0 || variance <= 0 || pairs == 0 {
+		return 0, 0
+	}
+	return cov / float64(pairs) / variance, pairs
+}
+
+// seasonSeries are the shapes detection's helpers meet: noisy cycles with
+// and without gaps, a constant, a ramp, a stretch with no value at all (an
+// empty detrending window), and tiny and huge magnitudes.
+func seasonSeries() map[string][]float64 {
+	cycle := synth(3*1440, time.Minute, 7, dailySine).values
+	gappy := slices.Clone(cycle)
+	for i := range gappy {
+		if i%97 < 3 || (i >= 2000 && i < 2300) {
+			gappy[i] = math.NaN()
+		}
+	}
+	withInf := slices.Clone(cycle)
+	withInf[10], withInf[500] = math.Inf(1), math.Inf(-1)
+	ramp, constant, tiny, huge := make([]float64, 600), make([]float64, 600), make([]float64, 600), make([]float64, 600)
+	for i := range ramp {
+		ramp[i] = float64(i) * 0.37
+		constant[i] = 42
+		tiny[i] = 1e-300 * math.Sin(float64(i))
+		huge[i] = 1e150 * (2 + math.Sin(float64(i)/10))
+	}
+	overflow := slices.Repeat([]float64{1e308, 1e308, 1e308, -1e308, 1, math.NaN(), math.NaN(), math.NaN(), 2, math.Copysign(0, -1)}, 5)
+	return map[string][]float64{"cycle": cycle, "gaps": gappy, "infinities": withInf, "ramp": ramp,
+		"constant": constant, "tiny": tiny, "huge": huge, "overflow": overflow, "empty": {}}
+}
+
+// TestDownsampleMatchesGroupMeans: the buckets are bit for bit the means
+// of each group's finite values (NaN for a group with none), whether the
+// group takes the unchecked sum or, with a gap or an overflow, the checked one.
+func TestDownsampleMatchesGroupMeans(t *testing.T) {
+	for name, x := range seasonSeries() {
+		for _, k := range []int{2, 3, 8, 10, 60} {
+			got := downsample(x, k, nil)
+			var want []float64
+			for i := 0; i < len(x); i += k {
+				m, ok := finiteMean(x[i:min(i+k, len(x))])
+				if !ok {
+					m = math.NaN()
+				}
+				want = append(want, m)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s, k %d: %d buckets, want %d", name, k, len(got), len(want))
+			}
+			for i := range got {
+				if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+					t.Errorf("%s, k %d: bucket %d is %v, want %v", name, k, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestSeasonSumsMatchTwoPasses: prefixSums' and detrend's moments, summed
+// in the pass that fills their output, are bit for bit those of a second
+// pass over it, and the centred autocorrelation (with or without the
+// per-pair check) is bit for bit the textbook one. Detection's choices
+// rest on these numbers, so faster code must not move them by an ulp.
+func TestSeasonSumsMatchTwoPasses(t *testing.T) {
+	for name, x := range seasonSeries() {
+		t.Run(name, func(t *testing.T) {
+			sums, counts, mean, variance := prefixSums(x, nil, nil)
+			if wm, wv := momentsOf(x); math.Float64bits(mean) != math.Float64bits(wm) || math.Float64bits(variance) != math.Float64bits(wv) {
+				t.Errorf("prefixSums moments %v, %v; two passes %v, %v", mean, variance, wm, wv)
+			}
+			if len(sums) != len(x)+1 || len(counts) != len(x)+1 {
+				t.Fatalf("prefix sums of %d values: %d sums, %d counts", len(x), len(sums), len(counts))
+			}
+			for _, window := range []int{4, 60, len(x) / 3} {
+				if window < 2 || 2*window > len(x) {
+					continue
+				}
+				resid := make([]float64, len(x))
+				rm, rv := detrend(x, sums, counts, window, resid)
+				wm, wv := momentsOf(resid)
+				if math.Float64bits(rm) != math.Float64bits(wm) || math.Float64bits(rv) != math.Float64bits(wv) {
+					t.Errorf("window %d: detrend moments %v, %v; two passes %v, %v", window, rm, rv, wm, wv)
+				}
+				c := slices.Clone(resid)
+				gaps := centre(c, rm)
+				if want := slices.ContainsFunc(resid, func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }); gaps != want {
+					t.Errorf("window %d: centre reports gaps %v, want %v", window, gaps, want)
+				}
+				for _, lag := range []int{0, 1, window, window + 1, len(x) - 1, len(x), len(x) + 5} {
+					got, gotPairs := autocorrelation(c, gaps, rv, lag)
+					want, wantPairs := acfOf(resid, rm, rv, lag)
+					if math.Float64bits(got) != math.Float64bits(want) || gotPairs != wantPairs {
+						t.Errorf("window %d lag %d: autocorrelation %v over %d pairs, textbook %v over %d", window, lag, got, gotPairs, want, wantPairs)
+					}
+					if !gaps { // the checked loop agrees with the unchecked one
+						if a, p := autocorrelation(c, true, rv, lag); math.Float64bits(a) != math.Float64bits(got) || p != gotPairs {
+							t.Errorf("window %d lag %d: checked loop %v over %d pairs, unchecked %v over %d", window, lag, a, p, got, gotPairs)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestAutocorrelationsMatchOneAtATime: the four lags of the local-peak
+// check, summed in one pass, are bit for bit each lag's autocorrelation
+// alone; and the pass declines (the caller then goes one lag at a time)
+// for a series with gaps, a lag outside the series or no variance.
+func TestAutocorrelationsMatchOneAtATime(t *testing.T) {
+	cycle := synth(3*1440, time.Minute, 7, dailySine).values
+	mean, variance := momentsOf(cycle)
+	c := slices.Clone(cycle)
+	centre(c, mean)
+	gappy := slices.Clone(c)
+	gappy[100] = math.NaN()
+	tests := []struct {
+		name     string
+		c        []float64
+		gaps     bool
+		variance float64
+		lags     [4]int
+		ok       bool
+	}{
+		{"peak offsets around a day", c, false, variance, [4]int{1152, 1296, 1584, 1728}, true},
+		{"lags out of order, one repeated", c, false, variance, [4]int{50, 3, 50, 4000}, true},
+		{"the longest lag leaves one pair", c, false, variance, [4]int{1, 2, 3, len(c) - 1}, true},
+		{"gaps", gappy, true, variance, [4]int{10, 20, 30, 40}, false},
+		{"a zero lag", c, false, variance, [4]int{0, 20, 30, 40}, false},
+		{"a lag past the end", c, false, variance, [4]int{10, 20, 30, len(c)}, false},
+		{"no variance", c, false, 0, [4]int{10, 20, 30, 40}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			acfs, ok := autocorrelations(tc.c, tc.gaps, tc.variance, tc.lags)
+			if ok != tc.ok {
+				t.Fatalf("ok %v, want %v", ok, tc.ok)
+			}
+			if !ok {
+				return
+			}
+			for k, l := range tc.lags {
+				want, _ := autocorrelation(tc.c, false, tc.variance, l)
+				if math.Float64bits(acfs[k]) != math.Float64bits(want) {
+					t.Errorf("lag %d: %v in one pass, %v alone", l, acfs[k], want)
+				}
+			}
+		})
+	}
+}

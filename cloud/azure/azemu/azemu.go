@@ -16,7 +16,8 @@
 //     per page, the rest behind nextLink)
 //   - GET    /subscriptions/{s}/providers/Microsoft.Compute/locations/{loc}/operations/{id}
 //     (the Azure-AsyncOperation URL): {"status":"InProgress"} until
-//     Options.OperationDuration has passed, then Succeeded, or Failed with
+//     Options.OperationDuration (for a scale-out, at least
+//     Options.BootDelay) has passed, then Succeeded, or Failed with
 //     an error. With monitor=true (the Location URL) it answers 202 while
 //     the operation runs.
 //
@@ -46,7 +47,11 @@
 //
 // Instances: an update adds instances that are ProvisioningState/creating
 // in the instance view for Options.BootDelay, then succeeded; scale-in
-// removes the newest first.
+// removes the newest first. As with Azure, an update that adds instances
+// runs (the scale set Updating, its operation InProgress) until they are
+// provisioned: at least BootDelay, so a scale set whose provisioningState
+// is Succeeded has no instance still creating. That is what lets the
+// driver's batch describe skip the instance view of a Succeeded set.
 package azemu
 
 import (
@@ -103,10 +108,12 @@ const maxCapacity = 1000
 // at once, operations end at their first poll.
 type Options struct {
 	// BootDelay is how long a new instance is ProvisioningState/creating
-	// before it is ProvisioningState/succeeded.
+	// before it is ProvisioningState/succeeded. An update that adds
+	// instances stays InProgress at least this long.
 	BootDelay time.Duration
 	// OperationDuration is how long an update's operation stays
-	// InProgress. Zero ends it at the first request after the update.
+	// InProgress (at least BootDelay when it adds instances). Zero ends
+	// it at the first request after the update.
 	OperationDuration time.Duration
 	// Location is the scale sets' region; "" means eastus. It appears in
 	// the operation URLs, as with Azure.
@@ -729,9 +736,15 @@ func (e *Emulator) serveUpdate(w http.ResponseWriter, r *http.Request, rt route,
 	}
 	now := e.now()
 	e.seq++
+	took := e.opts.OperationDuration
+	if capacity > s.capacity {
+		// Azure ends a scale-out's operation once its new instances
+		// are provisioned, not before.
+		took = max(took, e.opts.BootDelay)
+	}
 	op := &operation{
 		id: fmt.Sprintf("00000000-0000-4000-b000-%012d", e.seq), sub: s.sub, set: s,
-		start: now, end: now.Add(e.opts.OperationDuration), status: "InProgress",
+		start: now, end: now.Add(took), status: "InProgress",
 		prevCap: s.capacity, prevReady: slices.Clone(s.readyAt),
 	}
 	if fail != nil {

@@ -3,6 +3,7 @@ package azemu_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -183,14 +184,23 @@ func TestUpdateIsALongRunningOperation(t *testing.T) {
 	if p := do(t, "PATCH", srv.URL+vmssPath+api, `{"sku":{"capacity":6}}`); p.status != 409 || errCode(p) != "Conflict" {
 		t.Fatalf("second update during the first: %d %s", p.status, p.raw)
 	}
+	// The operation's duration has passed, but the new instances are
+	// still creating: as with Azure, a scale-out runs until they are
+	// provisioned.
+	c.add(time.Minute)
+	if p := do(t, "GET", async, ""); p.body["status"] != "InProgress" {
+		t.Fatalf("poll after the duration, instances still creating: %s", p.raw)
+	}
+	if gs, _ := e.State(sub, rg, "web"); !gs.Busy || gs.InService != 3 || gs.Pending != 2 {
+		t.Fatalf("after the duration, before boot: %+v", gs)
+	}
 	c.add(time.Minute)
 	if p := do(t, "GET", async, ""); p.body["status"] != "Succeeded" || p.body["endTime"] == nil {
-		t.Fatalf("poll after the duration: %s", p.raw)
+		t.Fatalf("poll after boot: %s", p.raw)
 	}
 	if p := do(t, "GET", a.header.Get("Location"), ""); p.status != 200 {
 		t.Fatalf("location poll after: %d", p.status)
 	}
-	c.add(time.Minute)
 	if gs, _ := e.State(sub, rg, "web"); gs.Busy || gs.InService != 5 || gs.Pending != 0 {
 		t.Fatalf("after boot: %+v", gs)
 	}
@@ -344,5 +354,39 @@ func TestDriverOptionsAndCreateGroup(t *testing.T) {
 	}
 	if err := e.CreateGroup(sub, rg, "X", 0, 0, 3); err == nil {
 		t.Fatal("a duplicate (names are case-insensitive) was created")
+	}
+}
+
+// TestScaleOutRunsUntilProvisioned: an update's operation ends after
+// OperationDuration, and a scale-out's not before its new instances are
+// provisioned (BootDelay), as Azure's does; so a Succeeded scale set never
+// has an instance still creating.
+func TestScaleOutRunsUntilProvisioned(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		dur, boot time.Duration
+		to        int64
+		ends      time.Duration // when the scale set stops being busy
+	}{
+		{"scale-out, boot longer than the operation", time.Minute, 2 * time.Minute, 5, 2 * time.Minute},
+		{"scale-out, operation longer than the boot", 2 * time.Minute, time.Minute, 5, 2 * time.Minute},
+		{"scale-in does not wait for boots", time.Minute, 2 * time.Minute, 2, time.Minute},
+		{"no capacity change", time.Minute, 2 * time.Minute, 3, time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, srv, c := setup(t, azemu.Options{OperationDuration: tc.dur, BootDelay: tc.boot})
+			if a := do(t, "PATCH", srv.URL+vmssPath+api, fmt.Sprintf(`{"sku":{"capacity":%d}}`, tc.to)); a.status != 200 {
+				t.Fatalf("PATCH: %d %s", a.status, a.raw)
+			}
+			c.add(tc.ends - time.Second)
+			if gs, _ := e.State(sub, rg, "web"); !gs.Busy {
+				t.Fatalf("a second before %s: %+v, want busy", tc.ends, gs)
+			}
+			c.add(time.Second)
+			gs, _ := e.State(sub, rg, "web")
+			if gs.Busy || gs.Pending != 0 || gs.InService != int(tc.to) {
+				t.Fatalf("at %s: %+v, want not busy, every instance in service", tc.ends, gs)
+			}
+		})
 	}
 }

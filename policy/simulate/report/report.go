@@ -134,5 +134,8 @@ func appendJSONFloat(b []byte, v float64) []byte {
 		}
 		return b
 	}
+	if out, ok := shortestFast(b, v); ok { // plain in its range: the same digits as 'f'
+		return out
+	}
 	return strconv.AppendFloat(b, v, 'f', -1, 64)
 }

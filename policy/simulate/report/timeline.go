@@ -27,8 +27,9 @@ const bufSize = 64 << 10
 // ("scale-out 4->7"), and the flags forecast, bound:<limit> and stale.
 //
 // The writer sits in a pipeline that moves millions of samples per second,
-// so rows are built with strconv appends straight into the bufio buffer
-// rather than through fmt or encoding/csv.
+// so rows are appended straight into one reused buffer (floats by
+// appendShortest and appendG6, integers by strconv) rather than through fmt
+// or encoding/csv.
 func WriteTimelineCSV(w io.Writer, p policy.Policy, r *simulate.Result) error {
 	t, err := NewTimelineCSV(w, p, r)
 	if err != nil {
@@ -43,12 +44,23 @@ func WriteTimelineCSV(w io.Writer, p policy.Policy, r *simulate.Result) error {
 // TimelineCSV writes a run's timeline CSV (see WriteTimelineCSV) a stretch
 // of rows at a time, so that it can follow a replay that is still running
 // (simulate.Config.Rows) instead of waiting for the whole run.
+//
+// It keeps its own buffer rather than a bufio.Writer: rows are appended to
+// it in place and it goes to w whole when nearly full, so a row is never
+// copied (bufio's Write copies even its own free space onto itself) and
+// the writes are csvBufSize large.
 type TimelineCSV struct {
-	bw   *bufio.Writer
+	w    io.Writer
+	buf  []byte
+	err  error // the first write error: nothing is written after it
 	r    *simulate.Result
 	ta   timeAppender
 	next int // the first row not written yet
 }
+
+// csvBufSize is TimelineCSV's buffer: a few large writes to a file or a
+// pipe instead of many small ones.
+const csvBufSize = 256 << 10
 
 // NewTimelineCSV checks r's shape against p and writes the header. r's
 // slices must have their final length (a running replay allocates them
@@ -57,8 +69,7 @@ func NewTimelineCSV(w io.Writer, p policy.Policy, r *simulate.Result) (*Timeline
 	if _, err := checkShape(p, r); err != nil {
 		return nil, err
 	}
-	bw := bufio.NewWriterSize(w, bufSize)
-	b := bw.AvailableBuffer()
+	b := make([]byte, 0, csvBufSize)
 	b = append(b, "time"...)
 	for _, m := range p.Metrics {
 		b = append(b, ',')
@@ -71,24 +82,23 @@ func NewTimelineCSV(w io.Writer, p policy.Policy, r *simulate.Result) (*Timeline
 		}
 	}
 	b = append(b, ",needed,desired,ready,reason\n"...)
-	if _, err := bw.Write(b); err != nil {
-		return nil, err
-	}
-	return &TimelineCSV{bw: bw, r: r}, nil
+	return &TimelineCSV{w: w, buf: b, r: r}, nil
 }
 
 // WriteRows writes the rows from the first one not written yet up to, not
 // including, row end (at most the run's sample count).
 func (t *TimelineCSV) WriteRows(end int) error {
-	r, bw := t.r, t.bw
+	if t.err != nil {
+		return t.err
+	}
+	r, b := t.r, t.buf
 	end = min(end, len(r.Times))
 	for i := t.next; i < end; i++ {
-		b := bw.AvailableBuffer()
 		b = t.ta.append(b, r.Times[i])
 		for _, col := range r.Observed {
 			b = append(b, ',')
 			if v := col[i]; !math.IsNaN(v) {
-				b = strconv.AppendFloat(b, v, 'g', -1, 64)
+				b = appendShortest(b, v)
 			}
 		}
 		for _, col := range r.Forecast {
@@ -97,7 +107,7 @@ func (t *TimelineCSV) WriteRows(end int) error {
 				// A forecast is an estimate: six significant digits say all
 				// it knows, and fixed precision formats several times faster
 				// than the shortest exact form.
-				b = strconv.AppendFloat(b, v, 'g', 6, 64)
+				b = appendG6(b, v)
 			}
 		}
 		b = append(b, ',')
@@ -109,20 +119,34 @@ func (t *TimelineCSV) WriteRows(end int) error {
 		b = append(b, ',')
 		b = appendReason(b, r.Rows[i])
 		b = append(b, '\n')
-		// b was appended in place in bw's free space, so this Write is a
-		// copy onto itself; its error is sticky and surfaces at Flush.
-		bw.Write(b)
-		if err := makeRoom(bw); err != nil {
-			t.next = i + 1
-			return err
+		// Write out before the next row might not fit: appending past the
+		// capacity would copy the buffer into a new one. Writing here also
+		// stops a run whose writer failed (a closed pipe) without
+		// formatting the rest of the trace.
+		if cap(b)-len(b) < rowRoom {
+			if b = t.write(b); t.err != nil {
+				t.buf, t.next = b, i+1
+				return t.err
+			}
 		}
 	}
-	t.next = max(t.next, end)
+	t.buf, t.next = b, max(t.next, end)
 	return nil
 }
 
+// write writes b to w unless an earlier write failed, and returns b emptied.
+func (t *TimelineCSV) write(b []byte) []byte {
+	if t.err == nil && len(b) > 0 {
+		_, t.err = t.w.Write(b)
+	}
+	return b[:0]
+}
+
 // Flush writes out what is buffered.
-func (t *TimelineCSV) Flush() error { return t.bw.Flush() }
+func (t *TimelineCSV) Flush() error {
+	t.buf = t.write(t.buf)
+	return t.err
+}
 
 // rowRoom is more than any row needs (eight metrics with forecasts and a
 // reason take under 600 bytes).

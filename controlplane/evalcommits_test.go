@@ -1,0 +1,336 @@
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
+)
+
+// recordingApply stands in for Node.applyResult: it records each command
+// and refuses the evaluations of the policies named in refuse.
+type recordingApply struct {
+	mu      sync.Mutex
+	entries []store.Command
+	refuse  map[string]bool
+}
+
+func (r *recordingApply) apply(_ context.Context, c store.Command) (applyResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.entries = append(r.entries, c)
+	var res store.Result
+	switch c := c.(type) {
+	case store.Evaluated:
+		if r.refuse[c.Policy] {
+			return applyResult{res: store.Result{Outcome: store.PreconditionFailed}}, outcomeError(store.PreconditionFailed, "refused")
+		}
+	case store.Evaluations:
+		for i, x := range c.Items {
+			if r.refuse[x.Policy] {
+				res.Refused = append(res.Refused, i)
+			}
+		}
+	}
+	return applyResult{res: res}, nil
+}
+
+// policies lists each entry's evaluations by policy.
+func (r *recordingApply) policies() [][]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out [][]string
+	for _, c := range r.entries {
+		switch c := c.(type) {
+		case store.Evaluated:
+			out = append(out, []string{"lone:" + c.Policy})
+		case store.Evaluations:
+			var ids []string
+			for _, x := range c.Items {
+				ids = append(ids, x.Policy)
+			}
+			out = append(out, ids)
+		}
+	}
+	return out
+}
+
+// TestEvalBatcher: queued evaluations are committed together once the
+// first has waited the linger, or at once when the batch is full or one
+// of them is waited for; in the order queued; a lone one as a plain
+// Evaluated; each learns its own outcome; and once the term ends what is
+// queued, and what comes later, fails.
+func TestEvalBatcher(t *testing.T) {
+	type step struct {
+		ids    []string
+		urgent bool // the last id is committed and waited for
+	}
+	tests := []struct {
+		name    string
+		linger  time.Duration
+		max     int
+		refuse  []string
+		steps   []step
+		entries [][]string
+		failed  []string // policies whose evaluation must fail
+	}{
+		{"queued ones go together after the linger", 50 * time.Millisecond, 10, nil,
+			[]step{{ids: []string{"a", "b", "c"}}}, [][]string{{"a", "b", "c"}}, nil},
+		{"a lone one is a plain entry", 50 * time.Millisecond, 10, nil,
+			[]step{{ids: []string{"a"}}}, [][]string{{"lone:a"}}, nil},
+		{"an urgent one goes at once, after what was queued before it", time.Hour, 10, nil,
+			[]step{{ids: []string{"a", "b"}}, {ids: []string{"c"}, urgent: true}}, [][]string{{"a", "b", "c"}}, nil},
+		{"a full batch goes at once, the rest with the next urgent one", time.Hour, 2, nil,
+			[]step{{ids: []string{"a", "b", "c"}}, {ids: []string{"d"}, urgent: true}}, [][]string{{"a", "b"}, {"c", "d"}}, nil},
+		{"a refused evaluation fails alone", 50 * time.Millisecond, 10, []string{"b"},
+			[]step{{ids: []string{"a", "b", "c"}}}, [][]string{{"a", "b", "c"}}, []string{"b"}},
+		{"a refused lone evaluation fails", time.Hour, 10, []string{"a"},
+			[]step{{ids: []string{"a"}, urgent: true}}, [][]string{{"lone:a"}}, []string{"a"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recordingApply{refuse: map[string]bool{}}
+			for _, id := range tc.refuse {
+				rec.refuse[id] = true
+			}
+			b := newEvalBatcher(rec.apply, tc.linger, tc.max, time.Now)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); b.run(ctx) }()
+			defer func() { cancel(); <-done }()
+
+			var mu sync.Mutex
+			outcomes := map[string]error{}
+			var wg sync.WaitGroup
+			for _, st := range tc.steps {
+				ids := st.ids
+				if st.urgent {
+					ids = ids[:len(ids)-1]
+				}
+				for _, id := range ids {
+					wg.Add(1)
+					b.add(evalCommit{cmd: store.Evaluated{Policy: id}, done: func(err error) {
+						mu.Lock()
+						outcomes[id] = err
+						mu.Unlock()
+						wg.Done()
+					}}, false)
+				}
+				if st.urgent {
+					id := st.ids[len(st.ids)-1]
+					err := b.commit(ctx, store.Evaluated{Policy: id})
+					mu.Lock()
+					outcomes[id] = err
+					mu.Unlock()
+				}
+			}
+			waited := make(chan struct{})
+			go func() { wg.Wait(); close(waited) }()
+			select {
+			case <-waited:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("evaluations never committed; entries %v", rec.policies())
+			}
+			if got := rec.policies(); !slices.EqualFunc(got, tc.entries, slices.Equal) {
+				t.Fatalf("entries %v, want %v", got, tc.entries)
+			}
+			for _, st := range tc.steps {
+				for _, id := range st.ids {
+					err := outcomes[id]
+					if want := slices.Contains(tc.failed, id); (err != nil) != want || (want && !errors.Is(err, api.ErrPrecondition)) {
+						t.Errorf("%s: %v (want a failure: %t)", id, err, want)
+					}
+				}
+			}
+		})
+	}
+
+	t.Run("the end of the term fails what is queued and what comes later", func(t *testing.T) {
+		rec := &recordingApply{}
+		b := newEvalBatcher(rec.apply, time.Hour, 10, time.Now)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); b.run(ctx) }()
+		failed := make(chan error, 1)
+		b.add(evalCommit{cmd: store.Evaluated{Policy: "a"}, done: func(err error) { failed <- err }}, false)
+		cancel()
+		<-done
+		if err := <-failed; !errors.Is(err, context.Canceled) {
+			t.Fatalf("queued evaluation: %v, want context.Canceled", err)
+		}
+		if err := b.commit(context.Background(), store.Evaluated{Policy: "b"}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("evaluation after the end: %v, want context.Canceled", err)
+		}
+		if got := rec.policies(); len(got) != 0 {
+			t.Fatalf("committed after the end of the term: %v", got)
+		}
+	})
+}
+
+// TestRepeatedHoldRecordedOnce: a policy held at every evaluation (here
+// by its max: the load asks for more than it allows) records its hold
+// once, not at every evaluation; a different hold (another proposal) is
+// recorded, and so is the same hold again after an evaluation that
+// proposed nothing.
+func TestRepeatedHoldRecordedOnce(t *testing.T) {
+	start := time.Now().UTC().Truncate(time.Second)
+	var mu sync.Mutex
+	clock := start
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	n, _ := startSingleNode(t, time.Hour, func(n *Node) {
+		n.now = now
+		n.cfg.GroupRefresh = time.Hour
+		n.fresh = nil // the test evaluates; the node's own loop must not
+	})
+	ctx := context.Background()
+	p, err := policy.Parse([]byte(`{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
+"metrics":[{"name":"rps","type":"request_rate","target":100}],"stale_after":"1m"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.PutPolicy(ctx, p, ""); err != nil {
+		t.Fatal(err)
+	}
+	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
+	l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
+		held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, 1), groups: groups}
+	defer l.stopWakes()
+	// rps per evaluation: 2 instances are kept at 200 (no proposal); more
+	// asks for more than max 2 allows.
+	load := []float64{500, 500, 500, 800, 800, 200, 500, 500}
+	var recorded []string
+	for i, v := range load {
+		at := now()
+		if _, err := n.PushMetrics(ctx, []api.Sample{{Policy: "p", Metric: "rps", Time: at, Value: v}}); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if v, ok := n.fsm.view("p"); ok && v.Samples["rps"].Time.Equal(at) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("evaluation %d: the sample at %s was never applied", i, at)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		before, _ := n.fsm.Decisions("p", 1000)
+		l.evaluate(ctx, "p")
+		after, _ := n.fsm.Decisions("p", 1000)
+		if len(after) > len(before) {
+			r := after[0]
+			recorded = append(recorded, fmt.Sprintf("%d:%s->%d", i, r.Action, r.Recommended))
+		}
+		mu.Lock()
+		clock = clock.Add(10 * time.Second)
+		mu.Unlock()
+	}
+	want := []string{"0:hold->5", "3:hold->8", "6:hold->5"}
+	if !slices.Equal(recorded, want) {
+		t.Fatalf("decisions recorded %v, want %v", recorded, want)
+	}
+}
+
+// TestModelsCommittedApart: with entry version 7 a policy's state is
+// committed at every StateSync without its forecasting models, which go
+// every ModelSync (every node keeps the models it holds in between); in
+// version 6 every state commit carries them.
+func TestModelsCommittedApart(t *testing.T) {
+	tests := []struct {
+		name    string
+		version uint8
+		// models are the evaluations after which the stored models are
+		// the leader's latest.
+		models []int
+	}{
+		{"version 7: models every ModelSync", store.CurrentVersion, []int{0, 6, 12}},
+		{"version 6: models with every state", store.VersionBudget, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now().UTC().Truncate(time.Second)
+			var mu sync.Mutex
+			clock := start
+			now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			n, _ := startSingleNode(t, time.Hour, func(n *Node) {
+				n.now = now
+				n.cfg.GroupRefresh = time.Hour
+				n.cfg.StateSync, n.cfg.ModelSync = 10*time.Second, time.Minute
+				n.cfg.WriteVersion = int(tc.version)
+				n.fresh = nil // the test evaluates; the node's own loop must not
+			})
+			ctx := context.Background()
+			p, err := policy.Parse([]byte(`{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
+"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := n.PutPolicy(ctx, p, ""); err != nil {
+				t.Fatal(err)
+			}
+			groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
+			l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
+				held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, 1), groups: groups}
+			defer l.stopWakes()
+			if tc.version >= store.VersionBatched {
+				bctx, stop := context.WithCancel(ctx)
+				l.commits = newEvalBatcher(n.applyResult, time.Hour, evalBatchMax, time.Now)
+				done := make(chan struct{})
+				go func() { defer close(done); l.commits.run(bctx) }()
+				defer func() { stop(); <-done }()
+			}
+			var fresh []int
+			for i := range 13 {
+				at := now()
+				if _, err := n.PushMetrics(ctx, []api.Sample{{Policy: "p", Metric: "rps", Time: at, Value: float64(150 + 10*(i%3))}}); err != nil {
+					t.Fatal(err)
+				}
+				for deadline := time.Now().Add(10 * time.Second); ; {
+					if v, ok := n.fsm.view("p"); ok && v.Samples["rps"].Time.Equal(at) {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("round %d: the sample at %s was never applied", i, at)
+					}
+					time.Sleep(time.Millisecond)
+				}
+				l.evaluate(ctx, "p")
+				if l.commits != nil {
+					// Everything queued is applied before this refused one.
+					if err := l.commits.commit(ctx, store.Evaluated{Policy: "p"}); !errors.Is(err, api.ErrPrecondition) {
+						t.Fatalf("round %d: the closing evaluation: %v", i, err)
+					}
+				}
+				v, _ := n.fsm.view("p")
+				kept, _ := l.latestState("p", v.Record.Version)
+				var stored policy.State
+				if err := stored.UnmarshalBinary(v.State); err != nil {
+					t.Fatal(err)
+				}
+				// The state is committed at every evaluation (StateSync
+				// is the interval): its evidence is the round's sample.
+				if !stored.Evidence.Equal(at) || len(stored.Models) != 1 {
+					t.Fatalf("round %d: stored evidence %s (want %s), %d models", i, stored.Evidence, at, len(stored.Models))
+				}
+				a, _ := policy.State{Models: stored.Models}.MarshalBinary()
+				b, _ := policy.State{Models: kept.Models}.MarshalBinary()
+				if bytes.Equal(a, b) {
+					fresh = append(fresh, i)
+				}
+				mu.Lock()
+				clock = clock.Add(10 * time.Second)
+				mu.Unlock()
+			}
+			if !slices.Equal(fresh, tc.models) {
+				t.Fatalf("the stored models were the latest after evaluations %v, want %v", fresh, tc.models)
+			}
+		})
+	}
+}
