@@ -13,29 +13,36 @@ import (
 
 // The held-out board scores the engine on variants of the twelve traces
 // that it was not tuned on: each trace's halves on their own (a cold start
-// on other days), the fine traces resampled to 5 minutes, a later start
-// (another phase of the day and without the first hours), and three times
-// the load on the same per-instance target. Decisions are also judged on
-// traces nobody here has; a change that helps the board and hurts these is
-// fitted to the twelve, not better.
+// on other days), the fine traces resampled to 5 minutes, two later starts
+// (other phases of the day, without the first hours or days), and three
+// times the load on the same per-instance target. Decisions are also
+// judged on traces nobody here has; a change that helps the board and
+// hurts these is fitted to the twelve, not better.
 
 // Variant names, in the order the held-out board lists them.
 const (
-	VariantFirstHalf  = "first-half"
-	VariantSecondHalf = "second-half"
-	VariantResampled  = "5min"
-	VariantLaterStart = "later-start"
-	VariantLoad3      = "load-x3"
+	VariantFirstHalf   = "first-half"
+	VariantSecondHalf  = "second-half"
+	VariantResampled   = "5min"
+	VariantLaterStart  = "later-start"
+	VariantLaterStart2 = "later-start-2"
+	VariantLoad3       = "load-x3"
 )
 
 // resampleStep is the step the fine traces are resampled to: what most
 // cloud monitoring keeps by default.
 const resampleStep = 5 * time.Minute
 
-// laterStart is how much of the start a later-start variant drops: not a
-// whole number of hours so slot boundaries move too, and long enough that
-// the replay starts at another time of day on every trace.
-const laterStart = 7*time.Hour + 20*time.Minute
+// laterStart and laterStart2 are how much of the start the later-start
+// variants drop: not whole hours, so slot boundaries move too, and two of
+// them, at different times of day, because a trace's figures move with the
+// start alone (nyc_taxi's under-provisioning by ±15 %: the model is chosen
+// again a fixed time after its first choice, BENCHMARKS.md round six), and
+// one start is a draw of that lottery, two an average.
+const (
+	laterStart  = 7*time.Hour + 20*time.Minute
+	laterStart2 = 2*24*time.Hour + 13*time.Hour + 40*time.Minute
+)
 
 // loadFactor is the load-x3 variant's factor: the per-instance target is
 // divided by it, which for request_rate and queue_depth is three times the
@@ -59,6 +66,7 @@ func Variants() []Variant {
 		{VariantSecondHalf, "the samples of the second half alone, the model starting cold there"},
 		{VariantResampled, "traces finer than 5 minutes averaged into 5-minute samples (coarser traces are left out)"},
 		{VariantLaterStart, "the trace without its first 7 h 20 min: another phase of the day at the start"},
+		{VariantLaterStart2, "the trace without its first 2 d 13 h 40 min: a third phase of the day, and other days"},
 		{VariantLoad3, "three times the load: the per-instance target divided by 3"},
 	}
 }
@@ -81,8 +89,12 @@ func (v Variant) Derive(s simulate.Series) (out simulate.Series, targetDiv float
 			return window(s, 0, k), 1, k >= 2
 		}
 		return window(s, k, n), 1, n-k >= 2
-	case VariantLaterStart:
-		k := firstAtOrAfter(s.Times, t0+int64(laterStart))
+	case VariantLaterStart, VariantLaterStart2:
+		drop := laterStart
+		if v.Name == VariantLaterStart2 {
+			drop = laterStart2
+		}
+		k := firstAtOrAfter(s.Times, t0+int64(drop))
 		return window(s, k, n), 1, n-k >= 2
 	case VariantLoad3:
 		return s, loadFactor, true

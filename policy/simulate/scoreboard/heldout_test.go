@@ -59,6 +59,8 @@ func TestVariantDerive(t *testing.T) {
 			[]time.Duration{5, 6, 7, 8, 9, 10}, []float64{6, 7, 8, 9, 10, 11}, 1},
 		{"later start drops 7 h 20 min", VariantLaterStart, day, true, nil, nil, 1},
 		{"later start leaves too little", VariantLaterStart, minute, false, nil, nil, 0},
+		{"the second later start drops 2 d 13 h 40 min", VariantLaterStart2, series(t0, time.Hour, 24*4, nil), true, nil, nil, 1},
+		{"the second later start leaves too little", VariantLaterStart2, day, false, nil, nil, 0},
 		{"three times the load divides the target", VariantLoad3, minute, true,
 			[]time.Duration{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 3},
 		{"5-minute means stamped at the bucket's end, missing stays missing", VariantResampled, fine, true,
@@ -78,10 +80,17 @@ func TestVariantDerive(t *testing.T) {
 			if div != tt.wantDiv {
 				t.Errorf("target divided by %v, want %v", div, tt.wantDiv)
 			}
-			if tt.variant == VariantLaterStart {
-				// Hours 8..24 of the day are left: the first at or after 7 h 20 min.
-				if first := time.Unix(0, got.Times[0]).Sub(t0); first != 8*time.Hour || len(got.Times) != 17 || got.Values[0][0] != 9 {
-					t.Fatalf("starts at %v with %v, %d samples; want 8h, 9, 17", first, got.Values[0][0], len(got.Times))
+			if tt.variant == VariantLaterStart || tt.variant == VariantLaterStart2 {
+				// Hourly samples: the first left is the first at or after
+				// 7 h 20 min (hour 8 of 24, value 9) or 2 d 13 h 40 min
+				// (hour 62 of 96, value 63).
+				wantFirst, wantN := 8*time.Hour, 17
+				if tt.variant == VariantLaterStart2 {
+					wantFirst, wantN = 62*time.Hour, 34
+				}
+				if first := time.Unix(0, got.Times[0]).Sub(t0); first != wantFirst || len(got.Times) != wantN ||
+					got.Values[0][0] != float64(wantFirst/time.Hour)+1 {
+					t.Fatalf("starts at %v with %v, %d samples; want %v, %d samples", first, got.Values[0][0], len(got.Times), wantFirst, wantN)
 				}
 				return
 			}
