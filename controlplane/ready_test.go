@@ -40,6 +40,10 @@ func readyOnlyWhenCaughtUp(t *testing.T, moved *bool) {
 	li, l := c.leader()
 	srv := httptest.NewServer(api.NewHandler(api.Options{Backend: l}))
 	t.Cleanup(srv.Close)
+	// The leader registers its own (placeholder) address when its loop
+	// starts: the test's registration must come after it, or the
+	// follower asks the placeholder (seen once under -race).
+	c.waitFor("the leader to register itself", func() bool { return l.fsm.nodeHTTPAddr(l.cfg.NodeID) != "" })
 	if err := l.apply(ctx, store.RegisterNode{ID: l.cfg.NodeID, HTTPAddr: strings.TrimPrefix(srv.URL, "http://")}); err != nil {
 		*moved = true
 		t.Skipf("leadership moved: %v", err)

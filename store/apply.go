@@ -171,10 +171,7 @@ func (s *State) evaluated(c Evaluated, opt Options) Result {
 		if limit <= 0 {
 			limit = DefaultMaxDecisions
 		}
-		e.Decisions = append(e.Decisions, *c.Record)
-		if over := len(e.Decisions) - limit; over > 0 {
-			e.Decisions = append(e.Decisions[:0:0], e.Decisions[over:]...)
-		}
+		e.Decisions = e.Decisions.appended(*c.Record, limit)
 	}
 	e.recordSize(c.Ready, c.At)
 	e.Desired, e.Ready, e.LastEvaluation = c.Desired, c.Ready, c.At
@@ -228,7 +225,9 @@ func withStoredModels(pacing, stored []byte) []byte {
 	if err != nil {
 		return pacing
 	}
-	return b
+	// Kept until the next commit of the policy's state: without the
+	// room MarshalBinary's appends left (up to as much again).
+	return slices.Clone(b)
 }
 
 func (s *State) samples(c Samples) Result {

@@ -56,7 +56,7 @@ func TestVersion7StillReplays(t *testing.T) {
 		t.Fatal("the version-7 log gives another state than the version-6 log")
 	}
 	web := fromLog.Policies["web"]
-	if web.Desired != 5 || web.Ready != 5 || web.Decisions[len(web.Decisions)-1].Action != "hold" || web.Sizes != nil {
+	if web.Desired != 5 || web.Ready != 5 || web.Decisions.At(web.Decisions.Len()-1).Action != "hold" || web.Sizes != nil {
 		t.Fatalf("after the batch: desired %d ready %d, sizes %v", web.Desired, web.Ready, web.Sizes)
 	}
 	writesBackAsFrozen(t, fromLog, entries, snap, VersionBatched)

@@ -325,7 +325,7 @@ func decodeLegacySnapshot(data []byte) (*State, error) {
 			return nil, fmt.Errorf("policy %q: null", id)
 		}
 		e := &Policy{Record: PolicyRecord{Policy: priorPolicy(p.Record.Policy), Version: p.Record.Version, UpdatedAt: p.Record.UpdatedAt},
-			EvalState: p.State, Decisions: p.Decisions, Windows: p.Windows,
+			EvalState: p.State, Decisions: DecisionsOf(p.Decisions), Windows: p.Windows,
 			Desired: p.Desired, Ready: p.Ready, LastEvaluation: p.LastEvaluation}
 		for _, in := range p.Pending {
 			e.Pending = append(e.Pending, in.intent())

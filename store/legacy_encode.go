@@ -151,7 +151,7 @@ func toLegacySamples(in []Sample) []legacySample {
 func (s *State) WriteLegacySnapshot(w io.Writer) error {
 	doc := legacySnapshot{Policies: make(map[string]*legacyPolicyEntry, len(s.Policies)), Nodes: s.Nodes, Intents: s.Intents}
 	for id, p := range s.Policies {
-		e := &legacyPolicyEntry{State: p.EvalState, Decisions: priorRecords(p.Decisions), Windows: p.Windows,
+		e := &legacyPolicyEntry{State: p.EvalState, Decisions: priorRecords(p.Decisions.Records()), Windows: p.Windows,
 			Desired: p.Desired, Ready: p.Ready, LastEvaluation: p.LastEvaluation}
 		e.Record.Policy, e.Record.Version, e.Record.UpdatedAt = priorPolicy(p.Record.Policy), p.Record.Version, p.Record.UpdatedAt
 		for _, in := range p.Pending {

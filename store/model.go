@@ -111,7 +111,7 @@ type Policy struct {
 	// EvalState is policy.State in its own binary encoding.
 	EvalState []byte
 	// Decisions is the bounded decision history, oldest first.
-	Decisions []policy.Record
+	Decisions Decisions
 	// Pending are intents committed without a result yet, oldest first.
 	Pending []Intent
 	// Samples holds the newest sample of each metric.

@@ -12,7 +12,6 @@ import (
 	"slices"
 
 	"github.com/capstan-io/capstan/metrics/window"
-	"github.com/capstan-io/capstan/policy"
 )
 
 // The binary snapshot: snapshotMagic, a version byte, then length-prefixed
@@ -157,10 +156,7 @@ func (e *enc) policyEntry(id string, p *Policy) error {
 	if p.EvalState != nil {
 		e.bytes(p.EvalState)
 	}
-	e.uvarint(uint64(len(p.Decisions)))
-	for _, r := range p.Decisions {
-		e.decision(r)
-	}
+	e.decisions(p.Decisions)
 	e.uvarint(uint64(len(p.Pending)))
 	for _, in := range p.Pending {
 		e.intent(in)
@@ -206,12 +202,7 @@ func (d *dec) policyEntry() (string, *Policy) {
 	if d.bool() {
 		p.EvalState = d.bytes()
 	}
-	if n := d.n(8); n > 0 {
-		p.Decisions = make([]policy.Record, 0, n)
-		for range n {
-			p.Decisions = append(p.Decisions, d.decision())
-		}
-	}
+	p.Decisions = d.decisions()
 	if n := d.n(8); n > 0 {
 		p.Pending = make([]Intent, 0, n)
 		for range n {
