@@ -341,3 +341,41 @@ func (r *evalRig) evaluate(t *testing.T, v float64) time.Time {
 	}
 	return at
 }
+
+// TestNewPolicyVersionCommitsModels: the first state committed for a new
+// policy version carries its models, however recently the old version's
+// went: the stored models are the old version's otherwise.
+func TestNewPolicyVersionCommitsModels(t *testing.T) {
+	spec := `{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":%d,"evaluation_interval":"10s",
+"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`
+	r := newEvalRig(t, fmt.Sprintf(spec, 2), func(n *Node) { n.cfg.StateSync, n.cfg.ModelSync = 10*time.Second, time.Hour })
+	fresh := func() bool {
+		v, _ := r.n.fsm.view("p")
+		kept, ok := r.l.latestState("p", v.Record.Version)
+		var stored policy.State
+		if err := stored.UnmarshalBinary(v.State); err != nil || !ok {
+			t.Fatalf("stored state: %v; kept: %v", err, ok)
+		}
+		a, _ := policy.State{Models: stored.Models}.MarshalBinary()
+		b, _ := policy.State{Models: kept.Models}.MarshalBinary()
+		return bytes.Equal(a, b)
+	}
+	for i := range 3 {
+		r.evaluate(t, float64(150+10*i))
+		if got := fresh(); got != (i == 0) {
+			t.Fatalf("evaluation %d: stored models the latest: %t", i, got)
+		}
+		r.advance(10 * time.Second)
+	}
+	p, err := policy.Parse([]byte(fmt.Sprintf(spec, 3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.n.PutPolicy(context.Background(), p, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.evaluate(t, 180)
+	if !fresh() {
+		t.Fatal("the new version's first state went without its models")
+	}
+}
