@@ -87,7 +87,10 @@ func TestPacingKey(t *testing.T) {
 // forecast at every evaluation, as they do in the simulator, while the
 // state is committed only when due.
 func TestEvaluationsContinue(t *testing.T) {
-	start := time.Now().UTC().Truncate(time.Second)
+	// Mid-bucket: with the samples on the windows' 10 s bucket
+	// boundaries the first forecast comes one evaluation later (every
+	// run whose clock started on one failed, one run in ten).
+	start := time.Now().UTC().Truncate(10 * time.Second).Add(5 * time.Second)
 	var mu sync.Mutex
 	clock := start
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
