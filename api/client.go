@@ -201,8 +201,15 @@ func (c *Client) Ready(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "/readyz", nil, nil, nil)
 }
 
+// rawAnswer is an answer's body as it is, with its headers, for do.
+type rawAnswer struct {
+	body   []byte
+	header http.Header
+}
+
 // do sends one request and decodes a 2xx JSON answer into out (when out is
-// not nil), or an error answer into an *Error.
+// not nil; a *[]byte or *rawAnswer takes the body as it is), or an error
+// answer into an *Error.
 func (c *Client) do(ctx context.Context, method, path string, h http.Header, body []byte, out any) error {
 	var rd io.Reader
 	if body != nil {
@@ -241,6 +248,10 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, bod
 	}
 	if raw, ok := out.(*[]byte); ok { // a body that is not JSON, such as a CSV
 		*raw = data
+		return nil
+	}
+	if raw, ok := out.(*rawAnswer); ok { // such a body and its headers
+		raw.body, raw.header = data, resp.Header
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {

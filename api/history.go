@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/capstan-io/capstan/policy"
@@ -84,6 +86,7 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		setDefaultPrices(w.Header(), rec.DefaultCosts)
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+rec.Policy.Policy.ID+`-history.csv"`)
 		w.WriteHeader(http.StatusOK)
@@ -116,11 +119,77 @@ func (c *Client) History(ctx context.Context, id, metric string) ([]MetricHistor
 // HistoryCSV fetches the history of a policy as a trace CSV
 // (GET /v1/policies/{id}/history?format=csv), which trace.Parse reads.
 func (c *Client) HistoryCSV(ctx context.Context, id, metric string) ([]byte, error) {
+	h, err := c.HistoryDownload(ctx, id, metric)
+	return h.CSV, err
+}
+
+// HistoryCSVAnswer is the history CSV with the node's default prices.
+type HistoryCSVAnswer struct {
+	// CSV is the trace.
+	CSV []byte
+	// DefaultCosts are the node's default prices by provider (nil when
+	// it has none): a replay prices a policy with no cost of its own at
+	// them (policy.WithDefaultCost), as the node's decisions do.
+	DefaultCosts map[string]policy.Cost
+}
+
+// HistoryDownload fetches the history of a policy as a trace CSV and the
+// node's default prices its answer states (HeaderDefaultPrice).
+func (c *Client) HistoryDownload(ctx context.Context, id, metric string) (HistoryCSVAnswer, error) {
 	q := url.Values{"format": {"csv"}}
 	if metric != "" {
 		q.Set("metric", metric)
 	}
-	var out []byte
-	err := c.do(ctx, http.MethodGet, "/v1/policies/"+url.PathEscape(id)+"/history?"+q.Encode(), nil, nil, &out)
-	return out, err
+	var raw rawAnswer
+	if err := c.do(ctx, http.MethodGet, "/v1/policies/"+url.PathEscape(id)+"/history?"+q.Encode(), nil, nil, &raw); err != nil {
+		return HistoryCSVAnswer{}, err
+	}
+	costs, err := defaultPrices(raw.header)
+	return HistoryCSVAnswer{CSV: raw.body, DefaultCosts: costs}, err
+}
+
+// The history CSV's headers stating the node's default prices (the
+// agent's --default-price and --default-price-currency), in the flags'
+// own forms, so that a client replaying the history prices a policy with
+// no cost of its own as the node's decisions do. Absent when the node has
+// none.
+const (
+	HeaderDefaultPrice         = "Capstan-Default-Price"
+	HeaderDefaultPriceCurrency = "Capstan-Default-Price-Currency"
+)
+
+// setDefaultPrices states costs in h. A node's default prices share one
+// currency (the agent has one flag for it).
+func setDefaultPrices(h http.Header, costs map[string]policy.Cost) {
+	prices := policy.Prices{}
+	currency := ""
+	for _, p := range slices.Sorted(maps.Keys(costs)) {
+		if c := costs[p]; c.Priced() && (currency == "" || c.Currency == currency) {
+			prices[p], currency = c.PerInstanceHour, c.Currency
+		}
+	}
+	if len(prices) > 0 {
+		h.Set(HeaderDefaultPrice, prices.String())
+		h.Set(HeaderDefaultPriceCurrency, currency)
+	}
+}
+
+// defaultPrices reads what setDefaultPrices stated, by the rules of the
+// agent's flags; nil when h states none.
+func defaultPrices(h http.Header) (map[string]policy.Cost, error) {
+	v, cur := h.Get(HeaderDefaultPrice), h.Get(HeaderDefaultPriceCurrency)
+	if v == "" && cur == "" {
+		return nil, nil
+	}
+	if v == "" {
+		return nil, fmt.Errorf("the node's %s header: missing beside its %s", HeaderDefaultPrice, HeaderDefaultPriceCurrency)
+	}
+	prices, err := policy.ParsePrices(v)
+	if err != nil {
+		return nil, fmt.Errorf("the node's %s header: %w", HeaderDefaultPrice, err)
+	}
+	if err := policy.CheckCurrency(cur); err != nil {
+		return nil, fmt.Errorf("the node's %s header: %w", HeaderDefaultPriceCurrency, err)
+	}
+	return prices.Costs(cur), nil
 }

@@ -19,6 +19,18 @@ import (
 // never collides with a metric's column.
 const RecordedSizeColumn = "recorded-size"
 
+// ReadySizeColumn names the trace column of the group's in-service size
+// at each bucket as the cluster recorded it: kept for a policy with a
+// predictive.history_step (store.Policy.Sizes), empty before the first
+// size it recorded. A replay starts its simulated group at the first row's.
+const ReadySizeColumn = "ready-size"
+
+// SizeAt is the group's ready size from Time on.
+type SizeAt struct {
+	Time  time.Time
+	Ready int
+}
+
 // Recording is what a replay of a policy's history needs, read from one
 // node's state at one instant so that the three agree.
 type Recording struct {
@@ -31,6 +43,15 @@ type Recording struct {
 	// windows hold demand (utilization × in-service instances), and the
 	// history trace states cpu as utilization over this size.
 	Ready int
+	// DefaultCosts are the node's default prices by provider (the
+	// agent's --default-price), which price a policy with no cost of its
+	// own in decisions (policy.WithDefaultCost), and so in a replay of it
+	// too; nil when the node has none.
+	DefaultCosts map[string]policy.Cost
+	// Sizes is the group's ready size over the history, one entry per
+	// change, oldest first: kept only for a policy with a
+	// predictive.history_step.
+	Sizes []SizeAt
 }
 
 // HistoryTrace turns a recording into a trace that `capstan simulate`
@@ -43,8 +64,10 @@ type Recording struct {
 // states in a RecordedSizeColumn column (the same on every row), so that
 // simulate's load model (demand = utilization × recorded size) gets the
 // recorded demand back exactly. The recorded size is the group's ready
-// size, raised when needed so that no utilization exceeds 100 %. It
-// returns the recorded size, 0 when there is no cpu metric. A recording
+// size, raised when needed so that no utilization exceeds 100 %. When
+// the recording has the group's sizes, a ReadySizeColumn states the size
+// in force at each row (empty before the first). It returns the recorded
+// size, 0 when there is no cpu metric. A recording
 // with no bucket at all is ErrConflict: there is nothing to replay yet.
 func HistoryTrace(rec Recording) (*trace.Trace, int, error) {
 	var times []int64
@@ -99,6 +122,21 @@ func HistoryTrace(rec Recording) (*trace.Trace, int, error) {
 			col[i] = float64(recorded)
 		}
 		tr.Columns = append(tr.Columns, RecordedSizeColumn)
+		tr.Values = append(tr.Values, col)
+	}
+	if len(rec.Sizes) > 0 {
+		col := make([]float64, len(times))
+		k := -1 // the last size at or before the row
+		for i, t := range times {
+			for k+1 < len(rec.Sizes) && rec.Sizes[k+1].Time.UnixNano() <= t {
+				k++
+			}
+			col[i] = math.NaN()
+			if k >= 0 {
+				col[i] = float64(rec.Sizes[k].Ready)
+			}
+		}
+		tr.Columns = append(tr.Columns, ReadySizeColumn)
 		tr.Values = append(tr.Values, col)
 	}
 	return tr, recorded, nil

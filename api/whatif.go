@@ -39,6 +39,11 @@ type WhatIf struct {
 	// CandidateVsStored divides the candidate's figures by the stored
 	// policy's.
 	CandidateVsStored simulate.Ratios `json:"candidate_vs_stored"`
+	// ScoredAgainst says what both runs' under-provisioning is scored
+	// against: the stored policy's targets and tolerance, the operator's
+	// definition of enough capacity, so that a candidate with a lower
+	// target is not judged by its own stricter bar.
+	ScoredAgainst string `json:"scored_against"`
 	// Verdict says whether the candidate is no worse on every figure.
 	Verdict Verdict `json:"verdict"`
 	// Warnings are what a reader should know about the replay's fidelity.
@@ -56,6 +61,10 @@ type ReplaySpan struct {
 	// RecordedSize is the size cpu utilization is stated over (0 without
 	// a cpu metric).
 	RecordedSize int `json:"recorded_size,omitempty"`
+	// InitialSize is the group's recorded ready size at the first bucket,
+	// which both runs start from (0, left out, when the history has no
+	// sizes: they start at what their targets ask for).
+	InitialSize int `json:"initial_size,omitempty"`
 }
 
 // The figures a verdict compares, as Verdict.Worse names them.
@@ -65,6 +74,10 @@ const (
 	FigureActions          = "actions"
 	FigureCost             = "cost"
 )
+
+// ScoredAgainstStored is WhatIf.ScoredAgainst: what a what-if scores
+// both runs' under-provisioning against.
+const ScoredAgainstStored = "under-provisioning of both runs is scored against the stored policy's targets and tolerance (the operator's definition of enough capacity)"
 
 // Verdict is whether a candidate is no worse than the stored policy on
 // every figure: under-provisioned samples, instance-hours, scale actions
@@ -140,6 +153,10 @@ func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, e
 	if err != nil {
 		return nil, err
 	}
+	initial, err := TraceInitialSize(tr)
+	if err != nil {
+		return nil, err
+	}
 	storedSeries, err := historySeries(tr, stored, stored)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the stored policy does not match its own history: %w", ErrBadRequest, err)
@@ -157,13 +174,15 @@ func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, e
 				Message: fmt.Sprintf("replaying %s over this history takes %d evaluations, more than the %d a replay may take; a longer interval or a shorter predictive.history bounds it", p.who, n, MaxReplayEvaluations)}}}
 		}
 	}
+	// Both runs are scored against the stored policy's bar.
+	bar := simulate.StoredBar(stored, storedSeries)
 	out := &Replay{}
 	var storedErr, candErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		out.Stored, storedErr = simulate.Run(simulate.Config{Policy: stored, RecordedSize: recorded}, storedSeries)
+		out.Stored, storedErr = simulate.Run(simulate.Config{Policy: stored, InitialSize: initial, RecordedSize: recorded, Bar: &bar}, storedSeries)
 	})
-	out.Candidate, candErr = simulate.Run(simulate.Config{Policy: candidate, RecordedSize: recorded}, candSeries)
+	out.Candidate, candErr = simulate.Run(simulate.Config{Policy: candidate, InitialSize: initial, RecordedSize: recorded, Bar: &bar}, candSeries)
 	wg.Wait()
 	if storedErr != nil {
 		return nil, fmt.Errorf("replaying the stored policy: %w", storedErr)
@@ -180,10 +199,12 @@ func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, e
 			Step:         step.String(),
 			Samples:      len(tr.Times),
 			RecordedSize: recorded,
+			InitialSize:  initial,
 		},
 		Stored:            out.Stored.Summary,
 		Candidate:         out.Candidate.Summary,
 		CandidateVsStored: simulate.Compare(out.Candidate.Summary, out.Stored.Summary),
+		ScoredAgainst:     ScoredAgainstStored,
 		Verdict:           Judge(out.Stored.Summary, out.Candidate.Summary),
 		Warnings:          []string{},
 	}
@@ -195,6 +216,9 @@ func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, e
 			w.Warnings = append(w.Warnings, fmt.Sprintf("the history's step (%s) is longer than the %s's stale_after (%s): between buckets its metrics look stale, so it scales in only on a fresh bucket",
 				policy.Duration(step), p.who, p.p.StaleAfter))
 		}
+	}
+	if initial == 0 {
+		w.Warnings = append(w.Warnings, "the history records no group size at its first bucket (a policy keeps its group's sizes with a predictive.history_step), so both runs start at what their own targets ask for there, not at the size the group had")
 	}
 	switch sc, cc := stored.Cost, candidate.Cost; {
 	case sc.IsZero() != cc.IsZero():
@@ -231,6 +255,27 @@ func TraceRecordedSize(tr *trace.Trace) (int, error) {
 	return int(size), nil
 }
 
+// TraceInitialSize reads a trace's ReadySizeColumn at its first row: the
+// size a replay starts its group at; 0 without the column or a value
+// there. Every value of the column must be a whole number of instances
+// (0 to 1,000,000).
+func TraceInitialSize(tr *trace.Trace) (int, error) {
+	idx, ok := tr.Column(ReadySizeColumn)
+	if !ok || len(tr.Times) == 0 {
+		return 0, nil
+	}
+	for i, v := range tr.Values[idx] {
+		if !math.IsNaN(v) && (v < 0 || v != math.Trunc(v) || v > 1e6) {
+			return 0, fmt.Errorf("%w: column %s: must be a whole number of instances (0 to 1000000); row %d has %v",
+				ErrBadRequest, ReadySizeColumn, i+1, v)
+		}
+	}
+	if v := tr.Values[idx][0]; !math.IsNaN(v) {
+		return int(v), nil
+	}
+	return 0, nil
+}
+
 // historySeries maps the trace's columns onto p's metrics by name. ref is
 // the stored policy, whose metric types say what each column records.
 func historySeries(tr *trace.Trace, ref, p policy.Policy) (simulate.Series, error) {
@@ -238,7 +283,7 @@ func historySeries(tr *trace.Trace, ref, p policy.Policy) (simulate.Series, erro
 	var fields []policy.FieldError
 	for j, m := range p.Metrics {
 		idx, ok := tr.Column(m.Name)
-		if !ok || m.Name == RecordedSizeColumn {
+		if !ok || m.Name == RecordedSizeColumn || m.Name == ReadySizeColumn {
 			fields = append(fields, policy.FieldError{Path: fmt.Sprintf("metrics[%d].name", j),
 				Message: fmt.Sprintf("the cluster has no recorded history of a metric %q (recorded: %s)", m.Name, strings.Join(metricColumns(tr), ", "))})
 			continue
@@ -257,11 +302,12 @@ func historySeries(tr *trace.Trace, ref, p policy.Policy) (simulate.Series, erro
 	return s, nil
 }
 
-// metricColumns lists a trace's metric columns (the recorded size is not one).
+// metricColumns lists a trace's metric columns (the recorded and ready
+// sizes are not).
 func metricColumns(tr *trace.Trace) []string {
 	var out []string
 	for _, c := range tr.Columns {
-		if c != RecordedSizeColumn {
+		if c != RecordedSizeColumn && c != ReadySizeColumn {
 			out = append(out, c)
 		}
 	}
@@ -313,7 +359,10 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) error {
 	case <-r.Context().Done():
 		return r.Context().Err()
 	}
-	rp, err := ReplayHistory(tr, rec.Policy.Policy, candidate)
+	// Priced as the node's decisions are: a policy with no cost of its
+	// own at the node's default price for its provider.
+	stored := policy.WithDefaultCost(rec.Policy.Policy, rec.DefaultCosts)
+	rp, err := ReplayHistory(tr, stored, policy.WithDefaultCost(candidate, rec.DefaultCosts))
 	if err != nil {
 		return err
 	}

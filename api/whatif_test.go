@@ -7,6 +7,8 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -434,5 +436,171 @@ func TestSimulateRouteRefuses(t *testing.T) {
 	}
 	if n.b.Writes() != writes {
 		t.Errorf("refused requests committed %d write(s)", n.b.Writes()-writes)
+	}
+}
+
+// TestReplayScoredAgainstStored: both runs' under-provisioning is scored
+// against the stored policy's targets, not each run's own: a candidate
+// with a higher target is under-provisioned by the operator's bar even
+// where its own laxer bar finds it enough, and one with a lower target is
+// not judged by its own stricter bar.
+func TestReplayScoredAgainstStored(t *testing.T) {
+	stored := mustPolicy(t, rpsPolicy)
+	rec := twoDays()
+	rec.Policy.Policy = stored
+	tr, recorded, err := api.HistoryTrace(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, from, to string
+		underWorse     bool
+	}{
+		{"a laxer target under-provisions", "target: 100", "target: 200", true},
+		{"a stricter target does not", "target: 100", "target: 50", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cand := mustPolicy(t, strings.Replace(rpsPolicy, tc.from, tc.to, 1))
+			rp, err := api.ReplayHistory(tr, stored, cand)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := rp.WhatIf
+			if w.ScoredAgainst != api.ScoredAgainstStored {
+				t.Errorf("scored_against %q", w.ScoredAgainst)
+			}
+			// The candidate scored by its own bar, as before.
+			own, err := simulate.Run(simulate.Config{Policy: cand, RecordedSize: recorded}, simulate.Series{Times: tr.Times, Values: tr.Values[:2]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ownCount, storedCount := w.Candidate.UnderProvisionedSamples, own.Summary.UnderProvisionedSamples, w.Stored.UnderProvisionedSamples
+			if own.Summary.InstanceHours != w.Candidate.InstanceHours {
+				t.Fatalf("the bar changed the candidate's run: %v instance-hours, %v by its own bar", w.Candidate.InstanceHours, own.Summary.InstanceHours)
+			}
+			if tc.underWorse {
+				if got <= storedCount || ownCount >= got {
+					t.Errorf("under-provisioned: candidate %d by the stored bar, %d by its own, stored %d; want more than stored, fewer by its own", got, ownCount, storedCount)
+				}
+			} else if got > storedCount || ownCount <= got {
+				t.Errorf("under-provisioned: candidate %d by the stored bar, %d by its own, stored %d; want at most stored, more by its own", got, ownCount, storedCount)
+			}
+			if slices.Contains(w.Verdict.Worse, api.FigureUnderProvisioned) != tc.underWorse {
+				t.Errorf("verdict %+v", w.Verdict)
+			}
+		})
+	}
+}
+
+// TestHistoryStatesDefaultPrices: the history CSV's answer states the
+// node's default prices in the agent flags' forms (none without any), a
+// client reads them back, and one it cannot read is an error naming the
+// header.
+func TestHistoryStatesDefaultPrices(t *testing.T) {
+	n := newNode(t, "n1", nil)
+	putWeb(t, n)
+	at := time.Now().UTC().Truncate(10 * time.Second).Add(-time.Minute)
+	if _, err := api.NewClient(n.srv.URL, nil).PushMetrics(context.Background(), []api.Sample{{Policy: "web", Metric: "rps", Time: at, Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClient(n.srv.URL, nil)
+	ans, err := c.HistoryDownload(context.Background(), "web", "")
+	if err != nil || ans.DefaultCosts != nil || len(ans.CSV) == 0 {
+		t.Fatalf("without default prices: %v %+v", err, ans.DefaultCosts)
+	}
+	costs := map[string]policy.Cost{"aws": {PerInstanceHour: 0.096, Currency: "EUR"}, "gcp": {PerInstanceHour: 0.0949, Currency: "EUR"}}
+	n.b.SetDefaultCosts(costs)
+	r := send(t, "GET", n.srv.URL+"/v1/policies/web/history?format=csv", nil, "")
+	if got, cur := r.header.Get(api.HeaderDefaultPrice), r.header.Get(api.HeaderDefaultPriceCurrency); got != "aws=0.096,gcp=0.0949" || cur != "EUR" {
+		t.Fatalf("headers %q %q", got, cur)
+	}
+	if ans, err = c.HistoryDownload(context.Background(), "web", ""); err != nil || !reflect.DeepEqual(ans.DefaultCosts, costs) {
+		t.Fatalf("read back %v %+v, want %+v", err, ans.DefaultCosts, costs)
+	}
+	for _, tc := range []struct{ price, currency, want string }{
+		{"aws=free", "USD", api.HeaderDefaultPrice},
+		{"mars=1", "USD", api.HeaderDefaultPrice},
+		{"aws=1", "usd", api.HeaderDefaultPriceCurrency},
+		{"", "USD", api.HeaderDefaultPrice},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set(api.HeaderDefaultPrice, tc.price)
+			w.Header().Set(api.HeaderDefaultPriceCurrency, tc.currency)
+			w.Write([]byte("time,rps\n"))
+		}))
+		_, err := api.NewClient(srv.URL, nil).HistoryDownload(context.Background(), "web", "")
+		srv.Close()
+		if err == nil || !strings.Contains(err.Error(), tc.want+" header") {
+			t.Errorf("%q %q: err %v, want one naming %s", tc.price, tc.currency, err, tc.want)
+		}
+	}
+}
+
+// TestHistoryTraceReadySizes: a recording with the group's sizes gives
+// the trace a ready-size column, the size in force at each row (empty
+// before the first), which parses back; a replay starts both runs at the
+// first row's size, and a column that is not whole instances is refused.
+func TestHistoryTraceReadySizes(t *testing.T) {
+	stored := mustPolicy(t, rpsPolicy)
+	rec := twoDays()
+	rec.Policy.Policy = stored
+	step := 5 * time.Minute
+	rec.Sizes = []api.SizeAt{{Time: histStart.Add(-time.Hour), Ready: 4}, {Time: histStart.Add(2*step + time.Second), Ready: 7}, {Time: histStart.Add(4 * step), Ready: 6}}
+	tr, _, err := api.HistoryTrace(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csv bytes.Buffer
+	if err := api.WriteTraceCSV(&csv, tr); err != nil {
+		t.Fatal(err)
+	}
+	back, err := trace.ParseBytes(csv.Bytes(), trace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, ok := back.Column(api.ReadySizeColumn)
+	if !ok || !slices.Equal(back.Columns, []string{"rps", "cpu", api.RecordedSizeColumn, api.ReadySizeColumn}) {
+		t.Fatalf("columns %v", back.Columns)
+	}
+	if got, want := back.Values[idx][:6], []float64{4, 4, 4, 7, 6, 6}; !slices.Equal(got, want) {
+		t.Fatalf("ready sizes %v, want %v", got, want)
+	}
+	rp, err := api.ReplayHistory(back, stored, stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp.WhatIf.History.InitialSize != 4 || rp.Stored.Desired[0] != rp.Candidate.Desired[0] {
+		t.Fatalf("initial size %d, first sizes %d %d", rp.WhatIf.History.InitialSize, rp.Stored.Desired[0], rp.Candidate.Desired[0])
+	}
+	if slices.ContainsFunc(rp.WhatIf.Warnings, func(w string) bool { return strings.Contains(w, "no group size") }) {
+		t.Fatalf("warned of no size: %q", rp.WhatIf.Warnings)
+	}
+	// Without sizes the group starts at what the targets ask for (2 at
+	// rps 200 and target 100): another first hour.
+	plain := twoDays()
+	plain.Policy.Policy = stored
+	ptr, _, _ := api.HistoryTrace(plain)
+	rp0, err := api.ReplayHistory(ptr, stored, stored)
+	if err != nil || rp0.WhatIf.History.InitialSize != 0 || rp0.Stored.Summary.InstanceHours == rp.Stored.Summary.InstanceHours {
+		t.Fatalf("without sizes: %v, initial %d, %v instance-hours both ways", err, rp0.WhatIf.History.InitialSize, rp.Stored.Summary.InstanceHours)
+	}
+	if !slices.ContainsFunc(rp0.WhatIf.Warnings, func(w string) bool { return strings.Contains(w, "no group size at its first bucket") }) {
+		t.Fatalf("no warning of the missing size: %q", rp0.WhatIf.Warnings)
+	}
+	// Before the first size: empty, and no initial size.
+	late := rec
+	late.Sizes = rec.Sizes[1:]
+	ltr, _, _ := api.HistoryTrace(late)
+	if n, err := api.TraceInitialSize(ltr); n != 0 || err != nil || !math.IsNaN(ltr.Values[3][0]) {
+		t.Fatalf("before the first size: %d %v %v", n, err, ltr.Values[3][0])
+	}
+	for _, bad := range []float64{-1, 2.5, 2e6} {
+		b := *back
+		b.Values = slices.Clone(back.Values)
+		b.Values[idx] = slices.Clone(back.Values[idx])
+		b.Values[idx][3] = bad
+		if _, err := api.ReplayHistory(&b, stored, stored); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), api.ReadySizeColumn) {
+			t.Errorf("ready size %v: %v", bad, err)
+		}
 	}
 }

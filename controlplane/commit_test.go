@@ -1,12 +1,9 @@
 package controlplane
 
 import (
-	"context"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/policy/forecast"
 )
@@ -87,59 +84,18 @@ func TestPacingKey(t *testing.T) {
 // forecast at every evaluation, as they do in the simulator, while the
 // state is committed only when due.
 func TestEvaluationsContinue(t *testing.T) {
-	// Mid-bucket: with the samples on the windows' 10 s bucket
-	// boundaries the first forecast comes one evaluation later (every
-	// run whose clock started on one failed, one run in ten).
-	start := time.Now().UTC().Truncate(10 * time.Second).Add(5 * time.Second)
-	var mu sync.Mutex
-	clock := start
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	n, _ := startSingleNode(t, time.Hour, func(n *Node) {
-		n.now = now
-		n.cfg.GroupRefresh = time.Hour
-		n.fresh = nil // the test evaluates; the node's own loop must not
-	})
-	ctx := context.Background()
-	p, err := policy.Parse([]byte(`{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
-"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.PutPolicy(ctx, p, ""); err != nil {
-		t.Fatal(err)
-	}
-	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
-	l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
-		held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, 1), groups: groups}
-	defer l.stopWakes()
+	r := newEvalRig(t, `{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
+"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`, nil)
 	var scored []int
 	for i := range 12 {
-		at := now()
-		if _, err := n.PushMetrics(ctx, []api.Sample{{Policy: "p", Metric: "rps", Time: at, Value: float64(150 + 10*(i%3))}}); err != nil {
-			t.Fatal(err)
-		}
-		// Evaluate once the sample is applied: an evaluation that finds
-		// the previous sample scores nothing (no new evidence), which
-		// shifted the count by one under a loaded make test.
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			if v, ok := n.fsm.view("p"); ok && v.Samples["rps"].Time.Equal(at) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: the sample at %s was never applied", i, at)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		l.evaluate(ctx, "p")
-		v, _ := n.fsm.view("p")
-		s, ok := l.latestState("p", v.Record.Version)
+		r.evaluate(t, float64(150+10*(i%3)))
+		v, _ := r.n.fsm.view("p")
+		s, ok := r.l.latestState("p", v.Record.Version)
 		if !ok || len(s.Models) != 1 {
 			t.Fatalf("round %d: no state kept (%v) or no model", i, ok)
 		}
 		scored = append(scored, s.Models[0].Scored)
-		mu.Lock()
-		clock = clock.Add(10 * time.Second)
-		mu.Unlock()
+		r.advance(10 * time.Second)
 	}
 	// From the third evaluation on (lead 20 s), every one scores the
 	// forecast made two evaluations before.
@@ -150,7 +106,7 @@ func TestEvaluationsContinue(t *testing.T) {
 	}
 	// A replaced policy version starts from the committed state, not from
 	// what the old version left.
-	if _, ok := l.latestState("p", 0); ok {
+	if _, ok := r.l.latestState("p", 0); ok {
 		t.Fatal("a kept state was returned for another policy version")
 	}
 }

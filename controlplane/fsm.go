@@ -43,6 +43,10 @@ type FSM struct {
 	// restore until the next). Raft's own AppliedIndex counts entries
 	// handed to the FSM, which applies them a little later.
 	applied atomic.Uint64
+	// appliedBytes counts the bytes of the command entries this FSM has
+	// applied since the node started: the log's growth, for the snapshot
+	// turns by size (snapturns.go).
+	appliedBytes atomic.Uint64
 	// policyGen counts the changes to the policy set (puts and deletes
 	// that took effect, restores), under mu; sched is the schedule built
 	// for the latest count read (schedule.go).
@@ -123,13 +127,17 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Unlock()
 	f.applied.Store(l.Index)
+	f.appliedBytes.Add(uint64(len(l.Data)))
 	if len(res.Touched) > 0 && f.onSamples != nil {
 		f.onSamples(res.Touched)
 	}
 	return applyResult{res: res, index: l.Index}
 }
 
-// history returns each metric's window as policy.Windows, up to now.
+// history returns each metric's window as policy.Windows, up to now, at
+// the width forecasting is fitted at (store.DefaultWindowStep): a finer
+// window (a policy's predictive.history_step) is read combined into
+// buckets of that width, so the forecasts see what they would without it.
 func (f *FSM) history(id string, now time.Time) [policy.MaxMetrics]policy.Window {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -143,8 +151,9 @@ func (f *FSM) history(id string, now time.Time) [policy.MaxMetrics]policy.Window
 			break
 		}
 		if w := e.Windows[m.Name]; w != nil {
-			start, values := w.Values(now)
-			out[i] = policy.Window{Start: start, Step: w.Step(), Values: values}
+			k := forecastEvery(e.Record.Policy, w.Step())
+			start, values := w.ValuesEvery(now, k)
+			out[i] = policy.Window{Start: start, Step: w.Step() * time.Duration(k), Values: values}
 		}
 	}
 	return out
@@ -250,9 +259,9 @@ func (f *FSM) Decisions(id string, limit int) ([]policy.Record, error) {
 	if e == nil {
 		return nil, errNoPolicy(id)
 	}
-	out := make([]policy.Record, 0, min(limit, len(e.Decisions)))
-	for i := len(e.Decisions) - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, e.Decisions[i])
+	out := make([]policy.Record, 0, min(limit, e.Decisions.Len()))
+	for i := e.Decisions.Len() - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, e.Decisions.At(i))
 	}
 	return out, nil
 }
@@ -298,8 +307,8 @@ func (f *FSM) status(id string) (api.PolicyStatus, policy.State, error) {
 		t := e.LastEvaluation
 		st.LastEvaluation = &t
 	}
-	if n := len(e.Decisions); n > 0 {
-		d := e.Decisions[n-1]
+	if n := e.Decisions.Len(); n > 0 {
+		d := e.Decisions.At(n - 1)
 		st.LastDecision = &d
 	}
 	if n := len(e.Pending); n > 0 {

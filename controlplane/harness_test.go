@@ -48,6 +48,9 @@ type clusterOptions struct {
 	// snapshotTurns, when set, is every node's SnapshotThreshold, and the
 	// test steps the snapshot turns itself (Node.snapshotIfDue).
 	snapshotTurns uint64
+	// snapshotBytes, when set, is every node's SnapshotBytes (with
+	// snapshotTurns, which the test then steps).
+	snapshotBytes uint64
 	// groupRefresh replaces every node's GroupRefresh when set.
 	groupRefresh time.Duration
 	// wrap, when set, wraps the driver every node uses (the fake cloud's,
@@ -116,6 +119,9 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		}
 		if o.snapshotTurns > 0 {
 			cfg.SnapshotThreshold = o.snapshotTurns
+		}
+		if o.snapshotBytes > 0 {
+			cfg.SnapshotBytes = o.snapshotBytes
 		}
 		cfg.Storage = &RaftStorage{Logs: logs, Stable: logs, Snapshots: snaps, Transport: c.trans[i]}
 		n, err := NewNode(cfg)
@@ -575,7 +581,7 @@ func writesVersion(v uint8) func(t *testing.T, c *cluster) {
 		head := make([]byte, len(binarySnapshotMagic)+1)
 		_, err = io.ReadFull(rc, head)
 		rc.Close()
-		want := append([]byte(binarySnapshotMagic), min(v, store.SnapshotVersion))
+		want := append([]byte(binarySnapshotMagic), store.SnapshotVersionFor(v))
 		if v == store.VersionJSON {
 			head, want = head[:1], []byte("{")
 		}

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,5 +144,74 @@ predictive: {history: 1h}
 	va, _ := agg.f.view("web")
 	if vr.Samples["cpu"] != va.Samples["cpu"] || vr.Samples["jobs"] != va.Samples["jobs"] {
 		t.Fatalf("latest samples differ: %+v vs %+v", vr.Samples, va.Samples)
+	}
+}
+
+// TestFineHistoryForecastsAlike: a policy keeping its history in 1-minute
+// buckets (predictive.history_step) keeps five times the buckets, and its
+// forecasts read them combined into the 5-minute buckets the same policy
+// keeps without it: the same windows, the same forecast.
+func TestFineHistoryForecastsAlike(t *testing.T) {
+	const doc = `id: web
+target: {provider: fake, group: web}
+min: 1
+max: 100
+evaluation_interval: 1m
+metrics: [{name: rps, type: request_rate, target: 100}]
+predictive: {mode: forecast-and-scale, lead: 10m, season: 24h, history: 7d STEP}
+stale_after: 5m
+`
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var samples []store.Sample
+	for i := 0; i < 3*24*60; i++ {
+		v := 2000 + 1500*math.Sin(2*math.Pi*float64(i)/1440) + float64(i%7)
+		samples = append(samples, store.Sample{Policy: "web", Metric: "rps", Time: start.Add(time.Duration(i)*time.Minute + 7*time.Second), Value: v})
+	}
+	now := samples[len(samples)-1].Time
+	type run struct {
+		p    policy.Policy
+		f    *FSM
+		step time.Duration
+		n    int
+	}
+	var runs []run
+	for _, step := range []string{"", ", history_step: 1m"} {
+		p, err := policy.Parse([]byte(strings.Replace(doc, " STEP", step, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &applier{f: NewFSM(10)}
+		a.apply(t, store.PutPolicy{Policy: p})
+		for i := 0; i < len(samples); i += 500 {
+			a.apply(t, store.Samples{Samples: samples[i:min(i+500, len(samples))]})
+		}
+		h, err := a.f.historyOf("web", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		step, _ := time.ParseDuration(h[0].Step)
+		runs = append(runs, run{p: p, f: a.f, step: step, n: len(h[0].Buckets)})
+	}
+	coarse, fine := runs[0], runs[1]
+	if coarse.step != 5*time.Minute || fine.step != time.Minute || fine.n != 5*coarse.n {
+		t.Fatalf("kept: %s × %d buckets by default, %s × %d with a 1m step; want 5m and five times as many at 1m", coarse.step, coarse.n, fine.step, fine.n)
+	}
+	hc, hf := coarse.f.history("web", now), fine.f.history("web", now)
+	if hf[0].Step != 5*time.Minute || !hf[0].Start.Equal(hc[0].Start) || len(hf[0].Values) != len(hc[0].Values) {
+		t.Fatalf("forecasting reads %s × %d from %v with a 1m step, %s × %d from %v without", hf[0].Step, len(hf[0].Values), hf[0].Start, hc[0].Step, len(hc[0].Values), hc[0].Start)
+	}
+	for i, v := range hc[0].Values {
+		if w := hf[0].Values[i]; !(v == w || math.IsNaN(v) && math.IsNaN(w)) {
+			t.Fatalf("bucket %d: %v with a 1m step, %v without", i, w, v)
+		}
+	}
+	forecast := func(r run, h [policy.MaxMetrics]policy.Window) policy.MetricProposal {
+		in := policy.Inputs{Current: 20, Ready: 20, History: h}
+		in.Metrics[0] = policy.Sample{Time: now, Value: samples[len(samples)-1].Value, Present: true}
+		return policy.Evaluate(r.p, in, policy.State{}, now).Metrics[0]
+	}
+	fc, ff := forecast(coarse, hc), forecast(fine, hf)
+	if math.IsNaN(fc.Forecast) || fc.Forecast != ff.Forecast || fc.Predictive != ff.Predictive {
+		t.Fatalf("forecast %+v with a 1m step, %+v without", ff, fc)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/store"
 )
 
@@ -18,9 +19,13 @@ func (n *Node) History(_ context.Context, id string) ([]api.MetricHistory, error
 
 // Recording returns a policy, its metric windows up to now and its
 // group's ready size as this node holds them, read under one lock so that
-// they belong together: what a what-if replay needs.
+// they belong together, and the node's default prices: what a what-if
+// replay needs.
 func (n *Node) Recording(_ context.Context, id string) (api.Recording, error) {
-	return n.fsm.recordingOf(id, n.now())
+	rec, err := n.fsm.recordingOf(id, n.now())
+	// The prices decisions are made at, so that a replay is priced alike.
+	rec.DefaultCosts = n.cfg.DefaultCosts
+	return rec, err
 }
 
 func (f *FSM) recordingOf(id string, now time.Time) (api.Recording, error) {
@@ -30,7 +35,11 @@ func (f *FSM) recordingOf(id string, now time.Time) (api.Recording, error) {
 	if e == nil {
 		return api.Recording{}, errNoPolicy(id)
 	}
-	return api.Recording{Policy: api.PolicyRecord(e.Record), History: windowsOf(e, now), Ready: e.Ready}, nil
+	rec := api.Recording{Policy: api.PolicyRecord(e.Record), History: windowsOf(e, now), Ready: e.Ready}
+	for _, x := range e.Sizes {
+		rec.Sizes = append(rec.Sizes, api.SizeAt{Time: x.At, Ready: x.Ready})
+	}
+	return rec, nil
 }
 
 func (f *FSM) historyOf(id string, now time.Time) ([]api.MetricHistory, error) {
@@ -41,6 +50,17 @@ func (f *FSM) historyOf(id string, now time.Time) ([]api.MetricHistory, error) {
 		return nil, errNoPolicy(id)
 	}
 	return windowsOf(e, now), nil
+}
+
+// forecastEvery is how many of a policy's buckets of width step
+// forecasting reads as one: the default rule's width over step when that
+// is a whole number above 1, else 1 (the window is read as it is).
+func forecastEvery(p policy.Policy, step time.Duration) int {
+	def := store.DefaultWindowStep(p)
+	if step <= 0 || def <= step || def%step != 0 {
+		return 1
+	}
+	return int(def / step)
 }
 
 // windowsOf lists a policy's windows up to now, in its metric order; the

@@ -77,6 +77,13 @@ type Config struct {
 	// not all write at once; Raft's own trigger is left at twice the
 	// threshold, as a fallback.
 	SnapshotThreshold uint64
+	// SnapshotBytes is how many bytes of log entries each node applies
+	// between its snapshots, whichever of this and SnapshotThreshold
+	// comes first (0: entries only), with the same turns. Entries differ
+	// in size by a thousand times (a tick's evaluations against an
+	// intent), and the log's bytes are what a restart replays and what
+	// raft.db holds.
+	SnapshotBytes uint64
 	// SnapshotInterval is how often Raft checks its fallback trigger; a
 	// node looks for its turn every second (or this, when shorter).
 	SnapshotInterval time.Duration
@@ -182,21 +189,28 @@ func (c *Config) writeVersion() uint8 {
 	return uint8(c.WriteVersion)
 }
 
-// DefaultSnapshotThreshold is the log entries between a node's
-// snapshots. Under 10,000 two-metric policies with a week of history the
-// log grows by about 8 entries and 0.4 MB a second since evaluations are
-// committed a tick at a time (entry version 7; it was 600 entries and
-// 1.3 MB a second with one entry per evaluation, when the threshold was
-// 32,768), so each node snapshots about every 4 minutes, writes about
-// 100 MB of log in between, and replays at most that on a restart; the
-// log then holds at most this plus TrailingLogs entries.
-const DefaultSnapshotThreshold = 2048
+// DefaultSnapshotThreshold is the most log entries between a node's
+// snapshots. Under 10,000 two-metric policies the log grew by about 600
+// entries a second while each evaluation was an entry of its own, so each
+// node snapshotted about once a minute. Since evaluations are committed a
+// tick at a time (entry version 7) the count swings with what the policies
+// do: about 200 entries a second while they scale (an intent, its result
+// and the evaluation for each action), a few a second while they hold,
+// when DefaultSnapshotBytes comes first.
+const DefaultSnapshotThreshold = 32768
 
-// DefaultTrailingLogs is the entries kept after a snapshot: about two
-// minutes of log under that load (a follower further behind installs a
-// snapshot). Entries are fatter since they carry a tick's evaluations:
-// the 10,240 kept before would now be about 500 MB of raft.db.
-const DefaultTrailingLogs = 1024
+// DefaultSnapshotBytes is the most log bytes between a node's snapshots:
+// at the 0.4 MB a second 10,000 week-old policies commit while they hold
+// (BenchmarkEvaluatedEntries), about 10 minutes, and what a restart
+// replays at most.
+const DefaultSnapshotBytes = 256 << 20
+
+// DefaultTrailingLogs is the entries kept after a snapshot, so that a
+// follower slightly behind catches up from the log (further behind, it
+// installs a snapshot). Entries carrying a tick's evaluations are about
+// 100 KB with a week of history: the 10,240 kept before would be about
+// 1 GB of raft.db, 2,048 are about 200 MB.
+const DefaultTrailingLogs = 2048
 
 // DefaultConfig returns the tunables' defaults.
 func DefaultConfig() Config {
@@ -205,6 +219,7 @@ func DefaultConfig() Config {
 		ElectionTimeout:    500 * time.Millisecond,
 		LeaderLeaseTimeout: 500 * time.Millisecond,
 		SnapshotThreshold:  DefaultSnapshotThreshold,
+		SnapshotBytes:      DefaultSnapshotBytes,
 		SnapshotInterval:   30 * time.Second,
 		TrailingLogs:       DefaultTrailingLogs,
 		MaxDecisions:       100,
@@ -291,6 +306,13 @@ type Node struct {
 	// roundTripEvery is how often the leader measures its Raft round
 	// trip (the roundTripEvery constant when zero; tests shorten it).
 	roundTripEvery time.Duration
+	// registered is closed when the register loop is done: this node's
+	// address is in the registry (or Run ended), and the loop no longer
+	// writes it.
+	registered chan struct{}
+	// snapBytes is fsm.appliedBytes when this node last took a snapshot
+	// at its turn (0 before the first).
+	snapBytes atomic.Uint64
 	// snapshotTurns says whether Run takes this node's snapshot turns
 	// (snapturns.go); tests that step them themselves turn it off.
 	snapshotTurns bool
@@ -331,7 +353,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, fsm: NewFSM(cfg.MaxDecisions), log: cfg.Logger.With("node", cfg.NodeID), now: cfg.Now,
-		leaderCh: make(chan bool, 8), fresh: make(chan string, 1024), peers: &raftPeers{},
+		leaderCh: make(chan bool, 8), fresh: make(chan string, 1024), peers: &raftPeers{}, registered: make(chan struct{}),
 		snapshotTurns: true,
 	}
 	n.fsm.onSamples = n.notifyFresh

@@ -37,6 +37,7 @@ import (
 // scale out again too early. The runs share nothing and run side by
 // side: about 5 s in all.
 func TestPartitionDuringSlowResize(t *testing.T) {
+	t.Parallel() // waits on fake-cloud delays and deadlines, alongside the other waiting tests (main_test.go)
 	const (
 		runs         = 6
 		cloudTimeout = 300 * time.Millisecond

@@ -27,6 +27,7 @@ import (
 // counts for the cooldown. With the operation list failing, the describe
 // decides and says the record was unreadable.
 func TestSettleFromGCPOperations(t *testing.T) {
+	t.Parallel() // waits on fake-cloud delays and deadlines, alongside the other waiting tests (main_test.go)
 	// The deadline leaves the SDK's first calls (a cold client under
 	// -race) room to send the resize; the slow resize outlives it and
 	// lands before Settled.

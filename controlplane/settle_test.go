@@ -103,6 +103,7 @@ func TestReadActivities(t *testing.T) {
 // set the group back before the intent settled, and only the activity
 // shows the resize happened, so it counts for the cooldown.
 func TestSettleFromAWSActivities(t *testing.T) {
+	t.Parallel() // waits on fake-cloud delays and deadlines, alongside the other waiting tests (main_test.go)
 	const (
 		// The deadline leaves the SDK's first calls (a cold client under
 		// -race) room to send the resize; the slow one outlives it and

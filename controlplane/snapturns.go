@@ -26,6 +26,11 @@ import (
 // (about 20 s at that load), while each node still snapshots once per
 // threshold. Raft's own trigger stays as a fallback at twice the
 // threshold, for a node whose turns stall.
+//
+// The same turns run on the log's bytes (Config.SnapshotBytes), counted
+// from each node's start rather than from index 0: a node snapshots at its
+// turn by entries or by bytes, whichever comes first. The nodes apply the
+// same entries, so started together their byte counts keep the spacing.
 
 // snapshotDue reports whether a node should snapshot now: its latest
 // snapshot covers the log up to last, it has applied up to applied, and
@@ -90,7 +95,12 @@ func (n *Node) snapshotIfDue() bool {
 	// Raft keeps the index of its latest snapshot (taken, restored or
 	// installed) only in its stats.
 	last, err := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
-	if err != nil || !snapshotDue(n.raft.AppliedIndex(), last, n.cfg.SnapshotThreshold, slot, slots) {
+	if err != nil {
+		return false
+	}
+	applied := n.fsm.appliedBytes.Load()
+	if !snapshotDue(n.raft.AppliedIndex(), last, n.cfg.SnapshotThreshold, slot, slots) &&
+		!snapshotDue(applied, n.snapBytes.Load(), n.cfg.SnapshotBytes, slot, slots) {
 		return false
 	}
 	start := time.Now()
@@ -100,6 +110,7 @@ func (n *Node) snapshotIfDue() bool {
 		}
 		return false
 	}
+	n.snapBytes.Store(applied)
 	n.log.Debug("snapshot at this node's turn", "slot", slot, "of", slots, "took", time.Since(start).Round(time.Millisecond))
 	return true
 }

@@ -134,3 +134,73 @@ func mustConfig(t *testing.T, n *Node) []raft.Server {
 	}
 	return f.Configuration().Servers
 }
+
+// TestSnapshotTurnsByBytes: a node also snapshots at its turn by the log's
+// bytes (Config.SnapshotBytes), however few entries they are, once per
+// that many bytes, the three nodes at different indexes; with no byte
+// bound (0) the same entries take no snapshot below the entry threshold.
+func TestSnapshotTurnsByBytes(t *testing.T) {
+	// Waits on the followers' applies, alongside the other waiting
+	// tests (main_test.go).
+	t.Parallel()
+	const every = 64 << 10 // bytes
+	tests := []struct {
+		name  string
+		bytes uint64
+		// least and most snapshots per node for 3 × every bytes: the
+		// turns are a third of every apart, the first at a third
+		least, most int
+	}{
+		{"by bytes", every, 3, 3},
+		{"entries only", 0, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCluster(t, clusterOptions{snapshotTurns: 1 << 40, snapshotBytes: tc.bytes})
+			if tc.bytes == 0 {
+				for _, n := range c.nodes {
+					n.cfg.SnapshotBytes = 0
+				}
+			}
+			_, l := c.leader()
+			ctx := context.Background()
+			// Samples of no policy: an entry of about 5 KB that changes
+			// nothing.
+			var samples []store.Sample
+			for k := range 200 {
+				samples = append(samples, store.Sample{Policy: "nobody", Metric: fmt.Sprintf("m%02d", k), Time: time.Unix(1_780_000_000, 0), Value: 1})
+			}
+			taken := make([][]uint64, 3)
+			for l.fsm.appliedBytes.Load() < 3*every {
+				if err := l.apply(ctx, store.Samples{Samples: samples}); err != nil {
+					t.Fatal(err)
+				}
+				at := l.raft.AppliedIndex()
+				for k, n := range c.nodes {
+					c.waitFor("the node applied the entry", func() bool { return n.raft.AppliedIndex() >= at })
+					if n.snapshotIfDue() {
+						list, err := c.snaps[k].List()
+						if err != nil || len(list) == 0 {
+							t.Fatalf("node %d: no snapshot listed (%v)", k, err)
+						}
+						taken[k] = append(taken[k], list[0].Index)
+					}
+				}
+			}
+			seen := map[uint64]int{}
+			for k, idxs := range taken {
+				if len(idxs) < tc.least || len(idxs) > tc.most {
+					t.Fatalf("node %d: snapshots at %v, want %d to %d for %d bytes a turn", k, idxs, tc.least, tc.most, tc.bytes)
+				}
+				for _, idx := range idxs {
+					if other, dup := seen[idx]; dup {
+						t.Errorf("nodes %d and %d both snapshotted at index %d", other, k, idx)
+					}
+					seen[idx] = k
+				}
+			}
+			t.Logf("snapshots at %v (%d bytes applied)", taken, l.fsm.appliedBytes.Load())
+		})
+	}
+}

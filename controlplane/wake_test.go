@@ -17,6 +17,7 @@ import (
 // milliseconds of Settled (3 s allowed for a loaded machine), both for the leader's own resize in doubt and for a
 // new leader that holds an intent its predecessor left pending.
 func TestHeldPolicyWakesWhenItsDoubtClears(t *testing.T) {
+	t.Parallel() // waits on fake-cloud delays and deadlines, alongside the other waiting tests (main_test.go)
 	const (
 		cloudTimeout = 200 * time.Millisecond
 		cloudSettle  = 500 * time.Millisecond

@@ -345,10 +345,11 @@ func (w *walker) policy(n *yaml.Node, p *Policy) {
 		},
 		"predictive": func(path string, n *yaml.Node) {
 			w.fields(path, n, map[string]fieldHandler{
-				"mode":    w.text((*string)(&p.Predictive.Mode)),
-				"lead":    w.duration(&p.Predictive.Lead),
-				"season":  w.season(&p.Predictive.Season),
-				"history": w.duration(&p.Predictive.History),
+				"mode":         w.text((*string)(&p.Predictive.Mode)),
+				"lead":         w.duration(&p.Predictive.Lead),
+				"season":       w.season(&p.Predictive.Season),
+				"history":      w.duration(&p.Predictive.History),
+				"history_step": w.duration(&p.Predictive.HistoryStep),
 			})
 		},
 		"stale_after":   w.duration(&p.StaleAfter),
@@ -678,6 +679,7 @@ func Marshal(p Policy) ([]byte, error) {
 			"lead", yamlDur(p.Predictive.Lead),
 			"season", yamlStr(p.Predictive.Season.String()),
 			"history", yamlDur(p.Predictive.History),
+			"history_step", yamlOptDur(p.Predictive.HistoryStep),
 		),
 		"stale_after", yamlDur(p.StaleAfter),
 		"fallback_size", yamlInt(p.FallbackSize),
@@ -746,6 +748,15 @@ func yamlNum(v float64) *yaml.Node {
 }
 
 func yamlDur(d Duration) *yaml.Node { return yamlStr(d.String()) }
+
+// yamlOptDur renders a duration whose zero means "the default" and is
+// left out.
+func yamlOptDur(d Duration) *yaml.Node {
+	if d == 0 {
+		return nil
+	}
+	return yamlDur(d)
+}
 
 func yamlStep(s MaxStep) *yaml.Node {
 	return yamlMap("instances", yamlInt(s.Instances), "percent", yamlNum(s.Percent), "period", yamlDur(s.Period))

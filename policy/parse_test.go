@@ -199,6 +199,8 @@ func TestParseErrors(t *testing.T) {
 		{"season word", policyDoc("predictive: {season: weekly}"), []FieldError{{"predictive.season", "must be none, auto or a duration in [1m,30d]"}}},
 		{"season zero", policyDoc("predictive: {season: 0s}"), []FieldError{{"predictive.season", "must be none, auto or a duration in [1m,30d]"}}},
 		{"season too long", policyDoc("predictive: {season: 31d, history: 90d}"), []FieldError{{"predictive.season", "must be none, auto or a duration in [1m,30d]"}}},
+		{"history_step 14d at 1m", policyDoc("predictive: {history: 14d, history_step: 1m}"), []FieldError{{"predictive.history_step", "must be at least predictive.history / 10080 (2m), so that the history is at most 10080 buckets"}}},
+		{"history_step word", policyDoc("predictive: {history_step: fine}"), []FieldError{{"predictive.history_step", "must be a duration such as 30s, 5m, 24h or 7d"}}},
 		{"mode enum", policyDoc("predictive: {mode: on}"), []FieldError{{"predictive.mode", "must be one of off, forecast-only, forecast-and-scale"}}},
 		{"metric type enum", policyDoc("metrics: [{name: cpu, type: memory, target: 60}]"), []FieldError{{"metrics[0].type", "must be one of cpu, request_rate, queue_depth"}}},
 		{"provider enum", policyDoc("target: {provider: digitalocean, group: g}"), []FieldError{{"target.provider", "must be one of aws, azure, gcp, fake"}}},
@@ -469,6 +471,10 @@ func TestMarshalRoundTrip(t *testing.T) {
 	season.Target = Target{Provider: "gcp", Project: "p", Group: "g", Region: "r"}
 	policies["season"] = season
 
+	fine := validFullPolicy()
+	fine.Predictive.HistoryStep = Duration(time.Minute)
+	policies["history_step"] = fine
+
 	for name, p := range policies {
 		if err := p.Validate(); err != nil {
 			t.Fatalf("%s: test policy is invalid: %v", name, err)
@@ -558,6 +564,7 @@ func FuzzParse(f *testing.F) {
 		policyDoc("metrics: [~, {name: x}]"),
 		policyDoc(`schedules: [{name: a, cron: "0 8 * * MON-FRI", timezone: Europe/Berlin, duration: 2h, min: 10}, {name: b, start: "2026-11-27T00:00:00.5+00:00", end: "2026-11-28T00:00:00-05:00", max: 30}]`),
 		policyDoc("cost: {per_instance_hour: 0.192, currency: USD}"),
+		policyDoc("predictive: {history: 7d, history_step: 1m}"),
 	} {
 		f.Add([]byte(s))
 	}

@@ -220,6 +220,13 @@ type Predictive struct {
 	Season Season `json:"season" yaml:"season"`
 	// History is how much metric history forecasting and season detection use.
 	History Duration `json:"history" yaml:"history"`
+	// HistoryStep is the bucket width the cluster keeps that history in
+	// (a replay of it is no finer). Zero is the default: the history in
+	// at most 2,016 buckets, never narrower than the evaluation interval
+	// (5 minutes for 7 days). A finer step costs memory and snapshot
+	// bytes in proportion: 1m keeps 7 days in 10,080 buckets, about
+	// 100 KB a metric.
+	HistoryStep Duration `json:"history_step,omitempty" yaml:"history_step,omitempty"`
 }
 
 // Season is the seasonal period used by Holt-Winters forecasting.

@@ -80,8 +80,15 @@ const (
 	minSeason          = time.Minute
 	maxSeason          = 30 * 24 * time.Hour
 	minHistory         = time.Hour
+	minHistoryStep     = time.Second
+	maxHistoryStep     = time.Hour
 	maxHistory         = 90 * 24 * time.Hour
 )
+
+// MaxHistoryBuckets bounds the buckets a predictive.history_step may
+// cut predictive.history into: 7 days of 1-minute buckets. A bucket is
+// about 10 bytes of every node's memory per metric (BENCHMARKS.md).
+const MaxHistoryBuckets = 10_080
 
 // Validate checks every rule a policy must satisfy and returns nil or a
 // *ValidationError (which matches ErrInvalid) listing all violations.
@@ -470,6 +477,15 @@ func (c *ruleChecker) predictive(pr Predictive) {
 	}
 	if !c.durationIn("predictive.history", pr.History.D(), minHistory, maxHistory) {
 		return
+	}
+	if st := pr.HistoryStep.D(); st != 0 && c.durationIn("predictive.history_step", st, minHistoryStep, maxHistoryStep) {
+		switch {
+		case st%time.Second != 0:
+			c.add("predictive.history_step", "must be a whole number of seconds")
+		case pr.History.D()/st > MaxHistoryBuckets:
+			c.addf("predictive.history_step", "must be at least predictive.history / %d (%s), so that the history is at most %d buckets",
+				MaxHistoryBuckets, fmtDur((pr.History.D()+MaxHistoryBuckets-1)/MaxHistoryBuckets), MaxHistoryBuckets)
+		}
 	}
 	// Holt-Winters needs at least two full seasons to estimate the
 	// seasonal component; with less it fits noise.

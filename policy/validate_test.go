@@ -184,6 +184,12 @@ func TestValidateRules(t *testing.T) {
 		{"history >= 2 x weekly season", func(p *Policy) {
 			p.Predictive.Season, p.Predictive.History = Season{Period: 7 * d}, Duration(10*d)
 		}, "predictive.history", "must be at least twice the season (14d)"},
+		{"history_step >= 1s", func(p *Policy) { p.Predictive.HistoryStep = Duration(-time.Second) }, "predictive.history_step", "must be in [1s,1h]"},
+		{"history_step <= 1h", func(p *Policy) { p.Predictive.HistoryStep = Duration(61 * time.Minute) }, "predictive.history_step", "must be in [1s,1h]"},
+		{"history_step whole seconds", func(p *Policy) { p.Predictive.HistoryStep = Duration(1500 * time.Millisecond) }, "predictive.history_step", "must be a whole number of seconds"},
+		{"history_step at most 10,080 buckets", func(p *Policy) {
+			p.Predictive.History, p.Predictive.HistoryStep = Duration(14*d), Duration(time.Minute)
+		}, "predictive.history_step", "must be at least predictive.history / 10080 (2m), so that the history is at most 10080 buckets"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,6 +254,11 @@ func TestValidateAcceptsBoundaries(t *testing.T) {
 			p.Predictive.Season, p.Predictive.History = Season{Period: d}, Duration(2*d)
 		}},
 		{"history 1h and 90d", func(p *Policy) { p.Predictive.History = Duration(h); p.Predictive.History = Duration(90 * d) }},
+		{"history_step 1m over 7d: 10,080 buckets", func(p *Policy) {
+			p.Predictive.History, p.Predictive.HistoryStep = Duration(7*d), Duration(time.Minute)
+		}},
+		{"history_step 1s over 1h", func(p *Policy) { p.Predictive.History, p.Predictive.HistoryStep = Duration(h), Duration(time.Second) }},
+		{"history_step 1h over 90d", func(p *Policy) { p.Predictive.History, p.Predictive.HistoryStep = Duration(90*d), Duration(h) }},
 		{"gcp regional", func(p *Policy) { p.Target = Target{Provider: "gcp", Project: "p", Group: "g", Region: "r"} }},
 		{"azure", func(p *Policy) {
 			p.Target = Target{Provider: "azure", Subscription: "s", ResourceGroup: "rg", ScaleSet: "ss"}

@@ -106,6 +106,9 @@ func (s *State) putPolicy(index uint64, c PutPolicy) (res Result) {
 		// New metrics make the old forecasting models, samples and history meaningless.
 		e.EvalState, e.Samples, e.Windows, e.Series = nil, map[string]Sample{}, nil, nil
 	}
+	if c.Policy.Predictive.HistoryStep <= 0 {
+		e.Sizes = nil // kept only with a history step
+	}
 	e.Record = PolicyRecord{Policy: c.Policy, Version: index, UpdatedAt: c.At}
 	return Result{Record: e.Record}
 }
@@ -168,13 +171,41 @@ func (s *State) evaluated(c Evaluated, opt Options) Result {
 		if limit <= 0 {
 			limit = DefaultMaxDecisions
 		}
-		e.Decisions = append(e.Decisions, *c.Record)
-		if over := len(e.Decisions) - limit; over > 0 {
-			e.Decisions = append(e.Decisions[:0:0], e.Decisions[over:]...)
-		}
+		e.Decisions = e.Decisions.appended(*c.Record, limit)
 	}
+	e.recordSize(c.Ready, c.At)
 	e.Desired, e.Ready, e.LastEvaluation = c.Desired, c.Ready, c.At
 	return Result{}
+}
+
+// recordSize adds the ready size committed at to the policy's size
+// history when it has a history step and the size changed, and forgets
+// the points the history no longer needs: those older than the policy's
+// predictive.history before at, but the newest of them (the size at the
+// history's start), and any beyond policy.MaxHistoryBuckets. Points are
+// appended and the history resliced, never changed in place, so a View
+// sharing the array keeps what it saw.
+func (e *Policy) recordSize(ready int, at time.Time) {
+	p := e.Record.Policy
+	if p.Predictive.HistoryStep <= 0 {
+		e.Sizes = nil
+		return
+	}
+	if n := len(e.Sizes); n > 0 && (e.Sizes[n-1].Ready == ready || at.Before(e.Sizes[n-1].At)) {
+		return
+	}
+	e.Sizes = append(e.Sizes, SizePoint{At: at, Ready: ready})
+	history := p.Predictive.History.D()
+	if history <= 0 {
+		history = time.Hour
+	}
+	cut := at.Add(-history)
+	drop := 0
+	for drop+1 < len(e.Sizes) && !e.Sizes[drop+1].At.After(cut) {
+		drop++
+	}
+	drop = max(drop, len(e.Sizes)-policy.MaxHistoryBuckets)
+	e.Sizes = e.Sizes[drop:]
 }
 
 // withStoredModels is the state pacing (encoded without its models) with
@@ -194,7 +225,9 @@ func withStoredModels(pacing, stored []byte) []byte {
 	if err != nil {
 		return pacing
 	}
-	return b
+	// Kept until the next commit of the policy's state: without the
+	// room MarshalBinary's appends left (up to as much again).
+	return slices.Clone(b)
 }
 
 func (s *State) samples(c Samples) Result {
@@ -246,14 +279,40 @@ func (s *State) buckets(c Buckets) Result {
 	return Result{Touched: s.keepLatest(c.Latest)}
 }
 
-// MaxWindowBuckets bounds a history window: buckets are wide enough that a
-// policy's whole prediction history fits (7 days → 5-minute buckets, the
-// resolution of a daily season's slots), never narrower than the policy's
-// evaluation interval.
+// MaxWindowBuckets bounds a history window by default: buckets are wide
+// enough that a policy's whole prediction history fits (7 days → 5-minute
+// buckets, the resolution of a daily season's slots), never narrower than
+// the policy's evaluation interval.
 const MaxWindowBuckets = 2016
 
-// WindowShape is the bucket width and count of a policy's history windows.
+// WindowShape is the bucket width and count of a policy's history windows,
+// a function of the policy alone so that every node derives the same
+// shape from the log. A policy's predictive.history_step sets the width
+// (policy.MaxHistoryBuckets bounds the count, 10,080: 7 days of 1-minute
+// buckets); without one, the width is the default rule's. Policies read
+// from entries and snapshots of versions 1 to 6 have no history step
+// (VersionHistoryStep), so their windows keep the shape the old code gave.
 func WindowShape(p policy.Policy) (time.Duration, int) {
+	history := p.Predictive.History.D()
+	if history <= 0 {
+		history = time.Hour
+	}
+	if st := p.Predictive.HistoryStep.D().Round(time.Second); st > 0 {
+		// Validation keeps history/st within the bound; an unvalidated
+		// policy is held to it too.
+		st = max(st, (history+policy.MaxHistoryBuckets-1)/policy.MaxHistoryBuckets)
+		return st, int(min(int64(policy.MaxHistoryBuckets), int64(history/st)+1))
+	}
+	step := DefaultWindowStep(p)
+	return step, int(min(int64(MaxWindowBuckets), int64(history/step)+1))
+}
+
+// DefaultWindowStep is the bucket width of a policy's windows by the
+// default rule, whatever its history step: the width forecasting reads
+// the history at (a finer window is read combined into buckets of this
+// width), so that a history step changes what is kept and replayed, not
+// what the forecasts see.
+func DefaultWindowStep(p policy.Policy) time.Duration {
 	history := p.Predictive.History.D()
 	if history <= 0 {
 		history = time.Hour
@@ -263,7 +322,7 @@ func WindowShape(p policy.Policy) (time.Duration, int) {
 	if step < time.Second {
 		step = time.Second
 	}
-	return step, int(min(int64(MaxWindowBuckets), int64(history/step)+1))
+	return step
 }
 
 // metricWindow returns the metric's history window, creating or reshaping

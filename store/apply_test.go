@@ -56,7 +56,7 @@ func TestApplyOutcomes(t *testing.T) {
 		{"evaluation of the current version", Evaluated{Policy: "web", PolicyVersion: 6, State: []byte{1}, Record: &policy.Record{Desired: 3}, Desired: 3, Ready: 2, At: at}, OK, 6,
 			func(s *State) bool {
 				p := s.Policies["web"]
-				return p.Desired == 3 && len(p.Decisions) == 1 && p.LastEvaluation.Equal(at)
+				return p.Desired == 3 && p.Decisions.Len() == 1 && p.LastEvaluation.Equal(at)
 			}},
 		{"evaluation of a replaced version", Evaluated{Policy: "web", PolicyVersion: 5, Desired: 9}, PreconditionFailed, 6,
 			func(s *State) bool { return s.Policies["web"].Desired == 3 }},
@@ -74,7 +74,7 @@ func TestApplyOutcomes(t *testing.T) {
 		{"new metrics reset what was kept per metric", PutPolicy{Policy: testPolicy(t, "web", `[{"name":"cpu","type":"cpu","target":60}]`)}, OK, 14,
 			func(s *State) bool {
 				p := s.Policies["web"]
-				return p.Windows == nil && p.EvalState == nil && len(p.Samples) == 0 && len(p.Decisions) == 1
+				return p.Windows == nil && p.EvalState == nil && len(p.Samples) == 0 && p.Decisions.Len() == 1
 			}},
 		{"token", CreateToken{Token: Token{Name: "ci", Role: "write", Origin: "file"}}, OK, 14,
 			func(s *State) bool { return s.Tokens["ci"].Origin == OriginAPI }},
@@ -123,7 +123,7 @@ func TestApplyBoundsDecisions(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		s.Apply(uint64(i+1), Evaluated{Policy: "web", PolicyVersion: 1, Record: &policy.Record{Desired: i}}, Options{MaxDecisions: 3})
 	}
-	d := s.Policies["web"].Decisions
+	d := s.Policies["web"].Decisions.Records()
 	if len(d) != 3 || d[0].Desired != 3 || d[2].Desired != 5 {
 		t.Fatalf("decisions %+v: want the 3 newest, oldest first", d)
 	}

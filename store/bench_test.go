@@ -85,7 +85,7 @@ func legacyJSON(b *testing.B, s *State) []byte {
 		Intents  uint64            `json:"intents"`
 	}{Policies: map[string]entry{}, Nodes: s.Nodes, Intents: s.Intents}
 	for id, p := range s.Policies {
-		doc.Policies[id] = entry{Record: p.Record, State: p.EvalState, Decisions: p.Decisions, Pending: p.Pending,
+		doc.Policies[id] = entry{Record: p.Record, State: p.EvalState, Decisions: p.Decisions.Records(), Pending: p.Pending,
 			Samples: p.Samples, Windows: maps.Clone(p.Windows), Series: p.Series, Desired: p.Desired, Ready: p.Ready, LastEvaluation: p.LastEvaluation}
 	}
 	out, err := json.Marshal(doc)

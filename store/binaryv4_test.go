@@ -39,7 +39,7 @@ func TestVersion4StillReplays(t *testing.T) {
 	if !reflect.DeepEqual(replay(t, entries[:21]), replay(t, v3)) {
 		t.Fatal("the version-4 log gives another state than the version-3 log")
 	}
-	ds := fromLog.Policies["web"].Decisions
+	ds := fromLog.Policies["web"].Decisions.Records()
 	last := ds[len(ds)-1]
 	if last.Schedule != "business-hours" || last.Metrics[0].Upper == nil || last.GroupAge != 0 {
 		t.Fatalf("the version-4 decision record: %+v", last)

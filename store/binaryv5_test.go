@@ -33,7 +33,7 @@ func TestVersion5StillReplays(t *testing.T) {
 	if !reflect.DeepEqual(replay(t, entries[:22]), replay(t, v4)) {
 		t.Fatal("the version-5 log gives another state than the version-4 log")
 	}
-	ds := fromLog.Policies["web"].Decisions
+	ds := fromLog.Policies["web"].Decisions.Records()
 	if last := ds[len(ds)-1]; last.GroupAge == 0 || last.Schedule != "business-hours" {
 		t.Fatalf("the version-5 decision record: %+v", last)
 	}

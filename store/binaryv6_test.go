@@ -35,7 +35,7 @@ func TestVersion6StillReplays(t *testing.T) {
 	if !reflect.DeepEqual(replay(t, entries[:23]), replay(t, v5)) {
 		t.Fatal("the version-6 log gives another state than the version-5 log")
 	}
-	ds := fromLog.Policies["web"].Decisions
+	ds := fromLog.Policies["web"].Decisions.Records()
 	if last := ds[len(ds)-1]; last.Bound != policy.LimitBudget || last.GroupAge == 0 {
 		t.Fatalf("the version-6 decision record: %+v", last)
 	}

@@ -16,7 +16,12 @@ import (
 // policyValue is a policy in the policy package's own JSON, its stable
 // document format: policies are small and rarely written, and reusing it
 // keeps one definition of what a policy is.
+// policyValue writes a policy as JSON; versions before VersionHistoryStep
+// without its history step.
 func (e *enc) policyValue(p policy.Policy) error {
+	if e.v < VersionHistoryStep {
+		p = priorPolicy(p)
+	}
 	b, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encoding policy %q: %w", p.ID, err)
@@ -33,6 +38,17 @@ func (d *dec) policyValue() policy.Policy {
 			d.fail("policy: " + err.Error())
 		}
 	}
+	if d.v < VersionHistoryStep {
+		p = priorPolicy(p)
+	}
+	return p
+}
+
+// priorPolicy is a policy as versions 1 to 6 hold it: without a history
+// step, so its windows have the shape the code of those versions gave
+// them (WindowShape).
+func priorPolicy(p policy.Policy) policy.Policy {
+	p.Predictive.HistoryStep = 0
 	return p
 }
 

@@ -165,3 +165,30 @@ func TestBatchedOnlyInVersion7(t *testing.T) {
 		}
 	}
 }
+
+// TestDecisionsKeepEveryField: a decision history keeps each record in
+// its encoding and gives back exactly the record appended, every field
+// set, however many were appended past the bound.
+func TestDecisionsKeepEveryField(t *testing.T) {
+	r := filled[policy.Record](t)
+	var d Decisions
+	for i := range 5 {
+		x := r
+		x.Current = i
+		d = d.appended(x, 3)
+	}
+	got := d.Records()
+	if d.Len() != 3 || len(got) != 3 {
+		t.Fatalf("%d records kept, want 3", d.Len())
+	}
+	for i, x := range got {
+		want := r
+		want.Current = i + 2
+		if !reflect.DeepEqual(x, want) {
+			t.Fatalf("record %d:\ngot  %+v\nwant %+v", i, x, want)
+		}
+	}
+	if !reflect.DeepEqual(DecisionsOf([]policy.Record{r}).At(0), r) {
+		t.Fatal("DecisionsOf changes the record")
+	}
+}

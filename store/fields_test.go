@@ -159,6 +159,9 @@ func TestEncodingsKeepEveryField(t *testing.T) {
 				samples[x.Metric] = x
 			}
 			p.Samples = samples
+			// Decisions keeps its records encoded (unexported): filled
+			// here, with every field of the record set.
+			p.Decisions = DecisionsOf([]policy.Record{filled[policy.Record](t)})
 		}
 		tokens := map[string]Token{}
 		for _, tok := range s.Tokens {
@@ -176,7 +179,7 @@ func TestEncodingsKeepEveryField(t *testing.T) {
 		if !reflect.DeepEqual(back, &s) {
 			for id, p := range s.Policies {
 				if q := back.Policies[id]; q != nil && !reflect.DeepEqual(q.Decisions, p.Decisions) {
-					t.Errorf("decisions:\nsent %+v\ngot  %+v", p.Decisions, q.Decisions)
+					t.Errorf("decisions:\nsent %+v\ngot  %+v", p.Decisions.Records(), q.Decisions.Records())
 				}
 			}
 			t.Fatal("the snapshot drops or changes a field")
@@ -203,7 +206,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		{policy.LimitBounds, policy.LimitBounds},
 	}
 	for _, tc := range tests {
-		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget} {
+		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionHistoryStep} {
 			t.Run(fmt.Sprintf("%s/version %d", tc.bound, v), func(t *testing.T) {
 				c := filled[Evaluated](t)
 				c.Record.Bound = tc.bound
@@ -255,7 +258,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 	t.Run("version-4 snapshot", func(t *testing.T) {
 		s := New()
 		r := filled[policy.Record](t)
-		s.Policies["web"] = &Policy{Record: PolicyRecord{Policy: policy.Policy{ID: "web", Min: 1, Max: 9}, Version: 1}, Decisions: []policy.Record{r}}
+		s.Policies["web"] = &Policy{Record: PolicyRecord{Policy: policy.Policy{ID: "web", Min: 1, Max: 9}, Version: 1}, Decisions: DecisionsOf([]policy.Record{r})}
 		var b bytes.Buffer
 		if err := s.WriteSnapshotVersion(&b, VersionDecisions); err != nil {
 			t.Fatal(err)
@@ -266,10 +269,10 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		}
 		want := r
 		want.GroupAge = 0
-		if got := back.Policies["web"].Decisions[0]; !reflect.DeepEqual(got, want) {
+		if got := back.Policies["web"].Decisions.At(0); !reflect.DeepEqual(got, want) {
 			t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
 		}
-		if s.Policies["web"].Decisions[0].GroupAge != r.GroupAge {
+		if s.Policies["web"].Decisions.At(0).GroupAge != r.GroupAge {
 			t.Fatal("writing the snapshot changed the state")
 		}
 	})
@@ -277,7 +280,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		s := New()
 		r := filled[policy.Record](t)
 		r.Bound = policy.LimitBudget
-		s.Policies["web"] = &Policy{Record: PolicyRecord{Policy: policy.Policy{ID: "web", Min: 1, Max: 9}, Version: 1}, Decisions: []policy.Record{r}}
+		s.Policies["web"] = &Policy{Record: PolicyRecord{Policy: policy.Policy{ID: "web", Min: 1, Max: 9}, Version: 1}, Decisions: DecisionsOf([]policy.Record{r})}
 		var b bytes.Buffer
 		if err := s.WriteSnapshotVersion(&b, VersionGroupAge); err != nil {
 			t.Fatal(err)
@@ -288,10 +291,10 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		}
 		want := r
 		want.Bound = policy.LimitBounds
-		if got := back.Policies["web"].Decisions[0]; !reflect.DeepEqual(got, want) {
+		if got := back.Policies["web"].Decisions.At(0); !reflect.DeepEqual(got, want) {
 			t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
 		}
-		if s.Policies["web"].Decisions[0].Bound != policy.LimitBudget {
+		if s.Policies["web"].Decisions.At(0).Bound != policy.LimitBudget {
 			t.Fatal("writing the snapshot changed the state")
 		}
 	})
@@ -300,7 +303,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 			s := New()
 			r := filled[policy.Record](t)
 			r.Bound = policy.LimitSchedule
-			s.Policies["web"] = &Policy{Record: PolicyRecord{Policy: policy.Policy{ID: "web", Min: 1, Max: 9}, Version: 1}, Decisions: []policy.Record{r}}
+			s.Policies["web"] = &Policy{Record: PolicyRecord{Policy: policy.Policy{ID: "web", Min: 1, Max: 9}, Version: 1}, Decisions: DecisionsOf([]policy.Record{r})}
 			var b bytes.Buffer
 			if err := tc.write(s, &b); err != nil {
 				t.Fatal(err)
@@ -312,10 +315,10 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := back.Policies["web"].Decisions[0], priorRecord(r); !reflect.DeepEqual(got, want) || got.Bound != policy.LimitBounds {
+			if got, want := back.Policies["web"].Decisions.At(0), priorRecord(r); !reflect.DeepEqual(got, want) || got.Bound != policy.LimitBounds {
 				t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
 			}
-			if s.Policies["web"].Decisions[0].Bound != policy.LimitSchedule || s.Policies["web"].Decisions[0].Metrics[0].Upper == nil {
+			if s.Policies["web"].Decisions.At(0).Bound != policy.LimitSchedule || s.Policies["web"].Decisions.At(0).Metrics[0].Upper == nil {
 				t.Fatal("writing the snapshot changed the state")
 			}
 		})

@@ -226,7 +226,7 @@ func decodeLegacyCommand(t CommandType, payload []byte) (Command, error) {
 	case CmdPutPolicy:
 		var c legacyPutPolicy
 		err := unmarshal(&c)
-		return PutPolicy{Policy: c.Policy, IfMatch: c.IfMatch, At: c.At, Audit: c.Audit.command()}, err
+		return PutPolicy{Policy: priorPolicy(c.Policy), IfMatch: c.IfMatch, At: c.At, Audit: c.Audit.command()}, err
 	case CmdDeletePolicy:
 		var c legacyDeletePolicy
 		err := unmarshal(&c)
@@ -324,8 +324,8 @@ func decodeLegacySnapshot(data []byte) (*State, error) {
 		if p == nil {
 			return nil, fmt.Errorf("policy %q: null", id)
 		}
-		e := &Policy{Record: PolicyRecord{Policy: p.Record.Policy, Version: p.Record.Version, UpdatedAt: p.Record.UpdatedAt},
-			EvalState: p.State, Decisions: p.Decisions, Windows: p.Windows,
+		e := &Policy{Record: PolicyRecord{Policy: priorPolicy(p.Record.Policy), Version: p.Record.Version, UpdatedAt: p.Record.UpdatedAt},
+			EvalState: p.State, Decisions: DecisionsOf(p.Decisions), Windows: p.Windows,
 			Desired: p.Desired, Ready: p.Ready, LastEvaluation: p.LastEvaluation}
 		for _, in := range p.Pending {
 			e.Pending = append(e.Pending, in.intent())

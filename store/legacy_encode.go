@@ -24,7 +24,8 @@ import (
 // written as the bound those versions know (priorRecord). What versions 1
 // to 6 cannot express at all, CmdEvaluations and Evaluated.Pacing, is
 // refused (ErrUnknownCommand): their writer commits each evaluation on
-// its own, with its whole state.
+// its own, with its whole state. Versions 1 to 7 leave out a policy's
+// history step (priorPolicy).
 func EncodeVersion(c Command, v uint8) ([]byte, error) {
 	if v < VersionBatched && v >= VersionJSON {
 		if err := batchedOnly(c); err != nil {
@@ -32,7 +33,7 @@ func EncodeVersion(c Command, v uint8) ([]byte, error) {
 		}
 	}
 	switch v {
-	case VersionBatched, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
+	case VersionHistoryStep, VersionBatched, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
 		return encodeBinary(c, v)
 	case VersionJSON:
 		body, err := json.Marshal(legacyCommand(c))
@@ -61,7 +62,7 @@ func batchedOnly(c Command) error {
 func legacyCommand(c Command) any {
 	switch c := c.(type) {
 	case PutPolicy:
-		return legacyPutPolicy{Policy: c.Policy, IfMatch: c.IfMatch, At: c.At, Audit: legacyAuditOf(c.Audit)}
+		return legacyPutPolicy{Policy: priorPolicy(c.Policy), IfMatch: c.IfMatch, At: c.At, Audit: legacyAuditOf(c.Audit)}
 	case DeletePolicy:
 		return legacyDeletePolicy{ID: c.ID, IfMatch: c.IfMatch, Audit: legacyAuditOf(c.Audit)}
 	case PutIntent:
@@ -150,9 +151,9 @@ func toLegacySamples(in []Sample) []legacySample {
 func (s *State) WriteLegacySnapshot(w io.Writer) error {
 	doc := legacySnapshot{Policies: make(map[string]*legacyPolicyEntry, len(s.Policies)), Nodes: s.Nodes, Intents: s.Intents}
 	for id, p := range s.Policies {
-		e := &legacyPolicyEntry{State: p.EvalState, Decisions: priorRecords(p.Decisions), Windows: p.Windows,
+		e := &legacyPolicyEntry{State: p.EvalState, Decisions: priorRecords(p.Decisions.Records()), Windows: p.Windows,
 			Desired: p.Desired, Ready: p.Ready, LastEvaluation: p.LastEvaluation}
-		e.Record.Policy, e.Record.Version, e.Record.UpdatedAt = p.Record.Policy, p.Record.Version, p.Record.UpdatedAt
+		e.Record.Policy, e.Record.Version, e.Record.UpdatedAt = priorPolicy(p.Record.Policy), p.Record.Version, p.Record.UpdatedAt
 		for _, in := range p.Pending {
 			e.Pending = append(e.Pending, toLegacyIntent(in))
 		}

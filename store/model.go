@@ -55,6 +55,13 @@ type SeriesPoint struct {
 	V float64
 }
 
+// SizePoint is the group's ready size from At on, as an evaluation
+// committed it (the size cpu samples from then on are demand over).
+type SizePoint struct {
+	At    time.Time
+	Ready int
+}
+
 // Token is an API-created token: its hash, never its secret.
 type Token struct {
 	Name      string
@@ -104,7 +111,7 @@ type Policy struct {
 	// EvalState is policy.State in its own binary encoding.
 	EvalState []byte
 	// Decisions is the bounded decision history, oldest first.
-	Decisions []policy.Record
+	Decisions Decisions
 	// Pending are intents committed without a result yet, oldest first.
 	Pending []Intent
 	// Samples holds the newest sample of each metric.
@@ -114,6 +121,11 @@ type Policy struct {
 	// Series holds, per metric, the newest point of each label-matched
 	// remote-write series feeding it.
 	Series map[string]map[uint64]SeriesPoint
+	// Sizes is the group's ready size over the policy's history, oldest
+	// first, one point per change: kept only for a policy with a
+	// predictive.history_step, so that a replay of its history knows the
+	// sizes the group had (recordSize).
+	Sizes []SizePoint
 	// Desired and Ready are the sizes seen at the last evaluation.
 	Desired, Ready int
 	// LastEvaluation is when the policy was last evaluated.

@@ -77,8 +77,18 @@ const (
 	// the stored ones. Every other command is encoded as in VersionBudget,
 	// and snapshots are unchanged (SnapshotVersion stays VersionBudget).
 	VersionBatched uint8 = 7
+	// VersionHistoryStep is VersionBatched whose policies may set the
+	// bucket width of their history (policy.Predictive.HistoryStep),
+	// which changes the shape of their replicated windows (WindowShape),
+	// and whose snapshots keep the group's size history (Policy.Sizes).
+	// Versions 1 to 7 have no place for either: written in those, they
+	// are left out, and read from those they are zero, so an old entry or
+	// snapshot replays to the windows the old code kept. A server that
+	// reads no version 8 refuses the entry rather than keep other windows
+	// than the servers that do. The bytes are otherwise version 7's.
+	VersionHistoryStep uint8 = 8
 	// CurrentVersion is the version Encode writes.
-	CurrentVersion = VersionBatched
+	CurrentVersion = VersionHistoryStep
 )
 
 // commandNames names every known type; a type missing here is unknown.

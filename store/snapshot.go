@@ -12,7 +12,6 @@ import (
 	"slices"
 
 	"github.com/capstan-io/capstan/metrics/window"
-	"github.com/capstan-io/capstan/policy"
 )
 
 // The binary snapshot: snapshotMagic, a version byte, then length-prefixed
@@ -26,9 +25,12 @@ const (
 	// same number holds: 3 added the intents' fence (Intent.SendBy and
 	// Settled) to 2, and 4 every field of policy.Record to the decision
 	// history (VersionDecisions), 5 the group age of each decision
-	// (VersionGroupAge), 6 the budget bound (VersionBudget). Versions 2
-	// to 5 are still read.
-	SnapshotVersion uint8 = VersionBudget
+	// (VersionGroupAge), 6 the budget bound (VersionBudget), 8 the
+	// policies' history step and group sizes (VersionHistoryStep). Entry
+	// version 7 (VersionBatched) changed no snapshot: there is no
+	// snapshot version 7, and a server writing entry version 7 writes
+	// version-6 snapshots. Versions 2 to 6 are still read.
+	SnapshotVersion uint8 = VersionHistoryStep
 	// snapshotUnfenced is the binary version whose intents have no fence.
 	snapshotUnfenced uint8 = 2
 	// maxRecord bounds one snapshot record (one policy with its windows is
@@ -38,20 +40,32 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// SnapshotVersionFor is the snapshot version a server writing entry
+// version v writes (binary versions only): v itself, but 6 for entry
+// version 7, which changed no snapshot.
+func SnapshotVersionFor(v uint8) uint8 {
+	if v == VersionBatched {
+		return VersionBudget
+	}
+	return min(v, SnapshotVersion)
+}
+
 // WriteSnapshot streams the state's binary snapshot to w, one policy at a
 // time, so that memory beyond the state is one policy's record. The
 // encoding is canonical (maps in key order): equal states give equal bytes.
 func (s *State) WriteSnapshot(w io.Writer) error { return s.WriteSnapshotVersion(w, SnapshotVersion) }
 
-// WriteSnapshotVersion writes the binary snapshot in version v (2 to
-// SnapshotVersion), for a cluster still running servers that read no
+// WriteSnapshotVersion writes the binary snapshot of entry version v (2
+// to SnapshotVersion), for a cluster still running servers that read no
 // newer one: it leaves out what v has no place for, as EncodeVersion does
 // for entries (the intents' fence before 3, the decision fields of 4 with
-// their bounds mapped by priorRecord).
+// their bounds mapped by priorRecord, the history step and sizes before
+// 8). Entry version 7's snapshot is version 6.
 func (s *State) WriteSnapshotVersion(w io.Writer, v uint8) error {
 	if v < snapshotUnfenced || v > SnapshotVersion {
 		return fmt.Errorf("%w: this node writes binary snapshot versions %d to %d, not %d", ErrUnknownSnapshot, snapshotUnfenced, SnapshotVersion, v)
 	}
+	v = SnapshotVersionFor(v)
 	bw := bufio.NewWriterSize(w, 1<<16)
 	crc := crc32.New(castagnoli)
 	out := io.MultiWriter(bw, crc)
@@ -142,10 +156,7 @@ func (e *enc) policyEntry(id string, p *Policy) error {
 	if p.EvalState != nil {
 		e.bytes(p.EvalState)
 	}
-	e.uvarint(uint64(len(p.Decisions)))
-	for _, r := range p.Decisions {
-		e.decision(r)
-	}
+	e.decisions(p.Decisions)
 	e.uvarint(uint64(len(p.Pending)))
 	for _, in := range p.Pending {
 		e.intent(in)
@@ -175,6 +186,13 @@ func (e *enc) policyEntry(id string, p *Policy) error {
 	e.int(p.Desired)
 	e.int(p.Ready)
 	e.time(p.LastEvaluation)
+	if e.v >= VersionHistoryStep {
+		e.uvarint(uint64(len(p.Sizes)))
+		for _, x := range p.Sizes {
+			e.time(x.At)
+			e.int(x.Ready)
+		}
+	}
 	return nil
 }
 
@@ -184,12 +202,7 @@ func (d *dec) policyEntry() (string, *Policy) {
 	if d.bool() {
 		p.EvalState = d.bytes()
 	}
-	if n := d.n(8); n > 0 {
-		p.Decisions = make([]policy.Record, 0, n)
-		for range n {
-			p.Decisions = append(p.Decisions, d.decision())
-		}
-	}
+	p.Decisions = d.decisions()
 	if n := d.n(8); n > 0 {
 		p.Pending = make([]Intent, 0, n)
 		for range n {
@@ -231,6 +244,14 @@ func (d *dec) policyEntry() (string, *Policy) {
 		}
 	}
 	p.Desired, p.Ready, p.LastEvaluation = d.int(), d.int(), d.time()
+	if d.v >= VersionHistoryStep {
+		if n := d.n(2); n > 0 {
+			p.Sizes = make([]SizePoint, 0, n)
+			for range n {
+				p.Sizes = append(p.Sizes, SizePoint{At: d.time(), Ready: d.int()})
+			}
+		}
+	}
 	if (!hasWindows && len(p.Windows) > 0) || (!hasSeries && len(p.Series) > 0) {
 		d.fail("entries in an absent map")
 	}
@@ -263,8 +284,8 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 		return nil, fmt.Errorf("%w: neither a JSON nor a binary snapshot", ErrUnknownSnapshot)
 	}
 	v := head[len(snapshotMagic)]
-	if v < snapshotUnfenced || v > SnapshotVersion {
-		return nil, fmt.Errorf("%w: version %d (this node reads 1 to %d)", ErrUnknownSnapshot, v, SnapshotVersion)
+	if v < snapshotUnfenced || v > SnapshotVersion || v == VersionBatched {
+		return nil, fmt.Errorf("%w: version %d (this node reads 1 to 6 and %d; there is no version 7)", ErrUnknownSnapshot, v, SnapshotVersion)
 	}
 	s, err := readBinarySnapshot(br, v)
 	if err != nil {

@@ -91,11 +91,11 @@ func (s *State) writableAudit() {
 // clone copies what Apply changes in place: pending intents, latest
 // samples, windows (their chunk tables: the buckets stay shared until
 // changed) and series points. Records, evaluation states and
-// policy values are replaced, never changed, and stay shared; decisions are
-// only appended to (after Clip, into a new array) or replaced.
+// policy values are replaced, never changed, and stay shared; so are
+// decisions, whose appends make a new value.
 func (p *Policy) clone() *Policy {
 	c := *p
-	c.Decisions = slices.Clip(p.Decisions)
+	c.Sizes = slices.Clip(p.Sizes)
 	c.Pending = slices.Clone(p.Pending)
 	c.Samples = maps.Clone(p.Samples)
 	if p.Windows != nil {

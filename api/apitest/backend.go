@@ -37,6 +37,8 @@ type Backend struct {
 	notReady   error
 	now        func() time.Time
 	nodeID     string
+	// defaultCosts are the agent's default prices Recording reports.
+	defaultCosts map[string]policy.Cost
 }
 
 // Compile-time check that Backend satisfies the contract.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/api"
+	"github.com/capstan-io/capstan/policy"
 )
 
 // historyStep is the fake's bucket width: the cluster's default.
@@ -58,5 +59,13 @@ func (b *Backend) Recording(ctx context.Context, id string) (api.Recording, erro
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return api.Recording{Policy: b.policies[id], History: hist, Ready: b.status[id].Ready}, nil
+	return api.Recording{Policy: b.policies[id], History: hist, Ready: b.status[id].Ready, DefaultCosts: b.defaultCosts}, nil
+}
+
+// SetDefaultCosts sets the agent's default prices by provider, which
+// Recording reports as a node reports its --default-price.
+func (b *Backend) SetDefaultCosts(costs map[string]policy.Cost) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.defaultCosts = costs
 }

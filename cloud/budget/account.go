@@ -45,15 +45,16 @@ type account struct {
 	writesGone    chan struct{}
 	// readsWaiting counts foreground reads between asking for a token
 	// and holding one (or a reservation of one): while it is above zero
-	// no background read takes a token. readsGone is closed, and
-	// replaced, when it drops to zero.
+	// no background read takes a token. readsGone, made by the first
+	// background read that waits for them, is closed and dropped when it
+	// drops to zero (made only then: every foreground read passes
+	// through zero, and a channel each cost an allocation per call).
 	readsWaiting int
 	readsGone    chan struct{}
 }
 
 func newAccount(provider, scope string, now func() time.Time, buckets [2]*aimd, g [2]accountGauges) *account {
-	a := &account{provider: provider, scope: scope, now: now, buckets: buckets, gauges: g,
-		writesGone: make(chan struct{}), readsGone: make(chan struct{})}
+	a := &account{provider: provider, scope: scope, now: now, buckets: buckets, gauges: g, writesGone: make(chan struct{})}
 	for k, b := range buckets {
 		if b != nil {
 			g[k].rate.Set(b.rate())
@@ -209,6 +210,9 @@ func (a *account) acquireBackground(ctx context.Context, cost int) (time.Time, e
 		case a.writesWaiting > 0:
 			wake = a.writesGone
 		case a.readsWaiting > 0:
+			if a.readsGone == nil {
+				a.readsGone = make(chan struct{})
+			}
 			wake = a.readsGone
 		default:
 			tokens := b.lim.TokensAt(now)
@@ -268,9 +272,9 @@ func backgroundReserve(burst, cost int) int {
 // readDone ends one foreground read's wait; a.mu is held.
 func (a *account) readDone() {
 	a.readsWaiting--
-	if a.readsWaiting == 0 {
+	if a.readsWaiting == 0 && a.readsGone != nil {
 		close(a.readsGone)
-		a.readsGone = make(chan struct{})
+		a.readsGone = nil
 	}
 }
 

@@ -130,8 +130,10 @@ func (h *historyBackend) Recording(context.Context, string) (api.Recording, erro
 // stored policy and 7 days of its history of 3 metrics (rps, cpu, queue)
 // as CSV over HTTP, parse it, replay the stored policy and the candidate
 // (prediction on, a configured daily season or an auto-detected one) on
-// two cores, and print both with the verdict. The 5m step is the cluster's today (a 7-day predictive.history
-// in 2,016 buckets); 1m is the finer history the store rework is to keep.
+// two cores, and print both with the verdict. The 5m step is the cluster's
+// default for a 7-day predictive.history (2,016 buckets); 1m is what it
+// keeps with predictive.history_step: 1m (10,080 buckets, with the
+// group's ready size, which the replay starts from).
 func BenchmarkDryRun(b *testing.B) {
 	const stored = `id: bench
 target: {provider: fake, group: g}
@@ -144,7 +146,7 @@ metrics:
   - {name: rps, type: request_rate, target: 100}
   - {name: cpu, type: cpu, target: 60}
   - {name: queue, type: queue_depth, target: 50}
-predictive: {mode: forecast-and-scale, lead: 5m, season: SEASON, history: 7d}
+predictive: {mode: forecast-and-scale, lead: 5m, season: SEASON, history: 7dSTEP}
 `
 	for _, bc := range []struct {
 		step   time.Duration
@@ -152,6 +154,11 @@ predictive: {mode: forecast-and-scale, lead: 5m, season: SEASON, history: 7d}
 	}{{5 * time.Minute, "24h"}, {5 * time.Minute, "auto"}, {time.Minute, "24h"}, {time.Minute, "auto"}} {
 		step := bc.step
 		stored := strings.Replace(stored, "SEASON", bc.season, 1)
+		if step == time.Minute {
+			stored = strings.Replace(stored, "7dSTEP", "7d, history_step: 1m", 1)
+		} else {
+			stored = strings.Replace(stored, "7dSTEP", "7d", 1)
+		}
 		b.Run("step="+step.String()+"/season="+bc.season, func(b *testing.B) {
 			n := int(7 * 24 * time.Hour / step)
 			start := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
@@ -173,7 +180,13 @@ predictive: {mode: forecast-and-scale, lead: 5m, season: SEASON, history: 7d}
 			if err != nil {
 				b.Fatal(err)
 			}
-			hb.rec = api.Recording{Policy: rec, Ready: 10, History: []api.MetricHistory{
+			var sizes []api.SizeAt
+			if step == time.Minute { // a resize every 20 minutes or so
+				for i := 0; i < n; i += 20 {
+					sizes = append(sizes, api.SizeAt{Time: start.Add(time.Duration(i) * step), Ready: 10 + i%7})
+				}
+			}
+			hb.rec = api.Recording{Policy: rec, Ready: 10, Sizes: sizes, History: []api.MetricHistory{
 				{Metric: "rps", Type: "request_rate", Step: step.String(), Aggregation: "mean", Buckets: series(3000, 2500, 0)},
 				{Metric: "cpu", Type: "cpu", Step: step.String(), Aggregation: "mean", Buckets: series(1500, 1000, 1)},
 				{Metric: "queue", Type: "queue_depth", Step: step.String(), Aggregation: "max", Buckets: series(800, 600, 2)},

@@ -39,8 +39,10 @@ named as in the policy, empty where a metric has no value in a bucket. A
 cpu column is the recorded demand as utilization over the size a
 recorded-size column states (the group's ready size, raised so that no
 utilization exceeds 100 %), and simulate takes that size from the column,
-so utilization × recorded size is the recorded demand. The group's sizes
-over time are not recorded per bucket, so they are not in the file.`,
+so utilization × recorded size is the recorded demand. A policy with a
+predictive.history_step also keeps its group's ready size, which a
+ready-size column states per bucket; simulate starts its group at the
+first row's.`,
 		Example: `  capstan history demo
   capstan history demo --trace out/demo-history.csv
   capstan simulate --policy new-demo.yaml --trace out/demo-history.csv --baseline hpa`,

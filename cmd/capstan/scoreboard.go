@@ -28,6 +28,7 @@ type scoreboardOptions struct {
 	output     string
 	noExamples bool
 	reports    string
+	heldOut    bool
 }
 
 // errTargetsMissed is the error of a scoreboard run that missed a target.
@@ -71,6 +72,7 @@ under-provisioning than before. Exits 1 when any target is missed.`,
 	_ = f.MarkHidden("json")
 	f.BoolVar(&o.noExamples, "no-examples", false, "skip the bundled example policies")
 	f.StringVar(&o.reports, "reports", "", "also write each trace's HTML report (the three runs overlaid) into this directory")
+	f.BoolVar(&o.heldOut, "held-out", false, "score variants of the traces the engine was not tuned on instead (halves, 5-minute resampling, a later start, 3× load); exits 0")
 	return cmd
 }
 
@@ -104,6 +106,9 @@ func runScoreboard(stdout io.Writer, o scoreboardOptions) error {
 			return fmt.Errorf("--reports: %w", err)
 		}
 	}
+	if o.heldOut && o.reports != "" {
+		return errors.New("--held-out and --reports: choose one")
+	}
 	traces := scoreboard.Traces()
 	if len(o.only) > 0 {
 		var picked []scoreboard.Trace
@@ -123,6 +128,9 @@ func runScoreboard(stdout io.Writer, o scoreboardOptions) error {
 			}
 		}
 		traces = picked
+	}
+	if o.heldOut {
+		return runHeldOut(stdout, o, traces)
 	}
 	var examples []scoreboard.Example
 	if !o.noExamples && len(o.only) == 0 {
@@ -184,6 +192,56 @@ func runScoreboard(stdout io.Writer, o scoreboardOptions) error {
 		return &exitError{code: 1, err: fmt.Errorf("%w: %d of %d", errTargetsMissed, missed, total)}
 	}
 	return nil
+}
+
+// runHeldOut scores every held-out variant of the traces and prints the
+// board. Its targets are a yardstick for judging a change, not a gate, so a
+// missed one does not fail the command.
+func runHeldOut(stdout io.Writer, o scoreboardOptions, traces []scoreboard.Trace) error {
+	series := make([]simulate.Series, len(traces))
+	var load []scoreJob
+	for i, t := range traces {
+		load = append(load, func() (err error) {
+			series[i], err = loadSeries(filepath.Join(o.traces, t.Name))
+			return err
+		})
+	}
+	if err := runJobs(load, runtime.GOMAXPROCS(0)); err != nil {
+		return err
+	}
+	variants := scoreboard.Variants()
+	rows := make([]scoreboard.HeldOutRow, len(variants)*len(traces))
+	applies := make([]bool, len(rows))
+	var jobs []scoreJob
+	for vi, v := range variants {
+		for ti, t := range traces {
+			k := vi*len(traces) + ti
+			jobs = append(jobs, func() (err error) {
+				rows[k], applies[k], err = scoreboard.ScoreVariant(v, t, series[ti])
+				return err
+			})
+		}
+	}
+	if err := runJobs(jobs, runtime.GOMAXPROCS(0)); err != nil {
+		return err
+	}
+	h := scoreboard.HeldOut{Variants: variants}
+	for k, r := range rows {
+		if applies[k] {
+			h.Rows = append(h.Rows, r)
+		}
+	}
+	switch o.output {
+	case "json", "yaml":
+		return writeFormat(stdout, o.output, struct {
+			scoreboard.HeldOut
+			Totals []scoreboard.VariantTotals `json:"totals"`
+		}{h, h.Totals()})
+	case "markdown":
+		return h.WriteMarkdown(stdout)
+	default:
+		return h.WriteText(stdout)
+	}
 }
 
 // runJobs runs jobs on up to workers goroutines and returns every error,

@@ -112,7 +112,7 @@ written to the cluster.`,
 	f.StringVar(&o.policyFile, "policy", "", "policy file (YAML or JSON)")
 	f.StringVar(&o.traceFile, "trace", "", "trace CSV: a time column (timestamp, time or ts) and one column per metric")
 	f.StringArrayVar(&o.metrics, "metric", nil, "map a policy metric to a trace column, NAME=COLUMN (repeatable)")
-	f.IntVar(&o.initialSize, "initial-size", 0, "group size at the first sample (default: what the targets ask for at the first sample, within min..max)")
+	f.IntVar(&o.initialSize, "initial-size", 0, "group size at the first sample (default: a history CSV's ready-size at its first row, else what the targets ask for at the first sample, within min..max)")
 	f.IntVar(&o.recordedSize, "recorded-size", 0, "size of the group a cpu trace was recorded on (required for cpu metrics)")
 	f.StringVar(&o.timeline, "timeline", "", "write the per-sample timeline to this file (CSV; JSON if the name ends in .json; - for stdout)")
 	f.StringVar(&o.reportFile, "report", "", "write a self-contained HTML report to this file (charts, per-day or per-week views, the comparison runs)")
@@ -216,6 +216,12 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	}
 	if o.recordedSize, err = traceRecordedSize(p, tr, o.recordedSize); err != nil {
 		return err
+	}
+	if o.initialSize == 0 {
+		// A history CSV's ready-size column: the group's recorded size.
+		if o.initialSize, err = api.TraceInitialSize(tr); err != nil {
+			return err
+		}
 	}
 	if step := tr.Step(); step > p.StaleAfter.D() {
 		fmt.Fprintf(stderr, "warning: the trace's step (%s) is longer than stale_after (%s): between samples the metrics look stale and the policy only holds or grows, so it scales in only on a fresh sample\n",
@@ -501,8 +507,8 @@ func mapTrace(p policy.Policy, tr *trace.Trace, mappings []string) (simulate.Ser
 		}
 		cols[name] = col
 	}
-	// The recorded size a history CSV states is not a metric.
-	values := slices.DeleteFunc(slices.Clone(tr.Columns), func(c string) bool { return c == api.RecordedSizeColumn })
+	// The sizes a history CSV states are not metrics.
+	values := slices.DeleteFunc(slices.Clone(tr.Columns), func(c string) bool { return c == api.RecordedSizeColumn || c == api.ReadySizeColumn })
 	s := simulate.Series{Times: tr.Times, Values: make([][]float64, len(p.Metrics))}
 	for j, pm := range p.Metrics {
 		col, ok := cols[pm.Name]

@@ -168,6 +168,41 @@ func TestScoreboardCommand(t *testing.T) {
 	}
 }
 
+// TestScoreboardHeldOut: --held-out scores each variant that applies to
+// the trace (a 5-minute trace is not resampled) and exits 0 whatever it
+// missed, since it is a yardstick, not a gate.
+func TestScoreboardHeldOut(t *testing.T) {
+	code, out, stderr := runCLI(t, "simulate", "scoreboard", "--held-out", "-o", "json", "--traces", "../../examples/traces",
+		"--trace", "elb_request_count_5min.csv")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var h struct {
+		Rows []struct {
+			Variant  string           `json:"variant"`
+			Forecast simulate.Summary `json:"forecast"`
+		} `json:"rows"`
+		Totals []struct {
+			Variant string `json:"variant"`
+			Checks  int    `json:"checks"`
+		} `json:"totals"`
+	}
+	if err := json.Unmarshal([]byte(out), &h); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var variants []string
+	for _, r := range h.Rows {
+		variants = append(variants, r.Variant)
+	}
+	if strings.Join(variants, " ") != "first-half second-half later-start later-start-2 load-x3" ||
+		h.Rows[0].Forecast.Samples+h.Rows[1].Forecast.Samples != 4032 || h.Rows[4].Forecast.Samples != 4032 {
+		t.Fatalf("variants %v, samples %+v", variants, h.Rows)
+	}
+	if last := h.Totals[len(h.Totals)-1]; last.Variant != "all" || last.Checks != 10 {
+		t.Fatalf("totals %+v", h.Totals)
+	}
+}
+
 func TestScoreboardCommandErrors(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -177,6 +212,7 @@ func TestScoreboardCommandErrors(t *testing.T) {
 		{[]string{"--json", "--markdown"}, "--markdown and --json: choose one"},
 		{[]string{"--json", "-o", "markdown"}, "--json and --output markdown: choose one"},
 		{[]string{"-o", "csv"}, "--output: must be one of table, json, yaml, markdown"},
+		{[]string{"--held-out", "--reports", t.TempDir()}, "--held-out and --reports: choose one"},
 		{[]string{"--traces", t.TempDir(), "--trace", "elb_request_count_5min.csv"}, "elb_request_count_5min.csv: no such file"},
 	}
 	for _, tt := range tests {

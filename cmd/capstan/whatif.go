@@ -35,31 +35,35 @@ type whatIfOptions struct {
 
 // clusterHistory fetches a policy as stored and its history as a trace,
 // the CSV of GET /v1/policies/{id}/history?format=csv parsed as simulate
-// --trace would parse the file.
-func clusterHistory(ctx context.Context, t *apiTarget, id string) (api.PolicyRecord, *trace.Trace, error) {
+// --trace would parse the file. The stored policy comes priced as the
+// node prices its decisions: at the node's default price for its provider
+// when it has no cost of its own, which the history's answer states; the
+// returned defaults price a candidate alike.
+func clusterHistory(ctx context.Context, t *apiTarget, id string) (api.PolicyRecord, *trace.Trace, map[string]policy.Cost, error) {
 	var (
 		rec api.PolicyRecord
-		csv []byte
+		ans api.HistoryCSVAnswer
 	)
 	err := t.call(ctx, func(c *api.Client) error {
 		var err error
 		if rec, err = c.GetPolicy(ctx, id); err != nil {
 			return err
 		}
-		csv, err = c.HistoryCSV(ctx, id, "")
+		ans, err = c.HistoryDownload(ctx, id, "")
 		return err
 	})
 	if errors.Is(err, api.ErrNotFound) && rec.Policy.ID == "" {
-		return rec, nil, &exitError{code: 1, err: fmt.Errorf("policy %s is not on the cluster, so it has no history to replay (policy apply without --dry-run creates it): %w", id, describe(err))}
+		return rec, nil, nil, &exitError{code: 1, err: fmt.Errorf("policy %s is not on the cluster, so it has no history to replay (policy apply without --dry-run creates it): %w", id, describe(err))}
 	}
 	if err != nil {
-		return rec, nil, describe(err)
+		return rec, nil, nil, describe(err)
 	}
-	tr, err := trace.ParseBytes(csv, trace.Options{})
+	tr, err := trace.ParseBytes(ans.CSV, trace.Options{})
 	if err != nil {
-		return rec, nil, fmt.Errorf("the history CSV of policy %s: %w", id, err)
+		return rec, nil, nil, fmt.Errorf("the history CSV of policy %s: %w", id, err)
 	}
-	return rec, tr, nil
+	rec.Policy = policy.WithDefaultCost(rec.Policy, ans.DefaultCosts)
+	return rec, tr, ans.DefaultCosts, nil
 }
 
 // runWhatIf replays the cluster's history of o.id through the stored
@@ -68,7 +72,7 @@ func clusterHistory(ctx context.Context, t *apiTarget, id string) (api.PolicyRec
 // returns an exitError of status 3 when the candidate is worse on any
 // figure. Nothing is written to the cluster: it only reads.
 func runWhatIf(ctx context.Context, stdout, stderr io.Writer, t *apiTarget, o whatIfOptions) error {
-	rec, tr, err := clusterHistory(ctx, t, o.id)
+	rec, tr, defaults, err := clusterHistory(ctx, t, o.id)
 	if err != nil {
 		return err
 	}
@@ -76,7 +80,8 @@ func runWhatIf(ctx context.Context, stdout, stderr io.Writer, t *apiTarget, o wh
 	if o.candidate == nil {
 		return replayStored(stdout, stderr, tr, stored, o)
 	}
-	rp, err := api.ReplayHistory(tr, stored, *o.candidate)
+	candidate := policy.WithDefaultCost(*o.candidate, defaults)
+	rp, err := api.ReplayHistory(tr, stored, candidate)
 	if err != nil {
 		var ve *policy.ValidationError
 		if errors.As(err, &ve) {
@@ -101,7 +106,7 @@ func runWhatIf(ctx context.Context, stdout, stderr io.Writer, t *apiTarget, o wh
 			Overlays:   []report.Overlay{{Label: "stored policy", Result: rp.Stored}},
 		}
 		if err := writeTo(o.reportFile, stdout, func(wr io.Writer) error {
-			return report.WriteHTML(wr, opts, *o.candidate, rp.Candidate, rp.Candidate.Summary)
+			return report.WriteHTML(wr, opts, candidate, rp.Candidate, rp.Candidate.Summary)
 		}); err != nil {
 			return fmt.Errorf("writing report: %w", err)
 		}
@@ -119,6 +124,7 @@ func runWhatIf(ctx context.Context, stdout, stderr io.Writer, t *apiTarget, o wh
 			return err
 		}
 		fmt.Fprintln(stdout, "verdict:", w.Verdict.Text)
+		fmt.Fprintln(stdout, "("+w.ScoredAgainst+")")
 	}
 	if !w.Verdict.NoWorse {
 		return &exitError{code: exitWorse, err: errors.New("the candidate is " + w.Verdict.Text)}
@@ -133,6 +139,10 @@ func replayStored(stdout, stderr io.Writer, tr *trace.Trace, stored policy.Polic
 	if err != nil {
 		return err
 	}
+	initial, err := api.TraceInitialSize(tr)
+	if err != nil {
+		return err
+	}
 	series, err := mapTrace(stored, tr, nil)
 	if err != nil {
 		return err
@@ -141,7 +151,7 @@ func replayStored(stdout, stderr io.Writer, tr *trace.Trace, stored policy.Polic
 		fmt.Fprintf(stderr, "warning: the history's step (%s) is longer than stale_after (%s): between buckets the metrics look stale and the policy only holds or grows, so it scales in only on a fresh bucket\n",
 			policy.Duration(step), stored.StaleAfter)
 	}
-	res, err := simulate.Run(simulate.Config{Policy: stored, RecordedSize: recorded}, series)
+	res, err := simulate.Run(simulate.Config{Policy: stored, InitialSize: initial, RecordedSize: recorded}, series)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/api/apitest"
+	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/policy/simulate"
 )
 
@@ -152,5 +154,112 @@ func TestDryRun(t *testing.T) {
 	}
 	if got, _ := b.GetPolicy(context.Background(), "shop"); got.Policy.Metrics[0].Target != 100 {
 		t.Errorf("the stored policy changed: %+v", got.Policy.Metrics[0])
+	}
+}
+
+// TestDryRunPricesAsTheNode: a node with default prices (the agent's
+// --default-price) prices a policy with no cost of its own at them in
+// the dry run, as its decisions and POST .../simulate do, and the
+// verdict weighs cost; a policy's own cost still wins. Without defaults
+// nothing is priced.
+func TestDryRunPricesAsTheNode(t *testing.T) {
+	b, url := startWhatIf(t)
+	same := writeFile(t, "same.yaml", whatIfPolicy)
+	own := writeFile(t, "own.yaml", whatIfPolicy+"cost: {per_instance_hour: 1, currency: EUR}\n")
+	run := func(file string) api.WhatIf {
+		t.Helper()
+		var w api.WhatIf
+		code, stdout, stderr := runCLI(t, "policy", "apply", "--dry-run", "-f", file, "-o", "json", "--addr", url)
+		if err := json.Unmarshal([]byte(stdout), &w); err != nil || code == 1 {
+			t.Fatalf("exit %d %v\n%s\n%s", code, err, stdout, stderr)
+		}
+		return w
+	}
+	if w := run(same); w.Stored.Currency != "" || w.Candidate.Currency != "" {
+		t.Fatalf("priced without default prices: %+v %+v", w.Stored, w.Candidate)
+	}
+	b.SetDefaultCosts(map[string]policy.Cost{"fake": {PerInstanceHour: 0.5, Currency: "USD"}, "aws": {PerInstanceHour: 0.096, Currency: "USD"}})
+	w := run(same)
+	if w.Stored.Currency != "USD" || w.Candidate.Currency != "USD" || w.Stored.Cost != 0.5*w.Stored.InstanceHours || w.Candidate.Cost != w.Stored.Cost {
+		t.Fatalf("not priced at the node's default: stored %+v candidate %+v", w.Stored, w.Candidate)
+	}
+	var server api.WhatIf
+	if err := json.Unmarshal(mustSimulate(t, url, whatIfPolicy), &server); err != nil {
+		t.Fatal(err)
+	}
+	if server.Stored.Cost != w.Stored.Cost || server.Candidate.Cost != w.Candidate.Cost || server.Stored.Currency != "USD" {
+		t.Fatalf("the route priced %v/%v %s, the dry run %v/%v", server.Stored.Cost, server.Candidate.Cost, server.Stored.Currency, w.Stored.Cost, w.Candidate.Cost)
+	}
+	w = run(own)
+	if w.Candidate.Currency != "EUR" || w.Candidate.Cost != w.Candidate.InstanceHours || w.Stored.Currency != "USD" {
+		t.Fatalf("the candidate's own cost should win: stored %+v candidate %+v", w.Stored, w.Candidate)
+	}
+	if len(w.Warnings) == 0 || !strings.Contains(strings.Join(w.Warnings, " "), "cost is not compared") {
+		t.Fatalf("warnings %q", w.Warnings)
+	}
+}
+
+// mustSimulate posts a candidate to POST /v1/policies/shop/simulate.
+func mustSimulate(t *testing.T, url, doc string) []byte {
+	t.Helper()
+	w, err := api.NewClient(url, nil).Simulate(context.Background(), "shop", []byte(doc), "application/yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSimulateStartsAtTheReadySize: simulate --trace on a history CSV
+// with a ready-size column starts the group at its first row's size (the
+// group's recorded size), --initial-size overrides it, and a trace
+// without the column starts at what the targets ask for; the column is
+// never taken for a metric.
+func TestSimulateStartsAtTheReadySize(t *testing.T) {
+	pol := writeFile(t, "p.yaml", `id: p
+target: {provider: fake, group: p}
+min: 1
+max: 40
+warmup: 30m
+evaluation_interval: 1m
+stale_after: 10m
+metrics: [{name: rps, type: request_rate, target: 100}]
+`)
+	var rows, plain strings.Builder
+	rows.WriteString("time,rps,ready-size\n")
+	plain.WriteString("time,rps\n")
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 30 {
+		ts := start.Add(time.Duration(i) * time.Minute).Format(time.RFC3339)
+		fmt.Fprintf(&rows, "%s,200,20\n", ts)
+		fmt.Fprintf(&plain, "%s,200\n", ts)
+	}
+	withSizes, without := writeFile(t, "sizes.csv", rows.String()), writeFile(t, "plain.csv", plain.String())
+	peak := func(args ...string) int {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, append([]string{"simulate", "--policy", pol, "-o", "json"}, args...)...)
+		var s simulate.Summary
+		if err := json.Unmarshal([]byte(stdout), &s); code != 0 || err != nil || s.Samples != 30 {
+			t.Fatalf("exit %d %v\n%s\n%s", code, err, stdout, stderr)
+		}
+		return s.PeakSize
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"the recorded size", []string{"--trace", withSizes}, 20},
+		{"--initial-size wins", []string{"--trace", withSizes, "--initial-size", "7"}, 7},
+		{"no sizes: what the targets ask for", []string{"--trace", without}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := peak(tc.args...); got != tc.want {
+				t.Fatalf("peak size %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

@@ -380,6 +380,83 @@ func (w *Window) Values(upTo time.Time) (start time.Time, values []float64) {
 	return time.Unix(0, first*w.step).UTC(), values
 }
 
+// ValuesEvery is Values read k buckets at a time: each run of k
+// consecutive buckets, aligned to multiples of k × Step since the Unix
+// epoch as buckets are to Step, reads as one bucket of width k × Step
+// holding what a window of that width would hold of the same samples
+// (the mean of all their samples for Mean, the largest for Max, the
+// latest for Last; NaN when none has a sample). The first and the last
+// may span fewer than k buckets of the window. Forecasting reads a fine
+// window this way at the width it is fitted at, so a finer history does
+// not change, nor multiply the cost of, what it sees. k of 1 or less is
+// Values.
+func (w *Window) ValuesEvery(upTo time.Time, k int) (start time.Time, values []float64) {
+	if k <= 1 {
+		return w.Values(upTo)
+	}
+	if !w.any {
+		return time.Time{}, nil
+	}
+	first := w.first()
+	last := min(w.head, floorDiv(upTo.UnixNano(), w.step))
+	if last < first {
+		return time.Time{}, nil
+	}
+	kk := int64(k)
+	lo, hi := floorDiv(first, kk), floorDiv(last, kk)
+	values = make([]float64, 0, hi-lo+1)
+	var (
+		acc float64
+		n   uint64
+		at  int64
+	)
+	flush := func() {
+		switch {
+		case n == 0:
+			values = append(values, math.NaN())
+		case w.agg == Mean:
+			values = append(values, acc/float64(n))
+		default:
+			values = append(values, acc)
+		}
+		acc, n, at = 0, 0, 0
+	}
+	r := first - lo*kk // the position of bucket i in its group
+	for i := first; i <= last; {
+		// A chunk at a time, as Values reads.
+		pos, off := w.locate(i)
+		end := min(last, i+int64(chunkLen-1-off))
+		c := w.chunks[pos]
+		for ; i <= end; i, off, r = i+1, off+1, r+1 {
+			if r == kk {
+				flush()
+				r = 0
+			}
+			if c == nil {
+				continue
+			}
+			bn := w.count(c, off, i)
+			if bn == 0 {
+				continue
+			}
+			v := c.v[off]
+			switch {
+			case w.agg == Mean:
+				acc += v
+			case w.agg == Last:
+				if t := w.ats[pos][off]; n == 0 || t >= at {
+					acc, at = v, t
+				}
+			case n == 0 || v > acc: // Max
+				acc = v
+			}
+			n += uint64(bn)
+		}
+	}
+	flush()
+	return time.Unix(0, lo*kk*w.step).UTC(), values
+}
+
 func floorDiv(a, b int64) int64 {
 	q := a / b
 	if (a%b != 0) && (a < 0) {

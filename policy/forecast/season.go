@@ -18,6 +18,16 @@ const (
 	detectMinLag          = 4   // a "period" of fewer steps is noise, not a season
 	detectMinACF          = 0.3 // a weaker correlation is not worth a seasonal model
 	detectLongerShare     = 0.5 // a longer period must leave at most this share of a shorter one's 1-ACF
+	// detectMinCycles is how many periods of data a candidate needs: one
+	// and a half, the least on which the local-peak test still has pairs
+	// at every offset (at P+20 %, 0.3 P of them, 7 detection buckets).
+	// The significance threshold 2/√pairs already asks more of a short
+	// history, and the backtest that follows chooses between the season
+	// and the trend-only model on the same data, so waiting for two full
+	// periods only kept a new policy without its daily shape for half a
+	// day longer (the held-out board's halves: app_cpu's second half
+	// 0.62× → 0.55× the reference's under-provisioning, BENCHMARKS.md).
+	detectMinCycles = 1.5
 )
 
 // detectPeakOffsets are the relative lag offsets at which the
@@ -30,7 +40,7 @@ var detectPeakOffsets = [...]float64{-0.2, -0.1, 0.1, 0.2}
 // significant. It allocates and is O(len(values) × len(candidates)); call it
 // when a model is (re)built, not per evaluation.
 //
-// Each candidate P with at least two full periods of data is judged on its
+// Each candidate P with at least one and a half periods of data is judged on its
 // own time scale: the values are first averaged into 24 buckets per period
 // (hourly buckets for 24h, 7-hour buckets for 7d). That averages away sample
 // noise that hides a slow cycle in a noisy series, keeps the work small (a
@@ -66,7 +76,7 @@ func DetectSeason(values []float64, step time.Duration, candidates []time.Durati
 	var cands []cand
 	for _, c := range candidates {
 		lag := int(math.Round(float64(c) / float64(step)))
-		if lag >= detectMinLag && 2*lag <= len(values) {
+		if lag >= detectMinLag && detectMinCycles*float64(lag) <= float64(len(values)) {
 			cands = append(cands, cand{c, lag})
 		}
 	}
@@ -156,8 +166,8 @@ func (d *detector) at(k int) *resolution {
 	d.last = 1 - d.last // replace the one used less recently
 	r := &d.res[d.last]
 	n := (len(d.values) + k - 1) / k
-	if cap(r.sums) < n+1 {
-		r.means, r.sums, r.count = make([]float64, 0, n), make([]float64, 0, n+1), make([]float64, 0, n+1)
+	if cap(r.sums) < n+1 { // count is allocated only for a series with gaps (prefixSums)
+		r.means, r.sums = make([]float64, 0, n), make([]float64, 0, n+1)
 	}
 	r.k = k
 	r.x = downsample(d.values, k, r.means[:0])
@@ -185,7 +195,7 @@ func (d *detector) score(lagSteps, k int, judge bool) (acf float64, pairs int, o
 	r := d.at(k)
 	x := r.x
 	resid := d.resids[:len(x)]
-	lag := min(int(math.Round(float64(lagSteps)/float64(k))), len(x)/2)
+	lag := min(int(math.Round(float64(lagSteps)/float64(k))), len(x)-1)
 	mean, variance := detrend(x, r.sums, r.count, lag, resid)
 	// A residual this small is rounding error (a constant or a pure trend),
 	// whose autocorrelation is meaningless.
@@ -278,9 +288,9 @@ func autocorrelations(c []float64, gaps bool, variance float64, lags [4]int) (ac
 // value; a gap makes that sum NaN or infinite, and then the group is summed
 // again skipping its missing values (a group of finite values whose sum
 // overflows gets the same sum both ways). Four groups of 8 or more are
-// summed side by side: each sum is a chain of additions in the group's own order, so the
-// result is the same as one group at a time, but the four chains overlap
-// instead of each addition waiting on the one before.
+// summed side by side: each sum is a chain of additions in the group's own
+// order, so the result is the same as one group at a time, but the four
+// chains overlap instead of each addition waiting on the one before.
 func downsample(values []float64, k int, out []float64) []float64 {
 	if k <= 1 {
 		return values
@@ -300,6 +310,18 @@ func downsample(values []float64, k int, out []float64) []float64 {
 			s3 += g3[t]
 		}
 		out = append(out, groupMean(g0, s0), groupMean(g1, s1), groupMean(g2, s2), groupMean(g3, s3))
+	}
+	if k == 2 { // 1-minute data's hourly candidate: no group slicing or inner loop
+		for ; i+2 <= len(values); i += 2 {
+			var sum float64
+			sum += values[i]
+			sum += values[i+1]
+			if finite(sum) {
+				out = append(out, sum/2)
+			} else {
+				out = append(out, groupMean(values[i:i+2], sum))
+			}
+		}
 	}
 	for ; i < len(values); i += k {
 		group := values[i:min(i+k, len(values))]
@@ -329,17 +351,38 @@ func groupMean(group []float64, sum float64) float64 {
 	return mean
 }
 
-// prefixSums appends to sums and counts the running sums of the finite
-// values of x and the running counts of them, each one longer than x, for
-// O(1) window means; and returns the mean and variance of those values
-// (summed in the same pass).
+// prefixSums appends to sums the running sums of the finite values of x,
+// one longer than x, for O(1) window means, and to counts the running
+// counts of them, but only when x has a non-finite value: without one the
+// count of a window is its length, and it returns counts empty (saving a
+// quarter of the detector's memory, allocated at every detection). It also
+// returns the mean and variance of those values, summed in the same pass.
 func prefixSums(x, sums, counts []float64) (_, _ []float64, mean, variance float64) {
 	n := len(x)
-	sums, counts = slices.Grow(sums, n+1)[:n+1], slices.Grow(counts, n+1)[:n+1]
-	var sum, sq, c float64
-	sums[0], counts[0] = 0, 0
-	for i, v := range x {
-		if finite(v) {
+	sums = slices.Grow(sums, n+1)[:n+1]
+	var sum, sq float64
+	sums[0] = 0
+	i := 0
+	for ; i < n; i++ { // up to the first gap: no counts
+		v := x[i]
+		if !finite(v) {
+			break
+		}
+		sum += v
+		sq += v * v
+		sums[i+1] = sum
+	}
+	if i == n {
+		mean, variance = meanVariance(sum, sq, float64(n))
+		return sums, counts[:0], mean, variance
+	}
+	counts = slices.Grow(counts[:0], n+1)[:n+1]
+	for j := 0; j <= i; j++ { // every value before the first gap counted
+		counts[j] = float64(j)
+	}
+	c := float64(i)
+	for ; i < n; i++ {
+		if v := x[i]; finite(v) {
 			sum += v
 			sq += v * v
 			c++
@@ -355,14 +398,20 @@ func prefixSums(x, sums, counts []float64) (_, _ []float64, mean, variance float
 // fits, and near the ends that average extended along its slope over the
 // nearest window of centres. Cutting the window short at the ends instead
 // would leave part of a steep trend in the residual, and dropping the ends
-// would leave no pairs at lag window in two periods of data.
+// would leave no pairs at lag window in one and a half periods of data.
 //
 // It returns the mean and variance of out's finite values, summed as it
 // goes rather than in a second pass.
+//
+// counts is prefixSums': empty when x has no gaps.
 func detrend(x, sums, counts []float64, window int, out []float64) (mean, variance float64) {
 	half := window / 2
+	full := float64(window)             // a window's count when counts is empty: no gaps
 	windowMean := func(i int) float64 { // needs a full window around i
 		lo, hi := i-half, i-half+window
+		if len(counts) == 0 {
+			return (sums[hi] - sums[lo]) / full
+		}
 		return (sums[hi] - sums[lo]) / (counts[hi] - counts[lo])
 	}
 	first, last := half, len(x)-window+half // centres with a full window
@@ -423,8 +472,8 @@ func centre(r []float64, mean float64) (gaps bool) {
 // common case, needs no check per pair).
 // The lagged covariance is averaged over the pairs, not divided by len(c) as
 // in the textbook estimator, because that one shrinks towards zero as the lag
-// nears half the series, which would make two periods of data look like half
-// a season.
+// nears the series' length, which would make one and a half periods of data
+// look like a third of a season.
 func autocorrelation(c []float64, gaps bool, variance float64, lag int) (acf float64, pairs int) {
 	if lag <= 0 || variance <= 0 || lag >= len(c) {
 		return 0, 0

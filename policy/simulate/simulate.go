@@ -66,6 +66,11 @@ type Config struct {
 	// report) saves their memory, about 70 bytes a sample, and the time to
 	// fill them; the Summary is the same. Rows is not called.
 	SummaryOnly bool
+	// Bar, when set, is what under-provisioning (Summary and Under) and
+	// Needed are scored against instead of the policy's own metrics,
+	// targets and tolerance: a what-if scores a candidate against the
+	// stored policy's. It does not change what the policy decides.
+	Bar *Bar
 }
 
 // RowsChunk is how many samples Config.Rows is called after.
@@ -258,6 +263,14 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		}
 		hasCPU = hasCPU || m.Type == policy.MetricCPU
 	}
+	if cfg.Bar != nil {
+		if err := cfg.Bar.check(n); err != nil {
+			return nil, err
+		}
+		for _, m := range cfg.Bar.Metrics {
+			hasCPU = hasCPU || m.Type == policy.MetricCPU
+		}
+	}
 	if hasCPU && cfg.RecordedSize <= 0 {
 		return nil, ErrRecordedSize
 	}
@@ -331,6 +344,11 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			}
 		}
 		return false
+	}
+	scoreNeeded := neededAt
+	if cfg.Bar != nil {
+		underAt = func(i int) bool { return cfg.Bar.under(i, g.ready, recorded) }
+		scoreNeeded = func(i int) int { return cfg.Bar.needed(i, recorded) }
 	}
 
 	var (
@@ -488,7 +506,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				res.Scheduled[i] = res.Scheduled[i] || sc.OpenAt(t)
 			}
 		}
-		res.Needed[i] = int32(neededAt(i))
+		res.Needed[i] = int32(scoreNeeded(i))
 		if underAt(i) {
 			sum.UnderProvisionedSamples++
 			res.Under[i] = true

@@ -70,13 +70,16 @@ func shortestFast(b []byte, v float64) ([]byte, bool) {
 	if frac == 0 {
 		return b, true
 	}
-	// The eight decimals, trailing zeros dropped.
+	// The eight decimals, two at a time from two independent halves (a
+	// digit at a time is a chain of eight dependent divisions), trailing
+	// zeros dropped.
 	var d [1 + fastDecimals]byte
 	d[0] = '.'
-	for i := fastDecimals; i > 0; i-- {
-		d[i] = byte('0' + frac%10)
-		frac /= 10
-	}
+	hi, lo := frac/10000, frac%10000
+	putPair(d[1:], hi/100)
+	putPair(d[3:], hi%100)
+	putPair(d[5:], lo/100)
+	putPair(d[7:], lo%100)
 	end := len(d)
 	for d[end-1] == '0' {
 		end--
@@ -141,12 +144,11 @@ func g6Fast(b []byte, v float64) ([]byte, bool) {
 		b = append(b, '-')
 	}
 	// r's six digits, the point after the first e+1, trailing zeros of the
-	// fraction dropped: constant divisions only, no AppendUint.
+	// fraction dropped: three pairs of digits, no AppendUint.
 	var d [6]byte
-	for i := 5; i >= 0; i-- {
-		d[i] = byte('0' + r%10)
-		r /= 10
-	}
+	putPair(d[0:], r/10000)
+	putPair(d[2:], r/100%100)
+	putPair(d[4:], r%100)
 	end := 6
 	for end > e+1 && d[end-1] == '0' {
 		end--
@@ -157,4 +159,12 @@ func g6Fast(b []byte, v float64) ([]byte, bool) {
 		b = append(b, d[e+1:end]...)
 	}
 	return b, true
+}
+
+// digitPairs holds "00" to "99": putPair writes two digits with one lookup.
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
+// putPair writes n (0 to 99) as two digits into d[0] and d[1].
+func putPair(d []byte, n uint64) {
+	d[0], d[1] = digitPairs[2*n], digitPairs[2*n+1]
 }

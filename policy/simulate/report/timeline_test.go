@@ -124,6 +124,7 @@ func TestTimeAppender(t *testing.T) {
 		0, 1, -1, base, base + 999_999_999, base + 1e9, base + 120_000_000, base + 5,
 		time.Date(1969, 12, 31, 12, 0, 0, 250_000_000, time.UTC).UnixNano(),
 		time.Date(2262, 4, 11, 0, 0, 0, 0, time.UTC).UnixNano(),
+		math.MinInt64, math.MaxInt64, // the years 1677 and 2262: the date still takes 11 bytes
 	}
 	var ta timeAppender
 	for _, ns := range cases {

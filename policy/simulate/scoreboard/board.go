@@ -66,13 +66,9 @@ func (b Board) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, pad("trace")+"\tclass\ttarget\tunder ref\toff\tfcst\tfcst/ref\tinst-h ref\toff\tfcst\tfcst/ref\tacts/day ref\toff\tfcst\tfcst/ref\t")
 	for _, r := range b.Rows {
-		class := "other"
-		if r.Trace.Daily {
-			class = "daily"
-		}
 		ref, off, fc := r.Baseline, r.Off, r.Forecast
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%.0f\t%.0f\t%.0f\t%s\t%.1f\t%.1f\t%.1f\t%s\t\n",
-			pad(strings.TrimSuffix(r.Trace.Name, ".csv")), class, strconv.FormatFloat(r.Target, 'g', 4, 64),
+			pad(strings.TrimSuffix(r.Trace.Name, ".csv")), class(r.Trace), strconv.FormatFloat(r.Target, 'g', 4, 64),
 			ref.UnderProvisionedSamples, off.UnderProvisionedSamples, fc.UnderProvisionedSamples,
 			r.Ratios.UnderProvisioned, ref.InstanceHours, off.InstanceHours, fc.InstanceHours, r.Ratios.InstanceHours,
 			ref.ActionsPerDay, off.ActionsPerDay, fc.ActionsPerDay, r.Ratios.Actions)
@@ -117,13 +113,9 @@ func (b Board) WriteMarkdown(w io.Writer) error {
 	sb.WriteString("| trace | class | under-provisioned ref / off / fcst | instance-hours ref / off / fcst | actions/day ref / off / fcst | targets |\n")
 	sb.WriteString("|---|---|---|---|---|---|\n")
 	for _, r := range b.Rows {
-		class := "other"
-		if r.Trace.Daily {
-			class = "daily"
-		}
 		ref, off, fc := r.Baseline, r.Off, r.Forecast
 		fmt.Fprintf(&sb, "| %s | %s | %d / %d / %d (**%s**) | %.0f / %.0f / %.0f (**%s**) | %.1f / %.1f / %.1f (**%s**) | %s |\n",
-			strings.TrimSuffix(r.Trace.Name, ".csv"), class,
+			strings.TrimSuffix(r.Trace.Name, ".csv"), class(r.Trace),
 			ref.UnderProvisionedSamples, off.UnderProvisionedSamples, fc.UnderProvisionedSamples,
 			r.Ratios.UnderProvisioned, ref.InstanceHours, off.InstanceHours, fc.InstanceHours, r.Ratios.InstanceHours,
 			ref.ActionsPerDay, off.ActionsPerDay, fc.ActionsPerDay, r.Ratios.Actions, checksText(r.Checks))

@@ -226,14 +226,18 @@ type Replays struct {
 
 // Replay runs one trace three times under the convention. s holds the
 // trace's single column.
-func Replay(t Trace, s simulate.Series) (Replays, error) { return replay(t, s, false) }
+func Replay(t Trace, s simulate.Series) (Replays, error) { return replayScaled(t, s, false, 1) }
 
 // ReplaySummaries is Replay keeping only each run's Summary (see
 // simulate.Config.SummaryOnly), for a board without reports: the same
 // figures, without the timelines' memory and time.
-func ReplaySummaries(t Trace, s simulate.Series) (Replays, error) { return replay(t, s, true) }
+func ReplaySummaries(t Trace, s simulate.Series) (Replays, error) {
+	return replayScaled(t, s, true, 1)
+}
 
-func replay(t Trace, s simulate.Series, summaryOnly bool) (Replays, error) {
+// replayScaled replays with the convention's per-instance target divided
+// by targetDiv (1 on the board; the held-out load variant raises it).
+func replayScaled(t Trace, s simulate.Series, summaryOnly bool, targetDiv float64) (Replays, error) {
 	if len(s.Values) != 1 {
 		return Replays{}, fmt.Errorf("scoreboard: %s: %d columns, want 1", t.Name, len(s.Values))
 	}
@@ -241,6 +245,7 @@ func replay(t Trace, s simulate.Series, summaryOnly bool) (Replays, error) {
 	if err != nil {
 		return Replays{}, err
 	}
+	p.Metrics[0].Target /= targetDiv
 	rs := Replays{Policy: p}
 	cfg := simulate.Config{Policy: p, RecordedSize: recorded, SummaryOnly: summaryOnly}
 	if rs.Baseline, err = simulate.RunBaseline(cfg, s); err != nil {

@@ -1,0 +1,336 @@
+package scoreboard
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/capstan-io/capstan/policy/simulate"
+)
+
+// The held-out board scores the engine on variants of the twelve traces
+// that it was not tuned on: each trace's halves on their own (a cold start
+// on other days), the fine traces resampled to 5 minutes, two later starts
+// (other phases of the day, without the first hours or days), and three
+// times the load on the same per-instance target. Decisions are also
+// judged on traces nobody here has; a change that helps the board and
+// hurts these is fitted to the twelve, not better.
+
+// Variant names, in the order the held-out board lists them.
+const (
+	VariantFirstHalf   = "first-half"
+	VariantSecondHalf  = "second-half"
+	VariantResampled   = "5min"
+	VariantLaterStart  = "later-start"
+	VariantLaterStart2 = "later-start-2"
+	VariantLoad3       = "load-x3"
+)
+
+// resampleStep is the step the fine traces are resampled to: what most
+// cloud monitoring keeps by default.
+const resampleStep = 5 * time.Minute
+
+// laterStart and laterStart2 are how much of the start the later-start
+// variants drop: not whole hours, so slot boundaries move too, and two of
+// them, at different times of day, because a trace's figures move with the
+// start alone (nyc_taxi's under-provisioning by ±15 %: the model is chosen
+// again a fixed time after its first choice, BENCHMARKS.md round six), and
+// one start is a draw of that lottery, two an average.
+const (
+	laterStart  = 7*time.Hour + 20*time.Minute
+	laterStart2 = 2*24*time.Hour + 13*time.Hour + 40*time.Minute
+)
+
+// loadFactor is the load-x3 variant's factor: the per-instance target is
+// divided by it, which for request_rate and queue_depth is three times the
+// demand at the same target, and for cpu three times the utilization's
+// instance need. The group then runs at about 87 instances at the p99, so
+// the tolerance band and the rounding are finer than on the board.
+const loadFactor = 3
+
+// Variant is one way of deriving a held-out trace from a board trace.
+type Variant struct {
+	// Name is one of the Variant* names.
+	Name string `json:"name"`
+	// About says what the variant changes, for people.
+	About string `json:"about"`
+}
+
+// Variants are the held-out board's variants, in order.
+func Variants() []Variant {
+	return []Variant{
+		{VariantFirstHalf, "the samples of the first half of the trace's span alone"},
+		{VariantSecondHalf, "the samples of the second half alone, the model starting cold there"},
+		{VariantResampled, "traces finer than 5 minutes averaged into 5-minute samples (coarser traces are left out)"},
+		{VariantLaterStart, "the trace without its first 7 h 20 min: another phase of the day at the start"},
+		{VariantLaterStart2, "the trace without its first 2 d 13 h 40 min: a third phase of the day, and other days"},
+		{VariantLoad3, "three times the load: the per-instance target divided by 3"},
+	}
+}
+
+// Derive returns the variant's series from a trace's series and the factor
+// its per-instance target is divided by; ok is false when the variant does
+// not apply to the trace (resampling one that is already 5 minutes or
+// coarser) or leaves too little of it.
+func (v Variant) Derive(s simulate.Series) (out simulate.Series, targetDiv float64, ok bool) {
+	n := len(s.Times)
+	if n < 2 || len(s.Values) == 0 {
+		return simulate.Series{}, 0, false
+	}
+	t0, tn := s.Times[0], s.Times[n-1]
+	switch v.Name {
+	case VariantFirstHalf, VariantSecondHalf:
+		mid := t0 + (tn-t0)/2
+		k := firstAtOrAfter(s.Times, mid)
+		if v.Name == VariantFirstHalf {
+			return window(s, 0, k), 1, k >= 2
+		}
+		return window(s, k, n), 1, n-k >= 2
+	case VariantLaterStart, VariantLaterStart2:
+		drop := laterStart
+		if v.Name == VariantLaterStart2 {
+			drop = laterStart2
+		}
+		k := firstAtOrAfter(s.Times, t0+int64(drop))
+		return window(s, k, n), 1, n-k >= 2
+	case VariantLoad3:
+		return s, loadFactor, true
+	case VariantResampled:
+		if time.Duration((tn-t0)/int64(n-1)) >= resampleStep {
+			return simulate.Series{}, 0, false
+		}
+		out = resample(s, int64(resampleStep))
+		return out, 1, len(out.Times) >= 2
+	}
+	return simulate.Series{}, 0, false
+}
+
+// firstAtOrAfter is the index of the first time at or after t (len when none).
+func firstAtOrAfter(times []int64, t int64) int {
+	for i, x := range times {
+		if x >= t {
+			return i
+		}
+	}
+	return len(times)
+}
+
+// window is samples [i, j) of s, sharing its arrays.
+func window(s simulate.Series, i, j int) simulate.Series {
+	out := simulate.Series{Times: s.Times[i:j], Values: make([][]float64, len(s.Values))}
+	for c := range s.Values {
+		out.Values[c] = s.Values[c][i:j]
+	}
+	return out
+}
+
+// resample averages s into buckets of step nanoseconds, each stamped at
+// its end (when a monitor would publish it); a bucket whose values are all
+// missing is missing (NaN), and one with no sample at all is left out.
+func resample(s simulate.Series, step int64) simulate.Series {
+	out := simulate.Series{Values: make([][]float64, len(s.Values))}
+	sums := make([]float64, len(s.Values))
+	counts := make([]int, len(s.Values))
+	flush := func(bucket int64) {
+		out.Times = append(out.Times, bucket+step)
+		for c := range s.Values {
+			v := math.NaN()
+			if counts[c] > 0 {
+				v = sums[c] / float64(counts[c])
+			}
+			out.Values[c] = append(out.Values[c], v)
+			sums[c], counts[c] = 0, 0
+		}
+	}
+	bucketOf := func(t int64) int64 { return t - ((t%step)+step)%step }
+	cur := bucketOf(s.Times[0])
+	for i, t := range s.Times {
+		if b := bucketOf(t); b != cur {
+			flush(cur)
+			cur = b
+		}
+		for c := range s.Values {
+			if v := s.Values[c][i]; !math.IsNaN(v) && !math.IsInf(v, 0) {
+				sums[c] += v
+				counts[c]++
+			}
+		}
+	}
+	flush(cur)
+	return out
+}
+
+// HeldOutRow is one trace's variant scored like a board row.
+type HeldOutRow struct {
+	// Variant is the variant's name.
+	Variant string `json:"variant"`
+	Row
+}
+
+// ScoreVariant derives the variant of a trace and scores its three
+// replays; ok is false when the variant does not apply to the trace.
+func ScoreVariant(v Variant, t Trace, s simulate.Series) (row HeldOutRow, ok bool, err error) {
+	vs, div, ok := v.Derive(s)
+	if !ok {
+		return HeldOutRow{}, false, nil
+	}
+	rs, err := replayScaled(t, vs, true, div)
+	if err != nil {
+		return HeldOutRow{}, false, fmt.Errorf("%s: %w", v.Name, err)
+	}
+	return HeldOutRow{Variant: v.Name, Row: Score(t, rs)}, true, nil
+}
+
+// HeldOut is the held-out board: every variant of every trace it applies to.
+type HeldOut struct {
+	// Variants are the variants scored.
+	Variants []Variant `json:"variants"`
+	// Rows are variant by variant, each in the board's trace order.
+	Rows []HeldOutRow `json:"rows"`
+}
+
+// VariantTotals sums up one variant's rows (or, with Variant "all", every
+// row): the checks missed, and the mean ratios to the reference, so two
+// engines compare at a glance.
+type VariantTotals struct {
+	// Variant is the variant's name, or "all".
+	Variant string `json:"variant"`
+	// Missed and Checks count the failed and all checks.
+	Missed int `json:"missed"`
+	Checks int `json:"checks"`
+	// DailyUnder is the mean under-provisioned ratio over the daily
+	// traces, OtherUnder over the others, Hours the mean instance-hours
+	// ratio over all, DailyActions the mean actions ratio over the daily
+	// traces. Ratios that are not finite (a zero reference) are left out.
+	DailyUnder   simulate.Factor `json:"daily_underprovisioned"`
+	OtherUnder   simulate.Factor `json:"other_underprovisioned"`
+	Hours        simulate.Factor `json:"instance_hours"`
+	DailyActions simulate.Factor `json:"daily_actions"`
+}
+
+// Totals sums up each variant and then all rows together (Variant "all").
+func (h HeldOut) Totals() []VariantTotals {
+	var out []VariantTotals
+	for _, v := range h.Variants {
+		out = append(out, totals(v.Name, h.Rows, func(r HeldOutRow) bool { return r.Variant == v.Name }))
+	}
+	return append(out, totals("all", h.Rows, func(HeldOutRow) bool { return true }))
+}
+
+func totals(name string, rows []HeldOutRow, keep func(HeldOutRow) bool) VariantTotals {
+	t := VariantTotals{Variant: name}
+	var du, ou, hr, da mean
+	for _, r := range rows {
+		if !keep(r) {
+			continue
+		}
+		for _, c := range r.Checks {
+			t.Checks++
+			if !c.Pass {
+				t.Missed++
+			}
+		}
+		if r.Trace.Daily {
+			du.add(r.Ratios.UnderProvisioned)
+			da.add(r.Ratios.Actions)
+		} else {
+			ou.add(r.Ratios.UnderProvisioned)
+		}
+		hr.add(r.Ratios.InstanceHours)
+	}
+	t.DailyUnder, t.OtherUnder, t.Hours, t.DailyActions = du.get(), ou.get(), hr.get(), da.get()
+	return t
+}
+
+// mean is a running mean of the finite factors added.
+type mean struct {
+	sum float64
+	n   int
+}
+
+func (m *mean) add(f simulate.Factor) {
+	if v := float64(f); !math.IsNaN(v) && !math.IsInf(v, 0) {
+		m.sum += v
+		m.n++
+	}
+}
+
+func (m mean) get() simulate.Factor {
+	if m.n == 0 {
+		return simulate.Factor(math.NaN())
+	}
+	return simulate.Factor(m.sum / float64(m.n))
+}
+
+// WriteText writes the held-out board: per variant and trace the forecast's
+// ratios to the reference and the targets missed, then the totals.
+func (h HeldOut) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "variant\ttrace\tclass\tunder ref\tfcst\tfcst/ref\tinst-h/ref\tacts/ref\tmissed\t")
+	for _, r := range h.Rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t\n", r.Variant, strings.TrimSuffix(r.Trace.Name, ".csv"),
+			class(r.Trace), r.Baseline.UnderProvisionedSamples, r.Forecast.UnderProvisionedSamples,
+			r.Ratios.UnderProvisioned, r.Ratios.InstanceHours, r.Ratios.Actions, missedNames(r.Checks))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	return h.writeTotals(w)
+}
+
+func (h HeldOut) writeTotals(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "variant\tmissed\tdaily under/ref\tother under/ref\tinst-h/ref\tdaily acts/ref\t")
+	for _, t := range h.Totals() {
+		fmt.Fprintf(tw, "%s\t%d of %d\t%s\t%s\t%s\t%s\t\n", t.Variant, t.Missed, t.Checks,
+			t.DailyUnder, t.OtherUnder, t.Hours, t.DailyActions)
+	}
+	return tw.Flush()
+}
+
+// WriteMarkdown writes the held-out board as the Markdown tables
+// BENCHMARKS.md keeps.
+func (h HeldOut) WriteMarkdown(w io.Writer) error {
+	var sb strings.Builder
+	sb.WriteString("| variant | trace | class | under-provisioned ref / fcst | under / ref | inst-h / ref | actions / ref | missed |\n")
+	sb.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for _, r := range h.Rows {
+		fmt.Fprintf(&sb, "| %s | %s | %s | %d / %d | %s | %s | %s | %s |\n", r.Variant,
+			strings.TrimSuffix(r.Trace.Name, ".csv"), class(r.Trace), r.Baseline.UnderProvisionedSamples,
+			r.Forecast.UnderProvisionedSamples, r.Ratios.UnderProvisioned, r.Ratios.InstanceHours, r.Ratios.Actions,
+			missedNames(r.Checks))
+	}
+	sb.WriteString("\n| variant | missed | daily under / ref | other under / ref | inst-h / ref | daily actions / ref |\n")
+	sb.WriteString("|---|---|---|---|---|---|\n")
+	for _, t := range h.Totals() {
+		fmt.Fprintf(&sb, "| %s | %d of %d | %s | %s | %s | %s |\n", t.Variant, t.Missed, t.Checks,
+			t.DailyUnder, t.OtherUnder, t.Hours, t.DailyActions)
+	}
+	_, err := io.WriteString(w, sb.String())
+	return err
+}
+
+func class(t Trace) string {
+	if t.Daily {
+		return "daily"
+	}
+	return "other"
+}
+
+// missedNames lists the failed checks' names ("-" when none failed).
+func missedNames(cs []Check) string {
+	var names []string
+	for _, c := range cs {
+		if !c.Pass {
+			names = append(names, c.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "-"
+	}
+	return strings.Join(names, ", ")
+}

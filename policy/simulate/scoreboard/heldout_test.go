@@ -1,0 +1,203 @@
+package scoreboard
+
+import (
+	"bytes"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/policy/simulate"
+)
+
+// series builds n samples step apart from t0 with the given values
+// (1, 2, 3, ... when values is nil).
+func series(t0 time.Time, step time.Duration, n int, values []float64) simulate.Series {
+	s := simulate.Series{Values: [][]float64{make([]float64, n)}}
+	for i := range n {
+		s.Times = append(s.Times, t0.Add(time.Duration(i)*step).UnixNano())
+		if values != nil {
+			s.Values[0][i] = values[i]
+		} else {
+			s.Values[0][i] = float64(i + 1)
+		}
+	}
+	return s
+}
+
+func variant(name string) Variant {
+	for _, v := range Variants() {
+		if v.Name == name {
+			return v
+		}
+	}
+	panic("no variant " + name)
+}
+
+// TestVariantDerive: each variant derives what it says from a trace, and
+// says when it does not apply.
+func TestVariantDerive(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	nan := math.NaN()
+	minute := series(t0, time.Minute, 11, nil) // 10 minutes: 1..11
+	day := series(t0, time.Hour, 25, nil)      // 24 hours: 1..25
+	fine := series(t0, time.Minute, 12, []float64{1, 2, 3, 4, 5, nan, nan, nan, nan, nan, 7, 9})
+	tests := []struct {
+		name       string
+		variant    string
+		in         simulate.Series
+		wantOK     bool
+		wantTimes  []time.Duration // from t0
+		wantValues []float64
+		wantDiv    float64
+	}{
+		{"first half: up to the middle of the span", VariantFirstHalf, minute, true,
+			[]time.Duration{0, 1, 2, 3, 4}, []float64{1, 2, 3, 4, 5}, 1},
+		{"second half: from the middle", VariantSecondHalf, minute, true,
+			[]time.Duration{5, 6, 7, 8, 9, 10}, []float64{6, 7, 8, 9, 10, 11}, 1},
+		{"later start drops 7 h 20 min", VariantLaterStart, day, true, nil, nil, 1},
+		{"later start leaves too little", VariantLaterStart, minute, false, nil, nil, 0},
+		{"the second later start drops 2 d 13 h 40 min", VariantLaterStart2, series(t0, time.Hour, 24*4, nil), true, nil, nil, 1},
+		{"the second later start leaves too little", VariantLaterStart2, day, false, nil, nil, 0},
+		{"three times the load divides the target", VariantLoad3, minute, true,
+			[]time.Duration{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 3},
+		{"5-minute means stamped at the bucket's end, missing stays missing", VariantResampled, fine, true,
+			[]time.Duration{5, 10, 15}, []float64{3, nan, 8}, 1},
+		{"a 5-minute trace is not resampled", VariantResampled, series(t0, 5*time.Minute, 10, nil), false, nil, nil, 0},
+		{"a one-sample trace has no variant", VariantFirstHalf, series(t0, time.Minute, 1, nil), false, nil, nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, div, ok := variant(tt.variant).Derive(tt.in)
+			if ok != tt.wantOK {
+				t.Fatalf("ok %v, want %v", ok, tt.wantOK)
+			}
+			if !ok {
+				return
+			}
+			if div != tt.wantDiv {
+				t.Errorf("target divided by %v, want %v", div, tt.wantDiv)
+			}
+			if tt.variant == VariantLaterStart || tt.variant == VariantLaterStart2 {
+				// Hourly samples: the first left is the first at or after
+				// 7 h 20 min (hour 8 of 24, value 9) or 2 d 13 h 40 min
+				// (hour 62 of 96, value 63).
+				wantFirst, wantN := 8*time.Hour, 17
+				if tt.variant == VariantLaterStart2 {
+					wantFirst, wantN = 62*time.Hour, 34
+				}
+				if first := time.Unix(0, got.Times[0]).Sub(t0); first != wantFirst || len(got.Times) != wantN ||
+					got.Values[0][0] != float64(wantFirst/time.Hour)+1 {
+					t.Fatalf("starts at %v with %v, %d samples; want %v, %d samples", first, got.Values[0][0], len(got.Times), wantFirst, wantN)
+				}
+				return
+			}
+			unit := time.Minute
+			var times []time.Duration
+			for _, x := range got.Times {
+				times = append(times, time.Unix(0, x).Sub(t0)/unit)
+			}
+			if !slices.Equal(times, tt.wantTimes) {
+				t.Errorf("times %v minutes, want %v", times, tt.wantTimes)
+			}
+			if len(got.Values[0]) != len(tt.wantValues) {
+				t.Fatalf("values %v, want %v", got.Values[0], tt.wantValues)
+			}
+			for i, v := range got.Values[0] {
+				if w := tt.wantValues[i]; v != w && !(math.IsNaN(v) && math.IsNaN(w)) {
+					t.Errorf("values %v, want %v", got.Values[0], tt.wantValues)
+					break
+				}
+			}
+		})
+	}
+}
+
+// TestScoreVariant: a variant's row is the board's row of the derived
+// series, with the load variant's target divided by 3; a variant that does
+// not apply gives no row.
+func TestScoreVariant(t *testing.T) {
+	tr := Trace{Name: "synthetic.csv", Type: policy.MetricRequestRate, Daily: true}
+	s := daily(2)
+	row, ok, err := ScoreVariant(variant(VariantLoad3), tr, s)
+	if err != nil || !ok {
+		t.Fatalf("ok %v, %v", ok, err)
+	}
+	whole, err := ReplaySummaries(tr, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(row.Target*3-whole.Policy.Metrics[0].Target) > 1e-9 || row.Variant != VariantLoad3 {
+		t.Fatalf("target %v, want a third of %v", row.Target, whole.Policy.Metrics[0].Target)
+	}
+	if row.Forecast.PeakSize < 2*whole.Forecast.Summary.PeakSize {
+		t.Fatalf("peak %d at 3× the load, %d at 1×", row.Forecast.PeakSize, whole.Forecast.Summary.PeakSize)
+	}
+	half, ok, err := ScoreVariant(variant(VariantSecondHalf), tr, s)
+	if err != nil || !ok {
+		t.Fatalf("ok %v, %v", ok, err)
+	}
+	derived, _, _ := variant(VariantSecondHalf).Derive(s)
+	rs, err := ReplaySummaries(tr, derived)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if half.Row.Forecast != rs.Forecast.Summary || half.Row.Baseline != rs.Baseline.Summary {
+		t.Fatalf("second half row %+v is not the replay of the second half", half.Row)
+	}
+	if _, ok, err := ScoreVariant(variant(VariantResampled), tr, series(time.Unix(0, 0), 5*time.Minute, 10, nil)); ok || err != nil {
+		t.Fatalf("5-minute trace resampled: ok %v, %v", ok, err)
+	}
+}
+
+// TestHeldOutTotals: totals count the missed checks and average the finite
+// ratios by class, per variant and over all.
+func TestHeldOutTotals(t *testing.T) {
+	pass := Check{Name: "under-provisioned", Pass: true}
+	fail := Check{Name: "instance-hours", Pass: false}
+	row := func(v string, daily bool, under, hours, acts float64, cs ...Check) HeldOutRow {
+		return HeldOutRow{Variant: v, Row: Row{Trace: Trace{Name: "t.csv", Daily: daily}, Checks: cs,
+			Ratios: simulate.Ratios{UnderProvisioned: simulate.Factor(under), InstanceHours: simulate.Factor(hours),
+				Actions: simulate.Factor(acts)}}}
+	}
+	h := HeldOut{
+		Variants: []Variant{{Name: "a"}, {Name: "b"}},
+		Rows: []HeldOutRow{
+			row("a", true, 0.4, 1.0, 1.0, pass, pass, pass),
+			row("a", true, 0.6, 1.1, 1.2, pass, fail, pass),
+			row("a", false, 0.9, 1.0, 0.5, pass, pass),
+			row("b", false, math.NaN(), 1.2, 1, fail, fail),
+		},
+	}
+	got := h.Totals()
+	want := []VariantTotals{
+		{Variant: "a", Missed: 1, Checks: 8, DailyUnder: 0.5, OtherUnder: 0.9, Hours: 31.0 / 30, DailyActions: 1.1},
+		{Variant: "b", Missed: 2, Checks: 2, DailyUnder: simulate.Factor(math.NaN()), OtherUnder: simulate.Factor(math.NaN()),
+			Hours: 1.2, DailyActions: simulate.Factor(math.NaN())},
+		{Variant: "all", Missed: 3, Checks: 10, DailyUnder: 0.5, OtherUnder: 0.9, Hours: 1.075, DailyActions: 1.1},
+	}
+	same := func(a, b simulate.Factor) bool {
+		return math.Abs(float64(a-b)) < 1e-9 || (math.IsNaN(float64(a)) && math.IsNaN(float64(b)))
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Variant != w.Variant || g.Missed != w.Missed || g.Checks != w.Checks || !same(g.DailyUnder, w.DailyUnder) ||
+			!same(g.OtherUnder, w.OtherUnder) || !same(g.Hours, w.Hours) || !same(g.DailyActions, w.DailyActions) {
+			t.Errorf("totals %d: %+v, want %+v", i, g, w)
+		}
+	}
+	var text, md bytes.Buffer
+	if err := h.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"instance-hours", "1 of 8", "3 of 10", "0.50×", "n/a"} {
+		if !strings.Contains(text.String(), want) || !strings.Contains(md.String(), want) {
+			t.Errorf("boards lack %q:\n%s\n%s", want, text.String(), md.String())
+		}
+	}
+}
