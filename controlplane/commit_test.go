@@ -9,6 +9,7 @@ import (
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/policy/forecast"
+	"github.com/capstan-io/capstan/store"
 )
 
 func TestCommitCheck(t *testing.T) {
@@ -86,8 +87,59 @@ func TestPacingKey(t *testing.T) {
 // state (which lags by up to StateSync): the forecasting models score a
 // forecast at every evaluation, as they do in the simulator, while the
 // state is committed only when due.
+//
+// The first evaluation fits the model on the history window, whose
+// buckets are labelled with their start, and then observes the latest
+// sample: inside a bucket that sample is a later observation and counts,
+// on a bucket's start it is the bucket itself and does not, so the first
+// forecast (three observations) comes one evaluation later. The clock
+// used to start at the wall clock's second, which fell on a bucket's
+// start one run in ten and failed the test; both cases are fixed here.
 func TestEvaluationsContinue(t *testing.T) {
-	start := time.Now().UTC().Truncate(time.Second)
+	tests := []struct {
+		name string
+		// offset is the first sample's distance from a bucket's start.
+		offset time.Duration
+		// firstScored is the first evaluation that scores a forecast: the
+		// one a lead (two evaluations) after the first forecast.
+		firstScored int
+	}{
+		{"first sample inside a bucket", 4 * time.Second, 3},
+		{"first sample on a bucket's start", 0, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			scored, l := evaluateTwelve(t, tc.offset)
+			for i, got := range scored {
+				want := 0
+				if i >= tc.firstScored {
+					want = scored[i-1] + 1
+				}
+				if got != want {
+					t.Fatalf("forecasts scored after each evaluation: %v; want none before evaluation %d, then one more at each", scored, tc.firstScored)
+				}
+			}
+			// A replaced policy version starts from the committed state, not
+			// from what the old version left.
+			if _, ok := l.latestState("p", 0); ok {
+				t.Fatal("a kept state was returned for another policy version")
+			}
+		})
+	}
+}
+
+// evaluateTwelve pushes a sample and evaluates policy p twelve times, ten
+// seconds apart on the node's clock, the first sample offset from the start
+// of a window bucket, and returns the forecasts scored after each
+// evaluation and the loop that evaluated.
+func evaluateTwelve(t *testing.T, offset time.Duration) ([]int, *loop) {
+	t.Helper()
+	p, err := policy.Parse([]byte(`{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
+"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().UTC().Truncate(store.DefaultWindowStep(p)).Add(offset)
 	var mu sync.Mutex
 	clock := start
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
@@ -97,18 +149,13 @@ func TestEvaluationsContinue(t *testing.T) {
 		n.fresh = nil // the test evaluates; the node's own loop must not
 	})
 	ctx := context.Background()
-	p, err := policy.Parse([]byte(`{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
-"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := n.PutPolicy(ctx, p, ""); err != nil {
 		t.Fatal(err)
 	}
 	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
 	l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
 		held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, 1), groups: groups}
-	defer l.stopWakes()
+	t.Cleanup(l.stopWakes)
 	var scored []int
 	for i := range 12 {
 		at := now()
@@ -116,8 +163,7 @@ func TestEvaluationsContinue(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Evaluate once the sample is applied: an evaluation that finds
-		// the previous sample scores nothing (no new evidence), which
-		// shifted the count by one under a loaded make test.
+		// the previous sample scores nothing (no new evidence).
 		for deadline := time.Now().Add(10 * time.Second); ; {
 			if v, ok := n.fsm.view("p"); ok && v.Samples["rps"].Time.Equal(at) {
 				break
@@ -138,16 +184,5 @@ func TestEvaluationsContinue(t *testing.T) {
 		clock = clock.Add(10 * time.Second)
 		mu.Unlock()
 	}
-	// From the third evaluation on (lead 20 s), every one scores the
-	// forecast made two evaluations before.
-	for i := 3; i < len(scored); i++ {
-		if scored[i] != scored[i-1]+1 {
-			t.Fatalf("forecasts scored after each evaluation: %v; want one more at each evaluation from the third", scored)
-		}
-	}
-	// A replaced policy version starts from the committed state, not from
-	// what the old version left.
-	if _, ok := l.latestState("p", 0); ok {
-		t.Fatal("a kept state was returned for another policy version")
-	}
+	return scored, l
 }
