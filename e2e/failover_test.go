@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/cloud/fake"
+	"github.com/capstan-io/capstan/policy"
 )
 
 // TestLeaderFailover kills (and, separately, pauses) the leader after it
@@ -73,20 +74,45 @@ func TestLeaderFailover(t *testing.T) {
 				t.Fatalf("acknowledged write lost: %+v %v", got, err)
 			}
 
-			// Demand rises, but the cooldown that began before the failover still holds.
+			// Demand rises, but the cooldown that began before the failover
+			// still holds. Checked once the new leader has decided on the
+			// new demand (at 500 and size 5 it records nothing, so its
+			// first record after the push is that decision): its resize,
+			// had it made one, comes before its record.
+			pushed := time.Now()
 			push(t, next, 900)
-			time.Sleep(2 * time.Second)
+			var recs []policy.Record
+			eventually(t, 5*time.Second, "a decision on the risen demand", func() error {
+				var err error
+				if recs, err = next.client.Decisions(ctx(t), "web", 1); err != nil {
+					return err
+				}
+				if len(recs) == 0 || !recs[0].Time.After(pushed) {
+					return fmt.Errorf("latest decision %+v", recs)
+				}
+				return nil
+			})
 			if d := c.groupDesired(t); d != 5 {
 				t.Fatalf("desired %d during the cooldown, want 5", d)
 			}
-			recs, err := next.client.Decisions(ctx(t), "web", 1)
-			if err != nil || len(recs) == 0 || recs[0].Bound.String() != "cooldown" {
-				t.Fatalf("latest decision %+v %v: want a hold bound by the cooldown", recs, err)
+			if recs[0].Bound.String() != "cooldown" {
+				t.Fatalf("latest decision %+v: want a hold bound by the cooldown", recs[0])
 			}
 
 			if tc.sig == syscall.SIGSTOP {
+				// The old leader wakes up deposed: whatever it would do as
+				// leader it does before it follows the new one.
 				c.signal(leader, syscall.SIGCONT)
-				time.Sleep(2 * time.Second) // the old leader wakes up deposed
+				eventually(t, 5*time.Second, "the old leader following "+next.id, func() error {
+					info, err := leader.client.Cluster(ctx(t))
+					if err != nil {
+						return err
+					}
+					if info.Role != "follower" || info.LeaderID != next.id {
+						return fmt.Errorf("role %s, leader %q", info.Role, info.LeaderID)
+					}
+					return nil
+				})
 			}
 			calls, err := c.fake.Calls(ctx(t))
 			if err != nil {
