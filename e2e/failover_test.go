@@ -81,38 +81,17 @@ func TestLeaderFailover(t *testing.T) {
 			// had it made one, comes before its record.
 			pushed := time.Now()
 			push(t, next, 900)
-			var recs []policy.Record
-			eventually(t, 5*time.Second, "a decision on the risen demand", func() error {
-				var err error
-				if recs, err = next.client.Decisions(ctx(t), "web", 1); err != nil {
-					return err
-				}
-				if len(recs) == 0 || !recs[0].Time.After(pushed) {
-					return fmt.Errorf("latest decision %+v", recs)
-				}
-				return nil
-			})
+			rec := decidedAfter(t, next, "web", pushed)
 			if d := c.groupDesired(t); d != 5 {
 				t.Fatalf("desired %d during the cooldown, want 5", d)
 			}
-			if recs[0].Bound.String() != "cooldown" {
-				t.Fatalf("latest decision %+v: want a hold bound by the cooldown", recs[0])
+			if rec.Bound.String() != "cooldown" {
+				t.Fatalf("latest decision %+v: want a hold bound by the cooldown", rec)
 			}
 
 			if tc.sig == syscall.SIGSTOP {
-				// The old leader wakes up deposed: whatever it would do as
-				// leader it does before it follows the new one.
 				c.signal(leader, syscall.SIGCONT)
-				eventually(t, 5*time.Second, "the old leader following "+next.id, func() error {
-					info, err := leader.client.Cluster(ctx(t))
-					if err != nil {
-						return err
-					}
-					if info.Role != "follower" || info.LeaderID != next.id {
-						return fmt.Errorf("role %s, leader %q", info.Role, info.LeaderID)
-					}
-					return nil
-				})
+				waitFollowing(t, leader, next)
 			}
 			calls, err := c.fake.Calls(ctx(t))
 			if err != nil {
@@ -121,6 +100,45 @@ func TestLeaderFailover(t *testing.T) {
 			checkNoDeposedCalls(t, calls)
 		})
 	}
+}
+
+// decidedAfter waits for the first decision nd records on policy id after
+// since, and returns it. A test that checks what a rise in demand did not
+// do waits on it rather than on a fixed time: the leader resizes before it
+// records the decision, so by then the group is as that evaluation left it.
+// The caller makes sure nothing else records a decision meanwhile (at an
+// unchanged demand and size the leader records none).
+func decidedAfter(t *testing.T, nd *node, id string, since time.Time) policy.Record {
+	t.Helper()
+	var recs []policy.Record
+	eventually(t, 5*time.Second, "a decision after "+since.Format("15:04:05.000"), func() error {
+		var err error
+		if recs, err = nd.client.Decisions(ctx(t), id, 1); err != nil {
+			return err
+		}
+		if len(recs) == 0 || !recs[0].Time.After(since) {
+			return fmt.Errorf("latest decision %+v", recs)
+		}
+		return nil
+	})
+	return recs[0]
+}
+
+// waitFollowing waits until old, a leader woken from SIGSTOP, follows
+// leader: whatever it would still do as a leader it has done before it
+// steps down, so a check of the cloud's calls after it covers that.
+func waitFollowing(t *testing.T, old, leader *node) {
+	t.Helper()
+	eventually(t, 5*time.Second, old.id+" following "+leader.id, func() error {
+		info, err := old.client.Cluster(ctx(t))
+		if err != nil {
+			return err
+		}
+		if info.Role != "follower" || info.LeaderID != leader.id {
+			return fmt.Errorf("role %s, leader %q", info.Role, info.LeaderID)
+		}
+		return nil
+	})
 }
 
 // checkNoDeposedCalls asserts on the fake cloud's call log, in EFFECT
