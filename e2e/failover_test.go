@@ -81,7 +81,7 @@ func TestLeaderFailover(t *testing.T) {
 			// had it made one, comes before its record.
 			pushed := time.Now()
 			push(t, next, 900)
-			rec := decidedAfter(t, next, "web", pushed)
+			rec := decidedOn(t, next, "web", pushed, 900)
 			if d := c.groupDesired(t); d != 5 {
 				t.Fatalf("desired %d during the cooldown, want 5", d)
 			}
@@ -102,26 +102,30 @@ func TestLeaderFailover(t *testing.T) {
 	}
 }
 
-// decidedAfter waits for the first decision nd records on policy id after
-// since, and returns it. A test that checks what a rise in demand did not
-// do waits on it rather than on a fixed time: the leader resizes before it
-// records the decision, so by then the group is as that evaluation left it.
-// The caller makes sure nothing else records a decision meanwhile (at an
-// unchanged demand and size the leader records none).
-func decidedAfter(t *testing.T, nd *node, id string, since time.Time) policy.Record {
+// decidedOn waits for a decision nd records on policy id after since from
+// a sample of value, and returns it. A test that checks what a rise in
+// demand did not do waits on it rather than on a fixed time: the leader
+// resizes before it records the decision, so by then the group is as that
+// evaluation left it.
+func decidedOn(t *testing.T, nd *node, id string, since time.Time, value float64) policy.Record {
 	t.Helper()
-	var recs []policy.Record
-	eventually(t, 5*time.Second, "a decision after "+since.Format("15:04:05.000"), func() error {
-		var err error
-		if recs, err = nd.client.Decisions(ctx(t), id, 1); err != nil {
+	var found policy.Record
+	eventually(t, 5*time.Second, fmt.Sprintf("a decision on %g after %s", value, since.Format("15:04:05.000")), func() error {
+		recs, err := nd.client.Decisions(ctx(t), id, 20)
+		if err != nil {
 			return err
 		}
-		if len(recs) == 0 || !recs[0].Time.After(since) {
-			return fmt.Errorf("latest decision %+v", recs)
+		for _, r := range recs {
+			for _, m := range r.Metrics {
+				if r.Time.After(since) && m.Value != nil && *m.Value == value {
+					found = r
+					return nil
+				}
+			}
 		}
-		return nil
+		return fmt.Errorf("latest decisions %+v", recs)
 	})
-	return recs[0]
+	return found
 }
 
 // waitFollowing waits until old, a leader woken from SIGSTOP, follows

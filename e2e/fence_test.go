@@ -51,7 +51,7 @@ func TestSlowResizeWithPausedLeader(t *testing.T) {
 	// is slow).
 	pushed := time.Now()
 	push(t, next, 900)
-	decidedAfter(t, next, "web", pushed)
+	decidedOn(t, next, "web", pushed, 900)
 	c.signal(leader, syscall.SIGCONT)
 	waitFollowing(t, leader, next) // the old leader wakes up deposed
 
