@@ -1,12 +1,9 @@
 package controlplane
 
 import (
-	"context"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/policy/forecast"
 	"github.com/capstan-io/capstan/store"
@@ -107,9 +104,30 @@ func TestEvaluationsContinue(t *testing.T) {
 		{"first sample inside a bucket", 4 * time.Second, 3},
 		{"first sample on a bucket's start", 0, 4},
 	}
+	const spec = `{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
+"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`
+	p, err := policy.Parse([]byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := store.DefaultWindowStep(p)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			scored, l := evaluateTwelve(t, tc.offset)
+			r := newEvalRig(t, spec, nil)
+			// Forward to the next bucket's start, plus the case's offset.
+			now := r.now()
+			r.advance(now.Truncate(step).Add(step + tc.offset).Sub(now))
+			var scored []int
+			for i := range 12 {
+				r.evaluate(t, float64(150+10*(i%3)))
+				v, _ := r.n.fsm.view("p")
+				s, ok := r.l.latestState("p", v.Record.Version)
+				if !ok || len(s.Models) != 1 {
+					t.Fatalf("round %d: no state kept (%v) or no model", i, ok)
+				}
+				scored = append(scored, s.Models[0].Scored)
+				r.advance(10 * time.Second)
+			}
 			for i, got := range scored {
 				want := 0
 				if i >= tc.firstScored {
@@ -121,68 +139,9 @@ func TestEvaluationsContinue(t *testing.T) {
 			}
 			// A replaced policy version starts from the committed state, not
 			// from what the old version left.
-			if _, ok := l.latestState("p", 0); ok {
+			if _, ok := r.l.latestState("p", 0); ok {
 				t.Fatal("a kept state was returned for another policy version")
 			}
 		})
 	}
-}
-
-// evaluateTwelve pushes a sample and evaluates policy p twelve times, ten
-// seconds apart on the node's clock, the first sample offset from the start
-// of a window bucket, and returns the forecasts scored after each
-// evaluation and the loop that evaluated.
-func evaluateTwelve(t *testing.T, offset time.Duration) ([]int, *loop) {
-	t.Helper()
-	p, err := policy.Parse([]byte(`{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
-"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now().UTC().Truncate(store.DefaultWindowStep(p)).Add(offset)
-	var mu sync.Mutex
-	clock := start
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	n, _ := startSingleNode(t, time.Hour, func(n *Node) {
-		n.now = now
-		n.cfg.GroupRefresh = time.Hour
-		n.fresh = nil // the test evaluates; the node's own loop must not
-	})
-	ctx := context.Background()
-	if _, err := n.PutPolicy(ctx, p, ""); err != nil {
-		t.Fatal(err)
-	}
-	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
-	l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
-		held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, 1), groups: groups}
-	t.Cleanup(l.stopWakes)
-	var scored []int
-	for i := range 12 {
-		at := now()
-		if _, err := n.PushMetrics(ctx, []api.Sample{{Policy: "p", Metric: "rps", Time: at, Value: float64(150 + 10*(i%3))}}); err != nil {
-			t.Fatal(err)
-		}
-		// Evaluate once the sample is applied: an evaluation that finds
-		// the previous sample scores nothing (no new evidence).
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			if v, ok := n.fsm.view("p"); ok && v.Samples["rps"].Time.Equal(at) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: the sample at %s was never applied", i, at)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		l.evaluate(ctx, "p")
-		v, _ := n.fsm.view("p")
-		s, ok := l.latestState("p", v.Record.Version)
-		if !ok || len(s.Models) != 1 {
-			t.Fatalf("round %d: no state kept (%v) or no model", i, ok)
-		}
-		scored = append(scored, s.Models[0].Scored)
-		mu.Lock()
-		clock = clock.Add(10 * time.Second)
-		mu.Unlock()
-	}
-	return scored, l
 }

@@ -181,56 +181,21 @@ func TestEvalBatcher(t *testing.T) {
 // recorded, and so is the same hold again after an evaluation that
 // proposed nothing.
 func TestRepeatedHoldRecordedOnce(t *testing.T) {
-	start := time.Now().UTC().Truncate(time.Second)
-	var mu sync.Mutex
-	clock := start
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	n, _ := startSingleNode(t, time.Hour, func(n *Node) {
-		n.now = now
-		n.cfg.GroupRefresh = time.Hour
-		n.fresh = nil // the test evaluates; the node's own loop must not
-	})
-	ctx := context.Background()
-	p, err := policy.Parse([]byte(`{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
-"metrics":[{"name":"rps","type":"request_rate","target":100}],"stale_after":"1m"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.PutPolicy(ctx, p, ""); err != nil {
-		t.Fatal(err)
-	}
-	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
-	l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
-		held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, 1), groups: groups}
-	defer l.stopWakes()
+	r := newEvalRig(t, `{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
+"metrics":[{"name":"rps","type":"request_rate","target":100}],"stale_after":"1m"}`, nil)
 	// rps per evaluation: 2 instances are kept at 200 (no proposal); more
 	// asks for more than max 2 allows.
 	load := []float64{500, 500, 500, 800, 800, 200, 500, 500}
 	var recorded []string
 	for i, v := range load {
-		at := now()
-		if _, err := n.PushMetrics(ctx, []api.Sample{{Policy: "p", Metric: "rps", Time: at, Value: v}}); err != nil {
-			t.Fatal(err)
-		}
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			if v, ok := n.fsm.view("p"); ok && v.Samples["rps"].Time.Equal(at) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("evaluation %d: the sample at %s was never applied", i, at)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		before, _ := n.fsm.Decisions("p", 1000)
-		l.evaluate(ctx, "p")
-		after, _ := n.fsm.Decisions("p", 1000)
+		before, _ := r.n.fsm.Decisions("p", 1000)
+		r.evaluate(t, v)
+		after, _ := r.n.fsm.Decisions("p", 1000)
 		if len(after) > len(before) {
-			r := after[0]
-			recorded = append(recorded, fmt.Sprintf("%d:%s->%d", i, r.Action, r.Recommended))
+			d := after[0]
+			recorded = append(recorded, fmt.Sprintf("%d:%s->%d", i, d.Action, d.Recommended))
 		}
-		mu.Lock()
-		clock = clock.Add(10 * time.Second)
-		mu.Unlock()
+		r.advance(10 * time.Second)
 	}
 	want := []string{"0:hold->5", "3:hold->8", "6:hold->5"}
 	if !slices.Equal(recorded, want) {
@@ -255,61 +220,17 @@ func TestModelsCommittedApart(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			start := time.Now().UTC().Truncate(time.Second)
-			var mu sync.Mutex
-			clock := start
-			now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-			n, _ := startSingleNode(t, time.Hour, func(n *Node) {
-				n.now = now
-				n.cfg.GroupRefresh = time.Hour
-				n.cfg.StateSync, n.cfg.ModelSync = 10*time.Second, time.Minute
-				n.cfg.WriteVersion = int(tc.version)
-				n.fresh = nil // the test evaluates; the node's own loop must not
-			})
-			ctx := context.Background()
-			p, err := policy.Parse([]byte(`{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
-"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := n.PutPolicy(ctx, p, ""); err != nil {
-				t.Fatal(err)
-			}
-			groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
-			l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
-				held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, 1), groups: groups}
-			defer l.stopWakes()
-			if tc.version >= store.VersionBatched {
-				bctx, stop := context.WithCancel(ctx)
-				l.commits = newEvalBatcher(n.applyResult, time.Hour, evalBatchMax, time.Now)
-				done := make(chan struct{})
-				go func() { defer close(done); l.commits.run(bctx) }()
-				defer func() { stop(); <-done }()
-			}
+			r := newEvalRig(t, `{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
+"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`,
+				func(n *Node) {
+					n.cfg.StateSync, n.cfg.ModelSync = 10*time.Second, time.Minute
+					n.cfg.WriteVersion = int(tc.version)
+				})
 			var fresh []int
 			for i := range 13 {
-				at := now()
-				if _, err := n.PushMetrics(ctx, []api.Sample{{Policy: "p", Metric: "rps", Time: at, Value: float64(150 + 10*(i%3))}}); err != nil {
-					t.Fatal(err)
-				}
-				for deadline := time.Now().Add(10 * time.Second); ; {
-					if v, ok := n.fsm.view("p"); ok && v.Samples["rps"].Time.Equal(at) {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("round %d: the sample at %s was never applied", i, at)
-					}
-					time.Sleep(time.Millisecond)
-				}
-				l.evaluate(ctx, "p")
-				if l.commits != nil {
-					// Everything queued is applied before this refused one.
-					if err := l.commits.commit(ctx, store.Evaluated{Policy: "p"}); !errors.Is(err, api.ErrPrecondition) {
-						t.Fatalf("round %d: the closing evaluation: %v", i, err)
-					}
-				}
-				v, _ := n.fsm.view("p")
-				kept, _ := l.latestState("p", v.Record.Version)
+				at := r.evaluate(t, float64(150+10*(i%3)))
+				v, _ := r.n.fsm.view("p")
+				kept, _ := r.l.latestState("p", v.Record.Version)
 				var stored policy.State
 				if err := stored.UnmarshalBinary(v.State); err != nil {
 					t.Fatal(err)
@@ -324,13 +245,137 @@ func TestModelsCommittedApart(t *testing.T) {
 				if bytes.Equal(a, b) {
 					fresh = append(fresh, i)
 				}
-				mu.Lock()
-				clock = clock.Add(10 * time.Second)
-				mu.Unlock()
+				r.advance(10 * time.Second)
 			}
 			if !slices.Equal(fresh, tc.models) {
 				t.Fatalf("the stored models were the latest after evaluations %v, want %v", fresh, tc.models)
 			}
 		})
+	}
+}
+
+// evalRig is one node whose leader loop the test drives itself, on a
+// clock it moves: it pushes a sample, waits until it is applied, and
+// evaluates (the node's own loop evaluates nothing).
+type evalRig struct {
+	n     *Node
+	l     *loop
+	mu    sync.Mutex
+	clock time.Time
+}
+
+// newEvalRig starts the node with setup applied, writes the policy spec
+// and makes the loop, with the term's batches when the node writes them.
+func newEvalRig(t *testing.T, spec string, setup func(*Node)) *evalRig {
+	t.Helper()
+	r := &evalRig{clock: time.Now().UTC().Truncate(time.Second)}
+	n, _ := startSingleNode(t, time.Hour, func(n *Node) {
+		n.now = r.now
+		n.cfg.GroupRefresh = time.Hour
+		n.fresh = nil // the test evaluates; the node's own loop must not
+		if setup != nil {
+			setup(n)
+		}
+	})
+	p, err := policy.Parse([]byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.PutPolicy(context.Background(), p, ""); err != nil {
+		t.Fatal(err)
+	}
+	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
+	r.n = n
+	r.l = &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
+		held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, 1), groups: groups}
+	t.Cleanup(r.l.stopWakes)
+	if n.cfg.writeVersion() >= store.VersionBatched {
+		ctx, stop := context.WithCancel(context.Background())
+		r.l.commits = newEvalBatcher(n.applyResult, time.Hour, evalBatchMax, time.Now)
+		done := make(chan struct{})
+		go func() { defer close(done); r.l.commits.run(ctx) }()
+		t.Cleanup(func() { stop(); <-done })
+	}
+	return r
+}
+
+func (r *evalRig) now() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.clock
+}
+
+// advance moves the clock.
+func (r *evalRig) advance(d time.Duration) {
+	r.mu.Lock()
+	r.clock = r.clock.Add(d)
+	r.mu.Unlock()
+}
+
+// evaluate pushes one sample of policy p's metric rps at the clock's
+// time, waits until it is applied (an evaluation that finds the previous
+// sample enters no new evidence), evaluates p, and commits what the term
+// queued: everything is applied when it returns.
+func (r *evalRig) evaluate(t *testing.T, v float64) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	at := r.now()
+	if _, err := r.n.PushMetrics(ctx, []api.Sample{{Policy: "p", Metric: "rps", Time: at, Value: v}}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if v, ok := r.n.fsm.view("p"); ok && v.Samples["rps"].Time.Equal(at) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sample at %s was never applied", at)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.l.evaluate(ctx, "p")
+	if r.l.commits != nil {
+		// Everything queued is applied before this refused one.
+		if err := r.l.commits.commit(ctx, store.Evaluated{Policy: "p"}); !errors.Is(err, api.ErrPrecondition) {
+			t.Fatalf("the closing evaluation: %v", err)
+		}
+	}
+	return at
+}
+
+// TestNewPolicyVersionCommitsModels: the first state committed for a new
+// policy version carries its models, however recently the old version's
+// went: the stored models are the old version's otherwise.
+func TestNewPolicyVersionCommitsModels(t *testing.T) {
+	spec := `{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":%d,"evaluation_interval":"10s",
+"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`
+	r := newEvalRig(t, fmt.Sprintf(spec, 2), func(n *Node) { n.cfg.StateSync, n.cfg.ModelSync = 10*time.Second, time.Hour })
+	fresh := func() bool {
+		v, _ := r.n.fsm.view("p")
+		kept, ok := r.l.latestState("p", v.Record.Version)
+		var stored policy.State
+		if err := stored.UnmarshalBinary(v.State); err != nil || !ok {
+			t.Fatalf("stored state: %v; kept: %v", err, ok)
+		}
+		a, _ := policy.State{Models: stored.Models}.MarshalBinary()
+		b, _ := policy.State{Models: kept.Models}.MarshalBinary()
+		return bytes.Equal(a, b)
+	}
+	for i := range 3 {
+		r.evaluate(t, float64(150+10*i))
+		if got := fresh(); got != (i == 0) {
+			t.Fatalf("evaluation %d: stored models the latest: %t", i, got)
+		}
+		r.advance(10 * time.Second)
+	}
+	p, err := policy.Parse([]byte(fmt.Sprintf(spec, 3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.n.PutPolicy(context.Background(), p, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.evaluate(t, 180)
+	if !fresh() {
+		t.Fatal("the new version's first state went without its models")
 	}
 }

@@ -324,10 +324,12 @@ func (l *loop) ownSamples(id string) bool {
 }
 
 // syncMark is when a policy's state was last committed (at), when with
-// its models (models), and its pacing then (pacingKey).
+// its models (models), its pacing then (pacingKey), and the policy
+// version it was of: a new version's first state goes whole.
 type syncMark struct {
 	at, models time.Time
 	pacing     string
+	version    uint64
 }
 
 // latestKept is the state a policy's last evaluation in this term left,
@@ -778,7 +780,10 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		l.keepState(id, v.Record.Version, *next)
 		prev, _ := l.synced.Load(id)
 		pm, _ := prev.(syncMark)
-		mark = syncMark{at: cmd.At, pacing: pacingKey(*next)}
+		if pm.version != v.Record.Version {
+			pm = syncMark{}
+		}
+		mark = syncMark{at: cmd.At, pacing: pacingKey(*next), version: v.Record.Version}
 		check.hasState, check.pacingChanged, check.sinceStateSync = true, mark.pacing != pm.pacing, cmd.At.Sub(pm.at)
 		mark.models = cmd.At
 		if cmd.At.Sub(pm.models) < max(n.cfg.ModelSync, n.cfg.StateSync) && len(next.Models) > 0 && !urgent {

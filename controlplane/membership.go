@@ -137,6 +137,7 @@ func (n *Node) peerClient(peer string) *api.Client {
 // register keeps this node's HTTP address in the replicated node registry,
 // so followers can forward writes to whichever node leads.
 func (n *Node) register(ctx context.Context) {
+	defer close(n.registered)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {

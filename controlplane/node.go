@@ -306,6 +306,10 @@ type Node struct {
 	// roundTripEvery is how often the leader measures its Raft round
 	// trip (the roundTripEvery constant when zero; tests shorten it).
 	roundTripEvery time.Duration
+	// registered is closed when the register loop is done: this node's
+	// address is in the registry (or Run ended), and the loop no longer
+	// writes it.
+	registered chan struct{}
 	// snapBytes is fsm.appliedBytes when this node last took a snapshot
 	// at its turn (0 before the first).
 	snapBytes atomic.Uint64
@@ -349,7 +353,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, fsm: NewFSM(cfg.MaxDecisions), log: cfg.Logger.With("node", cfg.NodeID), now: cfg.Now,
-		leaderCh: make(chan bool, 8), fresh: make(chan string, 1024), peers: &raftPeers{},
+		leaderCh: make(chan bool, 8), fresh: make(chan string, 1024), peers: &raftPeers{}, registered: make(chan struct{}),
 		snapshotTurns: true,
 	}
 	n.fsm.onSamples = n.notifyFresh

@@ -40,14 +40,22 @@ func readyOnlyWhenCaughtUp(t *testing.T, moved *bool) {
 	li, l := c.leader()
 	srv := httptest.NewServer(api.NewHandler(api.Options{Backend: l}))
 	t.Cleanup(srv.Close)
-	// The leader registers its own (placeholder) address when its loop
-	// starts: the test's registration must come after it, or the
-	// follower asks the placeholder (seen once under -race).
-	c.waitFor("the leader to register itself", func() bool { return l.fsm.nodeHTTPAddr(l.cfg.NodeID) != "" })
+	// The leader registers its own (placeholder) address, and its
+	// register loop writes it again until it sees it: the test's
+	// registration must come after that loop is done, or the follower
+	// asks the placeholder (seen under -race).
+	select {
+	case <-l.registered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the leader never registered itself")
+	}
 	if err := l.apply(ctx, store.RegisterNode{ID: l.cfg.NodeID, HTTPAddr: strings.TrimPrefix(srv.URL, "http://")}); err != nil {
 		*moved = true
 		t.Skipf("leadership moved: %v", err)
 	}
+	// A new term, even won by the same node, registers its placeholder
+	// address again: not what this tests either.
+	term := l.raft.CurrentTerm()
 	fi := others(li)[0]
 	f := c.nodes[fi]
 	c.waitFor("the follower to be ready", func() bool { return f.Ready(ctx) == nil })
@@ -70,9 +78,10 @@ func readyOnlyWhenCaughtUp(t *testing.T, moved *bool) {
 		if strings.Contains(err.Error(), "catching up") {
 			sawCatchingUp = true
 		}
-		if l.raft.State() != raft.Leader {
-			// The follower now asks another leader, whose API address
-			// in this harness is a placeholder: not what this tests.
+		if l.raft.State() != raft.Leader || l.raft.CurrentTerm() != term {
+			// The follower now asks another leader (or a new term of
+			// this one), whose API address in this harness is a
+			// placeholder: not what this tests.
 			*moved = true
 			t.Skipf("leadership moved while the follower caught up: %v", err)
 		}

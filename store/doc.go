@@ -21,11 +21,18 @@
 // state (golden fixtures in testdata/legacy-v1* prove it), and it can still
 // be written (EncodeVersion, WriteLegacySnapshot), byte for byte as the old
 // code did, while a cluster is upgraded from that version. Version 2 is a
-// compact binary encoding; 3 added the intents' fence, and 4 the fields of
-// the decision record that 1 to 3 dropped (registry.go). Those older
-// binary versions can be written too (EncodeVersion, WriteSnapshotVersion;
-// byte for byte as their code did, testdata/binary-v2 and -v3), with what
-// they have no place for left out. Snapshots are either the legacy JSON document or
+// compact binary encoding; 3 added the intents' fence, 4 the fields of
+// the decision record that 1 to 3 dropped, 5 its group age, 6 the budget
+// bound, and 7 (entries only) several evaluations in one entry and an
+// evaluation's state without its forecasting models (registry.go). Those
+// older binary versions can be written too (EncodeVersion,
+// WriteSnapshotVersion; byte for byte as their code did, testdata/binary-v2
+// to -v6), with what they have no place for left out, and what they
+// cannot express at all (version 7's additions) refused.
+//
+// Decision records are kept in their binary encoding (Decisions), about
+// two thirds of their decoded size, since a week fills every policy's
+// history. Snapshots are either the legacy JSON document or
 // a versioned, checksummed binary stream (WriteSnapshot, ReadSnapshot).
 // Anything of an unknown type or version is refused with ErrUnknownCommand
 // or ErrUnknownSnapshot, before any of it is applied.

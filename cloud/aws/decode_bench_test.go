@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/aws/awsemu"
@@ -77,3 +78,30 @@ func BenchmarkDescribePage(b *testing.B) {
 type roundTrip func(*http.Request) (*http.Response, error)
 
 func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// BenchmarkDescribeDecode measures the driver's decoder alone on the
+// same page as BenchmarkDescribePage: no request, no SDK.
+//
+//	go test -run '^$' -bench DescribeDecode -benchmem ./cloud/aws/
+func BenchmarkDescribeDecode(b *testing.B) {
+	hermetic(b)
+	const groups, instances = 50, 3
+	emu := awsemu.New(awsemu.Options{})
+	names := make([]string, groups)
+	for i := range names {
+		names[i] = fmt.Sprintf("capstan-load-%05d", i)
+		if err := emu.CreateGroup(names[i], 0, 50, instances); err != nil {
+			b.Fatal(err)
+		}
+	}
+	page := emulatorAnswer(b, emu, groups, names...)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(page)))
+	for b.Loop() {
+		var o autoscaling.DescribeAutoScalingGroupsOutput
+		if !decodeDescribe(page, &o) || len(o.AutoScalingGroups) != groups {
+			b.Fatalf("decoded %d groups of %d", len(o.AutoScalingGroups), groups)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/groups, "ns/group")
+}

@@ -92,22 +92,56 @@ func decodeDescribe(doc []byte, o *autoscaling.DescribeAutoScalingGroupsOutput) 
 }
 
 // describeDecoder walks the elements of an answer, keeping the names of
-// the open ones (slices of doc) to know where a value sits.
+// the open ones (slices of doc) and what each is (elemKind), so that a
+// value is placed by its element's kind and a subtree the driver does not
+// read costs no more than scanning its tags.
 type describeDecoder struct {
-	doc    []byte
-	pos    int
-	path   [][]byte
+	doc []byte
+	pos int
+	// open are the open elements, outermost first, as offsets into doc
+	// (no pointers: pushing one costs no GC write barrier).
+	open   []openElem
 	groups []types.AutoScalingGroup
 	next   *string
-	// result is set once the path has passed DescribeAutoScalingGroupsResult.
+	// result is set once the result element has opened.
 	result bool
 }
+
+// openElem is an open element: its name, doc[start:end], and kind.
+type openElem struct {
+	start, end int32
+	kind       elemKind
+}
+
+// name is e's name in doc.
+func (e openElem) name(doc []byte) []byte { return doc[e.start:e.end] }
+
+// elemKind is what an open element is to the decoder.
+type elemKind uint8
+
+const (
+	kindOther     elemKind = iota // nothing below it is read
+	kindRoot                      // the response element
+	kindResult                    // DescribeAutoScalingGroupsResult
+	kindGroups                    // its AutoScalingGroups list
+	kindGroup                     // a group: an item of that list
+	kindInstances                 // a group's Instances list
+	kindInstance                  // an instance: an item of that list
+	// The values the driver reads.
+	kindNextToken
+	kindName
+	kindStatus
+	kindMin
+	kindMax
+	kindDesired
+	kindState
+)
 
 // The elements the decoder reads. The SDK's decoder matches element
 // names without regard to case and takes any element in a list for an
 // item; this one matches names exactly, hands a name that differs only
-// in case to the SDK's decoder (knownName), and takes any element in a
-// list for an item too.
+// in case to the SDK's decoder (member), and takes any element in a list
+// for an item too.
 const (
 	elemResult    = "DescribeAutoScalingGroupsResult"
 	elemGroups    = "AutoScalingGroups"
@@ -119,23 +153,86 @@ const (
 	elemMax       = "MaxSize"
 	elemDesired   = "DesiredCapacity"
 	elemState     = "LifecycleState"
-	// anyElem in a path (at) stands for any element: a list's item.
-	anyElem = ""
 )
 
-// knownName reports whether name is one the decoder reads in another
-// case, which it leaves to the SDK's decoder.
-func knownName(name []byte) bool {
-	for _, k := range [...]string{elemResult, elemGroups, elemInstances, elemNextToken, elemName, elemStatus, elemMin,
-		elemMax, elemDesired, elemState} {
-		if len(name) == len(k) && string(name) != k && bytes.EqualFold(name, []byte(k)) {
-			return true
+// namedKind is a structure member the decoder reads.
+type namedKind struct {
+	name string
+	kind elemKind
+}
+
+// member returns the kind of the member of a structure named name, among
+// the members the decoder reads (names with their kinds), or kindOther;
+// a name that matches one only without regard to case is an error.
+func member(name []byte, members ...namedKind) (elemKind, error) {
+	for _, m := range members {
+		if len(name) != len(m.name) {
+			continue
+		}
+		if string(name) == m.name {
+			return m.kind, nil
+		}
+		if bytes.EqualFold(name, []byte(m.name)) {
+			return kindOther, errUnsupported
 		}
 	}
-	return false
+	return kindOther, nil
+}
+
+// child returns the kind of an element named name opening inside one of
+// kind parent (the document itself: depth 0), starting a group or an
+// instance at its list item.
+func (d *describeDecoder) child(parent elemKind, depth int, name []byte) (elemKind, error) {
+	if depth == 0 {
+		// The SDK's decoder would take the root itself for the result.
+		if k, err := member(name, namedKind{elemResult, kindResult}); k != kindOther || err != nil {
+			return kindOther, errUnsupported
+		}
+		return kindRoot, nil
+	}
+	switch parent {
+	case kindRoot:
+		k, err := member(name, namedKind{elemResult, kindResult})
+		if k == kindResult {
+			// The SDK's decoder reads the first; a second is its to read.
+			if d.result {
+				return kindOther, errUnsupported
+			}
+			d.result = true
+		}
+		return k, err
+	case kindResult:
+		return member(name, namedKind{elemGroups, kindGroups}, namedKind{elemNextToken, kindNextToken})
+	case kindGroups:
+		if d.groups == nil {
+			// A page holds up to recordsPerPage groups: one allocation.
+			d.groups = make([]types.AutoScalingGroup, 0, recordsPerPage)
+		}
+		d.groups = append(d.groups, types.AutoScalingGroup{})
+		return kindGroup, nil
+	case kindGroup:
+		return member(name, namedKind{elemName, kindName}, namedKind{elemStatus, kindStatus}, namedKind{elemMin, kindMin},
+			namedKind{elemMax, kindMax}, namedKind{elemDesired, kindDesired}, namedKind{elemInstances, kindInstances})
+	case kindInstances:
+		g := &d.groups[len(d.groups)-1]
+		g.Instances = append(g.Instances, types.Instance{})
+		return kindInstance, nil
+	case kindInstance:
+		return member(name, namedKind{elemState, kindState})
+	}
+	// The SDK's decoder takes the first result element wherever it is.
+	if _, err := member(name, namedKind{elemResult, kindResult}); err != nil || string(name) == elemResult {
+		return kindOther, errUnsupported
+	}
+	return kindOther, nil
 }
 
 func (d *describeDecoder) run() error {
+	if len(d.doc) > math.MaxInt32 {
+		return errUnsupported
+	}
+	var stack [16]openElem
+	d.open = stack[:0]
 	closed := false
 	for d.pos < len(d.doc) {
 		lt := bytes.IndexByte(d.doc[d.pos:], '<')
@@ -148,51 +245,55 @@ func (d *describeDecoder) run() error {
 		text := d.doc[d.pos : d.pos+lt]
 		d.pos += lt
 		rest := d.doc[d.pos:]
-		switch {
-		case bytes.HasPrefix(rest, []byte("<?")):
+		if len(rest) < 2 {
+			return errUnsupported
+		}
+		switch rest[1] {
+		case '?':
 			end := bytes.Index(rest, []byte("?>"))
-			if end < 0 || len(d.path) > 0 {
+			if end < 0 || len(d.open) > 0 {
 				return errUnsupported
 			}
 			d.pos += end + 2
 			continue
-		case bytes.HasPrefix(rest, []byte("<!--")):
+		case '!':
+			if !bytes.HasPrefix(rest, []byte("<!--")) {
+				return errUnsupported // CDATA, DOCTYPE
+			}
 			end := bytes.Index(rest, []byte("-->"))
 			if end < 0 {
 				return errUnsupported
 			}
 			d.pos += end + 3
 			continue
-		case bytes.HasPrefix(rest, []byte("<!")):
-			return errUnsupported // CDATA, DOCTYPE
 		}
 		end := tagEnd(rest)
 		if end < 0 {
 			return errUnsupported
 		}
 		tag := rest[1:end]
+		tagStart := d.pos + 1
 		d.pos += end + 1
-		if len(tag) > 0 && tag[0] == '/' {
+		if tag[0] == '/' {
 			name := tag[1:]
 			for len(name) > 0 && isSpace(name[len(name)-1]) {
 				name = name[:len(name)-1]
 			}
-			if len(d.path) == 0 || !bytes.Equal(name, d.path[len(d.path)-1]) {
+			n := len(d.open)
+			if n == 0 || !bytes.Equal(name, d.open[n-1].name(d.doc)) {
 				return errUnsupported
 			}
-			if err := d.value(text); err != nil {
+			if err := d.value(d.open[n-1].kind, text); err != nil {
 				return err
 			}
-			d.path = d.path[:len(d.path)-1]
-			if len(d.path) == 0 {
-				closed = true
-			}
+			d.open = d.open[:n-1]
+			closed = n == 1
 			continue
 		}
 		if closed || len(bytes.TrimSpace(text)) != 0 {
 			return errUnsupported // mixed content or a second root
 		}
-		self := len(tag) > 0 && tag[len(tag)-1] == '/'
+		self := tag[len(tag)-1] == '/'
 		if self {
 			tag = tag[:len(tag)-1]
 		}
@@ -203,22 +304,25 @@ func (d *describeDecoder) run() error {
 				break
 			}
 		}
-		if len(name) == 0 || bytes.IndexByte(name, ':') >= 0 || knownName(name) {
+		if len(name) == 0 || bytes.IndexByte(name, ':') >= 0 {
 			return errUnsupported
 		}
-		d.path = append(d.path, name)
-		if err := d.open(); err != nil {
+		parent := kindOther
+		if n := len(d.open); n > 0 {
+			parent = d.open[n-1].kind
+		}
+		kind, err := d.child(parent, len(d.open), name)
+		if err != nil {
 			return err
 		}
 		if self {
-			if err := d.value(nil); err != nil {
+			if err := d.value(kind, nil); err != nil {
 				return err
 			}
-			d.path = d.path[:len(d.path)-1]
-			if len(d.path) == 0 {
-				closed = true
-			}
+			closed = len(d.open) == 0
+			continue
 		}
+		d.open = append(d.open, openElem{start: int32(tagStart), end: int32(tagStart + len(name)), kind: kind})
 	}
 	if !closed || !d.result {
 		return errUnsupported
@@ -229,8 +333,20 @@ func (d *describeDecoder) run() error {
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // tagEnd returns the index of the '>' closing the tag rest starts with,
-// skipping quoted attribute values, or -1.
+// skipping quoted attribute values, or -1 (also for an empty tag).
 func tagEnd(rest []byte) int {
+	// Most tags have no attributes: one search, and two checks.
+	if j := bytes.IndexByte(rest, '>'); j > 1 {
+		t := rest[1:j]
+		if bytes.IndexByte(t, '"') < 0 && bytes.IndexByte(t, '\'') < 0 {
+			if bytes.IndexByte(t, '<') >= 0 {
+				return -1
+			}
+			return j
+		}
+	} else if j >= 0 {
+		return -1
+	}
 	var quote byte
 	for i := 1; i < len(rest); i++ {
 		switch c := rest[i]; {
@@ -243,70 +359,37 @@ func tagEnd(rest []byte) int {
 		case c == '<':
 			return -1
 		case c == '>':
+			if i == 1 {
+				return -1
+			}
 			return i
 		}
 	}
 	return -1
 }
 
-// at reports whether the open elements under the response element are
-// names, in order (anyElem matching any).
-func (d *describeDecoder) at(names ...string) bool {
-	if len(d.path) != len(names)+1 {
-		return false
-	}
-	for i, n := range names {
-		if n != anyElem && string(d.path[i+1]) != n {
-			return false
-		}
-	}
-	return true
-}
-
-// open starts a group or an instance at its list item. A second result
-// element is left to the SDK's decoder, which reads the first.
-func (d *describeDecoder) open() error {
-	switch {
-	case d.at(elemResult):
-		if d.result {
-			return errUnsupported
-		}
-		d.result = true
-	case d.at(elemResult, elemGroups, anyElem):
-		if d.groups == nil {
-			// A page holds up to recordsPerPage groups: one allocation.
-			d.groups = make([]types.AutoScalingGroup, 0, recordsPerPage)
-		}
-		d.groups = append(d.groups, types.AutoScalingGroup{})
-	case d.at(elemResult, elemGroups, anyElem, elemInstances, anyElem):
-		g := &d.groups[len(d.groups)-1]
-		g.Instances = append(g.Instances, types.Instance{})
-	}
-	return nil
-}
-
-// value takes the text of the element closing now when it is one the
-// driver reads.
-func (d *describeDecoder) value(text []byte) error {
+// value takes the text of an element of kind k that is closing, when it
+// is a value the driver reads.
+func (d *describeDecoder) value(k elemKind, text []byte) error {
 	var err error
-	switch {
-	case d.at(elemResult, elemNextToken):
+	switch k {
+	case kindNextToken:
 		d.next, err = plainPtr(text)
-	case d.at(elemResult, elemGroups, anyElem, anyElem):
+	case kindName, kindStatus, kindMin, kindMax, kindDesired:
 		g := &d.groups[len(d.groups)-1]
-		switch string(d.path[len(d.path)-1]) {
-		case elemName:
+		switch k {
+		case kindName:
 			g.AutoScalingGroupName, err = plainPtr(text)
-		case elemStatus:
+		case kindStatus:
 			g.Status, err = plainPtr(text)
-		case elemMin:
+		case kindMin:
 			g.MinSize, err = int32Ptr(text)
-		case elemMax:
+		case kindMax:
 			g.MaxSize, err = int32Ptr(text)
-		case elemDesired:
+		default:
 			g.DesiredCapacity, err = int32Ptr(text)
 		}
-	case d.at(elemResult, elemGroups, anyElem, elemInstances, anyElem, elemState):
+	case kindState:
 		if err := checkPlain(text); err != nil {
 			return err
 		}

@@ -139,6 +139,9 @@ func TestDescribeDecoderMatchesSDK(t *testing.T) {
 			"member>", "item>"), true},
 		{"a second result", strings.Replace(page(group("web", "")), "<ResponseMetadata>",
 			"<DescribeAutoScalingGroupsResult><AutoScalingGroups>"+group("db", "")+"</AutoScalingGroups></DescribeAutoScalingGroupsResult><ResponseMetadata>", 1), false},
+		{"a result element nested before the result", strings.Replace(page(group("web", "")), "<DescribeAutoScalingGroupsResult>",
+			"<Meta><DescribeAutoScalingGroupsResult><AutoScalingGroups>"+group("db", "")+"</AutoScalingGroups></DescribeAutoScalingGroupsResult></Meta><DescribeAutoScalingGroupsResult>", 1), false},
+		{"a result element as the root", `<DescribeAutoScalingGroupsResult><AutoScalingGroups>` + group("web", "") + `</AutoScalingGroups></DescribeAutoScalingGroupsResult>`, false},
 		{"a size with a plus sign", strings.Replace(page(group("web", "")), "<MinSize>1<", "<MinSize>+1<", 1), false},
 		{"a size past int32", strings.Replace(page(group("web", "")), "<MaxSize>9<", "<MaxSize>2147483648<", 1), false},
 	} {
