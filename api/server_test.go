@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,10 +156,18 @@ func TestPerClientConnectionCap(t *testing.T) {
 	for range idle { // idle: they send nothing
 		conns = append(conns, dialFrom(t, "127.0.0.1"))
 	}
+	// Watched all at once: a held connection is one still open after a
+	// second, and one at a time the held ones cost a second each.
+	shut := make([]bool, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() { shut[i] = closedWithin(c, time.Second) })
+	}
+	wg.Wait()
 	var held []net.Conn
 	closed := 0
-	for _, c := range conns {
-		if closedWithin(c, time.Second) { // the held ones cost a second each
+	for i, c := range conns {
+		if shut[i] {
 			closed++
 		} else {
 			held = append(held, c)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/policy/forecast"
+	"github.com/capstan-io/capstan/store"
 )
 
 func TestCommitCheck(t *testing.T) {
@@ -83,30 +84,64 @@ func TestPacingKey(t *testing.T) {
 // state (which lags by up to StateSync): the forecasting models score a
 // forecast at every evaluation, as they do in the simulator, while the
 // state is committed only when due.
+//
+// The first evaluation fits the model on the history window, whose
+// buckets are labelled with their start, and then observes the latest
+// sample: inside a bucket that sample is a later observation and counts,
+// on a bucket's start it is the bucket itself and does not, so the first
+// forecast (three observations) comes one evaluation later. The clock
+// used to start at the wall clock's second, which fell on a bucket's
+// start one run in ten and failed the test; both cases are fixed here.
 func TestEvaluationsContinue(t *testing.T) {
-	r := newEvalRig(t, `{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
-"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`, nil)
-	var scored []int
-	for i := range 12 {
-		r.evaluate(t, float64(150+10*(i%3)))
-		v, _ := r.n.fsm.view("p")
-		s, ok := r.l.latestState("p", v.Record.Version)
-		if !ok || len(s.Models) != 1 {
-			t.Fatalf("round %d: no state kept (%v) or no model", i, ok)
-		}
-		scored = append(scored, s.Models[0].Scored)
-		r.advance(10 * time.Second)
+	tests := []struct {
+		name string
+		// offset is the first sample's distance from a bucket's start.
+		offset time.Duration
+		// firstScored is the first evaluation that scores a forecast: the
+		// one a lead (two evaluations) after the first forecast.
+		firstScored int
+	}{
+		{"first sample inside a bucket", 4 * time.Second, 3},
+		{"first sample on a bucket's start", 0, 4},
 	}
-	// From the third evaluation on (lead 20 s), every one scores the
-	// forecast made two evaluations before.
-	for i := 3; i < len(scored); i++ {
-		if scored[i] != scored[i-1]+1 {
-			t.Fatalf("forecasts scored after each evaluation: %v; want one more at each evaluation from the third", scored)
-		}
+	const spec = `{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
+"metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`
+	p, err := policy.Parse([]byte(spec))
+	if err != nil {
+		t.Fatal(err)
 	}
-	// A replaced policy version starts from the committed state, not from
-	// what the old version left.
-	if _, ok := r.l.latestState("p", 0); ok {
-		t.Fatal("a kept state was returned for another policy version")
+	step := store.DefaultWindowStep(p)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newEvalRig(t, spec, nil)
+			// Forward to the next bucket's start, plus the case's offset.
+			now := r.now()
+			r.advance(now.Truncate(step).Add(step + tc.offset).Sub(now))
+			var scored []int
+			for i := range 12 {
+				r.evaluate(t, float64(150+10*(i%3)))
+				v, _ := r.n.fsm.view("p")
+				s, ok := r.l.latestState("p", v.Record.Version)
+				if !ok || len(s.Models) != 1 {
+					t.Fatalf("round %d: no state kept (%v) or no model", i, ok)
+				}
+				scored = append(scored, s.Models[0].Scored)
+				r.advance(10 * time.Second)
+			}
+			for i, got := range scored {
+				want := 0
+				if i >= tc.firstScored {
+					want = scored[i-1] + 1
+				}
+				if got != want {
+					t.Fatalf("forecasts scored after each evaluation: %v; want none before evaluation %d, then one more at each", scored, tc.firstScored)
+				}
+			}
+			// A replaced policy version starts from the committed state, not
+			// from what the old version left.
+			if _, ok := r.l.latestState("p", 0); ok {
+				t.Fatal("a kept state was returned for another policy version")
+			}
+		})
 	}
 }

@@ -78,8 +78,9 @@ func TestRestartAllKeepsEverything(t *testing.T) {
 		t.Fatalf("cooldown after restart %+v (%v), want it to end at %v", st.ScaleOutCooldownUntil, err, beforeState.ScaleOutCooldownUntil)
 	}
 	// Still in cooldown: more demand does not scale out.
+	pushed := time.Now()
 	push(t, next, 1500)
-	time.Sleep(1500 * time.Millisecond)
+	decidedOn(t, next, "web", pushed, 1500)
 	if d := c.groupDesired(t); d != 7 {
 		t.Fatalf("desired %d after restart, want 7 (cooldown)", d)
 	}

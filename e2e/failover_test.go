@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/cloud/fake"
+	"github.com/capstan-io/capstan/policy"
 )
 
 // TestLeaderFailover kills (and, separately, pauses) the leader after it
@@ -73,20 +74,24 @@ func TestLeaderFailover(t *testing.T) {
 				t.Fatalf("acknowledged write lost: %+v %v", got, err)
 			}
 
-			// Demand rises, but the cooldown that began before the failover still holds.
+			// Demand rises, but the cooldown that began before the failover
+			// still holds. Checked once the new leader has decided on the
+			// new demand (at 500 and size 5 it records nothing, so its
+			// first record after the push is that decision): its resize,
+			// had it made one, comes before its record.
+			pushed := time.Now()
 			push(t, next, 900)
-			time.Sleep(2 * time.Second)
+			rec := decidedOn(t, next, "web", pushed, 900)
 			if d := c.groupDesired(t); d != 5 {
 				t.Fatalf("desired %d during the cooldown, want 5", d)
 			}
-			recs, err := next.client.Decisions(ctx(t), "web", 1)
-			if err != nil || len(recs) == 0 || recs[0].Bound.String() != "cooldown" {
-				t.Fatalf("latest decision %+v %v: want a hold bound by the cooldown", recs, err)
+			if rec.Bound.String() != "cooldown" {
+				t.Fatalf("latest decision %+v: want a hold bound by the cooldown", rec)
 			}
 
 			if tc.sig == syscall.SIGSTOP {
 				c.signal(leader, syscall.SIGCONT)
-				time.Sleep(2 * time.Second) // the old leader wakes up deposed
+				waitFollowing(t, leader, next)
 			}
 			calls, err := c.fake.Calls(ctx(t))
 			if err != nil {
@@ -95,6 +100,49 @@ func TestLeaderFailover(t *testing.T) {
 			checkNoDeposedCalls(t, calls)
 		})
 	}
+}
+
+// decidedOn waits for a decision nd records on policy id after since from
+// a sample of value, and returns it. A test that checks what a rise in
+// demand did not do waits on it rather than on a fixed time: the leader
+// resizes before it records the decision, so by then the group is as that
+// evaluation left it.
+func decidedOn(t *testing.T, nd *node, id string, since time.Time, value float64) policy.Record {
+	t.Helper()
+	var found policy.Record
+	eventually(t, 5*time.Second, fmt.Sprintf("a decision on %g after %s", value, since.Format("15:04:05.000")), func() error {
+		recs, err := nd.client.Decisions(ctx(t), id, 20)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			for _, m := range r.Metrics {
+				if r.Time.After(since) && m.Value != nil && *m.Value == value {
+					found = r
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("latest decisions %+v", recs)
+	})
+	return found
+}
+
+// waitFollowing waits until old, a leader woken from SIGSTOP, follows
+// leader: whatever it would still do as a leader it has done before it
+// steps down, so a check of the cloud's calls after it covers that.
+func waitFollowing(t *testing.T, old, leader *node) {
+	t.Helper()
+	eventually(t, 5*time.Second, old.id+" following "+leader.id, func() error {
+		info, err := old.client.Cluster(ctx(t))
+		if err != nil {
+			return err
+		}
+		if info.Role != "follower" || info.LeaderID != leader.id {
+			return fmt.Errorf("role %s, leader %q", info.Role, info.LeaderID)
+		}
+		return nil
+	})
 }
 
 // checkNoDeposedCalls asserts on the fake cloud's call log, in EFFECT

@@ -46,10 +46,14 @@ func TestSlowResizeWithPausedLeader(t *testing.T) {
 		}
 		return nil
 	})
-	push(t, next, 900) // demand rises: the cooldown from the old term's resize holds
-	time.Sleep(1500 * time.Millisecond)
+	// Demand rises: the cooldown from the old term's resize holds (a
+	// resize would come before the decision; only the first SetDesired
+	// is slow).
+	pushed := time.Now()
+	push(t, next, 900)
+	decidedOn(t, next, "web", pushed, 900)
 	c.signal(leader, syscall.SIGCONT)
-	time.Sleep(1500 * time.Millisecond) // the old leader wakes up deposed
+	waitFollowing(t, leader, next) // the old leader wakes up deposed
 
 	calls, err := c.fake.Calls(ctx(t))
 	if err != nil {
