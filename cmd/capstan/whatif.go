@@ -164,7 +164,8 @@ func replayStored(stdout, stderr io.Writer, tr *trace.Trace, stored policy.Polic
 // takes it (simulate --from-cluster without a candidate, recommend
 // --from-cluster): the columns by metric name, the group started at the
 // history's first ready size, cpu scaled by its recorded size. It warns on
-// stderr when the history's step outruns p's stale_after.
+// stderr when the history states no size to start at, and when its step
+// outruns p's stale_after.
 func historyReplay(stderr io.Writer, tr *trace.Trace, p policy.Policy) (simulate.Config, simulate.Series, error) {
 	recorded, err := api.TraceRecordedSize(tr)
 	if err != nil {
@@ -177,6 +178,9 @@ func historyReplay(stderr io.Writer, tr *trace.Trace, p policy.Policy) (simulate
 	series, err := mapTrace(p, tr, nil)
 	if err != nil {
 		return simulate.Config{}, simulate.Series{}, err
+	}
+	if initial == 0 {
+		fmt.Fprintln(stderr, "warning: the history records no group size at its first bucket (a policy keeps its group's sizes with a predictive.history_step), so the replay starts at what the targets ask for there, not at the size the group had")
 	}
 	if step := tr.Step(); step > p.StaleAfter.D() {
 		fmt.Fprintf(stderr, "warning: the history's step (%s) is longer than stale_after (%s): between buckets the metrics look stale and the policy only holds or grows, so it scales in only on a fresh bucket\n",
