@@ -62,7 +62,7 @@ for judging itself by a looser bar.
 'capstan history ID --trace FILE' writes) around the stored policy, priced
 as the node prices its decisions, or around --policy FILE (a policy of the
 same id). It only reads: nothing is written to the cluster.`,
-		Example: `  capstan recommend --policy examples/policies/demo.yaml --trace examples/traces/demo.csv
+		Example: `  capstan recommend --policy examples/policies/app-cpu.yaml --trace examples/traces/app_cpu_usage_1min.csv
   capstan recommend --from-cluster demo --report out/recommend.html
   capstan recommend --from-cluster demo --policy new-demo.yaml -o json`,
 		Args: cobra.NoArgs,
