@@ -125,17 +125,9 @@ func (h *historyBackend) Recording(context.Context, string) (api.Recording, erro
 	return h.rec, nil
 }
 
-// BenchmarkDryRun measures `capstan policy apply --dry-run` end to end as
-// a user runs it against a node: read the candidate file, fetch the
-// stored policy and 7 days of its history of 3 metrics (rps, cpu, queue)
-// as CSV over HTTP, parse it, replay the stored policy and the candidate
-// (prediction on, a configured daily season or an auto-detected one) on
-// two cores, and print both with the verdict. The 5m step is the cluster's
-// default for a 7-day predictive.history (2,016 buckets); 1m is what it
-// keeps with predictive.history_step: 1m (10,080 buckets, with the
-// group's ready size, which the replay starts from).
-func BenchmarkDryRun(b *testing.B) {
-	const stored = `id: bench
+// benchPolicy is the what-if benchmarks' policy without its predictive
+// settings: three metrics, the kinds a history holds.
+const benchPolicy = `id: bench
 target: {provider: fake, group: g}
 min: 2
 max: 200
@@ -146,8 +138,19 @@ metrics:
   - {name: rps, type: request_rate, target: 100}
   - {name: cpu, type: cpu, target: 60}
   - {name: queue, type: queue_depth, target: 50}
-predictive: {mode: forecast-and-scale, lead: 5m, season: SEASON, history: 7dSTEP}
 `
+
+// BenchmarkDryRun measures `capstan policy apply --dry-run` end to end as
+// a user runs it against a node: read the candidate file, fetch the
+// stored policy and 7 days of its history of 3 metrics (rps, cpu, queue)
+// as CSV over HTTP, parse it, replay the stored policy and the candidate
+// (prediction on, a configured daily season or an auto-detected one) on
+// two cores, and print both with the verdict. The 5m step is the cluster's
+// default for a 7-day predictive.history (2,016 buckets); 1m is what it
+// keeps with predictive.history_step: 1m (10,080 buckets, with the
+// group's ready size, which the replay starts from).
+func BenchmarkDryRun(b *testing.B) {
+	const stored = benchPolicy + "predictive: {mode: forecast-and-scale, lead: 5m, season: SEASON, history: 7dSTEP}\n"
 	for _, bc := range []struct {
 		step   time.Duration
 		season string
@@ -223,19 +226,7 @@ func historyServer(b *testing.B, stored string, step time.Duration) string {
 // metrics over HTTP, and search the default space around it (prediction
 // on, a daily season; 270 candidates) on the available cores.
 func BenchmarkRecommendFromCluster(b *testing.B) {
-	const stored = `id: bench
-target: {provider: fake, group: g}
-min: 2
-max: 200
-warmup: 3m
-evaluation_interval: 1m
-stale_after: 10m
-metrics:
-  - {name: rps, type: request_rate, target: 100}
-  - {name: cpu, type: cpu, target: 60}
-  - {name: queue, type: queue_depth, target: 50}
-predictive: {mode: forecast-and-scale, lead: 5m, season: 24h, history: 7d, history_step: 1m}
-`
+	const stored = benchPolicy + "predictive: {mode: forecast-and-scale, lead: 5m, season: 24h, history: 7d, history_step: 1m}\n"
 	url := historyServer(b, stored, time.Minute)
 	b.ResetTimer()
 	for range b.N {
