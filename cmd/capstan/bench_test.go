@@ -125,17 +125,9 @@ func (h *historyBackend) Recording(context.Context, string) (api.Recording, erro
 	return h.rec, nil
 }
 
-// BenchmarkDryRun measures `capstan policy apply --dry-run` end to end as
-// a user runs it against a node: read the candidate file, fetch the
-// stored policy and 7 days of its history of 3 metrics (rps, cpu, queue)
-// as CSV over HTTP, parse it, replay the stored policy and the candidate
-// (prediction on, a configured daily season or an auto-detected one) on
-// two cores, and print both with the verdict. The 5m step is the cluster's
-// default for a 7-day predictive.history (2,016 buckets); 1m is what it
-// keeps with predictive.history_step: 1m (10,080 buckets, with the
-// group's ready size, which the replay starts from).
-func BenchmarkDryRun(b *testing.B) {
-	const stored = `id: bench
+// benchPolicy is the what-if benchmarks' policy without its predictive
+// settings: three metrics, the kinds a history holds.
+const benchPolicy = `id: bench
 target: {provider: fake, group: g}
 min: 2
 max: 200
@@ -146,8 +138,19 @@ metrics:
   - {name: rps, type: request_rate, target: 100}
   - {name: cpu, type: cpu, target: 60}
   - {name: queue, type: queue_depth, target: 50}
-predictive: {mode: forecast-and-scale, lead: 5m, season: SEASON, history: 7dSTEP}
 `
+
+// BenchmarkDryRun measures `capstan policy apply --dry-run` end to end as
+// a user runs it against a node: read the candidate file, fetch the
+// stored policy and 7 days of its history of 3 metrics (rps, cpu, queue)
+// as CSV over HTTP, parse it, replay the stored policy and the candidate
+// (prediction on, a configured daily season or an auto-detected one) on
+// two cores, and print both with the verdict. The 5m step is the cluster's
+// default for a 7-day predictive.history (2,016 buckets); 1m is what it
+// keeps with predictive.history_step: 1m (10,080 buckets, with the
+// group's ready size, which the replay starts from).
+func BenchmarkDryRun(b *testing.B) {
+	const stored = benchPolicy + "predictive: {mode: forecast-and-scale, lead: 5m, season: SEASON, history: 7dSTEP}\n"
 	for _, bc := range []struct {
 		step   time.Duration
 		season string
@@ -160,51 +163,76 @@ predictive: {mode: forecast-and-scale, lead: 5m, season: SEASON, history: 7dSTEP
 			stored = strings.Replace(stored, "7dSTEP", "7d", 1)
 		}
 		b.Run("step="+step.String()+"/season="+bc.season, func(b *testing.B) {
-			n := int(7 * 24 * time.Hour / step)
-			start := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
-			series := func(base, amp float64, phase int) []api.HistoryBucket {
-				out := make([]api.HistoryBucket, n)
-				for i := range out {
-					at := start.Add(time.Duration(i) * step)
-					day := 2 * math.Pi * float64(at.Sub(start)) / float64(24*time.Hour)
-					out[i] = api.HistoryBucket{Time: at, Value: base + amp*math.Sin(day+float64(phase)) + float64(i%11)}
-				}
-				return out
-			}
-			p, err := policy.Parse([]byte(stored))
-			if err != nil {
-				b.Fatal(err)
-			}
-			hb := &historyBackend{Backend: apitest.NewBackend("n1")}
-			rec, err := hb.PutPolicy(context.Background(), p, "")
-			if err != nil {
-				b.Fatal(err)
-			}
-			var sizes []api.SizeAt
-			if step == time.Minute { // a resize every 20 minutes or so
-				for i := 0; i < n; i += 20 {
-					sizes = append(sizes, api.SizeAt{Time: start.Add(time.Duration(i) * step), Ready: 10 + i%7})
-				}
-			}
-			hb.rec = api.Recording{Policy: rec, Ready: 10, Sizes: sizes, History: []api.MetricHistory{
-				{Metric: "rps", Type: "request_rate", Step: step.String(), Aggregation: "mean", Buckets: series(3000, 2500, 0)},
-				{Metric: "cpu", Type: "cpu", Step: step.String(), Aggregation: "mean", Buckets: series(1500, 1000, 1)},
-				{Metric: "queue", Type: "queue_depth", Step: step.String(), Aggregation: "max", Buckets: series(800, 600, 2)},
-			}}
-			srv := httptest.NewServer(api.NewHandler(api.Options{Backend: hb}))
-			b.Cleanup(srv.Close)
+			url := historyServer(b, stored, step)
 			candidate := filepath.Join(b.TempDir(), "candidate.yaml")
 			if err := os.WriteFile(candidate, []byte(strings.Replace(stored, "target: 100", "target: 120", 1)), 0o644); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
 			for range b.N {
-				if code, _, stderr := runCLIBench("policy", "apply", "--dry-run", "-f", candidate, "--addr", srv.URL); code != 0 && code != exitWorse {
+				if code, _, stderr := runCLIBench("policy", "apply", "--dry-run", "-f", candidate, "--addr", url); code != 0 && code != exitWorse {
 					b.Fatalf("exit %d: %s", code, stderr)
 				}
 			}
-			b.ReportMetric(float64(n), "buckets/metric")
+			b.ReportMetric(float64(7*24*time.Hour/step), "buckets/metric")
 		})
+	}
+}
+
+// historyServer serves policy doc (id bench, metrics rps, cpu and queue)
+// with 7 days of history at step, a daily cycle with noise, and with a
+// 1m step the group's ready size resized every 20 minutes or so; it
+// returns the server's URL.
+func historyServer(b *testing.B, stored string, step time.Duration) string {
+	b.Helper()
+	n := int(7 * 24 * time.Hour / step)
+	start := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	series := func(base, amp float64, phase int) []api.HistoryBucket {
+		out := make([]api.HistoryBucket, n)
+		for i := range out {
+			at := start.Add(time.Duration(i) * step)
+			day := 2 * math.Pi * float64(at.Sub(start)) / float64(24*time.Hour)
+			out[i] = api.HistoryBucket{Time: at, Value: base + amp*math.Sin(day+float64(phase)) + float64(i%11)}
+		}
+		return out
+	}
+	p, err := policy.Parse([]byte(stored))
+	if err != nil {
+		b.Fatal(err)
+	}
+	hb := &historyBackend{Backend: apitest.NewBackend("n1")}
+	rec, err := hb.PutPolicy(context.Background(), p, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sizes []api.SizeAt
+	if step == time.Minute { // a resize every 20 minutes or so
+		for i := 0; i < n; i += 20 {
+			sizes = append(sizes, api.SizeAt{Time: start.Add(time.Duration(i) * step), Ready: 10 + i%7})
+		}
+	}
+	hb.rec = api.Recording{Policy: rec, Ready: 10, Sizes: sizes, History: []api.MetricHistory{
+		{Metric: "rps", Type: "request_rate", Step: step.String(), Aggregation: "mean", Buckets: series(3000, 2500, 0)},
+		{Metric: "cpu", Type: "cpu", Step: step.String(), Aggregation: "mean", Buckets: series(1500, 1000, 1)},
+		{Metric: "queue", Type: "queue_depth", Step: step.String(), Aggregation: "max", Buckets: series(800, 600, 2)},
+	}}
+	srv := httptest.NewServer(api.NewHandler(api.Options{Backend: hb}))
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// BenchmarkRecommendFromCluster measures `capstan recommend --from-cluster`
+// end to end: fetch the stored policy and 7 days of 1-minute history of 3
+// metrics over HTTP, and search the default space around it (prediction
+// on, a daily season; 270 candidates) on the available cores.
+func BenchmarkRecommendFromCluster(b *testing.B) {
+	const stored = benchPolicy + "predictive: {mode: forecast-and-scale, lead: 5m, season: 24h, history: 7d, history_step: 1m}\n"
+	url := historyServer(b, stored, time.Minute)
+	b.ResetTimer()
+	for range b.N {
+		if code, _, stderr := runCLIBench("recommend", "--from-cluster", "bench", "--addr", url); code != 0 {
+			b.Fatalf("exit %d: %s", code, stderr)
+		}
 	}
 }
 

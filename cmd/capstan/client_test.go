@@ -177,6 +177,28 @@ func mustParse(t *testing.T, file string) policy.Policy {
 	return p
 }
 
+// TestDecisionsShowCost: the decisions table has a COST/H column, the
+// hourly cost of the size each decision chose, when a decision is priced,
+// "-" on a record without one, and no column when none is.
+func TestDecisionsShowCost(t *testing.T) {
+	b, url := startAPI(t)
+	p := mustParse(t, "../../examples/policies/app-cpu.yaml")
+	if _, err := b.PutPolicy(context.Background(), p, ""); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+	b.AddDecisions("app-cpu", policy.Record{Time: at, Action: "hold", Current: 2, Desired: 2, Bound: policy.LimitCooldown, Reason: "hold"})
+	if out := mustRun(t, "decisions", "app-cpu", "--addr", url); strings.Contains(out, "COST/H") {
+		t.Fatalf("an unpriced policy's decisions show a cost column:\n%s", out)
+	}
+	b.AddDecisions("app-cpu", policy.Record{Time: at.Add(time.Minute), Action: "scale-out", Current: 2, Desired: 5, Bound: policy.LimitNone, HourlyCost: 0.96, Reason: "scale-out 2->5"})
+	lines := strings.Split(strings.TrimSpace(mustRun(t, "decisions", "app-cpu", "--addr", url)), "\n")
+	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "TIME ACTION FROM->TO BOUND GROUP AGE COST/H REASON" ||
+		strings.Fields(lines[1])[6] != "0.96" || strings.Fields(lines[2])[6] != "-" {
+		t.Fatalf("decisions:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
 func TestDecisionsAndStatus(t *testing.T) {
 	b, url := startAPI(t)
 	p := mustParse(t, "../../examples/policies/app-cpu.yaml")

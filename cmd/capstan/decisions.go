@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +27,9 @@ proposed a change, acted on or held, with the rule that bound the result
 (bounds, cooldown, stabilization, rate-limit, tolerance, stale-data), how
 old the group state it was made from was (GROUP AGE: the leader reads
 groups from a cache refreshed every --group-refresh; "-" when unknown) and
-each metric's proposal. -o json prints the full records. --watch refreshes
+each metric's proposal; for a priced policy (cost:, or the agent's
+--default-price) COST/H is the hourly cost of the size each decision
+chose. -o json prints the full records. --watch refreshes
 the list every --interval until interrupted.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,14 +69,27 @@ func printDecisions(out io.Writer, output, id string, recs []policy.Record) erro
 		fmt.Fprintf(out, "no decisions recorded for %s yet\n", id)
 		return nil
 	}
+	// A priced policy's decisions carry the hourly cost of the size they
+	// chose: the table shows it, in the policy's currency, when any does.
+	priced := slices.ContainsFunc(recs, func(r policy.Record) bool { return r.HourlyCost > 0 })
 	tw := newTable(out)
-	fmt.Fprintln(tw, "TIME\tACTION\tFROM->TO\tBOUND\tGROUP AGE\tREASON")
+	cost := ""
+	if priced {
+		cost = "COST/H\t"
+	}
+	fmt.Fprintln(tw, "TIME\tACTION\tFROM->TO\tBOUND\tGROUP AGE\t"+cost+"REASON")
 	for _, r := range recs {
 		age := "-" // unknown: a hold, a settled intent, an older record
 		if r.GroupAge > 0 {
 			age = r.GroupAge.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d->%d\t%s\t%s\t%s\n", formatTime(r.Time), r.Action, r.Current, r.Desired, r.Bound, age, r.Reason)
+		if priced {
+			cost = "-\t" // a record from before the policy was priced
+			if r.HourlyCost > 0 {
+				cost = policy.FormatMoney(r.HourlyCost) + "\t"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d->%d\t%s\t%s\t%s%s\n", formatTime(r.Time), r.Action, r.Current, r.Desired, r.Bound, age, cost, r.Reason)
 	}
 	return tw.Flush()
 }

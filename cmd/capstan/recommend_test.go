@@ -1,19 +1,24 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capstan-io/capstan/policy/simulate"
 )
 
 // writeRecommendInputs writes a small priced policy and one day of
 // 5-minute samples of a daily cycle, so the CLI test replays a full search
-// (135 candidates) in well under a second.
+// (270 candidates) in well under a second. Its long scale-in cooldown and
+// stabilization and its reactive scaling leave room a candidate can take.
 func writeRecommendInputs(t *testing.T) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -25,6 +30,7 @@ max: 40
 warmup: 5m
 evaluation_interval: 5m
 stale_after: 10m
+scale_in: {cooldown: 40m, stabilization: 30m}
 metrics: [{name: rps, type: request_rate, target: 50}]
 cost: {per_instance_hour: 0.192, currency: USD}
 `
@@ -116,8 +122,8 @@ func TestRecommendCLIErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no policy", []string{"--trace", tr}, `"policy" not set`},
-		{"no trace", []string{"--policy", pol}, `"trace" not set`},
+		{"no policy", []string{"--trace", tr}, "--policy: required (or search the cluster's history with --from-cluster ID)"},
+		{"no trace", []string{"--policy", pol}, "--trace: required"},
 		{"bad workers", []string{"--policy", pol, "--trace", tr, "--workers", "-1"}, "--workers: must be >= 0"},
 		{"bad recorded size", []string{"--policy", pol, "--trace", tr, "--recorded-size", "-2"}, "--recorded-size: must be >= 0"},
 		{"bad format", []string{"--policy", pol, "--trace", tr, "-o", "csv"}, "--output: must be one of table, json, yaml"},
@@ -172,5 +178,166 @@ func TestSimulateCostCLI(t *testing.T) {
 	code, plain, _ := runCLI(t, "simulate", "--policy", pol, "--trace", tr)
 	if code != 0 || !strings.Contains(plain, "cost") || !strings.Contains(plain, "USD") {
 		t.Fatalf("exit %d, summary:\n%s", code, plain)
+	}
+}
+
+// TestRecommendFromCluster: recommend --from-cluster searches the
+// cluster's history around the stored policy (or --policy FILE) exactly as
+// recommend --trace searches the CSV history --trace writes, its current
+// point is simulate --from-cluster's replay, it writes the report, and it
+// writes nothing to the cluster.
+func TestRecommendFromCluster(t *testing.T) {
+	b, url := startWhatIf(t)
+	csv := filepath.Join(t.TempDir(), "shop.csv")
+	mustRun(t, "history", "shop", "--trace", csv, "--addr", url)
+	stored := writeFile(t, "shop.yaml", whatIfPolicy)
+	lower := writeFile(t, "shop.yaml", strings.Replace(whatIfPolicy, "target: 100", "target: 40", 1))
+	writes := b.Writes()
+	tests := []struct {
+		name     string
+		cluster  []string // recommend --from-cluster shop, then these
+		file     string   // the policy recommend --trace reads
+		simulate []string // the simulate run whose summary is the current point
+	}{
+		{"around the stored policy", nil, stored, []string{"--from-cluster", "shop"}},
+		{"around --policy FILE", []string{"--policy", lower}, lower, []string{"--policy", lower, "--trace", csv}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			report := filepath.Join(t.TempDir(), "r.html")
+			code, out, stderr := runCLI(t, append([]string{"recommend", "--from-cluster", "shop", "-o", "json", "--addr", url, "--report", report}, tc.cluster...)...)
+			// shop keeps no history_step, so its history has no sizes: the replay says where it starts.
+			if code != 0 || !strings.Contains(stderr, "over the cluster's history of shop (300 buckets of 10s)") ||
+				!strings.Contains(stderr, "warning: the history records no group size at its first bucket") {
+				t.Fatalf("exit %d\n%s", code, stderr)
+			}
+			fromFile := mustRun(t, "recommend", "--policy", tc.file, "--trace", csv, "-o", "json")
+			if out != fromFile {
+				t.Errorf("--from-cluster:\n%.600s\n--trace of its history:\n%.600s", out, fromFile)
+			}
+			var got struct {
+				Current    struct{ Summary simulate.Summary }
+				Candidates int
+			}
+			var sim simulate.Summary
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(mustRun(t, append([]string{"simulate", "-o", "json", "--addr", url}, tc.simulate...)...)), &sim); err != nil {
+				t.Fatal(err)
+			}
+			if got.Current.Summary != sim || sim.Samples != 300 || got.Candidates < 100 {
+				t.Errorf("current %+v\nsimulate %+v (%d candidates)", got.Current.Summary, sim, got.Candidates)
+			}
+			if html, err := os.ReadFile(report); err != nil || !strings.Contains(string(html), "the cluster&#39;s history of shop") {
+				t.Errorf("report: %v %.300s", err, html)
+			}
+		})
+	}
+	if b.Writes() != writes {
+		t.Errorf("recommend committed %d write(s); it must write nothing", b.Writes()-writes)
+	}
+	if got, _ := b.GetPolicy(context.Background(), "shop"); got.Policy.Metrics[0].Target != 100 {
+		t.Errorf("the stored policy changed: %+v", got.Policy.Metrics[0])
+	}
+}
+
+func TestRecommendFromClusterErrors(t *testing.T) {
+	b, url := startWhatIf(t)
+	if _, err := b.PutPolicy(context.Background(), mustParse(t, writeFile(t, "quiet.yaml", strings.ReplaceAll(whatIfPolicy, "shop", "quiet"))), ""); err != nil {
+		t.Fatal(err)
+	}
+	shop := writeFile(t, "shop.yaml", whatIfPolicy)
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"unknown policy", []string{"--from-cluster", "nope"}, []string{"--from-cluster nope: policy nope is not on the cluster"}},
+		{"no history yet", []string{"--from-cluster", "quiet"}, []string{"--from-cluster quiet: ", "policy quiet has no recorded history yet"}},
+		{"unreachable cluster", []string{"--from-cluster", "shop", "--addr", "http://127.0.0.1:1"}, []string{"--from-cluster shop: the node did not answer", "Point --addr"}},
+		{"a policy of another id", []string{"--from-cluster", "quiet", "--policy", shop}, []string{`--policy ` + shop + `: its id is "shop", not the --from-cluster policy "quiet"`}},
+		{"a metric the cluster has no history of", []string{"--from-cluster", "shop", "--policy", writeFile(t, "qps.yaml", strings.Replace(whatIfPolicy, "name: rps", "name: qps", 1))},
+			[]string{"metric qps: the trace has no column \"qps\""}},
+		{"a trace with --from-cluster", []string{"--from-cluster", "shop", "--trace", "x.csv"}, []string{"--trace: not with --from-cluster"}},
+		{"a recorded size with --from-cluster", []string{"--from-cluster", "shop", "--recorded-size", "3"}, []string{"--recorded-size: not with --from-cluster"}},
+		{"neither", nil, []string{"--policy: required (or search the cluster's history with --from-cluster ID)"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			writes := b.Writes()
+			args := append([]string{"recommend"}, tc.args...)
+			if !slices.Contains(args, "--addr") {
+				args = append(args, "--addr", url)
+			}
+			code, _, stderr := runCLI(t, args...)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1\n%s", code, stderr)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+			if b.Writes() != writes {
+				t.Errorf("a failed recommend wrote %d time(s)", b.Writes()-writes)
+			}
+		})
+	}
+}
+
+// TestRecommendScoresAgainstTheCurrentTargets: every candidate is scored
+// against the current policy's targets. At a steady 120 requests per
+// second and a target of 50 the group needs 3; the 1.2× target (60) runs
+// 2, which its own target calls enough and the current one 33 % short, so
+// it is under-provisioned throughout and not recommended, and nothing
+// else is cheaper: keep the current policy.
+func TestRecommendScoresAgainstTheCurrentTargets(t *testing.T) {
+	pol, _ := writeRecommendInputs(t)
+	var b strings.Builder
+	b.WriteString("timestamp,rps\n")
+	t0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	for i := range 288 {
+		fmt.Fprintf(&b, "%s,120\n", t0.Add(time.Duration(i)*5*time.Minute).Format(time.RFC3339))
+	}
+	tr := writeFile(t, "steady.csv", b.String())
+	code, out, stderr := runCLI(t, "recommend", "--policy", pol, "--trace", tr, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got struct {
+		Current struct {
+			Summary simulate.Summary
+		}
+		Front []struct {
+			Settings struct {
+				TargetScale float64 `json:"target_scale"`
+				Min         int
+			}
+			Summary simulate.Summary
+		}
+		Recommended *json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Current.Summary.UnderProvisionedSamples != 0 || got.Current.Summary.PeakSize != 3 {
+		t.Fatalf("current %+v", got.Current.Summary)
+	}
+	if got.Recommended != nil {
+		t.Errorf("recommended %s; want none", *got.Recommended)
+	}
+	seen := false
+	for _, c := range got.Front {
+		if c.Settings.TargetScale == 1.2 && c.Settings.Min == 1 {
+			seen = true
+			if c.Summary.UnderProvisionedSamples != c.Summary.Samples || c.Summary.PeakSize != 2 {
+				t.Errorf("the 1.2× target: %+v; want 2 instances under-provisioned on every sample", c.Summary)
+				break
+			}
+		}
+	}
+	if !seen {
+		t.Errorf("the 1.2× target at min 1 is not on the front (cheapest): %.2000s", out)
 	}
 }

@@ -135,30 +135,18 @@ func runWhatIf(ctx context.Context, stdout, stderr io.Writer, t *apiTarget, o wh
 // replayStored replays the history through the stored policy alone, as
 // simulate does a trace file.
 func replayStored(stdout, stderr io.Writer, tr *trace.Trace, stored policy.Policy, o whatIfOptions) error {
-	recorded, err := api.TraceRecordedSize(tr)
+	cfg, series, err := historyReplay(stderr, tr, stored)
 	if err != nil {
 		return err
 	}
-	initial, err := api.TraceInitialSize(tr)
-	if err != nil {
-		return err
-	}
-	series, err := mapTrace(stored, tr, nil)
-	if err != nil {
-		return err
-	}
-	if step := tr.Step(); step > stored.StaleAfter.D() {
-		fmt.Fprintf(stderr, "warning: the history's step (%s) is longer than stale_after (%s): between buckets the metrics look stale and the policy only holds or grows, so it scales in only on a fresh bucket\n",
-			policy.Duration(step), stored.StaleAfter)
-	}
-	res, err := simulate.Run(simulate.Config{Policy: stored, InitialSize: initial, RecordedSize: recorded}, series)
+	res, err := simulate.Run(cfg, series)
 	if err != nil {
 		return err
 	}
 	if o.reportFile != "" {
 		opts := report.HTMLOptions{
 			Title:     "Capstan simulation: " + stored.ID,
-			TraceName: fmt.Sprintf("the cluster's history of %s (%d buckets of %s)", stored.ID, len(tr.Times), tr.Step()),
+			TraceName: historyName(stored.ID, tr),
 		}
 		if err := writeTo(o.reportFile, stdout, func(w io.Writer) error {
 			return report.WriteHTML(w, opts, stored, res, res.Summary)
@@ -170,4 +158,38 @@ func replayStored(stdout, stderr io.Writer, tr *trace.Trace, stored policy.Polic
 		return writeFormat(stdout, o.output, res.Summary)
 	}
 	return report.WriteSummary(stdout, res.Summary)
+}
+
+// historyReplay maps a cluster's history onto p as a replay of p alone
+// takes it (simulate --from-cluster without a candidate, recommend
+// --from-cluster): the columns by metric name, the group started at the
+// history's first ready size, cpu scaled by its recorded size. It warns on
+// stderr when the history states no size to start at, and when its step
+// outruns p's stale_after.
+func historyReplay(stderr io.Writer, tr *trace.Trace, p policy.Policy) (simulate.Config, simulate.Series, error) {
+	recorded, err := api.TraceRecordedSize(tr)
+	if err != nil {
+		return simulate.Config{}, simulate.Series{}, err
+	}
+	initial, err := api.TraceInitialSize(tr)
+	if err != nil {
+		return simulate.Config{}, simulate.Series{}, err
+	}
+	series, err := mapTrace(p, tr, nil)
+	if err != nil {
+		return simulate.Config{}, simulate.Series{}, err
+	}
+	if initial == 0 {
+		fmt.Fprintln(stderr, "warning: the history records no group size at its first bucket (a policy keeps its group's sizes with a predictive.history_step), so the replay starts at what the targets ask for there, not at the size the group had")
+	}
+	if step := tr.Step(); step > p.StaleAfter.D() {
+		fmt.Fprintf(stderr, "warning: the history's step (%s) is longer than stale_after (%s): between buckets the metrics look stale and the policy only holds or grows, so it scales in only on a fresh bucket\n",
+			policy.Duration(step), p.StaleAfter)
+	}
+	return simulate.Config{Policy: p, InitialSize: initial, RecordedSize: recorded}, series, nil
+}
+
+// historyName names a policy's history in reports.
+func historyName(id string, tr *trace.Trace) string {
+	return fmt.Sprintf("the cluster's history of %s (%d buckets of %s)", id, len(tr.Times), tr.Step())
 }
