@@ -12,11 +12,15 @@ import (
 )
 
 // namesPerCall is how many group names one DescribeAutoScalingGroups call
-// may carry: AWS refuses more with "The number of group names that may be
-// passed in is limited to 50".
-const namesPerCall = 50
+// carries: AWS takes 50 by default and up to MaxRecords when the call sets
+// it, at most 100 ("By default, you can only specify up to 50 names. You
+// can optionally increase this limit using the MaxRecords property."), so
+// the driver names 100 and sets MaxRecords to match: half the calls of 50.
+const namesPerCall = 100
 
-// recordsPerPage is the MaxRecords the driver asks for: a page holds every
+// recordsPerPage is the MaxRecords the driver asks for. It must be at
+// least namesPerCall, or AWS refuses the call ("The number of group names
+// that may be passed in is limited to ..."); equal, a page holds every
 // group one call names, so a call is normally one page; NextToken is
 // followed all the same.
 const recordsPerPage = namesPerCall
@@ -24,8 +28,8 @@ const recordsPerPage = namesPerCall
 var _ cloud.BatchDescriber = (*Driver)(nil)
 
 // DescribeBatch describes the groups with DescribeAutoScalingGroups, up to
-// 50 names per call (AWS's limit) and one region's client per region,
-// following NextToken. A group the answers leave out is missing
+// 100 names per call (AWS's limit with MaxRecords 100) and one region's
+// client per region, following NextToken. A group the answers leave out is missing
 // (cloud.ErrNotFound, as Describe reports it); a target that fails
 // validation gets its cloud.ErrInvalid without a call. Each group's state
 // is derived exactly as Describe derives it.

@@ -42,7 +42,7 @@ func describeCalls(emu *awsemu.Emulator) map[string][]int {
 	return out
 }
 
-// TestDescribeBatchCalls: 50 names per call per region, each group answered
+// TestDescribeBatchCalls: 100 names per call per region, each group answered
 // in place, an invalid target refused without a call.
 func TestDescribeBatchCalls(t *testing.T) {
 	h := newHarness(t, awsemu.Options{})
@@ -62,8 +62,48 @@ func TestDescribeBatchCalls(t *testing.T) {
 		t.Fatalf("invalid target: %v, want ErrInvalid", got[130].Err)
 	}
 	calls := describeCalls(h.emu)
-	if fmt.Sprint(calls["eu-west-1"]) != "[50 50 20]" || fmt.Sprint(calls["us-east-1"]) != "[10]" || len(calls) != 2 {
-		t.Fatalf("describe calls (names per call, by region) %v, want eu-west-1 [50 50 20], us-east-1 [10]", calls)
+	if fmt.Sprint(calls["eu-west-1"]) != "[100 20]" || fmt.Sprint(calls["us-east-1"]) != "[10]" || len(calls) != 2 {
+		t.Fatalf("describe calls (names per call, by region) %v, want eu-west-1 [100 20], us-east-1 [10]", calls)
+	}
+}
+
+// TestDescribeBatchCallCount: the number of calls a batch takes is the
+// groups over 100, rounded up (it was over 50), every group answered.
+func TestDescribeBatchCallCount(t *testing.T) {
+	tests := []struct {
+		groups    int
+		wantCalls int
+		wantLast  int // names in the last call
+	}{
+		{1, 1, 1},
+		{100, 1, 100},
+		{101, 2, 1},
+		{10000, 100, 100},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.groups), func(t *testing.T) {
+			h := newHarness(t, awsemu.Options{})
+			refs := batchRefs(t, h.emu, "g", testRegion, tc.groups)
+			got, err := h.drv.DescribeBatch(context.Background(), refs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, d := range got {
+				if d.Err != nil || d.State.Desired != i%5 {
+					t.Fatalf("group %d: %+v (err %v)", i, d.State, d.Err)
+				}
+			}
+			calls := describeCalls(h.emu)[testRegion]
+			if len(calls) != tc.wantCalls || calls[len(calls)-1] != tc.wantLast {
+				t.Fatalf("%d describe calls, the last naming %d groups; want %d calls, the last naming %d",
+					len(calls), calls[len(calls)-1], tc.wantCalls, tc.wantLast)
+			}
+			for i, n := range calls[:len(calls)-1] {
+				if n != 100 {
+					t.Fatalf("call %d named %d groups, want 100", i, n)
+				}
+			}
+		})
 	}
 }
 
@@ -74,8 +114,8 @@ func TestDescribeBatchThrottleEndsRegion(t *testing.T) {
 	h := newHarness(t, awsemu.Options{})
 	west := batchRefs(t, h.emu, "west", "eu-west-1", 120)
 	east := batchRefs(t, h.emu, "east", "us-east-1", 10)
-	// The second call of eu-west-1 names west-050..west-099.
-	if err := h.emu.InjectFault(awsemu.Fault{Action: awsemu.ActionDescribe, Group: "west-060", Code: awsemu.CodeThrottling}); err != nil {
+	// The second call of eu-west-1 names west-100..west-119.
+	if err := h.emu.InjectFault(awsemu.Fault{Action: awsemu.ActionDescribe, Group: "west-110", Code: awsemu.CodeThrottling}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := h.drv.DescribeBatch(context.Background(), append(west, east...))
@@ -84,12 +124,12 @@ func TestDescribeBatchThrottleEndsRegion(t *testing.T) {
 	}
 	for i, d := range got {
 		throttled := errors.Is(d.Err, cloud.ErrThrottled)
-		if want := i >= 50 && i < 120; throttled != want || !throttled && d.Err != nil {
+		if want := i >= 100 && i < 120; throttled != want || !throttled && d.Err != nil {
 			t.Fatalf("group %d: err %v, want throttled %v", i, d.Err, want)
 		}
 	}
-	if calls := describeCalls(h.emu); fmt.Sprint(calls["eu-west-1"]) != "[50 50]" || fmt.Sprint(calls["us-east-1"]) != "[10]" {
-		t.Fatalf("describe calls %v, want eu-west-1 [50 50] (none after the throttle), us-east-1 [10]", calls)
+	if calls := describeCalls(h.emu); fmt.Sprint(calls["eu-west-1"]) != "[100 20]" || fmt.Sprint(calls["us-east-1"]) != "[10]" {
+		t.Fatalf("describe calls %v, want eu-west-1 [100 20], us-east-1 [10]", calls)
 	}
 }
 
@@ -158,14 +198,14 @@ func TestConnectionReuse(t *testing.T) {
 func TestDescribeBatchRateLimited(t *testing.T) {
 	clk := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	h := newHarness(t, awsemu.Options{Now: func() time.Time { return clk }, RateLimit: emukit.RateLimit{ReadsPerSecond: 1, Burst: 2}})
-	refs := batchRefs(t, h.emu, "g", testRegion, 180) // four calls: 50, 50, 50, 30
+	refs := batchRefs(t, h.emu, "g", testRegion, 350) // four calls: 100, 100, 100, 50
 	got, err := h.drv.DescribeBatch(context.Background(), refs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range got {
-		if throttled := errors.Is(r.Err, cloud.ErrThrottled); throttled != (i >= 100) || i < 100 && r.Err != nil {
-			t.Fatalf("group %d: err %v, want throttled %v", i, r.Err, i >= 100)
+		if throttled := errors.Is(r.Err, cloud.ErrThrottled); throttled != (i >= 200) || i < 200 && r.Err != nil {
+			t.Fatalf("group %d: err %v, want throttled %v", i, r.Err, i >= 200)
 		}
 	}
 	if n, calls := h.emu.Throttled(), describeCalls(h.emu)[testRegion]; n != 1 || len(calls) != 3 {

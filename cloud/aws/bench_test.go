@@ -62,7 +62,7 @@ func BenchmarkDriverOverhead(b *testing.B) {
 }
 
 // BenchmarkDescribe10k describes 10,000 groups of 2 instances in one
-// region: DescribeBatch (50 names a call) against one Describe per group.
+// region: DescribeBatch (100 names a call) against one Describe per group.
 // Run with -benchtime 1x; the figures are in BENCHMARKS.md (issue 15).
 func BenchmarkDescribe10k(b *testing.B) {
 	hermetic(b)

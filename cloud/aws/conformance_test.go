@@ -127,7 +127,7 @@ func TestConformance(t *testing.T) {
 			Driver:    cloud.NewRetrying(h.drv, drivertest.FastRetry()),
 			Emulator:  conformanceEmulator{h.emu},
 			Batch:     h.drv,
-			BatchPage: awsemu.MaxNamesPerDescribe,
+			BatchPage: awsemu.MaxDescribeRecords,
 		}
 	})
 }

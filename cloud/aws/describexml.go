@@ -76,6 +76,14 @@ func (p describeProtocol) DeserializeResponse(ctx context.Context, schema *smith
 	return p.ClientProtocol.DeserializeResponse(ctx, schema, reg, resp, out)
 }
 
+// pageGroups is how many groups an answer likely holds, for the capacity
+// of its slice: the closing group-name tags, at least 1 and at most
+// recordsPerPage. Only a hint: a wrong count costs an append's regrowth
+// or some spare capacity, never an answer.
+func pageGroups(doc []byte) int {
+	return min(max(bytes.Count(doc, []byte("</AutoScalingGroupName>")), 1), recordsPerPage)
+}
+
 // errUnsupported stops decodeDescribe where the SDK's decoder must take
 // over; it never leaves this file.
 var errUnsupported = errors.New("not the plain DescribeAutoScalingGroups shape")
@@ -205,8 +213,10 @@ func (d *describeDecoder) child(parent elemKind, depth int, name []byte) (elemKi
 		return member(name, namedKind{elemGroups, kindGroups}, namedKind{elemNextToken, kindNextToken})
 	case kindGroups:
 		if d.groups == nil {
-			// A page holds up to recordsPerPage groups: one allocation.
-			d.groups = make([]types.AutoScalingGroup, 0, recordsPerPage)
+			// One allocation for the page, sized by its groups: a
+			// group's struct is large, and a single describe's page
+			// made at a batch page's size cost 30 kB more per call.
+			d.groups = make([]types.AutoScalingGroup, 0, pageGroups(d.doc))
 		}
 		d.groups = append(d.groups, types.AutoScalingGroup{})
 		return kindGroup, nil

@@ -3,6 +3,7 @@ package aws
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -250,5 +251,30 @@ func TestDriverDecodesDescribes(t *testing.T) {
 	}
 	if want := (cloud.GroupState{Desired: 3, Min: 1, Max: 9, InService: 2, Pending: 1}); gs != want {
 		t.Errorf("described %+v, want %+v", gs, want)
+	}
+}
+
+// TestDescribeDecoderPageCapacity: the decoder sizes a page's slice by
+// the groups in it, so a single describe does not pay for a batch page's
+// 100 (a group's struct is large).
+func TestDescribeDecoderPageCapacity(t *testing.T) {
+	emu := awsemu.New(awsemu.Options{})
+	all := make([]string, recordsPerPage)
+	for i := range all {
+		all[i] = fmt.Sprintf("cap-%03d", i)
+		if err := emu.CreateGroup(all[i], 0, 10, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []int{1, 3, recordsPerPage} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			var o autoscaling.DescribeAutoScalingGroupsOutput
+			if !decodeDescribe(emulatorAnswer(t, emu, recordsPerPage, all[:n]...), &o) {
+				t.Fatal("the emulator's answer went to the SDK's decoder")
+			}
+			if len(o.AutoScalingGroups) != n || cap(o.AutoScalingGroups) != n {
+				t.Fatalf("%d groups in a slice of capacity %d, want %d in %d", len(o.AutoScalingGroups), cap(o.AutoScalingGroups), n, n)
+			}
+		})
 	}
 }

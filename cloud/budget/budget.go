@@ -129,12 +129,13 @@ func Scope(g cloud.GroupRef) string {
 //   - fake: unlimited.
 //
 // PageSize matters only to Wrap (drivers the budget does not meter by
-// their requests): AWS's limit of 50 names per DescribeAutoScalingGroups,
+// their requests): AWS's limit of 100 names per DescribeAutoScalingGroups
+// (with MaxRecords 100, as the AWS driver sends it),
 // GCP's 500 results per list page, the fake cloud's 100 names per call;
 // Azure's 1 is never used (its driver is metered per request).
 func Defaults() map[string]Provider {
 	return map[string]Provider{
-		"aws":   {Read: 10, Write: 5, PageSize: 50},
+		"aws":   {Read: 10, Write: 5, PageSize: 100},
 		"gcp":   {Read: 10, Write: 5, PageSize: 500},
 		"azure": {Read: 10, Write: 5, PageSize: 1},
 		"fake":  {PageSize: 100},

@@ -162,7 +162,7 @@ func (d *Driver) Activities(ctx context.Context, g cloud.GroupRef, since time.Ti
 // throttled page slows the pages after it. Unmetered (Wrap), the batch is
 // cut into pages of PageSize groups, one token and one call of the
 // wrapped driver each, which is one provider call each when PageSize is
-// what the driver puts in one call (AWS: 50 names per
+// what the driver puts in one call (AWS: 100 names per
 // DescribeAutoScalingGroups).
 //
 // Why both: a token per request at the transport is exact whatever the
@@ -170,7 +170,7 @@ func (d *Driver) Activities(ctx context.Context, g cloud.GroupRef, since time.Ti
 // a filtered list per location for a few groups, the location's whole
 // list for many, the autoscalers' list beside it; Azure: a resource
 // group's list, then an instance view per scale set in transition). The
-// AWS driver's batch is regular, one call per 50 names, and metering its
+// AWS driver's batch is regular, one call per 100 names, and metering its
 // requests would mean giving the SDK a client of ours, which loses the
 // SDK's own (AWS_CA_BUNDLE, for one); so it is paged here instead.
 //

@@ -367,12 +367,12 @@ func TestDescribeBatch(t *testing.T) {
 		wantErr    bool               // the whole call fails
 		failed     int                // groups with an error
 	}{
-		{name: "one region: pages of 50, a token each", refs: mkRefs(120, "us-east-1"),
-			wantCalls: []int{50, 50, 20}, wantTokens: map[string]float64{"us-east-1": 3}},
+		{name: "one region: pages of 100, a token each", refs: mkRefs(250, "us-east-1"),
+			wantCalls: []int{100, 100, 50}, wantTokens: map[string]float64{"us-east-1": 3}},
 		{name: "two regions: pages and a budget each", refs: interleave(mkRefs(120, "us-east-1"), mkRefs(30, "eu-west-1")),
-			wantCalls: []int{50, 50, 20, 30}, wantTokens: map[string]float64{"us-east-1": 3, "eu-west-1": 1}},
-		{name: "a throttled page fails its groups only", refs: mkRefs(120, "us-east-1"),
-			answers: []error{nil, throttled}, wantCalls: []int{50, 50, 20}, wantTokens: map[string]float64{"us-east-1": 3}, failed: 50},
+			wantCalls: []int{100, 20, 30}, wantTokens: map[string]float64{"us-east-1": 2, "eu-west-1": 1}},
+		{name: "a throttled page fails its groups only", refs: mkRefs(250, "us-east-1"),
+			answers: []error{nil, throttled}, wantCalls: []int{100, 100, 50}, wantTokens: map[string]float64{"us-east-1": 3}, failed: 100},
 		{name: "a throttled region fails its groups only", refs: interleave(mkRefs(20, "us-east-1"), mkRefs(30, "eu-west-1")),
 			answers: []error{nil, throttled}, wantCalls: []int{20, 30}, wantTokens: map[string]float64{"us-east-1": 1, "eu-west-1": 1}, failed: 30},
 		{name: "every region failed: the call fails", refs: interleave(mkRefs(2, "us-east-1"), mkRefs(3, "eu-west-1")),

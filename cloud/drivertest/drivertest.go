@@ -77,7 +77,7 @@ type Setup struct {
 	// reports cloud.ErrThrottled (a retrying wrapper would absorb it).
 	Batch cloud.BatchDescriber
 	// BatchPage is how many groups one provider call of Batch answers at
-	// most (AWS: 50 names per call; GCP and Azure: the emulator's page
+	// most (AWS: 100 names per call; GCP and Azure: the emulator's page
 	// size); the suite describes more than two pages' worth.
 	BatchPage int
 }

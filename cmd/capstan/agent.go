@@ -425,8 +425,8 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 	// Transient failures (throttling, 5xx, timeouts) are retried with
 	// capped, jittered backoff within each call's deadline. The call
 	// budget sits under the retries, so that every attempt takes a token.
-	// AWS and the fake cloud make one request per call (a batch: per 50
-	// or 100 groups), so the budget counts their calls; the GCP and Azure
+	// AWS and the fake cloud make one request per call (a batch: per 100
+	// groups), so the budget counts their calls; the GCP and Azure
 	// drivers make several, of irregular shapes, so their HTTP clients
 	// send through the budget's transport, which counts each request.
 	retrying := func(provider string, d cloud.Driver) cloud.Driver {

@@ -28,9 +28,10 @@
 // ValidationError with AWS's wording; HonorCooldown=true is refused with
 // ScalingActivityInProgress during the group's cooldown; a missing group is
 // absent from describes and a ValidationError on writes. A describe may
-// name at most 50 groups (more is AWS's ValidationError "The number of group
-// names that may be passed in is limited to 50") and is paged by
-// MaxRecords (default 50, at most 100) and NextToken. Options.RateLimit
+// name at most 50 groups, or up to its MaxRecords (at most 100) when it
+// sets one (more is AWS's ValidationError "The number of group names that
+// may be passed in is limited to 50"), and is paged by MaxRecords
+// (default 50, at most 100) and NextToken. Options.RateLimit
 // throttles each access key and region as AWS throttles an account: 400
 // Throttling "Rate exceeded". Faults are injected as AWS error codes,
 // delays or dropped connections.
@@ -58,11 +59,18 @@ const (
 )
 
 // MaxNamesPerDescribe is how many group names one DescribeAutoScalingGroups
-// call may name; AWS refuses more with a ValidationError.
+// call may name when it sets no MaxRecords; AWS refuses more with a
+// ValidationError. A call that sets MaxRecords may name up to that many
+// (API Reference: "By default, you can only specify up to 50 names. You
+// can optionally increase this limit using the MaxRecords property.").
 const MaxNamesPerDescribe = 50
 
+// MaxDescribeRecords is the largest MaxRecords DescribeAutoScalingGroups
+// takes, and so the most names one call may carry.
+const MaxDescribeRecords = 100
+
 // DefaultDescribeRecords is DescribeAutoScalingGroups's page size when the
-// request sets no MaxRecords (it may ask for up to 100).
+// request sets no MaxRecords (it may ask for up to MaxDescribeRecords).
 const DefaultDescribeRecords = 50
 
 // maxActivities is how many scaling activities the emulator keeps per
@@ -582,17 +590,26 @@ func (e *Emulator) requestID() string {
 
 // describe answers DescribeAutoScalingGroups: the named groups that exist,
 // in the order named, or every group by name when none is named. Unknown
-// names are left out, not errors, as AWS does. More than MaxNamesPerDescribe
-// names is a ValidationError with AWS's wording. The matches are paged as
-// AWS pages them: MaxRecords (1..100, default 50) per answer, and a
-// NextToken (an opaque offset into the matches) while more remain.
+// names are left out, not errors, as AWS does. More than
+// MaxNamesPerDescribe names is a ValidationError with AWS's wording unless
+// the request sets MaxRecords and names no more than that: MaxRecords
+// raises the limit, and cannot itself exceed MaxDescribeRecords. The
+// matches are paged as AWS pages them: MaxRecords (1..100, default 50) per
+// answer, and a NextToken (an opaque offset into the matches) while more
+// remain.
 func (e *Emulator) describe(form map[string][]string, names []string, region, reqID string) (any, *apiError) {
-	if len(names) > MaxNamesPerDescribe {
-		return nil, errorf(http.StatusBadRequest, CodeValidationError, "The number of group names that may be passed in is limited to %d", MaxNamesPerDescribe)
-	}
+	// MaxRecords first: out of range, it is the field to blame whatever
+	// the names.
 	size, offset, aerr := paging(form, DefaultDescribeRecords)
 	if aerr != nil {
 		return nil, aerr
+	}
+	limit := MaxNamesPerDescribe
+	if v := form["MaxRecords"]; len(v) > 0 && v[0] != "" {
+		limit = max(limit, size)
+	}
+	if len(names) > limit {
+		return nil, errorf(http.StatusBadRequest, CodeValidationError, "The number of group names that may be passed in is limited to %d", limit)
 	}
 	if e.opts.PageSize > 0 {
 		size = min(size, e.opts.PageSize)
@@ -641,8 +658,8 @@ func paging(form map[string][]string, def int) (size, offset int, _ *apiError) {
 	size = def
 	if raw := get("MaxRecords"); raw != "" {
 		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 100 {
-			return 0, 0, errorf(http.StatusBadRequest, CodeValidationError, "Value %q for parameter MaxRecords is invalid: must be an integer from 1 to 100", raw)
+		if err != nil || n < 1 || n > MaxDescribeRecords {
+			return 0, 0, errorf(http.StatusBadRequest, CodeValidationError, "Value %q for parameter MaxRecords is invalid: must be an integer from 1 to %d", raw, MaxDescribeRecords)
 		}
 		size = n
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -26,8 +27,9 @@ func names(prefix string, n int) []string {
 	return out
 }
 
-// TestDescribeNameLimitAndPaging: AWS's limit of 50 names per call, its
-// MaxRecords range, and NextToken paging over the matches.
+// TestDescribeNameLimitAndPaging: AWS's limit of 50 names per call, raised
+// to MaxRecords (at most 100) when the call sets it, the MaxRecords range,
+// and NextToken paging over the matches.
 func TestDescribeNameLimitAndPaging(t *testing.T) {
 	emu, client, _ := setup(t, awsemu.Options{})
 	all := names("g", 120)
@@ -42,14 +44,23 @@ func TestDescribeNameLimitAndPaging(t *testing.T) {
 		names     []string
 		max       int32 // MaxRecords; 0 leaves it out
 		wantCode  string
-		wantPages []int // groups per page
+		wantMsg   string // the error message, when wantCode is set
+		wantPages []int  // groups per page
 	}{
-		{"50 names is one default page", all[:50], 0, "", []int{50}},
-		{"51 names is refused", all[:51], 0, awsemu.CodeValidationError, nil},
-		{"pages of MaxRecords", all[:50], 20, "", []int{20, 20, 10}},
-		{"missing names are left out, not pages", append(names("absent", 30), all[:5]...), 0, "", []int{5}},
-		{"no names pages every group by the default 50", nil, 0, "", []int{50, 50, 20}},
-		{"MaxRecords above 100 is refused", all[:3], 101, awsemu.CodeValidationError, nil},
+		{"50 names is one default page", all[:50], 0, "", "", []int{50}},
+		{"51 names without MaxRecords is refused", all[:51], 0, awsemu.CodeValidationError, limited(50), nil},
+		{"51 names with MaxRecords 51 is one page", all[:51], 51, "", "", []int{51}},
+		{"100 names with MaxRecords 100 is one page", all[:100], 100, "", "", []int{100}},
+		{"101 names with MaxRecords 100 is refused", all[:101], 100, awsemu.CodeValidationError, limited(100), nil},
+		{"61 names with MaxRecords 60 is refused", all[:61], 60, awsemu.CodeValidationError, limited(60), nil},
+		{"MaxRecords below 50 does not lower the limit", all[:50], 20, "", "", []int{20, 20, 10}},
+		{"MaxRecords below 50 does not raise it either", all[:51], 20, awsemu.CodeValidationError, limited(50), nil},
+		{"missing names count against the limit", append(names("absent", 48), all[:3]...), 0, awsemu.CodeValidationError, limited(50), nil},
+		{"missing names are left out, not pages", append(names("absent", 30), all[:5]...), 0, "", "", []int{5}},
+		{"no names pages every group by the default 50", nil, 0, "", "", []int{50, 50, 20}},
+		{"no names pages by MaxRecords 100", nil, 100, "", "", []int{100, 20}},
+		{"MaxRecords above 100 is refused", all[:3], 101, awsemu.CodeValidationError, maxRecordsInvalid(101), nil},
+		{"MaxRecords 101 with 101 names is refused for MaxRecords", all[:101], 101, awsemu.CodeValidationError, maxRecordsInvalid(101), nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,6 +75,12 @@ func TestDescribeNameLimitAndPaging(t *testing.T) {
 				if tc.wantCode != "" {
 					if code := apiCode(err); code != tc.wantCode {
 						t.Fatalf("error %v, want code %s", err, tc.wantCode)
+					}
+					if msg := apiErrMessage(err); msg != tc.wantMsg {
+						t.Fatalf("message %q, want %q", msg, tc.wantMsg)
+					}
+					if n := len(emu.Calls()); n == 0 || emu.Calls()[n-1].Code != tc.wantCode {
+						t.Fatalf("the refused call is not in the call log as %s", tc.wantCode)
 					}
 					return
 				}
@@ -165,6 +182,16 @@ func TestRateLimit(t *testing.T) {
 	if logged != 2 {
 		t.Fatalf("%d throttled calls in the log, want 2", logged)
 	}
+}
+
+// limited is AWS's message for a describe naming more groups than allowed.
+func limited(n int) string {
+	return fmt.Sprintf("The number of group names that may be passed in is limited to %d", n)
+}
+
+// maxRecordsInvalid is the emulator's message for a MaxRecords out of range.
+func maxRecordsInvalid(n int) string {
+	return fmt.Sprintf("Value %q for parameter MaxRecords is invalid: must be an integer from 1 to 100", strconv.Itoa(n))
 }
 
 func asResponse(err error, re **awshttp.ResponseError) bool { return errors.As(err, re) }
