@@ -282,8 +282,12 @@ func TestRetryStaysWithinDeadline(t *testing.T) {
 	if !errors.Is(err, ErrThrottled) || errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err %v: want ErrThrottled, not the deadline", err)
 	}
-	if took >= 250*time.Millisecond {
-		t.Errorf("read took %s, past its 250ms deadline", took)
+	// The error and the request count above say the read gave up when
+	// the next wait did not fit, rather than waiting into the deadline;
+	// the time is a loose check on top, with room for a loaded machine
+	// (the two requests under -race once took the read to 251 ms).
+	if took >= 350*time.Millisecond {
+		t.Errorf("read took %s, well past its 250ms deadline", took)
 	}
 	if n := len(h.emu.Calls()); n != 2 {
 		t.Errorf("%d requests, want 2", n)
