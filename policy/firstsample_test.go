@@ -100,3 +100,64 @@ func TestFirstForecastWhateverOffset(t *testing.T) {
 		}
 	}
 }
+
+// TestRetuneCountsSampleOnce: a running model chosen again on the history
+// window (here after three times the hour it was chosen on) is rebuilt from
+// the window, which holds the latest sample in its last bucket: the
+// rebuilt model holds each of the window's values once and the sample not
+// again, wherever in its bucket it falls.
+func TestRetuneCountsSampleOnce(t *testing.T) {
+	const step = 10 * time.Second
+	p := firstSamplePolicy()
+	values := series(360, 5, func(i int) float64 { return 1000 + float64(i) })
+	start := t0.Add(-time.Duration(len(values)-1) * step) // the last bucket starts at t0
+	for _, offset := range []time.Duration{0, 4 * time.Second, step - time.Nanosecond} {
+		at := t0.Add(offset)
+		mm := MetricModel{CheckedAt: at.Add(-3 * time.Hour), TunedAt: at.Add(-3 * time.Hour), TunedSpan: time.Hour}
+		resetModel(&mm, 0, step)
+		mm.Model.Observe(at.Add(-step), 990, mm.Params)
+		s := State{Models: []MetricModel{mm}}
+		if !s.NeedsHistory(p, at) {
+			t.Fatal("no retune due: the test does not test a rebuild")
+		}
+		in := Inputs{Current: 2, Ready: 2}
+		in.Metrics[0] = Sample{Time: at, Value: values[len(values)-1], Present: true}
+		in.History[0] = Window{Start: start, Step: step, Values: values}
+		d := Evaluate(p, in, s, at)
+		got := d.Next.Models[0]
+		if !got.TunedAt.Equal(at) {
+			t.Fatalf("sample %v into its bucket: tuned at %v, want a retune at %v", offset, got.TunedAt, at)
+		}
+		if got.Model.Count != len(values) {
+			t.Errorf("sample %v into its bucket: the rebuilt model holds %d observations from a window of %d values",
+				offset, got.Model.Count, len(values))
+		}
+	}
+}
+
+// TestWindowHolds: a window holds a time when the bucket it falls in is
+// inside the window and has a value.
+func TestWindowHolds(t *testing.T) {
+	const step = 10 * time.Second
+	w := Window{Start: t0, Step: step, Values: []float64{1, math.NaN(), 3}}
+	tests := []struct {
+		name string
+		w    Window
+		at   time.Time
+		want bool
+	}{
+		{"first bucket's start", w, t0, true},
+		{"inside the first bucket", w, t0.Add(4 * time.Second), true},
+		{"last bucket's last instant", w, t0.Add(3*step - time.Nanosecond), true},
+		{"a missing bucket", w, t0.Add(step + time.Second), false},
+		{"before the window", w, t0.Add(-time.Nanosecond), false},
+		{"at the window's end", w, t0.Add(3 * step), false},
+		{"an empty window", Window{}, t0, false},
+		{"no step", Window{Start: t0, Values: []float64{1}}, t0, false},
+	}
+	for _, tc := range tests {
+		if got := tc.w.holds(tc.at); got != tc.want {
+			t.Errorf("%s: holds %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
