@@ -86,24 +86,26 @@ func TestPacingKey(t *testing.T) {
 // state is committed only when due.
 //
 // The first evaluation fits the model on the history window, whose
-// buckets are labelled with their start, and then observes the latest
-// sample: inside a bucket that sample is a later observation and counts,
-// on a bucket's start it is the bucket itself and does not, so the first
-// forecast (three observations) comes one evaluation later. The clock
-// used to start at the wall clock's second, which fell on a bucket's
-// start one run in ten and failed the test; both cases are fixed here.
+// buckets are labelled with their start, and does not observe the latest
+// sample again when a fitted bucket holds it. Before that was so, a sample
+// inside a bucket counted twice and the first forecast came an evaluation
+// earlier than for one on a bucket's start (the clock then started at the
+// wall clock's second, fell on a bucket's start one run in ten and failed
+// the test): both cases now score their first forecast at the same
+// evaluation.
 func TestEvaluationsContinue(t *testing.T) {
 	tests := []struct {
 		name string
 		// offset is the first sample's distance from a bucket's start.
 		offset time.Duration
-		// firstScored is the first evaluation that scores a forecast: the
-		// one a lead (two evaluations) after the first forecast.
-		firstScored int
 	}{
-		{"first sample inside a bucket", 4 * time.Second, 3},
-		{"first sample on a bucket's start", 0, 4},
+		{"first sample inside a bucket", 4 * time.Second},
+		{"first sample on a bucket's start", 0},
 	}
+	// firstScored is the first evaluation that scores a forecast: the
+	// first forecast comes with the third observation (the third
+	// evaluation, 2), and is scored a lead (two evaluations) after it.
+	const firstScored = 4
 	const spec = `{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
 "metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`
 	p, err := policy.Parse([]byte(spec))
@@ -130,11 +132,11 @@ func TestEvaluationsContinue(t *testing.T) {
 			}
 			for i, got := range scored {
 				want := 0
-				if i >= tc.firstScored {
+				if i >= firstScored {
 					want = scored[i-1] + 1
 				}
 				if got != want {
-					t.Fatalf("forecasts scored after each evaluation: %v; want none before evaluation %d, then one more at each", scored, tc.firstScored)
+					t.Fatalf("forecasts scored after each evaluation: %v; want none before evaluation %d, then one more at each", scored, firstScored)
 				}
 			}
 			// A replaced policy version starts from the committed state, not

@@ -268,10 +268,10 @@ type evalRig struct {
 // and makes the loop, with the term's batches when the node writes them.
 func newEvalRig(t *testing.T, spec string, setup func(*Node)) *evalRig {
 	t.Helper()
-	// The clock starts mid-bucket: with the samples on the windows' 10 s
-	// bucket boundaries the first forecast comes one evaluation later,
-	// which failed TestEvaluationsContinue in one run in ten (every run
-	// whose clock started on a boundary).
+	// The clock starts mid-bucket, not at the wall clock's second, so that
+	// every run feeds the same samples to the same 10 s buckets (the first
+	// forecast no longer depends on a sample's place in its bucket:
+	// TestEvaluationsContinue checks both).
 	r := &evalRig{clock: time.Now().UTC().Truncate(10 * time.Second).Add(5 * time.Second)}
 	n, _ := startSingleNode(t, time.Hour, func(n *Node) {
 		n.now = r.now

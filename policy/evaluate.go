@@ -99,13 +99,17 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			continue
 		}
 		mm := &s.Models[i]
-		configureSeason(p, mm, in.History[i], now)
+		fitted := configureSeason(p, mm, in.History[i], now)
 		if !smp.Present || !isFinite(smp.Value) {
 			continue
 		}
 		y := demand(m, smp.Value, in)
 		f := math.NaN()
-		if tn := smp.Time.UnixNano(); tn > mm.Model.LastUnixNano {
+		// A sample inside a bucket the model was just fitted on is in that
+		// bucket's value already: fed again it would count twice, and the
+		// model's first forecast would come an evaluation earlier when the
+		// sample is not on its bucket's start than when it is.
+		if tn := smp.Time.UnixNano(); tn > mm.Model.LastUnixNano && !fitted.holds(smp.Time) {
 			f = observe(mm, tn, y, lead)
 		}
 		if mm.Model.Count < minForecastObservations {

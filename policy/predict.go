@@ -155,16 +155,18 @@ func (m *MetricModel) retuneDue(now time.Time, history time.Duration) bool {
 // `season: auto`. Each candidate season is backtested on the history and the
 // model with the lowest forecast error wins; the backtest's scores become the
 // new model's skill, so a model earns trust on its own forecasts, not on its
-// predecessor's, and does not have to wait for fresh ones.
-func configureSeason(p *Policy, mm *MetricModel, hist Window, now time.Time) {
+// predecessor's, and does not have to wait for fresh ones. It returns the
+// history the model was rebuilt from (an empty Window when it was not), so
+// the caller does not feed a reading that history already holds again.
+func configureSeason(p *Policy, mm *MetricModel, hist Window, now time.Time) (fitted Window) {
 	season := p.Predictive.Season
 	retune := mm.retuneDue(now, p.Predictive.History.D())
 	if !mm.CheckedAt.IsZero() && !retune {
 		if !season.Auto && mm.Model.Period == season.Period {
-			return // configured season already in place
+			return Window{} // configured season already in place
 		}
 		if season.Auto && now.Sub(mm.CheckedAt) < seasonRecheck {
-			return
+			return Window{}
 		}
 	}
 	mm.CheckedAt = now
@@ -177,13 +179,13 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, now time.Time) {
 		if retune {
 			mm.TunedAt = now // no history to choose on: try again a period later, not at every evaluation
 		}
-		return
+		return Window{}
 	}
 	candidates := [2]time.Duration{season.Period, -1}
 	if season.Auto {
 		detected, _ := forecast.DetectSeason(hist.Values, hist.Step, forecast.DefaultCandidates())
 		if detected == mm.Model.Period && mm.Model.Count > 0 && !retune {
-			return // same season as before: keep the running model
+			return Window{} // same season as before: keep the running model
 		}
 		candidates = [2]time.Duration{detected, 0}
 		if detected == 0 {
@@ -201,6 +203,7 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, now time.Time) {
 	}
 	best.CheckedAt, best.TunedAt, best.TunedSpan = now, now, hist.End().Sub(hist.Start)
 	*mm = best
+	return hist
 }
 
 // resetModel starts an empty model with no scores, the default parameters
@@ -494,4 +497,14 @@ func trimWindow(w Window, now time.Time, history time.Duration) Window {
 		w.Values = w.Values[drop:]
 	}
 	return w
+}
+
+// holds reports whether w has a value in the bucket t falls in: a reading
+// taken at t is part of that value, so a model fitted on w has seen it.
+func (w Window) holds(t time.Time) bool {
+	if w.Step <= 0 || t.Before(w.Start) {
+		return false
+	}
+	i := t.Sub(w.Start) / w.Step
+	return i < time.Duration(len(w.Values)) && isFinite(w.Values[i])
 }
