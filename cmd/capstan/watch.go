@@ -60,6 +60,11 @@ func (f *watchFlags) run(ctx context.Context, w io.Writer, title string, show fu
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			// select picks at random when the tick and the interrupt
+			// are both ready: an interrupt always wins.
+			if ctx.Err() != nil {
+				return nil
+			}
 		}
 	}
 }
