@@ -365,6 +365,9 @@ func stripNaN(d Decision) Decision {
 		if math.IsNaN(d.Metrics[i].Upper) {
 			d.Metrics[i].Upper = -1
 		}
+		if math.IsNaN(d.Metrics[i].RaiseGain) {
+			d.Metrics[i].RaiseGain = -1
+		}
 	}
 	return d
 }
