@@ -377,7 +377,6 @@ type MetricRecord struct {
 	Upper           *float64 `json:"forecast_upper,omitempty"`
 	Season          Duration `json:"season,omitempty"`
 	Skill           *float64 `json:"skill,omitempty"`
-	RaiseGain       *float64 `json:"raise_gain,omitempty"`
 	Trusted         bool     `json:"trusted,omitempty"`
 }
 
@@ -412,10 +411,7 @@ func (d *Decision) Record(p Policy) Record {
 			sk := m.Skill
 			mr.Skill = &sk
 		}
-		if isFinite(m.RaiseGain) {
-			g := m.RaiseGain
-			mr.RaiseGain = &g
-		}
+
 		r.Metrics = append(r.Metrics, mr)
 	}
 	return r
