@@ -343,9 +343,12 @@ func (s *State) UnmarshalBinary(b []byte) error {
 				mm.Params = forecast.Params{Alpha: d.float(), Beta: d.float(), Gamma: d.float(), Phi: d.float()}
 				mm.Persist = d.float()
 				mm.TunedAt, mm.TunedSpan = d.time(), time.Duration(d.varint())
-				if d.err == nil && (mm.Params.Validate() != nil || !(mm.Persist >= 0 && mm.Persist <= 1) || !isFinite(mm.ErrBias) || !(mm.ErrSquare >= 0) || mm.TunedSpan < 0) {
-					d.err = fmt.Errorf("model %d: parameters out of range", i)
-				}
+			}
+			// Checked for every version: a version 1 model's squared
+			// error stands in for ErrSquare, and a negative or NaN one
+			// would decode here and be refused once re-encoded.
+			if d.err == nil && (mm.Params.Validate() != nil || !(mm.Persist >= 0 && mm.Persist <= 1) || !isFinite(mm.ErrBias) || !(mm.ErrSquare >= 0) || mm.TunedSpan < 0) {
+				d.err = fmt.Errorf("model %d: parameters out of range", i)
 			}
 			if version >= 4 {
 				mm.RaiseLoss, mm.HoldLoss = d.float(), d.float()
