@@ -186,6 +186,11 @@ type MetricProposal struct {
 	// Skill is 1 − (the forecast's mean asymmetric loss ÷ persistence's) at
 	// the lead horizon; NaN until enough forecasts have been scored.
 	Skill float64
+	// RaiseGain is 1 − (the capacity loss of raising to the forecast where
+	// it exceeded persistence ÷ that of holding at persistence) at the lead
+	// horizon; NaN until enough forecasts have been scored or when holding
+	// lost nothing.
+	RaiseGain float64
 	// The flags sit together so that a Decision, copied on every
 	// evaluation, stays small.
 
@@ -194,7 +199,8 @@ type MetricProposal struct {
 	// WithinTolerance is true when the value was inside the tolerance band,
 	// so Reactive is the current size.
 	WithinTolerance bool
-	// Trusted is true when Skill is above 0: only trusted forecasts act.
+	// Trusted is true when Skill is above 0 and RaiseGain is not below 0:
+	// only trusted forecasts act.
 	Trusted bool
 }
 
@@ -306,6 +312,8 @@ func (d *Decision) Explain(p Policy) string {
 			switch {
 			case math.IsNaN(m.Skill):
 				b.WriteString(" (not trusted yet: too few forecasts scored)")
+			case !m.Trusted && m.Skill > 0:
+				fmt.Fprintf(&b, " (not trusted: skill %.2f, but its raises cost more capacity than they saved: gain %.2f)", m.Skill, m.RaiseGain)
 			case !m.Trusted:
 				fmt.Fprintf(&b, " (not trusted: skill %.2f)", m.Skill)
 			default:
@@ -403,6 +411,7 @@ func (d *Decision) Record(p Policy) Record {
 			sk := m.Skill
 			mr.Skill = &sk
 		}
+
 		r.Metrics = append(r.Metrics, mr)
 	}
 	return r

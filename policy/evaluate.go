@@ -80,7 +80,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		m := &p.Metrics[i]
 		smp := in.Metrics[i]
 		mp := &d.Metrics[i]
-		mp.Forecast, mp.Skill, mp.Upper = math.NaN(), math.NaN(), math.NaN()
+		mp.Forecast, mp.Skill, mp.Upper, mp.RaiseGain = math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		mp.Value = smp.Value
 		fresh := smp.Present && isFinite(smp.Value) && now.Sub(smp.Time) <= p.StaleAfter.D()
 		if !fresh {
@@ -135,8 +135,16 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			mp.Forecast = max(f, 0)
 			mp.Predictive = demandProposal(m, mp.Forecast, current, p.Tolerance)
 			mp.Season = mm.Model.Period
-			mp.Skill = mm.Skill()
-			mp.Trusted = mp.Skill > 0
+			mp.Skill, mp.RaiseGain = mm.Skill(), mm.RaiseGain()
+			// Trusted when the forecast beats persistence and its raises
+			// above persistence have paid in capacity: the second keeps a
+			// smoothed forecast of a bursty series, which beats persistence
+			// but sits above every trough, from buying idle instances, a
+			// cost that grows with the group (rounding hides it at 20
+			// instances, not at 100). A gain of 0 (no forecast above
+			// persistence lately, as on a fall) or NaN (nothing lost by
+			// holding) does not veto.
+			mp.Trusted = mp.Skill > 0 && !(mp.RaiseGain < 0)
 			mp.Upper = max(mm.Upper(mp.Forecast), 0)
 			if mp.Trusted {
 				predictive = max(predictive, mp.Predictive)

@@ -365,6 +365,9 @@ func stripNaN(d Decision) Decision {
 		if math.IsNaN(d.Metrics[i].Upper) {
 			d.Metrics[i].Upper = -1
 		}
+		if math.IsNaN(d.Metrics[i].RaiseGain) {
+			d.Metrics[i].RaiseGain = -1
+		}
 	}
 	return d
 }
@@ -431,6 +434,9 @@ func FuzzStateUnmarshal(f *testing.F) {
 			f.Add(v1)
 		}
 	}
+	// Found by this target: a version 1 model whose squared error is
+	// negative decoded, and its re-encoding was refused.
+	f.Add([]byte("\x0100\x01000\x0100\x010\x0100\x800\x80\x80ŋ\xc6\xd1\x01\x80\x80\x97\xd9\xecE0000000000000000\x030000000000000000000000000000000\xee000000000\x0100000000000000000"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s State
 		if err := s.UnmarshalBinary(data); err != nil {

@@ -58,6 +58,16 @@ func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
 			mm.ErrBias += skillWeight * (e - mm.ErrBias)
 			mm.ErrSquare += skillWeight * (sq - mm.ErrSquare)
 		}
+		// The capacity loss of raising to this forecast where it was
+		// above persistence, and of holding at persistence: what the
+		// max(reactive, predictive) rule gains or pays by the forecast.
+		raise, hold := capacityLoss(y-max(pf.Forecast, pf.Naive)), capacityLoss(y-pf.Naive)
+		if mm.Scored == 0 {
+			mm.RaiseLoss, mm.HoldLoss = raise, hold
+		} else {
+			mm.RaiseLoss += skillWeight * (raise - mm.RaiseLoss)
+			mm.HoldLoss += skillWeight * (hold - mm.HoldLoss)
+		}
 		mm.Scored = min(mm.Scored+1, maxScored)
 		done++
 	}
@@ -211,6 +221,7 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, now time.Time) (fi
 func resetModel(mm *MetricModel, period, step time.Duration) {
 	mm.Model.Reset(period, step)
 	mm.Pending, mm.ErrForecast, mm.ErrNaive, mm.ErrBias, mm.ErrSquare, mm.Scored = mm.Pending[:0], 0, 0, 0, 0, 0
+	mm.RaiseLoss, mm.HoldLoss = 0, 0
 	mm.Params, mm.Persist = forecast.DefaultParams(), 1
 }
 
@@ -230,6 +241,20 @@ func asymmetricLoss(e float64) float64 {
 		return underCost * e * e
 	}
 	return e * e
+}
+
+// capacityLoss is the cost of capacity sized for a forecast that missed
+// demand by e (observed minus forecast): underCost per unit short, one per
+// unit idle. Linear, unlike asymmetricLoss, because it prices capacity:
+// instance-hours and unserved demand add up unit by unit, and a square
+// would let a few large bursts that a raise half covered outweigh the many
+// troughs where it bought idle instances (measured: BENCHMARKS.md, issue 9
+// round seven).
+func capacityLoss(e float64) float64 {
+	if e > 0 {
+		return underCost * e
+	}
+	return -e
 }
 
 // tuneAlphas and tuneGammas are the level and seasonal smoothing weights the

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"encoding/hex"
+	"errors"
+	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -133,6 +135,83 @@ func TestStateDecodesVersion2(t *testing.T) {
 	var s2 State
 	if err := s2.UnmarshalBinary(again); err != nil || again[0] != stateVersion || !reflect.DeepEqual(s, s2) {
 		t.Fatalf("version %d round trip: %v\n%+v\n%+v", stateVersion, err, s, s2)
+	}
+}
+
+// TestStateDecodesVersion3 decodes golden bytes written by the version 3
+// encoder (the version 2 fixture with a forecast-raised scale-out): they
+// load as written, with no raise or hold loss, which version 4 added, so
+// the model's raises count as paying (RaiseGain NaN) until rescored; and
+// they re-encode in the current version.
+func TestStateDecodesVersion3(t *testing.T) {
+	raw, err := os.ReadFile("testdata/state-v3.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != 3 {
+		t.Fatalf("fixture is version %d, want 3", b[0])
+	}
+	var s State
+	if err := s.UnmarshalBinary(b); err != nil {
+		t.Fatalf("version 3 state does not decode: %v", err)
+	}
+	mm := s.Models[0]
+	if !s.LastForecastScaleOut.Equal(t0.Add(2*time.Minute)) || mm.Persist != 0.5 || mm.TunedSpan != 6*time.Hour ||
+		mm.RaiseLoss != 0 || mm.HoldLoss != 0 || !math.IsNaN(mm.RaiseGain()) {
+		t.Fatalf("decoded %+v", s)
+	}
+	again, _ := s.MarshalBinary()
+	var s2 State
+	if err := s2.UnmarshalBinary(again); err != nil || again[0] != stateVersion || !reflect.DeepEqual(s, s2) {
+		t.Fatalf("version %d round trip: %v\n%+v\n%+v", stateVersion, err, s, s2)
+	}
+}
+
+// TestStateRefusesBadRaiseLoss checks that a version 4 state whose raise or
+// hold loss is negative or not finite is refused, naming the rule, and
+// leaves the state it was decoded into alone.
+func TestStateRefusesBadRaiseLoss(t *testing.T) {
+	raw, err := os.ReadFile("testdata/state-v3.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var good State
+	if err := good.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name        string
+		raise, hold float64
+	}{
+		{"negative raise loss", -1, 2},
+		{"negative hold loss", 1, -2},
+		{"infinite raise loss", math.Inf(1), 2},
+		{"NaN hold loss", 1, math.NaN()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := good.Clone()
+			bad.Models[0].RaiseLoss, bad.Models[0].HoldLoss = tc.raise, tc.hold
+			enc, err := bad.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			into := good.Clone()
+			err = into.UnmarshalBinary(enc)
+			if !errors.Is(err, ErrBadState) || !strings.Contains(err.Error(), "raise or hold loss") {
+				t.Fatalf("error %v, want ErrBadState naming the raise or hold loss", err)
+			}
+			if !reflect.DeepEqual(into, good) {
+				t.Fatalf("state changed on a refused decode")
+			}
+		})
 	}
 }
 

@@ -102,6 +102,15 @@ type MetricModel struct {
 	Persist float64
 	// Scored counts the forecasts scored so far.
 	Scored int
+	// RaiseLoss and HoldLoss are exponentially weighted means, at the lead
+	// horizon, of the capacity loss (see capacityLoss) of raising to the
+	// forecast when it was above persistence (max(persistence, forecast))
+	// and of holding at persistence. The decision rule takes the larger of
+	// the reactive and the predictive proposal, so what a forecast is worth
+	// to it is not its accuracy (Skill) but whether those raises paid; on a
+	// bursty series a smoothed forecast sits above the troughs, scores well
+	// against persistence, and still buys idle capacity at every trough.
+	RaiseLoss, HoldLoss float64
 
 	// horizons caches derived forecast horizons; never encoded.
 	horizons horizonCache
@@ -151,6 +160,17 @@ func (m *MetricModel) Spread() (float64, bool) {
 	return math.Sqrt(max(0, m.ErrSquare-m.ErrBias*m.ErrBias)), true
 }
 
+// RaiseGain is 1 − RaiseLoss/HoldLoss: above 0, raising to the forecast
+// where it exceeded persistence cost less capacity loss than holding at
+// persistence. NaN until enough forecasts are scored, or when holding lost
+// nothing (a state decoded from version 3 or older, or a constant series).
+func (m *MetricModel) RaiseGain() float64 {
+	if m.Scored < minScoredForecasts || !(m.HoldLoss > 0) {
+		return math.NaN()
+	}
+	return 1 - m.RaiseLoss/m.HoldLoss
+}
+
 // Skill is 1 − ErrForecast/ErrNaive: above 0 the forecasts beat
 // persistence at the lead horizon, by the asymmetric loss. NaN until enough forecasts are scored.
 func (m *MetricModel) Skill() float64 {
@@ -185,12 +205,15 @@ func (s State) Clone() State {
 // after each model's pending forecasts its error bias and square, its
 // parameters and persistence, and when it was last tuned on how much
 // history. Version 3 adds, after the reversals, the time of the last
-// forecast-raised scale-out. Versions 1 and 2 still decode
-// (policy/testdata/state-v1.hex, state-v2.hex): version 1 models with the
-// parameters and full anchoring they were built with, their squared errors
-// standing in for the asymmetric loss until rescored; both as if no
-// forecast had raised a scale-out.
-const stateVersion = 3
+// forecast-raised scale-out. Version 4 adds, after each model's tuning
+// time and span, its raise and hold losses. Versions 1 to 3 still decode
+// (policy/testdata/state-v1.hex, state-v2.hex, state-v3.hex): version 1
+// models with the parameters and full anchoring they were built with,
+// their squared errors standing in for the asymmetric loss until rescored;
+// 1 and 2 as if no forecast had raised a scale-out; 1 to 3 with no raise or
+// hold loss, so their raises count as paying until forecasts are scored
+// again (RaiseGain is NaN).
+const stateVersion = 4
 
 // maxStateEntries bounds every list in a decoded state so that garbage input
 // cannot make the decoder allocate without limit.
@@ -245,6 +268,8 @@ func (s State) MarshalBinary() ([]byte, error) {
 		}
 		b = appendTime(b, mm.TunedAt)
 		b = binary.AppendVarint(b, int64(mm.TunedSpan))
+		b = appendFloat(b, mm.RaiseLoss)
+		b = appendFloat(b, mm.HoldLoss)
 	}
 	return b, nil
 }
@@ -318,8 +343,17 @@ func (s *State) UnmarshalBinary(b []byte) error {
 				mm.Params = forecast.Params{Alpha: d.float(), Beta: d.float(), Gamma: d.float(), Phi: d.float()}
 				mm.Persist = d.float()
 				mm.TunedAt, mm.TunedSpan = d.time(), time.Duration(d.varint())
-				if d.err == nil && (mm.Params.Validate() != nil || !(mm.Persist >= 0 && mm.Persist <= 1) || !isFinite(mm.ErrBias) || !(mm.ErrSquare >= 0) || mm.TunedSpan < 0) {
-					d.err = fmt.Errorf("model %d: parameters out of range", i)
+			}
+			// Checked for every version: a version 1 model's squared
+			// error stands in for ErrSquare, and a negative or NaN one
+			// would decode here and be refused once re-encoded.
+			if d.err == nil && (mm.Params.Validate() != nil || !(mm.Persist >= 0 && mm.Persist <= 1) || !isFinite(mm.ErrBias) || !(mm.ErrSquare >= 0) || mm.TunedSpan < 0) {
+				d.err = fmt.Errorf("model %d: parameters out of range", i)
+			}
+			if version >= 4 {
+				mm.RaiseLoss, mm.HoldLoss = d.float(), d.float()
+				if d.err == nil && !(mm.RaiseLoss >= 0 && mm.HoldLoss >= 0 && isFinite(mm.RaiseLoss) && isFinite(mm.HoldLoss)) {
+					d.err = fmt.Errorf("model %d: raise or hold loss not a finite non-negative number", i)
 				}
 			}
 		}

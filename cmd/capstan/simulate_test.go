@@ -194,11 +194,11 @@ func TestScoreboardHeldOut(t *testing.T) {
 	for _, r := range h.Rows {
 		variants = append(variants, r.Variant)
 	}
-	if strings.Join(variants, " ") != "first-half second-half later-start later-start-2 load-x3" ||
-		h.Rows[0].Forecast.Samples+h.Rows[1].Forecast.Samples != 4032 || h.Rows[4].Forecast.Samples != 4032 {
+	if strings.Join(variants, " ") != "first-half second-half later-start later-start-2 load-x3 load-x5" ||
+		h.Rows[0].Forecast.Samples+h.Rows[1].Forecast.Samples != 4032 || h.Rows[4].Forecast.Samples != 4032 || h.Rows[5].Forecast.Samples != 4032 {
 		t.Fatalf("variants %v, samples %+v", variants, h.Rows)
 	}
-	if last := h.Totals[len(h.Totals)-1]; last.Variant != "all" || last.Checks != 10 {
+	if last := h.Totals[len(h.Totals)-1]; last.Variant != "all" || last.Checks != 12 {
 		t.Fatalf("totals %+v", h.Totals)
 	}
 }

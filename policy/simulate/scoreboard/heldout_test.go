@@ -63,6 +63,8 @@ func TestVariantDerive(t *testing.T) {
 		{"the second later start leaves too little", VariantLaterStart2, day, false, nil, nil, 0},
 		{"three times the load divides the target", VariantLoad3, minute, true,
 			[]time.Duration{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 3},
+		{"five times the load divides the target", VariantLoad5, minute, true,
+			[]time.Duration{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 5},
 		{"5-minute means stamped at the bucket's end, missing stays missing", VariantResampled, fine, true,
 			[]time.Duration{5, 10, 15}, []float64{3, nan, 8}, 1},
 		{"a 5-minute trace is not resampled", VariantResampled, series(t0, 5*time.Minute, 10, nil), false, nil, nil, 0},
