@@ -61,9 +61,10 @@ type ReplaySpan struct {
 	// RecordedSize is the size cpu utilization is stated over (0 without
 	// a cpu metric).
 	RecordedSize int `json:"recorded_size,omitempty"`
-	// InitialSize is the group's recorded ready size at the first bucket,
-	// which both runs start from (0, left out, when the history has no
-	// sizes: they start at what their targets ask for).
+	// InitialSize is the group's recorded ready size at the first bucket
+	// (or the first recorded after it, when the history begins before its
+	// first size), which both runs start from (0, left out, when the
+	// history has no sizes: they start at what their targets ask for).
 	InitialSize int `json:"initial_size,omitempty"`
 }
 
