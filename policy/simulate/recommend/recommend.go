@@ -5,7 +5,9 @@
 // summary, the Pareto front of under-provisioned time against
 // instance-hours (cost, when the policy is priced: the same order, since
 // one price applies to every candidate), and one recommended point chosen
-// by a stated rule.
+// by a stated rule. Every replay's under-provisioning is scored against
+// the current policy's targets (see Search), the operator's definition of
+// enough capacity, not against the candidate's own.
 //
 // Like package simulate it does no I/O; the caller parses the trace and
 // prints the result.
