@@ -22,7 +22,8 @@ const RecordedSizeColumn = "recorded-size"
 // ReadySizeColumn names the trace column of the group's in-service size
 // at each bucket as the cluster recorded it: kept for a policy with a
 // predictive.history_step (store.Policy.Sizes), empty before the first
-// size it recorded. A replay starts its simulated group at the first row's.
+// size it recorded. A replay starts its simulated group at the first row's
+// (or, empty there, at the first size recorded after it).
 const ReadySizeColumn = "ready-size"
 
 // SizeAt is the group's ready size from Time on.

@@ -61,9 +61,10 @@ type ReplaySpan struct {
 	// RecordedSize is the size cpu utilization is stated over (0 without
 	// a cpu metric).
 	RecordedSize int `json:"recorded_size,omitempty"`
-	// InitialSize is the group's recorded ready size at the first bucket,
-	// which both runs start from (0, left out, when the history has no
-	// sizes: they start at what their targets ask for).
+	// InitialSize is the group's recorded ready size at the first bucket
+	// (or the first recorded after it, when the history begins before its
+	// first size), which both runs start from (0, left out, when the
+	// history has no sizes: they start at what their targets ask for).
 	InitialSize int `json:"initial_size,omitempty"`
 }
 
@@ -218,7 +219,7 @@ func ReplayHistory(tr *trace.Trace, stored, candidate policy.Policy) (*Replay, e
 		}
 	}
 	if initial == 0 {
-		w.Warnings = append(w.Warnings, "the history records no group size at its first bucket (a policy keeps its group's sizes with a predictive.history_step), so both runs start at what their own targets ask for there, not at the size the group had")
+		w.Warnings = append(w.Warnings, "the history records no group size in any bucket (a policy keeps its group's sizes with a predictive.history_step), so both runs start at what their own targets ask for at its first bucket, not at the size the group had")
 	}
 	switch sc, cc := stored.Cost, candidate.Cost; {
 	case sc.IsZero() != cc.IsZero():
@@ -255,10 +256,14 @@ func TraceRecordedSize(tr *trace.Trace) (int, error) {
 	return int(size), nil
 }
 
-// TraceInitialSize reads a trace's ReadySizeColumn at its first row: the
-// size a replay starts its group at; 0 without the column or a value
-// there. Every value of the column must be a whole number of instances
-// (0 to 1,000,000).
+// TraceInitialSize reads a trace's ReadySizeColumn at its first row, or
+// at the first row after it that has a value: the size a replay starts its
+// group at. A fresh cluster's history begins before the first size it
+// recorded (the first bucket is older than the first sample of the
+// group's size), and the first size recorded is a better start than what
+// the targets ask for. It is 0 without the column or any value in it.
+// Every value of the column must be a whole number of instances (0 to
+// 1,000,000).
 func TraceInitialSize(tr *trace.Trace) (int, error) {
 	idx, ok := tr.Column(ReadySizeColumn)
 	if !ok || len(tr.Times) == 0 {
@@ -270,8 +275,10 @@ func TraceInitialSize(tr *trace.Trace) (int, error) {
 				ErrBadRequest, ReadySizeColumn, i+1, v)
 		}
 	}
-	if v := tr.Values[idx][0]; !math.IsNaN(v) {
-		return int(v), nil
+	for _, v := range tr.Values[idx] {
+		if !math.IsNaN(v) {
+			return int(v), nil
+		}
 	}
 	return 0, nil
 }

@@ -539,7 +539,8 @@ func TestHistoryStatesDefaultPrices(t *testing.T) {
 // TestHistoryTraceReadySizes: a recording with the group's sizes gives
 // the trace a ready-size column, the size in force at each row (empty
 // before the first), which parses back; a replay starts both runs at the
-// first row's size, and a column that is not whole instances is refused.
+// first row's size (or the first size recorded after it), and a column
+// that is not whole instances is refused.
 func TestHistoryTraceReadySizes(t *testing.T) {
 	stored := mustPolicy(t, rpsPolicy)
 	rec := twoDays()
@@ -584,15 +585,24 @@ func TestHistoryTraceReadySizes(t *testing.T) {
 	if err != nil || rp0.WhatIf.History.InitialSize != 0 || rp0.Stored.Summary.InstanceHours == rp.Stored.Summary.InstanceHours {
 		t.Fatalf("without sizes: %v, initial %d, %v instance-hours both ways", err, rp0.WhatIf.History.InitialSize, rp.Stored.Summary.InstanceHours)
 	}
-	if !slices.ContainsFunc(rp0.WhatIf.Warnings, func(w string) bool { return strings.Contains(w, "no group size at its first bucket") }) {
+	if !slices.ContainsFunc(rp0.WhatIf.Warnings, func(w string) bool { return strings.Contains(w, "no group size in any bucket") }) {
 		t.Fatalf("no warning of the missing size: %q", rp0.WhatIf.Warnings)
 	}
-	// Before the first size: empty, and no initial size.
+	// A history that begins before its first size (a fresh cluster):
+	// empty there, and the replay starts at the first size recorded,
+	// without the warning.
 	late := rec
 	late.Sizes = rec.Sizes[1:]
 	ltr, _, _ := api.HistoryTrace(late)
-	if n, err := api.TraceInitialSize(ltr); n != 0 || err != nil || !math.IsNaN(ltr.Values[3][0]) {
-		t.Fatalf("before the first size: %d %v %v", n, err, ltr.Values[3][0])
+	if !math.IsNaN(ltr.Values[3][0]) {
+		t.Fatalf("before the first size: %v", ltr.Values[3][0])
+	}
+	rpl, err := api.ReplayHistory(ltr, stored, stored)
+	if err != nil || rpl.WhatIf.History.InitialSize != 7 {
+		t.Fatalf("sizes from the third bucket: %v, initial %d", err, rpl.WhatIf.History.InitialSize)
+	}
+	if slices.ContainsFunc(rpl.WhatIf.Warnings, func(w string) bool { return strings.Contains(w, "no group size") }) {
+		t.Fatalf("warned of no size with one recorded later: %q", rpl.WhatIf.Warnings)
 	}
 	for _, bad := range []float64{-1, 2.5, 2e6} {
 		b := *back
@@ -602,5 +612,44 @@ func TestHistoryTraceReadySizes(t *testing.T) {
 		if _, err := api.ReplayHistory(&b, stored, stored); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), api.ReadySizeColumn) {
 			t.Errorf("ready size %v: %v", bad, err)
 		}
+	}
+}
+
+// TestTraceInitialSize: the size a replay starts at is the ready size at
+// the trace's first row, else the first one recorded after it, else 0.
+func TestTraceInitialSize(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		name    string
+		columns []string
+		sizes   []float64 // the ready-size column, when columns has it
+		want    int
+		wantErr bool
+	}{
+		{"at the first row", []string{"rps", api.ReadySizeColumn}, []float64{4, 7, 6}, 4, false},
+		{"first recorded after the first row", []string{"rps", api.ReadySizeColumn}, []float64{nan, nan, 7, 6}, 7, false},
+		{"a recorded zero is a size", []string{"rps", api.ReadySizeColumn}, []float64{nan, 0, 3}, 0, false},
+		{"none recorded", []string{"rps", api.ReadySizeColumn}, []float64{nan, nan, nan}, 0, false},
+		{"no column", []string{"rps"}, nil, 0, false},
+		{"not whole, after the first value", []string{"rps", api.ReadySizeColumn}, []float64{nan, 3, 2.5}, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := max(len(tc.sizes), 3)
+			tr := &trace.Trace{Columns: tc.columns, Times: make([]int64, n), Values: make([][]float64, len(tc.columns))}
+			for i := range tr.Times {
+				tr.Times[i] = histStart.Add(time.Duration(i) * time.Minute).UnixNano()
+			}
+			tr.Values[0] = make([]float64, n)
+			if len(tc.columns) > 1 {
+				tr.Values[1] = tc.sizes
+			}
+			got, err := api.TraceInitialSize(tr)
+			if (err != nil) != tc.wantErr || (err != nil && !errors.Is(err, api.ErrBadRequest)) {
+				t.Fatalf("err %v, want error %v", err, tc.wantErr)
+			}
+			if got != tc.want {
+				t.Fatalf("initial size %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

@@ -33,7 +33,8 @@ const (
 	// direction too often within the flapping window.
 	LimitFlapping
 	// LimitSchedule means a scheduled window's min or max clamped the
-	// result (Decision.Schedule names the window).
+	// result, or held the group on it while demand asked to leave it
+	// (Decision.Schedule names the window).
 	LimitSchedule
 	// LimitBudget means the policy's budget capped the size: more
 	// instances would cost more per hour than budget.max_hourly_cost.
@@ -236,13 +237,17 @@ type Decision struct {
 	// by the stabilization window (forecast-and-scale mode only).
 	ScaleInRule ScaleInRule
 	// Reversal is true when this decision's action reverses the direction
-	// of the previous one (a scale-in after a scale-out or the other way round).
+	// of the previous one (a scale-in after a scale-out or the other way
+	// round). A scheduled window's own step (Bound LimitSchedule, the rules
+	// before the bounds having held or gone the other way) is neither a
+	// reversal nor a previous action: the calendar is not demand oscillating.
 	Reversal bool
 	// Damped is true when anti-flapping held back a scale-in (Bound is
 	// then LimitFlapping).
 	Damped bool
 	// Schedule names the scheduled window whose min or max bound the
-	// result (Bound is then LimitSchedule); empty otherwise.
+	// result (Bound is then LimitSchedule), or held the group on it while
+	// demand asked to leave it; empty otherwise.
 	Schedule string
 	// HourlyCost is what Desired instances cost per hour at the policy's
 	// price; 0 when the policy is not priced.

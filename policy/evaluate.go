@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"math"
 	"time"
 
@@ -316,6 +317,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	if limit, ok := p.Budget.Cap(p.Cost); ok && limit < hi && limit >= lo {
 		hi, capped = limit, true
 	}
+	paced := desired // the size the rules above chose, before the bounds
 	if clamped := min(max(desired, lo), hi); clamped != desired {
 		if capped && clamped == hi && clamped < desired {
 			bound = LimitBudget
@@ -325,6 +327,15 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			bound = LimitBounds
 		}
 		desired = clamped
+	} else if desired == current && rec != current {
+		// A hold at a schedule's raised min (demand asks for less) or
+		// lowered max (demand asks for more): the window alone holds the
+		// group there, whatever pacing rule also did, and an operator
+		// reading "cooldown" or "flapping" during the window would look
+		// for the wrong cause.
+		if name := sched.binding(current, p.Min, p.Max, rec < current); name != "" {
+			bound, d.Schedule, d.Damped = LimitSchedule, name, false
+		}
 	}
 
 	d.Desired, d.Bound = desired, bound
@@ -342,7 +353,13 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		s.LastScaleIn = now
 		s.Changes = append(s.Changes, Change{At: now, From: current, To: desired})
 	}
-	if d.Action != ActionHold {
+	// A step the schedule made (the rules above held or moved the other
+	// way, and the window's bound moved the group) is the calendar's, not
+	// demand changing direction: it is no reversal and leaves the last
+	// direction as demand set it, so a window's open and close do not
+	// count toward flapping and damp the scale-ins after it.
+	scheduled := bound == LimitSchedule && cmp.Compare(desired, current) != cmp.Compare(paced, current)
+	if d.Action != ActionHold && !scheduled {
 		if s.LastAction != ActionHold && s.LastAction != d.Action {
 			d.Reversal = true
 			if len(s.Reversals) == maxReversals {

@@ -337,3 +337,96 @@ func BenchmarkEvaluateSchedules(b *testing.B) {
 		})
 	}
 }
+
+// TestScheduleHoldsAndSteps: a hold while a window's bound holds the group
+// names the window, not the pacing rule that also held it, and a step the
+// window made (the rules held, the bound moved the group) is no direction
+// reversal and leaves the last direction as demand set it; a step demand
+// asked for in the same direction still counts.
+func TestScheduleHoldsAndSteps(t *testing.T) {
+	base, err := Parse([]byte(policyDoc(
+		"min: 1",
+		"metrics: [{name: rps, type: request_rate, target: 100}]",
+		"warmup: 1m",
+		"scale_in: {cooldown: 5m, stabilization: 1m}",
+		"scale_out: {cooldown: 5m}",
+		`schedules: [{name: launch, start: "2026-01-05T09:00:00Z", end: "2026-01-05T10:00:00Z", min: 20}, {name: quiet, cron: "0 22 * * *", duration: 8h, max: 4}]`,
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base.ScaleOut.MaxStep, base.ScaleIn.MaxStep = MaxStep{}, MaxStep{}
+	day := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	launch, quiet := day.Add(9*time.Hour+30*time.Minute), day.Add(23*time.Hour)
+	ago := func(now time.Time, d time.Duration) time.Time { return now.Add(-d) }
+	// flapping is a state with four reversals in the last half hour and a
+	// scale-out a minute ago: anti-flapping damps a scale-in.
+	flapping := func(now time.Time) State {
+		return State{LastAction: ActionScaleOut, LastScaleOut: ago(now, time.Minute), LastScaleIn: ago(now, 10*time.Minute),
+			Reversals: []time.Time{ago(now, 30*time.Minute), ago(now, 20*time.Minute), ago(now, 10*time.Minute), ago(now, time.Minute)}}
+	}
+	tests := []struct {
+		name      string
+		now       time.Time
+		rps       float64
+		current   int
+		state     func(now time.Time) State
+		noCooling bool // scale-in cooldown off, so only anti-flapping holds
+		desired   int
+		bound     Limit
+		schedule  string
+		damped    bool
+		reversal  bool
+		last      Action // the state's last direction after the decision
+		reversals int    // kept in the state after the decision
+	}{
+		{name: "hold at the raised min in the scale-in cooldown names the window", now: launch, rps: 200, current: 20,
+			state: func(now time.Time) State {
+				return State{LastAction: ActionScaleOut, LastScaleOut: ago(now, time.Minute)}
+			},
+			desired: 20, bound: LimitSchedule, schedule: "launch", last: ActionScaleOut},
+		{name: "hold at the raised min while damped names the window", now: launch, rps: 200, current: 20, state: flapping, noCooling: true,
+			desired: 20, bound: LimitSchedule, schedule: "launch", last: ActionScaleOut, reversals: 4},
+		{name: "damped above the raised min stays flapping", now: launch, rps: 200, current: 25, state: flapping, noCooling: true,
+			desired: 25, bound: LimitFlapping, damped: true, last: ActionScaleOut, reversals: 4},
+		{name: "cooldown above the raised min stays cooldown", now: launch, rps: 200, current: 25,
+			state: func(now time.Time) State {
+				return State{LastAction: ActionScaleOut, LastScaleOut: ago(now, time.Minute)}
+			},
+			desired: 25, bound: LimitCooldown, last: ActionScaleOut},
+		{name: "hold at the lowered max in the scale-out cooldown names the window", now: quiet, rps: 900, current: 4,
+			state: func(now time.Time) State {
+				return State{LastAction: ActionScaleOut, LastScaleOut: ago(now, time.Minute)}
+			},
+			desired: 4, bound: LimitSchedule, schedule: "quiet", last: ActionScaleOut},
+		{name: "the window's scale-out after a scale-in is no reversal", now: launch, rps: 200, current: 9,
+			state:   func(now time.Time) State { return State{LastAction: ActionScaleIn, LastScaleIn: ago(now, time.Hour)} },
+			desired: 20, bound: LimitSchedule, schedule: "launch", last: ActionScaleIn},
+		{name: "a scale-out demand asked for, raised by the window, is a reversal", now: launch, rps: 1500, current: 9,
+			state:   func(now time.Time) State { return State{LastAction: ActionScaleIn, LastScaleIn: ago(now, time.Hour)} },
+			desired: 20, bound: LimitSchedule, schedule: "launch", reversal: true, last: ActionScaleOut, reversals: 1},
+		{name: "the window's cap after a scale-out is no reversal", now: quiet, rps: 1000, current: 10,
+			state:   func(now time.Time) State { return State{LastAction: ActionScaleOut, LastScaleOut: ago(now, time.Hour)} },
+			desired: 4, bound: LimitSchedule, schedule: "quiet", last: ActionScaleOut},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := base
+			if tt.noCooling {
+				p.ScaleIn.Cooldown = 0
+			}
+			var in Inputs
+			in.Current, in.Ready = tt.current, tt.current
+			in.Metrics[0] = Sample{Time: tt.now, Value: tt.rps, Present: true}
+			s := tt.state(tt.now)
+			d := Evaluate(p, in, s, tt.now)
+			if d.Desired != tt.desired || d.Bound != tt.bound || d.Schedule != tt.schedule || d.Damped != tt.damped || d.Reversal != tt.reversal {
+				t.Fatalf("desired %d bound %s schedule %q damped %v reversal %v; want %d %s %q %v %v (%s)",
+					d.Desired, d.Bound, d.Schedule, d.Damped, d.Reversal, tt.desired, tt.bound, tt.schedule, tt.damped, tt.reversal, d.Reason())
+			}
+			if d.Next.LastAction != tt.last || len(d.Next.Reversals) != tt.reversals {
+				t.Fatalf("next state: last action %s, %d reversals; want %s, %d", d.Next.LastAction, len(d.Next.Reversals), tt.last, tt.reversals)
+			}
+		})
+	}
+}

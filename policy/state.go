@@ -29,7 +29,8 @@ type State struct {
 	// sizes strictly decrease, so the first entry is always the window's highest.
 	Recommendations []Recommendation
 	// LastAction is the direction of the policy's latest scale action
-	// (ActionHold before the first one), to tell a reversal from a repeat.
+	// (ActionHold before the first one), to tell a reversal from a repeat;
+	// a scheduled window's own steps leave it as it was.
 	LastAction Action
 	// Reversals are the times of recent direction reversals (a scale-in
 	// after a scale-out or the other way round) within the flapping window,

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -71,5 +72,55 @@ func TestRunWithoutSchedulesMarksNothing(t *testing.T) {
 	}
 	if res.Scheduled != nil {
 		t.Fatalf("scheduled %v, want nil", res.Scheduled)
+	}
+}
+
+// TestRunScheduleStepsAreNotFlapping replays flat demand through three
+// half-hour windows raising min to 12, half an hour apart, with a
+// 10-minute stabilization: each window opens and closes with a step, and
+// none of them is demand changing direction. Anti-flapping does not count
+// the steps, so the scale-in as each window closes is not damped: the
+// group is back at 2 a minute after each close.
+func TestRunScheduleStepsAreNotFlapping(t *testing.T) {
+	day := time.Unix(0, t0).UTC()
+	var windows []string
+	for k := range 3 {
+		start := day.Add(time.Hour + time.Duration(k)*time.Hour)
+		windows = append(windows, `{name: w`+string(rune('a'+k))+`, start: "`+start.Format(time.RFC3339)+`", end: "`+start.Add(30*time.Minute).Format(time.RFC3339)+`", min: 12}`)
+	}
+	doc := `id: sim
+target: {provider: fake, group: g}
+min: 1
+max: 50
+warmup: 1m
+evaluation_interval: 1m
+stale_after: 5m
+scale_in: {cooldown: 1m, stabilization: 10m}
+metrics: [{name: rps, type: request_rate, target: 100}]
+schedules: [` + strings.Join(windows, ", ") + `]
+`
+	p, err := policy.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := make([]float64, 5*60)
+	for i := range vals {
+		vals[i] = 200
+	}
+	res, err := Run(Config{Policy: p, InitialSize: 2}, series(vals...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The summary's reversals count the group's own back and forth from
+	// its size changes, as for the baseline (five: out, in, out, in, out,
+	// in); anti-flapping counts only demand's and damps nothing.
+	if s := res.Summary; s.ScaleOuts != 3 || s.ScaleIns != 3 || s.Reversals != 5 || s.Damped != 0 {
+		t.Fatalf("%d scale-outs, %d scale-ins, %d reversals, %d damped; want 3, 3, 5, 0", s.ScaleOuts, s.ScaleIns, s.Reversals, s.Damped)
+	}
+	for k := range 3 {
+		closed := int((90*time.Minute + time.Duration(k)*time.Hour) / time.Minute)
+		if got := res.Desired[closed+1]; got != 2 {
+			t.Errorf("window %d: desired %d a minute after it closed, want 2", k, got)
+		}
 	}
 }

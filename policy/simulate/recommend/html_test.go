@@ -5,14 +5,18 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/policy/simulate"
 )
 
 func TestWriteHTML(t *testing.T) {
+	// Over-provisioned by a 2-hour stabilization: every case searches a
+	// 10-minute one too, scored against the policy's own targets.
 	p := testPolicy()
 	p.Metrics[0].Target = 60
+	p.ScaleIn.Stabilization = policy.Duration(2 * time.Hour)
 	s := dailyTrace(1)
 	tests := []struct {
 		name   string
@@ -21,7 +25,7 @@ func TestWriteHTML(t *testing.T) {
 		want   []string
 		absent []string
 	}{
-		{"recommends, unpriced", policy.Cost{}, []float64{1, 1.2, 1.5},
+		{"recommends, unpriced", policy.Cost{}, []float64{0.9, 1.2},
 			[]string{"★ recommended", "Recommended change", "@@ metrics @@", "<th>instance-hours</th>", "&lt;b&gt;.yaml", `class="rec"`},
 			[]string{"<th>cost</th>", "keep it"}},
 		{"priced", policy.Cost{PerInstanceHour: 0.192, Currency: "USD"}, []float64{1, 1.5},
@@ -33,7 +37,7 @@ func TestWriteHTML(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			q := p
 			q.Cost = tt.cost
-			res, err := Search(context.Background(), simulate.Config{Policy: q}, s, Space{TargetScales: tt.scales}, 2)
+			res, err := Search(context.Background(), simulate.Config{Policy: q}, s, Space{TargetScales: tt.scales, Stabilizations: []policy.Duration{policy.Duration(10 * time.Minute)}}, 2)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,7 +5,9 @@
 // summary, the Pareto front of under-provisioned time against
 // instance-hours (cost, when the policy is priced: the same order, since
 // one price applies to every candidate), and one recommended point chosen
-// by a stated rule.
+// by a stated rule. Every replay's under-provisioning is scored against
+// the current policy's targets (see Search), the operator's definition of
+// enough capacity, not against the candidate's own.
 //
 // Like package simulate it does no I/O; the caller parses the trace and
 // prints the result.
@@ -195,9 +197,19 @@ var ErrEmptySpace = errors.New("recommend: no valid candidate in the search spac
 // recommendation. It stops early with ctx's error when ctx is done.
 // Only the replays' summaries are used, so they run with
 // cfg.SummaryOnly: no per-sample timeline is kept for any of them.
+//
+// Every replay is scored against one bar: cfg.Bar when the caller sets
+// it, else the current policy's own (simulate.StoredBar of cfg.Policy over
+// s). Candidates change the targets, and a candidate scored against its
+// own would be judged by its own bar: a 1.2× target would pass by its
+// looser one and look cheaper at no cost in under-provisioning.
 func Search(ctx context.Context, cfg simulate.Config, s simulate.Series, space Space, workers int) (*Result, error) {
 	cfg.SummaryOnly = true
 	base := cfg.Policy
+	if cfg.Bar == nil {
+		bar := simulate.StoredBar(base, s)
+		cfg.Bar = &bar
+	}
 	cur, err := simulate.Run(cfg, s)
 	if err != nil {
 		return nil, err

@@ -228,13 +228,18 @@ func TestSearch(t *testing.T) {
 }
 
 // TestSearchFindsCheaperTarget builds a policy that is plainly
-// over-provisioned (min far above what the trace needs, a cool target) and
-// expects the search to recommend a cheaper point.
+// over-provisioned (a 2-hour scale-in stabilization on a cool target) and
+// expects the search to recommend a cheaper point that is no more
+// under-provisioned by the policy's own targets: a slightly cooler target
+// with a shorter window, not the cheapest point (a 1.2× target, which
+// under-provisions by those targets).
 func TestSearchFindsCheaperTarget(t *testing.T) {
 	p := testPolicy()
 	p.Metrics[0].Target = 60
+	p.ScaleIn.Stabilization = policy.Duration(2 * time.Hour)
 	s := dailyTrace(1)
-	res, err := Search(context.Background(), simulate.Config{Policy: p}, s, Space{TargetScales: []float64{1, 1.2, 1.5}}, 2)
+	sp := Space{TargetScales: []float64{0.9, 1.2}, Stabilizations: []policy.Duration{policy.Duration(10 * time.Minute)}}
+	res, err := Search(context.Background(), simulate.Config{Policy: p}, s, sp, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,14 +247,16 @@ func TestSearchFindsCheaperTarget(t *testing.T) {
 		t.Fatalf("no recommendation; current %+v, candidates %+v", res.Current.Summary, res.Candidates)
 	}
 	r := res.Candidates[res.Recommended]
-	if r.Settings.TargetScale <= 1 || r.Summary.InstanceHours >= res.Current.Summary.InstanceHours {
-		t.Fatalf("recommended %+v over current %+v", r, res.Current.Summary)
+	cur := res.Current.Summary
+	if r.Settings.TargetScale != 0.9 || r.Summary.InstanceHours >= cur.InstanceHours || r.Summary.UnderProvisionedSamples > cur.UnderProvisionedSamples {
+		t.Fatalf("recommended %+v over current %+v", r, cur)
 	}
 	d, err := Diff(p, r.Policy)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(d, "@@ metrics @@") || !strings.Contains(d, "-  - {name: rps, type: request_rate, target: 60}") {
+	if !strings.Contains(d, "@@ metrics @@") || !strings.Contains(d, "-  - {name: rps, type: request_rate, target: 60}") ||
+		!strings.Contains(d, "+  - {name: rps, type: request_rate, target: 54}") {
 		t.Fatalf("diff:\n%s", d)
 	}
 }
@@ -387,8 +394,9 @@ func TestSearchSummariesAreFullReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := append([]Candidate{res.Current}, res.Candidates...)
+	bar := simulate.StoredBar(p, s)
 	for i, c := range all {
-		full, err := simulate.Run(simulate.Config{Policy: c.Policy}, s)
+		full, err := simulate.Run(simulate.Config{Policy: c.Policy, Bar: &bar}, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -398,5 +406,56 @@ func TestSearchSummariesAreFullReplays(t *testing.T) {
 		if !reflect.DeepEqual(c.Summary, full.Summary) {
 			t.Fatalf("candidate %d (%+v): summary %+v, a full replay's %+v", i, c.Settings, c.Summary, full.Summary)
 		}
+	}
+}
+
+// TestSearchScoresAgainstCurrentTargets checks that every candidate is
+// scored against the current policy's targets when the caller sets no bar
+// (and against the caller's bar when it sets one), not against its own: a
+// 1.2× target judged by its own looser bar counts fewer under-provisioned
+// samples than it causes.
+func TestSearchScoresAgainstCurrentTargets(t *testing.T) {
+	p := testPolicy()
+	s := dailyTrace(1)
+	// A stricter bar than the policy's: half its target.
+	strict := p
+	strict.Metrics = []policy.Metric{p.Metrics[0]}
+	strict.Metrics[0].Target = p.Metrics[0].Target / 2
+	strictBar := simulate.StoredBar(strict, s)
+	for _, tc := range []struct {
+		name string
+		bar  *simulate.Bar
+		want simulate.Bar // what every replay must be scored against
+	}{
+		{name: "no bar: the current policy's", want: simulate.StoredBar(p, s)},
+		{name: "the caller's bar", bar: &strictBar, want: strictBar},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Search(context.Background(), simulate.Config{Policy: p, Bar: tc.bar}, s, Space{TargetScales: []float64{0.8, 1.2}}, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := append([]Candidate{res.Current}, res.Candidates...)
+			for i, c := range all {
+				want, err := simulate.Run(simulate.Config{Policy: c.Policy, Bar: &tc.want, SummaryOnly: true}, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(c.Summary, want.Summary) {
+					t.Fatalf("candidate %d (%+v): summary %+v, scored against the bar %+v", i, c.Settings, c.Summary, want.Summary)
+				}
+			}
+			// The 1.2× candidate under-provisions by the current targets
+			// more than by its own: the bar is not a no-op here.
+			hot := res.Candidates[1]
+			own, err := simulate.Run(simulate.Config{Policy: hot.Policy, SummaryOnly: true}, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hot.Settings.TargetScale != 1.2 || hot.Summary.UnderProvisionedSamples <= own.Summary.UnderProvisionedSamples {
+				t.Fatalf("1.2× candidate %+v: %d under-provisioned samples by the bar, %d by its own targets; want more by the bar",
+					hot.Settings, hot.Summary.UnderProvisionedSamples, own.Summary.UnderProvisionedSamples)
+			}
+		})
 	}
 }
