@@ -316,11 +316,16 @@ func TestBackgroundReads(t *testing.T) {
 				stop()
 				wg.Wait()
 				// Tokens the bucket made over the run (it started
-				// empty), minus the foreground's: the background got
-				// the rest, so it was slowed, not starved.
+				// empty), minus the foreground's and the reserve the
+				// background leaves in the bucket (2 of 10, which can
+				// still be there at the end): the background got the
+				// rest, so it was slowed, not starved. (Without the
+				// reserve in the bound it failed once under make test:
+				// 34 tokens, want at least 35.)
 				if tc.background > 0 {
+					const reserve = 2
 					made := int64(elapsed / token)
-					want := made - int64(len(tc.at)*tc.n) - 1
+					want := made - int64(len(tc.at)*tc.n) - reserve - 1
 					if got := bgGranted.Load(); got < want {
 						t.Errorf("background reads got %d tokens in %s, want at least %d", got, elapsed, want)
 					}
