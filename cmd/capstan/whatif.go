@@ -180,7 +180,7 @@ func historyReplay(stderr io.Writer, tr *trace.Trace, p policy.Policy) (simulate
 		return simulate.Config{}, simulate.Series{}, err
 	}
 	if initial == 0 {
-		fmt.Fprintln(stderr, "warning: the history records no group size at its first bucket (a policy keeps its group's sizes with a predictive.history_step), so the replay starts at what the targets ask for there, not at the size the group had")
+		fmt.Fprintln(stderr, "warning: the history records no group size in any bucket (a policy keeps its group's sizes with a predictive.history_step), so the replay starts at what the targets ask for at its first bucket, not at the size the group had")
 	}
 	if step := tr.Step(); step > p.StaleAfter.D() {
 		fmt.Fprintf(stderr, "warning: the history's step (%s) is longer than stale_after (%s): between buckets the metrics look stale and the policy only holds or grows, so it scales in only on a fresh bucket\n",
