@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/api/apitest"
 	"github.com/capstan-io/capstan/api/auth"
+	"github.com/capstan-io/capstan/metrics/promtest"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -239,7 +238,7 @@ func TestFollowerAuthenticatesBeforeForwarding(t *testing.T) {
 	if leader.b.Writes() != 1 || strict.b.Writes() != 1 || follower.b.Writes() != 0 {
 		t.Fatalf("writes: leader %d strict %d follower %d; want 1, 1, 0", leader.b.Writes(), strict.b.Writes(), follower.b.Writes())
 	}
-	if got := counterValue(t, leader.reg, "capstan_api_requests_total", map[string]string{"route": "/v1/policies/{id}", "method": "PUT"}); got != 1 {
+	if got := promtest.Sum(t, leader.reg, "capstan_api_requests_total", map[string]string{"route": "/v1/policies/{id}", "method": "PUT"}); got != 1 {
 		t.Fatalf("the leader saw %v PUTs; refused ones must not be forwarded", got)
 	}
 }
@@ -404,29 +403,4 @@ func mustParse(t *testing.T, doc string) policy.Policy {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// counterValue reads one series of a counter from a registry.
-func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
 }

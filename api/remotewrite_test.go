@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/api/apitest"
+	"github.com/capstan-io/capstan/metrics/promtest"
 	"github.com/capstan-io/capstan/metrics/remotewrite"
 	"github.com/capstan-io/capstan/policy"
 )
@@ -54,37 +54,9 @@ func rwBody(t testing.TB, series ...prompb.TimeSeries) string {
 	return string(snappy.Encode(nil, raw))
 }
 
-// counter reads one sample of a counter from reg; absent reads as 0.
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
-}
-
 func rejectedRW(t *testing.T, n *node, reason string) float64 {
 	t.Helper()
-	return counter(t, n.reg, "capstan_ingest_rejected_total", map[string]string{"source": "remote_write", "reason": reason})
+	return promtest.Sum(t, n.reg, "capstan_ingest_rejected_total", map[string]string{"source": "remote_write", "reason": reason})
 }
 
 func TestRemoteWrite(t *testing.T) {
@@ -129,7 +101,7 @@ func TestRemoteWrite(t *testing.T) {
 			t.Errorf("rejected{reason=%q} = %v, want %v", reason, got, wantN)
 		}
 	}
-	if got := counter(t, n.reg, "capstan_ingest_samples_total", map[string]string{"source": "remote_write"}); got != 3 {
+	if got := promtest.Sum(t, n.reg, "capstan_ingest_samples_total", map[string]string{"source": "remote_write"}); got != 3 {
 		t.Errorf("samples_total{remote_write} = %v, want 3", got)
 	}
 
@@ -232,10 +204,10 @@ func TestRemoteWriteForwarding(t *testing.T) {
 	if len(follower.b.Samples()) != 0 {
 		t.Fatal("the follower stored samples itself")
 	}
-	if got := counter(t, leader.reg, "capstan_ingest_samples_total", map[string]string{"source": "remote_write"}); got != 2 {
+	if got := promtest.Sum(t, leader.reg, "capstan_ingest_samples_total", map[string]string{"source": "remote_write"}); got != 2 {
 		t.Errorf("leader counted %v samples, want 2", got)
 	}
-	if got := counter(t, follower.reg, "capstan_ingest_samples_total", map[string]string{"source": "remote_write"}); got != 0 {
+	if got := promtest.Sum(t, follower.reg, "capstan_ingest_samples_total", map[string]string{"source": "remote_write"}); got != 0 {
 		t.Errorf("follower counted %v samples, want 0: the leader counts what it decides", got)
 	}
 	// The leader's verdict on a bad body reaches Prometheus unchanged.
@@ -316,9 +288,9 @@ func TestPushCountsIngest(t *testing.T) {
 	}
 	send(t, "POST", n.srv.URL+"/v1/metrics", nil, `{"samples":[`)
 	push := func(reason string) float64 {
-		return counter(t, n.reg, "capstan_ingest_rejected_total", map[string]string{"source": "push", "reason": reason})
+		return promtest.Sum(t, n.reg, "capstan_ingest_rejected_total", map[string]string{"source": "push", "reason": reason})
 	}
-	if got := counter(t, n.reg, "capstan_ingest_samples_total", map[string]string{"source": "push"}); got != 1 {
+	if got := promtest.Sum(t, n.reg, "capstan_ingest_samples_total", map[string]string{"source": "push"}); got != 1 {
 		t.Errorf("samples_total{push} = %v, want 1", got)
 	}
 	for reason, want := range map[string]float64{"unknown_metric": 1, "unknown_policy": 1, "missing_field": 1, "malformed": 1} {

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/budget"
+	"github.com/capstan-io/capstan/metrics/promtest"
 )
 
 // recorder is an in-memory driver that counts its calls and answers each
@@ -125,36 +125,8 @@ func newBudget(t *testing.T, opts budget.Options) (*budget.Budget, *prometheus.R
 // value is the value of the series of name with exactly labels, or NaN.
 func value(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue metric
-				}
-			}
-			return metricValue(m)
-		}
-	}
-	return math.NaN()
-}
-
-func metricValue(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.GetCounter().GetValue()
-	case m.Gauge != nil:
-		return m.GetGauge().GetValue()
+	if v, ok := promtest.Value(t, reg, name, labels); ok {
+		return v
 	}
 	return math.NaN()
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/capstan-io/capstan/cloud/azure/azemu"
 	"github.com/capstan-io/capstan/cloud/budget"
 	"github.com/capstan-io/capstan/cloud/gcp/gcpemu"
+	"github.com/capstan-io/capstan/metrics/promtest"
 )
 
 // TestCloudBudgetFlags: the budget flags reach the drivers (the fake
@@ -51,7 +52,7 @@ func TestCloudBudgetFlags(t *testing.T) {
 	if err := d.SetDesired(ctx, g, 3); !errors.Is(err, budget.ErrWaitExceeded) {
 		t.Fatalf("second resize within the second: %v, want ErrWaitExceeded", err)
 	}
-	if got := gatherValue(t, reg, "capstan_cloud_calls_total", map[string]string{"provider": "fake", "op": "set_desired", "result": "budget_wait_exceeded"}); got != 1 {
+	if got, _ := promtest.Value(t, reg, "capstan_cloud_calls_total", map[string]string{"provider": "fake", "op": "set_desired", "result": "budget_wait_exceeded"}); got != 1 {
 		t.Errorf("capstan_cloud_calls_total{result=budget_wait_exceeded} = %g, want 1", got)
 	}
 
@@ -144,41 +145,11 @@ func TestCloudBudgetMeters(t *testing.T) {
 			t.Fatalf("%s: %v", tc.g.Provider, err)
 		}
 		sent := tc.calls() - before
-		tokens := gatherValue(t, reg, "capstan_cloud_budget_tokens_total", map[string]string{"provider": tc.g.Provider, "scope": tc.scope, "bucket": "read"})
+		tokens, _ := promtest.Value(t, reg, "capstan_cloud_budget_tokens_total", map[string]string{"provider": tc.g.Provider, "scope": tc.scope, "bucket": "read"})
 		if sent != 2 || tokens != float64(sent) {
 			t.Errorf("%s describe: %d requests reached the emulator, %g tokens taken; want 2 and 2", tc.g.Provider, sent, tokens)
 		}
 	}
-}
-
-// gatherValue is the value of the series of name with exactly labels, 0 if absent.
-func gatherValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue metric
-				}
-			}
-			if m.Counter != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
 }
 
 // TestCloudBudgetBatches: through the agent's drivers (cloud.Retrying over
@@ -261,7 +232,7 @@ func TestCloudBudgetBatches(t *testing.T) {
 			}
 		}
 		sent := tc.requests()
-		tokens := gatherValue(t, reg, "capstan_cloud_budget_tokens_total", map[string]string{"provider": provider, "scope": tc.scope, "bucket": "read"})
+		tokens, _ := promtest.Value(t, reg, "capstan_cloud_budget_tokens_total", map[string]string{"provider": provider, "scope": tc.scope, "bucket": "read"})
 		if sent != tc.wantCalls || tokens != float64(sent) {
 			t.Errorf("%s: %d groups cost %d requests and %g tokens; want %d and as many tokens", provider, len(tc.refs), sent, tokens, tc.wantCalls)
 		}
