@@ -114,11 +114,8 @@ func runRecommend(ctx context.Context, stdout, stderr io.Writer, o recommendOpti
 	if err != nil {
 		return err
 	}
+	// Search scores every candidate against p's targets (its default bar).
 	p, cfg, series := in.cfg.Policy, in.cfg, in.series
-	// Candidates change the targets: score them all against the searched
-	// policy's, or a higher target would pass by its own looser bar.
-	bar := simulate.StoredBar(p, series)
-	cfg.Bar = &bar
 	space := recommend.DefaultSpace(p, recommend.Floor(p, series, cfg.RecordedSize, 0.1))
 	start := time.Now()
 	res, err := recommend.Search(ctx, cfg, series, space, o.workers)
