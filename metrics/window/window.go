@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"time"
@@ -46,13 +45,26 @@ func (a Agg) String() string {
 // Window is a ring of fixed-step buckets aligned to multiples of Step since
 // the Unix epoch, held in chunks of chunkLen buckets. Its memory grows with
 // the buckets it has been given samples for, up to its length: a week-long
-// window that has seen an hour of samples holds one chunk. A bucket costs
-// 10 bytes (an 8-byte value, a 2-byte count; Last windows add the 8-byte
-// time of their value), so a full week of 2,016 five-minute buckets is
-// about 21 KB. Copies (Clone) share chunks until one of them changes a
-// chunk, which it then copies: a snapshot's copy of a window costs its
-// chunk table, and the live window copies about one chunk (640 bytes)
-// while the snapshot is written, not the whole window.
+// window that has seen an hour of samples holds one chunk.
+//
+// A bucket's value is kept at one of two precisions. A compact window
+// (New's) keeps it as a float32, rounded each time the bucket changes: 5
+// bytes a bucket (a 4-byte value, a 1-byte count), so a full week of 2,016
+// five-minute buckets is about 10.5 KB. A wide window (SetWide) keeps the
+// float64, as every window did before compact ones: 4 bytes more a bucket.
+// Which one a window is, is replicated state like its values (the store
+// decides it from the log), because the rounding changes what the window
+// holds. Seven significant digits are more than a metric's history needs
+// for forecasting; a replicated value must still not depend on which of
+// two precisions a node happens to use, hence the rule rather than a
+// choice per node. A count past 255 puts the whole chunk's counts in a
+// side array of full counts, so counts stay exact; Last windows add the
+// 8-byte time of their value.
+//
+// Copies (Clone) share chunks until one of them changes a chunk, which it
+// then copies: a snapshot's copy of a window costs its chunk table, and
+// the live window copies about one chunk (320 bytes) while the snapshot is
+// written, not the whole window.
 //
 // It is not safe for concurrent use; its owner locks. A clone may be read
 // while the window it was cloned from goes on changing.
@@ -60,6 +72,9 @@ type Window struct {
 	step   int64 // nanoseconds
 	agg    Agg
 	length int
+	// wide says the values are float64s: their low words in the chunks,
+	// their high words in hi.
+	wide bool
 	// chunks is the ring of chunks, empty until the first sample: chunk
 	// number k (the buckets k*chunkLen .. k*chunkLen+chunkLen-1) sits at
 	// chunks[k mod len(chunks)], and len(chunks) is the most chunks the
@@ -68,16 +83,20 @@ type Window struct {
 	// one its position names; buckets of the oldest that are older than
 	// the window are stale and never read.
 	chunks []*chunk
-	// ats holds, for Last windows only, the time of each bucket's value,
-	// chunk for chunk at the same positions; other windows do not pay
-	// for it.
-	ats []*[chunkLen]int64
-	// owned says which chunks this window may change in place: the
-	// others may be shared with a clone, and are copied before a change.
+	// The side arrays, chunk for chunk at the same positions, each nil
+	// where its chunk is nil and the whole slice nil for windows that do
+	// not need it. ats holds, for Last windows only, the time of each
+	// bucket's value; hi, for wide windows only, the high 32 bits of
+	// each value; counts, for a chunk with a bucket of more than 255
+	// samples, every bucket's count in full (the chunk's own counts are
+	// then not read).
+	ats    []*[chunkLen]int64
+	hi     []*[chunkLen]uint32
+	counts []*[chunkLen]uint32
+	// owned says which chunks (with their side arrays) this window may
+	// change in place: the others may be shared with a clone, and are
+	// copied before a change.
 	owned []bool
-	// hi holds the count's upper 16 bits for the rare bucket of more
-	// than 65,535 samples, by bucket index; nil when there is none.
-	hi map[int64]uint16
 	// head is the bucket index (time / step) of the newest bucket; the
 	// window spans head-length+1 .. head.
 	head int64
@@ -85,16 +104,17 @@ type Window struct {
 }
 
 // chunkLen is how many consecutive buckets a chunk holds: a week-long
-// window is 32 or 33 chunks, and copying one before a change is 640 bytes.
+// window is 32 or 33 chunks, and copying one before a change is 320 bytes.
 const chunkLen = 64
 
-// chunk is chunkLen buckets: for each its value (the sum for Mean, the
-// max or last value otherwise) and the low 16 bits of its sample count,
-// as two arrays so that nothing is padding: 640 bytes, a Go size class,
-// and no pointers for the garbage collector to scan.
+// chunk is chunkLen buckets: for each the bits of its value (the sum for
+// Mean, the max or last value otherwise: a float32, or a float64's low
+// word in a wide window) and its sample count's low 8 bits, as two arrays
+// so that nothing is padding: 320 bytes, a Go size class, and no pointers
+// for the garbage collector to scan.
 type chunk struct {
-	v [chunkLen]float64
-	n [chunkLen]uint16
+	v [chunkLen]uint32
+	n [chunkLen]uint8
 }
 
 // bucket is one bucket read out of its chunk.
@@ -104,8 +124,8 @@ type bucket struct {
 	at int64 // Last windows only
 }
 
-// New returns a window of length buckets of the given step. It holds no
-// buckets until its first sample.
+// New returns a compact window of length buckets of the given step. It
+// holds no buckets until its first sample.
 func New(step time.Duration, length int, agg Agg) *Window {
 	if step <= 0 || length <= 0 {
 		panic("window.New: step and length must be positive")
@@ -121,6 +141,77 @@ func (w *Window) Aggregation() Agg { return w.agg }
 
 // Len is the number of buckets the window spans.
 func (w *Window) Len() int { return w.length }
+
+// Wide reports whether the window keeps its values as float64s rather
+// than float32s.
+func (w *Window) Wide() bool { return w.wide }
+
+// SetWide makes the window wide (float64 values) or compact (float32
+// values, each rounded to the nearest float32). Widening is exact;
+// compacting rounds every value once, the same way on every node. The
+// chunks are copied, never changed in place, so a clone keeps what it
+// held.
+func (w *Window) SetWide(wide bool) {
+	if w.wide == wide {
+		return
+	}
+	vals := make([]*[chunkLen]float64, len(w.chunks))
+	for pos, c := range w.chunks {
+		if c != nil {
+			var v [chunkLen]float64
+			for off := range v {
+				v[off] = w.value(c, pos, off)
+			}
+			vals[pos] = &v
+		}
+	}
+	w.wide = wide
+	w.hi = nil
+	if wide && w.chunks != nil {
+		w.hi = make([]*[chunkLen]uint32, len(w.chunks))
+	}
+	for pos, c := range w.chunks {
+		if c == nil {
+			continue
+		}
+		nc := &chunk{n: c.n}
+		w.chunks[pos] = nc
+		if w.ats != nil && !w.owned[pos] {
+			at := *w.ats[pos]
+			w.ats[pos] = &at
+		}
+		if w.counts != nil && w.counts[pos] != nil && !w.owned[pos] {
+			n := *w.counts[pos]
+			w.counts[pos] = &n
+		}
+		if wide {
+			w.hi[pos] = new([chunkLen]uint32)
+		}
+		w.owned[pos] = true
+		for off, v := range vals[pos] {
+			w.setValue(nc, pos, off, v)
+		}
+	}
+}
+
+// value is the value at offset off of chunk c, at ring position pos.
+func (w *Window) value(c *chunk, pos, off int) float64 {
+	if w.wide {
+		return math.Float64frombits(uint64(w.hi[pos][off])<<32 | uint64(c.v[off]))
+	}
+	return float64(math.Float32frombits(c.v[off]))
+}
+
+// setValue stores v at offset off of chunk c, at ring position pos, which
+// this window owns: rounded to a float32 unless the window is wide.
+func (w *Window) setValue(c *chunk, pos, off int, v float64) {
+	if w.wide {
+		bits := math.Float64bits(v)
+		c.v[off], w.hi[pos][off] = uint32(bits), uint32(bits>>32)
+		return
+	}
+	c.v[off] = math.Float32bits(float32(v))
+}
 
 // ringChunks is how many chunks a span of length buckets can touch: one
 // more than it fills when it does not start at a chunk's first bucket.
@@ -147,26 +238,50 @@ func (w *Window) get(idx int64) bucket {
 	if c == nil {
 		return bucket{}
 	}
-	b := bucket{v: c.v[off], n: w.count(c, off, idx)}
+	b := bucket{v: w.value(c, pos, off), n: w.count(c, pos, off)}
 	if w.agg == Last {
 		b.at = w.ats[pos][off]
 	}
 	return b
 }
 
-// count is the sample count of bucket idx at offset off of chunk c.
-func (w *Window) count(c *chunk, off int, idx int64) uint32 {
-	n := uint32(c.n[off])
-	if w.hi != nil {
-		n |= uint32(w.hi[idx]) << 16
+// count is the sample count at offset off of chunk c, at ring position
+// pos.
+func (w *Window) count(c *chunk, pos, off int) uint32 {
+	if w.counts != nil && w.counts[pos] != nil {
+		return w.counts[pos][off]
 	}
-	return n
+	return uint32(c.n[off])
 }
 
 // set stores bucket idx, which must be within the window, copying or
 // creating its chunk first when this window does not own it.
 func (w *Window) set(idx int64, b bucket) {
 	pos, off := w.locate(idx)
+	c := w.own(pos)
+	w.setValue(c, pos, off, b.v)
+	c.n[off] = uint8(b.n)
+	if b.n > math.MaxUint8 || (w.counts != nil && w.counts[pos] != nil) {
+		if w.counts == nil {
+			w.counts = make([]*[chunkLen]uint32, len(w.chunks))
+		}
+		if w.counts[pos] == nil {
+			var n [chunkLen]uint32
+			for i, x := range c.n {
+				n[i] = uint32(x)
+			}
+			w.counts[pos] = &n
+		}
+		w.counts[pos][off] = b.n
+	}
+	if w.agg == Last {
+		w.ats[pos][off] = b.at
+	}
+}
+
+// own returns the chunk at ring position pos for a change: created when
+// there is none, copied with its side arrays when it may be shared.
+func (w *Window) own(pos int) *chunk {
 	c := w.chunks[pos]
 	switch {
 	case c == nil:
@@ -174,6 +289,9 @@ func (w *Window) set(idx int64, b bucket) {
 		w.chunks[pos] = c
 		if w.agg == Last {
 			w.ats[pos] = new([chunkLen]int64)
+		}
+		if w.wide {
+			w.hi[pos] = new([chunkLen]uint32)
 		}
 		w.owned[pos] = true
 	case !w.owned[pos]:
@@ -184,28 +302,28 @@ func (w *Window) set(idx int64, b bucket) {
 			at := *w.ats[pos]
 			w.ats[pos] = &at
 		}
+		if w.wide {
+			hi := *w.hi[pos]
+			w.hi[pos] = &hi
+		}
+		if w.counts != nil && w.counts[pos] != nil {
+			n := *w.counts[pos]
+			w.counts[pos] = &n
+		}
 		w.owned[pos] = true
 	}
-	c.v[off], c.n[off] = b.v, uint16(b.n)
-	if hi := uint16(b.n >> 16); hi != 0 {
-		if w.hi == nil {
-			w.hi = map[int64]uint16{}
-		}
-		w.hi[idx] = hi
-	} else if w.hi != nil {
-		delete(w.hi, idx)
-	}
-	if w.agg == Last {
-		w.ats[pos][off] = b.at
-	}
+	return c
 }
 
 // start makes the ring for the first sample, at bucket idx.
 func (w *Window) start(idx int64) {
 	n := ringChunks(w.length)
-	w.chunks, w.owned, w.hi = make([]*chunk, n), make([]bool, n), nil
+	w.chunks, w.owned, w.counts, w.ats, w.hi = make([]*chunk, n), make([]bool, n), nil, nil, nil
 	if w.agg == Last {
 		w.ats = make([]*[chunkLen]int64, n)
+	}
+	if w.wide {
+		w.hi = make([]*[chunkLen]uint32, n)
 	}
 	w.head, w.any = idx, true
 }
@@ -213,7 +331,12 @@ func (w *Window) start(idx int64) {
 // drop empties the chunk at ring position pos.
 func (w *Window) drop(pos int) {
 	w.chunks[pos], w.owned[pos] = nil, false
-	if w.agg == Last {
+	for _, side := range [...][]*[chunkLen]uint32{w.hi, w.counts} {
+		if side != nil {
+			side[pos] = nil
+		}
+	}
+	if w.ats != nil {
 		w.ats[pos] = nil
 	}
 }
@@ -329,13 +452,6 @@ func (w *Window) advance(idx int64) bool {
 			}
 		}
 		w.head = idx
-		if w.hi != nil {
-			for i := range w.hi {
-				if i < w.first() {
-					delete(w.hi, i)
-				}
-			}
-		}
 	case idx < w.first():
 		return false
 	}
@@ -365,15 +481,15 @@ func (w *Window) Values(upTo time.Time) (start time.Time, values []float64) {
 		for ; i <= end; i, off = i+1, off+1 {
 			var n uint32
 			if c != nil {
-				n = w.count(c, off, i)
+				n = w.count(c, pos, off)
 			}
 			switch {
 			case n == 0:
 				values = append(values, math.NaN())
 			case w.agg == Mean:
-				values = append(values, c.v[off]/float64(n))
+				values = append(values, w.value(c, pos, off)/float64(n))
 			default:
-				values = append(values, c.v[off])
+				values = append(values, w.value(c, pos, off))
 			}
 		}
 	}
@@ -435,11 +551,11 @@ func (w *Window) ValuesEvery(upTo time.Time, k int) (start time.Time, values []f
 			if c == nil {
 				continue
 			}
-			bn := w.count(c, off, i)
+			bn := w.count(c, pos, off)
 			if bn == 0 {
 				continue
 			}
-			v := c.v[off]
+			v := w.value(c, pos, off)
 			switch {
 			case w.agg == Mean:
 				acc += v
@@ -492,7 +608,10 @@ var ErrBadWindow = errors.New("window: malformed encoding")
 
 // MarshalJSON encodes the window exactly: every array as long as the
 // window, bucket idx at position idx mod length (the ring this encoding
-// was first written from), zeros where there is no bucket.
+// was first written from), zeros where there is no bucket. It is the
+// legacy snapshot's form, which knows no compact windows: a compact
+// window's values are written as the float64s they are exactly, and
+// UnmarshalJSON restores a wide window.
 func (w *Window) MarshalJSON() ([]byte, error) {
 	x := wire{Step: w.step, Agg: w.agg, Head: w.head, Any: w.any,
 		Sum: make([]float64, w.length), N: make([]uint32, w.length), Value: make([]float64, w.length), At: make([]int64, w.length)}
@@ -506,7 +625,7 @@ func (w *Window) MarshalJSON() ([]byte, error) {
 	return json.Marshal(x)
 }
 
-// UnmarshalJSON restores a window MarshalJSON encoded.
+// UnmarshalJSON restores a window MarshalJSON encoded, as a wide window.
 func (w *Window) UnmarshalJSON(data []byte) error {
 	var x wire
 	if err := json.Unmarshal(data, &x); err != nil {
@@ -516,7 +635,7 @@ func (w *Window) UnmarshalJSON(data []byte) error {
 	if x.Step <= 0 || n == 0 || len(x.N) != n || len(x.Value) != n || len(x.At) != n || x.Agg > Last {
 		return ErrBadWindow
 	}
-	r := Window{step: x.Step, agg: x.Agg, length: n, head: x.Head}
+	r := Window{step: x.Step, agg: x.Agg, length: n, head: x.Head, wide: true}
 	if x.Any {
 		r.start(x.Head)
 		// From the oldest bucket holding samples: older ones are empty.
@@ -543,22 +662,42 @@ func (w *Window) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// binaryVersion is the first byte of the window's binary encoding.
-const binaryVersion = 1
+// The first byte of the window's binary encoding: wide windows are
+// version 1, whose values take 8 bytes, compact ones version 2, whose
+// values take 4.
+const (
+	binaryWide    = 1
+	binaryCompact = 2
+)
 
 // maxBinaryBuckets bounds a decoded window so that a corrupt length cannot
-// make the decoder allocate without limit (2,016 buckets is the most the
+// make the decoder allocate without limit (10,080 buckets is the most the
 // control plane uses).
 const maxBinaryBuckets = 1 << 20
 
 // AppendBinary appends the window's exact, compact binary encoding to b
-// (encoding.BinaryAppender): varints for the shape, then per bucket its
-// sample count and, when it has samples, its one value (the sum for Mean,
-// else the max or last value) as 8 bytes and, for Last, the sample time.
-// A run of empty buckets costs one byte each. Snapshots of 7 days of
-// windows are mostly this, so it is several times smaller than the JSON.
-func (w *Window) AppendBinary(b []byte) ([]byte, error) {
-	b = append(b, binaryVersion, byte(w.agg))
+// (encoding.BinaryAppender): a version byte (1 for a wide window, 2 for a
+// compact one), varints for the shape, then per bucket its sample count
+// and, when it has samples, its one value (the sum for Mean, else the max
+// or last value: 8 bytes in version 1, 4 in version 2) and, for Last, the
+// sample time. A run of empty buckets costs one byte each. Snapshots of
+// 7 days of windows are mostly this, so it is several times smaller than
+// the JSON.
+func (w *Window) AppendBinary(b []byte) ([]byte, error) { return w.appendBinary(b, w.wide), nil }
+
+// AppendWideBinary appends the window's version-1 encoding, the one a
+// wide window has, whatever the window's precision: a compact window's
+// values are written as the float64s they are exactly, and decode as a
+// wide window. It is what snapshots of versions that know no compact
+// windows hold.
+func (w *Window) AppendWideBinary(b []byte) []byte { return w.appendBinary(b, true) }
+
+func (w *Window) appendBinary(b []byte, wide bool) []byte {
+	version := byte(binaryCompact)
+	if wide {
+		version = binaryWide
+	}
+	b = append(b, version, byte(w.agg))
 	b = binary.AppendVarint(b, w.step)
 	b = binary.AppendVarint(b, w.head)
 	if w.any {
@@ -584,21 +723,27 @@ func (w *Window) AppendBinary(b []byte) ([]byte, error) {
 			continue
 		}
 		for ; i <= end; i, off = i+1, off+1 {
-			n := w.count(c, off, i)
+			n := w.count(c, pos, off)
 			b = binary.AppendUvarint(b, uint64(n))
 			if n == 0 {
 				continue
 			}
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(c.v[off]))
+			switch {
+			case !wide:
+				b = binary.LittleEndian.AppendUint32(b, c.v[off])
+			default:
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(w.value(c, pos, off)))
+			}
 			if w.agg == Last {
 				b = binary.AppendVarint(b, w.ats[pos][off])
 			}
 		}
 	}
-	return b, nil
+	return b
 }
 
-// UnmarshalBinary restores a window AppendBinary encoded; it refuses
+// UnmarshalBinary restores a window AppendBinary (or AppendWideBinary)
+// encoded, wide from version 1, compact from version 2; it refuses
 // trailing bytes, an unknown version and an inconsistent shape.
 func (w *Window) UnmarshalBinary(data []byte) error {
 	d := data
@@ -606,8 +751,13 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	if len(d) < 2 {
 		return fail("short header")
 	}
-	if d[0] != binaryVersion {
-		return fail(fmt.Sprintf("version %d (this code reads %d)", d[0], binaryVersion))
+	if d[0] != binaryWide && d[0] != binaryCompact {
+		return fail(fmt.Sprintf("version %d (this code reads %d and %d)", d[0], binaryWide, binaryCompact))
+	}
+	wide := d[0] == binaryWide
+	size := 4 // bytes a value
+	if wide {
+		size = 8
 	}
 	agg := Agg(d[1])
 	if agg > Last {
@@ -647,14 +797,14 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	if !ok || n > length || n > uint64(len(d)) || (n == 0) == anyData {
 		return fail("bad bucket count")
 	}
-	x := Window{step: step, agg: agg, length: int(length), head: head}
+	x := Window{step: step, agg: agg, length: int(length), head: head, wide: wide}
 	if anyData {
 		x.start(head)
 	}
 	// The stored buckets, oldest first, end at the head. Restoring a
 	// snapshot is mostly this loop: it fills each chunk directly.
 	var c *chunk
-	var ats *[chunkLen]int64
+	pos := 0
 	cur := int64(math.MinInt64) // the chunk number c holds
 	for i := head - int64(n) + 1; i <= head && n > 0; i++ {
 		cnt, ok := uvarint()
@@ -664,33 +814,31 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 		if cnt == 0 {
 			continue
 		}
-		if len(d) < 8 {
+		if len(d) < size {
 			return fail("short bucket")
 		}
-		v := math.Float64frombits(binary.LittleEndian.Uint64(d))
-		d = d[8:]
 		if k := floorDiv(i, chunkLen); k != cur {
-			x.set(i, bucket{}) // creates the chunk, owned
-			pos, _ := x.locate(i)
-			c, cur = x.chunks[pos], k
-			if agg == Last {
-				ats = x.ats[pos]
-			}
+			pos, _ = x.locate(i)
+			c, cur = x.own(pos), k
 		}
 		off := int(i - cur*chunkLen)
-		c.v[off], c.n[off] = v, uint16(cnt)
-		if cnt>>16 != 0 {
-			if x.hi == nil {
-				x.hi = map[int64]uint16{}
-			}
-			x.hi[i] = uint16(cnt >> 16)
+		if wide {
+			bits := binary.LittleEndian.Uint64(d)
+			c.v[off], x.hi[pos][off] = uint32(bits), uint32(bits>>32)
+		} else {
+			c.v[off] = binary.LittleEndian.Uint32(d)
+		}
+		d = d[size:]
+		c.n[off] = uint8(cnt)
+		if cnt > math.MaxUint8 || (x.counts != nil && x.counts[pos] != nil) {
+			x.set(i, bucket{v: x.value(c, pos, off), n: uint32(cnt)}) // the side array of full counts
 		}
 		if agg == Last {
 			at, ok := varint()
 			if !ok {
 				return fail("bad bucket time")
 			}
-			ats[off] = at
+			x.ats[pos][off] = at
 		}
 	}
 	if len(d) != 0 {
@@ -711,7 +859,7 @@ func (w *Window) oldestFilled() int64 {
 		end := min(w.head-1, i+int64(chunkLen-1-off))
 		if c := w.chunks[pos]; c != nil {
 			for ; i <= end; i, off = i+1, off+1 {
-				if w.count(c, off, i) > 0 {
+				if w.count(c, pos, off) > 0 {
 					return i
 				}
 			}
@@ -724,11 +872,11 @@ func (w *Window) oldestFilled() int64 {
 // Clone returns a copy of the window that shares its chunks of buckets
 // with w until either changes one, which it then copies: the copy costs
 // the chunk table, not the buckets. Clone marks w's chunks as shared, so
-// it must not run concurrently with another Clone, Add or Merge of w;
-// reading w (Values, the encodings) while it runs is safe.
+// it must not run concurrently with another Clone, Add, Merge or SetWide
+// of w; reading w (Values, the encodings) while it runs is safe.
 func (w *Window) Clone() *Window {
 	c := *w
-	c.chunks, c.ats, c.hi = slices.Clone(w.chunks), slices.Clone(w.ats), maps.Clone(w.hi)
+	c.chunks, c.ats, c.hi, c.counts = slices.Clone(w.chunks), slices.Clone(w.ats), slices.Clone(w.hi), slices.Clone(w.counts)
 	if w.owned != nil {
 		c.owned = make([]bool, len(w.owned))
 		clear(w.owned)
