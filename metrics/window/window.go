@@ -57,9 +57,12 @@ func (a Agg) String() string {
 // holds. Seven significant digits are more than a metric's history needs
 // for forecasting; a replicated value must still not depend on which of
 // two precisions a node happens to use, hence the rule rather than a
-// choice per node. A count past 255 puts the whole chunk's counts in a
-// side array of full counts, so counts stay exact; Last windows add the
-// 8-byte time of their value.
+// choice per node. Counts are exact, and cost next to nothing where a
+// chunk's buckets all hold the same count (a metric sampled at a steady
+// rate): a chunk of 64 buckets is 256 bytes of values, one byte of
+// count when every bucket of it has the same (its head's chunk aside,
+// the usual case), else 64 bytes of counts, or 256 when one of them is
+// past 255. Last windows add the 8-byte time of their value.
 //
 // Copies (Clone) share chunks until one of them changes a chunk, which it
 // then copies: a snapshot's copy of a window costs its chunk table, and
@@ -87,12 +90,16 @@ type Window struct {
 	// where its chunk is nil and the whole slice nil for windows that do
 	// not need it. ats holds, for Last windows only, the time of each
 	// bucket's value; hi, for wide windows only, the high 32 bits of
-	// each value; counts, for a chunk with a bucket of more than 255
-	// samples, every bucket's count in full (the chunk's own counts are
-	// then not read).
-	ats    []*[chunkLen]int64
-	hi     []*[chunkLen]uint32
-	counts []*[chunkLen]uint32
+	// each value.
+	ats []*[chunkLen]int64
+	hi  []*[chunkLen]uint32
+	// The buckets' sample counts, chunk for chunk: where same is not 0,
+	// every bucket of the chunk holds that many samples (seal); else
+	// full holds them when one is past 255 (full is nil until one is),
+	// else bytes does.
+	same  []uint8
+	bytes []*[chunkLen]uint8
+	full  []*[chunkLen]uint32
 	// owned says which chunks (with their side arrays) this window may
 	// change in place: the others may be shared with a clone, and are
 	// copied before a change.
@@ -104,17 +111,16 @@ type Window struct {
 }
 
 // chunkLen is how many consecutive buckets a chunk holds: a week-long
-// window is 32 or 33 chunks, and copying one before a change is 320 bytes.
+// window is 32 or 33 chunks, and copying one before a change is 256 bytes
+// (and its counts).
 const chunkLen = 64
 
-// chunk is chunkLen buckets: for each the bits of its value (the sum for
-// Mean, the max or last value otherwise: a float32, or a float64's low
-// word in a wide window) and its sample count's low 8 bits, as two arrays
-// so that nothing is padding: 320 bytes, a Go size class, and no pointers
-// for the garbage collector to scan.
+// chunk is chunkLen buckets' values (the sum for Mean, the max or last
+// value otherwise: a float32's bits, or a float64's low word in a wide
+// window): 256 bytes, a Go size class, and no pointers for the garbage
+// collector to scan. Their counts are kept apart (Window.same).
 type chunk struct {
 	v [chunkLen]uint32
-	n [chunkLen]uint8
 }
 
 // bucket is one bucket read out of its chunk.
@@ -174,15 +180,10 @@ func (w *Window) SetWide(wide bool) {
 		if c == nil {
 			continue
 		}
-		nc := &chunk{n: c.n}
+		nc := new(chunk)
 		w.chunks[pos] = nc
-		if w.ats != nil && !w.owned[pos] {
-			at := *w.ats[pos]
-			w.ats[pos] = &at
-		}
-		if w.counts != nil && w.counts[pos] != nil && !w.owned[pos] {
-			n := *w.counts[pos]
-			w.counts[pos] = &n
+		if !w.owned[pos] {
+			w.ownSides(pos)
 		}
 		if wide {
 			w.hi[pos] = new([chunkLen]uint32)
@@ -248,10 +249,88 @@ func (w *Window) get(idx int64) bucket {
 // count is the sample count at offset off of chunk c, at ring position
 // pos.
 func (w *Window) count(c *chunk, pos, off int) uint32 {
-	if w.counts != nil && w.counts[pos] != nil {
-		return w.counts[pos][off]
+	switch {
+	case w.same[pos] != 0:
+		return uint32(w.same[pos])
+	case w.full != nil && w.full[pos] != nil:
+		return w.full[pos][off]
 	}
-	return uint32(c.n[off])
+	return uint32(w.bytes[pos][off])
+}
+
+// setCount stores the count at offset off of the chunk at ring position
+// pos, which this window owns.
+func (w *Window) setCount(pos, off int, n uint32) {
+	if s := w.same[pos]; s != 0 {
+		if uint32(s) == n {
+			return
+		}
+		b := new([chunkLen]uint8)
+		for i := range b {
+			b[i] = s
+		}
+		w.same[pos], w.bytes[pos] = 0, b
+	}
+	switch {
+	case w.full != nil && w.full[pos] != nil:
+	case n > math.MaxUint8:
+		if w.full == nil {
+			w.full = make([]*[chunkLen]uint32, len(w.chunks))
+		}
+		f := new([chunkLen]uint32)
+		for i, x := range w.bytes[pos] {
+			f[i] = uint32(x)
+		}
+		w.full[pos], w.bytes[pos] = f, nil
+	default:
+		w.bytes[pos][off] = uint8(n)
+		return
+	}
+	w.full[pos][off] = n
+}
+
+// load reads the values and counts of chunk c, at ring position pos,
+// into v and n: the readers' loops then index two arrays instead of
+// asking, bucket by bucket, how this chunk keeps them.
+func (w *Window) load(c *chunk, pos int, v *[chunkLen]float64, n *[chunkLen]uint32) {
+	if w.wide {
+		hi := w.hi[pos]
+		for i, lo := range c.v {
+			v[i] = math.Float64frombits(uint64(hi[i])<<32 | uint64(lo))
+		}
+	} else {
+		for i, bits := range c.v {
+			v[i] = float64(math.Float32frombits(bits))
+		}
+	}
+	switch {
+	case w.same[pos] != 0:
+		for i := range n {
+			n[i] = uint32(w.same[pos])
+		}
+	case w.full != nil && w.full[pos] != nil:
+		*n = *w.full[pos]
+	default:
+		for i, x := range w.bytes[pos] {
+			n[i] = uint32(x)
+		}
+	}
+}
+
+// seal keeps the counts of the chunk at ring position pos as one byte
+// when every bucket of it holds the same number of samples, under 256.
+// It changes only this window's tables, never an array a clone may share.
+func (w *Window) seal(pos int) {
+	b := w.bytes[pos]
+	if w.chunks[pos] == nil || b == nil || b[0] == 0 {
+		return
+	}
+	for _, x := range b {
+		if x != b[0] {
+			return
+		}
+	}
+	w.same[pos], w.bytes[pos] = b[0], nil
 }
 
 // set stores bucket idx, which must be within the window, copying or
@@ -260,20 +339,7 @@ func (w *Window) set(idx int64, b bucket) {
 	pos, off := w.locate(idx)
 	c := w.own(pos)
 	w.setValue(c, pos, off, b.v)
-	c.n[off] = uint8(b.n)
-	if b.n > math.MaxUint8 || (w.counts != nil && w.counts[pos] != nil) {
-		if w.counts == nil {
-			w.counts = make([]*[chunkLen]uint32, len(w.chunks))
-		}
-		if w.counts[pos] == nil {
-			var n [chunkLen]uint32
-			for i, x := range c.n {
-				n[i] = uint32(x)
-			}
-			w.counts[pos] = &n
-		}
-		w.counts[pos][off] = b.n
-	}
+	w.setCount(pos, off, b.n)
 	if w.agg == Last {
 		w.ats[pos][off] = b.at
 	}
@@ -293,32 +359,44 @@ func (w *Window) own(pos int) *chunk {
 		if w.wide {
 			w.hi[pos] = new([chunkLen]uint32)
 		}
+		w.same[pos], w.bytes[pos] = 0, new([chunkLen]uint8)
 		w.owned[pos] = true
 	case !w.owned[pos]:
 		cp := *c
 		c = &cp
 		w.chunks[pos] = c
-		if w.agg == Last {
-			at := *w.ats[pos]
-			w.ats[pos] = &at
-		}
 		if w.wide {
 			hi := *w.hi[pos]
 			w.hi[pos] = &hi
 		}
-		if w.counts != nil && w.counts[pos] != nil {
-			n := *w.counts[pos]
-			w.counts[pos] = &n
-		}
+		w.ownSides(pos)
 		w.owned[pos] = true
 	}
 	return c
 }
 
+// ownSides copies the side arrays of times and counts of the chunk at
+// ring position pos, which may be shared with a clone.
+func (w *Window) ownSides(pos int) {
+	if w.ats != nil {
+		at := *w.ats[pos]
+		w.ats[pos] = &at
+	}
+	if b := w.bytes[pos]; b != nil {
+		cp := *b
+		w.bytes[pos] = &cp
+	}
+	if w.full != nil && w.full[pos] != nil {
+		cp := *w.full[pos]
+		w.full[pos] = &cp
+	}
+}
+
 // start makes the ring for the first sample, at bucket idx.
 func (w *Window) start(idx int64) {
 	n := ringChunks(w.length)
-	w.chunks, w.owned, w.counts, w.ats, w.hi = make([]*chunk, n), make([]bool, n), nil, nil, nil
+	w.chunks, w.owned, w.ats, w.hi = make([]*chunk, n), make([]bool, n), nil, nil
+	w.same, w.bytes, w.full = make([]uint8, n), make([]*[chunkLen]uint8, n), nil
 	if w.agg == Last {
 		w.ats = make([]*[chunkLen]int64, n)
 	}
@@ -330,8 +408,8 @@ func (w *Window) start(idx int64) {
 
 // drop empties the chunk at ring position pos.
 func (w *Window) drop(pos int) {
-	w.chunks[pos], w.owned[pos] = nil, false
-	for _, side := range [...][]*[chunkLen]uint32{w.hi, w.counts} {
+	w.chunks[pos], w.owned[pos], w.same[pos], w.bytes[pos] = nil, false, 0, nil
+	for _, side := range [...][]*[chunkLen]uint32{w.hi, w.full} {
 		if side != nil {
 			side[pos] = nil
 		}
@@ -447,6 +525,9 @@ func (w *Window) advance(idx int64) bool {
 				w.drop(pos)
 			}
 		} else {
+			if to > from {
+				w.seal(mod(from, n)) // the head leaves it: it is full, or as full as it gets
+			}
 			for k := from + 1; k <= to; k++ {
 				w.drop(mod(k, n))
 			}
@@ -478,18 +559,23 @@ func (w *Window) Values(upTo time.Time) (start time.Time, values []float64) {
 		pos, off := w.locate(i)
 		end := min(last, i+int64(chunkLen-1-off))
 		c := w.chunks[pos]
-		for ; i <= end; i, off = i+1, off+1 {
-			var n uint32
-			if c != nil {
-				n = w.count(c, pos, off)
+		if c == nil {
+			for ; i <= end; i++ {
+				values = append(values, math.NaN())
 			}
-			switch {
+			continue
+		}
+		var v [chunkLen]float64
+		var cnt [chunkLen]uint32
+		w.load(c, pos, &v, &cnt)
+		for ; i <= end; i, off = i+1, off+1 {
+			switch n := cnt[off]; {
 			case n == 0:
 				values = append(values, math.NaN())
 			case w.agg == Mean:
-				values = append(values, w.value(c, pos, off)/float64(n))
+				values = append(values, v[off]/float64(n))
 			default:
-				values = append(values, w.value(c, pos, off))
+				values = append(values, v[off])
 			}
 		}
 	}
@@ -543,19 +629,21 @@ func (w *Window) ValuesEvery(upTo time.Time, k int) (start time.Time, values []f
 		pos, off := w.locate(i)
 		end := min(last, i+int64(chunkLen-1-off))
 		c := w.chunks[pos]
+		var vs [chunkLen]float64
+		var cnt [chunkLen]uint32
+		if c != nil {
+			w.load(c, pos, &vs, &cnt)
+		}
 		for ; i <= end; i, off, r = i+1, off+1, r+1 {
 			if r == kk {
 				flush()
 				r = 0
 			}
-			if c == nil {
-				continue
-			}
-			bn := w.count(c, pos, off)
+			bn := cnt[off]
 			if bn == 0 {
 				continue
 			}
-			v := w.value(c, pos, off)
+			v := vs[off]
 			switch {
 			case w.agg == Mean:
 				acc += v
@@ -657,6 +745,9 @@ func (w *Window) UnmarshalJSON(data []byte) error {
 				r.set(i, b)
 			}
 		}
+		for pos := range r.chunks {
+			r.seal(pos)
+		}
 	}
 	*w = r
 	return nil
@@ -722,8 +813,11 @@ func (w *Window) appendBinary(b []byte, wide bool) []byte {
 			}
 			continue
 		}
+		var v [chunkLen]float64
+		var cnt [chunkLen]uint32
+		w.load(c, pos, &v, &cnt)
 		for ; i <= end; i, off = i+1, off+1 {
-			n := w.count(c, pos, off)
+			n := cnt[off]
 			b = binary.AppendUvarint(b, uint64(n))
 			if n == 0 {
 				continue
@@ -732,7 +826,7 @@ func (w *Window) appendBinary(b []byte, wide bool) []byte {
 			case !wide:
 				b = binary.LittleEndian.AppendUint32(b, c.v[off])
 			default:
-				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(w.value(c, pos, off)))
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v[off]))
 			}
 			if w.agg == Last {
 				b = binary.AppendVarint(b, w.ats[pos][off])
@@ -829,10 +923,7 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 			c.v[off] = binary.LittleEndian.Uint32(d)
 		}
 		d = d[size:]
-		c.n[off] = uint8(cnt)
-		if cnt > math.MaxUint8 || (x.counts != nil && x.counts[pos] != nil) {
-			x.set(i, bucket{v: x.value(c, pos, off), n: uint32(cnt)}) // the side array of full counts
-		}
+		x.setCount(pos, off, uint32(cnt))
 		if agg == Last {
 			at, ok := varint()
 			if !ok {
@@ -843,6 +934,9 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	}
 	if len(d) != 0 {
 		return fail(fmt.Sprintf("%d trailing bytes", len(d)))
+	}
+	for pos := range x.chunks {
+		x.seal(pos)
 	}
 	*w = x
 	return nil
@@ -876,7 +970,8 @@ func (w *Window) oldestFilled() int64 {
 // of w; reading w (Values, the encodings) while it runs is safe.
 func (w *Window) Clone() *Window {
 	c := *w
-	c.chunks, c.ats, c.hi, c.counts = slices.Clone(w.chunks), slices.Clone(w.ats), slices.Clone(w.hi), slices.Clone(w.counts)
+	c.chunks, c.ats, c.hi = slices.Clone(w.chunks), slices.Clone(w.ats), slices.Clone(w.hi)
+	c.same, c.bytes, c.full = slices.Clone(w.same), slices.Clone(w.bytes), slices.Clone(w.full)
 	if w.owned != nil {
 		c.owned = make([]bool, len(w.owned))
 		clear(w.owned)

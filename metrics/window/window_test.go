@@ -318,8 +318,8 @@ func TestWindowGrowsAsBucketsFill(t *testing.T) {
 	if c := held(w); c != 1 || w.ats != nil {
 		t.Fatalf("a 2,016-bucket mean window holds %d chunks after 10 buckets (times: %v), want 1", c, w.ats != nil)
 	}
-	if size := unsafe.Sizeof(chunk{}); size != 320 {
-		t.Fatalf("a chunk of %d buckets takes %d bytes, want 320", chunkLen, size)
+	if size := unsafe.Sizeof(chunk{}); size != 256 {
+		t.Fatalf("a chunk of %d buckets takes %d bytes, want 256", chunkLen, size)
 	}
 	moves := []float64{0, 10, 10, -25, 30, 5, 200, -150, 15, 10, -5, 400, 10, 10, 1000, -990, 20}
 	for _, agg := range []Agg{Mean, Max, Last} {
@@ -567,7 +567,7 @@ func TestCountsBeyondAByte(t *testing.T) {
 				t.Fatal("a change after a clone showed in the clone")
 			}
 			w.Add(at(1e4), 1) // the window slides past the buckets
-			if w.counts[0] != nil && w.counts[1] != nil {
+			if w.full[0] != nil || w.full[1] != nil {
 				t.Fatalf("full counts of buckets out of the window kept")
 			}
 			if counts(c) != [3]uint32{1, 70_001, 256} {
@@ -644,5 +644,53 @@ func TestPrecision(t *testing.T) {
 				t.Fatal("the widened encoding is not the widened window's")
 			}
 		})
+	}
+}
+
+// TestCountsSealed: once the head has left a chunk whose buckets all hold
+// the same count, the chunk keeps one byte of count instead of 64, and
+// so does a decoded window; a chunk with a gap or another count keeps
+// each; a change to a sealed chunk, in a window or its clone, gives each
+// bucket its count again without changing the other copy.
+func TestCountsSealed(t *testing.T) {
+	w := New(time.Minute, 300, Mean)
+	// Two samples a bucket for 256 buckets (chunks 0 to 3 of the ring
+	// from t0, which is a chunk's start), but one of chunk 2 gets three.
+	for i := range 256 {
+		for k := range 2 {
+			w.Add(t0.Add(time.Duration(i)*time.Minute+time.Duration(k)*time.Second), 1)
+		}
+	}
+	w.Add(t0.Add(130*time.Minute+30*time.Second), 1)
+	sealed := func(w *Window) []bool {
+		var out []bool
+		for pos := range 4 {
+			p, _ := w.locate(int64(pos*chunkLen) + floorDiv(t0.UnixNano(), w.step))
+			out = append(out, w.same[p] != 0 && w.bytes[p] == nil)
+		}
+		return out
+	}
+	if got := sealed(w); !slices.Equal(got, []bool{true, true, false, false}) {
+		t.Fatalf("sealed chunks %v, want the first two (the third has a bucket of 3, the fourth holds the head)", got)
+	}
+	bin, _ := w.AppendBinary(nil)
+	var r Window
+	if err := r.UnmarshalBinary(bin); err != nil {
+		t.Fatal(err)
+	}
+	if got := sealed(&r); !slices.Equal(got, []bool{true, true, false, true}) || !same(w, &r) {
+		t.Fatalf("decoded: sealed chunks %v, want all but the third", got)
+	}
+	c := r.Clone()
+	r.Add(t0.Add(5*time.Minute), 1) // into a sealed chunk
+	if got := r.get(floorDiv(t0.UnixNano(), r.step) + 5).n; got != 3 {
+		t.Fatalf("count %d after a sample into a sealed chunk, want 3", got)
+	}
+	if !same(c, w) {
+		t.Fatal("a change to a sealed chunk showed in the clone")
+	}
+	start, v := r.Values(t0.Add(time.Hour))
+	if k := int(t0.Sub(start) / time.Minute); v[k+5] != 1 || v[k+6] != 1 {
+		t.Fatalf("means %v", v[k:k+8])
 	}
 }
