@@ -252,6 +252,14 @@ func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.
 	runtime.GC()
 	runtime.ReadMemStats(&without)
 	b.ReportMetric((float64(with.HeapAlloc)-float64(without.HeapAlloc))/float64(policies), "keptB/policy")
+	// The committed states every node holds (store.Policy.EvalState).
+	committed := 0
+	n.fsm.mu.RLock()
+	for _, p := range n.fsm.state.Policies {
+		committed += cap(p.EvalState)
+	}
+	n.fsm.mu.RUnlock()
+	b.ReportMetric(float64(committed)/float64(policies), "committedB/policy")
 	evals := float64(rounds * policies)
 	for r := range commitReasons {
 		b.ReportMetric(100*(testutil.ToFloat64(n.metrics.evalCommits[r])-before[r])/evals, "%"+r.String())
