@@ -303,6 +303,11 @@ func (w *Window) load(c *chunk, pos int, v *[chunkLen]float64, n *[chunkLen]uint
 			v[i] = float64(math.Float32frombits(bits))
 		}
 	}
+	w.loadCounts(pos, n)
+}
+
+// loadCounts reads the counts of the chunk at ring position pos into n.
+func (w *Window) loadCounts(pos int, n *[chunkLen]uint32) {
 	switch {
 	case w.same[pos] != 0:
 		for i := range n {
@@ -813,9 +818,16 @@ func (w *Window) appendBinary(b []byte, wide bool) []byte {
 			}
 			continue
 		}
-		var v [chunkLen]float64
+		if n := w.same[pos]; n != 0 && !wide && w.agg != Last {
+			// A sealed chunk of a compact window, the usual case: the
+			// same count before every value.
+			for ; i <= end; i, off = i+1, off+1 {
+				b = binary.LittleEndian.AppendUint32(binary.AppendUvarint(b, uint64(n)), c.v[off])
+			}
+			continue
+		}
 		var cnt [chunkLen]uint32
-		w.load(c, pos, &v, &cnt)
+		w.loadCounts(pos, &cnt)
 		for ; i <= end; i, off = i+1, off+1 {
 			n := cnt[off]
 			b = binary.AppendUvarint(b, uint64(n))
@@ -826,7 +838,7 @@ func (w *Window) appendBinary(b []byte, wide bool) []byte {
 			case !wide:
 				b = binary.LittleEndian.AppendUint32(b, c.v[off])
 			default:
-				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v[off]))
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(w.value(c, pos, off)))
 			}
 			if w.agg == Last {
 				b = binary.AppendVarint(b, w.ats[pos][off])
