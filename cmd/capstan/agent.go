@@ -97,6 +97,7 @@ type agentOptions struct {
 	TLSClientAuth      string        `yaml:"tls_client_auth"`
 	TLSNodeCertAdmin   bool          `yaml:"tls_node_cert_admin"`
 	MemoryLimit        string        `yaml:"memory_limit"`
+	GCPercent          int           `yaml:"gc_percent"`
 
 	// Authentication (agent_auth.go).
 	TokenFile      string         `yaml:"token_file"`
@@ -160,6 +161,7 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
 	f.Int64Var(&o.MaxBody, "max-body-bytes", o.MaxBody, "largest request body the API accepts")
 	f.StringVar(&o.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this host:port (keep it on loopback)")
+	f.IntVar(&o.GCPercent, "gc-percent", 0, fmt.Sprintf("the Go collector's goal, in percent of the live heap it may grow by before the next collection (GOGC); 0: GOGC when set, else %d (README: Memory)", defaultGCPercent))
 	f.StringVar(&o.MemoryLimit, "memory-limit", o.MemoryLimit, "the Go runtime's soft memory limit: a size (e.g. 900MiB), off, or auto: GOMEMLIMIT when set, else 90% of the cgroup's (container's) memory limit, else none (README: Memory)")
 	f.DurationVar(&o.CloudTimeout, "cloud-timeout", o.CloudTimeout, "bound on each cloud call, retries included; no resize request is sent after it")
 	f.DurationVar(&o.CloudSettle, "cloud-settle", o.CloudSettle, "how long after --cloud-timeout a resize the provider received may still take effect; its group is held until then (docs/fencing.md)")
@@ -255,6 +257,14 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	if err != nil {
 		return err
 	}
+	gcp, gcWhy, err := gcPercent(o.GCPercent, os.Getenv("GOGC"))
+	if err != nil {
+		return err
+	}
+	if gcp != 0 {
+		debug.SetGCPercent(gcp)
+	}
+	logger.Info("collector goal", "gc_percent", gcp, "from", gcWhy)
 	// Before the state is restored: restoring a week of history is the
 	// first large heap.
 	if limit, why := memLimit.resolve(memoryLimitSource{env: os.Getenv("GOMEMLIMIT"), cgroup: memlimit.FromCgroup}); limit != 0 {

@@ -89,3 +89,29 @@ func (m memoryLimit) resolve(src memoryLimitSource) (limit int64, why string) {
 	}
 	return 0, fmt.Sprintf("none (cgroup memory limit unreadable: %v)", err)
 }
+
+// defaultGCPercent is the collector's goal the agent sets unless GOGC or
+// --gc-percent says otherwise: the heap may grow 60% past what the last
+// collection found live before the next one, not Go's 100%. A server's
+// heap is mostly its long-lived state, so the collector's room above it
+// is most of the difference between its live heap and its RSS: a leader
+// of 10,000 week-old policies lives on about 430 MB, which Go's default
+// lets reach about 860 MB (run N in BENCHMARKS.md). Collections come
+// 1.67 times as often for that; the leader spends about a fifth of its
+// CPU collecting, so it costs a few percent of a core.
+const defaultGCPercent = 60
+
+// gcPercent is the collector goal to set (0: leave the runtime's, which
+// is GOGC's) and why, for --gc-percent p (0: not given) and the GOGC
+// environment variable env.
+func gcPercent(p int, env string) (int, string, error) {
+	switch {
+	case p < 0 || p > 1000:
+		return 0, "", fmt.Errorf("--gc-percent: must be 1 to 1000, or 0 for GOGC or the default %d (got %d)", defaultGCPercent, p)
+	case p > 0:
+		return p, "--gc-percent", nil
+	case env != "":
+		return 0, "GOGC " + env, nil
+	}
+	return defaultGCPercent, "the default", nil
+}

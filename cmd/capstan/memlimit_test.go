@@ -118,3 +118,32 @@ func FuzzParseMemoryLimit(f *testing.F) {
 		}
 	})
 }
+
+// TestGCPercent: --gc-percent sets the collector's goal, GOGC stands when
+// the flag is not given, the default is defaultGCPercent otherwise, and
+// a value out of range is refused naming the flag and the rule.
+func TestGCPercent(t *testing.T) {
+	tests := []struct {
+		flag      int
+		env       string
+		want      int
+		why, fail string
+	}{
+		{0, "", defaultGCPercent, "the default", ""},
+		{0, "100", 0, "GOGC 100", ""},
+		{0, "off", 0, "GOGC off", ""},
+		{80, "100", 80, "--gc-percent", ""},
+		{1000, "", 1000, "--gc-percent", ""},
+		{-1, "", 0, "", "--gc-percent: must be 1 to 1000, or 0 for GOGC or the default 60 (got -1)"},
+		{1001, "", 0, "", "--gc-percent: must be 1 to 1000"},
+	}
+	for _, tc := range tests {
+		got, why, err := gcPercent(tc.flag, tc.env)
+		switch {
+		case tc.fail != "" && (err == nil || !strings.Contains(err.Error(), tc.fail)):
+			t.Errorf("%d, GOGC %q: error %v, want %q", tc.flag, tc.env, err, tc.fail)
+		case tc.fail == "" && (err != nil || got != tc.want || why != tc.why):
+			t.Errorf("%d, GOGC %q: %d (%s), %v; want %d (%s)", tc.flag, tc.env, got, why, err, tc.want, tc.why)
+		}
+	}
+}
