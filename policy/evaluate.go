@@ -59,7 +59,10 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	*d = Decision{}
 	d.Time, d.Current, d.Ready, d.NumMetrics = now, in.Current, in.Ready, len(p.Metrics)
 	current := in.Current
-	predicting := p.Predictive.Mode == PredictForecastOnly || p.Predictive.Mode == PredictForecastAndScale
+	// The mode is a string: compared once here, not at each of the steps
+	// below that depend on it.
+	scaling := p.Predictive.Mode == PredictForecastAndScale
+	predicting := scaling || p.Predictive.Mode == PredictForecastOnly
 	lead := p.Predictive.Lead.D()
 	if predicting && len(s.Models) != len(p.Metrics) {
 		s.Models = make([]MetricModel, len(p.Metrics))
@@ -170,7 +173,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	if anyFresh && allTolerance {
 		bound = LimitTolerance
 	}
-	if p.Predictive.Mode == PredictForecastAndScale && predictive > rec {
+	if scaling && predictive > rec {
 		rec = predictive
 		d.UsedForecast = true
 		bound = LimitNone
@@ -216,7 +219,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// reactive proposal); when one reaches it, the hold stands. Without this,
 	// capacity added ahead of a predicted peak is paid for a whole window
 	// after the peak has passed.
-	if bound == LimitStabilization && guarded && p.Predictive.Mode == PredictForecastAndScale {
+	if bound == LimitStabilization && guarded && scaling {
 		// A release smaller than the tolerance band would be followed by
 		// another at nearly every evaluation as the bound drifts down.
 		switch to := max(guard, rec); {
@@ -240,7 +243,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// cooldown where one is set), and after a peak on a 5-minute trace it
 	// was paid for up to an hour longer than the HPA reference's.
 	guardedTo := current
-	if guarded && p.Predictive.Mode == PredictForecastAndScale && desired < current {
+	if guarded && scaling && desired < current {
 		guardedTo = min(current, max(guard, rec, desired))
 	}
 
@@ -275,7 +278,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// 5-minute traces a forecast is trusted most of the time, so every
 	// reactive swing was damped too, at 1.07-1.20x the reference's
 	// instance-hours.)
-	s.Reversals = pruneBefore(s.Reversals, now.Add(-flapWindow(p)), timeOf)
+	if len(s.Reversals) > 0 { // the cut is a time.Time sum: only worked out when there is something to prune
+		s.Reversals = pruneBefore(s.Reversals, now.Add(-flapWindow(p)), timeOf)
+	}
 	d.Reversals = len(s.Reversals)
 	if desired < current && len(s.Reversals) >= flapMinReversals && !s.LastScaleOut.IsZero() {
 		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D())
@@ -289,7 +294,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	}
 
 	// 5. Rate limits.
-	s.Changes = pruneBefore(s.Changes, now.Add(-max(p.ScaleOut.MaxStep.Period.D(), p.ScaleIn.MaxStep.Period.D())), changeAt)
+	if len(s.Changes) > 0 {
+		s.Changes = pruneBefore(s.Changes, now.Add(-max(p.ScaleOut.MaxStep.Period.D(), p.ScaleIn.MaxStep.Period.D())), changeAt)
+	}
 	if desired > current {
 		if limit, ok := upperLimit(p.ScaleOut.MaxStep, s.Changes, current, now); ok && desired > limit {
 			desired, bound = max(limit, current), LimitRateLimit
@@ -439,7 +446,9 @@ func ceilSize(x float64) int {
 // window and, when add is set, adds rec, dropping entries no higher than rec
 // first (they can never be the maximum again). It reuses q's storage.
 func pushRecommendation(q []Recommendation, now time.Time, rec int, add bool, window time.Duration) []Recommendation {
-	q = pruneBefore(q, now.Add(-window), recommendationAt)
+	if len(q) > 0 {
+		q = pruneBefore(q, now.Add(-window), recommendationAt)
+	}
 	if window <= 0 || !add {
 		return q
 	}
