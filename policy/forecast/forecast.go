@@ -312,9 +312,6 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 		return 0, 0, 0, false
 	}
 	p = p.clamped()
-	if !m.logs.ok || m.logs.p != p {
-		m.logs = newLogCache(p)
-	}
 	step := m.stepNanos()
 	gap := tn - m.LastUnixNano
 	if gap < 0 { // overflowed: a restored model from the far past
@@ -323,7 +320,12 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 	stepSec := float64(step) / 1e9
 	a, b, phiN, steps := p.Alpha, p.Beta, p.Phi, p.Phi
 	if gap != step {
-		// x^n = exp(n×ln x), with ln x cached.
+		// x^n = exp(n×ln x), with ln x cached. Only this branch reads the
+		// cache (Forecast works ln Phi out itself when it is stale), so a
+		// series observed at its step never compares four parameters.
+		if !m.logs.ok || m.logs.p != p {
+			m.logs = newLogCache(p)
+		}
 		n := float64(gap) / float64(step)
 		a = 1 - math.Exp(n*m.logs.alpha)
 		b = 1 - math.Exp(n*m.logs.beta)
