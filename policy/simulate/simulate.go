@@ -287,11 +287,20 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		}
 	}
 	// demand[j] is what the forecasting window holds: the demand observed at
-	// each sample, in the model's unit (cpu: percent-instances).
+	// each sample, in the model's unit (cpu: percent-instances). For
+	// request_rate and queue_depth that is the trace's own column (NaN where
+	// a sample is missing, which the models skip whatever its bits), so the
+	// window reads it in place instead of a copy filled sample by sample;
+	// the policy only reads a window, and only up to the current sample.
 	demand := make([][]float64, len(p.Metrics))
+	copied := make([]bool, len(p.Metrics)) // demand[j] is a buffer run fills
 	if predicting {
-		for j := range p.Metrics {
-			demand[j] = make([]float64, n)
+		for j, m := range p.Metrics {
+			if m.Type == policy.MetricCPU {
+				demand[j], copied[j] = make([]float64, n), true
+			} else {
+				demand[j] = s.Values[j]
+			}
 		}
 	}
 	if predicting && keep {
@@ -445,7 +454,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				if keep {
 					res.Observed[j][i] = math.NaN()
 				}
-				if predicting {
+				if copied[j] {
 					demand[j][i] = math.NaN()
 				}
 				continue // the previous sample ages; staleness decides
@@ -460,11 +469,9 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 					util = math.Min(100, v*recorded/float64(over))
 				}
 				v = util
-				if predicting {
+				if copied[j] {
 					demand[j][i] = util * float64(over)
 				}
-			} else if predicting {
-				demand[j][i] = v
 			}
 			if keep {
 				res.Observed[j][i] = v
