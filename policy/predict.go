@@ -415,7 +415,11 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	warm, start := hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step)
 	bt.seeded(m, warm, start, hist.Step, period) // forecast.Fit, sharing its first half
 	m.Absorb(warm, start, params)
+	// The forecasts in flight are bt.pending[head:]: scoring one moves head
+	// on instead of shifting the rest down, which cost a memmove per value;
+	// the buffer is compacted only when an append would outgrow it.
 	bt.pending = bt.pending[:0]
+	head := 0
 	ahead := m.Horizon(lead, params)
 	n := 0
 	tn := hist.Start.Add(time.Duration(scoreFrom-1) * hist.Step).UnixNano()
@@ -424,17 +428,19 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 		if !isFinite(y) {
 			continue
 		}
-		done := 0
+		done := head
 		for done < len(bt.pending) && bt.pending[done].at <= tn {
-			pf := bt.pending[done]
+			pf := &bt.pending[done]
 			for i, k := range tunePersist {
 				losses[i] += asymmetricLoss(y - pf.base - k*pf.resid)
 			}
 			n++
 			done++
 		}
-		if done > 0 {
-			bt.pending = bt.pending[:copy(bt.pending, bt.pending[done:])]
+		if done > head {
+			if head = done; head == len(bt.pending) {
+				bt.pending, head = bt.pending[:0], 0
+			}
 			if slices.Min(losses[:]) > limit {
 				return losses, false
 			}
@@ -445,12 +451,15 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 			continue
 		}
 		at := tn + int64(lead)
-		if k := len(bt.pending); lead <= 0 || k == maxPending || (k > 0 && at-bt.pending[k-1].at < int64(lead)/maxPending) {
+		if k := len(bt.pending) - head; lead <= 0 || k == maxPending || (k > 0 && at-bt.pending[len(bt.pending)-1].at < int64(lead)/maxPending) {
 			continue // the spacing observe keeps (roomForForecast)
 		}
 		base := m.ForecastAhead(ahead)
 		resid := y - fitted
 		if isFinite(base) && isFinite(resid) {
+			if head > 0 && len(bt.pending) == cap(bt.pending) {
+				bt.pending, head = bt.pending[:copy(bt.pending, bt.pending[head:])], 0
+			}
 			bt.pending = append(bt.pending, pendingParts{at: at, base: base, resid: resid})
 		}
 	}
