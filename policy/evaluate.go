@@ -64,6 +64,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	scaling := p.Predictive.Mode == PredictForecastAndScale
 	predicting := scaling || p.Predictive.Mode == PredictForecastOnly
 	lead := p.Predictive.Lead.D()
+	at := newInstant(now) // now for the per-metric time arithmetic below
 	if predicting && len(s.Models) != len(p.Metrics) {
 		s.Models = make([]MetricModel, len(p.Metrics))
 	}
@@ -86,7 +87,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		mp := &d.Metrics[i]
 		mp.Forecast, mp.Skill, mp.Upper, mp.RaiseGain = math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		mp.Value = smp.Value
-		fresh := smp.Present && isFinite(smp.Value) && now.Sub(smp.Time) <= p.StaleAfter.D()
+		fresh := smp.Present && isFinite(smp.Value) && at.sub(smp.Time) <= p.StaleAfter.D()
 		if !fresh {
 			mp.Stale = true
 			anyStale = true
@@ -103,7 +104,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			continue
 		}
 		mm := &s.Models[i]
-		fitted := configureSeason(p, mm, in.History[i], now)
+		fitted := configureSeason(p, mm, in.History[i], at)
 		if !smp.Present || !isFinite(smp.Value) {
 			continue
 		}
@@ -126,14 +127,14 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		// up minute by minute on a 30-minute trace, one scale-out per
 		// evaluation; observe's forecast (for the sample time + lead) is
 		// the one that is scored.
-		switch target := smp.Time.Add(mm.Model.Step + lead); {
-		case target.Before(now.Add(lead)): // a sample older than a step
+		switch step := mm.Model.Step + lead; {
+		case at.afterSum(lead, smp.Time, step): // a sample older than a step
 			f = anchoredForecast(mm, y, smp.Time, now.Add(lead))
 		case math.IsNaN(f) && mm.Model.LastUnixNano == smp.Time.UnixNano(): // between samples
 			_, decided := mm.horizonsFor(lead)
 			f = mm.Model.ForecastAhead(decided) + mm.Persist*(y-mm.Model.ForecastAhead(forecast.Horizon{}))
 		case math.IsNaN(f):
-			f = anchoredForecast(mm, y, smp.Time, target)
+			f = anchoredForecast(mm, y, smp.Time, smp.Time.Add(step))
 		}
 		if isFinite(f) {
 			mp.Forecast = max(f, 0)

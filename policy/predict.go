@@ -142,7 +142,7 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 			return true
 		case season.Auto && now.Sub(mm.CheckedAt) >= seasonRecheck:
 			return true
-		case mm.retuneDue(now, p.Predictive.History.D()):
+		case mm.retuneDue(newInstant(now), p.Predictive.History.D()):
 			return true
 		}
 	}
@@ -156,8 +156,8 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 // log4 of the window's length times, which keeps tuning to a small share of
 // a replay's time; once it is full, the choice follows the data window by
 // window.
-func (m *MetricModel) retuneDue(now time.Time, history time.Duration) bool {
-	return !m.TunedAt.IsZero() && now.Sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
+func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
+	return !m.TunedAt.IsZero() && now.sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
 }
 
 // configureSeason (re)builds a metric's model when its season must change:
@@ -168,17 +168,18 @@ func (m *MetricModel) retuneDue(now time.Time, history time.Duration) bool {
 // predecessor's, and does not have to wait for fresh ones. It returns the
 // history the model was rebuilt from (an empty Window when it was not), so
 // the caller does not feed a reading that history already holds again.
-func configureSeason(p *Policy, mm *MetricModel, hist Window, now time.Time) (fitted Window) {
+func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitted Window) {
 	season := p.Predictive.Season
-	retune := mm.retuneDue(now, p.Predictive.History.D())
+	retune := mm.retuneDue(at, p.Predictive.History.D())
 	if !mm.CheckedAt.IsZero() && !retune {
 		if !season.Auto && mm.Model.Period == season.Period {
 			return Window{} // configured season already in place
 		}
-		if season.Auto && now.Sub(mm.CheckedAt) < seasonRecheck {
+		if season.Auto && at.sub(mm.CheckedAt) < seasonRecheck {
 			return Window{}
 		}
 	}
+	now := at.t
 	mm.CheckedAt = now
 	lead := p.Predictive.Lead.D()
 	hist = trimWindow(hist, now, p.Predictive.History.D())
