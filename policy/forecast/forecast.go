@@ -318,8 +318,10 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 		gap = math.MaxInt64
 	}
 	stepSec := float64(step) / 1e9
+	gapSec := stepSec // float64(gap) / 1e9 at the model's step: one division fewer
 	a, b, phiN, steps := p.Alpha, p.Beta, p.Phi, p.Phi
 	if gap != step {
+		gapSec = float64(gap) / 1e9
 		// x^n = exp(n×ln x), with ln x cached. Only this branch reads the
 		// cache (Forecast works ln Phi out itself when it is stale), so a
 		// series observed at its step never compares four parameters.
@@ -334,7 +336,7 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 	}
 	prev := m.Level
 	m.Level = a*(y-s) + (1-a)*(prev+m.Trend*stepSec*steps)
-	m.Trend = b*(m.Level-prev)/(float64(gap)/1e9) + (1-b)*phiN*m.Trend
+	m.Trend = b*(m.Level-prev)/gapSec + (1-b)*phiN*m.Trend
 	if i >= 0 {
 		g := p.Gamma
 		if m.Slot > time.Duration(step) {
