@@ -136,6 +136,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		case math.IsNaN(f):
 			f = anchoredForecast(mm, y, smp.Time, smp.Time.Add(step))
 		}
+		sd, spread := mm.Spread() // once: the upper bound and the noise both read it
 		if isFinite(f) {
 			mp.Forecast = max(f, 0)
 			mp.Predictive = demandProposal(m, mp.Forecast, current, p.Tolerance)
@@ -150,12 +151,12 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// persistence lately, as on a fall) or NaN (nothing lost by
 			// holding) does not veto.
 			mp.Trusted = mp.Skill > 0 && !(mp.RaiseGain < 0)
-			mp.Upper = max(mm.Upper(mp.Forecast), 0)
+			mp.Upper = max(mm.upper(mp.Forecast, sd, spread), 0)
 			if mp.Trusted {
 				predictive = max(predictive, mp.Predictive)
 			}
 		}
-		if sd, ok := mm.Spread(); ok && m.Target > 0 {
+		if spread && m.Target > 0 {
 			noise = max(noise, sd/m.Target)
 		} else {
 			noiseKnown = false
