@@ -59,8 +59,12 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	*d = Decision{}
 	d.Time, d.Current, d.Ready, d.NumMetrics = now, in.Current, in.Ready, len(p.Metrics)
 	current := in.Current
-	predicting := p.Predictive.Mode == PredictForecastOnly || p.Predictive.Mode == PredictForecastAndScale
+	// The mode is a string: compared once here, not at each of the steps
+	// below that depend on it.
+	scaling := p.Predictive.Mode == PredictForecastAndScale
+	predicting := scaling || p.Predictive.Mode == PredictForecastOnly
 	lead := p.Predictive.Lead.D()
+	at := newInstant(now) // now for the per-metric time arithmetic below
 	if predicting && len(s.Models) != len(p.Metrics) {
 		s.Models = make([]MetricModel, len(p.Metrics))
 	}
@@ -83,7 +87,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		mp := &d.Metrics[i]
 		mp.Forecast, mp.Skill, mp.Upper, mp.RaiseGain = math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		mp.Value = smp.Value
-		fresh := smp.Present && isFinite(smp.Value) && now.Sub(smp.Time) <= p.StaleAfter.D()
+		fresh := smp.Present && isFinite(smp.Value) && at.sub(smp.Time) <= p.StaleAfter.D()
 		if !fresh {
 			mp.Stale = true
 			anyStale = true
@@ -100,7 +104,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			continue
 		}
 		mm := &s.Models[i]
-		fitted := configureSeason(p, mm, in.History[i], now)
+		fitted := configureSeason(p, mm, in.History[i], at)
 		if !smp.Present || !isFinite(smp.Value) {
 			continue
 		}
@@ -123,15 +127,16 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		// up minute by minute on a 30-minute trace, one scale-out per
 		// evaluation; observe's forecast (for the sample time + lead) is
 		// the one that is scored.
-		switch target := smp.Time.Add(mm.Model.Step + lead); {
-		case target.Before(now.Add(lead)): // a sample older than a step
+		switch step := mm.Model.Step + lead; {
+		case at.afterSum(lead, smp.Time, step): // a sample older than a step
 			f = anchoredForecast(mm, y, smp.Time, now.Add(lead))
 		case math.IsNaN(f) && mm.Model.LastUnixNano == smp.Time.UnixNano(): // between samples
 			_, decided := mm.horizonsFor(lead)
 			f = mm.Model.ForecastAhead(decided) + mm.Persist*(y-mm.Model.ForecastAhead(forecast.Horizon{}))
 		case math.IsNaN(f):
-			f = anchoredForecast(mm, y, smp.Time, target)
+			f = anchoredForecast(mm, y, smp.Time, smp.Time.Add(step))
 		}
+		sd, spread := mm.Spread() // once: the upper bound and the noise both read it
 		if isFinite(f) {
 			mp.Forecast = max(f, 0)
 			mp.Predictive = demandProposal(m, mp.Forecast, current, p.Tolerance)
@@ -146,12 +151,12 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// persistence lately, as on a fall) or NaN (nothing lost by
 			// holding) does not veto.
 			mp.Trusted = mp.Skill > 0 && !(mp.RaiseGain < 0)
-			mp.Upper = max(mm.Upper(mp.Forecast), 0)
+			mp.Upper = max(mm.upper(mp.Forecast, sd, spread), 0)
 			if mp.Trusted {
 				predictive = max(predictive, mp.Predictive)
 			}
 		}
-		if sd, ok := mm.Spread(); ok && m.Target > 0 {
+		if spread && m.Target > 0 {
 			noise = max(noise, sd/m.Target)
 		} else {
 			noiseKnown = false
@@ -170,7 +175,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	if anyFresh && allTolerance {
 		bound = LimitTolerance
 	}
-	if p.Predictive.Mode == PredictForecastAndScale && predictive > rec {
+	if scaling && predictive > rec {
 		rec = predictive
 		d.UsedForecast = true
 		bound = LimitNone
@@ -216,7 +221,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// reactive proposal); when one reaches it, the hold stands. Without this,
 	// capacity added ahead of a predicted peak is paid for a whole window
 	// after the peak has passed.
-	if bound == LimitStabilization && guarded && p.Predictive.Mode == PredictForecastAndScale {
+	if bound == LimitStabilization && guarded && scaling {
 		// A release smaller than the tolerance band would be followed by
 		// another at nearly every evaluation as the bound drifts down.
 		switch to := max(guard, rec); {
@@ -240,7 +245,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// cooldown where one is set), and after a peak on a 5-minute trace it
 	// was paid for up to an hour longer than the HPA reference's.
 	guardedTo := current
-	if guarded && p.Predictive.Mode == PredictForecastAndScale && desired < current {
+	if guarded && scaling && desired < current {
 		guardedTo = min(current, max(guard, rec, desired))
 	}
 
@@ -275,7 +280,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// 5-minute traces a forecast is trusted most of the time, so every
 	// reactive swing was damped too, at 1.07-1.20x the reference's
 	// instance-hours.)
-	s.Reversals = pruneBefore(s.Reversals, now.Add(-flapWindow(p)), timeOf)
+	if len(s.Reversals) > 0 { // the cut is a time.Time sum: only worked out when there is something to prune
+		s.Reversals = pruneBefore(s.Reversals, now.Add(-flapWindow(p)), timeOf)
+	}
 	d.Reversals = len(s.Reversals)
 	if desired < current && len(s.Reversals) >= flapMinReversals && !s.LastScaleOut.IsZero() {
 		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D())
@@ -289,7 +296,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	}
 
 	// 5. Rate limits.
-	s.Changes = pruneBefore(s.Changes, now.Add(-max(p.ScaleOut.MaxStep.Period.D(), p.ScaleIn.MaxStep.Period.D())), changeAt)
+	if len(s.Changes) > 0 {
+		s.Changes = pruneBefore(s.Changes, now.Add(-max(p.ScaleOut.MaxStep.Period.D(), p.ScaleIn.MaxStep.Period.D())), changeAt)
+	}
 	if desired > current {
 		if limit, ok := upperLimit(p.ScaleOut.MaxStep, s.Changes, current, now); ok && desired > limit {
 			desired, bound = max(limit, current), LimitRateLimit
@@ -439,7 +448,9 @@ func ceilSize(x float64) int {
 // window and, when add is set, adds rec, dropping entries no higher than rec
 // first (they can never be the maximum again). It reuses q's storage.
 func pushRecommendation(q []Recommendation, now time.Time, rec int, add bool, window time.Duration) []Recommendation {
-	q = pruneBefore(q, now.Add(-window), recommendationAt)
+	if len(q) > 0 {
+		q = pruneBefore(q, now.Add(-window), recommendationAt)
+	}
 	if window <= 0 || !add {
 		return q
 	}
