@@ -69,11 +69,10 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	anyFresh, anyStale, allTolerance := false, false, true
 	var evidence time.Time // the newest fresh sample: what a recommendation rests on
 	reactive, predictive := 0, 0
-	// guard is the size the forecasts' upper bounds over the lead need;
 	// guarded is false unless every metric has a fresh, trusted forecast
-	// with an upper bound, so the guard never speaks for a metric it does
-	// not know.
-	guard, guarded := 0, predicting && len(p.Metrics) > 0
+	// with an upper bound, so the guard (guardSize, below) never speaks
+	// for a metric it does not know.
+	guarded := predicting && len(p.Metrics) > 0
 	// noise is the widest spread of the metrics' forecast errors at the
 	// lead, in instances; noiseKnown is false unless every metric has one.
 	noise, noiseKnown := 0.0, predicting && len(p.Metrics) > 0
@@ -158,9 +157,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		}
 		if mp.Stale || !mp.Trusted || !isFinite(mp.Upper) {
 			guarded = false
-			continue
 		}
-		guard = max(guard, mp.Reactive, ceilSize(mp.Upper/m.Target))
 	}
 	d.Reactive, d.Predictive, d.Stale = reactive, predictive, anyStale
 
@@ -189,6 +186,14 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		bound = LimitStaleData
 	}
 	d.Recommended = rec
+	// The guard speaks only where capacity may be released (the
+	// recommendation below the current size, so a hold or a scale-in
+	// follows), and is worked out only then: it forecasts every data step
+	// of the lead.
+	guard := 0
+	if guarded = guarded && p.Predictive.Mode == PredictForecastAndScale && rec < current; guarded {
+		guard = guardSize(p, in, &s, d, now)
+	}
 
 	// 3. Scale-in stabilization over a monotonic queue of recommendations.
 	// Only a new fresh sample is evidence: a hold forced by stale data says
@@ -216,7 +221,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// reactive proposal); when one reaches it, the hold stands. Without this,
 	// capacity added ahead of a predicted peak is paid for a whole window
 	// after the peak has passed.
-	if bound == LimitStabilization && guarded && p.Predictive.Mode == PredictForecastAndScale {
+	if bound == LimitStabilization && guarded {
 		// A release smaller than the tolerance band would be followed by
 		// another at nearly every evaluation as the bound drifts down.
 		switch to := max(guard, rec); {
@@ -240,7 +245,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// cooldown where one is set), and after a peak on a 5-minute trace it
 	// was paid for up to an hour longer than the HPA reference's.
 	guardedTo := current
-	if guarded && p.Predictive.Mode == PredictForecastAndScale && desired < current {
+	if guarded && desired < current {
 		guardedTo = min(current, max(guard, rec, desired))
 	}
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capstan-io/capstan/policy/forecast"
 )
 
 // trainRamp feeds a ramp of request rate (slope per minute, with a fixed
@@ -258,7 +260,12 @@ func TestGuardedPace(t *testing.T) {
 		rule     ScaleInRule
 		bound    Limit
 	}{
-		{"falling ramp sheds past max_step", PredictForecastAndScale, -10, 0, 1000, 40, false, RuleForecastRelease, LimitNone},
+		// The sample a little below the ramp, so the reactive proposal (20)
+		// also covers what the first minutes of the lead need (about
+		// 1950 - 10 a minute): the guard agrees with it and max_step
+		// decides nothing. (A sudden drop would leave the guard above the
+		// reactive proposal, and max_step would pace the rest.)
+		{"falling ramp sheds past max_step", PredictForecastAndScale, -10, 0, 1950, 40, false, RuleForecastRelease, LimitNone},
 		{"forecast-only keeps max_step", PredictForecastOnly, -10, 0, 1000, 40, false, RuleNone, LimitRateLimit},
 		{"cooldown still holds", PredictForecastAndScale, -10, 0, 1000, 40, true, RuleNone, LimitCooldown},
 		// A rise with a single low sample: the upper bound reaches the
@@ -373,6 +380,72 @@ func TestNoiseRelease(t *testing.T) {
 			}
 			if r := d.Record(p); r.ScaleInRule != RuleNoiseRelease || r.Damped || !strings.Contains(r.Reason, "noise-release") {
 				t.Fatalf("the record must name the release: %+v", r)
+			}
+		})
+	}
+}
+
+// TestForecastGuardLooksOverTheLead: the forecast-guarded release lets held
+// capacity go only when the forecasts for every data step up to the decided
+// forecast's time (the sample's time plus the step plus the lead) allow it,
+// not when the decided forecast alone does. A daily shape that peaks on the
+// way keeps the hold; the same shape flat, or peaking only after that time,
+// releases it.
+func TestForecastGuardLooksOverTheLead(t *testing.T) {
+	now := t0.Add(10 * time.Hour)
+	tests := []struct {
+		name    string
+		peak    time.Duration // when the daily shape adds 800 (0: never)
+		decided float64       // the forecast the decision uses, at now + 6 minutes
+		rule    ScaleInRule
+		bound   Limit
+		want    int
+	}{
+		{"flat shape releases", 0, 1000, RuleForecastRelease, LimitNone, 12},
+		{"peak two minutes ahead holds", 2 * time.Minute, 1000, RuleForecastHold, LimitStabilization, 20},
+		{"peak at the decided time holds", 6 * time.Minute, 1800, RuleForecastHold, LimitStabilization, 20},
+		{"peak after the decided time releases", 9 * time.Minute, 1000, RuleForecastRelease, LimitNone, 12},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePolicy()
+			p.EvaluationInterval = Duration(time.Minute)
+			p.ScaleIn.Stabilization = Duration(30 * time.Minute)
+			p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(5 * time.Minute),
+				Season: Season{Period: 24 * time.Hour}, History: Duration(24 * time.Hour)}
+			// A model already chosen and trusted: level 1000 (10 instances),
+			// no trend, a forecast error of 100 (the upper bound adds 164.5),
+			// skill 0.5, and one-minute season slots.
+			var mm MetricModel
+			mm.Model.Reset(24*time.Hour, time.Minute)
+			mm.Model.Level, mm.Model.Count, mm.Model.LastUnixNano = 1000, 100, now.Add(-time.Minute).UnixNano()
+			mm.Params, mm.Persist = forecast.DefaultParams(), 1
+			mm.CheckedAt, mm.Scored = now, 50
+			mm.ErrForecast, mm.ErrNaive, mm.ErrSquare = 1, 2, 100*100
+			if tc.peak > 0 {
+				// The seasonal component is interpolated between slot
+				// centres: the peak's slot and the one before it carry the
+				// 800 at the whole minute, and nothing else does.
+				at := now.Add(tc.peak)
+				slot := int((at.UnixNano() % int64(24*time.Hour)) / int64(time.Minute))
+				mm.Model.Season[slot-1], mm.Model.Season[slot] = 800, 800
+			}
+			s := State{Models: []MetricModel{mm}, Recommendations: []Recommendation{{At: now.Add(-10 * time.Minute), Size: 20}}}
+			in := Inputs{Current: 20, Ready: 20}
+			in.Metrics[0] = Sample{Time: now, Value: 1000, Present: true}
+			d := Evaluate(p, in, s, now)
+			mp := d.Metrics[0]
+			if !mp.Trusted || math.Abs(mp.Forecast-tc.decided) > 1e-6 {
+				t.Fatalf("forecast %v trusted %v: want the shape at the decided time, trusted", mp.Forecast, mp.Trusted)
+			}
+			if d.ScaleInRule != tc.rule || d.Bound != tc.bound || d.Desired != tc.want {
+				t.Fatalf("rule %v bound %v desired %d, want %v %v %d (%s)", d.ScaleInRule, d.Bound, d.Desired, tc.rule, tc.bound, tc.want, d.Explain(p))
+			}
+			// Evaluating again between two samples takes the same path
+			// through the guard, which forecasts without allocating.
+			next := d.Next
+			if allocs := testing.AllocsPerRun(20, func() { next = Evaluate(p, in, next, now).Next }); allocs != 0 {
+				t.Fatalf("%v allocations per evaluation through the guard", allocs)
 			}
 		})
 	}
