@@ -69,10 +69,6 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	anyFresh, anyStale, allTolerance := false, false, true
 	var evidence time.Time // the newest fresh sample: what a recommendation rests on
 	reactive, predictive := 0, 0
-	// guarded is false unless every metric has a fresh, trusted forecast
-	// with an upper bound, so the guard (guardSize, below) never speaks
-	// for a metric it does not know.
-	guarded := predicting && len(p.Metrics) > 0
 	// noise is the widest spread of the metrics' forecast errors at the
 	// lead, in instances; noiseKnown is false unless every metric has one.
 	noise, noiseKnown := 0.0, predicting && len(p.Metrics) > 0
@@ -155,9 +151,6 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		} else {
 			noiseKnown = false
 		}
-		if mp.Stale || !mp.Trusted || !isFinite(mp.Upper) {
-			guarded = false
-		}
 	}
 	d.Reactive, d.Predictive, d.Stale = reactive, predictive, anyStale
 
@@ -186,13 +179,13 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		bound = LimitStaleData
 	}
 	d.Recommended = rec
-	// The guard speaks only where capacity may be released (the
-	// recommendation below the current size, so a hold or a scale-in
+	// The guard (guardSize) speaks only where capacity may be released
+	// (the recommendation below the current size, so a hold or a scale-in
 	// follows), and is worked out only then: it forecasts every data step
 	// of the lead.
-	guard := 0
-	if guarded = guarded && p.Predictive.Mode == PredictForecastAndScale && rec < current; guarded {
-		guard = guardSize(p, in, &s, d, now)
+	guard, guarded := 0, false
+	if p.Predictive.Mode == PredictForecastAndScale && rec < current {
+		guard, guarded = guardSize(p, in, &s, d, now)
 	}
 
 	// 3. Scale-in stabilization over a monotonic queue of recommendations.

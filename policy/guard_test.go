@@ -408,20 +408,8 @@ func TestForecastGuardLooksOverTheLead(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := basePolicy()
-			p.EvaluationInterval = Duration(time.Minute)
-			p.ScaleIn.Stabilization = Duration(30 * time.Minute)
-			p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(5 * time.Minute),
-				Season: Season{Period: 24 * time.Hour}, History: Duration(24 * time.Hour)}
-			// A model already chosen and trusted: level 1000 (10 instances),
-			// no trend, a forecast error of 100 (the upper bound adds 164.5),
-			// skill 0.5, and one-minute season slots.
-			var mm MetricModel
-			mm.Model.Reset(24*time.Hour, time.Minute)
-			mm.Model.Level, mm.Model.Count, mm.Model.LastUnixNano = 1000, 100, now.Add(-time.Minute).UnixNano()
-			mm.Params, mm.Persist = forecast.DefaultParams(), 1
-			mm.CheckedAt, mm.Scored = now, 50
-			mm.ErrForecast, mm.ErrNaive, mm.ErrSquare = 1, 2, 100*100
+			p := guardPolicy()
+			mm := trustedDailyModel(now, 100)
 			if tc.peak > 0 {
 				// The seasonal component is interpolated between slot
 				// centres: the peak's slot and the one before it carry the
@@ -446,6 +434,78 @@ func TestForecastGuardLooksOverTheLead(t *testing.T) {
 			next := d.Next
 			if allocs := testing.AllocsPerRun(20, func() { next = Evaluate(p, in, next, now).Next }); allocs != 0 {
 				t.Fatalf("%v allocations per evaluation through the guard", allocs)
+			}
+		})
+	}
+}
+
+// guardPolicy is a forecast-and-scale policy with a daily season, a 5-minute
+// lead and a 30-minute stabilization window, evaluated every minute: the
+// setting of the hand-built models below.
+func guardPolicy(metrics ...Metric) Policy {
+	p := basePolicy(metrics...)
+	p.EvaluationInterval = Duration(time.Minute)
+	p.ScaleIn.Stabilization = Duration(30 * time.Minute)
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(5 * time.Minute),
+		Season: Season{Period: 24 * time.Hour}, History: Duration(24 * time.Hour)}
+	return p
+}
+
+// trustedDailyModel is a model already chosen for guardPolicy and trusted:
+// level 1000, no trend, a flat daily season of one-minute slots, a forecast
+// error of sd (the upper bound adds 1.645 sd) and skill 0.5, last fed a
+// minute before now.
+func trustedDailyModel(now time.Time, sd float64) MetricModel {
+	var mm MetricModel
+	mm.Model.Reset(24*time.Hour, time.Minute)
+	mm.Model.Level, mm.Model.Count, mm.Model.LastUnixNano = 1000, 100, now.Add(-time.Minute).UnixNano()
+	mm.Params, mm.Persist = forecast.DefaultParams(), 1
+	mm.CheckedAt, mm.Scored = now, 50
+	mm.ErrForecast, mm.ErrNaive, mm.ErrSquare = 1, 2, sd*sd
+	return mm
+}
+
+// TestForecastGuardNeedsEveryMetric: the guard releases held capacity only
+// when every metric has a trusted forecast with an upper bound. A metric
+// whose model has not yet made a forecast (too few observations) used to be
+// skipped: alone, nothing at all then held the window, and beside a trusted
+// one, that one's bound released capacity the other might need.
+func TestForecastGuardNeedsEveryMetric(t *testing.T) {
+	now := t0.Add(10 * time.Hour)
+	young := func() MetricModel {
+		var mm MetricModel
+		mm.Model.Reset(24*time.Hour, time.Minute)
+		mm.Model.Level, mm.Model.Count, mm.Model.LastUnixNano = 500, 1, now.Add(-time.Minute).UnixNano()
+		mm.Params, mm.Persist, mm.CheckedAt = forecast.DefaultParams(), 1, now
+		return mm
+	}
+	rps := func(name string) Metric { return Metric{Name: name, Type: MetricRequestRate, Target: 100} }
+	tests := []struct {
+		name   string
+		p      Policy
+		models []MetricModel
+		values []float64
+		rule   ScaleInRule
+		want   int
+	}{
+		{"a trusted forecast alone releases", guardPolicy(), []MetricModel{trustedDailyModel(now, 100)}, []float64{1000}, RuleForecastRelease, 12},
+		{"a young model alone holds", guardPolicy(), []MetricModel{young()}, []float64{500}, RuleNone, 20},
+		{"a young model beside a trusted one holds", guardPolicy(rps("a"), rps("b")),
+			[]MetricModel{trustedDailyModel(now, 100), young()}, []float64{1000, 500}, RuleNone, 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := State{Models: tc.models, Recommendations: []Recommendation{{At: now.Add(-10 * time.Minute), Size: 20}}}
+			in := Inputs{Current: 20, Ready: 20}
+			for i, v := range tc.values {
+				in.Metrics[i] = Sample{Time: now, Value: v, Present: true}
+			}
+			d := Evaluate(tc.p, in, s, now)
+			if d.ScaleInRule != tc.rule || d.Desired != tc.want {
+				t.Fatalf("rule %v desired %d, want %v %d (%s)", d.ScaleInRule, d.Desired, tc.rule, tc.want, d.Explain(tc.p))
+			}
+			if tc.rule == RuleNone && d.Bound != LimitStabilization {
+				t.Fatalf("bound %v, want the stabilization hold (%s)", d.Bound, d.Explain(tc.p))
 			}
 		})
 	}

@@ -127,12 +127,21 @@ const maxGuardPoints = 16
 
 // guardSize is the size the forecasts' upper bounds over the lead need: for
 // every metric the larger of its reactive proposal and, in instances, its
-// upper bound over the lead (upperOverLead). Evaluate calls it only when
-// every metric has a fresh, trusted forecast with an upper bound and
-// capacity may be released.
-func guardSize(p *Policy, in *Inputs, s *State, d *Decision, now time.Time) int {
+// upper bound over the lead (upperOverLead). ok is false unless every
+// metric has a fresh, trusted forecast with an upper bound, so the guard
+// never speaks for a metric it does not know: one whose model has not yet
+// made a forecast included (it used to be skipped, and the others' bounds,
+// or none at all, released the hold).
+func guardSize(p *Policy, in *Inputs, s *State, d *Decision, now time.Time) (guard int, ok bool) {
+	if len(p.Metrics) == 0 || len(s.Models) != len(p.Metrics) {
+		return 0, false
+	}
+	for i := range p.Metrics {
+		if mp := &d.Metrics[i]; mp.Stale || !mp.Trusted || !isFinite(mp.Upper) {
+			return 0, false
+		}
+	}
 	lead := p.Predictive.Lead.D()
-	guard := 0
 	for i := range p.Metrics {
 		m, smp, mp, mm := &p.Metrics[i], &in.Metrics[i], &d.Metrics[i], &s.Models[i]
 		// The decided forecast's time, as Evaluate works it out.
@@ -143,7 +152,7 @@ func guardSize(p *Policy, in *Inputs, s *State, d *Decision, now time.Time) int 
 		up := upperOverLead(mm, demand(m, smp.Value, in), smp.Time, end, mp.Forecast)
 		guard = max(guard, mp.Reactive, ceilSize(up/m.Target))
 	}
-	return guard
+	return guard, true
 }
 
 // upperOverLead is the upper bound (MetricModel.Upper) of the highest
