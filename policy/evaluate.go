@@ -69,9 +69,6 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	anyFresh, anyStale, allTolerance := false, false, true
 	var evidence time.Time // the newest fresh sample: what a recommendation rests on
 	reactive, predictive := 0, 0
-	// noise is the widest spread of the metrics' forecast errors at the
-	// lead, in instances; noiseKnown is false unless every metric has one.
-	noise, noiseKnown := 0.0, predicting && len(p.Metrics) > 0
 	for i := range p.Metrics {
 		m := &p.Metrics[i]
 		smp := in.Metrics[i]
@@ -145,11 +142,6 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			if mp.Trusted {
 				predictive = max(predictive, mp.Predictive)
 			}
-		}
-		if sd, ok := mm.Spread(); ok && m.Target > 0 {
-			noise = max(noise, sd/m.Target)
-		} else {
-			noiseKnown = false
 		}
 	}
 	d.Reactive, d.Predictive, d.Stale = reactive, predictive, anyStale
@@ -277,9 +269,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	d.Reversals = len(s.Reversals)
 	if desired < current && len(s.Reversals) >= flapMinReversals && !s.LastScaleOut.IsZero() {
 		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D())
-		switch {
+		switch noise, known := noiseSpread(p, &s, predicting); {
 		case !now.Before(s.LastScaleOut.Add(wait)):
-		case noiseKnown && !s.LastForecastScaleOut.After(s.LastScaleIn) && float64(current-desired) >= max(1, flapNoiseZ*noise):
+		case known && !s.LastForecastScaleOut.After(s.LastScaleIn) && float64(current-desired) >= max(1, flapNoiseZ*noise):
 			d.ScaleInRule = RuleNoiseRelease
 		default:
 			desired, bound, d.Damped = current, LimitFlapping, true
@@ -466,6 +458,27 @@ const (
 	// minFlapWindow is the shortest flapping window.
 	minFlapWindow = time.Hour
 )
+
+// noiseSpread is the widest spread of the metrics' forecast errors at the
+// lead, in instances (MetricModel.Spread over the metric's target), for the
+// noise release; known is false with prediction off and unless every metric
+// has one, so the release never judges by a noise it does not know. (It
+// used to be gathered in the metric loop after two early continues, so a
+// metric whose young model had no spread yet was skipped, and alone it left
+// a noise of 0: every damped scale-in of an instance went through.)
+func noiseSpread(p *Policy, s *State, predicting bool) (noise float64, known bool) {
+	if !predicting || len(p.Metrics) == 0 || len(s.Models) != len(p.Metrics) {
+		return 0, false
+	}
+	for i := range p.Metrics {
+		sd, ok := s.Models[i].Spread()
+		if !ok || !(p.Metrics[i].Target > 0) {
+			return 0, false
+		}
+		noise = max(noise, sd/p.Metrics[i].Target)
+	}
+	return noise, true
+}
 
 // flapWindow is how far back reversals count: eight times the longer of the
 // scale-in stabilization window and cooldown, and at least an hour, so the

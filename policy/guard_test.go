@@ -510,3 +510,49 @@ func TestForecastGuardNeedsEveryMetric(t *testing.T) {
 		})
 	}
 }
+
+// TestNoiseReleaseNeedsEveryMetricsSpread: anti-flapping's noise release
+// lets a damped scale-in through only when it sheds more than twice the
+// forecast-error spread of a series whose spread is known. A young model
+// (no forecast scored yet) used to count as a spread of 0, so every damped
+// scale-in went through.
+func TestNoiseReleaseNeedsEveryMetricsSpread(t *testing.T) {
+	now := t0.Add(10 * time.Hour)
+	young := func() MetricModel {
+		var mm MetricModel
+		mm.Model.Reset(24*time.Hour, time.Minute)
+		mm.Model.Level, mm.Model.Count, mm.Model.LastUnixNano = 500, 1, now.Add(-time.Minute).UnixNano()
+		mm.Params, mm.Persist, mm.CheckedAt = forecast.DefaultParams(), 1, now
+		return mm
+	}
+	tests := []struct {
+		name string
+		mm   MetricModel
+		rule ScaleInRule
+		want int
+	}{
+		{"a spread of 1 instance: a shed of 15 is beyond the noise", trustedDailyModel(now, 100), RuleNoiseRelease, 5},
+		{"a spread of 10 instances: a shed of 15 is within it", trustedDailyModel(now, 1000), RuleNone, 20},
+		{"a young model: no spread known", young(), RuleNone, 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := guardPolicy()
+			// Three reversals in the last half hour, the last a scale-out a
+			// minute ago that the reactive rule bought: a scale-in now waits
+			// (1 + 3) stabilization windows unless it is beyond the noise.
+			s := State{Models: []MetricModel{tc.mm}, LastAction: ActionScaleOut,
+				LastScaleOut: now.Add(-time.Minute), LastScaleIn: now.Add(-3 * time.Minute),
+				Reversals: []time.Time{now.Add(-20 * time.Minute), now.Add(-10 * time.Minute), now.Add(-time.Minute)}}
+			in := Inputs{Current: 20, Ready: 20}
+			in.Metrics[0] = Sample{Time: now, Value: 500, Present: true}
+			d := Evaluate(p, in, s, now)
+			if d.ScaleInRule != tc.rule || d.Desired != tc.want {
+				t.Fatalf("rule %v desired %d, want %v %d (%s)", d.ScaleInRule, d.Desired, tc.rule, tc.want, d.Explain(p))
+			}
+			if damped := tc.want == 20; d.Damped != damped || (damped && d.Bound != LimitFlapping) {
+				t.Fatalf("damped %v bound %v, want damped %v by flapping (%s)", d.Damped, d.Bound, damped, d.Explain(p))
+			}
+		})
+	}
+}
