@@ -73,14 +73,6 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	anyFresh, anyStale, allTolerance := false, false, true
 	var evidence time.Time // the newest fresh sample: what a recommendation rests on
 	reactive, predictive := 0, 0
-	// guard is the size the forecasts' upper bounds over the lead need;
-	// guarded is false unless every metric has a fresh, trusted forecast
-	// with an upper bound, so the guard never speaks for a metric it does
-	// not know.
-	guard, guarded := 0, predicting && len(p.Metrics) > 0
-	// noise is the widest spread of the metrics' forecast errors at the
-	// lead, in instances; noiseKnown is false unless every metric has one.
-	noise, noiseKnown := 0.0, predicting && len(p.Metrics) > 0
 	for i := range p.Metrics {
 		m := &p.Metrics[i]
 		smp := in.Metrics[i]
@@ -136,7 +128,6 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		case math.IsNaN(f):
 			f = anchoredForecast(mm, y, smp.Time, smp.Time.Add(step))
 		}
-		sd, spread := mm.Spread() // once: the upper bound and the noise both read it
 		if isFinite(f) {
 			mp.Forecast = max(f, 0)
 			mp.Predictive = demandProposal(m, mp.Forecast, current, p.Tolerance)
@@ -151,21 +142,12 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// persistence lately, as on a fall) or NaN (nothing lost by
 			// holding) does not veto.
 			mp.Trusted = mp.Skill > 0 && !(mp.RaiseGain < 0)
+			sd, spread := mm.Spread()
 			mp.Upper = max(mm.upper(mp.Forecast, sd, spread), 0)
 			if mp.Trusted {
 				predictive = max(predictive, mp.Predictive)
 			}
 		}
-		if spread && m.Target > 0 {
-			noise = max(noise, sd/m.Target)
-		} else {
-			noiseKnown = false
-		}
-		if mp.Stale || !mp.Trusted || !isFinite(mp.Upper) {
-			guarded = false
-			continue
-		}
-		guard = max(guard, mp.Reactive, ceilSize(mp.Upper/m.Target))
 	}
 	d.Reactive, d.Predictive, d.Stale = reactive, predictive, anyStale
 
@@ -194,6 +176,14 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		bound = LimitStaleData
 	}
 	d.Recommended = rec
+	// The guard (guardSize) speaks only where capacity may be released
+	// (the recommendation below the current size, so a hold or a scale-in
+	// follows), and is worked out only then: it forecasts every data step
+	// of the lead.
+	guard, guarded := 0, false
+	if scaling && rec < current {
+		guard, guarded = guardSize(p, in, &s, d, now)
+	}
 
 	// 3. Scale-in stabilization over a monotonic queue of recommendations.
 	// Only a new fresh sample is evidence: a hold forced by stale data says
@@ -221,7 +211,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// reactive proposal); when one reaches it, the hold stands. Without this,
 	// capacity added ahead of a predicted peak is paid for a whole window
 	// after the peak has passed.
-	if bound == LimitStabilization && guarded && scaling {
+	if bound == LimitStabilization && guarded {
 		// A release smaller than the tolerance band would be followed by
 		// another at nearly every evaluation as the bound drifts down.
 		switch to := max(guard, rec); {
@@ -245,7 +235,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// cooldown where one is set), and after a peak on a 5-minute trace it
 	// was paid for up to an hour longer than the HPA reference's.
 	guardedTo := current
-	if guarded && scaling && desired < current {
+	if guarded && desired < current {
 		guardedTo = min(current, max(guard, rec, desired))
 	}
 
@@ -286,9 +276,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	d.Reversals = len(s.Reversals)
 	if desired < current && len(s.Reversals) >= flapMinReversals && !s.LastScaleOut.IsZero() {
 		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D())
-		switch {
+		switch noise, known := noiseSpread(p, &s, predicting); {
 		case !now.Before(s.LastScaleOut.Add(wait)):
-		case noiseKnown && !s.LastForecastScaleOut.After(s.LastScaleIn) && float64(current-desired) >= max(1, flapNoiseZ*noise):
+		case known && !s.LastForecastScaleOut.After(s.LastScaleIn) && float64(current-desired) >= max(1, flapNoiseZ*noise):
 			d.ScaleInRule = RuleNoiseRelease
 		default:
 			desired, bound, d.Damped = current, LimitFlapping, true
@@ -479,6 +469,27 @@ const (
 	// minFlapWindow is the shortest flapping window.
 	minFlapWindow = time.Hour
 )
+
+// noiseSpread is the widest spread of the metrics' forecast errors at the
+// lead, in instances (MetricModel.Spread over the metric's target), for the
+// noise release; known is false with prediction off and unless every metric
+// has one, so the release never judges by a noise it does not know. (It
+// used to be gathered in the metric loop after two early continues, so a
+// metric whose young model had no spread yet was skipped, and alone it left
+// a noise of 0: every damped scale-in of an instance went through.)
+func noiseSpread(p *Policy, s *State, predicting bool) (noise float64, known bool) {
+	if !predicting || len(p.Metrics) == 0 || len(s.Models) != len(p.Metrics) {
+		return 0, false
+	}
+	for i := range p.Metrics {
+		sd, ok := s.Models[i].Spread()
+		if !ok || !(p.Metrics[i].Target > 0) {
+			return 0, false
+		}
+		noise = max(noise, sd/p.Metrics[i].Target)
+	}
+	return noise, true
+}
 
 // flapWindow is how far back reversals count: eight times the longer of the
 // scale-in stabilization window and cooldown, and at least an hour, so the

@@ -380,6 +380,45 @@ func (m *Model) Forecast(t time.Time, p Params) float64 {
 	return f + m.seasonAt(tn)
 }
 
+// MaxForecast returns the highest of the forecasts for from, from + every,
+// from + 2×every, … strictly before to, each equal to Forecast at its time
+// (up to rounding): what capacity that must last until to has to cover on
+// the way, not only at the end. The damped trend's power is carried from
+// one point to the next, so it costs two math.Exp however many points
+// there are. It returns NaN before any observation and when there is no
+// point (every not positive, or from not before to).
+func (m *Model) MaxForecast(from, to time.Time, every time.Duration, p Params) float64 {
+	tn, end := from.UnixNano(), to.UnixNano()
+	if m.empty() || every <= 0 || tn >= end {
+		return math.NaN()
+	}
+	phi := unit(p.Phi)
+	step := m.stepNanos()
+	lnPhi := m.logs.phi
+	if !m.logs.ok || m.logs.p.Phi != phi {
+		lnPhi = math.Log(phi)
+	}
+	trendPerStep := m.Trend * float64(step) / 1e9
+	hi := math.Inf(-1)
+	// pow is Phi^n at the current point once a point lies after the last
+	// observation (every later one does too); mul is Phi^(every/step).
+	pow, mul, ahead := 0.0, 0.0, false
+	for ; tn < end; tn += int64(every) {
+		f := m.Level
+		if gap := tn - m.LastUnixNano; gap > 0 && m.Trend != 0 {
+			n := float64(gap) / float64(step)
+			if !ahead {
+				pow, mul, ahead = math.Exp(n*lnPhi), math.Exp(float64(every)/float64(step)*lnPhi), true
+			} else {
+				pow *= mul
+			}
+			f += trendPerStep * dampedSteps(phi, pow, n)
+		}
+		hi = max(hi, f+m.seasonAt(tn))
+	}
+	return hi
+}
+
 // Horizon is a forecast distance with its damped-trend multiplier worked
 // out once, for callers that forecast the same distance ahead of every
 // observation (a backtest): ForecastAhead then needs no math.Exp.
