@@ -338,6 +338,17 @@ func (a *account) done(k kind, granted time.Time, err error) (cut bool) {
 	return cut
 }
 
+// empty drops the tokens of both buckets at now (Budget.AssumeSpent).
+func (a *account) empty(now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, b := range a.buckets {
+		if b != nil {
+			b.empty(now)
+		}
+	}
+}
+
 // rate is the k bucket's current rate, 0 when it is unlimited.
 func (a *account) rate(k kind) float64 {
 	a.mu.Lock()
