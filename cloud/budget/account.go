@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/capstan-io/capstan/cloud"
 )
 
@@ -186,12 +188,8 @@ func (a *account) acquire(ctx context.Context, k kind, cost int) (time.Time, err
 // background read can wait indefinitely while foreground reads keep the
 // bucket empty; its deadline ends that wait (ErrWaitExceeded).
 func (a *account) acquireBackground(ctx context.Context, cost int) (time.Time, error) {
-	counted := false
-	defer func() {
-		if counted {
-			a.gauges[read].waiting.Dec()
-		}
-	}()
+	w := waitCount{g: a.gauges[read].waiting}
+	defer w.done()
 	for {
 		a.mu.Lock()
 		b := a.buckets[read]
@@ -233,10 +231,7 @@ func (a *account) acquireBackground(ctx context.Context, cost int) (time.Time, e
 			}
 		}
 		a.mu.Unlock()
-		if !counted {
-			counted = true
-			a.gauges[read].waiting.Inc()
-		}
+		w.waiting()
 		var timer *time.Timer
 		var tick <-chan time.Time
 		if wake == nil {
@@ -289,12 +284,8 @@ func (a *account) writeDone() {
 
 // awaitNoWrites returns once no write is waiting for a token.
 func (a *account) awaitNoWrites(ctx context.Context) error {
-	counted := false
-	defer func() {
-		if counted {
-			a.gauges[read].waiting.Dec()
-		}
-	}()
+	w := waitCount{g: a.gauges[read].waiting}
+	defer w.done()
 	for {
 		a.mu.Lock()
 		if a.writesWaiting == 0 {
@@ -303,15 +294,36 @@ func (a *account) awaitNoWrites(ctx context.Context) error {
 		}
 		gone := a.writesGone
 		a.mu.Unlock()
-		if !counted {
-			counted = true
-			a.gauges[read].waiting.Inc()
-		}
+		w.waiting()
 		select {
 		case <-gone:
 		case <-ctx.Done():
 			return a.errWait(read, "the caller gave up while writes went first: "+ctx.Err().Error())
 		}
+	}
+}
+
+// waitCount counts one call in a waiting gauge while it waits: once, at
+// its first wait however often it waits again, until done. The reads'
+// waits (behind writes, behind other reads) loop, and were counted by
+// hand in each.
+type waitCount struct {
+	g       prometheus.Gauge
+	counted bool
+}
+
+// waiting counts the call, once.
+func (w *waitCount) waiting() {
+	if !w.counted {
+		w.counted = true
+		w.g.Inc()
+	}
+}
+
+// done uncounts the call if it was counted.
+func (w *waitCount) done() {
+	if w.counted {
+		w.g.Dec()
 	}
 }
 
