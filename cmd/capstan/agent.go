@@ -477,11 +477,12 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 		if err != nil {
 			return nil, fmt.Errorf("gcp: credentials: %w", err)
 		}
-		// Timeout: the SDK's List methods build their requests without
-		// the caller's context (Get sets it), so nothing else would end a
-		// batch describe's list that the API holds; no call of the
-		// driver's may outlive --cloud-timeout anyway.
-		opts.ClientOptions = append(opts.ClientOptions, option.WithHTTPClient(&http.Client{Transport: tr, Timeout: o.CloudTimeout}))
+		// HTTPClient, not option.WithHTTPClient: the driver then sends
+		// its list calls' pages under the caller's context, which the
+		// SDK's List methods leave off (Get sets it), so a list's pages
+		// reach the budget with their deadline and priority. Timeout: no
+		// request of the driver's may outlive --cloud-timeout anyway.
+		opts.HTTPClient = &http.Client{Transport: tr, Timeout: o.CloudTimeout}
 		return gcp.New(ctx, opts)
 	})
 	azureDriver := lazy("azure", func(ctx context.Context) (cloud.Driver, error) {
