@@ -132,9 +132,11 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 		t.Fatal(err)
 	}
 	c.waitFor("the transfer", func() bool { return b.raft.State() == raft.Leader })
+	leading := time.Now()
 	term := b.raft.CurrentTerm()
 	failed := func() int { return int(testutil.ToFloat64(b.metrics.evalErrors.WithLabelValues("describe"))) }
 	c.waitFor("the new leader's evaluation of every policy", func() bool { return evaluations(b) >= groups })
+	evaluated := time.Since(leading)
 	// Its first periodic refresh ends about a period in.
 	c.waitFor("the new leader's first refresh", func() bool { return testutil.ToFloat64(b.metrics.groupsCached) == groups })
 	if b.raft.State() != raft.Leader || b.raft.CurrentTerm() != term {
@@ -154,6 +156,7 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 			t.Errorf("a resize (%+v): no policy asks for one", call)
 		}
 	}
-	t.Logf("throttle answers: old leader %d, new leader %d; the cloud refused %d calls in all (one of them the test's own)",
-		throttled[ai].Load(), throttled[bi].Load(), cl.Throttled())
+	t.Logf("throttle answers: old leader %d, new leader %d; the cloud refused %d calls in all (one of them the test's own); "+
+		"every policy evaluated %s after the new leader took over",
+		throttled[ai].Load(), throttled[bi].Load(), cl.Throttled(), evaluated.Round(time.Millisecond))
 }
