@@ -2,6 +2,7 @@ package gcp
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -81,13 +82,37 @@ func (cc *callContexts) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := cc.ctxs[id]
 	cc.mu.Unlock()
 	if ctx == nil {
-		ctx = req.Context()
+		ctx = context.Background()
 	}
+	// The request's own end still counts: http.Client's Timeout ends
+	// it, through its context and, for a transport the client does not
+	// know (this one), through the deprecated Cancel channel the clone
+	// keeps; the context is followed too, for transports under this one
+	// that ignore that channel.
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(req.Context(), cancel)
+	end := func() { stop(); cancel() }
 	r := req.Clone(ctx)
 	r.Header.Del(callHeader)
 	delete(r.Header, strings.ToLower(callHeader))
-	if req.Body != nil {
-		r.Body = req.Body // a clone shares it; the SDK's list requests have none
+	resp, err := cc.next.RoundTrip(r)
+	if err != nil {
+		end()
+		return nil, err
 	}
-	return cc.next.RoundTrip(r)
+	resp.Body = &endingBody{ReadCloser: resp.Body, end: end}
+	return resp, nil
+}
+
+// endingBody ends a request's context once its body is closed, not
+// before: the body is read after RoundTrip returns.
+type endingBody struct {
+	io.ReadCloser
+	end func()
+}
+
+func (b *endingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.end()
+	return err
 }

@@ -101,3 +101,43 @@ func TestListStopsWhenCancelled(t *testing.T) {
 		})
 	}
 }
+
+// TestListKeepsTheClientTimeout: a list page sent under its call's
+// context still ends at Options.HTTPClient's Timeout, as every other
+// request of the driver does (a guard: the client ends it through the
+// request's Cancel channel as well as its context, so dropping either
+// alone does not fail this).
+func TestListKeepsTheClientTimeout(t *testing.T) {
+	emu := gcpemu.New(gcpemu.Options{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/instanceGroupManagers") {
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	d, err := gcp.New(context.Background(), gcp.Options{Endpoint: srv.URL, HTTPClient: &http.Client{Timeout: 200 * time.Millisecond},
+		ClientOptions: []option.ClientOption{option.WithoutAuthentication()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	refs := mkGroups(t, emu, testProject, "us-central1-a", "g", 3)
+	start := time.Now()
+	got, err := d.DescribeBatch(context.Background(), refs)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("DescribeBatch took %s, want the client's 200ms timeout to end the held list", took)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, g := range got {
+		if g.Err == nil {
+			t.Errorf("group %d answered from a list that never came back", i)
+		}
+	}
+}
