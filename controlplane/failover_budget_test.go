@@ -62,6 +62,19 @@ func (d throttleCounter) DescribeBatch(ctx context.Context, refs []cloud.GroupRe
 // is at most twice the refresh period old.
 func TestNewLeaderStaysWithinTheAccountLimit(t *testing.T) {
 	t.Parallel() // its own cluster and cloud; it waits on refresh periods
+	// A run in which leadership moved by itself (a loaded machine) is not
+	// the scenario: it is run again on a fresh cluster and cloud.
+	for attempt := 1; !newLeaderWithinTheAccountLimit(t); attempt++ {
+		if attempt == 3 {
+			t.Fatal("leadership moved by itself in every run")
+		}
+		t.Logf("leadership moved by itself in run %d; running again", attempt)
+	}
+}
+
+// newLeaderWithinTheAccountLimit runs TestNewLeaderStaysWithinTheAccountLimit's
+// scenario once; false: leadership moved by itself.
+func newLeaderWithinTheAccountLimit(t *testing.T) bool {
 	const (
 		groups  = 600
 		rate    = 6 // reads a second, the account's and each budget's: 6 pages of 100 groups
@@ -115,7 +128,7 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 		return testutil.ToFloat64(a.metrics.groupsCached) == groups
 	})
 	if a.raft.State() != raft.Leader {
-		t.Skip("leadership moved by itself before the scenario began (a loaded machine)")
+		return false
 	}
 	// The account's bucket is spent: another client takes every token.
 	other := fake.NewDriver(cl)
@@ -128,24 +141,25 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 	}
 	bi := others(ai)[0]
 	b := c.nodes[bi]
+	failed := func() int { return int(testutil.ToFloat64(b.metrics.evalErrors.WithLabelValues("describe"))) }
+	evals0, failed0 := evaluations(b), failed() // should it have led before
 	if err := a.raft.LeadershipTransferToServer(raft.ServerID(b.cfg.NodeID), c.trans[bi].LocalAddr()).Error(); err != nil {
 		t.Fatal(err)
 	}
 	c.waitFor("the transfer", func() bool { return b.raft.State() == raft.Leader })
 	leading := time.Now()
 	term := b.raft.CurrentTerm()
-	failed := func() int { return int(testutil.ToFloat64(b.metrics.evalErrors.WithLabelValues("describe"))) }
-	c.waitFor("the new leader's evaluation of every policy", func() bool { return evaluations(b) >= groups })
+	c.waitFor("the new leader's evaluation of every policy", func() bool { return evaluations(b) >= evals0+groups })
 	evaluated := time.Since(leading)
 	// Its first periodic refresh ends about a period in.
 	c.waitFor("the new leader's first refresh", func() bool { return testutil.ToFloat64(b.metrics.groupsCached) == groups })
 	if b.raft.State() != raft.Leader || b.raft.CurrentTerm() != term {
-		t.Skip("leadership moved again by itself (a loaded machine)")
+		return false
 	}
 	if n := throttled[bi].Load(); n != 0 {
 		t.Errorf("the new leader's calls got %d throttle answers from the cloud, want none", n)
 	}
-	if n := failed(); n != 0 {
+	if n := failed() - failed0; n != 0 {
 		t.Errorf("%d of the new leader's evaluations failed to describe their group, want none", n)
 	}
 	if oldest := time.Duration(testutil.ToFloat64(b.metrics.groupOldest) * float64(time.Second)); oldest > 2*refresh {
@@ -159,4 +173,5 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 	t.Logf("throttle answers: old leader %d, new leader %d; the cloud refused %d calls in all (one of them the test's own); "+
 		"every policy evaluated %s after the new leader took over",
 		throttled[ai].Load(), throttled[bi].Load(), cl.Throttled(), evaluated.Round(time.Millisecond))
+	return true
 }
