@@ -302,11 +302,13 @@ func (c *groupCache) prefetchWithin(ctx context.Context, refs []cloud.GroupRef, 
 // refresh period (BENCHMARKS.md, cloud load run, Azure run 2). The calls
 // take as long as a refresh at the budget's rate, which fits in the
 // refresh period whenever the periodic refresh does. Each call is bounded
-// by that period rather than CloudTimeout: background reads wait behind
-// every other read and race each other for the tokens (groupFetchers
-// calls at once from an empty bucket), and a call that waited past
-// CloudTimeout failed its groups, whose evaluations then failed to
-// describe them for a refresh period (TestFirstDescribes).
+// by that period rather than CloudTimeout: its background reads wait
+// behind every other read and behind the calls before it (groupFetchers
+// at once from an empty bucket, taking turns), and a call that waited
+// past CloudTimeout would fail its groups, whose evaluations would then
+// fail to describe them for a refresh period. (Before the budget's
+// background reads took turns they raced for each token, and under a 1 s
+// bound TestFirstDescribes lost 6 of 102 groups so.)
 func (c *groupCache) first(ctx context.Context, refs []cloud.GroupRef) {
 	c.prefetchWithin(budget.Background(ctx), refs, max(c.timeout, c.period))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -53,6 +54,16 @@ type account struct {
 	// through zero, and a channel each cost an allocation per call).
 	readsWaiting int
 	readsGone    chan struct{}
+	// background holds the tickets of the background reads waiting, in
+	// the order they asked: only the first may take a token, so that
+	// background reads waiting together (the refresh's calls, four at a
+	// time) take turns instead of racing for each token, where one could
+	// lose every race until its deadline. nextTicket numbers them;
+	// backgroundTurn, made by a read that waits for its turn, is closed
+	// and dropped when the first leaves.
+	background     []uint64
+	nextTicket     uint64
+	backgroundTurn chan struct{}
 }
 
 func newAccount(provider, scope string, now func() time.Time, buckets [2]*aimd, g [2]accountGauges) *account {
@@ -190,6 +201,12 @@ func (a *account) acquire(ctx context.Context, k kind, cost int) (time.Time, err
 func (a *account) acquireBackground(ctx context.Context, cost int) (time.Time, error) {
 	w := waitCount{g: a.gauges[read].waiting}
 	defer w.done()
+	a.mu.Lock()
+	ticket := a.nextTicket
+	a.nextTicket++
+	a.background = append(a.background, ticket)
+	a.mu.Unlock()
+	defer a.leaveBackground(ticket)
 	for {
 		a.mu.Lock()
 		b := a.buckets[read]
@@ -212,6 +229,11 @@ func (a *account) acquireBackground(ctx context.Context, cost int) (time.Time, e
 				a.readsGone = make(chan struct{})
 			}
 			wake = a.readsGone
+		case a.background[0] != ticket:
+			if a.backgroundTurn == nil {
+				a.backgroundTurn = make(chan struct{})
+			}
+			wake = a.backgroundTurn
 		default:
 			tokens := b.lim.TokensAt(now)
 			need := float64(cost + backgroundReserve(b.lim.Burst(), cost))
@@ -249,6 +271,19 @@ func (a *account) acquireBackground(ctx context.Context, cost int) (time.Time, e
 		if err := ctx.Err(); err != nil {
 			return time.Time{}, a.errWait(read, "a background read: the caller gave up while other calls went first: "+err.Error())
 		}
+	}
+}
+
+// leaveBackground takes a background read's ticket out of the queue,
+// and wakes the others when it was the first.
+func (a *account) leaveBackground(ticket uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	i := slices.Index(a.background, ticket)
+	a.background = slices.Delete(a.background, i, i+1)
+	if i == 0 && a.backgroundTurn != nil {
+		close(a.backgroundTurn)
+		a.backgroundTurn = nil
 	}
 }
 

@@ -12,7 +12,8 @@
 // fails with ErrWaitExceeded without being sent. Three priorities share
 // an account: writes go before reads when both wait, and foreground reads
 // before background reads (Background: the leader's periodic refresh),
-// which take only the tokens nobody else is waiting for. A throttle answer from the provider (cloud.ErrThrottled)
+// which take only the tokens nobody else is waiting for, in the order
+// they asked. A throttle answer from the provider (cloud.ErrThrottled)
 // cuts the bucket's rate multiplicatively and empties it; while calls
 // succeed the rate grows back by a fixed step per second up to the
 // configured rate (AIMD). The buckets are golang.org/x/time/rate
