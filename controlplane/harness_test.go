@@ -58,6 +58,9 @@ type clusterOptions struct {
 	wrap func(cloud.Driver) cloud.Driver
 	// defaultCosts is every node's Config.DefaultCosts.
 	defaultCosts map[string]policy.Cost
+	// configure, when set, changes node i's config last: drivers and a
+	// call budget of its own, as each agent process has.
+	configure func(i int, cfg *Config)
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -124,6 +127,9 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 			cfg.SnapshotBytes = o.snapshotBytes
 		}
 		cfg.Storage = &RaftStorage{Logs: logs, Stable: logs, Snapshots: snaps, Transport: c.trans[i]}
+		if o.configure != nil {
+			o.configure(i, &cfg)
+		}
 		n, err := NewNode(cfg)
 		if err != nil {
 			t.Fatal(err)

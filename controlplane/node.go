@@ -136,6 +136,10 @@ type Config struct {
 
 	// Drivers resolves a target provider to its cloud driver.
 	Drivers func(provider string) (cloud.Driver, error)
+	// CloudBudget, when set, is the call budget the drivers spend
+	// (cloud/budget): a new leader tells it that the providers' buckets
+	// were just spent by its predecessor (groupcache.go). nil: none.
+	CloudBudget CallBudget
 	// Readers resolves a pulled metric source kind (prometheus, sqs) to
 	// its reader; nil supports pushed metrics only.
 	Readers func(kind policy.SourceKind) (MetricReader, error)

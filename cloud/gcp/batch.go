@@ -186,6 +186,8 @@ func (d *Driver) listGroups(ctx context.Context, l location, names []string) (ma
 	if f := nameFilter(names); f != "" {
 		filter = proto.String(f)
 	}
+	ctx, leave := d.calls.enter(ctx)
+	defer leave()
 	var next func() (*computepb.InstanceGroupManager, error)
 	if l.regional {
 		next = d.regional.List(ctx, &computepb.ListRegionInstanceGroupManagersRequest{
@@ -197,7 +199,7 @@ func (d *Driver) listGroups(ctx context.Context, l location, names []string) (ma
 		}, noRetry()).Next
 	}
 	out := make(map[string]*computepb.InstanceGroupManager, len(names))
-	err := each(next, func(igm *computepb.InstanceGroupManager) {
+	err := each(ctx, next, func(igm *computepb.InstanceGroupManager) {
 		if want[igm.GetName()] {
 			out[igm.GetName()] = igm
 		}
@@ -209,9 +211,14 @@ func (d *Driver) listGroups(ctx context.Context, l location, names []string) (ma
 }
 
 // each calls f with every item next yields, page after page, until the
-// iterator is done or fails.
-func each[T any](next func() (T, error), f func(T)) error {
+// iterator is done or fails, or ctx ends: the SDK's iterators do not
+// check it between pages, and without Options.HTTPClient their requests
+// do not carry it either.
+func each[T any](ctx context.Context, next func() (T, error), f func(T)) error {
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		it, err := next()
 		if errors.Is(err, iterator.Done) {
 			return nil
@@ -256,6 +263,8 @@ func (d *Driver) listBounds(ctx context.Context, igms map[string]*computepb.Inst
 		w.links[ref.name] = link
 	}
 	out := map[string]*bounds{}
+	ctx, leave := d.calls.enter(ctx)
+	defer leave()
 	for _, l := range order {
 		w := byLoc[l]
 		var filter *string
@@ -272,7 +281,7 @@ func (d *Driver) listBounds(ctx context.Context, igms map[string]*computepb.Inst
 				Project: l.project, Zone: l.name, Filter: filter, MaxResults: proto.Uint32(listPage),
 			}, noRetry()).Next
 		}
-		err := each(next, func(as *computepb.Autoscaler) {
+		err := each(ctx, next, func(as *computepb.Autoscaler) {
 			if link, ok := w.links[as.GetName()]; ok {
 				out[link] = autoscalerBounds(as, as.GetName())
 			}

@@ -257,7 +257,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	if err != nil {
 		return err
 	}
-	drivers, err := newDrivers(o, logger, reg)
+	drivers, calls, err := newDrivers(o, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -269,6 +269,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = o.SnapshotThreshold, o.SnapshotInterval, o.TrailingLogs
 	cfg.MaxDecisions, cfg.Drivers, cfg.Logger, cfg.Registerer = o.MaxDecisions, drivers, logger, reg
 	cfg.CloudTimeout, cfg.CloudSettle, cfg.GroupRefresh = o.CloudTimeout, o.CloudSettle, o.GroupRefresh
+	cfg.CloudBudget = calls
 	if o.MaxAuditEntries <= 0 {
 		return fmt.Errorf("--max-audit-entries: must be > 0 (got %d)", o.MaxAuditEntries)
 	}
@@ -388,36 +389,38 @@ func pprofMux() *http.ServeMux {
 	return mux
 }
 
-// newDrivers returns the driver lookup: one explicit switch over the
-// providers Capstan supports; adding a provider is one case here. Drivers
+// newDrivers returns the driver lookup, one explicit switch over the
+// providers Capstan supports (adding a provider is one case here), and
+// the call budget its drivers spend, which a new leader empties
+// (controlplane.Config.CloudBudget). Drivers
 // are built on first use, so an agent that never scales on a provider
 // needs no credentials for it, and a failed build (no credentials yet) is
 // retried at the next evaluation rather than remembered.
-func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) (func(string) (cloud.Driver, error), error) {
+func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) (func(string) (cloud.Driver, error), *budget.Budget, error) {
 	if o.CloudTimeout <= 0 {
-		return nil, fmt.Errorf("--cloud-timeout: must be > 0")
+		return nil, nil, fmt.Errorf("--cloud-timeout: must be > 0")
 	}
 	calls, err := budget.New(budget.Options{Read: o.CloudReadRate, Write: o.CloudWriteRate, Registerer: reg, Logger: logger,
 		DetachedWait: o.CloudTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("--cloud-read-rate, --cloud-write-rate: %w", err)
+		return nil, nil, fmt.Errorf("--cloud-read-rate, --cloud-write-rate: %w", err)
 	}
 	var fakeDriver cloud.Driver
 	if o.FakeCloud != "" {
 		if !strings.HasPrefix(o.FakeCloud, "http://") && !strings.HasPrefix(o.FakeCloud, "https://") {
-			return nil, fmt.Errorf("--fake-cloud: must be an http:// or https:// URL (got %q)", o.FakeCloud)
+			return nil, nil, fmt.Errorf("--fake-cloud: must be an http:// or https:// URL (got %q)", o.FakeCloud)
 		}
 		fakeDriver = fake.NewClient(strings.TrimRight(o.FakeCloud, "/"), &http.Client{Timeout: 10 * time.Second})
 	} else {
 		if o.FakeBootDelay < 0 {
-			return nil, fmt.Errorf("--fake-boot-delay: must be >= 0")
+			return nil, nil, fmt.Errorf("--fake-boot-delay: must be >= 0")
 		}
 		fakeDriver = fake.NewDriver(fake.New(fake.Options{BootDelay: o.FakeBootDelay, AutoCreate: true, DefaultMax: 1000}))
 		logger.Info("provider fake uses an in-process fake cloud; give --fake-cloud to share one between agents")
 	}
 	azureOpts, err := azureOptions(o, logger, calls.Transport("azure", cloudTransport()))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.GCPNoAuth {
 		logger.Warn("--gcp-no-auth: GCP calls carry no credentials; use it only with an emulator")
@@ -474,11 +477,12 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 		if err != nil {
 			return nil, fmt.Errorf("gcp: credentials: %w", err)
 		}
-		// Timeout: the SDK's List methods build their requests without
-		// the caller's context (Get sets it), so nothing else would end a
-		// batch describe's list that the API holds; no call of the
-		// driver's may outlive --cloud-timeout anyway.
-		opts.ClientOptions = append(opts.ClientOptions, option.WithHTTPClient(&http.Client{Transport: tr, Timeout: o.CloudTimeout}))
+		// HTTPClient, not option.WithHTTPClient: the driver then sends
+		// its list calls' pages under the caller's context, which the
+		// SDK's List methods leave off (Get sets it), so a list's pages
+		// reach the budget with their deadline and priority. Timeout: no
+		// request of the driver's may outlive --cloud-timeout anyway.
+		opts.HTTPClient = &http.Client{Transport: tr, Timeout: o.CloudTimeout}
 		return gcp.New(ctx, opts)
 	})
 	azureDriver := lazy("azure", func(ctx context.Context) (cloud.Driver, error) {
@@ -497,7 +501,7 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 		default:
 			return nil, fmt.Errorf("provider %q: unknown", provider)
 		}
-	}, nil
+	}, calls, nil
 }
 
 // cloudTransport is the HTTP transport under the budget's for the GCP and

@@ -35,7 +35,7 @@ func TestCloudBudgetFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	drivers, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
+	drivers, _, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestCloudBudgetMeters(t *testing.T) {
 	o := agentOptions{CloudTimeout: 5 * time.Second, FakeBootDelay: time.Second, GCPEndpoint: gsrv.URL, GCPNoAuth: true,
 		AzureEndpoint: zsrv.URL, AzureEmulatorToken: azemu.DefaultToken}
 	reg := prometheus.NewRegistry()
-	drivers, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
+	drivers, _, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestCloudBudgetBatches(t *testing.T) {
 		GCPEndpoint: servers["gcp"], GCPNoAuth: true, AzureEndpoint: servers["azure"], AzureEmulatorToken: azemu.DefaultToken,
 		CloudReadRate: budget.Rates{"aws": 100, "gcp": 100, "azure": 100}}
 	reg := prometheus.NewRegistry()
-	drivers, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
+	drivers, _, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestGCPListsEndByTheCloudTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := agentOptions{CloudTimeout: 300 * time.Millisecond, FakeBootDelay: time.Second, GCPEndpoint: gsrv.URL, GCPNoAuth: true}
-	drivers, err := newDrivers(o, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	drivers, _, err := newDrivers(o, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
