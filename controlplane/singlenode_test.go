@@ -29,13 +29,17 @@ func singleNode(tb testing.TB, tick time.Duration) (*Node, *fake.Cloud) {
 // what a durable log costs use startDurableNode.
 func startSingleNode(tb testing.TB, tick time.Duration, setup func(*Node)) (*Node, *fake.Cloud) {
 	tb.Helper()
+	return runSingleNode(tb, tick, setup, inmemRaft)
+}
+
+// inmemRaft gives a lone node Raft's in-memory stores and transport and
+// short timeouts (startSingleNode).
+func inmemRaft(cfg *Config) {
 	addr, trans := raft.NewInmemTransport("10.0.0.1:7001")
 	logs := raft.NewInmemStore()
-	return runSingleNode(tb, tick, setup, func(cfg *Config) {
-		cfg.RaftAddr = string(addr)
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 20*time.Millisecond, 20*time.Millisecond, 20*time.Millisecond
-		cfg.Storage = &RaftStorage{Logs: logs, Stable: logs, Snapshots: raft.NewInmemSnapshotStore(), Transport: trans}
-	})
+	cfg.RaftAddr = string(addr)
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 20*time.Millisecond, 20*time.Millisecond, 20*time.Millisecond
+	cfg.Storage = &RaftStorage{Logs: logs, Stable: logs, Snapshots: raft.NewInmemSnapshotStore(), Transport: trans}
 }
 
 // startDurableNode is startSingleNode on the agent's own storage and
@@ -47,7 +51,10 @@ func startDurableNode(tb testing.TB, tick time.Duration, setup func(*Node)) (*No
 	return runSingleNode(tb, tick, setup, func(cfg *Config) { cfg.RaftAddr = freeAddr(tb) })
 }
 
-func runSingleNode(tb testing.TB, tick time.Duration, setup func(*Node), storage func(*Config)) (*Node, *fake.Cloud) {
+// runSingleNode starts a lone leading node whose configuration config
+// completes (its storage, and whatever else a test needs before NewNode),
+// and setup adjusts before it runs.
+func runSingleNode(tb testing.TB, tick time.Duration, setup func(*Node), config func(*Config)) (*Node, *fake.Cloud) {
 	tb.Helper()
 	fc := fake.New(fake.Options{AutoCreate: true, DefaultMax: 1000, DefaultDesired: 2})
 	drv := fake.NewDriver(fc)
@@ -56,7 +63,7 @@ func runSingleNode(tb testing.TB, tick time.Duration, setup func(*Node), storage
 	cfg.HTTPAddr = "127.0.0.1:1"
 	cfg.BootstrapExpect, cfg.Tick = 1, tick
 	cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
-	storage(&cfg)
+	config(&cfg)
 	n, err := NewNode(cfg)
 	if err != nil {
 		tb.Fatal(err)
@@ -75,4 +82,11 @@ func runSingleNode(tb testing.TB, tick time.Duration, setup func(*Node), storage
 		time.Sleep(5 * time.Millisecond)
 	}
 	return n, fc
+}
+
+// baseRaftTiming gives cfg Raft's timing at multiplier 1 (500 ms), for the
+// tests whose nodes talk over TCP or TLS: a failover in about a second,
+// as they were written against, rather than the default multiplier's.
+func baseRaftTiming(cfg *Config) {
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = baseRaftTimeout, baseRaftTimeout, baseRaftTimeout
 }
