@@ -100,6 +100,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFilter$$' -fuzztime $(FUZZTIME) ./cloud/gcp/gcpemu/
 	$(GO) test -run '^$$' -fuzz '^FuzzGroupListDecoder$$' -fuzztime $(FUZZTIME) ./cloud/gcp/
 	$(GO) test -run '^$$' -fuzz '^FuzzAutoscalerListDecoder$$' -fuzztime $(FUZZTIME) ./cloud/gcp/
+	$(GO) test -run '^$$' -fuzz '^FuzzNameChecks$$' -fuzztime $(FUZZTIME) ./cloud/gcp/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFile$$' -fuzztime $(FUZZTIME) ./api/auth/
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalBinary$$' -fuzztime $(FUZZTIME) ./metrics/window/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./store/

@@ -1,12 +1,13 @@
 package gcp
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 
 	compute "cloud.google.com/go/compute/apiv1"
 	"cloud.google.com/go/compute/apiv1/computepb"
@@ -31,6 +32,9 @@ type lister struct {
 	client   *http.Client
 	endpoint string
 	header   http.Header
+	// bufs holds answer buffers, reused across pages: the decoded items
+	// copy what they keep out of them.
+	bufs sync.Pool
 }
 
 // newLister builds the lister from the driver's client options, with the
@@ -52,51 +56,54 @@ func newLister(ctx context.Context, copts []option.ClientOption) (*lister, error
 	h := http.Header{}
 	h.Set("x-goog-api-version", apiVersion)
 	h.Set("Content-Type", "application/json")
-	return &lister{client: client, endpoint: endpoint, header: h}, nil
+	return &lister{client: client, endpoint: endpoint, header: h, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}, nil
 }
 
 // groups lists one page of a location's instance group managers.
-func (l *lister) groups(ctx context.Context, loc location, filter string, pageToken string) ([]*computepb.InstanceGroupManager, string, error) {
-	body, err := l.page(ctx, loc, "instanceGroupManagers", filter, pageToken)
-	if err != nil {
-		return nil, "", err
-	}
-	if items, next, ok := decodeGroupList(body); ok {
-		return items, next, nil
-	}
-	var page computepb.InstanceGroupManagerList
-	if err := sdkJSON.Unmarshal(body, &page); err != nil {
-		return nil, "", err
-	}
-	return page.GetItems(), page.GetNextPageToken(), nil
+func (l *lister) groups(ctx context.Context, loc location, filter string, pageToken string) (items []*computepb.InstanceGroupManager, next string, err error) {
+	err = l.page(ctx, loc, "instanceGroupManagers", filter, pageToken, func(body []byte) error {
+		var ok bool
+		if items, next, ok = decodeGroupList(body); ok {
+			return nil
+		}
+		var page computepb.InstanceGroupManagerList
+		if err := sdkJSON.Unmarshal(body, &page); err != nil {
+			return err
+		}
+		items, next = page.GetItems(), page.GetNextPageToken()
+		return nil
+	})
+	return items, next, err
 }
 
 // autoscalers lists one page of a location's autoscalers.
-func (l *lister) autoscalers(ctx context.Context, loc location, filter string, pageToken string) ([]*computepb.Autoscaler, string, error) {
-	body, err := l.page(ctx, loc, "autoscalers", filter, pageToken)
-	if err != nil {
-		return nil, "", err
-	}
-	if items, next, ok := decodeAutoscalerList(body); ok {
-		return items, next, nil
-	}
-	var page computepb.AutoscalerList
-	if err := sdkJSON.Unmarshal(body, &page); err != nil {
-		return nil, "", err
-	}
-	return page.GetItems(), page.GetNextPageToken(), nil
+func (l *lister) autoscalers(ctx context.Context, loc location, filter string, pageToken string) (items []*computepb.Autoscaler, next string, err error) {
+	err = l.page(ctx, loc, "autoscalers", filter, pageToken, func(body []byte) error {
+		var ok bool
+		if items, next, ok = decodeAutoscalerList(body); ok {
+			return nil
+		}
+		var page computepb.AutoscalerList
+		if err := sdkJSON.Unmarshal(body, &page); err != nil {
+			return err
+		}
+		items, next = page.GetItems(), page.GetNextPageToken()
+		return nil
+	})
+	return items, next, err
 }
 
 // sdkJSON is how the SDK's REST clients decode answers.
 var sdkJSON = protojson.UnmarshalOptions{AllowPartial: true, DiscardUnknown: true}
 
-// page sends one list request and returns the answer's body, or the
-// error the SDK would (googleapi.CheckResponseWithBody: a
-// *googleapi.Error for an answer that is not 2xx).
-func (l *lister) page(ctx context.Context, loc location, kind, filter, pageToken string) ([]byte, error) {
+// page sends one list request and hands the answer's body to decode,
+// which must not keep it (the buffer is reused), or returns the error the
+// SDK would (googleapi.CheckResponseWithBody: a *googleapi.Error for an
+// answer that is not 2xx).
+func (l *lister) page(ctx context.Context, loc location, kind, filter, pageToken string, decode func(body []byte) error) error {
 	u, err := url.Parse(l.endpoint)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	u.Path += fmt.Sprintf("/compute/v1/%s/%s", loc, kind)
 	q := url.Values{}
@@ -110,20 +117,25 @@ func (l *lister) page(ctx context.Context, loc location, kind, filter, pageToken
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header = l.header.Clone()
 	resp, err := l.client.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
+	buf := l.bufs.Get().(*bytes.Buffer)
+	defer l.bufs.Put(buf)
+	buf.Reset()
+	if resp.ContentLength > 0 && resp.ContentLength < 64<<20 {
+		buf.Grow(int(resp.ContentLength))
 	}
-	if err := googleapi.CheckResponseWithBody(resp, body); err != nil {
-		return nil, err
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return err
 	}
-	return body, nil
+	if err := googleapi.CheckResponseWithBody(resp, buf.Bytes()); err != nil {
+		return err
+	}
+	return decode(buf.Bytes())
 }
