@@ -56,6 +56,19 @@ func startDurableNode(tb testing.TB, tick time.Duration, setup func(*Node)) (*No
 // and setup adjusts before it runs.
 func runSingleNode(tb testing.TB, tick time.Duration, setup func(*Node), config func(*Config)) (*Node, *fake.Cloud) {
 	tb.Helper()
+	n, fc := newSingleNode(tb, tick, setup, config)
+	ctx, cancel := context.WithCancel(context.Background())
+	go n.Run(ctx)
+	tb.Cleanup(func() { cancel(); n.Shutdown() })
+	waitLeading(tb, n)
+	return n, fc
+}
+
+// newSingleNode is runSingleNode without Run: no leader loop, no
+// registration, no snapshot turns. Bootstrap it (bootstrapAlone) to have
+// it lead.
+func newSingleNode(tb testing.TB, tick time.Duration, setup func(*Node), config func(*Config)) (*Node, *fake.Cloud) {
+	tb.Helper()
 	fc := fake.New(fake.Options{AutoCreate: true, DefaultMax: 1000, DefaultDesired: 2})
 	drv := fake.NewDriver(fc)
 	cfg := DefaultConfig()
@@ -71,9 +84,24 @@ func runSingleNode(tb testing.TB, tick time.Duration, setup func(*Node), config 
 	if setup != nil {
 		setup(n)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go n.Run(ctx)
-	tb.Cleanup(func() { cancel(); n.Shutdown() })
+	return n, fc
+}
+
+// bootstrapAlone makes a node that does not Run the only voter of its
+// cluster and waits until it leads.
+func bootstrapAlone(tb testing.TB, n *Node) {
+	tb.Helper()
+	self := raft.Server{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAddr), Suffrage: raft.Voter}
+	if err := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{self}}).Error(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { n.Shutdown() })
+	waitLeading(tb, n)
+}
+
+// waitLeading waits until node n leads, failing the test after 10 s.
+func waitLeading(tb testing.TB, n *Node) {
+	tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for n.Raft().State() != raft.Leader {
 		if time.Now().After(deadline) {
@@ -81,7 +109,6 @@ func runSingleNode(tb testing.TB, tick time.Duration, setup func(*Node), config 
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return n, fc
 }
 
 // baseRaftTiming gives cfg Raft's timing at multiplier 1 (500 ms), for the

@@ -43,7 +43,10 @@ func tlsNode(t *testing.T, dir, id string, bootstrap int) (*Node, string) {
 	cfg.NodeID, cfg.DataDir = id, filepath.Join(t.TempDir(), id)
 	cfg.RaftAddr, cfg.HTTPAddr = freeAddr(t), apiSrv.Listener.Addr().String()
 	cfg.BootstrapExpect, cfg.TLS = bootstrap, store
-	baseRaftTiming(&cfg)
+	// The default timing: a lone leader that adds a voter needs it to
+	// answer within the lease, which a node still starting under -race,
+	// beside the package's other parallel tests, did not in 500 ms
+	// (leadership was lost while committing the join).
 	cfg.Registerer = prometheus.NewRegistry()
 	cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
 	n, err := NewNode(cfg)
