@@ -72,10 +72,17 @@ func TestPacingKey(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := base.Clone()
 			tc.change(&s)
-			if got := pacingKey(s) != pacingKey(base); got != tc.changes {
+			mark := pacingOf(&base)
+			if got := !mark.matches(&s); got != tc.changes {
 				t.Fatalf("key changed = %v, want %v", got, tc.changes)
 			}
 		})
+	}
+	// No mark (no state committed in this term) matches no state, not
+	// even the empty one.
+	var none pacing
+	if none.matches(&policy.State{}) {
+		t.Fatal("the zero pacing matches a state")
 	}
 }
 

@@ -186,7 +186,7 @@ func runDecisionScenario(t *testing.T, spec string, steps []decisionStep) bool {
 		// The same evaluation, as the simulator runs it.
 		v, _ := l.fsm.view("web")
 		in := policy.Inputs{Current: gs.Desired, Ready: gs.InService}
-		s := v.Samples["rps"]
+		s, _ := v.Sample("rps")
 		in.Metrics[0] = policy.Sample{Time: s.Time, Value: s.Value, Present: true}
 		if state.NeedsHistory(p, at) {
 			in.History = l.fsm.history("web", at)

@@ -328,8 +328,10 @@ func (r *evalRig) evaluate(t *testing.T, v float64) time.Time {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if v, ok := r.n.fsm.view("p"); ok && v.Samples["rps"].Time.Equal(at) {
-			break
+		if v, ok := r.n.fsm.view("p"); ok {
+			if s, _ := v.Sample("rps"); s.Time.Equal(at) {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the sample at %s was never applied", at)

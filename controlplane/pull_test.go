@@ -97,7 +97,7 @@ func pulledValue(n *Node, id string) (float64, time.Time, bool) {
 	if !ok {
 		return 0, time.Time{}, false
 	}
-	s, ok := v.Samples["rps"]
+	s, ok := v.Sample("rps")
 	return s.Value, s.Time, ok
 }
 

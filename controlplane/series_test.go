@@ -102,8 +102,9 @@ func TestMatchedSeriesAreCombined(t *testing.T) {
 		t.Errorf("rps bucket 0 = %v, want %v (the sum of the instances' rates)", rps[0].Value, want)
 	}
 	// cpu averages the instances: the newest group sample is (40+80)/2.
-	if v, _ := n.fsm.view("web"); v.Samples["cpu"].Value != 60 {
-		t.Errorf("latest cpu sample %+v, want 60, the instances' mean", v.Samples["cpu"])
+	v, _ := n.fsm.view("web")
+	if s, _ := v.Sample("cpu"); s.Value != 60 {
+		t.Errorf("latest cpu sample %+v, want 60, the instances' mean", s)
 	}
 	if len(cpu) != 1 {
 		t.Errorf("cpu buckets %+v, want one", cpu)

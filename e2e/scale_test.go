@@ -67,7 +67,7 @@ func BenchmarkScale(b *testing.B) {
 					return err
 				}
 			}
-		}, "--log-level", logLevel)
+		}, append(raftDefault(), "--log-level", logLevel)...)
 		for _, nd := range c.nodes {
 			b.Logf("%s: pid %d, pprof at http://%s/debug/pprof/", nd.id, nd.cmd.Process.Pid, debugAddr(b, nd))
 		}

@@ -58,6 +58,7 @@ type agentOptions struct {
 	HeartbeatTimeout   time.Duration `yaml:"heartbeat_timeout"`
 	ElectionTimeout    time.Duration `yaml:"election_timeout"`
 	LeaderLeaseTimeout time.Duration `yaml:"leader_lease_timeout"`
+	RaftMultiplier     int           `yaml:"raft_multiplier"`
 	SnapshotThreshold  uint64        `yaml:"snapshot_threshold"`
 	SnapshotInterval   time.Duration `yaml:"snapshot_interval"`
 	TrailingLogs       uint64        `yaml:"trailing_logs"`
@@ -106,7 +107,7 @@ type agentOptions struct {
 func newAgentCommand() *cobra.Command {
 	d := controlplane.DefaultConfig()
 	o := agentOptions{
-		HeartbeatTimeout: d.HeartbeatTimeout, ElectionTimeout: d.ElectionTimeout, LeaderLeaseTimeout: d.LeaderLeaseTimeout,
+		RaftMultiplier:    controlplane.DefaultRaftMultiplier,
 		SnapshotThreshold: d.SnapshotThreshold, SnapshotInterval: d.SnapshotInterval, TrailingLogs: d.TrailingLogs,
 		MaxDecisions: d.MaxDecisions, MaxAuditEntries: controlplane.DefaultMaxAuditEntries, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
 		CloudTimeout: d.CloudTimeout, CloudSettle: d.CloudSettle, GroupRefresh: d.GroupRefresh, PrometheusTimeout: 5 * time.Second, TLSClientAuth: "none",
@@ -141,9 +142,10 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&o.HTTPBind, "http-bind", "", "host:port the REST API listens on, e.g. 0.0.0.0:8081 (default --http-addr)")
 	f.IntVar(&o.BootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many servers are known (0: join an existing cluster)")
 	f.StringSliceVar(&o.Join, "join", nil, "peers' HTTP addresses (host:port, comma-separated) to discover or join")
-	f.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", o.HeartbeatTimeout, "Raft heartbeat timeout")
-	f.DurationVar(&o.ElectionTimeout, "election-timeout", o.ElectionTimeout, "Raft election timeout")
-	f.DurationVar(&o.LeaderLeaseTimeout, "leader-lease-timeout", o.LeaderLeaseTimeout, "Raft leader lease timeout")
+	f.IntVar(&o.RaftMultiplier, "raft-multiplier", o.RaftMultiplier, "scale of Raft's timing, 1 to 10: the heartbeat, election and leader lease timeouts are 500ms times it unless given; 1 replaces a lost leader fastest on machines with CPU to spare, larger holds leadership on busy ones (README: Raft timing)")
+	f.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", 0, "Raft heartbeat timeout (default 500ms x --raft-multiplier)")
+	f.DurationVar(&o.ElectionTimeout, "election-timeout", 0, "Raft election timeout (default 500ms x --raft-multiplier)")
+	f.DurationVar(&o.LeaderLeaseTimeout, "leader-lease-timeout", 0, "Raft leader lease timeout, at most --heartbeat-timeout (default the heartbeat timeout)")
 	f.Uint64Var(&o.SnapshotThreshold, "snapshot-threshold", o.SnapshotThreshold, "log entries between snapshots")
 	f.DurationVar(&o.SnapshotInterval, "snapshot-interval", o.SnapshotInterval, "how often to check whether to snapshot")
 	f.Uint64Var(&o.TrailingLogs, "trailing-logs", o.TrailingLogs, "log entries kept after a snapshot")
@@ -266,6 +268,9 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	cfg.RaftBind = o.RaftBind
 	cfg.BootstrapExpect, cfg.Join = o.BootstrapExpect, o.Join
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = o.HeartbeatTimeout, o.ElectionTimeout, o.LeaderLeaseTimeout
+	if err := cfg.ScaleRaftTiming(o.RaftMultiplier); err != nil {
+		return fmt.Errorf("--%w", err)
+	}
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = o.SnapshotThreshold, o.SnapshotInterval, o.TrailingLogs
 	cfg.MaxDecisions, cfg.Drivers, cfg.Logger, cfg.Registerer = o.MaxDecisions, drivers, logger, reg
 	cfg.CloudTimeout, cfg.CloudSettle, cfg.GroupRefresh = o.CloudTimeout, o.CloudSettle, o.GroupRefresh
