@@ -239,13 +239,14 @@ func TestCloudBudgetBatches(t *testing.T) {
 	}
 }
 
-// TestGCPListsEnd: the Compute SDK's List methods build their requests
-// without the caller's context (cloud.google.com/go/compute v1.75.0: Get
-// sets it, List does not). The agent gives the GCP driver its HTTP client
-// (gcp.Options.HTTPClient), through which each list page goes under the
-// caller's context, and whose own timeout is --cloud-timeout: a list the
-// emulator holds for far longer ends at the caller's deadline, or without
-// one at about the cloud timeout.
+// TestGCPListsEnd: a batch describe's list that the emulator holds for
+// far longer than any deadline ends, through the agent's GCP driver, at
+// the caller's deadline, or without one at about --cloud-timeout (the
+// HTTP client's timeout). The Compute SDK's List methods build their
+// requests without the caller's context (cloud.google.com/go/compute
+// v1.75.0: Get sets it, List does not); the batch describe's lists are
+// the driver's own requests, which carry it, and the SDK's own lists get
+// it through the client the agent gives the driver (gcp.Options.HTTPClient).
 func TestGCPListsEnd(t *testing.T) {
 	const hold = 4 * time.Second
 	cases := []struct {
