@@ -18,7 +18,9 @@ import (
 const callHeader = "X-Capstan-Call"
 
 // callContexts gives the requests of the SDK's List methods their call's
-// context. Those methods build each page's request without it
+// context: the operations list of Activities (the batch describe's lists
+// are the driver's own requests, list.go). Those methods build each
+// page's request without it
 // (http.NewRequest, where Get uses the caller's context), so without this
 // a cancelled or expired list went on page after page, and its requests
 // reached the transports under the driver (the call budget's) without the

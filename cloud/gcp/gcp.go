@@ -70,11 +70,13 @@ type Options struct {
 	Endpoint string
 	// HTTPClient, when set, is the client every SDK client sends through
 	// (it wins over an option.WithHTTPClient in ClientOptions), and the
-	// driver's list calls then send their pages under the caller's
-	// context, which the SDK's List methods leave off their requests: a
-	// cancelled or expired list stops at once, and the transports under it
-	// (the call budget's) see the caller's deadline. Without it the SDK
-	// builds its own client, and a list stops between pages.
+	// SDK's own list calls (the operations list Activities reads) then
+	// send their pages under the caller's context, which the SDK's List
+	// methods leave off their requests: a cancelled or expired list stops
+	// at once, and the transports under it (the call budget's) see the
+	// caller's deadline. Without it the SDK builds its own client, and such
+	// a list stops between pages. (The batch describe's lists are the
+	// driver's own requests, list.go, which carry the context either way.)
 	HTTPClient *http.Client
 	// ClientOptions are passed to every SDK client: option.WithAuthCredentialsFile,
 	// option.WithoutAuthentication and option.WithHTTPClient (tests),
