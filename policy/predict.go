@@ -418,7 +418,11 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	m.Absorb(warm, start, params)
 	// The forecasts in flight are bt.pending[head:]: scoring one moves head
 	// on instead of shifting the rest down, which cost a memmove per value;
-	// the buffer is compacted only when an append would outgrow it.
+	// the buffer is compacted only when an append would outgrow it, which
+	// room for four times the most in flight makes rare.
+	if cap(bt.pending) < 4*maxPending {
+		bt.pending = make([]pendingParts, 0, 4*maxPending)
+	}
 	bt.pending = bt.pending[:0]
 	head := 0
 	ahead := m.Horizon(lead, params)
