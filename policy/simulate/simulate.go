@@ -86,7 +86,9 @@ var (
 	ErrRecordedSize = errors.New("simulate: a cpu metric needs the recorded group size (--recorded-size)")
 )
 
-// Row is the timeline entry of one trace sample.
+// Row is the timeline entry of one trace sample. It takes 12 bytes (sizes
+// as int32, like Event's and Result's, the flags together), as a timeline
+// holds one per sample.
 type Row struct {
 	// Action, Bound and UsedForecast describe the decision shown for the
 	// row: the last one since the previous sample that changed the size, or
@@ -94,10 +96,10 @@ type Row struct {
 	Action       policy.Action
 	Bound        policy.Limit
 	UsedForecast bool
-	// From and To are that decision's sizes.
-	From, To int
 	// Stale is true when a metric was stale at the sample.
 	Stale bool
+	// From and To are that decision's sizes.
+	From, To int32
 }
 
 // Result is a simulation's timeline and summary. Timeline slices have one
@@ -412,7 +414,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			sum.PeakSize = max(sum.PeakSize, d.Desired)
 			if keep {
 				res.Events = append(res.Events, Event{At: now, From: int32(d.Current), To: int32(d.Desired), UsedForecast: d.UsedForecast, Bound: d.Bound})
-				row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
+				row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: int32(d.Current), To: int32(d.Desired), Stale: d.Stale}
 				acted = true
 			}
 		}
@@ -502,7 +504,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			continue
 		}
 		if !acted {
-			row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
+			row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: int32(d.Current), To: int32(d.Desired), Stale: d.Stale}
 		}
 		res.Rows[i], acted = row, false
 		if predicting {
