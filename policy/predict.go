@@ -45,6 +45,19 @@ const (
 // plus the lead (NaN when none was made), so an evaluation need not repeat
 // it. It reuses the state's buffers.
 func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
+	resid, ok := learn(mm, tn, y, lead)
+	if !ok {
+		return math.NaN()
+	}
+	_, decided := mm.horizonsFor(lead)
+	return mm.Model.ForecastAhead(decided) + mm.Persist*resid
+}
+
+// learn is observe without the decision's forecast, which a backtest does
+// not read: it scores, observes and remembers the scored forecast, and
+// returns the in-sample residual, with false while the model has seen too
+// few observations to forecast.
+func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid float64, ok bool) {
 	done := 0
 	for done < len(mm.Pending) && mm.Pending[done].At <= tn {
 		pf := mm.Pending[done]
@@ -76,16 +89,16 @@ func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
 	}
 	fitted := mm.Model.ObserveNanos(tn, y, mm.Params)
 	if mm.Model.Count < minForecastObservations {
-		return math.NaN()
+		return 0, false
 	}
-	scored, decided := mm.horizonsFor(lead)
-	resid := y - fitted
+	scored, _ := mm.horizonsFor(lead)
+	resid = y - fitted
 	f := mm.Model.ForecastAhead(scored) + mm.Persist*resid
 	at := tn + int64(lead)
 	if lead > 0 && isFinite(f) && roomForForecast(len(mm.Pending), at, mm.Pending, lead) {
 		mm.Pending = append(mm.Pending, PendingForecast{At: at, Forecast: f, Naive: y})
 	}
-	return mm.Model.ForecastAhead(decided) + mm.Persist*resid
+	return resid, true
 }
 
 // horizonsFor returns the horizons of the scored forecast (the lead) and of
@@ -475,7 +488,11 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	m.Absorb(warm, start, params)
 	// The forecasts in flight are bt.pending[head:]: scoring one moves head
 	// on instead of shifting the rest down, which cost a memmove per value;
-	// the buffer is compacted only when an append would outgrow it.
+	// the buffer is compacted only when an append would outgrow it, which
+	// room for four times the most in flight makes rare.
+	if cap(bt.pending) < 4*maxPending {
+		bt.pending = make([]pendingParts, 0, 4*maxPending)
+	}
 	bt.pending = bt.pending[:0]
 	head := 0
 	ahead := m.Horizon(lead, params)
@@ -565,7 +582,7 @@ func backtest(mm *MetricModel, hist Window, period, warmup, lead time.Duration, 
 	tn := hist.Start.Add(time.Duration(scoreFrom) * hist.Step).UnixNano()
 	for _, v := range hist.Values[scoreFrom:] {
 		if isFinite(v) {
-			observe(mm, tn, v, lead)
+			learn(mm, tn, v, lead)
 		}
 		tn += int64(hist.Step)
 	}
