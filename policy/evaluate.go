@@ -59,8 +59,12 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	*d = Decision{}
 	d.Time, d.Current, d.Ready, d.NumMetrics = now, in.Current, in.Ready, len(p.Metrics)
 	current := in.Current
-	predicting := p.Predictive.Mode == PredictForecastOnly || p.Predictive.Mode == PredictForecastAndScale
+	// The mode is a string: compared once here, not at each of the steps
+	// below that depend on it.
+	scaling := p.Predictive.Mode == PredictForecastAndScale
+	predicting := scaling || p.Predictive.Mode == PredictForecastOnly
 	lead := p.Predictive.Lead.D()
+	at := newInstant(now) // now for the per-metric time arithmetic below
 	if predicting && len(s.Models) != len(p.Metrics) {
 		s.Models = make([]MetricModel, len(p.Metrics))
 	}
@@ -75,7 +79,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		mp := &d.Metrics[i]
 		mp.Forecast, mp.Skill, mp.Upper, mp.RaiseGain = math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		mp.Value = smp.Value
-		fresh := smp.Present && isFinite(smp.Value) && now.Sub(smp.Time) <= p.StaleAfter.D()
+		fresh := smp.Present && isFinite(smp.Value) && at.sub(smp.Time) <= p.StaleAfter.D()
 		if !fresh {
 			mp.Stale = true
 			anyStale = true
@@ -92,7 +96,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			continue
 		}
 		mm := &s.Models[i]
-		fitted := configureSeason(p, mm, in.History[i], now)
+		fitted := configureSeason(p, mm, in.History[i], at)
 		if !smp.Present || !isFinite(smp.Value) {
 			continue
 		}
@@ -115,14 +119,14 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		// up minute by minute on a 30-minute trace, one scale-out per
 		// evaluation; observe's forecast (for the sample time + lead) is
 		// the one that is scored.
-		switch target := smp.Time.Add(mm.Model.Step + lead); {
-		case target.Before(now.Add(lead)): // a sample older than a step
+		switch step := mm.Model.Step + lead; {
+		case at.afterSum(lead, smp.Time, step): // a sample older than a step
 			f = anchoredForecast(mm, y, smp.Time, now.Add(lead))
 		case math.IsNaN(f) && mm.Model.LastUnixNano == smp.Time.UnixNano(): // between samples
 			_, decided := mm.horizonsFor(lead)
 			f = mm.Model.ForecastAhead(decided) + mm.Persist*(y-mm.Model.ForecastAhead(forecast.Horizon{}))
 		case math.IsNaN(f):
-			f = anchoredForecast(mm, y, smp.Time, target)
+			f = anchoredForecast(mm, y, smp.Time, smp.Time.Add(step))
 		}
 		if isFinite(f) {
 			mp.Forecast = max(f, 0)
@@ -138,7 +142,8 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// persistence lately, as on a fall) or NaN (nothing lost by
 			// holding) does not veto.
 			mp.Trusted = mp.Skill > 0 && !(mp.RaiseGain < 0)
-			mp.Upper = max(mm.Upper(mp.Forecast), 0)
+			sd, spread := mm.Spread()
+			mp.Upper = max(mm.upper(mp.Forecast, sd, spread), 0)
 			if mp.Trusted {
 				predictive = max(predictive, mp.Predictive)
 			}
@@ -152,7 +157,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	if anyFresh && allTolerance {
 		bound = LimitTolerance
 	}
-	if p.Predictive.Mode == PredictForecastAndScale && predictive > rec {
+	if scaling && predictive > rec {
 		rec = predictive
 		d.UsedForecast = true
 		bound = LimitNone
@@ -176,7 +181,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// follows), and is worked out only then: it forecasts every data step
 	// of the lead.
 	guard, guarded := 0, false
-	if p.Predictive.Mode == PredictForecastAndScale && rec < current {
+	if scaling && rec < current {
 		guard, guarded = guardSize(p, in, &s, d, now)
 	}
 
@@ -265,7 +270,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// 5-minute traces a forecast is trusted most of the time, so every
 	// reactive swing was damped too, at 1.07-1.20x the reference's
 	// instance-hours.)
-	s.Reversals = pruneBefore(s.Reversals, now.Add(-flapWindow(p)), timeOf)
+	if len(s.Reversals) > 0 { // the cut is a time.Time sum: only worked out when there is something to prune
+		s.Reversals = pruneBefore(s.Reversals, now.Add(-flapWindow(p)), timeOf)
+	}
 	d.Reversals = len(s.Reversals)
 	if desired < current && len(s.Reversals) >= flapMinReversals && !s.LastScaleOut.IsZero() {
 		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D())
@@ -279,7 +286,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	}
 
 	// 5. Rate limits.
-	s.Changes = pruneBefore(s.Changes, now.Add(-max(p.ScaleOut.MaxStep.Period.D(), p.ScaleIn.MaxStep.Period.D())), changeAt)
+	if len(s.Changes) > 0 {
+		s.Changes = pruneBefore(s.Changes, now.Add(-max(p.ScaleOut.MaxStep.Period.D(), p.ScaleIn.MaxStep.Period.D())), changeAt)
+	}
 	if desired > current {
 		if limit, ok := upperLimit(p.ScaleOut.MaxStep, s.Changes, current, now); ok && desired > limit {
 			desired, bound = max(limit, current), LimitRateLimit
@@ -429,7 +438,9 @@ func ceilSize(x float64) int {
 // window and, when add is set, adds rec, dropping entries no higher than rec
 // first (they can never be the maximum again). It reuses q's storage.
 func pushRecommendation(q []Recommendation, now time.Time, rec int, add bool, window time.Duration) []Recommendation {
-	q = pruneBefore(q, now.Add(-window), recommendationAt)
+	if len(q) > 0 {
+		q = pruneBefore(q, now.Add(-window), recommendationAt)
+	}
 	if window <= 0 || !add {
 		return q
 	}

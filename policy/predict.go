@@ -199,7 +199,7 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 			return true
 		case season.Auto && now.Sub(mm.CheckedAt) >= seasonRecheck:
 			return true
-		case mm.retuneDue(now, p.Predictive.History.D()):
+		case mm.retuneDue(newInstant(now), p.Predictive.History.D()):
 			return true
 		}
 	}
@@ -213,8 +213,8 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 // log4 of the window's length times, which keeps tuning to a small share of
 // a replay's time; once it is full, the choice follows the data window by
 // window.
-func (m *MetricModel) retuneDue(now time.Time, history time.Duration) bool {
-	return !m.TunedAt.IsZero() && now.Sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
+func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
+	return !m.TunedAt.IsZero() && now.sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
 }
 
 // configureSeason (re)builds a metric's model when its season must change:
@@ -225,17 +225,18 @@ func (m *MetricModel) retuneDue(now time.Time, history time.Duration) bool {
 // predecessor's, and does not have to wait for fresh ones. It returns the
 // history the model was rebuilt from (an empty Window when it was not), so
 // the caller does not feed a reading that history already holds again.
-func configureSeason(p *Policy, mm *MetricModel, hist Window, now time.Time) (fitted Window) {
+func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitted Window) {
 	season := p.Predictive.Season
-	retune := mm.retuneDue(now, p.Predictive.History.D())
+	retune := mm.retuneDue(at, p.Predictive.History.D())
 	if !mm.CheckedAt.IsZero() && !retune {
 		if !season.Auto && mm.Model.Period == season.Period {
 			return Window{} // configured season already in place
 		}
-		if season.Auto && now.Sub(mm.CheckedAt) < seasonRecheck {
+		if season.Auto && at.sub(mm.CheckedAt) < seasonRecheck {
 			return Window{}
 		}
 	}
+	now := at.t
 	mm.CheckedAt = now
 	lead := p.Predictive.Lead.D()
 	hist = trimWindow(hist, now, p.Predictive.History.D())
@@ -472,7 +473,11 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	warm, start := hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step)
 	bt.seeded(m, warm, start, hist.Step, period) // forecast.Fit, sharing its first half
 	m.Absorb(warm, start, params)
+	// The forecasts in flight are bt.pending[head:]: scoring one moves head
+	// on instead of shifting the rest down, which cost a memmove per value;
+	// the buffer is compacted only when an append would outgrow it.
 	bt.pending = bt.pending[:0]
+	head := 0
 	ahead := m.Horizon(lead, params)
 	n := 0
 	tn := hist.Start.Add(time.Duration(scoreFrom-1) * hist.Step).UnixNano()
@@ -481,17 +486,19 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 		if !isFinite(y) {
 			continue
 		}
-		done := 0
+		done := head
 		for done < len(bt.pending) && bt.pending[done].at <= tn {
-			pf := bt.pending[done]
+			pf := &bt.pending[done]
 			for i, k := range tunePersist {
 				losses[i] += asymmetricLoss(y - pf.base - k*pf.resid)
 			}
 			n++
 			done++
 		}
-		if done > 0 {
-			bt.pending = bt.pending[:copy(bt.pending, bt.pending[done:])]
+		if done > head {
+			if head = done; head == len(bt.pending) {
+				bt.pending, head = bt.pending[:0], 0
+			}
 			if slices.Min(losses[:]) > limit {
 				return losses, false
 			}
@@ -502,12 +509,15 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 			continue
 		}
 		at := tn + int64(lead)
-		if k := len(bt.pending); lead <= 0 || k == maxPending || (k > 0 && at-bt.pending[k-1].at < int64(lead)/maxPending) {
+		if k := len(bt.pending) - head; lead <= 0 || k == maxPending || (k > 0 && at-bt.pending[len(bt.pending)-1].at < int64(lead)/maxPending) {
 			continue // the spacing observe keeps (roomForForecast)
 		}
 		base := m.ForecastAhead(ahead)
 		resid := y - fitted
 		if isFinite(base) && isFinite(resid) {
+			if head > 0 && len(bt.pending) == cap(bt.pending) {
+				bt.pending, head = bt.pending[:copy(bt.pending, bt.pending[head:])], 0
+			}
 			bt.pending = append(bt.pending, pendingParts{at: at, base: base, resid: resid})
 		}
 	}

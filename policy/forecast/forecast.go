@@ -312,18 +312,22 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 		return 0, 0, 0, false
 	}
 	p = p.clamped()
-	if !m.logs.ok || m.logs.p != p {
-		m.logs = newLogCache(p)
-	}
 	step := m.stepNanos()
 	gap := tn - m.LastUnixNano
 	if gap < 0 { // overflowed: a restored model from the far past
 		gap = math.MaxInt64
 	}
 	stepSec := float64(step) / 1e9
+	gapSec := stepSec // float64(gap) / 1e9 at the model's step: one division fewer
 	a, b, phiN, steps := p.Alpha, p.Beta, p.Phi, p.Phi
 	if gap != step {
-		// x^n = exp(n×ln x), with ln x cached.
+		gapSec = float64(gap) / 1e9
+		// x^n = exp(n×ln x), with ln x cached. Only this branch reads the
+		// cache (Forecast works ln Phi out itself when it is stale), so a
+		// series observed at its step never compares four parameters.
+		if !m.logs.ok || m.logs.p != p {
+			m.logs = newLogCache(p)
+		}
 		n := float64(gap) / float64(step)
 		a = 1 - math.Exp(n*m.logs.alpha)
 		b = 1 - math.Exp(n*m.logs.beta)
@@ -332,7 +336,7 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 	}
 	prev := m.Level
 	m.Level = a*(y-s) + (1-a)*(prev+m.Trend*stepSec*steps)
-	m.Trend = b*(m.Level-prev)/(float64(gap)/1e9) + (1-b)*phiN*m.Trend
+	m.Trend = b*(m.Level-prev)/gapSec + (1-b)*phiN*m.Trend
 	if i >= 0 {
 		g := p.Gamma
 		if m.Slot > time.Duration(step) {

@@ -287,11 +287,27 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		}
 	}
 	// demand[j] is what the forecasting window holds: the demand observed at
-	// each sample, in the model's unit (cpu: percent-instances).
+	// each sample, in the model's unit (cpu: percent-instances). For
+	// request_rate and queue_depth that is the trace's own column (NaN where
+	// a sample is missing, which the models skip whatever its bits), so the
+	// window reads it in place instead of a copy filled sample by sample;
+	// the policy only reads a window, and only up to the current sample.
 	demand := make([][]float64, len(p.Metrics))
+	copied := make([]bool, len(p.Metrics)) // demand[j] is a buffer run fills
+	// What the per-sample loops read of each metric, taken out of the
+	// policy once: ranging over p.Metrics copied a 128-byte Metric per
+	// metric, per loop, per sample, and compared its type as a string.
+	isCPU, targets := make([]bool, len(p.Metrics)), make([]float64, len(p.Metrics))
+	for j := range p.Metrics {
+		isCPU[j], targets[j] = p.Metrics[j].Type == policy.MetricCPU, p.Metrics[j].Target
+	}
 	if predicting {
 		for j := range p.Metrics {
-			demand[j] = make([]float64, n)
+			if isCPU[j] {
+				demand[j], copied[j] = make([]float64, n), true
+			} else {
+				demand[j] = s.Values[j]
+			}
 		}
 	}
 	if predicting && keep {
@@ -315,16 +331,16 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	// "instances at target" units once divided by the target.
 	trueDemand := func(j, i int) float64 {
 		v := s.Values[j][i]
-		if p.Metrics[j].Type == policy.MetricCPU {
+		if isCPU[j] {
 			return v * recorded
 		}
 		return v
 	}
 	neededAt := func(i int) int {
 		need := 0
-		for j, m := range p.Metrics {
+		for j, target := range targets {
 			if v := trueDemand(j, i); !math.IsNaN(v) {
-				need = max(need, int(math.Ceil(v/m.Target-1e-9)))
+				need = max(need, int(math.Ceil(v/target-1e-9)))
 			}
 		}
 		return need
@@ -338,8 +354,8 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	// underAt reports whether sample i's demand exceeds what the ready
 	// instances serve at target × (1 + tolerance) for some metric.
 	underAt := func(i int) bool {
-		for j, m := range p.Metrics {
-			if v := trueDemand(j, i); !math.IsNaN(v) && v > float64(g.ready)*m.Target*tol {
+		for j, target := range targets {
+			if v := trueDemand(j, i); !math.IsNaN(v) && v > float64(g.ready)*target*tol {
 				return true
 			}
 		}
@@ -439,18 +455,18 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		}
 		// The sample arrives: cpu utilization is measured over the ready instances now.
 		g.advance(now)
-		for j, m := range p.Metrics {
+		for j, cpu := range isCPU {
 			v := s.Values[j][i]
 			if math.IsNaN(v) {
 				if keep {
 					res.Observed[j][i] = math.NaN()
 				}
-				if predicting {
+				if copied[j] {
 					demand[j][i] = math.NaN()
 				}
 				continue // the previous sample ages; staleness decides
 			}
-			if m.Type == policy.MetricCPU {
+			if cpu {
 				over := g.ready
 				if over == 0 {
 					over = g.desired
@@ -460,11 +476,9 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 					util = math.Min(100, v*recorded/float64(over))
 				}
 				v = util
-				if predicting {
+				if copied[j] {
 					demand[j][i] = util * float64(over)
 				}
-			} else if predicting {
-				demand[j][i] = v
 			}
 			if keep {
 				res.Observed[j][i] = v
@@ -486,9 +500,9 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		}
 		res.Rows[i], acted = row, false
 		if predicting {
-			for j, m := range p.Metrics {
+			for j, cpu := range isCPU {
 				f := d.Metrics[j].Forecast
-				if m.Type == policy.MetricCPU && !math.IsNaN(f) {
+				if cpu && !math.IsNaN(f) {
 					f = math.Min(100, f/float64(max(g.desired, 1)))
 				}
 				res.Forecast[j][i] = f
