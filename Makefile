@@ -85,6 +85,8 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./policy/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./metrics/trace/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseNumber$$' -fuzztime $(FUZZTIME) ./metrics/trace/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDate$$' -fuzztime $(FUZZTIME) ./metrics/trace/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBinary$$' -fuzztime $(FUZZTIME) ./policy/forecast/
 	$(GO) test -run '^$$' -fuzz '^FuzzStateUnmarshal$$' -fuzztime $(FUZZTIME) ./policy/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseJSONFastPath$$' -fuzztime $(FUZZTIME) ./policy/
@@ -98,11 +100,15 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzActivityCause$$' -fuzztime $(FUZZTIME) ./cloud/aws/
 	$(GO) test -run '^$$' -fuzz '^FuzzDescribeDecoder$$' -fuzztime $(FUZZTIME) ./cloud/aws/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFilter$$' -fuzztime $(FUZZTIME) ./cloud/gcp/gcpemu/
+	$(GO) test -run '^$$' -fuzz '^FuzzGroupListDecoder$$' -fuzztime $(FUZZTIME) ./cloud/gcp/
+	$(GO) test -run '^$$' -fuzz '^FuzzAutoscalerListDecoder$$' -fuzztime $(FUZZTIME) ./cloud/gcp/
+	$(GO) test -run '^$$' -fuzz '^FuzzNameChecks$$' -fuzztime $(FUZZTIME) ./cloud/gcp/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFile$$' -fuzztime $(FUZZTIME) ./api/auth/
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalBinary$$' -fuzztime $(FUZZTIME) ./metrics/window/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./store/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadSnapshot$$' -fuzztime $(FUZZTIME) ./store/
 	$(GO) test -run '^$$' -fuzz '^FuzzTargetPath$$' -fuzztime $(FUZZTIME) ./cloud/azure/
+	$(GO) test -run '^$$' -fuzz '^FuzzListPageDecoder$$' -fuzztime $(FUZZTIME) ./cloud/azure/
 	$(GO) test -run '^$$' -fuzz '^FuzzPeerConn$$' -fuzztime $(FUZZTIME) ./controlplane/raftls/
 	$(GO) test -run '^$$' -fuzz '^FuzzPlan$$' -fuzztime $(FUZZTIME) ./metrics/prom/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRates$$' -fuzztime $(FUZZTIME) ./cloud/budget/

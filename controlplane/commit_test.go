@@ -72,10 +72,17 @@ func TestPacingKey(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := base.Clone()
 			tc.change(&s)
-			if got := pacingKey(s) != pacingKey(base); got != tc.changes {
+			mark := pacingOf(&base)
+			if got := !mark.matches(&s); got != tc.changes {
 				t.Fatalf("key changed = %v, want %v", got, tc.changes)
 			}
 		})
+	}
+	// No mark (no state committed in this term) matches no state, not
+	// even the empty one.
+	var none pacing
+	if none.matches(&policy.State{}) {
+		t.Fatal("the zero pacing matches a state")
 	}
 }
 
@@ -94,6 +101,7 @@ func TestPacingKey(t *testing.T) {
 // the test): both cases now score their first forecast at the same
 // evaluation.
 func TestEvaluationsContinue(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// offset is the first sample's distance from a bucket's start.
@@ -115,6 +123,7 @@ func TestEvaluationsContinue(t *testing.T) {
 	step := store.DefaultWindowStep(p)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			r := newEvalRig(t, spec, nil)
 			// Forward to the next bucket's start, plus the case's offset.
 			now := r.now()

@@ -46,6 +46,7 @@ func rps(at time.Time, v float64) store.Sample {
 // evaluates once when the policy arrives and once per step, when its
 // samples do, and the inputs can be read back.
 func TestDecisionAPIShowsTheSimulatorsRecord(t *testing.T) {
+	t.Parallel()
 	const spec = `id: web
 target: {provider: fake, group: web}
 min: 1
@@ -186,7 +187,7 @@ func runDecisionScenario(t *testing.T, spec string, steps []decisionStep) bool {
 		// The same evaluation, as the simulator runs it.
 		v, _ := l.fsm.view("web")
 		in := policy.Inputs{Current: gs.Desired, Ready: gs.InService}
-		s := v.Samples["rps"]
+		s, _ := v.Sample("rps")
 		in.Metrics[0] = policy.Sample{Time: s.Time, Value: s.Value, Present: true}
 		if state.NeedsHistory(p, at) {
 			in.History = l.fsm.history("web", at)

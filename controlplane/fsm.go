@@ -275,13 +275,28 @@ func (f *FSM) Decisions(id string, limit int) ([]policy.Record, error) {
 
 // evalView is what the leader loop needs to evaluate one policy.
 type evalView struct {
-	Record  store.PolicyRecord
-	State   []byte
-	Samples map[string]store.Sample
+	Record store.PolicyRecord
+	State  []byte
+	// Samples holds the latest sample of each of the policy's metrics, at
+	// the metric's index in Record.Policy.Metrics, where Has is set. An
+	// array rather than the map the FSM keeps: copying that map was a
+	// quarter of an idle evaluation (BenchmarkIdleEvaluation).
+	Samples [policy.MaxMetrics]store.Sample
+	Has     [policy.MaxMetrics]bool
 	Pending []store.Intent
 	Last    time.Time
 	// Desired and Ready are the sizes last committed.
 	Desired, Ready int
+}
+
+// Sample returns the latest sample of the policy's metric name.
+func (v *evalView) Sample(name string) (store.Sample, bool) {
+	for i, m := range v.Record.Policy.Metrics {
+		if i < policy.MaxMetrics && m.Name == name && v.Has[i] {
+			return v.Samples[i], true
+		}
+	}
+	return store.Sample{}, false
 }
 
 // view copies what evaluating a policy needs.
@@ -293,10 +308,12 @@ func (f *FSM) view(id string) (evalView, bool) {
 		return evalView{}, false
 	}
 	v := evalView{Record: e.Record, State: e.EvalState, Pending: slices.Clone(e.Pending), Last: e.LastEvaluation,
-		Desired: e.Desired, Ready: e.Ready,
-		Samples: make(map[string]store.Sample, len(e.Samples))}
-	for k, s := range e.Samples {
-		v.Samples[k] = s
+		Desired: e.Desired, Ready: e.Ready}
+	for i, m := range e.Record.Policy.Metrics {
+		if i >= policy.MaxMetrics {
+			break
+		}
+		v.Samples[i], v.Has[i] = e.Samples[m.Name]
 	}
 	return v, true
 }

@@ -155,7 +155,7 @@ func TestFSMSamplesKeepTheNewest(t *testing.T) {
 		{Policy: "gone", Metric: "rps", Time: t0, Value: 1}, // unknown policy: ignored
 	}})
 	v, _ := a.f.view("web")
-	if s := v.Samples["rps"]; s.Value != 2 {
+	if s, _ := v.Sample("rps"); s.Value != 2 {
 		t.Fatalf("latest sample %+v, want value 2", s)
 	}
 }

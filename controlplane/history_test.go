@@ -143,7 +143,7 @@ predictive: {history: 1h}
 	}
 	vr, _ := raw.f.view("web")
 	va, _ := agg.f.view("web")
-	if vr.Samples["cpu"] != va.Samples["cpu"] || vr.Samples["jobs"] != va.Samples["jobs"] {
+	if vr.Samples != va.Samples || vr.Has != va.Has {
 		t.Fatalf("latest samples differ: %+v vs %+v", vr.Samples, va.Samples)
 	}
 }

@@ -70,7 +70,12 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	// Intents earlier leaders left pending are settled by each policy's
 	// first evaluation (settle), which dueAll(true) runs at once.
 	// The group-state cache lives and dies with the term: a new leader
-	// describes every group afresh rather than trust an older view.
+	// describes every group afresh rather than trust an older view. Its
+	// predecessor has just spent the providers' buckets this node's
+	// budget knows nothing of: the budget starts from empty ones.
+	if b := n.cfg.CloudBudget; b != nil {
+		b.AssumeSpent()
+	}
 	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
 	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{},
 		wakes: map[string]wake{}, woken: make(chan string), groups: groups}
@@ -130,7 +135,11 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		due = due[:0]
 		l.forDue(ctx, n.now(), force, func(id string) { due = append(due, id) })
 		refs = n.fsm.groupRefs(due, refs[:0])
-		groups.prefetch(ctx, refs)
+		if force {
+			groups.first(ctx, refs) // the term's first: background reads
+		} else {
+			groups.prefetch(ctx, refs)
+		}
 		for _, id := range due {
 			if ctx.Err() != nil {
 				return
@@ -324,11 +333,11 @@ func (l *loop) ownSamples(id string) bool {
 }
 
 // syncMark is when a policy's state was last committed (at), when with
-// its models (models), its pacing then (pacingKey), and the policy
-// version it was of: a new version's first state goes whole.
+// its models (models), its pacing then, and the policy version it was
+// of: a new version's first state goes whole.
 type syncMark struct {
 	at, models time.Time
-	pacing     string
+	pacing     pacing
 	version    uint64
 }
 
@@ -537,9 +546,13 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		return
 	}
 
-	if pulled := l.readPulled(ctx, p, v.Samples); len(pulled) > 0 {
+	if pulled := l.readPulled(ctx, p, &v); len(pulled) > 0 {
 		for _, s := range pulled {
-			v.Samples[s.Metric] = s
+			for i, m := range p.Metrics {
+				if i < policy.MaxMetrics && m.Name == s.Metric {
+					v.Samples[i], v.Has[i] = s, true
+				}
+			}
 		}
 		// Replicated like pushed samples, so the next leader and every
 		// node's status see them.
@@ -552,9 +565,9 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		}
 	}
 	in := policy.Inputs{Current: gs.Desired, Ready: gs.InService}
-	for i, m := range p.Metrics {
-		if s, ok := v.Samples[m.Name]; ok {
-			in.Metrics[i] = policy.Sample{Time: s.Time, Value: s.Value, Present: true}
+	for i := range p.Metrics {
+		if i < policy.MaxMetrics && v.Has[i] {
+			in.Metrics[i] = policy.Sample{Time: v.Samples[i].Time, Value: v.Samples[i].Value, Present: true}
 		}
 	}
 	now := n.now()
@@ -750,7 +763,7 @@ func (r commitReason) String() string { return commitReasonNames[r] }
 
 // commitEvaluated writes the evaluation's outcome and keeps next as the
 // state the policy's next evaluation in this term starts from. The state
-// is committed when its pacing (pacingKey) changed and at least every
+// is committed when its pacing (type pacing) changed and at least every
 // StateSync; forecasting models change every evaluation and go with it
 // every ModelSync, and with every action (entry version 7 on; in older
 // versions with every state). A decision record, a change of the group's
@@ -783,8 +796,8 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		if pm.version != v.Record.Version {
 			pm = syncMark{}
 		}
-		mark = syncMark{at: cmd.At, pacing: pacingKey(*next), version: v.Record.Version}
-		check.hasState, check.pacingChanged, check.sinceStateSync = true, mark.pacing != pm.pacing, cmd.At.Sub(pm.at)
+		mark = syncMark{at: cmd.At, version: v.Record.Version}
+		check.hasState, check.pacingChanged, check.sinceStateSync = true, !pm.pacing.matches(next), cmd.At.Sub(pm.at)
 		mark.models = cmd.At
 		if cmd.At.Sub(pm.models) < max(n.cfg.ModelSync, n.cfg.StateSync) && len(next.Models) > 0 && !urgent {
 			// The models, most of a week-old state's bytes, are not due:
@@ -794,6 +807,8 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 	}
 	reason, withState := check.decide()
 	if withState {
+		// Copied now: the next evaluation reuses next's lists.
+		mark.pacing = pacingOf(next)
 		s := *next
 		if check.pacingOnly {
 			s.Models = nil
@@ -814,6 +829,9 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 	if reason == commitQuiet {
 		return
 	}
+	// The closure takes a copy: were it to capture mark itself, mark
+	// would be on the heap at every evaluation, quiet ones included.
+	committed := mark
 	done := func(err error) {
 		if err != nil {
 			if !errors.Is(err, api.ErrNoLeader) && !errors.Is(err, api.ErrOutcomeUnknown) && ctx.Err() == nil {
@@ -822,7 +840,7 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 			return
 		}
 		if withState {
-			l.synced.Store(id, mark)
+			l.synced.Store(id, committed)
 		}
 	}
 	if urgent {
@@ -866,7 +884,7 @@ func holdKey(r policy.Record) string {
 type commitCheck struct {
 	// recorded: the evaluation recorded a decision.
 	recorded bool
-	// hasState: the evaluation left a state; pacingChanged: its pacingKey
+	// hasState: the evaluation left a state; pacingChanged: its pacing
 	// differs from the last one this term committed; sinceStateSync: how
 	// long ago this term last committed the policy's state (the zero
 	// time when never, so always long).
@@ -909,23 +927,76 @@ func (c commitCheck) decide() (reason commitReason, withState bool) {
 	return reason, withState
 }
 
-// pacingKey encodes the parts of a state whose change forces a commit:
-// cooldown times, the rate-limit history, the anti-flapping state (last
-// action, reversals, last forecast scale-out) and the sizes in the
-// stabilization window. The window's timestamps move at every evaluation;
-// they are refreshed with the rest of the state at least every StateSync,
-// so a failover can shorten a stabilization window by at most that much.
+// pacing is the part of a state whose change forces a commit: cooldown
+// times, the rate-limit history, the anti-flapping state (last action,
+// reversals, last forecast scale-out) and the sizes in the stabilization
+// window. The window's timestamps move at every evaluation; they are
+// refreshed with the rest of the state at least every StateSync, so a
+// failover can shorten a stabilization window by at most that much.
 // Evidence and the models are left out: a successor that starts from them
 // StateSync old enters a sample again or forecasts from an older model,
 // and decides no pacing differently.
-func pacingKey(s policy.State) string {
-	p := policy.State{LastScaleOut: s.LastScaleOut, LastScaleIn: s.LastScaleIn, Changes: s.Changes,
-		LastAction: s.LastAction, Reversals: s.Reversals, LastForecastScaleOut: s.LastForecastScaleOut}
-	for _, r := range s.Recommendations {
-		p.Recommendations = append(p.Recommendations, policy.Recommendation{Size: r.Size})
+//
+// Times are kept as the state's encoding keeps them (Unix nanoseconds, 0
+// for the zero time), so two states match exactly when their encodings
+// of these parts would. Every evaluation compares its state with the last
+// one committed (matches, which allocates nothing); only a commit takes a
+// copy (pacingOf). Encoding the parts at every evaluation to compare them
+// was most of an idle evaluation's garbage (BenchmarkIdleEvaluation).
+type pacing struct {
+	set                              bool // false: matches no state
+	lastOut, lastIn, lastForecastOut int64
+	lastAction                       policy.Action
+	changes                          []policy.Change
+	reversals                        []int64
+	sizes                            []int
+}
+
+// pacingOf copies the pacing of s.
+func pacingOf(s *policy.State) pacing {
+	p := pacing{set: true, lastOut: unixKey(s.LastScaleOut), lastIn: unixKey(s.LastScaleIn),
+		lastForecastOut: unixKey(s.LastForecastScaleOut), lastAction: s.LastAction,
+		changes: slices.Clone(s.Changes)}
+	for _, r := range s.Reversals {
+		p.reversals = append(p.reversals, unixKey(r))
 	}
-	b, _ := p.MarshalBinary()
-	return string(b)
+	for _, r := range s.Recommendations {
+		p.sizes = append(p.sizes, r.Size)
+	}
+	return p
+}
+
+// matches reports whether s has this pacing.
+func (p *pacing) matches(s *policy.State) bool {
+	if !p.set || p.lastOut != unixKey(s.LastScaleOut) || p.lastIn != unixKey(s.LastScaleIn) ||
+		p.lastForecastOut != unixKey(s.LastForecastScaleOut) || p.lastAction != s.LastAction ||
+		len(p.changes) != len(s.Changes) || len(p.reversals) != len(s.Reversals) || len(p.sizes) != len(s.Recommendations) {
+		return false
+	}
+	for i, c := range s.Changes {
+		if unixKey(c.At) != unixKey(p.changes[i].At) || c.From != p.changes[i].From || c.To != p.changes[i].To {
+			return false
+		}
+	}
+	for i, r := range s.Reversals {
+		if unixKey(r) != p.reversals[i] {
+			return false
+		}
+	}
+	for i, r := range s.Recommendations {
+		if r.Size != p.sizes[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// unixKey is a time as the state's encoding keeps it.
+func unixKey(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // timedDescribe and timedSetDesired record cloud latency and outcome.

@@ -20,6 +20,7 @@ const matchedPolicy = `{"id":"web","target":{"provider":"fake","group":"web"},"m
 // TestSeriesRouter: the router sends a series to every metric whose
 // matchers it satisfies, and follows policy changes.
 func TestSeriesRouter(t *testing.T) {
+	t.Parallel()
 	n, _ := singleNode(t, time.Hour)
 	ctx := context.Background()
 	if r := n.SeriesRouter(); r != nil {
@@ -59,6 +60,7 @@ func TestSeriesRouter(t *testing.T) {
 // metric add up in the window, a series that stops reporting drops out
 // after stale_after, and the points survive a snapshot.
 func TestMatchedSeriesAreCombined(t *testing.T) {
+	t.Parallel()
 	n, _ := singleNode(t, time.Hour)
 	ctx := context.Background()
 	p, err := policy.Parse([]byte(matchedPolicy))
@@ -102,8 +104,9 @@ func TestMatchedSeriesAreCombined(t *testing.T) {
 		t.Errorf("rps bucket 0 = %v, want %v (the sum of the instances' rates)", rps[0].Value, want)
 	}
 	// cpu averages the instances: the newest group sample is (40+80)/2.
-	if v, _ := n.fsm.view("web"); v.Samples["cpu"].Value != 60 {
-		t.Errorf("latest cpu sample %+v, want 60, the instances' mean", v.Samples["cpu"])
+	v, _ := n.fsm.view("web")
+	if s, _ := v.Sample("cpu"); s.Value != 60 {
+		t.Errorf("latest cpu sample %+v, want 60, the instances' mean", s)
 	}
 	if len(cpu) != 1 {
 		t.Errorf("cpu buckets %+v, want one", cpu)

@@ -24,7 +24,7 @@ type MetricReader interface {
 // committed twice. A failed read leaves the metric's previous sample to
 // age, so it goes stale (and, by policy, never scales in) rather than
 // being guessed.
-func (l *loop) readPulled(ctx context.Context, p policy.Policy, have map[string]store.Sample) []store.Sample {
+func (l *loop) readPulled(ctx context.Context, p policy.Policy, have *evalView) []store.Sample {
 	n := l.n
 	if n.cfg.Readers == nil {
 		return nil
@@ -55,7 +55,7 @@ func (l *loop) readPulled(ctx context.Context, p policy.Policy, have map[string]
 			continue
 		}
 		at := got.at.UTC()
-		if s, ok := have[m.Name]; ok && s.Time.Equal(at) && s.Value == got.value {
+		if s, ok := have.Sample(m.Name); ok && s.Time.Equal(at) && s.Value == got.value {
 			continue
 		}
 		out = append(out, store.Sample{Policy: p.ID, Metric: m.Name, Time: at, Value: got.value})

@@ -173,6 +173,10 @@ type Driver struct {
 
 	mu      sync.Mutex
 	clients map[string]*armcompute.VirtualMachineScaleSetsClient
+	// listers are the subscriptions' ARM clients that list scale sets
+	// (listScaleSets): the same pipeline options as clients, with the
+	// answer decoded by the driver (decodeListPage).
+	listers map[string]*arm.Client
 }
 
 var _ cloud.Driver = (*Driver)(nil)
@@ -244,6 +248,7 @@ func New(_ context.Context, opts Options) (*Driver, error) {
 		wait:    opts.OperationWait,
 		log:     log,
 		clients: make(map[string]*armcompute.VirtualMachineScaleSetsClient),
+		listers: make(map[string]*arm.Client),
 	}, nil
 }
 
@@ -262,6 +267,26 @@ func (d *Driver) client(subscription string) (*armcompute.VirtualMachineScaleSet
 		return nil, fmt.Errorf("azure: creating the scale set client for subscription %s: %w", subscription, err)
 	}
 	d.clients[key] = c
+	return c, nil
+}
+
+// lister returns the subscription's ARM client for listing scale sets,
+// creating it on first use; like client, it keeps its pipeline and token
+// cache. It is a client of its own because armcompute's does not expose
+// its pipeline, and the list's answer is decoded by the driver
+// (listScaleSets).
+func (d *Driver) lister(subscription string) (*arm.Client, error) {
+	key := strings.ToLower(subscription)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.listers[key]; ok {
+		return c, nil
+	}
+	c, err := arm.NewClient(listerModule, listerVersion, d.cred, d.armOpts.Clone())
+	if err != nil {
+		return nil, fmt.Errorf("azure: creating the list client for subscription %s: %w", subscription, err)
+	}
+	d.listers[key] = c
 	return c, nil
 }
 

@@ -2,15 +2,12 @@ package gcp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 
 	"cloud.google.com/go/compute/apiv1/computepb"
-	"google.golang.org/api/iterator"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/capstan-io/capstan/cloud"
 )
@@ -182,22 +179,10 @@ func (d *Driver) listGroups(ctx context.Context, l location, names []string) (ma
 	for _, n := range names {
 		want[n] = true
 	}
-	var filter *string
-	if f := nameFilter(names); f != "" {
-		filter = proto.String(f)
-	}
-	var next func() (*computepb.InstanceGroupManager, error)
-	if l.regional {
-		next = d.regional.List(ctx, &computepb.ListRegionInstanceGroupManagersRequest{
-			Project: l.project, Region: l.name, Filter: filter, MaxResults: proto.Uint32(listPage),
-		}, noRetry()).Next
-	} else {
-		next = d.zonal.List(ctx, &computepb.ListInstanceGroupManagersRequest{
-			Project: l.project, Zone: l.name, Filter: filter, MaxResults: proto.Uint32(listPage),
-		}, noRetry()).Next
-	}
 	out := make(map[string]*computepb.InstanceGroupManager, len(names))
-	err := each(next, func(igm *computepb.InstanceGroupManager) {
+	err := eachPage(ctx, func(ctx context.Context, token string) ([]*computepb.InstanceGroupManager, string, error) {
+		return d.lists.groups(ctx, l, nameFilter(names), token)
+	}, func(igm *computepb.InstanceGroupManager) {
 		if want[igm.GetName()] {
 			out[igm.GetName()] = igm
 		}
@@ -208,18 +193,22 @@ func (d *Driver) listGroups(ctx context.Context, l location, names []string) (ma
 	return out, nil
 }
 
-// each calls f with every item next yields, page after page, until the
-// iterator is done or fails.
-func each[T any](next func() (T, error), f func(T)) error {
+// eachPage calls f with every item of every page fetch returns,
+// following the pages' tokens, until a page has none or a fetch fails.
+func eachPage[T any](ctx context.Context, fetch func(ctx context.Context, token string) ([]T, string, error), f func(T)) error {
+	token := ""
 	for {
-		it, err := next()
-		if errors.Is(err, iterator.Done) {
-			return nil
-		}
+		items, next, err := fetch(ctx, token)
 		if err != nil {
 			return err
 		}
-		f(it)
+		for _, it := range items {
+			f(it)
+		}
+		if next == "" {
+			return nil
+		}
+		token = next
 	}
 }
 
@@ -258,21 +247,9 @@ func (d *Driver) listBounds(ctx context.Context, igms map[string]*computepb.Inst
 	out := map[string]*bounds{}
 	for _, l := range order {
 		w := byLoc[l]
-		var filter *string
-		if f := nameFilter(w.names); f != "" {
-			filter = proto.String(f)
-		}
-		var next func() (*computepb.Autoscaler, error)
-		if l.regional {
-			next = d.rAutoscalers.List(ctx, &computepb.ListRegionAutoscalersRequest{
-				Project: l.project, Region: l.name, Filter: filter, MaxResults: proto.Uint32(listPage),
-			}, noRetry()).Next
-		} else {
-			next = d.autoscalers.List(ctx, &computepb.ListAutoscalersRequest{
-				Project: l.project, Zone: l.name, Filter: filter, MaxResults: proto.Uint32(listPage),
-			}, noRetry()).Next
-		}
-		err := each(next, func(as *computepb.Autoscaler) {
+		err := eachPage(ctx, func(ctx context.Context, token string) ([]*computepb.Autoscaler, string, error) {
+			return d.lists.autoscalers(ctx, l, nameFilter(w.names), token)
+		}, func(as *computepb.Autoscaler) {
 			if link, ok := w.links[as.GetName()]; ok {
 				out[link] = autoscalerBounds(as, as.GetName())
 			}
