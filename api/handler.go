@@ -130,7 +130,7 @@ type handler struct {
 	mux            *http.ServeMux
 	auth           *auth.Authenticator
 	replays        chan struct{} // one token per what-if replay allowed at once
-	spec           []byte        // the OpenAPI document as JSON, converted once by NewHandler
+	spec           []byte        // the OpenAPI document as JSON, converted once per process (openAPIDoc)
 	specErr        error         // why it could not be converted, if it could not
 }
 
@@ -204,7 +204,7 @@ func NewHandler(opts Options) http.Handler {
 	h.requests, h.duration = newRequestMetrics(opts.Registerer)
 	h.ingest = newIngestMetrics(opts.Registerer)
 
-	h.spec, h.specErr = openAPIJSON()
+	h.spec, h.specErr = openAPIDoc()
 
 	routes := h.routes()
 	methods := map[string][]string{}

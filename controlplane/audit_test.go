@@ -112,6 +112,7 @@ func TestFSMPolicyWritesCarryTheirAuditEntry(t *testing.T) {
 // the entry the API hands along in the context is committed with the
 // write, and the API is told so (it must not record the write again).
 func TestNodeCommitsAPolicyWriteWithItsAuditEntry(t *testing.T) {
+	t.Parallel()
 	// Set before the node runs: its leader loop reads the config.
 	n, _ := startSingleNode(t, time.Hour, func(n *Node) { n.cfg.MaxAuditEntries = 2 })
 	base := context.Background()

@@ -18,6 +18,7 @@ import (
 // stayed below the policy's minimum. A lone node cannot hand leadership
 // over, so past the step-down count it keeps retrying too.
 func TestLeaderRetriesAFailedBarrier(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		failures int32
@@ -27,6 +28,7 @@ func TestLeaderRetriesAFailedBarrier(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var calls atomic.Int32
 			n, fc := startSingleNode(t, 20*time.Millisecond, func(n *Node) {
 				real := n.barrierFn

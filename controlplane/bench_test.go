@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,43 +16,6 @@ import (
 	"github.com/capstan-io/capstan/cloud/fake"
 	"github.com/capstan-io/capstan/policy"
 )
-
-// singleNode starts a one-server cluster on loopback with an in-process fake cloud.
-func singleNode(tb testing.TB, tick time.Duration) (*Node, *fake.Cloud) {
-	tb.Helper()
-	return startSingleNode(tb, tick, nil)
-}
-
-// startSingleNode is singleNode with a hook that adjusts the node before
-// it runs.
-func startSingleNode(tb testing.TB, tick time.Duration, setup func(*Node)) (*Node, *fake.Cloud) {
-	tb.Helper()
-	fc := fake.New(fake.Options{AutoCreate: true, DefaultMax: 1000, DefaultDesired: 2})
-	drv := fake.NewDriver(fc)
-	cfg := DefaultConfig()
-	cfg.NodeID, cfg.DataDir = "n1", filepath.Join(tb.TempDir(), "n1")
-	cfg.RaftAddr, cfg.HTTPAddr = freeAddr(tb), "127.0.0.1:1"
-	cfg.BootstrapExpect, cfg.Tick = 1, tick
-	cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
-	n, err := NewNode(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if setup != nil {
-		setup(n)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go n.Run(ctx)
-	tb.Cleanup(func() { cancel(); n.Shutdown() })
-	deadline := time.Now().Add(10 * time.Second)
-	for n.Raft().State().String() != "Leader" {
-		if time.Now().After(deadline) {
-			tb.Fatal("no leadership")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return n, fc
-}
 
 // cpuTime is the process's user+system CPU time.
 func cpuTime() time.Duration {
@@ -94,7 +56,7 @@ func benchmarkEvaluationRound(b *testing.B, cloudKind string, cached bool) {
 	}
 	// No ticks and no refreshes of the node's own leader loop: the
 	// benchmark drives the rounds and the refreshes.
-	n, _ := startSingleNode(b, time.Hour, func(n *Node) {
+	n, _ := startDurableNode(b, time.Hour, func(n *Node) {
 		n.cfg.GroupRefresh = time.Hour
 		if drv != nil {
 			n.cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }

@@ -101,6 +101,7 @@ func TestPacingKey(t *testing.T) {
 // the test): both cases now score their first forecast at the same
 // evaluation.
 func TestEvaluationsContinue(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// offset is the first sample's distance from a bucket's start.
@@ -122,6 +123,7 @@ func TestEvaluationsContinue(t *testing.T) {
 	step := store.DefaultWindowStep(p)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			r := newEvalRig(t, spec, nil)
 			// Forward to the next bucket's start, plus the case's offset.
 			now := r.now()

@@ -46,6 +46,7 @@ func rps(at time.Time, v float64) store.Sample {
 // evaluates once when the policy arrives and once per step, when its
 // samples do, and the inputs can be read back.
 func TestDecisionAPIShowsTheSimulatorsRecord(t *testing.T) {
+	t.Parallel()
 	const spec = `id: web
 target: {provider: fake, group: web}
 min: 1

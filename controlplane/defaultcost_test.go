@@ -16,6 +16,7 @@ import (
 // decision history every node shows and in capstan_policy_hourly_cost; a
 // policy's own cost wins, and a provider without a default stays unpriced.
 func TestDefaultCostPricesUnpricedPolicies(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name     string
@@ -30,6 +31,7 @@ func TestDefaultCostPricesUnpricedPolicies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			c := newCluster(t, clusterOptions{defaultCosts: tt.defaults})
 			_, l := c.leader()
 			p := webPolicy(t, 3)
@@ -40,10 +42,13 @@ func TestDefaultCostPricesUnpricedPolicies(t *testing.T) {
 			c.waitFor("the group to reach the policy's minimum", c.groupAt(3))
 			c.converged(0, 1, 2)
 			for i, n := range c.nodes {
-				ds, err := n.Decisions(ctx, "web", 10)
-				if err != nil || len(ds) == 0 {
-					t.Fatalf("node %d: decisions %v, %v", i, ds, err)
-				}
+				// The decision is committed after the call that reached
+				// the group, so the nodes can agree before it is there.
+				var ds []policy.Record
+				c.waitFor(fmt.Sprintf("node %d's decision", i), func() bool {
+					ds, _ = n.Decisions(ctx, "web", 10)
+					return len(ds) > 0
+				})
 				if got := ds[0].HourlyCost; got != tt.want || ds[0].Desired != 3 {
 					t.Fatalf("node %d: decision to %d at %v per hour, want 3 at %v", i, ds[0].Desired, got, tt.want)
 				}

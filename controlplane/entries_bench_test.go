@@ -145,7 +145,7 @@ func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.
 	start := time.Now().UTC().Truncate(time.Second)
 	clock.Store(start.UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
-	n, _ := startSingleNode(b, time.Hour, func(n *Node) {
+	n, _ := startDurableNode(b, time.Hour, func(n *Node) {
 		n.now = now
 		n.cfg.GroupRefresh = time.Hour
 		// The benchmark evaluates; the node's own loop must not.

@@ -181,6 +181,7 @@ func TestEvalBatcher(t *testing.T) {
 // recorded, and so is the same hold again after an evaluation that
 // proposed nothing.
 func TestRepeatedHoldRecordedOnce(t *testing.T) {
+	t.Parallel()
 	r := newEvalRig(t, `{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":2,"evaluation_interval":"10s",
 "metrics":[{"name":"rps","type":"request_rate","target":100}],"stale_after":"1m"}`, nil)
 	// rps per evaluation: 2 instances are kept at 200 (no proposal); more
@@ -208,6 +209,7 @@ func TestRepeatedHoldRecordedOnce(t *testing.T) {
 // every ModelSync (every node keeps the models it holds in between); in
 // version 6 every state commit carries them.
 func TestModelsCommittedApart(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		version uint8
@@ -273,14 +275,19 @@ func newEvalRig(t *testing.T, spec string, setup func(*Node)) *evalRig {
 	// forecast no longer depends on a sample's place in its bucket:
 	// TestEvaluationsContinue checks both).
 	r := &evalRig{clock: time.Now().UTC().Truncate(10 * time.Second).Add(5 * time.Second)}
-	n, _ := startSingleNode(t, time.Hour, func(n *Node) {
+	// The node does not Run: the test evaluates through its own loop, and
+	// the node's, starting when it first leads, would evaluate the policy
+	// too (its first round evaluates every policy) and commit a state the
+	// test did not make (seen under -race beside the package's other
+	// tests).
+	n, _ := newSingleNode(t, time.Hour, func(n *Node) {
 		n.now = r.now
 		n.cfg.GroupRefresh = time.Hour
-		n.fresh = nil // the test evaluates; the node's own loop must not
 		if setup != nil {
 			setup(n)
 		}
-	})
+	}, inmemRaft)
+	bootstrapAlone(t, n)
 	p, err := policy.Parse([]byte(spec))
 	if err != nil {
 		t.Fatal(err)
@@ -352,6 +359,7 @@ func (r *evalRig) evaluate(t *testing.T, v float64) time.Time {
 // policy version carries its models, however recently the old version's
 // went: the stored models are the old version's otherwise.
 func TestNewPolicyVersionCommitsModels(t *testing.T) {
+	t.Parallel()
 	spec := `{"id":"p","target":{"provider":"fake","group":"g"},"min":2,"max":%d,"evaluation_interval":"10s",
 "metrics":[{"name":"rps","type":"request_rate","target":100}],"predictive":{"mode":"forecast-only","lead":"20s","history":"1h"},"stale_after":"1m"}`
 	r := newEvalRig(t, fmt.Sprintf(spec, 2), func(n *Node) { n.cfg.StateSync, n.cfg.ModelSync = 10*time.Second, time.Hour })

@@ -14,6 +14,7 @@ import (
 // until when, starts the cooldown, and does not send it again; once the
 // intent settles, the describe proves it applied.
 func TestOwnResizeInDoubt(t *testing.T) {
+	t.Parallel()
 	const (
 		cloudTimeout = 200 * time.Millisecond
 		delay        = 450 * time.Millisecond

@@ -23,6 +23,14 @@ const groupBatch = 200
 // batch-capable drivers, single describes for the others.
 const groupFetchers = 4
 
+// CallBudget is what the leader needs of the agent's cloud call budget
+// (budget.Budget).
+type CallBudget interface {
+	// AssumeSpent makes the budget start every provider account from an
+	// empty bucket, refilling from now.
+	AssumeSpent()
+}
+
 // groupCache is one leadership term's view of the cloud groups its
 // policies scale (issue 15). Evaluations read it instead of describing
 // their group every time, which at 10,000 policies was a thousand calls a
@@ -264,6 +272,11 @@ func (c *groupCache) describe(ctx context.Context, drv cloud.Driver, ref cloud.G
 // describe is in flight for. The evaluations that need them wait for the
 // answers in get.
 func (c *groupCache) prefetch(ctx context.Context, refs []cloud.GroupRef) {
+	c.prefetchWithin(ctx, refs, c.timeout)
+}
+
+// prefetchWithin is prefetch with each call bounded by timeout.
+func (c *groupCache) prefetchWithin(ctx context.Context, refs []cloud.GroupRef, timeout time.Duration) {
 	jobs := c.claim(refs, func(g *cachedGroup, now time.Time) bool { return !c.usable(g, now) && !c.backingOff(g, now) })
 	if len(jobs) == 0 {
 		return
@@ -272,8 +285,32 @@ func (c *groupCache) prefetch(ctx context.Context, refs []cloud.GroupRef) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.fetch(ctx, jobs)
+		c.fetch(ctx, jobs, timeout)
 	}()
+}
+
+// first is the term's first prefetch, of the groups of every policy (the
+// new leader evaluates them all at once): prefetch with its calls as
+// background reads (budget.Background). After Config.CloudBudget's
+// AssumeSpent they start from an empty bucket, so they go at the budget's
+// rate and leave its reserve, and every other read goes before them: a
+// settle's describe, a resize's own reads, an evaluation's describe of a
+// group outside them. A new leader that described every group at once in
+// the foreground, from a full bucket of its own, sent a burst into the
+// provider's bucket its predecessor had just spent: the provider throttled
+// it, and the evaluations of those groups failed to describe them for a
+// refresh period (BENCHMARKS.md, cloud load run, Azure run 2). The calls
+// take as long as a refresh at the budget's rate, which fits in the
+// refresh period whenever the periodic refresh does. Each call is bounded
+// by that period rather than CloudTimeout: its background reads wait
+// behind every other read and behind the calls before it (groupFetchers
+// at once from an empty bucket, taking turns), and a call that waited
+// past CloudTimeout would fail its groups, whose evaluations would then
+// fail to describe them for a refresh period. (Before the budget's
+// background reads took turns they raced for each token, and under a 1 s
+// bound TestFirstDescribes lost 6 of 102 groups so.)
+func (c *groupCache) first(ctx context.Context, refs []cloud.GroupRef) {
+	c.prefetchWithin(budget.Background(ctx), refs, max(c.timeout, c.period))
 }
 
 // refresh describes, in batches, every group in refs (the groups of the
@@ -328,7 +365,7 @@ func (c *groupCache) refreshOver(ctx context.Context, refs []cloud.GroupRef, ove
 	}
 	calls := c.plan(planned)
 	described := 0
-	c.run(ctx, calls, func(i int) ([]fetchJob, bool) {
+	c.run(ctx, calls, c.timeout, func(i int) ([]fetchJob, bool) {
 		if over > 0 && len(calls) > 1 {
 			at := start.Add(over * time.Duration(i) / time.Duration(len(calls)))
 			if d := time.Until(at); d > 0 {
@@ -404,11 +441,11 @@ func (c *groupCache) claim(refs []cloud.GroupRef, want func(*cachedGroup, time.T
 }
 
 // fetch describes the claimed groups: per provider, in the calls
-// batchJobs makes, at most groupFetchers calls at a time. Every job is
-// finished, answered or not.
-func (c *groupCache) fetch(ctx context.Context, jobs []fetchJob) {
+// batchJobs makes, at most groupFetchers calls at a time, each bounded by
+// timeout. Every job is finished, answered or not.
+func (c *groupCache) fetch(ctx context.Context, jobs []fetchJob, timeout time.Duration) {
 	calls := c.plan(jobs)
-	c.run(ctx, calls, func(i int) ([]fetchJob, bool) { return calls[i].jobs, true })
+	c.run(ctx, calls, timeout, func(i int) ([]fetchJob, bool) { return calls[i].jobs, true })
 }
 
 // fetchCall is one describe call a fetch or a refresh makes, or, with
@@ -448,10 +485,11 @@ func (c *groupCache) plan(jobs []fetchJob) []fetchCall {
 	return calls
 }
 
-// run makes calls, at most groupFetchers at a time, in order: next(i)
+// run makes calls, at most groupFetchers at a time, each bounded by
+// timeout, in order: next(i)
 // returns the jobs of the i-th call when it is due (false: stop, the
 // context ended), which are finished, answered or not.
-func (c *groupCache) run(ctx context.Context, calls []fetchCall, next func(i int) ([]fetchJob, bool)) {
+func (c *groupCache) run(ctx context.Context, calls []fetchCall, timeout time.Duration, next func(i int) ([]fetchJob, bool)) {
 	work := make(chan fetchCall)
 	var wg sync.WaitGroup
 	for range min(groupFetchers, len(calls)) {
@@ -463,7 +501,7 @@ func (c *groupCache) run(ctx context.Context, calls []fetchCall, next func(i int
 					}
 					continue
 				}
-				c.fetchBatch(ctx, cl.drv, cl.batch, cl.jobs)
+				c.fetchBatch(ctx, cl.drv, cl.batch, cl.jobs, timeout)
 			}
 		})
 	}
@@ -532,15 +570,16 @@ func locationOf(g cloud.GroupRef) string {
 }
 
 // fetchBatch describes jobs in one DescribeAll call (one DescribeBatch
-// when batch, else one Describe per job) and records each answer. A
+// when batch, else one Describe per job) bounded by timeout, and records
+// each answer. A
 // batch of one is a Describe: no provider describes one group cheaper in
 // a list.
-func (c *groupCache) fetchBatch(ctx context.Context, drv cloud.Driver, batch bool, jobs []fetchJob) {
+func (c *groupCache) fetchBatch(ctx context.Context, drv cloud.Driver, batch bool, jobs []fetchJob, timeout time.Duration) {
 	refs := make([]cloud.GroupRef, len(jobs))
 	for i, j := range jobs {
 		refs[i] = j.ref
 	}
-	cctx, cancel := context.WithTimeout(ctx, c.timeout)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	sent := c.now()
 	var out []cloud.Described
 	var err error

@@ -477,3 +477,91 @@ func TestRefreshYieldsToEvaluations(t *testing.T) {
 		<-done
 	})
 }
+
+// TestFirstDescribes: a new leader's first describes of every group
+// (first) after its budget assumed the account's bucket spent: no call
+// before the bucket refilled for it, none faster than the budget's rate,
+// all of them background reads, and an on-demand describe (a settle's, or
+// an evaluation's of a group outside them) goes at once, before them.
+// The rows without AssumeSpent and with a foreground prefetch are the
+// contrasts: a burst from the full bucket, and an on-demand describe
+// queued behind the prefetch's reservations. Synctest clock, 10 reads/s,
+// 100 groups described one a call: 10 s of calls.
+func TestFirstDescribes(t *testing.T) {
+	cases := []struct {
+		name   string
+		assume bool // the budget assumed the account spent (a new leader's)
+		first  bool // first, or a plain prefetch
+		// maxFirstSecond is the most calls the first second may hold;
+		// maxWait the longest an on-demand describe at 3 s may wait.
+		maxFirstSecond, maxWait int
+		wantBackground          bool
+		wantBurst               bool // the first second over the rate (a contrast)
+		wantQueued              bool // the on-demand describe waited longer than maxWait
+	}{
+		{"a new leader's first describes", true, true, 10, 100, true, false, false},
+		{"contrast: from a full bucket", false, true, 10, 100, true, true, false},
+		{"contrast: in the foreground", true, false, 10, 100, false, false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b, err := budget.New(budget.Options{Read: budget.Rates{"fake": 10}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := &clockedDriver{}
+				drv := b.Wrap("fake", d)
+				c := testGroupCache(t, drv, time.Now, time.Minute)
+				// The budget has served the old term's calls: full again.
+				if _, err := drv.Describe(context.Background(), ref("before")); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Second)
+				start := time.Since(bubbleStart)
+				if tc.assume {
+					b.AssumeSpent()
+				}
+				refs := make([]cloud.GroupRef, 100)
+				for i := range refs {
+					refs[i] = ref(fmt.Sprintf("g%03d", i))
+				}
+				ctx := context.Background()
+				if tc.first {
+					c.first(ctx, refs)
+				} else {
+					c.prefetch(ctx, refs)
+				}
+				time.Sleep(3 * time.Second)
+				asked := time.Now()
+				if _, err := c.describe(ctx, drv, ref("other")); err != nil {
+					t.Fatal(err)
+				}
+				waited := time.Since(asked)
+				c.wait()
+				var inFirstSecond int
+				for _, call := range d.log()[1:] {
+					if call.group == "other" {
+						continue
+					}
+					if call.at-start < time.Second {
+						inFirstSecond++
+					}
+					if call.background != tc.wantBackground {
+						t.Errorf("%s described at %s as background: %v, want %v", call.group, call.at-start, call.background, tc.wantBackground)
+					}
+				}
+				if burst := inFirstSecond > tc.maxFirstSecond; burst != tc.wantBurst {
+					t.Errorf("%d calls in the first second (the budget's rate: 10): a burst %v, want %v", inFirstSecond, burst, tc.wantBurst)
+				}
+				if queued := waited > time.Duration(tc.maxWait)*time.Millisecond; queued != tc.wantQueued {
+					t.Errorf("the on-demand describe waited %s: longer than %dms %v, want %v", waited, tc.maxWait, queued, tc.wantQueued)
+				}
+				if n := len(d.log()); n != 1+len(refs)+1 {
+					t.Errorf("%d describes, want one per group and the two others", n)
+				}
+				t.Logf("%d calls in the first second; the on-demand describe waited %s", inFirstSecond, waited)
+			})
+		})
+	}
+}

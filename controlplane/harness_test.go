@@ -58,6 +58,9 @@ type clusterOptions struct {
 	wrap func(cloud.Driver) cloud.Driver
 	// defaultCosts is every node's Config.DefaultCosts.
 	defaultCosts map[string]policy.Cost
+	// configure, when set, changes node i's config last: drivers and a
+	// call budget of its own, as each agent process has.
+	configure func(i int, cfg *Config)
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -76,13 +79,6 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		c.trans = append(c.trans, tr)
 		servers = append(servers, raft.Server{ID: raft.ServerID(fmt.Sprintf("n%d", i+1)), Address: addr, Suffrage: raft.Voter})
 	}
-	for i, a := range c.trans {
-		for j, b := range c.trans {
-			if i != j {
-				a.Connect(b.LocalAddr(), b)
-			}
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	for i := range 3 {
 		logs, snaps := raft.NewInmemStore(), raft.NewInmemSnapshotStore()
@@ -93,7 +89,10 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		// Short enough for quick failovers, long enough that a -race run
 		// on a loaded 2-core machine does not lose its leader mid-test
 		// (100/100/50 ms did, in TestCluster and the decisions-API test).
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 150*time.Millisecond
+		// The lease is as long as Raft allows, the heartbeat timeout: it
+		// does not slow a failover, and at 150 ms leaders stepped down
+		// with the package's tests run sixteen at a time under -race.
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
 		cfg.Tick, cfg.ApplyTimeout, cfg.CloudTimeout = 20*time.Millisecond, 2*time.Second, time.Second
 		cfg.SnapshotThreshold, cfg.SnapshotInterval = 1<<20, time.Hour // snapshots only when a test asks
 		if o.trailingLogs > 0 {
@@ -124,6 +123,9 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 			cfg.SnapshotBytes = o.snapshotBytes
 		}
 		cfg.Storage = &RaftStorage{Logs: logs, Stable: logs, Snapshots: snaps, Transport: c.trans[i]}
+		if o.configure != nil {
+			o.configure(i, &cfg)
+		}
 		n, err := NewNode(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -144,6 +146,17 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 			t.Fatal(err)
 		}
 		c.nodes = append(c.nodes, n)
+	}
+	// Connected only once every node is bootstrapped: a node bootstrapped
+	// first can time out and ask for votes while the next is still being
+	// made, and a node that has seen a term refuses to bootstrap (seen
+	// under -race on a loaded machine).
+	for i, a := range c.trans {
+		for j, b := range c.trans {
+			if i != j {
+				a.Connect(b.LocalAddr(), b)
+			}
+		}
 	}
 	for _, n := range c.nodes {
 		go n.Run(ctx)
@@ -384,6 +397,7 @@ func reconcileAfterFailover(landed bool) func(t *testing.T, c *cluster) {
 // received (with the caller's node and term), the intents in the Raft log,
 // and the replicated state of every node.
 func TestCluster(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name string

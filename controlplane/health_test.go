@@ -188,6 +188,7 @@ func startHealthNodes(t *testing.T, count int) []*healthNode {
 		cfg.NodeID, cfg.DataDir = id, filepath.Join(t.TempDir(), id)
 		cfg.RaftAddr, cfg.HTTPAddr = freeAddr(t), addrs[i]
 		cfg.BootstrapExpect, cfg.Join = count, addrs
+		baseRaftTiming(&cfg)
 		cfg.Registerer = hn.reg
 		cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
 		n, err := NewNode(cfg)
@@ -224,6 +225,7 @@ func memberOf(t *testing.T, hn *healthNode, id string) api.Member {
 // seconds, and that the leader exports its last contact and an API-down
 // gauge on /metrics.
 func TestDeadMemberShownDown(t *testing.T) {
+	t.Parallel()
 	nodes := startHealthNodes(t, 3)
 	var leader *healthNode
 	waitFor(t, func() bool {

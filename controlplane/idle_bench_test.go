@@ -22,7 +22,7 @@ import (
 //	go test -run '^$' -bench IdleEvaluation -benchmem ./controlplane/
 func BenchmarkIdleEvaluation(b *testing.B) {
 	const policies = 100
-	n, _ := startSingleNode(b, time.Hour, func(n *Node) { n.cfg.GroupRefresh = time.Hour })
+	n, _ := startDurableNode(b, time.Hour, func(n *Node) { n.cfg.GroupRefresh = time.Hour })
 	ctx := context.Background()
 	now := n.now()
 	ids := make([]string, policies)

@@ -70,7 +70,12 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	// Intents earlier leaders left pending are settled by each policy's
 	// first evaluation (settle), which dueAll(true) runs at once.
 	// The group-state cache lives and dies with the term: a new leader
-	// describes every group afresh rather than trust an older view.
+	// describes every group afresh rather than trust an older view. Its
+	// predecessor has just spent the providers' buckets this node's
+	// budget knows nothing of: the budget starts from empty ones.
+	if b := n.cfg.CloudBudget; b != nil {
+		b.AssumeSpent()
+	}
 	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
 	l := &loop{n: n, term: term, log: log, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{},
 		wakes: map[string]wake{}, woken: make(chan string), groups: groups}
@@ -130,7 +135,11 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		due = due[:0]
 		l.forDue(ctx, n.now(), force, func(id string) { due = append(due, id) })
 		refs = n.fsm.groupRefs(due, refs[:0])
-		groups.prefetch(ctx, refs)
+		if force {
+			groups.first(ctx, refs) // the term's first: background reads
+		} else {
+			groups.prefetch(ctx, refs)
+		}
 		for _, id := range due {
 			if ctx.Err() != nil {
 				return

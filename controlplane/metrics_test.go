@@ -2,15 +2,12 @@ package controlplane
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capstan-io/capstan/api"
-	"github.com/capstan-io/capstan/cloud"
-	"github.com/capstan-io/capstan/cloud/fake"
 	"github.com/capstan-io/capstan/policy"
 )
 
@@ -18,22 +15,10 @@ import (
 // capstan_metric_age_seconds: set per metric at each evaluation, and gone
 // once the policy is deleted.
 func TestLeaderExportsMetricFreshness(t *testing.T) {
-	fc := fake.New(fake.Options{AutoCreate: true, DefaultMax: 100, DefaultDesired: 2})
-	drv := fake.NewDriver(fc)
+	t.Parallel()
 	reg := prometheus.NewRegistry()
-	cfg := DefaultConfig()
-	cfg.NodeID, cfg.DataDir = "n1", filepath.Join(t.TempDir(), "n1")
-	cfg.RaftAddr, cfg.HTTPAddr = freeAddr(t), "127.0.0.1:1"
-	cfg.BootstrapExpect, cfg.Tick = 1, 20*time.Millisecond
-	cfg.Registerer = reg
-	cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
-	n, err := NewNode(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go n.Run(ctx)
-	t.Cleanup(func() { cancel(); n.Shutdown() })
+	n, _ := runSingleNode(t, 20*time.Millisecond, nil, func(cfg *Config) { inmemRaft(cfg); cfg.Registerer = reg })
+	ctx := context.Background()
 
 	p, err := policy.Parse([]byte(`{"id":"web","target":{"provider":"fake","group":"web"},"min":1,"max":10,
 "evaluation_interval":"1s","stale_after":"1h",
@@ -41,7 +26,6 @@ func TestLeaderExportsMetricFreshness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return n.Raft().State().String() == "Leader" })
 	if _, err := n.PutPolicy(ctx, p, ""); err != nil {
 		t.Fatal(err)
 	}

@@ -60,14 +60,15 @@ type Config struct {
 	Join []string
 
 	// HeartbeatTimeout, ElectionTimeout and LeaderLeaseTimeout are Raft's
-	// failure-detection timings. The defaults replace a lost leader in
-	// about a second on a LAN. The lease is how long a leader goes on
-	// without hearing from a quorum before it steps down; it does not
-	// slow a failover (followers notice a lost leader by the heartbeat
-	// timeout), so it is as long as Validate allows, the heartbeat
-	// timeout: at 250 ms a leader stepped down whenever both followers
-	// were held up for a quarter second, as while a week of history is
-	// snapshotted on a busy machine (round trips of 130 ms measured).
+	// failure-detection timings: DefaultRaftMultiplier times the base
+	// timing (RaftTiming), unless set. The lease is how long a leader
+	// goes on without hearing from a quorum before it steps down; it does
+	// not slow a failover (followers notice a lost leader by the
+	// heartbeat timeout), so it is as long as Validate allows, the
+	// heartbeat timeout: at 250 ms a leader stepped down whenever both
+	// followers were held up for a quarter second, as while a week of
+	// history is snapshotted on a busy machine (round trips of 130 ms
+	// measured).
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
@@ -136,6 +137,10 @@ type Config struct {
 
 	// Drivers resolves a target provider to its cloud driver.
 	Drivers func(provider string) (cloud.Driver, error)
+	// CloudBudget, when set, is the call budget the drivers spend
+	// (cloud/budget): a new leader tells it that the providers' buckets
+	// were just spent by its predecessor (groupcache.go). nil: none.
+	CloudBudget CallBudget
 	// Readers resolves a pulled metric source kind (prometheus, sqs) to
 	// its reader; nil supports pushed metrics only.
 	Readers func(kind policy.SourceKind) (MetricReader, error)
@@ -212,12 +217,63 @@ const DefaultSnapshotBytes = 256 << 20
 // 1 GB of raft.db, 2,048 are about 200 MB.
 const DefaultTrailingLogs = 2048
 
+// baseRaftTimeout is Raft's heartbeat, election and lease timeout at
+// multiplier 1: a lost leader is replaced in about a second on a LAN of
+// machines with CPU to spare.
+const baseRaftTimeout = 500 * time.Millisecond
+
+// DefaultRaftMultiplier scales the base Raft timing by default (as
+// Consul's raft_multiplier does). At 1, a busy 2-core machine lost its
+// leader several times in a few minutes (BENCHMARKS.md, "Elections under
+// load"): a heartbeat round trip there can take a second, when the
+// agents get a few percent of a core each beside a compile, collect a
+// heap of half a gigabyte, or write a snapshot. A larger multiplier
+// holds leadership through that at the price of a slower failover (about
+// the heartbeat timeout, randomized up to twice it, plus the election).
+const DefaultRaftMultiplier = 3
+
+// MaxRaftMultiplier is the largest multiplier RaftTiming accepts (5 s
+// timeouts; Consul's raft_multiplier has the same bound).
+const MaxRaftMultiplier = 10
+
+// RaftTiming returns the heartbeat, election and leader lease timeouts at
+// multiplier m (1 to MaxRaftMultiplier): the base timing times m.
+func RaftTiming(m int) (heartbeat, election, lease time.Duration, err error) {
+	if m < 1 || m > MaxRaftMultiplier {
+		return 0, 0, 0, fmt.Errorf("raft-multiplier: must be 1 to %d (got %d)", MaxRaftMultiplier, m)
+	}
+	d := time.Duration(m) * baseRaftTimeout
+	return d, d, d, nil
+}
+
+// ScaleRaftTiming sets the Raft timeouts left at zero from multiplier m
+// (RaftTiming): a timeout given explicitly wins, and an unset lease is the
+// heartbeat timeout, the longest Validate allows. It changes nothing when
+// m is out of range.
+func (c *Config) ScaleRaftTiming(m int) error {
+	heartbeat, election, lease, err := RaftTiming(m)
+	if err != nil {
+		return err
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = heartbeat
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = election
+	}
+	if c.LeaderLeaseTimeout == 0 {
+		c.LeaderLeaseTimeout = min(lease, c.HeartbeatTimeout)
+	}
+	return nil
+}
+
 // DefaultConfig returns the tunables' defaults.
 func DefaultConfig() Config {
+	d := time.Duration(DefaultRaftMultiplier) * baseRaftTimeout
 	return Config{
-		HeartbeatTimeout:   500 * time.Millisecond,
-		ElectionTimeout:    500 * time.Millisecond,
-		LeaderLeaseTimeout: 500 * time.Millisecond,
+		HeartbeatTimeout:   d,
+		ElectionTimeout:    d,
+		LeaderLeaseTimeout: d,
 		SnapshotThreshold:  DefaultSnapshotThreshold,
 		SnapshotBytes:      DefaultSnapshotBytes,
 		SnapshotInterval:   30 * time.Second,

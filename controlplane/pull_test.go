@@ -107,6 +107,7 @@ func pulledValue(n *Node, id string) (float64, time.Time, bool) {
 // while Prometheus is down every policy's metric stops moving (no sample is
 // committed, so it ages towards stale), and it moves again after.
 func TestPulledSourcesBatched(t *testing.T) {
+	t.Parallel()
 	const policies = 40
 	jp := newJobProm(t)
 	n := pullNode(t, jp)
@@ -244,6 +245,7 @@ func (q queueReader) Read(context.Context, policy.Source) (float64, time.Time, e
 // echo: it must not run the policy again within the interval (it did, 1.8
 // evaluations per interval in BenchmarkPulledQueries).
 func TestPulledSampleCommitsDoNotReevaluate(t *testing.T) {
+	t.Parallel()
 	const (
 		policies  = 20
 		interval  = 2 * time.Second

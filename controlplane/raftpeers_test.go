@@ -105,6 +105,7 @@ func TestRaftPeersLookup(t *testing.T) {
 // had no leader stops counting once it has one, so a member named then
 // and removed since is not let in.
 func TestRefreshPeersForgetsOnceALeaderIsKnown(t *testing.T) {
+	t.Parallel()
 	n, _ := singleNode(t, time.Hour)
 	n.peers.learn(api.ClusterInfo{Members: []api.Member{{ID: "gone", RaftAddr: "127.0.0.1:9"}}})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -19,6 +19,7 @@ import (
 // applied up to the leader's commit index (within readyLag); it is never
 // ready while further behind.
 func TestReadyOnlyWhenCaughtUp(t *testing.T) {
+	t.Parallel()
 	// The leader must stay put while the test writes (its API serves the
 	// commit index): a leadership change under a loaded -race run starts
 	// the attempt again on a fresh cluster.

@@ -27,6 +27,7 @@ func TestWarnRoundTrip(t *testing.T) {
 
 // TestLeaderMeasuresRoundTrip: the leader exports its Raft round trip.
 func TestLeaderMeasuresRoundTrip(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	_, l := c.leader()
 	c.waitFor("a round trip measured", func() bool { return testutil.ToFloat64(l.metrics.roundTrip) > 0 })

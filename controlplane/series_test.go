@@ -20,6 +20,7 @@ const matchedPolicy = `{"id":"web","target":{"provider":"fake","group":"web"},"m
 // TestSeriesRouter: the router sends a series to every metric whose
 // matchers it satisfies, and follows policy changes.
 func TestSeriesRouter(t *testing.T) {
+	t.Parallel()
 	n, _ := singleNode(t, time.Hour)
 	ctx := context.Background()
 	if r := n.SeriesRouter(); r != nil {
@@ -59,6 +60,7 @@ func TestSeriesRouter(t *testing.T) {
 // metric add up in the window, a series that stops reporting drops out
 // after stale_after, and the points survive a snapshot.
 func TestMatchedSeriesAreCombined(t *testing.T) {
+	t.Parallel()
 	n, _ := singleNode(t, time.Hour)
 	ctx := context.Background()
 	p, err := policy.Parse([]byte(matchedPolicy))

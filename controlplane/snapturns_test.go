@@ -76,6 +76,7 @@ func TestSnapshotTurn(t *testing.T) {
 // the one before: never two at the same index, each within a few entries
 // of its turn (the entries committed between two looks).
 func TestSnapshotTurnsStagger(t *testing.T) {
+	t.Parallel()
 	const every = 60
 	c := newCluster(t, clusterOptions{snapshotTurns: every})
 	_, l := c.leader()

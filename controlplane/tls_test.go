@@ -43,6 +43,10 @@ func tlsNode(t *testing.T, dir, id string, bootstrap int) (*Node, string) {
 	cfg.NodeID, cfg.DataDir = id, filepath.Join(t.TempDir(), id)
 	cfg.RaftAddr, cfg.HTTPAddr = freeAddr(t), apiSrv.Listener.Addr().String()
 	cfg.BootstrapExpect, cfg.TLS = bootstrap, store
+	// The default timing: a lone leader that adds a voter needs it to
+	// answer within the lease, which a node still starting under -race,
+	// beside the package's other parallel tests, did not in 500 ms
+	// (leadership was lost while committing the join).
 	cfg.Registerer = prometheus.NewRegistry()
 	cfg.Drivers = func(string) (cloud.Driver, error) { return drv, nil }
 	n, err := NewNode(cfg)
@@ -94,6 +98,7 @@ func servers(t *testing.T, n *Node) []raft.Server {
 }
 
 func TestTLSJoinNeedsANodeCertificateNamingTheServer(t *testing.T) {
+	t.Parallel()
 	dir, other := t.TempDir(), t.TempDir()
 	for _, d := range []string{dir, other} {
 		if _, _, err := tlsutil.Init(tlsutil.InitOptions{Dir: d, Nodes: []string{"n1", "n2", "n3"}, Hosts: []string{"127.0.0.1"}}); err != nil {
@@ -196,6 +201,7 @@ func TestTLSNodeRefusesAnUnspecifiedRaftAddress(t *testing.T) {
 // TestPlaintextJoinRefusesHTTPS: a plaintext cluster takes HOST:PORT or
 // http:// API addresses only; nothing changes on a refusal.
 func TestPlaintextJoinRefusesHTTPS(t *testing.T) {
+	t.Parallel()
 	n, _ := singleNode(t, time.Hour)
 	ctx := context.Background()
 	for _, tc := range []struct {

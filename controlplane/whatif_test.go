@@ -19,6 +19,7 @@ import (
 // same index as before, and the policy keeps its version. The history it
 // replays is the one GET .../history?format=csv serves.
 func TestWhatIfWritesNothing(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	_, l := c.leader()
 	// min = max = the fake group's size: no evaluation changes anything,

@@ -25,6 +25,7 @@ import (
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/cloud/fake"
+	"github.com/capstan-io/capstan/controlplane"
 )
 
 // binary is the capstan executable TestMain builds for every test.
@@ -133,6 +134,13 @@ type cluster struct {
 	startWait time.Duration
 }
 
+// raftDefault is the flag that gives agents the default Raft timing
+// (controlplane.DefaultRaftMultiplier), for the benchmarks that measure
+// what an operator's cluster does; the tests run at multiplier 1.
+func raftDefault() []string {
+	return []string{"--raft-multiplier", strconv.Itoa(controlplane.DefaultRaftMultiplier)}
+}
+
 // startCluster starts a fake cloud and n agents that bootstrap together.
 func startCluster(t testing.TB, n int, extra ...string) *cluster {
 	t.Helper()
@@ -197,7 +205,12 @@ func (c *cluster) start(nd *node, join, fakeURL string) {
 		// flight holds its group for seconds, not the defaults' 30 s. A test
 		// that needs other values passes them in extra, which come last and
 		// win.
-		"--cloud-timeout", "5s", "--cloud-settle", "1s"}
+		"--cloud-timeout", "5s", "--cloud-settle", "1s",
+		// Raft's base timing (500 ms): these tests' bounds assume a lost
+		// leader is replaced in about a second, and every cluster's first
+		// election waits one heartbeat timeout. The load and failover
+		// benchmarks pass the agent's default multiplier (raftDefault).
+		"--raft-multiplier", "1"}
 	if fakeURL != "" {
 		args = append(args, "--fake-cloud", fakeURL)
 	}

@@ -47,6 +47,13 @@ func BenchmarkScale(b *testing.B) {
 	// "Memory"), set for them only: the benchmark process holds the
 	// seeded state too.
 	limit := os.Getenv("CAPSTAN_SCALE_GOMEMLIMIT")
+	// CAPSTAN_SCALE_RAFT_MULTIPLIER is the agents' --raft-multiplier
+	// (default: the agent's default), to measure elections under load at
+	// another Raft timing (BENCHMARKS.md, "Elections under load").
+	raftArgs := raftDefault()
+	if m := os.Getenv("CAPSTAN_SCALE_RAFT_MULTIPLIER"); m != "" {
+		raftArgs = []string{"--raft-multiplier", m}
+	}
 	for range b.N {
 		var seeded string
 		c := startClusterWith(b, 3, func(c *cluster) {
@@ -67,7 +74,7 @@ func BenchmarkScale(b *testing.B) {
 					return err
 				}
 			}
-		}, "--log-level", logLevel)
+		}, append(raftArgs, "--log-level", logLevel)...)
 		for _, nd := range c.nodes {
 			b.Logf("%s: pid %d, pprof at http://%s/debug/pprof/", nd.id, nd.cmd.Process.Pid, debugAddr(b, nd))
 		}

@@ -125,7 +125,10 @@ const (
 	// blind step (never below the recommendation or the upper bounds).
 	RuleForecastRelease
 	// RuleForecastHold means an upper bound reached the held capacity, so
-	// the stabilization hold stood.
+	// the stabilization hold stood. The bounds are over the lead (the
+	// highest forecast for each data step up to the decided forecast's
+	// time); the record's Upper is the decided forecast's own, so a hold
+	// can rest on a higher bound earlier in the lead than the one shown.
 	RuleForecastHold
 	// RuleNoiseRelease means anti-flapping would have damped the scale-in,
 	// but no forecast raised a scale-out since the last scale-in (so none

@@ -59,8 +59,12 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	*d = Decision{}
 	d.Time, d.Current, d.Ready, d.NumMetrics = now, in.Current, in.Ready, len(p.Metrics)
 	current := in.Current
-	predicting := p.Predictive.Mode == PredictForecastOnly || p.Predictive.Mode == PredictForecastAndScale
+	// The mode is a string: compared once here, not at each of the steps
+	// below that depend on it.
+	scaling := p.Predictive.Mode == PredictForecastAndScale
+	predicting := scaling || p.Predictive.Mode == PredictForecastOnly
 	lead := p.Predictive.Lead.D()
+	at := newInstant(now) // now for the per-metric time arithmetic below
 	if predicting && len(s.Models) != len(p.Metrics) {
 		s.Models = make([]MetricModel, len(p.Metrics))
 	}
@@ -69,21 +73,13 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	anyFresh, anyStale, allTolerance := false, false, true
 	var evidence time.Time // the newest fresh sample: what a recommendation rests on
 	reactive, predictive := 0, 0
-	// guard is the size the forecasts' upper bounds over the lead need;
-	// guarded is false unless every metric has a fresh, trusted forecast
-	// with an upper bound, so the guard never speaks for a metric it does
-	// not know.
-	guard, guarded := 0, predicting && len(p.Metrics) > 0
-	// noise is the widest spread of the metrics' forecast errors at the
-	// lead, in instances; noiseKnown is false unless every metric has one.
-	noise, noiseKnown := 0.0, predicting && len(p.Metrics) > 0
 	for i := range p.Metrics {
 		m := &p.Metrics[i]
 		smp := in.Metrics[i]
 		mp := &d.Metrics[i]
 		mp.Forecast, mp.Skill, mp.Upper, mp.RaiseGain = math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		mp.Value = smp.Value
-		fresh := smp.Present && isFinite(smp.Value) && now.Sub(smp.Time) <= p.StaleAfter.D()
+		fresh := smp.Present && isFinite(smp.Value) && at.sub(smp.Time) <= p.StaleAfter.D()
 		if !fresh {
 			mp.Stale = true
 			anyStale = true
@@ -100,7 +96,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			continue
 		}
 		mm := &s.Models[i]
-		fitted := configureSeason(p, mm, in.History[i], now)
+		fitted := configureSeason(p, mm, in.History[i], at)
 		if !smp.Present || !isFinite(smp.Value) {
 			continue
 		}
@@ -123,14 +119,14 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		// up minute by minute on a 30-minute trace, one scale-out per
 		// evaluation; observe's forecast (for the sample time + lead) is
 		// the one that is scored.
-		switch target := smp.Time.Add(mm.Model.Step + lead); {
-		case target.Before(now.Add(lead)): // a sample older than a step
+		switch step := mm.Model.Step + lead; {
+		case at.afterSum(lead, smp.Time, step): // a sample older than a step
 			f = anchoredForecast(mm, y, smp.Time, now.Add(lead))
 		case math.IsNaN(f) && mm.Model.LastUnixNano == smp.Time.UnixNano(): // between samples
 			_, decided := mm.horizonsFor(lead)
 			f = mm.Model.ForecastAhead(decided) + mm.Persist*(y-mm.Model.ForecastAhead(forecast.Horizon{}))
 		case math.IsNaN(f):
-			f = anchoredForecast(mm, y, smp.Time, target)
+			f = anchoredForecast(mm, y, smp.Time, smp.Time.Add(step))
 		}
 		if isFinite(f) {
 			mp.Forecast = max(f, 0)
@@ -146,21 +142,12 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// persistence lately, as on a fall) or NaN (nothing lost by
 			// holding) does not veto.
 			mp.Trusted = mp.Skill > 0 && !(mp.RaiseGain < 0)
-			mp.Upper = max(mm.Upper(mp.Forecast), 0)
+			sd, spread := mm.Spread()
+			mp.Upper = max(mm.upper(mp.Forecast, sd, spread), 0)
 			if mp.Trusted {
 				predictive = max(predictive, mp.Predictive)
 			}
 		}
-		if sd, ok := mm.Spread(); ok && m.Target > 0 {
-			noise = max(noise, sd/m.Target)
-		} else {
-			noiseKnown = false
-		}
-		if mp.Stale || !mp.Trusted || !isFinite(mp.Upper) {
-			guarded = false
-			continue
-		}
-		guard = max(guard, mp.Reactive, ceilSize(mp.Upper/m.Target))
 	}
 	d.Reactive, d.Predictive, d.Stale = reactive, predictive, anyStale
 
@@ -170,7 +157,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	if anyFresh && allTolerance {
 		bound = LimitTolerance
 	}
-	if p.Predictive.Mode == PredictForecastAndScale && predictive > rec {
+	if scaling && predictive > rec {
 		rec = predictive
 		d.UsedForecast = true
 		bound = LimitNone
@@ -189,6 +176,14 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		bound = LimitStaleData
 	}
 	d.Recommended = rec
+	// The guard (guardSize) speaks only where capacity may be released
+	// (the recommendation below the current size, so a hold or a scale-in
+	// follows), and is worked out only then: it forecasts every data step
+	// of the lead.
+	guard, guarded := 0, false
+	if scaling && rec < current {
+		guard, guarded = guardSize(p, in, &s, d, now)
+	}
 
 	// 3. Scale-in stabilization over a monotonic queue of recommendations.
 	// Only a new fresh sample is evidence: a hold forced by stale data says
@@ -216,7 +211,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// reactive proposal); when one reaches it, the hold stands. Without this,
 	// capacity added ahead of a predicted peak is paid for a whole window
 	// after the peak has passed.
-	if bound == LimitStabilization && guarded && p.Predictive.Mode == PredictForecastAndScale {
+	if bound == LimitStabilization && guarded {
 		// A release smaller than the tolerance band would be followed by
 		// another at nearly every evaluation as the bound drifts down.
 		switch to := max(guard, rec); {
@@ -240,7 +235,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// cooldown where one is set), and after a peak on a 5-minute trace it
 	// was paid for up to an hour longer than the HPA reference's.
 	guardedTo := current
-	if guarded && p.Predictive.Mode == PredictForecastAndScale && desired < current {
+	if guarded && desired < current {
 		guardedTo = min(current, max(guard, rec, desired))
 	}
 
@@ -275,13 +270,15 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// 5-minute traces a forecast is trusted most of the time, so every
 	// reactive swing was damped too, at 1.07-1.20x the reference's
 	// instance-hours.)
-	s.Reversals = pruneBefore(s.Reversals, now.Add(-flapWindow(p)), timeOf)
+	if len(s.Reversals) > 0 { // the cut is a time.Time sum: only worked out when there is something to prune
+		s.Reversals = pruneBefore(s.Reversals, now.Add(-flapWindow(p)), timeOf)
+	}
 	d.Reversals = len(s.Reversals)
 	if desired < current && len(s.Reversals) >= flapMinReversals && !s.LastScaleOut.IsZero() {
 		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D())
-		switch {
+		switch noise, known := noiseSpread(p, &s, predicting); {
 		case !now.Before(s.LastScaleOut.Add(wait)):
-		case noiseKnown && !s.LastForecastScaleOut.After(s.LastScaleIn) && float64(current-desired) >= max(1, flapNoiseZ*noise):
+		case known && !s.LastForecastScaleOut.After(s.LastScaleIn) && float64(current-desired) >= max(1, flapNoiseZ*noise):
 			d.ScaleInRule = RuleNoiseRelease
 		default:
 			desired, bound, d.Damped = current, LimitFlapping, true
@@ -289,7 +286,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	}
 
 	// 5. Rate limits.
-	s.Changes = pruneBefore(s.Changes, now.Add(-max(p.ScaleOut.MaxStep.Period.D(), p.ScaleIn.MaxStep.Period.D())), changeAt)
+	if len(s.Changes) > 0 {
+		s.Changes = pruneBefore(s.Changes, now.Add(-max(p.ScaleOut.MaxStep.Period.D(), p.ScaleIn.MaxStep.Period.D())), changeAt)
+	}
 	if desired > current {
 		if limit, ok := upperLimit(p.ScaleOut.MaxStep, s.Changes, current, now); ok && desired > limit {
 			desired, bound = max(limit, current), LimitRateLimit
@@ -439,7 +438,9 @@ func ceilSize(x float64) int {
 // window and, when add is set, adds rec, dropping entries no higher than rec
 // first (they can never be the maximum again). It reuses q's storage.
 func pushRecommendation(q []Recommendation, now time.Time, rec int, add bool, window time.Duration) []Recommendation {
-	q = pruneBefore(q, now.Add(-window), recommendationAt)
+	if len(q) > 0 {
+		q = pruneBefore(q, now.Add(-window), recommendationAt)
+	}
 	if window <= 0 || !add {
 		return q
 	}
@@ -468,6 +469,27 @@ const (
 	// minFlapWindow is the shortest flapping window.
 	minFlapWindow = time.Hour
 )
+
+// noiseSpread is the widest spread of the metrics' forecast errors at the
+// lead, in instances (MetricModel.Spread over the metric's target), for the
+// noise release; known is false with prediction off and unless every metric
+// has one, so the release never judges by a noise it does not know. (It
+// used to be gathered in the metric loop after two early continues, so a
+// metric whose young model had no spread yet was skipped, and alone it left
+// a noise of 0: every damped scale-in of an instance went through.)
+func noiseSpread(p *Policy, s *State, predicting bool) (noise float64, known bool) {
+	if !predicting || len(p.Metrics) == 0 || len(s.Models) != len(p.Metrics) {
+		return 0, false
+	}
+	for i := range p.Metrics {
+		sd, ok := s.Models[i].Spread()
+		if !ok || !(p.Metrics[i].Target > 0) {
+			return 0, false
+		}
+		noise = max(noise, sd/p.Metrics[i].Target)
+	}
+	return noise, true
+}
 
 // flapWindow is how far back reversals count: eight times the longer of the
 // scale-in stabilization window and cooldown, and at least an hour, so the

@@ -468,41 +468,11 @@ func BenchmarkEvaluate(b *testing.B) {
 }
 
 func benchmarkEvaluate(b *testing.B, into bool) {
-	p := basePolicy(
-		Metric{Name: "cpu", Type: MetricCPU, Target: 60},
-		Metric{Name: "rps", Type: MetricRequestRate, Target: 200},
-		Metric{Name: "jobs", Type: MetricQueueDepth, Target: 50},
-	)
-	p.Tolerance = 0.1
-	p.ScaleOut = ScaleOut{Cooldown: Duration(time.Minute), MaxStep: MaxStep{Instances: 4, Percent: 100, Period: Duration(time.Minute)}}
-	p.ScaleIn = ScaleIn{Cooldown: Duration(5 * time.Minute), Stabilization: Duration(5 * time.Minute), MaxStep: MaxStep{Instances: 2, Percent: 10, Period: Duration(time.Minute)}}
-	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(3 * time.Minute), Season: Season{Period: 24 * time.Hour}, History: Duration(7 * 24 * time.Hour)}
-	var (
-		s State
-		d Decision
-	)
-	in := Inputs{Current: 10, Ready: 10}
-	step := func(i int) {
-		now := t0.Add(time.Duration(i) * 10 * time.Second)
-		phase := 2 * math.Pi * float64(i%8640) / 8640
-		in.Metrics[0] = Sample{Time: now, Value: 55 + 10*math.Sin(phase), Present: true}
-		in.Metrics[1] = Sample{Time: now, Value: 2000 + 500*math.Sin(phase), Present: true}
-		in.Metrics[2] = Sample{Time: now, Value: 400 + 100*math.Cos(phase), Present: true}
-		if into {
-			EvaluateInto(&d, &p, &in, s, now)
-		} else {
-			d = Evaluate(p, in, s, now)
-		}
-		s = d.Next
-		in.Current, in.Ready = d.Desired, d.Desired
-	}
-	for i := 0; i < 10000; i++ { // reach steady state: models configured, queues at capacity
-		step(i)
-	}
+	step := steadyEvaluations(into)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		step(10000 + i)
+		step()
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capstan-io/capstan/policy/forecast"
 )
 
 // trainRamp feeds a ramp of request rate (slope per minute, with a fixed
@@ -258,7 +260,12 @@ func TestGuardedPace(t *testing.T) {
 		rule     ScaleInRule
 		bound    Limit
 	}{
-		{"falling ramp sheds past max_step", PredictForecastAndScale, -10, 0, 1000, 40, false, RuleForecastRelease, LimitNone},
+		// The sample a little below the ramp, so the reactive proposal (20)
+		// also covers what the first minutes of the lead need (about
+		// 1950 - 10 a minute): the guard agrees with it and max_step
+		// decides nothing. (A sudden drop would leave the guard above the
+		// reactive proposal, and max_step would pace the rest.)
+		{"falling ramp sheds past max_step", PredictForecastAndScale, -10, 0, 1950, 40, false, RuleForecastRelease, LimitNone},
 		{"forecast-only keeps max_step", PredictForecastOnly, -10, 0, 1000, 40, false, RuleNone, LimitRateLimit},
 		{"cooldown still holds", PredictForecastAndScale, -10, 0, 1000, 40, true, RuleNone, LimitCooldown},
 		// A rise with a single low sample: the upper bound reaches the
@@ -373,6 +380,178 @@ func TestNoiseRelease(t *testing.T) {
 			}
 			if r := d.Record(p); r.ScaleInRule != RuleNoiseRelease || r.Damped || !strings.Contains(r.Reason, "noise-release") {
 				t.Fatalf("the record must name the release: %+v", r)
+			}
+		})
+	}
+}
+
+// TestForecastGuardLooksOverTheLead: the forecast-guarded release lets held
+// capacity go only when the forecasts for every data step up to the decided
+// forecast's time (the sample's time plus the step plus the lead) allow it,
+// not when the decided forecast alone does. A daily shape that peaks on the
+// way keeps the hold; the same shape flat, or peaking only after that time,
+// releases it.
+func TestForecastGuardLooksOverTheLead(t *testing.T) {
+	now := t0.Add(10 * time.Hour)
+	tests := []struct {
+		name    string
+		peak    time.Duration // when the daily shape adds 800 (0: never)
+		decided float64       // the forecast the decision uses, at now + 6 minutes
+		rule    ScaleInRule
+		bound   Limit
+		want    int
+	}{
+		{"flat shape releases", 0, 1000, RuleForecastRelease, LimitNone, 12},
+		{"peak two minutes ahead holds", 2 * time.Minute, 1000, RuleForecastHold, LimitStabilization, 20},
+		{"peak at the decided time holds", 6 * time.Minute, 1800, RuleForecastHold, LimitStabilization, 20},
+		{"peak after the decided time releases", 9 * time.Minute, 1000, RuleForecastRelease, LimitNone, 12},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := guardPolicy()
+			mm := trustedDailyModel(now, 100)
+			if tc.peak > 0 {
+				// The seasonal component is interpolated between slot
+				// centres: the peak's slot and the one before it carry the
+				// 800 at the whole minute, and nothing else does.
+				at := now.Add(tc.peak)
+				slot := int((at.UnixNano() % int64(24*time.Hour)) / int64(time.Minute))
+				mm.Model.Season[slot-1], mm.Model.Season[slot] = 800, 800
+			}
+			s := State{Models: []MetricModel{mm}, Recommendations: []Recommendation{{At: now.Add(-10 * time.Minute), Size: 20}}}
+			in := Inputs{Current: 20, Ready: 20}
+			in.Metrics[0] = Sample{Time: now, Value: 1000, Present: true}
+			d := Evaluate(p, in, s, now)
+			mp := d.Metrics[0]
+			if !mp.Trusted || math.Abs(mp.Forecast-tc.decided) > 1e-6 {
+				t.Fatalf("forecast %v trusted %v: want the shape at the decided time, trusted", mp.Forecast, mp.Trusted)
+			}
+			if d.ScaleInRule != tc.rule || d.Bound != tc.bound || d.Desired != tc.want {
+				t.Fatalf("rule %v bound %v desired %d, want %v %v %d (%s)", d.ScaleInRule, d.Bound, d.Desired, tc.rule, tc.bound, tc.want, d.Explain(p))
+			}
+			// Evaluating again between two samples takes the same path
+			// through the guard, which forecasts without allocating.
+			next := d.Next
+			if allocs := testing.AllocsPerRun(20, func() { next = Evaluate(p, in, next, now).Next }); allocs != 0 {
+				t.Fatalf("%v allocations per evaluation through the guard", allocs)
+			}
+		})
+	}
+}
+
+// guardPolicy is a forecast-and-scale policy with a daily season, a 5-minute
+// lead and a 30-minute stabilization window, evaluated every minute: the
+// setting of the hand-built models below.
+func guardPolicy(metrics ...Metric) Policy {
+	p := basePolicy(metrics...)
+	p.EvaluationInterval = Duration(time.Minute)
+	p.ScaleIn.Stabilization = Duration(30 * time.Minute)
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(5 * time.Minute),
+		Season: Season{Period: 24 * time.Hour}, History: Duration(24 * time.Hour)}
+	return p
+}
+
+// trustedDailyModel is a model already chosen for guardPolicy and trusted:
+// level 1000, no trend, a flat daily season of one-minute slots, a forecast
+// error of sd (the upper bound adds 1.645 sd) and skill 0.5, last fed a
+// minute before now.
+func trustedDailyModel(now time.Time, sd float64) MetricModel {
+	var mm MetricModel
+	mm.Model.Reset(24*time.Hour, time.Minute)
+	mm.Model.Level, mm.Model.Count, mm.Model.LastUnixNano = 1000, 100, now.Add(-time.Minute).UnixNano()
+	mm.Params, mm.Persist = forecast.DefaultParams(), 1
+	mm.CheckedAt, mm.Scored = now, 50
+	mm.ErrForecast, mm.ErrNaive, mm.ErrSquare = 1, 2, sd*sd
+	return mm
+}
+
+// TestForecastGuardNeedsEveryMetric: the guard releases held capacity only
+// when every metric has a trusted forecast with an upper bound. A metric
+// whose model has not yet made a forecast (too few observations) used to be
+// skipped: alone, nothing at all then held the window, and beside a trusted
+// one, that one's bound released capacity the other might need.
+func TestForecastGuardNeedsEveryMetric(t *testing.T) {
+	now := t0.Add(10 * time.Hour)
+	young := func() MetricModel {
+		var mm MetricModel
+		mm.Model.Reset(24*time.Hour, time.Minute)
+		mm.Model.Level, mm.Model.Count, mm.Model.LastUnixNano = 500, 1, now.Add(-time.Minute).UnixNano()
+		mm.Params, mm.Persist, mm.CheckedAt = forecast.DefaultParams(), 1, now
+		return mm
+	}
+	rps := func(name string) Metric { return Metric{Name: name, Type: MetricRequestRate, Target: 100} }
+	tests := []struct {
+		name   string
+		p      Policy
+		models []MetricModel
+		values []float64
+		rule   ScaleInRule
+		want   int
+	}{
+		{"a trusted forecast alone releases", guardPolicy(), []MetricModel{trustedDailyModel(now, 100)}, []float64{1000}, RuleForecastRelease, 12},
+		{"a young model alone holds", guardPolicy(), []MetricModel{young()}, []float64{500}, RuleNone, 20},
+		{"a young model beside a trusted one holds", guardPolicy(rps("a"), rps("b")),
+			[]MetricModel{trustedDailyModel(now, 100), young()}, []float64{1000, 500}, RuleNone, 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := State{Models: tc.models, Recommendations: []Recommendation{{At: now.Add(-10 * time.Minute), Size: 20}}}
+			in := Inputs{Current: 20, Ready: 20}
+			for i, v := range tc.values {
+				in.Metrics[i] = Sample{Time: now, Value: v, Present: true}
+			}
+			d := Evaluate(tc.p, in, s, now)
+			if d.ScaleInRule != tc.rule || d.Desired != tc.want {
+				t.Fatalf("rule %v desired %d, want %v %d (%s)", d.ScaleInRule, d.Desired, tc.rule, tc.want, d.Explain(tc.p))
+			}
+			if tc.rule == RuleNone && d.Bound != LimitStabilization {
+				t.Fatalf("bound %v, want the stabilization hold (%s)", d.Bound, d.Explain(tc.p))
+			}
+		})
+	}
+}
+
+// TestNoiseReleaseNeedsEveryMetricsSpread: anti-flapping's noise release
+// lets a damped scale-in through only when it sheds more than twice the
+// forecast-error spread of a series whose spread is known. A young model
+// (no forecast scored yet) used to count as a spread of 0, so every damped
+// scale-in went through.
+func TestNoiseReleaseNeedsEveryMetricsSpread(t *testing.T) {
+	now := t0.Add(10 * time.Hour)
+	young := func() MetricModel {
+		var mm MetricModel
+		mm.Model.Reset(24*time.Hour, time.Minute)
+		mm.Model.Level, mm.Model.Count, mm.Model.LastUnixNano = 500, 1, now.Add(-time.Minute).UnixNano()
+		mm.Params, mm.Persist, mm.CheckedAt = forecast.DefaultParams(), 1, now
+		return mm
+	}
+	tests := []struct {
+		name string
+		mm   MetricModel
+		rule ScaleInRule
+		want int
+	}{
+		{"a spread of 1 instance: a shed of 15 is beyond the noise", trustedDailyModel(now, 100), RuleNoiseRelease, 5},
+		{"a spread of 10 instances: a shed of 15 is within it", trustedDailyModel(now, 1000), RuleNone, 20},
+		{"a young model: no spread known", young(), RuleNone, 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := guardPolicy()
+			// Three reversals in the last half hour, the last a scale-out a
+			// minute ago that the reactive rule bought: a scale-in now waits
+			// (1 + 3) stabilization windows unless it is beyond the noise.
+			s := State{Models: []MetricModel{tc.mm}, LastAction: ActionScaleOut,
+				LastScaleOut: now.Add(-time.Minute), LastScaleIn: now.Add(-3 * time.Minute),
+				Reversals: []time.Time{now.Add(-20 * time.Minute), now.Add(-10 * time.Minute), now.Add(-time.Minute)}}
+			in := Inputs{Current: 20, Ready: 20}
+			in.Metrics[0] = Sample{Time: now, Value: 500, Present: true}
+			d := Evaluate(p, in, s, now)
+			if d.ScaleInRule != tc.rule || d.Desired != tc.want {
+				t.Fatalf("rule %v desired %d, want %v %d (%s)", d.ScaleInRule, d.Desired, tc.rule, tc.want, d.Explain(p))
+			}
+			if damped := tc.want == 20; d.Damped != damped || (damped && d.Bound != LimitFlapping) {
+				t.Fatalf("damped %v bound %v, want damped %v by flapping (%s)", d.Damped, d.Bound, damped, d.Explain(p))
 			}
 		})
 	}

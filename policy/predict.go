@@ -45,6 +45,19 @@ const (
 // plus the lead (NaN when none was made), so an evaluation need not repeat
 // it. It reuses the state's buffers.
 func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
+	resid, ok := learn(mm, tn, y, lead)
+	if !ok {
+		return math.NaN()
+	}
+	_, decided := mm.horizonsFor(lead)
+	return mm.Model.ForecastAhead(decided) + mm.Persist*resid
+}
+
+// learn is observe without the decision's forecast, which a backtest does
+// not read: it scores, observes and remembers the scored forecast, and
+// returns the in-sample residual, with false while the model has seen too
+// few observations to forecast.
+func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid float64, ok bool) {
 	done := 0
 	for done < len(mm.Pending) && mm.Pending[done].At <= tn {
 		pf := mm.Pending[done]
@@ -76,16 +89,16 @@ func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
 	}
 	fitted := mm.Model.ObserveNanos(tn, y, mm.Params)
 	if mm.Model.Count < minForecastObservations {
-		return math.NaN()
+		return 0, false
 	}
-	scored, decided := mm.horizonsFor(lead)
-	resid := y - fitted
+	scored, _ := mm.horizonsFor(lead)
+	resid = y - fitted
 	f := mm.Model.ForecastAhead(scored) + mm.Persist*resid
 	at := tn + int64(lead)
 	if lead > 0 && isFinite(f) && roomForForecast(len(mm.Pending), at, mm.Pending, lead) {
 		mm.Pending = append(mm.Pending, PendingForecast{At: at, Forecast: f, Naive: y})
 	}
-	return mm.Model.ForecastAhead(decided) + mm.Persist*resid
+	return resid, true
 }
 
 // horizonsFor returns the horizons of the scored forecast (the lead) and of
@@ -121,6 +134,63 @@ func anchoredForecast(mm *MetricModel, observed float64, observedAt, target time
 	return m.Forecast(target, mm.Params) + mm.Persist*(observed-at)
 }
 
+// maxGuardPoints bounds the forecasts upperOverLead looks at: one per data
+// step, but no more than this on very fine data or a long lead.
+const maxGuardPoints = 16
+
+// guardSize is the size the forecasts' upper bounds over the lead need: for
+// every metric the larger of its reactive proposal and, in instances, its
+// upper bound over the lead (upperOverLead). ok is false unless every
+// metric has a fresh, trusted forecast with an upper bound, so the guard
+// never speaks for a metric it does not know: one whose model has not yet
+// made a forecast included (it used to be skipped, and the others' bounds,
+// or none at all, released the hold).
+func guardSize(p *Policy, in *Inputs, s *State, d *Decision, now time.Time) (guard int, ok bool) {
+	if len(p.Metrics) == 0 || len(s.Models) != len(p.Metrics) {
+		return 0, false
+	}
+	for i := range p.Metrics {
+		if mp := &d.Metrics[i]; mp.Stale || !mp.Trusted || !isFinite(mp.Upper) {
+			return 0, false
+		}
+	}
+	lead := p.Predictive.Lead.D()
+	for i := range p.Metrics {
+		m, smp, mp, mm := &p.Metrics[i], &in.Metrics[i], &d.Metrics[i], &s.Models[i]
+		// The decided forecast's time, as Evaluate works it out.
+		end := smp.Time.Add(mm.Model.Step + lead)
+		if later := now.Add(lead); end.Before(later) {
+			end = later
+		}
+		up := upperOverLead(mm, demand(m, smp.Value, in), smp.Time, end, mp.Forecast)
+		guard = max(guard, mp.Reactive, ceilSize(up/m.Target))
+	}
+	return guard, true
+}
+
+// upperOverLead is the upper bound (MetricModel.Upper) of the highest
+// demand forecast for the samples due after the one observed at at, one
+// data step apart, up to end, where decided is the forecast the decision
+// uses. Releasing held capacity is a bet that none of those samples needs
+// it: the samples come at each step, and a forecast dip at end says
+// nothing about a peak the daily shape puts on the way. (The guard used to
+// read the bound at end alone, and released capacity for a dip the seasonal
+// model placed there while demand in between still needed it: BENCHMARKS.md,
+// issue 9 round eight.) The points on the way are anchored as the decided
+// forecast between two samples is (anchoredForecast).
+func upperOverLead(mm *MetricModel, y float64, at, end time.Time, decided float64) float64 {
+	hi := decided
+	if st := mm.Model.Step; st > 0 {
+		every := max(st, end.Sub(at)/maxGuardPoints)
+		m := &mm.Model
+		// NaN when there is no point before end: the comparison is false.
+		if f := m.MaxForecast(at.Add(st), end, every, mm.Params) + mm.Persist*(y-m.Forecast(at, mm.Params)); f > hi {
+			hi = max(f, 0)
+		}
+	}
+	return max(mm.Upper(hi), 0)
+}
+
 // NeedsHistory reports whether the next evaluation of p with state s at
 // now will (re)build a forecasting model and so read Inputs.History. The
 // caller can skip assembling history windows otherwise: steady-state
@@ -142,7 +212,7 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 			return true
 		case season.Auto && now.Sub(mm.CheckedAt) >= seasonRecheck:
 			return true
-		case mm.retuneDue(now, p.Predictive.History.D()):
+		case mm.retuneDue(newInstant(now), p.Predictive.History.D()):
 			return true
 		}
 	}
@@ -156,8 +226,8 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 // log4 of the window's length times, which keeps tuning to a small share of
 // a replay's time; once it is full, the choice follows the data window by
 // window.
-func (m *MetricModel) retuneDue(now time.Time, history time.Duration) bool {
-	return !m.TunedAt.IsZero() && now.Sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
+func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
+	return !m.TunedAt.IsZero() && now.sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
 }
 
 // configureSeason (re)builds a metric's model when its season must change:
@@ -168,17 +238,18 @@ func (m *MetricModel) retuneDue(now time.Time, history time.Duration) bool {
 // predecessor's, and does not have to wait for fresh ones. It returns the
 // history the model was rebuilt from (an empty Window when it was not), so
 // the caller does not feed a reading that history already holds again.
-func configureSeason(p *Policy, mm *MetricModel, hist Window, now time.Time) (fitted Window) {
+func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitted Window) {
 	season := p.Predictive.Season
-	retune := mm.retuneDue(now, p.Predictive.History.D())
+	retune := mm.retuneDue(at, p.Predictive.History.D())
 	if !mm.CheckedAt.IsZero() && !retune {
 		if !season.Auto && mm.Model.Period == season.Period {
 			return Window{} // configured season already in place
 		}
-		if season.Auto && now.Sub(mm.CheckedAt) < seasonRecheck {
+		if season.Auto && at.sub(mm.CheckedAt) < seasonRecheck {
 			return Window{}
 		}
 	}
+	now := at.t
 	mm.CheckedAt = now
 	lead := p.Predictive.Lead.D()
 	hist = trimWindow(hist, now, p.Predictive.History.D())
@@ -415,7 +486,15 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	warm, start := hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step)
 	bt.seeded(m, warm, start, hist.Step, period) // forecast.Fit, sharing its first half
 	m.Absorb(warm, start, params)
+	// The forecasts in flight are bt.pending[head:]: scoring one moves head
+	// on instead of shifting the rest down, which cost a memmove per value;
+	// the buffer is compacted only when an append would outgrow it, which
+	// room for four times the most in flight makes rare.
+	if cap(bt.pending) < 4*maxPending {
+		bt.pending = make([]pendingParts, 0, 4*maxPending)
+	}
 	bt.pending = bt.pending[:0]
+	head := 0
 	ahead := m.Horizon(lead, params)
 	n := 0
 	tn := hist.Start.Add(time.Duration(scoreFrom-1) * hist.Step).UnixNano()
@@ -424,17 +503,19 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 		if !isFinite(y) {
 			continue
 		}
-		done := 0
+		done := head
 		for done < len(bt.pending) && bt.pending[done].at <= tn {
-			pf := bt.pending[done]
+			pf := &bt.pending[done]
 			for i, k := range tunePersist {
 				losses[i] += asymmetricLoss(y - pf.base - k*pf.resid)
 			}
 			n++
 			done++
 		}
-		if done > 0 {
-			bt.pending = bt.pending[:copy(bt.pending, bt.pending[done:])]
+		if done > head {
+			if head = done; head == len(bt.pending) {
+				bt.pending, head = bt.pending[:0], 0
+			}
 			if slices.Min(losses[:]) > limit {
 				return losses, false
 			}
@@ -445,12 +526,15 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 			continue
 		}
 		at := tn + int64(lead)
-		if k := len(bt.pending); lead <= 0 || k == maxPending || (k > 0 && at-bt.pending[k-1].at < int64(lead)/maxPending) {
+		if k := len(bt.pending) - head; lead <= 0 || k == maxPending || (k > 0 && at-bt.pending[len(bt.pending)-1].at < int64(lead)/maxPending) {
 			continue // the spacing observe keeps (roomForForecast)
 		}
 		base := m.ForecastAhead(ahead)
 		resid := y - fitted
 		if isFinite(base) && isFinite(resid) {
+			if head > 0 && len(bt.pending) == cap(bt.pending) {
+				bt.pending, head = bt.pending[:copy(bt.pending, bt.pending[head:])], 0
+			}
 			bt.pending = append(bt.pending, pendingParts{at: at, base: base, resid: resid})
 		}
 	}
@@ -498,7 +582,7 @@ func backtest(mm *MetricModel, hist Window, period, warmup, lead time.Duration, 
 	tn := hist.Start.Add(time.Duration(scoreFrom) * hist.Step).UnixNano()
 	for _, v := range hist.Values[scoreFrom:] {
 		if isFinite(v) {
-			observe(mm, tn, v, lead)
+			learn(mm, tn, v, lead)
 		}
 		tn += int64(hist.Step)
 	}

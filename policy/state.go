@@ -145,6 +145,12 @@ const upperZ = 1.645
 // lead-ahead error. NaN until enough forecasts are scored.
 func (m *MetricModel) Upper(f float64) float64 {
 	sd, ok := m.Spread()
+	return m.upper(f, sd, ok)
+}
+
+// upper is Upper with the Spread already worked out (sd, ok), for
+// Evaluate, which also reads the spread for the noise release.
+func (m *MetricModel) upper(f, sd float64, ok bool) float64 {
 	if !ok || !isFinite(f) {
 		return math.NaN()
 	}

@@ -134,7 +134,7 @@ func TestRetuneSchedule(t *testing.T) {
 	start := t0.Add(-time.Duration(len(values)) * 5 * time.Minute)
 	mm := MetricModel{CheckedAt: t0.Add(-6 * time.Hour), TunedAt: t0.Add(-6 * time.Hour), TunedSpan: 2 * time.Hour, Params: forecast.DefaultParams()}
 	mm.Model.Reset(24*time.Hour, 5*time.Minute)
-	configureSeason(&p, &mm, Window{Start: start, Step: 5 * time.Minute, Values: values}, t0)
+	configureSeason(&p, &mm, Window{Start: start, Step: 5 * time.Minute, Values: values}, newInstant(t0))
 	if !mm.TunedAt.Equal(t0) || mm.TunedSpan != time.Duration(len(values))*5*time.Minute || mm.Scored == 0 {
 		t.Fatalf("tuned at %v on %v with %d scores: want a retune now on the whole history", mm.TunedAt, mm.TunedSpan, mm.Scored)
 	}
@@ -149,7 +149,7 @@ func TestRetuneWithoutHistory(t *testing.T) {
 	mm := MetricModel{CheckedAt: t0.Add(-2 * time.Hour), TunedAt: t0.Add(-2 * time.Hour), TunedSpan: 10 * time.Minute}
 	mm.Model.Reset(time.Hour, time.Minute)
 	mm.Model.Observe(t0.Add(-time.Minute), 5, forecast.DefaultParams())
-	configureSeason(&p, &mm, Window{}, t0)
+	configureSeason(&p, &mm, Window{}, newInstant(t0))
 	s := State{Models: []MetricModel{mm}}
 	if s.NeedsHistory(p, t0.Add(time.Minute)) {
 		t.Fatal("still asks for history right after a retune that had none")

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capstan-io/capstan/cloud"
 )
@@ -51,6 +54,16 @@ type account struct {
 	// through zero, and a channel each cost an allocation per call).
 	readsWaiting int
 	readsGone    chan struct{}
+	// background holds the tickets of the background reads waiting, in
+	// the order they asked: only the first may take a token, so that
+	// background reads waiting together (the refresh's calls, four at a
+	// time) take turns instead of racing for each token, where one could
+	// lose every race until its deadline. nextTicket numbers them;
+	// backgroundTurn, made by a read that waits for its turn, is closed
+	// and dropped when the first leaves.
+	background     []uint64
+	nextTicket     uint64
+	backgroundTurn chan struct{}
 }
 
 func newAccount(provider, scope string, now func() time.Time, buckets [2]*aimd, g [2]accountGauges) *account {
@@ -186,12 +199,14 @@ func (a *account) acquire(ctx context.Context, k kind, cost int) (time.Time, err
 // background read can wait indefinitely while foreground reads keep the
 // bucket empty; its deadline ends that wait (ErrWaitExceeded).
 func (a *account) acquireBackground(ctx context.Context, cost int) (time.Time, error) {
-	counted := false
-	defer func() {
-		if counted {
-			a.gauges[read].waiting.Dec()
-		}
-	}()
+	w := waitCount{g: a.gauges[read].waiting}
+	defer w.done()
+	a.mu.Lock()
+	ticket := a.nextTicket
+	a.nextTicket++
+	a.background = append(a.background, ticket)
+	a.mu.Unlock()
+	defer a.leaveBackground(ticket)
 	for {
 		a.mu.Lock()
 		b := a.buckets[read]
@@ -214,6 +229,11 @@ func (a *account) acquireBackground(ctx context.Context, cost int) (time.Time, e
 				a.readsGone = make(chan struct{})
 			}
 			wake = a.readsGone
+		case a.background[0] != ticket:
+			if a.backgroundTurn == nil {
+				a.backgroundTurn = make(chan struct{})
+			}
+			wake = a.backgroundTurn
 		default:
 			tokens := b.lim.TokensAt(now)
 			need := float64(cost + backgroundReserve(b.lim.Burst(), cost))
@@ -233,10 +253,7 @@ func (a *account) acquireBackground(ctx context.Context, cost int) (time.Time, e
 			}
 		}
 		a.mu.Unlock()
-		if !counted {
-			counted = true
-			a.gauges[read].waiting.Inc()
-		}
+		w.waiting()
 		var timer *time.Timer
 		var tick <-chan time.Time
 		if wake == nil {
@@ -254,6 +271,19 @@ func (a *account) acquireBackground(ctx context.Context, cost int) (time.Time, e
 		if err := ctx.Err(); err != nil {
 			return time.Time{}, a.errWait(read, "a background read: the caller gave up while other calls went first: "+err.Error())
 		}
+	}
+}
+
+// leaveBackground takes a background read's ticket out of the queue,
+// and wakes the others when it was the first.
+func (a *account) leaveBackground(ticket uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	i := slices.Index(a.background, ticket)
+	a.background = slices.Delete(a.background, i, i+1)
+	if i == 0 && a.backgroundTurn != nil {
+		close(a.backgroundTurn)
+		a.backgroundTurn = nil
 	}
 }
 
@@ -289,12 +319,8 @@ func (a *account) writeDone() {
 
 // awaitNoWrites returns once no write is waiting for a token.
 func (a *account) awaitNoWrites(ctx context.Context) error {
-	counted := false
-	defer func() {
-		if counted {
-			a.gauges[read].waiting.Dec()
-		}
-	}()
+	w := waitCount{g: a.gauges[read].waiting}
+	defer w.done()
 	for {
 		a.mu.Lock()
 		if a.writesWaiting == 0 {
@@ -303,15 +329,36 @@ func (a *account) awaitNoWrites(ctx context.Context) error {
 		}
 		gone := a.writesGone
 		a.mu.Unlock()
-		if !counted {
-			counted = true
-			a.gauges[read].waiting.Inc()
-		}
+		w.waiting()
 		select {
 		case <-gone:
 		case <-ctx.Done():
 			return a.errWait(read, "the caller gave up while writes went first: "+ctx.Err().Error())
 		}
+	}
+}
+
+// waitCount counts one call in a waiting gauge while it waits: once, at
+// its first wait however often it waits again, until done. The reads'
+// waits (behind writes, behind other reads) loop, and were counted by
+// hand in each.
+type waitCount struct {
+	g       prometheus.Gauge
+	counted bool
+}
+
+// waiting counts the call, once.
+func (w *waitCount) waiting() {
+	if !w.counted {
+		w.counted = true
+		w.g.Inc()
+	}
+}
+
+// done uncounts the call if it was counted.
+func (w *waitCount) done() {
+	if w.counted {
+		w.g.Dec()
 	}
 }
 
@@ -336,6 +383,17 @@ func (a *account) done(k kind, granted time.Time, err error) (cut bool) {
 	}
 	a.gauges[k].rate.Set(b.rate())
 	return cut
+}
+
+// empty drops the tokens of both buckets at now (Budget.AssumeSpent).
+func (a *account) empty(now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, b := range a.buckets {
+		if b != nil {
+			b.empty(now)
+		}
+	}
 }
 
 // rate is the k bucket's current rate, 0 when it is unlimited.

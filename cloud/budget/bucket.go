@@ -83,10 +83,17 @@ func (b *aimd) throttled(now, granted time.Time) bool {
 	// The provider's bucket is empty: so is ours. Tokens left here would
 	// let a burst through at once and earn a second cut, and a third, for
 	// the one overload.
-	if left := int(b.lim.TokensAt(now)); left > 0 {
-		b.lim.AllowN(now, left)
-	}
+	b.empty(now)
 	return true
+}
+
+// empty drops the tokens the bucket holds at now; it refills from now at
+// its rate. A fresh bucket (full) emptied at a time before now holds at
+// now what it refilled since.
+func (b *aimd) empty(at time.Time) {
+	if left := int(b.lim.TokensAt(at)); left > 0 {
+		b.lim.AllowN(at, left)
+	}
 }
 
 // succeeded records a call the provider served: the rate grows by step for

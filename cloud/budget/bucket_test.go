@@ -3,6 +3,7 @@ package budget
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -384,5 +385,47 @@ func TestBackgroundReserve(t *testing.T) {
 		if got := backgroundReserve(tc.burst, tc.cost); got != tc.want {
 			t.Errorf("backgroundReserve(%d, %d) = %d, want %d", tc.burst, tc.cost, got, tc.want)
 		}
+	}
+}
+
+// TestBackgroundReadsInTurn: background reads waiting together (the
+// refresh's calls, four at a time) take their tokens in the order they
+// asked, so each waits for the ones before it only; racing for each token
+// instead, one could lose every race until its deadline while the others
+// were served (a new leader's first describes lost 6 of 102 groups so,
+// controlplane TestFirstDescribes). Rate 10/s from an empty bucket, a
+// reserve of 2: the i-th of n readers gets its token at 300 + 100·i ms.
+func TestBackgroundReadsInTurn(t *testing.T) {
+	for _, n := range []int{2, 4, 8} {
+		t.Run(fmt.Sprint(n, " readers"), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a := testAccount(t, 10, 0)
+				start := time.Now()
+				granted := make([]time.Duration, n)
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Go(func() {
+						ctx, cancel := context.WithTimeout(Background(context.Background()), time.Duration(300+100*i)*time.Millisecond+50*time.Millisecond)
+						defer cancel()
+						at, err := a.acquire(ctx, read, 1)
+						if err != nil {
+							t.Errorf("reader %d: %v", i, err)
+							return
+						}
+						granted[i] = at.Sub(start)
+					})
+					synctest.Wait() // reader i waits before reader i+1 asks
+				}
+				wg.Wait()
+				for i, g := range granted {
+					if want := time.Duration(300+100*i) * time.Millisecond; g != want {
+						t.Errorf("reader %d got its token at %s, want %s (in turn)", i, g, want)
+					}
+				}
+				if v := gaugeValue(a.gauges[read].waiting); v != 0 {
+					t.Errorf("waiting gauge %g after every read went", v)
+				}
+			})
+		})
 	}
 }

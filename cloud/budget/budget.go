@@ -12,11 +12,15 @@
 // fails with ErrWaitExceeded without being sent. Three priorities share
 // an account: writes go before reads when both wait, and foreground reads
 // before background reads (Background: the leader's periodic refresh),
-// which take only the tokens nobody else is waiting for. A throttle answer from the provider (cloud.ErrThrottled)
+// which take only the tokens nobody else is waiting for, in the order
+// they asked. A throttle answer from the provider (cloud.ErrThrottled)
 // cuts the bucket's rate multiplicatively and empties it; while calls
 // succeed the rate grows back by a fixed step per second up to the
 // configured rate (AIMD). The buckets are golang.org/x/time/rate
-// limiters; the package moves their limits.
+// limiters; the package moves their limits. The budget is the process's,
+// the provider's limit the account's: a process taking over another's
+// calls (a new leader) calls AssumeSpent, so that it starts with empty
+// buckets, as the provider's are after the old leader's calls.
 //
 // The decorator sits under cloud.Retrying, so each retry of a throttled
 // call takes a token again, at the rate the throttle cut.
@@ -201,6 +205,10 @@ type Budget struct {
 
 	mu       sync.Mutex
 	accounts map[[2]string]*account
+	// spentAt is when AssumeSpent was last called (zero: never): an
+	// account first used after it starts with what its buckets refilled
+	// since then, not full.
+	spentAt time.Time
 }
 
 // New checks opts and returns a Budget; its metrics are registered on
@@ -309,7 +317,35 @@ func (b *Budget) account(provider, scope string) *account {
 				spent: prometheus.NewCounter(prometheus.CounterOpts{Name: "unused"})}
 		}
 	}
+	if !b.spentAt.IsZero() {
+		for _, bk := range buckets {
+			if bk != nil {
+				bk.empty(b.spentAt)
+			}
+		}
+	}
 	a := newAccount(provider, scope, b.now, buckets, gauges)
 	b.accounts[key] = a
 	return a
+}
+
+// AssumeSpent makes the budget assume that every account's provider
+// bucket has just been emptied by another client: the tokens its own
+// buckets hold are dropped, and they refill from now at their current
+// rate; an account first used later starts with what it refilled since
+// now, not full. A control plane calls it when this process takes over
+// the calls of another, as a new Raft leader does: the old leader's calls
+// drew from the same provider buckets (the provider limits the account,
+// not the process), so a new leader that started from a full bucket of its
+// own sent a burst into an account bucket the old leader had just spent,
+// and was throttled (BENCHMARKS.md, cloud load run, Azure run 2). Rates
+// cut by throttles stay cut.
+func (b *Budget) AssumeSpent() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	b.spentAt = now
+	for _, a := range b.accounts {
+		a.empty(now)
+	}
 }

@@ -467,3 +467,66 @@ func TestNewRejects(t *testing.T) {
 		t.Errorf("aws %g/%g, gcp %g/%g: overrides not applied as given", aws.Read, aws.Write, gcp.Read, gcp.Write)
 	}
 }
+
+// TestAssumeSpent: after AssumeSpent (a new leader taking over the
+// account's calls) an account's buckets hold only what they refilled
+// since, whether the account was used before or is first used after it;
+// without it a bucket starts full. The clock starts at the real time and
+// only moves ahead, so that a deadline set on it is in the future: a call
+// whose token is not there when it asks is refused at once.
+func TestAssumeSpent(t *testing.T) {
+	cases := []struct {
+		name string
+		// usedBefore: the account made a call before AssumeSpent.
+		usedBefore, assume bool
+		after              time.Duration // the clock moves this far after AssumeSpent
+		wantReads          int           // reads that get a token at once (rate 10/s, bucket 10)
+		wantWrites         int           // writes (rate 4/s, bucket 4)
+	}{
+		{"a used account is emptied", true, true, 0, 0, 0},
+		{"a used account refills from then", true, true, 500 * time.Millisecond, 5, 2},
+		{"an account first used later starts from then", false, true, 500 * time.Millisecond, 5, 2},
+		{"and is full once a second has passed", false, true, 2 * time.Second, 10, 4},
+		{"without AssumeSpent a new account starts full", false, false, 0, 10, 4},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{t: time.Now()}
+			b, _ := newBudget(t, budget.Options{Read: budget.Rates{"aws": 10}, Write: budget.Rates{"aws": 4}, Now: clk.Now})
+			d := b.Wrap("aws", &recorder{})
+			g := awsRef("web", "us-east-1")
+			if tc.usedBefore {
+				if _, err := d.Describe(context.Background(), g); err != nil {
+					t.Fatal(err)
+				}
+				clk.Advance(time.Minute) // full again
+			}
+			if tc.assume {
+				b.AssumeSpent()
+			}
+			clk.Advance(tc.after)
+			// at once counts the calls that get a token without waiting:
+			// each has 50 ms by the budget's clock, less than a token's
+			// refill at either rate.
+			atOnce := func(call func(context.Context) error) int {
+				for n := 0; n < 20; n++ {
+					ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(50*time.Millisecond))
+					err := call(ctx)
+					cancel()
+					if errors.Is(err, budget.ErrWaitExceeded) {
+						return n
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				return 20
+			}
+			reads := atOnce(func(ctx context.Context) error { _, err := d.Describe(ctx, g); return err })
+			writes := atOnce(func(ctx context.Context) error { return d.SetDesired(ctx, g, 3) })
+			if reads != tc.wantReads || writes != tc.wantWrites {
+				t.Errorf("%d reads and %d writes at once, want %d and %d", reads, writes, tc.wantReads, tc.wantWrites)
+			}
+		})
+	}
+}

@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -67,6 +68,16 @@ type Options struct {
 	// SDK's default (https://compute.googleapis.com). It is applied after
 	// ClientOptions, so it wins over an option.WithEndpoint there.
 	Endpoint string
+	// HTTPClient, when set, is the client every SDK client sends through
+	// (it wins over an option.WithHTTPClient in ClientOptions), and the
+	// SDK's own list calls (the operations list Activities reads) then
+	// send their pages under the caller's context, which the SDK's List
+	// methods leave off their requests: a cancelled or expired list stops
+	// at once, and the transports under it (the call budget's) see the
+	// caller's deadline. Without it the SDK builds its own client, and such
+	// a list stops between pages. (The batch describe's lists are the
+	// driver's own requests, list.go, which carry the context either way.)
+	HTTPClient *http.Client
 	// ClientOptions are passed to every SDK client: option.WithAuthCredentialsFile,
 	// option.WithoutAuthentication and option.WithHTTPClient (tests),
 	// option.WithUniverseDomain, and so on. Without credential options the
@@ -92,6 +103,9 @@ type Driver struct {
 	lists        *lister                         // the batch describe's lists (list.go)
 	log          *slog.Logger
 	poll         time.Duration
+	// calls gives list requests their call's context (callctx.go); nil
+	// without Options.HTTPClient.
+	calls *callContexts
 }
 
 var _ cloud.Driver = (*Driver)(nil)
@@ -122,6 +136,11 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		copts = append(copts, option.WithEndpoint(strings.TrimRight(opts.Endpoint, "/")))
 	}
 	d := &Driver{log: opts.Logger, poll: opts.PollInterval}
+	if opts.HTTPClient != nil {
+		var client *http.Client
+		client, d.calls = withCallContexts(opts.HTTPClient)
+		copts = append(copts, option.WithHTTPClient(client))
+	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}

@@ -52,6 +52,8 @@ func (d *Driver) Activities(ctx context.Context, g cloud.GroupRef, since time.Ti
 	}
 	filter := fmt.Sprintf("targetLink = %q", igm.GetSelfLink())
 	const order = "creationTimestamp desc"
+	ctx, leave := d.calls.enter(ctx) // the list's pages under ctx (callctx.go)
+	defer leave()
 	var it *compute.OperationIterator
 	if t.regional {
 		it = d.regionOps.List(ctx, &computepb.ListRegionOperationsRequest{
@@ -66,6 +68,9 @@ func (d *Driver) Activities(ctx context.Context, g cloud.GroupRef, since time.Ti
 	}
 	var out []cloud.Activity
 	for seen := 0; seen < operationsPageSize*operationsMaxPages; seen++ {
+		if err := ctx.Err(); err != nil {
+			return nil, classify(ctx, "list the operations of "+t.String(), err)
+		}
 		op, err := it.Next()
 		if errors.Is(err, iterator.Done) {
 			break

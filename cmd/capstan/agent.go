@@ -58,6 +58,7 @@ type agentOptions struct {
 	HeartbeatTimeout   time.Duration `yaml:"heartbeat_timeout"`
 	ElectionTimeout    time.Duration `yaml:"election_timeout"`
 	LeaderLeaseTimeout time.Duration `yaml:"leader_lease_timeout"`
+	RaftMultiplier     int           `yaml:"raft_multiplier"`
 	SnapshotThreshold  uint64        `yaml:"snapshot_threshold"`
 	SnapshotInterval   time.Duration `yaml:"snapshot_interval"`
 	TrailingLogs       uint64        `yaml:"trailing_logs"`
@@ -106,7 +107,7 @@ type agentOptions struct {
 func newAgentCommand() *cobra.Command {
 	d := controlplane.DefaultConfig()
 	o := agentOptions{
-		HeartbeatTimeout: d.HeartbeatTimeout, ElectionTimeout: d.ElectionTimeout, LeaderLeaseTimeout: d.LeaderLeaseTimeout,
+		RaftMultiplier:    controlplane.DefaultRaftMultiplier,
 		SnapshotThreshold: d.SnapshotThreshold, SnapshotInterval: d.SnapshotInterval, TrailingLogs: d.TrailingLogs,
 		MaxDecisions: d.MaxDecisions, MaxAuditEntries: controlplane.DefaultMaxAuditEntries, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
 		CloudTimeout: d.CloudTimeout, CloudSettle: d.CloudSettle, GroupRefresh: d.GroupRefresh, PrometheusTimeout: 5 * time.Second, TLSClientAuth: "none",
@@ -141,9 +142,10 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&o.HTTPBind, "http-bind", "", "host:port the REST API listens on, e.g. 0.0.0.0:8081 (default --http-addr)")
 	f.IntVar(&o.BootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many servers are known (0: join an existing cluster)")
 	f.StringSliceVar(&o.Join, "join", nil, "peers' HTTP addresses (host:port, comma-separated) to discover or join")
-	f.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", o.HeartbeatTimeout, "Raft heartbeat timeout")
-	f.DurationVar(&o.ElectionTimeout, "election-timeout", o.ElectionTimeout, "Raft election timeout")
-	f.DurationVar(&o.LeaderLeaseTimeout, "leader-lease-timeout", o.LeaderLeaseTimeout, "Raft leader lease timeout")
+	f.IntVar(&o.RaftMultiplier, "raft-multiplier", o.RaftMultiplier, "scale of Raft's timing, 1 to 10: the heartbeat, election and leader lease timeouts are 500ms times it unless given; 1 replaces a lost leader fastest on machines with CPU to spare, larger holds leadership on busy ones (README: Raft timing)")
+	f.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", 0, "Raft heartbeat timeout (default 500ms x --raft-multiplier)")
+	f.DurationVar(&o.ElectionTimeout, "election-timeout", 0, "Raft election timeout (default 500ms x --raft-multiplier)")
+	f.DurationVar(&o.LeaderLeaseTimeout, "leader-lease-timeout", 0, "Raft leader lease timeout, at most --heartbeat-timeout (default the heartbeat timeout)")
 	f.Uint64Var(&o.SnapshotThreshold, "snapshot-threshold", o.SnapshotThreshold, "log entries between snapshots")
 	f.DurationVar(&o.SnapshotInterval, "snapshot-interval", o.SnapshotInterval, "how often to check whether to snapshot")
 	f.Uint64Var(&o.TrailingLogs, "trailing-logs", o.TrailingLogs, "log entries kept after a snapshot")
@@ -257,7 +259,7 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	if err != nil {
 		return err
 	}
-	drivers, err := newDrivers(o, logger, reg)
+	drivers, calls, err := newDrivers(o, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -266,9 +268,13 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 	cfg.RaftBind = o.RaftBind
 	cfg.BootstrapExpect, cfg.Join = o.BootstrapExpect, o.Join
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = o.HeartbeatTimeout, o.ElectionTimeout, o.LeaderLeaseTimeout
+	if err := cfg.ScaleRaftTiming(o.RaftMultiplier); err != nil {
+		return fmt.Errorf("--%w", err)
+	}
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = o.SnapshotThreshold, o.SnapshotInterval, o.TrailingLogs
 	cfg.MaxDecisions, cfg.Drivers, cfg.Logger, cfg.Registerer = o.MaxDecisions, drivers, logger, reg
 	cfg.CloudTimeout, cfg.CloudSettle, cfg.GroupRefresh = o.CloudTimeout, o.CloudSettle, o.GroupRefresh
+	cfg.CloudBudget = calls
 	if o.MaxAuditEntries <= 0 {
 		return fmt.Errorf("--max-audit-entries: must be > 0 (got %d)", o.MaxAuditEntries)
 	}
@@ -388,36 +394,38 @@ func pprofMux() *http.ServeMux {
 	return mux
 }
 
-// newDrivers returns the driver lookup: one explicit switch over the
-// providers Capstan supports; adding a provider is one case here. Drivers
+// newDrivers returns the driver lookup, one explicit switch over the
+// providers Capstan supports (adding a provider is one case here), and
+// the call budget its drivers spend, which a new leader empties
+// (controlplane.Config.CloudBudget). Drivers
 // are built on first use, so an agent that never scales on a provider
 // needs no credentials for it, and a failed build (no credentials yet) is
 // retried at the next evaluation rather than remembered.
-func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) (func(string) (cloud.Driver, error), error) {
+func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) (func(string) (cloud.Driver, error), *budget.Budget, error) {
 	if o.CloudTimeout <= 0 {
-		return nil, fmt.Errorf("--cloud-timeout: must be > 0")
+		return nil, nil, fmt.Errorf("--cloud-timeout: must be > 0")
 	}
 	calls, err := budget.New(budget.Options{Read: o.CloudReadRate, Write: o.CloudWriteRate, Registerer: reg, Logger: logger,
 		DetachedWait: o.CloudTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("--cloud-read-rate, --cloud-write-rate: %w", err)
+		return nil, nil, fmt.Errorf("--cloud-read-rate, --cloud-write-rate: %w", err)
 	}
 	var fakeDriver cloud.Driver
 	if o.FakeCloud != "" {
 		if !strings.HasPrefix(o.FakeCloud, "http://") && !strings.HasPrefix(o.FakeCloud, "https://") {
-			return nil, fmt.Errorf("--fake-cloud: must be an http:// or https:// URL (got %q)", o.FakeCloud)
+			return nil, nil, fmt.Errorf("--fake-cloud: must be an http:// or https:// URL (got %q)", o.FakeCloud)
 		}
 		fakeDriver = fake.NewClient(strings.TrimRight(o.FakeCloud, "/"), &http.Client{Timeout: 10 * time.Second})
 	} else {
 		if o.FakeBootDelay < 0 {
-			return nil, fmt.Errorf("--fake-boot-delay: must be >= 0")
+			return nil, nil, fmt.Errorf("--fake-boot-delay: must be >= 0")
 		}
 		fakeDriver = fake.NewDriver(fake.New(fake.Options{BootDelay: o.FakeBootDelay, AutoCreate: true, DefaultMax: 1000}))
 		logger.Info("provider fake uses an in-process fake cloud; give --fake-cloud to share one between agents")
 	}
 	azureOpts, err := azureOptions(o, logger, calls.Transport("azure", cloudTransport()))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.GCPNoAuth {
 		logger.Warn("--gcp-no-auth: GCP calls carry no credentials; use it only with an emulator")
@@ -474,11 +482,12 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 		if err != nil {
 			return nil, fmt.Errorf("gcp: credentials: %w", err)
 		}
-		// Timeout: the SDK's List methods build their requests without
-		// the caller's context (Get sets it), so nothing else would end a
-		// batch describe's list that the API holds; no call of the
-		// driver's may outlive --cloud-timeout anyway.
-		opts.ClientOptions = append(opts.ClientOptions, option.WithHTTPClient(&http.Client{Transport: tr, Timeout: o.CloudTimeout}))
+		// HTTPClient, not option.WithHTTPClient: the driver then sends
+		// its list calls' pages under the caller's context, which the
+		// SDK's List methods leave off (Get sets it), so a list's pages
+		// reach the budget with their deadline and priority. Timeout: no
+		// request of the driver's may outlive --cloud-timeout anyway.
+		opts.HTTPClient = &http.Client{Transport: tr, Timeout: o.CloudTimeout}
 		return gcp.New(ctx, opts)
 	})
 	azureDriver := lazy("azure", func(ctx context.Context) (cloud.Driver, error) {
@@ -497,7 +506,7 @@ func newDrivers(o agentOptions, logger *slog.Logger, reg prometheus.Registerer) 
 		default:
 			return nil, fmt.Errorf("provider %q: unknown", provider)
 		}
-	}, nil
+	}, calls, nil
 }
 
 // cloudTransport is the HTTP transport under the budget's for the GCP and

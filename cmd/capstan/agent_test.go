@@ -80,3 +80,27 @@ func TestRaftWriteVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestRaftMultiplierFlag: --raft-multiplier (or raft_multiplier in the
+// config file) outside 1 to 10 is refused naming the flag before anything
+// starts, and the file's multiplier is read like any other setting.
+func TestRaftMultiplierFlag(t *testing.T) {
+	for _, args := range []string{"--raft-multiplier 0", "--raft-multiplier 11", "--raft-multiplier -1"} {
+		cmd := newAgentCommand()
+		cmd.SetArgs(append([]string{"--node-id", "n1", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--insecure-no-auth"}, strings.Fields(args)...))
+		cmd.SetErr(io.Discard)
+		cmd.SetOut(io.Discard)
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "--raft-multiplier: must be 1 to 10 (got "+strings.Fields(args)[1]+")") {
+			t.Errorf("capstan agent %s: %v, want the multiplier's range", args, err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "agent.yaml")
+	os.WriteFile(file, []byte("raft_multiplier: 5\nheartbeat_timeout: 2s\n"), 0o644)
+	o := agentOptions{RaftMultiplier: 3}
+	if err := loadAgentConfig(file, &o, pflag.NewFlagSet("agent", pflag.ContinueOnError)); err != nil {
+		t.Fatal(err)
+	}
+	if o.RaftMultiplier != 5 || o.HeartbeatTimeout != 2*time.Second || o.ElectionTimeout != 0 {
+		t.Fatalf("options %+v: want the file's multiplier and heartbeat timeout, the election timeout left to the multiplier", o)
+	}
+}

@@ -35,7 +35,7 @@ func TestCloudBudgetFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	drivers, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
+	drivers, _, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestCloudBudgetMeters(t *testing.T) {
 	o := agentOptions{CloudTimeout: 5 * time.Second, FakeBootDelay: time.Second, GCPEndpoint: gsrv.URL, GCPNoAuth: true,
 		AzureEndpoint: zsrv.URL, AzureEmulatorToken: azemu.DefaultToken}
 	reg := prometheus.NewRegistry()
-	drivers, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
+	drivers, _, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestCloudBudgetBatches(t *testing.T) {
 		GCPEndpoint: servers["gcp"], GCPNoAuth: true, AzureEndpoint: servers["azure"], AzureEmulatorToken: azemu.DefaultToken,
 		CloudReadRate: budget.Rates{"aws": 100, "gcp": 100, "azure": 100}}
 	reg := prometheus.NewRegistry()
-	drivers, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
+	drivers, _, err := newDrivers(o, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,49 +239,67 @@ func TestCloudBudgetBatches(t *testing.T) {
 	}
 }
 
-// TestGCPListsEndByTheCloudTimeout: the Compute SDK's List methods build
-// their requests without the caller's context (cloud.google.com/go/compute
-// v1.75.0: Get sets it, List does not), so a batch describe's list could
-// outlive every deadline the leader sets. The agent's GCP HTTP client
-// bounds each request by --cloud-timeout: a list the emulator holds for
-// far longer ends at about that bound.
-func TestGCPListsEndByTheCloudTimeout(t *testing.T) {
-	gemu := gcpemu.New(gcpemu.Options{})
-	gsrv := httptest.NewServer(gemu)
-	t.Cleanup(gsrv.Close)
-	var refs []cloud.GroupRef
-	for _, name := range []string{"workers", "batch"} {
-		g := cloud.GroupRef{Provider: "gcp", Project: "capstan-test", Zone: "us-central1-a", Group: name}
-		if err := gemu.CreateGroup(g, 2, &gcpemu.Autoscaler{Min: 0, Max: 50}); err != nil {
-			t.Fatal(err)
-		}
-		refs = append(refs, g)
-	}
+// TestGCPListsEnd: a batch describe's list that the emulator holds for
+// far longer than any deadline ends, through the agent's GCP driver, at
+// the caller's deadline, or without one at about --cloud-timeout (the
+// HTTP client's timeout). The Compute SDK's List methods build their
+// requests without the caller's context (cloud.google.com/go/compute
+// v1.75.0: Get sets it, List does not); the batch describe's lists are
+// the driver's own requests, which carry it, and the SDK's own lists get
+// it through the client the agent gives the driver (gcp.Options.HTTPClient).
+func TestGCPListsEnd(t *testing.T) {
 	const hold = 4 * time.Second
-	if err := gemu.InjectFault(gcpemu.Fault{Op: gcpemu.OpList, Kind: gcpemu.Slow, Delay: hold, Times: -1}); err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name                   string
+		cloudTimeout, deadline time.Duration // deadline 0: the caller sets none
+	}{
+		{"at the caller's deadline", 10 * time.Second, 300 * time.Millisecond},
+		{"at the cloud timeout without one", 300 * time.Millisecond, 0},
 	}
-	o := agentOptions{CloudTimeout: 300 * time.Millisecond, FakeBootDelay: time.Second, GCPEndpoint: gsrv.URL, GCPNoAuth: true}
-	drivers, err := newDrivers(o, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := drivers("gcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	// No deadline of the caller's: the HTTP client's own bound is the test.
-	got, err := cloud.DescribeAll(context.Background(), d, refs)
-	took := time.Since(start)
-	failed := err != nil
-	for _, r := range got {
-		failed = failed || r.Err != nil
-	}
-	if !failed {
-		t.Fatalf("a list held for %s answered %+v", hold, got)
-	}
-	if took >= hold-time.Second {
-		t.Fatalf("the batch describe took %s; want it to end near the 300 ms cloud timeout, before the emulator's %s", took, hold)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			gemu := gcpemu.New(gcpemu.Options{})
+			gsrv := httptest.NewServer(gemu)
+			t.Cleanup(gsrv.Close)
+			var refs []cloud.GroupRef
+			for _, name := range []string{"workers", "batch"} {
+				g := cloud.GroupRef{Provider: "gcp", Project: "capstan-test", Zone: "us-central1-a", Group: name}
+				if err := gemu.CreateGroup(g, 2, &gcpemu.Autoscaler{Min: 0, Max: 50}); err != nil {
+					t.Fatal(err)
+				}
+				refs = append(refs, g)
+			}
+			if err := gemu.InjectFault(gcpemu.Fault{Op: gcpemu.OpList, Kind: gcpemu.Slow, Delay: hold, Times: -1}); err != nil {
+				t.Fatal(err)
+			}
+			o := agentOptions{CloudTimeout: tc.cloudTimeout, FakeBootDelay: time.Second, GCPEndpoint: gsrv.URL, GCPNoAuth: true}
+			drivers, _, err := newDrivers(o, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := drivers("gcp")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if tc.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+				defer cancel()
+			}
+			start := time.Now()
+			got, err := cloud.DescribeAll(ctx, d, refs)
+			took := time.Since(start)
+			failed := err != nil
+			for _, r := range got {
+				failed = failed || r.Err != nil
+			}
+			if !failed {
+				t.Fatalf("a list held for %s answered %+v", hold, got)
+			}
+			if took >= hold-time.Second {
+				t.Fatalf("the batch describe took %s; want it to end near 300 ms, before the emulator's %s", took, hold)
+			}
+		})
 	}
 }

@@ -312,18 +312,22 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 		return 0, 0, 0, false
 	}
 	p = p.clamped()
-	if !m.logs.ok || m.logs.p != p {
-		m.logs = newLogCache(p)
-	}
 	step := m.stepNanos()
 	gap := tn - m.LastUnixNano
 	if gap < 0 { // overflowed: a restored model from the far past
 		gap = math.MaxInt64
 	}
 	stepSec := float64(step) / 1e9
+	gapSec := stepSec // float64(gap) / 1e9 at the model's step: one division fewer
 	a, b, phiN, steps := p.Alpha, p.Beta, p.Phi, p.Phi
 	if gap != step {
-		// x^n = exp(n×ln x), with ln x cached.
+		gapSec = float64(gap) / 1e9
+		// x^n = exp(n×ln x), with ln x cached. Only this branch reads the
+		// cache (Forecast works ln Phi out itself when it is stale), so a
+		// series observed at its step never compares four parameters.
+		if !m.logs.ok || m.logs.p != p {
+			m.logs = newLogCache(p)
+		}
 		n := float64(gap) / float64(step)
 		a = 1 - math.Exp(n*m.logs.alpha)
 		b = 1 - math.Exp(n*m.logs.beta)
@@ -332,7 +336,7 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 	}
 	prev := m.Level
 	m.Level = a*(y-s) + (1-a)*(prev+m.Trend*stepSec*steps)
-	m.Trend = b*(m.Level-prev)/(float64(gap)/1e9) + (1-b)*phiN*m.Trend
+	m.Trend = b*(m.Level-prev)/gapSec + (1-b)*phiN*m.Trend
 	if i >= 0 {
 		g := p.Gamma
 		if m.Slot > time.Duration(step) {
@@ -374,6 +378,45 @@ func (m *Model) Forecast(t time.Time, p Params) float64 {
 		f += m.Trend * float64(step) / 1e9 * dampedSteps(phi, math.Exp(n*lnPhi), n)
 	}
 	return f + m.seasonAt(tn)
+}
+
+// MaxForecast returns the highest of the forecasts for from, from + every,
+// from + 2×every, … strictly before to, each equal to Forecast at its time
+// (up to rounding): what capacity that must last until to has to cover on
+// the way, not only at the end. The damped trend's power is carried from
+// one point to the next, so it costs two math.Exp however many points
+// there are. It returns NaN before any observation and when there is no
+// point (every not positive, or from not before to).
+func (m *Model) MaxForecast(from, to time.Time, every time.Duration, p Params) float64 {
+	tn, end := from.UnixNano(), to.UnixNano()
+	if m.empty() || every <= 0 || tn >= end {
+		return math.NaN()
+	}
+	phi := unit(p.Phi)
+	step := m.stepNanos()
+	lnPhi := m.logs.phi
+	if !m.logs.ok || m.logs.p.Phi != phi {
+		lnPhi = math.Log(phi)
+	}
+	trendPerStep := m.Trend * float64(step) / 1e9
+	hi := math.Inf(-1)
+	// pow is Phi^n at the current point once a point lies after the last
+	// observation (every later one does too); mul is Phi^(every/step).
+	pow, mul, ahead := 0.0, 0.0, false
+	for ; tn < end; tn += int64(every) {
+		f := m.Level
+		if gap := tn - m.LastUnixNano; gap > 0 && m.Trend != 0 {
+			n := float64(gap) / float64(step)
+			if !ahead {
+				pow, mul, ahead = math.Exp(n*lnPhi), math.Exp(float64(every)/float64(step)*lnPhi), true
+			} else {
+				pow *= mul
+			}
+			f += trendPerStep * dampedSteps(phi, pow, n)
+		}
+		hi = max(hi, f+m.seasonAt(tn))
+	}
+	return hi
 }
 
 // Horizon is a forecast distance with its damped-trend multiplier worked

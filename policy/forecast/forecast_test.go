@@ -550,6 +550,62 @@ func TestForecastAheadMatchesForecast(t *testing.T) {
 	}
 }
 
+// TestMaxForecast: MaxForecast is the highest Forecast over its points,
+// from the first up to but not including the end, for every damping (its
+// trend power is carried from point to point, not recomputed), with and
+// without a season, for points before and after the last observation; and
+// NaN where there is no point or no model.
+func TestMaxForecast(t *testing.T) {
+	p := DefaultParams()
+	seasonal, holt := Model{}, Model{}
+	Fit(&seasonal, synth(3*96, 15*time.Minute, 2, func(s float64) float64 { return dailySine(s) + s/300 }).values, t0, 15*time.Minute, 24*time.Hour, p)
+	Fit(&holt, synth(50, time.Minute, 2, func(s float64) float64 { return 100 - s/30 }).values, t0, time.Minute, 0, p)
+	tests := []struct {
+		name         string
+		m            *Model
+		from, length time.Duration // after the last observation
+		every        time.Duration
+	}{
+		{"season, whole steps", &seasonal, 15 * time.Minute, 2 * time.Hour, 15 * time.Minute},
+		{"season, finer than its slots", &seasonal, time.Minute, 50 * time.Minute, 4 * time.Minute},
+		{"season, from before the last observation", &seasonal, -3 * time.Hour, 6 * time.Hour, 20 * time.Minute},
+		{"falling trend: the first point", &holt, time.Minute, 10 * time.Minute, time.Minute},
+		{"one point", &holt, 2 * time.Minute, time.Second, time.Minute},
+	}
+	for _, tt := range tests {
+		for _, phi := range []float64{0, 0.5, 0.9, 1} {
+			q := p
+			q.Phi = phi
+			last := time.Unix(0, tt.m.LastUnixNano)
+			from, to := last.Add(tt.from), last.Add(tt.from+tt.length)
+			want := math.Inf(-1)
+			for at := from; at.Before(to); at = at.Add(tt.every) {
+				want = math.Max(want, tt.m.Forecast(at, q))
+			}
+			if got := tt.m.MaxForecast(from, to, tt.every, q); math.Abs(got-want) > 1e-9*math.Max(1, math.Abs(want)) {
+				t.Errorf("%s, phi %v: MaxForecast %v, highest Forecast %v", tt.name, phi, got, want)
+			}
+		}
+	}
+	last := time.Unix(0, holt.LastUnixNano)
+	var empty Model
+	for _, tt := range []struct {
+		name     string
+		m        *Model
+		from, to time.Time
+		every    time.Duration
+	}{
+		{"empty model", &empty, t0, t0.Add(time.Hour), time.Minute},
+		{"from at to", &holt, last, last, time.Minute},
+		{"from after to", &holt, last.Add(time.Minute), last, time.Minute},
+		{"no stride", &holt, last, last.Add(time.Hour), 0},
+	} {
+		if got := tt.m.MaxForecast(tt.from, tt.to, tt.every, p); !math.IsNaN(got) {
+			t.Errorf("%s: MaxForecast %v, want NaN", tt.name, got)
+		}
+	}
+}
+
 // TestObserveNanosIsObserveThenForecastAhead: ObserveNanos leaves the model
 // exactly as Observe does and returns, bit for bit, what
 // ForecastAhead(Horizon{}) returns after it, whether the value is absorbed

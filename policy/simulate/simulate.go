@@ -86,7 +86,9 @@ var (
 	ErrRecordedSize = errors.New("simulate: a cpu metric needs the recorded group size (--recorded-size)")
 )
 
-// Row is the timeline entry of one trace sample.
+// Row is the timeline entry of one trace sample. It takes 12 bytes (sizes
+// as int32, like Event's and Result's, the flags together), as a timeline
+// holds one per sample.
 type Row struct {
 	// Action, Bound and UsedForecast describe the decision shown for the
 	// row: the last one since the previous sample that changed the size, or
@@ -94,10 +96,10 @@ type Row struct {
 	Action       policy.Action
 	Bound        policy.Limit
 	UsedForecast bool
-	// From and To are that decision's sizes.
-	From, To int
 	// Stale is true when a metric was stale at the sample.
 	Stale bool
+	// From and To are that decision's sizes.
+	From, To int32
 }
 
 // Result is a simulation's timeline and summary. Timeline slices have one
@@ -106,7 +108,9 @@ type Result struct {
 	// Times are the sample times (Unix nanoseconds).
 	Times []int64
 	// Observed[j] is metric j as the policy saw it at each sample (for cpu,
-	// the utilization of the simulated ready instances).
+	// the utilization of the simulated ready instances). For request_rate
+	// and queue_depth that is the series' own column, which Observed[j]
+	// shares, as Times shares the series' times: do not write to either.
 	Observed [][]float64
 	// Forecast[j] is the forecast of metric j for now+lead made at each
 	// sample (NaN when none), in the metric's demand unit (cpu: percent-instances
@@ -276,22 +280,42 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	}
 	predicting := p.Predictive.Mode != policy.PredictOff && p.Predictive.Mode != ""
 
+	// What the per-sample loops read of each metric, taken out of the
+	// policy once: ranging over p.Metrics copied a 128-byte Metric per
+	// metric, per loop, per sample, and compared its type as a string.
+	isCPU, targets := make([]bool, len(p.Metrics)), make([]float64, len(p.Metrics))
+	for j := range p.Metrics {
+		isCPU[j], targets[j] = p.Metrics[j].Type == policy.MetricCPU, p.Metrics[j].Target
+	}
 	keep := !cfg.SummaryOnly // the timeline: every per-sample slice, Rows and Events
 	res := &Result{Times: s.Times}
 	if keep {
 		res.Observed = make([][]float64, len(p.Metrics))
 		res.Needed, res.Desired, res.Ready = make([]int32, n), make([]int32, n), make([]int32, n)
 		res.Rows, res.Under = make([]Row, n), make([]bool, n)
-		for j := range p.Metrics {
-			res.Observed[j] = make([]float64, n)
+		for j, cpu := range isCPU {
+			// Demand the policy sees as recorded is the series' own column
+			// (like Times); only cpu utilization is worked out per sample.
+			if res.Observed[j] = s.Values[j]; cpu {
+				res.Observed[j] = make([]float64, n)
+			}
 		}
 	}
 	// demand[j] is what the forecasting window holds: the demand observed at
-	// each sample, in the model's unit (cpu: percent-instances).
+	// each sample, in the model's unit (cpu: percent-instances). For
+	// request_rate and queue_depth that is the trace's own column (NaN where
+	// a sample is missing, which the models skip whatever its bits), so the
+	// window reads it in place instead of a copy filled sample by sample;
+	// the policy only reads a window, and only up to the current sample.
 	demand := make([][]float64, len(p.Metrics))
+	copied := make([]bool, len(p.Metrics)) // demand[j] is a buffer run fills
 	if predicting {
 		for j := range p.Metrics {
-			demand[j] = make([]float64, n)
+			if isCPU[j] {
+				demand[j], copied[j] = make([]float64, n), true
+			} else {
+				demand[j] = s.Values[j]
+			}
 		}
 	}
 	if predicting && keep {
@@ -315,16 +339,16 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	// "instances at target" units once divided by the target.
 	trueDemand := func(j, i int) float64 {
 		v := s.Values[j][i]
-		if p.Metrics[j].Type == policy.MetricCPU {
+		if isCPU[j] {
 			return v * recorded
 		}
 		return v
 	}
 	neededAt := func(i int) int {
 		need := 0
-		for j, m := range p.Metrics {
+		for j, target := range targets {
 			if v := trueDemand(j, i); !math.IsNaN(v) {
-				need = max(need, int(math.Ceil(v/m.Target-1e-9)))
+				need = max(need, int(math.Ceil(v/target-1e-9)))
 			}
 		}
 		return need
@@ -338,8 +362,8 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	// underAt reports whether sample i's demand exceeds what the ready
 	// instances serve at target × (1 + tolerance) for some metric.
 	underAt := func(i int) bool {
-		for j, m := range p.Metrics {
-			if v := trueDemand(j, i); !math.IsNaN(v) && v > float64(g.ready)*m.Target*tol {
+		for j, target := range targets {
+			if v := trueDemand(j, i); !math.IsNaN(v) && v > float64(g.ready)*target*tol {
 				return true
 			}
 		}
@@ -390,7 +414,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			sum.PeakSize = max(sum.PeakSize, d.Desired)
 			if keep {
 				res.Events = append(res.Events, Event{At: now, From: int32(d.Current), To: int32(d.Desired), UsedForecast: d.UsedForecast, Bound: d.Bound})
-				row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
+				row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: int32(d.Current), To: int32(d.Desired), Stale: d.Stale}
 				acted = true
 			}
 		}
@@ -439,18 +463,18 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		}
 		// The sample arrives: cpu utilization is measured over the ready instances now.
 		g.advance(now)
-		for j, m := range p.Metrics {
+		for j, cpu := range isCPU {
 			v := s.Values[j][i]
 			if math.IsNaN(v) {
-				if keep {
+				if keep && cpu {
 					res.Observed[j][i] = math.NaN()
 				}
-				if predicting {
+				if copied[j] {
 					demand[j][i] = math.NaN()
 				}
 				continue // the previous sample ages; staleness decides
 			}
-			if m.Type == policy.MetricCPU {
+			if cpu {
 				over := g.ready
 				if over == 0 {
 					over = g.desired
@@ -460,14 +484,12 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 					util = math.Min(100, v*recorded/float64(over))
 				}
 				v = util
-				if predicting {
+				if copied[j] {
 					demand[j][i] = util * float64(over)
 				}
-			} else if predicting {
-				demand[j][i] = v
-			}
-			if keep {
-				res.Observed[j][i] = v
+				if keep {
+					res.Observed[j][i] = v
+				}
 			}
 			in.Metrics[j] = policy.Sample{Time: time.Unix(0, now).UTC(), Value: v, Present: true}
 		}
@@ -482,13 +504,13 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			continue
 		}
 		if !acted {
-			row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: d.Current, To: d.Desired, Stale: d.Stale}
+			row = Row{Action: d.Action, Bound: d.Bound, UsedForecast: d.UsedForecast, From: int32(d.Current), To: int32(d.Desired), Stale: d.Stale}
 		}
 		res.Rows[i], acted = row, false
 		if predicting {
-			for j, m := range p.Metrics {
+			for j, cpu := range isCPU {
 				f := d.Metrics[j].Forecast
-				if m.Type == policy.MetricCPU && !math.IsNaN(f) {
+				if cpu && !math.IsNaN(f) {
 					f = math.Min(100, f/float64(max(g.desired, 1)))
 				}
 				res.Forecast[j][i] = f

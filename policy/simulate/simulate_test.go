@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/capstan-io/capstan/policy"
 )
@@ -502,5 +503,13 @@ func TestSummaryOnly(t *testing.T) {
 				t.Fatalf("%d times, want %d", len(lean.Times), len(s.Times))
 			}
 		})
+	}
+}
+
+// TestRowSize: a timeline keeps one Row per sample, so Row stays at 12
+// bytes (it was 32 with int sizes and a flag after them).
+func TestRowSize(t *testing.T) {
+	if n := unsafe.Sizeof(Row{}); n != 12 {
+		t.Fatalf("Row takes %d bytes, want 12", n)
 	}
 }

@@ -168,3 +168,16 @@ const digitPairs = "000102030405060708091011121314151617181920212223242526272829
 func putPair(d []byte, n uint64) {
 	d[0], d[1] = digitPairs[2*n], digitPairs[2*n+1]
 }
+
+// appendSize is strconv.AppendInt(b, int64(n), 10) for a group size or an
+// instance count: those below 100, nearly all of a timeline's, come from
+// digitPairs without strconv's general conversion (three per row).
+func appendSize(b []byte, n int32) []byte {
+	switch {
+	case n >= 0 && n < 10:
+		return append(b, byte('0'+n))
+	case n >= 10 && n < 100:
+		return append(b, digitPairs[2*n], digitPairs[2*n+1])
+	}
+	return strconv.AppendInt(b, int64(n), 10)
+}

@@ -33,6 +33,21 @@ func TestAppendShortestMatchesStrconv(t *testing.T) {
 	}
 }
 
+// TestAppendSizeMatchesStrconv: appendSize writes what strconv.AppendInt
+// does, on both sides of its fast paths and at the int32 extremes.
+func TestAppendSizeMatchesStrconv(t *testing.T) {
+	for n := int32(-1000); n <= 100_000; n++ {
+		if got, want := string(appendSize([]byte("x,"), n)), "x,"+strconv.Itoa(int(n)); got != want {
+			t.Fatalf("appendSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for _, n := range []int32{math.MaxInt32, math.MinInt32, math.MaxInt32 - 1, math.MinInt32 + 1} {
+		if got, want := string(appendSize(nil, n)), strconv.Itoa(int(n)); got != want {
+			t.Errorf("appendSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
 func TestAppendG6MatchesStrconv(t *testing.T) {
 	for _, v := range floatCases {
 		for _, x := range []float64{v, -v, math.Nextafter(v, math.Inf(1)), math.Nextafter(v, math.Inf(-1))} {

@@ -69,7 +69,7 @@ func synthetic(n int, forecast bool, seed int) (policy.Policy, *simulate.Result)
 			r.Trusted[0][i] = r.Skill[0][i] > 0
 		}
 		r.Under[i] = r.Ready[i] < need
-		r.Rows[i] = simulate.Row{Action: policy.ActionHold, From: int(lag + 1), To: int(lag + 1)}
+		r.Rows[i] = simulate.Row{Action: policy.ActionHold, From: int32(lag + 1), To: int32(lag + 1)}
 		if i > 0 && r.Desired[i] != r.Desired[i-1] {
 			r.Events = append(r.Events, simulate.Event{At: r.Times[i], From: r.Desired[i-1], To: r.Desired[i]})
 		}

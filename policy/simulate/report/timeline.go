@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/capstan-io/capstan/policy"
@@ -111,11 +110,11 @@ func (t *TimelineCSV) WriteRows(end int) error {
 			}
 		}
 		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(r.Needed[i]), 10)
+		b = appendSize(b, r.Needed[i])
 		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(r.Desired[i]), 10)
+		b = appendSize(b, r.Desired[i])
 		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(r.Ready[i]), 10)
+		b = appendSize(b, r.Ready[i])
 		b = append(b, ',')
 		b = appendReason(b, r.Rows[i])
 		b = append(b, '\n')
@@ -240,11 +239,11 @@ func WriteTimelineJSON(w io.Writer, p policy.Policy, r *simulate.Result) error {
 			b = append(b, '}')
 		}
 		b = append(b, `,"needed":`...)
-		b = strconv.AppendInt(b, int64(r.Needed[i]), 10)
+		b = appendSize(b, r.Needed[i])
 		b = append(b, `,"desired":`...)
-		b = strconv.AppendInt(b, int64(r.Desired[i]), 10)
+		b = appendSize(b, r.Desired[i])
 		b = append(b, `,"ready":`...)
-		b = strconv.AppendInt(b, int64(r.Ready[i]), 10)
+		b = appendSize(b, r.Ready[i])
 		b = append(b, `,"reason":"`...)
 		b = appendReason(b, r.Rows[i]) // only [a-z0-9 :>-]: nothing to escape
 		b = append(b, `"}`...)

@@ -1,0 +1,61 @@
+package policy
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// steadyEvaluations returns a function that runs the next evaluation, 10 s
+// of virtual time after the last, of a three-metric policy with prediction
+// on (a configured 24 h season, forecast-and-scale, every pacing rule),
+// after 10,000 evaluations that reach steady state (models configured,
+// queues at capacity): through Evaluate (by value, as the daemon calls it)
+// or EvaluateInto (into a reused Decision, as the simulator does).
+func steadyEvaluations(into bool) func() {
+	p := basePolicy(
+		Metric{Name: "cpu", Type: MetricCPU, Target: 60},
+		Metric{Name: "rps", Type: MetricRequestRate, Target: 200},
+		Metric{Name: "jobs", Type: MetricQueueDepth, Target: 50},
+	)
+	p.Tolerance = 0.1
+	p.ScaleOut = ScaleOut{Cooldown: Duration(time.Minute), MaxStep: MaxStep{Instances: 4, Percent: 100, Period: Duration(time.Minute)}}
+	p.ScaleIn = ScaleIn{Cooldown: Duration(5 * time.Minute), Stabilization: Duration(5 * time.Minute), MaxStep: MaxStep{Instances: 2, Percent: 10, Period: Duration(time.Minute)}}
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(3 * time.Minute), Season: Season{Period: 24 * time.Hour}, History: Duration(7 * 24 * time.Hour)}
+	var (
+		s State
+		d Decision
+		i int
+	)
+	in := Inputs{Current: 10, Ready: 10}
+	step := func() {
+		now := t0.Add(time.Duration(i) * 10 * time.Second)
+		phase := 2 * math.Pi * float64(i%8640) / 8640
+		in.Metrics[0] = Sample{Time: now, Value: 55 + 10*math.Sin(phase), Present: true}
+		in.Metrics[1] = Sample{Time: now, Value: 2000 + 500*math.Sin(phase), Present: true}
+		in.Metrics[2] = Sample{Time: now, Value: 400 + 100*math.Cos(phase), Present: true}
+		if into {
+			EvaluateInto(&d, &p, &in, s, now)
+		} else {
+			d = Evaluate(p, in, s, now)
+		}
+		s = d.Next
+		in.Current, in.Ready = d.Desired, d.Desired
+		i++
+	}
+	for range 10000 {
+		step()
+	}
+	return step
+}
+
+// TestEvaluateForecastAllocatesNothing: steady-state evaluation with
+// prediction on (observing, scoring and forecasting three metrics, every
+// pacing rule) allocates nothing, by value and into a reused Decision.
+func TestEvaluateForecastAllocatesNothing(t *testing.T) {
+	for _, into := range []bool{false, true} {
+		if allocs := testing.AllocsPerRun(500, steadyEvaluations(into)); allocs != 0 {
+			t.Errorf("into %v: %v allocations per evaluation", into, allocs)
+		}
+	}
+}
