@@ -1,9 +1,11 @@
 package controlplane
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -631,10 +633,14 @@ func (f *FSM) groupRefs(ids []string, out []cloud.GroupRef) []cloud.GroupRef {
 	return out
 }
 
-// allGroupRefs returns the group of every policy, once each.
+// allGroupRefs returns the group of every policy, once each, in
+// compareRefs order: so that every refresh puts the same groups in the
+// same batch calls, whose answers at idle are then the ones before (the
+// AWS driver serves an answer it has seen from its memo instead of
+// decoding it again; in the policy map's order the batches changed at
+// every refresh and no answer repeated).
 func (f *FSM) allGroupRefs() []cloud.GroupRef {
 	f.mu.RLock()
-	defer f.mu.RUnlock()
 	seen := make(map[cloud.GroupRef]bool, len(f.state.Policies))
 	out := make([]cloud.GroupRef, 0, len(f.state.Policies))
 	for _, e := range f.state.Policies {
@@ -644,5 +650,14 @@ func (f *FSM) allGroupRefs() []cloud.GroupRef {
 			out = append(out, r)
 		}
 	}
+	f.mu.RUnlock()
+	slices.SortFunc(out, compareRefs)
 	return out
+}
+
+// compareRefs orders group references field by field.
+func compareRefs(a, b cloud.GroupRef) int {
+	return cmp.Or(cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.Region, b.Region), cmp.Compare(a.Zone, b.Zone),
+		cmp.Compare(a.Project, b.Project), cmp.Compare(a.Subscription, b.Subscription), cmp.Compare(a.ResourceGroup, b.ResourceGroup),
+		cmp.Compare(a.Group, b.Group), cmp.Compare(a.ScaleSet, b.ScaleSet))
 }

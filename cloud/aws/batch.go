@@ -114,6 +114,9 @@ func (d *Driver) describeChunk(ctx context.Context, client *autoscaling.Client, 
 	}
 	// Pointers into the pages: a group's struct is large to copy.
 	found := make(map[string]*types.AutoScalingGroup, len(names))
+	// Its pages may come from the memo of decoded answers: the groups
+	// are only read here (describememo.go).
+	ctx = withMemo(ctx)
 	p := autoscaling.NewDescribeAutoScalingGroupsPaginator(client, &autoscaling.DescribeAutoScalingGroupsInput{
 		AutoScalingGroupNames: names,
 		MaxRecords:            awssdk.Int32(recordsPerPage),

@@ -44,10 +44,13 @@ type describeProtocol struct {
 	// bufs holds the answer buffers, reused across calls; the decoded
 	// output copies what it keeps out of them.
 	bufs *sync.Pool
+	// memo keeps recent answers of the batch describe, decoded
+	// (describememo.go).
+	memo *describeMemo
 }
 
 func newDescribeProtocol(next smithyhttp.ClientProtocol) describeProtocol {
-	return describeProtocol{ClientProtocol: next, bufs: &sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+	return describeProtocol{ClientProtocol: next, bufs: &sync.Pool{New: func() any { return new(bytes.Buffer) }}, memo: &describeMemo{}}
 }
 
 // DeserializeResponse decodes a successful DescribeAutoScalingGroups
@@ -68,7 +71,21 @@ func (p describeProtocol) DeserializeResponse(ctx context.Context, schema *smith
 	if _, err := buf.ReadFrom(resp.Body); err != nil {
 		return &smithy.DeserializationError{Err: err}
 	}
+	var key [32]byte
+	memo := false
+	if memoized(ctx) {
+		key, memo = answerKey(buf.Bytes())
+	}
+	if memo {
+		if groups, next, ok := p.memo.get(key); ok {
+			*o = autoscaling.DescribeAutoScalingGroupsOutput{AutoScalingGroups: groups, NextToken: next}
+			return nil
+		}
+	}
 	if decodeDescribe(buf.Bytes(), o) {
+		if memo {
+			p.memo.put(key, o.AutoScalingGroups, o.NextToken)
+		}
 		return nil
 	}
 	*o = autoscaling.DescribeAutoScalingGroupsOutput{}

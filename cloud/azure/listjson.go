@@ -1,14 +1,13 @@
 package azure
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
-	"strconv"
-	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 	"github.com/go-faster/jx"
+
+	"github.com/capstan-io/capstan/cloud/leanjson"
 )
 
 // decodeListPage decodes a VirtualMachineScaleSets list page (ARM's
@@ -25,7 +24,8 @@ import (
 // run"), on the emulator's small scale sets; ARM's carry their whole
 // virtualMachineProfile, several kB each. This one reads the page once
 // with go-faster/jx (the API's push decoder already uses it), which skips
-// what it does not read without building it.
+// what it does not read without building it, and reads values with
+// cloud/leanjson.
 //
 // It reports ok=false, and the caller decodes the page with the SDK's
 // decoder instead, for anything it does not read exactly as that decoder
@@ -63,10 +63,10 @@ func decodeListPage(data []byte) (sets []armcompute.VirtualMachineScaleSet, next
 			}
 			seenNext = true
 			var err error
-			next, err = leanString(d)
+			next, err = leanjson.String(d)
 			return err
 		}
-		if !plain(key) {
+		if !leanjson.Plain(key) {
 			return errNotLean
 		}
 		return d.Skip()
@@ -82,7 +82,7 @@ func decodeListPage(data []byte) (sets []armcompute.VirtualMachineScaleSet, next
 }
 
 // errNotLean stops decodeListPage: the SDK's decoder takes the page.
-var errNotLean = errors.New("not a plain list page")
+var errNotLean = leanjson.ErrNotLean
 
 // decodeScaleSet reads one scale set of a list page (see decodeListPage).
 func decodeScaleSet(d *jx.Decoder) (armcompute.VirtualMachineScaleSet, error) {
@@ -104,7 +104,7 @@ func decodeScaleSet(d *jx.Decoder) (armcompute.VirtualMachineScaleSet, error) {
 			if err := once(0, jx.String); err != nil {
 				return err
 			}
-			s, err := leanString(d)
+			s, err := leanjson.String(d)
 			ss.Name = &s
 			return err
 		case "tags":
@@ -114,13 +114,13 @@ func decodeScaleSet(d *jx.Decoder) (armcompute.VirtualMachineScaleSet, error) {
 			ss.Tags = map[string]*string{}
 			return d.ObjBytes(func(d *jx.Decoder, key []byte) error {
 				k := string(key)
-				if !plain(key) || d.Next() != jx.String {
+				if !leanjson.Plain(key) || d.Next() != jx.String {
 					return errNotLean
 				}
 				if _, dup := ss.Tags[k]; dup {
 					return errNotLean
 				}
-				v, err := leanString(d)
+				v, err := leanjson.String(d)
 				ss.Tags[k] = &v
 				return err
 			})
@@ -132,25 +132,18 @@ func decodeScaleSet(d *jx.Decoder) (armcompute.VirtualMachineScaleSet, error) {
 			seenCap := false
 			return d.ObjBytes(func(d *jx.Decoder, key []byte) error {
 				if string(key) != "capacity" {
-					if !plain(key) {
+					if !leanjson.Plain(key) {
 						return errNotLean
 					}
 					return d.Skip()
 				}
-				if seenCap || d.Next() != jx.Number {
+				if seenCap {
 					return errNotLean
 				}
 				seenCap = true
-				n, err := d.Num()
-				if err != nil || !plainInt(n) {
-					return errNotLean
-				}
-				c, err := strconv.ParseInt(string(n), 10, 64)
-				if err != nil {
-					return errNotLean
-				}
+				c, err := leanjson.Int(d, 64)
 				ss.SKU.Capacity = &c
-				return nil
+				return err
 			})
 		case "properties":
 			if err := once(3, jx.Object); err != nil {
@@ -160,7 +153,7 @@ func decodeScaleSet(d *jx.Decoder) (armcompute.VirtualMachineScaleSet, error) {
 			seenState := false
 			return d.ObjBytes(func(d *jx.Decoder, key []byte) error {
 				if string(key) != "provisioningState" {
-					if !plain(key) {
+					if !leanjson.Plain(key) {
 						return errNotLean
 					}
 					return d.Skip()
@@ -169,75 +162,15 @@ func decodeScaleSet(d *jx.Decoder) (armcompute.VirtualMachineScaleSet, error) {
 					return errNotLean
 				}
 				seenState = true
-				s, err := leanString(d)
+				s, err := leanjson.String(d)
 				ss.Properties.ProvisioningState = &s
 				return err
 			})
 		}
-		if !plain(key) {
+		if !leanjson.Plain(key) {
 			return errNotLean
 		}
 		return d.Skip()
 	})
 	return ss, err
-}
-
-// leanString reads a JSON string as encoding/json would: the bytes
-// between the quotes when they need no decoding, encoding/json itself on
-// the few that do (escapes, non-ASCII), and errNotLean for one that does
-// not decode to valid UTF-8 (encoding/json would put U+FFFD in it).
-func leanString(d *jx.Decoder) (string, error) {
-	raw, err := d.Raw()
-	if err != nil || len(raw) < 2 {
-		return "", errNotLean
-	}
-	if in := raw[1 : len(raw)-1]; plain(in) {
-		return string(in), nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil || !utf8.ValidString(s) || containsRuneError(s) {
-		return "", errNotLean
-	}
-	return s, nil
-}
-
-// containsRuneError reports whether s holds U+FFFD, which encoding/json
-// also writes for an invalid escape or byte.
-func containsRuneError(s string) bool {
-	for _, r := range s {
-		if r == utf8.RuneError {
-			return true
-		}
-	}
-	return false
-}
-
-// plain reports whether b is printable ASCII without '"' or '\\': its
-// JSON string literal is b between quotes, and jx and encoding/json read
-// it alike.
-func plain(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-// plainInt reports whether n is a JSON integer without fraction or
-// exponent, -?(0|[1-9][0-9]*), which encoding/json reads into an int64
-// as strconv.ParseInt does.
-func plainInt(n []byte) bool {
-	if len(n) > 0 && n[0] == '-' {
-		n = n[1:]
-	}
-	if len(n) == 0 || (n[0] == '0' && len(n) > 1) {
-		return false
-	}
-	for _, c := range n {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -1,15 +1,13 @@
 package gcp
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
-	"math"
-	"strconv"
-	"unicode/utf8"
 
 	"cloud.google.com/go/compute/apiv1/computepb"
 	"github.com/go-faster/jx"
+
+	"github.com/capstan-io/capstan/cloud/leanjson"
 )
 
 // The driver decodes the list pages of its batch describe itself
@@ -19,8 +17,8 @@ import (
 // (BenchmarkListDecode, on a loaded machine), and the leader's refresh of
 // 10,000 groups every 15 s decodes 667 groups and 667 autoscalers a
 // second, several percent of a core at idle (issue 15). These read a page
-// once with go-faster/jx (already the API's push decoder) and skip what
-// they do not read without building it.
+// once with go-faster/jx (already the API's push decoder), skip what they
+// do not read without building it, and read values with cloud/leanjson.
 //
 // They report ok=false, and the page goes to protojson (with the SDK's
 // options) instead, for anything they might not read exactly as protojson
@@ -35,7 +33,7 @@ import (
 // does too, the two read the same.
 
 // errNotLean stops a lean decoder: protojson takes the page.
-var errNotLean = errors.New("not a plain list page")
+var errNotLean = leanjson.ErrNotLean
 
 // decodeGroupList decodes an instanceGroupManagers.list (or
 // regionInstanceGroupManagers.list) page: each group's name, targetSize,
@@ -50,7 +48,7 @@ func decodeGroupList(data []byte) (items []*computepb.InstanceGroupManager, next
 			switch string(key) {
 			case "name":
 				var err error
-				g.name, err = leanString(d)
+				g.name, err = leanjson.String(d)
 				igm.Name = &g.name
 				return 1, err
 			case "targetSize":
@@ -75,7 +73,7 @@ func decodeGroupList(data []byte) (items []*computepb.InstanceGroupManager, next
 						return 1, err
 					case "autoscaler":
 						var err error
-						g.autoscaler, err = leanString(d)
+						g.autoscaler, err = leanjson.String(d)
 						g.status.Autoscaler = &g.autoscaler
 						return 2, err
 					}
@@ -139,7 +137,7 @@ func decodeAutoscalerList(data []byte) (items []*computepb.Autoscaler, next stri
 			switch string(key) {
 			case "name":
 				var err error
-				a.name, err = leanString(d)
+				a.name, err = leanjson.String(d)
 				as.Name = &a.name
 				return 1, err
 			case "autoscalingPolicy":
@@ -159,7 +157,7 @@ func decodeAutoscalerList(data []byte) (items []*computepb.Autoscaler, next stri
 						return 2, err
 					case "mode":
 						var err error
-						a.mode, err = leanString(d)
+						a.mode, err = leanjson.String(d)
 						p.Mode = &a.mode
 						return 3, err
 					}
@@ -200,7 +198,7 @@ func decodeList(data []byte, item func(d *jx.Decoder) error) (next string, ok bo
 			return 1, d.Arr(item)
 		case "nextPageToken":
 			var err error
-			next, err = leanString(d)
+			next, err = leanjson.String(d)
 			return 2, err
 		}
 		return 0, nil
@@ -244,80 +242,6 @@ func leanObj(d *jx.Decoder, field func(d *jx.Decoder, key []byte) (int, error)) 
 	})
 }
 
-// leanString reads a JSON string: the bytes between the quotes when they
-// need no decoding, encoding/json on the few that do (escapes,
-// non-ASCII), and errNotLean for anything but a string that decodes to
-// valid UTF-8 (protojson refuses the rest).
-func leanString(d *jx.Decoder) (string, error) {
-	if d.Next() != jx.String {
-		return "", errNotLean
-	}
-	raw, err := d.Raw()
-	if err != nil || len(raw) < 2 {
-		return "", errNotLean
-	}
-	if in := raw[1 : len(raw)-1]; plainBytes(in) {
-		return string(in), nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil || !utf8.ValidString(s) || containsRuneError(s) {
-		return "", errNotLean
-	}
-	return s, nil
-}
-
-// leanInt32 reads a plain JSON integer in int32's range,
-// -?(0|[1-9][0-9]*); anything else (a quoted number, a fraction, an
-// exponent) is errNotLean.
-func leanInt32(d *jx.Decoder) (int32, error) {
-	if d.Next() != jx.Number {
-		return 0, errNotLean
-	}
-	raw, err := d.Raw()
-	if err != nil {
-		return 0, errNotLean
-	}
-	digits := raw
-	if len(digits) > 0 && digits[0] == '-' {
-		digits = digits[1:]
-	}
-	if len(digits) == 0 || (digits[0] == '0' && len(digits) > 1) {
-		return 0, errNotLean
-	}
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, errNotLean
-		}
-	}
-	n, err := strconv.ParseInt(string(raw), 10, 32)
-	if err != nil || n < math.MinInt32 || n > math.MaxInt32 {
-		return 0, errNotLean
-	}
-	return int32(n), nil
-}
-
-// containsRuneError reports whether s holds U+FFFD, which encoding/json
-// writes for an invalid escape or byte where protojson refuses it.
-func containsRuneError(s string) bool {
-	for _, r := range s {
-		if r == utf8.RuneError {
-			return true
-		}
-	}
-	return false
-}
-
-// plainBytes reports whether b is printable ASCII without '"' or '\\':
-// its JSON string literal is b between quotes.
-func plainBytes(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
 // plainKey reports whether a key is printable ASCII without '_' (a proto
 // field name, which protojson reads as the field too), '"' or '\\'.
 func plainKey(b []byte) bool {
@@ -326,5 +250,12 @@ func plainKey(b []byte) bool {
 			return false
 		}
 	}
-	return plainBytes(b)
+	return leanjson.Plain(b)
+}
+
+// leanInt32 reads a plain JSON integer in int32's range
+// (leanjson.Int).
+func leanInt32(d *jx.Decoder) (int32, error) {
+	n, err := leanjson.Int(d, 32)
+	return int32(n), err
 }
