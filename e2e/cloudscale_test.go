@@ -83,7 +83,7 @@ func BenchmarkCloudScale(b *testing.B) {
 			c.inProcessCloud = true
 			c.env = emu.env
 			c.nodeArgs = func(nd *node) []string { return []string{"--debug-addr", debugAddr(b, nd)} }
-		}, append(append(emu.args(srv.URL), rates...), "--log-level", "warn")...)
+		}, append(append(append(emu.args(srv.URL), rates...), raftDefault()...), "--log-level", "warn")...)
 		t0 = time.Now()
 		putPolicies(b, c, o.Policies, func(i int) string { return scalePolicyOn(i, emu.target(i)) })
 		b.Logf("%d policies written in %s", o.Policies, time.Since(t0).Round(time.Millisecond))

@@ -209,7 +209,8 @@ func (c *cluster) start(nd *node, join, fakeURL string) {
 		// Raft's base timing (500 ms): these tests' bounds assume a lost
 		// leader is replaced in about a second, and every cluster's first
 		// election waits one heartbeat timeout. The load and failover
-		// benchmarks pass the agent's default multiplier (raftDefault).
+		// benchmarks (scale, cloud load, failover) pass the agent's default
+		// multiplier (raftDefault).
 		"--raft-multiplier", "1"}
 	if fakeURL != "" {
 		args = append(args, "--fake-cloud", fakeURL)
