@@ -64,7 +64,9 @@ var (
 // openBoltState opens (or creates) the bbolt file at path; mem holds the
 // rest of the state (New() for an empty one).
 func openBoltState(path string, noSync bool, mem *State) (*boltState, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: noSync})
+	// The freelist as etcd keeps it: not written by each commit (rebuilt
+	// by a scan at open), in a map.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: noSync, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("boltstate: open %s: %w", path, err)
 	}
