@@ -254,6 +254,28 @@ func BenchmarkBoltState(b *testing.B) {
 	applyBench("apply-buckets-500", func(i int) Command { return entries[i%groups] })
 	applyBench("apply-evaluations-250", func(i int) Command { return evals[i%groups] })
 
+	// A second of the load (four buckets entries and four evaluations
+	// entries) committed in one transaction with one fsync, as etcd
+	// batches its commits, against eight commits.
+	b.Run("apply-one-second/bbolt-fsync-batched", func(b *testing.B) {
+		f.bolt.db.NoSync = false
+		defer func() { f.bolt.db.NoSync = true }()
+		w0 := writtenBytes(b)
+		i := 0
+		for b.Loop() {
+			var cs []Command
+			for k := range 4 {
+				cs = append(cs, entries[(i+k)%groups], evals[(i+k)%groups])
+			}
+			if _, err := f.bolt.ApplyBatch(index+1, cs); err != nil {
+				b.Fatal(err)
+			}
+			index += uint64(len(cs))
+			i += 4
+		}
+		b.ReportMetric(float64(writtenBytes(b)-w0)/float64(i/4), "written-B/op")
+	})
+
 	upTo := f.end.Add(time.Minute)
 	var out evalReads
 	b.Run("round-reads/memory", func(b *testing.B) {
