@@ -199,9 +199,11 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 // in-memory state on the issue's load (benchPolicies week-old two-metric
 // policies; -store.policies=10000 is the issue's size): the apply of a
 // 500-sample buckets entry and of a tick's evaluations entry (with and
-// without fsync), an evaluation round's reads of every policy, the
-// snapshot, and a restart to the first evaluation round. It reports the
-// heap each design holds and the bbolt file's size.
+// without fsync), a second of those entries in one fsynced commit, an
+// evaluation round's reads of every policy, the snapshot, and a restart
+// to the first evaluation round. It logs (-v) the heap each design holds
+// and the bbolt file's size. BENCHMARKS.md ("Why the state stays in
+// memory") has a run at 10,000.
 func BenchmarkBoltState(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds a week of state twice")
