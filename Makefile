@@ -113,6 +113,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPlan$$' -fuzztime $(FUZZTIME) ./metrics/prom/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRates$$' -fuzztime $(FUZZTIME) ./cloud/budget/
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendFloat$$' -fuzztime $(FUZZTIME) ./policy/simulate/report/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMemoryLimit$$' -fuzztime $(FUZZTIME) ./cmd/capstan/
 
 # run: a local three-node cluster on loopback with the fake cloud, fed from a trace.
 run: build

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -242,16 +244,29 @@ func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.
 	}
 	b.StopTimer()
 	c := countEntries(b, n.storage.Logs, first, n.Raft().LastIndex())
-	// The heap the term's kept states hold (latestState).
+	// The heap the term's kept states hold (latestState), and the whole
+	// live heap: the leader's state, its kept states and the node.
 	var with, without runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&with)
+	b.ReportMetric(float64(with.HeapAlloc)/float64(policies), "liveB/policy")
+	if path := *entriesHeapProfile; path != "" {
+		writeHeapProfile(b, path)
+	}
 	l.mu.Lock()
 	l.latest = nil
 	l.mu.Unlock()
 	runtime.GC()
 	runtime.ReadMemStats(&without)
 	b.ReportMetric((float64(with.HeapAlloc)-float64(without.HeapAlloc))/float64(policies), "keptB/policy")
+	// The committed states every node holds (store.Policy.EvalState).
+	committed := 0
+	n.fsm.mu.RLock()
+	for _, p := range n.fsm.state.Policies {
+		committed += cap(p.EvalState)
+	}
+	n.fsm.mu.RUnlock()
+	b.ReportMetric(float64(committed)/float64(policies), "committedB/policy")
 	evals := float64(rounds * policies)
 	for r := range commitReasons {
 		b.ReportMetric(100*(testutil.ToFloat64(n.metrics.evalCommits[r])-before[r])/evals, "%"+r.String())
@@ -271,4 +286,23 @@ func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.
 	b.ReportMetric(float64(c.evaluatedBytes)/float64(rounds)/10*scale/1e6, "evaluatedMB/s@10k")
 	b.ReportMetric(float64(c.entries)/float64(rounds)/10*scale, "entries/s@10k")
 	b.ReportMetric(float64(c.bytes)/float64(rounds)/10*scale/1e6, "MB/s@10k")
+}
+
+// entriesHeapProfile is where BenchmarkEvaluatedEntries writes a heap
+// profile of the leader after its rounds, kept states and all (go tool
+// pprof -sample_index=inuse_space): what each part of a leader's state
+// holds.
+var entriesHeapProfile = flag.String("entries.heapprofile", "", "write a heap profile of the leader after the rounds to this file")
+
+// writeHeapProfile writes the heap profile, as of the last collection, to path.
+func writeHeapProfile(tb testing.TB, path string) {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		tb.Fatal(err)
+	}
 }

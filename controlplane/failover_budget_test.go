@@ -17,6 +17,7 @@ import (
 	"github.com/capstan-io/capstan/cloud/emukit"
 	"github.com/capstan-io/capstan/cloud/fake"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
 )
 
 // throttleCounter counts the throttle answers one node's calls got from
@@ -57,9 +58,10 @@ func (d throttleCounter) DescribeBatch(ctx context.Context, refs []cloud.GroupRe
 // account leaves it) and leadership moves. The new leader's first
 // describes of every group must get no throttle answer from the cloud
 // (before AssumeSpent its own full bucket sent a burst into the spent
-// one), no evaluation of it may fail to describe its group, none may
-// resize, and after its first periodic refresh every group's cached state
-// is at most twice the refresh period old.
+// one), no evaluation of it may fail to describe its group, the one
+// policy whose demand arrives with it resizes its group on state described
+// in this term and no other does, and after its first periodic refresh
+// every group's cached state is at most twice the refresh period old.
 func TestNewLeaderStaysWithinTheAccountLimit(t *testing.T) {
 	t.Parallel() // its own cluster and cloud; it waits on refresh periods
 	// A run in which leadership moved by itself (a loaded machine) is not
@@ -149,6 +151,12 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 	c.waitFor("the transfer", func() bool { return b.raft.State() == raft.Leader })
 	leading := time.Now()
 	term := b.raft.CurrentTerm()
+	// One policy's demand arrives with the new leader: 800 requests/s at
+	// 100 an instance want 8 (the default rate limit lets it grow to 4 at
+	// once).
+	if err := b.apply(ctx, store.Samples{Samples: []store.Sample{{Policy: "p000", Metric: "rps", Time: b.now(), Value: 800}}}); err != nil {
+		return false // leadership moved again
+	}
 	c.waitFor("the new leader's evaluation of every policy", func() bool { return evaluations(b) >= evals0+groups })
 	evaluated := time.Since(leading)
 	// Its first periodic refresh ends about a period in.
@@ -165,13 +173,28 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 	if oldest := time.Duration(testutil.ToFloat64(b.metrics.groupOldest) * float64(time.Second)); oldest > 2*refresh {
 		t.Errorf("the oldest cached group state is %s old after the first refresh, want at most %s", oldest, 2*refresh)
 	}
+	// It is acted on, from state described in this term, and nothing else is.
+	var grown int
+	c.waitFor("the demanded scale-out", func() bool {
+		gs, err := cl.Describe("g000")
+		grown = gs.Desired
+		return err == nil && gs.Desired > 2
+	})
 	for _, call := range cl.Calls() {
-		if call.Op == fake.OpSetDesired {
-			t.Errorf("a resize (%+v): no policy asks for one", call)
+		if call.Op == fake.OpSetDesired && (call.Group != "g000" || call.To != grown || call.Caller.Term != term) {
+			t.Errorf("a resize (%+v): only the new leader's of g000 to %d is asked for", call, grown)
 		}
 	}
+	c.waitFor("the scale-out's decision", func() bool {
+		ds, _ := b.fsm.Decisions("p000", 1)
+		return len(ds) == 1 && ds[0].Desired == grown
+	})
+	ds, _ := b.fsm.Decisions("p000", 1)
+	if age := ds[0].GroupAge.D(); age <= 0 || age > 2*refresh {
+		t.Errorf("the scale-out was decided on group state %s old, want some in (0, %s]", age, 2*refresh)
+	}
 	t.Logf("throttle answers: old leader %d, new leader %d; the cloud refused %d calls in all (one of them the test's own); "+
-		"every policy evaluated %s after the new leader took over",
-		throttled[ai].Load(), throttled[bi].Load(), cl.Throttled(), evaluated.Round(time.Millisecond))
+		"every policy evaluated %s after the new leader took over; g000 resized to %d on state %s old",
+		throttled[ai].Load(), throttled[bi].Load(), cl.Throttled(), evaluated.Round(time.Millisecond), grown, ds[0].GroupAge.D())
 	return true
 }

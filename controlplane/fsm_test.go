@@ -100,7 +100,7 @@ func TestFSMRefusesUnknownCommandsLoudly(t *testing.T) {
 	}
 	for _, data := range [][]byte{
 		{99, store.CurrentVersion, '{', '}'},
-		{byte(store.CmdPutPolicy), 9, '{', '}'},
+		{byte(store.CmdPutPolicy), store.CurrentVersion + 1, '{', '}'},
 		{1},
 		good[:len(good)-1],
 	} {

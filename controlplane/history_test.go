@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -150,8 +151,24 @@ predictive: {history: 1h}
 // TestFineHistoryForecastsAlike: a policy keeping its history in 1-minute
 // buckets (predictive.history_step) keeps five times the buckets, and its
 // forecasts read them combined into the 5-minute buckets the same policy
-// keeps without it: the same windows, the same forecast.
+// keeps without it: the same windows, the same forecast; exactly with
+// wide windows (float64 buckets), to float32 rounding with compact ones,
+// whose coarse buckets round a running sum where the fine ones round
+// each minute's.
 func TestFineHistoryForecastsAlike(t *testing.T) {
+	for _, wide := range []bool{true, false} {
+		t.Run(fmt.Sprintf("wide %v", wide), func(t *testing.T) { fineHistoryForecastsAlike(t, wide) })
+	}
+}
+
+func fineHistoryForecastsAlike(t *testing.T, wide bool) {
+	tolerance := 1e-6 // relative
+	if wide {
+		tolerance = 0
+	}
+	near := func(a, b float64) bool {
+		return a == b || math.IsNaN(a) && math.IsNaN(b) || math.Abs(a-b) <= tolerance*math.Abs(b)
+	}
 	const doc = `id: web
 target: {provider: fake, group: web}
 min: 1
@@ -183,7 +200,7 @@ stale_after: 5m
 		a := &applier{f: NewFSM(10)}
 		a.apply(t, store.PutPolicy{Policy: p})
 		for i := 0; i < len(samples); i += 500 {
-			a.apply(t, store.Samples{Samples: samples[i:min(i+500, len(samples))]})
+			a.apply(t, store.Samples{Samples: samples[i:min(i+500, len(samples))], Wide: wide})
 		}
 		h, err := a.f.historyOf("web", now)
 		if err != nil {
@@ -201,7 +218,7 @@ stale_after: 5m
 		t.Fatalf("forecasting reads %s × %d from %v with a 1m step, %s × %d from %v without", hf[0].Step, len(hf[0].Values), hf[0].Start, hc[0].Step, len(hc[0].Values), hc[0].Start)
 	}
 	for i, v := range hc[0].Values {
-		if w := hf[0].Values[i]; !(v == w || math.IsNaN(v) && math.IsNaN(w)) {
+		if w := hf[0].Values[i]; !near(w, v) {
 			t.Fatalf("bucket %d: %v with a 1m step, %v without", i, w, v)
 		}
 	}
@@ -211,7 +228,7 @@ stale_after: 5m
 		return policy.Evaluate(r.p, in, policy.State{}, now).Metrics[0]
 	}
 	fc, ff := forecast(coarse, hc), forecast(fine, hf)
-	if math.IsNaN(fc.Forecast) || fc.Forecast != ff.Forecast || fc.Predictive != ff.Predictive {
+	if math.IsNaN(fc.Forecast) || !near(ff.Forecast, fc.Forecast) || fc.Predictive != ff.Predictive {
 		t.Fatalf("forecast %+v with a 1m step, %+v without", ff, fc)
 	}
 }

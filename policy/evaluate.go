@@ -308,7 +308,10 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 
 	// 6. Bounds, narrowed by the scheduled windows open now (or, for a
 	// raised min, opening within the warmup).
-	sched := boundsAt(p.Schedules, now, p.Warmup.D())
+	var sched scheduleBounds // none without schedules: boundsAt would return the zero value
+	if len(p.Schedules) > 0 {
+		sched = boundsAt(p.Schedules, now, p.Warmup.D())
+	}
 	lo, hi := sched.apply(p.Min, p.Max)
 	// The budget caps the size like a lower max. Validation keeps it from
 	// going below any min; were it ever to, the min wins.

@@ -18,7 +18,10 @@ import (
 // monotonic readings when both have one, and a wall clock cannot tell what
 // those would say) and both times within what int64 Unix nanoseconds hold
 // (years 1678 to 2262); anything else goes to time.Time itself. Sub's
-// saturation at ±292 years is reproduced; see TestInstantMatchesTime.
+// saturation at ±292 years is reproduced; see TestInstantMatchesTime. The
+// leader's now comes from time.Now and carries a monotonic reading, so there
+// every method is time.Time's own (one flag tested first); the fast path
+// serves the replays (simulate, what-if, recommend), whose clocks are virtual.
 type instant struct {
 	t    time.Time
 	ns   int64 // t's wall clock in Unix nanoseconds, when fast
@@ -47,8 +50,10 @@ func wallNanos(t time.Time) (int64, bool) {
 
 // sub is now.Sub(u).
 func (n *instant) sub(u time.Time) time.Duration {
-	if un, ok := wallNanos(u); ok && n.fast {
-		return subNanos(n.ns, un)
+	if n.fast { // tested first: the daemon's now (time.Now) has a monotonic reading
+		if un, ok := wallNanos(u); ok {
+			return subNanos(n.ns, un)
+		}
 	}
 	return n.t.Sub(u)
 }
@@ -69,10 +74,12 @@ func subNanos(a, b int64) time.Duration {
 // compared in 128 bits, as time.Time holds them without overflow for any
 // time within int64 Unix nanoseconds.
 func (n *instant) afterSum(dn time.Duration, u time.Time, du time.Duration) bool {
-	if un, ok := wallNanos(u); ok && n.fast {
-		uh, ul := sum128(un, int64(du))
-		nh, nl := sum128(n.ns, int64(dn))
-		return uh < nh || (uh == nh && ul < nl)
+	if n.fast {
+		if un, ok := wallNanos(u); ok {
+			uh, ul := sum128(un, int64(du))
+			nh, nl := sum128(n.ns, int64(dn))
+			return uh < nh || (uh == nh && ul < nl)
+		}
 	}
 	return u.Add(du).Before(n.t.Add(dn))
 }

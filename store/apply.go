@@ -233,7 +233,7 @@ func withStoredModels(pacing, stored []byte) []byte {
 func (s *State) samples(c Samples) Result {
 	for _, x := range c.Samples {
 		if e := s.writable(x.Policy); e != nil {
-			if w, factor := e.metricWindow(x.Metric); w != nil {
+			if w, factor := e.metricWindow(x.Metric, c.Wide); w != nil {
 				w.Add(x.Time, x.Value*factor)
 			}
 		}
@@ -271,7 +271,7 @@ func (s *State) buckets(c Buckets) Result {
 		if e == nil {
 			continue
 		}
-		if w, factor := e.metricWindow(p.Metric); w != nil && int64(w.Step()) == p.Step {
+		if w, factor := e.metricWindow(p.Metric, c.Wide); w != nil && int64(w.Step()) == p.Step {
 			w.Merge(p.Partial, factor)
 		}
 	}
@@ -326,10 +326,13 @@ func DefaultWindowStep(p policy.Policy) time.Duration {
 }
 
 // metricWindow returns the metric's history window, creating or reshaping
-// it to the policy's current shape, and the factor samples are scaled by: a
-// cpu window records demand (utilization × in-service instances, the last
-// size committed), because forecasts are of demand.
-func (e *Policy) metricWindow(metric string) (*window.Window, float64) {
+// it to the policy's current shape and setting it to the entry's precision
+// (wide: float64 values; else compact, float32), and the factor samples
+// are scaled by: a cpu window records demand (utilization × in-service
+// instances, the last size committed), because forecasts are of demand.
+// The precision follows the entries, so that an old log replays to the
+// old windows and every node converts a window at the same entry.
+func (e *Policy) metricWindow(metric string, wide bool) (*window.Window, float64) {
 	i := slices.IndexFunc(e.Record.Policy.Metrics, func(m policy.Metric) bool { return m.Name == metric })
 	if i < 0 {
 		return nil, 0
@@ -348,6 +351,7 @@ func (e *Policy) metricWindow(metric string) (*window.Window, float64) {
 		w = window.New(step, length, agg)
 		e.Windows[metric] = w
 	}
+	w.SetWide(wide)
 	factor := 1.0
 	if m.Type == policy.MetricCPU {
 		factor = float64(max(e.Ready, 1))

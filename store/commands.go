@@ -73,7 +73,13 @@ type Evaluated struct {
 type Evaluations struct{ Items []Evaluated }
 
 // Samples records samples one by one.
-type Samples struct{ Samples []Sample }
+type Samples struct {
+	Samples []Sample
+	// Wide keeps the windows the samples touch at float64 precision, as
+	// entry versions 1 to 8 did; otherwise they are compact (float32).
+	// Read from those versions it is true (VersionCompact).
+	Wide bool
+}
 
 // RegisterNode records a node's HTTP address.
 type RegisterNode struct {
@@ -105,6 +111,10 @@ type Buckets struct {
 	Latest   []Sample
 	Partials []MetricPartial
 	Series   []SeriesUpdate
+	// Wide keeps the windows the partials touch at float64 precision, as
+	// entry versions 1 to 8 did; otherwise they are compact (float32).
+	// Read from those versions it is true (VersionCompact).
+	Wide bool
 }
 
 // CreateToken adds an API token.

@@ -23,12 +23,15 @@
 // code did, while a cluster is upgraded from that version. Version 2 is a
 // compact binary encoding; 3 added the intents' fence, 4 the fields of
 // the decision record that 1 to 3 dropped, 5 its group age, 6 the budget
-// bound, and 7 (entries only) several evaluations in one entry and an
-// evaluation's state without its forecasting models (registry.go). Those
-// older binary versions can be written too (EncodeVersion,
-// WriteSnapshotVersion; byte for byte as their code did, testdata/binary-v2
-// to -v6), with what they have no place for left out, and what they
-// cannot express at all (version 7's additions) refused.
+// bound, 7 (entries only) several evaluations in one entry and an
+// evaluation's state without its forecasting models, 8 a policy's history
+// step and group sizes, and 9 compact metric windows (float32 values; a
+// sample entry and a snapshot say each window's precision, and versions 1
+// to 8 are wide, float64) (registry.go). Those older binary versions can
+// be written too (EncodeVersion, WriteSnapshotVersion; byte for byte as
+// their code did, testdata/binary-v2 to -v8), with what they have no place
+// for left out, and what they cannot express at all (version 7's
+// additions) refused.
 //
 // Decision records are kept in their binary encoding (Decisions), about
 // two thirds of their decoded size, since a week fills every policy's

@@ -345,9 +345,15 @@ func (d *dec) decision() policy.Record {
 	return r
 }
 
+// window encodes a window as it is (compact or wide) since
+// VersionCompact, and wide before, whose readers know no other.
 func (e *enc) window(w *window.Window) {
-	// AppendBinary cannot fail; its error is the BinaryAppender contract.
-	e.scratch, _ = w.AppendBinary(e.scratch[:0])
+	if e.v < VersionCompact {
+		e.scratch = w.AppendWideBinary(e.scratch[:0])
+	} else {
+		// AppendBinary cannot fail; its error is the BinaryAppender contract.
+		e.scratch, _ = w.AppendBinary(e.scratch[:0])
+	}
 	e.bytes(e.scratch)
 }
 
@@ -359,6 +365,10 @@ func (d *dec) window() *window.Window {
 	w := new(window.Window)
 	if err := w.UnmarshalBinary(b); err != nil {
 		d.fail(err.Error())
+		return nil
+	}
+	if !w.Wide() && d.v < VersionCompact {
+		d.fail(fmt.Sprintf("a compact window in version %d, which holds only wide ones", d.v))
 		return nil
 	}
 	return w

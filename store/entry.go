@@ -38,7 +38,7 @@ func Decode(data []byte) (Command, error) {
 	switch v {
 	case VersionJSON:
 		c, err = decodeLegacyCommand(t, payload)
-	case VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionBatched, VersionHistoryStep:
+	case VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionBatched, VersionHistoryStep, VersionCompact:
 		if t == CmdEvaluations && v < VersionBatched {
 			return nil, fmt.Errorf("%w: %s version %d (this command exists since version %d)", ErrUnknownCommand, t, v, VersionBatched)
 		}
@@ -84,6 +84,7 @@ func (e *enc) command(c Command) error {
 		}
 	case Samples:
 		e.samples(c.Samples)
+		e.wide(c.Wide)
 	case RegisterNode:
 		e.string(c.ID)
 		e.string(c.HTTPAddr)
@@ -104,6 +105,7 @@ func (e *enc) command(c Command) error {
 			e.varint(s.T)
 			e.float(s.V)
 		}
+		e.wide(c.Wide)
 	case CreateToken:
 		e.token(c.Token)
 	case DeleteToken:
@@ -137,7 +139,7 @@ func (d *dec) command(t CommandType) Command {
 		}
 		return c
 	case CmdSamples:
-		return Samples{Samples: d.samples()}
+		return Samples{Samples: d.samples(), Wide: d.wide()}
 	case CmdRegisterNode:
 		return RegisterNode{ID: d.string(), HTTPAddr: d.string()}
 	case CmdBuckets:
@@ -148,6 +150,7 @@ func (d *dec) command(t CommandType) Command {
 		for range d.n(8) {
 			c.Series = append(c.Series, SeriesUpdate{Policy: d.string(), Metric: d.string(), ID: d.uvarint(), T: d.varint(), V: d.float()})
 		}
+		c.Wide = d.wide()
 		return c
 	case CmdCreateToken:
 		return CreateToken{Token: d.token()}
@@ -203,4 +206,21 @@ func (d *dec) evaluated() Evaluated {
 		}
 	}
 	return c
+}
+
+// wide encodes a sample entry's window precision: a byte since
+// VersionCompact, nothing before (the entry is then wide when read).
+func (e *enc) wide(wide bool) {
+	if e.v >= VersionCompact {
+		e.bool(wide)
+	}
+}
+
+// wide decodes a sample entry's window precision: true (float64) for the
+// versions before VersionCompact, which kept every window wide.
+func (d *dec) wide() bool {
+	if d.v < VersionCompact {
+		return true
+	}
+	return d.bool()
 }

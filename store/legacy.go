@@ -247,7 +247,7 @@ func decodeLegacyCommand(t CommandType, payload []byte) (Command, error) {
 	case CmdSamples:
 		var c legacySamples
 		err := unmarshal(&c)
-		return Samples{Samples: fromLegacySamples(c.Samples)}, err
+		return Samples{Samples: fromLegacySamples(c.Samples), Wide: true}, err
 	case CmdRegisterNode:
 		var c legacyRegisterNode
 		err := unmarshal(&c)
@@ -255,7 +255,7 @@ func decodeLegacyCommand(t CommandType, payload []byte) (Command, error) {
 	case CmdBuckets:
 		var c legacyBuckets
 		err := unmarshal(&c)
-		out := Buckets{Latest: fromLegacySamples(c.Latest)}
+		out := Buckets{Latest: fromLegacySamples(c.Latest), Wide: true}
 		for _, p := range c.Partials {
 			out.Partials = append(out.Partials, MetricPartial{Policy: p.Policy, Metric: p.Metric, Step: p.Step, Partial: p.Partial})
 		}

@@ -25,7 +25,8 @@ import (
 // to 6 cannot express at all, CmdEvaluations and Evaluated.Pacing, is
 // refused (ErrUnknownCommand): their writer commits each evaluation on
 // its own, with its whole state. Versions 1 to 7 leave out a policy's
-// history step (priorPolicy).
+// history step (priorPolicy), and 1 to 8 a sample entry's precision
+// (Samples.Wide, Buckets.Wide: their entries are wide when read).
 func EncodeVersion(c Command, v uint8) ([]byte, error) {
 	if v < VersionBatched && v >= VersionJSON {
 		if err := batchedOnly(c); err != nil {
@@ -33,7 +34,7 @@ func EncodeVersion(c Command, v uint8) ([]byte, error) {
 		}
 	}
 	switch v {
-	case VersionHistoryStep, VersionBatched, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
+	case VersionCompact, VersionHistoryStep, VersionBatched, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
 		return encodeBinary(c, v)
 	case VersionJSON:
 		body, err := json.Marshal(legacyCommand(c))

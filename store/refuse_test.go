@@ -5,9 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/capstan-io/capstan/policy"
 )
@@ -49,7 +51,7 @@ func TestDecodeRefusesWhatItDoesNotKnow(t *testing.T) {
 		{"type only", []byte{byte(CmdPutPolicy)}, "entry of 1 bytes"},
 		{"unknown type", []byte{99, CurrentVersion}, "type 99"},
 		{"unassigned type between known ones", []byte{15, CurrentVersion}, "type 15"},
-		{"unknown version", append([]byte{good[0], 9}, good[2:]...), "version 9"},
+		{"unknown version", append([]byte{good[0], CurrentVersion + 1}, good[2:]...), "version " + strconv.Itoa(int(CurrentVersion)+1)},
 		{"version 0", append([]byte{good[0], 0}, good[2:]...), "version 0"},
 		{"truncated binary", good[:len(good)-1], "register-node version " + strconv.Itoa(int(CurrentVersion))},
 		{"evaluations in version 6", batchIn6, "evaluations version 6 (this command exists since version 7)"},
@@ -81,7 +83,7 @@ func TestReadSnapshotRefusesWhatItDoesNotKnow(t *testing.T) {
 	tests := map[string][]byte{
 		"empty":                         nil,
 		"garbage":                       []byte("not a snapshot"),
-		"unknown version":               append([]byte(snapshotMagic+"\x09"), good[len(snapshotMagic)+1:]...),
+		"unknown version":               append([]byte(snapshotMagic+string(rune(SnapshotVersion+1))), good[len(snapshotMagic)+1:]...),
 		"version 1 in the binary frame": append([]byte(snapshotMagic+"\x01"), good[len(snapshotMagic)+1:]...),
 		"trailing bytes":                append(append([]byte{}, good...), 0),
 		"bad JSON":                      []byte(`{"policies": {"web": 1}}`),
@@ -173,9 +175,26 @@ func FuzzDecode(f *testing.F) {
 func FuzzReadSnapshot(f *testing.F) {
 	raw, _ := os.ReadFile(filepath.Join(legacyDir, "snapshot.json"))
 	f.Add(raw)
-	for _, dir := range []string{binaryV2Dir, binaryV3Dir} {
+	for _, dir := range []string{binaryV2Dir, binaryV3Dir, binaryV8Dir} {
 		b, _ := os.ReadFile(filepath.Join(dir, "snapshot.bin"))
 		f.Add(b)
+	}
+	// Compact windows (snapshot version 9): the version-8 log's state
+	// given a compact sample entry.
+	if entries, err := filepath.Glob(filepath.Join(binaryV8Dir, "log", "*.bin")); err == nil {
+		slices.Sort(entries)
+		s := New()
+		for i, file := range entries {
+			b, _ := os.ReadFile(file)
+			if c, err := Decode(b); err == nil {
+				s.Apply(uint64(i+1), c, Options{})
+			}
+		}
+		s.Apply(uint64(len(entries)+1), Samples{Samples: []Sample{{Policy: "fine", Metric: "rps", Time: time.Date(2026, 5, 28, 19, 31, 0, 0, time.UTC), Value: 0.1}}}, Options{})
+		var b bytes.Buffer
+		if s.WriteSnapshot(&b) == nil {
+			f.Add(b.Bytes())
+		}
 	}
 	if s, err := ReadSnapshot(bytes.NewReader(raw)); err == nil {
 		var b bytes.Buffer

@@ -87,8 +87,20 @@ const (
 	// reads no version 8 refuses the entry rather than keep other windows
 	// than the servers that do. The bytes are otherwise version 7's.
 	VersionHistoryStep uint8 = 8
+	// VersionCompact is VersionHistoryStep whose sample entries (CmdSamples
+	// and CmdBuckets) say at which precision the windows they touch keep
+	// their values (Samples.Wide, Buckets.Wide), and whose snapshots say
+	// it of each window: compact (float32, 5 bytes a bucket in memory)
+	// unless Wide. Entries of versions 1 to 8 are wide when read, so an
+	// old log replays to the float64 windows the old code kept, and a
+	// window becomes compact at the first entry of version 9 that touches
+	// it. Written in versions 1 to 8, Wide is left out (the entry is wide
+	// when read, on every node), and a snapshot of those versions holds
+	// every window wide (exactly: a float32 is a float64), as it restores.
+	// The bytes are otherwise version 8's.
+	VersionCompact uint8 = 9
 	// CurrentVersion is the version Encode writes.
-	CurrentVersion = VersionHistoryStep
+	CurrentVersion = VersionCompact
 )
 
 // commandNames names every known type; a type missing here is unknown.

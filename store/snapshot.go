@@ -29,8 +29,10 @@ const (
 	// policies' history step and group sizes (VersionHistoryStep). Entry
 	// version 7 (VersionBatched) changed no snapshot: there is no
 	// snapshot version 7, and a server writing entry version 7 writes
-	// version-6 snapshots. Versions 2 to 6 are still read.
-	SnapshotVersion uint8 = VersionHistoryStep
+	// version-6 snapshots. 9 says of each window whether it is wide or
+	// compact (VersionCompact); versions 2 to 8 hold every window wide.
+	// Versions 2 to 8 are still read.
+	SnapshotVersion uint8 = VersionCompact
 	// snapshotUnfenced is the binary version whose intents have no fence.
 	snapshotUnfenced uint8 = 2
 	// maxRecord bounds one snapshot record (one policy with its windows is
@@ -285,7 +287,7 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 	}
 	v := head[len(snapshotMagic)]
 	if v < snapshotUnfenced || v > SnapshotVersion || v == VersionBatched {
-		return nil, fmt.Errorf("%w: version %d (this node reads 1 to 6 and %d; there is no version 7)", ErrUnknownSnapshot, v, SnapshotVersion)
+		return nil, fmt.Errorf("%w: version %d (this node reads 1 to 6, 8 and %d; there is no version 7)", ErrUnknownSnapshot, v, SnapshotVersion)
 	}
 	s, err := readBinarySnapshot(br, v)
 	if err != nil {

@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azcloud "github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -94,6 +97,8 @@ type agentOptions struct {
 	TLSClientCA        string        `yaml:"tls_client_ca"`
 	TLSClientAuth      string        `yaml:"tls_client_auth"`
 	TLSNodeCertAdmin   bool          `yaml:"tls_node_cert_admin"`
+	MemoryLimit        string        `yaml:"memory_limit"`
+	GCPercent          int           `yaml:"gc_percent"`
 
 	// Authentication (agent_auth.go).
 	TokenFile      string         `yaml:"token_file"`
@@ -111,7 +116,7 @@ func newAgentCommand() *cobra.Command {
 		SnapshotThreshold: d.SnapshotThreshold, SnapshotInterval: d.SnapshotInterval, TrailingLogs: d.TrailingLogs,
 		MaxDecisions: d.MaxDecisions, MaxAuditEntries: controlplane.DefaultMaxAuditEntries, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
 		CloudTimeout: d.CloudTimeout, CloudSettle: d.CloudSettle, GroupRefresh: d.GroupRefresh, PrometheusTimeout: 5 * time.Second, TLSClientAuth: "none",
-		DefaultCurrency: "USD", TokenRate: defaultTokenRate, TokenBurst: defaultTokenBurst,
+		DefaultCurrency: "USD", TokenRate: defaultTokenRate, TokenBurst: defaultTokenBurst, MemoryLimit: "auto",
 	}
 	var configFile string
 	cmd := &cobra.Command{
@@ -158,6 +163,8 @@ underscores); flags given on the command line win.`,
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
 	f.Int64Var(&o.MaxBody, "max-body-bytes", o.MaxBody, "largest request body the API accepts")
 	f.StringVar(&o.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this host:port (keep it on loopback)")
+	f.IntVar(&o.GCPercent, "gc-percent", 0, fmt.Sprintf("the Go collector's goal, in percent of the live heap it may grow by before the next collection (GOGC); 0: GOGC when set, else %d (README: Memory)", defaultGCPercent))
+	f.StringVar(&o.MemoryLimit, "memory-limit", o.MemoryLimit, "the Go runtime's soft memory limit: a size (e.g. 900MiB), off, or auto: GOMEMLIMIT when set, else 90% of the cgroup's (container's) memory limit, else none (README: Memory)")
 	f.DurationVar(&o.CloudTimeout, "cloud-timeout", o.CloudTimeout, "bound on each cloud call, retries included; no resize request is sent after it")
 	f.DurationVar(&o.CloudSettle, "cloud-settle", o.CloudSettle, "how long after --cloud-timeout a resize the provider received may still take effect; its group is held until then (docs/fencing.md)")
 	f.Var(&o.CloudReadRate, "cloud-read-rate", "call budget for reads (describes), in calls per second per provider account (AWS: per region, GCP: per project, Azure: per subscription), e.g. aws=20,gcp=8; 0: unlimited; providers not given keep their defaults: "+budgetDefaults(func(p budget.Provider) float64 { return p.Read })+" (README: Cloud providers)")
@@ -248,6 +255,26 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		return fmt.Errorf("--log-level: must be debug, info, warn or error (got %q)", o.LogLevel)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	memLimit, err := parseMemoryLimit(o.MemoryLimit)
+	if err != nil {
+		return err
+	}
+	gcp, gcWhy, err := gcPercent(o.GCPercent, os.Getenv("GOGC"))
+	if err != nil {
+		return err
+	}
+	if gcp != 0 {
+		debug.SetGCPercent(gcp)
+	}
+	logger.Info("collector goal", "gc_percent", gcp, "from", gcWhy)
+	// Before the state is restored: restoring a week of history is the
+	// first large heap.
+	if limit, why := memLimit.resolve(memoryLimitSource{env: os.Getenv("GOMEMLIMIT"), cgroup: memlimit.FromCgroup}); limit != 0 {
+		debug.SetMemoryLimit(limit)
+		logger.Info("memory limit", "bytes", limit, "from", why)
+	} else {
+		logger.Info("memory limit", "from", why)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	authSetup, err := newAgentAuth(o, logger)

@@ -90,3 +90,41 @@ func TestDeployDashboardLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployREADMEListsEveryAlert: examples/deploy/README.md's table of
+// alerts has a row for every alert of alerts.yml, and no row for one it
+// does not define.
+func TestDeployREADMEListsEveryAlert(t *testing.T) {
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(readDeploy(t, "prometheus/alerts.yml"), &rules); err != nil {
+		t.Fatalf("prometheus/alerts.yml: %v", err)
+	}
+	defined := map[string]bool{}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert != "" {
+				defined[r.Alert] = true
+			}
+		}
+	}
+	listed := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\| (Capstan[A-Za-z]+) \|`).FindAllStringSubmatch(string(readDeploy(t, "README.md")), -1) {
+		listed[m[1]] = true
+	}
+	for a := range defined {
+		if !listed[a] {
+			t.Errorf("alert %s has no row in README.md's table of alerts", a)
+		}
+	}
+	for a := range listed {
+		if !defined[a] {
+			t.Errorf("README.md lists alert %s, which alerts.yml does not define", a)
+		}
+	}
+}

@@ -65,9 +65,9 @@ func xorChunks(tb testing.TB, w *Window) []*chunkenc.XORChunk {
 			tb.Fatal(err)
 		}
 		for ; i <= end; i, off = i+1, off+1 {
-			if n := w.count(c, off, i); n > 0 {
+			if n := w.count(c, pos, off); n > 0 {
 				ms := i * w.step / int64(time.Millisecond)
-				va.Append(0, ms, c.v[off])
+				va.Append(0, ms, w.value(c, pos, off))
 				ca.Append(0, ms, float64(n))
 			}
 		}

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"time"
@@ -46,13 +45,29 @@ func (a Agg) String() string {
 // Window is a ring of fixed-step buckets aligned to multiples of Step since
 // the Unix epoch, held in chunks of chunkLen buckets. Its memory grows with
 // the buckets it has been given samples for, up to its length: a week-long
-// window that has seen an hour of samples holds one chunk. A bucket costs
-// 10 bytes (an 8-byte value, a 2-byte count; Last windows add the 8-byte
-// time of their value), so a full week of 2,016 five-minute buckets is
-// about 21 KB. Copies (Clone) share chunks until one of them changes a
-// chunk, which it then copies: a snapshot's copy of a window costs its
-// chunk table, and the live window copies about one chunk (640 bytes)
-// while the snapshot is written, not the whole window.
+// window that has seen an hour of samples holds one chunk.
+//
+// A bucket's value is kept at one of two precisions. A compact window
+// (New's) keeps it as a float32, rounded each time the bucket changes: 5
+// bytes a bucket (a 4-byte value, a 1-byte count), so a full week of 2,016
+// five-minute buckets is about 10.5 KB. A wide window (SetWide) keeps the
+// float64, as every window did before compact ones: 4 bytes more a bucket.
+// Which one a window is, is replicated state like its values (the store
+// decides it from the log), because the rounding changes what the window
+// holds. Seven significant digits are more than a metric's history needs
+// for forecasting; a replicated value must still not depend on which of
+// two precisions a node happens to use, hence the rule rather than a
+// choice per node. Counts are exact, and cost next to nothing where a
+// chunk's buckets all hold the same count (a metric sampled at a steady
+// rate): a chunk of 64 buckets is 256 bytes of values, one byte of
+// count when every bucket of it has the same (its head's chunk aside,
+// the usual case), else 64 bytes of counts, or 256 when one of them is
+// past 255. Last windows add the 8-byte time of their value.
+//
+// Copies (Clone) share chunks until one of them changes a chunk, which it
+// then copies: a snapshot's copy of a window costs its chunk table, and
+// the live window copies about one chunk (320 bytes) while the snapshot is
+// written, not the whole window.
 //
 // It is not safe for concurrent use; its owner locks. A clone may be read
 // while the window it was cloned from goes on changing.
@@ -60,6 +75,9 @@ type Window struct {
 	step   int64 // nanoseconds
 	agg    Agg
 	length int
+	// wide says the values are float64s: their low words in the chunks,
+	// their high words in hi.
+	wide bool
 	// chunks is the ring of chunks, empty until the first sample: chunk
 	// number k (the buckets k*chunkLen .. k*chunkLen+chunkLen-1) sits at
 	// chunks[k mod len(chunks)], and len(chunks) is the most chunks the
@@ -68,16 +86,24 @@ type Window struct {
 	// one its position names; buckets of the oldest that are older than
 	// the window are stale and never read.
 	chunks []*chunk
-	// ats holds, for Last windows only, the time of each bucket's value,
-	// chunk for chunk at the same positions; other windows do not pay
-	// for it.
+	// The side arrays, chunk for chunk at the same positions, each nil
+	// where its chunk is nil and the whole slice nil for windows that do
+	// not need it. ats holds, for Last windows only, the time of each
+	// bucket's value; hi, for wide windows only, the high 32 bits of
+	// each value.
 	ats []*[chunkLen]int64
-	// owned says which chunks this window may change in place: the
-	// others may be shared with a clone, and are copied before a change.
+	hi  []*[chunkLen]uint32
+	// The buckets' sample counts, chunk for chunk: where same is not 0,
+	// every bucket of the chunk holds that many samples (seal); else
+	// full holds them when one is past 255 (full is nil until one is),
+	// else bytes does.
+	same  []uint8
+	bytes []*[chunkLen]uint8
+	full  []*[chunkLen]uint32
+	// owned says which chunks (with their side arrays) this window may
+	// change in place: the others may be shared with a clone, and are
+	// copied before a change.
 	owned []bool
-	// hi holds the count's upper 16 bits for the rare bucket of more
-	// than 65,535 samples, by bucket index; nil when there is none.
-	hi map[int64]uint16
 	// head is the bucket index (time / step) of the newest bucket; the
 	// window spans head-length+1 .. head.
 	head int64
@@ -85,16 +111,16 @@ type Window struct {
 }
 
 // chunkLen is how many consecutive buckets a chunk holds: a week-long
-// window is 32 or 33 chunks, and copying one before a change is 640 bytes.
+// window is 32 or 33 chunks, and copying one before a change is 256 bytes
+// (and its counts).
 const chunkLen = 64
 
-// chunk is chunkLen buckets: for each its value (the sum for Mean, the
-// max or last value otherwise) and the low 16 bits of its sample count,
-// as two arrays so that nothing is padding: 640 bytes, a Go size class,
-// and no pointers for the garbage collector to scan.
+// chunk is chunkLen buckets' values (the sum for Mean, the max or last
+// value otherwise: a float32's bits, or a float64's low word in a wide
+// window): 256 bytes, a Go size class, and no pointers for the garbage
+// collector to scan. Their counts are kept apart (Window.same).
 type chunk struct {
-	v [chunkLen]float64
-	n [chunkLen]uint16
+	v [chunkLen]uint32
 }
 
 // bucket is one bucket read out of its chunk.
@@ -104,8 +130,8 @@ type bucket struct {
 	at int64 // Last windows only
 }
 
-// New returns a window of length buckets of the given step. It holds no
-// buckets until its first sample.
+// New returns a compact window of length buckets of the given step. It
+// holds no buckets until its first sample.
 func New(step time.Duration, length int, agg Agg) *Window {
 	if step <= 0 || length <= 0 {
 		panic("window.New: step and length must be positive")
@@ -121,6 +147,72 @@ func (w *Window) Aggregation() Agg { return w.agg }
 
 // Len is the number of buckets the window spans.
 func (w *Window) Len() int { return w.length }
+
+// Wide reports whether the window keeps its values as float64s rather
+// than float32s.
+func (w *Window) Wide() bool { return w.wide }
+
+// SetWide makes the window wide (float64 values) or compact (float32
+// values, each rounded to the nearest float32). Widening is exact;
+// compacting rounds every value once, the same way on every node. The
+// chunks are copied, never changed in place, so a clone keeps what it
+// held.
+func (w *Window) SetWide(wide bool) {
+	if w.wide == wide {
+		return
+	}
+	vals := make([]*[chunkLen]float64, len(w.chunks))
+	for pos, c := range w.chunks {
+		if c != nil {
+			var v [chunkLen]float64
+			for off := range v {
+				v[off] = w.value(c, pos, off)
+			}
+			vals[pos] = &v
+		}
+	}
+	w.wide = wide
+	w.hi = nil
+	if wide && w.chunks != nil {
+		w.hi = make([]*[chunkLen]uint32, len(w.chunks))
+	}
+	for pos, c := range w.chunks {
+		if c == nil {
+			continue
+		}
+		nc := new(chunk)
+		w.chunks[pos] = nc
+		if !w.owned[pos] {
+			w.ownSides(pos)
+		}
+		if wide {
+			w.hi[pos] = new([chunkLen]uint32)
+		}
+		w.owned[pos] = true
+		for off, v := range vals[pos] {
+			w.setValue(nc, pos, off, v)
+		}
+	}
+}
+
+// value is the value at offset off of chunk c, at ring position pos.
+func (w *Window) value(c *chunk, pos, off int) float64 {
+	if w.wide {
+		return math.Float64frombits(uint64(w.hi[pos][off])<<32 | uint64(c.v[off]))
+	}
+	return float64(math.Float32frombits(c.v[off]))
+}
+
+// setValue stores v at offset off of chunk c, at ring position pos, which
+// this window owns: rounded to a float32 unless the window is wide.
+func (w *Window) setValue(c *chunk, pos, off int, v float64) {
+	if w.wide {
+		bits := math.Float64bits(v)
+		c.v[off], w.hi[pos][off] = uint32(bits), uint32(bits>>32)
+		return
+	}
+	c.v[off] = math.Float32bits(float32(v))
+}
 
 // ringChunks is how many chunks a span of length buckets can touch: one
 // more than it fills when it does not start at a chunk's first bucket.
@@ -147,26 +239,120 @@ func (w *Window) get(idx int64) bucket {
 	if c == nil {
 		return bucket{}
 	}
-	b := bucket{v: c.v[off], n: w.count(c, off, idx)}
+	b := bucket{v: w.value(c, pos, off), n: w.count(c, pos, off)}
 	if w.agg == Last {
 		b.at = w.ats[pos][off]
 	}
 	return b
 }
 
-// count is the sample count of bucket idx at offset off of chunk c.
-func (w *Window) count(c *chunk, off int, idx int64) uint32 {
-	n := uint32(c.n[off])
-	if w.hi != nil {
-		n |= uint32(w.hi[idx]) << 16
+// count is the sample count at offset off of chunk c, at ring position
+// pos.
+func (w *Window) count(c *chunk, pos, off int) uint32 {
+	switch {
+	case w.same[pos] != 0:
+		return uint32(w.same[pos])
+	case w.full != nil && w.full[pos] != nil:
+		return w.full[pos][off]
 	}
-	return n
+	return uint32(w.bytes[pos][off])
+}
+
+// setCount stores the count at offset off of the chunk at ring position
+// pos, which this window owns.
+func (w *Window) setCount(pos, off int, n uint32) {
+	if s := w.same[pos]; s != 0 {
+		if uint32(s) == n {
+			return
+		}
+		b := new([chunkLen]uint8)
+		for i := range b {
+			b[i] = s
+		}
+		w.same[pos], w.bytes[pos] = 0, b
+	}
+	switch {
+	case w.full != nil && w.full[pos] != nil:
+	case n > math.MaxUint8:
+		if w.full == nil {
+			w.full = make([]*[chunkLen]uint32, len(w.chunks))
+		}
+		f := new([chunkLen]uint32)
+		for i, x := range w.bytes[pos] {
+			f[i] = uint32(x)
+		}
+		w.full[pos], w.bytes[pos] = f, nil
+	default:
+		w.bytes[pos][off] = uint8(n)
+		return
+	}
+	w.full[pos][off] = n
+}
+
+// load reads the values and counts of chunk c, at ring position pos,
+// into v and n: the readers' loops then index two arrays instead of
+// asking, bucket by bucket, how this chunk keeps them.
+func (w *Window) load(c *chunk, pos int, v *[chunkLen]float64, n *[chunkLen]uint32) {
+	if w.wide {
+		hi := w.hi[pos]
+		for i, lo := range c.v {
+			v[i] = math.Float64frombits(uint64(hi[i])<<32 | uint64(lo))
+		}
+	} else {
+		for i, bits := range c.v {
+			v[i] = float64(math.Float32frombits(bits))
+		}
+	}
+	w.loadCounts(pos, n)
+}
+
+// loadCounts reads the counts of the chunk at ring position pos into n.
+func (w *Window) loadCounts(pos int, n *[chunkLen]uint32) {
+	switch {
+	case w.same[pos] != 0:
+		for i := range n {
+			n[i] = uint32(w.same[pos])
+		}
+	case w.full != nil && w.full[pos] != nil:
+		*n = *w.full[pos]
+	default:
+		for i, x := range w.bytes[pos] {
+			n[i] = uint32(x)
+		}
+	}
+}
+
+// seal keeps the counts of the chunk at ring position pos as one byte
+// when every bucket of it holds the same number of samples, under 256.
+// It changes only this window's tables, never an array a clone may share.
+func (w *Window) seal(pos int) {
+	b := w.bytes[pos]
+	if w.chunks[pos] == nil || b == nil || b[0] == 0 {
+		return
+	}
+	for _, x := range b {
+		if x != b[0] {
+			return
+		}
+	}
+	w.same[pos], w.bytes[pos] = b[0], nil
 }
 
 // set stores bucket idx, which must be within the window, copying or
 // creating its chunk first when this window does not own it.
 func (w *Window) set(idx int64, b bucket) {
 	pos, off := w.locate(idx)
+	c := w.own(pos)
+	w.setValue(c, pos, off, b.v)
+	w.setCount(pos, off, b.n)
+	if w.agg == Last {
+		w.ats[pos][off] = b.at
+	}
+}
+
+// own returns the chunk at ring position pos for a change: created when
+// there is none, copied with its side arrays when it may be shared.
+func (w *Window) own(pos int) *chunk {
 	c := w.chunks[pos]
 	switch {
 	case c == nil:
@@ -175,45 +361,65 @@ func (w *Window) set(idx int64, b bucket) {
 		if w.agg == Last {
 			w.ats[pos] = new([chunkLen]int64)
 		}
+		if w.wide {
+			w.hi[pos] = new([chunkLen]uint32)
+		}
+		w.same[pos], w.bytes[pos] = 0, new([chunkLen]uint8)
 		w.owned[pos] = true
 	case !w.owned[pos]:
 		cp := *c
 		c = &cp
 		w.chunks[pos] = c
-		if w.agg == Last {
-			at := *w.ats[pos]
-			w.ats[pos] = &at
+		if w.wide {
+			hi := *w.hi[pos]
+			w.hi[pos] = &hi
 		}
+		w.ownSides(pos)
 		w.owned[pos] = true
 	}
-	c.v[off], c.n[off] = b.v, uint16(b.n)
-	if hi := uint16(b.n >> 16); hi != 0 {
-		if w.hi == nil {
-			w.hi = map[int64]uint16{}
-		}
-		w.hi[idx] = hi
-	} else if w.hi != nil {
-		delete(w.hi, idx)
+	return c
+}
+
+// ownSides copies the side arrays of times and counts of the chunk at
+// ring position pos, which may be shared with a clone.
+func (w *Window) ownSides(pos int) {
+	if w.ats != nil {
+		at := *w.ats[pos]
+		w.ats[pos] = &at
 	}
-	if w.agg == Last {
-		w.ats[pos][off] = b.at
+	if b := w.bytes[pos]; b != nil {
+		cp := *b
+		w.bytes[pos] = &cp
+	}
+	if w.full != nil && w.full[pos] != nil {
+		cp := *w.full[pos]
+		w.full[pos] = &cp
 	}
 }
 
 // start makes the ring for the first sample, at bucket idx.
 func (w *Window) start(idx int64) {
 	n := ringChunks(w.length)
-	w.chunks, w.owned, w.hi = make([]*chunk, n), make([]bool, n), nil
+	w.chunks, w.owned, w.ats, w.hi = make([]*chunk, n), make([]bool, n), nil, nil
+	w.same, w.bytes, w.full = make([]uint8, n), make([]*[chunkLen]uint8, n), nil
 	if w.agg == Last {
 		w.ats = make([]*[chunkLen]int64, n)
+	}
+	if w.wide {
+		w.hi = make([]*[chunkLen]uint32, n)
 	}
 	w.head, w.any = idx, true
 }
 
 // drop empties the chunk at ring position pos.
 func (w *Window) drop(pos int) {
-	w.chunks[pos], w.owned[pos] = nil, false
-	if w.agg == Last {
+	w.chunks[pos], w.owned[pos], w.same[pos], w.bytes[pos] = nil, false, 0, nil
+	for _, side := range [...][]*[chunkLen]uint32{w.hi, w.full} {
+		if side != nil {
+			side[pos] = nil
+		}
+	}
+	if w.ats != nil {
 		w.ats[pos] = nil
 	}
 }
@@ -324,18 +530,14 @@ func (w *Window) advance(idx int64) bool {
 				w.drop(pos)
 			}
 		} else {
+			if to > from {
+				w.seal(mod(from, n)) // the head leaves it: it is full, or as full as it gets
+			}
 			for k := from + 1; k <= to; k++ {
 				w.drop(mod(k, n))
 			}
 		}
 		w.head = idx
-		if w.hi != nil {
-			for i := range w.hi {
-				if i < w.first() {
-					delete(w.hi, i)
-				}
-			}
-		}
 	case idx < w.first():
 		return false
 	}
@@ -362,18 +564,23 @@ func (w *Window) Values(upTo time.Time) (start time.Time, values []float64) {
 		pos, off := w.locate(i)
 		end := min(last, i+int64(chunkLen-1-off))
 		c := w.chunks[pos]
-		for ; i <= end; i, off = i+1, off+1 {
-			var n uint32
-			if c != nil {
-				n = w.count(c, off, i)
+		if c == nil {
+			for ; i <= end; i++ {
+				values = append(values, math.NaN())
 			}
-			switch {
+			continue
+		}
+		var v [chunkLen]float64
+		var cnt [chunkLen]uint32
+		w.load(c, pos, &v, &cnt)
+		for ; i <= end; i, off = i+1, off+1 {
+			switch n := cnt[off]; {
 			case n == 0:
 				values = append(values, math.NaN())
 			case w.agg == Mean:
-				values = append(values, c.v[off]/float64(n))
+				values = append(values, v[off]/float64(n))
 			default:
-				values = append(values, c.v[off])
+				values = append(values, v[off])
 			}
 		}
 	}
@@ -427,19 +634,21 @@ func (w *Window) ValuesEvery(upTo time.Time, k int) (start time.Time, values []f
 		pos, off := w.locate(i)
 		end := min(last, i+int64(chunkLen-1-off))
 		c := w.chunks[pos]
+		var vs [chunkLen]float64
+		var cnt [chunkLen]uint32
+		if c != nil {
+			w.load(c, pos, &vs, &cnt)
+		}
 		for ; i <= end; i, off, r = i+1, off+1, r+1 {
 			if r == kk {
 				flush()
 				r = 0
 			}
-			if c == nil {
-				continue
-			}
-			bn := w.count(c, off, i)
+			bn := cnt[off]
 			if bn == 0 {
 				continue
 			}
-			v := c.v[off]
+			v := vs[off]
 			switch {
 			case w.agg == Mean:
 				acc += v
@@ -492,7 +701,10 @@ var ErrBadWindow = errors.New("window: malformed encoding")
 
 // MarshalJSON encodes the window exactly: every array as long as the
 // window, bucket idx at position idx mod length (the ring this encoding
-// was first written from), zeros where there is no bucket.
+// was first written from), zeros where there is no bucket. It is the
+// legacy snapshot's form, which knows no compact windows: a compact
+// window's values are written as the float64s they are exactly, and
+// UnmarshalJSON restores a wide window.
 func (w *Window) MarshalJSON() ([]byte, error) {
 	x := wire{Step: w.step, Agg: w.agg, Head: w.head, Any: w.any,
 		Sum: make([]float64, w.length), N: make([]uint32, w.length), Value: make([]float64, w.length), At: make([]int64, w.length)}
@@ -506,7 +718,7 @@ func (w *Window) MarshalJSON() ([]byte, error) {
 	return json.Marshal(x)
 }
 
-// UnmarshalJSON restores a window MarshalJSON encoded.
+// UnmarshalJSON restores a window MarshalJSON encoded, as a wide window.
 func (w *Window) UnmarshalJSON(data []byte) error {
 	var x wire
 	if err := json.Unmarshal(data, &x); err != nil {
@@ -516,7 +728,7 @@ func (w *Window) UnmarshalJSON(data []byte) error {
 	if x.Step <= 0 || n == 0 || len(x.N) != n || len(x.Value) != n || len(x.At) != n || x.Agg > Last {
 		return ErrBadWindow
 	}
-	r := Window{step: x.Step, agg: x.Agg, length: n, head: x.Head}
+	r := Window{step: x.Step, agg: x.Agg, length: n, head: x.Head, wide: true}
 	if x.Any {
 		r.start(x.Head)
 		// From the oldest bucket holding samples: older ones are empty.
@@ -538,27 +750,50 @@ func (w *Window) UnmarshalJSON(data []byte) error {
 				r.set(i, b)
 			}
 		}
+		for pos := range r.chunks {
+			r.seal(pos)
+		}
 	}
 	*w = r
 	return nil
 }
 
-// binaryVersion is the first byte of the window's binary encoding.
-const binaryVersion = 1
+// The first byte of the window's binary encoding: wide windows are
+// version 1, whose values take 8 bytes, compact ones version 2, whose
+// values take 4.
+const (
+	binaryWide    = 1
+	binaryCompact = 2
+)
 
 // maxBinaryBuckets bounds a decoded window so that a corrupt length cannot
-// make the decoder allocate without limit (2,016 buckets is the most the
+// make the decoder allocate without limit (10,080 buckets is the most the
 // control plane uses).
 const maxBinaryBuckets = 1 << 20
 
 // AppendBinary appends the window's exact, compact binary encoding to b
-// (encoding.BinaryAppender): varints for the shape, then per bucket its
-// sample count and, when it has samples, its one value (the sum for Mean,
-// else the max or last value) as 8 bytes and, for Last, the sample time.
-// A run of empty buckets costs one byte each. Snapshots of 7 days of
-// windows are mostly this, so it is several times smaller than the JSON.
-func (w *Window) AppendBinary(b []byte) ([]byte, error) {
-	b = append(b, binaryVersion, byte(w.agg))
+// (encoding.BinaryAppender): a version byte (1 for a wide window, 2 for a
+// compact one), varints for the shape, then per bucket its sample count
+// and, when it has samples, its one value (the sum for Mean, else the max
+// or last value: 8 bytes in version 1, 4 in version 2) and, for Last, the
+// sample time. A run of empty buckets costs one byte each. Snapshots of
+// 7 days of windows are mostly this, so it is several times smaller than
+// the JSON.
+func (w *Window) AppendBinary(b []byte) ([]byte, error) { return w.appendBinary(b, w.wide), nil }
+
+// AppendWideBinary appends the window's version-1 encoding, the one a
+// wide window has, whatever the window's precision: a compact window's
+// values are written as the float64s they are exactly, and decode as a
+// wide window. It is what snapshots of versions that know no compact
+// windows hold.
+func (w *Window) AppendWideBinary(b []byte) []byte { return w.appendBinary(b, true) }
+
+func (w *Window) appendBinary(b []byte, wide bool) []byte {
+	version := byte(binaryCompact)
+	if wide {
+		version = binaryWide
+	}
+	b = append(b, version, byte(w.agg))
 	b = binary.AppendVarint(b, w.step)
 	b = binary.AppendVarint(b, w.head)
 	if w.any {
@@ -583,22 +818,38 @@ func (w *Window) AppendBinary(b []byte) ([]byte, error) {
 			}
 			continue
 		}
+		if n := w.same[pos]; n != 0 && !wide && w.agg != Last {
+			// A sealed chunk of a compact window, the usual case: the
+			// same count before every value.
+			for ; i <= end; i, off = i+1, off+1 {
+				b = binary.LittleEndian.AppendUint32(binary.AppendUvarint(b, uint64(n)), c.v[off])
+			}
+			continue
+		}
+		var cnt [chunkLen]uint32
+		w.loadCounts(pos, &cnt)
 		for ; i <= end; i, off = i+1, off+1 {
-			n := w.count(c, off, i)
+			n := cnt[off]
 			b = binary.AppendUvarint(b, uint64(n))
 			if n == 0 {
 				continue
 			}
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(c.v[off]))
+			switch {
+			case !wide:
+				b = binary.LittleEndian.AppendUint32(b, c.v[off])
+			default:
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(w.value(c, pos, off)))
+			}
 			if w.agg == Last {
 				b = binary.AppendVarint(b, w.ats[pos][off])
 			}
 		}
 	}
-	return b, nil
+	return b
 }
 
-// UnmarshalBinary restores a window AppendBinary encoded; it refuses
+// UnmarshalBinary restores a window AppendBinary (or AppendWideBinary)
+// encoded, wide from version 1, compact from version 2; it refuses
 // trailing bytes, an unknown version and an inconsistent shape.
 func (w *Window) UnmarshalBinary(data []byte) error {
 	d := data
@@ -606,8 +857,13 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	if len(d) < 2 {
 		return fail("short header")
 	}
-	if d[0] != binaryVersion {
-		return fail(fmt.Sprintf("version %d (this code reads %d)", d[0], binaryVersion))
+	if d[0] != binaryWide && d[0] != binaryCompact {
+		return fail(fmt.Sprintf("version %d (this code reads %d and %d)", d[0], binaryWide, binaryCompact))
+	}
+	wide := d[0] == binaryWide
+	size := 4 // bytes a value
+	if wide {
+		size = 8
 	}
 	agg := Agg(d[1])
 	if agg > Last {
@@ -647,14 +903,14 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	if !ok || n > length || n > uint64(len(d)) || (n == 0) == anyData {
 		return fail("bad bucket count")
 	}
-	x := Window{step: step, agg: agg, length: int(length), head: head}
+	x := Window{step: step, agg: agg, length: int(length), head: head, wide: wide}
 	if anyData {
 		x.start(head)
 	}
 	// The stored buckets, oldest first, end at the head. Restoring a
 	// snapshot is mostly this loop: it fills each chunk directly.
 	var c *chunk
-	var ats *[chunkLen]int64
+	pos := 0
 	cur := int64(math.MinInt64) // the chunk number c holds
 	for i := head - int64(n) + 1; i <= head && n > 0; i++ {
 		cnt, ok := uvarint()
@@ -664,37 +920,35 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 		if cnt == 0 {
 			continue
 		}
-		if len(d) < 8 {
+		if len(d) < size {
 			return fail("short bucket")
 		}
-		v := math.Float64frombits(binary.LittleEndian.Uint64(d))
-		d = d[8:]
 		if k := floorDiv(i, chunkLen); k != cur {
-			x.set(i, bucket{}) // creates the chunk, owned
-			pos, _ := x.locate(i)
-			c, cur = x.chunks[pos], k
-			if agg == Last {
-				ats = x.ats[pos]
-			}
+			pos, _ = x.locate(i)
+			c, cur = x.own(pos), k
 		}
 		off := int(i - cur*chunkLen)
-		c.v[off], c.n[off] = v, uint16(cnt)
-		if cnt>>16 != 0 {
-			if x.hi == nil {
-				x.hi = map[int64]uint16{}
-			}
-			x.hi[i] = uint16(cnt >> 16)
+		if wide {
+			bits := binary.LittleEndian.Uint64(d)
+			c.v[off], x.hi[pos][off] = uint32(bits), uint32(bits>>32)
+		} else {
+			c.v[off] = binary.LittleEndian.Uint32(d)
 		}
+		d = d[size:]
+		x.setCount(pos, off, uint32(cnt))
 		if agg == Last {
 			at, ok := varint()
 			if !ok {
 				return fail("bad bucket time")
 			}
-			ats[off] = at
+			x.ats[pos][off] = at
 		}
 	}
 	if len(d) != 0 {
 		return fail(fmt.Sprintf("%d trailing bytes", len(d)))
+	}
+	for pos := range x.chunks {
+		x.seal(pos)
 	}
 	*w = x
 	return nil
@@ -711,7 +965,7 @@ func (w *Window) oldestFilled() int64 {
 		end := min(w.head-1, i+int64(chunkLen-1-off))
 		if c := w.chunks[pos]; c != nil {
 			for ; i <= end; i, off = i+1, off+1 {
-				if w.count(c, off, i) > 0 {
+				if w.count(c, pos, off) > 0 {
 					return i
 				}
 			}
@@ -724,11 +978,12 @@ func (w *Window) oldestFilled() int64 {
 // Clone returns a copy of the window that shares its chunks of buckets
 // with w until either changes one, which it then copies: the copy costs
 // the chunk table, not the buckets. Clone marks w's chunks as shared, so
-// it must not run concurrently with another Clone, Add or Merge of w;
-// reading w (Values, the encodings) while it runs is safe.
+// it must not run concurrently with another Clone, Add, Merge or SetWide
+// of w; reading w (Values, the encodings) while it runs is safe.
 func (w *Window) Clone() *Window {
 	c := *w
-	c.chunks, c.ats, c.hi = slices.Clone(w.chunks), slices.Clone(w.ats), maps.Clone(w.hi)
+	c.chunks, c.ats, c.hi = slices.Clone(w.chunks), slices.Clone(w.ats), slices.Clone(w.hi)
+	c.same, c.bytes, c.full = slices.Clone(w.same), slices.Clone(w.bytes), slices.Clone(w.full)
 	if w.owned != nil {
 		c.owned = make([]bool, len(w.owned))
 		clear(w.owned)

@@ -79,6 +79,7 @@ func TestWindowSlidesAndDropsOld(t *testing.T) {
 
 func TestJSONRoundTripIsExact(t *testing.T) {
 	w := New(10*time.Second, 8, Mean)
+	w.SetWide(true) // the JSON form restores wide windows
 	for i := 0; i < 50; i++ {
 		w.Add(at(float64(i)*3.7), float64(i%9)+0.1)
 	}
@@ -225,7 +226,13 @@ func FuzzUnmarshalBinary(f *testing.F) {
 	w.Add(at(1), 2)
 	good, _ := w.AppendBinary(nil)
 	f.Add(good)
+	f.Add(w.AppendWideBinary(nil))
 	f.Add([]byte{1, 0, 20, 0, 0, 1, 0})
+	f.Add([]byte{2, 0, 20, 0, 0, 1, 0})
+	big := New(10*time.Second, 8, Mean)
+	big.Merge(Partial{Bucket: 3, Sum: 1e3, N: 300}, 1)
+	good, _ = big.AppendBinary(nil)
+	f.Add(good)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var r Window
 		if err := r.UnmarshalBinary(data); err != nil {
@@ -311,8 +318,8 @@ func TestWindowGrowsAsBucketsFill(t *testing.T) {
 	if c := held(w); c != 1 || w.ats != nil {
 		t.Fatalf("a 2,016-bucket mean window holds %d chunks after 10 buckets (times: %v), want 1", c, w.ats != nil)
 	}
-	if size := unsafe.Sizeof(chunk{}); size != 640 {
-		t.Fatalf("a chunk of %d buckets takes %d bytes, want 640", chunkLen, size)
+	if size := unsafe.Sizeof(chunk{}); size != 256 {
+		t.Fatalf("a chunk of %d buckets takes %d bytes, want 256", chunkLen, size)
 	}
 	moves := []float64{0, 10, 10, -25, 30, 5, 200, -150, 15, 10, -5, 400, 10, 10, 1000, -990, 20}
 	for _, agg := range []Agg{Mean, Max, Last} {
@@ -459,6 +466,7 @@ func TestWindowAcrossChunks(t *testing.T) {
 					if err := json.Unmarshal(ws.jsonb, &rj); err != nil {
 						t.Fatal(err)
 					}
+					rj.SetWide(false) // the JSON form restores a wide window
 					if !ws.equal(look(&r)) || !ws.equal(look(&rj)) {
 						t.Fatalf("%s, length %d, step %d: a decoded window differs", agg, length, k)
 					}
@@ -517,41 +525,172 @@ func TestCloneSharesUntilChanged(t *testing.T) {
 	}
 }
 
-// TestCountsBeyond16Bits: a bucket's sample count is exact beyond the
-// 16 bits a chunk keeps, through merges, adds, both encodings and the
-// window sliding past the bucket.
-func TestCountsBeyond16Bits(t *testing.T) {
-	step := 10 * time.Second
-	w := New(step, 100, Mean)
-	idx := BucketOf(at(5), step)
-	w.Merge(Partial{Bucket: idx, Sum: 70_000 * 2, N: 70_000}, 1)
-	w.Add(at(5), 2)
-	w.Merge(Partial{Bucket: idx + 1, Sum: 65_535, N: 65_535}, 1)
-	w.Add(at(15), 1) // 65,536: just past 16 bits
-	if _, v := w.Values(at(20)); len(v) != 100 || v[98] != 2 || v[99] != 1 {
-		t.Fatalf("means %v, want 2 and 1 at the end", v[98:])
+// TestCountsBeyondAByte: a bucket's sample count is exact beyond the 8
+// bits a chunk keeps (and beyond 16), in wide and compact windows,
+// through merges, adds, both encodings, a clone and the window sliding
+// past the buckets; the other buckets of such a chunk keep theirs.
+func TestCountsBeyondAByte(t *testing.T) {
+	for _, wide := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wide %v", wide), func(t *testing.T) {
+			step := 10 * time.Second
+			w := New(step, 100, Mean)
+			w.SetWide(wide)
+			idx := BucketOf(at(5), step)
+			w.Add(at(-5), 4) // the bucket before: one sample
+			w.Merge(Partial{Bucket: idx, Sum: 70_000 * 2, N: 70_000}, 1)
+			w.Add(at(5), 2)
+			w.Merge(Partial{Bucket: idx + 1, Sum: 255, N: 255}, 1)
+			w.Add(at(15), 1) // 256: just past 8 bits
+			if _, v := w.Values(at(20)); len(v) != 100 || v[97] != 4 || v[98] != 2 || v[99] != 1 {
+				t.Fatalf("means %v, want 4, 2 and 1 at the end", v[97:])
+			}
+			counts := func(w *Window) [3]uint32 { return [3]uint32{w.get(idx - 1).n, w.get(idx).n, w.get(idx + 1).n} }
+			if got := counts(w); got != [3]uint32{1, 70_001, 256} {
+				t.Fatalf("counts %v, want 1, 70,001 and 256", got)
+			}
+			bin, _ := w.AppendBinary(nil)
+			js, _ := json.Marshal(w)
+			var r, rj Window
+			if err := r.UnmarshalBinary(bin); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(js, &rj); err != nil {
+				t.Fatal(err)
+			}
+			rj.SetWide(wide)
+			if !same(w, &r) || !same(w, &rj) || counts(&r) != counts(w) || counts(&rj) != counts(w) {
+				t.Fatal("a decoded window lost the full counts")
+			}
+			c := w.Clone()
+			w.Add(at(25), 1) // a change to the shared chunk copies its counts
+			if counts(c) != [3]uint32{1, 70_001, 256} || w.get(idx+2).n != 1 {
+				t.Fatal("a change after a clone showed in the clone")
+			}
+			w.Add(at(1e4), 1) // the window slides past the buckets
+			if w.full[0] != nil || w.full[1] != nil {
+				t.Fatalf("full counts of buckets out of the window kept")
+			}
+			if counts(c) != [3]uint32{1, 70_001, 256} {
+				t.Fatal("the clone lost its full counts")
+			}
+		})
 	}
-	if got := w.get(idx).n; got != 70_001 {
-		t.Fatalf("count %d, want 70,001", got)
+}
+
+// TestPrecision: a compact window keeps each bucket's value rounded to a
+// float32 at every change (the running sum of a mean too), a wide one
+// keeps the float64; SetWide converts either way without changing a
+// clone, compacting rounds once and widening is exact; each decodes to
+// the precision it was encoded in; and the widened encoding of a compact
+// window decodes to the window SetWide(true) gives.
+func TestPrecision(t *testing.T) {
+	third := 1.0 / 3
+	r32 := func(x float64) float64 { return float64(float32(x)) }
+	tests := []struct {
+		agg          Agg
+		wide, narrow float64 // the bucket's value after samples third and 2*third
+		n            float64 // what a bucket stores is its value times n (a mean's sum)
+	}{
+		{Mean, (third + 2*third) / 2, r32(r32(third)+2*third) / 2, 2},
+		{Max, 2 * third, r32(2 * third), 1},
+		{Last, 2 * third, r32(2 * third), 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.agg.String(), func(t *testing.T) {
+			value := func(w *Window) float64 { _, v := w.Values(at(100)); return v[len(v)-1] }
+			compact, wide := New(10*time.Second, 8, tc.agg), New(10*time.Second, 8, tc.agg)
+			wide.SetWide(true)
+			for _, w := range []*Window{compact, wide} {
+				w.Add(at(1), third)
+				w.Add(at(2), 2*third)
+			}
+			if got := value(compact); got != tc.narrow || compact.Wide() {
+				t.Fatalf("compact: %v, want %v", got, tc.narrow)
+			}
+			if got := value(wide); got != tc.wide || !wide.Wide() {
+				t.Fatalf("wide: %v, want %v", got, tc.wide)
+			}
+			// Compacting rounds once; a clone keeps the wide values.
+			c := wide.Clone()
+			wide.SetWide(false)
+			if got, want := value(wide), r32(tc.wide*tc.n)/tc.n; got != want || wide.Wide() {
+				t.Fatalf("compacted: %v, want %v", got, want)
+			}
+			if value(c) != tc.wide || !c.Wide() {
+				t.Fatal("compacting changed a clone")
+			}
+			// Widening is exact.
+			before := value(compact)
+			w2 := compact.Clone()
+			w2.SetWide(true)
+			if value(w2) != before || !w2.Wide() || compact.Wide() {
+				t.Fatal("widening changed a value or the clone's precision")
+			}
+			// Each decodes as it was encoded; the widened encoding of a
+			// compact window decodes as SetWide(true) gives.
+			for _, w := range []*Window{compact, c} {
+				b, _ := w.AppendBinary(nil)
+				var r Window
+				if err := r.UnmarshalBinary(b); err != nil || r.Wide() != w.Wide() || !same(&r, w) {
+					t.Fatalf("wide %v: decoded as wide %v, %v", w.Wide(), r.Wide(), err)
+				}
+			}
+			b := compact.AppendWideBinary(nil)
+			var r Window
+			if err := r.UnmarshalBinary(b); err != nil || !r.Wide() || !same(&r, w2) {
+				t.Fatalf("the widened encoding: wide %v, %v", r.Wide(), err)
+			}
+			if b2, _ := w2.AppendBinary(nil); !bytes.Equal(b, b2) {
+				t.Fatal("the widened encoding is not the widened window's")
+			}
+		})
+	}
+}
+
+// TestCountsSealed: once the head has left a chunk whose buckets all hold
+// the same count, the chunk keeps one byte of count instead of 64, and
+// so does a decoded window; a chunk with a gap or another count keeps
+// each; a change to a sealed chunk, in a window or its clone, gives each
+// bucket its count again without changing the other copy.
+func TestCountsSealed(t *testing.T) {
+	w := New(time.Minute, 300, Mean)
+	// Two samples a bucket for 256 buckets (chunks 0 to 3 of the ring
+	// from t0, which is a chunk's start), but one of chunk 2 gets three.
+	for i := range 256 {
+		for k := range 2 {
+			w.Add(t0.Add(time.Duration(i)*time.Minute+time.Duration(k)*time.Second), 1)
+		}
+	}
+	w.Add(t0.Add(130*time.Minute+30*time.Second), 1)
+	sealed := func(w *Window) []bool {
+		var out []bool
+		for pos := range 4 {
+			p, _ := w.locate(int64(pos*chunkLen) + floorDiv(t0.UnixNano(), w.step))
+			out = append(out, w.same[p] != 0 && w.bytes[p] == nil)
+		}
+		return out
+	}
+	if got := sealed(w); !slices.Equal(got, []bool{true, true, false, false}) {
+		t.Fatalf("sealed chunks %v, want the first two (the third has a bucket of 3, the fourth holds the head)", got)
 	}
 	bin, _ := w.AppendBinary(nil)
-	js, _ := json.Marshal(w)
-	var r, rj Window
+	var r Window
 	if err := r.UnmarshalBinary(bin); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(js, &rj); err != nil {
-		t.Fatal(err)
+	if got := sealed(&r); !slices.Equal(got, []bool{true, true, false, true}) || !same(w, &r) {
+		t.Fatalf("decoded: sealed chunks %v, want all but the third", got)
 	}
-	if !same(w, &r) || !same(w, &rj) || r.get(idx+1).n != 65_536 {
-		t.Fatal("a decoded window lost the wide counts")
+	c := r.Clone()
+	r.Add(t0.Add(5*time.Minute), 1) // into a sealed chunk
+	if got := r.get(floorDiv(t0.UnixNano(), r.step) + 5).n; got != 3 {
+		t.Fatalf("count %d after a sample into a sealed chunk, want 3", got)
 	}
-	c := w.Clone()
-	w.Add(at(1e4), 1) // the window slides past both buckets
-	if len(w.hi) != 0 {
-		t.Fatalf("wide counts of buckets out of the window kept: %v", w.hi)
+	if !same(c, w) {
+		t.Fatal("a change to a sealed chunk showed in the clone")
 	}
-	if c.get(idx).n != 70_001 {
-		t.Fatal("the clone lost its wide count")
+	start, v := r.Values(t0.Add(time.Hour))
+	if k := int(t0.Sub(start) / time.Minute); v[k+5] != 1 || v[k+6] != 1 {
+		t.Fatalf("means %v", v[k:k+8])
 	}
 }
