@@ -48,7 +48,10 @@ import (
 //
 // Not modelled, since the load has none: a policy replaced with
 // a different window shape empties the metric's chunks at once, where the
-// in-memory state reshapes a window at its next sample.
+// in-memory state reshapes a window at its next sample; and an entry of
+// the other precision (Wide) converts only the chunks it touches, where
+// the in-memory state converts the whole window (only while a cluster is
+// upgraded from entry version 8).
 type boltState struct {
 	db  *bolt.DB
 	mem *State
@@ -158,7 +161,7 @@ func (b *boltState) applyTx(tx *bolt.Tx, c Command) (Command, error) {
 		return c, nil
 	case Buckets:
 		for _, p := range c.Partials {
-			if err := b.merge(tx, p.Policy, p.Metric, p.Step, p.Partial); err != nil {
+			if err := b.merge(tx, p.Policy, p.Metric, p.Step, p.Partial, c.Wide); err != nil {
 				return nil, err
 			}
 		}
@@ -172,7 +175,7 @@ func (b *boltState) applyTx(tx *bolt.Tx, c Command) (Command, error) {
 			step, _ := WindowShape(e.Record.Policy)
 			p := window.Partial{Bucket: window.BucketOf(x.Time, step)}
 			p.Observe(x.Time.UnixNano(), x.Value)
-			if err := b.merge(tx, x.Policy, x.Metric, int64(step), p); err != nil {
+			if err := b.merge(tx, x.Policy, x.Metric, int64(step), p, c.Wide); err != nil {
 				return nil, err
 			}
 		}
@@ -267,7 +270,7 @@ func deleteWindows(pb *bolt.Bucket) error {
 // merge folds a partial into its chunk, as window.Merge folds it into the
 // whole window: a newer bucket advances the window (and drops the chunks
 // it leaves), an older one than the window spans is ignored.
-func (b *boltState) merge(tx *bolt.Tx, id, metric string, stepNS int64, p window.Partial) error {
+func (b *boltState) merge(tx *bolt.Tx, id, metric string, stepNS int64, p window.Partial, wide bool) error {
 	e := b.mem.Policies[id]
 	if e == nil {
 		return nil
@@ -290,13 +293,13 @@ func (b *boltState) merge(tx *bolt.Tx, id, metric string, stepNS int64, p window
 			}
 		}
 		if p.Bucket <= head {
-			return mergeChunk(pb, metric, step, agg, p, factor)
+			return mergeChunk(pb, metric, step, agg, p, factor, wide)
 		}
 	}
 	if err := pb.Put(hk, binary.BigEndian.AppendUint64(nil, uint64(p.Bucket))); err != nil {
 		return err
 	}
-	return mergeChunk(pb, metric, step, agg, p, factor)
+	return mergeChunk(pb, metric, step, agg, p, factor, wide)
 }
 
 func floorChunk(bucket int64) int64 {
@@ -319,7 +322,7 @@ func dropChunks(pb *bolt.Bucket, metric string, cut int64) error {
 	return nil
 }
 
-func mergeChunk(pb *bolt.Bucket, metric string, step time.Duration, agg window.Agg, p window.Partial, factor float64) error {
+func mergeChunk(pb *bolt.Bucket, metric string, step time.Duration, agg window.Agg, p window.Partial, factor float64, wide bool) error {
 	key := boltChunkKey(metric, floorChunk(p.Bucket))
 	w := window.New(step, 64, agg)
 	if v := pb.Get(key); v != nil {
@@ -327,6 +330,7 @@ func mergeChunk(pb *bolt.Bucket, metric string, step time.Duration, agg window.A
 			return fmt.Errorf("chunk %x: %w", key, err)
 		}
 	}
+	w.SetWide(wide)
 	w.Merge(p, factor)
 	v, _ := w.AppendBinary(nil)
 	return pb.Put(key, v)
@@ -420,6 +424,12 @@ func memReads(s *State, id string, upTo time.Time, out *evalReads) error {
 // evaluation reads the same from both, before and after a restart of the
 // bbolt file; the measurements are only worth something if it does.
 func TestBoltStateHoldsWhatMemoryHolds(t *testing.T) {
+	for _, wide := range []bool{false, true} {
+		t.Run(map[bool]string{false: "compact", true: "wide"}[wide], func(t *testing.T) { testBoltState(t, wide) })
+	}
+}
+
+func testBoltState(t *testing.T, wide bool) {
 	const policies = 3
 	path := filepath.Join(t.TempDir(), "state.db")
 	bs, err := openBoltState(path, true, New())
@@ -470,13 +480,13 @@ func TestBoltStateHoldsWhatMemoryHolds(t *testing.T) {
 	}
 	step := 10 * time.Second
 	for k, at := 0, start; at.Before(end); k, at = k+1, at.Add(step) {
-		var c Buckets
+		c := Buckets{Wide: wide}
 		for i := range policies {
 			id := fmt.Sprintf("p%d", i)
 			for j, m := range []string{"rps", "cpu", "q"} {
 				var part window.Partial
 				for s := range 1 + (k+i)%3 {
-					part.Observe(at.Add(time.Duration(s)*time.Second).UnixNano(), float64(100*j+k%17+s))
+					part.Observe(at.Add(time.Duration(s)*time.Second).UnixNano(), float64(100*j+k%17+s)+0.1)
 				}
 				part.Bucket = window.BucketOf(at, step)
 				c.Partials = append(c.Partials, MetricPartial{Policy: id, Metric: m, Step: int64(step), Partial: part})
@@ -489,7 +499,7 @@ func TestBoltStateHoldsWhatMemoryHolds(t *testing.T) {
 		c.Partials = append(c.Partials, MetricPartial{Policy: "p0", Metric: "rps", Step: int64(step), Partial: stale})
 		apply(c)
 		if k%50 == 0 {
-			apply(Samples{Samples: []Sample{{Policy: "p1", Metric: "cpu", Time: at.Add(3 * time.Second), Value: 77}}})
+			apply(Samples{Wide: wide, Samples: []Sample{{Policy: "p1", Metric: "cpu", Time: at.Add(3 * time.Second), Value: 77.3}}})
 		}
 		if k%40 == 0 {
 			ev := Evaluations{}
