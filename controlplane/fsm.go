@@ -48,6 +48,9 @@ type FSM struct {
 	// applied since the node started: the log's growth, for the snapshot
 	// turns by size (snapturns.go).
 	appliedBytes atomic.Uint64
+	// tail remembers the latest entries' sizes, for a snapshot's
+	// trailing log by bytes (logtail.go).
+	tail logTail
 	// policyGen counts the changes to the policy set (puts and deletes
 	// that took effect, restores), under mu; sched is the schedule built
 	// for the latest count read (schedule.go).
@@ -128,7 +131,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Unlock()
 	f.applied.Store(l.Index)
-	f.appliedBytes.Add(uint64(len(l.Data)))
+	f.tail.add(l.Index, f.appliedBytes.Add(uint64(len(l.Data))))
 	if len(res.Touched) > 0 && f.onSamples != nil {
 		f.onSamples(res.Touched)
 	}

@@ -91,6 +91,10 @@ type Config struct {
 	// TrailingLogs is how many entries are kept after a snapshot, so a
 	// follower slightly behind catches up from the log.
 	TrailingLogs uint64
+	// TrailingBytes bounds the entries kept after a snapshot by their
+	// bytes too (0: by count alone): a snapshot keeps the latest entries
+	// that fit in it, at most TrailingLogs of them (logtail.go).
+	TrailingBytes uint64
 
 	// MaxDecisions bounds the decision history kept per policy.
 	MaxDecisions int
@@ -206,16 +210,25 @@ const DefaultSnapshotThreshold = 32768
 
 // DefaultSnapshotBytes is the most log bytes between a node's snapshots:
 // at the 0.4 MB a second 10,000 week-old policies commit while they hold
-// (BenchmarkEvaluatedEntries), about 10 minutes, and what a restart
-// replays at most.
-const DefaultSnapshotBytes = 256 << 20
+// (BenchmarkEvaluatedEntries), a snapshot about every 3 minutes on each
+// node. It bounds what a restart replays and, with DefaultTrailingBytes,
+// raft.db, whose pages count in RSS as bbolt reads them back: at 256 MB
+// the leader's mapped raft.db reached 252 MiB between compactions
+// (BENCHMARKS.md, run Q), at 64 MB 150 MiB with the trailing log bounded
+// as well.
+const DefaultSnapshotBytes = 64 << 20
 
-// DefaultTrailingLogs is the entries kept after a snapshot, so that a
-// follower slightly behind catches up from the log (further behind, it
-// installs a snapshot). Entries carrying a tick's evaluations are about
-// 100 KB with a week of history: the 10,240 kept before would be about
-// 1 GB of raft.db, 2,048 are about 200 MB.
+// DefaultTrailingLogs is the most entries kept after a snapshot, so that
+// a follower slightly behind catches up from the log (further behind, it
+// installs a snapshot).
 const DefaultTrailingLogs = 2048
+
+// DefaultTrailingBytes is the most bytes of entries kept after a
+// snapshot. Entries carrying a tick's evaluations are about 100 KB with a
+// week of history: 2,048 of them were about 200 MB of raft.db; 32 MB keeps
+// about a minute of log while 10,000 policies hold, and the whole 2,048
+// small entries while they scale.
+const DefaultTrailingBytes = 32 << 20
 
 // baseRaftTimeout is Raft's heartbeat, election and lease timeout at
 // multiplier 1: a lost leader is replaced in about a second on a LAN of
@@ -278,6 +291,7 @@ func DefaultConfig() Config {
 		SnapshotBytes:      DefaultSnapshotBytes,
 		SnapshotInterval:   30 * time.Second,
 		TrailingLogs:       DefaultTrailingLogs,
+		TrailingBytes:      DefaultTrailingBytes,
 		MaxDecisions:       100,
 		Tick:               250 * time.Millisecond,
 		Workers:            8,

@@ -103,6 +103,7 @@ func (n *Node) snapshotIfDue() bool {
 		!snapshotDue(applied, n.snapBytes.Load(), n.cfg.SnapshotBytes, slot, slots) {
 		return false
 	}
+	n.trailByBytes()
 	start := time.Now()
 	if err := n.raft.Snapshot().Error(); err != nil {
 		if !errors.Is(err, raft.ErrNothingNewToSnapshot) {
@@ -113,4 +114,23 @@ func (n *Node) snapshotIfDue() bool {
 	n.snapBytes.Store(applied)
 	n.log.Debug("snapshot at this node's turn", "slot", slot, "of", slots, "took", time.Since(start).Round(time.Millisecond))
 	return true
+}
+
+// trailByBytes sets how many entries the coming snapshot leaves: the
+// latest that fit in Config.TrailingBytes, at most Config.TrailingLogs
+// (logtail.go). Raft reads the setting when it compacts, after the
+// snapshot; its own fallback snapshots keep the last one set.
+func (n *Node) trailByBytes() {
+	if n.cfg.TrailingBytes == 0 {
+		return
+	}
+	keep := n.fsm.tail.keep(n.cfg.TrailingBytes, n.cfg.TrailingLogs)
+	rc := n.raft.ReloadableConfig()
+	if rc.TrailingLogs == keep {
+		return
+	}
+	rc.TrailingLogs = keep
+	if err := n.raft.ReloadConfig(rc); err != nil {
+		n.log.Warn("setting the trailing log for a snapshot", "keep", keep, "err", err)
+	}
 }

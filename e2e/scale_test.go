@@ -54,6 +54,10 @@ func BenchmarkScale(b *testing.B) {
 	if m := os.Getenv("CAPSTAN_SCALE_RAFT_MULTIPLIER"); m != "" {
 		raftArgs = []string{"--raft-multiplier", m}
 	}
+	// CAPSTAN_SCALE_AGENT_ARGS adds flags to every agent (split on
+	// spaces), to measure a setting before it becomes a default, e.g.
+	// "--snapshot-bytes 64MiB --trailing-logs 512".
+	raftArgs = append(raftArgs, strings.Fields(os.Getenv("CAPSTAN_SCALE_AGENT_ARGS"))...)
 	for range b.N {
 		var seeded string
 		c := startClusterWith(b, 3, func(c *cluster) {

@@ -65,6 +65,8 @@ type agentOptions struct {
 	SnapshotThreshold  uint64        `yaml:"snapshot_threshold"`
 	SnapshotInterval   time.Duration `yaml:"snapshot_interval"`
 	TrailingLogs       uint64        `yaml:"trailing_logs"`
+	SnapshotBytes      string        `yaml:"snapshot_bytes"`
+	TrailingBytes      string        `yaml:"trailing_bytes"`
 	MaxDecisions       int           `yaml:"max_decisions"`
 	MaxAuditEntries    int           `yaml:"max_audit_entries"`
 	RaftWriteVersion   int           `yaml:"raft_write_version"`
@@ -114,6 +116,7 @@ func newAgentCommand() *cobra.Command {
 	o := agentOptions{
 		RaftMultiplier:    controlplane.DefaultRaftMultiplier,
 		SnapshotThreshold: d.SnapshotThreshold, SnapshotInterval: d.SnapshotInterval, TrailingLogs: d.TrailingLogs,
+		SnapshotBytes: formatSize(d.SnapshotBytes), TrailingBytes: formatSize(d.TrailingBytes),
 		MaxDecisions: d.MaxDecisions, MaxAuditEntries: controlplane.DefaultMaxAuditEntries, FakeBootDelay: 30 * time.Second, LogLevel: "info", MaxBody: 1 << 20,
 		CloudTimeout: d.CloudTimeout, CloudSettle: d.CloudSettle, GroupRefresh: d.GroupRefresh, PrometheusTimeout: 5 * time.Second, TLSClientAuth: "none",
 		DefaultCurrency: "USD", TokenRate: defaultTokenRate, TokenBurst: defaultTokenBurst, MemoryLimit: "auto",
@@ -154,6 +157,8 @@ underscores); flags given on the command line win.`,
 	f.Uint64Var(&o.SnapshotThreshold, "snapshot-threshold", o.SnapshotThreshold, "log entries between snapshots")
 	f.DurationVar(&o.SnapshotInterval, "snapshot-interval", o.SnapshotInterval, "how often to check whether to snapshot")
 	f.Uint64Var(&o.TrailingLogs, "trailing-logs", o.TrailingLogs, "log entries kept after a snapshot")
+	f.StringVar(&o.TrailingBytes, "trailing-bytes", o.TrailingBytes, "most bytes of log entries kept after a snapshot, at most --trailing-logs of them: a size (32MiB) or 0 for the count alone; it bounds raft.db (README: Memory)")
+	f.StringVar(&o.SnapshotBytes, "snapshot-bytes", o.SnapshotBytes, "bytes of log entries between snapshots, whichever of this and --snapshot-threshold comes first: a size (64MiB) or 0 for entries only; it bounds raft.db and what a restart replays (README: Memory)")
 	f.IntVar(&o.MaxDecisions, "max-decisions", o.MaxDecisions, "decision records kept per policy")
 	f.IntVar(&o.MaxAuditEntries, "max-audit-entries", o.MaxAuditEntries, "audit log entries kept (the oldest are dropped); the leader's value applies")
 	f.IntVar(&o.RaftWriteVersion, "raft-write-version", 0, fmt.Sprintf("encoding version of the Raft entries and snapshots this server writes, %d to %d (0: the newest, %d); an older one only while upgrading a cluster from servers that write it (README)", store.VersionJSON, store.CurrentVersion, store.CurrentVersion))
@@ -299,6 +304,12 @@ func runAgent(ctx context.Context, stderr io.Writer, o agentOptions) error {
 		return fmt.Errorf("--%w", err)
 	}
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = o.SnapshotThreshold, o.SnapshotInterval, o.TrailingLogs
+	if cfg.SnapshotBytes, err = parseLogBytes("--snapshot-bytes", o.SnapshotBytes); err != nil {
+		return err
+	}
+	if cfg.TrailingBytes, err = parseLogBytes("--trailing-bytes", o.TrailingBytes); err != nil {
+		return err
+	}
 	cfg.MaxDecisions, cfg.Drivers, cfg.Logger, cfg.Registerer = o.MaxDecisions, drivers, logger, reg
 	cfg.CloudTimeout, cfg.CloudSettle, cfg.GroupRefresh = o.CloudTimeout, o.CloudSettle, o.GroupRefresh
 	cfg.CloudBudget = calls

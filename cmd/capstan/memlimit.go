@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 )
@@ -42,22 +40,11 @@ func parseMemoryLimit(s string) (memoryLimit, error) {
 	case "off":
 		return memoryLimit{}, nil
 	}
-	units := []struct {
-		suffix string
-		shift  uint
-	}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
-	num, shift := s, uint(0)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			num, shift = n, u.shift
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n <= 0 || n > math.MaxInt64>>shift {
+	n, err := parseSize(s)
+	if err != nil {
 		return memoryLimit{}, fmt.Errorf("--memory-limit: must be auto, off, or a positive size such as 900MiB or 2GiB (bytes, B, KiB, MiB, GiB or TiB; got %q)", s)
 	}
-	return memoryLimit{bytes: n << shift}, nil
+	return memoryLimit{bytes: n}, nil
 }
 
 // memoryLimitSource is where the limit the agent runs with comes from.
