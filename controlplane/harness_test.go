@@ -247,6 +247,19 @@ func (c *cluster) committedIntents(i int) map[string]bool {
 func (c *cluster) intents(i int, policyID string) []store.Intent {
 	c.t.Helper()
 	var out []store.Intent
+	c.eachEntry(i, func(_ uint64, cmd store.Command) bool {
+		if in, ok := cmd.(store.PutIntent); ok && (policyID == "" || in.Intent.Policy == policyID) {
+			out = append(out, in.Intent)
+		}
+		return true
+	})
+	return out
+}
+
+// eachEntry calls fn with each command in node i's Raft log and its
+// index, in log order, while fn returns true.
+func (c *cluster) eachEntry(i int, fn func(idx uint64, cmd store.Command) bool) {
+	c.t.Helper()
 	first, _ := c.logs[i].FirstIndex()
 	last, _ := c.logs[i].LastIndex()
 	for idx := first; idx <= last && idx > 0; idx++ {
@@ -258,11 +271,10 @@ func (c *cluster) intents(i int, policyID string) []store.Intent {
 		if err != nil {
 			c.t.Fatalf("entry %d: %v", idx, err)
 		}
-		if in, ok := cmd.(store.PutIntent); ok && (policyID == "" || in.Intent.Policy == policyID) {
-			out = append(out, in.Intent)
+		if !fn(idx, cmd) {
+			return
 		}
 	}
-	return out
 }
 
 // settledReason waits for node n's settled decision on intent of policy
