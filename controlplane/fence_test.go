@@ -8,6 +8,7 @@ import (
 
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/cloud/fake"
+	"github.com/capstan-io/capstan/policy"
 )
 
 // TestOwnResizeInDoubt: the leader's own resize outlives its deadline. Its
@@ -42,15 +43,7 @@ func TestOwnResizeInDoubt(t *testing.T) {
 	if _, err := l.PutPolicy(ctx, webPolicy(t, 5), ""); err != nil {
 		t.Fatal(err)
 	}
-	c.waitFor("the in_doubt decision", func() bool {
-		ds, _ := l.fsm.Decisions("web", 100)
-		for _, d := range ds {
-			if d.Action == "in_doubt" {
-				return true
-			}
-		}
-		return false
-	})
+	c.waitDecision(l, "web", "the in_doubt decision", func(d policy.Record) bool { return d.Action == "in_doubt" })
 	// A fresh sample: the policy is evaluated now, while its resize is
 	// still on its way (the sample asks for no more than min).
 	if res, err := l.PushMetrics(ctx, []api.Sample{{Policy: "web", Metric: "rps", Time: l.now(), Value: 100}}); err != nil || res.Accepted != 1 {

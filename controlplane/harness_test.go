@@ -281,11 +281,20 @@ func (c *cluster) eachEntry(i int, fn func(idx uint64, cmd store.Command) bool) 
 // id (the first settled one when intent is 0) and returns its reason.
 func (c *cluster) settledReason(n *Node, id string, intent uint64) string {
 	c.t.Helper()
+	return c.waitDecision(n, id, "a settled decision", func(d policy.Record) bool {
+		return d.Action == "settled" && (intent == 0 || strings.HasPrefix(d.Reason, fmt.Sprintf("intent %d ", intent)))
+	})
+}
+
+// waitDecision waits for a decision on policy id in node n's history that
+// match accepts (what names it if none comes) and returns its reason.
+func (c *cluster) waitDecision(n *Node, id, what string, match func(policy.Record) bool) string {
+	c.t.Helper()
 	var reason string
-	c.waitFor("a settled decision", func() bool {
+	c.waitFor(what, func() bool {
 		ds, _ := n.fsm.Decisions(id, 100)
 		for _, d := range ds {
-			if d.Action == "settled" && (intent == 0 || strings.HasPrefix(d.Reason, fmt.Sprintf("intent %d ", intent))) {
+			if match(d) {
 				reason = d.Reason
 				return true
 			}
