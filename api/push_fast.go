@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-faster/jx"
+
+	"github.com/capstan-io/capstan/internal/leanjson"
 )
 
 // decodePushFast decodes the common shape of a push body,
@@ -120,18 +122,7 @@ func plainString(raw []byte) ([]byte, bool) {
 		return nil, false
 	}
 	s := raw[1 : len(raw)-1]
-	return s, plain(s)
-}
-
-// plain reports whether s is printable ASCII without '"' or '\\': its JSON
-// string literal is s between quotes.
-func plain[T string | []byte](s T) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
+	return s, leanjson.Plain(s)
 }
 
 // jsonNumber reports whether raw is exactly a number in RFC 8259's grammar:
@@ -217,7 +208,7 @@ func appendPushJSON(b []byte, samples []Sample) ([]byte, error) {
 
 // appendJSONString appends s as a JSON string.
 func appendJSONString(b []byte, s string) ([]byte, error) {
-	if plain(s) {
+	if leanjson.Plain(s) {
 		b = append(b, '"')
 		b = append(b, s...)
 		return append(b, '"'), nil

@@ -102,11 +102,16 @@ type PolicyStatus struct {
 
 // MetricStatus is a metric's latest sample and forecast.
 type MetricStatus struct {
-	Name     string     `json:"name"`
-	Value    *float64   `json:"value,omitempty"`
-	Time     *time.Time `json:"time,omitempty"`
-	Forecast *float64   `json:"forecast,omitempty"`
-	Skill    *float64   `json:"skill,omitempty"`
+	// Name is the metric's name in the policy.
+	Name string `json:"name"`
+	// Value and Time are its latest sample's; absent before the first.
+	Value *float64   `json:"value,omitempty"`
+	Time  *time.Time `json:"time,omitempty"`
+	// Forecast and Skill are the metric's forecast and forecast skill as
+	// the policy's last recorded decision gives them; absent when it has
+	// none.
+	Forecast *float64 `json:"forecast,omitempty"`
+	Skill    *float64 `json:"skill,omitempty"`
 }
 
 // Intent is a scaling action the leader committed before acting on it.
@@ -170,21 +175,29 @@ type ClusterInfo struct {
 	Version string `json:"version,omitempty"`
 	// Bootstrapped is false while this node has no Raft state yet.
 	Bootstrapped bool `json:"bootstrapped"`
-	// LeaderID and LeaderAddr name the current leader (empty when unknown).
-	LeaderID       string   `json:"leader_id"`
-	LeaderRaftAddr string   `json:"leader_raft_addr"`
-	LeaderHTTPAddr string   `json:"leader_http_addr"`
-	Term           uint64   `json:"term"`
-	CommitIndex    uint64   `json:"commit_index"`
-	AppliedIndex   uint64   `json:"applied_index"`
-	Members        []Member `json:"members"`
+	// LeaderID, LeaderRaftAddr and LeaderHTTPAddr name the current leader
+	// (empty when unknown).
+	LeaderID       string `json:"leader_id"`
+	LeaderRaftAddr string `json:"leader_raft_addr"`
+	LeaderHTTPAddr string `json:"leader_http_addr"`
+	// Term is this node's current Raft term, CommitIndex its commit index
+	// and AppliedIndex what its state machine has applied.
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	// Members are the servers of the Raft configuration.
+	Members []Member `json:"members"`
 }
 
 // Member is one Raft server.
 type Member struct {
+	// ID is the server's node id, RaftAddr and HTTPAddr its addresses
+	// (HTTPAddr empty until the node has registered it).
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr,omitempty"`
+	// Suffrage is Raft's (Voter, Nonvoter or Staging), and Role leader,
+	// follower or nonvoter.
 	Suffrage string `json:"suffrage"`
 	Role     string `json:"role"`
 	// Health sums the fields below up: ok, degraded (Raft contact or API

@@ -16,6 +16,18 @@ import (
 	"github.com/capstan-io/capstan/store"
 )
 
+// evaluatedIn are the evaluations a command records: an Evaluated, or
+// the items of an Evaluations batch.
+func evaluatedIn(cmd store.Command) []store.Evaluated {
+	switch c := cmd.(type) {
+	case store.Evaluated:
+		return []store.Evaluated{c}
+	case store.Evaluations:
+		return c.Items
+	}
+	return nil
+}
+
 // countingDriver counts the provider calls the leader makes through it:
 // each Describe, and each DescribeBatch as one call (as one AWS
 // DescribeAutoScalingGroups page is), answered group by group by the
@@ -292,7 +304,7 @@ func TestGroupCache(t *testing.T) {
 		}},
 		{"settling an intent describes the group, whatever the cache holds", clusterOptions{groupRefresh: time.Hour,
 			wrap: func(d cloud.Driver) cloud.Driver { return &countingDriver{under: d} }}, func(t *testing.T, c *cluster) bool {
-			_, l := c.leader()
+			li, l := c.leader()
 			if _, err := l.PutPolicy(ctx, webPolicy(t, 1), ""); err != nil {
 				t.Fatal(err)
 			}
@@ -309,10 +321,38 @@ func TestGroupCache(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.waitFor("the intent to settle", func() bool { v, _ := l.fsm.view("web"); return len(v.Pending) == 0 })
-			// Its decision may be committed after the intent is gone.
-			settled := c.settledReason(l, "web", 0)
+			// The decision is committed before the result: once the intent
+			// is gone, the decision that explains it is there, and it
+			// precedes the result in the log. (Committed after it, a
+			// reader could find neither the intent nor its decision, and
+			// a leader deposed in between lost the decision.)
+			settled := ""
+			ds, err := l.fsm.Decisions("web", 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range ds {
+				if d.Action == "settled" {
+					settled = d.Reason
+				}
+			}
 			if !strings.Contains(settled, " applied: settled by describe: group at 5") {
-				t.Fatalf("settled decision %q: want applied, by a describe that saw the group at 5", settled)
+				t.Fatalf("settled decision %q: want applied, by a describe that saw the group at 5, there as soon as the intent is gone", settled)
+			}
+			var recordAt, resultAt uint64
+			c.eachEntry(li, func(idx uint64, cmd store.Command) bool {
+				for _, e := range evaluatedIn(cmd) {
+					if e.Record != nil && e.Record.Action == "settled" && recordAt == 0 {
+						recordAt = idx
+					}
+				}
+				if r, ok := cmd.(store.IntentResult); ok && r.Policy == "web" && resultAt == 0 {
+					resultAt = idx
+				}
+				return recordAt == 0 || resultAt == 0
+			})
+			if recordAt == 0 || resultAt == 0 || recordAt > resultAt {
+				t.Fatalf("the settled decision is at log index %d and the intent's result at %d: want the decision first", recordAt, resultAt)
 			}
 			// The settling describe refreshed the cache too.
 			c.waitFor("the evaluation to see the group at 5", func() bool { v, _ := l.fsm.view("web"); return v.Desired == 5 })

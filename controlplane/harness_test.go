@@ -247,6 +247,19 @@ func (c *cluster) committedIntents(i int) map[string]bool {
 func (c *cluster) intents(i int, policyID string) []store.Intent {
 	c.t.Helper()
 	var out []store.Intent
+	c.eachEntry(i, func(_ uint64, cmd store.Command) bool {
+		if in, ok := cmd.(store.PutIntent); ok && (policyID == "" || in.Intent.Policy == policyID) {
+			out = append(out, in.Intent)
+		}
+		return true
+	})
+	return out
+}
+
+// eachEntry calls fn with each command in node i's Raft log and its
+// index, in log order, while fn returns true.
+func (c *cluster) eachEntry(i int, fn func(idx uint64, cmd store.Command) bool) {
+	c.t.Helper()
 	first, _ := c.logs[i].FirstIndex()
 	last, _ := c.logs[i].LastIndex()
 	for idx := first; idx <= last && idx > 0; idx++ {
@@ -258,22 +271,30 @@ func (c *cluster) intents(i int, policyID string) []store.Intent {
 		if err != nil {
 			c.t.Fatalf("entry %d: %v", idx, err)
 		}
-		if in, ok := cmd.(store.PutIntent); ok && (policyID == "" || in.Intent.Policy == policyID) {
-			out = append(out, in.Intent)
+		if !fn(idx, cmd) {
+			return
 		}
 	}
-	return out
 }
 
 // settledReason waits for node n's settled decision on intent of policy
 // id (the first settled one when intent is 0) and returns its reason.
 func (c *cluster) settledReason(n *Node, id string, intent uint64) string {
 	c.t.Helper()
+	return c.waitDecision(n, id, "a settled decision", func(d policy.Record) bool {
+		return d.Action == "settled" && (intent == 0 || strings.HasPrefix(d.Reason, fmt.Sprintf("intent %d ", intent)))
+	})
+}
+
+// waitDecision waits for a decision on policy id in node n's history that
+// match accepts (what names it if none comes) and returns its reason.
+func (c *cluster) waitDecision(n *Node, id, what string, match func(policy.Record) bool) string {
+	c.t.Helper()
 	var reason string
-	c.waitFor("a settled decision", func() bool {
+	c.waitFor(what, func() bool {
 		ds, _ := n.fsm.Decisions(id, 100)
 		for _, d := range ds {
-			if d.Action == "settled" && (intent == 0 || strings.HasPrefix(d.Reason, fmt.Sprintf("intent %d ", intent))) {
+			if match(d) {
 				reason = d.Reason
 				return true
 			}

@@ -623,6 +623,11 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		if err != nil {
 			if errors.Is(err, errInDoubt) {
 				l.wakeAtSettled(ctx, id, intent.ID, intent.Settled)
+				// This is the intent's in_doubt decision: the holds that
+				// follow until it settles are quiet (hold).
+				l.mu.Lock()
+				l.held[id] = intent.ID
+				l.mu.Unlock()
 				// It may have happened: it counts (the cooldown starts)
 				// until it is settled.
 				record.Action = "in_doubt"

@@ -35,9 +35,10 @@ const activitySkew = 5 * time.Second
 // describe. An applied intent counts for cooldowns and rate limits (folded
 // into state). A describe that fails proves nothing: the intent stays
 // pending and the policy holds. An activity record that cannot be read
-// leaves the describe to decide, as it does for drivers without one. Intents from before fencing settle
-// at once. Each settled intent gets a decision "settled" saying which
-// evidence decided it.
+// leaves the describe to decide, as it does for drivers without one.
+// Intents from before fencing settle at once. Each settled intent gets a
+// decision "settled" saying which evidence decided it, committed before
+// the intent's result.
 //
 // An activity never settles an intent before Settled: it proves that one
 // request of the intent took effect, not that no other will (cloud.Retrying
@@ -78,15 +79,23 @@ func (l *loop) settle(ctx context.Context, v evalView, drv cloud.Driver, ref clo
 		if outcome == outcomeApplied {
 			countAction(state, *in)
 		}
-		l.log.Info("settled a pending intent", "policy", in.Policy, "intent", in.ID, "term", in.Term, "outcome", outcome, "evidence", evidence)
-		if err := n.apply(ctx, store.IntentResult{Policy: in.Policy, IntentID: in.ID, Outcome: outcome, Error: evidence, At: now}); err != nil {
-			return in, "committing the intent's outcome failed: " + err.Error()
-		}
+		// The decision first, then the result: whoever sees the intent
+		// gone (a reader of the API, a new leader) finds the decision
+		// that explains it. Committed the other way round, a reader could
+		// find the intent gone and no decision, and a leadership lost in
+		// between lost the decision for good, the intent being no longer
+		// pending for anyone to settle again. Now a lost result leaves
+		// the intent pending: it is settled again, and the settle
+		// recorded again, by the next evaluation or leader.
 		rec := policy.Record{Time: now, Action: "settled", Current: gs.Desired, Ready: gs.InService, Desired: in.To,
 			Reason: fmt.Sprintf("intent %d (%d -> %d, term %d) %s: %s", in.ID, in.From, in.To, in.Term, outcome, evidence)}
 		if err := l.commitNow(ctx, store.Evaluated{Policy: in.Policy, PolicyVersion: v.Record.Version, Record: &rec,
-			Desired: v.Desired, Ready: v.Ready, At: now}); err != nil && ctx.Err() == nil {
-			l.log.Debug("recording the settled decision failed", "policy", in.Policy, "err", err)
+			Desired: v.Desired, Ready: v.Ready, At: now}); err != nil {
+			return in, "recording the settled decision failed: " + err.Error()
+		}
+		l.log.Info("settled a pending intent", "policy", in.Policy, "intent", in.ID, "term", in.Term, "outcome", outcome, "evidence", evidence)
+		if err := n.apply(ctx, store.IntentResult{Policy: in.Policy, IntentID: in.ID, Outcome: outcome, Error: evidence, At: now}); err != nil {
+			return in, "committing the intent's outcome failed: " + err.Error()
 		}
 	}
 	return nil, ""

@@ -76,15 +76,7 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 			}
 			c.isolate(li)
 			_, nl := c.leader(others(li)...)
-			c.waitFor("the new leader to hold", func() bool {
-				ds, _ := nl.fsm.Decisions("web", 100)
-				for _, d := range ds {
-					if d.Action == "in_doubt" {
-						return true
-					}
-				}
-				return false
-			})
+			c.waitDecision(nl, "web", "the new leader to hold", func(d policy.Record) bool { return d.Action == "in_doubt" })
 			return nl, in.Settled
 		}},
 	}

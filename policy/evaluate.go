@@ -71,6 +71,10 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 
 	// 1. Per-metric proposals.
 	anyFresh, anyStale, allTolerance := false, false, true
+	// Each metric's forecast-error spread and whether it has one
+	// (MetricModel.Spread), for the noise release of step 4b.
+	var spreads [MaxMetrics]float64
+	var spreadKnown [MaxMetrics]bool
 	var evidence time.Time // the newest fresh sample: what a recommendation rests on
 	reactive, predictive := 0, 0
 	for i := range p.Metrics {
@@ -97,19 +101,29 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		}
 		mm := &s.Models[i]
 		fitted := configureSeason(p, mm, in.History[i], at)
-		if !smp.Present || !isFinite(smp.Value) {
-			continue
+		observed := smp.Present && isFinite(smp.Value)
+		y, f := 0.0, math.NaN()
+		if observed {
+			y = demand(m, smp.Value, in)
+			// A sample inside a bucket the model was just fitted on is in
+			// that bucket's value already: fed again it would count twice,
+			// and the model's first forecast would come an evaluation
+			// earlier when the sample is not on its bucket's start than
+			// when it is.
+			if tn := smp.Time.UnixNano(); tn > mm.Model.LastUnixNano && !fitted.holds(smp.Time) {
+				f = observe(mm, tn, y, lead)
+			}
 		}
-		y := demand(m, smp.Value, in)
-		f := math.NaN()
-		// A sample inside a bucket the model was just fitted on is in that
-		// bucket's value already: fed again it would count twice, and the
-		// model's first forecast would come an evaluation earlier when the
-		// sample is not on its bucket's start than when it is.
-		if tn := smp.Time.UnixNano(); tn > mm.Model.LastUnixNano && !fitted.holds(smp.Time) {
-			f = observe(mm, tn, y, lead)
-		}
-		if mm.Model.Count < minForecastObservations {
+		// The spread once this sample is scored, worked out once (a square
+		// root) for the upper bound below and the noise release (4b). It
+		// is read before the continues, so that every metric counts for
+		// the noise and the release never judges by a noise it does not
+		// know. (It was once gathered after them: a metric whose young
+		// model had no spread yet was skipped, and alone it left a noise
+		// of 0, so every damped scale-in of an instance went through.)
+		sd, spread := mm.Spread()
+		spreads[i], spreadKnown[i] = sd, spread
+		if !observed || mm.Model.Count < minForecastObservations {
 			continue
 		}
 		// What is decided on one sample must last until a decision on the
@@ -142,7 +156,6 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// persistence lately, as on a fall) or NaN (nothing lost by
 			// holding) does not veto.
 			mp.Trusted = mp.Skill > 0 && !(mp.RaiseGain < 0)
-			sd, spread := mm.Spread()
 			mp.Upper = max(mm.upper(mp.Forecast, sd, spread), 0)
 			if mp.Trusted {
 				predictive = max(predictive, mp.Predictive)
@@ -276,7 +289,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	d.Reversals = len(s.Reversals)
 	if desired < current && len(s.Reversals) >= flapMinReversals && !s.LastScaleOut.IsZero() {
 		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D())
-		switch noise, known := noiseSpread(p, &s, predicting); {
+		switch noise, known := noiseSpread(p, &spreads, &spreadKnown, predicting); {
 		case !now.Before(s.LastScaleOut.Add(wait)):
 		case known && !s.LastForecastScaleOut.After(s.LastScaleIn) && float64(current-desired) >= max(1, flapNoiseZ*noise):
 			d.ScaleInRule = RuleNoiseRelease
@@ -473,23 +486,21 @@ const (
 	minFlapWindow = time.Hour
 )
 
-// noiseSpread is the widest spread of the metrics' forecast errors at the
-// lead, in instances (MetricModel.Spread over the metric's target), for the
-// noise release; known is false with prediction off and unless every metric
-// has one, so the release never judges by a noise it does not know. (It
-// used to be gathered in the metric loop after two early continues, so a
-// metric whose young model had no spread yet was skipped, and alone it left
-// a noise of 0: every damped scale-in of an instance went through.)
-func noiseSpread(p *Policy, s *State, predicting bool) (noise float64, known bool) {
-	if !predicting || len(p.Metrics) == 0 || len(s.Models) != len(p.Metrics) {
+// noiseSpread is the widest of the metrics' forecast-error spreads at the
+// lead, in instances (each spread over its metric's target), for the noise
+// release. spreads and spreadKnown are each metric's MetricModel.Spread as
+// EvaluateInto read it, once, after scoring the evaluation's sample. known
+// is false with prediction off and unless every metric has a spread, so
+// the release never judges by a noise it does not know.
+func noiseSpread(p *Policy, spreads *[MaxMetrics]float64, spreadKnown *[MaxMetrics]bool, predicting bool) (noise float64, known bool) {
+	if !predicting || len(p.Metrics) == 0 {
 		return 0, false
 	}
 	for i := range p.Metrics {
-		sd, ok := s.Models[i].Spread()
-		if !ok || !(p.Metrics[i].Target > 0) {
+		if !spreadKnown[i] || !(p.Metrics[i].Target > 0) {
 			return 0, false
 		}
-		noise = max(noise, sd/p.Metrics[i].Target)
+		noise = max(noise, spreads[i]/p.Metrics[i].Target)
 	}
 	return noise, true
 }

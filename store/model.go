@@ -64,11 +64,16 @@ type SizePoint struct {
 
 // Token is an API-created token: its hash, never its secret.
 type Token struct {
-	Name      string
-	Role      string
-	Hash      string
-	Rate      float64
-	Burst     int
+	// Name identifies the token; Role is read, write or admin.
+	Name string
+	Role string
+	// Hash is the hash of the token's secret, which is never stored.
+	Hash string
+	// Rate (requests per second) and Burst override the agents' default
+	// request rate limit for the token; 0 keeps the default.
+	Rate  float64
+	Burst int
+	// Origin is OriginAPI; CreatedAt is when the token was created.
 	Origin    string
 	CreatedAt time.Time
 }

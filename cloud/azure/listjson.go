@@ -7,7 +7,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 	"github.com/go-faster/jx"
 
-	"github.com/capstan-io/capstan/cloud/leanjson"
+	"github.com/capstan-io/capstan/internal/leanjson"
 )
 
 // decodeListPage decodes a VirtualMachineScaleSets list page (ARM's
@@ -25,7 +25,7 @@ import (
 // virtualMachineProfile, several kB each. This one reads the page once
 // with go-faster/jx (the API's push decoder already uses it), which skips
 // what it does not read without building it, and reads values with
-// cloud/leanjson.
+// internal/leanjson.
 //
 // It reports ok=false, and the caller decodes the page with the SDK's
 // decoder instead, for anything it does not read exactly as that decoder

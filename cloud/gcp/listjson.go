@@ -7,7 +7,7 @@ import (
 	"cloud.google.com/go/compute/apiv1/computepb"
 	"github.com/go-faster/jx"
 
-	"github.com/capstan-io/capstan/cloud/leanjson"
+	"github.com/capstan-io/capstan/internal/leanjson"
 )
 
 // The driver decodes the list pages of its batch describe itself
@@ -18,7 +18,7 @@ import (
 // 10,000 groups every 15 s decodes 667 groups and 667 autoscalers a
 // second, several percent of a core at idle (issue 15). These read a page
 // once with go-faster/jx (already the API's push decoder), skip what they
-// do not read without building it, and read values with cloud/leanjson.
+// do not read without building it, and read values with internal/leanjson.
 //
 // They report ok=false, and the page goes to protojson (with the SDK's
 // options) instead, for anything they might not read exactly as protojson

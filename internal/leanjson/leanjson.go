@@ -3,7 +3,11 @@
 // decode their list pages with jx, reading only the fields they use
 // (cloud/azure, cloud/gcp), and hand a page to the SDK's decoder whenever
 // a value they read is anything but the plain form the provider sends:
-// these functions answer ErrNotLean for those.
+// these functions answer ErrNotLean for those. The API's push decoder and
+// encoder (api/push_fast.go) use Plain for the same judgement on names.
+//
+// It sits under internal/ rather than cloud/ because both the API and the
+// cloud drivers use it, and api must not import the cloud tree.
 package leanjson
 
 import (
@@ -62,12 +66,13 @@ func Int(d *jx.Decoder, bits int) (int64, error) {
 	return n, nil
 }
 
-// Plain reports whether b is printable ASCII without '"' or '\\': its
-// JSON string literal is b between quotes, and every decoder reads it
-// alike.
-func Plain(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+// Plain reports whether s is printable ASCII without '"' or '\\': its
+// JSON string literal is s between quotes, and every decoder reads it
+// alike. It takes a string or bytes (jx.Raw too) so that a decoder can
+// check raw input and an encoder a Go string, both without a copy.
+func Plain[T ~string | ~[]byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
 			return false
 		}
 	}
