@@ -616,10 +616,21 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 			l.commitEvaluated(ctx, v, &state, record, gs.Desired, gs.InService)
 			return
 		}
-		intent, err := l.act(ctx, p, ref, drv, gs.Desired, desired, d.Reason())
+		intent, err := l.act(ctx, p, ref, drv, gs.Desired, desired, d.Reason(), now)
 		// Whatever came of it, the cached state is from before the
 		// resize: the next evaluation describes the group again.
 		l.groups.invalidate(ref)
+		var failed *callFailed
+		if errors.As(err, &failed) {
+			record.Action = "failed"
+			record.Reason = err.Error() + "; " + record.Reason
+			// The action did not happen: keep the old state (no cooldown
+			// starts), with what settle counted; then end the intent.
+			if l.commitEvaluated(ctx, v, &state, record, gs.Desired, gs.InService) == nil {
+				l.commitResult(ctx, intent, outcomeFailed, failed.err.Error())
+			}
+			return
+		}
 		if err != nil {
 			if errors.Is(err, errInDoubt) {
 				l.wakeAtSettled(ctx, id, intent.ID, intent.Settled)
@@ -635,15 +646,43 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 				l.commitEvaluated(ctx, v, &next, record, gs.Desired, gs.InService)
 				return
 			}
+			// The intent was not committed, or leadership ended after it
+			// was: nothing was called, or the next leader settles it.
 			record.Action = "failed"
 			record.Reason = err.Error() + "; " + record.Reason
-			// The action did not happen: keep the old state (no cooldown
-			// starts), with what settle counted.
 			l.commitEvaluated(ctx, v, &state, record, gs.Desired, gs.InService)
 			return
 		}
+		// The state that counts the action (its cooldown, its rate-limit
+		// change) is committed before the result that ends the intent.
+		// The other way round, a leadership lost between the two left a
+		// successor with no pending intent to settle and a state without
+		// the cooldown (invariant 2). Now a lost result leaves the intent
+		// pending: the successor settles it, and countAction finds the
+		// change already counted (the intent's At is the evaluation's).
+		if l.commitEvaluated(ctx, v, &next, record, desired, gs.InService) == nil {
+			l.commitResult(ctx, intent, outcomeApplied, "")
+		}
+		return
 	}
 	l.commitEvaluated(ctx, v, &next, record, desired, gs.InService)
+}
+
+// callFailed is a cloud call's known failure (a refusal, a failed
+// operation): the resize did not happen and the intent can end.
+type callFailed struct{ err error }
+
+func (e *callFailed) Error() string { return e.err.Error() }
+func (e *callFailed) Unwrap() error { return e.err }
+
+// commitResult commits the known outcome of an intent's call, which ends
+// the intent. A result that cannot be committed leaves the intent
+// pending: the next evaluation, or the next leader, settles it.
+func (l *loop) commitResult(ctx context.Context, intent store.Intent, outcome, detail string) {
+	n := l.n
+	if err := n.apply(ctx, store.IntentResult{Policy: intent.Policy, IntentID: intent.ID, Outcome: outcome, Error: detail, At: n.now()}); err != nil {
+		l.log.Warn("committing the result failed; the next evaluation settles it", "policy", intent.Policy, "err", err)
+	}
 }
 
 // keepPacing returns s with its own copies of the lists Evaluate changes
@@ -675,15 +714,18 @@ func inDoubt(err error) bool {
 	return false
 }
 
-// act commits an intent with its fence, performs the cloud call under the
-// caller identity of this node and term with the fence's SendBy as its
-// deadline, and commits the result when it is known. A call whose outcome
-// is unknown leaves the intent pending, and returns an error wrapping
-// errInDoubt: the policy's next evaluation (or the next leader's) settles
-// it once its Settled time has passed.
-func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv cloud.Driver, from, to int, reason string) (store.Intent, error) {
+// act commits an intent with its fence, made at now (the evaluation's
+// time, so that the intent and the change the evaluation counted carry
+// the same instant), and performs the cloud call under the caller
+// identity of this node and term with the fence's SendBy as its deadline.
+// It does not end the intent: on success, or on a known failure
+// (*callFailed), the caller commits the policy's state and then the
+// result (commitResult). A call whose outcome is unknown leaves the
+// intent pending, and returns an error wrapping errInDoubt: the policy's
+// next evaluation (or the next leader's) settles it once its Settled time
+// has passed.
+func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv cloud.Driver, from, to int, reason string, now time.Time) (store.Intent, error) {
 	n := l.n
-	now := n.now()
 	intent := store.Intent{Policy: p.ID, Group: ref.String(), From: from, To: to, Reason: reason, Term: l.term, Node: n.cfg.NodeID,
 		At: now, SendBy: now.Add(n.cfg.CloudTimeout), Settled: now.Add(n.cfg.CloudTimeout + n.cfg.CloudSettle)}
 	res, err := n.applyResult(ctx, store.PutIntent{Intent: intent})
@@ -706,25 +748,21 @@ func (l *loop) act(ctx context.Context, p policy.Policy, ref cloud.GroupRef, drv
 	cctx, cancel := context.WithDeadline(cctx, intent.SendBy)
 	callErr := timedSetDesired(cctx, n.metrics, drv, ref, to)
 	cancel()
-	outcome, detail := outcomeApplied, ""
 	switch {
 	case callErr == nil:
 		n.metrics.actuations.WithLabelValues("ok").Inc()
 		l.log.Info("scaled", "policy", p.ID, "group", ref.String(), "from", from, "to", to, "reason", reason)
+		return intent, nil
 	case inDoubt(callErr):
 		n.metrics.actuations.WithLabelValues("in_doubt").Inc()
 		l.log.Warn("scaling outcome unknown; the group is in doubt", "policy", p.ID, "from", from, "to", to,
 			"until", intent.Settled, "err", callErr)
 		return intent, fmt.Errorf("%w until %s: %w", errInDoubt, intent.Settled.UTC().Format(time.RFC3339Nano), callErr)
 	default:
-		outcome, detail = outcomeFailed, callErr.Error()
 		n.metrics.actuations.WithLabelValues("error").Inc()
 		l.log.Warn("scaling failed", "policy", p.ID, "from", from, "to", to, "err", callErr)
+		return intent, &callFailed{err: callErr}
 	}
-	if err := n.apply(ctx, store.IntentResult{Policy: p.ID, IntentID: intent.ID, Outcome: outcome, Error: detail, At: n.now()}); err != nil {
-		l.log.Warn("committing the result failed; the next evaluation settles it", "policy", p.ID, "err", err)
-	}
-	return intent, callErr
 }
 
 // hold records that a policy is held while an intent is in doubt. The
@@ -775,7 +813,10 @@ func (r commitReason) String() string { return commitReasonNames[r] }
 // sizes, the term's first evaluation of the policy and, every StateSync,
 // its LastEvaluation are committed without the state unless it is due.
 // All but actions are committed in the term's batches (evalcommits.go).
-func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.State, record *policy.Record, desired, ready int) {
+//
+// It returns the error of a commit it waited for (an action's, its
+// failure's or its doubt's), nil otherwise.
+func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.State, record *policy.Record, desired, ready int) error {
 	n := l.n
 	id := v.Record.Policy.ID
 	cmd := store.Evaluated{Policy: id, PolicyVersion: v.Record.Version, Record: record, Desired: desired, Ready: ready, At: n.now()}
@@ -832,7 +873,7 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 	}
 	n.metrics.evalCommits[reason].Inc()
 	if reason == commitQuiet {
-		return
+		return nil
 	}
 	// The closure takes a copy: were it to capture mark itself, mark
 	// would be on the heap at every evaluation, quiet ones included.
@@ -849,10 +890,12 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		}
 	}
 	if urgent {
-		done(l.commitNow(ctx, cmd))
-		return
+		err := l.commitNow(ctx, cmd)
+		done(err)
+		return err
 	}
 	l.commits.add(evalCommit{cmd: cmd, done: done}, false)
+	return nil
 }
 
 // repeatsHold reports whether record is a hold this term already recorded
