@@ -253,9 +253,11 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 	mm.CheckedAt = now
 	lead := p.Predictive.Lead.D()
 	hist = trimWindow(hist, now, p.Predictive.History.D())
+	week := mm.Model.Week // learned across rebuilds: keepWeek
 	if len(hist.Values) == 0 || hist.Step <= 0 {
 		if mm.Model.Count == 0 || mm.Model.Period != season.Period {
 			resetModel(mm, season.Period, p.EvaluationInterval.D())
+			keepWeek(mm, week)
 		}
 		if retune {
 			mm.TunedAt = now // no history to choose on: try again a period later, not at every evaluation
@@ -284,7 +286,29 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 	}
 	best.CheckedAt, best.TunedAt, best.TunedSpan = now, now, hist.End().Sub(hist.Start)
 	*mm = best
+	keepWeek(mm, week)
 	return hist
+}
+
+// weeklyPeriod is the season a weekly adjustment is learned on top of.
+const weeklyPeriod = 24 * time.Hour
+
+// keepWeek gives a model rebuilt with a daily season the weekly adjustment
+// of the model it replaces (week), or a new one; other seasons get none.
+// A rebuild chooses the daily model from the history window (a week by
+// default), which cannot show a weekly shape; the adjustment is learned
+// across rebuilds instead, so it survives them. It learns the daily
+// model's leftover, which a rebuild with other smoothing changes a little;
+// its significance test keeps judging it.
+func keepWeek(mm *MetricModel, week forecast.Week) {
+	switch {
+	case mm.Model.Period != weeklyPeriod:
+		mm.Model.Week = forecast.Week{}
+	case week.Slots != nil:
+		mm.Model.Week = week
+	default:
+		mm.Model.Week = forecast.NewWeek()
+	}
 }
 
 // resetModel starts an empty model with no scores, the default parameters

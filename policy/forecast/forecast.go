@@ -140,6 +140,10 @@ type Model struct {
 	// the wall-clock time (t mod Period), so that the season stays aligned
 	// with the clock across restarts and after a model is restored.
 	Season []float64
+	// Week is the weekly adjustment on top of the season (see Week): the
+	// zero value, none, unless the caller started one (NewWeek). Reset
+	// drops it.
+	Week Week
 
 	// logs caches logarithms for the irregular-spacing powers; see logCache.
 	logs logCache
@@ -215,16 +219,21 @@ func (m *Model) stepNanos() int64 {
 // whose fields disagree, because an index out of range would panic on the
 // hot path.
 func (m *Model) blend(tn int64) (i, j int, w float64) {
-	n := len(m.Season)
-	if m.Period <= 0 || m.Slot <= 0 || n == 0 {
+	return blendOn(tn, m.Period, m.Slot, len(m.Season))
+}
+
+// blendOn is blend for n slots of width slot over period: the weekly
+// adjustment interpolates its hourly slots the same way.
+func blendOn(tn int64, period, slot time.Duration, n int) (i, j int, w float64) {
+	if period <= 0 || slot <= 0 || n == 0 {
 		return -1, -1, 0
 	}
-	r := tn % int64(m.Period)
+	r := tn % int64(period)
 	if r < 0 {
-		r += int64(m.Period)
+		r += int64(period)
 	}
-	pos := float64(r)/float64(m.Slot) + 0.5 // position after the centre of the slot before
-	i = int(pos) - 1                        // pos > 0, so int truncates like floor
+	pos := float64(r)/float64(slot) + 0.5 // position after the centre of the slot before
+	i = int(pos) - 1                      // pos > 0, so int truncates like floor
 	w = pos - 1 - float64(i)
 	switch {
 	case i < 0: // before the first slot's centre: between the last slot and the first
@@ -239,13 +248,15 @@ func (m *Model) blend(tn int64) (i, j int, w float64) {
 	return i, j, w
 }
 
-// seasonAt returns the seasonal component at tn; 0 without a season.
+// seasonAt returns the seasonal component at tn, with the weekly
+// adjustment when it is active; 0 without either.
 func (m *Model) seasonAt(tn int64) float64 {
+	wk := m.Week.at(tn)
 	i, j, w := m.blend(tn)
 	if i < 0 {
-		return 0
+		return wk
 	}
-	return m.Season[i] + w*(m.Season[j]-m.Season[i])
+	return m.Season[i] + w*(m.Season[j]-m.Season[i]) + wk
 }
 
 // dampedSteps returns Phi+Phi²+…+Phi^n for a real n ≥ 0, given phiN = Phi^n:
@@ -288,7 +299,7 @@ func (m *Model) ObserveNanos(tn int64, y float64, p Params) (fitted float64) {
 	if i >= 0 {
 		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
 	}
-	return m.Level + m.Trend*Horizon{}.trend + s
+	return m.Level + m.Trend*Horizon{}.trend + s + m.Week.at(tn)
 }
 
 // observe is Observe at tn Unix nanoseconds. ok reports that y was
@@ -335,6 +346,9 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 		steps = dampedSteps(p.Phi, phiN, n)
 	}
 	prev := m.Level
+	// The daily model's one-step error, before it absorbs y: what the
+	// weekly adjustment learns (it never feeds back into level or season).
+	m.Week.learn(tn, y-s-prev-m.Trend*stepSec*steps)
 	m.Level = a*(y-s) + (1-a)*(prev+m.Trend*stepSec*steps)
 	m.Trend = b*(m.Level-prev)/gapSec + (1-b)*phiN*m.Trend
 	if i >= 0 {
@@ -455,6 +469,7 @@ func (m Model) Clone() Model {
 	if m.Season != nil {
 		m.Season = append([]float64(nil), m.Season...)
 	}
+	m.Week = m.Week.clone()
 	return m
 }
 
@@ -499,8 +514,12 @@ func (m *Model) Absorb(values []float64, start time.Time, p Params) {
 // is large enough (Clone allocates a new one).
 func (m *Model) CopyFrom(src *Model) {
 	season := append(m.Season[:0], src.Season...)
+	week := m.Week.Slots
 	*m = *src
 	m.Season = season
+	if src.Week.Slots != nil {
+		m.Week.Slots = append(week[:0], src.Week.Slots...)
+	}
 }
 
 // initSeason sets Level, Trend and Season from the first (up to two) full
