@@ -23,8 +23,9 @@ import (
 // leftover: each hour's mean error is paired with what the slot said before
 // learning it (from earlier weeks), and the adjustment acts while the
 // correlation of those pairs passes the test season detection uses for a
-// season, above max(0.3, 2/√pairs), with at least a week of pairs (so at
-// least two weeks of observations). Until then, and on a series without a
+// season, above max(0.3, 2/√pairs), and the slots removed part of the
+// errors' mean square (Explained above 0), with at least a week of pairs
+// (so at least two weeks of observations). Until then, and on a series without a
 // weekly shape, forecasts are exactly the daily model's.
 const (
 	// WeekSlots is the number of weekly components: one per hour of the week.
@@ -97,7 +98,22 @@ func (w *Week) judge() bool {
 	}
 	corr, pairs := w.Correlation()
 	pairs = min(pairs, 2*weekPairWindow-1) // the weighted mean's effective count
-	return corr > max(weekMinACF, 2/math.Sqrt(float64(pairs)))
+	return corr > max(weekMinACF, 2/math.Sqrt(float64(pairs))) && w.Explained() > 0
+}
+
+// Explained is the share of the hourly mean errors' mean square that the
+// slots' earlier values removed: 1 − mean((y−x)²) / mean(y²). A
+// correlation alone does not say the slots help: two slowly wandering
+// series correlate by chance over a week of hours (a level that lags a
+// random walk leaves such an error), and slots of the right sign but too
+// large add more error than they remove. NaN before any pair.
+func (w *Week) Explained() float64 {
+	sq := w.VarY + w.MeanY*w.MeanY
+	if w.Pairs == 0 || !(sq > 0) {
+		return math.NaN()
+	}
+	d := w.MeanY - w.MeanX
+	return 1 - (w.VarX+w.VarY-2*w.Cov+d*d)/sq
 }
 
 // at returns the adjustment at tn: 0 unless it is active.
