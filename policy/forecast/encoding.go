@@ -28,7 +28,7 @@ const (
 // Version 2 (a model with a weekly adjustment) appends the adjustment:
 // Week.Hour as a varint; Week.Sum as a float64; Week.N, Week.Hours and
 // Week.Pairs as uvarints; MeanX, MeanY, VarX, VarY and Cov as float64s; and
-// the WeekSlots components as float64s: 1,403 bytes or so on top of the
+// the WeekSlots components as float64s: at most 1,413 bytes on top of the
 // daily model (whose 1,440 one-minute slots take 11.5 KB).
 //
 // It does not implement encoding.BinaryAppender (which also returns an

@@ -423,6 +423,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	p := DefaultParams()
 	var m Model
 	Fit(&m, synth(3*1440, time.Minute, 1, dailySine).values, t0, time.Minute, 24*time.Hour, p)
+	m.Week = NewWeek() // learning it, and closing its hours, allocates nothing either
 	now := t0.Add(3 * 24 * time.Hour)
 	var sink float64
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -449,8 +450,17 @@ func TestClone(t *testing.T) {
 	if m.Season[0] == c.Season[0] || m.Count == c.Count {
 		t.Errorf("clone shares state with the original")
 	}
-	if z := (Model{}).Clone(); z.Season != nil {
-		t.Errorf("clone of a zero model has a season")
+	if z := (Model{}).Clone(); z.Season != nil || z.Week.Slots != nil {
+		t.Errorf("clone of a zero model has a season or a weekly adjustment")
+	}
+	w := weeklyModel()
+	wc := w.Clone()
+	wc.Week.Slots[5] += 100
+	var cp Model
+	cp.CopyFrom(&w)
+	cp.Week.Slots[6] += 100
+	if w.Week.Slots[5] == wc.Week.Slots[5] || w.Week.Slots[6] == cp.Week.Slots[6] {
+		t.Errorf("Clone or CopyFrom shares the weekly slots with the original")
 	}
 }
 
