@@ -293,21 +293,27 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 // weeklyPeriod is the season a weekly adjustment is learned on top of.
 const weeklyPeriod = 24 * time.Hour
 
-// keepWeek gives a model rebuilt with a daily season the weekly adjustment
-// of the model it replaces (week), or a new one; other seasons get none.
-// A rebuild chooses the daily model from the history window (a week by
-// default), which cannot show a weekly shape; the adjustment is learned
-// across rebuilds instead, so it survives them. It learns the daily
-// model's leftover, which a rebuild with other smoothing changes a little;
-// its significance test keeps judging it.
+// keepWeek gives a rebuilt model the weekly adjustment of the model it
+// replaces (week), and starts one for a model with a daily season that has
+// none. A rebuild chooses the model from the history window (a week by
+// default), which cannot show a weekly shape, so the adjustment is learned
+// across rebuilds instead. It learns from the observations alone, not from
+// the model (forecast.Week), so it is kept whatever smoothing and season a
+// rebuild chooses; only a model with a daily season uses it. (An
+// adjustment that learned the daily model's one-step error did depend on
+// the model: on a series whose weekends differ, rebuilds switched the
+// level smoothing between 0.05 and 0.4 every week or two, the slots of one
+// were of the wrong scale for the other, and detection switching between
+// a daily season and none dropped it.) A series that never had a daily
+// season carries none.
 func keepWeek(mm *MetricModel, week forecast.Week) {
 	switch {
-	case mm.Model.Period != weeklyPeriod:
-		mm.Model.Week = forecast.Week{}
 	case week.Slots != nil:
 		mm.Model.Week = week
-	default:
+	case mm.Model.Period == weeklyPeriod:
 		mm.Model.Week = forecast.NewWeek()
+	default:
+		mm.Model.Week = forecast.Week{}
 	}
 }
 

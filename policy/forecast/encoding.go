@@ -27,9 +27,10 @@ const (
 // number of seasonal slots as a uvarint followed by that many float64s.
 // Version 2 (a model with a weekly adjustment) appends the adjustment:
 // Week.Hour as a varint; Week.Sum as a float64; Week.N, Week.Hours and
-// Week.Pairs as uvarints; MeanX, MeanY, VarX, VarY and Cov as float64s; and
-// the WeekSlots components as float64s: at most 1,413 bytes on top of the
-// daily model (whose 1,440 one-minute slots take 11.5 KB).
+// Week.Pairs as uvarints; Ref, Held, MeanX, MeanY, VarX, VarY and Cov as
+// float64s; and the WeekSlots components as float64s: at most 1,429
+// bytes on top of the daily model (whose 1,440 one-minute slots take
+// 11.5 KB).
 //
 // It does not implement encoding.BinaryAppender (which also returns an
 // error) because encoding a model cannot fail.
@@ -57,7 +58,7 @@ func (m *Model) AppendBinary(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(w.N))
 		b = binary.AppendUvarint(b, uint64(w.Hours))
 		b = binary.AppendUvarint(b, uint64(w.Pairs))
-		for _, f := range [...]float64{w.MeanX, w.MeanY, w.VarX, w.VarY, w.Cov} {
+		for _, f := range [...]float64{w.Ref, w.Held, w.MeanX, w.MeanY, w.VarX, w.VarY, w.Cov} {
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
 		}
 		for _, s := range w.Slots {
@@ -142,6 +143,7 @@ func (d *decoder) week(buf []float64) (Week, error) {
 	w.Hour = d.varint()
 	w.Sum = d.float()
 	n, hours, pairs := d.uvarint(), d.uvarint(), d.uvarint()
+	w.Ref, w.Held = d.float(), d.float()
 	w.MeanX, w.MeanY, w.VarX, w.VarY, w.Cov = d.float(), d.float(), d.float(), d.float(), d.float()
 	slots := d.take(WeekSlots * 8)
 	if d.err != nil {
@@ -150,7 +152,7 @@ func (d *decoder) week(buf []float64) (Week, error) {
 	switch {
 	case n > math.MaxInt32 || hours > math.MaxInt32 || pairs > math.MaxInt32:
 		return Week{}, fmt.Errorf("forecast: weekly counts %d, %d, %d: %w", n, hours, pairs, ErrEncoding)
-	case !finite(w.Sum) || !finite(w.MeanX) || !finite(w.MeanY) || !finite(w.Cov) ||
+	case !finite(w.Sum) || !finite(w.Ref) || !finite(w.Held) || !finite(w.MeanX) || !finite(w.MeanY) || !finite(w.Cov) ||
 		!(w.VarX >= 0) || !(w.VarY >= 0) || !finite(w.VarX) || !finite(w.VarY):
 		return Week{}, fmt.Errorf("forecast: weekly moments: %w", ErrEncoding)
 	}

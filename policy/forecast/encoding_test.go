@@ -84,8 +84,8 @@ func sameWeek(a, b Week) bool {
 		a.Hours != b.Hours || a.Pairs != b.Pairs || a.Active() != b.Active() {
 		return false
 	}
-	fa := []float64{a.Sum, a.MeanX, a.MeanY, a.VarX, a.VarY, a.Cov}
-	fb := []float64{b.Sum, b.MeanX, b.MeanY, b.VarX, b.VarY, b.Cov}
+	fa := []float64{a.Sum, a.Ref, a.Held, a.MeanX, a.MeanY, a.VarX, a.VarY, a.Cov}
+	fb := []float64{b.Sum, b.Ref, b.Held, b.MeanX, b.MeanY, b.VarX, b.VarY, b.Cov}
 	for i := range fa {
 		if math.Float64bits(fa[i]) != math.Float64bits(fb[i]) {
 			return false
@@ -137,7 +137,7 @@ func TestModelDecodesVersions(t *testing.T) {
 			if got := m.Week.Slots != nil; got != c.wantWeek || m.Week.Active() != c.wantActive {
 				t.Fatalf("weekly adjustment present %v, active %v; want %v, %v", got, m.Week.Active(), c.wantWeek, c.wantActive)
 			}
-			if c.wantWeek && (m.Week.Pairs != 232 || m.Week.Slots[167] != 16.7 || m.Week.Cov != 1.2) {
+			if c.wantWeek && (m.Week.Pairs != 232 || m.Week.Slots[167] != 16.7 || m.Week.Cov != 1.2 || m.Week.Ref != 9.75 || m.Week.Held != -0.5) {
 				t.Fatalf("decoded weekly adjustment %+v", m.Week)
 			}
 			if again := m.AppendBinary(nil); !bytes.Equal(again, b) {
@@ -159,11 +159,11 @@ func TestEncodingSize(t *testing.T) {
 	}
 	t.Logf("a 24h model with %d slots encodes to %d bytes", len(m.Season), n)
 	// The weekly adjustment adds its WeekSlots components and a small
-	// header: at most 1,424 bytes (1,413 with every count at its largest).
+	// header: at most 1,440 bytes (1,429 with every count at its largest).
 	m.Week = NewWeek()
 	m.Week.Hours, m.Week.Pairs, m.Week.Hour = math.MaxInt32, math.MaxInt32, math.MaxInt64
 	w := len(m.AppendBinary(nil))
-	if w-n > WeekSlots*8+80 {
+	if w-n > WeekSlots*8+96 {
 		t.Errorf("the weekly adjustment adds %d bytes", w-n)
 	}
 	t.Logf("with a weekly adjustment: %d bytes (+%d)", w, w-n)
@@ -212,6 +212,8 @@ func TestDecodeBinaryErrors(t *testing.T) {
 		{"truncated weekly adjustment", withWeek(func(w *Week) {})[:len(valid)+40], ErrEncoding},
 		{"NaN weekly component", withWeek(func(w *Week) { w.Slots[7] = math.NaN() }), ErrEncoding},
 		{"infinite weekly sum", withWeek(func(w *Week) { w.Sum = math.Inf(1) }), ErrEncoding},
+		{"NaN weekly reference", withWeek(func(w *Week) { w.Ref = math.NaN() }), ErrEncoding},
+		{"infinite held part", withWeek(func(w *Week) { w.Held = math.Inf(-1) }), ErrEncoding},
 		{"negative weekly variance", withWeek(func(w *Week) { w.VarY = -1 }), ErrEncoding},
 		{"NaN weekly covariance", withWeek(func(w *Week) { w.Cov = math.NaN() }), ErrEncoding},
 		{"weekly count beyond int32", withWeek(func(w *Week) { w.Pairs = math.MaxInt32 + 1 }), ErrEncoding},

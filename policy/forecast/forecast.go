@@ -140,8 +140,9 @@ type Model struct {
 	// the wall-clock time (t mod Period), so that the season stays aligned
 	// with the clock across restarts and after a model is restored.
 	Season []float64
-	// Week is the weekly adjustment on top of the season (see Week): the
-	// zero value, none, unless the caller started one (NewWeek). Reset
+	// Week is the weekly adjustment on top of a daily season (see Week):
+	// the zero value, none, unless the caller started one (NewWeek). A
+	// model without a daily season learns it but does not use it. Reset
 	// drops it.
 	Week Week
 
@@ -251,12 +252,22 @@ func blendOn(tn int64, period, slot time.Duration, n int) (i, j int, w float64) 
 // seasonAt returns the seasonal component at tn, with the weekly
 // adjustment when it is active; 0 without either.
 func (m *Model) seasonAt(tn int64) float64 {
-	wk := m.Week.at(tn)
+	wk := m.weekly(tn)
 	i, j, w := m.blend(tn)
 	if i < 0 {
 		return wk
 	}
 	return m.Season[i] + w*(m.Season[j]-m.Season[i]) + wk
+}
+
+// weekly returns the weekly adjustment at tn: only a model with a daily
+// season takes it, because it adds to that season what differs from day to
+// day of the week (see Week).
+func (m *Model) weekly(tn int64) float64 {
+	if m.Period != weekPeriod/7 {
+		return 0
+	}
+	return m.Week.at(tn)
 }
 
 // dampedSteps returns Phi+Phi²+…+Phi^n for a real n ≥ 0, given phiN = Phi^n:
@@ -299,7 +310,7 @@ func (m *Model) ObserveNanos(tn int64, y float64, p Params) (fitted float64) {
 	if i >= 0 {
 		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
 	}
-	return m.Level + m.Trend*Horizon{}.trend + s + m.Week.at(tn)
+	return m.Level + m.Trend*Horizon{}.trend + s + m.weekly(tn)
 }
 
 // observe is Observe at tn Unix nanoseconds. ok reports that y was
@@ -346,9 +357,9 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 		steps = dampedSteps(p.Phi, phiN, n)
 	}
 	prev := m.Level
-	// The daily model's one-step error, before it absorbs y: what the
-	// weekly adjustment learns (it never feeds back into level or season).
-	m.Week.learn(tn, y-s-prev-m.Trend*stepSec*steps)
+	// The weekly adjustment learns from the observation itself and the
+	// share the level takes in; it never feeds back into level or season.
+	m.Week.learn(tn, y, a)
 	m.Level = a*(y-s) + (1-a)*(prev+m.Trend*stepSec*steps)
 	m.Trend = b*(m.Level-prev)/gapSec + (1-b)*phiN*m.Trend
 	if i >= 0 {
@@ -469,7 +480,7 @@ func (m Model) Clone() Model {
 	if m.Season != nil {
 		m.Season = append([]float64(nil), m.Season...)
 	}
-	m.Week = m.Week.clone()
+	m.Week = m.Week.Clone()
 	return m
 }
 

@@ -13,20 +13,36 @@ import (
 // A 7-day season at the daily season's resolution would cost 10,080 floats
 // a series; the adjustment costs WeekSlots, one an hour of the week.
 //
-// It is learned apart from the daily model and never fed back into it: at
-// every observation the daily model's own one-step error (the observation
-// minus level, trend and daily season, before they absorb it) is summed per
-// hour; when an hour ends, its mean error is the leftover the daily model
-// left at that hour of the week, and the slot of that hour moves towards it.
-// The forecast adds the slots (interpolated between hour centres, as the
-// daily season is) only while the adjustment has shown that it predicts the
-// leftover: each hour's mean error is paired with what the slot said before
-// learning it (from earlier weeks), and the adjustment acts while the
-// correlation of those pairs passes the test season detection uses for a
-// season, above max(0.3, 2/√pairs), and the slots removed part of the
-// errors' mean square (Explained above 0), with at least a week of pairs
-// (so at least two weeks of observations). Until then, and on a series without a
-// weekly shape, forecasts are exactly the daily model's.
+// It learns from the observations alone, apart from the model, and never
+// feeds back into it: it depends neither on the smoothing nor on the
+// season a rebuild chooses, so it survives the rebuilds that choose the
+// daily model afresh from a history window too short to show a week. The
+// observations are averaged per hour; when an hour ends, the slot of that
+// hour of the week moves towards the hour's mean minus a reference level,
+// the mean of about the last day of hours (Ref), so a slot is how far that
+// hour of the week runs above or below the day before it, whatever the
+// level has done over the weeks. The daily season already carries the
+// shape every day shares; what the adjustment adds is the weekly
+// deviation: a slot minus the mean of the seven slots at the same hour of
+// the day.
+//
+// The model's level follows the deseasonalised observations, so it already
+// holds part of that deviation. Held follows the deviation with the level's
+// own weight at every observation (what the level has absorbed of it), and
+// the forecast adds the deviation at the target time minus Held: the part
+// of the weekly shape still to come, or not yet absorbed.
+//
+// It acts only on a model with a daily season, and only while it has shown
+// that it predicts the hours better than the average day: each hour's
+// deviation from the reference level, less the seven slots' mean at its
+// hour of the day, is paired with what its own slot said before learning
+// it (from earlier weeks, less the same mean). The adjustment acts while
+// the correlation of those pairs passes the test season detection uses
+// for a season, above max(0.3, 2/√pairs), and the slot predicted the hours
+// better than the average day did (Explained above 0), with at least a
+// week of pairs (so at least two weeks of observations). Until then, and
+// on a series without a weekly shape, forecasts are exactly the daily
+// model's.
 const (
 	// WeekSlots is the number of weekly components: one per hour of the week.
 	WeekSlots = 7 * 24
@@ -48,24 +64,30 @@ const (
 // test it. The zero value is "no weekly adjustment"; NewWeek starts one.
 type Week struct {
 	// Slots are the components, one per hour of the week counted from the
-	// Unix epoch (slot k covers hours k, k+168, …), in the unit of the
-	// observations; nil means no weekly adjustment.
+	// Unix epoch (slot k covers hours k, k+168, …): how far that hour's
+	// mean ran above the reference level, in the unit of the observations;
+	// nil means no weekly adjustment.
 	Slots []float64
-	// Hour is the hour (Unix time in hours) whose errors Sum and N hold.
+	// Hour is the hour (Unix time in hours) whose values Sum and N hold.
 	Hour int64
-	// Sum and N are the sum and count of the daily model's one-step errors
-	// observed within Hour.
+	// Sum and N are the sum and count of the observations within Hour.
 	Sum float64
 	N   int
+	// Ref is the reference level an hour is measured from: the hourly
+	// means smoothed with weight 1/weekRefHours.
+	Ref float64
+	// Held is the part of the weekly deviation the model's level holds:
+	// the deviation at each observation, smoothed with the level's weight.
+	Held float64
 	// Hours counts the hours learned so far; a slot has been learned from an
 	// earlier week once Hours exceeds WeekSlots (give or take the hours
 	// missing data).
 	Hours int
-	// Pairs counts the hours whose mean error was paired with its slot's
-	// earlier value; MeanX, MeanY, VarX, VarY and Cov are the running means
-	// of the slot's value (x), the hour's mean error (y), their squares'
-	// deviations and their product's (weighted over about weekPairWindow
-	// pairs).
+	// Pairs counts the hours paired with their slot's earlier value;
+	// MeanX, MeanY, VarX, VarY and Cov are the running means of what the
+	// slot predicted (x) and what the hour brought (y), both less the mean
+	// day's slot at that hour, their variances and their covariance
+	// (weighted over about weekPairWindow pairs).
 	Pairs                         int
 	MeanX, MeanY, VarX, VarY, Cov float64
 
@@ -76,8 +98,8 @@ type Week struct {
 // NewWeek returns an empty weekly adjustment that starts learning.
 func NewWeek() Week { return Week{Slots: make([]float64, WeekSlots)} }
 
-// Correlation is the correlation of the slots' values with the hourly mean
-// errors they were to predict, and the number of pairs it rests on.
+// Correlation is the correlation of the slots' weekly deviations with the
+// hours' they were to predict, and the number of pairs it rests on.
 func (w *Week) Correlation() (corr float64, pairs int) {
 	if w.Pairs == 0 || !(w.VarX > 0) || !(w.VarY > 0) {
 		return 0, w.Pairs
@@ -98,15 +120,21 @@ func (w *Week) judge() bool {
 	}
 	corr, pairs := w.Correlation()
 	pairs = min(pairs, 2*weekPairWindow-1) // the weighted mean's effective count
-	return corr > max(weekMinACF, 2/math.Sqrt(float64(pairs))) && w.Explained() > 0
+	// The hours of one day are not independent draws: a day that runs high
+	// runs high all day, on a random walk as on a weekly series. So the
+	// pairs are counted in days, as season detection counts its pairs in
+	// buckets of the candidate's own scale.
+	days := float64(pairs) / 24
+	return corr > max(weekMinACF, 2/math.Sqrt(days)) && w.Explained() > 0
 }
 
-// Explained is the share of the hourly mean errors' mean square that the
-// slots' earlier values removed: 1 − mean((y−x)²) / mean(y²). A
-// correlation alone does not say the slots help: two slowly wandering
-// series correlate by chance over a week of hours (a level that lags a
-// random walk leaves such an error), and slots of the right sign but too
-// large add more error than they remove. NaN before any pair.
+// Explained is 1 − mean((y−x)²) / mean(y²): how much better an hour's own
+// slot predicted it than the mean day's slot at its hour (y − x is the
+// hour against its slot, y against the mean day). A correlation alone does
+// not say the slots help: two slowly wandering series correlate by chance
+// over a week of hours (a random walk's hours against the day before
+// them), and slots of the right sign but too large add more error than
+// they remove. NaN before any pair.
 func (w *Week) Explained() float64 {
 	sq := w.VarY + w.MeanY*w.MeanY
 	if w.Pairs == 0 || !(sq > 0) {
@@ -121,14 +149,31 @@ func (w *Week) at(tn int64) float64 {
 	if !w.active {
 		return 0
 	}
-	i, j, f := blendOn(tn, weekPeriod, weekSlot, WeekSlots)
-	return w.Slots[i] + f*(w.Slots[j]-w.Slots[i])
+	return w.deviation(tn) - w.Held
 }
 
-// learn adds the daily model's one-step error e observed at tn, closing
-// the hour before when tn is in a later one.
-func (w *Week) learn(tn int64, e float64) {
-	if len(w.Slots) != WeekSlots || !finite(e) {
+// deviation returns the weekly deviation interpolated at tn, between the
+// centres of the hours around it as the daily season interpolates.
+func (w *Week) deviation(tn int64) float64 {
+	i, j, f := blendOn(tn, weekPeriod, weekSlot, WeekSlots)
+	di, dj := w.Slots[i]-w.meanDay(i), w.Slots[j]-w.meanDay(j)
+	return di + f*(dj-di)
+}
+
+// meanDay is the mean of the seven slots at slot k's hour of the day: the
+// part of slot k every day shares, which the daily season carries.
+func (w *Week) meanDay(k int) float64 {
+	var sum float64
+	for h := k % 24; h < WeekSlots; h += 24 {
+		sum += w.Slots[h]
+	}
+	return sum / 7
+}
+
+// learn adds the observation z at tn, of which the model's level takes in
+// the share a, closing the hour before when tn is in a later one.
+func (w *Week) learn(tn int64, z, a float64) {
+	if len(w.Slots) != WeekSlots || !finite(z) {
 		return
 	}
 	hour := floorDiv(tn, int64(weekSlot))
@@ -138,30 +183,43 @@ func (w *Week) learn(tn int64, e float64) {
 		}
 		w.Hour, w.Sum, w.N = hour, 0, 0
 	}
-	w.Sum += e
+	w.Sum += z
 	w.N++
+	w.Held += a * (w.deviation(tn) - w.Held)
 }
 
-// close learns the mean error y of the hour w.Hour: pairs it with the
-// slot's earlier value when the slot has one, then moves the slot towards
-// it. The slot takes the first week's value whole and then smooths with
-// weight weekGamma.
-func (w *Week) close(y float64) {
+// weekRefHours is the reference level's memory in hours: a day, so an
+// hour's deviation is from the day before it, and a weekday's shape is
+// measured against the weekdays, a Saturday against the Friday.
+const weekRefHours = 24
+
+// close learns the hour w.Hour, whose observations averaged m: its
+// height v above the reference level is paired with the slot's earlier
+// value when the slot has one (both less the mean day's slot at that hour),
+// then the slot moves towards v (the first week's value whole, later weeks
+// with weight weekGamma), and the reference level takes in m.
+func (w *Week) close(m float64) {
+	if w.Hours == 0 {
+		w.Ref = m
+	}
+	v := m - w.Ref
+	w.Ref += (m - w.Ref) / weekRefHours
 	k := int(floorMod(w.Hour, WeekSlots))
 	x := w.Slots[k]
 	if w.Hours >= WeekSlots {
+		day := w.meanDay(k)
 		w.Pairs++
 		a := 1 / float64(min(w.Pairs, weekPairWindow))
-		dx, dy := x-w.MeanX, y-w.MeanY
+		dx, dy := x-day-w.MeanX, v-day-w.MeanY
 		w.MeanX += a * dx
 		w.MeanY += a * dy
 		// West's weighted update of the (co)variances.
 		w.VarX = (1 - a) * (w.VarX + a*dx*dx)
 		w.VarY = (1 - a) * (w.VarY + a*dy*dy)
 		w.Cov = (1 - a) * (w.Cov + a*dx*dy)
-		w.Slots[k] = x + weekGamma*(y-x)
+		w.Slots[k] = x + weekGamma*(v-x)
 	} else {
-		w.Slots[k] = y
+		w.Slots[k] = v
 	}
 	w.Hours = min(w.Hours+1, math.MaxInt32)
 	w.active = w.judge()
@@ -172,8 +230,9 @@ func (w *Week) close(y float64) {
 // and one odd week (a holiday) moves it by a third.
 const weekGamma = 0.3
 
-// clone returns a deep copy.
-func (w Week) clone() Week {
+// Clone returns a deep copy, so that a copy can learn without touching the
+// original's slots.
+func (w Week) Clone() Week {
 	if w.Slots != nil {
 		w.Slots = append([]float64(nil), w.Slots...)
 	}
