@@ -38,7 +38,8 @@ import (
 // hour of the day, is paired with what its own slot said before learning
 // it (from earlier weeks, less the same mean). The adjustment acts while
 // the correlation of those pairs passes the test season detection uses
-// for a season, above max(0.3, 2/√pairs), and the slot predicted the hours
+// for a season, above max(0.3, 2/√n), with n the pairs counted in days (the
+// hours of one day are not independent), and the slot predicted the hours
 // better than the average day did (Explained above 0), with at least a
 // week of pairs (so at least two weeks of observations). Until then, and
 // on a series without a weekly shape, forecasts are exactly the daily
@@ -55,8 +56,9 @@ const (
 	// pairs are in, a plain mean before. About the last four weeks count,
 	// so a weekly shape that fades stops acting within weeks.
 	weekPairWindow = 4 * WeekSlots
-	// weekMinACF and the 2/√pairs threshold are DetectSeason's
-	// (detectMinACF).
+	// weekMinACF is DetectSeason's floor on a correlation worth a season
+	// (detectMinACF); the 2/√n above it is its significance threshold too,
+	// with n counted in days here (judge).
 	weekMinACF = detectMinACF
 )
 
@@ -107,10 +109,10 @@ func (w *Week) Correlation() (corr float64, pairs int) {
 	return w.Cov / math.Sqrt(w.VarX*w.VarY), w.Pairs
 }
 
-// Active reports whether the adjustment passed its significance test at
-// the end of the last hour: at least a week of pairs, and a correlation
-// above max(0.3, 2/√pairs) (pairs counted up to about the window the
-// moments weigh).
+// Active reports whether the adjustment passed its test at the end of the
+// last hour: at least a week of pairs, a correlation above
+// max(0.3, 2/√days) (the pairs counted in days, up to about the window the
+// moments weigh), and Explained above 0.
 func (w *Week) Active() bool { return w.active }
 
 // judge works out Active from the moments.
