@@ -79,7 +79,8 @@ type Week struct {
 	// means smoothed with weight 1/weekRefHours.
 	Ref float64
 	// Held is the part of the weekly deviation the model's level holds:
-	// the deviation at each observation, smoothed with the level's weight.
+	// the deviation at each observation, smoothed with the level's weight,
+	// while the adjustment acts (see close).
 	Held float64
 	// Hours counts the hours learned so far; a slot has been learned from an
 	// earlier week once Hours exceeds WeekSlots (give or take the hours
@@ -187,7 +188,9 @@ func (w *Week) learn(tn int64, z, a float64) {
 	}
 	w.Sum += z
 	w.N++
-	w.Held += a * (w.deviation(tn) - w.Held)
+	if w.active {
+		w.Held += a * (w.deviation(tn) - w.Held)
+	}
 }
 
 // weekRefHours is the reference level's memory in hours: a day, so an
@@ -224,7 +227,15 @@ func (w *Week) close(m float64) {
 		w.Slots[k] = v
 	}
 	w.Hours = min(w.Hours+1, math.MaxInt32)
-	w.active = w.judge()
+	was := w.active
+	if w.active = w.judge(); w.active && !was {
+		// Held is followed only while the adjustment acts, so an
+		// observation of a series without a weekly shape costs a sum and
+		// a count. On starting, the level is taken to hold the deviation
+		// of the hour just closed: a level smoothing of 0.05 a minute or
+		// a 5-minute step takes in 95 % of a change within 5 hours.
+		w.Held = w.deviation((w.Hour+1)*int64(weekSlot) - 1)
+	}
 }
 
 // weekGamma is the weekly slots' smoothing per week: a third of the way to

@@ -203,10 +203,16 @@ func TestWeekLearnClosesHours(t *testing.T) {
 	if want := x + weekGamma*((3-ref)-x); w.Pairs != 1 || math.Abs(w.Slots[160]-want) > 1e-12 {
 		t.Errorf("a week later: pairs %d, slot %v; want 1, %v", w.Pairs, w.Slots[160], want)
 	}
-	// Held takes the slots at the level's weight: all of them at 1,
-	// nothing at 0.
+	// Held stays put while the adjustment is inactive; active, it takes
+	// the deviation at the level's weight: all of it at 1, nothing at 0.
 	at := base + 169*hour + hour/3
 	w.learn(at, 3, 1)
+	if w.Active() || w.Held != 0 {
+		t.Fatalf("inactive (%v), held moved to %v", !w.Active(), w.Held)
+	}
+	w.active = true
+	w.learn(at+1, 3, 1)
+	at++
 	if want := w.deviation(at); w.Held != want {
 		t.Errorf("held %v at weight 1, want the deviation %v", w.Held, want)
 	}
