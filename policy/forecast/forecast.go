@@ -211,27 +211,24 @@ func (m *Model) stepNanos() int64 {
 	return int64(DefaultStep)
 }
 
-// blend locates tn between the centres of two neighbouring seasonal slots:
-// the seasonal component at tn is Season[i]+w×(Season[j]-Season[i]). Slot
-// i = (tn mod Period)/Slot is the one tn falls in; interpolating towards the
-// neighbour keeps a smooth daily shape from turning into a staircase whose
-// steps the level and trend would otherwise chase. It returns i < 0 when the
-// model has no (usable) season, and tolerates hand-built or restored models
-// whose fields disagree, because an index out of range would panic on the
-// hot path.
-func (m *Model) blend(tn int64) (i, j int, w float64) {
-	return blendOn(tn, m.Period, m.Slot, len(m.Season))
-}
-
-// blendOn is blend for n slots of width slot over period: the weekly
-// adjustment interpolates its hourly slots the same way.
-func blendOn(tn int64, period, slot time.Duration, n int) (i, j int, w float64) {
+// blendOn locates tn between the centres of two neighbouring slots of n,
+// each slot nanoseconds wide, over period nanoseconds: the seasonal
+// component at tn is Season[i]+w×(Season[j]-Season[i]) for the daily
+// season (and the same for the weekly adjustment's hourly slots). Slot
+// i = (tn mod period)/slot is the one tn falls in; interpolating towards
+// the neighbour keeps a smooth daily shape from turning into a staircase
+// whose steps the level and trend would otherwise chase. It returns i < 0
+// when there is no (usable) season, and tolerates hand-built or restored
+// models whose fields disagree, because an index out of range would panic
+// on the hot path. (A method on Model for the season alone would not
+// inline and would cost a second call on every forecast.)
+func blendOn(tn, period, slot int64, n int) (i, j int, w float64) {
 	if period <= 0 || slot <= 0 || n == 0 {
 		return -1, -1, 0
 	}
-	r := tn % int64(period)
+	r := tn % period
 	if r < 0 {
-		r += int64(period)
+		r += period
 	}
 	pos := float64(r)/float64(slot) + 0.5 // position after the centre of the slot before
 	i = int(pos) - 1                      // pos > 0, so int truncates like floor
@@ -253,7 +250,7 @@ func blendOn(tn int64, period, slot time.Duration, n int) (i, j int, w float64) 
 // adjustment when it is active; 0 without either.
 func (m *Model) seasonAt(tn int64) float64 {
 	wk := m.weekly(tn)
-	i, j, w := m.blend(tn)
+	i, j, w := blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
 	if i < 0 {
 		return wk
 	}
@@ -264,10 +261,10 @@ func (m *Model) seasonAt(tn int64) float64 {
 // season takes it, because it adds to that season what differs from day to
 // day of the week (see Week).
 func (m *Model) weekly(tn int64) float64 {
-	if m.Period != weekPeriod/7 {
+	if !m.Week.active || m.Period != weekPeriod/7 {
 		return 0
 	}
-	return m.Week.at(tn)
+	return m.Week.deviation(tn) - m.Week.Held
 }
 
 // dampedSteps returns Phi+Phi²+…+Phi^n for a real n ≥ 0, given phiN = Phi^n:
@@ -315,12 +312,12 @@ func (m *Model) ObserveNanos(tn int64, y float64, p Params) (fitted float64) {
 
 // observe is Observe at tn Unix nanoseconds. ok reports that y was
 // absorbed and the last observation is now tn; i, j and w are then tn's
-// season slots and weight (blend's).
+// season slots and weight (blendOn's).
 func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok bool) {
 	if !finite(y) {
 		return 0, 0, 0, false
 	}
-	i, j, w = m.blend(tn)
+	i, j, w = blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
 	var s float64
 	if i >= 0 {
 		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
@@ -359,7 +356,12 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 	prev := m.Level
 	// The weekly adjustment learns from the observation itself and the
 	// share the level takes in; it never feeds back into level or season.
-	m.Week.learn(tn, y, a)
+	if m.Week.Slots != nil {
+		m.Week.learn(tn, y)
+		if m.Week.active {
+			m.Week.follow(tn, a)
+		}
+	}
 	m.Level = a*(y-s) + (1-a)*(prev+m.Trend*stepSec*steps)
 	m.Trend = b*(m.Level-prev)/gapSec + (1-b)*phiN*m.Trend
 	if i >= 0 {
@@ -569,7 +571,7 @@ func (m *Model) initSeason(values []float64, start time.Time, step time.Duration
 			continue
 		}
 		d := v - trend*float64(i)*step.Seconds()
-		si, sj, w := m.blend(startNs + int64(i)*int64(step))
+		si, sj, w := blendOn(startNs+int64(i)*int64(step), int64(m.Period), int64(m.Slot), len(m.Season))
 		sums[si] += (1 - w) * d
 		weights[si] += 1 - w
 		sums[sj] += w * d

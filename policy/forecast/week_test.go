@@ -177,55 +177,58 @@ func TestWeekLearnClosesHours(t *testing.T) {
 	w := NewWeek()
 	hour := int64(time.Hour)
 	base := int64(1000) * hour // slot 1000 mod 168 = 160
-	w.learn(base, 2, 0)
-	w.learn(base+hour/2, 4, 0)
+	w.learn(base, 2)
+	w.learn(base+hour/2, 4)
 	if w.Hours != 0 || w.N != 2 || w.Sum != 6 {
 		t.Fatalf("hour closed early or values lost: hours %d, n %d, sum %v", w.Hours, w.N, w.Sum)
 	}
-	w.learn(base+hour, 5, 0) // closes hour 1000 (mean 3): the reference level
+	w.learn(base+hour, 5) // closes hour 1000 (mean 3): the reference level
 	if w.Hours != 1 || w.Ref != 3 || w.Slots[160] != 0 || w.Pairs != 0 {
 		t.Fatalf("after the first hour: hours %d, ref %v, slot %v, pairs %d; want 1, 3, 0, 0", w.Hours, w.Ref, w.Slots[160], w.Pairs)
 	}
-	w.learn(base+hour, math.NaN(), 0) // ignored
-	w.learn(base+2*hour, 3, 0)        // closes hour 1001 (mean 5): 2 above the reference
+	w.learn(base+2*hour, 3) // closes hour 1001 (mean 5): 2 above the reference
 	if w.Slots[161] != 2 || w.Ref != 3+2.0/weekRefHours {
 		t.Fatalf("after the second hour: slot %v, ref %v; want 2, %v", w.Slots[161], w.Ref, 3+2.0/weekRefHours)
 	}
 	// The rest of the week at 3, then hour 1000 again a week later.
 	for k := int64(3); k <= 168; k++ {
-		w.learn(base+k*hour, 3, 0)
+		w.learn(base+k*hour, 3)
 	}
 	if w.Pairs != 0 || w.Hours != 168 {
 		t.Fatalf("after a week: pairs %d, hours %d; want 0, 168", w.Pairs, w.Hours)
 	}
 	ref, x := w.Ref, w.Slots[160]
-	w.learn(base+169*hour, 3, 0) // closes hour 1168, slot 160 again
+	w.learn(base+169*hour, 3) // closes hour 1168, slot 160 again
 	if want := x + weekGamma*((3-ref)-x); w.Pairs != 1 || math.Abs(w.Slots[160]-want) > 1e-12 {
 		t.Errorf("a week later: pairs %d, slot %v; want 1, %v", w.Pairs, w.Slots[160], want)
 	}
-	// Held stays put while the adjustment is inactive; active, it takes
-	// the deviation at the level's weight: all of it at 1, nothing at 0.
+	// Held takes the deviation at the weight it is given: all of it at 1,
+	// nothing at 0.
 	at := base + 169*hour + hour/3
-	w.learn(at, 3, 1)
-	if w.Active() || w.Held != 0 {
-		t.Fatalf("inactive (%v), held moved to %v", !w.Active(), w.Held)
-	}
-	w.active = true
-	w.learn(at+1, 3, 1)
-	at++
+	w.follow(at, 1)
 	if want := w.deviation(at); w.Held != want {
 		t.Errorf("held %v at weight 1, want the deviation %v", w.Held, want)
 	}
 	held := w.Held
-	w.learn(at+hour/3, 3, 0)
+	w.follow(at+hour/3, 0)
 	if w.Held != held {
 		t.Errorf("held moved at weight 0: %v -> %v", held, w.Held)
 	}
+	// A model follows Held only while its adjustment acts.
+	var m Model
+	m.Reset(24*time.Hour, time.Minute)
+	m.Week = NewWeek()
+	for i := range 600 {
+		m.Observe(t0.Add(time.Duration(i)*time.Minute), float64(i%17), DefaultParams())
+	}
+	if m.Week.Active() || m.Week.Held != 0 {
+		t.Errorf("an inactive adjustment's held part moved to %v", m.Week.Held)
+	}
 	// Times before 1970 land in the slots the same way.
 	neg := NewWeek()
-	neg.learn(-2*hour+hour/2, 5, 0) // hour -2: the reference
-	neg.learn(-hour/2, 8, 0)        // hour -1, slot 167: 3 above it
-	neg.learn(0, 0, 0)
+	neg.learn(-2*hour+hour/2, 5) // hour -2: the reference
+	neg.learn(-hour/2, 8)        // hour -1, slot 167: 3 above it
+	neg.learn(0, 0)
 	if neg.Slots[167] != 3 {
 		t.Errorf("the hour before the epoch went to another slot: %v", neg.Slots[160:])
 	}
