@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capstan-io/capstan/policy/forecast"
 )
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
@@ -429,6 +431,12 @@ func FuzzStateUnmarshal(f *testing.F) {
 	full.Reversals, full.LastAction = []time.Time{t0}, ActionScaleIn
 	b2, _ := full.MarshalBinary()
 	f.Add(b2)
+	// And with a weekly adjustment (the model encoding's version 2).
+	weekly := full.Clone()
+	weekly.Models[0].Model.Week = forecast.NewWeek()
+	weekly.Models[0].Model.Week.Slots[5] = 1.5
+	b3, _ := weekly.MarshalBinary()
+	f.Add(b3)
 	if raw, err := os.ReadFile("testdata/state-v1.hex"); err == nil {
 		if v1, err := hex.DecodeString(strings.TrimSpace(string(raw))); err == nil {
 			f.Add(v1)
