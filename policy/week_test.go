@@ -81,17 +81,7 @@ func TestWeeklyAdjustmentAcrossRebuilds(t *testing.T) {
 				t.Errorf("%d hours learned, want at least two weeks' for an active adjustment", hours)
 			}
 			// The state round-trips with its adjustment and decides alike.
-			b, err := s.MarshalBinary()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got State
-			if err := got.UnmarshalBinary(b); err != nil {
-				t.Fatal(err)
-			}
-			if again, _ := got.MarshalBinary(); string(again) != string(b) {
-				t.Fatal("re-encoding the decoded state changed its bytes")
-			}
+			got, b := roundTrip(t, s)
 			now := start.Add(time.Duration(len(values)) * step)
 			in := Inputs{Current: 10, Ready: 10}
 			in.Metrics[0] = Sample{Time: now, Value: c.f(len(values)), Present: true}
@@ -137,4 +127,22 @@ func TestKeepWeek(t *testing.T) {
 			}
 		})
 	}
+}
+
+// roundTrip encodes s, decodes it, checks that the decoded state encodes
+// to the same bytes, and returns it with its encoding.
+func roundTrip(t *testing.T, s State) (State, []byte) {
+	t.Helper()
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got State
+	if err := got.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := got.MarshalBinary(); string(again) != string(b) {
+		t.Fatal("re-encoding a decoded state changed its bytes")
+	}
+	return got, b
 }

@@ -520,27 +520,20 @@ func BenchmarkObserve(b *testing.B) {
 // adjustment: the deviation at the target (two slots, each less its mean
 // day) on top of the daily model.
 func BenchmarkForecastWeekly(b *testing.B) {
-	p := DefaultParams()
 	m := benchModel(b)
 	m.Week = NewWeek()
 	for k := range m.Week.Slots {
 		m.Week.Slots[k] = float64(k % 11)
 	}
 	m.Week.active = true
-	at := time.Unix(0, m.LastUnixNano).Add(5 * time.Minute)
-	var sink float64
-	b.ReportAllocs()
-	for b.Loop() {
-		sink += m.Forecast(at, p)
-	}
-	if !finite(sink) {
-		b.Fatal(sink)
-	}
+	benchForecast(b, m)
 }
 
-func BenchmarkForecast(b *testing.B) {
+func BenchmarkForecast(b *testing.B) { benchForecast(b, benchModel(b)) }
+
+// benchForecast measures forecasts of m 5 minutes past its last observation.
+func benchForecast(b *testing.B, m *Model) {
 	p := DefaultParams()
-	m := benchModel(b)
 	at := time.Unix(0, m.LastUnixNano).Add(5 * time.Minute)
 	var sink float64
 	b.ReportAllocs()

@@ -184,7 +184,11 @@ func (w *Week) turn(tn int64) {
 	if w.N > 0 && len(w.Slots) == WeekSlots {
 		w.close(w.Sum / float64(w.N))
 	}
-	w.Hour, w.Sum, w.N = floorDiv(tn, int64(weekSlot)), 0, 0
+	hour := tn / int64(weekSlot)
+	if tn%int64(weekSlot) < 0 { // before 1970: round down, not towards zero
+		hour--
+	}
+	w.Hour, w.Sum, w.N = hour, 0, 0
 }
 
 // follow moves Held towards the deviation at tn by a, the share of an
@@ -210,7 +214,10 @@ func (w *Week) close(m float64) {
 	}
 	v := m - w.Ref
 	w.Ref += (m - w.Ref) / weekRefHours
-	k := int(floorMod(w.Hour, WeekSlots))
+	k := int(w.Hour % WeekSlots)
+	if k < 0 {
+		k += WeekSlots
+	}
 	x := w.Slots[k]
 	if w.Hours >= WeekSlots {
 		day := w.meanDay(k)
@@ -251,22 +258,4 @@ func (w Week) Clone() Week {
 		w.Slots = append([]float64(nil), w.Slots...)
 	}
 	return w
-}
-
-// floorDiv is a / b rounded towards minus infinity, for b > 0.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b < 0 {
-		q--
-	}
-	return q
-}
-
-// floorMod is a mod b in [0, b), for b > 0.
-func floorMod(a, b int64) int64 {
-	r := a % b
-	if r < 0 {
-		r += b
-	}
-	return r
 }
