@@ -149,17 +149,32 @@ func (d *decoder) week(buf []float64) (Week, error) {
 	if d.err != nil {
 		return Week{}, d.err
 	}
-	switch {
-	case n > math.MaxInt32 || hours > math.MaxInt32 || pairs > math.MaxInt32:
-		return Week{}, fmt.Errorf("forecast: weekly counts %d, %d, %d: %w", n, hours, pairs, ErrEncoding)
-	case !finite(w.Sum) || !finite(w.Ref) || !finite(w.Held) || !finite(w.MeanX) || !finite(w.MeanY) || !finite(w.Cov) ||
-		!(w.VarX >= 0) || !(w.VarY >= 0) || !finite(w.VarX) || !finite(w.VarY):
-		return Week{}, fmt.Errorf("forecast: weekly moments: %w", ErrEncoding)
+	for _, c := range [...]struct {
+		name string
+		v    uint64
+	}{{"n", n}, {"hours", hours}, {"pairs", pairs}} {
+		if c.v > math.MaxInt32 {
+			return Week{}, fmt.Errorf("forecast: weekly %s %d above %d: %w", c.name, c.v, math.MaxInt32, ErrEncoding)
+		}
+	}
+	for _, c := range [...]struct {
+		name     string
+		v        float64
+		positive bool // a variance: not negative either
+	}{{"sum", w.Sum, false}, {"ref", w.Ref, false}, {"held", w.Held, false}, {"mean x", w.MeanX, false},
+		{"mean y", w.MeanY, false}, {"variance x", w.VarX, true}, {"variance y", w.VarY, true}, {"covariance", w.Cov, false}} {
+		if !finite(c.v) || (c.positive && c.v < 0) {
+			rule := "a finite number"
+			if c.positive {
+				rule += " ≥ 0"
+			}
+			return Week{}, fmt.Errorf("forecast: weekly %s %v is not %s: %w", c.name, c.v, rule, ErrEncoding)
+		}
 	}
 	w.N, w.Hours, w.Pairs = int(n), int(hours), int(pairs)
 	for i := 0; i < len(slots); i += 8 {
-		if !finite(math.Float64frombits(binary.LittleEndian.Uint64(slots[i:]))) {
-			return Week{}, fmt.Errorf("forecast: non-finite weekly component: %w", ErrEncoding)
+		if v := math.Float64frombits(binary.LittleEndian.Uint64(slots[i:])); !finite(v) {
+			return Week{}, fmt.Errorf("forecast: weekly component %d is %v, not a finite number: %w", i/8, v, ErrEncoding)
 		}
 	}
 	w.Slots = buf[:0]

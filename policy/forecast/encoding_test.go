@@ -231,6 +231,12 @@ func TestDecodeBinaryErrors(t *testing.T) {
 			t.Errorf("%s: model changed on error", c.name)
 		}
 	}
+	// A refusal names the field and the rule.
+	var m Model
+	if _, err := m.DecodeBinary(withWeek(func(w *Week) { w.VarY = -1 })); err == nil ||
+		!strings.Contains(err.Error(), "weekly variance y -1 is not a finite number ≥ 0") {
+		t.Errorf("negative weekly variance: error %v does not name the field and the rule", err)
+	}
 	// Every truncation of a valid encoding, with a weekly adjustment or
 	// without, fails cleanly.
 	for _, v := range [][]byte{valid, withWeek(func(*Week) {})} {
