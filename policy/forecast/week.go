@@ -28,7 +28,9 @@ import (
 //
 // The model's level follows the deseasonalised observations, so it already
 // holds part of that deviation. Held follows the deviation with the level's
-// own weight at every observation (what the level has absorbed of it), and
+// own weight at every observation while the adjustment acts (what the
+// level has absorbed of it; it starts from the deviation at the hour the
+// adjustment starts acting), and
 // the forecast adds the deviation at the target time minus Held: the part
 // of the weekly shape still to come, or not yet absorbed.
 //
