@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capstan-io/capstan/policy/forecast"
 )
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
@@ -384,18 +386,7 @@ func TestStateBinaryRoundTrip(t *testing.T) {
 		d := Evaluate(p, Inputs{Current: 5, Ready: 5, Metrics: [MaxMetrics]Sample{{Time: now, Value: v, Present: true}}}, s, now)
 		s = d.Next
 	}
-	b, err := s.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got State
-	if err := got.UnmarshalBinary(b); err != nil {
-		t.Fatal(err)
-	}
-	again, _ := got.MarshalBinary()
-	if string(again) != string(b) {
-		t.Fatal("re-encoding a decoded state changed its bytes")
-	}
+	got, b := roundTrip(t, s)
 	if !got.LastScaleOut.Equal(s.LastScaleOut) || !got.LastForecastScaleOut.Equal(s.LastForecastScaleOut) ||
 		len(got.Models) != 1 || got.Models[0].Model.Level != s.Models[0].Model.Level {
 		t.Fatalf("decoded state differs: %+v vs %+v", got, s)
@@ -429,6 +420,12 @@ func FuzzStateUnmarshal(f *testing.F) {
 	full.Reversals, full.LastAction = []time.Time{t0}, ActionScaleIn
 	b2, _ := full.MarshalBinary()
 	f.Add(b2)
+	// And with a weekly adjustment (the model encoding's version 2).
+	weekly := full.Clone()
+	weekly.Models[0].Model.Week = forecast.NewWeek()
+	weekly.Models[0].Model.Week.Slots[5] = 1.5
+	b3, _ := weekly.MarshalBinary()
+	f.Add(b3)
 	if raw, err := os.ReadFile("testdata/state-v1.hex"); err == nil {
 		if v1, err := hex.DecodeString(strings.TrimSpace(string(raw))); err == nil {
 			f.Add(v1)

@@ -253,9 +253,11 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 	mm.CheckedAt = now
 	lead := p.Predictive.Lead.D()
 	hist = trimWindow(hist, now, p.Predictive.History.D())
+	week := mm.Model.Week // learned across rebuilds: keepWeek
 	if len(hist.Values) == 0 || hist.Step <= 0 {
 		if mm.Model.Count == 0 || mm.Model.Period != season.Period {
 			resetModel(mm, season.Period, p.EvaluationInterval.D())
+			keepWeek(mm, week)
 		}
 		if retune {
 			mm.TunedAt = now // no history to choose on: try again a period later, not at every evaluation
@@ -284,7 +286,35 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 	}
 	best.CheckedAt, best.TunedAt, best.TunedSpan = now, now, hist.End().Sub(hist.Start)
 	*mm = best
+	keepWeek(mm, week)
 	return hist
+}
+
+// weeklyPeriod is the season a weekly adjustment is learned on top of.
+const weeklyPeriod = 24 * time.Hour
+
+// keepWeek gives a rebuilt model the weekly adjustment of the model it
+// replaces (week), and starts one for a model with a daily season that has
+// none. A rebuild chooses the model from the history window (a week by
+// default), which cannot show a weekly shape, so the adjustment is learned
+// across rebuilds instead. It learns from the observations alone, not from
+// the model (forecast.Week), so it is kept whatever smoothing and season a
+// rebuild chooses; only a model with a daily season uses it. (An
+// adjustment that learned the daily model's one-step error did depend on
+// the model: on a series whose weekends differ, rebuilds switched the
+// level smoothing between 0.05 and 0.4 every week or two, the slots of one
+// were of the wrong scale for the other, and detection switching between
+// a daily season and none dropped it.) A series that never had a daily
+// season carries none.
+func keepWeek(mm *MetricModel, week forecast.Week) {
+	switch {
+	case week.Slots != nil:
+		mm.Model.Week = week
+	case mm.Model.Period == weeklyPeriod:
+		mm.Model.Week = forecast.NewWeek()
+	default:
+		mm.Model.Week = forecast.Week{}
+	}
 }
 
 // resetModel starts an empty model with no scores, the default parameters

@@ -9,8 +9,14 @@ import (
 
 // encodingVersion is the first byte of every encoded model. Bump it when the
 // layout changes; DecodeBinary rejects versions it does not know, so an old
-// node never misreads a newer node's state.
-const encodingVersion = 1
+// node never misreads a newer node's state. Version 2 adds the weekly
+// adjustment (Week); a model without one is still written as version 1,
+// byte for byte as before, so only models that carry a weekly adjustment
+// need a node that reads version 2.
+const (
+	encodingVersion       = 2
+	encodingVersionNoWeek = 1
+)
 
 // AppendBinary appends a compact, versioned encoding of m to b and returns
 // the extended slice; with enough capacity in b it does not allocate, so a
@@ -19,11 +25,21 @@ const encodingVersion = 1
 // Layout (version 1): the version byte; LastUnixNano, Count, Step, Period and
 // Slot as varints; Level and Trend as little-endian IEEE 754 float64; the
 // number of seasonal slots as a uvarint followed by that many float64s.
+// Version 2 (a model with a weekly adjustment) appends the adjustment:
+// Week.Hour as a varint; Week.Sum as a float64; Week.N, Week.Hours and
+// Week.Pairs as uvarints; Ref, Held, MeanX, MeanY, VarX, VarY and Cov as
+// float64s; and the WeekSlots components as float64s: at most 1,429
+// bytes on top of the daily model (whose 1,440 one-minute slots take
+// 11.5 KB).
 //
 // It does not implement encoding.BinaryAppender (which also returns an
 // error) because encoding a model cannot fail.
 func (m *Model) AppendBinary(b []byte) []byte {
-	b = append(b, encodingVersion)
+	version := byte(encodingVersionNoWeek)
+	if m.Week.Slots != nil {
+		version = encodingVersion
+	}
+	b = append(b, version)
 	b = binary.AppendVarint(b, m.LastUnixNano)
 	b = binary.AppendVarint(b, int64(m.Count))
 	b = binary.AppendVarint(b, int64(m.Step))
@@ -34,6 +50,20 @@ func (m *Model) AppendBinary(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(m.Season)))
 	for _, s := range m.Season {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s))
+	}
+	if version == encodingVersion {
+		w := &m.Week
+		b = binary.AppendVarint(b, w.Hour)
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(w.Sum))
+		b = binary.AppendUvarint(b, uint64(w.N))
+		b = binary.AppendUvarint(b, uint64(w.Hours))
+		b = binary.AppendUvarint(b, uint64(w.Pairs))
+		for _, f := range [...]float64{w.Ref, w.Held, w.MeanX, w.MeanY, w.VarX, w.VarY, w.Cov} {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+		}
+		for _, s := range w.Slots {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s))
+		}
 	}
 	return b
 }
@@ -47,8 +77,9 @@ func (m *Model) AppendBinary(b []byte) []byte {
 // Season slice's capacity is reused.
 func (m *Model) DecodeBinary(b []byte) (rest []byte, err error) {
 	d := decoder{b: b}
-	if v := d.byte(); d.err == nil && v != encodingVersion {
-		return b, fmt.Errorf("forecast: version %d: %w", v, ErrVersion)
+	version := d.byte()
+	if d.err == nil && version != encodingVersion && version != encodingVersionNoWeek {
+		return b, fmt.Errorf("forecast: version %d: %w", version, ErrVersion)
 	}
 	var n Model
 	n.LastUnixNano = d.varint()
@@ -87,12 +118,71 @@ func (m *Model) DecodeBinary(b []byte) (rest []byte, err error) {
 			return b, fmt.Errorf("forecast: non-finite seasonal component: %w", ErrEncoding)
 		}
 	}
+	var week Week
+	if version == encodingVersion {
+		var err error
+		if week, err = d.week(m.Week.Slots); err != nil {
+			return b, err
+		}
+	}
 	n.Season = m.Season[:0]
 	for i := 0; i < len(season); i += 8 {
 		n.Season = append(n.Season, math.Float64frombits(binary.LittleEndian.Uint64(season[i:])))
 	}
+	n.Week = week
 	*m = n
 	return d.b, nil
+}
+
+// week reads a weekly adjustment (DecodeBinary's version 2 tail), reusing
+// buf for its slots, and checks that every figure is one the adjustment
+// can have made: counts within int32, finite sums and components,
+// variances not negative.
+func (d *decoder) week(buf []float64) (Week, error) {
+	var w Week
+	w.Hour = d.varint()
+	w.Sum = d.float()
+	n, hours, pairs := d.uvarint(), d.uvarint(), d.uvarint()
+	w.Ref, w.Held = d.float(), d.float()
+	w.MeanX, w.MeanY, w.VarX, w.VarY, w.Cov = d.float(), d.float(), d.float(), d.float(), d.float()
+	slots := d.take(WeekSlots * 8)
+	if d.err != nil {
+		return Week{}, d.err
+	}
+	for _, c := range [...]struct {
+		name string
+		v    uint64
+	}{{"n", n}, {"hours", hours}, {"pairs", pairs}} {
+		if c.v > math.MaxInt32 {
+			return Week{}, fmt.Errorf("forecast: weekly %s %d above %d: %w", c.name, c.v, math.MaxInt32, ErrEncoding)
+		}
+	}
+	for _, c := range [...]struct {
+		name     string
+		v        float64
+		positive bool // a variance: not negative either
+	}{{"sum", w.Sum, false}, {"ref", w.Ref, false}, {"held", w.Held, false}, {"mean x", w.MeanX, false},
+		{"mean y", w.MeanY, false}, {"variance x", w.VarX, true}, {"variance y", w.VarY, true}, {"covariance", w.Cov, false}} {
+		if !finite(c.v) || (c.positive && c.v < 0) {
+			rule := "a finite number"
+			if c.positive {
+				rule += " ≥ 0"
+			}
+			return Week{}, fmt.Errorf("forecast: weekly %s %v is not %s: %w", c.name, c.v, rule, ErrEncoding)
+		}
+	}
+	w.N, w.Hours, w.Pairs = int(n), int(hours), int(pairs)
+	for i := 0; i < len(slots); i += 8 {
+		if v := math.Float64frombits(binary.LittleEndian.Uint64(slots[i:])); !finite(v) {
+			return Week{}, fmt.Errorf("forecast: weekly component %d is %v, not a finite number: %w", i/8, v, ErrEncoding)
+		}
+	}
+	w.Slots = buf[:0]
+	for i := 0; i < len(slots); i += 8 {
+		w.Slots = append(w.Slots, math.Float64frombits(binary.LittleEndian.Uint64(slots[i:])))
+	}
+	w.active = w.judge()
+	return w, nil
 }
 
 // finite reports whether x is neither NaN nor infinite. One comparison of

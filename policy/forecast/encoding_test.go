@@ -2,8 +2,11 @@ package forecast
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"math"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,7 +21,20 @@ func encodingSamples() []Model {
 	extreme.Reset(time.Hour, 2*time.Hour)
 	extreme.LastUnixNano, extreme.Level, extreme.Trend, extreme.Count = math.MinInt64, -math.MaxFloat64, math.SmallestNonzeroFloat64, math.MaxInt32
 	extreme.Season[0] = math.MaxFloat64
-	return []Model{{}, holt, hw, extreme}
+	return []Model{{}, holt, hw, extreme, weeklyModel()}
+}
+
+// weeklyModel is a daily model of hourly data with a weekly adjustment
+// that has learned, and acts on, four weeks whose weekends differ.
+func weeklyModel() Model {
+	tr := synth(4*7*24, time.Hour, 1, weekdayShape)
+	var m Model
+	Fit(&m, tr.values[:48], t0, time.Hour, 24*time.Hour, DefaultParams())
+	m.Week = NewWeek()
+	for i := 48; i < len(tr.values); i++ {
+		m.Observe(tr.at(i), tr.values[i], DefaultParams())
+	}
+	return m
 }
 
 func TestEncodingRoundTrip(t *testing.T) {
@@ -59,7 +75,76 @@ func sameModel(a, b Model) bool {
 			return false
 		}
 	}
+	return sameWeek(a.Week, b.Week)
+}
+
+// sameWeek compares weekly adjustments field by field, floats by their bits.
+func sameWeek(a, b Week) bool {
+	if (a.Slots == nil) != (b.Slots == nil) || len(a.Slots) != len(b.Slots) || a.Hour != b.Hour || a.N != b.N ||
+		a.Hours != b.Hours || a.Pairs != b.Pairs || a.Active() != b.Active() {
+		return false
+	}
+	fa := []float64{a.Sum, a.Ref, a.Held, a.MeanX, a.MeanY, a.VarX, a.VarY, a.Cov}
+	fb := []float64{b.Sum, b.Ref, b.Held, b.MeanX, b.MeanY, b.VarX, b.VarY, b.Cov}
+	for i := range fa {
+		if math.Float64bits(fa[i]) != math.Float64bits(fb[i]) {
+			return false
+		}
+	}
+	for i := range a.Slots {
+		if math.Float64bits(a.Slots[i]) != math.Float64bits(b.Slots[i]) {
+			return false
+		}
+	}
 	return true
+}
+
+// TestModelDecodesVersions decodes golden bytes of both encodings: version
+// 1 (testdata/model-v1.hex, byte for byte what the encoder wrote before
+// the weekly adjustment) loads without one and is still written as version
+// 1; version 2 (model-v2.hex) loads with its adjustment, active as its
+// moments say. Both re-encode to the same bytes.
+func TestModelDecodesVersions(t *testing.T) {
+	for _, c := range []struct {
+		file       string
+		version    byte
+		wantWeek   bool
+		wantActive bool
+	}{
+		{"testdata/model-v1.hex", 1, false, false},
+		{"testdata/model-v2.hex", 2, true, true},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			raw, err := os.ReadFile(c.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b[0] != c.version {
+				t.Fatalf("fixture is version %d, want %d", b[0], c.version)
+			}
+			var m Model
+			rest, err := m.DecodeBinary(b)
+			if err != nil || len(rest) != 0 {
+				t.Fatalf("decode: %v, %d bytes left", err, len(rest))
+			}
+			if m.Period != time.Hour || len(m.Season) != 3 || m.Season[1] != 0.25 || m.Count != 42 || m.Level != 10.5 {
+				t.Fatalf("decoded %+v", m)
+			}
+			if got := m.Week.Slots != nil; got != c.wantWeek || m.Week.Active() != c.wantActive {
+				t.Fatalf("weekly adjustment present %v, active %v; want %v, %v", got, m.Week.Active(), c.wantWeek, c.wantActive)
+			}
+			if c.wantWeek && (m.Week.Pairs != 232 || m.Week.Slots[167] != 16.7 || m.Week.Cov != 1.2 || m.Week.Ref != 9.75 || m.Week.Held != -0.5) {
+				t.Fatalf("decoded weekly adjustment %+v", m.Week)
+			}
+			if again := m.AppendBinary(nil); !bytes.Equal(again, b) {
+				t.Fatalf("re-encoded to other bytes:\n%x\nwant\n%x", again, b)
+			}
+		})
+	}
 }
 
 func TestEncodingSize(t *testing.T) {
@@ -73,12 +158,28 @@ func TestEncodingSize(t *testing.T) {
 		t.Errorf("daily model of 1-minute data: %d slots encode to %d bytes", len(m.Season), n)
 	}
 	t.Logf("a 24h model with %d slots encodes to %d bytes", len(m.Season), n)
+	// The weekly adjustment adds its WeekSlots components and a small
+	// header: at most 1,440 bytes (1,429 with every count at its largest).
+	m.Week = NewWeek()
+	m.Week.Hours, m.Week.Pairs, m.Week.Hour = math.MaxInt32, math.MaxInt32, math.MaxInt64
+	w := len(m.AppendBinary(nil))
+	if w-n > WeekSlots*8+96 {
+		t.Errorf("the weekly adjustment adds %d bytes", w-n)
+	}
+	t.Logf("with a weekly adjustment: %d bytes (+%d)", w, w-n)
 }
 
 func TestDecodeBinaryErrors(t *testing.T) {
 	var hw Model
 	Fit(&hw, synth(2*24, time.Hour, 1, dailySine).values, t0, time.Hour, 24*time.Hour, DefaultParams())
 	valid := hw.AppendBinary(nil)
+	// withWeek encodes hw with a weekly adjustment that f has edited.
+	withWeek := func(f func(*Week)) []byte {
+		m := hw.Clone()
+		m.Week = NewWeek()
+		f(&m.Week)
+		return m.AppendBinary(nil)
+	}
 	// reencode builds an encoding from a model that bypasses Reset.
 	reencode := func(f func(*Model)) []byte {
 		m := hw.Clone()
@@ -107,6 +208,16 @@ func TestDecodeBinaryErrors(t *testing.T) {
 		{"infinite trend", reencode(func(m *Model) { m.Trend = math.Inf(-1) }), ErrEncoding},
 		{"NaN seasonal component", reencode(func(m *Model) { m.Season[3] = math.NaN() }), ErrEncoding},
 		{"overlong varint", append([]byte{1}, bytes.Repeat([]byte{0xff}, 11)...), ErrEncoding},
+		{"version 2 without its weekly adjustment", append([]byte{2}, valid[1:]...), ErrEncoding},
+		{"truncated weekly adjustment", withWeek(func(w *Week) {})[:len(valid)+40], ErrEncoding},
+		{"NaN weekly component", withWeek(func(w *Week) { w.Slots[7] = math.NaN() }), ErrEncoding},
+		{"infinite weekly sum", withWeek(func(w *Week) { w.Sum = math.Inf(1) }), ErrEncoding},
+		{"NaN weekly reference", withWeek(func(w *Week) { w.Ref = math.NaN() }), ErrEncoding},
+		{"infinite held part", withWeek(func(w *Week) { w.Held = math.Inf(-1) }), ErrEncoding},
+		{"negative weekly variance", withWeek(func(w *Week) { w.VarY = -1 }), ErrEncoding},
+		{"NaN weekly covariance", withWeek(func(w *Week) { w.Cov = math.NaN() }), ErrEncoding},
+		{"weekly count beyond int32", withWeek(func(w *Week) { w.Pairs = math.MaxInt32 + 1 }), ErrEncoding},
+		{"negative weekly count", withWeek(func(w *Week) { w.N = -1 }), ErrEncoding},
 	} {
 		m := hw.Clone()
 		rest, err := m.DecodeBinary(c.b)
@@ -120,11 +231,20 @@ func TestDecodeBinaryErrors(t *testing.T) {
 			t.Errorf("%s: model changed on error", c.name)
 		}
 	}
-	// Every truncation of a valid encoding fails cleanly.
-	for n := range len(valid) {
-		var m Model
-		if _, err := m.DecodeBinary(valid[:n]); !errors.Is(err, ErrEncoding) {
-			t.Fatalf("truncated to %d bytes: err %v", n, err)
+	// A refusal names the field and the rule.
+	var m Model
+	if _, err := m.DecodeBinary(withWeek(func(w *Week) { w.VarY = -1 })); err == nil ||
+		!strings.Contains(err.Error(), "weekly variance y -1 is not a finite number ≥ 0") {
+		t.Errorf("negative weekly variance: error %v does not name the field and the rule", err)
+	}
+	// Every truncation of a valid encoding, with a weekly adjustment or
+	// without, fails cleanly.
+	for _, v := range [][]byte{valid, withWeek(func(*Week) {})} {
+		for n := range len(v) {
+			var m Model
+			if _, err := m.DecodeBinary(v[:n]); !errors.Is(err, ErrEncoding) {
+				t.Fatalf("truncated to %d of %d bytes: err %v", n, len(v), err)
+			}
 		}
 	}
 }
@@ -132,6 +252,7 @@ func TestDecodeBinaryErrors(t *testing.T) {
 func TestEncodingDoesNotAllocate(t *testing.T) {
 	var m Model
 	Fit(&m, synth(3*1440, time.Minute, 1, dailySine).values, t0, time.Minute, 24*time.Hour, DefaultParams())
+	m.Week = NewWeek()
 	buf := m.AppendBinary(nil)
 	dst := m.Clone()
 	allocs := testing.AllocsPerRun(100, func() {

@@ -140,6 +140,11 @@ type Model struct {
 	// the wall-clock time (t mod Period), so that the season stays aligned
 	// with the clock across restarts and after a model is restored.
 	Season []float64
+	// Week is the weekly adjustment on top of a daily season (see Week):
+	// the zero value, none, unless the caller started one (NewWeek). A
+	// model without a daily season learns it but does not use it. Reset
+	// drops it.
+	Week Week
 
 	// logs caches logarithms for the irregular-spacing powers; see logCache.
 	logs logCache
@@ -206,25 +211,27 @@ func (m *Model) stepNanos() int64 {
 	return int64(DefaultStep)
 }
 
-// blend locates tn between the centres of two neighbouring seasonal slots:
-// the seasonal component at tn is Season[i]+w×(Season[j]-Season[i]). Slot
-// i = (tn mod Period)/Slot is the one tn falls in; interpolating towards the
-// neighbour keeps a smooth daily shape from turning into a staircase whose
-// steps the level and trend would otherwise chase. It returns i < 0 when the
-// model has no (usable) season, and tolerates hand-built or restored models
-// whose fields disagree, because an index out of range would panic on the
-// hot path.
-func (m *Model) blend(tn int64) (i, j int, w float64) {
-	n := len(m.Season)
-	if m.Period <= 0 || m.Slot <= 0 || n == 0 {
+// blendOn locates tn between the centres of two neighbouring slots of n,
+// each slot nanoseconds wide, over period nanoseconds: the seasonal
+// component at tn is Season[i]+w×(Season[j]-Season[i]) for the daily
+// season (and the same for the weekly adjustment's hourly slots). Slot
+// i = (tn mod period)/slot is the one tn falls in; interpolating towards
+// the neighbour keeps a smooth daily shape from turning into a staircase
+// whose steps the level and trend would otherwise chase. It returns i < 0
+// when there is no (usable) season, and tolerates hand-built or restored
+// models whose fields disagree, because an index out of range would panic
+// on the hot path. (A method on Model for the season alone would not
+// inline and would cost a second call on every forecast.)
+func blendOn(tn, period, slot int64, n int) (i, j int, w float64) {
+	if period <= 0 || slot <= 0 || n == 0 {
 		return -1, -1, 0
 	}
-	r := tn % int64(m.Period)
+	r := tn % period
 	if r < 0 {
-		r += int64(m.Period)
+		r += period
 	}
-	pos := float64(r)/float64(m.Slot) + 0.5 // position after the centre of the slot before
-	i = int(pos) - 1                        // pos > 0, so int truncates like floor
+	pos := float64(r)/float64(slot) + 0.5 // position after the centre of the slot before
+	i = int(pos) - 1                      // pos > 0, so int truncates like floor
 	w = pos - 1 - float64(i)
 	switch {
 	case i < 0: // before the first slot's centre: between the last slot and the first
@@ -239,13 +246,25 @@ func (m *Model) blend(tn int64) (i, j int, w float64) {
 	return i, j, w
 }
 
-// seasonAt returns the seasonal component at tn; 0 without a season.
+// seasonAt returns the seasonal component at tn, with the weekly
+// adjustment when it is active; 0 without either.
 func (m *Model) seasonAt(tn int64) float64 {
-	i, j, w := m.blend(tn)
+	wk := m.weekly(tn)
+	i, j, w := blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
 	if i < 0 {
+		return wk
+	}
+	return m.Season[i] + w*(m.Season[j]-m.Season[i]) + wk
+}
+
+// weekly returns the weekly adjustment at tn: only a model with a daily
+// season takes it, because it adds to that season what differs from day to
+// day of the week (see Week).
+func (m *Model) weekly(tn int64) float64 {
+	if !m.Week.active || m.Period != weekPeriod/7 {
 		return 0
 	}
-	return m.Season[i] + w*(m.Season[j]-m.Season[i])
+	return m.Week.deviation(tn) - m.Week.Held
 }
 
 // dampedSteps returns Phi+Phi²+…+Phi^n for a real n ≥ 0, given phiN = Phi^n:
@@ -288,17 +307,17 @@ func (m *Model) ObserveNanos(tn int64, y float64, p Params) (fitted float64) {
 	if i >= 0 {
 		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
 	}
-	return m.Level + m.Trend*Horizon{}.trend + s
+	return m.Level + m.Trend*Horizon{}.trend + s + m.weekly(tn)
 }
 
 // observe is Observe at tn Unix nanoseconds. ok reports that y was
 // absorbed and the last observation is now tn; i, j and w are then tn's
-// season slots and weight (blend's).
+// season slots and weight (blendOn's).
 func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok bool) {
 	if !finite(y) {
 		return 0, 0, 0, false
 	}
-	i, j, w = m.blend(tn)
+	i, j, w = blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
 	var s float64
 	if i >= 0 {
 		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
@@ -335,6 +354,14 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 		steps = dampedSteps(p.Phi, phiN, n)
 	}
 	prev := m.Level
+	// The weekly adjustment learns from the observation itself and the
+	// share the level takes in; it never feeds back into level or season.
+	if m.Week.Slots != nil {
+		m.Week.learn(tn, y)
+		if m.Week.active {
+			m.Week.follow(tn, a)
+		}
+	}
 	m.Level = a*(y-s) + (1-a)*(prev+m.Trend*stepSec*steps)
 	m.Trend = b*(m.Level-prev)/gapSec + (1-b)*phiN*m.Trend
 	if i >= 0 {
@@ -455,6 +482,7 @@ func (m Model) Clone() Model {
 	if m.Season != nil {
 		m.Season = append([]float64(nil), m.Season...)
 	}
+	m.Week = m.Week.Clone()
 	return m
 }
 
@@ -499,8 +527,12 @@ func (m *Model) Absorb(values []float64, start time.Time, p Params) {
 // is large enough (Clone allocates a new one).
 func (m *Model) CopyFrom(src *Model) {
 	season := append(m.Season[:0], src.Season...)
+	week := m.Week.Slots
 	*m = *src
 	m.Season = season
+	if src.Week.Slots != nil {
+		m.Week.Slots = append(week[:0], src.Week.Slots...)
+	}
 }
 
 // initSeason sets Level, Trend and Season from the first (up to two) full
@@ -539,7 +571,7 @@ func (m *Model) initSeason(values []float64, start time.Time, step time.Duration
 			continue
 		}
 		d := v - trend*float64(i)*step.Seconds()
-		si, sj, w := m.blend(startNs + int64(i)*int64(step))
+		si, sj, w := blendOn(startNs+int64(i)*int64(step), int64(m.Period), int64(m.Slot), len(m.Season))
 		sums[si] += (1 - w) * d
 		weights[si] += 1 - w
 		sums[sj] += w * d

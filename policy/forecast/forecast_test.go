@@ -423,6 +423,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	p := DefaultParams()
 	var m Model
 	Fit(&m, synth(3*1440, time.Minute, 1, dailySine).values, t0, time.Minute, 24*time.Hour, p)
+	m.Week = NewWeek() // learning it, and closing its hours, allocates nothing either
 	now := t0.Add(3 * 24 * time.Hour)
 	var sink float64
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -449,8 +450,17 @@ func TestClone(t *testing.T) {
 	if m.Season[0] == c.Season[0] || m.Count == c.Count {
 		t.Errorf("clone shares state with the original")
 	}
-	if z := (Model{}).Clone(); z.Season != nil {
-		t.Errorf("clone of a zero model has a season")
+	if z := (Model{}).Clone(); z.Season != nil || z.Week.Slots != nil {
+		t.Errorf("clone of a zero model has a season or a weekly adjustment")
+	}
+	w := weeklyModel()
+	wc := w.Clone()
+	wc.Week.Slots[5] += 100
+	var cp Model
+	cp.CopyFrom(&w)
+	cp.Week.Slots[6] += 100
+	if w.Week.Slots[5] == wc.Week.Slots[5] || w.Week.Slots[6] == cp.Week.Slots[6] {
+		t.Errorf("Clone or CopyFrom shares the weekly slots with the original")
 	}
 }
 
@@ -461,27 +471,69 @@ func benchModel(b *testing.B) *Model {
 	return &m
 }
 
+// BenchmarkObserve measures Observe on a daily model of 1-minute data at
+// its step and off it, and with a weekly adjustment that learns (inactive)
+// or acts (its Held followed at every observation).
 func BenchmarkObserve(b *testing.B) {
 	p := DefaultParams()
 	for _, c := range []struct {
 		name string
 		gap  time.Duration
-	}{{"regular", time.Minute}, {"irregular", time.Minute + time.Millisecond}} {
+		week string
+	}{
+		{"regular", time.Minute, ""}, {"irregular", time.Minute + time.Millisecond, ""},
+		{"regular/weekly-learning", time.Minute, "learning"}, {"regular/weekly-acting", time.Minute, "acting"},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			m := benchModel(b)
 			now := time.Unix(0, m.LastUnixNano)
+			// Values repeating every 7 minutes give hourly means that
+			// repeat every 7 hours, so every week alike: a weekly shape
+			// the adjustment learns and acts on after two weeks. Every 6
+			// minutes, every hour is alike: it learns and never acts.
+			cycle := 7
+			if c.week != "" {
+				m.Week = NewWeek()
+			}
+			if c.week == "learning" {
+				cycle = 6
+			}
+			if c.week == "acting" {
+				for i := range 3 * 7 * 1440 {
+					now = now.Add(c.gap)
+					m.Observe(now, float64(100+i%cycle), p)
+				}
+			}
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				now = now.Add(c.gap)
-				m.Observe(now, float64(100+i%7), p)
+				m.Observe(now, float64(100+i%cycle), p)
+			}
+			if c.week != "" && m.Week.Active() != (c.week == "acting") {
+				b.Fatalf("weekly adjustment active %v, want it %s", m.Week.Active(), c.week)
 			}
 		})
 	}
 }
 
-func BenchmarkForecast(b *testing.B) {
-	p := DefaultParams()
+// BenchmarkForecastWeekly is BenchmarkForecast with an acting weekly
+// adjustment: the deviation at the target (two slots, each less its mean
+// day) on top of the daily model.
+func BenchmarkForecastWeekly(b *testing.B) {
 	m := benchModel(b)
+	m.Week = NewWeek()
+	for k := range m.Week.Slots {
+		m.Week.Slots[k] = float64(k % 11)
+	}
+	m.Week.active = true
+	benchForecast(b, m)
+}
+
+func BenchmarkForecast(b *testing.B) { benchForecast(b, benchModel(b)) }
+
+// benchForecast measures forecasts of m 5 minutes past its last observation.
+func benchForecast(b *testing.B, m *Model) {
+	p := DefaultParams()
 	at := time.Unix(0, m.LastUnixNano).Add(5 * time.Minute)
 	var sink float64
 	b.ReportAllocs()
