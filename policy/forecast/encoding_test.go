@@ -92,7 +92,7 @@ func sameWeek(a, b Week) bool {
 		}
 	}
 	for i := range a.Slots {
-		if math.Float64bits(a.Slots[i]) != math.Float64bits(b.Slots[i]) {
+		if math.Float32bits(a.Slots[i]) != math.Float32bits(b.Slots[i]) {
 			return false
 		}
 	}
@@ -159,11 +159,11 @@ func TestEncodingSize(t *testing.T) {
 	}
 	t.Logf("a 24h model with %d slots encodes to %d bytes", len(m.Season), n)
 	// The weekly adjustment adds its WeekSlots components and a small
-	// header: at most 1,440 bytes (1,429 with every count at its largest).
+	// header: at most 768 bytes (757 with every count at its largest).
 	m.Week = NewWeek()
 	m.Week.Hours, m.Week.Pairs, m.Week.Hour = math.MaxInt32, math.MaxInt32, math.MaxInt64
 	w := len(m.AppendBinary(nil))
-	if w-n > WeekSlots*8+96 {
+	if w-n > WeekSlots*4+96 {
 		t.Errorf("the weekly adjustment adds %d bytes", w-n)
 	}
 	t.Logf("with a weekly adjustment: %d bytes (+%d)", w, w-n)
@@ -210,7 +210,7 @@ func TestDecodeBinaryErrors(t *testing.T) {
 		{"overlong varint", append([]byte{1}, bytes.Repeat([]byte{0xff}, 11)...), ErrEncoding},
 		{"version 2 without its weekly adjustment", append([]byte{2}, valid[1:]...), ErrEncoding},
 		{"truncated weekly adjustment", withWeek(func(w *Week) {})[:len(valid)+40], ErrEncoding},
-		{"NaN weekly component", withWeek(func(w *Week) { w.Slots[7] = math.NaN() }), ErrEncoding},
+		{"NaN weekly component", withWeek(func(w *Week) { w.Slots[7] = float32(math.NaN()) }), ErrEncoding},
 		{"infinite weekly sum", withWeek(func(w *Week) { w.Sum = math.Inf(1) }), ErrEncoding},
 		{"NaN weekly reference", withWeek(func(w *Week) { w.Ref = math.NaN() }), ErrEncoding},
 		{"infinite held part", withWeek(func(w *Week) { w.Held = math.Inf(-1) }), ErrEncoding},

@@ -523,7 +523,7 @@ func BenchmarkForecastWeekly(b *testing.B) {
 	m := benchModel(b)
 	m.Week = NewWeek()
 	for k := range m.Week.Slots {
-		m.Week.Slots[k] = float64(k % 11)
+		m.Week.Slots[k] = float32(k % 11)
 	}
 	m.Week.active = true
 	benchForecast(b, m)
