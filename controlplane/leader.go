@@ -14,6 +14,7 @@ import (
 	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/policy/forecast"
 	"github.com/capstan-io/capstan/store"
 )
 
@@ -668,6 +669,21 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 	l.commitEvaluated(ctx, v, &next, record, desired, gs.InService)
 }
 
+// withoutWeeks returns models without their weekly adjustments, for a
+// state committed in an entry version before store.VersionWeekly, whose
+// readers cannot decode them (see there); models itself is unchanged, and
+// returned as it is when none has one.
+func withoutWeeks(models []policy.MetricModel) []policy.MetricModel {
+	if !slices.ContainsFunc(models, func(m policy.MetricModel) bool { return m.Model.Week.Slots != nil }) {
+		return models
+	}
+	out := slices.Clone(models)
+	for i := range out {
+		out[i].Model.Week = forecast.Week{}
+	}
+	return out
+}
+
 // callFailed is a cloud call's known failure (a refusal, a failed
 // operation): the resize did not happen and the intent can end.
 type callFailed struct{ err error }
@@ -858,6 +874,8 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		s := *next
 		if check.pacingOnly {
 			s.Models = nil
+		} else if n.cfg.writeVersion() < store.VersionWeekly {
+			s.Models = withoutWeeks(s.Models)
 		}
 		b, err := s.MarshalBinary()
 		if err != nil {

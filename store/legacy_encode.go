@@ -34,7 +34,7 @@ func EncodeVersion(c Command, v uint8) ([]byte, error) {
 		}
 	}
 	switch v {
-	case VersionCompact, VersionHistoryStep, VersionBatched, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
+	case VersionWeekly, VersionCompact, VersionHistoryStep, VersionBatched, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
 		return encodeBinary(c, v)
 	case VersionJSON:
 		body, err := json.Marshal(legacyCommand(c))

@@ -99,8 +99,18 @@ const (
 	// every window wide (exactly: a float32 is a float64), as it restores.
 	// The bytes are otherwise version 8's.
 	VersionCompact uint8 = 9
+	// VersionWeekly is VersionCompact whose policy states may hold
+	// forecasting models with a weekly adjustment (the model encoding's
+	// version 2, forecast.Week), which servers of version 9 and before
+	// cannot decode: they would keep such a state's pacing without its
+	// models (withStoredModels) where newer servers keep the models, and
+	// the replicated states would differ. So a leader writing versions 1 to
+	// 9 commits its states without weekly adjustments, and a server that
+	// reads no version 10 refuses the entries and snapshots that may hold
+	// them. The bytes are otherwise version 9's.
+	VersionWeekly uint8 = 10
 	// CurrentVersion is the version Encode writes.
-	CurrentVersion = VersionCompact
+	CurrentVersion = VersionWeekly
 )
 
 // commandNames names every known type; a type missing here is unknown.

@@ -31,8 +31,9 @@ const (
 	// snapshot version 7, and a server writing entry version 7 writes
 	// version-6 snapshots. 9 says of each window whether it is wide or
 	// compact (VersionCompact); versions 2 to 8 hold every window wide.
-	// Versions 2 to 8 are still read.
-	SnapshotVersion uint8 = VersionCompact
+	// 10's policy states may hold weekly adjustments (VersionWeekly), 9's
+	// do not; the bytes are otherwise 9's. Versions 2 to 9 are still read.
+	SnapshotVersion uint8 = VersionWeekly
 	// snapshotUnfenced is the binary version whose intents have no fence.
 	snapshotUnfenced uint8 = 2
 	// maxRecord bounds one snapshot record (one policy with its windows is
@@ -287,7 +288,7 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 	}
 	v := head[len(snapshotMagic)]
 	if v < snapshotUnfenced || v > SnapshotVersion || v == VersionBatched {
-		return nil, fmt.Errorf("%w: version %d (this node reads 1 to 6, 8 and %d; there is no version 7)", ErrUnknownSnapshot, v, SnapshotVersion)
+		return nil, fmt.Errorf("%w: version %d (this node reads 1 to 6 and 8 to %d; there is no version 7)", ErrUnknownSnapshot, v, SnapshotVersion)
 	}
 	s, err := readBinarySnapshot(br, v)
 	if err != nil {
