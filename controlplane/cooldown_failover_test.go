@@ -9,7 +9,6 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/capstan-io/capstan/cloud/fake"
 	"github.com/capstan-io/capstan/store"
 )
 
@@ -137,13 +136,7 @@ func TestCooldownSurvivesFailoverAfterResult(t *testing.T) {
 	if last := st.Changes[len(st.Changes)-1]; last.From != 2 || last.To != 5 {
 		t.Fatalf("the last change counted is %+v, want 2 -> 5", last)
 	}
-	var sets []fake.Call
-	for _, call := range c.cloud.Calls() {
-		if call.Op == fake.OpSetDesired && call.Group == "web" {
-			sets = append(sets, call)
-		}
-	}
-	if len(sets) != 1 {
+	if sets := c.setDesiredCalls(); len(sets) != 1 {
 		t.Fatalf("resizes %+v: want one", sets)
 	}
 	c.heal(cut)
