@@ -3,7 +3,9 @@ package controlplane
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,13 +17,16 @@ import (
 // cutAfterTransport is a node's Raft transport that goes dark once an
 // entry matching cut has been replicated to one follower: the entry can
 // commit (the leader and that follower are a quorum), and nothing the
-// node sends after it reaches anyone. onCut runs once, when it happens.
+// node sends after it reaches anyone. onCut runs when it happens. The
+// cut happens once in the cluster (fired is shared by every node's
+// transport): the next leader sends the same entry to a follower that
+// lacked it, and must not go dark too.
 type cutAfterTransport struct {
 	raft.Transport
 	cut   func(store.Command) bool
 	onCut func()
+	fired *atomic.Bool
 
-	once sync.Once
 	mu   sync.Mutex
 	dark bool
 }
@@ -52,11 +57,11 @@ func (t *cutAfterTransport) AppendEntries(id raft.ServerID, target raft.ServerAd
 		if e.Type != raft.LogCommand {
 			continue
 		}
-		if c, derr := store.Decode(e.Data); derr == nil && t.cut(c) {
+		if c, derr := store.Decode(e.Data); derr == nil && t.cut(c) && t.fired.CompareAndSwap(false, true) {
 			t.mu.Lock()
 			t.dark = true
 			t.mu.Unlock()
-			t.once.Do(t.onCut)
+			t.onCut()
 			break
 		}
 	}
@@ -92,9 +97,11 @@ func TestCooldownSurvivesFailoverAfterResult(t *testing.T) {
 	ctx := context.Background()
 	var c *cluster
 	cutNode := make(chan int, 1)
+	fired := new(atomic.Bool)
 	c = newCluster(t, clusterOptions{configure: func(i int, cfg *Config) {
 		cfg.Storage.Transport = &cutAfterTransport{
 			Transport: cfg.Storage.Transport,
+			fired:     fired,
 			cut: func(cmd store.Command) bool {
 				r, ok := cmd.(store.IntentResult)
 				return ok && r.Policy == "web" && r.Outcome == outcomeApplied
@@ -122,10 +129,22 @@ func TestCooldownSurvivesFailoverAfterResult(t *testing.T) {
 	if ni == cut {
 		t.Fatalf("node %d led again", cut)
 	}
-	c.waitFor("the next leader to apply the result", func() bool {
-		v, ok := next.fsm.view("web")
-		return ok && len(v.Pending) == 0
-	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if v, ok := next.fsm.view("web"); ok && len(v.Pending) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			var states []string
+			for k, nd := range c.nodes {
+				v, _ := nd.fsm.view("web")
+				last, _ := c.logs[k].LastIndex()
+				states = append(states, fmt.Sprintf("n%d %s last %d applied %d pending %d", k+1, nd.raft.State(), last, nd.raft.AppliedIndex(), len(v.Pending)))
+			}
+			t.Fatalf("node %d (cut: %d) did not apply the result in 20 s: %v", ni, cut, states)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	_, st, err := next.fsm.status("web")
 	if err != nil {
 		t.Fatal(err)
