@@ -138,14 +138,7 @@ func TestCompactIsVersioned(t *testing.T) {
 						x.Wide = tc.wide[i]
 						c = x
 					}
-					b, err := EncodeVersion(c, v)
-					if err != nil {
-						t.Fatal(err)
-					}
-					back, err := Decode(b)
-					if err != nil {
-						t.Fatal(err)
-					}
+					back := throughVersion(t, c, v)
 					s.Apply(uint64(i+2), back, Options{})
 				}
 				w := s.Policies["web"].Windows["rps"]

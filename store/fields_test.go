@@ -212,14 +212,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 				c.Record.Bound = tc.bound
 				sent := *c.Record
 				sent.Metrics = slices.Clone(sent.Metrics)
-				b, err := EncodeVersion(c, v)
-				if err != nil {
-					t.Fatal(err)
-				}
-				back, err := Decode(b)
-				if err != nil {
-					t.Fatal(err)
-				}
+				back := throughVersion(t, c, v)
 				got := *back.(Evaluated).Record
 				want := sent
 				if v < VersionBudget && sent.Bound == policy.LimitBudget {

@@ -61,14 +61,7 @@ func TestHistoryStepIsVersioned(t *testing.T) {
 		t.Run(fmt.Sprintf("version %d", v), func(t *testing.T) {
 			s := New()
 			for i, c := range []Command{PutPolicy{Policy: fine, At: at}, samples} {
-				b, err := EncodeVersion(c, v)
-				if err != nil {
-					t.Fatal(err)
-				}
-				back, err := Decode(b)
-				if err != nil {
-					t.Fatal(err)
-				}
+				back := throughVersion(t, c, v)
 				s.Apply(uint64(i+1), back, Options{})
 			}
 			e := s.Policies["web"]
