@@ -40,8 +40,8 @@ func parseMemoryLimit(s string) (memoryLimit, error) {
 	case "off":
 		return memoryLimit{}, nil
 	}
-	n, err := parseSize(s)
-	if err != nil {
+	n, ok := parseSize(s)
+	if !ok {
 		return memoryLimit{}, fmt.Errorf("--memory-limit: must be auto, off, or a positive size such as 900MiB or 2GiB (bytes, B, KiB, MiB, GiB or TiB; got %q)", s)
 	}
 	return memoryLimit{bytes: n}, nil

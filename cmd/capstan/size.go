@@ -1,38 +1,38 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 )
 
-// Sizes in flags (--memory-limit, --snapshot-bytes) are written as
-// GOMEMLIMIT writes them, so an operator learns one form.
+// Sizes in flags (--memory-limit, --snapshot-bytes, --trailing-bytes) are
+// written as GOMEMLIMIT writes them, so an operator learns one form.
 
-// errBadSize is parseSize's refusal; callers name their flag and rule.
-var errBadSize = errors.New("not a positive size")
+// sizeUnits are the binary units a size may carry, largest first; a
+// lookup table, never written.
+var sizeUnits = [...]struct {
+	suffix string
+	shift  uint
+}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
 
-// parseSize reads a size as GOMEMLIMIT writes it: bytes, or a whole
-// number with B, KiB, MiB, GiB or TiB.
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		shift  uint
-	}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+// parseSize reads a positive size as GOMEMLIMIT writes it: bytes, or a
+// whole number with B, KiB, MiB, GiB or TiB. ok is false for anything
+// else; callers name their flag and rule.
+func parseSize(s string) (n int64, ok bool) {
 	num, shift := s, uint(0)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			num, shift = n, u.shift
+	for _, u := range sizeUnits {
+		if v, cut := strings.CutSuffix(s, u.suffix); cut {
+			num, shift = v, u.shift
 			break
 		}
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n <= 0 || n > math.MaxInt64>>shift {
-		return 0, fmt.Errorf("%q: %w", s, errBadSize)
+		return 0, false
 	}
-	return n << shift, nil
+	return n << shift, true
 }
 
 // parseLogBytes reads a bound on the Raft log's bytes (--snapshot-bytes,
@@ -41,21 +41,18 @@ func parseLogBytes(flag, s string) (uint64, error) {
 	if s == "0" {
 		return 0, nil
 	}
-	n, err := parseSize(s)
-	if err != nil {
+	n, ok := parseSize(s)
+	if !ok {
 		return 0, fmt.Errorf("%s: must be 0 or a positive size such as 64MiB (bytes, B, KiB, MiB, GiB or TiB; got %q)", flag, s)
 	}
 	return uint64(n), nil
 }
 
-// formatSize writes n as parseSize reads it, in the largest binary unit
-// that divides it.
+// formatSize writes n as parseSize reads it, in the largest unit that
+// divides it (plain bytes for 0 and for what no KiB divides).
 func formatSize(n uint64) string {
-	for _, u := range []struct {
-		suffix string
-		shift  uint
-	}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}} {
-		if n != 0 && n%(1<<u.shift) == 0 {
+	for _, u := range sizeUnits {
+		if u.shift > 0 && n != 0 && n%(1<<u.shift) == 0 {
 			return strconv.FormatUint(n>>u.shift, 10) + u.suffix
 		}
 	}
