@@ -621,37 +621,33 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 		// Whatever came of it, the cached state is from before the
 		// resize: the next evaluation describes the group again.
 		l.groups.invalidate(ref)
-		var failed *callFailed
-		if errors.As(err, &failed) {
+		switch {
+		case errors.Is(err, errInDoubt):
+			l.wakeAtSettled(ctx, id, intent.ID, intent.Settled)
+			// This is the intent's in_doubt decision: the holds that
+			// follow until it settles are quiet (hold).
+			l.mu.Lock()
+			l.held[id] = intent.ID
+			l.mu.Unlock()
+			// It may have happened: it counts (the cooldown starts)
+			// until it is settled.
+			record.Action = "in_doubt"
+			record.Reason = err.Error() + "; " + record.Reason
+			l.commitEvaluated(ctx, v, &next, record, gs.Desired, gs.InService)
+			return
+		case err != nil:
+			// The action did not happen (a known failure), nothing was
+			// called (the intent was not committed), or leadership ended
+			// after the intent was committed (the next leader settles
+			// it): keep the old state (no cooldown starts), with what
+			// settle counted. A known failure then ends the intent.
 			record.Action = "failed"
 			record.Reason = err.Error() + "; " + record.Reason
-			// The action did not happen: keep the old state (no cooldown
-			// starts), with what settle counted; then end the intent.
-			if l.commitEvaluated(ctx, v, &state, record, gs.Desired, gs.InService) == nil {
+			committed := l.commitEvaluated(ctx, v, &state, record, gs.Desired, gs.InService)
+			var failed *callFailed
+			if errors.As(err, &failed) && committed == nil {
 				l.commitResult(ctx, intent, outcomeFailed, failed.err.Error())
 			}
-			return
-		}
-		if err != nil {
-			if errors.Is(err, errInDoubt) {
-				l.wakeAtSettled(ctx, id, intent.ID, intent.Settled)
-				// This is the intent's in_doubt decision: the holds that
-				// follow until it settles are quiet (hold).
-				l.mu.Lock()
-				l.held[id] = intent.ID
-				l.mu.Unlock()
-				// It may have happened: it counts (the cooldown starts)
-				// until it is settled.
-				record.Action = "in_doubt"
-				record.Reason = err.Error() + "; " + record.Reason
-				l.commitEvaluated(ctx, v, &next, record, gs.Desired, gs.InService)
-				return
-			}
-			// The intent was not committed, or leadership ended after it
-			// was: nothing was called, or the next leader settles it.
-			record.Action = "failed"
-			record.Reason = err.Error() + "; " + record.Reason
-			l.commitEvaluated(ctx, v, &state, record, gs.Desired, gs.InService)
 			return
 		}
 		// The state that counts the action (its cooldown, its rate-limit
