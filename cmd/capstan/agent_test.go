@@ -71,14 +71,23 @@ func TestRaftWriteVersion(t *testing.T) {
 		"--raft-write-version -1":                       "raft-write-version: must be a version this server writes",
 		"--raft-legacy-encoding --raft-write-version 2": "--raft-legacy-encoding: is --raft-write-version 1",
 	} {
-		cmd := newAgentCommand()
-		cmd.SetArgs(append([]string{"--node-id", "n1", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--insecure-no-auth"}, strings.Fields(args)...))
-		cmd.SetErr(io.Discard)
-		cmd.SetOut(io.Discard)
-		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), want) {
+		if err := runAgentArgs(t, strings.Fields(args)...); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("capstan agent %s: %v, want an error containing %q", args, err, want)
 		}
 	}
+}
+
+// runAgentArgs runs `capstan agent` with the least command line it
+// accepts (a node id, a fresh data directory, an HTTP address, no auth)
+// and args, and returns its error: for flags the agent must refuse, naming
+// the flag and the rule, before anything starts.
+func runAgentArgs(t *testing.T, args ...string) error {
+	t.Helper()
+	cmd := newAgentCommand()
+	cmd.SetArgs(append([]string{"--node-id", "n1", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--insecure-no-auth"}, args...))
+	cmd.SetErr(io.Discard)
+	cmd.SetOut(io.Discard)
+	return cmd.Execute()
 }
 
 // TestRaftMultiplierFlag: --raft-multiplier (or raft_multiplier in the
@@ -86,11 +95,7 @@ func TestRaftWriteVersion(t *testing.T) {
 // starts, and the file's multiplier is read like any other setting.
 func TestRaftMultiplierFlag(t *testing.T) {
 	for _, args := range []string{"--raft-multiplier 0", "--raft-multiplier 11", "--raft-multiplier -1"} {
-		cmd := newAgentCommand()
-		cmd.SetArgs(append([]string{"--node-id", "n1", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--insecure-no-auth"}, strings.Fields(args)...))
-		cmd.SetErr(io.Discard)
-		cmd.SetOut(io.Discard)
-		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "--raft-multiplier: must be 1 to 10 (got "+strings.Fields(args)[1]+")") {
+		if err := runAgentArgs(t, strings.Fields(args)...); err == nil || !strings.Contains(err.Error(), "--raft-multiplier: must be 1 to 10 (got "+strings.Fields(args)[1]+")") {
 			t.Errorf("capstan agent %s: %v, want the multiplier's range", args, err)
 		}
 	}

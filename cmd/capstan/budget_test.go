@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -91,11 +90,7 @@ func TestCloudBudgetFlags(t *testing.T) {
 		"--cloud-write-rate oracle=1":   `--cloud-read-rate, --cloud-write-rate: write rate of provider "oracle": unknown provider (known: aws, azure, fake, gcp)`,
 		"--cloud-read-rate gcp=1,gcp=2": `provider "gcp": given twice`,
 	} {
-		cmd := newAgentCommand()
-		cmd.SetArgs(append([]string{"--node-id", "n1", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--insecure-no-auth"}, strings.Fields(args)...))
-		cmd.SetErr(io.Discard)
-		cmd.SetOut(io.Discard)
-		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), want) {
+		if err := runAgentArgs(t, strings.Fields(args)...); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("capstan agent %s: %v, want an error containing %q", args, err, want)
 		}
 	}

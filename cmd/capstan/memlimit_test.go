@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -47,11 +46,7 @@ func TestParseMemoryLimit(t *testing.T) {
 		}
 	}
 	// Through the agent command: refused before anything starts.
-	cmd := newAgentCommand()
-	cmd.SetArgs([]string{"--node-id", "n1", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--insecure-no-auth", "--memory-limit", "1GB"})
-	cmd.SetErr(io.Discard)
-	cmd.SetOut(io.Discard)
-	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), `--memory-limit: must be auto, off, or a positive size such as 900MiB or 2GiB (bytes, B, KiB, MiB, GiB or TiB; got "1GB")`) {
+	if err := runAgentArgs(t, "--memory-limit", "1GB"); err == nil || !strings.Contains(err.Error(), `--memory-limit: must be auto, off, or a positive size such as 900MiB or 2GiB (bytes, B, KiB, MiB, GiB or TiB; got "1GB")`) {
 		t.Fatalf("capstan agent --memory-limit 1GB: %v", err)
 	}
 }

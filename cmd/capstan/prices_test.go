@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -62,11 +61,7 @@ func TestDefaultPriceOptions(t *testing.T) {
 		"--default-price aws=0.1 --default-price-currency usd": `--default-price-currency: currency "usd": must be a three-letter uppercase currency code`,
 		"--default-price aws=0.1 --default-price aws=0.2":      `provider "aws": given twice`,
 	} {
-		cmd := newAgentCommand()
-		cmd.SetArgs(append([]string{"--node-id", "n1", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--insecure-no-auth"}, strings.Fields(args)...))
-		cmd.SetErr(io.Discard)
-		cmd.SetOut(io.Discard)
-		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), want) {
+		if err := runAgentArgs(t, strings.Fields(args)...); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("capstan agent %s: %v, want an error containing %q", args, err, want)
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"strings"
 	"testing"
 )
@@ -43,11 +42,7 @@ func TestLogBytesFlags(t *testing.T) {
 		}
 	}
 	for _, flag := range []string{"--snapshot-bytes", "--trailing-bytes"} {
-		cmd := newAgentCommand()
-		cmd.SetArgs([]string{"--node-id", "n1", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--insecure-no-auth", flag, "64MB"})
-		cmd.SetErr(io.Discard)
-		cmd.SetOut(io.Discard)
-		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), flag+`: must be 0 or a positive size such as 64MiB (bytes, B, KiB, MiB, GiB or TiB; got "64MB")`) {
+		if err := runAgentArgs(t, flag, "64MB"); err == nil || !strings.Contains(err.Error(), flag+`: must be 0 or a positive size such as 64MiB (bytes, B, KiB, MiB, GiB or TiB; got "64MB")`) {
 			t.Fatalf("capstan agent %s 64MB: %v", flag, err)
 		}
 	}
