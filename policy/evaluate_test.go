@@ -370,6 +370,9 @@ func stripNaN(d Decision) Decision {
 		if math.IsNaN(d.Metrics[i].RaiseGain) {
 			d.Metrics[i].RaiseGain = -1
 		}
+		if math.IsNaN(d.Metrics[i].Weekly) {
+			d.Metrics[i].Weekly = -1
+		}
 	}
 	return d
 }
