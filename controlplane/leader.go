@@ -871,6 +871,11 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		if check.pacingOnly {
 			s.Models = nil
 		} else if n.cfg.writeVersion() < store.VersionWeekly {
+			// The models are the policy package's own bytes, which the
+			// entry version does not shape. The record needs no such
+			// step: store encodes it field by field and leaves out what
+			// the version written has no place for (each metric's
+			// weekly part before store.VersionWeeklyPart).
 			s.Models = withoutWeeks(s.Models)
 		}
 		b, err := s.MarshalBinary()
