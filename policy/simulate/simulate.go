@@ -50,8 +50,8 @@ type Config struct {
 	// Rows, when set, is called by Run as the timeline fills, with the
 	// Result being built and done, the number of samples whose entries are
 	// final: every RowsChunk samples and once more when the replay ends.
-	// The Result's per-sample slices (Times, Observed, Forecast, Needed,
-	// Desired, Ready, Skill, Trusted, Under, Scheduled, Rows) have their
+	// The Result's per-sample slices (Times, Observed, Forecast, Weekly,
+	// Needed, Desired, Ready, Skill, Trusted, Under, Scheduled, Rows) have their
 	// full length before the first call and entries below done never
 	// change again, so another goroutine may read them while the replay
 	// goes on, if Rows hands done over with a synchronizing operation (a
@@ -63,7 +63,7 @@ type Config struct {
 	// Result holds Times and Summary, and its per-sample slices and Events
 	// are nil. A caller that prints only the summary (capstan simulate
 	// without --timeline or --report, the comparison runs without a
-	// report) saves their memory, about 70 bytes a sample, and the time to
+	// report) saves their memory, about 80 bytes a sample, and the time to
 	// fill them; the Summary is the same. Rows is not called.
 	SummaryOnly bool
 	// Bar, when set, is what under-provisioning (Summary and Under) and
@@ -116,6 +116,11 @@ type Result struct {
 	// sample (NaN when none), in the metric's demand unit (cpu: percent-instances
 	// converted back to utilization over the desired size); nil with prediction off.
 	Forecast [][]float64
+	// Weekly[j] is what the weekly adjustment added to Forecast[j] at each
+	// sample (policy.MetricProposal.Weekly; cpu: over the desired size, as
+	// the forecast before its cap at 100), NaN where it did not act; nil
+	// with prediction off.
+	Weekly [][]float64
 	// Needed is the instance count the samples' demand needs at the targets.
 	Needed []int32
 	// Desired and Ready are the group's sizes after the decision at each sample.
@@ -320,10 +325,12 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	}
 	if predicting && keep {
 		res.Forecast = make([][]float64, len(p.Metrics))
+		res.Weekly = make([][]float64, len(p.Metrics))
 		res.Skill = make([][]float64, len(p.Metrics))
 		res.Trusted = make([][]bool, len(p.Metrics))
 		for j := range res.Forecast {
 			res.Forecast[j] = make([]float64, n)
+			res.Weekly[j] = make([]float64, n)
 			res.Skill[j] = make([]float64, n)
 			res.Trusted[j] = make([]bool, n)
 		}
@@ -510,11 +517,12 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		res.Rows[i], acted = row, false
 		if predicting {
 			for j, cpu := range isCPU {
-				f := d.Metrics[j].Forecast
+				f, wk := d.Metrics[j].Forecast, d.Metrics[j].Weekly
 				if cpu && !math.IsNaN(f) {
 					f = math.Min(100, f/float64(max(g.desired, 1)))
+					wk /= float64(max(g.desired, 1))
 				}
-				res.Forecast[j][i] = f
+				res.Forecast[j][i], res.Weekly[j][i] = f, wk
 				res.Skill[j][i] = d.Metrics[j].Skill
 				res.Trusted[j][i] = d.Metrics[j].Trusted
 			}
