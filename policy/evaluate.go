@@ -144,7 +144,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		}
 		if isFinite(f) {
 			mp.Forecast = max(f, 0)
-			mp.Weekly = weeklyPart(mm, smp.Time, &at, lead, f)
+			if mm.Model.Week.Active() { // the common case, inline: none acting
+				mp.Weekly = weeklyPart(mm, smp.Time, &at, lead, f)
+			}
 			mp.Predictive = demandProposal(m, mp.Forecast, current, p.Tolerance)
 			mp.Season = mm.Model.Period
 			mp.Skill, mp.RaiseGain = mm.Skill(), mm.RaiseGain()
