@@ -147,3 +147,37 @@ func TestClampedPart(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWeeklyPart measures what working out a decision's weekly part
+// costs when the adjustment acts (two lookups of the weekly deviation);
+// while it does not, Evaluate skips it after an inline test.
+func BenchmarkWeeklyPart(b *testing.B) {
+	const perDay = 48
+	p := basePolicy()
+	p.EvaluationInterval = Duration(10 * time.Minute)
+	p.StaleAfter = Duration(time.Hour)
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(30 * time.Minute), Season: Season{Period: 24 * time.Hour}, History: Duration(7 * 24 * time.Hour)}
+	values := series(4*7*perDay+16, 20, func(i int) float64 {
+		v := 1000 + 600*math.Sin(2*math.Pi*float64(i)/perDay)
+		if (i/perDay)%7 >= 5 {
+			v *= 0.7
+		}
+		return v
+	})
+	s := weeklyReplay(p, values, len(values))
+	mm := &s.Models[0]
+	if !mm.Model.Week.Active() {
+		b.Fatal("the adjustment does not act")
+	}
+	last := t0.Add(time.Duration(len(values)-1) * 30 * time.Minute)
+	at := newInstant(last.Add(10 * time.Minute))
+	b.ReportAllocs()
+	b.ResetTimer()
+	var sum float64
+	for range b.N {
+		sum += weeklyPart(mm, last, &at, 30*time.Minute, 1500)
+	}
+	if math.IsNaN(sum) {
+		b.Fatal("NaN")
+	}
+}
