@@ -236,36 +236,13 @@ func WriteTimelineJSON(w io.Writer, p policy.Policy, r *simulate.Result) error {
 		}
 		b = append(b, "\n{\"time\":\""...)
 		b = ta.append(b, r.Times[i])
-		b = append(b, `","values":{`...)
-		for j, col := range r.Observed {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, keys[j]...)
-			b = appendJSONFloat(b, col[i])
-		}
-		b = append(b, '}')
+		b = append(b, `",`...)
+		b = appendMetricObject(b, `"values":{`, keys, r.Observed, i)
 		if r.Forecast != nil {
-			b = append(b, `,"forecast":{`...)
-			for j, col := range r.Forecast {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, keys[j]...)
-				b = appendJSONFloat(b, col[i])
-			}
-			b = append(b, '}')
+			b = appendMetricObject(b, `,"forecast":{`, keys, r.Forecast, i)
 		}
 		if slices.ContainsFunc(r.Weekly, func(col []float64) bool { return !math.IsNaN(col[i]) }) {
-			b = append(b, `,"weekly":{`...)
-			for j, col := range r.Weekly {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, keys[j]...)
-				b = appendJSONFloat(b, col[i])
-			}
-			b = append(b, '}')
+			b = appendMetricObject(b, `,"weekly":{`, keys, r.Weekly, i)
 		}
 		b = append(b, `,"needed":`...)
 		b = appendSize(b, r.Needed[i])
@@ -283,4 +260,19 @@ func WriteTimelineJSON(w io.Writer, p policy.Policy, r *simulate.Result) error {
 	}
 	bw.WriteString("\n]}\n")
 	return bw.Flush()
+}
+
+// appendMetricObject appends open (a key and its opening brace), then each
+// metric's quoted key and its column's value at row i (null when NaN), and
+// the closing brace.
+func appendMetricObject(b []byte, open string, keys [][]byte, cols [][]float64, i int) []byte {
+	b = append(b, open...)
+	for j, col := range cols {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, keys[j]...)
+		b = appendJSONFloat(b, col[i])
+	}
+	return append(b, '}')
 }
