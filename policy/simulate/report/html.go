@@ -70,7 +70,7 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 		Settings: settings(p),
 		Windows:  append(scheduleLines(p, r), budgetLines(p, r, s)...),
 		Cards:    cards(r, s, p),
-		Footnote: footnote(n, r.Forecast != nil),
+		Footnote: footnote(n, r.Forecast != nil, weeklyActed(r)),
 	}
 	if pg.Title == "" {
 		pg.Title = "Scaling simulation: " + p.ID
@@ -204,7 +204,7 @@ func cards(r *simulate.Result, s simulate.Summary, p policy.Policy) []card {
 	return cs
 }
 
-func footnote(n int, forecast bool) []string {
+func footnote(n int, forecast, weekly bool) []string {
 	notes := []string{
 		"Under-provisioned: a sample at which some metric's demand exceeded what the ready instances " +
 			"serve at target × (1 + tolerance) — value > ready × target × (1 + tolerance) for request_rate and " +
@@ -221,6 +221,11 @@ func footnote(n int, forecast bool) []string {
 	if forecast {
 		notes = append(notes, "Forecasts are drawn at the time they predict, one lead after they were made, "+
 			"so they line up with the values that actually arrived.")
+	}
+	if weekly {
+		notes = append(notes, "Where the weekly adjustment acted (a daily model that learned how each hour of the "+
+			"week differs), the dotted line is the same forecast without it: the gap is what the day of the week "+
+			"added, as the decisions' weekly part records it.")
 	}
 	if isDense(n) {
 		notes = append(notes, "With "+groupInt(n)+" samples the charts draw each pixel column as the range of its "+
@@ -359,12 +364,21 @@ func metricYScale(p policy.Policy, r *simulate.Result, j int, xs xScale) yScale 
 // part, NaN where the adjustment did not act (so its line shows only where
 // the two differ); nil when it never acted in the run.
 func withoutWeekly(r *simulate.Result, j int) func(int) float64 {
-	if r.Forecast == nil || r.Weekly == nil || !slices.ContainsFunc(r.Weekly[j], func(v float64) bool { return !math.IsNaN(v) }) {
+	if r.Forecast == nil || r.Weekly == nil || !slices.ContainsFunc(r.Weekly[j], isNumber) {
 		return nil
 	}
 	fc, wk := r.Forecast[j], r.Weekly[j]
 	return func(i int) float64 { return fc[i] - wk[i] }
 }
+
+// weeklyActed reports whether the weekly adjustment acted for any metric
+// in the run.
+func weeklyActed(r *simulate.Result) bool {
+	return r.Forecast != nil && slices.ContainsFunc(r.Weekly, func(col []float64) bool { return slices.ContainsFunc(col, isNumber) })
+}
+
+// isNumber reports whether v is not NaN.
+func isNumber(v float64) bool { return !math.IsNaN(v) }
 
 // isDense reports whether a trace has so many samples per plot column that
 // a line through every sample would smear into a solid zigzag; such series

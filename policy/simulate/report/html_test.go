@@ -476,6 +476,9 @@ func TestHTMLDrawsForecastWithoutWeekly(t *testing.T) {
 			if got, want := strings.Count(doc, "forecast without the weekly adjustment"), tc.lines; got != want {
 				t.Errorf("%d legend entries, want %d", got, want)
 			}
+			if got, want := strings.Contains(doc, "the dotted line is the same forecast without it"), tc.lines > 0; got != want {
+				t.Errorf("the footnote on it present = %v, want %v", got, want)
+			}
 		})
 	}
 }
