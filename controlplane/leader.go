@@ -432,7 +432,9 @@ func (l *loop) lastEvaluation(id string) time.Time {
 }
 
 // forgetDeleted drops what this term remembers of policies that no longer
-// exist, including their freshness metrics.
+// exist, including their freshness metrics, the in-doubt intents they were
+// held by and their pending wake-ups (a long term would otherwise keep them
+// until it ends).
 func (l *loop) forgetDeleted(policies []scheduled) {
 	live := make(map[string]bool, len(policies))
 	for _, p := range policies {
@@ -446,6 +448,17 @@ func (l *loop) forgetDeleted(policies []scheduled) {
 			delete(l.latest, id)
 			delete(l.holding, id)
 			l.n.metrics.forgetInputs(id)
+		}
+	}
+	for id := range l.held {
+		if !live[id] {
+			delete(l.held, id)
+		}
+	}
+	for id, w := range l.wakes {
+		if !live[id] {
+			w.timer.Stop()
+			delete(l.wakes, id)
 		}
 	}
 }

@@ -126,6 +126,19 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		if !observed || mm.Model.Count < minForecastObservations {
 			continue
 		}
+		// An overdue sample, older than two data steps plus stale_after
+		// (the source has stopped, not merely paused between samples or
+		// missed one), forecasts nothing: its skill was measured a lead
+		// ahead of fresh samples, not hours into an outage, and with
+		// scale-in barred on stale data every forecast rise while blind
+		// would ratchet the group up to the day's peak and hold it there (a
+		// 30-hour hole in app_cpu cost 6.5 % more instance-hours than
+		// prediction off; one step instead of two also stopped forecasts
+		// across single missed samples, BENCHMARKS.md issue 9 "missing
+		// rows"). The metric then holds, as stale data does (rule 3).
+		if at.afterSum(0, smp.Time, 2*mm.Model.Step+p.StaleAfter.D()) {
+			continue
+		}
 		// What is decided on one sample must last until a decision on the
 		// next one can take effect: forecast for the sample's time plus the
 		// data step plus the lead (never less than now+lead). Between two

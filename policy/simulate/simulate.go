@@ -312,13 +312,38 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	// a sample is missing, which the models skip whatever its bits), so the
 	// window reads it in place instead of a copy filled sample by sample;
 	// the policy only reads a window, and only up to the current sample.
+	// A window holds one value per step from its start, as the leader's
+	// windows do (a missing bucket is NaN there): on a trace with missing
+	// rows, slots places each sample at its own time instead of at its row,
+	// or every sample after a missing row would sit a step early and the
+	// daily shape the model learns from the window would drift by a step
+	// per missing row (nil when every sample is one step after the last).
+	step := medianStep(s.Times)
+	var slots []int
+	gridLen := n
+	if predicting {
+		var err error
+		if slots, gridLen, err = gridSlots(s.Times, int64(step)); err != nil {
+			return nil, err
+		}
+	}
 	demand := make([][]float64, len(p.Metrics))
 	copied := make([]bool, len(p.Metrics)) // demand[j] is a buffer run fills
 	if predicting {
 		for j := range p.Metrics {
-			if isCPU[j] {
-				demand[j], copied[j] = make([]float64, n), true
-			} else {
+			switch {
+			case isCPU[j]:
+				demand[j], copied[j] = make([]float64, gridLen), true
+				if slots != nil {
+					fillNaN(demand[j]) // the slots no sample lands on
+				}
+			case slots != nil:
+				demand[j] = make([]float64, gridLen)
+				fillNaN(demand[j])
+				for i, v := range s.Values[j] {
+					demand[j][slots[i]] = v
+				}
+			default:
 				demand[j] = s.Values[j]
 			}
 		}
@@ -336,7 +361,6 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		}
 	}
 
-	step := medianStep(s.Times)
 	interval := int64(p.EvaluationInterval.D())
 	warmup := p.Warmup.D()
 	tol := 1 + p.Tolerance
@@ -430,7 +454,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			in.History[j] = policy.Window{Start: time.Unix(0, s.Times[0]).UTC(), Step: step}
 		}
 	}
-	histLen := 0 // the samples in.History holds: it grows with the sample, not at every evaluation between two
+	histLen := 0 // the grid steps in.History holds: it grows with the sample, not at every evaluation between two
 	// evaluate returns the decision in dec, valid until the next call.
 	evaluate := func(now int64, i int) *policy.Decision {
 		g.advance(now)
@@ -439,8 +463,8 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		}
 		lastEval = now
 		in.Current, in.Ready = g.desired, g.ready
-		if predicting && histLen != i+1 {
-			histLen = i + 1
+		if h := slotOf(slots, i) + 1; predicting && histLen != h {
+			histLen = h
 			for j := range p.Metrics {
 				in.History[j].Values = demand[j][:histLen]
 			}
@@ -478,7 +502,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 					res.Observed[j][i] = math.NaN()
 				}
 				if copied[j] {
-					demand[j][i] = math.NaN()
+					demand[j][slotOf(slots, i)] = math.NaN()
 				}
 				continue // the previous sample ages; staleness decides
 			}
@@ -493,7 +517,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				}
 				v = util
 				if copied[j] {
-					demand[j][i] = util * float64(over)
+					demand[j][slotOf(slots, i)] = util * float64(over)
 				}
 				if keep {
 					res.Observed[j][i] = v
@@ -560,6 +584,56 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	}
 	res.Summary = sum
 	return res, nil
+}
+
+// maxGridSlack bounds how many more grid steps than samples gridSlots
+// lays out (on top of 4× the samples): a trace whose few samples span a
+// long time at a short median step would otherwise need a window of
+// millions of empty steps.
+const maxGridSlack = 1 << 20
+
+// gridSlots returns, for each sample, its index on the grid of step from
+// the first sample (the nearest whole step), and the grid's length; nil
+// slots when every sample is one step after the one before (the grid is
+// the samples themselves). Times ascend.
+func gridSlots(times []int64, step int64) (slots []int, length int, err error) {
+	n := len(times)
+	if n == 0 || step <= 0 {
+		return nil, n, nil
+	}
+	slotAt := func(t int64) int { return int((t - times[0] + step/2) / step) }
+	regular := true
+	for i := 1; i < n && regular; i++ {
+		regular = slotAt(times[i]) == i
+	}
+	if regular {
+		return nil, n, nil
+	}
+	length = slotAt(times[n-1]) + 1
+	if length > 4*n+maxGridSlack {
+		return nil, 0, fmt.Errorf("%w: %d samples span %d steps of %v, too sparse to forecast from one value a step (at most 4 × the samples + %d steps)",
+			ErrShape, n, length, time.Duration(step), maxGridSlack)
+	}
+	slots = make([]int, n)
+	for i, t := range times {
+		slots[i] = slotAt(t)
+	}
+	return slots, length, nil
+}
+
+// slotOf is sample i's index in a forecasting window (gridSlots).
+func slotOf(slots []int, i int) int {
+	if slots == nil {
+		return i
+	}
+	return slots[i]
+}
+
+// fillNaN marks every value of v missing.
+func fillNaN(v []float64) {
+	for i := range v {
+		v[i] = math.NaN()
+	}
 }
 
 // medianStep is the typical spacing of the samples; one minute for a single sample.
