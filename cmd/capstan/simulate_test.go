@@ -169,7 +169,8 @@ func TestScoreboardCommand(t *testing.T) {
 }
 
 // TestScoreboardHeldOut: --held-out scores each variant that applies to
-// the trace (a 5-minute trace is not resampled) and exits 0 whatever it
+// the trace (a 5-minute trace is not resampled to 5 minutes, but is to 15
+// minutes and an hour) and exits 0 whatever it
 // missed, since it is a yardstick, not a gate.
 func TestScoreboardHeldOut(t *testing.T) {
 	code, out, stderr := runCLI(t, "simulate", "scoreboard", "--held-out", "-o", "json", "--traces", "../../examples/traces",
@@ -194,12 +195,15 @@ func TestScoreboardHeldOut(t *testing.T) {
 	for _, r := range h.Rows {
 		variants = append(variants, r.Variant)
 	}
-	if strings.Join(variants, " ") != "first-half second-half later-start later-start-2 load-x3 load-x5 rows-dropped" ||
-		h.Rows[0].Forecast.Samples+h.Rows[1].Forecast.Samples != 4032 || h.Rows[4].Forecast.Samples != 4032 || h.Rows[5].Forecast.Samples != 4032 ||
-		h.Rows[6].Forecast.Samples < 3700 || h.Rows[6].Forecast.Samples > 3900 { // about one row in twenty dropped
+	if strings.Join(variants, " ") != "first-half second-half 15min 1h later-start later-start-2 load-x3 load-x5 rows-dropped" ||
+		h.Rows[0].Forecast.Samples+h.Rows[1].Forecast.Samples != 4032 ||
+		// the 15-minute and hourly buckets the samples fall in (00:04 on the first day to 00:39 on the last)
+		h.Rows[2].Forecast.Samples != 1347 || h.Rows[3].Forecast.Samples != 337 ||
+		h.Rows[6].Forecast.Samples != 4032 || h.Rows[7].Forecast.Samples != 4032 ||
+		h.Rows[8].Forecast.Samples < 3700 || h.Rows[8].Forecast.Samples > 3900 { // about one row in twenty dropped
 		t.Fatalf("variants %v, samples %+v", variants, h.Rows)
 	}
-	if last := h.Totals[len(h.Totals)-1]; last.Variant != "all" || last.Checks != 14 {
+	if last := h.Totals[len(h.Totals)-1]; last.Variant != "all" || last.Checks != 18 {
 		t.Fatalf("totals %+v", h.Totals)
 	}
 }

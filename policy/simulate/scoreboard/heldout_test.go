@@ -68,6 +68,12 @@ func TestVariantDerive(t *testing.T) {
 		{"5-minute means stamped at the bucket's end, missing stays missing", VariantResampled, fine, true,
 			[]time.Duration{5, 10, 15}, []float64{3, nan, 8}, 1},
 		{"a 5-minute trace is not resampled", VariantResampled, series(t0, 5*time.Minute, 10, nil), false, nil, nil, 0},
+		{"15-minute means of 5-minute samples", VariantResampled15, series(t0, 5*time.Minute, 7, nil), true,
+			[]time.Duration{15, 30, 45}, []float64{2, 5, 7}, 1},
+		{"a 15-minute trace is not resampled to 15 minutes", VariantResampled15, series(t0, 15*time.Minute, 10, nil), false, nil, nil, 0},
+		{"hourly means of 30-minute samples", VariantResampled1h, series(t0, 30*time.Minute, 5, nil), true,
+			[]time.Duration{60, 120, 180}, []float64{1.5, 3.5, 5}, 1},
+		{"an hourly trace is not resampled to an hour", VariantResampled1h, series(t0, time.Hour, 10, nil), false, nil, nil, 0},
 		{"a one-sample trace has no variant", VariantFirstHalf, series(t0, time.Minute, 1, nil), false, nil, nil, 0},
 	}
 	for _, tt := range tests {
