@@ -190,6 +190,10 @@ type MetricProposal struct {
 	// Skill is 1 − (the forecast's mean asymmetric loss ÷ persistence's) at
 	// the lead horizon; NaN until enough forecasts have been scored.
 	Skill float64
+	// SlotSkill is Skill over the earlier forecasts for the same time of
+	// day as this one (MetricModel.SlotSkill); NaN without a season or
+	// until that slot has two periods' worth of scores.
+	SlotSkill float64
 	// RaiseGain is 1 − (the capacity loss of raising to the forecast where
 	// it exceeded persistence ÷ that of holding at persistence) at the lead
 	// horizon; NaN until enough forecasts have been scored or when holding
@@ -203,8 +207,8 @@ type MetricProposal struct {
 	// WithinTolerance is true when the value was inside the tolerance band,
 	// so Reactive is the current size.
 	WithinTolerance bool
-	// Trusted is true when Skill is above 0 and RaiseGain is not below 0:
-	// only trusted forecasts act.
+	// Trusted is true when Skill or SlotSkill is above 0 and RaiseGain is
+	// not below 0: only trusted forecasts act.
 	Trusted bool
 }
 
@@ -317,15 +321,23 @@ func (d *Decision) Explain(p Policy) string {
 			if !math.IsNaN(m.Upper) {
 				fmt.Fprintf(&b, " (upper bound %.4g)", m.Upper)
 			}
+			// The time-of-day skill is shown where it decided: it trusted
+			// a forecast the recent skill did not, or it also had skill
+			// when the gain vetoed.
+			skilled := m.Skill > 0 || m.SlotSkill > 0
+			tod := ""
+			if m.SlotSkill > 0 && !(m.Skill > 0) || !m.Trusted && isFinite(m.SlotSkill) {
+				tod = fmt.Sprintf(", at this time of day %.2f", m.SlotSkill)
+			}
 			switch {
-			case math.IsNaN(m.Skill):
+			case math.IsNaN(m.Skill) && !skilled:
 				b.WriteString(" (not trusted yet: too few forecasts scored)")
-			case !m.Trusted && m.Skill > 0:
-				fmt.Fprintf(&b, " (not trusted: skill %.2f, but its raises cost more capacity than they saved: gain %.2f)", m.Skill, m.RaiseGain)
+			case !m.Trusted && skilled:
+				fmt.Fprintf(&b, " (not trusted: skill %.2f%s, but its raises cost more capacity than they saved: gain %.2f)", m.Skill, tod, m.RaiseGain)
 			case !m.Trusted:
-				fmt.Fprintf(&b, " (not trusted: skill %.2f)", m.Skill)
+				fmt.Fprintf(&b, " (not trusted: skill %.2f%s)", m.Skill, tod)
 			default:
-				fmt.Fprintf(&b, " (skill %.2f)", m.Skill)
+				fmt.Fprintf(&b, " (skill %.2f%s)", m.Skill, tod)
 			}
 		}
 		b.WriteString(";")

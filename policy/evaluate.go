@@ -81,7 +81,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		m := &p.Metrics[i]
 		smp := in.Metrics[i]
 		mp := &d.Metrics[i]
-		mp.Forecast, mp.Skill, mp.Upper, mp.RaiseGain = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		mp.Forecast, mp.Skill, mp.SlotSkill, mp.Upper, mp.RaiseGain = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		mp.Value = smp.Value
 		fresh := smp.Present && isFinite(smp.Value) && at.sub(smp.Time) <= p.StaleAfter.D()
 		if !fresh {
@@ -147,15 +147,19 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			mp.Predictive = demandProposal(m, mp.Forecast, current, p.Tolerance)
 			mp.Season = mm.Model.Period
 			mp.Skill, mp.RaiseGain = mm.Skill(), mm.RaiseGain()
-			// Trusted when the forecast beats persistence and its raises
-			// above persistence have paid in capacity: the second keeps a
-			// smoothed forecast of a bursty series, which beats persistence
-			// but sits above every trough, from buying idle instances, a
-			// cost that grows with the group (rounding hides it at 20
-			// instances, not at 100). A gain of 0 (no forecast above
-			// persistence lately, as on a fall) or NaN (nothing lost by
-			// holding) does not veto.
-			mp.Trusted = mp.Skill > 0 && !(mp.RaiseGain < 0)
+			// The slot skill is read at the time the decided forecast is
+			// for (as guardSize works it out), the time it must be right at.
+			mp.SlotSkill = mm.SlotSkill(max(smp.Time.UnixNano()+int64(mm.Model.Step+lead), now.UnixNano()+int64(lead)), lead)
+			// Trusted when the forecast beats persistence, lately or at
+			// this time of day on earlier days (see slotDays), and its
+			// raises above persistence have paid in capacity: the second
+			// keeps a smoothed forecast of a bursty series, which beats
+			// persistence but sits above every trough, from buying idle
+			// instances, a cost that grows with the group (rounding hides
+			// it at 20 instances, not at 100). A gain of 0 (no forecast
+			// above persistence lately, as on a fall) or NaN (nothing lost
+			// by holding) does not veto.
+			mp.Trusted = (mp.Skill > 0 || mp.SlotSkill > 0) && !(mp.RaiseGain < 0)
 			mp.Upper = max(mm.upper(mp.Forecast, sd, spread), 0)
 			if mp.Trusted {
 				predictive = max(predictive, mp.Predictive)

@@ -370,6 +370,9 @@ func stripNaN(d Decision) Decision {
 		if math.IsNaN(d.Metrics[i].RaiseGain) {
 			d.Metrics[i].RaiseGain = -1
 		}
+		if math.IsNaN(d.Metrics[i].SlotSkill) {
+			d.Metrics[i].SlotSkill = -1
+		}
 	}
 	return d
 }

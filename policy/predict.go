@@ -38,6 +38,89 @@ const (
 	holtWarmup = 10
 )
 
+// Skill by the time of day. The recent skill above remembers about the
+// last 100 forecasts: on 1-minute data, the last hour and a half. On a
+// series whose predictability changes over the day (quiet, noisy nights
+// and structured days) it measures the night when the morning rise
+// comes, and the rise arrives untrusted. So a model with a season also
+// scores its forecasts per slot of the season (TimeOfDaySlots a period),
+// by the time they were for, and a forecast is trusted when either the
+// recent skill or its target time's slot skill is above 0: "trust the
+// forecast at 08:00 if it beat persistence at 08:00 on earlier days".
+// Measured against the slot skill alone and against both at once
+// (BENCHMARKS.md, issue 9: trust by the time of day).
+const (
+	// slotDays is how many periods (days, for a daily season) a slot's
+	// skill remembers: each of a slot's first slotDays periods' scores
+	// count alike (a running mean), later ones with the weight of one
+	// period's scores in slotDays, so every day counts about the same
+	// however many forecasts a day a slot scores. A week, so that each
+	// day of the week has its say.
+	slotDays = 7
+	// slotMinDays is how many periods' worth of scores a slot needs before
+	// its skill speaks: one period is one morning, which says little.
+	slotMinDays = 2
+	// maxSlotScored caps a slot's score count (its encoding stays three
+	// bytes); past slotDays periods' worth the count only gates.
+	maxSlotScored = 1<<16 - 1
+)
+
+// slotOf returns the time-of-day slot of tn (Unix nanoseconds) in a
+// season of period, -1 without a season.
+func slotOf(tn int64, period time.Duration) int {
+	p := int64(period)
+	if p <= 0 {
+		return -1
+	}
+	r := tn % p
+	if r < 0 {
+		r += p
+	}
+	return int(r/(p/TimeOfDaySlots)) % TimeOfDaySlots
+}
+
+// slotScoresPerPeriod is how many forecasts a slot scores in one period:
+// one per data step, or per lead/maxPending on data finer than that
+// (roomForForecast).
+func (mm *MetricModel) slotScoresPerPeriod(lead time.Duration) float64 {
+	every := max(mm.Model.Step, lead/maxPending)
+	if every <= 0 {
+		every = forecast.DefaultStep
+	}
+	return max(1, float64(mm.Model.Period)/TimeOfDaySlots/float64(every))
+}
+
+// scoreSlot adds one forecast's and persistence's asymmetric losses (ef,
+// en) to the slot of its target time at (see slotDays for the weights).
+func (mm *MetricModel) scoreSlot(at int64, ef, en float64, lead time.Duration) {
+	i := slotOf(at, mm.Model.Period)
+	if i < 0 {
+		return
+	}
+	sl := &mm.Slots
+	n := int(sl.Scored[i]) + 1
+	w := float32(max(1/float64(n), 1/(slotDays*mm.slotScoresPerPeriod(lead))))
+	sl.Forecast[i] += w * (float32(ef) - sl.Forecast[i])
+	sl.Naive[i] += w * (float32(en) - sl.Naive[i])
+	sl.Scored[i] = uint32(min(n, maxSlotScored))
+}
+
+// SlotSkill is 1 − the forecast's mean asymmetric loss ÷ persistence's in
+// the time-of-day slot of t (Unix nanoseconds), over forecasts for that
+// slot on earlier periods; NaN without a season or until the slot has
+// slotMinDays periods' worth of scores at lead.
+func (mm *MetricModel) SlotSkill(t int64, lead time.Duration) float64 {
+	i := slotOf(t, mm.Model.Period)
+	if i < 0 {
+		return math.NaN()
+	}
+	sl := &mm.Slots
+	if float64(sl.Scored[i]) < slotMinDays*mm.slotScoresPerPeriod(lead) || !(sl.Naive[i] > 0) {
+		return math.NaN()
+	}
+	return 1 - float64(sl.Forecast[i])/float64(sl.Naive[i])
+}
+
 // observe scores the pending forecasts whose target time the new
 // observation reaches, feeds the observation to the model, and remembers the
 // forecast made from it for t+lead for scoring later. It returns the
@@ -82,6 +165,7 @@ func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid floa
 			mm.HoldLoss += skillWeight * (hold - mm.HoldLoss)
 		}
 		mm.Scored = min(mm.Scored+1, maxScored)
+		mm.scoreSlot(pf.At, ef, en, lead)
 		done++
 	}
 	if done > 0 {
@@ -317,12 +401,13 @@ func keepWeek(mm *MetricModel, week forecast.Week) {
 	}
 }
 
-// resetModel starts an empty model with no scores, the default parameters
-// and full anchoring, until a backtest chooses better ones.
+// resetModel starts an empty model with no scores (recent or by the time
+// of day), the default parameters and full anchoring, until a backtest
+// chooses better ones.
 func resetModel(mm *MetricModel, period, step time.Duration) {
 	mm.Model.Reset(period, step)
 	mm.Pending, mm.ErrForecast, mm.ErrNaive, mm.ErrBias, mm.ErrSquare, mm.Scored = mm.Pending[:0], 0, 0, 0, 0, 0
-	mm.RaiseLoss, mm.HoldLoss = 0, 0
+	mm.RaiseLoss, mm.HoldLoss, mm.Slots = 0, 0, SlotScores{}
 	mm.Params, mm.Persist = forecast.DefaultParams(), 1
 }
 

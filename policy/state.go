@@ -112,6 +112,10 @@ type MetricModel struct {
 	// bursty series a smoothed forecast sits above the troughs, scores well
 	// against persistence, and still buys idle capacity at every trough.
 	RaiseLoss, HoldLoss float64
+	// Slots score the forecasts by the time of day they were for: per slot
+	// of the model's season, as ErrForecast and ErrNaive do over the
+	// recent ones (see SlotSkill). Empty without a season.
+	Slots SlotScores
 
 	// horizons caches derived forecast horizons; never encoded.
 	horizons horizonCache
@@ -126,6 +130,27 @@ type horizonCache struct {
 	ok              bool
 	scored, decided forecast.Horizon
 }
+
+// TimeOfDaySlots is how many slots a season's period is divided into for
+// scoring forecasts by the time of day: hours of a daily season.
+const TimeOfDaySlots = 24
+
+// SlotScores are a model's forecast scores per time-of-day slot: for each
+// slot of the season, weighted means over the forecasts for that slot on
+// earlier periods of the asymmetric loss of the forecast and of
+// persistence, and how many forecasts were scored there. float32, as the
+// weekly adjustment's slots: a skill needs no more digits, and the state
+// of 10,000 two-metric policies is replicated.
+type SlotScores struct {
+	// Forecast and Naive are the forecast's and persistence's weighted
+	// mean asymmetric losses per slot.
+	Forecast, Naive [TimeOfDaySlots]float32
+	// Scored counts the forecasts scored per slot, capped at 65,535.
+	Scored [TimeOfDaySlots]uint32
+}
+
+// empty reports whether no slot has a score.
+func (s *SlotScores) empty() bool { return s.Scored == [TimeOfDaySlots]uint32{} }
 
 // PendingForecast is a forecast waiting for its outcome.
 type PendingForecast struct {
@@ -219,8 +244,14 @@ func (s State) Clone() State {
 // their squared errors standing in for the asymmetric loss until rescored;
 // 1 and 2 as if no forecast had raised a scale-out; 1 to 3 with no raise or
 // hold loss, so their raises count as paying until forecasts are scored
-// again (RaiseGain is NaN).
-const stateVersion = 4
+// again (RaiseGain is NaN). Version 5 adds, after each model's raise and
+// hold losses, its scores by the time of day (SlotScores): a count of
+// slots, 0 when none has a score, or TimeOfDaySlots, then each slot's
+// count and two float32 losses. Version 4 states decode with no scores by
+// the time of day (policy/testdata/state-v4.hex), so their forecasts are
+// trusted by the recent skill alone until the slots fill again, and
+// MarshalBinaryV4 writes version 4 for readers that know no later.
+const stateVersion = 5
 
 // maxStateEntries bounds every list in a decoded state so that garbage input
 // cannot make the decoder allocate without limit.
@@ -231,11 +262,25 @@ var ErrBadState = errors.New("policy: malformed state encoding")
 
 // MarshalBinary encodes the state compactly (varints; times as Unix
 // nanoseconds; floats as 8 little-endian bytes). A model with a 24 h season
-// at 1-minute resolution (1,440 slots) takes about 11.6 KB; a state without
-// models takes tens of bytes.
+// at 1-minute resolution (1,440 slots) takes about 11.8 KB, of which its
+// scores by the time of day at most 265 bytes; a state without models takes
+// tens of bytes.
 func (s State) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 0, 64)
-	b = append(b, stateVersion)
+	return s.appendBinary(make([]byte, 0, 64), stateVersion), nil
+}
+
+// MarshalBinaryV4 encodes the state in version 4, without the models'
+// scores by the time of day, byte for byte as the code of version 4 wrote
+// it: for a leader that commits entries in a version whose readers know
+// no later state encoding (they refuse it with ErrBadState).
+func (s State) MarshalBinaryV4() ([]byte, error) {
+	return s.appendBinary(make([]byte, 0, 64), 4), nil
+}
+
+// appendBinary appends the state's encoding in version (4 or
+// stateVersion) to b.
+func (s State) appendBinary(b []byte, version byte) []byte {
+	b = append(b, version)
 	b = appendTime(b, s.LastScaleOut)
 	b = appendTime(b, s.LastScaleIn)
 	b = binary.AppendUvarint(b, uint64(len(s.Changes)))
@@ -277,8 +322,27 @@ func (s State) MarshalBinary() ([]byte, error) {
 		b = binary.AppendVarint(b, int64(mm.TunedSpan))
 		b = appendFloat(b, mm.RaiseLoss)
 		b = appendFloat(b, mm.HoldLoss)
+		if version >= 5 {
+			b = appendSlots(b, &mm.Slots)
+		}
 	}
-	return b, nil
+	return b
+}
+
+// appendSlots appends a model's scores by the time of day: 0 when no slot
+// has one, else TimeOfDaySlots and each slot's count (a uvarint) and
+// forecast and persistence losses (float32, little-endian).
+func appendSlots(b []byte, sl *SlotScores) []byte {
+	if sl.empty() {
+		return append(b, 0)
+	}
+	b = append(b, TimeOfDaySlots)
+	for i := range TimeOfDaySlots {
+		b = binary.AppendUvarint(b, uint64(sl.Scored[i]))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(sl.Forecast[i]))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(sl.Naive[i]))
+	}
+	return b
 }
 
 // UnmarshalBinary decodes what MarshalBinary produced, in this version or
@@ -363,6 +427,9 @@ func (s *State) UnmarshalBinary(b []byte) error {
 					d.err = fmt.Errorf("model %d: raise or hold loss not a finite non-negative number", i)
 				}
 			}
+			if version >= 5 {
+				d.slots(&mm.Slots, i)
+			}
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {
@@ -373,6 +440,30 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	}
 	*s = out
 	return nil
+}
+
+// slots decodes model i's scores by the time of day (appendSlots): a
+// count of 0 or TimeOfDaySlots, each slot's count at most 65,535 and its
+// losses finite and non-negative.
+func (d *decoder) slots(sl *SlotScores, i int) {
+	switch n := d.byte(); {
+	case d.err != nil || n == 0:
+		return
+	case n != TimeOfDaySlots:
+		d.err = fmt.Errorf("model %d: %d time-of-day slots, want 0 or %d", i, n, TimeOfDaySlots)
+		return
+	}
+	for k := range TimeOfDaySlots {
+		n, f, e := d.uvarint(), d.float32(), d.float32()
+		if d.err != nil {
+			return
+		}
+		if n > maxSlotScored || !(f >= 0 && e >= 0) || math.IsInf(float64(f), 1) || math.IsInf(float64(e), 1) {
+			d.err = fmt.Errorf("model %d: time-of-day slot %d: count above %d or a loss not a finite non-negative number", i, k, maxSlotScored)
+			return
+		}
+		sl.Scored[k], sl.Forecast[k], sl.Naive[k] = uint32(n), f, e
+	}
 }
 
 func appendFloat(b []byte, f float64) []byte {
@@ -431,6 +522,19 @@ func (d *decoder) float() float64 {
 	}
 	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
 	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) float32() float32 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 4 {
+		d.err = errShort
+		return 0
+	}
+	v := math.Float32frombits(binary.LittleEndian.Uint32(d.b))
+	d.b = d.b[4:]
 	return v
 }
 
