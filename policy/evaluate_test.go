@@ -429,6 +429,13 @@ func FuzzStateUnmarshal(f *testing.F) {
 	weekly.Models[0].Model.Week.Slots[5] = 1.5
 	b3, _ := weekly.MarshalBinary()
 	f.Add(b3)
+	// And with scores by the time of day (state version 5).
+	slots := full.Clone()
+	for i := range TimeOfDaySlots {
+		slots.Models[0].Slots.Scored[i], slots.Models[0].Slots.Forecast[i], slots.Models[0].Slots.Naive[i] = uint32(i*50), 1, float32(i)
+	}
+	b4, _ := slots.MarshalBinary()
+	f.Add(b4)
 	if raw, err := os.ReadFile("testdata/state-v1.hex"); err == nil {
 		if v1, err := hex.DecodeString(strings.TrimSpace(string(raw))); err == nil {
 			f.Add(v1)
