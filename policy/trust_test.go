@@ -275,3 +275,36 @@ func TestStateRefusesBadSlots(t *testing.T) {
 		})
 	}
 }
+
+// TestExplainTrustByTimeOfDay checks that a decision's reason says what
+// trusted or did not trust its forecast: the time-of-day skill appears
+// where it trusted a forecast the recent skill did not, and whenever the
+// forecast was not trusted and it is known.
+func TestExplainTrustByTimeOfDay(t *testing.T) {
+	p := basePolicy()
+	nan := math.NaN()
+	for _, c := range []struct {
+		name              string
+		skill, slot, gain float64
+		trusted           bool
+		want              string
+	}{
+		{"recent skill alone", 0.3, nan, nan, true, "(skill 0.30);"},
+		{"both skilled: the recent one said so", 0.3, 0.5, nan, true, "(skill 0.30);"},
+		{"trusted by the time of day", -0.4, 0.6, nan, true, "(skill -0.40, at this time of day 0.60);"},
+		{"trusted by the time of day, too few recent scores", nan, 0.6, nan, true, "(skill NaN, at this time of day 0.60);"},
+		{"neither", -0.4, -0.2, nan, false, "(not trusted: skill -0.40, at this time of day -0.20);"},
+		{"neither, the slot not known", -0.4, nan, nan, false, "(not trusted: skill -0.40);"},
+		{"the gain vetoed a time-of-day skill", -0.4, 0.6, -0.1, false, "(not trusted: skill -0.40, at this time of day 0.60, but its raises cost more capacity than they saved: gain -0.10);"},
+		{"too few scores", nan, nan, nan, false, "(not trusted yet: too few forecasts scored);"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := Decision{NumMetrics: 1}
+			d.Metrics[0] = MetricProposal{Value: 100, Reactive: 1, Forecast: 150, Predictive: 2, Upper: nan,
+				Skill: c.skill, SlotSkill: c.slot, RaiseGain: c.gain, Trusted: c.trusted}
+			if got := d.Explain(p); !strings.Contains(got, "forecast 150 proposes 2 "+c.want) {
+				t.Fatalf("reason %q, want it to contain %q", got, c.want)
+			}
+		})
+	}
+}
