@@ -191,9 +191,13 @@ type MetricProposal struct {
 	// the lead horizon; NaN until enough forecasts have been scored.
 	Skill float64
 	// SlotSkill is Skill over the earlier forecasts for the same time of
-	// day as this one (MetricModel.SlotSkill); NaN without a season or
-	// until that slot has two periods' worth of scores.
-	SlotSkill float64
+	// day as this one (MetricModel.SlotSkill); NaN without a season, until
+	// that slot has two periods' worth of scores, and where Skill alone
+	// trusted the forecast (it is not read then: it decides nothing).
+	// float32, as the losses it comes from: in the padding after the
+	// float64 fields, the proposal (eight to a Decision, which is copied
+	// and cleared at every evaluation) keeps its size.
+	SlotSkill float32
 	// RaiseGain is 1 − (the capacity loss of raising to the forecast where
 	// it exceeded persistence ÷ that of holding at persistence) at the lead
 	// horizon; NaN until enough forecasts have been scored or when holding
@@ -326,7 +330,7 @@ func (d *Decision) Explain(p Policy) string {
 			// when the gain vetoed.
 			skilled := m.Skill > 0 || m.SlotSkill > 0
 			tod := ""
-			if m.SlotSkill > 0 && !(m.Skill > 0) || !m.Trusted && isFinite(m.SlotSkill) {
+			if m.SlotSkill > 0 && !(m.Skill > 0) || !m.Trusted && isFinite(float64(m.SlotSkill)) {
 				tod = fmt.Sprintf(", at this time of day %.2f", m.SlotSkill)
 			}
 			switch {

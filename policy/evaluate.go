@@ -81,7 +81,8 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		m := &p.Metrics[i]
 		smp := in.Metrics[i]
 		mp := &d.Metrics[i]
-		mp.Forecast, mp.Skill, mp.SlotSkill, mp.Upper, mp.RaiseGain = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		mp.Forecast, mp.Skill, mp.Upper, mp.RaiseGain = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		mp.SlotSkill = float32(math.NaN())
 		mp.Value = smp.Value
 		fresh := smp.Present && isFinite(smp.Value) && at.sub(smp.Time) <= p.StaleAfter.D()
 		if !fresh {
@@ -147,9 +148,13 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			mp.Predictive = demandProposal(m, mp.Forecast, current, p.Tolerance)
 			mp.Season = mm.Model.Period
 			mp.Skill, mp.RaiseGain = mm.Skill(), mm.RaiseGain()
-			// The slot skill is read at the time the decided forecast is
-			// for (as guardSize works it out), the time it must be right at.
-			mp.SlotSkill = mm.SlotSkill(max(smp.Time.UnixNano()+int64(mm.Model.Step+lead), now.UnixNano()+int64(lead)), lead)
+			// The time-of-day skill is read at the time the decided
+			// forecast is for (as guardSize works it out), the time it must
+			// be right at, and only where it can decide: where the recent
+			// skill does not trust the forecast or the gain vetoes it.
+			if !(mp.Skill > 0) || mp.RaiseGain < 0 {
+				mp.SlotSkill = float32(mm.SlotSkill(max(smp.Time.UnixNano()+int64(mm.Model.Step+lead), now.UnixNano()+int64(lead)), lead))
+			}
 			// Trusted when the forecast beats persistence, lately or at
 			// this time of day on earlier days (see slotDays), and its
 			// raises above persistence have paid in capacity: the second

@@ -370,7 +370,7 @@ func stripNaN(d Decision) Decision {
 		if math.IsNaN(d.Metrics[i].RaiseGain) {
 			d.Metrics[i].RaiseGain = -1
 		}
-		if math.IsNaN(d.Metrics[i].SlotSkill) {
+		if math.IsNaN(float64(d.Metrics[i].SlotSkill)) {
 			d.Metrics[i].SlotSkill = -1
 		}
 	}
@@ -432,7 +432,7 @@ func FuzzStateUnmarshal(f *testing.F) {
 	// And with scores by the time of day (state version 5).
 	slots := full.Clone()
 	for i := range TimeOfDaySlots {
-		slots.Models[0].Slots.Scored[i], slots.Models[0].Slots.Forecast[i], slots.Models[0].Slots.Naive[i] = uint32(i*50), 1, float32(i)
+		slots.Models[0].Slots[i] = SlotScore{Forecast: 1, Naive: float32(i), Scored: uint32(i * 50)}
 	}
 	b4, _ := slots.MarshalBinary()
 	f.Add(b4)

@@ -65,44 +65,56 @@ const (
 	maxSlotScored = 1<<16 - 1
 )
 
-// slotOf returns the time-of-day slot of tn (Unix nanoseconds) in a
-// season of period, -1 without a season.
-func slotOf(tn int64, period time.Duration) int {
-	p := int64(period)
-	if p <= 0 {
+// slotOf returns the time-of-day slot of tn (Unix nanoseconds, not
+// before 1970) in the season c was worked out for, -1 without one.
+func (c *horizonCache) slotOf(tn int64) int {
+	switch {
+	case c.slotWidth <= 0 || tn < 0:
 		return -1
+	case c.slotExact: // one division, not two
+		return int((tn / c.slotWidth) % TimeOfDaySlots)
 	}
-	r := tn % p
-	if r < 0 {
-		r += p
-	}
-	return int(r/(p/TimeOfDaySlots)) % TimeOfDaySlots
+	return min(int(tn%int64(c.period)/c.slotWidth), TimeOfDaySlots-1)
 }
 
-// slotScoresPerPeriod is how many forecasts a slot scores in one period:
-// one per data step, or per lead/maxPending on data finer than that
-// (roomForForecast).
-func (mm *MetricModel) slotScoresPerPeriod(lead time.Duration) float64 {
-	every := max(mm.Model.Step, lead/maxPending)
+// slotRates works out what scoring by the time of day derives from the
+// model's season and step and the lead (the slot's width, the smallest
+// weight of a score and how many a slot needs before its skill speaks),
+// into c. A slot scores one forecast per data step, or per
+// lead/maxPending on data finer than that (roomForForecast).
+func (c *horizonCache) slotRates(period, step, lead time.Duration) {
+	c.period, c.slotWidth, c.slotExact = period, 0, false
+	if period < TimeOfDaySlots {
+		return
+	}
+	every := max(step, lead/maxPending)
 	if every <= 0 {
 		every = forecast.DefaultStep
 	}
-	return max(1, float64(mm.Model.Period)/TimeOfDaySlots/float64(every))
+	c.slotWidth = int64(period / TimeOfDaySlots)
+	c.slotExact = c.slotWidth*TimeOfDaySlots == int64(period)
+	perPeriod := max(1, float64(c.slotWidth)/float64(every))
+	c.slotFloor = float32(1 / (slotDays * perPeriod))
+	c.slotMin = uint32(min(math.Ceil(slotMinDays*perPeriod), maxSlotScored))
 }
 
 // scoreSlot adds one forecast's and persistence's asymmetric losses (ef,
-// en) to the slot of its target time at (see slotDays for the weights).
-func (mm *MetricModel) scoreSlot(at int64, ef, en float64, lead time.Duration) {
-	i := slotOf(at, mm.Model.Period)
+// en) to the slot of its target time at (see slotDays for the weights); c
+// is the model's derived values at the lead (derived).
+func (mm *MetricModel) scoreSlot(c *horizonCache, at int64, ef, en float64) {
+	i := c.slotOf(at)
 	if i < 0 {
 		return
 	}
-	sl := &mm.Slots
-	n := int(sl.Scored[i]) + 1
-	w := float32(max(1/float64(n), 1/(slotDays*mm.slotScoresPerPeriod(lead))))
-	sl.Forecast[i] += w * (float32(ef) - sl.Forecast[i])
-	sl.Naive[i] += w * (float32(en) - sl.Naive[i])
-	sl.Scored[i] = uint32(min(n, maxSlotScored))
+	sl := &mm.Slots[i]
+	n := sl.Scored + 1
+	w := c.slotFloor
+	if float32(n)*w < 1 { // 1/n is the larger weight: a running mean
+		w = 1 / float32(n)
+	}
+	sl.Forecast += w * (float32(ef) - sl.Forecast)
+	sl.Naive += w * (float32(en) - sl.Naive)
+	sl.Scored = min(n, maxSlotScored)
 }
 
 // SlotSkill is 1 − the forecast's mean asymmetric loss ÷ persistence's in
@@ -110,15 +122,16 @@ func (mm *MetricModel) scoreSlot(at int64, ef, en float64, lead time.Duration) {
 // slot on earlier periods; NaN without a season or until the slot has
 // slotMinDays periods' worth of scores at lead.
 func (mm *MetricModel) SlotSkill(t int64, lead time.Duration) float64 {
-	i := slotOf(t, mm.Model.Period)
+	c := mm.derived(lead)
+	i := c.slotOf(t)
 	if i < 0 {
 		return math.NaN()
 	}
-	sl := &mm.Slots
-	if float64(sl.Scored[i]) < slotMinDays*mm.slotScoresPerPeriod(lead) || !(sl.Naive[i] > 0) {
+	sl := &mm.Slots[i]
+	if sl.Scored < c.slotMin || !(sl.Naive > 0) {
 		return math.NaN()
 	}
-	return 1 - float64(sl.Forecast[i])/float64(sl.Naive[i])
+	return 1 - float64(sl.Forecast)/float64(sl.Naive)
 }
 
 // observe scores the pending forecasts whose target time the new
@@ -141,6 +154,7 @@ func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
 // returns the in-sample residual, with false while the model has seen too
 // few observations to forecast.
 func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid float64, ok bool) {
+	c := mm.derived(lead) // observing changes none of what it derives from
 	done := 0
 	for done < len(mm.Pending) && mm.Pending[done].At <= tn {
 		pf := mm.Pending[done]
@@ -165,7 +179,7 @@ func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid floa
 			mm.HoldLoss += skillWeight * (hold - mm.HoldLoss)
 		}
 		mm.Scored = min(mm.Scored+1, maxScored)
-		mm.scoreSlot(pf.At, ef, en, lead)
+		mm.scoreSlot(c, pf.At, ef, en)
 		done++
 	}
 	if done > 0 {
@@ -175,9 +189,8 @@ func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid floa
 	if mm.Model.Count < minForecastObservations {
 		return 0, false
 	}
-	scored, _ := mm.horizonsFor(lead)
 	resid = y - fitted
-	f := mm.Model.ForecastAhead(scored) + mm.Persist*resid
+	f := mm.Model.ForecastAhead(c.scored) + mm.Persist*resid
 	at := tn + int64(lead)
 	if lead > 0 && isFinite(f) && roomForForecast(len(mm.Pending), at, mm.Pending, lead) {
 		mm.Pending = append(mm.Pending, PendingForecast{At: at, Forecast: f, Naive: y})
@@ -187,15 +200,24 @@ func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid floa
 
 // horizonsFor returns the horizons of the scored forecast (the lead) and of
 // the decided one (the data step plus the lead) for the model's step and
-// damping, worked out once and kept until one of those changes, so that the
-// forecasts made on every sample need no math.Exp.
+// damping, worked out once and kept until one of those changes (derived),
+// so that the forecasts made on every sample need no math.Exp.
 func (mm *MetricModel) horizonsFor(lead time.Duration) (scored, decided forecast.Horizon) {
+	c := mm.derived(lead)
+	return c.scored, c.decided
+}
+
+// derived returns the model's derived values for lead (horizonCache),
+// working them out again when the model's step, season or damping or the
+// lead changed.
+func (mm *MetricModel) derived(lead time.Duration) *horizonCache {
 	c := &mm.horizons
-	if !c.ok || c.step != mm.Model.Step || c.lead != lead || c.phi != mm.Params.Phi {
+	if !c.ok || c.step != mm.Model.Step || c.lead != lead || c.phi != mm.Params.Phi || c.period != mm.Model.Period {
 		*c = horizonCache{step: mm.Model.Step, lead: lead, phi: mm.Params.Phi, ok: true,
 			scored: mm.Model.Horizon(lead, mm.Params), decided: mm.Model.Horizon(mm.Model.Step+lead, mm.Params)}
+		c.slotRates(mm.Model.Period, mm.Model.Step, lead)
 	}
-	return c.scored, c.decided
+	return c
 }
 
 // roomForForecast reports whether a forecast for at joins the n in flight:

@@ -112,45 +112,60 @@ type MetricModel struct {
 	// bursty series a smoothed forecast sits above the troughs, scores well
 	// against persistence, and still buys idle capacity at every trough.
 	RaiseLoss, HoldLoss float64
-	// Slots score the forecasts by the time of day they were for: per slot
-	// of the model's season, as ErrForecast and ErrNaive do over the
-	// recent ones (see SlotSkill). Empty without a season.
-	Slots SlotScores
 
 	// horizons caches derived forecast horizons; never encoded.
 	horizons horizonCache
+
+	// Slots score the forecasts by the time of day they were for: per slot
+	// of the model's season, as ErrForecast and ErrNaive do over the
+	// recent ones (see SlotSkill). Empty without a season. Last, so that
+	// the fields every evaluation reads stay together.
+	Slots SlotScores
 }
 
-// horizonCache holds the horizons horizonsFor works out, with the step,
-// lead and damping they were worked out for. It is derived state: a decoded
-// or cloned model rebuilds or copies it and forecasts exactly the same.
+// horizonCache holds the horizons horizonsFor works out, and what scoring
+// by the time of day derives (slotRates), with the step, lead, damping and
+// season they were worked out for. It is derived state: a decoded or
+// cloned model rebuilds or copies it and forecasts exactly the same.
 type horizonCache struct {
-	step, lead      time.Duration
-	phi             float64
-	ok              bool
-	scored, decided forecast.Horizon
+	step, lead, period time.Duration
+	phi                float64
+	ok                 bool
+	scored, decided    forecast.Horizon
+	// slotWidth is the width of a time-of-day slot (0 without a season),
+	// and slotExact whether TimeOfDaySlots of them make the period.
+	slotWidth int64
+	slotExact bool
+	// slotFloor is the smallest weight of a slot's score, and slotMin the
+	// scores a slot needs before its skill speaks.
+	slotFloor float32
+	slotMin   uint32
 }
 
 // TimeOfDaySlots is how many slots a season's period is divided into for
 // scoring forecasts by the time of day: hours of a daily season.
 const TimeOfDaySlots = 24
 
-// SlotScores are a model's forecast scores per time-of-day slot: for each
-// slot of the season, weighted means over the forecasts for that slot on
-// earlier periods of the asymmetric loss of the forecast and of
-// persistence, and how many forecasts were scored there. float32, as the
-// weekly adjustment's slots: a skill needs no more digits, and the state
-// of 10,000 two-metric policies is replicated.
-type SlotScores struct {
+// SlotScores are a model's forecast scores per time-of-day slot of its
+// season. A slot's three numbers sit together, so scoring one touches one
+// cache line.
+type SlotScores [TimeOfDaySlots]SlotScore
+
+// SlotScore is one time-of-day slot's score: weighted means over the
+// forecasts for that slot on earlier periods of the asymmetric loss of the
+// forecast and of persistence, and how many forecasts were scored there.
+// float32, as the weekly adjustment's slots: a skill needs no more digits,
+// and the state of 10,000 two-metric policies is replicated.
+type SlotScore struct {
 	// Forecast and Naive are the forecast's and persistence's weighted
-	// mean asymmetric losses per slot.
-	Forecast, Naive [TimeOfDaySlots]float32
-	// Scored counts the forecasts scored per slot, capped at 65,535.
-	Scored [TimeOfDaySlots]uint32
+	// mean asymmetric losses.
+	Forecast, Naive float32
+	// Scored counts the forecasts scored, capped at 65,535.
+	Scored uint32
 }
 
 // empty reports whether no slot has a score.
-func (s *SlotScores) empty() bool { return s.Scored == [TimeOfDaySlots]uint32{} }
+func (s *SlotScores) empty() bool { return *s == SlotScores{} }
 
 // PendingForecast is a forecast waiting for its outcome.
 type PendingForecast struct {
@@ -338,9 +353,9 @@ func appendSlots(b []byte, sl *SlotScores) []byte {
 	}
 	b = append(b, TimeOfDaySlots)
 	for i := range TimeOfDaySlots {
-		b = binary.AppendUvarint(b, uint64(sl.Scored[i]))
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(sl.Forecast[i]))
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(sl.Naive[i]))
+		b = binary.AppendUvarint(b, uint64(sl[i].Scored))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(sl[i].Forecast))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(sl[i].Naive))
 	}
 	return b
 }
@@ -462,7 +477,7 @@ func (d *decoder) slots(sl *SlotScores, i int) {
 			d.err = fmt.Errorf("model %d: time-of-day slot %d: count above %d or a loss not a finite non-negative number", i, k, maxSlotScored)
 			return
 		}
-		sl.Scored[k], sl.Forecast[k], sl.Naive[k] = uint32(n), f, e
+		sl[k] = SlotScore{Forecast: f, Naive: e, Scored: uint32(n)}
 	}
 }
 

@@ -122,7 +122,7 @@ func TestSlotSkill(t *testing.T) {
 	// ef and persistence's en.
 	score := func(mm *MetricModel, d int, ef, en float64) {
 		for k := range 60 {
-			mm.scoreSlot(int64(d)*day+8*hour+int64(k)*int64(time.Minute), ef, en, lead)
+			mm.scoreSlot(mm.derived(lead), int64(d)*day+8*hour+int64(k)*int64(time.Minute), ef, en)
 		}
 	}
 	at8 := 9*day + 8*hour + 30*int64(time.Minute)
@@ -175,9 +175,9 @@ func slotState(t *testing.T, scored bool) (State, []byte) {
 	if scored {
 		sl := &s.Models[0].Slots
 		for i := range TimeOfDaySlots {
-			sl.Scored[i], sl.Forecast[i], sl.Naive[i] = uint32(100*i), float32(i)/3, 2
+			sl[i] = SlotScore{Forecast: float32(i) / 3, Naive: 2, Scored: uint32(100 * i)}
 		}
-		sl.Scored[3] = maxSlotScored
+		sl[3].Scored = maxSlotScored
 	}
 	return s, b
 }
@@ -301,7 +301,7 @@ func TestExplainTrustByTimeOfDay(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			d := Decision{NumMetrics: 1}
 			d.Metrics[0] = MetricProposal{Value: 100, Reactive: 1, Forecast: 150, Predictive: 2, Upper: nan,
-				Skill: c.skill, SlotSkill: c.slot, RaiseGain: c.gain, Trusted: c.trusted}
+				Skill: c.skill, SlotSkill: float32(c.slot), RaiseGain: c.gain, Trusted: c.trusted}
 			if got := d.Explain(p); !strings.Contains(got, "forecast 150 proposes 2 "+c.want) {
 				t.Fatalf("reason %q, want it to contain %q", got, c.want)
 			}
