@@ -190,19 +190,19 @@ type MetricProposal struct {
 	// Skill is 1 − (the forecast's mean asymmetric loss ÷ persistence's) at
 	// the lead horizon; NaN until enough forecasts have been scored.
 	Skill float64
-	// SlotSkill is Skill over the earlier forecasts for the same time of
-	// day as this one (MetricModel.SlotSkill); NaN without a season, until
-	// that slot has two periods' worth of scores, and where Skill alone
-	// trusted the forecast (it is not read then: it decides nothing).
-	// float32, as the losses it comes from: in the padding after the
-	// float64 fields, the proposal (eight to a Decision, which is copied
-	// and cleared at every evaluation) keeps its size.
-	SlotSkill float32
 	// RaiseGain is 1 − (the capacity loss of raising to the forecast where
 	// it exceeded persistence ÷ that of holding at persistence) at the lead
 	// horizon; NaN until enough forecasts have been scored or when holding
 	// lost nothing.
 	RaiseGain float64
+	// SlotSkill is Skill over the earlier forecasts for the same time of
+	// day as this one (MetricModel.SlotSkill); NaN without a season, until
+	// that slot has two periods' worth of scores, and where Skill alone
+	// trusted the forecast (it is not read then: it decides nothing).
+	// float32, as the losses it comes from: in the padding before the
+	// flags, the proposal (eight to a Decision, which is copied and
+	// cleared at every evaluation) keeps its size.
+	SlotSkill float32
 	// The flags sit together so that a Decision, copied on every
 	// evaluation, stays small.
 
