@@ -432,7 +432,9 @@ func (l *loop) lastEvaluation(id string) time.Time {
 }
 
 // forgetDeleted drops what this term remembers of policies that no longer
-// exist, including their freshness metrics.
+// exist, including their freshness metrics, the in-doubt intents they were
+// held by and their pending wake-ups (a long term would otherwise keep them
+// until it ends).
 func (l *loop) forgetDeleted(policies []scheduled) {
 	live := make(map[string]bool, len(policies))
 	for _, p := range policies {
@@ -446,6 +448,17 @@ func (l *loop) forgetDeleted(policies []scheduled) {
 			delete(l.latest, id)
 			delete(l.holding, id)
 			l.n.metrics.forgetInputs(id)
+		}
+	}
+	for id := range l.held {
+		if !live[id] {
+			delete(l.held, id)
+		}
+	}
+	for id, w := range l.wakes {
+		if !live[id] {
+			w.timer.Stop()
+			delete(l.wakes, id)
 		}
 	}
 }
@@ -871,6 +884,11 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		if check.pacingOnly {
 			s.Models = nil
 		} else if n.cfg.writeVersion() < store.VersionWeekly {
+			// The models are the policy package's own bytes, which the
+			// entry version does not shape. The record needs no such
+			// step: store encodes it field by field and leaves out what
+			// the version written has no place for (each metric's
+			// weekly part before store.VersionWeeklyPart).
 			s.Models = withoutWeeks(s.Models)
 		}
 		b, err := s.MarshalBinary()

@@ -89,7 +89,7 @@ func TestPolicySchedule(t *testing.T) {
 // TestForDue checks which policies a tick dispatches: those whose last
 // evaluation is at least their interval old, earliest due first (or all
 // in id order, when forced); and that a policy deleted since the last tick is dispatched no
-// more and forgotten by the term.
+// more and forgotten by the term (with any in-doubt intent it was held by).
 func TestForDue(t *testing.T) {
 	now := time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)
 	cases := []struct {
@@ -117,9 +117,11 @@ func TestForDue(t *testing.T) {
 				t.Fatal(err)
 			}
 			n.metrics = m
-			l := &loop{n: n, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{}}
+			l := &loop{n: n, busy: map[string]bool{}, last: map[string]time.Time{}, held: map[string]uint64{}, wakes: map[string]wake{}}
 			for id, age := range tc.last {
 				l.last[id] = now.Add(-age)
+				l.held[id] = 7 // each was held by an in-doubt intent this term, with a wake-up at its settle time
+				l.wakes[id] = wake{intent: 7, timer: time.AfterFunc(time.Hour, func() {})}
 			}
 			l.forDue(context.Background(), now.Add(-time.Hour), false, func(string) {}) // an earlier tick lists the set
 			if tc.deleted != "" {
@@ -132,6 +134,21 @@ func TestForDue(t *testing.T) {
 			}
 			if _, kept := l.last[tc.deleted]; tc.deleted != "" && kept {
 				t.Errorf("the term still remembers deleted policy %q", tc.deleted)
+			}
+			if _, kept := l.held[tc.deleted]; tc.deleted != "" && kept {
+				t.Errorf("the term still remembers the in-doubt intent of deleted policy %q", tc.deleted)
+			}
+			for id := range tc.last {
+				if _, kept := l.held[id]; !kept && id != tc.deleted {
+					t.Errorf("the term forgot the in-doubt intent of live policy %q", id)
+				}
+				_, woken := l.wakes[id]
+				if woken == (id == tc.deleted) {
+					t.Errorf("policy %q (deleted %v) has a pending wake-up: %v", id, id == tc.deleted, woken)
+				}
+			}
+			for _, w := range l.wakes {
+				w.timer.Stop()
 			}
 		})
 	}

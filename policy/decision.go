@@ -185,6 +185,12 @@ type MetricProposal struct {
 	// 1.645 standard deviations of the recent lead-ahead error); NaN until
 	// enough forecasts are scored.
 	Upper float64
+	// Weekly is what the weekly adjustment (forecast.Week) added to
+	// Forecast, in its units (negative when it lowered it): Forecast minus
+	// the same model's forecast without the adjustment. NaN when the
+	// adjustment did not act for this forecast (no forecast, no daily
+	// season, or an adjustment still learning or failing its test).
+	Weekly float64
 	// Season is the seasonal period the forecast used; 0 for none.
 	Season time.Duration
 	// Skill is 1 − (the forecast's mean asymmetric loss ÷ persistence's) at
@@ -321,7 +327,11 @@ func (d *Decision) Explain(p Policy) string {
 			b.WriteString(" (within tolerance)")
 		}
 		if !math.IsNaN(m.Forecast) {
-			fmt.Fprintf(&b, ", forecast %.4g proposes %d", m.Forecast, m.Predictive)
+			fmt.Fprintf(&b, ", forecast %.4g", m.Forecast)
+			if !math.IsNaN(m.Weekly) {
+				fmt.Fprintf(&b, " (weekly %+.4g)", m.Weekly)
+			}
+			fmt.Fprintf(&b, " proposes %d", m.Predictive)
 			if !math.IsNaN(m.Upper) {
 				fmt.Fprintf(&b, " (upper bound %.4g)", m.Upper)
 			}
@@ -399,6 +409,7 @@ type MetricRecord struct {
 	Forecast        *float64 `json:"forecast,omitempty"`
 	Predictive      int      `json:"predictive,omitempty"`
 	Upper           *float64 `json:"forecast_upper,omitempty"`
+	Weekly          *float64 `json:"weekly,omitempty"` // absent when the weekly adjustment did not act
 	Season          Duration `json:"season,omitempty"`
 	Skill           *float64 `json:"skill,omitempty"`
 	Trusted         bool     `json:"trusted,omitempty"`
@@ -430,6 +441,10 @@ func (d *Decision) Record(p Policy) Record {
 		if isFinite(m.Upper) {
 			u := m.Upper
 			mr.Upper = &u
+		}
+		if isFinite(m.Weekly) {
+			w := m.Weekly
+			mr.Weekly = &w
 		}
 		if isFinite(m.Skill) {
 			sk := m.Skill

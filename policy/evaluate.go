@@ -81,7 +81,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		m := &p.Metrics[i]
 		smp := in.Metrics[i]
 		mp := &d.Metrics[i]
-		mp.Forecast, mp.Skill, mp.Upper, mp.RaiseGain = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		mp.Forecast, mp.Skill, mp.Upper, mp.RaiseGain, mp.Weekly = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		mp.SlotSkill = float32(math.NaN())
 		mp.Value = smp.Value
 		fresh := smp.Present && isFinite(smp.Value) && at.sub(smp.Time) <= p.StaleAfter.D()
@@ -127,6 +127,19 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		if !observed || mm.Model.Count < minForecastObservations {
 			continue
 		}
+		// An overdue sample, older than two data steps plus stale_after
+		// (the source has stopped, not merely paused between samples or
+		// missed one), forecasts nothing: its skill was measured a lead
+		// ahead of fresh samples, not hours into an outage, and with
+		// scale-in barred on stale data every forecast rise while blind
+		// would ratchet the group up to the day's peak and hold it there (a
+		// 30-hour hole in app_cpu cost 6.5 % more instance-hours than
+		// prediction off; one step instead of two also stopped forecasts
+		// across single missed samples, BENCHMARKS.md issue 9 "missing
+		// rows"). The metric then holds, as stale data does (rule 3).
+		if at.afterSum(0, smp.Time, 2*mm.Model.Step+p.StaleAfter.D()) {
+			continue
+		}
 		// What is decided on one sample must last until a decision on the
 		// next one can take effect: forecast for the sample's time plus the
 		// data step plus the lead (never less than now+lead). Between two
@@ -145,6 +158,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		}
 		if isFinite(f) {
 			mp.Forecast = max(f, 0)
+			if mm.Model.Week.Active() { // the common case, inline: none acting
+				mp.Weekly = weeklyPart(mm, smp.Time, &at, lead, f)
+			}
 			mp.Predictive = demandProposal(m, mp.Forecast, current, p.Tolerance)
 			mp.Season = mm.Model.Period
 			mp.Skill, mp.RaiseGain = mm.Skill(), mm.RaiseGain()
@@ -582,4 +598,40 @@ func lowerLimit(ms MaxStep, changes []Change, current int, now time.Time) (int, 
 	start := periodStart(changes, current, now, ms.Period.D())
 	step, ok := allowedStep(ms, start, false)
 	return start - step, ok
+}
+
+// weeklyPart is what the weekly adjustment added to the decided forecast
+// max(f, 0), made on the observation at observedAt: that forecast minus the
+// same model's without the adjustment, which learns alike (forecast.Week
+// never feeds back into the model). The decided forecast is for the
+// observation's time plus the data step plus the lead, or for at plus the
+// lead when that is later (Evaluate's switch); its anchoring takes back
+// Persist's share of the adjustment at the observation's time, as it does
+// of the model's whole value there. NaN when the adjustment did not act.
+func weeklyPart(mm *MetricModel, observedAt time.Time, at *instant, lead time.Duration, f float64) float64 {
+	from, acting := mm.Model.Weekly(observedAt)
+	if !acting {
+		return math.NaN()
+	}
+	step := mm.Model.Step + lead
+	target := observedAt.Add(step)
+	if at.afterSum(lead, observedAt, step) {
+		target = at.t.Add(lead)
+	}
+	to, _ := mm.Model.Weekly(target)
+	return clampedPart(f, to-mm.Persist*from)
+}
+
+// clampedPart is what part of f adds to max(f, 0): max(f, 0) minus
+// max(f-part, 0), so a part that a forecast below zero would have lost in
+// the clamp is not reported as added.
+func clampedPart(f, part float64) float64 {
+	switch without := f - part; {
+	case without >= 0 && f >= 0:
+		return part
+	case without >= 0:
+		return -without
+	default:
+		return max(f, 0)
+	}
 }

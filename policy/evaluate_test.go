@@ -255,6 +255,42 @@ func TestEvaluatePredictive(t *testing.T) {
 	}
 }
 
+// TestOverdueSampleForecastsNothing: a trusted forecast may grow the group
+// from a sample that is stale but not overdue (between samples of a trace
+// coarser than stale_after), and not from one older than two data steps
+// plus stale_after: the source has stopped, and every rise forecast while
+// blind would ratchet the group up, with scale-in barred on stale data.
+func TestOverdueSampleForecastsNothing(t *testing.T) {
+	p := basePolicy()
+	p.EvaluationInterval = Duration(time.Minute) // the cadence rampState feeds: the model's step
+	p.StaleAfter = Duration(2 * time.Minute)
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(5 * time.Minute), History: Duration(24 * time.Hour)}
+	s := rampState(t, p, 60)
+	last := t0.Add(59 * time.Minute) // rampState's last sample: 2180, 22 instances' worth
+	for _, tc := range []struct {
+		name     string
+		age      time.Duration
+		wantGrow bool
+	}{
+		{"between samples", time.Minute, true},
+		{"stale, not overdue", 4 * time.Minute, true},
+		{"overdue", 4*time.Minute + time.Second, false},
+		{"an outage", 6 * time.Hour, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Inputs{Current: 22, Ready: 22}
+			in.Metrics[0] = Sample{Time: last, Value: 2180, Present: true}
+			d := Evaluate(p, in, s.Clone(), last.Add(tc.age))
+			if grew := d.Desired > 22; grew != tc.wantGrow || d.UsedForecast != tc.wantGrow {
+				t.Fatalf("desired %d, used the forecast %v (forecast %.0f); want growth %v (%s)", d.Desired, d.UsedForecast, d.Metrics[0].Forecast, tc.wantGrow, d.Explain(p))
+			}
+			if !tc.wantGrow && (!math.IsNaN(d.Metrics[0].Forecast) || d.Bound != LimitStaleData) {
+				t.Fatalf("forecast %v, bound %v: an overdue sample should forecast nothing and hold on stale data", d.Metrics[0].Forecast, d.Bound)
+			}
+		})
+	}
+}
+
 // TestUnskilledForecastDoesNotAct feeds noise around a flat level: the
 // forecast cannot beat persistence, so it is recorded but never acts.
 func TestUnskilledForecastDoesNotAct(t *testing.T) {
@@ -372,6 +408,9 @@ func stripNaN(d Decision) Decision {
 		}
 		if math.IsNaN(float64(d.Metrics[i].SlotSkill)) {
 			d.Metrics[i].SlotSkill = -1
+		}
+		if math.IsNaN(d.Metrics[i].Weekly) {
+			d.Metrics[i].Weekly = -1
 		}
 	}
 	return d

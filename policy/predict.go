@@ -13,6 +13,19 @@ import (
 // weekly cycle does not appear or vanish within an hour.
 const seasonRecheck = time.Hour
 
+// rejectedSeasonRecheck is how long a trend-only model that the backtest
+// chose over the detected season stands before the backtest weighs that
+// season again (a retune that falls due, or a change in what detection
+// finds, rebuilds sooner). Detection and the backtest ask different
+// questions (is there a cycle? does modelling it forecast better at the
+// lead?) and on noisy series such as tweet volumes they disagree for weeks;
+// rebuilding at every hourly check then replays the whole history each hour,
+// half of such a replay's CPU, for a verdict that an hour's new samples
+// rarely change. A quarter of a day keeps the fresh backtest scores a
+// rebuild brings (measured from 3 to 12 hours alike; a whole day lost
+// quality: BENCHMARKS.md, issue 9 "rebuilds").
+const rejectedSeasonRecheck = 6 * seasonRecheck
+
 // minForecastObservations is how many observations a model needs before its
 // forecast is trusted: level and trend need at least two, and a third keeps a
 // single noisy pair from setting the trend.
@@ -375,6 +388,11 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 		detected, _ := forecast.DetectSeason(hist.Values, hist.Step, forecast.DefaultCandidates())
 		if detected == mm.Model.Period && mm.Model.Count > 0 && !retune {
 			return Window{} // same season as before: keep the running model
+		}
+		if detected > 0 && mm.Model.Period == 0 && mm.Model.Count > 0 && !retune && at.sub(mm.TunedAt) < rejectedSeasonRecheck {
+			// The backtest chose no season over a detected one not long
+			// ago: let that verdict stand (rejectedSeasonRecheck).
+			return Window{}
 		}
 		candidates = [2]time.Duration{detected, 0}
 		if detected == 0 {

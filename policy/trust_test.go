@@ -301,7 +301,7 @@ func TestExplainTrustByTimeOfDay(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			d := Decision{NumMetrics: 1}
 			d.Metrics[0] = MetricProposal{Value: 100, Reactive: 1, Forecast: 150, Predictive: 2, Upper: nan,
-				Skill: c.skill, SlotSkill: float32(c.slot), RaiseGain: c.gain, Trusted: c.trusted}
+				Skill: c.skill, SlotSkill: float32(c.slot), RaiseGain: c.gain, Weekly: nan, Trusted: c.trusted}
 			if got := d.Explain(p); !strings.Contains(got, "forecast 150 proposes 2 "+c.want) {
 				t.Fatalf("reason %q, want it to contain %q", got, c.want)
 			}

@@ -18,8 +18,11 @@ import (
 type Decisions struct{ recs [][]byte }
 
 // recordVersion is the entry version whose decision encoding Decisions
-// keeps; versions 6 and 7 encode decisions alike.
-const recordVersion = VersionBudget
+// keeps: the newest, VersionWeeklyPart, which holds each metric's weekly
+// part (versions 6 to 10 encode decisions alike, without it). Records read
+// from an older snapshot are encoded again in it; a snapshot of an older
+// version decodes them and writes them in its own.
+const recordVersion = VersionWeeklyPart
 
 // DecisionsOf returns the history of the records given, oldest first.
 func DecisionsOf(records []policy.Record) Decisions {

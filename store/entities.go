@@ -224,8 +224,9 @@ func (d *dec) optFloat() *float64 {
 
 // decision writes a decision record. Versions before VersionDecisions
 // get priorRecord's form of it: the fields they know, in their order;
-// versions before VersionGroupAge leave out its group age, and those
-// before VersionBudget write a budget bound as bounds.
+// versions before VersionGroupAge leave out its group age, those
+// before VersionBudget write a budget bound as bounds, and those before
+// VersionWeeklyPart leave out each metric's weekly part.
 func (e *enc) decision(r policy.Record) {
 	full := e.v >= VersionDecisions
 	if !full {
@@ -270,6 +271,9 @@ func (e *enc) decision(r policy.Record) {
 		if full {
 			e.optFloat(m.Upper)
 		}
+		if e.v >= VersionWeeklyPart {
+			e.optFloat(m.Weekly)
+		}
 	}
 }
 
@@ -294,7 +298,7 @@ func priorRecord(r policy.Record) policy.Record {
 	if r.Metrics != nil {
 		ms := make([]policy.MetricRecord, len(r.Metrics))
 		for i, m := range r.Metrics {
-			m.Upper = nil
+			m.Upper, m.Weekly = nil, nil
 			ms[i] = m
 		}
 		r.Metrics = ms
@@ -339,6 +343,9 @@ func (d *dec) decision() policy.Record {
 			Skill: d.optFloat(), Trusted: d.bool()}
 		if full {
 			m.Upper = d.optFloat()
+		}
+		if d.v >= VersionWeeklyPart {
+			m.Weekly = d.optFloat()
 		}
 		r.Metrics = append(r.Metrics, m)
 	}

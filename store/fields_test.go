@@ -193,8 +193,9 @@ func TestEncodingsKeepEveryField(t *testing.T) {
 // schedule and flapping bounds came after version 3): they get the bound
 // each is a form of, and the fields they do not hold are zero, whichever
 // older version is written, entry or snapshot. Version 4 holds all but
-// the group age version 5 added, and versions 1 to 5 know no budget bound
-// (version 6). The state is not changed.
+// the group age version 5 added, versions 1 to 5 know no budget bound
+// (version 6), and versions 1 to 10 hold no metric's weekly part (version
+// 11). The state is not changed.
 func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 	tests := []struct {
 		bound, want policy.Limit
@@ -206,7 +207,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		{policy.LimitBounds, policy.LimitBounds},
 	}
 	for _, tc := range tests {
-		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionHistoryStep} {
+		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionHistoryStep, VersionWeekly} {
 			t.Run(fmt.Sprintf("%s/version %d", tc.bound, v), func(t *testing.T) {
 				c := filled[Evaluated](t)
 				c.Record.Bound = tc.bound
@@ -217,6 +218,9 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 				want := sent
 				if v < VersionBudget && sent.Bound == policy.LimitBudget {
 					want.Bound = policy.LimitBounds
+				}
+				if v < VersionWeeklyPart {
+					want = withoutWeekly(t, want)
 				}
 				if v < VersionGroupAge {
 					if sent.GroupAge == 0 {
@@ -240,6 +244,31 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 			})
 		}
 	}
+	t.Run("version-10 snapshot", func(t *testing.T) {
+		s := New()
+		r := filled[policy.Record](t)
+		s.Policies["web"] = &Policy{Record: PolicyRecord{Policy: policy.Policy{ID: "web", Min: 1, Max: 9}, Version: 1}, Decisions: DecisionsOf([]policy.Record{r})}
+		for _, v := range []uint8{VersionWeekly, VersionWeeklyPart} {
+			var b bytes.Buffer
+			if err := s.WriteSnapshotVersion(&b, v); err != nil {
+				t.Fatal(err)
+			}
+			back, err := ReadSnapshot(&b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := r
+			if v < VersionWeeklyPart {
+				want = withoutWeekly(t, r)
+			}
+			if got := back.Policies["web"].Decisions.At(0); !reflect.DeepEqual(got, want) {
+				t.Fatalf("version %d: restored\n%+v\nwant\n%+v", v, got, want)
+			}
+		}
+		if s.Policies["web"].Decisions.At(0).Metrics[0].Weekly == nil {
+			t.Fatal("writing the snapshot changed the state")
+		}
+	})
 	snapshots := []struct {
 		name  string
 		write func(*State, io.Writer) error
@@ -260,7 +289,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := r
+		want := withoutWeekly(t, r)
 		want.GroupAge = 0
 		if got := back.Policies["web"].Decisions.At(0); !reflect.DeepEqual(got, want) {
 			t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
@@ -282,7 +311,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := r
+		want := withoutWeekly(t, r)
 		want.Bound = policy.LimitBounds
 		if got := back.Policies["web"].Decisions.At(0); !reflect.DeepEqual(got, want) {
 			t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
@@ -301,7 +330,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 			if err := tc.write(s, &b); err != nil {
 				t.Fatal(err)
 			}
-			if bytes.Contains(b.Bytes(), []byte(`"schedule"`)) || bytes.Contains(b.Bytes(), []byte(`forecast_upper`)) {
+			if bytes.Contains(b.Bytes(), []byte(`"schedule"`)) || bytes.Contains(b.Bytes(), []byte(`forecast_upper`)) || bytes.Contains(b.Bytes(), []byte(`"weekly"`)) {
 				t.Fatalf("the snapshot holds what its readers do not know: %s", b.Bytes())
 			}
 			back, err := ReadSnapshot(&b)
@@ -316,4 +345,19 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withoutWeekly is r as versions before VersionWeeklyPart hold it: each
+// metric without its weekly part (r, filled, has one), sharing nothing
+// with r.
+func withoutWeekly(t *testing.T, r policy.Record) policy.Record {
+	t.Helper()
+	r.Metrics = slices.Clone(r.Metrics)
+	for i := range r.Metrics {
+		if r.Metrics[i].Weekly == nil {
+			t.Fatal("the record has no weekly part to leave out")
+		}
+		r.Metrics[i].Weekly = nil
+	}
+	return r
 }

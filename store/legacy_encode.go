@@ -25,8 +25,10 @@ import (
 // to 6 cannot express at all, CmdEvaluations and Evaluated.Pacing, is
 // refused (ErrUnknownCommand): their writer commits each evaluation on
 // its own, with its whole state. Versions 1 to 7 leave out a policy's
-// history step (priorPolicy), and 1 to 8 a sample entry's precision
-// (Samples.Wide, Buckets.Wide: their entries are wide when read).
+// history step (priorPolicy), 1 to 8 a sample entry's precision
+// (Samples.Wide, Buckets.Wide: their entries are wide when read), and 1 to
+// 10 the weekly adjustment's part of a decision's forecasts
+// (policy.MetricRecord.Weekly).
 func EncodeVersion(c Command, v uint8) ([]byte, error) {
 	if v < VersionBatched && v >= VersionJSON {
 		if err := batchedOnly(c); err != nil {
@@ -34,7 +36,7 @@ func EncodeVersion(c Command, v uint8) ([]byte, error) {
 		}
 	}
 	switch v {
-	case VersionWeekly, VersionCompact, VersionHistoryStep, VersionBatched, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
+	case VersionWeeklyPart, VersionWeekly, VersionCompact, VersionHistoryStep, VersionBatched, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
 		return encodeBinary(c, v)
 	case VersionJSON:
 		body, err := json.Marshal(legacyCommand(c))

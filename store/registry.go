@@ -109,8 +109,17 @@ const (
 	// reads no version 10 refuses the entries and snapshots that may hold
 	// them. The bytes are otherwise version 9's.
 	VersionWeekly uint8 = 10
+	// VersionWeeklyPart is VersionWeekly whose decision records carry what
+	// the weekly adjustment added to each metric's forecast
+	// (policy.MetricRecord.Weekly), which versions 1 to 10 have no place
+	// for: written in those, it is left out (the reason text, a string,
+	// still shows it), so every node decodes the same record; read from
+	// those, it is absent. A server that reads no version 11 refuses the
+	// entries and snapshots that may hold it. The bytes are otherwise
+	// version 10's.
+	VersionWeeklyPart uint8 = 11
 	// CurrentVersion is the version Encode writes.
-	CurrentVersion = VersionWeekly
+	CurrentVersion = VersionWeeklyPart
 )
 
 // commandNames names every known type; a type missing here is unknown.

@@ -32,8 +32,10 @@ const (
 	// version-6 snapshots. 9 says of each window whether it is wide or
 	// compact (VersionCompact); versions 2 to 8 hold every window wide.
 	// 10's policy states may hold weekly adjustments (VersionWeekly), 9's
-	// do not; the bytes are otherwise 9's. Versions 2 to 9 are still read.
-	SnapshotVersion uint8 = VersionWeekly
+	// do not; the bytes are otherwise 9's. 11's decision records carry the
+	// weekly adjustment's part of each forecast (VersionWeeklyPart), 10's
+	// do not. Versions 2 to 10 are still read.
+	SnapshotVersion uint8 = VersionWeeklyPart
 	// snapshotUnfenced is the binary version whose intents have no fence.
 	snapshotUnfenced uint8 = 2
 	// maxRecord bounds one snapshot record (one policy with its windows is
@@ -63,7 +65,7 @@ func (s *State) WriteSnapshot(w io.Writer) error { return s.WriteSnapshotVersion
 // newer one: it leaves out what v has no place for, as EncodeVersion does
 // for entries (the intents' fence before 3, the decision fields of 4 with
 // their bounds mapped by priorRecord, the history step and sizes before
-// 8). Entry version 7's snapshot is version 6.
+// 8, the forecasts' weekly part before 11). Entry version 7's snapshot is version 6.
 func (s *State) WriteSnapshotVersion(w io.Writer, v uint8) error {
 	if v < snapshotUnfenced || v > SnapshotVersion {
 		return fmt.Errorf("%w: this node writes binary snapshot versions %d to %d, not %d", ErrUnknownSnapshot, snapshotUnfenced, SnapshotVersion, v)

@@ -199,6 +199,32 @@ func TestDecisionsShowCost(t *testing.T) {
 	}
 }
 
+// TestDecisionsShowWeekly: a decision whose forecast the weekly adjustment
+// moved shows it in the table's reason and as each metric's weekly in -o
+// json; a metric it did not act for has none.
+func TestDecisionsShowWeekly(t *testing.T) {
+	b, url := startAPI(t)
+	p := mustParse(t, "../../examples/policies/nyc-taxi.yaml")
+	if _, err := b.PutPolicy(context.Background(), p, ""); err != nil {
+		t.Fatal(err)
+	}
+	v, f, wk := 11893.0, 16442.4, 4142.9
+	b.AddDecisions("nyc-taxi", policy.Record{Time: time.Date(2014, 12, 6, 8, 30, 0, 0, time.UTC), Action: "scale-out", Current: 13, Desired: 17,
+		Forecast: true, Reason: "scale-out 13->17 forecast: passengers=1.189e+04 (target 1000) proposes 12, forecast 1.644e+04 (weekly +4143) proposes 17 (skill 0.71); recommended 17, desired 17",
+		Metrics: []policy.MetricRecord{{Name: "passengers", Value: &v, Reactive: 12, Forecast: &f, Weekly: &wk, Predictive: 17, Trusted: true}, {Name: "other", Stale: true}}})
+	if out := mustRun(t, "decisions", "nyc-taxi", "--addr", url); !strings.Contains(out, "forecast 1.644e+04 (weekly +4143) proposes 17") {
+		t.Fatalf("the table's reason does not show the weekly part:\n%s", out)
+	}
+	out := mustRun(t, "decisions", "nyc-taxi", "-o", "json", "--addr", url)
+	var dl api.DecisionList
+	if err := json.Unmarshal([]byte(out), &dl); err != nil || len(dl.Decisions) != 1 || len(dl.Decisions[0].Metrics) != 2 {
+		t.Fatalf("decisions -o json: %v\n%s", err, out)
+	}
+	if m := dl.Decisions[0].Metrics; m[0].Weekly == nil || *m[0].Weekly != wk || m[1].Weekly != nil || strings.Count(out, `"weekly"`) != 1 {
+		t.Fatalf("decisions -o json: weekly parts %v, %v:\n%s", m[0].Weekly, m[1].Weekly, out)
+	}
+}
+
 func TestDecisionsAndStatus(t *testing.T) {
 	b, url := startAPI(t)
 	p := mustParse(t, "../../examples/policies/app-cpu.yaml")

@@ -194,11 +194,12 @@ func TestScoreboardHeldOut(t *testing.T) {
 	for _, r := range h.Rows {
 		variants = append(variants, r.Variant)
 	}
-	if strings.Join(variants, " ") != "first-half second-half later-start later-start-2 load-x3 load-x5" ||
-		h.Rows[0].Forecast.Samples+h.Rows[1].Forecast.Samples != 4032 || h.Rows[4].Forecast.Samples != 4032 || h.Rows[5].Forecast.Samples != 4032 {
+	if strings.Join(variants, " ") != "first-half second-half later-start later-start-2 load-x3 load-x5 rows-dropped" ||
+		h.Rows[0].Forecast.Samples+h.Rows[1].Forecast.Samples != 4032 || h.Rows[4].Forecast.Samples != 4032 || h.Rows[5].Forecast.Samples != 4032 ||
+		h.Rows[6].Forecast.Samples < 3700 || h.Rows[6].Forecast.Samples > 3900 { // about one row in twenty dropped
 		t.Fatalf("variants %v, samples %+v", variants, h.Rows)
 	}
-	if last := h.Totals[len(h.Totals)-1]; last.Variant != "all" || last.Checks != 12 {
+	if last := h.Totals[len(h.Totals)-1]; last.Variant != "all" || last.Checks != 14 {
 		t.Fatalf("totals %+v", h.Totals)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -535,6 +536,38 @@ func (m *Model) CopyFrom(src *Model) {
 	}
 }
 
+// interpolateUnobserved gives each slot that no seeding value fell on
+// (weight 0) the value on the straight line between the nearest observed
+// slots before and after it, around the season's wrap. At the data's own
+// resolution a slot is one sample a day, so with one sample in twenty
+// missing, a few slots of a 1-minute daily season have no value on either
+// seeding day; left at 0 they put the whole distance between the level and
+// that minute's demand into its forecasts (a forecast at the daily mean in
+// the night), which the slot then unlearns a third of the way a day, and
+// the skill of every forecast meanwhile (BENCHMARKS.md, issue 9 "missing
+// rows"). At least one slot is observed.
+func interpolateUnobserved(season, weights []float64) {
+	n := len(season)
+	first := slices.IndexFunc(weights, func(w float64) bool { return w > 0 })
+	if first < 0 || n == 0 {
+		return
+	}
+	// Walk once around from the first observed slot: each run of
+	// unobserved slots lies between prev and the next observed one.
+	prev := first
+	for k := 1; k <= n; k++ {
+		i := (first + k) % n
+		if weights[i] <= 0 && k < n {
+			continue
+		}
+		gap := k - (prev-first+n)%n // slots from prev to i
+		for g := 1; g < gap; g++ {
+			season[(prev+g)%n] = season[prev] + (season[i]-season[prev])*float64(g)/float64(gap)
+		}
+		prev = i
+	}
+}
+
 // initSeason sets Level, Trend and Season from the first (up to two) full
 // seasons of values and anchors them one step before start; it leaves m
 // untouched when that history has no data. Every estimate is built to
@@ -590,13 +623,14 @@ func (m *Model) initSeason(values []float64, start time.Time, step time.Duration
 		return
 	}
 	// Additive components sum to zero, or the level absorbs the offset and
-	// the two drift against each other. A slot never observed stays 0.
+	// the two drift against each other.
 	level /= float64(filled)
 	for i := range m.Season {
 		if weights[i] > 0 {
 			m.Season[i] = sums[i] - level
 		}
 	}
+	interpolateUnobserved(m.Season, weights)
 	m.Trend = trend
 	m.Level = level - trend*step.Seconds()
 	m.LastUnixNano = startNs - int64(step)

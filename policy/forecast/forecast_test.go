@@ -318,6 +318,26 @@ func TestFit(t *testing.T) {
 			t.Errorf("Forecast = %.2f, want %.2f", got, want)
 		}
 	})
+	t.Run("a slot missing on every seeding day takes its neighbours' shape", func(t *testing.T) {
+		// The slots around the daily peak (a quarter of the day in) have no
+		// value on either of the two seeding days. Left at 0, their
+		// forecasts were the level, the daily mean, a full amplitude
+		// below the peak.
+		tr := synth(2*288, step, 0, dailySine)
+		for _, day := range []int{0, 288} {
+			for i := 70; i < 75; i++ {
+				tr.values[day+i] = math.NaN()
+			}
+		}
+		var m Model
+		Fit(&m, tr.values, tr.start, step, 24*time.Hour, p)
+		for i := 2*288 + 70; i < 2*288+75; i++ {
+			at := tr.at(i)
+			if got, want := m.Forecast(at, p), dailySine(at.Sub(t0).Seconds()); math.Abs(got-want) > 2 {
+				t.Errorf("Forecast at %v = %.2f, want %.2f", at.Sub(t0), got, want)
+			}
+		}
+	})
 	t.Run("all missing leaves no forecast", func(t *testing.T) {
 		var m Model
 		Fit(&m, []float64{math.NaN(), math.NaN(), math.NaN()}, t0, step, 24*time.Hour, p)
@@ -738,6 +758,32 @@ func TestSeedAbsorbIsFit(t *testing.T) {
 				}
 				if !reflect.DeepEqual(seed, pristine) {
 					t.Fatalf("alpha %v: absorbing into the copy changed the seed", alpha)
+				}
+			}
+		})
+	}
+}
+
+// TestInterpolateUnobserved: slots no seeding value fell on lie on the line
+// between their observed neighbours, around the season's wrap.
+func TestInterpolateUnobserved(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		season, weights []float64
+		want            []float64
+	}{
+		{"all observed: unchanged", []float64{1, 2, 3}, []float64{1, 1, 1}, []float64{1, 2, 3}},
+		{"a run inside", []float64{0, 0, 0, 6, 9}, []float64{1, 0, 0, 1, 1}, []float64{0, 2, 4, 6, 9}},
+		{"a run across the wrap", []float64{0, 4, 0, 0, 0}, []float64{0, 1, 0, 1, 0}, []float64{8.0 / 3, 4, 2, 0, 4.0 / 3}},
+		{"one observed slot fills the season", []float64{0, 5, 0, 0}, []float64{0, 0.5, 0, 0}, []float64{5, 5, 5, 5}},
+		{"none observed: unchanged", []float64{0, 0}, []float64{0, 0}, []float64{0, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := append([]float64(nil), tc.season...)
+			interpolateUnobserved(got, tc.weights)
+			for i := range got {
+				if math.Abs(got[i]-tc.want[i]) > 1e-12 {
+					t.Fatalf("got %v, want %v", got, tc.want)
 				}
 			}
 		})

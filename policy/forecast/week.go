@@ -251,6 +251,25 @@ func (w *Week) close(m float64) {
 	}
 }
 
+// Weekly returns the weekly adjustment's part of Forecast(t): the weekly
+// deviation at t less the part of it the level already holds (Week.Held),
+// in the unit of the observations; and whether the adjustment acts at all.
+// While it only learns (before it passed its test, after it failed it, or
+// on a model without a daily season) it returns 0 and false, and the
+// model's forecasts are exactly the daily model's. Forecast(t) minus it is
+// the same model's forecast without the adjustment, which never feeds back
+// into level, trend or season. A decision records it, so an operator can
+// tell how much the day of the week moved a forecast.
+func (m *Model) Weekly(t time.Time) (part float64, acting bool) {
+	// weekly's own test, spelled out there too: a shared helper would
+	// take weekly past the inliner's budget in seasonAt, which every
+	// forecast calls.
+	if !m.Week.active || m.Period != weekPeriod/7 {
+		return 0, false
+	}
+	return m.weekly(t.UnixNano()), true
+}
+
 // weekGamma is the weekly slots' smoothing per week: a third of the way to
 // each new week's leftover, so a slot reflects about the last three weeks
 // and one odd week (a holiday) moves it by a third.

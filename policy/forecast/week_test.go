@@ -233,3 +233,68 @@ func TestWeekLearnClosesHours(t *testing.T) {
 		t.Errorf("the hour before the epoch went to another slot: %v", neg.Slots[160:])
 	}
 }
+
+// TestWeeklyIsTheForecastsPart: Weekly is exactly what the adjustment adds
+// to a forecast (the forecast minus the same model's without it, which
+// learns and forecasts alike otherwise), says it acts only while the
+// adjustment passed its test and the model has a daily season, and is 0
+// with every forecast unchanged while it only learns.
+func TestWeeklyIsTheForecastsPart(t *testing.T) {
+	const step = 5 * time.Minute
+	p := DefaultParams()
+	p.Alpha, p.Gamma = 0.05, 0.1
+	values := synth(4*7*288, step, 2, weekdayShape).values
+	var m Model
+	Fit(&m, values[:2*288], t0, step, 24*time.Hour, p)
+	m.Week = NewWeek()
+	// The model at the end of each day, by days observed.
+	byDay := map[int]Model{}
+	for i := 2 * 288; i < len(values); i++ {
+		m.Observe(t0.Add(time.Duration(i)*step), values[i], p)
+		if (i+1)%288 == 0 {
+			byDay[(i+1)/288] = m.Clone()
+		}
+	}
+	holt := byDay[28].Clone() // the active adjustment on a model without a season
+	holt.Period, holt.Slot, holt.Season = 0, 0, nil
+	for _, c := range []struct {
+		name           string
+		model          Model
+		active, acting bool // the adjustment passed its test; Weekly says it acts
+	}{
+		{"after a week: learning only", byDay[7], false, false},
+		{"after four weeks of a weekly shape", byDay[28], true, true},
+		{"an active adjustment on a model without a daily season", holt, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.model.Week.Active() != c.active {
+				t.Fatalf("the fixture's adjustment active %v, want %v", c.model.Week.Active(), c.active)
+			}
+			without := c.model.Clone()
+			without.Week = Week{}
+			last := time.Unix(0, c.model.LastUnixNano)
+			moved := false
+			for ahead := time.Duration(0); ahead <= 36*time.Hour; ahead += 37 * time.Minute {
+				at := last.Add(ahead)
+				part, acting := c.model.Weekly(at)
+				if acting != c.acting {
+					t.Fatalf("%v ahead: acting %v, want %v", ahead, acting, c.acting)
+				}
+				with, base := c.model.Forecast(at, p), without.Forecast(at, p)
+				if !acting {
+					if part != 0 || math.Float64bits(with) != math.Float64bits(base) {
+						t.Fatalf("%v ahead: part %v, forecast %v against %v without the adjustment; want 0 and the same", ahead, part, with, base)
+					}
+					continue
+				}
+				if d := with - base; math.Abs(d-part) > 1e-9*math.Max(1, math.Abs(with)) {
+					t.Fatalf("%v ahead: forecast %v with, %v without: the adjustment added %v, Weekly says %v", ahead, with, base, d, part)
+				}
+				moved = moved || math.Abs(part) > 1
+			}
+			if c.acting && !moved {
+				t.Error("the active adjustment never moved a forecast by more than 1 over a day and a half")
+			}
+		})
+	}
+}

@@ -50,8 +50,8 @@ type Config struct {
 	// Rows, when set, is called by Run as the timeline fills, with the
 	// Result being built and done, the number of samples whose entries are
 	// final: every RowsChunk samples and once more when the replay ends.
-	// The Result's per-sample slices (Times, Observed, Forecast, Needed,
-	// Desired, Ready, Skill, Trusted, Under, Scheduled, Rows) have their
+	// The Result's per-sample slices (Times, Observed, Forecast, Weekly,
+	// Needed, Desired, Ready, Skill, Trusted, Under, Scheduled, Rows) have their
 	// full length before the first call and entries below done never
 	// change again, so another goroutine may read them while the replay
 	// goes on, if Rows hands done over with a synchronizing operation (a
@@ -63,7 +63,7 @@ type Config struct {
 	// Result holds Times and Summary, and its per-sample slices and Events
 	// are nil. A caller that prints only the summary (capstan simulate
 	// without --timeline or --report, the comparison runs without a
-	// report) saves their memory, about 70 bytes a sample, and the time to
+	// report) saves their memory, about 80 bytes a sample, and the time to
 	// fill them; the Summary is the same. Rows is not called.
 	SummaryOnly bool
 	// Bar, when set, is what under-provisioning (Summary and Under) and
@@ -116,6 +116,11 @@ type Result struct {
 	// sample (NaN when none), in the metric's demand unit (cpu: percent-instances
 	// converted back to utilization over the desired size); nil with prediction off.
 	Forecast [][]float64
+	// Weekly[j] is what the weekly adjustment added to Forecast[j] at each
+	// sample (policy.MetricProposal.Weekly; cpu: over the desired size, as
+	// the forecast before its cap at 100), NaN where it did not act; nil
+	// with prediction off.
+	Weekly [][]float64
 	// Needed is the instance count the samples' demand needs at the targets.
 	Needed []int32
 	// Desired and Ready are the group's sizes after the decision at each sample.
@@ -307,29 +312,55 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	// a sample is missing, which the models skip whatever its bits), so the
 	// window reads it in place instead of a copy filled sample by sample;
 	// the policy only reads a window, and only up to the current sample.
+	// A window holds one value per step from its start, as the leader's
+	// windows do (a missing bucket is NaN there): on a trace with missing
+	// rows, slots places each sample at its own time instead of at its row,
+	// or every sample after a missing row would sit a step early and the
+	// daily shape the model learns from the window would drift by a step
+	// per missing row (nil when every sample is one step after the last).
+	step := medianStep(s.Times)
+	var slots []int
+	gridLen := n
+	if predicting {
+		var err error
+		if slots, gridLen, err = gridSlots(s.Times, int64(step)); err != nil {
+			return nil, err
+		}
+	}
 	demand := make([][]float64, len(p.Metrics))
 	copied := make([]bool, len(p.Metrics)) // demand[j] is a buffer run fills
 	if predicting {
 		for j := range p.Metrics {
-			if isCPU[j] {
-				demand[j], copied[j] = make([]float64, n), true
-			} else {
+			switch {
+			case isCPU[j]:
+				demand[j], copied[j] = make([]float64, gridLen), true
+				if slots != nil {
+					fillNaN(demand[j]) // the slots no sample lands on
+				}
+			case slots != nil:
+				demand[j] = make([]float64, gridLen)
+				fillNaN(demand[j])
+				for i, v := range s.Values[j] {
+					demand[j][slots[i]] = v
+				}
+			default:
 				demand[j] = s.Values[j]
 			}
 		}
 	}
 	if predicting && keep {
 		res.Forecast = make([][]float64, len(p.Metrics))
+		res.Weekly = make([][]float64, len(p.Metrics))
 		res.Skill = make([][]float64, len(p.Metrics))
 		res.Trusted = make([][]bool, len(p.Metrics))
 		for j := range res.Forecast {
 			res.Forecast[j] = make([]float64, n)
+			res.Weekly[j] = make([]float64, n)
 			res.Skill[j] = make([]float64, n)
 			res.Trusted[j] = make([]bool, n)
 		}
 	}
 
-	step := medianStep(s.Times)
 	interval := int64(p.EvaluationInterval.D())
 	warmup := p.Warmup.D()
 	tol := 1 + p.Tolerance
@@ -423,7 +454,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			in.History[j] = policy.Window{Start: time.Unix(0, s.Times[0]).UTC(), Step: step}
 		}
 	}
-	histLen := 0 // the samples in.History holds: it grows with the sample, not at every evaluation between two
+	histLen := 0 // the grid steps in.History holds: it grows with the sample, not at every evaluation between two
 	// evaluate returns the decision in dec, valid until the next call.
 	evaluate := func(now int64, i int) *policy.Decision {
 		g.advance(now)
@@ -432,8 +463,8 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		}
 		lastEval = now
 		in.Current, in.Ready = g.desired, g.ready
-		if predicting && histLen != i+1 {
-			histLen = i + 1
+		if h := slotOf(slots, i) + 1; predicting && histLen != h {
+			histLen = h
 			for j := range p.Metrics {
 				in.History[j].Values = demand[j][:histLen]
 			}
@@ -471,7 +502,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 					res.Observed[j][i] = math.NaN()
 				}
 				if copied[j] {
-					demand[j][i] = math.NaN()
+					demand[j][slotOf(slots, i)] = math.NaN()
 				}
 				continue // the previous sample ages; staleness decides
 			}
@@ -486,7 +517,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				}
 				v = util
 				if copied[j] {
-					demand[j][i] = util * float64(over)
+					demand[j][slotOf(slots, i)] = util * float64(over)
 				}
 				if keep {
 					res.Observed[j][i] = v
@@ -510,11 +541,12 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		res.Rows[i], acted = row, false
 		if predicting {
 			for j, cpu := range isCPU {
-				f := d.Metrics[j].Forecast
+				f, wk := d.Metrics[j].Forecast, d.Metrics[j].Weekly
 				if cpu && !math.IsNaN(f) {
 					f = math.Min(100, f/float64(max(g.desired, 1)))
+					wk /= float64(max(g.desired, 1))
 				}
-				res.Forecast[j][i] = f
+				res.Forecast[j][i], res.Weekly[j][i] = f, wk
 				res.Skill[j][i] = d.Metrics[j].Skill
 				res.Trusted[j][i] = d.Metrics[j].Trusted
 			}
@@ -552,6 +584,56 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	}
 	res.Summary = sum
 	return res, nil
+}
+
+// maxGridSlack bounds how many more grid steps than samples gridSlots
+// lays out (on top of 4× the samples): a trace whose few samples span a
+// long time at a short median step would otherwise need a window of
+// millions of empty steps.
+const maxGridSlack = 1 << 20
+
+// gridSlots returns, for each sample, its index on the grid of step from
+// the first sample (the nearest whole step), and the grid's length; nil
+// slots when every sample is one step after the one before (the grid is
+// the samples themselves). Times ascend.
+func gridSlots(times []int64, step int64) (slots []int, length int, err error) {
+	n := len(times)
+	if n == 0 || step <= 0 {
+		return nil, n, nil
+	}
+	slotAt := func(t int64) int { return int((t - times[0] + step/2) / step) }
+	regular := true
+	for i := 1; i < n && regular; i++ {
+		regular = slotAt(times[i]) == i
+	}
+	if regular {
+		return nil, n, nil
+	}
+	length = slotAt(times[n-1]) + 1
+	if length > 4*n+maxGridSlack {
+		return nil, 0, fmt.Errorf("%w: %d samples span %d steps of %v, too sparse to forecast from one value a step (at most 4 × the samples + %d steps)",
+			ErrShape, n, length, time.Duration(step), maxGridSlack)
+	}
+	slots = make([]int, n)
+	for i, t := range times {
+		slots[i] = slotAt(t)
+	}
+	return slots, length, nil
+}
+
+// slotOf is sample i's index in a forecasting window (gridSlots).
+func slotOf(slots []int, i int) int {
+	if slots == nil {
+		return i
+	}
+	return slots[i]
+}
+
+// fillNaN marks every value of v missing.
+func fillNaN(v []float64) {
+	for i := range v {
+		v[i] = math.NaN()
+	}
 }
 
 // medianStep is the typical spacing of the samples; one minute for a single sample.

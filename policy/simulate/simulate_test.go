@@ -513,3 +513,51 @@ func TestRowSize(t *testing.T) {
 		t.Fatalf("Row takes %d bytes, want 12", n)
 	}
 }
+
+// TestRunKeepsWeeklyParts: the timeline's Weekly holds each decision's
+// weekly part of its forecast: NaN through the first two weeks (the
+// adjustment cannot act before it has predicted a week of hours), then
+// set at samples with a forecast on a series whose sixth and seventh days
+// are quieter; never without a forecast; nil with prediction off.
+func TestRunKeepsWeeklyParts(t *testing.T) {
+	const perDay = 48 // 30-minute samples
+	values := make([]float64, 5*7*perDay)
+	for i := range values {
+		values[i] = 1000 + 600*math.Sin(2*math.Pi*float64(i)/perDay)
+		if (i/perDay)%7 >= 5 {
+			values[i] *= 0.7
+		}
+	}
+	s := Series{Times: make([]int64, len(values)), Values: [][]float64{values}}
+	for i := range values {
+		s.Times[i] = t0 + int64(i)*int64(30*time.Minute)
+	}
+	p := testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 100})
+	p.EvaluationInterval, p.StaleAfter = policy.Duration(30*time.Minute), policy.Duration(time.Hour)
+	p.Predictive = policy.Predictive{Mode: policy.PredictForecastAndScale, Lead: policy.Duration(30 * time.Minute),
+		Season: policy.Season{Period: 24 * time.Hour}, History: policy.Duration(7 * 24 * time.Hour)}
+	res, err := Run(Config{Policy: p}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acted := 0
+	for i, w := range res.Weekly[0] {
+		switch {
+		case math.IsNaN(w):
+		case i < 14*perDay:
+			t.Fatalf("sample %d (day %d): weekly part %v before two weeks of data", i, i/perDay, w)
+		case math.IsNaN(res.Forecast[0][i]):
+			t.Fatalf("sample %d: weekly part %v without a forecast", i, w)
+		default:
+			acted++
+		}
+	}
+	if acted < 7*perDay {
+		t.Fatalf("the weekly adjustment acted at %d samples of the last three weeks, want at least a week's", acted)
+	}
+	t.Logf("the weekly adjustment acted at %d of %d samples", acted, len(values))
+	p.Predictive.Mode = policy.PredictOff
+	if res, err := Run(Config{Policy: p}, s); err != nil || res.Weekly != nil {
+		t.Fatalf("prediction off: weekly %v, %v; want nil", res.Weekly, err)
+	}
+}

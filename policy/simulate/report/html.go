@@ -70,7 +70,7 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 		Settings: settings(p),
 		Windows:  append(scheduleLines(p, r), budgetLines(p, r, s)...),
 		Cards:    cards(r, s, p),
-		Footnote: footnote(n, r.Forecast != nil),
+		Footnote: footnote(n, r.Forecast != nil, weeklyActed(r)),
 	}
 	if pg.Title == "" {
 		pg.Title = "Scaling simulation: " + p.ID
@@ -204,7 +204,7 @@ func cards(r *simulate.Result, s simulate.Summary, p policy.Policy) []card {
 	return cs
 }
 
-func footnote(n int, forecast bool) []string {
+func footnote(n int, forecast, weekly bool) []string {
 	notes := []string{
 		"Under-provisioned: a sample at which some metric's demand exceeded what the ready instances " +
 			"serve at target × (1 + tolerance) — value > ready × target × (1 + tolerance) for request_rate and " +
@@ -221,6 +221,11 @@ func footnote(n int, forecast bool) []string {
 	if forecast {
 		notes = append(notes, "Forecasts are drawn at the time they predict, one lead after they were made, "+
 			"so they line up with the values that actually arrived.")
+	}
+	if weekly {
+		notes = append(notes, "Where the weekly adjustment acted (a daily model that learned how each hour of the "+
+			"week differs), the dotted line is the same forecast without it: the gap is what the day of the week "+
+			"added, as the decisions' weekly part records it.")
 	}
 	if isDense(n) {
 		notes = append(notes, "With "+groupInt(n)+" samples the charts draw each pixel column as the range of its "+
@@ -240,6 +245,7 @@ func metricPanel(p policy.Policy, r *simulate.Result, j int, units map[string]st
 		fc = r.Forecast[j]
 		lead = int64(p.Predictive.Lead.D())
 	}
+	daily := withoutWeekly(r, j)
 	at := func(i int) int64 { return r.Times[i] }
 	ys := metricYScale(p, r, j, xs)
 	dense := isDense(n)
@@ -268,6 +274,11 @@ func metricPanel(p policy.Policy, r *simulate.Result, j int, units map[string]st
 	b = append(b, `"/>`...)
 	// The forecast goes under the observed line: where the two agree the
 	// observed value, the ground truth, is the one left readable.
+	if daily != nil {
+		b = append(b, `<path class="fcd" d="`...)
+		b = seriesPath(b, dense, n, at, daily, lead, xs, ys)
+		b = append(b, `"/>`...)
+	}
 	if fc != nil {
 		b = append(b, `<path class="fc" d="`...)
 		b = seriesPath(b, dense, n, at, func(i int) float64 { return fc[i] }, lead, xs, ys)
@@ -297,6 +308,9 @@ func metricPanel(p policy.Policy, r *simulate.Result, j int, units map[string]st
 	}
 	if fc != nil {
 		legend = slices.Insert(legend, 1, legendItem{"fc", "forecast (lead " + p.Predictive.Lead.String() + ")"})
+	}
+	if daily != nil {
+		legend = slices.Insert(legend, 2, legendItem{"fcd", "forecast without the weekly adjustment, where it acted"})
 	}
 	pn.Legend = legend
 	pn.SVG = chartSVG(m.Name+" chart", metricChartHeight, xs, ys, ticks, b)
@@ -333,11 +347,38 @@ func metricYScale(p policy.Policy, r *simulate.Result, j int, xs xScale) yScale 
 			widen(fc[i])
 		}
 	}
+	if daily := withoutWeekly(r, j); daily != nil {
+		for i := range r.Times {
+			if r.Times[i]+lead <= xs.t1 {
+				widen(daily(i))
+			}
+		}
+	}
 	if lo > 0 { // demand charts read best against a zero baseline
 		lo = 0
 	}
 	return newYScale(lo, hi, 5, false, padTop, metricChartHeight-padBottom)
 }
+
+// withoutWeekly is metric j's forecast without the weekly adjustment's
+// part, NaN where the adjustment did not act (so its line shows only where
+// the two differ); nil when it never acted in the run.
+func withoutWeekly(r *simulate.Result, j int) func(int) float64 {
+	if r.Forecast == nil || r.Weekly == nil || !slices.ContainsFunc(r.Weekly[j], isNumber) {
+		return nil
+	}
+	fc, wk := r.Forecast[j], r.Weekly[j]
+	return func(i int) float64 { return fc[i] - wk[i] }
+}
+
+// weeklyActed reports whether the weekly adjustment acted for any metric
+// in the run.
+func weeklyActed(r *simulate.Result) bool {
+	return r.Forecast != nil && slices.ContainsFunc(r.Weekly, func(col []float64) bool { return slices.ContainsFunc(col, isNumber) })
+}
+
+// isNumber reports whether v is not NaN.
+func isNumber(v float64) bool { return !math.IsNaN(v) }
 
 // isDense reports whether a trace has so many samples per plot column that
 // a line through every sample would smear into a solid zigzag; such series
@@ -611,6 +652,7 @@ h1{font-size:22px;line-height:1.25;margin:0 0 6px;font-weight:650}
 .sw{display:inline-block;width:20px;height:0;border-top:2px solid}
 .sw.val{border-color:#2563eb}
 .sw.fc{border-top:2px dashed #c026d3}
+.sw.fcd{border-top:2px dotted #c026d3;opacity:.6}
 .sw.ref{border-top:1.5px dashed #64748b}
 .sw.needed{border-top:1.5px solid #6b7280}
 .sw.desired{border-color:#0f172a}
@@ -627,6 +669,7 @@ svg path{fill:none;stroke-linejoin:round;stroke-linecap:round}
 .axis text.date{fill:#334155;font-weight:600}
 .val{stroke:#2563eb;stroke-width:1.4}
 .fc{stroke:#c026d3;stroke-width:1.5;stroke-dasharray:5 3}
+.fcd{stroke:#c026d3;stroke-width:1.2;stroke-dasharray:1.5 2.5;stroke-opacity:.6}
 .ref{stroke:#64748b;stroke-width:1.2;stroke-dasharray:3 3}
 svg path.band{fill:#bfdbfe;fill-opacity:.8;stroke:none}
 svg path.deficit{fill:#f59e0b;stroke:none}

@@ -448,3 +448,37 @@ func mustZone(t *testing.T, name string) *time.Location {
 	}
 	return loc
 }
+
+// TestHTMLDrawsForecastWithoutWeekly: where the weekly adjustment acted,
+// a metric's chart also draws its forecast without it (and says so in the
+// legend), for the metrics it acted on only; a run where it never acted
+// draws no such line.
+func TestHTMLDrawsForecastWithoutWeekly(t *testing.T) {
+	tests := []struct {
+		name   string
+		weekly [][]float64
+		lines  int
+	}{
+		{"acted for both metrics", [][]float64{{nan, 2.5, -0.125}, {nan, nan, -12}}, 2},
+		{"acted for one", [][]float64{{nan, nan, nan}, {nan, 40, nan}}, 1},
+		{"never acted", [][]float64{{nan, nan, nan}, {nan, nan, nan}}, 0},
+		{"no weekly parts kept", nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := smallResult(true)
+			r.Weekly = tc.weekly
+			doc := renderHTML(t, HTMLOptions{}, testPolicy(), r)
+			checkWellFormed(t, doc)
+			if got := strings.Count(doc, `<path class="fcd"`); got != tc.lines {
+				t.Errorf("%d lines of the forecast without the weekly adjustment, want %d", got, tc.lines)
+			}
+			if got, want := strings.Count(doc, "forecast without the weekly adjustment"), tc.lines; got != want {
+				t.Errorf("%d legend entries, want %d", got, want)
+			}
+			if got, want := strings.Contains(doc, "the dotted line is the same forecast without it"), tc.lines > 0; got != want {
+				t.Errorf("the footnote on it present = %v, want %v", got, want)
+			}
+		})
+	}
+}

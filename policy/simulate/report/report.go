@@ -40,12 +40,18 @@ func checkShape(p policy.Policy, r *simulate.Result) (int, error) {
 	if r.Forecast != nil && len(r.Forecast) != len(p.Metrics) {
 		return 0, fmt.Errorf("%w: %d forecast columns for %d metrics", ErrMismatch, len(r.Forecast), len(p.Metrics))
 	}
+	if r.Weekly != nil && len(r.Weekly) != len(p.Metrics) {
+		return 0, fmt.Errorf("%w: %d weekly columns for %d metrics", ErrMismatch, len(r.Weekly), len(p.Metrics))
+	}
 	for j, m := range p.Metrics {
 		if len(r.Observed[j]) != n {
 			return 0, fmt.Errorf("%w: metric %s has %d observed values for %d times", ErrMismatch, m.Name, len(r.Observed[j]), n)
 		}
 		if r.Forecast != nil && len(r.Forecast[j]) != n {
 			return 0, fmt.Errorf("%w: metric %s has %d forecast values for %d times", ErrMismatch, m.Name, len(r.Forecast[j]), n)
+		}
+		if r.Weekly != nil && len(r.Weekly[j]) != n {
+			return 0, fmt.Errorf("%w: metric %s has %d weekly values for %d times", ErrMismatch, m.Name, len(r.Weekly[j]), n)
 		}
 	}
 	return n, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/capstan-io/capstan/policy"
@@ -18,11 +19,14 @@ const bufSize = 64 << 10
 
 // WriteTimelineCSV writes one CSV row per sample:
 //
-//	time,<metric...>,[forecast_<metric>...],needed,desired,ready,reason
+//	time,<metric...>,[forecast_<metric>...,weekly_<metric>...],needed,desired,ready,reason
 //
 // Times are RFC 3339 UTC; values use the shortest 'g' formatting that
 // round-trips, with an empty cell for a missing (NaN) value; the forecast
-// columns appear only when the run forecast. reason is the action, its sizes
+// and weekly columns appear only when the run forecast (simulate.Result's
+// Forecast and Weekly). weekly_<metric> is
+// what the weekly adjustment added to the forecast (simulate.Result.Weekly),
+// empty where it did not act. reason is the action, its sizes
 // ("scale-out 4->7"), and the flags forecast, bound:<limit> and stale.
 //
 // The writer sits in a pipeline that moves millions of samples per second,
@@ -80,6 +84,12 @@ func NewTimelineCSV(w io.Writer, p policy.Policy, r *simulate.Result) (*Timeline
 			b = appendCSVField(b, "forecast_"+m.Name)
 		}
 	}
+	if r.Weekly != nil {
+		for _, m := range p.Metrics {
+			b = append(b, ',')
+			b = appendCSVField(b, "weekly_"+m.Name)
+		}
+	}
 	b = append(b, ",needed,desired,ready,reason\n"...)
 	return &TimelineCSV{w: w, buf: b, r: r}, nil
 }
@@ -106,6 +116,12 @@ func (t *TimelineCSV) WriteRows(end int) error {
 				// A forecast is an estimate: six significant digits say all
 				// it knows, and fixed precision formats several times faster
 				// than the shortest exact form.
+				b = appendG6(b, v)
+			}
+		}
+		for _, col := range r.Weekly {
+			b = append(b, ',')
+			if v := col[i]; !math.IsNaN(v) {
 				b = appendG6(b, v)
 			}
 		}
@@ -147,8 +163,8 @@ func (t *TimelineCSV) Flush() error {
 	return t.err
 }
 
-// rowRoom is more than any row needs (eight metrics with forecasts and a
-// reason take under 600 bytes).
+// rowRoom is more than any row needs (eight metrics with forecasts, weekly
+// parts and a reason take under 800 bytes).
 const rowRoom = 1 << 10
 
 // makeRoom flushes early when the next row might not fit in the buffer's
@@ -177,9 +193,11 @@ func appendCSVField(b []byte, s string) []byte {
 // WriteTimelineJSON writes the run as one JSON object:
 //
 //	{"summary":{...},"timeline":[{"time":"...","values":{"cpu":42.5},
-//	 "forecast":{"cpu":44},"needed":3,"desired":4,"ready":4,"reason":"hold"}, ...]}
+//	 "forecast":{"cpu":44},"weekly":{"cpu":-1.5},"needed":3,"desired":4,"ready":4,"reason":"hold"}, ...]}
 //
-// Missing values are null. "forecast" is present only when the run forecast.
+// Missing values are null. "forecast" is present only when the run forecast,
+// "weekly" (what the weekly adjustment added to each forecast,
+// simulate.Result.Weekly) only on the entries where it acted for a metric.
 // Each timeline entry sits on its own line so the file can be skimmed and
 // grepped; the summary uses simulate.Summary's own JSON tags so the two
 // never disagree.
@@ -218,25 +236,13 @@ func WriteTimelineJSON(w io.Writer, p policy.Policy, r *simulate.Result) error {
 		}
 		b = append(b, "\n{\"time\":\""...)
 		b = ta.append(b, r.Times[i])
-		b = append(b, `","values":{`...)
-		for j, col := range r.Observed {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, keys[j]...)
-			b = appendJSONFloat(b, col[i])
-		}
-		b = append(b, '}')
+		b = append(b, `",`...)
+		b = appendMetricObject(b, `"values":{`, keys, r.Observed, i)
 		if r.Forecast != nil {
-			b = append(b, `,"forecast":{`...)
-			for j, col := range r.Forecast {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, keys[j]...)
-				b = appendJSONFloat(b, col[i])
-			}
-			b = append(b, '}')
+			b = appendMetricObject(b, `,"forecast":{`, keys, r.Forecast, i)
+		}
+		if slices.ContainsFunc(r.Weekly, func(col []float64) bool { return !math.IsNaN(col[i]) }) {
+			b = appendMetricObject(b, `,"weekly":{`, keys, r.Weekly, i)
 		}
 		b = append(b, `,"needed":`...)
 		b = appendSize(b, r.Needed[i])
@@ -254,4 +260,19 @@ func WriteTimelineJSON(w io.Writer, p policy.Policy, r *simulate.Result) error {
 	}
 	bw.WriteString("\n]}\n")
 	return bw.Flush()
+}
+
+// appendMetricObject appends open (a key and its opening brace), then each
+// metric's quoted key and its column's value at row i (null when NaN), and
+// the closing brace.
+func appendMetricObject(b []byte, open string, keys [][]byte, cols [][]float64, i int) []byte {
+	b = append(b, open...)
+	for j, col := range cols {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, keys[j]...)
+		b = appendJSONFloat(b, col[i])
+	}
+	return append(b, '}')
 }

@@ -83,6 +83,53 @@ func TestWriteTimelineCSV(t *testing.T) {
 	}
 }
 
+// weeklyResult is smallResult with forecasts and the weekly adjustment's
+// part of them: acting for cpu at the second sample, for both at the third.
+func weeklyResult() *simulate.Result {
+	r := smallResult(true)
+	r.Weekly = [][]float64{{nan, 2.5, -0.125}, {nan, nan, -12}}
+	return r
+}
+
+// TestTimelineWeeklyColumns: a run with the weekly adjustment's parts has
+// weekly_<metric> columns in the CSV (empty where it did not act) and a
+// "weekly" object on the JSON entries where it acted for a metric, null
+// for one where it did not; none on the others.
+func TestTimelineWeeklyColumns(t *testing.T) {
+	r := weeklyResult()
+	var b bytes.Buffer
+	if err := WriteTimelineCSV(&b, testPolicy(), r); err != nil {
+		t.Fatal(err)
+	}
+	want := "" +
+		"time,cpu,rps,forecast_cpu,forecast_rps,weekly_cpu,weekly_rps,needed,desired,ready,reason\n" +
+		"2024-01-02T03:04:05Z,50,100,,,,,2,2,2,hold\n" +
+		"2024-01-02T03:05:05Z,,1e+06,55,,2.5,,3,4,2,scale-out 2->4 forecast bound:rate-limit\n" +
+		"2024-01-02T03:05:05.5Z,62.5,0.1,60,120,-0.125,-12,4,4,4,hold bound:stale-data stale\n"
+	if got := b.String(); got != want {
+		t.Errorf("CSV\n%s\nwant\n%s", got, want)
+	}
+	b.Reset()
+	if err := WriteTimelineJSON(&b, testPolicy(), r); err != nil {
+		t.Fatal(err)
+	}
+	var out timelineJSON
+	if err := json.Unmarshal(b.Bytes(), &out); err != nil {
+		t.Fatalf("%v:\n%s", err, b.String())
+	}
+	if n := strings.Count(b.String(), `"weekly":{`); n != 2 {
+		t.Errorf("%d entries with a weekly object, want 2:\n%s", n, b.String())
+	}
+	if out.Timeline[0].Weekly != nil {
+		t.Errorf("entry 0: weekly %v, want none", out.Timeline[0].Weekly)
+	}
+	for i := 1; i < 3; i++ {
+		for j, m := range testPolicy().Metrics {
+			checkJSONFloat(t, m.Name, out.Timeline[i].Weekly, r.Weekly[j][i])
+		}
+	}
+}
+
 func TestWriteTimelineCSVQuotesHeader(t *testing.T) {
 	p := testPolicy()
 	p.Metrics[0].Name = `a,"b"`
@@ -143,6 +190,7 @@ type timelineJSON struct {
 		Time     time.Time           `json:"time"`
 		Values   map[string]*float64 `json:"values"`
 		Forecast map[string]*float64 `json:"forecast"`
+		Weekly   map[string]*float64 `json:"weekly"`
 		Needed   int32               `json:"needed"`
 		Desired  int32               `json:"desired"`
 		Ready    int32               `json:"ready"`
@@ -246,6 +294,8 @@ func TestShapeMismatch(t *testing.T) {
 		{"missing metric column", func(r *simulate.Result) { r.Observed = r.Observed[:1] }},
 		{"short metric column", func(r *simulate.Result) { r.Observed[1] = r.Observed[1][:1] }},
 		{"short forecast column", func(r *simulate.Result) { r.Forecast[0] = nil }},
+		{"missing weekly column", func(r *simulate.Result) { r.Weekly = r.Weekly[:1] }},
+		{"short weekly column", func(r *simulate.Result) { r.Weekly[1] = r.Weekly[1][:2] }},
 	}
 	writers := map[string]func(io.Writer, policy.Policy, *simulate.Result) error{
 		"csv":  WriteTimelineCSV,
@@ -256,7 +306,7 @@ func TestShapeMismatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for wn, write := range writers {
-			r := smallResult(true)
+			r := weeklyResult()
 			tt.mutate(r)
 			if err := write(io.Discard, testPolicy(), r); !errors.Is(err, ErrMismatch) {
 				t.Errorf("%s/%s: got %v, want ErrMismatch", tt.name, wn, err)

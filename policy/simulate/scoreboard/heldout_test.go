@@ -117,6 +117,37 @@ func TestVariantDerive(t *testing.T) {
 	}
 }
 
+// TestRowsDropped: the rows-dropped variant leaves out about one row in
+// twenty, the same ones every time, and keeps every other row whole: its
+// time and its values.
+func TestRowsDropped(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	in := series(t0, time.Minute, 4000, nil)
+	in.Values = append(in.Values, slices.Clone(in.Values[0])) // a second column
+	got, div, ok := variant(VariantRowsDropped).Derive(in)
+	if !ok || div != 1 {
+		t.Fatalf("ok %v, target divided by %v; want true, 1", ok, div)
+	}
+	if dropped := len(in.Times) - len(got.Times); dropped < 150 || dropped > 250 {
+		t.Fatalf("%d of %d rows dropped, want about one in %d", dropped, len(in.Times), dropOneIn)
+	}
+	if got.Times[0] != in.Times[0] {
+		t.Fatal("the first row was dropped")
+	}
+	for i, ts := range got.Times {
+		k := int(time.Unix(0, ts).Sub(t0) / time.Minute) // the row it was
+		for c := range got.Values {
+			if got.Values[c][i] != in.Values[c][k] {
+				t.Fatalf("row at minute %d kept column %d's value %v, want %v", k, c, got.Values[c][i], in.Values[c][k])
+			}
+		}
+	}
+	again, _, _ := variant(VariantRowsDropped).Derive(in)
+	if !slices.Equal(again.Times, got.Times) {
+		t.Fatal("a second derivation dropped other rows: the board would not be reproducible")
+	}
+}
+
 // TestScoreVariant: a variant's row is the board's row of the derived
 // series, with the load variant's target divided by 3; a variant that does
 // not apply gives no row.
