@@ -527,30 +527,33 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-func (d *decoder) float() float64 {
+// take returns the next n bytes, or nil (remembering errShort) when
+// fewer are left or an error came before.
+func (d *decoder) take(n int) []byte {
 	if d.err != nil {
-		return 0
+		return nil
 	}
-	if len(d.b) < 8 {
+	if len(d.b) < n {
 		d.err = errShort
-		return 0
+		return nil
 	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-	d.b = d.b[8:]
+	v := d.b[:n]
+	d.b = d.b[n:]
 	return v
 }
 
+func (d *decoder) float() float64 {
+	if b := d.take(8); b != nil {
+		return math.Float64frombits(binary.LittleEndian.Uint64(b))
+	}
+	return 0
+}
+
 func (d *decoder) float32() float32 {
-	if d.err != nil {
-		return 0
+	if b := d.take(4); b != nil {
+		return math.Float32frombits(binary.LittleEndian.Uint32(b))
 	}
-	if len(d.b) < 4 {
-		d.err = errShort
-		return 0
-	}
-	v := math.Float32frombits(binary.LittleEndian.Uint32(d.b))
-	d.b = d.b[4:]
-	return v
+	return 0
 }
 
 func (d *decoder) int() int {

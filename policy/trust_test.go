@@ -3,11 +3,9 @@ package policy
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"math"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -160,18 +158,7 @@ func TestSlotSkill(t *testing.T) {
 // scored is set.
 func slotState(t *testing.T, scored bool) (State, []byte) {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/state-v4.hex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s State
-	if err := s.UnmarshalBinary(b); err != nil {
-		t.Fatalf("version 4 state does not decode: %v", err)
-	}
+	s, b := stateFixture(t, 4)
 	if scored {
 		sl := &s.Models[0].Slots
 		for i := range TimeOfDaySlots {
@@ -189,9 +176,6 @@ func slotState(t *testing.T, scored bool) (State, []byte) {
 // writes version 5, which keeps the scores.
 func TestStateDecodesVersion4(t *testing.T) {
 	s, v4 := slotState(t, false)
-	if v4[0] != 4 {
-		t.Fatalf("fixture is version %d, want 4", v4[0])
-	}
 	if mm := s.Models[0]; mm.RaiseLoss != 1.25 || mm.HoldLoss != 2.5 || !mm.Slots.empty() {
 		t.Fatalf("decoded %+v", mm)
 	}
