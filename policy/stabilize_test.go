@@ -91,7 +91,8 @@ func stateFixture(t *testing.T, version byte) (State, []byte) {
 // TestStateDecodesVersion1 decodes golden bytes written by the version 1
 // encoder: old replicated states and snapshots must still load, with the
 // parameters and the full anchoring their models were built with, and
-// re-encode in the current version.
+// re-encode in the current encoding (version 4: no model has scores by
+// the time of day).
 func TestStateDecodesVersion1(t *testing.T) {
 	s, _ := stateFixture(t, 1)
 	if !s.LastScaleOut.Equal(t0.Add(time.Minute)) || !s.LastScaleIn.Equal(t0.Add(2*time.Minute)) ||
@@ -110,8 +111,8 @@ func TestStateDecodesVersion1(t *testing.T) {
 		t.Fatalf("version 1 model got params %+v persist %v evidence %v", mm.Params, mm.Persist, s.Evidence)
 	}
 	again, _ := s.MarshalBinary()
-	if again[0] != stateVersion {
-		t.Fatalf("re-encoded as version %d, want %d", again[0], stateVersion)
+	if again[0] != plainStateVersion {
+		t.Fatalf("re-encoded as version %d, want %d", again[0], plainStateVersion)
 	}
 	var s2 State
 	if err := s2.UnmarshalBinary(again); err != nil || !reflect.DeepEqual(s, s2) {
@@ -122,7 +123,7 @@ func TestStateDecodesVersion1(t *testing.T) {
 // TestStateDecodesVersion2 decodes golden bytes written by the version 2
 // encoder (the version 1 fixture with evidence, a reversal and a tuned
 // model): they load as written, without a forecast-raised scale-out, which
-// version 3 added, and re-encode in the current version.
+// version 3 added, and re-encode in the current encoding (version 4).
 func TestStateDecodesVersion2(t *testing.T) {
 	s, _ := stateFixture(t, 2)
 	mm := s.Models[0]
@@ -132,8 +133,8 @@ func TestStateDecodesVersion2(t *testing.T) {
 	}
 	again, _ := s.MarshalBinary()
 	var s2 State
-	if err := s2.UnmarshalBinary(again); err != nil || again[0] != stateVersion || !reflect.DeepEqual(s, s2) {
-		t.Fatalf("version %d round trip: %v\n%+v\n%+v", stateVersion, err, s, s2)
+	if err := s2.UnmarshalBinary(again); err != nil || again[0] != plainStateVersion || !reflect.DeepEqual(s, s2) {
+		t.Fatalf("version %d round trip: %v\n%+v\n%+v", plainStateVersion, err, s, s2)
 	}
 }
 
@@ -141,7 +142,7 @@ func TestStateDecodesVersion2(t *testing.T) {
 // encoder (the version 2 fixture with a forecast-raised scale-out): they
 // load as written, with no raise or hold loss, which version 4 added, so
 // the model's raises count as paying (RaiseGain NaN) until rescored; and
-// they re-encode in the current version.
+// they re-encode in the current encoding (version 4).
 func TestStateDecodesVersion3(t *testing.T) {
 	s, _ := stateFixture(t, 3)
 	mm := s.Models[0]
@@ -151,8 +152,8 @@ func TestStateDecodesVersion3(t *testing.T) {
 	}
 	again, _ := s.MarshalBinary()
 	var s2 State
-	if err := s2.UnmarshalBinary(again); err != nil || again[0] != stateVersion || !reflect.DeepEqual(s, s2) {
-		t.Fatalf("version %d round trip: %v\n%+v\n%+v", stateVersion, err, s, s2)
+	if err := s2.UnmarshalBinary(again); err != nil || again[0] != plainStateVersion || !reflect.DeepEqual(s, s2) {
+		t.Fatalf("version %d round trip: %v\n%+v\n%+v", plainStateVersion, err, s, s2)
 	}
 }
 

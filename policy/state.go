@@ -262,11 +262,19 @@ func (s State) Clone() State {
 // again (RaiseGain is NaN). Version 5 adds, after each model's raise and
 // hold losses, its scores by the time of day (SlotScores): a count of
 // slots, 0 when none has a score, or TimeOfDaySlots, then each slot's
-// count and two float32 losses. Version 4 states decode with no scores by
-// the time of day (policy/testdata/state-v4.hex), so their forecasts are
-// trusted by the recent skill alone until the slots fill again, and
-// MarshalBinaryV4 writes version 4 for readers that know no later.
+// count and two float32 losses. A state none of whose models has such
+// scores is written as version 4, byte for byte, so that it means the
+// same bytes to every reader since version 4 (a node of either version
+// re-encoding it writes the same); MarshalBinaryV4 writes version 4
+// whatever the state, for readers that know no later. Version 4 states
+// decode with no scores by the time of day (policy/testdata/state-v4.hex),
+// so their forecasts are trusted by the recent skill alone until the
+// slots fill again.
 const stateVersion = 5
+
+// plainStateVersion is the version MarshalBinary writes for a state
+// without scores by the time of day.
+const plainStateVersion = 4
 
 // maxStateEntries bounds every list in a decoded state so that garbage input
 // cannot make the decoder allocate without limit.
@@ -279,9 +287,17 @@ var ErrBadState = errors.New("policy: malformed state encoding")
 // nanoseconds; floats as 8 little-endian bytes). A model with a 24 h season
 // at 1-minute resolution (1,440 slots) takes about 11.8 KB, of which its
 // scores by the time of day at most 265 bytes; a state without models takes
-// tens of bytes.
+// tens of bytes. A state without scores by the time of day is written in
+// version 4 (plainStateVersion), byte for byte as before them.
 func (s State) MarshalBinary() ([]byte, error) {
-	return s.appendBinary(make([]byte, 0, 64), stateVersion), nil
+	version := byte(plainStateVersion)
+	for i := range s.Models {
+		if !s.Models[i].Slots.empty() {
+			version = stateVersion
+			break
+		}
+	}
+	return s.appendBinary(make([]byte, 0, 64), version), nil
 }
 
 // MarshalBinaryV4 encodes the state in version 4, without the models'
@@ -289,11 +305,11 @@ func (s State) MarshalBinary() ([]byte, error) {
 // it: for a leader that commits entries in a version whose readers know
 // no later state encoding (they refuse it with ErrBadState).
 func (s State) MarshalBinaryV4() ([]byte, error) {
-	return s.appendBinary(make([]byte, 0, 64), 4), nil
+	return s.appendBinary(make([]byte, 0, 64), plainStateVersion), nil
 }
 
-// appendBinary appends the state's encoding in version (4 or
-// stateVersion) to b.
+// appendBinary appends the state's encoding in version (plainStateVersion
+// or stateVersion) to b.
 func (s State) appendBinary(b []byte, version byte) []byte {
 	b = append(b, version)
 	b = appendTime(b, s.LastScaleOut)

@@ -173,7 +173,9 @@ func slotState(t *testing.T, scored bool) (State, []byte) {
 // encoder: they load with no scores by the time of day, MarshalBinaryV4
 // writes them back byte for byte with or without such scores (what a
 // leader committing for readers of version 4 writes), and MarshalBinary
-// writes version 5, which keeps the scores.
+// writes them back byte for byte without scores (so nodes of versions 4
+// and 5 re-encoding the same state write the same bytes) and as version 5,
+// which keeps the scores, with them.
 func TestStateDecodesVersion4(t *testing.T) {
 	s, v4 := slotState(t, false)
 	if mm := s.Models[0]; mm.RaiseLoss != 1.25 || mm.HoldLoss != 2.5 || !mm.Slots.empty() {
@@ -188,17 +190,21 @@ func TestStateDecodesVersion4(t *testing.T) {
 		t.Fatalf("version 4 encoding of a state with time-of-day scores differs from the fixture:\n%x\n%x", b, v4)
 	}
 	for _, c := range []struct {
-		name string
-		s    State
-		size int // bytes more than version 4's
+		name    string
+		s       State
+		version byte
+		size    int // bytes more than version 4's
 	}{
-		{"no scores: one byte more", s, 1},
-		{"scores: the slots' counts and float32 losses", scored, 1 + TimeOfDaySlots*8 + 2*1 + 21*2 + 3},
+		{"no scores: version 4, byte for byte", s, 4, 0},
+		{"scores: version 5, the slots' counts and float32 losses", scored, 5, 1 + TimeOfDaySlots*8 + 2*1 + 21*2 + 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b, _ := c.s.MarshalBinary()
-			if b[0] != stateVersion || stateVersion != 5 || len(b)-len(v4) != c.size {
-				t.Fatalf("version %d, %d bytes more than version 4's, want version 5 and %d", b[0], len(b)-len(v4), c.size)
+			if b[0] != c.version || len(b)-len(v4) != c.size {
+				t.Fatalf("version %d, %d bytes more than version 4's, want version %d and %d", b[0], len(b)-len(v4), c.version, c.size)
+			}
+			if c.size == 0 && !bytes.Equal(b, v4) {
+				t.Fatalf("a state without time-of-day scores is not written as version 4 wrote it:\n%x\n%x", b, v4)
 			}
 			var got State
 			if err := got.UnmarshalBinary(b); err != nil || !reflect.DeepEqual(got, c.s) {
