@@ -201,6 +201,14 @@ type MetricProposal struct {
 	// horizon; NaN until enough forecasts have been scored or when holding
 	// lost nothing.
 	RaiseGain float64
+	// SlotSkill is Skill over the earlier forecasts for the same time of
+	// day as this one (MetricModel.SlotSkill); NaN without a season, until
+	// that slot has two periods' worth of scores, and where Skill alone
+	// trusted the forecast (it is not read then: it decides nothing).
+	// float32, as the losses it comes from: in the padding before the
+	// flags, the proposal (eight to a Decision, which is copied and
+	// cleared at every evaluation) keeps its size.
+	SlotSkill float32
 	// The flags sit together so that a Decision, copied on every
 	// evaluation, stays small.
 
@@ -209,8 +217,8 @@ type MetricProposal struct {
 	// WithinTolerance is true when the value was inside the tolerance band,
 	// so Reactive is the current size.
 	WithinTolerance bool
-	// Trusted is true when Skill is above 0 and RaiseGain is not below 0:
-	// only trusted forecasts act.
+	// Trusted is true when Skill or SlotSkill is above 0 and RaiseGain is
+	// not below 0: only trusted forecasts act.
 	Trusted bool
 }
 
@@ -327,15 +335,23 @@ func (d *Decision) Explain(p Policy) string {
 			if !math.IsNaN(m.Upper) {
 				fmt.Fprintf(&b, " (upper bound %.4g)", m.Upper)
 			}
+			// The time-of-day skill is shown where it decided: it trusted
+			// a forecast the recent skill did not, or it also had skill
+			// when the gain vetoed.
+			skilled := m.Skill > 0 || m.SlotSkill > 0
+			tod := ""
+			if m.SlotSkill > 0 && !(m.Skill > 0) || !m.Trusted && isFinite(float64(m.SlotSkill)) {
+				tod = fmt.Sprintf(", at this time of day %.2f", m.SlotSkill)
+			}
 			switch {
-			case math.IsNaN(m.Skill):
+			case math.IsNaN(m.Skill) && !skilled:
 				b.WriteString(" (not trusted yet: too few forecasts scored)")
-			case !m.Trusted && m.Skill > 0:
-				fmt.Fprintf(&b, " (not trusted: skill %.2f, but its raises cost more capacity than they saved: gain %.2f)", m.Skill, m.RaiseGain)
+			case !m.Trusted && skilled:
+				fmt.Fprintf(&b, " (not trusted: skill %.2f%s, but its raises cost more capacity than they saved: gain %.2f)", m.Skill, tod, m.RaiseGain)
 			case !m.Trusted:
-				fmt.Fprintf(&b, " (not trusted: skill %.2f)", m.Skill)
+				fmt.Fprintf(&b, " (not trusted: skill %.2f%s)", m.Skill, tod)
 			default:
-				fmt.Fprintf(&b, " (skill %.2f)", m.Skill)
+				fmt.Fprintf(&b, " (skill %.2f%s)", m.Skill, tod)
 			}
 		}
 		b.WriteString(";")

@@ -82,6 +82,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		smp := in.Metrics[i]
 		mp := &d.Metrics[i]
 		mp.Forecast, mp.Skill, mp.Upper, mp.RaiseGain, mp.Weekly = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		mp.SlotSkill = float32(math.NaN())
 		mp.Value = smp.Value
 		fresh := smp.Present && isFinite(smp.Value) && at.sub(smp.Time) <= p.StaleAfter.D()
 		if !fresh {
@@ -163,15 +164,23 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			mp.Predictive = demandProposal(m, mp.Forecast, current, p.Tolerance)
 			mp.Season = mm.Model.Period
 			mp.Skill, mp.RaiseGain = mm.Skill(), mm.RaiseGain()
-			// Trusted when the forecast beats persistence and its raises
-			// above persistence have paid in capacity: the second keeps a
-			// smoothed forecast of a bursty series, which beats persistence
-			// but sits above every trough, from buying idle instances, a
-			// cost that grows with the group (rounding hides it at 20
-			// instances, not at 100). A gain of 0 (no forecast above
-			// persistence lately, as on a fall) or NaN (nothing lost by
-			// holding) does not veto.
-			mp.Trusted = mp.Skill > 0 && !(mp.RaiseGain < 0)
+			// The time-of-day skill is read at the time the decided
+			// forecast is for (as guardSize works it out), the time it must
+			// be right at, and only where it can decide: where the recent
+			// skill does not trust the forecast or the gain vetoes it.
+			if !(mp.Skill > 0) || mp.RaiseGain < 0 {
+				mp.SlotSkill = float32(mm.SlotSkill(max(smp.Time.UnixNano()+int64(mm.Model.Step+lead), now.UnixNano()+int64(lead)), lead))
+			}
+			// Trusted when the forecast beats persistence, lately or at
+			// this time of day on earlier days (see slotDays), and its
+			// raises above persistence have paid in capacity: the second
+			// keeps a smoothed forecast of a bursty series, which beats
+			// persistence but sits above every trough, from buying idle
+			// instances, a cost that grows with the group (rounding hides
+			// it at 20 instances, not at 100). A gain of 0 (no forecast
+			// above persistence lately, as on a fall) or NaN (nothing lost
+			// by holding) does not veto.
+			mp.Trusted = (mp.Skill > 0 || mp.SlotSkill > 0) && !(mp.RaiseGain < 0)
 			mp.Upper = max(mm.upper(mp.Forecast, sd, spread), 0)
 			if mp.Trusted {
 				predictive = max(predictive, mp.Predictive)

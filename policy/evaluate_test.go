@@ -406,6 +406,9 @@ func stripNaN(d Decision) Decision {
 		if math.IsNaN(d.Metrics[i].RaiseGain) {
 			d.Metrics[i].RaiseGain = -1
 		}
+		if math.IsNaN(float64(d.Metrics[i].SlotSkill)) {
+			d.Metrics[i].SlotSkill = -1
+		}
 		if math.IsNaN(d.Metrics[i].Weekly) {
 			d.Metrics[i].Weekly = -1
 		}
@@ -465,6 +468,13 @@ func FuzzStateUnmarshal(f *testing.F) {
 	weekly.Models[0].Model.Week.Slots[5] = 1.5
 	b3, _ := weekly.MarshalBinary()
 	f.Add(b3)
+	// And with scores by the time of day (state version 5).
+	slots := full.Clone()
+	for i := range TimeOfDaySlots {
+		slots.Models[0].Slots[i] = SlotScore{Forecast: 1, Naive: float32(i), Scored: uint32(i * 50)}
+	}
+	b4, _ := slots.MarshalBinary()
+	f.Add(b4)
 	if raw, err := os.ReadFile("testdata/state-v1.hex"); err == nil {
 		if v1, err := hex.DecodeString(strings.TrimSpace(string(raw))); err == nil {
 			f.Add(v1)

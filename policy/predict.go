@@ -51,6 +51,102 @@ const (
 	holtWarmup = 10
 )
 
+// Skill by the time of day. The recent skill above remembers about the
+// last 100 forecasts: on 1-minute data, the last hour and a half. On a
+// series whose predictability changes over the day (quiet, noisy nights
+// and structured days) it measures the night when the morning rise
+// comes, and the rise arrives untrusted. So a model with a season also
+// scores its forecasts per slot of the season (TimeOfDaySlots a period),
+// by the time they were for, and a forecast is trusted when either the
+// recent skill or its target time's slot skill is above 0: "trust the
+// forecast at 08:00 if it beat persistence at 08:00 on earlier days".
+// Measured against the slot skill alone and against both at once
+// (BENCHMARKS.md, issue 9: trust by the time of day).
+const (
+	// slotDays is how many periods (days, for a daily season) a slot's
+	// skill remembers: each of a slot's first slotDays periods' scores
+	// count alike (a running mean), later ones with the weight of one
+	// period's scores in slotDays, so every day counts about the same
+	// however many forecasts a day a slot scores. A week, so that each
+	// day of the week has its say.
+	slotDays = 7
+	// slotMinDays is how many periods' worth of scores a slot needs before
+	// its skill speaks: one period is one morning, which says little.
+	slotMinDays = 2
+	// maxSlotScored caps a slot's score count (its encoding stays three
+	// bytes); past slotDays periods' worth the count only gates.
+	maxSlotScored = 1<<16 - 1
+)
+
+// slotOf returns the time-of-day slot of tn (Unix nanoseconds, not
+// before 1970) in the season c was worked out for, -1 without one.
+func (c *horizonCache) slotOf(tn int64) int {
+	switch {
+	case c.slotWidth <= 0 || tn < 0:
+		return -1
+	case c.slotExact: // one division, not two
+		return int((tn / c.slotWidth) % TimeOfDaySlots)
+	}
+	return min(int(tn%int64(c.period)/c.slotWidth), TimeOfDaySlots-1)
+}
+
+// slotRates works out what scoring by the time of day derives from the
+// model's season and step and the lead (the slot's width, the smallest
+// weight of a score and how many a slot needs before its skill speaks),
+// into c. A slot scores one forecast per data step, or per
+// lead/maxPending on data finer than that (roomForForecast).
+func (c *horizonCache) slotRates(period, step, lead time.Duration) {
+	c.period, c.slotWidth, c.slotExact = period, 0, false
+	if period < TimeOfDaySlots {
+		return
+	}
+	every := max(step, lead/maxPending)
+	if every <= 0 {
+		every = forecast.DefaultStep
+	}
+	c.slotWidth = int64(period / TimeOfDaySlots)
+	c.slotExact = c.slotWidth*TimeOfDaySlots == int64(period)
+	perPeriod := max(1, float64(c.slotWidth)/float64(every))
+	c.slotFloor = float32(1 / (slotDays * perPeriod))
+	c.slotMin = uint32(min(math.Ceil(slotMinDays*perPeriod), maxSlotScored))
+}
+
+// scoreSlot adds one forecast's and persistence's asymmetric losses (ef,
+// en) to the slot of its target time at (see slotDays for the weights); c
+// is the model's derived values at the lead (derived).
+func (mm *MetricModel) scoreSlot(c *horizonCache, at int64, ef, en float64) {
+	i := c.slotOf(at)
+	if i < 0 {
+		return
+	}
+	sl := &mm.Slots[i]
+	n := sl.Scored + 1
+	w := c.slotFloor
+	if float32(n)*w < 1 { // 1/n is the larger weight: a running mean
+		w = 1 / float32(n)
+	}
+	sl.Forecast += w * (float32(ef) - sl.Forecast)
+	sl.Naive += w * (float32(en) - sl.Naive)
+	sl.Scored = min(n, maxSlotScored)
+}
+
+// SlotSkill is 1 − the forecast's mean asymmetric loss ÷ persistence's in
+// the time-of-day slot of t (Unix nanoseconds), over forecasts for that
+// slot on earlier periods; NaN without a season or until the slot has
+// slotMinDays periods' worth of scores at lead.
+func (mm *MetricModel) SlotSkill(t int64, lead time.Duration) float64 {
+	c := mm.derived(lead)
+	i := c.slotOf(t)
+	if i < 0 {
+		return math.NaN()
+	}
+	sl := &mm.Slots[i]
+	if sl.Scored < c.slotMin || !(sl.Naive > 0) {
+		return math.NaN()
+	}
+	return 1 - float64(sl.Forecast)/float64(sl.Naive)
+}
+
 // observe scores the pending forecasts whose target time the new
 // observation reaches, feeds the observation to the model, and remembers the
 // forecast made from it for t+lead for scoring later. It returns the
@@ -71,6 +167,7 @@ func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
 // returns the in-sample residual, with false while the model has seen too
 // few observations to forecast.
 func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid float64, ok bool) {
+	c := mm.derived(lead) // observing changes none of what it derives from
 	done := 0
 	for done < len(mm.Pending) && mm.Pending[done].At <= tn {
 		pf := mm.Pending[done]
@@ -95,6 +192,7 @@ func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid floa
 			mm.HoldLoss += skillWeight * (hold - mm.HoldLoss)
 		}
 		mm.Scored = min(mm.Scored+1, maxScored)
+		mm.scoreSlot(c, pf.At, ef, en)
 		done++
 	}
 	if done > 0 {
@@ -104,9 +202,8 @@ func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid floa
 	if mm.Model.Count < minForecastObservations {
 		return 0, false
 	}
-	scored, _ := mm.horizonsFor(lead)
 	resid = y - fitted
-	f := mm.Model.ForecastAhead(scored) + mm.Persist*resid
+	f := mm.Model.ForecastAhead(c.scored) + mm.Persist*resid
 	at := tn + int64(lead)
 	if lead > 0 && isFinite(f) && roomForForecast(len(mm.Pending), at, mm.Pending, lead) {
 		mm.Pending = append(mm.Pending, PendingForecast{At: at, Forecast: f, Naive: y})
@@ -116,15 +213,24 @@ func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid floa
 
 // horizonsFor returns the horizons of the scored forecast (the lead) and of
 // the decided one (the data step plus the lead) for the model's step and
-// damping, worked out once and kept until one of those changes, so that the
-// forecasts made on every sample need no math.Exp.
+// damping, worked out once and kept until one of those changes (derived),
+// so that the forecasts made on every sample need no math.Exp.
 func (mm *MetricModel) horizonsFor(lead time.Duration) (scored, decided forecast.Horizon) {
+	c := mm.derived(lead)
+	return c.scored, c.decided
+}
+
+// derived returns the model's derived values for lead (horizonCache),
+// working them out again when the model's step, season or damping or the
+// lead changed.
+func (mm *MetricModel) derived(lead time.Duration) *horizonCache {
 	c := &mm.horizons
-	if !c.ok || c.step != mm.Model.Step || c.lead != lead || c.phi != mm.Params.Phi {
+	if !c.ok || c.step != mm.Model.Step || c.lead != lead || c.phi != mm.Params.Phi || c.period != mm.Model.Period {
 		*c = horizonCache{step: mm.Model.Step, lead: lead, phi: mm.Params.Phi, ok: true,
 			scored: mm.Model.Horizon(lead, mm.Params), decided: mm.Model.Horizon(mm.Model.Step+lead, mm.Params)}
+		c.slotRates(mm.Model.Period, mm.Model.Step, lead)
 	}
-	return c.scored, c.decided
+	return c
 }
 
 // roomForForecast reports whether a forecast for at joins the n in flight:
@@ -335,12 +441,13 @@ func keepWeek(mm *MetricModel, week forecast.Week) {
 	}
 }
 
-// resetModel starts an empty model with no scores, the default parameters
-// and full anchoring, until a backtest chooses better ones.
+// resetModel starts an empty model with no scores (recent or by the time
+// of day), the default parameters and full anchoring, until a backtest
+// chooses better ones.
 func resetModel(mm *MetricModel, period, step time.Duration) {
 	mm.Model.Reset(period, step)
 	mm.Pending, mm.ErrForecast, mm.ErrNaive, mm.ErrBias, mm.ErrSquare, mm.Scored = mm.Pending[:0], 0, 0, 0, 0, 0
-	mm.RaiseLoss, mm.HoldLoss = 0, 0
+	mm.RaiseLoss, mm.HoldLoss, mm.Slots = 0, 0, SlotScores{}
 	mm.Params, mm.Persist = forecast.DefaultParams(), 1
 }
 

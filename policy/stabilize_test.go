@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"reflect"
@@ -64,12 +65,12 @@ func TestStabilizationEvidence(t *testing.T) {
 	}
 }
 
-// TestStateDecodesVersion1 decodes golden bytes written by the version 1
-// encoder: old replicated states and snapshots must still load, with the
-// parameters and the full anchoring their models were built with, and
-// re-encode in the current version.
-func TestStateDecodesVersion1(t *testing.T) {
-	raw, err := os.ReadFile("testdata/state-v1.hex")
+// stateFixture reads testdata/state-v<version>.hex, golden bytes written
+// by the encoder of that version, checks their version byte and returns
+// them decoded, and the bytes.
+func stateFixture(t *testing.T, version byte) (State, []byte) {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("testdata/state-v%d.hex", version))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +78,23 @@ func TestStateDecodesVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if b[0] != version {
+		t.Fatalf("fixture is version %d, want %d", b[0], version)
+	}
 	var s State
 	if err := s.UnmarshalBinary(b); err != nil {
-		t.Fatalf("version 1 state does not decode: %v", err)
+		t.Fatalf("version %d state does not decode: %v", version, err)
 	}
+	return s, b
+}
+
+// TestStateDecodesVersion1 decodes golden bytes written by the version 1
+// encoder: old replicated states and snapshots must still load, with the
+// parameters and the full anchoring their models were built with, and
+// re-encode in the current encoding (version 4: no model has scores by
+// the time of day).
+func TestStateDecodesVersion1(t *testing.T) {
+	s, _ := stateFixture(t, 1)
 	if !s.LastScaleOut.Equal(t0.Add(time.Minute)) || !s.LastScaleIn.Equal(t0.Add(2*time.Minute)) ||
 		len(s.Changes) != 1 || s.Changes[0].To != 5 || len(s.Recommendations) != 1 || s.Recommendations[0].Size != 4 {
 		t.Fatalf("decoded %+v", s)
@@ -97,8 +111,8 @@ func TestStateDecodesVersion1(t *testing.T) {
 		t.Fatalf("version 1 model got params %+v persist %v evidence %v", mm.Params, mm.Persist, s.Evidence)
 	}
 	again, _ := s.MarshalBinary()
-	if again[0] != stateVersion {
-		t.Fatalf("re-encoded as version %d, want %d", again[0], stateVersion)
+	if again[0] != plainStateVersion {
+		t.Fatalf("re-encoded as version %d, want %d", again[0], plainStateVersion)
 	}
 	var s2 State
 	if err := s2.UnmarshalBinary(again); err != nil || !reflect.DeepEqual(s, s2) {
@@ -109,23 +123,9 @@ func TestStateDecodesVersion1(t *testing.T) {
 // TestStateDecodesVersion2 decodes golden bytes written by the version 2
 // encoder (the version 1 fixture with evidence, a reversal and a tuned
 // model): they load as written, without a forecast-raised scale-out, which
-// version 3 added, and re-encode in the current version.
+// version 3 added, and re-encode in the current encoding (version 4).
 func TestStateDecodesVersion2(t *testing.T) {
-	raw, err := os.ReadFile("testdata/state-v2.hex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b[0] != 2 {
-		t.Fatalf("fixture is version %d, want 2", b[0])
-	}
-	var s State
-	if err := s.UnmarshalBinary(b); err != nil {
-		t.Fatalf("version 2 state does not decode: %v", err)
-	}
+	s, _ := stateFixture(t, 2)
 	mm := s.Models[0]
 	if !s.Evidence.Equal(t0.Add(3*time.Minute)) || s.LastAction != ActionScaleIn || len(s.Reversals) != 1 ||
 		!s.LastForecastScaleOut.IsZero() || mm.Persist != 0.5 || mm.Params.Alpha != 0.15 || mm.TunedSpan != 6*time.Hour {
@@ -133,8 +133,8 @@ func TestStateDecodesVersion2(t *testing.T) {
 	}
 	again, _ := s.MarshalBinary()
 	var s2 State
-	if err := s2.UnmarshalBinary(again); err != nil || again[0] != stateVersion || !reflect.DeepEqual(s, s2) {
-		t.Fatalf("version %d round trip: %v\n%+v\n%+v", stateVersion, err, s, s2)
+	if err := s2.UnmarshalBinary(again); err != nil || again[0] != plainStateVersion || !reflect.DeepEqual(s, s2) {
+		t.Fatalf("version %d round trip: %v\n%+v\n%+v", plainStateVersion, err, s, s2)
 	}
 }
 
@@ -142,23 +142,9 @@ func TestStateDecodesVersion2(t *testing.T) {
 // encoder (the version 2 fixture with a forecast-raised scale-out): they
 // load as written, with no raise or hold loss, which version 4 added, so
 // the model's raises count as paying (RaiseGain NaN) until rescored; and
-// they re-encode in the current version.
+// they re-encode in the current encoding (version 4).
 func TestStateDecodesVersion3(t *testing.T) {
-	raw, err := os.ReadFile("testdata/state-v3.hex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b[0] != 3 {
-		t.Fatalf("fixture is version %d, want 3", b[0])
-	}
-	var s State
-	if err := s.UnmarshalBinary(b); err != nil {
-		t.Fatalf("version 3 state does not decode: %v", err)
-	}
+	s, _ := stateFixture(t, 3)
 	mm := s.Models[0]
 	if !s.LastForecastScaleOut.Equal(t0.Add(2*time.Minute)) || mm.Persist != 0.5 || mm.TunedSpan != 6*time.Hour ||
 		mm.RaiseLoss != 0 || mm.HoldLoss != 0 || !math.IsNaN(mm.RaiseGain()) {
@@ -166,8 +152,8 @@ func TestStateDecodesVersion3(t *testing.T) {
 	}
 	again, _ := s.MarshalBinary()
 	var s2 State
-	if err := s2.UnmarshalBinary(again); err != nil || again[0] != stateVersion || !reflect.DeepEqual(s, s2) {
-		t.Fatalf("version %d round trip: %v\n%+v\n%+v", stateVersion, err, s, s2)
+	if err := s2.UnmarshalBinary(again); err != nil || again[0] != plainStateVersion || !reflect.DeepEqual(s, s2) {
+		t.Fatalf("version %d round trip: %v\n%+v\n%+v", plainStateVersion, err, s, s2)
 	}
 }
 
@@ -175,18 +161,7 @@ func TestStateDecodesVersion3(t *testing.T) {
 // hold loss is negative or not finite is refused, naming the rule, and
 // leaves the state it was decoded into alone.
 func TestStateRefusesBadRaiseLoss(t *testing.T) {
-	raw, err := os.ReadFile("testdata/state-v3.hex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var good State
-	if err := good.UnmarshalBinary(b); err != nil {
-		t.Fatal(err)
-	}
+	good, _ := stateFixture(t, 3)
 	for _, tc := range []struct {
 		name        string
 		raise, hold float64

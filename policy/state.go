@@ -115,17 +115,57 @@ type MetricModel struct {
 
 	// horizons caches derived forecast horizons; never encoded.
 	horizons horizonCache
+
+	// Slots score the forecasts by the time of day they were for: per slot
+	// of the model's season, as ErrForecast and ErrNaive do over the
+	// recent ones (see SlotSkill). Empty without a season. Last, so that
+	// the fields every evaluation reads stay together.
+	Slots SlotScores
 }
 
-// horizonCache holds the horizons horizonsFor works out, with the step,
-// lead and damping they were worked out for. It is derived state: a decoded
-// or cloned model rebuilds or copies it and forecasts exactly the same.
+// horizonCache holds the horizons horizonsFor works out, and what scoring
+// by the time of day derives (slotRates), with the step, lead, damping and
+// season they were worked out for. It is derived state: a decoded or
+// cloned model rebuilds or copies it and forecasts exactly the same.
 type horizonCache struct {
-	step, lead      time.Duration
-	phi             float64
-	ok              bool
-	scored, decided forecast.Horizon
+	step, lead, period time.Duration
+	phi                float64
+	ok                 bool
+	scored, decided    forecast.Horizon
+	// slotWidth is the width of a time-of-day slot (0 without a season),
+	// and slotExact whether TimeOfDaySlots of them make the period.
+	slotWidth int64
+	slotExact bool
+	// slotFloor is the smallest weight of a slot's score, and slotMin the
+	// scores a slot needs before its skill speaks.
+	slotFloor float32
+	slotMin   uint32
 }
+
+// TimeOfDaySlots is how many slots a season's period is divided into for
+// scoring forecasts by the time of day: hours of a daily season.
+const TimeOfDaySlots = 24
+
+// SlotScores are a model's forecast scores per time-of-day slot of its
+// season. A slot's three numbers sit together, so scoring one touches one
+// cache line.
+type SlotScores [TimeOfDaySlots]SlotScore
+
+// SlotScore is one time-of-day slot's score: weighted means over the
+// forecasts for that slot on earlier periods of the asymmetric loss of the
+// forecast and of persistence, and how many forecasts were scored there.
+// float32, as the weekly adjustment's slots: a skill needs no more digits,
+// and the state of 10,000 two-metric policies is replicated.
+type SlotScore struct {
+	// Forecast and Naive are the forecast's and persistence's weighted
+	// mean asymmetric losses.
+	Forecast, Naive float32
+	// Scored counts the forecasts scored, capped at 65,535.
+	Scored uint32
+}
+
+// empty reports whether no slot has a score.
+func (s *SlotScores) empty() bool { return *s == SlotScores{} }
 
 // PendingForecast is a forecast waiting for its outcome.
 type PendingForecast struct {
@@ -219,8 +259,22 @@ func (s State) Clone() State {
 // their squared errors standing in for the asymmetric loss until rescored;
 // 1 and 2 as if no forecast had raised a scale-out; 1 to 3 with no raise or
 // hold loss, so their raises count as paying until forecasts are scored
-// again (RaiseGain is NaN).
-const stateVersion = 4
+// again (RaiseGain is NaN). Version 5 adds, after each model's raise and
+// hold losses, its scores by the time of day (SlotScores): a count of
+// slots, 0 when none has a score, or TimeOfDaySlots, then each slot's
+// count and two float32 losses. A state none of whose models has such
+// scores is written as version 4, byte for byte, so that it means the
+// same bytes to every reader since version 4 (a node of either version
+// re-encoding it writes the same); MarshalBinaryV4 writes version 4
+// whatever the state, for readers that know no later. Version 4 states
+// decode with no scores by the time of day (policy/testdata/state-v4.hex),
+// so their forecasts are trusted by the recent skill alone until the
+// slots fill again.
+const stateVersion = 5
+
+// plainStateVersion is the version MarshalBinary writes for a state
+// without scores by the time of day.
+const plainStateVersion = 4
 
 // maxStateEntries bounds every list in a decoded state so that garbage input
 // cannot make the decoder allocate without limit.
@@ -231,11 +285,33 @@ var ErrBadState = errors.New("policy: malformed state encoding")
 
 // MarshalBinary encodes the state compactly (varints; times as Unix
 // nanoseconds; floats as 8 little-endian bytes). A model with a 24 h season
-// at 1-minute resolution (1,440 slots) takes about 11.6 KB; a state without
-// models takes tens of bytes.
+// at 1-minute resolution (1,440 slots) takes about 11.8 KB, of which its
+// scores by the time of day at most 265 bytes; a state without models takes
+// tens of bytes. A state without scores by the time of day is written in
+// version 4 (plainStateVersion), byte for byte as before them.
 func (s State) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 0, 64)
-	b = append(b, stateVersion)
+	version := byte(plainStateVersion)
+	for i := range s.Models {
+		if !s.Models[i].Slots.empty() {
+			version = stateVersion
+			break
+		}
+	}
+	return s.appendBinary(make([]byte, 0, 64), version), nil
+}
+
+// MarshalBinaryV4 encodes the state in version 4, without the models'
+// scores by the time of day, byte for byte as the code of version 4 wrote
+// it: for a leader that commits entries in a version whose readers know
+// no later state encoding (they refuse it with ErrBadState).
+func (s State) MarshalBinaryV4() ([]byte, error) {
+	return s.appendBinary(make([]byte, 0, 64), plainStateVersion), nil
+}
+
+// appendBinary appends the state's encoding in version (plainStateVersion
+// or stateVersion) to b.
+func (s State) appendBinary(b []byte, version byte) []byte {
+	b = append(b, version)
 	b = appendTime(b, s.LastScaleOut)
 	b = appendTime(b, s.LastScaleIn)
 	b = binary.AppendUvarint(b, uint64(len(s.Changes)))
@@ -277,8 +353,27 @@ func (s State) MarshalBinary() ([]byte, error) {
 		b = binary.AppendVarint(b, int64(mm.TunedSpan))
 		b = appendFloat(b, mm.RaiseLoss)
 		b = appendFloat(b, mm.HoldLoss)
+		if version >= 5 {
+			b = appendSlots(b, &mm.Slots)
+		}
 	}
-	return b, nil
+	return b
+}
+
+// appendSlots appends a model's scores by the time of day: 0 when no slot
+// has one, else TimeOfDaySlots and each slot's count (a uvarint) and
+// forecast and persistence losses (float32, little-endian).
+func appendSlots(b []byte, sl *SlotScores) []byte {
+	if sl.empty() {
+		return append(b, 0)
+	}
+	b = append(b, TimeOfDaySlots)
+	for i := range TimeOfDaySlots {
+		b = binary.AppendUvarint(b, uint64(sl[i].Scored))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(sl[i].Forecast))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(sl[i].Naive))
+	}
+	return b
 }
 
 // UnmarshalBinary decodes what MarshalBinary produced, in this version or
@@ -363,6 +458,9 @@ func (s *State) UnmarshalBinary(b []byte) error {
 					d.err = fmt.Errorf("model %d: raise or hold loss not a finite non-negative number", i)
 				}
 			}
+			if version >= 5 {
+				d.slots(&mm.Slots, i)
+			}
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {
@@ -373,6 +471,30 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	}
 	*s = out
 	return nil
+}
+
+// slots decodes model i's scores by the time of day (appendSlots): a
+// count of 0 or TimeOfDaySlots, each slot's count at most 65,535 and its
+// losses finite and non-negative.
+func (d *decoder) slots(sl *SlotScores, i int) {
+	switch n := d.byte(); {
+	case d.err != nil || n == 0:
+		return
+	case n != TimeOfDaySlots:
+		d.err = fmt.Errorf("model %d: %d time-of-day slots, want 0 or %d", i, n, TimeOfDaySlots)
+		return
+	}
+	for k := range TimeOfDaySlots {
+		n, f, e := d.uvarint(), d.float32(), d.float32()
+		if d.err != nil {
+			return
+		}
+		if n > maxSlotScored || !(f >= 0 && e >= 0) || math.IsInf(float64(f), 1) || math.IsInf(float64(e), 1) {
+			d.err = fmt.Errorf("model %d: time-of-day slot %d: count above %d or a loss not a finite non-negative number", i, k, maxSlotScored)
+			return
+		}
+		sl[k] = SlotScore{Forecast: f, Naive: e, Scored: uint32(n)}
+	}
 }
 
 func appendFloat(b []byte, f float64) []byte {
@@ -421,17 +543,33 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-func (d *decoder) float() float64 {
+// take returns the next n bytes, or nil (remembering errShort) when
+// fewer are left or an error came before.
+func (d *decoder) take(n int) []byte {
 	if d.err != nil {
-		return 0
+		return nil
 	}
-	if len(d.b) < 8 {
+	if len(d.b) < n {
 		d.err = errShort
-		return 0
+		return nil
 	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-	d.b = d.b[8:]
+	v := d.b[:n]
+	d.b = d.b[n:]
 	return v
+}
+
+func (d *decoder) float() float64 {
+	if b := d.take(8); b != nil {
+		return math.Float64frombits(binary.LittleEndian.Uint64(b))
+	}
+	return 0
+}
+
+func (d *decoder) float32() float32 {
+	if b := d.take(4); b != nil {
+		return math.Float32frombits(binary.LittleEndian.Uint32(b))
+	}
+	return 0
 }
 
 func (d *decoder) int() int {
