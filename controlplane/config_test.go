@@ -29,7 +29,7 @@ func TestConfigValidateAddresses(t *testing.T) {
 		{"write version 1", func(c *Config) { c.WriteVersion = 1 }, ""},
 		{"write version 3", func(c *Config) { c.WriteVersion = 3 }, ""},
 		{"write the current version", func(c *Config) { c.WriteVersion = int(store.CurrentVersion) }, ""},
-		{"write a version too new", func(c *Config) { c.WriteVersion = int(store.CurrentVersion) + 1 }, "raft-write-version: must be a version this server writes, 1 to 11 (got 12)"},
+		{"write a version too new", func(c *Config) { c.WriteVersion = int(store.CurrentVersion) + 1 }, "raft-write-version: must be a version this server writes, 1 to 12 (got 13)"},
 		{"write a version that wraps a byte", func(c *Config) { c.WriteVersion = 258 }, "raft-write-version: must be a version this server writes"},
 		{"write a negative version", func(c *Config) { c.WriteVersion = -1 }, "raft-write-version: must be a version this server writes"},
 	}

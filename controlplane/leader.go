@@ -891,7 +891,19 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 			// weekly part before store.VersionWeeklyPart).
 			s.Models = withoutWeeks(s.Models)
 		}
-		b, err := s.MarshalBinary()
+		var (
+			b   []byte
+			err error
+		)
+		if n.cfg.writeVersion() < store.VersionTimeOfDay {
+			// Policy state version 4, without the models' scores by the
+			// time of day, which servers before store.VersionTimeOfDay
+			// cannot decode (see there); the kept state keeps them. A
+			// pacing state has no models and is version 4 either way.
+			b, err = s.MarshalBinaryV4()
+		} else {
+			b, err = s.MarshalBinary()
+		}
 		if err != nil {
 			l.log.Warn("encoding the state failed; committing without it", "policy", id, "err", err)
 			check.hasState = false

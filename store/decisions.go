@@ -18,8 +18,8 @@ import (
 type Decisions struct{ recs [][]byte }
 
 // recordVersion is the entry version whose decision encoding Decisions
-// keeps: the newest, VersionWeeklyPart, which holds each metric's weekly
-// part (versions 6 to 10 encode decisions alike, without it). Records read
+// keeps: VersionWeeklyPart, which holds each metric's weekly part
+// (versions 6 to 10 encode decisions alike, without it; 12 as 11 does). Records read
 // from an older snapshot are encoded again in it; a snapshot of an older
 // version decodes them and writes them in its own.
 const recordVersion = VersionWeeklyPart

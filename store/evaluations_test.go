@@ -79,8 +79,11 @@ func TestEvaluationsApplyAsEach(t *testing.T) {
 
 // TestPacingKeepsStoredModels: an evaluation that carries its state
 // without models (Pacing) replaces the stored state's pacing and keeps its
-// models; with no stored models (none yet, or unreadable) the pacing state
-// is stored as sent; a whole State replaces everything.
+// models, their scores by the time of day too (policy state version 5, as
+// the stored state was; a state without them stays version 4, as the
+// servers of entry version 11 write it); with no stored models (none yet,
+// or unreadable) the pacing state is stored as sent; a whole State
+// replaces everything.
 func TestPacingKeepsStoredModels(t *testing.T) {
 	at := time.Unix(1_780_000_000, 0).UTC()
 	models := []policy.MetricModel{{CheckedAt: at, ErrForecast: 1.5, ErrNaive: 2.5, Scored: 7, TunedAt: at, TunedSpan: time.Hour}}
@@ -96,6 +99,10 @@ func TestPacingKeepsStoredModels(t *testing.T) {
 		Changes: []policy.Change{{At: at, From: 1, To: 3}, {At: at.Add(time.Minute), From: 3, To: 4}}}
 	withModels := pacing
 	withModels.Models = models
+	scored := slices.Clone(models)
+	scored[0].Slots[7] = policy.SlotScore{Forecast: 1.25, Naive: 2.5, Scored: 9}
+	withScored := pacing
+	withScored.Models = scored
 	newModels := []policy.MetricModel{{CheckedAt: at.Add(time.Hour), Scored: 1}}
 	whole := pacing
 	whole.Models = newModels
@@ -106,6 +113,7 @@ func TestPacingKeepsStoredModels(t *testing.T) {
 		want   []byte
 	}{
 		{"pacing keeps the stored models", enc(old), Evaluated{Pacing: enc(pacing)}, enc(withModels)},
+		{"pacing keeps the stored scores by the time of day", enc(policy.State{Models: scored}), Evaluated{Pacing: enc(pacing)}, enc(withScored)},
 		{"pacing with nothing stored", nil, Evaluated{Pacing: enc(pacing)}, enc(pacing)},
 		{"pacing over a stored state without models", enc(policy.State{LastScaleIn: at}), Evaluated{Pacing: enc(pacing)}, enc(pacing)},
 		{"pacing over an unreadable stored state", []byte{0xff, 1, 2}, Evaluated{Pacing: enc(pacing)}, enc(pacing)},
@@ -135,6 +143,12 @@ func TestPacingKeepsStoredModels(t *testing.T) {
 				t.Fatalf("stored state %x, want %x", got, tc.want)
 			}
 		})
+	}
+	if v := enc(withModels)[0]; v != 4 {
+		t.Errorf("a state without scores by the time of day is version %d, want 4", v)
+	}
+	if v := enc(withScored)[0]; v != 5 {
+		t.Errorf("a state with scores by the time of day is version %d, want 5", v)
 	}
 }
 

@@ -34,8 +34,10 @@ const (
 	// 10's policy states may hold weekly adjustments (VersionWeekly), 9's
 	// do not; the bytes are otherwise 9's. 11's decision records carry the
 	// weekly adjustment's part of each forecast (VersionWeeklyPart), 10's
-	// do not. Versions 2 to 10 are still read.
-	SnapshotVersion uint8 = VersionWeeklyPart
+	// do not. 12's policy states may be policy state version 5, with
+	// scores by the time of day (VersionTimeOfDay), 11's are not; the
+	// bytes are otherwise 11's. Versions 2 to 11 are still read.
+	SnapshotVersion uint8 = VersionTimeOfDay
 	// snapshotUnfenced is the binary version whose intents have no fence.
 	snapshotUnfenced uint8 = 2
 	// maxRecord bounds one snapshot record (one policy with its windows is

@@ -1,0 +1,79 @@
+package controlplane
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/store"
+)
+
+// TestScoresByTimeOfDayOnlyInVersion12: a leader writing entry version 12
+// commits a state whose model has scores by the time of day in policy
+// state version 5, with them; one started with --raft-write-version 11
+// (or older) commits it in policy state version 4 without them (servers
+// of version 11 cannot decode version 5: they would refuse the state, and
+// keep a later pacing commit without the stored models, so the replicated
+// states would differ), still without the weekly adjustment below version
+// 10. The state the leader keeps in memory keeps its scores. The node's
+// snapshot, in the snapshot version of its write version, holds the
+// committed bytes: none with scores below version 12. The leader's model
+// is planted (plantWeekly) with scores in every slot.
+func TestScoresByTimeOfDayOnlyInVersion12(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		version       uint8
+		state         byte // the committed state's policy state version
+		scores, weeks bool
+	}{
+		{"version 12 keeps the scores", store.CurrentVersion, 5, true, true},
+		{"version 11 leaves them out", store.VersionWeeklyPart, 4, false, true},
+		{"version 10 leaves them out", store.VersionWeekly, 4, false, true},
+		{"version 9 leaves them and the weekly adjustment out", store.VersionCompact, 4, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newEvalRig(t, weeklySpec, func(n *Node) {
+				n.cfg.WriteVersion = int(tc.version)
+				n.fsm.snapshotVersion = min(tc.version, store.SnapshotVersion)
+			})
+			at, value := plantWeekly(t, r)
+			r.l.mu.Lock()
+			kept := r.l.latest["p"]
+			for i := range kept.state.Models[0].Slots {
+				kept.state.Models[0].Slots[i] = policy.SlotScore{Forecast: 1, Naive: 4, Scored: 30}
+			}
+			r.l.latest["p"] = kept
+			r.l.mu.Unlock()
+			r.evaluate(t, value(at))
+			v, _ := r.n.fsm.view("p")
+			if len(v.State) == 0 || v.State[0] != tc.state {
+				t.Fatalf("the committed state is policy state version %v, want %d", v.State[:min(len(v.State), 1)], tc.state)
+			}
+			var st policy.State
+			if err := st.UnmarshalBinary(v.State); err != nil || len(st.Models) != 1 {
+				t.Fatalf("the committed state: %+v, %v; want one model", st.Models, err)
+			}
+			if got := st.Models[0].Slots != (policy.SlotScores{}); got != tc.scores {
+				t.Fatalf("the committed model has scores by the time of day: %v, want %v", got, tc.scores)
+			}
+			if got := st.Models[0].Model.Week.Slots != nil; got != tc.weeks {
+				t.Fatalf("the committed model has a weekly adjustment: %v, want %v", got, tc.weeks)
+			}
+			r.l.mu.Lock()
+			kept = r.l.latest["p"]
+			r.l.mu.Unlock()
+			if kept.state.Models[0].Slots == (policy.SlotScores{}) {
+				t.Fatal("the state the leader keeps lost its scores by the time of day")
+			}
+			snap, restored := snapshotRoundTrip(t, r.n.fsm)
+			if want := store.SnapshotVersionFor(tc.version); snap[len(binarySnapshotMagic)] != want {
+				t.Fatalf("snapshot version %d, want %d", snap[len(binarySnapshotMagic)], want)
+			}
+			if rv, _ := restored.view("p"); !bytes.Equal(rv.State, v.State) {
+				t.Fatal("the snapshot holds another state than the one committed")
+			}
+		})
+	}
+}
