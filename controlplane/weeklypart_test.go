@@ -52,7 +52,7 @@ func plantWeekly(t *testing.T, r *evalRig) (at time.Time, value func(time.Time) 
 	return at, value
 }
 
-// TestWeeklyPartOnlyInVersion11: a leader writing entry version 11 commits
+// TestWeeklyPartOnlyInVersion11: a leader writing entry version 11 or 12 commits
 // a decision whose forecast the weekly adjustment moved with the metric's
 // weekly part, and one started with --raft-write-version 10 commits it
 // without (the servers of version 10 have no place for it, and every node

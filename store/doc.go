@@ -25,13 +25,17 @@
 // the decision record that 1 to 3 dropped, 5 its group age, 6 the budget
 // bound, 7 (entries only) several evaluations in one entry and an
 // evaluation's state without its forecasting models, 8 a policy's history
-// step and group sizes, and 9 compact metric windows (float32 values; a
+// step and group sizes, 9 compact metric windows (float32 values; a
 // sample entry and a snapshot say each window's precision, and versions 1
-// to 8 are wide, float64) (registry.go). Those older binary versions can
-// be written too (EncodeVersion, WriteSnapshotVersion; byte for byte as
-// their code did, testdata/binary-v2 to -v8), with what they have no place
-// for left out, and what they cannot express at all (version 7's
-// additions) refused.
+// to 8 are wide, float64), 10 policy states whose models may carry weekly
+// adjustments, 11 each forecast's weekly part in decision records, and 12
+// policy states whose models may carry scores by the time of day (policy
+// state version 5) (registry.go). Those older binary versions can be
+// written too (EncodeVersion, WriteSnapshotVersion; byte for byte as
+// their code did, testdata/binary-v2 to -v11), with what they have no
+// place for left out, and what they cannot express at all (version 7's
+// additions) refused; the policy states, the policy package's own bytes,
+// are shaped for them by the leader that commits them.
 //
 // Decision records are kept in their binary encoding (Decisions), about
 // two thirds of their decoded size, since a week fills every policy's
