@@ -10,26 +10,18 @@ import (
 )
 
 // TestTimeOfDaySize: what version 12 changes in a leader's entries. A
-// typical tick entry (BenchmarkMemory's two-metric predictive record, in
-// an evaluation without its state, as most of a leader's tick entries go)
-// has version 11's bytes but the version byte; a state entry whose models
-// carry scores by the time of day is the policy state version 5 the
-// leader writes in version 12 (a byte, then 24 slots of a uvarint count
-// and two float32s: 217 to 265 bytes a model) against the version 4 it
-// writes in version 11 and before (policy.State.MarshalBinaryV4, no
-// scores); a state without such scores
+// typical tick entry (tickRecord, in an evaluation without its state, as
+// most of a leader's tick entries go) has version 11's bytes but the
+// version byte; a state entry whose models carry scores by the time of
+// day is the policy state version 5 the leader writes in version 12 (a
+// byte, then 24 slots of a uvarint count and two float32s: 217 to 265
+// bytes a model) against the version 4 it writes in version 11 and before
+// (policy.State.MarshalBinaryV4, no scores); a state without such scores
 // is the same version-4 bytes in both. Each entry replays to the state it
 // carries.
 func TestTimeOfDaySize(t *testing.T) {
-	f := func(x float64) *float64 { return &x }
 	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	record := &policy.Record{Time: at, Current: 12, Ready: 12, Reactive: 11, Predictive: 13,
-		Recommended: 13, Desired: 13, Action: "scale-out", Bound: policy.LimitNone, Forecast: true, HourlyCost: 12.48,
-		Reason: "scale-out 12->13: rps=1000 (target 100) proposes 11, queue=300 (target 30) proposes 9, forecast 1262.4 proposes 13 (upper bound 1302.9) (skill 0.41); recommended 13, desired 13",
-		Metrics: []policy.MetricRecord{
-			{Name: "rps", Value: f(1000.5), Reactive: 11, Forecast: f(1262.4), Predictive: 13, Upper: f(1302.9), Season: policy.Duration(24 * time.Hour), Skill: f(0.41), Trusted: true},
-			{Name: "queue", Value: f(300), Reactive: 10, Forecast: f(280.2), Predictive: 10, Upper: f(301.7), Skill: f(0.12)},
-		}}
+	record := tickRecord(at, nil)
 	// One metric's model with a 24 h season at 1-minute resolution.
 	model := policy.MetricModel{Model: forecast.Model{Period: 24 * time.Hour, Slot: time.Minute, Step: time.Minute, Season: make([]float64, 1440), Count: 2000, Level: 1000},
 		CheckedAt: at, TunedAt: at, TunedSpan: 24 * time.Hour, Params: forecast.DefaultParams(), Persist: 0.5, Scored: 900}
