@@ -12,10 +12,10 @@ import (
 // commits a state whose model has scores by the time of day in policy
 // state version 5, with them; one started with --raft-write-version 11
 // (or older) commits it in policy state version 4 without them (servers
-// of version 11 cannot decode version 5: they would refuse the state, and
-// keep a later pacing commit without the stored models, so the replicated
-// states would differ), still without the weekly adjustment below version
-// 10. The state the leader keeps in memory keeps its scores. The node's
+// of version 11 cannot decode version 5: one leading would start the
+// policy afresh, and they would keep a later pacing commit without the
+// stored models, so the replicated states would differ), still without
+// the weekly adjustment below version 10. The state the leader keeps in memory keeps its scores. The node's
 // snapshot, in the snapshot version of its write version, holds the
 // committed bytes: none with scores below version 12. The leader's model
 // is planted (plantWeekly) with scores in every slot.

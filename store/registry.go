@@ -121,10 +121,10 @@ const (
 	// VersionTimeOfDay is VersionWeeklyPart whose policy states may be
 	// encoded in policy state version 5, whose models carry scores by the
 	// time of day (policy.SlotScores), which servers of version 11 and
-	// before cannot decode: they would refuse such a state where it is
-	// committed whole, and keep a pacing commit without the stored models
-	// (withStoredModels) where newer servers keep them, so the replicated
-	// states would differ. So a leader writing versions 1 to 11 commits
+	// before cannot decode: one leading would start the policy afresh,
+	// its cooldowns forgotten, and they would keep a pacing commit without
+	// the stored models (withStoredModels) where newer servers keep them,
+	// so the replicated states would differ. So a leader writing versions 1 to 11 commits
 	// its states in policy state version 4, without those scores
 	// (policy.State.MarshalBinaryV4), and a server that reads no version 12
 	// refuses the entries and snapshots that may hold them. A state
