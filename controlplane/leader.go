@@ -295,6 +295,55 @@ type loop struct {
 	// evaluations made whose fresh-sample wake-up has not come yet (under
 	// mu; made on first use).
 	selfFed map[string]int
+	// measured is, per policy, each cpu metric's latest sample time and
+	// the instances in service when this term first evaluated it
+	// (measuredOver); under mu, made on first use.
+	measured map[string][policy.MaxMetrics]measuredAt
+}
+
+// measuredAt is a cpu sample's time and the instances in service when the
+// leader first evaluated it.
+type measuredAt struct {
+	at   time.Time
+	over int
+}
+
+// measuredOver gives each cpu sample in in the count of instances it was
+// measured over (policy.Sample.Over): the instances in service when this
+// term first evaluated that sample. A sample is evaluated again until the
+// next arrives; read over the instances in service at each of those
+// evaluations, the utilization measured before a scale-out's instances
+// became ready counts them as loaded too, and asks for another scale-out.
+// A new leader starts from the count it first sees, which is as good as
+// the old rule for the first evaluation and better for every later one.
+func (l *loop) measuredOver(id string, p *policy.Policy, in *policy.Inputs) {
+	cpu := false
+	for i := range p.Metrics {
+		cpu = cpu || i < policy.MaxMetrics && p.Metrics[i].Type == policy.MetricCPU && in.Metrics[i].Present
+	}
+	if !cpu {
+		return
+	}
+	over := in.Ready
+	if over <= 0 {
+		over = in.Current
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.measured == nil {
+		l.measured = map[string][policy.MaxMetrics]measuredAt{}
+	}
+	kept := l.measured[id]
+	for i := range p.Metrics {
+		if i >= policy.MaxMetrics || p.Metrics[i].Type != policy.MetricCPU || !in.Metrics[i].Present {
+			continue
+		}
+		if !kept[i].at.Equal(in.Metrics[i].Time) {
+			kept[i] = measuredAt{at: in.Metrics[i].Time, over: over}
+		}
+		in.Metrics[i].Over = kept[i].over
+	}
+	l.measured[id] = kept
 }
 
 // feedingSelf notes that an evaluation of id is about to commit the
@@ -447,6 +496,7 @@ func (l *loop) forgetDeleted(policies []scheduled) {
 			delete(l.last, id)
 			delete(l.latest, id)
 			delete(l.holding, id)
+			delete(l.measured, id)
 			l.n.metrics.forgetInputs(id)
 		}
 	}
@@ -584,6 +634,7 @@ func (l *loop) evaluate(ctx context.Context, id string) {
 			in.Metrics[i] = policy.Sample{Time: v.Samples[i].Time, Value: v.Samples[i].Value, Present: true}
 		}
 	}
+	l.measuredOver(id, &p, &in)
 	now := n.now()
 	if state.NeedsHistory(p, now) {
 		in.History = n.fsm.history(id, now)

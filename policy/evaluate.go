@@ -93,7 +93,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			if smp.Time.After(evidence) {
 				evidence = smp.Time
 			}
-			mp.Reactive, mp.WithinTolerance = reactiveProposal(m, smp.Value, in, p.Tolerance)
+			mp.Reactive, mp.WithinTolerance = reactiveProposal(m, smp, in, p.Tolerance)
 			allTolerance = allTolerance && mp.WithinTolerance
 			reactive = max(reactive, mp.Reactive)
 		}
@@ -105,7 +105,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		observed := smp.Present && isFinite(smp.Value)
 		y, f := 0.0, math.NaN()
 		if observed {
-			y = demand(m, smp.Value, in)
+			y = demand(m, smp, in)
 			// A sample inside a bucket the model was just fitted on is in
 			// that bucket's value already: fed again it would count twice,
 			// and the model's first forecast would come an evaluation
@@ -413,10 +413,11 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	d.Next = s
 }
 
-// reactiveProposal is HPA-style target tracking for one fresh metric value.
-func reactiveProposal(m *Metric, value float64, in *Inputs, tolerance float64) (int, bool) {
+// reactiveProposal is HPA-style target tracking for one fresh sample.
+func reactiveProposal(m *Metric, smp Sample, in *Inputs, tolerance float64) (int, bool) {
+	value := smp.Value
 	if m.Type == MetricCPU {
-		over := measuredOver(in)
+		over := measuredOver(smp, in)
 		if in.Current > 0 && math.Abs(value/m.Target-1) <= tolerance {
 			return in.Current, true
 		}
@@ -449,16 +450,20 @@ func withinBand(demand, target float64, current int, tolerance float64) bool {
 
 // demand converts a sample to the quantity forecasts model: cpu utilization
 // becomes percent-instances over the instances it was measured on.
-func demand(m *Metric, value float64, in *Inputs) float64 {
+func demand(m *Metric, smp Sample, in *Inputs) float64 {
 	if m.Type == MetricCPU {
-		return value * float64(measuredOver(in))
+		return smp.Value * float64(measuredOver(smp, in))
 	}
-	return value
+	return smp.Value
 }
 
-// measuredOver is the number of instances a cpu average covers: the
-// in-service ones, or the desired size while none report as in service.
-func measuredOver(in *Inputs) int {
+// measuredOver is the number of instances a cpu average covers: the count
+// the sample was measured over (Sample.Over), else the in-service ones now,
+// or the desired size while none report as in service.
+func measuredOver(smp Sample, in *Inputs) int {
+	if smp.Over > 0 {
+		return smp.Over
+	}
 	if in.Ready > 0 {
 		return in.Ready
 	}

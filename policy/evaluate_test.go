@@ -36,6 +36,12 @@ func inputs(current, ready int, values ...float64) Inputs {
 	return in
 }
 
+// measuredOn sets the first sample's Over: the instances it was measured on.
+func measuredOn(in Inputs, over int) Inputs {
+	in.Metrics[0].Over = over
+	return in
+}
+
 func TestEvaluateTargetTracking(t *testing.T) {
 	cpu := Metric{Name: "cpu", Type: MetricCPU, Target: 60}
 	rps := Metric{Name: "rps", Type: MetricRequestRate, Target: 200}
@@ -51,6 +57,7 @@ func TestEvaluateTargetTracking(t *testing.T) {
 		{"cpu scales from ready count", []Metric{cpu}, 0, inputs(4, 4, 90), 6, LimitNone},
 		{"cpu measured over ready, not desired", []Metric{cpu}, 0, inputs(8, 4, 90), 6, LimitNone},
 		{"cpu falls back to current when none ready", []Metric{cpu}, 0, inputs(4, 0, 90), 6, LimitNone},
+		{"cpu measured over the sample's own count, not the ready count since", []Metric{cpu}, 0, measuredOn(inputs(6, 6, 90), 4), 6, LimitNone},
 		{"request rate is total over per-instance target", []Metric{rps}, 0, inputs(3, 3, 1001), 6, LimitNone},
 		{"queue depth is backlog over per-instance target", []Metric{jobs}, 0, inputs(3, 3, 400), 8, LimitNone},
 		{"largest proposal wins", []Metric{cpu, rps, jobs}, 0, inputs(4, 4, 30, 1500, 100), 8, LimitNone},

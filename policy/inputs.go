@@ -28,6 +28,16 @@ type Sample struct {
 	Value float64
 	// Present is false when no sample has ever been seen.
 	Present bool
+	// Over is, for a cpu metric, how many instances were in service when
+	// the average was measured; 0 means unknown, and the instances in
+	// service now (Inputs.Ready) stand for it. A sample is evaluated again
+	// until the next one arrives: if the instances a scale-out ordered
+	// become ready meanwhile, the old utilization over the new count reads
+	// as more demand and asks for another scale-out, and so on until the
+	// next sample (an hourly cpu trace took the HPA reference to 2,000
+	// instances). Callers that keep a sample across evaluations record
+	// the count they first saw it with.
+	Over int
 }
 
 // Window is a run of fixed-step metric values, oldest first. Missing steps

@@ -281,7 +281,7 @@ func guardSize(p *Policy, in *Inputs, s *State, d *Decision, now time.Time) (gua
 		if later := now.Add(lead); end.Before(later) {
 			end = later
 		}
-		up := upperOverLead(mm, demand(m, smp.Value, in), smp.Time, end, mp.Forecast)
+		up := upperOverLead(mm, demand(m, *smp, in), smp.Time, end, mp.Forecast)
 		guard = max(guard, mp.Reactive, ceilSize(up/m.Target))
 	}
 	return guard, true

@@ -95,3 +95,35 @@ func TestGridSlots(t *testing.T) {
 		})
 	}
 }
+
+// TestCPUBetweenSamplesDoesNotRunAway: an hourly cpu trace of a steady
+// load needs 15 instances (90 % over the 10 it was recorded on, a target of
+// 60). Evaluated every minute between samples, the reference and the
+// policy used to read the last sample's utilization over the instances in
+// service at each evaluation, so each scale-out's instances, once ready,
+// read as loaded too and asked for more: the reference ran to max within
+// the hour. The sample now keeps the count it was measured over.
+func TestCPUBetweenSamplesDoesNotRunAway(t *testing.T) {
+	p := testPolicy(policy.Metric{Name: "cpu", Type: policy.MetricCPU, Target: 60})
+	p.StaleAfter = policy.Duration(2 * time.Hour) // the sample stays fresh until the next
+	p.ScaleIn.Stabilization = policy.Duration(5 * time.Minute)
+	s := Series{Values: [][]float64{nil}}
+	for i := range 24 {
+		s.Times = append(s.Times, t0+int64(i)*int64(time.Hour))
+		s.Values[0] = append(s.Values[0], 90)
+	}
+	for _, tc := range []struct {
+		name string
+		run  func(Config, Series) (*Result, error)
+	}{{"the policy", Run}, {"the HPA reference", RunBaseline}} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := tc.run(Config{Policy: p, RecordedSize: 10, InitialSize: 10}, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if peak := res.Summary.PeakSize; peak > 15 {
+				t.Fatalf("peak size %d on a steady load that needs 15 (max %d)", peak, p.Max)
+			}
+		})
+	}
+}

@@ -506,8 +506,9 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				}
 				continue // the previous sample ages; staleness decides
 			}
+			over := 0 // the instances a cpu average was measured over, kept with the sample
 			if cpu {
-				over := g.ready
+				over = g.ready
 				if over == 0 {
 					over = g.desired
 				}
@@ -523,7 +524,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 					res.Observed[j][i] = v
 				}
 			}
-			in.Metrics[j] = policy.Sample{Time: time.Unix(0, now).UTC(), Value: v, Present: true}
+			in.Metrics[j] = policy.Sample{Time: time.Unix(0, now).UTC(), Value: v, Present: true, Over: over}
 		}
 		d := evaluate(now, i)
 		if d.Stale {

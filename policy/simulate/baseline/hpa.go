@@ -109,7 +109,7 @@ func (h *HPA) Evaluate(p *policy.Policy, in *policy.Inputs, now time.Time) Decis
 		if !s.Present || math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
 			continue
 		}
-		n, within := propose(&p.Metrics[j], s.Value, in)
+		n, within := propose(&p.Metrics[j], *s, in)
 		d.Proposals[j] = n
 		rec, seen = max(rec, n), true
 		allTol = allTol && within
@@ -165,9 +165,16 @@ func (h *HPA) Evaluate(p *policy.Policy, in *policy.Inputs, now time.Time) Decis
 }
 
 // propose is one metric's HPA proposal and whether it was within tolerance.
-func propose(m *policy.Metric, value float64, in *policy.Inputs) (int, bool) {
+// A cpu average covers the instances it was measured over (Sample.Over),
+// not those in service at a later evaluation of the same sample: the HPA
+// counts the pods that reported the metric.
+func propose(m *policy.Metric, s policy.Sample, in *policy.Inputs) (int, bool) {
+	value := s.Value
 	if m.Type == policy.MetricCPU {
-		over := in.Ready
+		over := s.Over
+		if over <= 0 {
+			over = in.Ready
+		}
 		if over <= 0 {
 			over = in.Current
 		}

@@ -24,6 +24,12 @@ func inputs(current, ready int, values ...float64) policy.Inputs {
 	return in
 }
 
+// measuredOn sets the first sample's Over: the instances it was measured on.
+func measuredOn(in policy.Inputs, over int) policy.Inputs {
+	in.Metrics[0].Over = over
+	return in
+}
+
 // TestHPAProposal checks one evaluation from an empty window: target
 // tracking per metric type, the tolerance band, the largest proposal, and
 // min and max.
@@ -49,6 +55,7 @@ func TestHPAProposal(t *testing.T) {
 		{"queue depth like a rate", onePolicy(policy.MetricQueueDepth, 50), inputs(10, 10, 1000), 20, policy.LimitNone, policy.ActionScaleOut, []int{20}},
 		{"cpu from the ready instances", onePolicy(policy.MetricCPU, 60), inputs(10, 5, 90), 8, policy.LimitNone, policy.ActionScaleIn, []int{8}},
 		{"cpu with nothing ready uses the desired size", onePolicy(policy.MetricCPU, 60), inputs(3, 0, 100), 5, policy.LimitNone, policy.ActionScaleOut, []int{5}},
+		{"cpu over the count the sample was measured on", onePolicy(policy.MetricCPU, 60), measuredOn(inputs(8, 8, 90), 5), 8, policy.LimitNone, policy.ActionHold, []int{8}},
 		{"cpu within tolerance", onePolicy(policy.MetricCPU, 60), inputs(6, 3, 65), 6, policy.LimitTolerance, policy.ActionHold, []int{6}},
 		{"largest proposal wins", two, inputs(5, 5, 900, 80), 9, policy.LimitNone, policy.ActionScaleOut, []int{9, 8}},
 		{"a metric without a sample proposes nothing", two, inputs(5, 5, math.NaN(), 80), 8, policy.LimitNone, policy.ActionScaleOut, []int{0, 8}},
