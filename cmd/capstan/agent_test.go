@@ -50,6 +50,7 @@ func TestRaftWriteVersion(t *testing.T) {
 	}{
 		{"default: the newest", agentOptions{}, 0, ""},
 		{"version 3", agentOptions{RaftWriteVersion: 3}, 3, ""},
+		{"version 11, the upgrade from version 11", agentOptions{RaftWriteVersion: 11}, 11, ""},
 		{"the alias", agentOptions{RaftLegacyEncoding: true}, 1, ""},
 		{"the alias and version 1", agentOptions{RaftLegacyEncoding: true, RaftWriteVersion: 1}, 1, ""},
 		{"the alias contradicted", agentOptions{RaftLegacyEncoding: true, RaftWriteVersion: 3}, 0, "--raft-legacy-encoding: is --raft-write-version 1, which contradicts --raft-write-version 3"},
