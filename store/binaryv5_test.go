@@ -20,24 +20,42 @@ const binaryV5Dir = "testdata/binary-v5"
 // snapshot is the old code's snapshot, and the log re-encoded in the
 // current version replays to the same state.
 func TestVersion5StillReplays(t *testing.T) {
-	entries, snap := binaryFixture(t, binaryV5Dir, 23, VersionGroupAge)
-	fromLog := replay(t, entries)
-	fromSnap, err := ReadSnapshot(bytes.NewReader(snap))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(fromLog, fromSnap) {
-		t.Fatal("the version-5 log and snapshot give different states")
-	}
-	v4, _ := binaryV4(t)
-	if !reflect.DeepEqual(replay(t, entries[:22]), replay(t, v4)) {
-		t.Fatal("the version-5 log gives another state than the version-4 log")
-	}
+	fromLog, entries, snap := frozenReplay(t, binaryV5Dir, 23, VersionGroupAge)
+	extendsFixture(t, entries, binaryV4Dir, 22, VersionDecisions)
 	ds := fromLog.Policies["web"].Decisions.Records()
 	if last := ds[len(ds)-1]; last.GroupAge == 0 || last.Schedule != "business-hours" {
 		t.Fatalf("the version-5 decision record: %+v", last)
 	}
 	writesBackAsFrozen(t, fromLog, entries, snap, VersionGroupAge)
+}
+
+// frozenReplay reads the frozen fixture in dir (n log entries of version
+// v and its snapshot: binaryFixture), requires that its log and snapshot
+// give the same state, and returns that state with them.
+func frozenReplay(t *testing.T, dir string, n int, v uint8) (fromLog *State, entries [][]byte, snap []byte) {
+	t.Helper()
+	entries, snap = binaryFixture(t, dir, n, v)
+	fromLog = replay(t, entries)
+	fromSnap, err := ReadSnapshot(bytes.NewReader(snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fromLog, fromSnap) {
+		t.Fatalf("the version-%d log and snapshot give different states", v)
+	}
+	return fromLog, entries, snap
+}
+
+// extendsFixture requires that the first n of entries give the state the
+// older frozen fixture in dir (n log entries of version v) gives: a
+// fixture's log is the one before it written in its own version, and
+// entries of its own.
+func extendsFixture(t *testing.T, entries [][]byte, dir string, n int, v uint8) {
+	t.Helper()
+	older, _ := binaryFixture(t, dir, n, v)
+	if !reflect.DeepEqual(replay(t, entries[:n]), replay(t, older)) {
+		t.Fatalf("the version-%d log gives another state than the version-%d log", entries[0][1], v)
+	}
 }
 
 // writesBackAsFrozen checks a frozen fixture of version v against the

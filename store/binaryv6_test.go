@@ -1,8 +1,6 @@
 package store
 
 import (
-	"bytes"
-	"reflect"
 	"testing"
 
 	"github.com/capstan-io/capstan/policy"
@@ -22,19 +20,8 @@ const binaryV6Dir = "testdata/binary-v6"
 // snapshot is the old code's snapshot, and the log re-encoded in the
 // current version replays to the same state.
 func TestVersion6StillReplays(t *testing.T) {
-	entries, snap := binaryFixture(t, binaryV6Dir, 24, VersionBudget)
-	fromLog := replay(t, entries)
-	fromSnap, err := ReadSnapshot(bytes.NewReader(snap))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(fromLog, fromSnap) {
-		t.Fatal("the version-6 log and snapshot give different states")
-	}
-	v5, _ := binaryFixture(t, binaryV5Dir, 23, VersionGroupAge)
-	if !reflect.DeepEqual(replay(t, entries[:23]), replay(t, v5)) {
-		t.Fatal("the version-6 log gives another state than the version-5 log")
-	}
+	fromLog, entries, snap := frozenReplay(t, binaryV6Dir, 24, VersionBudget)
+	extendsFixture(t, entries, binaryV5Dir, 23, VersionGroupAge)
 	ds := fromLog.Policies["web"].Decisions.Records()
 	if last := ds[len(ds)-1]; last.Bound != policy.LimitBudget || last.GroupAge == 0 {
 		t.Fatalf("the version-6 decision record: %+v", last)
