@@ -303,7 +303,9 @@ func (s State) MarshalBinary() ([]byte, error) {
 // MarshalBinaryV4 encodes the state in version 4, without the models'
 // scores by the time of day, byte for byte as the code of version 4 wrote
 // it: for a leader that commits entries in a version whose readers know
-// no later state encoding (they refuse it with ErrBadState).
+// no later state encoding (their decoder fails with ErrBadState, so a
+// leader of that version would find the stored state unreadable and start
+// the policy afresh, forgetting its cooldowns).
 func (s State) MarshalBinaryV4() ([]byte, error) {
 	return s.appendBinary(make([]byte, 0, 64), plainStateVersion), nil
 }
