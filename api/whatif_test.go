@@ -233,13 +233,17 @@ metrics:
   - {name: cpu, type: cpu, target: 60}
 `
 
-// twoDays is two days of 5-minute history of rps and cpu demand.
+// twoDays is two days of 5-minute history of rps and cpu demand; the rps
+// has a ±15 % ripple from bucket to bucket, as real traffic does, which a
+// policy without a scale-in stabilization follows down and back up.
 func twoDays() api.Recording {
 	step := 5 * time.Minute
+	smooth := daily(200, 2000)
+	rippled := func(i int) float64 { return smooth(i) * (1 + 0.15*math.Sin(2.4*float64(i))) }
 	return api.Recording{
 		Policy: api.PolicyRecord{Version: 7},
 		History: []api.MetricHistory{
-			{Metric: "rps", Type: "request_rate", Step: "5m0s", Buckets: buckets(576, step, daily(200, 2000))},
+			{Metric: "rps", Type: "request_rate", Step: "5m0s", Buckets: buckets(576, step, rippled)},
 			{Metric: "cpu", Type: "cpu", Step: "5m0s", Buckets: buckets(576, step, daily(300, 900))},
 		},
 		Ready: 10,
@@ -542,11 +546,14 @@ func TestHistoryStatesDefaultPrices(t *testing.T) {
 // first row's size (or the first size recorded after it), and a column
 // that is not whole instances is refused.
 func TestHistoryTraceReadySizes(t *testing.T) {
-	stored := mustPolicy(t, rpsPolicy)
+	// Scale-in paced at an instance per 5 minutes, so the size a replay
+	// starts at shows in its instance-hours: the group comes down from it
+	// step by step instead of at the first evaluation.
+	stored := mustPolicy(t, rpsPolicy+"scale_in: {max_step: {instances: 1, percent: 1, period: 5m}}\n")
 	rec := twoDays()
 	rec.Policy.Policy = stored
 	step := 5 * time.Minute
-	rec.Sizes = []api.SizeAt{{Time: histStart.Add(-time.Hour), Ready: 4}, {Time: histStart.Add(2*step + time.Second), Ready: 7}, {Time: histStart.Add(4 * step), Ready: 6}}
+	rec.Sizes = []api.SizeAt{{Time: histStart.Add(-time.Hour), Ready: 14}, {Time: histStart.Add(2*step + time.Second), Ready: 7}, {Time: histStart.Add(4 * step), Ready: 6}}
 	tr, _, err := api.HistoryTrace(rec)
 	if err != nil {
 		t.Fatal(err)
@@ -563,21 +570,21 @@ func TestHistoryTraceReadySizes(t *testing.T) {
 	if !ok || !slices.Equal(back.Columns, []string{"rps", "cpu", api.RecordedSizeColumn, api.ReadySizeColumn}) {
 		t.Fatalf("columns %v", back.Columns)
 	}
-	if got, want := back.Values[idx][:6], []float64{4, 4, 4, 7, 6, 6}; !slices.Equal(got, want) {
+	if got, want := back.Values[idx][:6], []float64{14, 14, 14, 7, 6, 6}; !slices.Equal(got, want) {
 		t.Fatalf("ready sizes %v, want %v", got, want)
 	}
 	rp, err := api.ReplayHistory(back, stored, stored)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rp.WhatIf.History.InitialSize != 4 || rp.Stored.Desired[0] != rp.Candidate.Desired[0] {
+	if rp.WhatIf.History.InitialSize != 14 || rp.Stored.Desired[0] != rp.Candidate.Desired[0] {
 		t.Fatalf("initial size %d, first sizes %d %d", rp.WhatIf.History.InitialSize, rp.Stored.Desired[0], rp.Candidate.Desired[0])
 	}
 	if slices.ContainsFunc(rp.WhatIf.Warnings, func(w string) bool { return strings.Contains(w, "no group size") }) {
 		t.Fatalf("warned of no size: %q", rp.WhatIf.Warnings)
 	}
-	// Without sizes the group starts at what the targets ask for (2 at
-	// rps 200 and target 100): another first hour.
+	// Without sizes the group starts at what the targets ask for (5: a cpu
+	// demand of 300 at a target of 60): another first hour.
 	plain := twoDays()
 	plain.Policy.Policy = stored
 	ptr, _, _ := api.HistoryTrace(plain)
