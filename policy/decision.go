@@ -412,7 +412,11 @@ type MetricRecord struct {
 	Weekly          *float64 `json:"weekly,omitempty"` // absent when the weekly adjustment did not act
 	Season          Duration `json:"season,omitempty"`
 	Skill           *float64 `json:"skill,omitempty"`
-	Trusted         bool     `json:"trusted,omitempty"`
+	// SlotSkill is the forecast's skill at the time of day it forecasts
+	// (MetricProposal.SlotSkill), which may trust it where the recent
+	// skill does not; absent until that hour has scores enough.
+	SlotSkill *float64 `json:"skill_at_time_of_day,omitempty"`
+	Trusted   bool     `json:"trusted,omitempty"`
 }
 
 // Record converts the decision into its serializable record.
@@ -449,6 +453,9 @@ func (d *Decision) Record(p Policy) Record {
 		if isFinite(m.Skill) {
 			sk := m.Skill
 			mr.Skill = &sk
+		}
+		if sk := float64(m.SlotSkill); isFinite(sk) {
+			mr.SlotSkill = &sk
 		}
 
 		r.Metrics = append(r.Metrics, mr)

@@ -225,8 +225,9 @@ func (d *dec) optFloat() *float64 {
 // decision writes a decision record. Versions before VersionDecisions
 // get priorRecord's form of it: the fields they know, in their order;
 // versions before VersionGroupAge leave out its group age, those
-// before VersionBudget write a budget bound as bounds, and those before
-// VersionWeeklyPart leave out each metric's weekly part.
+// before VersionBudget write a budget bound as bounds, those before
+// VersionWeeklyPart leave out each metric's weekly part, and those before
+// VersionTimeOfDay its skill at the time of day.
 func (e *enc) decision(r policy.Record) {
 	full := e.v >= VersionDecisions
 	if !full {
@@ -274,6 +275,9 @@ func (e *enc) decision(r policy.Record) {
 		if e.v >= VersionWeeklyPart {
 			e.optFloat(m.Weekly)
 		}
+		if e.v >= VersionTimeOfDay {
+			e.optFloat(m.SlotSkill)
+		}
 	}
 }
 
@@ -298,7 +302,7 @@ func priorRecord(r policy.Record) policy.Record {
 	if r.Metrics != nil {
 		ms := make([]policy.MetricRecord, len(r.Metrics))
 		for i, m := range r.Metrics {
-			m.Upper, m.Weekly = nil, nil
+			m.Upper, m.Weekly, m.SlotSkill = nil, nil, nil
 			ms[i] = m
 		}
 		r.Metrics = ms
@@ -346,6 +350,9 @@ func (d *dec) decision() policy.Record {
 		}
 		if d.v >= VersionWeeklyPart {
 			m.Weekly = d.optFloat()
+		}
+		if d.v >= VersionTimeOfDay {
+			m.SlotSkill = d.optFloat()
 		}
 		r.Metrics = append(r.Metrics, m)
 	}

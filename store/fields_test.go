@@ -207,7 +207,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		{policy.LimitBounds, policy.LimitBounds},
 	}
 	for _, tc := range tests {
-		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionHistoryStep, VersionWeekly, VersionWeeklyPart} {
+		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionHistoryStep, VersionWeekly, VersionWeeklyPart, VersionTimeOfDay} {
 			t.Run(fmt.Sprintf("%s/version %d", tc.bound, v), func(t *testing.T) {
 				c := filled[Evaluated](t)
 				c.Record.Bound = tc.bound
@@ -221,6 +221,9 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 				}
 				if v < VersionWeeklyPart {
 					want = withoutWeekly(t, want)
+				}
+				if v < VersionTimeOfDay {
+					want = withoutSlotSkill(t, want)
 				}
 				if v < VersionGroupAge {
 					if sent.GroupAge == 0 {
@@ -261,6 +264,9 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 			if v < VersionWeeklyPart {
 				want = withoutWeekly(t, r)
 			}
+			if v < VersionTimeOfDay {
+				want = withoutSlotSkill(t, want)
+			}
 			if got := back.Policies["web"].Decisions.At(0); !reflect.DeepEqual(got, want) {
 				t.Fatalf("version %d: restored\n%+v\nwant\n%+v", v, got, want)
 			}
@@ -289,7 +295,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := withoutWeekly(t, r)
+		want := withoutSlotSkill(t, withoutWeekly(t, r))
 		want.GroupAge = 0
 		if got := back.Policies["web"].Decisions.At(0); !reflect.DeepEqual(got, want) {
 			t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
@@ -311,7 +317,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := withoutWeekly(t, r)
+		want := withoutSlotSkill(t, withoutWeekly(t, r))
 		want.Bound = policy.LimitBounds
 		if got := back.Policies["web"].Decisions.At(0); !reflect.DeepEqual(got, want) {
 			t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
@@ -345,6 +351,21 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withoutSlotSkill is r as versions before VersionTimeOfDay hold it:
+// each metric without its skill at the time of day (r, filled, has one),
+// sharing nothing with r.
+func withoutSlotSkill(t *testing.T, r policy.Record) policy.Record {
+	t.Helper()
+	r.Metrics = slices.Clone(r.Metrics)
+	for i := range r.Metrics {
+		if r.Metrics[i].SlotSkill == nil {
+			t.Fatal("the record has no skill at the time of day to leave out")
+		}
+		r.Metrics[i].SlotSkill = nil
+	}
+	return r
 }
 
 // withoutWeekly is r as versions before VersionWeeklyPart hold it: each
