@@ -267,11 +267,11 @@ func seedWeb(t *testing.T, b *apitest.Backend) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	v, f, up, wk, sk := 72.5, 80.0, 88.0, -3.5, 0.4
+	v, f, up, wk, sk, tod := 72.5, 80.0, 88.0, -3.5, -0.4, 0.6
 	rec := policy.Record{Time: t0, Current: 2, Ready: 2, Reactive: 3, Predictive: 4, Recommended: 4, Desired: 4,
 		Action: "scale-out", Bound: policy.LimitRateLimit, Forecast: true, Reason: "scale-out 2->4 forecast bound:rate-limit",
 		Metrics: []policy.MetricRecord{
-			{Name: "cpu", Value: &v, Reactive: 3, Forecast: &f, Predictive: 4, Upper: &up, Weekly: &wk, Season: policy.Duration(24 * time.Hour), Skill: &sk, Trusted: true},
+			{Name: "cpu", Value: &v, Reactive: 3, Forecast: &f, Predictive: 4, Upper: &up, Weekly: &wk, Season: policy.Duration(24 * time.Hour), Skill: &sk, SlotSkill: &tod, Trusted: true},
 			{Name: "rps", Stale: true},
 		}}
 	b.AddDecisions("web", rec)
