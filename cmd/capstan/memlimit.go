@@ -78,15 +78,18 @@ func (m memoryLimit) resolve(src memoryLimitSource) (limit int64, why string) {
 }
 
 // defaultGCPercent is the collector's goal the agent sets unless GOGC or
-// --gc-percent says otherwise: the heap may grow 60% past what the last
+// --gc-percent says otherwise: the heap may grow 50% past what the last
 // collection found live before the next one, not Go's 100%. A server's
 // heap is mostly its long-lived state, so the collector's room above it
 // is most of the difference between its live heap and its RSS: a leader
 // of 10,000 week-old policies lives on about 430 MB, which Go's default
 // lets reach about 860 MB (run N in BENCHMARKS.md). Collections come
-// 1.67 times as often for that; the leader spends about a fifth of its
-// CPU collecting, so it costs a few percent of a core.
-const defaultGCPercent = 60
+// twice as often for that; the leader spends about a fifth of its CPU
+// collecting, so it costs a few percent of a core. It was 60 until the
+// state a model keeps grew (scores by the time of day, weekly
+// adjustments), and a 30-minute load run at 60 peaked at 1,052 MiB on the
+// leader (run S6), over the GiB; at 50, run S7 (BENCHMARKS.md).
+const defaultGCPercent = 50
 
 // gcPercent is the collector goal to set (0: leave the runtime's, which
 // is GOGC's) and why, for --gc-percent p (0: not given) and the GOGC

@@ -129,7 +129,7 @@ func TestGCPercent(t *testing.T) {
 		{0, "off", 0, "GOGC off", ""},
 		{80, "100", 80, "--gc-percent", ""},
 		{1000, "", 1000, "--gc-percent", ""},
-		{-1, "", 0, "", "--gc-percent: must be 1 to 1000, or 0 for GOGC or the default 60 (got -1)"},
+		{-1, "", 0, "", "--gc-percent: must be 1 to 1000, or 0 for GOGC or the default 50 (got -1)"},
 		{1001, "", 0, "", "--gc-percent: must be 1 to 1000"},
 	}
 	for _, tc := range tests {
