@@ -307,6 +307,16 @@ func (d *Decision) Reason() string {
 	return b.String()
 }
 
+// skillText is a forecast's recent skill in a reason: "skill 0.30", or
+// "recent skill not yet scored" while too few forecasts have been scored
+// lately (the time-of-day skill can trust a forecast then).
+func skillText(skill float64) string {
+	if math.IsNaN(skill) {
+		return "recent skill not yet scored"
+	}
+	return fmt.Sprintf("skill %.2f", skill)
+}
+
 // Explain is a human-readable account of the decision against its policy:
 // each metric's value and proposal, the forecast, and the binding rule.
 func (d *Decision) Explain(p Policy) string {
@@ -347,11 +357,11 @@ func (d *Decision) Explain(p Policy) string {
 			case math.IsNaN(m.Skill) && !skilled:
 				b.WriteString(" (not trusted yet: too few forecasts scored)")
 			case !m.Trusted && skilled:
-				fmt.Fprintf(&b, " (not trusted: skill %.2f%s, but its raises cost more capacity than they saved: gain %.2f)", m.Skill, tod, m.RaiseGain)
+				fmt.Fprintf(&b, " (not trusted: %s%s, but its raises cost more capacity than they saved: gain %.2f)", skillText(m.Skill), tod, m.RaiseGain)
 			case !m.Trusted:
-				fmt.Fprintf(&b, " (not trusted: skill %.2f%s)", m.Skill, tod)
+				fmt.Fprintf(&b, " (not trusted: %s%s)", skillText(m.Skill), tod)
 			default:
-				fmt.Fprintf(&b, " (skill %.2f%s)", m.Skill, tod)
+				fmt.Fprintf(&b, " (%s%s)", skillText(m.Skill), tod)
 			}
 		}
 		b.WriteString(";")

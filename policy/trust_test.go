@@ -282,7 +282,7 @@ func TestExplainTrustByTimeOfDay(t *testing.T) {
 		{"recent skill alone", 0.3, nan, nan, true, "(skill 0.30);"},
 		{"both skilled: the recent one said so", 0.3, 0.5, nan, true, "(skill 0.30);"},
 		{"trusted by the time of day", -0.4, 0.6, nan, true, "(skill -0.40, at this time of day 0.60);"},
-		{"trusted by the time of day, too few recent scores", nan, 0.6, nan, true, "(skill NaN, at this time of day 0.60);"},
+		{"trusted by the time of day, too few recent scores", nan, 0.6, nan, true, "(recent skill not yet scored, at this time of day 0.60);"},
 		{"neither", -0.4, -0.2, nan, false, "(not trusted: skill -0.40, at this time of day -0.20);"},
 		{"neither, the slot not known", -0.4, nan, nan, false, "(not trusted: skill -0.40);"},
 		{"the gain vetoed a time-of-day skill", -0.4, 0.6, -0.1, false, "(not trusted: skill -0.40, at this time of day 0.60, but its raises cost more capacity than they saved: gain -0.10);"},
