@@ -354,31 +354,30 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 }
 
 // withoutSlotSkill is r as versions before VersionTimeOfDay hold it:
-// each metric without its skill at the time of day (r, filled, has one),
-// sharing nothing with r.
+// each metric without its skill at the time of day.
 func withoutSlotSkill(t *testing.T, r policy.Record) policy.Record {
 	t.Helper()
-	r.Metrics = slices.Clone(r.Metrics)
-	for i := range r.Metrics {
-		if r.Metrics[i].SlotSkill == nil {
-			t.Fatal("the record has no skill at the time of day to leave out")
-		}
-		r.Metrics[i].SlotSkill = nil
-	}
-	return r
+	return withoutFigure(t, r, "skill at the time of day", func(m *policy.MetricRecord) **float64 { return &m.SlotSkill })
 }
 
 // withoutWeekly is r as versions before VersionWeeklyPart hold it: each
-// metric without its weekly part (r, filled, has one), sharing nothing
-// with r.
+// metric without its weekly part.
 func withoutWeekly(t *testing.T, r policy.Record) policy.Record {
+	t.Helper()
+	return withoutFigure(t, r, "weekly part", func(m *policy.MetricRecord) **float64 { return &m.Weekly })
+}
+
+// withoutFigure is r with each metric's optional figure (what names it,
+// field picks it) left out, sharing nothing with r; r, filled, has one.
+func withoutFigure(t *testing.T, r policy.Record, what string, field func(*policy.MetricRecord) **float64) policy.Record {
 	t.Helper()
 	r.Metrics = slices.Clone(r.Metrics)
 	for i := range r.Metrics {
-		if r.Metrics[i].Weekly == nil {
-			t.Fatal("the record has no weekly part to leave out")
+		f := field(&r.Metrics[i])
+		if *f == nil {
+			t.Fatalf("the record has no %s to leave out", what)
 		}
-		r.Metrics[i].Weekly = nil
+		*f = nil
 	}
 	return r
 }
