@@ -324,10 +324,6 @@ func (l *loop) measuredOver(id string, p *policy.Policy, in *policy.Inputs) {
 	if !cpu {
 		return
 	}
-	over := in.Ready
-	if over <= 0 {
-		over = in.Current
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.measured == nil {
@@ -339,7 +335,9 @@ func (l *loop) measuredOver(id string, p *policy.Policy, in *policy.Inputs) {
 			continue
 		}
 		if !kept[i].at.Equal(in.Metrics[i].Time) {
-			kept[i] = measuredAt{at: in.Metrics[i].Time, over: over}
+			// A new sample: the count it would be read over now, as
+			// Over is not set yet.
+			kept[i] = measuredAt{at: in.Metrics[i].Time, over: in.MeasuredOver(in.Metrics[i])}
 		}
 		in.Metrics[i].Over = kept[i].over
 	}

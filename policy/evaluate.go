@@ -417,7 +417,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 func reactiveProposal(m *Metric, smp Sample, in *Inputs, tolerance float64) (int, bool) {
 	value := smp.Value
 	if m.Type == MetricCPU {
-		over := measuredOver(smp, in)
+		over := in.MeasuredOver(smp)
 		if in.Current > 0 && math.Abs(value/m.Target-1) <= tolerance {
 			return in.Current, true
 		}
@@ -452,22 +452,9 @@ func withinBand(demand, target float64, current int, tolerance float64) bool {
 // becomes percent-instances over the instances it was measured on.
 func demand(m *Metric, smp Sample, in *Inputs) float64 {
 	if m.Type == MetricCPU {
-		return smp.Value * float64(measuredOver(smp, in))
+		return smp.Value * float64(in.MeasuredOver(smp))
 	}
 	return smp.Value
-}
-
-// measuredOver is the number of instances a cpu average covers: the count
-// the sample was measured over (Sample.Over), else the in-service ones now,
-// or the desired size while none report as in service.
-func measuredOver(smp Sample, in *Inputs) int {
-	if smp.Over > 0 {
-		return smp.Over
-	}
-	if in.Ready > 0 {
-		return in.Ready
-	}
-	return in.Current
 }
 
 func ceilSize(x float64) int {

@@ -40,6 +40,21 @@ type Sample struct {
 	Over int
 }
 
+// MeasuredOver is the number of instances the cpu average smp covers:
+// the count it was measured over (Sample.Over), else the instances in
+// service now, or the desired size while none report as in service. The
+// engine, the HPA reference and the leader (which records Over) all read
+// a cpu sample through it.
+func (in *Inputs) MeasuredOver(smp Sample) int {
+	if smp.Over > 0 {
+		return smp.Over
+	}
+	if in.Ready > 0 {
+		return in.Ready
+	}
+	return in.Current
+}
+
 // Window is a run of fixed-step metric values, oldest first. Missing steps
 // are NaN. Values are demand, the quantity forecasts are made of: for
 // request_rate and queue_depth that is the value as measured; for cpu it is

@@ -171,13 +171,7 @@ func (h *HPA) Evaluate(p *policy.Policy, in *policy.Inputs, now time.Time) Decis
 func propose(m *policy.Metric, s policy.Sample, in *policy.Inputs) (int, bool) {
 	value := s.Value
 	if m.Type == policy.MetricCPU {
-		over := s.Over
-		if over <= 0 {
-			over = in.Ready
-		}
-		if over <= 0 {
-			over = in.Current
-		}
+		over := in.MeasuredOver(s)
 		if in.Current > 0 && math.Abs(value/m.Target-1) <= Tolerance {
 			return in.Current, true
 		}
