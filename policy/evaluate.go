@@ -220,7 +220,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// of the lead.
 	guard, guarded := 0, false
 	if scaling && rec < current {
-		guard, guarded = guardSize(p, in, &s, d, now)
+		guard, guarded = guardSize(p, in, &s, d, &at)
 	}
 
 	// 3. Scale-in stabilization over a monotonic queue of recommendations.
@@ -595,9 +595,8 @@ func lowerLimit(ms MaxStep, changes []Change, current int, now time.Time) (int, 
 // weeklyPart is what the weekly adjustment added to the decided forecast
 // max(f, 0), made on the observation at observedAt: that forecast minus the
 // same model's without the adjustment, which learns alike (forecast.Week
-// never feeds back into the model). The decided forecast is for the
-// observation's time plus the data step plus the lead, or for at plus the
-// lead when that is later (Evaluate's switch); its anchoring takes back
+// never feeds back into the model). The decided forecast is for
+// decidedAt; its anchoring takes back
 // Persist's share of the adjustment at the observation's time, as it does
 // of the model's whole value there. NaN when the adjustment did not act.
 func weeklyPart(mm *MetricModel, observedAt time.Time, at *instant, lead time.Duration, f float64) float64 {
@@ -605,12 +604,7 @@ func weeklyPart(mm *MetricModel, observedAt time.Time, at *instant, lead time.Du
 	if !acting {
 		return math.NaN()
 	}
-	step := mm.Model.Step + lead
-	target := observedAt.Add(step)
-	if at.afterSum(lead, observedAt, step) {
-		target = at.t.Add(lead)
-	}
-	to, _ := mm.Model.Weekly(target)
+	to, _ := mm.Model.Weekly(mm.decidedAt(observedAt, at, lead))
 	return clampedPart(f, to-mm.Persist*from)
 }
 

@@ -253,6 +253,18 @@ func anchoredForecast(mm *MetricModel, observed float64, observedAt, target time
 	return m.Forecast(target, mm.Params) + mm.Persist*(observed-at)
 }
 
+// decidedAt is the time of the forecast a decision uses, made on the
+// observation at observedAt: that time plus the data step plus the lead,
+// or at plus the lead when that is later (Evaluate's switch). The guard
+// and the decision's weekly part read the forecast there too.
+func (mm *MetricModel) decidedAt(observedAt time.Time, at *instant, lead time.Duration) time.Time {
+	step := mm.Model.Step + lead
+	if at.afterSum(lead, observedAt, step) {
+		return at.t.Add(lead)
+	}
+	return observedAt.Add(step)
+}
+
 // maxGuardPoints bounds the forecasts upperOverLead looks at: one per data
 // step, but no more than this on very fine data or a long lead.
 const maxGuardPoints = 16
@@ -264,7 +276,7 @@ const maxGuardPoints = 16
 // never speaks for a metric it does not know: one whose model has not yet
 // made a forecast included (it used to be skipped, and the others' bounds,
 // or none at all, released the hold).
-func guardSize(p *Policy, in *Inputs, s *State, d *Decision, now time.Time) (guard int, ok bool) {
+func guardSize(p *Policy, in *Inputs, s *State, d *Decision, at *instant) (guard int, ok bool) {
 	if len(p.Metrics) == 0 || len(s.Models) != len(p.Metrics) {
 		return 0, false
 	}
@@ -276,12 +288,7 @@ func guardSize(p *Policy, in *Inputs, s *State, d *Decision, now time.Time) (gua
 	lead := p.Predictive.Lead.D()
 	for i := range p.Metrics {
 		m, smp, mp, mm := &p.Metrics[i], &in.Metrics[i], &d.Metrics[i], &s.Models[i]
-		// The decided forecast's time, as Evaluate works it out.
-		end := smp.Time.Add(mm.Model.Step + lead)
-		if later := now.Add(lead); end.Before(later) {
-			end = later
-		}
-		up := upperOverLead(mm, demand(m, *smp, in), smp.Time, end, mp.Forecast)
+		up := upperOverLead(mm, demand(m, *smp, in), smp.Time, mm.decidedAt(smp.Time, at, lead), mp.Forecast)
 		guard = max(guard, mp.Reactive, ceilSize(up/m.Target))
 	}
 	return guard, true
