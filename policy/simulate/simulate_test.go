@@ -149,6 +149,11 @@ func TestRunMissingSamplesGoStale(t *testing.T) {
 func TestRunErrors(t *testing.T) {
 	rps := testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 100})
 	cpu := testPolicy(policy.Metric{Name: "cpu", Type: policy.MetricCPU, Target: 50})
+	predicting := rps
+	predicting.Predictive = policy.Predictive{Mode: policy.PredictForecastAndScale, Lead: policy.Duration(3 * time.Minute), Season: policy.Season{Auto: true}, History: policy.Duration(7 * 24 * time.Hour)}
+	// Three samples a minute apart and one 2 million minutes later: the
+	// forecasting window would need millions of empty steps.
+	sparse := Series{Times: []int64{t0, t0 + int64(time.Minute), t0 + 2*int64(time.Minute), t0 + 2e6*int64(time.Minute)}, Values: [][]float64{{1, 2, 3, 4}}}
 	tests := []struct {
 		name string
 		cfg  Config
@@ -159,6 +164,7 @@ func TestRunErrors(t *testing.T) {
 		{"too many columns", Config{Policy: rps}, Series{Times: []int64{1}, Values: [][]float64{{1}, {2}}}, ErrShape},
 		{"short column", Config{Policy: rps}, Series{Times: []int64{1, 2}, Values: [][]float64{{1}}}, ErrShape},
 		{"cpu without recorded size", Config{Policy: cpu}, series(50), ErrRecordedSize},
+		{"too sparse to forecast from", Config{Policy: predicting}, sparse, ErrShape},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
