@@ -119,6 +119,9 @@ func (mm *MetricModel) scoreSlot(c *horizonCache, at int64, ef, en float64) {
 	if i < 0 {
 		return
 	}
+	if mm.Slots == nil { // the first score since the model was built
+		mm.Slots = new(SlotScores)
+	}
 	sl := &mm.Slots[i]
 	n := sl.Scored + 1
 	w := c.slotFloor
@@ -137,7 +140,7 @@ func (mm *MetricModel) scoreSlot(c *horizonCache, at int64, ef, en float64) {
 func (mm *MetricModel) SlotSkill(t int64, lead time.Duration) float64 {
 	c := mm.derived(lead)
 	i := c.slotOf(t)
-	if i < 0 {
+	if i < 0 || mm.Slots == nil {
 		return math.NaN()
 	}
 	sl := &mm.Slots[i]
@@ -454,7 +457,7 @@ func keepWeek(mm *MetricModel, week forecast.Week) {
 func resetModel(mm *MetricModel, period, step time.Duration) {
 	mm.Model.Reset(period, step)
 	mm.Pending, mm.ErrForecast, mm.ErrNaive, mm.ErrBias, mm.ErrSquare, mm.Scored = mm.Pending[:0], 0, 0, 0, 0, 0
-	mm.RaiseLoss, mm.HoldLoss, mm.Slots = 0, 0, SlotScores{}
+	mm.RaiseLoss, mm.HoldLoss, mm.Slots = 0, 0, nil
 	mm.Params, mm.Persist = forecast.DefaultParams(), 1
 }
 

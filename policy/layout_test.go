@@ -1,0 +1,90 @@
+package policy
+
+import (
+	"math"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// TestMetricModelSize: a decoded model keeps its scores by the time of day
+// out of line (MetricModel.Slots), so that two models fit a 1,152-byte
+// allocation instead of 1,792 (Go's size classes) and a model without a
+// season carries no 288 bytes of empty scores. It fails if the scores, or
+// another array of their size, move back inline.
+func TestMetricModelSize(t *testing.T) {
+	if n := unsafe.Sizeof(MetricModel{}); n > 576 {
+		t.Fatalf("MetricModel takes %d bytes, want at most 576", n)
+	}
+}
+
+// TestSlotScoresOnlyWithSeason replays a daily series through Evaluate
+// with and without a season: a model with a season allocates its scores by
+// the time of day and fills them, one without has none; a clone's scores
+// are its own (scoring the clone leaves the original's as they were); a
+// state whose models have no scores decodes with none and re-encodes to
+// the same bytes.
+func TestSlotScoresOnlyWithSeason(t *testing.T) {
+	start := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	const perDay = 288 // 5-minute samples
+	values := make([]float64, 3*perDay)
+	for i := range values {
+		values[i] = 1000 + 500*math.Sin(2*math.Pi*float64(i)/perDay)
+	}
+	for _, tc := range []struct {
+		name   string
+		season Season
+		scores bool
+	}{
+		{"no season", Season{}, false},
+		{"a daily season", Season{Period: 24 * time.Hour}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePolicy()
+			p.EvaluationInterval = Duration(5 * time.Minute)
+			p.StaleAfter = Duration(10 * time.Minute)
+			p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(10 * time.Minute), Season: tc.season, History: Duration(7 * 24 * time.Hour)}
+			var s State
+			for i, v := range values {
+				now := start.Add(time.Duration(i) * 5 * time.Minute)
+				in := Inputs{Current: 10, Ready: 10}
+				in.Metrics[0] = Sample{Time: now, Value: v, Present: true}
+				in.History[0] = Window{Start: start, Step: 5 * time.Minute, Values: values[:i+1]}
+				s = Evaluate(p, in, s, now).Next
+			}
+			mm := &s.Models[0]
+			if got := mm.Slots != nil; got != tc.scores {
+				t.Fatalf("scores by the time of day allocated: %v, want %v (season %v)", got, tc.scores, mm.Model.Period)
+			}
+			if got := !mm.Slots.Empty(); got != tc.scores {
+				t.Fatalf("scores by the time of day filled: %v, want %v", got, tc.scores)
+			}
+			enc, err := s.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := byte(plainStateVersion); !tc.scores && enc[0] != want {
+				t.Fatalf("a state without scores encodes as version %d, want %d", enc[0], want)
+			}
+			var back State
+			if err := back.UnmarshalBinary(enc); err != nil {
+				t.Fatal(err)
+			}
+			if got := back.Models[0].Slots != nil; got != tc.scores {
+				t.Fatalf("decoded scores allocated: %v, want %v", got, tc.scores)
+			}
+			if again, _ := back.MarshalBinary(); string(again) != string(enc) {
+				t.Fatal("the decoded state re-encodes to other bytes")
+			}
+			if !tc.scores {
+				return
+			}
+			c := s.Clone()
+			before := *mm.Slots
+			c.Models[0].Slots[0].Scored++
+			if *mm.Slots != before {
+				t.Fatal("changing a clone's scores changed the original's")
+			}
+		})
+	}
+}
