@@ -84,7 +84,10 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		mp.Forecast, mp.Skill, mp.Upper, mp.RaiseGain, mp.Weekly = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		mp.SlotSkill = float32(math.NaN())
 		mp.Value = smp.Value
-		fresh := smp.Present && isFinite(smp.Value) && at.sub(smp.Time) <= p.StaleAfter.D()
+		// The sample's time in Unix nanoseconds, worked out once for the
+		// comparisons below.
+		st := newStamp(smp.Time)
+		fresh := smp.Present && isFinite(smp.Value) && at.subStamp(&st) <= p.StaleAfter.D()
 		if !fresh {
 			mp.Stale = true
 			anyStale = true
@@ -111,7 +114,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// and the model's first forecast would come an evaluation
 			// earlier when the sample is not on its bucket's start than
 			// when it is.
-			if tn := smp.Time.UnixNano(); tn > mm.Model.LastUnixNano && !fitted.holds(smp.Time) {
+			if tn := st.ns; tn > mm.Model.LastUnixNano && !fitted.holds(smp.Time) {
 				f = observe(mm, tn, y, lead)
 			}
 		}
@@ -137,7 +140,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		// prediction off; one step instead of two also stopped forecasts
 		// across single missed samples, BENCHMARKS.md issue 9 "missing
 		// rows"). The metric then holds, as stale data does (rule 3).
-		if at.afterSum(0, smp.Time, 2*mm.Model.Step+p.StaleAfter.D()) {
+		if at.afterSumStamp(0, &st, 2*mm.Model.Step+p.StaleAfter.D()) {
 			continue
 		}
 		// What is decided on one sample must last until a decision on the
@@ -148,9 +151,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		// evaluation; observe's forecast (for the sample time + lead) is
 		// the one that is scored.
 		switch step := mm.Model.Step + lead; {
-		case at.afterSum(lead, smp.Time, step): // a sample older than a step
+		case at.afterSumStamp(lead, &st, step): // a sample older than a step
 			f = anchoredForecast(mm, y, smp.Time, now.Add(lead))
-		case math.IsNaN(f) && mm.Model.LastUnixNano == smp.Time.UnixNano(): // between samples
+		case math.IsNaN(f) && mm.Model.LastUnixNano == st.ns: // between samples
 			_, decided := mm.horizonsFor(lead)
 			f = mm.Model.ForecastAhead(decided) + mm.Persist*(y-mm.Model.ForecastAhead(forecast.Horizon{}))
 		case math.IsNaN(f):
@@ -169,7 +172,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// be right at, and only where it can decide: where the recent
 			// skill does not trust the forecast or the gain vetoes it.
 			if !(mp.Skill > 0) || mp.RaiseGain < 0 {
-				mp.SlotSkill = float32(mm.SlotSkill(max(smp.Time.UnixNano()+int64(mm.Model.Step+lead), now.UnixNano()+int64(lead)), lead))
+				mp.SlotSkill = float32(mm.SlotSkill(max(st.ns+int64(mm.Model.Step+lead), now.UnixNano()+int64(lead)), lead))
 			}
 			// Trusted when the forecast beats persistence, lately or at
 			// this time of day on earlier days (see slotDays), and its

@@ -88,3 +88,36 @@ func TestSlotScoresOnlyWithSeason(t *testing.T) {
 		})
 	}
 }
+
+// TestSlotOfKeepsSpan: slotOf, which keeps the span of the last slot it
+// divided for, gives the slot a fresh division gives for every time, in
+// any order: ascending a step at a time across slot and day boundaries,
+// jumping back, far ahead, at the ends of int64 (where the span overflows
+// and is not kept), and for a season whose period TimeOfDaySlots does not
+// divide (no span kept).
+func TestSlotOfKeepsSpan(t *testing.T) {
+	day := int64(24 * time.Hour)
+	times := []int64{0, 1, day/24 - 1, day / 24, day - 1, day, 5*day + 7, 3 * day, 3*day + 1, math.MaxInt64 - 1, math.MaxInt64, 2 * day}
+	for tn := 10 * day; tn < 12*day; tn += int64(time.Minute) {
+		times = append(times, tn)
+	}
+	for _, period := range []time.Duration{24 * time.Hour, 24*time.Hour + 1} {
+		var c horizonCache
+		c.slotRates(period, time.Minute, 3*time.Minute)
+		for _, tn := range times {
+			fresh := c
+			fresh.slotLo, fresh.slotHi = 0, 0
+			want := int(tn % int64(period) / fresh.slotWidth)
+			if fresh.slotExact {
+				want = int(tn / fresh.slotWidth % TimeOfDaySlots)
+			}
+			want = min(want, TimeOfDaySlots-1)
+			if got := c.slotOf(tn); got != want {
+				t.Fatalf("period %v: slot of %d is %d, a division says %d", period, tn, got, want)
+			}
+		}
+		if exact := period == 24*time.Hour; c.slotExact != exact || (c.slotHi != 0) != exact {
+			t.Fatalf("period %v: exact %v, span kept up to %d", period, c.slotExact, c.slotHi)
+		}
+	}
+}

@@ -79,13 +79,22 @@ const (
 )
 
 // slotOf returns the time-of-day slot of tn (Unix nanoseconds, not
-// before 1970) in the season c was worked out for, -1 without one.
+// before 1970) in the season c was worked out for, -1 without one. The
+// forecasts scored one after the other are for times a data step or so
+// apart, so most fall in the slot of the one before: that slot's span is
+// kept (slotLo, slotHi), and a time within it costs two comparisons
+// instead of a 64-bit division.
 func (c *horizonCache) slotOf(tn int64) int {
 	switch {
 	case c.slotWidth <= 0 || tn < 0:
 		return -1
+	case tn >= c.slotLo && tn < c.slotHi:
+		return c.slotAt
 	case c.slotExact: // one division, not two
-		return int((tn / c.slotWidth) % TimeOfDaySlots)
+		q := tn / c.slotWidth
+		// A span that overflows int64 is not kept (slotHi < slotLo).
+		c.slotLo, c.slotHi, c.slotAt = q*c.slotWidth, q*c.slotWidth+c.slotWidth, int(q%TimeOfDaySlots)
+		return c.slotAt
 	}
 	return min(int(tn%int64(c.period)/c.slotWidth), TimeOfDaySlots-1)
 }
@@ -157,12 +166,12 @@ func (mm *MetricModel) SlotSkill(t int64, lead time.Duration) float64 {
 // plus the lead (NaN when none was made), so an evaluation need not repeat
 // it. It reuses the state's buffers.
 func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
-	resid, ok := learn(mm, tn, y, lead)
+	c := mm.derived(lead) // observing changes none of what it derives from
+	resid, ok := learnWith(mm, c, tn, y, lead)
 	if !ok {
 		return math.NaN()
 	}
-	_, decided := mm.horizonsFor(lead)
-	return mm.Model.ForecastAhead(decided) + mm.Persist*resid
+	return mm.Model.ForecastAhead(c.decided) + mm.Persist*resid
 }
 
 // learn is observe without the decision's forecast, which a backtest does
@@ -170,7 +179,13 @@ func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
 // returns the in-sample residual, with false while the model has seen too
 // few observations to forecast.
 func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid float64, ok bool) {
-	c := mm.derived(lead) // observing changes none of what it derives from
+	return learnWith(mm, mm.derived(lead), tn, y, lead)
+}
+
+// learnWith is learn with the model's derived values at lead (derived)
+// already worked out: observe reads them again for its own forecast, and
+// observing changes none of what they derive from.
+func learnWith(mm *MetricModel, c *horizonCache, tn int64, y float64, lead time.Duration) (resid float64, ok bool) {
 	done := 0
 	for done < len(mm.Pending) && mm.Pending[done].At <= tn {
 		pf := mm.Pending[done]
@@ -199,7 +214,14 @@ func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid floa
 		done++
 	}
 	if done > 0 {
-		mm.Pending = mm.Pending[:copy(mm.Pending, mm.Pending[done:])]
+		// The few forecasts left in flight move down one by one: copy
+		// would call memmove for a handful of entries at every observation.
+		k := 0
+		for _, pf := range mm.Pending[done:] {
+			mm.Pending[k] = pf
+			k++
+		}
+		mm.Pending = mm.Pending[:k]
 	}
 	fitted := mm.Model.ObserveNanos(tn, y, mm.Params)
 	if mm.Model.Count < minForecastObservations {

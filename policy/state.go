@@ -142,6 +142,11 @@ type horizonCache struct {
 	// scores a slot needs before its skill speaks.
 	slotFloor float32
 	slotMin   uint32
+	// slotLo and slotHi are the span [slotLo, slotHi) of Unix nanoseconds
+	// of the last slot slotOf worked out with a division, and slotAt that
+	// slot (empty until then).
+	slotLo, slotHi int64
+	slotAt         int
 	// The flags last, together, so that they pad the struct once.
 	ok, slotExact bool
 }

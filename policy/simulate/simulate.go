@@ -456,7 +456,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	}
 	histLen := 0 // the grid steps in.History holds: it grows with the sample, not at every evaluation between two
 	// evaluate returns the decision in dec, valid until the next call.
-	evaluate := func(now int64, i int) *policy.Decision {
+	evaluate := func(now int64, t time.Time, i int) *policy.Decision {
 		g.advance(now)
 		if sum.Evaluations > 0 {
 			instNanos += float64(g.desired) * float64(now-lastEval)
@@ -469,7 +469,6 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				in.History[j].Values = demand[j][:histLen]
 			}
 		}
-		t := time.Unix(0, now).UTC()
 		if ref != nil {
 			h := ref.Evaluate(&p, &in, t)
 			dec = policy.Decision{Time: t, Current: in.Current, Ready: in.Ready, Reactive: h.Recommended,
@@ -490,11 +489,12 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		now := s.Times[i]
 		if i > 0 && interval > 0 {
 			for e := s.Times[i-1] + interval; e < now; e += interval {
-				evaluate(e, i-1)
+				evaluate(e, time.Unix(0, e).UTC(), i-1)
 			}
 		}
 		// The sample arrives: cpu utilization is measured over the ready instances now.
 		g.advance(now)
+		t := time.Unix(0, now).UTC() // the sample's time and the evaluation's
 		for j, cpu := range isCPU {
 			v := s.Values[j][i]
 			if math.IsNaN(v) {
@@ -524,9 +524,9 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 					res.Observed[j][i] = v
 				}
 			}
-			in.Metrics[j] = policy.Sample{Time: time.Unix(0, now).UTC(), Value: v, Present: true, Over: over}
+			in.Metrics[j] = policy.Sample{Time: t, Value: v, Present: true, Over: over}
 		}
-		d := evaluate(now, i)
+		d := evaluate(now, t, i)
 		if d.Stale {
 			sum.StaleSamples++
 		}
