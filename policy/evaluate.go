@@ -104,7 +104,10 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			continue
 		}
 		mm := &s.Models[i]
-		fitted := configureSeason(p, mm, in.History[i], at)
+		var fitted Window
+		if !mm.settled(p, at) {
+			fitted = configureSeason(p, mm, in.History[i], at)
+		}
 		observed := smp.Present && isFinite(smp.Value)
 		y, f := 0.0, math.NaN()
 		if observed {

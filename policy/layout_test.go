@@ -121,3 +121,36 @@ func TestSlotOfKeepsSpan(t *testing.T) {
 		}
 	}
 }
+
+// TestSettled: Evaluate skips configureSeason when the model is settled:
+// configured, not due for retuning, with the configured season or, for
+// `season: auto`, checked within the hour; each other case rebuilds.
+func TestSettled(t *testing.T) {
+	day := 24 * time.Hour
+	checked := t0.Add(-30 * time.Minute)
+	for _, tc := range []struct {
+		name    string
+		season  Season
+		period  time.Duration
+		checked time.Time
+		tuned   time.Time
+		want    bool
+	}{
+		{"never configured", Season{Period: day}, day, time.Time{}, time.Time{}, false},
+		{"the configured season in place", Season{Period: day}, day, checked, checked, true},
+		{"another season configured", Season{Period: day}, time.Hour, checked, checked, false},
+		{"due for retuning", Season{Period: day}, day, checked, t0.Add(-7 * day), false},
+		{"auto, checked within the hour", Season{Auto: true}, time.Hour, checked, checked, true},
+		{"auto, checked an hour ago", Season{Auto: true}, day, t0.Add(-time.Hour), t0.Add(-time.Hour), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePolicy()
+			p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(3 * time.Minute), Season: tc.season, History: Duration(7 * day)}
+			mm := MetricModel{CheckedAt: tc.checked, TunedAt: tc.tuned, TunedSpan: 2 * day}
+			mm.Model.Period = tc.period
+			if got := mm.settled(&p, newInstant(t0)); got != tc.want {
+				t.Fatalf("settled: %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

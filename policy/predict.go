@@ -381,6 +381,21 @@ func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
 	return !m.TunedAt.IsZero() && now.sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
 }
 
+// settled reports whether the model needs neither a (re)configuration nor
+// a new choice at at: it was configured, is not due for retuning, and has
+// the configured season, or for `season: auto` was checked within the
+// hour. configureSeason's first test, apart so that Evaluate skips the call
+// (and passing the history window) at nearly every evaluation.
+func (mm *MetricModel) settled(p *Policy, at instant) bool {
+	if mm.CheckedAt.IsZero() || mm.retuneDue(at, p.Predictive.History.D()) {
+		return false
+	}
+	if season := p.Predictive.Season; !season.Auto {
+		return mm.Model.Period == season.Period // configured season already in place
+	}
+	return at.sub(mm.CheckedAt) < seasonRecheck
+}
+
 // configureSeason (re)builds a metric's model when its season must change:
 // on first use, when the configured season differs, and hourly for
 // `season: auto`. Each candidate season is backtested on the history and the
@@ -390,16 +405,11 @@ func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
 // history the model was rebuilt from (an empty Window when it was not), so
 // the caller does not feed a reading that history already holds again.
 func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitted Window) {
+	if mm.settled(p, at) {
+		return Window{}
+	}
 	season := p.Predictive.Season
 	retune := mm.retuneDue(at, p.Predictive.History.D())
-	if !mm.CheckedAt.IsZero() && !retune {
-		if !season.Auto && mm.Model.Period == season.Period {
-			return Window{} // configured season already in place
-		}
-		if season.Auto && at.sub(mm.CheckedAt) < seasonRecheck {
-			return Window{}
-		}
-	}
 	now := at.t
 	mm.CheckedAt = now
 	lead := p.Predictive.Lead.D()
