@@ -242,7 +242,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	if anyFresh && evidence.After(s.Evidence) {
 		s.Evidence = evidence
 	}
-	s.Recommendations = pushRecommendation(s.Recommendations, now, fresh, push, p.ScaleIn.Stabilization.D())
+	s.Recommendations = pushRecommendation(s.Recommendations, &at, fresh, push, p.ScaleIn.Stabilization.D())
 	if desired < current && len(s.Recommendations) > 0 {
 		if high := min(s.Recommendations[0].Size, current); high > desired {
 			desired = high
@@ -476,9 +476,18 @@ func ceilSize(x float64) int {
 // pushRecommendation drops the entries of the monotonic queue that left the
 // window and, when add is set, adds rec, dropping entries no higher than rec
 // first (they can never be the maximum again). It reuses q's storage.
-func pushRecommendation(q []Recommendation, now time.Time, rec int, add bool, window time.Duration) []Recommendation {
-	if len(q) > 0 {
-		q = pruneBefore(q, now.Add(-window), recommendationAt)
+//
+// It prunes as pruneBefore does with the cut now − window, comparing each
+// time with the cut through at (instant.beforeSum): at every evaluation,
+// so in integers where at's fast path allows, without a time.Time sum or
+// an indirect call per entry.
+func pushRecommendation(q []Recommendation, at *instant, rec int, add bool, window time.Duration) []Recommendation {
+	drop := 0
+	for drop < len(q) && !at.beforeSum(-window, q[drop].At, 0) { // !q[drop].At.After(now.Add(-window))
+		drop++
+	}
+	if drop > 0 {
+		q = q[:copy(q, q[drop:])]
 	}
 	if window <= 0 || !add {
 		return q
@@ -486,7 +495,7 @@ func pushRecommendation(q []Recommendation, now time.Time, rec int, add bool, wi
 	for len(q) > 0 && q[len(q)-1].Size <= rec {
 		q = q[:len(q)-1]
 	}
-	return append(q, Recommendation{At: now, Size: rec})
+	return append(q, Recommendation{At: at.t, Size: rec})
 }
 
 // Anti-flapping: a group that reverses direction flapMinReversals times
@@ -541,7 +550,9 @@ func flapWindow(p *Policy) time.Duration {
 
 // pruneBefore drops the leading entries of s (oldest first) whose time, as
 // at reads it, is at or before cut, in place: the one pruning rule of the
-// state's change, recommendation and reversal lists.
+// state's change, recommendation and reversal lists (pushRecommendation
+// spells it out for the recommendations, which it prunes at every
+// evaluation).
 func pruneBefore[T any](s []T, cut time.Time, at func(*T) time.Time) []T {
 	drop := 0
 	for drop < len(s) && !at(&s[drop]).After(cut) {
@@ -553,9 +564,8 @@ func pruneBefore[T any](s []T, cut time.Time, at func(*T) time.Time) []T {
 	return s[:copy(s, s[drop:])]
 }
 
-func timeOf(t *time.Time) time.Time                { return *t }
-func changeAt(c *Change) time.Time                 { return c.At }
-func recommendationAt(r *Recommendation) time.Time { return r.At }
+func timeOf(t *time.Time) time.Time { return *t }
+func changeAt(c *Change) time.Time  { return c.At }
 
 // periodStart is the size at the start of the period: the current size
 // minus the net change made within it.

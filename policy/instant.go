@@ -114,6 +114,17 @@ func (n *instant) afterSumStamp(dn time.Duration, u *stamp, du time.Duration) bo
 	return u.t.Add(du).Before(n.t.Add(dn))
 }
 
+// beforeSum reports whether now.Add(dn).Before(u.Add(du)): afterSum with
+// the sides swapped.
+func (n *instant) beforeSum(dn time.Duration, u time.Time, du time.Duration) bool {
+	if n.fast {
+		if un, ok := wallNanos(u); ok {
+			return afterSumNanos(un, du, n.ns, dn)
+		}
+	}
+	return n.t.Add(dn).Before(u.Add(du))
+}
+
 // afterSumNanos reports whether un+du < nn+dn, in 128 bits.
 func afterSumNanos(nn int64, dn time.Duration, un int64, du time.Duration) bool {
 	uh, ul := sum128(un, int64(du))

@@ -71,6 +71,9 @@ func TestInstantMatchesTime(t *testing.T) {
 					if got := at.afterSumStamp(dn, &st, du); got != want {
 						t.Errorf("now %v (fast %v) + %v after stamped %v + %v: %v, time.Time says %v", now, at.fast, dn, u, du, got, want)
 					}
+					if got, want := at.beforeSum(dn, u, du), now.Add(dn).Before(u.Add(du)); got != want {
+						t.Errorf("now %v (fast %v) + %v before %v + %v: %v, time.Time says %v", now, at.fast, dn, u, du, got, want)
+					}
 				}
 			}
 		}
