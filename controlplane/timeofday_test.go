@@ -41,9 +41,11 @@ func TestScoresByTimeOfDayOnlyInVersion12(t *testing.T) {
 			at, value := plantWeekly(t, r)
 			r.l.mu.Lock()
 			kept := r.l.latest["p"]
-			for i := range kept.state.Models[0].Slots {
-				kept.state.Models[0].Slots[i] = policy.SlotScore{Forecast: 1, Naive: 4, Scored: 30}
+			sl := new(policy.SlotScores)
+			for i := range sl {
+				sl[i] = policy.SlotScore{Forecast: 1, Naive: 4, Scored: 30}
 			}
+			kept.state.Models[0].Slots = sl
 			r.l.latest["p"] = kept
 			r.l.mu.Unlock()
 			r.evaluate(t, value(at))
@@ -55,7 +57,7 @@ func TestScoresByTimeOfDayOnlyInVersion12(t *testing.T) {
 			if err := st.UnmarshalBinary(v.State); err != nil || len(st.Models) != 1 {
 				t.Fatalf("the committed state: %+v, %v; want one model", st.Models, err)
 			}
-			if got := st.Models[0].Slots != (policy.SlotScores{}); got != tc.scores {
+			if got := !st.Models[0].Slots.Empty(); got != tc.scores {
 				t.Fatalf("the committed model has scores by the time of day: %v, want %v", got, tc.scores)
 			}
 			if got := st.Models[0].Model.Week.Slots != nil; got != tc.weeks {
@@ -64,7 +66,7 @@ func TestScoresByTimeOfDayOnlyInVersion12(t *testing.T) {
 			r.l.mu.Lock()
 			kept = r.l.latest["p"]
 			r.l.mu.Unlock()
-			if kept.state.Models[0].Slots == (policy.SlotScores{}) {
+			if kept.state.Models[0].Slots.Empty() {
 				t.Fatal("the state the leader keeps lost its scores by the time of day")
 			}
 			snap, restored := snapshotRoundTrip(t, r.n.fsm)

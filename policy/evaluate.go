@@ -84,7 +84,10 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		mp.Forecast, mp.Skill, mp.Upper, mp.RaiseGain, mp.Weekly = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		mp.SlotSkill = float32(math.NaN())
 		mp.Value = smp.Value
-		fresh := smp.Present && isFinite(smp.Value) && at.sub(smp.Time) <= p.StaleAfter.D()
+		// The sample's time in Unix nanoseconds, worked out once for the
+		// comparisons below.
+		st := newStamp(smp.Time)
+		fresh := smp.Present && isFinite(smp.Value) && at.subStamp(&st) <= p.StaleAfter.D()
 		if !fresh {
 			mp.Stale = true
 			anyStale = true
@@ -101,7 +104,10 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			continue
 		}
 		mm := &s.Models[i]
-		fitted := configureSeason(p, mm, in.History[i], at)
+		var fitted Window
+		if !mm.settled(p, at) {
+			fitted = configureSeason(p, mm, in.History[i], at)
+		}
 		observed := smp.Present && isFinite(smp.Value)
 		y, f := 0.0, math.NaN()
 		if observed {
@@ -111,7 +117,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// and the model's first forecast would come an evaluation
 			// earlier when the sample is not on its bucket's start than
 			// when it is.
-			if tn := smp.Time.UnixNano(); tn > mm.Model.LastUnixNano && !fitted.holds(smp.Time) {
+			if tn := st.ns; tn > mm.Model.LastUnixNano && !fitted.holds(smp.Time) {
 				f = observe(mm, tn, y, lead)
 			}
 		}
@@ -137,7 +143,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		// prediction off; one step instead of two also stopped forecasts
 		// across single missed samples, BENCHMARKS.md issue 9 "missing
 		// rows"). The metric then holds, as stale data does (rule 3).
-		if at.afterSum(0, smp.Time, 2*mm.Model.Step+p.StaleAfter.D()) {
+		if at.afterSumStamp(0, &st, 2*mm.Model.Step+p.StaleAfter.D()) {
 			continue
 		}
 		// What is decided on one sample must last until a decision on the
@@ -148,9 +154,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		// evaluation; observe's forecast (for the sample time + lead) is
 		// the one that is scored.
 		switch step := mm.Model.Step + lead; {
-		case at.afterSum(lead, smp.Time, step): // a sample older than a step
+		case at.afterSumStamp(lead, &st, step): // a sample older than a step
 			f = anchoredForecast(mm, y, smp.Time, now.Add(lead))
-		case math.IsNaN(f) && mm.Model.LastUnixNano == smp.Time.UnixNano(): // between samples
+		case math.IsNaN(f) && mm.Model.LastUnixNano == st.ns: // between samples
 			_, decided := mm.horizonsFor(lead)
 			f = mm.Model.ForecastAhead(decided) + mm.Persist*(y-mm.Model.ForecastAhead(forecast.Horizon{}))
 		case math.IsNaN(f):
@@ -169,7 +175,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// be right at, and only where it can decide: where the recent
 			// skill does not trust the forecast or the gain vetoes it.
 			if !(mp.Skill > 0) || mp.RaiseGain < 0 {
-				mp.SlotSkill = float32(mm.SlotSkill(max(smp.Time.UnixNano()+int64(mm.Model.Step+lead), now.UnixNano()+int64(lead)), lead))
+				mp.SlotSkill = float32(mm.SlotSkill(max(st.ns+int64(mm.Model.Step+lead), now.UnixNano()+int64(lead)), lead))
 			}
 			// Trusted when the forecast beats persistence, lately or at
 			// this time of day on earlier days (see slotDays), and its
@@ -236,7 +242,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	if anyFresh && evidence.After(s.Evidence) {
 		s.Evidence = evidence
 	}
-	s.Recommendations = pushRecommendation(s.Recommendations, now, fresh, push, p.ScaleIn.Stabilization.D())
+	s.Recommendations = pushRecommendation(s.Recommendations, &at, fresh, push, p.ScaleIn.Stabilization.D())
 	if desired < current && len(s.Recommendations) > 0 {
 		if high := min(s.Recommendations[0].Size, current); high > desired {
 			desired = high
@@ -470,9 +476,18 @@ func ceilSize(x float64) int {
 // pushRecommendation drops the entries of the monotonic queue that left the
 // window and, when add is set, adds rec, dropping entries no higher than rec
 // first (they can never be the maximum again). It reuses q's storage.
-func pushRecommendation(q []Recommendation, now time.Time, rec int, add bool, window time.Duration) []Recommendation {
-	if len(q) > 0 {
-		q = pruneBefore(q, now.Add(-window), recommendationAt)
+//
+// It prunes as pruneBefore does with the cut now − window, comparing each
+// time with the cut through at (instant.beforeSum): at every evaluation,
+// so in integers where at's fast path allows, without a time.Time sum or
+// an indirect call per entry.
+func pushRecommendation(q []Recommendation, at *instant, rec int, add bool, window time.Duration) []Recommendation {
+	drop := 0
+	for drop < len(q) && !at.beforeSum(-window, q[drop].At, 0) { // !q[drop].At.After(now.Add(-window))
+		drop++
+	}
+	if drop > 0 {
+		q = q[:copy(q, q[drop:])]
 	}
 	if window <= 0 || !add {
 		return q
@@ -480,7 +495,7 @@ func pushRecommendation(q []Recommendation, now time.Time, rec int, add bool, wi
 	for len(q) > 0 && q[len(q)-1].Size <= rec {
 		q = q[:len(q)-1]
 	}
-	return append(q, Recommendation{At: now, Size: rec})
+	return append(q, Recommendation{At: at.t, Size: rec})
 }
 
 // Anti-flapping: a group that reverses direction flapMinReversals times
@@ -535,7 +550,9 @@ func flapWindow(p *Policy) time.Duration {
 
 // pruneBefore drops the leading entries of s (oldest first) whose time, as
 // at reads it, is at or before cut, in place: the one pruning rule of the
-// state's change, recommendation and reversal lists.
+// state's change, recommendation and reversal lists (pushRecommendation
+// spells it out for the recommendations, which it prunes at every
+// evaluation).
 func pruneBefore[T any](s []T, cut time.Time, at func(*T) time.Time) []T {
 	drop := 0
 	for drop < len(s) && !at(&s[drop]).After(cut) {
@@ -547,9 +564,8 @@ func pruneBefore[T any](s []T, cut time.Time, at func(*T) time.Time) []T {
 	return s[:copy(s, s[drop:])]
 }
 
-func timeOf(t *time.Time) time.Time                { return *t }
-func changeAt(c *Change) time.Time                 { return c.At }
-func recommendationAt(r *Recommendation) time.Time { return r.At }
+func timeOf(t *time.Time) time.Time { return *t }
+func changeAt(c *Change) time.Time  { return c.At }
 
 // periodStart is the size at the start of the period: the current size
 // minus the net change made within it.

@@ -477,6 +477,7 @@ func FuzzStateUnmarshal(f *testing.F) {
 	f.Add(b3)
 	// And with scores by the time of day (state version 5).
 	slots := full.Clone()
+	slots.Models[0].Slots = new(SlotScores)
 	for i := range TimeOfDaySlots {
 		slots.Models[0].Slots[i] = SlotScore{Forecast: 1, Naive: float32(i), Scored: uint32(i * 50)}
 	}

@@ -48,6 +48,22 @@ func wallNanos(t time.Time) (int64, bool) {
 	return s*1e9 + int64(t.Nanosecond()), s >= minNanoSec && s <= maxNanoSec
 }
 
+// stamp is a time an evaluation compares with now several times (a
+// sample's: is it stale, is it overdue, is it older than a step) with its
+// wall clock in Unix nanoseconds worked out once (wallNanos). ns is
+// t.UnixNano() whether or not it fits (ok): both are the same sum.
+type stamp struct {
+	t  time.Time
+	ns int64
+	ok bool
+}
+
+// newStamp returns t's stamp.
+func newStamp(t time.Time) stamp {
+	ns, ok := wallNanos(t)
+	return stamp{t: t, ns: ns, ok: ok}
+}
+
 // sub is now.Sub(u).
 func (n *instant) sub(u time.Time) time.Duration {
 	if n.fast { // tested first: the daemon's now (time.Now) has a monotonic reading
@@ -56,6 +72,14 @@ func (n *instant) sub(u time.Time) time.Duration {
 		}
 	}
 	return n.t.Sub(u)
+}
+
+// subStamp is sub of a stamped time.
+func (n *instant) subStamp(u *stamp) time.Duration {
+	if n.fast && u.ok {
+		return subNanos(n.ns, u.ns)
+	}
+	return n.t.Sub(u.t)
 }
 
 // subNanos is a-b, saturated at the int64 range as time.Time's Sub does.
@@ -76,12 +100,36 @@ func subNanos(a, b int64) time.Duration {
 func (n *instant) afterSum(dn time.Duration, u time.Time, du time.Duration) bool {
 	if n.fast {
 		if un, ok := wallNanos(u); ok {
-			uh, ul := sum128(un, int64(du))
-			nh, nl := sum128(n.ns, int64(dn))
-			return uh < nh || (uh == nh && ul < nl)
+			return afterSumNanos(n.ns, dn, un, du)
 		}
 	}
 	return u.Add(du).Before(n.t.Add(dn))
+}
+
+// afterSumStamp is afterSum of a stamped time.
+func (n *instant) afterSumStamp(dn time.Duration, u *stamp, du time.Duration) bool {
+	if n.fast && u.ok {
+		return afterSumNanos(n.ns, dn, u.ns, du)
+	}
+	return u.t.Add(du).Before(n.t.Add(dn))
+}
+
+// beforeSum reports whether now.Add(dn).Before(u.Add(du)): afterSum with
+// the sides swapped.
+func (n *instant) beforeSum(dn time.Duration, u time.Time, du time.Duration) bool {
+	if n.fast {
+		if un, ok := wallNanos(u); ok {
+			return afterSumNanos(un, du, n.ns, dn)
+		}
+	}
+	return n.t.Add(dn).Before(u.Add(du))
+}
+
+// afterSumNanos reports whether un+du < nn+dn, in 128 bits.
+func afterSumNanos(nn int64, dn time.Duration, un int64, du time.Duration) bool {
+	uh, ul := sum128(un, int64(du))
+	nh, nl := sum128(nn, int64(dn))
+	return uh < nh || (uh == nh && ul < nl)
 }
 
 // sum128 is a+b as a signed 128-bit integer (high word, low word).

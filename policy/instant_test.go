@@ -52,13 +52,27 @@ func TestInstantMatchesTime(t *testing.T) {
 			fast++
 		}
 		for _, u := range times {
+			st := newStamp(u)
+			if st.ns != u.UnixNano() {
+				t.Errorf("stamp of %v: %d nanoseconds, UnixNano says %d", u, st.ns, u.UnixNano())
+			}
 			if got, want := at.sub(u), now.Sub(u); got != want {
 				t.Errorf("now %v (fast %v) sub %v: %v, time.Time says %v", now, at.fast, u, got, want)
 			}
+			if got, want := at.subStamp(&st), now.Sub(u); got != want {
+				t.Errorf("now %v (fast %v) sub stamped %v: %v, time.Time says %v", now, at.fast, u, got, want)
+			}
 			for _, dn := range durations[:edges] {
 				for _, du := range durations {
-					if got, want := at.afterSum(dn, u, du), u.Add(du).Before(now.Add(dn)); got != want {
+					want := u.Add(du).Before(now.Add(dn))
+					if got := at.afterSum(dn, u, du); got != want {
 						t.Errorf("now %v (fast %v) + %v after %v + %v: %v, time.Time says %v", now, at.fast, dn, u, du, got, want)
+					}
+					if got := at.afterSumStamp(dn, &st, du); got != want {
+						t.Errorf("now %v (fast %v) + %v after stamped %v + %v: %v, time.Time says %v", now, at.fast, dn, u, du, got, want)
+					}
+					if got, want := at.beforeSum(dn, u, du), now.Add(dn).Before(u.Add(du)); got != want {
+						t.Errorf("now %v (fast %v) + %v before %v + %v: %v, time.Time says %v", now, at.fast, dn, u, du, got, want)
 					}
 				}
 			}

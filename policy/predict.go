@@ -79,13 +79,22 @@ const (
 )
 
 // slotOf returns the time-of-day slot of tn (Unix nanoseconds, not
-// before 1970) in the season c was worked out for, -1 without one.
+// before 1970) in the season c was worked out for, -1 without one. The
+// forecasts scored one after the other are for times a data step or so
+// apart, so most fall in the slot of the one before: that slot's span is
+// kept (slotLo, slotHi), and a time within it costs two comparisons
+// instead of a 64-bit division.
 func (c *horizonCache) slotOf(tn int64) int {
 	switch {
 	case c.slotWidth <= 0 || tn < 0:
 		return -1
+	case tn >= c.slotLo && tn < c.slotHi:
+		return c.slotAt
 	case c.slotExact: // one division, not two
-		return int((tn / c.slotWidth) % TimeOfDaySlots)
+		q := tn / c.slotWidth
+		// A span that overflows int64 is not kept (slotHi < slotLo).
+		c.slotLo, c.slotHi, c.slotAt = q*c.slotWidth, q*c.slotWidth+c.slotWidth, int(q%TimeOfDaySlots)
+		return c.slotAt
 	}
 	return min(int(tn%int64(c.period)/c.slotWidth), TimeOfDaySlots-1)
 }
@@ -119,6 +128,9 @@ func (mm *MetricModel) scoreSlot(c *horizonCache, at int64, ef, en float64) {
 	if i < 0 {
 		return
 	}
+	if mm.Slots == nil { // the first score since the model was built
+		mm.Slots = new(SlotScores)
+	}
 	sl := &mm.Slots[i]
 	n := sl.Scored + 1
 	w := c.slotFloor
@@ -137,7 +149,7 @@ func (mm *MetricModel) scoreSlot(c *horizonCache, at int64, ef, en float64) {
 func (mm *MetricModel) SlotSkill(t int64, lead time.Duration) float64 {
 	c := mm.derived(lead)
 	i := c.slotOf(t)
-	if i < 0 {
+	if i < 0 || mm.Slots == nil {
 		return math.NaN()
 	}
 	sl := &mm.Slots[i]
@@ -154,12 +166,12 @@ func (mm *MetricModel) SlotSkill(t int64, lead time.Duration) float64 {
 // plus the lead (NaN when none was made), so an evaluation need not repeat
 // it. It reuses the state's buffers.
 func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
-	resid, ok := learn(mm, tn, y, lead)
+	c := mm.derived(lead) // observing changes none of what it derives from
+	resid, ok := learnWith(mm, c, tn, y, lead)
 	if !ok {
 		return math.NaN()
 	}
-	_, decided := mm.horizonsFor(lead)
-	return mm.Model.ForecastAhead(decided) + mm.Persist*resid
+	return mm.Model.ForecastAhead(c.decided) + mm.Persist*resid
 }
 
 // learn is observe without the decision's forecast, which a backtest does
@@ -167,7 +179,13 @@ func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
 // returns the in-sample residual, with false while the model has seen too
 // few observations to forecast.
 func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid float64, ok bool) {
-	c := mm.derived(lead) // observing changes none of what it derives from
+	return learnWith(mm, mm.derived(lead), tn, y, lead)
+}
+
+// learnWith is learn with the model's derived values at lead (derived)
+// already worked out: observe reads them again for its own forecast, and
+// observing changes none of what they derive from.
+func learnWith(mm *MetricModel, c *horizonCache, tn int64, y float64, lead time.Duration) (resid float64, ok bool) {
 	done := 0
 	for done < len(mm.Pending) && mm.Pending[done].At <= tn {
 		pf := mm.Pending[done]
@@ -196,7 +214,14 @@ func learn(mm *MetricModel, tn int64, y float64, lead time.Duration) (resid floa
 		done++
 	}
 	if done > 0 {
-		mm.Pending = mm.Pending[:copy(mm.Pending, mm.Pending[done:])]
+		// The few forecasts left in flight move down one by one: copy
+		// would call memmove for a handful of entries at every observation.
+		k := 0
+		for _, pf := range mm.Pending[done:] {
+			mm.Pending[k] = pf
+			k++
+		}
+		mm.Pending = mm.Pending[:k]
 	}
 	fitted := mm.Model.ObserveNanos(tn, y, mm.Params)
 	if mm.Model.Count < minForecastObservations {
@@ -356,6 +381,21 @@ func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
 	return !m.TunedAt.IsZero() && now.sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
 }
 
+// settled reports whether the model needs neither a (re)configuration nor
+// a new choice at at: it was configured, is not due for retuning, and has
+// the configured season, or for `season: auto` was checked within the
+// hour. configureSeason's first test, apart so that Evaluate skips the call
+// (and passing the history window) at nearly every evaluation.
+func (mm *MetricModel) settled(p *Policy, at instant) bool {
+	if mm.CheckedAt.IsZero() || mm.retuneDue(at, p.Predictive.History.D()) {
+		return false
+	}
+	if season := p.Predictive.Season; !season.Auto {
+		return mm.Model.Period == season.Period // configured season already in place
+	}
+	return at.sub(mm.CheckedAt) < seasonRecheck
+}
+
 // configureSeason (re)builds a metric's model when its season must change:
 // on first use, when the configured season differs, and hourly for
 // `season: auto`. Each candidate season is backtested on the history and the
@@ -365,16 +405,11 @@ func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
 // history the model was rebuilt from (an empty Window when it was not), so
 // the caller does not feed a reading that history already holds again.
 func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitted Window) {
+	if mm.settled(p, at) {
+		return Window{}
+	}
 	season := p.Predictive.Season
 	retune := mm.retuneDue(at, p.Predictive.History.D())
-	if !mm.CheckedAt.IsZero() && !retune {
-		if !season.Auto && mm.Model.Period == season.Period {
-			return Window{} // configured season already in place
-		}
-		if season.Auto && at.sub(mm.CheckedAt) < seasonRecheck {
-			return Window{}
-		}
-	}
 	now := at.t
 	mm.CheckedAt = now
 	lead := p.Predictive.Lead.D()
@@ -454,7 +489,7 @@ func keepWeek(mm *MetricModel, week forecast.Week) {
 func resetModel(mm *MetricModel, period, step time.Duration) {
 	mm.Model.Reset(period, step)
 	mm.Pending, mm.ErrForecast, mm.ErrNaive, mm.ErrBias, mm.ErrSquare, mm.Scored = mm.Pending[:0], 0, 0, 0, 0, 0
-	mm.RaiseLoss, mm.HoldLoss, mm.Slots = 0, 0, SlotScores{}
+	mm.RaiseLoss, mm.HoldLoss, mm.Slots = 0, 0, nil
 	mm.Params, mm.Persist = forecast.DefaultParams(), 1
 }
 

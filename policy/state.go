@@ -113,14 +113,18 @@ type MetricModel struct {
 	// against persistence, and still buys idle capacity at every trough.
 	RaiseLoss, HoldLoss float64
 
-	// horizons caches derived forecast horizons; never encoded.
-	horizons horizonCache
-
 	// Slots score the forecasts by the time of day they were for: per slot
 	// of the model's season, as ErrForecast and ErrNaive do over the
-	// recent ones (see SlotSkill). Empty without a season. Last, so that
-	// the fields every evaluation reads stay together.
-	Slots SlotScores
+	// recent ones (see SlotSkill). Nil until a forecast for a time of day
+	// is scored, so never allocated without a season: the scores take 288
+	// bytes, and a leader holds two or three models for each of 10,000
+	// policies, many without a season. A nil and an empty Slots mean the
+	// same (no scores) and encode alike. Clone copies them; like Pending
+	// and the season, a plain copy of the model shares them.
+	Slots *SlotScores
+
+	// horizons caches derived forecast horizons; never encoded.
+	horizons horizonCache
 }
 
 // horizonCache holds the horizons horizonsFor works out, and what scoring
@@ -130,16 +134,21 @@ type MetricModel struct {
 type horizonCache struct {
 	step, lead, period time.Duration
 	phi                float64
-	ok                 bool
 	scored, decided    forecast.Horizon
 	// slotWidth is the width of a time-of-day slot (0 without a season),
 	// and slotExact whether TimeOfDaySlots of them make the period.
 	slotWidth int64
-	slotExact bool
 	// slotFloor is the smallest weight of a slot's score, and slotMin the
 	// scores a slot needs before its skill speaks.
 	slotFloor float32
 	slotMin   uint32
+	// slotLo and slotHi are the span [slotLo, slotHi) of Unix nanoseconds
+	// of the last slot slotOf worked out with a division, and slotAt that
+	// slot (empty until then).
+	slotLo, slotHi int64
+	slotAt         int
+	// The flags last, together, so that they pad the struct once.
+	ok, slotExact bool
 }
 
 // TimeOfDaySlots is how many slots a season's period is divided into for
@@ -164,8 +173,8 @@ type SlotScore struct {
 	Scored uint32
 }
 
-// empty reports whether no slot has a score.
-func (s *SlotScores) empty() bool { return *s == SlotScores{} }
+// Empty reports whether no slot has a score; nil has none.
+func (s *SlotScores) Empty() bool { return s == nil || *s == SlotScores{} }
 
 // PendingForecast is a forecast waiting for its outcome.
 type PendingForecast struct {
@@ -239,6 +248,10 @@ func (s State) Clone() State {
 		c.Models[i] = m
 		c.Models[i].Model = m.Model.Clone()
 		c.Models[i].Pending = append([]PendingForecast(nil), m.Pending...)
+		if m.Slots != nil {
+			sl := *m.Slots
+			c.Models[i].Slots = &sl
+		}
 	}
 	if s.Models == nil {
 		c.Models = nil
@@ -292,7 +305,7 @@ var ErrBadState = errors.New("policy: malformed state encoding")
 func (s State) MarshalBinary() ([]byte, error) {
 	version := byte(plainStateVersion)
 	for i := range s.Models {
-		if !s.Models[i].Slots.empty() {
+		if !s.Models[i].Slots.Empty() {
 			version = stateVersion
 			break
 		}
@@ -356,7 +369,7 @@ func (s State) appendBinary(b []byte, version byte) []byte {
 		b = appendFloat(b, mm.RaiseLoss)
 		b = appendFloat(b, mm.HoldLoss)
 		if version >= 5 {
-			b = appendSlots(b, &mm.Slots)
+			b = appendSlots(b, mm.Slots)
 		}
 	}
 	return b
@@ -366,7 +379,7 @@ func (s State) appendBinary(b []byte, version byte) []byte {
 // has one, else TimeOfDaySlots and each slot's count (a uvarint) and
 // forecast and persistence losses (float32, little-endian).
 func appendSlots(b []byte, sl *SlotScores) []byte {
-	if sl.empty() {
+	if sl.Empty() {
 		return append(b, 0)
 	}
 	b = append(b, TimeOfDaySlots)
@@ -461,7 +474,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 				}
 			}
 			if version >= 5 {
-				d.slots(&mm.Slots, i)
+				mm.Slots = d.slots(i)
 			}
 		}
 	}
@@ -476,27 +489,29 @@ func (s *State) UnmarshalBinary(b []byte) error {
 }
 
 // slots decodes model i's scores by the time of day (appendSlots): a
-// count of 0 or TimeOfDaySlots, each slot's count at most 65,535 and its
-// losses finite and non-negative.
-func (d *decoder) slots(sl *SlotScores, i int) {
+// count of 0 (nil: no scores) or TimeOfDaySlots, each slot's count at most
+// 65,535 and its losses finite and non-negative.
+func (d *decoder) slots(i int) *SlotScores {
 	switch n := d.byte(); {
 	case d.err != nil || n == 0:
-		return
+		return nil
 	case n != TimeOfDaySlots:
 		d.err = fmt.Errorf("model %d: %d time-of-day slots, want 0 or %d", i, n, TimeOfDaySlots)
-		return
+		return nil
 	}
+	sl := new(SlotScores)
 	for k := range TimeOfDaySlots {
 		n, f, e := d.uvarint(), d.float32(), d.float32()
 		if d.err != nil {
-			return
+			return nil
 		}
 		if n > maxSlotScored || !(f >= 0 && e >= 0) || math.IsInf(float64(f), 1) || math.IsInf(float64(e), 1) {
 			d.err = fmt.Errorf("model %d: time-of-day slot %d: count above %d or a loss not a finite non-negative number", i, k, maxSlotScored)
-			return
+			return nil
 		}
 		sl[k] = SlotScore{Forecast: f, Naive: e, Scored: uint32(n)}
 	}
+	return sl
 }
 
 func appendFloat(b []byte, f float64) []byte {

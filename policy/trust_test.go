@@ -70,7 +70,7 @@ func TestMorningRiseTrustedByTimeOfDay(t *testing.T) {
 			in.Metrics[0] = Sample{Time: now, Value: v, Present: true}
 			in.History[0] = Window{Start: start, Step: time.Minute, Values: values[:i+1]}
 			if strip && len(s.Models) == 1 {
-				s.Models[0].Slots = SlotScores{}
+				s.Models[0].Slots = nil
 			}
 			d := Evaluate(p, in, s, now)
 			s = d.Next
@@ -160,7 +160,8 @@ func slotState(t *testing.T, scored bool) (State, []byte) {
 	t.Helper()
 	s, b := stateFixture(t, 4)
 	if scored {
-		sl := &s.Models[0].Slots
+		sl := new(SlotScores)
+		s.Models[0].Slots = sl
 		for i := range TimeOfDaySlots {
 			sl[i] = SlotScore{Forecast: float32(i) / 3, Naive: 2, Scored: uint32(100 * i)}
 		}
@@ -178,7 +179,7 @@ func slotState(t *testing.T, scored bool) (State, []byte) {
 // which keeps the scores, with them.
 func TestStateDecodesVersion4(t *testing.T) {
 	s, v4 := slotState(t, false)
-	if mm := s.Models[0]; mm.RaiseLoss != 1.25 || mm.HoldLoss != 2.5 || !mm.Slots.empty() {
+	if mm := s.Models[0]; mm.RaiseLoss != 1.25 || mm.HoldLoss != 2.5 || !mm.Slots.Empty() {
 		t.Fatalf("decoded %+v", mm)
 	}
 	again, _ := s.MarshalBinaryV4()

@@ -100,7 +100,7 @@ func TestPacingKeepsStoredModels(t *testing.T) {
 	withModels := pacing
 	withModels.Models = models
 	scored := slices.Clone(models)
-	scored[0].Slots[7] = policy.SlotScore{Forecast: 1.25, Naive: 2.5, Scored: 9}
+	scored[0].Slots = &policy.SlotScores{7: {Forecast: 1.25, Naive: 2.5, Scored: 9}}
 	withScored := pacing
 	withScored.Models = scored
 	newModels := []policy.MetricModel{{CheckedAt: at.Add(time.Hour), Scored: 1}}

@@ -28,6 +28,7 @@ func TestTimeOfDaySize(t *testing.T) {
 		CheckedAt: at, TunedAt: at, TunedSpan: 24 * time.Hour, Params: forecast.DefaultParams(), Persist: 0.5, Scored: 900}
 	plain := policy.State{LastScaleOut: at, Models: []policy.MetricModel{model}}
 	scored := plain.Clone()
+	scored.Models[0].Slots = new(policy.SlotScores)
 	for i := range scored.Models[0].Slots {
 		scored.Models[0].Slots[i] = policy.SlotScore{Forecast: float32(i) / 8, Naive: float32(i) / 4, Scored: 40}
 	}

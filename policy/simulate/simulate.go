@@ -366,44 +366,28 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	tol := 1 + p.Tolerance
 	recorded := float64(cfg.RecordedSize)
 
-	// trueDemand is the load a sample puts on the group, per metric, in
-	// "instances at target" units once divided by the target.
-	trueDemand := func(j, i int) float64 {
-		v := s.Values[j][i]
-		if isCPU[j] {
-			return v * recorded
-		}
-		return v
-	}
-	neededAt := func(i int) int {
-		need := 0
-		for j, target := range targets {
-			if v := trueDemand(j, i); !math.IsNaN(v) {
-				need = max(need, int(math.Ceil(v/target-1e-9)))
-			}
-		}
-		return need
-	}
-
+	// The bar a replay is scored against: the trace's own demand
+	// (traceBar), or the caller's (cfg.Bar). Methods rather than closures
+	// held in func variables, so that the per-sample calls are direct.
+	tb := traceBar{values: s.Values, isCPU: isCPU, targets: targets, recorded: recorded, tol: tol}
 	g := group{desired: cfg.InitialSize}
 	if g.desired <= 0 {
-		g.desired = min(max(neededAt(0), p.Min), p.Max)
+		g.desired = min(max(tb.needed(0), p.Min), p.Max)
 	}
 	g.ready = g.desired
 	// underAt reports whether sample i's demand exceeds what the ready
 	// instances serve at target × (1 + tolerance) for some metric.
 	underAt := func(i int) bool {
-		for j, target := range targets {
-			if v := trueDemand(j, i); !math.IsNaN(v) && v > float64(g.ready)*target*tol {
-				return true
-			}
+		if cfg.Bar != nil {
+			return cfg.Bar.under(i, g.ready, recorded)
 		}
-		return false
+		return tb.under(i, g.ready)
 	}
-	scoreNeeded := neededAt
-	if cfg.Bar != nil {
-		underAt = func(i int) bool { return cfg.Bar.under(i, g.ready, recorded) }
-		scoreNeeded = func(i int) int { return cfg.Bar.needed(i, recorded) }
+	scoreNeeded := func(i int) int {
+		if cfg.Bar != nil {
+			return cfg.Bar.needed(i, recorded)
+		}
+		return tb.needed(i)
 	}
 
 	var (
@@ -456,7 +440,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	}
 	histLen := 0 // the grid steps in.History holds: it grows with the sample, not at every evaluation between two
 	// evaluate returns the decision in dec, valid until the next call.
-	evaluate := func(now int64, i int) *policy.Decision {
+	evaluate := func(now int64, t time.Time, i int) *policy.Decision {
 		g.advance(now)
 		if sum.Evaluations > 0 {
 			instNanos += float64(g.desired) * float64(now-lastEval)
@@ -469,7 +453,6 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				in.History[j].Values = demand[j][:histLen]
 			}
 		}
-		t := time.Unix(0, now).UTC()
 		if ref != nil {
 			h := ref.Evaluate(&p, &in, t)
 			dec = policy.Decision{Time: t, Current: in.Current, Ready: in.Ready, Reactive: h.Recommended,
@@ -490,11 +473,12 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		now := s.Times[i]
 		if i > 0 && interval > 0 {
 			for e := s.Times[i-1] + interval; e < now; e += interval {
-				evaluate(e, i-1)
+				evaluate(e, time.Unix(0, e).UTC(), i-1)
 			}
 		}
 		// The sample arrives: cpu utilization is measured over the ready instances now.
 		g.advance(now)
+		t := time.Unix(0, now).UTC() // the sample's time and the evaluation's
 		for j, cpu := range isCPU {
 			v := s.Values[j][i]
 			if math.IsNaN(v) {
@@ -524,9 +508,9 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 					res.Observed[j][i] = v
 				}
 			}
-			in.Metrics[j] = policy.Sample{Time: time.Unix(0, now).UTC(), Value: v, Present: true, Over: over}
+			in.Metrics[j] = policy.Sample{Time: t, Value: v, Present: true, Over: over}
 		}
-		d := evaluate(now, i)
+		d := evaluate(now, t, i)
 		if d.Stale {
 			sum.StaleSamples++
 		}
@@ -585,6 +569,47 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	}
 	res.Summary = sum
 	return res, nil
+}
+
+// traceBar scores a replay against the trace's own demand: a sample's
+// load on the group, per metric, in "instances at target" units once
+// divided by the target (a cpu utilization times the recorded size).
+type traceBar struct {
+	values        [][]float64
+	isCPU         []bool
+	targets       []float64
+	recorded, tol float64
+}
+
+// demand is sample i's load for metric j.
+func (b *traceBar) demand(j, i int) float64 {
+	v := b.values[j][i]
+	if b.isCPU[j] {
+		return v * b.recorded
+	}
+	return v
+}
+
+// needed is the size sample i's demand needs at target.
+func (b *traceBar) needed(i int) int {
+	need := 0
+	for j, target := range b.targets {
+		if v := b.demand(j, i); !math.IsNaN(v) {
+			need = max(need, int(math.Ceil(v/target-1e-9)))
+		}
+	}
+	return need
+}
+
+// under reports whether sample i's demand exceeds what ready instances
+// serve at target × (1 + tolerance) for some metric.
+func (b *traceBar) under(i, ready int) bool {
+	for j, target := range b.targets {
+		if v := b.demand(j, i); !math.IsNaN(v) && v > float64(ready)*target*b.tol {
+			return true
+		}
+	}
+	return false
 }
 
 // maxGridSlack bounds how many more grid steps than samples gridSlots
