@@ -141,6 +141,19 @@ type Model struct {
 	// the wall-clock time (t mod Period), so that the season stays aligned
 	// with the clock across restarts and after a model is restored.
 	Season []float64
+	// Ref is the level the seasonal components are in units of when the
+	// season scales with the level; 0 (the zero value) keeps it additive.
+	// With Ref > 0 the seasonal component at t is the interpolated
+	// component times Level/Ref (see scale): a daily shape whose amplitude
+	// grows and shrinks with the series' level, as traffic's does, where an
+	// additive one keeps the old amplitude after a launch doubled the level
+	// and relearns it a share Gamma a day. The caller chooses which by a
+	// backtest (ScaleSeason); Reset drops it.
+	Ref float64
+	// Mean is the level smoothed over about a season, which a scaled
+	// season's factor is read from (Mean/Ref): the daily amplitude follows
+	// the day's level, not each sample's.
+	Mean float64
 	// Week is the weekly adjustment on top of a daily season (see Week):
 	// the zero value, none, unless the caller started one (NewWeek). A
 	// model without a daily season learns it but does not use it. Reset
@@ -247,6 +260,41 @@ func blendOn(tn, period, slot int64, n int) (i, j int, w float64) {
 	return i, j, w
 }
 
+// Bounds of the factor a scaled season's components are multiplied by
+// (Level/Ref): a level that fell to nothing or rose tenfold since the
+// season was seeded says more about an outage or a new regime than about
+// the daily amplitude, and a factor near 0 would divide the seasonal
+// error into huge components. A model is seeded again at every rebuild
+// (at most the history window apart), so the factor is a change within
+// days, where four times covers any launch the held-out board has.
+const (
+	minScale = 0.25
+	maxScale = 4
+)
+
+// scale is the factor the seasonal components are multiplied by: 1 for
+// an additive season, Level/Ref within [minScale, maxScale] for a scaled
+// one.
+func (m *Model) scale() float64 {
+	if m.Ref <= 0 {
+		return 1
+	}
+	return min(max(m.Mean/m.Ref, minScale), maxScale)
+}
+
+// ScaleSeason makes m's season scale with the level from now on, in
+// units of the current level (Ref = Level), and reports whether it could:
+// a model without a season or whose level is not positive keeps an
+// additive one. Call it after Seed (the seeded components are then
+// exact at the seeded level) and before Absorb.
+func (m *Model) ScaleSeason() bool {
+	if len(m.Season) == 0 || !(m.Level > 0) || !finite(m.Level) {
+		return false
+	}
+	m.Ref, m.Mean = m.Level, m.Level
+	return true
+}
+
 // seasonAt returns the seasonal component at tn, with the weekly
 // adjustment when it is active; 0 without either.
 func (m *Model) seasonAt(tn int64) float64 {
@@ -255,7 +303,7 @@ func (m *Model) seasonAt(tn int64) float64 {
 	if i < 0 {
 		return wk
 	}
-	return m.Season[i] + w*(m.Season[j]-m.Season[i]) + wk
+	return (m.Season[i]+w*(m.Season[j]-m.Season[i]))*m.scale() + wk
 }
 
 // weekly returns the weekly adjustment at tn: only a model with a daily
@@ -306,7 +354,7 @@ func (m *Model) ObserveNanos(tn int64, y float64, p Params) (fitted float64) {
 	// season as observe has just updated it.
 	var s float64
 	if i >= 0 {
-		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
+		s = (m.Season[i] + w*(m.Season[j]-m.Season[i])) * m.scale()
 	}
 	return m.Level + m.Trend*Horizon{}.trend + s + m.weekly(tn)
 }
@@ -320,8 +368,9 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 	}
 	i, j, w = blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
 	var s float64
+	k := m.scale() // the components' factor at the level before y
 	if i >= 0 {
-		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
+		s = (m.Season[i] + w*(m.Season[j]-m.Season[i])) * k
 	}
 	if m.empty() {
 		m.Level, m.Trend = y-s, 0
@@ -372,9 +421,21 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 		}
 		// Share the seasonal error between the two slots tn lies between,
 		// in proportion to their weight in s.
-		e := g * (y - m.Level - s)
+		// A scaled season learns in its own units (Ref's): the error
+		// over the factor it was scaled by.
+		e := g * (y - m.Level - s) / k
 		m.Season[i] += (1 - w) * e
 		m.Season[j] += w * e
+	}
+	if m.Ref > 0 {
+		// Weighted by the share of a season the gap is, so the mean
+		// forgets at the same pace whatever the step: after a launch
+		// doubled the level, the amplitude follows 63 % of the way in a
+		// season. Per sample (the level itself) it followed the level's
+		// noise, and a fast level's leftover of the daily shape raised
+		// the amplitude at each peak further (BENCHMARKS.md, issue 9
+		// "a daily shape that scales with the level").
+		m.Mean += min(1, float64(gap)/float64(m.Period)) * (m.Level - m.Mean)
 	}
 	m.LastUnixNano = tn
 	m.Count++
