@@ -284,11 +284,14 @@ func (m *Model) scale() float64 {
 
 // ScaleSeason makes m's season scale with the level from now on, in
 // units of the current level (Ref = Level), and reports whether it could:
-// a model without a season or whose level is not positive keeps an
-// additive one. Call it after Seed (the seeded components are then
-// exact at the seeded level) and before Absorb.
+// a model without a season keeps an additive one, and so does one whose
+// level is not positive or whose seasonal low point lies below zero (up
+// to rounding), since a shape that takes a demand below zero is not one
+// a level carries (a series that swings around 0 has no amplitude to
+// scale). Call it after Seed (the seeded components are then exact at the
+// seeded level) and before Absorb.
 func (m *Model) ScaleSeason() bool {
-	if len(m.Season) == 0 || !(m.Level > 0) || !finite(m.Level) {
+	if len(m.Season) == 0 || !(m.Level > 0) || !finite(m.Level) || m.Level+slices.Min(m.Season) < -1e-9*m.Level {
 		return false
 	}
 	m.Ref, m.Mean = m.Level, m.Level
