@@ -141,3 +141,41 @@ func TestTuneChoosesScaledSeason(t *testing.T) {
 		})
 	}
 }
+
+// scaleSeasons makes every model's season scale with the level, at 1.1
+// times the amplitude it has learned, as if a backtest had chosen it.
+func scaleSeasons(s *State) {
+	for i := range s.Models {
+		m := &s.Models[i].Model
+		m.Ref, m.Mean = m.Level/1.1, m.Level
+	}
+}
+
+// TestEvaluateScaledAllocatesNothing: steady-state evaluation of models
+// whose seasons scale with the level allocates nothing either.
+func TestEvaluateScaledAllocatesNothing(t *testing.T) {
+	for _, into := range []bool{false, true} {
+		if allocs := testing.AllocsPerRun(500, steadyEvaluations(into, scaleSeasons)); allocs != 0 {
+			t.Errorf("into %v: %v allocations per evaluation", into, allocs)
+		}
+	}
+}
+
+// BenchmarkEvaluateScaled is BenchmarkEvaluate with every model's season
+// scaling with the level.
+func BenchmarkEvaluateScaled(b *testing.B) {
+	for _, into := range []bool{false, true} {
+		name := "Evaluate"
+		if into {
+			name = "EvaluateInto"
+		}
+		b.Run(name, func(b *testing.B) {
+			step := steadyEvaluations(into, scaleSeasons)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				step()
+			}
+		})
+	}
+}
