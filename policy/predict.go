@@ -515,8 +515,9 @@ type tuned struct {
 }
 
 // tune backtests every candidate season with every parameter set and
-// persistence, and leaves in mm the model whose forecasts had the lowest
-// asymmetric loss over the history, replayed once more to carry its scores.
+// persistence, additive and (for a season) scaling with the level, and
+// leaves in mm the model whose forecasts had the lowest asymmetric loss
+// over the history, replayed once more to carry its scores.
 // It reports false when the history is too short to score any.
 func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Duration) bool {
 	best := tuned{loss: math.Inf(1)}
@@ -573,13 +574,18 @@ func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Du
 		bestGamma := params.Gamma
 		for _, g := range tuneGammas[1:] {
 			params.Gamma = g
+			// Bounded by this season's best too, so that bestGamma is
+			// exact: the scaled replay below starts from it.
 			if l := try(period, params, false, bestLoss); l < bestLoss {
 				bestGamma, bestLoss = g, l
 			}
 		}
 		// The season's amplitude scaling with the level, at the additive
 		// season's best smoothing: the same history decides whether this
-		// series' daily shape grows with its level.
+		// series' daily shape grows with its level. One replay; trying it
+		// at every level smoothing too chose no better on the boards
+		// (BENCHMARKS.md, issue 9 "a daily shape that scales with the
+		// level").
 		params.Gamma = bestGamma
 		try(period, params, true, best.loss)
 	}

@@ -296,9 +296,12 @@ var ErrBadState = errors.New("policy: malformed state encoding")
 // MarshalBinary encodes the state compactly (varints; times as Unix
 // nanoseconds; floats as 8 little-endian bytes). A model with a 24 h season
 // at 1-minute resolution (1,440 slots) takes about 11.8 KB, of which its
-// scores by the time of day at most 265 bytes; a state without models takes
-// tens of bytes. A state without scores by the time of day is written in
-// version 4 (plainStateVersion), byte for byte as before them.
+// scores by the time of day at most 265 bytes, and a season that scales
+// with the level 17; a state without models takes tens of bytes. A state
+// without scores by the time of day is written in version 4
+// (plainStateVersion), byte for byte as before them, one with them in
+// version 5, and one with a season that scales with the level in version
+// 6 (stateVersion).
 func (s State) MarshalBinary() ([]byte, error) {
 	version := s.versionBefore6()
 	for i := range s.Models {

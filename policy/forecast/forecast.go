@@ -1,7 +1,8 @@
 // Package forecast predicts a metric's value a short lead ahead (about one
 // instance warm-up) so that a policy can scale before demand arrives.
 //
-// The model is additive Holt-Winters with a damped trend; without a season
+// The model is Holt-Winters with a damped trend and an additive season,
+// whose amplitude may scale with the level (ScaleSeason); without a season
 // it is double exponential smoothing (Holt). Like the rest of package policy
 // it is pure: no I/O, no clock reads, no goroutines, no logging. Time always
 // comes in as an argument, so the live leader loop and the simulator produce
@@ -111,8 +112,9 @@ func unit(x float64) float64 {
 	return x
 }
 
-// Model is additive Holt-Winters with a damped trend; with no season it is
-// double exponential smoothing (Holt). The zero value is a usable Holt model
+// Model is Holt-Winters with a damped trend and an additive season (which
+// may scale with the level: Ref); with no season it is double exponential
+// smoothing (Holt). The zero value is a usable Holt model
 // with a one-minute step. All state is in exported fields (besides a cache
 // derived from Params) so that it can be stored in replicated policy state
 // (see AppendBinary); a model restored on another node forecasts exactly as
