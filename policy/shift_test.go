@@ -142,12 +142,13 @@ func TestTuneChoosesScaledSeason(t *testing.T) {
 	}
 }
 
-// scaleSeasons makes every model's season scale with the level, at 1.1
-// times the amplitude it has learned, as if a backtest had chosen it.
+// scaleSeasons makes every model's season scale with the level, from the
+// amplitude it has learned (so its decisions start as the additive
+// season's), as if a backtest had chosen it.
 func scaleSeasons(s *State) {
 	for i := range s.Models {
 		m := &s.Models[i].Model
-		m.Ref, m.Mean = m.Level/1.1, m.Level
+		m.Ref, m.Mean = m.Level, m.Level
 	}
 }
 

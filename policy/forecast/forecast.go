@@ -275,7 +275,7 @@ const (
 )
 
 // scale is the factor the seasonal components are multiplied by: 1 for
-// an additive season, Level/Ref within [minScale, maxScale] for a scaled
+// an additive season, Mean/Ref within [minScale, maxScale] for a scaled
 // one.
 func (m *Model) scale() float64 {
 	if m.Ref <= 0 {
@@ -302,13 +302,17 @@ func (m *Model) ScaleSeason() bool {
 
 // seasonAt returns the seasonal component at tn, with the weekly
 // adjustment when it is active; 0 without either.
-func (m *Model) seasonAt(tn int64) float64 {
+func (m *Model) seasonAt(tn int64) float64 { return m.seasonScaled(tn, m.scale()) }
+
+// seasonScaled is seasonAt with the components' factor k (scale) worked
+// out by the caller, once for many points (MaxForecast).
+func (m *Model) seasonScaled(tn int64, k float64) float64 {
 	wk := m.weekly(tn)
 	i, j, w := blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
 	if i < 0 {
 		return wk
 	}
-	return (m.Season[i]+w*(m.Season[j]-m.Season[i]))*m.scale() + wk
+	return (m.Season[i]+w*(m.Season[j]-m.Season[i]))*k + wk
 }
 
 // weekly returns the weekly adjustment at tn: only a model with a daily
@@ -493,6 +497,7 @@ func (m *Model) MaxForecast(from, to time.Time, every time.Duration, p Params) f
 		lnPhi = math.Log(phi)
 	}
 	trendPerStep := m.Trend * float64(step) / 1e9
+	k := m.scale()
 	hi := math.Inf(-1)
 	// pow is Phi^n at the current point once a point lies after the last
 	// observation (every later one does too); mul is Phi^(every/step).
@@ -508,7 +513,7 @@ func (m *Model) MaxForecast(from, to time.Time, every time.Duration, p Params) f
 			}
 			f += trendPerStep * dampedSteps(phi, pow, n)
 		}
-		hi = max(hi, f+m.seasonAt(tn))
+		hi = max(hi, f+m.seasonScaled(tn, k))
 	}
 	return hi
 }
