@@ -270,7 +270,7 @@ func (s State) Clone() State {
 // decode with no scores by the time of day (policy/testdata/state-v4.hex),
 // so their forecasts are trusted by the recent skill alone until the
 // slots fill again. Version 6 is version 5 whose models may have a season
-// that scales with the level (forecast model encoding version 3, 17
+// that scales with the level (forecast model encoding version 3, 9
 // bytes more per such model); a state none of whose models has one is
 // written as version 4 or 5, byte for byte as before, and
 // MarshalBinaryV5 writes such a state as version 4 or 5 with those
@@ -297,7 +297,7 @@ var ErrBadState = errors.New("policy: malformed state encoding")
 // nanoseconds; floats as 8 little-endian bytes). A model with a 24 h season
 // at 1-minute resolution (1,440 slots) takes about 11.8 KB, of which its
 // scores by the time of day at most 265 bytes, and a season that scales
-// with the level 17; a state without models takes tens of bytes. A state
+// with the level 9; a state without models takes tens of bytes. A state
 // without scores by the time of day is written in version 4
 // (plainStateVersion), byte for byte as before them, one with them in
 // version 5, and one with a season that scales with the level in version

@@ -38,8 +38,8 @@ const (
 // one-minute slots take 11.5 KB).
 //
 // Version 3 (a season that scales with the level) is version 1's layout,
-// then Ref and Mean as float64s, then a byte: 1 when version 2's weekly
-// adjustment follows, 0 when none does. That is 17 bytes more than
+// then Ref and Mean as float32s (their precision in memory), then a byte: 1 when version 2's weekly
+// adjustment follows, 0 when none does. That is 9 bytes more than
 // version 1 or 2.
 //
 // It does not implement encoding.BinaryAppender (which also returns an
@@ -82,8 +82,8 @@ func (m *Model) appendBinary(b []byte, scaled bool) []byte {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s*k))
 	}
 	if scaled {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(m.Ref))
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(m.Mean))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(m.Ref))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(m.Mean))
 		if m.Week.Slots == nil {
 			return append(b, 0)
 		}
@@ -158,12 +158,12 @@ func (m *Model) DecodeBinary(b []byte) (rest []byte, err error) {
 	}
 	hasWeek := version == encodingVersion
 	if version == encodingVersionScaled {
-		n.Ref, n.Mean = d.float(), d.float()
+		n.Ref, n.Mean = d.float32(), d.float32()
 		flag := d.byte()
 		switch {
 		case d.err != nil:
 			return b, d.err
-		case !(n.Ref > 0) || !finite(n.Ref) || !finite(n.Mean):
+		case !(n.Ref > 0) || !finite(float64(n.Ref)) || !finite(float64(n.Mean)):
 			return b, fmt.Errorf("forecast: scaled season's ref %v and mean %v are not a finite number > 0 and a finite number: %w", n.Ref, n.Mean, ErrEncoding)
 		case n.Period == 0:
 			return b, fmt.Errorf("forecast: a scaled season without a period: %w", ErrEncoding)
@@ -299,6 +299,13 @@ func (d *decoder) uvarint() uint64 {
 	}
 	d.b = d.b[k:]
 	return v
+}
+
+func (d *decoder) float32() float32 {
+	if p := d.take(4); p != nil {
+		return math.Float32frombits(binary.LittleEndian.Uint32(p))
+	}
+	return 0
 }
 
 func (d *decoder) float() float64 {

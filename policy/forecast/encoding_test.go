@@ -83,7 +83,7 @@ func TestEncodingRoundTrip(t *testing.T) {
 func sameModel(a, b Model) bool {
 	if a.LastUnixNano != b.LastUnixNano || a.Count != b.Count || a.Step != b.Step || a.Period != b.Period || a.Slot != b.Slot ||
 		math.Float64bits(a.Level) != math.Float64bits(b.Level) || math.Float64bits(a.Trend) != math.Float64bits(b.Trend) ||
-		math.Float64bits(a.Ref) != math.Float64bits(b.Ref) || math.Float64bits(a.Mean) != math.Float64bits(b.Mean) ||
+		math.Float32bits(a.Ref) != math.Float32bits(b.Ref) || math.Float32bits(a.Mean) != math.Float32bits(b.Mean) ||
 		len(a.Season) != len(b.Season) {
 		return false
 	}
@@ -121,7 +121,7 @@ func sameWeek(a, b Week) bool {
 // the weekly adjustment) loads without one and is still written as version
 // 1; version 2 (model-v2.hex) loads with its adjustment, active as its
 // moments say; version 3 (model-v3.hex, version 2's model with a season
-// that scales with the level) loads with its reference and mean level, 17
+// that scales with the level) loads with its reference and mean level, 9
 // bytes more than version 2. All re-encode to the same bytes.
 func TestModelDecodesVersions(t *testing.T) {
 	for _, c := range []struct {
@@ -129,7 +129,7 @@ func TestModelDecodesVersions(t *testing.T) {
 		version         byte
 		wantWeek        bool
 		wantActive      bool
-		wantRef, wantMn float64
+		wantRef, wantMn float32
 	}{
 		{"testdata/model-v1.hex", 1, false, false, 0, 0},
 		{"testdata/model-v2.hex", 2, true, true, 0, 0},
@@ -207,8 +207,8 @@ func scaledBytes(f func(*Model), flag ...byte) []byte {
 		panic("scaledBytes: no weekly adjustment expected")
 	}
 	b[0] = encodingVersionScaled
-	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(ref))
-	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(mean))
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(ref))
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(mean))
 	if len(flag) > 0 {
 		return append(b, flag[0])
 	}
@@ -266,8 +266,8 @@ func TestDecodeBinaryErrors(t *testing.T) {
 		{"negative weekly count", withWeek(func(w *Week) { w.N = -1 }), ErrEncoding},
 		{"scaled: reference 0", scaledBytes(func(m *Model) { m.Ref = 0 }), ErrEncoding},
 		{"scaled: negative reference", scaledBytes(func(m *Model) { m.Ref = -1 }), ErrEncoding},
-		{"scaled: NaN reference", scaledBytes(func(m *Model) { m.Ref = math.NaN() }), ErrEncoding},
-		{"scaled: infinite mean", scaledBytes(func(m *Model) { m.Mean = math.Inf(1) }), ErrEncoding},
+		{"scaled: NaN reference", scaledBytes(func(m *Model) { m.Ref = float32(math.NaN()) }), ErrEncoding},
+		{"scaled: infinite mean", scaledBytes(func(m *Model) { m.Mean = float32(math.Inf(1)) }), ErrEncoding},
 		{"scaled: weekly flag 2", scaledBytes(func(m *Model) { m.Week = Week{} }, 2), ErrEncoding},
 		{"scaled: weekly flag without the adjustment", scaledBytes(func(m *Model) { m.Week = Week{} }, 1), ErrEncoding},
 		{"scaled: without a period", scaledBytes(func(m *Model) { m.Period, m.Slot, m.Season = 0, 0, nil }), ErrEncoding},

@@ -146,16 +146,19 @@ type Model struct {
 	// Ref is the level the seasonal components are in units of when the
 	// season scales with the level; 0 (the zero value) keeps it additive.
 	// With Ref > 0 the seasonal component at t is the interpolated
-	// component times Level/Ref (see scale): a daily shape whose amplitude
+	// component times Mean/Ref (see scale): a daily shape whose amplitude
 	// grows and shrinks with the series' level, as traffic's does, where an
 	// additive one keeps the old amplitude after a launch doubled the level
 	// and relearns it a share Gamma a day. The caller chooses which by a
-	// backtest (ScaleSeason); Reset drops it.
-	Ref float64
+	// backtest (ScaleSeason); Reset drops it. float32, like Mean: a ratio
+	// of two levels needs no more than 7 digits, and with two float64s a
+	// policy's MetricModel would outgrow its allocation size class
+	// (policy's TestMetricModelSize).
+	Ref float32
 	// Mean is the level smoothed over about a season, which a scaled
 	// season's factor is read from (Mean/Ref): the daily amplitude follows
 	// the day's level, not each sample's.
-	Mean float64
+	Mean float32
 	// Week is the weekly adjustment on top of a daily season (see Week):
 	// the zero value, none, unless the caller started one (NewWeek). A
 	// model without a daily season learns it but does not use it. Reset
@@ -263,7 +266,7 @@ func blendOn(tn, period, slot int64, n int) (i, j int, w float64) {
 }
 
 // Bounds of the factor a scaled season's components are multiplied by
-// (Level/Ref): a level that fell to nothing or rose tenfold since the
+// (Mean/Ref): a level that fell to nothing or rose tenfold since the
 // season was seeded says more about an outage or a new regime than about
 // the daily amplitude, and a factor near 0 would divide the seasonal
 // error into huge components. A model is seeded again at every rebuild
@@ -281,7 +284,7 @@ func (m *Model) scale() float64 {
 	if m.Ref <= 0 {
 		return 1
 	}
-	return min(max(m.Mean/m.Ref, minScale), maxScale)
+	return min(max(float64(m.Mean)/float64(m.Ref), minScale), maxScale)
 }
 
 // ScaleSeason makes m's season scale with the level from now on, in
@@ -296,7 +299,12 @@ func (m *Model) ScaleSeason() bool {
 	if len(m.Season) == 0 || !(m.Level > 0) || !finite(m.Level) || m.Level+slices.Min(m.Season) < -1e-9*m.Level {
 		return false
 	}
-	m.Ref, m.Mean = m.Level, m.Level
+	m.Ref = float32(m.Level)
+	if !(m.Ref > 0) || math.IsInf(float64(m.Ref), 0) { // below or beyond float32
+		m.Ref = 0
+		return false
+	}
+	m.Mean = m.Ref
 	return true
 }
 
@@ -444,7 +452,7 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 		// noise, and a fast level's leftover of the daily shape raised
 		// the amplitude at each peak further (BENCHMARKS.md, issue 9
 		// "a daily shape that scales with the level").
-		m.Mean += min(1, float64(gap)/float64(m.Period)) * (m.Level - m.Mean)
+		m.Mean += float32(min(1, float64(gap)/float64(m.Period)) * (m.Level - float64(m.Mean)))
 	}
 	m.LastUnixNano = tn
 	m.Count++

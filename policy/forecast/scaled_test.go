@@ -37,7 +37,7 @@ func TestScaleSeason(t *testing.T) {
 			at := time.Unix(0, c.m.LastUnixNano).Add(7 * time.Hour)
 			before := c.m.Forecast(at, DefaultParams())
 			ok := c.m.ScaleSeason()
-			if ok != c.want || (ok && (c.m.Ref != c.m.Level || c.m.Mean != c.m.Level)) || (!ok && c.m.Ref != 0) {
+			if ok != c.want || (ok && (c.m.Ref != float32(c.m.Level) || c.m.Mean != c.m.Ref)) || (!ok && c.m.Ref != 0) {
 				t.Fatalf("ScaleSeason %v (ref %v, mean %v, level %v), want %v", ok, c.m.Ref, c.m.Mean, c.m.Level, c.want)
 			}
 			if after := c.m.Forecast(at, DefaultParams()); math.Abs(after-before) > 1e-9*math.Abs(before) &&
@@ -52,7 +52,8 @@ func TestScaleSeason(t *testing.T) {
 // reference, within [minScale, maxScale]; 1 for an additive season.
 func TestScaleBounds(t *testing.T) {
 	for _, c := range []struct {
-		ref, mean, want float64
+		ref, mean float32
+		want      float64
 	}{
 		{0, 500, 1},
 		{100, 100, 1},
@@ -134,7 +135,7 @@ func TestAppendBinaryAdditive(t *testing.T) {
 		if rest, err := got.DecodeBinary(b); err != nil || len(rest) != 0 || b[0] != want {
 			t.Fatalf("sample %d: version %d (want %d), %v, %d bytes left", i, b[0], want, err, len(rest))
 		}
-		if len(b) != len(m.AppendBinary(nil))-17 || got.Ref != 0 {
+		if len(b) != len(m.AppendBinary(nil))-9 || got.Ref != 0 {
 			t.Errorf("sample %d: %d bytes against %d scaled, ref %v", i, len(b), len(m.AppendBinary(nil)), got.Ref)
 		}
 		if m.scale() == 1 {
