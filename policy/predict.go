@@ -554,7 +554,8 @@ func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Du
 		// One parameter at a time: the level smoothing with the first
 		// seasonal smoothing, then the other seasonal smoothings with the
 		// best level. The two barely interact at these settings, and this
-		// takes 4 replays instead of 6.
+		// takes 4 replays instead of 6 (and one more for the season
+		// scaling with the level, below).
 		params := forecast.DefaultParams()
 		params.Gamma = tuneGammas[0]
 		bestAlpha, bestLoss := tuneAlphas[0], math.Inf(1)

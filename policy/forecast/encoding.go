@@ -38,9 +38,9 @@ const (
 // one-minute slots take 11.5 KB).
 //
 // Version 3 (a season that scales with the level) is version 1's layout,
-// then Ref and Mean as float32s (their precision in memory), then a byte: 1 when version 2's weekly
-// adjustment follows, 0 when none does. That is 9 bytes more than
-// version 1 or 2.
+// then Ref and Mean as float32s (their precision in memory), then a byte:
+// 1 when version 2's weekly adjustment follows, 0 when none does. That is
+// 9 bytes more than version 1 or 2.
 //
 // It does not implement encoding.BinaryAppender (which also returns an
 // error) because encoding a model cannot fail.
