@@ -19,9 +19,10 @@ import (
 // later starts (other phases of the day, without the first hours or
 // days), three and five times the load on the same per-instance target,
 // the trace with one row in twenty left out (a monitor that missed
-// scrapes), and two changes of level that real traffic has (a launch or a
-// migration doubling demand from one day on, and steady growth), whose
-// daily amplitude grows with the level. Decisions are also judged on traces nobody here has; a change
+// scrapes), and three changes of level that real traffic has (a launch
+// or a migration doubling demand from one day on, a migration away
+// halving it, and steady growth), whose daily amplitude moves with the
+// level. Decisions are also judged on traces nobody here has; a change
 // that helps the board and hurts these is fitted to the twelve, not
 // better.
 
@@ -38,23 +39,28 @@ const (
 	VariantLoad5       = "load-x5"
 	VariantRowsDropped = "rows-dropped"
 	VariantLevelShift  = "level-shift"
+	VariantLevelDrop   = "level-drop"
 	VariantGrowth      = "growth"
 )
 
 // shiftFactor is the level-shift variant's factor: every value from the
 // middle of the trace's span on is multiplied by it, daily amplitude and
 // all, as when a launch or a migration moves twice the traffic onto a
-// service. growthFactor is what the growth variant's values reach at the
+// service; dropFactor is level-drop's, as when a migration moves half of
+// it away. growthFactor is what the growth variant's values reach at the
 // trace's end, from ×1 at its start, linearly in time. The convention's
 // per-instance target stays the trace's as recorded (the same service and
-// instances, more traffic), so the group grows with the level, to about 58
-// instances at the doubled p99; a target from the variant's own p99 would
-// also be above 100 % on a cpu trace. A forecaster whose daily shape keeps its old
-// amplitude after the level moved under-provisions the new peaks until it
-// relearns it (BENCHMARKS.md, issue 9 "Other probes": app_cpu ×2 from the
-// middle on, 0.28× → 0.54× the reference's under-provisioning).
+// instances, more or less traffic), so the group grows and shrinks with
+// the level, to about 58 instances at the doubled p99; a target from the
+// variant's own p99 would also be above 100 % on a cpu trace. A
+// forecaster whose daily shape keeps its old amplitude after the level
+// moved under-provisions the new peaks until it relearns it
+// (BENCHMARKS.md, issue 9 "Other probes": app_cpu ×2 from the middle on,
+// 0.28× → 0.54× the reference's under-provisioning), or after a drop
+// holds capacity for peaks that no longer come.
 const (
 	shiftFactor  = 2
+	dropFactor   = 0.5
 	growthFactor = 1.5
 )
 
@@ -129,6 +135,7 @@ func Variants() []Variant {
 		{VariantLoad5, "five times the load: the per-instance target divided by 5"},
 		{VariantRowsDropped, "one row in twenty left out at random (a fixed seed): a monitor that missed scrapes"},
 		{VariantLevelShift, "every value from the middle of the span on doubled: a launch or a migration"},
+		{VariantLevelDrop, "every value from the middle of the span on halved: a migration away"},
 		{VariantGrowth, "every value multiplied by a factor growing linearly from 1 at the start to 1.5 at the end: steady growth"},
 	}
 }
@@ -165,11 +172,14 @@ func (v Variant) Derive(s simulate.Series) (out simulate.Series, targetDiv float
 	case VariantRowsDropped:
 		out = dropRows(s, rand.New(rand.NewPCG(dropOneIn, uint64(n))))
 		return out, 1, len(out.Times) >= 2
-	case VariantLevelShift:
-		mid := t0 + (tn-t0)/2
+	case VariantLevelShift, VariantLevelDrop:
+		mid, f := t0+(tn-t0)/2, float64(shiftFactor)
+		if v.Name == VariantLevelDrop {
+			f = dropFactor
+		}
 		return scaled(s, func(t int64) float64 {
 			if t >= mid {
-				return shiftFactor
+				return f
 			}
 			return 1
 		}), 1, true
@@ -290,7 +300,7 @@ func ScoreVariant(v Variant, t Trace, s simulate.Series) (row HeldOutRow, ok boo
 		return HeldOutRow{}, false, nil
 	}
 	convention := vs.Values
-	if v.Name == VariantLevelShift || v.Name == VariantGrowth {
+	if v.Name == VariantLevelShift || v.Name == VariantLevelDrop || v.Name == VariantGrowth {
 		convention = s.Values // the trace's target: see shiftFactor
 	}
 	rs, err := replayScaled(t, vs, convention, true, div)

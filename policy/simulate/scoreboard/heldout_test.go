@@ -78,6 +78,9 @@ func TestVariantDerive(t *testing.T) {
 		{"level shift doubles from the middle of the span on, missing stays missing", VariantLevelShift,
 			series(t0, time.Minute, 5, []float64{1, 2, 3, nan, 5}), true,
 			[]time.Duration{0, 1, 2, 3, 4}, []float64{1, 2, 6, nan, 10}, 1},
+		{"level drop halves from the middle of the span on", VariantLevelDrop,
+			series(t0, time.Minute, 5, []float64{1, 2, 3, nan, 5}), true,
+			[]time.Duration{0, 1, 2, 3, 4}, []float64{1, 2, 1.5, nan, 2.5}, 1},
 		{"growth ramps from ×1 to ×1.5 in time, not by row", VariantGrowth,
 			simulate.Series{Times: []int64{t0.UnixNano(), t0.Add(time.Minute).UnixNano(), t0.Add(4 * time.Minute).UnixNano()},
 				Values: [][]float64{{2, 2, 2}}}, true,
@@ -168,9 +171,9 @@ func TestRowsDropped(t *testing.T) {
 func TestScaledVariantsLeaveTheTrace(t *testing.T) {
 	in := series(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Minute, 10, nil)
 	before := slices.Clone(in.Values[0])
-	for _, name := range []string{VariantLevelShift, VariantGrowth} {
+	for _, name := range []string{VariantLevelShift, VariantLevelDrop, VariantGrowth} {
 		got, _, ok := variant(name).Derive(in)
-		if !ok || got.Values[0][9] <= before[9] {
+		if !ok || got.Values[0][9] == before[9] {
 			t.Fatalf("%s: ok %v, last value %v from %v", name, ok, got.Values[0][9], before[9])
 		}
 		if !slices.Equal(in.Values[0], before) {
@@ -201,14 +204,18 @@ func TestScoreVariant(t *testing.T) {
 	}
 	// The demand-scaling variants keep the trace's target: the group
 	// grows with the level (and a cpu target stays within 100 %).
-	for _, name := range []string{VariantLevelShift, VariantGrowth} {
-		row, ok, err := ScoreVariant(variant(name), tr, s)
+	for _, c := range []struct {
+		name string
+		more bool // instance-hours: more than the trace's, or fewer
+	}{{VariantLevelShift, true}, {VariantLevelDrop, false}, {VariantGrowth, true}} {
+		row, ok, err := ScoreVariant(variant(c.name), tr, s)
 		if err != nil || !ok {
-			t.Fatalf("%s: ok %v, %v", name, ok, err)
+			t.Fatalf("%s: ok %v, %v", c.name, ok, err)
 		}
-		if row.Target != whole.Policy.Metrics[0].Target || row.Forecast.PeakSize <= whole.Forecast.Summary.PeakSize {
-			t.Fatalf("%s: target %v, peak %d; want the trace's target %v and a peak above %d", name, row.Target,
-				row.Forecast.PeakSize, whole.Policy.Metrics[0].Target, whole.Forecast.Summary.PeakSize)
+		got, was := row.Forecast.InstanceHours, whole.Forecast.Summary.InstanceHours
+		if row.Target != whole.Policy.Metrics[0].Target || (got > was) != c.more || got == was {
+			t.Fatalf("%s: target %v, %v instance-hours; want the trace's target %v, and more than its %v: %v",
+				c.name, row.Target, got, whole.Policy.Metrics[0].Target, was, c.more)
 		}
 	}
 	half, ok, err := ScoreVariant(variant(VariantSecondHalf), tr, s)
