@@ -45,24 +45,9 @@ func TestScaledSeasonOnlyInVersion13(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := newEvalRig(t, weeklySpec, func(n *Node) {
-				n.cfg.WriteVersion = int(tc.version)
-				n.fsm.snapshotVersion = min(tc.version, store.SnapshotVersion)
-			})
-			at, value, planted := plantScored(t, r)
+			r, planted, committed, st := evaluateScored(t, tc.version, tc.state)
 			if m := planted.Models[0].Model; !(m.Ref > 0) || m.Mean == m.Ref {
 				t.Fatalf("the planted model's season: ref %v, mean %v; want one that scales, by a factor other than 1", m.Ref, m.Mean)
-			} else {
-				t.Logf("the planted model's factor: %v", m.Mean/m.Ref)
-			}
-			r.evaluate(t, value(at))
-			v, _ := r.n.fsm.view("p")
-			if len(v.State) == 0 || v.State[0] != tc.state {
-				t.Fatalf("the committed state is policy state version %v, want %d", v.State[:min(len(v.State), 1)], tc.state)
-			}
-			var st policy.State
-			if err := st.UnmarshalBinary(v.State); err != nil || len(st.Models) != 1 {
-				t.Fatalf("the committed state: %+v, %v; want one model", st.Models, err)
 			}
 			kept := keptState(r)
 			km, cm := kept.Models[0], st.Models[0]
@@ -72,8 +57,8 @@ func TestScaledSeasonOnlyInVersion13(t *testing.T) {
 			if got := cm.Model.Ref > 0; got != tc.scaled {
 				t.Fatalf("the committed model's season scales: %v, want %v", got, tc.scaled)
 			}
-			if want, err := tc.marshal(kept); err != nil || !bytes.Equal(v.State, want) {
-				t.Fatalf("the committed state (%d bytes) is not the kept one's encoding for its readers (%d bytes, %v)", len(v.State), len(want), err)
+			if want, err := tc.marshal(kept); err != nil || !bytes.Equal(committed, want) {
+				t.Fatalf("the committed state (%d bytes) is not the kept one's encoding for its readers (%d bytes, %v)", len(committed), len(want), err)
 			}
 			// A reader of the committed state forecasts what the leader
 			// does (without the weekly adjustment below version 10): at
@@ -88,13 +73,7 @@ func TestScaledSeasonOnlyInVersion13(t *testing.T) {
 					t.Fatalf("%v ahead: the committed model forecasts %v, the leader's %v", ahead, got, want)
 				}
 			}
-			snap, restored := snapshotRoundTrip(t, r.n.fsm)
-			if want := store.SnapshotVersionFor(tc.version); snap[len(binarySnapshotMagic)] != want {
-				t.Fatalf("snapshot version %d, want %d", snap[len(binarySnapshotMagic)], want)
-			}
-			if rv, _ := restored.view("p"); !bytes.Equal(rv.State, v.State) {
-				t.Fatal("the snapshot holds another state than the one committed")
-			}
+			snapshotHolds(t, r, tc.version, committed)
 		})
 	}
 }

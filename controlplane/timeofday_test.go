@@ -31,6 +31,43 @@ func keptState(r *evalRig) policy.State {
 	return r.l.latest["p"].state
 }
 
+// evaluateScored has a leader writing entry version v (its snapshots in
+// the matching snapshot version) evaluate policy p once with a planted
+// model scored in every slot (plantScored). It returns the rig, the state
+// planted and the state committed, checked to be policy state version
+// want with one model, as bytes and decoded.
+func evaluateScored(t *testing.T, v uint8, want byte) (r *evalRig, planted policy.State, committed []byte, st policy.State) {
+	t.Helper()
+	r = newEvalRig(t, weeklySpec, func(n *Node) {
+		n.cfg.WriteVersion = int(v)
+		n.fsm.snapshotVersion = min(v, store.SnapshotVersion)
+	})
+	at, value, planted := plantScored(t, r)
+	r.evaluate(t, value(at))
+	view, _ := r.n.fsm.view("p")
+	committed = view.State
+	if len(committed) == 0 || committed[0] != want {
+		t.Fatalf("the committed state is policy state version %v, want %d", committed[:min(len(committed), 1)], want)
+	}
+	if err := st.UnmarshalBinary(committed); err != nil || len(st.Models) != 1 {
+		t.Fatalf("the committed state: %+v, %v; want one model", st.Models, err)
+	}
+	return r, planted, committed, st
+}
+
+// snapshotHolds checks that r's node snapshots in the snapshot version of
+// entry version v, and that the snapshot holds committed as p's state.
+func snapshotHolds(t *testing.T, r *evalRig, v uint8, committed []byte) {
+	t.Helper()
+	snap, restored := snapshotRoundTrip(t, r.n.fsm)
+	if want := store.SnapshotVersionFor(v); snap[len(binarySnapshotMagic)] != want {
+		t.Fatalf("snapshot version %d, want %d", snap[len(binarySnapshotMagic)], want)
+	}
+	if rv, _ := restored.view("p"); !bytes.Equal(rv.State, committed) {
+		t.Fatal("the snapshot holds another state than the one committed")
+	}
+}
+
 // TestScoresByTimeOfDayOnlyInVersion12: a leader writing entry version 12
 // or 13 commits a state whose model has scores by the time of day in
 // policy state version 5 or later, with them (6 in version 13: the
@@ -61,20 +98,7 @@ func TestScoresByTimeOfDayOnlyInVersion12(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := newEvalRig(t, weeklySpec, func(n *Node) {
-				n.cfg.WriteVersion = int(tc.version)
-				n.fsm.snapshotVersion = min(tc.version, store.SnapshotVersion)
-			})
-			at, value, _ := plantScored(t, r)
-			r.evaluate(t, value(at))
-			v, _ := r.n.fsm.view("p")
-			if len(v.State) == 0 || v.State[0] != tc.state {
-				t.Fatalf("the committed state is policy state version %v, want %d", v.State[:min(len(v.State), 1)], tc.state)
-			}
-			var st policy.State
-			if err := st.UnmarshalBinary(v.State); err != nil || len(st.Models) != 1 {
-				t.Fatalf("the committed state: %+v, %v; want one model", st.Models, err)
-			}
+			r, _, committed, st := evaluateScored(t, tc.version, tc.state)
 			if got := st.Models[0].Slots != (policy.SlotScores{}); got != tc.scores {
 				t.Fatalf("the committed model has scores by the time of day: %v, want %v", got, tc.scores)
 			}
@@ -84,13 +108,7 @@ func TestScoresByTimeOfDayOnlyInVersion12(t *testing.T) {
 			if keptState(r).Models[0].Slots == (policy.SlotScores{}) {
 				t.Fatal("the state the leader keeps lost its scores by the time of day")
 			}
-			snap, restored := snapshotRoundTrip(t, r.n.fsm)
-			if want := store.SnapshotVersionFor(tc.version); snap[len(binarySnapshotMagic)] != want {
-				t.Fatalf("snapshot version %d, want %d", snap[len(binarySnapshotMagic)], want)
-			}
-			if rv, _ := restored.view("p"); !bytes.Equal(rv.State, v.State) {
-				t.Fatal("the snapshot holds another state than the one committed")
-			}
+			snapshotHolds(t, r, tc.version, committed)
 		})
 	}
 }

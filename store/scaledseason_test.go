@@ -126,15 +126,7 @@ func TestAdditiveStatesAlikeInVersions12And13(t *testing.T) {
 				s.Apply(1, PutPolicy{Policy: testPolicy(t, "web", rps), At: at}, Options{})
 				for j, c := range []Evaluated{{State: b13}, {Pacing: pacing}} {
 					c.Policy, c.PolicyVersion, c.At = "web", 1, at.Add(time.Duration(j)*time.Minute)
-					data, err := EncodeVersion(c, v)
-					if err != nil {
-						t.Fatal(err)
-					}
-					d, err := Decode(data)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if r := s.Apply(uint64(j+2), d, Options{}); r.Outcome != OK {
+					if r := s.Apply(uint64(j+2), throughVersion(t, c, v), Options{}); r.Outcome != OK {
 						t.Fatal(r.Detail)
 					}
 				}

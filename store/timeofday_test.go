@@ -83,11 +83,7 @@ func evaluatedEntry(t *testing.T, record *policy.Record, state []byte, v uint8) 
 	back := New()
 	back.Apply(1, PutPolicy{Policy: testPolicy(t, "policy-00001", rps), At: record.Time}, Options{})
 	back.Policies["policy-00001"].Record.Version = 7
-	d, err := Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := back.Apply(2, d, Options{}); r.Outcome != OK {
+	if r := back.Apply(2, throughVersion(t, c, v), Options{}); r.Outcome != OK {
 		t.Fatal(r.Detail)
 	}
 	if got := back.Policies["policy-00001"].EvalState; state != nil && !bytes.Equal(got, state) {
