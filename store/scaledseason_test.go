@@ -53,7 +53,7 @@ func TestScaledSeasonSize(t *testing.T) {
 	additive, scaled := scaledSeasonStates(at)
 	plain, v6 := marshalState(t, additive.MarshalBinary), marshalState(t, scaled.MarshalBinary)
 	// What a scaled season adds to the model's encoding (model encoding
-	// version 3: 9 bytes when written, asserted in policy/forecast), so
+	// version 3: 9 bytes today, asserted by the policy packages), so
 	// that this test follows that layout rather than restate it.
 	extra := len(v6) - len(plain)
 	if v6[0] != 6 || extra <= 0 {
