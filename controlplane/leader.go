@@ -944,13 +944,22 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 			b   []byte
 			err error
 		)
-		if n.cfg.writeVersion() < store.VersionTimeOfDay {
+		switch wv := n.cfg.writeVersion(); {
+		case wv < store.VersionTimeOfDay:
 			// Policy state version 4, without the models' scores by the
 			// time of day, which servers before store.VersionTimeOfDay
-			// cannot decode (see there); the kept state keeps them. A
-			// pacing state has no models and is version 4 either way.
+			// cannot decode (see there), and with every season that
+			// scales with the level made additive; the kept state keeps
+			// both. A pacing state has no models and is version 4 either
+			// way.
 			b, err = s.MarshalBinaryV4()
-		} else {
+		case wv < store.VersionScaledSeason:
+			// Policy state version 4 or 5, with every season that scales
+			// with the level made additive at today's amplitude, which
+			// servers before store.VersionScaledSeason cannot decode (see
+			// there); the kept state keeps scaling.
+			b, err = s.MarshalBinaryV5()
+		default:
 			b, err = s.MarshalBinary()
 		}
 		if err != nil {

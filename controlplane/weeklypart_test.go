@@ -52,7 +52,7 @@ func plantWeekly(t *testing.T, r *evalRig) (at time.Time, value func(time.Time) 
 	return at, value
 }
 
-// TestWeeklyPartOnlyInVersion11: a leader writing entry version 11 or 12 commits
+// TestWeeklyPartOnlyInVersion11: a leader writing entry version 11 or later commits
 // a decision whose forecast the weekly adjustment moved with the metric's
 // weekly part, and one started with --raft-write-version 10 commits it
 // without (the servers of version 10 have no place for it, and every node
@@ -67,7 +67,8 @@ func TestWeeklyPartOnlyInVersion11(t *testing.T) {
 		kept    bool
 	}{
 		{"version 11 keeps it", store.VersionWeeklyPart, true},
-		{"version 12 keeps it", store.CurrentVersion, true},
+		{"version 12 keeps it", store.VersionTimeOfDay, true},
+		{"version 13 keeps it", store.VersionScaledSeason, true},
 		{"version 10 leaves it out", store.VersionWeekly, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,8 +11,9 @@ import (
 // on (a configured 24 h season, forecast-and-scale, every pacing rule),
 // after 10,000 evaluations that reach steady state (models configured,
 // queues at capacity): through Evaluate (by value, as the daemon calls it)
-// or EvaluateInto (into a reused Decision, as the simulator does).
-func steadyEvaluations(into bool) func() {
+// or EvaluateInto (into a reused Decision, as the simulator does). Each of
+// prep then edits the state once before the first evaluation it returns.
+func steadyEvaluations(into bool, prep ...func(*State)) func() {
 	p := basePolicy(
 		Metric{Name: "cpu", Type: MetricCPU, Target: 60},
 		Metric{Name: "rps", Type: MetricRequestRate, Target: 200},
@@ -45,6 +46,9 @@ func steadyEvaluations(into bool) func() {
 	}
 	for range 10000 {
 		step()
+	}
+	for _, f := range prep {
+		f(&s)
 	}
 	return step
 }

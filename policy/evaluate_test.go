@@ -483,6 +483,12 @@ func FuzzStateUnmarshal(f *testing.F) {
 	}
 	b4, _ := slots.MarshalBinary()
 	f.Add(b4)
+	// And with a season that scales with the level (state version 6,
+	// model encoding version 3).
+	scaled := slots.Clone()
+	scaled.Models[0].Model.Ref, scaled.Models[0].Model.Mean = 4, 5
+	b6, _ := scaled.MarshalBinary()
+	f.Add(b6)
 	if raw, err := os.ReadFile("testdata/state-v1.hex"); err == nil {
 		if v1, err := hex.DecodeString(strings.TrimSpace(string(raw))); err == nil {
 			f.Add(v1)

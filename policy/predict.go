@@ -545,11 +545,14 @@ type tuned struct {
 	params  forecast.Params
 	persist float64
 	loss    float64
+	// scaled is a season that scales with the level (forecast.Model.Ref).
+	scaled bool
 }
 
 // tune backtests every candidate season with every parameter set and
-// persistence, and leaves in mm the model whose forecasts had the lowest
-// asymmetric loss over the history, replayed once more to carry its scores.
+// persistence, additive and (for a season) scaling with the level, and
+// leaves in mm the model whose forecasts had the lowest asymmetric loss
+// over the history, replayed once more to carry its scores.
 // It reports false when the history is too short to score any.
 func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Duration) bool {
 	best := tuned{loss: math.Inf(1)}
@@ -565,8 +568,8 @@ func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Du
 	// persistences; a replay that can no longer beat bound stops early and
 	// returns +Inf (see backtester.run), so bound must be a loss whose
 	// beaters are the only runs that matter to the caller.
-	try := func(period time.Duration, params forecast.Params, bound float64) float64 {
-		losses, ok := bt.run(hist, period, longest, lead, params, bound)
+	try := func(period time.Duration, params forecast.Params, scaled bool, bound float64) float64 {
+		losses, ok := bt.run(hist, period, longest, lead, params, scaled, bound)
 		if !ok {
 			return math.Inf(1)
 		}
@@ -574,7 +577,7 @@ func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Du
 		for i, l := range losses {
 			lowest = min(lowest, l)
 			if l < best.loss {
-				best = tuned{period: period, params: params, persist: tunePersist[i], loss: l}
+				best = tuned{period: period, params: params, persist: tunePersist[i], loss: l, scaled: scaled}
 			}
 		}
 		return lowest
@@ -586,7 +589,8 @@ func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Du
 		// One parameter at a time: the level smoothing with the first
 		// seasonal smoothing, then the other seasonal smoothings with the
 		// best level. The two barely interact at these settings, and this
-		// takes 4 replays instead of 6.
+		// takes 4 replays instead of 6 (and one more for the season
+		// scaling with the level, below).
 		params := forecast.DefaultParams()
 		params.Gamma = tuneGammas[0]
 		bestAlpha, bestLoss := tuneAlphas[0], math.Inf(1)
@@ -595,7 +599,7 @@ func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Du
 			// Bounded by this season's best so far, not the overall best:
 			// the gammas below start from this season's best alpha, so
 			// the alphas must be ranked exactly among themselves.
-			if l := try(period, params, bestLoss); l < bestLoss {
+			if l := try(period, params, false, bestLoss); l < bestLoss {
 				bestAlpha, bestLoss = a, l
 			}
 		}
@@ -603,15 +607,28 @@ func tune(mm *MetricModel, hist Window, candidates []time.Duration, lead time.Du
 			continue // no season: gamma plays no part
 		}
 		params.Alpha = bestAlpha
+		bestGamma := params.Gamma
 		for _, g := range tuneGammas[1:] {
 			params.Gamma = g
-			try(period, params, best.loss)
+			// Bounded by this season's best too, so that bestGamma is
+			// exact: the scaled replay below starts from it.
+			if l := try(period, params, false, bestLoss); l < bestLoss {
+				bestGamma, bestLoss = g, l
+			}
 		}
+		// The season's amplitude scaling with the level, at the additive
+		// season's best smoothing: the same history decides whether this
+		// series' daily shape grows with its level. One replay; trying it
+		// at every level smoothing too chose no better on the boards
+		// (BENCHMARKS.md, issue 9 "a daily shape that scales with the
+		// level").
+		params.Gamma = bestGamma
+		try(period, params, true, best.loss)
 	}
 	if math.IsInf(best.loss, 1) {
 		return false
 	}
-	return backtest(mm, hist, best.period, longest, lead, best.params, best.persist, &bt)
+	return backtest(mm, hist, best, longest, lead, &bt)
 }
 
 // backtester scores one model setup on a history for every persistence in
@@ -673,7 +690,7 @@ type pendingParts struct {
 // persistence's running sum exceeds bound times that count, its final mean
 // does too. The choice tune makes is the same as without the early exit;
 // a setup far worse than the best so far costs a fraction of a replay.
-func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, params forecast.Params, bound float64) (losses [len(tunePersist)]float64, ok bool) {
+func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, params forecast.Params, scaled bool, bound float64) (losses [len(tunePersist)]float64, ok bool) {
 	from, scoreFrom, ok := backtestRange(hist, warmup, lead)
 	if !ok {
 		return losses, false
@@ -682,6 +699,9 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	m := &bt.model
 	warm, start := hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step)
 	bt.seeded(m, warm, start, hist.Step, period) // forecast.Fit, sharing its first half
+	if scaled && !m.ScaleSeason() {
+		return losses, false
+	}
 	m.Absorb(warm, start, params)
 	// The forecasts in flight are bt.pending[head:]: scoring one moves head
 	// on instead of shifting the rest down, which cost a memmove per value;
@@ -766,15 +786,18 @@ func backtestRange(hist Window, warmup, lead time.Duration) (from, scoreFrom int
 // scores its forecasts on all the rest, exactly as live evaluation would, so
 // the model starts with its own scores. It reports false when too few were
 // scored.
-func backtest(mm *MetricModel, hist Window, period, warmup, lead time.Duration, params forecast.Params, persist float64, bt *backtester) bool {
+func backtest(mm *MetricModel, hist Window, t tuned, warmup, lead time.Duration, bt *backtester) bool {
 	from, scoreFrom, ok := backtestRange(hist, warmup, lead)
 	if !ok {
 		return false
 	}
-	resetModel(mm, period, hist.Step)
-	mm.Params, mm.Persist = params, persist
+	resetModel(mm, t.period, hist.Step)
+	mm.Params, mm.Persist = t.params, t.persist
 	warm, start := hist.Values[from:scoreFrom], hist.Start.Add(time.Duration(from)*hist.Step)
-	bt.seeded(&mm.Model, warm, start, hist.Step, period) // forecast.Fit, from the runs' seed
+	bt.seeded(&mm.Model, warm, start, hist.Step, t.period) // forecast.Fit, from the runs' seed
+	if t.scaled {
+		mm.Model.ScaleSeason() // it could in the run that chose it
+	}
 	mm.Model.Absorb(warm, start, mm.Params)
 	tn := hist.Start.Add(time.Duration(scoreFrom) * hist.Step).UnixNano()
 	for _, v := range hist.Values[scoreFrom:] {

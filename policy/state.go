@@ -282,8 +282,18 @@ func (s State) Clone() State {
 // whatever the state, for readers that know no later. Version 4 states
 // decode with no scores by the time of day (policy/testdata/state-v4.hex),
 // so their forecasts are trusted by the recent skill alone until the
-// slots fill again.
-const stateVersion = 5
+// slots fill again. Version 6 is version 5 whose models may have a season
+// that scales with the level (forecast model encoding version 3, 9
+// bytes more per such model); a state none of whose models has one is
+// written as version 4 or 5, byte for byte as before, and
+// MarshalBinaryV5 writes such a state as version 4 or 5 with those
+// seasons additive at today's amplitude, for readers that know no later.
+// Versions 4 and 5 (policy/testdata/state-v5.hex) decode as they did.
+const stateVersion = 6
+
+// timeOfDayStateVersion is the version that added the scores by the
+// time of day, and the last before seasons could scale with the level.
+const timeOfDayStateVersion = 5
 
 // plainStateVersion is the version MarshalBinary writes for a state
 // without scores by the time of day.
@@ -299,18 +309,46 @@ var ErrBadState = errors.New("policy: malformed state encoding")
 // MarshalBinary encodes the state compactly (varints; times as Unix
 // nanoseconds; floats as 8 little-endian bytes). A model with a 24 h season
 // at 1-minute resolution (1,440 slots) takes about 11.8 KB, of which its
-// scores by the time of day at most 265 bytes; a state without models takes
-// tens of bytes. A state without scores by the time of day is written in
-// version 4 (plainStateVersion), byte for byte as before them.
+// scores by the time of day at most 265 bytes, and a season that scales
+// with the level 9; a state without models takes tens of bytes. A state
+// without scores by the time of day is written in version 4
+// (plainStateVersion), byte for byte as before them, one with them in
+// version 5, and one with a season that scales with the level in version
+// 6 (stateVersion).
 func (s State) MarshalBinary() ([]byte, error) {
-	version := byte(plainStateVersion)
+	version := s.versionBefore6()
 	for i := range s.Models {
-		if !s.Models[i].Slots.Empty() {
+		if s.Models[i].Model.Ref > 0 {
 			version = stateVersion
 			break
 		}
 	}
 	return s.appendBinary(make([]byte, 0, 64), version), nil
+}
+
+// versionBefore6 is the version the code of version 5 wrote the state in:
+// 5 when a model has scores by the time of day, else 4.
+func (s State) versionBefore6() byte {
+	for i := range s.Models {
+		if !s.Models[i].Slots.Empty() {
+			return timeOfDayStateVersion
+		}
+	}
+	return plainStateVersion
+}
+
+// MarshalBinaryV5 encodes the state as the code of version 5 would encode
+// it with every season that scales with the level made additive at
+// today's amplitude (forecast.Model.AppendBinaryAdditive): version 4 or 5,
+// byte for byte as MarshalBinary writes a state without such seasons. It
+// is for a leader that commits entries in a version whose readers know no
+// later state encoding (their decoder fails with ErrBadState on version
+// 6, and one of them leading would start the policy afresh). A model
+// decoded from it forecasts what the scaled one did at its last
+// observation, and keeps an additive season from then on, until a
+// rebuild chooses again.
+func (s State) MarshalBinaryV5() ([]byte, error) {
+	return s.appendBinary(make([]byte, 0, 64), s.versionBefore6()), nil
 }
 
 // MarshalBinaryV4 encodes the state in version 4, without the models'
@@ -319,12 +357,16 @@ func (s State) MarshalBinary() ([]byte, error) {
 // no later state encoding (their decoder fails with ErrBadState, so a
 // leader of that version would find the stored state unreadable and start
 // the policy afresh, forgetting its cooldowns).
+//
+// A season that scales with the level is written additive, as
+// MarshalBinaryV5 writes it.
 func (s State) MarshalBinaryV4() ([]byte, error) {
 	return s.appendBinary(make([]byte, 0, 64), plainStateVersion), nil
 }
 
-// appendBinary appends the state's encoding in version (plainStateVersion
-// or stateVersion) to b.
+// appendBinary appends the state's encoding in version (plainStateVersion,
+// timeOfDayStateVersion or stateVersion) to b; before stateVersion, with
+// every model's season additive (MarshalBinaryV5).
 func (s State) appendBinary(b []byte, version byte) []byte {
 	b = append(b, version)
 	b = appendTime(b, s.LastScaleOut)
@@ -351,7 +393,11 @@ func (s State) appendBinary(b []byte, version byte) []byte {
 	for i := range s.Models {
 		mm := &s.Models[i]
 		b = appendTime(b, mm.CheckedAt)
-		b = mm.Model.AppendBinary(b)
+		if version >= stateVersion {
+			b = mm.Model.AppendBinary(b)
+		} else {
+			b = mm.Model.AppendBinaryAdditive(b)
+		}
 		b = appendFloat(b, mm.ErrForecast)
 		b = appendFloat(b, mm.ErrNaive)
 		b = binary.AppendUvarint(b, uint64(mm.Scored))
@@ -445,6 +491,10 @@ func (s *State) UnmarshalBinary(b []byte) error {
 			}
 			d.b = rest
 			mm := &out.Models[i]
+			if mm.Model.Ref > 0 && version < stateVersion {
+				d.err = fmt.Errorf("model %d: a season that scales with the level in a version %d state", i, version)
+				break
+			}
 			mm.ErrForecast, mm.ErrNaive = d.float(), d.float()
 			mm.ErrSquare = mm.ErrForecast // version 1 scored plain squared errors
 			mm.Scored = int(min(d.uvarint(), maxScored))

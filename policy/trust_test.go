@@ -52,7 +52,11 @@ func dayAndNight(days int, seed uint64) []float64 {
 // warmup late.
 func TestMorningRiseTrustedByTimeOfDay(t *testing.T) {
 	const days = 6
-	values := dayAndNight(days, 7)
+	// Seed 1: on seed 7 (used before seasons could scale with the level)
+	// the backtest chose a scaled season, whose forecasts beat
+	// persistence on some nights, so the recent skill alone trusted 3 of
+	// the 14 rise decisions and the series no longer tested the rule.
+	values := dayAndNight(days, 1)
 	start := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 	p := basePolicy()
 	p.EvaluationInterval = Duration(time.Minute)

@@ -184,7 +184,7 @@ func TestBacktestEarlyExit(t *testing.T) {
 		var bt backtester
 		p := forecast.DefaultParams()
 		p.Alpha = s.alpha
-		l, ok := bt.run(hist, s.period, 24*time.Hour, lead, p, math.Inf(1))
+		l, ok := bt.run(hist, s.period, 24*time.Hour, lead, p, false, math.Inf(1))
 		if !ok {
 			t.Fatalf("%+v: nothing scored", s)
 		}
@@ -196,8 +196,8 @@ func TestBacktestEarlyExit(t *testing.T) {
 		var bounded, unbounded backtester
 		p := forecast.DefaultParams()
 		p.Alpha = s.alpha
-		l, ok := bounded.run(hist, s.period, 24*time.Hour, lead, p, best)
-		unbounded.run(hist, s.period, 24*time.Hour, lead, p, math.Inf(1))
+		l, ok := bounded.run(hist, s.period, 24*time.Hour, lead, p, false, best)
+		unbounded.run(hist, s.period, 24*time.Hour, lead, p, false, math.Inf(1))
 		switch beats := slices.Min(full[i][:]) <= best; {
 		case beats && (!ok || l != full[i]):
 			t.Errorf("%+v: the best setup was cut or scored differently: %v %v, want %v", s, ok, l, full[i])
@@ -250,14 +250,14 @@ func TestBacktesterSharesItsSeed(t *testing.T) {
 				p := forecast.DefaultParams()
 				p.Alpha = a
 				var fresh backtester
-				want, wantOK := fresh.run(hist, period, 24*time.Hour, lead, p, math.Inf(1))
-				got, gotOK := shared.run(hist, period, 24*time.Hour, lead, p, math.Inf(1))
+				want, wantOK := fresh.run(hist, period, 24*time.Hour, lead, p, false, math.Inf(1))
+				got, gotOK := shared.run(hist, period, 24*time.Hour, lead, p, false, math.Inf(1))
 				if got != want || gotOK != wantOK {
 					t.Fatalf("start %v, period %v, alpha %v: shared backtester %v %v, fresh %v %v", hist.Start, period, a, got, gotOK, want, wantOK)
 				}
 				var wantMM, gotMM MetricModel
-				backtest(&wantMM, hist, period, 24*time.Hour, lead, p, 0.5, &backtester{})
-				backtest(&gotMM, hist, period, 24*time.Hour, lead, p, 0.5, &shared)
+				backtest(&wantMM, hist, tuned{period: period, params: p, persist: 0.5}, 24*time.Hour, lead, &backtester{})
+				backtest(&gotMM, hist, tuned{period: period, params: p, persist: 0.5}, 24*time.Hour, lead, &shared)
 				if !reflect.DeepEqual(gotMM, wantMM) {
 					t.Fatalf("start %v, period %v, alpha %v: the backtest from the shared seed differs", hist.Start, period, a)
 				}

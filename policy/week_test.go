@@ -109,11 +109,23 @@ func TestWeeklyAdjustmentAcrossRebuilds(t *testing.T) {
 				// error, and the level takes in a weekend within hours. On
 				// 5-minute samples with a 15-minute lead it takes it in
 				// within the lead, and the adjustment gains nothing there
-				// (BENCHMARKS.md).
-				if _, errDaily := replay(true); !(errWeek < 0.99*errDaily) {
+				// (BENCHMARKS.md). A season that scales with the level
+				// (chosen on the configured season's histories: the
+				// weekends are 0.7 times the weekdays, amplitude and all)
+				// takes in most of the weekends' smaller amplitude itself,
+				// and the adjustment on top of it then costs a little:
+				// 30.1 with it against 29.1 without, where the additive
+				// season had 32.9 against 33.6 (BENCHMARKS.md, issue 9 "a
+				// daily shape that scales with the level"). There it may
+				// cost at most 5 %.
+				_, errDaily := replay(true)
+				switch scaled := mm.Model.Ref > 0; {
+				case !scaled && !(errWeek < 0.99*errDaily):
 					t.Errorf("last week's forecasts: mean absolute error %.1f with the adjustment, %.1f without; want at least 1 %% lower", errWeek, errDaily)
-				} else {
-					t.Logf("last week's forecasts: mean absolute error %.1f with the adjustment, %.1f without", errWeek, errDaily)
+				case scaled && !(errWeek <= 1.05*errDaily):
+					t.Errorf("last week's forecasts on a scaled season: mean absolute error %.1f with the adjustment, %.1f without; want at most 5 %% higher", errWeek, errDaily)
+				default:
+					t.Logf("last week's forecasts: mean absolute error %.1f with the adjustment, %.1f without (season scaled %v)", errWeek, errDaily, scaled)
 				}
 			}
 			// The state round-trips with its adjustment and decides alike.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/policy/forecast"
 )
 
 // TestEvaluationsApplyAsEach: an Evaluations entry leaves the state that
@@ -81,7 +82,8 @@ func TestEvaluationsApplyAsEach(t *testing.T) {
 // without models (Pacing) replaces the stored state's pacing and keeps its
 // models, their scores by the time of day too (policy state version 5, as
 // the stored state was; a state without them stays version 4, as the
-// servers of entry version 11 write it); with no stored models (none yet,
+// servers of entry version 11 write it), and a season that scales with the
+// level (policy state version 6); with no stored models (none yet,
 // or unreadable) the pacing state is stored as sent; a whole State
 // replaces everything.
 func TestPacingKeepsStoredModels(t *testing.T) {
@@ -103,6 +105,10 @@ func TestPacingKeepsStoredModels(t *testing.T) {
 	scored[0].Slots = &policy.SlotScores{7: {Forecast: 1.25, Naive: 2.5, Scored: 9}}
 	withScored := pacing
 	withScored.Models = scored
+	scaled := []policy.MetricModel{{CheckedAt: at, Scored: 7, Params: forecast.DefaultParams(),
+		Model: forecast.Model{Period: time.Hour, Slot: 5 * time.Minute, Step: time.Minute, Season: []float64{-2, -1, 0, 1, 2, 3, 2, 1, 0, -1, -2, -3}, Count: 200, Level: 50, Ref: 50, Mean: 60}}}
+	withScaled := pacing
+	withScaled.Models = scaled
 	newModels := []policy.MetricModel{{CheckedAt: at.Add(time.Hour), Scored: 1}}
 	whole := pacing
 	whole.Models = newModels
@@ -114,6 +120,7 @@ func TestPacingKeepsStoredModels(t *testing.T) {
 	}{
 		{"pacing keeps the stored models", enc(old), Evaluated{Pacing: enc(pacing)}, enc(withModels)},
 		{"pacing keeps the stored scores by the time of day", enc(policy.State{Models: scored}), Evaluated{Pacing: enc(pacing)}, enc(withScored)},
+		{"pacing keeps a stored season that scales with the level", enc(policy.State{Models: scaled}), Evaluated{Pacing: enc(pacing)}, enc(withScaled)},
 		{"pacing with nothing stored", nil, Evaluated{Pacing: enc(pacing)}, enc(pacing)},
 		{"pacing over a stored state without models", enc(policy.State{LastScaleIn: at}), Evaluated{Pacing: enc(pacing)}, enc(pacing)},
 		{"pacing over an unreadable stored state", []byte{0xff, 1, 2}, Evaluated{Pacing: enc(pacing)}, enc(pacing)},
@@ -149,6 +156,9 @@ func TestPacingKeepsStoredModels(t *testing.T) {
 	}
 	if v := enc(withScored)[0]; v != 5 {
 		t.Errorf("a state with scores by the time of day is version %d, want 5", v)
+	}
+	if v := enc(withScaled)[0]; v != 6 {
+		t.Errorf("a state with a season that scales with the level is version %d, want 6", v)
 	}
 }
 

@@ -207,7 +207,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		{policy.LimitBounds, policy.LimitBounds},
 	}
 	for _, tc := range tests {
-		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionHistoryStep, VersionWeekly, VersionWeeklyPart, VersionTimeOfDay} {
+		for _, v := range []uint8{VersionJSON, VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionHistoryStep, VersionWeekly, VersionWeeklyPart, VersionTimeOfDay, VersionScaledSeason} {
 			t.Run(fmt.Sprintf("%s/version %d", tc.bound, v), func(t *testing.T) {
 				c := filled[Evaluated](t)
 				c.Record.Bound = tc.bound
@@ -251,7 +251,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		s := New()
 		r := filled[policy.Record](t)
 		s.Policies["web"] = &Policy{Record: PolicyRecord{Policy: policy.Policy{ID: "web", Min: 1, Max: 9}, Version: 1}, Decisions: DecisionsOf([]policy.Record{r})}
-		for _, v := range []uint8{VersionWeekly, VersionWeeklyPart, VersionTimeOfDay} {
+		for _, v := range []uint8{VersionWeekly, VersionWeeklyPart, VersionTimeOfDay, VersionScaledSeason} {
 			var b bytes.Buffer
 			if err := s.WriteSnapshotVersion(&b, v); err != nil {
 				t.Fatal(err)

@@ -131,8 +131,24 @@ const (
 	// without such scores is policy state version 4 in every version, byte
 	// for byte. The bytes are otherwise version 11's.
 	VersionTimeOfDay uint8 = 12
+	// VersionScaledSeason is VersionTimeOfDay whose policy states may be
+	// encoded in policy state version 6, whose models may have a season
+	// that scales with the level (the forecast model encoding's version
+	// 3, forecast.Model.Ref), which servers of version 12 and before
+	// cannot decode: one leading would start the policy afresh, and they
+	// would keep a pacing commit without the stored models
+	// (withStoredModels) where newer servers keep them, so the replicated
+	// states would differ. So a leader writing version 12 commits its
+	// states with every such season made additive at today's amplitude,
+	// in policy state version 5 or 4 (policy.State.MarshalBinaryV5; one
+	// writing 11 or older in version 4, MarshalBinaryV4), and a server
+	// that reads no version 13 refuses the entries and snapshots that may
+	// hold them. A state without such seasons is policy state version 4
+	// or 5 in every version from 12 on, byte for byte. The bytes are
+	// otherwise version 12's.
+	VersionScaledSeason uint8 = 13
 	// CurrentVersion is the version Encode writes.
-	CurrentVersion = VersionTimeOfDay
+	CurrentVersion = VersionScaledSeason
 )
 
 // commandNames names every known type; a type missing here is unknown.

@@ -43,27 +43,7 @@ func TestTimeOfDaySize(t *testing.T) {
 		}
 		return b
 	}
-	entry := func(state []byte, v uint8) []byte {
-		c := Evaluated{Policy: "policy-00001", PolicyVersion: 7, State: state, Record: record, Desired: 13, Ready: 12, At: at}
-		b, err := EncodeVersion(c, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back := New()
-		back.Apply(1, PutPolicy{Policy: testPolicy(t, "policy-00001", rps), At: at}, Options{})
-		back.Policies["policy-00001"].Record.Version = 7
-		d, err := Decode(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r := back.Apply(2, d, Options{}); r.Outcome != OK {
-			t.Fatal(r.Detail)
-		}
-		if got := back.Policies["policy-00001"].EvalState; state != nil && !bytes.Equal(got, state) {
-			t.Fatalf("version %d: the entry replays to a state of %d bytes, not the %d it carries", v, len(got), len(state))
-		}
-		return b
-	}
+	entry := func(state []byte, v uint8) []byte { return evaluatedEntry(t, record, state, v) }
 	tick11, tick12 := entry(nil, VersionWeeklyPart), entry(nil, VersionTimeOfDay)
 	if len(tick12) != len(tick11)+len(record.Metrics) {
 		t.Errorf("a tick entry: %d bytes in version 12, %d in 11; want a byte more a metric", len(tick12), len(tick11))
@@ -89,4 +69,26 @@ func TestTimeOfDaySize(t *testing.T) {
 	}
 	t.Logf("a typical tick entry: %d bytes in version 11, %d in 12; a state entry with a 1-minute daily model: %d bytes, %d with its scores by the time of day in version 12",
 		len(tick11), len(tick12), len(entry(enc(plain, false), VersionTimeOfDay)), len(entry(enc(scored, false), VersionTimeOfDay)))
+}
+
+// evaluatedEntry is an evaluation entry of version v with record and
+// state, as a leader commits it for policy-00001, checked to replay to the
+// state it carries.
+func evaluatedEntry(t *testing.T, record *policy.Record, state []byte, v uint8) []byte {
+	t.Helper()
+	c := Evaluated{Policy: "policy-00001", PolicyVersion: 7, State: state, Record: record, Desired: 13, Ready: 12, At: record.Time}
+	b, err := EncodeVersion(c, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := New()
+	back.Apply(1, PutPolicy{Policy: testPolicy(t, "policy-00001", rps), At: record.Time}, Options{})
+	back.Policies["policy-00001"].Record.Version = 7
+	if r := back.Apply(2, throughVersion(t, c, v), Options{}); r.Outcome != OK {
+		t.Fatal(r.Detail)
+	}
+	if got := back.Policies["policy-00001"].EvalState; state != nil && !bytes.Equal(got, state) {
+		t.Fatalf("version %d: the entry replays to a state of %d bytes, not the %d it carries", v, len(got), len(state))
+	}
+	return b
 }

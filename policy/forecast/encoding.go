@@ -12,10 +12,15 @@ import (
 // node never misreads a newer node's state. Version 2 adds the weekly
 // adjustment (Week); a model without one is still written as version 1,
 // byte for byte as before, so only models that carry a weekly adjustment
-// need a node that reads version 2.
+// need a node that reads version 2. Version 3 is a model whose season
+// scales with the level (Ref > 0), with or without a weekly adjustment;
+// an additive one is still written as version 1 or 2, byte for byte as
+// before, and AppendBinaryAdditive writes a scaled one in those versions,
+// for readers that know no later.
 const (
 	encodingVersion       = 2
 	encodingVersionNoWeek = 1
+	encodingVersionScaled = 3
 )
 
 // AppendBinary appends a compact, versioned encoding of m to b and returns
@@ -32,12 +37,37 @@ const (
 // memory): at most 757 bytes on top of the daily model (whose 1,440
 // one-minute slots take 11.5 KB).
 //
+// Version 3 (a season that scales with the level) is version 1's layout,
+// then Ref and Mean as float32s (their precision in memory), then a byte:
+// 1 when version 2's weekly adjustment follows, 0 when none does. That is
+// 9 bytes more than version 1 or 2.
+//
 // It does not implement encoding.BinaryAppender (which also returns an
 // error) because encoding a model cannot fail.
 func (m *Model) AppendBinary(b []byte) []byte {
+	return m.appendBinary(b, m.Ref > 0)
+}
+
+// AppendBinaryAdditive is AppendBinary in the versions before a season
+// could scale with the level (1 and 2): a scaled season is written as the
+// additive one it forecasts now, its components times today's factor
+// (scale), from then on additive. An additive model's bytes are
+// AppendBinary's. It is for a leader that writes state for readers that
+// know no later version (they refuse version 3 with ErrVersion).
+func (m *Model) AppendBinaryAdditive(b []byte) []byte {
+	return m.appendBinary(b, false)
+}
+
+// appendBinary is AppendBinary, in version 3 when scaled is set and else
+// in version 1 or 2 with the season's components times scale().
+func (m *Model) appendBinary(b []byte, scaled bool) []byte {
 	version := byte(encodingVersionNoWeek)
 	if m.Week.Slots != nil {
 		version = encodingVersion
+	}
+	k := m.scale()
+	if scaled {
+		version, k = encodingVersionScaled, 1
 	}
 	b = append(b, version)
 	b = binary.AppendVarint(b, m.LastUnixNano)
@@ -49,9 +79,17 @@ func (m *Model) AppendBinary(b []byte) []byte {
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(m.Trend))
 	b = binary.AppendUvarint(b, uint64(len(m.Season)))
 	for _, s := range m.Season {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s*k))
 	}
-	if version == encodingVersion {
+	if scaled {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(m.Ref))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(m.Mean))
+		if m.Week.Slots == nil {
+			return append(b, 0)
+		}
+		b = append(b, 1)
+	}
+	if m.Week.Slots != nil {
 		w := &m.Week
 		b = binary.AppendVarint(b, w.Hour)
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(w.Sum))
@@ -78,7 +116,7 @@ func (m *Model) AppendBinary(b []byte) []byte {
 func (m *Model) DecodeBinary(b []byte) (rest []byte, err error) {
 	d := decoder{b: b}
 	version := d.byte()
-	if d.err == nil && version != encodingVersion && version != encodingVersionNoWeek {
+	if d.err == nil && version != encodingVersion && version != encodingVersionNoWeek && version != encodingVersionScaled {
 		return b, fmt.Errorf("forecast: version %d: %w", version, ErrVersion)
 	}
 	var n Model
@@ -118,8 +156,24 @@ func (m *Model) DecodeBinary(b []byte) (rest []byte, err error) {
 			return b, fmt.Errorf("forecast: non-finite seasonal component: %w", ErrEncoding)
 		}
 	}
+	hasWeek := version == encodingVersion
+	if version == encodingVersionScaled {
+		n.Ref, n.Mean = d.float32(), d.float32()
+		flag := d.byte()
+		switch {
+		case d.err != nil:
+			return b, d.err
+		case !(n.Ref > 0) || !finite(float64(n.Ref)) || !finite(float64(n.Mean)):
+			return b, fmt.Errorf("forecast: scaled season's ref %v and mean %v are not a finite number > 0 and a finite number: %w", n.Ref, n.Mean, ErrEncoding)
+		case n.Period == 0:
+			return b, fmt.Errorf("forecast: a scaled season without a period: %w", ErrEncoding)
+		case flag > 1:
+			return b, fmt.Errorf("forecast: weekly flag %d is not 0 or 1: %w", flag, ErrEncoding)
+		}
+		hasWeek = flag == 1
+	}
 	var week Week
-	if version == encodingVersion {
+	if hasWeek {
 		var err error
 		if week, err = d.week(m.Week.Slots); err != nil {
 			return b, err
@@ -245,6 +299,13 @@ func (d *decoder) uvarint() uint64 {
 	}
 	d.b = d.b[k:]
 	return v
+}
+
+func (d *decoder) float32() float32 {
+	if p := d.take(4); p != nil {
+		return math.Float32frombits(binary.LittleEndian.Uint32(p))
+	}
+	return 0
 }
 
 func (d *decoder) float() float64 {

@@ -2,6 +2,7 @@ package forecast
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"math"
@@ -21,7 +22,22 @@ func encodingSamples() []Model {
 	extreme.Reset(time.Hour, 2*time.Hour)
 	extreme.LastUnixNano, extreme.Level, extreme.Trend, extreme.Count = math.MinInt64, -math.MaxFloat64, math.SmallestNonzeroFloat64, math.MaxInt32
 	extreme.Season[0] = math.MaxFloat64
-	return []Model{{}, holt, hw, extreme, weeklyModel()}
+	return []Model{{}, holt, hw, extreme, weeklyModel(), scaledModel(false), scaledModel(true)}
+}
+
+// scaledModel is a daily model of 5-minute data whose season scales with
+// the level, seeded on one day and run on two more whose level grew, with
+// a weekly adjustment when week is set.
+func scaledModel(week bool) Model {
+	tr := synth(3*288, 5*time.Minute, 1, func(sec float64) float64 { return dailySine(sec) * (1 + sec/86400/4) })
+	var m Model
+	m.Seed(tr.values[:288], t0, 5*time.Minute, 24*time.Hour)
+	m.ScaleSeason()
+	if week {
+		m.Week = NewWeek()
+	}
+	m.Absorb(tr.values, t0, DefaultParams())
+	return m
 }
 
 // weeklyModel is a daily model of hourly data with a weekly adjustment
@@ -67,6 +83,7 @@ func TestEncodingRoundTrip(t *testing.T) {
 func sameModel(a, b Model) bool {
 	if a.LastUnixNano != b.LastUnixNano || a.Count != b.Count || a.Step != b.Step || a.Period != b.Period || a.Slot != b.Slot ||
 		math.Float64bits(a.Level) != math.Float64bits(b.Level) || math.Float64bits(a.Trend) != math.Float64bits(b.Trend) ||
+		math.Float32bits(a.Ref) != math.Float32bits(b.Ref) || math.Float32bits(a.Mean) != math.Float32bits(b.Mean) ||
 		len(a.Season) != len(b.Season) {
 		return false
 	}
@@ -103,16 +120,20 @@ func sameWeek(a, b Week) bool {
 // 1 (testdata/model-v1.hex, byte for byte what the encoder wrote before
 // the weekly adjustment) loads without one and is still written as version
 // 1; version 2 (model-v2.hex) loads with its adjustment, active as its
-// moments say. Both re-encode to the same bytes.
+// moments say; version 3 (model-v3.hex, version 2's model with a season
+// that scales with the level) loads with its reference and mean level, 9
+// bytes more than version 2. All re-encode to the same bytes.
 func TestModelDecodesVersions(t *testing.T) {
 	for _, c := range []struct {
-		file       string
-		version    byte
-		wantWeek   bool
-		wantActive bool
+		file            string
+		version         byte
+		wantWeek        bool
+		wantActive      bool
+		wantRef, wantMn float32
 	}{
-		{"testdata/model-v1.hex", 1, false, false},
-		{"testdata/model-v2.hex", 2, true, true},
+		{"testdata/model-v1.hex", 1, false, false, 0, 0},
+		{"testdata/model-v2.hex", 2, true, true, 0, 0},
+		{"testdata/model-v3.hex", 3, true, true, 8, 9.5},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			raw, err := os.ReadFile(c.file)
@@ -136,6 +157,9 @@ func TestModelDecodesVersions(t *testing.T) {
 			}
 			if got := m.Week.Slots != nil; got != c.wantWeek || m.Week.Active() != c.wantActive {
 				t.Fatalf("weekly adjustment present %v, active %v; want %v, %v", got, m.Week.Active(), c.wantWeek, c.wantActive)
+			}
+			if m.Ref != c.wantRef || m.Mean != c.wantMn {
+				t.Fatalf("reference level %v and mean %v, want %v and %v", m.Ref, m.Mean, c.wantRef, c.wantMn)
 			}
 			if c.wantWeek && (m.Week.Pairs != 232 || m.Week.Slots[167] != 16.7 || m.Week.Cov != 1.2 || m.Week.Ref != 9.75 || m.Week.Held != -0.5) {
 				t.Fatalf("decoded weekly adjustment %+v", m.Week)
@@ -167,6 +191,28 @@ func TestEncodingSize(t *testing.T) {
 		t.Errorf("the weekly adjustment adds %d bytes", w-n)
 	}
 	t.Logf("with a weekly adjustment: %d bytes (+%d)", w, w-n)
+}
+
+// scaledBytes is the version 3 encoding of a scaled model that f has
+// edited (and whose encoding's last byte, the weekly flag, is flag when
+// one is given), written field by field so that no check of the encoder
+// stands in the way.
+func scaledBytes(f func(*Model), flag ...byte) []byte {
+	m := scaledModel(false)
+	f(&m)
+	ref, mean := m.Ref, m.Mean
+	m.Ref = 0
+	b := m.AppendBinary(nil)
+	if m.Week.Slots != nil {
+		panic("scaledBytes: no weekly adjustment expected")
+	}
+	b[0] = encodingVersionScaled
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(ref))
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(mean))
+	if len(flag) > 0 {
+		return append(b, flag[0])
+	}
+	return append(b, 0)
 }
 
 func TestDecodeBinaryErrors(t *testing.T) {
@@ -218,6 +264,13 @@ func TestDecodeBinaryErrors(t *testing.T) {
 		{"NaN weekly covariance", withWeek(func(w *Week) { w.Cov = math.NaN() }), ErrEncoding},
 		{"weekly count beyond int32", withWeek(func(w *Week) { w.Pairs = math.MaxInt32 + 1 }), ErrEncoding},
 		{"negative weekly count", withWeek(func(w *Week) { w.N = -1 }), ErrEncoding},
+		{"scaled: reference 0", scaledBytes(func(m *Model) { m.Ref = 0 }), ErrEncoding},
+		{"scaled: negative reference", scaledBytes(func(m *Model) { m.Ref = -1 }), ErrEncoding},
+		{"scaled: NaN reference", scaledBytes(func(m *Model) { m.Ref = float32(math.NaN()) }), ErrEncoding},
+		{"scaled: infinite mean", scaledBytes(func(m *Model) { m.Mean = float32(math.Inf(1)) }), ErrEncoding},
+		{"scaled: weekly flag 2", scaledBytes(func(m *Model) { m.Week = Week{} }, 2), ErrEncoding},
+		{"scaled: weekly flag without the adjustment", scaledBytes(func(m *Model) { m.Week = Week{} }, 1), ErrEncoding},
+		{"scaled: without a period", scaledBytes(func(m *Model) { m.Period, m.Slot, m.Season = 0, 0, nil }), ErrEncoding},
 	} {
 		m := hw.Clone()
 		rest, err := m.DecodeBinary(c.b)
@@ -238,8 +291,9 @@ func TestDecodeBinaryErrors(t *testing.T) {
 		t.Errorf("negative weekly variance: error %v does not name the field and the rule", err)
 	}
 	// Every truncation of a valid encoding, with a weekly adjustment or
-	// without, fails cleanly.
-	for _, v := range [][]byte{valid, withWeek(func(*Week) {})} {
+	// without, scaled or not, fails cleanly.
+	s, sw := scaledModel(false), scaledModel(true)
+	for _, v := range [][]byte{valid, withWeek(func(*Week) {}), s.AppendBinary(nil), sw.AppendBinary(nil)} {
 		for n := range len(v) {
 			var m Model
 			if _, err := m.DecodeBinary(v[:n]); !errors.Is(err, ErrEncoding) {

@@ -1,7 +1,8 @@
 // Package forecast predicts a metric's value a short lead ahead (about one
 // instance warm-up) so that a policy can scale before demand arrives.
 //
-// The model is additive Holt-Winters with a damped trend; without a season
+// The model is Holt-Winters with a damped trend and an additive season,
+// whose amplitude may scale with the level (ScaleSeason); without a season
 // it is double exponential smoothing (Holt). Like the rest of package policy
 // it is pure: no I/O, no clock reads, no goroutines, no logging. Time always
 // comes in as an argument, so the live leader loop and the simulator produce
@@ -111,8 +112,9 @@ func unit(x float64) float64 {
 	return x
 }
 
-// Model is additive Holt-Winters with a damped trend; with no season it is
-// double exponential smoothing (Holt). The zero value is a usable Holt model
+// Model is Holt-Winters with a damped trend and an additive season (which
+// may scale with the level: Ref); with no season it is double exponential
+// smoothing (Holt). The zero value is a usable Holt model
 // with a one-minute step. All state is in exported fields (besides a cache
 // derived from Params) so that it can be stored in replicated policy state
 // (see AppendBinary); a model restored on another node forecasts exactly as
@@ -141,6 +143,22 @@ type Model struct {
 	// the wall-clock time (t mod Period), so that the season stays aligned
 	// with the clock across restarts and after a model is restored.
 	Season []float64
+	// Ref is the level the seasonal components are in units of when the
+	// season scales with the level; 0 (the zero value) keeps it additive.
+	// With Ref > 0 the seasonal component at t is the interpolated
+	// component times Mean/Ref (see scale): a daily shape whose amplitude
+	// grows and shrinks with the series' level, as traffic's does, where an
+	// additive one keeps the old amplitude after a launch doubled the level
+	// and relearns it a share Gamma a day. The caller chooses which by a
+	// backtest (ScaleSeason); Reset drops it. float32, like Mean: a ratio
+	// of two levels needs no more than 7 digits, and with two float64s a
+	// policy's MetricModel would outgrow its allocation size class
+	// (policy's TestMetricModelSize).
+	Ref float32
+	// Mean is the level smoothed over about a season, which a scaled
+	// season's factor is read from (Mean/Ref): the daily amplitude follows
+	// the day's level, not each sample's.
+	Mean float32
 	// Week is the weekly adjustment on top of a daily season (see Week):
 	// the zero value, none, unless the caller started one (NewWeek). A
 	// model without a daily season learns it but does not use it. Reset
@@ -247,15 +265,62 @@ func blendOn(tn, period, slot int64, n int) (i, j int, w float64) {
 	return i, j, w
 }
 
+// Bounds of the factor a scaled season's components are multiplied by
+// (Mean/Ref): a level that fell to nothing or rose tenfold since the
+// season was seeded says more about an outage or a new regime than about
+// the daily amplitude, and a factor near 0 would divide the seasonal
+// error into huge components. A model is seeded again at every rebuild
+// (at most the history window apart), so the factor is a change within
+// days, where four times covers any launch the held-out board has.
+const (
+	minScale = 0.25
+	maxScale = 4
+)
+
+// scale is the factor the seasonal components are multiplied by: 1 for
+// an additive season, Mean/Ref within [minScale, maxScale] for a scaled
+// one.
+func (m *Model) scale() float64 {
+	if m.Ref <= 0 {
+		return 1
+	}
+	return min(max(float64(m.Mean)/float64(m.Ref), minScale), maxScale)
+}
+
+// ScaleSeason makes m's season scale with the level from now on, in
+// units of the current level (Ref = Level), and reports whether it could:
+// a model without a season keeps an additive one, and so does one whose
+// level is not positive or whose seasonal low point lies below zero (up
+// to rounding), since a shape that takes a demand below zero is not one
+// a level carries (a series that swings around 0 has no amplitude to
+// scale). Call it after Seed (the seeded components are then exact at the
+// seeded level) and before Absorb.
+func (m *Model) ScaleSeason() bool {
+	if len(m.Season) == 0 || !(m.Level > 0) || !finite(m.Level) || m.Level+slices.Min(m.Season) < -1e-9*m.Level {
+		return false
+	}
+	m.Ref = float32(m.Level)
+	if !(m.Ref > 0) || math.IsInf(float64(m.Ref), 0) { // below or beyond float32
+		m.Ref = 0
+		return false
+	}
+	m.Mean = m.Ref
+	return true
+}
+
 // seasonAt returns the seasonal component at tn, with the weekly
 // adjustment when it is active; 0 without either.
-func (m *Model) seasonAt(tn int64) float64 {
+func (m *Model) seasonAt(tn int64) float64 { return m.seasonScaled(tn, m.scale()) }
+
+// seasonScaled is seasonAt with the components' factor k (scale) worked
+// out by the caller, once for many points (MaxForecast).
+func (m *Model) seasonScaled(tn int64, k float64) float64 {
 	wk := m.weekly(tn)
 	i, j, w := blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
 	if i < 0 {
 		return wk
 	}
-	return m.Season[i] + w*(m.Season[j]-m.Season[i]) + wk
+	return (m.Season[i]+w*(m.Season[j]-m.Season[i]))*k + wk
 }
 
 // weekly returns the weekly adjustment at tn: only a model with a daily
@@ -306,7 +371,7 @@ func (m *Model) ObserveNanos(tn int64, y float64, p Params) (fitted float64) {
 	// season as observe has just updated it.
 	var s float64
 	if i >= 0 {
-		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
+		s = (m.Season[i] + w*(m.Season[j]-m.Season[i])) * m.scale()
 	}
 	return m.Level + m.Trend*Horizon{}.trend + s + m.weekly(tn)
 }
@@ -320,8 +385,9 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 	}
 	i, j, w = blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
 	var s float64
+	k := m.scale() // the components' factor at the level before y
 	if i >= 0 {
-		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
+		s = (m.Season[i] + w*(m.Season[j]-m.Season[i])) * k
 	}
 	if m.empty() {
 		m.Level, m.Trend = y-s, 0
@@ -372,9 +438,21 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 		}
 		// Share the seasonal error between the two slots tn lies between,
 		// in proportion to their weight in s.
-		e := g * (y - m.Level - s)
+		// A scaled season learns in its own units (Ref's): the error
+		// over the factor it was scaled by.
+		e := g * (y - m.Level - s) / k
 		m.Season[i] += (1 - w) * e
 		m.Season[j] += w * e
+	}
+	if m.Ref > 0 {
+		// Weighted by the share of a season the gap is, so the mean
+		// forgets at the same pace whatever the step: after a launch
+		// doubled the level, the amplitude follows 63 % of the way in a
+		// season. Per sample (the level itself) it followed the level's
+		// noise, and a fast level's leftover of the daily shape raised
+		// the amplitude at each peak further (BENCHMARKS.md, issue 9
+		// "a daily shape that scales with the level").
+		m.Mean += float32(min(1, float64(gap)/float64(m.Period)) * (m.Level - float64(m.Mean)))
 	}
 	m.LastUnixNano = tn
 	m.Count++
@@ -427,6 +505,7 @@ func (m *Model) MaxForecast(from, to time.Time, every time.Duration, p Params) f
 		lnPhi = math.Log(phi)
 	}
 	trendPerStep := m.Trend * float64(step) / 1e9
+	k := m.scale()
 	hi := math.Inf(-1)
 	// pow is Phi^n at the current point once a point lies after the last
 	// observation (every later one does too); mul is Phi^(every/step).
@@ -442,7 +521,7 @@ func (m *Model) MaxForecast(from, to time.Time, every time.Duration, p Params) f
 			}
 			f += trendPerStep * dampedSteps(phi, pow, n)
 		}
-		hi = max(hi, f+m.seasonAt(tn))
+		hi = max(hi, f+m.seasonScaled(tn, k))
 	}
 	return hi
 }

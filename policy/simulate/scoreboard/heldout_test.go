@@ -75,6 +75,17 @@ func TestVariantDerive(t *testing.T) {
 			[]time.Duration{60, 120, 180}, []float64{1.5, 3.5, 5}, 1},
 		{"an hourly trace is not resampled to an hour", VariantResampled1h, series(t0, time.Hour, 10, nil), false, nil, nil, 0},
 		{"a one-sample trace has no variant", VariantFirstHalf, series(t0, time.Minute, 1, nil), false, nil, nil, 0},
+		{"level shift doubles from the middle of the span on, missing stays missing", VariantLevelShift,
+			series(t0, time.Minute, 5, []float64{1, 2, 3, nan, 5}), true,
+			[]time.Duration{0, 1, 2, 3, 4}, []float64{1, 2, 6, nan, 10}, 1},
+		{"level drop halves from the middle of the span on", VariantLevelDrop,
+			series(t0, time.Minute, 5, []float64{1, 2, 3, nan, 5}), true,
+			[]time.Duration{0, 1, 2, 3, 4}, []float64{1, 2, 1.5, nan, 2.5}, 1},
+		{"growth ramps from ×1 to ×1.5 in time, not by row", VariantGrowth,
+			simulate.Series{Times: []int64{t0.UnixNano(), t0.Add(time.Minute).UnixNano(), t0.Add(4 * time.Minute).UnixNano()},
+				Values: [][]float64{{2, 2, 2}}}, true,
+			[]time.Duration{0, 1, 4}, []float64{2, 2.25, 3}, 1},
+		{"a one-sample trace does not grow", VariantGrowth, series(t0, time.Minute, 1, nil), false, nil, nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +165,23 @@ func TestRowsDropped(t *testing.T) {
 	}
 }
 
+// TestScaledVariantsLeaveTheTrace: level-shift and growth write new
+// values, not the trace's own, which the board and the other variants
+// replay too.
+func TestScaledVariantsLeaveTheTrace(t *testing.T) {
+	in := series(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Minute, 10, nil)
+	before := slices.Clone(in.Values[0])
+	for _, name := range []string{VariantLevelShift, VariantLevelDrop, VariantGrowth} {
+		got, _, ok := variant(name).Derive(in)
+		if !ok || got.Values[0][9] == before[9] {
+			t.Fatalf("%s: ok %v, last value %v from %v", name, ok, got.Values[0][9], before[9])
+		}
+		if !slices.Equal(in.Values[0], before) {
+			t.Fatalf("%s changed the trace: %v, was %v", name, in.Values[0], before)
+		}
+	}
+}
+
 // TestScoreVariant: a variant's row is the board's row of the derived
 // series, with the load variant's target divided by 3; a variant that does
 // not apply gives no row.
@@ -173,6 +201,22 @@ func TestScoreVariant(t *testing.T) {
 	}
 	if row.Forecast.PeakSize < 2*whole.Forecast.Summary.PeakSize {
 		t.Fatalf("peak %d at 3× the load, %d at 1×", row.Forecast.PeakSize, whole.Forecast.Summary.PeakSize)
+	}
+	// The demand-scaling variants keep the trace's target: the group
+	// grows with the level (and a cpu target stays within 100 %).
+	for _, c := range []struct {
+		name string
+		more bool // instance-hours: more than the trace's, or fewer
+	}{{VariantLevelShift, true}, {VariantLevelDrop, false}, {VariantGrowth, true}} {
+		row, ok, err := ScoreVariant(variant(c.name), tr, s)
+		if err != nil || !ok {
+			t.Fatalf("%s: ok %v, %v", c.name, ok, err)
+		}
+		got, was := row.Forecast.InstanceHours, whole.Forecast.Summary.InstanceHours
+		if row.Target != whole.Policy.Metrics[0].Target || (got > was) != c.more || got == was {
+			t.Fatalf("%s: target %v, %v instance-hours; want the trace's target %v, and more than its %v: %v",
+				c.name, row.Target, got, whole.Policy.Metrics[0].Target, was, c.more)
+		}
 	}
 	half, ok, err := ScoreVariant(variant(VariantSecondHalf), tr, s)
 	if err != nil || !ok {

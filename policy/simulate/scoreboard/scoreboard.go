@@ -226,22 +226,26 @@ type Replays struct {
 
 // Replay runs one trace three times under the convention. s holds the
 // trace's single column.
-func Replay(t Trace, s simulate.Series) (Replays, error) { return replayScaled(t, s, false, 1) }
+func Replay(t Trace, s simulate.Series) (Replays, error) {
+	return replayScaled(t, s, s.Values, false, 1)
+}
 
 // ReplaySummaries is Replay keeping only each run's Summary (see
 // simulate.Config.SummaryOnly), for a board without reports: the same
 // figures, without the timelines' memory and time.
 func ReplaySummaries(t Trace, s simulate.Series) (Replays, error) {
-	return replayScaled(t, s, true, 1)
+	return replayScaled(t, s, s.Values, true, 1)
 }
 
-// replayScaled replays with the convention's per-instance target divided
-// by targetDiv (1 on the board; the held-out load variant raises it).
-func replayScaled(t Trace, s simulate.Series, summaryOnly bool, targetDiv float64) (Replays, error) {
-	if len(s.Values) != 1 {
+// replayScaled replays s with the convention's policy for the values of
+// convention (s's own on the board; the trace as recorded for a held-out
+// variant that scales the demand) and its per-instance target divided by
+// targetDiv (1 on the board; the held-out load variants raise it).
+func replayScaled(t Trace, s simulate.Series, convention [][]float64, summaryOnly bool, targetDiv float64) (Replays, error) {
+	if len(s.Values) != 1 || len(convention) != 1 {
 		return Replays{}, fmt.Errorf("scoreboard: %s: %d columns, want 1", t.Name, len(s.Values))
 	}
-	p, recorded, err := Policy(t, s.Values[0])
+	p, recorded, err := Policy(t, convention[0])
 	if err != nil {
 		return Replays{}, err
 	}

@@ -1,0 +1,184 @@
+package policy
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scaledState is the version 5 fixture (testdata/state-v5.hex, written by
+// the code of version 5) decoded, with its model's season made to scale
+// with the level at twice the amplitude it was seeded with (a factor
+// float32 holds exactly).
+func scaledState(t *testing.T) (State, []byte) {
+	t.Helper()
+	s, v5 := stateFixture(t, 5)
+	m := &s.Models[0].Model
+	m.Mean = float32(m.Level)
+	m.Ref = m.Mean / 2
+	return s, v5
+}
+
+// TestStateVersion6: version 5 states (testdata/state-v5.hex) decode and
+// re-encode byte for byte through MarshalBinary and MarshalBinaryV5; a
+// state whose model's season scales with the level is version 6, 9 bytes
+// more, and round-trips; MarshalBinaryV5 writes it as version 5, byte for
+// byte the encoding of the same state with that season made additive at
+// today's amplitude (what the code of version 5 writes for it), whose model
+// forecasts what the scaled one does; MarshalBinaryV4 leaves the scaling
+// out too.
+func TestStateVersion6(t *testing.T) {
+	plain, v5 := stateFixture(t, 5)
+	for name, marshal := range map[string]func() ([]byte, error){"MarshalBinary": plain.MarshalBinary, "MarshalBinaryV5": plain.MarshalBinaryV5} {
+		if b, _ := marshal(); !bytes.Equal(b, v5) {
+			t.Fatalf("%s of the version 5 fixture differs from it:\n%x\n%x", name, b, v5)
+		}
+	}
+	s, _ := scaledState(t)
+	b, _ := s.MarshalBinary()
+	if b[0] != 6 || len(b) != len(v5)+9 {
+		t.Fatalf("scaled: version %d, %d bytes; want 6 and %d", b[0], len(b), len(v5)+9)
+	}
+	got, _ := roundTrip(t, s)
+	if gm := got.Models[0].Model; gm.Ref != s.Models[0].Model.Ref || gm.Mean != s.Models[0].Model.Mean {
+		t.Fatalf("round trip: ref %v, mean %v; want %v, %v", gm.Ref, gm.Mean, s.Models[0].Model.Ref, s.Models[0].Model.Mean)
+	}
+
+	old, _ := s.MarshalBinaryV5()
+	additive := s.Clone()
+	m := &additive.Models[0].Model
+	for i := range m.Season {
+		m.Season[i] *= 2
+	}
+	m.Ref, m.Mean = 0, 0
+	want, _ := additive.MarshalBinary()
+	if old[0] != 5 || !bytes.Equal(old, want) {
+		t.Fatalf("MarshalBinaryV5 of a scaled state is not the additive state's version 5 bytes:\n%x\n%x", old, want)
+	}
+	var dec State
+	if err := dec.UnmarshalBinary(old); err != nil {
+		t.Fatal(err)
+	}
+	sm, dm := &s.Models[0], &dec.Models[0]
+	at := time.Unix(0, sm.Model.LastUnixNano).Add(20 * time.Minute)
+	if a, b := sm.Model.Forecast(at, sm.Params), dm.Model.Forecast(at, dm.Params); math.Abs(a-b) > 1e-9*math.Abs(a) || dm.Model.Ref != 0 {
+		t.Fatalf("the version 5 model forecasts %v (ref %v), the scaled one %v", b, dm.Model.Ref, a)
+	}
+	v4, _ := s.MarshalBinaryV4()
+	wantV4, _ := additive.MarshalBinaryV4()
+	if v4[0] != 4 || !bytes.Equal(v4, wantV4) {
+		t.Fatalf("MarshalBinaryV4 of a scaled state is not the additive state's version 4 bytes")
+	}
+}
+
+// TestStateRefusesScaledBeforeVersion6: a state of version 5 or before
+// holding a model whose season scales with the level was not written by
+// any encoder; it is refused, naming the rule, and changes nothing.
+func TestStateRefusesScaledBeforeVersion6(t *testing.T) {
+	s, _ := scaledState(t)
+	b, _ := s.MarshalBinary()
+	b[0] = 5
+	keep, _ := stateFixture(t, 4)
+	got := keep.Clone()
+	err := got.UnmarshalBinary(b)
+	if err == nil || !strings.Contains(err.Error(), "a season that scales with the level in a version 5 state") {
+		t.Fatalf("err %v", err)
+	}
+	if a, _ := got.MarshalBinary(); !bytes.Equal(a, mustMarshal(t, keep)) {
+		t.Fatal("a refused state changed the state decoded into")
+	}
+}
+
+func mustMarshal(t *testing.T, s State) []byte {
+	t.Helper()
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// dayShape is a daily shape at 1-minute steps: a quiet night (0.4), a
+// rise over half an hour from 08:00 to a busy day (1.6), a fall over two
+// hours from 20:00.
+func dayShape(i int) float64 {
+	switch m := i % 1440; {
+	case m >= 8*60 && m < 8*60+30:
+		return 0.4 + 1.2*float64(m-8*60)/30
+	case m >= 8*60+30 && m < 20*60:
+		return 1.6
+	case m >= 20*60 && m < 22*60:
+		return 0.4 + 1.2*float64(22*60-m)/120
+	}
+	return 0.4
+}
+
+// TestTuneChoosesScaledSeason: the backtest chooses, per series, whether
+// its daily season scales with the level, by the same loss it chooses
+// everything else by: on four days of 1-minute samples whose level grows
+// 15 % a day, scaled where the daily amplitude is a share of the level,
+// additive where it stays the same.
+func TestTuneChoosesScaledSeason(t *testing.T) {
+	const perDay = 1440
+	growth := func(i int) float64 { return 1000 * math.Pow(1.15, float64(i)/perDay) }
+	for _, c := range []struct {
+		name string
+		f    func(i int) float64
+		want bool
+	}{
+		{"amplitude a share of a growing level", func(i int) float64 { return growth(i) * dayShape(i) }, true},
+		{"the same amplitude on a growing level", func(i int) float64 { return growth(i) + 1000*(dayShape(i)-1) }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hist := Window{Start: t0, Step: time.Minute, Values: series(4*perDay, 10, c.f)}
+			var mm MetricModel
+			if !tune(&mm, hist, []time.Duration{24 * time.Hour, 0}, 3*time.Minute) {
+				t.Fatal("nothing scored")
+			}
+			if got := mm.Model.Ref > 0; got != c.want || mm.Model.Period != 24*time.Hour {
+				t.Fatalf("season %v scaled %v (alpha %v), want a daily season scaled %v", mm.Model.Period, got, mm.Params.Alpha, c.want)
+			}
+		})
+	}
+}
+
+// scaleSeasons makes every model's season scale with the level, from the
+// amplitude it has learned (so its decisions start as the additive
+// season's), as if a backtest had chosen it.
+func scaleSeasons(s *State) {
+	for i := range s.Models {
+		m := &s.Models[i].Model
+		m.Ref, m.Mean = float32(m.Level), float32(m.Level)
+	}
+}
+
+// TestEvaluateScaledAllocatesNothing: steady-state evaluation of models
+// whose seasons scale with the level allocates nothing either.
+func TestEvaluateScaledAllocatesNothing(t *testing.T) {
+	for _, into := range []bool{false, true} {
+		if allocs := testing.AllocsPerRun(500, steadyEvaluations(into, scaleSeasons)); allocs != 0 {
+			t.Errorf("into %v: %v allocations per evaluation", into, allocs)
+		}
+	}
+}
+
+// BenchmarkEvaluateScaled is BenchmarkEvaluate with every model's season
+// scaling with the level.
+func BenchmarkEvaluateScaled(b *testing.B) {
+	for _, into := range []bool{false, true} {
+		name := "Evaluate"
+		if into {
+			name = "EvaluateInto"
+		}
+		b.Run(name, func(b *testing.B) {
+			step := steadyEvaluations(into, scaleSeasons)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				step()
+			}
+		})
+	}
+}
