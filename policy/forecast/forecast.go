@@ -287,6 +287,17 @@ func (m *Model) scale() float64 {
 	return min(max(float64(m.Mean)/float64(m.Ref), minScale), maxScale)
 }
 
+// SeasonScale is the factor a season that scales with the level is
+// multiplied by now (Mean/Ref within [0.25, 4], as the forecasts take
+// it), so that a decision can say how far the daily shape has grown or
+// shrunk since it was seeded; 0 for an additive season or none.
+func (m *Model) SeasonScale() float64 {
+	if m.Ref <= 0 {
+		return 0
+	}
+	return m.scale()
+}
+
 // ScaleSeason makes m's season scale with the level from now on, in
 // units of the current level (Ref = Level), and reports whether it could:
 // a model without a season keeps an additive one, and so does one whose

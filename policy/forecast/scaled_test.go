@@ -50,22 +50,28 @@ func TestScaleSeason(t *testing.T) {
 
 // TestScaleBounds: the components' factor is the mean level over the
 // reference, within [minScale, maxScale]; 1 for an additive season.
+// SeasonScale, what a decision records, is the same factor where the
+// season scales and 0 for an additive one.
 func TestScaleBounds(t *testing.T) {
 	for _, c := range []struct {
 		ref, mean float32
 		want      float64
+		recorded  float64
 	}{
-		{0, 500, 1},
-		{100, 100, 1},
-		{100, 200, 2},
-		{100, 50, 0.5},
-		{100, 1000, maxScale},
-		{100, 1, minScale},
-		{100, -20, minScale},
+		{0, 500, 1, 0},
+		{100, 100, 1, 1},
+		{100, 200, 2, 2},
+		{100, 50, 0.5, 0.5},
+		{100, 1000, maxScale, maxScale},
+		{100, 1, minScale, minScale},
+		{100, -20, minScale, minScale},
 	} {
 		m := Model{Ref: c.ref, Mean: c.mean}
 		if got := m.scale(); got != c.want {
 			t.Errorf("ref %v, mean %v: scale %v, want %v", c.ref, c.mean, got, c.want)
+		}
+		if got := m.SeasonScale(); got != c.recorded {
+			t.Errorf("ref %v, mean %v: SeasonScale %v, want %v", c.ref, c.mean, got, c.recorded)
 		}
 	}
 }
