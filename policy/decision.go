@@ -191,6 +191,13 @@ type MetricProposal struct {
 	// adjustment did not act for this forecast (no forecast, no daily
 	// season, or an adjustment still learning or failing its test).
 	Weekly float64
+	// SeasonScale is the factor the forecast's seasonal shape was
+	// multiplied by where the season scales with the level
+	// (forecast.Model.SeasonScale: the level smoothed over about a season
+	// over the level the season was seeded at, within [0.25, 4]): 1.84
+	// when the daily swing is 84 % larger than when the model was built.
+	// 0 for an additive season, none, or no forecast.
+	SeasonScale float64
 	// Season is the seasonal period the forecast used; 0 for none.
 	Season time.Duration
 	// Skill is 1 − (the forecast's mean asymmetric loss ÷ persistence's) at
@@ -317,6 +324,32 @@ func skillText(skill float64) string {
 	return fmt.Sprintf("skill %.2f", skill)
 }
 
+// shapeShown is how far from 1 a scaled season's factor must be before a
+// reason names it. The factor starts at 1 whenever a model is built (at
+// most the history window apart) and follows the level smoothed over a
+// season, so on most series it stays within a few percent of 1 for days;
+// there the scaled shape differs from the additive one by under 5 % of
+// the daily swing, too little to explain a forecast, and naming it would
+// lengthen nearly every reason of such a policy. The record carries the
+// factor whatever its value.
+const shapeShown = 0.05
+
+// shapeMoved reports whether a reason names a season's factor k
+// (MetricProposal.SeasonScale): it scales with the level and k lies
+// farther than shapeShown from 1.
+func shapeMoved(k float64) bool {
+	return k > 0 && math.Abs(k-1) > shapeShown
+}
+
+// shapeName names a seasonal shape in a reason: "daily shape" for the
+// 24-hour season, "1h shape" or "7d shape" for another.
+func shapeName(season time.Duration) string {
+	if season == 24*time.Hour {
+		return "daily shape"
+	}
+	return Duration(season).String() + " shape"
+}
+
 // Explain is a human-readable account of the decision against its policy:
 // each metric's value and proposal, the forecast, and the binding rule.
 func (d *Decision) Explain(p Policy) string {
@@ -340,6 +373,9 @@ func (d *Decision) Explain(p Policy) string {
 			fmt.Fprintf(&b, ", forecast %.4g", m.Forecast)
 			if !math.IsNaN(m.Weekly) {
 				fmt.Fprintf(&b, " (weekly %+.4g)", m.Weekly)
+			}
+			if shapeMoved(m.SeasonScale) {
+				fmt.Fprintf(&b, " (%s ×%.2f)", shapeName(m.Season), m.SeasonScale)
 			}
 			fmt.Fprintf(&b, " proposes %d", m.Predictive)
 			if !math.IsNaN(m.Upper) {
@@ -420,8 +456,12 @@ type MetricRecord struct {
 	Predictive      int      `json:"predictive,omitempty"`
 	Upper           *float64 `json:"forecast_upper,omitempty"`
 	Weekly          *float64 `json:"weekly,omitempty"` // absent when the weekly adjustment did not act
-	Season          Duration `json:"season,omitempty"`
-	Skill           *float64 `json:"skill,omitempty"`
+	// SeasonScale is the factor the season's shape was multiplied by
+	// where it scales with the level (MetricProposal.SeasonScale); absent
+	// (0) for an additive season or none.
+	SeasonScale float64  `json:"season_scale,omitempty"`
+	Season      Duration `json:"season,omitempty"`
+	Skill       *float64 `json:"skill,omitempty"`
 	// SlotSkill is the forecast's skill at the time of day it forecasts
 	// (MetricProposal.SlotSkill), which may trust it where the recent
 	// skill does not; absent until that hour has scores enough.
@@ -440,7 +480,7 @@ func (d *Decision) Record(p Policy) Record {
 	}
 	for i, m := range d.Proposals() {
 		mr := MetricRecord{Stale: m.Stale, Reactive: m.Reactive, WithinTolerance: m.WithinTolerance,
-			Predictive: m.Predictive, Season: Duration(m.Season), Trusted: m.Trusted}
+			Predictive: m.Predictive, SeasonScale: m.SeasonScale, Season: Duration(m.Season), Trusted: m.Trusted}
 		if i < len(p.Metrics) {
 			mr.Name = p.Metrics[i].Name
 		}

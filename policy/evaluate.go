@@ -168,7 +168,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 				mp.Weekly = weeklyPart(mm, smp.Time, &at, lead, f)
 			}
 			mp.Predictive = demandProposal(m, mp.Forecast, current, p.Tolerance)
-			mp.Season = mm.Model.Period
+			mp.Season, mp.SeasonScale = mm.Model.Period, mm.Model.SeasonScale()
 			mp.Skill, mp.RaiseGain = mm.Skill(), mm.RaiseGain()
 			// The time-of-day skill is read at the time the decided
 			// forecast is for (as guardSize works it out), the time it must
