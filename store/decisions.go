@@ -18,13 +18,13 @@ import (
 type Decisions struct{ recs [][]byte }
 
 // recordVersion is the entry version whose decision encoding Decisions
-// keeps: VersionTimeOfDay, which holds each metric's weekly part (since
-// VersionWeeklyPart; versions 6 to 10 encode decisions alike, without it)
-// and its skill at the time of day it forecasts; VersionScaledSeason
-// encodes them alike. Records read from an older snapshot are encoded
-// again in it; a snapshot of an older version decodes them and writes
-// them in its own.
-const recordVersion = VersionTimeOfDay
+// keeps: VersionScaledSeason, which holds each metric's weekly part (since
+// VersionWeeklyPart; versions 6 to 10 encode decisions alike, without it),
+// its skill at the time of day it forecasts (since VersionTimeOfDay) and
+// its season's factor where the season scales with the level. Records
+// read from an older snapshot are encoded again in it; a snapshot of an
+// older version decodes them and writes them in its own.
+const recordVersion = VersionScaledSeason
 
 // DecisionsOf returns the history of the records given, oldest first.
 func DecisionsOf(records []policy.Record) Decisions {

@@ -222,12 +222,37 @@ func (d *dec) optFloat() *float64 {
 	return &v
 }
 
+// seasonScale encodes a metric's season_scale (policy.MetricRecord.SeasonScale):
+// a byte for none (0, the common additive season), that byte and the factor
+// where the season scales with the level.
+func (e *enc) seasonScale(k float64) {
+	e.bool(k != 0)
+	if k != 0 {
+		e.float(k)
+	}
+}
+
+// seasonScale decodes what enc.seasonScale wrote. A factor present must be
+// a finite number above 0: a 0 there would be written back as none, and
+// Evaluate never records a negative or non-finite one.
+func (d *dec) seasonScale() float64 {
+	if !d.bool() {
+		return 0
+	}
+	k := d.float()
+	if !(k > 0) || math.IsInf(k, 1) {
+		d.fail(fmt.Sprintf("metric's season_scale %v: a factor present must be a finite number above 0", k))
+	}
+	return k
+}
+
 // decision writes a decision record. Versions before VersionDecisions
 // get priorRecord's form of it: the fields they know, in their order;
 // versions before VersionGroupAge leave out its group age, those
 // before VersionBudget write a budget bound as bounds, those before
-// VersionWeeklyPart leave out each metric's weekly part, and those before
-// VersionTimeOfDay its skill at the time of day.
+// VersionWeeklyPart leave out each metric's weekly part, those before
+// VersionTimeOfDay its skill at the time of day, and those before
+// VersionScaledSeason its season's factor.
 func (e *enc) decision(r policy.Record) {
 	full := e.v >= VersionDecisions
 	if !full {
@@ -278,6 +303,9 @@ func (e *enc) decision(r policy.Record) {
 		if e.v >= VersionTimeOfDay {
 			e.optFloat(m.SlotSkill)
 		}
+		if e.v >= VersionScaledSeason {
+			e.seasonScale(m.SeasonScale)
+		}
 	}
 }
 
@@ -302,7 +330,7 @@ func priorRecord(r policy.Record) policy.Record {
 	if r.Metrics != nil {
 		ms := make([]policy.MetricRecord, len(r.Metrics))
 		for i, m := range r.Metrics {
-			m.Upper, m.Weekly, m.SlotSkill = nil, nil, nil
+			m.Upper, m.Weekly, m.SlotSkill, m.SeasonScale = nil, nil, nil, 0
 			ms[i] = m
 		}
 		r.Metrics = ms
@@ -353,6 +381,9 @@ func (d *dec) decision() policy.Record {
 		}
 		if d.v >= VersionTimeOfDay {
 			m.SlotSkill = d.optFloat()
+		}
+		if d.v >= VersionScaledSeason {
+			m.SeasonScale = d.seasonScale()
 		}
 		r.Metrics = append(r.Metrics, m)
 	}

@@ -225,6 +225,9 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 				if v < VersionTimeOfDay {
 					want = withoutSlotSkill(t, want)
 				}
+				if v < VersionScaledSeason {
+					want = withoutSeasonScale(t, want)
+				}
 				if v < VersionGroupAge {
 					if sent.GroupAge == 0 {
 						t.Fatal("the record has no group age to leave out")
@@ -267,6 +270,9 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 			if v < VersionTimeOfDay {
 				want = withoutSlotSkill(t, want)
 			}
+			if v < VersionScaledSeason {
+				want = withoutSeasonScale(t, want)
+			}
 			if got := back.Policies["web"].Decisions.At(0); !reflect.DeepEqual(got, want) {
 				t.Fatalf("version %d: restored\n%+v\nwant\n%+v", v, got, want)
 			}
@@ -295,7 +301,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := withoutSlotSkill(t, withoutWeekly(t, r))
+		want := withoutSeasonScale(t, withoutSlotSkill(t, withoutWeekly(t, r)))
 		want.GroupAge = 0
 		if got := back.Policies["web"].Decisions.At(0); !reflect.DeepEqual(got, want) {
 			t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
@@ -317,7 +323,7 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := withoutSlotSkill(t, withoutWeekly(t, r))
+		want := withoutSeasonScale(t, withoutSlotSkill(t, withoutWeekly(t, r)))
 		want.Bound = policy.LimitBounds
 		if got := back.Policies["web"].Decisions.At(0); !reflect.DeepEqual(got, want) {
 			t.Fatalf("restored\n%+v\nwant\n%+v", got, want)
@@ -336,7 +342,8 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 			if err := tc.write(s, &b); err != nil {
 				t.Fatal(err)
 			}
-			if bytes.Contains(b.Bytes(), []byte(`"schedule"`)) || bytes.Contains(b.Bytes(), []byte(`forecast_upper`)) || bytes.Contains(b.Bytes(), []byte(`"weekly"`)) {
+			if bytes.Contains(b.Bytes(), []byte(`"schedule"`)) || bytes.Contains(b.Bytes(), []byte(`forecast_upper`)) || bytes.Contains(b.Bytes(), []byte(`"weekly"`)) ||
+				bytes.Contains(b.Bytes(), []byte(`"season_scale"`)) {
 				t.Fatalf("the snapshot holds what its readers do not know: %s", b.Bytes())
 			}
 			back, err := ReadSnapshot(&b)
@@ -351,6 +358,21 @@ func TestOlderVersionsGetABoundTheyKnow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withoutSeasonScale is r as versions before VersionScaledSeason hold it:
+// each metric without its season's factor (r, filled, has one), sharing
+// nothing with r.
+func withoutSeasonScale(t *testing.T, r policy.Record) policy.Record {
+	t.Helper()
+	r.Metrics = slices.Clone(r.Metrics)
+	for i := range r.Metrics {
+		if r.Metrics[i].SeasonScale == 0 {
+			t.Fatal("the record has no season factor to leave out")
+		}
+		r.Metrics[i].SeasonScale = 0
+	}
+	return r
 }
 
 // withoutSlotSkill is r as versions before VersionTimeOfDay hold it:

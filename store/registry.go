@@ -144,7 +144,12 @@ const (
 	// writing 11 or older in version 4, MarshalBinaryV4), and a server
 	// that reads no version 13 refuses the entries and snapshots that may
 	// hold them. A state without such seasons is policy state version 4
-	// or 5 in every version from 12 on, byte for byte. The bytes are
+	// or 5 in every version from 12 on, byte for byte. Its decision
+	// records also carry each metric's season factor
+	// (policy.MetricRecord.SeasonScale: a byte, nine where the season
+	// scales with the level), which versions 1 to 12 have no place for:
+	// written in those it is left out (the reason text still names it
+	// where it matters), read from those it is absent. The bytes are
 	// otherwise version 12's.
 	VersionScaledSeason uint8 = 13
 	// CurrentVersion is the version Encode writes.

@@ -2,6 +2,10 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,7 +44,10 @@ func marshalState(t *testing.T, m func() ([]byte, error)) []byte {
 
 // TestScaledSeasonSize: what version 13 changes in a leader's entries. A
 // typical tick entry (tickRecord, in an evaluation without its state) has
-// version 12's bytes but the version byte; a state entry whose model's
+// version 12's bytes and one more a metric (its season's factor, absent
+// for an additive season: 9 bytes where the season scales with the
+// level; version 12 leaves it out); the kept decision bytes
+// (recordVersion) grow alike. A state entry whose model's
 // season scales with the level is the policy state version 6 the leader
 // writes in version 13, what the scaled season adds to the model's
 // encoding (9 bytes) more than the version 5 it writes in version 12
@@ -51,6 +58,8 @@ func marshalState(t *testing.T, m func() ([]byte, error)) []byte {
 func TestScaledSeasonSize(t *testing.T) {
 	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	record := tickRecord(at, nil)
+	factored := tickRecord(at, nil)
+	factored.Metrics[0].SeasonScale = 1.84
 	additive, scaled := scaledSeasonStates(at)
 	plain, v6 := marshalState(t, additive.MarshalBinary), marshalState(t, scaled.MarshalBinary)
 	// What a scaled season adds to the model's encoding (model encoding
@@ -61,27 +70,61 @@ func TestScaledSeasonSize(t *testing.T) {
 		t.Fatalf("a state with a scaled season: version %d, %d bytes more than additive; want 6 and more", v6[0], extra)
 	}
 	tick12, tick13 := evaluatedEntry(t, record, nil, VersionTimeOfDay), evaluatedEntry(t, record, nil, VersionScaledSeason)
-	if !bytes.Equal(tick12[2:], tick13[2:]) || len(tick12) != len(tick13) {
-		t.Errorf("a tick entry: %d bytes in version 13, %d in 12; want the same but the version byte", len(tick13), len(tick12))
-	}
+	metrics := len(record.Metrics)
 	tests := []struct {
-		name  string
-		state []byte
-		v     uint8
-		want  int
+		name   string
+		record *policy.Record
+		state  []byte
+		v      uint8
+		want   int
 	}{
-		{"version 12, an additive season", plain, VersionTimeOfDay, len(tick12) + len(plain) + 2},
-		{"version 13, an additive season", plain, VersionScaledSeason, len(tick12) + len(plain) + 2},
-		{"version 12's leader writes the scaled season additive", marshalState(t, scaled.MarshalBinaryV5), VersionTimeOfDay, len(tick12) + len(plain) + 2},
-		{"version 13, a scaled season", v6, VersionScaledSeason, len(tick12) + len(plain) + 2 + extra},
+		{"version 12, a tick", record, nil, VersionTimeOfDay, len(tick12)},
+		{"version 12 leaves a season's factor out", factored, nil, VersionTimeOfDay, len(tick12)},
+		{"version 13, a tick", record, nil, VersionScaledSeason, len(tick12) + metrics},
+		{"version 13, a tick with a season's factor", factored, nil, VersionScaledSeason, len(tick12) + metrics + 8},
+		{"version 12, an additive season", record, plain, VersionTimeOfDay, len(tick12) + len(plain) + 2},
+		{"version 13, an additive season", record, plain, VersionScaledSeason, len(tick13) + len(plain) + 2},
+		{"version 12's leader writes the scaled season additive", record, marshalState(t, scaled.MarshalBinaryV5), VersionTimeOfDay, len(tick12) + len(plain) + 2},
+		{"version 13, a scaled season", factored, v6, VersionScaledSeason, len(tick13) + 8 + len(plain) + 2 + extra},
 	}
 	for _, tc := range tests {
-		if got := len(evaluatedEntry(t, record, tc.state, tc.v)); got != tc.want {
+		if got := len(evaluatedEntry(t, tc.record, tc.state, tc.v)); got != tc.want {
 			t.Errorf("%s: %d bytes, want %d", tc.name, got, tc.want)
 		}
 	}
-	t.Logf("a typical tick entry: %d bytes in version 12, %d in 13; a state entry with a 1-minute daily model scored by the time of day: %d bytes in both, %d with a scaled season in version 13",
-		len(tick12), len(tick13), len(evaluatedEntry(t, record, plain, VersionScaledSeason)), len(evaluatedEntry(t, record, v6, VersionScaledSeason)))
+	if got, want := len(encodeRecord(*factored)), len(encodeRecord(*record))+8; got != want {
+		t.Errorf("a kept record with a season's factor: %d bytes, want %d", got, want)
+	}
+	t.Logf("a typical tick entry: %d bytes in version 12, %d in 13 (%d with a season's factor); a state entry with a 1-minute daily model scored by the time of day: %d bytes in version 13, %d with a scaled season",
+		len(tick12), len(tick13), len(tick13)+8, len(evaluatedEntry(t, record, plain, VersionScaledSeason)), len(evaluatedEntry(t, factored, v6, VersionScaledSeason)))
+}
+
+// TestSeasonScaleRefused: a version-13 decision record whose metric holds
+// a season's factor that is present but not a finite number above 0 (no
+// encoder writes one: 0 is written as absent) is refused, naming the
+// field and the rule, by Decode, before any node could apply it.
+func TestSeasonScaleRefused(t *testing.T) {
+	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	for _, k := range []float64{0, -1.5, math.Inf(1), math.NaN()} {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			r := tickRecord(at, nil)
+			r.Metrics[1].SeasonScale = 1.5 // the last metric's factor ends the record
+			c := Evaluated{Policy: "policy-00001", PolicyVersion: 7, Record: r, Desired: 13, Ready: 12, At: at}
+			b, err := EncodeVersion(c, VersionScaledSeason)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := bytes.LastIndex(b, binary.LittleEndian.AppendUint64(nil, math.Float64bits(1.5)))
+			if i < 0 || b[i-1] != 1 {
+				t.Fatal("the factor's bytes not found")
+			}
+			binary.LittleEndian.PutUint64(b[i:], math.Float64bits(k))
+			_, err = Decode(b)
+			if err == nil || !strings.Contains(err.Error(), "season_scale") || !strings.Contains(err.Error(), "finite number above 0") {
+				t.Fatalf("decoding a factor %v: %v", k, err)
+			}
+		})
+	}
 }
 
 // TestAdditiveStatesAlikeInVersions12And13: nodes of versions 12 and 13
@@ -92,8 +135,8 @@ func TestScaledSeasonSize(t *testing.T) {
 // version 12, whose bytes this code's MarshalBinary and MarshalBinaryV5
 // must both write), one with scores by the time of day, one without, and
 // the state a version-12 leader commits for a scaled one
-// (MarshalBinaryV5). Entries of versions 12 and 13 carrying each differ
-// in the version byte only, and a pacing commit over each in either
+// (MarshalBinaryV5). Entries of versions 12 and 13 carrying each (beside
+// a record without metrics) differ in the version byte only, and a pacing commit over each in either
 // version stores the same bytes.
 func TestAdditiveStatesAlikeInVersions12And13(t *testing.T) {
 	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
@@ -126,7 +169,11 @@ func TestAdditiveStatesAlikeInVersions12And13(t *testing.T) {
 			if tc.old != nil && !bytes.Equal(b13, tc.old) {
 				t.Fatalf("re-encoded: %d bytes, the code of version 12 wrote %d", len(b13), len(tc.old))
 			}
-			if e12, e13 := evaluatedEntry(t, tickRecord(at, nil), b13, VersionTimeOfDay), evaluatedEntry(t, tickRecord(at, nil), b13, VersionScaledSeason); !bytes.Equal(e12[2:], e13[2:]) {
+			// A record without metrics: each metric has a byte more in
+			// version 13 (its season's factor, TestScaledSeasonSize).
+			bare := tickRecord(at, nil)
+			bare.Metrics = nil
+			if e12, e13 := evaluatedEntry(t, bare, b13, VersionTimeOfDay), evaluatedEntry(t, bare, b13, VersionScaledSeason); !bytes.Equal(e12[2:], e13[2:]) {
 				t.Fatal("its entries of versions 12 and 13 differ beyond the version byte")
 			}
 			var stored [2][]byte
