@@ -271,7 +271,7 @@ func seedWeb(t *testing.T, b *apitest.Backend) {
 	rec := policy.Record{Time: t0, Current: 2, Ready: 2, Reactive: 3, Predictive: 4, Recommended: 4, Desired: 4,
 		Action: "scale-out", Bound: policy.LimitRateLimit, Forecast: true, Reason: "scale-out 2->4 forecast bound:rate-limit",
 		Metrics: []policy.MetricRecord{
-			{Name: "cpu", Value: &v, Reactive: 3, Forecast: &f, Predictive: 4, Upper: &up, Weekly: &wk, Season: policy.Duration(24 * time.Hour), Skill: &sk, SlotSkill: &tod, Trusted: true},
+			{Name: "cpu", Value: &v, Reactive: 3, Forecast: &f, Predictive: 4, Upper: &up, Weekly: &wk, SeasonScale: 1.84, Season: policy.Duration(24 * time.Hour), Skill: &sk, SlotSkill: &tod, Trusted: true},
 			{Name: "rps", Stale: true},
 		}}
 	b.AddDecisions("web", rec)
