@@ -225,6 +225,51 @@ func TestDecisionsShowWeekly(t *testing.T) {
 	}
 }
 
+// TestDecisionsShowSeasonScale: a decision whose forecast's daily shape
+// scales with the level shows the factor in the table's reason (the
+// reason Decision.Record writes) and as the metric's season_scale in -o
+// json and -o yaml; a decision with an additive season shows neither.
+func TestDecisionsShowSeasonScale(t *testing.T) {
+	b, url := startAPI(t)
+	p := mustParse(t, "../../examples/policies/nyc-taxi.yaml")
+	if _, err := b.PutPolicy(context.Background(), p, ""); err != nil {
+		t.Fatal(err)
+	}
+	decision := func(at time.Time, k float64) policy.Record {
+		d := policy.Decision{Time: at, Current: 13, Ready: 13, Reactive: 12, Predictive: 17, Recommended: 17, Desired: 17,
+			Action: policy.ActionScaleOut, UsedForecast: true, NumMetrics: 1}
+		d.Metrics[0] = policy.MetricProposal{Value: 11893, Reactive: 12, Forecast: 16442.4, Predictive: 17, Upper: math.NaN(), Weekly: math.NaN(),
+			SeasonScale: k, Season: 24 * time.Hour, Skill: 0.71, SlotSkill: float32(math.NaN()), Trusted: true}
+		return d.Record(p)
+	}
+	at := time.Date(2014, 12, 6, 8, 30, 0, 0, time.UTC)
+	b.AddDecisions("nyc-taxi", decision(at, 0), decision(at.Add(30*time.Minute), 1.84))
+	out := mustRun(t, "decisions", "nyc-taxi", "--addr", url)
+	if !strings.Contains(out, "forecast 1.644e+04 (daily shape ×1.84) proposes 17") || strings.Count(out, "shape") != 1 {
+		t.Fatalf("the table's reasons do not show the factor once:\n%s", out)
+	}
+	out = mustRun(t, "decisions", "nyc-taxi", "-o", "json", "--addr", url)
+	var dl api.DecisionList
+	if err := json.Unmarshal([]byte(out), &dl); err != nil || len(dl.Decisions) != 2 {
+		t.Fatalf("decisions -o json: %v\n%s", err, out)
+	}
+	for _, r := range dl.Decisions {
+		want := 0.0
+		if r.Time.After(at) {
+			want = 1.84
+		}
+		if got := r.Metrics[0].SeasonScale; got != want {
+			t.Fatalf("decisions -o json: the decision at %v has season_scale %v, want %v:\n%s", r.Time, got, want, out)
+		}
+	}
+	if strings.Count(out, `"season_scale": 1.84`)+strings.Count(out, `"season_scale":1.84`) != 1 {
+		t.Fatalf("decisions -o json: want one season_scale of 1.84:\n%s", out)
+	}
+	if out := mustRun(t, "decisions", "nyc-taxi", "-o", "yaml", "--addr", url); strings.Count(out, "season_scale: 1.84") != 1 {
+		t.Fatalf("decisions -o yaml: want one season_scale of 1.84:\n%s", out)
+	}
+}
+
 func TestDecisionsAndStatus(t *testing.T) {
 	b, url := startAPI(t)
 	p := mustParse(t, "../../examples/policies/app-cpu.yaml")
