@@ -99,7 +99,7 @@ func TestSimulateWritesTimelineAndReport(t *testing.T) {
 	}
 	csvData, _ := os.ReadFile(csvPath)
 	lines := strings.Split(strings.TrimSpace(string(csvData)), "\n")
-	if lines[0] != "time,requests,forecast_requests,weekly_requests,needed,desired,ready,reason" || len(lines) != 4033 {
+	if lines[0] != "time,requests,forecast_requests,weekly_requests,season_scale_requests,needed,desired,ready,reason" || len(lines) != 4033 {
 		t.Fatalf("timeline header %q and %d lines, want 4032 rows and a header", lines[0], len(lines))
 	}
 	var js struct {

@@ -51,7 +51,8 @@ type Config struct {
 	// Result being built and done, the number of samples whose entries are
 	// final: every RowsChunk samples and once more when the replay ends.
 	// The Result's per-sample slices (Times, Observed, Forecast, Weekly,
-	// Needed, Desired, Ready, Skill, Trusted, Under, Scheduled, Rows) have their
+	// SeasonScale, Needed, Desired, Ready, Skill, Trusted, Under,
+	// Scheduled, Rows) have their
 	// full length before the first call and entries below done never
 	// change again, so another goroutine may read them while the replay
 	// goes on, if Rows hands done over with a synchronizing operation (a
@@ -63,7 +64,7 @@ type Config struct {
 	// Result holds Times and Summary, and its per-sample slices and Events
 	// are nil. A caller that prints only the summary (capstan simulate
 	// without --timeline or --report, the comparison runs without a
-	// report) saves their memory, about 80 bytes a sample, and the time to
+	// report) saves their memory, about 90 bytes a sample, and the time to
 	// fill them; the Summary is the same. Rows is not called.
 	SummaryOnly bool
 	// Bar, when set, is what under-provisioning (Summary and Under) and
@@ -121,6 +122,11 @@ type Result struct {
 	// the forecast before its cap at 100), NaN where it did not act; nil
 	// with prediction off.
 	Weekly [][]float64
+	// SeasonScale[j] is the factor metric j's forecast multiplied its
+	// season by at each sample where the season scales with the level
+	// (policy.MetricProposal.SeasonScale), NaN where it is additive,
+	// there is none or no forecast; nil with prediction off.
+	SeasonScale [][]float64
 	// Needed is the instance count the samples' demand needs at the targets.
 	Needed []int32
 	// Desired and Ready are the group's sizes after the decision at each sample.
@@ -351,11 +357,13 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	if predicting && keep {
 		res.Forecast = make([][]float64, len(p.Metrics))
 		res.Weekly = make([][]float64, len(p.Metrics))
+		res.SeasonScale = make([][]float64, len(p.Metrics))
 		res.Skill = make([][]float64, len(p.Metrics))
 		res.Trusted = make([][]bool, len(p.Metrics))
 		for j := range res.Forecast {
 			res.Forecast[j] = make([]float64, n)
 			res.Weekly[j] = make([]float64, n)
+			res.SeasonScale[j] = make([]float64, n)
 			res.Skill[j] = make([]float64, n)
 			res.Trusted[j] = make([]bool, n)
 		}
@@ -532,6 +540,11 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 					wk /= float64(max(g.desired, 1))
 				}
 				res.Forecast[j][i], res.Weekly[j][i] = f, wk
+				k := d.Metrics[j].SeasonScale
+				if k == 0 { // none: a missing value in the timeline, as Weekly's
+					k = math.NaN()
+				}
+				res.SeasonScale[j][i] = k
 				res.Skill[j][i] = d.Metrics[j].Skill
 				res.Trusted[j][i] = d.Metrics[j].Trusted
 			}

@@ -567,3 +567,63 @@ func TestRunKeepsWeeklyParts(t *testing.T) {
 		t.Fatalf("prediction off: weekly %v, %v; want nil", res.Weekly, err)
 	}
 }
+
+// TestRunKeepsSeasonScale: the timeline's SeasonScale holds the factor
+// each decision's forecast scaled its season by: on five days of
+// 1-minute samples whose daily swing is a share of a level that grows
+// 15 % a day (the backtest chooses a scaled season), a factor within
+// [0.25, 4] at samples with a forecast once the model is built, never
+// without a forecast or before a day of data, and above 1.05 somewhere as the level
+// grows past the one the season was built at; nil with prediction off.
+func TestRunKeepsSeasonScale(t *testing.T) {
+	const perDay = 1440
+	day := func(i int) float64 { // quiet nights, a busy day from 08:00 to 20:00
+		if m := i % perDay; m >= 8*60 && m < 20*60 {
+			return 1.6
+		}
+		return 0.4
+	}
+	growth := func(i int) float64 { return 1000 * math.Pow(1.15, float64(i)/perDay) }
+	p := testPolicy(policy.Metric{Name: "rps", Type: policy.MetricRequestRate, Target: 100})
+	p.EvaluationInterval, p.StaleAfter = policy.Duration(time.Minute), policy.Duration(5*time.Minute)
+	p.Predictive = policy.Predictive{Mode: policy.PredictForecastAndScale, Lead: policy.Duration(3 * time.Minute),
+		Season: policy.Season{Period: 24 * time.Hour}, History: policy.Duration(2 * 24 * time.Hour)}
+	run := func(f func(i int) float64) *Result {
+		values := make([]float64, 5*perDay)
+		s := Series{Times: make([]int64, len(values)), Values: [][]float64{values}}
+		for i := range values {
+			values[i] = f(i)
+			s.Times[i] = t0 + int64(i)*int64(time.Minute)
+		}
+		res, err := Run(Config{Policy: p}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := run(func(i int) float64 { return growth(i) * day(i) })
+	scaled, above := 0, false
+	for i, k := range res.SeasonScale[0] {
+		switch {
+		case math.IsNaN(k):
+		case math.IsNaN(res.Forecast[0][i]):
+			t.Fatalf("sample %d: factor %v without a forecast", i, k)
+		case k < 0.25 || k > 4:
+			t.Fatalf("sample %d: factor %v outside [0.25, 4]", i, k)
+		default:
+			scaled++
+			above = above || k > 1.05
+		}
+	}
+	if scaled < perDay || !above {
+		t.Fatalf("a scaled season at %d samples, above 1.05 at any: %v; want at least a day's and some", scaled, above)
+	}
+	t.Logf("a scaled season at %d of %d samples", scaled, len(res.SeasonScale[0]))
+	if i := slices.IndexFunc(res.SeasonScale[0], func(k float64) bool { return !math.IsNaN(k) }); i < perDay {
+		t.Fatalf("the first factor at sample %d, before a day, the season it needs", i)
+	}
+	p.Predictive.Mode = policy.PredictOff
+	if res := run(day); res.SeasonScale != nil {
+		t.Fatalf("prediction off: season_scale %v, want nil", res.SeasonScale)
+	}
+}

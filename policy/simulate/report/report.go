@@ -43,6 +43,9 @@ func checkShape(p policy.Policy, r *simulate.Result) (int, error) {
 	if r.Weekly != nil && len(r.Weekly) != len(p.Metrics) {
 		return 0, fmt.Errorf("%w: %d weekly columns for %d metrics", ErrMismatch, len(r.Weekly), len(p.Metrics))
 	}
+	if r.SeasonScale != nil && len(r.SeasonScale) != len(p.Metrics) {
+		return 0, fmt.Errorf("%w: %d season_scale columns for %d metrics", ErrMismatch, len(r.SeasonScale), len(p.Metrics))
+	}
 	for j, m := range p.Metrics {
 		if len(r.Observed[j]) != n {
 			return 0, fmt.Errorf("%w: metric %s has %d observed values for %d times", ErrMismatch, m.Name, len(r.Observed[j]), n)
@@ -52,6 +55,9 @@ func checkShape(p policy.Policy, r *simulate.Result) (int, error) {
 		}
 		if r.Weekly != nil && len(r.Weekly[j]) != n {
 			return 0, fmt.Errorf("%w: metric %s has %d weekly values for %d times", ErrMismatch, m.Name, len(r.Weekly[j]), n)
+		}
+		if r.SeasonScale != nil && len(r.SeasonScale[j]) != n {
+			return 0, fmt.Errorf("%w: metric %s has %d season_scale values for %d times", ErrMismatch, m.Name, len(r.SeasonScale[j]), n)
 		}
 	}
 	return n, nil

@@ -19,14 +19,17 @@ const bufSize = 64 << 10
 
 // WriteTimelineCSV writes one CSV row per sample:
 //
-//	time,<metric...>,[forecast_<metric>...,weekly_<metric>...],needed,desired,ready,reason
+//	time,<metric...>,[forecast_<metric>...,weekly_<metric>...,season_scale_<metric>...],needed,desired,ready,reason
 //
 // Times are RFC 3339 UTC; values use the shortest 'g' formatting that
-// round-trips, with an empty cell for a missing (NaN) value; the forecast
-// and weekly columns appear only when the run forecast (simulate.Result's
-// Forecast and Weekly). weekly_<metric> is
+// round-trips, with an empty cell for a missing (NaN) value; the forecast,
+// weekly and season_scale columns appear only when the run forecast
+// (simulate.Result's Forecast, Weekly and SeasonScale). weekly_<metric> is
 // what the weekly adjustment added to the forecast (simulate.Result.Weekly),
-// empty where it did not act. reason is the action, its sizes
+// empty where it did not act; season_scale_<metric> the factor a season
+// that scales with the level multiplied the forecast's seasonal shape by
+// (simulate.Result.SeasonScale), empty for an additive season or none.
+// reason is the action, its sizes
 // ("scale-out 4->7"), and the flags forecast, bound:<limit> and stale.
 //
 // The writer sits in a pipeline that moves millions of samples per second,
@@ -90,6 +93,12 @@ func NewTimelineCSV(w io.Writer, p policy.Policy, r *simulate.Result) (*Timeline
 			b = appendCSVField(b, "weekly_"+m.Name)
 		}
 	}
+	if r.SeasonScale != nil {
+		for _, m := range p.Metrics {
+			b = append(b, ',')
+			b = appendCSVField(b, "season_scale_"+m.Name)
+		}
+	}
 	b = append(b, ",needed,desired,ready,reason\n"...)
 	return &TimelineCSV{w: w, buf: b, r: r}, nil
 }
@@ -120,6 +129,12 @@ func (t *TimelineCSV) WriteRows(end int) error {
 			}
 		}
 		for _, col := range r.Weekly {
+			b = append(b, ',')
+			if v := col[i]; !math.IsNaN(v) {
+				b = appendG6(b, v)
+			}
+		}
+		for _, col := range r.SeasonScale {
 			b = append(b, ',')
 			if v := col[i]; !math.IsNaN(v) {
 				b = appendG6(b, v)
@@ -164,7 +179,7 @@ func (t *TimelineCSV) Flush() error {
 }
 
 // rowRoom is more than any row needs (eight metrics with forecasts, weekly
-// parts and a reason take under 800 bytes).
+// parts, season factors and a reason take under 900 bytes).
 const rowRoom = 1 << 10
 
 // makeRoom flushes early when the next row might not fit in the buffer's
@@ -193,11 +208,15 @@ func appendCSVField(b []byte, s string) []byte {
 // WriteTimelineJSON writes the run as one JSON object:
 //
 //	{"summary":{...},"timeline":[{"time":"...","values":{"cpu":42.5},
-//	 "forecast":{"cpu":44},"weekly":{"cpu":-1.5},"needed":3,"desired":4,"ready":4,"reason":"hold"}, ...]}
+//	 "forecast":{"cpu":44},"weekly":{"cpu":-1.5},"season_scale":{"cpu":1.84},
+//	 "needed":3,"desired":4,"ready":4,"reason":"hold"}, ...]}
 //
 // Missing values are null. "forecast" is present only when the run forecast,
 // "weekly" (what the weekly adjustment added to each forecast,
-// simulate.Result.Weekly) only on the entries where it acted for a metric.
+// simulate.Result.Weekly) only on the entries where it acted for a metric,
+// "season_scale" (the factor a season that scales with the level
+// multiplied each forecast's seasonal shape by, simulate.Result.SeasonScale)
+// only on the entries where a metric's season scales.
 // Each timeline entry sits on its own line so the file can be skimmed and
 // grepped; the summary uses simulate.Summary's own JSON tags so the two
 // never disagree.
@@ -243,6 +262,9 @@ func WriteTimelineJSON(w io.Writer, p policy.Policy, r *simulate.Result) error {
 		}
 		if slices.ContainsFunc(r.Weekly, func(col []float64) bool { return !math.IsNaN(col[i]) }) {
 			b = appendMetricObject(b, `,"weekly":{`, keys, r.Weekly, i)
+		}
+		if slices.ContainsFunc(r.SeasonScale, func(col []float64) bool { return !math.IsNaN(col[i]) }) {
+			b = appendMetricObject(b, `,"season_scale":{`, keys, r.SeasonScale, i)
 		}
 		b = append(b, `,"needed":`...)
 		b = appendSize(b, r.Needed[i])

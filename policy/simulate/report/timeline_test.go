@@ -130,6 +130,55 @@ func TestTimelineWeeklyColumns(t *testing.T) {
 	}
 }
 
+// scaledResult is weeklyResult with the factor each forecast's season was
+// scaled by: cpu's season scales at the second and third samples, rps's
+// is additive.
+func scaledResult() *simulate.Result {
+	r := weeklyResult()
+	r.SeasonScale = [][]float64{{nan, 1.84, 0.4375}, {nan, nan, nan}}
+	return r
+}
+
+// TestTimelineSeasonScaleColumns: a run with season factors has
+// season_scale_<metric> columns after the weekly ones in the CSV (empty
+// where the season is additive or there is no forecast) and a
+// "season_scale" object on the JSON entries where a metric's season
+// scales, null for a metric whose does not; none on the others.
+func TestTimelineSeasonScaleColumns(t *testing.T) {
+	r := scaledResult()
+	var b bytes.Buffer
+	if err := WriteTimelineCSV(&b, testPolicy(), r); err != nil {
+		t.Fatal(err)
+	}
+	want := "" +
+		"time,cpu,rps,forecast_cpu,forecast_rps,weekly_cpu,weekly_rps,season_scale_cpu,season_scale_rps,needed,desired,ready,reason\n" +
+		"2024-01-02T03:04:05Z,50,100,,,,,,,2,2,2,hold\n" +
+		"2024-01-02T03:05:05Z,,1e+06,55,,2.5,,1.84,,3,4,2,scale-out 2->4 forecast bound:rate-limit\n" +
+		"2024-01-02T03:05:05.5Z,62.5,0.1,60,120,-0.125,-12,0.4375,,4,4,4,hold bound:stale-data stale\n"
+	if got := b.String(); got != want {
+		t.Errorf("CSV\n%s\nwant\n%s", got, want)
+	}
+	b.Reset()
+	if err := WriteTimelineJSON(&b, testPolicy(), r); err != nil {
+		t.Fatal(err)
+	}
+	var out timelineJSON
+	if err := json.Unmarshal(b.Bytes(), &out); err != nil {
+		t.Fatalf("%v:\n%s", err, b.String())
+	}
+	if n := strings.Count(b.String(), `"season_scale":{`); n != 2 {
+		t.Errorf("%d entries with a season_scale object, want 2:\n%s", n, b.String())
+	}
+	if out.Timeline[0].SeasonScale != nil {
+		t.Errorf("entry 0: season_scale %v, want none", out.Timeline[0].SeasonScale)
+	}
+	for i := 1; i < 3; i++ {
+		for j, m := range testPolicy().Metrics {
+			checkJSONFloat(t, m.Name, out.Timeline[i].SeasonScale, r.SeasonScale[j][i])
+		}
+	}
+}
+
 func TestWriteTimelineCSVQuotesHeader(t *testing.T) {
 	p := testPolicy()
 	p.Metrics[0].Name = `a,"b"`
@@ -187,14 +236,15 @@ func TestTimeAppender(t *testing.T) {
 type timelineJSON struct {
 	Summary  simulate.Summary `json:"summary"`
 	Timeline []struct {
-		Time     time.Time           `json:"time"`
-		Values   map[string]*float64 `json:"values"`
-		Forecast map[string]*float64 `json:"forecast"`
-		Weekly   map[string]*float64 `json:"weekly"`
-		Needed   int32               `json:"needed"`
-		Desired  int32               `json:"desired"`
-		Ready    int32               `json:"ready"`
-		Reason   string              `json:"reason"`
+		Time        time.Time           `json:"time"`
+		Values      map[string]*float64 `json:"values"`
+		Forecast    map[string]*float64 `json:"forecast"`
+		Weekly      map[string]*float64 `json:"weekly"`
+		SeasonScale map[string]*float64 `json:"season_scale"`
+		Needed      int32               `json:"needed"`
+		Desired     int32               `json:"desired"`
+		Ready       int32               `json:"ready"`
+		Reason      string              `json:"reason"`
 	} `json:"timeline"`
 }
 
@@ -296,6 +346,8 @@ func TestShapeMismatch(t *testing.T) {
 		{"short forecast column", func(r *simulate.Result) { r.Forecast[0] = nil }},
 		{"missing weekly column", func(r *simulate.Result) { r.Weekly = r.Weekly[:1] }},
 		{"short weekly column", func(r *simulate.Result) { r.Weekly[1] = r.Weekly[1][:2] }},
+		{"missing season_scale column", func(r *simulate.Result) { r.SeasonScale = r.SeasonScale[:1] }},
+		{"short season_scale column", func(r *simulate.Result) { r.SeasonScale[0] = r.SeasonScale[0][:1] }},
 	}
 	writers := map[string]func(io.Writer, policy.Policy, *simulate.Result) error{
 		"csv":  WriteTimelineCSV,
@@ -306,7 +358,7 @@ func TestShapeMismatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for wn, write := range writers {
-			r := weeklyResult()
+			r := scaledResult()
 			tt.mutate(r)
 			if err := write(io.Discard, testPolicy(), r); !errors.Is(err, ErrMismatch) {
 				t.Errorf("%s/%s: got %v, want ErrMismatch", tt.name, wn, err)
