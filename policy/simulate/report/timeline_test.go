@@ -91,45 +91,6 @@ func weeklyResult() *simulate.Result {
 	return r
 }
 
-// TestTimelineWeeklyColumns: a run with the weekly adjustment's parts has
-// weekly_<metric> columns in the CSV (empty where it did not act) and a
-// "weekly" object on the JSON entries where it acted for a metric, null
-// for one where it did not; none on the others.
-func TestTimelineWeeklyColumns(t *testing.T) {
-	r := weeklyResult()
-	var b bytes.Buffer
-	if err := WriteTimelineCSV(&b, testPolicy(), r); err != nil {
-		t.Fatal(err)
-	}
-	want := "" +
-		"time,cpu,rps,forecast_cpu,forecast_rps,weekly_cpu,weekly_rps,needed,desired,ready,reason\n" +
-		"2024-01-02T03:04:05Z,50,100,,,,,2,2,2,hold\n" +
-		"2024-01-02T03:05:05Z,,1e+06,55,,2.5,,3,4,2,scale-out 2->4 forecast bound:rate-limit\n" +
-		"2024-01-02T03:05:05.5Z,62.5,0.1,60,120,-0.125,-12,4,4,4,hold bound:stale-data stale\n"
-	if got := b.String(); got != want {
-		t.Errorf("CSV\n%s\nwant\n%s", got, want)
-	}
-	b.Reset()
-	if err := WriteTimelineJSON(&b, testPolicy(), r); err != nil {
-		t.Fatal(err)
-	}
-	var out timelineJSON
-	if err := json.Unmarshal(b.Bytes(), &out); err != nil {
-		t.Fatalf("%v:\n%s", err, b.String())
-	}
-	if n := strings.Count(b.String(), `"weekly":{`); n != 2 {
-		t.Errorf("%d entries with a weekly object, want 2:\n%s", n, b.String())
-	}
-	if out.Timeline[0].Weekly != nil {
-		t.Errorf("entry 0: weekly %v, want none", out.Timeline[0].Weekly)
-	}
-	for i := 1; i < 3; i++ {
-		for j, m := range testPolicy().Metrics {
-			checkJSONFloat(t, m.Name, out.Timeline[i].Weekly, r.Weekly[j][i])
-		}
-	}
-}
-
 // scaledResult is weeklyResult with the factor each forecast's season was
 // scaled by: cpu's season scales at the second and third samples, rps's
 // is additive.
@@ -139,43 +100,68 @@ func scaledResult() *simulate.Result {
 	return r
 }
 
-// TestTimelineSeasonScaleColumns: a run with season factors has
-// season_scale_<metric> columns after the weekly ones in the CSV (empty
-// where the season is additive or there is no forecast) and a
-// "season_scale" object on the JSON entries where a metric's season
-// scales, null for a metric whose does not; none on the others.
-func TestTimelineSeasonScaleColumns(t *testing.T) {
-	r := scaledResult()
-	var b bytes.Buffer
-	if err := WriteTimelineCSV(&b, testPolicy(), r); err != nil {
-		t.Fatal(err)
+// TestTimelinePartColumns: a run with the weekly adjustment's parts has
+// weekly_<metric> columns in the CSV (empty where it did not act) and a
+// "weekly" object on the JSON entries where it acted for a metric, null
+// for one where it did not; none on the others. A run with season
+// factors too has season_scale_<metric> columns after the weekly ones
+// (empty where the season is additive or there is no forecast) and a
+// "season_scale" object alike.
+func TestTimelinePartColumns(t *testing.T) {
+	tests := []struct {
+		name string
+		r    *simulate.Result
+		csv  string
+		cols func(*simulate.Result) [][]float64
+	}{
+		{"weekly", weeklyResult(), "" +
+			"time,cpu,rps,forecast_cpu,forecast_rps,weekly_cpu,weekly_rps,needed,desired,ready,reason\n" +
+			"2024-01-02T03:04:05Z,50,100,,,,,2,2,2,hold\n" +
+			"2024-01-02T03:05:05Z,,1e+06,55,,2.5,,3,4,2,scale-out 2->4 forecast bound:rate-limit\n" +
+			"2024-01-02T03:05:05.5Z,62.5,0.1,60,120,-0.125,-12,4,4,4,hold bound:stale-data stale\n",
+			func(r *simulate.Result) [][]float64 { return r.Weekly }},
+		{"season_scale", scaledResult(), "" +
+			"time,cpu,rps,forecast_cpu,forecast_rps,weekly_cpu,weekly_rps,season_scale_cpu,season_scale_rps,needed,desired,ready,reason\n" +
+			"2024-01-02T03:04:05Z,50,100,,,,,,,2,2,2,hold\n" +
+			"2024-01-02T03:05:05Z,,1e+06,55,,2.5,,1.84,,3,4,2,scale-out 2->4 forecast bound:rate-limit\n" +
+			"2024-01-02T03:05:05.5Z,62.5,0.1,60,120,-0.125,-12,0.4375,,4,4,4,hold bound:stale-data stale\n",
+			func(r *simulate.Result) [][]float64 { return r.SeasonScale }},
 	}
-	want := "" +
-		"time,cpu,rps,forecast_cpu,forecast_rps,weekly_cpu,weekly_rps,season_scale_cpu,season_scale_rps,needed,desired,ready,reason\n" +
-		"2024-01-02T03:04:05Z,50,100,,,,,,,2,2,2,hold\n" +
-		"2024-01-02T03:05:05Z,,1e+06,55,,2.5,,1.84,,3,4,2,scale-out 2->4 forecast bound:rate-limit\n" +
-		"2024-01-02T03:05:05.5Z,62.5,0.1,60,120,-0.125,-12,0.4375,,4,4,4,hold bound:stale-data stale\n"
-	if got := b.String(); got != want {
-		t.Errorf("CSV\n%s\nwant\n%s", got, want)
-	}
-	b.Reset()
-	if err := WriteTimelineJSON(&b, testPolicy(), r); err != nil {
-		t.Fatal(err)
-	}
-	var out timelineJSON
-	if err := json.Unmarshal(b.Bytes(), &out); err != nil {
-		t.Fatalf("%v:\n%s", err, b.String())
-	}
-	if n := strings.Count(b.String(), `"season_scale":{`); n != 2 {
-		t.Errorf("%d entries with a season_scale object, want 2:\n%s", n, b.String())
-	}
-	if out.Timeline[0].SeasonScale != nil {
-		t.Errorf("entry 0: season_scale %v, want none", out.Timeline[0].SeasonScale)
-	}
-	for i := 1; i < 3; i++ {
-		for j, m := range testPolicy().Metrics {
-			checkJSONFloat(t, m.Name, out.Timeline[i].SeasonScale, r.SeasonScale[j][i])
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteTimelineCSV(&b, testPolicy(), tc.r); err != nil {
+				t.Fatal(err)
+			}
+			if got := b.String(); got != tc.csv {
+				t.Errorf("CSV\n%s\nwant\n%s", got, tc.csv)
+			}
+			b.Reset()
+			if err := WriteTimelineJSON(&b, testPolicy(), tc.r); err != nil {
+				t.Fatal(err)
+			}
+			var out struct {
+				Timeline []map[string]json.RawMessage `json:"timeline"`
+			}
+			if err := json.Unmarshal(b.Bytes(), &out); err != nil {
+				t.Fatalf("%v:\n%s", err, b.String())
+			}
+			if n := strings.Count(b.String(), `"`+tc.name+`":{`); n != 2 {
+				t.Errorf("%d entries with a %s object, want 2:\n%s", n, tc.name, b.String())
+			}
+			if raw, ok := out.Timeline[0][tc.name]; ok {
+				t.Errorf("entry 0: %s %s, want none", tc.name, raw)
+			}
+			for i := 1; i < 3; i++ {
+				var got map[string]*float64
+				if err := json.Unmarshal(out.Timeline[i][tc.name], &got); err != nil {
+					t.Fatalf("entry %d: %s: %v", i, tc.name, err)
+				}
+				for j, m := range testPolicy().Metrics {
+					checkJSONFloat(t, m.Name, got, tc.cols(tc.r)[j][i])
+				}
+			}
+		})
 	}
 }
 
