@@ -28,9 +28,12 @@
 // step and group sizes, 9 compact metric windows (float32 values; a
 // sample entry and a snapshot say each window's precision, and versions 1
 // to 8 are wide, float64), 10 policy states whose models may carry weekly
-// adjustments, 11 each forecast's weekly part in decision records, and 12
+// adjustments, 11 each forecast's weekly part in decision records, 12
 // policy states whose models may carry scores by the time of day (policy
-// state version 5) (registry.go). Those older binary versions can be
+// state version 5) and each forecast's skill at the time of day in
+// decision records, and 13 policy states whose models' seasons may scale
+// with the level (policy state version 6) and each such season's factor
+// in decision records (registry.go). Those older binary versions can be
 // written too (EncodeVersion, WriteSnapshotVersion; byte for byte as
 // their code did, testdata/binary-v2 to -v11), with what they have no
 // place for left out, and what they cannot express at all (version 7's

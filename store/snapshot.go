@@ -36,9 +36,11 @@ const (
 	// weekly adjustment's part of each forecast (VersionWeeklyPart), 10's
 	// do not. 12's policy states may be policy state version 5, with
 	// scores by the time of day (VersionTimeOfDay), 11's are not; the
-	// bytes are otherwise 11's. 13's policy states may be policy state
-	// version 6, with seasons that scale with the level
-	// (VersionScaledSeason), 12's are not; the bytes are otherwise 12's.
+	// bytes are otherwise 11's but for the decision records' skill at the
+	// time of day. 13's policy states may be policy state version 6, with
+	// seasons that scale with the level (VersionScaledSeason), 12's are
+	// not, and its decision records carry each such season's factor; the
+	// bytes are otherwise 12's.
 	// Versions 2 to 12 are still read.
 	SnapshotVersion uint8 = VersionScaledSeason
 	// snapshotUnfenced is the binary version whose intents have no fence.
