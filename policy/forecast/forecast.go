@@ -308,8 +308,8 @@ func (m *Model) ScaleSeason() bool {
 	return true
 }
 
-// SeasonRise returns how much higher the daily season is at tn than at
-// ref (Unix nanoseconds): the difference of the seasonal components
+// SeasonRise returns how much higher the season (of whatever period) is
+// at tn than at ref (Unix nanoseconds): the difference of the seasonal components
 // Forecast adds at the two times, scaled when the season scales with the
 // level, without the weekly adjustment (whose hourly slots change little
 // between two nearby times); 0 when it is not higher or there is no
