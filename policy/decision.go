@@ -177,7 +177,9 @@ type MetricProposal struct {
 	// step plus the lead, or at now+lead if that is later: what a decision
 	// on this sample must cover until one on the next sample can take
 	// effect (for cpu: demand in percent-instances, i.e. utilization ×
-	// in-service instances); NaN when no forecast was made.
+	// in-service instances), raised by how much higher the daily shape is
+	// at the first sample the capacity can be ready for when it is;
+	// NaN when no forecast was made.
 	Forecast float64
 	// Predictive is the size the forecast asks for; 0 when no forecast.
 	Predictive int

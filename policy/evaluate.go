@@ -163,6 +163,10 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			f = anchoredForecast(mm, y, smp.Time, smp.Time.Add(step))
 		}
 		if isFinite(f) {
+			// The capacity bought now serves from the first sample it
+			// can be ready for, not only at the decided time
+			// (raiseToReady).
+			f = mm.raiseToReady(f, smp.Time, &at, lead)
 			mp.Forecast = max(f, 0)
 			if mm.Model.Week.Active() { // the common case, inline: none acting
 				mp.Weekly = weeklyPart(mm, smp.Time, &at, lead, f)

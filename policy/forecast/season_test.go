@@ -466,3 +466,43 @@ func TestAutocorrelationsMatchOneAtATime(t *testing.T) {
 		})
 	}
 }
+
+// TestSeasonRise: how much higher the daily season is at one time than at
+// another, as Forecast's seasonal components differ, scaled with the level
+// for a scaled season; 0 for a fall and without a season.
+func TestSeasonRise(t *testing.T) {
+	hour := int64(time.Hour)
+	model := func(ref, mean float32, slots ...float64) Model {
+		var m Model
+		m.Reset(time.Hour, 15*time.Minute) // slots centred at :07:30, :22:30, :37:30, :52:30
+		copy(m.Season, slots)
+		m.Level, m.Count, m.Ref, m.Mean = 1000, 10, ref, mean
+		return m
+	}
+	minute := int64(time.Minute)
+	tests := []struct {
+		name    string
+		m       Model
+		tn, ref int64
+		want    float64
+	}{
+		{"centre to centre", model(0, 0, 100, 0, 0, 0), 7*minute + minute/2, 22*minute + minute/2, 100},
+		{"between centres", model(0, 0, 100, 0, 0, 0), 10 * minute, 20 * minute, 100*(1-2.5/15) - 100*(1-12.5/15)},
+		{"a fall is no rise", model(0, 0, 100, 0, 0, 0), 20 * minute, 10 * minute, 0},
+		{"around the wrap", model(0, 0, 0, 0, 0, 300), 59 * minute, hour + 30*minute, 300 * (1 - 6.5/15)},
+		{"scaled with the level", model(1000, 2000, 100, 0, 0, 0), 7*minute + minute/2, 22*minute + minute/2, 200},
+		{"no season", Model{Level: 1000, Count: 10}, 0, 10 * minute, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.m.SeasonRise(tc.tn, tc.ref)
+			if math.Abs(got-tc.want) > 1e-9 {
+				t.Fatalf("rise %v, want %v", got, tc.want)
+			}
+			p := DefaultParams()
+			if d := tc.m.Forecast(time.Unix(0, tc.tn), p) - tc.m.Forecast(time.Unix(0, tc.ref), p); math.Abs(max(d, 0)-got) > 1e-9 && tc.m.Trend == 0 {
+				t.Fatalf("rise %v, but the forecasts differ by %v", got, d)
+			}
+		})
+	}
+}
