@@ -25,6 +25,7 @@ var (
 	entriesPolicies = flag.Int("entries.policies", 500, "policies in BenchmarkEvaluatedEntries")
 	entriesRounds   = flag.Int("entries.rounds", 60, "10-second rounds BenchmarkEvaluatedEntries measures")
 	entriesHistory  = flag.Duration("entries.history", 6*time.Hour, "history BenchmarkEvaluatedEntries seeds each window with, one sample per 5 minutes")
+	entriesFlat     = flag.Bool("entries.flat", false, "BenchmarkEvaluatedEntries feeds values without a daily cycle (flatValue), so the models have no season")
 )
 
 // loadPolicy is the load run's policy (e2e's scalePolicy): two metrics,
@@ -51,6 +52,17 @@ func loadValue(policy, metric int, t time.Time) float64 {
 		return 500 + 300*math.Sin(phase) + 10*noise
 	}
 	return 100 + 80*math.Sin(phase) + noise
+}
+
+// flatValue is loadValue without its daily cycle: a level per policy and
+// the same noise, on which `season: auto` finds no season (what a decoded
+// model without one holds shows in liveB/policy with -entries.flat).
+func flatValue(policy, metric int, t time.Time) float64 {
+	noise := float64((t.Unix()*7919+int64(policy)*104729)%1000) / 997
+	if metric == 0 {
+		return 500 + float64(policy%24) + 10*noise
+	}
+	return 100 + noise
 }
 
 // entryCount is what the Raft log holds between two indexes: entries and
@@ -128,6 +140,9 @@ func countEntries(tb testing.TB, logs raft.LogStore, from, to uint64) entryCount
 // entries/s@10k scales the measured entries linearly, which is right for
 // version 6 and not for batches (see BENCHMARKS.md).
 //
+// With -entries.flat the values have no daily cycle, so the models have
+// no season.
+//
 //	go test -run '^$' -bench EvaluatedEntries -benchtime 1x ./controlplane/ -args -entries.policies=500
 func BenchmarkEvaluatedEntries(b *testing.B) {
 	for _, v := range []uint8{store.VersionBudget, store.CurrentVersion} {
@@ -141,6 +156,10 @@ func BenchmarkEvaluatedEntries(b *testing.B) {
 
 func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.Duration, version uint8) {
 	b.StopTimer()
+	loadValue := loadValue
+	if *entriesFlat {
+		loadValue = flatValue
+	}
 	var clock atomic.Int64
 	// Real time at the start: intents carry deadlines the fake cloud
 	// honours on the wall clock.
