@@ -249,6 +249,27 @@ func blendOn(tn, period, slot int64, n int) (i, j int, w float64) {
 	if r < 0 {
 		r += period
 	}
+	return blendAt(r, slot, n)
+}
+
+// within returns (r + d) mod period for r in [0, period) and d ≥ 0,
+// without a division when d < period (the common case: two times a lead
+// apart on one season), so that a second time's position on the season
+// costs an addition, not a second 64-bit division; ok is false (and the
+// caller divides) otherwise.
+func within(r, d, period int64) (rd int64, ok bool) {
+	if d < 0 || d >= period {
+		return 0, false
+	}
+	if d >= period-r { // r + d ≥ period, without overflowing
+		return d - (period - r), true
+	}
+	return r + d, true
+}
+
+// blendAt is blendOn for r = tn mod period, already worked out (in
+// [0, period), with slot and n positive).
+func blendAt(r, slot int64, n int) (i, j int, w float64) {
 	pos := float64(r)/float64(slot) + 0.5 // position after the centre of the slot before
 	i = int(pos) - 1                      // pos > 0, so int truncates like floor
 	w = pos - 1 - float64(i)
@@ -326,25 +347,42 @@ func (m *Model) ScaleSeason() bool {
 // between two nearby times); 0 when it is not higher or there is no
 // season. It is what the model's shape alone adds between two times a
 // step or so apart, for a fraction of the cost of two forecasts.
+//
+// When ref is at most a period after tn (the usual call: the decided time
+// a step after the ready sample), ref's position on the season is tn's
+// plus the distance, so only tn's needs a 64-bit division.
 func (m *Model) SeasonRise(tn, ref int64) float64 {
-	i, j, w := blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
-	if i < 0 {
+	period, slot, n := int64(m.Period), int64(m.Slot), len(m.Season)
+	if period <= 0 || slot <= 0 || n == 0 {
 		return 0
 	}
+	r := tn % period
+	if r < 0 {
+		r += period
+	}
+	i, j, w := blendAt(r, slot, n)
 	a := m.Season[i] + w*(m.Season[j]-m.Season[i])
-	i, j, w = blendOn(ref, int64(m.Period), int64(m.Slot), len(m.Season))
+	if ref >= tn { // else ref - tn may overflow; within refuses d < 0
+		if rr, ok := within(r, ref-tn, period); ok {
+			i, j, w = blendAt(rr, slot, n)
+		} else {
+			i, j, w = blendOn(ref, period, slot, n)
+		}
+	} else {
+		i, j, w = blendOn(ref, period, slot, n)
+	}
 	if d := a - (m.Season[i] + w*(m.Season[j]-m.Season[i])); d > 0 {
 		return d * m.scale() // the factor is positive: only a rise needs it
 	}
 	return 0
 }
 
-// seasonAt returns the seasonal component at tn, with the weekly
-// adjustment when it is active; 0 without either.
-func (m *Model) seasonAt(tn int64) float64 { return m.seasonScaled(tn, m.scale()) }
-
-// seasonScaled is seasonAt with the components' factor k (scale) worked
-// out by the caller, once for many points (MaxForecast).
+// seasonScaled returns the seasonal component at tn, with the weekly
+// adjustment when it is active (0 without either), given the
+// components' factor k (scale): worked out by the caller, once for many
+// points in MaxForecast. (A seasonAt wrapping it with scale was one
+// call more on every forecast: its cost is just past the inliner's
+// budget.)
 func (m *Model) seasonScaled(tn int64, k float64) float64 {
 	wk := m.weekly(tn)
 	i, j, w := blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
@@ -398,7 +436,7 @@ func (m *Model) ObserveNanos(tn int64, y float64, p Params) (fitted float64) {
 		return m.ForecastAhead(Horizon{})
 	}
 	// As ForecastAhead(Horizon{}) computes it: the last observation is tn,
-	// so seasonAt(tn) interpolates with the same i, j and w, over the
+	// so seasonScaled(tn, …) interpolates with the same i, j and w, over the
 	// season as observe has just updated it.
 	var s float64
 	if i >= 0 {
@@ -415,10 +453,16 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 		return 0, 0, 0, false
 	}
 	i, j, w = blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
-	var s float64
-	k := m.scale() // the components' factor at the level before y
+	// k is the components' factor at the level before y. An additive
+	// season's is 1, and x×1 and x/1 are x exactly, so only a scaled
+	// season multiplies and divides by it.
+	var s, k float64
 	if i >= 0 {
-		s = (m.Season[i] + w*(m.Season[j]-m.Season[i])) * k
+		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
+		if m.Ref > 0 {
+			k = m.scale()
+			s *= k
+		}
 	}
 	if m.empty() {
 		m.Level, m.Trend = y-s, 0
@@ -471,7 +515,10 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 		// in proportion to their weight in s.
 		// A scaled season learns in its own units (Ref's): the error
 		// over the factor it was scaled by.
-		e := g * (y - m.Level - s) / k
+		e := g * (y - m.Level - s)
+		if m.Ref > 0 {
+			e /= k
+		}
 		m.Season[i] += (1 - w) * e
 		m.Season[j] += w * e
 	}
@@ -514,7 +561,7 @@ func (m *Model) Forecast(t time.Time, p Params) float64 {
 		}
 		f += m.Trend * float64(step) / 1e9 * dampedSteps(phi, math.Exp(n*lnPhi), n)
 	}
-	return f + m.seasonAt(tn)
+	return f + m.seasonScaled(tn, m.scale())
 }
 
 // MaxForecast returns the highest of the forecasts for from, from + every,
@@ -584,7 +631,7 @@ func (m *Model) ForecastAhead(h Horizon) float64 {
 	if m.empty() {
 		return math.NaN()
 	}
-	return m.Level + m.Trend*h.trend + m.seasonAt(m.LastUnixNano+h.ahead)
+	return m.Level + m.Trend*h.trend + m.seasonScaled(m.LastUnixNano+h.ahead, m.scale())
 }
 
 // Clone returns a deep copy, so that a what-if forecast (or a simulator run)
