@@ -187,6 +187,13 @@ func newLogCache(p Params) logCache {
 	return logCache{p: p, ok: true, alpha: math.Log(1 - p.Alpha), beta: math.Log(1 - p.Beta), phi: math.Log(p.Phi)}
 }
 
+// keepLogs makes the cache hold clamped p's logarithms.
+func (m *Model) keepLogs(p Params) {
+	if !m.logs.ok || m.logs.p != p {
+		m.logs = newLogCache(p)
+	}
+}
+
 // Reset clears the model and configures its season. The season gets one slot
 // per step but at most MaxSlots, so every slot receives observations; a
 // period of zero (or less) configures Holt. The Season slice's capacity is
@@ -483,12 +490,11 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 	a, b, phiN, steps := p.Alpha, p.Beta, p.Phi, p.Phi
 	if gap != step {
 		gapSec = float64(gap) / 1e9
-		// x^n = exp(n×ln x), with ln x cached. Only this branch reads the
+		// x^n = exp(n×ln x), with ln x cached. Only this branch checks the
 		// cache (Forecast works ln Phi out itself when it is stale), so a
-		// series observed at its step never compares four parameters.
-		if !m.logs.ok || m.logs.p != p {
-			m.logs = newLogCache(p)
-		}
+		// series observed at its step never compares four parameters;
+		// Absorb fills it for those.
+		m.keepLogs(p)
 		n := float64(gap) / float64(step)
 		a = 1 - math.Exp(n*m.logs.alpha)
 		b = 1 - math.Exp(n*m.logs.beta)
@@ -672,7 +678,13 @@ func (m *Model) Seed(values []float64, start time.Time, step, period time.Durati
 
 // Absorb is the second half of Fit: it observes values[i] at start plus i
 // of m's steps (DefaultStep when m has none), as Fit does after Seed.
+//
+// It also fills the logarithm cache for p, which observations at the
+// model's step never do: the forecasts of a model built by Fit or Absorb
+// then read ln Phi from it instead of working out a math.Log each (a
+// policy's guard and its forecasts between samples).
 func (m *Model) Absorb(values []float64, start time.Time, p Params) {
+	m.keepLogs(p.clamped())
 	step := m.stepNanos()
 	tn := start.UnixNano()
 	for _, v := range values {

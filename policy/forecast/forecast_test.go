@@ -789,3 +789,36 @@ func TestInterpolateUnobserved(t *testing.T) {
 		})
 	}
 }
+
+// TestAbsorbFillsTheLogCache: a model fitted on regular observations
+// (which never check the cache) carries the logarithms of its clamped
+// parameters, and its forecasts are bit for bit those of the same model
+// without the cache, which works ln Phi out itself.
+func TestAbsorbFillsTheLogCache(t *testing.T) {
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	values := make([]float64, 3*24*12)
+	for i := range values {
+		values[i] = 500 + 300*math.Sin(2*math.Pi*float64(i)/288) + float64(i%5)
+	}
+	for _, p := range []Params{DefaultParams(), {Alpha: 0.2, Beta: 0.05, Gamma: 0.1, Phi: 0.98}, {Alpha: 0.4, Beta: 0.1, Gamma: 0.3, Phi: 1.5}} {
+		var m Model
+		Fit(&m, values, start, 5*time.Minute, 24*time.Hour, p)
+		if !m.logs.ok || m.logs.p != p.clamped() {
+			t.Fatalf("params %+v: cache %+v after Fit", p, m.logs)
+		}
+		bare := m.Clone()
+		bare.logs = logCache{}
+		last := time.Unix(0, m.LastUnixNano)
+		for _, ahead := range []time.Duration{time.Second, 3 * time.Minute, 8*time.Minute + 7*time.Second, 3 * time.Hour} {
+			got, want := m.Forecast(last.Add(ahead), p), bare.Forecast(last.Add(ahead), p)
+			if math.Float64bits(got) != math.Float64bits(want) {
+				t.Errorf("params %+v, %v ahead: %v with the cache, %v without", p, ahead, got, want)
+			}
+			got = m.MaxForecast(last, last.Add(ahead), time.Minute, p)
+			want = bare.MaxForecast(last, last.Add(ahead), time.Minute, p)
+			if math.Float64bits(got) != math.Float64bits(want) {
+				t.Errorf("params %+v, max to %v ahead: %v with the cache, %v without", p, ahead, got, want)
+			}
+		}
+	}
+}
