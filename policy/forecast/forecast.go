@@ -594,6 +594,13 @@ func (m *Model) MaxForecast(from, to time.Time, every time.Duration, p Params) f
 	// pow is Phi^n at the current point once a point lies after the last
 	// observation (every later one does too); mul is Phi^(every/step).
 	pow, mul, ahead := 0.0, 0.0, false
+	// r is the point's position on the season (tn mod Period), carried
+	// from one point to the next as SeasonRise carries it, so the walk
+	// divides once. s is seasonScaled's sum (the same two terms: a sum's
+	// order does not change its bits).
+	period, slot, slots := int64(m.Period), int64(m.Slot), len(m.Season)
+	seasonal := period > 0 && slot > 0 && slots > 0
+	r, prev := int64(-1), tn // r < 0: no position yet; prev: the point before
 	for ; tn < end; tn += int64(every) {
 		f := m.Level
 		if gap := tn - m.LastUnixNano; gap > 0 && m.Trend != 0 {
@@ -605,7 +612,22 @@ func (m *Model) MaxForecast(from, to time.Time, every time.Duration, p Params) f
 			}
 			f += trendPerStep * dampedSteps(phi, pow, n)
 		}
-		hi = max(hi, f+m.seasonScaled(tn, k))
+		s := m.weekly(tn)
+		if seasonal {
+			// Carried only from a position (r ≥ 0) while tn is
+			// prev+every (not wrapped past int64's end, where % would
+			// see another number).
+			rr, ok := within(r, int64(every), period)
+			if !ok || r < 0 || tn <= prev {
+				if rr = tn % period; rr < 0 {
+					rr += period
+				}
+			}
+			r, prev = rr, tn
+			i, j, w := blendAt(r, slot, slots)
+			s += (m.Season[i] + w*(m.Season[j]-m.Season[i])) * k
+		}
+		hi = max(hi, f+s)
 	}
 	return hi
 }

@@ -822,3 +822,41 @@ func TestAbsorbFillsTheLogCache(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxForecastCarriesThePosition: MaxForecast carries each point's
+// position on the season from the point before; without a trend its
+// result is bit for bit the highest of Forecast at each point, which
+// works every position out on its own, whether the step between points
+// is shorter than the season or not, and for times before 1970.
+func TestMaxForecastCarriesThePosition(t *testing.T) {
+	var m Model
+	m.Reset(24*time.Hour, time.Minute)
+	for i := range m.Season {
+		m.Season[i] = 200 * math.Sin(float64(i)*0.29) * math.Cos(float64(i)*0.013)
+	}
+	p := DefaultParams()
+	for _, scaled := range []bool{false, true} {
+		m.Level, m.Count, m.Trend = 1000, 10, 0
+		m.Ref, m.Mean = 0, 0
+		if scaled {
+			m.Ref, m.Mean = 800, 1100
+		}
+		for _, from := range []time.Time{time.Date(2024, 5, 1, 23, 57, 3, 9, time.UTC), time.Date(1969, 12, 31, 23, 50, 0, 0, time.UTC)} {
+			m.LastUnixNano = from.UnixNano()
+			for _, c := range []struct{ span, every time.Duration }{
+				{4 * time.Minute, time.Minute},
+				{3*time.Hour + 7*time.Second, 11*time.Minute + 13*time.Second},
+				{5 * 24 * time.Hour, 24 * time.Hour},
+				{9 * 24 * time.Hour, 36 * time.Hour},
+			} {
+				want := math.Inf(-1)
+				for at := from; at.Before(from.Add(c.span)); at = at.Add(c.every) {
+					want = max(want, m.Forecast(at, p))
+				}
+				if got := m.MaxForecast(from, from.Add(c.span), c.every, p); math.Float64bits(got) != math.Float64bits(want) {
+					t.Errorf("scaled %v, from %v, every %v over %v: %v, point by point %v", scaled, from, c.every, c.span, got, want)
+				}
+			}
+		}
+	}
+}
