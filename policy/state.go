@@ -135,6 +135,9 @@ type horizonCache struct {
 	step, lead, period time.Duration
 	phi                float64
 	scored, decided    forecast.Horizon
+	// ready is readyAfter(step, lead) in nanoseconds: where the decided
+	// forecast's ready sample is after the observation.
+	ready int64
 	// slotWidth is the width of a time-of-day slot (0 without a season),
 	// and slotExact whether TimeOfDaySlots of them make the period.
 	slotWidth int64

@@ -359,16 +359,30 @@ func (m *Model) ScaleSeason() bool {
 // a step after the ready sample), ref's position on the season is tn's
 // plus the distance, so only tn's needs a 64-bit division.
 func (m *Model) SeasonRise(tn, ref int64) float64 {
+	a, b, ok := m.seasonPair(tn, ref)
+	if !ok {
+		return 0
+	}
+	if d := a - b; d > 0 {
+		return d * m.scale() // the factor is positive: only a rise needs it
+	}
+	return 0
+}
+
+// seasonPair returns the daily season's interpolated components (not
+// scaled, without the weekly adjustment) at tn and at ref, and false
+// when there is no (usable) season.
+func (m *Model) seasonPair(tn, ref int64) (a, b float64, ok bool) {
 	period, slot, n := int64(m.Period), int64(m.Slot), len(m.Season)
 	if period <= 0 || slot <= 0 || n == 0 {
-		return 0
+		return 0, 0, false
 	}
 	r := tn % period
 	if r < 0 {
 		r += period
 	}
 	i, j, w := blendAt(r, slot, n)
-	a := m.Season[i] + w*(m.Season[j]-m.Season[i])
+	a = m.Season[i] + w*(m.Season[j]-m.Season[i])
 	if ref >= tn { // else ref - tn may overflow; within refuses d < 0
 		if rr, ok := within(r, ref-tn, period); ok {
 			i, j, w = blendAt(rr, slot, n)
@@ -378,10 +392,30 @@ func (m *Model) SeasonRise(tn, ref int64) float64 {
 	} else {
 		i, j, w = blendOn(ref, period, slot, n)
 	}
-	if d := a - (m.Season[i] + w*(m.Season[j]-m.Season[i])); d > 0 {
-		return d * m.scale() // the factor is positive: only a rise needs it
+	return a, m.Season[i] + w*(m.Season[j]-m.Season[i]), true
+}
+
+// ForecastAheadRise returns ForecastAhead(h) and SeasonRise(ready, the
+// time h is for), ready in Unix nanoseconds, with both results bit for
+// bit what the two calls return: the forecast's seasonal component is
+// read once for both, and the two positions on the season take one
+// 64-bit division. A decision forecasts a step and a lead ahead of every
+// sample and raises it by the season's rise at the first sample its
+// capacity can be ready for (policy's raiseToReady).
+func (m *Model) ForecastAheadRise(h Horizon, ready int64) (f, rise float64) {
+	tn := m.LastUnixNano + h.ahead
+	a, b, ok := m.seasonPair(ready, tn)
+	if !ok {
+		return m.ForecastAhead(h), 0
 	}
-	return 0
+	k := m.scale()
+	if d := a - b; d > 0 {
+		rise = d * k
+	}
+	if m.empty() {
+		return math.NaN(), rise
+	}
+	return m.Level + m.Trend*h.trend + (b*k + m.weekly(tn)), rise
 }
 
 // seasonScaled returns the seasonal component at tn, with the weekly

@@ -860,3 +860,46 @@ func TestMaxForecastCarriesThePosition(t *testing.T) {
 		}
 	}
 }
+
+// TestForecastAheadRiseAsTwoCalls: ForecastAheadRise reads the season once
+// for the forecast and the rise; both are bit for bit what ForecastAhead
+// and SeasonRise return, with and without a (scaled) season, for a ready
+// time before, at and after the forecast's, and before any observation.
+func TestForecastAheadRiseAsTwoCalls(t *testing.T) {
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	values := make([]float64, 3*24*60)
+	for i := range values {
+		values[i] = 500 + 300*math.Sin(2*math.Pi*float64(i)/1440) + float64(i%7)
+	}
+	p := DefaultParams()
+	fitted := func(period time.Duration, scaled bool) Model {
+		var m Model
+		m.Seed(values, start, time.Minute, period)
+		if scaled && !m.ScaleSeason() {
+			t.Fatal("the season does not scale")
+		}
+		m.Absorb(values, start, p)
+		return m
+	}
+	var empty Model
+	empty.Reset(24*time.Hour, time.Minute)
+	models := map[string]Model{
+		"additive":  fitted(24*time.Hour, false),
+		"scaled":    fitted(24*time.Hour, true),
+		"no season": fitted(0, false),
+		"empty":     empty,
+	}
+	for name, m := range models {
+		for _, ahead := range []time.Duration{0, 4 * time.Minute, 26 * time.Hour} {
+			h := m.Horizon(ahead, p)
+			for _, ready := range []time.Duration{-time.Minute, 0, 3 * time.Minute, ahead, ahead + time.Second, 30 * time.Hour} {
+				r := m.LastUnixNano + int64(ready)
+				f, rise := m.ForecastAheadRise(h, r)
+				wantF, wantRise := m.ForecastAhead(h), m.SeasonRise(r, m.LastUnixNano+int64(ahead))
+				if math.Float64bits(f) != math.Float64bits(wantF) || math.Float64bits(rise) != math.Float64bits(wantRise) {
+					t.Errorf("%s, %v ahead, ready at %v: %v, %v; apart %v, %v", name, ahead, ready, f, rise, wantF, wantRise)
+				}
+			}
+		}
+	}
+}
