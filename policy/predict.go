@@ -173,8 +173,8 @@ func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) (f, rise 
 	if !ok {
 		return math.NaN(), math.NaN()
 	}
-	if c.ready > 0 && mm.Model.Period > 0 {
-		f, rise = mm.Model.ForecastAheadRise(c.decided, tn+c.ready)
+	if c.readySteps > 0 && mm.Model.Period > 0 {
+		f, rise = mm.Model.ForecastAheadRise(c.decided, tn+int64(c.readySteps)*int64(mm.Model.Step))
 		return f + mm.Persist*resid, rise
 	}
 	return mm.Model.ForecastAhead(c.decided) + mm.Persist*resid, math.NaN()
@@ -268,8 +268,10 @@ func (mm *MetricModel) derived(lead time.Duration) *horizonCache {
 	c := &mm.horizons
 	if !c.ok || c.step != mm.Model.Step || c.lead != lead || c.phi != mm.Params.Phi || c.period != mm.Model.Period {
 		*c = horizonCache{step: mm.Model.Step, lead: lead, phi: mm.Params.Phi, ok: true,
-			scored: mm.Model.Horizon(lead, mm.Params), decided: mm.Model.Horizon(mm.Model.Step+lead, mm.Params),
-			ready: int64(readyAfter(mm.Model.Step, lead))}
+			scored: mm.Model.Horizon(lead, mm.Params), decided: mm.Model.Horizon(mm.Model.Step+lead, mm.Params)}
+		if r := readyAfter(mm.Model.Step, lead); r > 0 && r/mm.Model.Step <= math.MaxUint32 {
+			c.readySteps = uint32(r / mm.Model.Step)
+		}
 		c.slotRates(mm.Model.Period, mm.Model.Step, lead)
 	}
 	return c

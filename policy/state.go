@@ -135,9 +135,6 @@ type horizonCache struct {
 	step, lead, period time.Duration
 	phi                float64
 	scored, decided    forecast.Horizon
-	// ready is readyAfter(step, lead) in nanoseconds: where the decided
-	// forecast's ready sample is after the observation.
-	ready int64
 	// slotWidth is the width of a time-of-day slot (0 without a season),
 	// and slotExact whether TimeOfDaySlots of them make the period.
 	slotWidth int64
@@ -152,6 +149,12 @@ type horizonCache struct {
 	slotAt         int
 	// The flags last, together, so that they pad the struct once.
 	ok, slotExact bool
+	// readySteps is readyAfter(step, lead) in data steps: where the
+	// decided forecast's ready sample is after the observation; 0 when
+	// there is none or the count does not fit (raiseToReady then works
+	// the rise out itself). In the flags' padding: with an int64 a
+	// MetricModel would outgrow its size class (TestMetricModelSize).
+	readySteps uint32
 }
 
 // TimeOfDaySlots is how many slots a season's period is divided into for
