@@ -239,12 +239,12 @@ func learnWith(mm *MetricModel, c *horizonCache, tn int64, y float64, lead time.
 		}
 		mm.Pending = mm.Pending[:k]
 	}
-	fitted := mm.Model.ObserveNanos(tn, y, mm.Params)
+	fitted, ahead := mm.Model.ObserveAhead(tn, y, mm.Params, c.scored)
 	if mm.Model.Count < minForecastObservations {
 		return 0, false
 	}
 	resid = y - fitted
-	f := mm.Model.ForecastAhead(c.scored) + mm.Persist*resid
+	f := ahead + mm.Persist*resid
 	at := tn + int64(lead)
 	if lead > 0 && isFinite(f) && roomForForecast(len(mm.Pending), at, mm.Pending, lead) {
 		mm.Pending = append(mm.Pending, PendingForecast{At: at, Forecast: f, Naive: y})
@@ -804,16 +804,22 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 				return losses, false
 			}
 		}
-		fitted := m.ObserveNanos(tn, y, params)
+		// Whether a forecast made now joins those in flight (the spacing
+		// observe keeps, roomForForecast) does not depend on the value:
+		// when it does, the model observes and forecasts in one call.
+		at := tn + int64(lead)
+		k := len(bt.pending) - head
+		room := lead > 0 && k < maxPending && (k == 0 || at-bt.pending[len(bt.pending)-1].at >= int64(lead)/maxPending)
+		var fitted, base float64
+		if room {
+			fitted, base = m.ObserveAhead(tn, y, params, ahead)
+		} else {
+			fitted = m.ObserveNanos(tn, y, params)
+		}
 		bt.replayed++
-		if m.Count < minForecastObservations {
+		if m.Count < minForecastObservations || !room {
 			continue
 		}
-		at := tn + int64(lead)
-		if k := len(bt.pending) - head; lead <= 0 || k == maxPending || (k > 0 && at-bt.pending[len(bt.pending)-1].at < int64(lead)/maxPending) {
-			continue // the spacing observe keeps (roomForForecast)
-		}
-		base := m.ForecastAhead(ahead)
 		resid := y - fitted
 		if isFinite(base) && isFinite(resid) {
 			if head > 0 && len(bt.pending) == cap(bt.pending) {

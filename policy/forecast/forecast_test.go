@@ -903,3 +903,52 @@ func TestForecastAheadRiseAsTwoCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestObserveAheadAsTwoCalls: ObserveAhead carries the forecast's
+// position on the season from the observation's; what it returns is bit
+// for bit ObserveNanos followed by ForecastAhead, and the model ends the
+// same, with and without a (scaled) season, for forecasts shorter and
+// longer than the season, and for values it refuses (not finite, not
+// after the last).
+func TestObserveAheadAsTwoCalls(t *testing.T) {
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	seed := make([]float64, 2*24*12)
+	for i := range seed {
+		seed[i] = 500 + 300*math.Sin(2*math.Pi*float64(i)/288)
+	}
+	p := DefaultParams()
+	for _, c := range []struct {
+		name   string
+		period time.Duration
+		scaled bool
+	}{{"no season", 0, false}, {"additive", 24 * time.Hour, false}, {"scaled", 24 * time.Hour, true}} {
+		var m Model
+		m.Seed(seed, start, 5*time.Minute, c.period)
+		if c.scaled && !m.ScaleSeason() {
+			t.Fatal("the season does not scale")
+		}
+		m.Absorb(seed, start, p)
+		two := m.Clone()
+		tn := start.Add(time.Duration(len(seed)) * 5 * time.Minute).UnixNano()
+		for i := range 600 {
+			y := 520 + 310*math.Sin(2*math.Pi*float64(i)/288) + float64(i%11)
+			at := tn + int64(i)*int64(5*time.Minute)
+			switch i {
+			case 100:
+				y = math.NaN()
+			case 200:
+				at = tn // before the last observation
+			}
+			h := m.Horizon([]time.Duration{0, 3 * time.Minute, 8 * time.Minute, 25 * time.Hour}[i%4], p)
+			fitted, ahead := m.ObserveAhead(at, y, p, h)
+			wantFitted := two.ObserveNanos(at, y, p)
+			wantAhead := two.ForecastAhead(h)
+			if math.Float64bits(fitted) != math.Float64bits(wantFitted) || math.Float64bits(ahead) != math.Float64bits(wantAhead) {
+				t.Fatalf("%s, value %d: %v, %v; apart %v, %v", c.name, i, fitted, ahead, wantFitted, wantAhead)
+			}
+		}
+		if m.Level != two.Level || m.Trend != two.Trend || !slices.Equal(m.Season, two.Season) || m.Mean != two.Mean {
+			t.Fatalf("%s: the models differ after the run", c.name)
+		}
+	}
+}
