@@ -252,11 +252,17 @@ func blendOn(tn, period, slot int64, n int) (i, j int, w float64) {
 	if period <= 0 || slot <= 0 || n == 0 {
 		return -1, -1, 0
 	}
+	return blendAt(position(tn, period), slot, n)
+}
+
+// position returns tn mod period in [0, period), for period > 0: where
+// tn falls on the season.
+func position(tn, period int64) int64 {
 	r := tn % period
 	if r < 0 {
 		r += period
 	}
-	return blendAt(r, slot, n)
+	return r
 }
 
 // within returns (r + d) mod period for r in [0, period) and d ≥ 0,
@@ -377,10 +383,7 @@ func (m *Model) seasonPair(tn, ref int64) (a, b float64, ok bool) {
 	if period <= 0 || slot <= 0 || n == 0 {
 		return 0, 0, false
 	}
-	r := tn % period
-	if r < 0 {
-		r += period
-	}
+	r := position(tn, period)
 	i, j, w := blendAt(r, slot, n)
 	a = m.Season[i] + w*(m.Season[j]-m.Season[i])
 	if ref >= tn { // else ref - tn may overflow; within refuses d < 0
@@ -508,9 +511,7 @@ func (m *Model) ObserveAhead(tn int64, y float64, p Params, h Horizon) (fitted, 
 		// Carried from tn's position unless ta wrapped past int64's end.
 		rr, ok := within(r, h.ahead, int64(m.Period))
 		if !ok || ta < tn {
-			if rr = ta % int64(m.Period); rr < 0 {
-				rr += int64(m.Period)
-			}
+			rr = position(ta, int64(m.Period))
 		}
 		i, j, w = blendAt(rr, int64(m.Slot), len(m.Season))
 		s = (m.Season[i]+w*(m.Season[j]-m.Season[i]))*m.scale() + s // seasonScaled's sum
@@ -528,9 +529,7 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, r i
 	}
 	i, j, r = -1, -1, -1
 	if period, slot, n := int64(m.Period), int64(m.Slot), len(m.Season); period > 0 && slot > 0 && n > 0 {
-		if r = tn % period; r < 0 {
-			r += period
-		}
+		r = position(tn, period)
 		i, j, w = blendAt(r, slot, n)
 	}
 	// k is the components' factor at the level before y. An additive
@@ -692,9 +691,7 @@ func (m *Model) MaxForecast(from, to time.Time, every time.Duration, p Params) f
 			// see another number).
 			rr, ok := within(r, int64(every), period)
 			if !ok || r < 0 || tn <= prev {
-				if rr = tn % period; rr < 0 {
-					rr += period
-				}
+				rr = position(tn, period)
 			}
 			r, prev = rr, tn
 			i, j, w := blendAt(r, slot, slots)
