@@ -109,7 +109,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			fitted = configureSeason(p, mm, in.History[i], at)
 		}
 		observed := smp.Present && isFinite(smp.Value)
-		y, f := 0.0, math.NaN()
+		y, f, rise := 0.0, math.NaN(), math.NaN()
 		if observed {
 			y = demand(m, smp, in)
 			// A sample inside a bucket the model was just fitted on is in
@@ -118,7 +118,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// earlier when the sample is not on its bucket's start than
 			// when it is.
 			if tn := st.ns; tn > mm.Model.LastUnixNano && !fitted.holds(smp.Time) {
-				f = observe(mm, tn, y, lead)
+				f, rise = observe(mm, tn, y, lead)
 			}
 		}
 		// The spread once this sample is scored, worked out once (a square
@@ -155,7 +155,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		// the one that is scored.
 		switch step := mm.Model.Step + lead; {
 		case at.afterSumStamp(lead, &st, step): // a sample older than a step
-			f = anchoredForecast(mm, y, smp.Time, now.Add(lead))
+			f, rise = anchoredForecast(mm, y, smp.Time, now.Add(lead)), math.NaN()
 		case math.IsNaN(f) && mm.Model.LastUnixNano == st.ns: // between samples
 			_, decided := mm.horizonsFor(lead)
 			f = mm.Model.ForecastAhead(decided) + mm.Persist*(y-mm.Model.ForecastAhead(forecast.Horizon{}))
@@ -166,7 +166,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// The capacity bought now serves from the first sample it
 			// can be ready for, not only at the decided time
 			// (raiseToReady).
-			f = mm.raiseToReady(f, smp.Time, &at, lead)
+			f = mm.raiseToReady(f, smp.Time, &at, lead, rise)
 			mp.Forecast = max(f, 0)
 			if mm.Model.Week.Active() { // the common case, inline: none acting
 				mp.Weekly = weeklyPart(mm, smp.Time, &at, lead, f)

@@ -164,14 +164,30 @@ func (mm *MetricModel) SlotSkill(t int64, lead time.Duration) float64 {
 // forecast made from it for t+lead for scoring later. It returns the
 // forecast a decision on this observation uses, for t plus the model's step
 // plus the lead (NaN when none was made), so an evaluation need not repeat
-// it. It reuses the state's buffers.
-func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) float64 {
+// it. It reuses the state's buffers. rise is the season's rise to that
+// forecast's ready sample (raiseToReady's), read with it: NaN when it was
+// not worked out (no forecast, no season, no lead).
+func observe(mm *MetricModel, tn int64, y float64, lead time.Duration) (f, rise float64) {
 	c := mm.derived(lead) // observing changes none of what it derives from
 	resid, ok := learnWith(mm, c, tn, y, lead)
 	if !ok {
-		return math.NaN()
+		return math.NaN(), math.NaN()
 	}
-	return mm.Model.ForecastAhead(c.decided) + mm.Persist*resid
+	if c.readySteps > 0 && mm.Model.Period > 0 {
+		f, rise = mm.Model.ForecastAheadRise(c.decided, tn+int64(c.readySteps)*int64(mm.Model.Step))
+		return f + mm.Persist*resid, rise
+	}
+	return mm.Model.ForecastAhead(c.decided) + mm.Persist*resid, math.NaN()
+}
+
+// readyAfter is how long after an observation the first sample comes
+// that capacity ordered at it can be ready for: the lead rounded up to
+// the data step (raiseToReady); 0 without a step or a lead.
+func readyAfter(step, lead time.Duration) time.Duration {
+	if step <= 0 || lead <= 0 {
+		return 0
+	}
+	return (lead + step - 1) / step * step
 }
 
 // learn is observe without the decision's forecast, which a backtest does
@@ -223,12 +239,12 @@ func learnWith(mm *MetricModel, c *horizonCache, tn int64, y float64, lead time.
 		}
 		mm.Pending = mm.Pending[:k]
 	}
-	fitted := mm.Model.ObserveNanos(tn, y, mm.Params)
+	fitted, ahead := mm.Model.ObserveAhead(tn, y, mm.Params, c.scored)
 	if mm.Model.Count < minForecastObservations {
 		return 0, false
 	}
 	resid = y - fitted
-	f := mm.Model.ForecastAhead(c.scored) + mm.Persist*resid
+	f := ahead + mm.Persist*resid
 	at := tn + int64(lead)
 	if lead > 0 && isFinite(f) && roomForForecast(len(mm.Pending), at, mm.Pending, lead) {
 		mm.Pending = append(mm.Pending, PendingForecast{At: at, Forecast: f, Naive: y})
@@ -253,6 +269,9 @@ func (mm *MetricModel) derived(lead time.Duration) *horizonCache {
 	if !c.ok || c.step != mm.Model.Step || c.lead != lead || c.phi != mm.Params.Phi || c.period != mm.Model.Period {
 		*c = horizonCache{step: mm.Model.Step, lead: lead, phi: mm.Params.Phi, ok: true,
 			scored: mm.Model.Horizon(lead, mm.Params), decided: mm.Model.Horizon(mm.Model.Step+lead, mm.Params)}
+		if r := readyAfter(mm.Model.Step, lead); r > 0 && r/mm.Model.Step <= math.MaxUint32 {
+			c.readySteps = uint32(r / mm.Model.Step)
+		}
 		c.slotRates(mm.Model.Period, mm.Model.Step, lead)
 	}
 	return c
@@ -313,19 +332,26 @@ func (mm *MetricModel) decidedAt(observedAt time.Time, at *instant, lead time.Du
 // reading the whole forecast again at the sample cost a math.Exp and a
 // math.Log per metric at every sample, about a third more per
 // three-metric evaluation (BenchmarkEvaluate 690 → 910 ns, measured).
-func (mm *MetricModel) raiseToReady(f float64, observedAt time.Time, at *instant, lead time.Duration) float64 {
+//
+// rise is that rise when the caller read it already, with the forecast
+// on the sample (observe: forecast.Model.ForecastAheadRise), and NaN
+// otherwise.
+func (mm *MetricModel) raiseToReady(f float64, observedAt time.Time, at *instant, lead time.Duration, rise float64) float64 {
 	st := mm.Model.Step
 	if st <= 0 || lead <= 0 || mm.Model.Period <= 0 {
 		return f // no sample before the decided time, or no shape
 	}
-	ahead := (lead + st - 1) / st * st // to the first sample at or after the lead
+	ahead := readyAfter(st, lead) // to the first sample at or after the lead
 	if at.sub(observedAt) > ahead-lead {
 		return f // now plus the lead is past it
 	}
 	// Now plus the lead is at most ahead past the observation, so the
 	// decided time is the observation plus the step plus the lead.
-	m, tn := &mm.Model, observedAt.UnixNano()
-	if rise := m.SeasonRise(tn+int64(ahead), tn+int64(st+lead)); rise > 0 {
+	if math.IsNaN(rise) {
+		m, tn := &mm.Model, observedAt.UnixNano()
+		rise = m.SeasonRise(tn+int64(ahead), tn+int64(st+lead))
+	}
+	if rise > 0 {
 		return f + rise
 	}
 	return f
@@ -778,16 +804,22 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 				return losses, false
 			}
 		}
-		fitted := m.ObserveNanos(tn, y, params)
+		// Whether a forecast made now joins those in flight (the spacing
+		// observe keeps, roomForForecast) does not depend on the value:
+		// when it does, the model observes and forecasts in one call.
+		at := tn + int64(lead)
+		k := len(bt.pending) - head
+		room := lead > 0 && k < maxPending && (k == 0 || at-bt.pending[len(bt.pending)-1].at >= int64(lead)/maxPending)
+		var fitted, base float64
+		if room {
+			fitted, base = m.ObserveAhead(tn, y, params, ahead)
+		} else {
+			fitted = m.ObserveNanos(tn, y, params)
+		}
 		bt.replayed++
-		if m.Count < minForecastObservations {
+		if m.Count < minForecastObservations || !room {
 			continue
 		}
-		at := tn + int64(lead)
-		if k := len(bt.pending) - head; lead <= 0 || k == maxPending || (k > 0 && at-bt.pending[len(bt.pending)-1].at < int64(lead)/maxPending) {
-			continue // the spacing observe keeps (roomForForecast)
-		}
-		base := m.ForecastAhead(ahead)
 		resid := y - fitted
 		if isFinite(base) && isFinite(resid) {
 			if head > 0 && len(bt.pending) == cap(bt.pending) {

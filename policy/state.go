@@ -149,6 +149,12 @@ type horizonCache struct {
 	slotAt         int
 	// The flags last, together, so that they pad the struct once.
 	ok, slotExact bool
+	// readySteps is readyAfter(step, lead) in data steps: where the
+	// decided forecast's ready sample is after the observation; 0 when
+	// there is none or the count does not fit (raiseToReady then works
+	// the rise out itself). In the flags' padding: with an int64 a
+	// MetricModel would outgrow its size class (TestMetricModelSize).
+	readySteps uint32
 }
 
 // TimeOfDaySlots is how many slots a season's period is divided into for

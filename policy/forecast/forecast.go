@@ -187,6 +187,13 @@ func newLogCache(p Params) logCache {
 	return logCache{p: p, ok: true, alpha: math.Log(1 - p.Alpha), beta: math.Log(1 - p.Beta), phi: math.Log(p.Phi)}
 }
 
+// keepLogs makes the cache hold clamped p's logarithms.
+func (m *Model) keepLogs(p Params) {
+	if !m.logs.ok || m.logs.p != p {
+		m.logs = newLogCache(p)
+	}
+}
+
 // Reset clears the model and configures its season. The season gets one slot
 // per step but at most MaxSlots, so every slot receives observations; a
 // period of zero (or less) configures Holt. The Season slice's capacity is
@@ -245,10 +252,37 @@ func blendOn(tn, period, slot int64, n int) (i, j int, w float64) {
 	if period <= 0 || slot <= 0 || n == 0 {
 		return -1, -1, 0
 	}
+	return blendAt(position(tn, period), slot, n)
+}
+
+// position returns tn mod period in [0, period), for period > 0: where
+// tn falls on the season.
+func position(tn, period int64) int64 {
 	r := tn % period
 	if r < 0 {
 		r += period
 	}
+	return r
+}
+
+// within returns (r + d) mod period for r in [0, period) and d ≥ 0,
+// without a division when d < period (the common case: two times a lead
+// apart on one season), so that a second time's position on the season
+// costs an addition, not a second 64-bit division; ok is false (and the
+// caller divides) otherwise.
+func within(r, d, period int64) (rd int64, ok bool) {
+	if d < 0 || d >= period {
+		return 0, false
+	}
+	if d >= period-r { // r + d ≥ period, without overflowing
+		return d - (period - r), true
+	}
+	return r + d, true
+}
+
+// blendAt is blendOn for r = tn mod period, already worked out (in
+// [0, period), with slot and n positive).
+func blendAt(r, slot int64, n int) (i, j int, w float64) {
 	pos := float64(r)/float64(slot) + 0.5 // position after the centre of the slot before
 	i = int(pos) - 1                      // pos > 0, so int truncates like floor
 	w = pos - 1 - float64(i)
@@ -326,25 +360,73 @@ func (m *Model) ScaleSeason() bool {
 // between two nearby times); 0 when it is not higher or there is no
 // season. It is what the model's shape alone adds between two times a
 // step or so apart, for a fraction of the cost of two forecasts.
+//
+// When ref is at most a period after tn (the usual call: the decided time
+// a step after the ready sample), ref's position on the season is tn's
+// plus the distance, so only tn's needs a 64-bit division.
 func (m *Model) SeasonRise(tn, ref int64) float64 {
-	i, j, w := blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
-	if i < 0 {
+	a, b, ok := m.seasonPair(tn, ref)
+	if !ok {
 		return 0
 	}
-	a := m.Season[i] + w*(m.Season[j]-m.Season[i])
-	i, j, w = blendOn(ref, int64(m.Period), int64(m.Slot), len(m.Season))
-	if d := a - (m.Season[i] + w*(m.Season[j]-m.Season[i])); d > 0 {
+	if d := a - b; d > 0 {
 		return d * m.scale() // the factor is positive: only a rise needs it
 	}
 	return 0
 }
 
-// seasonAt returns the seasonal component at tn, with the weekly
-// adjustment when it is active; 0 without either.
-func (m *Model) seasonAt(tn int64) float64 { return m.seasonScaled(tn, m.scale()) }
+// seasonPair returns the daily season's interpolated components (not
+// scaled, without the weekly adjustment) at tn and at ref, and false
+// when there is no (usable) season.
+func (m *Model) seasonPair(tn, ref int64) (a, b float64, ok bool) {
+	period, slot, n := int64(m.Period), int64(m.Slot), len(m.Season)
+	if period <= 0 || slot <= 0 || n == 0 {
+		return 0, 0, false
+	}
+	r := position(tn, period)
+	i, j, w := blendAt(r, slot, n)
+	a = m.Season[i] + w*(m.Season[j]-m.Season[i])
+	if ref >= tn { // else ref - tn may overflow; within refuses d < 0
+		if rr, ok := within(r, ref-tn, period); ok {
+			i, j, w = blendAt(rr, slot, n)
+		} else {
+			i, j, w = blendOn(ref, period, slot, n)
+		}
+	} else {
+		i, j, w = blendOn(ref, period, slot, n)
+	}
+	return a, m.Season[i] + w*(m.Season[j]-m.Season[i]), true
+}
 
-// seasonScaled is seasonAt with the components' factor k (scale) worked
-// out by the caller, once for many points (MaxForecast).
+// ForecastAheadRise returns ForecastAhead(h) and SeasonRise(ready, the
+// time h is for), ready in Unix nanoseconds, with both results bit for
+// bit what the two calls return: the forecast's seasonal component is
+// read once for both, and the two positions on the season take one
+// 64-bit division. A decision forecasts a step and a lead ahead of every
+// sample and raises it by the season's rise at the first sample its
+// capacity can be ready for (policy's raiseToReady).
+func (m *Model) ForecastAheadRise(h Horizon, ready int64) (f, rise float64) {
+	tn := m.LastUnixNano + h.ahead
+	a, b, ok := m.seasonPair(ready, tn)
+	if !ok {
+		return m.ForecastAhead(h), 0
+	}
+	k := m.scale()
+	if d := a - b; d > 0 {
+		rise = d * k
+	}
+	if m.empty() {
+		return math.NaN(), rise
+	}
+	return m.Level + m.Trend*h.trend + (b*k + m.weekly(tn)), rise
+}
+
+// seasonScaled returns the seasonal component at tn, with the weekly
+// adjustment when it is active (0 without either), given the
+// components' factor k (scale): worked out by the caller, once for many
+// points in MaxForecast. (A seasonAt wrapping it with scale was one
+// call more on every forecast: its cost is just past the inliner's
+// budget.)
 func (m *Model) seasonScaled(tn int64, k float64) float64 {
 	wk := m.weekly(tn)
 	i, j, w := blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
@@ -393,13 +475,18 @@ func (m *Model) Observe(t time.Time, y float64, p Params) {
 // returns exactly what the two calls return, but looks the season up once,
 // not twice: a backtest and the live forecaster do both for every value.
 func (m *Model) ObserveNanos(tn int64, y float64, p Params) (fitted float64) {
-	i, j, w, ok := m.observe(tn, y, p)
+	i, j, w, _, ok := m.observe(tn, y, p)
 	if !ok {
 		return m.ForecastAhead(Horizon{})
 	}
-	// As ForecastAhead(Horizon{}) computes it: the last observation is tn,
-	// so seasonAt(tn) interpolates with the same i, j and w, over the
-	// season as observe has just updated it.
+	return m.fittedAt(tn, i, j, w)
+}
+
+// fittedAt is ForecastAhead(Horizon{}) right after observe absorbed a
+// value at tn with season slots i, j and weight w: the last observation
+// is tn, so seasonScaled(tn, …) interpolates with the same i, j and w,
+// over the season as observe has just updated it.
+func (m *Model) fittedAt(tn int64, i, j int, w float64) float64 {
 	var s float64
 	if i >= 0 {
 		s = (m.Season[i] + w*(m.Season[j]-m.Season[i])) * m.scale()
@@ -407,26 +494,69 @@ func (m *Model) ObserveNanos(tn int64, y float64, p Params) (fitted float64) {
 	return m.Level + m.Trend*Horizon{}.trend + s + m.weekly(tn)
 }
 
-// observe is Observe at tn Unix nanoseconds. ok reports that y was
-// absorbed and the last observation is now tn; i, j and w are then tn's
-// season slots and weight (blendOn's).
-func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok bool) {
-	if !finite(y) {
-		return 0, 0, 0, false
+// ObserveAhead is ObserveNanos followed by ForecastAhead(h), the forecast
+// h ahead of tn: it returns exactly what the two calls return, but finds
+// the forecast's time on the season from tn's, without a second 64-bit
+// division. A policy's forecaster does both for every value it learns,
+// live and in its backtests.
+func (m *Model) ObserveAhead(tn int64, y float64, p Params, h Horizon) (fitted, ahead float64) {
+	i, j, w, r, ok := m.observe(tn, y, p)
+	if !ok {
+		return m.ForecastAhead(Horizon{}), m.ForecastAhead(h)
 	}
-	i, j, w = blendOn(tn, int64(m.Period), int64(m.Slot), len(m.Season))
+	// fittedAt, spelled out with the factor worked out once for both
+	// (as a call it was 3.4 M of a replay's instructions).
+	k := m.scale()
 	var s float64
-	k := m.scale() // the components' factor at the level before y
 	if i >= 0 {
 		s = (m.Season[i] + w*(m.Season[j]-m.Season[i])) * k
+	}
+	fitted = m.Level + m.Trend*Horizon{}.trend + s + m.weekly(tn)
+	ta := tn + h.ahead
+	s = m.weekly(ta)
+	if r >= 0 {
+		// Carried from tn's position unless ta wrapped past int64's end.
+		rr, ok := within(r, h.ahead, int64(m.Period))
+		if !ok || ta < tn {
+			rr = position(ta, int64(m.Period))
+		}
+		i, j, w = blendAt(rr, int64(m.Slot), len(m.Season))
+		s = (m.Season[i]+w*(m.Season[j]-m.Season[i]))*k + s // seasonScaled's sum
+	}
+	return fitted, m.Level + m.Trend*h.trend + s
+}
+
+// observe is Observe at tn Unix nanoseconds. ok reports that y was
+// absorbed and the last observation is now tn; i, j and w are then tn's
+// season slots and weight (blendOn's), and r tn's position on the season
+// (tn mod Period; -1 and i < 0 without a usable season).
+func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, r int64, ok bool) {
+	if !finite(y) {
+		return 0, 0, 0, -1, false
+	}
+	i, j, r = -1, -1, -1
+	if period, slot, n := int64(m.Period), int64(m.Slot), len(m.Season); period > 0 && slot > 0 && n > 0 {
+		r = position(tn, period)
+		i, j, w = blendAt(r, slot, n)
+	}
+	// k is the components' factor at the level before y. An additive
+	// season's is 1, and x×1 and x/1 are x exactly, so only a scaled
+	// season multiplies and divides by it.
+	var s, k float64
+	if i >= 0 {
+		s = m.Season[i] + w*(m.Season[j]-m.Season[i])
+		if m.Ref > 0 {
+			k = m.scale()
+			s *= k
+		}
 	}
 	if m.empty() {
 		m.Level, m.Trend = y-s, 0
 		m.LastUnixNano, m.Count = tn, 1
-		return i, j, w, true
+		return i, j, w, r, true
 	}
 	if tn <= m.LastUnixNano {
-		return 0, 0, 0, false
+		return 0, 0, 0, -1, false
 	}
 	p = p.clamped()
 	step := m.stepNanos()
@@ -439,12 +569,11 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 	a, b, phiN, steps := p.Alpha, p.Beta, p.Phi, p.Phi
 	if gap != step {
 		gapSec = float64(gap) / 1e9
-		// x^n = exp(n×ln x), with ln x cached. Only this branch reads the
+		// x^n = exp(n×ln x), with ln x cached. Only this branch checks the
 		// cache (Forecast works ln Phi out itself when it is stale), so a
-		// series observed at its step never compares four parameters.
-		if !m.logs.ok || m.logs.p != p {
-			m.logs = newLogCache(p)
-		}
+		// series observed at its step never compares four parameters;
+		// Absorb fills it for those.
+		m.keepLogs(p)
 		n := float64(gap) / float64(step)
 		a = 1 - math.Exp(n*m.logs.alpha)
 		b = 1 - math.Exp(n*m.logs.beta)
@@ -471,7 +600,10 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 		// in proportion to their weight in s.
 		// A scaled season learns in its own units (Ref's): the error
 		// over the factor it was scaled by.
-		e := g * (y - m.Level - s) / k
+		e := g * (y - m.Level - s)
+		if m.Ref > 0 {
+			e /= k
+		}
 		m.Season[i] += (1 - w) * e
 		m.Season[j] += w * e
 	}
@@ -487,7 +619,7 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, ok 
 	}
 	m.LastUnixNano = tn
 	m.Count++
-	return i, j, w, true
+	return i, j, w, r, true
 }
 
 // Forecast returns the value expected at t, usually the last observation
@@ -514,7 +646,7 @@ func (m *Model) Forecast(t time.Time, p Params) float64 {
 		}
 		f += m.Trend * float64(step) / 1e9 * dampedSteps(phi, math.Exp(n*lnPhi), n)
 	}
-	return f + m.seasonAt(tn)
+	return f + m.seasonScaled(tn, m.scale())
 }
 
 // MaxForecast returns the highest of the forecasts for from, from + every,
@@ -541,6 +673,13 @@ func (m *Model) MaxForecast(from, to time.Time, every time.Duration, p Params) f
 	// pow is Phi^n at the current point once a point lies after the last
 	// observation (every later one does too); mul is Phi^(every/step).
 	pow, mul, ahead := 0.0, 0.0, false
+	// r is the point's position on the season (tn mod Period), carried
+	// from one point to the next as SeasonRise carries it, so the walk
+	// divides once. s is seasonScaled's sum (the same two terms: a sum's
+	// order does not change its bits).
+	period, slot, slots := int64(m.Period), int64(m.Slot), len(m.Season)
+	seasonal := period > 0 && slot > 0 && slots > 0
+	r, prev := int64(-1), tn // r < 0: no position yet; prev: the point before
 	for ; tn < end; tn += int64(every) {
 		f := m.Level
 		if gap := tn - m.LastUnixNano; gap > 0 && m.Trend != 0 {
@@ -552,7 +691,20 @@ func (m *Model) MaxForecast(from, to time.Time, every time.Duration, p Params) f
 			}
 			f += trendPerStep * dampedSteps(phi, pow, n)
 		}
-		hi = max(hi, f+m.seasonScaled(tn, k))
+		s := m.weekly(tn)
+		if seasonal {
+			// Carried only from a position (r ≥ 0) while tn is
+			// prev+every (not wrapped past int64's end, where % would
+			// see another number).
+			rr, ok := within(r, int64(every), period)
+			if !ok || r < 0 || tn <= prev {
+				rr = position(tn, period)
+			}
+			r, prev = rr, tn
+			i, j, w := blendAt(r, slot, slots)
+			s += (m.Season[i] + w*(m.Season[j]-m.Season[i])) * k
+		}
+		hi = max(hi, f+s)
 	}
 	return hi
 }
@@ -584,7 +736,7 @@ func (m *Model) ForecastAhead(h Horizon) float64 {
 	if m.empty() {
 		return math.NaN()
 	}
-	return m.Level + m.Trend*h.trend + m.seasonAt(m.LastUnixNano+h.ahead)
+	return m.Level + m.Trend*h.trend + m.seasonScaled(m.LastUnixNano+h.ahead, m.scale())
 }
 
 // Clone returns a deep copy, so that a what-if forecast (or a simulator run)
@@ -625,7 +777,13 @@ func (m *Model) Seed(values []float64, start time.Time, step, period time.Durati
 
 // Absorb is the second half of Fit: it observes values[i] at start plus i
 // of m's steps (DefaultStep when m has none), as Fit does after Seed.
+//
+// It also fills the logarithm cache for p, which observations at the
+// model's step never do: the forecasts of a model built by Fit or Absorb
+// then read ln Phi from it instead of working out a math.Log each (a
+// policy's guard and its forecasts between samples).
 func (m *Model) Absorb(values []float64, start time.Time, p Params) {
+	m.keepLogs(p.clamped())
 	step := m.stepNanos()
 	tn := start.UnixNano()
 	for _, v := range values {

@@ -789,3 +789,166 @@ func TestInterpolateUnobserved(t *testing.T) {
 		})
 	}
 }
+
+// TestAbsorbFillsTheLogCache: a model fitted on regular observations
+// (which never check the cache) carries the logarithms of its clamped
+// parameters, and its forecasts are bit for bit those of the same model
+// without the cache, which works ln Phi out itself.
+func TestAbsorbFillsTheLogCache(t *testing.T) {
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	values := make([]float64, 3*24*12)
+	for i := range values {
+		values[i] = 500 + 300*math.Sin(2*math.Pi*float64(i)/288) + float64(i%5)
+	}
+	for _, p := range []Params{DefaultParams(), {Alpha: 0.2, Beta: 0.05, Gamma: 0.1, Phi: 0.98}, {Alpha: 0.4, Beta: 0.1, Gamma: 0.3, Phi: 1.5}} {
+		var m Model
+		Fit(&m, values, start, 5*time.Minute, 24*time.Hour, p)
+		if !m.logs.ok || m.logs.p != p.clamped() {
+			t.Fatalf("params %+v: cache %+v after Fit", p, m.logs)
+		}
+		bare := m.Clone()
+		bare.logs = logCache{}
+		last := time.Unix(0, m.LastUnixNano)
+		for _, ahead := range []time.Duration{time.Second, 3 * time.Minute, 8*time.Minute + 7*time.Second, 3 * time.Hour} {
+			got, want := m.Forecast(last.Add(ahead), p), bare.Forecast(last.Add(ahead), p)
+			if math.Float64bits(got) != math.Float64bits(want) {
+				t.Errorf("params %+v, %v ahead: %v with the cache, %v without", p, ahead, got, want)
+			}
+			got = m.MaxForecast(last, last.Add(ahead), time.Minute, p)
+			want = bare.MaxForecast(last, last.Add(ahead), time.Minute, p)
+			if math.Float64bits(got) != math.Float64bits(want) {
+				t.Errorf("params %+v, max to %v ahead: %v with the cache, %v without", p, ahead, got, want)
+			}
+		}
+	}
+}
+
+// TestMaxForecastCarriesThePosition: MaxForecast carries each point's
+// position on the season from the point before; without a trend its
+// result is bit for bit the highest of Forecast at each point, which
+// works every position out on its own, whether the step between points
+// is shorter than the season or not, and for times before 1970.
+func TestMaxForecastCarriesThePosition(t *testing.T) {
+	var m Model
+	m.Reset(24*time.Hour, time.Minute)
+	for i := range m.Season {
+		m.Season[i] = 200 * math.Sin(float64(i)*0.29) * math.Cos(float64(i)*0.013)
+	}
+	p := DefaultParams()
+	for _, scaled := range []bool{false, true} {
+		m.Level, m.Count, m.Trend = 1000, 10, 0
+		m.Ref, m.Mean = 0, 0
+		if scaled {
+			m.Ref, m.Mean = 800, 1100
+		}
+		for _, from := range []time.Time{time.Date(2024, 5, 1, 23, 57, 3, 9, time.UTC), time.Date(1969, 12, 31, 23, 50, 0, 0, time.UTC)} {
+			m.LastUnixNano = from.UnixNano()
+			for _, c := range []struct{ span, every time.Duration }{
+				{4 * time.Minute, time.Minute},
+				{3*time.Hour + 7*time.Second, 11*time.Minute + 13*time.Second},
+				{5 * 24 * time.Hour, 24 * time.Hour},
+				{9 * 24 * time.Hour, 36 * time.Hour},
+			} {
+				want := math.Inf(-1)
+				for at := from; at.Before(from.Add(c.span)); at = at.Add(c.every) {
+					want = max(want, m.Forecast(at, p))
+				}
+				if got := m.MaxForecast(from, from.Add(c.span), c.every, p); math.Float64bits(got) != math.Float64bits(want) {
+					t.Errorf("scaled %v, from %v, every %v over %v: %v, point by point %v", scaled, from, c.every, c.span, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestForecastAheadRiseAsTwoCalls: ForecastAheadRise reads the season once
+// for the forecast and the rise; both are bit for bit what ForecastAhead
+// and SeasonRise return, with and without a (scaled) season, for a ready
+// time before, at and after the forecast's, and before any observation.
+func TestForecastAheadRiseAsTwoCalls(t *testing.T) {
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	values := make([]float64, 3*24*60)
+	for i := range values {
+		values[i] = 500 + 300*math.Sin(2*math.Pi*float64(i)/1440) + float64(i%7)
+	}
+	p := DefaultParams()
+	fitted := func(period time.Duration, scaled bool) Model {
+		var m Model
+		m.Seed(values, start, time.Minute, period)
+		if scaled && !m.ScaleSeason() {
+			t.Fatal("the season does not scale")
+		}
+		m.Absorb(values, start, p)
+		return m
+	}
+	var empty Model
+	empty.Reset(24*time.Hour, time.Minute)
+	models := map[string]Model{
+		"additive":  fitted(24*time.Hour, false),
+		"scaled":    fitted(24*time.Hour, true),
+		"no season": fitted(0, false),
+		"empty":     empty,
+	}
+	for name, m := range models {
+		for _, ahead := range []time.Duration{0, 4 * time.Minute, 26 * time.Hour} {
+			h := m.Horizon(ahead, p)
+			for _, ready := range []time.Duration{-time.Minute, 0, 3 * time.Minute, ahead, ahead + time.Second, 30 * time.Hour} {
+				r := m.LastUnixNano + int64(ready)
+				f, rise := m.ForecastAheadRise(h, r)
+				wantF, wantRise := m.ForecastAhead(h), m.SeasonRise(r, m.LastUnixNano+int64(ahead))
+				if math.Float64bits(f) != math.Float64bits(wantF) || math.Float64bits(rise) != math.Float64bits(wantRise) {
+					t.Errorf("%s, %v ahead, ready at %v: %v, %v; apart %v, %v", name, ahead, ready, f, rise, wantF, wantRise)
+				}
+			}
+		}
+	}
+}
+
+// TestObserveAheadAsTwoCalls: ObserveAhead carries the forecast's
+// position on the season from the observation's; what it returns is bit
+// for bit ObserveNanos followed by ForecastAhead, and the model ends the
+// same, with and without a (scaled) season, for forecasts shorter and
+// longer than the season, and for values it refuses (not finite, not
+// after the last).
+func TestObserveAheadAsTwoCalls(t *testing.T) {
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	seed := make([]float64, 2*24*12)
+	for i := range seed {
+		seed[i] = 500 + 300*math.Sin(2*math.Pi*float64(i)/288)
+	}
+	p := DefaultParams()
+	for _, c := range []struct {
+		name   string
+		period time.Duration
+		scaled bool
+	}{{"no season", 0, false}, {"additive", 24 * time.Hour, false}, {"scaled", 24 * time.Hour, true}} {
+		var m Model
+		m.Seed(seed, start, 5*time.Minute, c.period)
+		if c.scaled && !m.ScaleSeason() {
+			t.Fatal("the season does not scale")
+		}
+		m.Absorb(seed, start, p)
+		two := m.Clone()
+		tn := start.Add(time.Duration(len(seed)) * 5 * time.Minute).UnixNano()
+		for i := range 600 {
+			y := 520 + 310*math.Sin(2*math.Pi*float64(i)/288) + float64(i%11)
+			at := tn + int64(i)*int64(5*time.Minute)
+			switch i {
+			case 100:
+				y = math.NaN()
+			case 200:
+				at = tn // before the last observation
+			}
+			h := m.Horizon([]time.Duration{0, 3 * time.Minute, 8 * time.Minute, 25 * time.Hour}[i%4], p)
+			fitted, ahead := m.ObserveAhead(at, y, p, h)
+			wantFitted := two.ObserveNanos(at, y, p)
+			wantAhead := two.ForecastAhead(h)
+			if math.Float64bits(fitted) != math.Float64bits(wantFitted) || math.Float64bits(ahead) != math.Float64bits(wantAhead) {
+				t.Fatalf("%s, value %d: %v, %v; apart %v, %v", c.name, i, fitted, ahead, wantFitted, wantAhead)
+			}
+		}
+		if m.Level != two.Level || m.Trend != two.Trend || !slices.Equal(m.Season, two.Season) || m.Mean != two.Mean {
+			t.Fatalf("%s: the models differ after the run", c.name)
+		}
+	}
+}

@@ -506,3 +506,74 @@ func TestSeasonRise(t *testing.T) {
 		})
 	}
 }
+
+// TestWithin: a position moved on by d is (r + d) mod period, worked out
+// without a division, also where r + d would overflow an int64; d outside
+// [0, period) is refused, so that the caller divides.
+func TestWithin(t *testing.T) {
+	const maxP = math.MaxInt64
+	tests := []struct {
+		name         string
+		r, d, period int64
+		want         int64
+		ok           bool
+	}{
+		{"inside", 10, 20, 100, 30, true},
+		{"to the period's end", 10, 89, 100, 99, true},
+		{"onto the wrap", 10, 90, 100, 0, true},
+		{"past the wrap", 60, 90, 100, 50, true},
+		{"no distance", 42, 0, 100, 42, true},
+		{"a whole period", 10, 100, 100, 0, false},
+		{"more than a period", 10, 250, 100, 0, false},
+		{"backwards", 10, -1, 100, 0, false},
+		{"r + d beyond int64", maxP - 10, maxP - 5, maxP, maxP - 15, true},
+		{"r + d at int64's end", maxP - 1, 1, maxP, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := within(tc.r, tc.d, tc.period)
+			if ok != tc.ok || (ok && got != tc.want) {
+				t.Fatalf("within(%d, %d, %d) = %d, %v; want %d, %v", tc.r, tc.d, tc.period, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// TestSeasonRiseAsTwoReadings: SeasonRise reads ref's position from tn's
+// when ref is less than a period later; it is bit for bit the difference
+// of the two positions each read on its own (blendOn), whatever the
+// distance, its sign and the times' sign.
+func TestSeasonRiseAsTwoReadings(t *testing.T) {
+	var m Model
+	m.Reset(24*time.Hour, time.Minute)
+	for i := range m.Season {
+		m.Season[i] = 100 * math.Sin(float64(i)*0.37) * math.Cos(float64(i)*0.011)
+	}
+	m.Level, m.Count = 1000, 10
+	twoReadings := func(tn, ref int64) float64 {
+		p, sl, n := int64(m.Period), int64(m.Slot), len(m.Season)
+		i, j, w := blendOn(tn, p, sl, n)
+		a := m.Season[i] + w*(m.Season[j]-m.Season[i])
+		i, j, w = blendOn(ref, p, sl, n)
+		if d := a - (m.Season[i] + w*(m.Season[j]-m.Season[i])); d > 0 {
+			return d * m.scale()
+		}
+		return 0
+	}
+	day := int64(24 * time.Hour)
+	base := time.Date(2024, 3, 5, 23, 58, 17, 123, time.UTC).UnixNano()
+	for _, scaled := range []bool{false, true} {
+		if scaled {
+			m.Ref, m.Mean = 900, 1300
+		}
+		for _, tn := range []int64{base, -base, 0, day - 1, -1, math.MaxInt64 - day/2, math.MinInt64 + 5} {
+			for _, d := range []int64{0, 1, int64(3 * time.Minute), int64(4*time.Minute) + 7, day - 1, day, day + 5, 3 * day, -int64(time.Minute), -day - 3} {
+				ref := tn + d // may wrap around int64 at the extremes: both readings see the same ref
+				got, want := m.SeasonRise(tn, ref), twoReadings(tn, ref)
+				if math.Float64bits(got) != math.Float64bits(want) {
+					t.Errorf("scaled %v, tn %d, ref %d: %v, read apart %v", scaled, tn, ref, got, want)
+				}
+			}
+		}
+	}
+}

@@ -262,7 +262,7 @@ func (w *Week) close(m float64) {
 // tell how much the day of the week moved a forecast.
 func (m *Model) Weekly(t time.Time) (part float64, acting bool) {
 	// weekly's own test, spelled out there too: a shared helper would
-	// take weekly past the inliner's budget in seasonAt, which every
+	// take weekly past the inliner's budget in seasonScaled, which every
 	// forecast calls.
 	if !m.Week.active || m.Period != weekPeriod/7 {
 		return 0, false
