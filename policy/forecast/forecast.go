@@ -280,6 +280,20 @@ func within(r, d, period int64) (rd int64, ok bool) {
 	return r + d, true
 }
 
+// positionFrom returns t's position on the season (t mod period, for
+// period > 0) given r, the position of an earlier or equal time u: carried
+// by within when t is less than a period after u, divided otherwise (t
+// before u, or t - u beyond int64 after t wrapped past its end, which
+// within refuses as a negative distance).
+func positionFrom(r, u, t, period int64) int64 {
+	if t >= u {
+		if rt, ok := within(r, t-u, period); ok {
+			return rt
+		}
+	}
+	return position(t, period)
+}
+
 // blendAt is blendOn for r = tn mod period, already worked out (in
 // [0, period), with slot and n positive).
 func blendAt(r, slot int64, n int) (i, j int, w float64) {
@@ -386,15 +400,7 @@ func (m *Model) seasonPair(tn, ref int64) (a, b float64, ok bool) {
 	r := position(tn, period)
 	i, j, w := blendAt(r, slot, n)
 	a = m.Season[i] + w*(m.Season[j]-m.Season[i])
-	if ref >= tn { // else ref - tn may overflow; within refuses d < 0
-		if rr, ok := within(r, ref-tn, period); ok {
-			i, j, w = blendAt(rr, slot, n)
-		} else {
-			i, j, w = blendOn(ref, period, slot, n)
-		}
-	} else {
-		i, j, w = blendOn(ref, period, slot, n)
-	}
+	i, j, w = blendAt(positionFrom(r, tn, ref, period), slot, n)
 	return a, m.Season[i] + w*(m.Season[j]-m.Season[i]), true
 }
 
@@ -515,12 +521,7 @@ func (m *Model) ObserveAhead(tn int64, y float64, p Params, h Horizon) (fitted, 
 	ta := tn + h.ahead
 	s = m.weekly(ta)
 	if r >= 0 {
-		// Carried from tn's position unless ta wrapped past int64's end.
-		rr, ok := within(r, h.ahead, int64(m.Period))
-		if !ok || ta < tn {
-			rr = position(ta, int64(m.Period))
-		}
-		i, j, w = blendAt(rr, int64(m.Slot), len(m.Season))
+		i, j, w = blendAt(positionFrom(r, tn, ta, int64(m.Period)), int64(m.Slot), len(m.Season))
 		s = (m.Season[i]+w*(m.Season[j]-m.Season[i]))*k + s // seasonScaled's sum
 	}
 	return fitted, m.Level + m.Trend*h.trend + s
@@ -674,12 +675,16 @@ func (m *Model) MaxForecast(from, to time.Time, every time.Duration, p Params) f
 	// observation (every later one does too); mul is Phi^(every/step).
 	pow, mul, ahead := 0.0, 0.0, false
 	// r is the point's position on the season (tn mod Period), carried
-	// from one point to the next as SeasonRise carries it, so the walk
-	// divides once. s is seasonScaled's sum (the same two terms: a sum's
-	// order does not change its bits).
+	// from one point to the next (positionFrom), so the walk divides
+	// once. s is seasonScaled's sum (the same two terms: a sum's order
+	// does not change its bits).
 	period, slot, slots := int64(m.Period), int64(m.Slot), len(m.Season)
 	seasonal := period > 0 && slot > 0 && slots > 0
-	r, prev := int64(-1), tn // r < 0: no position yet; prev: the point before
+	var r int64
+	if seasonal {
+		r = position(tn, period)
+	}
+	prev := tn // the point before (the first is its own)
 	for ; tn < end; tn += int64(every) {
 		f := m.Level
 		if gap := tn - m.LastUnixNano; gap > 0 && m.Trend != 0 {
@@ -693,14 +698,7 @@ func (m *Model) MaxForecast(from, to time.Time, every time.Duration, p Params) f
 		}
 		s := m.weekly(tn)
 		if seasonal {
-			// Carried only from a position (r ≥ 0) while tn is
-			// prev+every (not wrapped past int64's end, where % would
-			// see another number).
-			rr, ok := within(r, int64(every), period)
-			if !ok || r < 0 || tn <= prev {
-				rr = position(tn, period)
-			}
-			r, prev = rr, tn
+			r, prev = positionFrom(r, prev, tn, period), tn
 			i, j, w := blendAt(r, slot, slots)
 			s += (m.Season[i] + w*(m.Season[j]-m.Season[i])) * k
 		}
