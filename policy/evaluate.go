@@ -175,9 +175,12 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			mp.Season, mp.SeasonScale = mm.Model.Period, mm.Model.SeasonScale()
 			mp.Skill, mp.RaiseGain = mm.Skill(), mm.RaiseGain()
 			// The time-of-day skill is read at the time the decided
-			// forecast is for (as guardSize works it out), the time it must
-			// be right at, and only where it can decide: where the recent
-			// skill does not trust the forecast or the gain vetoes it.
+			// forecast is for (MetricModel.decidedAt's rule, here in the
+			// sample's nanoseconds already worked out: the later of the
+			// sample plus the step plus the lead and now plus the lead),
+			// the time it must be right at, and only where it can decide:
+			// where the recent skill does not trust the forecast or the
+			// gain vetoes it.
 			if !(mp.Skill > 0) || mp.RaiseGain < 0 {
 				mp.SlotSkill = float32(mm.SlotSkill(max(st.ns+int64(mm.Model.Step+lead), now.UnixNano()+int64(lead)), lead))
 			}
