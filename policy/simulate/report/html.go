@@ -70,7 +70,7 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 		Settings: settings(p),
 		Windows:  append(scheduleLines(p, r), budgetLines(p, r, s)...),
 		Cards:    cards(r, s, p),
-		Footnote: footnote(n, r.Forecast != nil, weeklyActed(r)),
+		Footnote: footnote(n, r.Forecast != nil, weeklyActed(r), shapeScaled(r)),
 	}
 	if pg.Title == "" {
 		pg.Title = "Scaling simulation: " + p.ID
@@ -88,6 +88,9 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 	}
 	if r.Skill != nil && r.Trusted != nil {
 		pg.Panels = append(pg.Panels, skillPanel(p, r, xs, ticks))
+	}
+	if shapeScaled(r) {
+		pg.Panels = append(pg.Panels, shapePanel(p, r, xs, ticks))
 	}
 	pg.ViewsTitle, pg.Views = periodPanels(p, r, opts.Overlays)
 	pg.ViewsLegend = capacityLegend(opts.Overlays)
@@ -204,7 +207,7 @@ func cards(r *simulate.Result, s simulate.Summary, p policy.Policy) []card {
 	return cs
 }
 
-func footnote(n int, forecast, weekly bool) []string {
+func footnote(n int, forecast, weekly, scaled bool) []string {
 	notes := []string{
 		"Under-provisioned: a sample at which some metric's demand exceeded what the ready instances " +
 			"serve at target × (1 + tolerance) — value > ready × target × (1 + tolerance) for request_rate and " +
@@ -226,6 +229,14 @@ func footnote(n int, forecast, weekly bool) []string {
 		notes = append(notes, "Where the weekly adjustment acted (a daily model that learned how each hour of the "+
 			"week differs), the dotted line is the same forecast without it: the gap is what the day of the week "+
 			"added, as the decisions' weekly part records it.")
+	}
+	if scaled {
+		notes = append(notes, "Where a season scales with the level, the forecast multiplies the shape the model was "+
+			"built with by the level's mean over about a season divided by the level then (within ¼× to 4×): the "+
+			"seasonal shape's factor, which each decision records as season_scale and the timeline as "+
+			"season_scale_<metric>. It starts at 1 at every rebuild of the model; the views' titles give each "+
+			"period's range where it lies more than "+strconv.FormatFloat(100*policy.ShapeShown, 'f', -1, 64)+
+			" % from 1, as the reasons name it.")
 	}
 	if isDense(n) {
 		notes = append(notes, "With "+groupInt(n)+" samples the charts draw each pixel column as the range of its "+
@@ -697,6 +708,9 @@ svg path.mk-in{fill:#dc2626;stroke:none}
 .bar-in rect{fill:#f87171}
 .sk0{stroke:#c026d3;stroke-width:1.3}.sk1{stroke:#0891b2;stroke-width:1.3}.sk2{stroke:#65a30d;stroke-width:1.3}
 .trust rect{fill:#e879f9}
+.sw.quiet{height:11px;border:0;background:#f1f5f9}.sw.named{height:6px;border:0;background:#0f766e}
+svg path.quiet{fill:#f1f5f9;stroke:none}
+.named rect{fill:#0f766e}
 .tk-out rect{fill:#16a34a}
 .tk-in rect{fill:#dc2626}
 table.cmp{border-collapse:collapse;background:#fff;border:1px solid var(--line);border-radius:8px;margin:0 0 14px;font-variant-numeric:tabular-nums;width:100%}
