@@ -721,7 +721,8 @@ table.cmp th{font-size:12px;color:var(--muted);font-weight:600}
 h2.views{font-size:17px;margin:22px 0 4px}
 .views-legend{margin:0 0 10px}
 .multiples{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:10px}
-.multiples .panel{margin:0;padding:8px 10px 4px}
+.multiples .panel{margin:0;padding:8px 10px 4px;display:flex;flex-direction:column}
+.multiples .panel svg{margin-top:auto}
 .multiples .panel h2{font-size:13.5px}
 .multiples .panel h2 small{font-size:12px}
 footer{color:var(--muted);font-size:12.5px;margin-top:16px;border-top:1px solid var(--line);padding-top:10px}

@@ -279,3 +279,20 @@ func TestViewMarksActionsBeforeItsFirstSample(t *testing.T) {
 		t.Errorf("the action at 00:00:10 should tick the second day's view at its left edge:\n%.300s\n%.300s", views[0], views[1])
 	}
 }
+
+// TestViewsAlignTheirCharts: a view whose title wraps onto more lines
+// than its neighbour's still has its chart at the same height in the row
+// (the charts sit at the bottom of equally tall panels), so the days of a
+// row compare at a glance.
+func TestViewsAlignTheirCharts(t *testing.T) {
+	p, r := synthetic(2*1440, false, 0)
+	doc := renderHTML(t, HTMLOptions{}, p, r)
+	for _, rule := range []string{
+		".multiples .panel{margin:0;padding:8px 10px 4px;display:flex;flex-direction:column}",
+		".multiples .panel svg{margin-top:auto}",
+	} {
+		if !strings.Contains(doc, rule) {
+			t.Errorf("the stylesheet lacks %s", rule)
+		}
+	}
+}
