@@ -327,7 +327,7 @@ func skillText(skill float64) string {
 }
 
 // ShapeShown is how far from 1 a scaled season's factor must be before a
-// reason names it (and the simulator's report charts it). The factor moves the seasonal part of the forecast by
+// reason names it. The factor moves the seasonal part of the forecast by
 // (factor − 1) times that part. On the scoreboard's traces (targets set
 // for about 20 instances at the p99) the needed size swings by a median
 // 20 to 27 instances a day, so the shape spans about ±12 instances around
@@ -340,8 +340,8 @@ func skillText(skill float64) string {
 const ShapeShown = 0.05
 
 // ShapeMoved reports whether a reason names a season's factor k
-// (MetricProposal.SeasonScale): it scales with the level and k lies
-// farther than ShapeShown from 1.
+// (MetricProposal.SeasonScale), as the simulator's report charts it: it
+// scales with the level and k lies farther than ShapeShown from 1.
 func ShapeMoved(k float64) bool {
 	return k > 0 && math.Abs(k-1) > ShapeShown
 }

@@ -234,9 +234,9 @@ func footnote(n int, forecast, weekly, scaled bool) []string {
 		notes = append(notes, "Where a season scales with the level, the forecast multiplies the shape the model was "+
 			"built with by the level's mean over about a season divided by the level then (within ¼× to 4×): the "+
 			"seasonal shape's factor, which each decision records as season_scale and the timeline as "+
-			"season_scale_<metric>. It starts at 1 at every rebuild of the model; the views' titles give each "+
-			"period's range where it lies more than "+strconv.FormatFloat(100*policy.ShapeShown, 'f', -1, 64)+
-			" % from 1, as the reasons name it.")
+			"season_scale_<metric>; a gap in its chart is where the season was additive or there was none. The "+
+			"views' titles give each period's range where it lies more than "+
+			strconv.FormatFloat(100*policy.ShapeShown, 'f', -1, 64)+" % from 1, as the reasons name it.")
 	}
 	if isDense(n) {
 		notes = append(notes, "With "+groupInt(n)+" samples the charts draw each pixel column as the range of its "+

@@ -536,8 +536,8 @@ func shapeNotes(p policy.Policy, r *simulate.Result, i0, i1 int) []string {
 // forecaster scaled its daily shape and how far. The band around 1 is
 // the ±policy.ShapeShown within which the decisions' reasons do not name
 // it; the strips under the axis mark where they do. A gap is where the
-// season was additive or there was none (the factor starts again at 1 at
-// each rebuild).
+// season was additive or there was none; a metric whose season never
+// scaled gets no line.
 func shapePanel(p policy.Policy, r *simulate.Result, xs xScale, ticks []timeTick) panel {
 	const height = 170.0
 	lo, hi := 1-policy.ShapeShown, 1+policy.ShapeShown
@@ -574,6 +574,9 @@ func shapePanel(p policy.Policy, r *simulate.Result, xs xScale, ticks []timeTick
 	for j, m := range p.Metrics {
 		cls := "sk" + strconv.Itoa(min(j, 2))
 		col := r.SeasonScale[j]
+		if !slices.ContainsFunc(col, func(k float64) bool { return k > 0 }) {
+			continue
+		}
 		b = append(b, `<path class="`...)
 		b = append(b, cls...)
 		b = append(b, `" d="`...)
