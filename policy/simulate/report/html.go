@@ -82,7 +82,7 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 	xs := newXScale(r.Times)
 	ticks := timeTicks(xs, maxTimeTicks)
 	pg.Panels = append(pg.Panels, capacityPanel(r, opts.Overlays, xs, ticks))
-	pg.Panels = append(pg.Panels, actionsPanel(r, s, opts.Overlays))
+	pg.Panels = append(pg.Panels, actionsPanel(r, s, opts.Overlays, xs, ticks))
 	for j := range p.Metrics {
 		pg.Panels = append(pg.Panels, metricPanel(p, r, j, opts.Units, xs, ticks))
 	}

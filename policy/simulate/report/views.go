@@ -341,9 +341,15 @@ func countActions(events []simulate.Event, from, to int64) (outs, ins int) {
 // actionsPanel charts the scale actions of each UTC day: the policy's as
 // bars (scale-outs stacked on scale-ins), each overlay's total as a step
 // line. The note quotes the summary's average, so page and summary agree.
-func actionsPanel(r *simulate.Result, s simulate.Summary, ovs []Overlay) panel {
+// It shares the other charts' time axis xs, so a day lines up with the
+// same day above and below it, and a day the trace covers in part (its
+// first and last) gets a bar as wide as the part it covers: a last day
+// of 40 minutes with 5 actions is a sliver, not a full day that reads as
+// the policy going quiet.
+func actionsPanel(r *simulate.Result, s simulate.Summary, ovs []Overlay, xs xScale, ticks []timeTick) panel {
 	ps := periods(r.Times, day)
-	xs := xScale{t0: ps[0].start, t1: ps[len(ps)-1].end, left: plotLeft, right: plotRight}
+	from := func(pd period) int64 { return max(pd.start, xs.t0) }
+	to := func(pd period) int64 { return min(pd.end, xs.t1) }
 	type counts struct{ outs, ins int }
 	policyDays := make([]counts, len(ps))
 	ovDays := make([][]int, len(ovs))
@@ -366,7 +372,7 @@ func actionsPanel(r *simulate.Result, s simulate.Summary, ovs []Overlay) panel {
 	var b []byte
 	var outs, ins []byte
 	for k, pd := range ps {
-		x0, x1 := xs.x(pd.start), xs.x(pd.end)
+		x0, x1 := xs.x(from(pd)), xs.x(to(pd))
 		if w := x1 - x0; w >= 3 {
 			gap := math.Min(2, w/4)
 			x0, x1 = x0+gap/2, x1-gap/2
@@ -389,9 +395,9 @@ func actionsPanel(r *simulate.Result, s simulate.Summary, ovs []Overlay) panel {
 		vals := make([]int32, len(ps)+1)
 		times := make([]int64, len(ps)+1)
 		for k, pd := range ps {
-			vals[k], times[k] = int32(ovDays[j][k]), pd.start
+			vals[k], times[k] = int32(ovDays[j][k]), from(pd)
 		}
-		vals[len(ps)], times[len(ps)] = vals[len(ps)-1], ps[len(ps)-1].end
+		vals[len(ps)], times[len(ps)] = vals[len(ps)-1], to(ps[len(ps)-1])
 		b = append(b, `<path class="`...)
 		b = append(b, overlayClass(j)...)
 		b = append(b, `" d="`...)
@@ -406,7 +412,7 @@ func actionsPanel(r *simulate.Result, s simulate.Summary, ovs []Overlay) panel {
 		Title:  "Actions per day",
 		Note:   "scale actions in each UTC day · " + strconv.FormatFloat(s.ActionsPerDay, 'f', 1, 64) + " a day over the trace",
 		Legend: legend,
-		SVG:    chartSVG("actions per day chart", height, xs, ys, timeTicks(xs, maxTimeTicks), b),
+		SVG:    chartSVG("actions per day chart", height, xs, ys, ticks, b),
 	}
 }
 
