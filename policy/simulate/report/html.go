@@ -46,7 +46,10 @@ const (
 // cards, one chart per metric (value, forecast, target) and a capacity
 // chart (needed, desired and ready instances, the deficit where ready falls
 // short of needed filled in amber and marked on a strip under the axis),
-// all sharing one time axis. It uses inline CSS and SVG only — no scripts,
+// the actions per day, with prediction on the forecast's skill and, where
+// a season scaled with the level beyond policy.ShapeShown, its shape's
+// factor, all sharing one time axis; then the capacity chart day by day
+// or week by week. It uses inline CSS and SVG only — no scripts,
 // fonts or other assets — so it can be mailed, attached to a ticket or
 // archived as is. All text, policy IDs and metric names included, is escaped.
 //
