@@ -190,6 +190,17 @@ func appendCoord(b []byte, v float64) []byte {
 	return strconv.AppendFloat(b, v, 'f', -1, 64)
 }
 
+// hLine draws a horizontal line at y across the plot, as path data: a
+// reference value (a cpu target, skill 0, a factor of 1).
+func hLine(b []byte, xs xScale, y float64) []byte {
+	b = append(b, 'M')
+	b = appendCoord(b, xs.left)
+	b = append(b, ',')
+	b = appendCoord(b, y)
+	b = append(b, 'H')
+	return appendCoord(b, xs.right)
+}
+
 // linePath draws a polyline through n samples, downsampled per plot column:
 // each column keeps its first, lowest, highest and last sample in time
 // order (the M4 method), so peaks and troughs survive exactly while a long

@@ -275,13 +275,7 @@ func metricPanel(p policy.Policy, r *simulate.Result, j int, units map[string]st
 	// demand, so what the ready instances serve at target.
 	b = append(b, `<path class="ref" d="`...)
 	if m.Type == policy.MetricCPU {
-		y := ys.y(m.Target)
-		b = append(b, 'M')
-		b = appendCoord(b, xs.left)
-		b = append(b, ',')
-		b = appendCoord(b, y)
-		b = append(b, 'H')
-		b = appendCoord(b, xs.right)
+		b = hLine(b, xs, ys.y(m.Target))
 	} else {
 		b = refStep(b, r, m.Target, xs, ys)
 	}

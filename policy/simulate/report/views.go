@@ -438,12 +438,8 @@ func skillPanel(p policy.Policy, r *simulate.Result, xs xScale, ticks []timeTick
 	n := len(r.Times)
 	at := func(i int) int64 { return r.Times[i] }
 	var b []byte
-	b = append(b, `<path class="ref" d="M`...)
-	b = appendCoord(b, xs.left)
-	b = append(b, ',')
-	b = appendCoord(b, ys.y(0))
-	b = append(b, 'H')
-	b = appendCoord(b, xs.right)
+	b = append(b, `<path class="ref" d="`...)
+	b = hLine(b, xs, ys.y(0))
 	b = append(b, `"/>`...)
 	var legend []legendItem
 	for j, m := range p.Metrics {
@@ -558,22 +554,14 @@ func shapePanel(p policy.Policy, r *simulate.Result, xs xScale, ticks []timeTick
 	n := len(r.Times)
 	at := func(i int) int64 { return r.Times[i] }
 	var b []byte
-	b = append(b, `<path class="quiet" d="M`...)
-	b = appendCoord(b, xs.left)
-	b = append(b, ',')
-	b = appendCoord(b, ys.y(1+policy.ShapeShown))
-	b = append(b, 'H')
-	b = appendCoord(b, xs.right)
+	b = append(b, `<path class="quiet" d="`...)
+	b = hLine(b, xs, ys.y(1+policy.ShapeShown))
 	b = append(b, 'V')
 	b = appendCoord(b, ys.y(1-policy.ShapeShown))
 	b = append(b, 'H')
 	b = appendCoord(b, xs.left)
-	b = append(b, `Z"/><path class="ref" d="M`...)
-	b = appendCoord(b, xs.left)
-	b = append(b, ',')
-	b = appendCoord(b, ys.y(1))
-	b = append(b, 'H')
-	b = appendCoord(b, xs.right)
+	b = append(b, `Z"/><path class="ref" d="`...)
+	b = hLine(b, xs, ys.y(1))
 	b = append(b, `"/>`...)
 	var legend []legendItem
 	var ranges []string
