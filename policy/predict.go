@@ -451,8 +451,9 @@ func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
 // settled reports whether the model needs neither a (re)configuration nor
 // a new choice at at: it was configured, is not due for retuning, and has
 // the configured season, or for `season: auto` was checked within the
-// hour. configureSeason's first test, apart so that Evaluate skips the call
-// (and passing the history window) at nearly every evaluation.
+// hour. Evaluate asks it before calling configureSeason (which does not
+// ask again), so it skips the call, and passing the history window, at
+// nearly every evaluation.
 func (mm *MetricModel) settled(p *Policy, at instant) bool {
 	if mm.CheckedAt.IsZero() || mm.retuneDue(at, p.Predictive.History.D()) {
 		return false
@@ -471,10 +472,9 @@ func (mm *MetricModel) settled(p *Policy, at instant) bool {
 // predecessor's, and does not have to wait for fresh ones. It returns the
 // history the model was rebuilt from (an empty Window when it was not), so
 // the caller does not feed a reading that history already holds again.
+// Call it only where mm.settled is false: Evaluate asks that first, so
+// this does not ask again.
 func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitted Window) {
-	if mm.settled(p, at) {
-		return Window{}
-	}
 	season := p.Predictive.Season
 	retune := mm.retuneDue(at, p.Predictive.History.D())
 	now := at.t
