@@ -190,7 +190,8 @@ func BenchmarkEvaluateScaled(b *testing.B) {
 // amplitude and all (a launch), its season starts scaling with the level
 // at the hourly season check, by about 2 (the new level over the one it
 // was chosen on), still without being chosen again: its smoothing,
-// persistence and scores stay (followLevelShift).
+// persistence and scores stay (followLevelShift). At half the level it
+// stays additive: only a rise is followed in place.
 func TestAdditiveSeasonFollowsALevelShift(t *testing.T) {
 	const perDay = 1440
 	p := basePolicy()
@@ -204,6 +205,7 @@ func TestAdditiveSeasonFollowsALevelShift(t *testing.T) {
 		{"the same level", 1, 0, 0},
 		{"an offset", 1, 100, 0},
 		{"twice the level", 2, 0, 2},
+		{"half the level", 0.5, 0, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			values := series(7*perDay, 2, func(i int) float64 {
