@@ -149,3 +149,22 @@ func trendPart(m *Model, t time.Time, p Params) float64 {
 	flat.Trend = 0
 	return m.Forecast(t, p) - flat.Forecast(t, p)
 }
+
+// BenchmarkLevelShift: a week of 1-minute values, the model chosen on the
+// first six days, as the hourly season check of `season: auto` reads it
+// (beside DetectSeason on the same history).
+func BenchmarkLevelShift(b *testing.B) {
+	levels := []float64{100, 104, 98, 101, 103, 99, 200}
+	var v []float64
+	for _, h := range shiftDays(levels, make([]float64, len(levels))) {
+		for range 60 {
+			v = append(v, h)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok := LevelShift(v, 1440, 0, 6*1440); !ok {
+			b.Fatal("no shift")
+		}
+	}
+}
