@@ -548,10 +548,12 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 // instance-hours.
 func followLevelShift(mm *MetricModel, hist Window, now time.Time) {
 	m := &mm.Model
+	// Within a period of the choice the last period is partly one the
+	// model was chosen on: its level cannot have left their range yet.
 	if m.Ref > 0 || m.Period <= 0 || hist.Step <= 0 || mm.TunedAt.IsZero() || now.Sub(mm.TunedAt) < m.Period {
 		return
 	}
-	index := func(t time.Time) int { // of the value at or after t in hist, without overflowing
+	index := func(t time.Time) int { // whole steps from hist's start to t, within [0, len]
 		d := t.Sub(hist.Start)
 		if d <= 0 {
 			return 0
