@@ -471,6 +471,9 @@ func (mm *MetricModel) settled(p *Policy, at instant) bool {
 // predecessor's, and does not have to wait for fresh ones. It returns the
 // history the model was rebuilt from (an empty Window when it was not), so
 // the caller does not feed a reading that history already holds again.
+// For `season: auto`, a season whose first period is complete but which
+// detection cannot judge yet is seeded instead (seedUntested), and chosen
+// again by the backtest as soon as detection can judge it.
 func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitted Window) {
 	if mm.settled(p, at) {
 		return Window{}
