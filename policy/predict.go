@@ -550,8 +550,11 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 // morning rise as on its first. From the end of the first period there is
 // a shape to forecast with, only no evidence yet to choose its smoothing
 // by, so the defaults serve, and the model earns trust like any other: on
-// its own forecasts, through the skill gate, which ten forecasts on a
-// series the shape does not fit keep untrusted. Once detection can judge
+// its own forecasts, through the skill gate (none acts before ten have
+// been scored against what came, and then only while they beat
+// persistence). On a series without the season that gate is all that
+// stands between the seeded shape and a decision: BENCHMARKS.md measures
+// what it costs there (elb-requests.yaml, two samples). Once detection can judge
 // the season, configureSeason rebuilds the model through the backtest
 // (detected as before, or none), so a season that is not there stands for
 // half a period at most (BENCHMARKS.md, issue 9 "the first days").
