@@ -553,11 +553,11 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 // its own forecasts, through the skill gate (none acts before ten have
 // been scored against what came, and then only while they beat
 // persistence). On a series without the season that gate is all that
-// stands between the seeded shape and a decision: BENCHMARKS.md measures
-// what it costs there (elb-requests.yaml, two samples). Once detection can judge
-// the season, configureSeason rebuilds the model through the backtest
-// (detected as before, or none), so a season that is not there stands for
-// half a period at most (BENCHMARKS.md, issue 9 "the first days").
+// stands between the seeded shape and a decision (what it costs there:
+// BENCHMARKS.md, issue 9 "the first days", elb-requests.yaml). Once
+// detection can judge the season, configureSeason rebuilds the model
+// through the backtest (detected as before, or none), so a season that
+// is not there stands for half a period at most.
 func seedUntested(mm *MetricModel, hist Window, period time.Duration, now time.Time) {
 	resetModel(mm, period, hist.Step)
 	forecast.Fit(&mm.Model, hist.Values, hist.Start, hist.Step, period, mm.Params)
