@@ -444,24 +444,8 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 // log4 of the window's length times, which keeps tuning to a small share of
 // a replay's time; once it is full, the choice follows the data window by
 // window.
-//
-// A model whose season is longer than the history it was built on is
-// also due when the first period of its season is complete (and the
-// window can hold one): built before that, it could not seed its season
-// (forecast.Fit needs a whole period) and learned the shape from zero a
-// share a day, while the cadence above left it so until four times the
-// history it was built on (a configured daily season built at 16 hours
-// ran that way to 64 hours). Rebuilt then, the season is seeded from the
-// first day, as seedUntested seeds a detected candidate for `season:
-// auto`, where models are never built on less than their season.
 func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
-	if m.TunedAt.IsZero() {
-		return false
-	}
-	if p := m.Model.Period; p > 0 && m.TunedSpan < p && p <= history && now.sub(m.TunedAt) >= p-m.TunedSpan {
-		return true
-	}
-	return now.sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
+	return !m.TunedAt.IsZero() && now.sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
 }
 
 // settled reports whether the model needs neither a (re)configuration nor
