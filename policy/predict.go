@@ -474,6 +474,10 @@ func (mm *MetricModel) settled(p *Policy, at instant) bool {
 // the caller does not feed a reading that history already holds again.
 // Call it only where mm.settled is false: Evaluate asks that first, so
 // this does not ask again.
+//
+// For `season: auto`, a season whose first period is complete but which
+// detection cannot judge yet is seeded instead (seedUntested), and chosen
+// again by the backtest as soon as detection can judge it.
 func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitted Window) {
 	season := p.Predictive.Season
 	retune := mm.retuneDue(at, p.Predictive.History.D())
@@ -495,7 +499,20 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 	candidates := [2]time.Duration{season.Period, -1}
 	if season.Auto {
 		detected, _ := forecast.DetectSeason(hist.Values, hist.Step, forecast.DefaultCandidates())
-		if detected == mm.Model.Period && mm.Model.Count > 0 && !retune {
+		if u := forecast.Untested(len(hist.Values), int(p.Predictive.History.D()/hist.Step), hist.Step, forecast.DefaultCandidates(), detected); u > 0 {
+			// A season whose first period is complete but which detection
+			// cannot judge yet (seedUntested).
+			if u == mm.Model.Period && mm.Model.Count > 0 && !retune {
+				return Window{}
+			}
+			seedUntested(mm, hist, u, now)
+			keepWeek(mm, week)
+			return hist
+		}
+		// A season seeded untested is chosen again, by the backtest, as
+		// soon as detection can judge it, whatever detection finds.
+		seeded := mm.Model.Period > 0 && !forecast.Judgeable(int(mm.TunedSpan/hist.Step), hist.Step, mm.Model.Period)
+		if detected == mm.Model.Period && mm.Model.Count > 0 && !retune && !seeded {
 			followLevelShift(mm, hist, now)
 			return Window{} // same season as before: keep the running model
 		}
@@ -565,6 +582,31 @@ func followLevelShift(mm *MetricModel, hist Window, now time.Time) {
 	if ok && recent > ref {
 		m.ScaleFrom(ref, recent)
 	}
+}
+
+// seedUntested starts mm on a season of the given period seeded from the
+// first period of hist, at the default smoothing and full anchoring, with
+// no scores, and marks it tuned now on hist's span.
+//
+// Detection judges a season from one and a half periods on, and the
+// backtest that chooses a model scores each candidate after a whole
+// period of warm-up, so a new policy on a daily signal used to run
+// without its daily shape until 36 hours in: on its second day it met the
+// morning rise as on its first. From the end of the first period there is
+// a shape to forecast with, only no evidence yet to choose its smoothing
+// by, so the defaults serve, and the model earns trust like any other: on
+// its own forecasts, through the skill gate (none acts before ten have
+// been scored against what came, and then only while they beat
+// persistence). On a series without the season that gate is all that
+// stands between the seeded shape and a decision (what it costs there:
+// BENCHMARKS.md, issue 9 "the first days", elb-requests.yaml). Once
+// detection can judge the season, configureSeason rebuilds the model
+// through the backtest (detected as before, or none), so a season that
+// is not there stands for half a period at most.
+func seedUntested(mm *MetricModel, hist Window, period time.Duration, now time.Time) {
+	resetModel(mm, period, hist.Step)
+	forecast.Fit(&mm.Model, hist.Values, hist.Start, hist.Step, period, mm.Params)
+	mm.CheckedAt, mm.TunedAt, mm.TunedSpan = now, now, hist.End().Sub(hist.Start)
 }
 
 // weeklyPeriod is the season a weekly adjustment is learned on top of.
