@@ -26,6 +26,7 @@ type parser struct {
 	pos, line, headerLine int
 	times                 []int64
 	vals                  [][]float64
+	chunk                 int // rows between two progress reports (StreamChunk; tests report every row)
 
 	tr *Trace
 }
@@ -103,7 +104,7 @@ func (p *parser) header() error {
 }
 
 // rows parses the rows after the header into the columns and returns the
-// trace; progress, when set, is called after every streamChunk rows with
+// trace; progress, when set, is called after every p.chunk rows with
 // the number of rows final so far (Stream.Parse).
 func (p *parser) rows(progress func(rows int)) (*Trace, error) {
 	if err := p.parseRows(p.pos, p.line, progress); err != nil {
@@ -134,13 +135,17 @@ var special = [256]bool{',': true, '\n': true, '"': true}
 // one no staging copy or append bookkeeping; slots below n are never
 // written again, which is what lets a Stream's reader read them while the
 // parse goes on. They are stored into the Trace, cut to n, at the end.
-// progress, when set, is called after every streamChunk rows counted.
+// progress, when set, is called after every p.chunk rows counted.
 func (p *parser) parseRows(pos, line int, progress func(rows int)) error {
 	data := p.data
 	nfields := p.nfields
 	times, vals := p.times, p.vals
 	fields := p.fields[:nfields]
 	n, rows, lastLine := 0, 0, 0
+	report := -1 // the row count progress hears of next; never, without one
+	if progress != nil {
+		report = p.chunk
+	}
 	for pos < len(data) {
 		recLine := line
 		if ts, next, ok := p.fastRow(pos, vals, n); ok && (n == 0 || ts > times[n-1]) {
@@ -155,8 +160,9 @@ func (p *parser) parseRows(pos, line int, progress func(rows int)) error {
 			n++
 			pos = next
 			lastLine = recLine
-			if n%streamChunk == 0 && progress != nil {
+			if n == report {
 				progress(n)
+				report += p.chunk
 			}
 			continue
 		}
@@ -227,8 +233,9 @@ func (p *parser) parseRows(pos, line int, progress func(rows int)) error {
 		}
 		n++
 		lastLine = recLine
-		if n%streamChunk == 0 && progress != nil {
+		if n == report {
 			progress(n)
+			report += p.chunk
 		}
 	}
 	p.tr.Times = times[:n]
