@@ -223,3 +223,29 @@ func TestRunArrivalErrors(t *testing.T) {
 		t.Fatalf("nothing arriving: err = %v, want ErrNoSamples", err)
 	}
 }
+
+// TestRunStartsRowsOnceTheSeriesIsWhole: the rows are handed over from the
+// first RowsChunk boundary after the series became whole, not a stretch
+// later when the replay next runs out of samples: Run asks Arrived again
+// at each boundary while the series is not whole.
+func TestRunStartsRowsOnceTheSeriesIsWhole(t *testing.T) {
+	p, s := loadExample(t, examples[0])
+	// The first call hands over 3000 samples; by the next one, whenever
+	// it comes, the rest has arrived.
+	calls := 0
+	arrived := func(want int) (int, bool, error) {
+		if calls++; calls == 1 {
+			return 3000, false, nil
+		}
+		return len(s.Times), true, nil
+	}
+	var dones []int
+	res, err := Run(Config{Policy: p, Arrived: arrived, Rows: func(_ *Result, done int) { dones = append(dones, done) }}, withRoom(s, 50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dones) == 0 || dones[0] != RowsChunk || dones[len(dones)-1] != len(res.Times) {
+		t.Fatalf("Rows called with %v: want the first at %d, the last at %d", dones, RowsChunk, len(res.Times))
+	}
+}
+

@@ -49,8 +49,9 @@ type Config struct {
 	RecordedSize int
 	// Rows, when set, is called by Run as the timeline fills, with the
 	// Result being built and done, the number of samples whose entries are
-	// final: every RowsChunk samples once the series is whole (Arrived) and
-	// once more when the replay ends.
+	// final: every RowsChunk samples once the series is whole (Arrived,
+	// which Run asks again at each of those) and once more when the replay
+	// ends.
 	// The Result's per-sample slices (Times, Observed, Forecast, Weekly,
 	// SeasonScale, Needed, Desired, Ready, Skill, Trusted, Under,
 	// Scheduled, Rows) have their
@@ -689,8 +690,18 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			sum.UnderProvisionedSamples++
 			res.Under[i] = true
 		}
-		if cfg.Rows != nil && whole && (i+1)%RowsChunk == 0 {
-			cfg.Rows(res, i+1)
+		if cfg.Rows != nil && (i+1)%RowsChunk == 0 {
+			if !whole {
+				// The rest may have arrived since the replay last asked
+				// (sample i has): the rows wait for a whole series, so
+				// ask again here rather than a stretch of samples later.
+				if err := arrive(i, i+1); err != nil {
+					return nil, err
+				}
+			}
+			if whole {
+				cfg.Rows(res, i+1)
+			}
 		}
 	}
 	if cfg.Rows != nil && keep && n%RowsChunk != 0 {
