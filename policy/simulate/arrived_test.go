@@ -248,4 +248,3 @@ func TestRunStartsRowsOnceTheSeriesIsWhole(t *testing.T) {
 		t.Fatalf("Rows called with %v: want the first at %d, the last at %d", dones, RowsChunk, len(res.Times))
 	}
 }
-
