@@ -206,30 +206,49 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	if err != nil {
 		return err
 	}
-	tr, err := loadTrace(o.traceFile, o.timezone, o.skipBadRows, stderr)
+	st, err := openTrace(o.traceFile, o.timezone, o.skipBadRows)
 	if err != nil {
 		return err
 	}
-	series, err := mapTrace(p, tr, o.metrics)
-	if err != nil {
-		return err
-	}
-	if o.recordedSize, err = traceRecordedSize(p, tr, o.recordedSize); err != nil {
-		return err
-	}
-	if o.initialSize == 0 {
-		// A history CSV's ready-size column: the group's recorded size.
-		if o.initialSize, err = api.TraceInitialSize(tr); err != nil {
+	// The replays start while the trace's rows are parsed on another
+	// goroutine (traceFeed), unless the sizes of a history CSV's columns,
+	// which set the replay's, are read first, or the mapping fails (then
+	// the trace's own errors come first, as they would).
+	series, err := mapTrace(p, streamed(st), o.metrics)
+	var feed *traceFeed
+	if err == nil && !slices.ContainsFunc(st.Columns(), isSizeColumn) {
+		feed = startTraceFeed(st, o.traceFile, func(tr *trace.Trace) {
+			reportSkipped(stderr, o.traceFile, tr)
+			warnStaleStep(stderr, p, tr)
+		})
+	} else {
+		tr, perr := parseTrace(st, o.traceFile, stderr)
+		if perr != nil {
+			return perr
+		}
+		if err != nil {
 			return err
 		}
-	}
-	if step := tr.Step(); step > p.StaleAfter.D() {
-		fmt.Fprintf(stderr, "warning: the trace's step (%s) is longer than stale_after (%s): between samples the metrics look stale and the policy only holds or grows, so it scales in only on a fresh sample\n",
-			policy.Duration(step), p.StaleAfter)
+		if series, err = mapTrace(p, tr, o.metrics); err != nil {
+			return err
+		}
+		if o.recordedSize, err = traceRecordedSize(p, tr, o.recordedSize); err != nil {
+			return err
+		}
+		if o.initialSize == 0 {
+			// A history CSV's ready-size column: the group's recorded size.
+			if o.initialSize, err = api.TraceInitialSize(tr); err != nil {
+				return err
+			}
+		}
+		warnStaleStep(stderr, p, tr)
 	}
 	// Without a report the comparison runs are only summed up, and without
 	// a timeline either so is the policy's: their timelines are not kept.
 	cfg := simulate.Config{Policy: p, InitialSize: o.initialSize, RecordedSize: o.recordedSize, SummaryOnly: o.reportFile == ""}
+	if feed != nil {
+		cfg.Arrived = feed.arrived
+	}
 	// The comparison runs cost a replay each, so they run only when asked,
 	// and beside the policy's own replay and the timeline's writing: a
 	// replay is sequential, so on two cores the three take little longer
@@ -246,6 +265,13 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	}
 	cfg.SummaryOnly = o.timeline == "" && o.reportFile == ""
 	res, err := simulate.Run(cfg, series)
+	if _, perr := feed.wait(); perr != nil {
+		// The replays stopped at the parse's error, before any row was
+		// written (Rows waits for the whole trace).
+		stream.wait()
+		cmp.wait()
+		return perr
+	}
 	if werr := stream.wait(); err == nil {
 		err = werr
 	}
@@ -438,6 +464,19 @@ type comparison struct {
 	VsBaseline   *simulate.Ratios  `json:"policy_vs_baseline,omitempty"`
 }
 
+// isSizeColumn reports whether a trace column is one of the sizes a
+// cluster's history CSV states, not a metric.
+func isSizeColumn(c string) bool { return c == api.RecordedSizeColumn || c == api.ReadySizeColumn }
+
+// warnStaleStep warns when the trace's step is longer than the policy's
+// stale_after, which changes what the replay can do.
+func warnStaleStep(stderr io.Writer, p policy.Policy, tr *trace.Trace) {
+	if step := tr.Step(); step > p.StaleAfter.D() {
+		fmt.Fprintf(stderr, "warning: the trace's step (%s) is longer than stale_after (%s): between samples the metrics look stale and the policy only holds or grows, so it scales in only on a fresh sample\n",
+			policy.Duration(step), p.StaleAfter)
+	}
+}
+
 // traceRecordedSize is the recorded size of a cpu trace: the
 // --recorded-size flag, or the recorded-size column a cluster's history
 // CSV states (capstan history --trace); both must agree when both are given.
@@ -508,7 +547,7 @@ func mapTrace(p policy.Policy, tr *trace.Trace, mappings []string) (simulate.Ser
 		cols[name] = col
 	}
 	// The sizes a history CSV states are not metrics.
-	values := slices.DeleteFunc(slices.Clone(tr.Columns), func(c string) bool { return c == api.RecordedSizeColumn || c == api.ReadySizeColumn })
+	values := slices.DeleteFunc(slices.Clone(tr.Columns), isSizeColumn)
 	s := simulate.Series{Times: tr.Times, Values: make([][]float64, len(p.Metrics))}
 	for j, pm := range p.Metrics {
 		col, ok := cols[pm.Name]

@@ -231,6 +231,10 @@ func FuzzParse(f *testing.F) {
 			opt.Location = ny
 		}
 		tr, err := ParseBytes(data, opt)
+		// A Stream reporting every row, and every third: the trace and
+		// errors are ParseBytes's, and no row changes once reported.
+		streamCheck(t, data, opt, 1)
+		streamCheck(t, data, opt, 3)
 		if err == nil {
 			checkInvariants(t, tr)
 		} else {

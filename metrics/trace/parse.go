@@ -21,6 +21,13 @@ type parser struct {
 	fields  [][]byte // cells of the current record (reused)
 	scratch []byte   // unquoted cell contents for quoted records (reused)
 
+	// Where the rows start (after the header) and the columns they are
+	// parsed into, with room for every row (header).
+	pos, line, headerLine int
+	times                 []int64
+	vals                  [][]float64
+	chunk                 int // rows between two progress reports (StreamChunk; tests report every row)
+
 	tr *Trace
 }
 
@@ -51,9 +58,11 @@ func trim(b []byte) []byte {
 	return b
 }
 
-// parse reads the header, then the rows. Leading blank lines are tolerated
-// before the header, like anywhere else.
-func (p *parser) parse() (*Trace, error) {
+// header reads the header, the first non-blank line (leading blank lines
+// are tolerated, like anywhere else), and makes the columns: room for
+// every row the rest of the data can hold, so that they never move while
+// the rows are parsed into them (Stream) and no row costs a reallocation.
+func (p *parser) header() error {
 	data := p.data
 	pos := 0
 	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
@@ -61,7 +70,6 @@ func (p *parser) parse() (*Trace, error) {
 	}
 	line := 1
 
-	// Header: the first non-blank line.
 	var header [][]byte
 	headerLine := 0
 	for pos < len(data) {
@@ -70,7 +78,7 @@ func (p *parser) parse() (*Trace, error) {
 		var err error
 		header, _, next, nlines, blank, err = p.splitRecord(pos, -1)
 		if err != nil {
-			return nil, &ParseError{Line: line, Err: fmt.Errorf("%w: %w", ErrBadHeader, err)}
+			return &ParseError{Line: line, Err: fmt.Errorf("%w: %w", ErrBadHeader, err)}
 		}
 		headerLine = line
 		pos, line = next, line+nlines
@@ -80,21 +88,34 @@ func (p *parser) parse() (*Trace, error) {
 		header = nil
 	}
 	if header == nil {
-		return nil, ErrNoHeader
+		return ErrNoHeader
 	}
 	if err := p.setupHeader(header, headerLine); err != nil {
-		return nil, err
+		return err
 	}
+	p.pos, p.line, p.headerLine = pos, line, headerLine
+	room := p.rowRoom(pos)
+	p.times = make([]int64, room)
+	p.vals = make([][]float64, len(p.tr.Columns))
+	for c := range p.vals {
+		p.vals[c] = make([]float64, room)
+	}
+	return nil
+}
 
-	if err := p.parseRows(pos, line); err != nil {
+// rows parses the rows after the header into the columns and returns the
+// trace; progress, when set, is called after every p.chunk rows with
+// the number of rows final so far (Stream.Parse).
+func (p *parser) rows(progress func(rows int)) (*Trace, error) {
+	if err := p.parseRows(p.pos, p.line, progress); err != nil {
 		return nil, err
 	}
 	if len(p.tr.Times) == 0 {
 		if p.tr.SkippedCount > 0 {
-			return nil, &ParseError{Line: headerLine, Err: fmt.Errorf("%w: all %d rows are bad; first: %w",
+			return nil, &ParseError{Line: p.headerLine, Err: fmt.Errorf("%w: all %d rows are bad; first: %w",
 				ErrNoRows, p.tr.SkippedCount, p.tr.Skipped[0].Err)}
 		}
-		return nil, &ParseError{Line: headerLine, Err: fmt.Errorf("%w after the header", ErrNoRows)}
+		return nil, &ParseError{Line: p.headerLine, Err: fmt.Errorf("%w after the header", ErrNoRows)}
 	}
 	return p.tr, nil
 }
@@ -108,28 +129,24 @@ var special = [256]bool{',': true, '\n': true, '"': true}
 // unusual or bad cells) is split into cells and parsed by the general path,
 // which is the one that reports errors.
 //
-// The columns are local, full-length slices written by index: a row is
-// parsed straight into slot n and only counted (n++) once every cell is
-// good, so a bad row needs no rollback and a good one no staging copy or
-// append bookkeeping. They are stored into the Trace, cut to n, at the end.
-func (p *parser) parseRows(pos, line int) error {
+// The columns are full-length slices with room for every row (header),
+// written by index: a row is parsed straight into slot n and only counted
+// (n++) once every cell is good, so a bad row needs no rollback and a good
+// one no staging copy or append bookkeeping; slots below n are never
+// written again, which is what lets a Stream's reader read them while the
+// parse goes on. They are stored into the Trace, cut to n, at the end.
+// progress, when set, is called after every p.chunk rows counted.
+func (p *parser) parseRows(pos, line int, progress func(rows int)) error {
 	data := p.data
 	nfields := p.nfields
-	est := p.estimateRows(pos)
-	times := make([]int64, est)
-	vals := make([][]float64, len(p.tr.Columns))
-	for c := range vals {
-		vals[c] = make([]float64, est)
-	}
+	times, vals := p.times, p.vals
 	fields := p.fields[:nfields]
 	n, rows, lastLine := 0, 0, 0
+	report := -1 // the row count progress hears of next; never, without one
+	if progress != nil {
+		report = p.chunk
+	}
 	for pos < len(data) {
-		if n == len(times) {
-			times = grow(times)
-			for c := range vals {
-				vals[c] = grow(vals[c])
-			}
-		}
 		recLine := line
 		if ts, next, ok := p.fastRow(pos, vals, n); ok && (n == 0 || ts > times[n-1]) {
 			rows++
@@ -143,6 +160,10 @@ func (p *parser) parseRows(pos, line int) error {
 			n++
 			pos = next
 			lastLine = recLine
+			if n == report {
+				progress(n)
+				report += p.chunk
+			}
 			continue
 		}
 
@@ -212,6 +233,10 @@ func (p *parser) parseRows(pos, line int) error {
 		}
 		n++
 		lastLine = recLine
+		if n == report {
+			progress(n)
+			report += p.chunk
+		}
 	}
 	p.tr.Times = times[:n]
 	for c := range vals {
@@ -294,13 +319,6 @@ func (p *parser) scanTime(i int) (int64, int, bool) {
 	return ns, i + k, ok
 }
 
-// grow doubles a full-length column slice, keeping its contents.
-func grow[T any](s []T) []T {
-	g := make([]T, 2*len(s)+16)
-	copy(g, s)
-	return g
-}
-
 // reject records a bad row under SkipBadRows, or returns it as the error.
 func (p *parser) reject(line int, re *rowErr) error {
 	if !p.opt.SkipBadRows {
@@ -358,31 +376,17 @@ func (p *parser) setupHeader(header [][]byte, line int) error {
 	return nil
 }
 
-// estimateRows guesses the number of data rows from the byte size and the
-// length of the first lines, so that the column slices are allocated once
-// instead of doubling (and copying) ~log2(rows) times. Overshooting a little
-// is cheaper than a final doubling.
-func (p *parser) estimateRows(pos int) int {
-	rest := p.data[pos:]
-	if len(rest) == 0 {
+// rowRoom is how many rows the data from pos can hold at most: a record
+// ends at a newline or at the end of the data, so there are no more rows
+// than newlines plus one (blank lines and multi-line quoted records only
+// make fewer). One more than maxRows is room enough: the parse fails on the
+// row after maxRows, once it has been parsed into its slot. Counting the
+// newlines is one vectorised pass over the bytes.
+func (p *parser) rowRoom(pos int) int {
+	if pos >= len(p.data) {
 		return 0
 	}
-	sample := rest
-	if len(sample) > 4096 {
-		sample = sample[:4096]
-	}
-	lines := bytes.Count(sample, []byte{'\n'})
-	if lines == 0 {
-		return 1
-	}
-	avg := float64(len(sample)) / float64(lines)
-	est := int(float64(len(rest))/avg*1.05) + 16
-	// A row needs at least two bytes per field (a cell and a separator),
-	// so there cannot be more rows than this.
-	if m := len(rest)/(2*p.nfields) + 1; est > m {
-		est = m
-	}
-	return min(est, maxRows)
+	return min(bytes.Count(p.data[pos:], []byte{'\n'})+1, maxRows+1)
 }
 
 // splitRecord splits the record starting at data[pos]. It returns the cells

@@ -49,7 +49,9 @@ type Config struct {
 	RecordedSize int
 	// Rows, when set, is called by Run as the timeline fills, with the
 	// Result being built and done, the number of samples whose entries are
-	// final: every RowsChunk samples and once more when the replay ends.
+	// final: every RowsChunk samples once the series is whole (Arrived,
+	// which Run asks again at each of those) and once more when the replay
+	// ends.
 	// The Result's per-sample slices (Times, Observed, Forecast, Weekly,
 	// SeasonScale, Needed, Desired, Ready, Skill, Trusted, Under,
 	// Scheduled, Rows) have their
@@ -60,6 +62,22 @@ type Config struct {
 	// capstan simulate writes its timeline CSV this way, on a second core.
 	// It is never called when Run fails.
 	Rows func(r *Result, done int)
+	// Arrived, when set, says the series is still arriving (a trace still
+	// being parsed on another goroutine, trace.Stream): its Times and
+	// Values have room for every sample it can hold and never move, and
+	// only the samples below the count Arrived returns are final. Run calls
+	// it before it first reads a sample beyond that count; it blocks until
+	// sample want is final or the series is whole, and returns the count
+	// final (more than want unless whole) and whether the series is whole,
+	// its length then being that count; or an error, which Run returns as
+	// it is. A replay reads only the samples up to the one it evaluates, so
+	// it runs while the rest arrives; what needs the whole series (the
+	// forecasting window's grid on a trace with missing rows, the sizes
+	// each sample needs, the length of the Result's slices) waits for it,
+	// and Rows is first called once it is whole, so nothing is written
+	// before every check on it has passed. The Result is the same as
+	// Run's on the whole series.
+	Arrived func(want int) (final int, whole bool, err error)
 	// SummaryOnly scores the replay without keeping its timeline: the
 	// Result holds Times and Summary, and its per-sample slices and Events
 	// are nil. A caller that prints only the summary (capstan simulate
@@ -264,7 +282,27 @@ func RunBaseline(cfg Config, s Series) (*Result, error) {
 // run is Run, or RunBaseline when ref is not nil.
 func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	p := cfg.Policy
+	// n is the series' length once it is whole, and until then the room
+	// it has (Config.Arrived); final is how many samples can be read.
 	n := len(s.Times)
+	final, whole := n, true
+	if cfg.Arrived != nil {
+		// medianStep reads the first gaps (at most 64) and the group's
+		// first size the first sample; a Bar is checked against the
+		// whole series, so with one the replay waits for it (no sample
+		// has index n).
+		want := max(0, min(64, n-1))
+		if cfg.Bar != nil {
+			want = n
+		}
+		var err error
+		if final, whole, err = cfg.Arrived(want); err != nil {
+			return nil, err
+		}
+		if whole {
+			n = final
+		}
+	}
 	if n == 0 {
 		return nil, ErrNoSamples
 	}
@@ -273,8 +311,8 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	}
 	hasCPU := false
 	for j, m := range p.Metrics {
-		if len(s.Values[j]) != n {
-			return nil, fmt.Errorf("%w: metric %s has %d values for %d times", ErrShape, m.Name, len(s.Values[j]), n)
+		if len(s.Values[j]) != len(s.Times) {
+			return nil, fmt.Errorf("%w: metric %s has %d values for %d times", ErrShape, m.Name, len(s.Values[j]), len(s.Times))
 		}
 		hasCPU = hasCPU || m.Type == policy.MetricCPU
 	}
@@ -299,7 +337,7 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		isCPU[j], targets[j] = p.Metrics[j].Type == policy.MetricCPU, p.Metrics[j].Target
 	}
 	keep := !cfg.SummaryOnly // the timeline: every per-sample slice, Rows and Events
-	res := &Result{Times: s.Times}
+	res := &Result{}
 	if keep {
 		res.Observed = make([][]float64, len(p.Metrics))
 		res.Needed, res.Desired, res.Ready = make([]int32, n), make([]int32, n), make([]int32, n)
@@ -324,36 +362,61 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	// or every sample after a missing row would sit a step early and the
 	// daily shape the model learns from the window would drift by a step
 	// per missing row (nil when every sample is one step after the last).
-	step := medianStep(s.Times)
+	step := medianStep(s.Times[:min(final, n)])
 	var slots []int
-	gridLen := n
-	if predicting {
-		var err error
-		if slots, gridLen, err = gridSlots(s.Times, int64(step)); err != nil {
-			return nil, err
-		}
-	}
 	demand := make([][]float64, len(p.Metrics))
 	copied := make([]bool, len(p.Metrics)) // demand[j] is a buffer run fills
-	if predicting {
+	// grid lays the forecasting windows out over the whole series, the
+	// samples before the first one evaluated (done) already in cpu demand
+	// buffers of the same grid. While a series arrives, every sample read
+	// so far sits at its own step (regular), so the windows the policy
+	// read up to sample done are the same on the final grid.
+	grid := func(done int) error {
+		if !predicting {
+			return nil
+		}
+		var gridLen int
+		var err error
+		if slots, gridLen, err = gridSlots(s.Times[:n], int64(step)); err != nil {
+			return err
+		}
 		for j := range p.Metrics {
 			switch {
 			case isCPU[j]:
+				if demand[j] != nil && slots == nil {
+					demand[j] = demand[j][:gridLen]
+					continue
+				}
+				before := demand[j]
 				demand[j], copied[j] = make([]float64, gridLen), true
 				if slots != nil {
 					fillNaN(demand[j]) // the slots no sample lands on
 				}
+				copy(demand[j], before[:done]) // slots[i] == i below done
 			case slots != nil:
 				demand[j] = make([]float64, gridLen)
 				fillNaN(demand[j])
-				for i, v := range s.Values[j] {
+				for i, v := range s.Values[j][:n] {
 					demand[j][slots[i]] = v
 				}
 			default:
-				demand[j] = s.Values[j]
+				demand[j] = s.Values[j][:n]
+			}
+		}
+		return nil
+	}
+	if !whole && predicting {
+		// Until the series is whole, the windows read it in place (a cpu
+		// metric's demand in a buffer with room for all of it), as on a
+		// regular grid; regular says sample i sits at step i.
+		for j := range p.Metrics {
+			if demand[j] = s.Values[j]; isCPU[j] {
+				demand[j], copied[j] = make([]float64, n), true
 			}
 		}
 	}
+	t0 := s.Times[0]
+	regular := func(i int) bool { return (s.Times[i]-t0+int64(step)/2)/int64(step) == int64(i) }
 	if predicting && keep {
 		res.Forecast = make([][]float64, len(p.Metrics))
 		res.Weekly = make([][]float64, len(p.Metrics))
@@ -391,7 +454,30 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 		}
 		return tb.under(i, g.ready)
 	}
-	if keep {
+	histLen := 0 // the grid steps in.History holds: it grows with the sample, not at every evaluation between two
+	// finish does what needs the whole series, once it is whole: at the
+	// start, or when Config.Arrived says so, done samples into the replay.
+	finish := func(done int) error {
+		if err := grid(done); err != nil {
+			return err
+		}
+		histLen = 0 // the windows may have moved to the grid's buffers
+		res.Times = s.Times[:n]
+		if !keep {
+			return nil
+		}
+		res.Needed, res.Desired, res.Ready = res.Needed[:n], res.Desired[:n], res.Ready[:n]
+		res.Rows, res.Under = res.Rows[:n], res.Under[:n]
+		if res.Scheduled != nil {
+			res.Scheduled = res.Scheduled[:n]
+		}
+		for j := range res.Observed {
+			res.Observed[j] = res.Observed[j][:n]
+		}
+		for j := range res.Forecast {
+			res.Forecast[j], res.Weekly[j] = res.Forecast[j][:n], res.Weekly[j][:n]
+			res.SeasonScale[j], res.Skill[j], res.Trusted[j] = res.SeasonScale[j][:n], res.Skill[j][:n], res.Trusted[j][:n]
+		}
 		// The size each sample needs depends on the trace alone, so it is
 		// worked out here, in a loop of its own: between two evaluations
 		// each sample's division and ceiling waited out their latency,
@@ -405,6 +491,25 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				res.Needed[i] = int32(tb.needed(i))
 			}
 		}
+		return nil
+	}
+	if whole {
+		if err := finish(0); err != nil {
+			return nil, err
+		}
+	}
+	// arrive waits for sample want (Config.Arrived), done samples into
+	// the replay, and finishes once the series is whole.
+	arrive := func(want, done int) error {
+		var err error
+		if final, whole, err = cfg.Arrived(want); err != nil {
+			return err
+		}
+		if whole {
+			n = final
+			return finish(done)
+		}
+		return nil
 	}
 
 	var (
@@ -455,7 +560,6 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			in.History[j] = policy.Window{Start: time.Unix(0, s.Times[0]).UTC(), Step: step}
 		}
 	}
-	histLen := 0 // the grid steps in.History holds: it grows with the sample, not at every evaluation between two
 	// evaluate returns the decision in dec, valid until the next call.
 	evaluate := func(now int64, t time.Time, i int) *policy.Decision {
 		g.advance(now)
@@ -486,7 +590,21 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 	}
 
 	sum.PeakSize = g.desired
-	for i := 0; i < n; i++ {
+	for i := 0; ; i++ {
+		for !whole && (i >= final || predicting && !regular(i)) {
+			want := i
+			if i < final {
+				// Sample i is off its step: the grid needs the whole
+				// series (no sample has index n, the room).
+				want = n
+			}
+			if err := arrive(want, i); err != nil {
+				return nil, err
+			}
+		}
+		if i >= n {
+			break
+		}
 		now := s.Times[i]
 		if i > 0 && interval > 0 {
 			for e := s.Times[i-1] + interval; e < now; e += interval {
@@ -573,7 +691,17 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			res.Under[i] = true
 		}
 		if cfg.Rows != nil && (i+1)%RowsChunk == 0 {
-			cfg.Rows(res, i+1)
+			if !whole {
+				// The rest may have arrived since the replay last asked
+				// (sample i has): the rows wait for a whole series, so
+				// ask again here rather than a stretch of samples later.
+				if err := arrive(i, i+1); err != nil {
+					return nil, err
+				}
+			}
+			if whole {
+				cfg.Rows(res, i+1)
+			}
 		}
 	}
 	if cfg.Rows != nil && keep && n%RowsChunk != 0 {

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/capstan-io/capstan/metrics/trace"
+)
+
+// writeTrace writes a 1-minute trace of rows samples, with line bad (if
+// any) holding a value that is not a number, and returns its path.
+func writeTrace(t *testing.T, rows, bad int) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("ts,value\n")
+	for i := range rows {
+		if i+2 == bad {
+			fmt.Fprintf(&b, "%d,oops\n", 1700000000+60*i)
+			continue
+		}
+		fmt.Fprintf(&b, "%d,%d.25\n", 1700000000+60*i, 300+i%200)
+	}
+	path := filepath.Join(t.TempDir(), "trace.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestTraceFeedHandsOverRowsBeforeTheParseEnds: a feed hands its reader
+// the rows parsed so far while the parse goes on (the replay starts
+// there), and the trace whole only after its done function ran; the
+// parse's error is the feed's, as loadTrace words it.
+func TestTraceFeedHandsOverRowsBeforeTheParseEnds(t *testing.T) {
+	path := writeTrace(t, 5*trace.StreamChunk, 0)
+	st, err := openTrace(path, "UTC", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	f := startTraceFeed(st, path, func(*trace.Trace) { <-release })
+	final, whole, err := f.arrived(0)
+	if err != nil || whole || final < trace.StreamChunk || final > 5*trace.StreamChunk {
+		t.Fatalf("before the parse ended: %d rows, whole %v, err %v", final, whole, err)
+	}
+	if got := st.Times()[final-1]; got != int64(1700000000+60*(final-1))*1e9 {
+		t.Fatalf("row %d handed over as %d", final-1, got)
+	}
+	close(release)
+	if final, whole, err = f.arrived(5 * trace.StreamChunk); err != nil || !whole || final != 5*trace.StreamChunk {
+		t.Fatalf("after the parse: %d rows, whole %v, err %v", final, whole, err)
+	}
+	if tr, err := f.wait(); err != nil || len(tr.Times) != 5*trace.StreamChunk {
+		t.Fatalf("wait: %v", err)
+	}
+
+	bad := writeTrace(t, 5*trace.StreamChunk, 4*trace.StreamChunk)
+	st, err = openTrace(bad, "UTC", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = startTraceFeed(st, bad, func(*trace.Trace) { t.Error("done called for a failed parse") })
+	_, _, err = f.arrived(5 * trace.StreamChunk)
+	_, want := loadTrace(bad, "UTC", false, io.Discard)
+	if _, werr := f.wait(); err == nil || want == nil || err.Error() != want.Error() || werr.Error() != want.Error() {
+		t.Fatalf("bad row: arrived %v, wait %v, want %v", err, werr, want)
+	}
+}
+
+// TestSimulateBadRowWhileReplaying: a bad row far into a trace, found
+// while the replay of the rows before it has started, fails the command
+// with the error a parse before the replay gave (the line, the column and
+// the rule), writes no timeline and prints no summary; with
+// --skip-bad-rows the row is reported before anything else, and the run's
+// timeline and summary are those of the trace without it.
+func TestSimulateBadRowWhileReplaying(t *testing.T) {
+	const rows, line = 3 * 2048, 5000
+	bad := writeTrace(t, rows, line)
+	dir := t.TempDir()
+	timeline := filepath.Join(dir, "timeline.csv")
+	for _, mode := range []string{"forecast-and-scale", "off"} {
+		code, stdout, stderr := runCLI(t, "simulate", "--policy", elbPolicy, "--trace", bad, "--predictive", mode,
+			"--timeline", timeline, "--compare", "off", "--baseline", "hpa")
+		want := fmt.Sprintf("%s: line %d: column \"value\": not a number: \"oops\"", bad, line)
+		if code == 0 || !strings.Contains(stderr, want) || stdout != "" {
+			t.Fatalf("%s: exit %d, stdout %q, stderr %q; want the error %q", mode, code, stdout, stderr, want)
+		}
+		if _, err := os.Stat(timeline); !os.IsNotExist(err) {
+			t.Fatalf("%s: a failed run left a timeline (%v)", mode, err)
+		}
+	}
+
+	// Skipping it: the same outputs as the trace without the row.
+	code, stdout, stderr := runCLI(t, "simulate", "--policy", elbPolicy, "--trace", bad, "--skip-bad-rows", "--timeline", timeline, "-o", "json")
+	if code != 0 || !strings.HasPrefix(stderr, fmt.Sprintf("skipped 1 bad row(s) in %s\n  line %d:", bad, line)) {
+		t.Fatalf("skipping: exit %d, stderr %q", code, stderr)
+	}
+	data, err := os.ReadFile(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	without := filepath.Join(dir, "without.csv")
+	if err := os.WriteFile(without, []byte(strings.Join(append(lines[:line-1:line-1], lines[line:]...), "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantTimeline := filepath.Join(dir, "want.csv")
+	wcode, wstdout, wstderr := runCLI(t, "simulate", "--policy", elbPolicy, "--trace", without, "--timeline", wantTimeline, "-o", "json")
+	if wcode != 0 || wstdout != stdout {
+		t.Fatalf("the trace without the row: exit %d (%s), summary\n%s\nwant\n%s", wcode, wstderr, stdout, wstdout)
+	}
+	got, _ := os.ReadFile(timeline)
+	want, _ := os.ReadFile(wantTimeline)
+	if len(got) == 0 || string(got) != string(want) {
+		t.Fatalf("timeline with the row skipped (%d bytes) differs from the trace without it (%d bytes)", len(got), len(want))
+	}
+}
