@@ -17,16 +17,16 @@ import (
 func TestForecastHeldBackOnceSpent(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
-		maxExtra    Percent
+		maxExtra    ExtraBound
 		extra, held float64 // the account before the decision, instance-hours
 		wantHeld    bool
 	}{
-		{"nothing spent", 5, 0, 1000, false},
-		{"within the share", 5, 4, 104, false},
-		{"spent", 5, 6, 106, true},
+		{"nothing spent", 0, 0, 1000, false},
+		{"within the share", 0, 4, 104, false},
+		{"spent at the default 5%", 0, 6, 106, true},
 		{"spent at 5%, within 10%", 10, 6, 106, false},
 		{"spent at 10%", 10, 11, 111, true},
-		{"bound off", 0, 60, 106, false},
+		{"bound off", NoMaxExtra, 60, 106, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := basePolicy()

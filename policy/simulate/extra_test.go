@@ -39,7 +39,7 @@ func weeklyInstanceHours(r *Result) []float64 {
 // third as many weeks above 5 % as without the bound.
 func TestReplayExtraWithinShare(t *testing.T) {
 	p, s := loadExample(t, examples[1])
-	run := func(mode policy.PredictiveMode, maxExtra policy.Percent) []float64 {
+	run := func(mode policy.PredictiveMode, maxExtra policy.ExtraBound) []float64 {
 		q := p
 		q.Predictive.Mode, q.Predictive.MaxExtra = mode, maxExtra
 		res, err := Run(Config{Policy: q}, s)
@@ -48,9 +48,9 @@ func TestReplayExtraWithinShare(t *testing.T) {
 		}
 		return weeklyInstanceHours(res)
 	}
-	off := run(policy.PredictOff, 0)
-	bounded := run(policy.PredictForecastAndScale, policy.DefaultMaxExtra)
-	free := run(policy.PredictForecastAndScale, 0)
+	off := run(policy.PredictOff, policy.NoMaxExtra)
+	bounded := run(policy.PredictForecastAndScale, 0)
+	free := run(policy.PredictForecastAndScale, policy.NoMaxExtra)
 	worstB, worstF, overB, overF := 0.0, 0.0, 0, 0
 	for i := range off {
 		worstB, worstF = max(worstB, bounded[i]/off[i]), max(worstF, free[i]/off[i])
