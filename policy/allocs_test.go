@@ -8,7 +8,8 @@ import (
 
 // steadyEvaluations returns a function that runs the next evaluation, 10 s
 // of virtual time after the last, of a three-metric policy with prediction
-// on (a configured 24 h season, forecast-and-scale, every pacing rule),
+// on (a configured 24 h season, forecast-and-scale with the default cost
+// bound, the zero max_extra, every pacing rule),
 // after 10,000 evaluations that reach steady state (models configured,
 // queues at capacity): through Evaluate (by value, as the daemon calls it)
 // or EvaluateInto (into a reused Decision, as the simulator does). Each of

@@ -32,6 +32,8 @@ import "time"
 //	  lead:    the policy's warmup (180s when warmup is defaulted too)
 //	  season:  auto
 //	  history: 7d
+//	  max_extra: 5% (the forecast's cost bound, over a trailing week;
+//	             the zero value of ExtraBound)
 //	stale_after:   60s, or 3 × evaluation_interval if that is larger
 //	fallback_size: 0 (hold the current size while every metric is stale)
 //

@@ -350,6 +350,7 @@ func (w *walker) policy(n *yaml.Node, p *Policy) {
 				"season":       w.season(&p.Predictive.Season),
 				"history":      w.duration(&p.Predictive.History),
 				"history_step": w.duration(&p.Predictive.HistoryStep),
+				"max_extra":    w.extraBound(&p.Predictive.MaxExtra),
 			})
 		},
 		"stale_after":   w.duration(&p.StaleAfter),
@@ -596,6 +597,23 @@ func (w *walker) durationText(path string, n *yaml.Node, msg string) (Duration, 
 	return Duration(d), true
 }
 
+// extraBound parses "none", 0 or a percentage such as "5%"
+// (ParseExtraBound).
+func (w *walker) extraBound(dst *ExtraBound) fieldHandler {
+	return func(path string, n *yaml.Node) {
+		if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!binary" {
+			w.fail(path, ErrBadExtraBound.Error())
+			return
+		}
+		v, err := ParseExtraBound(n.Value)
+		if err != nil {
+			w.fail(path, err.Error())
+			return
+		}
+		*dst = v
+	}
+}
+
 func (w *walker) season(dst *Season) fieldHandler {
 	return func(path string, n *yaml.Node) {
 		if n.Kind == yaml.ScalarNode {
@@ -680,6 +698,7 @@ func Marshal(p Policy) ([]byte, error) {
 			"season", yamlStr(p.Predictive.Season.String()),
 			"history", yamlDur(p.Predictive.History),
 			"history_step", yamlOptDur(p.Predictive.HistoryStep),
+			"max_extra", yamlStr(p.Predictive.MaxExtra.String()),
 		),
 		"stale_after", yamlDur(p.StaleAfter),
 		"fallback_size", yamlInt(p.FallbackSize),

@@ -85,6 +85,11 @@ const (
 	maxHistory         = 90 * 24 * time.Hour
 )
 
+// maxMaxExtra bounds predictive.max_extra: beyond it the forecast could
+// hold more than the reactive rule's instance-time again, no longer a
+// bound worth the name.
+const maxMaxExtra ExtraBound = 100
+
 // MaxHistoryBuckets bounds the buckets a predictive.history_step may
 // cut predictive.history into: 7 days of 1-minute buckets. A bucket is
 // about 10 bytes of every node's memory per metric (BENCHMARKS.md).
@@ -474,6 +479,9 @@ func (c *ruleChecker) predictive(pr Predictive) {
 	if s := pr.Season; (s.Auto && s.Period != 0) || (!s.Auto && s.Period != 0 && (s.Period < minSeason || s.Period > maxSeason)) {
 		c.add("predictive.season", seasonMessage)
 		seasonOK = false
+	}
+	if m := pr.MaxExtra; m != NoMaxExtra && !(m >= 0 && m <= maxMaxExtra) {
+		c.addf("predictive.max_extra", "must be none or a percentage in (0%%,%g%%], such as 5%%", float64(maxMaxExtra))
 	}
 	if !c.durationIn("predictive.history", pr.History.D(), minHistory, maxHistory) {
 		return
