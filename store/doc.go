@@ -35,7 +35,7 @@
 // with the level (policy state version 6) and each such season's factor
 // in decision records (registry.go). Those older binary versions can be
 // written too (EncodeVersion, WriteSnapshotVersion; byte for byte as
-// their code did, testdata/binary-v2 to -v11), with what they have no
+// their code did, testdata/binary-v2 to -v13), with what they have no
 // place for left out, and what they cannot express at all (version 7's
 // additions) refused; the policy states, the policy package's own bytes,
 // are shaped for them by the leader that commits them.
