@@ -47,6 +47,46 @@ type State struct {
 	// Models holds one forecasting model per policy metric (empty while
 	// prediction is off).
 	Models []MetricModel
+	// Extra is the forecast's cost bound's account (Predictive.MaxExtra):
+	// the instance-time prediction held above what the reactive rule alone
+	// would have held, over a trailing week, and the reactive rule's own
+	// size it is measured against. Zero while prediction is off or the
+	// bound is off.
+	Extra ExtraAccount
+}
+
+// ExtraAccount is what the forecast's cost bound remembers: its account of
+// instance-time and a shadow of the size the reactive rule alone would
+// hold. It is kept once per policy, not per metric, since the bound is on
+// the group's size. Version 7 of the state encoding carries it (about 30
+// bytes plus about 10 per queued recommendation); a state encoded before
+// decodes with an empty account, which starts the bound afresh (a week
+// with nothing spent).
+type ExtraAccount struct {
+	// At is when the account was last charged; zero if never.
+	At time.Time
+	// Held and Extra are instance-hours, exponentially decayed with a
+	// week's time constant: Held the size the group held, Extra the part
+	// of it that was the forecast's excess over the shadow.
+	Held, Extra float64
+	// Excess is the forecast's excess (instances) decided at At: what
+	// Extra is charged until the next evaluation.
+	Excess int
+	// Shadow is the size the reactive rule alone would hold: it follows
+	// the reactive proposal up, holds on stale data and wherever the
+	// decision was held by a cooldown or anti-flapping, and on a scale-in
+	// holds at the top of its own stabilization window.
+	Shadow int
+	// Recommendations is the shadow's own monotonic queue of the reactive
+	// proposals within the scale-in stabilization window (the forecast's
+	// proposals do not enter it), as State.Recommendations.
+	Recommendations []Recommendation
+}
+
+// Empty reports whether the account holds nothing: the zero value, which
+// every state encoded before version 7 decodes to.
+func (a *ExtraAccount) Empty() bool {
+	return a.At.IsZero() && a.Held == 0 && a.Extra == 0 && a.Excess == 0 && a.Shadow == 0 && len(a.Recommendations) == 0
 }
 
 // Change is one size change made by the policy.
@@ -249,6 +289,7 @@ func (s State) Clone() State {
 	c.Changes = append([]Change(nil), s.Changes...)
 	c.Recommendations = append([]Recommendation(nil), s.Recommendations...)
 	c.Reversals = append([]time.Time(nil), s.Reversals...)
+	c.Extra.Recommendations = append([]Recommendation(nil), s.Extra.Recommendations...)
 	c.Models = make([]MetricModel, len(s.Models))
 	for i, m := range s.Models {
 		c.Models[i] = m
@@ -295,7 +336,19 @@ func (s State) Clone() State {
 // MarshalBinaryV5 writes such a state as version 4 or 5 with those
 // seasons additive at today's amplitude, for readers that know no later.
 // Versions 4 and 5 (policy/testdata/state-v5.hex) decode as they did.
-const stateVersion = 6
+// Version 7 adds, after the models, the forecast's cost bound's account
+// (ExtraAccount): its time, held and extra instance-hours (two floats),
+// the last excess and the shadow's size (varints) and the shadow's
+// recommendation queue, encoded as the state's. A state whose account is
+// empty is written as version 4, 5 or 6, byte for byte as before, and
+// MarshalBinaryV6 writes any state so, without the account, for readers
+// that know no later; version 6 states (policy/testdata/state-v6.hex)
+// decode with an empty account.
+const stateVersion = 7
+
+// scaledStateVersion is the version that let a model's season scale
+// with the level, and the last before the forecast's cost bound.
+const scaledStateVersion = 6
 
 // timeOfDayStateVersion is the version that added the scores by the
 // time of day, and the last before seasons could scale with the level.
@@ -320,12 +373,28 @@ var ErrBadState = errors.New("policy: malformed state encoding")
 // without scores by the time of day is written in version 4
 // (plainStateVersion), byte for byte as before them, one with them in
 // version 5, and one with a season that scales with the level in version
-// 6 (stateVersion).
+// 6, and one whose forecast's cost bound holds an account in version 7
+// (stateVersion), about 30 bytes more plus about 10 per recommendation in
+// the shadow's queue.
 func (s State) MarshalBinary() ([]byte, error) {
+	if !s.Extra.Empty() {
+		return s.appendBinary(make([]byte, 0, 64), stateVersion), nil
+	}
+	return s.MarshalBinaryV6()
+}
+
+// MarshalBinaryV6 encodes the state as the code of version 6 would encode
+// it, without the forecast's cost bound's account: version 4, 5 or 6, byte
+// for byte as MarshalBinary writes a state whose account is empty. It is
+// for a leader that commits entries in a version whose readers know no
+// later state encoding (their decoder fails with ErrBadState on version 7,
+// and one of them leading would start the policy afresh). A state decoded
+// from it starts the bound afresh, with an empty account.
+func (s State) MarshalBinaryV6() ([]byte, error) {
 	version := s.versionBefore6()
 	for i := range s.Models {
 		if s.Models[i].Model.Ref > 0 {
-			version = stateVersion
+			version = scaledStateVersion
 			break
 		}
 	}
@@ -371,8 +440,9 @@ func (s State) MarshalBinaryV4() ([]byte, error) {
 }
 
 // appendBinary appends the state's encoding in version (plainStateVersion,
-// timeOfDayStateVersion or stateVersion) to b; before stateVersion, with
-// every model's season additive (MarshalBinaryV5).
+// timeOfDayStateVersion, scaledStateVersion or stateVersion) to b; before
+// scaledStateVersion, with every model's season additive
+// (MarshalBinaryV5), and before stateVersion without the account.
 func (s State) appendBinary(b []byte, version byte) []byte {
 	b = append(b, version)
 	b = appendTime(b, s.LastScaleOut)
@@ -399,7 +469,7 @@ func (s State) appendBinary(b []byte, version byte) []byte {
 	for i := range s.Models {
 		mm := &s.Models[i]
 		b = appendTime(b, mm.CheckedAt)
-		if version >= stateVersion {
+		if version >= scaledStateVersion {
 			b = mm.Model.AppendBinary(b)
 		} else {
 			b = mm.Model.AppendBinaryAdditive(b)
@@ -422,6 +492,19 @@ func (s State) appendBinary(b []byte, version byte) []byte {
 		b = appendFloat(b, mm.HoldLoss)
 		if version >= 5 {
 			b = appendSlots(b, mm.Slots)
+		}
+	}
+	if version >= stateVersion {
+		a := &s.Extra
+		b = appendTime(b, a.At)
+		b = appendFloat(b, a.Held)
+		b = appendFloat(b, a.Extra)
+		b = binary.AppendVarint(b, int64(a.Excess))
+		b = binary.AppendVarint(b, int64(a.Shadow))
+		b = binary.AppendUvarint(b, uint64(len(a.Recommendations)))
+		for _, r := range a.Recommendations {
+			b = appendTime(b, r.At)
+			b = binary.AppendVarint(b, int64(r.Size))
 		}
 	}
 	return b
@@ -497,7 +580,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 			}
 			d.b = rest
 			mm := &out.Models[i]
-			if mm.Model.Ref > 0 && version < stateVersion {
+			if mm.Model.Ref > 0 && version < scaledStateVersion {
 				d.err = fmt.Errorf("model %d: a season that scales with the level in a version %d state", i, version)
 				break
 			}
@@ -534,6 +617,9 @@ func (s *State) UnmarshalBinary(b []byte) error {
 			}
 		}
 	}
+	if version >= stateVersion {
+		out.Extra = d.account()
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
 	}
@@ -568,6 +654,23 @@ func (d *decoder) slots(i int) *SlotScores {
 		sl[k] = SlotScore{Forecast: f, Naive: e, Scored: uint32(n)}
 	}
 	return sl
+}
+
+// account decodes the forecast's cost bound's account (version 7): its
+// instance-hours finite and non-negative, its excess and shadow sizes not
+// negative, and the shadow's queue as the state's.
+func (d *decoder) account() ExtraAccount {
+	a := ExtraAccount{At: d.time(), Held: d.float(), Extra: d.float(), Excess: d.int(), Shadow: d.int()}
+	if n := d.count(); n > 0 {
+		a.Recommendations = make([]Recommendation, n)
+		for i := range a.Recommendations {
+			a.Recommendations[i] = Recommendation{At: d.time(), Size: d.int()}
+		}
+	}
+	if d.err == nil && !(a.Held >= 0 && a.Extra >= 0 && isFinite(a.Held) && isFinite(a.Extra) && a.Excess >= 0 && a.Shadow >= 0) {
+		d.err = errors.New("forecast's cost bound: instance-hours not finite and non-negative, or a negative size")
+	}
+	return a
 }
 
 func appendFloat(b []byte, f float64) []byte {
