@@ -36,7 +36,7 @@ func EncodeVersion(c Command, v uint8) ([]byte, error) {
 		}
 	}
 	switch v {
-	case VersionScaledSeason, VersionTimeOfDay, VersionWeeklyPart, VersionWeekly, VersionCompact, VersionHistoryStep, VersionBatched, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
+	case VersionCostBound, VersionScaledSeason, VersionTimeOfDay, VersionWeeklyPart, VersionWeekly, VersionCompact, VersionHistoryStep, VersionBatched, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
 		return encodeBinary(c, v)
 	case VersionJSON:
 		body, err := json.Marshal(legacyCommand(c))
