@@ -259,6 +259,11 @@ type Decision struct {
 	Stale bool
 	// UsedForecast is true when the predictive proposal raised the recommendation.
 	UsedForecast bool
+	// HeldBack, when above 0, is the forecast's extra instance-time as a
+	// share of the rest over the trailing week (ExtraAccount) when the
+	// cost bound (Predictive.MaxExtra) held a trusted forecast above the
+	// recommendation back: it did not raise it.
+	HeldBack float64
 	// ScaleInRule is the forecast rule that released or kept capacity held
 	// by the stabilization window (forecast-and-scale mode only).
 	ScaleInRule ScaleInRule
@@ -298,6 +303,9 @@ func (d *Decision) Reason() string {
 	}
 	if d.UsedForecast {
 		b.WriteString(" forecast")
+	}
+	if d.HeldBack > 0 {
+		b.WriteString(" forecast-held-back")
 	}
 	if d.ScaleInRule != RuleNone {
 		b.WriteString(" rule:")
@@ -413,6 +421,10 @@ func (d *Decision) Explain(p Policy) string {
 		fmt.Fprintf(&b, "; scale-in damped: %d direction reversals within the flapping window", d.Reversals)
 	case d.Reversals > 0:
 		fmt.Fprintf(&b, "; %d direction reversals within the flapping window", d.Reversals)
+	}
+	if d.HeldBack > 0 {
+		fmt.Fprintf(&b, "; forecast held back: prediction's extra instance-time %.1f %% of the reactive rule's over the trailing week, bound %s",
+			100*d.HeldBack, strings.Replace(p.Predictive.MaxExtra.String(), "%", " %", 1))
 	}
 	if limit, ok := p.Budget.Cap(p.Cost); ok && d.Bound == LimitBudget {
 		fmt.Fprintf(&b, "; capped by the budget: %s %s per hour pays for %d instances",

@@ -208,7 +208,18 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	if anyFresh && allTolerance {
 		bound = LimitTolerance
 	}
-	if scaling && predictive > rec {
+	// The forecast's cost bound: once the account is spent, a trusted
+	// forecast above the recommendation does not raise it, and so nothing
+	// enters the stabilization window for it (see extra.go).
+	bounded := scaling && p.Predictive.MaxExtra > 0
+	heldBack := false
+	if bounded {
+		s.Extra.charge(now, current)
+		if used, spent := s.Extra.spent(p.Predictive.MaxExtra.Fraction()); spent && predictive > rec {
+			d.HeldBack, heldBack = used, true
+		}
+	}
+	if scaling && predictive > rec && !heldBack {
 		rec = predictive
 		d.UsedForecast = true
 		bound = LimitNone
@@ -245,11 +256,16 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// A forecast that raised the recommendation is new evidence at every
 	// evaluation, because each one looks at a later instant.
 	desired := rec
-	push := (anyFresh && evidence.After(s.Evidence)) || d.UsedForecast
-	if anyFresh && evidence.After(s.Evidence) {
+	newEvidence := anyFresh && evidence.After(s.Evidence)
+	push := newEvidence || d.UsedForecast
+	if newEvidence {
 		s.Evidence = evidence
 	}
 	s.Recommendations = pushRecommendation(s.Recommendations, &at, fresh, push, p.ScaleIn.Stabilization.D())
+	if bounded {
+		// The shadow's window holds the reactive proposals alone.
+		s.Extra.Recommendations = pushRecommendation(s.Extra.Recommendations, &at, reactive, newEvidence, p.ScaleIn.Stabilization.D())
+	}
 	if desired < current && len(s.Recommendations) > 0 {
 		if high := min(s.Recommendations[0].Size, current); high > desired {
 			desired = high
@@ -392,6 +408,14 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	}
 
 	d.Desired, d.Bound = desired, bound
+	if bounded {
+		top := 0
+		if q := s.Recommendations; len(q) > 0 {
+			top = q[0].Size
+		}
+		shadow := s.Extra.follow(reactive, anyFresh, anyStale, current, bound, d.Damped)
+		s.Extra.Excess = excess(desired, shadow, predictive, d.UsedForecast, top, current)
+	}
 	d.HourlyCost = p.Cost.Hourly(desired)
 	switch {
 	case desired > current:

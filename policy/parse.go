@@ -350,6 +350,7 @@ func (w *walker) policy(n *yaml.Node, p *Policy) {
 				"season":       w.season(&p.Predictive.Season),
 				"history":      w.duration(&p.Predictive.History),
 				"history_step": w.duration(&p.Predictive.HistoryStep),
+				"max_extra":    w.percent(&p.Predictive.MaxExtra),
 			})
 		},
 		"stale_after":   w.duration(&p.StaleAfter),
@@ -596,6 +597,22 @@ func (w *walker) durationText(path string, n *yaml.Node, msg string) (Duration, 
 	return Duration(d), true
 }
 
+// percent parses "none", 0 or a percentage such as "5%" (ParsePercent).
+func (w *walker) percent(dst *Percent) fieldHandler {
+	return func(path string, n *yaml.Node) {
+		if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!binary" {
+			w.fail(path, ErrBadPercent.Error())
+			return
+		}
+		v, err := ParsePercent(n.Value)
+		if err != nil {
+			w.fail(path, err.Error())
+			return
+		}
+		*dst = v
+	}
+}
+
 func (w *walker) season(dst *Season) fieldHandler {
 	return func(path string, n *yaml.Node) {
 		if n.Kind == yaml.ScalarNode {
@@ -680,6 +697,7 @@ func Marshal(p Policy) ([]byte, error) {
 			"season", yamlStr(p.Predictive.Season.String()),
 			"history", yamlDur(p.Predictive.History),
 			"history_step", yamlOptDur(p.Predictive.HistoryStep),
+			"max_extra", yamlStr(p.Predictive.MaxExtra.String()),
 		),
 		"stale_after", yamlDur(p.StaleAfter),
 		"fallback_size", yamlInt(p.FallbackSize),

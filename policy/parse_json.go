@@ -23,7 +23,7 @@ var jsonKeys = map[string][]string{
 	"scale_out.max_step": {"instances", "percent", "period"},
 	"scale_in":           {"cooldown", "stabilization", "max_step"},
 	"scale_in.max_step":  {"instances", "percent", "period"},
-	"predictive":         {"mode", "lead", "season", "history", "history_step"},
+	"predictive":         {"mode", "lead", "season", "history", "history_step", "max_extra"},
 }
 
 // errSlowPath means the fast path cannot vouch for the input; the full

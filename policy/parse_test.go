@@ -201,6 +201,11 @@ func TestParseErrors(t *testing.T) {
 		{"season too long", policyDoc("predictive: {season: 31d, history: 90d}"), []FieldError{{"predictive.season", "must be none, auto or a duration in [1m,30d]"}}},
 		{"history_step 14d at 1m", policyDoc("predictive: {history: 14d, history_step: 1m}"), []FieldError{{"predictive.history_step", "must be at least predictive.history / 10080 (2m), so that the history is at most 10080 buckets"}}},
 		{"history_step word", policyDoc("predictive: {history_step: fine}"), []FieldError{{"predictive.history_step", "must be a duration such as 30s, 5m, 24h or 7d"}}},
+		{"max_extra without %", policyDoc("predictive: {max_extra: 5}"), []FieldError{{"predictive.max_extra", "must be none, 0 or a percentage such as 5%"}}},
+		{"max_extra word", policyDoc("predictive: {max_extra: half}"), []FieldError{{"predictive.max_extra", "must be none, 0 or a percentage such as 5%"}}},
+		{"max_extra list", policyDoc("predictive: {max_extra: [5%]}"), []FieldError{{"predictive.max_extra", "must be none, 0 or a percentage such as 5%"}}},
+		{"max_extra above 100%", policyDoc("predictive: {max_extra: 150%}"), []FieldError{{"predictive.max_extra", "must be none or a percentage in (0%,100%], such as 5%"}}},
+		{"max_extra negative", policyDoc("predictive: {max_extra: -5%}"), []FieldError{{"predictive.max_extra", "must be none or a percentage in (0%,100%], such as 5%"}}},
 		{"mode enum", policyDoc("predictive: {mode: on}"), []FieldError{{"predictive.mode", "must be one of off, forecast-only, forecast-and-scale"}}},
 		{"metric type enum", policyDoc("metrics: [{name: cpu, type: memory, target: 60}]"), []FieldError{{"metrics[0].type", "must be one of cpu, request_rate, queue_depth"}}},
 		{"provider enum", policyDoc("target: {provider: digitalocean, group: g}"), []FieldError{{"target.provider", "must be one of aws, azure, gcp, fake"}}},
@@ -536,6 +541,7 @@ predictive:
   lead: 3m
   season: auto
   history: 7d
+  max_extra: 5%
 stale_after: 1m
 fallback_size: 0
 `
@@ -565,6 +571,8 @@ func FuzzParse(f *testing.F) {
 		policyDoc(`schedules: [{name: a, cron: "0 8 * * MON-FRI", timezone: Europe/Berlin, duration: 2h, min: 10}, {name: b, start: "2026-11-27T00:00:00.5+00:00", end: "2026-11-28T00:00:00-05:00", max: 30}]`),
 		policyDoc("cost: {per_instance_hour: 0.192, currency: USD}"),
 		policyDoc("predictive: {history: 7d, history_step: 1m}"),
+		policyDoc("predictive: {mode: forecast-and-scale, max_extra: 2.5%}"),
+		policyDoc("predictive: {max_extra: none}"),
 	} {
 		f.Add([]byte(s))
 	}

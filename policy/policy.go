@@ -6,6 +6,9 @@
 package policy
 
 import (
+	"errors"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -227,6 +230,66 @@ type Predictive struct {
 	// bytes in proportion: 1m keeps 7 days in 10,080 buckets, about
 	// 100 KB a metric.
 	HistoryStep Duration `json:"history_step,omitempty" yaml:"history_step,omitempty"`
+	// MaxExtra bounds the forecast's cost (forecast-and-scale only): the
+	// instance-time prediction holds above what the reactive rule alone
+	// would hold, over a trailing week, as a share of the rest. Once it is
+	// spent a trusted forecast does not raise the recommendation until the
+	// spending ages out. Written "5%" (the default); "none" or 0 turns the
+	// bound off.
+	MaxExtra Percent `json:"max_extra" yaml:"max_extra"`
+}
+
+// Percent is a share written as a percentage ("5%"): the number is in
+// percent, so that it is written back as it was read. Zero is written
+// "none".
+type Percent float64
+
+// Fraction is the share as a fraction (5 % is 0.05).
+func (p Percent) Fraction() float64 { return float64(p) / 100 }
+
+// String renders the share as it is written in a policy file: "5%", or
+// "none" for zero.
+func (p Percent) String() string {
+	if p == 0 {
+		return "none"
+	}
+	return strconv.FormatFloat(float64(p), 'g', -1, 64) + "%"
+}
+
+// MarshalText renders the share as it is written in a policy file.
+func (p Percent) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText parses "none", "0" or a percentage such as "5%" or "2.5 %".
+func (p *Percent) UnmarshalText(b []byte) error {
+	v, err := ParsePercent(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+// ErrBadPercent is returned for text that is not "none", "0" or a
+// percentage such as "5%".
+var ErrBadPercent = errors.New("must be none, 0 or a percentage such as 5%")
+
+// ParsePercent parses "none", "0" or a finite number followed by "%"
+// (space allowed before it). The range is Validate's to check.
+func ParsePercent(s string) (Percent, error) {
+	switch s {
+	case "none", "0":
+		return 0, nil
+	}
+	num, ok := strings.CutSuffix(s, "%")
+	num = strings.TrimRight(num, " ")
+	if !ok || num == "" || strings.ContainsAny(num, "xXpP_") {
+		return 0, ErrBadPercent
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || !isFinite(v) {
+		return 0, ErrBadPercent
+	}
+	return Percent(v), nil
 }
 
 // Season is the seasonal period used by Holt-Winters forecasting.

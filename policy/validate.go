@@ -77,12 +77,16 @@ const (
 	maxScaleOutPercent = 1000
 	maxScaleInPercent  = 100
 	maxCPUTarget       = 100
-	minSeason          = time.Minute
-	maxSeason          = 30 * 24 * time.Hour
-	minHistory         = time.Hour
-	minHistoryStep     = time.Second
-	maxHistoryStep     = time.Hour
-	maxHistory         = 90 * 24 * time.Hour
+	// maxMaxExtra bounds predictive.max_extra: beyond it the forecast
+	// could hold more than the reactive rule's instance-time again, no
+	// longer a bound worth the name.
+	maxMaxExtra    Percent = 100
+	minSeason              = time.Minute
+	maxSeason              = 30 * 24 * time.Hour
+	minHistory             = time.Hour
+	minHistoryStep         = time.Second
+	maxHistoryStep         = time.Hour
+	maxHistory             = 90 * 24 * time.Hour
 )
 
 // MaxHistoryBuckets bounds the buckets a predictive.history_step may
@@ -474,6 +478,9 @@ func (c *ruleChecker) predictive(pr Predictive) {
 	if s := pr.Season; (s.Auto && s.Period != 0) || (!s.Auto && s.Period != 0 && (s.Period < minSeason || s.Period > maxSeason)) {
 		c.add("predictive.season", seasonMessage)
 		seasonOK = false
+	}
+	if m := pr.MaxExtra; !(m >= 0 && m <= maxMaxExtra) {
+		c.addf("predictive.max_extra", "must be none or a percentage in (0%%,%g%%], such as 5%%", float64(maxMaxExtra))
 	}
 	if !c.durationIn("predictive.history", pr.History.D(), minHistory, maxHistory) {
 		return
