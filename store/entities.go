@@ -103,7 +103,7 @@ func priorCostBound(c Command, v uint8) error {
 		return nil
 	}
 	return &policy.ValidationError{Fields: []policy.FieldError{{Path: "predictive.max_extra",
-		Message: fmt.Sprintf("must be the default (%s) while this cluster writes entry version %d (--raft-write-version, during an upgrade): servers of that version have no forecast's cost bound; write it again once every server runs without the flag",
+		Message: fmt.Sprintf("must be the default (%s) while this cluster writes entry version %d (--raft-write-version): servers of that version have no cost bound; write it again once the upgrade is done",
 			policy.DefaultMaxExtra, v)}}}
 }
 
