@@ -2,6 +2,10 @@ package controlplane
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -9,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/store"
 )
@@ -147,4 +152,61 @@ func committedState(t *testing.T, r *evalRig, from uint64, v uint8) []byte {
 		t.Fatal("no evaluation of p with its state in the log")
 	}
 	return state
+}
+
+// TestCostBoundWriteWhileUpgrading: a server started with
+// --raft-write-version 13 (or older), whose followers of that version have
+// no forecast's cost bound, answers a policy write that sets
+// predictive.max_extra to anything but the default with 400
+// invalid_policy naming the field, and stores nothing; a policy with the
+// default bound is stored, and reads back with it. At version 14 any
+// bound is stored as written.
+func TestCostBoundWriteWhileUpgrading(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		version  uint8
+		maxExtra string
+		status   int
+		stored   policy.Percent
+	}{
+		{store.VersionCostBound, "none", http.StatusOK, 0},
+		{store.VersionCostBound, "2.5%", http.StatusOK, 2.5},
+		{store.VersionScaledSeason, "none", http.StatusBadRequest, 0},
+		{store.VersionScaledSeason, "2.5%", http.StatusBadRequest, 0},
+		{store.VersionScaledSeason, "5%", http.StatusOK, policy.DefaultMaxExtra},
+		{store.VersionHistoryStep, "none", http.StatusBadRequest, 0},
+	} {
+		t.Run(fmt.Sprintf("version %d, %s", tc.version, tc.maxExtra), func(t *testing.T) {
+			t.Parallel()
+			n, _ := newSingleNode(t, time.Hour, nil, func(c *Config) {
+				inmemRaft(c)
+				c.WriteVersion = int(tc.version)
+			})
+			bootstrapAlone(t, n)
+			h := api.NewHandler(api.Options{Backend: n, NodeID: n.cfg.NodeID})
+			body := `{"id":"web","target":{"provider":"fake","group":"web"},"min":1,"max":10,` +
+				`"predictive":{"mode":"forecast-and-scale","max_extra":"` + tc.maxExtra + `"},"metrics":[{"name":"rps","type":"request_rate","target":50}]}`
+			w := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodPut, "/v1/policies/web", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			h.ServeHTTP(w, req)
+			if w.Code != tc.status {
+				t.Fatalf("%d %s; want %d", w.Code, w.Body, tc.status)
+			}
+			got, err := n.GetPolicy(context.Background(), "web")
+			if tc.status != http.StatusOK {
+				if !strings.Contains(w.Body.String(), `"invalid_policy"`) || !strings.Contains(w.Body.String(), `"path":"predictive.max_extra"`) {
+					t.Fatalf("the refusal: %s", w.Body)
+				}
+				if err == nil {
+					t.Fatalf("the refused policy was stored: %+v", got)
+				}
+				t.Logf("%s", w.Body)
+				return
+			}
+			if err != nil || got.Policy.Predictive.MaxExtra != tc.stored {
+				t.Fatalf("stored %+v, %v; want max_extra %v", got.Policy.Predictive, err, tc.stored)
+			}
+		})
+	}
 }
