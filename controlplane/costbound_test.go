@@ -84,13 +84,7 @@ func TestCostAccountOnlyInVersion14(t *testing.T) {
 			if got := committedState(t, r, first, tc.version); !bytes.Equal(got, v.State) {
 				t.Fatalf("the logged entry's state (%d bytes) is not the applied one (%d bytes)", len(got), len(v.State))
 			}
-			snap, restored := snapshotRoundTrip(t, r.n.fsm)
-			if want := store.SnapshotVersionFor(tc.version); snap[len(binarySnapshotMagic)] != want {
-				t.Fatalf("snapshot version %d, want %d", snap[len(binarySnapshotMagic)], want)
-			}
-			if rv, _ := restored.view("p"); !bytes.Equal(rv.State, v.State) {
-				t.Fatal("the snapshot holds another state than the one committed")
-			}
+			snapshotHolds(t, r, tc.version, v.State)
 		})
 	}
 }
@@ -135,14 +129,7 @@ func committedState(t *testing.T, r *evalRig, from uint64, v uint8) []byte {
 		if err != nil {
 			t.Fatalf("log %d: %v", i, err)
 		}
-		items := []store.Evaluated{}
-		switch cmd := cmd.(type) {
-		case store.Evaluated:
-			items = append(items, cmd)
-		case store.Evaluations:
-			items = cmd.Items
-		}
-		for _, it := range items {
+		for _, it := range evaluatedIn(cmd) {
 			if it.Policy == "p" && len(it.State) > 0 {
 				state = it.State
 			}

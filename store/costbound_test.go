@@ -242,8 +242,9 @@ func TestStatesWithoutAccountAlikeInVersions13And14(t *testing.T) {
 	}
 }
 
-// afterPacing is the state a node stores for a policy whose stored state
-// is stored after a pacing commit of pacing in entry version v.
+// afterPacing is the state a node keeps for a policy after an evaluation
+// that commits stored and then a pacing commit of pacing, both entries
+// of version v.
 func afterPacing(t *testing.T, stored, pacing []byte, v uint8, at time.Time) []byte {
 	t.Helper()
 	s := New()
