@@ -900,7 +900,7 @@ warmup: 3m
 tolerance: 0.1
 ` + metrics + `scale_out: {cooldown: 1m, max_step: {instances: 4, percent: 100, period: 1m}}
 scale_in: {cooldown: 5m, stabilization: 5m, max_step: {instances: 2, percent: 10, period: 1m}}
-predictive: {mode: forecast-only, lead: 5m, season: 24h, history: 7d}
+predictive: {mode: forecast-only, lead: 5m, season: 24h, history: 7d, max_extra: 2.5%}
 stale_after: 1m
 fallback_size: 2
 `
@@ -937,6 +937,9 @@ fallback_size: 2
 		{"negative instances", "instances: 4", "instances: -4"},
 		{"unknown predictive mode", "mode: forecast-only", "mode: always"},
 		{"bad season", "season: 24h", "season: daily"},
+		{"max_extra without a percent sign", "max_extra: 2.5%", "max_extra: 2.5"},
+		{"max_extra in words", "max_extra: 2.5%", "max_extra: half"},
+		{"max_extra negative", "max_extra: 2.5%", "max_extra: -1%"},
 		{"negative fallback", "fallback_size: 2", "fallback_size: -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

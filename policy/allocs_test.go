@@ -9,7 +9,7 @@ import (
 // steadyEvaluations returns a function that runs the next evaluation, 10 s
 // of virtual time after the last, of a three-metric policy with prediction
 // on (a configured 24 h season, forecast-and-scale with the default cost
-// bound, every pacing rule),
+// bound, the zero max_extra, every pacing rule),
 // after 10,000 evaluations that reach steady state (models configured,
 // queues at capacity): through Evaluate (by value, as the daemon calls it)
 // or EvaluateInto (into a reused Decision, as the simulator does). Each of
@@ -23,7 +23,7 @@ func steadyEvaluations(into bool, prep ...func(*State)) func() {
 	p.Tolerance = 0.1
 	p.ScaleOut = ScaleOut{Cooldown: Duration(time.Minute), MaxStep: MaxStep{Instances: 4, Percent: 100, Period: Duration(time.Minute)}}
 	p.ScaleIn = ScaleIn{Cooldown: Duration(5 * time.Minute), Stabilization: Duration(5 * time.Minute), MaxStep: MaxStep{Instances: 2, Percent: 10, Period: Duration(time.Minute)}}
-	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(3 * time.Minute), Season: Season{Period: 24 * time.Hour}, History: Duration(7 * 24 * time.Hour), MaxExtra: DefaultMaxExtra}
+	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(3 * time.Minute), Season: Season{Period: 24 * time.Hour}, History: Duration(7 * 24 * time.Hour)}
 	var (
 		s State
 		d Decision

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -424,7 +425,7 @@ func (d *Decision) Explain(p Policy) string {
 	}
 	if d.HeldBack > 0 {
 		fmt.Fprintf(&b, "; forecast held back: prediction's extra instance-time %.1f %% of the reactive rule's over the trailing week, bound %s",
-			100*d.HeldBack, strings.Replace(p.Predictive.MaxExtra.String(), "%", " %", 1))
+			100*d.HeldBack, strconv.FormatFloat(p.Predictive.MaxExtra.Percent(), 'g', -1, 64)+" %")
 	}
 	if limit, ok := p.Budget.Cap(p.Cost); ok && d.Bound == LimitBudget {
 		fmt.Fprintf(&b, "; capped by the budget: %s %s per hour pays for %d instances",

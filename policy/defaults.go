@@ -32,7 +32,8 @@ import "time"
 //	  lead:    the policy's warmup (180s when warmup is defaulted too)
 //	  season:  auto
 //	  history: 7d
-//	  max_extra: 5% (the forecast's cost bound, over a trailing week)
+//	  max_extra: 5% (the forecast's cost bound, over a trailing week;
+//	             the zero value of ExtraBound)
 //	stale_after:   60s, or 3 × evaluation_interval if that is larger
 //	fallback_size: 0 (hold the current size while every metric is stale)
 //
@@ -54,25 +55,15 @@ func Defaults() Policy {
 			MaxStep:       MaxStep{Period: Duration(60 * time.Second)},
 		},
 		Predictive: Predictive{
-			Mode:     PredictOff,
-			Lead:     Duration(180 * time.Second),
-			Season:   Season{Auto: true},
-			History:  Duration(7 * 24 * time.Hour),
-			MaxExtra: DefaultMaxExtra,
+			Mode:    PredictOff,
+			Lead:    Duration(180 * time.Second),
+			Season:  Season{Auto: true},
+			History: Duration(7 * 24 * time.Hour),
 		},
 		StaleAfter:   Duration(60 * time.Second),
 		FallbackSize: 0,
 	}
 }
-
-// DefaultMaxExtra is the forecast's cost bound by default: prediction
-// holds at most 5 % more instance-time than the reactive rule alone would,
-// over a trailing week. At 5 % the board's asg_cpu and elb traces pass
-// their instance-hours bar (1.05x the HPA reference's) and the held-out
-// board misses 39 rows instead of 61; at 6 % asg_cpu misses (1.059x), and
-// the nyc-taxi example's under-provisioned samples rise 172 -> 315 at 5 %,
-// 209 at 6 % (BENCHMARKS.md, issue 9, the forecast's cost bound).
-const DefaultMaxExtra Percent = 5
 
 // minStaleAfter is the floor of the stale_after default: samples pushed or
 // scraped every 15-30 s should survive one missed delivery.
@@ -117,7 +108,6 @@ func (p *Policy) ApplyDefaults(present func(path string) bool) {
 		{"predictive.lead", p.Predictive.Lead == 0, func() { p.Predictive.Lead = p.Warmup }},
 		{"predictive.season", p.Predictive.Season == Season{}, func() { p.Predictive.Season = d.Predictive.Season }},
 		{"predictive.history", p.Predictive.History == 0, func() { p.Predictive.History = d.Predictive.History }},
-		{"predictive.max_extra", p.Predictive.MaxExtra == 0, func() { p.Predictive.MaxExtra = d.Predictive.MaxExtra }},
 		{"stale_after", p.StaleAfter == 0, func() { p.StaleAfter = Duration(defaultStaleAfter(p.EvaluationInterval.D())) }},
 		{"fallback_size", p.FallbackSize == 0, func() { p.FallbackSize = d.FallbackSize }},
 	} {

@@ -37,11 +37,10 @@ func TestParseAppliesDefaults(t *testing.T) {
 			MaxStep:       MaxStep{Period: Duration(60 * time.Second)},
 		},
 		Predictive: Predictive{
-			Mode:     PredictOff,
-			Lead:     Duration(180 * time.Second),
-			Season:   Season{Auto: true},
-			History:  Duration(7 * 24 * time.Hour),
-			MaxExtra: 5,
+			Mode:    PredictOff,
+			Lead:    Duration(180 * time.Second),
+			Season:  Season{Auto: true},
+			History: Duration(7 * 24 * time.Hour),
 		},
 		StaleAfter:   Duration(60 * time.Second),
 		FallbackSize: 0,
@@ -69,10 +68,14 @@ func TestParseDefaultsOnlyAbsentFields(t *testing.T) {
 			return p.ScaleOut.Cooldown == 0 && p.ScaleOut.MaxStep == Defaults().ScaleOut.MaxStep
 		}},
 		{"explicit season none stays", []string{"predictive: {season: none}"}, func(p Policy) bool { return p.Predictive.Season == Season{} }},
-		{"explicit max_extra none stays", []string{"predictive: {max_extra: none}"}, func(p Policy) bool { return p.Predictive.MaxExtra == 0 }},
-		{"explicit max_extra 0 stays", []string{"predictive: {max_extra: 0}"}, func(p Policy) bool { return p.Predictive.MaxExtra == 0 }},
-		{"max_extra as written", []string{"predictive: {max_extra: 2.5 %}"}, func(p Policy) bool { return p.Predictive.MaxExtra == 2.5 }},
-		{"absent max_extra is 5%", nil, func(p Policy) bool { return p.Predictive.MaxExtra == 5 }},
+		{"explicit max_extra none stays", []string{"predictive: {max_extra: none}"}, func(p Policy) bool { return p.Predictive.MaxExtra == NoMaxExtra && !p.Predictive.MaxExtra.On() }},
+		{"explicit max_extra 0 is none", []string{"predictive: {max_extra: 0}"}, func(p Policy) bool { return p.Predictive.MaxExtra == NoMaxExtra }},
+		{"explicit max_extra 0% is none", []string{"predictive: {max_extra: 0%}"}, func(p Policy) bool { return p.Predictive.MaxExtra == NoMaxExtra }},
+		{"max_extra as written", []string{"predictive: {max_extra: 2.5 %}"}, func(p Policy) bool { return p.Predictive.MaxExtra == 2.5 && p.Predictive.MaxExtra.Percent() == 2.5 }},
+		{"absent max_extra is 5%", nil, func(p Policy) bool {
+			return p.Predictive.MaxExtra == 0 && p.Predictive.MaxExtra.Percent() == 5 && p.Predictive.MaxExtra.On()
+		}},
+		{"max_extra written 5% reads as absent", []string{"predictive: {max_extra: 5%}"}, func(p Policy) bool { return p.Predictive.MaxExtra == 0 }},
 		{"explicit lead 0 stays", []string{"predictive: {lead: 0s}"}, func(p Policy) bool { return p.Predictive.Lead == 0 }},
 		{"lead follows explicit warmup", []string{"warmup: 45s"}, func(p Policy) bool { return p.Predictive.Lead == Duration(45*time.Second) }},
 		{"explicit lead wins over warmup", []string{"warmup: 45s", "predictive: {lead: 2m}"}, func(p Policy) bool {

@@ -211,11 +211,11 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// The forecast's cost bound: once the account is spent, a trusted
 	// forecast above the recommendation does not raise it, and so nothing
 	// enters the stabilization window for it (see extra.go).
-	bounded := scaling && p.Predictive.MaxExtra > 0
+	bounded := scaling && p.Predictive.MaxExtra.On()
 	heldBack := false
 	if bounded {
 		s.Extra.charge(now, current)
-		if used, spent := s.Extra.spent(p.Predictive.MaxExtra.Fraction()); spent && predictive > rec {
+		if used, spent := s.Extra.spent(p.Predictive.MaxExtra.Percent() / 100); spent && predictive > rec {
 			d.HeldBack, heldBack = used, true
 		}
 	}

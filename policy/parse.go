@@ -350,7 +350,7 @@ func (w *walker) policy(n *yaml.Node, p *Policy) {
 				"season":       w.season(&p.Predictive.Season),
 				"history":      w.duration(&p.Predictive.History),
 				"history_step": w.duration(&p.Predictive.HistoryStep),
-				"max_extra":    w.percent(&p.Predictive.MaxExtra),
+				"max_extra":    w.extraBound(&p.Predictive.MaxExtra),
 			})
 		},
 		"stale_after":   w.duration(&p.StaleAfter),
@@ -597,14 +597,15 @@ func (w *walker) durationText(path string, n *yaml.Node, msg string) (Duration, 
 	return Duration(d), true
 }
 
-// percent parses "none", 0 or a percentage such as "5%" (ParsePercent).
-func (w *walker) percent(dst *Percent) fieldHandler {
+// extraBound parses "none", 0 or a percentage such as "5%"
+// (ParseExtraBound).
+func (w *walker) extraBound(dst *ExtraBound) fieldHandler {
 	return func(path string, n *yaml.Node) {
 		if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!binary" {
-			w.fail(path, ErrBadPercent.Error())
+			w.fail(path, ErrBadExtraBound.Error())
 			return
 		}
-		v, err := ParsePercent(n.Value)
+		v, err := ParseExtraBound(n.Value)
 		if err != nil {
 			w.fail(path, err.Error())
 			return

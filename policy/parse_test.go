@@ -205,7 +205,7 @@ func TestParseErrors(t *testing.T) {
 		{"max_extra word", policyDoc("predictive: {max_extra: half}"), []FieldError{{"predictive.max_extra", "must be none, 0 or a percentage such as 5%"}}},
 		{"max_extra list", policyDoc("predictive: {max_extra: [5%]}"), []FieldError{{"predictive.max_extra", "must be none, 0 or a percentage such as 5%"}}},
 		{"max_extra above 100%", policyDoc("predictive: {max_extra: 150%}"), []FieldError{{"predictive.max_extra", "must be none or a percentage in (0%,100%], such as 5%"}}},
-		{"max_extra negative", policyDoc("predictive: {max_extra: -5%}"), []FieldError{{"predictive.max_extra", "must be none or a percentage in (0%,100%], such as 5%"}}},
+		{"max_extra negative", policyDoc("predictive: {max_extra: -1%}"), []FieldError{{"predictive.max_extra", "must be none, 0 or a percentage such as 5%"}}},
 		{"mode enum", policyDoc("predictive: {mode: on}"), []FieldError{{"predictive.mode", "must be one of off, forecast-only, forecast-and-scale"}}},
 		{"metric type enum", policyDoc("metrics: [{name: cpu, type: memory, target: 60}]"), []FieldError{{"metrics[0].type", "must be one of cpu, request_rate, queue_depth"}}},
 		{"provider enum", policyDoc("target: {provider: digitalocean, group: g}"), []FieldError{{"target.provider", "must be one of aws, azure, gcp, fake"}}},

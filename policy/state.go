@@ -453,11 +453,7 @@ func (s State) appendBinary(b []byte, version byte) []byte {
 		b = binary.AppendVarint(b, int64(c.From))
 		b = binary.AppendVarint(b, int64(c.To))
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.Recommendations)))
-	for _, r := range s.Recommendations {
-		b = appendTime(b, r.At)
-		b = binary.AppendVarint(b, int64(r.Size))
-	}
+	b = appendRecommendations(b, s.Recommendations)
 	b = appendTime(b, s.Evidence)
 	b = append(b, byte(s.LastAction))
 	b = binary.AppendUvarint(b, uint64(len(s.Reversals)))
@@ -501,13 +497,34 @@ func (s State) appendBinary(b []byte, version byte) []byte {
 		b = appendFloat(b, a.Extra)
 		b = binary.AppendVarint(b, int64(a.Excess))
 		b = binary.AppendVarint(b, int64(a.Shadow))
-		b = binary.AppendUvarint(b, uint64(len(a.Recommendations)))
-		for _, r := range a.Recommendations {
-			b = appendTime(b, r.At)
-			b = binary.AppendVarint(b, int64(r.Size))
-		}
+		b = appendRecommendations(b, a.Recommendations)
 	}
 	return b
+}
+
+// appendRecommendations appends a recommendation queue: its length, then
+// each entry's time and size. The state's window and the cost bound's
+// shadow window share it (decoder.recommendations reads it).
+func appendRecommendations(b []byte, q []Recommendation) []byte {
+	b = binary.AppendUvarint(b, uint64(len(q)))
+	for _, r := range q {
+		b = appendTime(b, r.At)
+		b = binary.AppendVarint(b, int64(r.Size))
+	}
+	return b
+}
+
+// recommendations reads what appendRecommendations wrote; nil when empty.
+func (d *decoder) recommendations() []Recommendation {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	q := make([]Recommendation, n)
+	for i := range q {
+		q[i] = Recommendation{At: d.time(), Size: d.int()}
+	}
+	return q
 }
 
 // appendSlots appends a model's scores by the time of day: 0 when no slot
@@ -544,12 +561,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 			out.Changes[i] = Change{At: d.time(), From: d.int(), To: d.int()}
 		}
 	}
-	if n := d.count(); n > 0 {
-		out.Recommendations = make([]Recommendation, n)
-		for i := range out.Recommendations {
-			out.Recommendations[i] = Recommendation{At: d.time(), Size: d.int()}
-		}
-	}
+	out.Recommendations = d.recommendations()
 	if version >= 2 {
 		out.Evidence = d.time()
 		out.LastAction = Action(d.byte())
@@ -661,12 +673,7 @@ func (d *decoder) slots(i int) *SlotScores {
 // negative, and the shadow's queue as the state's.
 func (d *decoder) account() ExtraAccount {
 	a := ExtraAccount{At: d.time(), Held: d.float(), Extra: d.float(), Excess: d.int(), Shadow: d.int()}
-	if n := d.count(); n > 0 {
-		a.Recommendations = make([]Recommendation, n)
-		for i := range a.Recommendations {
-			a.Recommendations[i] = Recommendation{At: d.time(), Size: d.int()}
-		}
-	}
+	a.Recommendations = d.recommendations()
 	if d.err == nil && !(a.Held >= 0 && a.Extra >= 0 && isFinite(a.Held) && isFinite(a.Extra) && a.Excess >= 0 && a.Shadow >= 0) {
 		d.err = errors.New("forecast's cost bound: instance-hours not finite and non-negative, or a negative size")
 	}

@@ -80,13 +80,13 @@ const (
 	// maxMaxExtra bounds predictive.max_extra: beyond it the forecast
 	// could hold more than the reactive rule's instance-time again, no
 	// longer a bound worth the name.
-	maxMaxExtra    Percent = 100
-	minSeason              = time.Minute
-	maxSeason              = 30 * 24 * time.Hour
-	minHistory             = time.Hour
-	minHistoryStep         = time.Second
-	maxHistoryStep         = time.Hour
-	maxHistory             = 90 * 24 * time.Hour
+	maxMaxExtra    ExtraBound = 100
+	minSeason                 = time.Minute
+	maxSeason                 = 30 * 24 * time.Hour
+	minHistory                = time.Hour
+	minHistoryStep            = time.Second
+	maxHistoryStep            = time.Hour
+	maxHistory                = 90 * 24 * time.Hour
 )
 
 // MaxHistoryBuckets bounds the buckets a predictive.history_step may
@@ -479,7 +479,7 @@ func (c *ruleChecker) predictive(pr Predictive) {
 		c.add("predictive.season", seasonMessage)
 		seasonOK = false
 	}
-	if m := pr.MaxExtra; !(m >= 0 && m <= maxMaxExtra) {
+	if m := pr.MaxExtra; m != NoMaxExtra && !(m >= 0 && m <= maxMaxExtra) {
 		c.addf("predictive.max_extra", "must be none or a percentage in (0%%,%g%%], such as 5%%", float64(maxMaxExtra))
 	}
 	if !c.durationIn("predictive.history", pr.History.D(), minHistory, maxHistory) {

@@ -36,11 +36,10 @@ func validFullPolicy() Policy {
 			MaxStep:       MaxStep{Instances: 2, Percent: 10, Period: Duration(60 * time.Second)},
 		},
 		Predictive: Predictive{
-			Mode:     PredictForecastAndScale,
-			Lead:     Duration(180 * time.Second),
-			Season:   Season{Auto: true},
-			History:  Duration(7 * 24 * time.Hour),
-			MaxExtra: DefaultMaxExtra,
+			Mode:    PredictForecastAndScale,
+			Lead:    Duration(180 * time.Second),
+			Season:  Season{Auto: true},
+			History: Duration(7 * 24 * time.Hour),
 		},
 		StaleAfter:   Duration(60 * time.Second),
 		FallbackSize: 0,
@@ -185,9 +184,9 @@ func TestValidateRules(t *testing.T) {
 		{"history >= 2 x weekly season", func(p *Policy) {
 			p.Predictive.Season, p.Predictive.History = Season{Period: 7 * d}, Duration(10*d)
 		}, "predictive.history", "must be at least twice the season (14d)"},
-		{"max_extra >= 0", func(p *Policy) { p.Predictive.MaxExtra = -1 }, "predictive.max_extra", "must be none or a percentage in (0%,100%], such as 5%"},
+		{"max_extra >= 0", func(p *Policy) { p.Predictive.MaxExtra = -2 }, "predictive.max_extra", "must be none or a percentage in (0%,100%], such as 5%"},
 		{"max_extra <= 100%", func(p *Policy) { p.Predictive.MaxExtra = 100.5 }, "predictive.max_extra", "must be none or a percentage in (0%,100%], such as 5%"},
-		{"max_extra not NaN", func(p *Policy) { p.Predictive.MaxExtra = Percent(math.NaN()) }, "predictive.max_extra", "must be none or a percentage in (0%,100%], such as 5%"},
+		{"max_extra not NaN", func(p *Policy) { p.Predictive.MaxExtra = ExtraBound(math.NaN()) }, "predictive.max_extra", "must be none or a percentage in (0%,100%], such as 5%"},
 		{"history_step >= 1s", func(p *Policy) { p.Predictive.HistoryStep = Duration(-time.Second) }, "predictive.history_step", "must be in [1s,1h]"},
 		{"history_step <= 1h", func(p *Policy) { p.Predictive.HistoryStep = Duration(61 * time.Minute) }, "predictive.history_step", "must be in [1s,1h]"},
 		{"history_step whole seconds", func(p *Policy) { p.Predictive.HistoryStep = Duration(1500 * time.Millisecond) }, "predictive.history_step", "must be a whole number of seconds"},

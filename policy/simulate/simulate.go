@@ -200,6 +200,11 @@ type Summary struct {
 	// Damped counts evaluations at which anti-flapping held back a
 	// scale-in (policy.Decision.Damped): how often the damping acted.
 	Damped int `json:"damped_decisions"`
+	// HeldBack counts evaluations at which the forecast's cost bound
+	// (predictive.max_extra) held a trusted forecast back
+	// (policy.Decision.HeldBack): how often prediction's extra
+	// instance-time had reached its share. Left out when 0.
+	HeldBack int `json:"forecast_held_back_decisions,omitempty"`
 	// BudgetBound counts evaluations whose size the policy's budget
 	// capped (policy.LimitBudget): how often money was chosen over the
 	// capacity demand asked for. Left out when 0.
@@ -428,6 +433,9 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 				sum.Reversals++
 			}
 			lastDir = d.Action
+		}
+		if d.HeldBack > 0 {
+			sum.HeldBack++
 		}
 		if d.Damped {
 			sum.Damped++
