@@ -154,13 +154,13 @@ func TestCostBoundWriteWhileUpgrading(t *testing.T) {
 		version  uint8
 		maxExtra string
 		status   int
-		stored   policy.Percent
+		stored   policy.ExtraBound
 	}{
-		{store.VersionCostBound, "none", http.StatusOK, 0},
+		{store.VersionCostBound, "none", http.StatusOK, policy.NoMaxExtra},
 		{store.VersionCostBound, "2.5%", http.StatusOK, 2.5},
 		{store.VersionScaledSeason, "none", http.StatusBadRequest, 0},
 		{store.VersionScaledSeason, "2.5%", http.StatusBadRequest, 0},
-		{store.VersionScaledSeason, "5%", http.StatusOK, policy.DefaultMaxExtra},
+		{store.VersionScaledSeason, "5%", http.StatusOK, 0},
 		{store.VersionHistoryStep, "none", http.StatusBadRequest, 0},
 	} {
 		t.Run(fmt.Sprintf("version %d, %s", tc.version, tc.maxExtra), func(t *testing.T) {

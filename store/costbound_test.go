@@ -38,10 +38,11 @@ func TestCostBoundOnlyInVersion14(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		maxExtra string
-		want     policy.Percent // read back in version 14
+		want     policy.ExtraBound // read back in version 14
 	}{
-		{"the default", "", policy.DefaultMaxExtra},
-		{"none", "none", 0},
+		{"the default", "", 0},
+		{"the default written", "5%", 0},
+		{"none", "none", policy.NoMaxExtra},
 		{"2.5%", "2.5%", 2.5},
 	} {
 		p := costBoundPolicy(t, tc.maxExtra)
@@ -51,7 +52,7 @@ func TestCostBoundOnlyInVersion14(t *testing.T) {
 		for _, v := range []uint8{VersionCostBound, VersionScaledSeason, VersionHistoryStep, VersionBatched, VersionBinary, VersionJSON} {
 			c := PutPolicy{Policy: p, IfMatch: "0", At: at}
 			b, err := EncodeVersion(c, v)
-			if v < VersionCostBound && tc.want != policy.DefaultMaxExtra {
+			if v < VersionCostBound && tc.want != 0 {
 				var ve *policy.ValidationError
 				if !errors.As(err, &ve) || len(ve.Fields) != 1 || ve.Fields[0].Path != "predictive.max_extra" || b != nil {
 					t.Fatalf("%s in version %d: %v; want a validation error naming predictive.max_extra", tc.name, v, err)
@@ -62,7 +63,7 @@ func TestCostBoundOnlyInVersion14(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s in version %d: %v", tc.name, v, err)
 			}
-			if got := bytes.Contains(b, []byte("max_extra")); got != (v >= VersionCostBound) {
+			if got := bytes.Contains(b, []byte("max_extra")); got != (v >= VersionCostBound && tc.want != 0) {
 				t.Fatalf("%s in version %d: the entry names max_extra: %v", tc.name, v, got)
 			}
 			back, err := Decode(b)
@@ -76,7 +77,7 @@ func TestCostBoundOnlyInVersion14(t *testing.T) {
 				// The bytes the code of that version wrote: the policy
 				// without the field, which it did not have.
 				prior := PutPolicy{Policy: p, IfMatch: "0", At: at}
-				prior.Policy.Predictive.MaxExtra = policy.DefaultMaxExtra
+				prior.Policy.Predictive.MaxExtra = 0
 				again, err := EncodeVersion(throughVersion(t, prior, v), v)
 				if err != nil || !bytes.Equal(again, b) {
 					t.Fatalf("%s in version %d: written again %d bytes, %v; want %d", tc.name, v, len(again), err, len(b))
@@ -96,7 +97,7 @@ func TestCostBoundOnlyInVersion14(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := back.(PutPolicy).Policy.Predictive.MaxExtra; got != policy.DefaultMaxExtra {
+	if got := back.(PutPolicy).Policy.Predictive.MaxExtra; got != 0 {
 		t.Fatalf("a version-13 entry saying max_extra none: read as %v, want the default", got)
 	}
 }
@@ -125,7 +126,7 @@ func TestCostBoundInSnapshots(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := bytes.Contains(b.Bytes(), []byte("max_extra")); got != (v >= VersionCostBound) {
+			if got := bytes.Contains(b.Bytes(), []byte("max_extra")); got != (v >= VersionCostBound && p.Predictive.MaxExtra != 0) {
 				t.Fatalf("%q in a version-%d snapshot: names max_extra: %v", maxExtra, v, got)
 			}
 			back, err := ReadSnapshot(&b)
@@ -134,7 +135,7 @@ func TestCostBoundInSnapshots(t *testing.T) {
 			}
 			want := p.Predictive.MaxExtra
 			if v < VersionCostBound {
-				want = policy.DefaultMaxExtra
+				want = 0 // the default
 			}
 			if got := back.Policies["web"].Record.Policy.Predictive.MaxExtra; got != want {
 				t.Fatalf("%q in a version-%d snapshot: read back as %v, want %v", maxExtra, v, got, want)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -17,19 +16,10 @@ import (
 // policyValue is a policy in the policy package's own JSON, its stable
 // document format: policies are small and rarely written, and reusing it
 // keeps one definition of what a policy is. It is written as version e.v
-// holds it (policyIn): versions before VersionCostBound without
-// predictive.max_extra (priorPolicyJSON).
+// holds it (policyIn).
 func (e *enc) policyValue(p policy.Policy) error {
 	p = policyIn(p, e.v)
-	var (
-		b   []byte
-		err error
-	)
-	if e.v < VersionCostBound {
-		b, err = json.Marshal(priorPolicyJSON(p))
-	} else {
-		b, err = json.Marshal(p)
-	}
+	b, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encoding policy %q: %w", p.ID, err)
 	}
@@ -52,45 +42,19 @@ func (d *dec) policyValue() policy.Policy {
 // to 7 have no history step, so its windows have the shape the code of
 // those versions gave them (WindowShape). Versions 1 to 13 have no
 // forecast's cost bound (predictive.max_extra): a policy they hold has
-// the default one, as a policy file that does not set it, so that every
-// server of version 14 or later runs a policy written before it (or
-// while a cluster is upgraded, priorCostBound) as the simulator runs the
-// same file.
+// the default one, the zero value, which its JSON leaves out (the bytes
+// their code wrote), and which a version-13 server, ignoring a field it
+// does not know, would hold whatever the JSON said; so every server runs
+// a policy written before version 14 (or while a cluster is upgraded,
+// priorCostBound) as the simulator runs the same file.
 func policyIn(p policy.Policy, v uint8) policy.Policy {
 	if v < VersionHistoryStep {
 		p.Predictive.HistoryStep = 0
 	}
 	if v < VersionCostBound {
-		p.Predictive.MaxExtra = policy.DefaultMaxExtra
+		p.Predictive.MaxExtra = 0
 	}
 	return p
-}
-
-// priorPolicyJSON is a policy as versions before VersionCostBound write
-// it in JSON: without predictive.max_extra, which they do not know, so
-// that a policy is written byte for byte as their code wrote it. It is
-// read as a policy.Policy (policyIn gives it the default bound).
-type priorPolicyJSON policy.Policy
-
-// MarshalJSON writes the policy's JSON without its max_extra, which
-// policyIn set to the default.
-func (p priorPolicyJSON) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(policy.Policy(p))
-	if err != nil {
-		return nil, err
-	}
-	v, err := json.Marshal(p.Predictive.MaxExtra)
-	if err != nil {
-		return nil, err
-	}
-	// The pair follows predictive's mode, lead, season and history, so a
-	// comma precedes it; quotes inside a JSON string are escaped, so the
-	// bytes occur nowhere else.
-	pair := append([]byte(`,"max_extra":`), v...)
-	if n := bytes.Count(b, pair); n != 1 {
-		return nil, fmt.Errorf("policy %q: %d max_extra fields in its JSON, want 1", p.ID, n)
-	}
-	return bytes.Replace(b, pair, nil, 1), nil
 }
 
 // priorCostBound refuses a policy write that versions before
@@ -99,11 +63,11 @@ func (p priorPolicyJSON) MarshalJSON() ([]byte, error) {
 // back) as the default, so the operator's bound would be lost unseen.
 func priorCostBound(c Command, v uint8) error {
 	pp, ok := c.(PutPolicy)
-	if !ok || v >= VersionCostBound || pp.Policy.Predictive.MaxExtra == policy.DefaultMaxExtra {
+	if !ok || v >= VersionCostBound || pp.Policy.Predictive.MaxExtra.Percent() == policy.DefaultMaxExtra {
 		return nil
 	}
 	return &policy.ValidationError{Fields: []policy.FieldError{{Path: "predictive.max_extra",
-		Message: fmt.Sprintf("must be the default (%s) while this cluster writes entry version %d (--raft-write-version): servers of that version have no cost bound; write it again once the upgrade is done",
+		Message: fmt.Sprintf("must be the default (%v%%) while this cluster writes entry version %d (--raft-write-version): servers of that version have no cost bound; write it again once the upgrade is done",
 			policy.DefaultMaxExtra, v)}}}
 }
 

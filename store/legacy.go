@@ -164,7 +164,7 @@ func (t legacyToken) token() Token { return Token(t) }
 // in this version.
 type (
 	legacyPutPolicy struct {
-		Policy  priorPolicyJSON `json:"policy"`
+		Policy  policy.Policy   `json:"policy"`
 		IfMatch string          `json:"if_match,omitempty"`
 		At      time.Time       `json:"at"`
 		Audit   *legacyAuditCmd `json:"audit,omitempty"`
@@ -226,7 +226,7 @@ func decodeLegacyCommand(t CommandType, payload []byte) (Command, error) {
 	case CmdPutPolicy:
 		var c legacyPutPolicy
 		err := unmarshal(&c)
-		return PutPolicy{Policy: policyIn(policy.Policy(c.Policy), VersionJSON), IfMatch: c.IfMatch, At: c.At, Audit: c.Audit.command()}, err
+		return PutPolicy{Policy: policyIn(c.Policy, VersionJSON), IfMatch: c.IfMatch, At: c.At, Audit: c.Audit.command()}, err
 	case CmdDeletePolicy:
 		var c legacyDeletePolicy
 		err := unmarshal(&c)
@@ -293,9 +293,9 @@ type legacySnapshot struct {
 
 type legacyPolicyEntry struct {
 	Record struct {
-		Policy    priorPolicyJSON `json:"policy"`
-		Version   uint64          `json:"version"`
-		UpdatedAt time.Time       `json:"updated_at"`
+		Policy    policy.Policy `json:"policy"`
+		Version   uint64        `json:"version"`
+		UpdatedAt time.Time     `json:"updated_at"`
 	} `json:"record"`
 	State          []byte                                  `json:"state,omitempty"`
 	Decisions      []policy.Record                         `json:"decisions,omitempty"`
@@ -324,7 +324,7 @@ func decodeLegacySnapshot(data []byte) (*State, error) {
 		if p == nil {
 			return nil, fmt.Errorf("policy %q: null", id)
 		}
-		e := &Policy{Record: PolicyRecord{Policy: policyIn(policy.Policy(p.Record.Policy), VersionJSON), Version: p.Record.Version, UpdatedAt: p.Record.UpdatedAt},
+		e := &Policy{Record: PolicyRecord{Policy: policyIn(p.Record.Policy, VersionJSON), Version: p.Record.Version, UpdatedAt: p.Record.UpdatedAt},
 			EvalState: p.State, Decisions: DecisionsOf(p.Decisions), Windows: p.Windows,
 			Desired: p.Desired, Ready: p.Ready, LastEvaluation: p.LastEvaluation}
 		for _, in := range p.Pending {
