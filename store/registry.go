@@ -166,7 +166,10 @@ const (
 	// one writing 12 MarshalBinaryV5, 11 or older MarshalBinaryV4), and a
 	// server that reads no version 14 refuses the entries and snapshots
 	// that may hold it. A state with an empty account is policy state
-	// version 4, 5 or 6 in every version from 13 on, byte for byte. The
+	// version 4, 5 or 6 in every version from 13 on, byte for byte. Its
+	// policies may set predictive.max_extra, which versions 1 to 13 hold
+	// as the default, the zero value their JSON leaves out (policyIn; a
+	// write of another bound is refused in them, priorCostBound). The
 	// bytes are otherwise version 13's.
 	VersionCostBound uint8 = 14
 	// CurrentVersion is the version Encode writes.
