@@ -335,7 +335,7 @@ func skillText(skill float64) string {
 	return fmt.Sprintf("skill %.2f", skill)
 }
 
-// shapeShown is how far from 1 a scaled season's factor must be before a
+// ShapeShown is how far from 1 a scaled season's factor must be before a
 // reason names it. The factor moves the seasonal part of the forecast by
 // (factor − 1) times that part. On the scoreboard's traces (targets set
 // for about 20 instances at the p99) the needed size swings by a median
@@ -346,13 +346,13 @@ func skillText(skill float64) string {
 // starts at 1 at each rebuild and drifts) to say little; from about 8 %
 // it moves the forecast by an instance or more. The record carries the
 // factor whatever its value.
-const shapeShown = 0.05
+const ShapeShown = 0.05
 
-// shapeMoved reports whether a reason names a season's factor k
-// (MetricProposal.SeasonScale): it scales with the level and k lies
-// farther than shapeShown from 1.
-func shapeMoved(k float64) bool {
-	return k > 0 && math.Abs(k-1) > shapeShown
+// ShapeMoved reports whether a reason names a season's factor k
+// (MetricProposal.SeasonScale), as the simulator's report charts it: it
+// scales with the level and k lies farther than ShapeShown from 1.
+func ShapeMoved(k float64) bool {
+	return k > 0 && math.Abs(k-1) > ShapeShown
 }
 
 // shapeName names a seasonal shape in a reason: "daily shape" for the
@@ -388,7 +388,7 @@ func (d *Decision) Explain(p Policy) string {
 			if !math.IsNaN(m.Weekly) {
 				fmt.Fprintf(&b, " (weekly %+.4g)", m.Weekly)
 			}
-			if shapeMoved(m.SeasonScale) {
+			if ShapeMoved(m.SeasonScale) {
 				fmt.Fprintf(&b, " (%s ×%.2f)", shapeName(m.Season), m.SeasonScale)
 			}
 			fmt.Fprintf(&b, " proposes %d", m.Predictive)

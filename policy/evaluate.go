@@ -218,6 +218,10 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		if used, spent := s.Extra.spent(p.Predictive.MaxExtra.Percent() / 100); spent && predictive > rec {
 			d.HeldBack, heldBack = used, true
 		}
+	} else if !s.Extra.Empty() {
+		// Without the bound no account is kept (its state is written as
+		// before version 7); the shadow's buffer is kept for reuse.
+		s.Extra = ExtraAccount{Recommendations: s.Extra.Recommendations[:0]}
 	}
 	if scaling && predictive > rec && !heldBack {
 		rec = predictive

@@ -489,6 +489,11 @@ func FuzzStateUnmarshal(f *testing.F) {
 	scaled.Models[0].Model.Ref, scaled.Models[0].Model.Mean = 4, 5
 	b6, _ := scaled.MarshalBinary()
 	f.Add(b6)
+	// And with the forecast's cost bound's account (state version 7).
+	extra := scaled.Clone()
+	extra.Extra = ExtraAccount{At: t0, Held: 100, Extra: 4, Excess: 1, Shadow: 9, Recommendations: []Recommendation{{At: t0, Size: 9}}}
+	b7, _ := extra.MarshalBinary()
+	f.Add(b7)
 	if raw, err := os.ReadFile("testdata/state-v1.hex"); err == nil {
 		if v1, err := hex.DecodeString(strings.TrimSpace(string(raw))); err == nil {
 			f.Add(v1)

@@ -151,3 +151,31 @@ func TestAccountCharges(t *testing.T) {
 		t.Fatalf("spent %v at %v", spent, used)
 	}
 }
+
+// TestNoAccountWithoutTheBound: a policy without the bound (max_extra
+// none, or prediction not scaling) keeps no account, so its state is
+// written as before version 7, whatever account it started with.
+func TestNoAccountWithoutTheBound(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		mode     PredictiveMode
+		maxExtra ExtraBound
+		want     bool // an account kept
+	}{
+		{"the default bound", PredictForecastAndScale, 0, true},
+		{"none", PredictForecastAndScale, NoMaxExtra, false},
+		{"forecast-only", PredictForecastOnly, 0, false},
+		{"off", PredictOff, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePolicy()
+			p.Predictive = Predictive{Mode: tc.mode, Lead: Duration(time.Minute), History: Duration(24 * time.Hour), MaxExtra: tc.maxExtra}
+			s := State{Extra: ExtraAccount{At: t0, Held: 50, Extra: 5, Excess: 1, Shadow: 4, Recommendations: []Recommendation{{At: t0, Size: 4}}}}
+			d := Evaluate(p, inputs(4, 4, 400), s, t0.Add(time.Minute))
+			b, _ := d.Next.MarshalBinary()
+			if kept := !d.Next.Extra.Empty(); kept != tc.want || (b[0] == stateVersion) != tc.want {
+				t.Fatalf("account kept %v (%+v), version %d; want kept %v", kept, d.Next.Extra, b[0], tc.want)
+			}
+		})
+	}
+}

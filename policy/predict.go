@@ -451,8 +451,9 @@ func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
 // settled reports whether the model needs neither a (re)configuration nor
 // a new choice at at: it was configured, is not due for retuning, and has
 // the configured season, or for `season: auto` was checked within the
-// hour. configureSeason's first test, apart so that Evaluate skips the call
-// (and passing the history window) at nearly every evaluation.
+// hour. Evaluate asks it before calling configureSeason (which does not
+// ask again), so it skips the call, and passing the history window, at
+// nearly every evaluation.
 func (mm *MetricModel) settled(p *Policy, at instant) bool {
 	if mm.CheckedAt.IsZero() || mm.retuneDue(at, p.Predictive.History.D()) {
 		return false
@@ -471,10 +472,13 @@ func (mm *MetricModel) settled(p *Policy, at instant) bool {
 // predecessor's, and does not have to wait for fresh ones. It returns the
 // history the model was rebuilt from (an empty Window when it was not), so
 // the caller does not feed a reading that history already holds again.
+// Call it only where mm.settled is false: Evaluate asks that first, so
+// this does not ask again.
+//
+// For `season: auto`, a season whose first period is complete but which
+// detection cannot judge yet is seeded instead (seedUntested), and chosen
+// again by the backtest as soon as detection can judge it.
 func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitted Window) {
-	if mm.settled(p, at) {
-		return Window{}
-	}
 	season := p.Predictive.Season
 	retune := mm.retuneDue(at, p.Predictive.History.D())
 	now := at.t
@@ -495,7 +499,21 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 	candidates := [2]time.Duration{season.Period, -1}
 	if season.Auto {
 		detected, _ := forecast.DetectSeason(hist.Values, hist.Step, forecast.DefaultCandidates())
-		if detected == mm.Model.Period && mm.Model.Count > 0 && !retune {
+		if u := forecast.Untested(len(hist.Values), int(p.Predictive.History.D()/hist.Step), hist.Step, forecast.DefaultCandidates(), detected); u > 0 {
+			// A season whose first period is complete but which detection
+			// cannot judge yet (seedUntested).
+			if u == mm.Model.Period && mm.Model.Count > 0 && !retune {
+				return Window{}
+			}
+			seedUntested(mm, hist, u, now)
+			keepWeek(mm, week)
+			return hist
+		}
+		// A season seeded untested is chosen again, by the backtest, as
+		// soon as detection can judge it, whatever detection finds.
+		seeded := mm.Model.Period > 0 && !forecast.Judgeable(int(mm.TunedSpan/hist.Step), hist.Step, mm.Model.Period)
+		if detected == mm.Model.Period && mm.Model.Count > 0 && !retune && !seeded {
+			followLevelShift(mm, hist, now)
 			return Window{} // same season as before: keep the running model
 		}
 		if detected > 0 && mm.Model.Period == 0 && mm.Model.Count > 0 && !retune && at.sub(mm.TunedAt) < rejectedSeasonRecheck {
@@ -521,6 +539,74 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 	*mm = best
 	keepWeek(mm, week)
 	return hist
+}
+
+// followLevelShift makes the running model's additive season scale with
+// the level (forecast.Model.ScaleFrom) when the level has left the range
+// of the periods the model was chosen on and the daily spread moved with
+// it (forecast.LevelShift), at least a period after the choice. A model
+// is chosen again only on the evidence clock (retuneDue: days after a
+// launch), and a backtest soon after one still chooses the additive
+// season, since the shift barely shows in its history; meanwhile an
+// additive season keeps the old amplitude and falls short of every
+// morning rise at the new level. Following the shift in place, rather
+// than choosing again, keeps the smoothing, the scores and the season
+// learned: rebuilds at each detected shift measured worse on the held-out
+// board, where real traces' outages and recoveries look like shifts too
+// (BENCHMARKS.md, issue 9 "after a shift, the model for today"). A season
+// that already scales follows the level by itself.
+//
+// Only a rise: after a drop the additive season's old amplitude holds
+// capacity for peaks that no longer come, idle instances until the next
+// choice, while a season scaled down misses every peak it shrank too far
+// for, and missing capacity is the dearer error (underCost). Following
+// drops too measured more under-provisioning on the held-out board's
+// level drops (0.422× → 0.430× the reference's) for 0.02 % of their
+// instance-hours.
+func followLevelShift(mm *MetricModel, hist Window, now time.Time) {
+	m := &mm.Model
+	// Within a period of the choice the last period is partly one the
+	// model was chosen on: its level cannot have left their range yet.
+	if m.Ref > 0 || m.Period <= 0 || hist.Step <= 0 || mm.TunedAt.IsZero() || now.Sub(mm.TunedAt) < m.Period {
+		return
+	}
+	index := func(t time.Time) int { // whole steps from hist's start to t, within [0, len]
+		d := t.Sub(hist.Start)
+		if d <= 0 {
+			return 0
+		}
+		return int(min(d/hist.Step, time.Duration(len(hist.Values))))
+	}
+	per := int(m.Period / hist.Step)
+	ref, recent, ok := forecast.LevelShift(hist.Values, per, index(mm.TunedAt.Add(-mm.TunedSpan)), index(mm.TunedAt))
+	if ok && recent > ref {
+		m.ScaleFrom(ref, recent)
+	}
+}
+
+// seedUntested starts mm on a season of the given period seeded from the
+// first period of hist, at the default smoothing and full anchoring, with
+// no scores, and marks it tuned now on hist's span.
+//
+// Detection judges a season from one and a half periods on, and the
+// backtest that chooses a model scores each candidate after a whole
+// period of warm-up, so a new policy on a daily signal used to run
+// without its daily shape until 36 hours in: on its second day it met the
+// morning rise as on its first. From the end of the first period there is
+// a shape to forecast with, only no evidence yet to choose its smoothing
+// by, so the defaults serve, and the model earns trust like any other: on
+// its own forecasts, through the skill gate (none acts before ten have
+// been scored against what came, and then only while they beat
+// persistence). On a series without the season that gate is all that
+// stands between the seeded shape and a decision (what it costs there:
+// BENCHMARKS.md, issue 9 "the first days", elb-requests.yaml). Once
+// detection can judge the season, configureSeason rebuilds the model
+// through the backtest (detected as before, or none), so a season that
+// is not there stands for half a period at most.
+func seedUntested(mm *MetricModel, hist Window, period time.Duration, now time.Time) {
+	resetModel(mm, period, hist.Step)
+	forecast.Fit(&mm.Model, hist.Values, hist.Start, hist.Step, period, mm.Params)
+	mm.CheckedAt, mm.TunedAt, mm.TunedSpan = now, now, hist.End().Sub(hist.Start)
 }
 
 // weeklyPeriod is the season a weekly adjustment is learned on top of.

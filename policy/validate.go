@@ -77,17 +77,18 @@ const (
 	maxScaleOutPercent = 1000
 	maxScaleInPercent  = 100
 	maxCPUTarget       = 100
-	// maxMaxExtra bounds predictive.max_extra: beyond it the forecast
-	// could hold more than the reactive rule's instance-time again, no
-	// longer a bound worth the name.
-	maxMaxExtra    ExtraBound = 100
-	minSeason                 = time.Minute
-	maxSeason                 = 30 * 24 * time.Hour
-	minHistory                = time.Hour
-	minHistoryStep            = time.Second
-	maxHistoryStep            = time.Hour
-	maxHistory                = 90 * 24 * time.Hour
+	minSeason          = time.Minute
+	maxSeason          = 30 * 24 * time.Hour
+	minHistory         = time.Hour
+	minHistoryStep     = time.Second
+	maxHistoryStep     = time.Hour
+	maxHistory         = 90 * 24 * time.Hour
 )
+
+// maxMaxExtra bounds predictive.max_extra: beyond it the forecast could
+// hold more than the reactive rule's instance-time again, no longer a
+// bound worth the name.
+const maxMaxExtra ExtraBound = 100
 
 // MaxHistoryBuckets bounds the buckets a predictive.history_step may
 // cut predictive.history into: 7 days of 1-minute buckets. A bucket is

@@ -120,6 +120,37 @@ func DetectSeason(values []float64, step time.Duration, candidates []time.Durati
 	return period, strength
 }
 
+// Untested returns the longest candidate season of which n values, observed
+// every step, hold at least one whole period but fewer than DetectSeason
+// needs to judge it (one and a half periods), that a window of at most
+// most values will let it judge, and that contains detected (what
+// DetectSeason found on the same values, 0 for nothing); 0 when there is
+// none. Such a season's first period is there to seed a model from before
+// detection can say whether it repeats (a daily shape on a policy's second
+// day), and detection will say so within half a period. A candidate the
+// window can never judge (a week in a week's window) is never untested:
+// it would stand unjudged for good.
+func Untested(n, most int, step time.Duration, candidates []time.Duration, detected time.Duration) time.Duration {
+	if step <= 0 {
+		return 0
+	}
+	var u time.Duration
+	for _, c := range candidates {
+		lag := int(math.Round(float64(c) / float64(step)))
+		if lag >= detectMinLag && lag <= n && detectMinCycles*float64(lag) > float64(n) && detectMinCycles*float64(lag) <= float64(most) &&
+			(detected == 0 || contains(c, detected)) && c > u {
+			u = c
+		}
+	}
+	return u
+}
+
+// Judgeable reports whether n values observed every step are enough for
+// DetectSeason to judge a season of the given period.
+func Judgeable(n int, step, period time.Duration) bool {
+	return step > 0 && detectMinCycles*math.Round(float64(period)/float64(step)) <= float64(n)
+}
+
 // contains reports whether a season of length long carries one of length
 // short as part of its own shape: it holds whole short cycles; each short
 // cycle fits in one of the long season's detection buckets, so that the

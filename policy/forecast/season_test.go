@@ -577,3 +577,44 @@ func TestSeasonRiseAsTwoReadings(t *testing.T) {
 		}
 	}
 }
+
+// TestUntested: a candidate is untested from its first whole period until
+// DetectSeason can judge it (one and a half periods), only if the window
+// will ever let detection judge it, and only if it contains what detection
+// found; Judgeable says where detection takes over.
+func TestUntested(t *testing.T) {
+	day, hour, week := 24*time.Hour, time.Hour, 7*24*time.Hour
+	cands := DefaultCandidates()
+	const perDay = 1440 // 1-minute values a day
+	weekWindow := 7 * perDay
+	for _, c := range []struct {
+		name     string
+		n, most  int
+		detected time.Duration
+		want     time.Duration
+	}{
+		{"less than a day", perDay - 1, weekWindow, 0, 0},
+		{"one whole day", perDay, weekWindow, 0, day},
+		{"a day and a third", perDay * 4 / 3, weekWindow, 0, day},
+		{"a day and a half: detection judges", perDay * 3 / 2, weekWindow, 0, 0},
+		{"an hourly season found: the day contains it", perDay + 60, weekWindow, hour, day},
+		{"a window too short to ever judge a day", perDay + 60, perDay + 120, 0, 0},
+		{"a week in a week's window is never judged", weekWindow, weekWindow, 0, 0},
+		{"a week in a fortnight's window", weekWindow, 2 * weekWindow, 0, week},
+		{"a week does not contain a found day", weekWindow, 2 * weekWindow, day, 0},
+		{"an hour and a quarter", 75, weekWindow, 0, hour},
+	} {
+		if got := Untested(c.n, c.most, time.Minute, cands, c.detected); got != c.want {
+			t.Errorf("%s: Untested(%d values) = %v, want %v", c.name, c.n, got, c.want)
+		}
+		if c.want > 0 && Judgeable(c.n, time.Minute, c.want) {
+			t.Errorf("%s: Judgeable(%d values, %v) = true for an untested season", c.name, c.n, c.want)
+		}
+	}
+	if !Judgeable(perDay*3/2, time.Minute, day) || Judgeable(perDay*3/2-1, time.Minute, day) {
+		t.Errorf("Judgeable: want true from one and a half days of values on, not before")
+	}
+	if got := Untested(perDay, weekWindow, 0, cands, 0); got != 0 {
+		t.Errorf("Untested with no step = %v, want 0", got)
+	}
+}

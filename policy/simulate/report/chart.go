@@ -109,6 +109,9 @@ func (s yScale) ticks() []float64 {
 // formatTick renders a tick value with just enough decimals for its step,
 // and with k/M suffixes so large request rates fit in the left margin.
 func formatTick(v, step float64) string {
+	if v == 0 {
+		return "0" // the baseline reads "0" on every scale, not "0k"
+	}
 	suffix := ""
 	switch a := math.Max(math.Abs(v), step); {
 	case a >= 1e7:
@@ -121,9 +124,6 @@ func formatTick(v, step float64) string {
 		if f := step * math.Pow10(dec); math.Abs(f-math.Round(f)) < 1e-6*f {
 			break
 		}
-	}
-	if v == 0 {
-		v = 0 // no "-0"
 	}
 	return strconv.FormatFloat(v, 'f', dec, 64) + suffix
 }
@@ -188,6 +188,17 @@ func appendCoord(b []byte, v float64) []byte {
 		v = 0
 	}
 	return strconv.AppendFloat(b, v, 'f', -1, 64)
+}
+
+// hLine draws a horizontal line at y across the plot, as path data: a
+// reference value (a cpu target, skill 0, a factor of 1).
+func hLine(b []byte, xs xScale, y float64) []byte {
+	b = append(b, 'M')
+	b = appendCoord(b, xs.left)
+	b = append(b, ',')
+	b = appendCoord(b, y)
+	b = append(b, 'H')
+	return appendCoord(b, xs.right)
 }
 
 // linePath draws a polyline through n samples, downsampled per plot column:

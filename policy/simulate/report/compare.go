@@ -49,6 +49,14 @@ func WriteComparison(w io.Writer, runs []Run) error {
 		{"reversals", func(s simulate.Summary) string { return strconv.Itoa(s.Reversals) }},
 		{"damped decisions", func(s simulate.Summary) string { return strconv.Itoa(s.Damped) }},
 	}
+	// Only when the forecast's cost bound held a forecast back in some
+	// run: a comparison of max_extra settings shows how often each did.
+	if slices.ContainsFunc(runs, func(r Run) bool { return r.Summary.HeldBack > 0 }) {
+		rows = append(rows, struct {
+			label string
+			value func(simulate.Summary) string
+		}{"forecast held back", func(s simulate.Summary) string { return strconv.Itoa(s.HeldBack) }})
+	}
 	// Only when a budget bound in some run: a dry-run that adds or
 	// lowers a budget shows what it held back.
 	if slices.ContainsFunc(runs, func(r Run) bool { return r.Summary.BudgetBound > 0 }) {

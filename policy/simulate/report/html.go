@@ -46,7 +46,10 @@ const (
 // cards, one chart per metric (value, forecast, target) and a capacity
 // chart (needed, desired and ready instances, the deficit where ready falls
 // short of needed filled in amber and marked on a strip under the axis),
-// all sharing one time axis. It uses inline CSS and SVG only — no scripts,
+// the actions per day, with prediction on the forecast's skill and, where
+// a season scaled with the level beyond policy.ShapeShown, its shape's
+// factor, all sharing one time axis; then the capacity chart day by day
+// or week by week. It uses inline CSS and SVG only — no scripts,
 // fonts or other assets — so it can be mailed, attached to a ticket or
 // archived as is. All text, policy IDs and metric names included, is escaped.
 //
@@ -70,7 +73,7 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 		Settings: settings(p),
 		Windows:  append(scheduleLines(p, r), budgetLines(p, r, s)...),
 		Cards:    cards(r, s, p),
-		Footnote: footnote(n, r.Forecast != nil, weeklyActed(r)),
+		Footnote: footnote(n, r.Forecast != nil, weeklyActed(r), shapeScaled(r)),
 	}
 	if pg.Title == "" {
 		pg.Title = "Scaling simulation: " + p.ID
@@ -82,12 +85,15 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 	xs := newXScale(r.Times)
 	ticks := timeTicks(xs, maxTimeTicks)
 	pg.Panels = append(pg.Panels, capacityPanel(r, opts.Overlays, xs, ticks))
-	pg.Panels = append(pg.Panels, actionsPanel(r, s, opts.Overlays))
+	pg.Panels = append(pg.Panels, actionsPanel(r, s, opts.Overlays, xs, ticks))
 	for j := range p.Metrics {
 		pg.Panels = append(pg.Panels, metricPanel(p, r, j, opts.Units, xs, ticks))
 	}
 	if r.Skill != nil && r.Trusted != nil {
 		pg.Panels = append(pg.Panels, skillPanel(p, r, xs, ticks))
+	}
+	if shapeScaled(r) {
+		pg.Panels = append(pg.Panels, shapePanel(p, r, xs, ticks))
 	}
 	pg.ViewsTitle, pg.Views = periodPanels(p, r, opts.Overlays)
 	pg.ViewsLegend = capacityLegend(opts.Overlays)
@@ -204,7 +210,7 @@ func cards(r *simulate.Result, s simulate.Summary, p policy.Policy) []card {
 	return cs
 }
 
-func footnote(n int, forecast, weekly bool) []string {
+func footnote(n int, forecast, weekly, scaled bool) []string {
 	notes := []string{
 		"Under-provisioned: a sample at which some metric's demand exceeded what the ready instances " +
 			"serve at target × (1 + tolerance) — value > ready × target × (1 + tolerance) for request_rate and " +
@@ -226,6 +232,14 @@ func footnote(n int, forecast, weekly bool) []string {
 		notes = append(notes, "Where the weekly adjustment acted (a daily model that learned how each hour of the "+
 			"week differs), the dotted line is the same forecast without it: the gap is what the day of the week "+
 			"added, as the decisions' weekly part records it.")
+	}
+	if scaled {
+		notes = append(notes, "Where a season scales with the level, the forecast multiplies the shape the model was "+
+			"built with by the level's mean over about a season divided by the level then (within ¼× to 4×): the "+
+			"seasonal shape's factor, which each decision records as season_scale and the timeline as "+
+			"season_scale_<metric>; a gap in its chart is where the season was additive or there was none. The "+
+			"views' titles give each period's range where it lies more than "+
+			strconv.FormatFloat(100*policy.ShapeShown, 'f', -1, 64)+" % from 1, as the reasons name it.")
 	}
 	if isDense(n) {
 		notes = append(notes, "With "+groupInt(n)+" samples the charts draw each pixel column as the range of its "+
@@ -261,13 +275,7 @@ func metricPanel(p policy.Policy, r *simulate.Result, j int, units map[string]st
 	// demand, so what the ready instances serve at target.
 	b = append(b, `<path class="ref" d="`...)
 	if m.Type == policy.MetricCPU {
-		y := ys.y(m.Target)
-		b = append(b, 'M')
-		b = appendCoord(b, xs.left)
-		b = append(b, ',')
-		b = appendCoord(b, y)
-		b = append(b, 'H')
-		b = appendCoord(b, xs.right)
+		b = hLine(b, xs, ys.y(m.Target))
 	} else {
 		b = refStep(b, r, m.Target, xs, ys)
 	}
@@ -697,6 +705,9 @@ svg path.mk-in{fill:#dc2626;stroke:none}
 .bar-in rect{fill:#f87171}
 .sk0{stroke:#c026d3;stroke-width:1.3}.sk1{stroke:#0891b2;stroke-width:1.3}.sk2{stroke:#65a30d;stroke-width:1.3}
 .trust rect{fill:#e879f9}
+.sw.quiet{height:11px;border:0;background:#f1f5f9}.sw.named{height:6px;border:0;background:#0f766e}
+svg path.quiet{fill:#f1f5f9;stroke:none}
+.named rect{fill:#0f766e}
 .tk-out rect{fill:#16a34a}
 .tk-in rect{fill:#dc2626}
 table.cmp{border-collapse:collapse;background:#fff;border:1px solid var(--line);border-radius:8px;margin:0 0 14px;font-variant-numeric:tabular-nums;width:100%}
@@ -707,7 +718,8 @@ table.cmp th{font-size:12px;color:var(--muted);font-weight:600}
 h2.views{font-size:17px;margin:22px 0 4px}
 .views-legend{margin:0 0 10px}
 .multiples{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:10px}
-.multiples .panel{margin:0;padding:8px 10px 4px}
+.multiples .panel{margin:0;padding:8px 10px 4px;display:flex;flex-direction:column}
+.multiples .panel svg{margin-top:auto}
 .multiples .panel h2{font-size:13.5px}
 .multiples .panel h2 small{font-size:12px}
 footer{color:var(--muted);font-size:12.5px;margin-top:16px;border-top:1px solid var(--line);padding-top:10px}

@@ -34,6 +34,9 @@ func WriteSummary(w io.Writer, s simulate.Summary) error {
 		{"reversals", strconv.Itoa(s.Reversals), ""},
 		{"damped decisions", strconv.Itoa(s.Damped), ""},
 	}
+	if s.HeldBack > 0 {
+		rows = append(rows, struct{ label, value, note string }{"forecast held back", strconv.Itoa(s.HeldBack), "(predictive.max_extra)"})
+	}
 	if s.BudgetBound > 0 {
 		rows = append(rows, struct{ label, value, note string }{"budget-capped decisions", strconv.Itoa(s.BudgetBound), "(bound: budget)"})
 	}

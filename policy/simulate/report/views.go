@@ -3,7 +3,9 @@ package report
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/capstan-io/capstan/policy"
@@ -268,6 +270,7 @@ func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, [
 		name = "By " + strconv.Itoa(int(length/week)) + " weeks"
 	}
 	out := make([]panel, 0, len(ps))
+	scaled := shapeScaled(r)
 	for _, pd := range ps {
 		xs := xScale{t0: pd.start, t1: pd.end, left: smallPadLeft, right: smallWidth - smallPadRight}
 		ticks := timeTicks(xs, 8)
@@ -279,9 +282,15 @@ func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, [
 		case length > week:
 			title = time.Unix(0, pd.start).UTC().Format("2 Jan 2006") + " – " + time.Unix(0, pd.end-1).UTC().Format("2 Jan 2006")
 		}
+		note := periodFigures(r, ovs, pd)
+		if scaled {
+			for _, s := range shapeNotes(p, r, pd.i0, pd.i1) {
+				note += " · " + s
+			}
+		}
 		out = append(out, panel{
 			Title: title,
-			Note:  periodFigures(r, ovs, pd),
+			Note:  note,
 			SVG:   chartSVG("capacity, "+title, smallHeight, xs, ys, ticks, body),
 		})
 	}
@@ -332,9 +341,15 @@ func countActions(events []simulate.Event, from, to int64) (outs, ins int) {
 // actionsPanel charts the scale actions of each UTC day: the policy's as
 // bars (scale-outs stacked on scale-ins), each overlay's total as a step
 // line. The note quotes the summary's average, so page and summary agree.
-func actionsPanel(r *simulate.Result, s simulate.Summary, ovs []Overlay) panel {
+// It shares the other charts' time axis xs, so a day lines up with the
+// same day above and below it, and a day the trace covers in part (its
+// first and last) gets a bar as wide as the part it covers: a last day
+// of 40 minutes with 5 actions is a sliver, not a full day that reads as
+// the policy going quiet.
+func actionsPanel(r *simulate.Result, s simulate.Summary, ovs []Overlay, xs xScale, ticks []timeTick) panel {
 	ps := periods(r.Times, day)
-	xs := xScale{t0: ps[0].start, t1: ps[len(ps)-1].end, left: plotLeft, right: plotRight}
+	from := func(pd period) int64 { return max(pd.start, xs.t0) }
+	to := func(pd period) int64 { return min(pd.end, xs.t1) }
 	type counts struct{ outs, ins int }
 	policyDays := make([]counts, len(ps))
 	ovDays := make([][]int, len(ovs))
@@ -357,7 +372,7 @@ func actionsPanel(r *simulate.Result, s simulate.Summary, ovs []Overlay) panel {
 	var b []byte
 	var outs, ins []byte
 	for k, pd := range ps {
-		x0, x1 := xs.x(pd.start), xs.x(pd.end)
+		x0, x1 := xs.x(from(pd)), xs.x(to(pd))
 		if w := x1 - x0; w >= 3 {
 			gap := math.Min(2, w/4)
 			x0, x1 = x0+gap/2, x1-gap/2
@@ -380,9 +395,9 @@ func actionsPanel(r *simulate.Result, s simulate.Summary, ovs []Overlay) panel {
 		vals := make([]int32, len(ps)+1)
 		times := make([]int64, len(ps)+1)
 		for k, pd := range ps {
-			vals[k], times[k] = int32(ovDays[j][k]), pd.start
+			vals[k], times[k] = int32(ovDays[j][k]), from(pd)
 		}
-		vals[len(ps)], times[len(ps)] = vals[len(ps)-1], ps[len(ps)-1].end
+		vals[len(ps)], times[len(ps)] = vals[len(ps)-1], to(ps[len(ps)-1])
 		b = append(b, `<path class="`...)
 		b = append(b, overlayClass(j)...)
 		b = append(b, `" d="`...)
@@ -397,7 +412,7 @@ func actionsPanel(r *simulate.Result, s simulate.Summary, ovs []Overlay) panel {
 		Title:  "Actions per day",
 		Note:   "scale actions in each UTC day · " + strconv.FormatFloat(s.ActionsPerDay, 'f', 1, 64) + " a day over the trace",
 		Legend: legend,
-		SVG:    chartSVG("actions per day chart", height, xs, ys, timeTicks(xs, maxTimeTicks), b),
+		SVG:    chartSVG("actions per day chart", height, xs, ys, ticks, b),
 	}
 }
 
@@ -423,12 +438,8 @@ func skillPanel(p policy.Policy, r *simulate.Result, xs xScale, ticks []timeTick
 	n := len(r.Times)
 	at := func(i int) int64 { return r.Times[i] }
 	var b []byte
-	b = append(b, `<path class="ref" d="M`...)
-	b = appendCoord(b, xs.left)
-	b = append(b, ',')
-	b = appendCoord(b, ys.y(0))
-	b = append(b, 'H')
-	b = appendCoord(b, xs.right)
+	b = append(b, `<path class="ref" d="`...)
+	b = hLine(b, xs, ys.y(0))
 	b = append(b, `"/>`...)
 	var legend []legendItem
 	for j, m := range p.Metrics {
@@ -460,6 +471,135 @@ func skillPanel(p policy.Policy, r *simulate.Result, xs xScale, ticks []timeTick
 		Note:   "1 − forecast error ÷ persistence error at the lead, as each decision scored it; above 0 beats \"no change\"",
 		Legend: legend,
 		SVG:    chartSVG("forecast skill chart", height, xs, ys, ticks, b),
+	}
+}
+
+// shapeScaled reports whether some metric's season scaled with the level
+// by more than the reasons' policy.ShapeShown in the run: only then does
+// the report chart the factor, since within it no decision names it and
+// a line hugging 1 would say nothing.
+func shapeScaled(r *simulate.Result) bool {
+	return r.SeasonScale != nil && slices.ContainsFunc(r.SeasonScale, func(col []float64) bool {
+		return slices.ContainsFunc(col, policy.ShapeMoved)
+	})
+}
+
+// shapeRange is the lowest and highest factor metric j's season was
+// scaled by in samples [i0, i1), and whether any lies beyond
+// policy.ShapeShown (NaN, NaN, false when it never scaled there).
+func shapeRange(r *simulate.Result, j, i0, i1 int) (lo, hi float64, moved bool) {
+	lo, hi = math.NaN(), math.NaN()
+	for _, k := range r.SeasonScale[j][i0:i1] {
+		if !(k > 0) {
+			continue
+		}
+		if math.IsNaN(lo) {
+			lo, hi = k, k
+		}
+		lo, hi = math.Min(lo, k), math.Max(hi, k)
+		moved = moved || policy.ShapeMoved(k)
+	}
+	return lo, hi, moved
+}
+
+// factorText renders a season's factor, or a range of them, as the
+// decisions' reasons do: "×1.84", "×0.90–1.12" (a word joiner after the
+// dash, so a wrapping title does not split the range).
+func factorText(lo, hi float64) string {
+	a, b := strconv.FormatFloat(lo, 'f', 2, 64), strconv.FormatFloat(hi, 'f', 2, 64)
+	if a == b {
+		return "×" + a
+	}
+	return "×" + a + "–\u2060" + b
+}
+
+// shapeNotes names, for each metric whose season scaled beyond
+// policy.ShapeShown in samples [i0, i1), the range of its factors there:
+// "shape ×0.84–0.90" (with the metric's name when there are several).
+func shapeNotes(p policy.Policy, r *simulate.Result, i0, i1 int) []string {
+	var out []string
+	for j, m := range p.Metrics {
+		lo, hi, moved := shapeRange(r, j, i0, i1)
+		if !moved {
+			continue
+		}
+		s := "shape\u00a0" + factorText(lo, hi)
+		if len(p.Metrics) > 1 {
+			s = m.Name + " " + s
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// shapePanel charts the factor each metric's forecast multiplied its
+// seasonal shape by where the season scales with the level
+// (simulate.Result.SeasonScale): after a launch it shows when the
+// forecaster scaled its daily shape and how far. The band around 1 is
+// the ±policy.ShapeShown within which the decisions' reasons do not name
+// it; the strips under the axis mark where they do. A gap is where the
+// season was additive or there was none; a metric whose season never
+// scaled gets no line.
+func shapePanel(p policy.Policy, r *simulate.Result, xs xScale, ticks []timeTick) panel {
+	const height = 170.0
+	lo, hi := 1-policy.ShapeShown, 1+policy.ShapeShown
+	for _, col := range r.SeasonScale {
+		for _, k := range col {
+			if k > 0 {
+				lo, hi = math.Min(lo, k), math.Max(hi, k)
+			}
+		}
+	}
+	ys := newYScale(lo, hi, 4, false, padTop, height-padBottom)
+	n := len(r.Times)
+	at := func(i int) int64 { return r.Times[i] }
+	var b []byte
+	b = append(b, `<path class="quiet" d="`...)
+	b = hLine(b, xs, ys.y(1+policy.ShapeShown))
+	b = append(b, 'V')
+	b = appendCoord(b, ys.y(1-policy.ShapeShown))
+	b = append(b, 'H')
+	b = appendCoord(b, xs.left)
+	b = append(b, `Z"/><path class="ref" d="`...)
+	b = hLine(b, xs, ys.y(1))
+	b = append(b, `"/>`...)
+	var legend []legendItem
+	var ranges []string
+	for j, m := range p.Metrics {
+		cls := "sk" + strconv.Itoa(min(j, 2))
+		col := r.SeasonScale[j]
+		if !slices.ContainsFunc(col, func(k float64) bool { return k > 0 }) {
+			continue
+		}
+		b = append(b, `<path class="`...)
+		b = append(b, cls...)
+		b = append(b, `" d="`...)
+		b = seriesPath(b, isDense(n), n, at, func(i int) float64 {
+			if k := col[i]; k > 0 {
+				return k
+			}
+			return math.NaN()
+		}, 0, xs, ys)
+		b = append(b, `"/>`...)
+		legend = append(legend, legendItem{cls, m.Name + " factor"})
+		if lo, hi, moved := shapeRange(r, j, 0, n); moved {
+			ranges = append(ranges, m.Name+"\u00a0"+factorText(lo, hi))
+		}
+	}
+	b = append(b, `<g class="named">`...)
+	for j := range p.Metrics {
+		col := r.SeasonScale[j]
+		b = rugBands(b, n, at, func(i int) bool { return policy.ShapeMoved(col[i]) }, xs, ys.bottom+2+float64(j)*6, 5)
+	}
+	b = append(b, `</g>`...)
+	pct := strconv.FormatFloat(100*policy.ShapeShown, 'f', -1, 64) + " %"
+	legend = append(legend, legendItem{"quiet", "within ±" + pct + " (reasons do not name it)"},
+		legendItem{"named", "named in the reasons, e.g. (daily shape ×1.84)"})
+	return panel{
+		Title:  "Seasonal shape's factor",
+		Note:   "× the season's shape as the model was built (1 = unchanged, 2 = a swing twice as large) · " + strings.Join(ranges, " · "),
+		Legend: legend,
+		SVG:    chartSVG("seasonal shape factor chart", height, xs, ys, ticks, b),
 	}
 }
 

@@ -3,7 +3,9 @@ package report
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +279,57 @@ func TestViewMarksActionsBeforeItsFirstSample(t *testing.T) {
 	}
 	if strings.Contains(views[0], "tk-out") || !strings.Contains(views[1], `<g class="tk-out"><rect x="39.6"`) {
 		t.Errorf("the action at 00:00:10 should tick the second day's view at its left edge:\n%.300s\n%.300s", views[0], views[1])
+	}
+}
+
+// TestViewsAlignTheirCharts: a view whose title wraps onto more lines
+// than its neighbour's still has its chart at the same height in the row
+// (the charts sit at the bottom of equally tall panels), so the days of a
+// row compare at a glance.
+func TestViewsAlignTheirCharts(t *testing.T) {
+	p, r := synthetic(2*1440, false, 0)
+	doc := renderHTML(t, HTMLOptions{}, p, r)
+	for _, rule := range []string{
+		".multiples .panel{margin:0;padding:8px 10px 4px;display:flex;flex-direction:column}",
+		".multiples .panel svg{margin-top:auto}",
+	} {
+		if !strings.Contains(doc, rule) {
+			t.Errorf("the stylesheet lacks %s", rule)
+		}
+	}
+}
+
+// TestActionsShareTheTimeAxis: the actions chart spans the trace as the
+// charts above it do, so a day the trace covers in part gets a bar as
+// wide as that part, not a full day's.
+func TestActionsShareTheTimeAxis(t *testing.T) {
+	p, r := synthetic(2*1440+60, false, 0) // two days and the next one's first hour
+	doc := renderHTML(t, HTMLOptions{}, p, r)
+	actions := regexp.MustCompile(`(?s)aria-label="actions per day chart".*?</svg>`).FindString(doc)
+	rects := regexp.MustCompile(`<rect x="([0-9.]+)" y="[0-9.]+" width="([0-9.]+)"`).FindAllStringSubmatch(actions, -1)
+	if len(rects) == 0 {
+		t.Fatal("no bars")
+	}
+	lo, hi, widest, last := math.Inf(1), math.Inf(-1), 0.0, 0.0
+	for _, m := range rects {
+		x, _ := strconv.ParseFloat(m[1], 64)
+		w, _ := strconv.ParseFloat(m[2], 64)
+		lo, hi, widest = math.Min(lo, x), math.Max(hi, x+w), math.Max(widest, w)
+		if x+w >= hi {
+			last = w
+		}
+	}
+	if lo < plotLeft-0.1 || hi > plotRight+0.1 {
+		t.Errorf("bars span %v to %v, beyond the plot's %v to %v", lo, hi, plotLeft, plotRight)
+	}
+	// The third day's hour is 60 of the trace's 2,940 minutes (less the gap
+	// of up to 2 units between bars).
+	if want := (plotRight - plotLeft) * 60 / (2*1440 + 59); math.Abs(last-want) > 3 || last > widest/10 {
+		t.Errorf("the last day's bar is %v wide (the widest %v); want about %.1f, its hour's", last, widest, want)
+	}
+	caps := regexp.MustCompile(`(?s)aria-label="capacity chart".*?</svg>`).FindString(doc)
+	dayTick := regexp.MustCompile(`<path class="day" d="M([0-9.]+),`)
+	if a, c := dayTick.FindAllStringSubmatch(actions, -1), dayTick.FindAllStringSubmatch(caps, -1); fmt.Sprint(a) != fmt.Sprint(c) {
+		t.Errorf("midnights at %v in the actions chart, at %v in the capacity chart", a, c)
 	}
 }

@@ -119,24 +119,30 @@ type Variant struct {
 	Name string `json:"name"`
 	// About says what the variant changes, for people.
 	About string `json:"about"`
+	// TraceTarget scores the variant under the convention's per-instance
+	// target for the trace's own values rather than the variant's: set
+	// for the variants that move the level (the same service and
+	// instances with more or less traffic, see shiftFactor). Not in the
+	// board's JSON, which names and describes the variants only.
+	TraceTarget bool `json:"-"`
 }
 
 // Variants are the held-out board's variants, in order.
 func Variants() []Variant {
 	return []Variant{
-		{VariantFirstHalf, "the samples of the first half of the trace's span alone"},
-		{VariantSecondHalf, "the samples of the second half alone, the model starting cold there"},
-		{VariantResampled, "traces finer than 5 minutes averaged into 5-minute samples (coarser traces are left out)"},
-		{VariantResampled15, "traces finer than 15 minutes averaged into 15-minute samples (coarser traces are left out)"},
-		{VariantResampled1h, "traces finer than an hour averaged into hourly samples (coarser traces are left out)"},
-		{VariantLaterStart, "the trace without its first 7 h 20 min: another phase of the day at the start"},
-		{VariantLaterStart2, "the trace without its first 2 d 13 h 40 min: a third phase of the day, and other days"},
-		{VariantLoad3, "three times the load: the per-instance target divided by 3"},
-		{VariantLoad5, "five times the load: the per-instance target divided by 5"},
-		{VariantRowsDropped, "one row in twenty left out at random (a fixed seed): a monitor that missed scrapes"},
-		{VariantLevelShift, "every value from the middle of the span on doubled: a launch or a migration"},
-		{VariantLevelDrop, "every value from the middle of the span on halved: a migration away"},
-		{VariantGrowth, "every value multiplied by a factor growing linearly from 1 at the start to 1.5 at the end: steady growth"},
+		{VariantFirstHalf, "the samples of the first half of the trace's span alone", false},
+		{VariantSecondHalf, "the samples of the second half alone, the model starting cold there", false},
+		{VariantResampled, "traces finer than 5 minutes averaged into 5-minute samples (coarser traces are left out)", false},
+		{VariantResampled15, "traces finer than 15 minutes averaged into 15-minute samples (coarser traces are left out)", false},
+		{VariantResampled1h, "traces finer than an hour averaged into hourly samples (coarser traces are left out)", false},
+		{VariantLaterStart, "the trace without its first 7 h 20 min: another phase of the day at the start", false},
+		{VariantLaterStart2, "the trace without its first 2 d 13 h 40 min: a third phase of the day, and other days", false},
+		{VariantLoad3, "three times the load: the per-instance target divided by 3", false},
+		{VariantLoad5, "five times the load: the per-instance target divided by 5", false},
+		{VariantRowsDropped, "one row in twenty left out at random (a fixed seed): a monitor that missed scrapes", false},
+		{VariantLevelShift, "every value from the middle of the span on doubled: a launch or a migration", true},
+		{VariantLevelDrop, "every value from the middle of the span on halved: a migration away", true},
+		{VariantGrowth, "every value multiplied by a factor growing linearly from 1 at the start to 1.5 at the end: steady growth", true},
 	}
 }
 
@@ -292,16 +298,16 @@ type HeldOutRow struct {
 
 // ScoreVariant derives the variant of a trace and scores its three
 // replays, under the convention's policy for the variant's values (for the
-// trace's own values on level-shift and growth); ok is false when the
-// variant does not apply to the trace.
+// trace's own values where the variant says so: Variant.TraceTarget); ok
+// is false when the variant does not apply to the trace.
 func ScoreVariant(v Variant, t Trace, s simulate.Series) (row HeldOutRow, ok bool, err error) {
 	vs, div, ok := v.Derive(s)
 	if !ok {
 		return HeldOutRow{}, false, nil
 	}
 	convention := vs.Values
-	if v.Name == VariantLevelShift || v.Name == VariantLevelDrop || v.Name == VariantGrowth {
-		convention = s.Values // the trace's target: see shiftFactor
+	if v.TraceTarget {
+		convention = s.Values
 	}
 	rs, err := replayScaled(t, vs, convention, true, div)
 	if err != nil {

@@ -235,6 +235,56 @@ func TestScoreVariant(t *testing.T) {
 	}
 }
 
+// TestTraceTarget: which target a variant is scored at is the Variant's
+// own property, not its name's: level-shift as defined keeps the trace's
+// target, and the same variant without TraceTarget gets the convention's
+// target for its own values (about twice the trace's, the second half
+// having doubled); every variant that moves the level says so.
+func TestTraceTarget(t *testing.T) {
+	tr := Trace{Name: "synthetic.csv", Type: policy.MetricRequestRate, Daily: true}
+	s := daily(2)
+	whole, err := ReplaySummaries(tr, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := whole.Policy.Metrics[0].Target
+	shifted, _, _ := variant(VariantLevelShift).Derive(s)
+	its, _, err := Policy(tr, shifted.Values[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if its.Metrics[0].Target < 1.5*own {
+		t.Fatalf("the doubled values' target %v is not far from the trace's %v", its.Metrics[0].Target, own)
+	}
+	for _, c := range []struct {
+		name        string
+		traceTarget bool
+		want        float64
+	}{
+		{"as defined: the trace's target", true, own},
+		{"without TraceTarget: the doubled values' target", false, its.Metrics[0].Target},
+	} {
+		v := variant(VariantLevelShift)
+		if v.TraceTarget != true {
+			t.Fatalf("%s is defined without TraceTarget", v.Name)
+		}
+		v.TraceTarget = c.traceTarget
+		row, ok, err := ScoreVariant(v, tr, s)
+		if err != nil || !ok {
+			t.Fatalf("%s: ok %v, %v", c.name, ok, err)
+		}
+		if math.Abs(row.Target-c.want) > 1e-9*c.want {
+			t.Errorf("%s: target %v, want %v", c.name, row.Target, c.want)
+		}
+	}
+	for _, v := range Variants() {
+		moves := v.Name == VariantLevelShift || v.Name == VariantLevelDrop || v.Name == VariantGrowth
+		if v.TraceTarget != moves {
+			t.Errorf("%s: TraceTarget %v, want %v", v.Name, v.TraceTarget, moves)
+		}
+	}
+}
+
 // TestHeldOutTotals: totals count the missed checks and average the finite
 // ratios by class, per variant and over all.
 func TestHeldOutTotals(t *testing.T) {

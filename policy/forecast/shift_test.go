@@ -1,0 +1,170 @@
+package forecast
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// shiftDays is hourly values over len(levels) days: each day a daily
+// shape (a quiet night, a busy day) times that day's level plus that
+// day's offset, with 1 % noise.
+func shiftDays(levels, offsets []float64) []float64 {
+	r := rand.New(rand.NewPCG(3, 4))
+	var out []float64
+	for d, l := range levels {
+		for h := range 24 {
+			shape := 0.5
+			if h >= 8 && h < 20 {
+				shape = 1.5
+			}
+			out = append(out, (l*shape+offsets[d])*(1+0.01*r.NormFloat64()))
+		}
+	}
+	return out
+}
+
+// TestLevelShift: the last day's level counts as a shift only beyond the
+// range of the days the model was chosen on by more than that range's
+// width, with at least three such days, and only when the day's spread
+// moved with the level (a launch, not an offset).
+func TestLevelShift(t *testing.T) {
+	zero := make([]float64, 8)
+	for _, c := range []struct {
+		name    string
+		levels  []float64
+		offsets []float64
+		chosen  int // days the model was chosen on, from the start
+		want    bool
+	}{
+		{"a launch doubles the level", []float64{100, 104, 98, 101, 200}, zero, 4, true},
+		{"a migration halves it", []float64{100, 104, 98, 101, 50}, zero, 4, true},
+		{"an offset moves the level, not the amplitude", []float64{100, 104, 98, 101, 100}, []float64{0, 0, 0, 0, 100}, 4, false},
+		{"within the days' range", []float64{100, 120, 90, 110, 118}, zero, 4, false},
+		{"beyond it by less than its width", []float64{100, 120, 90, 110, 145}, zero, 4, false},
+		{"beyond it by more than its width", []float64{100, 120, 90, 110, 160}, zero, 4, true},
+		{"chosen on two days only", []float64{100, 101, 200}, zero, 2, false},
+		{"chosen on three", []float64{100, 101, 99, 200}, zero, 3, true},
+		{"the last day is one the model was chosen on", []float64{100, 104, 98, 200}, zero, 4, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := shiftDays(c.levels, c.offsets[:len(c.levels)])
+			ref, recent, ok := LevelShift(v, 24, 0, c.chosen*24)
+			if ok != c.want {
+				t.Fatalf("shift %v (ref %.1f, recent %.1f), want %v", ok, ref, recent, c.want)
+			}
+			if !ok {
+				return
+			}
+			last := c.levels[len(c.levels)-1]
+			var chosen float64
+			for _, l := range c.levels[:c.chosen] {
+				chosen += l
+			}
+			chosen /= float64(c.chosen)
+			// The shape's daily mean is 1.
+			if math.Abs(ref-chosen) > 0.01*chosen || math.Abs(recent-last) > 0.01*last {
+				t.Fatalf("ref %.2f, recent %.2f; want about %.2f and %.2f", ref, recent, chosen, last)
+			}
+		})
+	}
+}
+
+// TestLevelShiftGaps: missing values are skipped, a period without any
+// is not counted among the chosen ones, and indices outside the values
+// are clamped rather than panicking.
+func TestLevelShiftGaps(t *testing.T) {
+	v := shiftDays([]float64{100, 104, 98, 101, 200}, make([]float64, 5))
+	for i := 0; i < len(v); i += 7 {
+		v[i] = math.NaN()
+	}
+	if _, _, ok := LevelShift(v, 24, -50, 4*24); !ok {
+		t.Fatal("a launch with gaps is not a shift")
+	}
+	for i := 24; i < 48; i++ {
+		v[i] = math.NaN() // day 1 entirely missing: three chosen days left
+	}
+	if _, _, ok := LevelShift(v, 24, 0, 4*24); !ok {
+		t.Fatal("three chosen days with data are enough")
+	}
+	for i := 48; i < 72; i++ {
+		v[i] = math.NaN() // and day 2: two left
+	}
+	if _, _, ok := LevelShift(v, 24, 0, 4*24); ok {
+		t.Fatal("two chosen days with data made a shift")
+	}
+	if _, _, ok := LevelShift(v[:10], 24, 0, 1000); ok {
+		t.Fatal("less than a period of values made a shift")
+	}
+}
+
+// TestScaleFrom: an additive season starts scaling with the level in
+// units of ref, its forecasts multiplying the shape by mean/ref from then
+// on; ScaleFrom refuses what ScaleSeason refuses, and a season already
+// scaled.
+func TestScaleFrom(t *testing.T) {
+	p := DefaultParams()
+	fitted := func() Model {
+		var m Model
+		Fit(&m, shiftDays([]float64{100, 100, 100}, make([]float64, 3)), time.Unix(0, 0), time.Hour, 24*time.Hour, p)
+		return m
+	}
+	m := fitted()
+	at := time.Unix(0, m.LastUnixNano).Add(13 * time.Hour)
+	additive, trend := m.Forecast(at, p), trendPart(&m, at, p)
+	season := additive - m.Level - trend
+	if !m.ScaleFrom(100, 200) {
+		t.Fatal("refused")
+	}
+	if m.Ref != 100 || m.Mean != 200 || m.SeasonScale() != 2 {
+		t.Fatalf("ref %v mean %v factor %v; want 100, 200, 2", m.Ref, m.Mean, m.SeasonScale())
+	}
+	// The seasonal part of the forecast doubles; the level and trend stay.
+	if got, want := m.Forecast(at, p), m.Level+trend+2*season; math.Abs(got-want) > 1e-9*math.Abs(want) || math.Abs(season) < 10 {
+		t.Fatalf("scaled forecast %v, want %v (additive %v, its season %v)", got, want, additive, season)
+	}
+	if m.ScaleFrom(100, 300) || m.Mean != 200 {
+		t.Fatal("a season already scaled was scaled again")
+	}
+	for name, f := range map[string]func(*Model) bool{
+		"no season":        func(m *Model) bool { m.Reset(0, time.Hour); return m.ScaleFrom(100, 200) },
+		"ref not positive": func(m *Model) bool { return m.ScaleFrom(0, 200) },
+		"mean NaN":         func(m *Model) bool { return m.ScaleFrom(100, math.NaN()) },
+		"ref beyond float32": func(m *Model) bool {
+			return m.ScaleFrom(1e300, 1e300)
+		},
+		"a shape below zero at ref": func(m *Model) bool { return m.ScaleFrom(10, 20) },
+	} {
+		m := fitted()
+		if f(&m) || m.Ref != 0 || m.Mean != 0 {
+			t.Errorf("%s: scaled (ref %v, mean %v)", name, m.Ref, m.Mean)
+		}
+	}
+}
+
+// trendPart is the damped trend's share of m's forecast at t.
+func trendPart(m *Model, t time.Time, p Params) float64 {
+	flat := *m
+	flat.Trend = 0
+	return m.Forecast(t, p) - flat.Forecast(t, p)
+}
+
+// BenchmarkLevelShift: a week of 1-minute values, the model chosen on the
+// first six days, as the hourly season check of `season: auto` reads it
+// (beside DetectSeason on the same history).
+func BenchmarkLevelShift(b *testing.B) {
+	levels := []float64{100, 104, 98, 101, 103, 99, 200}
+	var v []float64
+	for _, h := range shiftDays(levels, make([]float64, len(levels))) {
+		for range 60 {
+			v = append(v, h)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok := LevelShift(v, 1440, 0, 6*1440); !ok {
+			b.Fatal("no shift")
+		}
+	}
+}
