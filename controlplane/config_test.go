@@ -30,7 +30,7 @@ func TestConfigValidateAddresses(t *testing.T) {
 		{"write version 3", func(c *Config) { c.WriteVersion = 3 }, ""},
 		{"write version 11, the upgrade from version 11", func(c *Config) { c.WriteVersion = 11 }, ""},
 		{"write the current version", func(c *Config) { c.WriteVersion = int(store.CurrentVersion) }, ""},
-		{"write a version too new", func(c *Config) { c.WriteVersion = int(store.CurrentVersion) + 1 }, "raft-write-version: must be a version this server writes, 1 to 13 (got 14)"},
+		{"write a version too new", func(c *Config) { c.WriteVersion = int(store.CurrentVersion) + 1 }, "raft-write-version: must be a version this server writes, 1 to 14 (got 15)"},
 		{"write a version that wraps a byte", func(c *Config) { c.WriteVersion = 258 }, "raft-write-version: must be a version this server writes"},
 		{"write a negative version", func(c *Config) { c.WriteVersion = -1 }, "raft-write-version: must be a version this server writes"},
 	}

@@ -959,6 +959,13 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 			// servers before store.VersionScaledSeason cannot decode (see
 			// there); the kept state keeps scaling.
 			b, err = s.MarshalBinaryV5()
+		case wv < store.VersionCostBound:
+			// Policy state version 6 or older, without the forecast's
+			// cost bound's account, which servers before
+			// store.VersionCostBound cannot decode (see there); the kept
+			// state keeps it, and a new leader after a failover starts
+			// the account afresh.
+			b, err = s.MarshalBinaryV6()
 		default:
 			b, err = s.MarshalBinary()
 		}

@@ -10,9 +10,10 @@ import (
 	"github.com/capstan-io/capstan/store"
 )
 
-// TestScaledSeasonOnlyInVersion13: a leader writing entry version 13
-// commits a state whose model's season scales with the level in policy
-// state version 6, scaling; one started with --raft-write-version 12
+// TestScaledSeasonOnlyInVersion13: a leader writing entry version 13 or
+// 14 commits a state whose model's season scales with the level in policy
+// state version 6, scaling (in 13 with MarshalBinaryV6, which leaves out
+// the forecast's cost bound's account: empty here, forecast-only); one started with --raft-write-version 12
 // commits it as the code of version 12 would encode it with that season
 // made additive at today's amplitude (policy.State.MarshalBinaryV5:
 // policy state version 5, its scores by the time of day kept), and 11 or
@@ -34,7 +35,8 @@ func TestScaledSeasonOnlyInVersion13(t *testing.T) {
 		scaled  bool
 		marshal func(policy.State) ([]byte, error) // the committed bytes from the kept state
 	}{
-		{"version 13 keeps the season scaled", store.VersionScaledSeason, 6, true, policy.State.MarshalBinary},
+		{"version 14 keeps the season scaled", store.VersionCostBound, 6, true, policy.State.MarshalBinary},
+		{"version 13 keeps the season scaled", store.VersionScaledSeason, 6, true, policy.State.MarshalBinaryV6},
 		{"version 12 makes it additive", store.VersionTimeOfDay, 5, false, policy.State.MarshalBinaryV5},
 		{"version 11 makes it additive, without scores", store.VersionWeeklyPart, 4, false, policy.State.MarshalBinaryV4},
 		{"version 10 makes it additive, without scores", store.VersionWeekly, 4, false, policy.State.MarshalBinaryV4},

@@ -21,7 +21,8 @@ type Decisions struct{ recs [][]byte }
 // keeps: VersionScaledSeason, which holds each metric's weekly part (since
 // VersionWeeklyPart; versions 6 to 10 encode decisions alike, without it),
 // its skill at the time of day it forecasts (since VersionTimeOfDay) and
-// its season's factor where the season scales with the level. Records
+// its season's factor where the season scales with the level;
+// VersionCostBound encodes them alike. Records
 // read from an older snapshot are encoded again in it; a snapshot of an
 // older version decodes them and writes them in its own.
 const recordVersion = VersionScaledSeason

@@ -31,11 +31,12 @@
 // adjustments, 11 each forecast's weekly part in decision records, 12
 // policy states whose models may carry scores by the time of day (policy
 // state version 5) and each forecast's skill at the time of day in
-// decision records, and 13 policy states whose models' seasons may scale
+// decision records, 13 policy states whose models' seasons may scale
 // with the level (policy state version 6) and each such season's factor
-// in decision records (registry.go). Those older binary versions can be
+// in decision records, and 14 policy states that may carry the forecast's
+// cost bound's account (policy state version 7) (registry.go). Those older binary versions can be
 // written too (EncodeVersion, WriteSnapshotVersion; byte for byte as
-// their code did, testdata/binary-v2 to -v11), with what they have no
+// their code did, testdata/binary-v2 to -v13), with what they have no
 // place for left out, and what they cannot express at all (version 7's
 // additions) refused; the policy states, the policy package's own bytes,
 // are shaped for them by the leader that commits them.

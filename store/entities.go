@@ -15,13 +15,10 @@ import (
 
 // policyValue is a policy in the policy package's own JSON, its stable
 // document format: policies are small and rarely written, and reusing it
-// keeps one definition of what a policy is.
-// policyValue writes a policy as JSON; versions before VersionHistoryStep
-// without its history step.
+// keeps one definition of what a policy is. It is written as version e.v
+// holds it (policyIn).
 func (e *enc) policyValue(p policy.Policy) error {
-	if e.v < VersionHistoryStep {
-		p = priorPolicy(p)
-	}
+	p = policyIn(p, e.v)
 	b, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encoding policy %q: %w", p.ID, err)
@@ -38,18 +35,40 @@ func (d *dec) policyValue() policy.Policy {
 			d.fail("policy: " + err.Error())
 		}
 	}
-	if d.v < VersionHistoryStep {
-		p = priorPolicy(p)
+	return policyIn(p, d.v)
+}
+
+// policyIn is policy p as entry or snapshot version v holds it. Versions 1
+// to 7 have no history step, so its windows have the shape the code of
+// those versions gave them (WindowShape). Versions 1 to 13 have no
+// forecast's cost bound (predictive.max_extra): a policy they hold has
+// the default one, the zero value, which its JSON leaves out (the bytes
+// their code wrote), and which a version-13 server, ignoring a field it
+// does not know, would hold whatever the JSON said; so every server runs
+// a policy written before version 14 (or while a cluster is upgraded,
+// priorCostBound) as the simulator runs the same file.
+func policyIn(p policy.Policy, v uint8) policy.Policy {
+	if v < VersionHistoryStep {
+		p.Predictive.HistoryStep = 0
+	}
+	if v < VersionCostBound {
+		p.Predictive.MaxExtra = 0
 	}
 	return p
 }
 
-// priorPolicy is a policy as versions 1 to 6 hold it: without a history
-// step, so its windows have the shape the code of those versions gave
-// them (WindowShape).
-func priorPolicy(p policy.Policy) policy.Policy {
-	p.Predictive.HistoryStep = 0
-	return p
+// priorCostBound refuses a policy write that versions before
+// VersionCostBound cannot hold: one whose predictive.max_extra is not the
+// default, which they would store (and a server of this version read
+// back) as the default, so the operator's bound would be lost unseen.
+func priorCostBound(c Command, v uint8) error {
+	pp, ok := c.(PutPolicy)
+	if !ok || v >= VersionCostBound || pp.Policy.Predictive.MaxExtra.Percent() == policy.DefaultMaxExtra {
+		return nil
+	}
+	return &policy.ValidationError{Fields: []policy.FieldError{{Path: "predictive.max_extra",
+		Message: fmt.Sprintf("must be the default (%v%%) while this cluster writes entry version %d (--raft-write-version): servers of that version have no cost bound; write it again once the upgrade is done",
+			policy.DefaultMaxExtra, v)}}}
 }
 
 func (e *enc) record(r PolicyRecord) error {

@@ -38,7 +38,7 @@ func Decode(data []byte) (Command, error) {
 	switch v {
 	case VersionJSON:
 		c, err = decodeLegacyCommand(t, payload)
-	case VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionBatched, VersionHistoryStep, VersionCompact, VersionWeekly, VersionWeeklyPart, VersionTimeOfDay, VersionScaledSeason:
+	case VersionBinary, VersionFenced, VersionDecisions, VersionGroupAge, VersionBudget, VersionBatched, VersionHistoryStep, VersionCompact, VersionWeekly, VersionWeeklyPart, VersionTimeOfDay, VersionScaledSeason, VersionCostBound:
 		if t == CmdEvaluations && v < VersionBatched {
 			return nil, fmt.Errorf("%w: %s version %d (this command exists since version %d)", ErrUnknownCommand, t, v, VersionBatched)
 		}

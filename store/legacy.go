@@ -226,7 +226,7 @@ func decodeLegacyCommand(t CommandType, payload []byte) (Command, error) {
 	case CmdPutPolicy:
 		var c legacyPutPolicy
 		err := unmarshal(&c)
-		return PutPolicy{Policy: priorPolicy(c.Policy), IfMatch: c.IfMatch, At: c.At, Audit: c.Audit.command()}, err
+		return PutPolicy{Policy: policyIn(c.Policy, VersionJSON), IfMatch: c.IfMatch, At: c.At, Audit: c.Audit.command()}, err
 	case CmdDeletePolicy:
 		var c legacyDeletePolicy
 		err := unmarshal(&c)
@@ -324,7 +324,7 @@ func decodeLegacySnapshot(data []byte) (*State, error) {
 		if p == nil {
 			return nil, fmt.Errorf("policy %q: null", id)
 		}
-		e := &Policy{Record: PolicyRecord{Policy: priorPolicy(p.Record.Policy), Version: p.Record.Version, UpdatedAt: p.Record.UpdatedAt},
+		e := &Policy{Record: PolicyRecord{Policy: policyIn(p.Record.Policy, VersionJSON), Version: p.Record.Version, UpdatedAt: p.Record.UpdatedAt},
 			EvalState: p.State, Decisions: DecisionsOf(p.Decisions), Windows: p.Windows,
 			Desired: p.Desired, Ready: p.Ready, LastEvaluation: p.LastEvaluation}
 		for _, in := range p.Pending {

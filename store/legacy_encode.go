@@ -25,18 +25,24 @@ import (
 // to 6 cannot express at all, CmdEvaluations and Evaluated.Pacing, is
 // refused (ErrUnknownCommand): their writer commits each evaluation on
 // its own, with its whole state. Versions 1 to 7 leave out a policy's
-// history step (priorPolicy), 1 to 8 a sample entry's precision
-// (Samples.Wide, Buckets.Wide: their entries are wide when read), and 1 to
+// history step (policyIn), 1 to 8 a sample entry's precision
+// (Samples.Wide, Buckets.Wide: their entries are wide when read), 1 to
 // 10 the weekly adjustment's part of a decision's forecasts
-// (policy.MetricRecord.Weekly).
+// (policy.MetricRecord.Weekly), and 1 to 13 a policy's
+// predictive.max_extra (policyIn: read from them it is the default),
+// refusing a policy write whose bound is not the default (priorCostBound:
+// a *policy.ValidationError naming the field).
 func EncodeVersion(c Command, v uint8) ([]byte, error) {
+	if err := priorCostBound(c, v); err != nil {
+		return nil, fmt.Errorf("%w: %s in version %d: %w", ErrUnknownCommand, c.Type(), v, err)
+	}
 	if v < VersionBatched && v >= VersionJSON {
 		if err := batchedOnly(c); err != nil {
 			return nil, fmt.Errorf("%w: %s in version %d: %w", ErrUnknownCommand, c.Type(), v, err)
 		}
 	}
 	switch v {
-	case VersionScaledSeason, VersionTimeOfDay, VersionWeeklyPart, VersionWeekly, VersionCompact, VersionHistoryStep, VersionBatched, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
+	case VersionCostBound, VersionScaledSeason, VersionTimeOfDay, VersionWeeklyPart, VersionWeekly, VersionCompact, VersionHistoryStep, VersionBatched, VersionBudget, VersionGroupAge, VersionDecisions, VersionFenced, VersionBinary:
 		return encodeBinary(c, v)
 	case VersionJSON:
 		body, err := json.Marshal(legacyCommand(c))
@@ -65,7 +71,7 @@ func batchedOnly(c Command) error {
 func legacyCommand(c Command) any {
 	switch c := c.(type) {
 	case PutPolicy:
-		return legacyPutPolicy{Policy: priorPolicy(c.Policy), IfMatch: c.IfMatch, At: c.At, Audit: legacyAuditOf(c.Audit)}
+		return legacyPutPolicy{Policy: policyIn(c.Policy, VersionJSON), IfMatch: c.IfMatch, At: c.At, Audit: legacyAuditOf(c.Audit)}
 	case DeletePolicy:
 		return legacyDeletePolicy{ID: c.ID, IfMatch: c.IfMatch, Audit: legacyAuditOf(c.Audit)}
 	case PutIntent:
@@ -156,7 +162,7 @@ func (s *State) WriteLegacySnapshot(w io.Writer) error {
 	for id, p := range s.Policies {
 		e := &legacyPolicyEntry{State: p.EvalState, Decisions: priorRecords(p.Decisions.Records()), Windows: p.Windows,
 			Desired: p.Desired, Ready: p.Ready, LastEvaluation: p.LastEvaluation}
-		e.Record.Policy, e.Record.Version, e.Record.UpdatedAt = priorPolicy(p.Record.Policy), p.Record.Version, p.Record.UpdatedAt
+		e.Record.Policy, e.Record.Version, e.Record.UpdatedAt = policyIn(p.Record.Policy, VersionJSON), p.Record.Version, p.Record.UpdatedAt
 		for _, in := range p.Pending {
 			e.Pending = append(e.Pending, toLegacyIntent(in))
 		}

@@ -175,7 +175,7 @@ func FuzzDecode(f *testing.F) {
 func FuzzReadSnapshot(f *testing.F) {
 	raw, _ := os.ReadFile(filepath.Join(legacyDir, "snapshot.json"))
 	f.Add(raw)
-	for _, dir := range []string{binaryV2Dir, binaryV3Dir, binaryV8Dir, binaryV12Dir} {
+	for _, dir := range []string{binaryV2Dir, binaryV3Dir, binaryV8Dir, binaryV12Dir, binaryV13Dir} {
 		b, _ := os.ReadFile(filepath.Join(dir, "snapshot.bin"))
 		f.Add(b)
 	}

@@ -152,8 +152,28 @@ const (
 	// where it matters), read from those it is absent. The bytes are
 	// otherwise version 12's.
 	VersionScaledSeason uint8 = 13
+	// VersionCostBound is VersionScaledSeason whose policy states may be
+	// encoded in policy state version 7, which carries the forecast's
+	// cost bound's account (policy.ExtraAccount: the instance-time
+	// prediction held above the reactive rule over a trailing week, and
+	// the reactive rule's own size and queue it is measured against).
+	// Servers of version 13 and before cannot decode such a state: one
+	// leading would start the policy afresh, and they would keep a pacing
+	// commit without the stored models (withStoredModels) where newer
+	// servers keep them, so the replicated states would differ. So a
+	// leader writing version 13 commits its states without the account,
+	// in policy state version 6 or older (policy.State.MarshalBinaryV6;
+	// one writing 12 MarshalBinaryV5, 11 or older MarshalBinaryV4), and a
+	// server that reads no version 14 refuses the entries and snapshots
+	// that may hold it. A state with an empty account is policy state
+	// version 4, 5 or 6 in every version from 13 on, byte for byte. Its
+	// policies may set predictive.max_extra, which versions 1 to 13 hold
+	// as the default, the zero value their JSON leaves out (policyIn; a
+	// write of another bound is refused in them, priorCostBound). The
+	// bytes are otherwise version 13's.
+	VersionCostBound uint8 = 14
 	// CurrentVersion is the version Encode writes.
-	CurrentVersion = VersionScaledSeason
+	CurrentVersion = VersionCostBound
 )
 
 // commandNames names every known type; a type missing here is unknown.

@@ -178,15 +178,7 @@ func TestAdditiveStatesAlikeInVersions12And13(t *testing.T) {
 			}
 			var stored [2][]byte
 			for i, v := range []uint8{VersionTimeOfDay, VersionScaledSeason} {
-				s := New()
-				s.Apply(1, PutPolicy{Policy: testPolicy(t, "web", rps), At: at}, Options{})
-				for j, c := range []Evaluated{{State: b13}, {Pacing: pacing}} {
-					c.Policy, c.PolicyVersion, c.At = "web", 1, at.Add(time.Duration(j)*time.Minute)
-					if r := s.Apply(uint64(j+2), throughVersion(t, c, v), Options{}); r.Outcome != OK {
-						t.Fatal(r.Detail)
-					}
-				}
-				stored[i] = s.Policies["web"].EvalState
+				stored[i] = afterPacing(t, b13, pacing, v, at)
 			}
 			if !bytes.Equal(stored[0], stored[1]) || stored[0][0] != b13[0] {
 				t.Fatalf("after a pacing commit: %d bytes (version %d) in version 12, %d (version %d) in 13; want the same, of the state's version %d", len(stored[0]), stored[0][0], len(stored[1]), stored[1][0], b13[0])

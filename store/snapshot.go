@@ -40,9 +40,11 @@ const (
 	// time of day. 13's policy states may be policy state version 6, with
 	// seasons that scale with the level (VersionScaledSeason), 12's are
 	// not, and its decision records carry each such season's factor; the
-	// bytes are otherwise 12's.
-	// Versions 2 to 12 are still read.
-	SnapshotVersion uint8 = VersionScaledSeason
+	// bytes are otherwise 12's. 14's policy states may be policy state
+	// version 7, with the forecast's cost bound's account
+	// (VersionCostBound), 13's are not; the bytes are otherwise 13's.
+	// Versions 2 to 13 are still read.
+	SnapshotVersion uint8 = VersionCostBound
 	// snapshotUnfenced is the binary version whose intents have no fence.
 	snapshotUnfenced uint8 = 2
 	// maxRecord bounds one snapshot record (one policy with its windows is

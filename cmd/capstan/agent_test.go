@@ -68,7 +68,7 @@ func TestRaftWriteVersion(t *testing.T) {
 	}
 	// Through the agent command: refused before anything starts.
 	for args, want := range map[string]string{
-		"--raft-write-version 14":                       "raft-write-version: must be a version this server writes, 1 to 13 (got 14)",
+		"--raft-write-version 15":                       "raft-write-version: must be a version this server writes, 1 to 14 (got 15)",
 		"--raft-write-version -1":                       "raft-write-version: must be a version this server writes",
 		"--raft-legacy-encoding --raft-write-version 2": "--raft-legacy-encoding: is --raft-write-version 1",
 	} {
