@@ -214,7 +214,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	bounded := scaling && p.Predictive.MaxExtra.On()
 	heldBack := false
 	if bounded {
-		s.Extra.charge(now, current)
+		s.Extra.charge(&at, current)
 		if used, spent := s.Extra.spent(p.Predictive.MaxExtra.Percent() / 100); spent && predictive > rec {
 			d.HeldBack, heldBack = used, true
 		}

@@ -39,17 +39,26 @@ const (
 // charge adds the time since the last charge (at most maxExtraCharge) to
 // the account, at the size the group held (current) and at the excess the
 // last decision charged the forecast with, both decayed.
-func (a *ExtraAccount) charge(now time.Time, current int) {
-	if a.At.IsZero() || !now.After(a.At) {
-		a.At = now
+//
+// The interval is the evaluation's instant's sub (integer nanoseconds in a
+// replay): time.Time's Sub was about half of the bound's cost per
+// evaluation (BENCHMARKS, "Speed, issue 9 round ten"). sub is exactly
+// now.Sub(a.At), saturated with its sign, so dt > 0 is now.After(a.At).
+func (a *ExtraAccount) charge(at *instant, current int) {
+	var dt time.Duration
+	if !a.At.IsZero() {
+		dt = at.sub(a.At)
+	}
+	if dt <= 0 {
+		a.At = at.t
 		return
 	}
-	dt := min(now.Sub(a.At), maxExtraCharge)
+	dt = min(dt, maxExtraCharge)
 	w := math.Exp(-float64(dt) / float64(extraHorizon))
 	h := dt.Hours()
 	a.Held = a.Held*w + float64(current)*h
 	a.Extra = a.Extra*w + float64(a.Excess)*h
-	a.At = now
+	a.At = at.t
 }
 
 // spent reports whether the forecast's extra instance-time is more than

@@ -133,22 +133,81 @@ func TestExcessCappedByWhatTheForecastAsks(t *testing.T) {
 // week's time constant; the first only starts the clock.
 func TestAccountCharges(t *testing.T) {
 	var a ExtraAccount
-	a.charge(t0, 10)
+	charge(&a, t0, 10)
 	if a.Held != 0 || a.Extra != 0 || !a.At.Equal(t0) {
 		t.Fatalf("first charge: %+v", a)
 	}
 	a.Excess = 2
-	a.charge(t0.Add(30*time.Minute), 10)
+	charge(&a, t0.Add(30*time.Minute), 10)
 	if math.Abs(a.Held-5) > 1e-12 || math.Abs(a.Extra-1) > 1e-12 {
 		t.Fatalf("half an hour at 10 with 2 extra: held %v extra %v, want 5 and 1", a.Held, a.Extra)
 	}
-	a.charge(t0.Add(30*time.Minute+6*time.Hour), 10) // a gap: charged as an hour
+	charge(&a, t0.Add(30*time.Minute+6*time.Hour), 10) // a gap: charged as an hour
 	w := math.Exp(-1.0 / (7 * 24))
 	if math.Abs(a.Held-(5*w+10)) > 1e-9 || math.Abs(a.Extra-(w+2)) > 1e-9 {
 		t.Fatalf("a 6 h gap: held %v extra %v, want %v and %v", a.Held, a.Extra, 5*w+10, w+2)
 	}
 	if used, spent := a.spent(0.05); spent != (used > 0.05) || math.Abs(used-a.Extra/(a.Held-a.Extra)) > 1e-12 {
 		t.Fatalf("spent %v at %v", spent, used)
+	}
+}
+
+// charge charges a at now, as Evaluate does.
+func charge(a *ExtraAccount, now time.Time, current int) {
+	at := newInstant(now)
+	a.charge(&at, current)
+}
+
+// chargeByTime is the account's charge written with time.Time's own
+// After and Sub, as it was before it took the evaluation's instant.
+func chargeByTime(a *ExtraAccount, now time.Time, current int) {
+	if a.At.IsZero() || !now.After(a.At) {
+		a.At = now
+		return
+	}
+	dt := min(now.Sub(a.At), maxExtraCharge)
+	w := math.Exp(-float64(dt) / float64(extraHorizon))
+	h := dt.Hours()
+	a.Held = a.Held*w + float64(current)*h
+	a.Extra = a.Extra*w + float64(a.Excess)*h
+	a.At = now
+}
+
+// TestChargeMatchesTime: the charge through the instant's integer
+// arithmetic leaves the account bit for bit as time.Time's After and Sub
+// would, on virtual clocks, on the daemon's (monotonic readings), across
+// the ends of int64 Unix nanoseconds and when time goes back.
+func TestChargeMatchesTime(t *testing.T) {
+	mono := time.Now()
+	far := time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+	early := time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		from time.Time // the account's last charge
+		now  []time.Time
+	}{
+		{"a replay's steps", t0, []time.Time{t0.Add(time.Minute), t0.Add(2 * time.Minute), t0.Add(2*time.Minute + 7*time.Nanosecond)}},
+		{"no time passed", t0, []time.Time{t0, t0}},
+		{"time went back", t0, []time.Time{t0.Add(-time.Second), t0.Add(-time.Hour)}},
+		{"a gap over the cap", t0, []time.Time{t0.Add(90 * time.Minute), t0.Add(48 * time.Hour)}},
+		{"monotonic readings", mono, []time.Time{mono.Add(time.Minute), mono.Add(time.Minute), mono.Add(time.Minute).Round(0).Add(time.Second)}},
+		{"from a wall clock to a monotonic one", mono.Round(0), []time.Time{mono.Add(time.Minute)}},
+		{"beyond int64 nanoseconds", far, []time.Time{far.Add(time.Minute), t0, far}},
+		{"before int64 nanoseconds", early, []time.Time{early.Add(time.Minute), early.Add(-time.Minute)}},
+		{"a zero account", time.Time{}, []time.Time{t0, t0.Add(time.Minute)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ExtraAccount{At: tc.from, Held: 40, Extra: 3, Excess: 2}
+			want := got
+			for i, now := range tc.now {
+				charge(&got, now, 10+i)
+				chargeByTime(&want, now, 10+i)
+				if got.At != want.At || math.Float64bits(got.Held) != math.Float64bits(want.Held) ||
+					math.Float64bits(got.Extra) != math.Float64bits(want.Extra) {
+					t.Fatalf("charge %d at %v: %+v, want %+v", i, now, got, want)
+				}
+			}
+		})
 	}
 }
 
