@@ -52,28 +52,17 @@ func TestCostAccountOnlyInVersion14(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			spec := strings.Replace(weeklySpec, `"forecast-only"`, `"forecast-and-scale"`, 1)
-			r := newEvalRig(t, spec, func(n *Node) {
-				n.cfg.WriteVersion = int(tc.version)
-				n.fsm.snapshotVersion = min(tc.version, store.SnapshotVersion)
+			var first uint64
+			r, _, committed, st := evaluateScoredSpec(t, tc.version, tc.state, spec, func(r *evalRig, at time.Time) {
+				plantAccount(r, at)
+				first = r.n.Raft().LastIndex()
 			})
-			at, value, _ := plantScored(t, r)
-			plantAccount(r, at)
-			first := r.n.Raft().LastIndex()
-			r.evaluate(t, value(at))
 			kept := keptState(r)
 			if kept.Extra.Empty() {
 				t.Fatal("the state the leader keeps lost its account")
 			}
-			v, _ := r.n.fsm.view("p")
-			if len(v.State) == 0 || v.State[0] != tc.state {
-				t.Fatalf("the committed state is policy state version %v, want %d", v.State[:min(len(v.State), 1)], tc.state)
-			}
-			if want, err := tc.marshal(kept); err != nil || !bytes.Equal(v.State, want) {
-				t.Fatalf("the committed state (%d bytes) is not the kept one's encoding for its readers (%d bytes, %v)", len(v.State), len(want), err)
-			}
-			var st policy.State
-			if err := st.UnmarshalBinary(v.State); err != nil || len(st.Models) != 1 {
-				t.Fatalf("the committed state: %+v, %v; want one model", st.Models, err)
+			if want, err := tc.marshal(kept); err != nil || !bytes.Equal(committed, want) {
+				t.Fatalf("the committed state (%d bytes) is not the kept one's encoding for its readers (%d bytes, %v)", len(committed), len(want), err)
 			}
 			if got := !st.Extra.Empty(); got != tc.account {
 				t.Fatalf("the committed state has an account: %v, want %v", got, tc.account)
@@ -81,10 +70,10 @@ func TestCostAccountOnlyInVersion14(t *testing.T) {
 			if tc.account && !reflect.DeepEqual(st.Extra, kept.Extra) {
 				t.Fatalf("the committed account %+v, the kept one %+v", st.Extra, kept.Extra)
 			}
-			if got := committedState(t, r, first, tc.version); !bytes.Equal(got, v.State) {
-				t.Fatalf("the logged entry's state (%d bytes) is not the applied one (%d bytes)", len(got), len(v.State))
+			if got := committedState(t, r, first, tc.version); !bytes.Equal(got, committed) {
+				t.Fatalf("the logged entry's state (%d bytes) is not the applied one (%d bytes)", len(got), len(committed))
 			}
-			snapshotHolds(t, r, tc.version, v.State)
+			snapshotHolds(t, r, tc.version, committed)
 		})
 	}
 }

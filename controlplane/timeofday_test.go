@@ -39,11 +39,23 @@ func keptState(r *evalRig) policy.State {
 // want with one model, as bytes and decoded.
 func evaluateScored(t *testing.T, v uint8, want byte) (r *evalRig, planted policy.State, committed []byte, st policy.State) {
 	t.Helper()
-	r = newEvalRig(t, weeklySpec, func(n *Node) {
+	return evaluateScoredSpec(t, v, want, weeklySpec, nil)
+}
+
+// evaluateScoredSpec is evaluateScored for the policy spec, with prepare
+// (when not nil) run on the rig just before the evaluation, given the
+// evaluation's time: to plant more of the leader's state, or to note the
+// log's last index.
+func evaluateScoredSpec(t *testing.T, v uint8, want byte, spec string, prepare func(r *evalRig, at time.Time)) (r *evalRig, planted policy.State, committed []byte, st policy.State) {
+	t.Helper()
+	r = newEvalRig(t, spec, func(n *Node) {
 		n.cfg.WriteVersion = int(v)
 		n.fsm.snapshotVersion = min(v, store.SnapshotVersion)
 	})
 	at, value, planted := plantScored(t, r)
+	if prepare != nil {
+		prepare(r, at)
+	}
 	r.evaluate(t, value(at))
 	view, _ := r.n.fsm.view("p")
 	committed = view.State
