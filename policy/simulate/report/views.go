@@ -542,16 +542,14 @@ func shapeNotes(p policy.Policy, r *simulate.Result, i0, i1 int) []string {
 // scaled gets no line.
 func shapePanel(p policy.Policy, r *simulate.Result, xs xScale, ticks []timeTick) panel {
 	const height = 170.0
+	n := len(r.Times)
 	lo, hi := 1-policy.ShapeShown, 1+policy.ShapeShown
-	for _, col := range r.SeasonScale {
-		for _, k := range col {
-			if k > 0 {
-				lo, hi = math.Min(lo, k), math.Max(hi, k)
-			}
+	for j := range r.SeasonScale {
+		if l, h, _ := shapeRange(r, j, 0, n); !math.IsNaN(l) {
+			lo, hi = min(lo, l), max(hi, h)
 		}
 	}
 	ys := newYScale(lo, hi, 4, false, padTop, height-padBottom)
-	n := len(r.Times)
 	at := func(i int) int64 { return r.Times[i] }
 	var b []byte
 	b = append(b, `<path class="quiet" d="`...)
