@@ -72,7 +72,7 @@ under-provisioning than before. Exits 1 when any target is missed.`,
 	_ = f.MarkHidden("json")
 	f.BoolVar(&o.noExamples, "no-examples", false, "skip the bundled example policies")
 	f.StringVar(&o.reports, "reports", "", "also write each trace's HTML report (the three runs overlaid) into this directory")
-	f.BoolVar(&o.heldOut, "held-out", false, "score variants of the traces the engine was not tuned on instead (halves, resampling to 5 or 15 minutes or an hour, later starts, 3× and 5× load, rows dropped, a level shift or drop, growth); exits 0")
+	f.BoolVar(&o.heldOut, "held-out", false, "score variants of the traces the engine was not tuned on instead (halves, resampling to 5 or 15 minutes or an hour, later starts, 3× and 5× load, rows dropped, a level shift or drop, growth, the daily pattern an hour late from the middle on, bursts, quieter weekends); exits 0")
 	return cmd
 }
 

@@ -195,16 +195,17 @@ func TestScoreboardHeldOut(t *testing.T) {
 	for _, r := range h.Rows {
 		variants = append(variants, r.Variant)
 	}
-	if strings.Join(variants, " ") != "first-half second-half 15min 1h later-start later-start-2 load-x3 load-x5 rows-dropped level-shift level-drop growth" ||
+	if strings.Join(variants, " ") != "first-half second-half 15min 1h later-start later-start-2 load-x3 load-x5 rows-dropped level-shift level-drop growth phase-shift spikes weekends" ||
 		h.Rows[0].Forecast.Samples+h.Rows[1].Forecast.Samples != 4032 ||
 		// the 15-minute and hourly buckets the samples fall in (00:04 on the first day to 00:39 on the last)
 		h.Rows[2].Forecast.Samples != 1347 || h.Rows[3].Forecast.Samples != 337 ||
 		h.Rows[6].Forecast.Samples != 4032 || h.Rows[7].Forecast.Samples != 4032 ||
 		h.Rows[8].Forecast.Samples < 3700 || h.Rows[8].Forecast.Samples > 3900 || // about one row in twenty dropped
-		h.Rows[9].Forecast.Samples != 4032 || h.Rows[10].Forecast.Samples != 4032 || h.Rows[11].Forecast.Samples != 4032 {
+		h.Rows[9].Forecast.Samples != 4032 || h.Rows[10].Forecast.Samples != 4032 || h.Rows[11].Forecast.Samples != 4032 ||
+		h.Rows[12].Forecast.Samples != 4032 || h.Rows[13].Forecast.Samples != 4032 || h.Rows[14].Forecast.Samples != 4032 {
 		t.Fatalf("variants %v, samples %+v", variants, h.Rows)
 	}
-	if last := h.Totals[len(h.Totals)-1]; last.Variant != "all" || last.Checks != 24 {
+	if last := h.Totals[len(h.Totals)-1]; last.Variant != "all" || last.Checks != 30 {
 		t.Fatalf("totals %+v", h.Totals)
 	}
 }

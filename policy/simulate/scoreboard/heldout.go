@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -41,6 +42,9 @@ const (
 	VariantLevelShift  = "level-shift"
 	VariantLevelDrop   = "level-drop"
 	VariantGrowth      = "growth"
+	VariantPhaseShift  = "phase-shift"
+	VariantSpikes      = "spikes"
+	VariantWeekends    = "weekends"
 )
 
 // shiftFactor is the level-shift variant's factor: every value from the
@@ -113,6 +117,45 @@ const (
 	loadFactor5 = 5
 )
 
+// phaseShift is how much later the phase-shift variant's daily pattern
+// runs from the middle of the span on. A service whose users keep local
+// time, recorded in UTC as monitoring does, moves by an hour twice a year
+// at a clock change (a workload moved to another region moves by more);
+// none of the twelve traces shows one (the 1-minute and 15 s traces span
+// two weeks without one, and nyc_taxi is kept in New York's local time,
+// where its autumn change shows only as one busier hour, 2014-11-02
+// 01:00). An hour later is the autumn change:
+// the hour before the middle is replayed once more, then every value comes
+// an hour after the time it was recorded at. A season learned slot by
+// slot over days forecasts the old hour's rise until it relearns it.
+const phaseShift = time.Hour
+
+// The spikes variant's bursts: spikesPerWeek bursts a week on average
+// (at least one), each spikeFactor times the value for a duration drawn
+// between spikeMin and spikeMax, at times drawn over the span, from a
+// fixed seed so the board is reproducible. Production traffic has such
+// bursts (an incident's retries, a batch run, a push notification) at no
+// time of day a season can learn; the twelve have them only in the tweet
+// volumes. A forecaster that learns a burst into its daily shape holds
+// capacity for it the next day; a skill gate that trusts it less after one
+// has to win that trust back.
+const (
+	spikesPerWeek = 3
+	spikeFactor   = 3
+	spikeMin      = 10 * time.Minute
+	spikeMax      = 20 * time.Minute
+)
+
+// weekendFactor is what the weekends variant multiplies the values of
+// every sixth and seventh UTC day by (days counted from the UTC midnight
+// at or before the trace's start), daily amplitude and all. Most business
+// traffic is quieter at weekends; of the twelve traces only nyc_taxi and
+// the tweet volumes have a week, the others are one or two weeks of a
+// service whose weekend looks like its weekdays. A forecaster that carries
+// Friday's shape into Saturday holds capacity nobody needs, and one that
+// carries Sunday's into Monday is short at Monday's rise.
+const weekendFactor = 0.6
+
 // Variant is one way of deriving a held-out trace from a board trace.
 type Variant struct {
 	// Name is one of the Variant* names.
@@ -143,6 +186,9 @@ func Variants() []Variant {
 		{VariantLevelShift, "every value from the middle of the span on doubled: a launch or a migration", true},
 		{VariantLevelDrop, "every value from the middle of the span on halved: a migration away", true},
 		{VariantGrowth, "every value multiplied by a factor growing linearly from 1 at the start to 1.5 at the end: steady growth", true},
+		{VariantPhaseShift, "from the middle of the span on, every value an hour after its time (the hour before the middle replayed once more): a local-time workload across a clock change", false},
+		{VariantSpikes, "bursts of 3 times the value for 10 to 20 minutes, 3 a week on average at times drawn from a fixed seed: incidents and batch runs", true},
+		{VariantWeekends, "every sixth and seventh UTC day from the trace's start at 0.6 times its values: quieter weekends", true},
 	}
 }
 
@@ -193,6 +239,27 @@ func (v Variant) Derive(s simulate.Series) (out simulate.Series, targetDiv float
 		return scaled(s, func(t int64) float64 {
 			return 1 + (growthFactor-1)*float64(t-t0)/float64(tn-t0)
 		}), 1, tn > t0
+	case VariantPhaseShift:
+		return phaseShifted(s, t0+(tn-t0)/2), 1, tn-t0 >= 2*int64(phaseShift)
+	case VariantSpikes:
+		bursts := spikes(t0, tn, rand.New(rand.NewPCG(spikeFactor, uint64(n))))
+		return scaled(s, func(t int64) float64 {
+			for _, b := range bursts {
+				if t >= b[0] && t < b[1] {
+					return spikeFactor
+				}
+			}
+			return 1
+		}), 1, true
+	case VariantWeekends:
+		day0 := time.Unix(0, t0).UTC().Truncate(24 * time.Hour).UnixNano()
+		const day = int64(24 * time.Hour)
+		return scaled(s, func(t int64) float64 {
+			if d := (t - day0) / day % 7; d == 5 || d == 6 {
+				return weekendFactor
+			}
+			return 1
+		}), 1, tn >= day0+5*day
 	case VariantResampled, VariantResampled15, VariantResampled1h:
 		step := resampleStep(v.Name)
 		if time.Duration((tn-t0)/int64(n-1)) >= step {
@@ -226,6 +293,43 @@ func dropRows(s simulate.Series, rng *rand.Rand) simulate.Series {
 		for c := range s.Values {
 			out.Values[c] = append(out.Values[c], s.Values[c][i])
 		}
+	}
+	return out
+}
+
+// phaseShifted is s with every value from mid on replaced by the value
+// recorded phaseShift before its time (the last row at or before it), in
+// new arrays; the times stay the trace's.
+func phaseShifted(s simulate.Series, mid int64) simulate.Series {
+	out := simulate.Series{Times: s.Times, Values: make([][]float64, len(s.Values))}
+	for c, col := range s.Values {
+		out.Values[c] = slices.Clone(col)
+	}
+	j := 0
+	for i, t := range s.Times {
+		if t < mid {
+			continue
+		}
+		for j+1 < len(s.Times) && s.Times[j+1] <= t-int64(phaseShift) {
+			j++
+		}
+		for c, col := range s.Values {
+			out.Values[c][i] = col[j]
+		}
+	}
+	return out
+}
+
+// spikes draws the spikes variant's bursts over [t0, tn] from rng: each
+// is [start, end) in Unix nanoseconds, spikesPerWeek a week rounded (at
+// least one), each spikeMin to spikeMax long.
+func spikes(t0, tn int64, rng *rand.Rand) [][2]int64 {
+	const week = float64(7 * 24 * time.Hour)
+	n := max(1, int(math.Round(spikesPerWeek*float64(tn-t0)/week)))
+	out := make([][2]int64, n)
+	for i := range out {
+		start := t0 + rng.Int64N(tn-t0+1)
+		out[i] = [2]int64{start, start + int64(spikeMin) + rng.Int64N(int64(spikeMax-spikeMin)+1)}
 	}
 	return out
 }

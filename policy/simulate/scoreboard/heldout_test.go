@@ -3,6 +3,7 @@ package scoreboard
 import (
 	"bytes"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -44,6 +45,7 @@ func TestVariantDerive(t *testing.T) {
 	minute := series(t0, time.Minute, 11, nil) // 10 minutes: 1..11
 	day := series(t0, time.Hour, 25, nil)      // 24 hours: 1..25
 	fine := series(t0, time.Minute, 12, []float64{1, 2, 3, 4, 5, nan, nan, nan, nan, nan, 7, 9})
+	weekend := float64(weekendFactor) // a variable: the product rounds as the variant's does
 	tests := []struct {
 		name       string
 		variant    string
@@ -86,6 +88,24 @@ func TestVariantDerive(t *testing.T) {
 				Values: [][]float64{{2, 2, 2}}}, true,
 			[]time.Duration{0, 1, 4}, []float64{2, 2.25, 3}, 1},
 		{"a one-sample trace does not grow", VariantGrowth, series(t0, time.Minute, 1, nil), false, nil, nil, 0},
+		{"phase shift: from the middle on the value an hour before, missing stays missing", VariantPhaseShift,
+			series(t0, 30*time.Minute, 11, []float64{1, 2, 3, nan, 5, 6, 7, 8, 9, 10, 11}), true,
+			[]time.Duration{0, 30, 60, 90, 120, 150, 180, 210, 240, 270, 300}, []float64{1, 2, 3, nan, 5, nan, 5, 6, 7, 8, 9}, 1},
+		{"phase shift over a gap: the last value recorded at or before an hour earlier", VariantPhaseShift,
+			simulate.Series{Times: []int64{t0.UnixNano(), t0.Add(40 * time.Minute).UnixNano(), t0.Add(100 * time.Minute).UnixNano(),
+				t0.Add(150 * time.Minute).UnixNano(), t0.Add(180 * time.Minute).UnixNano()}, Values: [][]float64{{1, 2, 3, 4, 5}}}, true,
+			[]time.Duration{0, 40, 100, 150, 180}, []float64{1, 2, 2, 2, 3}, 1},
+		{"phase shift needs two hours", VariantPhaseShift, series(t0, time.Minute, 119, nil), false, nil, nil, 0},
+		{"weekends: the sixth and seventh UTC day from the start's midnight at 0.6", VariantWeekends,
+			series(t0.Add(12*time.Hour), 24*time.Hour, 14, nil), true,
+			[]time.Duration{12 * 60, 36 * 60, 60 * 60, 84 * 60, 108 * 60, 132 * 60, 156 * 60, 180 * 60, 204 * 60, 228 * 60, 252 * 60,
+				276 * 60, 300 * 60, 324 * 60},
+			[]float64{1, 2, 3, 4, 5, 6 * weekend, 7 * weekend, 8, 9, 10, 11, 12, 13 * weekend, 14 * weekend}, 1},
+		{"weekends: day boundaries at UTC midnight, missing stays missing", VariantWeekends,
+			series(t0.Add(23*time.Hour), time.Hour, 4*24+3, append(make([]float64, 4*24), 1, nan, 1)), true,
+			nil, nil, 1},
+		{"weekends need a trace that reaches its sixth day", VariantWeekends, series(t0.Add(12*time.Hour), time.Hour, 4*24, nil),
+			false, nil, nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,6 +130,15 @@ func TestVariantDerive(t *testing.T) {
 				if first := time.Unix(0, got.Times[0]).Sub(t0); first != wantFirst || len(got.Times) != wantN ||
 					got.Values[0][0] != float64(wantFirst/time.Hour)+1 {
 					t.Fatalf("starts at %v with %v, %d samples; want %v, %d samples", first, got.Values[0][0], len(got.Times), wantFirst, wantN)
+				}
+				return
+			}
+			if tt.wantTimes == nil { // weekends at the day's boundary
+				// 23:00 on day 0 to 01:00 on day 5: the last two samples
+				// are on day 5, a weekend day, the one before on day 4.
+				last := got.Values[0][len(got.Values[0])-3:]
+				if last[0] != 1 || !math.IsNaN(last[1]) || last[2] != weekendFactor {
+					t.Fatalf("the last three values %v, want [1 NaN %v]", last, weekendFactor)
 				}
 				return
 			}
@@ -165,13 +194,76 @@ func TestRowsDropped(t *testing.T) {
 	}
 }
 
-// TestScaledVariantsLeaveTheTrace: level-shift and growth write new
-// values, not the trace's own, which the board and the other variants
-// replay too.
+// TestSpikes: the spikes variant multiplies the values at the times of its
+// bursts by spikeFactor and leaves every other value, draws about
+// spikesPerWeek bursts a week, each spikeMin to spikeMax long, and draws
+// the same ones every time.
+func TestSpikes(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		span       time.Duration
+		wantBursts int
+	}{
+		{"two weeks: six bursts", 14 * 24 * time.Hour, 6},
+		{"two hours: one burst at least", 2 * time.Hour, 1},
+		{"a week and a half: five bursts (4.5 rounded)", 10*24*time.Hour + 12*time.Hour, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := int(tt.span/time.Minute) + 1
+			values := make([]float64, n)
+			for i := range values {
+				values[i] = float64(1 + i%7)
+			}
+			in := series(t0, time.Minute, n, values)
+			got, div, ok := variant(VariantSpikes).Derive(in)
+			if !ok || div != 1 || !slices.Equal(got.Times, in.Times) {
+				t.Fatalf("ok %v, target divided by %v, %d times; want true, 1, the trace's %d", ok, div, len(got.Times), n)
+			}
+			bursts := spikes(in.Times[0], in.Times[n-1], rand.New(rand.NewPCG(spikeFactor, uint64(n))))
+			if len(bursts) != tt.wantBursts {
+				t.Fatalf("%d bursts, want %d", len(bursts), tt.wantBursts)
+			}
+			for _, b := range bursts {
+				if d := time.Duration(b[1] - b[0]); d < spikeMin || d > spikeMax || b[0] < in.Times[0] || b[0] > in.Times[n-1] {
+					t.Fatalf("burst at %v for %v: want %v to %v within the span", time.Unix(0, b[0]).UTC(), d, spikeMin, spikeMax)
+				}
+			}
+			spiked := 0
+			for i, ts := range in.Times {
+				in := slices.ContainsFunc(bursts, func(b [2]int64) bool { return ts >= b[0] && ts < b[1] })
+				want := values[i]
+				if in {
+					want, spiked = values[i]*spikeFactor, spiked+1
+				}
+				if got.Values[0][i] != want {
+					t.Fatalf("minute %d: %v, want %v (in a burst: %v)", i, got.Values[0][i], want, in)
+				}
+			}
+			if spiked < int(spikeMin/time.Minute) {
+				t.Fatalf("%d samples spiked, want at least one burst's %v", spiked, spikeMin)
+			}
+			again, _, _ := variant(VariantSpikes).Derive(in)
+			if !slices.Equal(again.Values[0], got.Values[0]) {
+				t.Fatal("a second derivation drew other bursts: the board would not be reproducible")
+			}
+		})
+	}
+}
+
+// TestScaledVariantsLeaveTheTrace: level-shift, growth and phase-shift
+// write new values, not the trace's own, which the board and the other
+// variants replay too (spikes and weekends write through scaled, as
+// level-shift does).
 func TestScaledVariantsLeaveTheTrace(t *testing.T) {
 	in := series(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Minute, 10, nil)
-	before := slices.Clone(in.Values[0])
-	for _, name := range []string{VariantLevelShift, VariantLevelDrop, VariantGrowth} {
+	for _, name := range []string{VariantLevelShift, VariantLevelDrop, VariantGrowth, VariantPhaseShift} {
+		in := in
+		if name == VariantPhaseShift { // three hours, so the middle is an hour after the start
+			in = series(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 20*time.Minute, 10, nil)
+		}
+		before := slices.Clone(in.Values[0])
 		got, _, ok := variant(name).Derive(in)
 		if !ok || got.Values[0][9] == before[9] {
 			t.Fatalf("%s: ok %v, last value %v from %v", name, ok, got.Values[0][9], before[9])
@@ -278,7 +370,8 @@ func TestTraceTarget(t *testing.T) {
 		}
 	}
 	for _, v := range Variants() {
-		moves := v.Name == VariantLevelShift || v.Name == VariantLevelDrop || v.Name == VariantGrowth
+		moves := v.Name == VariantLevelShift || v.Name == VariantLevelDrop || v.Name == VariantGrowth ||
+			v.Name == VariantSpikes || v.Name == VariantWeekends
 		if v.TraceTarget != moves {
 			t.Errorf("%s: TraceTarget %v, want %v", v.Name, v.TraceTarget, moves)
 		}
