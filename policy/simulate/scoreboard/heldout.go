@@ -120,14 +120,15 @@ const (
 // phaseShift is how much later the phase-shift variant's daily pattern
 // runs from the middle of the span on. A service whose users keep local
 // time, recorded in UTC as monitoring does, moves by an hour twice a year
-// at a clock change (a workload moved to another region moves by more);
-// none of the twelve traces shows one (the 1-minute and 15 s traces span
-// two weeks without one, and nyc_taxi is kept in New York's local time,
-// where its autumn change shows only as one busier hour, 2014-11-02
-// 01:00). An hour later is the autumn change:
-// the hour before the middle is replayed once more, then every value comes
-// an hour after the time it was recorded at. A season learned slot by
-// slot over days forecasts the old hour's rise until it relearns it.
+// at a clock change (a workload moved to another region moves by more).
+// The 1-minute and 15 s daily traces span days without one, nyc_taxi is
+// kept in New York's local time (its autumn change shows only as one
+// busier hour, 2014-11-02 01:00), and only the tweet volumes span one (US
+// clocks moved on 2015-03-08; whether their daily shape moved with it is
+// not measured). An hour later is the autumn change: the hour before the
+// middle is replayed once more, then every value comes an hour after the
+// time it was recorded at. A season learned slot by slot over days
+// forecasts the old hour's rise until it relearns it.
 const phaseShift = time.Hour
 
 // The spikes variant's bursts: spikesPerWeek bursts a week on average
@@ -135,8 +136,8 @@ const phaseShift = time.Hour
 // between spikeMin and spikeMax, at times drawn over the span, from a
 // fixed seed so the board is reproducible. Production traffic has such
 // bursts (an incident's retries, a batch run, a push notification) at no
-// time of day a season can learn; the twelve have them only in the tweet
-// volumes. A forecaster that learns a burst into its daily shape holds
+// time of day a season can learn; of the daily traces only tweets_amzn
+// has them (its news). A forecaster that learns a burst into its daily shape holds
 // capacity for it the next day; a skill gate that trusts it less after one
 // has to win that trust back.
 const (
