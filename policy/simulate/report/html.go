@@ -95,11 +95,18 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 	if shapeScaled(r) {
 		pg.Panels = append(pg.Panels, shapePanel(p, r, xs, ticks))
 	}
-	pg.ViewsTitle, pg.Views = periodPanels(p, r, opts.Overlays)
+	var mixed bool
+	pg.ViewsTitle, pg.Views, mixed = periodPanels(p, r, opts.Overlays)
 	pg.ViewsNote = "Each view is on its own scale, from 0 to its own peak, stated in its corner, so its shape " +
-		"reads whatever the rest of the trace did; the grey bar at its right is that scale's share of the largest " +
-		"view's. The Capacity chart above keeps one scale for the whole trace."
-	pg.ViewsLegend = append(capacityLegend(opts.Overlays), legendItem{"gauge", "view's scale ÷ the largest view's"})
+		"reads whatever the rest of the trace did. "
+	pg.ViewsLegend = capacityLegend(opts.Overlays)
+	if mixed {
+		pg.ViewsNote += "The grey bar at a view's right is its scale's share of the largest view's. "
+		pg.ViewsLegend = append(pg.ViewsLegend, legendItem{"gauge", "view's scale ÷ the largest view's"})
+	} else if len(pg.Views) > 1 {
+		pg.ViewsNote += "Here every view's peak gives the same scale, so their heights compare as they are. "
+	}
+	pg.ViewsNote += "The Capacity chart above keeps one scale for the whole trace."
 
 	var buf bytes.Buffer
 	if err := pageTemplate.Execute(&buf, pg); err != nil {

@@ -278,10 +278,14 @@ func markers(b []byte, events []simulate.Event, from, to int64, xs xScale, ys yS
 // trace is the Capacity chart's job, which keeps one scale for it all; the
 // views stay at 0 at the bottom, so the ready area's height is still the
 // instance count and not a difference from some floor.
-func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, []panel) {
+//
+// mixed reports whether the views' scales differ; only then does each
+// view get a gauge of its scale's share of the largest (where all are
+// the same, a full bar in every view would say nothing).
+func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (name string, views []panel, mixed bool) {
 	length := periodLength(r.Times)
 	ps := periods(r.Times, length)
-	name := "By day"
+	name = "By day"
 	switch {
 	case length == week:
 		name = "By week"
@@ -295,13 +299,16 @@ func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, [
 	for k, pd := range ps {
 		scales[k] = newYScale(0, float64(capacityTop(r, ovs, pd.i0, pd.i1, pd.start, pd.end)), 4, true, padTop+markStrip, smallHeight-padBottom)
 		widest = max(widest, scales[k].hi)
+		mixed = mixed || scales[k].hi != scales[0].hi
 	}
 	for k, pd := range ps {
 		xs := xScale{t0: pd.start, t1: pd.end, left: smallPadLeft, right: smallWidth - smallPadRight}
 		ys := scales[k]
 		ticks := timeTicks(xs, 8)
 		body := drawCapacity(nil, r, ovs, pd.i0, pd.i1, pd.start, pd.end, xs, ys)
-		body = scaleGauge(body, ys, widest, xs.right+gaugeGap)
+		if mixed {
+			body = scaleGauge(body, ys, widest, xs.right+gaugeGap)
+		}
 		title := time.Unix(0, pd.start).UTC().Format("Mon 2 Jan 2006")
 		switch {
 		case length == week:
@@ -322,7 +329,7 @@ func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, [
 			SVG:   chartSVG("capacity, "+title, smallHeight, xs, ys, ticks, body),
 		})
 	}
-	return name, out
+	return name, out, mixed
 }
 
 // gaugeGap and gaugeWidth place a view's scale gauge in the plot's right

@@ -476,3 +476,37 @@ func TestCapacityTop(t *testing.T) {
 		}
 	}
 }
+
+// TestViewsGaugeOnlyWhenScalesDiffer: the gauge of a view's scale against
+// the largest view's, and its legend, appear only when the views' scales
+// differ; where every view has the same one, the page says their heights
+// compare as they are.
+func TestViewsGaugeOnlyWhenScalesDiffer(t *testing.T) {
+	tests := []struct {
+		name    string
+		outlier bool
+		gauges  int
+		note    string
+	}{
+		{"one scale", false, 0, "every view&#39;s peak gives the same scale"},
+		{"an outlier day", true, 3, "The grey bar at a view&#39;s right is its scale&#39;s share of the largest view&#39;s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, r := synthetic(3*1440, false, 0)
+			if tt.outlier {
+				r.Needed[1440+600] = 200
+			}
+			doc := renderHTML(t, HTMLOptions{}, p, r)
+			if got := strings.Count(doc, `<g class="gauge">`); got != tt.gauges {
+				t.Errorf("%d gauges, want %d", got, tt.gauges)
+			}
+			if legend := strings.Contains(doc, `<i class="sw gauge">`); legend != (tt.gauges > 0) {
+				t.Errorf("gauge legend shown: %v, want %v", legend, tt.gauges > 0)
+			}
+			if !strings.Contains(doc, tt.note) {
+				t.Errorf("the views' note lacks %q", tt.note)
+			}
+		})
+	}
+}
