@@ -322,11 +322,12 @@ func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (name stri
 				note += " · " + s
 			}
 		}
+		scale := scaleText(ys)
 		out = append(out, panel{
 			Title: title,
 			Note:  note,
-			Scale: scaleText(ys),
-			SVG:   chartSVG("capacity, "+title, smallHeight, xs, ys, ticks, body),
+			Scale: scale,
+			SVG:   chartSVG("capacity, "+title+", "+scale, smallHeight, xs, ys, ticks, body),
 		})
 	}
 	return name, out, mixed

@@ -381,7 +381,7 @@ func TestViewsOwnScale(t *testing.T) {
 	checkWellFormed(t, doc)
 	top, bottom := padTop+markStrip, smallHeight-padBottom
 	yTop := regexp.MustCompile(`<text class="yl" x="[0-9.]+" y="[0-9.]+">([^<]*)</text>`)
-	views := regexp.MustCompile(`(?s)aria-label="capacity, ([^"]*)".*?</svg>`).FindAllStringSubmatch(doc, -1)
+	views := regexp.MustCompile(`(?s)aria-label="capacity, ([^",]*), ([^"]*)".*?</svg>`).FindAllStringSubmatch(doc, -1)
 	if len(views) != 3 {
 		t.Fatalf("%d day views, want 3", len(views))
 	}
@@ -409,6 +409,9 @@ func TestViewsOwnScale(t *testing.T) {
 		var lo, hi int
 		if _, err := fmt.Sscanf(badges[title], "%d–%d instances", &lo, &hi); err != nil {
 			t.Fatalf("%s: scale %q: %v", title, badges[title], err)
+		}
+		if v[2] != badges[title] { // a screen reader hears the same scale
+			t.Errorf("%s: the chart's accessible name states %q, its corner %q", title, v[2], badges[title])
 		}
 		labels := yTop.FindAllStringSubmatch(svg, -1)
 		if len(labels) < 3 || labels[0][1] != strconv.Itoa(lo) || labels[len(labels)-1][1] != strconv.Itoa(hi) {
