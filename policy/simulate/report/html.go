@@ -49,7 +49,8 @@ const (
 // the actions per day, with prediction on the forecast's skill and, where
 // a season scaled with the level beyond policy.ShapeShown, its shape's
 // factor, all sharing one time axis; then the capacity chart day by day
-// or week by week. It uses inline CSS and SVG only — no scripts,
+// or week by week, each view on its own vertical scale, stated in its
+// header (periodPanels says why). It uses inline CSS and SVG only — no scripts,
 // fonts or other assets — so it can be mailed, attached to a ticket or
 // archived as is. All text, policy IDs and metric names included, is escaped.
 //
