@@ -364,13 +364,22 @@ func scaleText(ys yScale) string {
 // under-provisioned samples, and each overlay's.
 func periodFigures(r *simulate.Result, ovs []Overlay, pd period) string {
 	outs, ins := countActions(r.Events, pd.start, pd.end)
-	s := strconv.Itoa(outs+ins) + " actions (" + strconv.Itoa(outs) + " out, " + strconv.Itoa(ins) + " in) · " +
+	s := actionsText(outs+ins) + " (" + strconv.Itoa(outs) + " out, " + strconv.Itoa(ins) + " in) · " +
 		strconv.Itoa(countUnder(r, pd)) + " under-provisioned"
 	for _, o := range ovs {
 		oo, oi := countActions(o.Result.Events, pd.start, pd.end)
-		s += " · " + o.Label + ": " + strconv.Itoa(oo+oi) + " actions, " + strconv.Itoa(countUnder(o.Result, pd)) + " under"
+		s += " · " + o.Label + ": " + actionsText(oo+oi) + ", " + strconv.Itoa(countUnder(o.Result, pd)) + " under"
 	}
 	return s
+}
+
+// actionsText counts actions in words: "1 action", "12 actions" (a quiet
+// first week read "1 actions").
+func actionsText(n int) string {
+	if n == 1 {
+		return "1 action"
+	}
+	return strconv.Itoa(n) + " actions"
 }
 
 // countUnder counts the period's samples the run's summary counts as

@@ -92,7 +92,7 @@ func TestViewsPerDayOrWeek(t *testing.T) {
 			if !strings.Contains(doc, `<h2 class="views">`+tt.heading+`</h2>`) {
 				t.Errorf("no %q heading", tt.heading)
 			}
-			views := regexp.MustCompile(`<section class="panel">\s*<header><h2>([^<]*)<small>(\d+) actions \((\d+) out, (\d+) in\) · (\d+) under-provisioned</small>`).
+			views := regexp.MustCompile(`<section class="panel">\s*<header><h2>([^<]*)<small>(\d+) actions? \((\d+) out, (\d+) in\) · (\d+) under-provisioned</small>`).
 				FindAllStringSubmatch(doc, -1)
 			if tt.titles == nil { // too many to list: check the count and the first
 				weeks := (tt.n/1440 + 13) / 14 // two-week views
@@ -511,5 +511,33 @@ func TestViewsGaugeOnlyWhenScalesDiffer(t *testing.T) {
 				t.Errorf("the views' note lacks %q", tt.note)
 			}
 		})
+	}
+}
+
+// TestPeriodFiguresCountInWords: a view's title counts its actions in
+// words that agree with the number, its own and each other run's.
+func TestPeriodFiguresCountInWords(t *testing.T) {
+	r := &simulate.Result{Times: []int64{0, 10}}
+	ev := func(n int) []simulate.Event {
+		var out []simulate.Event
+		for i := range n {
+			out = append(out, simulate.Event{At: int64(i), From: 1, To: 2})
+		}
+		return out
+	}
+	tests := []struct {
+		policy, other int
+		want          string
+	}{
+		{0, 1, "0 actions (0 out, 0 in) · 0 under-provisioned · off: 1 action, 0 under"},
+		{1, 2, "1 action (1 out, 0 in) · 0 under-provisioned · off: 2 actions, 0 under"},
+		{3, 0, "3 actions (3 out, 0 in) · 0 under-provisioned · off: 0 actions, 0 under"},
+	}
+	for _, tt := range tests {
+		r.Events = ev(tt.policy)
+		o := Overlay{Label: "off", Result: &simulate.Result{Times: r.Times, Events: ev(tt.other)}}
+		if got := periodFigures(r, []Overlay{o}, period{start: 0, end: 20, i0: 0, i1: 2}); got != tt.want {
+			t.Errorf("%d and %d actions: %q, want %q", tt.policy, tt.other, got, tt.want)
+		}
 	}
 }
