@@ -49,7 +49,8 @@ const (
 // the actions per day, with prediction on the forecast's skill and, where
 // a season scaled with the level beyond policy.ShapeShown, its shape's
 // factor, all sharing one time axis; then the capacity chart day by day
-// or week by week. It uses inline CSS and SVG only — no scripts,
+// or week by week, each view on its own vertical scale, stated in its
+// header (periodPanels says why). It uses inline CSS and SVG only — no scripts,
 // fonts or other assets — so it can be mailed, attached to a ticket or
 // archived as is. All text, policy IDs and metric names included, is escaped.
 //
@@ -95,8 +96,18 @@ func WriteHTML(w io.Writer, opts HTMLOptions, p policy.Policy, r *simulate.Resul
 	if shapeScaled(r) {
 		pg.Panels = append(pg.Panels, shapePanel(p, r, xs, ticks))
 	}
-	pg.ViewsTitle, pg.Views = periodPanels(p, r, opts.Overlays)
+	var mixed bool
+	pg.ViewsTitle, pg.Views, mixed = periodPanels(p, r, opts.Overlays)
+	pg.ViewsNote = "Each view is on its own scale, from 0 to its own peak, stated in its corner, so its shape " +
+		"reads whatever the rest of the trace did. "
 	pg.ViewsLegend = capacityLegend(opts.Overlays)
+	if mixed {
+		pg.ViewsNote += "The grey bar at a view's right is its scale's share of the largest view's. "
+		pg.ViewsLegend = append(pg.ViewsLegend, legendItem{"gauge", "view's scale ÷ the largest view's"})
+	} else if len(pg.Views) > 1 {
+		pg.ViewsNote += "Here every view's peak gives the same scale, so their heights compare as they are. "
+	}
+	pg.ViewsNote += "The Capacity chart above keeps one scale for the whole trace."
 
 	var buf bytes.Buffer
 	if err := pageTemplate.Execute(&buf, pg); err != nil {
@@ -114,9 +125,12 @@ type page struct {
 	Compare                   []comparisonRow
 	Panels                    []panel
 	ViewsTitle                string
-	ViewsLegend               []legendItem
-	Views                     []panel
-	Footnote                  []string
+	// ViewsNote says how the views are scaled, so none is read against
+	// its neighbour's axis.
+	ViewsNote   string
+	ViewsLegend []legendItem
+	Views       []panel
+	Footnote    []string
 	// Windows describes the policy's scheduled windows and their openings
 	// within the trace.
 	Windows []string
@@ -130,8 +144,11 @@ type card struct {
 
 type panel struct {
 	Title, Note string
-	Legend      []legendItem
-	SVG         template.HTML
+	// Scale states a chart's vertical range where it is the chart's own
+	// rather than one its neighbours share (the small multiples).
+	Scale  string
+	Legend []legendItem
+	SVG    template.HTML
 }
 
 // legendItem names a series; Class picks the swatch style matching the
@@ -410,7 +427,7 @@ func refStep(b []byte, r *simulate.Result, target float64, xs xScale, ys yScale)
 }
 
 func capacityPanel(r *simulate.Result, ovs []Overlay, xs xScale, ticks []timeTick) panel {
-	ys := newYScale(0, float64(capacityTop(r, ovs)), 5, true, padTop+markStrip, capacityChartHeight-padBottom)
+	ys := newYScale(0, float64(capacityTop(r, ovs, 0, len(r.Times), xs.t0, xs.t1+1)), 5, true, padTop+markStrip, capacityChartHeight-padBottom)
 	b := drawCapacity(nil, r, ovs, 0, len(r.Times), xs.t0, xs.t1+1, xs, ys)
 	legend := capacityLegend(ovs)
 	if slices.Contains(r.Scheduled, true) {
@@ -722,6 +739,10 @@ h2.views{font-size:17px;margin:22px 0 4px}
 .multiples .panel svg{margin-top:auto}
 .multiples .panel h2{font-size:13.5px}
 .multiples .panel h2 small{font-size:12px}
+.multiples header{flex-wrap:nowrap;align-items:flex-start}
+.gauge-bg rect{fill:#e2e8f0}.gauge rect{fill:#64748b}
+.sw.gauge{width:5px;height:12px;border:0;background:linear-gradient(#e2e8f0 40%,#64748b 40%)}
+.scale{flex:none;font-size:11.5px;font-weight:600;color:#334155;background:#eef2f7;border-radius:4px;padding:1px 6px;white-space:nowrap;font-variant-numeric:tabular-nums}
 footer{color:var(--muted);font-size:12.5px;margin-top:16px;border-top:1px solid var(--line);padding-top:10px}
 footer p{margin:4px 0;max-width:1000px}
 </style>
@@ -757,13 +778,14 @@ footer p{margin:4px 0;max-width:1000px}
 {{- end}}
 {{- if .Views}}
 <h2 class="views">{{.ViewsTitle}}</h2>
+<p class="settings">{{.ViewsNote}}</p>
 <div class="legend views-legend">
 {{- range .ViewsLegend}}<span><i class="sw {{.Class}}"></i>{{.Label}}</span>{{end -}}
 </div>
 <div class="multiples">
 {{- range .Views}}
 <section class="panel">
-<header><h2>{{.Title}}<small>{{.Note}}</small></h2></header>
+<header><h2>{{.Title}}<small>{{.Note}}</small></h2><span class="scale">{{.Scale}}</span></header>
 {{.SVG}}
 </section>
 {{- end}}

@@ -22,7 +22,7 @@ func shapeChart(doc string) string {
 // viewNotes maps each small multiple's title to its note.
 func viewNotes(doc string) map[string]string {
 	out := map[string]string{}
-	for _, m := range regexp.MustCompile(`<section class="panel">\s*<header><h2>([^<]*)<small>([^<]*)</small></h2></header>`).
+	for _, m := range regexp.MustCompile(`<section class="panel">\s*<header><h2>([^<]*)<small>([^<]*)</small></h2><span class="scale">`).
 		FindAllStringSubmatch(doc, -1) {
 		out[m[1]] = m[2]
 	}

@@ -35,8 +35,8 @@ func checkOverlays(r *simulate.Result, ovs []Overlay) error {
 	return nil
 }
 
-// Small multiples: one chart per day (or per week for long traces), all
-// on the same vertical scale so they compare at a glance.
+// Small multiples: one chart per day (or per week for long traces), each
+// on its own vertical scale (see periodPanels).
 const (
 	smallWidth    = 600.0
 	smallHeight   = 190.0
@@ -101,14 +101,22 @@ func periods(times []int64, length time.Duration) []period {
 // overlayClass is the CSS class of overlay k's lines.
 func overlayClass(k int) string { return "ov" + strconv.Itoa(min(k, 2)) }
 
-// capacityTop is the highest instance count any run or the demand reaches:
-// the shared vertical scale of the capacity charts.
-func capacityTop(r *simulate.Result, ovs []Overlay) int {
+// capacityTop is the highest instance count any run or the demand reaches
+// in samples [i0, i1), or that an action of the policy's made in [from,
+// end) reached (an action between a period's last sample and its end
+// lands on a size its samples do not show): the top of a capacity chart's
+// vertical scale.
+func capacityTop(r *simulate.Result, ovs []Overlay, i0, i1 int, from, end int64) int {
 	top := 0
-	for i := range r.Times {
+	for i := i0; i < i1; i++ {
 		top = max(top, int(r.Needed[i]), int(r.Desired[i]), int(r.Ready[i]))
 		for _, o := range ovs {
 			top = max(top, int(o.Result.Desired[i]))
+		}
+	}
+	for _, e := range r.Events {
+		if e.At >= from && e.At < end {
+			top = max(top, int(e.To))
 		}
 	}
 	return top
@@ -257,12 +265,27 @@ func markers(b []byte, events []simulate.Event, from, to int64, xs xScale, ys yS
 }
 
 // periodPanels draws the small multiples: the capacity chart of each day
-// or week on one shared scale, with the period's own figures in its title.
-func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, []panel) {
+// or week, with the period's own figures in its title.
+//
+// Each view is scaled to its own range, from 0 to its own peak, and says
+// so in its header (Scale): one outlier (a marathon, a news spike, a batch
+// burst) would otherwise set a shared scale that flattens every quiet view
+// to a line near zero, where its ramps, lags and deficits no longer read.
+// A shared scale clipped at a robust quantile was the other choice; it
+// keeps heights comparable, but cuts off the outlier's own view, the one an
+// SRE opens the report to look at, and an area clipped at the top hides
+// whether ready kept up with needed there. Comparing sizes across the
+// trace is the Capacity chart's job, which keeps one scale for it all; the
+// views stay at 0 at the bottom, so the ready area's height is still the
+// instance count and not a difference from some floor.
+//
+// mixed reports whether the views' scales differ; only then does each
+// view get a gauge of its scale's share of the largest (where all are
+// the same, a full bar in every view would say nothing).
+func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (name string, views []panel, mixed bool) {
 	length := periodLength(r.Times)
 	ps := periods(r.Times, length)
-	ys := newYScale(0, float64(capacityTop(r, ovs)), 4, true, padTop+markStrip, smallHeight-padBottom)
-	name := "By day"
+	name = "By day"
 	switch {
 	case length == week:
 		name = "By week"
@@ -271,10 +294,21 @@ func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, [
 	}
 	out := make([]panel, 0, len(ps))
 	scaled := shapeScaled(r)
-	for _, pd := range ps {
+	scales := make([]yScale, len(ps))
+	widest := 0.0
+	for k, pd := range ps {
+		scales[k] = newYScale(0, float64(capacityTop(r, ovs, pd.i0, pd.i1, pd.start, pd.end)), 4, true, padTop+markStrip, smallHeight-padBottom)
+		widest = max(widest, scales[k].hi)
+		mixed = mixed || scales[k].hi != scales[0].hi
+	}
+	for k, pd := range ps {
 		xs := xScale{t0: pd.start, t1: pd.end, left: smallPadLeft, right: smallWidth - smallPadRight}
+		ys := scales[k]
 		ticks := timeTicks(xs, 8)
 		body := drawCapacity(nil, r, ovs, pd.i0, pd.i1, pd.start, pd.end, xs, ys)
+		if mixed {
+			body = scaleGauge(body, ys, widest, xs.right+gaugeGap)
+		}
 		title := time.Unix(0, pd.start).UTC().Format("Mon 2 Jan 2006")
 		switch {
 		case length == week:
@@ -288,26 +322,64 @@ func periodPanels(p policy.Policy, r *simulate.Result, ovs []Overlay) (string, [
 				note += " · " + s
 			}
 		}
+		scale := scaleText(ys)
 		out = append(out, panel{
 			Title: title,
 			Note:  note,
-			SVG:   chartSVG("capacity, "+title, smallHeight, xs, ys, ticks, body),
+			Scale: scale,
+			SVG:   chartSVG("capacity, "+title+", "+scale, smallHeight, xs, ys, ticks, body),
 		})
 	}
-	return name, out
+	return name, out, mixed
+}
+
+// gaugeGap and gaugeWidth place a view's scale gauge in the plot's right
+// margin.
+const (
+	gaugeGap   = 4.0
+	gaugeWidth = 4.0
+)
+
+// scaleGauge draws, at x beside a view's plot, a bar as tall as the plot
+// standing for widest, the largest of the views' scales, filled from the
+// bottom to this view's share of it: views on scales of their own still
+// compare at a glance (a quiet day's fill is short, the marathon's full)
+// without one flattening the others.
+func scaleGauge(b []byte, ys yScale, widest, x float64) []byte {
+	b = append(b, `<g class="gauge-bg">`...)
+	b = rect(b, x, ys.top, gaugeWidth, ys.bottom-ys.top)
+	b = append(b, `</g><g class="gauge">`...)
+	h := (ys.bottom - ys.top) * ys.hi / widest
+	b = rect(b, x, ys.bottom-h, gaugeWidth, h)
+	return append(b, `</g>`...)
+}
+
+// scaleText states a view's vertical scale as its axis labels it: "0–30
+// instances".
+func scaleText(ys yScale) string {
+	return formatTick(ys.lo, ys.step) + "–" + formatTick(ys.hi, ys.step) + " instances"
 }
 
 // periodFigures summarizes one period: the policy's actions and
 // under-provisioned samples, and each overlay's.
 func periodFigures(r *simulate.Result, ovs []Overlay, pd period) string {
 	outs, ins := countActions(r.Events, pd.start, pd.end)
-	s := strconv.Itoa(outs+ins) + " actions (" + strconv.Itoa(outs) + " out, " + strconv.Itoa(ins) + " in) · " +
+	s := actionsText(outs+ins) + " (" + strconv.Itoa(outs) + " out, " + strconv.Itoa(ins) + " in) · " +
 		strconv.Itoa(countUnder(r, pd)) + " under-provisioned"
 	for _, o := range ovs {
 		oo, oi := countActions(o.Result.Events, pd.start, pd.end)
-		s += " · " + o.Label + ": " + strconv.Itoa(oo+oi) + " actions, " + strconv.Itoa(countUnder(o.Result, pd)) + " under"
+		s += " · " + o.Label + ": " + actionsText(oo+oi) + ", " + strconv.Itoa(countUnder(o.Result, pd)) + " under"
 	}
 	return s
+}
+
+// actionsText counts actions in words: "1 action", "12 actions" (a quiet
+// first week read "1 actions").
+func actionsText(n int) string {
+	if n == 1 {
+		return "1 action"
+	}
+	return strconv.Itoa(n) + " actions"
 }
 
 // countUnder counts the period's samples the run's summary counts as

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,7 +92,7 @@ func TestViewsPerDayOrWeek(t *testing.T) {
 			if !strings.Contains(doc, `<h2 class="views">`+tt.heading+`</h2>`) {
 				t.Errorf("no %q heading", tt.heading)
 			}
-			views := regexp.MustCompile(`<section class="panel">\s*<header><h2>([^<]*)<small>(\d+) actions \((\d+) out, (\d+) in\) · (\d+) under-provisioned</small>`).
+			views := regexp.MustCompile(`<section class="panel">\s*<header><h2>([^<]*)<small>(\d+) actions? \((\d+) out, (\d+) in\) · (\d+) under-provisioned</small>`).
 				FindAllStringSubmatch(doc, -1)
 			if tt.titles == nil { // too many to list: check the count and the first
 				weeks := (tt.n/1440 + 13) / 14 // two-week views
@@ -331,5 +332,212 @@ func TestActionsShareTheTimeAxis(t *testing.T) {
 	dayTick := regexp.MustCompile(`<path class="day" d="M([0-9.]+),`)
 	if a, c := dayTick.FindAllStringSubmatch(actions, -1), dayTick.FindAllStringSubmatch(caps, -1); fmt.Sprint(a) != fmt.Sprint(c) {
 		t.Errorf("midnights at %v in the actions chart, at %v in the capacity chart", a, c)
+	}
+}
+
+// pathYs lists the y coordinates a path's data visits (M and L points, V
+// lines; H keeps the y it had).
+func pathYs(t *testing.T, d string) []float64 {
+	t.Helper()
+	var ys []float64
+	for _, m := range regexp.MustCompile(`([MLHVZ])([-0-9.]*)(?:,([-0-9.]+))?`).FindAllStringSubmatch(d, -1) {
+		var s string
+		switch m[1] {
+		case "M", "L":
+			s = m[3]
+		case "V":
+			s = m[2]
+		default:
+			continue
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("path %q: %v", d, err)
+		}
+		ys = append(ys, v)
+	}
+	return ys
+}
+
+// TestViewsOwnScale: a trace with one outlier day (an hour at 200
+// instances, against days of 3 to 19) draws each day's view on its own
+// scale, so a quiet day's capacity spans most of its chart's height
+// instead of lying flat under the outlier's; each view states its scale,
+// and the axis and its data agree with it; a gauge shows each scale's
+// share of the largest; the Capacity chart over the trace keeps one scale.
+func TestViewsOwnScale(t *testing.T) {
+	const perDay = 1440
+	p, r := synthetic(3*perDay, false, 0)
+	for i := perDay + 600; i < perDay+660; i++ { // day 2, 10:00-11:00
+		r.Needed[i], r.Desired[i], r.Ready[i] = 200, 200, 200
+	}
+	r.Events = nil
+	for i := 1; i < len(r.Times); i++ {
+		if r.Desired[i] != r.Desired[i-1] {
+			r.Events = append(r.Events, simulate.Event{At: r.Times[i], From: r.Desired[i-1], To: r.Desired[i]})
+		}
+	}
+	doc := renderHTML(t, HTMLOptions{}, p, r)
+	checkWellFormed(t, doc)
+	top, bottom := padTop+markStrip, smallHeight-padBottom
+	yTop := regexp.MustCompile(`<text class="yl" x="[0-9.]+" y="[0-9.]+">([^<]*)</text>`)
+	views := regexp.MustCompile(`(?s)aria-label="capacity, ([^",]*), ([^"]*)".*?</svg>`).FindAllStringSubmatch(doc, -1)
+	if len(views) != 3 {
+		t.Fatalf("%d day views, want 3", len(views))
+	}
+	badges := map[string]string{}
+	for _, m := range regexp.MustCompile(`<h2>([^<]*)<small>[^<]*</small></h2><span class="scale">([^<]*)</span>`).FindAllStringSubmatch(doc, -1) {
+		badges[m[1]] = m[2]
+	}
+	widest := 0.0
+	his := make([]float64, len(views))
+	for d, v := range views {
+		title, svg := v[1], v[0]
+		// The policy's desired size: a quiet day's rises and falls over most
+		// of the chart's height (3 to 19 on 0 to 20), not a tenth of it.
+		desired := regexp.MustCompile(`<path class="desired" d="([^"]*)"`).FindStringSubmatch(svg)
+		if desired == nil {
+			t.Fatalf("%s: no desired line", title)
+		}
+		ys := pathYs(t, desired[1])
+		span := (slices.Max(ys) - slices.Min(ys)) / (bottom - top)
+		if d != 1 && span < 0.6 {
+			t.Errorf("%s: the desired size spans %.0f %% of the chart's height, want most of it", title, 100*span)
+		}
+		// The stated scale is the axis' and fits the day's data: its peak
+		// lies within the top step of the scale.
+		var lo, hi int
+		if _, err := fmt.Sscanf(badges[title], "%d–%d instances", &lo, &hi); err != nil {
+			t.Fatalf("%s: scale %q: %v", title, badges[title], err)
+		}
+		if v[2] != badges[title] { // a screen reader hears the same scale
+			t.Errorf("%s: the chart's accessible name states %q, its corner %q", title, v[2], badges[title])
+		}
+		labels := yTop.FindAllStringSubmatch(svg, -1)
+		if len(labels) < 3 || labels[0][1] != strconv.Itoa(lo) || labels[len(labels)-1][1] != strconv.Itoa(hi) {
+			t.Errorf("%s: states %d–%d, the axis reads %v", title, lo, hi, labels)
+		}
+		step := atoi(t, labels[1][1]) - lo
+		peak := 0
+		for i := d * perDay; i < (d+1)*perDay; i++ {
+			peak = max(peak, int(r.Needed[i]), int(r.Desired[i]), int(r.Ready[i]))
+		}
+		if lo != 0 || peak > hi || peak <= hi-2*step {
+			t.Errorf("%s: states %d–%d (steps of %d) for a peak of %d", title, lo, hi, step, peak)
+		}
+		his[d] = float64(hi)
+		widest = max(widest, float64(hi))
+	}
+	// Each view's gauge is filled to its scale's share of the largest.
+	for d, v := range views {
+		g := regexp.MustCompile(`<g class="gauge"><rect x="[0-9.]+" y="[0-9.]+" width="[0-9.]+" height="([0-9.]+)"/>`).FindStringSubmatch(v[0])
+		if g == nil {
+			t.Fatalf("%s: no scale gauge", v[1])
+		}
+		h, _ := strconv.ParseFloat(g[1], 64)
+		if want := (bottom - top) * his[d] / widest; math.Abs(h-want) > 0.1 {
+			t.Errorf("%s: gauge %v high, want %v (%v of %v)", v[1], h, want, his[d], widest)
+		}
+	}
+	// The Capacity chart over the whole trace keeps the outlier's scale.
+	capacity := regexp.MustCompile(`(?s)aria-label="capacity chart".*?</svg>`).FindString(doc)
+	labels := yTop.FindAllStringSubmatch(capacity, -1)
+	if len(labels) == 0 || atoi(t, labels[len(labels)-1][1]) < 200 {
+		t.Errorf("the Capacity chart's axis reads %v, want it to reach the outlier's 200", labels)
+	}
+}
+
+// TestCapacityTop: a view's scale reaches the highest size in its samples,
+// of any run or the demand, and the size an action in its span reached
+// even when no sample of the period shows it (an action after the last).
+func TestCapacityTop(t *testing.T) {
+	r := &simulate.Result{
+		Times:   []int64{0, 10, 20, 30},
+		Needed:  []int32{1, 4, 2, 9},
+		Desired: []int32{2, 3, 3, 9},
+		Ready:   []int32{2, 2, 3, 9},
+	}
+	ov := Overlay{Label: "off", Result: &simulate.Result{Desired: []int32{1, 7, 1, 1}}}
+	tests := []struct {
+		name     string
+		ovs      []Overlay
+		events   []simulate.Event
+		i0, i1   int
+		from, to int64
+		want     int
+	}{
+		{"samples", nil, nil, 0, 3, 0, 30, 4},
+		{"an overlay", []Overlay{ov}, nil, 0, 3, 0, 30, 7},
+		{"an action after the last sample", nil, []simulate.Event{{At: 25, From: 3, To: 6}}, 0, 3, 0, 30, 6},
+		{"an action of another period", nil, []simulate.Event{{At: 30, From: 3, To: 6}}, 0, 3, 0, 30, 4},
+		{"the whole trace", []Overlay{ov}, nil, 0, 4, 0, 31, 9},
+	}
+	for _, tt := range tests {
+		r.Events = tt.events
+		if got := capacityTop(r, tt.ovs, tt.i0, tt.i1, tt.from, tt.to); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestViewsGaugeOnlyWhenScalesDiffer: the gauge of a view's scale against
+// the largest view's, and its legend, appear only when the views' scales
+// differ; where every view has the same one, the page says their heights
+// compare as they are.
+func TestViewsGaugeOnlyWhenScalesDiffer(t *testing.T) {
+	tests := []struct {
+		name    string
+		outlier bool
+		gauges  int
+		note    string
+	}{
+		{"one scale", false, 0, "every view&#39;s peak gives the same scale"},
+		{"an outlier day", true, 3, "The grey bar at a view&#39;s right is its scale&#39;s share of the largest view&#39;s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, r := synthetic(3*1440, false, 0)
+			if tt.outlier {
+				r.Needed[1440+600] = 200
+			}
+			doc := renderHTML(t, HTMLOptions{}, p, r)
+			if got := strings.Count(doc, `<g class="gauge">`); got != tt.gauges {
+				t.Errorf("%d gauges, want %d", got, tt.gauges)
+			}
+			if legend := strings.Contains(doc, `<i class="sw gauge">`); legend != (tt.gauges > 0) {
+				t.Errorf("gauge legend shown: %v, want %v", legend, tt.gauges > 0)
+			}
+			if !strings.Contains(doc, tt.note) {
+				t.Errorf("the views' note lacks %q", tt.note)
+			}
+		})
+	}
+}
+
+// TestPeriodFiguresCountInWords: a view's title counts its actions in
+// words that agree with the number, its own and each other run's.
+func TestPeriodFiguresCountInWords(t *testing.T) {
+	r := &simulate.Result{Times: []int64{0, 10}}
+	ev := func(n int) []simulate.Event {
+		var out []simulate.Event
+		for i := range n {
+			out = append(out, simulate.Event{At: int64(i), From: 1, To: 2})
+		}
+		return out
+	}
+	tests := []struct {
+		policy, other int
+		want          string
+	}{
+		{0, 1, "0 actions (0 out, 0 in) · 0 under-provisioned · off: 1 action, 0 under"},
+		{1, 2, "1 action (1 out, 0 in) · 0 under-provisioned · off: 2 actions, 0 under"},
+		{3, 0, "3 actions (3 out, 0 in) · 0 under-provisioned · off: 0 actions, 0 under"},
+	}
+	for _, tt := range tests {
+		r.Events = ev(tt.policy)
+		o := Overlay{Label: "off", Result: &simulate.Result{Times: r.Times, Events: ev(tt.other)}}
+		if got := periodFigures(r, []Overlay{o}, period{start: 0, end: 20, i0: 0, i1: 2}); got != tt.want {
+			t.Errorf("%d and %d actions: %q, want %q", tt.policy, tt.other, got, tt.want)
+		}
 	}
 }
