@@ -410,9 +410,11 @@ func upperOverLead(mm *MetricModel, y float64, at, end time.Time, decided float6
 }
 
 // NeedsHistory reports whether the next evaluation of p with state s at
-// now will (re)build a forecasting model and so read Inputs.History. The
-// caller can skip assembling history windows otherwise: steady-state
-// evaluation learns from the latest sample alone.
+// now will (re)build or check a forecasting model and so read
+// Inputs.History: exactly when some metric's model is not settled, the
+// test Evaluate itself makes before configureSeason, so the two cannot
+// disagree. The caller can skip assembling history windows otherwise:
+// steady-state evaluation learns from the latest sample alone.
 func (s State) NeedsHistory(p Policy, now time.Time) bool {
 	if p.Predictive.Mode != PredictForecastOnly && p.Predictive.Mode != PredictForecastAndScale {
 		return false
@@ -420,17 +422,9 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 	if len(s.Models) != len(p.Metrics) {
 		return true
 	}
-	season := p.Predictive.Season
+	at := newInstant(now)
 	for i := range s.Models {
-		mm := &s.Models[i]
-		switch {
-		case mm.CheckedAt.IsZero():
-			return true
-		case !season.Auto && mm.Model.Period != season.Period:
-			return true
-		case season.Auto && now.Sub(mm.CheckedAt) >= seasonRecheck:
-			return true
-		case mm.retuneDue(newInstant(now), p.Predictive.History.D()):
+		if !s.Models[i].settled(&p, at) {
 			return true
 		}
 	}
