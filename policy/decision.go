@@ -197,8 +197,10 @@ type MetricProposal struct {
 	// SeasonScale is the factor the forecast's seasonal shape was
 	// multiplied by where the season scales with the level
 	// (forecast.Model.SeasonScale: the level smoothed over about a season
-	// over the level the season was seeded at, within [0.25, 4]): 1.84
-	// when the daily swing is 84 % larger than when the model was built.
+	// over the level the shape is measured in, where the season was seeded
+	// or, after an additive season followed a launch, the mean level of
+	// the periods it was chosen on; within [0.25, 4]): 1.84 when the daily
+	// swing is 84 % larger than at that level.
 	// 0 for an additive season, none, or no forecast.
 	SeasonScale float64
 	// Season is the seasonal period the forecast used; 0 for none.
@@ -343,9 +345,12 @@ func skillText(skill float64) string {
 // the level: within 5 % of 1 the factor moves the forecast by under about
 // 0.6 of an instance, which the proposal seldom shows, and naming it would
 // lengthen the reasons of every policy whose season scales (the factor
-// starts at 1 at each rebuild and drifts) to say little; from about 8 %
-// it moves the forecast by an instance or more. The record carries the
-// factor whatever its value.
+// drifts with the level away from 1, the level its shape is measured in:
+// where a scaled choice's replay seeded it, or the chosen periods' mean
+// after an additive season followed a launch, forecast.Model.ScaleFrom,
+// where it starts at the new level over that) to say little; from about
+// 8 % it moves the forecast by an instance or more. The record carries
+// the factor whatever its value.
 const ShapeShown = 0.05
 
 // ShapeMoved reports whether a reason names a season's factor k

@@ -549,6 +549,8 @@ func TestNeedsHistory(t *testing.T) {
 	off.Predictive.Mode = PredictOff
 	configured := p
 	configured.Predictive.Season = Season{Period: time.Hour}
+	configuredChecked := State{Models: []MetricModel{{CheckedAt: t0}}}
+	configuredChecked.Models[0].Model.Period = time.Hour
 	tests := []struct {
 		name string
 		p    Policy
@@ -561,6 +563,8 @@ func TestNeedsHistory(t *testing.T) {
 		{"auto, checked recently", p, checked, t0.Add(time.Minute), false},
 		{"auto, an hour later", p, checked, t0.Add(time.Hour), true},
 		{"configured season differs from the model's", configured, checked, t0.Add(time.Minute), true},
+		{"configured season in place, checked recently", configured, configuredChecked, t0.Add(time.Minute), false},
+		{"configured season in place, an hour later", configured, configuredChecked, t0.Add(time.Hour), true},
 	}
 	for _, tc := range tests {
 		if got := tc.s.NeedsHistory(tc.p, tc.now); got != tc.want {

@@ -126,8 +126,11 @@ func TestSlotOfKeepsSpan(t *testing.T) {
 }
 
 // TestSettled: Evaluate skips configureSeason when the model is settled:
-// configured, not due for retuning, with the configured season or, for
-// `season: auto`, checked within the hour; each other case rebuilds.
+// configured, not due for retuning, with the configured season, and, when
+// it has a season (auto or configured), checked within the hour; each
+// other case rebuilds or checks. A configured season is checked hourly as
+// auto is, so that it follows a level shift (followLevelShift); a policy
+// configured with no season has nothing to check.
 func TestSettled(t *testing.T) {
 	day := 24 * time.Hour
 	checked := t0.Add(-30 * time.Minute)
@@ -145,6 +148,8 @@ func TestSettled(t *testing.T) {
 		{"due for retuning", Season{Period: day}, day, checked, t0.Add(-7 * day), false},
 		{"auto, checked within the hour", Season{Auto: true}, time.Hour, checked, checked, true},
 		{"auto, checked an hour ago", Season{Auto: true}, day, t0.Add(-time.Hour), t0.Add(-time.Hour), false},
+		{"configured, checked an hour ago", Season{Period: day}, day, t0.Add(-time.Hour), t0.Add(-time.Hour), false},
+		{"configured none, checked an hour ago", Season{}, 0, t0.Add(-time.Hour), t0.Add(-time.Hour), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := basePolicy()

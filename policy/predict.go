@@ -410,9 +410,11 @@ func upperOverLead(mm *MetricModel, y float64, at, end time.Time, decided float6
 }
 
 // NeedsHistory reports whether the next evaluation of p with state s at
-// now will (re)build a forecasting model and so read Inputs.History. The
-// caller can skip assembling history windows otherwise: steady-state
-// evaluation learns from the latest sample alone.
+// now will (re)build or check a forecasting model and so read
+// Inputs.History: exactly when some metric's model is not settled, the
+// test Evaluate itself makes before configureSeason, so the two cannot
+// disagree. The caller can skip assembling history windows otherwise:
+// steady-state evaluation learns from the latest sample alone.
 func (s State) NeedsHistory(p Policy, now time.Time) bool {
 	if p.Predictive.Mode != PredictForecastOnly && p.Predictive.Mode != PredictForecastAndScale {
 		return false
@@ -420,17 +422,9 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 	if len(s.Models) != len(p.Metrics) {
 		return true
 	}
-	season := p.Predictive.Season
+	at := newInstant(now)
 	for i := range s.Models {
-		mm := &s.Models[i]
-		switch {
-		case mm.CheckedAt.IsZero():
-			return true
-		case !season.Auto && mm.Model.Period != season.Period:
-			return true
-		case season.Auto && now.Sub(mm.CheckedAt) >= seasonRecheck:
-			return true
-		case mm.retuneDue(newInstant(now), p.Predictive.History.D()):
+		if !s.Models[i].settled(&p, at) {
 			return true
 		}
 	}
@@ -449,24 +443,34 @@ func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
 }
 
 // settled reports whether the model needs neither a (re)configuration nor
-// a new choice at at: it was configured, is not due for retuning, and has
-// the configured season, or for `season: auto` was checked within the
-// hour. Evaluate asks it before calling configureSeason (which does not
-// ask again), so it skips the call, and passing the history window, at
-// nearly every evaluation.
+// a check nor a new choice at at: it was configured, is not due for
+// retuning, has the configured season, and, when it has a season (auto or
+// configured), was checked within the hour (seasonRecheck). The hourly
+// check detects the season again under `season: auto`, and under either
+// follows a level shift in place (followLevelShift): an operator who
+// configures `season: 24h` meets launches as one who asks for auto does.
+// A policy configured with no season has nothing to check. Evaluate asks
+// settled before calling configureSeason (which does not ask again), so
+// it skips the call, and passing the history window, at nearly every
+// evaluation; NeedsHistory asks it too.
 func (mm *MetricModel) settled(p *Policy, at instant) bool {
 	if mm.CheckedAt.IsZero() || mm.retuneDue(at, p.Predictive.History.D()) {
 		return false
 	}
-	if season := p.Predictive.Season; !season.Auto {
-		return mm.Model.Period == season.Period // configured season already in place
+	season := p.Predictive.Season
+	if !season.Auto && mm.Model.Period != season.Period {
+		return false // another season configured
 	}
-	return at.sub(mm.CheckedAt) < seasonRecheck
+	return (!season.Auto && season.Period == 0) || at.sub(mm.CheckedAt) < seasonRecheck
 }
 
 // configureSeason (re)builds a metric's model when its season must change:
-// on first use, when the configured season differs, and hourly for
-// `season: auto`. Each candidate season is backtested on the history and the
+// on first use, when the configured season differs, when a new choice is
+// due (retuneDue), and, under `season: auto`, when the hourly check
+// detects another season. At the hourly check of a model that keeps its
+// season, auto or configured, it follows a level shift in place instead
+// (followLevelShift), by one code path for both, and returns no history.
+// Each candidate season is backtested on the history and the
 // model with the lowest forecast error wins; the backtest's scores become the
 // new model's skill, so a model earns trust on its own forecasts, not on its
 // predecessor's, and does not have to wait for fresh ones. It returns the
@@ -497,6 +501,9 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 		return Window{}
 	}
 	candidates := [2]time.Duration{season.Period, -1}
+	// want is the season the model should have: the configured one, or
+	// the one detection finds.
+	want, seeded := season.Period, false
 	if season.Auto {
 		detected, _ := forecast.DetectSeason(hist.Values, hist.Step, forecast.DefaultCandidates())
 		if u := forecast.Untested(len(hist.Values), int(p.Predictive.History.D()/hist.Step), hist.Step, forecast.DefaultCandidates(), detected); u > 0 {
@@ -511,11 +518,14 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 		}
 		// A season seeded untested is chosen again, by the backtest, as
 		// soon as detection can judge it, whatever detection finds.
-		seeded := mm.Model.Period > 0 && !forecast.Judgeable(int(mm.TunedSpan/hist.Step), hist.Step, mm.Model.Period)
-		if detected == mm.Model.Period && mm.Model.Count > 0 && !retune && !seeded {
-			followLevelShift(mm, hist, now)
-			return Window{} // same season as before: keep the running model
-		}
+		seeded = mm.Model.Period > 0 && !forecast.Judgeable(int(mm.TunedSpan/hist.Step), hist.Step, mm.Model.Period)
+		want = detected
+	}
+	if want == mm.Model.Period && mm.Model.Count > 0 && !retune && !seeded {
+		followLevelShift(mm, hist, now)
+		return Window{} // same season as before: keep the running model
+	}
+	if detected := want; season.Auto {
 		if detected > 0 && mm.Model.Period == 0 && mm.Model.Count > 0 && !retune && at.sub(mm.TunedAt) < rejectedSeasonRecheck {
 			// The backtest chose no season over a detected one not long
 			// ago: let that verdict stand (rejectedSeasonRecheck).
@@ -543,8 +553,11 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 
 // followLevelShift makes the running model's additive season scale with
 // the level (forecast.Model.ScaleFrom) when the level has left the range
-// of the periods the model was chosen on and the daily spread moved with
-// it (forecast.LevelShift), at least a period after the choice. A model
+// of the periods the model was chosen on (or, when it was chosen on fewer
+// than three, of every whole period since the choice's history began) and
+// the daily spread moved with it (forecast.LevelShift), at least a period
+// after the choice; under a configured season as under `season: auto`,
+// since a launch does not ask how the period was set. A model
 // is chosen again only on the evidence clock (retuneDue: days after a
 // launch), and a backtest soon after one still chooses the additive
 // season, since the shift barely shows in its history; meanwhile an

@@ -191,47 +191,50 @@ func BenchmarkEvaluateScaled(b *testing.B) {
 // at the hourly season check, by about 2 (the new level over the one it
 // was chosen on), still without being chosen again: its smoothing,
 // persistence and scores stay (followLevelShift). At half the level it
-// stays additive: only a rise is followed in place.
+// stays additive: only a rise is followed in place. A configured daily
+// season (`season: 24h`) does the same as `season: auto`.
 func TestAdditiveSeasonFollowsALevelShift(t *testing.T) {
 	const perDay = 1440
-	p := basePolicy()
-	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(3 * time.Minute), Season: Season{Auto: true}, History: Duration(7 * 24 * time.Hour)}
 	start := t0.Add(-5 * 24 * time.Hour)
-	for _, c := range []struct {
-		name          string
-		factor, shift float64
-		wantScale     float64 // 0: additive
-	}{
-		{"the same level", 1, 0, 0},
-		{"an offset", 1, 100, 0},
-		{"twice the level", 2, 0, 2},
-		{"half the level", 0.5, 0, 0},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			values := series(7*perDay, 2, func(i int) float64 {
-				if i >= 5*perDay {
-					return c.factor*100*dayShape(i) + c.shift
+	for _, season := range []Season{{Auto: true}, {Period: 24 * time.Hour}} {
+		p := basePolicy()
+		p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(3 * time.Minute), Season: season, History: Duration(7 * 24 * time.Hour)}
+		for _, c := range []struct {
+			name          string
+			factor, shift float64
+			wantScale     float64 // 0: additive
+		}{
+			{"the same level", 1, 0, 0},
+			{"an offset", 1, 100, 0},
+			{"twice the level", 2, 0, 2},
+			{"half the level", 0.5, 0, 0},
+		} {
+			t.Run(season.String()+", "+c.name, func(t *testing.T) {
+				values := series(7*perDay, 2, func(i int) float64 {
+					if i >= 5*perDay {
+						return c.factor*100*dayShape(i) + c.shift
+					}
+					return 100 * dayShape(i)
+				})
+				var mm MetricModel
+				configureSeason(&p, &mm, Window{Start: start, Step: time.Minute, Values: values[:5*perDay]}, newInstant(t0))
+				if mm.Model.Period != 24*time.Hour || !mm.TunedAt.Equal(t0) {
+					t.Fatalf("chose season %v at %v; want a daily one now", mm.Model.Period, mm.TunedAt)
 				}
-				return 100 * dayShape(i)
+				// As the backtest chooses where the amplitude has not moved
+				// with the level (TestTuneChoosesScaledSeason).
+				mm.Model.Ref, mm.Model.Mean = 0, 0
+				before := mm // the fields compared below are values
+				now := t0.Add(2 * 24 * time.Hour)
+				fitted := configureSeason(&p, &mm, Window{Start: start, Step: time.Minute, Values: values}, newInstant(now))
+				if len(fitted.Values) != 0 || !mm.TunedAt.Equal(t0) || mm.Params != before.Params || mm.Persist != before.Persist || mm.Scored != before.Scored {
+					t.Fatalf("chosen again (tuned at %v, %v, persist %v, %d scores); want the running model kept", mm.TunedAt, mm.Params, mm.Persist, mm.Scored)
+				}
+				got := mm.Model.SeasonScale()
+				if c.wantScale == 0 && got != 0 || c.wantScale != 0 && math.Abs(got-c.wantScale) > 0.05*c.wantScale {
+					t.Fatalf("season's factor %v (ref %v, mean %v), want %v", got, mm.Model.Ref, mm.Model.Mean, c.wantScale)
+				}
 			})
-			var mm MetricModel
-			configureSeason(&p, &mm, Window{Start: start, Step: time.Minute, Values: values[:5*perDay]}, newInstant(t0))
-			if mm.Model.Period != 24*time.Hour || !mm.TunedAt.Equal(t0) {
-				t.Fatalf("chose season %v at %v; want a daily one now", mm.Model.Period, mm.TunedAt)
-			}
-			// As the backtest chooses where the amplitude has not moved
-			// with the level (TestTuneChoosesScaledSeason).
-			mm.Model.Ref, mm.Model.Mean = 0, 0
-			before := mm // the fields compared below are values
-			now := t0.Add(2 * 24 * time.Hour)
-			fitted := configureSeason(&p, &mm, Window{Start: start, Step: time.Minute, Values: values}, newInstant(now))
-			if len(fitted.Values) != 0 || !mm.TunedAt.Equal(t0) || mm.Params != before.Params || mm.Persist != before.Persist || mm.Scored != before.Scored {
-				t.Fatalf("chosen again (tuned at %v, %v, persist %v, %d scores); want the running model kept", mm.TunedAt, mm.Params, mm.Persist, mm.Scored)
-			}
-			got := mm.Model.SeasonScale()
-			if c.wantScale == 0 && got != 0 || c.wantScale != 0 && math.Abs(got-c.wantScale) > 0.05*c.wantScale {
-				t.Fatalf("season's factor %v (ref %v, mean %v), want %v", got, mm.Model.Ref, mm.Model.Mean, c.wantScale)
-			}
-		})
+		}
 	}
 }

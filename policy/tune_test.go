@@ -106,6 +106,8 @@ func TestAsymmetricLoss(t *testing.T) {
 // TestRetuneSchedule: a model is chosen again once it has run for three
 // times as long as the history it was chosen on (at least an hour), and
 // NeedsHistory says so, so the leader hands over the history windows for it.
+// Each model was checked a minute before, so that the hourly season check
+// (TestSettled) does not ask for history first.
 func TestRetuneSchedule(t *testing.T) {
 	p := basePolicy()
 	p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(time.Minute), Season: Season{Period: 24 * time.Hour}, History: Duration(7 * 24 * time.Hour)}
@@ -122,7 +124,7 @@ func TestRetuneSchedule(t *testing.T) {
 		{"three days of history wait a history window (7 days), not nine", 72 * time.Hour, 7*24*time.Hour - time.Second, false},
 		{"three days of history retune after a window", 72 * time.Hour, 7 * 24 * time.Hour, true},
 	} {
-		mm := MetricModel{CheckedAt: t0, TunedAt: t0, TunedSpan: c.span}
+		mm := MetricModel{CheckedAt: t0.Add(c.after - time.Minute), TunedAt: t0, TunedSpan: c.span}
 		mm.Model.Reset(24*time.Hour, time.Minute)
 		s := State{Models: []MetricModel{mm}}
 		if got := s.NeedsHistory(p, t0.Add(c.after)); got != c.want {

@@ -338,7 +338,9 @@ func (m *Model) scale() float64 {
 // SeasonScale is the factor a season that scales with the level is
 // multiplied by now (Mean/Ref within [0.25, 4], as the forecasts take
 // it), so that a decision can say how far the daily shape has grown or
-// shrunk since it was seeded; 0 for an additive season or none.
+// shrunk from the level it is measured in (Ref: where it was seeded, or
+// the chosen periods' mean level where ScaleFrom made it scale); 0 for an
+// additive season or none.
 func (m *Model) SeasonScale() float64 {
 	if m.Ref <= 0 {
 		return 0

@@ -21,7 +21,14 @@ const minShiftPeriods = 3
 // of the last period of values with the means of the whole periods of
 // chosen (counted back from to), and reports a shift (ok) when
 //   - chosen holds at least minShiftPeriods whole periods with data, so
-//     that their range shows how far the level wanders on its own;
+//     that their range shows how far the level wanders on its own. A
+//     choice made on a shorter span (a young series: `season: auto`
+//     chooses its daily season from a day and a half on, and a choice
+//     waits for three times its evidence before the next) is judged on
+//     every whole period from its start up to the last period instead,
+//     the periods the model has run through since adding the evidence
+//     the choice lacked; otherwise a launch days after such a choice
+//     would go unfollowed until the next one, days later still;
 //   - the last period's mean lies beyond that range by more than the
 //     range's own width, a move larger than any the model was chosen on;
 //   - the last period's spread (its standard deviation: the daily shape
@@ -38,7 +45,13 @@ const minShiftPeriods = 3
 func LevelShift(values []float64, per, from, to int) (ref, recent float64, ok bool) {
 	n := len(values)
 	from, to = max(from, 0), min(to, n)
-	if per <= 0 || n < per || to-from < minShiftPeriods*per {
+	if per <= 0 || n < per {
+		return 0, 0, false
+	}
+	if to-from < minShiftPeriods*per {
+		to = max(to, n-per) // the chosen span and the periods since, up to the last
+	}
+	if to-from < minShiftPeriods*per {
 		return 0, 0, false
 	}
 	recent, recentSD, ok := moments(values[n-per:])

@@ -46,6 +46,10 @@ func TestLevelShift(t *testing.T) {
 		{"beyond it by more than its width", []float64{100, 120, 90, 110, 160}, zero, 4, true},
 		{"chosen on two days only", []float64{100, 101, 200}, zero, 2, false},
 		{"chosen on three", []float64{100, 101, 99, 200}, zero, 3, true},
+		{"chosen on one day, four days before the last", []float64{100, 104, 98, 101, 200}, zero, 1, true},
+		{"chosen on one day, three days before the last", []float64{100, 104, 98, 200}, zero, 1, true},
+		{"chosen on one day, two days before the last", []float64{100, 104, 200}, zero, 1, false},
+		{"chosen on one day, noise since", []float64{100, 120, 90, 110, 145}, zero, 1, false},
 		{"the last day is one the model was chosen on", []float64{100, 104, 98, 200}, zero, 4, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -58,11 +62,17 @@ func TestLevelShift(t *testing.T) {
 				return
 			}
 			last := c.levels[len(c.levels)-1]
+			// The range: the days chosen on, or with fewer than three,
+			// every day before the last.
+			judged := c.levels[:c.chosen]
+			if c.chosen < 3 {
+				judged = c.levels[:len(c.levels)-1]
+			}
 			var chosen float64
-			for _, l := range c.levels[:c.chosen] {
+			for _, l := range judged {
 				chosen += l
 			}
-			chosen /= float64(c.chosen)
+			chosen /= float64(len(judged))
 			// The shape's daily mean is 1.
 			if math.Abs(ref-chosen) > 0.01*chosen || math.Abs(recent-last) > 0.01*last {
 				t.Fatalf("ref %.2f, recent %.2f; want about %.2f and %.2f", ref, recent, chosen, last)
