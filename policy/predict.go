@@ -514,6 +514,7 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 		seeded := mm.Model.Period > 0 && !forecast.Judgeable(int(mm.TunedSpan/hist.Step), hist.Step, mm.Model.Period)
 		if detected == mm.Model.Period && mm.Model.Count > 0 && !retune && !seeded {
 			followLevelShift(mm, hist, now)
+			followPhase(mm, hist)
 			return Window{} // same season as before: keep the running model
 		}
 		if detected > 0 && mm.Model.Period == 0 && mm.Model.Count > 0 && !retune && at.sub(mm.TunedAt) < rejectedSeasonRecheck {

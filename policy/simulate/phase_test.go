@@ -1,0 +1,90 @@
+package simulate_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/capstan-io/capstan/policy"
+	"github.com/capstan-io/capstan/policy/simulate"
+	"github.com/capstan-io/capstan/policy/simulate/scoreboard"
+)
+
+// movingDay is days of 1-minute samples of a daily cycle (a quiet night,
+// a morning rise over half an hour, a busy day, an evening fall over two
+// hours) at a level of 100 with 2 % noise, the whole pattern arriving
+// move later from moveAt on: a service whose users keep local time,
+// monitored in UTC, across a clock change.
+func movingDay(days int, moveAt time.Duration, move time.Duration, seed uint64) simulate.Series {
+	const perDay = 1440
+	r := rand.New(rand.NewPCG(seed, 3))
+	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	s := simulate.Series{Values: [][]float64{make([]float64, days*perDay)}}
+	for i := range days * perDay {
+		m := i
+		if time.Duration(i)*time.Minute >= moveAt {
+			m -= int(move / time.Minute)
+		}
+		shape := 0.4
+		switch m = (m%perDay + perDay) % perDay; {
+		case m >= 8*60 && m < 8*60+30:
+			shape += 1.2 * float64(m-8*60) / 30
+		case m >= 8*60+30 && m < 20*60:
+			shape = 1.6
+		case m >= 20*60 && m < 22*60:
+			shape += 1.2 * float64(22*60-m) / 120
+		}
+		s.Times = append(s.Times, t0.Add(time.Duration(i)*time.Minute).UnixNano())
+		s.Values[0][i] = 100 * shape * (1 + 0.02*r.NormFloat64())
+	}
+	return s
+}
+
+// TestPhaseMoveFollowedWithinTwoDays replays daily series whose pattern
+// moves an hour later (or earlier) in the middle of day 6, under the
+// scoreboard's convention, and counts the samples under-provisioned from
+// day 8 on (a day and a half after the move): the forecast's at most a
+// quarter of the reference's. A season that relearns the moved rise a
+// share Gamma a day meets it late for days.
+func TestPhaseMoveFollowedWithinTwoDays(t *testing.T) {
+	const days, from = 12, 8
+	for _, c := range []struct {
+		name string
+		move time.Duration
+	}{
+		{"an hour later", time.Hour},
+		{"an hour earlier", -time.Hour},
+	} {
+		for seed := uint64(1); seed <= 2; seed++ {
+			t.Run(fmt.Sprintf("%s, seed %d", c.name, seed), func(t *testing.T) {
+				s := movingDay(days, 6*24*time.Hour+13*time.Hour, c.move, seed)
+				tr := scoreboard.Trace{Name: "moving.csv", Type: policy.MetricRequestRate, Daily: true}
+				rs, err := scoreboard.Replay(tr, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				after := s.Times[0] + int64(time.Duration(from)*24*time.Hour)
+				count := func(r *simulate.Result) (n int) {
+					day := map[int]int{}
+					defer func() { t.Log(day) }()
+					for i, u := range r.Under {
+						if u {
+							day[int((r.Times[i]-s.Times[0])/int64(24*time.Hour))]++
+						}
+						if u && r.Times[i] >= after {
+							n++
+						}
+					}
+					return n
+				}
+				fcst, ref := count(rs.Forecast), count(rs.Baseline)
+				t.Logf("under-provisioned from day %d: forecast %d, reference %d (%.2f×)", from, fcst, ref, float64(fcst)/math.Max(1, float64(ref)))
+				if ref < 50 || float64(fcst) > 0.25*float64(ref) {
+					t.Errorf("%d under-provisioned samples from day %d, the reference %d; want at most a quarter (and the reference at least 50)", fcst, from, ref)
+				}
+			})
+		}
+	}
+}
