@@ -45,10 +45,13 @@ func movingDay(days int, moveAt time.Duration, move time.Duration, seed uint64) 
 // TestPhaseMoveFollowedWithinTwoDays replays daily series whose pattern
 // moves an hour later (or earlier) in the middle of day 6, under the
 // scoreboard's convention, and counts the samples under-provisioned from
-// day 8 on (a day and a half after the move): the forecast's at most a
-// quarter of the reference's. A season that relearns the moved rise a
-// share Gamma a day meets it late for days.
-func TestPhaseMoveFollowedWithinTwoDays(t *testing.T) {
+// day 8 on (35 hours after the move): the forecast's at most a quarter
+// of the reference's (1-5 samples of 92-101 with the move followed,
+// found at 32 and 31 hours). A season that relearns the moved rise a
+// share Gamma a day meets it late for days: with the season left to do
+// that, 92 and 101 (1.00×, the skill gate keeping the forecast out) an
+// hour later, 83 and 85 (0.90×) an hour earlier.
+func TestPhaseMoveFollowedWithinADayAndAHalf(t *testing.T) {
 	const days, from = 12, 8
 	for _, c := range []struct {
 		name string
@@ -67,12 +70,7 @@ func TestPhaseMoveFollowedWithinTwoDays(t *testing.T) {
 				}
 				after := s.Times[0] + int64(time.Duration(from)*24*time.Hour)
 				count := func(r *simulate.Result) (n int) {
-					day := map[int]int{}
-					defer func() { t.Log(day) }()
 					for i, u := range r.Under {
-						if u {
-							day[int((r.Times[i]-s.Times[0])/int64(24*time.Hour))]++
-						}
 						if u && r.Times[i] >= after {
 							n++
 						}
