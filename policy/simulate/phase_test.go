@@ -2,14 +2,11 @@ package simulate_test
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
 
-	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/policy/simulate"
-	"github.com/capstan-io/capstan/policy/simulate/scoreboard"
 )
 
 // movingDay is days of 1-minute samples of a daily cycle (a quiet night,
@@ -42,11 +39,12 @@ func movingDay(days int, moveAt time.Duration, move time.Duration, seed uint64) 
 	return s
 }
 
-// TestPhaseMoveFollowedWithinTwoDays replays daily series whose pattern
+// TestPhaseMoveFollowedWithinADayAndAHalf replays daily series whose pattern
 // moves an hour later (or earlier) in the middle of day 6, under the
 // scoreboard's convention, and counts the samples under-provisioned from
 // day 8 on (35 hours after the move): the forecast's at most a quarter
-// of the reference's (1-5 samples of 92-101 with the move followed,
+// of the reference's, with instance-hours within 1.05× of its
+// (checkAfterShift; 1-5 samples of 92-101 with the move followed,
 // found at 32 and 31 hours). A season that relearns the moved rise a
 // share Gamma a day meets it late for days: with the season left to do
 // that, 92 and 101 (1.00×, the skill gate keeping the forecast out) an
@@ -62,26 +60,7 @@ func TestPhaseMoveFollowedWithinADayAndAHalf(t *testing.T) {
 	} {
 		for seed := uint64(1); seed <= 2; seed++ {
 			t.Run(fmt.Sprintf("%s, seed %d", c.name, seed), func(t *testing.T) {
-				s := movingDay(days, 6*24*time.Hour+13*time.Hour, c.move, seed)
-				tr := scoreboard.Trace{Name: "moving.csv", Type: policy.MetricRequestRate, Daily: true}
-				rs, err := scoreboard.Replay(tr, s)
-				if err != nil {
-					t.Fatal(err)
-				}
-				after := s.Times[0] + int64(time.Duration(from)*24*time.Hour)
-				count := func(r *simulate.Result) (n int) {
-					for i, u := range r.Under {
-						if u && r.Times[i] >= after {
-							n++
-						}
-					}
-					return n
-				}
-				fcst, ref := count(rs.Forecast), count(rs.Baseline)
-				t.Logf("under-provisioned from day %d: forecast %d, reference %d (%.2f×)", from, fcst, ref, float64(fcst)/math.Max(1, float64(ref)))
-				if ref < 50 || float64(fcst) > 0.25*float64(ref) {
-					t.Errorf("%d under-provisioned samples from day %d, the reference %d; want at most a quarter (and the reference at least 50)", fcst, from, ref)
-				}
+				checkAfterShift(t, movingDay(days, 6*24*time.Hour+13*time.Hour, c.move, seed), from)
 			})
 		}
 	}
