@@ -153,3 +153,22 @@ func TestRotate(t *testing.T) {
 	}
 	Rotate([]int(nil), 3) // no panic
 }
+
+// BenchmarkPhaseShift is one hourly check of a 1440-slot season on a
+// week of 15 s values (crane_input15's step), the largest the board has.
+func BenchmarkPhaseShift(b *testing.B) {
+	const perDay = 5760
+	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	values := make([]float64, 7*perDay)
+	for i := range values {
+		values[i] = phaseDay(i/4, 0)
+	}
+	var m Model
+	m.Reset(24*time.Hour, 15*time.Second)
+	Fit(&m, values[:3*perDay], start, 15*time.Second, 24*time.Hour, DefaultParams())
+	scratch := make([]float64, 5*len(m.Season))
+	b.ReportAllocs()
+	for b.Loop() {
+		m.PhaseShift(values, start.UnixNano(), 15*time.Second, scratch)
+	}
+}
