@@ -523,6 +523,7 @@ func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitte
 	}
 	if want == mm.Model.Period && mm.Model.Count > 0 && !retune && !seeded {
 		followLevelShift(mm, hist, now)
+		followPhase(mm, hist)
 		return Window{} // same season as before: keep the running model
 	}
 	if detected := want; season.Auto {

@@ -1,0 +1,174 @@
+package forecast
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// phaseDay is a daily shape at 1-minute steps, moved move minutes later:
+// a quiet night (40), a rise over half an hour from 08:00 to a busy day
+// (160), a fall over two hours from 20:00.
+func phaseDay(i, move int) float64 {
+	const perDay = 1440
+	switch m := ((i-move)%perDay + perDay) % perDay; {
+	case m >= 8*60 && m < 8*60+30:
+		return 40 + 120*float64(m-8*60)/30
+	case m >= 8*60+30 && m < 20*60:
+		return 160
+	case m >= 20*60 && m < 22*60:
+		return 40 + 120*float64(22*60-m)/120
+	}
+	return 40
+}
+
+// TestPhaseShift: a model whose daily season was fitted on three days of
+// 1-minute samples, asked after more days: a move of the whole pattern
+// seen for 30 hours is found (to two slots, either way); none is found
+// on the same pattern unmoved (noisy or not), on a move seen for less
+// than a day (a weekend day, a holiday, an incident: not yet a move), on
+// a day that moved and came back, on a series with no daily pattern,
+// without enough history, or once the season has followed the move.
+func TestPhaseShift(t *testing.T) {
+	const perDay = 1440
+	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	noisy := func(f func(i int) float64, sigma float64) func(i int) float64 {
+		r := rand.New(rand.NewPCG(9, 10))
+		return func(i int) float64 { return f(i) * (1 + sigma*r.NormFloat64()) }
+	}
+	movedFrom := func(at, move int) func(i int) float64 {
+		return func(i int) float64 {
+			if i >= at {
+				return phaseDay(i, move)
+			}
+			return phaseDay(i, 0)
+		}
+	}
+	for _, c := range []struct {
+		name     string
+		days     int
+		f        func(i int) float64
+		want     int // slots; ±tolerance
+		followed bool
+	}{
+		{"unmoved", 6, noisy(movedFrom(0, 0), 0.02), 0, false},
+		{"unmoved, 20 % noise", 6, noisy(movedFrom(0, 0), 0.2), 0, false},
+		{"an hour later for 30 hours", 6, noisy(movedFrom(6*perDay-30*60, 60), 0.02), 60, false},
+		{"an hour earlier for 30 hours", 6, noisy(movedFrom(6*perDay-30*60, -60), 0.02), -60, false},
+		{"forty minutes later for 30 hours", 6, noisy(movedFrom(6*perDay-30*60, 40), 0.02), 40, false},
+		{"an hour later for 20 hours", 6, noisy(movedFrom(6*perDay-20*60, 60), 0.02), 0, false},
+		{"an hour later for a day, then back", 6, noisy(func(i int) float64 {
+			if i >= 4*perDay && i < 5*perDay {
+				return phaseDay(i, 60)
+			}
+			return phaseDay(i, 0)
+		}, 0.02), 0, false},
+		{"an hour later, once followed", 6, noisy(movedFrom(6*perDay-30*60, 60), 0.02), 0, true},
+		{"no daily pattern", 6, noisy(func(int) float64 { return 100 }, 0.2), 0, false},
+		{"two days and a quarter", 2, noisy(movedFrom(perDay, 60), 0.02), 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := c.days * perDay
+			if c.days == 2 {
+				n += perDay / 4
+			}
+			values := make([]float64, n)
+			for i := range values {
+				values[i] = c.f(i)
+			}
+			var m Model
+			m.Reset(24*time.Hour, time.Minute)
+			fitOn := min(3*perDay, n)
+			if c.days == 2 {
+				fitOn = perDay
+			}
+			Fit(&m, values[:fitOn], start, time.Minute, 24*time.Hour, DefaultParams())
+			if c.followed {
+				if d := m.FollowPhase(values, start.UnixNano(), time.Minute, nil); d < 58 || d > 62 {
+					t.Fatalf("followed %d slots, want about 60", d)
+				}
+			}
+			got := m.PhaseShift(values, start.UnixNano(), time.Minute, nil)
+			if math.Abs(float64(got-c.want)) > 2 || (c.want == 0) != (got == 0) {
+				t.Fatalf("PhaseShift = %d slots, want %d", got, c.want)
+			}
+		})
+	}
+}
+
+// TestFollowPhaseForecastsTheMovedRise: after FollowPhase found an hour's
+// move, the model forecasts the next morning's rise at its new time: at
+// 08:45 (the old pattern's busy day) still the night's value, at 09:45
+// the day's; without it, the other way round.
+func TestFollowPhaseForecastsTheMovedRise(t *testing.T) {
+	const perDay = 1440
+	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	values := make([]float64, 6*perDay)
+	for i := range values {
+		move := 0
+		if i >= 4*perDay {
+			move = 60
+		}
+		values[i] = phaseDay(i, move)
+	}
+	p := Params{Alpha: 0.05, Beta: 0.01, Gamma: 0.1, Phi: 0.9}
+	for _, follow := range []bool{false, true} {
+		var m Model
+		m.Reset(24*time.Hour, time.Minute)
+		Fit(&m, values[:3*perDay], start, time.Minute, 24*time.Hour, p)
+		for i := 3 * perDay; i < len(values); i++ {
+			m.Observe(start.Add(time.Duration(i)*time.Minute), values[i], p)
+		}
+		if follow && m.FollowPhase(values, start.UnixNano(), time.Minute, nil) == 0 {
+			t.Fatal("no move found")
+		}
+		day := start.Add(6 * 24 * time.Hour)
+		early, late := m.Forecast(day.Add(8*time.Hour+45*time.Minute), p), m.Forecast(day.Add(9*time.Hour+45*time.Minute), p)
+		if moved := early < 100 && late > 100; moved != follow {
+			t.Errorf("followed %v: forecast %.0f at 08:45 and %.0f at 09:45", follow, early, late)
+		}
+	}
+}
+
+// TestRotate moves elements towards the end (or the start), wrapping.
+func TestRotate(t *testing.T) {
+	for _, c := range []struct {
+		d    int
+		want []int
+	}{
+		{0, []int{1, 2, 3, 4, 5}},
+		{1, []int{5, 1, 2, 3, 4}},
+		{-1, []int{2, 3, 4, 5, 1}},
+		{7, []int{4, 5, 1, 2, 3}},
+		{-12, []int{3, 4, 5, 1, 2}},
+	} {
+		s := []int{1, 2, 3, 4, 5}
+		Rotate(s, c.d)
+		for i := range s {
+			if s[i] != c.want[i] {
+				t.Fatalf("Rotate(_, %d) = %v, want %v", c.d, s, c.want)
+			}
+		}
+	}
+	Rotate([]int(nil), 3) // no panic
+}
+
+// BenchmarkPhaseShift is one hourly check of a 1440-slot season on a
+// week of 15 s values (crane_input15's step), the largest the board has.
+func BenchmarkPhaseShift(b *testing.B) {
+	const perDay = 5760
+	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	values := make([]float64, 7*perDay)
+	for i := range values {
+		values[i] = phaseDay(i/4, 0)
+	}
+	var m Model
+	m.Reset(24*time.Hour, 15*time.Second)
+	Fit(&m, values[:3*perDay], start, 15*time.Second, 24*time.Hour, DefaultParams())
+	scratch := make([]float64, 5*len(m.Season))
+	b.ReportAllocs()
+	for b.Loop() {
+		m.PhaseShift(values, start.UnixNano(), 15*time.Second, scratch)
+	}
+}
