@@ -79,8 +79,8 @@ func evaluate(d *Decision, p *Policy, in *Inputs, s *State, now time.Time) {
 	d.Time, d.Current, d.Ready, d.NumMetrics = now, in.Current, in.Ready, len(p.Metrics)
 	current := in.Current
 	// The mode is a string: compared once here, not at each of the steps
-	// below that depend on it.
-	scaling := p.Predictive.Mode == PredictForecastAndScale
+	// below that depend on it, and inline (scales).
+	scaling := p.Predictive.Mode.scales()
 	predicting := scaling || p.Predictive.Mode == PredictForecastOnly
 	lead := p.Predictive.Lead.D()
 	at := newInstant(now) // now for the per-metric time arithmetic below

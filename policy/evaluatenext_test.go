@@ -191,3 +191,14 @@ func TestEvaluateNextMatchesEvaluate(t *testing.T) {
 		t.Fatalf("the replay did not exercise the state: %+v", byValue)
 	}
 }
+
+// TestModeScales: scales is m == PredictForecastAndScale for the modes and
+// for strings that share its length, a prefix or a suffix with it.
+func TestModeScales(t *testing.T) {
+	for _, m := range []PredictiveMode{PredictForecastAndScale, PredictForecastOnly, PredictOff, "",
+		"forecast-and-scalE", "Forecast-and-scale", "forecast-and-sca", "forecast-and-scalee", "forecast-and-scbla", "xx"} {
+		if got, want := m.scales(), m == PredictForecastAndScale; got != want {
+			t.Errorf("%q.scales() = %v, want %v", m, got, want)
+		}
+	}
+}
