@@ -136,7 +136,9 @@ func evaluate(d *Decision, p *Policy, in *Inputs, s *State, now time.Time) {
 			// and the model's first forecast would come an evaluation
 			// earlier when the sample is not on its bucket's start than
 			// when it is.
-			if tn := st.ns; tn > mm.Model.LastUnixNano && !fitted.holds(smp.Time) {
+			// (fitted is the empty Window, which holds nothing, unless
+			// the model was rebuilt just now: asked first, inline.)
+			if tn := st.ns; tn > mm.Model.LastUnixNano && !(fitted.Step > 0 && fitted.holds(smp.Time)) {
 				f, rise = observe(mm, tn, y, lead)
 			}
 		}
