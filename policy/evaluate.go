@@ -187,7 +187,7 @@ func evaluate(d *Decision, p *Policy, in *Inputs, s *State, now time.Time) {
 			// The capacity bought now serves from the first sample it
 			// can be ready for, not only at the decided time
 			// (raiseToReady).
-			f = mm.raiseToReady(f, smp.Time, &at, lead, rise)
+			f = mm.raiseToReady(f, &st, &at, lead, rise)
 			mp.Forecast = max(f, 0)
 			if mm.Model.Week.Active() { // the common case, inline: none acting
 				mp.Weekly = weeklyPart(mm, smp.Time, &at, lead, f)

@@ -310,7 +310,7 @@ func (mm *MetricModel) decidedAt(observedAt time.Time, at *instant, lead time.Du
 }
 
 // raiseToReady returns the decided forecast f, made on the observation at
-// observedAt for the decided time (decidedAt), raised by how much the model's
+// observed.t for the decided time (decidedAt), raised by how much the model's
 // seasonal shape is higher at the first sample due after the observation
 // (one data step apart) that capacity ordered now can be ready for (at or
 // after now plus the lead, the warm-up the forecast looks ahead by), when
@@ -335,20 +335,22 @@ func (mm *MetricModel) decidedAt(observedAt time.Time, at *instant, lead time.Du
 //
 // rise is that rise when the caller read it already, with the forecast
 // on the sample (observe: forecast.Model.ForecastAheadRise), and NaN
-// otherwise.
-func (mm *MetricModel) raiseToReady(f float64, observedAt time.Time, at *instant, lead time.Duration, rise float64) float64 {
+// otherwise. The observation's time comes stamped (newStamp), as
+// evaluate has it for its own comparisons: its nanoseconds are not
+// worked out again.
+func (mm *MetricModel) raiseToReady(f float64, observed *stamp, at *instant, lead time.Duration, rise float64) float64 {
 	st := mm.Model.Step
 	if st <= 0 || lead <= 0 || mm.Model.Period <= 0 {
 		return f // no sample before the decided time, or no shape
 	}
 	ahead := readyAfter(st, lead) // to the first sample at or after the lead
-	if at.sub(observedAt) > ahead-lead {
+	if at.subStamp(observed) > ahead-lead {
 		return f // now plus the lead is past it
 	}
 	// Now plus the lead is at most ahead past the observation, so the
 	// decided time is the observation plus the step plus the lead.
 	if math.IsNaN(rise) {
-		m, tn := &mm.Model, observedAt.UnixNano()
+		m, tn := &mm.Model, observed.ns // observed.t.UnixNano()
 		rise = m.SeasonRise(tn+int64(ahead), tn+int64(st+lead))
 	}
 	if rise > 0 {
