@@ -124,7 +124,7 @@ func evaluate(d *Decision, p *Policy, in *Inputs, s *State, now time.Time) {
 		}
 		mm := &s.Models[i]
 		var fitted Window
-		if !mm.settled(p, at) {
+		if !mm.settled(p, &at) {
 			fitted = configureSeason(p, mm, in.History[i], at)
 		}
 		observed := smp.Present && isFinite(smp.Value)

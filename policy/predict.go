@@ -423,6 +423,7 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 		return true
 	}
 	season := p.Predictive.Season
+	at := newInstant(now)
 	for i := range s.Models {
 		mm := &s.Models[i]
 		switch {
@@ -432,7 +433,7 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 			return true
 		case season.Auto && now.Sub(mm.CheckedAt) >= seasonRecheck:
 			return true
-		case mm.retuneDue(newInstant(now), p.Predictive.History.D()):
+		case mm.retuneDue(&at, p.Predictive.History.D()):
 			return true
 		}
 	}
@@ -446,7 +447,7 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 // log4 of the window's length times, which keeps tuning to a small share of
 // a replay's time; once it is full, the choice follows the data window by
 // window.
-func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
+func (m *MetricModel) retuneDue(now *instant, history time.Duration) bool {
 	return !m.TunedAt.IsZero() && now.sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
 }
 
@@ -456,7 +457,7 @@ func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
 // hour. Evaluate asks it before calling configureSeason (which does not
 // ask again), so it skips the call, and passing the history window, at
 // nearly every evaluation.
-func (mm *MetricModel) settled(p *Policy, at instant) bool {
+func (mm *MetricModel) settled(p *Policy, at *instant) bool {
 	if mm.CheckedAt.IsZero() || mm.retuneDue(at, p.Predictive.History.D()) {
 		return false
 	}
@@ -482,7 +483,7 @@ func (mm *MetricModel) settled(p *Policy, at instant) bool {
 // again by the backtest as soon as detection can judge it.
 func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitted Window) {
 	season := p.Predictive.Season
-	retune := mm.retuneDue(at, p.Predictive.History.D())
+	retune := mm.retuneDue(&at, p.Predictive.History.D())
 	now := at.t
 	mm.CheckedAt = now
 	lead := p.Predictive.Lead.D()
