@@ -294,6 +294,21 @@ type Decision struct {
 	Next State
 }
 
+// clearButNext sets every field of d but Next to its zero value: what
+// evaluate starts from, without clearing the state it may be evaluating in
+// place (EvaluateNext). TestClearButNextCoversEveryField holds that no
+// field is left out.
+func (d *Decision) clearButNext() {
+	d.Time = time.Time{}
+	d.Current, d.Ready, d.Reactive, d.Predictive, d.Recommended, d.Desired, d.Reversals = 0, 0, 0, 0, 0, 0, 0
+	d.Action, d.Bound, d.ScaleInRule = 0, 0, 0
+	d.Stale, d.UsedForecast, d.Reversal, d.Damped = false, false, false, false
+	d.HeldBack, d.HourlyCost = 0, 0
+	d.Schedule = ""
+	d.Metrics = [MaxMetrics]MetricProposal{}
+	d.NumMetrics = 0
+}
+
 // Proposals returns the used part of Metrics.
 func (d *Decision) Proposals() []MetricProposal { return d.Metrics[:d.NumMetrics] }
 

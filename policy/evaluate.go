@@ -42,8 +42,10 @@ const roundingSlack = 1e-9
 //  5. rate limits measured from the size at the start of each period;
 //  6. min and max, narrowed by open schedules and by the budget.
 func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
-	var d Decision
-	EvaluateInto(&d, &p, &in, s, now)
+	// The state goes straight into the decision it is evaluated in: passed
+	// on to EvaluateInto it was copied twice more (about 280 bytes each).
+	d := Decision{Next: s}
+	evaluate(&d, &p, &in, &d.Next, now)
 	return d
 }
 
@@ -53,15 +55,32 @@ func Evaluate(p Policy, in Inputs, s State, now time.Time) Decision {
 // neither the policy, the inputs nor a decision of about 2 KB between them
 // at every evaluation. p and in are only read; s is owned as by Evaluate.
 func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
+	evaluate(d, p, in, &s, now)
+	d.Next = s
+}
+
+// EvaluateNext is EvaluateInto(d, p, in, d.Next, now) without copying the
+// state: the state d.Next holds (the previous decision's, or a State put
+// there) is evaluated in place and becomes the new decision's Next. A
+// replay carries its state from one evaluation to the next in the one
+// decision it keeps, and passing d.Next to EvaluateInto copied the state
+// (about 280 bytes) into the argument and back at every evaluation.
+func EvaluateNext(d *Decision, p *Policy, in *Inputs, now time.Time) {
+	evaluate(d, p, in, &d.Next, now)
+}
+
+// evaluate is Evaluate's pipeline: it overwrites every field of d but
+// Next and evaluates the state s points to in place, which may be d.Next
+// (EvaluateNext) or not (EvaluateInto, which copies it there after).
+func evaluate(d *Decision, p *Policy, in *Inputs, s *State, now time.Time) {
 	// Cleared in place, then filled: a composite literal would be built
-	// zeroed on the stack and copied over (two passes over ~830 bytes, at
-	// every evaluation of a replay).
-	*d = Decision{}
+	// zeroed on the stack and copied over; and not d.Next, which s may be.
+	d.clearButNext()
 	d.Time, d.Current, d.Ready, d.NumMetrics = now, in.Current, in.Ready, len(p.Metrics)
 	current := in.Current
 	// The mode is a string: compared once here, not at each of the steps
-	// below that depend on it.
-	scaling := p.Predictive.Mode == PredictForecastAndScale
+	// below that depend on it, and inline (scales).
+	scaling := p.Predictive.Mode.scales()
 	predicting := scaling || p.Predictive.Mode == PredictForecastOnly
 	lead := p.Predictive.Lead.D()
 	at := newInstant(now) // now for the per-metric time arithmetic below
@@ -105,7 +124,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		}
 		mm := &s.Models[i]
 		var fitted Window
-		if !mm.settled(p, at) {
+		if !mm.settled(p, &at) {
 			fitted = configureSeason(p, mm, in.History[i], at)
 		}
 		observed := smp.Present && isFinite(smp.Value)
@@ -117,7 +136,9 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// and the model's first forecast would come an evaluation
 			// earlier when the sample is not on its bucket's start than
 			// when it is.
-			if tn := st.ns; tn > mm.Model.LastUnixNano && !fitted.holds(smp.Time) {
+			// (fitted is the empty Window, which holds nothing, unless
+			// the model was rebuilt just now: asked first, inline.)
+			if tn := st.ns; tn > mm.Model.LastUnixNano && !(fitted.Step > 0 && fitted.holds(smp.Time)) {
 				f, rise = observe(mm, tn, y, lead)
 			}
 		}
@@ -166,7 +187,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 			// The capacity bought now serves from the first sample it
 			// can be ready for, not only at the decided time
 			// (raiseToReady).
-			f = mm.raiseToReady(f, smp.Time, &at, lead, rise)
+			f = mm.raiseToReady(f, &st, &at, lead, rise)
 			mp.Forecast = max(f, 0)
 			if mm.Model.Week.Active() { // the common case, inline: none acting
 				mp.Weekly = weeklyPart(mm, smp.Time, &at, lead, f)
@@ -248,7 +269,7 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 	// of the lead.
 	guard, guarded := 0, false
 	if scaling && rec < current {
-		guard, guarded = guardSize(p, in, &s, d, &at)
+		guard, guarded = guardSize(p, in, s, d, &at)
 	}
 
 	// 3. Scale-in stabilization over a monotonic queue of recommendations.
@@ -451,7 +472,6 @@ func EvaluateInto(d *Decision, p *Policy, in *Inputs, s State, now time.Time) {
 		}
 		s.LastAction = d.Action
 	}
-	d.Next = s
 }
 
 // reactiveProposal is HPA-style target tracking for one fresh sample.
@@ -513,13 +533,24 @@ func ceilSize(x float64) int {
 // first (they can never be the maximum again). It reuses q's storage.
 //
 // It prunes as pruneBefore does with the cut now − window, comparing each
-// time with the cut through at (instant.beforeSum): at every evaluation,
-// so in integers where at's fast path allows, without a time.Time sum or
-// an indirect call per entry.
+// time with the cut through at (instant.cut, worked out once a call): at
+// every evaluation, so in integers where at's fast path allows, without a
+// time.Time sum or an indirect call per entry.
 func pushRecommendation(q []Recommendation, at *instant, rec int, add bool, window time.Duration) []Recommendation {
 	drop := 0
-	for drop < len(q) && !at.beforeSum(-window, q[drop].At, 0) { // !q[drop].At.After(now.Add(-window))
-		drop++
+	if len(q) > 0 {
+		// !q[drop].At.After(now.Add(-window)), i.e. !c.before, with the
+		// fast path inline: a call per entry cost more than the comparison.
+		c := at.cut(-window)
+		for ; drop < len(q); drop++ {
+			if un, ok := wallNanos(q[drop].At); ok && at.fast {
+				if c.beforeNanos(un) {
+					break
+				}
+			} else if c.before(q[drop].At) {
+				break
+			}
+		}
 	}
 	if drop > 0 {
 		q = q[:copy(q, q[drop:])]

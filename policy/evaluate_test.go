@@ -523,17 +523,13 @@ func FuzzStateUnmarshal(f *testing.F) {
 // through Evaluate (by value, as the daemon calls it) and EvaluateInto (by
 // pointer into a reused Decision, as the simulator's loop does).
 func BenchmarkEvaluate(b *testing.B) {
-	for _, into := range []bool{false, true} {
-		name := "Evaluate"
-		if into {
-			name = "EvaluateInto"
-		}
-		b.Run(name, func(b *testing.B) { benchmarkEvaluate(b, into) })
+	for _, path := range []evalPath{byValue, intoReused, inPlace} {
+		b.Run(path.String(), func(b *testing.B) { benchmarkEvaluate(b, path) })
 	}
 }
 
-func benchmarkEvaluate(b *testing.B, into bool) {
-	step := steadyEvaluations(into)
+func benchmarkEvaluate(b *testing.B, path evalPath) {
+	step := steadyEvaluationsOn(path)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -114,22 +114,53 @@ func (n *instant) afterSumStamp(dn time.Duration, u *stamp, du time.Duration) bo
 	return u.t.Add(du).Before(n.t.Add(dn))
 }
 
-// beforeSum reports whether now.Add(dn).Before(u.Add(du)): afterSum with
-// the sides swapped.
-func (n *instant) beforeSum(dn time.Duration, u time.Time, du time.Duration) bool {
-	if n.fast {
-		if un, ok := wallNanos(u); ok {
-			return afterSumNanos(un, du, n.ns, dn)
-		}
-	}
-	return n.t.Add(dn).Before(u.Add(du))
+// cut is now.Add(d), worked out once for comparing with many times:
+// pushRecommendation asks of every entry it drops from its window, and of
+// the first it keeps, whether it is after now − window. On the fast path
+// the sum is kept in 128 bits (sum128), so each time costs its wall clock
+// in nanoseconds and one comparison, not a second sum and a call.
+type cut struct {
+	n  *instant
+	d  time.Duration
+	hi int64 // now + d in 128 bits (sum128), when n is fast
+	lo uint64
 }
 
-// afterSumNanos reports whether un+du < nn+dn, in 128 bits.
+// cut returns now.Add(d) for before.
+func (n *instant) cut(d time.Duration) cut {
+	c := cut{n: n, d: d}
+	if n.fast {
+		c.hi, c.lo = sum128(n.ns, int64(d))
+	}
+	return c
+}
+
+// before reports whether now.Add(d).Before(u).
+func (c *cut) before(u time.Time) bool {
+	if un, ok := wallNanos(u); ok && c.n.fast {
+		return c.beforeNanos(un)
+	}
+	return c.n.t.Add(c.d).Before(u)
+}
+
+// beforeNanos is before for a time of un Unix nanoseconds (wallNanos's,
+// when it fits) on the fast path: afterSumNanos(un, 0, now, d) with now's
+// side summed once, and u's sum128(un, 0) its sign and its bits. Small
+// enough to inline in a loop that works out un itself.
+func (c *cut) beforeNanos(un int64) bool {
+	uh := un >> 63
+	return c.hi < uh || (c.hi == uh && c.lo < uint64(un))
+}
+
+// afterSumNanos reports whether un+du < nn+dn, in 128 bits: sum128's
+// arithmetic spelled out, which keeps it within the compiler's inlining
+// budget (67 of 80; through sum128 it was 82): afterSumStamp asks it twice
+// an evaluation, and a call cost as much as the comparison.
 func afterSumNanos(nn int64, dn time.Duration, un int64, du time.Duration) bool {
-	uh, ul := sum128(un, int64(du))
-	nh, nl := sum128(nn, int64(dn))
-	return uh < nh || (uh == nh && ul < nl)
+	ul, uc := bits.Add64(uint64(un), uint64(du), 0)
+	nl, nc := bits.Add64(uint64(nn), uint64(dn), 0)
+	uh, nh := un>>63+int64(du)>>63+int64(uc), nn>>63+int64(dn)>>63+int64(nc)
+	return uh < nh || uh == nh && ul < nl
 }
 
 // sum128 is a+b as a signed 128-bit integer (high word, low word).

@@ -156,7 +156,8 @@ func TestSettled(t *testing.T) {
 			p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(3 * time.Minute), Season: tc.season, History: Duration(7 * day)}
 			mm := MetricModel{CheckedAt: tc.checked, TunedAt: tc.tuned, TunedSpan: 2 * day}
 			mm.Model.Period = tc.period
-			if got := mm.settled(&p, newInstant(t0)); got != tc.want {
+			at := newInstant(t0)
+			if got := mm.settled(&p, &at); got != tc.want {
 				t.Fatalf("settled: %v, want %v", got, tc.want)
 			}
 		})

@@ -46,6 +46,15 @@ const (
 	PredictForecastAndScale PredictiveMode = "forecast-and-scale"
 )
 
+// scales reports whether m is PredictForecastAndScale. It is m ==
+// PredictForecastAndScale in two pieces: the compiler compares a string
+// with a constant of at most 16 bytes inline, and with a longer one (the
+// mode is 18) calls runtime.memequal, at every evaluation.
+// TestModeScales holds the pieces to the constant.
+func (m PredictiveMode) scales() bool {
+	return len(m) == len(PredictForecastAndScale) && m[:16] == "forecast-and-sca" && m[16:] == "le"
+}
+
 // Policy is one validated scaling policy. Build it with Parse (which applies
 // defaults and validates) rather than by hand; Evaluate assumes a valid policy.
 type Policy struct {

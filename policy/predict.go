@@ -310,7 +310,7 @@ func (mm *MetricModel) decidedAt(observedAt time.Time, at *instant, lead time.Du
 }
 
 // raiseToReady returns the decided forecast f, made on the observation at
-// observedAt for the decided time (decidedAt), raised by how much the model's
+// observed.t for the decided time (decidedAt), raised by how much the model's
 // seasonal shape is higher at the first sample due after the observation
 // (one data step apart) that capacity ordered now can be ready for (at or
 // after now plus the lead, the warm-up the forecast looks ahead by), when
@@ -335,20 +335,22 @@ func (mm *MetricModel) decidedAt(observedAt time.Time, at *instant, lead time.Du
 //
 // rise is that rise when the caller read it already, with the forecast
 // on the sample (observe: forecast.Model.ForecastAheadRise), and NaN
-// otherwise.
-func (mm *MetricModel) raiseToReady(f float64, observedAt time.Time, at *instant, lead time.Duration, rise float64) float64 {
+// otherwise. The observation's time comes stamped (newStamp), as
+// evaluate has it for its own comparisons: its nanoseconds are not
+// worked out again.
+func (mm *MetricModel) raiseToReady(f float64, observed *stamp, at *instant, lead time.Duration, rise float64) float64 {
 	st := mm.Model.Step
 	if st <= 0 || lead <= 0 || mm.Model.Period <= 0 {
 		return f // no sample before the decided time, or no shape
 	}
 	ahead := readyAfter(st, lead) // to the first sample at or after the lead
-	if at.sub(observedAt) > ahead-lead {
+	if at.subStamp(observed) > ahead-lead {
 		return f // now plus the lead is past it
 	}
 	// Now plus the lead is at most ahead past the observation, so the
 	// decided time is the observation plus the step plus the lead.
 	if math.IsNaN(rise) {
-		m, tn := &mm.Model, observedAt.UnixNano()
+		m, tn := &mm.Model, observed.ns // observed.t.UnixNano()
 		rise = m.SeasonRise(tn+int64(ahead), tn+int64(st+lead))
 	}
 	if rise > 0 {
@@ -424,7 +426,7 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 	}
 	at := newInstant(now)
 	for i := range s.Models {
-		if !s.Models[i].settled(&p, at) {
+		if !s.Models[i].settled(&p, &at) {
 			return true
 		}
 	}
@@ -438,7 +440,7 @@ func (s State) NeedsHistory(p Policy, now time.Time) bool {
 // log4 of the window's length times, which keeps tuning to a small share of
 // a replay's time; once it is full, the choice follows the data window by
 // window.
-func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
+func (m *MetricModel) retuneDue(now *instant, history time.Duration) bool {
 	return !m.TunedAt.IsZero() && now.sub(m.TunedAt) >= max(seasonRecheck, min(3*m.TunedSpan, history))
 }
 
@@ -453,7 +455,7 @@ func (m *MetricModel) retuneDue(now instant, history time.Duration) bool {
 // settled before calling configureSeason (which does not ask again), so
 // it skips the call, and passing the history window, at nearly every
 // evaluation; NeedsHistory asks it too.
-func (mm *MetricModel) settled(p *Policy, at instant) bool {
+func (mm *MetricModel) settled(p *Policy, at *instant) bool {
 	if mm.CheckedAt.IsZero() || mm.retuneDue(at, p.Predictive.History.D()) {
 		return false
 	}
@@ -484,7 +486,7 @@ func (mm *MetricModel) settled(p *Policy, at instant) bool {
 // again by the backtest as soon as detection can judge it.
 func configureSeason(p *Policy, mm *MetricModel, hist Window, at instant) (fitted Window) {
 	season := p.Predictive.Season
-	retune := mm.retuneDue(at, p.Predictive.History.D())
+	retune := mm.retuneDue(&at, p.Predictive.History.D())
 	now := at.t
 	mm.CheckedAt = now
 	lead := p.Predictive.Lead.D()

@@ -61,7 +61,8 @@ func TestRaiseToReady(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			at := newInstant(obs.Add(tc.now))
-			got := tc.mm.raiseToReady(500, obs, &at, tc.lead, math.NaN()) - 500
+			stamped := newStamp(obs)
+			got := tc.mm.raiseToReady(500, &stamped, &at, tc.lead, math.NaN()) - 500
 			if math.Abs(got-tc.want) > 1e-9 {
 				t.Fatalf("raised by %v, want %v", got, tc.want)
 			}

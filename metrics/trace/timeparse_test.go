@@ -292,3 +292,51 @@ func FuzzParseDate(f *testing.F) {
 		}
 	})
 }
+
+// TestEightDigits: eightDigits accepts exactly the eight-byte strings of
+// ASCII digits and reads them as the loop it replaces does: every byte
+// value in every position around a run of digits, and random strings of
+// digits and their neighbours ('/' and ':', 0x30-0x3F, bytes that carry).
+func TestEightDigits(t *testing.T) {
+	check := func(b []byte) {
+		t.Helper()
+		var want uint64
+		digits := true
+		for _, c := range b[:8] {
+			if c-'0' >= 10 {
+				digits = false
+				break
+			}
+			want = want*10 + uint64(c-'0')
+		}
+		got, ok := eightDigits(b)
+		if ok != digits || (ok && got != want) {
+			t.Fatalf("eightDigits(%q) = %d, %v; want %d, %v", b, got, ok, want, digits)
+		}
+	}
+	for pos := range 8 {
+		for c := range 256 {
+			b := []byte("12345678")
+			b[pos] = byte(c)
+			check(b)
+			b = []byte("99999999")
+			b[pos] = byte(c)
+			check(b)
+		}
+	}
+	rng := rand.New(rand.NewPCG(8, 8))
+	alphabet := []byte("0123456789/:;?@\x00\xff\xfa\xc6\x29\x2f\x3a\x3f")
+	for range 200000 {
+		b := make([]byte, 8)
+		for i := range b {
+			if rng.IntN(4) == 0 {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				b[i] = byte('0' + rng.IntN(10))
+			}
+		}
+		check(b)
+	}
+	check([]byte("00000000"))
+	check([]byte("16287000"))
+}

@@ -589,10 +589,10 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			account(now, &dec)
 			return &dec
 		}
-		// The state carries over in dec.Next: passed by value, it is
-		// copied before EvaluateInto overwrites dec, and no second copy
-		// of it (about 220 bytes, with write barriers) is kept.
-		policy.EvaluateInto(&dec, &p, &in, dec.Next, t)
+		// The state carries over in dec.Next, evaluated in place: passed
+		// to EvaluateInto it was copied into the argument and back (about
+		// 280 bytes each way) at every evaluation.
+		policy.EvaluateNext(&dec, &p, &in, t)
 		account(now, &dec)
 		return &dec
 	}
