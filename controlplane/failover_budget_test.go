@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/capstan-io/capstan/api"
 	"github.com/capstan-io/capstan/cloud"
 	"github.com/capstan-io/capstan/cloud/budget"
 	"github.com/capstan-io/capstan/cloud/emukit"
@@ -98,6 +99,7 @@ func newLeaderWithinTheAccountLimit(t *testing.T) bool {
 	ai, a := c.leader()
 	ids := make(chan int)
 	var wg sync.WaitGroup
+	var moved atomic.Bool // a put found leadership moved
 	for range 16 {
 		wg.Go(func() {
 			for i := range ids {
@@ -111,7 +113,13 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 				if err == nil {
 					_, err = a.PutPolicy(ctx, p, "")
 				}
-				if err != nil {
+				switch {
+				case errors.Is(err, api.ErrNoLeader), errors.Is(err, api.ErrOutcomeUnknown):
+					// Leadership moved by itself (600 puts under -race
+					// on a loaded machine, twice in three runs of the
+					// package with both cores busy).
+					moved.Store(true)
+				case err != nil:
 					t.Error(err) // and take the rest, so the sender is not stuck
 				}
 			}
@@ -124,6 +132,9 @@ metrics: [{name: rps, type: request_rate, target: 100}]
 	wg.Wait()
 	if t.Failed() {
 		t.FailNow()
+	}
+	if moved.Load() {
+		return false
 	}
 	// The first leader has described every group and refreshed them.
 	c.waitFor("the first leader's refresh of every group", func() bool {

@@ -87,20 +87,8 @@ func (n *Node) takeSnapshotTurns(ctx context.Context) {
 // snapshotIfDue takes a snapshot when this node's turn has come, and
 // reports whether it did.
 func (n *Node) snapshotIfDue() bool {
-	f := n.raft.GetConfiguration()
-	if f.Error() != nil {
-		return false
-	}
-	slot, slots := snapshotTurn(f.Configuration().Servers, raft.ServerID(n.cfg.NodeID))
-	// Raft keeps the index of its latest snapshot (taken, restored or
-	// installed) only in its stats.
-	last, err := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
-	if err != nil {
-		return false
-	}
-	applied := n.fsm.appliedBytes.Load()
-	if !snapshotDue(n.raft.AppliedIndex(), last, n.cfg.SnapshotThreshold, slot, slots) &&
-		!snapshotDue(applied, n.snapBytes.Load(), n.cfg.SnapshotBytes, slot, slots) {
+	due, applied, slot, slots := n.snapshotTurnDue()
+	if !due {
 		return false
 	}
 	n.trailByBytes()
@@ -114,6 +102,32 @@ func (n *Node) snapshotIfDue() bool {
 	n.snapBytes.Store(applied)
 	n.log.Debug("snapshot at this node's turn", "slot", slot, "of", slots, "took", time.Since(start).Round(time.Millisecond))
 	return true
+}
+
+// snapshotTurnDue reports whether this node's turn to snapshot has come,
+// by entries or by bytes, with the bytes applied it counted and the
+// node's turn (slot of slots). Both counts are the FSM's own: Raft's
+// AppliedIndex counts the entries handed to the FSM, which applies them a
+// little later (more so on a loaded machine), and a snapshot is of what
+// the FSM has applied. Due by Raft's count, a node could snapshot the log
+// up to an entry before its turn, and at its next look, its turn still
+// ahead of that snapshot, take a second one.
+func (n *Node) snapshotTurnDue() (due bool, applied uint64, slot, slots int) {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false, 0, 0, 0
+	}
+	slot, slots = snapshotTurn(f.Configuration().Servers, raft.ServerID(n.cfg.NodeID))
+	// Raft keeps the index of its latest snapshot (taken, restored or
+	// installed) only in its stats.
+	last, err := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
+	if err != nil {
+		return false, 0, slot, slots
+	}
+	applied = n.fsm.appliedBytes.Load()
+	due = snapshotDue(n.fsm.Applied(), last, n.cfg.SnapshotThreshold, slot, slots) ||
+		snapshotDue(applied, n.snapBytes.Load(), n.cfg.SnapshotBytes, slot, slots)
+	return due, applied, slot, slots
 }
 
 // trailByBytes sets how many entries the coming snapshot leaves: the

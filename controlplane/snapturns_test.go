@@ -79,14 +79,17 @@ func TestSnapshotTurnsStagger(t *testing.T) {
 	t.Parallel()
 	const every = 60
 	c := newCluster(t, clusterOptions{snapshotTurns: every})
-	_, l := c.leader()
 	taken := make([][]uint64, 3)
 	ctx := context.Background()
 	for i := range 200 {
-		if err := l.apply(ctx, store.RegisterNode{ID: fmt.Sprintf("x%d", i), HTTPAddr: "127.0.0.1:1"}); err != nil {
-			t.Fatal(err)
-		}
-		at := l.raft.AppliedIndex()
+		// On whichever node leads: leadership can move on a loaded
+		// machine, and this test is about snapshot turns.
+		var r applyResult
+		c.onLeader(nil, func(n *Node) (err error) {
+			r, err = n.applyResult(ctx, store.RegisterNode{ID: fmt.Sprintf("x%d", i), HTTPAddr: "127.0.0.1:1"})
+			return err
+		})
+		at := r.index
 		for k, n := range c.nodes {
 			slot, slots := snapshotTurn(mustConfig(t, n), raft.ServerID(n.cfg.NodeID))
 			last, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
@@ -95,8 +98,9 @@ func TestSnapshotTurnsStagger(t *testing.T) {
 			}
 			// A follower learns of the commit a little later: wait for
 			// it only when its turn has come (waiting at every entry
-			// makes the test take 20 s).
-			c.waitFor("the node applied the entry", func() bool { return n.raft.AppliedIndex() >= at })
+			// makes the test take 20 s), for the FSM's own count, which
+			// the turns read.
+			c.waitFor("the node applied the entry", func() bool { return n.fsm.Applied() >= at })
 			if !n.snapshotIfDue() {
 				t.Fatalf("node %d: no snapshot at its turn (index %d, latest snapshot %d)", k, at, last)
 			}
@@ -164,7 +168,6 @@ func TestSnapshotTurnsByBytes(t *testing.T) {
 					n.cfg.SnapshotBytes = 0
 				}
 			}
-			_, l := c.leader()
 			ctx := context.Background()
 			// Samples of no policy: an entry of about 5 KB that changes
 			// nothing.
@@ -173,22 +176,22 @@ func TestSnapshotTurnsByBytes(t *testing.T) {
 				samples = append(samples, store.Sample{Policy: "nobody", Metric: fmt.Sprintf("m%02d", k), Time: time.Unix(1_780_000_000, 0), Value: 1})
 			}
 			taken := make([][]uint64, 3)
-			lost := 0
-			for l.fsm.appliedBytes.Load() < 3*every {
-				if err := l.apply(ctx, store.Samples{Samples: samples}); err != nil {
-					// Leadership can move on a loaded machine (seen once
-					// in a full -race run): this test is about snapshot
-					// turns, so find the leader again, a few times at most.
-					if lost++; lost > 3 {
-						t.Fatal(err)
-					}
-					t.Logf("apply on the leader: %v; finding the leader again", err)
-					_, l = c.leader()
-					continue
-				}
-				at := l.raft.AppliedIndex()
+			// The nodes apply the same log, so any one's bytes count.
+			for c.nodes[0].fsm.appliedBytes.Load() < 3*every {
+				// On whichever node leads: leadership can move on a
+				// loaded machine (seen in a full -race run), and this
+				// test is about snapshot turns.
+				var r applyResult
+				c.onLeader(nil, func(n *Node) (err error) {
+					r, err = n.applyResult(ctx, store.Samples{Samples: samples})
+					return err
+				})
 				for k, n := range c.nodes {
-					c.waitFor("the node applied the entry", func() bool { return n.raft.AppliedIndex() >= at })
+					// The FSM's own count, which the turns read: Raft
+					// counts an entry applied once it hands it to the
+					// FSM, a little before the FSM has (under load, a
+					// node's last turn was missed so).
+					c.waitFor("the node applied the entry", func() bool { return n.fsm.Applied() >= r.index })
 					if n.snapshotIfDue() {
 						list, err := c.snaps[k].List()
 						if err != nil || len(list) == 0 {
@@ -210,7 +213,82 @@ func TestSnapshotTurnsByBytes(t *testing.T) {
 					seen[idx] = k
 				}
 			}
-			t.Logf("snapshots at %v (%d bytes applied)", taken, l.fsm.appliedBytes.Load())
+			t.Logf("snapshots at %v (%d bytes applied)", taken, c.nodes[0].fsm.appliedBytes.Load())
 		})
+	}
+}
+
+// TestSnapshotTurnCountsTheFSM: a node's turn comes when its FSM has
+// applied the turn's entry, not when Raft has handed it over. A follower
+// whose FSM is held (its lock taken, so Raft counts the entry applied
+// while the FSM waits) is exactly as due as before the entry; once the
+// FSM has applied it, the node snapshots at its turn or past it, once.
+// Counted by Raft, a node snapshotted the log up to an entry before its
+// turn and, the turn still ahead, took a second snapshot at its next look.
+func TestSnapshotTurnCountsTheFSM(t *testing.T) {
+	t.Parallel()
+	// Each entry waits for a follower to learn of its commit (a
+	// heartbeat): few entries a turn.
+	const every = 9
+	c := newCluster(t, clusterOptions{snapshotTurns: every})
+	li, l := c.leader()
+	ctx := context.Background()
+	turns, lost := 0, 0
+	for i := 0; turns < 3 && i < 4*every; i++ {
+		k := (li + 1) % len(c.nodes) // a follower
+		n := c.nodes[k]
+		var index uint64
+		var held, before bool
+		err := func() error {
+			// The FSM takes its lock for each entry before counting it.
+			n.fsm.mu.Lock()
+			defer n.fsm.mu.Unlock()
+			before, _, _, _ = n.snapshotTurnDue()
+			r, err := l.applyResult(ctx, store.RegisterNode{ID: fmt.Sprintf("x%d", i), HTTPAddr: "127.0.0.1:1"})
+			if err != nil {
+				return err
+			}
+			index = r.index
+			c.waitFor("Raft handing the entry to the follower's FSM", func() bool { return n.raft.AppliedIndex() >= index })
+			held, _, _, _ = n.snapshotTurnDue()
+			return nil
+		}()
+		if err != nil {
+			// Leadership can move on a loaded machine; the test is about
+			// the follower's turn, so take the new leader's follower.
+			if lost++; lost > 3 {
+				t.Fatal(err)
+			}
+			li, l = c.leader()
+			continue
+		}
+		if held != before {
+			t.Fatalf("node %d: due %v with entry %d handed to its FSM but not applied, %v before it", k, held, index, before)
+		}
+		c.waitFor("the follower's FSM applied the entry", func() bool { return n.fsm.Applied() >= index })
+		if due, _, _, _ := n.snapshotTurnDue(); !due {
+			continue
+		}
+		slot, slots := snapshotTurn(mustConfig(t, n), raft.ServerID(n.cfg.NodeID))
+		last, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
+		if !n.snapshotIfDue() {
+			t.Fatalf("node %d: due, but no snapshot", k)
+		}
+		list, err := c.snaps[k].List()
+		if err != nil || len(list) == 0 {
+			t.Fatalf("node %d: no snapshot listed (%v)", k, err)
+		}
+		// The snapshot is of the turn's entry or a later one: due again
+		// by the turns only a threshold on.
+		if at := list[0].Index; !snapshotDue(at, last, every, slot, slots) {
+			t.Errorf("node %d (turn %d of %d): a snapshot at index %d, before its turn after %d", k, slot, slots, at, last)
+		}
+		if n.snapshotIfDue() {
+			t.Errorf("node %d: a second snapshot right after the one at index %d", k, list[0].Index)
+		}
+		turns++
+	}
+	if turns < 3 {
+		t.Fatalf("%d turns in %d entries, want 3", turns, 4*every)
 	}
 }
