@@ -239,7 +239,11 @@ func learnWith(mm *MetricModel, c *horizonCache, tn int64, y float64, lead time.
 		}
 		mm.Pending = mm.Pending[:k]
 	}
-	fitted, ahead := mm.Model.ObserveAhead(tn, y, mm.Params, c.scored)
+	// The season learns from y cleaned by the spread of the scored
+	// forecasts' errors (forecast.Model.ObserveAhead), so a burst is not
+	// forecast again a day later.
+	sd, _ := mm.Spread()
+	fitted, ahead := mm.Model.ObserveAhead(tn, y, mm.Params, c.scored, sd)
 	if mm.Model.Count < minForecastObservations {
 		return 0, false
 	}
@@ -869,6 +873,12 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 		return losses, false
 	}
 	m.Absorb(warm, start, params)
+	// errs is the spread of the forecasts' errors, as a live model's
+	// (MetricModel.Spread), which cleans the season's update: a
+	// backtest replays what live forecasting would learn. Its forecasts
+	// are scored at the middle persistence, because one replay serves
+	// all three.
+	var errs errSpread
 	// The forecasts in flight are bt.pending[head:]: scoring one moves head
 	// on instead of shifting the rest down, which cost a memmove per value;
 	// the buffer is compacted only when an append would outgrow it, which
@@ -892,6 +902,7 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 			for i, k := range tunePersist {
 				losses[i] += asymmetricLoss(y - pf.base - k*pf.resid)
 			}
+			errs.add(y - pf.base - tunePersist[1]*pf.resid)
 			n++
 			done++
 		}
@@ -910,10 +921,11 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 		k := len(bt.pending) - head
 		room := lead > 0 && k < maxPending && (k == 0 || at-bt.pending[len(bt.pending)-1].at >= int64(lead)/maxPending)
 		var fitted, base float64
+		sd := errs.spread()
 		if room {
-			fitted, base = m.ObserveAhead(tn, y, params, ahead)
+			fitted, base = m.ObserveAhead(tn, y, params, ahead, sd)
 		} else {
-			fitted = m.ObserveNanos(tn, y, params)
+			fitted = m.ObserveNanos(tn, y, params, sd)
 		}
 		bt.replayed++
 		if m.Count < minForecastObservations || !room {
@@ -934,6 +946,34 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 		losses[i] /= float64(n)
 	}
 	return losses, true
+}
+
+// errSpread is MetricModel.Spread's running mean error and mean square
+// error, for a backtest's replay, which keeps no MetricModel.
+type errSpread struct {
+	bias, square float64
+	n            int
+}
+
+// add scores one forecast's error e, weighted as learnWith weighs a
+// live model's.
+func (s *errSpread) add(e float64) {
+	if s.n == 0 {
+		s.bias, s.square = e, e*e
+	} else {
+		s.bias += skillWeight * (e - s.bias)
+		s.square += skillWeight * (e*e - s.square)
+	}
+	s.n = min(s.n+1, maxScored)
+}
+
+// spread is the errors' standard deviation, 0 until minScoredForecasts
+// are scored (as MetricModel.Spread).
+func (s *errSpread) spread() float64 {
+	if s.n < minScoredForecasts {
+		return 0
+	}
+	return math.Sqrt(max(0, s.square-s.bias*s.bias))
 }
 
 // maxBacktestPoints bounds the history a backtest replays, so that choosing
