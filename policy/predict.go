@@ -242,8 +242,7 @@ func learnWith(mm *MetricModel, c *horizonCache, tn int64, y float64, lead time.
 	// The season learns from y cleaned by the spread of the scored
 	// forecasts' errors (forecast.Model.ObserveAhead), so a burst is not
 	// forecast again a day later.
-	sd, _ := mm.Spread()
-	fitted, ahead := mm.Model.ObserveAhead(tn, y, mm.Params, c.scored, sd)
+	fitted, ahead := mm.Model.ObserveAhead(tn, y, mm.Params, c.scored, mm.cleaningVariance())
 	if mm.Model.Count < minForecastObservations {
 		return 0, false
 	}
@@ -254,6 +253,32 @@ func learnWith(mm *MetricModel, c *horizonCache, tn int64, y float64, lead time.
 		mm.Pending = append(mm.Pending, PendingForecast{At: at, Forecast: f, Naive: y})
 	}
 	return resid, true
+}
+
+// cleanAfterScores is how many forecasts must be scored before their
+// errors' spread cleans what the season learns (cleaningVariance): as
+// many as the spread is weighed over (1/skillWeight). The spread is a
+// weighted mean that starts at the first error with a variance of zero
+// and reaches the errors' variance only over that many scores, so before
+// then it is too small, and every rise the season has not learned yet
+// would be clipped as a burst: a shape learned from nothing (a new
+// policy, or a season seeded from one period) would be learned more
+// slowly (TestForecastCoversTheReadySample: an hourly job learned on two
+// days, 19 instances proposed where 20 are needed). A burst is not in
+// the season at its time and a rise is; a rise the season has not had
+// the time to learn is neither.
+const cleanAfterScores = 1 / skillWeight
+
+// cleaningVariance is the variance (Spread squared) of the scored
+// forecasts' errors that cleans the season's update
+// (forecast.Model.ObserveAhead); 0, which cleans nothing, until
+// cleanAfterScores are scored. The variance and not the spread, because
+// the model needs the square root only for the few values it clips.
+func (mm *MetricModel) cleaningVariance() float64 {
+	if mm.Scored < cleanAfterScores {
+		return 0
+	}
+	return max(0, mm.ErrSquare-mm.ErrBias*mm.ErrBias)
 }
 
 // horizonsFor returns the horizons of the scored forecast (the lead) and of
@@ -921,11 +946,11 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 		k := len(bt.pending) - head
 		room := lead > 0 && k < maxPending && (k == 0 || at-bt.pending[len(bt.pending)-1].at >= int64(lead)/maxPending)
 		var fitted, base float64
-		sd := errs.spread()
+		v := errs.variance()
 		if room {
-			fitted, base = m.ObserveAhead(tn, y, params, ahead, sd)
+			fitted, base = m.ObserveAhead(tn, y, params, ahead, v)
 		} else {
-			fitted = m.ObserveNanos(tn, y, params, sd)
+			fitted = m.ObserveNanos(tn, y, params, v)
 		}
 		bt.replayed++
 		if m.Count < minForecastObservations || !room {
@@ -967,13 +992,13 @@ func (s *errSpread) add(e float64) {
 	s.n = min(s.n+1, maxScored)
 }
 
-// spread is the errors' standard deviation, 0 until minScoredForecasts
-// are scored (as MetricModel.Spread).
-func (s *errSpread) spread() float64 {
-	if s.n < minScoredForecasts {
+// variance is the errors' variance that cleans a replayed value, as
+// MetricModel.cleaningVariance's: 0 until cleanAfterScores are scored.
+func (s *errSpread) variance() float64 {
+	if s.n < cleanAfterScores {
 		return 0
 	}
-	return math.Sqrt(max(0, s.square-s.bias*s.bias))
+	return max(0, s.square-s.bias*s.bias)
 }
 
 // maxBacktestPoints bounds the history a backtest replays, so that choosing

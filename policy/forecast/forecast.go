@@ -483,14 +483,17 @@ func (m *Model) Observe(t time.Time, y float64, p Params) {
 // returns exactly what the two calls return, but looks the season up once,
 // not twice: a backtest and the live forecaster do both for every value.
 //
-// spread is the scale of the caller's recent forecast errors: the
-// season's update learns from y with its one-step error clipped to
-// huberK spreads (cleaned), so that a burst is not learned into the
-// daily shape; 0 cleans nothing, as Observe. The caller keeps it (a
-// policy's forecaster from its scored forecasts, MetricModel.Spread), so
-// that the model's own state and encoding carry no scale.
-func (m *Model) ObserveNanos(tn int64, y float64, p Params, spread float64) (fitted float64) {
-	i, j, w, _, ok := m.observe(tn, y, p, spread)
+// errVar is the variance of the caller's recent forecast errors (the
+// square of their spread): the season's update learns from y with its
+// one-step error clipped to huberK spreads (cleaned), so that a burst is
+// not learned into the daily shape; 0 cleans nothing, as Observe. The
+// caller keeps it (a policy's forecaster from its scored forecasts,
+// MetricModel.Spread), so that the model's own state and encoding carry
+// no scale. It is the variance, not the spread, because most
+// observations lie within the bound, and that is decided without the
+// square root the spread would cost on every one.
+func (m *Model) ObserveNanos(tn int64, y float64, p Params, errVar float64) (fitted float64) {
+	i, j, w, _, ok := m.observe(tn, y, p, errVar)
 	if !ok {
 		return m.ForecastAhead(Horizon{})
 	}
@@ -513,10 +516,10 @@ func (m *Model) fittedAt(tn int64, i, j int, w float64) float64 {
 // h ahead of tn: it returns exactly what the two calls return, but finds
 // the forecast's time on the season from tn's, without a second 64-bit
 // division. A policy's forecaster does both for every value it learns,
-// live and in its backtests. spread cleans the season's update as
+// live and in its backtests. errVar cleans the season's update as
 // ObserveNanos's does.
-func (m *Model) ObserveAhead(tn int64, y float64, p Params, h Horizon, spread float64) (fitted, ahead float64) {
-	i, j, w, r, ok := m.observe(tn, y, p, spread)
+func (m *Model) ObserveAhead(tn int64, y float64, p Params, h Horizon, errVar float64) (fitted, ahead float64) {
+	i, j, w, r, ok := m.observe(tn, y, p, errVar)
 	if !ok {
 		return m.ForecastAhead(Horizon{}), m.ForecastAhead(h)
 	}
@@ -538,11 +541,11 @@ func (m *Model) ObserveAhead(tn int64, y float64, p Params, h Horizon, spread fl
 }
 
 // observe is Observe at tn Unix nanoseconds, its season's update cleaned
-// by spread (see cleaned). ok reports that y was
+// by the error variance errVar (see cleaned). ok reports that y was
 // absorbed and the last observation is now tn; i, j and w are then tn's
 // season slots and weight (blendOn's), and r tn's position on the season
 // (tn mod Period; -1 and i < 0 without a usable season).
-func (m *Model) observe(tn int64, y float64, p Params, spread float64) (i, j int, w float64, r int64, ok bool) {
+func (m *Model) observe(tn int64, y float64, p Params, errVar float64) (i, j int, w float64, r int64, ok bool) {
 	if !finite(y) {
 		return 0, 0, 0, -1, false
 	}
@@ -618,7 +621,7 @@ func (m *Model) observe(tn int64, y float64, p Params, spread float64) (i, j int
 		// A scaled season learns in its own units (Ref's): the error
 		// over the factor it was scaled by.
 		level := m.Level
-		if yc := cleaned(y, pred+s, spread); yc != y {
+		if yc := cleaned(y, pred+s, errVar); yc != y {
 			y, level = yc, a*(yc-s)+(1-a)*pred
 		}
 		e := g * (y - level - s)
@@ -650,20 +653,37 @@ func (m *Model) observe(tn int64, y float64, p Params, spread float64) (i, j int
 // the bound. Two spreads pass about 95 % of normally distributed errors.
 const huberK = 2
 
+// insideBound is huberK squared less a relative margin of 1e-9: an error
+// whose square is at most insideBound times the variance is within
+// huberK spreads whatever the rounding of the square, the product and
+// the square root (each within 1.2e-16), for any variance from 1e-290 to
+// 1e290; cleaned takes it as it is without working out the spread.
+const insideBound = huberK * huberK * (1 - 1e-9)
+
 // cleaned returns y cleaned against pred, the one-step prediction at its
 // time (level, trend and season): pred plus the error clipped to
-// ±huberK×spread (Huber's psi), so that one burst moves the season by a
-// bounded amount while a change that lasts moves it step after step and
-// day after day. A spread that is not positive cleans nothing.
+// ±huberK×spread (Huber's psi), spread the square root of errVar, so
+// that one burst moves the season by a bounded amount while a change
+// that lasts moves it step after step and day after day. A variance that
+// is not positive cleans nothing.
 //
 // A burst is not in the season at its time, so its error is large; a
 // daily rise is, so its error is small, and it is learned as before.
-func cleaned(y, pred, spread float64) float64 {
-	if !(spread > 0) {
+func cleaned(y, pred, errVar float64) float64 {
+	if !(errVar > 0) {
 		return y
 	}
-	d := huberK * spread
-	switch r := y - pred; {
+	r := y - pred
+	// Most errors lie well within the bound: that is decided on the
+	// squares, without the square root. The margin (insideBound) is far
+	// wider than the squares' rounding, so an error this side of it is
+	// within huberK spreads exactly as the comparison below would find,
+	// and the result is the same bit for bit.
+	if r*r <= insideBound*errVar {
+		return y
+	}
+	d := huberK * math.Sqrt(errVar)
+	switch {
 	case r > d:
 		return pred + d
 	case r < -d:
