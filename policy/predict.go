@@ -239,7 +239,10 @@ func learnWith(mm *MetricModel, c *horizonCache, tn int64, y float64, lead time.
 		}
 		mm.Pending = mm.Pending[:k]
 	}
-	fitted, ahead := mm.Model.ObserveAhead(tn, y, mm.Params, c.scored)
+	// The season learns from y cleaned by the spread of the scored
+	// forecasts' errors (forecast.Model.ObserveAhead), so a burst is not
+	// forecast again a day later.
+	fitted, ahead := mm.Model.ObserveAhead(tn, y, mm.Params, c.scored, mm.cleaningVariance())
 	if mm.Model.Count < minForecastObservations {
 		return 0, false
 	}
@@ -250,6 +253,32 @@ func learnWith(mm *MetricModel, c *horizonCache, tn int64, y float64, lead time.
 		mm.Pending = append(mm.Pending, PendingForecast{At: at, Forecast: f, Naive: y})
 	}
 	return resid, true
+}
+
+// cleanAfterScores is how many forecasts must be scored before their
+// errors' spread cleans what the season learns (cleaningVariance): as
+// many as the spread is weighed over (1/skillWeight). The spread is a
+// weighted mean that starts at the first error with a variance of zero
+// and reaches the errors' variance only over that many scores, so before
+// then it is too small, and every rise the season has not learned yet
+// would be clipped as a burst: a shape learned from nothing (a new
+// policy, or a season seeded from one period) would be learned more
+// slowly (TestForecastCoversTheReadySample: an hourly job learned on two
+// days, 19 instances proposed where 20 are needed). A burst is not in
+// the season at its time and a rise is; a rise the season has not had
+// the time to learn is neither.
+const cleanAfterScores = 1 / skillWeight
+
+// cleaningVariance is the variance (Spread squared) of the scored
+// forecasts' errors that cleans the season's update
+// (forecast.Model.ObserveAhead); 0, which cleans nothing, until
+// cleanAfterScores are scored. The variance and not the spread, because
+// the model needs the square root only for the few values it clips.
+func (mm *MetricModel) cleaningVariance() float64 {
+	if mm.Scored < cleanAfterScores {
+		return 0
+	}
+	return max(0, mm.ErrSquare-mm.ErrBias*mm.ErrBias)
 }
 
 // horizonsFor returns the horizons of the scored forecast (the lead) and of
@@ -872,6 +901,12 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 		return losses, false
 	}
 	m.Absorb(warm, start, params)
+	// errs is the spread of the forecasts' errors, as a live model's
+	// (MetricModel.Spread), which cleans the season's update: a
+	// backtest replays what live forecasting would learn. Its forecasts
+	// are scored at the middle persistence, because one replay serves
+	// all three.
+	var errs errSpread
 	// The forecasts in flight are bt.pending[head:]: scoring one moves head
 	// on instead of shifting the rest down, which cost a memmove per value;
 	// the buffer is compacted only when an append would outgrow it, which
@@ -895,6 +930,7 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 			for i, k := range tunePersist {
 				losses[i] += asymmetricLoss(y - pf.base - k*pf.resid)
 			}
+			errs.add(y - pf.base - tunePersist[1]*pf.resid)
 			n++
 			done++
 		}
@@ -913,10 +949,11 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 		k := len(bt.pending) - head
 		room := lead > 0 && k < maxPending && (k == 0 || at-bt.pending[len(bt.pending)-1].at >= int64(lead)/maxPending)
 		var fitted, base float64
+		v := errs.variance()
 		if room {
-			fitted, base = m.ObserveAhead(tn, y, params, ahead)
+			fitted, base = m.ObserveAhead(tn, y, params, ahead, v)
 		} else {
-			fitted = m.ObserveNanos(tn, y, params)
+			fitted = m.ObserveNanos(tn, y, params, v)
 		}
 		bt.replayed++
 		if m.Count < minForecastObservations || !room {
@@ -937,6 +974,34 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 		losses[i] /= float64(n)
 	}
 	return losses, true
+}
+
+// errSpread is MetricModel.Spread's running mean error and mean square
+// error, for a backtest's replay, which keeps no MetricModel.
+type errSpread struct {
+	bias, square float64
+	n            int
+}
+
+// add scores one forecast's error e, weighted as learnWith weighs a
+// live model's.
+func (s *errSpread) add(e float64) {
+	if s.n == 0 {
+		s.bias, s.square = e, e*e
+	} else {
+		s.bias += skillWeight * (e - s.bias)
+		s.square += skillWeight * (e*e - s.square)
+	}
+	s.n = min(s.n+1, maxScored)
+}
+
+// variance is the errors' variance that cleans a replayed value, as
+// MetricModel.cleaningVariance's: 0 until cleanAfterScores are scored.
+func (s *errSpread) variance() float64 {
+	if s.n < cleanAfterScores {
+		return 0
+	}
+	return max(0, s.square-s.bias*s.bias)
 }
 
 // maxBacktestPoints bounds the history a backtest replays, so that choosing

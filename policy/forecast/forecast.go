@@ -477,7 +477,7 @@ func dampedSteps(phi, phiN, n float64) float64 {
 // t lies between, with total weight Gamma×Step/Slot capped at Gamma, because
 // a slot receives Slot/Step observations per cycle.
 func (m *Model) Observe(t time.Time, y float64, p Params) {
-	m.observe(t.UnixNano(), y, p)
+	m.observe(t.UnixNano(), y, p, 0)
 }
 
 // ObserveNanos is Observe at tn Unix nanoseconds followed by
@@ -485,8 +485,18 @@ func (m *Model) Observe(t time.Time, y float64, p Params) {
 // when y was absorbed): the in-sample fit a residual is taken from. It
 // returns exactly what the two calls return, but looks the season up once,
 // not twice: a backtest and the live forecaster do both for every value.
-func (m *Model) ObserveNanos(tn int64, y float64, p Params) (fitted float64) {
-	i, j, w, _, ok := m.observe(tn, y, p)
+//
+// errVar is the variance of the caller's recent forecast errors (the
+// square of their spread): the season's update learns from y with its
+// one-step error clipped to huberK spreads (cleaned), so that a burst is
+// not learned into the daily shape; 0 cleans nothing, as Observe. The
+// caller keeps it (a policy's forecaster from its scored forecasts,
+// MetricModel.Spread), so that the model's own state and encoding carry
+// no scale. It is the variance, not the spread, because most
+// observations lie within the bound, and that is decided without the
+// square root the spread would cost on every one.
+func (m *Model) ObserveNanos(tn int64, y float64, p Params, errVar float64) (fitted float64) {
+	i, j, w, _, ok := m.observe(tn, y, p, errVar)
 	if !ok {
 		return m.ForecastAhead(Horizon{})
 	}
@@ -509,9 +519,10 @@ func (m *Model) fittedAt(tn int64, i, j int, w float64) float64 {
 // h ahead of tn: it returns exactly what the two calls return, but finds
 // the forecast's time on the season from tn's, without a second 64-bit
 // division. A policy's forecaster does both for every value it learns,
-// live and in its backtests.
-func (m *Model) ObserveAhead(tn int64, y float64, p Params, h Horizon) (fitted, ahead float64) {
-	i, j, w, r, ok := m.observe(tn, y, p)
+// live and in its backtests. errVar cleans the season's update as
+// ObserveNanos's does.
+func (m *Model) ObserveAhead(tn int64, y float64, p Params, h Horizon, errVar float64) (fitted, ahead float64) {
+	i, j, w, r, ok := m.observe(tn, y, p, errVar)
 	if !ok {
 		return m.ForecastAhead(Horizon{}), m.ForecastAhead(h)
 	}
@@ -532,11 +543,12 @@ func (m *Model) ObserveAhead(tn int64, y float64, p Params, h Horizon) (fitted, 
 	return fitted, m.Level + m.Trend*h.trend + s
 }
 
-// observe is Observe at tn Unix nanoseconds. ok reports that y was
+// observe is Observe at tn Unix nanoseconds, its season's update cleaned
+// by the error variance errVar (see cleaned). ok reports that y was
 // absorbed and the last observation is now tn; i, j and w are then tn's
 // season slots and weight (blendOn's), and r tn's position on the season
 // (tn mod Period; -1 and i < 0 without a usable season).
-func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, r int64, ok bool) {
+func (m *Model) observe(tn int64, y float64, p Params, errVar float64) (i, j int, w float64, r int64, ok bool) {
 	if !finite(y) {
 		return 0, 0, 0, -1, false
 	}
@@ -595,18 +607,27 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, r i
 			m.Week.follow(tn, a)
 		}
 	}
-	m.Level = a*(y-s) + (1-a)*(prev+m.Trend*stepSec*steps)
+	pred := prev + m.Trend*stepSec*steps // the level expected at tn
+	m.Level = a*(y-s) + (1-a)*pred
 	m.Trend = b*(m.Level-prev)/gapSec + (1-b)*phiN*m.Trend
 	if i >= 0 {
 		g := p.Gamma
 		if m.Slot > time.Duration(step) {
 			g *= float64(step) / float64(m.Slot)
 		}
+		// The season learns from y cleaned against the one-step
+		// prediction (cleaned), with the level it would have taken from
+		// that: a burst that is not in the season at tn moves the slots
+		// by a bounded amount, while the level still follows y itself.
 		// Share the seasonal error between the two slots tn lies between,
 		// in proportion to their weight in s.
 		// A scaled season learns in its own units (Ref's): the error
 		// over the factor it was scaled by.
-		e := g * (y - m.Level - s)
+		level := m.Level
+		if yc := cleaned(y, pred+s, errVar); yc != y {
+			y, level = yc, a*(yc-s)+(1-a)*pred
+		}
+		e := g * (y - level - s)
 		if m.Ref > 0 {
 			e /= k
 		}
@@ -626,6 +647,52 @@ func (m *Model) observe(tn int64, y float64, p Params) (i, j int, w float64, r i
 	m.LastUnixNano = tn
 	m.Count++
 	return i, j, w, r, true
+}
+
+// huberK is the bound, in spreads of the forecast's error, of the error a
+// season's update learns from (Huber's k, as in Gelper, Fried & Croux
+// 2010, "Robust forecasting with exponential and Holt-Winters
+// smoothing"): within it an observation is taken as it is, beyond it at
+// the bound. Two spreads pass about 95 % of normally distributed errors.
+const huberK = 2
+
+// insideBound is huberK squared less a relative margin of 1e-9: an error
+// whose square is at most insideBound times the variance is within
+// huberK spreads whatever the rounding of the square, the product and
+// the square root (each within 1.2e-16), for any variance from 1e-290 to
+// 1e290; cleaned takes it as it is without working out the spread.
+const insideBound = huberK * huberK * (1 - 1e-9)
+
+// cleaned returns y cleaned against pred, the one-step prediction at its
+// time (level, trend and season): pred plus the error clipped to
+// ±huberK×spread (Huber's psi), spread the square root of errVar, so
+// that one burst moves the season by a bounded amount while a change
+// that lasts moves it step after step and day after day. A variance that
+// is not positive cleans nothing.
+//
+// A burst is not in the season at its time, so its error is large; a
+// daily rise is, so its error is small, and it is learned as before.
+func cleaned(y, pred, errVar float64) float64 {
+	if !(errVar > 0) {
+		return y
+	}
+	r := y - pred
+	// Most errors lie well within the bound: that is decided on the
+	// squares, without the square root. The margin (insideBound) is far
+	// wider than the squares' rounding, so an error this side of it is
+	// within huberK spreads exactly as the comparison below would find,
+	// and the result is the same bit for bit.
+	if r*r <= insideBound*errVar {
+		return y
+	}
+	d := huberK * math.Sqrt(errVar)
+	switch {
+	case r > d:
+		return pred + d
+	case r < -d:
+		return pred - d
+	}
+	return y
 }
 
 // Forecast returns the value expected at t, usually the last observation
@@ -790,7 +857,7 @@ func (m *Model) Absorb(values []float64, start time.Time, p Params) {
 	step := m.stepNanos()
 	tn := start.UnixNano()
 	for _, v := range values {
-		m.observe(tn, v, p)
+		m.observe(tn, v, p, 0)
 		tn += step
 	}
 }

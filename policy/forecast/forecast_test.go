@@ -713,7 +713,7 @@ func TestObserveNanosIsObserveThenForecastAhead(t *testing.T) {
 			tn := tc.at(tc.m)
 			want.Observe(time.Unix(0, tn), tc.y, p)
 			wantFit := want.ForecastAhead(Horizon{})
-			gotFit := got.ObserveNanos(tn, tc.y, p)
+			gotFit := got.ObserveNanos(tn, tc.y, p, 0)
 			if math.Float64bits(gotFit) != math.Float64bits(wantFit) {
 				t.Errorf("fitted %v (%#x), Observe then ForecastAhead %v (%#x)", gotFit, math.Float64bits(gotFit), wantFit, math.Float64bits(wantFit))
 			}
@@ -940,8 +940,8 @@ func TestObserveAheadAsTwoCalls(t *testing.T) {
 				at = tn // before the last observation
 			}
 			h := m.Horizon([]time.Duration{0, 3 * time.Minute, 8 * time.Minute, 25 * time.Hour}[i%4], p)
-			fitted, ahead := m.ObserveAhead(at, y, p, h)
-			wantFitted := two.ObserveNanos(at, y, p)
+			fitted, ahead := m.ObserveAhead(at, y, p, h, 0)
+			wantFitted := two.ObserveNanos(at, y, p, 0)
 			wantAhead := two.ForecastAhead(h)
 			if math.Float64bits(fitted) != math.Float64bits(wantFitted) || math.Float64bits(ahead) != math.Float64bits(wantAhead) {
 				t.Fatalf("%s, value %d: %v, %v; apart %v, %v", c.name, i, fitted, ahead, wantFitted, wantAhead)
