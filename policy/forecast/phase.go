@@ -167,26 +167,38 @@ func (m *Model) FollowPhase(values []float64, start int64, step time.Duration, s
 // either way, then refined slot by slot around it) whose ref moved that
 // much later fits y best, when it leaves at most 1 − phaseGain of the
 // error of none; 0 otherwise.
+//
+// It runs at every hourly check and almost always finds none, so a
+// candidate is given up as soon as its partial error passes the most a
+// winner may leave (movedErrorBelow): the terms are never negative, so
+// its full error could only be larger. The result is the full search's,
+// candidate for candidate: a move that leaves too much never counted,
+// and among those that leave little enough the first smallest wins, as
+// before.
 func bestMove(y, count, ref []float64, stride, most int) int {
 	inPlace := movedError(y, count, ref, 0)
-	best, bestErr := 0, inPlace
-	for d := stride; d <= most; d += stride {
-		for _, c := range [2]int{d, -d} {
-			if e := movedError(y, count, ref, c); e < bestErr {
-				best, bestErr = c, e
-			}
+	if !(inPlace > 0) {
+		return 0
+	}
+	// bound is the most a winner may leave: at first the gain's bar
+	// (inclusive), then the best so far (strictly below).
+	best, bound, strict := 0, (1-phaseGain)*inPlace, false
+	try := func(c int) {
+		if e, ok := movedErrorBelow(y, count, ref, c, bound); ok && (e < bound || !strict) {
+			best, bound, strict = c, e, true
 		}
 	}
-	if best == 0 || !(inPlace > 0) || bestErr > (1-phaseGain)*inPlace {
+	for d := stride; d <= most; d += stride {
+		try(d)
+		try(-d)
+	}
+	if best == 0 {
 		return 0
 	}
 	coarse := best
 	for c := coarse - stride + 1; c < coarse+stride; c++ {
-		if c == 0 || c == coarse {
-			continue
-		}
-		if e := movedError(y, count, ref, c); e < bestErr {
-			best, bestErr = c, e
+		if c != 0 && c != coarse {
+			try(c)
 		}
 	}
 	return best
@@ -201,12 +213,31 @@ func (m *Model) slotMeans(values []float64, t0, step int64, mean, count []float6
 	n, period, slot := len(mean), int64(m.Period), int64(m.Slot)
 	clear(mean)
 	clear(count)
-	r := position(t0, period)
+	// The slot is followed step by step rather than divided out per value,
+	// and the weekly adjustment looked up only while it acts (weekly is 0
+	// otherwise): this runs over four periods of values at every hourly
+	// check.
+	weekly := m.Week.active && m.Period == weekPeriod/7
+	pos := position(t0, period) // within the period, of values[i]
+	k := pos / slot             // slot of pos, uncapped
+	next := (k + 1) * slot      // where slot k+1 begins
 	for i, v := range values {
+		if i > 0 {
+			if pos += step; pos >= period {
+				pos -= period
+				k, next = pos/slot, (pos/slot+1)*slot
+			}
+			for pos >= next {
+				k, next = k+1, next+slot
+			}
+		}
 		if finite(v) {
-			k := min(int((r+int64(i)*step)%period/slot), n-1)
-			mean[k] += v - m.weekly(t0+int64(i)*step)
-			count[k]++
+			j := min(int(k), n-1)
+			if weekly {
+				v -= m.weekly(t0 + int64(i)*step)
+			}
+			mean[j] += v
+			count[j]++
 		}
 	}
 	var total, seen float64
@@ -242,6 +273,26 @@ func movedError(y, count, ref []float64, d int) float64 {
 		}
 	}
 	return e
+}
+
+// movedErrorBelow is movedError, given up (false) as soon as its partial
+// sum passes bound: every term is at least 0 and a float sum of such
+// terms never falls, so the full error would pass it too. When it
+// completes the error is movedError's to the bit (the same terms added in
+// the same order).
+func movedErrorBelow(y, count, ref []float64, d int, bound float64) (float64, bool) {
+	n := len(y)
+	var e float64
+	for k := range n {
+		j := wrap(k-d, n)
+		if x := y[k] - ref[j]; finite(x) {
+			e += count[k] * x * x
+			if e > bound {
+				return e, false
+			}
+		}
+	}
+	return e, true
 }
 
 // wrap returns i modulo n for i in (−n, 2n).
