@@ -45,6 +45,11 @@ const (
 	// phaseDays is how many periods the pattern before a move is averaged
 	// over, so that one day's wobble does not set it.
 	phaseDays = 3
+	// phaseRoughGain is the bar of the rough look (mayHaveMoved) that
+	// rules out most checks before the full one reads every value: well
+	// below phaseGain, since one value per stride of slots and period
+	// carries more noise than the slot means do.
+	phaseRoughGain = 0.5
 )
 
 // PhaseShift reports by how many slots of m's season the daily pattern
@@ -98,14 +103,17 @@ func (m *Model) PhaseShift(values []float64, start int64, step time.Duration, sc
 	st := int64(step)
 	at := func(i int) int64 { return start + int64(i)*st }
 	end := len(values) - per - per/2 // the earlier pattern ends where the period half a period ago begins
+	stride := max(1, int(maxPhaseShift/m.Slot)/phaseCandidates)
+	most := min(int(maxPhaseShift/m.Slot), (n-1)/2) / stride * stride
+	if !m.mayHaveMoved(values[end-phaseDays*per:end+per], at(end-phaseDays*per), st, phaseDays*per, stride, most, scratch[:4*n]) {
+		return 0
+	}
 	if !m.slotMeans(values[end-phaseDays*per:end], at(end-phaseDays*per), st, before, beforeN) {
 		return 0
 	}
-	stride := max(1, int(maxPhaseShift/m.Slot)/phaseCandidates)
-	most := min(int(maxPhaseShift/m.Slot), (n-1)/2) / stride * stride
 	earlier := 0
 	if first := end; m.slotMeans(values[first:first+per], at(first), st, last, lastN) {
-		earlier = bestMove(last, lastN, before, stride, most)
+		earlier = bestMove(last, lastN, before, stride, most, phaseGain)
 	}
 	if earlier == 0 {
 		return 0
@@ -114,7 +122,7 @@ func (m *Model) PhaseShift(values []float64, start int64, step time.Duration, sc
 	if !m.slotMeans(values[first:], at(first), st, last, lastN) {
 		return 0
 	}
-	d := bestMove(last, lastN, before, stride, most)
+	d := bestMove(last, lastN, before, stride, most, phaseGain)
 	if d == 0 || (d > 0) != (earlier > 0) {
 		return 0
 	}
@@ -165,8 +173,8 @@ func (m *Model) FollowPhase(values []float64, start int64, step time.Duration, s
 
 // bestMove returns the move in slots (a multiple of stride up to most
 // either way, then refined slot by slot around it) whose ref moved that
-// much later fits y best, when it leaves at most 1 − phaseGain of the
-// error of none; 0 otherwise.
+// much later fits y best, when it leaves at most 1 − gain of the error of
+// none; 0 otherwise.
 //
 // It runs at every hourly check and almost always finds none, so a
 // candidate is given up as soon as its partial error passes the most a
@@ -175,14 +183,14 @@ func (m *Model) FollowPhase(values []float64, start int64, step time.Duration, s
 // candidate for candidate: a move that leaves too much never counted,
 // and among those that leave little enough the first smallest wins, as
 // before.
-func bestMove(y, count, ref []float64, stride, most int) int {
+func bestMove(y, count, ref []float64, stride, most int, gain float64) int {
 	inPlace := movedError(y, count, ref, 0)
 	if !(inPlace > 0) {
 		return 0
 	}
 	// bound is the most a winner may leave: at first the gain's bar
 	// (inclusive), then the best so far (strictly below).
-	best, bound, strict := 0, (1-phaseGain)*inPlace, false
+	best, bound, strict := 0, (1-gain)*inPlace, false
 	try := func(c int) {
 		if e, ok := movedErrorBelow(y, count, ref, c, bound); ok && (e < bound || !strict) {
 			best, bound, strict = c, e, true
@@ -202,6 +210,83 @@ func bestMove(y, count, ref []float64, stride, most int) int {
 		}
 	}
 	return best
+}
+
+// mayHaveMoved is a rough look at the period that ended half a period ago
+// against the periods before it, values[split:] against values[:split],
+// that rules out most hourly checks cheaply: it reads one value per
+// stride of slots and period (at one minute a step and a 10-minute
+// stride, 576 values of the 5,760 the full check reads, in bins of a
+// stride, less the weekly adjustment at their times), and says no only
+// when no move of whole bins up to most slots either way explains
+// phaseRoughGain of the difference. The full check finds a move only when
+// it explains phaseGain at full resolution; too few bins seen says yes.
+// scratch holds at least 4×len(m.Season) values it may overwrite.
+func (m *Model) mayHaveMoved(values []float64, t0, step int64, split, stride, most int, scratch []float64) bool {
+	width := int64(stride) * int64(m.Slot)
+	bins := int(int64(m.Period) / width)
+	every := max(1, int(width/step))
+	if bins < 3 || every == 1 {
+		return true // nothing to save: the full check reads as many values
+	}
+	y, yN := scratch[:bins], scratch[bins:2*bins]
+	ref, refN := scratch[2*bins:3*bins], scratch[3*bins:4*bins]
+	weekly := m.Week.active && m.Period == weekPeriod/7
+	period := int64(m.Period)
+	if !roughMeans(values[split:], t0+int64(split)*step, step, every, width, period, weekly, m, y, yN) ||
+		!roughMeans(values[:split], t0, step, every, width, period, weekly, m, ref, refN) {
+		return true
+	}
+	return bestMove(y, yN, ref, 1, most/stride, phaseRoughGain) != 0
+}
+
+// roughMeans is slotMeans over every every-th value, in bins of width
+// nanoseconds: mayHaveMoved's.
+func roughMeans(values []float64, t0, step int64, every int, width, period int64, weekly bool, m *Model, mean, count []float64) bool {
+	n := len(mean)
+	clear(mean)
+	clear(count)
+	r := position(t0, period)
+	for i := 0; i < len(values); i += every {
+		v := values[i]
+		if !finite(v) {
+			continue
+		}
+		k := min(int((r+int64(i)*step)%period/width), n-1)
+		if weekly {
+			v -= m.weekly(t0 + int64(i)*step)
+		}
+		mean[k] += v
+		count[k]++
+	}
+	return slotAverage(mean, count)
+}
+
+// slotAverage divides each sum in mean by its count (NaN where there is none)
+// and centres the means on their weighted mean; it reports whether at
+// least phaseCoverage of them have observations.
+func slotAverage(mean, count []float64) bool {
+	n := len(mean)
+	var total, seen float64
+	covered := 0
+	for k := range mean {
+		if count[k] > 0 {
+			total += mean[k]
+			seen += count[k]
+			mean[k] /= count[k]
+			covered++
+		} else {
+			mean[k] = math.NaN()
+		}
+	}
+	if covered == 0 || float64(covered) < phaseCoverage*float64(n) {
+		return false
+	}
+	total /= seen
+	for k := range mean {
+		mean[k] -= total // NaN stays NaN
+	}
+	return true
 }
 
 // slotMeans averages values (observed every step nanoseconds from t0),
@@ -240,26 +325,7 @@ func (m *Model) slotMeans(values []float64, t0, step int64, mean, count []float6
 			count[j]++
 		}
 	}
-	var total, seen float64
-	covered := 0
-	for k := range mean {
-		if count[k] > 0 {
-			total += mean[k]
-			seen += count[k]
-			mean[k] /= count[k]
-			covered++
-		} else {
-			mean[k] = math.NaN()
-		}
-	}
-	if covered == 0 || float64(covered) < phaseCoverage*float64(n) {
-		return false
-	}
-	total /= seen
-	for k := range mean {
-		mean[k] -= total // NaN stays NaN
-	}
-	return true
+	return slotAverage(mean, count)
 }
 
 // movedError is the squared error, weighted by y's counts, of ref moved d
