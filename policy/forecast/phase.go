@@ -50,6 +50,10 @@ const (
 	// below phaseGain, since one value per stride of slots and period
 	// carries more noise than the slot means do.
 	phaseRoughGain = 0.5
+	// phaseRoughBins bounds the bins of the rough look, whose scratch
+	// lives on the stack: a day in 5-minute bins, or a week in hours. A
+	// season with more is checked in full every time.
+	phaseRoughBins = 288
 )
 
 // PhaseShift reports by how many slots of m's season the daily pattern
@@ -80,19 +84,41 @@ const (
 // before still hold the old pattern the move is found again at every
 // check, and a season that followed it once must not move twice.
 //
+// First a rough look (mayHaveMoved: one value per stride of slots and
+// period, in bins) rules out most checks, reading a tenth of the values
+// and allocating nothing; only a check it cannot rule out runs the above.
 // scratch holds at least 5×len(m.Season) values it may overwrite (nil
-// allocates); afterwards its third len(m.Season) hold the earlier
-// pattern (FollowPhase). It is O(len(values) + len(Season)×candidates);
-// call it when a model is checked (hourly), not per evaluation.
+// allocates, past the rough look only); afterwards its third
+// len(m.Season) hold the earlier pattern (FollowPhase). It is
+// O(len(values) + len(Season)×candidates); call it when a model is
+// checked (hourly), not per evaluation.
 func (m *Model) PhaseShift(values []float64, start int64, step time.Duration, scratch []float64) (slots int) {
+	d, _ := m.phaseShift(values, start, step, scratch)
+	return d
+}
+
+// phaseShift is PhaseShift, also returning the scratch it used (scratch,
+// or one it allocated when it needed more: only once the rough look
+// could not rule the move out, so a check that it does allocates
+// nothing).
+func (m *Model) phaseShift(values []float64, start int64, step time.Duration, scratch []float64) (int, []float64) {
 	n := len(m.Season)
 	period, slot := int64(m.Period), int64(m.Slot)
 	if n < 3 || period <= 0 || slot <= 0 || step <= 0 || int64(step) > slot || period/int64(step) > int64(len(values)) {
-		return 0
+		return 0, nil
 	}
 	per := int(period / int64(step))
 	if len(values) < (phaseDays+1)*per+per/2 {
-		return 0
+		return 0, nil
+	}
+	st := int64(step)
+	at := func(i int) int64 { return start + int64(i)*st }
+	end := len(values) - per - per/2 // the earlier pattern ends where the period half a period ago begins
+	stride := max(1, int(maxPhaseShift/m.Slot)/phaseCandidates)
+	most := min(int(maxPhaseShift/m.Slot), (n-1)/2) / stride * stride
+	var rough [4 * phaseRoughBins]float64 // on the stack: most checks end here
+	if !m.mayHaveMoved(values[end-phaseDays*per:end+per], at(end-phaseDays*per), st, phaseDays*per, stride, most, rough[:]) {
+		return 0, nil
 	}
 	if cap(scratch) < 5*n {
 		scratch = make([]float64, 5*n)
@@ -100,31 +126,23 @@ func (m *Model) PhaseShift(values []float64, start int64, step time.Duration, sc
 	last, lastN := scratch[:n], scratch[n:2*n]
 	before, beforeN := scratch[2*n:3*n], scratch[3*n:4*n]
 	season := scratch[4*n : 5*n]
-	st := int64(step)
-	at := func(i int) int64 { return start + int64(i)*st }
-	end := len(values) - per - per/2 // the earlier pattern ends where the period half a period ago begins
-	stride := max(1, int(maxPhaseShift/m.Slot)/phaseCandidates)
-	most := min(int(maxPhaseShift/m.Slot), (n-1)/2) / stride * stride
-	if !m.mayHaveMoved(values[end-phaseDays*per:end+per], at(end-phaseDays*per), st, phaseDays*per, stride, most, scratch[:4*n]) {
-		return 0
-	}
 	if !m.slotMeans(values[end-phaseDays*per:end], at(end-phaseDays*per), st, before, beforeN) {
-		return 0
+		return 0, nil
 	}
 	earlier := 0
 	if first := end; m.slotMeans(values[first:first+per], at(first), st, last, lastN) {
 		earlier = bestMove(last, lastN, before, stride, most, phaseGain)
 	}
 	if earlier == 0 {
-		return 0
+		return 0, nil
 	}
 	first := len(values) - per
 	if !m.slotMeans(values[first:], at(first), st, last, lastN) {
-		return 0
+		return 0, nil
 	}
 	d := bestMove(last, lastN, before, stride, most, phaseGain)
 	if d == 0 || (d > 0) != (earlier > 0) {
-		return 0
+		return 0, nil
 	}
 	// The season, centred and scaled, against the last period: has it
 	// moved yet?
@@ -134,9 +152,9 @@ func (m *Model) PhaseShift(values []float64, start int64, step time.Duration, sc
 		season[i] = (s - mean) * k
 	}
 	if movedError(last, lastN, season, d) >= movedError(last, lastN, season, 0) {
-		return 0
+		return 0, nil
 	}
-	return d
+	return d, scratch
 }
 
 // FollowPhase is PhaseShift, and when it finds a move d, sets m's season
@@ -153,10 +171,7 @@ func (m *Model) PhaseShift(values []float64, start int64, step time.Duration, sc
 // seeds a season from (Fit), and the season goes on learning from there.
 func (m *Model) FollowPhase(values []float64, start int64, step time.Duration, scratch []float64) int {
 	n := len(m.Season)
-	if cap(scratch) < 5*n {
-		scratch = make([]float64, 5*n)
-	}
-	d := m.PhaseShift(values, start, step, scratch)
+	d, scratch := m.phaseShift(values, start, step, scratch)
 	if d == 0 {
 		return 0
 	}
@@ -221,13 +236,13 @@ func bestMove(y, count, ref []float64, stride, most int, gain float64) int {
 // when no move of whole bins up to most slots either way explains
 // phaseRoughGain of the difference. The full check finds a move only when
 // it explains phaseGain at full resolution; too few bins seen says yes.
-// scratch holds at least 4×len(m.Season) values it may overwrite.
+// scratch is what it may overwrite; one shorter than 4 bins says yes.
 func (m *Model) mayHaveMoved(values []float64, t0, step int64, split, stride, most int, scratch []float64) bool {
 	width := int64(stride) * int64(m.Slot)
 	bins := int(int64(m.Period) / width)
 	every := max(1, int(width/step))
-	if bins < 3 || every == 1 {
-		return true // nothing to save: the full check reads as many values
+	if bins < 3 || every == 1 || 4*bins > len(scratch) {
+		return true // nothing to save (the full check reads as many values), or no room
 	}
 	y, yN := scratch[:bins], scratch[bins:2*bins]
 	ref, refN := scratch[2*bins:3*bins], scratch[3*bins:4*bins]
