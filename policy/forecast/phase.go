@@ -262,12 +262,25 @@ func roughMeans(values []float64, t0, step int64, every int, width, period int64
 	clear(mean)
 	clear(count)
 	r := position(t0, period)
+	// When every value read is a bin after the one before (the common
+	// case: the stride a whole number of steps, the period of bins), the
+	// bin is counted on, not divided out: the same bin.
+	next := int64(every)*step == width && period%width == 0 && int64(n)*width == period
+	k := int(r / width)
 	for i := 0; i < len(values); i += every {
+		if next {
+			if i > 0 {
+				if k++; k == n {
+					k = 0
+				}
+			}
+		} else {
+			k = min(int((r+int64(i)*step)%period/width), n-1)
+		}
 		v := values[i]
 		if !finite(v) {
 			continue
 		}
-		k := min(int((r+int64(i)*step)%period/width), n-1)
 		if weekly {
 			v -= m.weekly(t0 + int64(i)*step)
 		}

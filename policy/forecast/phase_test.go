@@ -307,3 +307,35 @@ func TestBestMoveIsTheFullSearch(t *testing.T) {
 		t.Fatal("no trial had a move: the comparison says nothing")
 	}
 }
+
+// TestRoughMeansCountsBinsOn: roughMeans, which counts the bin on from
+// one value read to the next, puts every value in the bin its time falls
+// in, wherever in a bin the values start and across the period's end.
+func TestRoughMeansCountsBinsOn(t *testing.T) {
+	const step, width, period = int64(time.Minute), int64(10 * time.Minute), int64(24 * time.Hour)
+	const bins, every = int(period / width), int(width / step)
+	var m Model
+	for _, offset := range []time.Duration{0, 7 * time.Minute, 23*time.Hour + 55*time.Minute} {
+		t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC).Add(offset).UnixNano()
+		values := make([]float64, 2*1440+3)
+		for i := range values {
+			values[i] = float64(i % 997)
+		}
+		values[5*every] = math.NaN()
+		mean, count := make([]float64, bins), make([]float64, bins)
+		roughMeans(values, t0, step, every, width, period, false, &m, mean, count)
+		wantMean, wantCount := make([]float64, bins), make([]float64, bins)
+		for i := 0; i < len(values); i += every {
+			if k := int((t0 + int64(i)*step) % period / width); finite(values[i]) {
+				wantMean[k] += values[i]
+				wantCount[k]++
+			}
+		}
+		slotAverage(wantMean, wantCount)
+		for k := range bins {
+			if count[k] != wantCount[k] || !(mean[k] == wantMean[k] || math.IsNaN(mean[k]) && math.IsNaN(wantMean[k])) {
+				t.Fatalf("offset %v, bin %d: mean %v of %v, want %v of %v", offset, k, mean[k], count[k], wantMean[k], wantCount[k])
+			}
+		}
+	}
+}
