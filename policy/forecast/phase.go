@@ -265,27 +265,31 @@ func roughMeans(values []float64, t0, step int64, every int, width, period int64
 	// When every value read is a bin after the one before (the common
 	// case: the stride a whole number of steps, the period of bins), the
 	// bin is counted on, not divided out: the same bin.
-	next := int64(every)*step == width && period%width == 0 && int64(n)*width == period
-	k := int(r / width)
-	for i := 0; i < len(values); i += every {
-		if next {
-			if i > 0 {
-				if k++; k == n {
-					k = 0
+	if int64(every)*step == width && int64(n)*width == period {
+		mean, count = mean[:n], count[:n]
+		for i, k := 0, int(r/width); i < len(values); i += every {
+			if v := values[i]; finite(v) {
+				if weekly {
+					v -= m.weekly(t0 + int64(i)*step)
 				}
+				mean[k] += v
+				count[k]++
 			}
-		} else {
-			k = min(int((r+int64(i)*step)%period/width), n-1)
+			if k++; k == n {
+				k = 0
+			}
 		}
-		v := values[i]
-		if !finite(v) {
-			continue
+		return slotAverage(mean, count)
+	}
+	for i := 0; i < len(values); i += every {
+		if v := values[i]; finite(v) {
+			k := min(int((r+int64(i)*step)%period/width), n-1)
+			if weekly {
+				v -= m.weekly(t0 + int64(i)*step)
+			}
+			mean[k] += v
+			count[k]++
 		}
-		if weekly {
-			v -= m.weekly(t0 + int64(i)*step)
-		}
-		mean[k] += v
-		count[k]++
 	}
 	return slotAverage(mean, count)
 }
