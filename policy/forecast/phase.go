@@ -47,13 +47,20 @@ const (
 	phaseDays = 3
 	// phaseRoughGain is the bar of the rough look (mayHaveMoved) that
 	// rules out most checks before the full one reads every value: well
-	// below phaseGain, since one value per stride of slots and period
-	// carries more noise than the slot means do.
+	// below phaseGain, since one value per bin and period carries more
+	// noise than the slot means do.
 	phaseRoughGain = 0.5
+	// phaseRoughWiden is the rough look's bin in strides of the full
+	// search (20 minutes on a day of 1440 slots, 72 bins; moves of 40
+	// and 70 minutes still pass, TestRoughLookKeepsTheMoves): the values
+	// it reads and the bins it compares halve with each doubling. At 10
+	// minutes the held-out board's three moves passed too, at twice the
+	// cost (BENCHMARKS.md).
+	phaseRoughWiden = 2
 	// phaseRoughBins bounds the bins of the rough look, whose scratch
-	// lives on the stack: a day in 5-minute bins, or a week in hours. A
-	// season with more is checked in full every time.
-	phaseRoughBins = 288
+	// lives on the stack: a day in 10-minute bins, or a week in 2 hours.
+	// A season with more is checked in full every time.
+	phaseRoughBins = 144
 )
 
 // PhaseShift reports by how many slots of m's season the daily pattern
@@ -229,16 +236,18 @@ func bestMove(y, count, ref []float64, stride, most int, gain float64) int {
 
 // mayHaveMoved is a rough look at the period that ended half a period ago
 // against the periods before it, values[split:] against values[:split],
-// that rules out most hourly checks cheaply: it reads one value per
-// stride of slots and period (at one minute a step and a 10-minute
-// stride, 576 values of the 5,760 the full check reads, in bins of a
-// stride, less the weekly adjustment at their times), and says no only
-// when no move of whole bins up to most slots either way explains
-// phaseRoughGain of the difference. The full check finds a move only when
-// it explains phaseGain at full resolution; too few bins seen says yes.
-// scratch is what it may overwrite; one shorter than 4 bins says yes.
+// that rules out most hourly checks cheaply: it reads one value per bin
+// of phaseRoughWiden strides of the full search and period (at one minute
+// a step, 288 values of the 5,760 the full check reads, in 20-minute
+// bins, less the weekly adjustment at their times), and says no only
+// when no move of whole bins up to most slots (rounded up) either way
+// explains phaseRoughGain of the difference. The full check finds a move
+// only when it explains phaseGain at full resolution; too few bins seen
+// says yes. scratch is what it may overwrite; one shorter than 4 bins
+// says yes.
 func (m *Model) mayHaveMoved(values []float64, t0, step int64, split, stride, most int, scratch []float64) bool {
-	width := int64(stride) * int64(m.Slot)
+	binSlots := stride * phaseRoughWiden
+	width := int64(binSlots) * int64(m.Slot)
 	bins := int(int64(m.Period) / width)
 	every := max(1, int(width/step))
 	if bins < 3 || every == 1 || 4*bins > len(scratch) {
@@ -252,7 +261,7 @@ func (m *Model) mayHaveMoved(values []float64, t0, step int64, split, stride, mo
 		!roughMeans(values[:split], t0, step, every, width, period, weekly, m, ref, refN) {
 		return true
 	}
-	return bestMove(y, yN, ref, 1, most/stride, phaseRoughGain) != 0
+	return bestMove(y, yN, ref, 1, (most+binSlots-1)/binSlots, phaseRoughGain) != 0
 }
 
 // roughMeans is slotMeans over every every-th value, in bins of width
