@@ -45,6 +45,22 @@ const (
 	// phaseDays is how many periods the pattern before a move is averaged
 	// over, so that one day's wobble does not set it.
 	phaseDays = 3
+	// phaseRoughGain is the bar of the rough look (mayHaveMoved) that
+	// rules out most checks before the full one reads every value: well
+	// below phaseGain, since one value per bin and period carries more
+	// noise than the slot means do.
+	phaseRoughGain = 0.5
+	// phaseRoughWiden is the rough look's bin in strides of the full
+	// search (20 minutes on a day of 1440 slots, 72 bins; moves of 40
+	// and 70 minutes still pass, TestRoughLookKeepsTheMoves): the values
+	// it reads and the bins it compares halve with each doubling. At 10
+	// minutes the held-out board's three moves passed too, at twice the
+	// cost (BENCHMARKS.md).
+	phaseRoughWiden = 2
+	// phaseRoughBins bounds the bins of the rough look, whose scratch
+	// lives on the stack: a day in 10-minute bins, or a week in 2 hours.
+	// A season with more is checked in full every time.
+	phaseRoughBins = 144
 )
 
 // PhaseShift reports by how many slots of m's season the daily pattern
@@ -75,19 +91,41 @@ const (
 // before still hold the old pattern the move is found again at every
 // check, and a season that followed it once must not move twice.
 //
+// First a rough look (mayHaveMoved: one value per stride of slots and
+// period, in bins) rules out most checks, reading a tenth of the values
+// and allocating nothing; only a check it cannot rule out runs the above.
 // scratch holds at least 5×len(m.Season) values it may overwrite (nil
-// allocates); afterwards its third len(m.Season) hold the earlier
-// pattern (FollowPhase). It is O(len(values) + len(Season)×candidates);
-// call it when a model is checked (hourly), not per evaluation.
+// allocates, past the rough look only); afterwards its third
+// len(m.Season) hold the earlier pattern (FollowPhase). It is
+// O(len(values) + len(Season)×candidates); call it when a model is
+// checked (hourly), not per evaluation.
 func (m *Model) PhaseShift(values []float64, start int64, step time.Duration, scratch []float64) (slots int) {
+	d, _ := m.phaseShift(values, start, step, scratch)
+	return d
+}
+
+// phaseShift is PhaseShift, also returning the scratch it used (scratch,
+// or one it allocated when it needed more: only once the rough look
+// could not rule the move out, so a check that it does allocates
+// nothing).
+func (m *Model) phaseShift(values []float64, start int64, step time.Duration, scratch []float64) (int, []float64) {
 	n := len(m.Season)
 	period, slot := int64(m.Period), int64(m.Slot)
 	if n < 3 || period <= 0 || slot <= 0 || step <= 0 || int64(step) > slot || period/int64(step) > int64(len(values)) {
-		return 0
+		return 0, nil
 	}
 	per := int(period / int64(step))
 	if len(values) < (phaseDays+1)*per+per/2 {
-		return 0
+		return 0, nil
+	}
+	st := int64(step)
+	at := func(i int) int64 { return start + int64(i)*st }
+	end := len(values) - per - per/2 // the earlier pattern ends where the period half a period ago begins
+	stride := max(1, int(maxPhaseShift/m.Slot)/phaseCandidates)
+	most := min(int(maxPhaseShift/m.Slot), (n-1)/2) / stride * stride
+	var rough [4 * phaseRoughBins]float64 // on the stack: most checks end here
+	if !m.mayHaveMoved(values[end-phaseDays*per:end+per], at(end-phaseDays*per), st, phaseDays*per, stride, most, rough[:]) {
+		return 0, nil
 	}
 	if cap(scratch) < 5*n {
 		scratch = make([]float64, 5*n)
@@ -95,28 +133,23 @@ func (m *Model) PhaseShift(values []float64, start int64, step time.Duration, sc
 	last, lastN := scratch[:n], scratch[n:2*n]
 	before, beforeN := scratch[2*n:3*n], scratch[3*n:4*n]
 	season := scratch[4*n : 5*n]
-	st := int64(step)
-	at := func(i int) int64 { return start + int64(i)*st }
-	end := len(values) - per - per/2 // the earlier pattern ends where the period half a period ago begins
 	if !m.slotMeans(values[end-phaseDays*per:end], at(end-phaseDays*per), st, before, beforeN) {
-		return 0
+		return 0, nil
 	}
-	stride := max(1, int(maxPhaseShift/m.Slot)/phaseCandidates)
-	most := min(int(maxPhaseShift/m.Slot), (n-1)/2) / stride * stride
 	earlier := 0
 	if first := end; m.slotMeans(values[first:first+per], at(first), st, last, lastN) {
-		earlier = bestMove(last, lastN, before, stride, most)
+		earlier = bestMove(last, lastN, before, stride, most, phaseGain)
 	}
 	if earlier == 0 {
-		return 0
+		return 0, nil
 	}
 	first := len(values) - per
 	if !m.slotMeans(values[first:], at(first), st, last, lastN) {
-		return 0
+		return 0, nil
 	}
-	d := bestMove(last, lastN, before, stride, most)
+	d := bestMove(last, lastN, before, stride, most, phaseGain)
 	if d == 0 || (d > 0) != (earlier > 0) {
-		return 0
+		return 0, nil
 	}
 	// The season, centred and scaled, against the last period: has it
 	// moved yet?
@@ -126,9 +159,9 @@ func (m *Model) PhaseShift(values []float64, start int64, step time.Duration, sc
 		season[i] = (s - mean) * k
 	}
 	if movedError(last, lastN, season, d) >= movedError(last, lastN, season, 0) {
-		return 0
+		return 0, nil
 	}
-	return d
+	return d, scratch
 }
 
 // FollowPhase is PhaseShift, and when it finds a move d, sets m's season
@@ -145,10 +178,7 @@ func (m *Model) PhaseShift(values []float64, start int64, step time.Duration, sc
 // seeds a season from (Fit), and the season goes on learning from there.
 func (m *Model) FollowPhase(values []float64, start int64, step time.Duration, scratch []float64) int {
 	n := len(m.Season)
-	if cap(scratch) < 5*n {
-		scratch = make([]float64, 5*n)
-	}
-	d := m.PhaseShift(values, start, step, scratch)
+	d, scratch := m.phaseShift(values, start, step, scratch)
 	if d == 0 {
 		return 0
 	}
@@ -165,50 +195,119 @@ func (m *Model) FollowPhase(values []float64, start int64, step time.Duration, s
 
 // bestMove returns the move in slots (a multiple of stride up to most
 // either way, then refined slot by slot around it) whose ref moved that
-// much later fits y best, when it leaves at most 1 − phaseGain of the
-// error of none; 0 otherwise.
-func bestMove(y, count, ref []float64, stride, most int) int {
+// much later fits y best, when it leaves at most 1 − gain of the error of
+// none; 0 otherwise.
+//
+// It runs at every hourly check and almost always finds none, so a
+// candidate is given up as soon as its partial error passes the most a
+// winner may leave (movedErrorBelow): the terms are never negative, so
+// its full error could only be larger. The result is the full search's,
+// candidate for candidate: a move that leaves too much never counted,
+// and among those that leave little enough the first smallest wins, as
+// before.
+func bestMove(y, count, ref []float64, stride, most int, gain float64) int {
 	inPlace := movedError(y, count, ref, 0)
-	best, bestErr := 0, inPlace
-	for d := stride; d <= most; d += stride {
-		for _, c := range [2]int{d, -d} {
-			if e := movedError(y, count, ref, c); e < bestErr {
-				best, bestErr = c, e
-			}
+	if !(inPlace > 0) {
+		return 0
+	}
+	// bound is the most a winner may leave: at first the gain's bar
+	// (inclusive), then the best so far (strictly below).
+	best, bound, strict := 0, (1-gain)*inPlace, false
+	try := func(c int) {
+		if e, ok := movedErrorBelow(y, count, ref, c, bound); ok && (e < bound || !strict) {
+			best, bound, strict = c, e, true
 		}
 	}
-	if best == 0 || !(inPlace > 0) || bestErr > (1-phaseGain)*inPlace {
+	for d := stride; d <= most; d += stride {
+		try(d)
+		try(-d)
+	}
+	if best == 0 {
 		return 0
 	}
 	coarse := best
 	for c := coarse - stride + 1; c < coarse+stride; c++ {
-		if c == 0 || c == coarse {
-			continue
-		}
-		if e := movedError(y, count, ref, c); e < bestErr {
-			best, bestErr = c, e
+		if c != 0 && c != coarse {
+			try(c)
 		}
 	}
 	return best
 }
 
-// slotMeans averages values (observed every step nanoseconds from t0),
-// less m's weekly adjustment at their times, per slot of m's season into
-// mean (NaN for a slot without observations), with their counts in
-// count, and centres the means on their weighted mean. It reports whether
-// at least phaseCoverage of the slots have observations.
-func (m *Model) slotMeans(values []float64, t0, step int64, mean, count []float64) bool {
-	n, period, slot := len(mean), int64(m.Period), int64(m.Slot)
+// mayHaveMoved is a rough look at the period that ended half a period ago
+// against the periods before it, values[split:] against values[:split],
+// that rules out most hourly checks cheaply: it reads one value per bin
+// of phaseRoughWiden strides of the full search and period (at one minute
+// a step, 288 values of the 5,760 the full check reads, in 20-minute
+// bins, less the weekly adjustment at their times), and says no only
+// when no move of whole bins up to most slots (rounded up) either way
+// explains phaseRoughGain of the difference. The full check finds a move
+// only when it explains phaseGain at full resolution; too few bins seen
+// says yes. scratch is what it may overwrite; one shorter than 4 bins
+// says yes.
+func (m *Model) mayHaveMoved(values []float64, t0, step int64, split, stride, most int, scratch []float64) bool {
+	binSlots := stride * phaseRoughWiden
+	width := int64(binSlots) * int64(m.Slot)
+	bins := int(int64(m.Period) / width)
+	every := max(1, int(width/step))
+	if bins < 3 || every == 1 || 4*bins > len(scratch) {
+		return true // nothing to save (the full check reads as many values), or no room
+	}
+	y, yN := scratch[:bins], scratch[bins:2*bins]
+	ref, refN := scratch[2*bins:3*bins], scratch[3*bins:4*bins]
+	weekly := m.Week.active && m.Period == weekPeriod/7
+	period := int64(m.Period)
+	if !roughMeans(values[split:], t0+int64(split)*step, step, every, width, period, weekly, m, y, yN) ||
+		!roughMeans(values[:split], t0, step, every, width, period, weekly, m, ref, refN) {
+		return true
+	}
+	return bestMove(y, yN, ref, 1, (most+binSlots-1)/binSlots, phaseRoughGain) != 0
+}
+
+// roughMeans is slotMeans over every every-th value, in bins of width
+// nanoseconds: mayHaveMoved's.
+func roughMeans(values []float64, t0, step int64, every int, width, period int64, weekly bool, m *Model, mean, count []float64) bool {
+	n := len(mean)
 	clear(mean)
 	clear(count)
 	r := position(t0, period)
-	for i, v := range values {
-		if finite(v) {
-			k := min(int((r+int64(i)*step)%period/slot), n-1)
-			mean[k] += v - m.weekly(t0+int64(i)*step)
+	// When every value read is a bin after the one before (the common
+	// case: the stride a whole number of steps, the period of bins), the
+	// bin is counted on, not divided out: the same bin.
+	if int64(every)*step == width && int64(n)*width == period {
+		mean, count = mean[:n], count[:n]
+		for i, k := 0, int(r/width); i < len(values); i += every {
+			if v := values[i]; finite(v) {
+				if weekly {
+					v -= m.weekly(t0 + int64(i)*step)
+				}
+				mean[k] += v
+				count[k]++
+			}
+			if k++; k == n {
+				k = 0
+			}
+		}
+		return slotAverage(mean, count)
+	}
+	for i := 0; i < len(values); i += every {
+		if v := values[i]; finite(v) {
+			k := min(int((r+int64(i)*step)%period/width), n-1)
+			if weekly {
+				v -= m.weekly(t0 + int64(i)*step)
+			}
+			mean[k] += v
 			count[k]++
 		}
 	}
+	return slotAverage(mean, count)
+}
+
+// slotAverage divides each sum in mean by its count (NaN where there is none)
+// and centres the means on their weighted mean; it reports whether at
+// least phaseCoverage of them have observations.
+func slotAverage(mean, count []float64) bool {
+	n := len(mean)
 	var total, seen float64
 	covered := 0
 	for k := range mean {
@@ -231,6 +330,45 @@ func (m *Model) slotMeans(values []float64, t0, step int64, mean, count []float6
 	return true
 }
 
+// slotMeans averages values (observed every step nanoseconds from t0),
+// less m's weekly adjustment at their times, per slot of m's season into
+// mean (NaN for a slot without observations), with their counts in
+// count, and centres the means on their weighted mean. It reports whether
+// at least phaseCoverage of the slots have observations.
+func (m *Model) slotMeans(values []float64, t0, step int64, mean, count []float64) bool {
+	n, period, slot := len(mean), int64(m.Period), int64(m.Slot)
+	clear(mean)
+	clear(count)
+	// The slot is followed step by step rather than divided out per value,
+	// and the weekly adjustment looked up only while it acts (weekly is 0
+	// otherwise): this runs over four periods of values at every hourly
+	// check.
+	weekly := m.Week.active && m.Period == weekPeriod/7
+	pos := position(t0, period) // within the period, of values[i]
+	k := pos / slot             // slot of pos, uncapped
+	next := (k + 1) * slot      // where slot k+1 begins
+	for i, v := range values {
+		if i > 0 {
+			if pos += step; pos >= period {
+				pos -= period
+				k, next = pos/slot, (pos/slot+1)*slot
+			}
+			for pos >= next {
+				k, next = k+1, next+slot
+			}
+		}
+		if finite(v) {
+			j := min(int(k), n-1)
+			if weekly {
+				v -= m.weekly(t0 + int64(i)*step)
+			}
+			mean[j] += v
+			count[j]++
+		}
+	}
+	return slotAverage(mean, count)
+}
+
 // movedError is the squared error, weighted by y's counts, of ref moved d
 // slots later against y, over the slots where both have a value.
 func movedError(y, count, ref []float64, d int) float64 {
@@ -242,6 +380,26 @@ func movedError(y, count, ref []float64, d int) float64 {
 		}
 	}
 	return e
+}
+
+// movedErrorBelow is movedError, given up (false) as soon as its partial
+// sum passes bound: every term is at least 0 and a float sum of such
+// terms never falls, so the full error would pass it too. When it
+// completes the error is movedError's to the bit (the same terms added in
+// the same order).
+func movedErrorBelow(y, count, ref []float64, d int, bound float64) (float64, bool) {
+	n := len(y)
+	var e float64
+	for k := range n {
+		j := wrap(k-d, n)
+		if x := y[k] - ref[j]; finite(x) {
+			e += count[k] * x * x
+			if e > bound {
+				return e, false
+			}
+		}
+	}
+	return e, true
 }
 
 // wrap returns i modulo n for i in (−n, 2n).

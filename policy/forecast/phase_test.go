@@ -172,3 +172,170 @@ func BenchmarkPhaseShift(b *testing.B) {
 		m.PhaseShift(values, start.UnixNano(), 15*time.Second, scratch)
 	}
 }
+
+// TestRoughLookKeepsTheMoves: the rough look (mayHaveMoved) says yes
+// wherever the full look at the period that ended half a period ago
+// finds a move (moved an hour or forty minutes either way, at 15 s and 1
+// minute a step, with 2 % and 5 % noise), and no on the pattern
+// unmoved or without one: the checks it saves. An unmoved check then
+// allocates nothing, even given no scratch.
+func TestRoughLookKeepsTheMoves(t *testing.T) {
+	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name  string
+		step  time.Duration
+		move  int // minutes
+		sigma float64
+		flat  bool
+		want  bool // a move the full look finds
+	}{
+		{"an hour later", time.Minute, 60, 0.02, false, true},
+		{"an hour earlier", time.Minute, -60, 0.02, false, true},
+		{"forty minutes later", time.Minute, 40, 0.02, false, true},
+		{"an hour later, 5 % noise", time.Minute, 60, 0.05, false, true},
+		{"an hour earlier at 15 s", 15 * time.Second, -60, 0.02, false, true},
+		{"unmoved", time.Minute, 0, 0.02, false, false},
+		{"unmoved, 20 % noise", time.Minute, 0, 0.2, false, false},
+		{"unmoved at 15 s", 15 * time.Second, 0, 0.02, false, false},
+		{"no daily pattern", time.Minute, 0, 0.2, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			perMin := int(time.Minute / c.step)
+			per := 1440 * perMin
+			r := rand.New(rand.NewPCG(3, 4))
+			values := make([]float64, 6*per)
+			at := 6*per - 30*60*perMin // moved 30 hours before the end
+			for i := range values {
+				move := 0
+				if i >= at {
+					move = c.move
+				}
+				v := phaseDay(i/perMin, move)
+				if c.flat {
+					v = 100
+				}
+				values[i] = v * (1 + c.sigma*r.NormFloat64())
+			}
+			var m Model
+			m.Reset(24*time.Hour, time.Minute)
+			Fit(&m, values[:3*per], start, c.step, 24*time.Hour, DefaultParams())
+			n, st := len(m.Season), int64(c.step)
+			stride := max(1, int(maxPhaseShift/m.Slot)/phaseCandidates)
+			most := min(int(maxPhaseShift/m.Slot), (n-1)/2) / stride * stride
+			end := len(values) - per - per/2
+			from := end - phaseDays*per
+			t0 := start.UnixNano() + int64(from)*st
+			s := make([]float64, 4*n)
+			full := m.slotMeans(values[from:end], t0, st, s[2*n:3*n], s[3*n:]) &&
+				m.slotMeans(values[end:end+per], t0+int64(phaseDays*per)*st, st, s[:n], s[n:2*n]) &&
+				bestMove(s[:n], s[n:2*n], s[2*n:3*n], stride, most, phaseGain) != 0
+			if full != c.want {
+				t.Fatalf("the full look found a move: %v, want %v", full, c.want)
+			}
+			var rough [4 * phaseRoughBins]float64
+			if got := m.mayHaveMoved(values[from:end+per], t0, st, phaseDays*per, stride, most, rough[:]); got != c.want {
+				t.Fatalf("mayHaveMoved = %v, want %v", got, c.want)
+			}
+			if !c.want {
+				if a := testing.AllocsPerRun(5, func() { m.PhaseShift(values, start.UnixNano(), c.step, nil) }); a != 0 {
+					t.Errorf("an unmoved check allocates %v times", a)
+				}
+			}
+		})
+	}
+}
+
+// TestBestMoveIsTheFullSearch: bestMove, which gives a candidate up once
+// its partial error passes the bar, returns what trying every candidate
+// in full returns, on random patterns and on one moved pattern with
+// noise, at every bar.
+func TestBestMoveIsTheFullSearch(t *testing.T) {
+	full := func(y, count, ref []float64, stride, most int, gain float64) int {
+		inPlace := movedError(y, count, ref, 0)
+		best, bestErr := 0, inPlace
+		try := func(c int) {
+			if e := movedError(y, count, ref, c); e < bestErr {
+				best, bestErr = c, e
+			}
+		}
+		for d := stride; d <= most; d += stride {
+			try(d)
+			try(-d)
+		}
+		if best == 0 || !(inPlace > 0) || bestErr > (1-gain)*inPlace {
+			return 0
+		}
+		for coarse, c := best, best-stride+1; c < coarse+stride; c++ {
+			if c != 0 && c != coarse {
+				try(c)
+			}
+		}
+		return best
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	const n = 144
+	found := 0
+	for trial := range 400 {
+		y, count, ref := make([]float64, n), make([]float64, n), make([]float64, n)
+		shift := r.IntN(21) - 10
+		for k := range n {
+			ref[k] = math.Sin(2 * math.Pi * float64(k) / n)
+			count[k] = float64(1 + r.IntN(3))
+			if r.IntN(50) == 0 {
+				ref[k] = math.NaN()
+			}
+		}
+		for k := range n {
+			y[k] = ref[wrap(k-shift, n)] + 0.05*float64(trial%5)*r.NormFloat64()
+			if trial%3 == 0 {
+				y[k] = r.NormFloat64()
+			}
+		}
+		for _, gain := range []float64{0.5, phaseGain} {
+			for _, stride := range []int{1, 3} {
+				want := full(y, count, ref, stride, 12, gain)
+				if got := bestMove(y, count, ref, stride, 12, gain); got != want {
+					t.Fatalf("trial %d, gain %v, stride %d: bestMove = %d, the full search %d", trial, gain, stride, got, want)
+				}
+				if want != 0 {
+					found++
+				}
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("no trial had a move: the comparison says nothing")
+	}
+}
+
+// TestRoughMeansCountsBinsOn: roughMeans, which counts the bin on from
+// one value read to the next, puts every value in the bin its time falls
+// in, wherever in a bin the values start and across the period's end.
+func TestRoughMeansCountsBinsOn(t *testing.T) {
+	const step, width, period = int64(time.Minute), int64(10 * time.Minute), int64(24 * time.Hour)
+	const bins, every = int(period / width), int(width / step)
+	var m Model
+	for _, offset := range []time.Duration{0, 7 * time.Minute, 23*time.Hour + 55*time.Minute} {
+		t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC).Add(offset).UnixNano()
+		values := make([]float64, 2*1440+3)
+		for i := range values {
+			values[i] = float64(i % 997)
+		}
+		values[5*every] = math.NaN()
+		mean, count := make([]float64, bins), make([]float64, bins)
+		roughMeans(values, t0, step, every, width, period, false, &m, mean, count)
+		wantMean, wantCount := make([]float64, bins), make([]float64, bins)
+		for i := 0; i < len(values); i += every {
+			if k := int((t0 + int64(i)*step) % period / width); finite(values[i]) {
+				wantMean[k] += values[i]
+				wantCount[k]++
+			}
+		}
+		slotAverage(wantMean, wantCount)
+		for k := range bins {
+			if count[k] != wantCount[k] || !(mean[k] == wantMean[k] || math.IsNaN(mean[k]) && math.IsNaN(wantMean[k])) {
+				t.Fatalf("offset %v, bin %d: mean %v of %v, want %v of %v", offset, k, mean[k], count[k], wantMean[k], wantCount[k])
+			}
+		}
+	}
+}
