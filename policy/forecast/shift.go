@@ -40,8 +40,12 @@ const minShiftPeriods = 3
 //
 // ref is the chosen periods' mean level and recent the last period's, the
 // units and the factor a season that follows the shift starts from
-// (Model.ScaleFrom). It allocates nothing and is O(len(values)); call it
-// when a model's season is checked, not per evaluation.
+// (Model.ScaleFrom). It allocates nothing and is O(len(values)) at worst,
+// but reads the chosen periods from the latest back and stops as soon as
+// the last period's level lies within the range of those read so far,
+// which no further period can undo: without a shift it reads a few
+// periods, not the whole span. Call it when a model's season is checked,
+// not per evaluation.
 func LevelShift(values []float64, per, from, to int) (ref, recent float64, ok bool) {
 	n := len(values)
 	from, to = max(from, 0), min(to, n)
@@ -67,6 +71,15 @@ func LevelShift(values []float64, per, from, to int) (ref, recent float64, ok bo
 			continue
 		}
 		lo, hi = min(lo, m), max(hi, m)
+		if width := hi - lo; recent <= hi+width && recent >= lo-width {
+			// The range only widens with more periods, and its bounds
+			// hi+width and lo-width only move outwards (rounding is
+			// monotone), so recent stays inside it: no shift either way,
+			// the answer the whole span would give. Most hourly checks
+			// end here after a few of the latest periods instead of
+			// reading every period of the chosen span.
+			return 0, 0, false
+		}
 		ref += m
 		sd += s
 		k++

@@ -3,6 +3,7 @@ package forecast
 import (
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -175,6 +176,125 @@ func BenchmarkLevelShift(b *testing.B) {
 	for b.Loop() {
 		if _, _, ok := LevelShift(v, 1440, 0, 6*1440); !ok {
 			b.Fatal("no shift")
+		}
+	}
+}
+
+// levelShiftWhole is LevelShift without its early exit: every whole period
+// of the span read, then the range judged, as LevelShift computed it
+// before it stopped early. TestLevelShiftStopsExactly compares the two.
+func levelShiftWhole(values []float64, per, from, to int) (ref, recent float64, ok bool) {
+	n := len(values)
+	from, to = max(from, 0), min(to, n)
+	if per <= 0 || n < per {
+		return 0, 0, false
+	}
+	if to-from < minShiftPeriods*per {
+		to = max(to, n-per)
+	}
+	if to-from < minShiftPeriods*per {
+		return 0, 0, false
+	}
+	recent, recentSD, ok := moments(values[n-per:])
+	if !ok {
+		return 0, 0, false
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	var sd float64
+	k := 0
+	for end := to; end-per >= from; end -= per {
+		m, s, ok := moments(values[end-per : end])
+		if !ok {
+			continue
+		}
+		lo, hi = min(lo, m), max(hi, m)
+		ref += m
+		sd += s
+		k++
+	}
+	if k < minShiftPeriods {
+		return 0, 0, false
+	}
+	ref, sd = ref/float64(k), sd/float64(k)
+	width := hi - lo
+	if recent <= hi+width && recent >= lo-width {
+		return 0, 0, false
+	}
+	if !(ref > 0) || !(recent > 0) || !(sd > 0) || !(recentSD > 0) {
+		return 0, 0, false
+	}
+	level, spread := math.Log(recent/ref), math.Log(recentSD/sd)
+	return ref, recent, math.Abs(spread-level) < math.Abs(spread)
+}
+
+// TestLevelShiftStopsExactly: LevelShift stops reading periods once the
+// last one's level lies within the range of those read so far, and returns
+// exactly what reading the whole span returns: on rises and drops just
+// beyond and just within the range's width (the bound an early exit that
+// forgot the width, or judged one side only, would get wrong), on series
+// without a shift, on noisy ones whose periods wander, with gaps, and with
+// the chosen span shorter than three periods.
+func TestLevelShiftStopsExactly(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	series := func(days, noise float64, levels []float64) []float64 {
+		var out []float64
+		for d := range int(days) {
+			l := levels[min(d, len(levels)-1)]
+			for h := range 24 {
+				shape := 0.5
+				if h >= 8 && h < 20 {
+					shape = 1.5
+				}
+				out = append(out, l*shape*(1+noise*r.NormFloat64()))
+			}
+		}
+		return out
+	}
+	type tc struct {
+		name     string
+		v        []float64
+		from, to int
+	}
+	var cases []tc
+	base := []float64{100, 120, 90, 110, 105, 95} // a range of 90-120, width 30
+	for _, last := range []float64{30, 55, 59, 61, 65, 90, 100, 118, 125, 145, 149, 151, 155, 200, 400} {
+		levels := append(append([]float64(nil), base...), last)
+		for _, chosen := range []int{1, 2, 3, 4, 6} {
+			cases = append(cases, tc{
+				name: "range 90-120, last " + strconv.FormatFloat(last, 'f', -1, 64) + ", chosen on " + strconv.Itoa(chosen),
+				v:    series(float64(len(levels)), 0.01, levels), from: 0, to: chosen * 24,
+			})
+		}
+	}
+	for i := range 200 {
+		days := 4 + r.IntN(12)
+		levels := make([]float64, days)
+		for d := range levels {
+			levels[d] = 100 * math.Exp(0.3*r.NormFloat64()) // periods that wander
+		}
+		if i%3 == 0 {
+			levels[days-1] *= 1 + 3*r.Float64() // a rise
+		}
+		v := series(float64(days), 0.2*r.Float64(), levels)
+		if i%4 == 0 { // gaps, a whole missing period among them
+			for j := range v {
+				if r.Float64() < 0.1 || (j >= 24 && j < 48) {
+					v[j] = math.NaN()
+				}
+			}
+		}
+		from := r.IntN(3*24) - 24
+		to := from + r.IntN(len(v))
+		cases = append(cases, tc{name: "noisy " + strconv.Itoa(i), v: v, from: from, to: to})
+	}
+	for _, c := range cases {
+		for _, per := range []int{24, 12} {
+			ref, recent, ok := LevelShift(c.v, per, c.from, c.to)
+			wRef, wRecent, wOK := levelShiftWhole(c.v, per, c.from, c.to)
+			if ok != wOK || ref != wRef || recent != wRecent {
+				t.Errorf("%s, period %d: (%v, %v, %v), the whole span (%v, %v, %v)",
+					c.name, per, ref, recent, ok, wRef, wRecent, wOK)
+			}
 		}
 	}
 }
