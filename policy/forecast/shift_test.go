@@ -162,21 +162,31 @@ func trendPart(m *Model, t time.Time, p Params) float64 {
 }
 
 // BenchmarkLevelShift: a week of 1-minute values, the model chosen on the
-// first six days, as the hourly season check of `season: auto` reads it
-// (beside DetectSeason on the same history).
+// first six days, as the hourly season check reads it (beside
+// DetectSeason on the same history under `season: auto`): with a shift on
+// the last day, where every chosen period is read, and without one, the
+// usual check, which stops after the latest few.
 func BenchmarkLevelShift(b *testing.B) {
-	levels := []float64{100, 104, 98, 101, 103, 99, 200}
-	var v []float64
-	for _, h := range shiftDays(levels, make([]float64, len(levels))) {
-		for range 60 {
-			v = append(v, h)
-		}
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, ok := LevelShift(v, 1440, 0, 6*1440); !ok {
-			b.Fatal("no shift")
-		}
+	for _, c := range []struct {
+		name string
+		last float64
+		want bool
+	}{{"shift", 200, true}, {"none", 102, false}} {
+		b.Run(c.name, func(b *testing.B) {
+			levels := []float64{100, 104, 98, 101, 103, 99, c.last}
+			var v []float64
+			for _, h := range shiftDays(levels, make([]float64, len(levels))) {
+				for range 60 {
+					v = append(v, h)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, ok := LevelShift(v, 1440, 0, 6*1440); ok != c.want {
+					b.Fatalf("shift %v, want %v", ok, c.want)
+				}
+			}
+		})
 	}
 }
 
