@@ -26,7 +26,7 @@ func shiftDays(levels, offsets []float64) []float64 {
 	return out
 }
 
-// TestLevelShift: the last day's level counts as a shift only beyond the
+// TestLevelShift: the last day's level counts as a shift only above the
 // range of the days the model was chosen on by more than that range's
 // width, with at least three such days, and only when the day's spread
 // moved with the level (a launch, not an offset).
@@ -40,7 +40,7 @@ func TestLevelShift(t *testing.T) {
 		want    bool
 	}{
 		{"a launch doubles the level", []float64{100, 104, 98, 101, 200}, zero, 4, true},
-		{"a migration halves it", []float64{100, 104, 98, 101, 50}, zero, 4, true},
+		{"a migration halves it: a drop, not a rise", []float64{100, 104, 98, 101, 50}, zero, 4, false},
 		{"an offset moves the level, not the amplitude", []float64{100, 104, 98, 101, 100}, []float64{0, 0, 0, 0, 100}, 4, false},
 		{"within the days' range", []float64{100, 120, 90, 110, 118}, zero, 4, false},
 		{"beyond it by less than its width", []float64{100, 120, 90, 110, 145}, zero, 4, false},
@@ -190,9 +190,9 @@ func BenchmarkLevelShift(b *testing.B) {
 	}
 }
 
-// levelShiftWhole is LevelShift without its early exit: every whole period
-// of the span read, then the range judged, as LevelShift computed it
-// before it stopped early. TestLevelShiftStopsExactly compares the two.
+// levelShiftWhole is LevelShift as it was before it stopped early: every
+// whole period of the span read, then the range judged, a drop reported as
+// well as a rise. TestLevelShiftStopsExactly compares the two on rises.
 func levelShiftWhole(values []float64, per, from, to int) (ref, recent float64, ok bool) {
 	n := len(values)
 	from, to = max(from, 0), min(to, n)
@@ -238,12 +238,12 @@ func levelShiftWhole(values []float64, per, from, to int) (ref, recent float64, 
 }
 
 // TestLevelShiftStopsExactly: LevelShift stops reading periods once the
-// last one's level lies within the range of those read so far, and returns
-// exactly what reading the whole span returns: on rises and drops just
-// beyond and just within the range's width (the bound an early exit that
-// forgot the width, or judged one side only, would get wrong), on series
-// without a shift, on noisy ones whose periods wander, with gaps, and with
-// the chosen span shorter than three periods.
+// range of those read so far reaches the last one's level, and returns
+// exactly what reading the whole span returns for a rise, and no shift for
+// a drop: on rises just above and just within the range's width (the bound
+// an early exit that forgot the width would get wrong), on drops, on
+// series without a shift, on noisy ones whose periods wander, with gaps,
+// and with the chosen span shorter than three periods.
 func TestLevelShiftStopsExactly(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	series := func(days, noise float64, levels []float64) []float64 {
@@ -301,6 +301,9 @@ func TestLevelShiftStopsExactly(t *testing.T) {
 		for _, per := range []int{24, 12} {
 			ref, recent, ok := LevelShift(c.v, per, c.from, c.to)
 			wRef, wRecent, wOK := levelShiftWhole(c.v, per, c.from, c.to)
+			if !wOK || !(wRecent > wRef) { // no shift, or a drop: not a rise
+				wRef, wRecent, wOK = 0, 0, false
+			}
 			if ok != wOK || ref != wRef || recent != wRecent {
 				t.Errorf("%s, period %d: (%v, %v, %v), the whole span (%v, %v, %v)",
 					c.name, per, ref, recent, ok, wRef, wRecent, wOK)
