@@ -311,3 +311,33 @@ func TestLevelShiftStopsExactly(t *testing.T) {
 		}
 	}
 }
+
+// TestPeriodMean: periodMean returns finiteMean's mean bit for bit, with
+// gaps or without, with infinities, a sum that overflows, and nothing.
+func TestPeriodMean(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	noisy := make([]float64, 1440)
+	for i := range noisy {
+		noisy[i] = 100 * math.Exp(r.NormFloat64())
+	}
+	gapped := append([]float64(nil), noisy...)
+	gapped[7], gapped[900] = math.NaN(), math.NaN()
+	for _, c := range []struct {
+		name string
+		v    []float64
+	}{
+		{"no gaps", noisy},
+		{"gaps", gapped},
+		{"all missing", []float64{math.NaN(), math.NaN()}},
+		{"an infinity", []float64{1, math.Inf(1), 3}},
+		{"infinities of both signs", []float64{math.Inf(-1), 2, math.Inf(1)}},
+		{"a sum that overflows", []float64{math.MaxFloat64, math.MaxFloat64, 1}},
+		{"empty", nil},
+	} {
+		got, gotOK := periodMean(c.v)
+		want, wantOK := finiteMean(c.v)
+		if gotOK != wantOK || math.Float64bits(got) != math.Float64bits(want) {
+			t.Errorf("%s: (%v, %v), finiteMean (%v, %v)", c.name, got, gotOK, want, wantOK)
+		}
+	}
+}
