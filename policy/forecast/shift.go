@@ -15,11 +15,12 @@ import (
 const minShiftPeriods = 3
 
 // LevelShift looks at a series observed every step (values, NaN for
-// missing) for a level that has left the range the model was chosen in:
-// chosen are the indices [from, to) of the values the model was chosen on,
-// per the number of values in a period of its season. It compares the mean
+// missing) for a level that has risen beyond the range the model was
+// chosen in: chosen are the indices [from, to) of the values the model was
+// chosen on, per the number of values in a period of its season. It
+// compares the mean
 // of the last period of values with the means of the whole periods of
-// chosen (counted back from to), and reports a shift (ok) when
+// chosen (counted back from to), and reports a rise (ok) when
 //   - chosen holds at least minShiftPeriods whole periods with data, so
 //     that their range shows how far the level wanders on its own. A
 //     choice made on a shorter span (a young series: `season: auto`
@@ -29,7 +30,7 @@ const minShiftPeriods = 3
 //     the periods the model has run through since adding the evidence
 //     the choice lacked; otherwise a launch days after such a choice
 //     would go unfollowed until the next one, days later still;
-//   - the last period's mean lies beyond that range by more than the
+//   - the last period's mean lies above that range by more than the
 //     range's own width, a move larger than any the model was chosen on;
 //   - the last period's spread (its standard deviation: the daily shape
 //     and the noise) moved with the level: its log-ratio to the chosen
@@ -38,10 +39,19 @@ const minShiftPeriods = 3
 //     offset (a batch job added to the same shape) moves the level alone,
 //     and an additive season is then still right.
 //
+// It reports rises only: its one caller follows rises alone (a drop
+// followed measured worse, policy.followLevelShift), and a rise-only
+// check can stop at the first period whose level reaches the last one's.
+//
 // ref is the chosen periods' mean level and recent the last period's, the
 // units and the factor a season that follows the shift starts from
-// (Model.ScaleFrom). It allocates nothing and is O(len(values)); call it
-// when a model's season is checked, not per evaluation.
+// (Model.ScaleFrom). It allocates nothing and is O(len(values)) at worst,
+// but reads the chosen periods' means from the latest back and stops as
+// soon as the range of those read so far reaches the last period's level
+// (hi + width >= recent), which no further period can undo: without a
+// rise it reads the latest period or two, not the whole span, and the
+// spreads only for a rise. Call it when a model's season is checked, not
+// per evaluation.
 func LevelShift(values []float64, per, from, to int) (ref, recent float64, ok bool) {
 	n := len(values)
 	from, to = max(from, 0), min(to, n)
@@ -54,36 +64,68 @@ func LevelShift(values []float64, per, from, to int) (ref, recent float64, ok bo
 	if to-from < minShiftPeriods*per {
 		return 0, 0, false
 	}
-	recent, recentSD, ok := moments(values[n-per:])
+	// The means first, alone (periodMean sums as moments does, so they
+	// are the same means): most checks stop at them.
+	recent, ok = periodMean(values[n-per:])
 	if !ok {
 		return 0, 0, false
 	}
 	lo, hi := math.Inf(1), math.Inf(-1)
-	var sd float64
 	k := 0
 	for end := to; end-per >= from; end -= per {
-		m, s, ok := moments(values[end-per : end])
+		m, ok := periodMean(values[end-per : end])
 		if !ok {
 			continue
 		}
 		lo, hi = min(lo, m), max(hi, m)
-		ref += m
-		sd += s
+		if recent <= hi+(hi-lo) {
+			// hi+width only grows as periods are read (and rounding is
+			// monotone), so recent can no longer rise beyond it: no
+			// rise, the answer the whole span would give. Most hourly
+			// checks end here after the latest period or two instead of
+			// reading every period of the chosen span.
+			return 0, 0, false
+		}
 		k++
 	}
 	if k < minShiftPeriods {
 		return 0, 0, false
 	}
-	ref, sd = ref/float64(k), sd/float64(k)
-	width := hi - lo
-	if recent <= hi+width && recent >= lo-width {
-		return 0, 0, false
+	// A rise beyond the range by more than its width: the spreads decide,
+	// read now, period by period in the same order as the means.
+	_, recentSD, _ := moments(values[n-per:])
+	var sd float64
+	for end := to; end-per >= from; end -= per {
+		m, s, ok := moments(values[end-per : end])
+		if !ok {
+			continue
+		}
+		ref += m
+		sd += s
 	}
+	ref, sd = ref/float64(k), sd/float64(k)
 	if !(ref > 0) || !(recent > 0) || !(sd > 0) || !(recentSD > 0) {
 		return 0, 0, false // a ratio of levels or spreads needs both positive
 	}
 	level, spread := math.Log(recent/ref), math.Log(recentSD/sd)
 	return ref, recent, math.Abs(spread-level) < math.Abs(spread)
+}
+
+// periodMean is finiteMean, the same value bit for bit, at a third of its
+// cost on a period without gaps, the common one: it sums every value first,
+// with no test per value, and a finite sum means every value was finite (a
+// NaN or an infinity would have stayed in it), so nothing was to be left
+// out and the sum is finiteMean's, in the same order. Otherwise
+// finiteMean sums the finite values again.
+func periodMean(v []float64) (float64, bool) {
+	var sum float64
+	for _, x := range v {
+		sum += x
+	}
+	if len(v) > 0 && finite(sum) {
+		return sum / float64(len(v)), true
+	}
+	return finiteMean(v)
 }
 
 // moments returns the mean and standard deviation of the finite values of

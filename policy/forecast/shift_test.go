@@ -3,6 +3,7 @@ package forecast
 import (
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -25,7 +26,7 @@ func shiftDays(levels, offsets []float64) []float64 {
 	return out
 }
 
-// TestLevelShift: the last day's level counts as a shift only beyond the
+// TestLevelShift: the last day's level counts as a shift only above the
 // range of the days the model was chosen on by more than that range's
 // width, with at least three such days, and only when the day's spread
 // moved with the level (a launch, not an offset).
@@ -39,7 +40,7 @@ func TestLevelShift(t *testing.T) {
 		want    bool
 	}{
 		{"a launch doubles the level", []float64{100, 104, 98, 101, 200}, zero, 4, true},
-		{"a migration halves it", []float64{100, 104, 98, 101, 50}, zero, 4, true},
+		{"a migration halves it: a drop, not a rise", []float64{100, 104, 98, 101, 50}, zero, 4, false},
 		{"an offset moves the level, not the amplitude", []float64{100, 104, 98, 101, 100}, []float64{0, 0, 0, 0, 100}, 4, false},
 		{"within the days' range", []float64{100, 120, 90, 110, 118}, zero, 4, false},
 		{"beyond it by less than its width", []float64{100, 120, 90, 110, 145}, zero, 4, false},
@@ -161,20 +162,182 @@ func trendPart(m *Model, t time.Time, p Params) float64 {
 }
 
 // BenchmarkLevelShift: a week of 1-minute values, the model chosen on the
-// first six days, as the hourly season check of `season: auto` reads it
-// (beside DetectSeason on the same history).
+// first six days, as the hourly season check reads it (beside
+// DetectSeason on the same history under `season: auto`): with a shift on
+// the last day, where every chosen period is read, and without one, the
+// usual check, which stops after the latest few.
 func BenchmarkLevelShift(b *testing.B) {
-	levels := []float64{100, 104, 98, 101, 103, 99, 200}
-	var v []float64
-	for _, h := range shiftDays(levels, make([]float64, len(levels))) {
-		for range 60 {
-			v = append(v, h)
+	for _, c := range []struct {
+		name string
+		last float64
+		want bool
+	}{{"shift", 200, true}, {"none", 102, false}} {
+		b.Run(c.name, func(b *testing.B) {
+			levels := []float64{100, 104, 98, 101, 103, 99, c.last}
+			var v []float64
+			for _, h := range shiftDays(levels, make([]float64, len(levels))) {
+				for range 60 {
+					v = append(v, h)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, ok := LevelShift(v, 1440, 0, 6*1440); ok != c.want {
+					b.Fatalf("shift %v, want %v", ok, c.want)
+				}
+			}
+		})
+	}
+}
+
+// levelShiftWhole is LevelShift as it was before it stopped early: every
+// whole period of the span read, then the range judged, a drop reported as
+// well as a rise. TestLevelShiftStopsExactly compares the two on rises.
+func levelShiftWhole(values []float64, per, from, to int) (ref, recent float64, ok bool) {
+	n := len(values)
+	from, to = max(from, 0), min(to, n)
+	if per <= 0 || n < per {
+		return 0, 0, false
+	}
+	if to-from < minShiftPeriods*per {
+		to = max(to, n-per)
+	}
+	if to-from < minShiftPeriods*per {
+		return 0, 0, false
+	}
+	recent, recentSD, ok := moments(values[n-per:])
+	if !ok {
+		return 0, 0, false
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	var sd float64
+	k := 0
+	for end := to; end-per >= from; end -= per {
+		m, s, ok := moments(values[end-per : end])
+		if !ok {
+			continue
+		}
+		lo, hi = min(lo, m), max(hi, m)
+		ref += m
+		sd += s
+		k++
+	}
+	if k < minShiftPeriods {
+		return 0, 0, false
+	}
+	ref, sd = ref/float64(k), sd/float64(k)
+	width := hi - lo
+	if recent <= hi+width && recent >= lo-width {
+		return 0, 0, false
+	}
+	if !(ref > 0) || !(recent > 0) || !(sd > 0) || !(recentSD > 0) {
+		return 0, 0, false
+	}
+	level, spread := math.Log(recent/ref), math.Log(recentSD/sd)
+	return ref, recent, math.Abs(spread-level) < math.Abs(spread)
+}
+
+// TestLevelShiftStopsExactly: LevelShift stops reading periods once the
+// range of those read so far reaches the last one's level, and returns
+// exactly what reading the whole span returns for a rise, and no shift for
+// a drop: on rises just above and just within the range's width (the bound
+// an early exit that forgot the width would get wrong), on drops, on
+// series without a shift, on noisy ones whose periods wander, with gaps,
+// and with the chosen span shorter than three periods.
+func TestLevelShiftStopsExactly(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	series := func(days, noise float64, levels []float64) []float64 {
+		var out []float64
+		for d := range int(days) {
+			l := levels[min(d, len(levels)-1)]
+			for h := range 24 {
+				shape := 0.5
+				if h >= 8 && h < 20 {
+					shape = 1.5
+				}
+				out = append(out, l*shape*(1+noise*r.NormFloat64()))
+			}
+		}
+		return out
+	}
+	type tc struct {
+		name     string
+		v        []float64
+		from, to int
+	}
+	var cases []tc
+	base := []float64{100, 120, 90, 110, 105, 95} // a range of 90-120, width 30
+	for _, last := range []float64{30, 55, 59, 61, 65, 90, 100, 118, 125, 145, 149, 151, 155, 200, 400} {
+		levels := append(append([]float64(nil), base...), last)
+		for _, chosen := range []int{1, 2, 3, 4, 6} {
+			cases = append(cases, tc{
+				name: "range 90-120, last " + strconv.FormatFloat(last, 'f', -1, 64) + ", chosen on " + strconv.Itoa(chosen),
+				v:    series(float64(len(levels)), 0.01, levels), from: 0, to: chosen * 24,
+			})
 		}
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, ok := LevelShift(v, 1440, 0, 6*1440); !ok {
-			b.Fatal("no shift")
+	for i := range 200 {
+		days := 4 + r.IntN(12)
+		levels := make([]float64, days)
+		for d := range levels {
+			levels[d] = 100 * math.Exp(0.3*r.NormFloat64()) // periods that wander
+		}
+		if i%3 == 0 {
+			levels[days-1] *= 1 + 3*r.Float64() // a rise
+		}
+		v := series(float64(days), 0.2*r.Float64(), levels)
+		if i%4 == 0 { // gaps, a whole missing period among them
+			for j := range v {
+				if r.Float64() < 0.1 || (j >= 24 && j < 48) {
+					v[j] = math.NaN()
+				}
+			}
+		}
+		from := r.IntN(3*24) - 24
+		to := from + r.IntN(len(v))
+		cases = append(cases, tc{name: "noisy " + strconv.Itoa(i), v: v, from: from, to: to})
+	}
+	for _, c := range cases {
+		for _, per := range []int{24, 12} {
+			ref, recent, ok := LevelShift(c.v, per, c.from, c.to)
+			wRef, wRecent, wOK := levelShiftWhole(c.v, per, c.from, c.to)
+			if !wOK || !(wRecent > wRef) { // no shift, or a drop: not a rise
+				wRef, wRecent, wOK = 0, 0, false
+			}
+			if ok != wOK || ref != wRef || recent != wRecent {
+				t.Errorf("%s, period %d: (%v, %v, %v), the whole span (%v, %v, %v)",
+					c.name, per, ref, recent, ok, wRef, wRecent, wOK)
+			}
+		}
+	}
+}
+
+// TestPeriodMean: periodMean returns finiteMean's mean bit for bit, with
+// gaps or without, with infinities, a sum that overflows, and nothing.
+func TestPeriodMean(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	noisy := make([]float64, 1440)
+	for i := range noisy {
+		noisy[i] = 100 * math.Exp(r.NormFloat64())
+	}
+	gapped := append([]float64(nil), noisy...)
+	gapped[7], gapped[900] = math.NaN(), math.NaN()
+	for _, c := range []struct {
+		name string
+		v    []float64
+	}{
+		{"no gaps", noisy},
+		{"gaps", gapped},
+		{"all missing", []float64{math.NaN(), math.NaN()}},
+		{"an infinity", []float64{1, math.Inf(1), 3}},
+		{"infinities of both signs", []float64{math.Inf(-1), 2, math.Inf(1)}},
+		{"a sum that overflows", []float64{math.MaxFloat64, math.MaxFloat64, 1}},
+		{"empty", nil},
+	} {
+		got, gotOK := periodMean(c.v)
+		want, wantOK := finiteMean(c.v)
+		if gotOK != wantOK || math.Float64bits(got) != math.Float64bits(want) {
+			t.Errorf("%s: (%v, %v), finiteMean (%v, %v)", c.name, got, gotOK, want, wantOK)
 		}
 	}
 }
