@@ -20,9 +20,23 @@ import (
 // at 08:00" still speaks of the same part of the day. It runs at the
 // hourly check, where the model is kept, and reports whether it moved the
 // season.
+//
+// It looks only at the hourly checks that fall in every phaseCheckHours-th
+// hour since the Unix epoch (the history's end is the check's time): the
+// look reads values spread over four days of history, about a cache miss
+// each, and at every hourly check it cost about a quarter of a replay's
+// time (BENCHMARKS.md, issue 9 "a daily pattern that moves in time", its
+// cost), while a move is found a day after it happens at the earliest, so
+// a few hours more change little.
+// phaseCheckHours is how often, in hours, followPhase looks for a move.
+const phaseCheckHours = 6
+
 func followPhase(mm *MetricModel, hist Window) bool {
 	m := &mm.Model
 	if m.Period <= 0 || m.Slot <= 0 || hist.Step <= 0 || hist.Start.IsZero() {
+		return false
+	}
+	if hour := hist.End().Unix() / 3600; hour%phaseCheckHours != 0 {
 		return false
 	}
 	// hist is the history up to now (configureSeason trims it).

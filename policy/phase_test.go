@@ -6,13 +6,14 @@ import (
 )
 
 // TestSeasonFollowsAPhaseMove: a model chosen with a daily season on five
-// days keeps running, not chosen again, when 40 more hours come; when
+// days keeps running, not chosen again, when 42 more hours come; when
 // the daily pattern in them arrives an hour later, the hourly season
 // check moves its season by an hour (it forecasts the next morning's
 // rise at 09:00 of dayShape's day, not 08:00) and its scores by the time of day by one
 // slot, with its smoothing, persistence and recent scores kept
 // (followPhase). The same hours unmoved leave the season and the scores
-// as they were.
+// as they were. The check an hour before, at 05:00, off the grid of
+// every phaseCheckHours-th hour, does not look.
 func TestSeasonFollowsAPhaseMove(t *testing.T) {
 	const perDay = 1440
 	p := basePolicy()
@@ -26,7 +27,7 @@ func TestSeasonFollowsAPhaseMove(t *testing.T) {
 		{"an hour later", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			n := 5*perDay + 40*60
+			n := 5*perDay + 42*60 // ends at 06:00, a phaseCheckHours hour
 			values := series(n, 2, func(i int) float64 {
 				if c.moved && i >= 5*perDay {
 					return 100 * dayShape(i-60)
@@ -46,6 +47,11 @@ func TestSeasonFollowsAPhaseMove(t *testing.T) {
 			}
 			before := mm
 			before.Model = mm.Model.Clone()
+			early := mm
+			early.Model = mm.Model.Clone()
+			if followPhase(&early, Window{Start: start, Step: time.Minute, Values: values[:n-60]}) {
+				t.Errorf("the check at 05:00 moved the season; want a look only every %d hours", phaseCheckHours)
+			}
 			now := start.Add(time.Duration(n) * time.Minute)
 			if fitted := configureSeason(&p, &mm, Window{Start: start, Step: time.Minute, Values: values}, newInstant(now)); len(fitted.Values) != 0 || !mm.TunedAt.Equal(t0) ||
 				mm.Params != before.Params || mm.Persist != before.Persist || mm.Scored != before.Scored {
