@@ -275,10 +275,19 @@ const cleanAfterScores = 1 / skillWeight
 // cleanAfterScores are scored. The variance and not the spread, because
 // the model needs the square root only for the few values it clips.
 func (mm *MetricModel) cleaningVariance() float64 {
-	if mm.Scored < cleanAfterScores {
+	return cleaningVarianceOf(mm.Scored, mm.ErrBias, mm.ErrSquare)
+}
+
+// cleaningVarianceOf is the variance of errors whose running mean is bias
+// and mean square is square, after scored forecasts: 0, which cleans
+// nothing, until cleanAfterScores are scored. The live model and a
+// backtest's replay (errSpread) both clean by it, so that a backtest
+// replays what live forecasting learns.
+func cleaningVarianceOf(scored int, bias, square float64) float64 {
+	if scored < cleanAfterScores {
 		return 0
 	}
-	return max(0, mm.ErrSquare-mm.ErrBias*mm.ErrBias)
+	return max(0, square-bias*bias)
 }
 
 // horizonsFor returns the horizons of the scored forecast (the lead) and of
@@ -998,10 +1007,7 @@ func (s *errSpread) add(e float64) {
 // variance is the errors' variance that cleans a replayed value, as
 // MetricModel.cleaningVariance's: 0 until cleanAfterScores are scored.
 func (s *errSpread) variance() float64 {
-	if s.n < cleanAfterScores {
-		return 0
-	}
-	return max(0, s.square-s.bias*s.bias)
+	return cleaningVarianceOf(s.n, s.bias, s.square)
 }
 
 // maxBacktestPoints bounds the history a backtest replays, so that choosing
