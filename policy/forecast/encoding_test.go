@@ -215,6 +215,54 @@ func scaledBytes(f func(*Model), flag ...byte) []byte {
 	return append(b, 0)
 }
 
+// TestDecodeBinaryExactCapacity checks that a decoded model's season and
+// weekly slots hold no room beyond their values, and that a model decoded
+// over one with room enough keeps its arrays. A leader keeps every
+// policy's decoded models for its whole term after a failover or a
+// restart; grown by append from nothing, a 288-slot season took a 512-slot
+// array and the weekly adjustment's 168 slots a 256-slot one.
+func TestDecodeBinaryExactCapacity(t *testing.T) {
+	daily := func(step time.Duration) Model {
+		var m Model
+		m.Reset(24*time.Hour, step)
+		for i := range m.Season {
+			m.Season[i] = float64(i)
+		}
+		m.Week = NewWeek()
+		return m
+	}
+	roomy := Model{Season: make([]float64, 0, MaxSlots), Week: Week{Slots: make([]float32, 0, 2*WeekSlots)}}
+	for _, c := range []struct {
+		name            string
+		m, into         Model
+		season, week    int // cap of the decoded season and weekly slots
+		keepsIntoArrays bool
+	}{
+		{name: "5-minute daily season with a week", m: daily(5 * time.Minute), season: 288, week: WeekSlots},
+		{name: "1-minute daily season with a week", m: daily(time.Minute), season: 1440, week: WeekSlots},
+		{name: "scaled season", m: scaledModel(true), season: 288, week: WeekSlots},
+		{name: "Holt", m: encodingSamples()[1], season: 0, week: 0},
+		{name: "into a model with room", m: daily(5 * time.Minute), into: roomy, season: MaxSlots, week: 2 * WeekSlots, keepsIntoArrays: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := c.into
+			if _, err := got.DecodeBinary(c.m.AppendBinary(nil)); err != nil {
+				t.Fatal(err)
+			}
+			if !sameModel(got, c.m) {
+				t.Fatalf("decoded %+v, want %+v", got, c.m)
+			}
+			if cap(got.Season) != c.season || cap(got.Week.Slots) != c.week {
+				t.Errorf("capacity: season %d (%d values), weekly slots %d (%d values); want %d and %d",
+					cap(got.Season), len(got.Season), cap(got.Week.Slots), len(got.Week.Slots), c.season, c.week)
+			}
+			if c.keepsIntoArrays && (&got.Season[0] != &c.into.Season[:1][0] || &got.Week.Slots[0] != &c.into.Week.Slots[:1][0]) {
+				t.Error("decoding into a model with room made new arrays")
+			}
+		})
+	}
+}
+
 func TestDecodeBinaryErrors(t *testing.T) {
 	var hw Model
 	Fit(&hw, synth(2*24, time.Hour, 1, dailySine).values, t0, time.Hour, 24*time.Hour, DefaultParams())
