@@ -25,6 +25,7 @@ var (
 	entriesPolicies = flag.Int("entries.policies", 500, "policies in BenchmarkEvaluatedEntries")
 	entriesRounds   = flag.Int("entries.rounds", 60, "10-second rounds BenchmarkEvaluatedEntries measures")
 	entriesHistory  = flag.Duration("entries.history", 6*time.Hour, "history BenchmarkEvaluatedEntries seeds each window with, one sample per 5 minutes")
+	entriesNewTerm  = flag.Bool("entries.newterm", false, "BenchmarkEvaluatedEntries starts a new term after the first round, so the kept states are decoded from the committed ones, as after a failover or a restart")
 	entriesFlat     = flag.Bool("entries.flat", false, "BenchmarkEvaluatedEntries feeds values without a daily cycle (flatValue), so the models have no season")
 )
 
@@ -141,7 +142,9 @@ func countEntries(tb testing.TB, logs raft.LogStore, from, to uint64) entryCount
 // version 6 and not for batches (see BENCHMARKS.md).
 //
 // With -entries.flat the values have no daily cycle, so the models have
-// no season.
+// no season. With -entries.newterm a new term starts after the first round
+// (a failover): the rounds measured evaluate from states decoded from the
+// committed ones, as a leader's after a failover or a restart.
 //
 //	go test -run '^$' -bench EvaluatedEntries -benchtime 1x ./controlplane/ -args -entries.policies=500
 func BenchmarkEvaluatedEntries(b *testing.B) {
@@ -201,17 +204,23 @@ func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.
 			b.Fatal(err)
 		}
 	}
-	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
-	l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
-		held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, policies), groups: groups}
-	defer l.stopWakes()
-	if version >= store.VersionBatched {
+	// startTerm starts a leader loop as a new term's (nothing kept) and
+	// returns its end.
+	startTerm := func() (*loop, func()) {
+		groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
+		l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
+			held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, policies), groups: groups}
+		if version < store.VersionBatched {
+			return l, l.stopWakes
+		}
 		bctx, stop := context.WithCancel(ctx)
 		l.commits = newEvalBatcher(n.applyResult, n.cfg.Tick, evalBatchMax, time.Now)
 		done := make(chan struct{})
 		go func() { defer close(done); l.commits.run(bctx) }()
-		defer func() { stop(); <-done }()
+		return l, func() { l.stopWakes(); stop(); <-done }
 	}
+	l, end := startTerm()
+	defer func() { end() }()
 	round := func() {
 		t := now()
 		var samples []api.Sample
@@ -252,6 +261,13 @@ func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.
 		clock.Add(int64(10 * time.Second))
 	}
 	round() // the term's first evaluations commit every policy
+	if *entriesNewTerm {
+		// A failover: the next term's loop keeps nothing yet, and its
+		// first evaluations decode every committed state.
+		end()
+		l, end = startTerm()
+		round()
+	}
 	var before [commitReasons]float64
 	for r := range commitReasons {
 		before[r] = testutil.ToFloat64(n.metrics.evalCommits[r])
