@@ -295,19 +295,30 @@ func newEvalRig(t *testing.T, spec string, setup func(*Node)) *evalRig {
 	if _, err := n.PutPolicy(context.Background(), p, ""); err != nil {
 		t.Fatal(err)
 	}
-	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
 	r.n = n
-	r.l = &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
+	r.newTerm(t)
+	return r
+}
+
+// newTerm gives the rig a new leader loop, as a new term starts one: it
+// keeps no state yet, so its first evaluation of the policy starts from
+// the committed one. The loop before it is left alone (its batches are
+// flushed at every evaluate).
+func (r *evalRig) newTerm(t *testing.T) {
+	t.Helper()
+	n := r.n
+	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
+	l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
 		held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, 1), groups: groups}
-	t.Cleanup(r.l.stopWakes)
+	t.Cleanup(l.stopWakes)
 	if n.cfg.writeVersion() >= store.VersionBatched {
 		ctx, stop := context.WithCancel(context.Background())
-		r.l.commits = newEvalBatcher(n.applyResult, time.Hour, evalBatchMax, time.Now)
+		l.commits = newEvalBatcher(n.applyResult, time.Hour, evalBatchMax, time.Now)
 		done := make(chan struct{})
-		go func() { defer close(done); r.l.commits.run(ctx) }()
+		go func() { defer close(done); l.commits.run(ctx) }()
 		t.Cleanup(func() { stop(); <-done })
 	}
-	return r
+	r.l = l
 }
 
 func (r *evalRig) now() time.Time {
