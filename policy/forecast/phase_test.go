@@ -166,7 +166,7 @@ func BenchmarkPhaseShift(b *testing.B) {
 	var m Model
 	m.Reset(24*time.Hour, 15*time.Second)
 	Fit(&m, values[:3*perDay], start, 15*time.Second, 24*time.Hour, DefaultParams())
-	scratch := make([]float64, 5*len(m.Season))
+	scratch := make([]float64, 10*len(m.Season))
 	b.ReportAllocs()
 	for b.Loop() {
 		m.PhaseShift(values, start.UnixNano(), 15*time.Second, scratch)
