@@ -98,7 +98,10 @@ const (
 // phaseDays periods before that one): a change that is not seen there
 // too has lasted less than about a day and a quarter so far (a weekend
 // day, a holiday, an incident), and the pattern it is measured from is
-// then one the move has not reached yet. Last, m's season moved by the
+// then one the move has not reached yet. The move must then be one of
+// the whole day, larger than the days' own variation (movesEverywhere):
+// the share alone passes a move found in the noise between alike days,
+// or one that fits one part of the day and not the others. Last, m's season moved by the
 // move must fit the last period better than in place: while the periods
 // before still hold the old pattern the move is found again at every
 // check, and a season that followed it once must not move twice.
@@ -226,7 +229,7 @@ func (m *Model) FollowPhase(values []float64, start int64, step time.Duration, s
 // rough bins hid it); and a habit that changed in one part of the day
 // (nyc_taxi's weekends and holidays, a morning later and an evening
 // unchanged) is explained at 0.75-0.77 overall while the move makes the
-// parts that did not move fit worse, by 4-10 floors (BENCHMARKS.md,
+// parts that did not move fit worse, by 4-11 floors (BENCHMARKS.md,
 // issue 9 "the detector's margin").
 //
 // scratch holds at least 5×len(last) values it may overwrite. It runs
