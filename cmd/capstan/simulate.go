@@ -414,6 +414,16 @@ func (ts *timelineStream) write(r *simulate.Result) {
 			if err := t.WriteRows(done); err != nil {
 				return err
 			}
+			if len(ts.done) == 0 {
+				// Caught up with the replay: write out what is formatted
+				// while the replay still runs, so that what is left to
+				// write once it ends is its last stretch, not up to a
+				// buffer's worth (report.TimelineCSV writes only when
+				// nearly full).
+				if err := t.Flush(); err != nil {
+					return err
+				}
+			}
 		}
 		return t.Flush()
 	})

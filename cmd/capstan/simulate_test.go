@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/capstan-io/capstan/policy/simulate"
 	"github.com/capstan-io/capstan/policy/simulate/report"
@@ -525,5 +527,70 @@ func TestSimulateSetsOneShotGCPercent(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("GOGC %q: the collector's goal after simulate is %d, want %d", tc.env, got, tc.want)
 		}
+	}
+}
+
+// writeNotifier is an io.Writer that keeps what is written and says on
+// wrote each time something is.
+type writeNotifier struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{}
+}
+
+func (w *writeNotifier) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(b)
+	select {
+	case w.wrote <- struct{}{}:
+	default:
+	}
+	return len(b), nil
+}
+
+// TestTimelineStreamWritesWhenCaughtUp: the timeline's writer writes out
+// the rows it has formatted once it has caught up with the replay, not
+// only when its buffer is full or the replay has ended, so what is left
+// to write at the end is the last stretch; the file is the one
+// report.WriteTimelineCSV writes.
+func TestTimelineStreamWritesWhenCaughtUp(t *testing.T) {
+	p, err := loadPolicy(elbPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := loadTrace(elbTrace, "UTC", false, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	series, err := mapTrace(p, tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := simulate.Run(simulate.Config{Policy: p}, series)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Times) <= simulate.RowsChunk {
+		t.Fatalf("%d samples: the test needs more than a stretch", len(res.Times))
+	}
+	out := &writeNotifier{wrote: make(chan struct{}, 1)}
+	ts := &timelineStream{path: "-", stdout: out, policy: p}
+	ts.rows(res, simulate.RowsChunk) // a stretch far smaller than the writer's buffer
+	select {
+	case <-out.wrote:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a stretch of rows formatted and nothing written while the replay goes on")
+	}
+	ts.rows(res, len(res.Times))
+	if err := ts.wait(); err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := report.WriteTimelineCSV(&want, p, res); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.buf.Bytes(), want.Bytes()) {
+		t.Fatalf("the streamed timeline (%d bytes) differs from WriteTimelineCSV's (%d bytes)", out.buf.Len(), want.Len())
 	}
 }
