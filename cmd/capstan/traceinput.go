@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,6 +80,10 @@ type traceFeed struct {
 	whole bool      // the parse has ended (err says how)
 	err   error     // the parse's error, as loadTrace returns it
 	tr    *trace.Trace
+	wants []int // the row each replay waiting in arrived waits for
+	// yield is called on the parse's goroutine when rows a replay waits
+	// for have arrived (runtime.Gosched): see progress.
+	yield func()
 	ended chan struct{} // closed when the goroutine returns
 }
 
@@ -87,7 +93,7 @@ type traceFeed struct {
 // prints (the rows skipped, warnings) comes first, as when the trace is
 // parsed before the replay.
 func startTraceFeed(st *trace.Stream, file string, done func(*trace.Trace)) *traceFeed {
-	f := &traceFeed{ended: make(chan struct{})}
+	f := &traceFeed{ended: make(chan struct{}), yield: runtime.Gosched}
 	f.cond.L = &f.mu
 	go func() {
 		defer close(f.ended)
@@ -108,12 +114,21 @@ func startTraceFeed(st *trace.Stream, file string, done func(*trace.Trace)) *tra
 	return f
 }
 
-// progress is the parse's trace.Stream progress function.
+// progress is the parse's trace.Stream progress function. When the rows
+// a waiting replay needs have arrived it yields: the replay, woken, waits
+// to run on the parse's P until another P takes it, about a wake-up of an
+// idle thread later, or, when that fails (a busy machine), until the
+// parse ends; the replay is what a run waits for, so it runs at once and
+// the parse goes on where a core is free.
 func (f *traceFeed) progress(rows int) {
 	f.mu.Lock()
 	f.final = rows
+	woke := slices.ContainsFunc(f.wants, func(want int) bool { return want < rows })
 	f.mu.Unlock()
 	f.cond.Broadcast()
+	if woke {
+		f.yield()
+	}
 }
 
 // arrived is simulate.Config.Arrived: the lock orders the parse's writes
@@ -121,8 +136,12 @@ func (f *traceFeed) progress(rows int) {
 func (f *traceFeed) arrived(want int) (int, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for f.final <= want && !f.whole {
-		f.cond.Wait()
+	if f.final <= want && !f.whole {
+		f.wants = append(f.wants, want)
+		for f.final <= want && !f.whole {
+			f.cond.Wait()
+		}
+		f.wants = slices.Delete(f.wants, slices.Index(f.wants, want), slices.Index(f.wants, want)+1)
 	}
 	return f.final, f.whole, f.err
 }

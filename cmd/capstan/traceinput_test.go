@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/capstan-io/capstan/metrics/trace"
 )
@@ -118,4 +120,59 @@ func TestSimulateBadRowWhileReplaying(t *testing.T) {
 	if len(got) == 0 || string(got) != string(want) {
 		t.Fatalf("timeline with the row skipped (%d bytes) differs from the trace without it (%d bytes)", len(got), len(want))
 	}
+}
+
+// TestTraceFeedYieldsToAWaitingReplay: the parse yields its core when the
+// rows a waiting replay needs arrive, and only then: not for rows no one
+// waits for, nor for rows short of what the waiting replays need.
+func TestTraceFeedYieldsToAWaitingReplay(t *testing.T) {
+	var yields atomic.Int32
+	f := &traceFeed{ended: make(chan struct{}), yield: func() { yields.Add(1) }}
+	f.cond.L = &f.mu
+	waiting := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
+			f.mu.Lock()
+			got := len(f.wants)
+			f.mu.Unlock()
+			if got == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d replays waiting, want %d", got, n)
+			}
+		}
+	}
+	steps := []struct {
+		rows, yields int
+	}{
+		{100, 0},  // nobody waits
+		{512, 0},  // the replays wait for rows 600 and 1000
+		{700, 1},  // row 600 is final: the first replay may go on
+		{1000, 1}, // the second waits for row 1000, still not final
+		{1024, 2}, // now it is
+		{2048, 2}, // nobody waits
+	}
+	got := make(chan int, 2)
+	for i, s := range steps {
+		if s.rows == 512 {
+			for _, want := range []int{600, 1000} {
+				go func() {
+					final, _, _ := f.arrived(want)
+					got <- final
+				}()
+			}
+			waiting(2)
+		}
+		f.progress(s.rows)
+		if n := int(yields.Load()); n != s.yields {
+			t.Fatalf("step %d (%d rows): %d yields, want %d", i, s.rows, n, s.yields)
+		}
+		if s.rows == 700 || s.rows == 1024 {
+			if final := <-got; final != s.rows {
+				t.Fatalf("a replay woke with %d rows final, want %d", final, s.rows)
+			}
+		}
+	}
+	waiting(0)
 }
