@@ -604,7 +604,8 @@ func mapTrace(p policy.Policy, tr *trace.Trace, mappings []string) (simulate.Ser
 	return s, nil
 }
 
-// writeTo writes through a buffered file (or stdout for "-").
+// writeTo writes through a buffered file (or stdout for "-"), created or
+// written over as createOver does.
 func writeTo(path string, stdout io.Writer, write func(io.Writer) error) error {
 	if path == "-" {
 		bw := bufio.NewWriter(stdout)
@@ -613,18 +614,22 @@ func writeTo(path string, stdout io.Writer, write func(io.Writer) error) error {
 		}
 		return bw.Flush()
 	}
-	f, err := os.Create(path)
+	f, err := createOver(path)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(f)
-	if err := write(bw); err != nil {
-		f.Close()
-		return err
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return err
+	// After a failed write too: the file then holds what reached it, as
+	// when it was emptied first.
+	if cerr := f.cut(); err == nil {
+		err = cerr
 	}
-	return f.Close()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
