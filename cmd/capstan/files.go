@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 )
 
 // Input size limits: a policy is small, a trace can be long but not unbounded.
@@ -18,6 +20,20 @@ const (
 // io.ReadAll's 512 bytes it would be reallocated and copied about 17 times
 // for a 16-day 1-minute trace, a few per cent of a simulate run.
 func readFileLimited(path string, limit int64) ([]byte, error) {
+	return readFileLimitedUnless(path, limit, nil)
+}
+
+// errStopped is a read given up because its result is no longer wanted.
+var errStopped = errors.New("read stopped: no longer wanted")
+
+// readStretch is how much of a file a stoppable read reads at a time: a
+// stop waits for at most one such read.
+const readStretch = 8 << 20
+
+// readFileLimitedUnless is readFileLimited, but reads at most readStretch
+// bytes at a time and gives up with errStopped once stop is set (nil:
+// never).
+func readFileLimitedUnless(path string, limit int64, stop *atomic.Bool) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -27,7 +43,24 @@ func readFileLimited(path string, limit int64) ([]byte, error) {
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() <= limit {
 		size = int(fi.Size()) // without a size (a pipe, a failed Stat) the buffer grows as it reads
 	}
-	return readAllLimited(f, limit, size)
+	var r io.Reader = f
+	if stop != nil {
+		r = &stoppable{r: f, stop: stop}
+	}
+	return readAllLimited(r, limit, size)
+}
+
+// stoppable reads r a stretch at a time until stop is set.
+type stoppable struct {
+	r    io.Reader
+	stop *atomic.Bool
+}
+
+func (s *stoppable) Read(p []byte) (int, error) {
+	if s.stop.Load() {
+		return 0, errStopped
+	}
+	return s.r.Read(p[:min(len(p), readStretch)])
 }
 
 // readAllLimited reads r to the end, refusing more than limit bytes; size

@@ -191,7 +191,15 @@ func runSimulateFromCluster(cmd *cobra.Command, o simulateOptions) error {
 	return runWhatIf(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), t, wo)
 }
 
-func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
+func runSimulate(stdout, stderr io.Writer, o simulateOptions) (err error) {
+	// The trace is read while the policy loads and the flags are checked;
+	// when one of those fails, the read is stopped and joined.
+	read := startTraceRead(o.traceFile, o.timezone, o.skipBadRows)
+	defer func() {
+		if err != nil {
+			read.abandon()
+		}
+	}()
 	p, err := loadPolicy(o.policyFile)
 	if err != nil {
 		return err
@@ -233,7 +241,7 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := openTrace(o.traceFile, o.timezone, o.skipBadRows)
+	st, err := read.wait()
 	if err != nil {
 		return err
 	}

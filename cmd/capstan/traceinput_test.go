@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -175,4 +177,84 @@ func TestTraceFeedYieldsToAWaitingReplay(t *testing.T) {
 		}
 	}
 	waiting(0)
+}
+
+// TestTraceReadAsOpenTrace: a trace read on its own goroutine while the
+// policy loads (traceRead) hands over what openTrace returns, the same
+// stream or the same error, whether read early (a regular file) or not
+// (anything else); stopped, its read gives up; and simulate's errors come
+// in the order they came when the trace was read after the policy.
+func TestTraceReadAsOpenTrace(t *testing.T) {
+	dir := t.TempDir()
+	badHeader := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(badHeader, []byte("value\n1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := writeTrace(t, 3*trace.StreamChunk, 0)
+	tests := []struct {
+		name, file, zone string
+		early            bool
+	}{
+		{"a trace", good, "UTC", true},
+		{"a trace in a zone", good, "Europe/Berlin", true},
+		{"an unknown zone", good, "Mars/Olympus", true},
+		{"a missing file", filepath.Join(dir, "missing.csv"), "UTC", false},
+		{"a directory", dir, "UTC", false},
+		{"a bad header", badHeader, "UTC", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startTraceRead(tc.file, tc.zone, false)
+			if early := r.done != nil; early != tc.early {
+				t.Fatalf("read early: %v, want %v", early, tc.early)
+			}
+			st, err := r.wait()
+			wantSt, wantErr := openTrace(tc.file, tc.zone, false)
+			if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+				t.Fatalf("error %v, want openTrace's %v", err, wantErr)
+			}
+			if err == nil {
+				got, want := streamed(st), streamed(wantSt)
+				if !slices.Equal(got.Columns, want.Columns) || len(got.Times) != len(want.Times) {
+					t.Fatalf("stream %v with room for %d rows, want %v with %d", got.Columns, len(got.Times), want.Columns, len(want.Times))
+				}
+			}
+			r.abandon() // after wait: nothing left to stop
+		})
+	}
+
+	// A stopped read gives up, a stretch at most later.
+	var stop atomic.Bool
+	stop.Store(true)
+	if _, err := readFileLimitedUnless(good, maxTraceFile, &stop); !errors.Is(err, errStopped) {
+		t.Fatalf("a stopped read: %v, want errStopped", err)
+	}
+	r := &stoppable{r: strings.NewReader(strings.Repeat("x", readStretch+10)), stop: new(atomic.Bool)}
+	if n, err := r.Read(make([]byte, readStretch+10)); n != readStretch || err != nil {
+		t.Fatalf("a read of more than a stretch read %d, %v; want %d", n, err, readStretch)
+	}
+	abandoned := startTraceRead(good, "UTC", false)
+	abandoned.abandon()
+	select {
+	case <-abandoned.done:
+	default:
+		t.Fatal("abandon returned before the read's goroutine ended")
+	}
+
+	// The policy's errors and the flags' come before the trace's.
+	missing := filepath.Join(dir, "missing.csv")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--policy", filepath.Join(dir, "nopolicy.yaml"), "--trace", missing}, "reading policy"},
+		{[]string{"--policy", elbPolicy, "--trace", good, "--predictive", "sometimes"}, "--predictive: must be one of"},
+		{[]string{"--policy", elbPolicy, "--trace", missing}, "reading trace"},
+		{[]string{"--policy", elbPolicy, "--trace", good, "--timezone", "Mars/Olympus"}, "--timezone"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"simulate"}, tc.args...)...)
+		if code != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, stderr, tc.want)
+		}
+	}
 }
