@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/policy/simulate"
 	"github.com/capstan-io/capstan/policy/simulate/report"
 )
@@ -453,12 +454,9 @@ func TestSimulatePrice(t *testing.T) {
 	}
 }
 
-// TestSimulateStreamsTimeline: the CSV timeline, written while the replay
-// runs, is byte for byte the one written from the finished run (the elb
-// trace's 4,032 samples span two hand-overs and a remainder), with the
-// comparison runs going on beside it or not; a timeline that cannot be
-// written fails the command with the file named.
-func TestSimulateStreamsTimeline(t *testing.T) {
+// elbRun is the elb example's replay, its timeline kept.
+func elbRun(t *testing.T) (policy.Policy, *simulate.Result) {
+	t.Helper()
 	p, err := loadPolicy(elbPolicy)
 	if err != nil {
 		t.Fatal(err)
@@ -475,6 +473,16 @@ func TestSimulateStreamsTimeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, res
+}
+
+// TestSimulateStreamsTimeline: the CSV timeline, written while the replay
+// runs, is byte for byte the one written from the finished run (the elb
+// trace's 4,032 samples span two hand-overs and a remainder), with the
+// comparison runs going on beside it or not; a timeline that cannot be
+// written fails the command with the file named.
+func TestSimulateStreamsTimeline(t *testing.T) {
+	p, res := elbRun(t)
 	var want bytes.Buffer
 	if err := report.WriteTimelineCSV(&want, p, res); err != nil {
 		t.Fatal(err)
@@ -555,22 +563,7 @@ func (w *writeNotifier) Write(b []byte) (int, error) {
 // to write at the end is the last stretch; the file is the one
 // report.WriteTimelineCSV writes.
 func TestTimelineStreamWritesWhenCaughtUp(t *testing.T) {
-	p, err := loadPolicy(elbPolicy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := loadTrace(elbTrace, "UTC", false, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	series, err := mapTrace(p, tr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := simulate.Run(simulate.Config{Policy: p}, series)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, res := elbRun(t)
 	if len(res.Times) <= simulate.RowsChunk {
 		t.Fatalf("%d samples: the test needs more than a stretch", len(res.Times))
 	}
