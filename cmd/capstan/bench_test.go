@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,12 +37,8 @@ func reportCPU(b *testing.B, start time.Duration) {
 // BenchmarkSimulateEndToEnd measures `capstan simulate` as a user runs it:
 // read and parse the policy and a 16-day, 1-minute trace CSV, replay it,
 // write the timeline CSV (but in the summary-only case), print the summary.
-// samples/s is the headline. The collector runs with the goal the command
-// sets for its one-shot process (simulateGCPercent: GOGC, when set, stands).
+// samples/s is the headline.
 func BenchmarkSimulateEndToEnd(b *testing.B) {
-	if gcp := simulateGCPercent(os.Getenv("GOGC")); gcp != 0 {
-		defer debug.SetGCPercent(debug.SetGCPercent(gcp))
-	}
 	dir := b.TempDir()
 	const samples = 16 * 24 * 60
 	var sb strings.Builder

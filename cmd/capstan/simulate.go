@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -82,10 +80,6 @@ written to the cluster.`,
   capstan simulate --policy examples/policies/nyc-taxi.yaml --trace examples/traces/nyc_taxi_passengers_30min.csv -o json
   capstan simulate --from-cluster demo --policy new-demo.yaml --report out/dry-run.html`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// A process that replays once and exits: see simulateGCPercent.
-			if gcp := simulateGCPercent(os.Getenv("GOGC")); gcp != 0 {
-				debug.SetGCPercent(gcp)
-			}
 			if o.fromCluster != "" {
 				return runSimulateFromCluster(cmd, o)
 			}
@@ -136,28 +130,6 @@ written to the cluster.`,
 	o.af.register(cmd)
 	cmd.AddCommand(newScoreboardCommand())
 	return cmd
-}
-
-// oneShotGCPercent is the collector's goal `capstan simulate` runs with
-// unless GOGC says otherwise. Nearly everything a replay allocates stays
-// live until it ends (the trace's bytes and columns, the timeline's
-// per-sample slices, each allocated once before the first sample), so a
-// collection during the replay finds almost nothing to free, and at Go's
-// 100 one starts at about 4 MB of heap: once or twice in a 16-day 1-minute
-// replay, each a pause of the replay's core, write barriers and assists
-// while it marks. At 400 the heap may grow to five times what the last
-// collection found live before the next; with so little garbage the peak
-// stays about what is live (the agent, whose heap is mostly long-lived
-// too but which runs for weeks, sets its own goal: defaultGCPercent).
-const oneShotGCPercent = 400
-
-// simulateGCPercent is the collector goal simulate sets (0: leave the
-// runtime's, which is GOGC's) for the GOGC environment variable env.
-func simulateGCPercent(env string) int {
-	if env != "" {
-		return 0
-	}
-	return oneShotGCPercent
 }
 
 // runSimulateFromCluster is simulate --from-cluster: the cluster's

@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -506,35 +505,6 @@ func TestSimulateStreamsTimeline(t *testing.T) {
 	code, _, stderr := runCLI(t, "simulate", "--policy", elbPolicy, "--trace", elbTrace, "--timeline", bad)
 	if code == 0 || !strings.Contains(stderr, "writing timeline") || !strings.Contains(stderr, bad) {
 		t.Fatalf("unwritable timeline: exit %d, stderr %q", code, stderr)
-	}
-}
-
-// TestSimulateSetsOneShotGCPercent: simulate, a process that replays once
-// and exits, runs with the collector's goal at oneShotGCPercent, unless
-// GOGC is set, which stands (the runtime read it at start; a goal of 150
-// set before the run stands in for it here).
-func TestSimulateSetsOneShotGCPercent(t *testing.T) {
-	for _, tc := range []struct {
-		env  string
-		want int
-	}{
-		{"", oneShotGCPercent},
-		{"150", 150},
-		{"off", 150},
-	} {
-		if got := simulateGCPercent(tc.env); (got == 0) != (tc.env != "") || (tc.env == "" && got != oneShotGCPercent) {
-			t.Errorf("simulateGCPercent(%q) = %d", tc.env, got)
-		}
-		t.Setenv("GOGC", tc.env)
-		prev := debug.SetGCPercent(150)
-		code, _, stderr := runCLI(t, "simulate", "--policy", elbPolicy, "--trace", elbTrace)
-		got := debug.SetGCPercent(prev)
-		if code != 0 {
-			t.Fatalf("GOGC %q: exit %d: %s", tc.env, code, stderr)
-		}
-		if got != tc.want {
-			t.Errorf("GOGC %q: the collector's goal after simulate is %d, want %d", tc.env, got, tc.want)
-		}
 	}
 }
 
