@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,6 +91,79 @@ func BenchmarkReadFileLimited(b *testing.B) {
 	for b.Loop() {
 		if _, err := readFileLimited(path, maxTraceFile); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestWriteToWritesOver: writeTo writes an existing file over in place
+// instead of emptying it at the open (it still holds its old length while
+// the new contents are written), and leaves exactly what os.Create and a
+// write would: the new contents whatever the file held before, after a
+// failed write what reached the file, and the errors os.Create gives.
+func TestWriteToWritesOver(t *testing.T) {
+	long := strings.Repeat("old row, longer than the new contents\n", 2000)
+	newText := strings.Repeat("new,1\n", 3000) // 18,000 bytes
+	tests := []struct {
+		name, before string // before: "" for no file
+		fail         bool   // the write fails after its first 10,000 bytes
+		want         string
+	}{
+		{"no file", "", false, newText},
+		{"a longer file", long, false, newText},
+		{"a shorter file", "x\n", false, newText},
+		{"the same length", strings.Repeat("o", len(newText)), false, newText},
+		{"a failed write over a longer file", long, true, newText[:10000]},
+		{"a failed write, no file", "", true, newText[:10000]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "out.csv")
+			if tc.before != "" {
+				if err := os.WriteFile(path, []byte(tc.before), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			errWrite := errors.New("the write failed")
+			err := writeTo(path, nil, func(w io.Writer) error {
+				fi, err := os.Stat(path)
+				if err != nil {
+					return err
+				}
+				if fi.Size() != int64(len(tc.before)) {
+					t.Errorf("the file holds %d bytes as the writing starts, want its old %d", fi.Size(), len(tc.before))
+				}
+				if tc.fail {
+					if _, err := io.WriteString(w, newText[:10000]); err != nil {
+						return err
+					}
+					return errWrite
+				}
+				_, err = io.WriteString(w, newText)
+				return err
+			})
+			if tc.fail != errors.Is(err, errWrite) || !tc.fail && err != nil {
+				t.Fatalf("writeTo: %v", err)
+			}
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Fatalf("the file holds %d bytes, want %d", len(got), len(tc.want))
+			}
+		})
+	}
+	// A file that is not a regular one is written, not cut.
+	if err := writeTo(os.DevNull, nil, func(w io.Writer) error { _, err := io.WriteString(w, newText); return err }); err != nil {
+		t.Fatalf("%s: %v", os.DevNull, err)
+	}
+	// The errors are os.Create's: a directory, a missing directory.
+	dir := t.TempDir()
+	for _, path := range []string{dir, filepath.Join(dir, "missing", "out.csv")} {
+		_, want := os.Create(path)
+		err := writeTo(path, nil, func(io.Writer) error { return nil })
+		if err == nil || want == nil || err.Error() != want.Error() {
+			t.Errorf("%s: %v, want os.Create's %v", path, err, want)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -164,7 +163,15 @@ func runSimulateFromCluster(cmd *cobra.Command, o simulateOptions) error {
 	return runWhatIf(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), t, wo)
 }
 
-func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
+func runSimulate(stdout, stderr io.Writer, o simulateOptions) (err error) {
+	// The trace is read while the policy loads and the flags are checked;
+	// when one of those fails, the read is stopped and joined.
+	read := startTraceRead(o.traceFile, o.timezone, o.skipBadRows)
+	defer func() {
+		if err != nil {
+			read.abandon()
+		}
+	}()
 	p, err := loadPolicy(o.policyFile)
 	if err != nil {
 		return err
@@ -206,7 +213,7 @@ func runSimulate(stdout, stderr io.Writer, o simulateOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := openTrace(o.traceFile, o.timezone, o.skipBadRows)
+	st, err := read.wait()
 	if err != nil {
 		return err
 	}
@@ -386,6 +393,16 @@ func (ts *timelineStream) write(r *simulate.Result) {
 		for done := range ts.done {
 			if err := t.WriteRows(done); err != nil {
 				return err
+			}
+			if len(ts.done) == 0 {
+				// Caught up with the replay: write out what is formatted
+				// while the replay still runs, so that what is left to
+				// write once it ends is its last stretch, not up to a
+				// buffer's worth (report.TimelineCSV writes only when
+				// nearly full).
+				if err := t.Flush(); err != nil {
+					return err
+				}
 			}
 		}
 		return t.Flush()
@@ -567,7 +584,8 @@ func mapTrace(p policy.Policy, tr *trace.Trace, mappings []string) (simulate.Ser
 	return s, nil
 }
 
-// writeTo writes through a buffered file (or stdout for "-").
+// writeTo writes through a buffered file (or stdout for "-"), created or
+// written over as createOver does.
 func writeTo(path string, stdout io.Writer, write func(io.Writer) error) error {
 	if path == "-" {
 		bw := bufio.NewWriter(stdout)
@@ -576,18 +594,22 @@ func writeTo(path string, stdout io.Writer, write func(io.Writer) error) error {
 		}
 		return bw.Flush()
 	}
-	f, err := os.Create(path)
+	f, err := createOver(path)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(f)
-	if err := write(bw); err != nil {
-		f.Close()
-		return err
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return err
+	// After a failed write too: the file then holds what reached it, as
+	// when it was emptied first.
+	if cerr := f.cut(); err == nil {
+		err = cerr
 	}
-	return f.Close()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

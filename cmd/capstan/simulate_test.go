@@ -10,8 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/policy/simulate"
 	"github.com/capstan-io/capstan/policy/simulate/report"
 )
@@ -450,12 +453,9 @@ func TestSimulatePrice(t *testing.T) {
 	}
 }
 
-// TestSimulateStreamsTimeline: the CSV timeline, written while the replay
-// runs, is byte for byte the one written from the finished run (the elb
-// trace's 4,032 samples span two hand-overs and a remainder), with the
-// comparison runs going on beside it or not; a timeline that cannot be
-// written fails the command with the file named.
-func TestSimulateStreamsTimeline(t *testing.T) {
+// elbRun is the elb example's replay, its timeline kept.
+func elbRun(t *testing.T) (policy.Policy, *simulate.Result) {
+	t.Helper()
 	p, err := loadPolicy(elbPolicy)
 	if err != nil {
 		t.Fatal(err)
@@ -472,6 +472,16 @@ func TestSimulateStreamsTimeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, res
+}
+
+// TestSimulateStreamsTimeline: the CSV timeline, written while the replay
+// runs, is byte for byte the one written from the finished run (the elb
+// trace's 4,032 samples span two hand-overs and a remainder), with the
+// comparison runs going on beside it or not; a timeline that cannot be
+// written fails the command with the file named.
+func TestSimulateStreamsTimeline(t *testing.T) {
+	p, res := elbRun(t)
 	var want bytes.Buffer
 	if err := report.WriteTimelineCSV(&want, p, res); err != nil {
 		t.Fatal(err)
@@ -495,5 +505,55 @@ func TestSimulateStreamsTimeline(t *testing.T) {
 	code, _, stderr := runCLI(t, "simulate", "--policy", elbPolicy, "--trace", elbTrace, "--timeline", bad)
 	if code == 0 || !strings.Contains(stderr, "writing timeline") || !strings.Contains(stderr, bad) {
 		t.Fatalf("unwritable timeline: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// writeNotifier is an io.Writer that keeps what is written and says on
+// wrote each time something is.
+type writeNotifier struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{}
+}
+
+func (w *writeNotifier) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(b)
+	select {
+	case w.wrote <- struct{}{}:
+	default:
+	}
+	return len(b), nil
+}
+
+// TestTimelineStreamWritesWhenCaughtUp: the timeline's writer writes out
+// the rows it has formatted once it has caught up with the replay, not
+// only when its buffer is full or the replay has ended, so what is left
+// to write at the end is the last stretch; the file is the one
+// report.WriteTimelineCSV writes.
+func TestTimelineStreamWritesWhenCaughtUp(t *testing.T) {
+	p, res := elbRun(t)
+	if len(res.Times) <= simulate.RowsChunk {
+		t.Fatalf("%d samples: the test needs more than a stretch", len(res.Times))
+	}
+	out := &writeNotifier{wrote: make(chan struct{}, 1)}
+	ts := &timelineStream{path: "-", stdout: out, policy: p}
+	ts.rows(res, simulate.RowsChunk) // a stretch far smaller than the writer's buffer
+	select {
+	case <-out.wrote:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a stretch of rows formatted and nothing written while the replay goes on")
+	}
+	ts.rows(res, len(res.Times))
+	if err := ts.wait(); err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := report.WriteTimelineCSV(&want, p, res); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.buf.Bytes(), want.Bytes()) {
+		t.Fatalf("the streamed timeline (%d bytes) differs from WriteTimelineCSV's (%d bytes)", out.buf.Len(), want.Len())
 	}
 }

@@ -3,7 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/capstan-io/capstan/metrics/trace"
@@ -23,11 +27,17 @@ func loadTrace(file, timezone string, skipBad bool, stderr io.Writer) (*trace.Tr
 // openTrace reads a trace file and its header (trace.NewStream), with
 // loadTrace's errors; parseTrace, or a traceFeed, parses its rows.
 func openTrace(file, timezone string, skipBad bool) (*trace.Stream, error) {
+	return openTraceUnless(file, timezone, skipBad, nil)
+}
+
+// openTraceUnless is openTrace whose read gives up with errStopped, a
+// stretch of the file at most later, once stop is set (nil: never).
+func openTraceUnless(file, timezone string, skipBad bool, stop *atomic.Bool) (*trace.Stream, error) {
 	loc, err := time.LoadLocation(timezone)
 	if err != nil {
 		return nil, fmt.Errorf("--timezone: %w", err)
 	}
-	data, err := readFileLimited(file, maxTraceFile)
+	data, err := readFileLimitedUnless(file, maxTraceFile, stop)
 	if err != nil {
 		return nil, fmt.Errorf("reading trace: %w", err)
 	}
@@ -36,6 +46,56 @@ func openTrace(file, timezone string, skipBad bool) (*trace.Stream, error) {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return st, nil
+}
+
+// traceRead reads a trace file and its header (openTrace) on a goroutine
+// of its own while simulate loads the policy and checks its flags, which
+// took about as long on the replay's core before it could start: the
+// read, mostly the kernel copying the file into fresh memory, then runs
+// on the second. The errors and their order are the ones of reading it
+// after the policy: the policy's and the flags' first (the read is then
+// stopped and joined: stop), the trace's when wait hands it over.
+// Only a regular file is read early: a pipe's writer may not be done,
+// or not started, when the policy turns out bad.
+type traceRead struct {
+	file, timezone string
+	skipBad        bool
+	stop           atomic.Bool
+	done           chan struct{} // nil: not started, wait reads the file itself
+	st             *trace.Stream
+	err            error
+}
+
+// startTraceRead starts reading file, if it is a regular file.
+func startTraceRead(file, timezone string, skipBad bool) *traceRead {
+	r := &traceRead{file: file, timezone: timezone, skipBad: skipBad}
+	if fi, err := os.Stat(file); err != nil || !fi.Mode().IsRegular() {
+		return r // not read early: wait reads it (and reports what is wrong with it)
+	}
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		r.st, r.err = openTraceUnless(file, timezone, skipBad, &r.stop)
+	}()
+	return r
+}
+
+// wait returns the read trace and its header, or openTrace's error.
+func (r *traceRead) wait() (*trace.Stream, error) {
+	if r.done == nil {
+		return openTrace(r.file, r.timezone, r.skipBad)
+	}
+	<-r.done
+	return r.st, r.err
+}
+
+// abandon stops the read, when the run fails before it needs the trace,
+// and joins its goroutine.
+func (r *traceRead) abandon() {
+	if r.done != nil {
+		r.stop.Store(true)
+		<-r.done
+	}
 }
 
 // parseTrace parses an open trace's rows, with loadTrace's error and its
@@ -78,6 +138,10 @@ type traceFeed struct {
 	whole bool      // the parse has ended (err says how)
 	err   error     // the parse's error, as loadTrace returns it
 	tr    *trace.Trace
+	wants []int // the row each replay waiting in arrived waits for
+	// yield is called on the parse's goroutine when rows a replay waits
+	// for have arrived (runtime.Gosched): see progress.
+	yield func()
 	ended chan struct{} // closed when the goroutine returns
 }
 
@@ -87,7 +151,7 @@ type traceFeed struct {
 // prints (the rows skipped, warnings) comes first, as when the trace is
 // parsed before the replay.
 func startTraceFeed(st *trace.Stream, file string, done func(*trace.Trace)) *traceFeed {
-	f := &traceFeed{ended: make(chan struct{})}
+	f := &traceFeed{ended: make(chan struct{}), yield: runtime.Gosched}
 	f.cond.L = &f.mu
 	go func() {
 		defer close(f.ended)
@@ -108,12 +172,21 @@ func startTraceFeed(st *trace.Stream, file string, done func(*trace.Trace)) *tra
 	return f
 }
 
-// progress is the parse's trace.Stream progress function.
+// progress is the parse's trace.Stream progress function. When the rows
+// a waiting replay needs have arrived it yields: the replay, woken, waits
+// to run on the parse's P until another P takes it, about a wake-up of an
+// idle thread later, or, when that fails (a busy machine), until the
+// parse ends; the replay is what a run waits for, so it runs at once and
+// the parse goes on where a core is free.
 func (f *traceFeed) progress(rows int) {
 	f.mu.Lock()
 	f.final = rows
+	woke := slices.ContainsFunc(f.wants, func(want int) bool { return want < rows })
 	f.mu.Unlock()
 	f.cond.Broadcast()
+	if woke {
+		f.yield()
+	}
 }
 
 // arrived is simulate.Config.Arrived: the lock orders the parse's writes
@@ -121,8 +194,12 @@ func (f *traceFeed) progress(rows int) {
 func (f *traceFeed) arrived(want int) (int, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for f.final <= want && !f.whole {
-		f.cond.Wait()
+	if f.final <= want && !f.whole {
+		f.wants = append(f.wants, want)
+		for f.final <= want && !f.whole {
+			f.cond.Wait()
+		}
+		f.wants = slices.Delete(f.wants, slices.Index(f.wants, want), slices.Index(f.wants, want)+1)
 	}
 	return f.final, f.whole, f.err
 }

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/capstan-io/capstan/metrics/trace"
 )
@@ -117,5 +121,140 @@ func TestSimulateBadRowWhileReplaying(t *testing.T) {
 	want, _ := os.ReadFile(wantTimeline)
 	if len(got) == 0 || string(got) != string(want) {
 		t.Fatalf("timeline with the row skipped (%d bytes) differs from the trace without it (%d bytes)", len(got), len(want))
+	}
+}
+
+// TestTraceFeedYieldsToAWaitingReplay: the parse yields its core when the
+// rows a waiting replay needs arrive, and only then: not for rows no one
+// waits for, nor for rows short of what the waiting replays need.
+func TestTraceFeedYieldsToAWaitingReplay(t *testing.T) {
+	var yields atomic.Int32
+	f := &traceFeed{ended: make(chan struct{}), yield: func() { yields.Add(1) }}
+	f.cond.L = &f.mu
+	waiting := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
+			f.mu.Lock()
+			got := len(f.wants)
+			f.mu.Unlock()
+			if got == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d replays waiting, want %d", got, n)
+			}
+		}
+	}
+	steps := []struct {
+		rows, yields int
+	}{
+		{100, 0},  // nobody waits
+		{512, 0},  // the replays wait for rows 600 and 1000
+		{700, 1},  // row 600 is final: the first replay may go on
+		{1000, 1}, // the second waits for row 1000, still not final
+		{1024, 2}, // now it is
+		{2048, 2}, // nobody waits
+	}
+	got := make(chan int, 2)
+	for i, s := range steps {
+		if s.rows == 512 {
+			for _, want := range []int{600, 1000} {
+				go func() {
+					final, _, _ := f.arrived(want)
+					got <- final
+				}()
+			}
+			waiting(2)
+		}
+		f.progress(s.rows)
+		if n := int(yields.Load()); n != s.yields {
+			t.Fatalf("step %d (%d rows): %d yields, want %d", i, s.rows, n, s.yields)
+		}
+		if s.rows == 700 || s.rows == 1024 {
+			if final := <-got; final != s.rows {
+				t.Fatalf("a replay woke with %d rows final, want %d", final, s.rows)
+			}
+		}
+	}
+	waiting(0)
+}
+
+// TestTraceReadAsOpenTrace: a trace read on its own goroutine while the
+// policy loads (traceRead) hands over what openTrace returns, the same
+// stream or the same error, whether read early (a regular file) or not
+// (anything else); stopped, its read gives up; and simulate's errors come
+// in the order they came when the trace was read after the policy.
+func TestTraceReadAsOpenTrace(t *testing.T) {
+	dir := t.TempDir()
+	badHeader := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(badHeader, []byte("value\n1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := writeTrace(t, 3*trace.StreamChunk, 0)
+	tests := []struct {
+		name, file, zone string
+		early            bool
+	}{
+		{"a trace", good, "UTC", true},
+		{"a trace in a zone", good, "Europe/Berlin", true},
+		{"an unknown zone", good, "Mars/Olympus", true},
+		{"a missing file", filepath.Join(dir, "missing.csv"), "UTC", false},
+		{"a directory", dir, "UTC", false},
+		{"a bad header", badHeader, "UTC", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startTraceRead(tc.file, tc.zone, false)
+			if early := r.done != nil; early != tc.early {
+				t.Fatalf("read early: %v, want %v", early, tc.early)
+			}
+			st, err := r.wait()
+			wantSt, wantErr := openTrace(tc.file, tc.zone, false)
+			if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+				t.Fatalf("error %v, want openTrace's %v", err, wantErr)
+			}
+			if err == nil {
+				got, want := streamed(st), streamed(wantSt)
+				if !slices.Equal(got.Columns, want.Columns) || len(got.Times) != len(want.Times) {
+					t.Fatalf("stream %v with room for %d rows, want %v with %d", got.Columns, len(got.Times), want.Columns, len(want.Times))
+				}
+			}
+			r.abandon() // after wait: nothing left to stop
+		})
+	}
+
+	// A stopped read gives up, a stretch at most later.
+	var stop atomic.Bool
+	stop.Store(true)
+	if _, err := readFileLimitedUnless(good, maxTraceFile, &stop); !errors.Is(err, errStopped) {
+		t.Fatalf("a stopped read: %v, want errStopped", err)
+	}
+	r := &stoppable{r: strings.NewReader(strings.Repeat("x", readStretch+10)), stop: new(atomic.Bool)}
+	if n, err := r.Read(make([]byte, readStretch+10)); n != readStretch || err != nil {
+		t.Fatalf("a read of more than a stretch read %d, %v; want %d", n, err, readStretch)
+	}
+	abandoned := startTraceRead(good, "UTC", false)
+	abandoned.abandon()
+	select {
+	case <-abandoned.done:
+	default:
+		t.Fatal("abandon returned before the read's goroutine ended")
+	}
+
+	// The policy's errors and the flags' come before the trace's.
+	missing := filepath.Join(dir, "missing.csv")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--policy", filepath.Join(dir, "nopolicy.yaml"), "--trace", missing}, "reading policy"},
+		{[]string{"--policy", elbPolicy, "--trace", good, "--predictive", "sometimes"}, "--predictive: must be one of"},
+		{[]string{"--policy", elbPolicy, "--trace", missing}, "reading trace"},
+		{[]string{"--policy", elbPolicy, "--trace", good, "--timezone", "Mars/Olympus"}, "--timezone"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"simulate"}, tc.args...)...)
+		if code != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, stderr, tc.want)
+		}
 	}
 }

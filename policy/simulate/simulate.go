@@ -50,8 +50,8 @@ type Config struct {
 	// Rows, when set, is called by Run as the timeline fills, with the
 	// Result being built and done, the number of samples whose entries are
 	// final: every RowsChunk samples once the series is whole (Arrived,
-	// which Run asks again at each of those) and once more when the replay
-	// ends.
+	// which Run asks again at each of those), every RowsTail samples over
+	// the last RowsChunk, and once more when the replay ends.
 	// The Result's per-sample slices (Times, Observed, Forecast, Weekly,
 	// SeasonScale, Needed, Desired, Ready, Skill, Trusted, Under,
 	// Scheduled, Rows) have their
@@ -94,6 +94,16 @@ type Config struct {
 
 // RowsChunk is how many samples Config.Rows is called after.
 const RowsChunk = 2048
+
+// RowsTail is how many samples Config.Rows is called after over the last
+// RowsChunk samples of a replay. A writer that follows the rows on
+// another core (capstan simulate's timeline) writes a stretch in about a
+// third of the time the replay takes to make it, so at the end it still
+// has up to a stretch and a remainder to write while the replay waits:
+// in stretches this short it is at most one behind when the replay ends.
+// Shorter stretches all along would cost the replay a wake-up of the
+// writer per stretch.
+const RowsTail = 256
 
 // Errors returned for a simulation that cannot run.
 var (
@@ -698,17 +708,22 @@ func run(cfg Config, s Series, ref *baseline.HPA) (*Result, error) {
 			sum.UnderProvisionedSamples++
 			res.Under[i] = true
 		}
-		if cfg.Rows != nil && (i+1)%RowsChunk == 0 {
-			if !whole {
-				// The rest may have arrived since the replay last asked
-				// (sample i has): the rows wait for a whole series, so
-				// ask again here rather than a stretch of samples later.
-				if err := arrive(i, i+1); err != nil {
-					return nil, err
+		if cfg.Rows != nil && (i+1)%RowsTail == 0 {
+			switch {
+			case (i+1)%RowsChunk == 0:
+				if !whole {
+					// The rest may have arrived since the replay last asked
+					// (sample i has): the rows wait for a whole series, so
+					// ask again here rather than a stretch of samples later.
+					if err := arrive(i, i+1); err != nil {
+						return nil, err
+					}
 				}
-			}
-			if whole {
-				cfg.Rows(res, i+1)
+				if whole {
+					cfg.Rows(res, i+1)
+				}
+			case whole && i+1 < n && n-(i+1) < RowsChunk:
+				cfg.Rows(res, i+1) // the last stretches are shorter: see RowsTail
 			}
 		}
 	}

@@ -400,18 +400,29 @@ func TestRunCountsReversalsAndDamping(t *testing.T) {
 }
 
 // TestRunHandsOverFinishedRows: Config.Rows is called every RowsChunk
-// samples and once at the end, and every entry below done is already what
-// the finished Result holds, so a writer may format it while the replay
-// goes on.
+// samples, every RowsTail samples over the last RowsChunk (so a writer
+// following the rows has few left when the replay ends) and once at the
+// end, and every entry below done is already what the finished Result
+// holds, so a writer may format it while the replay goes on.
 func TestRunHandsOverFinishedRows(t *testing.T) {
+	// tail is every multiple of RowsTail from from to to.
+	tail := func(from, to int) []int {
+		var d []int
+		for k := from; k <= to; k += RowsTail {
+			d = append(d, k)
+		}
+		return d
+	}
 	tests := []struct {
 		name  string
 		n     int
 		dones []int
 	}{
-		{"shorter than a chunk", 100, []int{100}},
-		{"exactly one chunk", RowsChunk, []int{RowsChunk}},
-		{"two chunks and a bit", 2*RowsChunk + 5, []int{RowsChunk, 2 * RowsChunk, 2*RowsChunk + 5}},
+		{"shorter than a stretch of the tail", RowsTail - 1, []int{RowsTail - 1}},
+		{"shorter than a chunk", 1000, []int{256, 512, 768, 1000}},
+		{"exactly one chunk", RowsChunk, tail(RowsTail, RowsChunk)},
+		{"two chunks and a bit", 2*RowsChunk + 5, append(append([]int{RowsChunk}, tail(RowsChunk+RowsTail, 2*RowsChunk)...), 2*RowsChunk+5)},
+		{"a tail on a stretch's bound", 2*RowsChunk + RowsTail, append(append([]int{RowsChunk}, tail(RowsChunk+2*RowsTail, 2*RowsChunk)...), 2*RowsChunk+RowsTail)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
