@@ -54,11 +54,52 @@ func (a *ExtraAccount) charge(at *instant, current int) {
 		return
 	}
 	dt = min(dt, maxExtraCharge)
-	w := math.Exp(-float64(dt) / float64(extraHorizon))
+	w := decay(dt)
 	h := dt.Hours()
 	a.Held = a.Held*w + float64(current)*h
 	a.Extra = a.Extra*w + float64(a.Excess)*h
 	a.At = at.t
+}
+
+// decayUnit is the resolution of decayTable: a replay's evaluations are a
+// whole number of seconds apart (its evaluation interval), and so is the
+// cap, maxExtraCharge.
+const decayUnit = time.Second
+
+// decayTable holds the account's decay factor over every whole number of
+// seconds up to maxExtraCharge (3,601 factors, 28 KB), each worked out by
+// math.Exp as decay would, once, when the package is loaded; it is never
+// written after. math.Exp was about a twentieth of a replay's CPU time
+// (its polynomial is a chain of some twenty dependent multiplications
+// and additions) for one interval, the evaluation interval, at nearly
+// every evaluation (BENCHMARKS, "Speed, issue 9 round twelve"). A cache
+// of the last interval would need state that lives across evaluations,
+// and the only such state, the account, is replicated.
+var decayTable = newDecayTable()
+
+// newDecayTable works out decayTable.
+func newDecayTable() *[maxExtraCharge/decayUnit + 1]float64 {
+	var t [maxExtraCharge/decayUnit + 1]float64
+	for i := range t {
+		t[i] = decayExp(time.Duration(i) * decayUnit)
+	}
+	return &t
+}
+
+// decay is the account's decay factor over dt, in [0, maxExtraCharge]:
+// decayExp(dt), read from decayTable when dt is a whole number of
+// seconds, so bit for bit the same.
+func decay(dt time.Duration) float64 {
+	if dt%decayUnit == 0 && dt >= 0 && dt <= maxExtraCharge {
+		return decayTable[dt/decayUnit]
+	}
+	return decayExp(dt)
+}
+
+// decayExp is the exponential decay with the time constant extraHorizon
+// over dt.
+func decayExp(dt time.Duration) float64 {
+	return math.Exp(-float64(dt) / float64(extraHorizon))
 }
 
 // spent reports whether the forecast's extra instance-time is more than
