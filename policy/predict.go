@@ -853,6 +853,37 @@ type backtester struct {
 	// replayed counts the values fed to the model, over all runs: what
 	// the early exit saves shows here.
 	replayed int
+	// blends are the scored values' places on the season, and those of
+	// the forecasts made on them (forecast.Blend), from the first scored
+	// value on, for blendsFor: the runs of one season over one history
+	// share them, as they share the seed.
+	blends   []forecast.Blend
+	blendFor blendKey
+}
+
+// blendKey is what a backtester's blends were made for: a season (its
+// period, slot width and number of slots) and the times of the values, the
+// first's and their step, and how many.
+type blendKey struct {
+	period, slot time.Duration
+	slots        int
+	start, step  int64
+	n            int
+}
+
+// blendsFor returns the Blends on m's season of n times from start every
+// step, reusing the backtester's when they were made for the same; nil
+// when m has no season.
+func (bt *backtester) blendsFor(m *forecast.Model, start, step int64, n int) []forecast.Blend {
+	key := blendKey{period: m.Period, slot: m.Slot, slots: len(m.Season), start: start, step: step, n: n}
+	if key != bt.blendFor || bt.blends == nil {
+		bt.blends = m.AppendBlends(bt.blends[:0], start, step, n)
+		bt.blendFor = key
+	}
+	if len(bt.blends) != n {
+		return nil
+	}
+	return bt.blends
 }
 
 // seedKey is what a backtester's seed was made from: the season and the
@@ -928,7 +959,16 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	ahead := m.Horizon(lead, params)
 	n := 0
 	tn := hist.Start.Add(time.Duration(scoreFrom-1) * hist.Step).UnixNano()
-	for _, y := range hist.Values[scoreFrom:] {
+	// The places on the season of every scored value and of the forecast
+	// made on it, a whole number of steps (lag) later, worked out once
+	// for every run on this history (blendsFor).
+	var blends []forecast.Blend
+	lag := 0
+	if a := ahead.Ahead(); a > 0 && a%hist.Step == 0 && a/hist.Step <= time.Duration(len(hist.Values)) {
+		lag = int(a / hist.Step)
+		blends = bt.blendsFor(m, tn+int64(hist.Step), int64(hist.Step), len(hist.Values)-scoreFrom+lag)
+	}
+	for v, y := range hist.Values[scoreFrom:] {
 		tn += int64(hist.Step) // the time of y
 		if !isFinite(y) {
 			continue
@@ -958,11 +998,14 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 		k := len(bt.pending) - head
 		room := lead > 0 && k < maxPending && (k == 0 || at-bt.pending[len(bt.pending)-1].at >= int64(lead)/maxPending)
 		var fitted, base float64
-		v := errs.variance()
-		if room {
-			fitted, base = m.ObserveAhead(tn, y, params, ahead, v)
-		} else {
-			fitted = m.ObserveNanos(tn, y, params, v)
+		e := errs.variance()
+		switch {
+		case room && blends != nil:
+			fitted, base = m.ObserveAheadAt(tn, y, params, ahead, e, blends[v], blends[v+lag])
+		case room:
+			fitted, base = m.ObserveAhead(tn, y, params, ahead, e)
+		default:
+			fitted = m.ObserveNanos(tn, y, params, e)
 		}
 		bt.replayed++
 		if m.Count < minForecastObservations || !room {

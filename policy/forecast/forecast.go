@@ -543,6 +543,55 @@ func (m *Model) ObserveAhead(tn int64, y float64, p Params, h Horizon, errVar fl
 	return fitted, m.Level + m.Trend*h.trend + s
 }
 
+// Blend is where a time falls on a model's season: the two slots whose
+// centres it lies between and the second's weight (blendOn's). A caller
+// that replays the same times through several models of one season (a
+// backtest trying smoothings on one history) works them out once
+// (AppendBlends) and observes with them (ObserveAheadAt): each takes a
+// 64-bit and a floating-point division, two per observation, whose
+// latency the replay otherwise waits for at every value.
+type Blend struct {
+	i, j int32
+	w    float64
+}
+
+// AppendBlends appends to dst the Blend on m's season of n times, the
+// first at tn and each later one step nanoseconds after the one before,
+// and returns it; dst unchanged when m has no (usable) season. The blends
+// serve every model with the same Period, Slot and number of slots.
+func (m *Model) AppendBlends(dst []Blend, tn, step int64, n int) []Blend {
+	period, slot, k := int64(m.Period), int64(m.Slot), len(m.Season)
+	if period <= 0 || slot <= 0 || k == 0 || k > math.MaxInt32 {
+		return dst
+	}
+	for range n {
+		i, j, w := blendAt(position(tn, period), slot, k)
+		dst = append(dst, Blend{i: int32(i), j: int32(j), w: w})
+		tn += step
+	}
+	return dst
+}
+
+// ObserveAheadAt is ObserveAhead with the Blends of tn (at) and of the
+// forecast's time, tn plus h's ahead (ahead), on m's season given, made by
+// AppendBlends for a model with m's Period, Slot and number of slots: the
+// same results bit for bit, without working either Blend out. m must have
+// a (usable) season.
+func (m *Model) ObserveAheadAt(tn int64, y float64, p Params, h Horizon, errVar float64, at, ahead Blend) (fitted, forecast float64) {
+	if !m.observeAt(tn, y, p, errVar, int(at.i), int(at.j), at.w) {
+		return m.ForecastAhead(Horizon{}), m.ForecastAhead(h)
+	}
+	// ObserveAhead's sums, in its order.
+	k := m.scale()
+	s := (m.Season[at.i] + at.w*(m.Season[at.j]-m.Season[at.i])) * k
+	fitted = m.Level + m.Trend*Horizon{}.trend + s + m.weekly(tn)
+	s = (m.Season[ahead.i]+ahead.w*(m.Season[ahead.j]-m.Season[ahead.i]))*k + m.weekly(tn+h.ahead)
+	return fitted, m.Level + m.Trend*h.trend + s
+}
+
+// Ahead is how far after the last observation h forecasts.
+func (h Horizon) Ahead() time.Duration { return time.Duration(h.ahead) }
+
 // observe is Observe at tn Unix nanoseconds, its season's update cleaned
 // by the error variance errVar (see cleaned). ok reports that y was
 // absorbed and the last observation is now tn; i, j and w are then tn's
@@ -556,6 +605,16 @@ func (m *Model) observe(tn int64, y float64, p Params, errVar float64) (i, j int
 	if period, slot, n := int64(m.Period), int64(m.Slot), len(m.Season); period > 0 && slot > 0 && n > 0 {
 		r = position(tn, period)
 		i, j, w = blendAt(r, slot, n)
+	}
+	return i, j, w, r, m.observeAt(tn, y, p, errVar, i, j, w)
+}
+
+// observeAt is observe with tn's season slots i, j and weight w (blendOn's;
+// i < 0 without a usable season) already worked out; it reports whether y
+// was absorbed.
+func (m *Model) observeAt(tn int64, y float64, p Params, errVar float64, i, j int, w float64) bool {
+	if !finite(y) {
+		return false
 	}
 	// k is the components' factor at the level before y. An additive
 	// season's is 1, and x×1 and x/1 are x exactly, so only a scaled
@@ -571,10 +630,10 @@ func (m *Model) observe(tn int64, y float64, p Params, errVar float64) (i, j int
 	if m.empty() {
 		m.Level, m.Trend = y-s, 0
 		m.LastUnixNano, m.Count = tn, 1
-		return i, j, w, r, true
+		return true
 	}
 	if tn <= m.LastUnixNano {
-		return 0, 0, 0, -1, false
+		return false
 	}
 	p = p.clamped()
 	step := m.stepNanos()
@@ -646,7 +705,7 @@ func (m *Model) observe(tn int64, y float64, p Params, errVar float64) (i, j int
 	}
 	m.LastUnixNano = tn
 	m.Count++
-	return i, j, w, r, true
+	return true
 }
 
 // huberK is the bound, in spreads of the forecast's error, of the error a
