@@ -853,9 +853,9 @@ type backtester struct {
 	// replayed counts the values fed to the model, over all runs: what
 	// the early exit saves shows here.
 	replayed int
-	// blends are the scored values' places on the season, and those of
-	// the forecasts made on them (forecast.Blend), from the first scored
-	// value on, for blendsFor: the runs of one season over one history
+	// blends are the replayed values' places on the season, and those of
+	// the forecasts made on them (forecast.Blend), from the first value
+	// replayed on, for blendsFor: the runs of one season over one history
 	// share them, as they share the seed.
 	blends   []forecast.Blend
 	blendFor blendKey
@@ -940,7 +940,24 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	if scaled && !m.ScaleSeason() {
 		return losses, false
 	}
-	m.Absorb(warm, start, params)
+	// The places on the season of every value replayed, warm-up and
+	// scored, and of the forecasts made on the scored ones, a whole
+	// number of steps (lag) later, worked out once for every run on this
+	// history (blendsFor). Without them (no season, or a lead that is no
+	// whole number of steps) each observation works its own out.
+	ahead := m.Horizon(lead, params)
+	var blends []forecast.Blend
+	lag := 0
+	if a := ahead.Ahead(); a > 0 && a%hist.Step == 0 && a/hist.Step <= time.Duration(len(hist.Values)) && int64(hist.Step) == int64(m.Step) {
+		lag = int(a / hist.Step)
+		blends = bt.blendsFor(m, start.UnixNano(), int64(hist.Step), len(hist.Values)-from+lag)
+	}
+	if blends != nil {
+		m.AbsorbAt(warm, start, params, blends)
+		blends = blends[len(warm):] // from the first scored value on
+	} else {
+		m.Absorb(warm, start, params)
+	}
 	// errs is the spread of the forecasts' errors, as a live model's
 	// (MetricModel.Spread), which cleans the season's update: a
 	// backtest replays what live forecasting would learn. Its forecasts
@@ -956,18 +973,8 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	}
 	bt.pending = bt.pending[:0]
 	head := 0
-	ahead := m.Horizon(lead, params)
 	n := 0
 	tn := hist.Start.Add(time.Duration(scoreFrom-1) * hist.Step).UnixNano()
-	// The places on the season of every scored value and of the forecast
-	// made on it, a whole number of steps (lag) later, worked out once
-	// for every run on this history (blendsFor).
-	var blends []forecast.Blend
-	lag := 0
-	if a := ahead.Ahead(); a > 0 && a%hist.Step == 0 && a/hist.Step <= time.Duration(len(hist.Values)) {
-		lag = int(a / hist.Step)
-		blends = bt.blendsFor(m, tn+int64(hist.Step), int64(hist.Step), len(hist.Values)-scoreFrom+lag)
-	}
 	for v, y := range hist.Values[scoreFrom:] {
 		tn += int64(hist.Step) // the time of y
 		if !isFinite(y) {

@@ -477,7 +477,7 @@ func dampedSteps(phi, phiN, n float64) float64 {
 // t lies between, with total weight Gamma×Step/Slot capped at Gamma, because
 // a slot receives Slot/Step observations per cycle.
 func (m *Model) Observe(t time.Time, y float64, p Params) {
-	m.observe(t.UnixNano(), y, p, 0)
+	m.observe(t.UnixNano(), y, p, 0, nil)
 }
 
 // ObserveNanos is Observe at tn Unix nanoseconds followed by
@@ -496,7 +496,7 @@ func (m *Model) Observe(t time.Time, y float64, p Params) {
 // observations lie within the bound, and that is decided without the
 // square root the spread would cost on every one.
 func (m *Model) ObserveNanos(tn int64, y float64, p Params, errVar float64) (fitted float64) {
-	i, j, w, _, ok := m.observe(tn, y, p, errVar)
+	i, j, w, _, ok := m.observe(tn, y, p, errVar, nil)
 	if !ok {
 		return m.ForecastAhead(Horizon{})
 	}
@@ -522,7 +522,7 @@ func (m *Model) fittedAt(tn int64, i, j int, w float64) float64 {
 // live and in its backtests. errVar cleans the season's update as
 // ObserveNanos's does.
 func (m *Model) ObserveAhead(tn int64, y float64, p Params, h Horizon, errVar float64) (fitted, ahead float64) {
-	i, j, w, r, ok := m.observe(tn, y, p, errVar)
+	i, j, w, r, ok := m.observe(tn, y, p, errVar, nil)
 	if !ok {
 		return m.ForecastAhead(Horizon{}), m.ForecastAhead(h)
 	}
@@ -578,7 +578,7 @@ func (m *Model) AppendBlends(dst []Blend, tn, step int64, n int) []Blend {
 // same results bit for bit, without working either Blend out. m must have
 // a (usable) season.
 func (m *Model) ObserveAheadAt(tn int64, y float64, p Params, h Horizon, errVar float64, at, ahead Blend) (fitted, forecast float64) {
-	if !m.observeAt(tn, y, p, errVar, int(at.i), int(at.j), at.w) {
+	if _, _, _, _, ok := m.observe(tn, y, p, errVar, &at); !ok {
 		return m.ForecastAhead(Horizon{}), m.ForecastAhead(h)
 	}
 	// ObserveAhead's sums, in its order.
@@ -597,24 +597,21 @@ func (h Horizon) Ahead() time.Duration { return time.Duration(h.ahead) }
 // absorbed and the last observation is now tn; i, j and w are then tn's
 // season slots and weight (blendOn's), and r tn's position on the season
 // (tn mod Period; -1 and i < 0 without a usable season).
-func (m *Model) observe(tn int64, y float64, p Params, errVar float64) (i, j int, w float64, r int64, ok bool) {
+//
+// at, when not nil, is tn's Blend on the season, already worked out
+// (AppendBlends); r is then not worked out (-1). One function for both,
+// not a wrapper working the Blend out around another: the call between
+// them cost every observation about 27 instructions.
+func (m *Model) observe(tn int64, y float64, p Params, errVar float64, at *Blend) (i, j int, w float64, r int64, ok bool) {
 	if !finite(y) {
 		return 0, 0, 0, -1, false
 	}
 	i, j, r = -1, -1, -1
-	if period, slot, n := int64(m.Period), int64(m.Slot), len(m.Season); period > 0 && slot > 0 && n > 0 {
+	if at != nil {
+		i, j, w = int(at.i), int(at.j), at.w
+	} else if period, slot, n := int64(m.Period), int64(m.Slot), len(m.Season); period > 0 && slot > 0 && n > 0 {
 		r = position(tn, period)
 		i, j, w = blendAt(r, slot, n)
-	}
-	return i, j, w, r, m.observeAt(tn, y, p, errVar, i, j, w)
-}
-
-// observeAt is observe with tn's season slots i, j and weight w (blendOn's;
-// i < 0 without a usable season) already worked out; it reports whether y
-// was absorbed.
-func (m *Model) observeAt(tn int64, y float64, p Params, errVar float64, i, j int, w float64) bool {
-	if !finite(y) {
-		return false
 	}
 	// k is the components' factor at the level before y. An additive
 	// season's is 1, and x×1 and x/1 are x exactly, so only a scaled
@@ -630,10 +627,10 @@ func (m *Model) observeAt(tn int64, y float64, p Params, errVar float64, i, j in
 	if m.empty() {
 		m.Level, m.Trend = y-s, 0
 		m.LastUnixNano, m.Count = tn, 1
-		return true
+		return i, j, w, r, true
 	}
 	if tn <= m.LastUnixNano {
-		return false
+		return 0, 0, 0, -1, false
 	}
 	p = p.clamped()
 	step := m.stepNanos()
@@ -705,7 +702,7 @@ func (m *Model) observeAt(tn int64, y float64, p Params, errVar float64, i, j in
 	}
 	m.LastUnixNano = tn
 	m.Count++
-	return true
+	return i, j, w, r, true
 }
 
 // huberK is the bound, in spreads of the forecast's error, of the error a
@@ -916,7 +913,22 @@ func (m *Model) Absorb(values []float64, start time.Time, p Params) {
 	step := m.stepNanos()
 	tn := start.UnixNano()
 	for _, v := range values {
-		m.observe(tn, v, p, 0)
+		m.observe(tn, v, p, 0, nil)
+		tn += step
+	}
+}
+
+// AbsorbAt is Absorb with each value's Blend on m's season given
+// (blends[k] for values[k], made by AppendBlends for a model with m's
+// Period, Slot and number of slots, the first at start and then every
+// m.Step): the same model bit for bit. m must have a (usable) season.
+func (m *Model) AbsorbAt(values []float64, start time.Time, p Params, blends []Blend) {
+	m.keepLogs(p.clamped())
+	step := m.stepNanos()
+	tn := start.UnixNano()
+	blends = blends[:len(values)]
+	for k, v := range values {
+		m.observe(tn, v, p, 0, &blends[k])
 		tn += step
 	}
 }

@@ -955,7 +955,8 @@ func TestObserveAheadAsTwoCalls(t *testing.T) {
 
 // TestObserveAheadAtMatchesObserveAhead: observing with the Blends
 // AppendBlends made (as a backtest replays its history) leaves the model
-// and returns the fit and the forecast bit for bit as ObserveAhead does,
+// and returns the fit and the forecast bit for bit as ObserveAhead does
+// (and AbsorbAt absorbs as Absorb does),
 // additive and scaled, with the weekly adjustment acting, cleaned updates,
 // missing and repeated values, forecasts a step, several steps and more
 // than a period ahead, and seasons whose slots are wider than the step.
@@ -986,7 +987,19 @@ func TestObserveAheadAtMatchesObserveAhead(t *testing.T) {
 			if c.scaled && !m.ScaleSeason() {
 				t.Fatal("the season does not scale")
 			}
+			seeded := m.Clone()
 			m.Absorb(seed, start, p)
+			// AbsorbAt with the seed's blends absorbs as Absorb does.
+			seedBlends := seeded.AppendBlends(nil, start.UnixNano(), int64(step), len(seed))
+			seedBlends[7] = Blend{} // a missing value's blend is not read
+			withSeed := slices.Clone(seed)
+			withSeed[7] = math.NaN()
+			viaAt, viaAbsorb := seeded.Clone(), seeded.Clone()
+			viaAt.AbsorbAt(withSeed, start, p, seedBlends)
+			viaAbsorb.Absorb(withSeed, start, p)
+			if !reflect.DeepEqual(viaAt, viaAbsorb) {
+				t.Fatalf("AbsorbAt differs from Absorb:\n got  %+v\n want %+v", viaAt, viaAbsorb)
+			}
 			if c.week {
 				m.Week = NewWeek()
 				m.Week.active = true
