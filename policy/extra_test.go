@@ -251,10 +251,20 @@ func TestDecayMatchesExp(t *testing.T) {
 	}
 	dts = append(dts, time.Nanosecond, 10*time.Second+time.Millisecond, time.Minute-time.Nanosecond,
 		maxExtraCharge-time.Nanosecond, 1234567890123)
+	held := 0
 	for _, dt := range dts {
-		if got, want := decay(dt), exact(dt); math.Float64bits(got) != math.Float64bits(want) {
-			t.Fatalf("decay(%v) = %v, want %v", dt, got, want)
+		got, ok := tableDecay(dt)
+		if !ok {
+			got = decayExp(dt)
+		} else {
+			held++
 		}
+		if want := exact(dt); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("the decay over %v = %v (from the table: %v), want %v", dt, got, ok, want)
+		}
+	}
+	if want := int(maxExtraCharge/time.Second) + 1; held != want {
+		t.Fatalf("the table held %d of the intervals, want the %d whole seconds", held, want)
 	}
 	if got := len(decayTable); got != int(maxExtraCharge/time.Second)+1 {
 		t.Fatalf("the table holds %d factors, want one a second up to the cap", got)
