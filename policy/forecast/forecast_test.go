@@ -911,11 +911,7 @@ func TestForecastAheadRiseAsTwoCalls(t *testing.T) {
 // longer than the season, and for values it refuses (not finite, not
 // after the last).
 func TestObserveAheadAsTwoCalls(t *testing.T) {
-	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	seed := make([]float64, 2*24*12)
-	for i := range seed {
-		seed[i] = 500 + 300*math.Sin(2*math.Pi*float64(i)/288)
-	}
+	start, seed := twoSineDays()
 	p := DefaultParams()
 	for _, c := range []struct {
 		name   string
@@ -961,12 +957,8 @@ func TestObserveAheadAsTwoCalls(t *testing.T) {
 // missing and repeated values, forecasts a step, several steps and more
 // than a period ahead, and seasons whose slots are wider than the step.
 func TestObserveAheadAtMatchesObserveAhead(t *testing.T) {
-	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	start, seed := twoSineDays()
 	const step = 5 * time.Minute
-	seed := make([]float64, 2*24*12)
-	for i := range seed {
-		seed[i] = 500 + 300*math.Sin(2*math.Pi*float64(i)/288)
-	}
 	p := DefaultParams()
 	for _, c := range []struct {
 		name   string
@@ -1046,4 +1038,14 @@ func TestObserveAheadAtMatchesObserveAhead(t *testing.T) {
 	if b := none.AppendBlends(nil, 0, int64(step), 10); len(b) != 0 {
 		t.Fatalf("a model without a season made %d blends", len(b))
 	}
+}
+
+// twoSineDays is two days of 5-minute values on a daily sine, from its
+// start.
+func twoSineDays() (time.Time, []float64) {
+	seed := make([]float64, 2*24*12)
+	for i := range seed {
+		seed[i] = 500 + 300*math.Sin(2*math.Pi*float64(i)/288)
+	}
+	return time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), seed
 }
