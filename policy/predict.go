@@ -853,37 +853,6 @@ type backtester struct {
 	// replayed counts the values fed to the model, over all runs: what
 	// the early exit saves shows here.
 	replayed int
-	// blends are the replayed values' places on the season, and those of
-	// the forecasts made on them (forecast.Blend), from the first value
-	// replayed on, for blendsFor: the runs of one season over one history
-	// share them, as they share the seed.
-	blends   []forecast.Blend
-	blendFor blendKey
-}
-
-// blendKey is what a backtester's blends were made for: a season (its
-// period, slot width and number of slots) and the times of the values, the
-// first's and their step, and how many.
-type blendKey struct {
-	period, slot time.Duration
-	slots        int
-	start, step  int64
-	n            int
-}
-
-// blendsFor returns the Blends on m's season of n times from start every
-// step, reusing the backtester's when they were made for the same; nil
-// when m has no season.
-func (bt *backtester) blendsFor(m *forecast.Model, start, step int64, n int) []forecast.Blend {
-	key := blendKey{period: m.Period, slot: m.Slot, slots: len(m.Season), start: start, step: step, n: n}
-	if key != bt.blendFor || bt.blends == nil {
-		bt.blends = m.AppendBlends(bt.blends[:0], start, step, n)
-		bt.blendFor = key
-	}
-	if len(bt.blends) != n {
-		return nil
-	}
-	return bt.blends
 }
 
 // seedKey is what a backtester's seed was made from: the season and the
@@ -940,24 +909,7 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	if scaled && !m.ScaleSeason() {
 		return losses, false
 	}
-	// The places on the season of every value replayed, warm-up and
-	// scored, and of the forecasts made on the scored ones, a whole
-	// number of steps (lag) later, worked out once for every run on this
-	// history (blendsFor). Without them (no season, or a lead that is no
-	// whole number of steps) each observation works its own out.
-	ahead := m.Horizon(lead, params)
-	var blends []forecast.Blend
-	lag := 0
-	if a := ahead.Ahead(); a > 0 && a%hist.Step == 0 && a/hist.Step <= time.Duration(len(hist.Values)) && int64(hist.Step) == int64(m.Step) {
-		lag = int(a / hist.Step)
-		blends = bt.blendsFor(m, start.UnixNano(), int64(hist.Step), len(hist.Values)-from+lag)
-	}
-	if blends != nil {
-		m.AbsorbAt(warm, start, params, blends)
-		blends = blends[len(warm):] // from the first scored value on
-	} else {
-		m.Absorb(warm, start, params)
-	}
+	m.Absorb(warm, start, params)
 	// errs is the spread of the forecasts' errors, as a live model's
 	// (MetricModel.Spread), which cleans the season's update: a
 	// backtest replays what live forecasting would learn. Its forecasts
@@ -973,9 +925,10 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 	}
 	bt.pending = bt.pending[:0]
 	head := 0
+	ahead := m.Horizon(lead, params)
 	n := 0
 	tn := hist.Start.Add(time.Duration(scoreFrom-1) * hist.Step).UnixNano()
-	for v, y := range hist.Values[scoreFrom:] {
+	for _, y := range hist.Values[scoreFrom:] {
 		tn += int64(hist.Step) // the time of y
 		if !isFinite(y) {
 			continue
@@ -1005,14 +958,11 @@ func (bt *backtester) run(hist Window, period, warmup, lead time.Duration, param
 		k := len(bt.pending) - head
 		room := lead > 0 && k < maxPending && (k == 0 || at-bt.pending[len(bt.pending)-1].at >= int64(lead)/maxPending)
 		var fitted, base float64
-		e := errs.variance()
-		switch {
-		case room && blends != nil:
-			fitted, base = m.ObserveAheadAt(tn, y, params, ahead, e, blends[v], blends[v+lag])
-		case room:
-			fitted, base = m.ObserveAhead(tn, y, params, ahead, e)
-		default:
-			fitted = m.ObserveNanos(tn, y, params, e)
+		v := errs.variance()
+		if room {
+			fitted, base = m.ObserveAhead(tn, y, params, ahead, v)
+		} else {
+			fitted = m.ObserveNanos(tn, y, params, v)
 		}
 		bt.replayed++
 		if m.Count < minForecastObservations || !room {

@@ -477,7 +477,7 @@ func dampedSteps(phi, phiN, n float64) float64 {
 // t lies between, with total weight Gamma×Step/Slot capped at Gamma, because
 // a slot receives Slot/Step observations per cycle.
 func (m *Model) Observe(t time.Time, y float64, p Params) {
-	m.observe(t.UnixNano(), y, p, 0, nil)
+	m.observe(t.UnixNano(), y, p, 0)
 }
 
 // ObserveNanos is Observe at tn Unix nanoseconds followed by
@@ -496,7 +496,7 @@ func (m *Model) Observe(t time.Time, y float64, p Params) {
 // observations lie within the bound, and that is decided without the
 // square root the spread would cost on every one.
 func (m *Model) ObserveNanos(tn int64, y float64, p Params, errVar float64) (fitted float64) {
-	i, j, w, _, ok := m.observe(tn, y, p, errVar, nil)
+	i, j, w, _, ok := m.observe(tn, y, p, errVar)
 	if !ok {
 		return m.ForecastAhead(Horizon{})
 	}
@@ -522,7 +522,7 @@ func (m *Model) fittedAt(tn int64, i, j int, w float64) float64 {
 // live and in its backtests. errVar cleans the season's update as
 // ObserveNanos's does.
 func (m *Model) ObserveAhead(tn int64, y float64, p Params, h Horizon, errVar float64) (fitted, ahead float64) {
-	i, j, w, r, ok := m.observe(tn, y, p, errVar, nil)
+	i, j, w, r, ok := m.observe(tn, y, p, errVar)
 	if !ok {
 		return m.ForecastAhead(Horizon{}), m.ForecastAhead(h)
 	}
@@ -543,73 +543,17 @@ func (m *Model) ObserveAhead(tn int64, y float64, p Params, h Horizon, errVar fl
 	return fitted, m.Level + m.Trend*h.trend + s
 }
 
-// Blend is where a time falls on a model's season: the two slots whose
-// centres it lies between and the second's weight (blendOn's). A caller
-// that replays the same times through several models of one season (a
-// backtest trying smoothings on one history) works them out once
-// (AppendBlends) and observes with them (ObserveAheadAt): each takes a
-// 64-bit and a floating-point division, two per observation, whose
-// latency the replay otherwise waits for at every value.
-type Blend struct {
-	i, j int32
-	w    float64
-}
-
-// AppendBlends appends to dst the Blend on m's season of n times, the
-// first at tn and each later one step nanoseconds after the one before,
-// and returns it; dst unchanged when m has no (usable) season. The blends
-// serve every model with the same Period, Slot and number of slots.
-func (m *Model) AppendBlends(dst []Blend, tn, step int64, n int) []Blend {
-	period, slot, k := int64(m.Period), int64(m.Slot), len(m.Season)
-	if period <= 0 || slot <= 0 || k == 0 || k > math.MaxInt32 {
-		return dst
-	}
-	for range n {
-		i, j, w := blendAt(position(tn, period), slot, k)
-		dst = append(dst, Blend{i: int32(i), j: int32(j), w: w})
-		tn += step
-	}
-	return dst
-}
-
-// ObserveAheadAt is ObserveAhead with the Blends of tn (at) and of the
-// forecast's time, tn plus h's ahead (ahead), on m's season given, made by
-// AppendBlends for a model with m's Period, Slot and number of slots: the
-// same results bit for bit, without working either Blend out. m must have
-// a (usable) season.
-func (m *Model) ObserveAheadAt(tn int64, y float64, p Params, h Horizon, errVar float64, at, ahead Blend) (fitted, forecast float64) {
-	if _, _, _, _, ok := m.observe(tn, y, p, errVar, &at); !ok {
-		return m.ForecastAhead(Horizon{}), m.ForecastAhead(h)
-	}
-	// ObserveAhead's sums, in its order.
-	k := m.scale()
-	s := (m.Season[at.i] + at.w*(m.Season[at.j]-m.Season[at.i])) * k
-	fitted = m.Level + m.Trend*Horizon{}.trend + s + m.weekly(tn)
-	s = (m.Season[ahead.i]+ahead.w*(m.Season[ahead.j]-m.Season[ahead.i]))*k + m.weekly(tn+h.ahead)
-	return fitted, m.Level + m.Trend*h.trend + s
-}
-
-// Ahead is how far after the last observation h forecasts.
-func (h Horizon) Ahead() time.Duration { return time.Duration(h.ahead) }
-
 // observe is Observe at tn Unix nanoseconds, its season's update cleaned
 // by the error variance errVar (see cleaned). ok reports that y was
 // absorbed and the last observation is now tn; i, j and w are then tn's
 // season slots and weight (blendOn's), and r tn's position on the season
 // (tn mod Period; -1 and i < 0 without a usable season).
-//
-// at, when not nil, is tn's Blend on the season, already worked out
-// (AppendBlends); r is then not worked out (-1). One function for both,
-// not a wrapper working the Blend out around another: the call between
-// them cost every observation about 27 instructions.
-func (m *Model) observe(tn int64, y float64, p Params, errVar float64, at *Blend) (i, j int, w float64, r int64, ok bool) {
+func (m *Model) observe(tn int64, y float64, p Params, errVar float64) (i, j int, w float64, r int64, ok bool) {
 	if !finite(y) {
 		return 0, 0, 0, -1, false
 	}
 	i, j, r = -1, -1, -1
-	if at != nil {
-		i, j, w = int(at.i), int(at.j), at.w
-	} else if period, slot, n := int64(m.Period), int64(m.Slot), len(m.Season); period > 0 && slot > 0 && n > 0 {
+	if period, slot, n := int64(m.Period), int64(m.Slot), len(m.Season); period > 0 && slot > 0 && n > 0 {
 		r = position(tn, period)
 		i, j, w = blendAt(r, slot, n)
 	}
@@ -913,22 +857,7 @@ func (m *Model) Absorb(values []float64, start time.Time, p Params) {
 	step := m.stepNanos()
 	tn := start.UnixNano()
 	for _, v := range values {
-		m.observe(tn, v, p, 0, nil)
-		tn += step
-	}
-}
-
-// AbsorbAt is Absorb with each value's Blend on m's season given
-// (blends[k] for values[k], made by AppendBlends for a model with m's
-// Period, Slot and number of slots, the first at start and then every
-// m.Step): the same model bit for bit. m must have a (usable) season.
-func (m *Model) AbsorbAt(values []float64, start time.Time, p Params, blends []Blend) {
-	m.keepLogs(p.clamped())
-	step := m.stepNanos()
-	tn := start.UnixNano()
-	blends = blends[:len(values)]
-	for k, v := range values {
-		m.observe(tn, v, p, 0, &blends[k])
+		m.observe(tn, v, p, 0)
 		tn += step
 	}
 }

@@ -911,7 +911,11 @@ func TestForecastAheadRiseAsTwoCalls(t *testing.T) {
 // longer than the season, and for values it refuses (not finite, not
 // after the last).
 func TestObserveAheadAsTwoCalls(t *testing.T) {
-	start, seed := twoSineDays()
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	seed := make([]float64, 2*24*12)
+	for i := range seed {
+		seed[i] = 500 + 300*math.Sin(2*math.Pi*float64(i)/288)
+	}
 	p := DefaultParams()
 	for _, c := range []struct {
 		name   string
@@ -947,105 +951,4 @@ func TestObserveAheadAsTwoCalls(t *testing.T) {
 			t.Fatalf("%s: the models differ after the run", c.name)
 		}
 	}
-}
-
-// TestObserveAheadAtMatchesObserveAhead: observing with the Blends
-// AppendBlends made (as a backtest replays its history) leaves the model
-// and returns the fit and the forecast bit for bit as ObserveAhead does
-// (and AbsorbAt absorbs as Absorb does),
-// additive and scaled, with the weekly adjustment acting, cleaned updates,
-// missing and repeated values, forecasts a step, several steps and more
-// than a period ahead, and seasons whose slots are wider than the step.
-func TestObserveAheadAtMatchesObserveAhead(t *testing.T) {
-	start, seed := twoSineDays()
-	const step = 5 * time.Minute
-	p := DefaultParams()
-	for _, c := range []struct {
-		name   string
-		period time.Duration
-		scaled bool
-		week   bool
-		ahead  time.Duration
-	}{
-		{"additive, a step ahead", 24 * time.Hour, false, false, step},
-		{"additive, three steps ahead", 24 * time.Hour, false, false, 3 * step},
-		{"scaled, two steps ahead", 24 * time.Hour, true, false, 2 * step},
-		{"weekly adjustment", 24 * time.Hour, false, true, 3 * step},
-		{"hourly season, beyond a period", time.Hour, false, false, 25 * step},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			var m Model
-			m.Seed(seed, start, step, c.period)
-			if c.scaled && !m.ScaleSeason() {
-				t.Fatal("the season does not scale")
-			}
-			seeded := m.Clone()
-			m.Absorb(seed, start, p)
-			// AbsorbAt with the seed's blends absorbs as Absorb does.
-			seedBlends := seeded.AppendBlends(nil, start.UnixNano(), int64(step), len(seed))
-			seedBlends[7] = Blend{} // a missing value's blend is not read
-			withSeed := slices.Clone(seed)
-			withSeed[7] = math.NaN()
-			viaAt, viaAbsorb := seeded.Clone(), seeded.Clone()
-			viaAt.AbsorbAt(withSeed, start, p, seedBlends)
-			viaAbsorb.Absorb(withSeed, start, p)
-			if !reflect.DeepEqual(viaAt, viaAbsorb) {
-				t.Fatalf("AbsorbAt differs from Absorb:\n got  %+v\n want %+v", viaAt, viaAbsorb)
-			}
-			if c.week {
-				m.Week = NewWeek()
-				m.Week.active = true
-			}
-			want := m.Clone()
-			h := m.Horizon(c.ahead, p)
-			tn := start.Add(time.Duration(len(seed)) * step).UnixNano()
-			const n = 900
-			lag := int(c.ahead / step)
-			blends := m.AppendBlends(nil, tn, int64(step), n+lag)
-			if len(blends) != n+lag {
-				t.Fatalf("%d blends, want %d", len(blends), n+lag)
-			}
-			for i := range n {
-				y := 520 + 310*math.Sin(2*math.Pi*float64(i)/288) + float64(i%11)
-				at := tn + int64(i)*int64(step)
-				switch {
-				case i == 100:
-					y = math.NaN()
-				case i%97 == 0:
-					y *= 3 // a burst, cleaned
-				}
-				errVar := float64(i%5) * 40
-				gotFit, gotAhead := m.ObserveAheadAt(at, y, p, h, errVar, blends[i], blends[i+lag])
-				wantFit, wantAhead := want.ObserveAhead(at, y, p, h, errVar)
-				if math.Float64bits(gotFit) != math.Float64bits(wantFit) || math.Float64bits(gotAhead) != math.Float64bits(wantAhead) {
-					t.Fatalf("value %d: %v, %v; ObserveAhead %v, %v", i, gotFit, gotAhead, wantFit, wantAhead)
-				}
-				if i == 200 { // the same time again: ignored by both
-					gotFit, gotAhead = m.ObserveAheadAt(at, y+5, p, h, errVar, blends[i], blends[i+lag])
-					wantFit, wantAhead = want.ObserveAhead(at, y+5, p, h, errVar)
-					if math.Float64bits(gotFit) != math.Float64bits(wantFit) || math.Float64bits(gotAhead) != math.Float64bits(wantAhead) {
-						t.Fatalf("value %d again: %v, %v; ObserveAhead %v, %v", i, gotFit, gotAhead, wantFit, wantAhead)
-					}
-				}
-			}
-			if !reflect.DeepEqual(m, want) {
-				t.Fatalf("model differs from ObserveAhead's:\n got  %+v\n want %+v", m, want)
-			}
-		})
-	}
-	var none Model
-	none.Seed(seed, start, step, 0)
-	if b := none.AppendBlends(nil, 0, int64(step), 10); len(b) != 0 {
-		t.Fatalf("a model without a season made %d blends", len(b))
-	}
-}
-
-// twoSineDays is two days of 5-minute values on a daily sine, from its
-// start.
-func twoSineDays() (time.Time, []float64) {
-	seed := make([]float64, 2*24*12)
-	for i := range seed {
-		seed[i] = 500 + 300*math.Sin(2*math.Pi*float64(i)/288)
-	}
-	return time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), seed
 }
