@@ -83,7 +83,8 @@ func evaluate(d *Decision, p *Policy, in *Inputs, s *State, now time.Time) {
 	scaling := p.Predictive.Mode.scales()
 	predicting := scaling || p.Predictive.Mode == PredictForecastOnly
 	lead := p.Predictive.Lead.D()
-	at := newInstant(now) // now for the per-metric time arithmetic below
+	var at instant // now for the per-metric time arithmetic below
+	at.set(now)    // in place: see instant.set
 	if predicting && len(s.Models) != len(p.Metrics) {
 		s.Models = make([]MetricModel, len(p.Metrics))
 	}
@@ -105,7 +106,8 @@ func evaluate(d *Decision, p *Policy, in *Inputs, s *State, now time.Time) {
 		mp.Value = smp.Value
 		// The sample's time in Unix nanoseconds, worked out once for the
 		// comparisons below.
-		st := newStamp(smp.Time)
+		var st stamp
+		st.set(smp.Time) // in place: see stamp.set
 		fresh := smp.Present && isFinite(smp.Value) && at.subStamp(&st) <= p.StaleAfter.D()
 		if !fresh {
 			mp.Stale = true

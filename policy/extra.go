@@ -54,11 +54,56 @@ func (a *ExtraAccount) charge(at *instant, current int) {
 		return
 	}
 	dt = min(dt, maxExtraCharge)
-	w := math.Exp(-float64(dt) / float64(extraHorizon))
+	w, ok := tableDecay(dt)
+	if !ok {
+		w = decayExp(dt)
+	}
 	h := dt.Hours()
 	a.Held = a.Held*w + float64(current)*h
 	a.Extra = a.Extra*w + float64(a.Excess)*h
 	a.At = at.t
+}
+
+// decayUnit is the resolution of decayTable: a replay's evaluations are a
+// whole number of seconds apart (its evaluation interval), and so is the
+// cap, maxExtraCharge.
+const decayUnit = time.Second
+
+// decayTable holds the account's decay factor over every whole number of
+// seconds up to maxExtraCharge (3,601 factors, 28 KB), each worked out by
+// math.Exp as decayExp does, once, when the package is loaded; it is never
+// written after. math.Exp was about a twentieth of a replay's CPU time
+// (its polynomial is a chain of some twenty dependent multiplications
+// and additions) for one interval, the evaluation interval, at nearly
+// every evaluation (BENCHMARKS, "Speed, issue 9 round twelve"). A cache
+// of the last interval would need state that lives across evaluations,
+// and the only such state, the account, is replicated.
+var decayTable = newDecayTable()
+
+// newDecayTable works out decayTable.
+func newDecayTable() *[maxExtraCharge/decayUnit + 1]float64 {
+	var t [maxExtraCharge/decayUnit + 1]float64
+	for i := range t {
+		t[i] = decayExp(time.Duration(i) * decayUnit)
+	}
+	return &t
+}
+
+// tableDecay is decayExp(dt) read from decayTable, bit for bit the same,
+// and false when the table does not hold it (dt not a whole number of
+// seconds in [0, maxExtraCharge]). It inlines into charge, where a call
+// cost about 28 instructions an evaluation.
+func tableDecay(dt time.Duration) (float64, bool) {
+	if dt%decayUnit != 0 || uint64(dt) > uint64(maxExtraCharge) {
+		return 0, false
+	}
+	return decayTable[dt/decayUnit], true
+}
+
+// decayExp is the exponential decay with the time constant extraHorizon
+// over dt.
+func decayExp(dt time.Duration) float64 {
+	return math.Exp(-float64(dt) / float64(extraHorizon))
 }
 
 // spent reports whether the forecast's extra instance-time is more than

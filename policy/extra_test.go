@@ -238,3 +238,35 @@ func TestNoAccountWithoutTheBound(t *testing.T) {
 		})
 	}
 }
+
+// TestDecayMatchesExp: the account's decay factor read from the table is
+// bit for bit math.Exp's, at every whole second up to the cap, and the
+// intervals the table does not hold (a fraction of a second, the daemon's
+// clock) are worked out by math.Exp itself.
+func TestDecayMatchesExp(t *testing.T) {
+	exact := func(dt time.Duration) float64 { return math.Exp(-float64(dt) / float64(extraHorizon)) }
+	var dts []time.Duration
+	for s := time.Duration(0); s <= maxExtraCharge; s += time.Second {
+		dts = append(dts, s)
+	}
+	dts = append(dts, time.Nanosecond, 10*time.Second+time.Millisecond, time.Minute-time.Nanosecond,
+		maxExtraCharge-time.Nanosecond, 1234567890123)
+	held := 0
+	for _, dt := range dts {
+		got, ok := tableDecay(dt)
+		if !ok {
+			got = decayExp(dt)
+		} else {
+			held++
+		}
+		if want := exact(dt); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("the decay over %v = %v (from the table: %v), want %v", dt, got, ok, want)
+		}
+	}
+	if want := int(maxExtraCharge/time.Second) + 1; held != want {
+		t.Fatalf("the table held %d of the intervals, want the %d whole seconds", held, want)
+	}
+	if got := len(decayTable); got != int(maxExtraCharge/time.Second)+1 {
+		t.Fatalf("the table holds %d factors, want one a second up to the cap", got)
+	}
+}

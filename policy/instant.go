@@ -35,10 +35,22 @@ const (
 )
 
 func newInstant(t time.Time) instant {
+	var n instant
+	n.set(t)
+	return n
+}
+
+// set makes n the instant t, field by field. evaluate keeps its instant
+// where it is made this way: built as a value (newInstant) it was written
+// to a temporary with word stores and copied from there with 16-byte
+// loads, which cannot be forwarded from the stores still in flight and
+// waited for them to reach the cache, at every evaluation (BENCHMARKS,
+// "Speed, issue 9 round twelve").
+func (n *instant) set(t time.Time) {
 	ns, ok := wallNanos(t)
 	// Round(0) strips a monotonic reading and nothing else: t is unchanged
 	// exactly when it had none.
-	return instant{t: t, ns: ns, fast: ok && t == t.Round(0)}
+	n.t, n.ns, n.fast = t, ns, ok && t == t.Round(0)
 }
 
 // wallNanos returns t's wall clock in Unix nanoseconds, and false when they
@@ -60,8 +72,16 @@ type stamp struct {
 
 // newStamp returns t's stamp.
 func newStamp(t time.Time) stamp {
+	var s stamp
+	s.set(t)
+	return s
+}
+
+// set makes s t's stamp, field by field: evaluate stamps every sample
+// in place, for the reason instant.set gives.
+func (s *stamp) set(t time.Time) {
 	ns, ok := wallNanos(t)
-	return stamp{t: t, ns: ns, ok: ok}
+	s.t, s.ns, s.ok = t, ns, ok
 }
 
 // sub is now.Sub(u).

@@ -65,15 +65,26 @@ func LevelShift(values []float64, per, from, to int) (ref, recent float64, ok bo
 		return 0, 0, false
 	}
 	// The means first, alone (periodMean sums as moments does, so they
-	// are the same means): most checks stop at them.
-	recent, ok = periodMean(values[n-per:])
+	// are the same means): most checks stop at them. The last period's
+	// and the latest chosen one's are summed in one pass (periodMeans),
+	// every check reads both.
+	var latest float64
+	latestOK := false
+	if to-per >= from {
+		recent, ok, latest, latestOK = periodMeans(values[n-per:], values[to-per:to])
+	} else {
+		recent, ok = periodMean(values[n-per:])
+	}
 	if !ok {
 		return 0, 0, false
 	}
 	lo, hi := math.Inf(1), math.Inf(-1)
 	k := 0
 	for end := to; end-per >= from; end -= per {
-		m, ok := periodMean(values[end-per : end])
+		m, ok := latest, latestOK
+		if end != to {
+			m, ok = periodMean(values[end-per : end])
+		}
 		if !ok {
 			continue
 		}
@@ -122,6 +133,34 @@ func periodMean(v []float64) (float64, bool) {
 	for _, x := range v {
 		sum += x
 	}
+	return meanOfSum(v, sum)
+}
+
+// periodMeans is periodMean of a and of b, of the same length, bit for
+// bit, with both sums in one loop: each sum is a chain of additions, each
+// waiting for the one before (in order, so the mean is finiteMean's), and
+// two chains side by side take about the time of one. LevelShift reads two
+// periods' means at every check.
+func periodMeans(a, b []float64) (ma float64, aOK bool, mb float64, bOK bool) {
+	if len(a) != len(b) {
+		ma, aOK = periodMean(a)
+		mb, bOK = periodMean(b)
+		return ma, aOK, mb, bOK
+	}
+	b = b[:len(a)]
+	var sa, sb float64
+	for i, x := range a {
+		sa += x
+		sb += b[i]
+	}
+	ma, aOK = meanOfSum(a, sa)
+	mb, bOK = meanOfSum(b, sb)
+	return ma, aOK, mb, bOK
+}
+
+// meanOfSum is periodMean's result from sum, the sum of v's values in
+// order.
+func meanOfSum(v []float64, sum float64) (float64, bool) {
 	if len(v) > 0 && finite(sum) {
 		return sum / float64(len(v)), true
 	}

@@ -341,3 +341,39 @@ func TestPeriodMean(t *testing.T) {
 		}
 	}
 }
+
+// TestPeriodMeansMatchesPeriodMean: the two means summed side by side are
+// bit for bit periodMean's, with and without gaps, with infinities, and on
+// slices of different lengths.
+func TestPeriodMeansMatchesPeriodMean(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 9))
+	values := func(n int, holes float64) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			switch x := r.Float64(); {
+			case x < holes:
+				v[i] = math.NaN()
+			case x < holes*1.1:
+				v[i] = math.Inf(1)
+			default:
+				v[i] = 1e3*r.NormFloat64() + 1e6*r.Float64()
+			}
+		}
+		return v
+	}
+	for trial := range 2000 {
+		n := r.IntN(300)
+		holes := []float64{0, 0, 0.01, 0.5, 1}[trial%5]
+		a, b := values(n, holes), values(n, holes*r.Float64())
+		if trial%7 == 0 {
+			b = values(r.IntN(300), holes)
+		}
+		ma, aOK, mb, bOK := periodMeans(a, b)
+		wa, waOK := periodMean(a)
+		wb, wbOK := periodMean(b)
+		if math.Float64bits(ma) != math.Float64bits(wa) || aOK != waOK ||
+			math.Float64bits(mb) != math.Float64bits(wb) || bOK != wbOK {
+			t.Fatalf("trial %d: periodMeans = %v %v, %v %v; want %v %v, %v %v", trial, ma, aOK, mb, bOK, wa, waOK, wb, wbOK)
+		}
+	}
+}
