@@ -82,12 +82,23 @@ func addDecisions(s *State, n, k, stateBytes int, at time.Time, index uint64) ui
 		id := fmt.Sprintf("policy-%05d", i)
 		for j := range k {
 			f := func(x float64) *float64 { return &x }
-			r := policy.Record{Time: at.Add(time.Duration(j) * 10 * time.Second), Current: 12, Ready: 12, Reactive: 11 + j%3, Predictive: 13,
-				Recommended: 13, Desired: 13, Action: "scale-out", Bound: policy.LimitNone, Forecast: true, HourlyCost: 12.48,
-				Reason: fmt.Sprintf("scale-out 12->13: rps=%d (target 100) proposes 11, queue=%d (target 30) proposes 9, forecast 1262.4 proposes 13 (upper bound 1302.9) (skill 0.41); recommended 13, desired 13", 1000+j, 300+j),
+			// Values that move as a real policy's do (a daily cycle, noise,
+			// a forecast and bound off the value, a skill that drifts), so
+			// that no field repeats more than a real history's would.
+			t := at.Add(time.Duration(j) * 10 * time.Second)
+			phase := 2 * math.Pi * float64(t.Unix()%86400) / 86400
+			noise := float64((j*7919+i*104729)%1000) / 997
+			rps, queue := 1000+400*math.Sin(phase)+13*noise, math.Round(200+150*math.Sin(phase)+40*noise)
+			fc, up, skill := rps*1.03+7*noise, rps*1.07+11*noise, 0.3+0.2*noise
+			qfc, qup, qskill := queue*0.98+3*noise, queue*1.05+5*noise, 0.1+0.1*noise
+			reactive, predictive := int(math.Ceil(rps/100)), int(math.Ceil(up/100))
+			r := policy.Record{Time: t, Current: 12, Ready: 12, Reactive: reactive, Predictive: predictive,
+				Recommended: predictive, Desired: predictive, Action: "scale-out", Bound: policy.LimitNone, Forecast: true, HourlyCost: 12.48,
+				Reason: fmt.Sprintf("scale-out 12->%d: rps=%.1f (target 100) proposes %d, queue=%.0f (target 30) proposes %d, forecast %.1f proposes %d (upper bound %.1f) (skill %.2f); recommended %d, desired %d",
+					predictive, rps, reactive, queue, int(math.Ceil(queue/30)), fc, predictive, up, skill, predictive, predictive),
 				Metrics: []policy.MetricRecord{
-					{Name: "rps", Value: f(1000.5 + float64(j)), Reactive: 11, Forecast: f(1262.4), Predictive: 13, Upper: f(1302.9), Season: policy.Duration(24 * time.Hour), Skill: f(0.41), Trusted: true},
-					{Name: "queue", Value: f(300), Reactive: 10, Forecast: f(280.2), Predictive: 10, Upper: f(301.7), Skill: f(0.12)},
+					{Name: "rps", Value: f(rps), Reactive: reactive, Forecast: f(fc), Predictive: predictive, Upper: f(up), Season: policy.Duration(24 * time.Hour), Skill: f(skill), Trusted: true},
+					{Name: "queue", Value: f(queue), Reactive: int(math.Ceil(queue / 30)), Forecast: f(qfc), Predictive: int(math.Ceil(qup / 30)), Upper: f(qup), Skill: f(qskill)},
 				}}
 			index++
 			s.Apply(index, Evaluated{Policy: id, PolicyVersion: s.Policies[id].Record.Version, State: state, Record: &r, Desired: 13, Ready: 12, At: r.Time}, Options{})
