@@ -172,7 +172,17 @@ func (d Decisions) appendedEncoded(rec []byte) Decisions {
 // seal compresses a block of decisionBlock length-prefixed records into
 // a slice of its own size (snappy.Encode leaves room for the worst case).
 func seal(block []byte) []byte {
-	return slices.Clone(snappy.Encode(make([]byte, snappy.MaxEncodedLen(len(block))), block))
+	z, _ := sealWith(nil, block)
+	return z
+}
+
+// sealWith is seal compressing in buf, which it returns (grown if it had
+// to be) for the next block: a restore seals every policy's.
+func sealWith(buf, block []byte) (z, next []byte) {
+	if n := snappy.MaxEncodedLen(len(block)); cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	return slices.Clone(snappy.Encode(buf[:cap(buf)], block)), buf
 }
 
 // trimmed returns the history without its oldest n records (n at most
@@ -245,7 +255,9 @@ func (d *dec) decisions() Decisions {
 		block = binary.AppendUvarint(block, uint64(len(rec)))
 		block = append(block, rec...)
 		if out.tailN++; out.tailN == decisionBlock {
-			out.sealed = append(out.sealed, seal(block))
+			var z []byte
+			z, d.zbuf = sealWith(d.zbuf, block)
+			out.sealed = append(out.sealed, z)
 			block, out.tailN = block[:0], 0
 		}
 	}
