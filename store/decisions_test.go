@@ -163,7 +163,9 @@ func TestDecisionsShareable(t *testing.T) {
 		v.Release()
 	})
 	t.Run("two appends to one value", func(t *testing.T) {
-		for _, n := range []int{0, 1, decisionBlock - 2, decisionBlock - 1, decisionBlock, 3*decisionBlock + 4} {
+		// 4*decisionBlock-1: the next append seals a fourth block, in
+		// room the sealed slice has (three in four) unless it is copied.
+		for _, n := range []int{0, 1, decisionBlock - 2, decisionBlock - 1, decisionBlock, 3*decisionBlock + 4, 4*decisionBlock - 1} {
 			var base Decisions
 			var recs []policy.Record
 			for j := range n {
