@@ -72,6 +72,9 @@ type dec struct {
 	err error
 	// v is the binary version read, as in enc.
 	v uint8
+	// zbuf is reused to compress decision blocks (Decisions), so a
+	// snapshot read does not allocate one per block.
+	zbuf []byte
 }
 
 func (d *dec) fail(what string) {

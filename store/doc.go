@@ -41,8 +41,9 @@
 // additions) refused; the policy states, the policy package's own bytes,
 // are shaped for them by the leader that commits them.
 //
-// Decision records are kept in their binary encoding (Decisions), about
-// two thirds of their decoded size, since a week fills every policy's
+// Decision records are kept in their binary encoding (Decisions), the
+// older ones snappy-compressed in blocks (about 150 bytes of heap a
+// record, 500 one slice each), since a week fills every policy's
 // history. Snapshots are either the legacy JSON document or
 // a versioned, checksummed binary stream (WriteSnapshot, ReadSnapshot).
 // Anything of an unknown type or version is refused with ErrUnknownCommand
