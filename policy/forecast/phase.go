@@ -256,18 +256,14 @@ func (m *Model) movesEverywhere(values []float64, t0, step int64, per int, last,
 	const alone = 1 + 1.0/phaseDays // a period against the mean of phaseDays others
 	var removed, floor float64
 	for p := range phaseParts {
-		var inPlace, moved, partFloor float64
-		for k := p * n / phaseParts; k < (p+1)*n/phaseParts; k++ {
-			c := lastN[k]
-			if x := last[k] - before[k]; finite(x) {
-				inPlace += c * x * x
-			}
-			if x := last[k] - before[wrap(k-d, n)]; finite(x) {
-				moved += c * x * x
-			}
+		lo, hi := p*n/phaseParts, (p+1)*n/phaseParts
+		inPlace := movedErrorOver(last, lastN, before, 0, lo, hi)
+		moved := movedErrorOver(last, lastN, before, d, lo, hi)
+		var partFloor float64
+		for k := lo; k < hi; k++ {
 			if days[k] > 1 {
 				variance := max(0, sumSq[k]-sum[k]*sum[k]/days[k]) / (days[k] - 1)
-				partFloor += c * variance * alone
+				partFloor += lastN[k] * variance * alone
 			}
 		}
 		if moved > inPlace+partFloor {
@@ -458,10 +454,16 @@ func (m *Model) slotMeans(values []float64, t0, step int64, mean, count []float6
 // movedError is the squared error, weighted by y's counts, of ref moved d
 // slots later against y, over the slots where both have a value.
 func movedError(y, count, ref []float64, d int) float64 {
+	return movedErrorOver(y, count, ref, d, 0, len(y))
+}
+
+// movedErrorOver is movedError over y's slots lo to hi (not included)
+// only: movesEverywhere judges a move part by part of the period.
+func movedErrorOver(y, count, ref []float64, d, lo, hi int) float64 {
 	n := len(y)
 	var e float64
-	for k, v := range y {
-		if x := v - ref[wrap(k-d, n)]; finite(x) {
+	for k := lo; k < hi; k++ {
+		if x := y[k] - ref[wrap(k-d, n)]; finite(x) {
 			e += count[k] * x * x
 		}
 	}
