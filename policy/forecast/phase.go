@@ -171,7 +171,7 @@ func (m *Model) phaseShift(values []float64, start int64, step time.Duration, sc
 	}
 	// The season, centred and scaled, against the last period: has it
 	// moved yet?
-	mean := meanOf(m.Season)
+	mean, _ := finiteMean(m.Season) // a season's slots are finite: their mean
 	k := m.scale()
 	for i, s := range m.Season {
 		season[i] = (s - mean) * k
@@ -200,7 +200,8 @@ func (m *Model) FollowPhase(values []float64, start int64, step time.Duration, s
 	if d == 0 {
 		return 0
 	}
-	mean, k := meanOf(m.Season), m.scale()
+	mean, _ := finiteMean(m.Season) // a season's slots are finite: their mean
+	k := m.scale()
 	before := scratch[2*n : 3*n]
 	Rotate(m.Season, d)
 	for i := range m.Season {
@@ -499,15 +500,6 @@ func wrap(i, n int) int {
 		return i - n
 	}
 	return i
-}
-
-// meanOf returns the mean of s, which is not empty.
-func meanOf(s []float64) float64 {
-	var sum float64
-	for _, v := range s {
-		sum += v
-	}
-	return sum / float64(len(s))
 }
 
 // Rotate moves the elements of s d places towards its end (towards its
