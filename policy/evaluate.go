@@ -440,8 +440,14 @@ func evaluate(d *Decision, p *Policy, in *Inputs, s *State, now time.Time) {
 		if q := s.Recommendations; len(q) > 0 {
 			top = q[0].Size
 		}
+		// On stale data the group holds what it had, so the excess the
+		// last decision charged is held with it (kept).
+		kept := 0
+		if !anyFresh {
+			kept = s.Extra.Excess
+		}
 		shadow := s.Extra.follow(reactive, anyFresh, anyStale, current, bound, d.Damped)
-		s.Extra.Excess = excess(desired, shadow, predictive, d.UsedForecast, top, current)
+		s.Extra.Excess = excess(desired, shadow, predictive, d.UsedForecast, top, current, kept)
 	}
 	d.HourlyCost = p.Cost.Hourly(desired)
 	switch {

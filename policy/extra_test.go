@@ -109,19 +109,24 @@ func TestExcessCappedByWhatTheForecastAsks(t *testing.T) {
 		name                        string
 		desired, shadow, predictive int
 		raised                      bool
-		windowTop, current, want    int
+		windowTop, current, kept    int
+		want                        int
 	}{
-		{"its raise", 25, 20, 25, true, 25, 20, 5},
-		{"a rate limit keeps it below its raise", 23, 20, 25, true, 25, 20, 3},
-		{"capped at its raise", 30, 20, 24, true, 24, 20, 4},
-		{"the window's hold", 26, 20, 0, false, 26, 26, 6},
-		{"the window's top up to the current size", 30, 20, 0, false, 34, 26, 6},
-		{"a hold the reactive rule makes too", 20, 20, 0, false, 26, 20, 0},
-		{"below the shadow", 18, 20, 0, false, 18, 18, 0},
-		{"a schedule's min is not the forecast's", 30, 20, 0, false, 20, 20, 0},
+		{"its raise", 25, 20, 25, true, 25, 20, 0, 5},
+		{"a rate limit keeps it below its raise", 23, 20, 25, true, 25, 20, 0, 3},
+		{"capped at its raise", 30, 20, 24, true, 24, 20, 0, 4},
+		{"the window's hold", 26, 20, 0, false, 26, 26, 0, 6},
+		{"the window's top up to the current size", 30, 20, 0, false, 34, 26, 0, 6},
+		{"a hold the reactive rule makes too", 20, 20, 0, false, 26, 20, 0, 0},
+		{"below the shadow", 18, 20, 0, false, 18, 18, 0, 0},
+		{"a schedule's min is not the forecast's", 30, 20, 0, false, 20, 20, 0, 0},
+		{"a stale hold keeps the excess its window no longer holds", 26, 20, 0, false, 0, 26, 6, 6},
+		{"a stale hold keeps at most what is above the shadow", 26, 23, 0, false, 0, 26, 6, 3},
+		{"a stale hold's raise above what it keeps", 28, 20, 28, true, 28, 26, 6, 8},
+		{"nothing kept below the shadow", 20, 22, 0, false, 0, 20, 6, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := excess(tc.desired, tc.shadow, tc.predictive, tc.raised, tc.windowTop, tc.current); got != tc.want {
+			if got := excess(tc.desired, tc.shadow, tc.predictive, tc.raised, tc.windowTop, tc.current, tc.kept); got != tc.want {
 				t.Fatalf("excess %d, want %d", got, tc.want)
 			}
 		})

@@ -17,6 +17,7 @@ import (
 	"github.com/capstan-io/capstan/policy"
 	"github.com/capstan-io/capstan/policy/simulate"
 	"github.com/capstan-io/capstan/policy/simulate/report"
+	"github.com/capstan-io/capstan/policy/simulate/scoreboard"
 )
 
 const (
@@ -555,5 +556,49 @@ func TestTimelineStreamWritesWhenCaughtUp(t *testing.T) {
 	}
 	if !bytes.Equal(out.buf.Bytes(), want.Bytes()) {
 		t.Fatalf("the streamed timeline (%d bytes) differs from WriteTimelineCSV's (%d bytes)", out.buf.Len(), want.Len())
+	}
+}
+
+// TestCostBoundHoldsOnHourlyData: the forecast's cost bound
+// (predictive.max_extra, 5 % by default) promises that prediction holds at
+// most about 5 % more instance-time than the reactive rule alone. On
+// hourly data the group holds on stale data for most of every step, and
+// the capacity the forecast bought at a sample was charged only while its
+// entry sat in the 5-minute stabilization window: the forecast run held
+// 10–17 % more instance-hours than prediction off on these traces. A hold
+// on stale data now keeps the excess charged, and the bound holds to
+// about a point.
+func TestCostBoundHoldsOnHourlyData(t *testing.T) {
+	var hourly scoreboard.Variant
+	for _, v := range scoreboard.Variants() {
+		if v.Name == scoreboard.VariantResampled1h {
+			hourly = v
+		}
+	}
+	for _, tr := range scoreboard.Traces() {
+		switch tr.Name {
+		case "crane_input1_1min.csv", "tweets_amzn_5min.csv", "elb_request_count_5min.csv":
+		default:
+			continue
+		}
+		t.Run(tr.Name, func(t *testing.T) {
+			s, err := loadSeries(filepath.Join("../../examples/traces", tr.Name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			row, ok, err := scoreboard.ScoreVariant(hourly, tr, s)
+			if err != nil || !ok {
+				t.Fatalf("ok %v, %v", ok, err)
+			}
+			// The bound is over a trailing week, decayed; over the whole
+			// replay it holds to about a point.
+			if extra := row.Forecast.InstanceHours/row.Off.InstanceHours - 1; extra > 0.06 {
+				t.Fatalf("forecast %.0f instance-hours, prediction off %.0f: %.1f %% more, above the 5 %% bound and a point",
+					row.Forecast.InstanceHours, row.Off.InstanceHours, 100*extra)
+			}
+			if row.Forecast.HeldBack == 0 {
+				t.Fatalf("the bound never held the forecast back: %+v", row.Forecast)
+			}
+		})
 	}
 }
