@@ -136,18 +136,18 @@ func periodMean(v []float64) (float64, bool) {
 	return meanOfSum(v, sum)
 }
 
-// periodMeans is periodMean of a and of b, of the same length, bit for
-// bit, with both sums in one loop: each sum is a chain of additions, each
-// waiting for the one before (in order, so the mean is finiteMean's), and
-// two chains side by side take about the time of one. LevelShift reads two
-// periods' means at every check.
+// periodMeans is periodMean of a and of b, bit for bit, with both sums in
+// one loop: each sum is a chain of additions, each waiting for the one
+// before (in order, so the mean is finiteMean's), and two chains side by
+// side take about the time of one. LevelShift reads two periods' means at
+// every check, each a period of values long. a and b must be of the same
+// length: it panics otherwise, rather than keep a second path for a case
+// its one caller never has.
 func periodMeans(a, b []float64) (ma float64, aOK bool, mb float64, bOK bool) {
 	if len(a) != len(b) {
-		ma, aOK = periodMean(a)
-		mb, bOK = periodMean(b)
-		return ma, aOK, mb, bOK
+		panic("forecast: periodMeans of periods of unequal length")
 	}
-	b = b[:len(a)]
+	b = b[:len(a)] // so the loop reads b[i] without a bounds check
 	var sa, sb float64
 	for i, x := range a {
 		sa += x
