@@ -257,7 +257,7 @@ func (c *ruleChecker) target(t Target) {
 	for _, f := range fields {
 		path := "target." + f.name
 		switch {
-		case containsString(need, f.name):
+		case slices.Contains(need, f.name):
 			if f.value == "" {
 				c.addf(path, "required for provider %s", t.Provider)
 			}
@@ -299,15 +299,6 @@ func (c *ruleChecker) cloudName(provider, path, v string) {
 	case strings.ContainsAny(v, `/?#\`):
 		c.addf(path, "must not contain '/', '?', '#' or '\\' (provider %s puts it in a request path)", provider)
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (c *ruleChecker) bounds(p Policy) {
