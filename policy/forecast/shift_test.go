@@ -332,6 +332,10 @@ func TestPeriodMean(t *testing.T) {
 		{"an infinity", []float64{1, math.Inf(1), 3}},
 		{"infinities of both signs", []float64{math.Inf(-1), 2, math.Inf(1)}},
 		{"a sum that overflows", []float64{math.MaxFloat64, math.MaxFloat64, 1}},
+		// finiteMean's sum overflows too: a mean that is infinite, never
+		// NaN (meanOfSum reads NaN as no values).
+		{"an overflow beside a gap", []float64{math.MaxFloat64, math.MaxFloat64, math.NaN()}},
+		{"an overflow, then values the other way", []float64{math.MaxFloat64, math.MaxFloat64, -math.MaxFloat64, -math.MaxFloat64, math.NaN()}},
 		{"empty", nil},
 	} {
 		got, gotOK := periodMean(c.v)
