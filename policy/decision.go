@@ -540,33 +540,25 @@ func (d *Decision) Record(p Policy) Record {
 		if i < len(p.Metrics) {
 			mr.Name = p.Metrics[i].Name
 		}
-		if !m.Stale && isFinite(m.Value) {
-			v := m.Value
-			mr.Value = &v
+		if !m.Stale {
+			mr.Value = finiteRef(m.Value)
 		}
-		if isFinite(m.Forecast) {
-			f := m.Forecast
-			mr.Forecast = &f
-		}
-		if isFinite(m.Upper) {
-			u := m.Upper
-			mr.Upper = &u
-		}
-		if isFinite(m.Weekly) {
-			w := m.Weekly
-			mr.Weekly = &w
-		}
-		if isFinite(m.Skill) {
-			sk := m.Skill
-			mr.Skill = &sk
-		}
-		if sk := float64(m.SlotSkill); isFinite(sk) {
-			mr.SlotSkill = &sk
-		}
-
+		mr.Forecast, mr.Upper, mr.Weekly = finiteRef(m.Forecast), finiteRef(m.Upper), finiteRef(m.Weekly)
+		mr.Skill, mr.SlotSkill = finiteRef(m.Skill), finiteRef(float64(m.SlotSkill))
 		r.Metrics = append(r.Metrics, mr)
 	}
 	return r
+}
+
+// finiteRef is a record's optional number: x when it is finite, and nil
+// (the field left out of the JSON) when it is NaN or infinite, which a
+// proposal holds for "none" (no forecast, no skill yet) and JSON cannot
+// carry.
+func finiteRef(x float64) *float64 {
+	if !isFinite(x) {
+		return nil
+	}
+	return &x
 }
 
 // MarshalJSON encodes the action by name so records read well.
