@@ -284,6 +284,15 @@ func cleaningVarianceOf(scored int, bias, square float64) float64 {
 	if scored < cleanAfterScores {
 		return 0
 	}
+	return errVariance(bias, square)
+}
+
+// errVariance is the variance of errors whose running mean is bias and
+// running mean square is square, never below 0 (which the difference can
+// round to): the one formula for the variance that cleans the season
+// (cleaningVarianceOf) and the one Spread is the square root of, so that
+// the two agree bit for bit.
+func errVariance(bias, square float64) float64 {
 	return max(0, square-bias*bias)
 }
 
