@@ -310,12 +310,13 @@ func TestBestMoveIsTheFullSearch(t *testing.T) {
 
 // TestBinMeansPutsValuesInTheirBins: binMeans, the one pass behind the
 // full look (every value, a slot a bin) and the rough one (every every-th
-// value, wider bins), puts every value read in the bin its time falls in,
-// (t0 + i×step) mod period / width, the last bin taking the rest of a
-// period that is not a whole number of bins: whether it counts the bin
-// on (each value read a bin after the one before, the period whole bins)
-// or follows the position value by value, wherever in a bin the values
-// start and across the period's end.
+// value, wider bins), puts every value read, less an acting weekly
+// adjustment at its time, in the bin its time falls in, (t0 + i×step) mod
+// period / width, the last bin taking the rest of a period that is not a
+// whole number of bins: whether it counts the bin on (each value read a
+// bin after the one before, the period whole bins) or follows the
+// position value by value, wherever in a bin the values start and across
+// the period's end.
 func TestBinMeansPutsValuesInTheirBins(t *testing.T) {
 	for _, c := range []struct {
 		name        string
@@ -338,7 +339,14 @@ func TestBinMeansPutsValuesInTheirBins(t *testing.T) {
 			bins := int(period / width)
 			var m Model
 			m.Period = c.period
-			for _, offset := range []time.Duration{0, 7 * time.Minute, 23*time.Hour + 55*time.Minute} {
+			// An acting weekly adjustment comes off every value read, at
+			// its time; one that does not act, nothing.
+			m.Week = NewWeek()
+			for k := range m.Week.Slots {
+				m.Week.Slots[k] = float32(k%13) - 6
+			}
+			for _, offset := range []time.Duration{0, 7 * time.Minute, 23*time.Hour + 55*time.Minute, 3*24*time.Hour + 7*time.Minute} {
+				m.Week.active = offset >= 24*time.Hour
 				t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC).Add(offset).UnixNano()
 				values := make([]float64, 2*int(period/step)+3)
 				for i := range values {
@@ -350,7 +358,7 @@ func TestBinMeansPutsValuesInTheirBins(t *testing.T) {
 				wantMean, wantCount := make([]float64, bins), make([]float64, bins)
 				for i := 0; i < len(values); i += c.every {
 					if k := min(int((t0+int64(i)*step)%period/width), bins-1); finite(values[i]) {
-						wantMean[k] += values[i]
+						wantMean[k] += values[i] - m.weekly(t0+int64(i)*step)
 						wantCount[k]++
 					}
 				}
