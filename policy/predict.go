@@ -1018,7 +1018,7 @@ func (s *errSpread) add(e float64) {
 // that a replay cleans the season as live forecasting does. The first
 // score stays with the callers, each testing it once for all its means:
 // a helper that took it as a flag tested it once per mean, at about 30
-// instructions a scored forecast on the hot path (callgrind, +0.37 % a
+// instructions a scored forecast on the hot path (callgrind, +0.4 % a
 // run of SimulateEndToEnd/forecast-and-scale).
 func skillStep(mean, x float64) float64 {
 	return mean + skillWeight*(x-mean)
