@@ -3,6 +3,7 @@ package policy
 import (
 	"math"
 	"testing"
+	"time"
 )
 
 // TestCleaningWaitsForTheSpread: the season's update is cleaned by the
@@ -25,18 +26,22 @@ func TestCleaningWaitsForTheSpread(t *testing.T) {
 		{100, true},
 		{1000, true},
 	} {
+		// The live model scores each error as it does in service: a
+		// forecast in flight that the observation reaches (learn), so the
+		// test follows learnWith's own update rather than a copy of it.
 		var mm MetricModel
+		mm.Model.Reset(0, time.Minute)
 		var bt errSpread
+		const y = 100.0 // minus an integer error: exact
 		for i := range c.scored {
 			e := errs[i%len(errs)]
 			bt.add(e)
-			if mm.Scored == 0 {
-				mm.ErrBias, mm.ErrSquare = e, e*e
-			} else {
-				mm.ErrBias += skillWeight * (e - mm.ErrBias)
-				mm.ErrSquare += skillWeight * (e*e - mm.ErrSquare)
-			}
-			mm.Scored++
+			tn := int64(i+1) * int64(time.Minute)
+			mm.Pending = append(mm.Pending[:0], PendingForecast{At: tn, Forecast: y - e, Naive: y})
+			learn(&mm, tn, y, time.Minute)
+		}
+		if mm.Scored != c.scored {
+			t.Fatalf("the live model scored %d forecasts, want %d", mm.Scored, c.scored)
 		}
 		live, replay := mm.cleaningVariance(), bt.variance()
 		sd, ok := mm.Spread()

@@ -78,13 +78,29 @@ func (l Limit) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 
 // UnmarshalText parses a limit's name.
 func (l *Limit) UnmarshalText(b []byte) error {
-	for c := LimitNone; c <= lastLimit; c++ {
-		if c.String() == string(b) {
-			*l = c
-			return nil
+	c, ok := byName(string(b), LimitNone, lastLimit)
+	if !ok {
+		return fmt.Errorf("unknown limit %q", b)
+	}
+	*l = c
+	return nil
+}
+
+// byName returns the value from first to last (inclusive; last below the
+// type's largest) whose String is name, and false when none is: the one
+// lookup of the decision record's enums that are written by their names
+// (Limit, ScaleInRule), so that a name reads back as the value it was
+// written from.
+func byName[E interface {
+	~uint8
+	String() string
+}](name string, first, last E) (E, bool) {
+	for c := first; c <= last; c++ {
+		if c.String() == name {
+			return c, true
 		}
 	}
-	return fmt.Errorf("unknown limit %q", b)
+	return 0, false
 }
 
 // Action is what a decision does to the group.
@@ -139,6 +155,9 @@ const (
 	RuleNoiseRelease
 )
 
+// lastRule is the highest ScaleInRule, for parsing.
+const lastRule = RuleNoiseRelease
+
 // String is the rule's name in decision records.
 func (r ScaleInRule) String() string {
 	switch r {
@@ -158,13 +177,12 @@ func (r ScaleInRule) MarshalText() ([]byte, error) { return []byte(r.String()), 
 
 // UnmarshalText parses a rule's name.
 func (r *ScaleInRule) UnmarshalText(b []byte) error {
-	for c := RuleNone; c <= RuleNoiseRelease; c++ {
-		if c.String() == string(b) {
-			*r = c
-			return nil
-		}
+	c, ok := byName(string(b), RuleNone, lastRule)
+	if !ok {
+		return fmt.Errorf("unknown scale-in rule %q", b)
 	}
-	return fmt.Errorf("unknown scale-in rule %q", b)
+	*r = c
+	return nil
 }
 
 // MetricProposal is what one metric asked for.
@@ -522,33 +540,25 @@ func (d *Decision) Record(p Policy) Record {
 		if i < len(p.Metrics) {
 			mr.Name = p.Metrics[i].Name
 		}
-		if !m.Stale && isFinite(m.Value) {
-			v := m.Value
-			mr.Value = &v
+		if !m.Stale {
+			mr.Value = finiteRef(m.Value)
 		}
-		if isFinite(m.Forecast) {
-			f := m.Forecast
-			mr.Forecast = &f
-		}
-		if isFinite(m.Upper) {
-			u := m.Upper
-			mr.Upper = &u
-		}
-		if isFinite(m.Weekly) {
-			w := m.Weekly
-			mr.Weekly = &w
-		}
-		if isFinite(m.Skill) {
-			sk := m.Skill
-			mr.Skill = &sk
-		}
-		if sk := float64(m.SlotSkill); isFinite(sk) {
-			mr.SlotSkill = &sk
-		}
-
+		mr.Forecast, mr.Upper, mr.Weekly = finiteRef(m.Forecast), finiteRef(m.Upper), finiteRef(m.Weekly)
+		mr.Skill, mr.SlotSkill = finiteRef(m.Skill), finiteRef(float64(m.SlotSkill))
 		r.Metrics = append(r.Metrics, mr)
 	}
 	return r
+}
+
+// finiteRef is a record's optional number: x when it is finite, and nil
+// (the field left out of the JSON) when it is NaN or infinite, which a
+// proposal holds for "none" (no forecast, no skill yet) and JSON cannot
+// carry.
+func finiteRef(x float64) *float64 {
+	if !isFinite(x) {
+		return nil
+	}
+	return &x
 }
 
 // MarshalJSON encodes the action by name so records read well.

@@ -396,34 +396,44 @@ func (w *walker) maxStep(s *MaxStep) fieldHandler {
 }
 
 func (w *walker) metrics(ms *[]Metric) fieldHandler {
+	// A list far beyond any real policy is refused without decoding (and
+	// reporting on) every one of possibly 100,000 items (maxWalkedMetrics).
+	return walkList(w, ms, "metrics", MaxMetrics, maxWalkedMetrics, func(at string, item *yaml.Node, m *Metric) {
+		w.fields(at, item, map[string]fieldHandler{
+			"name":   w.text(&m.Name),
+			"type":   w.text((*string)(&m.Type)),
+			"target": w.number(&m.Target),
+			"source": w.source(&m.Source),
+		})
+	})
+}
+
+// walkList decodes a list of a policy file (metrics, schedules) into dst,
+// one T per item, whose fields item decodes; each item's position is
+// kept for messages, and a null item stays T's zero value, an empty entry
+// whose lacks Validate names. A list of more than most items is refused
+// whole, said once ("at most <allowed> <what> are allowed"). It is the one
+// loop behind every list the walker decodes, so that all say the same
+// things the same way.
+func walkList[T any](w *walker, dst *[]T, what string, allowed, most int, item func(at string, n *yaml.Node, t *T)) fieldHandler {
 	return func(path string, n *yaml.Node) {
 		if n.Kind != yaml.SequenceNode {
 			w.fail(path, "must be a list")
 			return
 		}
-		if len(n.Content) > maxWalkedMetrics {
-			// Far beyond any real policy: say so once instead of decoding
-			// (and reporting on) every one of possibly 100,000 items.
-			w.fail(path, fmt.Sprintf("at most %d metrics are allowed", MaxMetrics))
+		if len(n.Content) > most {
+			w.fail(path, fmt.Sprintf("at most %d %s are allowed", allowed, what))
 			return
 		}
-		list := make([]Metric, len(n.Content))
-		for i, item := range n.Content {
-			m := &list[i]
+		list := make([]T, len(n.Content))
+		for i, c := range n.Content {
 			at := path + "[" + strconv.Itoa(i) + "]"
-			w.pos[at] = docPos{item.Line, item.Column}
-			if !w.usable(at, item) {
-				// A null item is an empty metric; Validate says what it lacks.
-				continue
+			w.pos[at] = docPos{c.Line, c.Column}
+			if w.usable(at, c) {
+				item(at, c, &list[i])
 			}
-			w.fields(at, item, map[string]fieldHandler{
-				"name":   w.text(&m.Name),
-				"type":   w.text((*string)(&m.Type)),
-				"target": w.number(&m.Target),
-				"source": w.source(&m.Source),
-			})
 		}
-		*ms = list
+		*dst = list
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -79,7 +80,7 @@ func scanObject(dec *json.Decoder, schema, path string, set map[string]bool) err
 			return errSlowPath
 		}
 		key, ok := t.(string)
-		if !ok || seen[key] || !contains(allowed, key) {
+		if !ok || seen[key] || !slices.Contains(allowed, key) {
 			return errSlowPath
 		}
 		seen[key] = true
@@ -137,13 +138,4 @@ func scanValue(dec *json.Decoder, schema, path string, set map[string]bool) erro
 	}
 	set[path] = true
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

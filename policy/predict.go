@@ -207,23 +207,20 @@ func learnWith(mm *MetricModel, c *horizonCache, tn int64, y float64, lead time.
 		pf := mm.Pending[done]
 		e := y - pf.Forecast
 		ef, en, sq := asymmetricLoss(e), asymmetricLoss(y-pf.Naive), e*e
-		if mm.Scored == 0 {
-			mm.ErrForecast, mm.ErrNaive, mm.ErrBias, mm.ErrSquare = ef, en, e, sq
-		} else {
-			mm.ErrForecast += skillWeight * (ef - mm.ErrForecast)
-			mm.ErrNaive += skillWeight * (en - mm.ErrNaive)
-			mm.ErrBias += skillWeight * (e - mm.ErrBias)
-			mm.ErrSquare += skillWeight * (sq - mm.ErrSquare)
-		}
 		// The capacity loss of raising to this forecast where it was
 		// above persistence, and of holding at persistence: what the
 		// max(reactive, predictive) rule gains or pays by the forecast.
 		raise, hold := capacityLoss(y-max(pf.Forecast, pf.Naive)), capacityLoss(y-pf.Naive)
 		if mm.Scored == 0 {
+			mm.ErrForecast, mm.ErrNaive, mm.ErrBias, mm.ErrSquare = ef, en, e, sq
 			mm.RaiseLoss, mm.HoldLoss = raise, hold
 		} else {
-			mm.RaiseLoss += skillWeight * (raise - mm.RaiseLoss)
-			mm.HoldLoss += skillWeight * (hold - mm.HoldLoss)
+			mm.ErrForecast = skillStep(mm.ErrForecast, ef)
+			mm.ErrNaive = skillStep(mm.ErrNaive, en)
+			mm.ErrBias = skillStep(mm.ErrBias, e)
+			mm.ErrSquare = skillStep(mm.ErrSquare, sq)
+			mm.RaiseLoss = skillStep(mm.RaiseLoss, raise)
+			mm.HoldLoss = skillStep(mm.HoldLoss, hold)
 		}
 		mm.Scored = min(mm.Scored+1, maxScored)
 		mm.scoreSlot(c, pf.At, ef, en)
@@ -287,6 +284,15 @@ func cleaningVarianceOf(scored int, bias, square float64) float64 {
 	if scored < cleanAfterScores {
 		return 0
 	}
+	return errVariance(bias, square)
+}
+
+// errVariance is the variance of errors whose running mean is bias and
+// running mean square is square, never below 0 (which the difference can
+// round to): the one formula for the variance that cleans the season
+// (cleaningVarianceOf) and the one Spread is the square root of, so that
+// the two agree bit for bit.
+func errVariance(bias, square float64) float64 {
 	return max(0, square-bias*bias)
 }
 
@@ -993,15 +999,29 @@ type errSpread struct {
 }
 
 // add scores one forecast's error e, weighted as learnWith weighs a
-// live model's.
+// live model's: the first score starts each mean, later ones move it
+// (skillStep).
 func (s *errSpread) add(e float64) {
 	if s.n == 0 {
 		s.bias, s.square = e, e*e
 	} else {
-		s.bias += skillWeight * (e - s.bias)
-		s.square += skillWeight * (e*e - s.square)
+		s.bias = skillStep(s.bias, e)
+		s.square = skillStep(s.square, e*e)
 	}
 	s.n = min(s.n+1, maxScored)
+}
+
+// skillStep is a running score's mean moved a share skillWeight of the
+// way towards the newest score x, after the first score (which the mean
+// starts from). Every running error and loss of a live model (learnWith)
+// and the error spread of a backtest's replay (errSpread) move by it, so
+// that a replay cleans the season as live forecasting does. The first
+// score stays with the callers, each testing it once for all its means:
+// a helper that took it as a flag tested it once per mean, at about 30
+// instructions a scored forecast on the hot path (callgrind, +0.4 % a
+// run of SimulateEndToEnd/forecast-and-scale).
+func skillStep(mean, x float64) float64 {
+	return mean + skillWeight*(x-mean)
 }
 
 // variance is the errors' variance that cleans a replayed value, as

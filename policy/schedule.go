@@ -2,7 +2,6 @@ package policy
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -454,36 +453,18 @@ func fixedZone(t time.Time) time.Time {
 
 // schedules decodes the schedules list of a policy file.
 func (w *walker) schedules(dst *[]Schedule) fieldHandler {
-	return func(path string, n *yaml.Node) {
-		if n.Kind != yaml.SequenceNode {
-			w.fail(path, "must be a list")
-			return
-		}
-		if len(n.Content) > maxSchedules {
-			w.fail(path, fmt.Sprintf("at most %d schedules are allowed", maxSchedules))
-			return
-		}
-		list := make([]Schedule, len(n.Content))
-		for i, item := range n.Content {
-			s := &list[i]
-			at := path + "[" + strconv.Itoa(i) + "]"
-			w.pos[at] = docPos{item.Line, item.Column}
-			if !w.usable(at, item) {
-				continue
-			}
-			w.fields(at, item, map[string]fieldHandler{
-				"name":     w.text(&s.Name),
-				"cron":     w.text(&s.Cron),
-				"timezone": w.text(&s.TimeZone),
-				"duration": w.duration(&s.Duration),
-				"start":    w.timestamp(&s.Start),
-				"end":      w.timestamp(&s.End),
-				"min":      w.integer(&s.Min),
-				"max":      w.integer(&s.Max),
-			})
-		}
-		*dst = list
-	}
+	return walkList(w, dst, "schedules", maxSchedules, maxSchedules, func(at string, item *yaml.Node, s *Schedule) {
+		w.fields(at, item, map[string]fieldHandler{
+			"name":     w.text(&s.Name),
+			"cron":     w.text(&s.Cron),
+			"timezone": w.text(&s.TimeZone),
+			"duration": w.duration(&s.Duration),
+			"start":    w.timestamp(&s.Start),
+			"end":      w.timestamp(&s.End),
+			"min":      w.integer(&s.Min),
+			"max":      w.integer(&s.Max),
+		})
+	})
 }
 
 // timestamp reads an RFC 3339 time with an offset: a one-off window must

@@ -66,6 +66,12 @@ func TestParseSchedules(t *testing.T) {
 		{"unknown field", `[{name: a, cron: "0 8 * * *", duration: 1h, min: 3, desired: 4}]`,
 			[]FieldError{{"schedules[0].desired", "unknown field"}}},
 		{"not a list", `{name: a}`, []FieldError{{"schedules", "must be a list"}}},
+		// The list itself is read as the metrics list is (walkList): too
+		// many refused whole, said once; an alias refused where it stands.
+		{"seventeen", "[" + strings.Repeat(`{name: a, cron: "0 8 * * *", duration: 1h, min: 3}, `, 16) + `{name: q, cron: "0 8 * * *", duration: 1h, min: 3}]`,
+			[]FieldError{{"schedules", "at most 16 schedules are allowed"}}},
+		{"alias item", `[&s {name: a, cron: "0 8 * * *", duration: 1h, min: 3}, *s]`,
+			[]FieldError{{"schedules[0]", "anchors and aliases are not supported"}, {"schedules[1]", "anchors and aliases are not supported"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,6 +27,14 @@ func TestMetricSources(t *testing.T) {
 			[]string{"metrics[0].source.kind: sqs measures a backlog"}},
 		{"fields of another kind", `  - {name: rps, type: request_rate, target: 10, source: {kind: push, query: up, region: x}}`,
 			[]string{"metrics[0].source.query: not used by source kind push", "metrics[0].source.region: not used by source kind push"}},
+		// Every field of another kind is refused with the same message
+		// (notFor), whatever it holds: text, a flag or matchers.
+		{"in-flight is for sqs", `  - {name: rps, type: request_rate, target: 10, source: {include_in_flight: true}}`,
+			[]string{"metrics[0].source.include_in_flight: not used by source kind push"}},
+		{"prometheus takes no queue", `  - {name: cpu, type: cpu, target: 60, source: {kind: prometheus, query: up, queue_url: "https://sqs.us-east-1.amazonaws.com/1/q", region: x, include_in_flight: true}}`,
+			[]string{"metrics[0].source.queue_url: not used by source kind prometheus", "metrics[0].source.region: not used by source kind prometheus", "metrics[0].source.include_in_flight: not used by source kind prometheus"}},
+		{"sqs takes no query or matchers", `  - {name: jobs, type: queue_depth, target: 50, source: {kind: sqs, queue_url: "https://sqs.us-east-1.amazonaws.com/1/q", region: us-east-1, query: up, match: {job: a}}}`,
+			[]string{"metrics[0].source.match: not used by source kind sqs", "metrics[0].source.query: not used by source kind sqs"}},
 		{"unknown field", `  - {name: rps, type: request_rate, target: 10, source: {kind: push, quary: up}}`,
 			[]string{"metrics[0].source.quary: unknown field"}},
 		{"bool field", `  - {name: jobs, type: queue_depth, target: 50, source: {kind: sqs, queue_url: "https://sqs.us-east-1.amazonaws.com/1/q", region: us-east-1, include_in_flight: yes}}`,

@@ -259,7 +259,7 @@ func (m *MetricModel) Spread() (float64, bool) {
 	if m.Scored < minScoredForecasts {
 		return 0, false
 	}
-	return math.Sqrt(max(0, m.ErrSquare-m.ErrBias*m.ErrBias)), true
+	return math.Sqrt(errVariance(m.ErrBias, m.ErrSquare)), true
 }
 
 // RaiseGain is 1 − RaiseLoss/HoldLoss: above 0, raising to the forecast

@@ -257,7 +257,7 @@ func (c *ruleChecker) target(t Target) {
 	for _, f := range fields {
 		path := "target." + f.name
 		switch {
-		case containsString(need, f.name):
+		case slices.Contains(need, f.name):
 			if f.value == "" {
 				c.addf(path, "required for provider %s", t.Provider)
 			}
@@ -299,15 +299,6 @@ func (c *ruleChecker) cloudName(provider, path, v string) {
 	case strings.ContainsAny(v, `/?#\`):
 		c.addf(path, "must not contain '/', '?', '#' or '\\' (provider %s puts it in a request path)", provider)
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (c *ruleChecker) bounds(p Policy) {
@@ -388,28 +379,24 @@ const maxQueryLen = 4096
 // another kind's.
 func (c *ruleChecker) source(path string, m Metric) {
 	s := m.Source
-	notFor := func(field, value string) {
-		if value != "" {
+	// notFor reports field, set (set) though the source's kind does not
+	// use it: one message for every field of another kind.
+	notFor := func(field string, set bool) {
+		if set {
 			c.addf(path+"."+field, "not used by source kind %s", s.EffectiveKind())
 		}
 	}
 	if s.EffectiveKind() != SourcePush {
-		if s.Match != nil {
-			c.addf(path+".match", "not used by source kind %s", s.EffectiveKind())
-		}
-		if s.MatchRE != nil {
-			c.addf(path+".match_re", "not used by source kind %s", s.EffectiveKind())
-		}
+		notFor("match", s.Match != nil)
+		notFor("match_re", s.MatchRE != nil)
 	}
 	switch s.EffectiveKind() {
 	case SourcePush:
 		c.matchers(path, s)
-		notFor("query", s.Query)
-		notFor("queue_url", s.QueueURL)
-		notFor("region", s.Region)
-		if s.IncludeInFlight {
-			c.add(path+".include_in_flight", "not used by source kind push")
-		}
+		notFor("query", s.Query != "")
+		notFor("queue_url", s.QueueURL != "")
+		notFor("region", s.Region != "")
+		notFor("include_in_flight", s.IncludeInFlight)
 	case SourcePrometheus:
 		switch {
 		case strings.TrimSpace(s.Query) == "":
@@ -417,11 +404,9 @@ func (c *ruleChecker) source(path string, m Metric) {
 		case len(s.Query) > maxQueryLen:
 			c.addf(path+".query", "must be at most %d characters", maxQueryLen)
 		}
-		notFor("queue_url", s.QueueURL)
-		notFor("region", s.Region)
-		if s.IncludeInFlight {
-			c.add(path+".include_in_flight", "not used by source kind prometheus")
-		}
+		notFor("queue_url", s.QueueURL != "")
+		notFor("region", s.Region != "")
+		notFor("include_in_flight", s.IncludeInFlight)
 	case SourceSQS:
 		if u, err := url.Parse(s.QueueURL); s.QueueURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			c.add(path+".queue_url", "required for source kind sqs: the queue's URL, https://sqs.REGION.amazonaws.com/ACCOUNT/NAME")
@@ -431,7 +416,7 @@ func (c *ruleChecker) source(path string, m Metric) {
 		} else if !onlyChars(s.Region, '-') {
 			c.add(path+".region", "must contain only lowercase letters, digits and '-'")
 		}
-		notFor("query", s.Query)
+		notFor("query", s.Query != "")
 		if m.Type != "" && m.Type != MetricQueueDepth {
 			c.add(path+".kind", "sqs measures a backlog: the metric's type must be queue_depth")
 		}

@@ -235,7 +235,15 @@ func (m *Model) FollowPhase(values []float64, start int64, step time.Duration, s
 //
 // scratch holds at least 5×len(last) values it may overwrite. It runs
 // only once a move passed every other test, so its pass over the earlier
-// periods is rare.
+// periods is rare, and it reads them again, period by period, rather than
+// have phaseShift keep each period's sums while it pools them into
+// before: on the board and the held-out board together 1,150 of 19,254
+// hourly checks pooled the earlier periods and 7 came here, so keeping
+// the periods' sums would cost every pooled pass a second store per value
+// (and 6×len(last) more scratch) to save seven passes. Nor can before be
+// summed from the periods' means: a pooled slot's sum is one chain of
+// additions in time order, and three periods' sums added together round
+// differently.
 func (m *Model) movesEverywhere(values []float64, t0, step int64, per int, last, lastN, before []float64, d int, scratch []float64) bool {
 	n := len(last)
 	sum, sumSq, days := scratch[:n], scratch[n:2*n], scratch[2*n:3*n]
@@ -338,52 +346,11 @@ func (m *Model) mayHaveMoved(values []float64, t0, step int64, split, stride, mo
 	}
 	y, yN := scratch[:bins], scratch[bins:2*bins]
 	ref, refN := scratch[2*bins:3*bins], scratch[3*bins:4*bins]
-	weekly := m.Week.active && m.Period == weekPeriod/7
-	period := int64(m.Period)
-	if !roughMeans(values[split:], t0+int64(split)*step, step, every, width, period, weekly, m, y, yN) ||
-		!roughMeans(values[:split], t0, step, every, width, period, weekly, m, ref, refN) {
+	if !m.binMeans(values[split:], t0+int64(split)*step, step, every, width, y, yN) ||
+		!m.binMeans(values[:split], t0, step, every, width, ref, refN) {
 		return true
 	}
 	return bestMove(y, yN, ref, 1, (most+binSlots-1)/binSlots, phaseRoughGain) != 0
-}
-
-// roughMeans is slotMeans over every every-th value, in bins of width
-// nanoseconds: mayHaveMoved's.
-func roughMeans(values []float64, t0, step int64, every int, width, period int64, weekly bool, m *Model, mean, count []float64) bool {
-	n := len(mean)
-	clear(mean)
-	clear(count)
-	r := position(t0, period)
-	// When every value read is a bin after the one before (the common
-	// case: the stride a whole number of steps, the period of bins), the
-	// bin is counted on, not divided out: the same bin.
-	if int64(every)*step == width && int64(n)*width == period {
-		mean, count = mean[:n], count[:n]
-		for i, k := 0, int(r/width); i < len(values); i += every {
-			if v := values[i]; finite(v) {
-				if weekly {
-					v -= m.weekly(t0 + int64(i)*step)
-				}
-				mean[k] += v
-				count[k]++
-			}
-			if k++; k == n {
-				k = 0
-			}
-		}
-		return slotAverage(mean, count)
-	}
-	for i := 0; i < len(values); i += every {
-		if v := values[i]; finite(v) {
-			k := min(int((r+int64(i)*step)%period/width), n-1)
-			if weekly {
-				v -= m.weekly(t0 + int64(i)*step)
-			}
-			mean[k] += v
-			count[k]++
-		}
-	}
-	return slotAverage(mean, count)
 }
 
 // slotAverage divides each sum in mean by its count (NaN where there is none)
@@ -417,36 +384,73 @@ func slotAverage(mean, count []float64) bool {
 // less m's weekly adjustment at their times, per slot of m's season into
 // mean (NaN for a slot without observations), with their counts in
 // count, and centres the means on their weighted mean. It reports whether
-// at least phaseCoverage of the slots have observations.
+// at least phaseCoverage of the slots have observations. It is binMeans
+// reading every value, a bin a slot: the full look's.
 func (m *Model) slotMeans(values []float64, t0, step int64, mean, count []float64) bool {
-	n, period, slot := len(mean), int64(m.Period), int64(m.Slot)
+	return m.binMeans(values, t0, step, 1, int64(m.Slot), mean, count)
+}
+
+// binMeans averages every every-th value of values (observed every step
+// nanoseconds from t0), less m's weekly adjustment at their times, per
+// bin of width nanoseconds of m's period into mean (len(mean) bins, the
+// last also taking what is left of a period that is not a whole number
+// of them; NaN for a bin without observations), with their counts in
+// count, and centres the means on their weighted mean (slotAverage). It
+// reports whether at least phaseCoverage of the bins have observations.
+//
+// It is the one pass over the values behind both looks of the phase
+// detector: the full one (slotMeans: every value, a season slot a bin)
+// and the rough one (mayHaveMoved: one value a bin, bins of several
+// slots), which were two copies of it, so that both put a value in the
+// bin its time falls in, (t0 + i×step) mod period / width, the same way.
+// It runs over four periods of values at every hourly check, so the bin
+// is never divided out per value: when each value read is a bin after
+// the one before (the rough look's usual case, and the full look's when
+// the data step is the slot) it is counted on, and otherwise the
+// position in the period is followed value by value and the bin moved on
+// as the position passes its end. The weekly adjustment is looked up
+// only while it acts (weekly is 0 otherwise).
+func (m *Model) binMeans(values []float64, t0, step int64, every int, width int64, mean, count []float64) bool {
+	n, period := len(mean), int64(m.Period)
 	clear(mean)
 	clear(count)
-	// The slot is followed step by step rather than divided out per value,
-	// and the weekly adjustment looked up only while it acts (weekly is 0
-	// otherwise): this runs over four periods of values at every hourly
-	// check.
 	weekly := m.Week.active && m.Period == weekPeriod/7
-	pos := position(t0, period) // within the period, of values[i]
-	k := pos / slot             // slot of pos, uncapped
-	next := (k + 1) * slot      // where slot k+1 begins
-	for i, v := range values {
-		if i > 0 {
-			if pos += step; pos >= period {
-				pos -= period
-				k, next = pos/slot, (pos/slot+1)*slot
+	stride := int64(every) * step // between two values read
+	pos := position(t0, period)   // within the period, of the value read
+	if stride == width && int64(n)*width == period {
+		mean, count = mean[:n], count[:n]
+		for i, k := 0, int(pos/width); i < len(values); i += every {
+			if v := values[i]; finite(v) {
+				if weekly {
+					v -= m.weekly(t0 + int64(i)*step)
+				}
+				mean[k] += v
+				count[k]++
 			}
-			for pos >= next {
-				k, next = k+1, next+slot
+			if k++; k == n {
+				k = 0
 			}
 		}
-		if finite(v) {
+		return slotAverage(mean, count)
+	}
+	k := pos / width        // bin of pos, uncapped
+	next := (k + 1) * width // where bin k+1 begins
+	for i := 0; i < len(values); i += every {
+		if v := values[i]; finite(v) {
 			j := min(int(k), n-1)
 			if weekly {
 				v -= m.weekly(t0 + int64(i)*step)
 			}
 			mean[j] += v
 			count[j]++
+		}
+		// On to the next value read (past the last, harmlessly).
+		if pos += stride; pos >= period {
+			pos %= period
+			k, next = pos/width, (pos/width+1)*width
+		}
+		for pos >= next {
+			k, next = k+1, next+width
 		}
 	}
 	return slotAverage(mean, count)

@@ -308,35 +308,68 @@ func TestBestMoveIsTheFullSearch(t *testing.T) {
 	}
 }
 
-// TestRoughMeansCountsBinsOn: roughMeans, which counts the bin on from
-// one value read to the next, puts every value in the bin its time falls
-// in, wherever in a bin the values start and across the period's end.
-func TestRoughMeansCountsBinsOn(t *testing.T) {
-	const step, width, period = int64(time.Minute), int64(10 * time.Minute), int64(24 * time.Hour)
-	const bins, every = int(period / width), int(width / step)
-	var m Model
-	for _, offset := range []time.Duration{0, 7 * time.Minute, 23*time.Hour + 55*time.Minute} {
-		t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC).Add(offset).UnixNano()
-		values := make([]float64, 2*1440+3)
-		for i := range values {
-			values[i] = float64(i % 997)
-		}
-		values[5*every] = math.NaN()
-		mean, count := make([]float64, bins), make([]float64, bins)
-		roughMeans(values, t0, step, every, width, period, false, &m, mean, count)
-		wantMean, wantCount := make([]float64, bins), make([]float64, bins)
-		for i := 0; i < len(values); i += every {
-			if k := int((t0 + int64(i)*step) % period / width); finite(values[i]) {
-				wantMean[k] += values[i]
-				wantCount[k]++
+// TestBinMeansPutsValuesInTheirBins: binMeans, the one pass behind the
+// full look (every value, a slot a bin) and the rough one (every every-th
+// value, wider bins), puts every value read, less an acting weekly
+// adjustment at its time, in the bin its time falls in, (t0 + i×step) mod
+// period / width, the last bin taking the rest of a period that is not a
+// whole number of bins: whether it counts the bin on (each value read a
+// bin after the one before, the period whole bins) or follows the
+// position value by value, wherever in a bin the values start and across
+// the period's end.
+func TestBinMeansPutsValuesInTheirBins(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		step, width time.Duration
+		every       int
+		period      time.Duration
+	}{
+		{"rough: a value a bin, counted on", time.Minute, 10 * time.Minute, 10, 24 * time.Hour},
+		{"full: a value a slot, counted on", time.Minute, time.Minute, 1, 24 * time.Hour},
+		{"full: two values a slot", 30 * time.Second, time.Minute, 1, 24 * time.Hour},
+		{"full: 5-minute slots of 1-minute values", time.Minute, 5 * time.Minute, 1, 24 * time.Hour},
+		{"read more than a bin apart", time.Minute, 10 * time.Minute, 13, 24 * time.Hour},
+		{"read less than a bin apart", time.Minute, 10 * time.Minute, 7, 24 * time.Hour},
+		{"a step that does not divide the bin", 7 * time.Minute, 10 * time.Minute, 1, 24 * time.Hour},
+		{"a period of whole bins plus a rest", time.Minute, 7 * time.Minute, 1, 24 * time.Hour},
+		{"counted on, the rest in the last bin", time.Minute, 7 * time.Minute, 7, 24 * time.Hour},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			step, width, period := int64(c.step), int64(c.width), int64(c.period)
+			bins := int(period / width)
+			var m Model
+			m.Period = c.period
+			// An acting weekly adjustment comes off every value read, at
+			// its time; one that does not act, nothing.
+			m.Week = NewWeek()
+			for k := range m.Week.Slots {
+				m.Week.Slots[k] = float32(k%13) - 6
 			}
-		}
-		slotAverage(wantMean, wantCount)
-		for k := range bins {
-			if count[k] != wantCount[k] || !(mean[k] == wantMean[k] || math.IsNaN(mean[k]) && math.IsNaN(wantMean[k])) {
-				t.Fatalf("offset %v, bin %d: mean %v of %v, want %v of %v", offset, k, mean[k], count[k], wantMean[k], wantCount[k])
+			for _, offset := range []time.Duration{0, 7 * time.Minute, 23*time.Hour + 55*time.Minute, 3*24*time.Hour + 7*time.Minute} {
+				m.Week.active = offset >= 24*time.Hour
+				t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC).Add(offset).UnixNano()
+				values := make([]float64, 2*int(period/step)+3)
+				for i := range values {
+					values[i] = float64(i % 997)
+				}
+				values[5*c.every] = math.NaN()
+				mean, count := make([]float64, bins), make([]float64, bins)
+				m.binMeans(values, t0, step, c.every, width, mean, count)
+				wantMean, wantCount := make([]float64, bins), make([]float64, bins)
+				for i := 0; i < len(values); i += c.every {
+					if k := min(int((t0+int64(i)*step)%period/width), bins-1); finite(values[i]) {
+						wantMean[k] += values[i] - m.weekly(t0+int64(i)*step)
+						wantCount[k]++
+					}
+				}
+				slotAverage(wantMean, wantCount)
+				for k := range bins {
+					if count[k] != wantCount[k] || !(math.Float64bits(mean[k]) == math.Float64bits(wantMean[k]) || math.IsNaN(mean[k]) && math.IsNaN(wantMean[k])) {
+						t.Fatalf("offset %v, bin %d: mean %v of %v, want %v of %v", offset, k, mean[k], count[k], wantMean[k], wantCount[k])
+					}
+				}
 			}
-		}
+		})
 	}
 }
 

@@ -370,7 +370,13 @@ func downsample(values []float64, k int, out []float64) []float64 {
 }
 
 // groupMean is the mean of group's finite values (NaN when it has none),
-// given sum, its values summed without a check.
+// finiteMean's bit for bit, given sum, its values summed in order without
+// a check: a finite sum means every value was finite (a NaN or an
+// infinity would have stayed in it), so it is finiteMean's sum and only
+// needs dividing; otherwise finiteMean sums the finite values again. It
+// is the one shortcut of every mean that sums first: the season
+// detector's downsample, which calls it for every group, and through
+// meanOfSum LevelShift's period means.
 func groupMean(group []float64, sum float64) float64 {
 	if finite(sum) {
 		return sum / float64(len(group))

@@ -332,6 +332,10 @@ func TestPeriodMean(t *testing.T) {
 		{"an infinity", []float64{1, math.Inf(1), 3}},
 		{"infinities of both signs", []float64{math.Inf(-1), 2, math.Inf(1)}},
 		{"a sum that overflows", []float64{math.MaxFloat64, math.MaxFloat64, 1}},
+		// finiteMean's sum overflows too: a mean that is infinite, never
+		// NaN (meanOfSum reads NaN as no values).
+		{"an overflow beside a gap", []float64{math.MaxFloat64, math.MaxFloat64, math.NaN()}},
+		{"an overflow, then values the other way", []float64{math.MaxFloat64, math.MaxFloat64, -math.MaxFloat64, -math.MaxFloat64, math.NaN()}},
 		{"empty", nil},
 	} {
 		got, gotOK := periodMean(c.v)
@@ -343,8 +347,7 @@ func TestPeriodMean(t *testing.T) {
 }
 
 // TestPeriodMeansMatchesPeriodMean: the two means summed side by side are
-// bit for bit periodMean's, with and without gaps, with infinities, and on
-// slices of different lengths.
+// bit for bit periodMean's, with and without gaps and with infinities.
 func TestPeriodMeansMatchesPeriodMean(t *testing.T) {
 	r := rand.New(rand.NewPCG(12, 9))
 	values := func(n int, holes float64) []float64 {
@@ -365,9 +368,6 @@ func TestPeriodMeansMatchesPeriodMean(t *testing.T) {
 		n := r.IntN(300)
 		holes := []float64{0, 0, 0.01, 0.5, 1}[trial%5]
 		a, b := values(n, holes), values(n, holes*r.Float64())
-		if trial%7 == 0 {
-			b = values(r.IntN(300), holes)
-		}
 		ma, aOK, mb, bOK := periodMeans(a, b)
 		wa, waOK := periodMean(a)
 		wb, wbOK := periodMean(b)
@@ -375,5 +375,35 @@ func TestPeriodMeansMatchesPeriodMean(t *testing.T) {
 			math.Float64bits(mb) != math.Float64bits(wb) || bOK != wbOK {
 			t.Fatalf("trial %d: periodMeans = %v %v, %v %v; want %v %v, %v %v", trial, ma, aOK, mb, bOK, wa, waOK, wb, wbOK)
 		}
+	}
+}
+
+// TestPeriodMeansWantsEqualLengths: periodMeans is for two periods of the
+// same length (LevelShift's last period and latest chosen one) and says
+// so by panicking on any other pair, a longer b as well as a shorter one,
+// instead of falling back to two separate means no caller needs.
+func TestPeriodMeansWantsEqualLengths(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		a, b int
+		want bool // a panic
+	}{
+		{"equal", 5, 5, false},
+		{"both empty", 0, 0, false},
+		{"b shorter", 5, 4, true},
+		{"b longer", 4, 5, true},
+		{"a empty", 0, 3, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, b := make([]float64, c.a), make([]float64, c.b)
+			panicked := func() (p bool) {
+				defer func() { p = recover() != nil }()
+				periodMeans(a, b)
+				return false
+			}()
+			if panicked != c.want {
+				t.Errorf("periodMeans(len %d, len %d) panicked %v, want %v", c.a, c.b, panicked, c.want)
+			}
+		})
 	}
 }
