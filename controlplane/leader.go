@@ -231,9 +231,13 @@ func (n *Node) barrier(ctx context.Context, log interface{ Warn(string, ...any) 
 }
 
 // notifyFresh wakes the leader loop for policies with new samples; it never
-// blocks Raft's apply goroutine.
+// blocks Raft's apply goroutine. That goroutine starts inside raft.NewRaft,
+// before NewNode sets n.raft, and a restarted node applies the entries it
+// missed as soon as it learns they are committed: so the Raft is read from
+// the peers' atomic pointer (set by NewNode too), never from n.raft. A node
+// still inside NewNode does not lead, and the tick picks up what it missed.
 func (n *Node) notifyFresh(ids []string) {
-	if n.raft == nil || n.raft.State() != raft.Leader {
+	if r := n.peers.r.Load(); r == nil || r.State() != raft.Leader {
 		return
 	}
 	for _, id := range ids {

@@ -30,6 +30,21 @@ func TestSlowResizeWithPausedLeader(t *testing.T) {
 	f := c.follower(leader)
 	putWeb(t, f, "30s")
 	push(t, f, 500) // the leader resizes 2 -> 5 at once; the call is slow
+	// The leader commits the intent, then sends the call at once: paused
+	// before its intent is committed, it would send nothing, and the test
+	// would see another day (its successor's own resize). Waited for on
+	// the leader, however long the evaluation and the commit take on a
+	// loaded machine; the pause after it leaves the send its time.
+	eventually(t, 15*time.Second, "the leader's intent", func() error {
+		st, err := leader.client.State(ctx(t), "web")
+		if err != nil {
+			return err
+		}
+		if st.PendingIntent == nil {
+			return fmt.Errorf("no intent pending at desired %d", c.groupDesired(t))
+		}
+		return nil
+	})
 	time.Sleep(300 * time.Millisecond)
 	c.signal(leader, syscall.SIGSTOP)
 	next := c.waitLeader(5*time.Second, leader)

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,10 +38,48 @@ func podmanPath(t *testing.T) string {
 	return p
 }
 
-// imagePods are the three StatefulSet pods the test stands in for, each
-// on its own loopback address, so that all three use the manifests' ports.
-var imagePods = []struct{ name, ip string }{
-	{"capstan-0", "127.0.0.11"}, {"capstan-1", "127.0.0.12"}, {"capstan-2", "127.0.0.13"},
+// imagePod is one of the StatefulSet pods the test stands in for, on a
+// loopback address of its own.
+type imagePod struct{ name, ip string }
+
+// imagePorts are the manifests' ports (statefulset.yaml: Raft and the
+// API), which every pod uses on its own address.
+var imagePorts = []string{"7001", "8081"}
+
+// imagePods gives the three pods loopback addresses 127.X.Y.11-13, with
+// X.Y picked at random for each run and passed over while any of their
+// ports is taken: a fixed 127.0.0.11-13 made two runs at once on one
+// machine (two checkouts' tests) fight over the same ports, and the
+// loser's agents fail to bind or, worse, reach the other run's cluster.
+// (CI runs the package once per machine, and nothing else there listens
+// on 7001 or 8081.) A listener on all interfaces takes a port on every
+// address, so the test then says so instead of trying forever.
+func imagePods(t *testing.T) []imagePod {
+	t.Helper()
+	var taken error
+	for range 20 {
+		prefix := fmt.Sprintf("127.%d.%d.", 1+rand.IntN(254), rand.IntN(256))
+		pods := []imagePod{{"capstan-0", prefix + "11"}, {"capstan-1", prefix + "12"}, {"capstan-2", prefix + "13"}}
+		if taken = portsFree(pods); taken == nil {
+			return pods
+		}
+	}
+	t.Fatalf("no loopback addresses with the manifests' ports %v free: %v (a listener on all interfaces?)", imagePorts, taken)
+	return nil
+}
+
+// portsFree reports the first of the pods' ports that cannot be bound.
+func portsFree(pods []imagePod) error {
+	for _, p := range pods {
+		for _, port := range imagePorts {
+			l, err := net.Listen("tcp", net.JoinHostPort(p.ip, port))
+			if err != nil {
+				return err
+			}
+			l.Close()
+		}
+	}
+	return nil
 }
 
 // TestImageFormsACluster builds the image with `make image`, unpacks its
@@ -57,6 +97,7 @@ func TestImageFormsACluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	work := t.TempDir()
+	pods := imagePods(t)
 	image := fmt.Sprintf("localhost/capstan:imagetest-%d", os.Getpid())
 
 	// 1. make image, into a staging directory of the test's own.
@@ -80,9 +121,9 @@ func TestImageFormsACluster(t *testing.T) {
 
 	// 3. What the manifests mount: the cluster's certificates and tokens.
 	secrets := filepath.Join(work, "secrets")
-	hosts := make([]string, len(imagePods))
-	names := make([]string, len(imagePods))
-	for i, p := range imagePods {
+	hosts := make([]string, len(pods))
+	names := make([]string, len(pods))
+	for i, p := range pods {
 		hosts[i], names[i] = p.ip, p.name
 	}
 	runCmd(t, work, bin, "tls", "init", "--dir", secrets, "--nodes", strings.Join(names, ","), "--hosts", strings.Join(hosts, ","))
@@ -96,19 +137,19 @@ func TestImageFormsACluster(t *testing.T) {
 	var args [][]string
 	for _, o := range loadK8s(t, "statefulset.yaml") {
 		if o.Kind == "StatefulSet" {
-			for _, p := range imagePods {
-				args = append(args, podArgs(o.Spec.Template.Spec.Containers[0].Args, p.name, p.ip))
+			for _, p := range pods {
+				args = append(args, podArgs(o.Spec.Template.Spec.Containers[0].Args, pods, p))
 			}
 		}
 	}
-	if len(args) != len(imagePods) {
+	if len(args) != len(pods) {
 		t.Fatal("statefulset.yaml has no StatefulSet")
 	}
 
 	// 4. Three agents, each with its pod's files under its own root.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	for i, p := range imagePods {
+	for i, p := range pods {
 		podRoot := filepath.Join(work, p.name)
 		files := map[string][]byte{
 			"etc/capstan/agent.yaml":             []byte(rebase(config, podRoot)),
@@ -161,7 +202,7 @@ func TestImageFormsACluster(t *testing.T) {
 	pool.AppendCertsFromPEM(readFile(t, filepath.Join(secrets, "ca.crt")))
 	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	deadline := time.Now().Add(60 * time.Second)
-	for _, p := range imagePods {
+	for _, p := range pods {
 		url := "https://" + p.ip + ":8081/readyz"
 		for {
 			resp, err := hc.Get(url)
@@ -177,7 +218,7 @@ func TestImageFormsACluster(t *testing.T) {
 			time.Sleep(250 * time.Millisecond)
 		}
 	}
-	out := runCmd(t, work, bin, "status", "-o", "json", "--addr", "https://"+imagePods[0].ip+":8081",
+	out := runCmd(t, work, bin, "status", "-o", "json", "--addr", "https://"+pods[0].ip+":8081",
 		"--ca-cert", filepath.Join(secrets, "ca.crt"), "--token", strings.TrimSpace(string(secret)))
 	var rep statusReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
@@ -241,20 +282,20 @@ var podDNS = regexp.MustCompile(`(capstan-[0-9]+)\.capstan-peers\.\$\(POD_NAMESP
 // podArgs expands the StatefulSet's arguments for one pod as Kubernetes
 // would, with each pod's DNS name replaced by its loopback address and
 // the all-interfaces binds by that address (three pods share one host).
-func podArgs(args []string, name, ip string) []string {
+func podArgs(args []string, pods []imagePod, pod imagePod) []string {
 	out := make([]string, len(args))
 	for i, a := range args {
-		a = strings.ReplaceAll(a, "$(POD_NAME)", name)
+		a = strings.ReplaceAll(a, "$(POD_NAME)", pod.name)
 		a = podDNS.ReplaceAllStringFunc(a, func(m string) string {
-			pod := podDNS.FindStringSubmatch(m)[1]
-			for _, p := range imagePods {
-				if p.name == pod {
+			name := podDNS.FindStringSubmatch(m)[1]
+			for _, p := range pods {
+				if p.name == name {
 					return p.ip
 				}
 			}
 			return m
 		})
-		out[i] = strings.ReplaceAll(a, "0.0.0.0", ip)
+		out[i] = strings.ReplaceAll(a, "0.0.0.0", pod.ip)
 	}
 	return out
 }

@@ -32,6 +32,16 @@ type fakeProm struct {
 	answers []answer
 	// lastForm is the last request's parameters, for assertions.
 	lastForm atomic.Pointer[map[string]string]
+	// first is the first request's parameters and when its handler
+	// began, for assertions that bound what the request carried by when
+	// it arrived.
+	first atomic.Pointer[arrival]
+}
+
+// arrival is a request's parameters and when the fake began to serve it.
+type arrival struct {
+	form map[string]string
+	at   time.Time
 }
 
 type answer struct {
@@ -50,6 +60,7 @@ func newFakeProm(t *testing.T, answers ...answer) *fakeProm {
 }
 
 func (f *fakeProm) serve(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
 	n := int(f.calls.Add(1)) - 1
 	if r.URL.Path != "/api/v1/query" {
 		http.NotFound(w, r)
@@ -62,6 +73,7 @@ func (f *fakeProm) serve(w http.ResponseWriter, r *http.Request) {
 	form := map[string]string{"query": r.Form.Get("query"), "time": r.Form.Get("time"), "timeout": r.Form.Get("timeout"),
 		"x-test": r.Header.Get("X-Test")}
 	f.lastForm.Store(&form)
+	f.first.CompareAndSwap(nil, &arrival{form: form, at: at})
 	// Prometheus parses timeout as float seconds or a Prometheus duration
 	// and answers 400 otherwise; the fake does the same, so the tests
 	// catch a timeout the real server would reject.
@@ -277,8 +289,21 @@ func TestAttemptTimeoutIsRetried(t *testing.T) {
 	if d := time.Since(start); d < 200*time.Millisecond || d > 3*time.Second {
 		t.Fatalf("took %s", d)
 	}
-	if to := f.form()["timeout"]; to != "199ms" && to != "200ms" && to != "198ms" {
-		t.Errorf("timeout parameter %q, want about 200ms", to)
+	// Each attempt tells Prometheus the time it has left: its 200 ms, less
+	// what passed between the attempt's start and the request's making,
+	// rounded down to the millisecond. For the first attempt that is
+	// bounded by when its request arrived (the attempt began after start);
+	// a loaded machine can delay the request by a few milliseconds (197ms
+	// once in 30 runs under two CPU spinners), which is the time left.
+	first := f.first.Load()
+	to, err := model.ParseDuration(first.form["timeout"])
+	if d, least := time.Duration(to), 200*time.Millisecond-first.at.Sub(start)-time.Millisecond; err != nil || d > 200*time.Millisecond || d < least {
+		t.Errorf("first attempt's timeout parameter %q (%v), want at most 200ms and at least %s (200ms less the %s its request took to arrive)",
+			first.form["timeout"], err, least, first.at.Sub(start))
+	}
+	// The retry's too is the time it had left, no more than its 200 ms.
+	if to, err := model.ParseDuration(f.form()["timeout"]); err != nil || time.Duration(to) > 200*time.Millisecond || to <= 0 {
+		t.Errorf("retry's timeout parameter %q (%v), want 200ms or less", f.form()["timeout"], err)
 	}
 }
 
