@@ -159,123 +159,28 @@ func BenchmarkEvaluatedEntries(b *testing.B) {
 
 func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.Duration, version uint8) {
 	b.StopTimer()
-	loadValue := loadValue
+	value := loadValue
 	if *entriesFlat {
-		loadValue = flatValue
+		value = flatValue
 	}
-	var clock atomic.Int64
-	// Real time at the start: intents carry deadlines the fake cloud
-	// honours on the wall clock.
-	start := time.Now().UTC().Truncate(time.Second)
-	clock.Store(start.UnixNano())
-	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
-	n, _ := startDurableNode(b, time.Hour, func(n *Node) {
-		n.now = now
-		n.cfg.GroupRefresh = time.Hour
-		// The benchmark evaluates; the node's own loop must not.
-		n.fresh = nil
-		n.cfg.WriteVersion = int(version)
-	})
-	ctx := context.Background()
-	ids := make([]string, policies)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("s%05d", i)
-		if _, err := n.PutPolicy(ctx, loadPolicy(b, ids[i]), ""); err != nil {
-			b.Fatal(err)
-		}
-	}
-	// History, one sample per metric per 5 minutes, committed directly
-	// (the API refuses samples older than an hour).
-	var seed []store.Sample
-	for t := start.Add(-history); t.Before(start); t = t.Add(5 * time.Minute) {
-		for i, id := range ids {
-			seed = append(seed, store.Sample{Policy: id, Metric: "rps", Time: t, Value: loadValue(i, 0, t)},
-				store.Sample{Policy: id, Metric: "queue", Time: t, Value: loadValue(i, 1, t)})
-		}
-		if len(seed) >= 20000 {
-			if err := n.apply(ctx, store.Samples{Samples: seed}); err != nil {
-				b.Fatal(err)
-			}
-			seed = seed[:0]
-		}
-	}
-	if len(seed) > 0 {
-		if err := n.apply(ctx, store.Samples{Samples: seed}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	// startTerm starts a leader loop as a new term's (nothing kept) and
-	// returns its end.
-	startTerm := func() (*loop, func()) {
-		groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
-		l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
-			held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, policies), groups: groups}
-		if version < store.VersionBatched {
-			return l, l.stopWakes
-		}
-		bctx, stop := context.WithCancel(ctx)
-		l.commits = newEvalBatcher(n.applyResult, n.cfg.Tick, evalBatchMax, time.Now)
-		done := make(chan struct{})
-		go func() { defer close(done); l.commits.run(bctx) }()
-		return l, func() { l.stopWakes(); stop(); <-done }
-	}
-	l, end := startTerm()
-	defer func() { end() }()
-	round := func() {
-		t := now()
-		var samples []api.Sample
-		for i, id := range ids {
-			samples = append(samples, api.Sample{Policy: id, Metric: "rps", Time: t, Value: loadValue(i, 0, t)},
-				api.Sample{Policy: id, Metric: "queue", Time: t, Value: loadValue(i, 1, t)})
-		}
-		for len(samples) > 0 {
-			k := min(len(samples), 500)
-			if _, err := n.PushMetrics(ctx, samples[:k]); err != nil {
-				b.Fatal(err)
-			}
-			samples = samples[k:]
-		}
-		work := make(chan string)
-		var wg sync.WaitGroup
-		for range n.cfg.Workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for id := range work {
-					l.evaluate(ctx, id)
-				}
-			}()
-		}
-		for _, id := range ids {
-			work <- id
-		}
-		close(work)
-		wg.Wait()
-		if l.commits != nil {
-			// The round's batches are in the log before the next round
-			// (and before the count).
-			if err := l.commits.commit(ctx, store.Evaluated{Policy: ids[0], PolicyVersion: math.MaxUint64}); err == nil {
-				b.Fatal("the round's closing evaluation of no version was committed")
-			}
-		}
-		clock.Add(int64(10 * time.Second))
-	}
-	round() // the term's first evaluations commit every policy
+	r := newLoadRig(b, policies, history, value, func(n *Node) { n.cfg.WriteVersion = int(version) })
+	n := r.n
+	r.round(b) // the term's first evaluations commit every policy
 	if *entriesNewTerm {
 		// A failover: the next term's loop keeps nothing yet, and its
 		// first evaluations decode every committed state.
-		end()
-		l, end = startTerm()
-		round()
+		r.startTerm()
+		r.round(b)
 	}
+	l := r.l
 	var before [commitReasons]float64
-	for r := range commitReasons {
-		before[r] = testutil.ToFloat64(n.metrics.evalCommits[r])
+	for reason := range commitReasons {
+		before[reason] = testutil.ToFloat64(n.metrics.evalCommits[reason])
 	}
 	first := n.Raft().LastIndex()
 	b.StartTimer()
 	for range rounds {
-		round()
+		r.round(b)
 	}
 	b.StopTimer()
 	c := countEntries(b, n.storage.Logs, first, n.Raft().LastIndex())
@@ -340,4 +245,142 @@ func writeHeapProfile(tb testing.TB, path string) {
 	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// loadRig is one durable leading node holding the load run's policies
+// (loadPolicy) with history, whose leader loop the caller drives a 10 s
+// round at a time on a virtual clock (round): every policy gets one
+// sample per metric and is evaluated once, and the round's evaluations
+// are in the log when it returns.
+type loadRig struct {
+	n     *Node
+	ids   []string
+	value func(policy, metric int, t time.Time) float64
+	clock atomic.Int64
+	l     *loop
+	end   func() // ends l's term
+}
+
+// newLoadRig starts the node (setup adjusts it before it runs), writes
+// policies load-run policies, seeds each window with history (one sample
+// per 5 minutes, of value) and starts a term's loop. The node is shut
+// down when tb ends.
+func newLoadRig(tb testing.TB, policies int, history time.Duration, value func(policy, metric int, t time.Time) float64, setup func(*Node)) *loadRig {
+	tb.Helper()
+	r := &loadRig{value: value}
+	// Real time at the start: intents carry deadlines the fake cloud
+	// honours on the wall clock.
+	start := time.Now().UTC().Truncate(time.Second)
+	r.clock.Store(start.UnixNano())
+	n, _ := startDurableNode(tb, time.Hour, func(n *Node) {
+		n.now = r.now
+		n.cfg.GroupRefresh = time.Hour
+		// The rig evaluates; the node's own loop must not.
+		n.fresh = nil
+		if setup != nil {
+			setup(n)
+		}
+	})
+	r.n = n
+	ctx := context.Background()
+	r.ids = make([]string, policies)
+	for i := range r.ids {
+		r.ids[i] = fmt.Sprintf("s%05d", i)
+		if _, err := n.PutPolicy(ctx, loadPolicy(tb, r.ids[i]), ""); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	// History, one sample per metric per 5 minutes, committed directly
+	// (the API refuses samples older than an hour).
+	var seed []store.Sample
+	for t := start.Add(-history); t.Before(start); t = t.Add(5 * time.Minute) {
+		for i, id := range r.ids {
+			seed = append(seed, store.Sample{Policy: id, Metric: "rps", Time: t, Value: value(i, 0, t)},
+				store.Sample{Policy: id, Metric: "queue", Time: t, Value: value(i, 1, t)})
+		}
+		if len(seed) >= 20000 {
+			if err := n.apply(ctx, store.Samples{Samples: seed}); err != nil {
+				tb.Fatal(err)
+			}
+			seed = seed[:0]
+		}
+	}
+	if len(seed) > 0 {
+		if err := n.apply(ctx, store.Samples{Samples: seed}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	r.startTerm()
+	tb.Cleanup(func() { r.end() })
+	return r
+}
+
+// now is the rig's virtual clock.
+func (r *loadRig) now() time.Time { return time.Unix(0, r.clock.Load()).UTC() }
+
+// startTerm ends the running term's loop, if any, and starts a new
+// term's (nothing kept).
+func (r *loadRig) startTerm() {
+	if r.end != nil {
+		r.end()
+	}
+	n := r.n
+	groups := newGroupCache(n.cfg.Drivers, n.now, n.metrics, n.cfg.CloudTimeout, n.cfg.GroupRefresh)
+	l := &loop{n: n, term: n.Raft().CurrentTerm(), log: n.log, busy: map[string]bool{}, last: map[string]time.Time{},
+		held: map[string]uint64{}, wakes: map[string]wake{}, woken: make(chan string, len(r.ids)), groups: groups}
+	r.l = l
+	if n.cfg.writeVersion() < store.VersionBatched {
+		r.end = l.stopWakes
+		return
+	}
+	bctx, stop := context.WithCancel(context.Background())
+	l.commits = newEvalBatcher(n.applyResult, n.cfg.Tick, evalBatchMax, time.Now)
+	done := make(chan struct{})
+	go func() { defer close(done); l.commits.run(bctx) }()
+	r.end = func() { l.stopWakes(); stop(); <-done }
+}
+
+// round pushes one sample per metric of every policy, evaluates every
+// policy once (n.cfg.Workers at a time), waits until the round's
+// evaluations are in the log, and moves the clock 10 s on.
+func (r *loadRig) round(tb testing.TB) {
+	tb.Helper()
+	n, l, ctx := r.n, r.l, context.Background()
+	t := r.now()
+	var samples []api.Sample
+	for i, id := range r.ids {
+		samples = append(samples, api.Sample{Policy: id, Metric: "rps", Time: t, Value: r.value(i, 0, t)},
+			api.Sample{Policy: id, Metric: "queue", Time: t, Value: r.value(i, 1, t)})
+	}
+	for len(samples) > 0 {
+		k := min(len(samples), 500)
+		if _, err := n.PushMetrics(ctx, samples[:k]); err != nil {
+			tb.Fatal(err)
+		}
+		samples = samples[k:]
+	}
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range n.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				l.evaluate(ctx, id)
+			}
+		}()
+	}
+	for _, id := range r.ids {
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	if l.commits != nil {
+		// The round's batches are in the log before the next round
+		// (and before the count).
+		if err := l.commits.commit(ctx, store.Evaluated{Policy: r.ids[0], PolicyVersion: math.MaxUint64}); err == nil {
+			tb.Fatal("the round's closing evaluation of no version was committed")
+		}
+	}
+	r.clock.Add(int64(10 * time.Second))
 }

@@ -206,8 +206,11 @@ func TestRepeatedHoldRecordedOnce(t *testing.T) {
 
 // TestModelsCommittedApart: with entry version 7 a policy's state is
 // committed at every StateSync without its forecasting models, which go
-// every ModelSync (every node keeps the models it holds in between); in
-// version 6 every state commit carries them.
+// every ModelSync (every node keeps the models it holds in between), the
+// first after the term's first at the policy's offset (modelsDueAfter:
+// "p"'s is 14.9 s of the minute, so its models fall due 45.1 s after
+// the first, at the sixth evaluation, 50 s on); in version 6 every state
+// commit carries them.
 func TestModelsCommittedApart(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -217,8 +220,11 @@ func TestModelsCommittedApart(t *testing.T) {
 		// the leader's latest.
 		models []int
 	}{
-		{"version 7: models every ModelSync", store.CurrentVersion, []int{0, 6, 12}},
+		{"version 7: models every ModelSync, at the policy's offset", store.CurrentVersion, []int{0, 5, 11}},
 		{"version 6: models with every state", store.VersionBudget, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}},
+	}
+	if off := modelSyncOffset("p", time.Minute); off.Round(100*time.Millisecond) != 14900*time.Millisecond {
+		t.Fatalf(`modelSyncOffset("p", 1m) = %s, which the evaluations below do not expect`, off)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
