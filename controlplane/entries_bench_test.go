@@ -131,8 +131,10 @@ func countEntries(tb testing.TB, logs raft.LogStore, from, to uint64) entryCount
 // what its work takes. Each window first gets -entries.history of
 // history. It reports, per round after the term's first, the evaluation
 // entries and their bytes, the share of evaluations committed for each
-// reason (commitReason), and the entries and bytes per second the same
-// feed would commit at 10,000 policies; in two sub-benchmarks, the node
+// reason (commitReason), the entries and bytes per second the same
+// feed would commit at 10,000 policies, and the bytes of the round that
+// committed the most (peakMB/round@10k: a burst when most policies' models
+// fall due in one round); in two sub-benchmarks, the node
 // writing entry version 6 (each evaluation its own entry, with its whole
 // state) and the current version (batches, pacing states without models).
 //
@@ -179,8 +181,14 @@ func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.
 	}
 	first := n.Raft().LastIndex()
 	b.StartTimer()
+	// The most one round commits in evaluation entries (peakMB/round@10k).
+	var peak int
 	for range rounds {
+		from := n.Raft().LastIndex()
 		r.round(b)
+		b.StopTimer()
+		peak = max(peak, countEntries(b, n.storage.Logs, from, n.Raft().LastIndex()).evaluatedBytes)
+		b.StartTimer()
 	}
 	b.StopTimer()
 	c := countEntries(b, n.storage.Logs, first, n.Raft().LastIndex())
@@ -224,6 +232,7 @@ func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.
 	b.ReportMetric(float64(c.evaluatedBytes)/max(1, float64(c.evaluated)), "B/evaluated")
 	b.ReportMetric(perRound/10*scale, "evaluated/s@10k")
 	b.ReportMetric(float64(c.evaluatedBytes)/float64(rounds)/10*scale/1e6, "evaluatedMB/s@10k")
+	b.ReportMetric(float64(peak)*scale/1e6, "peakMB/round@10k")
 	b.ReportMetric(float64(c.entries)/float64(rounds)/10*scale, "entries/s@10k")
 	b.ReportMetric(float64(c.bytes)/float64(rounds)/10*scale/1e6, "MB/s@10k")
 }

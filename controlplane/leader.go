@@ -393,22 +393,27 @@ type syncMark struct {
 }
 
 // modelsDueAfter is when a policy's models are next due, once they were
-// committed at `at`: a period later, or, after the policy's first models
-// of a term or of a policy version (first), earlier by the policy's own
-// offset (modelSyncOffset). A term's first evaluations commit every
-// policy's models within one round, and without the offset every
-// policy's next models fell due a period later, again within one round:
-// under the load run's 10,000 week-old policies about 85 MB of states
-// went through the leader in ten seconds every ModelSync, and the
-// collector, marking while they were allocated, counted them live and
-// set its goal half as high again above them. With the offset the second
-// commits of a term are spread over one period, and the ones after keep
-// their spacing; no policy's models are older than a period.
-func modelsDueAfter(id string, at time.Time, period time.Duration, first bool) time.Time {
-	if first {
-		return at.Add(period - modelSyncOffset(id, period))
+// committed at `at`: at the first of the policy's own times after it,
+// which are a period apart, at the policy's offset (modelSyncOffset) past
+// a multiple of the period since the Unix epoch; so at most a period
+// later. A term's first evaluations commit every policy's models in one
+// round, and so do a burst of actions (models go with every action):
+// when each policy's next models fell due a period after its last, they
+// fell due again in one round, every period. Under the load run's 10,000
+// week-old policies that was about 85 MB of states through the leader in
+// ten seconds, and the collector, marking while they were allocated,
+// counted them live and set its goal half as high again above them. On
+// the policies' own times the commits spread evenly over the period
+// whatever made them meet.
+func modelsDueAfter(id string, at time.Time, period time.Duration) time.Time {
+	if period <= 0 {
+		return at
 	}
-	return at.Add(period)
+	since := (at.UnixNano() - int64(modelSyncOffset(id, period))) % int64(period)
+	if since < 0 {
+		since += int64(period)
+	}
+	return at.Add(period - time.Duration(since))
 }
 
 // modelSyncOffset is a policy's offset in [0, period): the hash of its id
@@ -965,7 +970,7 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		mark = syncMark{at: cmd.At, version: v.Record.Version}
 		check.hasState, check.pacingChanged, check.sinceStateSync = true, !pm.pacing.matches(next), cmd.At.Sub(pm.at)
 		due := !cmd.At.Before(pm.nextModels)
-		mark.nextModels = modelsDueAfter(id, cmd.At, max(n.cfg.ModelSync, n.cfg.StateSync), pm.nextModels.IsZero())
+		mark.nextModels = modelsDueAfter(id, cmd.At, max(n.cfg.ModelSync, n.cfg.StateSync))
 		if !due && len(next.Models) > 0 && !urgent {
 			// The models, most of a week-old state's bytes, are not due:
 			// if the state goes, it goes without them.

@@ -10,11 +10,11 @@ import (
 	"github.com/capstan-io/capstan/store"
 )
 
-// modelsCommitted returns the policies whose whole state (models and
+// wholeStates returns the evaluations whose whole state (models and
 // all, not a pacing state) the log holds in (from, to].
-func modelsCommitted(tb testing.TB, logs raft.LogStore, from, to uint64) []string {
+func wholeStates(tb testing.TB, logs raft.LogStore, from, to uint64) []store.Evaluated {
 	tb.Helper()
-	var ids []string
+	var out []store.Evaluated
 	for i := from + 1; i <= to; i++ {
 		var e raft.Log
 		if err := logs.GetLog(i, &e); err != nil {
@@ -39,58 +39,72 @@ func modelsCommitted(tb testing.TB, logs raft.LogStore, from, to uint64) []strin
 		}
 		for _, x := range items {
 			if x.State != nil {
-				ids = append(ids, x.Policy)
+				out = append(out, x)
 			}
 		}
 	}
-	return ids
+	return out
 }
 
 // TestModelsSpreadOverModelSync: a term's first evaluations commit every
-// policy's models in one round; the ones after are spread over
-// ModelSync by each policy's offset, so that no later round carries most
-// of the policies' models again (the load run's leader took about 85 MB
-// of states in one round every ModelSync), and still no policy goes
-// longer than ModelSync and a round without committing its models.
+// policy's models in one round, and a burst of actions commits the models
+// of the policies that act; the commits after are spread over ModelSync
+// by each policy's own times, so that no later round carries most of the
+// policies' models again (the load run's leader took about 85 MB of
+// states in one round every ModelSync), and still no policy goes longer
+// than ModelSync and a round without committing its models. The daily
+// load makes most policies act together after their first scale-out's
+// cooldown; only the models that go without an action are counted.
 func TestModelsSpreadOverModelSync(t *testing.T) {
 	const (
 		policies  = 96
-		rounds    = 20
+		rounds    = 24
 		modelSync = time.Minute // six rounds
 	)
-	r := newLoadRig(t, policies, time.Hour, flatValue, func(n *Node) {
-		n.cfg.StateSync, n.cfg.ModelSync = modelSync, modelSync
-	})
-	last := map[string]int{} // the round each policy's models last went in
-	most := 0
-	for round := range rounds {
-		from := r.n.Raft().LastIndex()
-		r.round(t)
-		ids := modelsCommitted(t, r.n.storage.Logs, from, r.n.Raft().LastIndex())
-		if round == 0 {
-			if len(ids) != policies {
-				t.Fatalf("the term's first round committed the models of %d policies, want all %d", len(ids), policies)
+	for _, tc := range []struct {
+		name  string
+		value func(policy, metric int, t time.Time) float64
+	}{{"flat", flatValue}, {"daily", loadValue}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newLoadRig(t, policies, time.Hour, tc.value, func(n *Node) {
+				n.cfg.StateSync, n.cfg.ModelSync = modelSync, modelSync
+			})
+			last := map[string]int{} // the round each policy's models last went in
+			most, acted := 0, 0
+			for round := range rounds {
+				from := r.n.Raft().LastIndex()
+				r.round(t)
+				synced := 0
+				for _, x := range wholeStates(t, r.n.storage.Logs, from, r.n.Raft().LastIndex()) {
+					last[x.Policy] = round
+					if x.Record == nil || x.Record.Action == "hold" {
+						synced++
+					} else {
+						acted++
+					}
+				}
+				if round == 0 && synced+acted < policies {
+					t.Fatalf("the term's first round committed the models of %d policies, want all %d", synced+acted, policies)
+				}
+				if round > 0 {
+					most = max(most, synced)
+				}
+				for _, id := range r.ids {
+					// A round is 10 s: models due ModelSync after their
+					// last commit go in the round that reaches that time.
+					if age := round - last[id]; age > int(modelSync/(10*time.Second)) {
+						t.Fatalf("round %d: %s last committed its models in round %d", round, id, last[id])
+					}
+				}
 			}
-		} else {
-			most = max(most, len(ids))
-		}
-		for _, id := range ids {
-			last[id] = round
-		}
-		for _, id := range r.ids {
-			// A round is 10 s: models due ModelSync after their last
-			// commit go in the round that reaches that time.
-			if age := round - last[id]; age > int(modelSync/(10*time.Second)) {
-				t.Fatalf("round %d: %s last committed its models in round %d", round, id, last[id])
+			t.Logf("models with actions: %d; the most that one round after the first committed without one: %d of %d", acted, most, policies)
+			// Spread evenly, a round carries a sixth of the policies
+			// (16), give or take the hash's chance; without the policies'
+			// own times every sixth round carried all of them.
+			if limit := policies / 3; most > limit {
+				t.Fatalf("a round after the first committed the models of %d of %d policies without an action, want at most %d", most, policies, limit)
 			}
-		}
-	}
-	t.Logf("the most policies whose models one round after the first committed: %d of %d", most, policies)
-	// Spread evenly, a round carries a sixth of the policies (16) give
-	// or take the hash's chance; without the offsets every sixth round
-	// carried all of them.
-	if limit := policies / 3; most > limit {
-		t.Fatalf("a round after the first committed the models of %d of %d policies, want at most %d", most, policies, limit)
+		})
 	}
 }
 

@@ -127,9 +127,9 @@ type Config struct {
 	// keeps the models it holds. A week-old policy's models are most of
 	// its state's 5 KB. A successor resumes forecasting from models at
 	// most this old (or from those of the policy's last action). Each
-	// policy's fall due at its own offset within the period, so that a
-	// term's policies do not commit theirs all in one round
-	// (modelsDueAfter). Entry version 7 on; in older ones the models go
+	// policy's fall due at times of its own, a period apart at an offset
+	// of its own, so that a term's policies do not commit theirs all in
+	// one round (modelsDueAfter). Entry version 7 on; in older ones the models go
 	// at every state commit.
 	ModelSync time.Duration
 	// GroupRefresh is how often the leader describes, in batches, every
