@@ -75,8 +75,9 @@ type entryCount struct {
 	evaluations, records, states, pacings     int
 }
 
-// countEntries reads the log entries in (from, to].
-func countEntries(tb testing.TB, logs raft.LogStore, from, to uint64) entryCount {
+// countEntries reads the log entries in (from, to], and hands each
+// evaluation they carry to each, unless it is nil.
+func countEntries(tb testing.TB, logs raft.LogStore, from, to uint64, each func(store.Evaluated)) entryCount {
 	tb.Helper()
 	var c entryCount
 	for i := from + 1; i <= to; i++ {
@@ -109,6 +110,9 @@ func countEntries(tb testing.TB, logs raft.LogStore, from, to uint64) entryCount
 			items = cmd.Items
 		}
 		for _, x := range items {
+			if each != nil {
+				each(x)
+			}
 			c.evaluations++
 			if x.Record != nil {
 				c.records++
@@ -187,11 +191,11 @@ func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.
 		from := n.Raft().LastIndex()
 		r.round(b)
 		b.StopTimer()
-		peak = max(peak, countEntries(b, n.storage.Logs, from, n.Raft().LastIndex()).evaluatedBytes)
+		peak = max(peak, countEntries(b, n.storage.Logs, from, n.Raft().LastIndex(), nil).evaluatedBytes)
 		b.StartTimer()
 	}
 	b.StopTimer()
-	c := countEntries(b, n.storage.Logs, first, n.Raft().LastIndex())
+	c := countEntries(b, n.storage.Logs, first, n.Raft().LastIndex(), nil)
 	// The heap the term's kept states hold (latestState), and the whole
 	// live heap: the leader's state, its kept states and the node.
 	var with, without runtime.MemStats

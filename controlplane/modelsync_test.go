@@ -5,46 +5,29 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/capstan-io/capstan/store"
 )
 
-// wholeStates returns the evaluations whose whole state (models and
-// all, not a pacing state) the log holds in (from, to].
-func wholeStates(tb testing.TB, logs raft.LogStore, from, to uint64) []store.Evaluated {
-	tb.Helper()
-	var out []store.Evaluated
-	for i := from + 1; i <= to; i++ {
-		var e raft.Log
-		if err := logs.GetLog(i, &e); err != nil {
-			tb.Fatalf("log %d: %v", i, err)
+// roundStates runs one round of r and returns the evaluations it
+// committed with a state: whole (models and all) or a pacing state.
+func roundStates(t *testing.T, r *loadRig) (whole, pacing []store.Evaluated) {
+	t.Helper()
+	from := r.n.Raft().LastIndex()
+	r.round(t)
+	countEntries(t, r.n.storage.Logs, from, r.n.Raft().LastIndex(), func(x store.Evaluated) {
+		switch {
+		case x.State != nil:
+			whole = append(whole, x)
+		case x.Pacing != nil:
+			pacing = append(pacing, x)
 		}
-		if e.Type != raft.LogCommand || len(e.Data) == 0 {
-			continue
-		}
-		if t := store.CommandType(e.Data[0]); t != store.CmdEvaluated && t != store.CmdEvaluations {
-			continue
-		}
-		cmd, err := store.Decode(e.Data)
-		if err != nil {
-			tb.Fatalf("log %d: %v", i, err)
-		}
-		var items []store.Evaluated
-		switch cmd := cmd.(type) {
-		case store.Evaluated:
-			items = append(items, cmd)
-		case store.Evaluations:
-			items = cmd.Items
-		}
-		for _, x := range items {
-			if x.State != nil {
-				out = append(out, x)
-			}
-		}
-	}
-	return out
+	})
+	return whole, pacing
 }
+
+// acted reports whether an evaluation recorded an action (not a hold):
+// its state goes whatever is due.
+func acted(x store.Evaluated) bool { return x.Record != nil && x.Record.Action != "hold" }
 
 // TestModelsSpreadOverModelSync: a term's first evaluations commit every
 // policy's models in one round, and a burst of actions commits the models
@@ -70,21 +53,20 @@ func TestModelsSpreadOverModelSync(t *testing.T) {
 				n.cfg.StateSync, n.cfg.ModelSync = modelSync, modelSync
 			})
 			last := map[string]int{} // the round each policy's models last went in
-			most, acted := 0, 0
+			most, withAction := 0, 0
 			for round := range rounds {
-				from := r.n.Raft().LastIndex()
-				r.round(t)
+				whole, _ := roundStates(t, r)
 				synced := 0
-				for _, x := range wholeStates(t, r.n.storage.Logs, from, r.n.Raft().LastIndex()) {
+				for _, x := range whole {
 					last[x.Policy] = round
-					if x.Record == nil || x.Record.Action == "hold" {
-						synced++
+					if acted(x) {
+						withAction++
 					} else {
-						acted++
+						synced++
 					}
 				}
-				if round == 0 && synced+acted < policies {
-					t.Fatalf("the term's first round committed the models of %d policies, want all %d", synced+acted, policies)
+				if round == 0 && synced+withAction < policies {
+					t.Fatalf("the term's first round committed the models of %d policies, want all %d", synced+withAction, policies)
 				}
 				if round > 0 {
 					most = max(most, synced)
@@ -97,7 +79,7 @@ func TestModelsSpreadOverModelSync(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("models with actions: %d; the most that one round after the first committed without one: %d of %d", acted, most, policies)
+			t.Logf("models with actions: %d; the most that one round after the first committed without one: %d of %d", withAction, most, policies)
 			// Spread evenly, a round carries a sixth of the policies
 			// (16), give or take the hash's chance; without the policies'
 			// own times every sixth round carried all of them.
