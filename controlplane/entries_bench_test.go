@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ var (
 	entriesHistory  = flag.Duration("entries.history", 6*time.Hour, "history BenchmarkEvaluatedEntries seeds each window with, one sample per 5 minutes")
 	entriesNewTerm  = flag.Bool("entries.newterm", false, "BenchmarkEvaluatedEntries starts a new term after the first round, so the kept states are decoded from the committed ones, as after a failover or a restart")
 	entriesFlat     = flag.Bool("entries.flat", false, "BenchmarkEvaluatedEntries feeds values without a daily cycle (flatValue), so the models have no season")
+	entriesPace     = flag.Duration("entries.pace", 0, "BenchmarkEvaluatedEntries spreads each round's evaluations over this much wall time (0: back to back) and reports the largest heap goal and heap held seen in the measured rounds")
 )
 
 // loadPolicy is the load run's policy (e2e's scalePolicy): two metrics,
@@ -179,6 +181,7 @@ func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.
 		r.round(b)
 	}
 	l := r.l
+	r.pace = *entriesPace
 	var before [commitReasons]float64
 	for reason := range commitReasons {
 		before[reason] = testutil.ToFloat64(n.metrics.evalCommits[reason])
@@ -187,13 +190,20 @@ func benchmarkEvaluatedEntries(b *testing.B, policies, rounds int, history time.
 	b.StartTimer()
 	// The most one round commits in evaluation entries (peakMB/round@10k).
 	var peak int
+	stopWatch := func() {}
+	if r.pace > 0 {
+		stopWatch = watchHeap(b)
+	}
 	for range rounds {
 		from := n.Raft().LastIndex()
 		r.round(b)
-		b.StopTimer()
-		peak = max(peak, countEntries(b, n.storage.Logs, from, n.Raft().LastIndex(), nil).evaluatedBytes)
-		b.StartTimer()
+		if r.pace == 0 { // reading the round's entries would add to the heap watched
+			b.StopTimer()
+			peak = max(peak, countEntries(b, n.storage.Logs, from, n.Raft().LastIndex(), nil).evaluatedBytes)
+			b.StartTimer()
+		}
 	}
+	stopWatch()
 	b.StopTimer()
 	c := countEntries(b, n.storage.Logs, first, n.Raft().LastIndex(), nil)
 	// The heap the term's kept states hold (latestState), and the whole
@@ -272,6 +282,9 @@ type loadRig struct {
 	clock atomic.Int64
 	l     *loop
 	end   func() // ends l's term
+	// pace spreads a round's evaluations over this much wall time (0:
+	// back to back).
+	pace time.Duration
 }
 
 // newLoadRig starts the node (setup adjusts it before it runs), writes
@@ -372,6 +385,7 @@ func (r *loadRig) round(tb testing.TB) {
 		}
 		samples = samples[k:]
 	}
+	start := time.Now()
 	work := make(chan string)
 	var wg sync.WaitGroup
 	for range n.cfg.Workers {
@@ -383,7 +397,14 @@ func (r *loadRig) round(tb testing.TB) {
 			}
 		}()
 	}
-	for _, id := range r.ids {
+	for i, id := range r.ids {
+		if r.pace > 0 {
+			// The i-th evaluation at its share of the round's wall time,
+			// as a leader's are spread over the round by the samples.
+			if wait := time.Until(start.Add(r.pace * time.Duration(i) / time.Duration(len(r.ids)))); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
 		work <- id
 	}
 	close(work)
@@ -396,4 +417,38 @@ func (r *loadRig) round(tb testing.TB) {
 		}
 	}
 	r.clock.Add(int64(10 * time.Second))
+}
+
+// watchHeap samples the heap's goal and the heap memory held from the
+// system (mapped and not released: what the heap adds to RSS) every 10 ms
+// until the returned function is called, which reports their largest
+// values in MB (goalMB, heldMB). Meaningful only when the evaluations are
+// spread over the rounds (-entries.pace): back to back, the collector
+// marks while they allocate and counts what they allocate as live.
+func watchHeap(b *testing.B) (stop func()) {
+	samples := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}, {Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"}, {Name: "/memory/classes/heap/free:bytes"}}
+	var goal, held uint64
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(samples)
+			goal = max(goal, samples[0].Value.Uint64())
+			held = max(held, samples[1].Value.Uint64()+samples[2].Value.Uint64()+samples[3].Value.Uint64())
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		b.ReportMetric(float64(goal)/1e6, "goalMB")
+		b.ReportMetric(float64(held)/1e6, "heldMB")
+	}
 }
