@@ -303,6 +303,10 @@ func newLoadRig(tb testing.TB, policies int, history time.Duration, value func(p
 		n.cfg.GroupRefresh = time.Hour
 		// The rig evaluates; the node's own loop must not.
 		n.fresh = nil
+		// Nor snapshot at its turns: the caller reads the rounds' entries
+		// back from the log, which a snapshot compacts (2,000 week-old
+		// policies pass the 64 MiB of SnapshotBytes in about 50 rounds).
+		n.cfg.SnapshotThreshold, n.cfg.SnapshotBytes = 0, 0
 		if setup != nil {
 			setup(n)
 		}
