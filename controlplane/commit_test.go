@@ -23,6 +23,7 @@ func TestCommitCheck(t *testing.T) {
 		{"a record when the state is due carries it", commitCheck{recorded: true, hasState: true, sinceStateSync: sync}, commitRecord, true},
 		{"pacing changed", commitCheck{hasState: true, pacingChanged: true, sinceStateSync: time.Second}, commitPacing, true},
 		{"state due", commitCheck{hasState: true, sinceStateSync: sync}, commitStateSync, true},
+		{"models due carry the state", commitCheck{hasState: true, modelsDue: true, sinceStateSync: time.Second}, commitStateSync, true},
 		{"sizes changed, state not due", commitCheck{hasState: true, sizesChanged: true, sinceStateSync: time.Second}, commitSizes, false},
 		{"first of term without a state", commitCheck{firstOfTerm: true}, commitFirst, false},
 		{"no state, LastEvaluation old", commitCheck{sinceCommit: sync}, commitHeartbeat, false},

@@ -206,19 +206,31 @@ func TestRepeatedHoldRecordedOnce(t *testing.T) {
 
 // TestModelsCommittedApart: with entry version 7 a policy's state is
 // committed at every StateSync without its forecasting models, which go
-// every ModelSync (every node keeps the models it holds in between); in
-// version 6 every state commit carries them.
+// every ModelSync (every node keeps the models it holds in between), at
+// the policy's own times (modelsDueAfter: a minute apart here, 14.9 s past
+// each minute for "p"), the first of them on the term's first evaluation;
+// in version 6 every state commit carries them.
 func TestModelsCommittedApart(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
 		version uint8
-		// models are the evaluations after which the stored models are
-		// the leader's latest.
-		models []int
+		// every: the models go with every state; else the evaluations
+		// after which the stored models are the leader's latest are the
+		// first and those that pass one of p's times.
+		every bool
 	}{
-		{"version 7: models every ModelSync", store.CurrentVersion, []int{0, 6, 12}},
-		{"version 6: models with every state", store.VersionBudget, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}},
+		{"version 7: models every ModelSync, at the policy's own times", store.CurrentVersion, false},
+		{"version 6: models with every state", store.VersionBudget, true},
+	}
+	off := modelSyncOffset("p", time.Minute)
+	if off.Round(100*time.Millisecond) != 14900*time.Millisecond {
+		t.Fatalf(`modelSyncOffset("p", 1m) = %s, want 14.9 s`, off)
+	}
+	// passed is how many of p's times (14.9 s past each minute) are not
+	// after t.
+	passed := func(t time.Time) int64 {
+		return (t.UnixNano() - int64(off)) / int64(time.Minute)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -228,9 +240,13 @@ func TestModelsCommittedApart(t *testing.T) {
 					n.cfg.StateSync, n.cfg.ModelSync = 10*time.Second, time.Minute
 					n.cfg.WriteVersion = int(tc.version)
 				})
-			var fresh []int
+			var fresh, want []int
+			var last time.Time
 			for i := range 13 {
 				at := r.evaluate(t, float64(150+10*(i%3)))
+				if tc.every || i == 0 || passed(at) > passed(last) {
+					want, last = append(want, i), at
+				}
 				v, _ := r.n.fsm.view("p")
 				kept, _ := r.l.latestState("p", v.Record.Version)
 				var stored policy.State
@@ -249,8 +265,11 @@ func TestModelsCommittedApart(t *testing.T) {
 				}
 				r.advance(10 * time.Second)
 			}
-			if !slices.Equal(fresh, tc.models) {
-				t.Fatalf("the stored models were the latest after evaluations %v, want %v", fresh, tc.models)
+			if !slices.Equal(fresh, want) {
+				t.Fatalf("the stored models were the latest after evaluations %v, want %v", fresh, want)
+			}
+			if !tc.every && (len(want) != 3 || want[2]-want[1] != 6 || want[1] > 6) {
+				t.Fatalf("models after evaluations %v: want the first, one within a minute, one a minute later", want)
 			}
 		})
 	}

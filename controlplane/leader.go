@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -384,13 +386,62 @@ func (l *loop) ownSamples(id string) bool {
 	return true
 }
 
-// syncMark is when a policy's state was last committed (at), when with
-// its models (models), its pacing then, and the policy version it was
-// of: a new version's first state goes whole.
+// syncMark is when a policy's state was last committed (at), when its
+// models are next due (nextModels: the zero time when they are due at
+// once), its pacing then, and the policy version it was of: a new
+// version's first state goes whole.
 type syncMark struct {
-	at, models time.Time
-	pacing     pacing
-	version    uint64
+	at, nextModels time.Time
+	pacing         pacing
+	version        uint64
+}
+
+// modelsDueAfter is when a policy's models are next due, once they were
+// committed at `at`: at the first of the policy's own times after it,
+// which are a period apart, at the policy's offset (modelSyncOffset) past
+// a multiple of the period since the Unix epoch; so at most a period
+// later. A term's first evaluations commit every policy's models in one
+// round, and so do a burst of actions (models go with every action):
+// when each policy's next models fell due a period after its last, they
+// fell due again in one round, every period: 40 to 70 MB of states in
+// one ten-second round at 10,000 week-old policies, and about 1 GB
+// allocated in it on the leader (BenchmarkEvaluatedEntries at 500,
+// scaled). A collection that marks while that is allocated counts it
+// live, and sets its goal above it. On the policies' own times the
+// commits spread evenly over the period whatever made them meet.
+func modelsDueAfter(id string, at time.Time, period time.Duration) time.Time {
+	if period <= 0 {
+		return at
+	}
+	since := (at.UnixNano() - int64(modelSyncOffset(id, period))) % int64(period)
+	if since < 0 {
+		since += int64(period)
+	}
+	return at.Add(period - time.Duration(since))
+}
+
+// modelSyncOffset is a policy's offset in [0, period): the hash of its id
+// scaled to the period, so that the policies of a cluster spread evenly
+// over it and each keeps its own offset in every term and on every node.
+// FNV-1a alone leaves ids that differ in their last characters (s00001,
+// s00002, ...) in a few clumps of its high bits (up to twice the mean
+// in a tenth of a period's slots at 10,000 such ids); MurmurHash3's
+// finalizer mixes them evenly.
+func modelSyncOffset(id string, period time.Duration) time.Duration {
+	if period <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	x := h.Sum64()
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	// The hash times the period, over 2^64: the high word of the product.
+	off, _ := bits.Mul64(x, uint64(period))
+	return time.Duration(off)
 }
 
 // latestKept is the state a policy's last evaluation in this term left,
@@ -886,10 +937,11 @@ func (r commitReason) String() string { return commitReasonNames[r] }
 // state the policy's next evaluation in this term starts from. The state
 // is committed when its pacing (type pacing) changed and at least every
 // StateSync; forecasting models change every evaluation and go with it
-// every ModelSync, and with every action (entry version 7 on; in older
-// versions with every state). A decision record, a change of the group's
-// sizes, the term's first evaluation of the policy and, every StateSync,
-// its LastEvaluation are committed without the state unless it is due.
+// every ModelSync, at the policy's own times (modelsDueAfter), and with
+// every action (entry version 7 on; in older versions with every state).
+// A decision record, a change of the group's sizes, the term's first
+// evaluation of the policy and, every StateSync, its LastEvaluation are
+// committed without the state unless it is due.
 // All but actions are committed in the term's batches (evalcommits.go).
 //
 // It returns the error of a commit it waited for (an action's, its
@@ -922,12 +974,19 @@ func (l *loop) commitEvaluated(ctx context.Context, v evalView, next *policy.Sta
 		}
 		mark = syncMark{at: cmd.At, version: v.Record.Version}
 		check.hasState, check.pacingChanged, check.sinceStateSync = true, !pm.pacing.matches(next), cmd.At.Sub(pm.at)
-		mark.models = cmd.At
-		if cmd.At.Sub(pm.models) < max(n.cfg.ModelSync, n.cfg.StateSync) && len(next.Models) > 0 && !urgent {
+		due := !cmd.At.Before(pm.nextModels)
+		mark.nextModels = modelsDueAfter(id, cmd.At, max(n.cfg.ModelSync, n.cfg.StateSync))
+		if !due && len(next.Models) > 0 && !urgent {
 			// The models, most of a week-old state's bytes, are not due:
 			// if the state goes, it goes without them.
-			check.pacingOnly, mark.models = true, pm.models
+			check.pacingOnly, mark.nextModels = true, pm.nextModels
 		}
+		// Models that are due go at once, not with the next state due by
+		// StateSync: a term's states fall due together, every StateSync,
+		// and would take the models back into one round. (Before entry
+		// version 7 every state goes with its models, and none goes for
+		// them.)
+		check.modelsDue = due && len(next.Models) > 0 && l.commits != nil
 	}
 	reason, withState := check.decide()
 	if withState {
@@ -1052,8 +1111,9 @@ type commitCheck struct {
 	hasState, pacingChanged bool
 	sinceStateSync          time.Duration
 	// pacingOnly: if the state goes, it goes without its models (they
-	// were committed less than ModelSync ago).
-	pacingOnly bool
+	// are not due: modelsDueAfter). modelsDue: they are, and the state
+	// goes for them.
+	pacingOnly, modelsDue bool
 	// sizesChanged: the group's desired or ready size differs from the
 	// committed one; firstOfTerm: this term had not evaluated the policy.
 	sizesChanged, firstOfTerm bool
@@ -1063,14 +1123,14 @@ type commitCheck struct {
 }
 
 // decide returns why the evaluation is committed (commitQuiet: it is
-// not) and whether the state goes with it: only when its pacing changed
-// or it was last committed StateSync ago, whatever else forces the
-// commit. A quiet evaluation (nothing recorded, no state due, same sizes)
-// is not worth a Raft write; the first one of a term always is, so
-// followers see that the new leader evaluates, and LastEvaluation is
-// refreshed at least every StateSync.
+// not) and whether the state goes with it: only when its pacing changed,
+// it was last committed StateSync ago or its models are due, whatever
+// else forces the commit. A quiet evaluation (nothing recorded, no state
+// due, same sizes) is not worth a Raft write; the first one of a term
+// always is, so followers see that the new leader evaluates, and
+// LastEvaluation is refreshed at least every StateSync.
 func (c commitCheck) decide() (reason commitReason, withState bool) {
-	withState = c.hasState && (c.pacingChanged || c.sinceStateSync >= c.stateSync)
+	withState = c.hasState && (c.pacingChanged || c.sinceStateSync >= c.stateSync || c.modelsDue)
 	switch {
 	case c.recorded:
 		reason = commitRecord

@@ -126,8 +126,11 @@ type Config struct {
 	// commits in between carry the state without them, and every node
 	// keeps the models it holds. A week-old policy's models are most of
 	// its state's 5 KB. A successor resumes forecasting from models at
-	// most this old (or from those of the policy's last action). Entry
-	// version 7 on; in older ones the models go at every state commit.
+	// most this old (or from those of the policy's last action). Each
+	// policy's fall due at times of its own, a period apart at an offset
+	// of its own, so that a term's policies do not commit theirs all in
+	// one round (modelsDueAfter). Entry version 7 on; in older ones the
+	// models go at every state commit.
 	ModelSync time.Duration
 	// GroupRefresh is how often the leader describes, in batches, every
 	// group its policies scale (groupcache.go). Evaluations read that
