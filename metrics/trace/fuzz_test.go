@@ -139,6 +139,15 @@ func refTime(s string, loc *time.Location) (int64, bool) {
 		if err != nil {
 			return 0, false
 		}
+		// A whole part of 1e11 or more is milliseconds, of 1e14 or more
+		// microseconds, of 1e17 or more nanoseconds: move the decimal
+		// point 3, 6 or 9 digits to the left and read seconds again.
+		if shift := 3 * (btoi(sec >= 1e11) + btoi(sec >= 1e14) + btoi(sec >= 1e17)); shift > 0 {
+			ip, fp = ip[:len(ip)-shift], ip[len(ip)-shift:]+fp
+			if sec, err = strconv.ParseInt(ip, 10, 64); err != nil {
+				return 0, false
+			}
+		}
 		fp = (fp + "000000000")[:9]
 		ns, _ := strconv.ParseInt(fp, 10, 64)
 		if neg {
@@ -158,13 +167,24 @@ func refTime(s string, loc *time.Location) (int64, bool) {
 	if err != nil {
 		t, err = time.Parse("2006-01-02 15:04:05Z07:00", s)
 	}
-	if err != nil {
-		t, err = time.ParseInLocation("2006-01-02 15:04:05", s, loc)
+	// Without a zone: ISO 8601's local time, to the second or the minute.
+	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02T15:04"} {
+		if err != nil {
+			t, err = time.ParseInLocation(layout, s, loc)
+		}
 	}
 	if err != nil {
 		return 0, false
 	}
 	return unixNano(t.Unix(), int64(t.Nanosecond()))
+}
+
+// btoi is 1 for true, 0 for false.
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // checkInvariants holds for every successful parse, whatever the input.
@@ -216,6 +236,8 @@ func FuzzParse(f *testing.F) {
 		"ts,ts\n",
 		"ts,v\n9223372036.854775807,1\n",
 		"ts,v\n2014-05-14T1:00:00Z,1\n2014-05-14T02:00:00,5\n",
+		"ts,v\n1628640000000,1\n1628640060000.5,2\n1628640120000123,3\n1628640180000000000,4\n",
+		"ts,v\n2014-05-14 01:14,1\n2014-05-14T01:15,2\n2014-05-14T01:16:00,3\n",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), false, false)

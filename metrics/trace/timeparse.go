@@ -10,6 +10,9 @@ import (
 // common shapes of these same layouts; the fallback keeps time.Parse as the
 // reference for anything the fast path declines (single-digit hours, a comma
 // before the fraction, out-of-range zone offsets), so both paths always agree.
+// The naive layouts (no zone: read in the configured Location) include ISO
+// 8601's "T" separator and times to the minute, as spreadsheets and
+// dashboards export them.
 const (
 	layoutNaive     = "2006-01-02 15:04:05"
 	layoutSpaceZone = "2006-01-02 15:04:05Z07:00"
@@ -156,14 +159,15 @@ func (p *parser) parseTime(s []byte) (int64, bool) {
 	return parseEpoch(s)
 }
 
-// parseDateFast handles "YYYY-MM-DD HH:MM:SS" (naive, in the configured
-// Location) and "YYYY-MM-DDTHH:MM:SS" followed by "Z" or "±HH:MM" (RFC 3339),
-// each with an optional fraction of a second (digits past nanoseconds are
-// truncated, as time.Parse does). A space separator with a zone
+// parseDateFast handles "YYYY-MM-DD HH:MM:SS" and "YYYY-MM-DDTHH:MM:SS"
+// with no zone (naive, in the configured Location) or followed by "Z" or
+// "±HH:MM" (RFC 3339), each with an optional fraction of a second (digits
+// past nanoseconds are truncated, as time.Parse does), and the naive
+// "YYYY-MM-DD HH:MM" and "YYYY-MM-DDTHH:MM". A space separator with a zone
 // suffix is also RFC 3339 (its section 5.6 allows the space). Anything else
 // returns false and goes to the time.Parse fallback, which has the final say.
 func (p *parser) parseDateFast(s []byte) (int64, bool) {
-	if len(s) < 19 || s[7] != '-' || s[13] != ':' || s[16] != ':' {
+	if len(s) < 16 || s[7] != '-' || s[13] != ':' {
 		return 0, false
 	}
 	sep := s[10]
@@ -176,13 +180,22 @@ func (p *parser) parseDateFast(s []byte) (int64, bool) {
 	d, ok4 := num2(s, 8)
 	h, ok5 := num2(s, 11)
 	mi, ok6 := num2(s, 14)
-	se, ok7 := num2(s, 17)
+	se, ok7 := 0, true // "HH:MM" alone: the minute's first second
+	if len(s) > 16 {
+		if len(s) < 19 || s[16] != ':' {
+			return 0, false
+		}
+		se, ok7 = num2(s, 17)
+	}
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) {
 		return 0, false
 	}
 	y := y1*100 + y2
 	if mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || h > 23 || mi > 59 || se > 59 {
 		return 0, false
+	}
+	if len(s) == 16 {
+		return unixNano(p.zones.toUTC(daysFromCivil(int64(y), int64(mo), int64(d))*86400+int64(h*3600+mi*60)), 0)
 	}
 	rest := s[19:]
 	var nsec int64
@@ -199,9 +212,6 @@ func (p *parser) parseDateFast(s []byte) (int64, bool) {
 	var sec int64
 	switch {
 	case len(rest) == 0:
-		if sep == 'T' {
-			return 0, false // RFC 3339 requires a zone; let time.Parse explain
-		}
 		sec = p.zones.toUTC(wall)
 	case len(rest) == 1 && rest[0] == 'Z':
 		sec = wall
@@ -230,8 +240,11 @@ func (p *parser) parseDateSlow(s []byte) (int64, bool) {
 	if err != nil {
 		t, err = time.Parse(layoutSpaceZone, str)
 	}
-	if err != nil {
-		t, err = time.ParseInLocation(layoutNaive, str, p.zones.loc)
+	for _, layout := range [...]string{layoutNaive, "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02T15:04"} {
+		if err == nil {
+			break
+		}
+		t, err = time.ParseInLocation(layout, str, p.zones.loc)
 	}
 	if err != nil {
 		return 0, false
@@ -239,8 +252,23 @@ func (p *parser) parseDateSlow(s []byte) (int64, bool) {
 	return unixNano(t.Unix(), int64(t.Nanosecond()))
 }
 
-// parseEpoch parses Unix epoch seconds: an optional '-', digits, and an
+// Epoch numbers at or above epochSubSecond are not seconds: as seconds they
+// would be after the year 5138, far past what int64 nanoseconds hold (2262),
+// so they could only ever be refused. Exports from monitoring systems and
+// JavaScript-based tools write milliseconds (13 digits today), and some
+// write microseconds (16) or nanoseconds (19); the magnitude tells them apart
+// with no ambiguity for any time from 1973 to 2262, so they are read in the
+// unit their size implies rather than refused.
+const (
+	epochSubSecond = 1e11 // from here on: milliseconds (1e11 ms is 1973-03-03)
+	epochMicro     = 1e14 // from here on: microseconds (1e14 µs is 1973-03-03)
+	epochNano      = 1e17 // from here on: nanoseconds (1e17 ns is 1973-03-03)
+)
+
+// parseEpoch parses a Unix epoch time: an optional '-', digits, and an
 // optional '.' followed by digits (nanoseconds kept, finer digits truncated).
+// The unit is seconds, or milliseconds, microseconds or nanoseconds when the
+// whole part is that large (see epochSubSecond).
 // The arithmetic is done in integers so that "1628640000.1" is exactly
 // 1628640000100000000 ns, which a float64 detour could not promise.
 func parseEpoch(s []byte) (int64, bool) {
@@ -268,10 +296,11 @@ func scanEpoch(s []byte) (ns int64, n int, ok bool) {
 		}
 	}
 	for ; i < len(s) && s[i]-'0' < 10; i++ {
-		if sec > 1e15 { // far beyond year 2262; also keeps sec*10 from overflowing
+		d := int64(s[i] - '0')
+		if sec > (math.MaxInt64-d)/10 { // not an int64 (nor a time in any unit)
 			return 0, i, false
 		}
-		sec = sec*10 + int64(s[i]-'0')
+		sec = sec*10 + d
 	}
 	if i == start {
 		return 0, i, false
@@ -289,6 +318,9 @@ func scanEpoch(s []byte) (ns int64, n int, ok bool) {
 			return 0, i, false
 		}
 	}
+	if sec >= epochSubSecond {
+		sec, nsec = subSecondEpoch(sec, nsec)
+	}
 	if neg {
 		// -s.f seconds is -(s+1) seconds plus (1 - .f): normalise so that
 		// unixNano always sees a fraction in [0, 1e9).
@@ -300,6 +332,22 @@ func scanEpoch(s []byte) (ns int64, n int, ok bool) {
 	}
 	ns, ok = unixNano(sec, nsec)
 	return ns, i, ok
+}
+
+// subSecondEpoch reads an epoch number whose whole part is too large to be
+// seconds in the unit its size implies: whole units and a fraction of one
+// unit (in nanoseconds of that unit) become seconds and nanoseconds. It is
+// off the hot path: a trace in seconds never reaches it.
+func subSecondEpoch(whole, frac int64) (sec, nsec int64) {
+	perSecond := int64(1e3) // milliseconds
+	switch {
+	case whole >= epochNano:
+		perSecond = 1e9
+	case whole >= epochMicro:
+		perSecond = 1e6
+	}
+	nsPerUnit := 1e9 / perSecond
+	return whole / perSecond, whole%perSecond*nsPerUnit + frac/perSecond
 }
 
 // eightDigits reports whether the first eight bytes of s (it must hold

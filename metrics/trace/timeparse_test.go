@@ -94,8 +94,8 @@ func randomDateCell(r *rand.Rand) (string, bool) {
 	}
 	switch r.IntN(4) {
 	case 0:
-		if sep == "T" {
-			common = false // RFC 3339 without a zone: invalid, time.Parse decides
+		if r.IntN(4) == 0 && len(s) == 19 {
+			s = s[:16] // to the minute
 		}
 	case 1:
 		s += "Z"
@@ -214,7 +214,24 @@ func TestParseEpoch(t *testing.T) {
 		{"9223372037", 0, false},
 		{"-9223372036.854775808", math.MinInt64, true},
 		{"-9223372036.854775809", 0, false},
-		{"1628640000000", 0, false}, // milliseconds: year 53576, refused rather than misread
+		{"99999999999", 0, false},             // seconds: year 5138, beyond int64 ns
+		{"100000000000", 100000000e9, true},   // from 1e11 on milliseconds: 1973-03-03
+		{"1628640000000", 1628640000e9, true}, // milliseconds
+		{"1628640000123", 1628640000123e6, true},
+		{"1628640000123.5", 1628640000123500000, true},
+		{"1628640000123.4567891", 1628640000123456789, true}, // beyond ns: truncated
+		{"-1628640000123", -1628640000123e6, true},
+		{"-1628640000123.5", -1628640000123500000, true},
+		{"9223372036854", 9223372036854e6, true}, // milliseconds up to 2262
+		{"9223372036855", 0, false},
+		{"100000000000000", 100000000e9, true}, // microseconds from 1e14 on
+		{"1628640000123456", 1628640000123456e3, true},
+		{"1628640000123456.7", 1628640000123456700, true},
+		{"100000000000000000", 100000000e9, true}, // nanoseconds from 1e17 on
+		{"1628640000123456789", 1628640000123456789, true},
+		{"9223372036854775807", math.MaxInt64, true},
+		{"9223372036854775808", 0, false}, // not an int64
+		{"-9223372036854775807", -math.MaxInt64, true},
 		{"99999999999999999999999", 0, false},
 		{"", 0, false},
 		{"-", 0, false},
@@ -255,9 +272,15 @@ func TestParseDateTable(t *testing.T) {
 		{"2014-05-14 24:00:00", time.Time{}, false},
 		{"2014-05-14 23:60:00", time.Time{}, false},
 		{"2014-05-14 23:59:60", time.Time{}, false},
-		{"2014-05-14T01:14:00", time.Time{}, false}, // RFC 3339 needs a zone
+		{"2014-05-14T01:14:00", time.Date(2014, 5, 14, 1, 14, 0, 0, time.UTC), true}, // ISO 8601 local time
+		{"2014-05-14T01:14:00.5", time.Date(2014, 5, 14, 1, 14, 0, 5e8, time.UTC), true},
+		{"2014-05-14 01:14", time.Date(2014, 5, 14, 1, 14, 0, 0, time.UTC), true}, // to the minute
+		{"2014-05-14T01:14", time.Date(2014, 5, 14, 1, 14, 0, 0, time.UTC), true},
+		{"2014-05-14 01:14Z", time.Time{}, false},
+		{"2014-05-14 01:14.5", time.Time{}, false},
+		{"2014-05-14 01:14:", time.Time{}, false},
+		{"2014-05-14 01:60", time.Time{}, false},
 		{"2014-05-14", time.Time{}, false},
-		{"2014-05-14 01:14", time.Time{}, false},
 		{"2014/05/14 01:14:00", time.Time{}, false},
 		{"14-05-2014 01:14:00", time.Time{}, false},
 		{"2014-05-14 01:14:00 UTC", time.Time{}, false},

@@ -10,9 +10,12 @@
 //
 // The format: the first non-blank line is a header; the column named
 // timestamp, time or ts (any case, any position) holds the times and every
-// other column is a value column. A time cell is "YYYY-MM-DD HH:MM:SS" (naive,
-// read in Options.Location), RFC 3339, or Unix epoch seconds with an optional
-// fraction, detected per cell; times must strictly increase. A value cell is
+// other column is a value column. A time cell is "YYYY-MM-DD HH:MM:SS" or
+// "YYYY-MM-DD HH:MM", with a space or ISO 8601's "T" (naive, read in
+// Options.Location), RFC 3339, or a Unix epoch time with an optional
+// fraction, detected per cell: seconds, or milliseconds, microseconds or
+// nanoseconds when the number is too large to be seconds (from 1e11, 1e14
+// and 1e17 on); times must strictly increase. A value cell is
 // a finite decimal number, or empty for a missing sample (stored as NaN).
 // Cells are trimmed of spaces and tabs; CRLF line endings, a UTF-8 BOM, blank
 // lines and RFC 4180 quoting are accepted.
@@ -67,7 +70,8 @@ var (
 	ErrNoRows = errors.New("no data rows")
 	// ErrBadTime means a time cell is in none of the accepted forms, is not
 	// a real calendar time, or is outside the int64-nanosecond range.
-	ErrBadTime = errors.New("bad time")
+	// Its text names the accepted forms, so the user can fix the column.
+	ErrBadTime = errors.New("bad time (want YYYY-MM-DD HH:MM[:SS] with an optional T, fraction and zone, or Unix epoch seconds, ms, µs or ns)")
 	// ErrBadNumber means a value cell is not a finite decimal number.
 	ErrBadNumber = errors.New("not a number")
 	// ErrNotIncreasing means a row's time is equal to or earlier than the
