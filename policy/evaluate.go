@@ -390,7 +390,7 @@ func evaluate(d *Decision, p *Policy, in *Inputs, s *State, now time.Time) {
 	}
 	d.Reversals = len(s.Reversals)
 	if desired < current && len(s.Reversals) >= flapMinReversals && !s.LastScaleOut.IsZero() {
-		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D())
+		wait := time.Duration(1+min(len(s.Reversals), flapMaxFactor)) * flapUnit(p)
 		switch noise, known := noiseSpread(p, &spreads, &spreadKnown, predicting); {
 		case !now.Before(s.LastScaleOut.Add(wait)):
 		case known && !s.LastForecastScaleOut.After(s.LastScaleIn) && float64(current-desired) >= max(1, flapNoiseZ*noise):
@@ -641,6 +641,23 @@ func noiseSpread(p *Policy, spreads *[MaxMetrics]float64, spreadKnown *[MaxMetri
 // cycle reverses about twice a day, far fewer.
 func flapWindow(p *Policy) time.Duration {
 	return max(minFlapWindow, 8*max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D()))
+}
+
+// flapUnit is what a damped scale-in waits per reversal (see 4b in
+// evaluate): the longer of the scale-in stabilization window and cooldown,
+// so damping scales with how slowly the policy means to scale in, and at
+// least the warmup. The floor is for a policy that scales in at once
+// (stabilization 0 and no cooldown, both valid): with the window alone as
+// the unit its damping waited 0 s, so anti-flapping was off however often
+// the group reversed, and a flapping group released capacity before the
+// instances bought for it had come up (crane_input1 with stabilization 0:
+// 117 actions a day, the HPA reference 54; BENCHMARKS.md, i9-policyvar).
+// Capacity shed less than a warmup after it was bought never served. The
+// flapping window keeps the policy's own scale-in pace: counting reversals
+// over eight warmups as well cost a 10-minute-warmup group up to 25 % more
+// instance-hours with prediction off (measured there too).
+func flapUnit(p *Policy) time.Duration {
+	return max(p.ScaleIn.Stabilization.D(), p.ScaleIn.Cooldown.D(), p.Warmup.D())
 }
 
 // pruneBefore drops the leading entries of s (oldest first) whose time, as

@@ -142,6 +142,67 @@ func TestAntiFlapping(t *testing.T) {
 	}
 }
 
+// TestAntiFlappingWaitsAtLeastAWarmup: a damped scale-in waits a multiple
+// of the longer of the stabilization window and the scale-in cooldown, and
+// of the warmup when that is longer. A policy that scales in at once
+// (stabilization 0, no cooldown) used to wait 0 s, so a group swinging
+// every 3 minutes was never damped; one whose window is shorter than the
+// warmup released capacity that had not come up yet.
+func TestAntiFlappingWaitsAtLeastAWarmup(t *testing.T) {
+	tests := []struct {
+		name                    string
+		stabilization, cooldown time.Duration
+		warmup                  time.Duration
+		unit                    time.Duration // what a damped scale-in waits per reversal
+	}{
+		{"scales in at once", 0, 0, 3 * time.Minute, 3 * time.Minute},
+		{"window shorter than the warmup", time.Minute, 0, 3 * time.Minute, 3 * time.Minute},
+		{"cooldown longer than the warmup", 0, 4 * time.Minute, 2 * time.Minute, 4 * time.Minute},
+		{"window longer than the warmup", 2 * time.Minute, 0, time.Minute, 2 * time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePolicy()
+			p.ScaleIn.Stabilization, p.ScaleIn.Cooldown, p.Warmup = Duration(tc.stabilization), Duration(tc.cooldown), Duration(tc.warmup)
+			var s State
+			current, damped := 3, 0
+			for i := 0; i < 480; i++ { // four hours, a swing every 3 minutes
+				now := t0.Add(time.Duration(i) * 30 * time.Second)
+				v := 300.0
+				if (i/6)%2 == 1 {
+					v = 900
+				}
+				in := Inputs{Current: current, Ready: current}
+				in.Metrics[0] = Sample{Time: now, Value: v, Present: true}
+				// The reversals that count at this evaluation, as Evaluate prunes them.
+				n := 0
+				for _, r := range s.Reversals {
+					if r.After(now.Add(-flapWindow(&p))) {
+						n++
+					}
+				}
+				lastOut := s.LastScaleOut
+				d := Evaluate(p, in, s, now)
+				s = d.Next
+				if d.Damped {
+					damped++
+				}
+				if d.Action == ActionScaleIn && n >= flapMinReversals {
+					wait := time.Duration(1+min(n, flapMaxFactor)) * tc.unit
+					if now.Sub(lastOut) < wait {
+						t.Fatalf("scale-in at %v, %v after the last scale-out with %d reversals: want at least %v (%s)",
+							now.Sub(t0), now.Sub(lastOut), n, wait, d.Explain(p))
+					}
+				}
+				current = d.Desired
+			}
+			if damped == 0 {
+				t.Fatalf("no damped decision in four hours of swings every 3 minutes")
+			}
+		})
+	}
+}
+
 // TestForecastCoversUntilTheNextSample: on a trace sampled every 30 minutes
 // and evaluated every minute, the forecast made on a sample covers the
 // sample time plus one data step plus the lead, and stays put until the next
