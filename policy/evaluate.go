@@ -309,10 +309,23 @@ func evaluate(d *Decision, p *Policy, in *Inputs, s *State, now time.Time) {
 	if newEvidence {
 		s.Evidence = evidence
 	}
-	s.Recommendations = pushRecommendation(s.Recommendations, &at, fresh, push, p.ScaleIn.Stabilization.D())
+	// A forecast that raised the recommendation bought capacity for now
+	// plus the lead, and holds it until then even where the window is
+	// shorter than the lead (stabilization 0 is valid): its entry is dated
+	// lead − window later, so it leaves the window at now + lead. Without
+	// it, such a window shed what the forecast bought at the next
+	// evaluation that did not raise, and bought it again at the next that
+	// did (asg_cpu with stabilization 0: 1.34 times prediction off's
+	// actions; BENCHMARKS.md, i9-policyvar). A later, higher entry
+	// replaces it as any does.
+	var forecastHold time.Duration
+	if d.UsedForecast && lead > window {
+		forecastHold = lead - window
+	}
+	s.Recommendations = pushRecommendation(s.Recommendations, &at, fresh, push, window, forecastHold)
 	if bounded {
 		// The shadow's window holds the reactive proposals alone.
-		s.Extra.Recommendations = pushRecommendation(s.Extra.Recommendations, &at, reactive, newEvidence, p.ScaleIn.Stabilization.D())
+		s.Extra.Recommendations = pushRecommendation(s.Extra.Recommendations, &at, reactive, newEvidence, window, 0)
 	}
 	if desired < current && len(s.Recommendations) > 0 {
 		if high := min(s.Recommendations[0].Size, current); high > desired {
@@ -559,13 +572,18 @@ func ceilSize(x float64) int {
 
 // pushRecommendation drops the entries of the monotonic queue that left the
 // window and, when add is set, adds rec, dropping entries no higher than rec
-// first (they can never be the maximum again). It reuses q's storage.
+// first (they can never be the maximum again). It reuses q's storage. A
+// positive later dates the new entry that much after now, so it stays in
+// the window that much longer (a forecast's hold until its target time);
+// the queue's maximum is still its first entry, since an entry is dropped
+// behind a higher one only, and one dated later than an entry behind it
+// only keeps that lower entry until it leaves itself.
 //
 // It prunes as pruneBefore does with the cut now − window, comparing each
 // time with the cut through at (instant.cut, worked out once a call): at
 // every evaluation, so in integers where at's fast path allows, without a
 // time.Time sum or an indirect call per entry.
-func pushRecommendation(q []Recommendation, at *instant, rec int, add bool, window time.Duration) []Recommendation {
+func pushRecommendation(q []Recommendation, at *instant, rec int, add bool, window, later time.Duration) []Recommendation {
 	drop := 0
 	if len(q) > 0 {
 		// !q[drop].At.After(now.Add(-window)), i.e. !c.before, with the
@@ -584,11 +602,14 @@ func pushRecommendation(q []Recommendation, at *instant, rec int, add bool, wind
 	if drop > 0 {
 		q = q[:copy(q, q[drop:])]
 	}
-	if window <= 0 || !add {
+	if (window <= 0 && later <= 0) || !add {
 		return q
 	}
 	for len(q) > 0 && q[len(q)-1].Size <= rec {
 		q = q[:len(q)-1]
+	}
+	if later > 0 {
+		return append(q, Recommendation{At: at.t.Add(later), Size: rec})
 	}
 	return append(q, Recommendation{At: at.t, Size: rec})
 }

@@ -203,6 +203,73 @@ func TestAntiFlappingWaitsAtLeastAWarmup(t *testing.T) {
 	}
 }
 
+// TestForecastHoldsUntilItsTarget: capacity a forecast raised the
+// recommendation to is held until the time it was bought for (now plus the
+// lead), also where the stabilization window is shorter than the lead; with
+// a window of 0 it used to be shed at the next evaluation. A window at
+// least the lead holds it as before (the entry dated now).
+func TestForecastHoldsUntilItsTarget(t *testing.T) {
+	const lead = 5 * time.Minute
+	tests := []struct {
+		name   string
+		window time.Duration
+		holdTo time.Duration // after the raise: the entry leaves the window then
+	}{
+		{"no window", 0, lead},
+		{"window shorter than the lead", 2 * time.Minute, lead},
+		{"window longer than the lead", 10 * time.Minute, 10 * time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePolicy()
+			p.EvaluationInterval = Duration(time.Minute)
+			p.ScaleIn.Stabilization = Duration(tc.window)
+			p.Predictive = Predictive{Mode: PredictForecastAndScale, Lead: Duration(lead), History: Duration(24 * time.Hour)}
+			// A clean rising ramp: the trusted forecast raises the recommendation.
+			var s State
+			var raisedAt time.Time
+			var raised Decision
+			current := 20
+			for i := 0; i < 180 && raisedAt.IsZero(); i++ {
+				now := t0.Add(time.Duration(i) * time.Minute)
+				in := Inputs{Current: current, Ready: current}
+				in.Metrics[0] = Sample{Time: now, Value: 1000 + 20*float64(i), Present: true}
+				d := Evaluate(p, in, s, now)
+				s = d.Next
+				current = d.Desired
+				if i >= 120 && d.UsedForecast && d.Recommended > d.Reactive {
+					raisedAt, raised = now, d
+				}
+			}
+			if raisedAt.IsZero() {
+				t.Fatal("no trusted forecast raised the recommendation on a clean ramp")
+			}
+			q := s.Recommendations
+			if len(q) == 0 || q[0].Size != raised.Recommended {
+				t.Fatalf("window %v after a raise to %d: %+v, want it at the front", tc.window, raised.Recommended, q)
+			}
+			if got := q[0].At.Add(tc.window).Sub(raisedAt); got != tc.holdTo {
+				t.Fatalf("the raise leaves the window %v after it, want %v", got, tc.holdTo)
+			}
+			// Demand falls away and prediction is switched off: the hold
+			// alone keeps the raised size until the target time.
+			p.Predictive.Mode = PredictOff
+			for m := time.Minute; m <= tc.holdTo+time.Minute; m += time.Minute {
+				now := raisedAt.Add(m)
+				in := Inputs{Current: current, Ready: current}
+				in.Metrics[0] = Sample{Time: now, Value: 100, Present: true}
+				d := Evaluate(p, in, s, now)
+				s = d.Next
+				held := d.Desired >= raised.Recommended
+				if want := m < tc.holdTo; held != want {
+					t.Fatalf("%v after the raise: desired %d (raised to %d), held %v, want %v (%s)", m, d.Desired, raised.Recommended, held, want, d.Explain(p))
+				}
+				current = d.Desired
+			}
+		})
+	}
+}
+
 // TestForecastCoversUntilTheNextSample: on a trace sampled every 30 minutes
 // and evaluated every minute, the forecast made on a sample covers the
 // sample time plus one data step plus the lead, and stays put until the next

@@ -25,8 +25,11 @@ type State struct {
 	Changes []Change
 	// Recommendations is a monotonic queue of the recommendations within the
 	// scale-in stabilization window, one per fresh sample (stale-data holds
-	// and repeated evaluations of one sample add none): times increase and
-	// sizes strictly decrease, so the first entry is always the window's highest.
+	// and repeated evaluations of one sample add none): sizes strictly
+	// decrease, so the first entry is always the window's highest, and
+	// times increase, except that an entry a forecast raised is dated up to
+	// lead − window later when the lead is longer than the window (held to
+	// its target time), and an entry behind it may be older.
 	Recommendations []Recommendation
 	// LastAction is the direction of the policy's latest scale action
 	// (ActionHold before the first one), to tell a reversal from a repeat;
