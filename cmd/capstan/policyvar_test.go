@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -124,8 +125,16 @@ type probeRow struct {
 // findings are what the probe flags in a row: the forecast clearly worse
 // than prediction off, or a run that looks pathological.
 func (r probeRow) findings() []string {
+	return append(r.worseThanOff(), r.pathologies()...)
+}
+
+// worseThanOff flags the forecast run clearly worse than prediction off:
+// under-provisioned samples more than 10 % above off's (and at least 5
+// more), instance-hours more than 6 % above, or actions more than 1.3
+// times off's (and at least 5 more).
+func (r probeRow) worseThanOff() []string {
 	var out []string
-	o, f, b := r.Off, r.Forecast, r.Baseline
+	o, f := r.Off, r.Forecast
 	if float64(f.UnderProvisionedSamples) > 1.1*float64(o.UnderProvisionedSamples) && f.UnderProvisionedSamples-o.UnderProvisionedSamples >= 5 {
 		out = append(out, fmt.Sprintf("under %d>off %d", f.UnderProvisionedSamples, o.UnderProvisionedSamples))
 	}
@@ -135,6 +144,15 @@ func (r probeRow) findings() []string {
 	if float64(f.Actions()) > 1.3*float64(o.Actions()) && f.Actions()-o.Actions() >= 5 {
 		out = append(out, fmt.Sprintf("actions %.2fx off", float64(f.Actions())/float64(max(1, o.Actions()))))
 	}
+	return out
+}
+
+// pathologies flags a run (prediction off or forecast) that looks
+// pathological against the reference: instance-hours above 1.5 times its,
+// actions a day above twice its (and above 20), or no scale-in at all.
+func (r probeRow) pathologies() []string {
+	var out []string
+	o, f, b := r.Off, r.Forecast, r.Baseline
 	for _, run := range []struct {
 		name string
 		s    simulate.Summary
@@ -243,6 +261,52 @@ func TestPolicyVariantsProbe(t *testing.T) {
 	}
 	if err := os.WriteFile(out, data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	// Per setting: the rows flagged, and the geometric means over the
+	// twelve traces of the forecast's figures over off's and the
+	// reference's (under-provisioned samples and actions plus one, so a
+	// zero does not sink the mean).
+	type agg struct {
+		worse, patho                 int
+		under, hours, acts, refUnder float64
+		refHours, refActs, n         float64
+		worst                        string
+		worstRatio                   float64
+	}
+	aggs := map[string]*agg{}
+	for _, r := range rows {
+		a := aggs[r.Setting]
+		if a == nil {
+			a = &agg{}
+			aggs[r.Setting] = a
+		}
+		plus := func(n int) float64 { return float64(n + 1) }
+		a.n++
+		a.under += math.Log(plus(r.Forecast.UnderProvisionedSamples) / plus(r.Off.UnderProvisionedSamples))
+		a.hours += math.Log(r.Forecast.InstanceHours / r.Off.InstanceHours)
+		a.acts += math.Log(plus(r.Forecast.Actions()) / plus(r.Off.Actions()))
+		a.refUnder += math.Log(plus(r.Forecast.UnderProvisionedSamples) / plus(r.Baseline.UnderProvisionedSamples))
+		a.refHours += math.Log(r.Forecast.InstanceHours / r.Baseline.InstanceHours)
+		a.refActs += math.Log(plus(r.Forecast.Actions()) / plus(r.Baseline.Actions()))
+		if len(r.worseThanOff()) > 0 {
+			a.worse++
+			if ratio := r.Forecast.InstanceHours / r.Off.InstanceHours; ratio > a.worstRatio {
+				a.worst, a.worstRatio = strings.TrimSuffix(r.Trace, ".csv")+": "+strings.Join(r.worseThanOff(), "; "), ratio
+			}
+		}
+		if len(r.pathologies()) > 0 {
+			a.patho++
+		}
+	}
+	t.Logf("%-22s %5s %5s  %-28s %-27s %s", "setting", "worse", "patho", "fc/off under inst-h actions", "fc/ref under inst-h actions", "worst row (forecast vs off)")
+	for _, v := range policyVariants() {
+		a := aggs[v.name]
+		if a == nil {
+			continue
+		}
+		g := func(x float64) float64 { return math.Exp(x / a.n) }
+		t.Logf("%-22s %5d %5d  %8.3f %8.3f %8.3f  %8.3f %8.3f %8.3f  %s", v.name, a.worse, a.patho,
+			g(a.under), g(a.hours), g(a.acts), g(a.refUnder), g(a.refHours), g(a.refActs), a.worst)
 	}
 	for _, r := range rows {
 		fs := r.findings()
