@@ -89,6 +89,19 @@ func TestForecastGuardedScaleIn(t *testing.T) {
 	}
 }
 
+// swing is the i-th evaluation (every 30 s from t0) of a demand that swings
+// between 3 and 9 instances' worth every 3 minutes, on a group of current.
+func swing(i, current int) (time.Time, Inputs) {
+	now := t0.Add(time.Duration(i) * 30 * time.Second)
+	v := 300.0
+	if (i/6)%2 == 1 {
+		v = 900
+	}
+	in := Inputs{Current: current, Ready: current}
+	in.Metrics[0] = Sample{Time: now, Value: v, Present: true}
+	return now, in
+}
+
 // TestAntiFlapping drives a demand that swings between 9 and 3 instances'
 // worth every 3 minutes. The first reversals go through; from the third
 // within the flapping window on, a scale-in waits a growing multiple of the
@@ -101,13 +114,7 @@ func TestAntiFlapping(t *testing.T) {
 		var s State
 		current := 3
 		for i := 0; i < steps; i++ {
-			now := t0.Add(time.Duration(i) * 30 * time.Second)
-			v := 300.0
-			if (i/6)%2 == 1 {
-				v = 900
-			}
-			in := Inputs{Current: current, Ready: current}
-			in.Metrics[0] = Sample{Time: now, Value: v, Present: true}
+			now, in := swing(i, current)
 			d := Evaluate(p, in, s, now)
 			s = d.Next
 			if d.Action != ActionHold {
@@ -167,13 +174,7 @@ func TestAntiFlappingWaitsAtLeastAWarmup(t *testing.T) {
 			var s State
 			current, damped := 3, 0
 			for i := 0; i < 480; i++ { // four hours, a swing every 3 minutes
-				now := t0.Add(time.Duration(i) * 30 * time.Second)
-				v := 300.0
-				if (i/6)%2 == 1 {
-					v = 900
-				}
-				in := Inputs{Current: current, Ready: current}
-				in.Metrics[0] = Sample{Time: now, Value: v, Present: true}
+				now, in := swing(i, current)
 				// The reversals that count at this evaluation, as Evaluate prunes them.
 				n := 0
 				for _, r := range s.Reversals {
