@@ -62,6 +62,12 @@ func policyVariants() []policyVariant {
 		{name: "stabilization-15m", written: []string{"scale_in.stabilization"}, apply: func(p *policy.Policy) {
 			p.ScaleIn.Stabilization = dur(15 * time.Minute)
 		}},
+		{name: "stabilization-60s", written: []string{"scale_in.stabilization"}, apply: func(p *policy.Policy) {
+			p.ScaleIn.Stabilization = dur(time.Minute)
+		}},
+		{name: "warmup-10m-stab-0", written: []string{"warmup", "predictive.lead", "scale_in.stabilization"}, apply: func(p *policy.Policy) {
+			p.Warmup, p.Predictive.Lead, p.ScaleIn.Stabilization = dur(10*time.Minute), dur(10*time.Minute), 0
+		}},
 		{name: "tolerance-0", written: []string{"tolerance"}, apply: func(p *policy.Policy) { p.Tolerance = 0 }},
 		{name: "tolerance-0.2", written: []string{"tolerance"}, apply: func(p *policy.Policy) { p.Tolerance = 0.2 }},
 		{name: "scale-out-cooldown-5m", written: []string{"scale_out.cooldown"}, apply: func(p *policy.Policy) {
