@@ -86,6 +86,8 @@ func policyVariants() []policyVariant {
 				p.Metrics[0].Target = min(p.Metrics[0].Target, 100)
 			}
 		}},
+		{name: "max-extra-none", apply: func(p *policy.Policy) { p.Predictive.MaxExtra = policy.NoMaxExtra }},
+		{name: "max-extra-20%", apply: func(p *policy.Policy) { p.Predictive.MaxExtra = 20 }},
 		{name: "two-metrics", metrics: 2, apply: func(p *policy.Policy) {
 			m := p.Metrics[0]
 			m.Name = "demand_08"
