@@ -178,13 +178,45 @@ func (r probeRow) pathologies() []string {
 	return out
 }
 
+// probeReplay replays s three times under p (the reference, forecast, and
+// prediction off); v says whether s gets the second metric.
+func probeReplay(v policyVariant, name string, p policy.Policy, recorded int, s simulate.Series) (probeRow, error) {
+	if v.metrics == 2 {
+		second := make([]float64, len(s.Values[0]))
+		for i, x := range s.Values[0] {
+			second[i] = 0.8 * x
+		}
+		s = simulate.Series{Times: s.Times, Values: [][]float64{s.Values[0], second}}
+	}
+	cfg := simulate.Config{Policy: p, RecordedSize: recorded, SummaryOnly: true}
+	row := probeRow{Setting: v.name, Trace: name}
+	ref, err := simulate.RunBaseline(cfg, s)
+	if err != nil {
+		return row, err
+	}
+	fc, err := simulate.Run(cfg, s)
+	if err != nil {
+		return row, err
+	}
+	cfg.Policy.Predictive.Mode = policy.PredictOff
+	off, err := simulate.Run(cfg, s)
+	if err != nil {
+		return row, err
+	}
+	row.Baseline, row.Forecast, row.Off = ref.Summary, fc.Summary, off.Summary
+	return row, nil
+}
+
 // TestPolicyVariantsProbe replays the twelve board traces under policy
 // settings the boards never use (warmups, intervals, windows, tolerances,
 // cooldowns, rate limits, floors, targets, two metrics) and prints, per
 // setting, the rows where the forecast run is clearly worse than
-// prediction off or a run looks pathological. It replays about 600 runs,
+// prediction off or a run looks pathological. It replays about 750 runs,
 // so it runs only when CAPSTAN_POLICYVAR names a file to write the rows to
-// (JSON); CAPSTAN_POLICYVAR_ONLY limits it to comma-separated settings.
+// (JSON); CAPSTAN_POLICYVAR_ONLY limits it to comma-separated settings,
+// and CAPSTAN_POLICYVAR_HELDOUT=1 replays the held-out board's variants of
+// the traces instead (scoreboard.Variants, each under the convention's
+// target for it, as that board does).
 func TestPolicyVariantsProbe(t *testing.T) {
 	out := os.Getenv("CAPSTAN_POLICYVAR")
 	if out == "" {
@@ -195,6 +227,10 @@ func TestPolicyVariantsProbe(t *testing.T) {
 		if s != "" {
 			only[s] = true
 		}
+	}
+	heldOut := []scoreboard.Variant{{}} // the trace as recorded
+	if os.Getenv("CAPSTAN_POLICYVAR_HELDOUT") != "" {
+		heldOut = scoreboard.Variants()
 	}
 	series := map[string]simulate.Series{}
 	for _, tr := range scoreboard.Traces() {
@@ -214,40 +250,36 @@ func TestPolicyVariantsProbe(t *testing.T) {
 			continue
 		}
 		for _, tr := range scoreboard.Traces() {
-			jobs = append(jobs, func() error {
-				s := series[tr.Name]
-				p, recorded, err := variantPolicy(tr, s.Values[0], v)
-				if err != nil {
-					return err
-				}
-				if v.metrics == 2 {
-					second := make([]float64, len(s.Values[0]))
-					for i, x := range s.Values[0] {
-						second[i] = 0.8 * x
+			for _, hv := range heldOut {
+				jobs = append(jobs, func() error {
+					s, convention := series[tr.Name], series[tr.Name].Values[0]
+					div := 1.0
+					name := tr.Name
+					if hv.Name != "" {
+						var ok bool
+						if s, div, ok = hv.Derive(s); !ok {
+							return nil
+						}
+						if !hv.TraceTarget {
+							convention = s.Values[0]
+						}
+						name += "@" + hv.Name
 					}
-					s = simulate.Series{Times: s.Times, Values: [][]float64{s.Values[0], second}}
-				}
-				cfg := simulate.Config{Policy: p, RecordedSize: recorded, SummaryOnly: true}
-				row := probeRow{Setting: v.name, Trace: tr.Name}
-				ref, err := simulate.RunBaseline(cfg, s)
-				if err != nil {
-					return err
-				}
-				fc, err := simulate.Run(cfg, s)
-				if err != nil {
-					return err
-				}
-				cfg.Policy.Predictive.Mode = policy.PredictOff
-				off, err := simulate.Run(cfg, s)
-				if err != nil {
-					return err
-				}
-				row.Baseline, row.Forecast, row.Off = ref.Summary, fc.Summary, off.Summary
-				mu.Lock()
-				rows = append(rows, row)
-				mu.Unlock()
-				return nil
-			})
+					p, recorded, err := variantPolicy(tr, convention, v)
+					if err != nil {
+						return err
+					}
+					p.Metrics[0].Target /= div
+					row, err := probeReplay(v, name, p, recorded, s)
+					if err != nil {
+						return err
+					}
+					mu.Lock()
+					rows = append(rows, row)
+					mu.Unlock()
+					return nil
+				})
+			}
 		}
 	}
 	if err := runJobs(jobs, runtime.GOMAXPROCS(0)); err != nil {
