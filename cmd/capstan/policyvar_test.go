@@ -77,6 +77,16 @@ func policyVariants() []policyVariant {
 			apply: func(p *policy.Policy) {
 				p.ScaleIn.MaxStep = policy.MaxStep{Instances: 1, Period: dur(5 * time.Minute)}
 			}},
+		{name: "scale-in-cooldown-10m", written: []string{"scale_in.cooldown"}, apply: func(p *policy.Policy) {
+			p.ScaleIn.Cooldown = dur(10 * time.Minute)
+		}},
+		{name: "scale-out-1-per-min", written: []string{"scale_out.max_step.instances", "scale_out.max_step.percent"},
+			apply: func(p *policy.Policy) {
+				p.ScaleOut.MaxStep.Instances, p.ScaleOut.MaxStep.Percent = 1, 0
+			}},
+		{name: "lead-half-warmup", written: []string{"predictive.lead"}, apply: func(p *policy.Policy) {
+			p.Predictive.Lead = p.Warmup / 2
+		}},
 		{name: "min-5", apply: func(p *policy.Policy) { p.Min = 5 }},
 		{name: "target-0.5x", apply: func(p *policy.Policy) { p.Metrics[0].Target *= 0.5 }},
 		{name: "target-2x", apply: func(p *policy.Policy) {
