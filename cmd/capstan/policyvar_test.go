@@ -221,7 +221,7 @@ func probeReplay(v policyVariant, name string, p policy.Policy, recorded int, s 
 // settings the boards never use (warmups, intervals, windows, tolerances,
 // cooldowns, rate limits, floors, targets, two metrics) and prints, per
 // setting, the rows where the forecast run is clearly worse than
-// prediction off or a run looks pathological. It replays about 750 runs,
+// prediction off or a run looks pathological. It replays about 860 runs,
 // so it runs only when CAPSTAN_POLICYVAR names a file to write the rows to
 // (JSON); CAPSTAN_POLICYVAR_ONLY limits it to comma-separated settings,
 // and CAPSTAN_POLICYVAR_HELDOUT=1 replays the held-out board's variants of
