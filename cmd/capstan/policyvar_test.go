@@ -73,6 +73,10 @@ func policyVariants() []policyVariant {
 		{name: "scale-out-cooldown-5m", written: []string{"scale_out.cooldown"}, apply: func(p *policy.Policy) {
 			p.ScaleOut.Cooldown = dur(5 * time.Minute)
 		}},
+		{name: "cooldown-5m-lead-8m", written: []string{"scale_out.cooldown", "predictive.lead"}, apply: func(p *policy.Policy) {
+			// The README's advice: the lead covers the warmup and the cooldown.
+			p.ScaleOut.Cooldown, p.Predictive.Lead = dur(5*time.Minute), p.Warmup+dur(5*time.Minute)
+		}},
 		{name: "scale-in-1-per-5m", written: []string{"scale_in.max_step.instances", "scale_in.max_step.percent", "scale_in.max_step.period"},
 			apply: func(p *policy.Policy) {
 				p.ScaleIn.MaxStep = policy.MaxStep{Instances: 1, Period: dur(5 * time.Minute)}
