@@ -285,6 +285,9 @@ type loadRig struct {
 	// pace spreads a round's evaluations over this much wall time (0:
 	// back to back).
 	pace time.Duration
+	// ahead stamps the round's samples this far ahead of the clock, as
+	// a source whose clock runs fast does (at most maxSampleSkew).
+	ahead time.Duration
 }
 
 // newLoadRig starts the node (setup adjusts it before it runs), writes
@@ -376,7 +379,7 @@ func (r *loadRig) startTerm() {
 func (r *loadRig) round(tb testing.TB) {
 	tb.Helper()
 	n, l, ctx := r.n, r.l, context.Background()
-	t := r.now()
+	t := r.now().Add(r.ahead)
 	var samples []api.Sample
 	for i, id := range r.ids {
 		samples = append(samples, api.Sample{Policy: id, Metric: "rps", Time: t, Value: r.value(i, 0, t)},

@@ -29,6 +29,12 @@ const (
 	healthUnknown  = "unknown"
 )
 
+// errNotRegistered is a member's API error while its API address is not
+// in this node's registry yet (a follower registers it through a join to
+// the leader, about a second after the leader is known): the member may
+// be up, but there is nowhere to probe.
+const errNotRegistered = "API address not registered yet"
+
 // Raft contact values of api.Member.RaftContact.
 const (
 	contactOK      = "ok"
@@ -255,7 +261,7 @@ func (n *Node) probeMembers(ctx context.Context) {
 			defer wg.Done()
 			p := apiProbe{at: n.now()}
 			if addr == "" {
-				p.err = "API address not registered yet"
+				p.err = errNotRegistered
 				n.health.recordProbe(id, p)
 				return
 			}

@@ -129,8 +129,10 @@ type Config struct {
 	// most this old (or from those of the policy's last action). Each
 	// policy's fall due at times of its own, a period apart at an offset
 	// of its own, so that a term's policies do not commit theirs all in
-	// one round (modelsDueAfter). Entry version 7 on; in older ones the
-	// models go at every state commit.
+	// one round (modelsDueAfter), and a new term commits them when the
+	// committed ones come due on those times (seedModelsDue), not all in
+	// its first round. Entry version 7 on; in older ones the models go at
+	// every state commit.
 	ModelSync time.Duration
 	// GroupRefresh is how often the leader describes, in batches, every
 	// group its policies scale (groupcache.go). Evaluations read that

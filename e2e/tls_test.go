@@ -114,6 +114,37 @@ func (ct *clusterTLS) servedSerial(t *testing.T, addr string) string {
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
 }
 
+// raftServedSerial is the serial number of the certificate the Raft
+// listener at addr serves to a peer that presents cert, as a member
+// dialing it does; the connection is closed before any request, which
+// Raft takes for a peer that hung up.
+func (ct *clusterTLS) raftServedSerial(t *testing.T, addr string, cert tls.Certificate) string {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ct.cfg.RootCAs, Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+// raftTLSTrouble is how many Raft connections nd's /metrics counts as
+// failed handshakes or refused (capstan_raft_tls_handshake_failures_total
+// and capstan_raft_peer_refusals_total, every label).
+func raftTLSTrouble(t *testing.T, c *cluster, nd *node) int {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^capstan_raft_(?:tls_handshake_failures|peer_refusals)_total\{[^}]*\} (\d+)`)
+	sum := 0
+	for _, m := range re.FindAllSubmatch(metricsBody(t, c, nd), -1) {
+		n, err := strconv.Atoi(string(m[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += n
+	}
+	return sum
+}
+
 func fileSerial(t *testing.T, path string) string {
 	t.Helper()
 	c, err := tls.LoadX509KeyPair(path, strings.TrimSuffix(path, ".crt")+".key")
@@ -355,8 +386,18 @@ func handshakeFailures(t *testing.T, c *cluster, nd *node) int {
 }
 
 // TestTLSReloadOnSIGHUP renews a node's certificate and sends SIGHUP: the
-// API serves the new certificate without a restart and the cluster keeps
-// its leader and term. A broken file on SIGHUP keeps the old certificate.
+// API and the Raft listener serve the new certificate without a restart,
+// and Raft carries on: no Raft handshake fails or is refused on any node,
+// writes through the node commit, and the cluster keeps its leader unless
+// it held an election of its own. A broken file on SIGHUP keeps the old
+// certificate, on both listeners.
+//
+// The term is not asserted unchanged: at the tests' Raft timing (a 500 ms
+// lease) a starved leader can lose its lease on a loaded machine, which
+// moves the term for a reason other than the reload. What a reload could
+// break is asserted instead: the certificate Raft's new connections get,
+// and their acceptance by the peers (capstan_raft_tls_handshake_failures_total
+// and capstan_raft_peer_refusals_total stay where they were).
 func TestTLSReloadOnSIGHUP(t *testing.T) {
 	c := startTLSCluster(t, 3, "none")
 	leader := c.waitLeader(10 * time.Second)
@@ -364,8 +405,17 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n1, n2 := c.nodes[0], c.nodes[1]
+	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+	troubleBefore := map[string]int{}
+	for _, nd := range c.nodes {
+		troubleBefore[nd.id] = raftTLSTrouble(t, c, nd)
+	}
+	// Raft's listeners are asked as member n3 would dial them.
+	member := c.tls.keyPair(t, c.tls.dir, n3.id)
 	old := c.tls.servedSerial(t, n1.httpAddr)
+	if got := c.tls.raftServedSerial(t, n1.raftAddr, member); got != old {
+		t.Fatalf("n1's Raft listener serves %s before the reload, its API %s", got, old)
+	}
 
 	tlsInit(t, "--dir", c.tls.dir, "--nodes", "n1", "--hosts", "127.0.0.1,localhost", "--force")
 	renewed := fileSerial(t, filepath.Join(c.tls.dir, "n1.crt"))
@@ -379,6 +429,9 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 		}
 		return nil
 	})
+	if got := c.tls.raftServedSerial(t, n1.raftAddr, member); got != renewed {
+		t.Errorf("n1's Raft listener serves %s after the reload, want the renewed %s", got, renewed)
+	}
 
 	// A broken certificate file: n2 keeps serving the one it has.
 	n2Old := c.tls.servedSerial(t, n2.httpAddr)
@@ -389,6 +442,9 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if got := c.tls.servedSerial(t, n2.httpAddr); got != n2Old {
 		t.Fatalf("after a failed reload n2 serves %s, want the old %s", got, n2Old)
+	}
+	if got := c.tls.raftServedSerial(t, n2.raftAddr, member); got != n2Old {
+		t.Errorf("after a failed reload n2's Raft listener serves %s, want the old %s", got, n2Old)
 	}
 
 	// Both are still running, the cluster kept its leader and term, and
@@ -401,9 +457,20 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 			t.Fatalf("write through %s after SIGHUP: %v", nd.id, err)
 		}
 	}
+	for _, nd := range c.nodes {
+		if got := raftTLSTrouble(t, c, nd); got != troubleBefore[nd.id] {
+			t.Errorf("%s: %d Raft handshakes failed or refused after the reloads, %d before", nd.id, got, troubleBefore[nd.id])
+		}
+	}
 	after, err := leader.client.Cluster(ctx(t))
-	if err != nil || after.LeaderID != before.LeaderID || after.Term != before.Term {
-		t.Fatalf("after the reloads: leader %s term %d (%v), want leader %s term %d", after.LeaderID, after.Term, err, before.LeaderID, before.Term)
+	switch {
+	case err != nil:
+		t.Fatalf("after the reloads: %v", err)
+	case after.Term == before.Term && after.LeaderID != before.LeaderID:
+		t.Fatalf("after the reloads: leader %s in term %d, want %s", after.LeaderID, after.Term, before.LeaderID)
+	case after.Term != before.Term:
+		t.Logf("after the reloads: leader %s term %d, after leader %s term %d: an election of the cluster's own (no Raft handshake failed or was refused)",
+			after.LeaderID, after.Term, before.LeaderID, before.Term)
 	}
 	c.kill(n2)
 	if l := n2.log.String(); !strings.Contains(l, "SIGHUP: TLS reload failed") {
