@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -123,12 +124,9 @@ func variantPolicy(t scoreboard.Trace, values []float64, v policyVariant) (polic
 		Predictive: policy.Predictive{Mode: conv.Predictive.Mode, Lead: conv.Predictive.Lead,
 			Season: conv.Predictive.Season}}
 	v.apply(&p)
-	written := map[string]bool{"warmup": true, "evaluation_interval": true, "predictive.mode": true,
-		"predictive.lead": true, "predictive.season": true}
-	for _, f := range v.written {
-		written[f] = true
-	}
-	p.ApplyDefaults(func(path string) bool { return written[path] })
+	p.ApplyDefaults(func(path string) bool {
+		return scoreboard.ConventionWrites(path) || slices.Contains(v.written, path)
+	})
 	if err := p.Validate(); err != nil {
 		return policy.Policy{}, 0, fmt.Errorf("%s under %s: %w", t.Name, v.name, err)
 	}
@@ -202,22 +200,12 @@ func probeReplay(v policyVariant, name string, p policy.Policy, recorded int, s 
 		}
 		s = simulate.Series{Times: s.Times, Values: [][]float64{s.Values[0], second}}
 	}
-	cfg := simulate.Config{Policy: p, RecordedSize: recorded, SummaryOnly: true}
 	row := probeRow{Setting: v.name, Trace: name}
-	ref, err := simulate.RunBaseline(cfg, s)
+	rs, err := scoreboard.ReplayPolicy(p, recorded, s, true)
 	if err != nil {
 		return row, err
 	}
-	fc, err := simulate.Run(cfg, s)
-	if err != nil {
-		return row, err
-	}
-	cfg.Policy.Predictive.Mode = policy.PredictOff
-	off, err := simulate.Run(cfg, s)
-	if err != nil {
-		return row, err
-	}
-	row.Baseline, row.Forecast, row.Off = ref.Summary, fc.Summary, off.Summary
+	row.Baseline, row.Forecast, row.Off = rs.Baseline.Summary, rs.Forecast.Summary, rs.Off.Summary
 	return row, nil
 }
 

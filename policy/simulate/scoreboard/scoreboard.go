@@ -114,17 +114,22 @@ func Policy(t Trace, values []float64) (policy.Policy, int, error) {
 	}
 	// Everything else comes from the engine's own defaults, as it would for
 	// a policy file that names only these fields.
-	p.ApplyDefaults(func(path string) bool {
-		switch path {
-		case "warmup", "evaluation_interval", "predictive.mode", "predictive.lead", "predictive.season":
-			return true
-		}
-		return false
-	})
+	p.ApplyDefaults(ConventionWrites)
 	if err := p.Validate(); err != nil {
 		return policy.Policy{}, 0, fmt.Errorf("scoreboard: %s: %w", t.Name, err)
 	}
 	return p, recorded, nil
+}
+
+// ConventionWrites reports whether the convention's policy names the
+// field at path (ApplyDefaults' path form): the fields Policy sets; every
+// other field takes the engine's default.
+func ConventionWrites(path string) bool {
+	switch path {
+	case "warmup", "evaluation_interval", "predictive.mode", "predictive.lead", "predictive.season":
+		return true
+	}
+	return false
 }
 
 // Percentile is the q-quantile (0..1) of the finite values, by the
@@ -250,17 +255,30 @@ func replayScaled(t Trace, s simulate.Series, convention [][]float64, summaryOnl
 		return Replays{}, err
 	}
 	p.Metrics[0].Target /= targetDiv
-	rs := Replays{Policy: p}
-	cfg := simulate.Config{Policy: p, RecordedSize: recorded, SummaryOnly: summaryOnly}
-	if rs.Baseline, err = simulate.RunBaseline(cfg, s); err != nil {
+	rs, err := ReplayPolicy(p, recorded, s, summaryOnly)
+	if err != nil {
 		return Replays{}, fmt.Errorf("scoreboard: %s: %w", t.Name, err)
 	}
+	return rs, nil
+}
+
+// ReplayPolicy runs s three times under p: the HPA reference with p's
+// settings, p as given, and p with prediction off. recorded is a cpu
+// trace's recorded group size (0 otherwise); summaryOnly keeps only each
+// run's Summary.
+func ReplayPolicy(p policy.Policy, recorded int, s simulate.Series, summaryOnly bool) (Replays, error) {
+	rs := Replays{Policy: p}
+	cfg := simulate.Config{Policy: p, RecordedSize: recorded, SummaryOnly: summaryOnly}
+	var err error
+	if rs.Baseline, err = simulate.RunBaseline(cfg, s); err != nil {
+		return Replays{}, err
+	}
 	if rs.Forecast, err = simulate.Run(cfg, s); err != nil {
-		return Replays{}, fmt.Errorf("scoreboard: %s: %w", t.Name, err)
+		return Replays{}, err
 	}
 	cfg.Policy.Predictive.Mode = policy.PredictOff
 	if rs.Off, err = simulate.Run(cfg, s); err != nil {
-		return Replays{}, fmt.Errorf("scoreboard: %s: %w", t.Name, err)
+		return Replays{}, err
 	}
 	return rs, nil
 }
